@@ -1,0 +1,113 @@
+// Package dialect holds what every API dialect's server side shares: the
+// mapping from stream error codes to HTTP statuses and a strict, size-limited
+// JSON body decoder whose errors name the offending field.
+package dialect
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// DefaultBodyLimit is the default maximum request body size.
+const DefaultBodyLimit = 1 << 20
+
+// Status returns the HTTP status for an error code.
+func Status(code stream.Code) int {
+	switch code {
+	case stream.CodeInvalidRequest:
+		return http.StatusBadRequest
+	case stream.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case stream.CodeInsufficientCredit:
+		return http.StatusPaymentRequired
+	case stream.CodeForbidden:
+		return http.StatusForbidden
+	case stream.CodeNotFound:
+		return http.StatusNotFound
+	case stream.CodeConflict:
+		return http.StatusConflict
+	case stream.CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case stream.CodeRateLimited:
+		return http.StatusTooManyRequests
+	case stream.CodeCancelled:
+		return 499 // client closed request; only ever logged
+	case stream.CodeOverloaded:
+		return http.StatusServiceUnavailable
+	case stream.CodeTimeout:
+		return http.StatusGatewayTimeout
+	case stream.CodeUpstream:
+		return http.StatusBadGateway
+	}
+	return http.StatusInternalServerError
+}
+
+// DecodeJSON decodes r's body into v. The body is limited to limit bytes
+// (DefaultBodyLimit if limit <= 0). Errors are *stream.Error with
+// CodeInvalidRequest or CodeTooLarge and, for a wrong type, Param set to the
+// field's JSON path.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) *stream.Error {
+	if limit <= 0 {
+		limit = DefaultBodyLimit
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err, limit)
+	}
+	// Anything but whitespace after the value is an error, as in a strict
+	// json.Unmarshal.
+	if _, err := dec.Token(); err != io.EOF {
+		if err == nil {
+			return stream.Errorf(stream.CodeInvalidRequest, "invalid JSON: unexpected data after the top-level value")
+		}
+		return jsonError(err, limit)
+	}
+	return nil
+}
+
+func jsonError(err error, limit int64) *stream.Error {
+	var (
+		maxErr    *http.MaxBytesError
+		syntaxErr *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		return stream.Errorf(stream.CodeTooLarge, "request body is larger than the limit of %d bytes", limit)
+	case errors.As(err, &syntaxErr):
+		return stream.Errorf(stream.CodeInvalidRequest, "invalid JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			return stream.Errorf(stream.CodeInvalidRequest, "request body must be a JSON object, not %s", typeErr.Value)
+		}
+		return stream.InvalidParam(field, "%s must be %s, not %s", field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+	case errors.Is(err, io.EOF):
+		return stream.Errorf(stream.CodeInvalidRequest, "request body is empty; expected a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return stream.Errorf(stream.CodeInvalidRequest, "invalid JSON: unexpected end of input")
+	}
+	return stream.Errorf(stream.CodeInvalidRequest, "invalid JSON: %v", err)
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct", "ptr", "interface":
+		return "an object"
+	case "float32", "float64", "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "a number"
+	}
+	return fmt.Sprintf("of Go kind %s", goKind)
+}

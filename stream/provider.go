@@ -1,0 +1,224 @@
+package stream
+
+import (
+	"context"
+	"io"
+	"iter"
+	"strings"
+	"sync"
+)
+
+// Provider starts streamed LLM calls. Stream returns once the call has
+// started (for an upstream, once response headers arrived), so that errors
+// known before the first token (bad request, unknown model, no credits) are
+// returned as an error and can become an HTTP status, not a mid-stream event.
+//
+// The returned Stream must stop its work when ctx is cancelled or when it is
+// closed, whichever comes first.
+type Provider interface {
+	Stream(ctx context.Context, req *Request) (Stream, error)
+}
+
+// ProviderFunc adapts a function to the Provider interface.
+type ProviderFunc func(ctx context.Context, req *Request) (Stream, error)
+
+func (f ProviderFunc) Stream(ctx context.Context, req *Request) (Stream, error) { return f(ctx, req) }
+
+// Stream is a pull-based sequence of events. The producer only advances as
+// the consumer calls Recv, so a slow reader stalls the producer: that is the
+// backpressure every stream has.
+//
+// Recv returns io.EOF after the last event. Any other error ends the stream
+// as a failure; Normalize turns such an error into an Error and a Finish
+// event. Recv must not be called concurrently with itself.
+//
+// Close releases the stream and cancels the work behind it. It is safe to
+// call more than once and concurrently with Recv, which then returns.
+type Stream interface {
+	Recv() (Event, error)
+	Close() error
+}
+
+// Events returns an iterator over s's events. It yields a final non-nil
+// error other than io.EOF if the stream failed. Breaking out of the loop
+// does not close s.
+func Events(s Stream) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		for {
+			ev, err := s.Recv()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				yield(Event{}, err)
+				return
+			}
+			if !yield(ev, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Go runs produce in its own goroutine and returns its events as a Stream,
+// through a buffer of size events (at least 1). emit blocks while the buffer
+// is full, which is how a slow reader pauses the producer, and returns false
+// once the stream is closed or ctx is done: produce must then return
+// promptly. A non-nil error from produce ends the stream with that error.
+//
+// Close waits for produce to return, so no goroutine outlives a closed
+// stream.
+func Go(ctx context.Context, size int, produce func(ctx context.Context, emit func(Event) bool) error) Stream {
+	if size < 1 {
+		size = 1
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p := &pipe{ch: make(chan Event, size), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.err = produce(ctx, p.emit)
+		close(p.ch)
+	}()
+	return p
+}
+
+type pipe struct {
+	ch     chan Event
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // written before ch is closed
+}
+
+func (p *pipe) emit(ev Event) bool {
+	if p.ctx.Err() != nil {
+		return false
+	}
+	select {
+	case p.ch <- ev:
+		return true
+	case <-p.ctx.Done():
+		return false
+	}
+}
+
+func (p *pipe) Recv() (Event, error) {
+	select {
+	case ev, ok := <-p.ch:
+		if ok {
+			return ev, nil
+		}
+	case <-p.ctx.Done():
+		// Prefer a buffered event or the producer's own error, if they are
+		// already there, over the bare context error.
+		select {
+		case ev, ok := <-p.ch:
+			if ok {
+				return ev, nil
+			}
+		default:
+			return Event{}, context.Cause(p.ctx)
+		}
+	}
+	if p.err != nil {
+		return Event{}, p.err
+	}
+	return Event{}, io.EOF
+}
+
+func (p *pipe) Close() error {
+	p.cancel()
+	<-p.done
+	return nil
+}
+
+// Slice returns a Stream that yields events in order, then io.EOF. It is
+// for tests and for providers whose answer is already complete.
+func Slice(events ...Event) Stream { return &slice{events: events} }
+
+type slice struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (s *slice) Recv() (Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.events) == 0 {
+		return Event{}, io.EOF
+	}
+	ev := s.events[0]
+	s.events = s.events[1:]
+	return ev, nil
+}
+
+func (s *slice) Close() error {
+	s.mu.Lock()
+	s.events = nil
+	s.mu.Unlock()
+	return nil
+}
+
+// Result is a whole stream collected into one answer, for non-streaming
+// endpoints and for tests.
+type Result struct {
+	Text      string // the output channel, joined
+	Thinking  string // the thinking channel, joined
+	ToolCalls []ToolCall
+	Usage     *Usage
+	Finish    FinishReason
+	Err       *Error // set when the stream failed
+}
+
+// Collect reads s to the end, closes it and joins its events. A stream that
+// fails has Result.Err set and Finish set to FinishError.
+func Collect(s Stream) Result {
+	defer s.Close()
+	var (
+		r             Result
+		text, thought strings.Builder
+	)
+	for ev, err := range Events(s) {
+		if err != nil {
+			r.Err = AsError(err)
+			r.Finish = FinishError
+			break
+		}
+		switch ev.Kind {
+		case KindDelta:
+			if ev.Channel == Thinking {
+				thought.WriteString(ev.Text)
+			} else {
+				text.WriteString(ev.Text)
+			}
+		case KindToolCall:
+			r.ToolCalls = MergeToolCall(r.ToolCalls, *ev.ToolCall)
+		case KindUsage:
+			u := *ev.Usage
+			r.Usage = &u
+		case KindFinish:
+			r.Finish = ev.Finish
+		case KindError:
+			r.Err = ev.Err
+			r.Finish = FinishError
+		}
+	}
+	r.Text, r.Thinking = text.String(), thought.String()
+	return r
+}
+
+// MergeToolCall folds a tool-call delta into the calls assembled so far.
+func MergeToolCall(calls []ToolCall, d ToolCallDelta) []ToolCall {
+	for len(calls) <= d.Index {
+		calls = append(calls, ToolCall{})
+	}
+	c := &calls[d.Index]
+	if d.ID != "" {
+		c.ID = d.ID
+	}
+	if d.Name != "" {
+		c.Name = d.Name
+	}
+	c.Arguments += d.Arguments
+	return calls
+}

@@ -1,0 +1,113 @@
+package stream
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Role of a chat message.
+const (
+	RoleSystem    = "system"
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+	RoleTool      = "tool"
+)
+
+// Request is one LLM call, independent of the dialect it arrived in.
+type Request struct {
+	// Model is the name the caller asked for. Routers rewrite it to the
+	// name the chosen provider knows.
+	Model string
+
+	// Messages is the conversation. For a completion-style call it is empty
+	// and Prompt holds the raw text.
+	Messages []Message
+	// Prompt is raw text fed to the model as is (OpenAI /v1/completions,
+	// Ollama /api/generate). Set RawPrompt when Messages is empty and Prompt
+	// must be used even if it is the empty string.
+	Prompt    string
+	RawPrompt bool
+
+	Sampling Sampling
+
+	// Tools the model may call, and how it must choose ("auto", "none",
+	// "required", or a tool name).
+	Tools      []Tool
+	ToolChoice string
+
+	// Thinking asks a model that can reason to expose its thinking channel.
+	Thinking bool
+
+	// IncludeUsage asks for a usage event even where the dialect makes it
+	// optional (OpenAI stream_options.include_usage). Providers always send
+	// usage when they know it; this flag only affects encoders.
+	IncludeUsage bool
+
+	Timeouts Timeouts
+
+	// Metadata is free-form caller data (tags, user ids). It is recorded with
+	// the call and never sent upstream unless a provider maps it.
+	Metadata map[string]string
+}
+
+// Sampling holds generation controls. A nil pointer means "not set": the
+// provider's default applies.
+type Sampling struct {
+	MaxTokens     int // 0 = not set
+	Temperature   *float64
+	TopP          *float64
+	TopK          *int
+	MinP          *float64
+	RepeatPenalty *float64
+	Seed          *int64
+	Stop          []string
+}
+
+// Timeouts bound a stream. Zero means no limit.
+type Timeouts struct {
+	FirstToken time.Duration // from the call to the first content event
+	Idle       time.Duration // between two content events
+	Total      time.Duration // whole stream
+}
+
+// Message is one turn of a conversation.
+type Message struct {
+	Role    string
+	Content string
+	Name    string
+	// Thinking is reasoning text of an earlier assistant turn, kept for
+	// providers that accept it back.
+	Thinking   string
+	ToolCalls  []ToolCall // assistant turns that called tools
+	ToolCallID string     // tool turns: the call this message answers
+}
+
+// Tool is a function the model may call.
+type Tool struct {
+	Name        string
+	Description string
+	Parameters  json.RawMessage // JSON Schema
+}
+
+// ToolCall is a complete tool call.
+type ToolCall struct {
+	ID        string
+	Name      string
+	Arguments string // JSON text
+}
+
+// Clone returns a copy of r that can be modified without affecting r.
+// Slices and maps are copied one level deep.
+func (r *Request) Clone() *Request {
+	c := *r
+	c.Messages = append([]Message(nil), r.Messages...)
+	c.Tools = append([]Tool(nil), r.Tools...)
+	c.Sampling.Stop = append([]string(nil), r.Sampling.Stop...)
+	if r.Metadata != nil {
+		c.Metadata = make(map[string]string, len(r.Metadata))
+		for k, v := range r.Metadata {
+			c.Metadata[k] = v
+		}
+	}
+	return &c
+}
