@@ -1,0 +1,64 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// ModelInfo describes a model a client may ask for.
+type ModelInfo struct {
+	ID            string // the name clients use: "stories260K", "openai/gpt-4o-mini", an alias
+	Provider      string
+	OwnedBy       string
+	Created       time.Time
+	ContextLength int // 0 when unknown
+}
+
+// ModelLister is implemented by providers that can list their models.
+type ModelLister interface {
+	Models(ctx context.Context) ([]ModelInfo, error)
+}
+
+// Observer receives the gateway's latency and volume figures (Prometheus
+// metrics in package server). Methods are called on the token path and must
+// be cheap and non-blocking.
+type Observer interface {
+	CallStarted(provider, model string)
+	FirstToken(provider, model string, ttft time.Duration)
+	TokenGap(provider, model string, gap time.Duration)
+	CallEnded(rec *Record)
+}
+
+// Options configure a Gateway.
+type Options struct {
+	// Router resolves a request's model to a provider. Required.
+	Router Router
+	// Accountant admits and records calls; nil admits everything.
+	Accountant Accountant
+	// Observer receives metrics; may be nil.
+	Observer Observer
+	// Prices per model, for cost.
+	Prices Prices
+	// BufferSize is the per-stream event buffer (default 64).
+	BufferSize int
+}
+
+// Router picks the provider for a request.
+type Router interface {
+	// Route returns the provider for model, its name (for metrics, records
+	// and the native "provider" field) and the model name that provider
+	// knows. An unknown model is a CodeNotFound *stream.Error.
+	Route(model string) (p stream.Provider, providerName, upstreamModel string, err error)
+	ModelLister
+}
+
+// Price of a model in currency units per million tokens.
+type Price struct {
+	InputPerMillion  float64 `yaml:"input" json:"input"`
+	OutputPerMillion float64 `yaml:"output" json:"output"`
+}
+
+// Prices maps a model name (as the client asked, or as provider/model) to its price.
+type Prices map[string]Price
