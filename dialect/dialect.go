@@ -4,9 +4,12 @@
 package dialect
 
 import (
+	"context"
+
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/runnel/runnel/gateway"
 	"io"
 	"net/http"
 
@@ -110,4 +113,11 @@ func jsonKind(goKind string) string {
 		return "a number"
 	}
 	return fmt.Sprintf("of Go kind %s", goKind)
+}
+
+// Gateway is what a dialect server needs from the gateway. *gateway.Gateway
+// implements it.
+type Gateway interface {
+	Start(ctx context.Context, req *stream.Request) (*gateway.Call, error)
+	Models(ctx context.Context) ([]gateway.ModelInfo, error)
 }
