@@ -1,0 +1,38 @@
+// Package testmodels finds the shared test models (stories260K and its
+// tokenizers) for tests, which skip when they are absent.
+package testmodels
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Dir returns the directory holding stories260K.bin, tok512.bin and
+// tokenizer.bin: ../shared/models beside the module root. It skips the
+// test when the directory does not exist.
+func Dir(tb testing.TB) string {
+	tb.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			dir := filepath.Join(d, "..", "shared", "models")
+			if _, err := os.Stat(filepath.Join(dir, "stories260K.bin")); err != nil {
+				tb.Skipf("shared models not found at %s", dir)
+			}
+			return dir
+		}
+		if filepath.Dir(d) == d {
+			tb.Skip("module root not found")
+		}
+	}
+}
+
+// Path returns the path of a file in Dir.
+func Path(tb testing.TB, name string) string {
+	tb.Helper()
+	return filepath.Join(Dir(tb), name)
+}
