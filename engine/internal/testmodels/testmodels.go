@@ -9,24 +9,30 @@ import (
 )
 
 // Dir returns the directory holding stories260K.bin, tok512.bin and
-// tokenizer.bin: ../shared/models beside the module root. It skips the
-// test when the directory does not exist.
+// tokenizer.bin: shared/models beside the module root (or beside one of
+// its ancestors, for worktrees nested deeper). It skips the test when no
+// such directory exists.
 func Dir(tb testing.TB) string {
 	tb.Helper()
 	wd, err := os.Getwd()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	root := ""
 	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			dir := filepath.Join(d, "..", "shared", "models")
-			if _, err := os.Stat(filepath.Join(dir, "stories260K.bin")); err != nil {
-				tb.Skipf("shared models not found at %s", dir)
+		if root == "" {
+			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+				root = d
 			}
-			return dir
+		}
+		if root != "" && d != root {
+			dir := filepath.Join(d, "shared", "models")
+			if _, err := os.Stat(filepath.Join(dir, "stories260K.bin")); err == nil {
+				return dir
+			}
 		}
 		if filepath.Dir(d) == d {
-			tb.Skip("module root not found")
+			tb.Skip("shared/models (stories260K.bin) not found beside the module root")
 		}
 	}
 }
