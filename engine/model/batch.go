@@ -214,7 +214,6 @@ func (b *Batch) head(s *Sequence, i, h, layer int) {
 	}
 }
 
-
 func rmsnorm(dst, x, w []float32, eps float32) {
 	var ss float32
 	for _, v := range x {
