@@ -97,4 +97,3 @@ func envOr(key, def string) string {
 	}
 	return def
 }
-
