@@ -147,7 +147,7 @@ func TestDequantizeQ4_K(t *testing.T) {
 		mn[j] = uint8(63 - 9*j)
 	}
 	blk := make([]byte, 144)
-	putF16(blk, 0x3c00)    // d = 1
+	putF16(blk, 0x3c00)     // d = 1
 	putF16(blk[2:], 0x3800) // dmin = 0.5
 	s := packQ4KScales(sc, mn)
 	copy(blk[4:16], s[:])
