@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/runnel/runnel/engine/ggml"
+	"github.com/runnel/runnel/engine/kernels"
 )
 
 // Entry is one token of one sequence in a batch step.
@@ -91,11 +92,11 @@ func (b *Batch) Step(entries []Entry) error {
 	for l := range m.blocks {
 		blk := &m.blocks[l]
 		for i := 0; i < n; i++ {
-			rmsnorm(b.xb[i*d:(i+1)*d], b.x[i*d:(i+1)*d], blk.attnNorm, m.NormEps)
+			kernels.RMSNorm(b.xb[i*d:(i+1)*d], b.x[i*d:(i+1)*d], blk.attnNorm, m.NormEps)
 		}
-		matMul(b.q[:n*d], &blk.wq, b.xb[:n*d], n)
-		matMul(b.k[:n*kv], &blk.wk, b.xb[:n*d], n)
-		matMul(b.v[:n*kv], &blk.wv, b.xb[:n*d], n)
+		kernels.MatMul(b.q[:n*d], blk.wq, b.xb[:n*d], n)
+		kernels.MatMul(b.k[:n*kv], blk.wk, b.xb[:n*d], n)
+		kernels.MatMul(b.v[:n*kv], blk.wv, b.xb[:n*d], n)
 		for i, e := range entries {
 			p := b.pos[i]
 			m.rope(b.q[i*d:(i+1)*d], p)
@@ -105,16 +106,16 @@ func (b *Batch) Step(entries []Entry) error {
 			copy(e.Seq.value[off:off+kv], b.v[i*kv:(i+1)*kv])
 		}
 		b.attention(entries, l)
-		matMul(b.xb2[:n*d], &blk.wo, b.xb[:n*d], n)
+		kernels.MatMul(b.xb2[:n*d], blk.wo, b.xb[:n*d], n)
 		add(b.x[:n*d], b.xb2[:n*d])
 
 		for i := 0; i < n; i++ {
-			rmsnorm(b.xb[i*d:(i+1)*d], b.x[i*d:(i+1)*d], blk.ffnNorm, m.NormEps)
+			kernels.RMSNorm(b.xb[i*d:(i+1)*d], b.x[i*d:(i+1)*d], blk.ffnNorm, m.NormEps)
 		}
-		matMul(b.hb[:n*hd], &blk.gate, b.xb[:n*d], n)
-		matMul(b.hb2[:n*hd], &blk.upProj, b.xb[:n*d], n)
-		swiglu(b.hb[:n*hd], b.hb2[:n*hd])
-		matMul(b.xb[:n*d], &blk.down, b.hb[:n*hd], n)
+		kernels.MatMul(b.hb[:n*hd], blk.gate, b.xb[:n*d], n)
+		kernels.MatMul(b.hb2[:n*hd], blk.upProj, b.xb[:n*d], n)
+		kernels.SiLUMul(b.hb[:n*hd], b.hb2[:n*hd])
+		kernels.MatMul(b.xb[:n*d], blk.down, b.hb[:n*hd], n)
 		add(b.x[:n*d], b.xb[:n*d])
 	}
 	// Only the rows that want logits go through the classifier, which for
@@ -122,13 +123,13 @@ func (b *Batch) Step(entries []Entry) error {
 	nl := 0
 	for i, e := range entries {
 		if e.WantLogits {
-			rmsnorm(b.lx[nl*d:(nl+1)*d], b.x[i*d:(i+1)*d], m.norm, m.NormEps)
+			kernels.RMSNorm(b.lx[nl*d:(nl+1)*d], b.x[i*d:(i+1)*d], m.norm, m.NormEps)
 			nl++
 		}
 	}
 	if nl > 0 {
 		V := m.VocabSize
-		matMul(b.logits[:nl*V], &m.output, b.lx[:nl*d], nl)
+		kernels.MatMul(b.logits[:nl*V], m.output, b.lx[:nl*d], nl)
 		j := 0
 		for i := range entries {
 			if entries[i].WantLogits {
@@ -144,13 +145,13 @@ func (b *Batch) Step(entries []Entry) error {
 }
 
 func (m *Model) embedding(dst []float32, token int) error {
-	e := &m.embed
+	e := m.embed
 	if e.Type == ggml.F32 {
 		copy(dst, e.F32[token*m.Dim:(token+1)*m.Dim])
 		return nil
 	}
 	rowBytes := len(e.Data) / e.Rows
-	return dequantize(dst, e.Type, e.Data[token*rowBytes:(token+1)*rowBytes])
+	return kernels.Dequantize(dst, e.Type, e.Data[token*rowBytes:(token+1)*rowBytes])
 }
 
 // rope rotates each head's pairs (2i, 2i+1) of vec by the angles for pos.
@@ -196,63 +197,19 @@ func (b *Batch) head(s *Sequence, i, h, layer int) {
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	for t := 0; t <= pos; t++ {
 		k := s.key[base+t*kv+kvOff : base+t*kv+kvOff+hs]
-		var score float32
-		for j, qj := range q {
-			score += qj * k[j]
-		}
-		att[t] = score * scale
+		att[t] = kernels.Dot(q, k) * scale
 	}
-	softmax(att)
+	kernels.Softmax(att)
 	out := b.xb[i*m.Dim+h*hs : i*m.Dim+(h+1)*hs]
 	clear(out)
 	for t := 0; t <= pos; t++ {
 		v := s.value[base+t*kv+kvOff : base+t*kv+kvOff+hs]
-		a := att[t]
-		for j := range out {
-			out[j] += a * v[j]
-		}
-	}
-}
-
-func rmsnorm(dst, x, w []float32, eps float32) {
-	var ss float32
-	for _, v := range x {
-		ss += v * v
-	}
-	ss = ss/float32(len(x)) + eps
-	ss = float32(1 / math.Sqrt(float64(ss)))
-	for i, v := range x {
-		dst[i] = w[i] * (ss * v)
-	}
-}
-
-func softmax(x []float32) {
-	max := x[0]
-	for _, v := range x[1:] {
-		if v > max {
-			max = v
-		}
-	}
-	var sum float32
-	for i, v := range x {
-		e := float32(math.Exp(float64(v - max)))
-		x[i] = e
-		sum += e
-	}
-	for i := range x {
-		x[i] /= sum
+		kernels.Axpy(out, att[t], v)
 	}
 }
 
 func add(dst, x []float32) {
 	for i, v := range x {
 		dst[i] += v
-	}
-}
-
-// swiglu sets gate[i] = silu(gate[i]) * up[i].
-func swiglu(gate, up []float32) {
-	for i, g := range gate {
-		gate[i] = g * (1 / (1 + float32(math.Exp(float64(-g))))) * up[i]
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"unsafe"
 
 	"github.com/runnel/runnel/engine/ggml"
+	"github.com/runnel/runnel/engine/kernels"
 	"github.com/runnel/runnel/engine/llama2c"
 )
 
@@ -58,10 +59,10 @@ type Model struct {
 	// Params counts the weights.
 	Params int64
 
-	embed  Matrix // vocab × dim
+	embed  *kernels.Matrix // vocab × dim
 	blocks []block
 	norm   []float32
-	output Matrix // vocab × dim
+	output *kernels.Matrix // vocab × dim
 
 	ropeCos, ropeSin []float32 // seqLen × headSize/2
 	closer           func() error
@@ -69,8 +70,8 @@ type Model struct {
 
 type block struct {
 	attnNorm, ffnNorm  []float32
-	wq, wk, wv, wo     Matrix
-	gate, down, upProj Matrix // w1, w2, w3 in llama2.c's names
+	wq, wk, wv, wo     *kernels.Matrix
+	gate, down, upProj *kernels.Matrix // w1, w2, w3 in llama2.c's names
 }
 
 // Close releases the model's mapped file. No Batch may use it afterwards.
@@ -83,12 +84,13 @@ func (m *Model) Close() error {
 	return err
 }
 
-func f32Matrix(rows, cols int, data []float32) Matrix {
+// f32Matrix views data as a matrix. Shapes are checked by init.
+func f32Matrix(rows, cols int, data []float32) *kernels.Matrix {
 	var b []byte
 	if len(data) > 0 {
 		b = unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data))
 	}
-	return Matrix{Type: ggml.F32, Rows: rows, Cols: cols, Data: b, F32: data}
+	return &kernels.Matrix{Type: ggml.F32, Rows: rows, Cols: cols, Data: b, F32: data}
 }
 
 // FromLlama2C builds a Model over an open checkpoint's weights. Closing
@@ -140,12 +142,18 @@ func (m *Model) init() error {
 	if err := m.validate(); err != nil {
 		return err
 	}
-	check := func(name string, mat Matrix, rows, cols int) error {
+	check := func(name string, mat *kernels.Matrix, rows, cols int) error {
+		if mat == nil {
+			return fmt.Errorf("model: %s is missing", name)
+		}
 		if mat.Rows != rows || mat.Cols != cols {
 			return fmt.Errorf("model: %s is %d×%d, want %d×%d", name, mat.Rows, mat.Cols, rows, cols)
 		}
 		if mat.Type == ggml.F32 && len(mat.F32) != rows*cols {
 			return fmt.Errorf("model: %s holds %d values, want %d", name, len(mat.F32), rows*cols)
+		}
+		if rb, err := ggml.RowBytes(mat.Type, cols); err != nil || len(mat.Data) != rows*rb {
+			return fmt.Errorf("model: %s: %d bytes of %s do not make %d×%d", name, len(mat.Data), mat.Type, rows, cols)
 		}
 		return nil
 	}
