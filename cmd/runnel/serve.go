@@ -6,13 +6,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/server"
+	"github.com/runnel/runnel/server/metrics"
 )
 
 type serveFlags struct {
@@ -45,15 +48,17 @@ Runnel logs one line, "ready", with addr=HOST:PORT once it listens.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.addr, "addr", envOr("RUNNEL_ADDR", "127.0.0.1:8080"), "address to listen on (env RUNNEL_ADDR)")
+	// Flags left unset fall back to the config file and the environment
+	// (config.Load); a flag given on the command line wins over both.
+	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on (env RUNNEL_ADDR)")
 	fl.StringVar(&f.config, "config", os.Getenv("RUNNEL_CONFIG"), "YAML config file (env RUNNEL_CONFIG)")
-	fl.StringVar(&f.dataDir, "data-dir", envOr("RUNNEL_DATA_DIR", "./data"), "directory for Runnel's own data (env RUNNEL_DATA_DIR)")
-	fl.StringVar(&f.modelsDir, "models-dir", os.Getenv("RUNNEL_MODELS"), "directory of models for the built-in engine (env RUNNEL_MODELS)")
+	fl.StringVar(&f.dataDir, "data-dir", "./data", "directory for Runnel's own data (env RUNNEL_DATA_DIR)")
+	fl.StringVar(&f.modelsDir, "models-dir", "", "directory of models for the built-in engine (env RUNNEL_MODELS)")
 	fl.StringVar(&f.logFormat, "log-format", envOr("RUNNEL_LOG_FORMAT", "text"), "log format: text or json (env RUNNEL_LOG_FORMAT)")
 	fl.StringVar(&f.logLevel, "log-level", envOr("RUNNEL_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env RUNNEL_LOG_LEVEL)")
-	fl.Int64Var(&f.bodyLimit, "body-limit", 0, "maximum request body in bytes (default 1 MiB, or the config's server.body_limit)")
-	fl.DurationVar(&f.keepAlive, "keep-alive", 0, "SSE keep-alive comment after this much silence (default 15s, or the config's server.keep_alive)")
-	fl.DurationVar(&f.grace, "shutdown-grace", 10*time.Second, "on SIGINT/SIGTERM, how long in-flight streams may finish before they are cancelled")
+	fl.Int64Var(&f.bodyLimit, "body-limit", 1<<20, "maximum request body in bytes (env RUNNEL_BODY_LIMIT)")
+	fl.DurationVar(&f.keepAlive, "keep-alive", 15*time.Second, "SSE keep-alive comment after this much silence (env RUNNEL_KEEP_ALIVE)")
+	fl.DurationVar(&f.grace, "shutdown-grace", 10*time.Second, "on SIGINT/SIGTERM, how long in-flight streams may finish before they are cancelled (env RUNNEL_SHUTDOWN_GRACE)")
 	root.AddCommand(cmd)
 }
 
@@ -62,18 +67,51 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		return err
+	}
+	fl := cmd.Flags()
+	set := func(name string, apply func()) {
+		if fl.Changed(name) {
+			apply()
+		}
+	}
+	set("addr", func() { cfg.Server.Addr = f.addr })
+	set("data-dir", func() { cfg.Server.DataDir = f.dataDir })
+	set("models-dir", func() { cfg.Server.ModelsDir = f.modelsDir })
+	set("body-limit", func() { cfg.Server.BodyLimit = f.bodyLimit })
+	set("keep-alive", func() { cfg.Server.KeepAlive = f.keepAlive })
+	set("shutdown-grace", func() { cfg.Server.ShutdownGrace = f.grace })
+
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	m := metrics.New()
 	h := server.New(server.Options{
-		Logger:    log,
-		BodyLimit: f.bodyLimit,
+		Logger:      log,
+		BodyLimit:   cfg.Server.BodyLimit,
+		CORSOrigins: cfg.Server.CORSOrigins,
+		Metrics:     m.Handler(),
 	})
 	return server.Run(ctx, h, server.RunOptions{
-		Addr:   f.addr,
-		Grace:  f.grace,
+		Addr:   cfg.Server.Addr,
+		Grace:  cfg.Server.ShutdownGrace,
 		Logger: log,
+		ReadyAttrs: []slog.Attr{
+			slog.String("version", version),
+			slog.String("providers", strings.Join(providerNames(cfg), ",")),
+		},
 	})
+}
+
+func providerNames(cfg *config.Config) []string {
+	names := make([]string, 0, len(cfg.Providers))
+	for name := range cfg.Providers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
