@@ -1,0 +1,202 @@
+// Package config turns Runnel's YAML file and environment into providers, a
+// router and gateway options. Precedence, lowest first: built-in defaults,
+// the file, environment variables, then command-line flags (applied by
+// cmd/runnel).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/runnel/runnel/gateway"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Server    Server              `yaml:"server"`
+	Gateway   Gateway             `yaml:"gateway"`
+	Providers map[string]Provider `yaml:"providers"`
+	// Aliases map a model name clients use to one or more "provider/model"
+	// targets: the first serves the call, the others are its fallbacks in
+	// order, tried when a target fails before the first token.
+	Aliases map[string]Targets `yaml:"aliases"`
+	// Prices per model ("provider/model" or alias), per million tokens.
+	Prices gateway.Prices `yaml:"prices"`
+}
+
+// Server holds the HTTP server's settings.
+type Server struct {
+	Addr          string        `yaml:"addr"`
+	DataDir       string        `yaml:"data_dir"`
+	ModelsDir     string        `yaml:"models_dir"`
+	BodyLimit     int64         `yaml:"body_limit"`     // bytes
+	KeepAlive     time.Duration `yaml:"keep_alive"`     // SSE keep-alive after this much silence
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"` // in-flight streams' time to finish on shutdown
+	CORSOrigins   []string      `yaml:"cors_origins"`
+}
+
+// Gateway holds the gateway's settings.
+type Gateway struct {
+	// DefaultProvider serves model names without a "provider/" prefix
+	// (default: the embedded default, see DefaultProvider).
+	DefaultProvider string   `yaml:"default_provider"`
+	BufferSize      int      `yaml:"buffer_size"` // per-stream event buffer (default 64)
+	Timeouts        Timeouts `yaml:"timeouts"`
+}
+
+// Timeouts bound every stream unless the request sets its own. Zero means
+// no limit.
+type Timeouts struct {
+	FirstToken time.Duration `yaml:"first_token"`
+	Idle       time.Duration `yaml:"idle"`
+	Total      time.Duration `yaml:"total"`
+}
+
+// Provider types.
+const (
+	TypeOpenAI    = "openai"
+	TypeOllama    = "ollama"
+	TypeAnthropic = "anthropic"
+	TypeGemini    = "gemini"
+	TypeMock      = "mock"
+	TypeEngine    = "engine"
+)
+
+var types = []string{TypeOpenAI, TypeOllama, TypeAnthropic, TypeGemini, TypeMock, TypeEngine}
+
+// Provider is one named upstream (or the mock, or the engine). Its name is
+// the prefix clients route with: "NAME/model".
+type Provider struct {
+	Type    string `yaml:"type"`
+	BaseURL string `yaml:"base_url"`
+	// APIKey, or the name of the environment variable holding it. Prefer
+	// APIKeyEnv, which keeps secrets out of the file.
+	APIKey    string            `yaml:"api_key"`
+	APIKeyEnv string            `yaml:"api_key_env"`
+	Headers   map[string]string `yaml:"headers"`
+	// Models to list in /v1/models for this provider (routing does not
+	// need them: any "NAME/model" goes to the provider).
+	Models []string `yaml:"models"`
+	// Mock knobs (type mock): the same as in a mock model name's query
+	// string, e.g. {tokens: "20", ttft: "5ms", itl: "1ms"}; a model's own
+	// query string overrides them.
+	Mock map[string]string `yaml:"mock"`
+	// Think splits inline <think>…</think> into the thinking channel for
+	// this provider's models.
+	Think bool `yaml:"think"`
+}
+
+// Targets is one target or a fallback list. YAML accepts either
+// `fast: openai/gpt-4o-mini` or `fast: [vllm/llama3, openai/gpt-4o-mini]`.
+type Targets []string
+
+// UnmarshalYAML accepts a scalar or a sequence.
+func (t *Targets) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*t = Targets{n.Value}
+		return nil
+	}
+	var list []string
+	if err := n.Decode(&list); err != nil {
+		return err
+	}
+	*t = list
+	return nil
+}
+
+// Default is the configuration with no file and no environment.
+func Default() *Config {
+	return &Config{
+		Server: Server{
+			Addr:          "127.0.0.1:8080",
+			DataDir:       "./data",
+			KeepAlive:     15 * time.Second,
+			ShutdownGrace: 10 * time.Second,
+		},
+		Gateway: Gateway{BufferSize: 64},
+	}
+}
+
+// Load reads the file at path (none if path is ""), over the defaults, and
+// applies the environment (os.Getenv).
+func Load(path string) (*Config, error) {
+	c := Default()
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		defer f.Close()
+		if err := c.Decode(f); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := c.ApplyEnv(os.Getenv); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		if path != "" {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// Decode reads YAML into c, over what c holds. Unknown keys are errors that
+// name the key and its line.
+func (c *Config) Decode(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return yamlError(err)
+	}
+	return nil
+}
+
+var (
+	unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type (?:config|gateway)\.(\w+)`)
+	sections     = map[string]string{
+		"Config":   "at the top level",
+		"Server":   "in server",
+		"Gateway":  "in gateway",
+		"Timeouts": "in gateway.timeouts",
+		"Provider": "in a provider",
+		"Price":    "in a price",
+	}
+)
+
+// yamlError rewrites the YAML library's messages into the file's terms.
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		if s := unknownField.FindStringSubmatch(m); s != nil {
+			where := sections[s[3]]
+			if where == "" {
+				where = "in " + s[3]
+			}
+			m = fmt.Sprintf("line %s: unknown key %q %s", s[1], s[2], where)
+		}
+		msgs[i] = m
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}

@@ -1,0 +1,45 @@
+package dialect
+
+import (
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"", "hello", "a\"b\\c", "tab\tnl\nret\r", "\x00\x1f", "<&>", "héllo 世界 😀", "\u2028\u2029", "bad\xffutf8", "\xe4\xb8"} {
+		got := AppendJSONString(nil, s)
+		want, _ := json.Marshal(s)
+		if string(got) != string(want) {
+			t.Errorf("AppendJSONString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	f.Add("hello \"world\"\n")
+	f.Add("\xff\u2028<>")
+	f.Fuzz(func(t *testing.T, s string) {
+		got := AppendJSONString(nil, s)
+		want, _ := json.Marshal(s)
+		if string(got) != string(want) {
+			t.Fatalf("AppendJSONString(%q) = %s, want %s", s, got, want)
+		}
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatal(err)
+		}
+		if utf8.ValidString(s) && back != s {
+			t.Fatalf("round trip %q -> %q", s, back)
+		}
+	})
+}
+
+func BenchmarkAppendJSONString(b *testing.B) {
+	buf := make([]byte, 0, 256)
+	s := "The quick brown fox \"jumps\" over the lazy dog.\n"
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendJSONString(buf[:0], s)
+	}
+}

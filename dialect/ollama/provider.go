@@ -1,0 +1,337 @@
+package ollama
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/stream"
+)
+
+// Config configures an upstream Ollama.
+type Config struct {
+	// BaseURL of the Ollama server, e.g. http://127.0.0.1:11434.
+	BaseURL string
+	// Name of the provider in records and metrics ("ollama" if empty).
+	Name string
+	// HTTPClient to use (http.DefaultClient if nil). Its Timeout must be
+	// zero: streams last as long as generation does.
+	HTTPClient *http.Client
+	// Header is added to every request (e.g. Authorization for a proxy).
+	Header http.Header
+}
+
+// Provider streams from Ollama's native /api/chat (or /api/generate for
+// raw prompts). It implements stream.Provider and gateway.ModelLister.
+type Provider struct {
+	cfg Config
+}
+
+// NewProvider returns a Provider for the Ollama at cfg.BaseURL.
+func NewProvider(cfg Config) *Provider {
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if cfg.Name == "" {
+		cfg.Name = "ollama"
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = http.DefaultClient
+	}
+	return &Provider{cfg: cfg}
+}
+
+// maxLine bounds one NDJSON line from upstream.
+const maxLine = 4 << 20
+
+// Stream implements stream.Provider. It returns once Ollama answered with
+// its headers; an error status becomes a *stream.Error.
+func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+	path, body, err := upstreamBody(req)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.BaseURL+path, bytes.NewReader(body))
+	if err != nil {
+		cancel()
+		return nil, stream.Errorf(stream.CodeInternal, "ollama: %v", err)
+	}
+	for k, v := range p.cfg.Header {
+		hreq.Header[k] = v
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "application/x-ndjson")
+	resp, err := p.cfg.HTTPClient.Do(hreq)
+	if err != nil {
+		cancel()
+		e := stream.AsError(err)
+		if e.Code == stream.CodeUpstream {
+			e.Message = "ollama: " + err.Error()
+		}
+		return nil, e
+	}
+	if resp.StatusCode >= 300 {
+		defer cancel()
+		defer resp.Body.Close()
+		return nil, statusError(resp)
+	}
+	return &upstream{ctx: ctx, body: resp.Body, r: bufio.NewReaderSize(resp.Body, 16<<10), cancel: cancel}, nil
+}
+
+// statusError turns an error answer into a *stream.Error, keeping Ollama's
+// message.
+func statusError(resp *http.Response) *stream.Error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var er ErrorResponse
+	msg := strings.TrimSpace(string(b))
+	if json.Unmarshal(b, &er) == nil && er.Error != "" {
+		msg = er.Error
+	}
+	if msg == "" {
+		msg = resp.Status
+	}
+	e := &stream.Error{Code: dialect.UpstreamCode(resp.StatusCode), Message: "ollama: " + msg, UpstreamStatus: resp.StatusCode}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		e.RetryAfter = time.Duration(s) * time.Second
+	}
+	return e
+}
+
+// upstreamBody builds the request Ollama is sent.
+func upstreamBody(req *stream.Request) (path string, body []byte, err error) {
+	opts := &ModelOptions{
+		Temperature: req.Sampling.Temperature, TopK: req.Sampling.TopK, TopP: req.Sampling.TopP,
+		MinP: req.Sampling.MinP, RepeatPenalty: req.Sampling.RepeatPenalty, Seed: req.Sampling.Seed,
+		Stop: req.Sampling.Stop,
+	}
+	if req.Sampling.MaxTokens > 0 {
+		n := req.Sampling.MaxTokens
+		opts.NumPredict = &n
+	}
+	var think *Think
+	if req.Thinking {
+		think = &Think{On: true}
+	}
+	t := true
+	if len(req.Messages) == 0 {
+		b, err := json.Marshal(GenerateRequest{Model: req.Model, Prompt: req.Prompt, Raw: true, Options: opts, Stream: &t, Think: think})
+		return "/api/generate", b, err
+	}
+	cr := ChatRequest{Model: req.Model, Options: opts, Stream: &t, Think: think, Messages: make([]Message, 0, len(req.Messages))}
+	for _, m := range req.Messages {
+		om := Message{Role: m.Role, Content: m.Content, Thinking: m.Thinking, ToolName: m.Name, ToolCallID: m.ToolCallID}
+		for _, tc := range m.ToolCalls {
+			args := json.RawMessage(tc.Arguments)
+			if !json.Valid(args) {
+				return "", nil, stream.InvalidParam("messages", "tool call %q arguments are not valid JSON", tc.Name)
+			}
+			om.ToolCalls = append(om.ToolCalls, ToolCall{ID: tc.ID, Function: ToolFunction{Name: tc.Name, Arguments: args}})
+		}
+		cr.Messages = append(cr.Messages, om)
+	}
+	for _, tl := range req.Tools {
+		var ot Tool
+		ot.Type = "function"
+		ot.Function.Name, ot.Function.Description, ot.Function.Parameters = tl.Name, tl.Description, tl.Parameters
+		cr.Tools = append(cr.Tools, ot)
+	}
+	b, err := json.Marshal(cr)
+	return "/api/chat", b, err
+}
+
+// upstream is a running Ollama response. Recv reads the next line only when
+// asked: nothing is read ahead of the consumer.
+type upstream struct {
+	ctx    context.Context
+	body   io.ReadCloser
+	r      *bufio.Reader
+	cancel context.CancelFunc
+	once   sync.Once
+
+	pending []stream.Event // events decoded from one line, not yet returned
+	calls   int            // tool calls seen, for their indexes
+	done    bool
+}
+
+func (u *upstream) Recv() (stream.Event, error) {
+	for len(u.pending) == 0 {
+		if u.done {
+			return stream.Event{}, io.EOF
+		}
+		line, err := readLine(u.r)
+		if err != nil && u.ctx.Err() != nil {
+			u.done = true
+			return stream.Event{}, context.Cause(u.ctx) // closed or cancelled
+		}
+		if err == io.EOF {
+			u.done = true
+			return stream.Event{}, stream.Errorf(stream.CodeUpstream, "ollama: stream ended without a final object")
+		}
+		if err != nil {
+			u.done = true
+			return stream.Event{}, err
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		evs, err := u.decode(line)
+		if err != nil {
+			u.done = true
+			return stream.Event{}, err
+		}
+		u.pending = evs
+	}
+	ev := u.pending[0]
+	u.pending = u.pending[1:]
+	return ev, nil
+}
+
+// readLine returns the next line without its newline, at most maxLine long.
+func readLine(r *bufio.Reader) ([]byte, error) {
+	var long []byte
+	for {
+		frag, err := r.ReadSlice('\n')
+		if err == nil {
+			if long == nil {
+				return frag[:len(frag)-1], nil
+			}
+			return append(long, frag[:len(frag)-1]...), nil
+		}
+		if err == bufio.ErrBufferFull {
+			long = append(long, frag...)
+			if len(long) > maxLine {
+				return nil, stream.Errorf(stream.CodeUpstream, "ollama: NDJSON line longer than %d bytes", maxLine)
+			}
+			continue
+		}
+		if err == io.EOF && len(frag)+len(long) > 0 {
+			return append(long, frag...), nil // last line without a newline
+		}
+		return nil, err
+	}
+}
+
+// decode turns one NDJSON line into events.
+func (u *upstream) decode(line []byte) ([]stream.Event, error) {
+	evs, calls, err := DecodeChunk(line, u.calls)
+	u.calls = calls
+	if err != nil {
+		return nil, err
+	}
+	for _, ev := range evs {
+		if ev.Kind == stream.KindFinish || ev.Kind == stream.KindError {
+			u.done = true
+		}
+	}
+	return evs, nil
+}
+
+// DecodeChunk decodes one line of an Ollama chat or generate stream into
+// events. calls is the number of tool calls seen so far on the stream (they
+// are numbered across lines); the new count is returned. The final line
+// yields a Usage and a Finish event; an {"error"} line an Error and a
+// Finish(error).
+func DecodeChunk(line []byte, calls int) ([]stream.Event, int, error) {
+	var c Chunk
+	if err := json.Unmarshal(line, &c); err != nil {
+		return nil, calls, stream.Errorf(stream.CodeUpstream, "ollama: bad NDJSON line: %v", err)
+	}
+	if c.Error != "" {
+		return []stream.Event{stream.ErrorEvent(stream.Errorf(stream.CodeUpstream, "ollama: %s", c.Error)), stream.Finished(stream.FinishError)}, calls, nil
+	}
+	var evs []stream.Event
+	thinking, content := c.Thinking, ""
+	if c.Response != nil {
+		content = *c.Response
+	}
+	if m := c.Message; m != nil {
+		content = m.Content
+		if m.Thinking != "" {
+			thinking = m.Thinking
+		}
+	}
+	if thinking != "" {
+		evs = append(evs, stream.ThinkingDelta(thinking))
+	}
+	if content != "" {
+		evs = append(evs, stream.Delta(content))
+	}
+	if m := c.Message; m != nil {
+		for _, tc := range m.ToolCalls {
+			args := string(tc.Function.Arguments)
+			if args == "" || args == "null" {
+				args = "{}"
+			}
+			id := tc.ID
+			if id == "" {
+				id = fmt.Sprintf("call_%d", calls)
+			}
+			evs = append(evs, stream.Event{Kind: stream.KindToolCall, ToolCall: &stream.ToolCallDelta{Index: calls, ID: id, Name: tc.Function.Name, Arguments: args}})
+			calls++
+		}
+	}
+	if c.Done {
+		evs = append(evs, stream.UsageEvent(stream.Usage{
+			PromptTokens: c.PromptEvalCount, CompletionTokens: c.EvalCount,
+			PromptDuration: time.Duration(c.PromptEvalDuration), GenerationDuration: time.Duration(c.EvalDuration),
+		}))
+		finish := stream.FinishStop
+		switch {
+		case c.DoneReason == "length":
+			finish = stream.FinishLength
+		case calls > 0:
+			finish = stream.FinishToolCalls
+		}
+		evs = append(evs, stream.Finished(finish))
+	}
+	return evs, calls, nil
+}
+
+func (u *upstream) Close() error {
+	u.once.Do(func() {
+		u.cancel()
+		u.body.Close()
+	})
+	return nil
+}
+
+// Models lists the upstream's models from /api/tags.
+func (p *Provider) Models(ctx context.Context) ([]gateway.ModelInfo, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, p.cfg.BaseURL+"/api/tags", nil)
+	if err != nil {
+		return nil, stream.Errorf(stream.CodeInternal, "ollama: %v", err)
+	}
+	for k, v := range p.cfg.Header {
+		hreq.Header[k] = v
+	}
+	resp, err := p.cfg.HTTPClient.Do(hreq)
+	if err != nil {
+		return nil, stream.AsError(fmt.Errorf("ollama: listing models: %w", err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return nil, statusError(resp)
+	}
+	var list ListResponse
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&list); err != nil {
+		return nil, stream.Errorf(stream.CodeUpstream, "ollama: bad /api/tags answer: %v", err)
+	}
+	out := make([]gateway.ModelInfo, 0, len(list.Models))
+	for _, m := range list.Models {
+		name := m.Name
+		if name == "" {
+			name = m.Model
+		}
+		out = append(out, gateway.ModelInfo{ID: name, Provider: p.cfg.Name, OwnedBy: "ollama", Created: m.ModifiedAt})
+	}
+	return out, nil
+}

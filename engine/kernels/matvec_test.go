@@ -1,0 +1,212 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/runnel/runnel/engine/ggml"
+)
+
+var allTypes = []ggml.Type{ggml.F32, ggml.F16, ggml.BF16, ggml.Q8_0, ggml.Q4_0, ggml.Q4_K, ggml.Q6_K}
+
+// randMatrix returns a random matrix of type t. F32/F16/BF16/Q8_0/Q4_0 come
+// from quantizing Gaussian values; Q4_K and Q6_K from random bytes with
+// moderate super-block scales (we do not quantize to them).
+func randMatrix(r *rand.Rand, t ggml.Type, rows, cols int) *Matrix {
+	var data []byte
+	switch t {
+	case ggml.Q4_K, ggml.Q6_K:
+		elems, size := t.BlockSize()
+		data = make([]byte, rows*cols/elems*size)
+		for i := range data {
+			data[i] = byte(r.Uint32())
+		}
+		for b := 0; b < len(data)/size; b++ {
+			blk := data[b*size : (b+1)*size]
+			if t == ggml.Q4_K {
+				putF16(blk, F32ToF16(float32(r.Float64())*0.01))
+				putF16(blk[2:], F32ToF16(float32(r.Float64())*0.01))
+			} else {
+				putF16(blk[208:], F32ToF16(float32(r.NormFloat64())*0.001))
+			}
+		}
+	default:
+		var err error
+		data, err = Quantize(t, randVec(r, rows*cols, 0.5))
+		if err != nil {
+			panic(err)
+		}
+	}
+	m, err := NewMatrix(t, rows, cols, data)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// checkProduct compares dst (n×Rows) with the float64 product of the
+// dequantized matrix and x. The tolerance is float32 summation error,
+// bounded by cols·2^-23 relative to Σ|w·x| (doubled for safety), plus, for
+// quantized weights, the activation rounding: x is stored as dx·q with
+// dx = max|x_block|/127 and |x - dx·q| ≤ dx/2, so the product can move by at
+// most Σ_block dx/2 · Σ|w| over the block.
+func checkProduct(t *testing.T, m *Matrix, x, dst []float32, n int) {
+	t.Helper()
+	w := make([]float32, m.Rows*m.Cols)
+	if m.Type == ggml.F32 {
+		copy(w, m.F32)
+	} else if err := Dequantize(w, m.Type, m.Data); err != nil {
+		t.Fatal(err)
+	}
+	for v := 0; v < n; v++ {
+		xv := x[v*m.Cols : (v+1)*m.Cols]
+		var dx []float64
+		if isQuantized(m.Type) {
+			for b := 0; b < m.Cols/32; b++ {
+				var amax float32
+				for _, e := range xv[b*32 : b*32+32] {
+					amax = max(amax, abs32(e))
+				}
+				dx = append(dx, float64(amax)/127)
+			}
+		}
+		for r := 0; r < m.Rows; r++ {
+			row := w[r*m.Cols : (r+1)*m.Cols]
+			var want, mag, qerr float64
+			for i, wi := range row {
+				want += float64(wi) * float64(xv[i])
+				mag += math.Abs(float64(wi) * float64(xv[i]))
+				if dx != nil {
+					qerr += math.Abs(float64(wi)) * dx[i/32] / 2
+				}
+			}
+			tol := 2*float64(m.Cols)*0x1p-23*(mag+qerr) + qerr + 1e-30
+			got := float64(dst[v*m.Rows+r])
+			if math.Abs(got-want) > tol {
+				t.Fatalf("%s %d×%d vector %d row %d: got %g want %g (tol %g)", m.Type, m.Rows, m.Cols, v, r, got, want, tol)
+			}
+		}
+	}
+}
+
+func TestMatMulMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, typ := range allTypes {
+		elems, _ := typ.BlockSize()
+		colsList := []int{256, 512, 768}
+		if elems == 1 {
+			colsList = append(colsList, 1, 7, 33, 65)
+		} else if elems == 32 {
+			colsList = append(colsList, 32, 96, 288)
+		}
+		for _, cols := range colsList {
+			for _, rows := range []int{1, 7, 64, 301} {
+				for _, n := range []int{1, 3, 8} {
+					t.Run(fmt.Sprintf("%s/%dx%d/n%d", typ, rows, cols, n), func(t *testing.T) {
+						m := randMatrix(r, typ, rows, cols)
+						x := randVec(r, n*cols, 1)
+						dst := make([]float32, n*rows)
+						MatMul(dst, m, x, n)
+						checkProduct(t, m, x, dst, n)
+						if n == 1 {
+							one := make([]float32, rows)
+							MatVec(one, m, x)
+							for i := range one {
+								if one[i] != dst[i] {
+									t.Fatalf("MatVec row %d = %v, MatMul %v", i, one[i], dst[i])
+								}
+							}
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// TestParallelMatchesInline runs big products both on the pool and inline:
+// every row is computed by the same kernel either way, so results are equal.
+func TestParallelMatchesInline(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, typ := range allTypes {
+		m := randMatrix(r, typ, 1001, 512)
+		x := randVec(r, 2*512, 1)
+		par := make([]float32, 2*1001)
+		MatMul(par, m, x, 2)
+		old := parallelMin
+		parallelMin = math.MaxInt
+		seq := make([]float32, 2*1001)
+		MatMul(seq, m, x, 2)
+		parallelMin = old
+		for i := range par {
+			if par[i] != seq[i] {
+				t.Fatalf("%s: element %d parallel %v inline %v", typ, i, par[i], seq[i])
+			}
+		}
+	}
+}
+
+func TestNewMatrixErrors(t *testing.T) {
+	if _, err := NewMatrix(ggml.Q8_0, 2, 32, make([]byte, 67)); err == nil {
+		t.Error("wrong size accepted")
+	}
+	if _, err := NewMatrix(ggml.Q8_0, 2, 30, make([]byte, 68)); err == nil {
+		t.Error("partial block accepted")
+	}
+	if _, err := NewMatrix(ggml.Q5_K, 1, 256, make([]byte, 176)); err == nil {
+		t.Error("unsupported type accepted")
+	}
+	// An unaligned F32 buffer is copied, not misread.
+	buf := make([]byte, 4*3+1)
+	for i := 0; i < 3; i++ {
+		binary.LittleEndian.PutUint32(buf[1+4*i:], math.Float32bits(float32(i)+0.5))
+	}
+	m, err := NewMatrix(ggml.F32, 1, 3, buf[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.F32[0] != 0.5 || m.F32[2] != 2.5 {
+		t.Fatalf("F32 = %v", m.F32)
+	}
+}
+
+func TestVectorHelpers(t *testing.T) {
+	x := []float32{1, 2, 3, 4}
+	w := []float32{1, 1, 2, 0.5}
+	dst := make([]float32, 4)
+	RMSNorm(dst, x, w, 0)
+	s := float32(1 / math.Sqrt(30.0/4))
+	for i := range x {
+		if want := w[i] * s * x[i]; math.Abs(float64(dst[i]-want)) > 1e-6 {
+			t.Fatalf("RMSNorm[%d] = %v want %v", i, dst[i], want)
+		}
+	}
+	p := []float32{1, 2, 3}
+	Softmax(p)
+	e := []float64{math.Exp(-2), math.Exp(-1), 1}
+	sum := e[0] + e[1] + e[2]
+	for i := range p {
+		if math.Abs(float64(p[i])-e[i]/sum) > 1e-6 {
+			t.Fatalf("Softmax = %v", p)
+		}
+	}
+	a, b := []float32{0, 1, -2}, []float32{2, 3, 4}
+	SiLUMul(a, b)
+	for i, v := range []float64{0, 1, -2} {
+		want := v / (1 + math.Exp(-v)) * []float64{2, 3, 4}[i]
+		if math.Abs(float64(a[i])-want) > 1e-6 {
+			t.Fatalf("SiLUMul = %v", a)
+		}
+	}
+	y := []float32{1, 1, 1, 1, 1}
+	Axpy(y, 2, []float32{1, 2, 3})
+	if y[0] != 3 || y[2] != 7 || y[3] != 1 {
+		t.Fatalf("Axpy = %v", y)
+	}
+	if Dot([]float32{1, 2, 3}, []float32{4, 5, 6, 7}) != 32 {
+		t.Fatal("Dot")
+	}
+}

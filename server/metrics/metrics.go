@@ -1,0 +1,181 @@
+// Package metrics exports the gateway's latency and volume figures as
+// Prometheus metrics. *Metrics implements gateway.Observer.
+package metrics
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/runnel/runnel/gateway"
+)
+
+// maxModels bounds the model label's cardinality: past it, new models are
+// counted under "other". Model names come from clients (and mock knobs ride
+// in a query string), so they must not grow the series without bound.
+const maxModels = 500
+
+// Latency buckets in seconds: from tens of microseconds (gateway overhead,
+// inter-token gaps of fast models) to minutes (long generations).
+var (
+	tokenBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+	callBuckets  = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
+)
+
+// Metrics is a gateway.Observer backed by Prometheus collectors.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	ttft     *prometheus.HistogramVec
+	itl      *prometheus.HistogramVec
+	e2e      *prometheus.HistogramVec
+	tokens   *prometheus.CounterVec
+	requests *prometheus.CounterVec
+	active   *prometheus.GaugeVec
+
+	mu     sync.RWMutex
+	series map[key]*series
+	models map[string]bool
+}
+
+type key struct{ provider, model string }
+
+// series caches the children of one (model, provider) pair so that the
+// per-token path is a map lookup under a read lock, with no label hashing
+// and no allocation.
+type series struct {
+	ttft, itl, e2e     prometheus.Observer
+	prompt, completion prometheus.Counter
+	active             prometheus.Gauge
+	provider, model    string
+}
+
+var _ gateway.Observer = (*Metrics)(nil)
+
+// New returns Metrics on a fresh registry that also carries the Go runtime
+// and process collectors.
+func New() *Metrics {
+	labels := []string{"model", "provider"}
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		ttft: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "runnel", Name: "time_to_first_token_seconds",
+			Help:    "Time from the gateway accepting a call to its first content event.",
+			Buckets: tokenBuckets,
+		}, labels),
+		itl: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "runnel", Name: "inter_token_latency_seconds",
+			Help:    "Gap between consecutive content events of a call.",
+			Buckets: tokenBuckets,
+		}, labels),
+		e2e: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "runnel", Name: "request_duration_seconds",
+			Help:    "End-to-end duration of a call, from acceptance to its last event.",
+			Buckets: callBuckets,
+		}, labels),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "runnel", Name: "tokens_total",
+			Help: "Tokens processed, by type (prompt or completion).",
+		}, []string{"model", "provider", "type"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "runnel", Name: "requests_total",
+			Help: "Calls ended, by status (ok, error, cancelled, timeout).",
+		}, []string{"model", "provider", "status"}),
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "runnel", Name: "active_streams",
+			Help: "Calls in progress.",
+		}, labels),
+		series: make(map[key]*series),
+		models: make(map[string]bool),
+	}
+	m.reg.MustRegister(m.ttft, m.itl, m.e2e, m.tokens, m.requests, m.active,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry is where other packages may register their own collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+func (m *Metrics) get(provider, model string) *series {
+	k := key{provider, model}
+	m.mu.RLock()
+	s := m.series[k]
+	m.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s = m.series[k]; s != nil {
+		return s
+	}
+	label := modelLabel(model)
+	if !m.models[label] {
+		if len(m.models) >= maxModels {
+			label = "other"
+		}
+		m.models[label] = true
+	}
+	s = &series{
+		ttft:       m.ttft.WithLabelValues(label, provider),
+		itl:        m.itl.WithLabelValues(label, provider),
+		e2e:        m.e2e.WithLabelValues(label, provider),
+		prompt:     m.tokens.WithLabelValues(label, provider, "prompt"),
+		completion: m.tokens.WithLabelValues(label, provider, "completion"),
+		active:     m.active.WithLabelValues(label, provider),
+		provider:   provider,
+		model:      label,
+	}
+	if len(m.series) < 4*maxModels {
+		m.series[k] = s
+	}
+	return s
+}
+
+// modelLabel drops a query string (the mock's knobs) from a model name.
+func modelLabel(model string) string {
+	if i := strings.IndexByte(model, '?'); i >= 0 {
+		model = model[:i]
+	}
+	if model == "" {
+		return "unknown"
+	}
+	return model
+}
+
+// CallStarted implements gateway.Observer.
+func (m *Metrics) CallStarted(provider, model string) { m.get(provider, model).active.Inc() }
+
+// FirstToken implements gateway.Observer.
+func (m *Metrics) FirstToken(provider, model string, ttft time.Duration) {
+	m.get(provider, model).ttft.Observe(ttft.Seconds())
+}
+
+// TokenGap implements gateway.Observer.
+func (m *Metrics) TokenGap(provider, model string, gap time.Duration) {
+	m.get(provider, model).itl.Observe(gap.Seconds())
+}
+
+// CallEnded implements gateway.Observer.
+func (m *Metrics) CallEnded(rec *gateway.Record) {
+	s := m.get(rec.Provider, rec.Model)
+	s.active.Dec()
+	s.e2e.Observe(rec.Duration.Seconds())
+	s.prompt.Add(float64(rec.Usage.PromptTokens))
+	s.completion.Add(float64(rec.Usage.CompletionTokens))
+	status := rec.Status
+	if status == "" {
+		status = "ok"
+	}
+	m.requests.WithLabelValues(s.model, s.provider, status).Inc()
+}

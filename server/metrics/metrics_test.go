@@ -1,0 +1,84 @@
+package metrics_test
+
+import (
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/server/metrics"
+	"github.com/runnel/runnel/stream"
+)
+
+func scrape(t *testing.T, m *metrics.Metrics) string {
+	t.Helper()
+	rr := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rr, httptest.NewRequest("GET", "/metrics", nil))
+	b, _ := io.ReadAll(rr.Body)
+	return string(b)
+}
+
+func TestObserverExportsEveryFigure(t *testing.T) {
+	m := metrics.New()
+	m.CallStarted("mock", "default?tokens=3")
+	m.CallStarted("openai", "gpt-4o-mini")
+	m.FirstToken("mock", "default?tokens=3", 2*time.Millisecond)
+	m.TokenGap("mock", "default?tokens=3", 300*time.Microsecond)
+	m.TokenGap("mock", "default?tokens=3", 400*time.Microsecond)
+	m.CallEnded(&gateway.Record{
+		Provider: "mock", Model: "default?tokens=3", Status: "ok", Duration: 40 * time.Millisecond,
+		Usage: stream.Usage{PromptTokens: 7, CompletionTokens: 3},
+	})
+	m.CallEnded(&gateway.Record{Provider: "openai", Model: "gpt-4o-mini", Status: "cancelled"})
+
+	out := scrape(t, m)
+	for _, want := range []string{
+		`runnel_time_to_first_token_seconds_count{model="default",provider="mock"} 1`,
+		`runnel_time_to_first_token_seconds_sum{model="default",provider="mock"} 0.002`,
+		`runnel_inter_token_latency_seconds_count{model="default",provider="mock"} 2`,
+		`runnel_inter_token_latency_seconds_bucket{model="default",provider="mock",le="0.00025"} 0`,
+		`runnel_inter_token_latency_seconds_bucket{model="default",provider="mock",le="0.0005"} 2`,
+		`runnel_request_duration_seconds_count{model="default",provider="mock"} 1`,
+		`runnel_tokens_total{model="default",provider="mock",type="prompt"} 7`,
+		`runnel_tokens_total{model="default",provider="mock",type="completion"} 3`,
+		`runnel_requests_total{model="default",provider="mock",status="ok"} 1`,
+		`runnel_requests_total{model="gpt-4o-mini",provider="openai",status="cancelled"} 1`,
+		`runnel_active_streams{model="default",provider="mock"} 0`,
+		`runnel_active_streams{model="gpt-4o-mini",provider="openai"} 0`,
+		`go_goroutines `,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
+}
+
+func TestModelLabelCardinalityIsBounded(t *testing.T) {
+	m := metrics.New()
+	for i := range 600 {
+		model := "m" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		m.CallStarted("p", model)
+	}
+	out := scrape(t, m)
+	if n := strings.Count(out, "runnel_active_streams{"); n != 501 {
+		t.Fatalf("active_streams has %d series, want 500 models plus \"other\"", n)
+	}
+	if !strings.Contains(out, `runnel_active_streams{model="other",provider="p"} 100`) {
+		t.Fatal(`models past the bound are not counted as "other"`)
+	}
+}
+
+func BenchmarkTokenGap(b *testing.B) {
+	m := metrics.New()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.TokenGap("mock", "default", time.Millisecond)
+		}
+	})
+}
