@@ -2,8 +2,8 @@ package openai
 
 import (
 	"strconv"
-	"unicode/utf8"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -25,13 +25,13 @@ func newChunkEncoder(id, model string, created int64, legacy bool) *chunkEncoder
 	}
 	h := make([]byte, 0, 128+len(id)+len(model))
 	h = append(h, `{"id":`...)
-	h = appendString(h, id)
+	h = dialect.AppendJSONString(h, id)
 	h = append(h, `,"object":"`...)
 	h = append(h, object...)
 	h = append(h, `","created":`...)
 	h = strconv.AppendInt(h, created, 10)
 	h = append(h, `,"model":`...)
-	h = appendString(h, model)
+	h = dialect.AppendJSONString(h, model)
 	h = append(h, `,"choices":[`...)
 	return &chunkEncoder{head: h, legacy: legacy, buf: make([]byte, 0, 512)}
 }
@@ -80,7 +80,7 @@ func (e *chunkEncoder) Delta(ch stream.Channel, text string) []byte {
 		}
 		b := e.open()
 		b = append(b, `"text":`...)
-		b = appendString(b, text)
+		b = dialect.AppendJSONString(b, text)
 		b = append(b, ',')
 		return e.close(b, "")
 	}
@@ -90,7 +90,7 @@ func (e *chunkEncoder) Delta(ch stream.Channel, text string) []byte {
 	} else {
 		b = append(b, `"content":`...)
 	}
-	b = appendString(b, text)
+	b = dialect.AppendJSONString(b, text)
 	return e.close(b, "")
 }
 
@@ -105,17 +105,17 @@ func (e *chunkEncoder) ToolCall(tc *stream.ToolCallDelta) []byte {
 	b = strconv.AppendInt(b, int64(tc.Index), 10)
 	if tc.ID != "" {
 		b = append(b, `,"id":`...)
-		b = appendString(b, tc.ID)
+		b = dialect.AppendJSONString(b, tc.ID)
 		b = append(b, `,"type":"function"`...)
 	}
 	b = append(b, `,"function":{`...)
 	if tc.Name != "" {
 		b = append(b, `"name":`...)
-		b = appendString(b, tc.Name)
+		b = dialect.AppendJSONString(b, tc.Name)
 		b = append(b, ',')
 	}
 	b = append(b, `"arguments":`...)
-	b = appendString(b, tc.Arguments)
+	b = dialect.AppendJSONString(b, tc.Arguments)
 	b = append(b, "}}]"...)
 	return e.close(b, "")
 }
@@ -164,56 +164,4 @@ func finishReason(r stream.FinishReason) (reason string, ok bool) {
 		return "stop", true
 	}
 	return "", false
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD;
-// U+2028 and U+2029 are escaped so the JSON is also valid JavaScript.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -88,30 +88,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // with the message from its error JSON when it sent one. The message never
 // contains our request (and so never the API key).
 func upstreamError(status int, header http.Header, body []byte) *stream.Error {
-	e := &stream.Error{UpstreamStatus: status}
-	switch {
-	case status == http.StatusBadRequest || status == http.StatusUnprocessableEntity:
-		e.Code = stream.CodeInvalidRequest
-	case status == http.StatusUnauthorized:
-		e.Code = stream.CodeUnauthorized
-	case status == http.StatusPaymentRequired:
-		e.Code = stream.CodeInsufficientCredit
-	case status == http.StatusForbidden:
-		e.Code = stream.CodeForbidden
-	case status == http.StatusNotFound:
-		e.Code = stream.CodeNotFound
-	case status == http.StatusRequestEntityTooLarge:
-		e.Code = stream.CodeTooLarge
-	case status == http.StatusTooManyRequests:
-		e.Code = stream.CodeRateLimited
+	e := &stream.Error{UpstreamStatus: status, Code: dialect.UpstreamCode(status)}
+	if e.Code == stream.CodeRateLimited || e.Code == stream.CodeOverloaded {
 		e.RetryAfter = parseRetryAfter(header.Get("Retry-After"))
-	case status == http.StatusServiceUnavailable:
-		e.Code = stream.CodeOverloaded
-		e.RetryAfter = parseRetryAfter(header.Get("Retry-After"))
-	case status == http.StatusGatewayTimeout:
-		e.Code = stream.CodeTimeout
-	default:
-		e.Code = stream.CodeUpstream
 	}
 	msg := upstreamMessage(body)
 	if msg == "" {

@@ -37,6 +37,8 @@ func init() {
 	dotBF16 = dotBF16Asm
 	dotQ80 = dotQ80Asm
 	dotQ40 = dotQ40Asm
+	dotQ4K = dotQ4KAsm
+	dotQ6K = dotQ6KAsm
 	matF32 = matF32Asm
 }
 
@@ -129,4 +131,28 @@ func matF32Asm(dst, w, x []float32, rows, cols, n, lo, hi int) {
 			dst[v*rows+r] = dotF32Asm(row, x[v*cols:(v+1)*cols])
 		}
 	}
+}
+
+//go:noescape
+func dotQ4KAVX2(row *byte, d *float32, qs *int8, sum *int32, nsb int) float32
+
+//go:noescape
+func dotQ6KAVX2(row *byte, d *float32, qs *int8, nsb int) float32
+
+func dotQ4KAsm(row []byte, d []float32, qs []int8, sum []int32) float32 {
+	nsb := len(d) / 8
+	if nsb == 0 {
+		return 0
+	}
+	_, _, _ = row[nsb*q4KBytes-1], qs[nsb*qkK-1], sum[nsb*8-1]
+	return dotQ4KAVX2(&row[0], &d[0], &qs[0], &sum[0], nsb)
+}
+
+func dotQ6KAsm(row []byte, d []float32, qs []int8) float32 {
+	nsb := len(d) / 8
+	if nsb == 0 {
+		return 0
+	}
+	_, _ = row[nsb*q6KBytes-1], qs[nsb*qkK-1]
+	return dotQ6KAVX2(&row[0], &d[0], &qs[0], nsb)
 }
