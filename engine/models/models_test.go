@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/runnel/runnel/engine/ggml"
-	"github.com/runnel/runnel/engine/internal/testmodels"
+	"github.com/runnel/runnel/internal/testmodels"
 	"github.com/runnel/runnel/engine/model"
 	"github.com/runnel/runnel/engine/sampler"
 )
