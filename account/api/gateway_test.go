@@ -23,7 +23,9 @@ type testGateway struct {
 	mu   sync.Mutex
 }
 
-func (g *testGateway) Models(ctx context.Context) ([]gateway.ModelInfo, error) { return g.mock.Models(ctx) }
+func (g *testGateway) Models(ctx context.Context) ([]gateway.ModelInfo, error) {
+	return g.mock.Models(ctx)
+}
 
 func (g *testGateway) Start(ctx context.Context, req *stream.Request) (*gateway.Call, error) {
 	if !strings.HasPrefix(req.Model, "mock/") {
