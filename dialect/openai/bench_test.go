@@ -1,0 +1,73 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/runnel/runnel/stream"
+)
+
+func BenchmarkEncodeDelta(b *testing.B) {
+	enc := newChunkEncoder("chatcmpl-0123456789abcdef", "mock/default", 1700000000, false)
+	b.ReportAllocs()
+	for b.Loop() {
+		enc.Delta(stream.Output, " token")
+	}
+}
+
+// countStream yields n deltas then a finish, without allocating.
+type countStream struct{ n int }
+
+func (s *countStream) Recv() (stream.Event, error) {
+	switch {
+	case s.n > 0:
+		s.n--
+		return stream.Delta(" token"), nil
+	case s.n == 0:
+		s.n--
+		return stream.Finished(stream.FinishStop), nil
+	}
+	return stream.Event{}, io.EOF
+}
+func (s *countStream) Close() error { return nil }
+
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+func (w *discardWriter) Flush()                      {}
+
+// BenchmarkServerStreamPerToken measures the server's per-token path: one
+// op is one token encoded, written and flushed.
+func BenchmarkServerStreamPerToken(b *testing.B) {
+	gw := &testGateway{providers: map[string]stream.Provider{"m": stream.ProviderFunc(func(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+		return &countStream{n: b.N}, nil
+	})}}
+	srv := NewServer(gw, Options{KeepAlive: -1})
+	body := `{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}`
+	r, _ := http.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body))
+	b.ReportAllocs()
+	b.ResetTimer()
+	srv.ChatCompletions(&discardWriter{h: http.Header{}}, r)
+}
+
+// BenchmarkProviderDecodePerToken measures the upstream side: one op is one
+// content chunk read and decoded into an event.
+func BenchmarkProviderDecodePerToken(b *testing.B) {
+	chunk := []byte(`data: {"id":"chatcmpl-0123456789abcdef","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[{"index":0,"delta":{"content":" token"},"logprobs":null,"finish_reason":null}]}` + "\n\n")
+	body := bytes.Repeat(chunk, b.N)
+	s := &upstreamStream{ctx: context.Background(), body: io.NopCloser(bytes.NewReader(body)), events: newEventReader(bytes.NewReader(body))}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(chunk)))
+	b.ResetTimer()
+	for range b.N {
+		if ev, err := s.Recv(); err != nil || ev.Kind != stream.KindDelta {
+			b.Fatal(ev, err)
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package openai
+
+import (
+	"net/http"
+	"sync"
+	"time"
+)
+
+// eventWriter writes SSE data events, flushing after each one, and a
+// keep-alive comment after a silence.
+type eventWriter struct {
+	mu    sync.Mutex
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	line  []byte
+	timer *time.Timer
+	every time.Duration
+	err   error
+}
+
+func newEventWriter(w http.ResponseWriter, keepAlive time.Duration) *eventWriter {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	o := &eventWriter{w: w, rc: http.NewResponseController(w), line: make([]byte, 0, 512), every: keepAlive}
+	o.err = o.rc.Flush()
+	if keepAlive > 0 {
+		o.timer = time.AfterFunc(keepAlive, o.keepAlive)
+	}
+	return o
+}
+
+func (o *eventWriter) keepAlive() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil || o.timer == nil {
+		return
+	}
+	if _, o.err = o.w.Write([]byte(": keep-alive\n\n")); o.err == nil {
+		o.err = o.rc.Flush()
+	}
+	o.timer.Reset(o.every)
+}
+
+// data writes one "data:" event and flushes it.
+func (o *eventWriter) data(p []byte) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return o.err
+	}
+	b := append(o.line[:0], "data: "...)
+	b = append(b, p...)
+	b = append(b, '\n', '\n')
+	o.line = b
+	if _, o.err = o.w.Write(b); o.err == nil {
+		o.err = o.rc.Flush()
+	}
+	if o.timer != nil {
+		o.timer.Reset(o.every)
+	}
+	return o.err
+}
+
+// done writes the [DONE] sentinel.
+func (o *eventWriter) done() { o.data([]byte("[DONE]")) }
+
+// stop ends keep-alives; no write happens after it returns.
+func (o *eventWriter) stop() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.timer != nil {
+		o.timer.Stop()
+		o.timer = nil
+	}
+	if o.err == nil {
+		o.err = http.ErrHandlerTimeout // any non-nil error: closed
+	}
+}

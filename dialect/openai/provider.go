@@ -1,0 +1,447 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/stream"
+)
+
+// Config configures an upstream Provider.
+type Config struct {
+	// BaseURL is the API root including its version path, e.g.
+	// "https://api.openai.com/v1" or "http://127.0.0.1:8000/v1".
+	BaseURL string
+	// APIKey is sent as "Authorization: Bearer"; empty sends none.
+	APIKey string
+	// HTTPClient is used for every request; a client with a pooled
+	// transport sized for many concurrent streams when nil. Its Timeout
+	// must be 0 for streams to outlive it: the Timeouts control bounds them.
+	HTTPClient *http.Client
+	// Headers are added to every request (OpenAI-Organization, …).
+	Headers map[string]string
+	// Name is the provider's name in model listings ("openai" when empty).
+	Name string
+}
+
+// Provider streams from an OpenAI-compatible upstream. It implements
+// stream.Provider and gateway.ModelLister.
+type Provider struct {
+	cfg    Config
+	base   string
+	client *http.Client
+}
+
+// NewProvider returns a Provider for cfg.
+func NewProvider(cfg Config) *Provider {
+	if cfg.Name == "" {
+		cfg.Name = "openai"
+	}
+	client := cfg.HTTPClient
+	if client == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// A gateway keeps many streams open to few hosts; the default of 2
+		// idle connections per host would redial for most requests.
+		t.MaxIdleConns = 0
+		t.MaxIdleConnsPerHost = 1024
+		client = &http.Client{Transport: t}
+	}
+	return &Provider{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), client: client}
+}
+
+// maxErrorBody caps how much of an upstream error answer is read.
+const maxErrorBody = 64 << 10
+
+// Stream starts a streamed call: /chat/completions, or /completions for a
+// raw prompt with no messages. It returns once the upstream answered with
+// its headers; a non-2xx answer is returned as a *stream.Error.
+func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+	legacy := len(req.Messages) == 0 && (req.RawPrompt || req.Prompt != "")
+	var (
+		body []byte
+		err  error
+		path = "/chat/completions"
+	)
+	if legacy {
+		path = "/completions"
+		body, err = json.Marshal(upstreamCompletion(req))
+	} else {
+		body, err = json.Marshal(upstreamChat(req))
+	}
+	if err != nil {
+		return nil, &stream.Error{Code: stream.CodeInvalidRequest, Message: "encoding the upstream request failed", Err: err}
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, &stream.Error{Code: stream.CodeInternal, Message: "bad upstream URL for provider " + p.cfg.Name, Err: err}
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "text/event-stream")
+	p.setHeaders(hreq)
+	resp, err := p.client.Do(hreq)
+	if err != nil {
+		return nil, transportError(ctx, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return nil, p.redact(upstreamError(resp.StatusCode, resp.Header, b))
+	}
+	s := &upstreamStream{ctx: ctx, body: resp.Body, legacy: legacy}
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if ct == "application/json" {
+		// The upstream ignored stream: true and answered in one piece.
+		s.whole = true
+	} else {
+		s.events = newEventReader(resp.Body)
+	}
+	return s, nil
+}
+
+func (p *Provider) setHeaders(r *http.Request) {
+	if p.cfg.APIKey != "" {
+		r.Header.Set("Authorization", "Bearer "+p.cfg.APIKey)
+	}
+	for k, v := range p.cfg.Headers {
+		r.Header.Set(k, v)
+	}
+}
+
+// redact removes the API key from an upstream's message: some upstreams
+// echo the key they were given.
+func (p *Provider) redact(e *stream.Error) *stream.Error {
+	if p.cfg.APIKey != "" {
+		e.Message = strings.ReplaceAll(e.Message, p.cfg.APIKey, "[redacted]")
+	}
+	return e
+}
+
+// Models lists the upstream's models (GET /models), with their IDs as the
+// upstream knows them.
+func (p *Provider) Models(ctx context.Context) ([]gateway.ModelInfo, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+"/models", nil)
+	if err != nil {
+		return nil, &stream.Error{Code: stream.CodeInternal, Message: "bad upstream URL for provider " + p.cfg.Name, Err: err}
+	}
+	hreq.Header.Set("Accept", "application/json")
+	p.setHeaders(hreq)
+	resp, err := p.client.Do(hreq)
+	if err != nil {
+		return nil, transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, transportError(ctx, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, p.redact(upstreamError(resp.StatusCode, resp.Header, b))
+	}
+	var list ModelList
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, &stream.Error{Code: stream.CodeUpstream, Message: "upstream sent an invalid model list: " + clip(string(b)), Err: err}
+	}
+	out := make([]gateway.ModelInfo, 0, len(list.Data))
+	for _, m := range list.Data {
+		info := gateway.ModelInfo{ID: m.ID, Provider: p.cfg.Name, OwnedBy: m.OwnedBy}
+		if m.Created > 0 {
+			info.Created = time.Unix(m.Created, 0)
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+func transportError(ctx context.Context, err error) *stream.Error {
+	if ctx.Err() != nil {
+		return stream.AsError(context.Cause(ctx))
+	}
+	// url.Error's text holds the URL but never headers, so no key leaks.
+	return &stream.Error{Code: stream.CodeUpstream, Message: "upstream request failed: " + err.Error(), Err: err}
+}
+
+// upstreamChat builds the upstream request: always streamed, always asking
+// for usage.
+func upstreamChat(req *stream.Request) *ChatRequest {
+	c := &ChatRequest{Model: req.Model, Stream: true, StreamOptions: &StreamOptions{IncludeUsage: true}}
+	c.Messages = make([]Message, len(req.Messages))
+	for i, m := range req.Messages {
+		w := Message{Role: m.Role, Name: m.Name, ToolCallID: m.ToolCallID}
+		if m.Content != "" || len(m.ToolCalls) == 0 {
+			w.Content, _ = json.Marshal(m.Content)
+		}
+		for _, tc := range m.ToolCalls {
+			w.ToolCalls = append(w.ToolCalls, ToolCall{ID: tc.ID, Type: "function", Function: ToolCallFunction{Name: tc.Name, Arguments: tc.Arguments}})
+		}
+		c.Messages[i] = w
+	}
+	s := req.Sampling
+	if s.MaxTokens > 0 {
+		c.MaxTokens = &s.MaxTokens
+	}
+	c.Temperature, c.TopP, c.Seed, c.TopK, c.MinP, c.RepetitionPenalty = s.Temperature, s.TopP, s.Seed, s.TopK, s.MinP, s.RepeatPenalty
+	if len(s.Stop) > 0 {
+		c.Stop, _ = json.Marshal(s.Stop)
+	}
+	for _, t := range req.Tools {
+		c.Tools = append(c.Tools, Tool{Type: "function", Function: ToolFunction{Name: t.Name, Description: t.Description, Parameters: t.Parameters}})
+	}
+	switch req.ToolChoice {
+	case "":
+	case "none", "auto", "required":
+		c.ToolChoice, _ = json.Marshal(req.ToolChoice)
+	default:
+		c.ToolChoice, _ = json.Marshal(map[string]any{"type": "function", "function": map[string]string{"name": req.ToolChoice}})
+	}
+	return c
+}
+
+func upstreamCompletion(req *stream.Request) *CompletionRequest {
+	c := &CompletionRequest{Model: req.Model, Stream: true, StreamOptions: &StreamOptions{IncludeUsage: true}}
+	c.Prompt, _ = json.Marshal(req.Prompt)
+	s := req.Sampling
+	if s.MaxTokens > 0 {
+		c.MaxTokens = &s.MaxTokens
+	}
+	c.Temperature, c.TopP, c.Seed, c.TopK, c.MinP = s.Temperature, s.TopP, s.Seed, s.TopK, s.MinP
+	if len(s.Stop) > 0 {
+		c.Stop, _ = json.Marshal(s.Stop)
+	}
+	return c
+}
+
+// upstreamStream reads an upstream's SSE answer one event per Recv, so the
+// upstream only advances as the client reads (TCP backpressure), and Close
+// closes the body, which cancels the upstream request.
+type upstreamStream struct {
+	ctx    context.Context
+	body   io.ReadCloser
+	events *eventReader
+	legacy bool
+	whole  bool // body is one JSON answer, not SSE
+
+	chunk  Chunk
+	queue  []stream.Event
+	qbuf   [8]stream.Event
+	ended  bool // no more reads from body
+	finish stream.FinishReason
+	usage  *stream.Usage
+}
+
+func (s *upstreamStream) Recv() (stream.Event, error) {
+	for {
+		if len(s.queue) > 0 {
+			ev := s.queue[0]
+			s.queue = s.queue[1:]
+			return ev, nil
+		}
+		if s.ended {
+			return stream.Event{}, io.EOF
+		}
+		s.queue = s.qbuf[:0]
+		if s.whole {
+			s.readWhole()
+			continue
+		}
+		data, err := s.events.next()
+		if err != nil {
+			s.readFailed(err)
+			continue
+		}
+		if string(data) == "[DONE]" {
+			if s.finish == "" {
+				s.finish = stream.FinishStop
+			}
+			s.end()
+			continue
+		}
+		s.decode(data)
+	}
+}
+
+func (s *upstreamStream) Close() error {
+	return s.body.Close()
+}
+
+// fail queues an error and the finish that follows it.
+func (s *upstreamStream) fail(e *stream.Error) {
+	s.queue = append(s.queue, stream.ErrorEvent(e), stream.Finished(stream.FinishError))
+	s.ended = true
+}
+
+// end queues the held usage and finish.
+func (s *upstreamStream) end() {
+	if s.usage != nil {
+		s.queue = append(s.queue, stream.Event{Kind: stream.KindUsage, Usage: s.usage})
+	}
+	s.queue = append(s.queue, stream.Finished(s.finish))
+	s.ended = true
+}
+
+func (s *upstreamStream) readFailed(err error) {
+	if s.ctx.Err() != nil {
+		s.queue = append(s.queue, stream.Finished(stream.FinishCancelled))
+		s.ended = true
+		return
+	}
+	if (err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF)) && s.finish != "" {
+		// Finished but no [DONE]: some servers omit it.
+		s.end()
+		return
+	}
+	switch {
+	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "upstream closed the stream before it finished", Err: err})
+	case err == errEventTooLarge:
+		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "upstream sent an SSE event larger than 4 MiB", Err: err})
+	default:
+		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "reading the upstream stream failed: " + err.Error(), Err: err})
+	}
+}
+
+// decode turns one chunk into events.
+func (s *upstreamStream) decode(data []byte) {
+	ch := s.chunk.Choices[:cap(s.chunk.Choices)]
+	clear(ch)
+	s.chunk = Chunk{Choices: ch[:0]}
+	if err := json.Unmarshal(data, &s.chunk); err != nil {
+		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "upstream sent an invalid chunk: " + clip(string(data)), Err: err})
+		return
+	}
+	c := &s.chunk
+	if c.Error != nil {
+		msg := c.Error.Message
+		if msg == "" {
+			msg = "upstream reported an error"
+		}
+		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "upstream error: " + clip(msg)})
+		return
+	}
+	for i := range c.Choices {
+		choice := &c.Choices[i]
+		if choice.Index != 0 {
+			continue // Runnel asks for one choice
+		}
+		d := &choice.Delta
+		if r := d.ReasoningContent; r != nil && *r != "" {
+			s.queue = append(s.queue, stream.ThinkingDelta(*r))
+		} else if r := d.Reasoning; r != nil && *r != "" {
+			s.queue = append(s.queue, stream.ThinkingDelta(*r))
+		}
+		if d.Content != nil && *d.Content != "" {
+			s.queue = append(s.queue, stream.Delta(*d.Content))
+		}
+		if s.legacy && choice.Text != "" {
+			s.queue = append(s.queue, stream.Delta(choice.Text))
+		}
+		for j := range d.ToolCalls {
+			tc := &d.ToolCalls[j]
+			idx := j
+			if tc.Index != nil {
+				idx = *tc.Index
+			}
+			s.queue = append(s.queue, stream.Event{Kind: stream.KindToolCall, ToolCall: &stream.ToolCallDelta{
+				Index: idx, ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments,
+			}})
+		}
+		if choice.FinishReason != nil && *choice.FinishReason != "" {
+			s.finish = streamFinish(*choice.FinishReason)
+		}
+	}
+	if c.Usage != nil {
+		s.usage = streamUsage(c.Usage)
+		if s.finish != "" {
+			// Usage comes after the finish chunk; nothing else follows.
+			s.end()
+		}
+	}
+}
+
+// readWhole turns a non-streamed answer into events.
+func (s *upstreamStream) readWhole() {
+	b, err := io.ReadAll(io.LimitReader(s.body, maxEvent))
+	if err != nil {
+		s.readFailed(err)
+		return
+	}
+	var ans struct {
+		Choices []struct {
+			Index        int             `json:"index"`
+			Text         string          `json:"text"`
+			Message      ResponseMessage `json:"message"`
+			FinishReason string          `json:"finish_reason"`
+		} `json:"choices"`
+		Usage *Usage     `json:"usage"`
+		Error *ErrorBody `json:"error"`
+	}
+	if err := json.Unmarshal(b, &ans); err != nil || (len(ans.Choices) == 0 && ans.Error == nil) {
+		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "upstream sent an invalid answer: " + clip(string(b)), Err: err})
+		return
+	}
+	if ans.Error != nil {
+		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "upstream error: " + clip(ans.Error.Message)})
+		return
+	}
+	c := ans.Choices[0]
+	if c.Message.ReasoningContent != "" {
+		s.queue = append(s.queue, stream.ThinkingDelta(c.Message.ReasoningContent))
+	}
+	text := c.Text
+	if c.Message.Content != nil {
+		text = *c.Message.Content
+	}
+	if text != "" {
+		s.queue = append(s.queue, stream.Delta(text))
+	}
+	for i, tc := range c.Message.ToolCalls {
+		s.queue = append(s.queue, stream.Event{Kind: stream.KindToolCall, ToolCall: &stream.ToolCallDelta{
+			Index: i, ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments,
+		}})
+	}
+	s.finish = streamFinish(c.FinishReason)
+	if ans.Usage != nil {
+		s.usage = streamUsage(ans.Usage)
+	}
+	s.end()
+}
+
+func streamFinish(r string) stream.FinishReason {
+	switch r {
+	case "stop", "eos", "end_turn", "stop_sequence":
+		return stream.FinishStop
+	case "length", "max_tokens":
+		return stream.FinishLength
+	case "tool_calls", "function_call", "tool_use":
+		return stream.FinishToolCalls
+	case "content_filter":
+		return stream.FinishContentFilter
+	case "error":
+		return stream.FinishError
+	}
+	return stream.FinishStop
+}
+
+func streamUsage(u *Usage) *stream.Usage {
+	out := &stream.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}
+	if u.CompletionTokensDetails != nil {
+		out.ReasoningTokens = u.CompletionTokensDetails.ReasoningTokens
+	}
+	return out
+}
+
+var _ interface {
+	stream.Provider
+	gateway.ModelLister
+} = (*Provider)(nil)
+
+// String names the provider for logs, without its key.
+func (p *Provider) String() string { return fmt.Sprintf("openai(%s %s)", p.cfg.Name, p.base) }

@@ -1,0 +1,423 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// rawUpstream answers every request with the given pieces of body, flushed
+// one by one, and records the last request.
+type rawUpstream struct {
+	status int
+	header map[string]string
+	pieces []string
+	req    *http.Request
+	body   []byte
+}
+
+func (u *rawUpstream) start(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.req = r
+		u.body, _ = io.ReadAll(r.Body)
+		ct := "text/event-stream"
+		for k, v := range u.header {
+			w.Header().Set(k, v)
+			if k == "Content-Type" {
+				ct = v
+			}
+		}
+		w.Header().Set("Content-Type", ct)
+		status := u.status
+		if status == 0 {
+			status = 200
+		}
+		w.WriteHeader(status)
+		for _, p := range u.pieces {
+			io.WriteString(w, p)
+			w.(http.Flusher).Flush()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func collectEvents(t *testing.T, s stream.Stream) []stream.Event {
+	t.Helper()
+	defer s.Close()
+	var out []stream.Event
+	for ev, err := range stream.Events(s) {
+		if err != nil {
+			t.Fatalf("Recv: %v", err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+func chatReq() *stream.Request {
+	return &stream.Request{Model: "up", Messages: []stream.Message{{Role: "user", Content: "hi"}}}
+}
+
+// describe renders events for comparison, with errors by code and message.
+func describe(evs []stream.Event) []string {
+	var out []string
+	for _, ev := range evs {
+		if ev.Kind == stream.KindError {
+			out = append(out, "error("+string(ev.Err.Code)+": "+ev.Err.Message+")")
+			continue
+		}
+		out = append(out, ev.String())
+	}
+	return out
+}
+
+func TestProviderStreamsExactBytes(t *testing.T) {
+	c := func(delta, extra string) string {
+		return `{"id":"x","object":"chat.completion.chunk","created":1,"model":"up","choices":[{"index":0,"delta":` + delta + `,"finish_reason":` + extra + `}]}`
+	}
+	cases := []struct {
+		name   string
+		pieces []string
+		want   []string
+	}{
+		{
+			name: "lf with keep-alives and usage",
+			pieces: []string{
+				": keep-alive\n\n",
+				"data: " + c(`{"role":"assistant","content":""}`, "null") + "\n\n",
+				"data: " + c(`{"reasoning_content":"think"}`, "null") + "\n\n",
+				": ping\n\n",
+				"data: " + c(`{"content":"Hel"}`, "null") + "\n\n",
+				"data: " + c(`{"content":"lo"}`, "null") + "\n\n",
+				"data: " + c(`{}`, `"stop"`) + "\n\n",
+				`data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"up","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5,"completion_tokens_details":{"reasoning_tokens":1}}}` + "\n\n",
+				"data: [DONE]\n\n",
+			},
+			want: []string{`delta(thinking,"think")`, `delta(output,"Hel")`, `delta(output,"lo")`, "usage({PromptTokens:3 CompletionTokens:2 ReasoningTokens:1 Estimated:false PromptDuration:0s GenerationDuration:0s})", "finish(stop)"},
+		},
+		{
+			name: "crlf, splits mid-line and reasoning field",
+			pieces: []string{
+				"\xEF\xBB\xBFda", "ta: " + c(`{"reasoning":"r"}`, "null")[:20], c(`{"reasoning":"r"}`, "null")[20:] + "\r", "\n\r\n",
+				"data:" + c(`{"content":"a\nb"}`, "null") + "\r\n\r\n",
+				"data: " + c(`{}`, `"length"`) + "\r\rdata: [DONE]\r\r",
+			},
+			want: []string{`delta(thinking,"r")`, `delta(output,"a\nb")`, "finish(length)"},
+		},
+		{
+			name: "tool calls",
+			pieces: []string{
+				"data: " + c(`{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get","arguments":""}}]}`, "null") + "\n\n",
+				"data: " + c(`{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]}`, "null") + "\n\n",
+				"data: " + c(`{"tool_calls":[{"index":1,"id":"call_2","type":"function","function":{"name":"put","arguments":"{}"}}]}`, "null") + "\n\n",
+				"data: " + c(`{}`, `"tool_calls"`) + "\n\n",
+				"data: [DONE]\n\n",
+			},
+			want: []string{"tool_call({Index:0 ID:call_1 Name:get Arguments:})", `tool_call({Index:0 ID: Name: Arguments:{"a":})`, "tool_call({Index:1 ID:call_2 Name:put Arguments:{}})", "finish(tool_calls)"},
+		},
+		{
+			name:   "finish without [DONE]",
+			pieces: []string{"data: " + c(`{"content":"x"}`, `"stop"`) + "\n\n"},
+			want:   []string{`delta(output,"x")`, "finish(stop)"},
+		},
+		{
+			name:   "truncated mid-stream",
+			pieces: []string{"data: " + c(`{"content":"x"}`, "null") + "\n\n", "data: {\"id\":"},
+			want:   []string{`delta(output,"x")`, "error(upstream_error: upstream closed the stream before it finished)", "finish(error)"},
+		},
+		{
+			name:   "closed after a full event",
+			pieces: []string{"data: " + c(`{"content":"x"}`, "null") + "\n\n"},
+			want:   []string{`delta(output,"x")`, "error(upstream_error: upstream closed the stream before it finished)", "finish(error)"},
+		},
+		{
+			name:   "garbage",
+			pieces: []string{"data: <html>oops</html>\n\n"},
+			want:   []string{"error(upstream_error: upstream sent an invalid chunk: <html>oops</html>)", "finish(error)"},
+		},
+		{
+			name:   "error event mid-stream",
+			pieces: []string{"data: " + c(`{"content":"x"}`, "null") + "\n\n", `data: {"error":{"message":"model crashed","type":"server_error"}}` + "\n\n", "data: [DONE]\n\n"},
+			want:   []string{`delta(output,"x")`, "error(upstream_error: upstream error: model crashed)", "finish(error)"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u := &rawUpstream{pieces: tc.pieces}
+			srv := u.start(t)
+			p := NewProvider(Config{BaseURL: srv.URL + "/v1", APIKey: "sk-secret"})
+			s, err := p.Stream(context.Background(), chatReq())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := describe(collectEvents(t, s))
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("events:\n%q\nwant:\n%q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestProviderRequest(t *testing.T) {
+	u := &rawUpstream{pieces: []string{"data: [DONE]\n\n"}}
+	srv := u.start(t)
+	p := NewProvider(Config{BaseURL: srv.URL + "/v1/", APIKey: "sk-secret", Headers: map[string]string{"OpenAI-Organization": "org"}})
+	temp, seed := 0.2, int64(9)
+	req := &stream.Request{
+		Model: "gpt-x",
+		Messages: []stream.Message{
+			{Role: "system", Content: "sys"},
+			{Role: "user", Content: "hi", Name: "bob"},
+			{Role: "assistant", ToolCalls: []stream.ToolCall{{ID: "c1", Name: "f", Arguments: "{}"}}},
+			{Role: "tool", Content: "42", ToolCallID: "c1"},
+		},
+		Sampling:   stream.Sampling{MaxTokens: 5, Temperature: &temp, Seed: &seed, Stop: []string{"END"}},
+		Tools:      []stream.Tool{{Name: "f", Description: "d", Parameters: json.RawMessage(`{"type":"object"}`)}},
+		ToolChoice: "f",
+	}
+	s, err := p.Stream(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	collectEvents(t, s)
+	if u.req.URL.Path != "/v1/chat/completions" || u.req.Header.Get("Authorization") != "Bearer sk-secret" ||
+		u.req.Header.Get("OpenAI-Organization") != "org" || u.req.Header.Get("Accept") != "text/event-stream" {
+		t.Errorf("request %s %v", u.req.URL, u.req.Header)
+	}
+	want := `{"model":"gpt-x","messages":[{"role":"system","content":"sys"},{"role":"user","content":"hi","name":"bob"},{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","content":"42","tool_call_id":"c1"}],"stream":true,"stream_options":{"include_usage":true},"max_tokens":5,"temperature":0.2,"stop":["END"],"seed":9,"tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object"}}}],"tool_choice":{"function":{"name":"f"},"type":"function"}}`
+	if string(u.body) != want {
+		t.Errorf("body:\n%s\nwant:\n%s", u.body, want)
+	}
+
+	// A raw prompt goes to /completions.
+	u.pieces = []string{`data: {"id":"c","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":"ab","finish_reason":"length"}]}` + "\n\n", "data: [DONE]\n\n"}
+	s, err = p.Stream(context.Background(), &stream.Request{Model: "m", Prompt: "Once", RawPrompt: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := describe(collectEvents(t, s))
+	if u.req.URL.Path != "/v1/completions" || string(u.body) != `{"model":"m","prompt":"Once","stream":true,"stream_options":{"include_usage":true}}` {
+		t.Errorf("completions request %s %s", u.req.URL.Path, u.body)
+	}
+	if want := []string{`delta(output,"ab")`, "finish(length)"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("events %q", got)
+	}
+}
+
+func TestProviderUpstreamErrors(t *testing.T) {
+	cases := []struct {
+		name       string
+		status     int
+		header     map[string]string
+		body       string
+		code       stream.Code
+		msg        string
+		param      string
+		retryAfter time.Duration
+	}{
+		{"401", 401, nil, `{"error":{"message":"Incorrect API key provided: sk-secret","type":"invalid_request_error","code":"invalid_api_key"}}`, stream.CodeUnauthorized, "upstream answered 401: Incorrect API key provided: [redacted]", "", 0},
+		{"403", 403, nil, `{"error":{"message":"not allowed"}}`, stream.CodeForbidden, "upstream answered 403: not allowed", "", 0},
+		{"404", 404, nil, `{"error":{"message":"The model 'x' does not exist","param":"model","code":"model_not_found"}}`, stream.CodeNotFound, "upstream answered 404: The model 'x' does not exist", "model", 0},
+		{"429", 429, map[string]string{"Retry-After": "3"}, `{"error":{"message":"Rate limit reached"}}`, stream.CodeRateLimited, "upstream answered 429: Rate limit reached", "", 3 * time.Second},
+		{"429 quota", 429, nil, `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`, stream.CodeInsufficientCredit, "upstream answered 429: You exceeded your current quota", "", 0},
+		{"500 plain", 500, map[string]string{"Content-Type": "text/plain"}, "boom", stream.CodeUpstream, "upstream answered 500: boom", "", 0},
+		{"502 empty", 502, nil, "", stream.CodeUpstream, "upstream answered 502: Bad Gateway", "", 0},
+		{"503", 503, map[string]string{"Retry-After": "1"}, `{"error":"loading model"}`, stream.CodeOverloaded, "upstream answered 503: loading model", "", time.Second},
+		{"400 detail", 400, nil, `{"detail":"bad field"}`, stream.CodeInvalidRequest, "upstream answered 400: bad field", "", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := map[string]string{"Content-Type": "application/json"}
+			for k, v := range tc.header {
+				hdr[k] = v
+			}
+			u := &rawUpstream{status: tc.status, header: hdr, pieces: []string{tc.body}}
+			srv := u.start(t)
+			_, err := NewProvider(Config{BaseURL: srv.URL, APIKey: "sk-secret"}).Stream(context.Background(), chatReq())
+			var e *stream.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("err = %v", err)
+			}
+			if e.Code != tc.code || e.Message != tc.msg || e.UpstreamStatus != tc.status || e.RetryAfter != tc.retryAfter || e.Param != tc.param {
+				t.Errorf("error = %+v", e)
+			}
+		})
+	}
+}
+
+func TestProviderWholeJSONAnswer(t *testing.T) {
+	u := &rawUpstream{header: map[string]string{"Content-Type": "application/json"}, pieces: []string{
+		`{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"whole"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`,
+	}}
+	srv := u.start(t)
+	s, err := NewProvider(Config{BaseURL: srv.URL}).Stream(context.Background(), chatReq())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := describe(collectEvents(t, s))
+	want := []string{`delta(output,"whole")`, "usage({PromptTokens:1 CompletionTokens:1 ReasoningTokens:0 Estimated:false PromptDuration:0s GenerationDuration:0s})", "finish(stop)"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("events %q", got)
+	}
+}
+
+func TestProviderModels(t *testing.T) {
+	u := &rawUpstream{header: map[string]string{"Content-Type": "application/json"}, pieces: []string{
+		`{"object":"list","data":[{"id":"gpt-a","object":"model","created":1700000000,"owned_by":"openai"},{"id":"local","object":"model"}]}`,
+	}}
+	srv := u.start(t)
+	models, err := NewProvider(Config{BaseURL: srv.URL + "/v1", APIKey: "k", Name: "vllm"}).Models(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.req.URL.Path != "/v1/models" || u.req.Header.Get("Authorization") != "Bearer k" {
+		t.Errorf("request %s %v", u.req.URL, u.req.Header)
+	}
+	if len(models) != 2 || models[0].ID != "gpt-a" || models[0].Provider != "vllm" || models[0].OwnedBy != "openai" ||
+		models[0].Created.Unix() != 1700000000 || models[1].ID != "local" || !models[1].Created.IsZero() {
+		t.Errorf("models = %+v", models)
+	}
+}
+
+// TestProviderBackpressureAndClose shows that the provider reads only as
+// the caller pulls, and that Close ends the upstream request.
+func TestProviderBackpressureAndClose(t *testing.T) {
+	sent := make(chan int)
+	gone := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := 0; ; i++ {
+			_, err := io.WriteString(w, `data: {"choices":[{"index":0,"delta":{"content":"t"}}]}`+"\n\n")
+			if err == nil {
+				w.(http.Flusher).Flush()
+			}
+			select {
+			case sent <- i:
+			case <-r.Context().Done():
+				close(gone)
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	s, err := NewProvider(Config{BaseURL: srv.URL}).Stream(context.Background(), chatReq())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each token is sent only after the previous one was pulled.
+	for i := 0; i < 5; i++ {
+		if got := <-sent; got != i {
+			t.Fatalf("sent %d, want %d", got, i)
+		}
+		ev, err := s.Recv()
+		if err != nil || ev.Text != "t" {
+			t.Fatalf("Recv = %v, %v", ev, err)
+		}
+	}
+	s.Close()
+	<-gone // the upstream handler saw its request cancelled
+}
+
+// TestRoundTrip encodes events with the server side and decodes them with
+// the upstream side.
+func TestRoundTrip(t *testing.T) {
+	events := []stream.Event{
+		stream.ThinkingDelta("let me think\n"),
+		stream.Delta("Hello"),
+		stream.Delta(", \"world\" é 😀\n"),
+		{Kind: stream.KindToolCall, ToolCall: &stream.ToolCallDelta{Index: 0, ID: "call_1", Name: "lookup", Arguments: `{"q":`}},
+		{Kind: stream.KindToolCall, ToolCall: &stream.ToolCallDelta{Index: 0, Arguments: `"x"}`}},
+		stream.UsageEvent(stream.Usage{PromptTokens: 11, CompletionTokens: 7, ReasoningTokens: 3}),
+		stream.Finished(stream.FinishToolCalls),
+	}
+	failing := []stream.Event{
+		stream.Delta("part"),
+		stream.ErrorEvent(&stream.Error{Code: stream.CodeTimeout, Message: "no token for 5s"}),
+		stream.Finished(stream.FinishError),
+	}
+	srv, _ := newTestServer(t, map[string]stream.Provider{"ok": sliceProvider(events...), "bad": sliceProvider(failing...)})
+	p := NewProvider(Config{BaseURL: srv.URL + "/v1"})
+
+	s, err := p.Stream(context.Background(), &stream.Request{Model: "ok", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := describe(collectEvents(t, s)), describe(events); !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip:\n%q\nwant:\n%q", got, want)
+	}
+
+	s, err = p.Stream(context.Background(), &stream.Request{Model: "bad", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`delta(output,"part")`, "error(upstream_error: upstream error: no token for 5s)", "finish(error)"}
+	if got := describe(collectEvents(t, s)); !reflect.DeepEqual(got, want) {
+		t.Errorf("failing round trip:\n%q\nwant:\n%q", got, want)
+	}
+
+	// Legacy completions too.
+	s, err = p.Stream(context.Background(), &stream.Request{Model: "ok", Prompt: "p", RawPrompt: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{`delta(output,"Hello")`, `delta(output,", \"world\" é 😀\n")`, "usage({PromptTokens:11 CompletionTokens:7 ReasoningTokens:3 Estimated:false PromptDuration:0s GenerationDuration:0s})", "finish(tool_calls)"}
+	if got := describe(collectEvents(t, s)); !reflect.DeepEqual(got, want) {
+		t.Errorf("completions round trip:\n%q\nwant:\n%q", got, want)
+	}
+
+	// Errors before the stream keep their code across the hop.
+	_, err = p.Stream(context.Background(), &stream.Request{Model: "nope", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+	var e *stream.Error
+	if !errors.As(err, &e) || e.Code != stream.CodeNotFound || e.Param != "model" || e.UpstreamStatus != 404 {
+		t.Errorf("unknown model across the hop: %+v", err)
+	}
+}
+
+func FuzzUpstreamStream(f *testing.F) {
+	f.Add([]byte("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"))
+	f.Add([]byte(": c\r\n\r\ndata: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":3,\"function\":{\"arguments\":\"{\"}}]}}],\"usage\":{\"prompt_tokens\":1}}\r\r"))
+	f.Add([]byte("data: {\"error\":{\"message\":\"x\"}}\n\n"))
+	f.Add([]byte("data: [1,2]\n\ndata: null\n\n"))
+	f.Add([]byte("\xef\xbb\xbfdata:{}\n\n"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		s := &upstreamStream{ctx: context.Background(), body: io.NopCloser(bytes.NewReader(body)), events: newEventReader(bytes.NewReader(body))}
+		var finishes, usages int
+		var last stream.Event
+		for i := 0; ; i++ {
+			ev, err := s.Recv()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("Recv error %v", err)
+			}
+			if finishes > 0 {
+				t.Fatalf("event %v after finish", ev)
+			}
+			switch ev.Kind {
+			case stream.KindFinish:
+				finishes++
+			case stream.KindUsage:
+				usages++
+			case stream.KindError:
+				if ev.Err == nil || ev.Err.Code != stream.CodeUpstream || ev.Err.Message == "" {
+					t.Fatalf("bad error event %+v", ev.Err)
+				}
+			}
+			last = ev
+		}
+		if finishes != 1 || usages > 1 || last.Kind != stream.KindFinish {
+			t.Fatalf("finishes %d usages %d last %v", finishes, usages, last)
+		}
+	})
+}

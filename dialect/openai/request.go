@@ -1,0 +1,357 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// maxStops is OpenAI's limit on stop sequences.
+const maxStops = 4
+
+// ToRequest validates a chat request and converts it to a stream.Request.
+// Errors are *stream.Error with CodeInvalidRequest naming the field.
+func (c *ChatRequest) ToRequest() (*stream.Request, error) {
+	if c.Model == "" {
+		return nil, stream.InvalidParam("model", "model is required")
+	}
+	if c.Messages == nil {
+		return nil, stream.InvalidParam("messages", "messages is required")
+	}
+	if len(c.Messages) == 0 {
+		return nil, stream.InvalidParam("messages", "messages must contain at least one message")
+	}
+	req := &stream.Request{Model: c.Model, Metadata: c.Metadata}
+	req.Messages = make([]stream.Message, len(c.Messages))
+	for i := range c.Messages {
+		if err := c.Messages[i].toMessage(i, &req.Messages[i]); err != nil {
+			return nil, err
+		}
+	}
+	if err := sampling(&req.Sampling, samplingFields{
+		maxTokens: c.MaxTokens, maxCompletionTokens: c.MaxCompletionTokens, temperature: c.Temperature,
+		topP: c.TopP, n: c.N, stop: c.Stop, seed: c.Seed, topK: c.TopK, minP: c.MinP,
+		presence: c.PresencePenalty, frequency: c.FrequencyPenalty, repetition: c.RepetitionPenalty,
+	}); err != nil {
+		return nil, err
+	}
+	if err := checkResponseFormat(c.ResponseFormat); err != nil {
+		return nil, err
+	}
+	for i, t := range c.Tools {
+		p := fmt.Sprintf("tools[%d]", i)
+		if t.Type != "" && t.Type != "function" {
+			return nil, stream.InvalidParam(p+".type", "%s.type must be \"function\", not %q", p, t.Type)
+		}
+		if t.Function.Name == "" {
+			return nil, stream.InvalidParam(p+".function.name", "%s.function.name is required", p)
+		}
+		req.Tools = append(req.Tools, stream.Tool{Name: t.Function.Name, Description: t.Function.Description, Parameters: t.Function.Parameters})
+	}
+	choice, err := toolChoice(c.ToolChoice)
+	if err != nil {
+		return nil, err
+	}
+	req.ToolChoice = choice
+	if c.StreamOptions != nil {
+		if !c.Stream {
+			return nil, stream.InvalidParam("stream_options", "stream_options is only allowed when stream is true")
+		}
+		req.IncludeUsage = c.StreamOptions.IncludeUsage
+	}
+	if c.ReasoningEffort != "" && c.ReasoningEffort != "none" {
+		req.Thinking = true
+	}
+	if c.User != "" {
+		if req.Metadata == nil {
+			req.Metadata = map[string]string{}
+		}
+		if _, ok := req.Metadata["user"]; !ok {
+			req.Metadata["user"] = c.User
+		}
+	}
+	return req, nil
+}
+
+// ToRequest validates a completions request and converts it to a
+// stream.Request with a raw prompt.
+func (c *CompletionRequest) ToRequest() (*stream.Request, error) {
+	if c.Model == "" {
+		return nil, stream.InvalidParam("model", "model is required")
+	}
+	prompt, err := promptText(c.Prompt)
+	if err != nil {
+		return nil, err
+	}
+	if c.Echo {
+		return nil, stream.InvalidParam("echo", "echo is not supported")
+	}
+	if c.Suffix != "" {
+		return nil, stream.InvalidParam("suffix", "suffix is not supported")
+	}
+	req := &stream.Request{Model: c.Model, Prompt: prompt, RawPrompt: true, Metadata: c.Metadata}
+	if err := sampling(&req.Sampling, samplingFields{
+		maxTokens: c.MaxTokens, temperature: c.Temperature, topP: c.TopP, n: c.N, stop: c.Stop,
+		seed: c.Seed, topK: c.TopK, minP: c.MinP, presence: c.PresencePenalty, frequency: c.FrequencyPenalty,
+	}); err != nil {
+		return nil, err
+	}
+	if c.StreamOptions != nil {
+		if !c.Stream {
+			return nil, stream.InvalidParam("stream_options", "stream_options is only allowed when stream is true")
+		}
+		req.IncludeUsage = c.StreamOptions.IncludeUsage
+	}
+	return req, nil
+}
+
+func (m *Message) toMessage(i int, out *stream.Message) error {
+	p := fmt.Sprintf("messages[%d]", i)
+	switch m.Role {
+	case stream.RoleSystem, "developer":
+		out.Role = stream.RoleSystem
+	case stream.RoleUser, stream.RoleAssistant, stream.RoleTool:
+		out.Role = m.Role
+	case "":
+		return stream.InvalidParam(p+".role", "%s.role is required", p)
+	default:
+		return stream.InvalidParam(p+".role", "%s.role must be one of system, developer, user, assistant, tool; got %q", p, m.Role)
+	}
+	text, isNull, err := contentText(m.Content, p+".content")
+	if err != nil {
+		return err
+	}
+	if isNull && !(out.Role == stream.RoleAssistant && len(m.ToolCalls) > 0) {
+		return stream.InvalidParam(p+".content", "%s.content is required", p)
+	}
+	out.Content, out.Name, out.Thinking = text, m.Name, m.ReasoningContent
+	if len(m.ToolCalls) > 0 {
+		if out.Role != stream.RoleAssistant {
+			return stream.InvalidParam(p+".tool_calls", "%s.tool_calls is only allowed on assistant messages", p)
+		}
+		out.ToolCalls = make([]stream.ToolCall, len(m.ToolCalls))
+		for j, tc := range m.ToolCalls {
+			if tc.Function.Name == "" {
+				q := fmt.Sprintf("%s.tool_calls[%d].function.name", p, j)
+				return stream.InvalidParam(q, "%s is required", q)
+			}
+			out.ToolCalls[j] = stream.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments}
+		}
+	}
+	if out.Role == stream.RoleTool {
+		if m.ToolCallID == "" {
+			return stream.InvalidParam(p+".tool_call_id", "%s.tool_call_id is required on tool messages", p)
+		}
+		out.ToolCallID = m.ToolCallID
+	}
+	return nil
+}
+
+// contentText flattens a message content, a string or an array of text
+// parts, to text. isNull reports an absent or null content.
+func contentText(raw json.RawMessage, param string) (text string, isNull bool, err error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return "", true, nil
+	}
+	switch raw[0] {
+	case '"':
+		if err := json.Unmarshal(raw, &text); err != nil {
+			return "", false, stream.InvalidParam(param, "%s is not a valid string", param)
+		}
+		return text, false, nil
+	case '[':
+		var parts []json.RawMessage
+		if err := json.Unmarshal(raw, &parts); err != nil {
+			return "", false, stream.InvalidParam(param, "%s must be a string or an array of content parts", param)
+		}
+		var b strings.Builder
+		for j, rp := range parts {
+			q := fmt.Sprintf("%s[%d]", param, j)
+			var part ContentPart
+			if err := json.Unmarshal(rp, &part); err != nil || bytes.TrimSpace(rp)[0] != '{' {
+				return "", false, stream.InvalidParam(q, "%s must be an object like {\"type\":\"text\",\"text\":\"...\"}", q)
+			}
+			if part.Type != "text" {
+				return "", false, stream.InvalidParam(q+".type", "%s.type %q is not supported; only \"text\" parts are", q, part.Type)
+			}
+			b.WriteString(part.Text)
+		}
+		return b.String(), false, nil
+	}
+	return "", false, stream.InvalidParam(param, "%s must be a string or an array of content parts", param)
+}
+
+func promptText(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return "", stream.InvalidParam("prompt", "prompt is required")
+	}
+	var s string
+	switch raw[0] {
+	case '"':
+		if err := json.Unmarshal(raw, &s); err == nil {
+			return s, nil
+		}
+	case '[':
+		var arr []string
+		if err := json.Unmarshal(raw, &arr); err != nil {
+			return "", stream.InvalidParam("prompt", "prompt must be a string or an array of one string; token arrays are not supported")
+		}
+		if len(arr) != 1 {
+			return "", stream.InvalidParam("prompt", "prompt must be a string or an array of exactly one string, got %d", len(arr))
+		}
+		return arr[0], nil
+	}
+	return "", stream.InvalidParam("prompt", "prompt must be a string or an array of one string")
+}
+
+type samplingFields struct {
+	maxTokens, maxCompletionTokens, n, topK *int
+	temperature, topP, minP                 *float64
+	presence, frequency, repetition         *float64
+	seed                                    *int64
+	stop                                    json.RawMessage
+}
+
+func sampling(s *stream.Sampling, f samplingFields) error {
+	if f.n != nil && *f.n != 1 {
+		return stream.InvalidParam("n", "n must be 1; Runnel returns one choice per request (got %d)", *f.n)
+	}
+	for _, mt := range []struct {
+		name string
+		v    *int
+	}{{"max_tokens", f.maxTokens}, {"max_completion_tokens", f.maxCompletionTokens}} {
+		if mt.v == nil {
+			continue
+		}
+		if *mt.v < 1 {
+			return stream.InvalidParam(mt.name, "%s must be at least 1, got %d", mt.name, *mt.v)
+		}
+		if s.MaxTokens == 0 || *mt.v < s.MaxTokens {
+			s.MaxTokens = *mt.v
+		}
+	}
+	if t := f.temperature; t != nil {
+		if !(*t >= 0 && *t <= 2) {
+			return stream.InvalidParam("temperature", "temperature must be between 0 and 2, got %g", *t)
+		}
+		s.Temperature = t
+	}
+	if p := f.topP; p != nil {
+		if !(*p >= 0 && *p <= 1) {
+			return stream.InvalidParam("top_p", "top_p must be between 0 and 1, got %g", *p)
+		}
+		s.TopP = p
+	}
+	if k := f.topK; k != nil {
+		if *k < 0 {
+			return stream.InvalidParam("top_k", "top_k must not be negative, got %d", *k)
+		}
+		s.TopK = k
+	}
+	if p := f.minP; p != nil {
+		if !(*p >= 0 && *p <= 1) {
+			return stream.InvalidParam("min_p", "min_p must be between 0 and 1, got %g", *p)
+		}
+		s.MinP = p
+	}
+	for _, pen := range []struct {
+		name string
+		v    *float64
+	}{{"presence_penalty", f.presence}, {"frequency_penalty", f.frequency}} {
+		if pen.v != nil && !(*pen.v >= -2 && *pen.v <= 2) {
+			return stream.InvalidParam(pen.name, "%s must be between -2 and 2, got %g", pen.name, *pen.v)
+		}
+	}
+	if r := f.repetition; r != nil {
+		if !(*r > 0) {
+			return stream.InvalidParam("repetition_penalty", "repetition_penalty must be positive, got %g", *r)
+		}
+		s.RepeatPenalty = r
+	}
+	s.Seed = f.seed
+	stops, err := stopList(f.stop)
+	if err != nil {
+		return err
+	}
+	s.Stop = stops
+	return nil
+}
+
+func stopList(raw json.RawMessage) ([]string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	var one string
+	if raw[0] == '"' && json.Unmarshal(raw, &one) == nil {
+		if one == "" {
+			return nil, nil
+		}
+		return []string{one}, nil
+	}
+	var many []string
+	if raw[0] != '[' || json.Unmarshal(raw, &many) != nil {
+		return nil, stream.InvalidParam("stop", "stop must be a string or an array of strings")
+	}
+	if len(many) > maxStops {
+		return nil, stream.InvalidParam("stop", "stop may hold at most %d sequences, got %d", maxStops, len(many))
+	}
+	out := many[:0]
+	for _, s := range many {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+func toolChoice(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return "", nil
+	}
+	var s string
+	if raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
+		switch s {
+		case "none", "auto", "required":
+			return s, nil
+		}
+		return "", stream.InvalidParam("tool_choice", "tool_choice must be \"none\", \"auto\", \"required\" or a function object, got %q", s)
+	}
+	var obj struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	if raw[0] != '{' || json.Unmarshal(raw, &obj) != nil || obj.Function.Name == "" {
+		return "", stream.InvalidParam("tool_choice", "tool_choice must be \"none\", \"auto\", \"required\" or {\"type\":\"function\",\"function\":{\"name\":...}}")
+	}
+	return obj.Function.Name, nil
+}
+
+func checkResponseFormat(raw json.RawMessage) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil
+	}
+	var rf struct {
+		Type string `json:"type"`
+	}
+	if raw[0] != '{' || json.Unmarshal(raw, &rf) != nil {
+		return stream.InvalidParam("response_format", "response_format must be an object with a type")
+	}
+	switch rf.Type {
+	case "text", "json_object", "json_schema":
+		return nil
+	}
+	return stream.InvalidParam("response_format.type", "response_format.type must be text, json_object or json_schema, got %q", rf.Type)
+}

@@ -1,0 +1,314 @@
+package openai
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/stream"
+)
+
+// Options configure a Server.
+type Options struct {
+	// BodyLimit caps request bodies (dialect.DefaultBodyLimit when 0).
+	BodyLimit int64
+	// KeepAlive is the silence after which a comment line is sent on a
+	// stream (15 s when 0; negative disables).
+	KeepAlive time.Duration
+	// Logger receives stream failures; slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+// Server serves OpenAI's chat completions, completions and models API over
+// a gateway.
+type Server struct {
+	gw   dialect.Gateway
+	opts Options
+	log  *slog.Logger
+}
+
+// NewServer returns a Server answering with gw's calls.
+func NewServer(gw dialect.Gateway, opts Options) *Server {
+	if opts.BodyLimit <= 0 {
+		opts.BodyLimit = dialect.DefaultBodyLimit
+	}
+	if opts.KeepAlive == 0 {
+		opts.KeepAlive = 15 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{gw: gw, opts: opts, log: log}
+}
+
+// Register mounts the OpenAI endpoints on mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/chat/completions", s.ChatCompletions)
+	mux.HandleFunc("POST /v1/completions", s.Completions)
+	mux.HandleFunc("GET /v1/models", s.ListModels)
+	mux.HandleFunc("GET /v1/models/{id...}", s.GetModel)
+}
+
+// ChatCompletions serves POST /v1/chat/completions.
+func (s *Server) ChatCompletions(w http.ResponseWriter, r *http.Request) {
+	var body ChatRequest
+	req, call := s.begin(w, r, &body)
+	if call == nil {
+		return
+	}
+	defer call.Close()
+	id := withPrefix("chatcmpl-", call.ID)
+	if body.Stream {
+		s.stream(w, r, call, newChunkEncoder(id, body.Model, call.Started.Unix(), false), req.IncludeUsage)
+		return
+	}
+	res := stream.Collect(call)
+	if res.Err != nil {
+		writeError(w, res.Err)
+		return
+	}
+	reason, _ := finishReason(res.Finish)
+	msg := ResponseMessage{Role: "assistant", Content: &res.Text, ReasoningContent: res.Thinking}
+	if len(res.ToolCalls) > 0 && res.Text == "" {
+		msg.Content = nil
+	}
+	for _, tc := range res.ToolCalls {
+		msg.ToolCalls = append(msg.ToolCalls, ToolCall{ID: tc.ID, Type: "function", Function: ToolCallFunction{Name: tc.Name, Arguments: tc.Arguments}})
+	}
+	writeJSON(w, http.StatusOK, ChatCompletion{
+		ID: id, Object: "chat.completion", Created: call.Started.Unix(), Model: body.Model,
+		Choices: []ChatChoice{{Message: msg, FinishReason: reason}},
+		Usage:   wireUsage(usageOf(call, res.Usage)),
+	})
+}
+
+// Completions serves POST /v1/completions.
+func (s *Server) Completions(w http.ResponseWriter, r *http.Request) {
+	var body CompletionRequest
+	req, call := s.begin(w, r, &body)
+	if call == nil {
+		return
+	}
+	defer call.Close()
+	id := withPrefix("cmpl-", call.ID)
+	if body.Stream {
+		s.stream(w, r, call, newChunkEncoder(id, body.Model, call.Started.Unix(), true), req.IncludeUsage)
+		return
+	}
+	res := stream.Collect(call)
+	if res.Err != nil {
+		writeError(w, res.Err)
+		return
+	}
+	reason, _ := finishReason(res.Finish)
+	writeJSON(w, http.StatusOK, TextCompletion{
+		ID: id, Object: "text_completion", Created: call.Started.Unix(), Model: body.Model,
+		Choices: []TextChoice{{Text: res.Text, FinishReason: reason}},
+		Usage:   wireUsage(usageOf(call, res.Usage)),
+	})
+}
+
+// begin decodes and validates body and starts its call. On failure it has
+// answered with the error and returns a nil call.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, body interface {
+	ToRequest() (*stream.Request, error)
+}) (*stream.Request, *gateway.Call) {
+	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, body); err != nil {
+		writeError(w, err)
+		return nil, nil
+	}
+	req, err := body.ToRequest()
+	if err != nil {
+		writeError(w, err)
+		return nil, nil
+	}
+	call, err := s.start(r.Context(), req)
+	if err != nil {
+		writeError(w, err)
+		return nil, nil
+	}
+	return req, call
+}
+
+// start starts the call; an unknown model is reported on the model param,
+// as OpenAI does.
+func (s *Server) start(ctx context.Context, req *stream.Request) (*gateway.Call, error) {
+	call, err := s.gw.Start(ctx, req)
+	if err != nil {
+		e := stream.AsError(err)
+		if e.Code == stream.CodeNotFound && e.Param == "" {
+			c := *e
+			c.Param = "model"
+			e = &c
+		}
+		return nil, e
+	}
+	return call, nil
+}
+
+// stream writes call's events as SSE, one event and one flush per stream
+// event, then [DONE].
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, call *gateway.Call, enc *chunkEncoder, includeUsage bool) {
+	out := newEventWriter(w, s.opts.KeepAlive)
+	defer out.stop()
+	var (
+		usage   *stream.Usage
+		errSent bool
+	)
+	for {
+		ev, err := call.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			e := stream.AsError(err)
+			if e.Code == stream.CodeCancelled && r.Context().Err() != nil {
+				return // the client is gone; nobody to tell
+			}
+			s.writeStreamError(out, e)
+			return
+		}
+		var data []byte
+		switch ev.Kind {
+		case stream.KindDelta:
+			data = enc.Delta(ev.Channel, ev.Text)
+		case stream.KindToolCall:
+			data = enc.ToolCall(ev.ToolCall)
+		case stream.KindUsage:
+			usage = ev.Usage
+		case stream.KindFinish:
+			reason, ok := finishReason(ev.Finish)
+			if !ok {
+				if ev.Finish == stream.FinishCancelled && r.Context().Err() != nil {
+					return
+				}
+				// An error event normally came before this finish.
+				if !errSent {
+					s.writeStreamError(out, stream.Errorf(stream.CodeUpstream, "the stream ended with %s", ev.Finish))
+					return
+				}
+				out.done()
+				return
+			}
+			data = enc.Finish(reason)
+		case stream.KindError:
+			if ev.Err.Code == stream.CodeCancelled && r.Context().Err() != nil {
+				return
+			}
+			s.log.Warn("openai: stream failed", "call", call.ID, "model", call.Model, "provider", call.Provider, "err", ev.Err)
+			errSent = true
+			if err := out.data(errorEvent(ev.Err)); err != nil {
+				return
+			}
+		}
+		if data != nil {
+			if err := out.data(data); err != nil {
+				return // client gone; Close cancels the upstream
+			}
+		}
+	}
+	if includeUsage {
+		if u := usageOf(call, usage); u != nil {
+			if out.data(enc.Usage(u)) != nil {
+				return
+			}
+		}
+	}
+	out.done()
+}
+
+func (s *Server) writeStreamError(out *eventWriter, e *stream.Error) {
+	if out.data(errorEvent(e)) == nil {
+		out.done()
+	}
+}
+
+func errorEvent(e *stream.Error) []byte {
+	b, _ := json.Marshal(ErrorResponse{Error: errorBody(e)})
+	return b
+}
+
+// usageOf is the usage event's figures, or the gateway's own count when
+// the stream carried none.
+func usageOf(call *gateway.Call, u *stream.Usage) *stream.Usage {
+	if u != nil {
+		return u
+	}
+	sum := call.Summary().Usage
+	if sum == (stream.Usage{}) {
+		return nil
+	}
+	return &sum
+}
+
+func wireUsage(u *stream.Usage) *Usage {
+	if u == nil {
+		return &Usage{}
+	}
+	w := &Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens()}
+	if u.ReasoningTokens > 0 {
+		w.CompletionTokensDetails = &CompletionTokensDetails{ReasoningTokens: u.ReasoningTokens}
+	}
+	return w
+}
+
+// ListModels serves GET /v1/models.
+func (s *Server) ListModels(w http.ResponseWriter, r *http.Request) {
+	models, err := s.gw.Models(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	list := ModelList{Object: "list", Data: make([]Model, 0, len(models))}
+	for _, m := range models {
+		list.Data = append(list.Data, wireModel(m))
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// GetModel serves GET /v1/models/{id}; ids may contain slashes
+// ("mock/default").
+func (s *Server) GetModel(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	models, err := s.gw.Models(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	for _, m := range models {
+		if m.ID == id {
+			writeJSON(w, http.StatusOK, wireModel(m))
+			return
+		}
+	}
+	writeError(w, &stream.Error{Code: stream.CodeNotFound, Param: "model", Message: "The model '" + id + "' does not exist"})
+}
+
+func wireModel(m gateway.ModelInfo) Model {
+	owner := m.OwnedBy
+	if owner == "" {
+		owner = m.Provider
+	}
+	if owner == "" {
+		owner = "runnel"
+	}
+	var created int64
+	if !m.Created.IsZero() {
+		created = m.Created.Unix()
+	}
+	return Model{ID: m.ID, Object: "model", Created: created, OwnedBy: owner}
+}
+
+func withPrefix(prefix, id string) string {
+	if strings.HasPrefix(id, prefix) {
+		return id
+	}
+	return prefix + id
+}

@@ -1,0 +1,85 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkMatMul covers stories15M's matrix shapes (rows×cols) at batch 1
+// (one decoding stream) and 8 (eight batched streams). It reports GFLOP/s
+// (2 flops per weight per vector) and weight bandwidth in GB/s.
+func BenchmarkMatMul(b *testing.B) {
+	shapes := [][2]int{{288, 288}, {768, 288}, {288, 768}, {32000, 288}}
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, typ := range allTypes {
+		for _, s := range shapes {
+			rows, cols := s[0], s[1]
+			elems, _ := typ.BlockSize()
+			if cols%elems != 0 {
+				continue // 288 is not a whole number of 256-element K-quant blocks
+			}
+			m := randMatrix(r, typ, rows, cols)
+			for _, n := range []int{1, 8} {
+				x := randVec(r, n*cols, 1)
+				dst := make([]float32, n*rows)
+				b.Run(fmt.Sprintf("%s/%dx%d/n%d", typ, rows, cols, n), func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						MatMul(dst, m, x, n)
+					}
+					sec := b.Elapsed().Seconds() / float64(b.N)
+					b.ReportMetric(2*float64(rows*cols*n)/sec/1e9, "GFLOP/s")
+					bytes := len(m.Data)
+					if bytes == 0 {
+						bytes = 4 * len(m.F32)
+					}
+					b.ReportMetric(float64(bytes)/sec/1e9, "GB/s")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkMatMulKQuant uses a width that K-quants can hold (256).
+func BenchmarkMatMulKQuant(b *testing.B) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, typ := range allTypes {
+		m := randMatrix(r, typ, 4096, 1024)
+		x := randVec(r, 1024, 1)
+		dst := make([]float32, 4096)
+		b.Run(typ.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				MatVec(dst, m, x)
+			}
+			sec := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(2*float64(4096*1024)/sec/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkMatVecThreshold times small f32 products inline and on the pool;
+// parallelMin is set where the pool starts to win.
+func BenchmarkMatVecThreshold(b *testing.B) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, s := range [][2]int{{64, 64}, {172, 64}, {512, 64}, {128, 128}, {256, 128}, {288, 288}, {768, 288}} {
+		m := randMatrix(r, allTypes[0], s[0], s[1])
+		x := randVec(r, s[1], 1)
+		dst := make([]float32, s[0])
+		for _, mode := range []string{"inline", "pool"} {
+			b.Run(fmt.Sprintf("%dx%d/%s", s[0], s[1], mode), func(b *testing.B) {
+				old := parallelMin
+				if mode == "inline" {
+					parallelMin = 1 << 62
+				} else {
+					parallelMin = 0
+				}
+				defer func() { parallelMin = old }()
+				for b.Loop() {
+					MatVec(dst, m, x)
+				}
+			})
+		}
+	}
+}

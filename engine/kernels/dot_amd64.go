@@ -1,0 +1,158 @@
+package kernels
+
+import (
+	"os"
+
+	"golang.org/x/sys/cpu"
+)
+
+//go:noescape
+func dotF32AVX2(a, b *float32, n int) float32
+
+//go:noescape
+func dotF32x4AVX2(row, x *float32, stride, n int, out *[4]float32)
+
+//go:noescape
+func dotF16AVX2(row *byte, x *float32, n int) float32
+
+//go:noescape
+func dotBF16AVX2(row *byte, x *float32, n int) float32
+
+//go:noescape
+func dotQ80AVX2(row *byte, d *float32, qs *int8, nb int) float32
+
+//go:noescape
+func dotQ40AVX2(row *byte, d *float32, qs *int8, nb int) float32
+
+// hasAVX2 reports whether the assembly kernels are usable. RUNNEL_NOASM=1
+// forces the portable path (for comparisons and for debugging).
+var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C && os.Getenv("RUNNEL_NOASM") == ""
+
+func init() {
+	if !hasAVX2 {
+		return
+	}
+	dotF32 = dotF32Asm
+	dotF16 = dotF16Asm
+	dotBF16 = dotBF16Asm
+	dotQ80 = dotQ80Asm
+	dotQ40 = dotQ40Asm
+	dotQ4K = dotQ4KAsm
+	dotQ6K = dotQ6KAsm
+	matF32 = matF32Asm
+}
+
+// The wrappers check lengths (the assembly trusts them) and finish the
+// last len%8 elements in Go.
+
+func dotF32Asm(a, b []float32) float32 {
+	n := len(a)
+	b = b[:n]
+	if n < 8 {
+		return dotF32Go(a, b)
+	}
+	m := n &^ 7
+	s := dotF32AVX2(&a[0], &b[0], m)
+	for i := m; i < n; i++ {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+func dotF16Asm(row []byte, x []float32) float32 {
+	n := len(x)
+	row = row[:2*n]
+	if n < 8 {
+		return dotF16Go(row, x)
+	}
+	m := n &^ 7
+	return dotF16AVX2(&row[0], &x[0], m) + dotF16Go(row[2*m:], x[m:])
+}
+
+func dotBF16Asm(row []byte, x []float32) float32 {
+	n := len(x)
+	row = row[:2*n]
+	if n < 8 {
+		return dotBF16Go(row, x)
+	}
+	m := n &^ 7
+	return dotBF16AVX2(&row[0], &x[0], m) + dotBF16Go(row[2*m:], x[m:])
+}
+
+func dotQ80Asm(row []byte, d []float32, qs []int8) float32 {
+	nb := len(d)
+	if nb == 0 {
+		return 0
+	}
+	_, _ = row[nb*q80Bytes-1], qs[nb*qk-1]
+	return dotQ80AVX2(&row[0], &d[0], &qs[0], nb)
+}
+
+func dotQ40Asm(row []byte, d []float32, qs []int8) float32 {
+	nb := len(d)
+	if nb == 0 {
+		return 0
+	}
+	_, _ = row[nb*q40Bytes-1], qs[nb*qk-1]
+	return dotQ40AVX2(&row[0], &d[0], &qs[0], nb)
+}
+
+// matF32Asm computes rows [lo, hi) for n vectors, four vectors per pass so
+// each row is loaded from cache once per four products.
+func matF32Asm(dst, w, x []float32, rows, cols, n, lo, hi int) {
+	if cols < 8 || n < 4 {
+		for r := lo; r < hi; r++ {
+			row := w[r*cols : (r+1)*cols]
+			for v := 0; v < n; v++ {
+				dst[v*rows+r] = dotF32Asm(row, x[v*cols:(v+1)*cols])
+			}
+		}
+		return
+	}
+	m := cols &^ 7
+	_ = w[hi*cols-1]
+	_ = x[n*cols-1]
+	var out [4]float32
+	for r := lo; r < hi; r++ {
+		row := w[r*cols : (r+1)*cols]
+		v := 0
+		for ; v+4 <= n; v += 4 {
+			dotF32x4AVX2(&row[0], &x[v*cols], cols, m, &out)
+			for k := range 4 {
+				s := out[k]
+				xv := x[(v+k)*cols : (v+k+1)*cols]
+				for i := m; i < cols; i++ {
+					s += row[i] * xv[i]
+				}
+				dst[(v+k)*rows+r] = s
+			}
+		}
+		for ; v < n; v++ {
+			dst[v*rows+r] = dotF32Asm(row, x[v*cols:(v+1)*cols])
+		}
+	}
+}
+
+//go:noescape
+func dotQ4KAVX2(row *byte, d *float32, qs *int8, sum *int32, nsb int) float32
+
+//go:noescape
+func dotQ6KAVX2(row *byte, d *float32, qs *int8, nsb int) float32
+
+func dotQ4KAsm(row []byte, d []float32, qs []int8, sum []int32) float32 {
+	nsb := len(d) / 8
+	if nsb == 0 {
+		return 0
+	}
+	_, _, _ = row[nsb*q4KBytes-1], qs[nsb*qkK-1], sum[nsb*8-1]
+	return dotQ4KAVX2(&row[0], &d[0], &qs[0], &sum[0], nsb)
+}
+
+func dotQ6KAsm(row []byte, d []float32, qs []int8) float32 {
+	nsb := len(d) / 8
+	if nsb == 0 {
+		return 0
+	}
+	_, _ = row[nsb*q6KBytes-1], qs[nsb*qkK-1]
+	return dotQ6KAVX2(&row[0], &d[0], &qs[0], nsb)
+}

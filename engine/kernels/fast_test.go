@@ -1,0 +1,89 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/runnel/runnel/engine/ggml"
+)
+
+// TestFastMatchesPortable checks the kernels in use (assembly where the CPU
+// has it) against the portable Go ones on random data with awkward sizes.
+// Integer parts are exact in both, so only float summation order differs:
+// the tolerance is a few ulps of Σ|terms| per element.
+func TestFastMatchesPortable(t *testing.T) {
+	if !hasAVX2 {
+		t.Skip("no fast path on this CPU; the portable kernels are in use")
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	close := func(t *testing.T, what string, got, want, mag float32, n int) {
+		t.Helper()
+		if tol := float64(mag) * float64(n+8) * 0x1p-23; math.Abs(float64(got-want)) > tol {
+			t.Fatalf("%s: fast %v portable %v (tol %g)", what, got, want, tol)
+		}
+	}
+	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 255, 288, 1000} {
+		a, b := randVec(r, n, 1), randVec(r, n+3, 1)
+		var mag float32
+		for i := range a {
+			mag += abs32(a[i] * b[i])
+		}
+		close(t, fmt.Sprintf("f32 n=%d", n), dotF32(a, b), dotF32Go(a, b), mag, n)
+		for _, typ := range []ggml.Type{ggml.F16, ggml.BF16} {
+			row, _ := Quantize(typ, a)
+			fast, slow := dotF16(row, b[:n]), dotF16Go(row, b[:n])
+			if typ == ggml.BF16 {
+				fast, slow = dotBF16(row, b[:n]), dotBF16Go(row, b[:n])
+			}
+			close(t, fmt.Sprintf("%s n=%d", typ, n), fast, slow, 2*mag, n)
+		}
+	}
+	for _, nb := range []int{1, 2, 3, 9, 24, 33} {
+		for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q4_0, ggml.Q4_K, ggml.Q6_K} {
+			cols := nb * 32
+			if typ == ggml.Q4_K || typ == ggml.Q6_K {
+				cols = nb * 256
+			}
+			m := randMatrix(r, typ, 1, cols)
+			var v qvec
+			v.quantize(randVec(r, cols, 1))
+			var want, got float32
+			switch typ {
+			case ggml.Q8_0:
+				got, want = dotQ80(m.Data, v.d, v.qs), dotQ80Go(m.Data, v.d, v.qs)
+			case ggml.Q4_0:
+				got, want = dotQ40(m.Data, v.d, v.qs), dotQ40Go(m.Data, v.d, v.qs)
+			case ggml.Q4_K:
+				got, want = dotQ4K(m.Data, v.d, v.qs, v.sum), dotQ4KGo(m.Data, v.d, v.qs, v.sum)
+			case ggml.Q6_K:
+				got, want = dotQ6K(m.Data, v.d, v.qs), dotQ6KGo(m.Data, v.d, v.qs)
+			}
+			w := make([]float32, cols)
+			dequantize(w, typ, m.Data)
+			var mag float32
+			for i := range w {
+				mag += abs32(w[i] * v.d[i/32] * float32(v.qs[i]))
+			}
+			close(t, fmt.Sprintf("%s blocks=%d", typ, nb), got, want, 2*mag, cols)
+		}
+	}
+	// The multi-vector f32 product against the portable one, with a column
+	// tail and a vector count that is not a multiple of four.
+	for _, s := range [][3]int{{5, 36, 4}, {9, 13, 7}, {17, 288, 8}, {3, 7, 5}} {
+		rows, cols, n := s[0], s[1], s[2]
+		w, x := randVec(r, rows*cols, 1), randVec(r, n*cols, 1)
+		fast, slow := make([]float32, rows*n), make([]float32, rows*n)
+		matF32(fast, w, x, rows, cols, n, 0, rows)
+		matF32Go(slow, w, x, rows, cols, n, 0, rows)
+		for i := range fast {
+			var mag float32
+			row, v := w[(i%rows)*cols:], x[(i/rows)*cols:]
+			for k := 0; k < cols; k++ {
+				mag += abs32(row[k] * v[k])
+			}
+			close(t, fmt.Sprintf("matF32 %v element %d", s, i), fast[i], slow[i], mag, cols)
+		}
+	}
+}

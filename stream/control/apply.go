@@ -1,0 +1,48 @@
+package control
+
+import "github.com/runnel/runnel/stream"
+
+// Options select the controls Apply puts around a provider.
+type Options struct {
+	Stop      []string        // stop sequences; none = off
+	MaxTokens int             // 0 = no limit
+	Timeouts  stream.Timeouts // zero fields = off
+	// BufferSize is the per-stream buffer in events; 0 means
+	// DefaultBufferSize and a negative size means no buffer goroutine.
+	BufferSize int
+	// Think, when set, splits inline reasoning into the thinking channel.
+	Think *ThinkTags
+}
+
+// FromRequest returns the options a request asks for, with the given buffer.
+func FromRequest(req *stream.Request, bufferSize int) Options {
+	return Options{
+		Stop:       req.Sampling.Stop,
+		MaxTokens:  req.Sampling.MaxTokens,
+		Timeouts:   req.Timeouts,
+		BufferSize: bufferSize,
+	}
+}
+
+// Apply wraps p in the controls o selects. From the outside in:
+//
+//	Normalize → Stop → ThinkSplit → UTF8 → MaxTokens → Timeouts → Buffer → p
+//
+// Buffer sits next to p so the producer runs ahead of everything else;
+// Timeouts only measures waiting on the producer, not on the reader;
+// MaxTokens counts p's own tokens before UTF8 merges any; UTF8 runs before
+// the byte-oriented tag and stop matching so their cuts fall on runes; Stop
+// sees only output text; Normalize, outermost, fixes the final shape.
+func Apply(p stream.Provider, o Options) stream.Provider {
+	if o.BufferSize >= 0 {
+		p = Buffer(p, o.BufferSize)
+	}
+	p = Timeouts(p, o.Timeouts)
+	p = MaxTokens(p, o.MaxTokens)
+	p = UTF8(p)
+	if o.Think != nil {
+		p = ThinkSplit(p, *o.Think)
+	}
+	p = Stop(p, o.Stop...)
+	return Normalize(p)
+}

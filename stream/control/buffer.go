@@ -1,0 +1,48 @@
+package control
+
+import (
+	"context"
+	"io"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// DefaultBufferSize is the per-stream buffer, in events, when none is set.
+const DefaultBufferSize = 64
+
+// Buffer returns a Provider that reads p's streams in their own goroutine
+// into a buffer of size events (DefaultBufferSize if size <= 0), so the
+// producer can run ahead of a reader by that much and no further: when the
+// buffer is full the producer stalls until the reader catches up. Closing
+// the stream or cancelling ctx closes the inner stream and waits for the
+// goroutine to end.
+func Buffer(p stream.Provider, size int) stream.Provider {
+	if size <= 0 {
+		size = DefaultBufferSize
+	}
+	return stream.ProviderFunc(func(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+		in, err := p.Stream(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return stream.Go(ctx, size, func(ctx context.Context, emit func(stream.Event) bool) error {
+			// A Recv blocked in a provider that ignores ctx still
+			// returns once its stream is closed.
+			stop := context.AfterFunc(ctx, func() { in.Close() })
+			defer stop()
+			defer in.Close()
+			for {
+				ev, err := in.Recv()
+				if err == io.EOF {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				if !emit(ev) {
+					return context.Cause(ctx)
+				}
+			}
+		}), nil
+	})
+}

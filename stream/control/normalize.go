@@ -1,0 +1,147 @@
+package control
+
+import (
+	"context"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// Normalize returns a Provider whose streams always have the shape documented
+// on stream.Event, whatever p does:
+//
+//   - empty deltas, nil tool calls and nil usages are dropped, and a delta
+//     with no channel goes to the output channel;
+//   - usage events are held and the last one is sent just before the end, so
+//     there is at most one, after all content (an upstream that reports usage
+//     after its finish, as OpenAI does, still gets it through);
+//   - a Finish is held until p's stream ends, then sent last; events after it
+//     are dropped;
+//   - an Error event, a Finish(error) without one, or a Recv error becomes
+//     Error followed by Finish(error), using stream.AsError;
+//   - cancellation (of ctx, or by Close) becomes Finish(cancelled);
+//   - a stream that ends without a Finish gets Finish(stop), or
+//     Finish(tool_calls) if it called tools;
+//   - then Recv returns io.EOF for good, and the inner stream is closed.
+//
+// Errors from p.Stream are returned as *stream.Error.
+func Normalize(p stream.Provider) stream.Provider {
+	return stream.ProviderFunc(func(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+		in, err := p.Stream(ctx, req)
+		if err != nil {
+			return nil, stream.AsError(err)
+		}
+		return &normalized{ctx: ctx, in: in}, nil
+	})
+}
+
+type normalized struct {
+	ctx    context.Context
+	in     stream.Stream
+	q      queue
+	usage  *stream.Usage
+	finish stream.FinishReason // held until the inner stream ends
+	tools  bool
+	closed atomic.Bool
+	once   sync.Once
+}
+
+func (n *normalized) Recv() (stream.Event, error) {
+	for {
+		if ev, err, ok := n.q.pop(); ok {
+			return ev, err
+		}
+		ev, err := n.in.Recv()
+		if err == io.EOF {
+			reason := n.finish
+			if reason == "" {
+				reason = stream.FinishStop
+				if n.tools {
+					reason = stream.FinishToolCalls
+				}
+			}
+			n.end(nil, reason)
+			continue
+		}
+		if err != nil {
+			if n.finish != "" {
+				// The upstream already said how it ended; a transport
+				// error after that loses nothing.
+				n.end(nil, n.finish)
+			} else {
+				n.fail(stream.AsError(err))
+			}
+			continue
+		}
+		if n.finish != "" && ev.Kind != stream.KindUsage {
+			continue
+		}
+		switch ev.Kind {
+		case stream.KindDelta:
+			if ev.Text == "" {
+				continue
+			}
+			if ev.Channel == "" {
+				ev.Channel = stream.Output
+			}
+			return ev, nil
+		case stream.KindToolCall:
+			if ev.ToolCall == nil {
+				continue
+			}
+			n.tools = true
+			return ev, nil
+		case stream.KindUsage:
+			if ev.Usage != nil {
+				n.usage = ev.Usage
+			}
+		case stream.KindFinish:
+			switch ev.Finish {
+			case stream.FinishError:
+				n.fail(stream.Errorf(stream.CodeUpstream, "the provider ended the stream with an error"))
+			case "":
+				n.finish = stream.FinishStop
+			default:
+				n.finish = ev.Finish
+			}
+		case stream.KindError:
+			e := ev.Err
+			if e == nil {
+				e = stream.Errorf(stream.CodeUpstream, "the provider reported an unspecified error")
+			}
+			n.fail(e)
+		}
+	}
+}
+
+// fail ends the stream after an error: Finish(cancelled) if the caller went
+// away, else Error and Finish(error).
+func (n *normalized) fail(e *stream.Error) {
+	if n.closed.Load() || n.ctx.Err() != nil || e.Code == stream.CodeCancelled {
+		n.end(nil, stream.FinishCancelled)
+		return
+	}
+	n.end(e, stream.FinishError)
+}
+
+func (n *normalized) end(e *stream.Error, reason stream.FinishReason) {
+	if n.usage != nil {
+		n.q.push(stream.Event{Kind: stream.KindUsage, Usage: n.usage})
+	}
+	if e != nil {
+		n.q.push(stream.ErrorEvent(e))
+	}
+	n.q.push(stream.Finished(reason))
+	n.q.end()
+	n.closeInner()
+}
+
+func (n *normalized) closeInner() { n.once.Do(func() { n.in.Close() }) }
+
+func (n *normalized) Close() error {
+	n.closed.Store(true)
+	n.closeInner()
+	return nil
+}

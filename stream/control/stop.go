@@ -1,0 +1,122 @@
+package control
+
+import (
+	"strings"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// Stop returns a Provider that ends streams at the first stop sequence in the
+// output channel, matched across token boundaries. The text before the stop
+// is delivered and the stop itself never is. While the output ends with a
+// possible start of a stop sequence, that tail (at most the longest stop's
+// length minus one byte) is held back until the next token decides it. On a
+// match the inner stream is closed, which cancels the upstream work, and the
+// stream finishes with FinishStop. Empty stop strings are ignored; with none
+// left Stop returns p.
+//
+// Given valid UTF-8 text and stops, the cut points fall on rune boundaries.
+func Stop(p stream.Provider, stops ...string) stream.Provider {
+	var ss []string
+	longest := 0
+	for _, s := range stops {
+		if s != "" {
+			ss = append(ss, s)
+			longest = max(longest, len(s))
+		}
+	}
+	if len(ss) == 0 {
+		return p
+	}
+	return wrap(p, func(in stream.Stream) stream.Stream {
+		return &stopStream{in: in, stops: ss, hold: longest - 1}
+	})
+}
+
+type stopStream struct {
+	in      stream.Stream
+	stops   []string
+	hold    int    // longest stop length - 1
+	pending string // held-back output
+	q       queue
+	done    bool
+}
+
+func (s *stopStream) Recv() (stream.Event, error) {
+	for {
+		if ev, err, ok := s.q.pop(); ok {
+			return ev, err
+		}
+		ev, err := s.in.Recv()
+		if err != nil {
+			s.flush()
+			s.q.err = err
+			continue
+		}
+		if !isOutput(ev) {
+			if ev.Kind == stream.KindDelta || s.pending == "" {
+				// Thinking passes by a held-back tail: more output may
+				// still complete a stop.
+				return ev, nil
+			}
+			s.flush()
+			s.q.push(ev)
+			continue
+		}
+		text := ev.Text
+		if s.pending != "" {
+			text = s.pending + text
+			s.pending = ""
+		}
+		if i := s.index(text); i >= 0 {
+			if i > 0 {
+				ev.Text = text[:i]
+				s.q.push(ev)
+			}
+			s.q.push(stream.Finished(stream.FinishStop))
+			s.q.end()
+			s.in.Close()
+			continue
+		}
+		h := s.holdback(text)
+		s.pending = text[len(text)-h:]
+		if h < len(text) {
+			ev.Text = text[:len(text)-h]
+			return ev, nil
+		}
+	}
+}
+
+// index returns the position of the earliest stop in text, or -1.
+func (s *stopStream) index(text string) int {
+	best := -1
+	for _, stop := range s.stops {
+		if i := strings.Index(text, stop); i >= 0 && (best < 0 || i < best) {
+			best = i
+		}
+	}
+	return best
+}
+
+// holdback returns the length of the longest suffix of text that is a proper
+// prefix of some stop.
+func (s *stopStream) holdback(text string) int {
+	for h := min(s.hold, len(text)); h > 0; h-- {
+		tail := text[len(text)-h:]
+		for _, stop := range s.stops {
+			if len(stop) > h && stop[:h] == tail {
+				return h
+			}
+		}
+	}
+	return 0
+}
+
+func (s *stopStream) flush() {
+	if s.pending != "" {
+		s.q.push(stream.Delta(s.pending))
+		s.pending = ""
+	}
+}
+
+func (s *stopStream) Close() error { return s.in.Close() }

@@ -1,0 +1,114 @@
+package control
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// UTF8 returns a Provider whose deltas are valid UTF-8 and never split a
+// rune: an incomplete rune at the end of a delta is carried into the next
+// delta of the same channel, and flushed before any other event or the end.
+// Each byte that cannot be decoded (including an incomplete rune left at the
+// end) becomes U+FFFD. A delta that is nothing but a carried prefix is
+// dropped, so deltas after UTF8 may be fewer than the tokens produced.
+func UTF8(p stream.Provider) stream.Provider {
+	return wrap(p, func(in stream.Stream) stream.Stream {
+		return &utf8Stream{in: in}
+	})
+}
+
+type utf8Stream struct {
+	in    stream.Stream
+	carry [2]string // output, thinking
+	q     queue
+}
+
+func (u *utf8Stream) Recv() (stream.Event, error) {
+	for {
+		if ev, err, ok := u.q.pop(); ok {
+			return ev, err
+		}
+		ev, err := u.in.Recv()
+		if err != nil {
+			u.flush()
+			u.q.err = err
+			continue
+		}
+		if ev.Kind != stream.KindDelta {
+			if u.carry[0] == "" && u.carry[1] == "" {
+				return ev, nil
+			}
+			u.flush()
+			u.q.push(ev)
+			continue
+		}
+		c := &u.carry[0]
+		if ev.Channel == stream.Thinking {
+			c = &u.carry[1]
+		}
+		text := ev.Text
+		if *c != "" {
+			text = *c + text
+		}
+		cut := completeLen(text)
+		*c = text[cut:]
+		text = text[:cut]
+		if !utf8.ValidString(text) {
+			text = replaceInvalid(text)
+		}
+		if text == "" {
+			continue
+		}
+		ev.Text = text
+		return ev, nil
+	}
+}
+
+func (u *utf8Stream) flush() {
+	for i, ch := range [2]stream.Channel{stream.Output, stream.Thinking} {
+		if u.carry[i] != "" {
+			u.q.push(stream.Event{Kind: stream.KindDelta, Channel: ch, Text: replaceInvalid(u.carry[i])})
+			u.carry[i] = ""
+		}
+	}
+}
+
+func (u *utf8Stream) Close() error { return u.in.Close() }
+
+// completeLen returns the length of s without a trailing incomplete (but so
+// far valid-looking) rune.
+func completeLen(s string) int {
+	n := len(s)
+	for i := n - 1; i >= 0 && i >= n-utf8.UTFMax+1; i-- {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			return n
+		}
+		if utf8.RuneStart(b) {
+			if utf8.FullRuneInString(s[i:]) {
+				return n
+			}
+			return i
+		}
+	}
+	return n
+}
+
+// replaceInvalid replaces each undecodable byte of s with U+FFFD.
+func replaceInvalid(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size <= 1 {
+			b.WriteRune(utf8.RuneError)
+			i++
+			continue
+		}
+		b.WriteString(s[i : i+size])
+		i += size
+	}
+	return b.String()
+}
