@@ -6,8 +6,12 @@ package dialecttest
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/runnel/runnel/gateway"
@@ -162,4 +166,26 @@ func (b *Blocking) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 // ToolCall returns a tool-call delta event.
 func ToolCall(d stream.ToolCallDelta) stream.Event {
 	return stream.Event{Kind: stream.KindToolCall, ToolCall: &d}
+}
+
+// Serve starts a test server with the routes register adds, closed when the
+// test ends.
+func Serve(t testing.TB, register func(mux *http.ServeMux)) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	register(mux)
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// Post posts a JSON body; the response body is closed when the test ends.
+func Post(t testing.TB, url, body string) *http.Response {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
 }

@@ -18,23 +18,10 @@ import (
 )
 
 func newTestServer(t *testing.T, gw *dialecttest.Gateway) *httptest.Server {
-	t.Helper()
-	mux := http.NewServeMux()
-	NewServer(gw, Options{BodyLimit: 4096}).Register(mux)
-	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
-	return ts
+	return dialecttest.Serve(t, NewServer(gw, Options{BodyLimit: 4096}).Register)
 }
 
-func post(t *testing.T, url, body string) *http.Response {
-	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
-}
+var post = dialecttest.Post
 
 // lines reads an NDJSON body into generic objects, dropping created_at (a
 // timestamp) after checking it parses, and the durations after checking

@@ -1,0 +1,211 @@
+// Package account is Runnel's paid-API layer: teams hold credits, virtual
+// keys belong to teams, work runs as jobs, and every LLM call is recorded
+// with its content, usage and cost. Service implements gateway.Accountant.
+//
+// Storage is behind the Store interface; account/store picks SQLite (the
+// embedded default) or PostgreSQL.
+package account
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Team holds credits and owns keys and jobs.
+type Team struct {
+	ID   string
+	Name string
+	// Credits is the balance; Reserved is the part held by open jobs.
+	// Free credits are Credits - Reserved; neither ever goes below zero.
+	Credits  int64
+	Reserved int64
+	// Spent is the total cost of the team's calls; MaxBudget (0 = none)
+	// stops new calls once Spent reaches it.
+	Spent     float64
+	MaxBudget float64
+	Limits    Limits
+	Created   time.Time
+}
+
+// Free returns the credits not held by open jobs.
+func (t Team) Free() int64 { return t.Credits - t.Reserved }
+
+// Limits are per-minute rate limits; 0 means unlimited.
+type Limits struct {
+	RPM int64 // requests per minute
+	TPM int64 // tokens per minute
+}
+
+// Key is a virtual key. The key itself is shown once, at creation; only
+// its SHA-256 hash and a short prefix (for lookup) are stored.
+type Key struct {
+	ID      string
+	TeamID  string
+	Name    string
+	Prefix  string
+	Hash    []byte // sha256 of the whole key
+	Limits  Limits
+	Created time.Time
+	Revoked time.Time // zero while the key is valid
+}
+
+// JobStatus is the state of a job.
+type JobStatus string
+
+const (
+	JobPending    JobStatus = "pending"     // created, no call yet
+	JobInProgress JobStatus = "in_progress" // at least one call started
+	JobCompleted  JobStatus = "completed"   // settled: credits deducted
+	JobFailed     JobStatus = "failed"      // settled: reservation released
+	JobExpired    JobStatus = "expired"     // abandoned past the timeout; released
+)
+
+// Open reports whether the job still accepts calls and holds a reservation.
+func (s JobStatus) Open() bool { return s == JobPending || s == JobInProgress }
+
+// Job is a unit of paid work: it reserves credits when created and settles
+// them once, when completed, failed or abandoned.
+type Job struct {
+	ID       string
+	TeamID   string
+	KeyID    string
+	Type     string
+	Status   JobStatus
+	Reserved int64 // credits held while open
+	Charged  int64 // credits deducted at settlement
+	// Implicit jobs wrap a single call made outside the jobs API.
+	Implicit  bool
+	Created   time.Time
+	Updated   time.Time
+	Completed time.Time
+}
+
+// Call is the stored record of one LLM call.
+type Call struct {
+	ID        string
+	TeamID    string // "" when the caller had no team (auth off, admin)
+	KeyID     string
+	JobID     string
+	Provider  string
+	Model     string
+	Request   string // the request as JSON
+	Output    string
+	Thinking  string
+	ToolCalls string // JSON array, "" when none
+	Usage     Usage
+	Cost      Cost
+	Started   time.Time
+	TTFT      time.Duration
+	Duration  time.Duration
+	Finish    string
+	Status    string // ok, error, cancelled, timeout
+	ErrorCode string
+	ErrorMsg  string
+}
+
+// Usage counts tokens.
+type Usage struct {
+	InputTokens     int64
+	OutputTokens    int64
+	ReasoningTokens int64
+	Estimated       bool
+}
+
+// Total is input plus output tokens.
+func (u Usage) Total() int64 { return u.InputTokens + u.OutputTokens }
+
+// Cost in the price table's currency.
+type Cost struct {
+	Input, Output, Total float64
+}
+
+// Settlement closes an open job inside the same transaction as a call
+// record, for calls made outside the jobs API.
+type Settlement struct {
+	JobID  string
+	Status JobStatus
+	Charge int64
+}
+
+// UsageFilter selects calls for a usage report. Zero fields match all.
+type UsageFilter struct {
+	TeamID string
+	KeyID  string
+	Model  string
+	From   time.Time // inclusive
+	To     time.Time // exclusive; zero = now
+}
+
+// UsageRow aggregates calls per team, key and model.
+type UsageRow struct {
+	TeamID   string
+	KeyID    string
+	Model    string
+	Calls    int64
+	Errors   int64
+	Usage    Usage
+	Cost     Cost
+	Duration time.Duration // sum
+}
+
+// Totals aggregates the calls of one job.
+type Totals struct {
+	Calls int64
+	Usage Usage
+	Cost  Cost
+}
+
+// Store keeps teams, keys, jobs and call records. Every method that moves
+// credits is atomic on its own: implementations use conditional updates
+// inside transactions, never read-modify-write in Go.
+type Store interface {
+	CreateTeam(ctx context.Context, t Team) error
+	Team(ctx context.Context, id string) (Team, error)
+	Teams(ctx context.Context) ([]Team, error)
+	// AddCredits adds n (which may be negative, but never below the
+	// reserved credits) and returns the team after the change.
+	AddCredits(ctx context.Context, teamID string, n int64) (Team, error)
+	SetTeamLimits(ctx context.Context, teamID string, l Limits, maxBudget float64) error
+
+	CreateKey(ctx context.Context, k Key) error
+	// KeysByPrefix returns the keys whose lookup prefix is prefix,
+	// revoked ones included.
+	KeysByPrefix(ctx context.Context, prefix string) ([]Key, error)
+	Key(ctx context.Context, id string) (Key, error)
+	Keys(ctx context.Context, teamID string) ([]Key, error) // "" = all teams
+	RevokeKey(ctx context.Context, id string, at time.Time) error
+
+	// CreateJob inserts an open job and reserves j.Reserved credits from
+	// its team, or fails with ErrInsufficientCredits and inserts nothing.
+	CreateJob(ctx context.Context, j Job) error
+	Job(ctx context.Context, id string) (Job, error)
+	// StartCall marks an open job in progress, or fails with ErrConflict
+	// when it is settled.
+	StartCall(ctx context.Context, jobID string, at time.Time) error
+	// SettleJob closes an open job with status (completed, failed or
+	// expired), releases its reservation and deducts min(charge, what the
+	// team can pay). It returns the job and team afterwards and whether
+	// this call settled it; settling a settled job changes nothing.
+	SettleJob(ctx context.Context, jobID string, status JobStatus, charge int64, at time.Time) (Job, Team, bool, error)
+	// StaleJobs lists open jobs not touched since before.
+	StaleJobs(ctx context.Context, before time.Time, limit int) ([]string, error)
+	JobTotals(ctx context.Context, jobID string) (Totals, error)
+
+	// RecordCall stores c, adds its cost to the team's spend and, when s is
+	// not nil, settles s's job, all in one transaction.
+	RecordCall(ctx context.Context, c *Call, s *Settlement) error
+	Calls(ctx context.Context, jobID string) ([]Call, error)
+	Call(ctx context.Context, id string) (Call, error)
+	Usage(ctx context.Context, f UsageFilter) ([]UsageRow, error)
+
+	Close() error
+}
+
+// Errors stores return; callers branch on them with errors.Is.
+var (
+	ErrNotFound            = errors.New("not found")
+	ErrExists              = errors.New("already exists")
+	ErrInsufficientCredits = errors.New("insufficient credits")
+	ErrConflict            = errors.New("conflict")
+)

@@ -1,0 +1,209 @@
+package account
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// KeyPrefix starts every virtual key, so keys are recognisable in config
+// files and secret scanners.
+const KeyPrefix = "rk_"
+
+// lookupLen is how much of a key is stored in clear for lookup: "rk_" and
+// 8 random characters (40 bits), too little to help guess the rest.
+const lookupLen = len(KeyPrefix) + 8
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// newID returns prefix + 16 random base32 characters (80 bits).
+func newID(prefix string) string {
+	b := make([]byte, 10)
+	rand.Read(b)
+	return prefix + idEncoding.EncodeToString(b)
+}
+
+var idPattern = regexp.MustCompile(`^(team|key|job|call)_[a-z2-7]{16}$`)
+
+// ValidID reports whether id is a well-formed id of the given kind
+// ("team", "key", "job"). URLs' ids are checked with it before any lookup.
+func ValidID(kind, id string) bool {
+	return len(id) == len(kind)+17 && strings.HasPrefix(id, kind+"_") && idPattern.MatchString(id)
+}
+
+// newKey returns a new virtual key: "rk_" and 40 base32 characters (200 bits).
+func newKey() string {
+	b := make([]byte, 25)
+	rand.Read(b)
+	return KeyPrefix + idEncoding.EncodeToString(b)
+}
+
+func hashKey(key string) []byte {
+	h := sha256.Sum256([]byte(key))
+	return h[:]
+}
+
+// LookupPrefix returns the part of a key that is stored in clear, or "" if
+// s is too short to be a key.
+func LookupPrefix(s string) string {
+	if len(s) < lookupLen || !strings.HasPrefix(s, KeyPrefix) {
+		return ""
+	}
+	return s[:lookupLen]
+}
+
+// KeyFromRequest returns the key in "Authorization: Bearer KEY" or
+// "X-API-Key: KEY", or "".
+func KeyFromRequest(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			return strings.TrimSpace(h[7:])
+		}
+	}
+	return strings.TrimSpace(r.Header.Get("X-API-Key"))
+}
+
+// Authenticate resolves a key to an identity. The error never contains the
+// key. Each call reads the store, so a revoked key fails on its next use.
+func (s *Service) Authenticate(ctx context.Context, key string) (Identity, *stream.Error) {
+	if key == "" {
+		return Identity{}, stream.Errorf(stream.CodeUnauthorized, "missing API key: send Authorization: Bearer KEY or X-API-Key: KEY")
+	}
+	if s.cfg.AdminKey != "" && subtle.ConstantTimeCompare([]byte(key), []byte(s.cfg.AdminKey)) == 1 {
+		return Identity{Admin: true}, nil
+	}
+	invalid := stream.Errorf(stream.CodeUnauthorized, "invalid API key")
+	prefix := LookupPrefix(key)
+	if prefix == "" {
+		return Identity{}, invalid
+	}
+	keys, err := s.store.KeysByPrefix(ctx, prefix)
+	if err != nil {
+		return Identity{}, &stream.Error{Code: stream.CodeInternal, Message: "cannot check the API key now", Err: err}
+	}
+	h := hashKey(key)
+	for _, k := range keys {
+		if subtle.ConstantTimeCompare(h, k.Hash) != 1 {
+			continue
+		}
+		if !k.Revoked.IsZero() {
+			return Identity{}, stream.Errorf(stream.CodeUnauthorized, "API key %s… has been revoked", k.Prefix)
+		}
+		return Identity{TeamID: k.TeamID, KeyID: k.ID, KeyLimits: k.Limits}, nil
+	}
+	return Identity{}, invalid
+}
+
+// Identity is who makes a request. The zero Identity is an anonymous
+// caller, which only exists while auth is off.
+type Identity struct {
+	TeamID    string
+	KeyID     string
+	KeyLimits Limits
+	Admin     bool // the admin key: no team, every team's data
+}
+
+// Anonymous reports whether no credentials were given.
+func (id Identity) Anonymous() bool { return id.TeamID == "" && !id.Admin }
+
+type ctxKey int
+
+const (
+	identityKey ctxKey = iota
+	authErrKey
+	jobKey
+	outcomeKey
+)
+
+// NewContext returns ctx carrying id.
+func NewContext(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, identityKey, id)
+}
+
+// FromContext returns the identity the auth middleware put in ctx.
+func FromContext(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(identityKey).(Identity)
+	return id, ok
+}
+
+// AuthError returns the authentication failure the middleware found, if
+// any. Handlers that do not go through the gateway check it themselves.
+func AuthError(ctx context.Context) *stream.Error {
+	e, _ := ctx.Value(authErrKey).(*stream.Error)
+	return e
+}
+
+// WithJob returns ctx for a call made inside job id; Admit then checks
+// the job instead of reserving credits for the call.
+func WithJob(ctx context.Context, jobID string) context.Context {
+	return context.WithValue(ctx, jobKey, jobID)
+}
+
+func jobFromContext(ctx context.Context) string {
+	s, _ := ctx.Value(jobKey).(string)
+	return s
+}
+
+// Middleware authenticates each request and puts the result in its
+// context: the Identity, or (auth on, bad or missing key) the failure,
+// which Admit returns so every dialect answers 401 in its own error shape.
+// It never writes a response itself, so it needs to know no dialect.
+// With auth off, a request without a valid key is anonymous: local
+// clients that always send some key keep working.
+func (s *Service) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := KeyFromRequest(r)
+		ctx := r.Context()
+		switch id, err := s.Authenticate(ctx, key); {
+		case err == nil:
+			ctx = NewContext(ctx, id)
+		case s.cfg.Auth:
+			ctx = context.WithValue(ctx, authErrKey, err)
+		default:
+			ctx = NewContext(ctx, Identity{})
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// Outcome receives the status of the call made with its context (see
+// WithOutcome), for handlers that act on how a call ended.
+type Outcome struct {
+	mu     sync.Mutex
+	status string
+	callID string
+}
+
+// Status is the call's record status ("ok", "error", "cancelled",
+// "timeout"), or "" if no call was recorded.
+func (o *Outcome) Status() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.status
+}
+
+// CallID is the recorded call's id, or "".
+func (o *Outcome) CallID() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.callID
+}
+
+func (o *Outcome) set(status, callID string) {
+	o.mu.Lock()
+	o.status, o.callID = status, callID
+	o.mu.Unlock()
+}
+
+// WithOutcome returns ctx whose call, once recorded, reports to o.
+func WithOutcome(ctx context.Context, o *Outcome) context.Context {
+	return context.WithValue(ctx, outcomeKey, o)
+}

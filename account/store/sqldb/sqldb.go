@@ -1,0 +1,629 @@
+// Package sqldb implements account.Store over database/sql with SQL that
+// runs unchanged on SQLite and PostgreSQL, and the embedded, versioned
+// migrations both share. Packages sqlite and postgres open the database
+// and hand it here.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/runnel/runnel/account"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options describe the database behind a Store.
+type Options struct {
+	// Write runs every transaction that writes; Read runs queries. They
+	// may be the same pool. SQLite uses a single writer connection.
+	Write, Read *sql.DB
+	// MigrationLock is run first in each migration transaction to keep
+	// concurrent processes from migrating at once (PostgreSQL's advisory
+	// lock); SQLite's immediate transactions already serialize.
+	MigrationLock string
+	// IsUnique reports whether err is a unique-constraint violation.
+	IsUnique func(error) bool
+	// Retry reports whether a failed transaction may be retried
+	// (PostgreSQL serialization failures, SQLite busy).
+	Retry func(error) bool
+}
+
+// Store is an account.Store.
+type Store struct {
+	o Options
+}
+
+var _ account.Store = (*Store)(nil)
+
+// New migrates the database to the newest version and returns the store.
+func New(ctx context.Context, o Options) (*Store, error) {
+	if o.Read == nil {
+		o.Read = o.Write
+	}
+	if o.IsUnique == nil {
+		o.IsUnique = func(error) bool { return false }
+	}
+	if o.Retry == nil {
+		o.Retry = func(error) bool { return false }
+	}
+	s := &Store{o: o}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	err := s.o.Write.Close()
+	if s.o.Read != s.o.Write {
+		err = errors.Join(err, s.o.Read.Close())
+	}
+	return err
+}
+
+// Versions lists the embedded migration versions in order.
+func Versions() ([]int, error) {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var vs []int
+	for _, n := range names {
+		base := strings.TrimPrefix(n, "migrations/")
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: bad version: %w", n, err)
+		}
+		vs = append(vs, v)
+	}
+	sort.Ints(vs)
+	return vs, nil
+}
+
+func migrationSQL(v int) (string, error) {
+	names, _ := fs.Glob(migrations, fmt.Sprintf("migrations/%04d_*.sql", v))
+	if len(names) != 1 {
+		return "", fmt.Errorf("migration %d: %d files", v, len(names))
+	}
+	b, err := migrations.ReadFile(names[0])
+	return string(b), err
+}
+
+// migrate applies, in order and each in its own transaction, every
+// migration not yet in schema_migrations. Migrations only ever add: an
+// upgrade never drops data.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.o.Write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil && !s.o.IsUnique(err) {
+		// Two processes creating the table at once on PostgreSQL can
+		// collide on the catalog; the table exists either way.
+		return fmt.Errorf("account store: create schema_migrations: %w", err)
+	}
+	vs, err := Versions()
+	if err != nil {
+		return err
+	}
+	for _, v := range vs {
+		q, err := migrationSQL(v)
+		if err != nil {
+			return err
+		}
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			if s.o.MigrationLock != "" {
+				if _, err := tx.ExecContext(ctx, s.o.MigrationLock); err != nil {
+					return err
+				}
+			}
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, v).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, v, micros(time.Now()))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("account store: migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+// Applied returns the versions recorded in schema_migrations.
+func (s *Store) Applied(ctx context.Context) ([]int, error) {
+	rows, err := s.o.Read.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var vs []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		vs = append(vs, v)
+	}
+	return vs, rows.Err()
+}
+
+// tx runs f in a write transaction, retrying transient failures.
+func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 10; attempt++ {
+		err = s.tx1(ctx, f)
+		if err == nil || !s.o.Retry(err) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * time.Millisecond)
+	}
+	return err
+}
+
+func (s *Store) tx1(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.o.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// ---- teams ----
+
+const teamCols = `id, name, credits, reserved, spent, max_budget, rpm_limit, tpm_limit, created_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanTeam(r scanner) (account.Team, error) {
+	var t account.Team
+	var created int64
+	err := r.Scan(&t.ID, &t.Name, &t.Credits, &t.Reserved, &t.Spent, &t.MaxBudget, &t.Limits.RPM, &t.Limits.TPM, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, account.ErrNotFound
+	}
+	t.Created = fromMicros(created)
+	return t, err
+}
+
+func (s *Store) CreateTeam(ctx context.Context, t account.Team) error {
+	_, err := s.o.Write.ExecContext(ctx, `INSERT INTO teams (`+teamCols+`) VALUES ($1, $2, $3, 0, 0, $4, $5, $6, $7)`,
+		t.ID, t.Name, t.Credits, t.MaxBudget, t.Limits.RPM, t.Limits.TPM, micros(t.Created))
+	if err != nil && s.o.IsUnique(err) {
+		return account.ErrExists
+	}
+	return err
+}
+
+func (s *Store) Team(ctx context.Context, id string) (account.Team, error) {
+	return scanTeam(s.o.Read.QueryRowContext(ctx, `SELECT `+teamCols+` FROM teams WHERE id = $1`, id))
+}
+
+func (s *Store) Teams(ctx context.Context) ([]account.Team, error) {
+	rows, err := s.o.Read.QueryContext(ctx, `SELECT `+teamCols+` FROM teams ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ts []account.Team
+	for rows.Next() {
+		t, err := scanTeam(rows)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, t)
+	}
+	return ts, rows.Err()
+}
+
+func (s *Store) AddCredits(ctx context.Context, teamID string, n int64) (account.Team, error) {
+	var t account.Team
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE teams SET credits = credits + $2 WHERE id = $1 AND credits + $2 >= reserved`, teamID, n)
+		if err != nil {
+			return err
+		}
+		if k, _ := res.RowsAffected(); k == 0 {
+			if _, err := scanTeam(tx.QueryRowContext(ctx, `SELECT `+teamCols+` FROM teams WHERE id = $1`, teamID)); err != nil {
+				return err
+			}
+			return account.ErrInsufficientCredits
+		}
+		t, err = scanTeam(tx.QueryRowContext(ctx, `SELECT `+teamCols+` FROM teams WHERE id = $1`, teamID))
+		return err
+	})
+	return t, err
+}
+
+func (s *Store) SetTeamLimits(ctx context.Context, teamID string, l account.Limits, maxBudget float64) error {
+	res, err := s.o.Write.ExecContext(ctx, `UPDATE teams SET rpm_limit = $2, tpm_limit = $3, max_budget = $4 WHERE id = $1`,
+		teamID, l.RPM, l.TPM, maxBudget)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return account.ErrNotFound
+	}
+	return nil
+}
+
+// ---- keys ----
+
+const keyCols = `id, team_id, name, prefix, hash, rpm_limit, tpm_limit, created_at, revoked_at`
+
+func scanKey(r scanner) (account.Key, error) {
+	var k account.Key
+	var hash string
+	var created, revoked int64
+	err := r.Scan(&k.ID, &k.TeamID, &k.Name, &k.Prefix, &hash, &k.Limits.RPM, &k.Limits.TPM, &created, &revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return k, account.ErrNotFound
+	}
+	if err != nil {
+		return k, err
+	}
+	k.Hash, err = hex.DecodeString(hash)
+	k.Created, k.Revoked = fromMicros(created), fromMicros(revoked)
+	return k, err
+}
+
+func (s *Store) CreateKey(ctx context.Context, k account.Key) error {
+	_, err := s.o.Write.ExecContext(ctx, `INSERT INTO api_keys (`+keyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)`,
+		k.ID, k.TeamID, k.Name, k.Prefix, hex.EncodeToString(k.Hash), k.Limits.RPM, k.Limits.TPM, micros(k.Created))
+	if err != nil && s.o.IsUnique(err) {
+		return account.ErrExists
+	}
+	return err
+}
+
+func (s *Store) queryKeys(ctx context.Context, q string, args ...any) ([]account.Key, error) {
+	rows, err := s.o.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ks []account.Key
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		ks = append(ks, k)
+	}
+	return ks, rows.Err()
+}
+
+func (s *Store) KeysByPrefix(ctx context.Context, prefix string) ([]account.Key, error) {
+	return s.queryKeys(ctx, `SELECT `+keyCols+` FROM api_keys WHERE prefix = $1`, prefix)
+}
+
+func (s *Store) Key(ctx context.Context, id string) (account.Key, error) {
+	return scanKey(s.o.Read.QueryRowContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE id = $1`, id))
+}
+
+func (s *Store) Keys(ctx context.Context, teamID string) ([]account.Key, error) {
+	if teamID == "" {
+		return s.queryKeys(ctx, `SELECT `+keyCols+` FROM api_keys ORDER BY created_at, id`)
+	}
+	return s.queryKeys(ctx, `SELECT `+keyCols+` FROM api_keys WHERE team_id = $1 ORDER BY created_at, id`, teamID)
+}
+
+func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) error {
+	res, err := s.o.Write.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at = 0`, id, micros(at))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := s.Key(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- jobs and credits ----
+
+const jobCols = `id, team_id, key_id, job_type, status, reserved, charged, implicit, created_at, updated_at, completed_at`
+
+func scanJob(r scanner) (account.Job, error) {
+	var j account.Job
+	var status string
+	var implicit int
+	var created, updated, completed int64
+	err := r.Scan(&j.ID, &j.TeamID, &j.KeyID, &j.Type, &status, &j.Reserved, &j.Charged, &implicit, &created, &updated, &completed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return j, account.ErrNotFound
+	}
+	j.Status, j.Implicit = account.JobStatus(status), implicit != 0
+	j.Created, j.Updated, j.Completed = fromMicros(created), fromMicros(updated), fromMicros(completed)
+	return j, err
+}
+
+func (s *Store) CreateJob(ctx context.Context, j account.Job) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		// The condition makes the reservation atomic: concurrent creates
+		// can never hold more than the team's credits.
+		res, err := tx.ExecContext(ctx, `UPDATE teams SET reserved = reserved + $2 WHERE id = $1 AND credits - reserved >= $2`, j.TeamID, j.Reserved)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			if _, err := scanTeam(tx.QueryRowContext(ctx, `SELECT `+teamCols+` FROM teams WHERE id = $1`, j.TeamID)); err != nil {
+				return err
+			}
+			return account.ErrInsufficientCredits
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO jobs (`+jobCols+`) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $8, 0)`,
+			j.ID, j.TeamID, j.KeyID, j.Type, string(j.Status), j.Reserved, b2i(j.Implicit), micros(j.Created))
+		if err != nil && s.o.IsUnique(err) {
+			return account.ErrExists
+		}
+		return err
+	})
+}
+
+func (s *Store) Job(ctx context.Context, id string) (account.Job, error) {
+	return scanJob(s.o.Read.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, id))
+}
+
+func (s *Store) StartCall(ctx context.Context, jobID string, at time.Time) error {
+	res, err := s.o.Write.ExecContext(ctx, `UPDATE jobs SET status = 'in_progress', updated_at = $2 WHERE id = $1 AND status IN ('pending', 'in_progress')`, jobID, micros(at))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := s.Job(ctx, jobID); err != nil {
+			return err
+		}
+		return account.ErrConflict
+	}
+	return nil
+}
+
+func (s *Store) SettleJob(ctx context.Context, jobID string, status account.JobStatus, charge int64, at time.Time) (account.Job, account.Team, bool, error) {
+	var (
+		j       account.Job
+		t       account.Team
+		settled bool
+	)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		settled, err = settle(ctx, tx, jobID, status, charge, at)
+		if err != nil {
+			return err
+		}
+		if j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, jobID)); err != nil {
+			return err
+		}
+		t, err = scanTeam(tx.QueryRowContext(ctx, `SELECT `+teamCols+` FROM teams WHERE id = $1`, j.TeamID))
+		return err
+	})
+	return j, t, settled, err
+}
+
+// settle closes an open job inside tx. The conditional update on the job
+// row is what makes settling idempotent: of any number of concurrent
+// settlements, exactly one sees the job open.
+func settle(ctx context.Context, tx *sql.Tx, jobID string, status account.JobStatus, charge int64, at time.Time) (bool, error) {
+	if status.Open() {
+		return false, fmt.Errorf("settle job: %q is not a final status", status)
+	}
+	var teamID string
+	var reserved int64
+	err := tx.QueryRowContext(ctx, `UPDATE jobs SET status = $2, updated_at = $3, completed_at = $3
+		WHERE id = $1 AND status IN ('pending', 'in_progress') RETURNING team_id, reserved`,
+		jobID, string(status), micros(at)).Scan(&teamID, &reserved)
+	if errors.Is(err, sql.ErrNoRows) {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE id = $1`, jobID).Scan(&n); err != nil {
+			return false, err
+		}
+		if n == 0 {
+			return false, account.ErrNotFound
+		}
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if status != account.JobCompleted {
+		charge = 0
+	}
+	// Release the reservation; on PostgreSQL this also locks the team row
+	// until commit, so the free balance read here stays true.
+	var free int64
+	if err := tx.QueryRowContext(ctx, `UPDATE teams SET reserved = reserved - $2 WHERE id = $1 RETURNING credits - reserved`,
+		teamID, reserved).Scan(&free); err != nil {
+		return false, err
+	}
+	if charge > free {
+		charge = free // never below zero, never into others' reservations
+	}
+	if charge > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE teams SET credits = credits - $2 WHERE id = $1`, teamID, charge); err != nil {
+			return false, err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE jobs SET charged = $2 WHERE id = $1`, jobID, charge)
+	return true, err
+}
+
+func (s *Store) StaleJobs(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	rows, err := s.o.Read.QueryContext(ctx, `SELECT id FROM jobs WHERE status IN ('pending', 'in_progress') AND updated_at < $1 ORDER BY updated_at LIMIT $2`,
+		micros(before), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+func (s *Store) JobTotals(ctx context.Context, jobID string) (account.Totals, error) {
+	var t account.Totals
+	var est int64
+	err := s.o.Read.QueryRowContext(ctx, `SELECT COUNT(*), CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT),
+		CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), COALESCE(MAX(estimated), 0), COALESCE(SUM(cost_input), 0),
+		COALESCE(SUM(cost_output), 0), COALESCE(SUM(cost_total), 0) FROM calls WHERE job_id = $1`, jobID).
+		Scan(&t.Calls, &t.Usage.InputTokens, &t.Usage.OutputTokens, &t.Usage.ReasoningTokens, &est, &t.Cost.Input, &t.Cost.Output, &t.Cost.Total)
+	t.Usage.Estimated = est != 0
+	return t, err
+}
+
+// ---- calls ----
+
+const callCols = `id, team_id, key_id, job_id, provider, model, request, output, thinking, tool_calls,
+	input_tokens, output_tokens, reasoning_tokens, estimated, cost_input, cost_output, cost_total,
+	started_at, ttft_us, duration_us, finish, status, error_code, error_message`
+
+func (s *Store) RecordCall(ctx context.Context, c *account.Call, st *account.Settlement) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO calls (`+callCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+			$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
+			c.ID, c.TeamID, c.KeyID, c.JobID, c.Provider, c.Model, c.Request, c.Output, c.Thinking, c.ToolCalls,
+			c.Usage.InputTokens, c.Usage.OutputTokens, c.Usage.ReasoningTokens, b2i(c.Usage.Estimated),
+			c.Cost.Input, c.Cost.Output, c.Cost.Total,
+			micros(c.Started), c.TTFT.Microseconds(), c.Duration.Microseconds(), c.Finish, c.Status, c.ErrorCode, c.ErrorMsg)
+		if err != nil {
+			if s.o.IsUnique(err) {
+				return account.ErrExists
+			}
+			return err
+		}
+		if c.TeamID != "" && c.Cost.Total != 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE teams SET spent = spent + $2 WHERE id = $1`, c.TeamID, c.Cost.Total); err != nil {
+				return err
+			}
+		}
+		if c.JobID != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET updated_at = $2 WHERE id = $1`, c.JobID, micros(c.Started.Add(c.Duration))); err != nil {
+				return err
+			}
+		}
+		if st != nil {
+			_, err := settle(ctx, tx, st.JobID, st.Status, st.Charge, c.Started.Add(c.Duration))
+			return err
+		}
+		return nil
+	})
+}
+
+func scanCall(r scanner) (account.Call, error) {
+	var c account.Call
+	var est int
+	var started, ttft, dur int64
+	err := r.Scan(&c.ID, &c.TeamID, &c.KeyID, &c.JobID, &c.Provider, &c.Model, &c.Request, &c.Output, &c.Thinking, &c.ToolCalls,
+		&c.Usage.InputTokens, &c.Usage.OutputTokens, &c.Usage.ReasoningTokens, &est, &c.Cost.Input, &c.Cost.Output, &c.Cost.Total,
+		&started, &ttft, &dur, &c.Finish, &c.Status, &c.ErrorCode, &c.ErrorMsg)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, account.ErrNotFound
+	}
+	c.Usage.Estimated = est != 0
+	c.Started = fromMicros(started)
+	c.TTFT, c.Duration = time.Duration(ttft)*time.Microsecond, time.Duration(dur)*time.Microsecond
+	return c, err
+}
+
+func (s *Store) Calls(ctx context.Context, jobID string) ([]account.Call, error) {
+	rows, err := s.o.Read.QueryContext(ctx, `SELECT `+callCols+` FROM calls WHERE job_id = $1 ORDER BY started_at, id`, jobID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cs []account.Call
+	for rows.Next() {
+		c, err := scanCall(rows)
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, rows.Err()
+}
+
+func (s *Store) Call(ctx context.Context, id string) (account.Call, error) {
+	return scanCall(s.o.Read.QueryRowContext(ctx, `SELECT `+callCols+` FROM calls WHERE id = $1`, id))
+}
+
+func (s *Store) Usage(ctx context.Context, f account.UsageFilter) ([]account.UsageRow, error) {
+	to := f.To
+	if to.IsZero() {
+		to = time.Now().Add(time.Hour)
+	}
+	// Empty filter values match everything; the query text never changes
+	// with the filter, so it stays parameterized.
+	rows, err := s.o.Read.QueryContext(ctx, `SELECT team_id, key_id, model, COUNT(*),
+		CAST(COALESCE(SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END), 0) AS BIGINT),
+		CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), COALESCE(MAX(estimated), 0),
+		COALESCE(SUM(cost_input), 0), COALESCE(SUM(cost_output), 0), COALESCE(SUM(cost_total), 0), CAST(COALESCE(SUM(duration_us), 0) AS BIGINT)
+		FROM calls
+		WHERE started_at >= $1 AND started_at < $2
+		AND ($3 = '' OR team_id = $3) AND ($4 = '' OR key_id = $4) AND ($5 = '' OR model = $5)
+		GROUP BY team_id, key_id, model ORDER BY team_id, key_id, model`,
+		micros(f.From), micros(to), f.TeamID, f.KeyID, f.Model)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []account.UsageRow
+	for rows.Next() {
+		var u account.UsageRow
+		var est, dur int64
+		if err := rows.Scan(&u.TeamID, &u.KeyID, &u.Model, &u.Calls, &u.Errors, &u.Usage.InputTokens, &u.Usage.OutputTokens,
+			&u.Usage.ReasoningTokens, &est, &u.Cost.Input, &u.Cost.Output, &u.Cost.Total, &dur); err != nil {
+			return nil, err
+		}
+		u.Usage.Estimated = est != 0
+		u.Duration = time.Duration(dur) * time.Microsecond
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,441 @@
+package anthropic
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/stream"
+)
+
+// DefaultVersion is the anthropic-version header sent upstream.
+const DefaultVersion = "2023-06-01"
+
+// Config configures an upstream speaking the Messages API.
+type Config struct {
+	// BaseURL, e.g. https://api.anthropic.com (the default).
+	BaseURL string
+	APIKey  string
+	// Version is the anthropic-version header (DefaultVersion if empty).
+	Version string
+	// Name of the provider in records and metrics ("anthropic" if empty).
+	Name string
+	// MaxTokens is sent when the request sets none, since the API requires
+	// it (4096 if 0).
+	MaxTokens int
+	// ThinkingBudget is budget_tokens when thinking is asked for (1024, the
+	// API's minimum, if 0).
+	ThinkingBudget int
+	// HTTPClient to use (http.DefaultClient if nil); it must have no Timeout.
+	HTTPClient *http.Client
+}
+
+// Provider streams from /v1/messages. It implements stream.Provider.
+type Provider struct {
+	cfg Config
+}
+
+// NewProvider returns a Provider for cfg.
+func NewProvider(cfg Config) *Provider {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "https://api.anthropic.com"
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if cfg.Version == "" {
+		cfg.Version = DefaultVersion
+	}
+	if cfg.Name == "" {
+		cfg.Name = "anthropic"
+	}
+	if cfg.MaxTokens <= 0 {
+		cfg.MaxTokens = 4096
+	}
+	if cfg.ThinkingBudget <= 0 {
+		cfg.ThinkingBudget = 1024
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = http.DefaultClient
+	}
+	return &Provider{cfg: cfg}
+}
+
+// Stream implements stream.Provider.
+func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+	body, err := json.Marshal(p.upstreamRequest(req))
+	if err != nil {
+		return nil, stream.Errorf(stream.CodeInvalidRequest, "anthropic: %v", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.BaseURL+"/v1/messages", bytes.NewReader(body))
+	if err != nil {
+		cancel()
+		return nil, stream.Errorf(stream.CodeInternal, "anthropic: %v", err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "text/event-stream")
+	hreq.Header.Set("X-Api-Key", p.cfg.APIKey)
+	hreq.Header.Set("Anthropic-Version", p.cfg.Version)
+	resp, err := p.cfg.HTTPClient.Do(hreq)
+	if err != nil {
+		cancel()
+		e := stream.AsError(err)
+		if e.Code == stream.CodeUpstream {
+			e.Message = "anthropic: " + err.Error()
+		}
+		return nil, e
+	}
+	if resp.StatusCode >= 300 {
+		defer cancel()
+		defer resp.Body.Close()
+		return nil, statusError(resp)
+	}
+	return &upstream{ctx: ctx, cancel: cancel, body: resp.Body, r: bufio.NewReaderSize(resp.Body, 64<<10)}, nil
+}
+
+func statusError(resp *http.Response) *stream.Error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var er ErrorResponse
+	msg, code := strings.TrimSpace(string(b)), dialect.UpstreamCode(resp.StatusCode)
+	if json.Unmarshal(b, &er) == nil && er.Error.Message != "" {
+		msg = er.Error.Message
+		if c, ok := codeOf(er.Error.Type); ok {
+			code = c
+		}
+	}
+	if msg == "" {
+		msg = resp.Status
+	}
+	e := &stream.Error{Code: code, Message: "anthropic: " + msg, UpstreamStatus: resp.StatusCode}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		e.RetryAfter = time.Duration(s) * time.Second
+	}
+	return e
+}
+
+// codeOf maps Anthropic's error types to codes.
+func codeOf(typ string) (stream.Code, bool) {
+	switch typ {
+	case "invalid_request_error":
+		return stream.CodeInvalidRequest, true
+	case "authentication_error":
+		return stream.CodeUnauthorized, true
+	case "permission_error":
+		return stream.CodeForbidden, true
+	case "billing_error":
+		return stream.CodeInsufficientCredit, true
+	case "not_found_error":
+		return stream.CodeNotFound, true
+	case "request_too_large":
+		return stream.CodeTooLarge, true
+	case "rate_limit_error":
+		return stream.CodeRateLimited, true
+	case "overloaded_error":
+		return stream.CodeOverloaded, true
+	case "timeout_error":
+		return stream.CodeTimeout, true
+	case "api_error":
+		return stream.CodeUpstream, true
+	}
+	return "", false
+}
+
+// upstreamRequest builds the Messages request for req.
+func (p *Provider) upstreamRequest(req *stream.Request) *MessagesRequest {
+	maxTokens := req.Sampling.MaxTokens
+	if maxTokens <= 0 {
+		maxTokens = p.cfg.MaxTokens
+	}
+	out := &MessagesRequest{Model: req.Model, Stream: true, StopSequences: req.Sampling.Stop,
+		Temperature: req.Sampling.Temperature, TopP: req.Sampling.TopP, TopK: req.Sampling.TopK}
+	if req.Thinking {
+		// The API wants max_tokens above the budget and no temperature.
+		out.Thinking = &ThinkingConfig{Type: "enabled", BudgetTokens: p.cfg.ThinkingBudget}
+		if maxTokens <= p.cfg.ThinkingBudget {
+			maxTokens += p.cfg.ThinkingBudget
+		}
+		out.Temperature, out.TopK, out.TopP = nil, nil, nil
+	}
+	out.MaxTokens = &maxTokens
+	var system []string
+	msgs := req.Messages
+	if len(msgs) == 0 {
+		msgs = []stream.Message{{Role: stream.RoleUser, Content: req.Prompt}}
+	}
+	for _, m := range msgs {
+		var blocks []Block
+		role := m.Role
+		switch m.Role {
+		case stream.RoleSystem:
+			system = append(system, m.Content)
+			continue
+		case stream.RoleTool:
+			role = stream.RoleUser
+			blocks = append(blocks, Block{Type: "tool_result", ToolUseID: m.ToolCallID, Content: &Content{Blocks: []Block{{Type: "text", Text: m.Content}}}})
+		default:
+			if m.Content != "" {
+				blocks = append(blocks, Block{Type: "text", Text: m.Content})
+			}
+			for _, tc := range m.ToolCalls {
+				input := json.RawMessage(tc.Arguments)
+				if !json.Valid(input) {
+					input = json.RawMessage("{}")
+				}
+				blocks = append(blocks, Block{Type: "tool_use", ID: tc.ID, Name: tc.Name, Input: input})
+			}
+		}
+		// Consecutive turns of one role merge, as the API wants them to
+		// alternate (tool results following each other, for instance).
+		if n := len(out.Messages); n > 0 && out.Messages[n-1].Role == role {
+			out.Messages[n-1].Content.Blocks = append(out.Messages[n-1].Content.Blocks, blocks...)
+			continue
+		}
+		if blocks == nil {
+			blocks = []Block{{Type: "text", Text: ""}}
+		}
+		out.Messages = append(out.Messages, Message{Role: role, Content: Content{Blocks: blocks}})
+	}
+	if len(system) > 0 {
+		s := TextContent(strings.Join(system, "\n\n"))
+		out.System = &s
+	}
+	for _, t := range req.Tools {
+		schema := t.Parameters
+		if len(schema) == 0 {
+			schema = json.RawMessage(`{"type":"object"}`)
+		}
+		out.Tools = append(out.Tools, Tool{Name: t.Name, Description: t.Description, InputSchema: schema})
+	}
+	switch req.ToolChoice {
+	case "":
+	case "auto", "none":
+		out.ToolChoice = &ToolChoice{Type: req.ToolChoice}
+	case "required":
+		out.ToolChoice = &ToolChoice{Type: "any"}
+	default:
+		out.ToolChoice = &ToolChoice{Type: "tool", Name: req.ToolChoice}
+	}
+	if req.Metadata["user_id"] != "" {
+		out.Metadata = &struct {
+			UserID string `json:"user_id,omitempty"`
+		}{req.Metadata["user_id"]}
+	}
+	return out
+}
+
+// upstream is a running Messages stream, read one SSE event per step.
+type upstream struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	body   io.ReadCloser
+	r      *bufio.Reader
+	once   sync.Once
+
+	Decoder
+	pending []stream.Event
+	done    bool
+}
+
+const maxEvent = 4 << 20
+
+func (u *upstream) Recv() (stream.Event, error) {
+	for len(u.pending) == 0 {
+		if u.done {
+			return stream.Event{}, io.EOF
+		}
+		name, data, err := readEvent(u.r)
+		if err != nil {
+			u.done = true
+			if u.ctx.Err() != nil {
+				return stream.Event{}, context.Cause(u.ctx)
+			}
+			if err == io.EOF {
+				return stream.Event{}, stream.Errorf(stream.CodeUpstream, "anthropic: stream ended before message_stop")
+			}
+			return stream.Event{}, stream.AsError(err)
+		}
+		evs, err := u.Decode(name, data)
+		if err != nil {
+			u.done = true
+			return stream.Event{}, err
+		}
+		for _, ev := range evs {
+			if ev.Kind == stream.KindFinish {
+				u.done = true
+			}
+		}
+		u.pending = evs
+	}
+	ev := u.pending[0]
+	u.pending = u.pending[1:]
+	return ev, nil
+}
+
+func (u *upstream) Close() error {
+	u.once.Do(func() {
+		u.cancel()
+		u.body.Close()
+	})
+	return nil
+}
+
+// readEvent reads one SSE event: its name and data lines joined by "\n".
+// Comments and unknown fields are skipped.
+func readEvent(r *bufio.Reader) (name string, data []byte, err error) {
+	var seen bool
+	for {
+		line, err := r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			return "", nil, stream.Errorf(stream.CodeUpstream, "anthropic: SSE line longer than %d bytes", r.Size())
+		}
+		if err != nil && (err != io.EOF || len(line) == 0) {
+			return "", nil, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			if seen {
+				return name, data, nil
+			}
+			if err == io.EOF {
+				return "", nil, io.EOF
+			}
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "event":
+			name, seen = string(value), true
+		case "data":
+			if data != nil {
+				data = append(data, '\n')
+			}
+			data = append(data, value...)
+			seen = true
+			if len(data) > maxEvent {
+				return "", nil, stream.Errorf(stream.CodeUpstream, "anthropic: SSE event larger than %d bytes", maxEvent)
+			}
+		}
+		if err == io.EOF {
+			if seen {
+				return name, data, nil
+			}
+			return "", nil, io.EOF
+		}
+	}
+}
+
+// Decoder turns Messages stream events into Runnel events. Its zero value
+// is ready; one Decoder serves one stream.
+type Decoder struct {
+	usage      stream.Usage
+	stopReason string
+	tools      map[int]int // content block index → tool-call index
+}
+
+// Decode decodes one SSE event (name and data).
+func (d *Decoder) Decode(name string, data []byte) ([]stream.Event, error) {
+	if name == "ping" || (name == "" && len(data) == 0) {
+		return nil, nil
+	}
+	var ev StreamEvent
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return nil, stream.Errorf(stream.CodeUpstream, "anthropic: bad %s event: %v", name, err)
+	}
+	if ev.Type == "" {
+		ev.Type = name
+	}
+	switch ev.Type {
+	case "message_start":
+		if ev.Message != nil {
+			d.usage.PromptTokens = ev.Message.Usage.InputTokens + ev.Message.Usage.CacheReadInputTokens + ev.Message.Usage.CacheCreationInputTokens
+			d.usage.CompletionTokens = ev.Message.Usage.OutputTokens
+		}
+	case "content_block_start":
+		b := ev.ContentBlock
+		if b == nil {
+			return nil, stream.Errorf(stream.CodeUpstream, "anthropic: content_block_start without a content_block")
+		}
+		switch b.Type {
+		case "text":
+			if b.Text != "" {
+				return []stream.Event{stream.Delta(b.Text)}, nil
+			}
+		case "thinking":
+			if b.Thinking != "" {
+				return []stream.Event{stream.ThinkingDelta(b.Thinking)}, nil
+			}
+		case "tool_use":
+			if d.tools == nil {
+				d.tools = map[int]int{}
+			}
+			i := len(d.tools)
+			d.tools[ev.Index] = i
+			out := []stream.Event{{Kind: stream.KindToolCall, ToolCall: &stream.ToolCallDelta{Index: i, ID: b.ID, Name: b.Name}}}
+			if in := string(b.Input); in != "" && in != "{}" && in != "null" {
+				out[0].ToolCall.Arguments = in
+			}
+			return out, nil
+		}
+	case "content_block_delta":
+		if ev.Delta == nil {
+			return nil, stream.Errorf(stream.CodeUpstream, "anthropic: content_block_delta without a delta")
+		}
+		switch ev.Delta.Type {
+		case "text_delta":
+			return []stream.Event{stream.Delta(ev.Delta.Text)}, nil
+		case "thinking_delta":
+			return []stream.Event{stream.ThinkingDelta(ev.Delta.Thinking)}, nil
+		case "input_json_delta":
+			i, ok := d.tools[ev.Index]
+			if !ok {
+				return nil, stream.Errorf(stream.CodeUpstream, "anthropic: input_json_delta for block %d, which is not a tool_use block", ev.Index)
+			}
+			if ev.Delta.PartialJSON == "" {
+				return nil, nil
+			}
+			return []stream.Event{{Kind: stream.KindToolCall, ToolCall: &stream.ToolCallDelta{Index: i, Arguments: ev.Delta.PartialJSON}}}, nil
+		}
+	case "message_delta":
+		if ev.Delta != nil && ev.Delta.StopReason != "" {
+			d.stopReason = ev.Delta.StopReason
+		}
+		if u := ev.Usage; u != nil {
+			d.usage.CompletionTokens = u.OutputTokens
+			if in := u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens; in > 0 {
+				d.usage.PromptTokens = in
+			}
+		}
+	case "message_stop":
+		return []stream.Event{stream.UsageEvent(d.usage), stream.Finished(finishReason(d.stopReason))}, nil
+	case "error":
+		msg, code := "unknown error", stream.CodeUpstream
+		if ev.Error != nil {
+			msg = ev.Error.Message
+			if c, ok := codeOf(ev.Error.Type); ok {
+				code = c
+			}
+		}
+		return []stream.Event{stream.ErrorEvent(&stream.Error{Code: code, Message: "anthropic: " + msg}), stream.Finished(stream.FinishError)}, nil
+	}
+	return nil, nil
+}
+
+func finishReason(r string) stream.FinishReason {
+	switch r {
+	case "max_tokens":
+		return stream.FinishLength
+	case "tool_use":
+		return stream.FinishToolCalls
+	case "refusal":
+		return stream.FinishContentFilter
+	}
+	return stream.FinishStop
+}

@@ -1,0 +1,548 @@
+package anthropic
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/stream"
+)
+
+// Options configure a Server.
+type Options struct {
+	// BodyLimit bounds request bodies (dialect.DefaultBodyLimit if 0).
+	BodyLimit int64
+}
+
+// Server serves Anthropic's Messages API on top of a gateway.
+type Server struct {
+	gw   dialect.Gateway
+	opts Options
+}
+
+// NewServer returns a Server calling gw.
+func NewServer(gw dialect.Gateway, opts Options) *Server {
+	return &Server{gw: gw, opts: opts}
+}
+
+// Register adds POST /v1/messages to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/messages", s.messages)
+}
+
+func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
+	var body MessagesRequest
+	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, &body); err != nil {
+		writeError(w, err)
+		return
+	}
+	req, err := body.toRequest()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	call, cerr := s.gw.Start(r.Context(), req)
+	if cerr != nil {
+		writeError(w, stream.AsError(cerr))
+		return
+	}
+	defer call.Close()
+	e := &encoder{w: w, model: body.Model, id: "msg_" + call.ID, streamed: body.Stream, index: -1}
+	e.flusher, _ = w.(http.Flusher)
+	if body.Stream {
+		if !e.start(call.Summary().Usage.PromptTokens) {
+			return
+		}
+	}
+	var usage *stream.Usage
+	for {
+		ev, err := call.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			e.fail(stream.AsError(err))
+			return
+		}
+		switch ev.Kind {
+		case stream.KindDelta:
+			if !e.delta(ev.Channel, ev.Text) {
+				return
+			}
+		case stream.KindToolCall:
+			if !e.toolCall(ev.ToolCall) {
+				return
+			}
+		case stream.KindUsage:
+			u := *ev.Usage
+			usage = &u
+		case stream.KindError:
+			e.fail(ev.Err)
+			return
+		case stream.KindFinish:
+			e.finish = ev.Finish
+		}
+	}
+	if usage == nil {
+		u := call.Summary().Usage
+		usage = &u
+	}
+	e.end(*usage)
+}
+
+// toRequest validates the body as Anthropic does and converts it.
+func (b *MessagesRequest) toRequest() (*stream.Request, *stream.Error) {
+	if b.Model == "" {
+		return nil, stream.InvalidParam("model", "model: Field required")
+	}
+	if b.MaxTokens == nil {
+		return nil, stream.InvalidParam("max_tokens", "max_tokens: Field required")
+	}
+	if *b.MaxTokens < 1 {
+		return nil, stream.InvalidParam("max_tokens", "max_tokens: must be greater than or equal to 1")
+	}
+	if len(b.Messages) == 0 {
+		return nil, stream.InvalidParam("messages", "messages: at least one message is required")
+	}
+	if t := b.Temperature; t != nil && (*t < 0 || *t > 1) {
+		return nil, stream.InvalidParam("temperature", "temperature: range: 0..1")
+	}
+	if p := b.TopP; p != nil && (*p < 0 || *p > 1) {
+		return nil, stream.InvalidParam("top_p", "top_p: range: 0..1")
+	}
+	if k := b.TopK; k != nil && *k < 0 {
+		return nil, stream.InvalidParam("top_k", "top_k: must be greater than or equal to 0")
+	}
+	for i, s := range b.StopSequences {
+		if strings.TrimSpace(s) == "" {
+			return nil, stream.InvalidParam("stop_sequences", "stop_sequences.%d: each stop sequence must contain non-whitespace", i)
+		}
+	}
+	req := &stream.Request{Model: b.Model, Sampling: stream.Sampling{
+		MaxTokens: *b.MaxTokens, Temperature: b.Temperature, TopP: b.TopP, TopK: b.TopK, Stop: b.StopSequences,
+	}}
+	if b.System != nil {
+		text, err := joinText(b.System.Blocks, "system")
+		if err != nil {
+			return nil, err
+		}
+		if text != "" {
+			req.Messages = append(req.Messages, stream.Message{Role: stream.RoleSystem, Content: text})
+		}
+	}
+	for i, m := range b.Messages {
+		path := "messages." + strconv.Itoa(i)
+		if m.Role != stream.RoleUser && m.Role != stream.RoleAssistant {
+			return nil, stream.InvalidParam(path+".role", "%s.role: Input should be 'user' or 'assistant'", path)
+		}
+		msgs, err := convertMessage(m, path)
+		if err != nil {
+			return nil, err
+		}
+		req.Messages = append(req.Messages, msgs...)
+	}
+	for i, t := range b.Tools {
+		if t.Name == "" {
+			return nil, stream.InvalidParam("tools", "tools.%d.name: Field required", i)
+		}
+		req.Tools = append(req.Tools, stream.Tool{Name: t.Name, Description: t.Description, Parameters: t.InputSchema})
+	}
+	if tc := b.ToolChoice; tc != nil {
+		switch tc.Type {
+		case "auto", "none":
+			req.ToolChoice = tc.Type
+		case "any":
+			req.ToolChoice = "required"
+		case "tool":
+			if tc.Name == "" {
+				return nil, stream.InvalidParam("tool_choice.name", "tool_choice.name: Field required")
+			}
+			req.ToolChoice = tc.Name
+		default:
+			return nil, stream.InvalidParam("tool_choice.type", "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'")
+		}
+	}
+	if th := b.Thinking; th != nil {
+		switch th.Type {
+		case "enabled":
+			if th.BudgetTokens != 0 && th.BudgetTokens >= *b.MaxTokens {
+				return nil, stream.InvalidParam("thinking.budget_tokens", "`max_tokens` must be greater than `thinking.budget_tokens`")
+			}
+			req.Thinking = true
+		case "disabled":
+		default:
+			return nil, stream.InvalidParam("thinking.type", "thinking.type: Input should be 'enabled' or 'disabled'")
+		}
+	}
+	if b.Metadata != nil && b.Metadata.UserID != "" {
+		req.Metadata = map[string]string{"user_id": b.Metadata.UserID}
+	}
+	return req, nil
+}
+
+// convertMessage maps one Anthropic turn to Runnel messages: tool_result
+// blocks become tool turns, tool_use blocks the assistant's tool calls.
+func convertMessage(m Message, path string) ([]stream.Message, *stream.Error) {
+	var (
+		out  []stream.Message
+		main = stream.Message{Role: m.Role}
+		text strings.Builder
+	)
+	for j, b := range m.Content.Blocks {
+		bp := path + ".content." + strconv.Itoa(j)
+		switch b.Type {
+		case "text":
+			text.WriteString(b.Text)
+		case "thinking":
+			if m.Role != stream.RoleAssistant {
+				return nil, stream.InvalidParam(bp, "%s: thinking blocks are only allowed in assistant turns", bp)
+			}
+			main.Thinking += b.Thinking
+		case "redacted_thinking":
+		case "tool_use":
+			if m.Role != stream.RoleAssistant {
+				return nil, stream.InvalidParam(bp, "%s: tool_use blocks are only allowed in assistant turns", bp)
+			}
+			if b.ID == "" || b.Name == "" {
+				return nil, stream.InvalidParam(bp, "%s: tool_use blocks need an id and a name", bp)
+			}
+			args := string(b.Input)
+			if args == "" || args == "null" {
+				args = "{}"
+			}
+			main.ToolCalls = append(main.ToolCalls, stream.ToolCall{ID: b.ID, Name: b.Name, Arguments: args})
+		case "tool_result":
+			if m.Role != stream.RoleUser {
+				return nil, stream.InvalidParam(bp, "%s: tool_result blocks are only allowed in user turns", bp)
+			}
+			if b.ToolUseID == "" {
+				return nil, stream.InvalidParam(bp+".tool_use_id", "%s.tool_use_id: Field required", bp)
+			}
+			var content string
+			if b.Content != nil {
+				var err *stream.Error
+				if content, err = joinText(b.Content.Blocks, bp+".content"); err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, stream.Message{Role: stream.RoleTool, ToolCallID: b.ToolUseID, Content: content})
+		case "image", "document":
+			return nil, stream.InvalidParam(bp, "%s: %s blocks are not supported", bp, b.Type)
+		case "":
+			return nil, stream.InvalidParam(bp+".type", "%s.type: Field required", bp)
+		default:
+			return nil, stream.InvalidParam(bp+".type", "%s.type: unknown content block type %q", bp, b.Type)
+		}
+	}
+	main.Content = text.String()
+	if main.Content != "" || main.Thinking != "" || len(main.ToolCalls) > 0 || len(out) == 0 {
+		out = append(out, main)
+	}
+	return out, nil
+}
+
+func joinText(blocks []Block, path string) (string, *stream.Error) {
+	var sb strings.Builder
+	for j, b := range blocks {
+		if b.Type != "text" {
+			return "", stream.InvalidParam(path, "%s.%d: only text blocks are allowed here, not %q", path, j, b.Type)
+		}
+		sb.WriteString(b.Text)
+	}
+	return sb.String(), nil
+}
+
+// encoder writes one call as Anthropic's event sequence, or collects it for
+// a whole message. Content blocks are opened as the channel changes.
+type encoder struct {
+	w        http.ResponseWriter
+	flusher  http.Flusher
+	model    string
+	id       string
+	streamed bool
+	started  bool // message_start sent
+	broken   bool
+
+	index    int    // current block, -1 before the first
+	open     string // type of the open block, "" if none
+	toolIdx  int    // stream tool-call index of the open tool_use block
+	blocks   []Block
+	finish   stream.FinishReason
+	buf      []byte
+	inputTok int
+}
+
+// event writes one SSE frame and flushes it.
+func (e *encoder) event(name string, data []byte) bool {
+	if e.broken {
+		return false
+	}
+	b := append(e.buf[:0], "event: "...)
+	b = append(b, name...)
+	b = append(b, "\ndata: "...)
+	b = append(b, data...)
+	b = append(b, "\n\n"...)
+	e.buf = b
+	if _, err := e.w.Write(b); err != nil {
+		e.broken = true
+		return false
+	}
+	if e.flusher != nil {
+		e.flusher.Flush()
+	}
+	return true
+}
+
+func (e *encoder) jsonEvent(name string, v any) bool {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return false
+	}
+	return e.event(name, data)
+}
+
+// start sends the headers, message_start and a first ping.
+func (e *encoder) start(inputTokens int) bool {
+	h := e.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	e.w.WriteHeader(http.StatusOK)
+	e.started = true
+	e.inputTok = inputTokens
+	msg := e.message()
+	msg.Usage = Usage{InputTokens: inputTokens}
+	if !e.jsonEvent("message_start", struct {
+		Type    string          `json:"type"`
+		Message MessageResponse `json:"message"`
+	}{"message_start", msg}) {
+		return false
+	}
+	return e.event("ping", []byte(`{"type":"ping"}`))
+}
+
+func (e *encoder) message() MessageResponse {
+	return MessageResponse{ID: e.id, Type: "message", Role: "assistant", Model: e.model, Content: []Block{}}
+}
+
+// openBlock stops the open block and starts b.
+func (e *encoder) openBlock(b Block) bool {
+	if !e.closeBlock() {
+		return false
+	}
+	e.index++
+	e.open = b.Type
+	if !e.streamed {
+		e.blocks = append(e.blocks, b)
+		return true
+	}
+	if b.Type == "text" {
+		return e.rawStart(`{"type":"text","text":""}`)
+	}
+	if b.Type == "thinking" {
+		return e.rawStart(`{"type":"thinking","thinking":"","signature":""}`)
+	}
+	return e.jsonEvent("content_block_start", struct {
+		Type  string `json:"type"`
+		Index int    `json:"index"`
+		Block Block  `json:"content_block"`
+	}{"content_block_start", e.index, b})
+}
+
+func (e *encoder) rawStart(block string) bool {
+	b := strconv.AppendInt([]byte(`{"type":"content_block_start","index":`), int64(e.index), 10)
+	b = append(b, `,"content_block":`...)
+	b = append(b, block...)
+	return e.event("content_block_start", append(b, '}'))
+}
+
+func (e *encoder) closeBlock() bool {
+	if e.open == "" {
+		return true
+	}
+	e.open = ""
+	if !e.streamed {
+		return true
+	}
+	b := strconv.AppendInt([]byte(`{"type":"content_block_stop","index":`), int64(e.index), 10)
+	return e.event("content_block_stop", append(b, '}'))
+}
+
+// delta writes a text or thinking delta, opening a block of its type first
+// if needed. This is the per-token path: the frame is built in place.
+func (e *encoder) delta(ch stream.Channel, text string) bool {
+	kind, field, dtype := "text", "text", "text_delta"
+	if ch == stream.Thinking {
+		kind, field, dtype = "thinking", "thinking", "thinking_delta"
+	}
+	if e.open != kind && !e.openBlock(Block{Type: kind}) {
+		return false
+	}
+	if !e.streamed {
+		b := &e.blocks[len(e.blocks)-1]
+		if kind == "thinking" {
+			b.Thinking += text
+		} else {
+			b.Text += text
+		}
+		return true
+	}
+	var data [256]byte
+	b := append(data[:0], `{"type":"content_block_delta","index":`...)
+	b = strconv.AppendInt(b, int64(e.index), 10)
+	b = append(b, `,"delta":{"type":"`...)
+	b = append(b, dtype...)
+	b = append(b, `","`...)
+	b = append(b, field...)
+	b = append(b, `":`...)
+	b = dialect.AppendJSONString(b, text)
+	b = append(b, "}}"...)
+	return e.event("content_block_delta", b)
+}
+
+// toolCall maps an OpenAI-style tool-call delta: a new index opens a
+// tool_use block, argument fragments become input_json_delta events.
+func (e *encoder) toolCall(d *stream.ToolCallDelta) bool {
+	if e.open != "tool_use" || e.toolIdx != d.Index {
+		id := d.ID
+		if id == "" {
+			id = "toolu_" + strconv.Itoa(d.Index)
+		}
+		b := Block{Type: "tool_use", ID: id, Name: d.Name, Input: json.RawMessage("{}")}
+		if !e.openBlock(b) {
+			return false
+		}
+		e.toolIdx = d.Index
+		if !e.streamed {
+			e.blocks[len(e.blocks)-1].Input = nil
+		}
+	}
+	if d.Arguments == "" {
+		return true
+	}
+	if !e.streamed {
+		b := &e.blocks[len(e.blocks)-1]
+		b.Input = append(b.Input, d.Arguments...)
+		return true
+	}
+	b := append([]byte(`{"type":"content_block_delta","index":`), strconv.Itoa(e.index)...)
+	b = append(b, `,"delta":{"type":"input_json_delta","partial_json":`...)
+	b = dialect.AppendJSONString(b, d.Arguments)
+	return e.event("content_block_delta", append(b, "}}"...))
+}
+
+func stopReason(f stream.FinishReason) string {
+	switch f {
+	case stream.FinishLength:
+		return "max_tokens"
+	case stream.FinishToolCalls:
+		return "tool_use"
+	case stream.FinishContentFilter:
+		return "refusal"
+	}
+	return "end_turn"
+}
+
+// end closes the message: message_delta and message_stop, or the whole
+// message when not streamed.
+func (e *encoder) end(u stream.Usage) {
+	reason := stopReason(e.finish)
+	if !e.streamed {
+		for i := range e.blocks {
+			b := &e.blocks[i]
+			if b.Type != "tool_use" {
+				continue
+			}
+			if len(b.Input) == 0 {
+				b.Input = json.RawMessage("{}")
+			}
+			if !json.Valid(b.Input) || b.Input[0] != '{' {
+				writeError(e.w, stream.Errorf(stream.CodeUpstream, "tool call %q has arguments that are not a JSON object", b.Name))
+				return
+			}
+		}
+		msg := e.message()
+		if e.blocks != nil {
+			msg.Content = e.blocks
+		}
+		msg.StopReason = &reason
+		msg.Usage = Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens}
+		writeJSON(e.w, http.StatusOK, msg)
+		return
+	}
+	if !e.closeBlock() {
+		return
+	}
+	b := append(e.buf[:0:0], `{"type":"message_delta","delta":{"stop_reason":"`...)
+	b = append(b, reason...)
+	b = append(b, `","stop_sequence":null},"usage":{"input_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.PromptTokens), 10)
+	b = append(b, `,"output_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.CompletionTokens), 10)
+	if !e.event("message_delta", append(b, "}}"...)) {
+		return
+	}
+	e.event("message_stop", []byte(`{"type":"message_stop"}`))
+}
+
+// fail reports an error: as a status before the stream started, else as an
+// error event.
+func (e *encoder) fail(err *stream.Error) {
+	if err.Code == stream.CodeCancelled {
+		return
+	}
+	if !e.started {
+		writeError(e.w, err)
+		return
+	}
+	_, typ := errorType(err.Code)
+	e.jsonEvent("error", ErrorResponse{Type: "error", Error: ErrorDetail{Type: typ, Message: err.Message}})
+}
+
+// errorType gives Anthropic's status and error type for a code.
+func errorType(code stream.Code) (int, string) {
+	switch code {
+	case stream.CodeInvalidRequest:
+		return 400, "invalid_request_error"
+	case stream.CodeUnauthorized:
+		return 401, "authentication_error"
+	case stream.CodeInsufficientCredit:
+		return 402, "billing_error"
+	case stream.CodeForbidden:
+		return 403, "permission_error"
+	case stream.CodeNotFound:
+		return 404, "not_found_error"
+	case stream.CodeTooLarge:
+		return 413, "request_too_large"
+	case stream.CodeRateLimited:
+		return 429, "rate_limit_error"
+	case stream.CodeOverloaded:
+		return 529, "overloaded_error"
+	case stream.CodeTimeout:
+		return 504, "timeout_error"
+	}
+	return dialect.Status(code), "api_error"
+}
+
+// writeError writes Anthropic's error shape with its status.
+func writeError(w http.ResponseWriter, err *stream.Error) {
+	status, typ := errorType(err.Code)
+	if err.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((err.RetryAfter+time.Second-1)/time.Second), 10))
+	}
+	writeJSON(w, status, ErrorResponse{Type: "error", Error: ErrorDetail{Type: typ, Message: err.Message}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"type":"error","error":{"type":"api_error","message":"encoding the response failed"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}

@@ -1,0 +1,287 @@
+// Package engine is Runnel's built-in inference engine: a stream.Provider
+// that runs llama-architecture models (llama2.c checkpoints and GGUF files
+// from a models directory) in pure Go.
+//
+// Each model is loaded once, on first use, and shared by all requests. A
+// scheduler goroutine per model runs continuous batching: sequences join
+// and leave between decode steps, and each step advances every active
+// sequence by one token with one matrix product per weight matrix.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+
+	"github.com/runnel/runnel/engine/models"
+	"github.com/runnel/runnel/engine/sampler"
+	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/stream"
+)
+
+// Options configure an Engine.
+type Options struct {
+	// ModelsDir holds the model files (required to serve anything).
+	ModelsDir string
+	// DefaultModel is served when a request names none; default
+	// models.Default (stories260K).
+	DefaultModel string
+	// Tokenizer is a llama2.c tokenizer file to use for llama2.c
+	// checkpoints instead of the one found beside the model.
+	Tokenizer string
+	// MaxParallel is the most sequences a model decodes together
+	// (default 8). Further requests wait in a queue.
+	MaxParallel int
+	// QueueSize is the most requests waiting per model (default 64);
+	// past it Stream fails with stream.CodeOverloaded.
+	QueueSize int
+	// BatchTokens is the most tokens one step processes, prompt tokens
+	// included (default 64): it bounds how much a long prompt's prefill
+	// delays the other sequences' next token.
+	BatchTokens int
+	// BufferSize is each stream's event buffer (default 64).
+	BufferSize int
+	Logger     *slog.Logger
+}
+
+// Engine is the built-in provider. Its zero value is not usable; call New.
+type Engine struct {
+	o Options
+
+	mu      sync.Mutex
+	runners map[string]*runner // by model path
+	loading map[string]*loadCall
+	closed  bool
+}
+
+type loadCall struct {
+	done chan struct{}
+	r    *runner
+	err  error
+}
+
+var (
+	_ stream.Provider     = (*Engine)(nil)
+	_ gateway.ModelLister = (*Engine)(nil)
+)
+
+// New returns an Engine. Models are loaded on first use.
+func New(o Options) (*Engine, error) {
+	if o.DefaultModel == "" {
+		o.DefaultModel = models.Default
+	}
+	if o.MaxParallel <= 0 {
+		o.MaxParallel = 8
+	}
+	if o.QueueSize < 0 {
+		return nil, fmt.Errorf("engine: negative queue size %d", o.QueueSize)
+	}
+	if o.QueueSize == 0 {
+		o.QueueSize = 64
+	}
+	if o.BatchTokens <= 0 {
+		o.BatchTokens = 64
+	}
+	o.BatchTokens = max(o.BatchTokens, o.MaxParallel)
+	if o.BufferSize <= 0 {
+		o.BufferSize = 64
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{o: o, runners: map[string]*runner{}, loading: map[string]*loadCall{}}, nil
+}
+
+// Models lists the models directory.
+func (e *Engine) Models(ctx context.Context) ([]gateway.ModelInfo, error) {
+	list, err := models.List(e.o.ModelsDir)
+	if err != nil {
+		return nil, fmt.Errorf("engine: models dir: %w", err)
+	}
+	out := make([]gateway.ModelInfo, 0, len(list))
+	for _, m := range list {
+		out = append(out, gateway.ModelInfo{ID: m.Name, Provider: "engine", OwnedBy: "runnel", Created: m.Modified, ContextLength: m.ContextLength})
+	}
+	return out, nil
+}
+
+// Close stops every scheduler, ends the streams still running with an
+// error, and unmaps the models.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	rs := e.runners
+	e.runners = map[string]*runner{}
+	e.mu.Unlock()
+	var errs []error
+	for _, r := range rs {
+		errs = append(errs, r.close())
+	}
+	return errors.Join(errs...)
+}
+
+// Stream starts a generation. Errors known before the first token (unknown
+// model, bad parameters, prompt longer than the context, queue full) are
+// returned as *stream.Error.
+func (e *Engine) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+	name := req.Model
+	if models.Name(name) == "" {
+		name = e.o.DefaultModel
+	}
+	r, err := e.runner(name)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := samplerOptions(req.Sampling)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Tools) > 0 && req.ToolChoice != "" && req.ToolChoice != "auto" && req.ToolChoice != "none" {
+		return nil, stream.InvalidParam("tool_choice", "the engine's models cannot call tools")
+	}
+	ids, err := r.vocab.Encode(promptText(req), true)
+	if err != nil {
+		return nil, stream.InvalidParam("prompt", "cannot tokenize the prompt: %v", err)
+	}
+	if len(ids) > r.m.SeqLen {
+		return nil, stream.InvalidParam("messages", "the prompt is %d tokens; model %s has a context of %d", len(ids), r.name, r.m.SeqLen)
+	}
+	if req.Sampling.MaxTokens < 0 {
+		return nil, stream.InvalidParam("max_tokens", "max_tokens must not be negative")
+	}
+	return r.start(ctx, ids, opts, req.Sampling.MaxTokens, e.o.BufferSize)
+}
+
+// runner returns the scheduler of the named model, loading it on first
+// use. Concurrent first requests share one load.
+func (e *Engine) runner(name string) (*runner, error) {
+	m, err := models.Find(e.o.ModelsDir, name)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, notFound(e.o.ModelsDir, name)
+	}
+	if err != nil {
+		return nil, stream.Errorf(stream.CodeInternal, "model %s: %v", name, err)
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, stream.Errorf(stream.CodeOverloaded, "the engine is shutting down")
+	}
+	if r, ok := e.runners[m.Path]; ok {
+		e.mu.Unlock()
+		return r, nil
+	}
+	lc, ok := e.loading[m.Path]
+	if !ok {
+		lc = &loadCall{done: make(chan struct{})}
+		e.loading[m.Path] = lc
+		e.mu.Unlock()
+		lc.r, lc.err = e.load(m)
+		e.mu.Lock()
+		delete(e.loading, m.Path)
+		if lc.err == nil {
+			if e.closed {
+				lc.r.close()
+				lc.r, lc.err = nil, stream.Errorf(stream.CodeOverloaded, "the engine is shutting down")
+			} else {
+				e.runners[m.Path] = lc.r
+			}
+		}
+		close(lc.done)
+	}
+	e.mu.Unlock()
+	<-lc.done
+	return lc.r, lc.err
+}
+
+func (e *Engine) load(m models.Model) (*runner, error) {
+	mdl, vocab, err := open(m, e.o.Tokenizer)
+	if err != nil {
+		e.o.Logger.Error("engine: cannot load model", "model", m.Name, "path", m.Path, "err", err)
+		return nil, &stream.Error{Code: stream.CodeInternal, Message: fmt.Sprintf("cannot load model %s: %v", m.Name, err), Err: err}
+	}
+	e.o.Logger.Info("engine: model loaded", "model", m.Name, "format", mdl.Format, "params", mdl.Params, "context", mdl.SeqLen)
+	return newRunner(m.Name, mdl, vocab, e.o), nil
+}
+
+func notFound(dir, name string) *stream.Error {
+	n := models.Name(name)
+	msg := fmt.Sprintf("model %q is not in the models directory %s; download it with `runnel pull %s`", n, dir, n)
+	if dir == "" {
+		msg = fmt.Sprintf("model %q: no models directory is set (--models-dir or RUNNEL_MODELS); download models with `runnel pull %s`", n, n)
+	} else if list, _ := models.List(dir); len(list) > 0 {
+		names := make([]string, len(list))
+		for i, m := range list {
+			names[i] = m.Name
+		}
+		msg += " (available: " + strings.Join(names, ", ") + ")"
+	}
+	return &stream.Error{Code: stream.CodeNotFound, Param: "model", Message: msg}
+}
+
+// promptText is what the model reads: the raw prompt of a completion call,
+// or a chat's messages joined by newlines, since the engine's models are
+// base models without a chat template.
+func promptText(req *stream.Request) string {
+	if req.RawPrompt || len(req.Messages) == 0 {
+		return req.Prompt
+	}
+	parts := make([]string, 0, len(req.Messages))
+	for _, m := range req.Messages {
+		if m.Content != "" {
+			parts = append(parts, m.Content)
+		}
+	}
+	return strings.Join(parts, "\n")
+}
+
+// Sampling defaults of the API surface.
+const (
+	defaultTemperature = 1.0
+	defaultTopK        = 40
+	defaultTopP        = 0.9
+)
+
+func samplerOptions(s stream.Sampling) (sampler.Options, error) {
+	o := sampler.Options{Temperature: defaultTemperature, TopK: defaultTopK, TopP: defaultTopP}
+	if s.Temperature != nil {
+		if *s.Temperature < 0 || *s.Temperature > 100 {
+			return o, stream.InvalidParam("temperature", "temperature must be between 0 and 100, got %g", *s.Temperature)
+		}
+		o.Temperature = *s.Temperature
+	}
+	if s.TopK != nil {
+		if *s.TopK < 0 {
+			return o, stream.InvalidParam("top_k", "top_k must not be negative, got %d", *s.TopK)
+		}
+		o.TopK = *s.TopK
+	}
+	if s.TopP != nil {
+		if *s.TopP < 0 || *s.TopP > 1 {
+			return o, stream.InvalidParam("top_p", "top_p must be between 0 and 1, got %g", *s.TopP)
+		}
+		o.TopP = *s.TopP
+	}
+	if s.MinP != nil {
+		if *s.MinP < 0 || *s.MinP > 1 {
+			return o, stream.InvalidParam("min_p", "min_p must be between 0 and 1, got %g", *s.MinP)
+		}
+		o.MinP = *s.MinP
+	}
+	if s.RepeatPenalty != nil {
+		if *s.RepeatPenalty < 0 {
+			return o, stream.InvalidParam("repeat_penalty", "repeat_penalty must not be negative, got %g", *s.RepeatPenalty)
+		}
+		o.RepeatPenalty = *s.RepeatPenalty
+	}
+	if s.Seed != nil {
+		o.Seed = uint64(*s.Seed)
+	} else {
+		o.Seed = rand.Uint64()
+	}
+	return o, nil
+}

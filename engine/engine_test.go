@@ -1,0 +1,408 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/runnel/runnel/engine/models"
+	"github.com/runnel/runnel/internal/testmodels"
+	"github.com/runnel/runnel/stream"
+)
+
+func newEngine(t *testing.T, o Options) *Engine {
+	t.Helper()
+	if o.ModelsDir == "" {
+		o.ModelsDir = testmodels.Dir(t)
+	}
+	e, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func chat(text string, s stream.Sampling) *stream.Request {
+	return &stream.Request{Model: "stories260K", Messages: []stream.Message{{Role: stream.RoleUser, Content: text}}, Sampling: s}
+}
+
+// TestGreedyMatchesLlama2C is the engine's correctness test: through the
+// Provider, stories260K at temperature 0 must write llama2.c's documented
+// greedy sample token for token, with exact usage.
+func TestGreedyMatchesLlama2C(t *testing.T) {
+	e := newEngine(t, Options{})
+	// run.c's default 256 steps leave 252 tokens after the 5-token prompt.
+	req := chat(testmodels.GreedyPrompt, stream.Sampling{Temperature: ptr(0.0), MaxTokens: len(testmodels.GreedyIDs)})
+	s, err := e.Stream(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		text   strings.Builder
+		kinds  []stream.Kind
+		usage  *stream.Usage
+		finish stream.FinishReason
+	)
+	for ev, err := range stream.Events(s) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(kinds) == 0 || kinds[len(kinds)-1] != ev.Kind {
+			kinds = append(kinds, ev.Kind)
+		}
+		switch ev.Kind {
+		case stream.KindDelta:
+			text.WriteString(ev.Text)
+		case stream.KindUsage:
+			usage = ev.Usage
+		case stream.KindFinish:
+			finish = ev.Finish
+		}
+	}
+	s.Close()
+	if text.String() != testmodels.GreedyText {
+		t.Fatalf("text:\n%q\nwant llama2.c's\n%q", text.String(), testmodels.GreedyText)
+	}
+	if want := []stream.Kind{stream.KindDelta, stream.KindUsage, stream.KindFinish}; !slices.Equal(kinds, want) {
+		t.Fatalf("event kinds %v, want %v", kinds, want)
+	}
+	if finish != stream.FinishLength {
+		t.Fatalf("finish %s, want length", finish)
+	}
+	if usage.PromptTokens != 5 || usage.CompletionTokens != 252 || usage.Estimated {
+		t.Fatalf("usage %+v, want 5 prompt and 252 completion tokens", usage)
+	}
+	if usage.PromptDuration <= 0 || usage.GenerationDuration <= 0 || usage.TokensPerSecond() <= 0 {
+		t.Fatalf("usage timings not measured: %+v", usage)
+	}
+}
+
+func TestEncodeMatchesRunC(t *testing.T) {
+	e := newEngine(t, Options{})
+	r, err := e.runner("stories260K")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := r.vocab.Encode(testmodels.GreedyPrompt, true)
+	if err != nil || !slices.Equal(ids, testmodels.GreedyPromptIDs) {
+		t.Fatalf("Encode = %v, %v; run.c has %v", ids, err, testmodels.GreedyPromptIDs)
+	}
+	var text strings.Builder
+	dec := r.vocab.NewDecoder(ids[len(ids)-1])
+	for _, id := range testmodels.GreedyIDs {
+		text.WriteString(dec.Next(id))
+	}
+	text.WriteString(dec.Flush())
+	if text.String() != testmodels.GreedyText {
+		t.Fatalf("decoded %q", text.String())
+	}
+}
+
+func collect(t *testing.T, e *Engine, req *stream.Request) stream.Result {
+	t.Helper()
+	s, err := e.Stream(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stream.Collect(s)
+}
+
+// TestRawPromptAndNoLimit feeds a completion-style prompt with no token
+// limit: generation stops at BOS, as run.c does, or at the context end.
+func TestRawPromptAndNoLimit(t *testing.T) {
+	e := newEngine(t, Options{})
+	res := collect(t, e, &stream.Request{Model: "engine/stories260K", Prompt: testmodels.GreedyPrompt, RawPrompt: true,
+		Sampling: stream.Sampling{Temperature: ptr(0.0)}})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if !strings.HasPrefix(res.Text, testmodels.GreedyText) {
+		t.Fatalf("text does not continue llama2.c's greedy sample: %q", res.Text)
+	}
+	u := res.Usage
+	switch res.Finish {
+	case stream.FinishLength:
+		if u.PromptTokens+u.CompletionTokens != 512+1 {
+			t.Fatalf("finished by length with usage %+v, want the 512-token context used up", u)
+		}
+	case stream.FinishStop:
+		if u.PromptTokens+u.CompletionTokens > 512 {
+			t.Fatalf("usage %+v beyond the context", u)
+		}
+	default:
+		t.Fatalf("finish %s", res.Finish)
+	}
+}
+
+func TestSeed(t *testing.T) {
+	e := newEngine(t, Options{})
+	run := func(seed int64) string {
+		res := collect(t, e, chat("Once upon a time", stream.Sampling{Seed: ptr(seed), MaxTokens: 60}))
+		if res.Err != nil || res.Usage.CompletionTokens != 60 {
+			t.Fatalf("err %v, usage %+v", res.Err, res.Usage)
+		}
+		return res.Text
+	}
+	a, b, c := run(133742), run(133742), run(7)
+	if a != b {
+		t.Fatalf("same seed, different text:\n%q\n%q", a, b)
+	}
+	if a == c {
+		t.Fatalf("different seeds, same text %q", a)
+	}
+}
+
+// TestConcurrentMatchesSolo runs more streams than MaxParallel at once:
+// batched with each other, queued and joining mid-flight, each must write
+// what it writes alone.
+func TestConcurrentMatchesSolo(t *testing.T) {
+	e := newEngine(t, Options{MaxParallel: 3, BatchTokens: 8})
+	prompts := []string{"Once upon a time", "Lily", "The cat sat", "One day, a big dog", "Tom and Sue", "The sun", "A little bird", ""}
+	reqs := make([]*stream.Request, len(prompts))
+	want := make([]stream.Result, len(prompts))
+	for i, p := range prompts {
+		reqs[i] = chat(p, stream.Sampling{Temperature: ptr(0.8), Seed: ptr(int64(i)), MaxTokens: 40 + 7*i})
+		want[i] = collect(t, e, reqs[i])
+	}
+	got := make([]stream.Result, len(prompts))
+	var wg sync.WaitGroup
+	for i := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := e.Stream(context.Background(), reqs[i])
+			if err != nil {
+				got[i].Err = stream.AsError(err)
+				return
+			}
+			got[i] = stream.Collect(s)
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		if got[i].Err != nil || got[i].Text != want[i].Text || got[i].Finish != want[i].Finish ||
+			got[i].Usage.PromptTokens != want[i].Usage.PromptTokens || got[i].Usage.CompletionTokens != want[i].Usage.CompletionTokens {
+			t.Errorf("stream %d concurrent: %q %s %+v %v\nsolo: %q %s %+v", i, got[i].Text, got[i].Finish, got[i].Usage, got[i].Err,
+				want[i].Text, want[i].Finish, want[i].Usage)
+		}
+	}
+}
+
+type idleState struct{ active, finished int }
+
+// idleHook reports each time the scheduler runs out of work.
+func idleHook(t *testing.T, e *Engine) chan idleState {
+	r, err := e.runner("stories260K")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan idleState, 1000)
+	f := func(active, finished int) {
+		select {
+		case ch <- idleState{active, finished}:
+		default:
+		}
+	}
+	r.idle.Store(&f)
+	return ch
+}
+
+// TestSlowReaderPauses: a reader that stops reading stops the generation
+// once its buffers are full; reading on resumes it with nothing lost.
+func TestSlowReaderPauses(t *testing.T) {
+	e := newEngine(t, Options{BufferSize: 2})
+	idle := idleHook(t, e)
+	s, err := e.Stream(context.Background(), chat(testmodels.GreedyPrompt, stream.Sampling{Temperature: ptr(0.0), MaxTokens: 252}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	first, err := s.Recv()
+	if err != nil || first.Kind != stream.KindDelta {
+		t.Fatalf("first event %v, %v", first, err)
+	}
+	// The scheduler goes idle with the sequence still active: paused.
+	for st := range idle {
+		if st.finished > 0 {
+			t.Fatal("the sequence ran to its end while nobody read")
+		}
+		if st.active == 1 {
+			break
+		}
+	}
+	text := first.Text
+	var res stream.Result
+	for ev, err := range stream.Events(s) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch ev.Kind {
+		case stream.KindDelta:
+			text += ev.Text
+		case stream.KindUsage:
+			res.Usage = ev.Usage
+		}
+	}
+	if text != testmodels.GreedyText || res.Usage.CompletionTokens != 252 {
+		t.Fatalf("after the pause: %q, usage %+v", text, res.Usage)
+	}
+}
+
+// TestCancel: closing a stream (a client going away) frees its sequence.
+func TestCancel(t *testing.T) {
+	e := newEngine(t, Options{})
+	idle := idleHook(t, e)
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := e.Stream(ctx, chat("Once upon a time", stream.Sampling{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := s.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Nobody reads on, so the sequence pauses; then the client goes away.
+	for st := range idle {
+		if st.active == 1 {
+			break
+		}
+	}
+	cancel()
+	if _, err := s.Recv(); err == nil || err == io.EOF {
+		// Buffered events may still come; drain until the stream ends.
+		for err == nil {
+			_, err = s.Recv()
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled stream ended with %v", err)
+		}
+	}
+	s.Close()
+	for st := range idle {
+		if st.finished != 0 {
+			t.Fatal("the cancelled sequence ran to its end")
+		}
+		if st.active == 0 {
+			break // the sequence left the scheduler
+		}
+	}
+}
+
+func TestOverloaded(t *testing.T) {
+	e := newEngine(t, Options{MaxParallel: 1, QueueSize: 1, BufferSize: 1})
+	var open []stream.Stream
+	defer func() {
+		for _, s := range open {
+			s.Close()
+		}
+	}()
+	req := chat("Once upon a time", stream.Sampling{})
+	for i := 0; i < 2; i++ { // one running (paused: nobody reads), one queued
+		s, err := e.Stream(context.Background(), req)
+		if err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		open = append(open, s)
+	}
+	_, err := e.Stream(context.Background(), req)
+	var se *stream.Error
+	if !errors.As(err, &se) || se.Code != stream.CodeOverloaded || se.RetryAfter <= 0 {
+		t.Fatalf("third stream: %v, want overloaded with retry-after", err)
+	}
+	// Closing the running stream lets the queued one run to the end.
+	open[0].Close()
+	res := stream.Collect(open[1])
+	if res.Err != nil || res.Text == "" {
+		t.Fatalf("queued stream: %+v", res)
+	}
+	if s, err := e.Stream(context.Background(), req); err != nil {
+		t.Fatalf("after the queue drained: %v", err)
+	} else {
+		s.Close()
+	}
+}
+
+func TestErrors(t *testing.T) {
+	e := newEngine(t, Options{})
+	long := strings.Repeat("a b c d e f g h ", 200)
+	for _, tc := range []struct {
+		name  string
+		req   *stream.Request
+		code  stream.Code
+		param string
+		want  string
+	}{
+		{"unknown model", &stream.Request{Model: "nope", Prompt: "x"}, stream.CodeNotFound, "model", "runnel pull nope"},
+		{"bad temperature", chat("x", stream.Sampling{Temperature: ptr(-1.0)}), stream.CodeInvalidRequest, "temperature", "between 0 and 100"},
+		{"bad top_p", chat("x", stream.Sampling{TopP: ptr(1.5)}), stream.CodeInvalidRequest, "top_p", "between 0 and 1"},
+		{"bad top_k", chat("x", stream.Sampling{TopK: ptr(-2)}), stream.CodeInvalidRequest, "top_k", "negative"},
+		{"bad max_tokens", chat("x", stream.Sampling{MaxTokens: -1}), stream.CodeInvalidRequest, "max_tokens", "negative"},
+		{"prompt too long", chat(long, stream.Sampling{}), stream.CodeInvalidRequest, "messages", "context of 512"},
+		{"tools required", &stream.Request{Model: "stories260K", Prompt: "x", Tools: []stream.Tool{{Name: "f"}}, ToolChoice: "required"}, stream.CodeInvalidRequest, "tool_choice", "cannot call tools"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.Stream(context.Background(), tc.req)
+			var se *stream.Error
+			if !errors.As(err, &se) || se.Code != tc.code || se.Param != tc.param || !strings.Contains(se.Message, tc.want) {
+				t.Fatalf("err = %v, want %s on %q mentioning %q", err, tc.code, tc.param, tc.want)
+			}
+		})
+	}
+	empty := newEngine(t, Options{ModelsDir: t.TempDir()})
+	_, err := empty.Stream(context.Background(), &stream.Request{Prompt: "x"})
+	if err == nil || !strings.Contains(err.Error(), "runnel pull stories260K") {
+		t.Fatalf("missing default model: %v", err)
+	}
+}
+
+func TestModels(t *testing.T) {
+	e := newEngine(t, Options{})
+	list, err := e.Models(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range list {
+		ids = append(ids, fmt.Sprintf("%s/%s/%d", m.Provider, m.ID, m.ContextLength))
+	}
+	if !slices.Contains(ids, "engine/stories260K/512") {
+		t.Fatalf("models %v lack stories260K", ids)
+	}
+}
+
+// TestGGUFGreedy serves stories260K converted to GGUF: at F32 and F16 the
+// greedy text through the Provider is llama2.c's, with the tokenizer read
+// from the GGUF file itself.
+func TestGGUFGreedy(t *testing.T) {
+	src := testmodels.Dir(t)
+	dir := t.TempDir()
+	for _, typ := range []string{"f32", "f16"} {
+		if _, err := models.Convert(filepath.Join(src, "stories260K.bin"), filepath.Join(src, "tok512.bin"),
+			filepath.Join(dir, "stories-"+typ+".gguf"), models.ConvertTypes[typ]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEngine(t, Options{ModelsDir: dir})
+	for _, typ := range []string{"f32", "f16"} {
+		req := chat(testmodels.GreedyPrompt, stream.Sampling{Temperature: ptr(0.0), MaxTokens: len(testmodels.GreedyIDs)})
+		req.Model = "engine/stories-" + typ
+		res := collect(t, e, req)
+		if res.Err != nil || res.Text != testmodels.GreedyText || res.Usage.PromptTokens != 5 || res.Usage.CompletionTokens != 252 {
+			t.Fatalf("%s: %v %+v\n%q", typ, res.Err, res.Usage, res.Text)
+		}
+	}
+	list, _ := e.Models(context.Background())
+	if len(list) != 2 || list[0].ContextLength != 512 {
+		t.Fatalf("models %+v", list)
+	}
+}

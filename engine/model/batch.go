@@ -1,0 +1,215 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/runnel/runnel/engine/ggml"
+	"github.com/runnel/runnel/engine/kernels"
+)
+
+// Entry is one token of one sequence in a batch step.
+type Entry struct {
+	Seq   *Sequence
+	Token int
+	// WantLogits asks for the next-token logits after this token. Step
+	// then points Logits at them; they are valid until the next Step.
+	WantLogits bool
+	Logits     []float32
+}
+
+// Batch holds the activations of one step for up to Cap entries. It is
+// reused from step to step and is not safe for concurrent use.
+type Batch struct {
+	m   *Model
+	cap int
+
+	x, xb, xb2, q, k, v []float32 // entry × width
+	hb, hb2             []float32 // entry × hidden
+	att                 []float32 // entry × heads × seqLen
+	pos                 []int     // entry → position
+	lx, logits          []float32 // logit rows × dim, × vocab
+}
+
+// NewBatch allocates activations for steps of up to capacity entries.
+func (m *Model) NewBatch(capacity int) *Batch {
+	if capacity < 1 {
+		capacity = 1
+	}
+	d, h, kv := m.Dim, m.HiddenDim, m.KVDim()
+	n := capacity
+	return &Batch{
+		m: m, cap: n,
+		x: make([]float32, n*d), xb: make([]float32, n*d), xb2: make([]float32, n*d), q: make([]float32, n*d),
+		k: make([]float32, n*kv), v: make([]float32, n*kv),
+		hb: make([]float32, n*h), hb2: make([]float32, n*h),
+		att: make([]float32, n*m.Heads*m.SeqLen), pos: make([]int, n),
+		lx: make([]float32, n*d), logits: make([]float32, n*m.VocabSize),
+	}
+}
+
+// Cap is the most entries a Step takes.
+func (b *Batch) Cap() int { return b.cap }
+
+// Step runs the transformer over entries: each entry's token is processed
+// at its sequence's next position, and the sequence advances. Entries of
+// the same sequence must be consecutive and in order (a prompt prefill);
+// entries of different sequences are independent (a decode step).
+func (b *Batch) Step(entries []Entry) error {
+	m := b.m
+	n := len(entries)
+	if n > b.cap {
+		return fmt.Errorf("model: %d entries in a batch of capacity %d", n, b.cap)
+	}
+	// Assign positions, checking every entry before changing any state.
+	for i := range entries {
+		e := &entries[i]
+		if e.Seq == nil || e.Seq.m != m {
+			return fmt.Errorf("model: entry %d has no sequence of this model", i)
+		}
+		if e.Token < 0 || e.Token >= m.VocabSize {
+			return fmt.Errorf("model: token %d out of range [0, %d)", e.Token, m.VocabSize)
+		}
+		p := e.Seq.pos
+		if i > 0 && entries[i-1].Seq == e.Seq {
+			p = b.pos[i-1] + 1
+		}
+		if p >= m.SeqLen {
+			return fmt.Errorf("model: sequence is full (context length %d)", m.SeqLen)
+		}
+		b.pos[i] = p
+		e.Logits = nil
+	}
+	if n == 0 {
+		return nil
+	}
+	d, kv, hd := m.Dim, m.KVDim(), m.HiddenDim
+	for i, e := range entries {
+		if err := m.embedding(b.x[i*d:(i+1)*d], e.Token); err != nil {
+			return err
+		}
+	}
+	for l := range m.blocks {
+		blk := &m.blocks[l]
+		for i := 0; i < n; i++ {
+			kernels.RMSNorm(b.xb[i*d:(i+1)*d], b.x[i*d:(i+1)*d], blk.attnNorm, m.NormEps)
+		}
+		kernels.MatMul(b.q[:n*d], blk.wq, b.xb[:n*d], n)
+		kernels.MatMul(b.k[:n*kv], blk.wk, b.xb[:n*d], n)
+		kernels.MatMul(b.v[:n*kv], blk.wv, b.xb[:n*d], n)
+		for i, e := range entries {
+			p := b.pos[i]
+			m.rope(b.q[i*d:(i+1)*d], p)
+			m.rope(b.k[i*kv:(i+1)*kv], p)
+			off := (l*m.SeqLen + p) * kv
+			copy(e.Seq.key[off:off+kv], b.k[i*kv:(i+1)*kv])
+			copy(e.Seq.value[off:off+kv], b.v[i*kv:(i+1)*kv])
+		}
+		b.attention(entries, l)
+		kernels.MatMul(b.xb2[:n*d], blk.wo, b.xb[:n*d], n)
+		add(b.x[:n*d], b.xb2[:n*d])
+
+		for i := 0; i < n; i++ {
+			kernels.RMSNorm(b.xb[i*d:(i+1)*d], b.x[i*d:(i+1)*d], blk.ffnNorm, m.NormEps)
+		}
+		kernels.MatMul(b.hb[:n*hd], blk.gate, b.xb[:n*d], n)
+		kernels.MatMul(b.hb2[:n*hd], blk.upProj, b.xb[:n*d], n)
+		kernels.SiLUMul(b.hb[:n*hd], b.hb2[:n*hd])
+		kernels.MatMul(b.xb[:n*d], blk.down, b.hb[:n*hd], n)
+		add(b.x[:n*d], b.xb[:n*d])
+	}
+	// Only the rows that want logits go through the classifier, which for
+	// a large vocabulary is the biggest matrix of all.
+	nl := 0
+	for i, e := range entries {
+		if e.WantLogits {
+			kernels.RMSNorm(b.lx[nl*d:(nl+1)*d], b.x[i*d:(i+1)*d], m.norm, m.NormEps)
+			nl++
+		}
+	}
+	if nl > 0 {
+		V := m.VocabSize
+		kernels.MatMul(b.logits[:nl*V], m.output, b.lx[:nl*d], nl)
+		j := 0
+		for i := range entries {
+			if entries[i].WantLogits {
+				entries[i].Logits = b.logits[j*V : (j+1)*V : (j+1)*V]
+				j++
+			}
+		}
+	}
+	for i := range entries {
+		entries[i].Seq.pos = b.pos[i] + 1
+	}
+	return nil
+}
+
+func (m *Model) embedding(dst []float32, token int) error {
+	e := m.embed
+	if e.Type == ggml.F32 {
+		copy(dst, e.F32[token*m.Dim:(token+1)*m.Dim])
+		return nil
+	}
+	rowBytes := len(e.Data) / e.Rows
+	return kernels.Dequantize(dst, e.Type, e.Data[token*rowBytes:(token+1)*rowBytes])
+}
+
+// rope rotates each head's pairs (2i, 2i+1) of vec by the angles for pos.
+func (m *Model) rope(vec []float32, pos int) {
+	hs := m.HeadSize()
+	half := hs / 2
+	cos := m.ropeCos[pos*half : (pos+1)*half]
+	sin := m.ropeSin[pos*half : (pos+1)*half]
+	for h := 0; h+hs <= len(vec); h += hs {
+		v := vec[h : h+hs]
+		for i := 0; i < half; i++ {
+			v0, v1 := v[2*i], v[2*i+1]
+			v[2*i] = v0*cos[i] - v1*sin[i]
+			v[2*i+1] = v0*sin[i] + v1*cos[i]
+		}
+	}
+}
+
+// attention computes, for every entry and head, softmax(q·K/√hs)·V over
+// the entry's sequence up to its position, into xb.
+func (b *Batch) attention(entries []Entry, layer int) {
+	m := b.m
+	n, heads := len(entries), m.Heads
+	work := 0
+	for i := 0; i < n; i++ {
+		work += (b.pos[i] + 1) * m.Dim * 2
+	}
+	parallelRows(n*heads, work, func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			b.head(entries[r/heads].Seq, r/heads, r%heads, layer)
+		}
+	})
+}
+
+func (b *Batch) head(s *Sequence, i, h, layer int) {
+	m := b.m
+	hs, kv, seqLen := m.HeadSize(), m.KVDim(), m.SeqLen
+	pos := b.pos[i]
+	q := b.q[i*m.Dim+h*hs : i*m.Dim+(h+1)*hs]
+	att := b.att[(i*m.Heads+h)*seqLen : (i*m.Heads+h)*seqLen+pos+1]
+	kvOff := (h / (m.Heads / m.KVHeads)) * hs
+	base := layer * seqLen * kv
+	scale := float32(1 / math.Sqrt(float64(hs)))
+	for t := 0; t <= pos; t++ {
+		k := s.key[base+t*kv+kvOff : base+t*kv+kvOff+hs]
+		att[t] = kernels.Dot(q, k) * scale
+	}
+	kernels.Softmax(att)
+	out := b.xb[i*m.Dim+h*hs : i*m.Dim+(h+1)*hs]
+	clear(out)
+	for t := 0; t <= pos; t++ {
+		v := s.value[base+t*kv+kvOff : base+t*kv+kvOff+hs]
+		kernels.Axpy(out, att[t], v)
+	}
+}
+
+func add(dst, x []float32) {
+	for i, v := range x {
+		dst[i] += v
+	}
+}

@@ -1,0 +1,216 @@
+// Package model runs the llama transformer (RMSNorm, rotary position
+// embeddings, grouped-query attention with a KV cache, SwiGLU feed-forward)
+// over weights that are views of memory-mapped files: llama2.c checkpoints
+// or llama-architecture GGUF files.
+//
+// One Model is shared by every sequence; each Sequence owns its KV cache.
+// Batch.Step advances any number of sequences at once, with one
+// matrix-matrix product per weight matrix: it is both the prompt prefill
+// (several consecutive tokens of one sequence) and the continuous-batching
+// decode step (one token of each of several sequences).
+package model
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/runnel/runnel/engine/ggml"
+	"github.com/runnel/runnel/engine/kernels"
+	"github.com/runnel/runnel/engine/llama2c"
+)
+
+// Config is a model's shape.
+type Config struct {
+	Dim       int
+	HiddenDim int
+	Layers    int
+	Heads     int
+	KVHeads   int
+	VocabSize int
+	SeqLen    int     // context length
+	NormEps   float32 // RMSNorm epsilon
+	RopeTheta float32 // RoPE frequency base
+}
+
+// HeadSize is Dim / Heads.
+func (c Config) HeadSize() int { return c.Dim / c.Heads }
+
+// KVDim is the width of a key or value vector.
+func (c Config) KVDim() int { return c.KVHeads * c.HeadSize() }
+
+func (c Config) validate() error {
+	if c.Dim <= 0 || c.HiddenDim <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.KVHeads <= 0 || c.VocabSize <= 0 || c.SeqLen <= 0 {
+		return fmt.Errorf("model: invalid shape %+v", c)
+	}
+	if c.Dim%c.Heads != 0 || c.Heads%c.KVHeads != 0 || c.HeadSize()%2 != 0 {
+		return fmt.Errorf("model: invalid head layout: dim %d, %d heads, %d kv heads", c.Dim, c.Heads, c.KVHeads)
+	}
+	return nil
+}
+
+// Model is a loaded transformer. It is safe for concurrent use by any
+// number of Batches.
+type Model struct {
+	Config
+	// Format is "llama2c" or "gguf".
+	Format string
+	// Params counts the weights.
+	Params int64
+
+	embed  *kernels.Matrix // vocab × dim
+	blocks []block
+	norm   []float32
+	output *kernels.Matrix // vocab × dim
+
+	ropeCos, ropeSin []float32 // seqLen × headSize/2
+	closer           func() error
+}
+
+type block struct {
+	attnNorm, ffnNorm  []float32
+	wq, wk, wv, wo     *kernels.Matrix
+	gate, down, upProj *kernels.Matrix // w1, w2, w3 in llama2.c's names
+}
+
+// Close releases the model's mapped file. No Batch may use it afterwards.
+func (m *Model) Close() error {
+	if m.closer == nil {
+		return nil
+	}
+	err := m.closer()
+	m.closer = nil
+	return err
+}
+
+// f32Matrix views data as a matrix. Shapes are checked by init.
+func f32Matrix(rows, cols int, data []float32) *kernels.Matrix {
+	var b []byte
+	if len(data) > 0 {
+		b = unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data))
+	}
+	return &kernels.Matrix{Type: ggml.F32, Rows: rows, Cols: cols, Data: b, F32: data}
+}
+
+// FromLlama2C builds a Model over an open checkpoint's weights. Closing
+// the Model closes the checkpoint.
+func FromLlama2C(ck *llama2c.Checkpoint) (*Model, error) {
+	c := ck.Config
+	m := &Model{
+		Config: Config{Dim: c.Dim, HiddenDim: c.HiddenDim, Layers: c.Layers, Heads: c.Heads, KVHeads: c.KVHeads,
+			VocabSize: c.VocabSize, SeqLen: c.SeqLen, NormEps: 1e-5, RopeTheta: 10000},
+		Format: "llama2c",
+		Params: c.Params(),
+		embed:  f32Matrix(c.VocabSize, c.Dim, ck.TokenEmbedding),
+		norm:   ck.FinalNorm,
+		output: f32Matrix(c.VocabSize, c.Dim, ck.Classifier),
+		closer: ck.Close,
+	}
+	kv := c.KVDim()
+	for _, l := range ck.Blocks {
+		m.blocks = append(m.blocks, block{
+			attnNorm: l.AttnNorm, ffnNorm: l.FFNNorm,
+			wq: f32Matrix(c.Dim, c.Dim, l.WQ), wk: f32Matrix(kv, c.Dim, l.WK),
+			wv: f32Matrix(kv, c.Dim, l.WV), wo: f32Matrix(c.Dim, c.Dim, l.WO),
+			gate: f32Matrix(c.HiddenDim, c.Dim, l.W1), down: f32Matrix(c.Dim, c.HiddenDim, l.W2),
+			upProj: f32Matrix(c.HiddenDim, c.Dim, l.W3),
+		})
+	}
+	if err := m.init(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// OpenLlama2C opens a llama2.c checkpoint file as a Model.
+func OpenLlama2C(path string) (*Model, error) {
+	ck, err := llama2c.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := FromLlama2C(ck)
+	if err != nil {
+		ck.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// init checks the shapes and computes the RoPE tables.
+func (m *Model) init() error {
+	if err := m.validate(); err != nil {
+		return err
+	}
+	check := func(name string, mat *kernels.Matrix, rows, cols int) error {
+		if mat == nil {
+			return fmt.Errorf("model: %s is missing", name)
+		}
+		if mat.Rows != rows || mat.Cols != cols {
+			return fmt.Errorf("model: %s is %d×%d, want %d×%d", name, mat.Rows, mat.Cols, rows, cols)
+		}
+		if mat.Type == ggml.F32 && len(mat.F32) != rows*cols {
+			return fmt.Errorf("model: %s holds %d values, want %d", name, len(mat.F32), rows*cols)
+		}
+		if rb, err := ggml.RowBytes(mat.Type, cols); err != nil || len(mat.Data) != rows*rb {
+			return fmt.Errorf("model: %s: %d bytes of %s do not make %d×%d", name, len(mat.Data), mat.Type, rows, cols)
+		}
+		return nil
+	}
+	d, h, kv := m.Dim, m.HiddenDim, m.KVDim()
+	if len(m.blocks) != m.Layers {
+		return fmt.Errorf("model: %d blocks for %d layers", len(m.blocks), m.Layers)
+	}
+	errs := []error{check("token embedding", m.embed, m.VocabSize, d), check("output", m.output, m.VocabSize, d)}
+	if len(m.norm) != d {
+		errs = append(errs, fmt.Errorf("model: output norm has %d values, want %d", len(m.norm), d))
+	}
+	for i, b := range m.blocks {
+		p := fmt.Sprintf("block %d ", i)
+		errs = append(errs,
+			check(p+"attn_q", b.wq, d, d), check(p+"attn_k", b.wk, kv, d), check(p+"attn_v", b.wv, kv, d),
+			check(p+"attn_output", b.wo, d, d), check(p+"ffn_gate", b.gate, h, d),
+			check(p+"ffn_down", b.down, d, h), check(p+"ffn_up", b.upProj, h, d))
+		if len(b.attnNorm) != d || len(b.ffnNorm) != d {
+			errs = append(errs, fmt.Errorf("model: %snorm sizes %d, %d, want %d", p, len(b.attnNorm), len(b.ffnNorm), d))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	// RoPE as llama2.c computes it, in float32: pair (2i, 2i+1) of each head
+	// rotates by pos / theta^(2i/headSize).
+	half := m.HeadSize() / 2
+	m.ropeCos = make([]float32, m.SeqLen*half)
+	m.ropeSin = make([]float32, m.SeqLen*half)
+	for i := 0; i < half; i++ {
+		freq := 1 / float32(math.Pow(float64(m.RopeTheta), float64(float32(2*i)/float32(m.HeadSize()))))
+		for pos := 0; pos < m.SeqLen; pos++ {
+			val := float32(pos) * freq
+			m.ropeCos[pos*half+i] = float32(math.Cos(float64(val)))
+			m.ropeSin[pos*half+i] = float32(math.Sin(float64(val)))
+		}
+	}
+	return nil
+}
+
+// Sequence is one generation's state: its KV cache and position.
+type Sequence struct {
+	pos        int
+	key, value []float32 // layers × seqLen × kvDim
+	m          *Model
+}
+
+// NewSequence allocates a sequence with an empty KV cache for the full
+// context length.
+func (m *Model) NewSequence() *Sequence {
+	n := m.Layers * m.SeqLen * m.KVDim()
+	return &Sequence{key: make([]float32, n), value: make([]float32, n), m: m}
+}
+
+// Pos is the number of tokens the sequence has processed.
+func (s *Sequence) Pos() int { return s.pos }
+
+// Reset empties the sequence for reuse. The cache is overwritten as
+// positions are filled again, so it is not cleared.
+func (s *Sequence) Reset() { s.pos = 0 }

@@ -1,0 +1,177 @@
+// Package sampler picks the next token from a model's logits: greedy, or
+// random with temperature, top-k, top-p and min-p, after an optional
+// repetition penalty, from a seeded generator so that a seed reproduces a
+// generation exactly.
+package sampler
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+)
+
+// Options configure a Sampler. Zero values turn each filter off.
+type Options struct {
+	// Temperature scales the logits; 0 (or less) means greedy argmax.
+	Temperature float64
+	// TopK keeps the K most likely tokens (0: all).
+	TopK int
+	// TopP keeps the smallest set of most likely tokens whose probability
+	// adds up to at least P (0 or ≥ 1: all).
+	TopP float64
+	// MinP drops tokens less likely than MinP times the most likely one.
+	MinP float64
+	// RepeatPenalty divides positive logits (multiplies negative ones) of
+	// tokens among the last RepeatLastN (0 or 1: off).
+	RepeatPenalty float64
+	RepeatLastN   int // default 64
+	// Seed seeds the random generator.
+	Seed uint64
+}
+
+// Sampler draws tokens. It keeps scratch space between calls and is not
+// safe for concurrent use; each sequence has its own.
+type Sampler struct {
+	o    Options
+	rng  *rand.Rand
+	cand []candidate
+}
+
+type candidate struct {
+	id int32
+	p  float32 // logit, then probability
+}
+
+// New returns a Sampler with the given options.
+func New(o Options) *Sampler {
+	if o.RepeatLastN <= 0 {
+		o.RepeatLastN = 64
+	}
+	return &Sampler{o: o, rng: rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))}
+}
+
+// Greedy reports whether the sampler always takes the most likely token.
+func (s *Sampler) Greedy() bool { return s.o.Temperature <= 0 }
+
+// Sample returns the next token. It modifies logits in place. recent is
+// the sequence so far (prompt and output), for the repetition penalty.
+func (s *Sampler) Sample(logits []float32, recent []int) int {
+	if p := float32(s.o.RepeatPenalty); p > 0 && p != 1 {
+		window := recent[max(0, len(recent)-s.o.RepeatLastN):]
+		for i, t := range window {
+			if t < 0 || t >= len(logits) || slices.Contains(window[:i], t) {
+				continue // penalise each token once
+			}
+			if logits[t] > 0 {
+				logits[t] /= p
+			} else {
+				logits[t] *= p
+			}
+		}
+	}
+	if s.Greedy() {
+		return Argmax(logits)
+	}
+	c := s.candidates(logits)
+	// Softmax with temperature over the candidates, which are sorted by
+	// logit, most likely first.
+	inv := float32(1 / s.o.Temperature)
+	top := c[0].p
+	var sum float32
+	for i := range c {
+		c[i].p = float32(math.Exp(float64((c[i].p - top) * inv)))
+		sum += c[i].p
+	}
+	for i := range c {
+		c[i].p /= sum
+	}
+	if p := float32(s.o.TopP); p > 0 && p < 1 {
+		var cum float32
+		for i := range c {
+			cum += c[i].p
+			if cum >= p {
+				c = c[:i+1]
+				break
+			}
+		}
+	}
+	if m := float32(s.o.MinP); m > 0 {
+		floor := m * c[0].p
+		for i := range c {
+			if c[i].p < floor {
+				c = c[:i]
+				break
+			}
+		}
+	}
+	sum = 0
+	for _, x := range c {
+		sum += x.p
+	}
+	r := float32(s.rng.Float64()) * sum
+	var cum float32
+	for _, x := range c {
+		cum += x.p
+		if r < cum {
+			return int(x.id)
+		}
+	}
+	return int(c[len(c)-1].id) // rounding
+}
+
+// candidates returns the tokens that may be drawn, sorted by logit, most
+// likely first: the top K when TopK is set, else all of them.
+func (s *Sampler) candidates(logits []float32) []candidate {
+	c := s.cand[:0]
+	k := s.o.TopK
+	if k <= 0 || k >= len(logits) {
+		for i, l := range logits {
+			c = append(c, candidate{int32(i), l})
+		}
+	} else {
+		// Keep the K largest in c, sorted descending, by insertion: most
+		// logits are below the current K-th and cost one comparison.
+		thr := float32(math.Inf(-1))
+		for i, l := range logits {
+			if l <= thr && len(c) == k {
+				continue
+			}
+			j := len(c)
+			if j < k {
+				c = append(c, candidate{})
+			} else {
+				j = k - 1
+			}
+			for j > 0 && c[j-1].p < l {
+				c[j] = c[j-1]
+				j--
+			}
+			c[j] = candidate{int32(i), l}
+			thr = c[len(c)-1].p
+		}
+	}
+	s.cand = c
+	if k <= 0 || k >= len(logits) {
+		slices.SortStableFunc(c, func(a, b candidate) int {
+			switch {
+			case a.p > b.p:
+				return -1
+			case a.p < b.p:
+				return 1
+			}
+			return 0
+		})
+	}
+	return c
+}
+
+// Argmax returns the index of the largest value, the first one on ties.
+func Argmax(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}

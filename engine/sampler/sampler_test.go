@@ -1,0 +1,164 @@
+package sampler
+
+import (
+	"math"
+	"slices"
+	"testing"
+)
+
+// logitsOf returns logits whose softmax is probs.
+func logitsOf(probs ...float64) []float32 {
+	l := make([]float32, len(probs))
+	for i, p := range probs {
+		l[i] = float32(math.Log(p))
+	}
+	return l
+}
+
+// freq draws n tokens and returns each token's share.
+func freq(s *Sampler, logits []float32, n int) []float64 {
+	f := make([]float64, len(logits))
+	buf := make([]float32, len(logits))
+	for i := 0; i < n; i++ {
+		copy(buf, logits)
+		f[s.Sample(buf, nil)]++
+	}
+	for i := range f {
+		f[i] /= float64(n)
+	}
+	return f
+}
+
+func TestGreedy(t *testing.T) {
+	s := New(Options{Temperature: 0, TopK: 1, Seed: 1})
+	for _, tc := range []struct {
+		logits []float32
+		want   int
+	}{
+		{[]float32{0, 3, 2}, 1},
+		{[]float32{-5, -1, -1}, 1}, // ties go to the first
+		{[]float32{7}, 0},
+	} {
+		if got := s.Sample(slices.Clone(tc.logits), nil); got != tc.want {
+			t.Errorf("Sample(%v) = %d, want %d", tc.logits, got, tc.want)
+		}
+	}
+}
+
+func TestFilters(t *testing.T) {
+	probs := logitsOf(0.1, 0.5, 0.2, 0.15, 0.05) // sorted: 1, 2, 3, 0, 4
+	const n = 20000
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want []float64 // expected shares
+	}{
+		{"plain", Options{Temperature: 1}, []float64{0.1, 0.5, 0.2, 0.15, 0.05}},
+		{"top_k 2", Options{Temperature: 1, TopK: 2}, []float64{0, 0.5 / 0.7, 0.2 / 0.7, 0, 0}},
+		{"top_k 1", Options{Temperature: 1, TopK: 1}, []float64{0, 1, 0, 0, 0}},
+		{"top_p 0.8", Options{Temperature: 1, TopP: 0.8}, []float64{0, 0.5 / 0.85, 0.2 / 0.85, 0.15 / 0.85, 0}},
+		{"top_p 0.5", Options{Temperature: 1, TopP: 0.5}, []float64{0, 1, 0, 0, 0}},
+		{"min_p 0.25", Options{Temperature: 1, MinP: 0.25}, []float64{0, 0.5 / 0.85, 0.2 / 0.85, 0.15 / 0.85, 0}},
+		{"min_p 0.5", Options{Temperature: 1, MinP: 0.5}, []float64{0, 1, 0, 0, 0}},
+		{"top_k 3 top_p 0.6", Options{Temperature: 1, TopK: 3, TopP: 0.6}, []float64{0, 0.5 / 0.7, 0.2 / 0.7, 0, 0}},
+		{"cold", Options{Temperature: 0.01}, []float64{0, 1, 0, 0, 0}},
+		// Temperature 2 flattens: p ∝ sqrt(p).
+		{"hot", Options{Temperature: 2}, sqrtShares(0.1, 0.5, 0.2, 0.15, 0.05)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.Seed = 42
+			got := freq(New(tc.o), probs, n)
+			for i := range got {
+				if math.Abs(got[i]-tc.want[i]) > 0.015 {
+					t.Fatalf("shares %.3f, want %.3f", got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func sqrtShares(p ...float64) []float64 {
+	var sum float64
+	out := make([]float64, len(p))
+	for i, v := range p {
+		out[i] = math.Sqrt(v)
+		sum += out[i]
+	}
+	for i := range out {
+		out[i] /= sum
+	}
+	return out
+}
+
+func TestRepeatPenalty(t *testing.T) {
+	s := New(Options{RepeatPenalty: 2})
+	if got := s.Sample([]float32{2, 1.9}, []int{0, 0, 0}); got != 1 {
+		t.Errorf("positive logit not penalised: got %d", got)
+	}
+	if got := s.Sample([]float32{-1, -1.5}, []int{0}); got != 1 {
+		t.Errorf("negative logit not penalised: got %d", got)
+	}
+	// Penalised once however often it repeats: 3/2 = 1.5 still beats 1.4.
+	if got := s.Sample([]float32{3, 1.4}, []int{0, 0, 0, 0}); got != 0 {
+		t.Errorf("penalty applied more than once: got %d", got)
+	}
+	// Outside the window, no penalty.
+	s = New(Options{RepeatPenalty: 2, RepeatLastN: 2})
+	if got := s.Sample([]float32{2, 1.9}, []int{0, 5, 6}); got != 0 {
+		t.Errorf("token outside the window penalised: got %d", got)
+	}
+}
+
+func TestSeedReproducible(t *testing.T) {
+	logits := logitsOf(0.2, 0.2, 0.2, 0.2, 0.2)
+	draw := func(seed uint64) []int {
+		s := New(Options{Temperature: 1, TopK: 40, TopP: 0.9, Seed: seed})
+		var out []int
+		for i := 0; i < 50; i++ {
+			out = append(out, s.Sample(slices.Clone(logits), out))
+		}
+		return out
+	}
+	a, b, c := draw(7), draw(7), draw(8)
+	if !slices.Equal(a, b) {
+		t.Fatalf("same seed, different tokens:\n%v\n%v", a, b)
+	}
+	if slices.Equal(a, c) {
+		t.Fatalf("seeds 7 and 8 drew the same 50 tokens %v", a)
+	}
+}
+
+func TestTopKLargeVocab(t *testing.T) {
+	logits := make([]float32, 32000)
+	for i := range logits {
+		logits[i] = float32((i * 7919) % 32000)
+	}
+	s := New(Options{Temperature: 1, TopK: 3})
+	c := s.candidates(logits)
+	var ids []int
+	for _, x := range c {
+		ids = append(ids, int(x.id))
+	}
+	// The three largest values 31999, 31998, 31997.
+	want := []int{}
+	for _, v := range []float32{31999, 31998, 31997} {
+		want = append(want, slices.Index(logits, v))
+	}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("top 3 = %v, want %v", ids, want)
+	}
+}
+
+func BenchmarkSampleTopK40(b *testing.B) {
+	logits := make([]float32, 32000)
+	for i := range logits {
+		logits[i] = float32(math.Sin(float64(i)))
+	}
+	s := New(Options{Temperature: 1, TopK: 40, TopP: 0.9, Seed: 1})
+	buf := make([]float32, len(logits))
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(buf, logits)
+		s.Sample(buf, nil)
+	}
+}
