@@ -54,6 +54,7 @@ func synthetic15M(b *testing.B) string {
 }
 
 func BenchmarkEngine(b *testing.B) {
+	parent := b // owns the model directories, which outlive each sub-benchmark run
 	for _, bm := range []struct {
 		name, model string
 		dir         func(*testing.B) string
@@ -66,7 +67,7 @@ func BenchmarkEngine(b *testing.B) {
 		for _, streams := range []int{1, 8} {
 			b.Run(bm.name+"/streams="+string(rune('0'+streams)), func(b *testing.B) {
 				if dir == "" {
-					dir = bm.dir(b)
+					dir = bm.dir(parent)
 				}
 				e, err := New(Options{ModelsDir: dir, MaxParallel: 8})
 				if err != nil {
