@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/runnel/runnel/engine/ggml"
-	"github.com/runnel/runnel/engine/internal/testmodels"
 	"github.com/runnel/runnel/engine/model"
 	"github.com/runnel/runnel/engine/sampler"
+	"github.com/runnel/runnel/internal/testmodels"
 )
 
 func TestListAndFind(t *testing.T) {
@@ -127,4 +127,16 @@ func TestConvertErrors(t *testing.T) {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("failed conversion left %s: %v", out, err)
 	}
+}
+
+func FuzzParseTokenizerBin(f *testing.F) {
+	f.Add([]byte{4, 0, 0, 0, 0, 0, 128, 63, 1, 0, 0, 0, 'a'})
+	f.Add([]byte{4, 0, 0, 0, 0, 0, 128, 63, 255, 255, 255, 255})
+	f.Add([]byte{1, 2})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pieces, scores, err := ParseTokenizerBin(b)
+		if err == nil && len(pieces) != len(scores) {
+			t.Fatalf("%d pieces, %d scores", len(pieces), len(scores))
+		}
+	})
 }
