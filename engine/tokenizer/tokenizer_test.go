@@ -132,10 +132,8 @@ func fromGGUF(t testing.TB, data []byte) Tokenizer {
 // queue-based implementation.
 func refRunC(t *SPM, text string, bos bool) []int {
 	lookup := func(s string) int {
-		for i, tok := range t.tokens {
-			if tok == s {
-				return i
-			}
+		if id, ok := t.ids[s]; ok { // the lowest id with that text
+			return int(id)
 		}
 		return -1
 	}
