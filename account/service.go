@@ -498,7 +498,15 @@ func (s *Service) record(a *admission, rec *gateway.Record) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.store.RecordCall(ctx, &c, st); err != nil {
+	err := s.store.RecordCall(ctx, &c, st)
+	if errors.Is(err, ErrExists) {
+		// Call ids come from the gateway; a clash must not lose a record.
+		old := c.ID
+		c.ID = newID("call_")
+		s.log.Warn("account: call id already recorded; recording under a new id", "call", old, "new", c.ID)
+		err = s.store.RecordCall(ctx, &c, st)
+	}
+	if err != nil {
 		s.log.Error("account: recording call", "call", c.ID, "team", c.TeamID, "err", err)
 	}
 	s.lim.addTokens(s.cfg.Now(), a.scopes, c.Usage.Total())

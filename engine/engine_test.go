@@ -11,8 +11,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/runnel/runnel/engine/internal/testmodels"
 	"github.com/runnel/runnel/engine/models"
+	"github.com/runnel/runnel/internal/testmodels"
 	"github.com/runnel/runnel/stream"
 )
 

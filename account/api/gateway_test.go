@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"io"
 	"strings"
 	"sync"
@@ -19,8 +21,6 @@ import (
 type testGateway struct {
 	acct gateway.Accountant
 	mock *mock.Provider
-	n    int
-	mu   sync.Mutex
 }
 
 func (g *testGateway) Models(ctx context.Context) ([]gateway.ModelInfo, error) {
@@ -35,10 +35,9 @@ func (g *testGateway) Start(ctx context.Context, req *stream.Request) (*gateway.
 	if err != nil {
 		return nil, err
 	}
-	g.mu.Lock()
-	g.n++
-	id := "call_" + strings.Repeat("a", 10) + string(rune('a'+g.n/26/26%26)) + string(rune('a'+g.n/26%26)) + string(rune('a'+g.n%26)) + "xyz"
-	g.mu.Unlock()
+	b := make([]byte, 8)
+	rand.Read(b)
+	id := "chatcmpl-" + hex.EncodeToString(b)
 	started := time.Now()
 	rec := &gateway.Record{ID: id, Request: req, Provider: "mock", Model: strings.TrimPrefix(req.Model, "mock/"), Started: started}
 	s, err := g.mock.Stream(ctx, req)

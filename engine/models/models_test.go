@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/runnel/runnel/engine/ggml"
-	"github.com/runnel/runnel/engine/internal/testmodels"
 	"github.com/runnel/runnel/engine/model"
 	"github.com/runnel/runnel/engine/sampler"
+	"github.com/runnel/runnel/internal/testmodels"
 )
 
 func TestListAndFind(t *testing.T) {
