@@ -220,7 +220,9 @@ func TestLlama2cKnownIDs(t *testing.T) {
 	}
 }
 
-func TestRunCReference(t *testing.T) {
+// llama2cTokenizers returns the synthetic llama2.c tokenizer and the shared
+// ones, when present.
+func llama2cTokenizers(t *testing.T) map[string]*SPM {
 	toks := map[string]*SPM{"synthetic": synthLlama2c(t)}
 	if dir, ok := sharedPath("models"); ok {
 		for _, name := range []string{"tok512.bin", "tokenizer.bin"} {
@@ -231,6 +233,11 @@ func TestRunCReference(t *testing.T) {
 			toks[name] = tok.(*SPM)
 		}
 	}
+	return toks
+}
+
+func TestRunCReference(t *testing.T) {
+	toks := llama2cTokenizers(t)
 	for name, tok := range toks {
 		for _, s := range sampleTexts {
 			for _, bos := range []bool{false, true} {
@@ -565,16 +572,7 @@ func FuzzRoundTrip(f *testing.F) {
 // A llama2.c tokenizer carried into GGUF (as runnel convert does) encodes
 // and decodes the same texts the same way.
 func TestLlama2cToGGUF(t *testing.T) {
-	toks := map[string]*SPM{"synthetic": synthLlama2c(t)}
-	if dir, ok := sharedPath("models"); ok {
-		for _, name := range []string{"tok512.bin", "tokenizer.bin"} {
-			tok, err := Open(filepath.Join(dir, name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			toks[name] = tok.(*SPM)
-		}
-	}
+	toks := llama2cTokenizers(t)
 	for name, l2c := range toks {
 		w := gguf.NewWriter()
 		for _, kv := range l2c.GGUFMetadata() {
