@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/runnel/runnel/engine/gguf"
 	"github.com/runnel/runnel/engine/models"
 	"github.com/runnel/runnel/engine/tokenizer"
 	"github.com/runnel/runnel/internal/testmodels"
@@ -405,5 +407,37 @@ func TestGGUFGreedy(t *testing.T) {
 	list, _ := e.Models(context.Background())
 	if len(list) != 2 || list[0].ContextLength != 512 {
 		t.Fatalf("models %+v", list)
+	}
+}
+
+func TestPromptText(t *testing.T) {
+	for _, tc := range []struct {
+		req  stream.Request
+		want string
+	}{
+		{stream.Request{Prompt: "raw text"}, "raw text"},
+		{stream.Request{Prompt: "", RawPrompt: true, Messages: []stream.Message{{Content: "ignored"}}}, ""},
+		{stream.Request{Messages: []stream.Message{{Role: "system", Content: "Tell a story."}, {Role: "user", Content: "Once upon a time"}, {Role: "assistant"}}},
+			"Tell a story.\nOnce upon a time"},
+	} {
+		if got := promptText(&tc.req); got != tc.want {
+			t.Errorf("promptText(%+v) = %q, want %q", tc.req, got, tc.want)
+		}
+	}
+}
+
+func TestUnloadableModel(t *testing.T) {
+	dir := t.TempDir()
+	// A GGUF file of another architecture: listed, but refused clearly.
+	w := gguf.NewWriter()
+	w.Add("general.architecture", "gpt2")
+	f, _ := os.Create(filepath.Join(dir, "other.gguf"))
+	w.WriteTo(f)
+	f.Close()
+	e := newEngine(t, Options{ModelsDir: dir})
+	_, err := e.Stream(context.Background(), &stream.Request{Model: "other", Prompt: "x"})
+	var se *stream.Error
+	if !errors.As(err, &se) || se.Code != stream.CodeUpstream || !strings.Contains(se.Message, `architecture "gpt2" is not supported`) {
+		t.Fatalf("err = %v", err)
 	}
 }
