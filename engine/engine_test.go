@@ -5,12 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/runnel/runnel/engine/internal/testmodels"
+	"github.com/runnel/runnel/engine/gguf"
+	"github.com/runnel/runnel/engine/models"
+	"github.com/runnel/runnel/engine/tokenizer"
+	"github.com/runnel/runnel/internal/testmodels"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -90,12 +95,12 @@ func TestEncodeMatchesRunC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := r.vocab.Encode(testmodels.GreedyPrompt, true)
-	if err != nil || !slices.Equal(ids, testmodels.GreedyPromptIDs) {
-		t.Fatalf("Encode = %v, %v; run.c has %v", ids, err, testmodels.GreedyPromptIDs)
+	ids := r.vocab.Encode(testmodels.GreedyPrompt, true)
+	if !slices.Equal(ids, testmodels.GreedyPromptIDs) {
+		t.Fatalf("Encode = %v; run.c has %v", ids, testmodels.GreedyPromptIDs)
 	}
 	var text strings.Builder
-	dec := r.vocab.NewDecoder(ids[len(ids)-1])
+	dec := tokenizer.NewDecoder(r.vocab, ids[len(ids)-1])
 	for _, id := range testmodels.GreedyIDs {
 		text.WriteString(dec.Next(id))
 	}
@@ -375,5 +380,64 @@ func TestModels(t *testing.T) {
 	}
 	if !slices.Contains(ids, "engine/stories260K/512") {
 		t.Fatalf("models %v lack stories260K", ids)
+	}
+}
+
+// TestGGUFGreedy serves stories260K converted to GGUF: at F32 and F16 the
+// greedy text through the Provider is llama2.c's, with the tokenizer read
+// from the GGUF file itself.
+func TestGGUFGreedy(t *testing.T) {
+	src := testmodels.Dir(t)
+	dir := t.TempDir()
+	for _, typ := range []string{"f32", "f16"} {
+		if _, err := models.Convert(filepath.Join(src, "stories260K.bin"), filepath.Join(src, "tok512.bin"),
+			filepath.Join(dir, "stories-"+typ+".gguf"), models.ConvertTypes[typ]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEngine(t, Options{ModelsDir: dir})
+	for _, typ := range []string{"f32", "f16"} {
+		req := chat(testmodels.GreedyPrompt, stream.Sampling{Temperature: ptr(0.0), MaxTokens: len(testmodels.GreedyIDs)})
+		req.Model = "engine/stories-" + typ
+		res := collect(t, e, req)
+		if res.Err != nil || res.Text != testmodels.GreedyText || res.Usage.PromptTokens != 5 || res.Usage.CompletionTokens != 252 {
+			t.Fatalf("%s: %v %+v\n%q", typ, res.Err, res.Usage, res.Text)
+		}
+	}
+	list, _ := e.Models(context.Background())
+	if len(list) != 2 || list[0].ContextLength != 512 {
+		t.Fatalf("models %+v", list)
+	}
+}
+
+func TestPromptText(t *testing.T) {
+	for _, tc := range []struct {
+		req  stream.Request
+		want string
+	}{
+		{stream.Request{Prompt: "raw text"}, "raw text"},
+		{stream.Request{Prompt: "", RawPrompt: true, Messages: []stream.Message{{Content: "ignored"}}}, ""},
+		{stream.Request{Messages: []stream.Message{{Role: "system", Content: "Tell a story."}, {Role: "user", Content: "Once upon a time"}, {Role: "assistant"}}},
+			"Tell a story.\nOnce upon a time"},
+	} {
+		if got := promptText(&tc.req); got != tc.want {
+			t.Errorf("promptText(%+v) = %q, want %q", tc.req, got, tc.want)
+		}
+	}
+}
+
+func TestUnloadableModel(t *testing.T) {
+	dir := t.TempDir()
+	// A GGUF file of another architecture: listed, but refused clearly.
+	w := gguf.NewWriter()
+	w.Add("general.architecture", "gpt2")
+	f, _ := os.Create(filepath.Join(dir, "other.gguf"))
+	w.WriteTo(f)
+	f.Close()
+	e := newEngine(t, Options{ModelsDir: dir})
+	_, err := e.Stream(context.Background(), &stream.Request{Model: "other", Prompt: "x"})
+	var se *stream.Error
+	if !errors.As(err, &se) || se.Code != stream.CodeUpstream || !strings.Contains(se.Message, `architecture "gpt2" is not supported`) {
+		t.Fatalf("err = %v", err)
 	}
 }

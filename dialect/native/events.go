@@ -1,18 +1,20 @@
-package openai
+package native
 
 import (
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 )
 
-// eventWriter writes SSE data events, flushing after each one, and a
+// eventWriter writes SSE data events, each with an id and a flush, and a
 // keep-alive comment after a silence.
 type eventWriter struct {
 	mu    sync.Mutex
 	w     http.ResponseWriter
 	rc    *http.ResponseController
-	line  []byte
+	buf   []byte
+	id    int
 	timer *time.Timer
 	every time.Duration
 	err   error
@@ -24,10 +26,12 @@ func newEventWriter(w http.ResponseWriter, keepAlive time.Duration) *eventWriter
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	o := &eventWriter{w: w, rc: http.NewResponseController(w), line: make([]byte, 0, 512), every: keepAlive}
+	o := &eventWriter{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 512), every: keepAlive}
 	o.err = o.rc.Flush()
 	if keepAlive > 0 {
+		o.mu.Lock() // the timer may fire before the assignment completes
 		o.timer = time.AfterFunc(keepAlive, o.keepAlive)
+		o.mu.Unlock()
 	}
 	return o
 }
@@ -44,17 +48,20 @@ func (o *eventWriter) keepAlive() {
 	o.timer.Reset(o.every)
 }
 
-// data writes one "data:" event and flushes it.
+// data writes "id: N" and "data: p" and flushes.
 func (o *eventWriter) data(p []byte) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.err != nil {
 		return o.err
 	}
-	b := append(o.line[:0], "data: "...)
+	o.id++
+	b := append(o.buf[:0], "id: "...)
+	b = strconv.AppendInt(b, int64(o.id), 10)
+	b = append(b, "\ndata: "...)
 	b = append(b, p...)
 	b = append(b, '\n', '\n')
-	o.line = b
+	o.buf = b
 	if _, o.err = o.w.Write(b); o.err == nil {
 		o.err = o.rc.Flush()
 	}
@@ -64,10 +71,7 @@ func (o *eventWriter) data(p []byte) error {
 	return o.err
 }
 
-// done writes the [DONE] sentinel.
-func (o *eventWriter) done() { o.data([]byte("[DONE]")) }
-
-// stop ends keep-alives; no write happens after it returns.
+// stop ends keep-alives; nothing is written after it returns.
 func (o *eventWriter) stop() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -76,6 +80,6 @@ func (o *eventWriter) stop() {
 		o.timer = nil
 	}
 	if o.err == nil {
-		o.err = http.ErrHandlerTimeout // any non-nil error: closed
+		o.err = http.ErrHandlerTimeout
 	}
 }

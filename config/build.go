@@ -1,0 +1,69 @@
+package config
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/runnel/runnel/dialect/anthropic"
+	"github.com/runnel/runnel/dialect/ollama"
+	"github.com/runnel/runnel/dialect/openai"
+	"github.com/runnel/runnel/mock"
+	"github.com/runnel/runnel/stream"
+)
+
+// UpstreamClient returns the HTTP client upstream providers share: pooled
+// connections sized for many concurrent streams to few hosts, no overall
+// timeout (the stream controls bound streams), and bounded dial and
+// response-header waits.
+func UpstreamClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 0
+	t.MaxIdleConnsPerHost = 1024
+	t.IdleConnTimeout = 90 * time.Second
+	return &http.Client{Transport: t}
+}
+
+// BuildProviders constructs every configured provider, keyed by its
+// routing name. getenv resolves api_key_env (os.Getenv outside tests);
+// client is shared by the HTTP upstreams (UpstreamClient() if nil).
+func (c *Config) BuildProviders(getenv func(string) string, client *http.Client) (map[string]stream.Provider, error) {
+	if client == nil {
+		client = UpstreamClient()
+	}
+	out := make(map[string]stream.Provider, len(c.Providers))
+	for _, name := range sortedKeys(c.Providers) {
+		p := c.Providers[name]
+		key := p.APIKeyFrom(getenv)
+		if p.APIKeyEnv != "" && key == "" {
+			return nil, fmt.Errorf("providers.%s.api_key_env: %s is not set", name, p.APIKeyEnv)
+		}
+		switch p.Type {
+		case TypeMock:
+			o, err := mock.ParseKnobs(p.Mock, mock.Options{})
+			if err != nil {
+				return nil, fmt.Errorf("providers.%s.mock: %v", name, err)
+			}
+			out[name] = &mock.Provider{Name: name, Options: o}
+		case TypeOpenAI:
+			out[name] = openai.NewProvider(openai.Config{Name: name, BaseURL: p.BaseURL, APIKey: key, Headers: p.Headers, HTTPClient: client})
+		case TypeOllama:
+			h := make(http.Header, len(p.Headers)+1)
+			for k, v := range p.Headers {
+				h.Set(k, v)
+			}
+			if key != "" {
+				h.Set("Authorization", "Bearer "+key)
+			}
+			out[name] = ollama.NewProvider(ollama.Config{Name: name, BaseURL: p.BaseURL, Header: h, HTTPClient: client})
+		case TypeAnthropic:
+			if len(p.Headers) > 0 {
+				return nil, fmt.Errorf("providers.%s.headers: the anthropic provider takes no extra headers", name)
+			}
+			out[name] = anthropic.NewProvider(anthropic.Config{Name: name, BaseURL: p.BaseURL, APIKey: key, HTTPClient: client})
+		default:
+			return nil, fmt.Errorf("providers.%s: a %s provider is not available in this build yet", name, p.Type)
+		}
+	}
+	return out, nil
+}
