@@ -506,3 +506,44 @@ func TestAuthOff(t *testing.T) {
 		t.Fatalf("usage %+v", rows)
 	}
 }
+
+// TestConcurrentPlainCalls: calls outside jobs reserve nothing in the
+// store, yet more concurrent calls than credits never overspend: every
+// served call is paid, the balance never goes below zero. (At the very edge
+// of the balance the in-process ledger may refuse a call early, never late.)
+func TestConcurrentPlainCalls(t *testing.T) {
+	each(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, account.Config{Auth: true, AdminKey: adminKey})
+		team, key := e.team("plain", 12)
+		const n = 40
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		statuses := map[int]int{}
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest("POST", e.url+"/v1/chat/completions",
+					strings.NewReader(`{"model":"mock/default?text=a%20b","stream":true,"messages":[{"role":"user","content":"x"}]}`))
+				req.Header.Set("Authorization", "Bearer "+key)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				mu.Lock()
+				statuses[res.StatusCode]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		tm, _ := e.acct.Store().Team(context.Background(), team)
+		rows, _ := e.acct.Store().Usage(context.Background(), account.UsageFilter{TeamID: team})
+		ok := int64(statuses[200])
+		if ok > 12 || ok == 0 || statuses[402] != n-int(ok) || tm.Credits != 12-ok || tm.Reserved != 0 || len(rows) != 1 || rows[0].Calls != ok {
+			t.Fatalf("statuses %v, team %+v, usage %+v", statuses, tm, rows)
+		}
+	})
+}
