@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -58,6 +59,10 @@ func NewProvider(cfg Config) *Provider {
 	return &Provider{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), client: client}
 }
 
+// maxEvent bounds one upstream SSE event, so a garbage upstream cannot
+// grow memory without limit.
+const maxEvent = 4 << 20
+
 // maxErrorBody caps how much of an upstream error answer is read.
 const maxErrorBody = 64 << 10
 
@@ -102,7 +107,8 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		// The upstream ignored stream: true and answered in one piece.
 		s.whole = true
 	} else {
-		s.events = newEventReader(resp.Body)
+		s.events = sse.NewReader(resp.Body)
+		s.events.SetMaxEventSize(maxEvent)
 	}
 	return s, nil
 }
@@ -219,17 +225,25 @@ func upstreamCompletion(req *stream.Request) *CompletionRequest {
 	return c
 }
 
+// upstreamChunk is the part of a Chunk the provider reads: ids, model and
+// timestamps are ignored, so an upstream that types them oddly still works.
+type upstreamChunk struct {
+	Choices []ChunkChoice `json:"choices"`
+	Usage   *Usage        `json:"usage"`
+	Error   *ErrorBody    `json:"error"`
+}
+
 // upstreamStream reads an upstream's SSE answer one event per Recv, so the
 // upstream only advances as the client reads (TCP backpressure), and Close
 // closes the body, which cancels the upstream request.
 type upstreamStream struct {
 	ctx    context.Context
 	body   io.ReadCloser
-	events *eventReader
+	events *sse.Reader
 	legacy bool
 	whole  bool // body is one JSON answer, not SSE
 
-	chunk  Chunk
+	chunk  upstreamChunk
 	queue  []stream.Event
 	qbuf   [8]stream.Event
 	ended  bool // no more reads from body
@@ -252,19 +266,23 @@ func (s *upstreamStream) Recv() (stream.Event, error) {
 			s.readWhole()
 			continue
 		}
-		data, err := s.events.next()
+		ev, err := s.events.Next()
 		if err != nil {
 			s.readFailed(err)
 			continue
 		}
-		if string(data) == "[DONE]" {
+		if ev.Data == "[DONE]" {
 			if s.finish == "" {
 				s.finish = stream.FinishStop
 			}
 			s.end()
 			continue
 		}
-		s.decode(data)
+		if c, ok := parseLite(ev.Data); ok {
+			s.queueLite(&c)
+		} else {
+			s.decode([]byte(ev.Data))
+		}
 	}
 }
 
@@ -301,18 +319,36 @@ func (s *upstreamStream) readFailed(err error) {
 	switch {
 	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
 		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "upstream closed the stream before it finished", Err: err})
-	case err == errEventTooLarge:
+	case errors.Is(err, sse.ErrTooLong):
 		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "upstream sent an SSE event larger than 4 MiB", Err: err})
 	default:
 		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "reading the upstream stream failed: " + err.Error(), Err: err})
 	}
 }
 
-// decode turns one chunk into events.
+// queueLite turns a per-token chunk into events, as decode would.
+func (s *upstreamStream) queueLite(c *liteChunk) {
+	if c.reasoningContent != "" {
+		s.queue = append(s.queue, stream.ThinkingDelta(c.reasoningContent))
+	} else if c.reasoning != "" {
+		s.queue = append(s.queue, stream.ThinkingDelta(c.reasoning))
+	}
+	if c.content != "" {
+		s.queue = append(s.queue, stream.Delta(c.content))
+	}
+	if s.legacy && c.text != "" {
+		s.queue = append(s.queue, stream.Delta(c.text))
+	}
+	if c.hasFinish && c.finish != "" {
+		s.finish = streamFinish(c.finish)
+	}
+}
+
+// decode turns one chunk into events with encoding/json.
 func (s *upstreamStream) decode(data []byte) {
 	ch := s.chunk.Choices[:cap(s.chunk.Choices)]
 	clear(ch)
-	s.chunk = Chunk{Choices: ch[:0]}
+	s.chunk = upstreamChunk{Choices: ch[:0]}
 	if err := json.Unmarshal(data, &s.chunk); err != nil {
 		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "upstream sent an invalid chunk: " + clip(string(data)), Err: err})
 		return

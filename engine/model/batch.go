@@ -29,6 +29,7 @@ type Batch struct {
 	att                 []float32 // entry × heads × seqLen
 	pos                 []int     // entry → position
 	lx, logits          []float32 // logit rows × dim, × vocab
+	cos, sin            []float32 // entry × headSize/2: RoPE at the entry's position
 }
 
 // NewBatch allocates activations for steps of up to capacity entries.
@@ -45,6 +46,7 @@ func (m *Model) NewBatch(capacity int) *Batch {
 		hb: make([]float32, n*h), hb2: make([]float32, n*h),
 		att: make([]float32, n*m.Heads*m.SeqLen), pos: make([]int, n),
 		lx: make([]float32, n*d), logits: make([]float32, n*m.VocabSize),
+		cos: make([]float32, n*m.HeadSize()/2), sin: make([]float32, n*m.HeadSize()/2),
 	}
 }
 
@@ -84,9 +86,15 @@ func (b *Batch) Step(entries []Entry) error {
 		return nil
 	}
 	d, kv, hd := m.Dim, m.KVDim(), m.HiddenDim
+	half := m.HeadSize() / 2
 	for i, e := range entries {
 		if err := m.embedding(b.x[i*d:(i+1)*d], e.Token); err != nil {
 			return err
+		}
+		for j, f := range m.ropeFreq {
+			val := float32(b.pos[i]) * f
+			b.cos[i*half+j] = float32(math.Cos(float64(val)))
+			b.sin[i*half+j] = float32(math.Sin(float64(val)))
 		}
 	}
 	for l := range m.blocks {
@@ -99,11 +107,12 @@ func (b *Batch) Step(entries []Entry) error {
 		kernels.MatMul(b.v[:n*kv], blk.wv, b.xb[:n*d], n)
 		for i, e := range entries {
 			p := b.pos[i]
-			m.rope(b.q[i*d:(i+1)*d], p)
-			m.rope(b.k[i*kv:(i+1)*kv], p)
-			off := (l*m.SeqLen + p) * kv
-			copy(e.Seq.key[off:off+kv], b.k[i*kv:(i+1)*kv])
-			copy(e.Seq.value[off:off+kv], b.v[i*kv:(i+1)*kv])
+			cos, sin := b.cos[i*half:(i+1)*half], b.sin[i*half:(i+1)*half]
+			rope(b.q[i*d:(i+1)*d], cos, sin)
+			rope(b.k[i*kv:(i+1)*kv], cos, sin)
+			// Positions fill in order, so position p goes at the end.
+			e.Seq.key[l] = append(e.Seq.key[l][:p*kv], b.k[i*kv:(i+1)*kv]...)
+			e.Seq.value[l] = append(e.Seq.value[l][:p*kv], b.v[i*kv:(i+1)*kv]...)
 		}
 		b.attention(entries, l)
 		kernels.MatMul(b.xb2[:n*d], blk.wo, b.xb[:n*d], n)
@@ -154,12 +163,11 @@ func (m *Model) embedding(dst []float32, token int) error {
 	return kernels.Dequantize(dst, e.Type, e.Data[token*rowBytes:(token+1)*rowBytes])
 }
 
-// rope rotates each head's pairs (2i, 2i+1) of vec by the angles for pos.
-func (m *Model) rope(vec []float32, pos int) {
-	hs := m.HeadSize()
-	half := hs / 2
-	cos := m.ropeCos[pos*half : (pos+1)*half]
-	sin := m.ropeSin[pos*half : (pos+1)*half]
+// rope rotates each head's pairs (2i, 2i+1) of vec by the angles whose
+// cosines and sines are given.
+func rope(vec, cos, sin []float32) {
+	half := len(cos)
+	hs := 2 * half
 	for h := 0; h+hs <= len(vec); h += hs {
 		v := vec[h : h+hs]
 		for i := 0; i < half; i++ {
@@ -193,20 +201,41 @@ func (b *Batch) head(s *Sequence, i, h, layer int) {
 	q := b.q[i*m.Dim+h*hs : i*m.Dim+(h+1)*hs]
 	att := b.att[(i*m.Heads+h)*seqLen : (i*m.Heads+h)*seqLen+pos+1]
 	kvOff := (h / (m.Heads / m.KVHeads)) * hs
-	base := layer * seqLen * kv
+	keys, values := s.key[layer][kvOff:], s.value[layer][kvOff:]
 	scale := float32(1 / math.Sqrt(float64(hs)))
-	for t := 0; t <= pos; t++ {
-		k := s.key[base+t*kv+kvOff : base+t*kv+kvOff+hs]
-		att[t] = kernels.Dot(q, k) * scale
-	}
-	kernels.Softmax(att)
 	out := b.xb[i*m.Dim+h*hs : i*m.Dim+(h+1)*hs]
 	clear(out)
-	for t := 0; t <= pos; t++ {
-		v := s.value[base+t*kv+kvOff : base+t*kv+kvOff+hs]
-		kernels.Axpy(out, att[t], v)
+	if hs < smallHead {
+		// Small heads (stories260K has 8) spend more on calls than on
+		// arithmetic: plain loops the compiler keeps inline.
+		for t := range att {
+			k := keys[t*kv : t*kv+hs]
+			var score float32
+			for j, kj := range k {
+				score += q[j] * kj
+			}
+			att[t] = score * scale
+		}
+		kernels.Softmax(att)
+		for t, a := range att {
+			v := values[t*kv : t*kv+hs]
+			for j, vj := range v {
+				out[j] += a * vj
+			}
+		}
+		return
+	}
+	for t := range att {
+		att[t] = kernels.Dot(q, keys[t*kv:t*kv+hs]) * scale
+	}
+	kernels.Softmax(att)
+	for t, a := range att {
+		kernels.Axpy(out, a, values[t*kv:t*kv+hs])
 	}
 }
+
+// smallHead is the head size below which attention uses inline loops.
+const smallHead = 32
 
 func add(dst, x []float32) {
 	for i, v := range x {

@@ -64,8 +64,8 @@ type Model struct {
 	norm   []float32
 	output *kernels.Matrix // vocab × dim
 
-	ropeCos, ropeSin []float32 // seqLen × headSize/2
-	closer           func() error
+	ropeFreq []float32 // headSize/2 rotation frequencies
+	closer   func() error
 }
 
 type block struct {
@@ -181,36 +181,44 @@ func (m *Model) init() error {
 	// RoPE as llama2.c computes it, in float32: pair (2i, 2i+1) of each head
 	// rotates by pos / theta^(2i/headSize).
 	half := m.HeadSize() / 2
-	m.ropeCos = make([]float32, m.SeqLen*half)
-	m.ropeSin = make([]float32, m.SeqLen*half)
-	for i := 0; i < half; i++ {
-		freq := 1 / float32(math.Pow(float64(m.RopeTheta), float64(float32(2*i)/float32(m.HeadSize()))))
-		for pos := 0; pos < m.SeqLen; pos++ {
-			val := float32(pos) * freq
-			m.ropeCos[pos*half+i] = float32(math.Cos(float64(val)))
-			m.ropeSin[pos*half+i] = float32(math.Sin(float64(val)))
-		}
+	m.ropeFreq = make([]float32, half)
+	for i := range m.ropeFreq {
+		m.ropeFreq[i] = 1 / float32(math.Pow(float64(m.RopeTheta), float64(float32(2*i)/float32(m.HeadSize()))))
 	}
 	return nil
 }
 
+// LimitContext lowers the context length to n, which bounds the memory of
+// each Sequence's KV cache (Layers × n × KVDim × 2 float32s). It must be
+// called before any Sequence or Batch is made.
+func (m *Model) LimitContext(n int) {
+	if n > 0 && n < m.SeqLen {
+		m.SeqLen = n
+	}
+}
+
 // Sequence is one generation's state: its KV cache and position.
 type Sequence struct {
-	pos        int
-	key, value []float32 // layers × seqLen × kvDim
+	pos int
+	// key[l] and value[l] hold layer l's pos × kvDim cache. They grow as
+	// positions fill, so a short generation never pays for the whole
+	// context, and keep their capacity across Reset.
+	key, value [][]float32
 	m          *Model
 }
 
-// NewSequence allocates a sequence with an empty KV cache for the full
-// context length.
+// NewSequence returns a sequence with an empty KV cache.
 func (m *Model) NewSequence() *Sequence {
-	n := m.Layers * m.SeqLen * m.KVDim()
-	return &Sequence{key: make([]float32, n), value: make([]float32, n), m: m}
+	return &Sequence{key: make([][]float32, m.Layers), value: make([][]float32, m.Layers), m: m}
 }
 
 // Pos is the number of tokens the sequence has processed.
 func (s *Sequence) Pos() int { return s.pos }
 
-// Reset empties the sequence for reuse. The cache is overwritten as
-// positions are filled again, so it is not cleared.
-func (s *Sequence) Reset() { s.pos = 0 }
+// Reset empties the sequence for reuse, keeping its cache's memory.
+func (s *Sequence) Reset() {
+	s.pos = 0
+	for l := range s.key {
+		s.key[l], s.value[l] = s.key[l][:0], s.value[l][:0]
+	}
+}
