@@ -29,7 +29,9 @@ func newEventWriter(w http.ResponseWriter, keepAlive time.Duration) *eventWriter
 	o := &eventWriter{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 512), every: keepAlive}
 	o.err = o.rc.Flush()
 	if keepAlive > 0 {
+		o.mu.Lock() // the timer may fire before the assignment completes
 		o.timer = time.AfterFunc(keepAlive, o.keepAlive)
+		o.mu.Unlock()
 	}
 	return o
 }
