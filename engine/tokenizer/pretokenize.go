@@ -93,19 +93,7 @@ func splitGPT2(cps []rune, ends []int32) []int32 {
 			ends = append(ends, int32(pos))
 			continue
 		}
-		// \s+(?!\S) leaves the last space for the next word; \s+ takes all.
-		ws := 0
-		for classAt(cps, pos+ws)&cpSpace != 0 {
-			ws++
-		}
-		switch {
-		case ws > 1 && pos+ws < n:
-			pos += ws - 1
-		case ws > 0:
-			pos += ws
-		default:
-			pos++
-		}
+		pos = spaces(cps, pos, false)
 		ends = append(ends, int32(pos))
 	}
 	return ends
@@ -184,26 +172,31 @@ func splitLlama3(cps []rune, ends []int32) []int32 {
 			ends = append(ends, int32(pos))
 			continue
 		}
-		// \s*[\r\n]+ ends at the last line break of a run of spaces;
-		// \s+(?!\S) leaves the last space for the next word; \s+ takes all.
-		ws, lastBreak := 0, -1
-		for classAt(cps, pos+ws)&cpSpace != 0 {
-			if r := cps[pos+ws]; r == '\r' || r == '\n' {
-				lastBreak = pos + ws + 1
-			}
-			ws++
-		}
-		switch {
-		case lastBreak > 0:
-			pos = lastBreak
-		case ws > 1 && pos+ws < n:
-			pos += ws - 1
-		case ws > 0:
-			pos += ws
-		default:
-			pos++
-		}
+		pos = spaces(cps, pos, true)
 		ends = append(ends, int32(pos))
 	}
 	return ends
+}
+
+// spaces matches the expressions' last alternatives at pos and returns the
+// end of the word: with breaks, \s*[\r\n]+ (up to the last line break in
+// a run of spaces); then \s+(?!\S), which leaves the last space of a run
+// for the next word; then \s+; and a single code point if none matches.
+func spaces(cps []rune, pos int, breaks bool) int {
+	ws, lastBreak := 0, -1
+	for classAt(cps, pos+ws)&cpSpace != 0 {
+		if r := cps[pos+ws]; breaks && (r == '\r' || r == '\n') {
+			lastBreak = pos + ws + 1
+		}
+		ws++
+	}
+	switch {
+	case lastBreak > 0:
+		return lastBreak
+	case ws > 1 && pos+ws < len(cps):
+		return pos + ws - 1
+	case ws > 0:
+		return pos + ws
+	}
+	return pos + 1
 }
