@@ -441,3 +441,92 @@ func TestUnloadableModel(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestManyStreams mixes 64 streams that read to the end, cancel midway or
+// close before reading, through 4 slots and a queue: every finished stream
+// has its exact text and usage, and nothing is left running (see TestMain).
+func TestManyStreams(t *testing.T) {
+	e := newEngine(t, Options{MaxParallel: 4, QueueSize: 64, BatchTokens: 16})
+	want := collect(t, e, chat("Once upon a time", stream.Sampling{Temperature: ptr(0.0), MaxTokens: 20}))
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			s, err := e.Stream(ctx, chat("Once upon a time", stream.Sampling{Temperature: ptr(0.0), MaxTokens: 20}))
+			if err != nil {
+				errs <- err
+				return
+			}
+			switch i % 3 {
+			case 0: // read to the end
+				res := stream.Collect(s)
+				if res.Text != want.Text || res.Usage.CompletionTokens != 20 || res.Finish != stream.FinishLength {
+					errs <- fmt.Errorf("stream %d: %q %+v %s %v", i, res.Text, res.Usage, res.Finish, res.Err)
+				}
+			case 1: // cancel after a few events
+				for j := 0; j < i%5; j++ {
+					if _, err := s.Recv(); err != nil {
+						break
+					}
+				}
+				cancel()
+				s.Close()
+			case 2: // close without reading
+				s.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// The engine is still healthy afterwards.
+	if res := collect(t, e, chat("Once upon a time", stream.Sampling{Temperature: ptr(0.0), MaxTokens: 20})); res.Text != want.Text {
+		t.Fatalf("after the storm: %q", res.Text)
+	}
+}
+
+// TestQueuedCancelFreesPlace: a request cancelled while it waits in the
+// queue gives its place back even while the running ones are paused.
+func TestQueuedCancelFreesPlace(t *testing.T) {
+	e := newEngine(t, Options{MaxParallel: 1, QueueSize: 1, BufferSize: 1})
+	idle := idleHook(t, e)
+	req := chat("Once upon a time", stream.Sampling{})
+	running, err := e.Stream(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Close()
+	for st := range idle { // the unread stream is paused
+		if st.active == 1 {
+			break
+		}
+	}
+	queued, err := e.Stream(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Stream(context.Background(), req); err == nil {
+		t.Fatal("third stream admitted past a full queue")
+	}
+	queued.Close()
+	for range idle { // the scheduler saw the cancellation
+		r, _ := e.runner("stories260K")
+		r.mu.Lock()
+		n := len(r.queue) + r.reserved
+		r.mu.Unlock()
+		if n == 0 {
+			break
+		}
+	}
+	s, err := e.Stream(context.Background(), req)
+	if err != nil {
+		t.Fatalf("queue place not given back: %v", err)
+	}
+	s.Close()
+}
