@@ -8,6 +8,7 @@ import (
 	"github.com/runnel/runnel/dialect/anthropic"
 	"github.com/runnel/runnel/dialect/ollama"
 	"github.com/runnel/runnel/dialect/openai"
+	"github.com/runnel/runnel/engine"
 	"github.com/runnel/runnel/mock"
 	"github.com/runnel/runnel/stream"
 )
@@ -61,6 +62,12 @@ func (c *Config) BuildProviders(getenv func(string) string, client *http.Client)
 				return nil, fmt.Errorf("providers.%s.headers: the anthropic provider takes no extra headers", name)
 			}
 			out[name] = anthropic.NewProvider(anthropic.Config{Name: name, BaseURL: p.BaseURL, APIKey: key, HTTPClient: client})
+		case TypeEngine:
+			e, err := engine.New(engine.Options{ModelsDir: c.Server.ModelsDir, BufferSize: c.Gateway.BufferSize})
+			if err != nil {
+				return nil, fmt.Errorf("providers.%s: %w", name, err)
+			}
+			out[name] = e
 		default:
 			return nil, fmt.Errorf("providers.%s: a %s provider is not available in this build yet", name, p.Type)
 		}
