@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/runnel/runnel/stream"
 )
@@ -119,6 +120,7 @@ const (
 	identityKey ctxKey = iota
 	authErrKey
 	jobKey
+	outcomeKey
 )
 
 // NewContext returns ctx carrying id.
@@ -170,4 +172,38 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// Outcome receives the status of the call made with its context (see
+// WithOutcome), for handlers that act on how a call ended.
+type Outcome struct {
+	mu     sync.Mutex
+	status string
+	callID string
+}
+
+// Status is the call's record status ("ok", "error", "cancelled",
+// "timeout"), or "" if no call was recorded.
+func (o *Outcome) Status() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.status
+}
+
+// CallID is the recorded call's id, or "".
+func (o *Outcome) CallID() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.callID
+}
+
+func (o *Outcome) set(status, callID string) {
+	o.mu.Lock()
+	o.status, o.callID = status, callID
+	o.mu.Unlock()
+}
+
+// WithOutcome returns ctx whose call, once recorded, reports to o.
+func WithOutcome(ctx context.Context, o *Outcome) context.Context {
+	return context.WithValue(ctx, outcomeKey, o)
 }

@@ -98,6 +98,9 @@ func New(st Store, cfg Config) *Service {
 	return s
 }
 
+// Logger is where the service logs.
+func (s *Service) Logger() *slog.Logger { return s.log }
+
 // Store returns the service's store.
 func (s *Service) Store() Store { return s.store }
 
@@ -385,6 +388,7 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 	}
 	now := s.cfg.Now()
 	a := &admission{s: s, id: id, team: id.TeamID, jobID: jobFromContext(ctx), reqModel: req.Model}
+	a.outcome, _ = ctx.Value(outcomeKey).(*Outcome)
 	if a.jobID != "" {
 		// The job's team pays and is limited, whoever the caller is (the
 		// admin key or, with auth off, anyone may call in any job).
@@ -465,6 +469,7 @@ type admission struct {
 	reqModel string
 	scopes   []scope
 	warnings []string
+	outcome  *Outcome
 	done     sync.Once
 }
 
@@ -493,10 +498,21 @@ func (s *Service) record(a *admission, rec *gateway.Record) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.store.RecordCall(ctx, &c, st); err != nil {
+	err := s.store.RecordCall(ctx, &c, st)
+	if errors.Is(err, ErrExists) {
+		// Call ids come from the gateway; a clash must not lose a record.
+		old := c.ID
+		c.ID = newID("call_")
+		s.log.Warn("account: call id already recorded; recording under a new id", "call", old, "new", c.ID)
+		err = s.store.RecordCall(ctx, &c, st)
+	}
+	if err != nil {
 		s.log.Error("account: recording call", "call", c.ID, "team", c.TeamID, "err", err)
 	}
 	s.lim.addTokens(s.cfg.Now(), a.scopes, c.Usage.Total())
+	if a.outcome != nil {
+		a.outcome.set(c.Status, c.ID)
+	}
 }
 
 func (s *Service) callFromRecord(a *admission, rec *gateway.Record) Call {
@@ -624,4 +640,33 @@ func clip(s string) string {
 		return s[:40] + "…"
 	}
 	return s
+}
+
+// SetTeamLimits sets a team's rate limits and budget (0 = none).
+func (s *Service) SetTeamLimits(ctx context.Context, teamID string, l Limits, maxBudget float64) (Team, error) {
+	if l.RPM < 0 || l.TPM < 0 || maxBudget < 0 || math.IsNaN(maxBudget) || math.IsInf(maxBudget, 0) {
+		return Team{}, stream.InvalidParam("max_budget", "limits and budget must be finite and not negative")
+	}
+	if _, err := s.Team(ctx, teamID); err != nil {
+		return Team{}, err
+	}
+	if err := s.store.SetTeamLimits(ctx, teamID, l, maxBudget); err != nil {
+		return Team{}, internal(err)
+	}
+	return s.Team(ctx, teamID)
+}
+
+// Usage reports calls per team, key and model.
+func (s *Service) Usage(ctx context.Context, f UsageFilter) ([]UsageRow, error) {
+	if f.TeamID != "" && !ValidID("team", f.TeamID) {
+		return nil, stream.InvalidParam("team_id", "%q is not a team id", clip(f.TeamID))
+	}
+	if f.KeyID != "" && !ValidID("key", f.KeyID) {
+		return nil, stream.InvalidParam("key_id", "%q is not a key id", clip(f.KeyID))
+	}
+	rows, err := s.store.Usage(ctx, f)
+	if err != nil {
+		return nil, internal(err)
+	}
+	return rows, nil
 }

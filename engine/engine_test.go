@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/runnel/runnel/engine/internal/testmodels"
+	"github.com/runnel/runnel/engine/models"
+	"github.com/runnel/runnel/internal/testmodels"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -375,5 +377,32 @@ func TestModels(t *testing.T) {
 	}
 	if !slices.Contains(ids, "engine/stories260K/512") {
 		t.Fatalf("models %v lack stories260K", ids)
+	}
+}
+
+// TestGGUFGreedy serves stories260K converted to GGUF: at F32 and F16 the
+// greedy text through the Provider is llama2.c's, with the tokenizer read
+// from the GGUF file itself.
+func TestGGUFGreedy(t *testing.T) {
+	src := testmodels.Dir(t)
+	dir := t.TempDir()
+	for _, typ := range []string{"f32", "f16"} {
+		if _, err := models.Convert(filepath.Join(src, "stories260K.bin"), filepath.Join(src, "tok512.bin"),
+			filepath.Join(dir, "stories-"+typ+".gguf"), models.ConvertTypes[typ]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEngine(t, Options{ModelsDir: dir})
+	for _, typ := range []string{"f32", "f16"} {
+		req := chat(testmodels.GreedyPrompt, stream.Sampling{Temperature: ptr(0.0), MaxTokens: len(testmodels.GreedyIDs)})
+		req.Model = "engine/stories-" + typ
+		res := collect(t, e, req)
+		if res.Err != nil || res.Text != testmodels.GreedyText || res.Usage.PromptTokens != 5 || res.Usage.CompletionTokens != 252 {
+			t.Fatalf("%s: %v %+v\n%q", typ, res.Err, res.Usage, res.Text)
+		}
+	}
+	list, _ := e.Models(context.Background())
+	if len(list) != 2 || list[0].ContextLength != 512 {
+		t.Fatalf("models %+v", list)
 	}
 }

@@ -1,8 +1,8 @@
 package engine
 
 import (
-	"encoding/binary"
 	"fmt"
+	"github.com/runnel/runnel/engine/models"
 	"math"
 	"os"
 	"strconv"
@@ -16,6 +16,8 @@ type llama2cVocab struct {
 	scores []float32
 	ids    map[string]int
 	bytes  [256]int // byte → its fallback token, -1 if none
+	bos    int
+	eos    int
 }
 
 func openLlama2CVocab(path string, vocabSize int) (*llama2cVocab, error) {
@@ -23,31 +25,22 @@ func openLlama2CVocab(path string, vocabSize int) (*llama2cVocab, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &llama2cVocab{ids: make(map[string]int, vocabSize)}
-	if len(b) < 4 {
-		return nil, fmt.Errorf("%s: not a llama2.c tokenizer: %d bytes", path, len(b))
+	pieces, scores, err := models.ParseTokenizerBin(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	off := 4 // max_token_length, unused
-	for i := 0; off < len(b); i++ {
-		if len(b)-off < 8 {
-			return nil, fmt.Errorf("%s: truncated at token %d", path, i)
-		}
-		score := math.Float32frombits(binary.LittleEndian.Uint32(b[off:]))
-		n := int(int32(binary.LittleEndian.Uint32(b[off+4:])))
-		off += 8
-		if n < 0 || n > len(b)-off {
-			return nil, fmt.Errorf("%s: token %d has a bad length %d", path, i, n)
-		}
-		p := string(b[off : off+n])
-		off += n
-		v.pieces = append(v.pieces, p)
-		v.scores = append(v.scores, score)
+	if len(pieces) != vocabSize {
+		return nil, fmt.Errorf("%s: holds %d tokens, the model has %d", path, len(pieces), vocabSize)
+	}
+	return newLlamaVocab(pieces, scores, 1, 2), nil
+}
+
+func newLlamaVocab(pieces []string, scores []float32, bos, eos int) *llama2cVocab {
+	v := &llama2cVocab{pieces: pieces, scores: scores, ids: make(map[string]int, len(pieces)), bos: bos, eos: eos}
+	for i, p := range pieces {
 		if _, dup := v.ids[p]; !dup {
 			v.ids[p] = i
 		}
-	}
-	if len(v.pieces) != vocabSize {
-		return nil, fmt.Errorf("%s: holds %d tokens, the model has %d", path, len(v.pieces), vocabSize)
 	}
 	for i := range v.bytes {
 		v.bytes[i] = -1
@@ -55,11 +48,11 @@ func openLlama2CVocab(path string, vocabSize int) (*llama2cVocab, error) {
 			v.bytes[i] = id
 		}
 	}
-	return v, nil
+	return v
 }
 
-func (v *llama2cVocab) BOS() int { return 1 }
-func (v *llama2cVocab) EOS() int { return 2 }
+func (v *llama2cVocab) BOS() int { return v.bos }
+func (v *llama2cVocab) EOS() int { return v.eos }
 
 // Encode works as run.c's encode: a dummy-prefix space, one token per
 // character (or its bytes), then the best-scoring merges until none apply.

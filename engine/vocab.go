@@ -2,8 +2,10 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
+	"github.com/runnel/runnel/engine/gguf"
 	"github.com/runnel/runnel/engine/model"
 	"github.com/runnel/runnel/engine/models"
 )
@@ -48,8 +50,57 @@ func open(m models.Model, tokenizerPath string) (*model.Model, Vocab, error) {
 			return nil, nil, err
 		}
 		return mdl, v, nil
+	case models.FormatGGUF:
+		mdl, f, err := model.OpenGGUF(m.Path)
+		if err != nil {
+			return nil, nil, err
+		}
+		v, err := ggufVocab(f, mdl.VocabSize)
+		if err != nil {
+			mdl.Close()
+			return nil, nil, fmt.Errorf("%s: %w", m.Path, err)
+		}
+		return mdl, v, nil
 	}
-	return nil, nil, fmt.Errorf("model format %q is not supported yet", m.Format)
+	return nil, nil, fmt.Errorf("model format %q is not supported", m.Format)
+}
+
+// ggufVocab reads a SentencePiece ("llama") vocabulary from GGUF metadata.
+func ggufVocab(f *gguf.File, vocabSize int) (Vocab, error) {
+	kind, err := f.String("tokenizer.ggml.model")
+	if err != nil {
+		return nil, err
+	}
+	if kind != "llama" {
+		return nil, fmt.Errorf("tokenizer model %q is not supported (only llama)", kind)
+	}
+	tokens, err := f.Strings("tokenizer.ggml.tokens")
+	if err != nil {
+		return nil, err
+	}
+	scores, err := f.Float32s("tokenizer.ggml.scores")
+	if err != nil {
+		return nil, err
+	}
+	if len(tokens) != vocabSize || len(scores) != vocabSize {
+		return nil, fmt.Errorf("tokenizer has %d tokens and %d scores, the model %d", len(tokens), len(scores), vocabSize)
+	}
+	bos, err := f.Uint32("tokenizer.ggml.bos_token_id")
+	if err != nil {
+		return nil, err
+	}
+	eos, err := f.Uint32("tokenizer.ggml.eos_token_id")
+	if err != nil {
+		return nil, err
+	}
+	if int(bos) >= vocabSize || int(eos) >= vocabSize {
+		return nil, fmt.Errorf("bos %d or eos %d outside the vocabulary of %d", bos, eos, vocabSize)
+	}
+	pieces := make([]string, len(tokens))
+	for i, t := range tokens {
+		pieces[i] = strings.ReplaceAll(t, "\u2581", " ") // SentencePiece's visible space
+	}
+	return newLlamaVocab(pieces, scores, int(bos), int(eos)), nil
 }
 
 // utf8Hold returns how many trailing bytes of b are the start of a UTF-8

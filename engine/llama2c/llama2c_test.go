@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/runnel/runnel/engine/internal/testmodels"
+	"github.com/runnel/runnel/internal/testmodels"
 )
 
 func TestOpenStories260K(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/runnel/runnel/engine/internal/testmodels"
+	"github.com/runnel/runnel/internal/testmodels"
 )
 
 func openStories(t testing.TB) *Model {

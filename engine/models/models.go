@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -144,24 +145,48 @@ func findTokenizer(dir string, vocab int) string {
 	return ""
 }
 
-// tokenizerSize counts the entries of a llama2.c tokenizer file (int32
-// max_token_length, then per token a float32 score, an int32 length and
-// the bytes), or returns -1 if b is not one.
+// tokenizerSize counts the entries of a llama2.c tokenizer file, or
+// returns -1 if b is not one.
 func tokenizerSize(b []byte) int {
-	if len(b) < 4 {
+	pieces, _, err := ParseTokenizerBin(b)
+	if err != nil {
 		return -1
 	}
-	n := 0
-	for off := 4; off < len(b); n++ {
+	return len(pieces)
+}
+
+// ParseTokenizerBin decodes a llama2.c tokenizer file: an int32
+// max_token_length, then per token a float32 merge score, an int32 length
+// and the piece's bytes (spaces as spaces, bytes as "<0xXX>").
+func ParseTokenizerBin(b []byte) (pieces []string, scores []float32, err error) {
+	if len(b) < 4 {
+		return nil, nil, fmt.Errorf("not a llama2.c tokenizer: %d bytes", len(b))
+	}
+	for off := 4; off < len(b); {
 		if len(b)-off < 8 {
-			return -1
+			return nil, nil, fmt.Errorf("llama2.c tokenizer truncated at token %d", len(pieces))
 		}
+		score := math.Float32frombits(binary.LittleEndian.Uint32(b[off:]))
 		l := int(int32(binary.LittleEndian.Uint32(b[off+4:])))
 		off += 8
 		if l < 0 || l > len(b)-off {
-			return -1
+			return nil, nil, fmt.Errorf("llama2.c tokenizer: token %d has a bad length %d", len(pieces), l)
 		}
+		pieces = append(pieces, string(b[off:off+l]))
+		scores = append(scores, score)
 		off += l
 	}
-	return n
+	return pieces, scores, nil
+}
+
+// DefaultDir is the models directory when none is given: $RUNNEL_MODELS,
+// else runnel/models under the user's cache directory.
+func DefaultDir() string {
+	if d := os.Getenv("RUNNEL_MODELS"); d != "" {
+		return d
+	}
+	if c, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(c, "runnel", "models")
+	}
+	return "models"
 }

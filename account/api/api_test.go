@@ -1,0 +1,508 @@
+package api_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/runnel/runnel/account"
+	"github.com/runnel/runnel/account/api"
+	"github.com/runnel/runnel/account/store/storetest"
+	"github.com/runnel/runnel/dialect/openai"
+	"github.com/runnel/runnel/mock"
+)
+
+const adminKey = "admin-secret-for-tests"
+
+type env struct {
+	t    *testing.T
+	url  string
+	acct *account.Service
+	logs *bytes.Buffer
+}
+
+func newEnv(t *testing.T, kind string, cfg account.Config) *env {
+	st := storetest.Open(t, kind)
+	logs := &bytes.Buffer{}
+	var mu sync.Mutex
+	cfg.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	acct := account.New(st, cfg)
+	t.Cleanup(func() { acct.Close() })
+	gw := &testGateway{acct: acct, mock: mock.New(mock.Options{})}
+	mux := http.NewServeMux()
+	api.NewJobs(acct, gw, api.Options{DefaultModel: "mock/default"}).Register(mux)
+	api.NewAdmin(acct).Register(mux)
+	openai.NewServer(gw, openai.Options{Logger: cfg.Logger}).Register(mux)
+	srv := httptest.NewServer(acct.Middleware(mux))
+	t.Cleanup(srv.Close)
+	return &env{t: t, url: srv.URL, acct: acct, logs: logs}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r resp) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("status %d, body %q: %v", r.status, r.body, err)
+	}
+	return m
+}
+
+func (e *env) do(method, path, key, body string) resp {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.url+path, strings.NewReader(body))
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return resp{res.StatusCode, res.Header, b}
+}
+
+func (e *env) must(want int, method, path, key, body string) map[string]any {
+	e.t.Helper()
+	r := e.do(method, path, key, body)
+	if r.status != want {
+		e.t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.status, want, r.body)
+	}
+	return r.json(e.t)
+}
+
+// team creates a team and a key through the admin API.
+func (e *env) team(name string, credits int) (teamID, key string) {
+	e.t.Helper()
+	tm := e.must(201, "POST", "/admin/teams", adminKey, fmt.Sprintf(`{"name":%q,"credits":%d}`, name, credits))
+	k := e.must(201, "POST", "/admin/keys", adminKey, fmt.Sprintf(`{"team_id":%q}`, tm["id"]))
+	return tm["id"].(string), k["key"].(string)
+}
+
+// sse returns the joined delta content of an OpenAI chat stream and
+// whether it ended with [DONE].
+func sse(t *testing.T, body []byte) (string, bool) {
+	t.Helper()
+	var text strings.Builder
+	done := false
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		if line == "[DONE]" {
+			done = true
+			continue
+		}
+		var chunk struct {
+			Object  string `json:"object"`
+			Choices []struct {
+				Delta struct {
+					Content string `json:"content"`
+				} `json:"delta"`
+			} `json:"choices"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(line), &chunk); err != nil {
+			t.Fatalf("chunk %q: %v", line, err)
+		}
+		if chunk.Error != nil {
+			t.Fatalf("error chunk %s", line)
+		}
+		if chunk.Object != "chat.completion.chunk" {
+			t.Fatalf("object %q", chunk.Object)
+		}
+		for _, c := range chunk.Choices {
+			text.WriteString(c.Delta.Content)
+		}
+	}
+	return text.String(), done
+}
+
+func each(t *testing.T, f func(t *testing.T, kind string)) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) { f(t, kind) })
+	}
+}
+
+func TestJobFlow(t *testing.T) {
+	each(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, account.Config{Auth: true, AdminKey: adminKey})
+		team, key := e.team("acme", 3)
+
+		job := e.must(200, "POST", "/api/jobs/create", key, `{"team_id":"`+team+`","job_type":"chat"}`)
+		jobID := job["job_id"].(string)
+		if job["status"] != "pending" || job["credits_reserved"] != 1.0 || job["team_id"] != team {
+			t.Fatalf("job %v", job)
+		}
+		r := e.do("POST", "/api/jobs/"+jobID+"/llm-call-stream", key,
+			`{"model":"mock/default?text=hello%20world","messages":[{"role":"user","content":"Tell me a story"}]}`)
+		if r.status != 200 || r.header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("stream: %d %v %s", r.status, r.header, r.body)
+		}
+		if text, done := sse(t, r.body); text != "hello world" || !done {
+			t.Fatalf("stream text %q done %v", text, done)
+		}
+		// Not streamed, default model.
+		one := e.must(200, "POST", "/api/jobs/"+jobID+"/llm-call", key, `{"messages":[{"role":"user","content":"hi"}],"max_tokens":3}`)
+		msg := one["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)
+		if msg["content"] != "Runnel streams every" {
+			t.Fatalf("llm-call %v", one)
+		}
+		if tm, _ := e.acct.Store().Team(context.Background(), team); tm.Credits != 3 || tm.Reserved != 1 {
+			t.Fatalf("team before completion %+v", tm)
+		}
+		got := e.must(200, "GET", "/api/jobs/"+jobID, key, "")
+		calls := got["calls"].([]any)
+		if got["status"] != "in_progress" || got["call_count"] != 2.0 || len(calls) != 2 {
+			t.Fatalf("job %v", got)
+		}
+		c0 := calls[0].(map[string]any)
+		if c0["output"] != "hello world" || c0["status"] != "ok" || c0["provider"] != "mock" ||
+			c0["usage"].(map[string]any)["output_tokens"] != 2.0 || c0["usage"].(map[string]any)["input_tokens"] != 4.0 {
+			t.Fatalf("call record %v", c0)
+		}
+		u := got["usage"].(map[string]any)
+		if u["output_tokens"] != 5.0 || u["input_tokens"] != 5.0 || u["total_tokens"] != 10.0 {
+			t.Fatalf("job usage %v", u)
+		}
+
+		done := e.must(200, "POST", "/api/jobs/"+jobID+"/complete", key, `{"status":"completed"}`)
+		costs := done["costs"].(map[string]any)
+		if done["status"] != "completed" || costs["credits_remaining"] != 2.0 || costs["credits_charged"] != 1.0 || costs["total_tokens"] != 10.0 {
+			t.Fatalf("complete %v", done)
+		}
+		// Idempotent: the same answer, no second charge.
+		again := e.must(200, "POST", "/api/jobs/"+jobID+"/complete", key, `{"status":"completed"}`)
+		if again["costs"].(map[string]any)["credits_remaining"] != 2.0 || again["status"] != "completed" {
+			t.Fatalf("complete twice %v", again)
+		}
+		e.must(200, "POST", "/api/jobs/"+jobID+"/complete", key, `{"status":"failed"}`)
+		if tm, _ := e.acct.Store().Team(context.Background(), team); tm.Credits != 2 || tm.Reserved != 0 {
+			t.Fatalf("team after completion %+v", tm)
+		}
+		// A call on a completed job is a conflict, in OpenAI's error shape.
+		r = e.do("POST", "/api/jobs/"+jobID+"/llm-call-stream", key, `{"messages":[{"role":"user","content":"x"}]}`)
+		if er := r.json(t)["error"].(map[string]any); r.status != 409 || er["code"] != "conflict" {
+			t.Fatalf("call on completed job: %d %s", r.status, r.body)
+		}
+		// A failed job is not charged.
+		j2 := e.must(200, "POST", "/api/jobs/create", key, `{"job_type":"chat"}`)["job_id"].(string)
+		r = e.do("POST", "/api/jobs/"+j2+"/llm-call-stream", key, `{"model":"mock/default?error_after=2","messages":[{"role":"user","content":"x"}]}`)
+		if r.status != 200 || !bytes.Contains(r.body, []byte(`"error"`)) {
+			t.Fatalf("failing stream %d %s", r.status, r.body)
+		}
+		f := e.must(200, "POST", "/api/jobs/"+j2+"/complete", key, `{"status":"failed"}`)
+		if f["costs"].(map[string]any)["credits_remaining"] != 2.0 || f["credits_charged"] != 0.0 {
+			t.Fatalf("failed job %v", f)
+		}
+		calls = e.must(200, "GET", "/api/jobs/"+j2, key, "")["calls"].([]any)
+		if c := calls[0].(map[string]any); c["status"] != "error" || c["error"].(map[string]any)["code"] != "upstream_error" || c["output"] == "" {
+			t.Fatalf("failed call record %v", c)
+		}
+
+		// create-and-call-stream: one request, one credit.
+		r = e.do("POST", "/api/jobs/create-and-call-stream", key,
+			`{"team_id":"`+team+`","job_type":"chat","model":"mock/default?text=one%20shot","messages":[{"role":"user","content":"hi"}]}`)
+		if text, done := sse(t, r.body); r.status != 200 || text != "one shot" || !done {
+			t.Fatalf("create-and-call-stream %d %q", r.status, r.body)
+		}
+		if tm, _ := e.acct.Store().Team(context.Background(), team); tm.Credits != 1 || tm.Reserved != 0 {
+			t.Fatalf("team after create-and-call-stream %+v", tm)
+		}
+		// A failing create-and-call-stream charges nothing.
+		r = e.do("POST", "/api/jobs/create-and-call-stream", key, `{"model":"mock/default?status=503","messages":[{"role":"user","content":"hi"}]}`)
+		if r.status != 502 {
+			t.Fatalf("upstream failure: %d %s", r.status, r.body)
+		}
+		if tm, _ := e.acct.Store().Team(context.Background(), team); tm.Credits != 1 || tm.Reserved != 0 {
+			t.Fatalf("team after failed create-and-call-stream %+v", tm)
+		}
+	})
+}
+
+func TestBadInput(t *testing.T) {
+	e := newEnv(t, "sqlite", account.Config{Auth: true, AdminKey: adminKey})
+	_, key := e.team("acme", 3)
+	for _, c := range []struct {
+		name, method, path, body string
+		status                   int
+		param                    string
+	}{
+		{"bad job id", "GET", "/api/jobs/job_%2e%2e", "", 400, "job_id"},
+		{"bad job id chars", "GET", "/api/jobs/job_ABCDEFGHIJKLMNOP", "", 400, "job_id"},
+		{"sql in job id", "GET", "/api/jobs/x'%20OR%20'1'='1", "", 400, "job_id"},
+		{"unknown job", "GET", "/api/jobs/job_aaaaaaaaaaaaaaaa", "", 404, ""},
+		{"bad complete status", "POST", "/api/jobs/job_aaaaaaaaaaaaaaaa/complete", `{"status":"done"}`, 400, "status"},
+		{"complete bad id", "POST", "/api/jobs/nope/complete", `{"status":"completed"}`, 400, "job_id"},
+		{"bad json", "POST", "/api/jobs/create", `{"team_id":`, 400, ""},
+		{"wrong type", "POST", "/api/jobs/create", `{"job_type":5}`, 400, "job_type"},
+		{"no messages", "POST", "/api/jobs/create-and-call-stream", `{"model":"mock/default"}`, 400, "messages"},
+		{"huge body", "POST", "/api/jobs/create", `{"job_type":"` + strings.Repeat("x", 2<<20) + `"}`, 413, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.do(c.method, c.path, key, c.body)
+			if r.status != c.status {
+				t.Fatalf("status %d, want %d: %s", r.status, c.status, r.body)
+			}
+			if !bytes.Contains(r.body, []byte(`"error"`)) {
+				t.Fatalf("body %s", r.body)
+			}
+			if c.param != "" {
+				if p := r.json(t)["error"].(map[string]any)["param"]; p != c.param {
+					t.Fatalf("param %v, want %s: %s", p, c.param, r.body)
+				}
+			}
+		})
+	}
+}
+
+func TestSecurity(t *testing.T) {
+	each(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, account.Config{Auth: true, AdminKey: adminKey})
+		teamA, keyA := e.team("a", 5)
+		teamB, keyB := e.team("b", 5)
+		jobA := e.must(200, "POST", "/api/jobs/create", keyA, `{"job_type":"chat"}`)["job_id"].(string)
+
+		// B can neither read, call in, nor complete A's job: 404 as if it
+		// did not exist.
+		for _, c := range [][3]string{
+			{"GET", "/api/jobs/" + jobA, ""},
+			{"POST", "/api/jobs/" + jobA + "/complete", `{"status":"completed"}`},
+			{"POST", "/api/jobs/" + jobA + "/llm-call-stream", `{"messages":[{"role":"user","content":"x"}]}`},
+			{"POST", "/api/jobs/" + jobA + "/llm-call", `{"messages":[{"role":"user","content":"x"}]}`},
+			{"POST", "/api/jobs/create", `{"team_id":"` + teamA + `"}`},
+			{"POST", "/api/jobs/create-and-call-stream", `{"team_id":"` + teamA + `","messages":[{"role":"user","content":"x"}]}`},
+		} {
+			if r := e.do(c[0], c[1], keyB, c[2]); r.status != 404 {
+				t.Fatalf("team B %s %s: %d %s", c[0], c[1], r.status, r.body)
+			}
+		}
+		// Nothing of A's moved.
+		if tm, _ := e.acct.Store().Team(context.Background(), teamA); tm.Credits != 5 || tm.Reserved != 1 {
+			t.Fatalf("team A %+v", tm)
+		}
+		if tm, _ := e.acct.Store().Team(context.Background(), teamB); tm.Credits != 5 || tm.Reserved != 0 {
+			t.Fatalf("team B %+v", tm)
+		}
+		// A team key is not an admin key.
+		if r := e.do("GET", "/admin/teams", keyA, ""); r.status != 403 {
+			t.Fatalf("admin with a team key: %d", r.status)
+		}
+		// Missing and wrong keys: 401 in OpenAI's shape on every API.
+		for _, k := range []string{"", "rk_notakeyatallnotakeyatallnotakeyatall00", "sk-other"} {
+			for _, p := range []string{"/api/jobs/create", "/v1/chat/completions"} {
+				r := e.do("POST", p, k, `{"model":"mock/default","messages":[{"role":"user","content":"x"}]}`)
+				if r.status != 401 || r.json(t)["error"].(map[string]any)["type"] != "authentication_error" {
+					t.Fatalf("%s with key %q: %d %s", p, k, r.status, r.body)
+				}
+			}
+		}
+		// X-API-Key works as well as Bearer.
+		req, _ := http.NewRequest("GET", e.url+"/api/jobs/"+jobA, nil)
+		req.Header.Set("X-API-Key", keyA)
+		if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
+			t.Fatalf("X-API-Key: %v %v", res, err)
+		}
+		// A revoked key fails on the very next request.
+		e.must(200, "GET", "/api/jobs/"+jobA, keyA, "")
+		e.must(200, "POST", "/admin/keys/revoke", adminKey, `{"key":"`+account.LookupPrefix(keyA)+`"}`)
+		r := e.do("GET", "/api/jobs/"+jobA, keyA, "")
+		if r.status != 401 || bytes.Contains(r.body, []byte(keyA)) {
+			t.Fatalf("revoked key: %d %s", r.status, r.body)
+		}
+		// Keys never reach logs or error bodies.
+		if strings.Contains(e.logs.String(), keyA) || strings.Contains(e.logs.String(), keyB) || strings.Contains(e.logs.String(), adminKey) {
+			t.Fatalf("a key is in the logs:\n%s", e.logs.String())
+		}
+	})
+}
+
+func TestInsufficientCredits(t *testing.T) {
+	each(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, account.Config{Auth: true, AdminKey: adminKey})
+		team, key := e.team("poor", 0)
+		for _, c := range [][2]string{
+			{"/api/jobs/create", `{}`},
+			{"/api/jobs/create-and-call-stream", `{"model":"mock/default","messages":[{"role":"user","content":"x"}]}`},
+			{"/v1/chat/completions", `{"model":"mock/default","stream":true,"messages":[{"role":"user","content":"x"}]}`},
+		} {
+			r := e.do("POST", c[0], key, c[1])
+			if r.status != 402 || r.json(t)["error"].(map[string]any)["type"] != "insufficient_quota" {
+				t.Fatalf("%s: %d %s", c[0], r.status, r.body)
+			}
+		}
+		// Nothing reached the upstream, so nothing was recorded.
+		if rows, _ := e.acct.Store().Usage(context.Background(), account.UsageFilter{TeamID: team}); len(rows) != 0 {
+			t.Fatalf("calls recorded: %+v", rows)
+		}
+		// A plain call outside a job costs one credit when it succeeds.
+		e.must(200, "POST", "/admin/teams/"+team+"/credits", adminKey, `{"amount":1}`)
+		r := e.do("POST", "/v1/chat/completions", key, `{"model":"mock/default?text=paid","messages":[{"role":"user","content":"x"}]}`)
+		if r.status != 200 {
+			t.Fatalf("paid call %d %s", r.status, r.body)
+		}
+		if tm, _ := e.acct.Store().Team(context.Background(), team); tm.Credits != 0 || tm.Reserved != 0 {
+			t.Fatalf("team %+v", tm)
+		}
+	})
+}
+
+// TestConcurrentCreateAndCall: more create-and-call-streams at once than
+// the team has credits; exactly that many stream, the rest get 402.
+func TestConcurrentCreateAndCall(t *testing.T) {
+	each(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, account.Config{Auth: true, AdminKey: adminKey})
+		team, key := e.team("busy", 15)
+		const n = 40
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		statuses := map[int]int{}
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest("POST", e.url+"/api/jobs/create-and-call-stream",
+					strings.NewReader(`{"model":"mock/default?text=a%20b%20c","messages":[{"role":"user","content":"x"}]}`))
+				req.Header.Set("Authorization", "Bearer "+key)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode == 200 {
+					if text, done := sse(t, b); text != "a b c" || !done {
+						t.Errorf("stream %q", b)
+					}
+				}
+				mu.Lock()
+				statuses[res.StatusCode]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if statuses[200] != 15 || statuses[402] != n-15 {
+			t.Fatalf("statuses %v", statuses)
+		}
+		tm, _ := e.acct.Store().Team(context.Background(), team)
+		if tm.Credits != 0 || tm.Reserved != 0 {
+			t.Fatalf("team %+v", tm)
+		}
+		rows, _ := e.acct.Store().Usage(context.Background(), account.UsageFilter{TeamID: team})
+		if len(rows) != 1 || rows[0].Calls != 15 || rows[0].Usage.OutputTokens != 45 {
+			t.Fatalf("usage %+v", rows)
+		}
+	})
+}
+
+func TestRateLimit(t *testing.T) {
+	e := newEnv(t, "sqlite", account.Config{Auth: true, AdminKey: adminKey})
+	tm := e.must(201, "POST", "/admin/teams", adminKey, `{"name":"limited","credits":100}`)
+	k := e.must(201, "POST", "/admin/keys", adminKey, `{"team_id":"`+tm["id"].(string)+`","rpm_limit":2}`)
+	key := k["key"].(string)
+	body := `{"model":"mock/default","messages":[{"role":"user","content":"x"}]}`
+	for i := 0; i < 2; i++ {
+		if r := e.do("POST", "/v1/chat/completions", key, body); r.status != 200 {
+			t.Fatalf("call %d: %d %s", i, r.status, r.body)
+		}
+	}
+	r := e.do("POST", "/v1/chat/completions", key, body)
+	if r.status != 429 || r.header.Get("Retry-After") == "" || r.json(t)["error"].(map[string]any)["type"] != "rate_limit_error" {
+		t.Fatalf("third call: %d %v %s", r.status, r.header, r.body)
+	}
+	// Jobs count against the same limit.
+	if r := e.do("POST", "/api/jobs/create-and-call-stream", key, body); r.status != 429 {
+		t.Fatalf("job call: %d %s", r.status, r.body)
+	}
+}
+
+func TestAdmin(t *testing.T) {
+	e := newEnv(t, "sqlite", account.Config{Auth: true, AdminKey: adminKey})
+	team, key := e.team("acme", 7)
+	if r := e.do("GET", "/admin/teams", "", ""); r.status != 401 {
+		t.Fatalf("no key: %d", r.status)
+	}
+	ts := e.must(200, "GET", "/admin/teams", adminKey, "")["teams"].([]any)
+	if len(ts) != 1 || ts[0].(map[string]any)["credits"] != 7.0 {
+		t.Fatalf("teams %v", ts)
+	}
+	if r := e.do("POST", "/admin/teams", adminKey, `{"name":"acme"}`); r.status != 409 {
+		t.Fatalf("duplicate team: %d", r.status)
+	}
+	c := e.must(200, "POST", "/admin/teams/"+team+"/credits", adminKey, `{"amount":5}`)
+	if c["credits"] != 12.0 {
+		t.Fatalf("credits %v", c)
+	}
+	if r := e.do("POST", "/admin/teams/"+team+"/credits", adminKey, `{"amount":-13}`); r.status != 409 {
+		t.Fatalf("below zero: %d %s", r.status, r.body)
+	}
+	l := e.must(200, "POST", "/admin/teams/"+team+"/limits", adminKey, `{"rpm_limit":10,"tpm_limit":1000,"max_budget":2.5}`)
+	if l["rpm_limit"] != 10.0 || l["max_budget"] != 2.5 {
+		t.Fatalf("limits %v", l)
+	}
+	ks := e.must(200, "GET", "/admin/keys?team_id="+team, adminKey, "")["keys"].([]any)
+	if len(ks) != 1 || ks[0].(map[string]any)["key"] != nil || ks[0].(map[string]any)["prefix"] != account.LookupPrefix(key) {
+		t.Fatalf("keys %v", ks)
+	}
+	e.must(200, "POST", "/v1/chat/completions", key, `{"model":"mock/default?text=x%20y","messages":[{"role":"user","content":"hello"}]}`)
+	u := e.must(200, "GET", "/admin/usage?team_id="+team+"&from=1h", adminKey, "")["usage"].([]any)
+	if len(u) != 1 || u[0].(map[string]any)["calls"] != 1.0 || u[0].(map[string]any)["usage"].(map[string]any)["output_tokens"] != 2.0 {
+		t.Fatalf("usage %v", u)
+	}
+	if r := e.do("GET", "/admin/usage?from=yesterday", adminKey, ""); r.status != 400 {
+		t.Fatalf("bad from: %d", r.status)
+	}
+	if r := e.do("GET", "/admin/teams/team_zzzzzzzzzzzzzzzz", adminKey, ""); r.status != 404 {
+		t.Fatalf("missing team: %d", r.status)
+	}
+}
+
+func TestAuthOff(t *testing.T) {
+	e := newEnv(t, "sqlite", account.Config{})
+	team, _ := e.team("local", 1)
+	// Any key or none: anonymous, acting for the team named in the body.
+	job := e.must(200, "POST", "/api/jobs/create", "sk-whatever", `{"team_id":"`+team+`"}`)["job_id"].(string)
+	r := e.do("POST", "/api/jobs/"+job+"/llm-call-stream", "", `{"model":"mock/default?text=ok","messages":[{"role":"user","content":"x"}]}`)
+	if text, _ := sse(t, r.body); text != "ok" {
+		t.Fatalf("stream %s", r.body)
+	}
+	if r := e.do("POST", "/api/jobs/create", "", `{}`); r.status != 400 {
+		t.Fatalf("no team: %d %s", r.status, r.body)
+	}
+	// Plain calls without a team are admitted and recorded.
+	e.must(200, "POST", "/v1/chat/completions", "", `{"model":"mock/default","messages":[{"role":"user","content":"x"}]}`)
+	rows, _ := e.acct.Store().Usage(context.Background(), account.UsageFilter{})
+	if len(rows) != 2 {
+		t.Fatalf("usage %+v", rows)
+	}
+}

@@ -1,0 +1,513 @@
+package native
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/stream"
+)
+
+// Options configure a Server.
+type Options struct {
+	// BodyLimit bounds request bodies (dialect.DefaultBodyLimit if 0).
+	BodyLimit int64
+	// KeepAlive is the silence after which a comment line is sent (15 s if
+	// 0, none if negative).
+	KeepAlive time.Duration
+
+	// Tokens issues and verifies stream tokens (NewTokens(nil, 0) if nil).
+	Tokens *Tokens
+	// Identity returns the caller's identity from a request context (set by
+	// the auth middleware), to be carried in a stream token. nil, or "",
+	// means auth is off.
+	Identity func(ctx context.Context) string
+	// WithIdentity puts a token's identity back into the context of a GET
+	// stream request, for the gateway's Accountant. nil leaves ctx as is.
+	WithIdentity func(ctx context.Context, identity string) context.Context
+	// RequireToken makes GET /api/v1/inference/stream refuse requests
+	// without a valid token; set it when auth is on.
+	RequireToken bool
+
+	// CanStream reports whether a model can stream; a model that cannot
+	// gets a 400 on the streaming endpoints pointing to /api/v1/generate.
+	// nil means every model can.
+	CanStream func(model string) bool
+}
+
+// Server serves the native APIs on top of a gateway.
+type Server struct {
+	gw   dialect.Gateway
+	opts Options
+}
+
+// NewServer returns a Server calling gw.
+func NewServer(gw dialect.Gateway, opts Options) *Server {
+	if opts.KeepAlive == 0 {
+		opts.KeepAlive = 15 * time.Second
+	}
+	if opts.Tokens == nil {
+		opts.Tokens = NewTokens(nil, 0)
+	}
+	return &Server{gw: gw, opts: opts}
+}
+
+// Register adds the native routes to mux.
+//
+// GET /api/v1/inference/stream authenticates with ?token= (from POST
+// /api/v1/stream-tokens) instead of a header: the auth middleware must let
+// it through without a key, and this handler checks the token.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/v1/inference/stream", s.inferencePost)
+	mux.HandleFunc("GET /api/v1/inference/stream", s.inferenceGet)
+	mux.HandleFunc("POST /api/v1/stream-tokens", s.streamToken)
+	mux.HandleFunc("POST /api/v1/generate/stream", s.generateStream)
+	mux.HandleFunc("POST /api/v1/generate", s.generate)
+}
+
+// IsTokenRoute reports whether r is a GET of the token stream carrying a
+// stream token, which the auth middleware should pass through unchecked.
+func IsTokenRoute(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Path == "/api/v1/inference/stream" && r.URL.Query().Has("token")
+}
+
+func (s *Server) streamToken(w http.ResponseWriter, r *http.Request) {
+	var identity string
+	if s.opts.Identity != nil {
+		identity = s.opts.Identity(r.Context())
+	}
+	tok, exp := s.opts.Tokens.Issue(identity)
+	writeJSON(w, http.StatusOK, StreamToken{Token: tok, ExpiresAt: exp.Unix()})
+}
+
+func (s *Server) inferencePost(w http.ResponseWriter, r *http.Request) {
+	var body InferenceRequest
+	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, &body); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.inference(w, r, &body)
+}
+
+func (s *Server) inferenceGet(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	ctx := r.Context()
+	if tok := q.Get("token"); tok != "" {
+		identity, err := s.opts.Tokens.Verify(tok)
+		if err != nil {
+			writeError(w, stream.Errorf(stream.CodeUnauthorized, "%v; get a new one from POST /api/v1/stream-tokens", err))
+			return
+		}
+		if s.opts.WithIdentity != nil {
+			ctx = s.opts.WithIdentity(ctx, identity)
+		}
+	} else if s.opts.RequireToken {
+		writeError(w, &stream.Error{Code: stream.CodeUnauthorized, Param: "token", Message: "token is required: get one from POST /api/v1/stream-tokens"})
+		return
+	}
+	body := InferenceRequest{Model: q.Get("model"), Prompt: q.Get("prompt")}
+	if m := q.Get("messages"); m != "" {
+		if err := json.Unmarshal([]byte(m), &body.Messages); err != nil {
+			writeError(w, stream.InvalidParam("messages", "messages must be a JSON array of {role, content}: %v", err))
+			return
+		}
+	}
+	if p := q.Get("parameters"); p != "" {
+		if err := json.Unmarshal([]byte(p), &body.Params); err != nil {
+			writeError(w, stream.InvalidParam("parameters", "parameters must be a JSON object: %v", err))
+			return
+		}
+	}
+	s.inference(w, r.WithContext(ctx), &body)
+}
+
+// toRequest converts the token stream's body.
+func (b *InferenceRequest) toRequest() (*stream.Request, *stream.Error) {
+	if b.Model == "" {
+		return nil, stream.InvalidParam("model", "model is required")
+	}
+	req := &stream.Request{Model: b.Model}
+	msgs, err := messages(b.Messages, "messages")
+	if err != nil {
+		return nil, err
+	}
+	req.Messages = msgs
+	if b.Prompt != "" {
+		req.Messages = append(req.Messages, stream.Message{Role: stream.RoleUser, Content: b.Prompt})
+	}
+	if len(req.Messages) == 0 {
+		return nil, stream.InvalidParam("messages", "messages (or prompt) is required")
+	}
+	if err := b.Params.apply(req); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+func messages(in []Message, param string) ([]stream.Message, *stream.Error) {
+	out := make([]stream.Message, 0, len(in)+1)
+	for i, m := range in {
+		switch m.Role {
+		case stream.RoleSystem, stream.RoleUser, stream.RoleAssistant:
+		default:
+			return nil, stream.InvalidParam(param, "%s[%d].role %q must be system, user or assistant", param, i, m.Role)
+		}
+		out = append(out, stream.Message{Role: m.Role, Content: m.Content})
+	}
+	return out, nil
+}
+
+func (p *Parameters) apply(req *stream.Request) *stream.Error {
+	if p == nil {
+		return nil
+	}
+	if p.MaxTokens != nil {
+		if *p.MaxTokens < 1 {
+			return stream.InvalidParam("parameters.max_tokens", "parameters.max_tokens must be at least 1")
+		}
+		req.Sampling.MaxTokens = *p.MaxTokens
+	}
+	if t := p.Temperature; t != nil && (*t < 0 || *t > 2) {
+		return stream.InvalidParam("parameters.temperature", "parameters.temperature must be between 0 and 2")
+	}
+	if t := p.TopP; t != nil && (*t < 0 || *t > 1) {
+		return stream.InvalidParam("parameters.top_p", "parameters.top_p must be between 0 and 1")
+	}
+	if k := p.TopK; k != nil && *k < 0 {
+		return stream.InvalidParam("parameters.top_k", "parameters.top_k must not be negative")
+	}
+	req.Sampling.Temperature, req.Sampling.TopP, req.Sampling.TopK = p.Temperature, p.TopP, p.TopK
+	req.Sampling.Seed, req.Sampling.Stop = p.Seed, p.Stop
+	req.Thinking = p.EnableThinking
+	return nil
+}
+
+// start checks the model can stream and starts the call.
+func (s *Server) start(ctx context.Context, req *stream.Request, streamed bool) (*gateway.Call, *stream.Error) {
+	if streamed && s.opts.CanStream != nil && !s.opts.CanStream(req.Model) {
+		return nil, stream.InvalidParam("model", "model %q cannot stream; use the non-streaming endpoint POST /api/v1/generate", req.Model)
+	}
+	call, err := s.gw.Start(ctx, req)
+	if err != nil {
+		return nil, stream.AsError(err)
+	}
+	return call, nil
+}
+
+// inference runs the token stream.
+func (s *Server) inference(w http.ResponseWriter, r *http.Request, body *InferenceRequest) {
+	req, err := body.toRequest()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	call, err := s.start(r.Context(), req, true)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer call.Close()
+	out := newEventWriter(w, s.opts.KeepAlive)
+	defer out.stop()
+
+	// The per-token event has a fixed shape: its tail is encoded once.
+	tail := []byte(`,"done":false,"provider":`)
+	tail = dialect.AppendJSONString(tail, call.Provider)
+	buf := make([]byte, 0, 256)
+	final := Token{Done: true, Provider: call.Provider}
+	var usage *stream.Usage
+	for {
+		ev, rerr := call.Recv()
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			ev = stream.ErrorEvent(stream.AsError(rerr))
+		}
+		switch ev.Kind {
+		case stream.KindDelta:
+			b := append(buf[:0], `{"token":`...)
+			b = dialect.AppendJSONString(b, ev.Text)
+			b = append(b, tail...)
+			if ev.Channel == stream.Thinking {
+				b = append(b, `,"channel":"thinking"`...)
+			}
+			buf = append(b, '}')
+			if out.data(buf) != nil {
+				return
+			}
+		case stream.KindUsage:
+			u := *ev.Usage
+			usage = &u
+		case stream.KindFinish:
+			final.FinishReason = string(ev.Finish)
+		case stream.KindError:
+			if ev.Err.Code == stream.CodeCancelled {
+				return
+			}
+			final.Error = &ErrorBody{Code: string(ev.Err.Code), Message: ev.Err.Message}
+			final.FinishReason = string(stream.FinishError)
+			writeEvent(out, final)
+			return
+		}
+		if rerr != nil {
+			return
+		}
+	}
+	if usage == nil {
+		u := call.Summary().Usage
+		usage = &u
+	}
+	final.Usage = usageOf(*usage)
+	writeEvent(out, final)
+}
+
+func usageOf(u stream.Usage) *Usage {
+	return &Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens()}
+}
+
+func writeEvent(out *eventWriter, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return out.data(b)
+}
+
+// model maps service_name and model_name to the router's model name: a
+// service names a provider ("mock", "openai", a configured deployment), so
+// the model is service_name/model_name; when the router knows no such
+// provider, model_name alone is tried (service names like "google-gemini"
+// that are labels rather than providers).
+func (b *GenerateRequest) models() []string {
+	if b.ServiceName == "" || strings.HasPrefix(b.ModelName, b.ServiceName+"/") {
+		return []string{b.ModelName}
+	}
+	return []string{b.ServiceName + "/" + b.ModelName, b.ModelName}
+}
+
+// toRequest converts a typed generation body: history first, then the text
+// inputs as one user turn (an input named "system" is the system prompt).
+func (b *GenerateRequest) toRequest() (*stream.Request, *stream.Error) {
+	if b.ModelName == "" {
+		return nil, stream.InvalidParam("model_name", "model_name is required")
+	}
+	req := &stream.Request{}
+	var system string
+	var user []string
+	for i, in := range b.Input {
+		if in.Type != "text" {
+			return nil, stream.InvalidParam("input", "input[%d].type %q is not supported; only text inputs are", i, in.Type)
+		}
+		if in.Name == "system" {
+			system = in.Content
+			continue
+		}
+		user = append(user, in.Content)
+	}
+	if len(user) == 0 {
+		return nil, stream.InvalidParam("input", "input must hold at least one text item")
+	}
+	if system != "" {
+		req.Messages = append(req.Messages, stream.Message{Role: stream.RoleSystem, Content: system})
+	}
+	hist, err := messages(b.History, "history")
+	if err != nil {
+		return nil, err
+	}
+	req.Messages = append(req.Messages, hist...)
+	req.Messages = append(req.Messages, stream.Message{Role: stream.RoleUser, Content: strings.Join(user, "\n\n")})
+	if err := b.Params.apply(req); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// startGenerate starts a typed generation, trying the model names in turn
+// while the router does not know them.
+func (s *Server) startGenerate(w http.ResponseWriter, r *http.Request, streamed bool) (*gateway.Call, string) {
+	var body GenerateRequest
+	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, &body); err != nil {
+		writeError(w, err)
+		return nil, ""
+	}
+	req, err := body.toRequest()
+	if err != nil {
+		writeError(w, err)
+		return nil, ""
+	}
+	for _, model := range body.models() {
+		req.Model = model
+		call, err := s.start(r.Context(), req, streamed)
+		if err == nil {
+			return call, model
+		}
+		if err.Code != stream.CodeNotFound || model == body.ModelName {
+			writeError(w, err)
+			return nil, ""
+		}
+	}
+	return nil, "" // not reached: the last name is model_name
+}
+
+// outputs assigns each output (a channel or a tool call) its index, in the
+// order they first appear.
+type outputs struct {
+	items []Item // for /generate: the joined content; for streams: names
+	tools map[int]int
+}
+
+func (o *outputs) index(typ, name, id string, tool int) (int, bool) {
+	if typ == "tool_call" {
+		if i, ok := o.tools[tool]; ok {
+			return i, false
+		}
+		if o.tools == nil {
+			o.tools = map[int]int{}
+		}
+		o.tools[tool] = len(o.items)
+	} else {
+		for i, it := range o.items {
+			if it.Type == typ && it.Name == name {
+				return i, false
+			}
+		}
+	}
+	o.items = append(o.items, Item{Type: typ, Name: name, ID: id, Index: len(o.items)})
+	return len(o.items) - 1, true
+}
+
+func (s *Server) generateStream(w http.ResponseWriter, r *http.Request) {
+	call, model := s.startGenerate(w, r, true)
+	if call == nil {
+		return
+	}
+	defer call.Close()
+	out := newEventWriter(w, s.opts.KeepAlive)
+	defer out.stop()
+	var (
+		o      outputs
+		finish = stream.FinishStop
+		buf    = make([]byte, 0, 256)
+		failed bool
+	)
+	for {
+		ev, rerr := call.Recv()
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			ev = stream.ErrorEvent(stream.AsError(rerr))
+		}
+		switch ev.Kind {
+		case stream.KindDelta:
+			i, _ := o.index("text", string(ev.Channel), "", 0)
+			b := append(buf[:0], `{"type":"text","name":"`...)
+			b = append(b, ev.Channel...)
+			b = append(b, `","content":`...)
+			b = dialect.AppendJSONString(b, ev.Text)
+			b = append(b, `,"done":false,"index":`...)
+			b = strconv.AppendInt(b, int64(i), 10)
+			buf = append(b, `,"is_final":false}`...)
+			if out.data(buf) != nil {
+				return
+			}
+		case stream.KindToolCall:
+			tc := ev.ToolCall
+			i, _ := o.index("tool_call", tc.Name, tc.ID, tc.Index)
+			it := o.items[i]
+			if writeEvent(out, Item{Type: "tool_call", Name: it.Name, ID: it.ID, Content: tc.Arguments, Index: i}) != nil {
+				return
+			}
+		case stream.KindFinish:
+			finish = ev.Finish
+		case stream.KindError:
+			if ev.Err.Code == stream.CodeCancelled {
+				return
+			}
+			failed = true
+			i, _ := o.index("error", "error", "", 0)
+			if writeEvent(out, Item{Type: "error", Name: "error", Code: string(ev.Err.Code), Content: ev.Err.Message, Done: true, Index: i}) != nil {
+				return
+			}
+		}
+		if rerr != nil {
+			break
+		}
+	}
+	if failed {
+		finish = stream.FinishError
+	}
+	// Each output is complete: say so, the last one with is_final.
+	for i, it := range o.items {
+		if it.Type == "error" {
+			continue
+		}
+		done := Item{Type: it.Type, Name: it.Name, ID: it.ID, Done: true, Index: i, IsFinal: i == len(o.items)-1}
+		if writeEvent(out, done) != nil {
+			return
+		}
+	}
+	writeEvent(out, s.final(call, model, finish))
+}
+
+func (s *Server) final(call *gateway.Call, model string, finish stream.FinishReason) Final {
+	sum := call.Summary()
+	warnings := sum.Warnings
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return Final{Final: true, Usage: *usageOf(sum.Usage), Cost: Cost(sum.Cost), Warnings: warnings,
+		FinishReason: string(finish), Model: model, Provider: call.Provider}
+}
+
+func (s *Server) generate(w http.ResponseWriter, r *http.Request) {
+	call, model := s.startGenerate(w, r, false)
+	if call == nil {
+		return
+	}
+	defer call.Close()
+	res := stream.Collect(call)
+	if res.Err != nil {
+		writeError(w, res.Err)
+		return
+	}
+	resp := GenerateResponse{Output: []Item{}}
+	add := func(typ, name, id, content string) {
+		resp.Output = append(resp.Output, Item{Type: typ, Name: name, ID: id, Content: content, Done: true, Index: len(resp.Output)})
+	}
+	if res.Thinking != "" {
+		add("text", string(stream.Thinking), "", res.Thinking)
+	}
+	add("text", string(stream.Output), "", res.Text)
+	for _, tc := range res.ToolCalls {
+		add("tool_call", tc.Name, tc.ID, tc.Arguments)
+	}
+	resp.Output[len(resp.Output)-1].IsFinal = true
+	f := s.final(call, model, res.Finish)
+	resp.Usage, resp.Cost, resp.Warnings, resp.FinishReason, resp.Model, resp.Provider = f.Usage, f.Cost, f.Warnings, f.FinishReason, f.Model, f.Provider
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func writeError(w http.ResponseWriter, err *stream.Error) {
+	if err.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((err.RetryAfter+time.Second-1)/time.Second), 10))
+	}
+	writeJSON(w, dialect.Status(err.Code), ErrorResponse{Error: ErrorBody{Code: string(err.Code), Message: err.Message, Param: err.Param}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal_error","message":"encoding the response failed"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}

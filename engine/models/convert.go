@@ -1,0 +1,180 @@
+package models
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"unsafe"
+
+	"github.com/runnel/runnel/engine/ggml"
+	"github.com/runnel/runnel/engine/gguf"
+	"github.com/runnel/runnel/engine/kernels"
+	"github.com/runnel/runnel/engine/llama2c"
+)
+
+// ConvertTypes are the weight types Convert writes.
+var ConvertTypes = map[string]ggml.Type{"f32": ggml.F32, "f16": ggml.F16, "q8_0": ggml.Q8_0, "q4_0": ggml.Q4_0}
+
+// ConvertReport says what Convert wrote.
+type ConvertReport struct {
+	Tensors int
+	// Fallback names the matrices written as F16 because their rows are
+	// not a whole number of the quantized type's blocks.
+	Fallback []string
+	Bytes    int64
+}
+
+// Convert writes a llama2.c checkpoint and its tokenizer as a
+// self-contained GGUF file of the llama architecture, with the weight
+// matrices in type t (norms stay F32). The Q and K matrices are copied as
+// they are: llama2.c and GGUF share the interleaved RoPE layout (see
+// package model). The file is written to out+".tmp" and renamed, so a
+// failed conversion leaves no partial out.
+func Convert(checkpoint, tokenizer, out string, t ggml.Type) (ConvertReport, error) {
+	var rep ConvertReport
+	ck, err := llama2c.Open(checkpoint)
+	if err != nil {
+		return rep, err
+	}
+	defer ck.Close()
+	tb, err := os.ReadFile(tokenizer)
+	if err != nil {
+		return rep, err
+	}
+	pieces, scores, err := ParseTokenizerBin(tb)
+	if err != nil {
+		return rep, fmt.Errorf("%s: %w", tokenizer, err)
+	}
+	c := ck.Config
+	if len(pieces) != c.VocabSize {
+		return rep, fmt.Errorf("%s holds %d tokens, the checkpoint's vocabulary is %d", tokenizer, len(pieces), c.VocabSize)
+	}
+	w := gguf.NewWriter()
+	name := strings.TrimSuffix(filepath.Base(out), filepath.Ext(out))
+	tokens := make([]string, len(pieces))
+	types := make([]int32, len(pieces))
+	for i, p := range pieces {
+		tokens[i] = strings.ReplaceAll(p, " ", "\u2581") // SentencePiece's visible space
+		switch {
+		case i == 0:
+			types[i] = 2 // unknown
+		case i == 1 || i == 2:
+			types[i] = 3 // control: BOS, EOS
+		case len(p) == 6 && strings.HasPrefix(p, "<0x") && p[5] == '>':
+			types[i] = 6 // byte
+		default:
+			types[i] = 1 // normal
+		}
+	}
+	meta := []struct {
+		k string
+		v any
+	}{
+		{"general.architecture", "llama"},
+		{"general.name", name},
+		{"general.file_type", fileType(t)},
+		{"llama.context_length", uint32(c.SeqLen)},
+		{"llama.embedding_length", uint32(c.Dim)},
+		{"llama.block_count", uint32(c.Layers)},
+		{"llama.feed_forward_length", uint32(c.HiddenDim)},
+		{"llama.attention.head_count", uint32(c.Heads)},
+		{"llama.attention.head_count_kv", uint32(c.KVHeads)},
+		{"llama.attention.layer_norm_rms_epsilon", float32(1e-5)},
+		{"llama.rope.dimension_count", uint32(c.HeadSize())},
+		{"llama.rope.freq_base", float32(10000)},
+		{"llama.vocab_size", uint32(c.VocabSize)},
+		{"tokenizer.ggml.model", "llama"},
+		{"tokenizer.ggml.tokens", tokens},
+		{"tokenizer.ggml.scores", scores},
+		{"tokenizer.ggml.token_type", types},
+		{"tokenizer.ggml.unknown_token_id", uint32(0)},
+		{"tokenizer.ggml.bos_token_id", uint32(1)},
+		{"tokenizer.ggml.eos_token_id", uint32(2)},
+		{"tokenizer.ggml.add_bos_token", true},
+		{"tokenizer.ggml.add_eos_token", false},
+	}
+	for _, kv := range meta {
+		if err := w.Add(kv.k, kv.v); err != nil {
+			return rep, err
+		}
+	}
+	add := func(name string, data []float32, rows, cols int) error {
+		typ := t
+		if rows == 1 { // norms
+			typ = ggml.F32
+		}
+		if be, _ := typ.BlockSize(); cols%be != 0 {
+			typ = ggml.F16
+			rep.Fallback = append(rep.Fallback, name)
+		}
+		var raw []byte
+		if typ == ggml.F32 {
+			raw = unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data))
+		} else if raw, err = kernels.Quantize(typ, data); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		dims := []uint64{uint64(cols)}
+		if rows > 1 {
+			dims = append(dims, uint64(rows))
+		}
+		rep.Tensors++
+		return w.AddTensor(name, typ, dims, raw)
+	}
+	d, h, kv := c.Dim, c.HiddenDim, c.KVDim()
+	errs := []error{add("token_embd.weight", ck.TokenEmbedding, c.VocabSize, d)}
+	for i, l := range ck.Blocks {
+		p := fmt.Sprintf("blk.%d.", i)
+		errs = append(errs,
+			add(p+"attn_norm.weight", l.AttnNorm, 1, d),
+			add(p+"attn_q.weight", l.WQ, d, d),
+			add(p+"attn_k.weight", l.WK, kv, d),
+			add(p+"attn_v.weight", l.WV, kv, d),
+			add(p+"attn_output.weight", l.WO, d, d),
+			add(p+"ffn_norm.weight", l.FFNNorm, 1, d),
+			add(p+"ffn_gate.weight", l.W1, h, d),
+			add(p+"ffn_down.weight", l.W2, d, h),
+			add(p+"ffn_up.weight", l.W3, h, d),
+		)
+	}
+	errs = append(errs, add("output_norm.weight", ck.FinalNorm, 1, d))
+	if !c.SharedClassifier { // a missing output tensor means tied embeddings
+		errs = append(errs, add("output.weight", ck.Classifier, c.VocabSize, d))
+	}
+	for _, err := range errs {
+		if err != nil {
+			return rep, err
+		}
+	}
+	tmp := out + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return rep, err
+	}
+	n, err := w.WriteTo(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, out)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return rep, err
+	}
+	rep.Bytes = n
+	return rep, nil
+}
+
+// fileType is GGUF's general.file_type for a file mostly of type t.
+func fileType(t ggml.Type) uint32 {
+	switch t {
+	case ggml.F16:
+		return 1
+	case ggml.Q4_0:
+		return 2
+	case ggml.Q8_0:
+		return 7
+	}
+	return 0
+}

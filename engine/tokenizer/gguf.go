@@ -1,0 +1,126 @@
+package tokenizer
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/runnel/runnel/engine/gguf"
+)
+
+// FromGGUF builds the tokenizer described by a GGUF file's tokenizer.ggml.*
+// metadata. It copies what it needs, so f may be closed afterwards.
+func FromGGUF(f *gguf.File) (Tokenizer, error) {
+	model, err := f.String("tokenizer.ggml.model")
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	switch model {
+	case "llama", "gpt2":
+	case "bert", "t5", "rwkv", "plamo2", "no_vocab":
+		return nil, fmt.Errorf("tokenizer: tokenizer.ggml.model %q is not supported (supported: llama, gpt2)", model)
+	default:
+		return nil, fmt.Errorf("tokenizer: unknown tokenizer.ggml.model %q (supported: llama, gpt2)", model)
+	}
+	v, err := ggufVocab(f)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %s vocabulary: %w", model, err)
+	}
+	if model == "llama" {
+		return newSPM(f, v)
+	}
+	return newBPE(f, v)
+}
+
+func ggufVocab(f *gguf.File) (vocab, error) {
+	var v vocab
+	var err error
+	if v.tokens, err = f.Strings("tokenizer.ggml.tokens"); err != nil {
+		return v, err
+	}
+	if f.Has("tokenizer.ggml.token_type") {
+		if v.types, err = f.Int32s("tokenizer.ggml.token_type"); err != nil {
+			return v, err
+		}
+		if len(v.types) != len(v.tokens) {
+			return v, fmt.Errorf("%d token types for %d tokens", len(v.types), len(v.tokens))
+		}
+	}
+	id := func(key string, def int) (int, error) {
+		if !f.Has(key) {
+			return def, nil
+		}
+		n, err := f.Int64(key)
+		if err != nil {
+			return 0, err
+		}
+		if n < -1 || n >= int64(len(v.tokens)) {
+			return -1, nil // llama.cpp ignores ids outside the vocabulary
+		}
+		return int(n), nil
+	}
+	if v.bos, err = id("tokenizer.ggml.bos_token_id", -1); err != nil {
+		return v, err
+	}
+	if v.eos, err = id("tokenizer.ggml.eos_token_id", -1); err != nil {
+		return v, err
+	}
+	if v.unk, err = id("tokenizer.ggml.unknown_token_id", -1); err != nil {
+		return v, err
+	}
+	if err := v.check(); err != nil {
+		return v, err
+	}
+	v.index()
+	for i := range v.tokens {
+		switch v.tokenType(i) {
+		case typeControl, typeUserDefined, typeUnknown:
+			v.specials = append(v.specials, int32(i))
+		}
+	}
+	slices.SortStableFunc(v.specials, func(a, b int32) int { return len(v.tokens[b]) - len(v.tokens[a]) })
+	return v, nil
+}
+
+func newSPM(f *gguf.File, v vocab) (*SPM, error) {
+	scores, err := f.Float32s("tokenizer.ggml.scores")
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: llama vocabulary: %w", err)
+	}
+	if len(scores) != len(v.tokens) {
+		return nil, fmt.Errorf("tokenizer: llama vocabulary: %d scores for %d tokens", len(scores), len(v.tokens))
+	}
+	t := &SPM{vocab: v, spacePrefix: true, spaceID: -1}
+	t.encodeFunc = t.encode
+	t.scores = scores
+	if f.Has("tokenizer.ggml.add_space_prefix") {
+		if t.spacePrefix, err = f.Bool("tokenizer.ggml.add_space_prefix"); err != nil {
+			return nil, fmt.Errorf("tokenizer: %w", err)
+		}
+	}
+	t.stripSpace = t.spacePrefix
+	for i := range t.byteID {
+		t.byteID[i] = int32(max(t.unk, 0))
+		if id, ok := t.ids[fmt.Sprintf("<0x%02X>", i)]; ok {
+			t.byteID[i] = id
+		} else if id, ok := t.ids[string([]byte{byte(i)})]; ok {
+			t.byteID[i] = id
+		}
+	}
+	t.pieces = make([]string, len(t.tokens))
+	for i, s := range t.tokens {
+		switch t.tokenType(i) {
+		case typeNormal:
+			t.pieces[i] = strings.ReplaceAll(s, spmSpace, " ")
+		case typeByte:
+			if b, ok := parseByteToken(s); ok {
+				t.pieces[i] = string([]byte{b})
+			}
+		case typeUnknown:
+			t.pieces[i] = "\u2585" // what llama.cpp shows for <unk>
+		case typeUserDefined:
+			t.pieces[i] = s
+		}
+	}
+	return t, nil
+}

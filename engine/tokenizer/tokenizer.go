@@ -1,0 +1,230 @@
+// Package tokenizer turns text into token ids and back for the built-in
+// engine: llama2.c's tokenizer.bin, and the GGUF vocabularies of
+// tokenizer.ggml.model "llama" (SentencePiece BPE) and "gpt2" (byte-level
+// BPE), encoding exactly as llama2.c's run.c and llama.cpp do.
+package tokenizer
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Tokenizer encodes text to token ids and decodes ids to text. All methods
+// are safe for concurrent use.
+type Tokenizer interface {
+	// Encode returns the ids of text, preceded by BOS if bos is set.
+	// Special tokens written in the text are encoded as plain text.
+	Encode(text string, bos bool) []int
+	// AppendEncode is Encode appending to dst, for callers reusing a buffer.
+	AppendEncode(dst []int, text string, bos bool) []int
+	// Decode returns the text of ids (see Piece); bytes of an incomplete or
+	// invalid UTF-8 sequence are kept as they are.
+	Decode(ids []int) string
+	// Piece returns the bytes token id stands for when it follows token
+	// prev (-1 at the start of a text). A piece can be part of a UTF-8
+	// sequence (byte-fallback tokens); control tokens have none. As in
+	// run.c, a SentencePiece piece loses its leading space after BOS or at
+	// the start of a text.
+	Piece(prev, id int) string
+	// Token returns the vocabulary entry of id as stored in the file.
+	Token(id int) string
+	// BOS and EOS return the begin- and end-of-sequence ids (-1 if none).
+	BOS() int
+	EOS() int
+	// VocabSize returns the number of tokens.
+	VocabSize() int
+}
+
+// SpecialEncoder is implemented by tokenizers that can also match control
+// tokens written in the text (llama.cpp's parse_special), e.g. "<s>" or a
+// chat template's markers.
+type SpecialEncoder interface {
+	EncodeSpecial(text string, bos bool) []int
+}
+
+// Token types of GGUF's tokenizer.ggml.token_type.
+const (
+	typeNormal      = 1
+	typeUnknown     = 2
+	typeControl     = 3
+	typeUserDefined = 4
+	typeUnused      = 5
+	typeByte        = 6
+)
+
+// vocab is what every tokenizer here shares: tokens, their decoded pieces,
+// and a text → id index.
+type vocab struct {
+	tokens []string  // as stored
+	scores []float32 // SentencePiece scores; nil for BPE
+	types  []int32   // GGUF token types; all normal if the file has none
+	pieces []string  // decoded bytes of each token
+	ids    map[string]int32
+	bos    int
+	eos    int
+	unk    int
+	// stripSpace: pieces lose one leading space at the start of a text or
+	// after BOS (SentencePiece's dummy prefix).
+	stripSpace bool
+	// specials are the tokens matched as whole strings in the input:
+	// user-defined always, control and unknown only with parse_special.
+	// Longest first, as llama.cpp tries them.
+	specials []int32
+
+	// encodeFunc is the tokenizer's encoder, behind the Encode methods.
+	encodeFunc func(dst []int, text string, bos, parseSpecial bool) []int
+	pool       *sync.Pool // of *session, shared by copies of the vocab
+}
+
+// Encode returns the ids of text.
+func (v *vocab) Encode(text string, bos bool) []int { return v.encodeFunc(nil, text, bos, false) }
+
+// AppendEncode is Encode appending to dst.
+func (v *vocab) AppendEncode(dst []int, text string, bos bool) []int {
+	return v.encodeFunc(dst, text, bos, false)
+}
+
+// EncodeSpecial is Encode matching control tokens written in text.
+func (v *vocab) EncodeSpecial(text string, bos bool) []int { return v.encodeFunc(nil, text, bos, true) }
+
+func (v *vocab) session() *session { return v.pool.Get().(*session) }
+
+func (v *vocab) index() {
+	v.pool = &sync.Pool{New: func() any { return new(session) }}
+	v.ids = make(map[string]int32, len(v.tokens))
+	for i := len(v.tokens) - 1; i >= 0; i-- { // lowest id wins on duplicates
+		v.ids[v.tokens[i]] = int32(i)
+	}
+}
+
+// lookup returns the id of the token spelled b, or -1.
+func (v *vocab) lookup(b []byte) int32 {
+	if id, ok := v.ids[string(b)]; ok {
+		return id
+	}
+	return -1
+}
+
+func (v *vocab) Token(id int) string {
+	if id < 0 || id >= len(v.tokens) {
+		return ""
+	}
+	return v.tokens[id]
+}
+
+func (v *vocab) BOS() int       { return v.bos }
+func (v *vocab) EOS() int       { return v.eos }
+func (v *vocab) VocabSize() int { return len(v.tokens) }
+
+func (v *vocab) Piece(prev, id int) string {
+	if id < 0 || id >= len(v.pieces) {
+		return ""
+	}
+	p := v.pieces[id]
+	if v.stripSpace && (prev < 0 || prev == v.bos) && len(p) > 0 && p[0] == ' ' {
+		return p[1:]
+	}
+	return p
+}
+
+func (v *vocab) Decode(ids []int) string {
+	var b strings.Builder
+	prev := -1
+	for _, id := range ids {
+		b.WriteString(v.Piece(prev, id))
+		prev = id
+	}
+	return b.String()
+}
+
+func (v *vocab) tokenType(id int) int32 {
+	if v.types == nil || id >= len(v.types) {
+		return typeNormal
+	}
+	return v.types[id]
+}
+
+// parseByteToken reads "<0xXX>", the text of a byte-fallback token.
+func parseByteToken(s string) (byte, bool) {
+	if len(s) != 6 || !strings.HasPrefix(s, "<0x") || s[5] != '>' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s[3:5], 16, 8)
+	if err != nil {
+		return 0, false
+	}
+	return byte(n), true
+}
+
+// segment is a piece of input text: raw text to tokenize, or a special
+// token matched whole.
+type segment struct {
+	text string
+	id   int32 // -1 for raw text
+}
+
+// partition splits text at occurrences of the special tokens, trying the
+// longest tokens first, as llama.cpp's tokenizer_st_partition does.
+func (v *vocab) partition(text string, parseSpecial bool) []segment {
+	segs := []segment{{text, -1}}
+	for _, id := range v.specials {
+		t := v.tokens[id]
+		if !parseSpecial && v.tokenType(int(id)) != typeUserDefined {
+			continue
+		}
+		if t == "" {
+			continue
+		}
+		var out []segment
+		for _, s := range segs {
+			if s.id >= 0 || !strings.Contains(s.text, t) {
+				out = append(out, s)
+				continue
+			}
+			rest := s.text
+			for {
+				i := strings.Index(rest, t)
+				if i < 0 {
+					break
+				}
+				if i > 0 {
+					out = append(out, segment{rest[:i], -1})
+				}
+				out = append(out, segment{t, id})
+				rest = rest[i+len(t):]
+			}
+			if rest != "" {
+				out = append(out, segment{rest, -1})
+			}
+		}
+		segs = out
+	}
+	return segs
+}
+
+// hasSpecials reports whether partition can split anything.
+func (v *vocab) hasSpecials(parseSpecial bool) bool {
+	for _, id := range v.specials {
+		if parseSpecial || v.tokenType(int(id)) == typeUserDefined {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *vocab) check() error {
+	if len(v.tokens) == 0 {
+		return fmt.Errorf("tokenizer: empty vocabulary")
+	}
+	if len(v.tokens) > 1<<24 {
+		return fmt.Errorf("tokenizer: vocabulary of %d tokens is implausibly large", len(v.tokens))
+	}
+	for _, id := range []int{v.bos, v.eos, v.unk} {
+		if id >= len(v.tokens) {
+			return fmt.Errorf("tokenizer: special token id %d is outside the %d-token vocabulary", id, len(v.tokens))
+		}
+	}
+	return nil
+}

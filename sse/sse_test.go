@@ -1,0 +1,353 @@
+package sse
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestWriter(t *testing.T) {
+	rec := httptest.NewRecorder()
+	w := NewWriter(rec, Options{LastID: 41, KeepAlive: -1, Retry: 1500 * time.Millisecond})
+	defer w.Close()
+	for _, h := range [][2]string{{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-cache"},
+		{"X-Accel-Buffering", "no"}, {"Connection", "keep-alive"}} {
+		if got := rec.Header().Get(h[0]); got != h[1] {
+			t.Errorf("%s = %q, want %q", h[0], got, h[1])
+		}
+	}
+	if rec.Code != 200 || !rec.Flushed {
+		t.Fatalf("status %d, flushed %v: headers must go out at once", rec.Code, rec.Flushed)
+	}
+	must(t, w.Send("", []byte(`{"a":1}`)))
+	must(t, w.SendString("delta", "line one\nline two\r\nline three\rend"))
+	must(t, w.SendString("", ""))
+	must(t, w.SendString("", "trailing\n"))
+	must(t, w.Comment("hello\nworld"))
+	must(t, w.SendString("", "[DONE]"))
+	want := "retry: 1500\n\n" +
+		"id: 42\ndata: {\"a\":1}\n\n" +
+		"id: 43\nevent: delta\ndata: line one\ndata: line two\ndata: line three\ndata: end\n\n" +
+		"id: 44\ndata: \n\n" +
+		"id: 45\ndata: trailing\ndata: \n\n" +
+		": hello\n: world\n\n" +
+		"id: 46\ndata: [DONE]\n\n"
+	if got := rec.Body.String(); got != want {
+		t.Fatalf("body:\n%q\nwant\n%q", got, want)
+	}
+	if w.LastID() != 46 {
+		t.Fatalf("LastID = %d", w.LastID())
+	}
+	if err := w.SendString("bad\nname", "x"); err == nil {
+		t.Fatal("an event name with a line break must be refused")
+	}
+	w.Close()
+	if err := w.SendString("", "x"); err != ErrClosed {
+		t.Fatalf("Send after Close = %v", err)
+	}
+}
+
+// flushCounter counts writes and flushes, to show one flush per event.
+type flushCounter struct {
+	header  http.Header
+	body    bytes.Buffer
+	writes  int
+	flushes int
+	fail    error
+}
+
+func (f *flushCounter) Header() http.Header { return f.header }
+func (f *flushCounter) WriteHeader(int)     {}
+func (f *flushCounter) Write(b []byte) (int, error) {
+	if f.fail != nil {
+		return 0, f.fail
+	}
+	f.writes++
+	return f.body.Write(b)
+}
+func (f *flushCounter) Flush() { f.flushes++ }
+
+func TestWriterFlushesEachEvent(t *testing.T) {
+	fc := &flushCounter{header: http.Header{}}
+	w := NewWriter(fc, Options{KeepAlive: -1})
+	defer w.Close()
+	for i := range 5 {
+		must(t, w.SendString("", fmt.Sprint(i)))
+		if fc.writes != i+1 || fc.flushes != i+2 { // +1: the headers
+			t.Fatalf("after event %d: %d writes, %d flushes", i, fc.writes, fc.flushes)
+		}
+	}
+	fc.fail = errors.New("broken pipe")
+	if err := w.SendString("", "x"); err == nil || err.Error() != "broken pipe" {
+		t.Fatalf("err = %v", err)
+	}
+	fc.fail = nil
+	if err := w.SendString("", "y"); err == nil {
+		t.Fatal("a writer that failed once keeps failing")
+	}
+}
+
+func TestKeepAlive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fc := &lockedRecorder{}
+		w := NewWriter(fc, Options{})
+		time.Sleep(14 * time.Second)
+		must(t, w.SendString("", "a")) // resets the silence
+		time.Sleep(14 * time.Second)
+		if got := fc.String(); got != "id: 1\ndata: a\n\n" {
+			t.Fatalf("before 15 s of silence: %q", got)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := fc.String(); got != "id: 1\ndata: a\n\n: keep-alive\n\n" {
+			t.Fatalf("after 15 s of silence: %q", got)
+		}
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		if got := strings.Count(fc.String(), ": keep-alive\n\n"); got != 3 {
+			t.Fatalf("%d keep-alives after 45 s of silence, want 3", got)
+		}
+		w.Close()
+		time.Sleep(time.Minute)
+		if got := strings.Count(fc.String(), ": keep-alive\n\n"); got != 3 {
+			t.Fatal("keep-alive after Close")
+		}
+	})
+}
+
+// TestKeepAliveConcurrent races events against a very short keep-alive;
+// run with -race. Every frame must arrive whole.
+func TestKeepAliveConcurrent(t *testing.T) {
+	fc := &lockedRecorder{}
+	w := NewWriter(fc, Options{KeepAlive: time.Microsecond})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				w.SendString("", fmt.Sprintf("%d-%d", g, i))
+			}
+		}()
+	}
+	wg.Wait()
+	w.Close()
+	r := NewReader(strings.NewReader(fc.String()))
+	n := 0
+	for {
+		ev, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		must(t, err)
+		n++
+		if ev.ID != fmt.Sprint(n) {
+			t.Fatalf("event %d has id %s", n, ev.ID)
+		}
+	}
+	if n != 800 {
+		t.Fatalf("read %d events, want 800", n)
+	}
+}
+
+type lockedRecorder struct {
+	mu sync.Mutex
+	h  http.Header
+	b  bytes.Buffer
+}
+
+func (l *lockedRecorder) Header() http.Header {
+	if l.h == nil {
+		l.h = http.Header{}
+	}
+	return l.h
+}
+func (l *lockedRecorder) WriteHeader(int) {}
+func (l *lockedRecorder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedRecorder) Flush() {}
+func (l *lockedRecorder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readAll(t *testing.T, s string) []Event {
+	t.Helper()
+	r := NewReader(strings.NewReader(s))
+	var out []Event
+	for {
+		ev, err := r.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		out = append(out, ev)
+	}
+}
+
+func TestReader(t *testing.T) {
+	msg := func(id, data string) Event { return Event{ID: id, Event: "message", Data: data} }
+	tests := []struct {
+		name  string
+		input string
+		want  []Event
+	}{
+		// The examples of the WHATWG HTML standard, §9.2.
+		{"stock ticker", "data: YHOO\ndata: +2\ndata: 10\n\n", []Event{msg("", "YHOO\n+2\n10")}},
+		{"ids and comments", ": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n\n",
+			[]Event{msg("1", "first event"), msg("", "second event"), msg("", " third event")}},
+		{"empty data", "data\n\ndata\ndata\n\ndata:", []Event{msg("", ""), msg("", "\n")}},
+		{"one space removed", "data:test\n\ndata: test\n\n", []Event{msg("", "test"), msg("", "test")}},
+		// Line ends, BOM, fields.
+		{"CRLF", "data: a\r\ndata: b\r\n\r\n", []Event{msg("", "a\nb")}},
+		{"CR", "data: a\rdata: b\r\r", []Event{msg("", "a\nb")}},
+		{"mixed", "data: a\r\n\rdata: b\n\r\n", []Event{msg("", "a"), msg("", "b")}},
+		{"BOM", "\ufeffdata: a\n\n", []Event{msg("", "a")}},
+		{"only one BOM", "\ufeff\ufeffdata: a\n\ndata: b\n\n", []Event{msg("", "b")}},
+		{"event type", "event: delta\ndata: x\n\ndata: y\n\n", []Event{{Event: "delta", Data: "x"}, msg("", "y")}},
+		{"type without data not dispatched", "event: ping\n\ndata: y\n\n", []Event{msg("", "y")}},
+		{"unterminated final event", "data: a\n\ndata: b\n", []Event{msg("", "a")}},
+		{"id persists", "id: 7\ndata: a\n\ndata: b\n\n", []Event{msg("7", "a"), msg("7", "b")}},
+		{"id with NUL ignored", "id: 3\ndata: a\n\nid: 4\x005\ndata: b\n\n", []Event{msg("3", "a"), msg("3", "b")}},
+		{"id without data still set", "id: 9\n\ndata: a\n\n", []Event{msg("9", "a")}},
+		{"retry", "retry: 2500\ndata: a\n\nretry: x1\ndata: b\n\n",
+			[]Event{{Event: "message", Data: "a", Retry: 2500 * time.Millisecond}, msg("", "b")}},
+		{"unknown fields and colons", "foo: bar\ndata: a: b\nData: no\n\n", []Event{msg("", "a: b")}},
+		{"field without colon", "data\nevent\n\n", []Event{msg("", "")}},
+		{"no space", "data:x\n\n", []Event{msg("", "x")}},
+		{"empty", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := readAll(t, tt.input)
+			if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", tt.want) {
+				t.Fatalf("events\n got  %+v\n want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReaderState(t *testing.T) {
+	r := NewReader(strings.NewReader("retry: 300\nid: 5\n\n"))
+	if _, err := r.Next(); err != io.EOF {
+		t.Fatal(err)
+	}
+	if r.LastID() != "5" || r.Retry() != 300*time.Millisecond {
+		t.Fatalf("LastID %q Retry %v", r.LastID(), r.Retry())
+	}
+	r = NewReader(strings.NewReader("data: " + strings.Repeat("x", 100) + "\n\n"))
+	r.SetMaxEventSize(50)
+	if _, err := r.Next(); err != ErrTooLong {
+		t.Fatalf("err = %v, want ErrTooLong", err)
+	}
+}
+
+func FuzzReader(f *testing.F) {
+	f.Add([]byte("data: YHOO\ndata: +2\n\n: c\nid: 1\r\nevent: x\r\rretry: 10\n\n"))
+	f.Add([]byte("\ufeffdata\n\nid: \x00\ndata:\r\n\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := NewReader(bytes.NewReader(b))
+		r.SetMaxEventSize(1 << 16)
+		for range len(b) + 1 {
+			ev, err := r.Next()
+			if err != nil {
+				return
+			}
+			if strings.ContainsAny(ev.Event, "\r\n") || strings.ContainsRune(ev.ID, 0) {
+				t.Fatalf("bad event %+v", ev)
+			}
+		}
+		t.Fatal("more events than bytes")
+	})
+}
+
+// FuzzRoundTrip writes events with a Writer and reads them back.
+func FuzzRoundTrip(f *testing.F) {
+	f.Add("delta", "line one\nline two", "", "[DONE]", uint64(0))
+	f.Add("", "a\r\nb\rc", " spaced", "\ufeffx", uint64(99))
+	f.Fuzz(func(t *testing.T, e1, d1, e2, d2 string, last uint64) {
+		if strings.ContainsAny(e1+e2, "\r\n") || last > 1<<62 {
+			return
+		}
+		rec := httptest.NewRecorder()
+		w := NewWriter(rec, Options{KeepAlive: -1, LastID: last})
+		must(t, w.SendString(e1, d1))
+		must(t, w.SendString(e2, d2))
+		w.Close()
+		got := readAll(t, rec.Body.String())
+		norm := strings.NewReplacer("\r\n", "\n", "\r", "\n")
+		want := []Event{{ID: fmt.Sprint(last + 1), Event: e1, Data: norm.Replace(d1)},
+			{ID: fmt.Sprint(last + 2), Event: e2, Data: norm.Replace(d2)}}
+		for i := range want {
+			if want[i].Event == "" {
+				want[i].Event = "message"
+			}
+		}
+		if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+			t.Fatalf("got  %q\nwant %q", got, want)
+		}
+	})
+}
+
+// discard is a ResponseWriter that keeps nothing, so the benchmark sees the
+// Writer's own cost.
+type discard struct{ h http.Header }
+
+func (d discard) Header() http.Header         { return d.h }
+func (d discard) WriteHeader(int)             {}
+func (d discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d discard) Flush()                      {}
+
+func BenchmarkWriter(b *testing.B) {
+	chunk := []byte(`{"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" token"}}]}`)
+	w := NewWriter(discard{http.Header{}}, Options{})
+	defer w.Close()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(chunk)))
+	for b.Loop() {
+		if err := w.Send("", chunk); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReader(b *testing.B) {
+	var buf bytes.Buffer
+	w := NewWriter(&lockedRecorder{}, Options{KeepAlive: -1})
+	_ = w
+	for i := range 1000 {
+		fmt.Fprintf(&buf, "id: %d\ndata: {\"token\":\" word\"}\n\n", i)
+	}
+	in := buf.Bytes()
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := NewReader(bytes.NewReader(in))
+		for {
+			if _, err := r.Next(); err != nil {
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,219 @@
+// Package sse writes and reads Server-Sent Events (text/event-stream).
+//
+// Writer flushes every event as it is written, numbers events with an id a
+// reconnecting client can resume from, and sends keep-alive comments during
+// long silences. Reader parses a stream by the WHATWG rules.
+package sse
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultKeepAlive is how long a Writer stays silent before it sends a
+// keep-alive comment.
+const DefaultKeepAlive = 15 * time.Second
+
+// Options configure a Writer.
+type Options struct {
+	// KeepAlive is the silence after which a ": keep-alive" comment is
+	// sent; 0 means DefaultKeepAlive and a negative value none.
+	KeepAlive time.Duration
+	// LastID is the id of the last event the client already has (from its
+	// Last-Event-ID header): the first event gets LastID+1.
+	LastID uint64
+	// Retry, when positive, is sent first as the client's reconnection
+	// delay.
+	Retry time.Duration
+}
+
+// Writer writes events to an HTTP response. It is safe for concurrent use:
+// its own keep-alive timer writes through the same lock. Close it before the
+// handler returns.
+type Writer struct {
+	mu     sync.Mutex
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	buf    []byte
+	id     uint64
+	err    error // the first write error; every later call returns it
+	closed bool
+
+	keepAlive time.Duration
+	timer     *time.Timer
+	base      time.Time
+	last      time.Duration // since base, of the last write
+}
+
+// ErrClosed is returned by a Writer used after Close.
+var ErrClosed = errors.New("sse: writer closed")
+
+// NewWriter sets the event-stream headers on w, sends them with a 200
+// status and returns a Writer for the body.
+func NewWriter(w http.ResponseWriter, o Options) *Writer {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("Connection", "keep-alive")
+	sw := &Writer{w: w, rc: http.NewResponseController(w), id: o.LastID, buf: make([]byte, 0, 512), base: time.Now()}
+	w.WriteHeader(http.StatusOK)
+	sw.mu.Lock()
+	if o.Retry > 0 {
+		sw.buf = append(sw.buf, "retry: "...)
+		sw.buf = strconv.AppendInt(sw.buf, o.Retry.Milliseconds(), 10)
+		sw.buf = append(sw.buf, "\n\n"...)
+	}
+	sw.flush()
+	sw.keepAlive = o.KeepAlive
+	if sw.keepAlive == 0 {
+		sw.keepAlive = DefaultKeepAlive
+	}
+	if sw.keepAlive > 0 {
+		sw.timer = time.AfterFunc(sw.keepAlive, sw.tick) // tick waits for mu
+	}
+	sw.mu.Unlock()
+	return sw
+}
+
+// Send writes one event with the next id and flushes it. event may be empty
+// (no event: line, which readers take as "message"). Line breaks in data
+// (LF, CR or CRLF) split it into several data: lines, which readers join
+// with LF. It allocates nothing once its buffer has grown to the event size.
+func (w *Writer) Send(event string, data []byte) error {
+	return send(w, event, data)
+}
+
+// SendString is Send for a string.
+func (w *Writer) SendString(event, data string) error {
+	return send(w, event, data)
+}
+
+func send[T string | []byte](w *Writer, event string, data T) error {
+	if strings.ContainsAny(event, "\r\n") {
+		return errors.New("sse: event name contains a line break")
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	w.id++
+	b := append(w.buf, "id: "...)
+	b = strconv.AppendUint(b, w.id, 10)
+	b = append(b, '\n')
+	if event != "" {
+		b = append(b, "event: "...)
+		b = append(b, event...)
+		b = append(b, '\n')
+	}
+	for {
+		b = append(b, "data: "...)
+		i := 0
+		for i < len(data) && data[i] != '\n' && data[i] != '\r' {
+			i++
+		}
+		b = append(b, data[:i]...)
+		b = append(b, '\n')
+		if i == len(data) {
+			break
+		}
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+	w.buf = append(b, '\n')
+	return w.flush()
+}
+
+// Comment writes a comment line, which clients ignore, and flushes it.
+func (w *Writer) Comment(text string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	w.comment(text)
+	return w.flush()
+}
+
+func (w *Writer) comment(text string) {
+	for line := range strings.Lines(text) {
+		w.buf = append(w.buf, ": "...)
+		w.buf = append(w.buf, strings.TrimRight(line, "\r\n")...)
+		w.buf = append(w.buf, '\n')
+	}
+	if text == "" {
+		w.buf = append(w.buf, ":\n"...)
+	}
+	w.buf = append(w.buf, '\n')
+}
+
+// LastID returns the id of the last event sent (Options.LastID before any).
+func (w *Writer) LastID() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.id
+}
+
+// Close stops the keep-alives. The Writer must not write after its handler
+// returns, so call Close before that; it is safe to call more than once.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	return nil
+}
+
+func (w *Writer) usable() error {
+	if w.closed {
+		return ErrClosed
+	}
+	return w.err
+}
+
+// flush writes the buffer and flushes the response. Called with mu held.
+func (w *Writer) flush() error {
+	if len(w.buf) > 0 {
+		_, err := w.w.Write(w.buf)
+		w.buf = w.buf[:0]
+		if err != nil {
+			w.err = err
+			return err
+		}
+	}
+	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		w.err = err
+		return err
+	}
+	w.last = time.Since(w.base)
+	return nil
+}
+
+// tick runs on the keep-alive timer. Rather than resetting a timer on every
+// event, it checks how long the stream has been silent and re-arms itself
+// for the rest of the interval.
+func (w *Writer) tick() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.usable() != nil {
+		return
+	}
+	silent := time.Since(w.base) - w.last
+	if silent >= w.keepAlive {
+		w.comment("keep-alive")
+		if w.flush() != nil {
+			return
+		}
+		silent = 0
+	}
+	w.timer.Reset(w.keepAlive - silent)
+}
