@@ -11,6 +11,7 @@ import (
 
 	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/dialect/openai"
+	"github.com/runnel/runnel/mock"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -98,5 +99,24 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := Run(context.Background(), c); err == nil {
 			t.Errorf("%+v: no error", c)
 		}
+	}
+}
+
+func TestMockHandler(t *testing.T) {
+	srv := httptest.NewServer(MockHandler(mock.Options{Tokens: 7, Text: "alpha beta"}))
+	defer srv.Close()
+	res, err := Run(context.Background(), Config{BaseURL: srv.URL + "/v1", Model: "default?itl=1ms", Prompt: "one two three", Requests: 6, Concurrency: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Completed != 6 || res.TotalOutputTokens != 42 || res.TotalInputTokens != 18 || res.ITL.N != 36 {
+		t.Errorf("result %+v", res)
+	}
+	res, err = Run(context.Background(), Config{BaseURL: srv.URL + "/v1", Model: "default?error_after=2", Prompt: "x", Requests: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed != 2 || !strings.Contains(res.Errors[0], "injected upstream error after 2 tokens") {
+		t.Errorf("result %+v", res)
 	}
 }

@@ -43,6 +43,10 @@ type Options struct {
 	// included (default 64): it bounds how much a long prompt's prefill
 	// delays the other sequences' next token.
 	BatchTokens int
+	// MaxContext caps a model's context length (default 4096), which
+	// bounds each sequence's KV cache: Layers × MaxContext × KVDim × 8
+	// bytes.
+	MaxContext int
 	// BufferSize is each stream's event buffer (default 64).
 	BufferSize int
 	Logger     *slog.Logger
@@ -89,6 +93,9 @@ func New(o Options) (*Engine, error) {
 	o.BatchTokens = max(o.BatchTokens, o.MaxParallel)
 	if o.BufferSize <= 0 {
 		o.BufferSize = 64
+	}
+	if o.MaxContext <= 0 {
+		o.MaxContext = 4096
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -143,9 +150,9 @@ func (e *Engine) Stream(ctx context.Context, req *stream.Request) (stream.Stream
 	if len(req.Tools) > 0 && req.ToolChoice != "" && req.ToolChoice != "auto" && req.ToolChoice != "none" {
 		return nil, stream.InvalidParam("tool_choice", "the engine's models cannot call tools")
 	}
-	ids, err := r.vocab.Encode(promptText(req), true)
-	if err != nil {
-		return nil, stream.InvalidParam("prompt", "cannot tokenize the prompt: %v", err)
+	ids := r.vocab.Encode(promptText(req), true)
+	if len(ids) == 0 {
+		return nil, stream.Errorf(stream.CodeInternal, "model %s's tokenizer has no BOS token and the prompt is empty", r.name)
 	}
 	if len(ids) > r.m.SeqLen {
 		return nil, stream.InvalidParam("messages", "the prompt is %d tokens; model %s has a context of %d", len(ids), r.name, r.m.SeqLen)
@@ -204,6 +211,7 @@ func (e *Engine) load(m models.Model) (*runner, error) {
 		e.o.Logger.Error("engine: cannot load model", "model", m.Name, "path", m.Path, "err", err)
 		return nil, &stream.Error{Code: stream.CodeInternal, Message: fmt.Sprintf("cannot load model %s: %v", m.Name, err), Err: err}
 	}
+	mdl.LimitContext(e.o.MaxContext)
 	e.o.Logger.Info("engine: model loaded", "model", m.Name, "format", mdl.Format, "params", mdl.Params, "context", mdl.SeqLen)
 	return newRunner(m.Name, mdl, vocab, e.o), nil
 }

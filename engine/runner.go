@@ -8,6 +8,7 @@ import (
 
 	"github.com/runnel/runnel/engine/model"
 	"github.com/runnel/runnel/engine/sampler"
+	"github.com/runnel/runnel/engine/tokenizer"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -22,7 +23,7 @@ const outCap = 8
 type runner struct {
 	name  string
 	m     *model.Model
-	vocab Vocab
+	vocab tokenizer.Tokenizer
 	o     Options
 
 	mu       sync.Mutex
@@ -68,7 +69,7 @@ type result struct {
 	err    *stream.Error
 }
 
-func newRunner(name string, m *model.Model, v Vocab, o Options) *runner {
+func newRunner(name string, m *model.Model, v tokenizer.Tokenizer, o Options) *runner {
 	r := &runner{name: name, m: m, vocab: v, o: o, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go r.loop()
 	return r
@@ -122,7 +123,7 @@ func (r *runner) start(ctx context.Context, prompt []int, o sampler.Options, max
 // relay turns a sequence's results into stream events, detokenizing on the
 // stream's own goroutine so the scheduler only does model work.
 func (r *runner) relay(ctx context.Context, sq *seq, emit func(stream.Event) bool) error {
-	dec := r.vocab.NewDecoder(sq.prompt[len(sq.prompt)-1])
+	dec := tokenizer.NewDecoder(r.vocab, sq.prompt[len(sq.prompt)-1])
 	for {
 		var res result
 		select {

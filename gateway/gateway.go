@@ -43,6 +43,13 @@ type Options struct {
 	Prices Prices
 	// BufferSize is the per-stream event buffer (default 64).
 	BufferSize int
+	// Timeouts apply to calls whose request leaves a field zero.
+	Timeouts stream.Timeouts
+	// Counter estimates usage when a provider reports none (default
+	// ApproxCounter).
+	Counter Counter
+	// NewID returns call ids (default: "call_" and 24 random hex digits).
+	NewID func() string
 }
 
 // Router picks the provider for a request.

@@ -99,12 +99,9 @@ To measure Runnel's own overhead, run a mock upstream with
 	fl.StringVar(&endpoint, "endpoint", "chat", "chat (/chat/completions) or completions (/completions)")
 	fl.StringVar(&jsonPath, "json", "", "also write the results as JSON to this file")
 	cmd.MarkFlagRequired("model")
+	cmd.AddCommand(newBenchMockCmd())
 	root.AddCommand(cmd)
-	benchCmd = cmd
 }
-
-// benchCmd is the parent of "bench mock".
-var benchCmd *cobra.Command
 
 func firstEnv(keys ...string) string {
 	for _, k := range keys {

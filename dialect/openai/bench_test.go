@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -61,7 +62,7 @@ func BenchmarkServerStreamPerToken(b *testing.B) {
 func BenchmarkProviderDecodePerToken(b *testing.B) {
 	chunk := []byte(`data: {"id":"chatcmpl-0123456789abcdef","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[{"index":0,"delta":{"content":" token"},"logprobs":null,"finish_reason":null}]}` + "\n\n")
 	body := bytes.Repeat(chunk, b.N)
-	s := &upstreamStream{ctx: context.Background(), body: io.NopCloser(bytes.NewReader(body)), events: newEventReader(bytes.NewReader(body))}
+	s := &upstreamStream{ctx: context.Background(), body: io.NopCloser(bytes.NewReader(body)), events: sse.NewReader(bytes.NewReader(body))}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(chunk)))
 	b.ResetTimer()

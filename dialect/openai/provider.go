@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -58,6 +59,10 @@ func NewProvider(cfg Config) *Provider {
 	return &Provider{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), client: client}
 }
 
+// maxEvent bounds one upstream SSE event, so a garbage upstream cannot
+// grow memory without limit.
+const maxEvent = 4 << 20
+
 // maxErrorBody caps how much of an upstream error answer is read.
 const maxErrorBody = 64 << 10
 
@@ -102,7 +107,8 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		// The upstream ignored stream: true and answered in one piece.
 		s.whole = true
 	} else {
-		s.events = newEventReader(resp.Body)
+		s.events = sse.NewReader(resp.Body)
+		s.events.SetMaxEventSize(maxEvent)
 	}
 	return s, nil
 }
@@ -225,7 +231,7 @@ func upstreamCompletion(req *stream.Request) *CompletionRequest {
 type upstreamStream struct {
 	ctx    context.Context
 	body   io.ReadCloser
-	events *eventReader
+	events *sse.Reader
 	legacy bool
 	whole  bool // body is one JSON answer, not SSE
 
@@ -252,19 +258,19 @@ func (s *upstreamStream) Recv() (stream.Event, error) {
 			s.readWhole()
 			continue
 		}
-		data, err := s.events.next()
+		ev, err := s.events.Next()
 		if err != nil {
 			s.readFailed(err)
 			continue
 		}
-		if string(data) == "[DONE]" {
+		if ev.Data == "[DONE]" {
 			if s.finish == "" {
 				s.finish = stream.FinishStop
 			}
 			s.end()
 			continue
 		}
-		s.decode(data)
+		s.decode([]byte(ev.Data))
 	}
 }
 
@@ -301,7 +307,7 @@ func (s *upstreamStream) readFailed(err error) {
 	switch {
 	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
 		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "upstream closed the stream before it finished", Err: err})
-	case err == errEventTooLarge:
+	case errors.Is(err, sse.ErrTooLong):
 		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "upstream sent an SSE event larger than 4 MiB", Err: err})
 	default:
 		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "reading the upstream stream failed: " + err.Error(), Err: err})

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -390,7 +391,7 @@ func FuzzUpstreamStream(f *testing.F) {
 	f.Add([]byte("data: [1,2]\n\ndata: null\n\n"))
 	f.Add([]byte("\xef\xbb\xbfdata:{}\n\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		s := &upstreamStream{ctx: context.Background(), body: io.NopCloser(bytes.NewReader(body)), events: newEventReader(bytes.NewReader(body))}
+		s := &upstreamStream{ctx: context.Background(), body: io.NopCloser(bytes.NewReader(body)), events: sse.NewReader(bytes.NewReader(body))}
 		var finishes, usages int
 		var last stream.Event
 		for i := 0; ; i++ {

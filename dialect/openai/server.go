@@ -11,6 +11,7 @@ import (
 
 	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -19,7 +20,7 @@ type Options struct {
 	// BodyLimit caps request bodies (dialect.DefaultBodyLimit when 0).
 	BodyLimit int64
 	// KeepAlive is the silence after which a comment line is sent on a
-	// stream (15 s when 0; negative disables).
+	// stream (sse.DefaultKeepAlive when 0; negative disables).
 	KeepAlive time.Duration
 	// Logger receives stream failures; slog.Default() when nil.
 	Logger *slog.Logger
@@ -37,9 +38,6 @@ type Server struct {
 func NewServer(gw dialect.Gateway, opts Options) *Server {
 	if opts.BodyLimit <= 0 {
 		opts.BodyLimit = dialect.DefaultBodyLimit
-	}
-	if opts.KeepAlive == 0 {
-		opts.KeepAlive = 15 * time.Second
 	}
 	log := opts.Logger
 	if log == nil {
@@ -156,8 +154,8 @@ func (s *Server) start(ctx context.Context, req *stream.Request) (*gateway.Call,
 // stream writes call's events as SSE, one event and one flush per stream
 // event, then [DONE].
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, call *gateway.Call, enc *chunkEncoder, includeUsage bool) {
-	out := newEventWriter(w, s.opts.KeepAlive)
-	defer out.stop()
+	out := sse.NewWriter(w, sse.Options{KeepAlive: s.opts.KeepAlive})
+	defer out.Close()
 	var (
 		usage   *stream.Usage
 		errSent bool
@@ -194,7 +192,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, call *gateway.Ca
 					s.writeStreamError(out, stream.Errorf(stream.CodeUpstream, "the stream ended with %s", ev.Finish))
 					return
 				}
-				out.done()
+				done(out)
 				return
 			}
 			data = enc.Finish(reason)
@@ -204,31 +202,36 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, call *gateway.Ca
 			}
 			s.log.Warn("openai: stream failed", "call", call.ID, "model", call.Model, "provider", call.Provider, "err", ev.Err)
 			errSent = true
-			if err := out.data(errorEvent(ev.Err)); err != nil {
+			if err := out.Send("", errorEvent(ev.Err)); err != nil {
 				return
 			}
 		}
 		if data != nil {
-			if err := out.data(data); err != nil {
+			if err := out.Send("", data); err != nil {
 				return // client gone; Close cancels the upstream
 			}
 		}
 	}
 	if includeUsage {
 		if u := usageOf(call, usage); u != nil {
-			if out.data(enc.Usage(u)) != nil {
+			if out.Send("", enc.Usage(u)) != nil {
 				return
 			}
 		}
 	}
-	out.done()
+	done(out)
 }
 
-func (s *Server) writeStreamError(out *eventWriter, e *stream.Error) {
-	if out.data(errorEvent(e)) == nil {
-		out.done()
+func (s *Server) writeStreamError(out *sse.Writer, e *stream.Error) {
+	if out.Send("", errorEvent(e)) == nil {
+		done(out)
 	}
 }
+
+// done writes the [DONE] sentinel.
+func done(out *sse.Writer) { out.Send("", doneData) }
+
+var doneData = []byte("[DONE]")
 
 func errorEvent(e *stream.Error) []byte {
 	b, _ := json.Marshal(ErrorResponse{Error: errorBody(e)})

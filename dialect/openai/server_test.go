@@ -65,6 +65,25 @@ func newTestServer(t testing.TB, models map[string]stream.Provider) (*httptest.S
 	return srv, gw
 }
 
+// stripIDs removes the id: lines the SSE writer numbers events with,
+// checking that they count up from 1.
+func stripIDs(t testing.TB, body string) string {
+	t.Helper()
+	var out strings.Builder
+	next := 1
+	for _, line := range strings.SplitAfter(body, "\n") {
+		if id, ok := strings.CutPrefix(line, "id: "); ok {
+			if want := fmt.Sprintf("%d\n", next); id != want {
+				t.Errorf("id %q, want %q", id, want)
+			}
+			next++
+			continue
+		}
+		out.WriteString(line)
+	}
+	return out.String()
+}
+
 func post(t testing.TB, url, body string) (*http.Response, string) {
 	t.Helper()
 	resp, err := http.Post(url, "application/json", strings.NewReader(body))
@@ -110,6 +129,7 @@ func TestChatStreamExactBytes(t *testing.T) {
 		"data: " + head + `{"index":0,"delta":{},"logprobs":null,"finish_reason":"tool_calls"}]}` + "\n\n" +
 		"data: " + head + `],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8,"completion_tokens_details":{"reasoning_tokens":1}}}` + "\n\n" +
 		"data: [DONE]\n\n"
+	body = stripIDs(t, body)
 	if body != want {
 		t.Errorf("body:\n%s\nwant:\n%s", body, want)
 	}
@@ -130,6 +150,7 @@ func TestChatStreamNoUsageUnlessAsked(t *testing.T) {
 		"data: " + head + `{"index":0,"delta":{"role":"assistant","content":"x"},"logprobs":null,"finish_reason":null}]}` + "\n\n" +
 		"data: " + head + `{"index":0,"delta":{},"logprobs":null,"finish_reason":"length"}]}` + "\n\n" +
 		"data: [DONE]\n\n"
+	body = stripIDs(t, body)
 	if body != want {
 		t.Errorf("body:\n%s\nwant:\n%s", body, want)
 	}
@@ -146,6 +167,7 @@ func TestChatStreamMidStreamError(t *testing.T) {
 		"data: " + head + `{"index":0,"delta":{"role":"assistant","content":"a"},"logprobs":null,"finish_reason":null}]}` + "\n\n" +
 		`data: {"error":{"message":"upstream closed the stream before it finished","type":"api_error","param":null,"code":"upstream_error"}}` + "\n\n" +
 		"data: [DONE]\n\n"
+	body = stripIDs(t, body)
 	if body != want {
 		t.Errorf("body:\n%s\nwant:\n%s", body, want)
 	}
@@ -182,6 +204,7 @@ func TestCompletions(t *testing.T) {
 		"data: " + h + `{"index":0,"text":"","logprobs":null,"finish_reason":"stop"}]}` + "\n\n" +
 		"data: " + h + `],"usage":{"prompt_tokens":2,"completion_tokens":2,"total_tokens":4}}` + "\n\n" +
 		"data: [DONE]\n\n"
+	body = stripIDs(t, body)
 	if body != want {
 		t.Errorf("body:\n%s\nwant:\n%s", body, want)
 	}

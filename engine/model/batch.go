@@ -29,6 +29,7 @@ type Batch struct {
 	att                 []float32 // entry × heads × seqLen
 	pos                 []int     // entry → position
 	lx, logits          []float32 // logit rows × dim, × vocab
+	cos, sin            []float32 // entry × headSize/2: RoPE at the entry's position
 }
 
 // NewBatch allocates activations for steps of up to capacity entries.
@@ -45,6 +46,7 @@ func (m *Model) NewBatch(capacity int) *Batch {
 		hb: make([]float32, n*h), hb2: make([]float32, n*h),
 		att: make([]float32, n*m.Heads*m.SeqLen), pos: make([]int, n),
 		lx: make([]float32, n*d), logits: make([]float32, n*m.VocabSize),
+		cos: make([]float32, n*m.HeadSize()/2), sin: make([]float32, n*m.HeadSize()/2),
 	}
 }
 
@@ -84,9 +86,15 @@ func (b *Batch) Step(entries []Entry) error {
 		return nil
 	}
 	d, kv, hd := m.Dim, m.KVDim(), m.HiddenDim
+	half := m.HeadSize() / 2
 	for i, e := range entries {
 		if err := m.embedding(b.x[i*d:(i+1)*d], e.Token); err != nil {
 			return err
+		}
+		for j, f := range m.ropeFreq {
+			val := float32(b.pos[i]) * f
+			b.cos[i*half+j] = float32(math.Cos(float64(val)))
+			b.sin[i*half+j] = float32(math.Sin(float64(val)))
 		}
 	}
 	for l := range m.blocks {
@@ -99,8 +107,9 @@ func (b *Batch) Step(entries []Entry) error {
 		kernels.MatMul(b.v[:n*kv], blk.wv, b.xb[:n*d], n)
 		for i, e := range entries {
 			p := b.pos[i]
-			m.rope(b.q[i*d:(i+1)*d], p)
-			m.rope(b.k[i*kv:(i+1)*kv], p)
+			cos, sin := b.cos[i*half:(i+1)*half], b.sin[i*half:(i+1)*half]
+			rope(b.q[i*d:(i+1)*d], cos, sin)
+			rope(b.k[i*kv:(i+1)*kv], cos, sin)
 			off := (l*m.SeqLen + p) * kv
 			copy(e.Seq.key[off:off+kv], b.k[i*kv:(i+1)*kv])
 			copy(e.Seq.value[off:off+kv], b.v[i*kv:(i+1)*kv])
@@ -154,12 +163,11 @@ func (m *Model) embedding(dst []float32, token int) error {
 	return kernels.Dequantize(dst, e.Type, e.Data[token*rowBytes:(token+1)*rowBytes])
 }
 
-// rope rotates each head's pairs (2i, 2i+1) of vec by the angles for pos.
-func (m *Model) rope(vec []float32, pos int) {
-	hs := m.HeadSize()
-	half := hs / 2
-	cos := m.ropeCos[pos*half : (pos+1)*half]
-	sin := m.ropeSin[pos*half : (pos+1)*half]
+// rope rotates each head's pairs (2i, 2i+1) of vec by the angles whose
+// cosines and sines are given.
+func rope(vec, cos, sin []float32) {
+	half := len(cos)
+	hs := 2 * half
 	for h := 0; h+hs <= len(vec); h += hs {
 		v := vec[h : h+hs]
 		for i := 0; i < half; i++ {

@@ -56,3 +56,70 @@ func TestGGUFErrors(t *testing.T) {
 		})
 	}
 }
+
+// tinyGGUF builds a valid 1-layer llama GGUF with F32 and Q8_0 weights.
+func tinyGGUF(t testing.TB) []byte {
+	w := gguf.NewWriter()
+	for _, kv := range []struct {
+		k string
+		v any
+	}{
+		{"general.architecture", "llama"}, {"llama.embedding_length", uint32(32)}, {"llama.feed_forward_length", uint32(64)},
+		{"llama.block_count", uint32(1)}, {"llama.attention.head_count", uint32(4)}, {"llama.attention.head_count_kv", uint32(2)},
+		{"llama.context_length", uint32(8)},
+	} {
+		if err := w.Add(kv.k, kv.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f32 := func(n int) []byte {
+		b := make([]byte, 4*n)
+		for i := 0; i < n; i++ {
+			b[4*i+3] = 0x3c // ~0.0078
+		}
+		return b
+	}
+	q8 := func(rows, cols int) []byte { return make([]byte, rows*cols/32*34) }
+	add := func(name string, typ ggml.Type, dims []uint64, data []byte) {
+		if err := w.AddTensor(name, typ, dims, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("token_embd.weight", ggml.F32, []uint64{32, 16}, f32(32*16))
+	add("output_norm.weight", ggml.F32, []uint64{32}, f32(32))
+	add("blk.0.attn_norm.weight", ggml.F32, []uint64{32}, f32(32))
+	add("blk.0.ffn_norm.weight", ggml.F32, []uint64{32}, f32(32))
+	add("blk.0.attn_q.weight", ggml.Q8_0, []uint64{32, 32}, q8(32, 32))
+	add("blk.0.attn_k.weight", ggml.F32, []uint64{32, 16}, f32(32*16))
+	add("blk.0.attn_v.weight", ggml.F32, []uint64{32, 16}, f32(32*16))
+	add("blk.0.attn_output.weight", ggml.F32, []uint64{32, 32}, f32(32*32))
+	add("blk.0.ffn_gate.weight", ggml.F32, []uint64{32, 64}, f32(32*64))
+	add("blk.0.ffn_up.weight", ggml.F32, []uint64{32, 64}, f32(32*64))
+	add("blk.0.ffn_down.weight", ggml.Q8_0, []uint64{64, 32}, q8(32, 64))
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// FuzzFromGGUF loads mutated GGUF files: whatever parses must load or
+// fail with an error, and a model that loads must run a step.
+func FuzzFromGGUF(f *testing.F) {
+	f.Add(tinyGGUF(f))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		gf, err := gguf.Parse(b)
+		if err != nil {
+			return
+		}
+		m, err := FromGGUF(gf)
+		if err != nil {
+			return
+		}
+		m.LimitContext(64) // a mutated context length may ask for gigabytes of cache
+		s := m.NewSequence()
+		if err := m.NewBatch(2).Step([]Entry{{Seq: s, Token: 0}, {Seq: s, Token: m.VocabSize - 1, WantLogits: true}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -64,8 +64,8 @@ type Model struct {
 	norm   []float32
 	output *kernels.Matrix // vocab × dim
 
-	ropeCos, ropeSin []float32 // seqLen × headSize/2
-	closer           func() error
+	ropeFreq []float32 // headSize/2 rotation frequencies
+	closer   func() error
 }
 
 type block struct {
@@ -181,17 +181,20 @@ func (m *Model) init() error {
 	// RoPE as llama2.c computes it, in float32: pair (2i, 2i+1) of each head
 	// rotates by pos / theta^(2i/headSize).
 	half := m.HeadSize() / 2
-	m.ropeCos = make([]float32, m.SeqLen*half)
-	m.ropeSin = make([]float32, m.SeqLen*half)
-	for i := 0; i < half; i++ {
-		freq := 1 / float32(math.Pow(float64(m.RopeTheta), float64(float32(2*i)/float32(m.HeadSize()))))
-		for pos := 0; pos < m.SeqLen; pos++ {
-			val := float32(pos) * freq
-			m.ropeCos[pos*half+i] = float32(math.Cos(float64(val)))
-			m.ropeSin[pos*half+i] = float32(math.Sin(float64(val)))
-		}
+	m.ropeFreq = make([]float32, half)
+	for i := range m.ropeFreq {
+		m.ropeFreq[i] = 1 / float32(math.Pow(float64(m.RopeTheta), float64(float32(2*i)/float32(m.HeadSize()))))
 	}
 	return nil
+}
+
+// LimitContext lowers the context length to n, which bounds the memory of
+// each Sequence's KV cache (Layers × n × KVDim × 2 float32s). It must be
+// called before any Sequence or Batch is made.
+func (m *Model) LimitContext(n int) {
+	if n > 0 && n < m.SeqLen {
+		m.SeqLen = n
+	}
 }
 
 // Sequence is one generation's state: its KV cache and position.

@@ -128,3 +128,15 @@ func TestConvertErrors(t *testing.T) {
 		t.Fatalf("failed conversion left %s: %v", out, err)
 	}
 }
+
+func FuzzParseTokenizerBin(f *testing.F) {
+	f.Add([]byte{4, 0, 0, 0, 0, 0, 128, 63, 1, 0, 0, 0, 'a'})
+	f.Add([]byte{4, 0, 0, 0, 0, 0, 128, 63, 255, 255, 255, 255})
+	f.Add([]byte{1, 2})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pieces, scores, err := ParseTokenizerBin(b)
+		if err == nil && len(pieces) != len(scores) {
+			t.Fatalf("%d pieces, %d scores", len(pieces), len(scores))
+		}
+	})
+}

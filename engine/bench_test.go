@@ -1,0 +1,121 @@
+package engine
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/runnel/runnel/engine/llama2c"
+	"github.com/runnel/runnel/internal/testmodels"
+	"github.com/runnel/runnel/stream"
+)
+
+// Benchmarks of the whole engine, Provider to tokens: aggregate decode
+// tokens/s with 1 and 8 concurrent streams (8 streams share decode steps
+// through the batching scheduler), on stories260K and on a model of
+// stories15M's shape with random weights. Run with
+//
+//	go test -run '^$' -bench Engine -benchtime 3x ./engine/
+//
+// Metrics: tok/s counts completion tokens over the wall time of the
+// round; decode-tok/s uses the engine's own GenerationDuration (prefill
+// excluded), summed over the streams of a round; peak-RSS-MB is the
+// process's high-water mark.
+
+// synthetic15M writes a llama2.c checkpoint of stories15M's shape with
+// seeded random weights, beside llama 2's tokenizer.bin, and returns the
+// directory.
+func synthetic15M(b *testing.B) string {
+	tok := testmodels.Path(b, "tokenizer.bin")
+	dir := b.TempDir()
+	c := llama2c.Config{Dim: 288, HiddenDim: 768, Layers: 6, Heads: 6, KVHeads: 6, VocabSize: 32000, SeqLen: 256, SharedClassifier: true}
+	r := rand.New(rand.NewPCG(15, 15))
+	w := llama2c.Random(c, func() float32 { return (r.Float32() - 0.5) * 0.2 })
+	f, err := os.Create(filepath.Join(dir, "synthetic15M.bin"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := llama2c.Write(f, c, w); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	data, err := os.ReadFile(tok)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.bin"), data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+func BenchmarkEngine(b *testing.B) {
+	for _, bm := range []struct {
+		name, model string
+		dir         func(*testing.B) string
+		tokens      int
+	}{
+		{"stories260K", "stories260K", func(b *testing.B) string { return testmodels.Dir(b) }, 200},
+		{"synthetic15M", "synthetic15M", synthetic15M, 200},
+	} {
+		dir := bm.dir(b)
+		for _, streams := range []int{1, 8} {
+			b.Run(bm.name+"/streams="+string(rune('0'+streams)), func(b *testing.B) {
+				e, err := New(Options{ModelsDir: dir, MaxParallel: 8})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer e.Close()
+				req := func(i int) *stream.Request {
+					return &stream.Request{Model: bm.model, Prompt: "Once upon a time", RawPrompt: true,
+						// Greedy and no stop token: every stream decodes exactly
+						// bm.tokens tokens; the random model rarely meets BOS/EOS.
+						Sampling: stream.Sampling{Temperature: ptr(0.0), MaxTokens: bm.tokens}}
+				}
+				// Warm up: load the model.
+				stream.Collect(must(e.Stream(context.Background(), req(0))))
+				var tokens, decodeNS int64
+				var mu sync.Mutex
+				b.ResetTimer()
+				for b.Loop() {
+					var wg sync.WaitGroup
+					for i := 0; i < streams; i++ {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							res := stream.Collect(must(e.Stream(context.Background(), req(i))))
+							if res.Err != nil {
+								b.Error(res.Err)
+								return
+							}
+							mu.Lock()
+							tokens += int64(res.Usage.CompletionTokens)
+							decodeNS += res.Usage.GenerationDuration.Nanoseconds()
+							mu.Unlock()
+						}()
+					}
+					wg.Wait()
+				}
+				b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tok/s")
+				// Streams of one round decode in parallel, so the decode rate
+				// of a round is its tokens over one stream's decode time.
+				b.ReportMetric(float64(tokens)/(float64(decodeNS)/1e9/float64(streams)), "decode-tok/s")
+				var ru syscall.Rusage
+				if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+					b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
+				}
+			})
+		}
+	}
+}
+
+func must(s stream.Stream, err error) stream.Stream {
+	if err != nil {
+		panic(err)
+	}
+	return s
+}

@@ -1,0 +1,204 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// meter wraps a call's controlled stream. On the way through it times the
+// tokens for the Observer, joins the content for the Record and captures
+// the usage; a stream that ends without usage gets an estimate just before
+// its end. The record is complete at the end of the stream, and handed to
+// the Admission and the Observer on Close (after the dialect has written
+// its last bytes), exactly once.
+type meter struct {
+	g      *Gateway
+	in     stream.Stream
+	cancel context.CancelFunc
+	adm    Admission
+	prices *Price
+
+	mu        sync.Mutex // Recv's updates against Close and Summary
+	rec       Record
+	out, tho  strings.Builder
+	usage     *stream.Usage
+	last      time.Time // last content event
+	warnings  []string
+	queued    [1]stream.Event // the end event held behind an estimated usage
+	nq        int
+	ended     bool // the stream's end was seen; rec is final
+	closed    bool
+	closeOnce sync.Once
+}
+
+func (m *meter) Recv() (stream.Event, error) {
+	m.mu.Lock()
+	if m.nq > 0 {
+		m.nq = 0
+		ev := m.queued[0]
+		m.mu.Unlock()
+		return ev, nil
+	}
+	if m.ended || m.closed {
+		m.mu.Unlock()
+		return stream.Event{}, io.EOF
+	}
+	m.mu.Unlock()
+
+	ev, err := m.in.Recv()
+	now := time.Now()
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return stream.Event{}, io.EOF
+	}
+	if err != nil {
+		m.end(now)
+		return stream.Event{}, io.EOF
+	}
+	switch ev.Kind {
+	case stream.KindDelta:
+		m.token(now)
+		if ev.Channel == stream.Thinking {
+			m.tho.WriteString(ev.Text)
+		} else {
+			m.out.WriteString(ev.Text)
+		}
+	case stream.KindToolCall:
+		m.token(now)
+		m.rec.ToolCalls = stream.MergeToolCall(m.rec.ToolCalls, *ev.ToolCall)
+	case stream.KindUsage:
+		u := *ev.Usage
+		m.usage = &u
+	case stream.KindError:
+		m.rec.Err = ev.Err
+		if m.usage == nil {
+			return m.estimate(ev), nil
+		}
+	case stream.KindFinish:
+		m.rec.Finish = ev.Finish
+		if m.usage == nil {
+			return m.estimate(ev), nil
+		}
+	}
+	return ev, nil
+}
+
+// token times a content event.
+func (m *meter) token(now time.Time) {
+	obs := m.g.opts.Observer
+	if m.last.IsZero() {
+		m.rec.TTFT = now.Sub(m.rec.Started)
+		if obs != nil {
+			obs.FirstToken(m.rec.Provider, m.rec.Model, m.rec.TTFT)
+		}
+	} else if obs != nil {
+		obs.TokenGap(m.rec.Provider, m.rec.Model, now.Sub(m.last))
+	}
+	m.last = now
+}
+
+// estimate counts the usage the provider did not report, and returns it as
+// an event to send before ev, which it queues.
+func (m *meter) estimate(ev stream.Event) stream.Event {
+	m.queued[0], m.nq = ev, 1
+	u := m.estimated()
+	m.usage = &u
+	return stream.UsageEvent(u)
+}
+
+func (m *meter) estimated() stream.Usage {
+	c, model := m.g.opts.Counter, m.rec.Model
+	var prompt strings.Builder
+	req := m.rec.Request
+	for _, msg := range req.Messages {
+		prompt.WriteString(msg.Content)
+		prompt.WriteByte('\n')
+	}
+	prompt.WriteString(req.Prompt)
+	u := stream.Usage{Estimated: true, PromptTokens: c.Count(model, prompt.String())}
+	u.ReasoningTokens = c.Count(model, m.tho.String())
+	u.CompletionTokens = c.Count(model, m.out.String()) + u.ReasoningTokens
+	for _, tc := range m.rec.ToolCalls {
+		u.CompletionTokens += c.Count(model, tc.Name+tc.Arguments)
+	}
+	return u
+}
+
+// end finalises the record. Called with mu held, once.
+func (m *meter) end(now time.Time) {
+	if m.ended {
+		return
+	}
+	m.ended = true
+	r := &m.rec
+	r.Duration = now.Sub(r.Started)
+	r.Output, r.Thinking = m.out.String(), m.tho.String()
+	if r.Finish == "" { // closed before the end
+		r.Finish = stream.FinishCancelled
+	}
+	if m.usage == nil {
+		// Even a call cancelled before its first token had its prompt
+		// read upstream.
+		u := m.estimated()
+		m.usage = &u
+	}
+	if m.usage != nil {
+		r.Usage = *m.usage
+	}
+	if m.prices != nil {
+		r.Cost = CostOf(r.Usage, *m.prices)
+	}
+	switch {
+	case r.Finish == stream.FinishCancelled:
+		r.Status = "cancelled"
+	case r.Err != nil && r.Err.Code == stream.CodeTimeout:
+		r.Status = "timeout"
+	case r.Err != nil || r.Finish == stream.FinishError:
+		r.Status = "error"
+	default:
+		r.Status = "ok"
+	}
+	m.cancel()
+}
+
+// Close ends the call: it cancels the upstream work, and hands the record
+// to the Observer and the Admission. It is safe to call more than once and
+// concurrently with Recv.
+func (m *meter) Close() error {
+	m.closeOnce.Do(func() {
+		m.cancel()
+		m.in.Close()
+		m.mu.Lock()
+		m.closed = true
+		m.end(time.Now())
+		rec := m.rec
+		m.mu.Unlock()
+		if obs := m.g.opts.Observer; obs != nil {
+			obs.CallEnded(&rec)
+		}
+		if m.adm != nil {
+			m.adm.Done(&rec)
+		}
+	})
+	return nil
+}
+
+func (m *meter) summary() Summary {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := Summary{Warnings: m.warnings, TTFT: m.rec.TTFT}
+	if m.usage != nil {
+		s.Usage = *m.usage
+	}
+	if m.prices != nil {
+		s.Cost = CostOf(s.Usage, *m.prices)
+	}
+	return s
+}

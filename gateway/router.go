@@ -1,0 +1,173 @@
+package gateway
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// Target is one place a model name can go: a registered provider and the
+// model as that provider knows it.
+type Target struct {
+	Provider string
+	Model    string
+}
+
+// ParseTarget splits "provider/model" (the model may contain more slashes).
+func ParseTarget(s string) (Target, bool) {
+	p, m, ok := strings.Cut(s, "/")
+	if !ok || p == "" || m == "" {
+		return Target{}, false
+	}
+	return Target{Provider: p, Model: m}, true
+}
+
+// StaticRouter routes by a fixed table, in this order:
+//
+//  1. an alias, exactly as configured: its first target serves the call and
+//     the others are fallbacks (see Fallback);
+//  2. "provider/model" where provider is registered: straight to it, with the
+//     prefix stripped ("openai/gpt-4o-mini" → openai, "gpt-4o-mini";
+//     "mock/default?tokens=5" → mock, "default?tokens=5");
+//  3. anything else to the default provider, if one is set, unchanged (so
+//     "stories260K" or "meta-llama/Llama-3.1-8B" reach it as they are).
+//
+// Anything else is a CodeNotFound error naming the model. It is safe for
+// concurrent use; set it up before serving.
+type StaticRouter struct {
+	mu        sync.RWMutex
+	providers map[string]stream.Provider
+	aliases   map[string][]Target
+	def       string
+	listed    []ModelInfo
+}
+
+// NewStaticRouter returns an empty router.
+func NewStaticRouter() *StaticRouter {
+	return &StaticRouter{providers: map[string]stream.Provider{}, aliases: map[string][]Target{}}
+}
+
+// Register adds a provider under name, the prefix clients route with.
+func (r *StaticRouter) Register(name string, p stream.Provider) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.providers[name] = p
+}
+
+// Alias makes name route to targets, the first serving and the rest as
+// fallbacks in order. Each target's provider must be registered by the
+// time the alias is used.
+func (r *StaticRouter) Alias(name string, targets ...Target) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.aliases[name] = slices.Clone(targets)
+}
+
+// SetDefault names the provider for model names no other rule matches.
+func (r *StaticRouter) SetDefault(provider string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.def = provider
+}
+
+// List adds models to Models' answer, for names a provider cannot list
+// itself (configured model names).
+func (r *StaticRouter) List(models ...ModelInfo) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.listed = append(r.listed, models...)
+}
+
+// Route implements Router.
+func (r *StaticRouter) Route(model string) (stream.Provider, string, string, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if targets, ok := r.aliases[model]; ok {
+		fb := &Fallback{}
+		for _, t := range targets {
+			p, ok := r.providers[t.Provider]
+			if !ok {
+				return nil, "", "", stream.Errorf(stream.CodeInternal, "model %q: alias target provider %q is not configured", model, t.Provider)
+			}
+			fb.Targets = append(fb.Targets, FallbackTarget{Name: t.Provider, Model: t.Model, Provider: p})
+		}
+		if len(fb.Targets) == 1 {
+			return fb.Targets[0].Provider, targets[0].Provider, targets[0].Model, nil
+		}
+		return fb, targets[0].Provider, targets[0].Model, nil
+	}
+	if t, ok := ParseTarget(model); ok {
+		if p, ok := r.providers[t.Provider]; ok {
+			return p, t.Provider, t.Model, nil
+		}
+	}
+	if p, ok := r.providers[r.def]; ok && model != "" {
+		return p, r.def, model, nil
+	}
+	if model == "" {
+		return nil, "", "", stream.InvalidParam("model", "model is required")
+	}
+	return nil, "", "", &stream.Error{Code: stream.CodeNotFound, Param: "model",
+		Message: "model " + quote(model) + " not found: use an alias, a provider/model name (providers: " +
+			strings.Join(r.names(), ", ") + ") or one of GET /v1/models"}
+}
+
+func quote(s string) string {
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return `"` + s + `"`
+}
+
+func (r *StaticRouter) names() []string {
+	names := make([]string, 0, len(r.providers))
+	for n := range r.providers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Models lists the aliases, the configured names, and what each provider
+// that is a ModelLister reports, prefixed with the provider's name. A
+// provider whose listing fails is left out: one unreachable upstream must
+// not break the list.
+func (r *StaticRouter) Models(ctx context.Context) ([]ModelInfo, error) {
+	r.mu.RLock()
+	out := slices.Clone(r.listed)
+	for name, targets := range r.aliases {
+		out = append(out, ModelInfo{ID: name, Provider: targets[0].Provider, OwnedBy: "runnel"})
+	}
+	type lister struct {
+		name string
+		l    ModelLister
+	}
+	var listers []lister
+	for _, name := range r.names() {
+		if l, ok := r.providers[name].(ModelLister); ok {
+			listers = append(listers, lister{name, l})
+		}
+	}
+	r.mu.RUnlock()
+
+	for _, l := range listers {
+		models, err := l.l.Models(ctx)
+		if err != nil {
+			continue
+		}
+		for _, m := range models {
+			if !strings.HasPrefix(m.ID, l.name+"/") {
+				m.ID = l.name + "/" + m.ID
+			}
+			if m.Provider == "" {
+				m.Provider = l.name
+			}
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b ModelInfo) int { return strings.Compare(a.ID, b.ID) })
+	return slices.CompactFunc(out, func(a, b ModelInfo) bool { return a.ID == b.ID }), nil
+}
