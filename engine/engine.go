@@ -209,7 +209,9 @@ func (e *Engine) load(m models.Model) (*runner, error) {
 	mdl, vocab, err := open(m, e.o.Tokenizer)
 	if err != nil {
 		e.o.Logger.Error("engine: cannot load model", "model", m.Name, "path", m.Path, "err", err)
-		return nil, &stream.Error{Code: stream.CodeInternal, Message: fmt.Sprintf("cannot load model %s: %v", m.Name, err), Err: err}
+		// The file is there but unusable (corrupt, unsupported architecture
+		// or tensor type): the provider failed, not the request.
+		return nil, &stream.Error{Code: stream.CodeUpstream, Message: fmt.Sprintf("cannot load model %s: %v", m.Name, err), Err: err}
 	}
 	mdl.LimitContext(e.o.MaxContext)
 	e.o.Logger.Info("engine: model loaded", "model", m.Name, "format", mdl.Format, "params", mdl.Params, "context", mdl.SeqLen)

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/runnel/runnel/engine/gguf"
 	"github.com/runnel/runnel/engine/models"
 	"github.com/runnel/runnel/engine/tokenizer"
 	"github.com/runnel/runnel/internal/testmodels"
@@ -405,5 +407,86 @@ func TestGGUFGreedy(t *testing.T) {
 	list, _ := e.Models(context.Background())
 	if len(list) != 2 || list[0].ContextLength != 512 {
 		t.Fatalf("models %+v", list)
+	}
+}
+
+func TestPromptText(t *testing.T) {
+	for _, tc := range []struct {
+		req  stream.Request
+		want string
+	}{
+		{stream.Request{Prompt: "raw text"}, "raw text"},
+		{stream.Request{Prompt: "", RawPrompt: true, Messages: []stream.Message{{Content: "ignored"}}}, ""},
+		{stream.Request{Messages: []stream.Message{{Role: "system", Content: "Tell a story."}, {Role: "user", Content: "Once upon a time"}, {Role: "assistant"}}},
+			"Tell a story.\nOnce upon a time"},
+	} {
+		if got := promptText(&tc.req); got != tc.want {
+			t.Errorf("promptText(%+v) = %q, want %q", tc.req, got, tc.want)
+		}
+	}
+}
+
+func TestUnloadableModel(t *testing.T) {
+	dir := t.TempDir()
+	// A GGUF file of another architecture: listed, but refused clearly.
+	w := gguf.NewWriter()
+	w.Add("general.architecture", "gpt2")
+	f, _ := os.Create(filepath.Join(dir, "other.gguf"))
+	w.WriteTo(f)
+	f.Close()
+	e := newEngine(t, Options{ModelsDir: dir})
+	_, err := e.Stream(context.Background(), &stream.Request{Model: "other", Prompt: "x"})
+	var se *stream.Error
+	if !errors.As(err, &se) || se.Code != stream.CodeUpstream || !strings.Contains(se.Message, `architecture "gpt2" is not supported`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestManyStreams mixes 64 streams that read to the end, cancel midway or
+// close before reading, through 4 slots and a queue: every finished stream
+// has its exact text and usage, and nothing is left running (see TestMain).
+func TestManyStreams(t *testing.T) {
+	e := newEngine(t, Options{MaxParallel: 4, QueueSize: 64, BatchTokens: 16})
+	want := collect(t, e, chat("Once upon a time", stream.Sampling{Temperature: ptr(0.0), MaxTokens: 20}))
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			s, err := e.Stream(ctx, chat("Once upon a time", stream.Sampling{Temperature: ptr(0.0), MaxTokens: 20}))
+			if err != nil {
+				errs <- err
+				return
+			}
+			switch i % 3 {
+			case 0: // read to the end
+				res := stream.Collect(s)
+				if res.Text != want.Text || res.Usage.CompletionTokens != 20 || res.Finish != stream.FinishLength {
+					errs <- fmt.Errorf("stream %d: %q %+v %s %v", i, res.Text, res.Usage, res.Finish, res.Err)
+				}
+			case 1: // cancel after a few events
+				for j := 0; j < i%5; j++ {
+					if _, err := s.Recv(); err != nil {
+						break
+					}
+				}
+				cancel()
+				s.Close()
+			case 2: // close without reading
+				s.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// The engine is still healthy afterwards.
+	if res := collect(t, e, chat("Once upon a time", stream.Sampling{Temperature: ptr(0.0), MaxTokens: 20})); res.Text != want.Text {
+		t.Fatalf("after the storm: %q", res.Text)
 	}
 }

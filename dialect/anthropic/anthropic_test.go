@@ -1,7 +1,6 @@
 package anthropic
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,16 +26,16 @@ var post = dialecttest.Post
 func frames(t *testing.T, r io.Reader) []string {
 	t.Helper()
 	var out []string
-	br := bufio.NewReader(r)
+	sr := newReader(r)
 	for {
-		name, data, err := readEvent(br)
+		ev, err := sr.Next()
 		if err == io.EOF {
 			return out
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, name+"|"+string(data))
+		out = append(out, ev.Event+"|"+ev.Data)
 	}
 }
 
@@ -184,13 +183,13 @@ func TestDisconnectCancels(t *testing.T) {
 	p := dialecttest.NewBlocking(stream.Delta("first"))
 	ts := newTestServer(t, &dialecttest.Gateway{Provider: p})
 	resp := post(t, ts.URL+"/v1/messages", `{"model":"m","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}`)
-	br := bufio.NewReader(resp.Body)
+	sr := newReader(resp.Body)
 	for {
-		_, data, err := readEvent(br)
+		ev, err := sr.Next()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(string(data), `"first"`) {
+		if strings.Contains(ev.Data, `"first"`) {
 			break
 		}
 	}

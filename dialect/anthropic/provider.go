@@ -1,7 +1,6 @@
 package anthropic
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -97,7 +97,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		defer resp.Body.Close()
 		return nil, statusError(resp)
 	}
-	return &upstream{ctx: ctx, cancel: cancel, body: resp.Body, r: bufio.NewReaderSize(resp.Body, 64<<10)}, nil
+	return &upstream{ctx: ctx, cancel: cancel, body: resp.Body, r: newReader(resp.Body)}, nil
 }
 
 func statusError(resp *http.Response) *stream.Error {
@@ -235,7 +235,7 @@ type upstream struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	body   io.ReadCloser
-	r      *bufio.Reader
+	r      *sse.Reader
 	once   sync.Once
 
 	Decoder
@@ -243,14 +243,21 @@ type upstream struct {
 	done    bool
 }
 
+// maxEvent bounds one upstream SSE event.
 const maxEvent = 4 << 20
+
+func newReader(r io.Reader) *sse.Reader {
+	sr := sse.NewReader(r)
+	sr.SetMaxEventSize(maxEvent)
+	return sr
+}
 
 func (u *upstream) Recv() (stream.Event, error) {
 	for len(u.pending) == 0 {
 		if u.done {
 			return stream.Event{}, io.EOF
 		}
-		name, data, err := readEvent(u.r)
+		ev, err := u.r.Next()
 		if err != nil {
 			u.done = true
 			if u.ctx.Err() != nil {
@@ -261,7 +268,7 @@ func (u *upstream) Recv() (stream.Event, error) {
 			}
 			return stream.Event{}, stream.AsError(err)
 		}
-		evs, err := u.Decode(name, data)
+		evs, err := u.Decode(ev.Event, []byte(ev.Data))
 		if err != nil {
 			u.done = true
 			return stream.Event{}, err
@@ -286,52 +293,6 @@ func (u *upstream) Close() error {
 	return nil
 }
 
-// readEvent reads one SSE event: its name and data lines joined by "\n".
-// Comments and unknown fields are skipped.
-func readEvent(r *bufio.Reader) (name string, data []byte, err error) {
-	var seen bool
-	for {
-		line, err := r.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			return "", nil, stream.Errorf(stream.CodeUpstream, "anthropic: SSE line longer than %d bytes", r.Size())
-		}
-		if err != nil && (err != io.EOF || len(line) == 0) {
-			return "", nil, err
-		}
-		line = bytes.TrimRight(line, "\r\n")
-		if len(line) == 0 {
-			if seen {
-				return name, data, nil
-			}
-			if err == io.EOF {
-				return "", nil, io.EOF
-			}
-			continue
-		}
-		field, value, _ := bytes.Cut(line, []byte(":"))
-		value = bytes.TrimPrefix(value, []byte(" "))
-		switch string(field) {
-		case "event":
-			name, seen = string(value), true
-		case "data":
-			if data != nil {
-				data = append(data, '\n')
-			}
-			data = append(data, value...)
-			seen = true
-			if len(data) > maxEvent {
-				return "", nil, stream.Errorf(stream.CodeUpstream, "anthropic: SSE event larger than %d bytes", maxEvent)
-			}
-		}
-		if err == io.EOF {
-			if seen {
-				return name, data, nil
-			}
-			return "", nil, io.EOF
-		}
-	}
-}
-
 // Decoder turns Messages stream events into Runnel events. Its zero value
 // is ready; one Decoder serves one stream.
 type Decoder struct {
@@ -342,7 +303,7 @@ type Decoder struct {
 
 // Decode decodes one SSE event (name and data).
 func (d *Decoder) Decode(name string, data []byte) ([]stream.Event, error) {
-	if name == "ping" || (name == "" && len(data) == 0) {
+	if name == "ping" || len(data) == 0 {
 		return nil, nil
 	}
 	var ev StreamEvent

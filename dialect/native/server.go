@@ -11,6 +11,7 @@ import (
 
 	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -18,8 +19,8 @@ import (
 type Options struct {
 	// BodyLimit bounds request bodies (dialect.DefaultBodyLimit if 0).
 	BodyLimit int64
-	// KeepAlive is the silence after which a comment line is sent (15 s if
-	// 0, none if negative).
+	// KeepAlive is the silence after which a comment line is sent
+	// (sse.DefaultKeepAlive if 0, none if negative).
 	KeepAlive time.Duration
 
 	// Tokens issues and verifies stream tokens (NewTokens(nil, 0) if nil).
@@ -49,9 +50,6 @@ type Server struct {
 
 // NewServer returns a Server calling gw.
 func NewServer(gw dialect.Gateway, opts Options) *Server {
-	if opts.KeepAlive == 0 {
-		opts.KeepAlive = 15 * time.Second
-	}
 	if opts.Tokens == nil {
 		opts.Tokens = NewTokens(nil, 0)
 	}
@@ -213,8 +211,8 @@ func (s *Server) inference(w http.ResponseWriter, r *http.Request, body *Inferen
 		return
 	}
 	defer call.Close()
-	out := newEventWriter(w, s.opts.KeepAlive)
-	defer out.stop()
+	out := sse.NewWriter(w, sse.Options{KeepAlive: s.opts.KeepAlive})
+	defer out.Close()
 
 	// The per-token event has a fixed shape: its tail is encoded once.
 	tail := []byte(`,"done":false,"provider":`)
@@ -239,7 +237,7 @@ func (s *Server) inference(w http.ResponseWriter, r *http.Request, body *Inferen
 				b = append(b, `,"channel":"thinking"`...)
 			}
 			buf = append(b, '}')
-			if out.data(buf) != nil {
+			if out.Send("", buf) != nil {
 				return
 			}
 		case stream.KindUsage:
@@ -272,12 +270,12 @@ func usageOf(u stream.Usage) *Usage {
 	return &Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens()}
 }
 
-func writeEvent(out *eventWriter, v any) error {
+func writeEvent(out *sse.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return out.data(b)
+	return out.Send("", b)
 }
 
 // model maps service_name and model_name to the router's model name: a
@@ -389,8 +387,8 @@ func (s *Server) generateStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer call.Close()
-	out := newEventWriter(w, s.opts.KeepAlive)
-	defer out.stop()
+	out := sse.NewWriter(w, sse.Options{KeepAlive: s.opts.KeepAlive})
+	defer out.Close()
 	var (
 		o      outputs
 		finish = stream.FinishStop
@@ -415,7 +413,7 @@ func (s *Server) generateStream(w http.ResponseWriter, r *http.Request) {
 			b = append(b, `,"done":false,"index":`...)
 			b = strconv.AppendInt(b, int64(i), 10)
 			buf = append(b, `,"is_final":false}`...)
-			if out.data(buf) != nil {
+			if out.Send("", buf) != nil {
 				return
 			}
 		case stream.KindToolCall:

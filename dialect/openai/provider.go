@@ -225,6 +225,14 @@ func upstreamCompletion(req *stream.Request) *CompletionRequest {
 	return c
 }
 
+// upstreamChunk is the part of a Chunk the provider reads: ids, model and
+// timestamps are ignored, so an upstream that types them oddly still works.
+type upstreamChunk struct {
+	Choices []ChunkChoice `json:"choices"`
+	Usage   *Usage        `json:"usage"`
+	Error   *ErrorBody    `json:"error"`
+}
+
 // upstreamStream reads an upstream's SSE answer one event per Recv, so the
 // upstream only advances as the client reads (TCP backpressure), and Close
 // closes the body, which cancels the upstream request.
@@ -235,7 +243,7 @@ type upstreamStream struct {
 	legacy bool
 	whole  bool // body is one JSON answer, not SSE
 
-	chunk  Chunk
+	chunk  upstreamChunk
 	queue  []stream.Event
 	qbuf   [8]stream.Event
 	ended  bool // no more reads from body
@@ -270,7 +278,11 @@ func (s *upstreamStream) Recv() (stream.Event, error) {
 			s.end()
 			continue
 		}
-		s.decode([]byte(ev.Data))
+		if c, ok := parseLite(ev.Data); ok {
+			s.queueLite(&c)
+		} else {
+			s.decode([]byte(ev.Data))
+		}
 	}
 }
 
@@ -314,11 +326,29 @@ func (s *upstreamStream) readFailed(err error) {
 	}
 }
 
-// decode turns one chunk into events.
+// queueLite turns a per-token chunk into events, as decode would.
+func (s *upstreamStream) queueLite(c *liteChunk) {
+	if c.reasoningContent != "" {
+		s.queue = append(s.queue, stream.ThinkingDelta(c.reasoningContent))
+	} else if c.reasoning != "" {
+		s.queue = append(s.queue, stream.ThinkingDelta(c.reasoning))
+	}
+	if c.content != "" {
+		s.queue = append(s.queue, stream.Delta(c.content))
+	}
+	if s.legacy && c.text != "" {
+		s.queue = append(s.queue, stream.Delta(c.text))
+	}
+	if c.hasFinish && c.finish != "" {
+		s.finish = streamFinish(c.finish)
+	}
+}
+
+// decode turns one chunk into events with encoding/json.
 func (s *upstreamStream) decode(data []byte) {
 	ch := s.chunk.Choices[:cap(s.chunk.Choices)]
 	clear(ch)
-	s.chunk = Chunk{Choices: ch[:0]}
+	s.chunk = upstreamChunk{Choices: ch[:0]}
 	if err := json.Unmarshal(data, &s.chunk); err != nil {
 		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "upstream sent an invalid chunk: " + clip(string(data)), Err: err})
 		return

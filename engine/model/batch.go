@@ -110,9 +110,9 @@ func (b *Batch) Step(entries []Entry) error {
 			cos, sin := b.cos[i*half:(i+1)*half], b.sin[i*half:(i+1)*half]
 			rope(b.q[i*d:(i+1)*d], cos, sin)
 			rope(b.k[i*kv:(i+1)*kv], cos, sin)
-			off := (l*m.SeqLen + p) * kv
-			copy(e.Seq.key[off:off+kv], b.k[i*kv:(i+1)*kv])
-			copy(e.Seq.value[off:off+kv], b.v[i*kv:(i+1)*kv])
+			// Positions fill in order, so position p goes at the end.
+			e.Seq.key[l] = append(e.Seq.key[l][:p*kv], b.k[i*kv:(i+1)*kv]...)
+			e.Seq.value[l] = append(e.Seq.value[l][:p*kv], b.v[i*kv:(i+1)*kv]...)
 		}
 		b.attention(entries, l)
 		kernels.MatMul(b.xb2[:n*d], blk.wo, b.xb[:n*d], n)
@@ -201,20 +201,41 @@ func (b *Batch) head(s *Sequence, i, h, layer int) {
 	q := b.q[i*m.Dim+h*hs : i*m.Dim+(h+1)*hs]
 	att := b.att[(i*m.Heads+h)*seqLen : (i*m.Heads+h)*seqLen+pos+1]
 	kvOff := (h / (m.Heads / m.KVHeads)) * hs
-	base := layer * seqLen * kv
+	keys, values := s.key[layer][kvOff:], s.value[layer][kvOff:]
 	scale := float32(1 / math.Sqrt(float64(hs)))
-	for t := 0; t <= pos; t++ {
-		k := s.key[base+t*kv+kvOff : base+t*kv+kvOff+hs]
-		att[t] = kernels.Dot(q, k) * scale
-	}
-	kernels.Softmax(att)
 	out := b.xb[i*m.Dim+h*hs : i*m.Dim+(h+1)*hs]
 	clear(out)
-	for t := 0; t <= pos; t++ {
-		v := s.value[base+t*kv+kvOff : base+t*kv+kvOff+hs]
-		kernels.Axpy(out, att[t], v)
+	if hs < smallHead {
+		// Small heads (stories260K has 8) spend more on calls than on
+		// arithmetic: plain loops the compiler keeps inline.
+		for t := range att {
+			k := keys[t*kv : t*kv+hs]
+			var score float32
+			for j, kj := range k {
+				score += q[j] * kj
+			}
+			att[t] = score * scale
+		}
+		kernels.Softmax(att)
+		for t, a := range att {
+			v := values[t*kv : t*kv+hs]
+			for j, vj := range v {
+				out[j] += a * vj
+			}
+		}
+		return
+	}
+	for t := range att {
+		att[t] = kernels.Dot(q, keys[t*kv:t*kv+hs]) * scale
+	}
+	kernels.Softmax(att)
+	for t, a := range att {
+		kernels.Axpy(out, a, values[t*kv:t*kv+hs])
 	}
 }
+
+// smallHead is the head size below which attention uses inline loops.
+const smallHead = 32
 
 func add(dst, x []float32) {
 	for i, v := range x {

@@ -199,21 +199,26 @@ func (m *Model) LimitContext(n int) {
 
 // Sequence is one generation's state: its KV cache and position.
 type Sequence struct {
-	pos        int
-	key, value []float32 // layers × seqLen × kvDim
+	pos int
+	// key[l] and value[l] hold layer l's pos × kvDim cache. They grow as
+	// positions fill, so a short generation never pays for the whole
+	// context, and keep their capacity across Reset.
+	key, value [][]float32
 	m          *Model
 }
 
-// NewSequence allocates a sequence with an empty KV cache for the full
-// context length.
+// NewSequence returns a sequence with an empty KV cache.
 func (m *Model) NewSequence() *Sequence {
-	n := m.Layers * m.SeqLen * m.KVDim()
-	return &Sequence{key: make([]float32, n), value: make([]float32, n), m: m}
+	return &Sequence{key: make([][]float32, m.Layers), value: make([][]float32, m.Layers), m: m}
 }
 
 // Pos is the number of tokens the sequence has processed.
 func (s *Sequence) Pos() int { return s.pos }
 
-// Reset empties the sequence for reuse. The cache is overwritten as
-// positions are filled again, so it is not cleared.
-func (s *Sequence) Reset() { s.pos = 0 }
+// Reset empties the sequence for reuse, keeping its cache's memory.
+func (s *Sequence) Reset() {
+	s.pos = 0
+	for l := range s.key {
+		s.key[l], s.value[l] = s.key[l][:0], s.value[l][:0]
+	}
+}

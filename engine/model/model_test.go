@@ -2,9 +2,14 @@ package model
 
 import (
 	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/runnel/runnel/engine/llama2c"
+	"github.com/runnel/runnel/engine/sampler"
 	"github.com/runnel/runnel/internal/testmodels"
 )
 
@@ -15,16 +20,6 @@ func openStories(t testing.TB) *Model {
 	}
 	t.Cleanup(func() { m.Close() })
 	return m
-}
-
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // greedy prefills prompt in one step and decodes n tokens one at a time.
@@ -41,7 +36,7 @@ func greedy(t testing.TB, m *Model, prompt []int, n int) []int {
 	}
 	var out []int
 	for {
-		next := argmax(es[len(es)-1].Logits)
+		next := sampler.Argmax(es[len(es)-1].Logits)
 		out = append(out, next)
 		if len(out) == n {
 			return out
@@ -159,7 +154,7 @@ func TestBatchedDecode(t *testing.T) {
 			if e.WantLogits {
 				q := seqs[owners[k]]
 				if len(q.pending) == 0 {
-					tok := argmax(e.Logits)
+					tok := sampler.Argmax(e.Logits)
 					q.out = append(q.out, tok)
 					q.pending = []int{tok}
 				}
@@ -194,5 +189,49 @@ func TestStepErrors(t *testing.T) {
 	}
 	if err := b.Step([]Entry{{Seq: s, Token: 1}}); err == nil {
 		t.Fatal("step past the context length accepted")
+	}
+}
+
+// TestSeparateClassifier: a checkpoint with its own classifier (negative
+// vocab_size) uses it; with a copy of the embedding table it must give the
+// logits of the shared-classifier checkpoint, and with other values it
+// must not.
+func TestSeparateClassifier(t *testing.T) {
+	c := llama2c.Config{Dim: 16, HiddenDim: 24, Layers: 2, Heads: 4, KVHeads: 2, VocabSize: 20, SeqLen: 8, SharedClassifier: true}
+	r := rand.New(rand.NewPCG(3, 4))
+	w := llama2c.Random(c, func() float32 { return r.Float32() - 0.5 })
+	logits := func(c llama2c.Config, w llama2c.Weights) []float32 {
+		p := filepath.Join(t.TempDir(), "m.bin")
+		f, _ := os.Create(p)
+		if err := llama2c.Write(f, c, w); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		m, err := OpenLlama2C(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		es := []Entry{{Seq: m.NewSequence(), Token: 3}, {Token: 7, WantLogits: true}}
+		es[1].Seq = es[0].Seq
+		if err := m.NewBatch(2).Step(es); err != nil {
+			t.Fatal(err)
+		}
+		return slices.Clone(es[1].Logits)
+	}
+	shared := logits(c, w)
+	c.SharedClassifier = false
+	w.Classifier = slices.Clone(w.TokenEmbedding)
+	if d := maxDiff(shared, logits(c, w)); d != 0 {
+		t.Fatalf("separate copy of the embedding: logits differ by %g", d)
+	}
+	for i := range w.Classifier {
+		w.Classifier[i] = -w.Classifier[i]
+	}
+	other := logits(c, w)
+	for i := range other {
+		if other[i] != -shared[i] {
+			t.Fatalf("negated classifier: logit %d = %g, want %g", i, other[i], -shared[i])
+		}
 	}
 }

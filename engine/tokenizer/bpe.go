@@ -152,7 +152,7 @@ func (t *BPE) candidate(s *session, l, r int32) (bigram, bool) {
 	if !ok {
 		return bigram{}, false
 	}
-	return bigram{rank: rank, id: t.lookup(s.text(l, r))}, true
+	return bigram{prio: bpePrio(rank, 0), id: t.lookup(s.text(l, r))}, true
 }
 
 // decodeRunes decodes text as llama.cpp does: each byte that does not start

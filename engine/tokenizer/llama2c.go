@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
+
+	"github.com/runnel/runnel/engine/gguf"
 )
 
 // ParseLlama2c reads llama2.c's tokenizer.bin: an int32 max_token_length,
@@ -75,4 +78,55 @@ func parseLlama2c(data []byte) (*SPM, error) {
 		}
 	}
 	return t, t.check()
+}
+
+// GGUFMetadata returns the tokenizer.ggml.* entries that describe t in a
+// GGUF file, as llama.cpp's converters write them: pieces spell spaces as
+// "▁", and token types mark <unk>, <s>, </s> and the byte tokens. It is how
+// `runnel convert` carries a llama2.c tokenizer into GGUF.
+func (t *SPM) GGUFMetadata() []gguf.KV {
+	tokens := make([]string, len(t.tokens))
+	types := make([]int32, len(t.tokens))
+	for i, s := range t.tokens {
+		types[i] = t.tokenType(i)
+		if t.runc {
+			switch {
+			case i == t.bos:
+				s, types[i] = "<s>", typeControl
+			case i == t.eos:
+				s, types[i] = "</s>", typeControl
+			case i == t.unk:
+				types[i] = typeUnknown
+			default:
+				if _, ok := parseByteToken(s); ok {
+					types[i] = typeByte
+				}
+				s = strings.ReplaceAll(s, " ", spmSpace)
+			}
+		}
+		tokens[i] = s
+	}
+	kv := func(k string, v any) gguf.KV {
+		val, err := gguf.ValueOf(v)
+		if err != nil {
+			panic(err) // only fixed Go types are passed here
+		}
+		return gguf.KV{Key: k, Value: val}
+	}
+	out := []gguf.KV{
+		kv("tokenizer.ggml.model", "llama"),
+		kv("tokenizer.ggml.pre", "default"),
+		kv("tokenizer.ggml.tokens", tokens),
+		kv("tokenizer.ggml.scores", append([]float32(nil), t.scores...)),
+		kv("tokenizer.ggml.token_type", types),
+	}
+	for _, id := range []struct {
+		key string
+		id  int
+	}{{"tokenizer.ggml.bos_token_id", t.bos}, {"tokenizer.ggml.eos_token_id", t.eos}, {"tokenizer.ggml.unknown_token_id", t.unk}} {
+		if id.id >= 0 {
+			out = append(out, kv(id.key, uint32(id.id)))
+		}
+	}
+	return append(out, kv("tokenizer.ggml.add_space_prefix", t.spacePrefix))
 }

@@ -1,5 +1,7 @@
 package tokenizer
 
+import "math"
+
 // symbol is a run of bytes buf[start:start+n] in a merge session, linked to
 // its neighbours; merged-away symbols have n == 0.
 type symbol struct {
@@ -8,13 +10,12 @@ type symbol struct {
 	id         int32 // the token the bytes spell, or -1
 }
 
-// bigram is a candidate merge of two adjacent symbols. key orders the queue:
-// the SentencePiece score (higher first) or the negated BPE merge rank.
+// bigram is a candidate merge of two adjacent symbols. prio orders the
+// queue, lowest first: see spmPrio and bpePrio.
 type bigram struct {
+	prio        uint64
 	left, right int32
 	size        int32
-	key         float32
-	rank        int32
 	id          int32
 }
 
@@ -25,33 +26,42 @@ type session struct {
 	syms []symbol
 	heap []bigram
 	key  []byte
-	pre  []int32 // pre-tokenizer: word boundaries in cps
+	pre  []int32 // pre-tokenizer: word ends in cps
 	cps  []rune
 }
 
-// better orders the queue: higher score (lower rank) first, then the
-// leftmost pair, which is the order of run.c's scan and llama.cpp's queue.
-func better(a, b bigram) bool {
-	if a.key != b.key {
-		return a.key > b.key
+// spmPrio orders SentencePiece merges: higher score first, then the
+// leftmost pair, the order of run.c's scan and llama.cpp's queue.
+func spmPrio(score float32, left int32) uint64 {
+	// Map the float's bits to an unsigned key that sorts the same way,
+	// then invert it so higher scores come first.
+	if score == 0 {
+		score = 0 // -0 and +0 tie, as they compare
 	}
-	if a.rank != b.rank {
-		return a.rank < b.rank
+	u := math.Float32bits(score)
+	if u&(1<<31) != 0 {
+		u = ^u
+	} else {
+		u |= 1 << 31
 	}
-	return a.left < b.left
+	return uint64(^u)<<32 | uint64(uint32(left))
 }
+
+// bpePrio orders BPE merges: lower rank first, then the leftmost pair.
+func bpePrio(rank, left int32) uint64 { return uint64(uint32(rank))<<32 | uint64(uint32(left)) }
 
 func (s *session) push(b bigram) {
 	h := append(s.heap, b)
 	i := len(h) - 1
 	for i > 0 {
 		p := (i - 1) / 2
-		if !better(h[i], h[p]) {
+		if h[p].prio <= b.prio {
 			break
 		}
-		h[i], h[p] = h[p], h[i]
+		h[i] = h[p]
 		i = p
 	}
+	h[i] = b
 	s.heap = h
 }
 
@@ -59,23 +69,25 @@ func (s *session) pop() bigram {
 	h := s.heap
 	top := h[0]
 	n := len(h) - 1
-	h[0] = h[n]
+	last := h[n]
 	h = h[:n]
 	i := 0
 	for {
-		l := 2*i + 1
-		if l >= n {
+		c := 2*i + 1
+		if c >= n {
 			break
 		}
-		c := l
-		if r := l + 1; r < n && better(h[r], h[l]) {
+		if r := c + 1; r < n && h[r].prio < h[c].prio {
 			c = r
 		}
-		if !better(h[c], h[i]) {
+		if last.prio <= h[c].prio {
 			break
 		}
-		h[i], h[c] = h[c], h[i]
+		h[i] = h[c]
 		i = c
+	}
+	if n > 0 {
+		h[i] = last
 	}
 	s.heap = h
 	return top
@@ -104,6 +116,7 @@ func (s *session) merge(candidate func(s *session, left, right int32) (bigram, b
 			return
 		}
 		if b, ok := candidate(s, l, r); ok {
+			b.prio |= uint64(uint32(l)) // candidates set the high half
 			b.left, b.right = l, r
 			b.size = s.syms[l].n + s.syms[r].n
 			s.push(b)

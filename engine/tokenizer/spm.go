@@ -112,10 +112,10 @@ func (t *SPM) candidate(s *session, l, r int32) (bigram, bool) {
 	if id < 0 {
 		return bigram{}, false
 	}
-	if t.runc && t.scores[id] <= -1e10 { // run.c's starting best_score
+	if t.runc && !(t.scores[id] > -1e10) { // run.c's starting best_score (and NaN)
 		return bigram{}, false
 	}
-	return bigram{key: t.scores[id], id: id}, true
+	return bigram{prio: spmPrio(t.scores[id], 0), id: id}, true
 }
 
 // utf8Len is the length of the UTF-8 sequence a byte starts, judged by its

@@ -15,7 +15,8 @@ import (
 // are safe for concurrent use.
 type Tokenizer interface {
 	// Encode returns the ids of text, preceded by BOS if bos is set.
-	// Special tokens written in the text are encoded as plain text.
+	// Control tokens written in the text (e.g. "<s>") are encoded as plain
+	// text; user-defined tokens match whole, as in llama.cpp.
 	Encode(text string, bos bool) []int
 	// AppendEncode is Encode appending to dst, for callers reusing a buffer.
 	AppendEncode(dst []int, text string, bos bool) []int

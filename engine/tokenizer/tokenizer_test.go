@@ -132,10 +132,8 @@ func fromGGUF(t testing.TB, data []byte) Tokenizer {
 // queue-based implementation.
 func refRunC(t *SPM, text string, bos bool) []int {
 	lookup := func(s string) int {
-		for i, tok := range t.tokens {
-			if tok == s {
-				return i
-			}
+		if id, ok := t.ids[s]; ok { // the lowest id with that text
+			return int(id)
 		}
 		return -1
 	}
@@ -222,7 +220,9 @@ func TestLlama2cKnownIDs(t *testing.T) {
 	}
 }
 
-func TestRunCReference(t *testing.T) {
+// llama2cTokenizers returns the synthetic llama2.c tokenizer and the shared
+// ones, when present.
+func llama2cTokenizers(t *testing.T) map[string]*SPM {
 	toks := map[string]*SPM{"synthetic": synthLlama2c(t)}
 	if dir, ok := sharedPath("models"); ok {
 		for _, name := range []string{"tok512.bin", "tokenizer.bin"} {
@@ -233,6 +233,11 @@ func TestRunCReference(t *testing.T) {
 			toks[name] = tok.(*SPM)
 		}
 	}
+	return toks
+}
+
+func TestRunCReference(t *testing.T) {
+	toks := llama2cTokenizers(t)
 	for name, tok := range toks {
 		for _, s := range sampleTexts {
 			for _, bos := range []bool{false, true} {
@@ -548,6 +553,11 @@ func FuzzRoundTrip(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		for name, tok := range toks {
+			for _, id := range tok.(SpecialEncoder).EncodeSpecial(s, true) {
+				if id < 0 || id >= tok.VocabSize() {
+					t.Fatalf("%s: EncodeSpecial(%q) gave id %d of %d", name, s, id, tok.VocabSize())
+				}
+			}
 			ids := tok.Encode(s, false)
 			if !roundTrips(tok, s) {
 				continue
@@ -557,4 +567,35 @@ func FuzzRoundTrip(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A llama2.c tokenizer carried into GGUF (as runnel convert does) encodes
+// and decodes the same texts the same way.
+func TestLlama2cToGGUF(t *testing.T) {
+	toks := llama2cTokenizers(t)
+	for name, l2c := range toks {
+		w := gguf.NewWriter()
+		for _, kv := range l2c.GGUFMetadata() {
+			if err := w.Add(kv.Key, kv.Value); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var buf bytes.Buffer
+		if _, err := w.WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		g := fromGGUF(t, buf.Bytes())
+		if g.BOS() != 1 || g.EOS() != 2 || g.VocabSize() != l2c.VocabSize() {
+			t.Fatalf("%s: bos %d eos %d size %d", name, g.BOS(), g.EOS(), g.VocabSize())
+		}
+		for _, s := range sampleTexts {
+			want := l2c.Encode(s, true)
+			if got := g.Encode(s, true); !equal(got, want) {
+				t.Errorf("%s %q: gguf %v, llama2.c %v", name, s, got, want)
+			}
+			if got, want := g.Decode(want), l2c.Decode(want); got != want {
+				t.Errorf("%s %q: gguf decodes %q, llama2.c %q", name, s, got, want)
+			}
+		}
+	}
 }

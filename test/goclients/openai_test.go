@@ -170,7 +170,7 @@ func TestOpenAIGoErrors(t *testing.T) {
 	if text.String() != "a b c" {
 		t.Errorf("text before the error = %q", text.String())
 	}
-	if err := s.Err(); err == nil || !strings.Contains(err.Error(), "error") {
+	if err := s.Err(); err == nil || !strings.Contains(err.Error(), "injected upstream error after 3 tokens") {
 		t.Errorf("mid-stream error not reported: %v", err)
 	}
 }

@@ -1,0 +1,239 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/dialect/openai"
+	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/mock"
+	"github.com/runnel/runnel/server"
+	"github.com/runnel/runnel/server/metrics"
+	"github.com/runnel/runnel/sse"
+	"github.com/runnel/runnel/stream"
+)
+
+// gatewayServer is what `runnel serve` runs in front of an OpenAI-compatible
+// upstream: the server's middleware, the openai dialect, the gateway with its
+// controls, metering and metrics, and the openai upstream provider.
+func gatewayServer(tb testing.TB, upstreamURL string) *httptest.Server {
+	tb.Helper()
+	router := gateway.NewStaticRouter()
+	router.Register("openai", openai.NewProvider(openai.Config{BaseURL: upstreamURL + "/v1"}))
+	gw := gateway.New(gateway.Options{Router: router, Observer: metrics.New()})
+	h := server.New(server.Options{
+		Dialects: []server.Dialect{openai.NewServer(gw, openai.Options{})},
+		Logger:   slog.New(slog.DiscardHandler),
+	})
+	srv := httptest.NewServer(h)
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+// TestGatewayFlushesEachToken shows the gateway never buffers: the upstream
+// sends token i+1 only after the client, reading through the gateway, has
+// received token i as its own SSE event.
+func TestGatewayFlushesEachToken(t *testing.T) {
+	const tokens = 20
+	seen := make(chan int) // client → upstream: token i arrived
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		rc := http.NewResponseController(w)
+		for i := range tokens {
+			fmt.Fprintf(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t%d \"},\"finish_reason\":null}]}\n\n", i)
+			rc.Flush()
+			select {
+			case got := <-seen:
+				if got != i {
+					t.Errorf("client saw token %d while upstream sent %d", got, i)
+				}
+			case <-r.Context().Done():
+				return
+			}
+		}
+		io.WriteString(w, "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":20,\"total_tokens\":21}}\n\ndata: [DONE]\n\n")
+	}))
+	defer upstream.Close()
+	gw := gatewayServer(t, upstream.URL)
+
+	// Guards against a deadlock (a buffering gateway) hanging the test; it
+	// is not a timing assertion.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	body := `{"model":"openai/up","messages":[{"role":"user","content":"hi"}],"stream":true}`
+	req, _ := http.NewRequestWithContext(ctx, "POST", gw.URL+"/v1/chat/completions", strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := sse.NewReader(resp.Body)
+	var contents []string
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			t.Fatalf("after %d tokens: %v", len(contents), err)
+		}
+		if ev.Data == "[DONE]" {
+			break
+		}
+		if i := strings.Index(ev.Data, `"content":"`); i >= 0 {
+			text := ev.Data[i+len(`"content":"`):]
+			text = text[:strings.IndexByte(text, '"')]
+			contents = append(contents, text)
+			// Each event holds exactly the token the upstream sent last.
+			if want := fmt.Sprintf("t%d ", len(contents)-1); text != want {
+				t.Fatalf("event %d content %q, want %q", len(contents)-1, text, want)
+			}
+			select {
+			case seen <- len(contents) - 1:
+			case <-ctx.Done():
+				t.Fatal("upstream stopped waiting")
+			}
+		}
+	}
+	if len(contents) != tokens {
+		t.Errorf("client saw %d content events, upstream sent %d tokens", len(contents), tokens)
+	}
+}
+
+// Overhead benchmark settings: 500 streams open at once, each 20 tokens at
+// 50 ms apart from the mock (about 1 s per stream), started at a steady 500
+// per second so that about 500 are always in flight.
+const (
+	overheadStreams = 500
+	overheadTokens  = 20
+	overheadITL     = 50 * time.Millisecond
+)
+
+// BenchmarkGatewayOverhead measures what the gateway adds to a stream, at
+// 500 concurrent streams over loopback: the same load generator reads the
+// mock upstream directly and through the gateway, in the same run, and the
+// differences of the percentiles are reported. One op is one such pair of
+// runs of 3×500 requests each.
+func BenchmarkGatewayOverhead(b *testing.B) {
+	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: overheadTokens, ITL: overheadITL}))
+	defer upstream.Close()
+	gw := gatewayServer(b, upstream.URL)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * overheadStreams, MaxIdleConns: 0}}
+
+	run := func(base, model string) *Result {
+		res, err := Run(context.Background(), Config{
+			BaseURL: base + "/v1", Model: model, Prompt: "Tell me a story.",
+			Requests: 3 * overheadStreams, Concurrency: overheadStreams,
+			Rate: overheadStreams / (overheadTokens * overheadITL).Seconds(), Fixed: true,
+			HTTPClient: client,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return res
+	}
+	// Warm both paths' connection pools.
+	run(upstream.URL, "default")
+	run(gw.URL, "openai/default")
+
+	var direct, through []*Result
+	b.ResetTimer()
+	for range b.N {
+		direct = append(direct, run(upstream.URL, "default"))
+		through = append(through, run(gw.URL, "openai/default"))
+	}
+	b.StopTimer()
+
+	d, g := merge(direct), merge(through)
+	us := func(ms float64) float64 { return ms * 1000 }
+	b.ReportMetric(us(g.TTFT.P50-d.TTFT.P50), "added-ttft-p50-µs")
+	b.ReportMetric(us(g.TTFT.P99-d.TTFT.P99), "added-ttft-p99-µs")
+	b.ReportMetric(us(g.ITL.P99-d.ITL.P99), "added-itl-p99-µs")
+	b.ReportMetric(us(g.ITL.P50-d.ITL.P50), "added-itl-p50-µs")
+	b.ReportMetric(float64(d.Failed+g.Failed), "errors")
+	b.Logf("direct:  TTFT p50 %.3f p99 %.3f ms, ITL p50 %.3f p99 %.3f ms, %d ok %d failed",
+		d.TTFT.P50, d.TTFT.P99, d.ITL.P50, d.ITL.P99, d.Completed, d.Failed)
+	b.Logf("gateway: TTFT p50 %.3f p99 %.3f ms, ITL p50 %.3f p99 %.3f ms, %d ok %d failed",
+		g.TTFT.P50, g.TTFT.P99, g.ITL.P50, g.ITL.P99, g.Completed, g.Failed)
+	for _, e := range append(d.Errors, g.Errors...) {
+		b.Log("error:", e)
+	}
+
+	perStream := heapPerStream(b, upstream.URL, gw.URL, client)
+	b.ReportMetric(perStream/1024, "heap-KiB/stream")
+}
+
+// merge pools the per-request measurements of several runs.
+func merge(rs []*Result) *Result {
+	var all []Request
+	var d time.Duration
+	for _, r := range rs {
+		all = append(all, r.Requests...)
+		d += r.Duration
+	}
+	return summarise(rs[0].Config, all, d)
+}
+
+// heapPerStream opens overheadStreams streams that each send one token and
+// then hang, directly to the mock and then through the gateway, and returns
+// the gateway's share of the live heap per open stream: (heap with streams
+// through the gateway − heap with streams direct) / streams. The load
+// generator's and the mock's own heap are in both figures and cancel out.
+func heapPerStream(b *testing.B, upstreamURL, gwURL string, client *http.Client) float64 {
+	open := func(base, model string) (heap uint64, closeAll func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		p := openai.NewProvider(openai.Config{BaseURL: base + "/v1", HTTPClient: client})
+		streams := make([]stream.Stream, overheadStreams)
+		var wg sync.WaitGroup
+		for i := range streams {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := p.Stream(ctx, &stream.Request{Model: model, Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if ev, err := s.Recv(); err != nil || ev.Kind != stream.KindDelta {
+					b.Error("first event:", ev, err)
+				}
+				streams[i] = s
+			}()
+		}
+		wg.Wait()
+		heap = liveHeap()
+		return heap, func() {
+			for _, s := range streams {
+				if s != nil {
+					s.Close()
+				}
+			}
+			cancel()
+		}
+	}
+	base := liveHeap()
+	dHeap, closeD := open(upstreamURL, "default?hang_after=1")
+	closeD()
+	time.Sleep(100 * time.Millisecond) // let server goroutines see the closes
+	mid := liveHeap()
+	gHeap, closeG := open(gwURL, "openai/default?hang_after=1")
+	closeG()
+	direct := float64(dHeap) - float64(base)
+	through := float64(gHeap) - float64(mid)
+	b.Logf("live heap per open stream: direct %.1f KiB, through the gateway %.1f KiB", direct/overheadStreams/1024, through/overheadStreams/1024)
+	return (through - direct) / overheadStreams
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}

@@ -1,0 +1,301 @@
+package openai
+
+import (
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+)
+
+// liteChunk is what a per-token chunk carries: at most one choice (index 0)
+// with content, reasoning, legacy text and a finish reason, and no tool
+// calls, usage or error. parseLite reads such chunks without reflection and,
+// where a string has no escapes, without copying it out of the event data;
+// anything else is left to encoding/json.
+type liteChunk struct {
+	content, reasoningContent, reasoning, text, finish string
+	hasFinish                                          bool
+}
+
+// parseLite parses data as a liteChunk. ok is false when data is not valid
+// JSON or holds anything beyond what liteChunk carries; the caller then
+// decodes it with encoding/json, which also reports the error.
+func parseLite(data string) (c liteChunk, ok bool) {
+	p := liteParser{s: data}
+	p.ws()
+	seen := false
+	if !p.object(func(key string) bool {
+		switch key {
+		case "choices":
+			if seen {
+				return false
+			}
+			seen = true
+			return p.choices(&c)
+		case "usage", "error":
+			return p.null()
+		}
+		return p.other(key, "choices", "usage", "error")
+	}) {
+		return c, false
+	}
+	p.ws()
+	return c, p.i == len(p.s)
+}
+
+type liteParser struct {
+	s string
+	i int
+}
+
+func (p *liteParser) ws() {
+	for p.i < len(p.s) {
+		switch p.s[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *liteParser) eat(b byte) bool {
+	p.ws()
+	if p.i < len(p.s) && p.s[p.i] == b {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// object parses an object, calling field for each key with the parser at
+// its value.
+func (p *liteParser) object(field func(key string) bool) bool {
+	if !p.eat('{') {
+		return false
+	}
+	if p.eat('}') {
+		return true
+	}
+	for {
+		p.ws()
+		key, ok := p.str()
+		if !ok || !p.eat(':') {
+			return false
+		}
+		p.ws()
+		if !field(key) {
+			return false
+		}
+		if p.eat(',') {
+			continue
+		}
+		return p.eat('}')
+	}
+}
+
+func (p *liteParser) choices(c *liteChunk) bool {
+	if !p.eat('[') {
+		return false
+	}
+	if p.eat(']') {
+		return true
+	}
+	p.ws()
+	ok := p.object(func(key string) bool {
+		switch key {
+		case "index":
+			if !p.lit("0") {
+				return false
+			}
+			return p.i == len(p.s) || !isDigit(p.s[p.i]) && p.s[p.i] != '.' && p.s[p.i] != 'e' && p.s[p.i] != 'E'
+		case "delta":
+			return p.object(func(key string) bool {
+				switch key {
+				case "content":
+					return p.strOrNull(&c.content)
+				case "reasoning_content":
+					return p.strOrNull(&c.reasoningContent)
+				case "reasoning":
+					return p.strOrNull(&c.reasoning)
+				case "tool_calls", "function_call":
+					return p.null()
+				}
+				return p.other(key, "content", "reasoning_content", "reasoning", "tool_calls", "function_call")
+			})
+		case "text":
+			return p.strOrNull(&c.text)
+		case "finish_reason":
+			c.finish, c.hasFinish = "", false
+			if p.null() {
+				return true
+			}
+			var ok bool
+			c.finish, ok = p.str()
+			c.hasFinish = ok
+			return ok
+		}
+		return p.other(key, "index", "delta", "text", "finish_reason")
+	})
+	// A second choice is not a per-token chunk of ours.
+	return ok && p.eat(']')
+}
+
+func (p *liteParser) null() bool { return p.lit("null") }
+
+// other skips the value of a key the chunk does not need. encoding/json
+// matches keys case-insensitively, so a key that differs from a known one
+// only in case is left to it.
+func (p *liteParser) other(key string, known ...string) bool {
+	for _, k := range known {
+		if strings.EqualFold(key, k) {
+			return false
+		}
+	}
+	return p.skip()
+}
+
+func (p *liteParser) lit(l string) bool {
+	if len(p.s)-p.i >= len(l) && p.s[p.i:p.i+len(l)] == l {
+		p.i += len(l)
+		return true
+	}
+	return false
+}
+
+func (p *liteParser) strOrNull(dst *string) bool {
+	if p.null() {
+		*dst = ""
+		return true
+	}
+	s, ok := p.str()
+	*dst = s
+	return ok
+}
+
+// str parses a string. Without escapes it is a substring of the data;
+// with them, encoding/json decodes it (the escapes were checked here, so it
+// cannot fail).
+func (p *liteParser) str() (string, bool) {
+	if p.i >= len(p.s) || p.s[p.i] != '"' {
+		return "", false
+	}
+	start := p.i + 1
+	escaped := false
+	for j := start; j < len(p.s); j++ {
+		switch b := p.s[j]; {
+		case b == '"':
+			p.i = j + 1
+			raw := p.s[start:j]
+			if !escaped && utf8.ValidString(raw) {
+				return raw, true
+			}
+			var out string
+			if json.Unmarshal([]byte(p.s[start-1:j+1]), &out) != nil {
+				return "", false
+			}
+			return out, true
+		case b == '\\':
+			escaped = true
+			j++
+			if j >= len(p.s) {
+				return "", false
+			}
+			switch p.s[j] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if j+4 >= len(p.s) || !isHex(p.s[j+1]) || !isHex(p.s[j+2]) || !isHex(p.s[j+3]) || !isHex(p.s[j+4]) {
+					return "", false
+				}
+				j += 4
+			default:
+				return "", false
+			}
+		case b < 0x20:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+func isHex(b byte) bool { return isDigit(b) || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F' }
+
+// skip skips any JSON value.
+func (p *liteParser) skip() bool {
+	p.ws()
+	if p.i >= len(p.s) {
+		return false
+	}
+	switch b := p.s[p.i]; {
+	case b == '"':
+		_, ok := p.str()
+		return ok
+	case b == '{':
+		return p.object(func(string) bool { return p.skip() })
+	case b == '[':
+		p.i++
+		if p.eat(']') {
+			return true
+		}
+		for {
+			if !p.skip() {
+				return false
+			}
+			if p.eat(',') {
+				continue
+			}
+			return p.eat(']')
+		}
+	case b == 't':
+		return p.lit("true")
+	case b == 'f':
+		return p.lit("false")
+	case b == 'n':
+		return p.null()
+	case b == '-' || isDigit(b):
+		return p.number()
+	}
+	return false
+}
+
+// number skips a number by JSON's grammar.
+func (p *liteParser) number() bool {
+	s, i := p.s, p.i
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if i >= len(s) || !isDigit(s[i]) {
+			return false
+		}
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if i >= len(s) || !isDigit(s[i]) {
+			return false
+		}
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	}
+	p.i = i
+	return true
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }

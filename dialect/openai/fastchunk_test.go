@@ -1,0 +1,83 @@
+package openai
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+var liteSeeds = []string{
+	`{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hel"},"logprobs":null,"finish_reason":null}]}`,
+	`{"id":"x","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}`,
+	`{"choices":[{"index":0,"delta":{"reasoning_content":"hm\n\"q\" \u00e9"},"finish_reason":null}]}`,
+	`{"choices":[{"index":0,"delta":{"reasoning":"r"}}]}`,
+	`{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`,
+	`{"choices":[{"index":0,"text":" two","logprobs":null,"finish_reason":"length"}]}`,
+	`{"choices":[]}`,
+	` { "choices" : [ { "delta" : { "content" : "a" } , "index" : 0 } ] , "x" : [1, -2.5e3, true, false, null, {"a":[]}] } `,
+	`{"choices":[{"index":1,"delta":{"content":"a"}}]}`,
+	`{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0}]}}]}`,
+	`{"choices":[],"usage":{"prompt_tokens":1}}`,
+	`{"Choices":[{"index":0,"delta":{"content":"a"}}]}`,
+	`{"choices":[{"index":0,"delta":{"content":"bad\xffutf8"}}]}`,
+	`{"choices":[{"index":0,"delta":{"content":"a","content":null}}]}`,
+	`{"error":{"message":"x"}}`, `[]`, `null`, `{"choices":[{"index":0,"delta":{"content":"\x"}}]}`,
+}
+
+func TestParseLite(t *testing.T) {
+	c, ok := parseLite(liteSeeds[0])
+	if !ok || c.content != "Hel" || c.hasFinish {
+		t.Errorf("%+v %v", c, ok)
+	}
+	c, ok = parseLite(liteSeeds[2])
+	if !ok || c.reasoningContent != "hm\n\"q\" é" {
+		t.Errorf("%+v %v", c, ok)
+	}
+	c, ok = parseLite(liteSeeds[5])
+	if !ok || c.text != " two" || c.finish != "length" || !c.hasFinish {
+		t.Errorf("%+v %v", c, ok)
+	}
+	for _, s := range liteSeeds[8:13] { // left to encoding/json
+		if _, ok := parseLite(s); ok {
+			t.Errorf("parseLite(%s) took a chunk it must leave to encoding/json", s)
+		}
+	}
+}
+
+// FuzzParseLite checks the fast path against encoding/json: whatever it
+// accepts, encoding/json accepts too, with the same fields.
+func FuzzParseLite(f *testing.F) {
+	for _, s := range liteSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data string) {
+		c, ok := parseLite(data)
+		if !ok {
+			return
+		}
+		var ch upstreamChunk
+		if err := json.Unmarshal([]byte(data), &ch); err != nil {
+			t.Fatalf("parseLite accepted %q, encoding/json says %v", data, err)
+		}
+		if ch.Usage != nil || ch.Error != nil || len(ch.Choices) > 1 {
+			t.Fatalf("parseLite accepted %q with usage, error or choices %d", data, len(ch.Choices))
+		}
+		var want liteChunk
+		if len(ch.Choices) == 1 {
+			d := ch.Choices[0]
+			if d.Index != 0 || len(d.Delta.ToolCalls) > 0 {
+				t.Fatalf("parseLite accepted %q with index %d or tool calls", data, d.Index)
+			}
+			deref := func(p *string) string {
+				if p == nil {
+					return ""
+				}
+				return *p
+			}
+			want = liteChunk{content: deref(d.Delta.Content), reasoningContent: deref(d.Delta.ReasoningContent),
+				reasoning: deref(d.Delta.Reasoning), text: d.Text, finish: deref(d.FinishReason), hasFinish: d.FinishReason != nil}
+		}
+		if c != want {
+			t.Fatalf("parseLite(%q) = %+v, encoding/json %+v", data, c, want)
+		}
+	})
+}

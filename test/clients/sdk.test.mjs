@@ -1,0 +1,108 @@
+// The JavaScript SDK (sdk/js/runnel.js) against a live runnel serve.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { startRunnel } from './lib/server.mjs';
+import { Runnel, RunnelError, ConnectionError, AbortError, parseSSE } from '../../sdk/js/runnel.js';
+
+let srv, rn;
+before(async () => {
+  srv = await startRunnel();
+  rn = new Runnel({ baseURL: srv.baseURL, maxRetries: 0 });
+});
+after(async () => { await srv?.stop(); });
+
+const model = (knobs) => `mock/default?${new URLSearchParams(knobs)}`;
+const user = [{ role: 'user', content: 'tell me a story' }];
+
+test('chatStream yields the text, usage, finish reason and metrics', async () => {
+  const s = rn.chatStream(model({ text: 'Hello there, friend', tokens: 4 }), user);
+  const chunks = [];
+  for await (const c of s) chunks.push(c.text);
+  assert.deepEqual(chunks, ['Hello', ' there', ',', ' friend']);
+  assert.equal(s.text, 'Hello there, friend');
+  assert.equal(s.finishReason, 'stop');
+  assert.deepEqual(s.usage, { prompt_tokens: 4, completion_tokens: 4, total_tokens: 8 });
+  const m = s.metrics();
+  assert.equal(m.chunks, 4);
+  assert.ok(m.ttfc >= 0 && m.total >= m.ttfc, JSON.stringify(m));
+  assert.ok(m.meanChunkGap >= 0);
+});
+
+test('chatStream separates the thinking channel', async () => {
+  const s = rn.chatStream(model({ text: 'Yes.', think: 3 }), user);
+  const channels = new Set();
+  for await (const c of s) channels.add(c.channel);
+  assert.deepEqual([...channels].sort(), ['output', 'thinking']);
+  assert.equal(s.text, 'Yes.');
+  assert.equal(s.thinking, 'Let me think');
+});
+
+test('an unknown model is a RunnelError with the server message', async () => {
+  await assert.rejects(rn.chatStream('nope/nothing', user).collect(), (err) => {
+    assert.ok(err instanceof RunnelError);
+    assert.equal(err.status, 404);
+    assert.match(err.message, /nope/);
+    assert.equal(err.midStream, false);
+    return true;
+  });
+});
+
+test('a mid-stream upstream failure is a RunnelError after the text so far', async () => {
+  const s = rn.chatStream(model({ text: 'one two three four', error_after: 2 }), user);
+  await assert.rejects(s.collect(), (err) => {
+    assert.ok(err instanceof RunnelError && !(err instanceof ConnectionError));
+    assert.equal(err.midStream, true);
+    return true;
+  });
+  assert.equal(s.text, 'one two');
+});
+
+test('aborting a stream rejects with AbortError', async () => {
+  const ctl = new AbortController();
+  const s = rn.chatStream(model({ text: 'a b c', hang_after: 2 }), user, { signal: ctl.signal });
+  const seen = [];
+  await assert.rejects((async () => {
+    for await (const c of s) {
+      seen.push(c.text);
+      if (seen.length === 2) ctl.abort();
+    }
+  })(), AbortError);
+  assert.deepEqual(seen, ['a', ' b']);
+});
+
+test('chat without streaming', async () => {
+  const r = await rn.chat(model({ text: 'Plain answer' }), user);
+  assert.equal(r.choices[0].message.content, 'Plain answer');
+  assert.equal(r.usage.completion_tokens, 2);
+});
+
+test('models lists the mock model', async () => {
+  const models = await rn.models();
+  assert.ok(models.some((m) => m.id.startsWith('mock/')), JSON.stringify(models));
+});
+
+test('the server serves this SDK at /sdk/runnel.js', async () => {
+  const res = await fetch(`${srv.baseURL}/sdk/runnel.js`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /javascript/);
+  assert.equal(await res.text(), await readFile(new URL('../../sdk/js/runnel.js', import.meta.url), 'utf8'));
+});
+
+test('an unreachable server is a ConnectionError', async () => {
+  const dead = await startRunnel();
+  const url = dead.baseURL;
+  await dead.stop();
+  const c = new Runnel({ baseURL: url, maxRetries: 1 });
+  await assert.rejects(c.chatStream(model({}), user).collect(), (err) => err instanceof ConnectionError && !err.midStream);
+});
+
+test('parseSSE follows the WHATWG framing rules', async () => {
+  const body = new Blob(['\ufeffdata: a\r\ndata: b\r\n\r\n: comment\nid: 7\nevent: x\ndata:c\r\rdata: unterminated']).stream();
+  const got = [];
+  for await (const m of parseSSE(body)) got.push(m);
+  assert.deepEqual(got, [
+    { id: '', event: 'message', data: 'a\nb' },
+    { id: '7', event: 'x', data: 'c' },
+  ]);
+});

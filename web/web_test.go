@@ -1,0 +1,255 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/runnel/runnel/dialect/openai"
+	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/mock"
+	"github.com/runnel/runnel/server"
+	"github.com/runnel/runnel/stream"
+	"github.com/runnel/runnel/web"
+)
+
+// watched records, per model asked for, whether a call's context was
+// cancelled before its stream finished: that is the server cancelling
+// generation when the page's Stop button aborts the request.
+type watched struct {
+	inner stream.Provider
+	mu    sync.Mutex
+	stops map[string]chan struct{} // closed on cancellation
+}
+
+func (w *watched) cancelled(model string) chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stops[model] == nil {
+		w.stops[model] = make(chan struct{})
+	}
+	return w.stops[model]
+}
+
+func (w *watched) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+	s, err := w.inner.Stream(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	ws := &watchedStream{Stream: s, done: make(chan struct{})}
+	ch := w.cancelled(req.Model)
+	go func() {
+		select {
+		case <-ctx.Done():
+			select {
+			case <-ws.done:
+			default:
+				close(ch)
+			}
+		case <-ws.done:
+		}
+	}()
+	return ws, nil
+}
+
+type watchedStream struct {
+	stream.Stream
+	once sync.Once
+	done chan struct{}
+}
+
+func (s *watchedStream) Recv() (stream.Event, error) {
+	ev, err := s.Stream.Recv()
+	if err == io.EOF || ev.Kind == stream.KindFinish {
+		s.once.Do(func() { close(s.done) })
+	}
+	return ev, err
+}
+
+func newServer(t *testing.T) (*httptest.Server, *watched) {
+	w := &watched{inner: mock.New(mock.Options{}), stops: map[string]chan struct{}{}}
+	r := gateway.NewStaticRouter()
+	r.Register("mock", w)
+	models := map[string]string{
+		"story":  "slow?text=" + urlText("The **robot** learned to paint. It painted the sea, then the sky, then the small red boat.") + "&itl=25ms",
+		"hang":   "hang?text=" + urlText("Stop me if you can") + "&hang_after=3",
+		"broken": "broken?text=" + urlText("This will fail") + "&error_after=2",
+	}
+	for alias, m := range models {
+		r.Alias(alias, gateway.Target{Provider: "mock", Model: m})
+		r.List(gateway.ModelInfo{ID: alias, Provider: "mock", OwnedBy: "runnel"})
+	}
+	gw := gateway.New(gateway.Options{Router: r})
+	h := server.New(server.Options{Dialects: []server.Dialect{openai.NewServer(gw, openai.Options{}), web.Page{}}})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, w
+}
+
+func urlText(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, " ", "%20"), ",", "%2C")
+}
+
+func browser(t *testing.T) context.Context {
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium is not installed (apt-get install chromium); scripts/test installs it")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1000, 800),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	// A guard against a hung browser, not a latency assertion.
+	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel3)
+	return ctx
+}
+
+// outputDir is where the screenshot goes: $RUNNEL_TEST_OUTPUT, else
+// test/output at the repository root.
+func outputDir(t *testing.T) string {
+	if d := os.Getenv("RUNNEL_TEST_OUTPUT"); d != "" {
+		return d
+	}
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "test", "output")
+}
+
+const observe = `(() => {
+  window.__updates = 0;
+  new MutationObserver(() => window.__updates++).observe(document.getElementById('log'), {subtree: true, childList: true, characterData: true});
+  return true;
+})()`
+
+// js evaluates expr in the page and returns its value.
+func js[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// until waits for a JavaScript predicate to hold.
+func until(t *testing.T, ctx context.Context, pred string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](pred, chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
+		t.Fatalf("waiting for %s: %v", pred, err)
+	}
+}
+
+func send(t *testing.T, ctx context.Context, model, prompt string) {
+	t.Helper()
+	js[bool](t, ctx, `(() => {
+  document.getElementById('model').value = `+quote(model)+`;
+  document.getElementById('prompt').value = `+quote(prompt)+`;
+  document.getElementById('send').click();
+  return true;
+})()`)
+}
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "\\'") + "'" }
+
+func TestChatPageInChromium(t *testing.T) {
+	srv, w := newServer(t)
+	ctx := browser(t)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	until(t, ctx, `document.querySelectorAll('#model option').length > 0`)
+	options := js[[]string](t, ctx, `[...document.querySelectorAll('#model option')].map(o => o.value).sort()`)
+	if strings.Join(options, ",") != "broken,hang,story" {
+		t.Fatalf("model picker = %v, want the server's /v1/models", options)
+	}
+	js[bool](t, ctx, observe)
+
+	// A streamed reply: many DOM updates before it is complete, rendered as markdown.
+	send(t, ctx, "story", "Tell me about the robot")
+	until(t, ctx, `document.getElementById('status').textContent.startsWith('done')`)
+	updates := js[int](t, ctx, `window.__updates`)
+	html := js[string](t, ctx, `document.querySelector('.msg.assistant .content').innerHTML`)
+	if want := "<p>The <strong>robot</strong> learned to paint. It painted the sea, then the sky, then the small red boat.</p>"; html != want {
+		t.Fatalf("reply = %s\nwant    %s", html, want)
+	}
+	if updates < 10 {
+		t.Fatalf("the reply arrived in %d DOM updates; want it to stream in token by token", updates)
+	}
+	if status := js[string](t, ctx, `document.getElementById('status').textContent`); status != "done (stop)" {
+		t.Fatalf("status = %q", status)
+	}
+	ttft := js[string](t, ctx, `document.getElementById('ttft').textContent`)
+	tps := js[string](t, ctx, `document.getElementById('tps').textContent`)
+	if !strings.HasPrefix(ttft, "TTFT ") || !strings.HasSuffix(ttft, " ms") || !strings.HasSuffix(tps, " tok/s") || strings.HasPrefix(tps, "–") {
+		t.Fatalf("live metrics = %q, %q", ttft, tps)
+	}
+
+	// Stop cancels generation on the server.
+	send(t, ctx, "hang", "Go on forever")
+	until(t, ctx, `document.querySelectorAll('.msg.assistant .content')[1]?.textContent === 'Stop me if'`)
+	js[bool](t, ctx, `(document.getElementById('stop').click(), true)`)
+	until(t, ctx, `document.getElementById('status').textContent === 'stopped'`)
+	select {
+	case <-w.cancelled("hang?text=Stop%20me%20if%20you%20can&hang_after=3"):
+	case <-time.After(30 * time.Second): // a hang guard, not a latency assertion
+		t.Fatal("the server never cancelled the stopped generation")
+	}
+
+	// An upstream failure shows as an error, not as silence.
+	send(t, ctx, "broken", "Try")
+	until(t, ctx, `document.querySelector('.msg.error[role=alert]') !== null`)
+	if alert := js[string](t, ctx, `document.querySelector('.msg.error').textContent`); !strings.HasPrefix(alert, "Error") || len(alert) < 10 {
+		t.Fatalf("error shown = %q", alert)
+	}
+
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := outputDir(t)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shot := filepath.Join(dir, "web-chat.png")
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", shot)
+}
+
+func TestSDKServed(t *testing.T) {
+	srv, _ := newServer(t)
+	resp, err := http.Get(srv.URL + "/sdk/runnel.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	want, _ := os.ReadFile("../sdk/js/runnel.js")
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") || string(body) != string(want) {
+		t.Fatalf("GET /sdk/runnel.js: %d %q, %d bytes (want %d)", resp.StatusCode, resp.Header.Get("Content-Type"), len(body), len(want))
+	}
+}
