@@ -25,7 +25,9 @@ import (
 
 // Options configure an Engine.
 type Options struct {
-	// ModelsDir holds the model files (required to serve anything).
+	// ModelsDir holds the model files; default models.DefaultDir()
+	// ($RUNNEL_MODELS, else the user cache directory, where `runnel pull`
+	// downloads to).
 	ModelsDir string
 	// DefaultModel is served when a request names none; default
 	// models.Default (stories260K).
@@ -75,6 +77,9 @@ var (
 
 // New returns an Engine. Models are loaded on first use.
 func New(o Options) (*Engine, error) {
+	if o.ModelsDir == "" {
+		o.ModelsDir = models.DefaultDir()
+	}
 	if o.DefaultModel == "" {
 		o.DefaultModel = models.Default
 	}
@@ -221,9 +226,7 @@ func (e *Engine) load(m models.Model) (*runner, error) {
 func notFound(dir, name string) *stream.Error {
 	n := models.Name(name)
 	msg := fmt.Sprintf("model %q is not in the models directory %s; download it with `runnel pull %s`", n, dir, n)
-	if dir == "" {
-		msg = fmt.Sprintf("model %q: no models directory is set (--models-dir or RUNNEL_MODELS); download models with `runnel pull %s`", n, n)
-	} else if list, _ := models.List(dir); len(list) > 0 {
+	if list, _ := models.List(dir); len(list) > 0 {
 		names := make([]string, len(list))
 		for i, m := range list {
 			names[i] = m.Name

@@ -1,0 +1,226 @@
+package gemini
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/runnel/runnel/dialect/dialecttest"
+	"github.com/runnel/runnel/stream"
+)
+
+// fakeGemini serves a recorded answer byte for byte, one event per flush.
+type fakeGemini struct {
+	status int
+	body   string
+	path   string
+	query  string
+	header http.Header
+	got    map[string]any
+}
+
+func (f *fakeGemini) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.path, f.query, f.header = r.URL.Path, r.URL.RawQuery, r.Header.Clone()
+	f.got = nil
+	json.NewDecoder(r.Body).Decode(&f.got)
+	if f.status > 200 {
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		w.WriteHeader(f.status)
+		io.WriteString(w, f.body)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	for _, frame := range strings.SplitAfter(f.body, "\r\n\r\n") {
+		io.WriteString(w, frame)
+		w.(http.Flusher).Flush()
+	}
+}
+
+func fixture(t testing.TB, name string) string {
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func collect(s stream.Stream) ([]stream.Event, error) {
+	defer s.Close()
+	var evs []stream.Event
+	for ev, err := range stream.Events(s) {
+		if err != nil {
+			return evs, err
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
+}
+
+func TestStreamThinking(t *testing.T) {
+	f := &fakeGemini{body: fixture(t, "thinking.sse")}
+	ts := httptest.NewServer(f)
+	defer ts.Close()
+	temp := 0.4
+	s, err := NewProvider(Config{BaseURL: ts.URL + "/v1beta", APIKey: "k-1"}).Stream(context.Background(), &stream.Request{
+		Model: "gemini-2.5-flash", Thinking: true,
+		Messages: []stream.Message{{Role: "system", Content: "sys"}, {Role: "user", Content: "rain?"}},
+		Sampling: stream.Sampling{MaxTokens: 64, Temperature: &temp, Stop: []string{"END"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := collect(s)
+	want := []stream.Event{
+		stream.ThinkingDelta("**Weighing the question**\n\nThe user asks about rain."),
+		stream.Delta("Rain forms when"), stream.Delta(" water vapour condenses."),
+		stream.UsageEvent(stream.Usage{PromptTokens: 9, CompletionTokens: 48, ReasoningTokens: 41}),
+		stream.Finished(stream.FinishStop),
+	}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("events (%v)\n got %v\nwant %v", err, got, want)
+	}
+	if f.path != "/v1beta/models/gemini-2.5-flash:streamGenerateContent" || f.query != "alt=sse" || f.header.Get("X-Goog-Api-Key") != "k-1" {
+		t.Errorf("request %s?%s %v", f.path, f.query, f.header)
+	}
+	var wantBody map[string]any
+	json.Unmarshal([]byte(`{"contents":[{"role":"user","parts":[{"text":"rain?"}]}],"systemInstruction":{"parts":[{"text":"sys"}]},
+		"generationConfig":{"maxOutputTokens":64,"temperature":0.4,"stopSequences":["END"],"thinkingConfig":{"includeThoughts":true}}}`), &wantBody)
+	if !reflect.DeepEqual(f.got, wantBody) {
+		b, _ := json.Marshal(f.got)
+		t.Errorf("body %s", b)
+	}
+}
+
+func TestStreamToolCall(t *testing.T) {
+	f := &fakeGemini{body: fixture(t, "tool.sse")}
+	ts := httptest.NewServer(f)
+	defer ts.Close()
+	s, err := NewProvider(Config{BaseURL: ts.URL}).Stream(context.Background(), &stream.Request{
+		Model: "models/gemini-2.0-flash", ToolChoice: "get_weather",
+		Tools: []stream.Tool{{Name: "get_weather", Parameters: json.RawMessage(`{"type":"object"}`)}},
+		Messages: []stream.Message{{Role: "user", Content: "weather?"},
+			{Role: "assistant", ToolCalls: []stream.ToolCall{{ID: "c0", Name: "get_weather", Arguments: `{"city":"Oslo"}`}}},
+			{Role: "tool", ToolCallID: "c0", Content: "rainy"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := collect(s)
+	want := []stream.Event{
+		dialecttest.ToolCall(stream.ToolCallDelta{Index: 0, ID: "call_0", Name: "get_weather", Arguments: `{"city": "Paris"}`}),
+		stream.UsageEvent(stream.Usage{PromptTokens: 30, CompletionTokens: 5}),
+		stream.Finished(stream.FinishToolCalls),
+	}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("events (%v)\n got %v\nwant %v", err, got, want)
+	}
+	var wantBody map[string]any
+	json.Unmarshal([]byte(`{"contents":[{"role":"user","parts":[{"text":"weather?"}]},
+		{"role":"model","parts":[{"functionCall":{"id":"c0","name":"get_weather","args":{"city":"Oslo"}}}]},
+		{"role":"user","parts":[{"functionResponse":{"id":"c0","name":"get_weather","response":{"result":"rainy"}}}]}],
+		"generationConfig":{},"tools":[{"functionDeclarations":[{"name":"get_weather","parameters":{"type":"object"}}]}],
+		"toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":["get_weather"]}}}`), &wantBody)
+	if f.path != "/models/gemini-2.0-flash:streamGenerateContent" || !reflect.DeepEqual(f.got, wantBody) {
+		b, _ := json.Marshal(f.got)
+		t.Errorf("%s body %s", f.path, b)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		body   string
+		code   stream.Code
+		msg    string
+	}{
+		{400, `{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT"}}`, stream.CodeInvalidRequest, "gemini: API key not valid. Please pass a valid API key."},
+		{404, `{"error":{"code":404,"message":"models/nope is not found for API version v1beta","status":"NOT_FOUND"}}`, stream.CodeNotFound, "gemini: models/nope is not found for API version v1beta"},
+		{429, `{"error":{"code":429,"message":"Resource has been exhausted","status":"RESOURCE_EXHAUSTED"}}`, stream.CodeRateLimited, "gemini: Resource has been exhausted"},
+		{503, `{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}`, stream.CodeOverloaded, "gemini: The model is overloaded."},
+	} {
+		ts := httptest.NewServer(&fakeGemini{status: c.status, body: c.body})
+		_, err := NewProvider(Config{BaseURL: ts.URL}).Stream(context.Background(), &stream.Request{Model: "m", Prompt: "x"})
+		ts.Close()
+		var e *stream.Error
+		if !errors.As(err, &e) || e.Code != c.code || e.Message != c.msg || e.UpstreamStatus != c.status {
+			t.Errorf("%d: %v", c.status, err)
+		}
+	}
+	// A stream cut before any finish reason is an error, not a silent end.
+	full := fixture(t, "thinking.sse")
+	ts := httptest.NewServer(&fakeGemini{body: full[:strings.LastIndex(full, "data:")]})
+	defer ts.Close()
+	s, _ := NewProvider(Config{BaseURL: ts.URL}).Stream(context.Background(), &stream.Request{Model: "m", Prompt: "x"})
+	evs, err := collect(s)
+	if len(evs) != 2 || err == nil || err.Error() != "upstream_error: gemini: stream ended without a finish reason" {
+		t.Errorf("truncated: %v %v", evs, err)
+	}
+}
+
+func TestCloseCancels(t *testing.T) {
+	gone := make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]},\"index\":0}]}\r\n\r\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		close(gone)
+	}))
+	defer ts.Close()
+	s, err := NewProvider(Config{BaseURL: ts.URL}).Stream(context.Background(), &stream.Request{Model: "m", Prompt: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := s.Recv(); err != nil || ev.Text != "a" {
+		t.Fatalf("%v %v", ev, err)
+	}
+	s.Close()
+	<-gone
+	if _, err := s.Recv(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Recv after Close: %v", err)
+	}
+}
+
+func TestModels(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"models":[{"name":"models/gemini-2.0-flash","inputTokenLimit":1048576,"supportedGenerationMethods":["generateContent","countTokens","streamGenerateContent"]},{"name":"models/embedding-001","supportedGenerationMethods":["embedContent"]}]}`)
+	}))
+	defer ts.Close()
+	ms, err := NewProvider(Config{BaseURL: ts.URL}).Models(context.Background())
+	if err != nil || len(ms) != 1 || ms[0].ID != "gemini-2.0-flash" || ms[0].ContextLength != 1048576 || ms[0].Provider != "gemini" {
+		t.Errorf("%+v %v", ms, err)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, name := range []string{"thinking.sse", "tool.sse"} {
+		b, _ := os.ReadFile("testdata/" + name)
+		for _, ev := range strings.Split(string(b), "\r\n\r\n") {
+			f.Add(strings.TrimPrefix(ev, "data: "))
+		}
+	}
+	f.Add(`{"error":{"code":500,"message":"x","status":"INTERNAL"}}`)
+	f.Add(`{"promptFeedback":{"blockReason":"SAFETY"}}`)
+	f.Fuzz(func(t *testing.T, data string) {
+		var d Decoder
+		evs, err := d.Decode([]byte(data))
+		if err != nil {
+			var e *stream.Error
+			if !errors.As(err, &e) || e.Code != stream.CodeUpstream {
+				t.Fatalf("error %v", err)
+			}
+		}
+		for _, ev := range evs {
+			if ev.Kind == stream.KindToolCall && !json.Valid([]byte(ev.ToolCall.Arguments)) {
+				t.Fatalf("arguments %q", ev.ToolCall.Arguments)
+			}
+		}
+		if end, ok := d.End(); ok && end[len(end)-1].Kind != stream.KindFinish {
+			t.Fatalf("end %v", end)
+		}
+	})
+}
