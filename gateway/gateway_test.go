@@ -589,3 +589,35 @@ func BenchmarkGatewayToken(b *testing.B) {
 		}
 	})
 }
+
+// TestCloseCancelsUpstream shows the provider's context is cancelled by
+// Close, whether the stream was read to the end or not.
+func TestCloseCancelsUpstream(t *testing.T) {
+	for _, readAll := range []bool{false, true} {
+		var upstream context.Context
+		p := stream.ProviderFunc(func(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+			upstream = ctx
+			return mock.New(mock.Options{}).Stream(ctx, req)
+		})
+		router := gateway.NewStaticRouter()
+		router.Register("p", p)
+		gw := gateway.New(gateway.Options{Router: router})
+		c, err := gw.Start(context.Background(), chat("p/default?tokens=50"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Recv()
+		if readAll {
+			drain(t, c)
+		} else if upstream.Err() != nil {
+			t.Fatal("upstream cancelled before Close")
+		}
+		c.Close()
+		if upstream.Err() == nil {
+			t.Fatalf("readAll=%v: the upstream context is still live after Close", readAll)
+		}
+	}
+	if _, err := gateway.New(gateway.Options{}).Start(context.Background(), chat("x")); stream.AsError(err).Code != stream.CodeNotFound {
+		t.Fatalf("no router: err = %v", err)
+	}
+}
