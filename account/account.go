@@ -50,6 +50,12 @@ type Key struct {
 	Revoked time.Time // zero while the key is valid
 }
 
+// KeyTeam is a key with its team.
+type KeyTeam struct {
+	Key  Key
+	Team Team
+}
+
 // JobStatus is the state of a job.
 type JobStatus string
 
@@ -102,6 +108,9 @@ type Call struct {
 	Status    string // ok, error, cancelled, timeout
 	ErrorCode string
 	ErrorMsg  string
+	// Credits to deduct with the record, for a call made outside a job:
+	// at most the team's free credits, so never below zero.
+	Credits int64
 }
 
 // Usage counts tokens.
@@ -172,6 +181,9 @@ type Store interface {
 	// KeysByPrefix returns the keys whose lookup prefix is prefix,
 	// revoked ones included.
 	KeysByPrefix(ctx context.Context, prefix string) ([]Key, error)
+	// AuthKeys is KeysByPrefix with each key's team, in one query: the
+	// only store access on the way to a call's first token.
+	AuthKeys(ctx context.Context, prefix string) ([]KeyTeam, error)
 	Key(ctx context.Context, id string) (Key, error)
 	Keys(ctx context.Context, teamID string) ([]Key, error) // "" = all teams
 	RevokeKey(ctx context.Context, id string, at time.Time) error
@@ -192,8 +204,9 @@ type Store interface {
 	StaleJobs(ctx context.Context, before time.Time, limit int) ([]string, error)
 	JobTotals(ctx context.Context, jobID string) (Totals, error)
 
-	// RecordCall stores c, adds its cost to the team's spend and, when s is
-	// not nil, settles s's job, all in one transaction.
+	// RecordCall stores c, adds its cost to the team's spend, deducts
+	// c.Credits, marks c's job in progress and, when s is not nil, settles
+	// s's job, all in one transaction.
 	RecordCall(ctx context.Context, c *Call, s *Settlement) error
 	Calls(ctx context.Context, jobID string) ([]Call, error)
 	Call(ctx context.Context, id string) (Call, error)

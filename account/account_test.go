@@ -134,18 +134,21 @@ func TestAdmitCreditsAndRecords(t *testing.T) {
 			ctx := context.Background()
 			tm, _ := s.CreateTeam(ctx, "acme", 2)
 			key, _, _ := s.CreateKey(ctx, tm.ID, "", account.Limits{})
-			kctx := keyCtx(t, s, key)
+			// Each request authenticates afresh, as through the middleware.
+			admit := func() (gateway.Admission, error) {
+				return s.Admit(keyCtx(t, s, key), &stream.Request{Model: "mock/default"})
+			}
 
 			// Two calls hold both credits; a third is refused before upstream.
-			a1, err := s.Admit(kctx, &stream.Request{Model: "mock/default"})
+			a1, err := admit()
 			if err != nil {
 				t.Fatal(err)
 			}
-			a2, err := s.Admit(kctx, &stream.Request{Model: "mock/default"})
+			a2, err := admit()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.Admit(kctx, &stream.Request{Model: "mock/default"}); codeOf(err) != stream.CodeInsufficientCredit {
+			if _, err := admit(); codeOf(err) != stream.CodeInsufficientCredit {
 				t.Fatalf("third: %v", err)
 			}
 			// A failed call releases, a good one deducts; cost from prices.
@@ -164,12 +167,12 @@ func TestAdmitCreditsAndRecords(t *testing.T) {
 			if _, err := s.SetTeamLimits(ctx, tm.ID, account.Limits{}, 20); err != nil {
 				t.Fatal(err)
 			}
-			a3, err := s.Admit(kctx, &stream.Request{Model: "mock/default"})
+			a3, err := admit()
 			if err != nil || len(a3.Warnings()) != 1 || !strings.Contains(a3.Warnings()[0], "budget") {
 				t.Fatalf("warning: %v %v", a3, err)
 			}
 			a3.Done(record(stream.Usage{PromptTokens: 3}, "ok"))
-			if _, err := s.Admit(kctx, &stream.Request{Model: "mock/default"}); codeOf(err) != stream.CodeInsufficientCredit || !strings.Contains(err.Error(), "budget") {
+			if _, err := admit(); codeOf(err) != stream.CodeInsufficientCredit || !strings.Contains(err.Error(), "budget") {
 				t.Fatalf("over budget: %v", err)
 			}
 		})
@@ -255,7 +258,7 @@ func TestChargeByCost(t *testing.T) {
 	ctx := context.Background()
 	tm, _ := s.CreateTeam(ctx, "acme", 50)
 	j, _ := s.CreateJob(ctx, account.Identity{}, tm.ID, "chat")
-	a, err := s.Admit(account.WithJob(ctx, j.ID), &stream.Request{Model: "m"})
+	a, err := s.Admit(account.WithJob(ctx, j), &stream.Request{Model: "m"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,6 +278,19 @@ func TestIDs(t *testing.T) {
 	} {
 		if account.ValidID("job", id) != ok {
 			t.Errorf("ValidID(job, %q) != %v", id, ok)
+		}
+	}
+}
+
+func TestReadyAndEnv(t *testing.T) {
+	s, _ := newService(t, "sqlite", account.Config{})
+	if err := s.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for v, want := range map[string]bool{"1": true, "true": true, "0": false, "": false, "no": false} {
+		t.Setenv("RUNNEL_AUTH", v)
+		if account.EnvAuth() != want {
+			t.Errorf("RUNNEL_AUTH=%q: %v", v, !want)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/runnel/runnel/stream"
 )
@@ -85,19 +86,22 @@ func (s *Service) Authenticate(ctx context.Context, key string) (Identity, *stre
 	if prefix == "" {
 		return Identity{}, invalid
 	}
-	keys, err := s.store.KeysByPrefix(ctx, prefix)
+	readAt := time.Now() // real time: the ledger orders it against commits
+	keys, err := s.store.AuthKeys(ctx, prefix)
 	if err != nil {
 		return Identity{}, &stream.Error{Code: stream.CodeInternal, Message: "cannot check the API key now", Err: err}
 	}
 	h := hashKey(key)
-	for _, k := range keys {
+	for _, kt := range keys {
+		k := kt.Key
 		if subtle.ConstantTimeCompare(h, k.Hash) != 1 {
 			continue
 		}
 		if !k.Revoked.IsZero() {
 			return Identity{}, stream.Errorf(stream.CodeUnauthorized, "API key %s… has been revoked", k.Prefix)
 		}
-		return Identity{TeamID: k.TeamID, KeyID: k.ID, KeyLimits: k.Limits}, nil
+		team := kt.Team
+		return Identity{TeamID: k.TeamID, KeyID: k.ID, KeyLimits: k.Limits, team: &team, teamReadAt: readAt}, nil
 	}
 	return Identity{}, invalid
 }
@@ -109,6 +113,9 @@ type Identity struct {
 	KeyID     string
 	KeyLimits Limits
 	Admin     bool // the admin key: no team, every team's data
+	// team as read with the key, so admission needs no second query.
+	team       *Team
+	teamReadAt time.Time
 }
 
 // Anonymous reports whether no credentials were given.
@@ -141,15 +148,16 @@ func AuthError(ctx context.Context) *stream.Error {
 	return e
 }
 
-// WithJob returns ctx for a call made inside job id; Admit then checks
-// the job instead of reserving credits for the call.
-func WithJob(ctx context.Context, jobID string) context.Context {
-	return context.WithValue(ctx, jobKey, jobID)
+// WithJob returns ctx for a call made inside job j, as read by Job for
+// the caller (so Admit needs no second read): the call is recorded in the
+// job and paid by its reservation.
+func WithJob(ctx context.Context, j Job) context.Context {
+	return context.WithValue(ctx, jobKey, &j)
 }
 
-func jobFromContext(ctx context.Context) string {
-	s, _ := ctx.Value(jobKey).(string)
-	return s
+func jobFromContext(ctx context.Context) *Job {
+	j, _ := ctx.Value(jobKey).(*Job)
+	return j
 }
 
 // Middleware authenticates each request and puts the result in its

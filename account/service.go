@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -57,10 +58,11 @@ type Config struct {
 
 // Service is the account layer. It implements gateway.Accountant.
 type Service struct {
-	store Store
-	cfg   Config
-	lim   *limiter
-	log   *slog.Logger
+	store   Store
+	cfg     Config
+	lim     *limiter
+	pending ledger
+	log     *slog.Logger
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -387,55 +389,125 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		return nil, stream.Errorf(stream.CodeUnauthorized, "missing API key: send Authorization: Bearer KEY or X-API-Key: KEY")
 	}
 	now := s.cfg.Now()
-	a := &admission{s: s, id: id, team: id.TeamID, jobID: jobFromContext(ctx), reqModel: req.Model}
+	a := &admission{s: s, id: id, team: id.TeamID, reqModel: req.Model}
 	a.outcome, _ = ctx.Value(outcomeKey).(*Outcome)
-	if a.jobID != "" {
+	if j := jobFromContext(ctx); j != nil {
 		// The job's team pays and is limited, whoever the caller is (the
 		// admin key or, with auth off, anyone may call in any job).
-		j, err := s.Job(ctx, id, a.jobID)
-		if err != nil {
-			return nil, err
+		if !visible(id, j.TeamID) {
+			return nil, stream.Errorf(stream.CodeNotFound, "job %s not found", j.ID)
 		}
 		if !j.Status.Open() {
 			return nil, jobSettled(j.ID)
 		}
-		a.team = j.TeamID
+		a.jobID, a.team = j.ID, j.TeamID
 	}
 	if a.team == "" {
 		// Admin or anonymous outside a job: nothing to charge, still recorded.
 		return a, nil
 	}
-	team, err := s.store.Team(ctx, a.team)
-	if err != nil {
-		return nil, internal(err)
+	// Nothing below writes to the store: the first token waits for no
+	// commit. Job calls were paid for when the job reserved its credits;
+	// plain calls are checked against the free balance less what calls in
+	// flight in this process will deduct, and deducted with their record.
+	var team Team
+	readAt := id.teamReadAt
+	if id.team != nil && id.team.ID == a.team && time.Since(readAt) < snapshotTTL {
+		team = *id.team
+	} else {
+		readAt = time.Now()
+		t, err := s.store.Team(ctx, a.team)
+		if err != nil {
+			return nil, internal(err)
+		}
+		team = t
 	}
 	if team.MaxBudget > 0 && team.Spent >= team.MaxBudget {
 		return nil, stream.Errorf(stream.CodeInsufficientCredit, "team budget of %g is spent", team.MaxBudget)
 	}
 	a.scopes = s.scopes(id, team)
+	if a.jobID == "" {
+		a.charge = s.cfg.JobCredits
+		if !s.pending.take(team.ID, team.Free(), readAt, a.charge) {
+			return nil, stream.Errorf(stream.CodeInsufficientCredit, "team %s has fewer than %d free credits", team.ID, a.charge)
+		}
+	}
 	warnings, lerr := s.lim.admit(now, a.scopes)
 	if lerr != nil {
+		s.pending.settle(team.ID, a.charge, 0, time.Now())
 		return nil, &stream.Error{Code: stream.CodeRateLimited, Message: lerr.what + " reached; retry in " + lerr.retryAfter.String(), RetryAfter: lerr.retryAfter}
 	}
 	if team.MaxBudget > 0 && team.Spent >= 0.8*team.MaxBudget {
 		warnings = append(warnings, fmt.Sprintf("team has spent %.4g of its budget of %g", team.Spent, team.MaxBudget))
 	}
 	a.warnings = warnings
-	if a.jobID != "" {
-		if err := s.store.StartCall(ctx, a.jobID, now.UTC()); err != nil {
-			if errors.Is(err, ErrConflict) {
-				return nil, jobSettled(a.jobID)
-			}
-			return nil, internal(err)
-		}
-		return a, nil
-	}
-	j, err := s.createJob(ctx, id, team.ID, "call", true)
-	if err != nil {
-		return nil, err
-	}
-	a.jobID, a.implicit = j.ID, true
 	return a, nil
+}
+
+// ledger keeps plain calls' credits exact within a process without a
+// store write on admission. Admission checks a team snapshot read with the
+// key; the ledger subtracts what that snapshot cannot show: credits held by
+// calls in flight, and credits deducted by calls whose records committed
+// after the snapshot was read.
+type ledger struct {
+	mu      sync.Mutex
+	pending map[string]int64
+	settled map[string][]settledCharge
+}
+
+type settledCharge struct {
+	at time.Time
+	n  int64
+}
+
+// snapshotTTL bounds how old a team snapshot may be; older ones are read
+// again. Settled charges are kept a little longer than that.
+const snapshotTTL = time.Second
+
+func (l *ledger) take(team string, free int64, readAt time.Time, n int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	held := l.pending[team]
+	for _, c := range l.settled[team] {
+		if !c.at.Before(readAt) {
+			held += c.n
+		}
+	}
+	if free-held < n {
+		return false
+	}
+	if l.pending == nil {
+		l.pending = map[string]int64{}
+	}
+	l.pending[team] += n
+	return true
+}
+
+// settle moves n credits of team from in flight to settled at time at
+// (after the record committed; deducted is what the record took).
+func (l *ledger) settle(team string, n, deducted int64, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pending[team] -= n; l.pending[team] <= 0 {
+		delete(l.pending, team)
+	}
+	cs := l.settled[team]
+	i := 0
+	for i < len(cs) && at.Sub(cs[i].at) > 2*snapshotTTL {
+		i++
+	}
+	cs = cs[i:]
+	if deducted > 0 {
+		cs = append(cs, settledCharge{at, deducted})
+	}
+	if len(cs) == 0 {
+		delete(l.settled, team)
+		return
+	}
+	if l.settled == nil {
+		l.settled = map[string][]settledCharge{}
+	}
+	l.settled[team] = cs
 }
 
 func jobSettled(id string) *stream.Error {
@@ -465,10 +537,10 @@ type admission struct {
 	id       Identity
 	team     string // who pays: the key's team or the job's
 	jobID    string
-	implicit bool
 	reqModel string
 	scopes   []scope
 	warnings []string
+	charge   int64 // credits a plain call deducts if it ends well
 	outcome  *Outcome
 	done     sync.Once
 }
@@ -484,27 +556,24 @@ func (a *admission) Done(rec *gateway.Record) {
 
 func (s *Service) record(a *admission, rec *gateway.Record) {
 	c := s.callFromRecord(a, rec)
-	var st *Settlement
-	if a.implicit {
-		status := JobFailed
+	if a.charge > 0 {
+		defer func() { s.pending.settle(a.team, a.charge, c.Credits, time.Now()) }()
 		if c.Status == "ok" {
-			status = JobCompleted
+			c.Credits = a.charge
+			if s.cfg.Charge == ChargeByCost {
+				c.Credits = s.costCredits(c.Cost.Total)
+			}
 		}
-		charge := s.cfg.JobCredits
-		if s.cfg.Charge == ChargeByCost {
-			charge = s.costCredits(c.Cost.Total)
-		}
-		st = &Settlement{JobID: a.jobID, Status: status, Charge: charge}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := s.store.RecordCall(ctx, &c, st)
+	err := s.store.RecordCall(ctx, &c, nil)
 	if errors.Is(err, ErrExists) {
 		// Call ids come from the gateway; a clash must not lose a record.
 		old := c.ID
 		c.ID = newID("call_")
 		s.log.Warn("account: call id already recorded; recording under a new id", "call", old, "new", c.ID)
-		err = s.store.RecordCall(ctx, &c, st)
+		err = s.store.RecordCall(ctx, &c, nil)
 	}
 	if err != nil {
 		s.log.Error("account: recording call", "call", c.ID, "team", c.TeamID, "err", err)
@@ -669,4 +738,21 @@ func (s *Service) Usage(ctx context.Context, f UsageFilter) ([]UsageRow, error) 
 		return nil, internal(err)
 	}
 	return rows, nil
+}
+
+// Ready reports whether the store answers, for /readyz.
+func (s *Service) Ready(ctx context.Context) error {
+	if _, err := s.store.Team(ctx, "team_aaaaaaaaaaaaaaaa"); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// EnvAuth reports whether RUNNEL_AUTH turns auth on ("1", "true", "yes", "on").
+func EnvAuth() bool {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv("RUNNEL_AUTH"))) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
 }

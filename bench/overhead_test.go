@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,33 +107,38 @@ func TestGatewayFlushesEachToken(t *testing.T) {
 	}
 }
 
-// Overhead benchmark settings: 500 streams open at once, each 20 tokens at
-// 50 ms apart from the mock (about 1 s per stream), started at a steady 500
-// per second so that about 500 are always in flight.
-const (
-	overheadStreams = 500
-	overheadTokens  = 20
-	overheadITL     = 50 * time.Millisecond
-)
-
 // BenchmarkGatewayOverhead measures what the gateway adds to a stream, at
 // 500 concurrent streams over loopback: the same load generator reads the
 // mock upstream directly and through the gateway, in the same run, and the
-// differences of the percentiles are reported. One op is one such pair of
-// runs of 3×500 requests each.
+// differences of the percentiles are reported. Each stream is 20 tokens
+// 50 ms apart (about 1 s); streams start at a steady 500 per second, so
+// about 500 are always in flight. One op is one pair of runs of 3×500
+// requests each. It also reports the gateway's heap per open stream.
 func BenchmarkGatewayOverhead(b *testing.B) {
-	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: overheadTokens, ITL: overheadITL}))
+	overhead(b, 500, 1500, 20, 50*time.Millisecond, true)
+}
+
+// BenchmarkGatewayOverheadSerial is the same with one stream at a time: the
+// cost of the extra hop without contention.
+func BenchmarkGatewayOverheadSerial(b *testing.B) {
+	overhead(b, 1, 200, 20, 2*time.Millisecond, false)
+}
+
+func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration, heap bool) {
+	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: tokens, ITL: itl}))
 	defer upstream.Close()
 	gw := gatewayServer(b, upstream.URL)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * overheadStreams, MaxIdleConns: 0}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams, MaxIdleConns: 0}}
 
 	run := func(base, model string) *Result {
-		res, err := Run(context.Background(), Config{
+		cfg := Config{
 			BaseURL: base + "/v1", Model: model, Prompt: "Tell me a story.",
-			Requests: 3 * overheadStreams, Concurrency: overheadStreams,
-			Rate: overheadStreams / (overheadTokens * overheadITL).Seconds(), Fixed: true,
-			HTTPClient: client,
-		})
+			Requests: requests, Concurrency: streams, HTTPClient: client,
+		}
+		if streams > 1 {
+			cfg.Rate, cfg.Fixed = float64(streams)/(time.Duration(tokens)*itl).Seconds(), true
+		}
+		res, err := Run(context.Background(), cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -142,11 +148,17 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 	run(upstream.URL, "default")
 	run(gw.URL, "openai/default")
 
-	var direct, through []*Result
+	var (
+		direct, through []*Result
+		cpuD, cpuG      time.Duration
+	)
 	b.ResetTimer()
 	for range b.N {
+		t0 := cpuTime()
 		direct = append(direct, run(upstream.URL, "default"))
+		t1 := cpuTime()
 		through = append(through, run(gw.URL, "openai/default"))
+		cpuD, cpuG = cpuD+t1-t0, cpuG+cpuTime()-t1
 	}
 	b.StopTimer()
 
@@ -157,6 +169,9 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 	b.ReportMetric(us(g.ITL.P99-d.ITL.P99), "added-itl-p99-µs")
 	b.ReportMetric(us(g.ITL.P50-d.ITL.P50), "added-itl-p50-µs")
 	b.ReportMetric(float64(d.Failed+g.Failed), "errors")
+	// CPU time is less at the mercy of a busy machine than latency: the
+	// gateway's cost per token is the extra CPU of the gateway run.
+	b.ReportMetric(float64(cpuG-cpuD)/float64(time.Microsecond)/float64(max(g.TotalOutputTokens, 1)), "added-cpu-µs/token")
 	b.Logf("direct:  TTFT p50 %.3f p99 %.3f ms, ITL p50 %.3f p99 %.3f ms, %d ok %d failed",
 		d.TTFT.P50, d.TTFT.P99, d.ITL.P50, d.ITL.P99, d.Completed, d.Failed)
 	b.Logf("gateway: TTFT p50 %.3f p99 %.3f ms, ITL p50 %.3f p99 %.3f ms, %d ok %d failed",
@@ -164,9 +179,10 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 	for _, e := range append(d.Errors, g.Errors...) {
 		b.Log("error:", e)
 	}
-
-	perStream := heapPerStream(b, upstream.URL, gw.URL, client)
-	b.ReportMetric(perStream/1024, "heap-KiB/stream")
+	if heap {
+		perStream := heapPerStream(b, streams, upstream.URL, gw.URL, client)
+		b.ReportMetric(perStream/1024, "heap-KiB/stream")
+	}
 }
 
 // merge pools the per-request measurements of several runs.
@@ -180,16 +196,16 @@ func merge(rs []*Result) *Result {
 	return summarise(rs[0].Config, all, d)
 }
 
-// heapPerStream opens overheadStreams streams that each send one token and
+// heapPerStream opens n streams that each send one token and
 // then hang, directly to the mock and then through the gateway, and returns
 // the gateway's share of the live heap per open stream: (heap with streams
 // through the gateway − heap with streams direct) / streams. The load
 // generator's and the mock's own heap are in both figures and cancel out.
-func heapPerStream(b *testing.B, upstreamURL, gwURL string, client *http.Client) float64 {
+func heapPerStream(b *testing.B, n int, upstreamURL, gwURL string, client *http.Client) float64 {
 	open := func(base, model string) (heap uint64, closeAll func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		p := openai.NewProvider(openai.Config{BaseURL: base + "/v1", HTTPClient: client})
-		streams := make([]stream.Stream, overheadStreams)
+		streams := make([]stream.Stream, n)
 		var wg sync.WaitGroup
 		for i := range streams {
 			wg.Add(1)
@@ -226,8 +242,17 @@ func heapPerStream(b *testing.B, upstreamURL, gwURL string, client *http.Client)
 	closeG()
 	direct := float64(dHeap) - float64(base)
 	through := float64(gHeap) - float64(mid)
-	b.Logf("live heap per open stream: direct %.1f KiB, through the gateway %.1f KiB", direct/overheadStreams/1024, through/overheadStreams/1024)
-	return (through - direct) / overheadStreams
+	b.Logf("live heap per open stream: direct %.1f KiB, through the gateway %.1f KiB", direct/float64(n)/1024, through/float64(n)/1024)
+	return (through - direct) / float64(n)
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func liveHeap() uint64 {

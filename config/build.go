@@ -8,8 +8,11 @@ import (
 	"github.com/runnel/runnel/dialect/anthropic"
 	"github.com/runnel/runnel/dialect/ollama"
 	"github.com/runnel/runnel/dialect/openai"
+	"github.com/runnel/runnel/engine"
+	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/mock"
 	"github.com/runnel/runnel/stream"
+	"github.com/runnel/runnel/stream/control"
 )
 
 // UpstreamClient returns the HTTP client upstream providers share: pooled
@@ -61,9 +64,56 @@ func (c *Config) BuildProviders(getenv func(string) string, client *http.Client)
 				return nil, fmt.Errorf("providers.%s.headers: the anthropic provider takes no extra headers", name)
 			}
 			out[name] = anthropic.NewProvider(anthropic.Config{Name: name, BaseURL: p.BaseURL, APIKey: key, HTTPClient: client})
+		case TypeEngine:
+			e, err := engine.New(engine.Options{ModelsDir: c.Server.ModelsDir, BufferSize: c.Gateway.BufferSize})
+			if err != nil {
+				return nil, fmt.Errorf("providers.%s: %w", name, err)
+			}
+			out[name] = e
 		default:
 			return nil, fmt.Errorf("providers.%s: a %s provider is not available in this build yet", name, p.Type)
 		}
+		if p.Think {
+			out[name] = control.ThinkSplit(out[name], control.DefaultThinkTags)
+		}
 	}
 	return out, nil
+}
+
+// Router returns the router over providers (from BuildProviders): each
+// provider under its name, the aliases with their fallbacks, the default
+// provider for bare names, and the models the file lists per provider.
+func (c *Config) Router(providers map[string]stream.Provider) *gateway.StaticRouter {
+	r := gateway.NewStaticRouter()
+	for _, name := range sortedKeys(providers) {
+		r.Register(name, providers[name])
+		for _, m := range c.Providers[name].Models {
+			r.List(gateway.ModelInfo{ID: name + "/" + m, Provider: name, OwnedBy: name})
+		}
+	}
+	for _, name := range sortedKeys(c.Aliases) {
+		targets := make([]gateway.Target, 0, len(c.Aliases[name]))
+		for _, t := range c.Aliases[name] {
+			tt, _ := gateway.ParseTarget(t) // Validate checked the form
+			targets = append(targets, tt)
+		}
+		r.Alias(name, targets...)
+	}
+	r.SetDefault(c.DefaultProvider())
+	return r
+}
+
+// GatewayOptions returns the gateway's options from the file: prices,
+// buffer size and default timeouts. The caller adds the Router, the
+// Accountant and the Observer.
+func (c *Config) GatewayOptions() gateway.Options {
+	return gateway.Options{
+		Prices:     c.Prices,
+		BufferSize: c.Gateway.BufferSize,
+		Timeouts: stream.Timeouts{
+			FirstToken: c.Gateway.Timeouts.FirstToken,
+			Idle:       c.Gateway.Timeouts.Idle,
+			Total:      c.Gateway.Timeouts.Total,
+		},
+	}
 }

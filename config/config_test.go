@@ -34,6 +34,7 @@ func load(t *testing.T, yaml string, getenv func(string) string) (*config.Config
 
 func TestProvidersFromEnvironment(t *testing.T) {
 	mock := config.Provider{Type: "mock"}
+	engine := config.Provider{Type: "engine"}
 	ollama := config.Provider{Type: "ollama", BaseURL: "http://127.0.0.1:11434"}
 	tests := []struct {
 		name string
@@ -44,41 +45,41 @@ func TestProvidersFromEnvironment(t *testing.T) {
 		{
 			name: "no config, no env: mock and local ollama",
 			env:  env(),
-			want: map[string]config.Provider{"mock": mock, "ollama": ollama},
+			want: map[string]config.Provider{"mock": mock, "engine": engine, "ollama": ollama},
 		},
 		{
 			name: "OPENAI_BASE_URL alone routes openai/* there without a key",
 			env:  env("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1"),
-			want: map[string]config.Provider{"mock": mock, "ollama": ollama,
+			want: map[string]config.Provider{"mock": mock, "engine": engine, "ollama": ollama,
 				"openai": {Type: "openai", BaseURL: "http://127.0.0.1:8000/v1"}},
 		},
 		{
 			name: "OPENAI_API_KEY alone routes openai/* to api.openai.com",
 			env:  env("OPENAI_API_KEY", "sk-test"),
-			want: map[string]config.Provider{"mock": mock, "ollama": ollama,
+			want: map[string]config.Provider{"mock": mock, "engine": engine, "ollama": ollama,
 				"openai": {Type: "openai", BaseURL: "https://api.openai.com/v1", APIKey: "sk-test"}},
 		},
 		{
 			name: "OLLAMA_HOST host:port gets a scheme",
 			env:  env("OLLAMA_HOST", "10.0.0.5:9999"),
-			want: map[string]config.Provider{"mock": mock, "ollama": {Type: "ollama", BaseURL: "http://10.0.0.5:9999"}},
+			want: map[string]config.Provider{"mock": mock, "engine": engine, "ollama": {Type: "ollama", BaseURL: "http://10.0.0.5:9999"}},
 		},
 		{
 			name: "OLLAMA_HOST bind-all address and no port",
 			env:  env("OLLAMA_HOST", "0.0.0.0"),
-			want: map[string]config.Provider{"mock": mock, "ollama": ollama},
+			want: map[string]config.Provider{"mock": mock, "engine": engine, "ollama": ollama},
 		},
 		{
 			name: "anthropic and gemini by key, with default endpoints",
 			env:  env("ANTHROPIC_API_KEY", "a-key", "GEMINI_API_KEY", "g-key"),
-			want: map[string]config.Provider{"mock": mock, "ollama": ollama,
+			want: map[string]config.Provider{"mock": mock, "engine": engine, "ollama": ollama,
 				"anthropic": {Type: "anthropic", BaseURL: "https://api.anthropic.com", APIKey: "a-key"},
 				"gemini":    {Type: "gemini", BaseURL: "https://generativelanguage.googleapis.com", APIKey: "g-key"}},
 		},
 		{
 			name: "anthropic and gemini by base URL",
 			env:  env("ANTHROPIC_BASE_URL", "http://127.0.0.1:1/a", "GEMINI_BASE_URL", "http://127.0.0.1:2/g"),
-			want: map[string]config.Provider{"mock": mock, "ollama": ollama,
+			want: map[string]config.Provider{"mock": mock, "engine": engine, "ollama": ollama,
 				"anthropic": {Type: "anthropic", BaseURL: "http://127.0.0.1:1/a"},
 				"gemini":    {Type: "gemini", BaseURL: "http://127.0.0.1:2/g"}},
 		},
@@ -93,7 +94,7 @@ providers:
     headers: {X-Team: research}
 `,
 			env: env("OPENAI_BASE_URL", "http://env.example/v1", "OPENAI_API_KEY", "sk-env"),
-			want: map[string]config.Provider{"mock": mock, "ollama": ollama,
+			want: map[string]config.Provider{"mock": mock, "engine": engine, "ollama": ollama,
 				"openai": {Type: "openai", BaseURL: "http://env.example/v1", APIKey: "sk-env", Headers: map[string]string{"X-Team": "research"}}},
 		},
 		{
@@ -109,7 +110,7 @@ providers:
     mock: {tokens: "5", itl: 1ms}
 `,
 			env: env(),
-			want: map[string]config.Provider{"mock": mock, "ollama": ollama,
+			want: map[string]config.Provider{"mock": mock, "engine": engine, "ollama": ollama,
 				"vllm": {Type: "openai", BaseURL: "http://127.0.0.1:8000/v1", Models: []string{"llama-3.1-8b"}},
 				"fast": {Type: "mock", Mock: map[string]string{"tokens": "5", "itl": "1ms"}}},
 		},
@@ -267,5 +268,30 @@ func TestAPIKeyFromEnv(t *testing.T) {
 	p := config.Provider{Type: "openai", APIKeyEnv: "VLLM_KEY"}
 	if got := p.APIKeyFrom(env("VLLM_KEY", "secret")); got != "secret" {
 		t.Fatalf("APIKeyFrom = %q", got)
+	}
+}
+
+func TestDefaultProvider(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		env        func(string) string
+		want       string
+	}{
+		{"nothing set: the mock, so serve streams anywhere", "", env(), "mock"},
+		{"a models dir: the engine", "", env("RUNNEL_MODELS", "/models"), "engine"},
+		{"models dir in the file", "server: {models_dir: /m}\n", env(), "engine"},
+		{"configured", "gateway: {default_provider: ollama}\n", env("RUNNEL_MODELS", "/models"), "ollama"},
+		{"from the environment", "", env("RUNNEL_DEFAULT_PROVIDER", "mock", "RUNNEL_MODELS", "/m"), "mock"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := load(t, tt.yaml, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.DefaultProvider(); got != tt.want {
+				t.Fatalf("DefaultProvider() = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -20,7 +20,7 @@ const (
 // ApplyEnv adds the providers the environment asks for and overrides
 // settings from it. getenv is os.Getenv outside tests.
 //
-//   - mock/… always routes to the mock provider.
+//   - mock/… always routes to the mock provider, engine/… to the engine.
 //   - openai/… routes to OPENAI_BASE_URL when set (no key needed, for
 //     vLLM, llama.cpp, LiteLLM…), else to api.openai.com when
 //     OPENAI_API_KEY is set.
@@ -34,6 +34,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		c.Providers = make(map[string]Provider)
 	}
 	c.ensure("mock", Provider{Type: TypeMock})
+	c.ensure("engine", Provider{Type: TypeEngine})
 	c.envProvider(getenv, TypeOpenAI, "OPENAI_BASE_URL", "OPENAI_API_KEY", OpenAIBaseURL, false)
 	c.envProvider(getenv, TypeOllama, "OLLAMA_HOST", "", OllamaBaseURL, true)
 	c.envProvider(getenv, TypeAnthropic, "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", AnthropicBaseURL, false)
@@ -192,7 +193,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if d := c.Gateway.DefaultProvider; d != "" {
-		if _, ok := c.Providers[d]; !ok && d != TypeEngine {
+		if _, ok := c.Providers[d]; !ok {
 			return fmt.Errorf("gateway.default_provider: no provider named %q", d)
 		}
 	}
@@ -212,7 +213,7 @@ func (c *Config) Validate() error {
 			if !ok || model == "" {
 				return fmt.Errorf("aliases.%s[%d]: %q is not provider/model", name, i, t)
 			}
-			if _, known := c.Providers[prov]; !known && prov != TypeEngine {
+			if _, known := c.Providers[prov]; !known {
 				return fmt.Errorf("aliases.%s[%d]: no provider named %q", name, i, prov)
 			}
 		}
@@ -240,4 +241,17 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// DefaultProvider is the provider that serves bare model names: the
+// configured one, else the built-in engine when a models directory is set,
+// else the mock, so that `runnel serve` streams on any machine.
+func (c *Config) DefaultProvider() string {
+	switch {
+	case c.Gateway.DefaultProvider != "":
+		return c.Gateway.DefaultProvider
+	case c.Server.ModelsDir != "":
+		return TypeEngine
+	}
+	return TypeMock
 }

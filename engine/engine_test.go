@@ -490,3 +490,43 @@ func TestManyStreams(t *testing.T) {
 		t.Fatalf("after the storm: %q", res.Text)
 	}
 }
+
+// TestQueuedCancelFreesPlace: a request cancelled while it waits in the
+// queue gives its place back even while the running ones are paused.
+func TestQueuedCancelFreesPlace(t *testing.T) {
+	e := newEngine(t, Options{MaxParallel: 1, QueueSize: 1, BufferSize: 1})
+	idle := idleHook(t, e)
+	req := chat("Once upon a time", stream.Sampling{})
+	running, err := e.Stream(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Close()
+	for st := range idle { // the unread stream is paused
+		if st.active == 1 {
+			break
+		}
+	}
+	queued, err := e.Stream(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Stream(context.Background(), req); err == nil {
+		t.Fatal("third stream admitted past a full queue")
+	}
+	queued.Close()
+	for range idle { // the scheduler saw the cancellation
+		r, _ := e.runner("stories260K")
+		r.mu.Lock()
+		n := len(r.queue) + r.reserved
+		r.mu.Unlock()
+		if n == 0 {
+			break
+		}
+	}
+	s, err := e.Stream(context.Background(), req)
+	if err != nil {
+		t.Fatalf("queue place not given back: %v", err)
+	}
+	s.Close()
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,13 +178,12 @@ func (r *runner) loop() {
 	for {
 		r.mu.Lock()
 		closed := r.closed
+		// Requests cancelled while they waited give their place back.
+		r.queue = slices.DeleteFunc(r.queue, func(sq *seq) bool { return sq.gone.Load() })
 		for !closed && len(active) < r.o.MaxParallel && len(r.queue) > 0 {
 			sq := r.queue[0]
 			r.queue[0] = nil
 			r.queue = r.queue[1:]
-			if sq.gone.Load() {
-				continue
-			}
 			sq.s = r.sequence()
 			sq.joined = time.Now()
 			active = append(active, sq)

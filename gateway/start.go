@@ -17,8 +17,11 @@ type Gateway struct {
 	opts Options
 }
 
-// New returns a Gateway. o.Router is required.
+// New returns a Gateway. Without a Router every model is unknown.
 func New(o Options) *Gateway {
+	if o.Router == nil {
+		o.Router = NewStaticRouter()
+	}
 	if o.Counter == nil {
 		o.Counter = ApproxCounter{}
 	}

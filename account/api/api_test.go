@@ -18,7 +18,6 @@ import (
 	"github.com/runnel/runnel/account/api"
 	"github.com/runnel/runnel/account/store/storetest"
 	"github.com/runnel/runnel/dialect/openai"
-	"github.com/runnel/runnel/mock"
 )
 
 const adminKey = "admin-secret-for-tests"
@@ -37,7 +36,7 @@ func newEnv(t *testing.T, kind string, cfg account.Config) *env {
 	cfg.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	acct := account.New(st, cfg)
 	t.Cleanup(func() { acct.Close() })
-	gw := &testGateway{acct: acct, mock: mock.New(mock.Options{})}
+	gw := newGateway(acct)
 	mux := http.NewServeMux()
 	api.NewJobs(acct, gw, api.Options{DefaultModel: "mock/default"}).Register(mux)
 	api.NewAdmin(acct).Register(mux)
@@ -376,6 +375,37 @@ func TestInsufficientCredits(t *testing.T) {
 	})
 }
 
+// concurrently sends n copies of a POST at once and returns the count of
+// each status; check sees each 200 body.
+func (e *env) concurrently(n int, path, key, body string, check func([]byte)) map[int]int {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", e.url+path, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+key)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				e.t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode == 200 && check != nil {
+				check(b)
+			}
+			mu.Lock()
+			statuses[res.StatusCode]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return statuses
+}
+
 // TestConcurrentCreateAndCall: more create-and-call-streams at once than
 // the team has credits; exactly that many stream, the rest get 402.
 func TestConcurrentCreateAndCall(t *testing.T) {
@@ -383,34 +413,12 @@ func TestConcurrentCreateAndCall(t *testing.T) {
 		e := newEnv(t, kind, account.Config{Auth: true, AdminKey: adminKey})
 		team, key := e.team("busy", 15)
 		const n = 40
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		statuses := map[int]int{}
-		for range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				req, _ := http.NewRequest("POST", e.url+"/api/jobs/create-and-call-stream",
-					strings.NewReader(`{"model":"mock/default?text=a%20b%20c","messages":[{"role":"user","content":"x"}]}`))
-				req.Header.Set("Authorization", "Bearer "+key)
-				res, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Error(err)
-					return
+		statuses := e.concurrently(n, "/api/jobs/create-and-call-stream", key,
+			`{"model":"mock/default?text=a%20b%20c","messages":[{"role":"user","content":"x"}]}`, func(b []byte) {
+				if text, done := sse(t, b); text != "a b c" || !done {
+					t.Errorf("stream %q", b)
 				}
-				b, _ := io.ReadAll(res.Body)
-				res.Body.Close()
-				if res.StatusCode == 200 {
-					if text, done := sse(t, b); text != "a b c" || !done {
-						t.Errorf("stream %q", b)
-					}
-				}
-				mu.Lock()
-				statuses[res.StatusCode]++
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
+			})
 		if statuses[200] != 15 || statuses[402] != n-15 {
 			t.Fatalf("statuses %v", statuses)
 		}
@@ -505,4 +513,24 @@ func TestAuthOff(t *testing.T) {
 	if len(rows) != 2 {
 		t.Fatalf("usage %+v", rows)
 	}
+}
+
+// TestConcurrentPlainCalls: calls outside jobs reserve nothing in the
+// store, yet more concurrent calls than credits never overspend: every
+// served call is paid, the balance never goes below zero. (At the very edge
+// of the balance the in-process ledger may refuse a call early, never late.)
+func TestConcurrentPlainCalls(t *testing.T) {
+	each(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, account.Config{Auth: true, AdminKey: adminKey})
+		team, key := e.team("plain", 12)
+		const n = 40
+		statuses := e.concurrently(n, "/v1/chat/completions", key,
+			`{"model":"mock/default?text=a%20b","stream":true,"messages":[{"role":"user","content":"x"}]}`, nil)
+		tm, _ := e.acct.Store().Team(context.Background(), team)
+		rows, _ := e.acct.Store().Usage(context.Background(), account.UsageFilter{TeamID: team})
+		ok := int64(statuses[200])
+		if ok > 12 || ok == 0 || statuses[402] != n-int(ok) || tm.Credits != 12-ok || tm.Reserved != 0 || len(rows) != 1 || rows[0].Calls != ok {
+			t.Fatalf("statuses %v, team %+v, usage %+v", statuses, tm, rows)
+		}
+	})
 }

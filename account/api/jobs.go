@@ -148,8 +148,7 @@ func (j *Jobs) call(w http.ResponseWriter, r *http.Request, streamed bool) {
 		fail(w, err)
 		return
 	}
-	// Admit checks the job again, atomically with marking it in progress.
-	j.chat.ChatCompletions(w, r2.WithContext(account.WithJob(r.Context(), job.ID)))
+	j.chat.ChatCompletions(w, r2.WithContext(account.WithJob(r.Context(), job)))
 }
 
 // createAndCall creates a job (reserving its credits before anything goes
@@ -172,7 +171,7 @@ func (j *Jobs) createAndCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var out account.Outcome
-	ctx := account.WithOutcome(account.WithJob(r.Context(), job.ID), &out)
+	ctx := account.WithOutcome(account.WithJob(r.Context(), job), &out)
 	j.chat.ChatCompletions(w, r2.WithContext(ctx))
 	status := account.JobFailed
 	if out.Status() == "ok" {

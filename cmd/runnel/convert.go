@@ -56,7 +56,7 @@ and matrices whose rows do not fit the quantized blocks are written as f16.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&typ, "type", "f32", "weight type: f32, f16, q8_0 or q4_0")
+	cmd.Flags().StringVar(&typ, "type", "f32", "weight type: f32, f16, bf16, q8_0 or q4_0")
 	cmd.Flags().StringVar(&tokenizer, "tokenizer", "", "llama2.c tokenizer file (default: found beside the checkpoint)")
 	root.AddCommand(cmd)
 }

@@ -74,7 +74,7 @@ func TestPullConvertModels(t *testing.T) {
 		t.Fatalf("models:\n%s\nwant\n%s", out, want)
 	}
 	if _, _, err := run(t, "convert", filepath.Join(dir, "stories260K.bin"), filepath.Join(dir, "x.gguf"), "--type", "q2"); err == nil ||
-		!strings.Contains(err.Error(), "want one of f16, f32, q4_0, q8_0") {
+		!strings.Contains(err.Error(), "want one of bf16, f16, f32, q4_0, q8_0") {
 		t.Fatalf("bad type: %v", err)
 	}
 	out, _, _ = run(t, "models", "--models-dir", t.TempDir())

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runnel/runnel/config"
+	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/server"
 	"github.com/runnel/runnel/server/metrics"
 )
@@ -87,22 +88,58 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	m := metrics.New()
-	h := server.New(server.Options{
-		Logger:      log,
-		BodyLimit:   cfg.Server.BodyLimit,
-		CORSOrigins: cfg.Server.CORSOrigins,
-		Metrics:     m.Handler(),
-	})
+	h, closeAll, err := newServer(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
 	return server.Run(ctx, h, server.RunOptions{
 		Addr:   cfg.Server.Addr,
 		Grace:  cfg.Server.ShutdownGrace,
 		Logger: log,
 		ReadyAttrs: []slog.Attr{
 			slog.String("version", version),
+			slog.String("default_provider", cfg.DefaultProvider()),
 			slog.String("providers", strings.Join(providerNames(cfg), ",")),
+			slog.String("models_dir", cfg.Server.ModelsDir),
 		},
 	})
+}
+
+// newServer wires cfg into the root handler: providers, router, gateway,
+// metrics and every dialect. closeAll releases the providers that hold
+// resources (the engine's models).
+func newServer(cfg *config.Config, log *slog.Logger) (h *server.Handler, closeAll func(), err error) {
+	providers, err := cfg.BuildProviders(os.Getenv, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	closeAll = func() {
+		for name, p := range providers {
+			if c, ok := p.(io.Closer); ok {
+				if err := c.Close(); err != nil {
+					log.Warn("closing provider", "provider", name, "err", err)
+				}
+			}
+		}
+	}
+	m := metrics.New()
+	gopts := cfg.GatewayOptions()
+	gopts.Router = cfg.Router(providers)
+	gopts.Observer = m
+	gw := gateway.New(gopts)
+	h = server.New(server.Options{
+		Logger:      log,
+		BodyLimit:   cfg.Server.BodyLimit,
+		CORSOrigins: cfg.Server.CORSOrigins,
+		Metrics:     m.Handler(),
+		Dialects: server.Dialects(gw, server.DialectOptions{
+			BodyLimit: cfg.Server.BodyLimit,
+			KeepAlive: cfg.Server.KeepAlive,
+			Logger:    log,
+		}),
+	})
+	return h, closeAll, nil
 }
 
 func providerNames(cfg *config.Config) []string {

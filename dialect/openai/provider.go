@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel/runnel/gateway"
@@ -243,12 +244,14 @@ type upstreamStream struct {
 	legacy bool
 	whole  bool // body is one JSON answer, not SSE
 
-	chunk  upstreamChunk
-	queue  []stream.Event
-	qbuf   [8]stream.Event
-	ended  bool // no more reads from body
-	finish stream.FinishReason
-	usage  *stream.Usage
+	chunk upstreamChunk
+	queue []stream.Event
+	qbuf  [8]stream.Event
+	ended bool // no more reads from body
+	// complete is set once the answer ended normally: Close may drain it.
+	complete atomic.Bool
+	finish   stream.FinishReason
+	usage    *stream.Usage
 }
 
 func (s *upstreamStream) Recv() (stream.Event, error) {
@@ -286,7 +289,17 @@ func (s *upstreamStream) Recv() (stream.Event, error) {
 	}
 }
 
+// Close closes the body. After a complete answer it first reads the few
+// bytes that may follow ([DONE], the end of the chunked body), so that the
+// connection goes back to the pool instead of being closed: redialing the
+// upstream would cost every next request a TCP handshake. An upstream that
+// stalls there gets a second at most.
 func (s *upstreamStream) Close() error {
+	if s.complete.Load() {
+		t := time.AfterFunc(time.Second, func() { s.body.Close() })
+		io.CopyN(io.Discard, s.body, 4<<10)
+		t.Stop()
+	}
 	return s.body.Close()
 }
 
@@ -298,6 +311,7 @@ func (s *upstreamStream) fail(e *stream.Error) {
 
 // end queues the held usage and finish.
 func (s *upstreamStream) end() {
+	s.complete.Store(true)
 	if s.usage != nil {
 		s.queue = append(s.queue, stream.Event{Kind: stream.KindUsage, Usage: s.usage})
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // ConvertTypes are the weight types Convert writes.
-var ConvertTypes = map[string]ggml.Type{"f32": ggml.F32, "f16": ggml.F16, "q8_0": ggml.Q8_0, "q4_0": ggml.Q4_0}
+var ConvertTypes = map[string]ggml.Type{"f32": ggml.F32, "f16": ggml.F16, "bf16": ggml.BF16, "q8_0": ggml.Q8_0, "q4_0": ggml.Q4_0}
 
 // ConvertReport says what Convert wrote.
 type ConvertReport struct {
@@ -171,6 +171,8 @@ func fileType(t ggml.Type) uint32 {
 	switch t {
 	case ggml.F16:
 		return 1
+	case ggml.BF16:
+		return 32
 	case ggml.Q4_0:
 		return 2
 	case ggml.Q8_0:

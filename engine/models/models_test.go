@@ -66,7 +66,7 @@ func greedyIDs(t *testing.T, m *model.Model, n int) []int {
 func TestConvert(t *testing.T) {
 	dir := testmodels.Dir(t)
 	out := t.TempDir()
-	for _, name := range []string{"f32", "f16", "q8_0", "q4_0"} {
+	for _, name := range []string{"f32", "f16", "bf16", "q8_0", "q4_0"} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(out, "stories260K-"+name+".gguf")
 			rep, err := Convert(filepath.Join(dir, "stories260K.bin"), filepath.Join(dir, "tok512.bin"), path, ConvertTypes[name])

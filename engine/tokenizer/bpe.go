@@ -15,14 +15,20 @@ type BPE struct {
 	vocab
 	pre   string
 	split func(cps []rune, ends []int32) []int32
-	ranks map[string]int32 // left + "\xff" + right → merge rank
-	enc   [256]string      // byte → its printable character
+	// ignoreMerges: a word that is a token is that token, whatever the
+	// merges would make of it (Llama 3).
+	ignoreMerges bool
+	ranks        map[string]int32 // left + "\xff" + right → merge rank
+	enc          [256]string      // byte → its printable character
 }
 
 // pretokenizers are the tokenizer.ggml.pre values supported, each the
 // hand-written equivalent of the regular expression llama.cpp uses.
 var pretokenizers = map[string]func(cps []rune, ends []int32) []int32{
-	"gpt-2": splitGPT2,
+	"gpt-2":     splitGPT2,
+	"llama3":    splitLlama3,
+	"llama-v3":  splitLlama3,
+	"llama-bpe": splitLlama3,
 }
 
 func newBPE(f *gguf.File, v vocab) (*BPE, error) {
@@ -35,7 +41,7 @@ func newBPE(f *gguf.File, v vocab) (*BPE, error) {
 	}
 	split, ok := pretokenizers[pre]
 	if !ok {
-		return nil, fmt.Errorf("tokenizer: gpt2 vocabulary: pre-tokenizer %q is not supported (supported: gpt-2)", pre)
+		return nil, fmt.Errorf("tokenizer: gpt2 vocabulary: pre-tokenizer %q is not supported (supported: gpt-2, llama-bpe)", pre)
 	}
 	merges, err := f.Strings("tokenizer.ggml.merges")
 	if err != nil {
@@ -43,6 +49,7 @@ func newBPE(f *gguf.File, v vocab) (*BPE, error) {
 	}
 	t := &BPE{vocab: v, pre: pre, split: split, ranks: make(map[string]int32, len(merges))}
 	t.encodeFunc = t.encode
+	t.ignoreMerges = pre != "gpt-2"
 	for i, m := range merges {
 		sp := -1
 		if len(m) > 1 {
@@ -137,6 +144,12 @@ func (t *BPE) encodeRaw(s *session, dst []int, text string) []int {
 		start = end
 		if len(s.syms) == 0 {
 			continue
+		}
+		if t.ignoreMerges {
+			if id := t.lookup(s.buf); id >= 0 {
+				dst = append(dst, int(id))
+				continue
+			}
 		}
 		// A merge outside the vocabulary leaves, as in llama.cpp, the
 		// bytes of its text that happen to be tokens on their own.

@@ -93,20 +93,110 @@ func splitGPT2(cps []rune, ends []int32) []int32 {
 			ends = append(ends, int32(pos))
 			continue
 		}
-		// \s+(?!\S) leaves the last space for the next word; \s+ takes all.
-		ws := 0
-		for classAt(cps, pos+ws)&cpSpace != 0 {
-			ws++
-		}
-		switch {
-		case ws > 1 && pos+ws < n:
-			pos += ws - 1
-		case ws > 0:
-			pos += ws
-		default:
-			pos++
-		}
+		pos = spaces(cps, pos, false)
 		ends = append(ends, int32(pos))
 	}
 	return ends
+}
+
+// splitLlama3 splits cps into words by Llama 3's expression
+//
+//	(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+//	 ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+//
+// by hand, as splitGPT2 does.
+func splitLlama3(cps []rune, ends []int32) []int32 {
+	n := len(cps)
+	at := func(i int) rune {
+		if i < n {
+			return cps[i]
+		}
+		return -1
+	}
+	lower := func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}
+	for pos := 0; pos < n; {
+		r := cps[pos]
+		c := classAt(cps, pos)
+		// (?i:'s|'t|'re|'ve|'m|'ll|'d)
+		if r == '\'' && pos+1 < n {
+			switch r1 := lower(at(pos + 1)); r1 {
+			case 's', 't', 'm', 'd':
+				pos += 2
+				ends = append(ends, int32(pos))
+				continue
+			case 'r', 'v', 'l':
+				r2 := lower(at(pos + 2))
+				if r1 == 'r' && r2 == 'e' || r1 == 'v' && r2 == 'e' || r1 == 'l' && r2 == 'l' {
+					pos += 3
+					ends = append(ends, int32(pos))
+					continue
+				}
+			}
+		}
+		// [^\r\n\p{L}\p{N}]?\p{L}+
+		if r != '\r' && r != '\n' && c&cpNumber == 0 && (c&cpLetter != 0 || classAt(cps, pos+1)&cpLetter != 0) {
+			pos++
+			for classAt(cps, pos)&cpLetter != 0 {
+				pos++
+			}
+			ends = append(ends, int32(pos))
+			continue
+		}
+		// \p{N}{1,3}
+		if c&cpNumber != 0 {
+			start := pos
+			for classAt(cps, pos)&cpNumber != 0 && pos-start < 3 {
+				pos++
+			}
+			ends = append(ends, int32(pos))
+			continue
+		}
+		// " ?[^\s\p{L}\p{N}]+[\r\n]*"
+		c2, start := c, pos
+		if r == ' ' {
+			c2, start = classAt(cps, pos+1), pos+1
+		}
+		if c2 != 0 && c2&(cpSpace|cpLetter|cpNumber) == 0 {
+			pos = start
+			for c := classAt(cps, pos); c != 0 && c&(cpSpace|cpLetter|cpNumber) == 0; c = classAt(cps, pos) {
+				pos++
+			}
+			for r := at(pos); r == '\r' || r == '\n'; r = at(pos) {
+				pos++
+			}
+			ends = append(ends, int32(pos))
+			continue
+		}
+		pos = spaces(cps, pos, true)
+		ends = append(ends, int32(pos))
+	}
+	return ends
+}
+
+// spaces matches the expressions' last alternatives at pos and returns the
+// end of the word: with breaks, \s*[\r\n]+ (up to the last line break in
+// a run of spaces); then \s+(?!\S), which leaves the last space of a run
+// for the next word; then \s+; and a single code point if none matches.
+func spaces(cps []rune, pos int, breaks bool) int {
+	ws, lastBreak := 0, -1
+	for classAt(cps, pos+ws)&cpSpace != 0 {
+		if r := cps[pos+ws]; breaks && (r == '\r' || r == '\n') {
+			lastBreak = pos + ws + 1
+		}
+		ws++
+	}
+	switch {
+	case lastBreak > 0:
+		return lastBreak
+	case ws > 1 && pos+ws < len(cps):
+		return pos + ws - 1
+	case ws > 0:
+		return pos + ws
+	}
+	return pos + 1
 }

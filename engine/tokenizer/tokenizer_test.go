@@ -93,6 +93,10 @@ func synthBPEFile(t testing.TB) []byte {
 }
 
 func synthBPEMerges(t testing.TB, merges ...string) []byte {
+	return synthBPE(t, "gpt-2", nil, merges...)
+}
+
+func synthBPE(t testing.TB, pre string, extra []string, merges ...string) []byte {
 	var tokens []string
 	for _, r := range byteRunes() {
 		tokens = append(tokens, string(r))
@@ -102,6 +106,7 @@ func synthBPEMerges(t testing.TB, merges ...string) []byte {
 			tokens = append(tokens, strings.ReplaceAll(m, " ", ""))
 		}
 	}
+	tokens = append(tokens, extra...)
 	tokens = append(tokens, "<|endoftext|>", "<|user|>")
 	types := make([]int32, len(tokens))
 	for i := range types {
@@ -109,7 +114,7 @@ func synthBPEMerges(t testing.TB, merges ...string) []byte {
 	}
 	types[len(types)-2] = typeControl
 	types[len(types)-1] = typeUserDefined
-	return synthGGUF(t, "tokenizer.ggml.model", "gpt2", "tokenizer.ggml.pre", "gpt-2",
+	return synthGGUF(t, "tokenizer.ggml.model", "gpt2", "tokenizer.ggml.pre", pre,
 		"tokenizer.ggml.tokens", tokens, "tokenizer.ggml.token_type", types, "tokenizer.ggml.merges", merges,
 		"tokenizer.ggml.bos_token_id", uint32(len(tokens)-2), "tokenizer.ggml.eos_token_id", uint32(len(tokens)-2))
 }
@@ -327,6 +332,7 @@ func allTokenizers(t testing.TB) map[string]Tokenizer {
 		"synthetic llama2c": synthLlama2c(t),
 		"synthetic spm":     fromGGUF(t, synthSPMFile(t)),
 		"synthetic bpe":     fromGGUF(t, synthBPEFile(t)),
+		"synthetic llama3":  fromGGUF(t, synthBPE(t, "llama-bpe", []string{"Ġhello", "123"}, "Ġ t", "h e", "Ġt he")),
 	}
 	if dir, ok := sharedPath("models"); ok {
 		for _, n := range []string{"tok512.bin", "tokenizer.bin"} {
@@ -420,6 +426,23 @@ func TestBPEMergeOutsideVocab(t *testing.T) {
 	tok := fromGGUF(t, synthBPEMerges(t, "Ġ 1", "Ġ w")).(*BPE)
 	if got, want := tok.Encode("1 1 w", false), []int{tok.lookupID("1"), tok.lookupID("1"), tok.lookupID("Ġw")}; !equal(got, want) {
 		t.Fatalf("got %v want %v", got, want)
+	}
+}
+
+// Llama 3's pre-tokenizer splits digits in threes, and a word that is a
+// token is taken whole even when no merges lead to it.
+func TestLlama3BPE(t *testing.T) {
+	merges := []string{"Ġ t", "h e", "Ġt he"}
+	l3 := fromGGUF(t, synthBPE(t, "llama-bpe", []string{"Ġhello", "123"}, merges...)).(*BPE)
+	g2 := fromGGUF(t, synthBPE(t, "gpt-2", []string{"Ġhello", "123"}, merges...)).(*BPE)
+	id := l3.lookupID
+	if got, want := l3.Encode(" hello the 1234", false), []int{id("Ġhello"), id("Ġthe"), id("Ġ"), id("123"), id("4")}; !equal(got, want) {
+		t.Errorf("llama-bpe: got %v want %v", got, want)
+	}
+	// gpt-2 has no merges to "Ġhello" and keeps " 1234" one word.
+	want := []int{id("Ġ"), id("he"), id("l"), id("l"), id("o"), id("Ġthe"), id("Ġ"), id("1"), id("2"), id("3"), id("4")}
+	if got := g2.Encode(" hello the 1234", false); !equal(got, want) {
+		t.Errorf("gpt-2: got %v want %v", got, want)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/runnel/runnel/account"
@@ -41,7 +42,53 @@ type Options struct {
 
 // Store is an account.Store.
 type Store struct {
-	o Options
+	o     Options
+	stmts sync.Map // query → *sql.Stmt on the read pool
+}
+
+// query runs a hot read through a statement prepared once: parsing SQL
+// costs SQLite more than running these lookups.
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, ok := s.stmts.Load(q)
+	if !ok {
+		p, err := s.o.Read.PrepareContext(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if st, ok = s.stmts.LoadOrStore(q, p); ok {
+			p.Close()
+		}
+	}
+	return st.(*sql.Stmt).QueryContext(ctx, args...)
+}
+
+// queryRow is query for one row.
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) rowScanner {
+	rows, err := s.query(ctx, q, args...)
+	return rowScanner{rows, err}
+}
+
+// rowScanner is *sql.Row's behaviour over *sql.Rows.
+type rowScanner struct {
+	rows *sql.Rows
+	err  error
+}
+
+func (r rowScanner) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	return r.rows.Close()
 }
 
 var _ account.Store = (*Store)(nil)
@@ -66,6 +113,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	s.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 	err := s.o.Write.Close()
 	if s.o.Read != s.o.Write {
 		err = errors.Join(err, s.o.Read.Close())
@@ -105,10 +153,19 @@ func migrationSQL(v int) (string, error) {
 // migration not yet in schema_migrations. Migrations only ever add: an
 // upgrade never drops data.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.o.Write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil && !s.o.IsUnique(err) {
-		// Two processes creating the table at once on PostgreSQL can
-		// collide on the catalog; the table exists either way.
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Under the lock: concurrent CREATE TABLE IF NOT EXISTS can still
+		// collide in PostgreSQL's catalog.
+		if s.o.MigrationLock != "" {
+			if _, err := tx.ExecContext(ctx, s.o.MigrationLock); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("account store: create schema_migrations: %w", err)
 	}
 	vs, err := Versions()
@@ -237,7 +294,7 @@ func (s *Store) CreateTeam(ctx context.Context, t account.Team) error {
 }
 
 func (s *Store) Team(ctx context.Context, id string) (account.Team, error) {
-	return scanTeam(s.o.Read.QueryRowContext(ctx, `SELECT `+teamCols+` FROM teams WHERE id = $1`, id))
+	return scanTeam(s.queryRow(ctx, `SELECT `+teamCols+` FROM teams WHERE id = $1`, id))
 }
 
 func (s *Store) Teams(ctx context.Context) ([]account.Team, error) {
@@ -338,6 +395,33 @@ func (s *Store) KeysByPrefix(ctx context.Context, prefix string) ([]account.Key,
 	return s.queryKeys(ctx, `SELECT `+keyCols+` FROM api_keys WHERE prefix = $1`, prefix)
 }
 
+func (s *Store) AuthKeys(ctx context.Context, prefix string) ([]account.KeyTeam, error) {
+	rows, err := s.query(ctx, `SELECT k.id, k.team_id, k.name, k.prefix, k.hash, k.rpm_limit, k.tpm_limit, k.created_at, k.revoked_at,
+		t.id, t.name, t.credits, t.reserved, t.spent, t.max_budget, t.rpm_limit, t.tpm_limit, t.created_at
+		FROM api_keys k JOIN teams t ON t.id = k.team_id WHERE k.prefix = $1`, prefix)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []account.KeyTeam
+	for rows.Next() {
+		var kt account.KeyTeam
+		k, t := &kt.Key, &kt.Team
+		var hash string
+		var kc, kr, tc int64
+		if err := rows.Scan(&k.ID, &k.TeamID, &k.Name, &k.Prefix, &hash, &k.Limits.RPM, &k.Limits.TPM, &kc, &kr,
+			&t.ID, &t.Name, &t.Credits, &t.Reserved, &t.Spent, &t.MaxBudget, &t.Limits.RPM, &t.Limits.TPM, &tc); err != nil {
+			return nil, err
+		}
+		if k.Hash, err = hex.DecodeString(hash); err != nil {
+			return nil, err
+		}
+		k.Created, k.Revoked, t.Created = fromMicros(kc), fromMicros(kr), fromMicros(tc)
+		out = append(out, kt)
+	}
+	return out, rows.Err()
+}
+
 func (s *Store) Key(ctx context.Context, id string) (account.Key, error) {
 	return scanKey(s.o.Read.QueryRowContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE id = $1`, id))
 }
@@ -404,7 +488,7 @@ func (s *Store) CreateJob(ctx context.Context, j account.Job) error {
 }
 
 func (s *Store) Job(ctx context.Context, id string) (account.Job, error) {
-	return scanJob(s.o.Read.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, id))
+	return scanJob(s.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, id))
 }
 
 func (s *Store) StartCall(ctx context.Context, jobID string, at time.Time) error {
@@ -522,16 +606,33 @@ func (s *Store) JobTotals(ctx context.Context, jobID string) (account.Totals, er
 
 const callCols = `id, team_id, key_id, job_id, provider, model, request, output, thinking, tool_calls,
 	input_tokens, output_tokens, reasoning_tokens, estimated, cost_input, cost_output, cost_total,
-	started_at, ttft_us, duration_us, finish, status, error_code, error_message`
+	started_at, ttft_us, duration_us, finish, status, error_code, error_message, credits`
 
 func (s *Store) RecordCall(ctx context.Context, c *account.Call, st *account.Settlement) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	want := c.Credits
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		c.Credits = 0
+		if want > 0 && c.TeamID != "" {
+			// Deduct what the team can pay, never more: admission of plain
+			// calls checked the balance without a reservation. The no-op
+			// update locks the row (PostgreSQL) before it is read.
+			var free int64
+			if err := tx.QueryRowContext(ctx, `UPDATE teams SET reserved = reserved WHERE id = $1 RETURNING credits - reserved`, c.TeamID).Scan(&free); err != nil {
+				return err
+			}
+			c.Credits = min(want, max(free, 0))
+			if c.Credits > 0 {
+				if _, err := tx.ExecContext(ctx, `UPDATE teams SET credits = credits - $2 WHERE id = $1`, c.TeamID, c.Credits); err != nil {
+					return err
+				}
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO calls (`+callCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-			$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
+			$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
 			c.ID, c.TeamID, c.KeyID, c.JobID, c.Provider, c.Model, c.Request, c.Output, c.Thinking, c.ToolCalls,
 			c.Usage.InputTokens, c.Usage.OutputTokens, c.Usage.ReasoningTokens, b2i(c.Usage.Estimated),
 			c.Cost.Input, c.Cost.Output, c.Cost.Total,
-			micros(c.Started), c.TTFT.Microseconds(), c.Duration.Microseconds(), c.Finish, c.Status, c.ErrorCode, c.ErrorMsg)
+			micros(c.Started), c.TTFT.Microseconds(), c.Duration.Microseconds(), c.Finish, c.Status, c.ErrorCode, c.ErrorMsg, c.Credits)
 		if err != nil {
 			if s.o.IsUnique(err) {
 				return account.ErrExists
@@ -544,7 +645,8 @@ func (s *Store) RecordCall(ctx context.Context, c *account.Call, st *account.Set
 			}
 		}
 		if c.JobID != "" {
-			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET updated_at = $2 WHERE id = $1`, c.JobID, micros(c.Started.Add(c.Duration))); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET updated_at = $2, status = CASE WHEN status = 'pending' THEN 'in_progress' ELSE status END
+				WHERE id = $1`, c.JobID, micros(c.Started.Add(c.Duration))); err != nil {
 				return err
 			}
 		}
@@ -554,6 +656,10 @@ func (s *Store) RecordCall(ctx context.Context, c *account.Call, st *account.Set
 		}
 		return nil
 	})
+	if err != nil {
+		c.Credits = want
+	}
+	return err
 }
 
 func scanCall(r scanner) (account.Call, error) {
@@ -562,7 +668,7 @@ func scanCall(r scanner) (account.Call, error) {
 	var started, ttft, dur int64
 	err := r.Scan(&c.ID, &c.TeamID, &c.KeyID, &c.JobID, &c.Provider, &c.Model, &c.Request, &c.Output, &c.Thinking, &c.ToolCalls,
 		&c.Usage.InputTokens, &c.Usage.OutputTokens, &c.Usage.ReasoningTokens, &est, &c.Cost.Input, &c.Cost.Output, &c.Cost.Total,
-		&started, &ttft, &dur, &c.Finish, &c.Status, &c.ErrorCode, &c.ErrorMsg)
+		&started, &ttft, &dur, &c.Finish, &c.Status, &c.ErrorCode, &c.ErrorMsg, &c.Credits)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, account.ErrNotFound
 	}

@@ -1,0 +1,83 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/account"
+	"github.com/runnel/runnel/account/store/storetest"
+	"github.com/runnel/runnel/dialect/openai"
+	"github.com/runnel/runnel/gateway"
+)
+
+// BenchmarkAddedTTFT measures the time to the first content chunk of a
+// streamed OpenAI chat call over loopback HTTP, with the account layer off
+// (baseline: no Accountant) and on (auth by key against the store, key and team rate
+// limits, a credit reservation, the call recorded and settled), on SQLite
+// and PostgreSQL, in one run. Compare the p50s: the difference is what the
+// account layer adds to TTFT.
+func BenchmarkAddedTTFT(b *testing.B) {
+	for _, c := range []struct{ name, kind string }{{"off", ""}, {"sqlite", "sqlite"}, {"postgres", "postgres"}} {
+		b.Run(c.name, func(b *testing.B) {
+			var acct gateway.Accountant // nil: the gateway admits all, records nothing
+			var h http.Handler
+			key := ""
+			mux := http.NewServeMux()
+			if c.kind != "" {
+				svc := account.New(storetest.Open(b, c.kind), account.Config{Auth: true})
+				b.Cleanup(func() { svc.Close() })
+				ctx := context.Background()
+				tm, _ := svc.CreateTeam(ctx, "bench", 1<<40)
+				svc.SetTeamLimits(ctx, tm.ID, account.Limits{RPM: 1 << 30, TPM: 1 << 40}, 0)
+				key, _, _ = svc.CreateKey(ctx, tm.ID, "", account.Limits{RPM: 1 << 30, TPM: 1 << 40})
+				acct = svc
+				openai.NewServer(newGateway(acct), openai.Options{}).Register(mux)
+				h = svc.Middleware(mux)
+			} else {
+				openai.NewServer(newGateway(acct), openai.Options{}).Register(mux)
+				h = mux
+			}
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			body := `{"model":"mock/default?tokens=3","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+			ttfts := make([]time.Duration, 0, b.N)
+			call := func() time.Duration {
+				req, _ := http.NewRequest("POST", srv.URL+"/v1/chat/completions", strings.NewReader(body))
+				if key != "" {
+					req.Header.Set("Authorization", "Bearer "+key)
+				}
+				start := time.Now()
+				res, err := http.DefaultClient.Do(req)
+				if err != nil || res.StatusCode != 200 {
+					b.Fatalf("%v %v", res, err)
+				}
+				var ttft time.Duration
+				sc := bufio.NewScanner(res.Body)
+				for sc.Scan() {
+					if ttft == 0 && strings.Contains(sc.Text(), `"content"`) {
+						ttft = time.Since(start)
+					}
+				}
+				res.Body.Close()
+				return ttft
+			}
+			for range 20 { // warm connections and caches
+				call()
+			}
+			b.ResetTimer()
+			for range b.N {
+				ttfts = append(ttfts, call())
+			}
+			b.StopTimer()
+			slices.Sort(ttfts)
+			b.ReportMetric(float64(ttfts[len(ttfts)/2].Microseconds()), "p50-ttft-µs")
+			b.ReportMetric(float64(ttfts[len(ttfts)*9/10].Microseconds()), "p90-ttft-µs")
+		})
+	}
+}

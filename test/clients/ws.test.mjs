@@ -1,0 +1,98 @@
+// /ws/chat driven by the `ws` npm package: concurrent prompts on one
+// connection, cancel by id, garbage answered by an error frame, clean close.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { startRunnel } from './lib/server.mjs';
+
+let srv;
+
+before(async () => {
+  srv = await startRunnel();
+});
+
+after(async () => {
+  await srv?.stop();
+});
+
+function connect() {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${srv.baseURL.replace('http', 'ws')}/ws/chat`);
+    const frames = [];
+    const waiters = [];
+    ws.on('message', (data) => {
+      const f = JSON.parse(data.toString());
+      frames.push(f);
+      for (const w of [...waiters]) {
+        if (w.pred(f)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(f);
+        }
+      }
+    });
+    ws.once('open', () => resolve({
+      ws,
+      frames,
+      send: (m) => ws.send(typeof m === 'string' ? m : JSON.stringify(m)),
+      until: (pred) => {
+        const hit = frames.find(pred);
+        return hit ? Promise.resolve(hit) : new Promise((res) => waiters.push({ pred, resolve: res }));
+      },
+    }));
+    ws.once('error', reject);
+  });
+}
+
+const model = 'mock/default?text=Hello%20world%20from%20Runnel';
+
+test('two prompts at once, each with exact text and usage; clean close', async () => {
+  const c = await connect();
+  c.send({ type: 'chat', id: 'a', model, messages: [{ role: 'user', content: 'Say hello' }] });
+  c.send({ type: 'chat', id: 'b', model: 'mock/default?text=Bye%20now', messages: [{ role: 'user', content: 'Say bye' }] });
+  const doneA = await c.until((f) => f.type === 'done' && f.id === 'a');
+  const doneB = await c.until((f) => f.type === 'done' && f.id === 'b');
+  const text = (id) => c.frames.filter((f) => f.type === 'token' && f.id === id).map((f) => f.text).join('');
+  assert.equal(text('a'), 'Hello world from Runnel');
+  assert.equal(text('b'), 'Bye now');
+  assert.deepEqual(doneA.usage, { input_tokens: 2, output_tokens: 4, total_tokens: 6 });
+  assert.equal(doneA.finish_reason, 'stop');
+  assert.equal(doneB.usage.output_tokens, 2);
+  const closed = new Promise((res) => c.ws.once('close', (code) => res(code)));
+  c.ws.close(1000, 'bye');
+  assert.equal(await closed, 1000);
+});
+
+test('cancel by id stops one prompt, the other goes on', async () => {
+  const c = await connect();
+  c.send({ type: 'chat', id: 'slow', model: 'mock/default?hang_after=1', messages: [{ role: 'user', content: 'x' }] });
+  await c.until((f) => f.type === 'token' && f.id === 'slow');
+  c.send({ type: 'cancel', id: 'slow' });
+  const done = await c.until((f) => f.type === 'done' && f.id === 'slow');
+  assert.equal(done.finish_reason, 'cancelled');
+  c.send({ type: 'chat', id: 'next', model, messages: [{ role: 'user', content: 'Say hello' }] });
+  assert.equal((await c.until((f) => f.type === 'done' && f.id === 'next')).finish_reason, 'stop');
+  c.ws.close();
+});
+
+test('errors: garbage and unknown models get error frames; the connection stays usable', async () => {
+  const c = await connect();
+  c.send('this is not json');
+  const e1 = await c.until((f) => f.type === 'error');
+  assert.equal(e1.error.code, 'invalid_request');
+  c.send({ type: 'chat', id: 'u', model: 'nosuchprovider/x', messages: [{ role: 'user', content: 'hi' }] });
+  const e2 = await c.until((f) => f.type === 'error' && f.id === 'u');
+  assert.equal(e2.error.code, 'not_found');
+  c.send({ type: 'chat', id: 'm', model: model + '&error_after=1', messages: [{ role: 'user', content: 'hi' }] });
+  const e3 = await c.until((f) => f.type === 'error' && f.id === 'm');
+  assert.equal(e3.error.code, 'upstream_error');
+  c.send({ type: 'chat', id: 'ok', model, messages: [{ role: 'user', content: 'Say hello' }] });
+  assert.equal((await c.until((f) => f.type === 'done' && f.id === 'ok')).usage.output_tokens, 4);
+  c.ws.close();
+});
+
+test('a flooding client is closed with 1008', async () => {
+  const c = await connect();
+  const closed = new Promise((res) => c.ws.once('close', (code) => res(code)));
+  for (let i = 0; i < 500 && c.ws.readyState === WebSocket.OPEN; i++) c.send({ type: 'cancel', id: `x${i}` });
+  assert.equal(await closed, 1008);
+});

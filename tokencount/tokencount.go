@@ -1,0 +1,82 @@
+// Package tokencount counts tokens the way OpenAI's models do (tiktoken's
+// BPE ranks, embedded, so nothing is fetched at run time), for estimating
+// usage when an OpenAI-compatible upstream reports none.
+package tokencount
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/tiktoken-go/tokenizer"
+)
+
+// Fallback counts tokens of models that are not OpenAI's.
+type Fallback interface {
+	Count(model, text string) int
+}
+
+// Counter implements gateway.Counter: tiktoken for OpenAI-family model
+// names (gpt-*, o1/o3/o4, chatgpt-*, text-embedding-*, with or without a
+// provider prefix such as "openai/"), Fallback for the rest.
+type Counter struct {
+	Fallback Fallback
+}
+
+var (
+	o200k, cl100k         tokenizer.Codec
+	o200kOnce, cl100kOnce sync.Once
+)
+
+// Encoding names the tiktoken encoding of an OpenAI-family model name
+// ("o200k_base", "cl100k_base"), or "" for other models.
+func Encoding(model string) string {
+	if i := strings.LastIndexByte(model, '/'); i >= 0 {
+		model = model[i+1:]
+	}
+	model = strings.ToLower(model)
+	has := func(prefixes ...string) bool {
+		for _, p := range prefixes {
+			if strings.HasPrefix(model, p) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "gpt-oss", "o1", "o3", "o4", "chatgpt-"):
+		return string(tokenizer.O200kBase)
+	case has("gpt-4", "gpt-3.5", "gpt-35", "text-embedding-"):
+		return string(tokenizer.Cl100kBase)
+	}
+	return ""
+}
+
+// codec returns model's encoding, loading its ranks on first use, or nil.
+func codec(model string) tokenizer.Codec {
+	switch Encoding(model) {
+	case string(tokenizer.O200kBase):
+		o200kOnce.Do(func() { o200k, _ = tokenizer.Get(tokenizer.O200kBase) })
+		return o200k
+	case string(tokenizer.Cl100kBase):
+		cl100kOnce.Do(func() { cl100k, _ = tokenizer.Get(tokenizer.Cl100kBase) })
+		return cl100k
+	}
+	return nil
+}
+
+// Count returns the number of tokens of text for model.
+func (c Counter) Count(model, text string) int {
+	if text == "" {
+		return 0
+	}
+	if enc := codec(model); enc != nil {
+		if n, err := enc.Count(text); err == nil {
+			return n
+		}
+	}
+	if c.Fallback != nil {
+		return c.Fallback.Count(model, text)
+	}
+	// About four characters per token, as for English with BPE vocabularies.
+	return (len([]rune(text)) + 3) / 4
+}
