@@ -281,3 +281,16 @@ func TestIDs(t *testing.T) {
 		}
 	}
 }
+
+func TestReadyAndEnv(t *testing.T) {
+	s, _ := newService(t, "sqlite", account.Config{})
+	if err := s.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for v, want := range map[string]bool{"1": true, "true": true, "0": false, "": false, "no": false} {
+		t.Setenv("RUNNEL_AUTH", v)
+		if account.EnvAuth() != want {
+			t.Errorf("RUNNEL_AUTH=%q: %v", v, !want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -737,4 +738,21 @@ func (s *Service) Usage(ctx context.Context, f UsageFilter) ([]UsageRow, error) 
 		return nil, internal(err)
 	}
 	return rows, nil
+}
+
+// Ready reports whether the store answers, for /readyz.
+func (s *Service) Ready(ctx context.Context) error {
+	if _, err := s.store.Team(ctx, "team_aaaaaaaaaaaaaaaa"); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// EnvAuth reports whether RUNNEL_AUTH turns auth on ("1", "true", "yes", "on").
+func EnvAuth() bool {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv("RUNNEL_AUTH"))) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
 }
