@@ -17,6 +17,7 @@ import (
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/server"
 	"github.com/runnel/runnel/server/metrics"
+	"github.com/runnel/runnel/web"
 )
 
 type serveFlags struct {
@@ -133,11 +134,11 @@ func newServer(cfg *config.Config, log *slog.Logger) (h *server.Handler, closeAl
 		BodyLimit:   cfg.Server.BodyLimit,
 		CORSOrigins: cfg.Server.CORSOrigins,
 		Metrics:     m.Handler(),
-		Dialects: server.Dialects(gw, server.DialectOptions{
+		Dialects: append(server.Dialects(gw, server.DialectOptions{
 			BodyLimit: cfg.Server.BodyLimit,
 			KeepAlive: cfg.Server.KeepAlive,
 			Logger:    log,
-		}),
+		}), web.Page{}),
 	})
 	return h, closeAll, nil
 }
