@@ -38,7 +38,7 @@ func Dialects(gw dialect.Gateway, o DialectOptions) []Dialect {
 	return []Dialect{
 		openai.NewServer(gw, openai.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Logger: o.Logger}),
 		ollama.NewServer(gw, ollama.Options{BodyLimit: o.BodyLimit}),
-		anthropic.NewServer(gw, anthropic.Options{BodyLimit: o.BodyLimit}),
+		anthropic.NewServer(gw, anthropic.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive}),
 		native.NewServer(gw, native.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive,
 			Identity: o.Identity, WithIdentity: o.WithIdentity, RequireToken: o.Auth}),
 		websocket.NewServer(gw, websocket.Options{ReadLimit: o.BodyLimit, OriginPatterns: o.WebSocketOrigins}),
