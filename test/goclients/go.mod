@@ -7,6 +7,7 @@ replace github.com/runnel/runnel => ../..
 require (
 	github.com/ollama/ollama v0.17.4
 	github.com/openai/openai-go/v3 v3.96.0
+	github.com/sashabaranov/go-openai v1.43.0
 )
 
 require (
