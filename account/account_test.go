@@ -281,3 +281,33 @@ func TestIDs(t *testing.T) {
 		}
 	}
 }
+
+func TestReadyAndEnv(t *testing.T) {
+	s, _ := newService(t, "sqlite", account.Config{})
+	if err := s.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for v, want := range map[string]bool{"1": true, "true": true, "0": false, "": false, "no": false} {
+		t.Setenv("RUNNEL_AUTH", v)
+		if account.EnvAuth() != want {
+			t.Errorf("RUNNEL_AUTH=%q: %v", v, !want)
+		}
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	t.Setenv("RUNNEL_AUTH", "1")
+	t.Setenv("RUNNEL_ADMIN_KEY", "adm")
+	t.Setenv("RUNNEL_CHARGE", "cost")
+	t.Setenv("RUNNEL_JOB_TIMEOUT", "90s")
+	t.Setenv("RUNNEL_KEY_RPM", "60")
+	c, err := account.ConfigFromEnv()
+	if err != nil || !c.Auth || c.AdminKey != "adm" || c.Charge != account.ChargeByCost || c.AbandonAfter != 90*time.Second || c.DefaultKeyLimits.RPM != 60 {
+		t.Fatalf("%+v %v", c, err)
+	}
+	t.Setenv("RUNNEL_CHARGE", "free")
+	t.Setenv("RUNNEL_JOB_TIMEOUT", "soon")
+	if _, err := account.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "RUNNEL_CHARGE") || !strings.Contains(err.Error(), "RUNNEL_JOB_TIMEOUT") {
+		t.Fatalf("bad env: %v", err)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -737,4 +739,67 @@ func (s *Service) Usage(ctx context.Context, f UsageFilter) ([]UsageRow, error) 
 		return nil, internal(err)
 	}
 	return rows, nil
+}
+
+// Ready reports whether the store answers, for /readyz.
+func (s *Service) Ready(ctx context.Context) error {
+	if _, err := s.store.Team(ctx, "team_aaaaaaaaaaaaaaaa"); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// EnvAuth reports whether RUNNEL_AUTH turns auth on ("1", "true", "yes", "on").
+func EnvAuth() bool {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv("RUNNEL_AUTH"))) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}
+
+// ConfigFromEnv reads the account settings serve takes from the
+// environment: RUNNEL_AUTH, RUNNEL_ADMIN_KEY, RUNNEL_CHARGE ("job" or
+// "cost"), RUNNEL_JOB_CREDITS, RUNNEL_CREDITS_PER_UNIT, RUNNEL_JOB_TIMEOUT
+// (a duration after which an untouched open job is released) and
+// RUNNEL_KEY_RPM, RUNNEL_KEY_TPM, RUNNEL_TEAM_RPM, RUNNEL_TEAM_TPM (default
+// limits). Unset variables keep New's defaults.
+func ConfigFromEnv() (Config, error) {
+	c := Config{Auth: EnvAuth(), AdminKey: os.Getenv("RUNNEL_ADMIN_KEY")}
+	var errs []error
+	num := func(name string, dst *int64) {
+		if v := os.Getenv(name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				errs = append(errs, fmt.Errorf("%s=%q: want a whole number >= 0", name, v))
+			}
+			*dst = n
+		}
+	}
+	num("RUNNEL_JOB_CREDITS", &c.JobCredits)
+	num("RUNNEL_KEY_RPM", &c.DefaultKeyLimits.RPM)
+	num("RUNNEL_KEY_TPM", &c.DefaultKeyLimits.TPM)
+	num("RUNNEL_TEAM_RPM", &c.DefaultTeamLimits.RPM)
+	num("RUNNEL_TEAM_TPM", &c.DefaultTeamLimits.TPM)
+	switch v := ChargeMode(os.Getenv("RUNNEL_CHARGE")); v {
+	case "", ChargePerJob, ChargeByCost:
+		c.Charge = v
+	default:
+		errs = append(errs, fmt.Errorf("RUNNEL_CHARGE=%q: want job or cost", v))
+	}
+	if v := os.Getenv("RUNNEL_CREDITS_PER_UNIT"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || math.IsInf(f, 0) {
+			errs = append(errs, fmt.Errorf("RUNNEL_CREDITS_PER_UNIT=%q: want a positive number", v))
+		}
+		c.CreditsPerUnit = f
+	}
+	if v := os.Getenv("RUNNEL_JOB_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("RUNNEL_JOB_TIMEOUT=%q: want a positive duration like 1h", v))
+		}
+		c.AbandonAfter = d
+	}
+	return c, errors.Join(errs...)
 }

@@ -404,6 +404,14 @@ func TestGGUFGreedy(t *testing.T) {
 			t.Fatalf("%s: %v %+v\n%q", typ, res.Err, res.Usage, res.Text)
 		}
 	}
+	// With no token limit the GGUF file stops where the checkpoint does.
+	bin := collect(t, newEngine(t, Options{}), chat(testmodels.GreedyPrompt, stream.Sampling{Temperature: ptr(0.0)}))
+	gg := collect(t, e, &stream.Request{Model: "stories-f16", Messages: []stream.Message{{Role: "user", Content: testmodels.GreedyPrompt}},
+		Sampling: stream.Sampling{Temperature: ptr(0.0)}})
+	if gg.Text != bin.Text || gg.Finish != bin.Finish || gg.Usage.PromptTokens != bin.Usage.PromptTokens ||
+		gg.Usage.CompletionTokens != bin.Usage.CompletionTokens {
+		t.Fatalf("unlimited: gguf %s %+v, checkpoint %s %+v", gg.Finish, gg.Usage, bin.Finish, bin.Usage)
+	}
 	list, _ := e.Models(context.Background())
 	if len(list) != 2 || list[0].ContextLength != 512 {
 		t.Fatalf("models %+v", list)

@@ -54,11 +54,10 @@ type seq struct {
 	maxTokens int
 	generated int
 
-	out       chan result
-	gone      atomic.Bool // the stream's goroutine returned
-	joined    time.Time
-	firstTok  time.Time
-	stopAtBOS bool
+	out      chan result
+	gone     atomic.Bool // the stream's goroutine returned
+	joined   time.Time
+	firstTok time.Time
 }
 
 // result is one step's outcome for a sequence: a token, or the end.
@@ -101,7 +100,6 @@ func (r *runner) start(ctx context.Context, prompt []int, o sampler.Options, max
 	sq := &seq{
 		prompt: prompt, history: append(make([]int, 0, len(prompt)+64), prompt...),
 		smp: sampler.New(o), maxTokens: maxTokens, out: make(chan result, outCap),
-		stopAtBOS: r.m.Format == "llama2c",
 	}
 	return stream.Go(ctx, buffer, func(ctx context.Context, emit func(stream.Event) bool) error {
 		defer func() {
@@ -265,7 +263,10 @@ func (r *runner) loop() {
 			if sq.generated == 0 {
 				sq.firstTok = now
 			}
-			if tok == r.vocab.EOS() || (sq.stopAtBOS && tok == r.vocab.BOS()) {
+			// EOS ends a generation; so does BOS, which llama2.c's models
+			// write between stories (run.c stops there too). A converted GGUF
+			// behaves the same as its checkpoint.
+			if tok == r.vocab.EOS() || tok == r.vocab.BOS() {
 				r.finish(sq, stream.FinishStop, now)
 				continue
 			}

@@ -33,7 +33,8 @@ type Observer interface {
 
 // Options configure a Gateway.
 type Options struct {
-	// Router resolves a request's model to a provider. Required.
+	// Router resolves a request's model to a provider (usually a
+	// StaticRouter); without one every model is unknown.
 	Router Router
 	// Accountant admits and records calls; nil admits everything.
 	Accountant Accountant

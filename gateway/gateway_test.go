@@ -240,12 +240,12 @@ func TestStartNormal(t *testing.T) {
 		if c.Provider != "mock" || c.Model != "default?tokens=4&text=Hi+there&ttft=5ms&itl=2ms" || !strings.HasPrefix(c.ID, "call_") {
 			t.Fatalf("call %s %s %s", c.ID, c.Provider, c.Model)
 		}
-		check(t, drain(t, c), "d:Hi", "d: there", "d:Hi", "d: there", "usage:8/4", "finish:stop")
+		check(t, drain(t, c), "d:Hi", "d: there", "d: Hi", "d: there", "usage:8/4", "finish:stop")
 		sum := c.Summary()
 		c.Close()
 		c.Close() // idempotent
 		rec := r.acc.only(t)
-		if rec.Output != "Hi thereHi there" || rec.Status != "ok" || rec.Finish != stream.FinishStop || rec.Err != nil {
+		if rec.Output != "Hi there Hi there" || rec.Status != "ok" || rec.Finish != stream.FinishStop || rec.Err != nil {
 			t.Fatalf("record %+v", rec)
 		}
 		if rec.TTFT != 5*time.Millisecond || rec.Duration != 11*time.Millisecond {
@@ -288,7 +288,7 @@ func TestControlsApplied(t *testing.T) {
 	req = chat("mock/default?tokens=10&text=a")
 	req.Sampling.MaxTokens = 2
 	c, _ = r.gw.Start(context.Background(), req)
-	check(t, drain(t, c), "d:a", "d:a", "usage:8/2", "finish:length")
+	check(t, drain(t, c), "d:a", "d: a", "usage:8/2", "finish:length")
 	c.Close()
 }
 
@@ -299,7 +299,7 @@ func TestFallback(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		check(t, drain(t, c), "d:ok", "d:ok", "usage:8/2", "finish:stop")
+		check(t, drain(t, c), "d:ok", "d: ok", "usage:8/2", "finish:stop")
 		c.Close()
 		rec := r.acc.only(t)
 		if c.Provider != "m2" || rec.Provider != "m2" || rec.Model != "b?tokens=2&text=ok" || rec.Status != "ok" {
@@ -382,10 +382,10 @@ func TestClientCloseMidway(t *testing.T) {
 		}
 		rec := r.acc.only(t)
 		// The record holds what the client got, not what was buffered.
-		if rec.Output != "toktoktok" || rec.Status != "cancelled" || rec.Finish != stream.FinishCancelled {
+		if rec.Output != "tok tok tok" || rec.Status != "cancelled" || rec.Finish != stream.FinishCancelled {
 			t.Fatalf("record %+v", rec)
 		}
-		if want := (gateway.ApproxCounter{}).Count("", "toktoktok"); !rec.Usage.Estimated || rec.Usage.CompletionTokens != want {
+		if want := (gateway.ApproxCounter{}).Count("", "tok tok tok"); !rec.Usage.Estimated || rec.Usage.CompletionTokens != want {
 			t.Fatalf("usage %+v, want %d estimated completion tokens", rec.Usage, want)
 		}
 		c.Close()
@@ -430,7 +430,7 @@ func TestContextCancel(t *testing.T) {
 		}()
 		check(t, drain(t, c), "usage:~8/1", "finish:cancelled")
 		c.Close()
-		if rec := r.acc.only(t); rec.Status != "cancelled" || rec.Output != "aa" {
+		if rec := r.acc.only(t); rec.Status != "cancelled" || rec.Output != "a a" {
 			t.Fatalf("record %+v", rec)
 		}
 	})
@@ -481,7 +481,7 @@ func TestEstimatedUsage(t *testing.T) {
 
 	// Prices: the name the client used wins over provider/model.
 	c, _ = r.gw.Start(context.Background(), chat("fast"))
-	check(t, drain(t, c), "d:second", "d:second", "usage:8/2", "finish:stop")
+	check(t, drain(t, c), "d:second", "d: second", "usage:8/2", "finish:stop")
 	c.Close()
 	if got := r.acc.records[1].Cost; got != (gateway.Cost{Input: 8, Output: 4, Total: 12}) {
 		t.Fatalf("cost %+v", got)

@@ -7,8 +7,9 @@
 // mock/default?tokens=20&ttft=5ms&itl=1ms:
 //
 //	tokens=N       output tokens to send (default: the text once over)
-//	text=STR       text to send (URL-escaped); its tokens are cycled or cut to
-//	               the token count (default: DefaultText)
+//	text=STR       text to send (URL-escaped); its tokens are cycled (each
+//	               round after the first led by a space) or cut to the
+//	               token count (default: DefaultText)
 //	ttft=DUR       time to first token, from the call (default 0)
 //	itl=DUR        delay between tokens (default 0); token i is due at
 //	               ttft + i*itl after the call, whatever the reader does
@@ -43,6 +44,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/stream"
@@ -221,6 +224,11 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	}
 	if len(s.out) == 0 { // text of nothing but spaces
 		s.nOut = 0
+	} else if s.nOut > len(s.out) {
+		s.again = s.out[0]
+		if r, _ := utf8.DecodeRuneInString(s.again); !unicode.IsSpace(r) {
+			s.again = " " + s.again
+		}
 	}
 	s.nThink = o.Think
 	if max := req.Sampling.MaxTokens; max > 0 && s.nThink+s.nOut > max {
@@ -286,6 +294,7 @@ type mockStream struct {
 	timer *time.Timer
 
 	out, thought []string // token cycles
+	again        string   // out[0] when it starts a later round
 	nThink, nOut int      // tokens to send
 	truncated    bool     // cut by max_tokens
 	sent         int      // content tokens sent
@@ -330,10 +339,17 @@ func (s *mockStream) Recv() (stream.Event, error) {
 		s.step++
 		if s.sent < s.nThink {
 			s.sent++
-			return stream.ThinkingDelta(s.thought[(s.sent-1)%len(s.thought)]), nil
+			i := s.sent - 1
+			if i >= len(s.thought) && i%len(s.thought) == 0 {
+				return stream.ThinkingDelta(" " + s.thought[0]), nil // rare: long thinking
+			}
+			return stream.ThinkingDelta(s.thought[i%len(s.thought)]), nil
 		}
 		i := s.sent - s.nThink
 		s.sent++
+		if i >= len(s.out) && i%len(s.out) == 0 {
+			return stream.Delta(s.again), nil
+		}
 		return stream.Delta(s.out[i%len(s.out)]), nil
 	case o.Tool != "" && !s.truncated && s.toolStep < 2:
 		if s.toolStep == 0 {

@@ -6,8 +6,10 @@ import (
 
 	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/anthropic"
+	"github.com/runnel/runnel/dialect/native"
 	"github.com/runnel/runnel/dialect/ollama"
 	"github.com/runnel/runnel/dialect/openai"
+	"github.com/runnel/runnel/dialect/websocket"
 )
 
 // DialectOptions are the settings every dialect server shares.
@@ -24,5 +26,7 @@ func Dialects(gw dialect.Gateway, o DialectOptions) []Dialect {
 		openai.NewServer(gw, openai.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Logger: o.Logger}),
 		ollama.NewServer(gw, ollama.Options{BodyLimit: o.BodyLimit}),
 		anthropic.NewServer(gw, anthropic.Options{BodyLimit: o.BodyLimit}),
+		native.NewServer(gw, native.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive}),
+		websocket.NewServer(gw, websocket.Options{ReadLimit: o.BodyLimit}),
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/runnel/runnel/account/api"
 	"github.com/runnel/runnel/account/store/storetest"
 	"github.com/runnel/runnel/dialect/openai"
-	"github.com/runnel/runnel/mock"
 )
 
 const adminKey = "admin-secret-for-tests"
@@ -37,7 +36,7 @@ func newEnv(t *testing.T, kind string, cfg account.Config) *env {
 	cfg.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	acct := account.New(st, cfg)
 	t.Cleanup(func() { acct.Close() })
-	gw := &testGateway{acct: acct, mock: mock.New(mock.Options{})}
+	gw := newGateway(acct)
 	mux := http.NewServeMux()
 	api.NewJobs(acct, gw, api.Options{DefaultModel: "mock/default"}).Register(mux)
 	api.NewAdmin(acct).Register(mux)

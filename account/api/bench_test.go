@@ -14,32 +14,18 @@ import (
 	"github.com/runnel/runnel/account/store/storetest"
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/gateway"
-	"github.com/runnel/runnel/mock"
-	"github.com/runnel/runnel/stream"
 )
-
-// admitAll is the accountant of the baseline: no auth, no limits, no record.
-type admitAll struct{}
-
-func (admitAll) Admit(context.Context, *stream.Request) (gateway.Admission, error) {
-	return noop{}, nil
-}
-
-type noop struct{}
-
-func (noop) Warnings() []string   { return nil }
-func (noop) Done(*gateway.Record) {}
 
 // BenchmarkAddedTTFT measures the time to the first content chunk of a
 // streamed OpenAI chat call over loopback HTTP, with the account layer off
-// (baseline) and on (auth by key against the store, key and team rate
+// (baseline: no Accountant) and on (auth by key against the store, key and team rate
 // limits, a credit reservation, the call recorded and settled), on SQLite
 // and PostgreSQL, in one run. Compare the p50s: the difference is what the
 // account layer adds to TTFT.
 func BenchmarkAddedTTFT(b *testing.B) {
 	for _, c := range []struct{ name, kind string }{{"off", ""}, {"sqlite", "sqlite"}, {"postgres", "postgres"}} {
 		b.Run(c.name, func(b *testing.B) {
-			var acct gateway.Accountant = admitAll{}
+			var acct gateway.Accountant // nil: the gateway admits all, records nothing
 			var h http.Handler
 			key := ""
 			mux := http.NewServeMux()
@@ -51,10 +37,10 @@ func BenchmarkAddedTTFT(b *testing.B) {
 				svc.SetTeamLimits(ctx, tm.ID, account.Limits{RPM: 1 << 30, TPM: 1 << 40}, 0)
 				key, _, _ = svc.CreateKey(ctx, tm.ID, "", account.Limits{RPM: 1 << 30, TPM: 1 << 40})
 				acct = svc
-				openai.NewServer(&testGateway{acct: acct, mock: mock.New(mock.Options{})}, openai.Options{}).Register(mux)
+				openai.NewServer(newGateway(acct), openai.Options{}).Register(mux)
 				h = svc.Middleware(mux)
 			} else {
-				openai.NewServer(&testGateway{acct: acct, mock: mock.New(mock.Options{})}, openai.Options{}).Register(mux)
+				openai.NewServer(newGateway(acct), openai.Options{}).Register(mux)
 				h = mux
 			}
 			srv := httptest.NewServer(h)

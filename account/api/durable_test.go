@@ -17,7 +17,6 @@ import (
 	"github.com/runnel/runnel/account/api"
 	"github.com/runnel/runnel/account/store/sqlite"
 	"github.com/runnel/runnel/dialect/openai"
-	"github.com/runnel/runnel/mock"
 )
 
 // TestMain lets the test binary act as a server process for
@@ -39,7 +38,7 @@ func childServer(dir string) {
 		os.Exit(1)
 	}
 	acct := account.New(st, account.Config{})
-	gw := &testGateway{acct: acct, mock: mock.New(mock.Options{})}
+	gw := newGateway(acct)
 	mux := http.NewServeMux()
 	api.NewJobs(acct, gw, api.Options{DefaultModel: "mock/default"}).Register(mux)
 	openai.NewServer(gw, openai.Options{}).Register(mux)

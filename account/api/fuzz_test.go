@@ -11,7 +11,6 @@ import (
 	"github.com/runnel/runnel/account"
 	"github.com/runnel/runnel/account/api"
 	"github.com/runnel/runnel/account/store/storetest"
-	"github.com/runnel/runnel/mock"
 )
 
 // FuzzJobsAPI: whatever the body or job id, the jobs and admin APIs answer
@@ -36,7 +35,7 @@ func FuzzJobsAPI(f *testing.F) {
 	st := storetest.Open(f, "sqlite")
 	acct := account.New(st, account.Config{})
 	f.Cleanup(func() { acct.Close() })
-	gw := &testGateway{acct: acct, mock: mock.New(mock.Options{})}
+	gw := newGateway(acct)
 	mux := http.NewServeMux()
 	api.NewJobs(acct, gw, api.Options{DefaultModel: "mock/default?tokens=3"}).Register(mux)
 	api.NewAdmin(acct).Register(mux)

@@ -24,6 +24,24 @@ func dotQ80AVX2(row *byte, d *float32, qs *int8, nb int) float32
 //go:noescape
 func dotQ40AVX2(row *byte, d *float32, qs *int8, nb int) float32
 
+//go:noescape
+func dotF32AVX512(a, b *float32, n int) float32
+
+//go:noescape
+func dotF32x4AVX512(row, x *float32, stride, n int, out *[4]float32)
+
+//go:noescape
+func axpyAVX2(y, x *float32, a float32, n int)
+
+// hasAVX512 selects the 16-wide f32 kernels (AVX512F for the arithmetic,
+// DQ for VEXTRACTF32X8). RUNNEL_NOAVX512=1 keeps the AVX2 ones.
+var hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && os.Getenv("RUNNEL_NOAVX512") == ""
+
+var (
+	dotF32Kernel   = dotF32AVX2
+	dotF32x4Kernel = dotF32x4AVX2
+)
+
 // hasAVX2 reports whether the assembly kernels are usable. RUNNEL_NOASM=1
 // forces the portable path (for comparisons and for debugging).
 var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C && os.Getenv("RUNNEL_NOASM") == ""
@@ -40,6 +58,22 @@ func init() {
 	dotQ4K = dotQ4KAsm
 	dotQ6K = dotQ6KAsm
 	matF32 = matF32Asm
+	axpy = axpyAsm
+	if hasAVX512 {
+		dotF32Kernel, dotF32x4Kernel = dotF32AVX512, dotF32x4AVX512
+	}
+}
+
+func axpyAsm(y []float32, a float32, x []float32) {
+	n := len(x)
+	y = y[:n]
+	m := n &^ 7
+	if m > 0 {
+		axpyAVX2(&y[0], &x[0], a, m)
+	}
+	for i := m; i < n; i++ {
+		y[i] += a * x[i]
+	}
 }
 
 // The wrappers check lengths (the assembly trusts them) and finish the
@@ -52,7 +86,7 @@ func dotF32Asm(a, b []float32) float32 {
 		return dotF32Go(a, b)
 	}
 	m := n &^ 7
-	s := dotF32AVX2(&a[0], &b[0], m)
+	s := dotF32Kernel(&a[0], &b[0], m)
 	for i := m; i < n; i++ {
 		s += a[i] * b[i]
 	}
@@ -117,7 +151,7 @@ func matF32Asm(dst, w, x []float32, rows, cols, n, lo, hi int) {
 		row := w[r*cols : (r+1)*cols]
 		v := 0
 		for ; v+4 <= n; v += 4 {
-			dotF32x4AVX2(&row[0], &x[v*cols], cols, m, &out)
+			dotF32x4Kernel(&row[0], &x[v*cols], cols, m, &out)
 			for k := range 4 {
 				s := out[k]
 				xv := x[(v+k)*cols : (v+k+1)*cols]

@@ -17,6 +17,17 @@ func TestFastMatchesPortable(t *testing.T) {
 	if !hasAVX2 {
 		t.Skip("no fast path on this CPU; the portable kernels are in use")
 	}
+	testFastMatchesPortable(t)
+	if hasAVX512 {
+		// Also check the AVX2 f32 kernels that AVX-512 machines skip.
+		k1, k4 := dotF32Kernel, dotF32x4Kernel
+		dotF32Kernel, dotF32x4Kernel = dotF32AVX2, dotF32x4AVX2
+		defer func() { dotF32Kernel, dotF32x4Kernel = k1, k4 }()
+		t.Run("AVX2", testFastMatchesPortable)
+	}
+}
+
+func testFastMatchesPortable(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	close := func(t *testing.T, what string, got, want, mag float32, n int) {
 		t.Helper()
@@ -31,6 +42,13 @@ func TestFastMatchesPortable(t *testing.T) {
 			mag += abs32(a[i] * b[i])
 		}
 		close(t, fmt.Sprintf("f32 n=%d", n), dotF32(a, b), dotF32Go(a, b), mag, n)
+		y1, y2 := randVec(r, n+2, 1), make([]float32, n+2)
+		copy(y2, y1)
+		axpy(y1[:n], 0.37, a)
+		axpyGo(y2[:n], 0.37, a)
+		for i := range y1 {
+			close(t, fmt.Sprintf("axpy n=%d element %d", n, i), y1[i], y2[i], abs32(y2[i])+abs32(a[min(i, n-1)]), 1)
+		}
 		for _, typ := range []ggml.Type{ggml.F16, ggml.BF16} {
 			row, _ := Quantize(typ, a)
 			fast, slow := dotF16(row, b[:n]), dotF16Go(row, b[:n])

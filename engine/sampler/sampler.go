@@ -72,11 +72,13 @@ func (s *Sampler) Sample(logits []float32, recent []int) int {
 	if s.Greedy() {
 		return Argmax(logits)
 	}
-	c := s.candidates(logits)
-	// Softmax with temperature over the candidates, which are sorted by
-	// logit, most likely first.
+	c, sorted := s.candidates(logits)
+	// Softmax with temperature over the candidates.
 	inv := float32(1 / s.o.Temperature)
 	top := c[0].p
+	for _, x := range c {
+		top = max(top, x.p)
+	}
 	var sum float32
 	for i := range c {
 		c[i].p = float32(math.Exp(float64((c[i].p - top) * inv)))
@@ -84,6 +86,24 @@ func (s *Sampler) Sample(logits []float32, recent []int) int {
 	}
 	for i := range c {
 		c[i].p /= sum
+	}
+	if !sorted {
+		// All tokens are candidates. Before sorting them, drop those too
+		// unlikely to be in any top-p set (as llama2.c does): with n
+		// tokens, the ones below (1-p)/(n-1) cannot all be needed.
+		if p := s.o.TopP; p > 0 && p < 1 && len(c) > 1 {
+			cutoff := float32((1 - p) / float64(len(c)-1))
+			c = slices.DeleteFunc(c, func(x candidate) bool { return x.p < cutoff })
+		}
+		slices.SortFunc(c, func(a, b candidate) int {
+			switch {
+			case a.p > b.p:
+				return -1
+			case a.p < b.p:
+				return 1
+			}
+			return int(a.id - b.id) // ties by id: deterministic for a seed
+		})
 	}
 	if p := float32(s.o.TopP); p > 0 && p < 1 {
 		var cum float32
@@ -119,50 +139,41 @@ func (s *Sampler) Sample(logits []float32, recent []int) int {
 	return int(c[len(c)-1].id) // rounding
 }
 
-// candidates returns the tokens that may be drawn, sorted by logit, most
-// likely first: the top K when TopK is set, else all of them.
-func (s *Sampler) candidates(logits []float32) []candidate {
-	c := s.cand[:0]
+// candidates returns the tokens that may be drawn with their logits: the
+// top K, sorted most likely first, when TopK is set; else all of them,
+// unsorted.
+func (s *Sampler) candidates(logits []float32) (c []candidate, sorted bool) {
+	c = s.cand[:0]
 	k := s.o.TopK
 	if k <= 0 || k >= len(logits) {
 		for i, l := range logits {
 			c = append(c, candidate{int32(i), l})
 		}
-	} else {
-		// Keep the K largest in c, sorted descending, by insertion: most
-		// logits are below the current K-th and cost one comparison.
-		thr := float32(math.Inf(-1))
-		for i, l := range logits {
-			if l <= thr && len(c) == k {
-				continue
-			}
-			j := len(c)
-			if j < k {
-				c = append(c, candidate{})
-			} else {
-				j = k - 1
-			}
-			for j > 0 && c[j-1].p < l {
-				c[j] = c[j-1]
-				j--
-			}
-			c[j] = candidate{int32(i), l}
-			thr = c[len(c)-1].p
+		s.cand = c
+		return c, false
+	}
+	// Keep the K largest in c, sorted descending, by insertion: most
+	// logits are below the current K-th and cost one comparison.
+	thr := float32(math.Inf(-1))
+	for i, l := range logits {
+		if l <= thr && len(c) == k {
+			continue
 		}
+		j := len(c)
+		if j < k {
+			c = append(c, candidate{})
+		} else {
+			j = k - 1
+		}
+		for j > 0 && c[j-1].p < l {
+			c[j] = c[j-1]
+			j--
+		}
+		c[j] = candidate{int32(i), l}
+		thr = c[len(c)-1].p
 	}
 	s.cand = c
-	if k <= 0 || k >= len(logits) {
-		slices.SortStableFunc(c, func(a, b candidate) int {
-			switch {
-			case a.p > b.p:
-				return -1
-			case a.p < b.p:
-				return 1
-			}
-			return 0
-		})
-	}
-	return c
+	return c, true
 }
 
 // Argmax returns the index of the largest value, the first one on ties.

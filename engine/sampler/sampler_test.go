@@ -134,7 +134,7 @@ func TestTopKLargeVocab(t *testing.T) {
 		logits[i] = float32((i * 7919) % 32000)
 	}
 	s := New(Options{Temperature: 1, TopK: 3})
-	c := s.candidates(logits)
+	c, _ := s.candidates(logits)
 	var ids []int
 	for _, x := range c {
 		ids = append(ids, int(x.id))
@@ -146,6 +146,20 @@ func TestTopKLargeVocab(t *testing.T) {
 	}
 	if !slices.Equal(ids, want) {
 		t.Fatalf("top 3 = %v, want %v", ids, want)
+	}
+}
+
+func BenchmarkSampleTopP(b *testing.B) {
+	logits := make([]float32, 32000)
+	for i := range logits {
+		logits[i] = float32(math.Sin(float64(i))) * 5
+	}
+	s := New(Options{Temperature: 1, TopP: 0.9, Seed: 1})
+	buf := make([]float32, len(logits))
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(buf, logits)
+		s.Sample(buf, nil)
 	}
 }
 

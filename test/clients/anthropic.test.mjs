@@ -83,7 +83,7 @@ test('errors: validation, unknown model, mid-stream error event', async () => {
     (err) => err instanceof Anthropic.BadRequestError && err.error.error.type === 'invalid_request_error' && /temperature/.test(err.message),
   );
   await assert.rejects(
-    client.messages.create({ model: 'nosuchprovider/x', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+    client.messages.create({ model: 'mock/default?status=404', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
     (err) => err instanceof Anthropic.NotFoundError && err.error.error.type === 'not_found_error',
   );
   const stream = client.messages.stream({ model: model + '&error_after=2', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] });

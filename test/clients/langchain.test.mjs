@@ -67,6 +67,14 @@ test('ChatOpenAI.stream: maxTokens finishes with length', async () => {
   assert.equal(merged.usage_metadata.output_tokens, 2);
 });
 
+test('ChatOpenAI.invoke (not streamed): text, usage and finish reason', async () => {
+  const msg = await chat('mock/default?text=Hello%20world%20from%20Runnel', { maxTokens: 3 }).invoke('Say hello');
+  assert.equal(msg.content, 'Hello world from');
+  assert.equal(msg.response_metadata.finish_reason, 'length');
+  const { input_tokens, output_tokens, total_tokens } = msg.usage_metadata;
+  assert.deepEqual({ input_tokens, output_tokens, total_tokens }, { input_tokens: 2, output_tokens: 3, total_tokens: 5 });
+});
+
 test('ChatOpenAI.stream: reasoning goes to additional_kwargs.reasoning_content', async () => {
   const { merged } = await run('mock/default?text=Yes&think=3');
   assert.equal(merged.content, 'Yes');

@@ -85,8 +85,8 @@ test('tool calls arrive whole, in Ollama shape', async () => {
 
 test('errors: unknown model, bad request, upstream failure mid-stream', async () => {
   await assert.rejects(
-    ollama.chat({ model: 'nosuchprovider/x', messages: [{ role: 'user', content: 'hi' }], stream: false }),
-    (err) => err.name === 'ResponseError' && err.status_code === 404 && /nosuchprovider/.test(err.error),
+    ollama.chat({ model: 'mock/default?status=404', messages: [{ role: 'user', content: 'hi' }], stream: false }),
+    (err) => err.name === 'ResponseError' && err.status_code === 404 && /404 Not Found/.test(err.error),
   );
   await assert.rejects(
     ollama.chat({ model, messages: [{ role: 'robot', content: 'hi' }] }),

@@ -79,7 +79,7 @@ test('errors: garbage and unknown models get error frames; the connection stays 
   c.send('this is not json');
   const e1 = await c.until((f) => f.type === 'error');
   assert.equal(e1.error.code, 'invalid_request');
-  c.send({ type: 'chat', id: 'u', model: 'nosuchprovider/x', messages: [{ role: 'user', content: 'hi' }] });
+  c.send({ type: 'chat', id: 'u', model: 'mock/default?status=404', messages: [{ role: 'user', content: 'hi' }] });
   const e2 = await c.until((f) => f.type === 'error' && f.id === 'u');
   assert.equal(e2.error.code, 'not_found');
   c.send({ type: 'chat', id: 'm', model: model + '&error_after=1', messages: [{ role: 'user', content: 'hi' }] });

@@ -196,6 +196,28 @@ func TestGoOpenAIKeepAlives(t *testing.T) {
 	}
 }
 
+// A keep-alive every millisecond through a 100ms wait for the first token:
+// up to 100 comments and their blank lines in one silence, under go-openai's
+// limit of 300 non-data lines between two events.
+func TestGoOpenAIKeepAlivesBeforeFirstToken(t *testing.T) {
+	client, _ := goOpenAIClient(t, "--keep-alive", "1ms")
+	s, err := client.CreateChatCompletionStream(context.Background(), chatReq("mock/default?text=Hello%20world&ttft=100ms&itl=20ms"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	contents, finish, usage, err := goOpenAIStream(t, s)
+	if err != nil {
+		t.Fatalf("after %q: %v", contents, err)
+	}
+	if got := strings.Join(contents, "|"); got != "Hello| world" {
+		t.Errorf("contents = %q", got)
+	}
+	if finish != openai.FinishReasonStop || usage == nil || usage.CompletionTokens != 2 {
+		t.Errorf("finish %q, usage %+v", finish, usage)
+	}
+}
+
 func TestGoOpenAIErrors(t *testing.T) {
 	client, _ := goOpenAIClient(t)
 	ctx := context.Background()

@@ -77,10 +77,10 @@ func TestOllamaGoGenerate(t *testing.T) {
 func TestOllamaGoErrors(t *testing.T) {
 	c := ollamaClient(t)
 	err := c.Chat(context.Background(), &api.ChatRequest{
-		Model: "nosuchprovider/x", Messages: []api.Message{{Role: "user", Content: "hi"}},
+		Model: "mock/default?status=404", Messages: []api.Message{{Role: "user", Content: "hi"}},
 	}, func(api.ChatResponse) error { return nil })
 	var se api.StatusError
-	if !errors.As(err, &se) || se.StatusCode != http.StatusNotFound || !strings.Contains(se.ErrorMessage, "nosuchprovider") {
+	if !errors.As(err, &se) || se.StatusCode != http.StatusNotFound || !strings.Contains(se.ErrorMessage, "404 Not Found") {
 		t.Errorf("unknown model: %#v", err)
 	}
 	var parts []string
