@@ -465,7 +465,8 @@ func (s *mockStream) finishing() bool {
 	if !ok {
 		return false
 	}
-	if s.sent < s.nThink+s.nOut || (s.o.Tool != "" && !s.truncated && s.toolStep < 2) {
+	// A tool call once begun is sent whole.
+	if s.sent < s.nThink+s.nOut || (s.o.Tool != "" && !s.truncated && s.toolStep == 0) {
 		s.stopping = r
 		return true
 	}
