@@ -3,9 +3,11 @@ package engine
 import (
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/internal/testmodels"
 	"github.com/runnel/runnel/stream"
 	"github.com/runnel/runnel/stream/control"
@@ -103,5 +105,56 @@ func TestFinishFreesSlot(t *testing.T) {
 			!strings.HasPrefix(testmodels.GreedyText[1:], r.Text) {
 			t.Fatalf("finish %s usage %+v text %q", r.Finish, r.Usage, r.Text)
 		}
+	}
+}
+
+// records is a gateway.Accountant keeping the records.
+type records struct {
+	mu   sync.Mutex
+	recs []*gateway.Record
+}
+
+func (a *records) Admit(ctx context.Context, req *stream.Request) (gateway.Admission, error) {
+	return a, nil
+}
+func (a *records) Warnings() []string { return nil }
+func (a *records) Done(rec *gateway.Record) {
+	a.mu.Lock()
+	a.recs = append(a.recs, rec)
+	a.mu.Unlock()
+}
+
+// TestGatewayEstimatesWithTokenizer: a client that goes away mid-stream
+// leaves no usage from the engine; the gateway counts it with the model's
+// own tokenizer (the prompt exactly as fed, BOS included).
+func TestGatewayEstimatesWithTokenizer(t *testing.T) {
+	e := newEngine(t, Options{})
+	r := gateway.NewStaticRouter()
+	r.Register("engine", e)
+	acc := &records{}
+	gw := gateway.New(gateway.Options{Router: r, Accountant: acc})
+	req := chat(testmodels.GreedyPrompt, stream.Sampling{Temperature: ptr(0.0)})
+	req.Model = "engine/stories260K"
+	c, err := gw.Start(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if _, err := c.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	if len(acc.recs) != 1 {
+		t.Fatalf("%d records", len(acc.recs))
+	}
+	rec := acc.recs[0]
+	want, _ := e.CountText("stories260K", rec.Output)
+	if rec.Status != "cancelled" || !strings.HasPrefix(testmodels.GreedyText, rec.Output) || !rec.Usage.Estimated ||
+		rec.Usage.PromptTokens != len(testmodels.GreedyPromptIDs) || rec.Usage.CompletionTokens != want || want < 9 {
+		t.Fatalf("record %+v", rec)
+	}
+	if _, ok := e.CountText("absent-model", "x"); ok {
+		t.Fatal("counted for a model that is not loaded")
 	}
 }
