@@ -4,18 +4,26 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI, { NotFoundError, BadRequestError, APIError } from 'openai';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startRunnel } from './lib/server.mjs';
 
 let srv;
 let client;
+let models;
 
 before(async () => {
-  srv = await startRunnel();
+  // An empty models directory makes the built-in engine the default
+  // provider, so a name no provider knows is a 404, not a mock stream.
+  models = await mkdtemp(join(tmpdir(), 'runnel-models-'));
+  srv = await startRunnel(['--models-dir', models]);
   client = new OpenAI({ baseURL: `${srv.baseURL}/v1`, apiKey: 'test-key', maxRetries: 0 });
 });
 
 after(async () => {
   await srv?.stop();
+  if (models) await rm(models, { recursive: true, force: true });
 });
 
 test('streamed chat with include_usage: exact text, usage, finish, one chunk per token', async () => {

@@ -18,7 +18,9 @@ import (
 
 func openaiClient(t *testing.T) openai.Client {
 	t.Helper()
-	base := harness.Start(t)
+	// An empty models directory makes the built-in engine the default
+	// provider, so a name no provider knows is a 404, not a mock stream.
+	base := harness.Start(t, "--models-dir", t.TempDir())
 	return openai.NewClient(option.WithBaseURL(base+"/v1"), option.WithAPIKey("test-key"), option.WithMaxRetries(0))
 }
 
