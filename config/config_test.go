@@ -74,7 +74,7 @@ func TestProvidersFromEnvironment(t *testing.T) {
 			env:  env("ANTHROPIC_API_KEY", "a-key", "GEMINI_API_KEY", "g-key"),
 			want: map[string]config.Provider{"mock": mock, "engine": engine, "ollama": ollama,
 				"anthropic": {Type: "anthropic", BaseURL: "https://api.anthropic.com", APIKey: "a-key"},
-				"gemini":    {Type: "gemini", BaseURL: "https://generativelanguage.googleapis.com", APIKey: "g-key"}},
+				"gemini":    {Type: "gemini", BaseURL: "https://generativelanguage.googleapis.com/v1beta", APIKey: "g-key"}},
 		},
 		{
 			name: "anthropic and gemini by base URL",

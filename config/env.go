@@ -13,7 +13,7 @@ import (
 const (
 	OpenAIBaseURL    = "https://api.openai.com/v1"
 	AnthropicBaseURL = "https://api.anthropic.com"
-	GeminiBaseURL    = "https://generativelanguage.googleapis.com"
+	GeminiBaseURL    = "https://generativelanguage.googleapis.com/v1beta"
 	OllamaBaseURL    = "http://127.0.0.1:11434"
 )
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,19 +15,20 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/runnel/runnel/sse"
+	"github.com/runnel/runnel/client"
 )
 
 type chatFlags struct {
-	model       string
-	url         string
-	apiKey      string
-	system      string
-	output      string
-	interactive bool
-	maxTokens   int
-	temperature float64
-	quiet       bool
+	model        string
+	url          string
+	apiKey       string
+	system       string
+	output       string
+	interactive  bool
+	maxTokens    int
+	temperature  float64
+	quiet        bool
+	hideThinking bool
 }
 
 func init() {
@@ -41,8 +41,21 @@ reply token by token as it arrives.
 
 The prompt comes from the arguments, else from standard input. When standard
 input is a terminal (or with --interactive) chat is multi-turn: each line is
-a turn and the conversation is kept; an empty line or Ctrl-D ends it.
-TTFT and tokens/s go to standard error at the end of each reply.`,
+a turn and the conversation is kept; an empty line at a terminal, Ctrl-D or
+/quit ends it. Ctrl-C stops the reply being streamed, not the program.
+TTFT and tokens/s go to standard error at the end of each reply.
+
+Thinking is shown dimmed on a terminal; when the reply goes to a file or a
+pipe it goes to standard error instead, so the output holds the reply alone.
+
+Commands in multi-turn chat:
+  /model [NAME]     show or switch the model
+  /system [TEXT]    show or set the system prompt (an empty TEXT clears it)
+  /clear            forget the conversation
+  /save FILE        save the conversation as JSON
+  /metrics          TTFC, chunks/s, chunk gap and usage of the last reply
+  /help             this list
+  /quit             leave`,
 		Example: `  runnel chat "Once upon a time"
   echo "Tell me a story" | runnel chat --model openai/gpt-4o-mini
   runnel chat --model mock/default -o reply.txt "hi"`,
@@ -58,12 +71,8 @@ TTFT and tokens/s go to standard error at the end of each reply.`,
 	fl.IntVar(&f.maxTokens, "max-tokens", 0, "maximum tokens in each reply (server default when 0)")
 	fl.Float64Var(&f.temperature, "temperature", -1, "sampling temperature (server default when unset)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "do not print TTFT and tokens/s")
+	fl.BoolVar(&f.hideThinking, "hide-thinking", false, "do not show the model's thinking")
 	root.AddCommand(cmd)
-}
-
-type chatMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
 }
 
 func chat(cmd *cobra.Command, f chatFlags, args []string) error {
@@ -76,14 +85,22 @@ func chat(cmd *cobra.Command, f chatFlags, args []string) error {
 		defer file.Close()
 		out = file
 	}
-	c := &chatClient{flags: f, out: out, stats: cmd.ErrOrStderr(), http: &http.Client{}}
-	if f.system != "" {
-		c.history = append(c.history, chatMessage{Role: "system", Content: f.system})
+	var opts []client.Option
+	if f.apiKey != "" {
+		opts = append(opts, client.WithAPIKey(f.apiKey))
+	}
+	s := &chatSession{
+		flags:  f,
+		client: client.New(f.url, opts...),
+		out:    out,
+		stats:  cmd.ErrOrStderr(),
+		tty:    isTerminal(out),
+		system: f.system,
 	}
 	in := cmd.InOrStdin()
 
 	if len(args) > 0 {
-		return c.turn(cmd.Context(), strings.Join(args, " "))
+		return s.turn(cmd.Context(), strings.Join(args, " "))
 	}
 	if !f.interactive && !isTerminal(in) {
 		b, err := io.ReadAll(in)
@@ -94,43 +111,56 @@ func chat(cmd *cobra.Command, f chatFlags, args []string) error {
 		if prompt == "" {
 			return errors.New("no prompt: give it as arguments or on standard input")
 		}
-		return c.turn(cmd.Context(), prompt)
+		return s.turn(cmd.Context(), prompt)
 	}
 
-	// Multi-turn. Ctrl-C stops the reply being streamed, not the program.
 	interactive := isTerminal(in)
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for {
 		if interactive {
-			fmt.Fprint(cmd.ErrOrStderr(), "> ")
+			fmt.Fprint(s.stats, s.paint(bold, "> "))
 		}
 		if !sc.Scan() {
 			return sc.Err()
 		}
 		line := strings.TrimSpace(sc.Text())
-		if line == "" {
+		switch {
+		case line == "":
 			if interactive {
 				return nil
 			}
 			continue
+		case strings.HasPrefix(line, "/"):
+			quit, err := s.command(line)
+			if err != nil {
+				fmt.Fprintln(s.stats, s.paint(red, err.Error()))
+			}
+			if quit {
+				return nil
+			}
+			continue
 		}
+		// Ctrl-C stops the reply being streamed, not the program.
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
-		err := c.turn(ctx, line)
+		err := s.turn(ctx, line)
 		interrupted := ctx.Err() != nil && cmd.Context().Err() == nil
 		stop()
 		if interrupted {
-			fmt.Fprintln(cmd.ErrOrStderr(), "\n[stopped]")
+			fmt.Fprintln(s.stats, s.paint(dim, "\n[stopped]"))
 			continue
 		}
 		if err != nil {
-			return err
+			if !interactive {
+				return err
+			}
+			fmt.Fprintln(s.stats, s.paint(red, "error: "+err.Error()))
 		}
 	}
 }
 
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
 	if !ok {
 		return false
 	}
@@ -138,155 +168,206 @@ func isTerminal(r io.Reader) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-type chatClient struct {
+// chatSession is one conversation: its settings, history and the metrics of
+// its last reply.
+type chatSession struct {
 	flags   chatFlags
+	client  *client.Client
 	out     io.Writer // the reply
-	stats   io.Writer // TTFT and tokens/s
-	http    *http.Client
-	history []chatMessage
+	stats   io.Writer // prompts, thinking off a terminal, TTFT and tokens/s
+	tty     bool      // out is a terminal: colours and inline thinking
+	system  string
+	history []client.Message // without the system prompt
+
+	last      client.Metrics
+	lastUsage *client.Usage
 }
 
-// chunk is the part of an OpenAI chat.completion.chunk chat reads.
-type chunk struct {
-	Choices []struct {
-		Delta struct {
-			Content          string `json:"content"`
-			ReasoningContent string `json:"reasoning_content"`
-		} `json:"delta"`
-		FinishReason *string `json:"finish_reason"`
-	} `json:"choices"`
-	Usage *struct {
-		PromptTokens     int `json:"prompt_tokens"`
-		CompletionTokens int `json:"completion_tokens"`
-	} `json:"usage"`
-	Error *apiError `json:"error"`
+const (
+	dim   = "\x1b[2m"
+	bold  = "\x1b[1m"
+	red   = "\x1b[31m"
+	reset = "\x1b[0m"
+)
+
+// paint wraps s in an ANSI style, only when the output is a terminal.
+func (s *chatSession) paint(style, text string) string {
+	if !s.tty {
+		return text
+	}
+	return style + text + reset
 }
 
-type apiError struct {
-	Message string `json:"message"`
-	Type    string `json:"type"`
-	Code    any    `json:"code"`
+// conversation is the system prompt, if any, and the history, in a new slice.
+func (s *chatSession) conversation() []client.Message {
+	msgs := make([]client.Message, 0, len(s.history)+2)
+	if s.system != "" {
+		msgs = append(msgs, client.Message{Role: "system", Content: s.system})
+	}
+	return append(msgs, s.history...)
 }
 
-// turn sends prompt with the history so far and streams the reply to
-// c.out. The exchange joins the history only when the reply completed.
-func (c *chatClient) turn(ctx context.Context, prompt string) error {
-	msgs := append(c.history, chatMessage{Role: "user", Content: prompt})
-	body := map[string]any{
-		"model":          c.flags.model,
-		"messages":       msgs,
-		"stream":         true,
-		"stream_options": map[string]bool{"include_usage": true},
+// turn sends prompt with the history so far and streams the reply. The
+// exchange joins the history only when the reply completed.
+func (s *chatSession) turn(ctx context.Context, prompt string) error {
+	user := client.Message{Role: "user", Content: prompt}
+	req := client.ChatRequest{Model: s.flags.model, Messages: append(s.conversation(), user), MaxTokens: s.flags.maxTokens}
+	if s.flags.temperature >= 0 {
+		req.Temperature = &s.flags.temperature
 	}
-	if c.flags.maxTokens > 0 {
-		body["max_tokens"] = c.flags.maxTokens
-	}
-	if c.flags.temperature >= 0 {
-		body["temperature"] = c.flags.temperature
-	}
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.flags.url, "/")+"/v1/chat/completions", bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	if c.flags.apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.flags.apiKey)
-	}
-
-	start := time.Now()
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach Runnel at %s: %w", c.flags.url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return responseError(resp)
-	}
-
-	var (
-		reply      strings.Builder
-		first      time.Time
-		chunks     int
-		completion = -1
-		finish     string
-	)
-	events := sse.NewReader(resp.Body)
-	for {
-		ev, err := events.Next()
-		if err == io.EOF {
-			return errors.New("the stream ended without [DONE]")
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+	st := s.client.StreamChat(ctx, req)
+	var reply strings.Builder
+	thinking := false // inside a run of thinking text
+	endThinking := func() {
+		if thinking {
+			thinking = false
+			if s.tty {
+				io.WriteString(s.out, reset+"\n")
+			} else {
+				io.WriteString(s.stats, "\n")
 			}
-			return fmt.Errorf("reading the stream: %w", err)
 		}
-		if ev.Data == "[DONE]" {
+	}
+	var streamErr error
+	for ev, err := range st.Events() {
+		if err != nil {
+			streamErr = err
 			break
 		}
-		var ch chunk
-		if err := json.Unmarshal([]byte(ev.Data), &ch); err != nil {
-			return fmt.Errorf("bad event from the server: %v", err)
+		if ev.Text == "" {
+			continue
 		}
-		if ch.Error != nil {
-			if reply.Len() > 0 {
-				fmt.Fprintln(c.out)
+		if ev.Channel == "thinking" {
+			if s.flags.hideThinking {
+				continue
 			}
-			return fmt.Errorf("the stream failed: %s", ch.Error.Message)
-		}
-		if ch.Usage != nil {
-			completion = ch.Usage.CompletionTokens
-		}
-		for _, choice := range ch.Choices {
-			if text := choice.Delta.Content; text != "" {
-				if first.IsZero() {
-					first = time.Now()
+			if s.tty {
+				if !thinking {
+					io.WriteString(s.out, dim)
 				}
-				chunks++
-				reply.WriteString(text)
-				if _, err := io.WriteString(c.out, text); err != nil {
-					return err
-				}
+				io.WriteString(s.out, ev.Text)
+			} else {
+				io.WriteString(s.stats, ev.Text)
 			}
-			if choice.FinishReason != nil {
-				finish = *choice.FinishReason
-			}
+			thinking = true
+			continue
+		}
+		endThinking()
+		reply.WriteString(ev.Text)
+		if _, err := io.WriteString(s.out, ev.Text); err != nil {
+			return err
 		}
 	}
-	end := time.Now()
-	fmt.Fprintln(c.out)
-	c.history = append(msgs, chatMessage{Role: "assistant", Content: reply.String()})
-
-	if !c.flags.quiet {
-		if completion < 0 {
-			completion = chunks
+	endThinking()
+	s.last, s.lastUsage = st.Metrics(), st.Usage()
+	if streamErr != nil {
+		if reply.Len() > 0 {
+			fmt.Fprintln(s.out)
 		}
-		c.printStats(start, first, end, completion, finish)
+		return chatError(streamErr, s.flags.url)
+	}
+	fmt.Fprintln(s.out)
+	s.history = append(s.history, user, client.Message{Role: "assistant", Content: reply.String()})
+	if !s.flags.quiet {
+		s.printStats(st.FinishReason())
 	}
 	return nil
 }
 
-// printStats writes "TTFT 12ms · 40 tokens · 310.2 tokens/s". The rate is
-// the decode rate: tokens after the first over the time after the first.
-func (c *chatClient) printStats(start, first, end time.Time, tokens int, finish string) {
+// chatError words an SDK error for the terminal.
+func chatError(err error, url string) error {
+	var apiErr *client.Error
+	var connErr *client.ConnectionError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.MidStream:
+		return fmt.Errorf("the stream failed: %s", apiErr.Message)
+	case errors.As(err, &apiErr):
+		return fmt.Errorf("%d %s: %s", apiErr.Status, http.StatusText(apiErr.Status), apiErr.Message)
+	case errors.As(err, &connErr) && !connErr.MidStream:
+		return fmt.Errorf("cannot reach Runnel at %s: %w", url, connErr.Err)
+	}
+	return err
+}
+
+// printStats writes "[TTFT 12ms · 40 tokens · 310.2 tokens/s · total 140ms]".
+// The rate is the decode rate: chunks after the first over the time after
+// the first.
+func (s *chatSession) printStats(finish string) {
+	m := s.last
+	tokens := m.Chunks
+	if s.lastUsage != nil {
+		tokens = s.lastUsage.CompletionTokens
+	}
 	var parts []string
-	if first.IsZero() {
+	if m.Chunks == 0 {
 		parts = append(parts, "no content")
 	} else {
-		parts = append(parts, "TTFT "+round(first.Sub(start)).String())
+		parts = append(parts, "TTFT "+round(m.TTFC).String())
 	}
 	parts = append(parts, fmt.Sprintf("%d tokens", tokens))
-	if d := end.Sub(first); !first.IsZero() && tokens > 1 && d > 0 {
-		parts = append(parts, fmt.Sprintf("%.1f tokens/s", float64(tokens-1)/d.Seconds()))
+	if m.ChunksPerSecond > 0 {
+		parts = append(parts, fmt.Sprintf("%.1f tokens/s", m.ChunksPerSecond))
 	}
-	parts = append(parts, "total "+round(end.Sub(start)).String())
+	parts = append(parts, "total "+round(m.Total).String())
 	if finish != "" && finish != "stop" {
 		parts = append(parts, "finish "+finish)
 	}
-	fmt.Fprintf(c.stats, "[%s]\n", strings.Join(parts, " · "))
+	fmt.Fprintln(s.stats, s.paint(dim, "["+strings.Join(parts, " · ")+"]"))
+}
+
+// command runs a /command line. quit reports /quit.
+func (s *chatSession) command(line string) (quit bool, err error) {
+	name, arg, _ := strings.Cut(line, " ")
+	arg = strings.TrimSpace(arg)
+	say := func(format string, a ...any) { fmt.Fprintf(s.stats, format+"\n", a...) }
+	switch name {
+	case "/quit", "/exit":
+		return true, nil
+	case "/help":
+		say("/model [NAME]  /system [TEXT]  /clear  /save FILE  /metrics  /quit")
+	case "/model":
+		if arg != "" {
+			s.flags.model = arg
+		}
+		say("model: %s", s.flags.model)
+	case "/system":
+		if arg != "" || strings.TrimSpace(line) != "/system" {
+			s.system = arg
+		}
+		if s.system == "" {
+			say("no system prompt")
+		} else {
+			say("system: %s", s.system)
+		}
+	case "/clear":
+		s.history = nil
+		say("conversation cleared")
+	case "/save":
+		if arg == "" {
+			return false, errors.New("/save needs a file name")
+		}
+		b, _ := json.MarshalIndent(struct {
+			Model    string           `json:"model"`
+			Messages []client.Message `json:"messages"`
+		}{s.flags.model, s.conversation()}, "", "  ")
+		if err := os.WriteFile(arg, append(b, '\n'), 0o644); err != nil {
+			return false, err
+		}
+		say("saved %d messages to %s", len(s.history), arg)
+	case "/metrics":
+		m := s.last
+		if m.Total == 0 {
+			say("no reply yet")
+			break
+		}
+		say("TTFC %s · %d chunks · %.1f chunks/s · mean gap %s · total %s", round(m.TTFC), m.Chunks, m.ChunksPerSecond, round(m.MeanChunkGap), round(m.Total))
+		if u := s.lastUsage; u != nil {
+			say("usage: %d prompt + %d completion = %d tokens", u.PromptTokens, u.CompletionTokens, u.TotalTokens)
+		}
+	default:
+		return false, fmt.Errorf("unknown command %s (try /help)", name)
+	}
+	return false, nil
 }
 
 func round(d time.Duration) time.Duration {
@@ -297,15 +378,4 @@ func round(d time.Duration) time.Duration {
 		return d.Round(10 * time.Microsecond)
 	}
 	return d.Round(time.Microsecond)
-}
-
-func responseError(resp *http.Response) error {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var e struct {
-		Error *apiError `json:"error"`
-	}
-	if json.Unmarshal(b, &e) == nil && e.Error != nil && e.Error.Message != "" {
-		return fmt.Errorf("%s: %s", resp.Status, e.Error.Message)
-	}
-	return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
 }

@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/stream"
@@ -397,4 +399,18 @@ func FuzzDecoder(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestKeepAlive(t *testing.T) {
+	p := dialecttest.NewBlocking(stream.Delta("first"))
+	ts := dialecttest.Serve(t, NewServer(&dialecttest.Gateway{Provider: p}, Options{KeepAlive: time.Millisecond}).Register)
+	resp := post(t, ts.URL+"/v1/messages", `{"model":"m","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() && sc.Text() != ": keep-alive" {
+	}
+	if sc.Text() != ": keep-alive" {
+		t.Fatalf("no keep-alive: %v", sc.Err())
+	}
+	resp.Body.Close()
+	<-p.Cancelled
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -16,6 +17,9 @@ import (
 type Options struct {
 	// BodyLimit bounds request bodies (dialect.DefaultBodyLimit if 0).
 	BodyLimit int64
+	// KeepAlive is the silence after which a comment line is sent on a
+	// stream (sse.DefaultKeepAlive if 0, none if negative).
+	KeepAlive time.Duration
 }
 
 // Server serves Anthropic's Messages API on top of a gateway.
@@ -51,10 +55,11 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer call.Close()
-	e := &encoder{w: w, model: body.Model, id: "msg_" + call.ID, streamed: body.Stream, index: -1}
-	e.flusher, _ = w.(http.Flusher)
+	e := &encoder{w: w, model: body.Model, id: "msg_" + call.ID, streamed: body.Stream, index: -1, keepAlive: s.opts.KeepAlive}
 	if body.Stream {
-		if !e.start(call.Summary().Usage.PromptTokens) {
+		ok := e.start(call.Summary().Usage.PromptTokens)
+		defer e.sw.Close()
+		if !ok {
 			return
 		}
 	}
@@ -259,13 +264,13 @@ func joinText(blocks []Block, path string) (string, *stream.Error) {
 // encoder writes one call as Anthropic's event sequence, or collects it for
 // a whole message. Content blocks are opened as the channel changes.
 type encoder struct {
-	w        http.ResponseWriter
-	flusher  http.Flusher
-	model    string
-	id       string
-	streamed bool
-	started  bool // message_start sent
-	broken   bool
+	w         http.ResponseWriter
+	sw        *sse.Writer // once started
+	keepAlive time.Duration
+	model     string
+	id        string
+	streamed  bool
+	started   bool // message_start sent
 
 	index    int    // current block, -1 before the first
 	open     string // type of the open block, "" if none
@@ -276,25 +281,9 @@ type encoder struct {
 	inputTok int
 }
 
-// event writes one SSE frame and flushes it.
+// event writes one SSE frame with its event: line and flushes it.
 func (e *encoder) event(name string, data []byte) bool {
-	if e.broken {
-		return false
-	}
-	b := append(e.buf[:0], "event: "...)
-	b = append(b, name...)
-	b = append(b, "\ndata: "...)
-	b = append(b, data...)
-	b = append(b, "\n\n"...)
-	e.buf = b
-	if _, err := e.w.Write(b); err != nil {
-		e.broken = true
-		return false
-	}
-	if e.flusher != nil {
-		e.flusher.Flush()
-	}
-	return true
+	return e.sw != nil && e.sw.Send(name, data) == nil
 }
 
 func (e *encoder) jsonEvent(name string, v any) bool {
@@ -307,11 +296,7 @@ func (e *encoder) jsonEvent(name string, v any) bool {
 
 // start sends the headers, message_start and a first ping.
 func (e *encoder) start(inputTokens int) bool {
-	h := e.w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	e.w.WriteHeader(http.StatusOK)
+	e.sw = sse.NewWriter(e.w, sse.Options{KeepAlive: e.keepAlive})
 	e.started = true
 	e.inputTok = inputTokens
 	msg := e.message()
