@@ -106,3 +106,27 @@ test('parseSSE follows the WHATWG framing rules', async () => {
     { id: '7', event: 'x', data: 'c' },
   ]);
 });
+
+test('streamPredict yields the native token stream', async () => {
+  const s = rn.streamPredict(model({ text: 'Native tokens here' }), { messages: user, parameters: { max_tokens: 2 } });
+  const tokens = [];
+  for await (const c of s) tokens.push(c.token);
+  assert.deepEqual(tokens, ['Native', ' tokens']);
+  assert.equal(s.provider, 'mock');
+  assert.equal(s.usage.completion_tokens ?? s.usage.output_tokens, 2);
+});
+
+test('generateStream calls OnChunk, OnThinking and OnComplete', async () => {
+  const out = [], thoughts = [];
+  let final;
+  const s = rn.generateStream({
+    modelName: model({ text: 'Typed output', think: 2 }), prompt: 'go',
+    onChunk: (c) => out.push(c.content), onThinking: (c) => thoughts.push(c.content), onComplete: (f) => { final = f; },
+  });
+  await s.collect();
+  assert.deepEqual(out, ['Typed', ' output']);
+  assert.deepEqual(thoughts, ['Let', ' me']);
+  assert.equal(final.final, true);
+  assert.deepEqual(final.usage, { input_tokens: 1, output_tokens: 4, total_tokens: 5 });
+  assert.deepEqual(final.warnings, []);
+});
