@@ -244,14 +244,13 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // DefaultProvider is the provider that serves bare model names: the
-// configured one, else the built-in engine when a models directory is set,
-// else the mock, so that `runnel serve` streams on any machine.
+// configured one, else the built-in engine. The engine answers a name it
+// has no model for with a not-found error that names `runnel pull`; the
+// mock is only ever reached as mock/..., so a mistyped model name is never
+// answered with canned text.
 func (c *Config) DefaultProvider() string {
-	switch {
-	case c.Gateway.DefaultProvider != "":
+	if c.Gateway.DefaultProvider != "" {
 		return c.Gateway.DefaultProvider
-	case c.Server.ModelsDir != "":
-		return TypeEngine
 	}
-	return TypeMock
+	return TypeEngine
 }

@@ -11,19 +11,19 @@ import { startRunnel } from './lib/server.mjs';
 
 let srv;
 let client;
-let models;
+let modelsDir;
 
+// Bare model names go to the built-in engine with an empty models directory,
+// so a name no provider knows is a 404; mock/... names route to the mock.
 before(async () => {
-  // An empty models directory makes the built-in engine the default
-  // provider, so a name no provider knows is a 404, not a mock stream.
-  models = await mkdtemp(join(tmpdir(), 'runnel-models-'));
-  srv = await startRunnel(['--models-dir', models]);
+  modelsDir = await mkdtemp(join(tmpdir(), 'runnel-models-'));
+  srv = await startRunnel(['--models-dir', modelsDir]);
   client = new OpenAI({ baseURL: `${srv.baseURL}/v1`, apiKey: 'test-key', maxRetries: 0 });
 });
 
 after(async () => {
   await srv?.stop();
-  if (models) await rm(models, { recursive: true, force: true });
+  if (modelsDir) await rm(modelsDir, { recursive: true, force: true });
 });
 
 test('streamed chat with include_usage: exact text, usage, finish, one chunk per token', async () => {
