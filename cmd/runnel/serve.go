@@ -23,6 +23,7 @@ import (
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/server"
 	"github.com/runnel/runnel/server/metrics"
+	"github.com/runnel/runnel/web"
 )
 
 type serveFlags struct {
@@ -180,6 +181,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 	dialects = append(dialects,
 		api.NewJobs(acct, gw, api.Options{BodyLimit: cfg.Server.BodyLimit}),
 		api.NewAdmin(acct),
+		web.Page{}, // the chat page at / and the JS SDK at /sdk/runnel.js
 	)
 	h = server.New(server.Options{
 		Logger:      log,
