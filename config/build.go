@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/dialect/anthropic"
+	"github.com/runnel/runnel/dialect/gemini"
 	"github.com/runnel/runnel/dialect/ollama"
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/engine"
@@ -64,6 +65,11 @@ func (c *Config) BuildProviders(getenv func(string) string, client *http.Client)
 				return nil, fmt.Errorf("providers.%s.headers: the anthropic provider takes no extra headers", name)
 			}
 			out[name] = anthropic.NewProvider(anthropic.Config{Name: name, BaseURL: p.BaseURL, APIKey: key, HTTPClient: client})
+		case TypeGemini:
+			if len(p.Headers) > 0 {
+				return nil, fmt.Errorf("providers.%s.headers: the gemini provider takes no extra headers", name)
+			}
+			out[name] = gemini.NewProvider(gemini.Config{Name: name, BaseURL: p.BaseURL, APIKey: key, HTTPClient: client})
 		case TypeEngine:
 			e, err := engine.New(engine.Options{ModelsDir: c.Server.ModelsDir, BufferSize: c.Gateway.BufferSize})
 			if err != nil {

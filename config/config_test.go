@@ -74,7 +74,7 @@ func TestProvidersFromEnvironment(t *testing.T) {
 			env:  env("ANTHROPIC_API_KEY", "a-key", "GEMINI_API_KEY", "g-key"),
 			want: map[string]config.Provider{"mock": mock, "engine": engine, "ollama": ollama,
 				"anthropic": {Type: "anthropic", BaseURL: "https://api.anthropic.com", APIKey: "a-key"},
-				"gemini":    {Type: "gemini", BaseURL: "https://generativelanguage.googleapis.com", APIKey: "g-key"}},
+				"gemini":    {Type: "gemini", BaseURL: "https://generativelanguage.googleapis.com/v1beta", APIKey: "g-key"}},
 		},
 		{
 			name: "anthropic and gemini by base URL",
@@ -277,9 +277,8 @@ func TestDefaultProvider(t *testing.T) {
 		env        func(string) string
 		want       string
 	}{
-		{"nothing set: the mock, so serve streams anywhere", "", env(), "mock"},
+		{"nothing set: the engine", "", env(), "engine"},
 		{"a models dir: the engine", "", env("RUNNEL_MODELS", "/models"), "engine"},
-		{"models dir in the file", "server: {models_dir: /m}\n", env(), "engine"},
 		{"configured", "gateway: {default_provider: ollama}\n", env("RUNNEL_MODELS", "/models"), "ollama"},
 		{"from the environment", "", env("RUNNEL_DEFAULT_PROVIDER", "mock", "RUNNEL_MODELS", "/m"), "mock"},
 	}

@@ -13,7 +13,7 @@ import (
 const (
 	OpenAIBaseURL    = "https://api.openai.com/v1"
 	AnthropicBaseURL = "https://api.anthropic.com"
-	GeminiBaseURL    = "https://generativelanguage.googleapis.com"
+	GeminiBaseURL    = "https://generativelanguage.googleapis.com/v1beta"
 	OllamaBaseURL    = "http://127.0.0.1:11434"
 )
 
@@ -243,15 +243,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// DefaultProvider is the provider that serves bare model names: the
-// configured one, else the built-in engine when a models directory is set,
-// else the mock, so that `runnel serve` streams on any machine.
+// DefaultProvider is the provider that serves model names no other rule
+// routes (bare names such as "stories260K"): the configured one, else the
+// built-in engine, which answers a model it does not have with a clear
+// not-found error naming `runnel pull`.
 func (c *Config) DefaultProvider() string {
-	switch {
-	case c.Gateway.DefaultProvider != "":
+	if c.Gateway.DefaultProvider != "" {
 		return c.Gateway.DefaultProvider
-	case c.Server.ModelsDir != "":
-		return TypeEngine
 	}
-	return TypeMock
+	return TypeEngine
 }

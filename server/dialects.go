@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -12,11 +13,23 @@ import (
 	"github.com/runnel/runnel/dialect/websocket"
 )
 
-// DialectOptions are the settings every dialect server shares.
+// DialectOptions are the settings dialect servers share.
 type DialectOptions struct {
 	BodyLimit int64         // request body cap (dialect.DefaultBodyLimit when 0)
 	KeepAlive time.Duration // SSE keep-alive after this much silence (15s when 0)
 	Logger    *slog.Logger
+
+	// Auth is on: the native GET stream then requires a stream token.
+	Auth bool
+	// Identity and WithIdentity carry the caller's identity through a
+	// native stream token (see native.Options); nil when there is no
+	// account layer.
+	Identity     func(ctx context.Context) string
+	WithIdentity func(ctx context.Context, identity string) context.Context
+
+	// WebSocketOrigins are browser origins allowed to open /ws/chat besides
+	// the server's own; nil allows same-origin only.
+	WebSocketOrigins []string
 }
 
 // Dialects returns the server side of every API dialect over gw, for
@@ -26,7 +39,8 @@ func Dialects(gw dialect.Gateway, o DialectOptions) []Dialect {
 		openai.NewServer(gw, openai.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Logger: o.Logger}),
 		ollama.NewServer(gw, ollama.Options{BodyLimit: o.BodyLimit}),
 		anthropic.NewServer(gw, anthropic.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive}),
-		native.NewServer(gw, native.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive}),
-		websocket.NewServer(gw, websocket.Options{ReadLimit: o.BodyLimit}),
+		native.NewServer(gw, native.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive,
+			Identity: o.Identity, WithIdentity: o.WithIdentity, RequireToken: o.Auth}),
+		websocket.NewServer(gw, websocket.Options{ReadLimit: o.BodyLimit, OriginPatterns: o.WebSocketOrigins}),
 	}
 }

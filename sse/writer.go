@@ -29,6 +29,10 @@ type Options struct {
 	// Retry, when positive, is sent first as the client's reconnection
 	// delay.
 	Retry time.Duration
+	// OmitIDs leaves out the id: lines, for dialects whose clients never
+	// resume: OpenAI's streams carry none, and go-openai takes every
+	// non-data line for part of a later error body, losing its message.
+	OmitIDs bool
 }
 
 // Writer writes events to an HTTP response. It is safe for concurrent use:
@@ -43,6 +47,7 @@ type Writer struct {
 	err    error // the first write error; every later call returns it
 	closed bool
 
+	omitIDs   bool
 	keepAlive time.Duration
 	timer     *time.Timer
 	base      time.Time
@@ -60,7 +65,7 @@ func NewWriter(w http.ResponseWriter, o Options) *Writer {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	h.Set("Connection", "keep-alive")
-	sw := &Writer{w: w, rc: http.NewResponseController(w), id: o.LastID, buf: make([]byte, 0, 512), base: time.Now()}
+	sw := &Writer{w: w, rc: http.NewResponseController(w), id: o.LastID, omitIDs: o.OmitIDs, buf: make([]byte, 0, 512), base: time.Now()}
 	w.WriteHeader(http.StatusOK)
 	sw.mu.Lock()
 	if o.Retry > 0 {
@@ -103,9 +108,12 @@ func send[T string | []byte](w *Writer, event string, data T) error {
 		return err
 	}
 	w.id++
-	b := append(w.buf, "id: "...)
-	b = strconv.AppendUint(b, w.id, 10)
-	b = append(b, '\n')
+	b := w.buf
+	if !w.omitIDs {
+		b = append(b, "id: "...)
+		b = strconv.AppendUint(b, w.id, 10)
+		b = append(b, '\n')
+	}
 	if event != "" {
 		b = append(b, "event: "...)
 		b = append(b, event...)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -33,7 +34,8 @@ func startLive(t *testing.T) *live {
 	if err := cfg.ApplyEnv(func(string) string { return "" }); err != nil {
 		t.Fatal(err)
 	}
-	h, closeAll, err := newServer(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cfg.Server.DataDir = t.TempDir()
+	h, closeAll, err := newServer(context.Background(), cfg, accountOptions{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

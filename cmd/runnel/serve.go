@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -13,10 +15,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/runnel/runnel/account"
+	"github.com/runnel/runnel/account/api"
+	"github.com/runnel/runnel/account/store"
 	"github.com/runnel/runnel/config"
+	"github.com/runnel/runnel/dialect/native"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/server"
 	"github.com/runnel/runnel/server/metrics"
+	"github.com/runnel/runnel/web"
 )
 
 type serveFlags struct {
@@ -29,6 +36,7 @@ type serveFlags struct {
 	bodyLimit int64
 	keepAlive time.Duration
 	grace     time.Duration
+	auth      bool
 }
 
 func init() {
@@ -59,6 +67,7 @@ Runnel logs one line, "ready", with addr=HOST:PORT once it listens.`,
 	fl.StringVar(&f.logLevel, "log-level", envOr("RUNNEL_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env RUNNEL_LOG_LEVEL)")
 	fl.Int64Var(&f.bodyLimit, "body-limit", 1<<20, "maximum request body in bytes (env RUNNEL_BODY_LIMIT)")
 	fl.DurationVar(&f.keepAlive, "keep-alive", 15*time.Second, "SSE keep-alive comment after this much silence (env RUNNEL_KEEP_ALIVE)")
+	fl.BoolVar(&f.auth, "auth", account.EnvAuth(), "require an API key on every call (env RUNNEL_AUTH=1); RUNNEL_ADMIN_KEY sets the admin key")
 	fl.DurationVar(&f.grace, "shutdown-grace", 10*time.Second, "on SIGINT/SIGTERM, how long in-flight streams may finish before they are cancelled (env RUNNEL_SHUTDOWN_GRACE)")
 	root.AddCommand(cmd)
 }
@@ -88,7 +97,11 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	h, closeAll, err := newServer(cfg, log)
+	h, closeAll, err := newServer(ctx, cfg, accountOptions{
+		auth:        f.auth,
+		adminKey:    os.Getenv("RUNNEL_ADMIN_KEY"),
+		databaseURL: os.Getenv("DATABASE_URL"),
+	}, log)
 	if err != nil {
 		return err
 	}
@@ -102,19 +115,28 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 			slog.String("default_provider", cfg.DefaultProvider()),
 			slog.String("providers", strings.Join(providerNames(cfg), ",")),
 			slog.String("models_dir", cfg.Server.ModelsDir),
+			slog.Bool("auth", f.auth),
 		},
 	})
 }
 
-// newServer wires cfg into the root handler: providers, router, gateway,
-// metrics and every dialect. closeAll releases the providers that hold
-// resources (the engine's models).
-func newServer(cfg *config.Config, log *slog.Logger) (h *server.Handler, closeAll func(), err error) {
+// accountOptions select the account layer's store and auth.
+type accountOptions struct {
+	auth        bool
+	adminKey    string
+	databaseURL string // PostgreSQL when set, else SQLite in the data dir
+}
+
+// newServer wires cfg into the root handler: providers, router, the
+// account layer (auth middleware, admission, records, jobs and admin
+// APIs), gateway, metrics and every dialect. closeAll releases what holds
+// resources (the engine's models, the account store).
+func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *slog.Logger) (h *server.Handler, closeAll func(), err error) {
 	providers, err := cfg.BuildProviders(os.Getenv, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
-	closeAll = func() {
+	closeProviders := func() {
 		for name, p := range providers {
 			if c, ok := p.(io.Closer); ok {
 				if err := c.Close(); err != nil {
@@ -123,23 +145,98 @@ func newServer(cfg *config.Config, log *slog.Logger) (h *server.Handler, closeAl
 			}
 		}
 	}
+	st, err := store.Open(ctx, cfg.Server.DataDir, ao.databaseURL)
+	if err != nil {
+		closeProviders()
+		return nil, nil, fmt.Errorf("account store: %w", err)
+	}
+	acct := account.New(st, account.Config{Auth: ao.auth, AdminKey: ao.adminKey, Prices: cfg.Prices, Logger: log})
+	closeAll = func() {
+		closeProviders()
+		if err := acct.Close(); err != nil {
+			log.Warn("closing the account store", "err", err)
+		}
+	}
+
 	m := metrics.New()
 	gopts := cfg.GatewayOptions()
 	gopts.Router = cfg.Router(providers)
 	gopts.Observer = m
+	gopts.Accountant = acct
 	gw := gateway.New(gopts)
+
+	var wsOrigins []string
+	if !slices.Contains(cfg.Server.CORSOrigins, "*") {
+		wsOrigins = cfg.Server.CORSOrigins
+	}
+	dialects := server.Dialects(gw, server.DialectOptions{
+		BodyLimit:        cfg.Server.BodyLimit,
+		KeepAlive:        cfg.Server.KeepAlive,
+		Logger:           log,
+		Auth:             ao.auth,
+		Identity:         tokenIdentity,
+		WithIdentity:     withTokenIdentity,
+		WebSocketOrigins: wsOrigins,
+	})
+	dialects = append(dialects,
+		api.NewJobs(acct, gw, api.Options{BodyLimit: cfg.Server.BodyLimit}),
+		api.NewAdmin(acct),
+		web.Page{}, // the chat page at / and the JS SDK at /sdk/runnel.js
+	)
 	h = server.New(server.Options{
 		Logger:      log,
 		BodyLimit:   cfg.Server.BodyLimit,
 		CORSOrigins: cfg.Server.CORSOrigins,
 		Metrics:     m.Handler(),
-		Dialects: server.Dialects(gw, server.DialectOptions{
-			BodyLimit: cfg.Server.BodyLimit,
-			KeepAlive: cfg.Server.KeepAlive,
-			Logger:    log,
-		}),
+		Ready:       acct.Ready,
+		Dialects:    dialects,
+		Middleware:  []func(http.Handler) http.Handler{authMiddleware(acct)},
 	})
 	return h, closeAll, nil
+}
+
+// authMiddleware is the account layer's, except for the native GET stream
+// with a stream token, which carries its caller itself (browsers'
+// EventSource cannot send a key header).
+func authMiddleware(acct *account.Service) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		withAuth := acct.Middleware(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if native.IsTokenRoute(r) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			withAuth.ServeHTTP(w, r)
+		})
+	}
+}
+
+// tokenIdentity is the caller a native stream token carries: "admin",
+// "team:TEAM:KEY", or "" for an anonymous caller.
+func tokenIdentity(ctx context.Context) string {
+	id, ok := account.FromContext(ctx)
+	switch {
+	case !ok || id.Anonymous():
+		return ""
+	case id.Admin:
+		return "admin"
+	}
+	return "team:" + id.TeamID + ":" + id.KeyID
+}
+
+// withTokenIdentity restores tokenIdentity's caller into a request context.
+// The token was signed by this server, so its contents are trusted.
+func withTokenIdentity(ctx context.Context, s string) context.Context {
+	if s == "admin" {
+		return account.NewContext(ctx, account.Identity{Admin: true})
+	}
+	if rest, ok := strings.CutPrefix(s, "team:"); ok {
+		team, key, _ := strings.Cut(rest, ":")
+		return account.NewContext(ctx, account.Identity{TeamID: team, KeyID: key})
+	}
+	// An anonymous token: no identity, so that with auth on the call is
+	// refused as if no key had been sent.
+	return ctx
 }
 
 func providerNames(cfg *config.Config) []string {

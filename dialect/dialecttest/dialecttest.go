@@ -189,3 +189,21 @@ func Post(t testing.TB, url, body string) *http.Response {
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }
+
+// Discard is an http.ResponseWriter and http.Flusher that counts and drops
+// what is written, for benchmarks of encoders.
+type Discard struct {
+	H       http.Header
+	Bytes   int
+	Flushes int
+}
+
+func (d *Discard) Header() http.Header {
+	if d.H == nil {
+		d.H = http.Header{}
+	}
+	return d.H
+}
+func (d *Discard) Write(p []byte) (int, error) { d.Bytes += len(p); return len(p), nil }
+func (d *Discard) WriteHeader(int)             {}
+func (d *Discard) Flush()                      { d.Flushes++ }

@@ -154,7 +154,9 @@ func (s *Server) start(ctx context.Context, req *stream.Request) (*gateway.Call,
 // stream writes call's events as SSE, one event and one flush per stream
 // event, then [DONE].
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, call *gateway.Call, enc *chunkEncoder, includeUsage bool) {
-	out := sse.NewWriter(w, sse.Options{KeepAlive: s.opts.KeepAlive})
+	// No ids: OpenAI sends none, and go-openai would read them into the
+	// body of a later error event and lose its message.
+	out := sse.NewWriter(w, sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: true})
 	defer out.Close()
 	var (
 		usage   *stream.Usage

@@ -136,6 +136,10 @@ func isQuantized(t ggml.Type) bool {
 
 // rows computes output rows [lo, hi) for all n vectors.
 func (j *job) rows(lo, hi int) {
+	if j.fn != nil {
+		j.fn(lo, hi)
+		return
+	}
 	m, n := j.m, j.n
 	switch m.Type {
 	case ggml.F32:

@@ -210,3 +210,51 @@ func TestVectorHelpers(t *testing.T) {
 		t.Fatal("Dot")
 	}
 }
+
+// TestConcurrentCallers runs products from several goroutines at once, as
+// several models or tests in one process do, sharing the worker pool and
+// recycling jobs; each result must equal the same product run alone.
+func TestConcurrentCallers(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	m := randMatrix(r, ggml.Q8_0, 777, 256)
+	x := randVec(r, 3*256, 1)
+	want := make([]float32, 3*777)
+	MatMul(want, m, x, 3)
+	done := make(chan error)
+	for g := 0; g < 6; g++ {
+		go func() {
+			dst := make([]float32, 3*777)
+			for it := 0; it < 50; it++ {
+				MatMul(dst, m, x, 3)
+				for i := range dst {
+					if dst[i] != want[i] {
+						done <- fmt.Errorf("iteration %d element %d: %v want %v", it, i, dst[i], want[i])
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 6; g++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestParallel(t *testing.T) {
+	for _, n := range []int{1, 2, 5, 48, 1001} {
+		hits := make([]int32, n)
+		Parallel(n, 1<<20, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				hits[i]++ // disjoint ranges: no two calls touch one index
+			}
+		})
+		for i, h := range hits {
+			if h != 1 {
+				t.Fatalf("n=%d: index %d visited %d times", n, i, h)
+			}
+		}
+	}
+}

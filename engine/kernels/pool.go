@@ -7,66 +7,97 @@ import (
 )
 
 // A job is one MatMul call. Its rows are handed out in chunks through an
-// atomic counter, so whichever goroutines are running take the work: on a
-// shared, noisy machine a descheduled helper costs its share, not a barrier
-// stall. The calling goroutine always works too, so a saturated pool degrades
-// to inline execution instead of queueing.
+// atomic counter, so whichever goroutines are running take the work, and
+// the caller always works too. The caller waits only for chunks that a
+// helper has claimed, never for a helper that has not started: on a shared,
+// noisy machine a descheduled worker costs nothing but its own share, where
+// a fork-join barrier would stall the whole product until it ran.
+//
+// Jobs are recycled, so a worker may pick up a task after its job finished
+// and was reused. The counter carries a generation in its high 32 bits and
+// the next row in its low 32; a task names its generation, and claiming a
+// chunk is a compare-and-swap that fails for a stale task.
 type job struct {
 	m      *Matrix
 	dst, x []float32
 	n      int
 	xq     qvec
+	fn     func(lo, hi int) // set by Parallel instead of a product
 
-	next  atomic.Int64
-	total int64
-	chunk int64
-	wg    sync.WaitGroup
+	next   atomic.Uint64 // generation<<32 | next row
+	total  atomic.Int64  // rows of this generation
+	chunk  atomic.Int64
+	done   atomic.Int64 // rows finished
+	doneCh chan struct{}
+	gen    uint32
 }
 
-var jobs = sync.Pool{New: func() any { return new(job) }}
+type task struct {
+	j   *job
+	gen uint32
+}
+
+var jobs = sync.Pool{New: func() any { return &job{doneCh: make(chan struct{}, 1)} }}
 
 func getJob() *job  { return jobs.Get().(*job) }
 func putJob(j *job) { jobs.Put(j) }
 
 // parallelMin is the work (multiply-adds) below which a product runs on the
-// calling goroutine: waking a helper costs a few microseconds, more than a
-// small matrix takes. Chosen by BenchmarkMatVecThreshold.
+// calling goroutine: waking a helper costs microseconds, more than a small
+// matrix takes. Chosen by BenchmarkMatVecThreshold.
 var parallelMin = 1 << 15
 
 var pool struct {
 	once sync.Once
-	ch   chan *job
+	ch   chan task
 }
 
 func startPool() {
 	n := runtime.GOMAXPROCS(0)
-	pool.ch = make(chan *job, n)
+	pool.ch = make(chan task, n)
 	for range n {
 		go worker()
 	}
 }
 
 func worker() {
-	for j := range pool.ch {
-		j.work()
-		j.wg.Done()
+	for t := range pool.ch {
+		t.j.work(t.gen, false)
 	}
 }
 
-func (j *job) work() {
+// work claims and computes chunks of generation gen until none are left.
+// It reports whether this goroutine finished the job's last rows; a helper
+// that does so wakes the caller.
+func (j *job) work(gen uint32, caller bool) (last bool) {
 	for {
-		lo := j.next.Add(j.chunk) - j.chunk
-		if lo >= j.total {
-			return
+		v := j.next.Load()
+		if uint32(v>>32) != gen {
+			return false // stale task: the job has moved on
 		}
-		j.rows(int(lo), int(min(lo+j.chunk, j.total)))
+		total, chunk := j.total.Load(), j.chunk.Load()
+		lo := int64(uint32(v))
+		if lo >= total {
+			return false
+		}
+		hi := min(lo+chunk, total)
+		if !j.next.CompareAndSwap(v, v+uint64(hi-lo)) {
+			continue
+		}
+		j.rows(int(lo), int(hi))
+		if j.done.Add(hi-lo) == total {
+			if !caller {
+				j.doneCh <- struct{}{}
+			}
+			return true
+		}
 	}
 }
 
 // run computes all rows of j, in parallel when work is large enough.
 func run(j *job, rows, work int) {
 	p := runtime.GOMAXPROCS(0)
-	if p == 1 || work < parallelMin || rows < 8 {
+	if p == 1 || work < parallelMin || rows < 2 {
 		j.rows(0, rows)
 		return
 	}
@@ -76,17 +107,34 @@ func run(j *job, rows, work int) {
 	chunk := (rows + 4*p - 1) / (4 * p)
 	chunk = (chunk + 3) &^ 3
 	pieces := (rows + chunk - 1) / chunk
-	j.total, j.chunk = int64(rows), int64(chunk)
-	j.next.Store(0)
-	helpers := min(p, pieces) - 1
-	j.wg.Add(helpers)
-	for range helpers {
+	j.gen++
+	j.total.Store(int64(rows))
+	j.chunk.Store(int64(chunk))
+	j.done.Store(0)
+	j.next.Store(uint64(j.gen) << 32) // publishes the generation last
+	for range min(p, pieces) - 1 {
 		select {
-		case pool.ch <- j:
-		default: // pool busy with other callers: do the work here
-			j.wg.Done()
+		case pool.ch <- task{j, j.gen}:
+		default: // every worker is busy: the caller does the work
 		}
 	}
-	j.work()
-	j.wg.Wait()
+	if !j.work(j.gen, true) {
+		<-j.doneCh // a helper is finishing the last claimed chunk
+	}
+}
+
+// Parallel calls f on disjoint ranges [lo, hi) covering [0, n), spread over
+// the worker pool when work (an estimate in multiply-adds) is large enough
+// to pay for it, else in one call on this goroutine. f must be safe to run
+// concurrently on different ranges. Like the products, it never waits for a
+// worker that has not started.
+func Parallel(n, work int, f func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	j := getJob()
+	j.fn = f
+	run(j, n, work)
+	j.fn = nil
+	putJob(j)
 }

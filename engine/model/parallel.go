@@ -1,29 +1,12 @@
 package model
 
-import (
-	"runtime"
-	"sync"
-)
+import "github.com/runnel/runnel/engine/kernels"
 
 // parallelRows splits [0, rows) across cores when the work (multiply-adds)
-// is large enough to pay for the goroutines. The weight products have
-// their own pool in package kernels; this is for attention.
+// is large enough to pay for it, on the kernels' worker pool (which, unlike
+// a fork-join of fresh goroutines, never waits for a helper that a busy
+// machine has not yet scheduled). It is for attention; the weight products
+// parallelise themselves.
 func parallelRows(rows, work int, f func(r0, r1 int)) {
-	threads := runtime.GOMAXPROCS(0)
-	if threads == 1 || work < 1<<15 || rows < 2 {
-		f(0, rows)
-		return
-	}
-	threads = min(threads, rows)
-	var wg sync.WaitGroup
-	chunk := (rows + threads - 1) / threads
-	for r := chunk; r < rows; r += chunk {
-		wg.Add(1)
-		go func(r0 int) {
-			defer wg.Done()
-			f(r0, min(r0+chunk, rows))
-		}(r)
-	}
-	f(0, min(chunk, rows))
-	wg.Wait()
+	kernels.Parallel(rows, work, f)
 }

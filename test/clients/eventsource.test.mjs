@@ -4,30 +4,47 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventSource } from 'eventsource';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startRunnel } from './lib/server.mjs';
 
 let srv;
+let models;
 
 before(async () => {
-  srv = await startRunnel();
+  // An empty models directory makes the built-in engine the default
+  // provider, so a name no provider knows is a 404, not a mock stream.
+  models = await mkdtemp(join(tmpdir(), 'runnel-models-'));
+  srv = await startRunnel(['--models-dir', models]);
 });
 
 after(async () => {
   await srv?.stop();
+  if (models) await rm(models, { recursive: true, force: true });
 });
 
-async function streamToken() {
-  const res = await fetch(`${srv.baseURL}/api/v1/stream-tokens`, { method: 'POST' });
+async function streamToken(baseURL = srv.baseURL) {
+  const res = await fetch(`${baseURL}/api/v1/stream-tokens`, { method: 'POST' });
   assert.equal(res.status, 200);
   const body = await res.json();
   assert.ok(body.token && body.expires_at * 1000 > Date.now());
   return body.token;
 }
 
-// collect reads events until the one with done: true, then closes.
+// collect reads events until the one with done: true, then closes. An
+// EventSource error carries only the HTTP status (as in browsers), so the
+// package's fetch hook keeps the body of a failed response in
+// err.serverBody, to check the server's message.
 function collect(url) {
+  let failedBody;
+  const fetchHook = async (input, init) => {
+    const res = await fetch(input, init);
+    if (res.status !== 200) failedBody = await res.clone().text();
+    return res;
+  };
   return new Promise((resolve, reject) => {
-    const es = new EventSource(url);
+    const es = new EventSource(url, { fetch: fetchHook });
     const events = [];
     es.onmessage = (ev) => {
       const data = JSON.parse(ev.data);
@@ -39,6 +56,7 @@ function collect(url) {
     };
     es.onerror = (err) => {
       es.close();
+      err.serverBody = failedBody;
       reject(err);
     };
   });
@@ -83,4 +101,67 @@ test('errors: forged token is 401, upstream error ends with an error event', asy
   const last = events.at(-1);
   assert.equal(last.finish_reason, 'error');
   assert.equal(last.error.code, 'upstream_error');
+  assert.match(last.error.message, /injected upstream error after 2 tokens/);
+});
+
+test('errors: unknown model is a 404 whose body names the model', async () => {
+  const q = new URLSearchParams({ model: 'nosuchprovider/nosuchmodel', prompt: 'hi', token: await streamToken() });
+  await assert.rejects(collect(`${srv.baseURL}/api/v1/inference/stream?${q}`), (err) => {
+    assert.equal(err.code, 404);
+    const body = JSON.parse(err.serverBody);
+    assert.match(JSON.stringify(body), /nosuchprovider\/nosuchmodel/);
+    return true;
+  });
+});
+
+test('thinking tokens arrive on the thinking channel, before the output', async () => {
+  const q = new URLSearchParams({ model: 'mock/default?text=Yes&think=3', prompt: 'hi', token: await streamToken() });
+  const events = await collect(`${srv.baseURL}/api/v1/inference/stream?${q}`);
+  const tokens = events.filter((e) => !e.done);
+  assert.deepEqual(tokens.map((e) => [e.channel ?? 'output', e.token]), [
+    ['thinking', 'Let'], ['thinking', ' me'], ['thinking', ' think'], ['output', 'Yes'],
+  ]);
+  assert.equal(events.at(-1).finish_reason, 'stop');
+  assert.deepEqual(events.at(-1).usage, { input_tokens: 1, output_tokens: 4, total_tokens: 5 });
+});
+
+test('keep-alive comments between slow tokens are skipped', async () => {
+  const ka = await startRunnel(['--keep-alive', '5ms']);
+  try {
+    const words = Array.from({ length: 10 }, (_, i) => `w${i + 1}`);
+    const url = async () => {
+      const q = new URLSearchParams({
+        model: `mock/default?itl=60ms&text=${encodeURIComponent(words.join(' '))}`,
+        prompt: 'hi',
+        token: await streamToken(ka.baseURL),
+      });
+      return `${ka.baseURL}/api/v1/inference/stream?${q}`;
+    };
+    // Read raw first: comments really are on the wire between the tokens.
+    const raw = await (await fetch(await url())).text();
+    assert.ok(raw.split('\n').some((l) => l.startsWith(':')), `no keep-alive comment in\n${raw}`);
+    const events = await collect(await url());
+    assert.deepEqual(events.filter((e) => !e.done).map((e) => e.token), words.map((w, i) => (i ? ` ${w}` : w)));
+    assert.equal(events.at(-1).finish_reason, 'stop');
+    assert.deepEqual(events.at(-1).usage, { input_tokens: 1, output_tokens: 10, total_tokens: 11 });
+  } finally {
+    await ka.stop();
+  }
+});
+
+test('an EventSource left open does not run the prompt again when the stream ends', async () => {
+  const q = new URLSearchParams({ model: 'mock/default?text=Hello%20world', prompt: 'hi', token: await streamToken() });
+  const es = new EventSource(`${srv.baseURL}/api/v1/inference/stream?${q}`);
+  const tokens = [];
+  await new Promise((resolve) => {
+    es.onmessage = (ev) => {
+      const data = JSON.parse(ev.data);
+      if (!data.done) tokens.push(data.token);
+    };
+    // The reconnect (with Last-Event-ID) gets 204, which closes the source.
+    es.onerror = () => {
+      if (es.readyState === EventSource.CLOSED) resolve();
+    };
+  });
+  assert.deepEqual(tokens, ['Hello', ' world']);
 });

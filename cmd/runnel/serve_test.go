@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/runnel/runnel/config"
+)
+
+func serveTest(t *testing.T, ao accountOptions, env map[string]string) *httptest.Server {
+	t.Helper()
+	cfg := config.Default()
+	if err := cfg.ApplyEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Server.DataDir = t.TempDir()
+	h, closeAll, err := newServer(context.Background(), cfg, ao, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(func() { ts.Close(); closeAll() })
+	return ts
+}
+
+func do(t *testing.T, method, url, key, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Every dialect, the account APIs and the operational endpoints are
+// mounted by serve's wiring.
+func TestServeMountsEveryAPI(t *testing.T) {
+	ts := serveTest(t, accountOptions{}, nil)
+	chat := `{"model":"mock/default?text=Hi%20there.","messages":[{"role":"user","content":"hi"}]}`
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		contains                 string
+	}{
+		{"openai chat", "POST", "/v1/chat/completions", chat, 200, `"content":"Hi there."`},
+		{"openai models", "GET", "/v1/models", "", 200, `"id":"mock/default"`},
+		{"ollama chat", "POST", "/api/chat", `{"model":"mock/default?text=Hi%20there.","stream":false,"messages":[{"role":"user","content":"hi"}]}`, 200, `"content":"Hi there."`},
+		{"ollama version", "GET", "/api/version", "", 200, `"version"`},
+		{"anthropic messages", "POST", "/v1/messages", `{"model":"mock/default?text=Hi%20there.","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}`, 200, `"text":"Hi there."`},
+		{"native generate", "POST", "/api/v1/generate", `{"service_name":"mock","model_name":"default?text=Hi%20there.","input":[{"type":"text","name":"input","content":"hi"}]}`, 200, `Hi there.`},
+		{"websocket without upgrade", "GET", "/ws/chat", "", 426, ""},
+		{"jobs: unknown job", "GET", "/api/jobs/job_aaaaaaaaaaaaaaaa", "", 404, ""},
+		{"admin, auth off", "GET", "/admin/teams", "", 200, `"teams"`},
+		{"chat page", "GET", "/", "", 200, "<html"},
+		{"JS SDK", "GET", "/sdk/runnel.js", "", 200, "export"},
+		{"health", "GET", "/healthz", "", 200, `"ok"`},
+		{"ready", "GET", "/readyz", "", 200, `"ready"`},
+		{"metrics", "GET", "/metrics", "", 200, `runnel_requests_total{model="default",provider="mock",status="ok"}`},
+		{"bad JSON is a 400 in OpenAI's shape", "POST", "/v1/chat/completions", `{"model":`, 400, `"type":"invalid_request_error"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := do(t, tt.method, ts.URL+tt.path, "", tt.body)
+			if status != tt.status || !strings.Contains(body, tt.contains) {
+				t.Fatalf("%s %s = %d %s; want %d containing %q", tt.method, tt.path, status, body, tt.status, tt.contains)
+			}
+		})
+	}
+}
+
+func TestServeWithAuth(t *testing.T) {
+	ts := serveTest(t, accountOptions{auth: true, adminKey: "admin-secret-key-0123456789"}, nil)
+	chat := `{"model":"mock/default?text=Hi.","messages":[{"role":"user","content":"hi"}]}`
+	if status, body := do(t, "POST", ts.URL+"/v1/chat/completions", "", chat); status != 401 || !strings.Contains(body, `"error"`) {
+		t.Fatalf("no key: %d %s", status, body)
+	}
+	if status, body := do(t, "POST", ts.URL+"/v1/chat/completions", "wrong", chat); status != 401 {
+		t.Fatalf("wrong key: %d %s", status, body)
+	}
+	if status, body := do(t, "POST", ts.URL+"/v1/chat/completions", "admin-secret-key-0123456789", chat); status != 200 || !strings.Contains(body, `"content":"Hi."`) {
+		t.Fatalf("admin key: %d %s", status, body)
+	}
+	if status, _ := do(t, "GET", ts.URL+"/healthz", "", ""); status != 200 {
+		t.Fatalf("healthz needs no key: %d", status)
+	}
+	if status, _ := do(t, "GET", ts.URL+"/admin/teams", "", ""); status != 401 {
+		t.Fatalf("admin API without a key: %d", status)
+	}
+	if status, _ := do(t, "GET", ts.URL+"/admin/teams", "admin-secret-key-0123456789", ""); status != 200 {
+		t.Fatalf("admin API with the admin key: %d", status)
+	}
+
+	// The native GET stream authenticates by stream token only.
+	stream := ts.URL + "/api/v1/inference/stream?model=" + url.QueryEscape("mock/default?text=Hi.") + "&prompt=hi"
+	if status, body := do(t, "GET", stream, "", ""); status != 401 {
+		t.Fatalf("native GET stream without a token: %d %s", status, body)
+	}
+	token := func(key string) string {
+		status, body := do(t, "POST", ts.URL+"/api/v1/stream-tokens", key, "")
+		var tok struct{ Token string }
+		if err := json.Unmarshal([]byte(body), &tok); status != 200 || err != nil || tok.Token == "" {
+			t.Fatalf("stream token: %d %s", status, body)
+		}
+		return tok.Token
+	}
+	if status, body := do(t, "GET", stream+"&token="+token("admin-secret-key-0123456789"), "", ""); status != 200 || !strings.Contains(body, `"token":"Hi"`) || !strings.Contains(body, `"done":true`) {
+		t.Fatalf("native GET stream with the admin's token: %d %s", status, body)
+	}
+	// A token issued to a caller without a key carries no identity.
+	if status, body := do(t, "GET", stream+"&token="+token(""), "", ""); status != 401 {
+		t.Fatalf("native GET stream with an anonymous token: %d %s", status, body)
+	}
+}

@@ -1,0 +1,62 @@
+package ollama
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/dialect/dialecttest"
+	"github.com/runnel/runnel/stream"
+)
+
+const benchTokens = 256
+
+func benchEvents() []stream.Event {
+	evs := make([]stream.Event, 0, benchTokens+2)
+	for range benchTokens {
+		evs = append(evs, stream.Delta(" token"))
+	}
+	return append(evs, stream.UsageEvent(stream.Usage{PromptTokens: 5, CompletionTokens: benchTokens}), stream.Finished(stream.FinishStop))
+}
+
+// BenchmarkChatStream runs /api/chat end to end (decode, gateway call,
+// NDJSON encoding, one flush per line) for a 256-token answer.
+func BenchmarkChatStream(b *testing.B) {
+	mux := http.NewServeMux()
+	NewServer(&dialecttest.Gateway{Events: benchEvents()}, Options{}).Register(mux)
+	body := `{"model":"m","messages":[{"role":"user","content":"hi"}]}`
+	b.ReportAllocs()
+	start := time.Now()
+	for b.Loop() {
+		w := &dialecttest.Discard{}
+		mux.ServeHTTP(w, httptest.NewRequest("POST", "/api/chat", strings.NewReader(body)))
+		if w.Flushes != benchTokens+1 {
+			b.Fatalf("%d flushes", w.Flushes)
+		}
+	}
+	b.ReportMetric(float64(b.N*benchTokens)/time.Since(start).Seconds(), "tokens/s")
+}
+
+// BenchmarkLineEncode is one content line, appended into a reused buffer as
+// the encoder does; BenchmarkLineMarshal is the json.Marshal baseline.
+func BenchmarkLineEncode(b *testing.B) {
+	e := &encoder{model: "llama3.2:latest", chat: true, streamed: true, w: &dialecttest.Discard{}}
+	e.wrote = true
+	b.ReportAllocs()
+	for b.Loop() {
+		e.delta(stream.Output, " token")
+	}
+}
+
+func BenchmarkLineMarshal(b *testing.B) {
+	b.ReportAllocs()
+	w := &dialecttest.Discard{}
+	for b.Loop() {
+		c := Chunk{Model: "llama3.2:latest", CreatedAt: time.Now().UTC().Format(time.RFC3339Nano), Message: &Message{Role: "assistant", Content: " token"}}
+		line, _ := json.Marshal(c)
+		w.Write(append(line, '\n'))
+	}
+}
