@@ -262,3 +262,80 @@ func liveHeap() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
 }
+
+// TestGatewayUpstreamFaults drives faulty upstreams through the whole
+// gateway: a client that goes away cancels the upstream request, and an
+// upstream that sends garbage or stops mid-stream becomes an error event
+// with a clear message, then [DONE].
+func TestGatewayUpstreamFaults(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // deadlock guard only
+	defer cancel()
+	cancelled := make(chan struct{})
+	token := `data: {"choices":[{"index":0,"delta":{"content":"one"},"finish_reason":null}]}` + "\n\n"
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, token)
+		w.(http.Flusher).Flush()
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/garbage/"):
+			io.WriteString(w, "data: {not json\n\n")
+		case strings.HasPrefix(r.URL.Path, "/truncate/"):
+			io.WriteString(w, `data: {"choices":[{"index":0,"delta":{"cont`)
+		default:
+			<-r.Context().Done()
+			close(cancelled)
+		}
+	}))
+	defer upstream.Close()
+
+	for _, tc := range []struct{ query, want string }{
+		{"garbage", "upstream sent an invalid chunk: {not json"},
+		{"truncate", "upstream closed the stream before it finished"},
+		{"hang", ""},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			router := gateway.NewStaticRouter()
+			router.Register("openai", openai.NewProvider(openai.Config{BaseURL: upstream.URL + "/" + tc.query + "/v1"}))
+			mux := http.NewServeMux()
+			openai.NewServer(gateway.New(gateway.Options{Router: router}), openai.Options{}).Register(mux)
+			gw := httptest.NewServer(mux)
+			defer gw.Close()
+
+			body := `{"model":"openai/up","messages":[{"role":"user","content":"hi"}],"stream":true}`
+			req, _ := http.NewRequestWithContext(ctx, "POST", gw.URL+"/v1/chat/completions", strings.NewReader(body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			r := sse.NewReader(resp.Body)
+			first, err := r.Next()
+			if err != nil || !strings.Contains(first.Data, `"content":"one"`) {
+				t.Fatalf("first event %q, %v", first.Data, err)
+			}
+			if tc.want == "" {
+				// The client goes away mid-stream: the upstream request
+				// must be cancelled.
+				resp.Body.Close()
+				select {
+				case <-cancelled:
+				case <-ctx.Done():
+					t.Fatal("the upstream request was not cancelled")
+				}
+				return
+			}
+			var datas []string
+			for {
+				ev, err := r.Next()
+				if err != nil {
+					break
+				}
+				datas = append(datas, ev.Data)
+			}
+			want := []string{`{"error":{"message":"` + strings.ReplaceAll(tc.want, `"`, `\"`) + `","type":"api_error","param":null,"code":"upstream_error"}}`, "[DONE]"}
+			if strings.Join(datas, "\n") != strings.Join(want, "\n") {
+				t.Errorf("events after the first:\n%q\nwant:\n%q", datas, want)
+			}
+		})
+	}
+}

@@ -279,7 +279,6 @@ func TestDefaultProvider(t *testing.T) {
 	}{
 		{"nothing set: the engine", "", env(), "engine"},
 		{"a models dir: the engine", "", env("RUNNEL_MODELS", "/models"), "engine"},
-		{"models dir in the file", "server: {models_dir: /m}\n", env(), "engine"},
 		{"configured", "gateway: {default_provider: ollama}\n", env("RUNNEL_MODELS", "/models"), "ollama"},
 		{"from the environment", "", env("RUNNEL_DEFAULT_PROVIDER", "mock", "RUNNEL_MODELS", "/m"), "mock"},
 	}

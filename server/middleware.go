@@ -82,11 +82,23 @@ func (w *recorder) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (w *recorder) Flush() {
+// Flush sends what was written so far; streams call it once per event.
+func (w *recorder) Flush() { w.FlushError() }
+
+// FlushError is Flush reporting a gone client, for http.ResponseController.
+// The direct type switch keeps the per-event path free of allocations.
+func (w *recorder) FlushError() error {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	http.NewResponseController(w.ResponseWriter).Flush()
+	switch f := w.ResponseWriter.(type) {
+	case interface{ FlushError() error }:
+		return f.FlushError()
+	case http.Flusher:
+		f.Flush()
+		return nil
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 func (w *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {

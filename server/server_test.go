@@ -347,3 +347,32 @@ func TestRunReadyLineAndGracefulShutdown(t *testing.T) {
 		t.Fatalf("%d ready lines", n)
 	}
 }
+
+// BenchmarkStreamEvent measures one streamed event (write + flush) through
+// the whole middleware chain, as a dialect's encoder does per token.
+func BenchmarkStreamEvent(b *testing.B) {
+	event := []byte("data: {\"choices\":[{\"delta\":{\"content\":\" token\"}}]}\n\n")
+	h := server.New(server.Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Dialects: routes(func(mux *http.ServeMux) {
+			mux.HandleFunc("GET /stream", func(w http.ResponseWriter, r *http.Request) {
+				rc := http.NewResponseController(w)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					w.Write(event)
+					rc.Flush()
+				}
+				b.StopTimer()
+			})
+		}),
+	})
+	h.ServeHTTP(discardWriter{header: http.Header{}}, httptest.NewRequest("GET", "/stream", nil))
+}
+
+type discardWriter struct{ header http.Header }
+
+func (d discardWriter) Header() http.Header         { return d.header }
+func (d discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d discardWriter) WriteHeader(int)             {}
+func (d discardWriter) FlushError() error           { return nil }

@@ -82,7 +82,7 @@ func newServer(t *testing.T) (*httptest.Server, *watched) {
 	r := gateway.NewStaticRouter()
 	r.Register("mock", w)
 	models := map[string]string{
-		"story":  "slow?text=" + urlText("The **robot** learned to paint. It painted the sea, then the sky, then the small red boat.") + "&itl=25ms",
+		"story":  "slow?text=" + urlText("The **robot** learned to paint. It painted the sea, then the sky, then the small red boat.") + "&itl=25ms&think=3",
 		"hang":   "hang?text=" + urlText("Stop me if you can") + "&hang_after=3",
 		"broken": "broken?text=" + urlText("This will fail") + "&error_after=2",
 	}
@@ -197,6 +197,11 @@ func TestChatPageInChromium(t *testing.T) {
 	}
 	if updates < 10 {
 		t.Fatalf("the reply arrived in %d DOM updates; want it to stream in token by token", updates)
+	}
+	// Thinking sits in its own collapsible block, not in the reply.
+	thinking := js[[]any](t, ctx, `(() => { const d = document.querySelector('.msg.assistant details'); return [d.hidden, d.open, d.querySelector('.thinking').textContent]; })()`)
+	if len(thinking) != 3 || thinking[0] != false || thinking[1] != false || thinking[2] != "Let me think" {
+		t.Fatalf("thinking block [hidden, open, text] = %v, want a closed, visible block holding %q", thinking, "Let me think")
 	}
 	if status := js[string](t, ctx, `document.getElementById('status').textContent`); status != "done (stop)" {
 		t.Fatalf("status = %q", status)

@@ -181,7 +181,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 	dialects = append(dialects,
 		api.NewJobs(acct, gw, api.Options{BodyLimit: cfg.Server.BodyLimit}),
 		api.NewAdmin(acct),
-		web.Page{},
+		web.Page{}, // the chat page at / and the JS SDK at /sdk/runnel.js
 	)
 	h = server.New(server.Options{
 		Logger:      log,

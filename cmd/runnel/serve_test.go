@@ -65,6 +65,8 @@ func TestServeMountsEveryAPI(t *testing.T) {
 		{"websocket without upgrade", "GET", "/ws/chat", "", 426, ""},
 		{"jobs: unknown job", "GET", "/api/jobs/job_aaaaaaaaaaaaaaaa", "", 404, ""},
 		{"admin, auth off", "GET", "/admin/teams", "", 200, `"teams"`},
+		{"chat page", "GET", "/", "", 200, "<html"},
+		{"JS SDK", "GET", "/sdk/runnel.js", "", 200, "export"},
 		{"health", "GET", "/healthz", "", 200, `"ok"`},
 		{"ready", "GET", "/readyz", "", 200, `"ready"`},
 		{"metrics", "GET", "/metrics", "", 200, `runnel_requests_total{model="default",provider="mock",status="ok"}`},

@@ -130,3 +130,47 @@ test('generateStream calls OnChunk, OnThinking and OnComplete', async () => {
   assert.deepEqual(final.usage, { input_tokens: 1, output_tokens: 4, total_tokens: 5 });
   assert.deepEqual(final.warnings, []);
 });
+
+// A scripted HTTP server for what runnel serve cannot be made to do on cue.
+async function scripted(handler) {
+  const { createServer } = await import('node:http');
+  const server = createServer(handler);
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+test('429 and 503 before the first token are retried with backoff', async () => {
+  let calls = 0;
+  const s = await scripted((req, res) => {
+    calls++;
+    if (calls === 1) { res.writeHead(429, { 'retry-after': '0' }); return res.end('{"error":{"message":"slow down"}}'); }
+    if (calls === 2) { res.writeHead(503); return res.end('{"error":{"message":"busy"}}'); }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end('data: {"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n');
+  });
+  try {
+    const text = await new Runnel({ baseURL: s.url, maxRetries: 2 }).chatStream('m', user).collect();
+    assert.equal(text, 'ok');
+    assert.equal(calls, 3);
+    calls = 0;
+    await assert.rejects(new Runnel({ baseURL: s.url, maxRetries: 0 }).chatStream('m', user).collect(),
+      (err) => err instanceof RunnelError && err.status === 429 && err.message === 'slow down');
+  } finally {
+    await s.close();
+  }
+});
+
+test('a connection cut mid-stream is a ConnectionError, not a clean end', async () => {
+  const s = await scripted((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write('data: {"choices":[{"index":0,"delta":{"content":"par"}}]}\n\n');
+    setTimeout(() => res.socket.destroy(), 20);
+  });
+  try {
+    const st = new Runnel({ baseURL: s.url }).chatStream('m', user);
+    await assert.rejects(st.collect(), (err) => err instanceof ConnectionError && err.midStream === true);
+    assert.equal(st.text, 'par');
+  } finally {
+    await s.close();
+  }
+});
