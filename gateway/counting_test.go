@@ -84,3 +84,24 @@ func TestFallbackForwardsFinish(t *testing.T) {
 		t.Fatalf("record %+v", rec)
 	}
 }
+
+func TestCallFinish(t *testing.T) {
+	rg := newRig(nil)
+	c, err := rg.gw.Start(context.Background(), chat("mock/default?tokens=100&text=tok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Recv()
+	if !c.Finish(stream.FinishCancelled) {
+		t.Fatal("a mock call cannot finish")
+	}
+	drain(t, c)
+	c.Close()
+	rec := rg.acc.only(t)
+	n := strings.Count(rec.Output, "tok")
+	// The mock counts what it generated, the buffer's read-ahead included.
+	if rec.Status != "cancelled" || rec.Usage.Estimated || rec.Usage.PromptTokens != promptTokens ||
+		rec.Usage.CompletionTokens < n || n < 1 || c.Summary().Usage != rec.Usage {
+		t.Fatalf("record %+v (%d tokens delivered)", rec, n)
+	}
+}

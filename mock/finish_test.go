@@ -6,9 +6,13 @@ import (
 	"testing"
 	"testing/synctest"
 
+	"go.uber.org/goleak"
+
 	"github.com/runnel/runnel/stream"
 	"github.com/runnel/runnel/stream/control"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestFinish(t *testing.T) {
 	// Prompt: 3 + 5 tokens. text=a b c d e f, 2 thinking tokens first.

@@ -3,7 +3,11 @@ package stream
 import (
 	"context"
 	"testing"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestGoFinisher(t *testing.T) {
 	s := Go(context.Background(), 1, func(ctx context.Context, emit func(Event) bool) error { return nil })
