@@ -695,6 +695,31 @@ func (s *Store) Calls(ctx context.Context, jobID string) ([]account.Call, error)
 	return cs, rows.Err()
 }
 
+func (s *Store) RecentCalls(ctx context.Context, f account.UsageFilter, limit int) ([]account.Call, error) {
+	to := f.To
+	if to.IsZero() {
+		to = time.Now().Add(time.Hour)
+	}
+	rows, err := s.o.Read.QueryContext(ctx, `SELECT `+callCols+` FROM calls
+		WHERE started_at >= $1 AND started_at < $2
+		AND ($3 = '' OR team_id = $3) AND ($4 = '' OR key_id = $4) AND ($5 = '' OR model = $5)
+		ORDER BY started_at DESC, id LIMIT $6`,
+		micros(f.From), micros(to), f.TeamID, f.KeyID, f.Model, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cs []account.Call
+	for rows.Next() {
+		c, err := scanCall(rows)
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, rows.Err()
+}
+
 func (s *Store) Call(ctx context.Context, id string) (account.Call, error) {
 	return scanCall(s.o.Read.QueryRowContext(ctx, `SELECT `+callCols+` FROM calls WHERE id = $1`, id))
 }
