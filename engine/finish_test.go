@@ -158,3 +158,30 @@ func TestGatewayEstimatesWithTokenizer(t *testing.T) {
 		t.Fatal("counted for a model that is not loaded")
 	}
 }
+
+func TestFinishWhileQueued(t *testing.T) {
+	// One slot, held by a stream nobody reads (its generation pauses):
+	// a queued stream that is finished ends without waiting for the slot.
+	e := newEngine(t, Options{MaxParallel: 1})
+	req := chat(testmodels.GreedyPrompt, stream.Sampling{Temperature: ptr(0.0)})
+	first, err := e.Stream(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if _, err := first.Recv(); err != nil { // it holds the slot
+		t.Fatal(err)
+	}
+	second, err := e.Stream(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !stream.Finish(second, stream.FinishCancelled) {
+		t.Fatal("not a Finisher")
+	}
+	r := stream.Collect(second)
+	if r.Finish != stream.FinishCancelled || r.Text != "" || r.Usage == nil ||
+		*r.Usage != (stream.Usage{PromptTokens: len(testmodels.GreedyPromptIDs)}) {
+		t.Fatalf("finish %s text %q usage %+v", r.Finish, r.Text, r.Usage)
+	}
+}

@@ -183,8 +183,16 @@ func (r *runner) loop() {
 	for {
 		r.mu.Lock()
 		closed := r.closed
-		// Requests cancelled while they waited give their place back.
-		r.queue = slices.DeleteFunc(r.queue, func(sq *seq) bool { return sq.gone.Load() })
+		// Requests cancelled while they waited give their place back;
+		// those finished end at once, having generated nothing.
+		r.queue = slices.DeleteFunc(r.queue, func(sq *seq) bool {
+			if reason, ok := sq.fin.Requested(); ok && !sq.gone.Load() {
+				r.finished++
+				sq.out <- result{done: true, reason: reason, usage: stream.Usage{PromptTokens: len(sq.prompt)}}
+				return true
+			}
+			return sq.gone.Load()
+		})
 		for !closed && len(active) < r.o.MaxParallel && len(r.queue) > 0 {
 			sq := r.queue[0]
 			r.queue[0] = nil
