@@ -733,13 +733,35 @@ func (s *Service) SetTeamLimits(ctx context.Context, teamID string, l Limits, ma
 	return s.Team(ctx, teamID)
 }
 
-// Usage reports calls per team, key and model.
-func (s *Service) Usage(ctx context.Context, f UsageFilter) ([]UsageRow, error) {
+// RecentCalls lists recorded calls, newest first (limit 1 to 1000).
+func (s *Service) RecentCalls(ctx context.Context, f UsageFilter, limit int) ([]Call, error) {
+	if err := checkFilter(f); err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > 1000 {
+		return nil, stream.InvalidParam("limit", "limit must be 1 to 1000")
+	}
+	cs, err := s.store.RecentCalls(ctx, f, limit)
+	if err != nil {
+		return nil, internal(err)
+	}
+	return cs, nil
+}
+
+func checkFilter(f UsageFilter) error {
 	if f.TeamID != "" && !ValidID("team", f.TeamID) {
-		return nil, stream.InvalidParam("team_id", "%q is not a team id", clip(f.TeamID))
+		return stream.InvalidParam("team_id", "%q is not a team id", clip(f.TeamID))
 	}
 	if f.KeyID != "" && !ValidID("key", f.KeyID) {
-		return nil, stream.InvalidParam("key_id", "%q is not a key id", clip(f.KeyID))
+		return stream.InvalidParam("key_id", "%q is not a key id", clip(f.KeyID))
+	}
+	return nil
+}
+
+// Usage reports calls per team, key and model.
+func (s *Service) Usage(ctx context.Context, f UsageFilter) ([]UsageRow, error) {
+	if err := checkFilter(f); err != nil {
+		return nil, err
 	}
 	rows, err := s.store.Usage(ctx, f)
 	if err != nil {

@@ -150,9 +150,16 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		closeProviders()
 		return nil, nil, fmt.Errorf("account store: %w", err)
 	}
-	acct := account.New(st, account.Config{Auth: ao.auth, AdminKey: ao.adminKey, Prices: cfg.Prices, Logger: log})
+	acfg, closeLimiter, err := accountConfig(ctx, ao, cfg.Prices, log)
+	if err != nil {
+		st.Close()
+		closeProviders()
+		return nil, nil, err
+	}
+	acct := account.New(st, acfg)
 	closeAll = func() {
 		closeProviders()
+		closeLimiter()
 		if err := acct.Close(); err != nil {
 			log.Warn("closing the account store", "err", err)
 		}
@@ -163,6 +170,9 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 	gopts.Router = cfg.Router(providers)
 	gopts.Observer = m
 	gopts.Accountant = acct
+	if gopts.Counter == nil {
+		gopts.Counter = estimateCounter
+	}
 	gw := gateway.New(gopts)
 
 	var wsOrigins []string
@@ -179,7 +189,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		WebSocketOrigins: wsOrigins,
 	})
 	dialects = append(dialects,
-		api.NewJobs(acct, gw, api.Options{BodyLimit: cfg.Server.BodyLimit}),
+		api.NewJobs(acct, gw, api.Options{BodyLimit: cfg.Server.BodyLimit, DefaultModel: os.Getenv("RUNNEL_DEFAULT_MODEL")}),
 		api.NewAdmin(acct),
 		web.Page{}, // the chat page at / and the JS SDK at /sdk/runnel.js
 	)
