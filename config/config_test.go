@@ -208,6 +208,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		want       string
 	}{
 		{"unknown top-level key", "servr: {}\n", env(), `line 1: unknown key "servr" at the top level`},
+		{"duplicate key", "server: {addr: a}\ngateway: {}\nserver: {addr: b}\n", env(), `line 3: key "server" is defined twice (first at line 1)`},
+		{"duplicate nested key", "providers:\n  x: {type: mock, type: openai}\n", env(), `line 2: key "type" is defined twice (first at line 2)`},
+		{"huge file", strings.Repeat("#", 1<<20+1), env(), `a config file is at most 1048576`},
 		{"unknown server key", "server:\n  adr: x\n", env(), `line 2: unknown key "adr" in server`},
 		{"unknown provider key", "providers:\n  x:\n    type: openai\n    baseurl: http://h\n", env(), `line 4: unknown key "baseurl" in a provider`},
 		{"unknown timeout key", "gateway:\n  timeouts: {ttft: 1s}\n", env(), `unknown key "ttft" in gateway.timeouts`},
