@@ -38,6 +38,9 @@ type Options struct {
 	// Retry reports whether a failed transaction may be retried
 	// (PostgreSQL serialization failures, SQLite busy).
 	Retry func(error) bool
+	// MaxVersion stops migrating after that version (0: migrate fully);
+	// tests use it to build an old database and upgrade it.
+	MaxVersion int
 }
 
 // Store is an account.Store.
@@ -173,6 +176,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	for _, v := range vs {
+		if s.o.MaxVersion > 0 && v > s.o.MaxVersion {
+			break
+		}
 		q, err := migrationSQL(v)
 		if err != nil {
 			return err
