@@ -348,26 +348,33 @@ func TestRunReadyLineAndGracefulShutdown(t *testing.T) {
 	}
 }
 
-// BenchmarkStreamEvent measures one streamed event (write + flush) through
-// the whole middleware chain, as a dialect's encoder does per token.
+// BenchmarkStreamEvent measures one streamed event (write + flush) as a
+// dialect's encoder does per token: straight to the connection's writer
+// (bare, the baseline) and through the whole middleware chain.
 func BenchmarkStreamEvent(b *testing.B) {
 	event := []byte("data: {\"choices\":[{\"delta\":{\"content\":\" token\"}}]}\n\n")
-	h := server.New(server.Options{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Dialects: routes(func(mux *http.ServeMux) {
-			mux.HandleFunc("GET /stream", func(w http.ResponseWriter, r *http.Request) {
-				rc := http.NewResponseController(w)
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					w.Write(event)
-					rc.Flush()
-				}
-				b.StopTimer()
-			})
-		}),
+	stream := func(b *testing.B) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			rc := http.NewResponseController(w)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				w.Write(event)
+				rc.Flush()
+			}
+			b.StopTimer()
+		}
+	}
+	b.Run("bare", func(b *testing.B) {
+		stream(b).ServeHTTP(discardWriter{header: http.Header{}}, httptest.NewRequest("GET", "/stream", nil))
 	})
-	h.ServeHTTP(discardWriter{header: http.Header{}}, httptest.NewRequest("GET", "/stream", nil))
+	b.Run("middleware", func(b *testing.B) {
+		h := server.New(server.Options{
+			Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Dialects: routes(func(mux *http.ServeMux) { mux.HandleFunc("GET /stream", stream(b)) }),
+		})
+		h.ServeHTTP(discardWriter{header: http.Header{}}, httptest.NewRequest("GET", "/stream", nil))
+	})
 }
 
 type discardWriter struct{ header http.Header }
