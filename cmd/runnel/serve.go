@@ -48,9 +48,11 @@ func init() {
 
 With no configuration, model names route by prefix: mock/NAME to the mock
 provider, openai/NAME to OPENAI_BASE_URL (or api.openai.com with
-OPENAI_API_KEY), ollama/NAME to OLLAMA_HOST, and bare names to the embedded
-default. A YAML file (--config) adds named providers, aliases with fallbacks,
-prices and timeouts; environment variables override it.
+OPENAI_API_KEY), ollama/NAME to OLLAMA_HOST, anthropic/NAME and gemini/NAME
+when their key or base URL is set, and engine/NAME and bare names to the
+built-in engine (models from --models-dir). A YAML file (--config) adds
+named providers, aliases with fallbacks, prices and timeouts; environment
+variables override it, and flags override both.
 
 Runnel logs one line, "ready", with addr=HOST:PORT once it listens.`,
 		Args: cobra.NoArgs,
