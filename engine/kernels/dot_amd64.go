@@ -31,6 +31,9 @@ func dotF32AVX512(a, b *float32, n int) float32
 func dotF32x4AVX512(row, x *float32, stride, n int, out *[4]float32)
 
 //go:noescape
+func expSumAVX2(x *float32, n int, sub float32) float32
+
+//go:noescape
 func axpyAVX2(y, x *float32, a float32, n int)
 
 // hasAVX512 selects the 16-wide f32 kernels (AVX512F for the arithmetic,
@@ -59,6 +62,7 @@ func init() {
 	dotQ6K = dotQ6KAsm
 	matF32 = matF32Asm
 	axpy = axpyAsm
+	expSum = expSumAsm
 	if hasAVX512 {
 		dotF32Kernel, dotF32x4Kernel = dotF32AVX512, dotF32x4AVX512
 	}
@@ -189,4 +193,13 @@ func dotQ6KAsm(row []byte, d []float32, qs []int8) float32 {
 	}
 	_, _ = row[nsb*q6KBytes-1], qs[nsb*qkK-1]
 	return dotQ6KAVX2(&row[0], &d[0], &qs[0], nsb)
+}
+
+func expSumAsm(x []float32, sub float32) float32 {
+	m := len(x) &^ 7
+	var s float32
+	if m > 0 {
+		s = expSumAVX2(&x[0], m, sub)
+	}
+	return s + expSumGo(x[m:], sub)
 }
