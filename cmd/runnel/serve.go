@@ -20,6 +20,7 @@ import (
 	"github.com/runnel/runnel/account/store"
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/dialect/native"
+	"github.com/runnel/runnel/engine/models"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/server"
 	"github.com/runnel/runnel/server/metrics"
@@ -95,6 +96,11 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	set("body-limit", func() { cfg.Server.BodyLimit = f.bodyLimit })
 	set("keep-alive", func() { cfg.Server.KeepAlive = f.keepAlive })
 	set("shutdown-grace", func() { cfg.Server.ShutdownGrace = f.grace })
+
+	if cfg.Server.ModelsDir == "" {
+		// Where `runnel pull` downloads to; said in the ready line.
+		cfg.Server.ModelsDir = models.DefaultDir()
+	}
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
