@@ -138,7 +138,11 @@ func dotQ40Asm(row []byte, d []float32, qs []int8) float32 {
 // matF32Asm computes rows [lo, hi) for n vectors, four vectors per pass so
 // each row is loaded from cache once per four products.
 func matF32Asm(dst, w, x []float32, rows, cols, n, lo, hi int) {
-	if cols < 8 || n < 4 {
+	if cols >= 8 && n < 4 {
+		matF32FewAsm(dst, w, x, rows, cols, n, lo, hi)
+		return
+	}
+	if cols < 8 {
 		for r := lo; r < hi; r++ {
 			row := w[r*cols : (r+1)*cols]
 			for v := 0; v < n; v++ {
@@ -202,4 +206,36 @@ func expSumAsm(x []float32, sub float32) float32 {
 		s = expSumAVX2(&x[0], m, sub)
 	}
 	return s + expSumGo(x[m:], sub)
+}
+
+// matF32FewAsm serves 1 to 3 vectors (a single decoding stream): the
+// 4-vector kernel is symmetric, so it is run with x as its "row" and four
+// consecutive weight rows as its "vectors", loading x once per four rows
+// and paying one call and one reduction per four dots.
+func matF32FewAsm(dst, w, x []float32, rows, cols, n, lo, hi int) {
+	m := cols &^ 7
+	_ = w[hi*cols-1]
+	_ = x[n*cols-1]
+	var out [4]float32
+	r := lo
+	for ; r+4 <= hi; r += 4 {
+		for v := 0; v < n; v++ {
+			xv := x[v*cols : (v+1)*cols]
+			dotF32x4Kernel(&xv[0], &w[r*cols], cols, m, &out)
+			for k := range 4 {
+				s := out[k]
+				row := w[(r+k)*cols : (r+k+1)*cols]
+				for i := m; i < cols; i++ {
+					s += row[i] * xv[i]
+				}
+				dst[v*rows+r+k] = s
+			}
+		}
+	}
+	for ; r < hi; r++ {
+		row := w[r*cols : (r+1)*cols]
+		for v := 0; v < n; v++ {
+			dst[v*rows+r] = dotF32Asm(row, x[v*cols:(v+1)*cols])
+		}
+	}
 }

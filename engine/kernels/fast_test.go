@@ -99,7 +99,7 @@ func testFastMatchesPortable(t *testing.T) {
 	}
 	// The multi-vector f32 product against the portable one, with a column
 	// tail and a vector count that is not a multiple of four.
-	for _, s := range [][3]int{{5, 36, 4}, {9, 13, 7}, {17, 288, 8}, {3, 7, 5}} {
+	for _, s := range [][3]int{{5, 36, 4}, {9, 13, 7}, {17, 288, 8}, {3, 7, 5}, {9, 40, 1}, {13, 288, 2}, {6, 24, 3}, {2, 300, 1}} {
 		rows, cols, n := s[0], s[1], s[2]
 		w, x := randVec(r, rows*cols, 1), randVec(r, n*cols, 1)
 		fast, slow := make([]float32, rows*n), make([]float32, rows*n)
