@@ -211,6 +211,8 @@ type Store interface {
 	Calls(ctx context.Context, jobID string) ([]Call, error)
 	Call(ctx context.Context, id string) (Call, error)
 	Usage(ctx context.Context, f UsageFilter) ([]UsageRow, error)
+	// RecentCalls lists the calls f selects, newest first, at most limit.
+	RecentCalls(ctx context.Context, f UsageFilter, limit int) ([]Call, error)
 
 	Close() error
 }

@@ -1,136 +1,87 @@
 package account
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync"
 	"time"
 )
 
-// limiter keeps per-minute request and token rates per scope (a key or a
-// team) in process, as a sliding window: the previous minute's count,
-// weighted by how much of it still overlaps the last 60 s, plus the current
-// minute's.
-type limiter struct {
-	mu     sync.Mutex
-	scopes map[string]*rates
+// Limiter counts requests and tokens per minute for scopes (a key, a
+// team). The default is in process; account/redislimit shares the counts
+// between processes through Redis.
+type Limiter interface {
+	// Admit counts one request against every scope, or against none if a
+	// limit is reached (then the error says which and when to retry). It
+	// returns warnings for limits at 80% or more.
+	Admit(ctx context.Context, now time.Time, scopes []Scope) ([]string, *LimitError)
+	// AddTokens counts a finished call's tokens.
+	AddTokens(ctx context.Context, now time.Time, scopes []Scope, n int64)
 }
 
-type rates struct {
-	minute          int64 // index of the current minute
-	reqCur, reqPrev float64
-	tokCur, tokPrev float64
-	lastUse         int64
+// Scope is one thing rate limited.
+type Scope struct {
+	ID     string // "key:ID" or "team:ID", unique
+	Name   string // "key" or "team", for messages
+	Limits Limits
 }
 
-// scope is one thing limited: its name (for warnings) and limits.
-type scope struct {
-	id     string // "key:ID" or "team:ID"
-	name   string // "key", "team"
-	limits Limits
+// LimitError says which limit was reached and when to retry.
+type LimitError struct {
+	What       string
+	RetryAfter time.Duration
 }
 
-func newLimiter() *limiter { return &limiter{scopes: map[string]*rates{}} }
-
-func (r *rates) roll(minute int64) {
-	switch {
-	case minute == r.minute:
-	case minute == r.minute+1:
-		r.reqPrev, r.tokPrev = r.reqCur, r.tokCur
-		r.reqCur, r.tokCur = 0, 0
-	default:
-		r.reqPrev, r.tokPrev, r.reqCur, r.tokCur = 0, 0, 0, 0
-	}
-	r.minute = minute
+// Window is a scope's counts in the current and the previous minute. The
+// rate over the last 60 s is the previous minute's count weighted by how
+// much of it still overlaps, plus the current minute's: a sliding window.
+type Window struct {
+	ReqPrev, ReqCur float64
+	TokPrev, TokCur float64
 }
 
-// limitError says which limit was hit and when to retry.
-type limitError struct {
-	what       string
-	retryAfter time.Duration
+// Split returns the index of now's minute and how far into it now is (0–1).
+func Split(now time.Time) (minute int64, frac float64) {
+	ns := now.UnixNano()
+	minute = ns / int64(time.Minute)
+	return minute, float64(ns%int64(time.Minute)) / float64(time.Minute)
 }
 
-// admit counts one request against every scope, or none if any limit is
-// reached. It returns warnings for limits at 80% or more.
-func (l *limiter) admit(now time.Time, scopes []scope) ([]string, *limitError) {
-	minute, frac := split(now)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	rs := make([]*rates, len(scopes))
+// Check decides one request against scopes whose windows (before it) are
+// ws, at frac into the minute: a LimitError, or nil and the warnings for
+// limits at 80% or more once the request is counted.
+func Check(scopes []Scope, ws []Window, frac float64) ([]string, *LimitError) {
 	for i, sc := range scopes {
-		r := l.scopes[sc.id]
-		if r == nil {
-			r = &rates{minute: minute}
-			l.scopes[sc.id] = r
-			if len(l.scopes) > 100_000 {
-				l.gc(minute)
+		w := ws[i]
+		if lim := sc.Limits.RPM; lim > 0 {
+			if wait, ok := waitFor(w.ReqPrev, w.ReqCur, frac, float64(lim), 1); !ok {
+				return nil, &LimitError{fmt.Sprintf("%s rate limit of %d requests per minute", sc.Name, lim), wait}
 			}
 		}
-		r.roll(minute)
-		rs[i] = r
-		if lim := sc.limits.RPM; lim > 0 {
-			if wait, ok := waitFor(r.reqPrev, r.reqCur, frac, float64(lim), 1); !ok {
-				return nil, &limitError{fmt.Sprintf("%s rate limit of %d requests per minute", sc.name, lim), wait}
-			}
-		}
-		if lim := sc.limits.TPM; lim > 0 {
+		if lim := sc.Limits.TPM; lim > 0 {
 			// A call's tokens are known only when it ends, so the check is
 			// that the window has room left at all.
-			if wait, ok := waitFor(r.tokPrev, r.tokCur, frac, float64(lim), 1); !ok {
-				return nil, &limitError{fmt.Sprintf("%s rate limit of %d tokens per minute", sc.name, lim), wait}
+			if wait, ok := waitFor(w.TokPrev, w.TokCur, frac, float64(lim), 1); !ok {
+				return nil, &LimitError{fmt.Sprintf("%s rate limit of %d tokens per minute", sc.Name, lim), wait}
 			}
 		}
 	}
 	var warnings []string
 	for i, sc := range scopes {
-		r := rs[i]
-		r.reqCur++
-		r.lastUse = minute
-		if lim := sc.limits.RPM; lim > 0 && rate(r.reqPrev, r.reqCur, frac) >= 0.8*float64(lim) {
-			warnings = append(warnings, fmt.Sprintf("%s has used %d of its %d requests per minute", sc.name, int64(math.Ceil(rate(r.reqPrev, r.reqCur, frac))), lim))
+		w := ws[i]
+		if lim := sc.Limits.RPM; lim > 0 {
+			if r := rate(w.ReqPrev, w.ReqCur+1, frac); r >= 0.8*float64(lim) {
+				warnings = append(warnings, fmt.Sprintf("%s has used %d of its %d requests per minute", sc.Name, int64(math.Ceil(r)), lim))
+			}
 		}
-		if lim := sc.limits.TPM; lim > 0 && rate(r.tokPrev, r.tokCur, frac) >= 0.8*float64(lim) {
-			warnings = append(warnings, fmt.Sprintf("%s has used %d of its %d tokens per minute", sc.name, int64(math.Ceil(rate(r.tokPrev, r.tokCur, frac))), lim))
+		if lim := sc.Limits.TPM; lim > 0 {
+			if r := rate(w.TokPrev, w.TokCur, frac); r >= 0.8*float64(lim) {
+				warnings = append(warnings, fmt.Sprintf("%s has used %d of its %d tokens per minute", sc.Name, int64(math.Ceil(r)), lim))
+			}
 		}
 	}
 	return warnings, nil
-}
-
-// addTokens counts a finished call's tokens.
-func (l *limiter) addTokens(now time.Time, scopes []scope, n int64) {
-	if n <= 0 {
-		return
-	}
-	minute, _ := split(now)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, sc := range scopes {
-		if sc.limits.TPM <= 0 {
-			continue
-		}
-		r := l.scopes[sc.id]
-		if r == nil {
-			r = &rates{minute: minute}
-			l.scopes[sc.id] = r
-		}
-		r.roll(minute)
-		r.tokCur += float64(n)
-	}
-}
-
-// gc drops scopes idle for two minutes or more; they count nothing.
-func (l *limiter) gc(minute int64) {
-	for id, r := range l.scopes {
-		if r.lastUse < minute-1 {
-			delete(l.scopes, id)
-		}
-	}
-}
-
-func split(now time.Time) (minute int64, frac float64) {
-	ns := now.UnixNano()
-	minute = ns / int64(time.Minute)
-	return minute, float64(ns%int64(time.Minute)) / float64(time.Minute)
 }
 
 func rate(prev, cur, frac float64) float64 { return prev*(1-frac) + cur }
@@ -160,4 +111,89 @@ func waitFor(prev, cur, frac, limit, need float64) (time.Duration, bool) {
 		wait = time.Second
 	}
 	return wait, false
+}
+
+// memLimiter is the in-process Limiter.
+type memLimiter struct {
+	mu     sync.Mutex
+	scopes map[string]*rates
+}
+
+type rates struct {
+	minute  int64 // index of the current minute
+	w       Window
+	lastUse int64
+}
+
+func newMemLimiter() *memLimiter { return &memLimiter{scopes: map[string]*rates{}} }
+
+func (r *rates) roll(minute int64) {
+	switch {
+	case minute == r.minute:
+	case minute == r.minute+1:
+		r.w = Window{ReqPrev: r.w.ReqCur, TokPrev: r.w.TokCur}
+	default:
+		r.w = Window{}
+	}
+	r.minute = minute
+}
+
+func (l *memLimiter) get(id string, minute int64) *rates {
+	r := l.scopes[id]
+	if r == nil {
+		r = &rates{minute: minute}
+		l.scopes[id] = r
+		if len(l.scopes) > 100_000 {
+			l.gc(minute)
+		}
+	}
+	r.roll(minute)
+	return r
+}
+
+func (l *memLimiter) Admit(_ context.Context, now time.Time, scopes []Scope) ([]string, *LimitError) {
+	if len(scopes) == 0 {
+		return nil, nil
+	}
+	minute, frac := Split(now)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rs := make([]*rates, len(scopes))
+	ws := make([]Window, len(scopes))
+	for i, sc := range scopes {
+		rs[i] = l.get(sc.ID, minute)
+		ws[i] = rs[i].w
+	}
+	warnings, lerr := Check(scopes, ws, frac)
+	if lerr != nil {
+		return nil, lerr
+	}
+	for _, r := range rs {
+		r.w.ReqCur++
+		r.lastUse = minute
+	}
+	return warnings, nil
+}
+
+func (l *memLimiter) AddTokens(_ context.Context, now time.Time, scopes []Scope, n int64) {
+	if n <= 0 {
+		return
+	}
+	minute, _ := Split(now)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, sc := range scopes {
+		if sc.Limits.TPM > 0 {
+			l.get(sc.ID, minute).w.TokCur += float64(n)
+		}
+	}
+}
+
+// gc drops scopes idle for two minutes or more; they count nothing.
+func (l *memLimiter) gc(minute int64) {
+	for id, r := range l.scopes {
+		if r.lastUse < minute-1 {
+			delete(l.scopes, id)
+		}
+	}
 }

@@ -50,6 +50,10 @@ type Config struct {
 	DefaultKeyLimits  Limits
 	DefaultTeamLimits Limits
 
+	// Limiter keeps the rate-limit counts: in process when nil, or shared
+	// between processes (account/redislimit, with REDIS_URL).
+	Limiter Limiter
+
 	// Prices, for calls whose record arrives without a cost.
 	Prices gateway.Prices
 
@@ -61,7 +65,7 @@ type Config struct {
 type Service struct {
 	store   Store
 	cfg     Config
-	lim     *limiter
+	lim     Limiter
 	pending ledger
 	log     *slog.Logger
 
@@ -93,7 +97,10 @@ func New(st Store, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{store: st, cfg: cfg, lim: newLimiter(), log: cfg.Logger, stop: make(chan struct{}), swept: make(chan struct{})}
+	if cfg.Limiter == nil {
+		cfg.Limiter = newMemLimiter()
+	}
+	s := &Service{store: st, cfg: cfg, lim: cfg.Limiter, log: cfg.Logger, stop: make(chan struct{}), swept: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -433,10 +440,10 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 			return nil, stream.Errorf(stream.CodeInsufficientCredit, "team %s has fewer than %d free credits", team.ID, a.charge)
 		}
 	}
-	warnings, lerr := s.lim.admit(now, a.scopes)
+	warnings, lerr := s.lim.Admit(ctx, now, a.scopes)
 	if lerr != nil {
 		s.pending.settle(team.ID, a.charge, 0, time.Now())
-		return nil, &stream.Error{Code: stream.CodeRateLimited, Message: lerr.what + " reached; retry in " + lerr.retryAfter.String(), RetryAfter: lerr.retryAfter}
+		return nil, &stream.Error{Code: stream.CodeRateLimited, Message: lerr.What + " reached; retry in " + lerr.RetryAfter.String(), RetryAfter: lerr.RetryAfter}
 	}
 	if team.MaxBudget > 0 && team.Spent >= 0.8*team.MaxBudget {
 		warnings = append(warnings, fmt.Sprintf("team has spent %.4g of its budget of %g", team.Spent, team.MaxBudget))
@@ -515,7 +522,7 @@ func jobSettled(id string) *stream.Error {
 	return stream.Errorf(stream.CodeConflict, "job %s is already settled; create a new job", id)
 }
 
-func (s *Service) scopes(id Identity, team Team) []scope {
+func (s *Service) scopes(id Identity, team Team) []Scope {
 	kl, tl := id.KeyLimits, team.Limits
 	if kl == (Limits{}) {
 		kl = s.cfg.DefaultKeyLimits
@@ -523,12 +530,12 @@ func (s *Service) scopes(id Identity, team Team) []scope {
 	if tl == (Limits{}) {
 		tl = s.cfg.DefaultTeamLimits
 	}
-	var sc []scope
+	var sc []Scope
 	if id.KeyID != "" && kl != (Limits{}) {
-		sc = append(sc, scope{id: "key:" + id.KeyID, name: "key", limits: kl})
+		sc = append(sc, Scope{ID: "key:" + id.KeyID, Name: "key", Limits: kl})
 	}
 	if tl != (Limits{}) {
-		sc = append(sc, scope{id: "team:" + team.ID, name: "team", limits: tl})
+		sc = append(sc, Scope{ID: "team:" + team.ID, Name: "team", Limits: tl})
 	}
 	return sc
 }
@@ -539,7 +546,7 @@ type admission struct {
 	team     string // who pays: the key's team or the job's
 	jobID    string
 	reqModel string
-	scopes   []scope
+	scopes   []Scope
 	warnings []string
 	charge   int64 // credits a plain call deducts if it ends well
 	outcome  *Outcome
@@ -579,7 +586,7 @@ func (s *Service) record(a *admission, rec *gateway.Record) {
 	if err != nil {
 		s.log.Error("account: recording call", "call", c.ID, "team", c.TeamID, "err", err)
 	}
-	s.lim.addTokens(s.cfg.Now(), a.scopes, c.Usage.Total())
+	s.lim.AddTokens(ctx, s.cfg.Now(), a.scopes, c.Usage.Total())
 	if a.outcome != nil {
 		a.outcome.set(c.Status, c.ID)
 	}
@@ -726,13 +733,35 @@ func (s *Service) SetTeamLimits(ctx context.Context, teamID string, l Limits, ma
 	return s.Team(ctx, teamID)
 }
 
-// Usage reports calls per team, key and model.
-func (s *Service) Usage(ctx context.Context, f UsageFilter) ([]UsageRow, error) {
+// RecentCalls lists recorded calls, newest first (limit 1 to 1000).
+func (s *Service) RecentCalls(ctx context.Context, f UsageFilter, limit int) ([]Call, error) {
+	if err := checkFilter(f); err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > 1000 {
+		return nil, stream.InvalidParam("limit", "limit must be 1 to 1000")
+	}
+	cs, err := s.store.RecentCalls(ctx, f, limit)
+	if err != nil {
+		return nil, internal(err)
+	}
+	return cs, nil
+}
+
+func checkFilter(f UsageFilter) error {
 	if f.TeamID != "" && !ValidID("team", f.TeamID) {
-		return nil, stream.InvalidParam("team_id", "%q is not a team id", clip(f.TeamID))
+		return stream.InvalidParam("team_id", "%q is not a team id", clip(f.TeamID))
 	}
 	if f.KeyID != "" && !ValidID("key", f.KeyID) {
-		return nil, stream.InvalidParam("key_id", "%q is not a key id", clip(f.KeyID))
+		return stream.InvalidParam("key_id", "%q is not a key id", clip(f.KeyID))
+	}
+	return nil
+}
+
+// Usage reports calls per team, key and model.
+func (s *Service) Usage(ctx context.Context, f UsageFilter) ([]UsageRow, error) {
+	if err := checkFilter(f); err != nil {
+		return nil, err
 	}
 	rows, err := s.store.Usage(ctx, f)
 	if err != nil {

@@ -118,6 +118,14 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 	overhead(b, 500, 1500, 20, 50*time.Millisecond, true)
 }
 
+// BenchmarkGatewayOverheadLight is 500 concurrent streams at a lower token
+// rate (10 tokens 200 ms apart, 2,500 tokens/s in all), so that the machine
+// is not saturated and the differences show the gateway's own latency
+// rather than CPU queueing.
+func BenchmarkGatewayOverheadLight(b *testing.B) {
+	overhead(b, 500, 1000, 10, 200*time.Millisecond, false)
+}
+
 // BenchmarkGatewayOverheadSerial is the same with one stream at a time: the
 // cost of the extra hop without contention.
 func BenchmarkGatewayOverheadSerial(b *testing.B) {
@@ -153,6 +161,7 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration, he
 		cpuD, cpuG      time.Duration
 	)
 	b.ResetTimer()
+	wall0 := time.Now()
 	for range b.N {
 		t0 := cpuTime()
 		direct = append(direct, run(upstream.URL, "default"))
@@ -161,6 +170,7 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration, he
 		cpuD, cpuG = cpuD+t1-t0, cpuG+cpuTime()-t1
 	}
 	b.StopTimer()
+	wall := time.Since(wall0)
 
 	d, g := merge(direct), merge(through)
 	us := func(ms float64) float64 { return ms * 1000 }
@@ -172,6 +182,9 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration, he
 	// CPU time is less at the mercy of a busy machine than latency: the
 	// gateway's cost per token is the extra CPU of the gateway run.
 	b.ReportMetric(float64(cpuG-cpuD)/float64(time.Microsecond)/float64(max(g.TotalOutputTokens, 1)), "added-cpu-µs/token")
+	// How much CPU the process got: far under the machine's cores means
+	// other load starved it, and the latency figures show queueing.
+	b.ReportMetric((cpuD+cpuG).Seconds()/wall.Seconds(), "cpu-cores-used")
 	b.Logf("direct:  TTFT p50 %.3f p99 %.3f ms, ITL p50 %.3f p99 %.3f ms, %d ok %d failed",
 		d.TTFT.P50, d.TTFT.P99, d.ITL.P50, d.ITL.P99, d.Completed, d.Failed)
 	b.Logf("gateway: TTFT p50 %.3f p99 %.3f ms, ITL p50 %.3f p99 %.3f ms, %d ok %d failed",
@@ -261,4 +274,121 @@ func liveHeap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// TestGatewayUpstreamFaults drives faulty upstreams through the whole
+// gateway: a client that goes away cancels the upstream request, and an
+// upstream that sends garbage or stops mid-stream becomes an error event
+// with a clear message, then [DONE].
+func TestGatewayUpstreamFaults(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // deadlock guard only
+	defer cancel()
+	cancelled := make(chan struct{})
+	token := `data: {"choices":[{"index":0,"delta":{"content":"one"},"finish_reason":null}]}` + "\n\n"
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, token)
+		w.(http.Flusher).Flush()
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/garbage/"):
+			io.WriteString(w, "data: {not json\n\n")
+		case strings.HasPrefix(r.URL.Path, "/truncate/"):
+			io.WriteString(w, `data: {"choices":[{"index":0,"delta":{"cont`)
+		default:
+			<-r.Context().Done()
+			close(cancelled)
+		}
+	}))
+	defer upstream.Close()
+
+	for _, tc := range []struct{ query, want string }{
+		{"garbage", "upstream sent an invalid chunk: {not json"},
+		{"truncate", "upstream closed the stream before it finished"},
+		{"hang", ""},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			router := gateway.NewStaticRouter()
+			router.Register("openai", openai.NewProvider(openai.Config{BaseURL: upstream.URL + "/" + tc.query + "/v1"}))
+			mux := http.NewServeMux()
+			openai.NewServer(gateway.New(gateway.Options{Router: router}), openai.Options{}).Register(mux)
+			gw := httptest.NewServer(mux)
+			defer gw.Close()
+
+			body := `{"model":"openai/up","messages":[{"role":"user","content":"hi"}],"stream":true}`
+			req, _ := http.NewRequestWithContext(ctx, "POST", gw.URL+"/v1/chat/completions", strings.NewReader(body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			r := sse.NewReader(resp.Body)
+			first, err := r.Next()
+			if err != nil || !strings.Contains(first.Data, `"content":"one"`) {
+				t.Fatalf("first event %q, %v", first.Data, err)
+			}
+			if tc.want == "" {
+				// The client goes away mid-stream: the upstream request
+				// must be cancelled.
+				resp.Body.Close()
+				select {
+				case <-cancelled:
+				case <-ctx.Done():
+					t.Fatal("the upstream request was not cancelled")
+				}
+				return
+			}
+			var datas []string
+			for {
+				ev, err := r.Next()
+				if err != nil {
+					break
+				}
+				datas = append(datas, ev.Data)
+			}
+			want := []string{`{"error":{"message":"` + strings.ReplaceAll(tc.want, `"`, `\"`) + `","type":"api_error","param":null,"code":"upstream_error"}}`, "[DONE]"}
+			if strings.Join(datas, "\n") != strings.Join(want, "\n") {
+				t.Errorf("events after the first:\n%q\nwant:\n%q", datas, want)
+			}
+		})
+	}
+}
+
+// TestGatewayUpstreamNeverAnswers: an upstream that accepts the request and
+// never answers becomes a 504 in OpenAI's error shape once the first-token
+// timeout fires, and the upstream request is cancelled.
+func TestGatewayUpstreamNeverAnswers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // deadlock guard only
+	defer cancel()
+	cancelled := make(chan struct{}, 1)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // so the server notices the client leave
+		<-r.Context().Done()
+		cancelled <- struct{}{}
+	}))
+	defer upstream.Close()
+	router := gateway.NewStaticRouter()
+	router.Register("openai", openai.NewProvider(openai.Config{BaseURL: upstream.URL + "/v1"}))
+	mux := http.NewServeMux()
+	gw := gateway.New(gateway.Options{Router: router, Timeouts: stream.Timeouts{FirstToken: 50 * time.Millisecond}})
+	openai.NewServer(gw, openai.Options{}).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"openai/up","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := `{"error":{"message":"first-token timeout: no token within 50ms","type":"server_error","param":null,"code":"timeout"}}` + "\n"
+	if resp.StatusCode != http.StatusGatewayTimeout || string(b) != want {
+		t.Errorf("%d %s, want 504 %s", resp.StatusCode, b, want)
+	}
+	select {
+	case <-cancelled:
+	case <-ctx.Done():
+		t.Fatal("the upstream request was not cancelled")
+	}
 }

@@ -161,12 +161,54 @@ func (c *Config) Decode(r io.Reader) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
+	if len(data) > maxFileSize {
+		return fmt.Errorf("the file is %d bytes; a config file is at most %d", len(data), maxFileSize)
+	}
+	// Reject duplicate keys first, in one pass: the YAML library's own
+	// check is quadratic and takes minutes on a file of repeated keys.
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return err
+	}
+	if err := duplicateKey(&root, map[*yaml.Node]bool{}); err != nil {
+		return err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		return yamlError(err)
 	}
 	return nil
+}
+
+// maxFileSize bounds a config file; real ones are a few KiB.
+const maxFileSize = 1 << 20
+
+// duplicateKey reports the first mapping key defined twice under n.
+func duplicateKey(n *yaml.Node, seen map[*yaml.Node]bool) error {
+	if n == nil || seen[n] {
+		return nil
+	}
+	seen[n] = true
+	if n.Kind == yaml.MappingNode {
+		first := make(map[string]int, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode || k.Value == "<<" {
+				continue
+			}
+			if line, dup := first[k.Value]; dup {
+				return fmt.Errorf("line %d: key %q is defined twice (first at line %d)", k.Line, k.Value, line)
+			}
+			first[k.Value] = k.Line
+		}
+	}
+	for _, c := range n.Content {
+		if err := duplicateKey(c, seen); err != nil {
+			return err
+		}
+	}
+	return duplicateKey(n.Alias, seen)
 }
 
 var (

@@ -208,6 +208,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		want       string
 	}{
 		{"unknown top-level key", "servr: {}\n", env(), `line 1: unknown key "servr" at the top level`},
+		{"duplicate key", "server: {addr: a}\ngateway: {}\nserver: {addr: b}\n", env(), `line 3: key "server" is defined twice (first at line 1)`},
+		{"duplicate nested key", "providers:\n  x: {type: mock, type: openai}\n", env(), `line 2: key "type" is defined twice (first at line 2)`},
+		{"huge file", strings.Repeat("#", 1<<20+1), env(), `a config file is at most 1048576`},
 		{"unknown server key", "server:\n  adr: x\n", env(), `line 2: unknown key "adr" in server`},
 		{"unknown provider key", "providers:\n  x:\n    type: openai\n    baseurl: http://h\n", env(), `line 4: unknown key "baseurl" in a provider`},
 		{"unknown timeout key", "gateway:\n  timeouts: {ttft: 1s}\n", env(), `unknown key "ttft" in gateway.timeouts`},
@@ -279,7 +282,6 @@ func TestDefaultProvider(t *testing.T) {
 	}{
 		{"nothing set: the engine", "", env(), "engine"},
 		{"a models dir: the engine", "", env("RUNNEL_MODELS", "/models"), "engine"},
-		{"models dir in the file", "server: {models_dir: /m}\n", env(), "engine"},
 		{"configured", "gateway: {default_provider: ollama}\n", env("RUNNEL_MODELS", "/models"), "ollama"},
 		{"from the environment", "", env("RUNNEL_DEFAULT_PROVIDER", "mock", "RUNNEL_MODELS", "/m"), "mock"},
 	}
@@ -293,5 +295,30 @@ func TestDefaultProvider(t *testing.T) {
 				t.Fatalf("DefaultProvider() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// The configuration example in README.md must load.
+func TestReadmeExample(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Skip("README.md not found:", err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```yaml\n")
+	if !ok {
+		t.Fatal("README.md has no ```yaml block")
+	}
+	example, _, _ := strings.Cut(rest, "```")
+	getenv := env("VLLM_API_KEY", "k", "OPENAI_API_KEY", "sk")
+	c, err := load(t, example, getenv)
+	if err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	ps, err := c.BuildProviders(getenv, nil)
+	if err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	if ps["vllm"] == nil || ps["slow"] == nil || len(c.Aliases["fast"]) != 2 {
+		t.Fatalf("README example loaded as %+v", c)
 	}
 }

@@ -243,11 +243,10 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// DefaultProvider is the provider that serves bare model names: the
-// configured one, else the built-in engine. The engine answers a name it
-// has no model for with a not-found error that names `runnel pull`; the
-// mock is only ever reached as mock/..., so a mistyped model name is never
-// answered with canned text.
+// DefaultProvider is the provider that serves model names no other rule
+// routes (bare names such as "stories260K"): the configured one, else the
+// built-in engine, which answers a model it does not have with a clear
+// not-found error naming `runnel pull`.
 func (c *Config) DefaultProvider() string {
 	if c.Gateway.DefaultProvider != "" {
 		return c.Gateway.DefaultProvider

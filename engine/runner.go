@@ -58,6 +58,9 @@ type seq struct {
 	gone     atomic.Bool // the stream's goroutine returned
 	joined   time.Time
 	firstTok time.Time
+	// fin is set by the stream's Finish; the scheduler ends the sequence
+	// at its next step boundary.
+	fin stream.FinishRequest
 }
 
 // result is one step's outcome for a sequence: a token, or the end.
@@ -101,7 +104,7 @@ func (r *runner) start(ctx context.Context, prompt []int, o sampler.Options, max
 		prompt: prompt, history: append(make([]int, 0, len(prompt)+64), prompt...),
 		smp: sampler.New(o), maxTokens: maxTokens, out: make(chan result, outCap),
 	}
-	return stream.Go(ctx, buffer, func(ctx context.Context, emit func(stream.Event) bool) error {
+	return stream.GoFinisher(ctx, buffer, func(ctx context.Context, emit func(stream.Event) bool) error {
 		defer func() {
 			sq.gone.Store(true)
 			r.poke()
@@ -116,6 +119,10 @@ func (r *runner) start(ctx context.Context, prompt []int, o sampler.Options, max
 		r.mu.Unlock()
 		r.poke()
 		return r.relay(ctx, sq, emit)
+	}, func(reason stream.FinishReason) bool {
+		sq.fin.Set(reason)
+		r.poke()
+		return true
 	}), nil
 }
 
@@ -176,8 +183,16 @@ func (r *runner) loop() {
 	for {
 		r.mu.Lock()
 		closed := r.closed
-		// Requests cancelled while they waited give their place back.
-		r.queue = slices.DeleteFunc(r.queue, func(sq *seq) bool { return sq.gone.Load() })
+		// Requests cancelled while they waited give their place back;
+		// those finished end at once, having generated nothing.
+		r.queue = slices.DeleteFunc(r.queue, func(sq *seq) bool {
+			if reason, ok := sq.fin.Requested(); ok && !sq.gone.Load() {
+				r.finished++
+				sq.out <- result{done: true, reason: reason, usage: stream.Usage{PromptTokens: len(sq.prompt)}}
+				return true
+			}
+			return sq.gone.Load()
+		})
 		for !closed && len(active) < r.o.MaxParallel && len(r.queue) > 0 {
 			sq := r.queue[0]
 			r.queue[0] = nil
@@ -209,6 +224,12 @@ func (r *runner) loop() {
 		for _, sq := range active {
 			if sq.gone.Load() {
 				r.release(sq)
+				continue
+			}
+			if reason, ok := sq.fin.Requested(); ok {
+				// Finish: end between steps, with the exact usage of what
+				// was generated; tokens already relayed count.
+				r.finish(sq, reason, time.Now())
 				continue
 			}
 			keep = append(keep, sq)
@@ -294,6 +315,9 @@ func (r *runner) finish(sq *seq, reason stream.FinishReason, now time.Time) {
 		CompletionTokens:   sq.generated,
 		PromptDuration:     sq.firstTok.Sub(sq.joined),
 		GenerationDuration: now.Sub(sq.firstTok),
+	}
+	if sq.firstTok.IsZero() { // finished before its first token
+		u.PromptDuration, u.GenerationDuration = now.Sub(sq.joined), 0
 	}
 	r.release(sq) // before the result, so a caller that saw the end can start anew
 	r.finished++

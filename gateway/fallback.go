@@ -31,7 +31,10 @@ type Fallback struct {
 // gateway which target served the call.
 type servedKey struct{}
 
-type served struct{ provider, model string }
+type served struct {
+	provider, model string
+	p               stream.Provider // the serving provider, for its TokenCounter
+}
 
 // Stream implements stream.Provider.
 func (f *Fallback) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
@@ -48,7 +51,7 @@ func (f *Fallback) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 			}
 			if err == nil || err == io.EOF {
 				if sv, ok := ctx.Value(servedKey{}).(*served); ok {
-					sv.provider, sv.model = t.Name, t.Model
+					sv.provider, sv.model, sv.p = t.Name, t.Model, t.Provider
 				}
 				return &replay{Stream: s, first: first, eof: err == io.EOF}, nil
 			}

@@ -46,8 +46,10 @@ type Options struct {
 	BufferSize int
 	// Timeouts apply to calls whose request leaves a field zero.
 	Timeouts stream.Timeouts
-	// Counter estimates usage when a provider reports none (default
-	// ApproxCounter).
+	// Counter estimates usage when a provider reports none and has no
+	// tokenizer of its own (see TokenCounter). The default is
+	// tokencount.Counter: tiktoken's counts for OpenAI-family models,
+	// ApproxCounter's rule of thumb for the rest.
 	Counter Counter
 	// NewID returns call ids (default: "call_" and 24 random hex digits).
 	NewID func() string

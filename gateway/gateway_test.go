@@ -282,8 +282,15 @@ func TestControlsApplied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check(t, drain(t, c), "d:one", "d: two", "d: three", "usage:~8/4", "finish:stop")
+	// The stop finishes the mock (stream.Finisher), whose usage is exact:
+	// the 4 tokens up to the stop, and any the buffer read ahead.
+	got := drain(t, c)
 	c.Close()
+	exact := map[string]bool{"usage:8/4": true, "usage:8/5": true, "usage:8/6": true, "usage:8/7": true, "usage:8/8": true, "usage:8/9": true, "usage:8/10": true}
+	if len(got) != 5 || !exact[got[3]] {
+		t.Fatalf("usage %q, want the mock's own, 4 to 10 tokens", got)
+	}
+	check(t, append(got[:3:3], got[4]), "d:one", "d: two", "d: three", "finish:stop")
 
 	req = chat("mock/default?tokens=10&text=a")
 	req.Sampling.MaxTokens = 2

@@ -22,6 +22,7 @@ type meter struct {
 	cancel context.CancelFunc
 	adm    Admission
 	prices *Price
+	tc     TokenCounter // the serving provider's tokenizer, or nil
 
 	mu        sync.Mutex // Recv's updates against Close and Summary
 	rec       Record
@@ -114,15 +115,8 @@ func (m *meter) estimate(ev stream.Event) stream.Event {
 }
 
 func (m *meter) estimated() stream.Usage {
-	c, model := m.g.opts.Counter, m.rec.Model
-	var prompt strings.Builder
-	req := m.rec.Request
-	for _, msg := range req.Messages {
-		prompt.WriteString(msg.Content)
-		prompt.WriteByte('\n')
-	}
-	prompt.WriteString(req.Prompt)
-	u := stream.Usage{Estimated: true, PromptTokens: c.Count(model, prompt.String())}
+	c, model := estimator{tc: m.tc, c: m.g.opts.Counter, model: m.rec.Model}, m.rec.Model
+	u := stream.Usage{Estimated: true, PromptTokens: c.prompt(m.rec.Request)}
 	u.ReasoningTokens = c.Count(model, m.tho.String())
 	u.CompletionTokens = c.Count(model, m.out.String()) + u.ReasoningTokens
 	for _, tc := range m.rec.ToolCalls {

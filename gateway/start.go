@@ -9,6 +9,7 @@ import (
 
 	"github.com/runnel/runnel/stream"
 	"github.com/runnel/runnel/stream/control"
+	"github.com/runnel/runnel/tokencount"
 )
 
 // Gateway admits, routes, controls and meters calls. It implements
@@ -23,7 +24,7 @@ func New(o Options) *Gateway {
 		o.Router = NewStaticRouter()
 	}
 	if o.Counter == nil {
-		o.Counter = ApproxCounter{}
+		o.Counter = tokencount.Counter{}
 	}
 	if o.NewID == nil {
 		o.NewID = newID
@@ -73,7 +74,7 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 	o.Timeouts = withDefaults(req.Timeouts, g.opts.Timeouts)
 
 	ctx, cancel := context.WithCancel(ctx)
-	sv := &served{provider: provider, model: model}
+	sv := &served{provider: provider, model: model, p: p}
 	ctx = context.WithValue(ctx, servedKey{}, sv)
 	s, err := control.Apply(p, o).Stream(ctx, up)
 	if err != nil {
@@ -81,7 +82,7 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 		return nil, g.failed(adm, id, req, sv.provider, sv.model, started, stream.AsError(err))
 	}
 	m := &meter{
-		g: g, in: s, cancel: cancel, adm: adm,
+		g: g, in: s, cancel: cancel, adm: adm, tc: tokenCounter(sv.p),
 		rec:    Record{ID: id, Request: req, Provider: sv.provider, Model: sv.model, Started: started},
 		prices: g.price(req.Model, sv.provider, sv.model),
 	}

@@ -31,11 +31,14 @@
 // thinking plus output tokens and then finishes with "length".
 //
 // Streams are pull-based: no goroutine, delays are timers, and cancellation
-// of ctx or Close ends a wait at once.
+// of ctx or Close ends a wait at once. They are stream.Finishers: Finish
+// ends a wait (or a hang) at once too, and the stream ends with the usage of
+// the tokens sent so far and the reason asked for.
 package mock
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -212,7 +215,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		text = o.Text
 	}
 	s := &mockStream{
-		ctx: ctx, o: o, start: start, done: make(chan struct{}),
+		ctx: ctx, o: o, start: start, done: make(chan struct{}), wake: make(chan struct{}),
 		out: defaultTokens, thought: thinkingTokens,
 	}
 	if o.Text != "" {
@@ -292,6 +295,12 @@ type mockStream struct {
 	done  chan struct{}
 	once  sync.Once
 	timer *time.Timer
+	// Finish sets fin and closes wake, from any goroutine; Recv then
+	// settles on stopping, the reason it ends with.
+	fin      stream.FinishRequest
+	wake     chan struct{}
+	wakeOnce sync.Once
+	stopping stream.FinishReason
 
 	out, thought []string // token cycles
 	again        string   // out[0] when it starts a later round
@@ -319,12 +328,20 @@ func (s *mockStream) Recv() (stream.Event, error) {
 		return stream.Event{}, context.Canceled
 	default:
 	}
+	if s.finishing() {
+		return s.wrapUp()
+	}
 	o := &s.o
 	if o.Hang || (o.HangAfter > 0 && s.sent == o.HangAfter) {
-		return stream.Event{}, s.hang()
+		if err := s.hang(); err != errWoken {
+			return stream.Event{}, err
+		}
+		return s.wrapUp()
 	}
 	if o.ErrorAfter > 0 && s.sent == o.ErrorAfter && s.sent < s.nThink+s.nOut {
-		if err := s.waitSlot(s.step); err != nil {
+		if err := s.waitSlot(s.step); err == errWoken {
+			return s.wrapUp()
+		} else if err != nil {
 			return stream.Event{}, err
 		}
 		s.failed = true
@@ -333,7 +350,9 @@ func (s *mockStream) Recv() (stream.Event, error) {
 	}
 	switch {
 	case s.sent < s.nThink+s.nOut:
-		if err := s.waitSlot(s.step); err != nil {
+		if err := s.waitSlot(s.step); err == errWoken {
+			return s.wrapUp()
+		} else if err != nil {
 			return stream.Event{}, err
 		}
 		s.step++
@@ -353,7 +372,9 @@ func (s *mockStream) Recv() (stream.Event, error) {
 		return stream.Delta(s.out[i%len(s.out)]), nil
 	case o.Tool != "" && !s.truncated && s.toolStep < 2:
 		if s.toolStep == 0 {
-			if err := s.waitSlot(s.step); err != nil {
+			if err := s.waitSlot(s.step); err == errWoken {
+				return s.wrapUp()
+			} else if err != nil {
 				return stream.Event{}, err
 			}
 		}
@@ -405,6 +426,9 @@ func (s *mockStream) waitSlot(i int) error {
 	case <-s.done:
 		s.timer.Stop()
 		return context.Canceled
+	case <-s.wake:
+		s.timer.Stop()
+		return errWoken
 	}
 }
 
@@ -414,7 +438,55 @@ func (s *mockStream) hang() error {
 		return s.ctx.Err()
 	case <-s.done:
 		return context.Canceled
+	case <-s.wake:
+		return errWoken
 	}
+}
+
+// errWoken ends a wait when Finish was called.
+var errWoken = errors.New("mock: finish requested")
+
+// Finish implements stream.Finisher: the stream sends no more content, then
+// its usage (the tokens sent so far) and Finish(reason). A stream whose
+// content was all sent keeps its own finish.
+func (s *mockStream) Finish(reason stream.FinishReason) bool {
+	s.fin.Set(reason)
+	s.wakeOnce.Do(func() { close(s.wake) })
+	return true
+}
+
+// finishing reports whether Recv is to wrap up, deciding it on the first
+// Recv after Finish: only while content is left to send.
+func (s *mockStream) finishing() bool {
+	if s.stopping != "" {
+		return true
+	}
+	r, ok := s.fin.Requested()
+	if !ok {
+		return false
+	}
+	// A tool call once begun is sent whole.
+	if s.sent < s.nThink+s.nOut || (s.o.Tool != "" && !s.truncated && s.toolStep == 0) {
+		s.stopping = r
+		return true
+	}
+	return false
+}
+
+// wrapUp returns the next event of a stream ended by Finish: its usage,
+// unless the mock sends none, then Finish(s.stopping).
+func (s *mockStream) wrapUp() (stream.Event, error) {
+	if s.stopping == "" {
+		s.stopping, _ = s.fin.Requested()
+	}
+	if !s.o.NoUsage && !s.usageSent {
+		s.usageSent = true
+		s.usage.CompletionTokens += s.sent
+		s.usage.ReasoningTokens = min(s.sent, s.nThink)
+		return stream.UsageEvent(s.usage), nil
+	}
+	s.ended = true
+	return stream.Finished(s.stopping), nil
 }
 
 // Close ends the stream; a Recv waiting on a delay or a hang returns.

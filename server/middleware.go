@@ -82,11 +82,23 @@ func (w *recorder) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (w *recorder) Flush() {
+// Flush sends what was written so far; streams call it once per event.
+func (w *recorder) Flush() { w.FlushError() }
+
+// FlushError is Flush reporting a gone client, for http.ResponseController.
+// The direct type switch keeps the per-event path free of allocations.
+func (w *recorder) FlushError() error {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	http.NewResponseController(w.ResponseWriter).Flush()
+	switch f := w.ResponseWriter.(type) {
+	case interface{ FlushError() error }:
+		return f.FlushError()
+	case http.Flusher:
+		f.Flush()
+		return nil
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 func (w *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -172,18 +184,10 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 }
 
 // limitBody caps every request body. Handlers see the limit as a read error
-// (*http.MaxBytesError) and answer 413 in their dialect's shape.
+// (*http.MaxBytesError) and answer 413 in their own dialect's error shape,
+// which is why an oversized Content-Length is not refused here.
 func limitBody(limit int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > limit {
-			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": map[string]any{
-				"message": fmt.Sprintf("request body is larger than the limit of %d bytes", limit),
-				"type":    "invalid_request_error",
-				"param":   nil,
-				"code":    "too_large",
-			}})
-			return
-		}
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}

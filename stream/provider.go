@@ -69,11 +69,16 @@ func Events(s Stream) iter.Seq2[Event, error] {
 // Close waits for produce to return, so no goroutine outlives a closed
 // stream.
 func Go(ctx context.Context, size int, produce func(ctx context.Context, emit func(Event) bool) error) Stream {
+	return goPipe(ctx, size, produce, nil)
+}
+
+func goPipe(ctx context.Context, size int, produce func(ctx context.Context, emit func(Event) bool) error, finish func(FinishReason) bool) *pipe {
 	if size < 1 {
 		size = 1
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	p := &pipe{ch: make(chan Event, size), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	p.finish = finish
 	go func() {
 		defer close(p.done)
 		p.err = produce(ctx, p.emit)
@@ -88,6 +93,7 @@ type pipe struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // written before ch is closed
+	pipeFinish
 }
 
 func (p *pipe) emit(ev Event) bool {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/runnel/runnel/account"
@@ -32,6 +33,7 @@ func (a *Admin) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/keys", a.guard(a.listKeys))
 	mux.HandleFunc("POST /admin/keys/revoke", a.guard(a.revokeKey))
 	mux.HandleFunc("GET /admin/usage", a.guard(a.usage))
+	mux.HandleFunc("GET /admin/calls", a.guard(a.calls))
 }
 
 func (a *Admin) guard(h http.HandlerFunc) http.HandlerFunc {
@@ -193,15 +195,48 @@ func (a *Admin) revokeKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, Key(k))
 }
 
-func (a *Admin) usage(w http.ResponseWriter, r *http.Request) {
+// filter reads the usage query parameters: team_id, key_id, model, from, to.
+func filter(r *http.Request) (account.UsageFilter, error) {
 	q := r.URL.Query()
 	f := account.UsageFilter{TeamID: q.Get("team_id"), KeyID: q.Get("key_id"), Model: q.Get("model")}
 	var err error
 	if f.From, err = ParseTime(q.Get("from"), "from"); err != nil {
+		return f, err
+	}
+	f.To, err = ParseTime(q.Get("to"), "to")
+	return f, err
+}
+
+// calls lists recorded calls with their full content, newest first
+// (?limit=, default 50).
+func (a *Admin) calls(w http.ResponseWriter, r *http.Request) {
+	f, err := filter(r)
+	if err != nil {
 		fail(w, err)
 		return
 	}
-	if f.To, err = ParseTime(q.Get("to"), "to"); err != nil {
+	limit := 50
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil {
+			fail(w, stream.InvalidParam("limit", "limit must be a number"))
+			return
+		}
+	}
+	cs, err := a.acct.RecentCalls(r.Context(), f, limit)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := make([]CallJSON, len(cs))
+	for i, c := range cs {
+		out[i] = callJSON(c)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"calls": out})
+}
+
+func (a *Admin) usage(w http.ResponseWriter, r *http.Request) {
+	f, err := filter(r)
+	if err != nil {
 		fail(w, err)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/runnel/runnel/account"
 	"github.com/runnel/runnel/account/api"
@@ -533,4 +534,55 @@ func TestConcurrentPlainCalls(t *testing.T) {
 			t.Fatalf("statuses %v, team %+v, usage %+v", statuses, tm, rows)
 		}
 	})
+}
+
+// TestDisconnectRecorded: a client that goes away mid-stream leaves a
+// record with the partial output and status "cancelled", and its job call
+// charges nothing until the job is completed.
+func TestDisconnectRecorded(t *testing.T) {
+	e := newEnv(t, "sqlite", account.Config{Auth: true, AdminKey: adminKey})
+	team, key := e.team("gone", 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", e.url+"/v1/chat/completions",
+		strings.NewReader(`{"model":"mock/default?tokens=200&itl=20ms","stream":true,"messages":[{"role":"user","content":"x"}]}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(res.Body)
+	chunks := 0
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), `"content"`) {
+			if chunks++; chunks == 3 {
+				break
+			}
+		}
+	}
+	cancel()
+	res.Body.Close()
+	// The record lands once the server notices; poll the store, not a clock.
+	var rows []account.UsageRow
+	for range 500 {
+		rows, _ = e.acct.Store().Usage(context.Background(), account.UsageFilter{TeamID: team})
+		if len(rows) == 1 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(rows) != 1 || rows[0].Errors != 1 {
+		t.Fatalf("usage %+v", rows)
+	}
+	calls := e.must(200, "GET", "/admin/calls?team_id="+team, adminKey, "")["calls"].([]any)
+	if len(calls) != 1 || calls[0].(map[string]any)["request"].(map[string]any)["model"] != "mock/default?tokens=200&itl=20ms" {
+		t.Fatalf("calls %v", calls)
+	}
+	c, err := e.acct.Store().Call(context.Background(), calls[0].(map[string]any)["call_id"].(string))
+	if err != nil || c.Status != "cancelled" || c.Output == "" || c.Usage.OutputTokens == 0 || c.Usage.OutputTokens >= 200 {
+		t.Fatalf("record %+v %v", c, err)
+	}
+	// A cancelled call is not charged.
+	if tm, _ := e.acct.Store().Team(context.Background(), team); tm.Credits != 1 {
+		t.Fatalf("team %+v", tm)
+	}
 }

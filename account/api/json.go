@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/runnel/runnel/account"
@@ -78,19 +79,21 @@ func Key(k account.Key) KeyJSON {
 
 // CallJSON is a recorded call.
 type CallJSON struct {
-	ID         string    `json:"call_id"`
-	Model      string    `json:"model"`
-	Provider   string    `json:"provider"`
-	Status     string    `json:"status"`
-	Finish     string    `json:"finish_reason,omitempty"`
-	Output     string    `json:"output"`
-	Thinking   string    `json:"thinking,omitempty"`
-	Usage      UsageJSON `json:"usage"`
-	Cost       CostJSON  `json:"cost"`
-	Started    *string   `json:"started_at"`
-	TTFTMs     float64   `json:"ttft_ms"`
-	DurationMs float64   `json:"duration_ms"`
-	Error      *ErrJSON  `json:"error,omitempty"`
+	ID         string          `json:"call_id"`
+	Model      string          `json:"model"`
+	Provider   string          `json:"provider"`
+	Status     string          `json:"status"`
+	Finish     string          `json:"finish_reason,omitempty"`
+	KeyID      string          `json:"key_id,omitempty"`
+	Request    json.RawMessage `json:"request,omitempty"`
+	Output     string          `json:"output"`
+	Thinking   string          `json:"thinking,omitempty"`
+	Usage      UsageJSON       `json:"usage"`
+	Cost       CostJSON        `json:"cost"`
+	Started    *string         `json:"started_at"`
+	TTFTMs     float64         `json:"ttft_ms"`
+	DurationMs float64         `json:"duration_ms"`
+	Error      *ErrJSON        `json:"error,omitempty"`
 }
 
 // ErrJSON is a recorded call's error.
@@ -102,8 +105,11 @@ type ErrJSON struct {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func callJSON(c account.Call) CallJSON {
-	j := CallJSON{ID: c.ID, Model: c.Model, Provider: c.Provider, Status: c.Status, Finish: c.Finish, Output: c.Output, Thinking: c.Thinking,
+	j := CallJSON{ID: c.ID, KeyID: c.KeyID, Model: c.Model, Provider: c.Provider, Status: c.Status, Finish: c.Finish, Output: c.Output, Thinking: c.Thinking,
 		Usage: usageJSON(c.Usage), Cost: costJSON(c.Cost), Started: ts(c.Started), TTFTMs: ms(c.TTFT), DurationMs: ms(c.Duration)}
+	if json.Valid([]byte(c.Request)) {
+		j.Request = json.RawMessage(c.Request)
+	}
 	if c.ErrorCode != "" {
 		j.Error = &ErrJSON{c.ErrorCode, c.ErrorMsg}
 	}

@@ -65,6 +65,8 @@ func TestServeMountsEveryAPI(t *testing.T) {
 		{"websocket without upgrade", "GET", "/ws/chat", "", 426, ""},
 		{"jobs: unknown job", "GET", "/api/jobs/job_aaaaaaaaaaaaaaaa", "", 404, ""},
 		{"admin, auth off", "GET", "/admin/teams", "", 200, `"teams"`},
+		{"chat page", "GET", "/", "", 200, "<html"},
+		{"JS SDK", "GET", "/sdk/runnel.js", "", 200, "export"},
 		{"health", "GET", "/healthz", "", 200, `"ok"`},
 		{"ready", "GET", "/readyz", "", 200, `"ready"`},
 		{"metrics", "GET", "/metrics", "", 200, `runnel_requests_total{model="default",provider="mock",status="ok"}`},
@@ -77,6 +79,32 @@ func TestServeMountsEveryAPI(t *testing.T) {
 				t.Fatalf("%s %s = %d %s; want %d containing %q", tt.method, tt.path, status, body, tt.status, tt.contains)
 			}
 		})
+	}
+}
+
+// A body over --body-limit is a 413 in each dialect's own error shape.
+func TestServeBodyLimitPerDialect(t *testing.T) {
+	cfg := config.Default()
+	cfg.ApplyEnv(func(string) string { return "" })
+	cfg.Server.DataDir = t.TempDir()
+	cfg.Server.BodyLimit = 256
+	h, closeAll, err := newServer(context.Background(), cfg, accountOptions{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	defer func() { ts.Close(); closeAll() }()
+	big := `{"model":"mock/default","messages":[{"role":"user","content":"` + strings.Repeat("x", 400) + `"}]}`
+	tests := []struct{ path, shape string }{
+		{"/v1/chat/completions", `{"error":{"message":`},
+		{"/api/chat", `{"error":"`},
+		{"/v1/messages", `{"type":"error","error":{`},
+	}
+	for _, tt := range tests {
+		status, body := do(t, "POST", ts.URL+tt.path, "", big)
+		if status != 413 || !strings.HasPrefix(body, tt.shape) {
+			t.Errorf("POST %s with %d bytes = %d %s; want 413 starting %s", tt.path, len(big), status, body, tt.shape)
+		}
 	}
 }
 

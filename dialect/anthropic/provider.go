@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/runnel/runnel/dialect"
@@ -97,7 +96,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		defer resp.Body.Close()
 		return nil, statusError(resp)
 	}
-	return &upstream{ctx: ctx, cancel: cancel, body: resp.Body, r: newReader(resp.Body)}, nil
+	return dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(newReader(resp.Body))), nil
 }
 
 func statusError(resp *http.Response) *stream.Error {
@@ -230,19 +229,6 @@ func (p *Provider) upstreamRequest(req *stream.Request) *MessagesRequest {
 	return out
 }
 
-// upstream is a running Messages stream, read one SSE event per step.
-type upstream struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	body   io.ReadCloser
-	r      *sse.Reader
-	once   sync.Once
-
-	Decoder
-	pending []stream.Event
-	done    bool
-}
-
 // maxEvent bounds one upstream SSE event.
 const maxEvent = 4 << 20
 
@@ -252,45 +238,19 @@ func newReader(r io.Reader) *sse.Reader {
 	return sr
 }
 
-func (u *upstream) Recv() (stream.Event, error) {
-	for len(u.pending) == 0 {
-		if u.done {
-			return stream.Event{}, io.EOF
+// read returns a function decoding the next SSE event of r.
+func read(r *sse.Reader) func() ([]stream.Event, error) {
+	var d Decoder
+	return func() ([]stream.Event, error) {
+		ev, err := r.Next()
+		if err == io.EOF {
+			return nil, stream.Errorf(stream.CodeUpstream, "anthropic: stream ended before message_stop")
 		}
-		ev, err := u.r.Next()
 		if err != nil {
-			u.done = true
-			if u.ctx.Err() != nil {
-				return stream.Event{}, context.Cause(u.ctx)
-			}
-			if err == io.EOF {
-				return stream.Event{}, stream.Errorf(stream.CodeUpstream, "anthropic: stream ended before message_stop")
-			}
-			return stream.Event{}, stream.AsError(err)
+			return nil, stream.AsError(err)
 		}
-		evs, err := u.Decode(ev.Event, []byte(ev.Data))
-		if err != nil {
-			u.done = true
-			return stream.Event{}, err
-		}
-		for _, ev := range evs {
-			if ev.Kind == stream.KindFinish {
-				u.done = true
-			}
-		}
-		u.pending = evs
+		return d.Decode(ev.Event, []byte(ev.Data))
 	}
-	ev := u.pending[0]
-	u.pending = u.pending[1:]
-	return ev, nil
-}
-
-func (u *upstream) Close() error {
-	u.once.Do(func() {
-		u.cancel()
-		u.body.Close()
-	})
-	return nil
 }
 
 // Decoder turns Messages stream events into Runnel events. Its zero value

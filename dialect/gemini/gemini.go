@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/runnel/runnel/dialect"
@@ -283,7 +282,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	}
 	r := sse.NewReader(resp.Body)
 	r.SetMaxEventSize(maxEvent)
-	return &upstream{ctx: ctx, cancel: cancel, body: resp.Body, r: r}, nil
+	return dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(r)), nil
 }
 
 const maxEvent = 4 << 20
@@ -311,63 +310,23 @@ func statusError(resp *http.Response) *stream.Error {
 	return e
 }
 
-// upstream is a running Gemini stream. Gemini sends no end marker: the
-// stream ends after the chunk carrying a finishReason.
-type upstream struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	body   io.ReadCloser
-	r      *sse.Reader
-	once   sync.Once
-
-	Decoder
-	pending []stream.Event
-	done    bool
-}
-
-func (u *upstream) Recv() (stream.Event, error) {
-	for len(u.pending) == 0 {
-		if u.done {
-			return stream.Event{}, io.EOF
+// read returns a function decoding the next chunk of r. Gemini sends no
+// end marker: the stream ends after the chunk carrying a finishReason.
+func read(r *sse.Reader) func() ([]stream.Event, error) {
+	var d Decoder
+	return func() ([]stream.Event, error) {
+		ev, err := r.Next()
+		if err == io.EOF {
+			if evs, ok := d.End(); ok {
+				return evs, nil
+			}
+			return nil, stream.Errorf(stream.CodeUpstream, "gemini: stream ended without a finish reason")
 		}
-		ev, err := u.r.Next()
 		if err != nil {
-			u.done = true
-			if u.ctx.Err() != nil {
-				return stream.Event{}, context.Cause(u.ctx)
-			}
-			if err == io.EOF {
-				if evs, ok := u.End(); ok {
-					u.pending = evs
-					continue
-				}
-				return stream.Event{}, stream.Errorf(stream.CodeUpstream, "gemini: stream ended without a finish reason")
-			}
-			return stream.Event{}, stream.AsError(fmt.Errorf("gemini: %w", err))
+			return nil, stream.AsError(fmt.Errorf("gemini: %w", err))
 		}
-		evs, err := u.Decode([]byte(ev.Data))
-		if err != nil {
-			u.done = true
-			return stream.Event{}, err
-		}
-		for _, e := range evs {
-			if e.Kind == stream.KindFinish {
-				u.done = true
-			}
-		}
-		u.pending = evs
+		return d.Decode([]byte(ev.Data))
 	}
-	ev := u.pending[0]
-	u.pending = u.pending[1:]
-	return ev, nil
-}
-
-func (u *upstream) Close() error {
-	u.once.Do(func() {
-		u.cancel()
-		u.body.Close()
-	})
-	return nil
 }
 
 // Decoder turns streamed chunks into events. Usage and the finish are

@@ -366,3 +366,18 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func TestReconnectIsRefused(t *testing.T) {
+	gw := &dialecttest.Gateway{Events: script}
+	ts := newTestServer(t, gw, Options{})
+	req, _ := http.NewRequest("GET", ts.URL+"/api/v1/inference/stream?model=m&prompt=hi", nil)
+	req.Header.Set("Last-Event-ID", "4")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || len(gw.Requests()) != 0 {
+		t.Errorf("status %d, %d calls", resp.StatusCode, len(gw.Requests()))
+	}
+}

@@ -94,6 +94,13 @@ func (s *Server) inferencePost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) inferenceGet(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Last-Event-ID") != "" {
+		// An EventSource reconnecting after the stream ended (or broke).
+		// Streams are not resumable yet, and running the prompt again would
+		// repeat text and cost: 204 tells EventSource to stop reconnecting.
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	q := r.URL.Query()
 	ctx := r.Context()
 	if tok := q.Get("token"); tok != "" {

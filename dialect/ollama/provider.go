@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/runnel/runnel/dialect"
@@ -84,7 +83,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		defer resp.Body.Close()
 		return nil, statusError(resp)
 	}
-	return &upstream{ctx: ctx, body: resp.Body, r: bufio.NewReaderSize(resp.Body, 16<<10), cancel: cancel}, nil
+	return dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(bufio.NewReaderSize(resp.Body, 16<<10))), nil
 }
 
 // statusError turns an error answer into a *stream.Error, keeping Ollama's
@@ -148,51 +147,24 @@ func upstreamBody(req *stream.Request) (path string, body []byte, err error) {
 	return "/api/chat", b, err
 }
 
-// upstream is a running Ollama response. Recv reads the next line only when
-// asked: nothing is read ahead of the consumer.
-type upstream struct {
-	ctx    context.Context
-	body   io.ReadCloser
-	r      *bufio.Reader
-	cancel context.CancelFunc
-	once   sync.Once
-
-	pending []stream.Event // events decoded from one line, not yet returned
-	calls   int            // tool calls seen, for their indexes
-	done    bool
-}
-
-func (u *upstream) Recv() (stream.Event, error) {
-	for len(u.pending) == 0 {
-		if u.done {
-			return stream.Event{}, io.EOF
-		}
-		line, err := readLine(u.r)
-		if err != nil && u.ctx.Err() != nil {
-			u.done = true
-			return stream.Event{}, context.Cause(u.ctx) // closed or cancelled
-		}
+// read returns a function decoding the next NDJSON line of r.
+func read(r *bufio.Reader) func() ([]stream.Event, error) {
+	calls := 0 // tool calls are numbered across lines
+	return func() ([]stream.Event, error) {
+		line, err := readLine(r)
 		if err == io.EOF {
-			u.done = true
-			return stream.Event{}, stream.Errorf(stream.CodeUpstream, "ollama: stream ended without a final object")
+			return nil, stream.Errorf(stream.CodeUpstream, "ollama: stream ended without a final object")
 		}
 		if err != nil {
-			u.done = true
-			return stream.Event{}, err
+			return nil, err
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
-			continue
+			return nil, nil
 		}
-		evs, err := u.decode(line)
-		if err != nil {
-			u.done = true
-			return stream.Event{}, err
-		}
-		u.pending = evs
+		var evs []stream.Event
+		evs, calls, err = DecodeChunk(line, calls)
+		return evs, err
 	}
-	ev := u.pending[0]
-	u.pending = u.pending[1:]
-	return ev, nil
 }
 
 // readLine returns the next line without its newline, at most maxLine long.
@@ -218,21 +190,6 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 		}
 		return nil, err
 	}
-}
-
-// decode turns one NDJSON line into events.
-func (u *upstream) decode(line []byte) ([]stream.Event, error) {
-	evs, calls, err := DecodeChunk(line, u.calls)
-	u.calls = calls
-	if err != nil {
-		return nil, err
-	}
-	for _, ev := range evs {
-		if ev.Kind == stream.KindFinish || ev.Kind == stream.KindError {
-			u.done = true
-		}
-	}
-	return evs, nil
 }
 
 // DecodeChunk decodes one line of an Ollama chat or generate stream into
@@ -294,14 +251,6 @@ func DecodeChunk(line []byte, calls int) ([]stream.Event, int, error) {
 		evs = append(evs, stream.Finished(finish))
 	}
 	return evs, calls, nil
-}
-
-func (u *upstream) Close() error {
-	u.once.Do(func() {
-		u.cancel()
-		u.body.Close()
-	})
-	return nil
 }
 
 // Models lists the upstream's models from /api/tags.

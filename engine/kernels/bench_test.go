@@ -86,3 +86,12 @@ func BenchmarkMatVecThreshold(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkSoftmax256(b *testing.B) {
+	x := randVec(rand.New(rand.NewPCG(1, 1)), 256, 3)
+	y := make([]float32, 256)
+	for b.Loop() {
+		copy(y, x)
+		Softmax(y)
+	}
+}

@@ -258,3 +258,38 @@ func TestParallel(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleTasks runs many short parallel products back to back, so that
+// workers often pick up a task after its job finished and was recycled for
+// the next product (the case the generation counter guards). A stale task
+// that claimed rows would break the row count and hang the caller or
+// corrupt a result.
+func TestStaleTasks(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	m := randMatrix(r, ggml.F32, 64, 512) // 32K multiply-adds: just parallel
+	x := randVec(r, 512, 1)
+	want := make([]float32, 64)
+	old := parallelMin
+	parallelMin = math.MaxInt
+	MatVec(want, m, x)
+	parallelMin = old
+	dst := make([]float32, 64)
+	for it := 0; it < 20000; it++ {
+		MatVec(dst, m, x)
+		if dst[it%64] != want[it%64] {
+			t.Fatalf("iteration %d: row %d = %v, want %v", it, it%64, dst[it%64], want[it%64])
+		}
+	}
+}
+
+func TestExpf(t *testing.T) {
+	for x := float32(-87); x <= 88; x += 0.0137 {
+		want := math.Exp(float64(x))
+		if got := float64(expf(x)); math.Abs(got-want) > 3*want*0x1p-24 {
+			t.Fatalf("expf(%v) = %v, want %v", x, got, want)
+		}
+	}
+	if expf(-100) != 0 || !math.IsInf(float64(expf(100)), 1) || expf(0) != 1 {
+		t.Fatal("expf limits")
+	}
+}

@@ -18,11 +18,12 @@ import (
 // the next row in its low 32; a task names its generation, and claiming a
 // chunk is a compare-and-swap that fails for a stale task.
 type job struct {
-	m      *Matrix
-	dst, x []float32
-	n      int
-	xq     qvec
-	fn     func(lo, hi int) // set by Parallel instead of a product
+	m        *Matrix
+	dst, x   []float32
+	n        int
+	xq       qvec
+	rowBytes int
+	fn       func(lo, hi int) // set by Parallel instead of a product
 
 	next   atomic.Uint64 // generation<<32 | next row
 	total  atomic.Int64  // rows of this generation
@@ -107,11 +108,16 @@ func run(j *job, rows, work int) {
 	chunk := (rows + 4*p - 1) / (4 * p)
 	chunk = (chunk + 3) &^ 3
 	pieces := (rows + chunk - 1) / chunk
+	// First move the counter to the new generation with nothing to claim,
+	// so a stale task can no longer claim a chunk; only then change the
+	// sizes, and finally open the rows. (Changing the sizes first would let
+	// a stale task pair the old counter with the new total.)
 	j.gen++
+	j.next.Store(uint64(j.gen)<<32 | 0xffffffff)
 	j.total.Store(int64(rows))
 	j.chunk.Store(int64(chunk))
 	j.done.Store(0)
-	j.next.Store(uint64(j.gen) << 32) // publishes the generation last
+	j.next.Store(uint64(j.gen) << 32)
 	for range min(p, pieces) - 1 {
 		select {
 		case pool.ch <- task{j, j.gen}:

@@ -34,13 +34,7 @@ func Softmax(x []float32) {
 	for _, v := range x[1:] {
 		mx = max(mx, v)
 	}
-	var sum float32
-	for i, v := range x {
-		e := float32(math.Exp(float64(v - mx)))
-		x[i] = e
-		sum += e
-	}
-	inv := 1 / sum
+	inv := 1 / expSum(x, mx)
 	for i := range x {
 		x[i] *= inv
 	}
@@ -50,6 +44,47 @@ func Softmax(x []float32) {
 func SiLUMul(a, b []float32) {
 	b = b[:len(a)]
 	for i, v := range a {
-		a[i] = v / (1 + float32(math.Exp(float64(-v)))) * b[i]
+		a[i] = v / (1 + expf(-v)) * b[i]
 	}
+}
+
+// expf is e^x in float32 arithmetic (Cephes' expf: reduce by n·ln2 split in
+// two constants, then a degree-6 polynomial), within about 2 ulp of the
+// exact value, and several times cheaper than math.Exp's float64 path in the
+// attention softmax, where it is called pos+1 times per head per layer.
+func expf(x float32) float32 {
+	switch {
+	case x > 88.37626: // keeps 2^n finite; e^x overflows soon after anyway
+		return float32(math.Inf(1))
+	case x < -87.33654:
+		return 0 // below the smallest normal; the softmax sum is ≥ 1 anyway
+	case x != x:
+		return x
+	}
+	// n = x/ln2 rounded to nearest (by truncation away from zero), so the
+	// remainder r stays within ±ln2/2, where the polynomial is accurate.
+	t := x * 1.442695041
+	var ni int32
+	if t >= 0 {
+		ni = int32(t + 0.5)
+	} else {
+		ni = int32(t - 0.5)
+	}
+	n := float32(ni)
+	r := x - n*0.693359375 + n*2.12194440e-4
+	z := r * r
+	p := ((((1.9875691500e-4*r+1.3981999507e-3)*r+8.3334519073e-3)*r+4.1665795894e-2)*r+1.6666665459e-1)*r + 5.0000001201e-1
+	y := p*z + r + 1
+	return y * math.Float32frombits(uint32(ni+127)<<23)
+}
+
+// expSumGo sets x[i] = e^(x[i]-sub) and returns the sum.
+func expSumGo(x []float32, sub float32) float32 {
+	var sum float32
+	for i, v := range x {
+		e := expf(v - sub)
+		x[i] = e
+		sum += e
+	}
+	return sum
 }

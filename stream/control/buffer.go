@@ -15,7 +15,7 @@ const DefaultBufferSize = 64
 // producer can run ahead of a reader by that much and no further: when the
 // buffer is full the producer stalls until the reader catches up. Closing
 // the stream or cancelling ctx closes the inner stream and waits for the
-// goroutine to end.
+// goroutine to end. Finish is forwarded to the inner stream.
 func Buffer(p stream.Provider, size int) stream.Provider {
 	if size <= 0 {
 		size = DefaultBufferSize
@@ -25,7 +25,7 @@ func Buffer(p stream.Provider, size int) stream.Provider {
 		if err != nil {
 			return nil, err
 		}
-		return stream.Go(ctx, size, func(ctx context.Context, emit func(stream.Event) bool) error {
+		return stream.GoFinisher(ctx, size, func(ctx context.Context, emit func(stream.Event) bool) error {
 			// A Recv blocked in a provider that ignores ctx still
 			// returns once its stream is closed.
 			stop := context.AfterFunc(ctx, func() { in.Close() })
@@ -43,6 +43,6 @@ func Buffer(p stream.Provider, size int) stream.Provider {
 					return context.Cause(ctx)
 				}
 			}
-		}), nil
+		}, func(r stream.FinishReason) bool { return stream.Finish(in, r) }), nil
 	})
 }

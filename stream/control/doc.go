@@ -10,5 +10,10 @@
 //   - Buffer: the bounded per-stream buffer between producer and reader.
 //   - ThinkSplit: moves inline <think>…</think> text to the thinking channel.
 //
+// Every control's streams forward stream.Finisher to the stream they wrap.
+// Stop and MaxTokens end a stream early through it when the provider
+// supports it (the engine, the mock), so its exact usage still arrives, and
+// close it otherwise.
+//
 // Apply composes them in the order the gateway uses.
 package control

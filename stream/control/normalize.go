@@ -140,6 +140,9 @@ func (n *normalized) end(e *stream.Error, reason stream.FinishReason) {
 
 func (n *normalized) closeInner() { n.once.Do(func() { n.in.Close() }) }
 
+// Finish forwards to the inner stream; see stream.Finisher.
+func (n *normalized) Finish(r stream.FinishReason) bool { return stream.Finish(n.in, r) }
+
 func (n *normalized) Close() error {
 	n.closed.Store(true)
 	n.closeInner()

@@ -10,10 +10,15 @@ import (
 // output channel, matched across token boundaries. The text before the stop
 // is delivered and the stop itself never is. While the output ends with a
 // possible start of a stop sequence, that tail (at most the longest stop's
-// length minus one byte) is held back until the next token decides it. On a
-// match the inner stream is closed, which cancels the upstream work, and the
-// stream finishes with FinishStop. Empty stop strings are ignored; with none
-// left Stop returns p.
+// length minus one byte) is held back until the next token decides it.
+//
+// On a match the text before the stop is delivered and the inner stream is
+// asked to finish (stream.Finisher): further content is dropped, its usage
+// (which counts the tokens that formed the stop: the model generated them)
+// is passed on, and the stream finishes with FinishStop. An inner stream
+// that cannot finish is closed instead, which cancels the upstream work and
+// leaves the usage to the gateway's estimate. Empty stop strings are
+// ignored; with none left Stop returns p.
 //
 // Given valid UTF-8 text and stops, the cut points fall on rune boundaries.
 func Stop(p stream.Provider, stops ...string) stream.Provider {
@@ -39,7 +44,9 @@ type stopStream struct {
 	hold    int    // longest stop length - 1
 	pending string // held-back output
 	q       queue
-	done    bool
+	// finishing: a stop matched and the inner stream was asked to finish;
+	// only its usage and end are still wanted.
+	finishing bool
 }
 
 func (s *stopStream) Recv() (stream.Event, error) {
@@ -52,6 +59,15 @@ func (s *stopStream) Recv() (stream.Event, error) {
 			s.flush()
 			s.q.err = err
 			continue
+		}
+		if s.finishing {
+			switch ev.Kind {
+			case stream.KindUsage:
+				return ev, nil
+			case stream.KindFinish:
+				return stream.Finished(stream.FinishStop), nil
+			}
+			continue // content past the stop, or an error after it
 		}
 		if !isOutput(ev) {
 			if ev.Kind == stream.KindDelta || s.pending == "" {
@@ -72,6 +88,10 @@ func (s *stopStream) Recv() (stream.Event, error) {
 			if i > 0 {
 				ev.Text = text[:i]
 				s.q.push(ev)
+			}
+			if stream.Finish(s.in, stream.FinishStop) {
+				s.finishing = true
+				continue
 			}
 			s.q.push(stream.Finished(stream.FinishStop))
 			s.q.end()
@@ -120,3 +140,5 @@ func (s *stopStream) flush() {
 }
 
 func (s *stopStream) Close() error { return s.in.Close() }
+
+func (s *stopStream) Finish(r stream.FinishReason) bool { return stream.Finish(s.in, r) }

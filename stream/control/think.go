@@ -108,3 +108,6 @@ func tagPrefix(text, tag string) int {
 }
 
 func (t *thinkStream) Close() error { return t.in.Close() }
+
+// Finish forwards to the inner stream; see stream.Finisher.
+func (t *thinkStream) Finish(r stream.FinishReason) bool { return stream.Finish(t.in, r) }

@@ -191,3 +191,6 @@ func (s *timeoutStream) Close() error {
 	s.stopTimers()
 	return s.in.Close()
 }
+
+// Finish forwards to the inner stream; see stream.Finisher.
+func (s *timeoutStream) Finish(r stream.FinishReason) bool { return stream.Finish(s.in, r) }

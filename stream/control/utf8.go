@@ -112,3 +112,6 @@ func replaceInvalid(s string) string {
 	}
 	return b.String()
 }
+
+// Finish forwards to the inner stream; see stream.Finisher.
+func (u *utf8Stream) Finish(r stream.FinishReason) bool { return stream.Finish(u.in, r) }

@@ -148,3 +148,20 @@ test('keep-alive comments between slow tokens are skipped', async () => {
     await ka.stop();
   }
 });
+
+test('an EventSource left open does not run the prompt again when the stream ends', async () => {
+  const q = new URLSearchParams({ model: 'mock/default?text=Hello%20world', prompt: 'hi', token: await streamToken() });
+  const es = new EventSource(`${srv.baseURL}/api/v1/inference/stream?${q}`);
+  const tokens = [];
+  await new Promise((resolve) => {
+    es.onmessage = (ev) => {
+      const data = JSON.parse(ev.data);
+      if (!data.done) tokens.push(data.token);
+    };
+    // The reconnect (with Last-Event-ID) gets 204, which closes the source.
+    es.onerror = () => {
+      if (es.readyState === EventSource.CLOSED) resolve();
+    };
+  });
+  assert.deepEqual(tokens, ['Hello', ' world']);
+});

@@ -4,18 +4,26 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI, { NotFoundError, BadRequestError, APIError } from 'openai';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startRunnel } from './lib/server.mjs';
 
 let srv;
 let client;
+let modelsDir;
 
+// Bare model names go to the built-in engine with an empty models directory,
+// so a name no provider knows is a 404; mock/... names route to the mock.
 before(async () => {
-  srv = await startRunnel();
+  modelsDir = await mkdtemp(join(tmpdir(), 'runnel-models-'));
+  srv = await startRunnel(['--models-dir', modelsDir]);
   client = new OpenAI({ baseURL: `${srv.baseURL}/v1`, apiKey: 'test-key', maxRetries: 0 });
 });
 
 after(async () => {
   await srv?.stop();
+  if (modelsDir) await rm(modelsDir, { recursive: true, force: true });
 });
 
 test('streamed chat with include_usage: exact text, usage, finish, one chunk per token', async () => {

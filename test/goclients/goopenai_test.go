@@ -249,3 +249,24 @@ func TestGoOpenAIErrors(t *testing.T) {
 		t.Errorf("mid-stream error: %#v", err)
 	}
 }
+
+// Keep-alive comments before a mid-stream error: go-openai parses every
+// non-data line it kept together with the error's JSON, so it cannot read
+// the server's message then (a limitation of the client, which expects
+// OpenAI's comment-free streams), but it must still fail the stream after
+// the tokens so far rather than end it as if complete.
+func TestGoOpenAIErrorAfterKeepAlives(t *testing.T) {
+	client, _ := goOpenAIClient(t, "--keep-alive", "5ms")
+	s, err := client.CreateChatCompletionStream(context.Background(), chatReq("mock/default?text=Hello%20world%20from%20Runnel&itl=40ms&error_after=3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	contents, finish, usage, err := goOpenAIStream(t, s)
+	if got := strings.Join(contents, "|"); got != "Hello| world| from" {
+		t.Errorf("contents before the error = %q", got)
+	}
+	if err == nil || finish != "" || usage != nil {
+		t.Errorf("stream ended with err %v, finish %q, usage %+v; want an error and neither", err, finish, usage)
+	}
+}

@@ -16,9 +16,12 @@ import (
 	"github.com/runnel/runnel/test/goclients/harness"
 )
 
+// openaiClient starts a server whose bare model names go to the built-in
+// engine with an empty models directory, so that a name no provider knows is
+// a 404; mock/... names route to the mock.
 func openaiClient(t *testing.T) openai.Client {
 	t.Helper()
-	base := harness.Start(t)
+	base := harness.Start(t, "--models-dir", t.TempDir())
 	return openai.NewClient(option.WithBaseURL(base+"/v1"), option.WithAPIKey("test-key"), option.WithMaxRetries(0))
 }
 

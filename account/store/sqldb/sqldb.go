@@ -38,6 +38,9 @@ type Options struct {
 	// Retry reports whether a failed transaction may be retried
 	// (PostgreSQL serialization failures, SQLite busy).
 	Retry func(error) bool
+	// MaxVersion stops migrating after that version (0: migrate fully);
+	// tests use it to build an old database and upgrade it.
+	MaxVersion int
 }
 
 // Store is an account.Store.
@@ -173,6 +176,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	for _, v := range vs {
+		if s.o.MaxVersion > 0 && v > s.o.MaxVersion {
+			break
+		}
 		q, err := migrationSQL(v)
 		if err != nil {
 			return err
@@ -246,6 +252,23 @@ func (s *Store) tx1(ctx context.Context, f func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// collect scans every row of rows (or the query error) with scan.
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func micros(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -299,19 +322,7 @@ func (s *Store) Team(ctx context.Context, id string) (account.Team, error) {
 
 func (s *Store) Teams(ctx context.Context) ([]account.Team, error) {
 	rows, err := s.o.Read.QueryContext(ctx, `SELECT `+teamCols+` FROM teams ORDER BY created_at, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ts []account.Team
-	for rows.Next() {
-		t, err := scanTeam(rows)
-		if err != nil {
-			return nil, err
-		}
-		ts = append(ts, t)
-	}
-	return ts, rows.Err()
+	return collect(rows, err, scanTeam)
 }
 
 func (s *Store) AddCredits(ctx context.Context, teamID string, n int64) (account.Team, error) {
@@ -376,19 +387,7 @@ func (s *Store) CreateKey(ctx context.Context, k account.Key) error {
 
 func (s *Store) queryKeys(ctx context.Context, q string, args ...any) ([]account.Key, error) {
 	rows, err := s.o.Read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ks []account.Key
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		ks = append(ks, k)
-	}
-	return ks, rows.Err()
+	return collect(rows, err, scanKey)
 }
 
 func (s *Store) KeysByPrefix(ctx context.Context, prefix string) ([]account.Key, error) {
@@ -576,19 +575,7 @@ func settle(ctx context.Context, tx *sql.Tx, jobID string, status account.JobSta
 func (s *Store) StaleJobs(ctx context.Context, before time.Time, limit int) ([]string, error) {
 	rows, err := s.o.Read.QueryContext(ctx, `SELECT id FROM jobs WHERE status IN ('pending', 'in_progress') AND updated_at < $1 ORDER BY updated_at LIMIT $2`,
 		micros(before), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return collect(rows, err, func(r scanner) (id string, err error) { err = r.Scan(&id); return })
 }
 
 func (s *Store) JobTotals(ctx context.Context, jobID string) (account.Totals, error) {
@@ -680,19 +667,20 @@ func scanCall(r scanner) (account.Call, error) {
 
 func (s *Store) Calls(ctx context.Context, jobID string) ([]account.Call, error) {
 	rows, err := s.o.Read.QueryContext(ctx, `SELECT `+callCols+` FROM calls WHERE job_id = $1 ORDER BY started_at, id`, jobID)
-	if err != nil {
-		return nil, err
+	return collect(rows, err, scanCall)
+}
+
+func (s *Store) RecentCalls(ctx context.Context, f account.UsageFilter, limit int) ([]account.Call, error) {
+	to := f.To
+	if to.IsZero() {
+		to = time.Now().Add(time.Hour)
 	}
-	defer rows.Close()
-	var cs []account.Call
-	for rows.Next() {
-		c, err := scanCall(rows)
-		if err != nil {
-			return nil, err
-		}
-		cs = append(cs, c)
-	}
-	return cs, rows.Err()
+	rows, err := s.o.Read.QueryContext(ctx, `SELECT `+callCols+` FROM calls
+		WHERE started_at >= $1 AND started_at < $2
+		AND ($3 = '' OR team_id = $3) AND ($4 = '' OR key_id = $4) AND ($5 = '' OR model = $5)
+		ORDER BY started_at DESC, id LIMIT $6`,
+		micros(f.From), micros(to), f.TeamID, f.KeyID, f.Model, limit)
+	return collect(rows, err, scanCall)
 }
 
 func (s *Store) Call(ctx context.Context, id string) (account.Call, error) {

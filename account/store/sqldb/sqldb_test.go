@@ -287,6 +287,12 @@ func TestRecordCall(t *testing.T) {
 		if rows, _ := s.Usage(ctx, account.UsageFilter{From: t0.Add(30 * time.Second), To: t0.Add(time.Hour)}); len(rows) != 1 || rows[0].KeyID != "key_2" {
 			t.Fatalf("by time %+v", rows)
 		}
+		if cs, err := s.RecentCalls(ctx, account.UsageFilter{TeamID: "team_a"}, 10); err != nil || len(cs) != 2 || cs[0].ID != "call_2" || cs[1].Output != "héllo wörld" {
+			t.Fatalf("recent calls %+v %v", cs, err)
+		}
+		if cs, _ := s.RecentCalls(ctx, account.UsageFilter{}, 1); len(cs) != 1 {
+			t.Fatalf("limit 1: %d calls", len(cs))
+		}
 		if rows, _ := s.Usage(ctx, account.UsageFilter{TeamID: "x' OR '1'='1"}); len(rows) != 0 {
 			t.Fatalf("injection matched %+v", rows)
 		}

@@ -1,0 +1,95 @@
+package redislimit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/runnel/runnel/account"
+)
+
+// newPair returns two limiters sharing one Redis (REDIS_URL or the local
+// one scripts/services starts) under a fresh prefix, as two servers would.
+func newPair(t *testing.T) (*Limiter, *Limiter) {
+	url := os.Getenv("REDIS_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	a, err := Open(context.Background(), url)
+	if err != nil {
+		t.Fatalf("Redis at %s (start it with scripts/services): %v", url, err)
+	}
+	b, _ := Open(context.Background(), url)
+	buf := make([]byte, 6)
+	rand.Read(buf)
+	prefix := "runnel:test:" + hex.EncodeToString(buf) + ":"
+	a.prefix, b.prefix = prefix, prefix
+	t.Cleanup(func() {
+		ctx := context.Background()
+		keys, _ := a.rdb.Keys(ctx, prefix+"*").Result()
+		if len(keys) > 0 {
+			a.rdb.Del(ctx, keys...)
+		}
+		a.Close()
+		b.Close()
+	})
+	return a, b
+}
+
+func TestSharedLimits(t *testing.T) {
+	a, b := newPair(t)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 21, 12, 0, 30, 0, time.UTC) // half a minute in
+	scopes := []account.Scope{{ID: "key:k1", Name: "key", Limits: account.Limits{RPM: 5, TPM: 100}}}
+	for i := 1; i <= 5; i++ {
+		l := a
+		if i%2 == 0 {
+			l = b
+		}
+		w, err := l.Admit(ctx, now, scopes)
+		if err != nil {
+			t.Fatalf("request %d: %+v", i, err)
+		}
+		if (i >= 4) != (len(w) == 1) {
+			t.Fatalf("request %d warnings %q", i, w)
+		}
+	}
+	_, err := b.Admit(ctx, now, scopes)
+	if err == nil || !strings.Contains(err.What, "5 requests per minute") || err.RetryAfter != 42*time.Second {
+		// All 5 are in the current minute: there is room for one more once
+		// 5*(1-g) <= 4 in the next one, g = 0.2: 0.5+0.2 minutes from now.
+		t.Fatalf("sixth: %+v", err)
+	}
+	// The refused request was taken back: 5 counted, not 6.
+	minute, _ := account.Split(now)
+	if n, err := a.rdb.Get(ctx, a.keys(scopes[0], minute)[0]).Int(); n != 5 || err != nil {
+		t.Fatalf("counted %d %v", n, err)
+	}
+	// Tokens counted by one process limit the other; 100 of 100 is full.
+	a.AddTokens(ctx, now, scopes, 100)
+	next := now.Add(time.Minute) // previous minute: 5 requests, 100 tokens, weighted by 1-0.5
+	if _, err := b.Admit(ctx, next, scopes); err != nil {
+		t.Fatalf("next minute: %+v", err)
+	}
+	a.AddTokens(ctx, next, scopes, 60) // 50 + 60 > 100
+	if _, err := b.Admit(ctx, next, scopes); err == nil || !strings.Contains(err.What, "tokens per minute") {
+		t.Fatalf("tpm: %+v", err)
+	}
+}
+
+func TestRedisDown(t *testing.T) {
+	l := New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond}), "x:")
+	defer l.Close()
+	scopes := []account.Scope{{ID: "key:k", Name: "key", Limits: account.Limits{RPM: 1}}}
+	for range 3 {
+		if _, err := l.Admit(context.Background(), time.Now(), scopes); err != nil {
+			t.Fatalf("admitted nothing while Redis is down: %+v", err)
+		}
+	}
+}

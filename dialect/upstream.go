@@ -1,0 +1,67 @@
+package dialect
+
+import (
+	"context"
+	"io"
+	"sync"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// UpstreamStream is a stream.Stream over an upstream's HTTP response. Each
+// call of read decodes the next wire event (an NDJSON line, an SSE event)
+// into zero or more events; it is called only once the previous events are
+// consumed, so nothing is read ahead of the consumer. read must map the end
+// of the body to final events or to an error; after a Finish event, or an
+// error, read is not called again. Close cancels ctx (through cancel) and
+// closes body, which ends a read in progress; Recv then returns ctx's cause.
+type UpstreamStream struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	body   io.Closer
+	read   func() ([]stream.Event, error)
+	once   sync.Once
+
+	pending []stream.Event
+	done    bool
+}
+
+// NewUpstreamStream returns a stream reading body through read.
+func NewUpstreamStream(ctx context.Context, cancel context.CancelFunc, body io.Closer, read func() ([]stream.Event, error)) *UpstreamStream {
+	return &UpstreamStream{ctx: ctx, cancel: cancel, body: body, read: read}
+}
+
+// Recv implements stream.Stream.
+func (u *UpstreamStream) Recv() (stream.Event, error) {
+	for len(u.pending) == 0 {
+		if u.done {
+			return stream.Event{}, io.EOF
+		}
+		evs, err := u.read()
+		if err != nil {
+			u.done = true
+			if u.ctx.Err() != nil {
+				return stream.Event{}, context.Cause(u.ctx) // closed or cancelled
+			}
+			return stream.Event{}, err
+		}
+		for _, ev := range evs {
+			if ev.Kind == stream.KindFinish {
+				u.done = true
+			}
+		}
+		u.pending = evs
+	}
+	ev := u.pending[0]
+	u.pending = u.pending[1:]
+	return ev, nil
+}
+
+// Close implements stream.Stream.
+func (u *UpstreamStream) Close() error {
+	u.once.Do(func() {
+		u.cancel()
+		u.body.Close()
+	})
+	return nil
+}

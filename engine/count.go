@@ -1,0 +1,44 @@
+package engine
+
+import (
+	"github.com/runnel/runnel/engine/models"
+	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/stream"
+)
+
+var _ gateway.TokenCounter = (*Engine)(nil)
+
+// CountPrompt implements gateway.TokenCounter: the tokens req's prompt takes
+// on model, BOS included, exactly as Stream feeds it. Only loaded models are
+// counted (a call the engine served has loaded its model); counting never
+// loads one.
+func (e *Engine) CountPrompt(model string, req *stream.Request) (int, bool) {
+	r := e.loaded(model)
+	if r == nil {
+		return 0, false
+	}
+	return len(r.vocab.Encode(promptText(req), true)), true
+}
+
+// CountText implements gateway.TokenCounter with model's own tokenizer.
+func (e *Engine) CountText(model, text string) (int, bool) {
+	r := e.loaded(model)
+	if r == nil {
+		return 0, false
+	}
+	return len(r.vocab.Encode(text, false)), true
+}
+
+// loaded returns the runner of a loaded model, or nil.
+func (e *Engine) loaded(name string) *runner {
+	if models.Name(name) == "" {
+		name = e.o.DefaultModel
+	}
+	m, err := models.Find(e.o.ModelsDir, name)
+	if err != nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.runners[m.Path]
+}
