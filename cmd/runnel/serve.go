@@ -188,13 +188,14 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		wsOrigins = cfg.Server.CORSOrigins
 	}
 	dialects := server.Dialects(gw, server.DialectOptions{
-		BodyLimit:        cfg.Server.BodyLimit,
-		KeepAlive:        cfg.Server.KeepAlive,
-		Logger:           log,
-		Auth:             ao.auth,
-		Identity:         tokenIdentity,
-		WithIdentity:     withTokenIdentity,
-		WebSocketOrigins: wsOrigins,
+		BodyLimit:          cfg.Server.BodyLimit,
+		KeepAlive:          cfg.Server.KeepAlive,
+		OpenAIOmitEventIDs: cfg.Server.OpenAIOmitEventIDs,
+		Logger:             log,
+		Auth:               ao.auth,
+		Identity:           tokenIdentity,
+		WithIdentity:       withTokenIdentity,
+		WebSocketOrigins:   wsOrigins,
 	})
 	dialects = append(dialects,
 		api.NewJobs(acct, gw, api.Options{BodyLimit: cfg.Server.BodyLimit, DefaultModel: os.Getenv("RUNNEL_DEFAULT_MODEL")}),
