@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -305,6 +306,11 @@ func (r *runner) loop() {
 			}
 		}
 		active = removeReleased(active)
+		// Let the streams run now. Their goroutines were readied on this
+		// P by the sends above, and the kernels' workers spin on the other
+		// cores between products, so without a yield they would wait until
+		// this loop blocks (bursts of outCap tokens) or is preempted.
+		runtime.Gosched()
 	}
 }
 

@@ -40,10 +40,20 @@ func axpyAVX2(y, x *float32, a float32, n int)
 // DQ for VEXTRACTF32X8). RUNNEL_NOAVX512=1 keeps the AVX2 ones.
 var hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && os.Getenv("RUNNEL_NOAVX512") == ""
 
-var (
-	dotF32Kernel   = dotF32AVX2
-	dotF32x4Kernel = dotF32x4AVX2
-)
+var dotF32Kernel = dotF32AVX2
+
+// useAVX512x4 picks the 16-wide 4-row kernel. It is a flag and a direct
+// call rather than a func variable: escape analysis cannot see through a
+// func variable, so its out array would be allocated on every call.
+var useAVX512x4 = false
+
+func dotF32x4Kernel(row, x *float32, stride, n int, out *[4]float32) {
+	if useAVX512x4 {
+		dotF32x4AVX512(row, x, stride, n, out)
+	} else {
+		dotF32x4AVX2(row, x, stride, n, out)
+	}
+}
 
 // hasAVX2 reports whether the assembly kernels are usable. RUNNEL_NOASM=1
 // forces the portable path (for comparisons and for debugging).
@@ -64,7 +74,7 @@ func init() {
 	axpy = axpyAsm
 	expSum = expSumAsm
 	if hasAVX512 {
-		dotF32Kernel, dotF32x4Kernel = dotF32AVX512, dotF32x4AVX512
+		dotF32Kernel, useAVX512x4 = dotF32AVX512, true
 	}
 }
 

@@ -20,9 +20,9 @@ func TestFastMatchesPortable(t *testing.T) {
 	testFastMatchesPortable(t)
 	if hasAVX512 {
 		// Also check the AVX2 f32 kernels that AVX-512 machines skip.
-		k1, k4 := dotF32Kernel, dotF32x4Kernel
-		dotF32Kernel, dotF32x4Kernel = dotF32AVX2, dotF32x4AVX2
-		defer func() { dotF32Kernel, dotF32x4Kernel = k1, k4 }()
+		k1, k4 := dotF32Kernel, useAVX512x4
+		dotF32Kernel, useAVX512x4 = dotF32AVX2, false
+		defer func() { dotF32Kernel, useAVX512x4 = k1, k4 }()
 		t.Run("AVX2", testFastMatchesPortable)
 	}
 }

@@ -4,19 +4,21 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// A job is one MatMul call. Its rows are handed out in chunks through an
-// atomic counter, so whichever goroutines are running take the work, and
-// the caller always works too. The caller waits only for chunks that a
-// helper has claimed, never for a helper that has not started: on a shared,
-// noisy machine a descheduled worker costs nothing but its own share, where
-// a fork-join barrier would stall the whole product until it ran.
+// A job is one MatMul or Parallel call. Its rows are handed out in chunks
+// through an atomic counter, so whichever goroutines are running take the
+// work, and the caller always works too. The caller waits only for chunks
+// that a helper has claimed, never for a helper that has not started: on a
+// shared, noisy machine a descheduled worker costs nothing but its own
+// share, where a fork-join barrier would stall the whole product until it
+// ran.
 //
-// Jobs are recycled, so a worker may pick up a task after its job finished
-// and was reused. The counter carries a generation in its high 32 bits and
-// the next row in its low 32; a task names its generation, and claiming a
-// chunk is a compare-and-swap that fails for a stale task.
+// Jobs are recycled, so a worker may look at a job after it finished and
+// was reused. The counter carries a generation in its high 32 bits and the
+// next row in its low 32; a helper reads the generation with the row, and
+// claiming a chunk is a compare-and-swap that fails if the job has moved on.
 type job struct {
 	m        *Matrix
 	dst, x   []float32
@@ -25,17 +27,15 @@ type job struct {
 	rowBytes int
 	fn       func(lo, hi int) // set by Parallel instead of a product
 
-	next   atomic.Uint64 // generation<<32 | next row
-	total  atomic.Int64  // rows of this generation
-	chunk  atomic.Int64
-	done   atomic.Int64 // rows finished
+	next  atomic.Uint64 // generation<<32 | next row
+	total atomic.Int64  // rows of this generation
+	chunk atomic.Int64
+	done  atomic.Int64 // rows finished
+	// asleep is set by a caller that has run out of chunks and blocks on
+	// doneCh; the helper that finishes the last rows clears it and wakes it.
+	asleep atomic.Bool
 	doneCh chan struct{}
 	gen    uint32
-}
-
-type task struct {
-	j   *job
-	gen uint32
 }
 
 var jobs = sync.Pool{New: func() any { return &job{doneCh: make(chan struct{}, 1)} }}
@@ -44,37 +44,89 @@ func getJob() *job  { return jobs.Get().(*job) }
 func putJob(j *job) { jobs.Put(j) }
 
 // parallelMin is the work (multiply-adds) below which a product runs on the
-// calling goroutine: waking a helper costs microseconds, more than a small
-// matrix takes. Chosen by BenchmarkMatVecThreshold.
+// calling goroutine: handing chunks to another core costs cache-line
+// transfers, more than a tiny matrix takes. Chosen by
+// BenchmarkMatVecThreshold.
 var parallelMin = 1 << 15
 
+// The pool: GOMAXPROCS-1 workers (the caller is the last core) that look
+// for work on a board.
+//
+// Why workers spin: a token of a 15M-parameter model is ~45 products of
+// 10–2000 µs each, back to back. A worker parked on a channel takes tens of
+// microseconds to be woken (futex wake, then the Go scheduler makes it
+// steal the goroutine from the caller's P after a pause), so most small
+// products were over before it arrived and one stream ran on about one
+// core. OpenMP (llama2.c's runomp) spins its threads between parallel
+// regions for the same reason. So a worker that finishes a job keeps
+// polling the board for spinFor before it parks: within a decode it is
+// always there, and an idle engine costs nothing after spinFor.
 var pool struct {
-	once sync.Once
-	ch   chan task
+	once    sync.Once
+	workers int
+	board   atomic.Pointer[job] // the job helpers should take chunks of
+	parked  atomic.Int32        // workers blocked on wake
+	wake    chan struct{}
 }
 
+// spinFor is how long an idle worker polls the board before parking. It
+// spans the gap between two decode steps (sampling, handing the token to
+// its stream), so a steady decode never pays a wake-up.
+const spinFor = 200 * time.Microsecond
+
 func startPool() {
-	n := runtime.GOMAXPROCS(0)
-	pool.ch = make(chan task, n)
-	for range n {
+	pool.workers = runtime.GOMAXPROCS(0) - 1
+	pool.wake = make(chan struct{}, pool.workers)
+	for range pool.workers {
 		go worker()
 	}
 }
 
 func worker() {
-	for t := range pool.ch {
-		t.j.work(t.gen, false)
+	for {
+		idle := time.Now()
+		for spins := 0; ; spins++ {
+			if j := pool.board.Load(); j != nil {
+				v := j.next.Load()
+				if int64(uint32(v)) < j.total.Load() {
+					j.work(uint32(v>>32), false)
+					idle, spins = time.Now(), 0
+					continue
+				}
+			}
+			// Every so often: read the clock (it costs more than a poll),
+			// and let any goroutine waiting in the global run queue have
+			// this core (the engine's scheduler yields there after each
+			// step so that its streams, readied on its own core, can run).
+			if spins%64 == 63 {
+				if time.Since(idle) > spinFor {
+					break
+				}
+				runtime.Gosched()
+			}
+			spinPause()
+		}
+		// Park, unless a job was posted meanwhile. The caller stores the
+		// board and then reads parked; this goroutine adds to parked and
+		// then reads the board, so one of the two sees the other.
+		pool.parked.Add(1)
+		if j := pool.board.Load(); j != nil && int64(uint32(j.next.Load())) < j.total.Load() {
+			pool.parked.Add(-1)
+			continue
+		}
+		<-pool.wake // a stale token only costs one more spin
+		pool.parked.Add(-1)
 	}
 }
 
 // work claims and computes chunks of generation gen until none are left.
 // It reports whether this goroutine finished the job's last rows; a helper
-// that does so wakes the caller.
+// that does so wakes the caller if the caller went to sleep.
 func (j *job) work(gen uint32, caller bool) (last bool) {
 	for {
 		v := j.next.Load()
 		if uint32(v>>32) != gen {
-			return false // stale task: the job has moved on
+			return false // the job has moved on
 		}
 		total, chunk := j.total.Load(), j.chunk.Load()
 		lo := int64(uint32(v))
@@ -87,7 +139,7 @@ func (j *job) work(gen uint32, caller bool) (last bool) {
 		}
 		j.rows(int(lo), int(hi))
 		if j.done.Add(hi-lo) == total {
-			if !caller {
+			if !caller && j.asleep.Swap(false) {
 				j.doneCh <- struct{}{}
 			}
 			return true
@@ -103,30 +155,61 @@ func run(j *job, rows, work int) {
 		return
 	}
 	pool.once.Do(startPool)
-	// About four chunks per core balances load without much contention;
-	// chunks are multiples of 4 rows so the multi-row kernels stay aligned.
+	if pool.workers < 1 {
+		j.rows(0, rows)
+		return
+	}
+	// About four chunks per core balances load without much contention.
+	// A product's chunks are multiples of 4 rows so the multi-row kernels
+	// stay aligned; Parallel's rows (attention heads: 6 for stories15M)
+	// are few and costly, so they go one by one.
 	chunk := (rows + 4*p - 1) / (4 * p)
-	chunk = (chunk + 3) &^ 3
-	pieces := (rows + chunk - 1) / chunk
+	if j.fn == nil {
+		chunk = (chunk + 3) &^ 3
+	}
 	// First move the counter to the new generation with nothing to claim,
-	// so a stale task can no longer claim a chunk; only then change the
-	// sizes, and finally open the rows. (Changing the sizes first would let
-	// a stale task pair the old counter with the new total.)
+	// so a helper still looking at the old one can no longer claim a chunk;
+	// only then change the sizes, and finally open the rows. (Changing the
+	// sizes first would let a late helper pair the old counter with the
+	// new total.)
 	j.gen++
 	j.next.Store(uint64(j.gen)<<32 | 0xffffffff)
 	j.total.Store(int64(rows))
 	j.chunk.Store(int64(chunk))
 	j.done.Store(0)
+	j.asleep.Store(false)
 	j.next.Store(uint64(j.gen) << 32)
-	for range min(p, pieces) - 1 {
-		select {
-		case pool.ch <- task{j, j.gen}:
-		default: // every worker is busy: the caller does the work
+	pool.board.Store(j)
+	if pool.parked.Load() > 0 {
+		for range min(int(pool.parked.Load()), (rows+chunk-1)/chunk-1) {
+			select {
+			case pool.wake <- struct{}{}:
+			default:
+			}
 		}
 	}
 	if !j.work(j.gen, true) {
-		<-j.doneCh // a helper is finishing the last claimed chunk
+		j.wait(int64(rows))
 	}
+	pool.board.CompareAndSwap(j, nil)
+}
+
+// wait returns once helpers have finished the chunks they claimed. A
+// claimed chunk is being computed right now, so it first polls for a
+// while (a wake-up through the scheduler costs more than most chunks);
+// if the helper's thread was descheduled, it sleeps until woken.
+func (j *job) wait(total int64) {
+	for range 2000 {
+		if j.done.Load() == total {
+			return
+		}
+		spinPause()
+	}
+	j.asleep.Store(true)
+	if j.done.Load() == total && j.asleep.Swap(false) {
+		return // finished meanwhile, and the helper did not see asleep
+	}
+	<-j.doneCh
 }
 
 // Parallel calls f on disjoint ranges [lo, hi) covering [0, n), spread over
