@@ -49,6 +49,10 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if body.Stream && !dialect.CanStream(s.gw, req.Model) {
+		writeError(w, dialect.NoStream(req.Model, `call again without "stream": true`))
+		return
+	}
 	call, cerr := s.gw.Start(r.Context(), req)
 	if cerr != nil {
 		writeError(w, stream.AsError(cerr))

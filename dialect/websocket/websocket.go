@@ -257,6 +257,10 @@ func (c *conn) chat(m *clientMessage) {
 		c.sendError(m.ID, err)
 		return
 	}
+	if !dialect.CanStream(c.s.gw, req.Model) {
+		c.sendError(m.ID, dialect.NoStream(req.Model, "use POST /api/v1/generate"))
+		return
+	}
 	c.mu.Lock()
 	if m.ID == "" {
 		for {
