@@ -1,14 +1,18 @@
 package anthropic
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"testing"
 
 	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/mock"
+	"github.com/runnel/runnel/stream"
 )
 
 // mockGateway is a real gateway over the mock provider, so the stop
@@ -81,4 +85,24 @@ func deref(s *string) any {
 func quoteJSON(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// The upstream client passes on which stop sequence Anthropic says ended
+// the message.
+func TestProviderStopSequence(t *testing.T) {
+	ts := httptest.NewServer(&fakeAnthropic{body: fixture(t, "stream_stop_sequence.sse")})
+	defer ts.Close()
+	s, err := NewProvider(Config{BaseURL: ts.URL}).Stream(context.Background(), &stream.Request{Model: "m", Prompt: "count", RawPrompt: true,
+		Sampling: stream.Sampling{MaxTokens: 50, Stop: []string{"three"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := collect(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []stream.Event{stream.Delta("one, two, "), stream.UsageEvent(stream.Usage{PromptTokens: 12, CompletionTokens: 6}), stream.StoppedBy("three")}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("events\n got %v\nwant %v", got, want)
+	}
 }
