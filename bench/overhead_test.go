@@ -352,3 +352,43 @@ func TestGatewayUpstreamFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestGatewayUpstreamNeverAnswers: an upstream that accepts the request and
+// never answers becomes a 504 in OpenAI's error shape once the first-token
+// timeout fires, and the upstream request is cancelled.
+func TestGatewayUpstreamNeverAnswers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // deadlock guard only
+	defer cancel()
+	cancelled := make(chan struct{}, 1)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // so the server notices the client leave
+		<-r.Context().Done()
+		cancelled <- struct{}{}
+	}))
+	defer upstream.Close()
+	router := gateway.NewStaticRouter()
+	router.Register("openai", openai.NewProvider(openai.Config{BaseURL: upstream.URL + "/v1"}))
+	mux := http.NewServeMux()
+	gw := gateway.New(gateway.Options{Router: router, Timeouts: stream.Timeouts{FirstToken: 50 * time.Millisecond}})
+	openai.NewServer(gw, openai.Options{}).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"openai/up","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := `{"error":{"message":"first-token timeout: no token within 50ms","type":"server_error","param":null,"code":"timeout"}}` + "\n"
+	if resp.StatusCode != http.StatusGatewayTimeout || string(b) != want {
+		t.Errorf("%d %s, want 504 %s", resp.StatusCode, b, want)
+	}
+	select {
+	case <-cancelled:
+	case <-ctx.Done():
+		t.Fatal("the upstream request was not cancelled")
+	}
+}

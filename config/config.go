@@ -41,6 +41,9 @@ type Server struct {
 	KeepAlive     time.Duration `yaml:"keep_alive"`     // SSE keep-alive after this much silence
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"` // in-flight streams' time to finish on shutdown
 	CORSOrigins   []string      `yaml:"cors_origins"`
+	// OpenAIOmitEventIDs sends the OpenAI dialect's streams without id:
+	// lines, as OpenAI does (for go-openai; see openai.Options).
+	OpenAIOmitEventIDs bool `yaml:"openai_omit_event_ids"`
 }
 
 // Gateway holds the gateway's settings.

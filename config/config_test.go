@@ -297,3 +297,28 @@ func TestDefaultProvider(t *testing.T) {
 		})
 	}
 }
+
+// The configuration example in README.md must load.
+func TestReadmeExample(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Skip("README.md not found:", err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```yaml\n")
+	if !ok {
+		t.Fatal("README.md has no ```yaml block")
+	}
+	example, _, _ := strings.Cut(rest, "```")
+	getenv := env("VLLM_API_KEY", "k", "OPENAI_API_KEY", "sk")
+	c, err := load(t, example, getenv)
+	if err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	ps, err := c.BuildProviders(getenv, nil)
+	if err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	if ps["vllm"] == nil || ps["slow"] == nil || len(c.Aliases["fast"]) != 2 {
+		t.Fatalf("README example loaded as %+v", c)
+	}
+}

@@ -53,6 +53,13 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str("RUNNEL_DATA_DIR", &c.Server.DataDir)
 	str("RUNNEL_MODELS", &c.Server.ModelsDir)
 	str("RUNNEL_DEFAULT_PROVIDER", &c.Gateway.DefaultProvider)
+	if v := getenv("RUNNEL_OPENAI_OMIT_EVENT_IDS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("config: RUNNEL_OPENAI_OMIT_EVENT_IDS=%q: want true or false", v)
+		}
+		c.Server.OpenAIOmitEventIDs = b
+	}
 	if v := getenv("RUNNEL_CORS_ORIGINS"); v != "" {
 		c.Server.CORSOrigins = splitList(v)
 	}

@@ -17,7 +17,10 @@ import (
 type DialectOptions struct {
 	BodyLimit int64         // request body cap (dialect.DefaultBodyLimit when 0)
 	KeepAlive time.Duration // SSE keep-alive after this much silence (15s when 0)
-	Logger    *slog.Logger
+	// OpenAIOmitEventIDs drops the id: lines of the OpenAI dialect's
+	// streams (see openai.Options.OmitEventIDs).
+	OpenAIOmitEventIDs bool
+	Logger             *slog.Logger
 
 	// Auth is on: the native GET stream then requires a stream token.
 	Auth bool
@@ -36,7 +39,7 @@ type DialectOptions struct {
 // Options.Dialects. A new dialect adds its one line here.
 func Dialects(gw dialect.Gateway, o DialectOptions) []Dialect {
 	return []Dialect{
-		openai.NewServer(gw, openai.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Logger: o.Logger}),
+		openai.NewServer(gw, openai.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Logger: o.Logger, OmitEventIDs: o.OpenAIOmitEventIDs}),
 		ollama.NewServer(gw, ollama.Options{BodyLimit: o.BodyLimit}),
 		anthropic.NewServer(gw, anthropic.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive}),
 		native.NewServer(gw, native.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive,

@@ -184,18 +184,10 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 }
 
 // limitBody caps every request body. Handlers see the limit as a read error
-// (*http.MaxBytesError) and answer 413 in their dialect's shape.
+// (*http.MaxBytesError) and answer 413 in their own dialect's error shape,
+// which is why an oversized Content-Length is not refused here.
 func limitBody(limit int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > limit {
-			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": map[string]any{
-				"message": fmt.Sprintf("request body is larger than the limit of %d bytes", limit),
-				"type":    "invalid_request_error",
-				"param":   nil,
-				"code":    "too_large",
-			}})
-			return
-		}
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}

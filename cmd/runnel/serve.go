@@ -20,6 +20,7 @@ import (
 	"github.com/runnel/runnel/account/store"
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/dialect/native"
+	"github.com/runnel/runnel/engine/models"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/server"
 	"github.com/runnel/runnel/server/metrics"
@@ -48,9 +49,11 @@ func init() {
 
 With no configuration, model names route by prefix: mock/NAME to the mock
 provider, openai/NAME to OPENAI_BASE_URL (or api.openai.com with
-OPENAI_API_KEY), ollama/NAME to OLLAMA_HOST, and bare names to the embedded
-default. A YAML file (--config) adds named providers, aliases with fallbacks,
-prices and timeouts; environment variables override it.
+OPENAI_API_KEY), ollama/NAME to OLLAMA_HOST, anthropic/NAME and gemini/NAME
+when their key or base URL is set, and engine/NAME and bare names to the
+built-in engine (models from --models-dir). A YAML file (--config) adds
+named providers, aliases with fallbacks, prices and timeouts; environment
+variables override it, and flags override both.
 
 Runnel logs one line, "ready", with addr=HOST:PORT once it listens.`,
 		Args: cobra.NoArgs,
@@ -93,6 +96,11 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	set("body-limit", func() { cfg.Server.BodyLimit = f.bodyLimit })
 	set("keep-alive", func() { cfg.Server.KeepAlive = f.keepAlive })
 	set("shutdown-grace", func() { cfg.Server.ShutdownGrace = f.grace })
+
+	if cfg.Server.ModelsDir == "" {
+		// Where `runnel pull` downloads to; said in the ready line.
+		cfg.Server.ModelsDir = models.DefaultDir()
+	}
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -180,13 +188,14 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		wsOrigins = cfg.Server.CORSOrigins
 	}
 	dialects := server.Dialects(gw, server.DialectOptions{
-		BodyLimit:        cfg.Server.BodyLimit,
-		KeepAlive:        cfg.Server.KeepAlive,
-		Logger:           log,
-		Auth:             ao.auth,
-		Identity:         tokenIdentity,
-		WithIdentity:     withTokenIdentity,
-		WebSocketOrigins: wsOrigins,
+		BodyLimit:          cfg.Server.BodyLimit,
+		KeepAlive:          cfg.Server.KeepAlive,
+		OpenAIOmitEventIDs: cfg.Server.OpenAIOmitEventIDs,
+		Logger:             log,
+		Auth:               ao.auth,
+		Identity:           tokenIdentity,
+		WithIdentity:       withTokenIdentity,
+		WebSocketOrigins:   wsOrigins,
 	})
 	dialects = append(dialects,
 		api.NewJobs(acct, gw, api.Options{BodyLimit: cfg.Server.BodyLimit, DefaultModel: os.Getenv("RUNNEL_DEFAULT_MODEL")}),

@@ -82,6 +82,32 @@ func TestServeMountsEveryAPI(t *testing.T) {
 	}
 }
 
+// A body over --body-limit is a 413 in each dialect's own error shape.
+func TestServeBodyLimitPerDialect(t *testing.T) {
+	cfg := config.Default()
+	cfg.ApplyEnv(func(string) string { return "" })
+	cfg.Server.DataDir = t.TempDir()
+	cfg.Server.BodyLimit = 256
+	h, closeAll, err := newServer(context.Background(), cfg, accountOptions{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	defer func() { ts.Close(); closeAll() }()
+	big := `{"model":"mock/default","messages":[{"role":"user","content":"` + strings.Repeat("x", 400) + `"}]}`
+	tests := []struct{ path, shape string }{
+		{"/v1/chat/completions", `{"error":{"message":`},
+		{"/api/chat", `{"error":"`},
+		{"/v1/messages", `{"type":"error","error":{`},
+	}
+	for _, tt := range tests {
+		status, body := do(t, "POST", ts.URL+tt.path, "", big)
+		if status != 413 || !strings.HasPrefix(body, tt.shape) {
+			t.Errorf("POST %s with %d bytes = %d %s; want 413 starting %s", tt.path, len(big), status, body, tt.shape)
+		}
+	}
+}
+
 func TestServeWithAuth(t *testing.T) {
 	ts := serveTest(t, accountOptions{auth: true, adminKey: "admin-secret-key-0123456789"}, nil)
 	chat := `{"model":"mock/default?text=Hi.","messages":[{"role":"user","content":"hi"}]}`

@@ -14,10 +14,11 @@ import (
 // body; on a `data: {"error":` line it parses all it kept plus that line's
 // JSON. Any id: line before a mid-stream error made that JSON invalid and
 // the client reported "unexpected end of JSON input" instead of the
-// server's message. The stream must carry no non-data lines besides the
-// blank separators (and keep-alive comments, which only long silences send).
+// server's message. With OmitEventIDs the stream carries no non-data lines
+// besides the blank separators (and keep-alive comments, which only long
+// silences send), as OpenAI's own streams do.
 func TestStreamErrorReadableByGoOpenAI(t *testing.T) {
-	srv, _ := newTestServer(t, map[string]stream.Provider{"m": sliceProvider(
+	srv, _ := newTestServerWith(t, Options{OmitEventIDs: true}, map[string]stream.Provider{"m": sliceProvider(
 		stream.Delta("Hel"),
 		stream.Delta("lo"),
 		stream.ErrorEvent(&stream.Error{Code: stream.CodeUpstream, Message: "upstream went away"}),

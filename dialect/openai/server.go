@@ -24,6 +24,11 @@ type Options struct {
 	KeepAlive time.Duration
 	// Logger receives stream failures; slog.Default() when nil.
 	Logger *slog.Logger
+	// OmitEventIDs leaves the id: line out of every event. Streams carry
+	// ids by default, so a client can resume; OpenAI itself sends none, and
+	// go-openai parses any non-data line it saw (ids, keep-alives) into the
+	// body of a later error event, losing that error's message.
+	OmitEventIDs bool
 }
 
 // Server serves OpenAI's chat completions, completions and models API over
@@ -154,9 +159,7 @@ func (s *Server) start(ctx context.Context, req *stream.Request) (*gateway.Call,
 // stream writes call's events as SSE, one event and one flush per stream
 // event, then [DONE].
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, call *gateway.Call, enc *chunkEncoder, includeUsage bool) {
-	// No ids: OpenAI sends none, and go-openai would read them into the
-	// body of a later error event and lose its message.
-	out := sse.NewWriter(w, sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: true})
+	out := sse.NewWriter(w, sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs})
 	defer out.Close()
 	var (
 		usage   *stream.Usage

@@ -57,20 +57,28 @@ func errProvider(e *stream.Error) stream.Provider {
 
 func newTestServer(t testing.TB, models map[string]stream.Provider) (*httptest.Server, *testGateway) {
 	t.Helper()
+	return newTestServerWith(t, Options{}, models)
+}
+
+func newTestServerWith(t testing.TB, opts Options, models map[string]stream.Provider) (*httptest.Server, *testGateway) {
+	t.Helper()
 	gw := &testGateway{providers: models}
 	mux := http.NewServeMux()
-	NewServer(gw, Options{}).Register(mux)
+	NewServer(gw, opts).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv, gw
 }
 
 // stripIDs removes the id: lines the SSE writer numbers events with,
-// checking that they count up from 1.
+// checking that every event has one and that they count up from 1.
 func stripIDs(t testing.TB, body string) string {
 	t.Helper()
 	var out strings.Builder
 	next := 1
+	if events, ids := strings.Count(body, "data: "), strings.Count(body, "id: "); events != ids {
+		t.Errorf("%d events but %d id: lines", events, ids)
+	}
 	for _, line := range strings.SplitAfter(body, "\n") {
 		if id, ok := strings.CutPrefix(line, "id: "); ok {
 			if want := fmt.Sprintf("%d\n", next); id != want {

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -74,7 +75,7 @@ func BenchmarkMatVecThreshold(b *testing.B) {
 			b.Run(fmt.Sprintf("%dx%d/%s", s[0], s[1], mode), func(b *testing.B) {
 				old := parallelMin
 				if mode == "inline" {
-					parallelMin = 1 << 62
+					parallelMin = math.MaxInt
 				} else {
 					parallelMin = 0
 				}
@@ -84,5 +85,14 @@ func BenchmarkMatVecThreshold(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+func BenchmarkSoftmax256(b *testing.B) {
+	x := randVec(rand.New(rand.NewPCG(1, 1)), 256, 3)
+	y := make([]float32, 256)
+	for b.Loop() {
+		copy(y, x)
+		Softmax(y)
 	}
 }

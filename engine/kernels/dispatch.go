@@ -13,4 +13,5 @@ var (
 	quantizeQ8 = quantizeQ8Go
 	matF32     = matF32Go
 	axpy       = axpyGo
+	expSum     = expSumGo
 )

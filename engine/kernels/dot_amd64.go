@@ -31,6 +31,9 @@ func dotF32AVX512(a, b *float32, n int) float32
 func dotF32x4AVX512(row, x *float32, stride, n int, out *[4]float32)
 
 //go:noescape
+func expSumAVX2(x *float32, n int, sub float32) float32
+
+//go:noescape
 func axpyAVX2(y, x *float32, a float32, n int)
 
 // hasAVX512 selects the 16-wide f32 kernels (AVX512F for the arithmetic,
@@ -59,6 +62,7 @@ func init() {
 	dotQ6K = dotQ6KAsm
 	matF32 = matF32Asm
 	axpy = axpyAsm
+	expSum = expSumAsm
 	if hasAVX512 {
 		dotF32Kernel, dotF32x4Kernel = dotF32AVX512, dotF32x4AVX512
 	}
@@ -134,7 +138,11 @@ func dotQ40Asm(row []byte, d []float32, qs []int8) float32 {
 // matF32Asm computes rows [lo, hi) for n vectors, four vectors per pass so
 // each row is loaded from cache once per four products.
 func matF32Asm(dst, w, x []float32, rows, cols, n, lo, hi int) {
-	if cols < 8 || n < 4 {
+	if cols >= 8 && n < 4 {
+		matF32FewAsm(dst, w, x, rows, cols, n, lo, hi)
+		return
+	}
+	if cols < 8 {
 		for r := lo; r < hi; r++ {
 			row := w[r*cols : (r+1)*cols]
 			for v := 0; v < n; v++ {
@@ -189,4 +197,45 @@ func dotQ6KAsm(row []byte, d []float32, qs []int8) float32 {
 	}
 	_, _ = row[nsb*q6KBytes-1], qs[nsb*qkK-1]
 	return dotQ6KAVX2(&row[0], &d[0], &qs[0], nsb)
+}
+
+func expSumAsm(x []float32, sub float32) float32 {
+	m := len(x) &^ 7
+	var s float32
+	if m > 0 {
+		s = expSumAVX2(&x[0], m, sub)
+	}
+	return s + expSumGo(x[m:], sub)
+}
+
+// matF32FewAsm serves 1 to 3 vectors (a single decoding stream): the
+// 4-vector kernel is symmetric, so it is run with x as its "row" and four
+// consecutive weight rows as its "vectors", loading x once per four rows
+// and paying one call and one reduction per four dots.
+func matF32FewAsm(dst, w, x []float32, rows, cols, n, lo, hi int) {
+	m := cols &^ 7
+	_ = w[hi*cols-1]
+	_ = x[n*cols-1]
+	var out [4]float32
+	r := lo
+	for ; r+4 <= hi; r += 4 {
+		for v := 0; v < n; v++ {
+			xv := x[v*cols : (v+1)*cols]
+			dotF32x4Kernel(&xv[0], &w[r*cols], cols, m, &out)
+			for k := range 4 {
+				s := out[k]
+				row := w[(r+k)*cols : (r+k+1)*cols]
+				for i := m; i < cols; i++ {
+					s += row[i] * xv[i]
+				}
+				dst[v*rows+r+k] = s
+			}
+		}
+	}
+	for ; r < hi; r++ {
+		row := w[r*cols : (r+1)*cols]
+		for v := 0; v < n; v++ {
+			dst[v*rows+r] = dotF32Asm(row, x[v*cols:(v+1)*cols])
+		}
+	}
 }

@@ -23,8 +23,6 @@ type Matrix struct {
 	Rows, Cols int
 	Data       []byte    // raw rows, row-major
 	F32        []float32 // set when Type == ggml.F32
-
-	rowBytes int // bytes per row of Data; computed by NewMatrix or lazily
 }
 
 // NewMatrix checks that data holds exactly rows×cols elements of type t and
@@ -45,7 +43,7 @@ func NewMatrix(t ggml.Type, rows, cols int, data []byte) (*Matrix, error) {
 	if len(data) != rows*rb {
 		return nil, fmt.Errorf("kernels: %d×%d %s matrix needs %d bytes, have %d", rows, cols, t, rows*rb, len(data))
 	}
-	m := &Matrix{Type: t, Rows: rows, Cols: cols, Data: data, rowBytes: rb}
+	m := &Matrix{Type: t, Rows: rows, Cols: cols, Data: data}
 	if t == ggml.F32 {
 		m.F32 = bytesToF32(data)
 	}
@@ -57,7 +55,7 @@ func NewMatrixF32(rows, cols int, w []float32) (*Matrix, error) {
 	if rows <= 0 || cols <= 0 || len(w) != rows*cols {
 		return nil, fmt.Errorf("kernels: %d×%d f32 matrix needs %d values, have %d", rows, cols, rows*cols, len(w))
 	}
-	return &Matrix{Type: ggml.F32, Rows: rows, Cols: cols, F32: w, rowBytes: 4 * cols}, nil
+	return &Matrix{Type: ggml.F32, Rows: rows, Cols: cols, F32: w}, nil
 }
 
 var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
@@ -76,7 +74,9 @@ func bytesToF32(b []byte) []float32 {
 	return f
 }
 
-func (m *Matrix) check(dstLen, xLen, n int) {
+// check panics on a malformed product and returns the bytes per row of
+// m.Data. It writes nothing to m: a Matrix may be shared by goroutines.
+func (m *Matrix) check(dstLen, xLen, n int) (rowBytes int) {
 	if m.Type == ggml.F32 {
 		if len(m.F32) < m.Rows*m.Cols {
 			panic(fmt.Sprintf("kernels: f32 matrix %d×%d has %d values", m.Rows, m.Cols, len(m.F32)))
@@ -85,20 +85,19 @@ func (m *Matrix) check(dstLen, xLen, n int) {
 		if !Supported(m.Type) {
 			panic("kernels: unsupported tensor type " + m.Type.String())
 		}
-		if m.rowBytes == 0 {
-			rb, err := ggml.RowBytes(m.Type, m.Cols)
-			if err != nil {
-				panic("kernels: " + err.Error())
-			}
-			m.rowBytes = rb
+		rb, err := ggml.RowBytes(m.Type, m.Cols)
+		if err != nil {
+			panic("kernels: " + err.Error())
 		}
-		if len(m.Data) < m.Rows*m.rowBytes {
+		rowBytes = rb
+		if len(m.Data) < m.Rows*rb {
 			panic(fmt.Sprintf("kernels: %s matrix %d×%d has %d bytes", m.Type, m.Rows, m.Cols, len(m.Data)))
 		}
 	}
 	if xLen < n*m.Cols || dstLen < n*m.Rows {
 		panic(fmt.Sprintf("kernels: %d×%d matrix times %d vectors: x has %d values, dst %d", m.Rows, m.Cols, n, xLen, dstLen))
 	}
+	return rowBytes
 }
 
 // MatVec sets dst[r] = row r · x for every row, spreading rows over all cores
@@ -115,9 +114,9 @@ func MatMul(dst []float32, m *Matrix, x []float32, n int) {
 	if n <= 0 {
 		return
 	}
-	m.check(len(dst), len(x), n)
+	rb := m.check(len(dst), len(x), n)
 	j := getJob()
-	j.m, j.dst, j.x, j.n = m, dst[:n*m.Rows], x[:n*m.Cols], n
+	j.m, j.dst, j.x, j.n, j.rowBytes = m, dst[:n*m.Rows], x[:n*m.Cols], n, rb
 	if isQuantized(m.Type) {
 		j.xq.quantize(j.x)
 	}
@@ -150,7 +149,7 @@ func (j *job) rows(lo, hi int) {
 			dot = dotBF16
 		}
 		for r := lo; r < hi; r++ {
-			row := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
+			row := m.Data[r*j.rowBytes : (r+1)*j.rowBytes]
 			for v := 0; v < n; v++ {
 				j.dst[v*m.Rows+r] = dot(row, j.x[v*m.Cols:(v+1)*m.Cols])
 			}
@@ -158,7 +157,7 @@ func (j *job) rows(lo, hi int) {
 	default:
 		nb := m.Cols / qk
 		for r := lo; r < hi; r++ {
-			row := m.Data[r*m.rowBytes : (r+1)*m.rowBytes]
+			row := m.Data[r*j.rowBytes : (r+1)*j.rowBytes]
 			for v := 0; v < n; v++ {
 				d, qs := j.xq.d[v*nb:(v+1)*nb], j.xq.qs[v*m.Cols:(v+1)*m.Cols]
 				var s float32

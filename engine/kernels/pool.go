@@ -18,11 +18,12 @@ import (
 // the next row in its low 32; a task names its generation, and claiming a
 // chunk is a compare-and-swap that fails for a stale task.
 type job struct {
-	m      *Matrix
-	dst, x []float32
-	n      int
-	xq     qvec
-	fn     func(lo, hi int) // set by Parallel instead of a product
+	m        *Matrix
+	dst, x   []float32
+	n        int
+	xq       qvec
+	rowBytes int
+	fn       func(lo, hi int) // set by Parallel instead of a product
 
 	next   atomic.Uint64 // generation<<32 | next row
 	total  atomic.Int64  // rows of this generation

@@ -34,13 +34,7 @@ func Softmax(x []float32) {
 	for _, v := range x[1:] {
 		mx = max(mx, v)
 	}
-	var sum float32
-	for i, v := range x {
-		e := expf(v - mx)
-		x[i] = e
-		sum += e
-	}
-	inv := 1 / sum
+	inv := 1 / expSum(x, mx)
 	for i := range x {
 		x[i] *= inv
 	}
@@ -67,10 +61,30 @@ func expf(x float32) float32 {
 	case x != x:
 		return x
 	}
-	n := float32(math.Floor(float64(x*1.442695041 + 0.5)))
+	// n = x/ln2 rounded to nearest (by truncation away from zero), so the
+	// remainder r stays within ±ln2/2, where the polynomial is accurate.
+	t := x * 1.442695041
+	var ni int32
+	if t >= 0 {
+		ni = int32(t + 0.5)
+	} else {
+		ni = int32(t - 0.5)
+	}
+	n := float32(ni)
 	r := x - n*0.693359375 + n*2.12194440e-4
 	z := r * r
 	p := ((((1.9875691500e-4*r+1.3981999507e-3)*r+8.3334519073e-3)*r+4.1665795894e-2)*r+1.6666665459e-1)*r + 5.0000001201e-1
 	y := p*z + r + 1
-	return y * math.Float32frombits(uint32(int32(n)+127)<<23)
+	return y * math.Float32frombits(uint32(ni+127)<<23)
+}
+
+// expSumGo sets x[i] = e^(x[i]-sub) and returns the sum.
+func expSumGo(x []float32, sub float32) float32 {
+	var sum float32
+	for i, v := range x {
+		e := expf(v - sub)
+		x[i] = e
+		sum += e
+	}
+	return sum
 }

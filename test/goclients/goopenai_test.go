@@ -35,6 +35,15 @@ func goOpenAIClient(t *testing.T, args ...string) (*openai.Client, string) {
 	return openai.NewClientWithConfig(cfg), base
 }
 
+// goOpenAIClientEnv is goOpenAIClient for a server with extra environment.
+func goOpenAIClientEnv(t *testing.T, env []string) *openai.Client {
+	t.Helper()
+	srv := harness.StartServer(t, env, "--models-dir", t.TempDir())
+	cfg := openai.DefaultConfig("test-key")
+	cfg.BaseURL = srv.BaseURL + "/v1"
+	return openai.NewClientWithConfig(cfg)
+}
+
 // goOpenAIStream reads a whole stream, returning the content deltas, the
 // finish reason, the usage chunk's usage and Recv's final error (nil at a
 // clean io.EOF).
@@ -230,23 +239,40 @@ func TestGoOpenAIErrors(t *testing.T) {
 		t.Errorf("unknown model: %#v", err)
 	}
 
-	// An upstream failure after two tokens: the tokens, then Recv fails with
-	// the server's error.
-	s, err := client.CreateChatCompletionStream(ctx, chatReq("mock/default?text=Hello%20world%20from%20Runnel&error_after=2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	contents, finish, _, err := goOpenAIStream(t, s)
-	if got := strings.Join(contents, "|"); got != "Hello| world" {
-		t.Errorf("contents before the error = %q", got)
-	}
-	if finish != "" {
-		t.Errorf("finish = %q before the error", finish)
-	}
-	apiErr = nil
-	if !errors.As(err, &apiErr) || apiErr.Code != "upstream_error" || !strings.Contains(apiErr.Message, "injected upstream error after 2 tokens") {
-		t.Errorf("mid-stream error: %#v", err)
+	// An upstream failure after two tokens: the tokens, then Recv fails.
+	// go-openai keeps every non-data line it read (Runnel's id: lines among
+	// them) and parses them with the error's JSON, so it can read the
+	// server's message only from a server that sends no ids, as OpenAI does
+	// (RUNNEL_OPENAI_OMIT_EVENT_IDS=1); by default it still fails the stream.
+	const failing = "mock/default?text=Hello%20world%20from%20Runnel&error_after=2"
+	for _, tc := range []struct {
+		name        string
+		client      *openai.Client
+		wantMessage bool
+	}{
+		{"with event ids", client, false},
+		{"without event ids", goOpenAIClientEnv(t, []string{"RUNNEL_OPENAI_OMIT_EVENT_IDS=1"}), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := tc.client.CreateChatCompletionStream(ctx, chatReq(failing))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			contents, finish, usage, err := goOpenAIStream(t, s)
+			if got := strings.Join(contents, "|"); got != "Hello| world" {
+				t.Errorf("contents before the error = %q", got)
+			}
+			if err == nil || finish != "" || usage != nil {
+				t.Fatalf("stream ended with err %v, finish %q, usage %+v; want an error and neither", err, finish, usage)
+			}
+			if tc.wantMessage {
+				var apiErr *openai.APIError
+				if !errors.As(err, &apiErr) || apiErr.Code != "upstream_error" || !strings.Contains(apiErr.Message, "injected upstream error after 2 tokens") {
+					t.Errorf("mid-stream error: %#v", err)
+				}
+			}
+		})
 	}
 }
 

@@ -81,6 +81,7 @@ func StartServer(t testing.TB, env []string, args ...string) *Server {
 	s.cmd = exec.Command(bin, argv...)
 	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Stdout = s
+	dieWithParent(s.cmd)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -42,6 +42,16 @@ func testFastMatchesPortable(t *testing.T) {
 			mag += abs32(a[i] * b[i])
 		}
 		close(t, fmt.Sprintf("f32 n=%d", n), dotF32(a, b), dotF32Go(a, b), mag, n)
+		e1, e2 := randVec(r, n, 30), make([]float32, n)
+		e1[0] = -200 // underflow: 0 or the smallest normal, either is fine
+		copy(e2, e1)
+		s1, s2 := expSum(e1, 3), expSumGo(e2, 3)
+		close(t, fmt.Sprintf("expSum n=%d", n), s1, s2, s2*4, 1)
+		for i := range e1 {
+			if d := math.Abs(float64(e1[i] - e2[i])); d > 4*float64(e2[i])*0x1p-24+1e-37 {
+				t.Fatalf("exp n=%d element %d : fast %v portable %v", n, i, e1[i], e2[i])
+			}
+		}
 		y1, y2 := randVec(r, n+2, 1), make([]float32, n+2)
 		copy(y2, y1)
 		axpy(y1[:n], 0.37, a)
@@ -89,7 +99,7 @@ func testFastMatchesPortable(t *testing.T) {
 	}
 	// The multi-vector f32 product against the portable one, with a column
 	// tail and a vector count that is not a multiple of four.
-	for _, s := range [][3]int{{5, 36, 4}, {9, 13, 7}, {17, 288, 8}, {3, 7, 5}} {
+	for _, s := range [][3]int{{5, 36, 4}, {9, 13, 7}, {17, 288, 8}, {3, 7, 5}, {9, 40, 1}, {13, 288, 2}, {6, 24, 3}, {2, 300, 1}} {
 		rows, cols, n := s[0], s[1], s[2]
 		w, x := randVec(r, rows*cols, 1), randVec(r, n*cols, 1)
 		fast, slow := make([]float32, rows*n), make([]float32, rows*n)
