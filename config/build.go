@@ -93,6 +93,9 @@ func (c *Config) Router(providers map[string]stream.Provider) *gateway.StaticRou
 	r := gateway.NewStaticRouter()
 	for _, name := range sortedKeys(providers) {
 		r.Register(name, providers[name])
+		if s := c.Providers[name].Stream; s != nil && !*s {
+			r.NoStream(name)
+		}
 		for _, m := range c.Providers[name].Models {
 			r.List(gateway.ModelInfo{ID: name + "/" + m, Provider: name, OwnedBy: name})
 		}

@@ -95,6 +95,11 @@ type Provider struct {
 	// Think splits inline <think>…</think> into the thinking channel for
 	// this provider's models.
 	Think bool `yaml:"think"`
+	// Stream: false says this provider's models cannot stream (an image
+	// model, a batch-only deployment). Streamed endpoints then refuse them
+	// with a 400 naming the non-streaming form; aliases that may route to
+	// them too. Unset means they stream.
+	Stream *bool `yaml:"stream"`
 }
 
 // Targets is one target or a fallback list. YAML accepts either

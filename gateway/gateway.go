@@ -14,6 +14,17 @@ type ModelInfo struct {
 	OwnedBy       string
 	Created       time.Time
 	ContextLength int // 0 when unknown
+	// NoStream marks a model that answers only whole responses (an image
+	// model, a batch-only deployment): streamed endpoints refuse it and
+	// point to the non-streaming ones. The zero value streams.
+	NoStream bool
+}
+
+// StreamChecker is implemented by routers and providers that know some of
+// their models cannot stream. CanStream reports whether model (as the
+// implementer knows it) can; the gateway asks before a streamed call.
+type StreamChecker interface {
+	CanStream(model string) bool
 }
 
 // ModelLister is implemented by providers that can list their models.

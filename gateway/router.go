@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -43,6 +44,7 @@ type StaticRouter struct {
 	aliases   map[string][]Target
 	def       string
 	listed    []ModelInfo
+	noStream  map[string]bool // providers whose models cannot stream
 }
 
 // NewStaticRouter returns an empty router.
@@ -64,6 +66,52 @@ func (r *StaticRouter) Alias(name string, targets ...Target) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.aliases[name] = slices.Clone(targets)
+}
+
+// NoStream marks every model of provider as unable to stream (see
+// ModelInfo.NoStream).
+func (r *StaticRouter) NoStream(provider string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.noStream == nil {
+		r.noStream = map[string]bool{}
+	}
+	r.noStream[provider] = true
+}
+
+// CanStream implements StreamChecker: model routes (as Route would) to a
+// provider not marked NoStream that, if it is a StreamChecker itself,
+// says the model can stream. An alias streams only if every target does,
+// since any of them may serve the call. Unknown models report true, so
+// the call goes on to fail with Route's own error.
+func (r *StaticRouter) CanStream(model string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if targets, ok := r.aliases[model]; ok {
+		for _, t := range targets {
+			if !r.targetStreams(t) {
+				return false
+			}
+		}
+		return true
+	}
+	if t, ok := ParseTarget(model); ok {
+		if _, ok := r.providers[t.Provider]; ok {
+			return r.targetStreams(t)
+		}
+	}
+	if _, ok := r.providers[r.def]; ok && model != "" {
+		return r.targetStreams(Target{Provider: r.def, Model: model})
+	}
+	return true
+}
+
+func (r *StaticRouter) targetStreams(t Target) bool {
+	if r.noStream[t.Provider] {
+		return false
+	}
+	c, ok := r.providers[t.Provider].(StreamChecker)
+	return !ok || c.CanStream(t.Model)
 }
 
 // SetDefault names the provider for model names no other rule matches.
@@ -138,8 +186,15 @@ func (r *StaticRouter) names() []string {
 func (r *StaticRouter) Models(ctx context.Context) ([]ModelInfo, error) {
 	r.mu.RLock()
 	out := slices.Clone(r.listed)
+	for i := range out {
+		out[i].NoStream = out[i].NoStream || r.noStream[out[i].Provider]
+	}
 	for name, targets := range r.aliases {
-		out = append(out, ModelInfo{ID: name, Provider: targets[0].Provider, OwnedBy: "runnel"})
+		m := ModelInfo{ID: name, Provider: targets[0].Provider, OwnedBy: "runnel"}
+		for _, t := range targets {
+			m.NoStream = m.NoStream || !r.targetStreams(t)
+		}
+		out = append(out, m)
 	}
 	type lister struct {
 		name string
@@ -151,6 +206,7 @@ func (r *StaticRouter) Models(ctx context.Context) ([]ModelInfo, error) {
 			listers = append(listers, lister{name, l})
 		}
 	}
+	noStream := maps.Clone(r.noStream)
 	r.mu.RUnlock()
 
 	for _, l := range listers {
@@ -165,6 +221,7 @@ func (r *StaticRouter) Models(ctx context.Context) ([]ModelInfo, error) {
 			if m.Provider == "" {
 				m.Provider = l.name
 			}
+			m.NoStream = m.NoStream || noStream[l.name]
 			out = append(out, m)
 		}
 	}

@@ -46,6 +46,16 @@ func (g *Gateway) Models(ctx context.Context) ([]ModelInfo, error) {
 	return g.opts.Router.Models(ctx)
 }
 
+// CanStream reports whether model can be streamed: false when the router
+// (a StaticRouter: its provider, or any target of its alias, is marked
+// NoStream, or says so itself) knows it cannot. Dialects ask it before a
+// streamed call and answer a 400 pointing to their non-streaming form; the
+// non-streaming endpoints serve such a model through Start as usual.
+func (g *Gateway) CanStream(model string) bool {
+	c, ok := g.opts.Router.(StreamChecker)
+	return !ok || c.CanStream(model)
+}
+
 // Start admits req, routes it, starts the provider's stream behind the
 // pipeline controls (req's stop sequences, max_tokens and timeouts, with
 // Options.Timeouts filling those req leaves unset, and a buffer of

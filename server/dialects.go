@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -33,17 +34,47 @@ type DialectOptions struct {
 	// WebSocketOrigins are browser origins allowed to open /ws/chat besides
 	// the server's own; nil allows same-origin only.
 	WebSocketOrigins []string
+	// Authorize refuses a /ws/chat caller without a stream token before the
+	// upgrade (see websocket.Options.Authorize); nil lets every caller
+	// connect, each prompt being admitted by the gateway anyway.
+	Authorize func(ctx context.Context) error
+	// Tokens issues the stream tokens of POST /api/v1/stream-tokens, which
+	// the native GET stream and /ws/chat (?token=) accept; a fresh random
+	// key when nil.
+	Tokens *native.Tokens
 }
 
 // Dialects returns the server side of every API dialect over gw, for
 // Options.Dialects. A new dialect adds its one line here.
 func Dialects(gw dialect.Gateway, o DialectOptions) []Dialect {
+	tokens := o.Tokens
+	if tokens == nil {
+		tokens = native.NewTokens(nil, 0)
+	}
+	// /ws/chat accepts the native stream tokens: the same caller, restored
+	// the same way.
+	wsToken := func(ctx context.Context, token string) (context.Context, error) {
+		identity, err := tokens.Verify(token)
+		if err != nil {
+			return nil, err
+		}
+		if o.Auth && identity == "" {
+			// Issued to a caller without a key: refused before the
+			// upgrade rather than on every prompt.
+			return nil, errors.New("the stream token carries no caller (it was issued without an API key)")
+		}
+		if o.WithIdentity != nil {
+			ctx = o.WithIdentity(ctx, identity)
+		}
+		return ctx, nil
+	}
 	return []Dialect{
 		openai.NewServer(gw, openai.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Logger: o.Logger, OmitEventIDs: o.OpenAIOmitEventIDs}),
 		ollama.NewServer(gw, ollama.Options{BodyLimit: o.BodyLimit}),
 		anthropic.NewServer(gw, anthropic.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive}),
-		native.NewServer(gw, native.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive,
+		native.NewServer(gw, native.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Tokens: tokens,
 			Identity: o.Identity, WithIdentity: o.WithIdentity, RequireToken: o.Auth}),
-		websocket.NewServer(gw, websocket.Options{ReadLimit: o.BodyLimit, OriginPatterns: o.WebSocketOrigins}),
+		websocket.NewServer(gw, websocket.Options{ReadLimit: o.BodyLimit, OriginPatterns: o.WebSocketOrigins,
+			Token: wsToken, Authorize: o.Authorize}),
 	}
 }

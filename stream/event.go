@@ -61,9 +61,12 @@ const (
 // Error event is immediately followed by Finish(FinishError). Normalize
 // turns any stream into that shape.
 type Event struct {
-	Kind     Kind
-	Channel  Channel        // KindDelta
-	Text     string         // KindDelta
+	Kind    Kind
+	Channel Channel // KindDelta
+	// Text is a delta's content (KindDelta) or, on a KindFinish event, the
+	// stop sequence that ended the stream ("" for any other end); see
+	// StopSequence. Sharing the field keeps Event small.
+	Text     string
 	ToolCall *ToolCallDelta // KindToolCall
 	Usage    *Usage         // KindUsage
 	Finish   FinishReason   // KindFinish
@@ -78,6 +81,21 @@ func ThinkingDelta(text string) Event { return Event{Kind: KindDelta, Channel: T
 
 // Finished returns a finish event.
 func Finished(r FinishReason) Event { return Event{Kind: KindFinish, Finish: r} }
+
+// StoppedBy returns the finish event of a stream that a stop sequence
+// ended: FinishStop, naming the sequence that matched.
+func StoppedBy(sequence string) Event {
+	return Event{Kind: KindFinish, Finish: FinishStop, Text: sequence}
+}
+
+// StopSequence returns the stop sequence that ended the stream, on a
+// finish event made by StoppedBy; "" otherwise.
+func (e Event) StopSequence() string {
+	if e.Kind != KindFinish {
+		return ""
+	}
+	return e.Text
+}
 
 // UsageEvent returns a usage event.
 func UsageEvent(u Usage) Event { return Event{Kind: KindUsage, Usage: &u} }
@@ -94,6 +112,9 @@ func (e Event) String() string {
 	case KindUsage:
 		return fmt.Sprintf("usage(%+v)", *e.Usage)
 	case KindFinish:
+		if e.Text != "" {
+			return fmt.Sprintf("finish(%s,%q)", e.Finish, e.Text)
+		}
 		return fmt.Sprintf("finish(%s)", e.Finish)
 	case KindError:
 		return fmt.Sprintf("error(%v)", e.Err)

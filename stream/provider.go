@@ -173,7 +173,9 @@ type Result struct {
 	ToolCalls []ToolCall
 	Usage     *Usage
 	Finish    FinishReason
-	Err       *Error // set when the stream failed
+	// StopSequence is the stop sequence that ended the stream, if one did.
+	StopSequence string
+	Err          *Error // set when the stream failed
 }
 
 // Collect reads s to the end, closes it and joins its events. A stream that
@@ -203,7 +205,7 @@ func Collect(s Stream) Result {
 			u := *ev.Usage
 			r.Usage = &u
 		case KindFinish:
-			r.Finish = ev.Finish
+			r.Finish, r.StopSequence = ev.Finish, ev.StopSequence()
 		case KindError:
 			r.Err = ev.Err
 			r.Finish = FinishError

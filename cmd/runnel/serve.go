@@ -20,6 +20,7 @@ import (
 	"github.com/runnel/runnel/account/store"
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/dialect/native"
+	"github.com/runnel/runnel/dialect/websocket"
 	"github.com/runnel/runnel/engine/models"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/server"
@@ -196,6 +197,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		Identity:           tokenIdentity,
 		WithIdentity:       withTokenIdentity,
 		WebSocketOrigins:   wsOrigins,
+		Authorize:          authorize,
 	})
 	dialects = append(dialects,
 		api.NewJobs(acct, gw, api.Options{BodyLimit: cfg.Server.BodyLimit, DefaultModel: os.Getenv("RUNNEL_DEFAULT_MODEL")}),
@@ -215,19 +217,29 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 }
 
 // authMiddleware is the account layer's, except for the native GET stream
-// with a stream token, which carries its caller itself (browsers'
-// EventSource cannot send a key header).
+// and /ws/chat with a stream token, which carries its caller itself
+// (browsers' EventSource and WebSocket cannot send a key header); their
+// handlers verify the token.
 func authMiddleware(acct *account.Service) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		withAuth := acct.Middleware(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if native.IsTokenRoute(r) {
+			if native.IsTokenRoute(r) || websocket.IsTokenRoute(r) {
 				next.ServeHTTP(w, r)
 				return
 			}
 			withAuth.ServeHTTP(w, r)
 		})
 	}
+}
+
+// authorize refuses a caller whose API key the auth middleware rejected
+// (with auth on): for /ws/chat, before the upgrade.
+func authorize(ctx context.Context) error {
+	if e := account.AuthError(ctx); e != nil {
+		return e
+	}
+	return nil
 }
 
 // tokenIdentity is the caller a native stream token carries: "admin",

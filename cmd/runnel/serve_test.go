@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -135,14 +134,7 @@ func TestServeWithAuth(t *testing.T) {
 	if status, body := do(t, "GET", stream, "", ""); status != 401 {
 		t.Fatalf("native GET stream without a token: %d %s", status, body)
 	}
-	token := func(key string) string {
-		status, body := do(t, "POST", ts.URL+"/api/v1/stream-tokens", key, "")
-		var tok struct{ Token string }
-		if err := json.Unmarshal([]byte(body), &tok); status != 200 || err != nil || tok.Token == "" {
-			t.Fatalf("stream token: %d %s", status, body)
-		}
-		return tok.Token
-	}
+	token := func(key string) string { return streamToken(t, ts.URL, key) }
 	if status, body := do(t, "GET", stream+"&token="+token("admin-secret-key-0123456789"), "", ""); status != 200 || !strings.Contains(body, `"token":"Hi"`) || !strings.Contains(body, `"done":true`) {
 		t.Fatalf("native GET stream with the admin's token: %d %s", status, body)
 	}

@@ -258,6 +258,7 @@ func read(r *sse.Reader) func() ([]stream.Event, error) {
 type Decoder struct {
 	usage      stream.Usage
 	stopReason string
+	stopSeq    string      // with stopReason "stop_sequence"
 	tools      map[int]int // content block index → tool-call index
 }
 
@@ -327,6 +328,9 @@ func (d *Decoder) Decode(name string, data []byte) ([]stream.Event, error) {
 	case "message_delta":
 		if ev.Delta != nil && ev.Delta.StopReason != "" {
 			d.stopReason = ev.Delta.StopReason
+			if ev.Delta.StopSequence != nil {
+				d.stopSeq = *ev.Delta.StopSequence
+			}
 		}
 		if u := ev.Usage; u != nil {
 			d.usage.CompletionTokens = u.OutputTokens
@@ -335,7 +339,11 @@ func (d *Decoder) Decode(name string, data []byte) ([]stream.Event, error) {
 			}
 		}
 	case "message_stop":
-		return []stream.Event{stream.UsageEvent(d.usage), stream.Finished(finishReason(d.stopReason))}, nil
+		fin := stream.Finished(finishReason(d.stopReason))
+		if d.stopReason == "stop_sequence" && d.stopSeq != "" {
+			fin = stream.StoppedBy(d.stopSeq)
+		}
+		return []stream.Event{stream.UsageEvent(d.usage), fin}, nil
 	case "error":
 		msg, code := "unknown error", stream.CodeUpstream
 		if ev.Error != nil {

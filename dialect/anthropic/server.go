@@ -49,6 +49,10 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if body.Stream && !dialect.CanStream(s.gw, req.Model) {
+		writeError(w, dialect.NoStream(req.Model, `call again without "stream": true`))
+		return
+	}
 	call, cerr := s.gw.Start(r.Context(), req)
 	if cerr != nil {
 		writeError(w, stream.AsError(cerr))
@@ -89,7 +93,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 			e.fail(ev.Err)
 			return
 		case stream.KindFinish:
-			e.finish = ev.Finish
+			e.finish, e.stopSeq = ev.Finish, ev.StopSequence()
 		}
 	}
 	if usage == nil {
@@ -277,6 +281,7 @@ type encoder struct {
 	toolIdx  int    // stream tool-call index of the open tool_use block
 	blocks   []Block
 	finish   stream.FinishReason
+	stopSeq  string // the stop sequence that ended the stream, if any
 	buf      []byte
 	inputTok int
 }
@@ -420,7 +425,10 @@ func (e *encoder) toolCall(d *stream.ToolCallDelta) bool {
 	return e.event("content_block_delta", append(b, "}}"...))
 }
 
-func stopReason(f stream.FinishReason) string {
+func stopReason(f stream.FinishReason, stopSeq string) string {
+	if stopSeq != "" {
+		return "stop_sequence"
+	}
 	switch f {
 	case stream.FinishLength:
 		return "max_tokens"
@@ -435,7 +443,7 @@ func stopReason(f stream.FinishReason) string {
 // end closes the message: message_delta and message_stop, or the whole
 // message when not streamed.
 func (e *encoder) end(u stream.Usage) {
-	reason := stopReason(e.finish)
+	reason := stopReason(e.finish, e.stopSeq)
 	if !e.streamed {
 		for i := range e.blocks {
 			b := &e.blocks[i]
@@ -455,6 +463,9 @@ func (e *encoder) end(u stream.Usage) {
 			msg.Content = e.blocks
 		}
 		msg.StopReason = &reason
+		if e.stopSeq != "" {
+			msg.StopSequence = &e.stopSeq
+		}
 		msg.Usage = Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens}
 		writeJSON(e.w, http.StatusOK, msg)
 		return
@@ -464,7 +475,13 @@ func (e *encoder) end(u stream.Usage) {
 	}
 	b := append(e.buf[:0:0], `{"type":"message_delta","delta":{"stop_reason":"`...)
 	b = append(b, reason...)
-	b = append(b, `","stop_sequence":null},"usage":{"input_tokens":`...)
+	b = append(b, `","stop_sequence":`...)
+	if e.stopSeq != "" {
+		b = dialect.AppendJSONString(b, e.stopSeq)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `},"usage":{"input_tokens":`...)
 	b = strconv.AppendInt(b, int64(u.PromptTokens), 10)
 	b = append(b, `,"output_tokens":`...)
 	b = strconv.AppendInt(b, int64(u.CompletionTokens), 10)

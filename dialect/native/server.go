@@ -38,7 +38,7 @@ type Options struct {
 
 	// CanStream reports whether a model can stream; a model that cannot
 	// gets a 400 on the streaming endpoints pointing to /api/v1/generate.
-	// nil means every model can.
+	// nil asks the gateway (dialect.CanStream).
 	CanStream func(model string) bool
 }
 
@@ -52,6 +52,9 @@ type Server struct {
 func NewServer(gw dialect.Gateway, opts Options) *Server {
 	if opts.Tokens == nil {
 		opts.Tokens = NewTokens(nil, 0)
+	}
+	if opts.CanStream == nil {
+		opts.CanStream = func(model string) bool { return dialect.CanStream(gw, model) }
 	}
 	return &Server{gw: gw, opts: opts}
 }

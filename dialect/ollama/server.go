@@ -188,6 +188,10 @@ func (o *ModelOptions) apply(s *stream.Sampling) *stream.Error {
 // serve runs one call and writes it as NDJSON (streamed) or one object.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, req *stream.Request, model string, streamed, chat bool) {
 	received := time.Now()
+	if streamed && !dialect.CanStream(s.gw, req.Model) {
+		writeError(w, dialect.NoStream(req.Model, `call again with "stream": false`))
+		return
+	}
 	call, err := s.gw.Start(r.Context(), req)
 	if err != nil {
 		writeError(w, stream.AsError(err))

@@ -355,3 +355,9 @@ func checkResponseFormat(raw json.RawMessage) error {
 	}
 	return stream.InvalidParam("response_format.type", "response_format.type must be text, json_object or json_schema, got %q", rf.Type)
 }
+
+// streamed says whether the request asks for a stream, for the check that
+// the model can stream.
+func (c *ChatRequest) streamed() bool { return c.Stream }
+
+func (c *CompletionRequest) streamed() bool { return c.Stream }

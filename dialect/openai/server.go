@@ -122,6 +122,7 @@ func (s *Server) Completions(w http.ResponseWriter, r *http.Request) {
 // answered with the error and returns a nil call.
 func (s *Server) begin(w http.ResponseWriter, r *http.Request, body interface {
 	ToRequest() (*stream.Request, error)
+	streamed() bool
 }) (*stream.Request, *gateway.Call) {
 	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, body); err != nil {
 		writeError(w, err)
@@ -130,6 +131,10 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, body interface {
 	req, err := body.ToRequest()
 	if err != nil {
 		writeError(w, err)
+		return nil, nil
+	}
+	if body.streamed() && !dialect.CanStream(s.gw, req.Model) {
+		writeError(w, dialect.NoStream(req.Model, `call again with "stream": false`))
 		return nil, nil
 	}
 	call, err := s.start(r.Context(), req)

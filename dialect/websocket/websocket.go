@@ -19,11 +19,16 @@
 // closed with 1008 (policy violation); a message over the read limit closes
 // the connection with 1009 (message too big). The server pings the client
 // to keep the connection alive and closes it when pongs stop.
+//
+// A browser cannot set headers on a WebSocket, so with auth on it connects
+// with ?token=, a short-lived stream token from POST /api/v1/stream-tokens
+// (see Options.Token), never a long-lived key in the URL.
 package websocket
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -56,6 +61,25 @@ type Options struct {
 	// OriginPatterns are the browser origins allowed besides the host's
 	// own (see websocket.AcceptOptions); nil allows same-origin only.
 	OriginPatterns []string
+	// Token authenticates a connection that carries ?token=, a short-lived
+	// stream token (browsers cannot set headers on a WebSocket): it
+	// returns ctx carrying the token's caller, or an error for a token
+	// that is malformed, forged or expired, answered with a 401 before the
+	// upgrade. nil refuses every ?token=. The auth middleware lets such
+	// requests through (IsTokenRoute); others authenticate as usual.
+	Token func(ctx context.Context, token string) (context.Context, error)
+	// Authorize, when set, checks the caller of a connection without a
+	// token before the upgrade (an API key in a header, already read by
+	// the auth middleware); an error is answered with a 401, so a client
+	// without credentials learns it at once rather than on every prompt.
+	Authorize func(ctx context.Context) error
+}
+
+// IsTokenRoute reports whether r is a GET of /ws/chat carrying a stream
+// token, which the auth middleware should pass through unchecked: the
+// Server checks the token itself.
+func IsTokenRoute(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Path == "/ws/chat" && r.URL.Query().Has("token")
 }
 
 // Server serves /ws/chat on top of a gateway.
@@ -128,12 +152,36 @@ type conn struct {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	base := r.Context()
+	if q := r.URL.Query(); q.Has("token") {
+		var err error
+		if s.opts.Token == nil {
+			err = errors.New("stream tokens are not accepted here")
+		} else {
+			base, err = s.opts.Token(base, q.Get("token"))
+		}
+		if err != nil {
+			e := stream.Errorf(stream.CodeUnauthorized, "%v; get a new one from POST /api/v1/stream-tokens", err)
+			e.Param = "token"
+			writeUnauthorized(w, e)
+			return
+		}
+	} else if s.opts.Authorize != nil {
+		if err := s.opts.Authorize(base); err != nil {
+			e := stream.AsError(err)
+			if e.Code != stream.CodeUnauthorized {
+				e = stream.Errorf(stream.CodeUnauthorized, "%s", e.Message)
+			}
+			writeUnauthorized(w, e)
+			return
+		}
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.opts.OriginPatterns})
 	if err != nil {
 		return // Accept has answered the request
 	}
 	ws.SetReadLimit(s.opts.ReadLimit)
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := context.WithCancel(base)
 	c := &conn{s: s, ws: ws, ctx: ctx, prompts: map[string]context.CancelFunc{}, tokens: float64(s.opts.Burst), last: time.Now()}
 	defer func() {
 		cancel()
@@ -255,6 +303,10 @@ func (c *conn) chat(m *clientMessage) {
 	req, err := m.toRequest()
 	if err != nil {
 		c.sendError(m.ID, err)
+		return
+	}
+	if !dialect.CanStream(c.s.gw, req.Model) {
+		c.sendError(m.ID, dialect.NoStream(req.Model, "use POST /api/v1/generate"))
 		return
 	}
 	c.mu.Lock()
@@ -407,3 +459,12 @@ func errorFrameOf(id string, err *stream.Error) errorFrame {
 }
 
 func (c *conn) sendError(id string, err *stream.Error) { c.send(errorFrameOf(id, err)) }
+
+// writeUnauthorized refuses the upgrade with a 401 whose body is an error
+// frame, so a client reads the same shape as on the connection.
+func writeUnauthorized(w http.ResponseWriter, e *stream.Error) {
+	b, _ := json.Marshal(errorFrameOf("", e))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	w.Write(b)
+}

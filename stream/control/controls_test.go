@@ -23,10 +23,10 @@ func TestStop(t *testing.T) {
 		closed bool // the inner stream was closed by the stop
 	}{
 		{"no match", []string{"END"}, deltas("Hello", " world"), nil, []string{"d:Hello", "d: world"}, false},
-		{"inside one token", []string{"END"}, deltas("abENDcd", "x"), nil, []string{"d:ab", "finish:stop"}, true},
-		{"at the start", []string{"END"}, deltas("END", "x"), nil, []string{"finish:stop"}, true},
+		{"inside one token", []string{"END"}, deltas("abENDcd", "x"), nil, []string{"d:ab", "finish:stop(END)"}, true},
+		{"at the start", []string{"END"}, deltas("END", "x"), nil, []string{"finish:stop(END)"}, true},
 		{"across tokens", []string{"END"}, deltas("ab", "E", "N", "Dx", "y"), nil,
-			[]string{"d:ab", "finish:stop"}, true},
+			[]string{"d:ab", "finish:stop(END)"}, true},
 		{"partial then not", []string{"END"}, deltas("aE", "Nb", "c"), nil,
 			[]string{"d:a", "d:ENb", "d:c"}, false},
 		{"held tail flushed at end", []string{"END"}, deltas("aEN"), nil, []string{"d:a", "d:EN"}, false},
@@ -39,14 +39,14 @@ func TestStop(t *testing.T) {
 			[]string{"d:a", "d:E", "tool:0:f:"}, false},
 		{"thinking passes a held tail", []string{"END"},
 			evs(stream.Delta("aE"), stream.ThinkingDelta("END"), stream.Delta("ND")), nil,
-			[]string{"d:a", "t:END", "finish:stop"}, true},
-		{"earliest of several", []string{"cd", "bc"}, deltas("abcd"), nil, []string{"d:a", "finish:stop"}, true},
+			[]string{"d:a", "t:END", "finish:stop(END)"}, true},
+		{"earliest of several", []string{"cd", "bc"}, deltas("abcd"), nil, []string{"d:a", "finish:stop(bc)"}, true},
 		{"hold back only longest-1", []string{"xxxx"}, deltas("axxx", "xb"), nil,
-			[]string{"d:a", "finish:stop"}, true},
+			[]string{"d:a", "finish:stop(xxxx)"}, true},
 		{"overlapping prefix", []string{"aab"}, deltas("a", "a", "a", "b"), nil,
-			[]string{"d:a", "finish:stop"}, true},
-		{"newline stop", []string{"\n\n"}, deltas("one\n", "\ntwo"), nil, []string{"d:one", "finish:stop"}, true},
-		{"multibyte stop", []string{"é!"}, deltas("caf", "é", "!"), nil, []string{"d:caf", "finish:stop"}, true},
+			[]string{"d:a", "finish:stop(aab)"}, true},
+		{"newline stop", []string{"\n\n"}, deltas("one\n", "\ntwo"), nil, []string{"d:one", "finish:stop(\n\n)"}, true},
+		{"multibyte stop", []string{"é!"}, deltas("caf", "é", "!"), nil, []string{"d:caf", "finish:stop(é!)"}, true},
 		{"empty stops ignored", []string{""}, deltas("a"), nil, []string{"d:a"}, false},
 	}
 	for _, tt := range tests {
@@ -74,8 +74,8 @@ func TestStopHoldBack(t *testing.T) {
 	for cut := 1; cut < len(text); cut++ {
 		p := &script{events: deltas(text[:cut], text[cut:])}
 		got := strings.Join(run(t, Stop(p, stops...)), "")
-		joined := strings.ReplaceAll(strings.ReplaceAll(got, "d:", ""), "finish:stop", "")
-		if joined != "aSTbSTOc" || !strings.HasSuffix(got, "finish:stop") {
+		joined := strings.ReplaceAll(strings.ReplaceAll(got, "d:", ""), "finish:stop(STOP)", "")
+		if joined != "aSTbSTOc" || !strings.HasSuffix(got, "finish:stop(STOP)") {
 			t.Fatalf("cut %d: got %q", cut, got)
 		}
 	}
@@ -345,13 +345,13 @@ func TestApply(t *testing.T) {
 		want   []string
 	}{
 		{"stop beats max tokens", Options{Stop: []string{"!"}, MaxTokens: 3},
-			deltas("a", "b!", "c", "d"), []string{"d:a", "d:b", "finish:stop"}},
+			deltas("a", "b!", "c", "d"), []string{"d:a", "d:b", "finish:stop(!)"}},
 		{"max tokens", Options{Stop: []string{"!"}, MaxTokens: 2},
 			deltas("a", "b", "c!"), []string{"d:a", "d:b", "finish:length"}},
 		{"think then stop only on output", Options{Stop: []string{"ok"}, Think: &think},
-			deltas("<think>", "ok?", "</think>", "fine", " ok", " then"), []string{"t:ok?", "d:fine", "d: ", "finish:stop"}},
+			deltas("<think>", "ok?", "</think>", "fine", " ok", " then"), []string{"t:ok?", "d:fine", "d: ", "finish:stop(ok)"}},
 		{"split rune before stop", Options{Stop: []string{"€!"}},
-			deltas("a", "€"[:1], "€"[1:], "!"), []string{"d:a", "finish:stop"}},
+			deltas("a", "€"[:1], "€"[1:], "!"), []string{"d:a", "finish:stop(€!)"}},
 		{"raw error shaped", Options{}, cat(deltas("a"), evs(stream.ErrorEvent(stream.Errorf(stream.CodeUpstream, "x")))),
 			[]string{"d:a", "error:upstream_error:x", "finish:error"}},
 		{"no buffer", Options{BufferSize: -1}, deltas("a"), []string{"d:a", "finish:stop"}},

@@ -75,8 +75,8 @@ func TestStopFinishes(t *testing.T) {
 		}
 		r := stream.Collect(s)
 		gotGen := int(p.generated.Load())
-		if r.Text != "Hello world " || r.Finish != stream.FinishStop || r.Err != nil {
-			t.Fatalf("buffer %d: text %q finish %s err %v", buffer, r.Text, r.Finish, r.Err)
+		if r.Text != "Hello world " || r.Finish != stream.FinishStop || r.StopSequence != "STOP" || r.Err != nil {
+			t.Fatalf("buffer %d: text %q finish %s (%q) err %v", buffer, r.Text, r.Finish, r.StopSequence, r.Err)
 		}
 		// The usage is the provider's own, and counts the tokens that
 		// formed the stop: they were generated.
@@ -101,7 +101,7 @@ func TestStopFinishDropsTrailingEvents(t *testing.T) {
 		stream.UsageEvent(stream.Usage{PromptTokens: 1, CompletionTokens: 7}),
 		stream.Finished(stream.FinishLength),
 	)}}
-	check(t, run(t, Stop(p, "STOP")), "d:a", "usage:1/7", "finish:stop")
+	check(t, run(t, Stop(p, "STOP")), "d:a", "usage:1/7", "finish:stop(STOP)")
 	if p.asked.Load() != 1 {
 		t.Fatalf("Finish asked %d times", p.asked.Load())
 	}
@@ -185,7 +185,7 @@ func TestStopFallbackWithoutFinisher(t *testing.T) {
 	// The script is no Finisher: the stop closes it, and no usage comes.
 	p := &script{events: cat(deltas("ab", "STOP", "cd"), evs(stream.UsageEvent(stream.Usage{CompletionTokens: 3})))}
 	s, _ := Apply(p, Options{Stop: []string{"STOP"}, BufferSize: -1}).Stream(context.Background(), &stream.Request{})
-	check(t, drain(t, s), "d:ab", "finish:stop")
+	check(t, drain(t, s), "d:ab", "finish:stop(STOP)")
 	s.Close()
 	if p.closed.Load() != 1 {
 		t.Fatalf("inner closed %d times", p.closed.Load())

@@ -106,6 +106,9 @@ func show(ev stream.Event) string {
 	case stream.KindUsage:
 		return fmt.Sprintf("usage:%d/%d", ev.Usage.PromptTokens, ev.Usage.CompletionTokens)
 	case stream.KindFinish:
+		if seq := ev.StopSequence(); seq != "" {
+			return "finish:" + string(ev.Finish) + "(" + seq + ")"
+		}
 		return "finish:" + string(ev.Finish)
 	case stream.KindError:
 		return fmt.Sprintf("error:%s:%s", ev.Err.Code, ev.Err.Message)

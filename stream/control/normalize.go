@@ -43,6 +43,7 @@ type normalized struct {
 	q      queue
 	usage  *stream.Usage
 	finish stream.FinishReason // held until the inner stream ends
+	stop   string              // the finish's stop sequence, if any
 	tools  bool
 	closed atomic.Bool
 	once   sync.Once
@@ -104,7 +105,7 @@ func (n *normalized) Recv() (stream.Event, error) {
 			case "":
 				n.finish = stream.FinishStop
 			default:
-				n.finish = ev.Finish
+				n.finish, n.stop = ev.Finish, ev.StopSequence()
 			}
 		case stream.KindError:
 			e := ev.Err
@@ -133,7 +134,11 @@ func (n *normalized) end(e *stream.Error, reason stream.FinishReason) {
 	if e != nil {
 		n.q.push(stream.ErrorEvent(e))
 	}
-	n.q.push(stream.Finished(reason))
+	if reason == n.finish && n.stop != "" {
+		n.q.push(stream.StoppedBy(n.stop))
+	} else {
+		n.q.push(stream.Finished(reason))
+	}
 	n.q.end()
 	n.closeInner()
 }

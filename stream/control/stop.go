@@ -15,7 +15,8 @@ import (
 // On a match the text before the stop is delivered and the inner stream is
 // asked to finish (stream.Finisher): further content is dropped, its usage
 // (which counts the tokens that formed the stop: the model generated them)
-// is passed on, and the stream finishes with FinishStop. An inner stream
+// is passed on, and the stream finishes with FinishStop naming the stop
+// (stream.StoppedBy). An inner stream
 // that cannot finish is closed instead, which cancels the upstream work and
 // leaves the usage to the gateway's estimate. Empty stop strings are
 // ignored; with none left Stop returns p.
@@ -47,6 +48,8 @@ type stopStream struct {
 	// finishing: a stop matched and the inner stream was asked to finish;
 	// only its usage and end are still wanted.
 	finishing bool
+	matched   string // the stop that matched
+
 }
 
 func (s *stopStream) Recv() (stream.Event, error) {
@@ -65,7 +68,7 @@ func (s *stopStream) Recv() (stream.Event, error) {
 			case stream.KindUsage:
 				return ev, nil
 			case stream.KindFinish:
-				return stream.Finished(stream.FinishStop), nil
+				return stream.StoppedBy(s.matched), nil
 			}
 			continue // content past the stop, or an error after it
 		}
@@ -84,7 +87,8 @@ func (s *stopStream) Recv() (stream.Event, error) {
 			text = s.pending + text
 			s.pending = ""
 		}
-		if i := s.index(text); i >= 0 {
+		if i, stop := s.index(text); i >= 0 {
+			s.matched = stop
 			if i > 0 {
 				ev.Text = text[:i]
 				s.q.push(ev)
@@ -93,7 +97,7 @@ func (s *stopStream) Recv() (stream.Event, error) {
 				s.finishing = true
 				continue
 			}
-			s.q.push(stream.Finished(stream.FinishStop))
+			s.q.push(stream.StoppedBy(stop))
 			s.q.end()
 			s.in.Close()
 			continue
@@ -107,15 +111,16 @@ func (s *stopStream) Recv() (stream.Event, error) {
 	}
 }
 
-// index returns the position of the earliest stop in text, or -1.
-func (s *stopStream) index(text string) int {
-	best := -1
+// index returns the position of the earliest stop in text and that stop,
+// or -1.
+func (s *stopStream) index(text string) (int, string) {
+	best, which := -1, ""
 	for _, stop := range s.stops {
 		if i := strings.Index(text, stop); i >= 0 && (best < 0 || i < best) {
-			best = i
+			best, which = i, stop
 		}
 	}
-	return best
+	return best, which
 }
 
 // holdback returns the length of the longest suffix of text that is a proper

@@ -57,6 +57,25 @@ test('raw stream event order, max_tokens stop', async () => {
   assert.equal(stop, 'max_tokens');
 });
 
+test('stop_sequences: stop_reason stop_sequence names the sequence, streamed and not', async () => {
+  const params = {
+    model: 'mock/default?text=Hello%20world%20STOP%20from%20Runnel',
+    max_tokens: 100,
+    stop_sequences: ['NEVER', 'STOP'],
+    messages: [{ role: 'user', content: 'Say hello' }],
+  };
+  const stream = client.messages.stream(params);
+  const msg = await stream.finalMessage();
+  assert.equal(msg.content[0].text, 'Hello world ');
+  assert.equal(msg.stop_reason, 'stop_sequence');
+  assert.equal(msg.stop_sequence, 'STOP');
+
+  const whole = await client.messages.create(params);
+  assert.equal(whole.content[0].text, 'Hello world ');
+  assert.equal(whole.stop_reason, 'stop_sequence');
+  assert.equal(whole.stop_sequence, 'STOP');
+});
+
 test('tool_use blocks from tool calls', async () => {
   const msg = await client.messages.stream({
     model: 'mock/default?text=ok&tool=get_weather&tool_args=%7B%22city%22%3A%22Paris%22%7D',

@@ -96,3 +96,47 @@ test('a flooding client is closed with 1008', async () => {
   for (let i = 0; i < 500 && c.ws.readyState === WebSocket.OPEN; i++) c.send({ type: 'cancel', id: `x${i}` });
   assert.equal(await closed, 1008);
 });
+
+test('with --auth: a stream token in the URL connects; none or a forged one is a 401 before the upgrade', async () => {
+  const admin = 'admin-secret-key-0123456789';
+  const authed = await startRunnel(['--auth'], { RUNNEL_ADMIN_KEY: admin });
+  try {
+    const res = await fetch(`${authed.baseURL}/api/v1/stream-tokens`, {
+      method: 'POST', headers: { Authorization: `Bearer ${admin}` },
+    });
+    assert.equal(res.status, 200);
+    const { token } = await res.json();
+    const url = `${authed.baseURL.replace('http', 'ws')}/ws/chat`;
+
+    // What a browser page does: no headers, the token in the query.
+    const ws = new WebSocket(`${url}?token=${encodeURIComponent(token)}`);
+    const frames = [];
+    const done = new Promise((resolve, reject) => {
+      ws.on('message', (d) => {
+        const f = JSON.parse(d.toString());
+        frames.push(f);
+        if (f.type === 'done' || f.type === 'error') resolve(f);
+      });
+      ws.once('error', reject);
+    });
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    ws.send(JSON.stringify({ type: 'chat', id: 'a', model: 'mock/default?text=Hi%20there.', messages: [{ role: 'user', content: 'hi' }] }));
+    const last = await done;
+    assert.equal(last.type, 'done');
+    assert.equal(last.finish_reason, 'stop');
+    assert.equal(frames.filter((f) => f.type === 'token').map((f) => f.text).join(''), 'Hi there.');
+    ws.close();
+
+    const refused = (u) => new Promise((resolve) => {
+      const w = new WebSocket(u);
+      w.once('unexpected-response', (_req, resp) => { resolve(resp.statusCode); w.terminate(); });
+      w.once('open', () => { resolve('open'); w.close(); });
+      w.once('error', () => {});
+    });
+    assert.equal(await refused(url), 401);
+    assert.equal(await refused(`${url}?token=${encodeURIComponent(token.slice(0, -2) + (token.endsWith('AA') ? 'BB' : 'AA'))}`), 401);
+    assert.equal(await refused(`${url}?token=${admin}`), 401);
+  } finally {
+    await authed.stop();
+  }
+});

@@ -45,9 +45,29 @@ type Options struct {
 
 // Store is an account.Store.
 type Store struct {
-	o     Options
-	stmts sync.Map // query → *sql.Stmt on the read pool
+	o      Options
+	stmts  sync.Map // query → *sql.Stmt on the read pool
+	wstmts sync.Map // query → *sql.Stmt on the write pool
 }
+
+// exec runs a write in tx, through the statement New prepared for q if
+// there is one (SQLite's single writer connection keeps it prepared).
+// Preparing here would deadlock: the transaction holds the only writer.
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if st, ok := s.wstmts.Load(q); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt)).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, q, args...)
+}
+
+// The writes of every recorded call, prepared once by New.
+const (
+	insertCall = `INSERT INTO calls (` + callCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+			$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`
+	addSpent     = `UPDATE teams SET spent = spent + $2 WHERE id = $1`
+	touchJob     = `UPDATE jobs SET updated_at = $2, status = CASE WHEN status = 'pending' THEN 'in_progress' ELSE status END WHERE id = $1`
+	deductCredit = `UPDATE teams SET credits = credits - $2 WHERE id = $1`
+)
 
 // query runs a hot read through a statement prepared once: parsing SQL
 // costs SQLite more than running these lookups.
@@ -111,12 +131,24 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
+	if o.MaxVersion == 0 {
+		for _, q := range []string{insertCall, addSpent, touchJob, deductCredit} {
+			st, err := o.Write.PrepareContext(ctx, q)
+			if err != nil {
+				s.Close()
+				return nil, fmt.Errorf("account store: prepare: %w", err)
+			}
+			s.wstmts.Store(q, st)
+		}
+	}
 	return s, nil
 }
 
 // Close closes both pools.
 func (s *Store) Close() error {
-	s.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
+	for _, m := range []*sync.Map{&s.stmts, &s.wstmts} {
+		m.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
+	}
 	err := s.o.Write.Close()
 	if s.o.Read != s.o.Write {
 		err = errors.Join(err, s.o.Read.Close())
@@ -609,13 +641,12 @@ func (s *Store) RecordCall(ctx context.Context, c *account.Call, st *account.Set
 			}
 			c.Credits = min(want, max(free, 0))
 			if c.Credits > 0 {
-				if _, err := tx.ExecContext(ctx, `UPDATE teams SET credits = credits - $2 WHERE id = $1`, c.TeamID, c.Credits); err != nil {
+				if _, err := s.exec(ctx, tx, deductCredit, c.TeamID, c.Credits); err != nil {
 					return err
 				}
 			}
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO calls (`+callCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-			$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
+		_, err := s.exec(ctx, tx, insertCall,
 			c.ID, c.TeamID, c.KeyID, c.JobID, c.Provider, c.Model, c.Request, c.Output, c.Thinking, c.ToolCalls,
 			c.Usage.InputTokens, c.Usage.OutputTokens, c.Usage.ReasoningTokens, b2i(c.Usage.Estimated),
 			c.Cost.Input, c.Cost.Output, c.Cost.Total,
@@ -627,13 +658,12 @@ func (s *Store) RecordCall(ctx context.Context, c *account.Call, st *account.Set
 			return err
 		}
 		if c.TeamID != "" && c.Cost.Total != 0 {
-			if _, err := tx.ExecContext(ctx, `UPDATE teams SET spent = spent + $2 WHERE id = $1`, c.TeamID, c.Cost.Total); err != nil {
+			if _, err := s.exec(ctx, tx, addSpent, c.TeamID, c.Cost.Total); err != nil {
 				return err
 			}
 		}
 		if c.JobID != "" {
-			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET updated_at = $2, status = CASE WHEN status = 'pending' THEN 'in_progress' ELSE status END
-				WHERE id = $1`, c.JobID, micros(c.Started.Add(c.Duration))); err != nil {
+			if _, err := s.exec(ctx, tx, touchJob, c.JobID, micros(c.Started.Add(c.Duration))); err != nil {
 				return err
 			}
 		}
