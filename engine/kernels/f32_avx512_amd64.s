@@ -92,6 +92,21 @@ TEXT ·dotF32x4AVX512(SB), NOSPLIT, $0-40
 z4loop32:
 	CMPQ        CX, $32
 	JL          z4loop16
+	// One stream's single-vector product (matF32FewAsm) passes four
+	// consecutive weight rows here as the "vectors": it is bound by memory,
+	// and each of the four read pointers jumps 3 rows ahead at the next
+	// call, which the hardware prefetcher does not foresee. So fetch the
+	// same columns of the next four rows (4*stride on) while these are
+	// being multiplied. In the batched use the targets are the next
+	// activation vectors, already cached; a prefetch never faults.
+	PREFETCHT0  (DI)(R8*4)
+	PREFETCHT0  64(DI)(R8*4)
+	PREFETCHT0  (R9)(R8*4)
+	PREFETCHT0  64(R9)(R8*4)
+	PREFETCHT0  (R10)(R8*4)
+	PREFETCHT0  64(R10)(R8*4)
+	PREFETCHT0  (R11)(R8*4)
+	PREFETCHT0  64(R11)(R8*4)
 	VMOVUPS     (SI), Z8
 	VMOVUPS     64(SI), Z9
 	VFMADD231PS (DI), Z8, Z0
