@@ -215,14 +215,33 @@ func (b *Batch) head(s *Sequence, i, h, layer int) {
 		// arithmetic: plain loops the compiler keeps inline.
 		// Two partial sums (head sizes are even) halve the chain of
 		// dependent adds, which bounds this loop.
-		for t := range att {
-			k := keys[t*kv : t*kv+hs]
-			var s0, s1 float32
-			for j := 0; j+1 < len(k); j += 2 {
-				s0 += q[j] * k[j]
-				s1 += q[j+1] * k[j+1]
+		if hs == 8 {
+			// stories260K's heads: q in registers, the same sums in the
+			// same order as the loop below.
+			q0, q1, q2, q3, q4, q5, q6, q7 := q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]
+			for t := range att {
+				k := keys[t*kv : t*kv+8]
+				var s0, s1 float32
+				s0 += q0 * k[0]
+				s1 += q1 * k[1]
+				s0 += q2 * k[2]
+				s1 += q3 * k[3]
+				s0 += q4 * k[4]
+				s1 += q5 * k[5]
+				s0 += q6 * k[6]
+				s1 += q7 * k[7]
+				att[t] = (s0 + s1) * scale
 			}
-			att[t] = (s0 + s1) * scale
+		} else {
+			for t := range att {
+				k := keys[t*kv : t*kv+hs]
+				var s0, s1 float32
+				for j := 0; j+1 < len(k); j += 2 {
+					s0 += q[j] * k[j]
+					s1 += q[j+1] * k[j+1]
+				}
+				att[t] = (s0 + s1) * scale
+			}
 		}
 		kernels.Softmax(att)
 		if hs%8 == 0 {
