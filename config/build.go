@@ -1,8 +1,11 @@
 package config
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/runnel/runnel/dialect/anthropic"
@@ -79,8 +82,11 @@ func (c *Config) BuildProviders(getenv func(string) string, client *http.Client)
 		default:
 			return nil, fmt.Errorf("providers.%s: a %s provider is not available in this build yet", name, p.Type)
 		}
-		if p.Think {
-			out[name] = control.ThinkSplit(out[name], control.DefaultThinkTags)
+		switch {
+		case p.Think.All:
+			out[name] = wrapped{control.ThinkSplit(out[name], control.DefaultThinkTags), out[name]}
+		case len(p.Think.Models) > 0:
+			out[name] = wrapped{thinkFor(out[name], p.Think.Models), out[name]}
 		}
 	}
 	return out, nil
@@ -125,4 +131,65 @@ func (c *Config) GatewayOptions() gateway.Options {
 			Total:      c.Gateway.Timeouts.Total,
 		},
 	}
+}
+
+// thinkFor splits inline <think> tags for the listed models only: the
+// others pass through untouched, so a literal "<think>" in their output
+// stays text.
+func thinkFor(p stream.Provider, models []string) stream.Provider {
+	split := control.ThinkSplit(p, control.DefaultThinkTags)
+	set := make(map[string]bool, len(models))
+	for _, m := range models {
+		set[m] = true
+	}
+	return stream.ProviderFunc(func(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+		name, _, _ := strings.Cut(req.Model, "?") // a mock's knobs are not part of its name
+		if set[name] {
+			return split.Stream(ctx, req)
+		}
+		return p.Stream(ctx, req)
+	})
+}
+
+// wrapped is a provider behind a wrapper (think splitting) that still
+// answers, as the original, for its model list, tokenizer, streaming
+// ability and Close.
+type wrapped struct {
+	stream.Provider                 // the wrapper
+	orig            stream.Provider // what it wraps
+}
+
+func (w wrapped) Models(ctx context.Context) ([]gateway.ModelInfo, error) {
+	if l, ok := w.orig.(gateway.ModelLister); ok {
+		return l.Models(ctx)
+	}
+	return nil, nil
+}
+
+func (w wrapped) CountPrompt(model string, req *stream.Request) (int, bool) {
+	if c, ok := w.orig.(gateway.TokenCounter); ok {
+		return c.CountPrompt(model, req)
+	}
+	return 0, false
+}
+
+func (w wrapped) CountText(model, text string) (int, bool) {
+	if c, ok := w.orig.(gateway.TokenCounter); ok {
+		return c.CountText(model, text)
+	}
+	return 0, false
+}
+
+func (w wrapped) CanStream(model string) bool {
+	if c, ok := w.orig.(gateway.StreamChecker); ok {
+		return c.CanStream(model)
+	}
+	return true
+}
+
+func (w wrapped) Close() error {
+	if c, ok := w.orig.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }

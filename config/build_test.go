@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -132,5 +133,56 @@ func TestBuildErrors(t *testing.T) {
 				t.Fatalf("error = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// think: true splits inline <think> tags for every model of a provider;
+// think: [names] only for those models. The tags are cut across tokens by
+// the mock's word-ish tokenizer, which the split must survive.
+func TestBuildThink(t *testing.T) {
+	const text = "<think>Weighing it up.</think>The answer."
+	ask := func(p stream.Provider, model string) stream.Result {
+		t.Helper()
+		s, err := p.Stream(context.Background(), &stream.Request{Model: model + "?text=" + strings.ReplaceAll(text, " ", "%20"), Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return stream.Collect(s)
+	}
+	tests := []struct {
+		name, yaml, model string
+		thinking, text    string
+	}{
+		{"all models", "providers: {r1: {type: mock, think: true}}\n", "any", "Weighing it up.", "The answer."},
+		{"a listed model", "providers: {r1: {type: mock, think: [deepseek-r1, qwq]}}\n", "qwq", "Weighing it up.", "The answer."},
+		{"an unlisted model", "providers: {r1: {type: mock, think: [deepseek-r1]}}\n", "llama3", "", text},
+		{"off", "providers: {r1: {type: mock, think: false}}\n", "qwq", "", text},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := load(t, tt.yaml, env())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps, err := c.BuildProviders(env(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := ask(ps["r1"], tt.model)
+			if r.Thinking != tt.thinking || r.Text != tt.text {
+				t.Fatalf("thinking %q, text %q; want %q, %q", r.Thinking, r.Text, tt.thinking, tt.text)
+			}
+			// The wrapper still answers for the mock's model list.
+			if l, ok := ps["r1"].(interface {
+				Models(context.Context) ([]gateway.ModelInfo, error)
+			}); !ok {
+				t.Fatal("the think wrapper hides the provider's model list")
+			} else if ms, err := l.Models(context.Background()); err != nil || len(ms) == 0 {
+				t.Fatalf("models through the wrapper: %v, %v", ms, err)
+			}
+		})
+	}
+	if _, err := load(t, "providers: {r1: {type: mock, think: {a: b}}}\n", env()); err == nil || !strings.Contains(err.Error(), "think must be true, false or a list") {
+		t.Fatalf("a bad think value: %v", err)
 	}
 }

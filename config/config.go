@@ -92,14 +92,41 @@ type Provider struct {
 	// string, e.g. {tokens: "20", ttft: "5ms", itl: "1ms"}; a model's own
 	// query string overrides them.
 	Mock map[string]string `yaml:"mock"`
-	// Think splits inline <think>…</think> into the thinking channel for
-	// this provider's models.
-	Think bool `yaml:"think"`
+	// Think splits inline <think>…</think> into the thinking channel:
+	// `think: true` for all of this provider's models, or a list of the
+	// models (as the provider names them) that think inline, e.g.
+	// `think: [deepseek-r1, qwq]`.
+	Think Think `yaml:"think"`
 	// Stream: false says this provider's models cannot stream (an image
 	// model, a batch-only deployment). Streamed endpoints then refuse them
 	// with a 400 naming the non-streaming form; aliases that may route to
 	// them too. Unset means they stream.
 	Stream *bool `yaml:"stream"`
+}
+
+// Think says which of a provider's models emit inline <think> tags: All,
+// or those in Models.
+type Think struct {
+	All    bool
+	Models []string
+}
+
+// UnmarshalYAML accepts a boolean or a sequence of model names.
+func (t *Think) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var all bool
+		if err := n.Decode(&all); err != nil {
+			return fmt.Errorf("line %d: think must be true, false or a list of model names", n.Line)
+		}
+		*t = Think{All: all}
+		return nil
+	}
+	var models []string
+	if err := n.Decode(&models); err != nil {
+		return fmt.Errorf("line %d: think must be true, false or a list of model names", n.Line)
+	}
+	*t = Think{Models: models}
+	return nil
 }
 
 // Targets is one target or a fallback list. YAML accepts either

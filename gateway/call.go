@@ -15,8 +15,8 @@ import (
 )
 
 // Call is a started call. Dialect servers read its events with Recv until
-// io.EOF, then Close it. Close must always be called; it ends the upstream
-// work and hands the call's record to the Accountant.
+// io.EOF, then Close it. Close must always be called: it ends the upstream
+// work and, for a call that ended early, hands its record to the Accountant.
 type Call struct {
 	stream.Stream
 	ID       string    // unique call id, also used as the response id
@@ -91,8 +91,10 @@ type Accountant interface {
 type Admission interface {
 	// Warnings to show in the call's final event.
 	Warnings() []string
-	// Done receives the call's record exactly once. It must not block the
-	// stream: slow storage work belongs off the token path, but the record
-	// must be durable before the process could lose it (see account).
+	// Done receives the call's record exactly once: when the stream ends,
+	// before the dialect writes its final bytes (so a record stored
+	// synchronously here is durable before the client sees the call end),
+	// or on Close for a call that ended early (client gone, error). It is
+	// never on the per-token path.
 	Done(rec *Record)
 }

@@ -628,3 +628,29 @@ func TestCloseCancelsUpstream(t *testing.T) {
 		t.Fatalf("no router: err = %v", err)
 	}
 }
+
+// A call that ends normally is recorded before Recv reports its end, so a
+// record stored synchronously is durable before the client can see the call
+// end; Close afterwards hands nothing over again.
+func TestRecordedBeforeEnd(t *testing.T) {
+	r := newRig(nil)
+	c, err := r.gw.Start(context.Background(), chat("mock/default?text=one%20two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, err := c.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := r.acc.only(t)
+	if rec.Status != "ok" || rec.Output != "one two" || rec.Usage.CompletionTokens != 2 {
+		t.Fatalf("record at the end of the stream = %+v", rec)
+	}
+	c.Close()
+	r.acc.only(t)
+}

@@ -13,9 +13,11 @@ import (
 // meter wraps a call's controlled stream. On the way through it times the
 // tokens for the Observer, joins the content for the Record and captures
 // the usage; a stream that ends without usage gets an estimate just before
-// its end. The record is complete at the end of the stream, and handed to
-// the Admission and the Observer on Close (after the dialect has written
-// its last bytes), exactly once.
+// its end. The record is complete at the end of the stream and handed to
+// the Admission and the Observer exactly once: when the stream ends, before
+// Recv reports io.EOF, so the record is stored before the dialect writes
+// its last bytes and the client sees the call end (and the connection is
+// free for its next call at once); or on Close, for a call that ended early.
 type meter struct {
 	g      *Gateway
 	in     stream.Stream
@@ -35,6 +37,7 @@ type meter struct {
 	ended     bool // the stream's end was seen; rec is final
 	closed    bool
 	closeOnce sync.Once
+	deliver   sync.Once
 }
 
 func (m *meter) Recv() (stream.Event, error) {
@@ -55,14 +58,17 @@ func (m *meter) Recv() (stream.Event, error) {
 	now := time.Now()
 
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return stream.Event{}, io.EOF
 	}
 	if err != nil {
 		m.end(now)
+		m.mu.Unlock()
+		m.handOver()
 		return stream.Event{}, io.EOF
 	}
+	defer m.mu.Unlock()
 	switch ev.Kind {
 	case stream.KindDelta:
 		m.token(now)
@@ -172,6 +178,17 @@ func (m *meter) Close() error {
 		m.mu.Lock()
 		m.closed = true
 		m.end(time.Now())
+		m.mu.Unlock()
+		m.handOver()
+	})
+	return nil
+}
+
+// handOver gives the final record to the Observer and the Admission, once.
+// Called without mu held: Done may write to a database.
+func (m *meter) handOver() {
+	m.deliver.Do(func() {
+		m.mu.Lock()
 		rec := m.rec
 		m.mu.Unlock()
 		if obs := m.g.opts.Observer; obs != nil {
@@ -181,7 +198,6 @@ func (m *meter) Close() error {
 			m.adm.Done(&rec)
 		}
 	})
-	return nil
 }
 
 func (m *meter) summary() Summary {
