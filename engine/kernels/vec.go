@@ -30,9 +30,15 @@ func Softmax(x []float32) {
 	if len(x) == 0 {
 		return
 	}
+	// A plain comparison, not the max builtin: max must order ±0 and
+	// propagate NaN, which costs branches on every element of attention's
+	// scores; for softmax the two agree (a NaN score poisons the sum
+	// either way).
 	mx := x[0]
 	for _, v := range x[1:] {
-		mx = max(mx, v)
+		if v > mx {
+			mx = v
+		}
 	}
 	inv := 1 / expSum(x, mx)
 	for i := range x {
