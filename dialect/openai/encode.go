@@ -120,20 +120,31 @@ func (e *chunkEncoder) ToolCall(tc *stream.ToolCallDelta) []byte {
 	return e.close(b, "")
 }
 
-// Finish encodes the chunk that carries finish_reason.
-func (e *chunkEncoder) Finish(reason string) []byte {
+// Finish encodes the chunk that carries finish_reason, with llama.cpp's
+// timings when u has the provider's own measurements (the engine's).
+func (e *chunkEncoder) Finish(reason string, u *stream.Usage) []byte {
 	b := e.open()
 	if e.legacy {
 		b = append(b, `"text":"",`...)
 	}
-	return e.close(b, reason)
+	b = e.close(b, reason)
+	if hasTimings(u) {
+		b = appendTimings(b[:len(b)-1], u)
+		b = append(b, '}')
+		e.buf = b
+	}
+	return b
 }
 
-// Usage encodes the include_usage chunk: no choices, just usage.
+// Usage encodes the include_usage chunk: no choices, just usage (and the
+// timings, as on the finish chunk).
 func (e *chunkEncoder) Usage(u *stream.Usage) []byte {
 	b := append(e.buf[:0], e.head...)
 	b = append(b, "],"...)
 	b = appendUsage(b, u)
+	if hasTimings(u) {
+		b = appendTimings(b, u)
+	}
 	b = append(b, '}')
 	e.buf = b
 	return b
@@ -152,6 +163,50 @@ func appendUsage(b []byte, u *stream.Usage) []byte {
 		b = append(b, '}')
 	}
 	return append(b, '}')
+}
+
+// hasTimings reports whether u carries the provider's own durations.
+func hasTimings(u *stream.Usage) bool {
+	return u != nil && !u.Estimated && u.GenerationDuration > 0
+}
+
+// appendTimings appends `,"timings":{…}` in llama.cpp server's shape, so
+// clients that read its tokens/s find them here too.
+func appendTimings(b []byte, u *stream.Usage) []byte {
+	t := timingsOf(u)
+	b = append(b, `,"timings":{"prompt_n":`...)
+	b = strconv.AppendInt(b, int64(t.PromptN), 10)
+	b = append(b, `,"prompt_ms":`...)
+	b = strconv.AppendFloat(b, t.PromptMS, 'f', 3, 64)
+	b = append(b, `,"prompt_per_second":`...)
+	b = strconv.AppendFloat(b, t.PromptPerSecond, 'f', 2, 64)
+	b = append(b, `,"predicted_n":`...)
+	b = strconv.AppendInt(b, int64(t.PredictedN), 10)
+	b = append(b, `,"predicted_ms":`...)
+	b = strconv.AppendFloat(b, t.PredictedMS, 'f', 3, 64)
+	b = append(b, `,"predicted_per_token_ms":`...)
+	b = strconv.AppendFloat(b, t.PredictedPerTokenMS, 'f', 3, 64)
+	b = append(b, `,"predicted_per_second":`...)
+	b = strconv.AppendFloat(b, t.PredictedPerSecond, 'f', 2, 64)
+	return append(b, '}')
+}
+
+// timingsOf derives llama.cpp's timing figures from a usage.
+func timingsOf(u *stream.Usage) *Timings {
+	t := &Timings{
+		PromptN:     u.PromptTokens,
+		PromptMS:    float64(u.PromptDuration) / 1e6,
+		PredictedN:  u.CompletionTokens,
+		PredictedMS: float64(u.GenerationDuration) / 1e6,
+	}
+	if u.PromptDuration > 0 {
+		t.PromptPerSecond = float64(u.PromptTokens) / u.PromptDuration.Seconds()
+	}
+	if u.CompletionTokens > 0 {
+		t.PredictedPerTokenMS = t.PredictedMS / float64(u.CompletionTokens)
+		t.PredictedPerSecond = u.TokensPerSecond()
+	}
+	return t
 }
 
 // finishReason maps a stream finish to OpenAI's finish_reason. ok is false

@@ -89,6 +89,7 @@ func (s *Server) ChatCompletions(w http.ResponseWriter, r *http.Request) {
 		ID: id, Object: "chat.completion", Created: call.Started.Unix(), Model: body.Model,
 		Choices: []ChatChoice{{Message: msg, FinishReason: reason}},
 		Usage:   wireUsage(usageOf(call, res.Usage)),
+		Timings: wireTimings(res.Usage),
 	})
 }
 
@@ -115,6 +116,7 @@ func (s *Server) Completions(w http.ResponseWriter, r *http.Request) {
 		ID: id, Object: "text_completion", Created: call.Started.Unix(), Model: body.Model,
 		Choices: []TextChoice{{Text: res.Text, FinishReason: reason}},
 		Usage:   wireUsage(usageOf(call, res.Usage)),
+		Timings: wireTimings(res.Usage),
 	})
 }
 
@@ -205,7 +207,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, call *gateway.Ca
 				done(out)
 				return
 			}
-			data = enc.Finish(reason)
+			data = enc.Finish(reason, usage)
 		case stream.KindError:
 			if ev.Err.Code == stream.CodeCancelled && r.Context().Err() != nil {
 				return
@@ -259,6 +261,14 @@ func usageOf(call *gateway.Call, u *stream.Usage) *stream.Usage {
 		return nil
 	}
 	return &sum
+}
+
+// wireTimings is the non-streamed answers' timings, when measured.
+func wireTimings(u *stream.Usage) *Timings {
+	if !hasTimings(u) {
+		return nil
+	}
+	return timingsOf(u)
 }
 
 func wireUsage(u *stream.Usage) *Usage {

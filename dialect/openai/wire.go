@@ -158,6 +158,18 @@ type CompletionTokensDetails struct {
 	ReasoningTokens int `json:"reasoning_tokens"`
 }
 
+// Timings are llama.cpp server's speed figures, sent with answers whose
+// provider measured them (the built-in engine).
+type Timings struct {
+	PromptN             int     `json:"prompt_n"`
+	PromptMS            float64 `json:"prompt_ms"`
+	PromptPerSecond     float64 `json:"prompt_per_second"`
+	PredictedN          int     `json:"predicted_n"`
+	PredictedMS         float64 `json:"predicted_ms"`
+	PredictedPerTokenMS float64 `json:"predicted_per_token_ms"`
+	PredictedPerSecond  float64 `json:"predicted_per_second"`
+}
+
 // ChatCompletion is a non-streamed chat answer.
 type ChatCompletion struct {
 	ID                string       `json:"id"`
@@ -167,6 +179,7 @@ type ChatCompletion struct {
 	SystemFingerprint string       `json:"system_fingerprint,omitempty"`
 	Choices           []ChatChoice `json:"choices"`
 	Usage             *Usage       `json:"usage,omitempty"`
+	Timings           *Timings     `json:"timings,omitempty"`
 }
 
 // ChatChoice is a choice of a non-streamed chat answer.
@@ -194,6 +207,7 @@ type TextCompletion struct {
 	Model   string       `json:"model"`
 	Choices []TextChoice `json:"choices"`
 	Usage   *Usage       `json:"usage,omitempty"`
+	Timings *Timings     `json:"timings,omitempty"`
 }
 
 // TextChoice is a choice of a text completion.
