@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -224,28 +223,8 @@ func (f *fakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func fixture(t testing.TB, name string) string {
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-func collect(s stream.Stream) ([]stream.Event, error) {
-	defer s.Close()
-	var evs []stream.Event
-	for ev, err := range stream.Events(s) {
-		if err != nil {
-			return evs, err
-		}
-		evs = append(evs, ev)
-	}
-	return evs, nil
-}
-
 func TestProvider(t *testing.T) {
-	f := &fakeAnthropic{body: fixture(t, "stream_thinking_tool.sse")}
+	f := &fakeAnthropic{body: dialecttest.Fixture(t, "stream_thinking_tool.sse")}
 	ts := httptest.NewServer(f)
 	defer ts.Close()
 	p := NewProvider(Config{BaseURL: ts.URL, APIKey: "sk-test"})
@@ -259,7 +238,7 @@ func TestProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := collect(s)
+	got, err := dialecttest.ReadAll(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,13 +270,13 @@ func TestProvider(t *testing.T) {
 }
 
 func TestProviderErrors(t *testing.T) {
-	ts := httptest.NewServer(&fakeAnthropic{body: fixture(t, "stream_error.sse")})
+	ts := httptest.NewServer(&fakeAnthropic{body: dialecttest.Fixture(t, "stream_error.sse")})
 	defer ts.Close()
 	s, err := NewProvider(Config{BaseURL: ts.URL}).Stream(context.Background(), &stream.Request{Model: "m", Prompt: "hi", RawPrompt: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := collect(s)
+	got, err := dialecttest.ReadAll(s)
 	want := []stream.Event{stream.Delta("Hello"), stream.Delta("!"),
 		stream.ErrorEvent(stream.Errorf(stream.CodeOverloaded, "anthropic: Overloaded")), stream.Finished(stream.FinishError)}
 	if err != nil || !reflect.DeepEqual(got, want) {
@@ -324,11 +303,11 @@ func TestProviderErrors(t *testing.T) {
 	}
 
 	// A stream cut before message_stop is an error, not a silent end.
-	full := fixture(t, "stream_thinking_tool.sse")
+	full := dialecttest.Fixture(t, "stream_thinking_tool.sse")
 	ts2 := httptest.NewServer(&fakeAnthropic{body: full[:strings.Index(full, "event: message_delta")]})
 	defer ts2.Close()
 	s, _ = NewProvider(Config{BaseURL: ts2.URL}).Stream(context.Background(), &stream.Request{Model: "m", Prompt: "hi"})
-	if _, err := collect(s); err == nil || err.Error() != "upstream_error: anthropic: stream ended before message_stop" {
+	if _, err := dialecttest.ReadAll(s); err == nil || err.Error() != "upstream_error: anthropic: stream ended before message_stop" {
 		t.Errorf("truncated stream: %v", err)
 	}
 }
@@ -349,7 +328,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := collect(s); err != nil || !reflect.DeepEqual(got, in) {
+	if got, err := dialecttest.ReadAll(s); err != nil || !reflect.DeepEqual(got, in) {
 		t.Errorf("round trip (%v)\n got %v\nwant %v", err, got, in)
 	}
 }

@@ -90,14 +90,14 @@ func quoteJSON(s string) string {
 // The upstream client passes on which stop sequence Anthropic says ended
 // the message.
 func TestProviderStopSequence(t *testing.T) {
-	ts := httptest.NewServer(&fakeAnthropic{body: fixture(t, "stream_stop_sequence.sse")})
+	ts := httptest.NewServer(&fakeAnthropic{body: dialecttest.Fixture(t, "stream_stop_sequence.sse")})
 	defer ts.Close()
 	s, err := NewProvider(Config{BaseURL: ts.URL}).Stream(context.Background(), &stream.Request{Model: "m", Prompt: "count", RawPrompt: true,
 		Sampling: stream.Sampling{MaxTokens: 50, Stop: []string{"three"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := collect(s)
+	got, err := dialecttest.ReadAll(s)
 	if err != nil {
 		t.Fatal(err)
 	}

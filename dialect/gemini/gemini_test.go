@@ -43,28 +43,8 @@ func (f *fakeGemini) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func fixture(t testing.TB, name string) string {
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-func collect(s stream.Stream) ([]stream.Event, error) {
-	defer s.Close()
-	var evs []stream.Event
-	for ev, err := range stream.Events(s) {
-		if err != nil {
-			return evs, err
-		}
-		evs = append(evs, ev)
-	}
-	return evs, nil
-}
-
 func TestStreamThinking(t *testing.T) {
-	f := &fakeGemini{body: fixture(t, "thinking.sse")}
+	f := &fakeGemini{body: dialecttest.Fixture(t, "thinking.sse")}
 	ts := httptest.NewServer(f)
 	defer ts.Close()
 	temp := 0.4
@@ -75,7 +55,7 @@ func TestStreamThinking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := collect(s)
+	got, err := dialecttest.ReadAll(s)
 	want := []stream.Event{
 		stream.ThinkingDelta("**Weighing the question**\n\nThe user asks about rain."),
 		stream.Delta("Rain forms when"), stream.Delta(" water vapour condenses."),
@@ -98,7 +78,7 @@ func TestStreamThinking(t *testing.T) {
 }
 
 func TestStreamToolCall(t *testing.T) {
-	f := &fakeGemini{body: fixture(t, "tool.sse")}
+	f := &fakeGemini{body: dialecttest.Fixture(t, "tool.sse")}
 	ts := httptest.NewServer(f)
 	defer ts.Close()
 	s, err := NewProvider(Config{BaseURL: ts.URL}).Stream(context.Background(), &stream.Request{
@@ -110,7 +90,7 @@ func TestStreamToolCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := collect(s)
+	got, err := dialecttest.ReadAll(s)
 	want := []stream.Event{
 		dialecttest.ToolCall(stream.ToolCallDelta{Index: 0, ID: "call_0", Name: "get_weather", Arguments: `{"city": "Paris"}`}),
 		stream.UsageEvent(stream.Usage{PromptTokens: 30, CompletionTokens: 5}),
@@ -152,11 +132,11 @@ func TestErrors(t *testing.T) {
 		}
 	}
 	// A stream cut before any finish reason is an error, not a silent end.
-	full := fixture(t, "thinking.sse")
+	full := dialecttest.Fixture(t, "thinking.sse")
 	ts := httptest.NewServer(&fakeGemini{body: full[:strings.LastIndex(full, "data:")]})
 	defer ts.Close()
 	s, _ := NewProvider(Config{BaseURL: ts.URL}).Stream(context.Background(), &stream.Request{Model: "m", Prompt: "x"})
-	evs, err := collect(s)
+	evs, err := dialecttest.ReadAll(s)
 	if len(evs) != 2 || err == nil || err.Error() != "upstream_error: gemini: stream ended without a finish reason" {
 		t.Errorf("truncated: %v %v", evs, err)
 	}

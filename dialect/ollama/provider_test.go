@@ -44,29 +44,17 @@ func (f *fakeOllama) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func fixture(t *testing.T, name string) string {
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 func collect(t *testing.T, s stream.Stream) []stream.Event {
 	t.Helper()
-	defer s.Close()
-	var evs []stream.Event
-	for ev, err := range stream.Events(s) {
-		if err != nil {
-			t.Fatalf("after %v: %v", evs, err)
-		}
-		evs = append(evs, ev)
+	evs, err := dialecttest.ReadAll(s)
+	if err != nil {
+		t.Fatalf("after %v: %v", evs, err)
 	}
 	return evs
 }
 
 func TestProviderChat(t *testing.T) {
-	f := &fakeOllama{body: fixture(t, "chat_thinking_tools.ndjson")}
+	f := &fakeOllama{body: dialecttest.Fixture(t, "chat_thinking_tools.ndjson")}
 	ts := httptest.NewServer(f)
 	defer ts.Close()
 	p := NewProvider(Config{BaseURL: ts.URL + "/", Header: http.Header{"X-Proxy": {"yes"}}})
@@ -101,7 +89,7 @@ func TestProviderChat(t *testing.T) {
 }
 
 func TestProviderRawPromptUsesGenerate(t *testing.T) {
-	f := &fakeOllama{body: fixture(t, "generate.ndjson")}
+	f := &fakeOllama{body: dialecttest.Fixture(t, "generate.ndjson")}
 	ts := httptest.NewServer(f)
 	defer ts.Close()
 	s, err := NewProvider(Config{BaseURL: ts.URL}).Stream(context.Background(), &stream.Request{Model: "llama3.2", Prompt: "Why", RawPrompt: true})
