@@ -35,7 +35,8 @@ type Options struct {
 	// Retain is how long a finished session can still be resumed.
 	Retain time.Duration
 	// MaxBytes caps a session's log. Past it the session is no longer
-	// resumable: it serves its attached client and nobody else.
+	// resumable: it serves its attached client and nobody else (a resume
+	// gets ErrTooLarge until the session is dropped).
 	MaxBytes int
 	// MaxSessions caps the sessions held at once (finished ones are
 	// dropped first to make room).
@@ -196,14 +197,8 @@ func (s *Session) stopTimer() {
 // overflowed with no client attached): the producer should stop.
 func (s *Session) Append(seq uint64, frame []byte) error {
 	s.mu.Lock()
-	overflowed := s.overflow
-	err := s.append(seq, frame)
-	overflowed = s.overflow && !overflowed
-	s.mu.Unlock()
-	if overflowed {
-		s.reg.remove(s) // not under mu: the registry locks before sessions
-	}
-	return err
+	defer s.mu.Unlock()
+	return s.append(seq, frame)
 }
 
 func (s *Session) append(seq uint64, frame []byte) error {
@@ -247,6 +242,13 @@ func (s *Session) trim() {
 	s.first += uint64(n)
 }
 
+// Discard drops a session whose stream never started (its call failed).
+func (s *Session) Discard() {
+	s.Finish()
+	s.stopTimer()
+	s.reg.remove(s)
+}
+
 // Finish marks the stream complete: clients get the remaining frames and
 // then io.EOF. The session stays resumable for Retain. It releases the
 // generation's context.
@@ -261,7 +263,7 @@ func (s *Session) Finish() {
 		s.timer.Stop()
 		s.timer = nil
 	}
-	drop := s.overflow || s.expired
+	drop := s.expired
 	if !drop {
 		s.timer = s.reg.afterFunc(s.reg.o.Retain, func() { s.reg.remove(s) })
 	}
@@ -290,9 +292,7 @@ func (s *Session) Attach(after uint64) (*Client, error) {
 	switch {
 	case s.expired:
 		return nil, ErrNotFound
-	case s.overflow && after+1 < s.first:
-		return nil, ErrTooLarge
-	case s.overflow && s.client == nil:
+	case s.overflow:
 		return nil, ErrTooLarge
 	case after >= s.next():
 		return nil, ErrBadPosition

@@ -254,8 +254,8 @@ func TestOverflowWithoutClient(t *testing.T) {
 	if err := s.Append(3, []byte("f3|f3|")); err != ErrTooLarge {
 		t.Fatalf("Append past MaxBytes: %v", err)
 	}
-	if _, err := r.Get(s.ID(), "", "native"); err != ErrNotFound {
-		t.Fatalf("an overflowed session is still listed: %v", err)
+	if _, err := r.Get(s.ID(), "", "native"); err != nil {
+		t.Fatalf("an overflowed session is kept, to tell why it cannot resume: %v", err)
 	}
 	if _, err := s.Attach(0); err != ErrTooLarge {
 		t.Fatalf("Attach: %v", err)
@@ -342,6 +342,16 @@ func TestAheadBackpressure(t *testing.T) {
 	<-done
 	if total != 30 {
 		t.Fatalf("got %d frames", total)
+	}
+}
+
+func TestDiscard(t *testing.T) {
+	r, _ := newTest(Options{})
+	var cf cancelFlag
+	s, _ := r.Open("", "k", cf.cancel)
+	s.Discard()
+	if r.Len() != 0 || cf.n != 1 {
+		t.Fatalf("after Discard: %d sessions, cancelled %d times", r.Len(), cf.n)
 	}
 }
 
