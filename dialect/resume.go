@@ -109,6 +109,17 @@ func (rs *Resumer) Run(w http.ResponseWriter, r *http.Request, sess *resume.Sess
 	rs.follow(w, r, sess.ID(), c)
 }
 
+// Reconnect answers r with Resume if it is a reconnect (it carries a
+// Last-Event-ID), reporting whether it was; a non-nil error is for the
+// dialect to write in its own shape.
+func (rs *Resumer) Reconnect(w http.ResponseWriter, r *http.Request, kind string) (bool, *stream.Error) {
+	last := LastEventID(r)
+	if last == "" {
+		return false, nil
+	}
+	return true, rs.Resume(w, r, kind, last)
+}
+
 // Resume answers a reconnect carrying lastID (see LastEventID) to an
 // endpoint of kind: the events after it, then the live stream to its end.
 // A caller that has everything gets 204 (which also stops EventSource

@@ -4,11 +4,14 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/resume"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
@@ -124,4 +127,110 @@ func CheckIDs(t testing.TB, evs []sse.Event) string {
 		}
 	}
 	return stream
+}
+
+// ResumablePost is a POST of body to url opting in to resumption, with
+// Last-Event-ID lastID when not "".
+func ResumablePost(t testing.TB, url, body, lastID string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Runnel-Resumable", "true")
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	return req
+}
+
+// ResumeCase is one endpoint's resumption check (see CheckResume).
+type ResumeCase struct {
+	URL, Body string // a POST streaming a deterministic mock model
+	Cut       int    // events read before the connection is cut
+	// Text joins the events' text and counts the stream's terminators.
+	Text func(t testing.TB, evs []sse.Event) (text string, ends int)
+}
+
+// CheckResume streams c without resumption for the whole text, then
+// resumably, cut after c.Cut events and resumed (with a body that is not
+// even JSON: it is ignored). The two parts must join into the whole text
+// with consecutive ids and one terminator; a reconnect after the end gets
+// 204.
+func CheckResume(t testing.TB, c ResumeCase) {
+	t.Helper()
+	whole := Post(t, c.URL, c.Body)
+	want, ends := c.Text(t, ReadEvents(t, whole.Body))
+	if ends != 1 || want == "" {
+		t.Fatalf("uninterrupted run: %q, %d terminators", want, ends)
+	}
+	r := CutAndResume(t, ResumablePost(t, c.URL, c.Body, ""), c.Cut, func(last string) *http.Request {
+		return ResumablePost(t, c.URL, "ignored", last)
+	})
+	all := append(append([]sse.Event(nil), r.First...), r.Second...)
+	CheckIDs(t, all)
+	got, ends := c.Text(t, all)
+	if got != want || ends != 1 || len(r.Second) == 0 {
+		t.Fatalf("resumed (%d+%d events, %d terminators):\n%q\nwant\n%q", len(r.First), len(r.Second), ends, got, want)
+	}
+	resp, err := http.DefaultClient.Do(ResumablePost(t, c.URL, "", all[len(all)-1].ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("reconnect after the end: %d, want 204", resp.StatusCode)
+	}
+}
+
+// CheckCancels starts a stream of p at url (resumable or not), reads one
+// event, cuts the connection and waits for p's stream to be cancelled: at
+// once when not resumable, after the grace period when resumable (the
+// server's must be short). It returns the last event id read.
+func CheckCancels(t testing.TB, p *Watched, url, body string, resumable bool) string {
+	t.Helper()
+	req := ResumablePost(t, url, body, "")
+	if !resumable {
+		req.Header.Del("Runnel-Resumable")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := sse.NewReader(resp.Body)
+	if _, err := rd.Next(); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	Wait(t, p.Cancelled, "the upstream's cancellation")
+	return rd.LastID()
+}
+
+// CheckResumeCancellation checks that a disconnect cancels the upstream at
+// once when the stream is not resumable (however long the grace period),
+// and after the grace period when it is, a resume then getting 404 with a
+// body that names the stream (notFound checks the dialect's shape). serve
+// starts the dialect's server over gw with r; path and body make a POST
+// that streams.
+func CheckResumeCancellation(t *testing.T, path, body string, serve func(gw *Gateway, r *dialect.Resumer) *httptest.Server, notFound func(body []byte, id string) bool) {
+	p := Watch(NewBlocking(stream.Delta("a"), stream.Delta("b")))
+	t.Run("not resumable: at once", func(t *testing.T) {
+		ts := serve(&Gateway{Provider: p}, dialect.NewResumer(resume.Options{Grace: time.Hour}, nil))
+		CheckCancels(t, p, ts.URL+path, body, false)
+	})
+	t.Run("resumable: after the grace period", func(t *testing.T) {
+		ts := serve(&Gateway{Provider: p}, dialect.NewResumer(resume.Options{Grace: time.Millisecond}, nil))
+		last := CheckCancels(t, p, ts.URL+path, body, true)
+		resp, err := http.DefaultClient.Do(ResumablePost(t, ts.URL+path, body, last))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		id, _, _ := resume.ParseID(last)
+		if resp.StatusCode != 404 || !notFound(b, id) {
+			t.Errorf("resume after the grace period: %d %s", resp.StatusCode, b)
+		}
+	})
 }

@@ -59,18 +59,6 @@ func get(t *testing.T, u, lastID string) *http.Request {
 	return req
 }
 
-func resumablePost(t *testing.T, u, body, lastID string) *http.Request {
-	req, err := http.NewRequest("POST", u, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set(dialect.ResumableHeader, "true")
-	if lastID != "" {
-		req.Header.Set("Last-Event-ID", lastID)
-	}
-	return req
-}
-
 func checkResumed(t *testing.T, r dialecttest.Resumption, want string) {
 	t.Helper()
 	all := append(append([]sse.Event(nil), r.First...), r.Second...)
@@ -121,8 +109,8 @@ func TestResumePost(t *testing.T) {
 	u := ts.URL + "/api/v1/inference/stream"
 	body := `{"model":"` + mockModel + `","prompt":"hi"}`
 	// The reconnect's body is ignored: garbage does no harm.
-	r := dialecttest.CutAndResume(t, resumablePost(t, u, body, ""), 3, func(last string) *http.Request {
-		return resumablePost(t, u, "not json", last)
+	r := dialecttest.CutAndResume(t, dialecttest.ResumablePost(t, u, body, ""), 3, func(last string) *http.Request {
+		return dialecttest.ResumablePost(t, u, "not json", last)
 	})
 	checkResumed(t, r, want)
 	if n := len(gw.Requests()); n != 2 {
@@ -152,8 +140,8 @@ func TestResumeGenerateStream(t *testing.T) {
 		return sb.String(), finals
 	}
 	want, _ := content(dialecttest.ReadEvents(t, post(t, u, body).Body))
-	r := dialecttest.CutAndResume(t, resumablePost(t, u, body, ""), 4, func(last string) *http.Request {
-		return resumablePost(t, u, "", last)
+	r := dialecttest.CutAndResume(t, dialecttest.ResumablePost(t, u, body, ""), 4, func(last string) *http.Request {
+		return dialecttest.ResumablePost(t, u, "", last)
 	})
 	all := append(r.First, r.Second...)
 	dialecttest.CheckIDs(t, all)
@@ -161,7 +149,7 @@ func TestResumeGenerateStream(t *testing.T) {
 		t.Errorf("resumed %q (%d finals), want %q", got, finals, want)
 	}
 	// A generate stream does not resume on the token stream's endpoint.
-	resp, err := http.DefaultClient.Do(resumablePost(t, ts.URL+"/api/v1/inference/stream", "", all[0].ID))
+	resp, err := http.DefaultClient.Do(dialecttest.ResumablePost(t, ts.URL+"/api/v1/inference/stream", "", all[0].ID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +230,7 @@ func TestResumeOwner(t *testing.T) {
 	})
 	u := ts.URL + "/api/v1/inference/stream"
 	as := func(team, last string) *http.Request {
-		req := resumablePost(t, u, `{"model":"`+mockModel+`","prompt":"hi"}`, last)
+		req := dialecttest.ResumablePost(t, u, `{"model":"`+mockModel+`","prompt":"hi"}`, last)
 		req.Header.Set("X-Team", team)
 		return req
 	}
@@ -271,7 +259,7 @@ func TestResumeBadID(t *testing.T) {
 		"17":                                    400,
 		"rs_0123456789abcdef0123456789abcdef-3": 404,
 	} {
-		resp, err := http.DefaultClient.Do(resumablePost(t, ts.URL+"/api/v1/inference/stream", "", id))
+		resp, err := http.DefaultClient.Do(dialecttest.ResumablePost(t, ts.URL+"/api/v1/inference/stream", "", id))
 		if err != nil {
 			t.Fatal(err)
 		}

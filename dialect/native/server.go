@@ -104,21 +104,11 @@ const (
 	kindGenerate  = "native.generate"
 )
 
-// resumed answers a reconnect (a Last-Event-ID), reporting whether r was
-// one.
-func (s *Server) resumed(w http.ResponseWriter, r *http.Request, kind string) bool {
-	last := dialect.LastEventID(r)
-	if last == "" {
-		return false
-	}
-	if err := s.opts.Resume.Resume(w, r, kind, last); err != nil {
-		writeError(w, err)
-	}
-	return true
-}
-
 func (s *Server) inferencePost(w http.ResponseWriter, r *http.Request) {
-	if s.resumed(w, r, kindInference) {
+	if ok, err := s.opts.Resume.Reconnect(w, r, kindInference); ok {
+		if err != nil {
+			writeError(w, err)
+		}
 		return
 	}
 	var body InferenceRequest
@@ -154,7 +144,9 @@ func (s *Server) inferenceGet(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		s.resumed(w, r.WithContext(ctx), kindInference)
+		if err := s.opts.Resume.Resume(w, r.WithContext(ctx), kindInference, last); err != nil {
+			writeError(w, err)
+		}
 		return
 	}
 	body := InferenceRequest{Model: q.Get("model"), Prompt: q.Get("prompt")}
@@ -449,7 +441,10 @@ func (o *outputs) index(typ, name, id string, tool int) (int, bool) {
 }
 
 func (s *Server) generateStream(w http.ResponseWriter, r *http.Request) {
-	if s.resumed(w, r, kindGenerate) {
+	if ok, err := s.opts.Resume.Reconnect(w, r, kindGenerate); ok {
+		if err != nil {
+			writeError(w, err)
+		}
 		return
 	}
 	sess, ctx, err := s.opts.Resume.Begin(r, kindGenerate, dialect.Wants(r))
