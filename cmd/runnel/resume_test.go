@@ -50,7 +50,9 @@ func TestServeResumeOwner(t *testing.T) {
 	var got strings.Builder
 	evs := append(r.First, r.Second...)
 	for _, ev := range evs[:len(evs)-1] {
-		var c struct{ Choices []struct{ Delta struct{ Content string } } }
+		var c struct {
+			Choices []struct{ Delta struct{ Content string } }
+		}
 		json.Unmarshal([]byte(ev.Data), &c)
 		for _, ch := range c.Choices {
 			got.WriteString(ch.Delta.Content)
@@ -62,7 +64,9 @@ func TestServeResumeOwner(t *testing.T) {
 	dialecttest.CheckIDs(t, evs)
 
 	// The producer records the call when it closes it, just after [DONE].
-	var calls struct{ Calls []struct{ Output, Status string } }
+	var calls struct {
+		Calls []struct{ Output, Status string }
+	}
 	deadline := time.Now().Add(10 * time.Second) // deadlock guard
 	for len(calls.Calls) == 0 && time.Now().Before(deadline) {
 		_, body := do(t, "GET", ts.URL+"/admin/calls", admin, "")
