@@ -159,15 +159,17 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration, he
 	var (
 		direct, through []*Result
 		cpuD, cpuG      time.Duration
+		allocD, allocG  uint64
 	)
 	b.ResetTimer()
 	wall0 := time.Now()
 	for range b.N {
-		t0 := cpuTime()
+		t0, a0 := cpuTime(), totalAlloc()
 		direct = append(direct, run(upstream.URL, "default"))
-		t1 := cpuTime()
+		t1, a1 := cpuTime(), totalAlloc()
 		through = append(through, run(gw.URL, "openai/default"))
 		cpuD, cpuG = cpuD+t1-t0, cpuG+cpuTime()-t1
+		allocD, allocG = allocD+a1-a0, allocG+totalAlloc()-a1
 	}
 	b.StopTimer()
 	wall := time.Since(wall0)
@@ -182,6 +184,9 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration, he
 	// CPU time is less at the mercy of a busy machine than latency: the
 	// gateway's cost per token is the extra CPU of the gateway run.
 	b.ReportMetric(float64(cpuG-cpuD)/float64(time.Microsecond)/float64(max(g.TotalOutputTokens, 1)), "added-cpu-µs/token")
+	// Garbage drives how often the collector runs, and its mark phases
+	// are where the tail latencies come from (see docs/benchmarks.md).
+	b.ReportMetric((float64(allocG)-float64(allocD))/1024/float64(b.N*requests), "added-alloc-KiB/req")
 	// How much CPU the process got: far under the machine's cores means
 	// other load starved it, and the latency figures show queueing.
 	b.ReportMetric((cpuD+cpuG).Seconds()/wall.Seconds(), "cpu-cores-used")
@@ -266,6 +271,13 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// totalAlloc is the bytes allocated by the process so far.
+func totalAlloc() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.TotalAlloc
 }
 
 func liveHeap() uint64 {
