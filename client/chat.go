@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 
 	"github.com/runnel/runnel/sse"
 )
@@ -64,8 +63,7 @@ func (c *Client) StreamCompletion(ctx context.Context, req CompletionRequest) *S
 }
 
 func (c *Client) openAIStream(ctx context.Context, path string, body any) *Stream {
-	open := func(ctx context.Context) (*http.Response, error) { return c.post(ctx, path, body, "text/event-stream") }
-	return newStream(ctx, open, decodeOpenAI)
+	return c.stream(ctx, path, body, decodeOpenAI)
 }
 
 // ChatResponse is a non-streamed chat completion.

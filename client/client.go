@@ -25,6 +25,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/runnel/runnel/sse"
 )
 
 // Client talks to one Runnel server. It is safe for concurrent use.
@@ -34,6 +36,7 @@ type Client struct {
 	hc      *http.Client
 	retries int
 	backoff time.Duration
+	resumes int
 }
 
 // Option configures a Client.
@@ -52,6 +55,13 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc
 func WithRetries(n int, base time.Duration) Option {
 	return func(c *Client) { c.retries, c.backoff = n, base }
 }
+
+// WithResume makes streams resumable (Runnel-Resumable: true): when the
+// connection breaks mid-stream, the client reconnects with the last event's
+// id and carries on where it was, up to n times per stream, so a stream's
+// events arrive once each, in order. Endpoints that cannot resume (the jobs
+// API) are not affected.
+func WithResume(n int) Option { return func(c *Client) { c.resumes = n } }
 
 // New returns a client for the server at baseURL (e.g. "http://127.0.0.1:8080").
 func New(baseURL string, opts ...Option) *Client {
@@ -211,6 +221,29 @@ func (c *Client) delay(attempt int) time.Duration {
 }
 
 func (c *Client) post(ctx context.Context, path string, body any, accept string) (*http.Response, error) {
+	return c.send(ctx, path, body, func(h http.Header) { h.Set("Accept", accept) })
+}
+
+// stream is a Stream of the SSE endpoint path, resumable if WithResume.
+func (c *Client) stream(ctx context.Context, path string, body any, decode func(*Stream, sse.Event) (Event, bool, bool, error)) *Stream {
+	open := func(ctx context.Context, lastID string) (*http.Response, error) {
+		return c.send(ctx, path, body, func(h http.Header) {
+			h.Set("Accept", "text/event-stream")
+			if c.resumes > 0 {
+				h.Set("Runnel-Resumable", "true")
+			}
+			if lastID != "" {
+				h.Set("Last-Event-ID", lastID)
+			}
+		})
+	}
+	s := newStream(ctx, open, decode)
+	s.resumes = c.resumes
+	return s
+}
+
+// send posts body as JSON with the headers header sets.
+func (c *Client) send(ctx context.Context, path string, body any, header func(http.Header)) (*http.Response, error) {
 	data, err := json.Marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("runnel: encoding request: %w", err)
@@ -221,7 +254,7 @@ func (c *Client) post(ctx context.Context, path string, body any, accept string)
 			return nil, err
 		}
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", accept)
+		header(req.Header)
 		return req, nil
 	})
 }

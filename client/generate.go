@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"strings"
 
 	"github.com/runnel/runnel/sse"
@@ -80,9 +79,6 @@ type GenerateResult struct {
 func (c *Client) GenerateStream(ctx context.Context, req GenerateRequest, h GenerateHandlers) (*GenerateResult, error) {
 	var res GenerateResult
 	var out, thought strings.Builder
-	open := func(ctx context.Context) (*http.Response, error) {
-		return c.post(ctx, "/api/v1/generate/stream", req, "text/event-stream")
-	}
 	decode := func(s *Stream, msg sse.Event) (Event, bool, bool, error) {
 		var probe struct {
 			Final bool            `json:"final"`
@@ -128,7 +124,7 @@ func (c *Client) GenerateStream(ctx context.Context, req GenerateRequest, h Gene
 		}
 		return Event{Text: ch.Content, Channel: channel}, true, false, nil
 	}
-	s := newStream(ctx, open, decode)
+	s := c.stream(ctx, "/api/v1/generate/stream", req, decode)
 	for _, err := range s.Events() {
 		if err != nil {
 			res.Output, res.Thinking, res.Metrics = out.String(), thought.String(), s.Metrics()

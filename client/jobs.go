@@ -49,7 +49,7 @@ func (c *Client) CompleteJob(ctx context.Context, jobID, status string) (map[str
 
 // JobCallStream streams an LLM call recorded in the job.
 func (c *Client) JobCallStream(ctx context.Context, jobID string, req ChatRequest) *Stream {
-	open := func(ctx context.Context) (*http.Response, error) {
+	open := func(ctx context.Context, _ string) (*http.Response, error) {
 		return c.post(ctx, "/api/jobs/"+url.PathEscape(jobID)+"/llm-call-stream", req, "text/event-stream")
 	}
 	return newStream(ctx, open, decodeOpenAI)
@@ -72,7 +72,7 @@ func (c *Client) CreateAndCallStream(ctx context.Context, teamID, jobType string
 		JobType string `json:"job_type"`
 		ChatRequest
 	}{teamID, jobType, req}
-	open := func(ctx context.Context) (*http.Response, error) {
+	open := func(ctx context.Context, _ string) (*http.Response, error) {
 		return c.post(ctx, "/api/jobs/create-and-call-stream", body, "text/event-stream")
 	}
 	return newStream(ctx, open, decodeOpenAI)

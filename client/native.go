@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 
 	"github.com/runnel/runnel/sse"
 )
@@ -15,10 +14,7 @@ func (c *Client) StreamPredict(ctx context.Context, model string, messages []Mes
 	if params != nil {
 		body["parameters"] = params
 	}
-	open := func(ctx context.Context) (*http.Response, error) {
-		return c.post(ctx, "/api/v1/inference/stream", body, "text/event-stream")
-	}
-	return newStream(ctx, open, decodeNative)
+	return c.stream(ctx, "/api/v1/inference/stream", body, decodeNative)
 }
 
 type nativeEvent struct {

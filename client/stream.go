@@ -7,6 +7,7 @@ import (
 	"io"
 	"iter"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/runnel/runnel/sse"
@@ -52,9 +53,11 @@ type Metrics struct {
 // Stream is a streamed call. Read it once with Events; Metrics, Usage and
 // FinishReason are complete after the loop.
 type Stream struct {
-	open   func(ctx context.Context) (*http.Response, error)
-	decode func(s *Stream, msg sse.Event) (ev Event, emit, done bool, err error)
-	ctx    context.Context
+	// open sends the request; lastID, when not "", resumes the stream.
+	open    func(ctx context.Context, lastID string) (*http.Response, error)
+	resumes int // reconnects allowed
+	decode  func(s *Stream, msg sse.Event) (ev Event, emit, done bool, err error)
+	ctx     context.Context
 
 	start, first, last, end time.Time
 	chunks                  int
@@ -63,7 +66,7 @@ type Stream struct {
 	final                   json.RawMessage // the typed generate stream's final event
 }
 
-func newStream(ctx context.Context, open func(context.Context) (*http.Response, error), decode func(*Stream, sse.Event) (Event, bool, bool, error)) *Stream {
+func newStream(ctx context.Context, open func(context.Context, string) (*http.Response, error), decode func(*Stream, sse.Event) (Event, bool, bool, error)) *Stream {
 	return &Stream{open: open, decode: decode, ctx: ctx}
 }
 
@@ -77,14 +80,15 @@ func (s *Stream) Events() iter.Seq2[Event, error] {
 		defer cancel()
 		s.start = time.Now()
 		defer func() { s.end = time.Now() }()
-		resp, err := s.open(ctx)
+		resp, err := s.open(ctx, "")
 		if err != nil {
 			yield(Event{}, err)
 			return
 		}
-		defer resp.Body.Close()
+		defer func() { resp.Body.Close() }()
 		r := sse.NewReader(resp.Body)
-		for {
+		var lastID string // of the last event, across reconnects
+		for resumed := 0; ; {
 			msg, err := r.Next()
 			if err != nil {
 				if ctx.Err() != nil {
@@ -94,8 +98,24 @@ func (s *Stream) Events() iter.Seq2[Event, error] {
 				if errors.Is(err, io.EOF) {
 					err = io.ErrUnexpectedEOF
 				}
+				// A resumable stream's ids start "rs_": reconnect and
+				// carry on after the last event.
+				if resumed < s.resumes && strings.HasPrefix(lastID, "rs_") {
+					resumed++
+					resp.Body.Close()
+					if resp, err = s.open(ctx, lastID); err == nil {
+						r = sse.NewReader(resp.Body)
+						continue
+					}
+					resp = &http.Response{Body: http.NoBody}
+					yield(Event{}, err)
+					return
+				}
 				yield(Event{}, &ConnectionError{MidStream: true, Err: err})
 				return
+			}
+			if msg.ID != "" {
+				lastID = msg.ID
 			}
 			ev, emit, done, err := s.decode(s, msg)
 			if err != nil {

@@ -44,6 +44,11 @@ type Server struct {
 	// OpenAIOmitEventIDs sends the OpenAI dialect's streams without id:
 	// lines, as OpenAI does (for go-openai; see openai.Options).
 	OpenAIOmitEventIDs bool `yaml:"openai_omit_event_ids"`
+	// ResumeGrace is how long a resumable stream's generation runs on
+	// after its client went, waiting for it to reconnect; ResumeRetain how
+	// long a finished one can still be resumed.
+	ResumeGrace  time.Duration `yaml:"resume_grace"`
+	ResumeRetain time.Duration `yaml:"resume_retain"`
 }
 
 // Gateway holds the gateway's settings.
@@ -155,6 +160,8 @@ func Default() *Config {
 			DataDir:       "./data",
 			KeepAlive:     15 * time.Second,
 			ShutdownGrace: 10 * time.Second,
+			ResumeGrace:   10 * time.Second,
+			ResumeRetain:  2 * time.Minute,
 		},
 		Gateway: Gateway{BufferSize: 64},
 	}

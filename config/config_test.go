@@ -146,6 +146,8 @@ server:
   body_limit: 2048
   keep_alive: 5s
   shutdown_grace: 1m
+  resume_grace: 30s
+  resume_retain: 5m
   cors_origins: [https://app.example]
 gateway:
   default_provider: mock
@@ -162,7 +164,8 @@ providers:
 			env: env(),
 			want: func(c *config.Config) {
 				c.Server = config.Server{Addr: "0.0.0.0:9000", DataDir: "/var/lib/runnel", ModelsDir: "/models",
-					BodyLimit: 2048, KeepAlive: 5 * time.Second, ShutdownGrace: time.Minute, CORSOrigins: []string{"https://app.example"}}
+					BodyLimit: 2048, KeepAlive: 5 * time.Second, ShutdownGrace: time.Minute, CORSOrigins: []string{"https://app.example"},
+					ResumeGrace: 30 * time.Second, ResumeRetain: 5 * time.Minute}
 				c.Gateway = config.Gateway{DefaultProvider: "mock", BufferSize: 16,
 					Timeouts: config.Timeouts{FirstToken: 10 * time.Second, Idle: 5 * time.Second, Total: 2 * time.Minute}}
 				c.Aliases = map[string]config.Targets{"fast": {"mock/fast", "openai/gpt-4o-mini"}, "gpt": {"openai/gpt-4o"}}
@@ -174,11 +177,13 @@ providers:
 			yaml: "server: {addr: 0.0.0.0:9000, body_limit: 10}\ngateway: {buffer_size: 8}\n",
 			env: env("RUNNEL_ADDR", "127.0.0.1:7000", "RUNNEL_BODY_LIMIT", "4096", "RUNNEL_BUFFER_SIZE", "32",
 				"RUNNEL_KEEP_ALIVE", "3s", "RUNNEL_MODELS", "/m", "RUNNEL_DATA_DIR", "/d", "RUNNEL_SHUTDOWN_GRACE", "2s",
+				"RUNNEL_RESUME_GRACE", "4s", "RUNNEL_RESUME_RETAIN", "1m",
 				"RUNNEL_FIRST_TOKEN_TIMEOUT", "1s", "RUNNEL_IDLE_TIMEOUT", "2s", "RUNNEL_TOTAL_TIMEOUT", "3s",
 				"RUNNEL_CORS_ORIGINS", "https://a.example, https://b.example", "RUNNEL_DEFAULT_PROVIDER", "mock"),
 			want: func(c *config.Config) {
 				c.Server = config.Server{Addr: "127.0.0.1:7000", DataDir: "/d", ModelsDir: "/m", BodyLimit: 4096,
-					KeepAlive: 3 * time.Second, ShutdownGrace: 2 * time.Second, CORSOrigins: []string{"https://a.example", "https://b.example"}}
+					KeepAlive: 3 * time.Second, ShutdownGrace: 2 * time.Second, CORSOrigins: []string{"https://a.example", "https://b.example"},
+					ResumeGrace: 4 * time.Second, ResumeRetain: time.Minute}
 				c.Gateway = config.Gateway{DefaultProvider: "mock", BufferSize: 32,
 					Timeouts: config.Timeouts{FirstToken: time.Second, Idle: 2 * time.Second, Total: 3 * time.Second}}
 			},

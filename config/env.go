@@ -69,6 +69,8 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}{
 		{"RUNNEL_KEEP_ALIVE", &c.Server.KeepAlive},
 		{"RUNNEL_SHUTDOWN_GRACE", &c.Server.ShutdownGrace},
+		{"RUNNEL_RESUME_GRACE", &c.Server.ResumeGrace},
+		{"RUNNEL_RESUME_RETAIN", &c.Server.ResumeRetain},
 		{"RUNNEL_FIRST_TOKEN_TIMEOUT", &c.Gateway.Timeouts.FirstToken},
 		{"RUNNEL_IDLE_TIMEOUT", &c.Gateway.Timeouts.Idle},
 		{"RUNNEL_TOTAL_TIMEOUT", &c.Gateway.Timeouts.Total},

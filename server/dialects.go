@@ -12,6 +12,7 @@ import (
 	"github.com/runnel/runnel/dialect/ollama"
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/dialect/websocket"
+	"github.com/runnel/runnel/resume"
 )
 
 // DialectOptions are the settings dialect servers share.
@@ -22,6 +23,9 @@ type DialectOptions struct {
 	// streams (see openai.Options.OmitEventIDs).
 	OpenAIOmitEventIDs bool
 	Logger             *slog.Logger
+	// Resume configures resumable streams (grace, retain; defaults when
+	// zero). Their owner is Identity's caller.
+	Resume resume.Options
 
 	// Auth is on: the native GET stream then requires a stream token.
 	Auth bool
@@ -68,12 +72,16 @@ func Dialects(gw dialect.Gateway, o DialectOptions) []Dialect {
 		}
 		return ctx, nil
 	}
+	// One registry for every dialect's resumable streams: one cap on
+	// them, and a stream resumes only for the caller who started it.
+	res := dialect.NewResumer(o.Resume, o.Identity)
+	res.KeepAlive = o.KeepAlive
 	return []Dialect{
-		openai.NewServer(gw, openai.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Logger: o.Logger, OmitEventIDs: o.OpenAIOmitEventIDs}),
+		openai.NewServer(gw, openai.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Logger: o.Logger, OmitEventIDs: o.OpenAIOmitEventIDs, Resume: res}),
 		ollama.NewServer(gw, ollama.Options{BodyLimit: o.BodyLimit}),
-		anthropic.NewServer(gw, anthropic.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive}),
+		anthropic.NewServer(gw, anthropic.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Resume: res}),
 		native.NewServer(gw, native.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Tokens: tokens,
-			Identity: o.Identity, WithIdentity: o.WithIdentity, RequireToken: o.Auth}),
+			Identity: o.Identity, WithIdentity: o.WithIdentity, RequireToken: o.Auth, Resume: res}),
 		websocket.NewServer(gw, websocket.Options{ReadLimit: o.BodyLimit, OriginPatterns: o.WebSocketOrigins,
 			Token: wsToken, Authorize: o.Authorize}),
 	}

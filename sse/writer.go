@@ -33,6 +33,15 @@ type Options struct {
 	// resume: OpenAI's streams carry none, and go-openai takes every
 	// non-data line for part of a later error body, losing its message.
 	OmitIDs bool
+	// IDPrefix goes before every event's number, for ids that name their
+	// stream: "rs_…-" gives "rs_…-1", "rs_…-2"…
+	IDPrefix string
+}
+
+// Log takes the events of a Writer made by NewLogWriter: event number id,
+// encoded. Append must copy frame, which the Writer reuses.
+type Log interface {
+	Append(id uint64, frame []byte) error
 }
 
 // Writer writes events to an HTTP response. It is safe for concurrent use:
@@ -42,6 +51,7 @@ type Writer struct {
 	mu     sync.Mutex
 	w      http.ResponseWriter
 	rc     *http.ResponseController
+	log    Log // instead of w, for NewLogWriter
 	buf    []byte
 	bufp   *[]byte // buf's pool entry
 	id     uint64
@@ -49,6 +59,7 @@ type Writer struct {
 	closed bool
 
 	omitIDs   bool
+	idPrefix  string
 	keepAlive time.Duration
 	timer     *time.Timer
 	base      time.Time
@@ -66,7 +77,7 @@ func NewWriter(w http.ResponseWriter, o Options) *Writer {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	h.Set("Connection", "keep-alive")
-	sw := &Writer{w: w, rc: http.NewResponseController(w), id: o.LastID, omitIDs: o.OmitIDs, bufp: bufPool.Get().(*[]byte), base: time.Now()}
+	sw := &Writer{w: w, rc: http.NewResponseController(w), id: o.LastID, omitIDs: o.OmitIDs, idPrefix: o.IDPrefix, bufp: bufPool.Get().(*[]byte), base: time.Now()}
 	w.WriteHeader(http.StatusOK)
 	sw.buf = (*sw.bufp)[:0]
 	sw.mu.Lock()
@@ -85,6 +96,26 @@ func NewWriter(w http.ResponseWriter, o Options) *Writer {
 	}
 	sw.mu.Unlock()
 	return sw
+}
+
+// NewLogWriter returns a Writer that hands every event to l instead of an
+// HTTP response: the producing side of a resumable stream, whose clients
+// replay the log with WriteFrame. It always writes ids, never keep-alives
+// (the clients' Writers send those) and drops comments.
+func NewLogWriter(l Log, o Options) *Writer {
+	return &Writer{log: l, id: o.LastID, idPrefix: o.IDPrefix, buf: make([]byte, 0, 512), base: time.Now()}
+}
+
+// WriteFrame writes an event already encoded by a Writer (a log frame,
+// carrying its own id) and flushes it.
+func (w *Writer) WriteFrame(frame []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	w.buf = append(w.buf, frame...)
+	return w.flush()
 }
 
 // Send writes one event with the next id and flushes it. event may be empty
@@ -113,6 +144,7 @@ func send[T string | []byte](w *Writer, event string, data T) error {
 	b := w.buf
 	if !w.omitIDs {
 		b = append(b, "id: "...)
+		b = append(b, w.idPrefix...)
 		b = strconv.AppendUint(b, w.id, 10)
 		b = append(b, '\n')
 	}
@@ -145,7 +177,7 @@ func send[T string | []byte](w *Writer, event string, data T) error {
 func (w *Writer) Comment(text string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := w.usable(); err != nil {
+	if err := w.usable(); err != nil || w.log != nil {
 		return err
 	}
 	w.comment(text)
@@ -183,7 +215,7 @@ func (w *Writer) Close() error {
 	if w.timer != nil {
 		w.timer.Stop()
 	}
-	if cap(w.buf) <= 4096 {
+	if w.bufp != nil && cap(w.buf) <= 4096 {
 		*w.bufp = w.buf[:0]
 		bufPool.Put(w.bufp)
 	}
@@ -204,6 +236,14 @@ func (w *Writer) usable() error {
 
 // flush writes the buffer and flushes the response. Called with mu held.
 func (w *Writer) flush() error {
+	if w.log != nil {
+		err := w.log.Append(w.id, w.buf)
+		w.buf = w.buf[:0]
+		if err != nil {
+			w.err = err
+		}
+		return err
+	}
 	if len(w.buf) > 0 {
 		_, err := w.w.Write(w.buf)
 		w.buf = w.buf[:0]

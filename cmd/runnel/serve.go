@@ -23,6 +23,7 @@ import (
 	"github.com/runnel/runnel/dialect/websocket"
 	"github.com/runnel/runnel/engine/models"
 	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/resume"
 	"github.com/runnel/runnel/server"
 	"github.com/runnel/runnel/server/metrics"
 	"github.com/runnel/runnel/web"
@@ -192,6 +193,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		BodyLimit:          cfg.Server.BodyLimit,
 		KeepAlive:          cfg.Server.KeepAlive,
 		OpenAIOmitEventIDs: cfg.Server.OpenAIOmitEventIDs,
+		Resume:             resume.Options{Grace: cfg.Server.ResumeGrace, Retain: cfg.Server.ResumeRetain},
 		Logger:             log,
 		Auth:               ao.auth,
 		Identity:           tokenIdentity,

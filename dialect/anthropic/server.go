@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/resume"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
@@ -20,6 +22,9 @@ type Options struct {
 	// KeepAlive is the silence after which a comment line is sent on a
 	// stream (sse.DefaultKeepAlive if 0, none if negative).
 	KeepAlive time.Duration
+	// Resume serves the streams asked for with Runnel-Resumable: true (a
+	// Resumer of its own, with no owners, if nil).
+	Resume *dialect.Resumer
 }
 
 // Server serves Anthropic's Messages API on top of a gateway.
@@ -30,8 +35,15 @@ type Server struct {
 
 // NewServer returns a Server calling gw.
 func NewServer(gw dialect.Gateway, opts Options) *Server {
+	if opts.Resume == nil {
+		opts.Resume = dialect.NewResumer(resume.Options{}, nil)
+		opts.Resume.KeepAlive = opts.KeepAlive
+	}
 	return &Server{gw: gw, opts: opts}
 }
+
+// kindMessages names this endpoint's resumable streams.
+const kindMessages = "anthropic.messages"
 
 // Register adds POST /v1/messages to mux.
 func (s *Server) Register(mux *http.ServeMux) {
@@ -39,6 +51,12 @@ func (s *Server) Register(mux *http.ServeMux) {
 }
 
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
+	if ok, err := s.opts.Resume.Reconnect(w, r, kindMessages); ok { // its body is ignored
+		if err != nil {
+			writeError(w, err)
+		}
+		return
+	}
 	var body MessagesRequest
 	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, &body); err != nil {
 		writeError(w, err)
@@ -53,14 +71,35 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, dialect.NoStream(req.Model, `call again without "stream": true`))
 		return
 	}
-	call, cerr := s.gw.Start(r.Context(), req)
+	sess, ctx, serr := s.opts.Resume.Begin(r, kindMessages, body.Stream && dialect.Wants(r))
+	if serr != nil {
+		writeError(w, serr)
+		return
+	}
+	call, cerr := s.gw.Start(ctx, req)
 	if cerr != nil {
+		if sess != nil {
+			sess.Discard()
+		}
 		writeError(w, stream.AsError(cerr))
 		return
 	}
-	defer call.Close()
 	e := &encoder{w: w, model: body.Model, id: "msg_" + call.ID, streamed: body.Stream, index: -1, keepAlive: s.opts.KeepAlive}
-	if body.Stream {
+	if sess != nil {
+		s.opts.Resume.Run(w, r, sess, func(out *sse.Writer) {
+			defer call.Close()
+			e.sw = out
+			run(e, call)
+		})
+		return
+	}
+	defer call.Close()
+	run(e, call)
+}
+
+// run writes call through e.
+func run(e *encoder, call *gateway.Call) {
+	if e.streamed {
 		ok := e.start(call.Summary().Usage.PromptTokens)
 		defer e.sw.Close()
 		if !ok {
@@ -299,9 +338,12 @@ func (e *encoder) jsonEvent(name string, v any) bool {
 	return e.event(name, data)
 }
 
-// start sends the headers, message_start and a first ping.
+// start sends the headers (unless e.sw is a resumable stream's log),
+// message_start and a first ping.
 func (e *encoder) start(inputTokens int) bool {
-	e.sw = sse.NewWriter(e.w, sse.Options{KeepAlive: e.keepAlive})
+	if e.sw == nil {
+		e.sw = sse.NewWriter(e.w, sse.Options{KeepAlive: e.keepAlive})
+	}
 	e.started = true
 	e.inputTok = inputTokens
 	msg := e.message()

@@ -27,19 +27,24 @@ func newTestServer(t *testing.T, gw *dialecttest.Gateway, opts Options) *httptes
 	return dialecttest.Serve(t, NewServer(gw, opts).Register)
 }
 
-// events reads an SSE body's data payloads, checking ids count up from 1.
+// events reads an SSE body's data payloads, checking ids count up from 1
+// (with a resumable stream's prefix, the same on every id, if any).
 func events(t *testing.T, r io.Reader) []string {
 	t.Helper()
 	var out []string
 	sc := bufio.NewScanner(r)
 	id := 0
+	prefix := ""
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
 		case strings.HasPrefix(line, "id: "):
 			id++
-			if line != "id: "+itoa(id) {
-				t.Errorf("line %q, want id %d", line, id)
+			if id == 1 && strings.HasPrefix(line, "id: rs_") {
+				prefix = line[len("id: ") : strings.LastIndexByte(line, '-')+1]
+			}
+			if line != "id: "+prefix+itoa(id) {
+				t.Errorf("line %q, want id %s%d", line, prefix, id)
 			}
 		case strings.HasPrefix(line, "data: "):
 			out = append(out, strings.TrimPrefix(line, "data: "))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/resume"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
@@ -36,6 +37,11 @@ type Options struct {
 	// without a valid token; set it when auth is on.
 	RequireToken bool
 
+	// Resume serves resumable streams (a Resumer of its own, owned by
+	// Identity's caller, if nil). The GET stream is always resumable;
+	// the POST streams when asked with the Runnel-Resumable header.
+	Resume *dialect.Resumer
+
 	// CanStream reports whether a model can stream; a model that cannot
 	// gets a 400 on the streaming endpoints pointing to /api/v1/generate.
 	// nil asks the gateway (dialect.CanStream).
@@ -55,6 +61,10 @@ func NewServer(gw dialect.Gateway, opts Options) *Server {
 	}
 	if opts.CanStream == nil {
 		opts.CanStream = func(model string) bool { return dialect.CanStream(gw, model) }
+	}
+	if opts.Resume == nil {
+		opts.Resume = dialect.NewResumer(resume.Options{}, opts.Identity)
+		opts.Resume.KeepAlive = opts.KeepAlive
 	}
 	return &Server{gw: gw, opts: opts}
 }
@@ -87,23 +97,29 @@ func (s *Server) streamToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, StreamToken{Token: tok, ExpiresAt: exp.Unix()})
 }
 
+// Resumable streams' kinds: a stream resumes only on the endpoints that
+// encode it alike (the GET and POST token streams share theirs).
+const (
+	kindInference = "native.inference"
+	kindGenerate  = "native.generate"
+)
+
 func (s *Server) inferencePost(w http.ResponseWriter, r *http.Request) {
+	if ok, err := s.opts.Resume.Reconnect(w, r, kindInference); ok {
+		if err != nil {
+			writeError(w, err)
+		}
+		return
+	}
 	var body InferenceRequest
 	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, &body); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.inference(w, r, &body)
+	s.inference(w, r, &body, dialect.Wants(r))
 }
 
 func (s *Server) inferenceGet(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Last-Event-ID") != "" {
-		// An EventSource reconnecting after the stream ended (or broke).
-		// Streams are not resumable yet, and running the prompt again would
-		// repeat text and cost: 204 tells EventSource to stop reconnecting.
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
 	q := r.URL.Query()
 	ctx := r.Context()
 	if tok := q.Get("token"); tok != "" {
@@ -119,6 +135,20 @@ func (s *Server) inferenceGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &stream.Error{Code: stream.CodeUnauthorized, Param: "token", Message: "token is required: get one from POST /api/v1/stream-tokens"})
 		return
 	}
+	if last := dialect.LastEventID(r); last != "" {
+		// An EventSource reconnecting. An id that is not a resumable
+		// stream's gets 204, which stops EventSource reconnecting: running
+		// the prompt again would repeat text and cost. Any 4xx also stops
+		// it (a failed connection is not retried), and says why.
+		if _, _, ok := resume.ParseID(last); !ok {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		if err := s.opts.Resume.Resume(w, r.WithContext(ctx), kindInference, last); err != nil {
+			writeError(w, err)
+		}
+		return
+	}
 	body := InferenceRequest{Model: q.Get("model"), Prompt: q.Get("prompt")}
 	if m := q.Get("messages"); m != "" {
 		if err := json.Unmarshal([]byte(m), &body.Messages); err != nil {
@@ -132,7 +162,7 @@ func (s *Server) inferenceGet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.inference(w, r.WithContext(ctx), &body)
+	s.inference(w, r.WithContext(ctx), &body, true)
 }
 
 // toRequest converts the token stream's body.
@@ -208,22 +238,41 @@ func (s *Server) start(ctx context.Context, req *stream.Request, streamed bool) 
 	return call, nil
 }
 
-// inference runs the token stream.
-func (s *Server) inference(w http.ResponseWriter, r *http.Request, body *InferenceRequest) {
+// inference runs the token stream, resumable or not.
+func (s *Server) inference(w http.ResponseWriter, r *http.Request, body *InferenceRequest, resumable bool) {
 	req, err := body.toRequest()
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	call, err := s.start(r.Context(), req, true)
+	sess, ctx, err := s.opts.Resume.Begin(r, kindInference, resumable)
 	if err != nil {
 		writeError(w, err)
+		return
+	}
+	call, err := s.start(ctx, req, true)
+	if err != nil {
+		if sess != nil {
+			sess.Discard()
+		}
+		writeError(w, err)
+		return
+	}
+	if sess != nil {
+		s.opts.Resume.Run(w, r, sess, func(out *sse.Writer) {
+			defer call.Close()
+			tokens(out, call)
+		})
 		return
 	}
 	defer call.Close()
 	out := sse.NewWriter(w, sse.Options{KeepAlive: s.opts.KeepAlive})
 	defer out.Close()
+	tokens(out, call)
+}
 
+// tokens writes call as the token stream's events.
+func tokens(out *sse.Writer, call *gateway.Call) {
 	// The per-token event has a fixed shape: its tail is encoded once.
 	tail := []byte(`,"done":false,"provider":`)
 	tail = dialect.AppendJSONString(tail, call.Provider)
@@ -339,7 +388,7 @@ func (b *GenerateRequest) toRequest() (*stream.Request, *stream.Error) {
 
 // startGenerate starts a typed generation, trying the model names in turn
 // while the router does not know them.
-func (s *Server) startGenerate(w http.ResponseWriter, r *http.Request, streamed bool) (*gateway.Call, string) {
+func (s *Server) startGenerate(ctx context.Context, w http.ResponseWriter, r *http.Request, streamed bool) (*gateway.Call, string) {
 	var body GenerateRequest
 	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, &body); err != nil {
 		writeError(w, err)
@@ -352,7 +401,7 @@ func (s *Server) startGenerate(w http.ResponseWriter, r *http.Request, streamed 
 	}
 	for _, model := range body.models() {
 		req.Model = model
-		call, err := s.start(r.Context(), req, streamed)
+		call, err := s.start(ctx, req, streamed)
 		if err == nil {
 			return call, model
 		}
@@ -392,13 +441,39 @@ func (o *outputs) index(typ, name, id string, tool int) (int, bool) {
 }
 
 func (s *Server) generateStream(w http.ResponseWriter, r *http.Request) {
-	call, model := s.startGenerate(w, r, true)
+	if ok, err := s.opts.Resume.Reconnect(w, r, kindGenerate); ok {
+		if err != nil {
+			writeError(w, err)
+		}
+		return
+	}
+	sess, ctx, err := s.opts.Resume.Begin(r, kindGenerate, dialect.Wants(r))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	call, model := s.startGenerate(ctx, w, r, true)
 	if call == nil {
+		if sess != nil {
+			sess.Discard()
+		}
+		return
+	}
+	if sess != nil {
+		s.opts.Resume.Run(w, r, sess, func(out *sse.Writer) {
+			defer call.Close()
+			s.generateEvents(out, call, model)
+		})
 		return
 	}
 	defer call.Close()
 	out := sse.NewWriter(w, sse.Options{KeepAlive: s.opts.KeepAlive})
 	defer out.Close()
+	s.generateEvents(out, call, model)
+}
+
+// generateEvents writes call as typed generation events.
+func (s *Server) generateEvents(out *sse.Writer, call *gateway.Call, model string) {
 	var (
 		o      outputs
 		finish = stream.FinishStop
@@ -476,7 +551,7 @@ func (s *Server) final(call *gateway.Call, model string, finish stream.FinishRea
 }
 
 func (s *Server) generate(w http.ResponseWriter, r *http.Request) {
-	call, model := s.startGenerate(w, r, false)
+	call, model := s.startGenerate(r.Context(), w, r, false)
 	if call == nil {
 		return
 	}

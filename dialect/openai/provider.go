@@ -247,7 +247,7 @@ type upstreamStream struct {
 	chunk upstreamChunk
 	queue []stream.Event
 	qbuf  [4]stream.Event // a chunk rarely becomes more events than this
-	ended bool // no more reads from body
+	ended bool            // no more reads from body
 	// complete is set once the answer ended normally: Close may drain it.
 	complete atomic.Bool
 	finish   stream.FinishReason

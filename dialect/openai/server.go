@@ -11,6 +11,7 @@ import (
 
 	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/resume"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
@@ -29,6 +30,10 @@ type Options struct {
 	// go-openai parses any non-data line it saw (ids, keep-alives) into the
 	// body of a later error event, losing that error's message.
 	OmitEventIDs bool
+	// Resume serves the streams asked for with Runnel-Resumable: true (a
+	// Resumer of its own, with no owners, if nil). They carry ids whatever
+	// OmitEventIDs says.
+	Resume *dialect.Resumer
 }
 
 // Server serves OpenAI's chat completions, completions and models API over
@@ -48,6 +53,10 @@ func NewServer(gw dialect.Gateway, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
+	if opts.Resume == nil {
+		opts.Resume = dialect.NewResumer(resume.Options{}, nil)
+		opts.Resume.KeepAlive = opts.KeepAlive
+	}
 	return &Server{gw: gw, opts: opts, log: log}
 }
 
@@ -59,19 +68,32 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/models/{id...}", s.GetModel)
 }
 
+// Resumable streams' kinds: a stream resumes only where it started.
+const (
+	kindChat        = "openai.chat"
+	kindCompletions = "openai.completions"
+)
+
 // ChatCompletions serves POST /v1/chat/completions.
 func (s *Server) ChatCompletions(w http.ResponseWriter, r *http.Request) {
+	if ok, err := s.opts.Resume.Reconnect(w, r, kindChat); ok {
+		if err != nil {
+			writeError(w, err)
+		}
+		return
+	}
 	var body ChatRequest
-	req, call := s.begin(w, r, &body)
-	if call == nil {
+	st := s.begin(w, r, &body, kindChat)
+	if st.call == nil {
+		return
+	}
+	call := st.call
+	id := withPrefix("chatcmpl-", call.ID)
+	if body.Stream {
+		s.stream(w, r, st, newChunkEncoder(id, body.Model, call.Started.Unix(), false))
 		return
 	}
 	defer call.Close()
-	id := withPrefix("chatcmpl-", call.ID)
-	if body.Stream {
-		s.stream(w, r, call, newChunkEncoder(id, body.Model, call.Started.Unix(), false), req.IncludeUsage)
-		return
-	}
 	res := stream.Collect(call)
 	if res.Err != nil {
 		writeError(w, res.Err)
@@ -95,17 +117,24 @@ func (s *Server) ChatCompletions(w http.ResponseWriter, r *http.Request) {
 
 // Completions serves POST /v1/completions.
 func (s *Server) Completions(w http.ResponseWriter, r *http.Request) {
+	if ok, err := s.opts.Resume.Reconnect(w, r, kindCompletions); ok {
+		if err != nil {
+			writeError(w, err)
+		}
+		return
+	}
 	var body CompletionRequest
-	req, call := s.begin(w, r, &body)
-	if call == nil {
+	st := s.begin(w, r, &body, kindCompletions)
+	if st.call == nil {
+		return
+	}
+	call := st.call
+	id := withPrefix("cmpl-", call.ID)
+	if body.Stream {
+		s.stream(w, r, st, newChunkEncoder(id, body.Model, call.Started.Unix(), true))
 		return
 	}
 	defer call.Close()
-	id := withPrefix("cmpl-", call.ID)
-	if body.Stream {
-		s.stream(w, r, call, newChunkEncoder(id, body.Model, call.Started.Unix(), true), req.IncludeUsage)
-		return
-	}
 	res := stream.Collect(call)
 	if res.Err != nil {
 		writeError(w, res.Err)
@@ -120,31 +149,47 @@ func (s *Server) Completions(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// started is a call begin started; the caller must close it.
+type started struct {
+	req  *stream.Request
+	call *gateway.Call
+	sess *resume.Session // when resumable
+	ctx  context.Context // the call's: r's, or detached from it if resumable
+}
+
 // begin decodes and validates body and starts its call. On failure it has
 // answered with the error and returns a nil call.
 func (s *Server) begin(w http.ResponseWriter, r *http.Request, body interface {
 	ToRequest() (*stream.Request, error)
 	streamed() bool
-}) (*stream.Request, *gateway.Call) {
+}, kind string) started {
 	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, body); err != nil {
 		writeError(w, err)
-		return nil, nil
+		return started{}
 	}
 	req, err := body.ToRequest()
 	if err != nil {
 		writeError(w, err)
-		return nil, nil
+		return started{}
 	}
 	if body.streamed() && !dialect.CanStream(s.gw, req.Model) {
 		writeError(w, dialect.NoStream(req.Model, `call again with "stream": false`))
-		return nil, nil
+		return started{}
 	}
-	call, err := s.start(r.Context(), req)
+	sess, ctx, serr := s.opts.Resume.Begin(r, kind, body.streamed() && dialect.Wants(r))
+	if serr != nil {
+		writeError(w, serr)
+		return started{}
+	}
+	call, err := s.start(ctx, req)
 	if err != nil {
+		if sess != nil {
+			sess.Discard()
+		}
 		writeError(w, err)
-		return nil, nil
+		return started{}
 	}
-	return req, call
+	return started{req: req, call: call, sess: sess, ctx: ctx}
 }
 
 // start starts the call; an unknown model is reported on the model param,
@@ -163,11 +208,25 @@ func (s *Server) start(ctx context.Context, req *stream.Request) (*gateway.Call,
 	return call, nil
 }
 
-// stream writes call's events as SSE, one event and one flush per stream
-// event, then [DONE].
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, call *gateway.Call, enc *chunkEncoder, includeUsage bool) {
+// stream writes st's call as SSE (through its session's log, if
+// resumable) and closes it.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, st started, enc *chunkEncoder) {
+	if st.sess != nil {
+		s.opts.Resume.Run(w, r, st.sess, func(out *sse.Writer) {
+			defer st.call.Close()
+			s.events(st.ctx, out, st.call, enc, st.req.IncludeUsage)
+		})
+		return
+	}
+	defer st.call.Close()
 	out := sse.NewWriter(w, sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs})
 	defer out.Close()
+	s.events(st.ctx, out, st.call, enc, st.req.IncludeUsage)
+}
+
+// events writes call's events, one event and one flush per stream event,
+// then [DONE]. ctx is the call's: once it is done, nobody is listening.
+func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call, enc *chunkEncoder, includeUsage bool) {
 	var (
 		usage   *stream.Usage
 		errSent bool
@@ -179,7 +238,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, call *gateway.Ca
 		}
 		if err != nil {
 			e := stream.AsError(err)
-			if e.Code == stream.CodeCancelled && r.Context().Err() != nil {
+			if e.Code == stream.CodeCancelled && ctx.Err() != nil {
 				return // the client is gone; nobody to tell
 			}
 			s.writeStreamError(out, e)
@@ -196,7 +255,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, call *gateway.Ca
 		case stream.KindFinish:
 			reason, ok := finishReason(ev.Finish)
 			if !ok {
-				if ev.Finish == stream.FinishCancelled && r.Context().Err() != nil {
+				if ev.Finish == stream.FinishCancelled && ctx.Err() != nil {
 					return
 				}
 				// An error event normally came before this finish.
@@ -209,7 +268,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, call *gateway.Ca
 			}
 			data = enc.Finish(reason, usage)
 		case stream.KindError:
-			if ev.Err.Code == stream.CodeCancelled && r.Context().Err() != nil {
+			if ev.Err.Code == stream.CodeCancelled && ctx.Err() != nil {
 				return
 			}
 			s.log.Warn("openai: stream failed", "call", call.ID, "model", call.Model, "provider", call.Provider, "err", ev.Err)

@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventSource } from 'eventsource';
+import net from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,7 +72,10 @@ test('GET token stream: exact tokens, ids, final usage', async () => {
   });
   const events = await collect(`${srv.baseURL}/api/v1/inference/stream?${q}`);
   assert.deepEqual(events.filter((e) => !e.done).map((e) => e.token), ['Hello', ' world', ' from', ' Runnel']);
-  assert.deepEqual(events.map((e) => e.id), ['1', '2', '3', '4', '5']);
+  // The GET stream is resumable: ids name the stream, then count from 1.
+  const stream = events[0].id.replace(/-1$/, '');
+  assert.match(stream, /^rs_[0-9a-f]{32}$/);
+  assert.deepEqual(events.map((e) => e.id), [1, 2, 3, 4, 5].map((n) => `${stream}-${n}`));
   assert.ok(events.every((e) => e.provider === 'mock'));
   const last = events.at(-1);
   assert.equal(last.done, true);
@@ -164,4 +168,93 @@ test('an EventSource left open does not run the prompt again when the stream end
     };
   });
   assert.deepEqual(tokens, ['Hello', ' world']);
+});
+
+// cuttingProxy forwards TCP connections to target, except that it cuts the
+// first one after `cutAfter` bytes of response (mid-event, most likely).
+async function cuttingProxy(target, cutAfter) {
+  const { hostname, port } = new URL(target);
+  const stats = { connections: 0, cut: false };
+  const sockets = new Set();
+  const server = net.createServer((client) => {
+    const first = stats.connections++ === 0;
+    const upstream = net.connect(Number(port), hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.pipe(upstream);
+    let seen = 0;
+    upstream.on('data', (chunk) => {
+      if (!first || stats.cut) return client.write(chunk);
+      if (seen + chunk.length < cutAfter) {
+        seen += chunk.length;
+        return client.write(chunk);
+      }
+      stats.cut = true;
+      client.end(chunk.subarray(0, cutAfter - seen));
+      client.destroy();
+      upstream.destroy();
+    });
+    upstream.on('end', () => client.end());
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    stats,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+test('resumption: EventSource reconnects with Last-Event-ID through a dropped connection and loses nothing', async () => {
+  // Slow enough that the reconnect (after EventSource's 3 s) finds the
+  // stream still running: it gets the missed events, then the live ones.
+  const model = 'mock/default?tokens=60&itl=60ms';
+  const path = async () => {
+    const q = new URLSearchParams({ model, prompt: 'hi', token: await streamToken() });
+    return `/api/v1/inference/stream?${q}`;
+  };
+  const whole = await collect(`${srv.baseURL}${await path()}`);
+  const want = whole.filter((e) => !e.done).map((e) => e.token).join('');
+  assert.ok(want.length > 100, want);
+
+  const proxy = await cuttingProxy(srv.baseURL, 900);
+  try {
+    const es = new EventSource(`${proxy.url}${await path()}`);
+    const events = [];
+    const lastIds = [];
+    await new Promise((resolve, reject) => {
+      es.onmessage = (ev) => {
+        const data = JSON.parse(ev.data);
+        events.push({ id: ev.lastEventId, ...data });
+        if (data.done) {
+          es.close();
+          resolve();
+        }
+      };
+      // A dropped connection is an error event while EventSource goes on
+      // CONNECTING; it then reconnects by itself.
+      es.onerror = () => {
+        lastIds.push(events.at(-1)?.id);
+        if (es.readyState === EventSource.CLOSED) reject(new Error('the EventSource gave up'));
+      };
+    });
+    assert.ok(proxy.stats.cut, 'the proxy never cut the connection');
+    assert.equal(proxy.stats.connections, 2, 'EventSource should have reconnected once');
+    assert.equal(lastIds.length, 1);
+    assert.ok(events.findIndex((e) => e.id === lastIds[0]) < events.length - 2, 'the cut came too late to test anything');
+    const got = events.filter((e) => !e.done).map((e) => e.token).join('');
+    assert.equal(got, want);
+    // Every event exactly once: ids count up without a gap or a repeat.
+    const stream = events[0].id.replace(/-1$/, '');
+    assert.deepEqual(events.map((e) => e.id), events.map((_, i) => `${stream}-${i + 1}`));
+    assert.equal(events.filter((e) => e.done).length, 1);
+    assert.deepEqual(events.at(-1).usage, whole.at(-1).usage);
+  } finally {
+    await proxy.close();
+  }
 });

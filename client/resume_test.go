@@ -1,0 +1,109 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/runnel/runnel/dialect/dialecttest"
+	"github.com/runnel/runnel/dialect/native"
+	"github.com/runnel/runnel/dialect/openai"
+	"github.com/runnel/runnel/mock"
+)
+
+type connKey struct{}
+
+// cutter closes the connection of the request it is told to cut once n
+// bytes of the response were written: a network failure mid-stream.
+type cutter struct {
+	http.ResponseWriter
+	conn    net.Conn
+	n, sent int
+}
+
+func (c *cutter) Write(p []byte) (int, error) {
+	if c.sent+len(p) >= c.n {
+		c.ResponseWriter.Write(p[:c.n-c.sent])
+		http.NewResponseController(c.ResponseWriter).Flush()
+		c.conn.Close()
+		return 0, net.ErrClosed
+	}
+	c.sent += len(p)
+	return c.ResponseWriter.Write(p)
+}
+
+func (c *cutter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// cuttingServer serves the OpenAI and native dialects over a mock
+// provider, cutting the connection of every request that opts in to
+// resumption (but not the reconnects, unless cutResumes) after cut bytes.
+// It records the requests' Last-Event-IDs.
+func cuttingServer(t *testing.T, cut int, cutResumes bool) (*httptest.Server, func() []string) {
+	gw := &dialecttest.Gateway{Provider: mock.New(mock.Options{})}
+	mux := http.NewServeMux()
+	openai.NewServer(gw, openai.Options{}).Register(mux)
+	native.NewServer(gw, native.Options{}).Register(mux)
+	var mu sync.Mutex
+	var lastIDs []string
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		last := r.Header.Get("Last-Event-ID")
+		mu.Lock()
+		lastIDs = append(lastIDs, last)
+		mu.Unlock()
+		if r.Header.Get("Runnel-Resumable") == "true" && (last == "" || cutResumes) {
+			w = &cutter{ResponseWriter: w, conn: r.Context().Value(connKey{}).(net.Conn), n: cut}
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) }
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), lastIDs...) }
+}
+
+func TestResumeAfterCut(t *testing.T) {
+	srv, lastIDs := cuttingServer(t, 1500, false)
+	ctx := context.Background()
+	req := ChatRequest{Model: "mock/default?tokens=60&itl=1ms", Messages: []Message{{Role: "user", Content: "hi"}}}
+	want, err := New(srv.URL).StreamChat(ctx, req).Text()
+	if err != nil || len(want) < 200 {
+		t.Fatalf("uncut run: %q, %v", want, err)
+	}
+
+	s := New(srv.URL, WithResume(2)).StreamChat(ctx, req)
+	got, err := s.Text()
+	if err != nil || got != want {
+		t.Fatalf("resumed run: %v\n%q\nwant\n%q", err, got, want)
+	}
+	if s.Usage() == nil || s.Usage().CompletionTokens != 60 || s.FinishReason() != "length" && s.FinishReason() != "stop" {
+		t.Errorf("usage %+v, finish %q", s.Usage(), s.FinishReason())
+	}
+	ids := lastIDs()
+	if len(ids) != 3 || ids[0] != "" || ids[1] != "" || ids[2] == "" {
+		t.Errorf("Last-Event-IDs of the requests: %q; want the 3rd to resume the 2nd", ids)
+	}
+
+	// The native stream resumes the same way.
+	p := New(srv.URL, WithResume(1)).StreamPredict(ctx, "mock/default?tokens=60&itl=1ms", req.Messages, nil)
+	if got, err := p.Text(); err != nil || got != want {
+		t.Errorf("native resumed: %v\n%q", err, got)
+	}
+}
+
+// TestResumeGivesUp: reconnects are bounded; when they are spent, the cut
+// is a connection error.
+func TestResumeGivesUp(t *testing.T) {
+	srv, lastIDs := cuttingServer(t, 600, true)
+	s := New(srv.URL, WithResume(2)).StreamChat(context.Background(),
+		ChatRequest{Model: "mock/default?tokens=100&itl=1ms", Messages: []Message{{Role: "user", Content: "hi"}}})
+	if _, err := s.Text(); !errors.Is(err, ErrConnection) {
+		t.Fatalf("err = %v, want a connection error", err)
+	}
+	if ids := lastIDs(); len(ids) != 3 || ids[0] != "" || ids[1] == "" || ids[2] == "" {
+		t.Errorf("Last-Event-IDs of the requests: %q; want a stream and 2 reconnects", ids)
+	}
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/dialect/dialecttest"
+	"github.com/runnel/runnel/sse"
+)
+
+// TestServeResumeOwner: with auth on, a resumable stream resumes for the
+// key that started it and is a 404 for another team's key; the call is
+// recorded once, with its whole output.
+func TestServeResumeOwner(t *testing.T) {
+	const admin = "admin-secret-key-0123456789"
+	ts := serveTest(t, accountOptions{auth: true, adminKey: admin}, nil)
+	key := func(name string) string {
+		status, body := do(t, "POST", ts.URL+"/admin/teams", admin, `{"name":"`+name+`","credits":100}`)
+		var team struct{ ID string }
+		if json.Unmarshal([]byte(body), &team); status != 200 && status != 201 || team.ID == "" {
+			t.Fatalf("create team: %d %s", status, body)
+		}
+		status, body = do(t, "POST", ts.URL+"/admin/keys", admin, `{"team_id":"`+team.ID+`"}`)
+		var k struct{ Key string }
+		if json.Unmarshal([]byte(body), &k); status != 200 && status != 201 || k.Key == "" {
+			t.Fatalf("create key: %d %s", status, body)
+		}
+		return k.Key
+	}
+	a, b := key("a"), key("b")
+	const text = "One two three four five six seven eight nine ten."
+	url := ts.URL + "/v1/chat/completions"
+	body := `{"model":"mock/default?itl=2ms&text=` + strings.ReplaceAll(text, " ", "%20") + `","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	as := func(k, last string) *http.Request {
+		req := dialecttest.ResumablePost(t, url, body, last)
+		req.Header.Set("Authorization", "Bearer "+k)
+		return req
+	}
+	var stolen int
+	r := dialecttest.CutAndResume(t, as(a, ""), 3, func(last string) *http.Request {
+		stolen, _ = doReq(t, as(b, last))
+		return as(a, last)
+	})
+	if stolen != 404 {
+		t.Errorf("another team's key resumed: %d, want 404", stolen)
+	}
+	var got strings.Builder
+	evs := append(r.First, r.Second...)
+	for _, ev := range evs[:len(evs)-1] {
+		var c struct {
+			Choices []struct{ Delta struct{ Content string } }
+		}
+		json.Unmarshal([]byte(ev.Data), &c)
+		for _, ch := range c.Choices {
+			got.WriteString(ch.Delta.Content)
+		}
+	}
+	if got.String() != text || evs[len(evs)-1].Data != "[DONE]" {
+		t.Errorf("resumed text %q, last event %q", got.String(), evs[len(evs)-1].Data)
+	}
+	dialecttest.CheckIDs(t, evs)
+
+	// The producer records the call when it closes it, just after [DONE].
+	var calls struct {
+		Calls []struct{ Output, Status string }
+	}
+	deadline := time.Now().Add(10 * time.Second) // deadlock guard
+	for len(calls.Calls) == 0 && time.Now().Before(deadline) {
+		_, body := do(t, "GET", ts.URL+"/admin/calls", admin, "")
+		json.Unmarshal([]byte(body), &calls)
+	}
+	if len(calls.Calls) != 1 || calls.Calls[0].Output != text {
+		t.Errorf("recorded calls: %+v, want one with the whole text", calls.Calls)
+	}
+}
+
+func doReq(t *testing.T, req *http.Request) (int, []sse.Event) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return resp.StatusCode, nil
+	}
+	return resp.StatusCode, dialecttest.ReadEvents(t, resp.Body)
+}

@@ -1,0 +1,417 @@
+// Package resume keeps the output of resumable streams so that a client
+// whose connection broke can reconnect and continue where it left off. A
+// Session is a bounded log of encoded frames written by the stream's
+// producer and read by at most one attached client at a time; while no
+// client is attached, a grace timer bounds how long the generation runs on.
+// It knows nothing of HTTP.
+package resume
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults for Options.
+const (
+	DefaultGrace       = 10 * time.Second
+	DefaultRetain      = 2 * time.Minute
+	DefaultMaxBytes    = 4 << 20
+	DefaultMaxSessions = 10000
+	DefaultAhead       = 64
+)
+
+// Options configure a Registry. Zero values take the defaults.
+type Options struct {
+	// Grace is how long a generation runs on with no client attached
+	// before it is cancelled.
+	Grace time.Duration
+	// Retain is how long a finished session can still be resumed.
+	Retain time.Duration
+	// MaxBytes caps a session's log. Past it the session is no longer
+	// resumable: it serves its attached client and nobody else (a resume
+	// gets ErrTooLarge until the session is dropped).
+	MaxBytes int
+	// MaxSessions caps the sessions held at once (finished ones are
+	// dropped first to make room).
+	MaxSessions int
+	// Ahead is how many frames the producer may run ahead of an attached
+	// client before it waits: the log is not a way round backpressure.
+	Ahead int
+}
+
+// Errors a Registry or Session returns. ErrNotFound covers unknown,
+// expired and not-owned ids alike, so a guess learns nothing.
+var (
+	ErrNotFound    = errors.New("resume: no such stream (unknown, expired or not yours)")
+	ErrTooLarge    = errors.New("resume: the stream outgrew its replay log and can no longer be resumed")
+	ErrFull        = errors.New("resume: too many resumable streams")
+	ErrTakenOver   = errors.New("resume: another client resumed the stream")
+	ErrExpired     = errors.New("resume: no client came back within the grace period")
+	ErrBadPosition = errors.New("resume: the stream has no such event")
+)
+
+// timer is what time.AfterFunc returns, so tests can fire timers by hand.
+type timer interface{ Stop() bool }
+
+// Registry holds sessions by id. It is safe for concurrent use.
+type Registry struct {
+	o         Options
+	afterFunc func(time.Duration, func()) timer
+
+	mu       sync.Mutex
+	sessions map[string]*Session
+}
+
+// NewRegistry returns an empty Registry.
+func NewRegistry(o Options) *Registry {
+	if o.Grace <= 0 {
+		o.Grace = DefaultGrace
+	}
+	if o.Retain <= 0 {
+		o.Retain = DefaultRetain
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.MaxSessions <= 0 {
+		o.MaxSessions = DefaultMaxSessions
+	}
+	if o.Ahead <= 0 {
+		o.Ahead = DefaultAhead
+	}
+	return &Registry{o: o, sessions: map[string]*Session{},
+		afterFunc: func(d time.Duration, f func()) timer { return time.AfterFunc(d, f) }}
+}
+
+// Options returns the registry's options, defaults filled in.
+func (r *Registry) Options() Options { return r.o }
+
+// Open starts a session for owner ("" when auth is off) serving streams of
+// kind (an endpoint name: a session resumes only on the endpoint that made
+// it). cancel stops the generation; it is called when the grace period
+// runs out, and when the session finishes.
+func (r *Registry) Open(owner, kind string, cancel func()) (*Session, error) {
+	var b [16]byte
+	rand.Read(b[:])
+	s := &Session{id: "rs_" + hex.EncodeToString(b[:]), owner: owner, kind: kind, reg: r, cancel: cancel,
+		first: 1, wake: make(chan struct{})}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.sessions) >= r.o.MaxSessions {
+		for id, old := range r.sessions {
+			if old.finished() {
+				old.stopTimer()
+				delete(r.sessions, id)
+			}
+		}
+		if len(r.sessions) >= r.o.MaxSessions {
+			return nil, ErrFull
+		}
+	}
+	r.sessions[s.id] = s
+	return s, nil
+}
+
+// Get returns the session id of owner and kind, or ErrNotFound.
+func (r *Registry) Get(id, owner, kind string) (*Session, error) {
+	r.mu.Lock()
+	s := r.sessions[id]
+	r.mu.Unlock()
+	if s == nil || s.owner != owner || s.kind != kind {
+		return nil, ErrNotFound
+	}
+	return s, nil
+}
+
+// Len returns how many sessions are held.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.sessions)
+}
+
+func (r *Registry) remove(s *Session) {
+	r.mu.Lock()
+	if r.sessions[s.id] == s {
+		delete(r.sessions, s.id)
+	}
+	r.mu.Unlock()
+}
+
+// Session is one resumable stream. Its producer calls Append for every
+// frame and Finish at the end; clients Attach, read with Next and Close.
+type Session struct {
+	id, owner, kind string
+	reg             *Registry
+	cancel          func()
+
+	mu       sync.Mutex
+	frames   [][]byte // frames[i] has sequence number first+i
+	first    uint64
+	bytes    int
+	overflow bool // past MaxBytes: frames are dropped once the client has them
+	done     bool
+	expired  bool
+	client   *Client
+	timer    timer         // grace (while detached) or retain (once done)
+	wake     chan struct{} // closed and replaced on every change
+}
+
+// ID is the session's unguessable id.
+func (s *Session) ID() string { return s.id }
+
+// next is the sequence number of the next frame. Called with mu held.
+func (s *Session) next() uint64 { return s.first + uint64(len(s.frames)) }
+
+// signal wakes every waiter. Called with mu held.
+func (s *Session) signal() {
+	close(s.wake)
+	s.wake = make(chan struct{})
+}
+
+func (s *Session) finished() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.done
+}
+
+func (s *Session) stopTimer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+}
+
+// Append adds frame (copied) as event seq, which must follow the last one.
+// It waits while an attached client is Ahead frames behind. An error means
+// nobody can ever read the frame (the grace period ran out, or the log
+// overflowed with no client attached): the producer should stop.
+func (s *Session) Append(seq uint64, frame []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.append(seq, frame)
+}
+
+func (s *Session) append(seq uint64, frame []byte) error {
+	for s.client != nil && !s.expired && s.next()-1-s.client.pos >= uint64(s.reg.o.Ahead) {
+		ch := s.wake
+		s.mu.Unlock()
+		<-ch
+		s.mu.Lock()
+	}
+	if s.expired {
+		return ErrExpired
+	}
+	if seq != s.next() {
+		return ErrBadPosition
+	}
+	if !s.overflow && s.bytes+len(frame) > s.reg.o.MaxBytes {
+		s.overflow = true
+	}
+	if s.overflow {
+		if s.client == nil {
+			return ErrTooLarge
+		}
+		s.trim()
+	}
+	s.frames = append(s.frames, append([]byte(nil), frame...))
+	s.bytes += len(frame)
+	s.signal()
+	return nil
+}
+
+// trim drops the frames the attached client has, once the log overflowed.
+// Called with mu held.
+func (s *Session) trim() {
+	n := 0
+	for n < len(s.frames) && s.first+uint64(n) <= s.client.pos {
+		s.bytes -= len(s.frames[n])
+		s.frames[n] = nil
+		n++
+	}
+	s.frames = s.frames[n:]
+	s.first += uint64(n)
+}
+
+// Discard drops a session whose stream never started (its call failed).
+func (s *Session) Discard() {
+	s.Finish()
+	s.stopTimer()
+	s.reg.remove(s)
+}
+
+// Finish marks the stream complete: clients get the remaining frames and
+// then io.EOF. The session stays resumable for Retain. It releases the
+// generation's context.
+func (s *Session) Finish() {
+	s.mu.Lock()
+	if s.done {
+		s.mu.Unlock()
+		return
+	}
+	s.done = true
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	drop := s.expired
+	if !drop {
+		s.timer = s.reg.afterFunc(s.reg.o.Retain, func() { s.reg.remove(s) })
+	}
+	s.signal()
+	s.mu.Unlock()
+	if drop {
+		s.reg.remove(s)
+	}
+	s.cancel()
+}
+
+// Done reports whether the stream finished and after is its last event:
+// a client there has everything.
+func (s *Session) Done(after uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.done && after == s.next()-1
+}
+
+// Attach makes a new client, which has the events up to after (0 for
+// none), the session's one client. A client already attached is taken
+// over: its Next returns ErrTakenOver.
+func (s *Session) Attach(after uint64) (*Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.expired:
+		return nil, ErrNotFound
+	case s.overflow:
+		return nil, ErrTooLarge
+	case after >= s.next():
+		return nil, ErrBadPosition
+	}
+	if s.client != nil {
+		s.client.takenOver = true
+	}
+	if s.timer != nil && !s.done {
+		s.timer.Stop() // the grace period: a client is back
+		s.timer = nil
+	}
+	c := &Client{s: s, pos: after}
+	s.client = c
+	s.signal()
+	return c, nil
+}
+
+// expire ends a session nobody came back to: the generation is cancelled.
+func (s *Session) expire() {
+	s.mu.Lock()
+	if s.client != nil || s.done || s.expired {
+		s.mu.Unlock()
+		return
+	}
+	s.expired = true
+	s.timer = nil
+	s.signal()
+	s.mu.Unlock()
+	s.reg.remove(s)
+	s.cancel()
+}
+
+// Client reads a session's frames from its position on.
+type Client struct {
+	s         *Session
+	pos       uint64 // the last sequence number handed out
+	takenOver bool   // guarded by s.mu
+	closed    bool   // guarded by s.mu
+}
+
+// Next appends to dst the frames after the client's position, waiting for
+// some when there are none yet. It returns io.EOF after the last frame of a
+// finished stream, ErrTakenOver once another client attached, or ctx's
+// error.
+func (c *Client) Next(ctx context.Context, dst [][]byte) ([][]byte, error) {
+	s := c.s
+	for {
+		s.mu.Lock()
+		switch {
+		case c.takenOver:
+			s.mu.Unlock()
+			return dst, ErrTakenOver
+		case c.pos+1 < s.next():
+			dst = append(dst, s.frames[c.pos+1-s.first:]...)
+			c.pos = s.next() - 1
+			if s.overflow {
+				s.trim()
+			}
+			s.signal() // the producer may be waiting for us
+			s.mu.Unlock()
+			return dst, nil
+		case s.done:
+			s.mu.Unlock()
+			return dst, io.EOF
+		}
+		ch := s.wake
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return dst, ctx.Err()
+		}
+	}
+}
+
+// Close detaches the client. If it was the session's client and the stream
+// is still running, the grace period starts. Safe to call more than once.
+func (c *Client) Close() {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if s.client != c {
+		return
+	}
+	s.client = nil
+	if !s.done && !s.expired {
+		s.timer = s.reg.afterFunc(s.reg.o.Grace, s.expire)
+	}
+	s.signal()
+}
+
+// FormatID is the SSE id of event seq of stream id: "<id>-<seq>".
+func FormatID(id string, seq uint64) string {
+	return id + "-" + strconv.FormatUint(seq, 10)
+}
+
+// ParseID splits a Last-Event-ID of the form FormatID writes. ok is false
+// for anything else (a plain number from a non-resumable stream, garbage).
+func ParseID(s string) (id string, seq uint64, ok bool) {
+	i := strings.LastIndexByte(s, '-')
+	if i < 0 || !strings.HasPrefix(s, "rs_") || i != len("rs_")+32 {
+		return "", 0, false
+	}
+	id, num := s[:i], s[i+1:]
+	for j := 3; j < len(id); j++ {
+		if c := id[j]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return "", 0, false
+		}
+	}
+	if num == "" || num[0] == '+' || len(num) > 1 && num[0] == '0' {
+		return "", 0, false
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return id, n, true
+}
