@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -36,6 +38,21 @@ func gatewayServer(tb testing.TB, upstreamURL string) *httptest.Server {
 		Logger:   slog.New(slog.DiscardHandler),
 	})
 	srv := httptest.NewServer(h)
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+// proxyServer is the reference hop: net/http/httputil's ReverseProxy,
+// flushing every write, in front of the same upstream.
+func proxyServer(tb testing.TB, upstreamURL string) *httptest.Server {
+	u, err := url.Parse(upstreamURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 1024}
+	srv := httptest.NewServer(rp)
 	tb.Cleanup(srv.Close)
 	return srv
 }
@@ -136,6 +153,7 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration, he
 	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: tokens, ITL: itl}))
 	defer upstream.Close()
 	gw := gatewayServer(b, upstream.URL)
+	proxy := proxyServer(b, upstream.URL)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams, MaxIdleConns: 0}}
 
 	run := func(base, model string) *Result {
@@ -157,9 +175,9 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration, he
 	run(gw.URL, "openai/default")
 
 	var (
-		direct, through []*Result
-		cpuD, cpuG      time.Duration
-		allocD, allocG  uint64
+		direct, through, proxied []*Result
+		cpuD, cpuG               time.Duration
+		allocD, allocG           uint64
 	)
 	b.ResetTimer()
 	wall0 := time.Now()
@@ -170,6 +188,9 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration, he
 		through = append(through, run(gw.URL, "openai/default"))
 		cpuD, cpuG = cpuD+t1-t0, cpuG+cpuTime()-t1
 		allocD, allocG = allocD+a1-a0, allocG+totalAlloc()-a1
+		if streams > 1 {
+			proxied = append(proxied, run(proxy.URL, "default"))
+		}
 	}
 	b.StopTimer()
 	wall := time.Since(wall0)
@@ -194,6 +215,16 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration, he
 		d.TTFT.P50, d.TTFT.P99, d.ITL.P50, d.ITL.P99, d.Completed, d.Failed)
 	b.Logf("gateway: TTFT p50 %.3f p99 %.3f ms, ITL p50 %.3f p99 %.3f ms, %d ok %d failed",
 		g.TTFT.P50, g.TTFT.P99, g.ITL.P50, g.ITL.P99, g.Completed, g.Failed)
+	if len(proxied) > 0 {
+		// The floor for any Go HTTP hop on this machine: a bare
+		// httputil.ReverseProxy in the gateway's place, in the same run.
+		p := merge(proxied)
+		b.ReportMetric(us(p.TTFT.P50-d.TTFT.P50), "proxy-added-ttft-p50-µs")
+		b.ReportMetric(us(p.TTFT.P99-d.TTFT.P99), "proxy-added-ttft-p99-µs")
+		b.ReportMetric(us(p.ITL.P99-d.ITL.P99), "proxy-added-itl-p99-µs")
+		b.Logf("proxy:   TTFT p50 %.3f p99 %.3f ms, ITL p50 %.3f p99 %.3f ms, %d ok %d failed",
+			p.TTFT.P50, p.TTFT.P99, p.ITL.P50, p.ITL.P99, p.Completed, p.Failed)
+	}
 	for _, e := range append(d.Errors, g.Errors...) {
 		b.Log("error:", e)
 	}
