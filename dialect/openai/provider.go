@@ -264,8 +264,8 @@ type upstreamStream struct {
 
 	chunk upstreamChunk
 	queue []stream.Event
-	qbuf  [8]stream.Event
-	ended bool // no more reads from body
+	qbuf  [4]stream.Event // a chunk rarely becomes more events than this
+	ended bool            // no more reads from body
 	// complete is set once the answer ended normally: Close may drain it.
 	complete atomic.Bool
 	finish   stream.FinishReason
@@ -287,22 +287,22 @@ func (s *upstreamStream) Recv() (stream.Event, error) {
 			s.readWhole()
 			continue
 		}
-		ev, err := s.events.Next()
+		ev, err := s.events.NextRaw()
 		if err != nil {
 			s.readFailed(err)
 			continue
 		}
-		if ev.Data == "[DONE]" {
+		if string(ev.Data) == "[DONE]" {
 			if s.finish == "" {
 				s.finish = stream.FinishStop
 			}
 			s.end()
 			continue
 		}
-		if c, ok := parseLite(ev.Data); ok {
+		if c, ok := parseLiteBytes(ev.Data); ok {
 			s.queueLite(&c)
 		} else {
-			s.decode([]byte(ev.Data))
+			s.decode(ev.Data)
 		}
 	}
 }
@@ -317,6 +317,10 @@ func (s *upstreamStream) Close() error {
 		t := time.AfterFunc(time.Second, func() { s.body.Close() })
 		io.CopyN(io.Discard, s.body, 4<<10)
 		t.Stop()
+		// Recv is done with the reader once the answer completed.
+		if s.events != nil {
+			s.events.Release()
+		}
 	}
 	return s.body.Close()
 }
