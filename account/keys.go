@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
+	"errors"
 	"net/http"
 	"regexp"
 	"strings"
@@ -116,6 +117,29 @@ type Identity struct {
 	// team as read with the key, so admission needs no second query.
 	team       *Team
 	teamReadAt time.Time
+}
+
+// KeyContext returns ctx carrying the identity of key keyID of team teamID,
+// checked against the store as Authenticate checks a key: for credentials
+// that name a key without holding it (a stream token this server signed).
+// A key revoked or deleted since, or moved to another team, is an error, so
+// a token outlives no key; the key's own limits apply to its calls.
+func (s *Service) KeyContext(ctx context.Context, teamID, keyID string) (context.Context, *stream.Error) {
+	readAt := time.Now()
+	k, err := s.store.Key(ctx, keyID)
+	switch {
+	case errors.Is(err, ErrNotFound) || err == nil && k.TeamID != teamID:
+		return nil, stream.Errorf(stream.CodeUnauthorized, "the API key this stream token was issued for no longer exists")
+	case err != nil:
+		return nil, &stream.Error{Code: stream.CodeInternal, Message: "cannot check the API key now", Err: err}
+	case !k.Revoked.IsZero():
+		return nil, stream.Errorf(stream.CodeUnauthorized, "API key %s… has been revoked", k.Prefix)
+	}
+	t, err := s.store.Team(ctx, teamID)
+	if err != nil {
+		return nil, &stream.Error{Code: stream.CodeInternal, Message: "cannot check the API key now", Err: err}
+	}
+	return NewContext(ctx, Identity{TeamID: teamID, KeyID: keyID, KeyLimits: k.Limits, team: &t, teamReadAt: readAt}), nil
 }
 
 // Anonymous reports whether no credentials were given.

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -36,6 +38,21 @@ func gatewayServer(tb testing.TB, upstreamURL string) *httptest.Server {
 		Logger:   slog.New(slog.DiscardHandler),
 	})
 	srv := httptest.NewServer(h)
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+// proxyServer is the reference hop: net/http/httputil's ReverseProxy,
+// flushing every write, in front of the same upstream.
+func proxyServer(tb testing.TB, upstreamURL string) *httptest.Server {
+	u, err := url.Parse(upstreamURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 1024}
+	srv := httptest.NewServer(rp)
 	tb.Cleanup(srv.Close)
 	return srv
 }
@@ -136,6 +153,7 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration, he
 	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: tokens, ITL: itl}))
 	defer upstream.Close()
 	gw := gatewayServer(b, upstream.URL)
+	proxy := proxyServer(b, upstream.URL)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams, MaxIdleConns: 0}}
 
 	run := func(base, model string) *Result {
@@ -157,17 +175,22 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration, he
 	run(gw.URL, "openai/default")
 
 	var (
-		direct, through []*Result
-		cpuD, cpuG      time.Duration
+		direct, through, proxied []*Result
+		cpuD, cpuG               time.Duration
+		allocD, allocG           uint64
 	)
 	b.ResetTimer()
 	wall0 := time.Now()
 	for range b.N {
-		t0 := cpuTime()
+		t0, a0 := cpuTime(), totalAlloc()
 		direct = append(direct, run(upstream.URL, "default"))
-		t1 := cpuTime()
+		t1, a1 := cpuTime(), totalAlloc()
 		through = append(through, run(gw.URL, "openai/default"))
 		cpuD, cpuG = cpuD+t1-t0, cpuG+cpuTime()-t1
+		allocD, allocG = allocD+a1-a0, allocG+totalAlloc()-a1
+		if streams > 1 {
+			proxied = append(proxied, run(proxy.URL, "default"))
+		}
 	}
 	b.StopTimer()
 	wall := time.Since(wall0)
@@ -182,6 +205,9 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration, he
 	// CPU time is less at the mercy of a busy machine than latency: the
 	// gateway's cost per token is the extra CPU of the gateway run.
 	b.ReportMetric(float64(cpuG-cpuD)/float64(time.Microsecond)/float64(max(g.TotalOutputTokens, 1)), "added-cpu-µs/token")
+	// Garbage drives how often the collector runs, and its mark phases
+	// are where the tail latencies come from (see docs/benchmarks.md).
+	b.ReportMetric((float64(allocG)-float64(allocD))/1024/float64(b.N*requests), "added-alloc-KiB/req")
 	// How much CPU the process got: far under the machine's cores means
 	// other load starved it, and the latency figures show queueing.
 	b.ReportMetric((cpuD+cpuG).Seconds()/wall.Seconds(), "cpu-cores-used")
@@ -189,6 +215,16 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration, he
 		d.TTFT.P50, d.TTFT.P99, d.ITL.P50, d.ITL.P99, d.Completed, d.Failed)
 	b.Logf("gateway: TTFT p50 %.3f p99 %.3f ms, ITL p50 %.3f p99 %.3f ms, %d ok %d failed",
 		g.TTFT.P50, g.TTFT.P99, g.ITL.P50, g.ITL.P99, g.Completed, g.Failed)
+	if len(proxied) > 0 {
+		// The floor for any Go HTTP hop on this machine: a bare
+		// httputil.ReverseProxy in the gateway's place, in the same run.
+		p := merge(proxied)
+		b.ReportMetric(us(p.TTFT.P50-d.TTFT.P50), "proxy-added-ttft-p50-µs")
+		b.ReportMetric(us(p.TTFT.P99-d.TTFT.P99), "proxy-added-ttft-p99-µs")
+		b.ReportMetric(us(p.ITL.P99-d.ITL.P99), "proxy-added-itl-p99-µs")
+		b.Logf("proxy:   TTFT p50 %.3f p99 %.3f ms, ITL p50 %.3f p99 %.3f ms, %d ok %d failed",
+			p.TTFT.P50, p.TTFT.P99, p.ITL.P50, p.ITL.P99, p.Completed, p.Failed)
+	}
 	for _, e := range append(d.Errors, g.Errors...) {
 		b.Log("error:", e)
 	}
@@ -266,6 +302,13 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// totalAlloc is the bytes allocated by the process so far.
+func totalAlloc() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.TotalAlloc
 }
 
 func liveHeap() uint64 {

@@ -136,10 +136,18 @@ func (e *Engine) Close() error {
 	return errors.Join(errs...)
 }
 
+// CanFormat implements gateway.FormatChecker: free text only. Honouring a
+// JSON format would take a grammar-constrained sampler, which the engine
+// does not have; Stream refuses such requests rather than ignore them.
+func (e *Engine) CanFormat(model string, t stream.FormatType) bool { return t == stream.FormatText }
+
 // Stream starts a generation. Errors known before the first token (unknown
 // model, bad parameters, prompt longer than the context, queue full) are
 // returned as *stream.Error.
 func (e *Engine) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+	if req.ResponseFormat.IsJSON() {
+		return nil, stream.FormatUnsupported("engine", req.ResponseFormat)
+	}
 	name := req.Model
 	if models.Name(name) == "" {
 		name = e.o.DefaultModel

@@ -352,6 +352,10 @@ func TestErrors(t *testing.T) {
 		{"bad max_tokens", chat("x", stream.Sampling{MaxTokens: -1}), stream.CodeInvalidRequest, "max_tokens", "negative"},
 		{"prompt too long", chat(long, stream.Sampling{}), stream.CodeInvalidRequest, "messages", "context of 512"},
 		{"tools required", &stream.Request{Model: "stories260K", Prompt: "x", Tools: []stream.Tool{{Name: "f"}}, ToolChoice: "required"}, stream.CodeInvalidRequest, "tool_choice", "cannot call tools"},
+		{"json_object", &stream.Request{Model: "stories260K", Prompt: "x", ResponseFormat: &stream.ResponseFormat{Type: stream.FormatJSONObject}},
+			stream.CodeInvalidRequest, "response_format", "response_format json_object is not supported by provider engine"},
+		{"json_schema", &stream.Request{Model: "stories260K", Prompt: "x", ResponseFormat: &stream.ResponseFormat{Type: stream.FormatJSONSchema, Name: "p"}},
+			stream.CodeInvalidRequest, "response_format", "response_format json_schema is not supported by provider engine"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.Stream(context.Background(), tc.req)
@@ -365,6 +369,25 @@ func TestErrors(t *testing.T) {
 	_, err := empty.Stream(context.Background(), &stream.Request{Prompt: "x"})
 	if err == nil || !strings.Contains(err.Error(), "runnel pull stories260K") {
 		t.Fatalf("missing default model: %v", err)
+	}
+}
+
+// The engine says which formats it honours (gateway.FormatChecker), and
+// free text still generates with a text format set.
+func TestResponseFormat(t *testing.T) {
+	e := newEngine(t, Options{})
+	for typ, want := range map[stream.FormatType]bool{stream.FormatText: true, stream.FormatJSONObject: false, stream.FormatJSONSchema: false} {
+		if got := e.CanFormat("stories260K", typ); got != want {
+			t.Errorf("CanFormat(%s) = %v, want %v", typ, got, want)
+		}
+	}
+	s, err := e.Stream(context.Background(), &stream.Request{Model: "stories260K", Prompt: "Once", RawPrompt: true,
+		Sampling: stream.Sampling{MaxTokens: 3}, ResponseFormat: &stream.ResponseFormat{Type: stream.FormatText}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := stream.Collect(s); r.Err != nil || r.Usage == nil || r.Usage.CompletionTokens != 3 {
+		t.Fatalf("text format: %+v", r)
 	}
 }
 

@@ -27,6 +27,15 @@ type StreamChecker interface {
 	CanStream(model string) bool
 }
 
+// FormatChecker is implemented by providers that can honour structured
+// output (stream.Request.ResponseFormat). CanFormat reports whether model
+// (as the provider knows it) can answer in format t. A provider that does
+// not implement it is taken to produce free text only: the gateway refuses
+// JSON formats for it rather than let the field be dropped.
+type FormatChecker interface {
+	CanFormat(model string, t stream.FormatType) bool
+}
+
 // ModelLister is implemented by providers that can list their models.
 type ModelLister interface {
 	Models(ctx context.Context) ([]ModelInfo, error)

@@ -197,8 +197,15 @@ func (p *Provider) OptionsFor(model string) (Options, error) {
 	return p.Options.With(q)
 }
 
+// CanFormat implements gateway.FormatChecker: the mock's text is scripted,
+// never JSON, so it takes free text only and Stream refuses the rest.
+func (p *Provider) CanFormat(model string, t stream.FormatType) bool { return t == stream.FormatText }
+
 // Stream starts a scripted stream for req.
 func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+	if req.ResponseFormat.IsJSON() {
+		return nil, stream.FormatUnsupported(p.name(), req.ResponseFormat)
+	}
 	o, err := p.OptionsFor(req.Model)
 	if err != nil {
 		return nil, err

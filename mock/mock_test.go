@@ -158,6 +158,32 @@ func TestStartErrors(t *testing.T) {
 	}
 }
 
+func TestResponseFormatRefused(t *testing.T) {
+	p := &Provider{Name: "fake"}
+	for _, typ := range []stream.FormatType{stream.FormatJSONObject, stream.FormatJSONSchema} {
+		if p.CanFormat("default", typ) {
+			t.Errorf("CanFormat(%s) = true", typ)
+		}
+		req := chat("default", 0)
+		req.ResponseFormat = &stream.ResponseFormat{Type: typ}
+		_, err := p.Stream(context.Background(), req)
+		var e *stream.Error
+		want := "response_format " + string(typ) + " is not supported by provider fake: it cannot constrain its output to JSON"
+		if !errors.As(err, &e) || e.Code != stream.CodeInvalidRequest || e.Param != "response_format" || e.Message != want {
+			t.Errorf("%s: err = %v, want %q", typ, err, want)
+		}
+	}
+	req := chat("default?tokens=2", 0)
+	req.ResponseFormat = &stream.ResponseFormat{Type: stream.FormatText}
+	s, err := p.Stream(context.Background(), req)
+	if err != nil || !p.CanFormat("default", stream.FormatText) {
+		t.Fatalf("text refused: %v", err)
+	}
+	if r := stream.Collect(s); r.Err != nil || r.Text == "" {
+		t.Fatalf("text format: %+v", r)
+	}
+}
+
 // TestTiming checks the schedule in virtual time: token i is due at
 // ttft + i*itl, even when the reader is late.
 func TestTiming(t *testing.T) {

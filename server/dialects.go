@@ -13,6 +13,7 @@ import (
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/dialect/websocket"
 	"github.com/runnel/runnel/resume"
+	"github.com/runnel/runnel/stream"
 )
 
 // DialectOptions are the settings dialect servers share.
@@ -33,7 +34,7 @@ type DialectOptions struct {
 	// native stream token (see native.Options); nil when there is no
 	// account layer.
 	Identity     func(ctx context.Context) string
-	WithIdentity func(ctx context.Context, identity string) context.Context
+	WithIdentity func(ctx context.Context, identity string) (context.Context, *stream.Error)
 
 	// WebSocketOrigins are browser origins allowed to open /ws/chat besides
 	// the server's own; nil allows same-origin only.
@@ -68,7 +69,10 @@ func Dialects(gw dialect.Gateway, o DialectOptions) []Dialect {
 			return nil, errors.New("the stream token carries no caller (it was issued without an API key)")
 		}
 		if o.WithIdentity != nil {
-			ctx = o.WithIdentity(ctx, identity)
+			var e *stream.Error
+			if ctx, e = o.WithIdentity(ctx, identity); e != nil {
+				return nil, e
+			}
 		}
 		return ctx, nil
 	}

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
-	"strings"
+	"sync"
 	"time"
 )
 
@@ -37,24 +37,49 @@ var ErrTooLong = errors.New("sse: event too long")
 // dispatched.
 type Reader struct {
 	br      *bufio.Reader
+	err     error // sticky: once the source failed or ended
 	max     int
 	started bool // BOM check done
 	skipLF  bool // the last line ended with CR: a following LF belongs to it
-	lastID  string
+	id      []byte
+	idStr   string // id as a string, made when asked for
+	idDirty bool   // id changed since idStr was made
+	name    string // the last event type seen, reused while it repeats
 	retry   time.Duration
 	line    []byte
+	data    []byte
 }
+
+// RawEvent is an event whose Data aliases the Reader's buffer: it is valid
+// only until the next call on the Reader. It spares a parser that takes
+// what it needs from the data a copy of each event.
+type RawEvent struct {
+	Event string // "message" when the stream named none
+	Data  []byte
+	Retry time.Duration
+}
+
+// Buffers are pooled: a streaming gateway opens a Reader per upstream call,
+// and their 4 KiB buffers would otherwise be most of its garbage.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // NewReader returns a Reader of r with DefaultMaxEventSize.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReader(r), max: DefaultMaxEventSize}
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(r)
+	return &Reader{br: br, max: DefaultMaxEventSize}
 }
 
 // SetMaxEventSize sets the size limit of one event in bytes.
 func (r *Reader) SetMaxEventSize(n int) { r.max = n }
 
 // LastID is the stream's last event id so far.
-func (r *Reader) LastID() string { return r.lastID }
+func (r *Reader) LastID() string {
+	if r.idDirty {
+		r.idStr, r.idDirty = string(r.id), false
+	}
+	return r.idStr
+}
 
 // Retry is the reconnection delay the stream asked for so far, or 0.
 func (r *Reader) Retry() time.Duration { return r.retry }
@@ -63,20 +88,30 @@ func (r *Reader) Retry() time.Duration { return r.retry }
 // (an unterminated event is dropped); other errors are the underlying
 // reader's, or ErrTooLong.
 func (r *Reader) Next() (Event, error) {
+	ev, err := r.NextRaw()
+	if err != nil {
+		return Event{}, err
+	}
+	return Event{ID: r.LastID(), Event: ev.Event, Data: string(ev.Data), Retry: ev.Retry}, nil
+}
+
+// NextRaw is Next without copying the data: see RawEvent.
+func (r *Reader) NextRaw() (RawEvent, error) {
 	var (
-		data      strings.Builder
 		hasData   bool
 		eventType string
 		retry     time.Duration
 		size      int
 	)
+	r.data = r.data[:0]
 	for {
 		line, err := r.readLine()
 		if err != nil {
+			r.release(err)
 			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				return Event{}, io.EOF
+				return RawEvent{}, io.EOF
 			}
-			return Event{}, err
+			return RawEvent{}, err
 		}
 		if len(line) == 0 {
 			if !hasData {
@@ -86,10 +121,10 @@ func (r *Reader) Next() (Event, error) {
 			if eventType == "" {
 				eventType = "message"
 			}
-			return Event{ID: r.lastID, Event: eventType, Data: data.String(), Retry: retry}, nil
+			return RawEvent{Event: eventType, Data: r.data, Retry: retry}, nil
 		}
 		if size += len(line); size > r.max {
-			return Event{}, ErrTooLong
+			return RawEvent{}, ErrTooLong
 		}
 		if line[0] == ':' {
 			continue
@@ -103,16 +138,19 @@ func (r *Reader) Next() (Event, error) {
 		}
 		switch string(field) {
 		case "event":
-			eventType = string(value)
+			if string(value) != r.name {
+				r.name = string(value)
+			}
+			eventType = r.name
 		case "data":
 			if hasData {
-				data.WriteByte('\n')
+				r.data = append(r.data, '\n')
 			}
-			data.Write(value)
+			r.data = append(r.data, value...)
 			hasData = true
 		case "id":
 			if bytes.IndexByte(value, 0) < 0 {
-				r.lastID = string(value)
+				r.id, r.idDirty = append(r.id[:0], value...), true
 			}
 		case "retry":
 			if ms, ok := digits(value); ok {
@@ -120,6 +158,22 @@ func (r *Reader) Next() (Event, error) {
 				r.retry = retry
 			}
 		}
+	}
+}
+
+// Release returns the Reader's buffer to the pool when the Reader is done
+// with the stream, so the next Reader reuses it; Next then returns io.EOF.
+// A Reader that read to the end of its stream releases it by itself.
+func (r *Reader) Release() { r.release(io.EOF) }
+
+func (r *Reader) release(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+	if r.br != nil {
+		r.br.Reset(nil)
+		readerPool.Put(r.br)
+		r.br = nil
 	}
 }
 
@@ -144,6 +198,9 @@ func digits(b []byte) (int64, bool) {
 // only valid until the next call. A final line without an end is reported
 // as io.ErrUnexpectedEOF, since the spec drops it anyway.
 func (r *Reader) readLine() ([]byte, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
 	if !r.started {
 		r.started = true
 		if b, err := r.br.Peek(3); err == nil && string(b) == "\ufeff" {

@@ -351,3 +351,37 @@ func BenchmarkReader(b *testing.B) {
 		}
 	}
 }
+
+// TestReaderRawAndRelease: NextRaw's data is the same as Next's but aliases
+// the reader's buffer; a reader that reached the end (or was released)
+// keeps answering io.EOF, and its pooled buffer serves the next reader
+// without mixing the two streams.
+func TestReaderRawAndRelease(t *testing.T) {
+	in := "event: a\nid: 1\ndata: one\n\nevent: a\nid: 2\ndata: two\ndata: lines\n\n"
+	r := NewReader(strings.NewReader(in))
+	ev, err := r.NextRaw()
+	if err != nil || ev.Event != "a" || string(ev.Data) != "one" || r.LastID() != "1" {
+		t.Fatalf("first: %+v %v id %q", ev, err, r.LastID())
+	}
+	first := ev.Data
+	ev, err = r.NextRaw()
+	if err != nil || string(ev.Data) != "two\nlines" || r.LastID() != "2" {
+		t.Fatalf("second: %+v %v id %q", ev, err, r.LastID())
+	}
+	if string(first[:3]) != "two" {
+		t.Errorf("raw data %q does not alias the reader's buffer", first)
+	}
+	for range 2 {
+		if _, err := r.NextRaw(); err != io.EOF {
+			t.Fatalf("at the end: %v, want io.EOF", err)
+		}
+	}
+	r2 := NewReader(strings.NewReader("data: other\n\n"))
+	if ev, err := r2.Next(); err != nil || ev.Data != "other" || ev.ID != "" {
+		t.Fatalf("next reader: %+v %v", ev, err)
+	}
+	r2.Release()
+	if _, err := r2.Next(); err != io.EOF {
+		t.Fatalf("after Release: %v, want io.EOF", err)
+	}
+}

@@ -53,6 +53,7 @@ type Writer struct {
 	rc     *http.ResponseController
 	log    Log // instead of w, for NewLogWriter
 	buf    []byte
+	bufp   *[]byte // buf's pool entry
 	id     uint64
 	err    error // the first write error; every later call returns it
 	closed bool
@@ -76,8 +77,9 @@ func NewWriter(w http.ResponseWriter, o Options) *Writer {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	h.Set("Connection", "keep-alive")
-	sw := &Writer{w: w, rc: http.NewResponseController(w), id: o.LastID, omitIDs: o.OmitIDs, idPrefix: o.IDPrefix, buf: make([]byte, 0, 512), base: time.Now()}
+	sw := &Writer{w: w, rc: http.NewResponseController(w), id: o.LastID, omitIDs: o.OmitIDs, idPrefix: o.IDPrefix, bufp: bufPool.Get().(*[]byte), base: time.Now()}
 	w.WriteHeader(http.StatusOK)
+	sw.buf = (*sw.bufp)[:0]
 	sw.mu.Lock()
 	if o.Retry > 0 {
 		sw.buf = append(sw.buf, "retry: "...)
@@ -206,12 +208,24 @@ func (w *Writer) LastID() uint64 {
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
 	w.closed = true
 	if w.timer != nil {
 		w.timer.Stop()
 	}
+	if w.bufp != nil && cap(w.buf) <= 4096 {
+		*w.bufp = w.buf[:0]
+		bufPool.Put(w.bufp)
+	}
+	w.buf, w.bufp = nil, nil
 	return nil
 }
+
+// Event buffers are pooled, as a gateway opens a Writer per stream; one
+// grown past a few events' size is left to the collector.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 func (w *Writer) usable() error {
 	if w.closed {

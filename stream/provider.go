@@ -77,64 +77,135 @@ func goPipe(ctx context.Context, size int, produce func(ctx context.Context, emi
 		size = 1
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	p := &pipe{ch: make(chan Event, size), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	p := &pipe{ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		ready: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+	if size == pooledRing {
+		p.ring = ringPool.Get().(*[pooledRing]Event)[:]
+	}
+	if p.ring == nil {
+		p.ring = make([]Event, size)
+	}
 	p.finish = finish
 	go func() {
-		defer close(p.done)
-		p.err = produce(ctx, p.emit)
-		close(p.ch)
+		err := produce(ctx, p.emit)
+		p.mu.Lock()
+		p.ended, p.err = true, err
+		p.mu.Unlock()
+		wake(p.ready)
+		close(p.done)
 	}()
 	return p
 }
 
+// pooledRing is the buffer size whose rings are reused: the gateway's
+// default per-stream buffer. A ring of 64 events is most of what a stream
+// allocates, and reusing it keeps the collector, whose mark phases are
+// what delays tokens under load, from running as often.
+const pooledRing = 64
+
+var ringPool = sync.Pool{New: func() any { return new([pooledRing]Event) }}
+
+// pipe is a bounded ring of events between a producer goroutine and the
+// reader. ready and space (capacity 1) wake the side waiting on the other.
 type pipe struct {
-	ch     chan Event
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error // written before ch is closed
+	mu      sync.Mutex
+	ring    []Event
+	head, n int
+	ended   bool  // produce returned
+	err     error // what it returned
+	closed  bool  // Close gave the ring back
+
+	ready, space chan struct{}
+	ctx          context.Context
+	cancel       context.CancelFunc
+	done         chan struct{}
 	pipeFinish
 }
 
-func (p *pipe) emit(ev Event) bool {
-	if p.ctx.Err() != nil {
-		return false
-	}
+// wake signals c without blocking: one pending signal is enough, since the
+// waiter rechecks the ring under the lock.
+func wake(c chan struct{}) {
 	select {
-	case p.ch <- ev:
-		return true
-	case <-p.ctx.Done():
-		return false
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func (p *pipe) emit(ev Event) bool {
+	for {
+		if p.ctx.Err() != nil {
+			return false
+		}
+		p.mu.Lock()
+		if p.n < len(p.ring) {
+			p.ring[(p.head+p.n)%len(p.ring)] = ev
+			p.n++
+			p.mu.Unlock()
+			wake(p.ready)
+			return true
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.space:
+		case <-p.ctx.Done():
+			return false
+		}
 	}
 }
 
 func (p *pipe) Recv() (Event, error) {
-	select {
-	case ev, ok := <-p.ch:
-		if ok {
-			return ev, nil
-		}
-	case <-p.ctx.Done():
-		// Prefer a buffered event or the producer's own error, if they are
-		// already there, over the bare context error.
-		select {
-		case ev, ok := <-p.ch:
-			if ok {
-				return ev, nil
-			}
-		default:
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
 			return Event{}, context.Cause(p.ctx)
 		}
+		if p.n > 0 {
+			ev := p.ring[p.head]
+			p.ring[p.head] = Event{}
+			p.head = (p.head + 1) % len(p.ring)
+			p.n--
+			p.mu.Unlock()
+			wake(p.space)
+			return ev, nil
+		}
+		if p.ended {
+			err := p.err
+			p.mu.Unlock()
+			if err != nil {
+				return Event{}, err
+			}
+			return Event{}, io.EOF
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.ready:
+		case <-p.ctx.Done():
+			// Prefer a buffered event or the producer's own end, if they
+			// are already there, over the bare context error.
+			p.mu.Lock()
+			more := !p.closed && (p.n > 0 || p.ended)
+			p.mu.Unlock()
+			if !more {
+				return Event{}, context.Cause(p.ctx)
+			}
+		}
 	}
-	if p.err != nil {
-		return Event{}, p.err
-	}
-	return Event{}, io.EOF
 }
 
 func (p *pipe) Close() error {
 	p.cancel()
 	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		p.closed = true
+		if cap(p.ring) == pooledRing {
+			clear(p.ring)
+			ringPool.Put((*[pooledRing]Event)(p.ring))
+		}
+		p.ring, p.n = nil, 0
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 )
@@ -37,6 +38,11 @@ type Request struct {
 
 	// Thinking asks a model that can reason to expose its thinking channel.
 	Thinking bool
+
+	// ResponseFormat asks for structured output; nil (or FormatText) is
+	// free text. A provider that cannot honour a JSON format must refuse
+	// the call, never ignore the field.
+	ResponseFormat *ResponseFormat
 
 	// IncludeUsage asks for a usage event even where the dialect makes it
 	// optional (OpenAI stream_options.include_usage). Providers always send
@@ -96,10 +102,52 @@ type ToolCall struct {
 	Arguments string // JSON text
 }
 
+// FormatType is the kind of output a ResponseFormat asks for.
+type FormatType string
+
+const (
+	FormatText       FormatType = "text"        // free text, the default
+	FormatJSONObject FormatType = "json_object" // any valid JSON object
+	FormatJSONSchema FormatType = "json_schema" // JSON matching Schema
+)
+
+// ResponseFormat is OpenAI's response_format (and Ollama's format) in one
+// shape. Name, Description, Schema and Strict apply to FormatJSONSchema.
+type ResponseFormat struct {
+	Type        FormatType
+	Name        string // may be empty when the dialect has none (Ollama)
+	Description string
+	// Schema is a JSON Schema object, kept as the caller sent it; empty
+	// when the caller gave none.
+	Schema json.RawMessage
+	Strict *bool // nil: not set
+}
+
+// IsJSON reports whether f asks for JSON output (an object or a schema).
+func (f *ResponseFormat) IsJSON() bool {
+	return f != nil && (f.Type == FormatJSONObject || f.Type == FormatJSONSchema)
+}
+
+// FormatUnsupported is the 400 for a JSON response format that provider
+// cannot honour: it names the field and the provider.
+func FormatUnsupported(provider string, f *ResponseFormat) *Error {
+	return InvalidParam("response_format", "response_format %s is not supported by provider %s: it cannot constrain its output to JSON", f.Type, provider)
+}
+
 // Clone returns a copy of r that can be modified without affecting r.
-// Slices and maps are copied one level deep.
+// Slices and maps are copied one level deep; ResponseFormat, which
+// providers may rewrite, is copied in full.
 func (r *Request) Clone() *Request {
 	c := *r
+	if f := r.ResponseFormat; f != nil {
+		cf := *f
+		cf.Schema = bytes.Clone(f.Schema)
+		if f.Strict != nil {
+			strict := *f.Strict
+			cf.Strict = &strict
+		}
+		c.ResponseFormat = &cf
+	}
 	c.Messages = append([]Message(nil), r.Messages...)
 	c.Tools = append([]Tool(nil), r.Tools...)
 	c.Sampling.Stop = append([]string(nil), r.Sampling.Stop...)

@@ -26,6 +26,7 @@ import (
 	"github.com/runnel/runnel/resume"
 	"github.com/runnel/runnel/server"
 	"github.com/runnel/runnel/server/metrics"
+	"github.com/runnel/runnel/stream"
 	"github.com/runnel/runnel/web"
 )
 
@@ -197,7 +198,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		Logger:             log,
 		Auth:               ao.auth,
 		Identity:           tokenIdentity,
-		WithIdentity:       withTokenIdentity,
+		WithIdentity:       tokenIdentityRestorer(acct),
 		WebSocketOrigins:   wsOrigins,
 		Authorize:          authorize,
 	})
@@ -257,19 +258,23 @@ func tokenIdentity(ctx context.Context) string {
 	return "team:" + id.TeamID + ":" + id.KeyID
 }
 
-// withTokenIdentity restores tokenIdentity's caller into a request context.
-// The token was signed by this server, so its contents are trusted.
-func withTokenIdentity(ctx context.Context, s string) context.Context {
-	if s == "admin" {
-		return account.NewContext(ctx, account.Identity{Admin: true})
+// tokenIdentityRestorer restores tokenIdentity's caller into a request
+// context. The token was signed by this server, so its contents are
+// trusted; the key it names is still checked, so a revoked key's tokens
+// stop working at once and the key's own rate limits apply.
+func tokenIdentityRestorer(acct *account.Service) func(ctx context.Context, s string) (context.Context, *stream.Error) {
+	return func(ctx context.Context, s string) (context.Context, *stream.Error) {
+		if s == "admin" {
+			return account.NewContext(ctx, account.Identity{Admin: true}), nil
+		}
+		if rest, ok := strings.CutPrefix(s, "team:"); ok {
+			team, key, _ := strings.Cut(rest, ":")
+			return acct.KeyContext(ctx, team, key)
+		}
+		// An anonymous token: no identity, so that with auth on the call
+		// is refused as if no key had been sent.
+		return ctx, nil
 	}
-	if rest, ok := strings.CutPrefix(s, "team:"); ok {
-		team, key, _ := strings.Cut(rest, ":")
-		return account.NewContext(ctx, account.Identity{TeamID: team, KeyID: key})
-	}
-	// An anonymous token: no identity, so that with auth on the call is
-	// refused as if no key had been sent.
-	return ctx
 }
 
 func providerNames(cfg *config.Config) []string {

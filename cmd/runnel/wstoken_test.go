@@ -95,3 +95,43 @@ func streamToken(t *testing.T, baseURL, key string) string {
 	}
 	return tok.Token
 }
+
+// A stream token stands for its API key, not beside it: the key's own rate
+// limit applies to the token's streams, and once the key is revoked its
+// tokens stop working at once, for the native GET stream and for /ws/chat.
+func TestStreamTokenFollowsItsKey(t *testing.T) {
+	const admin = "admin-secret-key-0123456789"
+	ts := serveTest(t, accountOptions{auth: true, adminKey: admin}, nil)
+	status, body := do(t, "POST", ts.URL+"/admin/teams", admin, `{"name":"acme","credits":100}`)
+	var team struct{ ID string }
+	if json.Unmarshal([]byte(body), &team); status/100 != 2 || team.ID == "" {
+		t.Fatalf("create team: %d %s", status, body)
+	}
+	status, body = do(t, "POST", ts.URL+"/admin/keys", admin, `{"team_id":"`+team.ID+`","rpm_limit":1}`)
+	var k struct{ Key string }
+	if json.Unmarshal([]byte(body), &k); status/100 != 2 || k.Key == "" {
+		t.Fatalf("create key: %d %s", status, body)
+	}
+	tok := url.QueryEscape(streamToken(t, ts.URL, k.Key))
+	get := ts.URL + "/api/v1/inference/stream?model=" + url.QueryEscape("mock/default?tokens=2") + "&prompt=hi&token=" + tok
+
+	if status, body := do(t, "GET", get, "", ""); status != 200 || !strings.Contains(body, `"done":true`) {
+		t.Fatalf("first stream with the token: %d %s", status, body)
+	}
+	// The key allows one request a minute.
+	if status, body := do(t, "GET", get, "", ""); status != http.StatusTooManyRequests || !strings.Contains(body, "rate_limited") {
+		t.Fatalf("second stream with the token: %d %s, want the key's 429", status, body)
+	}
+
+	if status, body := do(t, "POST", ts.URL+"/admin/keys/revoke", admin, `{"key":"`+k.Key+`"}`); status/100 != 2 {
+		t.Fatalf("revoke: %d %s", status, body)
+	}
+	if status, body := do(t, "GET", get, "", ""); status != http.StatusUnauthorized || !strings.Contains(body, "has been revoked") {
+		t.Fatalf("stream with a revoked key's token: %d %s, want 401", status, body)
+	}
+	wsURL := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws/chat?token=" + tok
+	_, resp, err := websocket.Dial(context.Background(), wsURL, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/ws/chat with a revoked key's token: %v %+v, want a refused upgrade (401)", err, resp)
+	}
+}

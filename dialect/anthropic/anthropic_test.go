@@ -312,6 +312,28 @@ func TestProviderErrors(t *testing.T) {
 	}
 }
 
+// Anthropic has no JSON mode the provider maps: it refuses rather than
+// send a request that would drop the format, and never calls the upstream.
+func TestProviderRefusesResponseFormat(t *testing.T) {
+	f := &fakeAnthropic{body: dialecttest.Fixture(t, "stream_error.sse")}
+	ts := httptest.NewServer(f)
+	defer ts.Close()
+	p := NewProvider(Config{BaseURL: ts.URL})
+	_, err := p.Stream(context.Background(), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}},
+		ResponseFormat: &stream.ResponseFormat{Type: stream.FormatJSONSchema, Name: "p", Schema: json.RawMessage(`{}`)}})
+	var e *stream.Error
+	if !errors.As(err, &e) || e.Code != stream.CodeInvalidRequest || e.Param != "response_format" ||
+		e.Message != "response_format json_schema is not supported by provider anthropic: it cannot constrain its output to JSON" {
+		t.Fatalf("err = %v", err)
+	}
+	if f.header != nil {
+		t.Fatal("the upstream was called")
+	}
+	if p.CanFormat("m", stream.FormatJSONObject) || !p.CanFormat("m", stream.FormatText) {
+		t.Fatal("CanFormat: want text only")
+	}
+}
+
 // TestRoundTrip runs the provider against Runnel's own Messages server.
 func TestRoundTrip(t *testing.T) {
 	in := []stream.Event{

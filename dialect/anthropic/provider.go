@@ -66,8 +66,16 @@ func NewProvider(cfg Config) *Provider {
 	return &Provider{cfg: cfg}
 }
 
+// CanFormat implements gateway.FormatChecker: the Messages API has no
+// JSON mode this provider maps, so only free text; Stream refuses JSON
+// formats rather than send a request that would ignore them.
+func (p *Provider) CanFormat(model string, t stream.FormatType) bool { return t == stream.FormatText }
+
 // Stream implements stream.Provider.
 func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+	if req.ResponseFormat.IsJSON() {
+		return nil, stream.FormatUnsupported(p.cfg.Name, req.ResponseFormat)
+	}
 	body, err := json.Marshal(p.upstreamRequest(req))
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "anthropic: %v", err)

@@ -109,7 +109,9 @@ func TestInferenceGetWithToken(t *testing.T) {
 	opts := Options{
 		RequireToken: true,
 		Identity:     func(ctx context.Context) string { return "team-1/key-9" },
-		WithIdentity: func(ctx context.Context, id string) context.Context { return context.WithValue(ctx, ctxKey{}, id) },
+		WithIdentity: func(ctx context.Context, id string) (context.Context, *stream.Error) {
+			return context.WithValue(ctx, ctxKey{}, id), nil
+		},
 	}
 	ts := newTestServer(t, gw, opts)
 	resp := post(t, ts.URL+"/api/v1/stream-tokens", ``)

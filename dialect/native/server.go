@@ -31,8 +31,10 @@ type Options struct {
 	// means auth is off.
 	Identity func(ctx context.Context) string
 	// WithIdentity puts a token's identity back into the context of a GET
-	// stream request, for the gateway's Accountant. nil leaves ctx as is.
-	WithIdentity func(ctx context.Context, identity string) context.Context
+	// stream request, for the gateway's Accountant; an error (the key the
+	// token names was revoked since) is answered instead. nil leaves ctx
+	// as is.
+	WithIdentity func(ctx context.Context, identity string) (context.Context, *stream.Error)
 	// RequireToken makes GET /api/v1/inference/stream refuse requests
 	// without a valid token; set it when auth is on.
 	RequireToken bool
@@ -129,7 +131,11 @@ func (s *Server) inferenceGet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if s.opts.WithIdentity != nil {
-			ctx = s.opts.WithIdentity(ctx, identity)
+			var e *stream.Error
+			if ctx, e = s.opts.WithIdentity(ctx, identity); e != nil {
+				writeError(w, e)
+				return
+			}
 		}
 	} else if s.opts.RequireToken {
 		writeError(w, &stream.Error{Code: stream.CodeUnauthorized, Param: "token", Message: "token is required: get one from POST /api/v1/stream-tokens"})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // liteChunk is what a per-token chunk carries: at most one choice (index 0)
@@ -40,6 +41,22 @@ func parseLite(data string) (c liteChunk, ok bool) {
 	}
 	p.ws()
 	return c, p.i == len(p.s)
+}
+
+// parseLiteBytes is parseLite over a buffer the caller reuses (an SSE
+// Reader's RawEvent): it parses a string view of data without copying it,
+// then copies out only the strings it returns, which are a token or two
+// where the whole event is a few hundred bytes.
+func parseLiteBytes(data []byte) (c liteChunk, ok bool) {
+	c, ok = parseLite(unsafe.String(unsafe.SliceData(data), len(data)))
+	if ok {
+		c.content = strings.Clone(c.content)
+		c.reasoningContent = strings.Clone(c.reasoningContent)
+		c.reasoning = strings.Clone(c.reasoning)
+		c.text = strings.Clone(c.text)
+		c.finish = strings.Clone(c.finish)
+	}
+	return c, ok
 }
 
 type liteParser struct {

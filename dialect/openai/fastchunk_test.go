@@ -79,5 +79,15 @@ func FuzzParseLite(f *testing.F) {
 		if c != want {
 			t.Fatalf("parseLite(%q) = %+v, encoding/json %+v", data, c, want)
 		}
+		// parseLiteBytes owns what it returns: the reader reuses the
+		// buffer for the next event.
+		buf := []byte(data)
+		cb, ok := parseLiteBytes(buf)
+		for i := range buf {
+			buf[i] = 'X'
+		}
+		if !ok || cb != want {
+			t.Fatalf("parseLiteBytes(%q) = %+v after the buffer was reused, want %+v", data, cb, want)
+		}
 	})
 }

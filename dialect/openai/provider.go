@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
@@ -202,6 +203,7 @@ func upstreamChat(req *stream.Request) *ChatRequest {
 	for _, t := range req.Tools {
 		c.Tools = append(c.Tools, Tool{Type: "function", Function: ToolFunction{Name: t.Name, Description: t.Description, Parameters: t.Parameters}})
 	}
+	c.ResponseFormat = wireFormat(req.ResponseFormat)
 	switch req.ToolChoice {
 	case "":
 	case "none", "auto", "required":
@@ -223,8 +225,24 @@ func upstreamCompletion(req *stream.Request) *CompletionRequest {
 	if len(s.Stop) > 0 {
 		c.Stop, _ = json.Marshal(s.Stop)
 	}
+	c.ResponseFormat = wireFormat(req.ResponseFormat)
 	return c
 }
+
+// wireFormat encodes response_format as OpenAI takes it, or nil.
+func wireFormat(f *stream.ResponseFormat) json.RawMessage {
+	if f == nil {
+		return nil
+	}
+	b, _ := json.Marshal(dialect.WireResponseFormat(f))
+	return b
+}
+
+// CanFormat implements gateway.FormatChecker: the request's
+// response_format is forwarded, and the upstream decides. (Legacy
+// /completions takes it on vLLM and llama.cpp; OpenAI itself refuses it
+// there, which the client then sees.)
+func (p *Provider) CanFormat(model string, t stream.FormatType) bool { return true }
 
 // upstreamChunk is the part of a Chunk the provider reads: ids, model and
 // timestamps are ignored, so an upstream that types them oddly still works.
@@ -246,8 +264,8 @@ type upstreamStream struct {
 
 	chunk upstreamChunk
 	queue []stream.Event
-	qbuf  [8]stream.Event
-	ended bool // no more reads from body
+	qbuf  [4]stream.Event // a chunk rarely becomes more events than this
+	ended bool            // no more reads from body
 	// complete is set once the answer ended normally: Close may drain it.
 	complete atomic.Bool
 	finish   stream.FinishReason
@@ -269,22 +287,22 @@ func (s *upstreamStream) Recv() (stream.Event, error) {
 			s.readWhole()
 			continue
 		}
-		ev, err := s.events.Next()
+		ev, err := s.events.NextRaw()
 		if err != nil {
 			s.readFailed(err)
 			continue
 		}
-		if ev.Data == "[DONE]" {
+		if string(ev.Data) == "[DONE]" {
 			if s.finish == "" {
 				s.finish = stream.FinishStop
 			}
 			s.end()
 			continue
 		}
-		if c, ok := parseLite(ev.Data); ok {
+		if c, ok := parseLiteBytes(ev.Data); ok {
 			s.queueLite(&c)
 		} else {
-			s.decode([]byte(ev.Data))
+			s.decode(ev.Data)
 		}
 	}
 }
@@ -299,6 +317,10 @@ func (s *upstreamStream) Close() error {
 		t := time.AfterFunc(time.Second, func() { s.body.Close() })
 		io.CopyN(io.Discard, s.body, 4<<10)
 		t.Stop()
+		// Recv is done with the reader once the answer completed.
+		if s.events != nil {
+			s.events.Release()
+		}
 	}
 	return s.body.Close()
 }

@@ -217,6 +217,45 @@ func TestProviderRequest(t *testing.T) {
 	}
 }
 
+// The response format reaches the upstream as OpenAI takes it, on both
+// endpoints; a schema without a name (from Ollama's format) gets one.
+func TestProviderResponseFormat(t *testing.T) {
+	u := &rawUpstream{pieces: []string{"data: [DONE]\n\n"}}
+	srv := u.start(t)
+	p := NewProvider(Config{BaseURL: srv.URL})
+	strict := false
+	user := []stream.Message{{Role: "user", Content: "hi"}}
+	for _, tt := range []struct {
+		name string
+		req  *stream.Request
+		want string
+	}{
+		{"json_schema", &stream.Request{Model: "g", Messages: user, ResponseFormat: &stream.ResponseFormat{Type: stream.FormatJSONSchema,
+			Name: "person", Description: "d", Schema: json.RawMessage(`{"type":"object","required":["n"]}`), Strict: &strict}},
+			`{"model":"g","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true},"response_format":{"type":"json_schema","json_schema":{"name":"person","description":"d","schema":{"type":"object","required":["n"]},"strict":false}}}`},
+		{"unnamed schema", &stream.Request{Model: "g", Messages: user, ResponseFormat: &stream.ResponseFormat{Type: stream.FormatJSONSchema, Schema: json.RawMessage(`{"type":"object"}`)}},
+			`{"model":"g","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true},"response_format":{"type":"json_schema","json_schema":{"name":"response","schema":{"type":"object"}}}}`},
+		{"json_object", &stream.Request{Model: "g", Messages: user, ResponseFormat: &stream.ResponseFormat{Type: stream.FormatJSONObject}},
+			`{"model":"g","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true},"response_format":{"type":"json_object"}}`},
+		{"completions", &stream.Request{Model: "g", Prompt: "x", RawPrompt: true, ResponseFormat: &stream.ResponseFormat{Type: stream.FormatJSONObject}},
+			`{"model":"g","prompt":"x","stream":true,"stream_options":{"include_usage":true},"response_format":{"type":"json_object"}}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if !p.CanFormat(tt.req.Model, tt.req.ResponseFormat.Type) {
+				t.Fatal("the openai provider refused a format it forwards")
+			}
+			s, err := p.Stream(context.Background(), tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			collectEvents(t, s)
+			if string(u.body) != tt.want {
+				t.Errorf("body:\n%s\nwant:\n%s", u.body, tt.want)
+			}
+		})
+	}
+}
+
 func TestProviderUpstreamErrors(t *testing.T) {
 	cases := []struct {
 		name       string

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -24,6 +25,7 @@ func (c *ChatRequest) ToRequest() (*stream.Request, error) {
 	if len(c.Messages) == 0 {
 		return nil, stream.InvalidParam("messages", "messages must contain at least one message")
 	}
+	var err error
 	req := &stream.Request{Model: c.Model, Metadata: c.Metadata}
 	req.Messages = make([]stream.Message, len(c.Messages))
 	for i := range c.Messages {
@@ -31,14 +33,14 @@ func (c *ChatRequest) ToRequest() (*stream.Request, error) {
 			return nil, err
 		}
 	}
-	if err := sampling(&req.Sampling, samplingFields{
+	if err = sampling(&req.Sampling, samplingFields{
 		maxTokens: c.MaxTokens, maxCompletionTokens: c.MaxCompletionTokens, temperature: c.Temperature,
 		topP: c.TopP, n: c.N, stop: c.Stop, seed: c.Seed, topK: c.TopK, minP: c.MinP,
 		presence: c.PresencePenalty, frequency: c.FrequencyPenalty, repetition: c.RepetitionPenalty,
 	}); err != nil {
 		return nil, err
 	}
-	if err := checkResponseFormat(c.ResponseFormat); err != nil {
+	if req.ResponseFormat, err = responseFormat(c.ResponseFormat); err != nil {
 		return nil, err
 	}
 	for i, t := range c.Tools {
@@ -97,6 +99,9 @@ func (c *CompletionRequest) ToRequest() (*stream.Request, error) {
 		maxTokens: c.MaxTokens, temperature: c.Temperature, topP: c.TopP, n: c.N, stop: c.Stop,
 		seed: c.Seed, topK: c.TopK, minP: c.MinP, presence: c.PresencePenalty, frequency: c.FrequencyPenalty,
 	}); err != nil {
+		return nil, err
+	}
+	if req.ResponseFormat, err = responseFormat(c.ResponseFormat); err != nil {
 		return nil, err
 	}
 	if c.StreamOptions != nil {
@@ -338,22 +343,14 @@ func toolChoice(raw json.RawMessage) (string, error) {
 	return obj.Function.Name, nil
 }
 
-func checkResponseFormat(raw json.RawMessage) error {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil
+// responseFormat maps response_format; a *stream.Error is returned as an
+// error only when there is one, so callers can assign both at once.
+func responseFormat(raw json.RawMessage) (*stream.ResponseFormat, error) {
+	f, err := dialect.ParseResponseFormat(raw, "response_format")
+	if err != nil {
+		return nil, err
 	}
-	var rf struct {
-		Type string `json:"type"`
-	}
-	if raw[0] != '{' || json.Unmarshal(raw, &rf) != nil {
-		return stream.InvalidParam("response_format", "response_format must be an object with a type")
-	}
-	switch rf.Type {
-	case "text", "json_object", "json_schema":
-		return nil
-	}
-	return stream.InvalidParam("response_format.type", "response_format.type must be text, json_object or json_schema, got %q", rf.Type)
+	return f, nil
 }
 
 // streamed says whether the request asks for a stream, for the check that

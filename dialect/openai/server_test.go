@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -286,6 +287,15 @@ func TestBadInput(t *testing.T) {
 		{"stream_options without stream", "chat", `{"model":"m",` + msgs + `,"stream_options":{"include_usage":true}}`, 400, "invalid_request_error", "stream_options", "invalid_value", "stream is true"},
 		{"tool without name", "chat", `{"model":"m",` + msgs + `,"tools":[{"type":"function","function":{}}]}`, 400, "invalid_request_error", "tools[0].function.name", "invalid_value", "required"},
 		{"too large", "chat", `{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat("x", 1<<20) + `"}]}`, 413, "invalid_request_error", "", "request_too_large", "1048576 bytes"},
+		{"response_format string", "chat", `{"model":"m",` + msgs + `,"response_format":"json"}`, 400, "invalid_request_error", "response_format", "invalid_value", "object with a type"},
+		{"response_format no type", "chat", `{"model":"m",` + msgs + `,"response_format":{}}`, 400, "invalid_request_error", "response_format", "invalid_value", "object with a type"},
+		{"response_format bad type", "chat", `{"model":"m",` + msgs + `,"response_format":{"type":"xml"}}`, 400, "invalid_request_error", "response_format.type", "invalid_value", `"xml"`},
+		{"json_schema missing", "chat", `{"model":"m",` + msgs + `,"response_format":{"type":"json_schema"}}`, 400, "invalid_request_error", "response_format.json_schema", "invalid_value", "json_schema must be an object"},
+		{"json_schema no name", "chat", `{"model":"m",` + msgs + `,"response_format":{"type":"json_schema","json_schema":{"schema":{}}}}`, 400, "invalid_request_error", "response_format.json_schema.name", "invalid_value", "name is required"},
+		{"json_schema bad name", "chat", `{"model":"m",` + msgs + `,"response_format":{"type":"json_schema","json_schema":{"name":"a b"}}}`, 400, "invalid_request_error", "response_format.json_schema.name", "invalid_value", "letters, digits"},
+		{"json_schema schema array", "chat", `{"model":"m",` + msgs + `,"response_format":{"type":"json_schema","json_schema":{"name":"a","schema":[]}}}`, 400, "invalid_request_error", "response_format.json_schema.schema", "invalid_value", "JSON Schema object"},
+		{"json_schema strict string", "chat", `{"model":"m",` + msgs + `,"response_format":{"type":"json_schema","json_schema":{"name":"a","strict":"yes"}}}`, 400, "invalid_request_error", "response_format.json_schema", "invalid_value", "json_schema must be an object"},
+		{"completions response_format", "completions", `{"model":"m","prompt":"x","response_format":{"type":"yaml"}}`, 400, "invalid_request_error", "response_format.type", "invalid_value", `"yaml"`},
 		{"prompt missing", "completions", `{"model":"m"}`, 400, "invalid_request_error", "prompt", "invalid_value", "prompt is required"},
 		{"prompt two", "completions", `{"model":"m","prompt":["a","b"]}`, 400, "invalid_request_error", "prompt", "invalid_value", "exactly one"},
 		{"prompt tokens", "completions", `{"model":"m","prompt":[1,2]}`, 400, "invalid_request_error", "prompt", "invalid_value", "token arrays"},
@@ -400,6 +410,8 @@ func FuzzChatRequest(f *testing.F) {
 		`{"model":"m","messages":[],"max_tokens":-1,"temperature":3}`,
 		`{"model":1}`, `[]`, `null`, `{"model":"m","messages":[{"role":"user","content":null}]}`,
 		`{"model":"m","prompt":["a"],"stream":true}`, `{"model":"m","prompt":[[1,2]]}`,
+		`{"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"p","schema":{"type":"object"},"strict":true}}}`,
+		`{"model":"m","prompt":"x","response_format":{"type":"json_object"}}`, `{"model":"m","prompt":"x","response_format":{"type":"json_schema","json_schema":null}}`,
 	} {
 		f.Add(s)
 	}
@@ -421,4 +433,45 @@ func FuzzChatRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestResponseFormatDecode(t *testing.T) {
+	strict := true
+	for _, tt := range []struct {
+		name, format string
+		want         *stream.ResponseFormat
+	}{
+		{"absent", ``, nil},
+		{"null", `,"response_format":null`, nil},
+		{"text", `,"response_format":{"type":"text"}`, &stream.ResponseFormat{Type: stream.FormatText}},
+		{"json_object", `,"response_format":{"type":"json_object"}`, &stream.ResponseFormat{Type: stream.FormatJSONObject}},
+		{"json_schema", `,"response_format":{"type":"json_schema","json_schema":{"name":"person","description":"a person","schema":{"type":"object","properties":{"n":{"type":"string"}}},"strict":true}}`,
+			&stream.ResponseFormat{Type: stream.FormatJSONSchema, Name: "person", Description: "a person", Schema: json.RawMessage(`{"type":"object","properties":{"n":{"type":"string"}}}`), Strict: &strict}},
+		{"json_schema without schema", `,"response_format":{"type":"json_schema","json_schema":{"name":"free-form_1"}}`,
+			&stream.ResponseFormat{Type: stream.FormatJSONSchema, Name: "free-form_1"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var c ChatRequest
+			if err := json.Unmarshal([]byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]`+tt.format+`}`), &c); err != nil {
+				t.Fatal(err)
+			}
+			req, err := c.ToRequest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(req.ResponseFormat, tt.want) {
+				t.Fatalf("chat: format %+v, want %+v", req.ResponseFormat, tt.want)
+			}
+			var cr CompletionRequest
+			if err := json.Unmarshal([]byte(`{"model":"m","prompt":"x"`+tt.format+`}`), &cr); err != nil {
+				t.Fatal(err)
+			}
+			if req, err = cr.ToRequest(); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(req.ResponseFormat, tt.want) {
+				t.Fatalf("completions: format %+v, want %+v", req.ResponseFormat, tt.want)
+			}
+		})
+	}
 }

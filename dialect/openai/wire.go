@@ -105,6 +105,7 @@ type CompletionRequest struct {
 	FrequencyPenalty *float64          `json:"frequency_penalty,omitempty"`
 	User             string            `json:"user,omitempty"`
 	Metadata         map[string]string `json:"metadata,omitempty"`
+	ResponseFormat   json.RawMessage   `json:"response_format,omitempty"` // vLLM, llama.cpp
 	Echo             bool              `json:"echo,omitempty"`
 	Suffix           string            `json:"suffix,omitempty"`
 	TopK             *int              `json:"top_k,omitempty"`
