@@ -138,10 +138,11 @@ class Meter {
  * aborting its signal cancels the request on the server.
  */
 class RunnelStream {
-  constructor(client, open, decode, signal) {
+  constructor(client, open, decode, signal, resume = 0) {
     this._client = client;
-    this._open = open; // (signal) => Promise<Response>
+    this._open = open; // (signal, headers) => Promise<Response>
     this._decode = decode; // (msg, stream) => chunk | undefined | "done"
+    this._resume = resume; // reconnects allowed
     this._ctl = new AbortController();
     this._meter = new Meter();
     if (signal) {
@@ -154,6 +155,8 @@ class RunnelStream {
     this.text = "";
     this.thinking = "";
     this.final = undefined;
+    /** Reconnects made so far (resumable streams only). */
+    this.reconnects = 0;
   }
 
   /** Cancels the stream. */
@@ -164,21 +167,46 @@ class RunnelStream {
 
   async *[Symbol.asyncIterator]() {
     const signal = this._ctl.signal;
-    const res = await this._client._send(this._open, signal);
+    const headers = this._resume > 0 ? { "Runnel-Resumable": "true" } : {};
+    let res = await this._client._send((s) => this._open(s, headers), signal);
     let finished = false;
+    let lastId = ""; // of the last event, across reconnects
+    let streamId = ""; // from Runnel-Stream-Id: resumes a stream cut before its first event
     try {
-      for await (const msg of parseSSE(res.body, signal)) {
-        const out = this._decode(msg, this);
-        if (out === "done") { finished = true; break; }
-        if (out === undefined) continue;
-        if (out.text) {
-          this._meter.chunk();
-          if (out.channel === "thinking") this.thinking += out.text; else this.text += out.text;
+      for (;;) {
+        streamId = res.headers.get("runnel-stream-id") || streamId;
+        // Only failures to read the body may be resumed: an error the
+        // decoder (or a callback) throws is the caller's to see.
+        const msgs = parseSSE(res.body, signal);
+        let cut = null;
+        try {
+          for (;;) {
+            let step;
+            try { step = await msgs.next(); } catch (err) { cut = err; break; }
+            if (step.done) break;
+            const msg = step.value;
+            if (msg.id) lastId = msg.id;
+            const out = this._decode(msg, this);
+            if (out === "done") { finished = true; return; }
+            if (out === undefined) continue;
+            if (out.text) {
+              this._meter.chunk();
+              if (out.channel === "thinking") this.thinking += out.text; else this.text += out.text;
+            }
+            yield out;
+            if (this._done) { finished = true; return; }
+          }
+        } finally {
+          await msgs.return();
         }
-        yield out;
-        if (this._done) { finished = true; break; }
+        if (signal.aborted) throw new AbortError();
+        const why = cut ? `stream interrupted: ${cut.message}` : "stream ended before it was complete";
+        // A resumable stream's event ids start "rs_".
+        const from = lastId.startsWith("rs_") ? lastId : streamId.startsWith("rs_") ? `${streamId}-0` : "";
+        if (this._resume <= 0 || !from) throw new ConnectionError(why, { cause: cut ?? undefined, midStream: true });
+        res = await this._reconnect(from, headers, why, cut);
+        if (!res) { finished = true; return; } // 204: nothing was missed
       }
-      if (!finished) throw new ConnectionError("stream ended before it was complete", { midStream: true });
     } catch (err) {
       if (signal.aborted) throw new AbortError();
       if (err instanceof RunnelError) throw err;
@@ -186,6 +214,38 @@ class RunnelStream {
     } finally {
       this._meter.done();
       if (!finished) this._ctl.abort();
+    }
+  }
+
+  // _reconnect re-sends the request with Last-Event-ID: from, spending the
+  // stream's reconnects, with backoff after a failed one. It returns the
+  // response that carries on after from, or null for 204 (the stream had
+  // already ended there).
+  async _reconnect(from, headers, why, cause) {
+    const signal = this._ctl.signal;
+    for (let failed = 0; ; failed++) {
+      if (this.reconnects >= this._resume) {
+        const n = this.reconnects;
+        throw new ConnectionError(`${why} (gave up after ${n} reconnect${n === 1 ? "" : "s"})`, { cause, midStream: true });
+      }
+      if (failed) await sleep(backoff(failed - 1), signal);
+      this.reconnects++;
+      let res;
+      try {
+        res = await this._open(signal, { ...headers, "Last-Event-ID": from });
+      } catch (err) {
+        if (signal.aborted) throw new AbortError();
+        why = `reconnecting failed: ${err.message}`;
+        cause = err;
+        continue;
+      }
+      if (res.status === 204) return null;
+      if (res.ok) return res;
+      const err = await errorFromResponse(res);
+      err.midStream = true;
+      if (res.status !== 429 && res.status !== 503) throw err; // 404, 409: not resumable
+      why = `reconnecting failed: ${err.message}`;
+      cause = err;
     }
   }
 
@@ -203,6 +263,7 @@ export class Runnel {
    * @param {string} [opts.baseURL] default: the page's origin in a browser, else http://127.0.0.1:8080
    * @param {string} [opts.apiKey] sent as Authorization: Bearer
    * @param {number} [opts.maxRetries] retries before the first token on connection errors, 429 and 503 (default 2)
+   * @param {number} [opts.resume] reconnects allowed per stream when a connection breaks mid-stream (default 0: none)
    * @param {typeof fetch} [opts.fetch]
    */
   constructor(opts = {}) {
@@ -210,6 +271,7 @@ export class Runnel {
     this.baseURL = (opts.baseURL || (origin && origin !== "null" ? origin : "http://127.0.0.1:8080")).replace(/\/+$/, "");
     this.apiKey = opts.apiKey;
     this.maxRetries = opts.maxRetries ?? 2;
+    this.resume = opts.resume ?? 0;
     this._fetch = opts.fetch || globalThis.fetch.bind(globalThis);
   }
 
@@ -220,9 +282,15 @@ export class Runnel {
   }
 
   _post(path, body, accept = "text/event-stream") {
-    return (signal) => this._fetch(this.baseURL + path, {
-      method: "POST", headers: this._headers({ Accept: accept }), body: JSON.stringify(body), signal,
+    return (signal, headers) => this._fetch(this.baseURL + path, {
+      method: "POST", headers: this._headers({ Accept: accept, ...headers }), body: JSON.stringify(body), signal,
     });
+  }
+
+  // _stream is a stream of the SSE endpoint path; resume (reconnects
+  // allowed) defaults to the client's.
+  _stream(path, body, decode, signal, resume = this.resume) {
+    return new RunnelStream(this, this._post(path, body), decode, signal, resume);
   }
 
   // _send opens a request, retrying with backoff on connection errors, 429
@@ -266,9 +334,9 @@ export class Runnel {
    * {text, channel: "output"|"thinking"} and {toolCalls} chunks; usage and
    * finishReason are set on the stream when it ends.
    */
-  chatStream(model, messages, { signal, ...parameters } = {}) {
+  chatStream(model, messages, { signal, resume, ...parameters } = {}) {
     const body = { model, messages, stream: true, stream_options: { include_usage: true }, ...parameters };
-    return new RunnelStream(this, this._post("/v1/chat/completions", body), decodeOpenAI, signal);
+    return this._stream("/v1/chat/completions", body, decodeOpenAI, signal, resume);
   }
 
   /** Non-streaming chat completion; returns OpenAI's chat.completion object. */
@@ -280,9 +348,9 @@ export class Runnel {
    * Streams the native token stream (/api/v1/inference/stream). Yields
    * {token, text, channel, done, provider}.
    */
-  streamPredict(model, { messages, parameters, signal } = {}) {
+  streamPredict(model, { messages, parameters, signal, resume } = {}) {
     const body = { model, messages, parameters };
-    return new RunnelStream(this, this._post("/api/v1/inference/stream", body), decodeNative, signal);
+    return this._stream("/api/v1/inference/stream", body, decodeNative, signal, resume);
   }
 
   /**
@@ -290,7 +358,7 @@ export class Runnel {
    * {type, name, content, text, channel, index}; the final event (usage,
    * cost, warnings) goes to onComplete and to stream.final.
    */
-  generateStream({ serviceName, modelName, input, prompt, parameters, history, onChunk, onThinking, onComplete, signal } = {}) {
+  generateStream({ serviceName, modelName, input, prompt, parameters, history, onChunk, onThinking, onComplete, signal, resume } = {}) {
     const body = {
       service_name: serviceName, model_name: modelName,
       input: input ?? [{ type: "text", name: "input", content: prompt ?? "" }],
@@ -303,7 +371,7 @@ export class Runnel {
       else if (ev) onChunk?.(ev);
       return ev;
     };
-    return new RunnelStream(this, this._post("/api/v1/generate/stream", body), decode, signal);
+    return this._stream("/api/v1/generate/stream", body, decode, signal, resume);
   }
 
   /** Creates a job for a team: {job_id, ...}. */
@@ -311,10 +379,10 @@ export class Runnel {
     return this._json("POST", "/api/jobs/create", { team_id: teamId, job_type: jobType }, signal);
   }
 
-  /** Streams an LLM call inside a job (OpenAI chat chunks). */
+  /** Streams an LLM call inside a job (OpenAI chat chunks); not resumable. */
   jobCallStream(jobId, { messages, model, signal, ...parameters } = {}) {
     const body = { messages, model, ...parameters };
-    return new RunnelStream(this, this._post(`/api/jobs/${encodeURIComponent(jobId)}/llm-call-stream`, body), decodeOpenAI, signal);
+    return this._stream(`/api/jobs/${encodeURIComponent(jobId)}/llm-call-stream`, body, decodeOpenAI, signal, 0);
   }
 
   /** Completes a job ("completed" or "failed") and returns its costs. */

@@ -4,11 +4,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventSource } from 'eventsource';
-import net from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRunnel } from './lib/server.mjs';
+import { cuttingProxy } from './lib/proxy.mjs';
 
 let srv;
 let models;
@@ -169,46 +169,6 @@ test('an EventSource left open does not run the prompt again when the stream end
   });
   assert.deepEqual(tokens, ['Hello', ' world']);
 });
-
-// cuttingProxy forwards TCP connections to target, except that it cuts the
-// first one after `cutAfter` bytes of response (mid-event, most likely).
-async function cuttingProxy(target, cutAfter) {
-  const { hostname, port } = new URL(target);
-  const stats = { connections: 0, cut: false };
-  const sockets = new Set();
-  const server = net.createServer((client) => {
-    const first = stats.connections++ === 0;
-    const upstream = net.connect(Number(port), hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {});
-    }
-    client.pipe(upstream);
-    let seen = 0;
-    upstream.on('data', (chunk) => {
-      if (!first || stats.cut) return client.write(chunk);
-      if (seen + chunk.length < cutAfter) {
-        seen += chunk.length;
-        return client.write(chunk);
-      }
-      stats.cut = true;
-      client.end(chunk.subarray(0, cutAfter - seen));
-      client.destroy();
-      upstream.destroy();
-    });
-    upstream.on('end', () => client.end());
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    stats,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 test('resumption: EventSource reconnects with Last-Event-ID through a dropped connection and loses nothing', async () => {
   // Slow enough that the reconnect (after EventSource's 3 s) finds the
