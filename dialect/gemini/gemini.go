@@ -100,6 +100,11 @@ type GenerationConfig struct {
 	Seed            *int64          `json:"seed,omitempty"`
 	StopSequences   []string        `json:"stopSequences,omitempty"`
 	ThinkingConfig  *ThinkingConfig `json:"thinkingConfig,omitempty"`
+	// ResponseMimeType "application/json" asks for JSON output, and
+	// ResponseJSONSchema (a plain JSON Schema, unlike responseSchema's
+	// OpenAPI subset) constrains it.
+	ResponseMimeType   string          `json:"responseMimeType,omitempty"`
+	ResponseJSONSchema json.RawMessage `json:"responseJsonSchema,omitempty"`
 }
 
 // ThinkingConfig asks for thought summaries.
@@ -162,6 +167,12 @@ func upstreamRequest(req *stream.Request) (*Request, error) {
 	}}
 	if req.Thinking {
 		out.GenerationConfig.ThinkingConfig = &ThinkingConfig{IncludeThoughts: true}
+	}
+	if f := req.ResponseFormat; f.IsJSON() {
+		out.GenerationConfig.ResponseMimeType = "application/json"
+		if f.Type == stream.FormatJSONSchema {
+			out.GenerationConfig.ResponseJSONSchema = f.Schema
+		}
 	}
 	msgs := req.Messages
 	if len(msgs) == 0 {
@@ -246,6 +257,10 @@ func upstreamRequest(req *stream.Request) (*Request, error) {
 func modelPath(model string) string {
 	return "models/" + url.PathEscape(strings.TrimPrefix(model, "models/"))
 }
+
+// CanFormat implements gateway.FormatChecker: Gemini takes JSON mode and
+// a JSON Schema in its generationConfig.
+func (p *Provider) CanFormat(model string, t stream.FormatType) bool { return true }
 
 // Stream implements stream.Provider.
 func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {

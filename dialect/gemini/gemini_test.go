@@ -77,6 +77,43 @@ func TestStreamThinking(t *testing.T) {
 	}
 }
 
+func TestResponseFormat(t *testing.T) {
+	schema := `{"type":"object","properties":{"n":{"type":"string"}},"required":["n"]}`
+	for _, tt := range []struct {
+		name   string
+		format *stream.ResponseFormat
+		config string // the generationConfig the upstream gets
+	}{
+		{"json_schema", &stream.ResponseFormat{Type: stream.FormatJSONSchema, Name: "p", Schema: json.RawMessage(schema)},
+			`{"responseMimeType":"application/json","responseJsonSchema":` + schema + `}`},
+		{"json_object", &stream.ResponseFormat{Type: stream.FormatJSONObject}, `{"responseMimeType":"application/json"}`},
+		{"json_schema without schema", &stream.ResponseFormat{Type: stream.FormatJSONSchema, Name: "p"}, `{"responseMimeType":"application/json"}`},
+		{"text", &stream.ResponseFormat{Type: stream.FormatText}, `{}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeGemini{body: dialecttest.Fixture(t, "thinking.sse")}
+			ts := httptest.NewServer(f)
+			defer ts.Close()
+			p := NewProvider(Config{BaseURL: ts.URL})
+			if !p.CanFormat("g", tt.format.Type) {
+				t.Fatal("CanFormat refused")
+			}
+			s, err := p.Stream(context.Background(), &stream.Request{Model: "g", ResponseFormat: tt.format,
+				Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dialecttest.ReadAll(s)
+			var want any
+			json.Unmarshal([]byte(tt.config), &want)
+			if got := f.got["generationConfig"]; !reflect.DeepEqual(got, want) {
+				b, _ := json.Marshal(got)
+				t.Errorf("generationConfig %s, want %s", b, tt.config)
+			}
+		})
+	}
+}
+
 func TestStreamToolCall(t *testing.T) {
 	f := &fakeGemini{body: dialecttest.Fixture(t, "tool.sse")}
 	ts := httptest.NewServer(f)

@@ -97,6 +97,32 @@ func TestInferenceStream(t *testing.T) {
 	}
 }
 
+// parameters.response_format reaches the gateway from the token stream and
+// from typed generation.
+func TestResponseFormat(t *testing.T) {
+	gw := &dialecttest.Gateway{Events: script}
+	ts := newTestServer(t, gw, Options{})
+	rf := `{"type":"json_schema","json_schema":{"name":"p","schema":{"type":"object"}}}`
+	for _, resp := range []*http.Response{
+		post(t, ts.URL+"/api/v1/inference/stream", `{"model":"m","prompt":"x","parameters":{"response_format":`+rf+`}}`),
+		post(t, ts.URL+"/api/v1/generate", `{"model_name":"m","input":[{"type":"text","content":"x"}],"parameters":{"response_format":`+rf+`}}`),
+	} {
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	want := &stream.ResponseFormat{Type: stream.FormatJSONSchema, Name: "p", Schema: json.RawMessage(`{"type":"object"}`)}
+	reqs := gw.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests", len(reqs))
+	}
+	for i, r := range reqs {
+		if !reflect.DeepEqual(r.ResponseFormat, want) {
+			t.Errorf("request %d: format %+v", i, r.ResponseFormat)
+		}
+	}
+}
+
 type ctxKey struct{}
 
 func TestInferenceGetWithToken(t *testing.T) {
@@ -273,6 +299,10 @@ func TestErrors(t *testing.T) {
 		{"no messages", "/api/v1/inference/stream", `{"model":"m"}`, nil, 400, "invalid_request", "messages (or prompt) is required"},
 		{"bad role", "/api/v1/inference/stream", `{"model":"m","messages":[{"role":"wizard","content":"x"}]}`, nil, 400, "invalid_request", `messages[0].role "wizard" must be system, user or assistant`},
 		{"bad temperature", "/api/v1/generate/stream", `{"model_name":"m","input":[{"type":"text","content":"x"}],"parameters":{"temperature":3}}`, nil, 400, "invalid_request", "parameters.temperature must be between 0 and 2"},
+		{"bad response_format", "/api/v1/inference/stream", `{"model":"m","prompt":"x","parameters":{"response_format":{"type":"yaml"}}}`, nil, 400, "invalid_request", `parameters.response_format.type must be text, json_object or json_schema, got "yaml"`},
+		{"response_format without name", "/api/v1/generate", `{"model_name":"m","input":[{"type":"text","content":"x"}],"parameters":{"response_format":{"type":"json_schema","json_schema":{"schema":{}}}}}`, nil, 400, "invalid_request", "parameters.response_format.json_schema.name is required: 1 to 64 letters, digits, _ or -"},
+		{"response_format unsupported", "/api/v1/generate", `{"model_name":"m","input":[{"type":"text","content":"x"}],"parameters":{"response_format":{"type":"json_object"}}}`,
+			stream.FormatUnsupported("engine", &stream.ResponseFormat{Type: stream.FormatJSONObject}), 400, "invalid_request", "response_format json_object is not supported by provider engine: it cannot constrain its output to JSON"},
 		{"no model_name", "/api/v1/generate", `{"input":[{"type":"text","content":"x"}]}`, nil, 400, "invalid_request", "model_name is required"},
 		{"image input", "/api/v1/generate", `{"model_name":"m","input":[{"type":"image","content":"x"}]}`, nil, 400, "invalid_request", `input[0].type "image" is not supported; only text inputs are`},
 		{"cannot stream", "/api/v1/generate/stream", `{"model_name":"image-model","input":[{"type":"text","content":"x"}]}`, nil, 400, "invalid_request", `model "image-model" cannot stream; use the non-streaming endpoint POST /api/v1/generate`},
@@ -346,6 +376,8 @@ func FuzzRequests(f *testing.F) {
 	f.Add(1, `{"service_name":"s","model_name":"m","input":[{"type":"text","name":"system","content":"s"},{"type":"text","content":"x"}],"history":[{"role":"assistant","content":"a"}]}`)
 	f.Add(2, `{"model_name":"m","input":[{"type":"text","content":"x"}],"parameters":{"top_k":-1}}`)
 	f.Add(3, `model=m&prompt=x&parameters={"max_tokens":0}`)
+	f.Add(0, `{"model":"m","prompt":"x","parameters":{"response_format":{"type":"json_schema","json_schema":{"name":"p","schema":{"type":"object"},"strict":true}}}}`)
+	f.Add(3, `model=m&prompt=x&parameters={"response_format":{"type":"json_object"}}`)
 	f.Add(3, `model=m&messages=[{"role":"user"}]&token=rst1.1.x.y`)
 	gw := &dialecttest.Gateway{Events: script}
 	mux := http.NewServeMux()

@@ -229,6 +229,11 @@ func (p *Parameters) apply(req *stream.Request) *stream.Error {
 	req.Sampling.Temperature, req.Sampling.TopP, req.Sampling.TopK = p.Temperature, p.TopP, p.TopK
 	req.Sampling.Seed, req.Sampling.Stop = p.Seed, p.Stop
 	req.Thinking = p.EnableThinking
+	f, err := dialect.ParseResponseFormat(p.ResponseFormat, "parameters.response_format")
+	if err != nil {
+		return err
+	}
+	req.ResponseFormat = f
 	return nil
 }
 

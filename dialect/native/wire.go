@@ -6,6 +6,8 @@
 // cost and warnings.
 package native
 
+import "encoding/json"
+
 // InferenceRequest is the body of POST /api/v1/inference/stream.
 type InferenceRequest struct {
 	Model    string      `json:"model"`
@@ -29,6 +31,9 @@ type Parameters struct {
 	Seed           *int64   `json:"seed,omitempty"`
 	Stop           []string `json:"stop,omitempty"`
 	EnableThinking bool     `json:"enable_thinking,omitempty"`
+	// ResponseFormat has OpenAI's response_format shape: {"type":"text"},
+	// {"type":"json_object"} or {"type":"json_schema","json_schema":{...}}.
+	ResponseFormat json.RawMessage `json:"response_format,omitempty"`
 }
 
 // Token is one event of the token stream. The final one has Done set,

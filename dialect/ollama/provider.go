@@ -105,6 +105,10 @@ func statusError(resp *http.Response) *stream.Error {
 	return e
 }
 
+// CanFormat implements gateway.FormatChecker: Ollama constrains its output
+// to JSON or to a schema (format), so every format is forwarded.
+func (p *Provider) CanFormat(model string, t stream.FormatType) bool { return true }
+
 // upstreamBody builds the request Ollama is sent.
 func upstreamBody(req *stream.Request) (path string, body []byte, err error) {
 	opts := &ModelOptions{
@@ -122,10 +126,11 @@ func upstreamBody(req *stream.Request) (path string, body []byte, err error) {
 	}
 	t := true
 	if len(req.Messages) == 0 {
-		b, err := json.Marshal(GenerateRequest{Model: req.Model, Prompt: req.Prompt, Raw: true, Options: opts, Stream: &t, Think: think})
+		b, err := json.Marshal(GenerateRequest{Model: req.Model, Prompt: req.Prompt, Raw: true, Options: opts, Stream: &t, Think: think, Format: wireFormat(req.ResponseFormat)})
 		return "/api/generate", b, err
 	}
-	cr := ChatRequest{Model: req.Model, Options: opts, Stream: &t, Think: think, Messages: make([]Message, 0, len(req.Messages))}
+	cr := ChatRequest{Model: req.Model, Options: opts, Stream: &t, Think: think, Format: wireFormat(req.ResponseFormat),
+		Messages: make([]Message, 0, len(req.Messages))}
 	for _, m := range req.Messages {
 		om := Message{Role: m.Role, Content: m.Content, Thinking: m.Thinking, ToolName: m.Name, ToolCallID: m.ToolCallID}
 		for _, tc := range m.ToolCalls {

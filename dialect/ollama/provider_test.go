@@ -108,6 +108,46 @@ func TestProviderRawPromptUsesGenerate(t *testing.T) {
 	}
 }
 
+// The format goes to Ollama as Ollama takes it: the schema object itself,
+// or "json"; free text sends none.
+func TestProviderFormat(t *testing.T) {
+	schema := `{"type":"object","properties":{"age":{"type":"integer"}}}`
+	for _, tt := range []struct {
+		name   string
+		raw    bool
+		format *stream.ResponseFormat
+		want   any // the format field the upstream got; nil: absent
+	}{
+		{"schema on chat", false, &stream.ResponseFormat{Type: stream.FormatJSONSchema, Name: "p", Schema: json.RawMessage(schema)}, js(schema)},
+		{"json_object on generate", true, &stream.ResponseFormat{Type: stream.FormatJSONObject}, "json"},
+		{"schema without schema", false, &stream.ResponseFormat{Type: stream.FormatJSONSchema, Name: "p"}, "json"},
+		{"text", false, &stream.ResponseFormat{Type: stream.FormatText}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeOllama{body: dialecttest.Fixture(t, "generate.ndjson")}
+			ts := httptest.NewServer(f)
+			defer ts.Close()
+			p := NewProvider(Config{BaseURL: ts.URL})
+			req := &stream.Request{Model: "llama3.2", ResponseFormat: tt.format, Messages: []stream.Message{{Role: "user", Content: "hi"}}}
+			if tt.raw {
+				req.Messages, req.Prompt, req.RawPrompt = nil, "Why", true
+			}
+			if !p.CanFormat(req.Model, tt.format.Type) {
+				t.Fatal("CanFormat refused")
+			}
+			s, err := p.Stream(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			collect(t, s)
+			got, ok := f.got["format"]
+			if tt.want == nil && ok || !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("format %#v (present %v), want %#v", got, ok, tt.want)
+			}
+		})
+	}
+}
+
 func TestProviderErrors(t *testing.T) {
 	cases := []struct {
 		name   string

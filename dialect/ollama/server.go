@@ -131,6 +131,11 @@ func (b *ChatRequest) toRequest() (*stream.Request, *stream.Error) {
 	if err := b.Options.apply(&req.Sampling); err != nil {
 		return nil, err
 	}
+	f, err := parseFormat(b.Format)
+	if err != nil {
+		return nil, err
+	}
+	req.ResponseFormat = f
 	req.Thinking = b.Think != nil && b.Think.On
 	return req, nil
 }
@@ -159,6 +164,11 @@ func (b *GenerateRequest) toRequest() (*stream.Request, *stream.Error) {
 	if err := b.Options.apply(&req.Sampling); err != nil {
 		return nil, err
 	}
+	f, err := parseFormat(b.Format)
+	if err != nil {
+		return nil, err
+	}
+	req.ResponseFormat = f
 	req.Thinking = b.Think != nil && b.Think.On
 	return req, nil
 }
@@ -194,7 +204,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, req *stream.Reque
 	}
 	call, err := s.gw.Start(r.Context(), req)
 	if err != nil {
-		writeError(w, stream.AsError(err))
+		writeError(w, formatError(stream.AsError(err)))
 		return
 	}
 	defer call.Close()

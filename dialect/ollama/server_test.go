@@ -150,6 +150,41 @@ func TestGenerate(t *testing.T) {
 	}
 }
 
+func TestFormat(t *testing.T) {
+	schema := `{"type":"object","properties":{"age":{"type":"integer"}},"required":["age"]}`
+	for _, tt := range []struct {
+		name, format string
+		want         *stream.ResponseFormat
+	}{
+		{"absent", ``, nil},
+		{"null", `,"format":null`, nil},
+		{"empty", `,"format":""`, nil},
+		{"json", `,"format":"json"`, &stream.ResponseFormat{Type: stream.FormatJSONObject}},
+		{"schema", `,"format":` + schema, &stream.ResponseFormat{Type: stream.FormatJSONSchema, Schema: json.RawMessage(schema)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			gw := &dialecttest.Gateway{Events: script}
+			ts := newTestServer(t, gw)
+			for _, body := range []string{
+				`{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":false` + tt.format + `}`,
+				`{"model":"m","prompt":"hi","stream":false` + tt.format + `}`,
+			} {
+				if resp := post(t, ts.URL+map[bool]string{true: "/api/chat", false: "/api/generate"}[strings.Contains(body, "messages")], body); resp.StatusCode != 200 {
+					t.Fatalf("%s: status %d", body, resp.StatusCode)
+				}
+			}
+			for i, r := range gw.Requests() {
+				if !reflect.DeepEqual(r.ResponseFormat, tt.want) {
+					t.Errorf("request %d: format %+v, want %+v", i, r.ResponseFormat, tt.want)
+				}
+			}
+			if n := len(gw.Requests()); n != 2 {
+				t.Fatalf("%d requests", n)
+			}
+		})
+	}
+}
+
 func TestProviderTimings(t *testing.T) {
 	ev := dialecttest.Script(dialecttest.Text("a"), []stream.Event{
 		stream.UsageEvent(stream.Usage{PromptTokens: 1, CompletionTokens: 1, PromptDuration: 1234, GenerationDuration: 5678}),
@@ -212,6 +247,12 @@ func TestErrors(t *testing.T) {
 		{"missing model", "/api/chat", `{"messages":[{"role":"user","content":"hi"}]}`, nil, nil, 400, "model is required"},
 		{"bad role", "/api/chat", `{"model":"m","messages":[{"role":"robot","content":"hi"}]}`, nil, nil, 400, `messages[0].role "robot" must be system, user, assistant or tool`},
 		{"bad think", "/api/chat", `{"model":"m","messages":[{"role":"user","content":"hi"}],"think":"max"}`, nil, nil, 400, `invalid JSON: think must be true, false, "low", "medium" or "high"`},
+		{"format xml", "/api/chat", `{"model":"m","messages":[{"role":"user","content":"hi"}],"format":"xml"}`, nil, nil, 400, `format must be "json" or a JSON schema object`},
+		{"format number", "/api/generate", `{"model":"m","prompt":"hi","format":5}`, nil, nil, 400, `format must be "json" or a JSON schema object`},
+		{"format array", "/api/generate", `{"model":"m","prompt":"hi","format":[{"type":"object"}]}`, nil, nil, 400, `format must be "json" or a JSON schema object`},
+		{"format unsupported upstream", "/api/chat", `{"model":"m","messages":[{"role":"user","content":"hi"}],"format":"json"}`,
+			stream.FormatUnsupported("engine", &stream.ResponseFormat{Type: stream.FormatJSONObject}), nil, 400,
+			"format json_object is not supported by provider engine: it cannot constrain its output to JSON"},
 		{"temperature range", "/api/chat", `{"model":"m","messages":[{"role":"user","content":"hi"}],"options":{"temperature":-1}}`, nil, nil, 400, "options.temperature must be between 0 and 2"},
 		{"oversized", "/api/generate", `{"model":"m","prompt":"` + strings.Repeat("x", 5000) + `"}`, nil, nil, 413, "request body is larger than the limit of 4096 bytes"},
 		{"unknown model", "/api/chat", `{"model":"nope","messages":[{"role":"user","content":"hi"}]}`, notFound, nil, 404, `model "nope" not found`},
@@ -319,6 +360,9 @@ func FuzzChatRequest(f *testing.F) {
 	f.Add("/api/generate", `{"model":"m","prompt":"x","raw":true,"stream":false,"images":[]}`)
 	f.Add("/api/show", `{"name":"m"}`)
 	f.Add("/api/chat", `{"model":"m","messages":[{"role":"user","content":"\u0000"}],"options":{"top_k":-3}}`)
+	f.Add("/api/chat", `{"model":"m","messages":[{"role":"user","content":"hi"}],"format":{"type":"object"}}`)
+	f.Add("/api/generate", `{"model":"m","prompt":"x","format":"json"}`)
+	f.Add("/api/generate", `{"model":"m","prompt":"x","format":{"type":`)
 	gw := &dialecttest.Gateway{Events: script}
 	mux := http.NewServeMux()
 	NewServer(gw, Options{BodyLimit: 4096}).Register(mux)

@@ -135,6 +135,8 @@ type parameters struct {
 	Seed           *int64   `json:"seed"`
 	Stop           []string `json:"stop"`
 	EnableThinking bool     `json:"enable_thinking"`
+	// ResponseFormat is OpenAI's shape, as in the native API.
+	ResponseFormat json.RawMessage `json:"response_format"`
 }
 
 // conn is one client connection.
@@ -295,6 +297,11 @@ func (m *clientMessage) toRequest() (*stream.Request, *stream.Error) {
 		}
 		req.Sampling.Temperature, req.Sampling.TopP, req.Sampling.TopK = p.Temperature, p.TopP, p.TopK
 		req.Sampling.Seed, req.Sampling.Stop, req.Thinking = p.Seed, p.Stop, p.EnableThinking
+		f, err := dialect.ParseResponseFormat(p.ResponseFormat, "parameters.response_format")
+		if err != nil {
+			return nil, err
+		}
+		req.ResponseFormat = f
 	}
 	return req, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -93,6 +94,20 @@ func TestChat(t *testing.T) {
 	}
 	if err := c.Close(websocket.StatusNormalClosure, "bye"); err != nil {
 		t.Errorf("clean close: %v", err)
+	}
+}
+
+func TestResponseFormat(t *testing.T) {
+	gw := &dialecttest.Gateway{Events: script}
+	c := dial(t, gw, Options{})
+	send(t, c, `{"type":"chat","id":"b","model":"m","messages":[{"role":"user","content":"hi"}],"parameters":{"response_format":{"type":"xml"}}}`)
+	if f := read(t, c); f != `{"type":"error","id":"b","error":{"code":"invalid_request","message":"parameters.response_format.type must be text, json_object or json_schema, got \"xml\"","param":"parameters.response_format.type"}}` {
+		t.Errorf("bad format: %s", f)
+	}
+	send(t, c, `{"type":"chat","id":"a","model":"m","messages":[{"role":"user","content":"hi"}],"parameters":{"response_format":{"type":"json_object"}}}`)
+	readUntilDone(t, c, 1)
+	if r := gw.Requests(); len(r) != 1 || !reflect.DeepEqual(r[0].ResponseFormat, &stream.ResponseFormat{Type: stream.FormatJSONObject}) {
+		t.Errorf("requests %+v", r)
 	}
 }
 
@@ -211,6 +226,7 @@ func TestTooManyPrompts(t *testing.T) {
 // connection (the handler is called directly, as the read loop does).
 func FuzzMessage(f *testing.F) {
 	f.Add(`{"type":"chat","model":"m","messages":[{"role":"user","content":"hi"}],"parameters":{"max_tokens":0}}`)
+	f.Add(`{"type":"chat","model":"m","messages":[{"role":"user","content":"hi"}],"parameters":{"response_format":{"type":"json_schema","json_schema":{"name":"p","schema":{}}}}}`)
 	f.Add(`{"type":"cancel","id":"zz"}`)
 	f.Add(`{"type":"chat","id":"1","model":"m","messages":[{"role":"system"}],"parameters":{"temperature":9}}`)
 	f.Fuzz(func(t *testing.T, msg string) {
