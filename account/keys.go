@@ -87,10 +87,20 @@ func (s *Service) Authenticate(ctx context.Context, key string) (Identity, *stre
 	if prefix == "" {
 		return Identity{}, invalid
 	}
-	readAt := time.Now() // real time: the ledger orders it against commits
-	keys, err := s.store.AuthKeys(ctx, prefix)
-	if err != nil {
-		return Identity{}, &stream.Error{Code: stream.CodeInternal, Message: "cannot check the API key now", Err: err}
+	var keys []KeyTeam
+	var readAt time.Time // real time: the ledger orders it against commits
+	if e, ok := s.keys.get(prefix); ok {
+		keys, readAt = e.keys, e.readAt
+	} else {
+		local, remote, cacheable := s.keys.versions()
+		readAt = time.Now()
+		var err error
+		if keys, err = s.store.AuthKeys(ctx, prefix); err != nil {
+			return Identity{}, &stream.Error{Code: stream.CodeInternal, Message: "cannot check the API key now", Err: err}
+		}
+		if cacheable {
+			s.keys.put(prefix, keys, readAt, local, remote)
+		}
 	}
 	h := hashKey(key)
 	for _, kt := range keys {

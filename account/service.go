@@ -67,6 +67,7 @@ type Service struct {
 	cfg     Config
 	lim     Limiter
 	pending ledger
+	keys    *keyCache
 	log     *slog.Logger
 
 	stopOnce sync.Once
@@ -100,7 +101,7 @@ func New(st Store, cfg Config) *Service {
 	if cfg.Limiter == nil {
 		cfg.Limiter = newMemLimiter()
 	}
-	s := &Service{store: st, cfg: cfg, lim: cfg.Limiter, log: cfg.Logger, stop: make(chan struct{}), swept: make(chan struct{})}
+	s := &Service{store: st, cfg: cfg, lim: cfg.Limiter, keys: newKeyCache(st), log: cfg.Logger, stop: make(chan struct{}), swept: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -159,6 +160,7 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 			}
 			if settled {
 				n++
+				s.reservationsChanged()
 			}
 		}
 		if len(ids) < 100 {
@@ -216,6 +218,7 @@ func (s *Service) CreateKey(ctx context.Context, teamID, name string, limits Lim
 	if err := s.store.CreateKey(ctx, k); err != nil {
 		return "", Key{}, internal(err)
 	}
+	s.changed(ctx) // a cached lookup of the same prefix lacks the new key
 	return secret, k, nil
 }
 
@@ -258,6 +261,7 @@ func (s *Service) RevokeKey(ctx context.Context, keyOrPrefix string) (Key, error
 	if err := s.store.RevokeKey(ctx, k.ID, s.cfg.Now().UTC()); err != nil {
 		return Key{}, internal(err)
 	}
+	s.changed(ctx)
 	return s.store.Key(ctx, k.ID)
 }
 
@@ -273,8 +277,25 @@ func (s *Service) AddCredits(ctx context.Context, teamID string, n int64) (Team,
 	if err != nil {
 		return Team{}, internal(err)
 	}
+	s.changed(ctx)
 	return t, nil
 }
+
+// changed announces a committed change to keys or teams: cached key
+// lookups, here and in other processes, are read again. If the
+// announcement fails, other processes see the change once their cached
+// lookup expires (snapshotTTL).
+func (s *Service) changed(ctx context.Context) {
+	if err := s.keys.changed(ctx); err != nil {
+		s.log.Warn("account: announcing a change to keys or teams", "err", err)
+	}
+}
+
+// reservationsChanged drops this process's cached key lookups after a job
+// here reserved or released credits, so plain calls see the team's free
+// balance as it is now. Other processes' reservations show once a cached
+// lookup expires (snapshotTTL), as do their plain calls' deductions.
+func (s *Service) reservationsChanged() { s.keys.local.Add(1) }
 
 // ---- jobs ----
 
@@ -325,6 +346,7 @@ func (s *Service) createJob(ctx context.Context, id Identity, team, jobType stri
 	case err != nil:
 		return Job{}, internal(err)
 	}
+	s.reservationsChanged()
 	return j, nil
 }
 
@@ -361,6 +383,7 @@ func (s *Service) CompleteJob(ctx context.Context, id Identity, jobID string, st
 	if err != nil {
 		return Job{}, Team{}, internal(err)
 	}
+	s.reservationsChanged()
 	return j, t, nil
 }
 
@@ -430,7 +453,10 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		}
 		team = t
 	}
-	if team.MaxBudget > 0 && team.Spent >= team.MaxBudget {
+	// The spend as of now: the snapshot's, plus what calls recorded here
+	// since it was read added.
+	spent := team.Spent + s.pending.spentSince(team.ID, readAt)
+	if team.MaxBudget > 0 && spent >= team.MaxBudget {
 		return nil, stream.Errorf(stream.CodeInsufficientCredit, "team budget of %g is spent", team.MaxBudget)
 	}
 	a.scopes = s.scopes(id, team)
@@ -442,11 +468,11 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 	}
 	warnings, lerr := s.lim.Admit(ctx, now, a.scopes)
 	if lerr != nil {
-		s.pending.settle(team.ID, a.charge, 0, time.Now())
+		s.pending.settle(team.ID, a.charge, 0, 0, time.Now())
 		return nil, &stream.Error{Code: stream.CodeRateLimited, Message: lerr.What + " reached; retry in " + lerr.RetryAfter.String(), RetryAfter: lerr.RetryAfter}
 	}
-	if team.MaxBudget > 0 && team.Spent >= 0.8*team.MaxBudget {
-		warnings = append(warnings, fmt.Sprintf("team has spent %.4g of its budget of %g", team.Spent, team.MaxBudget))
+	if team.MaxBudget > 0 && spent >= 0.8*team.MaxBudget {
+		warnings = append(warnings, fmt.Sprintf("team has spent %.4g of its budget of %g", spent, team.MaxBudget))
 	}
 	a.warnings = warnings
 	return a, nil
@@ -464,8 +490,9 @@ type ledger struct {
 }
 
 type settledCharge struct {
-	at time.Time
-	n  int64
+	at   time.Time
+	n    int64
+	cost float64 // added to the team's spend
 }
 
 // snapshotTTL bounds how old a team snapshot may be; older ones are read
@@ -491,13 +518,30 @@ func (l *ledger) take(team string, free int64, readAt time.Time, n int64) bool {
 	return true
 }
 
-// settle moves n credits of team from in flight to settled at time at
-// (after the record committed; deducted is what the record took).
-func (l *ledger) settle(team string, n, deducted int64, at time.Time) {
+// spentSince is what team's calls recorded since readAt added to its
+// spend, which a snapshot read at readAt does not show.
+func (l *ledger) spentSince(team string, readAt time.Time) float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.pending[team] -= n; l.pending[team] <= 0 {
-		delete(l.pending, team)
+	var spent float64
+	for _, c := range l.settled[team] {
+		if !c.at.Before(readAt) {
+			spent += c.cost
+		}
+	}
+	return spent
+}
+
+// settle moves n credits of team from in flight to settled at time at
+// (after the record committed; deducted is what the record took, cost
+// what it added to the spend).
+func (l *ledger) settle(team string, n, deducted int64, cost float64, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n != 0 {
+		if l.pending[team] -= n; l.pending[team] <= 0 {
+			delete(l.pending, team)
+		}
 	}
 	cs := l.settled[team]
 	i := 0
@@ -505,8 +549,8 @@ func (l *ledger) settle(team string, n, deducted int64, at time.Time) {
 		i++
 	}
 	cs = cs[i:]
-	if deducted > 0 {
-		cs = append(cs, settledCharge{at, deducted})
+	if deducted > 0 || cost > 0 {
+		cs = append(cs, settledCharge{at, deducted, cost})
 	}
 	if len(cs) == 0 {
 		delete(l.settled, team)
@@ -564,13 +608,13 @@ func (a *admission) Done(rec *gateway.Record) {
 
 func (s *Service) record(a *admission, rec *gateway.Record) {
 	c := s.callFromRecord(a, rec)
-	if a.charge > 0 {
-		defer func() { s.pending.settle(a.team, a.charge, c.Credits, time.Now()) }()
-		if c.Status == "ok" {
-			c.Credits = a.charge
-			if s.cfg.Charge == ChargeByCost {
-				c.Credits = s.costCredits(c.Cost.Total)
-			}
+	if a.team != "" {
+		defer func() { s.pending.settle(a.team, a.charge, c.Credits, c.Cost.Total, time.Now()) }()
+	}
+	if a.charge > 0 && c.Status == "ok" {
+		c.Credits = a.charge
+		if s.cfg.Charge == ChargeByCost {
+			c.Credits = s.costCredits(c.Cost.Total)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -730,6 +774,7 @@ func (s *Service) SetTeamLimits(ctx context.Context, teamID string, l Limits, ma
 	if err := s.store.SetTeamLimits(ctx, teamID, l, maxBudget); err != nil {
 		return Team{}, internal(err)
 	}
+	s.changed(ctx)
 	return s.Team(ctx, teamID)
 }
 

@@ -41,7 +41,9 @@ func Open(ctx context.Context, url, schema string) (*sqldb.Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
+	l := listen(cfg, db)
 	s, err := sqldb.New(ctx, sqldb.Options{
+		Changes:       l,
 		Write:         db,
 		Read:          db,
 		MigrationLock: "SELECT pg_advisory_xact_lock(72657301)",
@@ -50,6 +52,7 @@ func Open(ctx context.Context, url, schema string) (*sqldb.Store, error) {
 		Retry: func(err error) bool { c := pgCode(err); return c == "40001" || c == "40P01" },
 	})
 	if err != nil {
+		l.Close()
 		db.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"sort"
 	"strconv"
@@ -41,6 +42,10 @@ type Options struct {
 	// MaxVersion stops migrating after that version (0: migrate fully);
 	// tests use it to build an old database and upgrade it.
 	MaxVersion int
+	// Changes signals changes to keys and teams across processes (see
+	// account.Changes); nil when the database offers no way. If it is an
+	// io.Closer, Close closes it.
+	Changes account.Changes
 }
 
 // Store is an account.Store.
@@ -144,8 +149,27 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	return s, nil
 }
 
+// Version implements account.Changes through Options.Changes.
+func (s *Store) Version() (uint64, bool) {
+	if s.o.Changes == nil {
+		return 0, false
+	}
+	return s.o.Changes.Version()
+}
+
+// Changed implements account.Changes through Options.Changes.
+func (s *Store) Changed(ctx context.Context) error {
+	if s.o.Changes == nil {
+		return nil
+	}
+	return s.o.Changes.Changed(ctx)
+}
+
 // Close closes both pools.
 func (s *Store) Close() error {
+	if c, ok := s.o.Changes.(io.Closer); ok {
+		c.Close()
+	}
 	for _, m := range []*sync.Map{&s.stmts, &s.wstmts} {
 		m.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 	}

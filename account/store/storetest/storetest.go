@@ -69,3 +69,37 @@ func Schema() string {
 	rand.Read(b)
 	return "runnel_test_" + hex.EncodeToString(b)
 }
+
+// OpenPair opens a fresh store of the given kind twice, as two processes
+// sharing one database would (a server and the CLI, or two servers).
+func OpenPair(t testing.TB, kind string) (a, b *sqldb.Store) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	open := func() (*sqldb.Store, error) { return nil, nil }
+	switch kind {
+	case "sqlite":
+		dir := t.TempDir()
+		open = func() (*sqldb.Store, error) { return sqlite.Open(ctx, dir) }
+	case "postgres":
+		schema, url := Schema(), PostgresURL()
+		open = func() (*sqldb.Store, error) { return postgres.Open(ctx, url, schema) }
+		t.Cleanup(func() {
+			if err := postgres.DropSchema(context.Background(), url, schema); err != nil {
+				t.Errorf("drop schema %s: %v", schema, err)
+			}
+		})
+	default:
+		t.Fatalf("unknown store kind %q", kind)
+	}
+	var err error
+	if a, err = open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if b, err = open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b
+}

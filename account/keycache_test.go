@@ -1,0 +1,111 @@
+package account_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/account"
+	"github.com/runnel/runnel/account/store/sqldb"
+	"github.com/runnel/runnel/account/store/storetest"
+	"github.com/runnel/runnel/stream"
+)
+
+// lookups counts a store's key lookups; the embedded store still offers
+// account.Changes.
+type lookups struct {
+	*sqldb.Store
+	n atomic.Int64
+}
+
+func (l *lookups) AuthKeys(ctx context.Context, prefix string) ([]account.KeyTeam, error) {
+	l.n.Add(1)
+	return l.Store.AuthKeys(ctx, prefix)
+}
+
+// Keys are looked up once and then served from memory, yet a key revoked,
+// or a team topped up, by another process sharing the database (the CLI
+// beside a running server) is seen by the very next request: on SQLite
+// through the change marker, on PostgreSQL once its notification arrives.
+func TestKeyCacheFollowsOtherProcesses(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // deadlock guard
+			defer cancel()
+			sa, sb := storetest.OpenPair(t, kind)
+			st := &lookups{Store: sa}
+			server := account.New(st, account.Config{Auth: true})
+			defer server.Close()
+			cli := account.New(sb, account.Config{Auth: true})
+			defer cli.Close()
+
+			// The server's listener (PostgreSQL) is up before anything
+			// changes, and the key's creation has been announced to it.
+			waitVersion(ctx, t, st, func(_ uint64, ok bool) bool { return ok })
+			v, _ := st.Version()
+			team, err := cli.CreateTeam(ctx, "acme", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, _, err := cli.CreateKey(ctx, team.ID, "", account.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitVersion(ctx, t, st, func(now uint64, _ bool) bool { return now != v })
+
+			for range 3 {
+				if _, e := server.Authenticate(ctx, key); e != nil {
+					t.Fatal(e)
+				}
+			}
+			if n := st.n.Load(); n != 1 {
+				t.Fatalf("%d key lookups for 3 requests, want 1 (the rest from memory)", n)
+			}
+
+			// Out of credits, as cached; the CLI adds some.
+			admit := func() error {
+				id, e := server.Authenticate(ctx, key)
+				if e != nil {
+					return e
+				}
+				_, err := server.Admit(account.NewContext(ctx, id), &stream.Request{Model: "m"})
+				return err
+			}
+			if err := admit(); stream.AsError(err).Code != stream.CodeInsufficientCredit {
+				t.Fatalf("admit with no credits: %v", err)
+			}
+			v, _ = st.Version()
+			if _, err := cli.AddCredits(ctx, team.ID, 5); err != nil {
+				t.Fatal(err)
+			}
+			waitVersion(ctx, t, st, func(now uint64, _ bool) bool { return now != v })
+			if err := admit(); err != nil {
+				t.Fatalf("admit after the CLI added credits: %v", err)
+			}
+
+			v, _ = st.Version()
+			if _, err := cli.RevokeKey(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			waitVersion(ctx, t, st, func(now uint64, _ bool) bool { return now != v })
+			if _, e := server.Authenticate(ctx, key); e == nil || e.Code != stream.CodeUnauthorized {
+				t.Fatalf("a key revoked by another process authenticated: %v", e)
+			}
+		})
+	}
+}
+
+// waitVersion waits until the store's change version satisfies done. On
+// SQLite the marker is read on the spot, so it holds at once; PostgreSQL's
+// notifications arrive asynchronously.
+func waitVersion(ctx context.Context, t *testing.T, st account.Changes, done func(v uint64, ok bool) bool) {
+	t.Helper()
+	for !done(st.Version()) {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the change was never seen")
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
