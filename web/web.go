@@ -1,6 +1,7 @@
 // Package web is Runnel's chat page, embedded in the binary: a model picker,
-// streamed markdown replies, a thinking block, a Stop button and live TTFT
-// and tokens/s. It loads nothing from outside the server.
+// streamed markdown replies (resumable, so a dropped connection loses
+// nothing), a thinking block, a Stop button and live TTFT and tokens/s. It
+// loads nothing from outside the server.
 package web
 
 import (

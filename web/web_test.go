@@ -2,12 +2,14 @@ package web_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -16,9 +18,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/mock"
+	"github.com/runnel/runnel/resume"
 	"github.com/runnel/runnel/server"
 	"github.com/runnel/runnel/stream"
 	"github.com/runnel/runnel/web"
@@ -77,7 +81,10 @@ func (s *watchedStream) Recv() (stream.Event, error) {
 	return ev, err
 }
 
-func newServer(t *testing.T) (*httptest.Server, *watched) {
+// newServer serves the page and the OpenAI API over the mock. The page's
+// streams are resumable, so a stopped one is cancelled when grace runs out;
+// wrap, if not nil, wraps the whole server.
+func newServer(t *testing.T, grace time.Duration, wrap func(http.Handler) http.Handler) (*httptest.Server, *watched) {
 	w := &watched{inner: mock.New(mock.Options{}), stops: map[string]chan struct{}{}}
 	r := gateway.NewStaticRouter()
 	r.Register("mock", w)
@@ -91,7 +98,11 @@ func newServer(t *testing.T) (*httptest.Server, *watched) {
 		r.List(gateway.ModelInfo{ID: alias, Provider: "mock", OwnedBy: "runnel"})
 	}
 	gw := gateway.New(gateway.Options{Router: r})
-	h := server.New(server.Options{Dialects: []server.Dialect{openai.NewServer(gw, openai.Options{}), web.Page{}}})
+	resumer := dialect.NewResumer(resume.Options{Grace: grace}, nil)
+	var h http.Handler = server.New(server.Options{Dialects: []server.Dialect{openai.NewServer(gw, openai.Options{Resume: resumer}), web.Page{}}})
+	if wrap != nil {
+		h = wrap(h)
+	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, w
@@ -174,7 +185,9 @@ func send(t *testing.T, ctx context.Context, model, prompt string) {
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "\\'") + "'" }
 
 func TestChatPageInChromium(t *testing.T) {
-	srv, w := newServer(t)
+	// A short grace: Stop ends the page's (resumable) stream at once, and
+	// the server cancels the generation once grace has passed.
+	srv, w := newServer(t, 500*time.Millisecond, nil)
 	ctx := browser(t)
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")); err != nil {
@@ -212,7 +225,7 @@ func TestChatPageInChromium(t *testing.T) {
 		t.Fatalf("live metrics = %q, %q", ttft, tps)
 	}
 
-	// Stop cancels generation on the server.
+	// Stop cancels generation on the server (after the grace period).
 	send(t, ctx, "hang", "Go on forever")
 	until(t, ctx, `document.querySelectorAll('.msg.assistant .content')[1]?.textContent === 'Stop me if'`)
 	js[bool](t, ctx, `(document.getElementById('stop').click(), true)`)
@@ -246,7 +259,7 @@ func TestChatPageInChromium(t *testing.T) {
 }
 
 func TestSDKServed(t *testing.T) {
-	srv, _ := newServer(t)
+	srv, _ := newServer(t, 0, nil)
 	resp, err := http.Get(srv.URL + "/sdk/runnel.js")
 	if err != nil {
 		t.Fatal(err)
@@ -256,5 +269,102 @@ func TestSDKServed(t *testing.T) {
 	want, _ := os.ReadFile("../sdk/js/runnel.js")
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") || string(body) != string(want) {
 		t.Fatalf("GET /sdk/runnel.js: %d %q, %d bytes (want %d)", resp.StatusCode, resp.Header.Get("Content-Type"), len(body), len(want))
+	}
+}
+
+// cutter drops the connection of the first chat stream after
+// `after` bytes of its body, as a flaky network would, and records the
+// Last-Event-ID of every reconnect.
+type cutter struct {
+	next  http.Handler
+	after int
+
+	mu      sync.Mutex
+	cuts    int
+	resumed []string
+}
+
+func (c *cutter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		c.resumed = append(c.resumed, id)
+	}
+	first := c.cuts == 0 && r.URL.Path == "/v1/chat/completions"
+	if first {
+		c.cuts++
+	}
+	c.mu.Unlock()
+	if first {
+		w = &cuttingWriter{ResponseWriter: w, left: c.after}
+	}
+	c.next.ServeHTTP(w, r)
+}
+
+var errCut = errors.New("connection cut by the test")
+
+// cuttingWriter writes its first `left` bytes, then closes the connection
+// under the response: the client sees a chunked body end short.
+type cuttingWriter struct {
+	http.ResponseWriter
+	left int
+	cut  bool
+}
+
+func (w *cuttingWriter) Write(p []byte) (int, error) {
+	if w.cut {
+		return 0, errCut
+	}
+	if len(p) < w.left {
+		w.left -= len(p)
+		return w.ResponseWriter.Write(p)
+	}
+	w.cut = true
+	rc := http.NewResponseController(w.ResponseWriter)
+	if _, err := w.ResponseWriter.Write(p[:w.left]); err == nil && rc.Flush() == nil {
+		if conn, buf, err := rc.Hijack(); err == nil {
+			buf.Flush()
+			conn.Close()
+		}
+	}
+	return 0, errCut
+}
+
+func (w *cuttingWriter) FlushError() error {
+	if w.cut {
+		return errCut
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func TestChatPageResumesACutStream(t *testing.T) {
+	cut := &cutter{after: 1200}
+	srv, _ := newServer(t, 0, func(h http.Handler) http.Handler { cut.next = h; return cut })
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	until(t, ctx, `document.querySelectorAll('#model option').length > 0`)
+
+	send(t, ctx, "story", "Tell me about the robot")
+	until(t, ctx, `document.getElementById('status').textContent.startsWith('done') || document.querySelector('.msg.error') !== null`)
+	if alert := js[string](t, ctx, `document.querySelector('.msg.error')?.textContent ?? ''`); alert != "" {
+		t.Fatalf("the page shows an error: %s", alert)
+	}
+	cut.mu.Lock()
+	cuts, resumed := cut.cuts, cut.resumed
+	cut.mu.Unlock()
+	if cuts != 1 || len(resumed) != 1 || !regexp.MustCompile(`^rs_[0-9a-f]{32}-[1-9][0-9]*$`).MatchString(resumed[0]) {
+		t.Fatalf("cuts = %d, reconnects' Last-Event-IDs = %q; want one cut and one reconnect after an event", cuts, resumed)
+	}
+	// The whole reply, once: nothing lost at the cut, nothing repeated.
+	html := js[string](t, ctx, `document.querySelector('.msg.assistant .content').innerHTML`)
+	if want := "<p>The <strong>robot</strong> learned to paint. It painted the sea, then the sky, then the small red boat.</p>"; html != want {
+		t.Fatalf("reply = %s\nwant    %s", html, want)
+	}
+	if thinking := js[string](t, ctx, `document.querySelector('.msg.assistant .thinking').textContent`); thinking != "Let me think" {
+		t.Fatalf("thinking = %q", thinking)
+	}
+	if status := js[string](t, ctx, `document.getElementById('status').textContent`); status != "done (stop)" {
+		t.Fatalf("status = %q", status)
 	}
 }

@@ -9,7 +9,9 @@ const sendBtn = $("send"), stopBtn = $("stop"), ttftEl = $("ttft"), tpsEl = $("t
 keyInput.value = localStorage.getItem("runnel.apiKey") || "";
 keyInput.addEventListener("change", () => { localStorage.setItem("runnel.apiKey", keyInput.value); loadModels(); });
 
-const client = () => new Runnel({ baseURL: location.origin, apiKey: keyInput.value || undefined });
+// Replies are resumable: on a flaky connection the SDK reconnects (up to 3
+// times) and the reply carries on where it broke off.
+const client = () => new Runnel({ baseURL: location.origin, apiKey: keyInput.value || undefined, resume: 3 });
 let history = [];
 let current = null; // the running stream
 
@@ -79,6 +81,7 @@ form.addEventListener("submit", async (e) => {
       if (chunk.channel === "thinking") { details.hidden = false; thinkingEl.textContent = s.thinking; }
       else if (chunk.text) body.innerHTML = renderMarkdown(s.text);
       stats();
+      if (s.reconnects) statusEl.textContent = `streaming (reconnected ${s.reconnects}×)`;
       log.scrollTop = log.scrollHeight;
     }
     history.push({ role: "assistant", content: s.text });
