@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/runnel/runnel/account/journal"
 	"log/slog"
 	"math"
 	"os"
@@ -57,6 +58,13 @@ type Config struct {
 	// Prices, for calls whose record arrives without a cost.
 	Prices gateway.Prices
 
+	// Journal is the path of the file that makes records of calls outside
+	// jobs durable as each call ends, so that they are written to the store
+	// off the response's path (see account/journal). "" writes them to the
+	// store before the response ends. The process that owns it (the server
+	// while it runs) replays what an earlier owner left.
+	Journal string
+
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -69,6 +77,12 @@ type Service struct {
 	pending ledger
 	keys    *keyCache
 	log     *slog.Logger
+
+	// Records journaled and waiting for the store; see Config.Journal.
+	journal *journal.Journal
+	writes  chan pendingWrite
+	writers sync.WaitGroup
+	written writeCount
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -105,6 +119,9 @@ func New(st Store, cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	if cfg.Journal != "" {
+		s.openJournal(cfg.Journal)
+	}
 	go s.sweepLoop()
 	return s
 }
@@ -118,10 +135,16 @@ func (s *Service) Store() Store { return s.store }
 // Config returns the configuration in effect (defaults filled in).
 func (s *Service) Config() Config { return s.cfg }
 
-// Close stops the sweeper and closes the store.
+// Close stops the sweeper, writes the journaled records to the store and
+// closes it.
 func (s *Service) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.swept
+	if s.journal != nil {
+		close(s.writes)
+		s.writers.Wait()
+		s.journal.Close()
+	}
 	return s.store.Close()
 }
 
@@ -194,6 +217,7 @@ func (s *Service) Team(ctx context.Context, id string) (Team, error) {
 	if !ValidID("team", id) {
 		return Team{}, stream.InvalidParam("team_id", "%q is not a team id (team_ and 16 characters)", clip(id))
 	}
+	s.written.wait(ctx) // its balance shows every call that has ended
 	t, err := s.store.Team(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return Team{}, stream.Errorf(stream.CodeNotFound, "team %s not found", id)
@@ -608,14 +632,31 @@ func (a *admission) Done(rec *gateway.Record) {
 
 func (s *Service) record(a *admission, rec *gateway.Record) {
 	c := s.callFromRecord(a, rec)
-	if a.team != "" {
-		defer func() { s.pending.settle(a.team, a.charge, c.Credits, c.Cost.Total, time.Now()) }()
-	}
 	if a.charge > 0 && c.Status == "ok" {
 		c.Credits = a.charge
 		if s.cfg.Charge == ChargeByCost {
 			c.Credits = s.costCredits(c.Cost.Total)
 		}
+	}
+	if a.jobID == "" && s.journaled(&c) {
+		// Durable now; into the store off the response's path. Job calls
+		// stay synchronous: completing the job reads them back.
+		s.lim.AddTokens(context.Background(), s.cfg.Now(), a.scopes, c.Usage.Total())
+		select {
+		case s.writes <- pendingWrite{a, c}:
+		default: // the writers are behind: write it here
+			s.commitJournaled(a, c)
+		}
+		return
+	}
+	s.store1(a, c)
+	s.lim.AddTokens(context.Background(), s.cfg.Now(), a.scopes, c.Usage.Total())
+}
+
+// store1 writes c to the store and settles what its admission held.
+func (s *Service) store1(a *admission, c Call) error {
+	if a.team != "" {
+		defer func() { s.pending.settle(a.team, a.charge, c.Credits, c.Cost.Total, time.Now()) }()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -630,10 +671,10 @@ func (s *Service) record(a *admission, rec *gateway.Record) {
 	if err != nil {
 		s.log.Error("account: recording call", "call", c.ID, "team", c.TeamID, "err", err)
 	}
-	s.lim.AddTokens(ctx, s.cfg.Now(), a.scopes, c.Usage.Total())
 	if a.outcome != nil {
 		a.outcome.set(c.Status, c.ID)
 	}
+	return err
 }
 
 func (s *Service) callFromRecord(a *admission, rec *gateway.Record) Call {
@@ -778,11 +819,18 @@ func (s *Service) SetTeamLimits(ctx context.Context, teamID string, l Limits, ma
 	return s.Team(ctx, teamID)
 }
 
+// Teams lists every team, balances showing every call that has ended.
+func (s *Service) Teams(ctx context.Context) ([]Team, error) {
+	s.written.wait(ctx)
+	return s.store.Teams(ctx)
+}
+
 // RecentCalls lists recorded calls, newest first (limit 1 to 1000).
 func (s *Service) RecentCalls(ctx context.Context, f UsageFilter, limit int) ([]Call, error) {
 	if err := checkFilter(f); err != nil {
 		return nil, err
 	}
+	s.written.wait(ctx)
 	if limit <= 0 || limit > 1000 {
 		return nil, stream.InvalidParam("limit", "limit must be 1 to 1000")
 	}
@@ -808,6 +856,7 @@ func (s *Service) Usage(ctx context.Context, f UsageFilter) ([]UsageRow, error) 
 	if err := checkFilter(f); err != nil {
 		return nil, err
 	}
+	s.written.wait(ctx)
 	rows, err := s.store.Usage(ctx, f)
 	if err != nil {
 		return nil, internal(err)

@@ -80,7 +80,7 @@ func (a *Admin) createTeam(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) listTeams(w http.ResponseWriter, r *http.Request) {
-	ts, err := a.acct.Store().Teams(r.Context())
+	ts, err := a.acct.Teams(r.Context())
 	if err != nil {
 		fail(w, err)
 		return

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -167,6 +168,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		closeProviders()
 		return nil, nil, err
 	}
+	acfg.Journal = journalPath(cfg.Server.DataDir)
 	acct := account.New(st, acfg)
 	closeAll = func() {
 		closeProviders()
@@ -307,3 +309,8 @@ func envOr(key, def string) string {
 	}
 	return def
 }
+
+// journalPath is where the account layer journals call records (see
+// account.Config.Journal): in the data directory, for SQLite and
+// PostgreSQL alike, since each server owns its own.
+func journalPath(dataDir string) string { return filepath.Join(dataDir, "calls.journal") }

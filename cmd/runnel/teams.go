@@ -32,7 +32,9 @@ func (f *accountFlags) open(ctx context.Context) (*account.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return account.New(st, account.Config{SweepEvery: time.Hour}), nil
+	// With the journal, records a killed server left unstored are stored
+	// now; while a server runs it owns the journal and this skips it.
+	return account.New(st, account.Config{SweepEvery: time.Hour, Journal: journalPath(f.dataDir)}), nil
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -87,7 +89,7 @@ func init() {
 				return err
 			}
 			defer acct.Close()
-			ts, err := acct.Store().Teams(cmd.Context())
+			ts, err := acct.Teams(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,76 @@
+package journal
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestJournal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "calls.journal")
+	j, err := Open(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One owner at a time.
+	if _, err := Open(path, 0); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	for _, r := range []string{`{"id":1}`, `{"id":2}`, `{"id":3}`} {
+		if err := j.Append([]byte(r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Append([]byte("a\nb")); err == nil {
+		t.Fatal("a record with a newline was appended")
+	}
+	// Two of three stored: the file still holds every record (which ones
+	// are stored is the store's to say: replay skips those).
+	j.Committed()
+	j.Committed()
+	if b, _ := os.ReadFile(path); strings.Count(string(b), "\n") != 3 {
+		t.Fatalf("journal with one record in flight:\n%s", b)
+	}
+	// The owner dies with one in flight, mid-way through writing another.
+	j.Close()
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"id":4,"torn`)
+	f.Close()
+
+	j, err = Open(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	es, err := j.Entries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A record appended now starts its own line.
+	j.Append([]byte(`{"id":6}`))
+	if b, _ := os.ReadFile(path); !strings.HasSuffix(string(b), "{\"id\":3}\n{\"id\":6}\n") {
+		t.Fatalf("append after a torn line: %q", b)
+	}
+	j.Committed()
+	var got []string
+	for _, e := range es {
+		got = append(got, string(e))
+	}
+	if strings.Join(got, " ") != `{"id":1} {"id":2} {"id":3}` {
+		t.Fatalf("entries %q: want the three whole lines, without the torn one", got)
+	}
+	if err := j.Clear(); err != nil {
+		t.Fatal(err)
+	}
+	// Emptied once everything appended is stored.
+	j.Append([]byte(`{"id":5}`))
+	if b, _ := os.ReadFile(path); string(b) != "{\"id\":5}\n" {
+		t.Fatalf("after Clear and one append: %q", b)
+	}
+	j.Committed()
+	if b, _ := os.ReadFile(path); len(b) != 0 {
+		t.Fatalf("after every record was stored: %q", b)
+	}
+}
