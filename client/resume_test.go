@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -105,5 +106,28 @@ func TestResumeGivesUp(t *testing.T) {
 	}
 	if ids := lastIDs(); len(ids) != 3 || ids[0] != "" || ids[1] == "" || ids[2] == "" {
 		t.Errorf("Last-Event-IDs of the requests: %q; want a stream and 2 reconnects", ids)
+	}
+}
+
+// TestResumeNothingLeft: a reconnect answered 204 (the server has sent
+// every event, only the end was lost) ends the stream cleanly instead of
+// spending the reconnects.
+func TestResumeNothingLeft(t *testing.T) {
+	var reconnects int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Last-Event-ID") != "" {
+			reconnects++
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "id: rs_00000000000000000000000000000001-1\ndata: {\"token\":\"all\",\"done\":false}\n\n")
+		// The connection drops before the final event.
+	}))
+	defer srv.Close()
+	s := New(srv.URL, WithResume(3)).StreamPredict(context.Background(), "m", []Message{{Role: "user", Content: "hi"}}, nil)
+	got, err := s.Text()
+	if err != nil || got != "all" || reconnects != 1 {
+		t.Fatalf("text %q, err %v, %d reconnects; want \"all\", no error, 1 reconnect", got, err, reconnects)
 	}
 }

@@ -104,6 +104,9 @@ func (s *Stream) Events() iter.Seq2[Event, error] {
 					resumed++
 					resp.Body.Close()
 					if resp, err = s.open(ctx, lastID); err == nil {
+						if resp.StatusCode == http.StatusNoContent {
+							return // the server says we have every event
+						}
 						r = sse.NewReader(resp.Body)
 						continue
 					}
