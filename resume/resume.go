@@ -54,6 +54,7 @@ var (
 	ErrFull        = errors.New("resume: too many resumable streams")
 	ErrTakenOver   = errors.New("resume: another client resumed the stream")
 	ErrExpired     = errors.New("resume: no client came back within the grace period")
+	ErrCancelled   = errors.New("resume: the stream was cancelled")
 	ErrBadPosition = errors.New("resume: the stream has no such event")
 )
 
@@ -130,6 +131,19 @@ func (r *Registry) Get(id, owner, kind string) (*Session, error) {
 	return s, nil
 }
 
+// Cancel cancels the session id of owner, whatever its kind (see
+// Session.Cancel), or returns ErrNotFound.
+func (r *Registry) Cancel(id, owner string) error {
+	r.mu.Lock()
+	s := r.sessions[id]
+	r.mu.Unlock()
+	if s == nil || s.owner != owner {
+		return ErrNotFound
+	}
+	s.Cancel()
+	return nil
+}
+
 // Len returns how many sessions are held.
 func (r *Registry) Len() int {
 	r.mu.Lock()
@@ -158,7 +172,7 @@ type Session struct {
 	bytes    int
 	overflow bool // past MaxBytes: frames are dropped once the client has them
 	done     bool
-	expired  bool
+	gone     error // ErrExpired or ErrCancelled: nobody can read the log any more
 	client   *Client
 	timer    timer         // grace (while detached) or retain (once done)
 	wake     chan struct{} // closed and replaced on every change
@@ -202,14 +216,14 @@ func (s *Session) Append(seq uint64, frame []byte) error {
 }
 
 func (s *Session) append(seq uint64, frame []byte) error {
-	for s.client != nil && !s.expired && s.next()-1-s.client.pos >= uint64(s.reg.o.Ahead) {
+	for s.client != nil && s.gone == nil && s.next()-1-s.client.pos >= uint64(s.reg.o.Ahead) {
 		ch := s.wake
 		s.mu.Unlock()
 		<-ch
 		s.mu.Lock()
 	}
-	if s.expired {
-		return ErrExpired
+	if s.gone != nil {
+		return s.gone
 	}
 	if seq != s.next() {
 		return ErrBadPosition
@@ -263,7 +277,7 @@ func (s *Session) Finish() {
 		s.timer.Stop()
 		s.timer = nil
 	}
-	drop := s.expired
+	drop := s.gone != nil
 	if !drop {
 		s.timer = s.reg.afterFunc(s.reg.o.Retain, func() { s.reg.remove(s) })
 	}
@@ -290,7 +304,7 @@ func (s *Session) Attach(after uint64) (*Client, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.expired:
+	case s.gone != nil:
 		return nil, ErrNotFound
 	case s.overflow:
 		return nil, ErrTooLarge
@@ -313,12 +327,30 @@ func (s *Session) Attach(after uint64) (*Client, error) {
 // expire ends a session nobody came back to: the generation is cancelled.
 func (s *Session) expire() {
 	s.mu.Lock()
-	if s.client != nil || s.done || s.expired {
+	if s.client != nil || s.done || s.gone != nil {
 		s.mu.Unlock()
 		return
 	}
-	s.expired = true
+	s.gone = ErrExpired
 	s.timer = nil
+	s.signal()
+	s.mu.Unlock()
+	s.reg.remove(s)
+	s.cancel()
+}
+
+// Cancel ends the session at a client's request: the generation is
+// cancelled now rather than after the grace period, the session can no
+// longer be resumed, and an attached client's Next returns ErrCancelled.
+func (s *Session) Cancel() {
+	s.mu.Lock()
+	if s.gone == nil {
+		s.gone = ErrCancelled
+	}
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
 	s.signal()
 	s.mu.Unlock()
 	s.reg.remove(s)
@@ -335,8 +367,8 @@ type Client struct {
 
 // Next appends to dst the frames after the client's position, waiting for
 // some when there are none yet. It returns io.EOF after the last frame of a
-// finished stream, ErrTakenOver once another client attached, or ctx's
-// error.
+// finished stream, ErrTakenOver once another client attached,
+// ErrCancelled once the session was cancelled, or ctx's error.
 func (c *Client) Next(ctx context.Context, dst [][]byte) ([][]byte, error) {
 	s := c.s
 	for {
@@ -345,6 +377,10 @@ func (c *Client) Next(ctx context.Context, dst [][]byte) ([][]byte, error) {
 		case c.takenOver:
 			s.mu.Unlock()
 			return dst, ErrTakenOver
+		case s.gone != nil:
+			err := s.gone
+			s.mu.Unlock()
+			return dst, err
 		case c.pos+1 < s.next():
 			dst = append(dst, s.frames[c.pos+1-s.first:]...)
 			c.pos = s.next() - 1
@@ -382,7 +418,7 @@ func (c *Client) Close() {
 		return
 	}
 	s.client = nil
-	if !s.done && !s.expired {
+	if !s.done && s.gone == nil {
 		s.timer = s.reg.afterFunc(s.reg.o.Grace, s.expire)
 	}
 	s.signal()
@@ -393,19 +429,28 @@ func FormatID(id string, seq uint64) string {
 	return id + "-" + strconv.FormatUint(seq, 10)
 }
 
+// ValidID reports whether id has the form of a session's id: rs_ and 32
+// lowercase hex digits.
+func ValidID(id string) bool {
+	if len(id) != len("rs_")+32 || !strings.HasPrefix(id, "rs_") {
+		return false
+	}
+	for j := 3; j < len(id); j++ {
+		if c := id[j]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // ParseID splits a Last-Event-ID of the form FormatID writes. ok is false
 // for anything else (a plain number from a non-resumable stream, garbage).
 func ParseID(s string) (id string, seq uint64, ok bool) {
 	i := strings.LastIndexByte(s, '-')
-	if i < 0 || !strings.HasPrefix(s, "rs_") || i != len("rs_")+32 {
+	if i < 0 || !ValidID(s[:i]) {
 		return "", 0, false
 	}
 	id, num := s[:i], s[i+1:]
-	for j := 3; j < len(id); j++ {
-		if c := id[j]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return "", 0, false
-		}
-	}
 	if num == "" || num[0] == '+' || len(num) > 1 && num[0] == '0' {
 		return "", 0, false
 	}

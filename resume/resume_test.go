@@ -481,3 +481,109 @@ func FuzzParseID(f *testing.F) {
 		}
 	})
 }
+
+func TestValidID(t *testing.T) {
+	id := "rs_0123456789abcdef0123456789abcdef"
+	for in, want := range map[string]bool{
+		id:                                    true,
+		id[:34]:                               false,
+		id + "0":                              false,
+		"rs_0123456789ABCDEF0123456789abcdef": false,
+		"xx_0123456789abcdef0123456789abcdef": false,
+		id + "-1":                             false,
+		"":                                    false,
+	} {
+		if ValidID(in) != want {
+			t.Errorf("ValidID(%q) = %v", in, !want)
+		}
+	}
+}
+
+func TestRegistryCancel(t *testing.T) {
+	r, ft := newTest(Options{})
+	var cf cancelFlag
+	s, _ := r.Open("team:a:k", "openai.chat", cf.cancel)
+	c, _ := s.Attach(0)
+	appendN(t, s, 1, 2)
+	c.Close() // the client left: the grace period runs
+	g := ft.last(t)
+	for _, tc := range []struct{ name, id, owner string }{
+		{"other owner", s.ID(), "team:b:k"},
+		{"no owner", s.ID(), ""},
+		{"unknown", "rs_00000000000000000000000000000000", "team:a:k"},
+	} {
+		if err := r.Cancel(tc.id, tc.owner); err != ErrNotFound {
+			t.Errorf("%s: %v, want ErrNotFound", tc.name, err)
+		}
+	}
+	if cf.n != 0 {
+		t.Fatal("a refused Cancel cancelled the generation")
+	}
+	// Any kind: the id and the owner name the stream.
+	if err := r.Cancel(s.ID(), "team:a:k"); err != nil {
+		t.Fatal(err)
+	}
+	if cf.n != 1 {
+		t.Fatalf("cancel called %d times, want 1", cf.n)
+	}
+	if !g.stopped {
+		t.Fatal("the grace timer still runs")
+	}
+	if _, err := r.Get(s.ID(), "team:a:k", "openai.chat"); err != ErrNotFound {
+		t.Fatalf("Get after Cancel: %v", err)
+	}
+	if _, err := s.Attach(1); err != ErrNotFound {
+		t.Fatalf("Attach after Cancel: %v", err)
+	}
+	if err := s.Append(3, []byte("x")); err != ErrCancelled {
+		t.Fatalf("Append after Cancel: %v", err)
+	}
+	if err := r.Cancel(s.ID(), "team:a:k"); err != ErrNotFound {
+		t.Fatalf("second Cancel: %v", err)
+	}
+	s.Finish() // the producer ends
+	if r.Len() != 0 {
+		t.Fatalf("%d sessions left", r.Len())
+	}
+}
+
+func TestCancelEndsClientAndProducer(t *testing.T) {
+	r, _ := newTest(Options{Ahead: 1})
+	var cf cancelFlag
+	s, _ := r.Open("", "native", cf.cancel)
+	c, _ := s.Attach(0)
+	appendN(t, s, 1, 1)
+	appended := make(chan error)
+	go func() { appended <- s.Append(2, []byte("x")) }() // waits: the client is a frame behind
+	s.Cancel()
+	select {
+	case err := <-appended:
+		if err != ErrCancelled {
+			t.Fatalf("waiting Append: %v, want ErrCancelled", err)
+		}
+	case <-time.After(10 * time.Second): // deadlock guard
+		t.Fatal("the producer still waits")
+	}
+	if _, err := readAll(t, c); err != ErrCancelled {
+		t.Fatalf("attached client: %v, want ErrCancelled", err)
+	}
+	c.Close()
+	s.Finish()
+	if r.Len() != 0 || cf.n != 2 {
+		t.Fatalf("%d sessions left, cancel called %d times", r.Len(), cf.n)
+	}
+}
+
+func TestCancelFinishedSession(t *testing.T) {
+	r, ft := newTest(Options{})
+	s, _ := r.Open("", "native", func() {})
+	appendN(t, s, 1, 1)
+	s.Finish()
+	ret := ft.last(t)
+	if err := r.Cancel(s.ID(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if !ret.stopped || r.Len() != 0 {
+		t.Fatalf("retain timer stopped %v, %d sessions left", ret.stopped, r.Len())
+	}
+}
