@@ -121,3 +121,21 @@ type Gateway interface {
 	Start(ctx context.Context, req *stream.Request) (*gateway.Call, error)
 	Models(ctx context.Context) ([]gateway.ModelInfo, error)
 }
+
+// Authorize runs check (an Authorize option: the auth middleware's verdict
+// on the caller's key) on ctx, returning its refusal as a 401 error; nil
+// when check is nil or passes.
+func Authorize(ctx context.Context, check func(context.Context) error) *stream.Error {
+	if check == nil {
+		return nil
+	}
+	err := check(ctx)
+	if err == nil {
+		return nil
+	}
+	e := stream.AsError(err)
+	if e.Code != stream.CodeUnauthorized {
+		e = stream.Errorf(stream.CodeUnauthorized, "%s", e.Message)
+	}
+	return e
+}

@@ -154,9 +154,28 @@ func (rs *Resumer) resumeError(id string, seq uint64, err error) *stream.Error {
 	case errors.Is(err, resume.ErrBadPosition):
 		return stream.InvalidParam("Last-Event-ID", "stream %s has sent no event %d", id, seq)
 	}
-	return &stream.Error{Code: stream.CodeNotFound, Param: "Last-Event-ID", Message: fmt.Sprintf(
-		"stream %s not found: unknown, not yours, or expired (a stream is kept %s after it ends, and cancelled %s after its client left)",
+	return rs.notFound(id, "Last-Event-ID")
+}
+
+func (rs *Resumer) notFound(id, param string) *stream.Error {
+	o := rs.Registry.Options()
+	return &stream.Error{Code: stream.CodeNotFound, Param: param, Message: fmt.Sprintf(
+		"stream %s not found: unknown, not yours, cancelled, or expired (a stream is kept %s after it ends, and cancelled %s after its client left)",
 		id, o.Retain, o.Grace)}
+}
+
+// Cancel cancels the resumable stream id of ctx's caller, whatever its
+// endpoint: the client stopped it on purpose, so its generation need not
+// run on for the grace period. A non-nil error is for the dialect to write
+// in its own shape.
+func (rs *Resumer) Cancel(ctx context.Context, id string) *stream.Error {
+	if !resume.ValidID(id) {
+		return stream.InvalidParam("id", "%q is not the id of a resumable stream (rs_<32 hex digits>, from the %s header)", id, StreamIDHeader)
+	}
+	if rs.Registry.Cancel(id, rs.owner(ctx)) != nil {
+		return rs.notFound(id, "id")
+	}
+	return nil
 }
 
 // follow writes c's frames to w as they come.

@@ -40,8 +40,9 @@ type DialectOptions struct {
 	// the server's own; nil allows same-origin only.
 	WebSocketOrigins []string
 	// Authorize refuses a /ws/chat caller without a stream token before the
-	// upgrade (see websocket.Options.Authorize); nil lets every caller
-	// connect, each prompt being admitted by the gateway anyway.
+	// upgrade (see websocket.Options.Authorize), and one cancelling a
+	// stream (native.Options.Authorize); nil lets every caller through,
+	// each prompt being admitted by the gateway anyway.
 	Authorize func(ctx context.Context) error
 	// Tokens issues the stream tokens of POST /api/v1/stream-tokens, which
 	// the native GET stream and /ws/chat (?token=) accept; a fresh random
@@ -85,7 +86,7 @@ func Dialects(gw dialect.Gateway, o DialectOptions) []Dialect {
 		ollama.NewServer(gw, ollama.Options{BodyLimit: o.BodyLimit}),
 		anthropic.NewServer(gw, anthropic.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Resume: res}),
 		native.NewServer(gw, native.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Tokens: tokens,
-			Identity: o.Identity, WithIdentity: o.WithIdentity, RequireToken: o.Auth, Resume: res}),
+			Identity: o.Identity, WithIdentity: o.WithIdentity, RequireToken: o.Auth, Authorize: o.Authorize, Resume: res}),
 		websocket.NewServer(gw, websocket.Options{ReadLimit: o.BodyLimit, OriginPatterns: o.WebSocketOrigins,
 			Token: wsToken, Authorize: o.Authorize}),
 	}

@@ -221,10 +221,10 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 	return h, closeAll, nil
 }
 
-// authMiddleware is the account layer's, except for the native GET stream
-// and /ws/chat with a stream token, which carries its caller itself
-// (browsers' EventSource and WebSocket cannot send a key header); their
-// handlers verify the token.
+// authMiddleware is the account layer's, except for the native GET stream,
+// a stream's DELETE and /ws/chat with a stream token, which carries its
+// caller itself (browsers' EventSource and WebSocket cannot send a key
+// header); their handlers verify the token.
 func authMiddleware(acct *account.Service) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		withAuth := acct.Middleware(next)

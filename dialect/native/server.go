@@ -38,6 +38,11 @@ type Options struct {
 	// RequireToken makes GET /api/v1/inference/stream refuse requests
 	// without a valid token; set it when auth is on.
 	RequireToken bool
+	// Authorize, when set, checks the caller of DELETE /api/v1/streams/{id}
+	// sent without a token (an API key in a header, already read by the
+	// auth middleware); an error is answered with a 401. nil lets every
+	// caller through: a stream is cancelled only for its owner anyway.
+	Authorize func(ctx context.Context) error
 
 	// Resume serves resumable streams (a Resumer of its own, owned by
 	// Identity's caller, if nil). The GET stream is always resumable;
@@ -75,19 +80,75 @@ func NewServer(gw dialect.Gateway, opts Options) *Server {
 //
 // GET /api/v1/inference/stream authenticates with ?token= (from POST
 // /api/v1/stream-tokens) instead of a header: the auth middleware must let
-// it through without a key, and this handler checks the token.
+// it through without a key, and this handler checks the token. So may
+// DELETE /api/v1/streams/{id}, which cancels a resumable stream of any
+// dialect.
 func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/inference/stream", s.inferencePost)
 	mux.HandleFunc("GET /api/v1/inference/stream", s.inferenceGet)
 	mux.HandleFunc("POST /api/v1/stream-tokens", s.streamToken)
 	mux.HandleFunc("POST /api/v1/generate/stream", s.generateStream)
 	mux.HandleFunc("POST /api/v1/generate", s.generate)
+	mux.HandleFunc("DELETE "+streamsPath+"{id}", s.cancelStream)
 }
 
-// IsTokenRoute reports whether r is a GET of the token stream carrying a
-// stream token, which the auth middleware should pass through unchecked.
+const streamsPath = "/api/v1/streams/"
+
+// IsTokenRoute reports whether r carries a stream token to a route that
+// accepts one (the GET token stream, a stream's DELETE), which the auth
+// middleware should pass through unchecked.
 func IsTokenRoute(r *http.Request) bool {
-	return r.Method == http.MethodGet && r.URL.Path == "/api/v1/inference/stream" && r.URL.Query().Has("token")
+	switch {
+	case !r.URL.Query().Has("token"):
+		return false
+	case r.Method == http.MethodGet:
+		return r.URL.Path == "/api/v1/inference/stream"
+	case r.Method == http.MethodDelete:
+		return strings.HasPrefix(r.URL.Path, streamsPath)
+	}
+	return false
+}
+
+// tokenCaller returns r's context with the caller its ?token= names
+// restored; ok is false when r has no token.
+func (s *Server) tokenCaller(r *http.Request) (ctx context.Context, ok bool, err *stream.Error) {
+	tok := r.URL.Query().Get("token")
+	if tok == "" {
+		return r.Context(), false, nil
+	}
+	identity, verr := s.opts.Tokens.Verify(tok)
+	if verr != nil {
+		return nil, true, stream.Errorf(stream.CodeUnauthorized, "%v; get a new one from POST /api/v1/stream-tokens", verr)
+	}
+	ctx = r.Context()
+	if s.opts.WithIdentity != nil {
+		if ctx, err = s.opts.WithIdentity(ctx, identity); err != nil {
+			return nil, true, err
+		}
+	}
+	return ctx, true, nil
+}
+
+// cancelStream is DELETE /api/v1/streams/{id}: a client stopping a
+// resumable stream on purpose, so that its generation ends now rather
+// than after the grace period kept for a broken connection.
+func (s *Server) cancelStream(w http.ResponseWriter, r *http.Request) {
+	ctx, tok, err := s.tokenCaller(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if !tok {
+		if e := dialect.Authorize(ctx, s.opts.Authorize); e != nil {
+			writeError(w, e)
+			return
+		}
+	}
+	if err := s.opts.Resume.Cancel(ctx, r.PathValue("id")); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) streamToken(w http.ResponseWriter, r *http.Request) {
@@ -123,21 +184,12 @@ func (s *Server) inferencePost(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) inferenceGet(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	ctx := r.Context()
-	if tok := q.Get("token"); tok != "" {
-		identity, err := s.opts.Tokens.Verify(tok)
-		if err != nil {
-			writeError(w, stream.Errorf(stream.CodeUnauthorized, "%v; get a new one from POST /api/v1/stream-tokens", err))
-			return
-		}
-		if s.opts.WithIdentity != nil {
-			var e *stream.Error
-			if ctx, e = s.opts.WithIdentity(ctx, identity); e != nil {
-				writeError(w, e)
-				return
-			}
-		}
-	} else if s.opts.RequireToken {
+	ctx, tok, err := s.tokenCaller(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if !tok && s.opts.RequireToken {
 		writeError(w, &stream.Error{Code: stream.CodeUnauthorized, Param: "token", Message: "token is required: get one from POST /api/v1/stream-tokens"})
 		return
 	}

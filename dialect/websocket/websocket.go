@@ -168,15 +168,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			writeUnauthorized(w, e)
 			return
 		}
-	} else if s.opts.Authorize != nil {
-		if err := s.opts.Authorize(base); err != nil {
-			e := stream.AsError(err)
-			if e.Code != stream.CodeUnauthorized {
-				e = stream.Errorf(stream.CodeUnauthorized, "%s", e.Message)
-			}
-			writeUnauthorized(w, e)
-			return
-		}
+	} else if e := dialect.Authorize(base, s.opts.Authorize); e != nil {
+		writeUnauthorized(w, e)
+		return
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.opts.OriginPatterns})
 	if err != nil {
