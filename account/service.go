@@ -64,6 +64,10 @@ type Config struct {
 	// store before the response ends. The process that owns it (the server
 	// while it runs) replays what an earlier owner left.
 	Journal string
+	// JournalReplayOnly stores what the journal holds and lets go of it,
+	// without waiting for it or journaling: for admin commands, which make
+	// no calls and must not keep a starting server from owning it.
+	JournalReplayOnly bool
 
 	Logger *slog.Logger
 	Now    func() time.Time
