@@ -61,7 +61,14 @@ func TestJournaledRecords(t *testing.T) {
 			if n := calls(t, s, tm.ID); n != 1 {
 				t.Fatalf("%d calls in usage right after the call, want 1", n)
 			}
+			// A call that ends while the server shuts down is written
+			// directly (the writers are gone); it must not panic.
+			late, err := s.Admit(keyCtx(t, s, key), &stream.Request{Model: "m"})
+			if err != nil {
+				t.Fatal(err)
+			}
 			s.Close()
+			late.Done(&gateway.Record{ID: "call_late", Provider: "mock", Model: "m", Status: "cancelled"})
 
 			// A server whose store refuses records: the call still ends,
 			// its record stays journaled.
