@@ -24,7 +24,11 @@ const writers = 4
 // in it and starts the writers. Without it (another process owns it, or it
 // cannot be opened) records are written before the response ends.
 func (s *Service) openJournal(path string) {
-	j, err := journal.Open(path, time.Second)
+	wait := 5 * time.Second // an admin command replaying it lets go at once
+	if s.cfg.JournalReplayOnly {
+		wait = 0
+	}
+	j, err := journal.Open(path, wait)
 	if err != nil {
 		if errors.Is(err, journal.ErrLocked) {
 			s.log.Debug("account: the record journal is in use by another process", "path", path)
@@ -35,6 +39,10 @@ func (s *Service) openJournal(path string) {
 	}
 	if err := s.replay(j); err != nil {
 		s.log.Error("account: replaying the record journal; keeping it for the next start", "path", path, "err", err)
+		j.Close()
+		return
+	}
+	if s.cfg.JournalReplayOnly {
 		j.Close()
 		return
 	}

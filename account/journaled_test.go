@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/runnel/runnel/account"
+	"github.com/runnel/runnel/account/journal"
 	"github.com/runnel/runnel/account/store/sqldb"
 	"github.com/runnel/runnel/account/store/storetest"
 	"github.com/runnel/runnel/gateway"
@@ -60,7 +61,14 @@ func TestJournaledRecords(t *testing.T) {
 			if n := calls(t, s, tm.ID); n != 1 {
 				t.Fatalf("%d calls in usage right after the call, want 1", n)
 			}
+			// A call that ends while the server shuts down is written
+			// directly (the writers are gone); it must not panic.
+			late, err := s.Admit(keyCtx(t, s, key), &stream.Request{Model: "m"})
+			if err != nil {
+				t.Fatal(err)
+			}
 			s.Close()
+			late.Done(&gateway.Record{ID: "call_late", Provider: "mock", Model: "m", Status: "cancelled"})
 
 			// A server whose store refuses records: the call still ends,
 			// its record stays journaled.
@@ -80,8 +88,19 @@ func TestJournaledRecords(t *testing.T) {
 			if err != nil || len(saved) == 0 {
 				t.Fatalf("journal after the refused write: %q %v", saved, err)
 			}
-			for range 2 {
-				s := account.New(kept{sb}, cfg)
+			for round := range 2 {
+				c := cfg
+				// First as an admin command after the crash would: it stores
+				// what was left and lets go of the journal at once.
+				c.JournalReplayOnly = round == 0
+				s := account.New(kept{sb}, c)
+				if c.JournalReplayOnly {
+					j, err := journal.Open(path, 0)
+					if err != nil {
+						t.Fatalf("the journal after a replay-only open: %v", err)
+					}
+					j.Close()
+				}
 				rows, err := s.Usage(ctx, account.UsageFilter{TeamID: tm.ID})
 				if err != nil || len(rows) != 1 || rows[0].Calls != 2 {
 					t.Fatalf("usage after the replay: %+v %v, want 2 calls", rows, err)

@@ -64,6 +64,10 @@ type Config struct {
 	// store before the response ends. The process that owns it (the server
 	// while it runs) replays what an earlier owner left.
 	Journal string
+	// JournalReplayOnly stores what the journal holds and lets go of it,
+	// without waiting for it or journaling: for admin commands, which make
+	// no calls and must not keep a starting server from owning it.
+	JournalReplayOnly bool
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -81,6 +85,8 @@ type Service struct {
 	// Records journaled and waiting for the store; see Config.Journal.
 	journal *journal.Journal
 	writes  chan pendingWrite
+	wmu     sync.RWMutex // held to send on writes; Close takes it to close it
+	wclosed bool
 	writers sync.WaitGroup
 	written writeCount
 
@@ -141,7 +147,10 @@ func (s *Service) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.swept
 	if s.journal != nil {
+		s.wmu.Lock()
+		s.wclosed = true
 		close(s.writes)
+		s.wmu.Unlock()
 		s.writers.Wait()
 		s.journal.Close()
 	}
@@ -638,16 +647,21 @@ func (s *Service) record(a *admission, rec *gateway.Record) {
 			c.Credits = s.costCredits(c.Cost.Total)
 		}
 	}
-	if a.jobID == "" && s.journaled(&c) {
+	if a.jobID == "" && s.journal != nil {
 		// Durable now; into the store off the response's path. Job calls
 		// stay synchronous: completing the job reads them back.
-		s.lim.AddTokens(context.Background(), s.cfg.Now(), a.scopes, c.Usage.Total())
-		select {
-		case s.writes <- pendingWrite{a, c}:
-		default: // the writers are behind: write it here
-			s.commitJournaled(a, c)
+		s.wmu.RLock()
+		if !s.wclosed && s.journaled(&c) {
+			select {
+			case s.writes <- pendingWrite{a, c}:
+			default: // the writers are behind: write it here
+				s.commitJournaled(a, c)
+			}
+			s.wmu.RUnlock()
+			s.lim.AddTokens(context.Background(), s.cfg.Now(), a.scopes, c.Usage.Total())
+			return
 		}
-		return
+		s.wmu.RUnlock() // closing, or the journal failed: write it now
 	}
 	s.store1(a, c)
 	s.lim.AddTokens(context.Background(), s.cfg.Now(), a.scopes, c.Usage.Total())

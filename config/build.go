@@ -74,7 +74,7 @@ func (c *Config) BuildProviders(getenv func(string) string, client *http.Client)
 			}
 			out[name] = gemini.NewProvider(gemini.Config{Name: name, BaseURL: p.BaseURL, APIKey: key, HTTPClient: client})
 		case TypeEngine:
-			e, err := engine.New(engine.Options{ModelsDir: c.Server.ModelsDir, BufferSize: c.Gateway.BufferSize})
+			e, err := engine.New(engine.Options{ModelsDir: c.Server.ModelsDir, BufferSize: c.Gateway.BufferSize, Threads: p.Threads})
 			if err != nil {
 				return nil, fmt.Errorf("providers.%s: %w", name, err)
 			}

@@ -107,6 +107,9 @@ type Provider struct {
 	// with a 400 naming the non-streaming form; aliases that may route to
 	// them too. Unset means they stream.
 	Stream *bool `yaml:"stream"`
+	// Threads (type engine) caps the cores the engine computes on, to
+	// leave some to the gateway; 0 uses all. Process-wide.
+	Threads int `yaml:"threads"`
 }
 
 // Think says which of a provider's models emit inline <think> tags: All,

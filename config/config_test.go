@@ -237,6 +237,10 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"bad env duration", "", env("RUNNEL_KEEP_ALIVE", "5"), `RUNNEL_KEEP_ALIVE="5": want a duration`},
 		{"bad env body limit", "", env("RUNNEL_BODY_LIMIT", "1MB"), `RUNNEL_BODY_LIMIT="1MB"`},
 		{"bad env buffer", "", env("RUNNEL_BUFFER_SIZE", "-1"), `RUNNEL_BUFFER_SIZE="-1"`},
+		{"threads on a mock", "providers: {m: {type: mock, threads: 2}}\n", env(), `providers.m.threads: only an engine provider`},
+		{"negative threads", "providers: {e: {type: engine, threads: -1}}\n", env(), `providers.e.threads`},
+		{"engines with different threads", "providers: {e1: {type: engine, threads: 1}, e2: {type: engine, threads: 2}}\n", env(), `differs from another engine's 1`},
+		{"bad env threads", "", env("RUNNEL_ENGINE_THREADS", "0"), `RUNNEL_ENGINE_THREADS="0"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -325,5 +329,18 @@ func TestReadmeExample(t *testing.T) {
 	}
 	if ps["vllm"] == nil || ps["slow"] == nil || len(c.Aliases["fast"]) != 2 {
 		t.Fatalf("README example loaded as %+v", c)
+	}
+}
+
+// The engine's thread cap comes from its provider's threads, or from
+// RUNNEL_ENGINE_THREADS for every engine.
+func TestEngineThreads(t *testing.T) {
+	c, err := load(t, "providers: {local: {type: engine, threads: 1}}\n", env())
+	if err != nil || c.Providers["local"].Threads != 1 || c.Providers["engine"].Threads != 0 {
+		t.Fatalf("from the file: %+v %v", c.Providers, err)
+	}
+	c, err = load(t, "", env("RUNNEL_ENGINE_THREADS", "1"))
+	if err != nil || c.Providers["engine"].Threads != 1 {
+		t.Fatalf("from the environment: %+v %v", c.Providers, err)
 	}
 }

@@ -90,6 +90,18 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		}
 		c.Server.BodyLimit = n
 	}
+	if v := getenv("RUNNEL_ENGINE_THREADS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("config: RUNNEL_ENGINE_THREADS=%q: want a number of cores ≥ 1", v)
+		}
+		for name, p := range c.Providers {
+			if p.Type == TypeEngine {
+				p.Threads = n
+				c.Providers[name] = p
+			}
+		}
+	}
 	if v := getenv("RUNNEL_BUFFER_SIZE"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
@@ -199,6 +211,19 @@ func (c *Config) Validate() error {
 		}
 		if len(p.Mock) > 0 && p.Type != TypeMock {
 			return fmt.Errorf("%s.mock: only a mock provider takes mock knobs", where)
+		}
+		if p.Threads != 0 && p.Type != TypeEngine || p.Threads < 0 {
+			return fmt.Errorf("%s.threads: only an engine provider takes threads, a number of cores ≥ 1", where)
+		}
+	}
+	// The engine's kernel pool is process-wide: one thread count.
+	threads := 0
+	for _, name := range sortedKeys(c.Providers) {
+		if t := c.Providers[name].Threads; t > 0 {
+			if threads > 0 && t != threads {
+				return fmt.Errorf("providers.%s.threads: %d differs from another engine's %d; the engines share one pool of threads", name, t, threads)
+			}
+			threads = t
 		}
 	}
 	if d := c.Gateway.DefaultProvider; d != "" {

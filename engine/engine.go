@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/runnel/runnel/engine/kernels"
 	"github.com/runnel/runnel/engine/models"
 	"github.com/runnel/runnel/engine/sampler"
 	"github.com/runnel/runnel/gateway"
@@ -49,6 +50,10 @@ type Options struct {
 	// bounds each sequence's KV cache: Layers × MaxContext × KVDim × 8
 	// bytes.
 	MaxContext int
+	// Threads caps the cores the engine's products use (default: all,
+	// GOMAXPROCS), to leave some to the rest of the process. It is
+	// process-wide: every engine must ask for the same.
+	Threads int
 	// BufferSize is each stream's event buffer (default 64).
 	BufferSize int
 	Logger     *slog.Logger
@@ -77,6 +82,12 @@ var (
 
 // New returns an Engine. Models are loaded on first use.
 func New(o Options) (*Engine, error) {
+	if o.Threads < 0 {
+		return nil, fmt.Errorf("engine: threads %d must not be negative", o.Threads)
+	}
+	if o.Threads > 0 && !kernels.SetThreads(o.Threads) {
+		return nil, fmt.Errorf("engine: threads %d: the engine already runs with a different number of threads in this process", o.Threads)
+	}
 	if o.ModelsDir == "" {
 		o.ModelsDir = models.DefaultDir()
 	}

@@ -34,7 +34,7 @@ func (f *accountFlags) open(ctx context.Context) (*account.Service, error) {
 	}
 	// With the journal, records a killed server left unstored are stored
 	// now; while a server runs it owns the journal and this skips it.
-	return account.New(st, account.Config{SweepEvery: time.Hour, Journal: journalPath(f.dataDir)}), nil
+	return account.New(st, account.Config{SweepEvery: time.Hour, Journal: journalPath(f.dataDir), JournalReplayOnly: true}), nil
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -49,8 +49,9 @@ func putJob(j *job) { jobs.Put(j) }
 // BenchmarkMatVecThreshold.
 var parallelMin = 1 << 15
 
-// The pool: GOMAXPROCS-1 workers (the caller is the last core) that look
-// for work on a board.
+// The pool: a worker per core products may use but one, the caller being
+// the last (SetThreads; GOMAXPROCS by default), looking for work on a
+// board.
 //
 // Why workers spin: a token of a 15M-parameter model is ~45 products of
 // 10–2000 µs each, back to back. A worker parked on a channel takes tens of
@@ -67,6 +68,7 @@ var pool struct {
 	board   atomic.Pointer[job] // the job helpers should take chunks of
 	parked  atomic.Int32        // workers blocked on wake
 	wake    chan struct{}
+	started atomic.Bool
 }
 
 // spinFor is how long an idle worker polls the board before parking. It
@@ -74,8 +76,39 @@ var pool struct {
 // its stream), so a steady decode never pays a wake-up.
 const spinFor = 200 * time.Microsecond
 
+// threads caps the cores products use, the caller's included; 0 means
+// GOMAXPROCS. See SetThreads.
+var threads atomic.Int32
+
+// SetThreads caps the cores a product uses, the calling goroutine's
+// included, at n (n < 1: GOMAXPROCS, the default), so that an engine can
+// leave cores to the rest of the process (a gateway serving other
+// providers). The pool is sized once, at the first parallel product:
+// SetThreads reports false, changing nothing, if that has happened with a
+// different size.
+func SetThreads(n int) bool {
+	if n < 0 {
+		n = 0
+	}
+	threads.Store(int32(n))
+	if pool.started.Load() && pool.workers != threadCount()-1 {
+		return false
+	}
+	return true
+}
+
+// threadCount is how many cores products use.
+func threadCount() int {
+	p := runtime.GOMAXPROCS(0)
+	if t := int(threads.Load()); t > 0 && t < p {
+		return t
+	}
+	return p
+}
+
 func startPool() {
-	pool.workers = runtime.GOMAXPROCS(0) - 1
+	pool.workers = threadCount() - 1
+	pool.started.Store(true)
 	pool.wake = make(chan struct{}, pool.workers)
 	for range pool.workers {
 		go worker()
@@ -149,7 +182,7 @@ func (j *job) work(gen uint32, caller bool) (last bool) {
 
 // run computes all rows of j, in parallel when work is large enough.
 func run(j *job, rows, work int) {
-	p := runtime.GOMAXPROCS(0)
+	p := threadCount()
 	if p == 1 || work < parallelMin || rows < 2 {
 		j.rows(0, rows)
 		return
@@ -159,6 +192,7 @@ func run(j *job, rows, work int) {
 		j.rows(0, rows)
 		return
 	}
+	p = pool.workers + 1
 	// About four chunks per core balances load without much contention.
 	// A product's chunks are multiples of 4 rows so the multi-row kernels
 	// stay aligned; Parallel's rows (attention heads: 6 for stories15M)
