@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/dialect/native"
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/mock"
@@ -81,9 +82,11 @@ func (s *watchedStream) Recv() (stream.Event, error) {
 	return ev, err
 }
 
-// newServer serves the page and the OpenAI API over the mock. The page's
-// streams are resumable, so a stopped one is cancelled when grace runs out;
-// wrap, if not nil, wraps the whole server.
+// newServer serves the page, the OpenAI API and the native API (whose
+// DELETE /api/v1/streams/{id} the page's Stop sends) over the mock. The
+// page's streams are resumable: without that DELETE a stopped one would be
+// cancelled only when grace runs out. wrap, if not nil, wraps the whole
+// server.
 func newServer(t *testing.T, grace time.Duration, wrap func(http.Handler) http.Handler) (*httptest.Server, *watched) {
 	w := &watched{inner: mock.New(mock.Options{}), stops: map[string]chan struct{}{}}
 	r := gateway.NewStaticRouter()
@@ -99,7 +102,8 @@ func newServer(t *testing.T, grace time.Duration, wrap func(http.Handler) http.H
 	}
 	gw := gateway.New(gateway.Options{Router: r})
 	resumer := dialect.NewResumer(resume.Options{Grace: grace}, nil)
-	var h http.Handler = server.New(server.Options{Dialects: []server.Dialect{openai.NewServer(gw, openai.Options{Resume: resumer}), web.Page{}}})
+	var h http.Handler = server.New(server.Options{Dialects: []server.Dialect{
+		openai.NewServer(gw, openai.Options{Resume: resumer}), native.NewServer(gw, native.Options{Resume: resumer}), web.Page{}}})
 	if wrap != nil {
 		h = wrap(h)
 	}
@@ -185,9 +189,9 @@ func send(t *testing.T, ctx context.Context, model, prompt string) {
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "\\'") + "'" }
 
 func TestChatPageInChromium(t *testing.T) {
-	// A short grace: Stop ends the page's (resumable) stream at once, and
-	// the server cancels the generation once grace has passed.
-	srv, w := newServer(t, 500*time.Millisecond, nil)
+	// An hour's grace: only Stop's explicit cancel can end the stopped
+	// generation within the test.
+	srv, w := newServer(t, time.Hour, nil)
 	ctx := browser(t)
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")); err != nil {
@@ -225,7 +229,7 @@ func TestChatPageInChromium(t *testing.T) {
 		t.Fatalf("live metrics = %q, %q", ttft, tps)
 	}
 
-	// Stop cancels generation on the server (after the grace period).
+	// Stop cancels generation on the server at once.
 	send(t, ctx, "hang", "Go on forever")
 	until(t, ctx, `document.querySelectorAll('.msg.assistant .content')[1]?.textContent === 'Stop me if'`)
 	js[bool](t, ctx, `(document.getElementById('stop').click(), true)`)

@@ -135,7 +135,9 @@ class Meter {
 
 /**
  * A running stream. Iterate it with for await; breaking out of the loop or
- * aborting its signal cancels the request on the server.
+ * aborting its signal cancels the request on the server (a resumable one
+ * with DELETE /api/v1/streams/{id}: the server cannot tell a dropped
+ * connection from a stop, and would run it on for its grace period).
  */
 class RunnelStream {
   constructor(client, open, decode, signal, resume = 0) {
@@ -170,6 +172,7 @@ class RunnelStream {
     const headers = this._resume > 0 ? { "Runnel-Resumable": "true" } : {};
     let res = await this._client._send((s) => this._open(s, headers), signal);
     let finished = false;
+    let failed = false; // ended by an error, not by the caller: no cancel
     let lastId = ""; // of the last event, across reconnects
     let streamId = ""; // from Runnel-Stream-Id: resumes a stream cut before its first event
     try {
@@ -209,11 +212,14 @@ class RunnelStream {
       }
     } catch (err) {
       if (signal.aborted) throw new AbortError();
+      failed = true;
       if (err instanceof RunnelError) throw err;
       throw new ConnectionError(`stream interrupted: ${err.message}`, { cause: err, midStream: true });
     } finally {
       this._meter.done();
       if (!finished) this._ctl.abort();
+      const id = streamId || lastId.replace(/-\d+$/, "");
+      if (!finished && !failed && this._resume > 0 && id.startsWith("rs_")) this._client._cancel(id);
     }
   }
 
@@ -279,6 +285,16 @@ export class Runnel {
     const h = { "Content-Type": "application/json", ...extra };
     if (this.apiKey) h.Authorization = `Bearer ${this.apiKey}`;
     return h;
+  }
+
+  // _cancel asks the server to stop resumable stream id now; fire and
+  // forget: at worst the generation runs on for the grace period.
+  _cancel(id) {
+    const headers = this.apiKey ? { Authorization: `Bearer ${this.apiKey}` } : {};
+    try {
+      this._fetch(`${this.baseURL}/api/v1/streams/${encodeURIComponent(id)}`, { method: "DELETE", headers, keepalive: true })
+        .then((res) => res.body?.cancel()).catch(() => {});
+    } catch { /* a fetch that throws synchronously */ }
   }
 
   _post(path, body, accept = "text/event-stream") {

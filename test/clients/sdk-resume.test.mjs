@@ -2,6 +2,7 @@
 // serve, through a TCP proxy that drops connections mid-stream.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startRunnel } from './lib/server.mjs';
 import { cuttingProxy } from './lib/proxy.mjs';
 import { Runnel, RunnelError, ConnectionError, AbortError, parseSSE } from '../../sdk/js/runnel.js';
@@ -15,21 +16,26 @@ const user = [{ role: 'user', content: 'tell me a story' }];
 // Deterministic: the same knobs give the same tokens on every run.
 const long = 'mock/default?tokens=40&itl=5ms';
 
-// recording is a fetch that keeps every request's headers and, from a copy
-// of each response body, the SSE events that arrived whole.
+// recording is a fetch that keeps every request's method, URL and headers
+// and, from a copy of each response body, the SSE events that arrived
+// whole; a call's answered settles once its status is known.
 function recording() {
   const calls = [];
-  const fetch = async (url, init) => {
-    const call = { headers: new Headers(init.headers), events: [], status: 0 };
+  const fetch = (url, init) => {
+    const call = { url, method: init.method ?? 'GET', headers: new Headers(init.headers), events: [], status: 0 };
     calls.push(call);
-    const res = await globalThis.fetch(url, init);
-    call.status = res.status;
-    if (!res.body) return res;
-    const [mine, theirs] = res.body.tee();
-    call.read = (async () => {
-      try { for await (const m of parseSSE(theirs)) call.events.push(m); } catch { /* the cut */ }
+    const res = (async () => {
+      const res = await globalThis.fetch(url, init);
+      call.status = res.status;
+      if (!res.body) return res;
+      const [mine, theirs] = res.body.tee();
+      call.read = (async () => {
+        try { for await (const m of parseSSE(theirs)) call.events.push(m); } catch { /* the cut */ }
+      })();
+      return new Response(mine, { status: res.status, statusText: res.statusText, headers: res.headers });
     })();
-    return new Response(mine, { status: res.status, statusText: res.statusText, headers: res.headers });
+    call.answered = res.then(() => {}, () => {});
+    return res;
   };
   return { fetch, calls, events: async () => { await Promise.all(calls.map((c) => c.read)); return calls.flatMap((c) => c.events); } };
 }
@@ -111,7 +117,8 @@ test('the client-wide resume option; a cut before the first event resumes from t
 test('resume gives up after n reconnects with a ConnectionError', async () => {
   const proxy = await cuttingProxy(srv.baseURL, 1500, Infinity);
   try {
-    const s = new Runnel({ baseURL: proxy.url, maxRetries: 0, resume: 2 }).chatStream(long, user);
+    const rec = recording();
+    const s = new Runnel({ baseURL: proxy.url, maxRetries: 0, resume: 2, fetch: rec.fetch }).chatStream(long, user);
     await assert.rejects(s.collect(), (err) => {
       assert.ok(err instanceof ConnectionError, err);
       assert.equal(err.midStream, true);
@@ -121,6 +128,8 @@ test('resume gives up after n reconnects with a ConnectionError', async () => {
     assert.equal(s.reconnects, 2);
     assert.equal(proxy.stats.connections, 3);
     assert.ok(s.text.length > 0);
+    // A network cut is not a stop: the stream is left to its grace period.
+    assert.deepEqual(rec.calls.map((c) => c.method), ['POST', 'POST', 'POST']);
   } finally {
     await proxy.close();
   }
@@ -159,7 +168,8 @@ test('an abort cancels at once and does not reconnect', async () => {
   })(), AbortError);
   assert.equal(n, 2);
   assert.equal(s.reconnects, 0);
-  assert.equal(rec.calls.length, 1);
+  const posts = () => rec.calls.filter((c) => c.method === 'POST').length;
+  assert.equal(posts(), 1);
 
   // stream.abort(), from outside the loop while it waits for a token.
   const s2 = rn.chatStream('mock/default?text=a%20b%20c&hang_after=2', user);
@@ -172,7 +182,61 @@ test('an abort cancels at once and does not reconnect', async () => {
   })(), AbortError);
   assert.deepEqual(seen, ['a', ' b']);
   assert.equal(s2.reconnects, 0);
-  assert.equal(rec.calls.length, 2);
+  assert.equal(posts(), 2);
+});
+
+// With auth on and an hour's grace, only the SDK's DELETE can end a stopped
+// stream's generation before the test's guard: the mock (hang_after) streams
+// until it is cancelled, so its call record, "cancelled", is the proof.
+test('stopping a resumable stream cancels its generation on the server: signal, abort(), break', async () => {
+  const admin = 'admin-secret-key-0123456789';
+  const authed = await startRunnel(['--auth'], { RUNNEL_ADMIN_KEY: admin, RUNNEL_RESUME_GRACE: '1h' });
+  try {
+    const recorded = async (marker) => {
+      const deadline = Date.now() + 20_000; // a deadlock guard, not a latency assertion
+      for (;;) {
+        const res = await fetch(`${authed.baseURL}/admin/calls?limit=100`, { headers: { Authorization: `Bearer ${admin}` } });
+        const call = (await res.json()).calls.find((c) => c.model.includes(marker));
+        if (call) return call;
+        if (Date.now() > deadline) assert.fail(`the call of ${marker} was never recorded: the server did not cancel it`);
+        await sleep(20);
+      }
+    };
+    const rec = recording();
+    const rn = new Runnel({ baseURL: authed.baseURL, apiKey: admin, maxRetries: 0, resume: 2, fetch: rec.fetch });
+    const model = (marker) => `mock/default?hang_after=2&text=${marker}%20b%20c`;
+    const ways = {
+      signal: async (m) => {
+        const ctl = new AbortController();
+        const s = rn.chatStream(model(m), user, { signal: ctl.signal });
+        await assert.rejects((async () => { for await (const _ of s) ctl.abort(); })(), AbortError);
+      },
+      abort: async (m) => {
+        const s = rn.streamPredict(model(m), { messages: user });
+        await assert.rejects((async () => { for await (const _ of s) setImmediate(() => s.abort()); })(), AbortError);
+      },
+      break: async (m) => {
+        const s = rn.generateStream({ modelName: model(m), prompt: 'go' });
+        for await (const _ of s) break;
+      },
+    };
+    for (const [way, stop] of Object.entries(ways)) {
+      const marker = `stop${way}`;
+      const before = rec.calls.length;
+      await stop(marker);
+      const call = await recorded(marker);
+      assert.equal(call.status, 'cancelled', `${way}: ${JSON.stringify(call)}`);
+      const [post, del] = rec.calls.slice(before);
+      assert.equal(rec.calls.length - before, 2, `${way}: ${rec.calls.slice(before).map((c) => c.method)}`);
+      assert.equal(del.method, 'DELETE');
+      assert.equal(del.url, `${authed.baseURL}/api/v1/streams/${post.events[0].id.replace(/-1$/, '')}`);
+      assert.equal(del.headers.get('authorization'), `Bearer ${admin}`);
+      await del.answered;
+      assert.equal(del.status, 204, way);
+    }
+  } finally {
+    await authed.stop();
+  }
 });
 
 test('a reconnect to a stream the server does not know is its 404', async () => {
