@@ -22,6 +22,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -59,8 +60,10 @@ func WithRetries(n int, base time.Duration) Option {
 // WithResume makes streams resumable (Runnel-Resumable: true): when the
 // connection breaks mid-stream, the client reconnects with the last event's
 // id and carries on where it was, up to n times per stream, so a stream's
-// events arrive once each, in order. Endpoints that cannot resume (the jobs
-// API) are not affected.
+// events arrive once each, in order. A stream abandoned on purpose (loop
+// broken, context cancelled) is cancelled on the server at once (DELETE
+// /api/v1/streams/{id}). Endpoints that cannot resume (the jobs API) are
+// not affected.
 func WithResume(n int) Option { return func(c *Client) { c.resumes = n } }
 
 // New returns a client for the server at baseURL (e.g. "http://127.0.0.1:8080").
@@ -239,7 +242,27 @@ func (c *Client) stream(ctx context.Context, path string, body any, decode func(
 	}
 	s := newStream(ctx, open, decode)
 	s.resumes = c.resumes
+	if c.resumes > 0 {
+		s.abandon = c.cancelStream
+	}
 	return s
+}
+
+// cancelTimeout bounds the DELETE of an abandoned resumable stream.
+const cancelTimeout = 2 * time.Second
+
+// cancelStream asks the server to cancel resumable stream id now, on a
+// context of its own (the caller's may be what was cancelled). Errors are
+// ignored: at worst the generation runs on for the server's grace period.
+func (c *Client) cancelStream(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
+	defer cancel()
+	resp, err := c.do(ctx, func() (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodDelete, c.base+"/api/v1/streams/"+url.PathEscape(id), nil)
+	})
+	if err == nil {
+		resp.Body.Close()
+	}
 }
 
 // send posts body as JSON with the headers header sets.

@@ -8,12 +8,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/dialect/native"
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/mock"
+	"github.com/runnel/runnel/resume"
 )
 
 type connKey struct{}
@@ -129,5 +133,88 @@ func TestResumeNothingLeft(t *testing.T) {
 	got, err := s.Text()
 	if err != nil || got != "all" || reconnects != 1 {
 		t.Fatalf("text %q, err %v, %d reconnects; want \"all\", no error, 1 reconnect", got, err, reconnects)
+	}
+}
+
+// cancelServer serves the OpenAI and native dialects over a mock that
+// streams until cancelled, resumable streams kept for an hour after a cut:
+// only the client's DELETE can end one sooner. It counts the DELETEs. With
+// cut > 0 it cuts every resumable stream's connection after cut bytes.
+func cancelServer(t *testing.T, cut int) (*httptest.Server, *dialecttest.Watched, *dialect.Resumer, *atomic.Int32) {
+	watched := dialecttest.Watch(mock.New(mock.Options{}))
+	gw := &dialecttest.Gateway{Provider: watched}
+	res := dialect.NewResumer(resume.Options{Grace: time.Hour}, nil)
+	mux := http.NewServeMux()
+	openai.NewServer(gw, openai.Options{Resume: res}).Register(mux)
+	native.NewServer(gw, native.Options{Resume: res}).Register(mux)
+	var deletes atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			deletes.Add(1)
+		}
+		if cut > 0 && r.Header.Get("Runnel-Resumable") == "true" {
+			w = &cutter{ResponseWriter: w, conn: r.Context().Value(connKey{}).(net.Conn), n: cut}
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) }
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, watched, res, &deletes
+}
+
+// TestResumableStreamAbandoned: breaking out of the loop, or cancelling
+// the context, cancels a resumable stream's generation on the server.
+func TestResumableStreamAbandoned(t *testing.T) {
+	srv, watched, res, deletes := cancelServer(t, 0)
+	c := New(srv.URL, WithResume(2))
+	msgs := []Message{{Role: "user", Content: "hi"}}
+	const model = "mock/default?hang_after=3"
+
+	for ev, err := range c.StreamChat(context.Background(), ChatRequest{Model: model, Messages: msgs}).Events() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Text != "" {
+			break
+		}
+	}
+	dialecttest.Wait(t, watched.Cancelled, "the cancellation of the abandoned chat stream")
+	if deletes.Load() != 1 || res.Registry.Len() != 0 {
+		t.Fatalf("%d DELETEs, %d streams kept", deletes.Load(), res.Registry.Len())
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := 0
+	var last error
+	for _, err := range c.StreamPredict(ctx, model, msgs, nil).Events() {
+		if last = err; err != nil {
+			break
+		}
+		if n++; n == 2 {
+			cancel() // while the mock hangs after its tokens
+		}
+	}
+	if !errors.Is(last, context.Canceled) {
+		t.Fatalf("the stream ended with %v, want context.Canceled", last)
+	}
+	dialecttest.Wait(t, watched.Cancelled, "the cancellation of the native stream whose context was cancelled")
+	if deletes.Load() != 2 || res.Registry.Len() != 0 {
+		t.Fatalf("%d DELETEs, %d streams kept", deletes.Load(), res.Registry.Len())
+	}
+}
+
+// TestResumableStreamCutNotCancelled: a network cut is not a stop: the
+// client sends no DELETE, and the stream stays resumable on the server.
+func TestResumableStreamCutNotCancelled(t *testing.T) {
+	srv, _, res, deletes := cancelServer(t, 500)
+	s := New(srv.URL, WithResume(1)).StreamChat(context.Background(),
+		ChatRequest{Model: "mock/default?tokens=12", Messages: []Message{{Role: "user", Content: "hi"}}})
+	if _, err := s.Text(); !errors.Is(err, ErrConnection) {
+		t.Fatalf("err = %v, want a connection error", err)
+	}
+	if deletes.Load() != 0 || res.Registry.Len() != 1 {
+		t.Fatalf("%d DELETEs, %d streams kept; want none, and the stream", deletes.Load(), res.Registry.Len())
 	}
 }

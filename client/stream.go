@@ -56,6 +56,9 @@ type Stream struct {
 	// open sends the request; lastID, when not "", resumes the stream.
 	open    func(ctx context.Context, lastID string) (*http.Response, error)
 	resumes int // reconnects allowed
+	// abandon cancels resumable stream id on the server when the caller
+	// stops reading (nil when not resumable).
+	abandon func(id string)
 	decode  func(s *Stream, msg sse.Event) (ev Event, emit, done bool, err error)
 	ctx     context.Context
 
@@ -73,7 +76,10 @@ func newStream(ctx context.Context, open func(context.Context, string) (*http.Re
 // Events returns the stream's events as an iterator. A failure ends it with
 // a non-nil error: *Error for an error the server answered (before or during
 // the stream), *ConnectionError for a network failure or a cut. Breaking out
-// of the loop cancels the request.
+// of the loop cancels the request; so does cancelling the context, and for
+// a resumable stream either also sends DELETE /api/v1/streams/{id} (a
+// round trip of at most a few seconds), since the server cannot tell a
+// stop from a cut and would run the generation on for its grace period.
 func (s *Stream) Events() iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		ctx, cancel := context.WithCancel(s.ctx)
@@ -88,10 +94,25 @@ func (s *Stream) Events() iter.Seq2[Event, error] {
 		defer func() { resp.Body.Close() }()
 		r := sse.NewReader(resp.Body)
 		var lastID string // of the last event, across reconnects
+		streamID := resp.Header.Get("Runnel-Stream-Id")
+		// stop is the caller abandoning the stream (never a cut).
+		stop := func() {
+			if s.abandon == nil {
+				return
+			}
+			id := streamID
+			if i := strings.LastIndexByte(lastID, '-'); id == "" && i > 0 {
+				id = lastID[:i]
+			}
+			if strings.HasPrefix(id, "rs_") {
+				s.abandon(id)
+			}
+		}
 		for resumed := 0; ; {
 			msg, err := r.Next()
 			if err != nil {
 				if ctx.Err() != nil {
+					stop()
 					yield(Event{}, ctx.Err())
 					return
 				}
@@ -111,6 +132,9 @@ func (s *Stream) Events() iter.Seq2[Event, error] {
 						continue
 					}
 					resp = &http.Response{Body: http.NoBody}
+					if ctx.Err() != nil {
+						stop()
+					}
 					yield(Event{}, err)
 					return
 				}
@@ -130,6 +154,7 @@ func (s *Stream) Events() iter.Seq2[Event, error] {
 					s.chunk()
 				}
 				if !yield(ev, nil) {
+					stop()
 					return
 				}
 			}
