@@ -71,6 +71,9 @@ type Event struct {
 	Usage    *Usage         // KindUsage
 	Finish   FinishReason   // KindFinish
 	Err      *Error         // KindError
+	// Logprobs are a delta's token log probabilities (KindDelta), when the
+	// request asked for them and the provider reports them; nil otherwise.
+	Logprobs *Logprobs
 }
 
 // Delta returns a content event on the output channel.

@@ -246,7 +246,10 @@ type Result struct {
 	Finish    FinishReason
 	// StopSequence is the stop sequence that ended the stream, if one did.
 	StopSequence string
-	Err          *Error // set when the stream failed
+	// Logprobs are the output's token log probabilities, the deltas'
+	// joined (JoinLogprobs); nil when no delta carried any.
+	Logprobs *Logprobs
+	Err      *Error // set when the stream failed
 }
 
 // Collect reads s to the end, closes it and joins its events. A stream that
@@ -256,6 +259,7 @@ func Collect(s Stream) Result {
 	var (
 		r             Result
 		text, thought strings.Builder
+		logprobs      []*Logprobs
 	)
 	for ev, err := range Events(s) {
 		if err != nil {
@@ -270,6 +274,9 @@ func Collect(s Stream) Result {
 			} else {
 				text.WriteString(ev.Text)
 			}
+			if ev.Logprobs != nil {
+				logprobs = append(logprobs, ev.Logprobs)
+			}
 		case KindToolCall:
 			r.ToolCalls = MergeToolCall(r.ToolCalls, *ev.ToolCall)
 		case KindUsage:
@@ -283,6 +290,7 @@ func Collect(s Stream) Result {
 		}
 	}
 	r.Text, r.Thinking = text.String(), thought.String()
+	r.Logprobs = JoinLogprobs(logprobs...)
 	return r
 }
 

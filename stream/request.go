@@ -67,6 +67,12 @@ type Sampling struct {
 	RepeatPenalty *float64
 	Seed          *int64
 	Stop          []string
+	// Logprobs asks for the log probabilities of the output tokens, and
+	// TopLogprobs (0-20) for that many most likely alternatives at each
+	// position. A provider that cannot report them must refuse the call
+	// (LogprobsUnsupported), never ignore the field.
+	Logprobs    bool
+	TopLogprobs int
 }
 
 // Timeouts bound a stream. Zero means no limit.

@@ -44,6 +44,9 @@ type stopStream struct {
 	stops   []string
 	hold    int    // longest stop length - 1
 	pending string // held-back output
+	// heldLogprobs are those of deltas held back whole: they go with the
+	// next output delta, so logprobs are never dropped with a held tail.
+	heldLogprobs *stream.Logprobs
 	q       queue
 	// finishing: a stop matched and the inner stream was asked to finish;
 	// only its usage and end are still wanted.
@@ -87,6 +90,10 @@ func (s *stopStream) Recv() (stream.Event, error) {
 			text = s.pending + text
 			s.pending = ""
 		}
+		if s.heldLogprobs != nil {
+			ev.Logprobs = stream.JoinLogprobs(s.heldLogprobs, ev.Logprobs)
+			s.heldLogprobs = nil
+		}
 		if i, stop := s.index(text); i >= 0 {
 			s.matched = stop
 			if i > 0 {
@@ -108,6 +115,7 @@ func (s *stopStream) Recv() (stream.Event, error) {
 			ev.Text = text[:len(text)-h]
 			return ev, nil
 		}
+		s.heldLogprobs = ev.Logprobs
 	}
 }
 
@@ -139,8 +147,10 @@ func (s *stopStream) holdback(text string) int {
 
 func (s *stopStream) flush() {
 	if s.pending != "" {
-		s.q.push(stream.Delta(s.pending))
-		s.pending = ""
+		ev := stream.Delta(s.pending)
+		ev.Logprobs = s.heldLogprobs
+		s.q.push(ev)
+		s.pending, s.heldLogprobs = "", nil
 	}
 }
 

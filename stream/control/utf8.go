@@ -22,6 +22,9 @@ func UTF8(p stream.Provider) stream.Provider {
 type utf8Stream struct {
 	in    stream.Stream
 	carry [2]string // output, thinking
+	// carryLogprobs are those of deltas that were all carry: they go with
+	// the channel's next delta.
+	carryLogprobs [2]*stream.Logprobs
 	q     queue
 }
 
@@ -44,9 +47,14 @@ func (u *utf8Stream) Recv() (stream.Event, error) {
 			u.q.push(ev)
 			continue
 		}
-		c := &u.carry[0]
+		i := 0
 		if ev.Channel == stream.Thinking {
-			c = &u.carry[1]
+			i = 1
+		}
+		c := &u.carry[i]
+		if lp := u.carryLogprobs[i]; lp != nil {
+			ev.Logprobs = stream.JoinLogprobs(lp, ev.Logprobs)
+			u.carryLogprobs[i] = nil
 		}
 		text := ev.Text
 		if *c != "" {
@@ -59,6 +67,7 @@ func (u *utf8Stream) Recv() (stream.Event, error) {
 			text = replaceInvalid(text)
 		}
 		if text == "" {
+			u.carryLogprobs[i] = ev.Logprobs
 			continue
 		}
 		ev.Text = text
@@ -69,8 +78,8 @@ func (u *utf8Stream) Recv() (stream.Event, error) {
 func (u *utf8Stream) flush() {
 	for i, ch := range [2]stream.Channel{stream.Output, stream.Thinking} {
 		if u.carry[i] != "" {
-			u.q.push(stream.Event{Kind: stream.KindDelta, Channel: ch, Text: replaceInvalid(u.carry[i])})
-			u.carry[i] = ""
+			u.q.push(stream.Event{Kind: stream.KindDelta, Channel: ch, Text: replaceInvalid(u.carry[i]), Logprobs: u.carryLogprobs[i]})
+			u.carry[i], u.carryLogprobs[i] = "", nil
 		}
 	}
 }
