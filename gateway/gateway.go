@@ -36,6 +36,15 @@ type FormatChecker interface {
 	CanFormat(model string, t stream.FormatType) bool
 }
 
+// LogprobsChecker is implemented by providers that can report the log
+// probabilities of output tokens (stream.Sampling.Logprobs), on
+// Event.Logprobs. A provider that does not implement it is taken not to:
+// the gateway refuses a request asking for logprobs rather than let the
+// field be dropped, and a fallback chain keeps only its targets that can.
+type LogprobsChecker interface {
+	CanLogprobs(model string) bool
+}
+
 // ModelLister is implemented by providers that can list their models.
 type ModelLister interface {
 	Models(ctx context.Context) ([]ModelInfo, error)

@@ -74,8 +74,8 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 	}
 	id := g.opts.NewID()
 	p, provider, model, err := g.opts.Router.Route(req.Model)
-	if err == nil && req.ResponseFormat.IsJSON() {
-		p, provider, model, err = formatted(p, provider, model, req.ResponseFormat)
+	if err == nil {
+		p, provider, model, err = capableFor(p, provider, model, req)
 	}
 	if err != nil {
 		return nil, g.failed(adm, id, req, provider, model, started, stream.AsError(err))
