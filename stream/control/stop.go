@@ -47,7 +47,7 @@ type stopStream struct {
 	// heldLogprobs are those of deltas held back whole: they go with the
 	// next output delta, so logprobs are never dropped with a held tail.
 	heldLogprobs *stream.Logprobs
-	q       queue
+	q            queue
 	// finishing: a stop matched and the inner stream was asked to finish;
 	// only its usage and end are still wanted.
 	finishing bool

@@ -25,7 +25,7 @@ type utf8Stream struct {
 	// carryLogprobs are those of deltas that were all carry: they go with
 	// the channel's next delta.
 	carryLogprobs [2]*stream.Logprobs
-	q     queue
+	q             queue
 }
 
 func (u *utf8Stream) Recv() (stream.Event, error) {
