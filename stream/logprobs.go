@@ -15,6 +15,14 @@ type Logprobs struct {
 	JSON json.RawMessage
 }
 
+// String returns the JSON, or "nil" for none.
+func (l *Logprobs) String() string {
+	if l == nil {
+		return "nil"
+	}
+	return string(l.JSON)
+}
+
 // LogprobsUnsupported is the 400 for a request asking for logprobs that
 // provider cannot report: it names the field and the provider.
 func LogprobsUnsupported(provider string) *Error {

@@ -50,15 +50,22 @@ func (e *chunkEncoder) open() []byte {
 	return b
 }
 
-// close ends the chunk opened by open with a finish reason ("" for null).
-func (e *chunkEncoder) close(b []byte, finish string) []byte {
+// close ends the chunk opened by open with the choice's logprobs (nil for
+// null) and a finish reason ("" for null).
+func (e *chunkEncoder) close(b []byte, lp *stream.Logprobs, finish string) []byte {
 	if !e.legacy {
 		if b[len(b)-1] == ',' {
 			b = b[:len(b)-1]
 		}
 		b = append(b, '}', ',')
 	}
-	b = append(b, `"logprobs":null,"finish_reason":`...)
+	b = append(b, `"logprobs":`...)
+	if lp != nil {
+		b = append(b, lp.JSON...)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"finish_reason":`...)
 	if finish == "" {
 		b = append(b, "null"...)
 	} else {
@@ -71,9 +78,10 @@ func (e *chunkEncoder) close(b []byte, finish string) []byte {
 	return b
 }
 
-// Delta encodes a content or reasoning delta. It returns nil for events the
-// legacy API has no place for (thinking).
-func (e *chunkEncoder) Delta(ch stream.Channel, text string) []byte {
+// Delta encodes a content or reasoning delta, with its token logprobs
+// (nil for null). It returns nil for events the legacy API has no place
+// for (thinking).
+func (e *chunkEncoder) Delta(ch stream.Channel, text string, lp *stream.Logprobs) []byte {
 	if e.legacy {
 		if ch == stream.Thinking {
 			return nil
@@ -82,7 +90,7 @@ func (e *chunkEncoder) Delta(ch stream.Channel, text string) []byte {
 		b = append(b, `"text":`...)
 		b = dialect.AppendJSONString(b, text)
 		b = append(b, ',')
-		return e.close(b, "")
+		return e.close(b, lp, "")
 	}
 	b := e.open()
 	if ch == stream.Thinking {
@@ -91,7 +99,7 @@ func (e *chunkEncoder) Delta(ch stream.Channel, text string) []byte {
 		b = append(b, `"content":`...)
 	}
 	b = dialect.AppendJSONString(b, text)
-	return e.close(b, "")
+	return e.close(b, lp, "")
 }
 
 // ToolCall encodes a tool-call delta in OpenAI's shape: id, type and name
@@ -117,7 +125,7 @@ func (e *chunkEncoder) ToolCall(tc *stream.ToolCallDelta) []byte {
 	b = append(b, `"arguments":`...)
 	b = dialect.AppendJSONString(b, tc.Arguments)
 	b = append(b, "}}]"...)
-	return e.close(b, "")
+	return e.close(b, nil, "")
 }
 
 // Finish encodes the chunk that carries finish_reason, with llama.cpp's
@@ -127,7 +135,7 @@ func (e *chunkEncoder) Finish(reason string, u *stream.Usage) []byte {
 	if e.legacy {
 		b = append(b, `"text":"",`...)
 	}
-	b = e.close(b, reason)
+	b = e.close(b, nil, reason)
 	if hasTimings(u) {
 		b = appendTimings(b[:len(b)-1], u)
 		b = append(b, '}')

@@ -141,6 +141,10 @@ func (p *liteParser) choices(c *liteChunk) bool {
 			})
 		case "text":
 			return p.strOrNull(&c.text)
+		case "logprobs":
+			// Non-null logprobs are the event's to carry: encoding/json
+			// keeps them raw.
+			return p.null()
 		case "finish_reason":
 			c.finish, c.hasFinish = "", false
 			if p.null() {
@@ -151,7 +155,7 @@ func (p *liteParser) choices(c *liteChunk) bool {
 			c.hasFinish = ok
 			return ok
 		}
-		return p.other(key, "index", "delta", "text", "finish_reason")
+		return p.other(key, "index", "delta", "text", "finish_reason", "logprobs")
 	})
 	// A second choice is not a per-token chunk of ours.
 	return ok && p.eat(']')

@@ -23,6 +23,14 @@ var liteSeeds = []string{
 	`{"error":{"message":"x"}}`, `[]`, `null`, `{"choices":[{"index":0,"delta":{"content":"\x"}}]}`,
 }
 
+// logprobsSeeds have logprobs parseLite would drop: it leaves them to
+// encoding/json.
+var logprobsSeeds = []string{
+	`{"choices":[{"index":0,"delta":{"content":"Hi"},"logprobs":{"content":[{"token":"Hi","logprob":-0.1,"bytes":[72,105],"top_logprobs":[]}],"refusal":null},"finish_reason":null}]}`,
+	`{"choices":[{"index":0,"text":" a","logprobs":{"tokens":[" a"],"token_logprobs":[-0.5],"top_logprobs":null,"text_offset":[0]}}]}`,
+	`{"choices":[{"index":0,"delta":{"content":"x"},"Logprobs":null}]}`,
+}
+
 func TestParseLite(t *testing.T) {
 	c, ok := parseLite(liteSeeds[0])
 	if !ok || c.content != "Hel" || c.hasFinish {
@@ -36,7 +44,7 @@ func TestParseLite(t *testing.T) {
 	if !ok || c.text != " two" || c.finish != "length" || !c.hasFinish {
 		t.Errorf("%+v %v", c, ok)
 	}
-	for _, s := range liteSeeds[8:13] { // left to encoding/json
+	for _, s := range append(liteSeeds[8:13:13], logprobsSeeds...) { // left to encoding/json
 		if _, ok := parseLite(s); ok {
 			t.Errorf("parseLite(%s) took a chunk it must leave to encoding/json", s)
 		}
@@ -46,7 +54,7 @@ func TestParseLite(t *testing.T) {
 // FuzzParseLite checks the fast path against encoding/json: whatever it
 // accepts, encoding/json accepts too, with the same fields.
 func FuzzParseLite(f *testing.F) {
-	for _, s := range liteSeeds {
+	for _, s := range append(liteSeeds, logprobsSeeds...) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data string) {
@@ -66,6 +74,10 @@ func FuzzParseLite(f *testing.F) {
 			d := ch.Choices[0]
 			if d.Index != 0 || len(d.Delta.ToolCalls) > 0 {
 				t.Fatalf("parseLite accepted %q with index %d or tool calls", data, d.Index)
+			}
+			// It would drop them: logprobs are encoding/json's to keep.
+			if lp := string(d.Logprobs); lp != "" && lp != "null" {
+				t.Fatalf("parseLite accepted %q with logprobs %s", data, lp)
 			}
 			deref := func(p *string) string {
 				if p == nil {

@@ -204,6 +204,12 @@ func upstreamChat(req *stream.Request) *ChatRequest {
 		c.Tools = append(c.Tools, Tool{Type: "function", Function: ToolFunction{Name: t.Name, Description: t.Description, Parameters: t.Parameters}})
 	}
 	c.ResponseFormat = wireFormat(req.ResponseFormat)
+	if s.Logprobs {
+		c.Logprobs = &s.Logprobs
+		if s.TopLogprobs > 0 {
+			c.TopLogprobs = &s.TopLogprobs
+		}
+	}
 	switch req.ToolChoice {
 	case "":
 	case "none", "auto", "required":
@@ -226,6 +232,9 @@ func upstreamCompletion(req *stream.Request) *CompletionRequest {
 		c.Stop, _ = json.Marshal(s.Stop)
 	}
 	c.ResponseFormat = wireFormat(req.ResponseFormat)
+	if s.Logprobs {
+		c.Logprobs = &s.TopLogprobs
+	}
 	return c
 }
 
@@ -243,6 +252,10 @@ func wireFormat(f *stream.ResponseFormat) json.RawMessage {
 // /completions takes it on vLLM and llama.cpp; OpenAI itself refuses it
 // there, which the client then sees.)
 func (p *Provider) CanFormat(model string, t stream.FormatType) bool { return true }
+
+// CanLogprobs implements gateway.LogprobsChecker: logprobs are forwarded
+// and each chunk's come back on its delta.
+func (p *Provider) CanLogprobs(model string) bool { return true }
 
 // upstreamChunk is the part of a Chunk the provider reads: ids, model and
 // timestamps are ignored, so an upstream that types them oddly still works.
@@ -270,6 +283,9 @@ type upstreamStream struct {
 	complete atomic.Bool
 	finish   stream.FinishReason
 	usage    *stream.Usage
+	// heldLogprobs came on chunks without output text; they go with the
+	// next output delta.
+	heldLogprobs *stream.Logprobs
 }
 
 func (s *upstreamStream) Recv() (stream.Event, error) {
@@ -369,11 +385,17 @@ func (s *upstreamStream) queueLite(c *liteChunk) {
 	} else if c.reasoning != "" {
 		s.queue = append(s.queue, stream.ThinkingDelta(c.reasoning))
 	}
+	out := -1
 	if c.content != "" {
 		s.queue = append(s.queue, stream.Delta(c.content))
+		out = len(s.queue) - 1
 	}
 	if s.legacy && c.text != "" {
 		s.queue = append(s.queue, stream.Delta(c.text))
+		out = len(s.queue) - 1
+	}
+	if s.heldLogprobs != nil {
+		s.attachLogprobs(nil, out)
 	}
 	if c.hasFinish && c.finish != "" {
 		s.finish = streamFinish(c.finish)
@@ -409,12 +431,16 @@ func (s *upstreamStream) decode(data []byte) {
 		} else if r := d.Reasoning; r != nil && *r != "" {
 			s.queue = append(s.queue, stream.ThinkingDelta(*r))
 		}
+		out := -1
 		if d.Content != nil && *d.Content != "" {
 			s.queue = append(s.queue, stream.Delta(*d.Content))
+			out = len(s.queue) - 1
 		}
 		if s.legacy && choice.Text != "" {
 			s.queue = append(s.queue, stream.Delta(choice.Text))
+			out = len(s.queue) - 1
 		}
+		s.attachLogprobs(choice.Logprobs, out)
 		for j := range d.ToolCalls {
 			tc := &d.ToolCalls[j]
 			idx := j
@@ -451,6 +477,7 @@ func (s *upstreamStream) readWhole() {
 			Text         string          `json:"text"`
 			Message      ResponseMessage `json:"message"`
 			FinishReason string          `json:"finish_reason"`
+			Logprobs     json.RawMessage `json:"logprobs"`
 		} `json:"choices"`
 		Usage *Usage     `json:"usage"`
 		Error *ErrorBody `json:"error"`
@@ -473,6 +500,7 @@ func (s *upstreamStream) readWhole() {
 	}
 	if text != "" {
 		s.queue = append(s.queue, stream.Delta(text))
+		s.attachLogprobs(c.Logprobs, len(s.queue)-1)
 	}
 	for i, tc := range c.Message.ToolCalls {
 		s.queue = append(s.queue, stream.Event{Kind: stream.KindToolCall, ToolCall: &stream.ToolCallDelta{
@@ -484,6 +512,24 @@ func (s *upstreamStream) readWhole() {
 		s.usage = streamUsage(ans.Usage)
 	}
 	s.end()
+}
+
+// attachLogprobs puts a choice's raw logprobs (and any held ones) on the
+// output delta queued at s.queue[i]; with none (i < 0) they are held for
+// the next. JSON null is none.
+func (s *upstreamStream) attachLogprobs(raw json.RawMessage, i int) {
+	lp := s.heldLogprobs
+	if len(raw) > 0 && string(raw) != "null" {
+		lp = stream.JoinLogprobs(lp, &stream.Logprobs{JSON: raw})
+	}
+	if lp == nil {
+		return
+	}
+	if i < 0 {
+		s.heldLogprobs = lp
+		return
+	}
+	s.queue[i].Logprobs, s.heldLogprobs = lp, nil
 }
 
 func streamFinish(r string) stream.FinishReason {

@@ -43,6 +43,9 @@ func (c *ChatRequest) ToRequest() (*stream.Request, error) {
 	if req.ResponseFormat, err = responseFormat(c.ResponseFormat); err != nil {
 		return nil, err
 	}
+	if err = chatLogprobs(&req.Sampling, c.Logprobs, c.TopLogprobs); err != nil {
+		return nil, err
+	}
 	for i, t := range c.Tools {
 		p := fmt.Sprintf("tools[%d]", i)
 		if t.Type != "" && t.Type != "function" {
@@ -103,6 +106,12 @@ func (c *CompletionRequest) ToRequest() (*stream.Request, error) {
 	}
 	if req.ResponseFormat, err = responseFormat(c.ResponseFormat); err != nil {
 		return nil, err
+	}
+	if n := c.Logprobs; n != nil {
+		if *n < 0 || *n > maxLegacyLogprobs {
+			return nil, stream.InvalidParam("logprobs", "logprobs must be between 0 and %d, got %d", maxLegacyLogprobs, *n)
+		}
+		req.Sampling.Logprobs, req.Sampling.TopLogprobs = true, *n
 	}
 	if c.StreamOptions != nil {
 		if !c.Stream {
@@ -341,6 +350,30 @@ func toolChoice(raw json.RawMessage) (string, error) {
 		return "", stream.InvalidParam("tool_choice", "tool_choice must be \"none\", \"auto\", \"required\" or {\"type\":\"function\",\"function\":{\"name\":...}}")
 	}
 	return obj.Function.Name, nil
+}
+
+// OpenAI's limits on alternatives per token: chat's top_logprobs and
+// legacy completions' logprobs.
+const (
+	maxTopLogprobs    = 20
+	maxLegacyLogprobs = 5
+)
+
+// chatLogprobs maps chat's logprobs and top_logprobs, by OpenAI's rules:
+// top_logprobs is 0-20 and needs logprobs true.
+func chatLogprobs(s *stream.Sampling, logprobs *bool, top *int) error {
+	s.Logprobs = logprobs != nil && *logprobs
+	if top == nil {
+		return nil
+	}
+	if *top < 0 || *top > maxTopLogprobs {
+		return stream.InvalidParam("top_logprobs", "top_logprobs must be between 0 and %d, got %d", maxTopLogprobs, *top)
+	}
+	if !s.Logprobs {
+		return stream.InvalidParam("top_logprobs", "top_logprobs requires logprobs to be true")
+	}
+	s.TopLogprobs = *top
+	return nil
 }
 
 // responseFormat maps response_format; a *stream.Error is returned as an

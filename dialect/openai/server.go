@@ -109,7 +109,7 @@ func (s *Server) ChatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, ChatCompletion{
 		ID: id, Object: "chat.completion", Created: call.Started.Unix(), Model: body.Model,
-		Choices: []ChatChoice{{Message: msg, FinishReason: reason}},
+		Choices: []ChatChoice{{Message: msg, FinishReason: reason, Logprobs: logprobsJSON(res.Logprobs)}},
 		Usage:   wireUsage(usageOf(call, res.Usage)),
 		Timings: wireTimings(res.Usage),
 	})
@@ -143,7 +143,7 @@ func (s *Server) Completions(w http.ResponseWriter, r *http.Request) {
 	reason, _ := finishReason(res.Finish)
 	writeJSON(w, http.StatusOK, TextCompletion{
 		ID: id, Object: "text_completion", Created: call.Started.Unix(), Model: body.Model,
-		Choices: []TextChoice{{Text: res.Text, FinishReason: reason}},
+		Choices: []TextChoice{{Text: res.Text, FinishReason: reason, Logprobs: logprobsJSON(res.Logprobs)}},
 		Usage:   wireUsage(usageOf(call, res.Usage)),
 		Timings: wireTimings(res.Usage),
 	})
@@ -247,7 +247,7 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 		var data []byte
 		switch ev.Kind {
 		case stream.KindDelta:
-			data = enc.Delta(ev.Channel, ev.Text)
+			data = enc.Delta(ev.Channel, ev.Text, ev.Logprobs)
 		case stream.KindToolCall:
 			data = enc.ToolCall(ev.ToolCall)
 		case stream.KindUsage:
@@ -320,6 +320,15 @@ func usageOf(call *gateway.Call, u *stream.Usage) *stream.Usage {
 		return nil
 	}
 	return &sum
+}
+
+// logprobsJSON is a choice's logprobs field: the joined object, or nil
+// (null).
+func logprobsJSON(lp *stream.Logprobs) json.RawMessage {
+	if lp == nil {
+		return nil
+	}
+	return lp.JSON
 }
 
 // wireTimings is the non-streamed answers' timings, when measured.

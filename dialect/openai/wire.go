@@ -27,6 +27,8 @@ type ChatRequest struct {
 	User                string            `json:"user,omitempty"`
 	Metadata            map[string]string `json:"metadata,omitempty"`
 	ResponseFormat      json.RawMessage   `json:"response_format,omitempty"`
+	Logprobs            *bool             `json:"logprobs,omitempty"`
+	TopLogprobs         *int              `json:"top_logprobs,omitempty"`
 	Tools               []Tool            `json:"tools,omitempty"`
 	ToolChoice          json.RawMessage   `json:"tool_choice,omitempty"`
 
@@ -106,10 +108,13 @@ type CompletionRequest struct {
 	User             string            `json:"user,omitempty"`
 	Metadata         map[string]string `json:"metadata,omitempty"`
 	ResponseFormat   json.RawMessage   `json:"response_format,omitempty"` // vLLM, llama.cpp
-	Echo             bool              `json:"echo,omitempty"`
-	Suffix           string            `json:"suffix,omitempty"`
-	TopK             *int              `json:"top_k,omitempty"`
-	MinP             *float64          `json:"min_p,omitempty"`
+	// Logprobs is legacy's form: how many alternatives (0-5) to report
+	// with each token's log probability; absent or null reports none.
+	Logprobs *int     `json:"logprobs,omitempty"`
+	Echo     bool     `json:"echo,omitempty"`
+	Suffix   string   `json:"suffix,omitempty"`
+	TopK     *int     `json:"top_k,omitempty"`
+	MinP     *float64 `json:"min_p,omitempty"`
 }
 
 // Chunk is one streamed event: object "chat.completion.chunk" or, for the
@@ -132,7 +137,8 @@ type ChunkChoice struct {
 	Delta        Delta   `json:"delta"`
 	Text         string  `json:"text,omitempty"` // text_completion chunks
 	FinishReason *string `json:"finish_reason"`
-	Logprobs     any     `json:"logprobs"`
+	// Logprobs is kept raw: Runnel passes it on, never reads inside.
+	Logprobs json.RawMessage `json:"logprobs"`
 }
 
 // Delta is the incremental part of a chunk choice.
@@ -188,7 +194,7 @@ type ChatChoice struct {
 	Index        int             `json:"index"`
 	Message      ResponseMessage `json:"message"`
 	FinishReason string          `json:"finish_reason"`
-	Logprobs     any             `json:"logprobs"`
+	Logprobs     json.RawMessage `json:"logprobs"`
 }
 
 // ResponseMessage is the assistant message of a non-streamed answer.
@@ -213,10 +219,10 @@ type TextCompletion struct {
 
 // TextChoice is a choice of a text completion.
 type TextChoice struct {
-	Index        int    `json:"index"`
-	Text         string `json:"text"`
-	FinishReason string `json:"finish_reason"`
-	Logprobs     any    `json:"logprobs"`
+	Index        int             `json:"index"`
+	Text         string          `json:"text"`
+	FinishReason string          `json:"finish_reason"`
+	Logprobs     json.RawMessage `json:"logprobs"`
 }
 
 // Model is an entry of GET /v1/models.

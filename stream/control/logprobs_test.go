@@ -33,14 +33,9 @@ func logprobsOf(t *testing.T, p stream.Provider) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev.Kind != stream.KindDelta {
-			continue
+		if ev.Kind == stream.KindDelta {
+			out = append(out, ev.Text+"="+ev.Logprobs.String())
 		}
-		lp := "nil"
-		if ev.Logprobs != nil {
-			lp = string(ev.Logprobs.JSON)
-		}
-		out = append(out, ev.Text+"="+lp)
 	}
 }
 
