@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -73,4 +74,50 @@ func TestJournal(t *testing.T) {
 	if b, _ := os.ReadFile(path); len(b) != 0 {
 		t.Fatalf("after every record was stored: %q", b)
 	}
+}
+
+// FuzzEntries: whatever a crashed owner left in the file, the next owner
+// reads whole lines only, never a torn one, and its own records start
+// lines of their own.
+func FuzzEntries(f *testing.F) {
+	f.Add([]byte("{\"id\":1}\n{\"id\":2}\n"))
+	f.Add([]byte("{\"id\":1}\n{\"id\":2,\"to"))
+	f.Add([]byte("\n\n  \nx"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(t.TempDir(), "j")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		j, err := Open(path, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Close()
+		es, err := j.Entries()
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole := b[:bytes.LastIndexByte(b, '\n')+1]
+		n := 0
+		for _, line := range bytes.Split(whole, []byte("\n")) {
+			if len(bytes.TrimSpace(line)) > 0 {
+				n++
+			}
+		}
+		if len(es) != n {
+			t.Fatalf("%d entries from %q, want the %d non-blank whole lines", len(es), b, n)
+		}
+		for _, e := range es {
+			if len(e) == 0 || bytes.IndexByte(e, '\n') >= 0 {
+				t.Fatalf("entry %q", e)
+			}
+		}
+		if err := j.Append([]byte("rec")); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(path)
+		if !bytes.HasSuffix(got, []byte("\nrec\n")) && string(got) != "rec\n" {
+			t.Fatalf("after an append: %q", got)
+		}
+	})
 }
