@@ -37,8 +37,8 @@ type FormatChecker interface {
 }
 
 // LogprobsChecker is implemented by providers that can report the log
-// probabilities of output tokens (stream.Sampling.Logprobs), on
-// Event.Logprobs. A provider that does not implement it is taken not to:
+// probabilities of output tokens (stream.Sampling.Logprobs), on its
+// deltas (stream.Event.Logprobs). A provider that does not implement it is taken not to:
 // the gateway refuses a request asking for logprobs rather than let the
 // field be dropped, and a fallback chain keeps only its targets that can.
 type LogprobsChecker interface {

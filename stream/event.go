@@ -69,11 +69,12 @@ type Event struct {
 	Text     string
 	ToolCall *ToolCallDelta // KindToolCall
 	Usage    *Usage         // KindUsage
-	Finish   FinishReason   // KindFinish
-	Err      *Error         // KindError
-	// Logprobs are a delta's token log probabilities (KindDelta), when the
-	// request asked for them and the provider reports them; nil otherwise.
-	Logprobs *Logprobs
+	// Finish is why the stream ended (KindFinish). A KindDelta keeps its
+	// token logprobs here instead (Logprobs, SetLogprobs): a field of its
+	// own would grow Event, and every word more costs each control on the
+	// per-token path (a pointer cost the chain benchmarks a third).
+	Finish FinishReason
+	Err    *Error // KindError
 }
 
 // Delta returns a content event on the output channel.

@@ -5,22 +5,29 @@ import (
 	"encoding/json"
 )
 
-// Logprobs are the log probabilities of a delta's tokens, kept as the raw
-// `logprobs` object of an OpenAI choice as the upstream sent it
+// Logprobs are the log probabilities of a delta's tokens: the JSON text of
+// an OpenAI choice's `logprobs` object as the upstream sent it
 // ({"content":[…]} on chat; tokens, token_logprobs, top_logprobs and
-// text_offset on legacy completions). Only OpenAI-compatible upstreams
-// report them and only the OpenAI dialect shows them, so Runnel never
-// needs to read inside.
-type Logprobs struct {
-	JSON json.RawMessage
+// text_offset on legacy completions), "" for none. Only OpenAI-compatible
+// upstreams report them and only the OpenAI dialect shows them, so Runnel
+// never needs to read inside.
+type Logprobs string
+
+// Logprobs returns a delta's token logprobs; "" for none, or for an event
+// that is not a delta.
+func (e Event) Logprobs() Logprobs {
+	if e.Kind != KindDelta {
+		return ""
+	}
+	return Logprobs(e.Finish)
 }
 
-// String returns the JSON, or "nil" for none.
-func (l *Logprobs) String() string {
-	if l == nil {
-		return "nil"
+// SetLogprobs gives a delta its token logprobs; on other events it does
+// nothing.
+func (e *Event) SetLogprobs(lp Logprobs) {
+	if e.Kind == KindDelta {
+		e.Finish = FinishReason(lp)
 	}
-	return string(l.JSON)
 }
 
 // LogprobsUnsupported is the 400 for a request asking for logprobs that
@@ -33,26 +40,26 @@ func LogprobsUnsupported(provider string) *Error {
 // as a non-streamed answer carries them: arrays under the same key are
 // concatenated ({"content":[a]} + {"content":[b]} = {"content":[a,b]}),
 // any other value is the last non-null one. Keys keep the order they first
-// appeared in. Nil parts, and parts that are not objects, are skipped; the
-// result is nil when nothing is left.
-func JoinLogprobs(parts ...*Logprobs) *Logprobs {
+// appeared in. Empty parts, and parts that are not objects, are skipped;
+// the result is "" when nothing is left.
+func JoinLogprobs(parts ...Logprobs) Logprobs {
 	var (
 		keys []string
 		vals = map[string][]json.RawMessage{}
 		n    int
-		last *Logprobs
+		last Logprobs
 	)
 	for _, p := range parts {
-		if p == nil {
+		if p == "" {
 			continue
 		}
 		var obj map[string]json.RawMessage
-		if json.Unmarshal(p.JSON, &obj) != nil || obj == nil {
+		if json.Unmarshal([]byte(p), &obj) != nil || obj == nil {
 			continue
 		}
 		n, last = n+1, p
 		// Unmarshal into a map forgets the order; read it off the tokens.
-		dec := json.NewDecoder(bytes.NewReader(p.JSON))
+		dec := json.NewDecoder(bytes.NewReader([]byte(p)))
 		dec.Token() // {
 		for dec.More() {
 			t, _ := dec.Token()
@@ -67,7 +74,7 @@ func JoinLogprobs(parts ...*Logprobs) *Logprobs {
 	}
 	switch n {
 	case 0:
-		return nil
+		return ""
 	case 1:
 		return last
 	}
@@ -81,13 +88,13 @@ func JoinLogprobs(parts ...*Logprobs) *Logprobs {
 		b = append(b, ':')
 		b = appendJoined(b, vals[k])
 	}
-	return &Logprobs{JSON: append(b, '}')}
+	return Logprobs(append(b, '}'))
 }
 
 // appendJoined appends the join of one key's values: the concatenation
 // when every non-null value is an array, else the last non-null value.
 func appendJoined(b []byte, vs []json.RawMessage) []byte {
-	var arrays, last json.RawMessage
+	var last json.RawMessage
 	all := true
 	for _, v := range vs {
 		v = bytes.TrimSpace(v)
@@ -105,7 +112,8 @@ func appendJoined(b []byte, vs []json.RawMessage) []byte {
 	if !all {
 		return append(b, last...)
 	}
-	arrays = append(arrays, '[')
+	b = append(b, '[')
+	first := true
 	for _, v := range vs {
 		v = bytes.TrimSpace(v)
 		if v[0] != '[' {
@@ -115,10 +123,11 @@ func appendJoined(b []byte, vs []json.RawMessage) []byte {
 		if len(inner) == 0 {
 			continue
 		}
-		if len(arrays) > 1 {
-			arrays = append(arrays, ',')
+		if !first {
+			b = append(b, ',')
 		}
-		arrays = append(arrays, inner...)
+		first = false
+		b = append(b, inner...)
 	}
-	return append(b, append(arrays, ']')...)
+	return append(b, ']')
 }

@@ -247,8 +247,8 @@ type Result struct {
 	// StopSequence is the stop sequence that ended the stream, if one did.
 	StopSequence string
 	// Logprobs are the output's token log probabilities, the deltas'
-	// joined (JoinLogprobs); nil when no delta carried any.
-	Logprobs *Logprobs
+	// joined (JoinLogprobs); "" when no delta carried any.
+	Logprobs Logprobs
 	Err      *Error // set when the stream failed
 }
 
@@ -259,7 +259,7 @@ func Collect(s Stream) Result {
 	var (
 		r             Result
 		text, thought strings.Builder
-		logprobs      []*Logprobs
+		logprobs      []Logprobs
 	)
 	for ev, err := range Events(s) {
 		if err != nil {
@@ -274,8 +274,8 @@ func Collect(s Stream) Result {
 			} else {
 				text.WriteString(ev.Text)
 			}
-			if ev.Logprobs != nil {
-				logprobs = append(logprobs, ev.Logprobs)
+			if lp := ev.Logprobs(); lp != "" {
+				logprobs = append(logprobs, lp)
 			}
 		case KindToolCall:
 			r.ToolCalls = MergeToolCall(r.ToolCalls, *ev.ToolCall)

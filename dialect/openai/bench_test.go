@@ -16,7 +16,7 @@ func BenchmarkEncodeDelta(b *testing.B) {
 	enc := newChunkEncoder("chatcmpl-0123456789abcdef", "mock/default", 1700000000, false)
 	b.ReportAllocs()
 	for b.Loop() {
-		enc.Delta(stream.Output, " token", nil)
+		enc.Delta(stream.Output, " token", "")
 	}
 }
 

@@ -50,22 +50,22 @@ func (e *chunkEncoder) open() []byte {
 	return b
 }
 
-// close ends the chunk opened by open with the choice's logprobs (nil for
+// close ends the chunk opened by open with the choice's logprobs ("" for
 // null) and a finish reason ("" for null).
-func (e *chunkEncoder) close(b []byte, lp *stream.Logprobs, finish string) []byte {
+func (e *chunkEncoder) close(b []byte, lp stream.Logprobs, finish string) []byte {
 	if !e.legacy {
 		if b[len(b)-1] == ',' {
 			b = b[:len(b)-1]
 		}
 		b = append(b, '}', ',')
 	}
-	b = append(b, `"logprobs":`...)
-	if lp != nil {
-		b = append(b, lp.JSON...)
+	if lp == "" {
+		b = append(b, `"logprobs":null,"finish_reason":`...)
 	} else {
-		b = append(b, "null"...)
+		b = append(b, `"logprobs":`...)
+		b = append(b, lp...)
+		b = append(b, `,"finish_reason":`...)
 	}
-	b = append(b, `,"finish_reason":`...)
 	if finish == "" {
 		b = append(b, "null"...)
 	} else {
@@ -79,9 +79,9 @@ func (e *chunkEncoder) close(b []byte, lp *stream.Logprobs, finish string) []byt
 }
 
 // Delta encodes a content or reasoning delta, with its token logprobs
-// (nil for null). It returns nil for events the legacy API has no place
+// ("" for null). It returns nil for events the legacy API has no place
 // for (thinking).
-func (e *chunkEncoder) Delta(ch stream.Channel, text string, lp *stream.Logprobs) []byte {
+func (e *chunkEncoder) Delta(ch stream.Channel, text string, lp stream.Logprobs) []byte {
 	if e.legacy {
 		if ch == stream.Thinking {
 			return nil
@@ -125,7 +125,7 @@ func (e *chunkEncoder) ToolCall(tc *stream.ToolCallDelta) []byte {
 	b = append(b, `"arguments":`...)
 	b = dialect.AppendJSONString(b, tc.Arguments)
 	b = append(b, "}}]"...)
-	return e.close(b, nil, "")
+	return e.close(b, "", "")
 }
 
 // Finish encodes the chunk that carries finish_reason, with llama.cpp's
@@ -135,7 +135,7 @@ func (e *chunkEncoder) Finish(reason string, u *stream.Usage) []byte {
 	if e.legacy {
 		b = append(b, `"text":"",`...)
 	}
-	b = e.close(b, nil, reason)
+	b = e.close(b, "", reason)
 	if hasTimings(u) {
 		b = appendTimings(b[:len(b)-1], u)
 		b = append(b, '}')

@@ -9,12 +9,12 @@ import (
 	"github.com/runnel/runnel/stream"
 )
 
-// deltaLogprobs renders each delta as text=logprobs (nil when none).
+// deltaLogprobs renders each delta as text=logprobs.
 func deltaLogprobs(evs []stream.Event) []string {
 	var out []string
 	for _, ev := range evs {
 		if ev.Kind == stream.KindDelta {
-			out = append(out, ev.Text+"="+ev.Logprobs.String())
+			out = append(out, ev.Text+"="+string(ev.Logprobs()))
 		}
 	}
 	return out
@@ -85,7 +85,7 @@ func TestProviderLogprobs(t *testing.T) {
 				}
 			}
 			if tt.joined != "" {
-				if lp := stream.JoinLogprobs(logprobsOf(evs)...); lp == nil || string(lp.JSON) != tt.joined {
+				if lp := stream.JoinLogprobs(logprobsOf(evs)...); string(lp) != tt.joined {
 					t.Errorf("joined %v, want %s", lp, tt.joined)
 				}
 			}
@@ -93,10 +93,10 @@ func TestProviderLogprobs(t *testing.T) {
 	}
 }
 
-func logprobsOf(evs []stream.Event) []*stream.Logprobs {
-	var out []*stream.Logprobs
+func logprobsOf(evs []stream.Event) []stream.Logprobs {
+	var out []stream.Logprobs
 	for _, ev := range evs {
-		out = append(out, ev.Logprobs)
+		out = append(out, ev.Logprobs())
 	}
 	return out
 }
@@ -123,7 +123,7 @@ func TestProviderNoLogprobs(t *testing.T) {
 func TestServerLogprobs(t *testing.T) {
 	lp := func(text, n string) stream.Event {
 		ev := stream.Delta(text)
-		ev.Logprobs = &stream.Logprobs{JSON: []byte(`{"content":[{"token":"` + text + `","logprob":` + n + `,"top_logprobs":[]}],"refusal":null}`)}
+		ev.SetLogprobs(stream.Logprobs(`{"content":[{"token":"` + text + `","logprob":` + n + `,"top_logprobs":[]}],"refusal":null}`))
 		return ev
 	}
 	srv, gw := newTestServer(t, map[string]stream.Provider{"m": sliceProvider(

@@ -285,7 +285,7 @@ type upstreamStream struct {
 	usage    *stream.Usage
 	// heldLogprobs came on chunks without output text; they go with the
 	// next output delta.
-	heldLogprobs *stream.Logprobs
+	heldLogprobs stream.Logprobs
 }
 
 func (s *upstreamStream) Recv() (stream.Event, error) {
@@ -394,7 +394,7 @@ func (s *upstreamStream) queueLite(c *liteChunk) {
 		s.queue = append(s.queue, stream.Delta(c.text))
 		out = len(s.queue) - 1
 	}
-	if s.heldLogprobs != nil {
+	if s.heldLogprobs != "" {
 		s.attachLogprobs(nil, out)
 	}
 	if c.hasFinish && c.finish != "" {
@@ -520,16 +520,17 @@ func (s *upstreamStream) readWhole() {
 func (s *upstreamStream) attachLogprobs(raw json.RawMessage, i int) {
 	lp := s.heldLogprobs
 	if len(raw) > 0 && string(raw) != "null" {
-		lp = stream.JoinLogprobs(lp, &stream.Logprobs{JSON: raw})
+		lp = stream.JoinLogprobs(lp, stream.Logprobs(raw))
 	}
-	if lp == nil {
+	if lp == "" {
 		return
 	}
 	if i < 0 {
 		s.heldLogprobs = lp
 		return
 	}
-	s.queue[i].Logprobs, s.heldLogprobs = lp, nil
+	s.queue[i].SetLogprobs(lp)
+	s.heldLogprobs = ""
 }
 
 func streamFinish(r string) stream.FinishReason {

@@ -247,7 +247,7 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 		var data []byte
 		switch ev.Kind {
 		case stream.KindDelta:
-			data = enc.Delta(ev.Channel, ev.Text, ev.Logprobs)
+			data = enc.Delta(ev.Channel, ev.Text, ev.Logprobs())
 		case stream.KindToolCall:
 			data = enc.ToolCall(ev.ToolCall)
 		case stream.KindUsage:
@@ -324,11 +324,11 @@ func usageOf(call *gateway.Call, u *stream.Usage) *stream.Usage {
 
 // logprobsJSON is a choice's logprobs field: the joined object, or nil
 // (null).
-func logprobsJSON(lp *stream.Logprobs) json.RawMessage {
-	if lp == nil {
+func logprobsJSON(lp stream.Logprobs) json.RawMessage {
+	if lp == "" {
 		return nil
 	}
-	return lp.JSON
+	return json.RawMessage(lp)
 }
 
 // wireTimings is the non-streamed answers' timings, when measured.

@@ -2,7 +2,6 @@ package control
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"testing"
 
@@ -12,7 +11,7 @@ import (
 // lpDelta is an output delta carrying logprobs {"content":[n]}.
 func lpDelta(text, n string) stream.Event {
 	ev := stream.Delta(text)
-	ev.Logprobs = &stream.Logprobs{JSON: json.RawMessage(`{"content":[` + n + `]}`)}
+	ev.SetLogprobs(stream.Logprobs(`{"content":[` + n + `]}`))
 	return ev
 }
 
@@ -34,7 +33,7 @@ func logprobsOf(t *testing.T, p stream.Provider) []string {
 			t.Fatal(err)
 		}
 		if ev.Kind == stream.KindDelta {
-			out = append(out, ev.Text+"="+ev.Logprobs.String())
+			out = append(out, ev.Text+"="+string(ev.Logprobs()))
 		}
 	}
 }
@@ -60,6 +59,6 @@ func TestLogprobsFollowHeldText(t *testing.T) {
 	})
 	t.Run("plain deltas stay nil", func(t *testing.T) {
 		p := &script{events: cat(deltas("a", "E", "b"), evs(stream.Finished(stream.FinishStop)))}
-		check(t, logprobsOf(t, UTF8(Stop(p, "END"))), "a=nil", "Eb=nil")
+		check(t, logprobsOf(t, UTF8(Stop(p, "END"))), "a=", "Eb=")
 	})
 }

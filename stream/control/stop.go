@@ -46,7 +46,7 @@ type stopStream struct {
 	pending string // held-back output
 	// heldLogprobs are those of deltas held back whole: they go with the
 	// next output delta, so logprobs are never dropped with a held tail.
-	heldLogprobs *stream.Logprobs
+	heldLogprobs stream.Logprobs
 	q            queue
 	// finishing: a stop matched and the inner stream was asked to finish;
 	// only its usage and end are still wanted.
@@ -90,9 +90,9 @@ func (s *stopStream) Recv() (stream.Event, error) {
 			text = s.pending + text
 			s.pending = ""
 		}
-		if s.heldLogprobs != nil {
-			ev.Logprobs = stream.JoinLogprobs(s.heldLogprobs, ev.Logprobs)
-			s.heldLogprobs = nil
+		if s.heldLogprobs != "" {
+			ev.SetLogprobs(stream.JoinLogprobs(s.heldLogprobs, ev.Logprobs()))
+			s.heldLogprobs = ""
 		}
 		if i, stop := s.index(text); i >= 0 {
 			s.matched = stop
@@ -115,7 +115,7 @@ func (s *stopStream) Recv() (stream.Event, error) {
 			ev.Text = text[:len(text)-h]
 			return ev, nil
 		}
-		s.heldLogprobs = ev.Logprobs
+		s.heldLogprobs = ev.Logprobs()
 	}
 }
 
@@ -148,9 +148,9 @@ func (s *stopStream) holdback(text string) int {
 func (s *stopStream) flush() {
 	if s.pending != "" {
 		ev := stream.Delta(s.pending)
-		ev.Logprobs = s.heldLogprobs
+		ev.SetLogprobs(s.heldLogprobs)
 		s.q.push(ev)
-		s.pending, s.heldLogprobs = "", nil
+		s.pending, s.heldLogprobs = "", ""
 	}
 }
 

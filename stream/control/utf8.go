@@ -24,7 +24,7 @@ type utf8Stream struct {
 	carry [2]string // output, thinking
 	// carryLogprobs are those of deltas that were all carry: they go with
 	// the channel's next delta.
-	carryLogprobs [2]*stream.Logprobs
+	carryLogprobs [2]stream.Logprobs
 	q             queue
 }
 
@@ -52,9 +52,9 @@ func (u *utf8Stream) Recv() (stream.Event, error) {
 			i = 1
 		}
 		c := &u.carry[i]
-		if lp := u.carryLogprobs[i]; lp != nil {
-			ev.Logprobs = stream.JoinLogprobs(lp, ev.Logprobs)
-			u.carryLogprobs[i] = nil
+		if lp := u.carryLogprobs[i]; lp != "" {
+			ev.SetLogprobs(stream.JoinLogprobs(lp, ev.Logprobs()))
+			u.carryLogprobs[i] = ""
 		}
 		text := ev.Text
 		if *c != "" {
@@ -67,7 +67,7 @@ func (u *utf8Stream) Recv() (stream.Event, error) {
 			text = replaceInvalid(text)
 		}
 		if text == "" {
-			u.carryLogprobs[i] = ev.Logprobs
+			u.carryLogprobs[i] = ev.Logprobs()
 			continue
 		}
 		ev.Text = text
@@ -78,8 +78,10 @@ func (u *utf8Stream) Recv() (stream.Event, error) {
 func (u *utf8Stream) flush() {
 	for i, ch := range [2]stream.Channel{stream.Output, stream.Thinking} {
 		if u.carry[i] != "" {
-			u.q.push(stream.Event{Kind: stream.KindDelta, Channel: ch, Text: replaceInvalid(u.carry[i]), Logprobs: u.carryLogprobs[i]})
-			u.carry[i], u.carryLogprobs[i] = "", nil
+			ev := stream.Event{Kind: stream.KindDelta, Channel: ch, Text: replaceInvalid(u.carry[i])}
+			ev.SetLogprobs(u.carryLogprobs[i])
+			u.q.push(ev)
+			u.carry[i], u.carryLogprobs[i] = "", ""
 		}
 	}
 }
