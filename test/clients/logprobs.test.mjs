@@ -5,18 +5,8 @@
 // must refuse with an OpenAI-shaped 400 rather than answer without them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import OpenAI, { BadRequestError } from 'openai';
-import { startRunnel } from './lib/server.mjs';
-
-let srv;
-let upstream;
-let client;
-let modelsDir;
-const bodies = []; // request bodies the fake upstream received
+import { BadRequestError } from 'openai';
+import { startBehindRunnel } from './lib/upstream.mjs';
 
 // What the fake upstream sends for each token: its text and its logprobs
 // entry, with the two most likely alternatives.
@@ -32,37 +22,24 @@ const tokens = ['Hello', ' world', '!'].map((token, i) => {
   };
 });
 
+let env; // { srv, client, bodies, stop }
+let client;
+let bodies;
+
 before(async () => {
-  upstream = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (s) => { body += s; });
-    req.on('end', () => {
-      bodies.push({ path: req.url, body: JSON.parse(body) });
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      const chunk = (choice) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'gpt-x', choices: [{ index: 0, ...choice }] })}\n\n`;
-      let out = chunk({ delta: { role: 'assistant', content: '' }, logprobs: { content: [], refusal: null }, finish_reason: null });
-      for (const t of tokens) {
-        out += chunk({ delta: { content: t.token }, logprobs: { content: [t.entry], refusal: null }, finish_reason: null });
-      }
-      out += chunk({ delta: {}, logprobs: null, finish_reason: 'stop' });
-      res.end(`${out}data: [DONE]\n\n`);
-    });
+  env = await startBehindRunnel(() => {
+    const chunk = (choice) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'gpt-x', choices: [{ index: 0, ...choice }] })}\n\n`;
+    let out = chunk({ delta: { role: 'assistant', content: '' }, logprobs: { content: [], refusal: null }, finish_reason: null });
+    for (const t of tokens) {
+      out += chunk({ delta: { content: t.token }, logprobs: { content: [t.entry], refusal: null }, finish_reason: null });
+    }
+    out += chunk({ delta: {}, logprobs: null, finish_reason: 'stop' });
+    return `${out}data: [DONE]\n\n`;
   });
-  await new Promise((r) => upstream.listen(0, '127.0.0.1', r));
-  modelsDir = await mkdtemp(join(tmpdir(), 'runnel-models-'));
-  srv = await startRunnel(['--models-dir', modelsDir], {
-    OPENAI_BASE_URL: `http://127.0.0.1:${upstream.address().port}/v1`,
-    OPENAI_API_KEY: 'upstream-key',
-  });
-  client = new OpenAI({ baseURL: `${srv.baseURL}/v1`, apiKey: 'test-key', maxRetries: 0 });
+  ({ client, bodies } = env);
 });
 
-after(async () => {
-  await srv?.stop();
-  await new Promise((r) => (upstream ? upstream.close(r) : r()));
-  if (modelsDir) await rm(modelsDir, { recursive: true, force: true });
-});
+after(async () => { await env?.stop(); });
 
 test('streamed chunks carry the upstream logprobs, top_logprobs forwarded', async () => {
   bodies.length = 0;

@@ -4,47 +4,23 @@
 // an OpenAI-shaped 400 rather than answer free text.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import OpenAI, { BadRequestError } from 'openai';
-import { startRunnel } from './lib/server.mjs';
+import { BadRequestError } from 'openai';
+import { startBehindRunnel } from './lib/upstream.mjs';
 
-let srv;
-let upstream;
+let env; // { srv, client, bodies, stop }
 let client;
-let modelsDir;
-const bodies = []; // request bodies the fake upstream received
+let bodies;
 
-// The fake upstream answers every chat call with one JSON text chunk.
 before(async () => {
-  upstream = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (s) => { body += s; });
-    req.on('end', () => {
-      bodies.push({ path: req.url, body: JSON.parse(body) });
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      const chunk = { id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'gpt-x',
-        choices: [{ index: 0, delta: { role: 'assistant', content: '{"name":"Ada"}' }, finish_reason: 'stop' }] };
-      res.end(`data: ${JSON.stringify(chunk)}\n\ndata: [DONE]\n\n`);
-    });
+  env = await startBehindRunnel(() => {
+    const chunk = { id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'gpt-x',
+      choices: [{ index: 0, delta: { role: 'assistant', content: '{"name":"Ada"}' }, finish_reason: 'stop' }] };
+    return `data: ${JSON.stringify(chunk)}\n\ndata: [DONE]\n\n`;
   });
-  await new Promise((r) => upstream.listen(0, '127.0.0.1', r));
-  modelsDir = await mkdtemp(join(tmpdir(), 'runnel-models-'));
-  srv = await startRunnel(['--models-dir', modelsDir], {
-    OPENAI_BASE_URL: `http://127.0.0.1:${upstream.address().port}/v1`,
-    OPENAI_API_KEY: 'upstream-key',
-  });
-  client = new OpenAI({ baseURL: `${srv.baseURL}/v1`, apiKey: 'test-key', maxRetries: 0 });
+  ({ client, bodies } = env);
 });
 
-after(async () => {
-  await srv?.stop();
-  await new Promise((r) => (upstream ? upstream.close(r) : r()));
-  if (modelsDir) await rm(modelsDir, { recursive: true, force: true });
-});
+after(async () => { await env?.stop(); });
 
 const responseFormat = {
   type: 'json_schema',
