@@ -87,12 +87,29 @@ func (s *Service) replay(j *journal.Journal) error {
 	return j.Clear()
 }
 
-// journaled appends c to the journal, reporting whether it is durable
-// there; if not, the caller stores it before the response ends.
-func (s *Service) journaled(c *Call) bool {
+// journalAndQueue makes c durable in the journal and hands it to the
+// writers, reporting whether it did; if not (no journal, the service is
+// closing, or the append failed) the caller stores c itself.
+func (s *Service) journalAndQueue(a *admission, c Call) bool {
 	if s.journal == nil {
 		return false
 	}
+	s.wmu.RLock()
+	defer s.wmu.RUnlock()
+	if s.wclosed || !s.journaled(&c) {
+		return false
+	}
+	select {
+	case s.writes <- pendingWrite{a, c}:
+	default: // the writers are behind: store it here
+		s.commitJournaled(a, c)
+	}
+	return true
+}
+
+// journaled appends c to the journal, reporting whether it is durable
+// there.
+func (s *Service) journaled(c *Call) bool {
 	b, err := json.Marshal(c)
 	if err == nil {
 		err = s.journal.Append(b)
@@ -109,7 +126,7 @@ func (s *Service) journaled(c *Call) bool {
 // journal may forget it. A record the store refused stays journaled, for
 // the next start to try again.
 func (s *Service) commitJournaled(a *admission, c Call) {
-	if s.store1(a, c) == nil {
+	if s.storeCall(a, c) == nil {
 		if err := s.journal.Committed(); err != nil {
 			s.log.Error("account: emptying the record journal", "err", err)
 		}

@@ -647,28 +647,16 @@ func (s *Service) record(a *admission, rec *gateway.Record) {
 			c.Credits = s.costCredits(c.Cost.Total)
 		}
 	}
-	if a.jobID == "" && s.journal != nil {
-		// Durable now; into the store off the response's path. Job calls
-		// stay synchronous: completing the job reads them back.
-		s.wmu.RLock()
-		if !s.wclosed && s.journaled(&c) {
-			select {
-			case s.writes <- pendingWrite{a, c}:
-			default: // the writers are behind: write it here
-				s.commitJournaled(a, c)
-			}
-			s.wmu.RUnlock()
-			s.lim.AddTokens(context.Background(), s.cfg.Now(), a.scopes, c.Usage.Total())
-			return
-		}
-		s.wmu.RUnlock() // closing, or the journal failed: write it now
+	// Job calls are stored before the response ends: completing the job
+	// reads them back. Others are journaled, then stored off the path.
+	if a.jobID != "" || !s.journalAndQueue(a, c) {
+		s.storeCall(a, c)
 	}
-	s.store1(a, c)
 	s.lim.AddTokens(context.Background(), s.cfg.Now(), a.scopes, c.Usage.Total())
 }
 
-// store1 writes c to the store and settles what its admission held.
-func (s *Service) store1(a *admission, c Call) error {
+// storeCall writes c to the store and settles what its admission held.
+func (s *Service) storeCall(a *admission, c Call) error {
 	if a.team != "" {
 		defer func() { s.pending.settle(a.team, a.charge, c.Credits, c.Cost.Total, time.Now()) }()
 	}
