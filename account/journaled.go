@@ -48,7 +48,6 @@ func (s *Service) openJournal(path string) {
 	}
 	s.journal = j
 	s.writes = make(chan pendingWrite, 1024)
-	s.written.cond.L = &s.written.mu
 	for range writers {
 		s.writers.Add(1)
 		go func() {
@@ -158,9 +157,6 @@ func (w *writeCount) done() {
 // wait returns once every record journaled before the call is stored (or
 // failed to be), or when ctx ends.
 func (w *writeCount) wait(ctx context.Context) {
-	if w.cond.L == nil {
-		return // no journal
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	target := w.queued

@@ -125,6 +125,7 @@ func New(st Store, cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.written.cond.L = &s.written.mu
 	if cfg.Journal != "" {
 		s.openJournal(cfg.Journal)
 	}
