@@ -13,6 +13,7 @@ import (
 	"github.com/runnel/runnel/dialect/ollama"
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/engine"
+	"github.com/runnel/runnel/engine/models"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/mock"
 	"github.com/runnel/runnel/stream"
@@ -123,14 +124,29 @@ func (c *Config) Router(providers map[string]stream.Provider) *gateway.StaticRou
 // Accountant and the Observer.
 func (c *Config) GatewayOptions() gateway.Options {
 	return gateway.Options{
-		Prices:     c.Prices,
-		BufferSize: c.Gateway.BufferSize,
+		Prices:       c.Prices,
+		BufferSize:   c.Gateway.BufferSize,
+		DefaultModel: c.DefaultModel(),
+		MaxTokens:    c.Gateway.MaxTokens,
 		Timeouts: stream.Timeouts{
 			FirstToken: c.Gateway.Timeouts.FirstToken,
 			Idle:       c.Gateway.Timeouts.Idle,
 			Total:      c.Gateway.Timeouts.Total,
 		},
 	}
+}
+
+// DefaultModel is the model of requests that name none: the configured
+// one, else the engine's default (stories260K), by its bare name when the
+// engine serves bare names.
+func (c *Config) DefaultModel() string {
+	switch {
+	case c.Gateway.DefaultModel != "":
+		return c.Gateway.DefaultModel
+	case c.DefaultProvider() == TypeEngine:
+		return models.Default
+	}
+	return TypeEngine + "/" + models.Default
 }
 
 // thinkFor splits inline <think> tags for the listed models only: the
@@ -185,6 +201,13 @@ func (w wrapped) CanStream(model string) bool {
 		return c.CanStream(model)
 	}
 	return true
+}
+
+func (w wrapped) Preload(ctx context.Context, model string) error {
+	if l, ok := w.orig.(gateway.Preloader); ok {
+		return l.Preload(ctx, model)
+	}
+	return nil
 }
 
 func (w wrapped) Close() error {

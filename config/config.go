@@ -58,6 +58,11 @@ type Gateway struct {
 	DefaultProvider string   `yaml:"default_provider"`
 	BufferSize      int      `yaml:"buffer_size"` // per-stream event buffer (default 64)
 	Timeouts        Timeouts `yaml:"timeouts"`
+	// DefaultModel serves requests that name no model (`serve --model`);
+	// empty: the engine's default model (stories260K).
+	DefaultModel string `yaml:"default_model"`
+	// MaxTokens is the max_tokens of requests that set none (default 256).
+	MaxTokens int `yaml:"max_tokens"`
 }
 
 // Timeouts bound every stream unless the request sets its own. Zero means
@@ -166,7 +171,7 @@ func Default() *Config {
 			ResumeGrace:   10 * time.Second,
 			ResumeRetain:  2 * time.Minute,
 		},
-		Gateway: Gateway{BufferSize: 64},
+		Gateway: Gateway{BufferSize: 64, MaxTokens: 256},
 	}
 }
 

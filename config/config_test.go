@@ -153,6 +153,8 @@ gateway:
   default_provider: mock
   buffer_size: 16
   timeouts: {first_token: 10s, idle: 5s, total: 2m}
+  default_model: mock/story
+  max_tokens: 100
 aliases:
   fast: [mock/fast, openai/gpt-4o-mini]
   gpt: openai/gpt-4o
@@ -166,7 +168,7 @@ providers:
 				c.Server = config.Server{Addr: "0.0.0.0:9000", DataDir: "/var/lib/runnel", ModelsDir: "/models",
 					BodyLimit: 2048, KeepAlive: 5 * time.Second, ShutdownGrace: time.Minute, CORSOrigins: []string{"https://app.example"},
 					ResumeGrace: 30 * time.Second, ResumeRetain: 5 * time.Minute}
-				c.Gateway = config.Gateway{DefaultProvider: "mock", BufferSize: 16,
+				c.Gateway = config.Gateway{DefaultProvider: "mock", BufferSize: 16, DefaultModel: "mock/story", MaxTokens: 100,
 					Timeouts: config.Timeouts{FirstToken: 10 * time.Second, Idle: 5 * time.Second, Total: 2 * time.Minute}}
 				c.Aliases = map[string]config.Targets{"fast": {"mock/fast", "openai/gpt-4o-mini"}, "gpt": {"openai/gpt-4o"}}
 				c.Prices = gateway.Prices{"openai/gpt-4o-mini": {InputPerMillion: 0.15, OutputPerMillion: 0.6}}
@@ -179,12 +181,13 @@ providers:
 				"RUNNEL_KEEP_ALIVE", "3s", "RUNNEL_MODELS", "/m", "RUNNEL_DATA_DIR", "/d", "RUNNEL_SHUTDOWN_GRACE", "2s",
 				"RUNNEL_RESUME_GRACE", "4s", "RUNNEL_RESUME_RETAIN", "1m",
 				"RUNNEL_FIRST_TOKEN_TIMEOUT", "1s", "RUNNEL_IDLE_TIMEOUT", "2s", "RUNNEL_TOTAL_TIMEOUT", "3s",
-				"RUNNEL_CORS_ORIGINS", "https://a.example, https://b.example", "RUNNEL_DEFAULT_PROVIDER", "mock"),
+				"RUNNEL_CORS_ORIGINS", "https://a.example, https://b.example", "RUNNEL_DEFAULT_PROVIDER", "mock",
+				"RUNNEL_DEFAULT_MODEL", "mock/x", "RUNNEL_MAX_TOKENS", "512"),
 			want: func(c *config.Config) {
 				c.Server = config.Server{Addr: "127.0.0.1:7000", DataDir: "/d", ModelsDir: "/m", BodyLimit: 4096,
 					KeepAlive: 3 * time.Second, ShutdownGrace: 2 * time.Second, CORSOrigins: []string{"https://a.example", "https://b.example"},
 					ResumeGrace: 4 * time.Second, ResumeRetain: time.Minute}
-				c.Gateway = config.Gateway{DefaultProvider: "mock", BufferSize: 32,
+				c.Gateway = config.Gateway{DefaultProvider: "mock", BufferSize: 32, DefaultModel: "mock/x", MaxTokens: 512,
 					Timeouts: config.Timeouts{FirstToken: time.Second, Idle: 2 * time.Second, Total: 3 * time.Second}}
 			},
 		},

@@ -53,6 +53,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str("RUNNEL_DATA_DIR", &c.Server.DataDir)
 	str("RUNNEL_MODELS", &c.Server.ModelsDir)
 	str("RUNNEL_DEFAULT_PROVIDER", &c.Gateway.DefaultProvider)
+	str("RUNNEL_DEFAULT_MODEL", &c.Gateway.DefaultModel)
 	if v := getenv("RUNNEL_OPENAI_OMIT_EVENT_IDS"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -108,6 +109,13 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 			return fmt.Errorf("config: RUNNEL_BUFFER_SIZE=%q: want a positive number of events", v)
 		}
 		c.Gateway.BufferSize = n
+	}
+	if v := getenv("RUNNEL_MAX_TOKENS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("config: RUNNEL_MAX_TOKENS=%q: want a positive number of tokens", v)
+		}
+		c.Gateway.MaxTokens = n
 	}
 	return nil
 }
@@ -233,6 +241,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Gateway.BufferSize < 0 {
 		return fmt.Errorf("gateway.buffer_size: %d is negative", c.Gateway.BufferSize)
+	}
+	if c.Gateway.MaxTokens < 0 {
+		return fmt.Errorf("gateway.max_tokens: %d is negative", c.Gateway.MaxTokens)
 	}
 	if c.Server.BodyLimit < 0 {
 		return fmt.Errorf("server.body_limit: %d is negative", c.Server.BodyLimit)

@@ -187,6 +187,17 @@ func (e *Engine) Stream(ctx context.Context, req *stream.Request) (stream.Stream
 	return r.start(ctx, ids, opts, req.Sampling.MaxTokens, e.o.BufferSize)
 }
 
+// Preload loads the named model now (the default model for ""), so that
+// its first request does not wait for the load; it implements
+// gateway.Preloader.
+func (e *Engine) Preload(ctx context.Context, model string) error {
+	if models.Name(model) == "" {
+		model = e.o.DefaultModel
+	}
+	_, err := e.runner(model)
+	return err
+}
+
 // runner returns the scheduler of the named model, loading it on first
 // use. Concurrent first requests share one load.
 func (e *Engine) runner(name string) (*runner, error) {
@@ -244,7 +255,7 @@ func (e *Engine) load(m models.Model) (*runner, error) {
 
 func notFound(dir, name string) *stream.Error {
 	n := models.Name(name)
-	msg := fmt.Sprintf("model %q is not in the models directory %s; download it with `runnel pull %s`", n, dir, n)
+	msg := fmt.Sprintf("model %q is not in the models directory %s; download it there with `runnel pull --models-dir %s %s`", n, dir, dir, n)
 	if list, _ := models.List(dir); len(list) > 0 {
 		names := make([]string, len(list))
 		for i, m := range list {

@@ -345,7 +345,7 @@ func TestErrors(t *testing.T) {
 		param string
 		want  string
 	}{
-		{"unknown model", &stream.Request{Model: "nope", Prompt: "x"}, stream.CodeNotFound, "model", "runnel pull nope"},
+		{"unknown model", &stream.Request{Model: "nope", Prompt: "x"}, stream.CodeNotFound, "model", "runnel pull --models-dir "},
 		{"bad temperature", chat("x", stream.Sampling{Temperature: ptr(-1.0)}), stream.CodeInvalidRequest, "temperature", "between 0 and 100"},
 		{"bad top_p", chat("x", stream.Sampling{TopP: ptr(1.5)}), stream.CodeInvalidRequest, "top_p", "between 0 and 1"},
 		{"bad top_k", chat("x", stream.Sampling{TopK: ptr(-2)}), stream.CodeInvalidRequest, "top_k", "negative"},
@@ -365,9 +365,12 @@ func TestErrors(t *testing.T) {
 			}
 		})
 	}
-	empty := newEngine(t, Options{ModelsDir: t.TempDir()})
+	// The hint names the directory the engine reads, so that following
+	// it fixes the 404.
+	dir := t.TempDir()
+	empty := newEngine(t, Options{ModelsDir: dir})
 	_, err := empty.Stream(context.Background(), &stream.Request{Prompt: "x"})
-	if err == nil || !strings.Contains(err.Error(), "runnel pull stories260K") {
+	if err == nil || !strings.Contains(err.Error(), "runnel pull --models-dir "+dir+" stories260K") {
 		t.Fatalf("missing default model: %v", err)
 	}
 }

@@ -45,6 +45,12 @@ type LogprobsChecker interface {
 	CanLogprobs(model string) bool
 }
 
+// Preloader is implemented by providers that load models (the engine):
+// Preload loads model (as the provider knows it) ahead of its first call.
+type Preloader interface {
+	Preload(ctx context.Context, model string) error
+}
+
 // ModelLister is implemented by providers that can list their models.
 type ModelLister interface {
 	Models(ctx context.Context) ([]ModelInfo, error)
@@ -73,8 +79,15 @@ type Options struct {
 	Prices Prices
 	// BufferSize is the per-stream event buffer (default 64).
 	BufferSize int
-	// Timeouts apply to calls whose request leaves a field zero.
+	// Timeouts apply to calls whose request leaves a field zero, and bound
+	// those it sets: a request may shorten a limit, never lengthen it.
 	Timeouts stream.Timeouts
+	// DefaultModel serves requests that name no model ("" leaves them
+	// to the router, which refuses them).
+	DefaultModel string
+	// MaxTokens is the max_tokens of requests that set none (0: no
+	// default, the provider's own applies).
+	MaxTokens int
 	// Counter estimates usage when a provider reports none and has no
 	// tokenizer of its own (see TokenCounter). The default is
 	// tokencount.Counter: tiktoken's counts for OpenAI-family models,

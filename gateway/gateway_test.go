@@ -654,3 +654,60 @@ func TestRecordedBeforeEnd(t *testing.T) {
 	c.Close()
 	r.acc.only(t)
 }
+
+// A request's own timeouts (seed 003's timeout_ms) shorten the server's,
+// never lengthen them.
+func TestRequestTimeoutsWithinServerLimits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(nil, func(o *gateway.Options) { o.Timeouts = stream.Timeouts{Total: time.Hour} })
+		req := chat("mock/default?tokens=100&itl=100ms")
+		req.Timeouts.Total = 300 * time.Millisecond
+		c, err := r.gw.Start(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := drain(t, c)
+		c.Close()
+		if got[len(got)-2] != "error:timeout:total timeout: the stream exceeded 300ms" {
+			t.Fatalf("events %q", got)
+		}
+
+		r = newRig(nil, func(o *gateway.Options) { o.Timeouts = stream.Timeouts{Total: time.Second} })
+		req = chat("mock/default?tokens=100&itl=100ms")
+		req.Timeouts.Total = time.Hour
+		c, _ = r.gw.Start(context.Background(), req)
+		got = drain(t, c)
+		c.Close()
+		if got[len(got)-2] != "error:timeout:total timeout: the stream exceeded 1s" {
+			t.Fatalf("events %q", got)
+		}
+	})
+}
+
+// A request without a model gets Options.DefaultModel, and one without
+// max_tokens gets Options.MaxTokens (the contract's 256); one that sets
+// max_tokens keeps it.
+func TestDefaultModelAndMaxTokens(t *testing.T) {
+	r := newRig(nil, func(o *gateway.Options) { o.DefaultModel = "m2/x?tokens=9"; o.MaxTokens = 3 })
+	c, err := r.gw.Start(context.Background(), chat(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, drain(t, c), "d:second", "d: second", "d: second", "usage:8/3", "finish:length")
+	c.Close()
+	if rec := r.acc.only(t); rec.Provider != "m2" || rec.Request.Model != "m2/x?tokens=9" {
+		t.Fatalf("record %+v", rec)
+	}
+	req := chat("")
+	req.Sampling.MaxTokens = 5
+	c, _ = r.gw.Start(context.Background(), req)
+	if got := drain(t, c); len(got) != 7 || got[6] != "finish:length" {
+		t.Fatalf("events %q", got)
+	}
+	c.Close()
+
+	// Without a default model, a request that names none is a 400.
+	if _, err := gateway.New(gateway.Options{}).Start(context.Background(), chat("")); stream.AsError(err).Param != "model" {
+		t.Fatalf("err %v", err)
+	}
+}

@@ -46,6 +46,23 @@ func (g *Gateway) Models(ctx context.Context) ([]ModelInfo, error) {
 	return g.opts.Router.Models(ctx)
 }
 
+// Preload routes model ("" for the default model) and, if its provider
+// loads models (Preloader), loads it now. A model the router does not know
+// is an error; one whose provider has nothing to load is not.
+func (g *Gateway) Preload(ctx context.Context, model string) error {
+	if model == "" {
+		model = g.opts.DefaultModel
+	}
+	p, _, upstream, err := g.opts.Router.Route(model)
+	if err != nil {
+		return err
+	}
+	if l, ok := p.(Preloader); ok {
+		return l.Preload(ctx, upstream)
+	}
+	return nil
+}
+
 // CanStream reports whether model can be streamed: false when the router
 // (a StaticRouter: its provider, or any target of its alias, is marked
 // NoStream, or says so itself) knows it cannot. Dialects ask it before a
@@ -64,6 +81,11 @@ func (g *Gateway) CanStream(model string) bool {
 // admitted. The returned Call must be closed.
 func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error) {
 	started := time.Now()
+	if req.Model == "" && g.opts.DefaultModel != "" {
+		r := *req
+		r.Model = g.opts.DefaultModel
+		req = &r
+	}
 	var adm Admission
 	if g.opts.Accountant != nil {
 		a, err := g.opts.Accountant.Admit(ctx, req)
@@ -83,6 +105,9 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 
 	up := req.Clone()
 	up.Model = model
+	if up.Sampling.MaxTokens == 0 {
+		up.Sampling.MaxTokens = g.opts.MaxTokens
+	}
 	o := control.FromRequest(up, g.opts.BufferSize)
 	o.Timeouts = withDefaults(req.Timeouts, g.opts.Timeouts)
 
@@ -129,17 +154,21 @@ func (g *Gateway) failed(adm Admission, id string, req *stream.Request, provider
 	return e
 }
 
+// withDefaults fills the limits t leaves zero from def, and caps those it
+// sets at def's: a caller may ask for less time than the server allows
+// (seed 003's timeout_ms), not more.
 func withDefaults(t, def stream.Timeouts) stream.Timeouts {
-	if t.FirstToken == 0 {
-		t.FirstToken = def.FirstToken
+	limit := func(asked, server time.Duration) time.Duration {
+		if asked == 0 || (server > 0 && asked > server) {
+			return server
+		}
+		return asked
 	}
-	if t.Idle == 0 {
-		t.Idle = def.Idle
+	return stream.Timeouts{
+		FirstToken: limit(t.FirstToken, def.FirstToken),
+		Idle:       limit(t.Idle, def.Idle),
+		Total:      limit(t.Total, def.Total),
 	}
-	if t.Total == 0 {
-		t.Total = def.Total
-	}
-	return t
 }
 
 // price looks the model up by the name the client used, then without a

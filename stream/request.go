@@ -51,6 +51,11 @@ type Request struct {
 
 	Timeouts Timeouts
 
+	// BufferSize asks for a per-stream buffer of that many events between
+	// the producer and the reader (0: the server's default). The gateway
+	// honours it within its limit (MaxBufferSize).
+	BufferSize int
+
 	// Metadata is free-form caller data (tags, user ids). It is recorded with
 	// the call and never sent upstream unless a provider maps it.
 	Metadata map[string]string
@@ -74,6 +79,10 @@ type Sampling struct {
 	Logprobs    bool
 	TopLogprobs int
 }
+
+// MaxBufferSize bounds Request.BufferSize: a bigger buffer would let one
+// stream hold more memory than backpressure is meant to allow.
+const MaxBufferSize = 4096
 
 // Timeouts bound a stream. Zero means no limit.
 type Timeouts struct {

@@ -25,7 +25,7 @@ is addressed by its file's base name, or as engine/NAME.`,
 			}
 			out := cmd.OutOrStdout()
 			if len(list) == 0 {
-				fmt.Fprintf(out, "no models in %s; download one with `runnel pull %s`\n", dir, models.Default)
+				fmt.Fprintf(out, "no models in %s; download one there with `runnel pull --models-dir %s %s`\n", dir, dir, models.Default)
 				return nil
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

@@ -78,7 +78,7 @@ func TestPullConvertModels(t *testing.T) {
 		t.Fatalf("bad type: %v", err)
 	}
 	out, _, _ = run(t, "models", "--models-dir", t.TempDir())
-	if !strings.Contains(out, "runnel pull stories260K") {
+	if !strings.Contains(out, "runnel pull --models-dir ") || !strings.Contains(out, " stories260K`") {
 		t.Fatalf("empty dir: %q", out)
 	}
 }

@@ -36,6 +36,7 @@ type serveFlags struct {
 	config    string
 	dataDir   string
 	modelsDir string
+	model     string
 	logFormat string
 	logLevel  string
 	bodyLimit int64
@@ -70,6 +71,7 @@ Runnel logs one line, "ready", with addr=HOST:PORT once it listens.`,
 	fl.StringVar(&f.config, "config", os.Getenv("RUNNEL_CONFIG"), "YAML config file (env RUNNEL_CONFIG)")
 	fl.StringVar(&f.dataDir, "data-dir", "./data", "directory for Runnel's own data (env RUNNEL_DATA_DIR)")
 	fl.StringVar(&f.modelsDir, "models-dir", "", "directory of models for the built-in engine (env RUNNEL_MODELS)")
+	fl.StringVar(&f.model, "model", "", "model of requests that name none, loaded at start (env RUNNEL_DEFAULT_MODEL; default stories260K on the engine)")
 	fl.StringVar(&f.logFormat, "log-format", envOr("RUNNEL_LOG_FORMAT", "text"), "log format: text or json (env RUNNEL_LOG_FORMAT)")
 	fl.StringVar(&f.logLevel, "log-level", envOr("RUNNEL_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env RUNNEL_LOG_LEVEL)")
 	fl.Int64Var(&f.bodyLimit, "body-limit", 1<<20, "maximum request body in bytes (env RUNNEL_BODY_LIMIT)")
@@ -97,6 +99,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	set("addr", func() { cfg.Server.Addr = f.addr })
 	set("data-dir", func() { cfg.Server.DataDir = f.dataDir })
 	set("models-dir", func() { cfg.Server.ModelsDir = f.modelsDir })
+	set("model", func() { cfg.Gateway.DefaultModel = f.model })
 	set("body-limit", func() { cfg.Server.BodyLimit = f.bodyLimit })
 	set("keep-alive", func() { cfg.Server.KeepAlive = f.keepAlive })
 	set("shutdown-grace", func() { cfg.Server.ShutdownGrace = f.grace })
@@ -104,6 +107,12 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if cfg.Server.ModelsDir == "" {
 		// Where `runnel pull` downloads to; said in the ready line.
 		cfg.Server.ModelsDir = models.DefaultDir()
+	}
+	if _, err := os.Stat(cfg.Server.ModelsDir); err != nil {
+		// Not fatal (upstream providers need no models), but bare names
+		// will all be 404s: say so now rather than on the first request.
+		log.Warn("the models directory does not exist: bare model names will not be found; download one with `runnel pull --models-dir DIR stories260K`",
+			"models_dir", cfg.Server.ModelsDir, "err", err)
 	}
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -127,6 +136,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 			slog.String("default_provider", cfg.DefaultProvider()),
 			slog.String("providers", strings.Join(providerNames(cfg), ",")),
 			slog.String("models_dir", cfg.Server.ModelsDir),
+			slog.String("default_model", cfg.DefaultModel()),
 			slog.Bool("auth", f.auth),
 		},
 	})
@@ -187,6 +197,15 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		gopts.Counter = estimateCounter
 	}
 	gw := gateway.New(gopts)
+	if cfg.Gateway.DefaultModel != "" {
+		// A model named on purpose (--model) is loaded before "ready", so
+		// that its first request does not pay for the load; a wrong name
+		// stops the server here rather than 404 every request.
+		if err := gw.Preload(ctx, cfg.Gateway.DefaultModel); err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("default model %s: %w", cfg.Gateway.DefaultModel, err)
+		}
+	}
 
 	var wsOrigins []string
 	if !slices.Contains(cfg.Server.CORSOrigins, "*") {
@@ -205,7 +224,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		Authorize:          authorize,
 	})
 	dialects = append(dialects,
-		api.NewJobs(acct, gw, api.Options{BodyLimit: cfg.Server.BodyLimit, DefaultModel: os.Getenv("RUNNEL_DEFAULT_MODEL")}),
+		api.NewJobs(acct, gw, api.Options{BodyLimit: cfg.Server.BodyLimit, DefaultModel: cfg.DefaultModel()}),
 		api.NewAdmin(acct),
 		web.Page{}, // the chat page at / and the JS SDK at /sdk/runnel.js
 	)

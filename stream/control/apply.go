@@ -14,8 +14,13 @@ type Options struct {
 	Think *ThinkTags
 }
 
-// FromRequest returns the options a request asks for, with the given buffer.
+// FromRequest returns the options a request asks for, with the given
+// buffer unless the request asks for a buffer of its own (up to
+// stream.MaxBufferSize events): then it gets that one.
 func FromRequest(req *stream.Request, bufferSize int) Options {
+	if req.BufferSize > 0 {
+		bufferSize = min(req.BufferSize, stream.MaxBufferSize)
+	}
 	return Options{
 		Stop:       req.Sampling.Stop,
 		MaxTokens:  req.Sampling.MaxTokens,

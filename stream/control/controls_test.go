@@ -370,3 +370,15 @@ func TestFromRequest(t *testing.T) {
 		t.Fatalf("%+v", o)
 	}
 }
+
+// A request's buffer_size replaces the server's buffer, up to
+// stream.MaxBufferSize.
+func TestFromRequestBuffer(t *testing.T) {
+	for _, tc := range []struct{ asked, server, want int }{
+		{0, 64, 64}, {8, 64, 8}, {1000, 64, 1000}, {stream.MaxBufferSize + 1, 64, stream.MaxBufferSize}, {5, -1, 5},
+	} {
+		if got := FromRequest(&stream.Request{BufferSize: tc.asked}, tc.server).BufferSize; got != tc.want {
+			t.Errorf("asked %d, server %d: buffer %d, want %d", tc.asked, tc.server, got, tc.want)
+		}
+	}
+}
