@@ -148,13 +148,13 @@ func TestInferenceGetWithToken(t *testing.T) {
 	if exp := time.Unix(tok.ExpiresAt, 0); exp.Before(time.Now()) || exp.After(time.Now().Add(DefaultTokenTTL+time.Second)) {
 		t.Errorf("expires_at %v", exp)
 	}
-	q := url.Values{"model": {"m"}, "messages": {`[{"role":"user","content":"hi"}]`}, "parameters": {`{"temperature":0.1}`}, "token": {tok.Token}}
+	q := url.Values{"model": {"m"}, "messages": {`[{"role":"user","content":"hi"}]`}, "parameters": {`{"temperature":0.1,"enable_thinking":true}`}, "token": {tok.Token}}
 	resp, err := http.Get(ts.URL + "/api/v1/inference/stream?" + q.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	expect(t, events(t, resp.Body), wantTokens...)
+	expect(t, events(t, resp.Body), append(wantTokens, "[DONE]")...)
 
 	for name, q := range map[string]url.Values{
 		"no token":     {"model": {"m"}, "prompt": {"hi"}},
@@ -190,14 +190,62 @@ func forge(token string) string {
 func TestInferenceGetAuthOff(t *testing.T) {
 	gw := &dialecttest.Gateway{Events: script}
 	ts := newTestServer(t, gw, Options{})
-	resp, err := http.Get(ts.URL + "/api/v1/inference/stream?model=m&prompt=hello")
+	resp, err := http.Get(ts.URL + "/api/v1/inference/stream?prompt=hello")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	expect(t, events(t, resp.Body), wantTokens...)
-	if m := gw.Requests()[0].Messages; !reflect.DeepEqual(m, []stream.Message{{Role: "user", Content: "hello"}}) {
-		t.Errorf("messages %+v", m)
+	// Seed 002's EventSource client: no model (the server's default), no
+	// thinking asked for, and a stream that ends with [DONE] so that it
+	// closes instead of reconnecting.
+	expect(t, events(t, resp.Body), append(wantTokens[1:], "[DONE]")...)
+	r := gw.Requests()[0]
+	if !reflect.DeepEqual(r.Messages, []stream.Message{{Role: "user", Content: "hello"}}) || r.Model != "" {
+		t.Errorf("request %+v", r)
+	}
+}
+
+// A client that reads only "token" (seed 000) never gets the model's
+// reasoning unless it asked for it with parameters.enable_thinking; the
+// POST stream has no [DONE] line, since its clients parse every data line.
+func TestInferenceThinkingOptIn(t *testing.T) {
+	gw := &dialecttest.Gateway{Events: script}
+	ts := newTestServer(t, gw, Options{})
+	resp := post(t, ts.URL+"/api/v1/inference/stream", `{"prompt":"hi"}`)
+	expect(t, events(t, resp.Body), wantTokens[1:]...)
+	resp = post(t, ts.URL+"/api/v1/inference/stream", `{"prompt":"hi","parameters":{"enable_thinking":false}}`)
+	expect(t, events(t, resp.Body), wantTokens[1:]...)
+}
+
+// Seed 003's StreamConfig: buffer_size and timeout_ms reach the request,
+// and values out of range are a 400 naming the field, never ignored.
+func TestStreamLimits(t *testing.T) {
+	gw := &dialecttest.Gateway{Events: script}
+	ts := newTestServer(t, gw, Options{})
+	resp := post(t, ts.URL+"/api/v1/inference/stream", `{"prompt":"hi","parameters":{"buffer_size":8,"timeout_ms":300}}`)
+	resp.Body.Close()
+	r := gw.Requests()[0]
+	if resp.StatusCode != 200 || r.BufferSize != 8 || r.Timeouts.Total != 300*time.Millisecond {
+		t.Fatalf("%d: buffer %d, timeouts %+v", resp.StatusCode, r.BufferSize, r.Timeouts)
+	}
+	for body, param := range map[string]string{
+		`{"prompt":"hi","parameters":{"buffer_size":0}}`:                                                              "parameters.buffer_size",
+		`{"prompt":"hi","parameters":{"buffer_size":100000}}`:                                                         "parameters.buffer_size",
+		`{"prompt":"hi","parameters":{"timeout_ms":0}}`:                                                               "parameters.timeout_ms",
+		`{"prompt":"hi","parameters":{"timeout_ms":-5}}`:                                                              "parameters.timeout_ms",
+		`{"service_name":"x","model_name":"m","input":[{"type":"text","content":"x"}],"parameters":{"timeout_ms":0}}`: "parameters.timeout_ms",
+	} {
+		path := "/api/v1/inference/stream"
+		if strings.Contains(body, "service_name") {
+			path = "/api/v1/generate/stream"
+		}
+		resp := post(t, ts.URL+path, body)
+		var er ErrorResponse
+		json.NewDecoder(resp.Body).Decode(&er)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || er.Error.Param != param || !strings.Contains(er.Error.Message, param) {
+			t.Errorf("%s: %d %+v", body, resp.StatusCode, er)
+		}
 	}
 }
 

@@ -179,7 +179,7 @@ func (s *Server) inferencePost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	s.inference(w, r, &body, dialect.Wants(r))
+	s.inference(w, r, &body, dialect.Wants(r), false)
 }
 
 func (s *Server) inferenceGet(w http.ResponseWriter, r *http.Request) {
@@ -220,14 +220,13 @@ func (s *Server) inferenceGet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.inference(w, r.WithContext(ctx), &body, true)
+	s.inference(w, r.WithContext(ctx), &body, true, true)
 }
 
 // toRequest converts the token stream's body.
+// A body without a model gets the server's default model (seed 002's
+// {"prompt": "Hello"}).
 func (b *InferenceRequest) toRequest() (*stream.Request, *stream.Error) {
-	if b.Model == "" {
-		return nil, stream.InvalidParam("model", "model is required")
-	}
 	req := &stream.Request{Model: b.Model}
 	msgs, err := messages(b.Messages, "messages")
 	if err != nil {
@@ -281,6 +280,9 @@ func (p *Parameters) apply(req *stream.Request) *stream.Error {
 	req.Sampling.Temperature, req.Sampling.TopP, req.Sampling.TopK = p.Temperature, p.TopP, p.TopK
 	req.Sampling.Seed, req.Sampling.Stop = p.Seed, p.Stop
 	req.Thinking = p.EnableThinking
+	if err := dialect.StreamLimits(req, p.BufferSize, p.TimeoutMs, "parameters."); err != nil {
+		return err
+	}
 	f, err := dialect.ParseResponseFormat(p.ResponseFormat, "parameters.response_format")
 	if err != nil {
 		return err
@@ -301,8 +303,12 @@ func (s *Server) start(ctx context.Context, req *stream.Request, streamed bool) 
 	return call, nil
 }
 
-// inference runs the token stream, resumable or not.
-func (s *Server) inference(w http.ResponseWriter, r *http.Request, body *InferenceRequest, resumable bool) {
+// inference runs the token stream, resumable or not. The GET stream (for
+// EventSource) ends with a "data: [DONE]" after the final event, so that
+// a client that closes on it, as EventSource clients commonly do, never
+// reconnects; the POST stream, whose clients parse every data line as
+// JSON, does not.
+func (s *Server) inference(w http.ResponseWriter, r *http.Request, body *InferenceRequest, resumable, doneLine bool) {
 	req, err := body.toRequest()
 	if err != nil {
 		writeError(w, err)
@@ -324,18 +330,21 @@ func (s *Server) inference(w http.ResponseWriter, r *http.Request, body *Inferen
 	if sess != nil {
 		s.opts.Resume.Run(w, r, sess, func(out *sse.Writer) {
 			defer call.Close()
-			tokens(out, call)
+			tokens(out, call, req.Thinking, doneLine)
 		})
 		return
 	}
 	defer call.Close()
 	out := sse.NewWriter(w, sse.Options{KeepAlive: s.opts.KeepAlive})
 	defer out.Close()
-	tokens(out, call)
+	tokens(out, call, req.Thinking, doneLine)
 }
 
-// tokens writes call as the token stream's events.
-func tokens(out *sse.Writer, call *gateway.Call) {
+// tokens writes call as the token stream's events. Thinking deltas go out
+// (with "channel": "thinking") only when thinking is set: a client reading
+// only "token" must never print the model's reasoning as its answer. With
+// doneLine the stream ends with "data: [DONE]" after the final event.
+func tokens(out *sse.Writer, call *gateway.Call, thinking, doneLine bool) {
 	// The per-token event has a fixed shape: its tail is encoded once.
 	tail := []byte(`,"done":false,"provider":`)
 	tail = dialect.AppendJSONString(tail, call.Provider)
@@ -352,6 +361,9 @@ func tokens(out *sse.Writer, call *gateway.Call) {
 		}
 		switch ev.Kind {
 		case stream.KindDelta:
+			if ev.Channel == stream.Thinking && !thinking {
+				continue
+			}
 			b := append(buf[:0], `{"token":`...)
 			b = dialect.AppendJSONString(b, ev.Text)
 			b = append(b, tail...)
@@ -373,7 +385,9 @@ func tokens(out *sse.Writer, call *gateway.Call) {
 			}
 			final.Error = &ErrorBody{Code: string(ev.Err.Code), Message: ev.Err.Message}
 			final.FinishReason = string(stream.FinishError)
-			writeEvent(out, final)
+			if writeEvent(out, final) == nil && doneLine {
+				out.Send("", doneData)
+			}
 			return
 		}
 		if rerr != nil {
@@ -385,8 +399,12 @@ func tokens(out *sse.Writer, call *gateway.Call) {
 		usage = &u
 	}
 	final.Usage = usageOf(*usage)
-	writeEvent(out, final)
+	if writeEvent(out, final) == nil && doneLine {
+		out.Send("", doneData)
+	}
 }
+
+var doneData = []byte("[DONE]")
 
 func usageOf(u stream.Usage) *Usage {
 	return &Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens()}

@@ -24,13 +24,20 @@ type Message struct {
 
 // Parameters are the generation controls both native APIs take.
 type Parameters struct {
-	MaxTokens      *int     `json:"max_tokens,omitempty"`
-	Temperature    *float64 `json:"temperature,omitempty"`
-	TopP           *float64 `json:"top_p,omitempty"`
-	TopK           *int     `json:"top_k,omitempty"`
-	Seed           *int64   `json:"seed,omitempty"`
-	Stop           []string `json:"stop,omitempty"`
-	EnableThinking bool     `json:"enable_thinking,omitempty"`
+	MaxTokens   *int     `json:"max_tokens,omitempty"`
+	Temperature *float64 `json:"temperature,omitempty"`
+	TopP        *float64 `json:"top_p,omitempty"`
+	TopK        *int     `json:"top_k,omitempty"`
+	Seed        *int64   `json:"seed,omitempty"`
+	Stop        []string `json:"stop,omitempty"`
+	// EnableThinking asks a model that can reason to think, and the token
+	// stream to send its thinking (events with "channel": "thinking"); a
+	// client that does not ask gets the answer only.
+	EnableThinking bool `json:"enable_thinking,omitempty"`
+	// BufferSize and TimeoutMs are seed 003's StreamConfig: this stream's
+	// buffer in events and its time limit (see dialect.StreamLimits).
+	BufferSize *int   `json:"buffer_size,omitempty"`
+	TimeoutMs  *int64 `json:"timeout_ms,omitempty"`
 	// ResponseFormat has OpenAI's response_format shape: {"type":"text"},
 	// {"type":"json_object"} or {"type":"json_schema","json_schema":{...}}.
 	ResponseFormat json.RawMessage `json:"response_format,omitempty"`

@@ -26,6 +26,7 @@
 package websocket
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -128,13 +129,19 @@ type chatMessage struct {
 }
 
 type parameters struct {
-	MaxTokens      *int     `json:"max_tokens"`
-	Temperature    *float64 `json:"temperature"`
-	TopP           *float64 `json:"top_p"`
-	TopK           *int     `json:"top_k"`
-	Seed           *int64   `json:"seed"`
-	Stop           []string `json:"stop"`
-	EnableThinking bool     `json:"enable_thinking"`
+	MaxTokens   *int     `json:"max_tokens"`
+	Temperature *float64 `json:"temperature"`
+	TopP        *float64 `json:"top_p"`
+	TopK        *int     `json:"top_k"`
+	Seed        *int64   `json:"seed"`
+	Stop        []string `json:"stop"`
+	// EnableThinking asks for the model's reasoning, sent as token frames
+	// with "channel": "thinking"; without it only the answer is sent.
+	EnableThinking bool `json:"enable_thinking"`
+	// BufferSize and TimeoutMs: seed 003's StreamConfig, as in the native
+	// API (see dialect.StreamLimits).
+	BufferSize *int   `json:"buffer_size"`
+	TimeoutMs  *int64 `json:"timeout_ms"`
 	// ResponseFormat is OpenAI's shape, as in the native API.
 	ResponseFormat json.RawMessage `json:"response_format"`
 }
@@ -240,7 +247,11 @@ func (c *conn) keepAlive() {
 
 func (c *conn) handle(data []byte) {
 	var m clientMessage
-	if err := json.Unmarshal(data, &m); err != nil {
+	if !isJSONObject(data) {
+		// Plain text (seeds 002 and 003 send the prompt as is): a prompt
+		// for the default model, answered in token and done frames.
+		m = clientMessage{Type: "chat", Messages: []chatMessage{{Role: stream.RoleUser, Content: string(data)}}}
+	} else if err := json.Unmarshal(data, &m); err != nil {
 		c.sendError("", stream.Errorf(stream.CodeInvalidRequest, "invalid JSON message: %v", err))
 		return
 	}
@@ -263,10 +274,16 @@ func (c *conn) handle(data []byte) {
 	}
 }
 
+// isJSONObject reports whether a text message is meant as JSON: it starts,
+// after white space, with "{". Anything else is a plain-text prompt.
+func isJSONObject(data []byte) bool {
+	t := bytes.TrimLeft(data, " \t\r\n")
+	return len(t) > 0 && t[0] == '{'
+}
+
+// toRequest converts a chat message; without a model it gets the server's
+// default model.
 func (m *clientMessage) toRequest() (*stream.Request, *stream.Error) {
-	if m.Model == "" {
-		return nil, stream.InvalidParam("model", "model is required")
-	}
 	if len(m.Messages) == 0 {
 		return nil, stream.InvalidParam("messages", "messages is required")
 	}
@@ -291,6 +308,9 @@ func (m *clientMessage) toRequest() (*stream.Request, *stream.Error) {
 		}
 		req.Sampling.Temperature, req.Sampling.TopP, req.Sampling.TopK = p.Temperature, p.TopP, p.TopK
 		req.Sampling.Seed, req.Sampling.Stop, req.Thinking = p.Seed, p.Stop, p.EnableThinking
+		if err := dialect.StreamLimits(req, p.BufferSize, p.TimeoutMs, "parameters."); err != nil {
+			return nil, err
+		}
 		f, err := dialect.ParseResponseFormat(p.ResponseFormat, "parameters.response_format")
 		if err != nil {
 			return nil, err
@@ -372,6 +392,9 @@ func (c *conn) run(ctx context.Context, id string, req *stream.Request) any {
 		}
 		switch ev.Kind {
 		case stream.KindDelta:
+			if ev.Channel == stream.Thinking && !req.Thinking {
+				continue // reasoning goes only to clients that asked for it
+			}
 			b := append(buf[:0], head...)
 			b = dialect.AppendJSONString(b, ev.Text)
 			if ev.Channel == stream.Thinking {

@@ -86,10 +86,11 @@ func TestChat(t *testing.T) {
 	if r := gw.Requests()[0]; r.Sampling.MaxTokens != 5 || !r.Thinking || r.Messages[0].Content != "hi" {
 		t.Errorf("request %+v", r)
 	}
-	// The connection takes another prompt; one without an id gets one.
+	// The connection takes another prompt; one without an id gets one,
+	// and one that did not ask for thinking gets only the answer.
 	send(t, c, `{"type":"chat","model":"m","messages":[{"role":"user","content":"again"}]}`)
 	got = readUntilDone(t, c, 1)
-	if got[0] != `{"type":"token","id":"1","text":"Hmm.","channel":"thinking"}` || len(got) != 5 {
+	if got[0] != `{"type":"token","id":"1","text":"Hello"}` || len(got) != 4 {
 		t.Errorf("second prompt: %v", got)
 	}
 	if err := c.Close(websocket.StatusNormalClosure, "bye"); err != nil {
@@ -143,11 +144,13 @@ func TestGarbageKeepsConnection(t *testing.T) {
 	gw := &dialecttest.Gateway{Events: script, Err: nil}
 	c := dial(t, gw, Options{})
 	for _, g := range []struct{ in, want string }{
-		{`not json`, `{"type":"error","error":{"code":"invalid_request","message":"invalid JSON message: invalid character 'o' in literal null (expecting 'u')"}}`},
+		{`{not json`, `{"type":"error","error":{"code":"invalid_request","message":"invalid JSON message: invalid character 'n' looking for beginning of object key string"}}`},
 		{`{"type":"dance"}`, `{"type":"error","error":{"code":"invalid_request","message":"unknown message type \"dance\": use \"chat\" or \"cancel\"","param":"type"}}`},
 		{`{"id":"q"}`, `{"type":"error","id":"q","error":{"code":"invalid_request","message":"type is required: \"chat\" or \"cancel\"","param":"type"}}`},
 		{`{"type":"chat","id":"q","model":5}`, `{"type":"error","error":{"code":"invalid_request","message":"invalid JSON message: json: cannot unmarshal number into Go struct field clientMessage.model of type string"}}`},
 		{`{"type":"chat","id":"q","model":"m"}`, `{"type":"error","id":"q","error":{"code":"invalid_request","message":"messages is required","param":"messages"}}`},
+		{`{"type":"chat","id":"q","messages":[{"role":"user","content":"x"}],"parameters":{"buffer_size":0}}`, `{"type":"error","id":"q","error":{"code":"invalid_request","message":"parameters.buffer_size must be between 1 and 4096 events, not 0","param":"parameters.buffer_size"}}`},
+		{`{"type":"chat","id":"q","messages":[{"role":"user","content":"x"}],"parameters":{"timeout_ms":0}}`, `{"type":"error","id":"q","error":{"code":"invalid_request","message":"parameters.timeout_ms must be between 1 and 31536000000 milliseconds, not 0","param":"parameters.timeout_ms"}}`},
 		{`{"type":"chat","id":"q","model":"m","messages":[{"role":"god","content":"x"}]}`, `{"type":"error","id":"q","error":{"code":"invalid_request","message":"messages[0].role \"god\" must be system, user or assistant","param":"messages"}}`},
 	} {
 		send(t, c, g.in)
@@ -162,8 +165,37 @@ func TestGarbageKeepsConnection(t *testing.T) {
 		t.Errorf("binary: %s", f)
 	}
 	send(t, c, `{"type":"chat","id":"ok","model":"m","messages":[{"role":"user","content":"hi"}]}`)
-	if got := readUntilDone(t, c, 1); len(got) != 5 {
+	if got := readUntilDone(t, c, 1); len(got) != 4 {
 		t.Errorf("after garbage: %v", got)
+	}
+}
+
+// Seeds 002 and 003 send the prompt as plain text and read token frames
+// until done: that is a prompt for the default model (no model in the
+// request), with the answer only.
+func TestPlainTextPrompt(t *testing.T) {
+	gw := &dialecttest.Gateway{Events: script}
+	c := dial(t, gw, Options{})
+	send(t, c, "Hello there")
+	got := readUntilDone(t, c, 1)
+	want := []string{
+		`{"type":"token","id":"1","text":"Hello"}`,
+		`{"type":"token","id":"1","text":", \"world\"\n"}`,
+		`{"type":"tool_call","id":"1","index":0,"call_id":"c1","name":"f","arguments":"{}"}`,
+		`{"type":"done","id":"1","usage":{"input_tokens":7,"output_tokens":3,"total_tokens":10},"finish_reason":"stop"}`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("frames\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	r := gw.Requests()[0]
+	if r.Model != "" || len(r.Messages) != 1 || r.Messages[0].Content != "Hello there" || r.Thinking {
+		t.Errorf("request %+v", r)
+	}
+	// buffer_size and timeout_ms reach the request.
+	send(t, c, `{"type":"chat","messages":[{"role":"user","content":"x"}],"parameters":{"buffer_size":3,"timeout_ms":250}}`)
+	readUntilDone(t, c, 1)
+	if r := gw.Requests()[1]; r.BufferSize != 3 || r.Timeouts.Total != 250*time.Millisecond {
+		t.Errorf("request %+v", r)
 	}
 }
 
