@@ -173,6 +173,9 @@ func (b *MessagesRequest) toRequest() (*stream.Request, *stream.Error) {
 	req := &stream.Request{Model: b.Model, Sampling: stream.Sampling{
 		MaxTokens: *b.MaxTokens, Temperature: b.Temperature, TopP: b.TopP, TopK: b.TopK, Stop: b.StopSequences,
 	}}
+	if err := dialect.StreamLimits(req, b.BufferSize, b.TimeoutMs, ""); err != nil {
+		return nil, err
+	}
 	if b.System != nil {
 		text, err := joinText(b.System.Blocks, "system")
 		if err != nil {

@@ -26,6 +26,11 @@ type MessagesRequest struct {
 	Metadata      *struct {
 		UserID string `json:"user_id,omitempty"`
 	} `json:"metadata,omitempty"`
+	// BufferSize and TimeoutMs are Runnel's extensions (seed 003's
+	// StreamConfig): this stream's buffer in events and its time limit,
+	// within the server's (see dialect.StreamLimits). Never sent upstream.
+	BufferSize *int   `json:"buffer_size,omitempty"`
+	TimeoutMs  *int64 `json:"timeout_ms,omitempty"`
 }
 
 // Message is one turn; Content is a string or a list of blocks.

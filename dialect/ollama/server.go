@@ -128,7 +128,7 @@ func (b *ChatRequest) toRequest() (*stream.Request, *stream.Error) {
 		}
 		req.Tools = append(req.Tools, stream.Tool{Name: t.Function.Name, Description: t.Function.Description, Parameters: t.Function.Parameters})
 	}
-	if err := b.Options.apply(&req.Sampling); err != nil {
+	if err := b.Options.apply(req); err != nil {
 		return nil, err
 	}
 	f, err := parseFormat(b.Format)
@@ -161,7 +161,7 @@ func (b *GenerateRequest) toRequest() (*stream.Request, *stream.Error) {
 		}
 		req.Messages = append(req.Messages, stream.Message{Role: stream.RoleUser, Content: b.Prompt})
 	}
-	if err := b.Options.apply(&req.Sampling); err != nil {
+	if err := b.Options.apply(req); err != nil {
 		return nil, err
 	}
 	f, err := parseFormat(b.Format)
@@ -173,10 +173,14 @@ func (b *GenerateRequest) toRequest() (*stream.Request, *stream.Error) {
 	return req, nil
 }
 
-func (o *ModelOptions) apply(s *stream.Sampling) *stream.Error {
+func (o *ModelOptions) apply(req *stream.Request) *stream.Error {
 	if o == nil {
 		return nil
 	}
+	if err := dialect.StreamLimits(req, o.BufferSize, o.TimeoutMs, "options."); err != nil {
+		return err
+	}
+	s := &req.Sampling
 	if o.NumPredict != nil && *o.NumPredict > 0 { // -1 and -2 mean "no limit"
 		s.MaxTokens = *o.NumPredict
 	}

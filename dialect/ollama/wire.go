@@ -117,6 +117,11 @@ type ModelOptions struct {
 	RepeatPenalty *float64 `json:"repeat_penalty,omitempty"`
 	Seed          *int64   `json:"seed,omitempty"`
 	Stop          []string `json:"stop,omitempty"`
+	// BufferSize and TimeoutMs are Runnel's extensions (seed 003's
+	// StreamConfig): this stream's buffer in events and its time limit,
+	// within the server's (see dialect.StreamLimits). Never sent upstream.
+	BufferSize *int   `json:"buffer_size,omitempty"`
+	TimeoutMs  *int64 `json:"timeout_ms,omitempty"`
 }
 
 // Chunk is one NDJSON line of a /api/chat or /api/generate response; Message

@@ -67,6 +67,9 @@ func (c *ChatRequest) ToRequest() (*stream.Request, error) {
 		}
 		req.IncludeUsage = c.StreamOptions.IncludeUsage
 	}
+	if err := dialect.StreamLimits(req, c.BufferSize, c.TimeoutMs, ""); err != nil {
+		return nil, err
+	}
 	if c.ReasoningEffort != "" && c.ReasoningEffort != "none" {
 		req.Thinking = true
 	}
@@ -118,6 +121,9 @@ func (c *CompletionRequest) ToRequest() (*stream.Request, error) {
 			return nil, stream.InvalidParam("stream_options", "stream_options is only allowed when stream is true")
 		}
 		req.IncludeUsage = c.StreamOptions.IncludeUsage
+	}
+	if err := dialect.StreamLimits(req, c.BufferSize, c.TimeoutMs, ""); err != nil {
+		return nil, err
 	}
 	return req, nil
 }

@@ -39,6 +39,11 @@ type ChatRequest struct {
 	// ReasoningEffort asks reasoning models to think; Runnel maps any value
 	// but "none" to Request.Thinking.
 	ReasoningEffort string `json:"reasoning_effort,omitempty"`
+	// BufferSize and TimeoutMs are Runnel's extensions (seed 003's
+	// StreamConfig): this stream's buffer in events and its time limit,
+	// within the server's (see dialect.StreamLimits). Never sent upstream.
+	BufferSize *int   `json:"buffer_size,omitempty"`
+	TimeoutMs  *int64 `json:"timeout_ms,omitempty"`
 }
 
 // StreamOptions is chat and completions' stream_options.
@@ -115,6 +120,11 @@ type CompletionRequest struct {
 	Suffix   string   `json:"suffix,omitempty"`
 	TopK     *int     `json:"top_k,omitempty"`
 	MinP     *float64 `json:"min_p,omitempty"`
+	// BufferSize and TimeoutMs are Runnel's extensions (seed 003's
+	// StreamConfig): this stream's buffer in events and its time limit,
+	// within the server's (see dialect.StreamLimits). Never sent upstream.
+	BufferSize *int   `json:"buffer_size,omitempty"`
+	TimeoutMs  *int64 `json:"timeout_ms,omitempty"`
 }
 
 // Chunk is one streamed event: object "chat.completion.chunk" or, for the
