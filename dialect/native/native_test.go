@@ -427,6 +427,8 @@ func FuzzRequests(f *testing.F) {
 	f.Add(0, `{"model":"m","prompt":"x","parameters":{"response_format":{"type":"json_schema","json_schema":{"name":"p","schema":{"type":"object"},"strict":true}}}}`)
 	f.Add(3, `model=m&prompt=x&parameters={"response_format":{"type":"json_object"}}`)
 	f.Add(3, `model=m&messages=[{"role":"user"}]&token=rst1.1.x.y`)
+	f.Add(0, `{"prompt":"x","parameters":{"buffer_size":70000,"timeout_ms":9223372036854775807}}`)
+	f.Add(3, `prompt=x&parameters={"buffer_size":4,"timeout_ms":1}`)
 	gw := &dialecttest.Gateway{Events: script}
 	mux := http.NewServeMux()
 	NewServer(gw, Options{BodyLimit: 4096, KeepAlive: -1}).Register(mux)

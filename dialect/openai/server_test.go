@@ -418,6 +418,7 @@ func FuzzChatRequest(f *testing.F) {
 		`{"model":1}`, `[]`, `null`, `{"model":"m","messages":[{"role":"user","content":null}]}`,
 		`{"model":"m","prompt":["a"],"stream":true}`, `{"model":"m","prompt":[[1,2]]}`,
 		`{"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"p","schema":{"type":"object"},"strict":true}}}`,
+		`{"model":"m","prompt":"x","buffer_size":0,"timeout_ms":-1}`, `{"model":"m","messages":[{"role":"user","content":"x"}],"buffer_size":4097,"timeout_ms":1e30}`,
 		`{"model":"m","prompt":"x","response_format":{"type":"json_object"}}`, `{"model":"m","prompt":"x","response_format":{"type":"json_schema","json_schema":null}}`,
 	} {
 		f.Add(s)

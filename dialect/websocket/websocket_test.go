@@ -261,13 +261,15 @@ func FuzzMessage(f *testing.F) {
 	f.Add(`{"type":"chat","model":"m","messages":[{"role":"user","content":"hi"}],"parameters":{"response_format":{"type":"json_schema","json_schema":{"name":"p","schema":{}}}}}`)
 	f.Add(`{"type":"cancel","id":"zz"}`)
 	f.Add(`{"type":"chat","id":"1","model":"m","messages":[{"role":"system"}],"parameters":{"temperature":9}}`)
+	f.Add(`{"type":"chat","messages":[{"role":"user","content":"hi"}],"parameters":{"buffer_size":99999,"timeout_ms":-1}}`)
 	f.Fuzz(func(t *testing.T, msg string) {
 		var m clientMessage
 		if json.Unmarshal([]byte(msg), &m) != nil {
 			return
 		}
+		// A message without a model is for the default model.
 		req, err := m.toRequest()
-		if err == nil && (req.Model == "" || len(req.Messages) == 0) {
+		if err == nil && (len(req.Messages) == 0 || req.BufferSize < 0 || req.BufferSize > stream.MaxBufferSize || req.Timeouts.Total < 0) {
 			t.Fatalf("accepted %q", msg)
 		}
 		if err != nil && err.Code != stream.CodeInvalidRequest {
