@@ -216,3 +216,65 @@ func (w wrapped) Close() error {
 	}
 	return nil
 }
+
+// KnownModels reports whether a model (as provider knows it, without a
+// query string) is one this configuration names: a provider's listed
+// models, an alias's targets, a priced provider/model, the default model,
+// a mock provider's "default", or a model in an engine's models
+// directory. Metrics label only these by name, so that names clients make
+// up cannot grow the series.
+func (c *Config) KnownModels(providers map[string]stream.Provider) func(provider, model string) bool {
+	known := map[gateway.Target]bool{}
+	add := func(s string) {
+		if t, ok := gateway.ParseTarget(s); ok {
+			if _, ok := providers[t.Provider]; ok {
+				t.Model, _, _ = strings.Cut(t.Model, "?")
+				known[t] = true
+				return
+			}
+		}
+		name, _, _ := strings.Cut(s, "?")
+		known[gateway.Target{Provider: c.DefaultProvider(), Model: name}] = true
+	}
+	engines := map[string]gateway.ModelLister{}
+	for name, p := range c.Providers {
+		for _, m := range p.Models {
+			add(name + "/" + m)
+		}
+		switch p.Type {
+		case TypeMock:
+			add(name + "/default")
+		case TypeEngine:
+			if l, ok := providers[name].(gateway.ModelLister); ok {
+				engines[name] = l
+			}
+		}
+	}
+	for _, targets := range c.Aliases {
+		for _, t := range targets {
+			add(t)
+		}
+	}
+	for m := range c.Prices {
+		if _, alias := c.Aliases[m]; !alias {
+			add(m)
+		}
+	}
+	add(c.DefaultModel())
+	return func(provider, model string) bool {
+		if known[gateway.Target{Provider: provider, Model: model}] {
+			return true
+		}
+		// An engine's models are the files in its directory, which
+		// `runnel pull` may add to while the server runs.
+		if l, ok := engines[provider]; ok {
+			list, _ := l.Models(context.Background())
+			for _, m := range list {
+				if m.ID == model {
+					return true
+				}
+			}
+		}
+		return false
+	}
+}

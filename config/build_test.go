@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/stream"
 )
@@ -184,5 +185,43 @@ func TestBuildThink(t *testing.T) {
 	}
 	if _, err := load(t, "providers: {r1: {type: mock, think: {a: b}}}\n", env()); err == nil || !strings.Contains(err.Error(), "think must be true, false or a list") {
 		t.Fatalf("a bad think value: %v", err)
+	}
+}
+
+// Metrics name only the models the configuration names (and the engine's
+// files); anything a client makes up is "other".
+func TestKnownModels(t *testing.T) {
+	c := config.Default()
+	if err := c.Decode(strings.NewReader(`
+providers:
+  vllm: {type: openai, base_url: "http://127.0.0.1:1/v1", models: [llama3]}
+aliases:
+  fast: ["vllm/qwen?x=1", mock/fast]
+prices:
+  openai/gpt-4o-mini: {input: 1, output: 1}
+  fast: {input: 1, output: 1}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ApplyEnv(func(k string) string { return map[string]string{"OPENAI_API_KEY": "k"}[k] }); err != nil {
+		t.Fatal(err)
+	}
+	c.Server.ModelsDir = t.TempDir()
+	providers, err := c.BuildProviders(func(string) string { return "" }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := c.KnownModels(providers)
+	for _, tc := range []struct {
+		provider, model string
+		want            bool
+	}{
+		{"vllm", "llama3", true}, {"vllm", "qwen", true}, {"mock", "fast", true}, {"mock", "default", true},
+		{"openai", "gpt-4o-mini", true}, {"engine", "stories260K", true}, // the default model
+		{"vllm", "made-up", false}, {"openai", "gpt-5-nope", false}, {"engine", "nosuch", false}, {"", "x", false}, {"fast", "fast", false},
+	} {
+		if got := known(tc.provider, tc.model); got != tc.want {
+			t.Errorf("known(%q, %q) = %v, want %v", tc.provider, tc.model, got, tc.want)
+		}
 	}
 }

@@ -188,7 +188,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		}
 	}
 
-	m := metrics.New()
+	m := metrics.NewWith(metrics.Options{Known: cfg.KnownModels(providers)})
 	gopts := cfg.GatewayOptions()
 	gopts.Router = cfg.Router(providers)
 	gopts.Observer = m

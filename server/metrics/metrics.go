@@ -15,10 +15,21 @@ import (
 	"github.com/runnel/runnel/gateway"
 )
 
-// maxModels bounds the model label's cardinality: past it, new models are
-// counted under "other". Model names come from clients (and mock knobs ride
-// in a query string), so they must not grow the series without bound.
+// maxModels bounds the model label's cardinality when no Options.Known is
+// set: past it, new models are counted under "other". Model names come
+// from clients (and mock knobs ride in a query string), so they must not
+// grow the series without bound.
 const maxModels = 500
+
+// Options configure Metrics.
+type Options struct {
+	// Known reports whether a model (as its provider knows it, without a
+	// query string) is configured for provider: only those get series of
+	// their own, every other name is counted under model "other", so that
+	// clients asking for names that do not exist add no series. nil
+	// admits the first 500 names.
+	Known func(provider, model string) bool
+}
 
 // Latency buckets in seconds: from tens of microseconds (gateway overhead,
 // inter-token gaps of fast models) to minutes (long generations).
@@ -34,10 +45,12 @@ type Metrics struct {
 	ttft     *prometheus.HistogramVec
 	itl      *prometheus.HistogramVec
 	e2e      *prometheus.HistogramVec
+	tpot     *prometheus.HistogramVec
 	tokens   *prometheus.CounterVec
 	requests *prometheus.CounterVec
 	active   *prometheus.GaugeVec
 
+	known  func(provider, model string) bool
 	mu     sync.RWMutex
 	series map[key]*series
 	models map[string]bool
@@ -50,6 +63,7 @@ type key struct{ provider, model string }
 // and no allocation.
 type series struct {
 	ttft, itl, e2e     prometheus.Observer
+	tpot               prometheus.Observer
 	prompt, completion prometheus.Counter
 	active             prometheus.Gauge
 	provider, model    string
@@ -59,9 +73,13 @@ var _ gateway.Observer = (*Metrics)(nil)
 
 // New returns Metrics on a fresh registry that also carries the Go runtime
 // and process collectors.
-func New() *Metrics {
+func New() *Metrics { return NewWith(Options{}) }
+
+// NewWith is New with options.
+func NewWith(o Options) *Metrics {
 	labels := []string{"model", "provider"}
 	m := &Metrics{
+		known: o.Known,
 		reg: prometheus.NewRegistry(),
 		ttft: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "runnel", Name: "time_to_first_token_seconds",
@@ -78,6 +96,11 @@ func New() *Metrics {
 			Help:    "End-to-end duration of a call, from acceptance to its last event.",
 			Buckets: callBuckets,
 		}, labels),
+		tpot: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "runnel", Name: "time_per_output_token_seconds",
+			Help:    "Per call, the time after the first content event divided by the output tokens after the first (TPOT).",
+			Buckets: tokenBuckets,
+		}, labels),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "runnel", Name: "tokens_total",
 			Help: "Tokens processed, by type (prompt or completion).",
@@ -93,7 +116,7 @@ func New() *Metrics {
 		series: make(map[key]*series),
 		models: make(map[string]bool),
 	}
-	m.reg.MustRegister(m.ttft, m.itl, m.e2e, m.tokens, m.requests, m.active,
+	m.reg.MustRegister(m.ttft, m.itl, m.e2e, m.tpot, m.tokens, m.requests, m.active,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -120,7 +143,11 @@ func (m *Metrics) get(provider, model string) *series {
 		return s
 	}
 	label := modelLabel(model)
-	if !m.models[label] {
+	if m.known != nil {
+		if !m.known(provider, label) {
+			label = "other"
+		}
+	} else if !m.models[label] {
 		if len(m.models) >= maxModels {
 			label = "other"
 		}
@@ -130,6 +157,7 @@ func (m *Metrics) get(provider, model string) *series {
 		ttft:       m.ttft.WithLabelValues(label, provider),
 		itl:        m.itl.WithLabelValues(label, provider),
 		e2e:        m.e2e.WithLabelValues(label, provider),
+		tpot:       m.tpot.WithLabelValues(label, provider),
 		prompt:     m.tokens.WithLabelValues(label, provider, "prompt"),
 		completion: m.tokens.WithLabelValues(label, provider, "completion"),
 		active:     m.active.WithLabelValues(label, provider),
@@ -171,6 +199,9 @@ func (m *Metrics) CallEnded(rec *gateway.Record) {
 	s := m.get(rec.Provider, rec.Model)
 	s.active.Dec()
 	s.e2e.Observe(rec.Duration.Seconds())
+	if n := rec.Usage.CompletionTokens; n > 1 && rec.TTFT > 0 && rec.Duration > rec.TTFT {
+		s.tpot.Observe((rec.Duration - rec.TTFT).Seconds() / float64(n-1))
+	}
 	s.prompt.Add(float64(rec.Usage.PromptTokens))
 	s.completion.Add(float64(rec.Usage.CompletionTokens))
 	status := rec.Status

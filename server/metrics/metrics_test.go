@@ -28,7 +28,7 @@ func TestObserverExportsEveryFigure(t *testing.T) {
 	m.TokenGap("mock", "default?tokens=3", 300*time.Microsecond)
 	m.TokenGap("mock", "default?tokens=3", 400*time.Microsecond)
 	m.CallEnded(&gateway.Record{
-		Provider: "mock", Model: "default?tokens=3", Status: "ok", Duration: 40 * time.Millisecond,
+		Provider: "mock", Model: "default?tokens=3", Status: "ok", Duration: 40 * time.Millisecond, TTFT: 2 * time.Millisecond,
 		Usage: stream.Usage{PromptTokens: 7, CompletionTokens: 3},
 	})
 	m.CallEnded(&gateway.Record{Provider: "openai", Model: "gpt-4o-mini", Status: "cancelled"})
@@ -41,6 +41,9 @@ func TestObserverExportsEveryFigure(t *testing.T) {
 		`runnel_inter_token_latency_seconds_bucket{model="default",provider="mock",le="0.00025"} 0`,
 		`runnel_inter_token_latency_seconds_bucket{model="default",provider="mock",le="0.0005"} 2`,
 		`runnel_request_duration_seconds_count{model="default",provider="mock"} 1`,
+		// TPOT: (40ms - 2ms) / (3 - 1) tokens.
+		`runnel_time_per_output_token_seconds_sum{model="default",provider="mock"} 0.019`,
+		`runnel_time_per_output_token_seconds_count{model="default",provider="mock"} 1`,
 		`runnel_tokens_total{model="default",provider="mock",type="prompt"} 7`,
 		`runnel_tokens_total{model="default",provider="mock",type="completion"} 3`,
 		`runnel_requests_total{model="default",provider="mock",status="ok"} 1`,
@@ -70,6 +73,35 @@ func TestModelLabelCardinalityIsBounded(t *testing.T) {
 	}
 	if !strings.Contains(out, `runnel_active_streams{model="other",provider="p"} 100`) {
 		t.Fatal(`models past the bound are not counted as "other"`)
+	}
+}
+
+// With Options.Known, only configured models get series of their own:
+// names clients make up (a 404 each) all count under "other".
+func TestUnknownModelsAddNoSeries(t *testing.T) {
+	m := metrics.NewWith(metrics.Options{Known: func(provider, model string) bool {
+		return provider == "engine" && model == "stories260K"
+	}})
+	m.CallStarted("engine", "stories260K")
+	for i := range 50 {
+		model := "nosuch" + strings.Repeat("x", i)
+		m.CallStarted("", model)
+		m.CallEnded(&gateway.Record{Model: model, Status: "error"})
+	}
+	out := scrape(t, m)
+	if n := strings.Count(out, "runnel_active_streams{"); n != 2 {
+		t.Fatalf("active_streams has %d series, want stories260K and other:\n%s", n, out)
+	}
+	for _, want := range []string{
+		`runnel_active_streams{model="stories260K",provider="engine"} 1`,
+		`runnel_requests_total{model="other",provider="",status="error"} 50`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(out, "nosuch") {
+		t.Error("a made-up model name is a label value")
 	}
 }
 
