@@ -80,7 +80,7 @@ func NewWith(o Options) *Metrics {
 	labels := []string{"model", "provider"}
 	m := &Metrics{
 		known: o.Known,
-		reg: prometheus.NewRegistry(),
+		reg:   prometheus.NewRegistry(),
 		ttft: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "runnel", Name: "time_to_first_token_seconds",
 			Help:    "Time from the gateway accepting a call to its first content event.",
