@@ -49,6 +49,9 @@ type Server struct {
 	// long a finished one can still be resumed.
 	ResumeGrace  time.Duration `yaml:"resume_grace"`
 	ResumeRetain time.Duration `yaml:"resume_retain"`
+	// MetricsToken, when set, is the bearer token /metrics requires (for
+	// a Prometheus scraper), instead of an API key when auth is on.
+	MetricsToken string `yaml:"metrics_token"`
 }
 
 // Gateway holds the gateway's settings.

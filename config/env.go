@@ -54,6 +54,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str("RUNNEL_MODELS", &c.Server.ModelsDir)
 	str("RUNNEL_DEFAULT_PROVIDER", &c.Gateway.DefaultProvider)
 	str("RUNNEL_DEFAULT_MODEL", &c.Gateway.DefaultModel)
+	str("RUNNEL_METRICS_TOKEN", &c.Server.MetricsToken)
 	if v := getenv("RUNNEL_OPENAI_OMIT_EVENT_IDS"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

@@ -40,9 +40,10 @@ type DialectOptions struct {
 	// the server's own; nil allows same-origin only.
 	WebSocketOrigins []string
 	// Authorize refuses a /ws/chat caller without a stream token before the
-	// upgrade (see websocket.Options.Authorize), and one cancelling a
-	// stream (native.Options.Authorize); nil lets every caller through,
-	// each prompt being admitted by the gateway anyway.
+	// upgrade (see websocket.Options.Authorize), one cancelling a stream or
+	// asking for a stream token (native.Options.Authorize), and one
+	// listing models (openai and ollama Options.Authorize); nil lets every
+	// caller through, each prompt being admitted by the gateway anyway.
 	Authorize func(ctx context.Context) error
 	// Tokens issues the stream tokens of POST /api/v1/stream-tokens, which
 	// the native GET stream and /ws/chat (?token=) accept; a fresh random
@@ -82,8 +83,8 @@ func Dialects(gw dialect.Gateway, o DialectOptions) []Dialect {
 	res := dialect.NewResumer(o.Resume, o.Identity)
 	res.KeepAlive = o.KeepAlive
 	return []Dialect{
-		openai.NewServer(gw, openai.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Logger: o.Logger, OmitEventIDs: o.OpenAIOmitEventIDs, Resume: res}),
-		ollama.NewServer(gw, ollama.Options{BodyLimit: o.BodyLimit}),
+		openai.NewServer(gw, openai.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Logger: o.Logger, OmitEventIDs: o.OpenAIOmitEventIDs, Resume: res, Authorize: o.Authorize}),
+		ollama.NewServer(gw, ollama.Options{BodyLimit: o.BodyLimit, Authorize: o.Authorize}),
 		anthropic.NewServer(gw, anthropic.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Resume: res}),
 		native.NewServer(gw, native.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Tokens: tokens,
 			Identity: o.Identity, WithIdentity: o.WithIdentity, RequireToken: o.Auth, Authorize: o.Authorize, Resume: res}),

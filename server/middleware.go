@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -233,4 +235,33 @@ func cors(origins []string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Guard serves h only to requests allow accepts; others get a 401 with a
+// JSON error body naming what is missing. For /metrics: its own bearer
+// token (BearerToken), or the API's keys.
+func Guard(allow func(r *http.Request) error, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := allow(r); err != nil {
+			b, _ := json.Marshal(map[string]map[string]string{"error": {"code": "unauthorized", "message": err.Error()}})
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write(b)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// BearerToken accepts requests with "Authorization: Bearer token"
+// (compared in constant time).
+func BearerToken(token string) func(r *http.Request) error {
+	want := []byte("Bearer " + token)
+	return func(r *http.Request) error {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			return errors.New("this endpoint needs its bearer token: Authorization: Bearer TOKEN")
+		}
+		return nil
+	}
 }

@@ -232,7 +232,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		Logger:      log,
 		BodyLimit:   cfg.Server.BodyLimit,
 		CORSOrigins: cfg.Server.CORSOrigins,
-		Metrics:     m.Handler(),
+		Metrics:     metricsHandler(m.Handler(), cfg.Server.MetricsToken, ao.auth, acct),
 		Ready:       acct.Ready,
 		Dialects:    dialects,
 		Middleware:  []func(http.Handler) http.Handler{authMiddleware(acct)},
@@ -255,6 +255,19 @@ func authMiddleware(acct *account.Service) func(http.Handler) http.Handler {
 			withAuth.ServeHTTP(w, r)
 		})
 	}
+}
+
+// metricsHandler guards /metrics: with a token, only that bearer token;
+// else, with auth on, an API key (or the admin key) as for every API; else
+// open, as everything is with auth off.
+func metricsHandler(h http.Handler, token string, auth bool, acct *account.Service) http.Handler {
+	switch {
+	case token != "":
+		return server.Guard(server.BearerToken(token), h)
+	case auth:
+		return acct.Middleware(server.Guard(func(r *http.Request) error { return authorize(r.Context()) }, h))
+	}
+	return h
 }
 
 // authorize refuses a caller whose API key the auth middleware rejected

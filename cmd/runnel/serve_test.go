@@ -138,8 +138,44 @@ func TestServeWithAuth(t *testing.T) {
 	if status, body := do(t, "GET", stream+"&token="+token("admin-secret-key-0123456789"), "", ""); status != 200 || !strings.Contains(body, `"token":"Hi"`) || !strings.Contains(body, `"done":true`) {
 		t.Fatalf("native GET stream with the admin's token: %d %s", status, body)
 	}
-	// A token issued to a caller without a key carries no identity.
-	if status, body := do(t, "GET", stream+"&token="+token(""), "", ""); status != 401 {
-		t.Fatalf("native GET stream with an anonymous token: %d %s", status, body)
+	// No token for a caller without a valid key.
+	for _, key := range []string{"", "wrong"} {
+		if status, body := do(t, "POST", ts.URL+"/api/v1/stream-tokens", key, ""); status != 401 || !strings.Contains(body, `"code":"unauthorized"`) {
+			t.Fatalf("stream token with key %q: %d %s", key, status, body)
+		}
+	}
+
+	// The routes that make no call are behind auth too, each in its
+	// dialect's error shape; /metrics as well.
+	for _, tt := range []struct{ method, path, body, shape string }{
+		{"GET", "/v1/models", "", `"type":"authentication_error"`},
+		{"GET", "/v1/models/mock/default", "", `"type":"authentication_error"`},
+		{"GET", "/api/tags", "", `"error":"`},
+		{"POST", "/api/show", `{"model":"mock/default"}`, `"error":"`},
+		{"GET", "/metrics", "", `"code":"unauthorized"`},
+	} {
+		if status, body := do(t, tt.method, ts.URL+tt.path, "", tt.body); status != 401 || !strings.Contains(body, tt.shape) {
+			t.Errorf("%s %s without a key: %d %s", tt.method, tt.path, status, body)
+		}
+		if status, body := do(t, tt.method, ts.URL+tt.path, "admin-secret-key-0123456789", tt.body); status != 200 {
+			t.Errorf("%s %s with a key: %d %s", tt.method, tt.path, status, body)
+		}
+	}
+}
+
+// /metrics with its own token (server.metrics_token): only that token,
+// for a scraper that holds no API key; and a 404 for a made-up model
+// adds no series.
+func TestServeMetricsToken(t *testing.T) {
+	ts := serveTest(t, accountOptions{auth: true, adminKey: "admin-secret-key-0123456789"}, map[string]string{"RUNNEL_METRICS_TOKEN": "scrape-me"})
+	do(t, "POST", ts.URL+"/v1/chat/completions", "admin-secret-key-0123456789", `{"model":"nosuchprovider/made-up-model","messages":[{"role":"user","content":"hi"}]}`)
+	for key, want := range map[string]int{"": 401, "wrong": 401, "admin-secret-key-0123456789": 401, "scrape-me": 200} {
+		status, body := do(t, "GET", ts.URL+"/metrics", key, "")
+		if status != want {
+			t.Errorf("/metrics with %q: %d, want %d", key, status, want)
+		}
+		if status == 200 && (strings.Contains(body, "made-up") || !strings.Contains(body, `runnel_requests_total{model="other"`)) {
+			t.Errorf("a made-up model name has series of its own:\n%s", body)
+		}
 	}
 }

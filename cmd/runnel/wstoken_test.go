@@ -68,7 +68,6 @@ func TestWebSocketStreamToken(t *testing.T) {
 		{"malformed", "?token=rst1.garbage", "invalid or expired stream token"},
 		{"empty", "?token=", "invalid or expired stream token"},
 		{"an API key is no token", "?token=" + admin, "invalid or expired stream token"},
-		{"issued without a key", "?token=" + url.QueryEscape(token("")), "carries no caller"},
 	} {
 		_, resp, err := websocket.Dial(ctx, wsURL+tt.query, nil)
 		if err == nil {
@@ -133,5 +132,9 @@ func TestStreamTokenFollowsItsKey(t *testing.T) {
 	_, resp, err := websocket.Dial(context.Background(), wsURL, nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("/ws/chat with a revoked key's token: %v %+v, want a refused upgrade (401)", err, resp)
+	}
+	// Nor does a revoked key get a new token.
+	if status, body := do(t, "POST", ts.URL+"/api/v1/stream-tokens", k.Key, ""); status != http.StatusUnauthorized || !strings.Contains(body, "revoked") {
+		t.Fatalf("stream token for a revoked key: %d %s, want 401", status, body)
 	}
 }

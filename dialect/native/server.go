@@ -151,7 +151,14 @@ func (s *Server) cancelStream(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// streamToken issues a stream token to the caller, who must be one the
+// other APIs accept: with auth on, a missing, invalid or revoked key is a
+// 401, as anywhere else, not a token.
 func (s *Server) streamToken(w http.ResponseWriter, r *http.Request) {
+	if e := dialect.Authorize(r.Context(), s.opts.Authorize); e != nil {
+		writeError(w, e)
+		return
+	}
 	var identity string
 	if s.opts.Identity != nil {
 		identity = s.opts.Identity(r.Context())

@@ -1,6 +1,7 @@
 package ollama
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -26,6 +27,10 @@ type Options struct {
 	BodyLimit int64
 	// Version reported by /api/version (DefaultVersion if empty).
 	Version string
+	// Authorize, when set, checks the caller of the routes that make no
+	// call (the model list and details) and so are not admitted by the gateway: an
+	// error is answered with a 401. nil lets every caller through.
+	Authorize func(ctx context.Context) error
 }
 
 // Server serves Ollama's API on top of a gateway.
@@ -453,6 +458,10 @@ func writeLoaded(w http.ResponseWriter, model string, chat bool) {
 }
 
 func (s *Server) tags(w http.ResponseWriter, r *http.Request) {
+	if e := dialect.Authorize(r.Context(), s.opts.Authorize); e != nil {
+		writeError(w, e)
+		return
+	}
 	models, err := s.gw.Models(r.Context())
 	if err != nil {
 		writeError(w, stream.AsError(err))
@@ -479,6 +488,10 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) show(w http.ResponseWriter, r *http.Request) {
+	if e := dialect.Authorize(r.Context(), s.opts.Authorize); e != nil {
+		writeError(w, e)
+		return
+	}
 	var body ShowRequest
 	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, &body); err != nil {
 		writeError(w, err)

@@ -34,6 +34,10 @@ type Options struct {
 	// Resumer of its own, with no owners, if nil). They carry ids whatever
 	// OmitEventIDs says.
 	Resume *dialect.Resumer
+	// Authorize, when set, checks the caller of the routes that make no
+	// call (the model list) and so are not admitted by the gateway: an
+	// error is answered with a 401. nil lets every caller through.
+	Authorize func(ctx context.Context) error
 }
 
 // Server serves OpenAI's chat completions, completions and models API over
@@ -352,6 +356,10 @@ func wireUsage(u *stream.Usage) *Usage {
 
 // ListModels serves GET /v1/models.
 func (s *Server) ListModels(w http.ResponseWriter, r *http.Request) {
+	if e := dialect.Authorize(r.Context(), s.opts.Authorize); e != nil {
+		writeError(w, e)
+		return
+	}
 	models, err := s.gw.Models(r.Context())
 	if err != nil {
 		writeError(w, err)
@@ -367,6 +375,10 @@ func (s *Server) ListModels(w http.ResponseWriter, r *http.Request) {
 // GetModel serves GET /v1/models/{id}; ids may contain slashes
 // ("mock/default").
 func (s *Server) GetModel(w http.ResponseWriter, r *http.Request) {
+	if e := dialect.Authorize(r.Context(), s.opts.Authorize); e != nil {
+		writeError(w, e)
+		return
+	}
 	id := r.PathValue("id")
 	models, err := s.gw.Models(r.Context())
 	if err != nil {
