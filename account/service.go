@@ -206,16 +206,30 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 
 // CreateTeam creates a team with an initial balance.
 func (s *Service) CreateTeam(ctx context.Context, name string, credits int64) (Team, error) {
+	return s.CreateTeamID(ctx, "", name, credits)
+}
+
+// CreateTeamID creates a team with a chosen id, a slug (see ValidTeamID),
+// or a generated one if id is "". A taken id is a 409.
+func (s *Service) CreateTeamID(ctx context.Context, id, name string, credits int64) (Team, error) {
+	if id != "" {
+		if err := checkSlug(id); err != nil {
+			return Team{}, err
+		}
+	}
 	if name == "" || len(name) > 200 {
 		return Team{}, stream.InvalidParam("name", "a team name must be 1 to 200 characters")
 	}
 	if credits < 0 {
 		return Team{}, stream.InvalidParam("credits", "credits must not be negative")
 	}
-	t := Team{ID: newID("team_"), Name: name, Credits: credits, Created: s.cfg.Now().UTC()}
+	if id == "" {
+		id = newID("team_")
+	}
+	t := Team{ID: id, Name: name, Credits: credits, Created: s.cfg.Now().UTC()}
 	if err := s.store.CreateTeam(ctx, t); err != nil {
 		if errors.Is(err, ErrExists) {
-			return Team{}, stream.Errorf(stream.CodeConflict, "a team named %q already exists", name)
+			return Team{}, stream.Errorf(stream.CodeConflict, "a team named %q or with id %q already exists", name, id)
 		}
 		return Team{}, internal(err)
 	}
@@ -224,8 +238,8 @@ func (s *Service) CreateTeam(ctx context.Context, name string, credits int64) (T
 
 // Team returns a team, 404 as a *stream.Error.
 func (s *Service) Team(ctx context.Context, id string) (Team, error) {
-	if !ValidID("team", id) {
-		return Team{}, stream.InvalidParam("team_id", "%q is not a team id (team_ and 16 characters)", clip(id))
+	if !ValidTeamID(id) {
+		return Team{}, stream.InvalidParam("team_id", "%q is not a team id (team_ and 16 characters, or a slug like acme-corp)", clip(id))
 	}
 	s.written.wait(ctx) // its balance shows every call that has ended
 	t, err := s.store.Team(ctx, id)
@@ -301,8 +315,13 @@ func (s *Service) RevokeKey(ctx context.Context, keyOrPrefix string) (Key, error
 
 // AddCredits adds n credits (negative to remove) to a team.
 func (s *Service) AddCredits(ctx context.Context, teamID string, n int64) (Team, error) {
-	if _, err := s.Team(ctx, teamID); err != nil {
+	cur, err := s.Team(ctx, teamID)
+	if err != nil {
 		return Team{}, err
+	}
+	if n > 0 && cur.Credits > math.MaxInt64-n {
+		// The store would overflow: a client's mistake, not a server fault.
+		return Team{}, stream.InvalidParam("amount", "amount %d would take the balance of %d past the largest balance, %d", n, cur.Credits, int64(math.MaxInt64))
 	}
 	t, err := s.store.AddCredits(ctx, teamID, n)
 	if errors.Is(err, ErrInsufficientCredits) {
@@ -350,7 +369,7 @@ func (s *Service) teamFor(id Identity, teamID string) (string, error) {
 	if teamID == "" {
 		return "", stream.InvalidParam("team_id", "team_id is required")
 	}
-	if !ValidID("team", teamID) {
+	if !ValidTeamID(teamID) {
 		return "", stream.InvalidParam("team_id", "%q is not a team id (team_ and 16 characters)", clip(teamID))
 	}
 	return teamID, nil
@@ -845,7 +864,7 @@ func (s *Service) RecentCalls(ctx context.Context, f UsageFilter, limit int) ([]
 }
 
 func checkFilter(f UsageFilter) error {
-	if f.TeamID != "" && !ValidID("team", f.TeamID) {
+	if f.TeamID != "" && !ValidTeamID(f.TeamID) {
 		return stream.InvalidParam("team_id", "%q is not a team id", clip(f.TeamID))
 	}
 	if f.KeyID != "" && !ValidID("key", f.KeyID) {

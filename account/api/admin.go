@@ -55,6 +55,7 @@ func (a *Admin) guard(h http.HandlerFunc) http.HandlerFunc {
 
 func (a *Admin) createTeam(w http.ResponseWriter, r *http.Request) {
 	var body struct {
+		ID        string  `json:"id"` // a slug such as "acme-corp"; generated if empty
 		Name      string  `json:"name"`
 		Credits   int64   `json:"credits"`
 		MaxBudget float64 `json:"max_budget"`
@@ -65,7 +66,7 @@ func (a *Admin) createTeam(w http.ResponseWriter, r *http.Request) {
 		fail(w, e)
 		return
 	}
-	t, err := a.acct.CreateTeam(r.Context(), body.Name, body.Credits)
+	t, err := a.acct.CreateTeamID(r.Context(), body.ID, body.Name, body.Credits)
 	if err != nil {
 		fail(w, err)
 		return
@@ -163,7 +164,7 @@ func (a *Admin) createKey(w http.ResponseWriter, r *http.Request) {
 
 func (a *Admin) listKeys(w http.ResponseWriter, r *http.Request) {
 	team := r.URL.Query().Get("team_id")
-	if team != "" && !account.ValidID("team", team) {
+	if team != "" && !account.ValidTeamID(team) {
 		fail(w, stream.InvalidParam("team_id", "not a team id (team_ and 16 characters)"))
 		return
 	}

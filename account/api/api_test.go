@@ -586,3 +586,44 @@ func TestDisconnectRecorded(t *testing.T) {
 		t.Fatalf("team %+v", tm)
 	}
 }
+
+// Seed 004 names its team "acme-corp": a team created with that id through
+// the admin API takes jobs with team_id "acme-corp", on both stores. A
+// balance that would overflow is a 400 naming the amount.
+func TestTeamSlug(t *testing.T) {
+	each(t, func(t *testing.T, kind string) {
+		e := newEnv(t, kind, account.Config{Auth: true, AdminKey: adminKey})
+		tm := e.must(201, "POST", "/admin/teams", adminKey, `{"id":"acme-corp","name":"Acme","credits":3}`)
+		if tm["id"] != "acme-corp" {
+			t.Fatalf("team %v", tm)
+		}
+		k := e.must(201, "POST", "/admin/keys", adminKey, `{"team_id":"acme-corp"}`)["key"].(string)
+		job := e.must(200, "POST", "/api/jobs/create", k, `{"team_id":"acme-corp","job_type":"chat"}`)
+		id := job["job_id"].(string)
+		r := e.do("POST", "/api/jobs/"+id+"/llm-call-stream", k, `{"messages":[{"role":"user","content":"Tell me a story"}]}`)
+		if text, done := sse(t, r.body); r.status != 200 || text == "" || !done {
+			t.Fatalf("call: %d %q", r.status, r.body)
+		}
+		c := e.must(200, "POST", "/api/jobs/"+id+"/complete", k, `{"status":"completed"}`)
+		if c["costs"].(map[string]any)["credits_remaining"] != 2.0 {
+			t.Fatalf("complete %v", c)
+		}
+		for body, want := range map[string]int{
+			`{"id":"acme-corp","name":"Other"}`: 409, // taken
+			`{"id":"Acme Corp","name":"x"}`:    400,
+			`{"id":"team_x","name":"x"}`:       400,
+			`{"id":"-a","name":"x"}`:           400,
+		} {
+			if r := e.do("POST", "/admin/teams", adminKey, body); r.status != want || !strings.Contains(string(r.body), `"error"`) {
+				t.Errorf("%s: %d %s, want %d", body, r.status, r.body, want)
+			}
+		}
+		r = e.do("POST", "/admin/teams/acme-corp/credits", adminKey, `{"amount":9223372036854775807}`)
+		if r.status != 400 || !strings.Contains(string(r.body), "amount") {
+			t.Fatalf("overflowing credits: %d %s", r.status, r.body)
+		}
+		if b := e.must(200, "GET", "/admin/teams/acme-corp", adminKey, ""); b["credits"] != 2.0 {
+			t.Fatalf("balance changed: %v", b)
+		}
+	})
+}

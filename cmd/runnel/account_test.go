@@ -110,3 +110,22 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatal("bad team id accepted")
 	}
 }
+
+// `teams create --id` chooses the team's id (seed 004's "acme-corp"), which
+// the other commands then take; credits that would overflow are refused.
+func TestTeamsCreateWithID(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runOut(t, "teams", "create", "Acme", "--id", "acme-corp", "--credits", "5", "--data-dir", dir)
+	if err != nil || out != "acme-corp\n" {
+		t.Fatalf("teams create --id: %q %v", out, err)
+	}
+	if out, err := runOut(t, "keys", "create", "--team", "acme-corp", "--data-dir", dir); err != nil || !strings.HasPrefix(out, "rk_") {
+		t.Fatalf("keys create: %q %v", out, err)
+	}
+	if _, err := runOut(t, "teams", "create", "Other", "--id", "Not A Slug", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "slug") {
+		t.Fatalf("bad id: %v", err)
+	}
+	if _, err := runOut(t, "credits", "add", "--team", "acme-corp", "9223372036854775807", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "amount") {
+		t.Fatalf("overflowing credits: %v", err)
+	}
+}

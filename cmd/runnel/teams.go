@@ -49,11 +49,12 @@ func init() {
 	af.add(teams)
 
 	var credits int64
+	var id string
 	var limits account.Limits
 	var budget float64
 	create := &cobra.Command{
 		Use:   "create NAME",
-		Short: "Create a team; prints its id alone on stdout",
+		Short: "Create a team; prints its id alone on stdout (--id acme-corp chooses it)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -62,7 +63,7 @@ func init() {
 				return err
 			}
 			defer acct.Close()
-			t, err := acct.CreateTeam(ctx, args[0], credits)
+			t, err := acct.CreateTeamID(ctx, id, args[0], credits)
 			if err != nil {
 				return err
 			}
@@ -76,6 +77,7 @@ func init() {
 		},
 	}
 	create.Flags().Int64Var(&credits, "credits", 0, "initial credits")
+	create.Flags().StringVar(&id, "id", "", "the team's id, a slug such as acme-corp (default: generated, team_…)")
 	limitFlags(create, &limits, &budget)
 
 	var asJSON bool
