@@ -610,9 +610,9 @@ func TestTeamSlug(t *testing.T) {
 		}
 		for body, want := range map[string]int{
 			`{"id":"acme-corp","name":"Other"}`: 409, // taken
-			`{"id":"Acme Corp","name":"x"}`:    400,
-			`{"id":"team_x","name":"x"}`:       400,
-			`{"id":"-a","name":"x"}`:           400,
+			`{"id":"Acme Corp","name":"x"}`:     400,
+			`{"id":"team_x","name":"x"}`:        400,
+			`{"id":"-a","name":"x"}`:            400,
 		} {
 			if r := e.do("POST", "/admin/teams", adminKey, body); r.status != want || !strings.Contains(string(r.body), `"error"`) {
 				t.Errorf("%s: %d %s, want %d", body, r.status, r.body, want)
