@@ -15,6 +15,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/runnel/runnel/account"
@@ -151,9 +152,16 @@ func (j *Jobs) call(w http.ResponseWriter, r *http.Request, streamed bool) {
 	j.chat.ChatCompletions(w, r2.WithContext(account.WithJob(r.Context(), job)))
 }
 
+// JobIDHeader names the job create-and-call-stream created, on its
+// response.
+const JobIDHeader = "Runnel-Job-Id"
+
 // createAndCall creates a job (reserving its credits before anything goes
 // upstream), streams one call in it and completes it: completed if the
-// call ended well, failed otherwise.
+// call ended well, failed otherwise. The job id is in the Runnel-Job-Id
+// header, and the job is settled before the stream's final "data: [DONE]"
+// is written, so a client that reads the balance once the stream ended
+// sees the credit deducted.
 func (j *Jobs) createAndCall(w http.ResponseWriter, r *http.Request) {
 	id, err := identity(j.acct, r)
 	if err != nil {
@@ -172,20 +180,55 @@ func (j *Jobs) createAndCall(w http.ResponseWriter, r *http.Request) {
 	}
 	var out account.Outcome
 	ctx := account.WithOutcome(account.WithJob(r.Context(), job), &out)
-	j.chat.ChatCompletions(w, r2.WithContext(ctx))
-	status := account.JobFailed
-	if out.Status() == "ok" {
-		status = account.JobCompleted
+	var once sync.Once
+	settle := func() {
+		once.Do(func() {
+			// The call was recorded (and its outcome set) before the
+			// encoder writes [DONE].
+			status := account.JobFailed
+			if out.Status() == "ok" {
+				status = account.JobCompleted
+			}
+			// The client may be gone; settling must happen anyway.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
+			defer cancel()
+			if _, _, err := j.acct.CompleteJob(sctx, id, job.ID, status); err != nil {
+				// The sweeper releases the reservation later; nothing to
+				// tell a client whose stream is ending.
+				j.acct.Logger().Error("jobs: completing create-and-call-stream job", "job", job.ID, "err", err)
+			}
+		})
 	}
-	// The client may be gone; settling must happen anyway.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
-	defer cancel()
-	if _, _, err := j.acct.CompleteJob(sctx, id, job.ID, status); err != nil {
-		// The sweeper releases the reservation later; nothing to tell a
-		// client whose stream already ended.
-		j.acct.Logger().Error("jobs: completing create-and-call-stream job", "job", job.ID, "err", err)
-	}
+	w.Header().Set(JobIDHeader, job.ID)
+	j.chat.ChatCompletions(&settleBeforeDone{ResponseWriter: w, settle: settle}, r2.WithContext(ctx))
+	settle() // a stream that ended without [DONE] (an error, a cut)
 }
+
+// settleBeforeDone runs settle before it writes the frame holding the
+// stream's final "data: [DONE]" line.
+type settleBeforeDone struct {
+	http.ResponseWriter
+	settle func()
+}
+
+var (
+	doneLine   = []byte("data: [DONE]\n")
+	nlDoneLine = []byte("\ndata: [DONE]\n")
+)
+
+func (w *settleBeforeDone) Write(p []byte) (int, error) {
+	// A [DONE] line starts the frame or follows its id line; text inside a
+	// chunk is JSON-escaped and never starts a line.
+	if bytes.HasPrefix(p, doneLine) || bytes.Contains(p, nlDoneLine) {
+		w.settle()
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection's Flush.
+func (w *settleBeforeDone) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *settleBeforeDone) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }
 
 func (j *Jobs) complete(w http.ResponseWriter, r *http.Request) {
 	id, err := identity(j.acct, r)
