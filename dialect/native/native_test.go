@@ -304,6 +304,24 @@ func TestGenerateStream(t *testing.T) {
 	}
 }
 
+// Seed 001's service_name "google-gemini" reaches the built-in gemini
+// provider (registered when GEMINI_API_KEY is set) with no provider of
+// that name configured.
+func TestGenerateWellKnownService(t *testing.T) {
+	gw := &dialecttest.Gateway{Provider: stream.ProviderFunc(func(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+		if req.Model != "gemini/gemini-2.0-flash" {
+			return nil, stream.Errorf(stream.CodeNotFound, "unknown model %q", req.Model)
+		}
+		return stream.Slice(script...), nil
+	})}
+	ts := newTestServer(t, gw, Options{})
+	resp := post(t, ts.URL+"/api/v1/generate/stream", `{"service_name":"google-gemini","model_name":"gemini-2.0-flash","input":[{"type":"text","name":"input","content":"hi"}]}`)
+	evs := events(t, resp.Body)
+	if resp.StatusCode != 200 || len(evs) == 0 || !strings.Contains(evs[len(evs)-1], `"model":"gemini/gemini-2.0-flash"`) {
+		t.Fatalf("%d %v", resp.StatusCode, evs)
+	}
+}
+
 func TestGenerateServiceFallsBackToModel(t *testing.T) {
 	gw := &dialecttest.Gateway{Provider: stream.ProviderFunc(func(ctx context.Context, req *stream.Request) (stream.Stream, error) {
 		if req.Model != "gemini-2.0-flash" {
@@ -322,7 +340,7 @@ func TestGenerateServiceFallsBackToModel(t *testing.T) {
 	for _, r := range gw.Requests() {
 		models = append(models, r.Model)
 	}
-	if !reflect.DeepEqual(models, []string{"google-gemini/gemini-2.0-flash", "gemini-2.0-flash"}) {
+	if !reflect.DeepEqual(models, []string{"google-gemini/gemini-2.0-flash", "gemini/gemini-2.0-flash", "gemini-2.0-flash"}) {
 		t.Errorf("tried %v", models)
 	}
 	// Unknown under both names: a 404.

@@ -425,16 +425,34 @@ func writeEvent(out *sse.Writer, v any) error {
 	return out.Send("", b)
 }
 
-// model maps service_name and model_name to the router's model name: a
-// service names a provider ("mock", "openai", a configured deployment), so
-// the model is service_name/model_name; when the router knows no such
-// provider, model_name alone is tried (service names like "google-gemini"
-// that are labels rather than providers).
+// wellKnown maps service names that clients written for other services
+// use (seed 001's "google-gemini") to the built-in provider serving them,
+// which is registered under its type's name when its credentials are in
+// the environment (GEMINI_API_KEY, ANTHROPIC_API_KEY).
+var wellKnown = map[string]string{
+	"google-gemini":    "gemini",
+	"google":           "gemini",
+	"google-ai-studio": "gemini",
+	"claude":           "anthropic",
+	"anthropic-claude": "anthropic",
+	"openai-gpt":       "openai",
+}
+
+// models maps service_name and model_name to the router's model names, to
+// try in turn while the router knows none: a service names a provider
+// ("mock", "openai", a configured deployment), so first
+// service_name/model_name; then, for a well-known service name, the
+// built-in provider that serves it ("google-gemini" → gemini/model_name);
+// then model_name alone (service names that are only labels).
 func (b *GenerateRequest) models() []string {
 	if b.ServiceName == "" || strings.HasPrefix(b.ModelName, b.ServiceName+"/") {
 		return []string{b.ModelName}
 	}
-	return []string{b.ServiceName + "/" + b.ModelName, b.ModelName}
+	out := []string{b.ServiceName + "/" + b.ModelName}
+	if p, ok := wellKnown[strings.ToLower(b.ServiceName)]; ok && p != b.ServiceName && !strings.HasPrefix(b.ModelName, p+"/") {
+		out = append(out, p+"/"+b.ModelName)
+	}
+	return append(out, b.ModelName)
 }
 
 // toRequest converts a typed generation body: history first, then the text
