@@ -2,6 +2,7 @@ package dialect
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 
@@ -16,6 +17,9 @@ import (
 // error, read is not called again. Close cancels ctx (through cancel) and
 // closes body, which ends a read in progress; Recv then returns ctx's cause.
 type UpstreamStream struct {
+	// Provider names the upstream in transport errors (TransportError).
+	Provider string
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	body   io.Closer
@@ -42,6 +46,12 @@ func (u *UpstreamStream) Recv() (stream.Event, error) {
 			u.done = true
 			if u.ctx.Err() != nil {
 				return stream.Event{}, context.Cause(u.ctx) // closed or cancelled
+			}
+			var se *stream.Error
+			if !errors.As(err, &se) {
+				// A read from the connection failed: its text holds
+				// addresses, which stay in the log.
+				err = TransportError(u.ctx, u.Provider, err)
 			}
 			return stream.Event{}, err
 		}

@@ -86,6 +86,9 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	// Packages without a logger of their own (the upstream providers'
+	// transport errors) log through the default one.
+	slog.SetDefault(log)
 	cfg, err := config.Load(f.config)
 	if err != nil {
 		return err

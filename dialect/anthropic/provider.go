@@ -92,11 +92,8 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	hreq.Header.Set("Anthropic-Version", p.cfg.Version)
 	resp, err := p.cfg.HTTPClient.Do(hreq)
 	if err != nil {
+		e := dialect.TransportError(ctx, p.cfg.Name, err) // before cancel, which would hide it
 		cancel()
-		e := stream.AsError(err)
-		if e.Code == stream.CodeUpstream {
-			e.Message = "anthropic: " + err.Error()
-		}
 		return nil, e
 	}
 	if resp.StatusCode >= 300 {
@@ -104,7 +101,9 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		defer resp.Body.Close()
 		return nil, statusError(resp)
 	}
-	return dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(newReader(resp.Body))), nil
+	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(newReader(resp.Body)))
+	us.Provider = p.cfg.Name
+	return us, nil
 }
 
 func statusError(resp *http.Response) *stream.Error {
@@ -255,7 +254,7 @@ func read(r *sse.Reader) func() ([]stream.Event, error) {
 			return nil, stream.Errorf(stream.CodeUpstream, "anthropic: stream ended before message_stop")
 		}
 		if err != nil {
-			return nil, stream.AsError(err)
+			return nil, err // a transport error, worded by UpstreamStream
 		}
 		return d.Decode(ev.Event, []byte(ev.Data))
 	}

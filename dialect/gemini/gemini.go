@@ -283,11 +283,8 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	hreq.Header.Set("X-Goog-Api-Key", p.cfg.APIKey)
 	resp, err := p.cfg.HTTPClient.Do(hreq)
 	if err != nil {
+		e := dialect.TransportError(ctx, p.cfg.Name, err) // before cancel, which would hide it
 		cancel()
-		e := stream.AsError(err)
-		if e.Code == stream.CodeUpstream {
-			e.Message = "gemini: " + err.Error()
-		}
 		return nil, e
 	}
 	if resp.StatusCode >= 300 {
@@ -297,7 +294,9 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	}
 	r := sse.NewReader(resp.Body)
 	r.SetMaxEventSize(maxEvent)
-	return dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(r)), nil
+	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(r))
+	us.Provider = p.cfg.Name
+	return us, nil
 }
 
 const maxEvent = 4 << 20
@@ -338,7 +337,7 @@ func read(r *sse.Reader) func() ([]stream.Event, error) {
 			return nil, stream.Errorf(stream.CodeUpstream, "gemini: stream ended without a finish reason")
 		}
 		if err != nil {
-			return nil, stream.AsError(fmt.Errorf("gemini: %w", err))
+			return nil, err // a transport error, worded by UpstreamStream
 		}
 		return d.Decode([]byte(ev.Data))
 	}

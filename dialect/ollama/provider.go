@@ -71,11 +71,8 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	hreq.Header.Set("Accept", "application/x-ndjson")
 	resp, err := p.cfg.HTTPClient.Do(hreq)
 	if err != nil {
+		e := dialect.TransportError(ctx, p.cfg.Name, err) // before cancel, which would hide it
 		cancel()
-		e := stream.AsError(err)
-		if e.Code == stream.CodeUpstream {
-			e.Message = "ollama: " + err.Error()
-		}
 		return nil, e
 	}
 	if resp.StatusCode >= 300 {
@@ -83,7 +80,9 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		defer resp.Body.Close()
 		return nil, statusError(resp)
 	}
-	return dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(bufio.NewReaderSize(resp.Body, 16<<10))), nil
+	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(bufio.NewReaderSize(resp.Body, 16<<10)))
+	us.Provider = p.cfg.Name
+	return us, nil
 }
 
 // statusError turns an error answer into a *stream.Error, keeping Ollama's

@@ -96,14 +96,14 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	p.setHeaders(hreq)
 	resp, err := p.client.Do(hreq)
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		return nil, p.redact(upstreamError(resp.StatusCode, resp.Header, b))
 	}
-	s := &upstreamStream{ctx: ctx, body: resp.Body, legacy: legacy}
+	s := &upstreamStream{ctx: ctx, body: resp.Body, legacy: legacy, provider: p.cfg.Name}
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if ct == "application/json" {
 		// The upstream ignored stream: true and answered in one piece.
@@ -144,12 +144,12 @@ func (p *Provider) Models(ctx context.Context) ([]gateway.ModelInfo, error) {
 	p.setHeaders(hreq)
 	resp, err := p.client.Do(hreq)
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, p.redact(upstreamError(resp.StatusCode, resp.Header, b))
@@ -167,14 +167,6 @@ func (p *Provider) Models(ctx context.Context) ([]gateway.ModelInfo, error) {
 		out = append(out, info)
 	}
 	return out, nil
-}
-
-func transportError(ctx context.Context, err error) *stream.Error {
-	if ctx.Err() != nil {
-		return stream.AsError(context.Cause(ctx))
-	}
-	// url.Error's text holds the URL but never headers, so no key leaks.
-	return &stream.Error{Code: stream.CodeUpstream, Message: "upstream request failed: " + err.Error(), Err: err}
 }
 
 // upstreamChat builds the upstream request: always streamed, always asking
@@ -269,11 +261,12 @@ type upstreamChunk struct {
 // upstream only advances as the client reads (TCP backpressure), and Close
 // closes the body, which cancels the upstream request.
 type upstreamStream struct {
-	ctx    context.Context
-	body   io.ReadCloser
-	events *sse.Reader
-	legacy bool
-	whole  bool // body is one JSON answer, not SSE
+	ctx      context.Context
+	provider string // for transport errors
+	body     io.ReadCloser
+	events   *sse.Reader
+	legacy   bool
+	whole    bool // body is one JSON answer, not SSE
 
 	chunk upstreamChunk
 	queue []stream.Event
@@ -370,11 +363,11 @@ func (s *upstreamStream) readFailed(err error) {
 	}
 	switch {
 	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
-		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "upstream closed the stream before it finished", Err: err})
+		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "provider " + s.provider + ": the upstream closed the stream before it finished", Err: err})
 	case errors.Is(err, sse.ErrTooLong):
 		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "upstream sent an SSE event larger than 4 MiB", Err: err})
 	default:
-		s.fail(&stream.Error{Code: stream.CodeUpstream, Message: "reading the upstream stream failed: " + err.Error(), Err: err})
+		s.fail(dialect.TransportError(s.ctx, s.provider, err))
 	}
 }
 

@@ -136,12 +136,12 @@ func TestProviderStreamsExactBytes(t *testing.T) {
 		{
 			name:   "truncated mid-stream",
 			pieces: []string{"data: " + c(`{"content":"x"}`, "null") + "\n\n", "data: {\"id\":"},
-			want:   []string{`delta(output,"x")`, "error(upstream_error: upstream closed the stream before it finished)", "finish(error)"},
+			want:   []string{`delta(output,"x")`, "error(upstream_error: provider openai: the upstream closed the stream before it finished)", "finish(error)"},
 		},
 		{
 			name:   "closed after a full event",
 			pieces: []string{"data: " + c(`{"content":"x"}`, "null") + "\n\n"},
-			want:   []string{`delta(output,"x")`, "error(upstream_error: upstream closed the stream before it finished)", "finish(error)"},
+			want:   []string{`delta(output,"x")`, "error(upstream_error: provider openai: the upstream closed the stream before it finished)", "finish(error)"},
 		},
 		{
 			name:   "garbage",
