@@ -100,6 +100,13 @@ func newServer(t *testing.T, grace time.Duration, wrap func(http.Handler) http.H
 		r.Alias(alias, gateway.Target{Provider: "mock", Model: m})
 		r.List(gateway.ModelInfo{ID: alias, Provider: "mock", OwnedBy: "runnel"})
 	}
+	// Models the picker must leave out: one that cannot stream, and a
+	// listed model seen again through a provider that proxies to it.
+	r.Register("images", w)
+	r.NoStream("images")
+	r.List(gateway.ModelInfo{ID: "images/mock/default", Provider: "images"},
+		gateway.ModelInfo{ID: "mock/default", Provider: "mock"},
+		gateway.ModelInfo{ID: "openai/mock/default", Provider: "openai"})
 	gw := gateway.New(gateway.Options{Router: r})
 	resumer := dialect.NewResumer(resume.Options{Grace: grace}, nil)
 	var h http.Handler = server.New(server.Options{Dialects: []server.Dialect{
@@ -199,8 +206,8 @@ func TestChatPageInChromium(t *testing.T) {
 	}
 	until(t, ctx, `document.querySelectorAll('#model option').length > 0`)
 	options := js[[]string](t, ctx, `[...document.querySelectorAll('#model option')].map(o => o.value).sort()`)
-	if strings.Join(options, ",") != "broken,hang,story" {
-		t.Fatalf("model picker = %v, want the server's /v1/models", options)
+	if strings.Join(options, ",") != "broken,hang,mock/default,story" {
+		t.Fatalf("model picker = %v, want the server's /v1/models that stream, once each", options)
 	}
 	js[bool](t, ctx, observe)
 

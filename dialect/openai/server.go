@@ -406,7 +406,7 @@ func wireModel(m gateway.ModelInfo) Model {
 	if !m.Created.IsZero() {
 		created = m.Created.Unix()
 	}
-	return Model{ID: m.ID, Object: "model", Created: created, OwnedBy: owner}
+	return Model{ID: m.ID, Object: "model", Created: created, OwnedBy: owner, NoStream: m.NoStream}
 }
 
 func withPrefix(prefix, id string) string {

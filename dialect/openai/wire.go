@@ -241,6 +241,10 @@ type Model struct {
 	Object  string `json:"object"` // "model"
 	Created int64  `json:"created"`
 	OwnedBy string `json:"owned_by"`
+	// NoStream (Runnel's, absent on models that stream) marks a model
+	// that answers only whole responses, so that a chat UI can leave it
+	// out of a streaming picker.
+	NoStream bool `json:"no_stream,omitempty"`
 }
 
 // ModelList is the answer of GET /v1/models.

@@ -32,9 +32,21 @@ function showError(err) {
   statusEl.textContent = "error";
 }
 
+// streamable keeps the models the page can stream: not those that answer
+// only whole responses, nor the same model again behind a proxying
+// provider ("openai/mock/default" when "mock/default" is listed).
+function streamable(models) {
+  const ids = new Set(models.map((m) => m.id));
+  return models.filter((m) => {
+    if (m.no_stream) return false;
+    const rest = m.id.slice(m.id.indexOf("/") + 1);
+    return !(rest !== m.id && rest.includes("/") && ids.has(rest));
+  });
+}
+
 async function loadModels() {
   try {
-    const models = await client().models();
+    const models = streamable(await client().models());
     const keep = modelSel.value || localStorage.getItem("runnel.model");
     modelSel.replaceChildren(...models.map((m) => new Option(m.id, m.id)));
     if (keep && models.some((m) => m.id === keep)) modelSel.value = keep;
