@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -177,5 +178,19 @@ func TestServeMetricsToken(t *testing.T) {
 		if status == 200 && (strings.Contains(body, "made-up") || !strings.Contains(body, `runnel_requests_total{model="other"`)) {
 			t.Errorf("a made-up model name has series of its own:\n%s", body)
 		}
+	}
+}
+
+// A --models-dir that does not exist is warned about at start, and a
+// --model that cannot be loaded stops serve before it listens, naming the
+// model and the directory to pull it into.
+func TestServeModelFlag(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-dir")
+	_, stderr, err := run(t, "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--models-dir", missing, "--model", "stories260K")
+	if err == nil || !strings.Contains(err.Error(), "stories260K") || !strings.Contains(err.Error(), "runnel pull --models-dir "+missing) {
+		t.Fatalf("serve --model with no model: %v", err)
+	}
+	if !strings.Contains(stderr, "the models directory does not exist") || !strings.Contains(stderr, missing) {
+		t.Fatalf("no warning about the missing directory:\n%s", stderr)
 	}
 }
