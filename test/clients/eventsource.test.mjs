@@ -118,8 +118,11 @@ test('errors: unknown model is a 404 whose body names the model', async () => {
   });
 });
 
-test('thinking tokens arrive on the thinking channel, before the output', async () => {
-  const q = new URLSearchParams({ model: 'mock/default?text=Yes&think=3', prompt: 'hi', token: await streamToken() });
+test('thinking tokens arrive on the thinking channel, before the output, when asked for', async () => {
+  const q = new URLSearchParams({
+    model: 'mock/default?text=Yes&think=3', prompt: 'hi', token: await streamToken(),
+    parameters: JSON.stringify({ enable_thinking: true }),
+  });
   const events = await collect(`${srv.baseURL}/api/v1/inference/stream?${q}`);
   const tokens = events.filter((e) => !e.done);
   assert.deepEqual(tokens.map((e) => [e.channel ?? 'output', e.token]), [
@@ -153,12 +156,43 @@ test('keep-alive comments between slow tokens are skipped', async () => {
   }
 });
 
+// Seed 002's browser client, as the seed writes it (only the URL changed,
+// and a model named, since this server's default is the engine): it closes
+// on [DONE], so it ends cleanly, without an error or a reconnect.
+test('seed 002: an EventSource that closes on [DONE] ends cleanly', async () => {
+  const q = new URLSearchParams({ model: 'mock/default?text=Hello%20world&think=2', prompt: 'Hello', token: await streamToken() });
+  const output = { textContent: '' };
+  const errors = [];
+  await new Promise((resolve) => {
+    const eventSource = new EventSource(`${srv.baseURL}/api/v1/inference/stream?${q}`);
+
+    eventSource.onmessage = function(event) {
+        if (event.data === "[DONE]") {
+            eventSource.close();
+            resolve();
+            return;
+        }
+        const data = JSON.parse(event.data);
+        output.textContent += data.token;
+    };
+    eventSource.onerror = (err) => {
+      errors.push(err);
+      eventSource.close();
+      resolve();
+    };
+  });
+  assert.deepEqual(errors, []);
+  // No reasoning in the answer: the client did not ask for it.
+  assert.equal(output.textContent, 'Hello world');
+});
+
 test('an EventSource left open does not run the prompt again when the stream ends', async () => {
   const q = new URLSearchParams({ model: 'mock/default?text=Hello%20world', prompt: 'hi', token: await streamToken() });
   const es = new EventSource(`${srv.baseURL}/api/v1/inference/stream?${q}`);
   const tokens = [];
   await new Promise((resolve) => {
     es.onmessage = (ev) => {
+      if (ev.data === '[DONE]') return; // read on, as a client that ignores it would
       const data = JSON.parse(ev.data);
       if (!data.done) tokens.push(data.token);
     };
