@@ -76,7 +76,7 @@ test('cancel by id stops one prompt, the other goes on', async () => {
 
 test('errors: garbage and unknown models get error frames; the connection stays usable', async () => {
   const c = await connect();
-  c.send('this is not json');
+  c.send('{this is not json');
   const e1 = await c.until((f) => f.type === 'error');
   assert.equal(e1.error.code, 'invalid_request');
   c.send({ type: 'chat', id: 'u', model: 'mock/default?status=404', messages: [{ role: 'user', content: 'hi' }] });
@@ -88,6 +88,30 @@ test('errors: garbage and unknown models get error frames; the connection stays 
   c.send({ type: 'chat', id: 'ok', model, messages: [{ role: 'user', content: 'Say hello' }] });
   assert.equal((await c.until((f) => f.type === 'done' && f.id === 'ok')).usage.output_tokens, 4);
   c.ws.close();
+});
+
+// Seeds 002 and 003 send the prompt as plain text and read token frames
+// until done: a prompt for the server's default model (serve --model).
+test('a plain-text prompt streams from the default model', async () => {
+  const def = await startRunnel(['--model', 'mock/default?text=Hello%20from%20the%20default']);
+  try {
+    const ws = new WebSocket(`${def.baseURL.replace('http', 'ws')}/ws/chat`);
+    const text = await new Promise((resolve, reject) => {
+      let out = '';
+      ws.on('open', () => ws.send('Hello'));
+      ws.on('message', (data) => {
+        const f = JSON.parse(data.toString());
+        if (f.type === 'token') out += f.text;
+        else if (f.type === 'done') resolve(out);
+        else reject(new Error(JSON.stringify(f)));
+      });
+      ws.on('error', reject);
+    });
+    assert.equal(text, 'Hello from the default');
+    ws.close();
+  } finally {
+    await def.stop();
+  }
 });
 
 test('a flooding client is closed with 1008', async () => {
