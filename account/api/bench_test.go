@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/account"
+	"github.com/runnel/runnel/account/api"
 	"github.com/runnel/runnel/account/store/storetest"
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/gateway"
@@ -81,5 +82,69 @@ func BenchmarkAddedTTFT(b *testing.B) {
 			b.ReportMetric(float64(ttfts[len(ttfts)/2].Microseconds()), "p50-ttft-µs")
 			b.ReportMetric(float64(ttfts[len(ttfts)*9/10].Microseconds()), "p90-ttft-µs")
 		})
+	}
+}
+
+// BenchmarkCreateAndCallDone measures what settling a create-and-call-stream
+// job before "data: [DONE]" costs the client: the time from the request to
+// the [DONE] line, and to the end of the response, on SQLite and
+// PostgreSQL; the baseline, in the same run, is a call in an open job
+// (llm-call-stream), which settles nothing. Compare the p50s.
+func BenchmarkCreateAndCallDone(b *testing.B) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		for _, path := range []string{"call-in-job", "create-and-call"} {
+			b.Run(kind+"/"+path, func(b *testing.B) {
+				svc := account.New(storetest.Open(b, kind), account.Config{Auth: true, Journal: filepath.Join(b.TempDir(), "calls.journal")})
+				b.Cleanup(func() { svc.Close() })
+				ctx := context.Background()
+				tm, _ := svc.CreateTeam(ctx, "bench", 1<<40)
+				key, _, _ := svc.CreateKey(ctx, tm.ID, "", account.Limits{})
+				mux := http.NewServeMux()
+				api.NewJobs(svc, newGateway(svc), api.Options{}).Register(mux)
+				srv := httptest.NewServer(svc.Middleware(mux))
+				defer srv.Close()
+				url := srv.URL + "/api/jobs/create-and-call-stream"
+				if path == "call-in-job" {
+					job, err := svc.CreateJob(ctx, account.Identity{Admin: true}, tm.ID, "bench")
+					if err != nil {
+						b.Fatal(err)
+					}
+					url = srv.URL + "/api/jobs/" + job.ID + "/llm-call-stream"
+				}
+				body := `{"model":"mock/default?tokens=3","messages":[{"role":"user","content":"hi"}]}`
+				var done, end []time.Duration
+				call := func() (time.Duration, time.Duration) {
+					req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+					req.Header.Set("Authorization", "Bearer "+key)
+					start := time.Now()
+					res, err := http.DefaultClient.Do(req)
+					if err != nil || res.StatusCode != 200 {
+						b.Fatalf("%v %v", res, err)
+					}
+					var d time.Duration
+					sc := bufio.NewScanner(res.Body)
+					for sc.Scan() {
+						if sc.Text() == "data: [DONE]" {
+							d = time.Since(start)
+						}
+					}
+					res.Body.Close()
+					return d, time.Since(start)
+				}
+				for range 20 {
+					call()
+				}
+				b.ResetTimer()
+				for range b.N {
+					d, e := call()
+					done, end = append(done, d), append(end, e)
+				}
+				b.StopTimer()
+				slices.Sort(done)
+				slices.Sort(end)
+				b.ReportMetric(float64(done[len(done)/2].Microseconds()), "p50-done-µs")
+				b.ReportMetric(float64(end[len(end)/2].Microseconds()), "p50-end-µs")
+			})
+		}
 	}
 }
