@@ -88,7 +88,7 @@ func (s *Service) Authenticate(ctx context.Context, key string) (Identity, *stre
 		return Identity{}, invalid
 	}
 	var keys []KeyTeam
-	var readAt time.Time // real time: the ledger orders it against commits
+	var readAt time.Time // real time: snapshotTTL bounds the team snapshot's age
 	if e, ok := s.keys.get(prefix); ok {
 		keys, readAt = e.keys, e.readAt
 	} else {
