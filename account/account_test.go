@@ -327,13 +327,18 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("RUNNEL_CHARGE", "cost")
 	t.Setenv("RUNNEL_JOB_TIMEOUT", "90s")
 	t.Setenv("RUNNEL_KEY_RPM", "60")
+	t.Setenv("RUNNEL_RESERVATION_LEASE", "2s")
+	t.Setenv("RUNNEL_BUDGET_MAX_TOKENS", "512")
 	c, err := account.ConfigFromEnv()
-	if err != nil || !c.Auth || c.AdminKey != "adm" || c.Charge != account.ChargeByCost || c.AbandonAfter != 90*time.Second || c.DefaultKeyLimits.RPM != 60 {
+	if err != nil || !c.Auth || c.AdminKey != "adm" || c.Charge != account.ChargeByCost || c.AbandonAfter != 90*time.Second || c.DefaultKeyLimits.RPM != 60 ||
+		c.Lease != 2*time.Second || c.BudgetMaxTokens != 512 {
 		t.Fatalf("%+v %v", c, err)
 	}
 	t.Setenv("RUNNEL_CHARGE", "free")
 	t.Setenv("RUNNEL_JOB_TIMEOUT", "soon")
-	if _, err := account.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "RUNNEL_CHARGE") || !strings.Contains(err.Error(), "RUNNEL_JOB_TIMEOUT") {
+	t.Setenv("RUNNEL_RESERVATION_LEASE", "1ms")
+	if _, err := account.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "RUNNEL_CHARGE") || !strings.Contains(err.Error(), "RUNNEL_JOB_TIMEOUT") ||
+		!strings.Contains(err.Error(), "RUNNEL_RESERVATION_LEASE") {
 		t.Fatalf("bad env: %v", err)
 	}
 }

@@ -89,6 +89,9 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		if a.reservation != "" {
 			s.release(a.reservation)
 		}
+		if lerr.Unavailable {
+			return nil, &stream.Error{Code: stream.CodeOverloaded, Message: lerr.What + "; retry in " + lerr.RetryAfter.String(), RetryAfter: lerr.RetryAfter}
+		}
 		return nil, &stream.Error{Code: stream.CodeRateLimited, Message: lerr.What + " reached; retry in " + lerr.RetryAfter.String(), RetryAfter: lerr.RetryAfter}
 	}
 	if team.MaxBudget > 0 && team.Spent >= 0.8*team.MaxBudget {

@@ -553,7 +553,8 @@ func EnvAuth() bool {
 // ConfigFromEnv reads the account settings serve takes from the
 // environment: RUNNEL_AUTH, RUNNEL_ADMIN_KEY, RUNNEL_CHARGE ("job" or
 // "cost"), RUNNEL_JOB_CREDITS, RUNNEL_CREDITS_PER_UNIT, RUNNEL_JOB_TIMEOUT
-// (a duration after which an untouched open job is released) and
+// (a duration after which an untouched open job is released),
+// RUNNEL_RESERVATION_LEASE (Config.Lease), RUNNEL_BUDGET_MAX_TOKENS and
 // RUNNEL_KEY_RPM, RUNNEL_KEY_TPM, RUNNEL_TEAM_RPM, RUNNEL_TEAM_TPM (default
 // limits). Unset variables keep New's defaults.
 func ConfigFromEnv() (Config, error) {
@@ -586,6 +587,16 @@ func ConfigFromEnv() (Config, error) {
 		}
 		c.CreditsPerUnit = f
 	}
+	if v := os.Getenv("RUNNEL_RESERVATION_LEASE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 300*time.Millisecond {
+			errs = append(errs, fmt.Errorf("RUNNEL_RESERVATION_LEASE=%q: want a duration of at least 300ms, like 30s", v))
+		}
+		c.Lease = d
+	}
+	var maxTokens int64
+	num("RUNNEL_BUDGET_MAX_TOKENS", &maxTokens)
+	c.BudgetMaxTokens = int(min(maxTokens, 1<<30))
 	if v := os.Getenv("RUNNEL_JOB_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
