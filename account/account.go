@@ -117,6 +117,9 @@ type Call struct {
 	// Reservation is the id of what the call's admission holds, released
 	// in the record's transaction; not stored.
 	Reservation string `json:",omitempty"`
+	// Settle, when not nil, settles a job in the record's transaction
+	// (Outcome.SettleJob); not stored.
+	Settle *Settlement `json:",omitempty"`
 }
 
 // Reservation holds credits, and worst-case cost against a team budget,

@@ -219,6 +219,12 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 // Outcome receives the status of the call made with its context (see
 // WithOutcome), for handlers that act on how a call ended.
 type Outcome struct {
+	// SettleJob, set before the call, settles the call's job in the
+	// transaction that stores its record: completed if the call ended
+	// well, else failed. create-and-call-stream sets it, so that its job
+	// is paid before the response's final bytes.
+	SettleJob bool
+
 	mu     sync.Mutex
 	status string
 	callID string

@@ -28,6 +28,17 @@ func (s *Service) record(a *admission, rec *gateway.Record) {
 		}
 	}
 	c.Reservation = a.reservation
+	if a.outcome != nil && a.outcome.SettleJob && a.jobID != "" {
+		st := &Settlement{JobID: a.jobID, Status: JobFailed}
+		if c.Status == "ok" {
+			// The job's only call: its cost is the job's.
+			st.Status, st.Charge = JobCompleted, s.cfg.JobCredits
+			if s.cfg.Charge == ChargeByCost {
+				st.Charge = s.costCredits(c.Cost.Total)
+			}
+		}
+		c.Settle = st
+	}
 	s.storeCall(&c)
 	if a.outcome != nil {
 		a.outcome.set(c.Status, c.ID)

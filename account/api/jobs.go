@@ -170,13 +170,16 @@ func (j *Jobs) createAndCall(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	var out account.Outcome
+	// The call's record settles the job in its own transaction, before
+	// the final bytes; what is left is a call that was never recorded
+	// (refused before admission), whose job fails here.
+	out := account.Outcome{SettleJob: true}
 	ctx := account.WithOutcome(account.WithJob(r.Context(), job), &out)
 	j.chat.ChatCompletions(w, r2.WithContext(ctx))
-	status := account.JobFailed
-	if out.Status() == "ok" {
-		status = account.JobCompleted
+	if out.Status() != "" {
+		return
 	}
+	status := account.JobFailed
 	// The client may be gone; settling must happen anyway.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
 	defer cancel()

@@ -710,6 +710,9 @@ func (s *Store) RecordCalls(ctx context.Context, cs []*account.Call) (dup []bool
 func (s *Store) recordCall(ctx context.Context, tx *sql.Tx, c *account.Call, st *account.Settlement) (dup bool, err error) {
 	want := c.Credits
 	c.Credits = 0
+	if st == nil {
+		st = c.Settle
+	}
 	if c.Reservation != "" {
 		if err := release(ctx, tx, c.Reservation); err != nil {
 			return false, err
