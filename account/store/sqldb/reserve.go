@@ -14,23 +14,29 @@ import (
 // number of concurrent reservations, from any number of processes, never
 // hold more than the team has.
 func (s *Store) Reserve(ctx context.Context, r account.Reservation) error {
+	if s.o.WritableCTE {
+		// It is on the way to the first token: one round trip.
+		res, err := s.o.Write.ExecContext(ctx, `WITH t AS (`+reserveTeam+` RETURNING id)
+			INSERT INTO reservations (id, team_id, owner, credits, budget, created_at) SELECT $4, id, $5, $2, $3, $6 FROM t`,
+			r.TeamID, r.Credits, r.Budget, r.ID, r.Owner, micros(time.Now()))
+		if err != nil {
+			if s.o.IsUnique(err) {
+				return account.ErrExists
+			}
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return s.whyRefused(ctx, s.o.Read, r)
+		}
+		return nil
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE teams SET reserved = reserved + $2, budget_reserved = budget_reserved + $3
-			WHERE id = $1 AND credits - reserved >= $2
-			AND (max_budget <= 0 OR (spent < max_budget AND spent + budget_reserved + $3 <= max_budget))`,
-			r.TeamID, r.Credits, r.Budget)
+		res, err := tx.ExecContext(ctx, reserveTeam, r.TeamID, r.Credits, r.Budget)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			t, err := scanTeam(tx.QueryRowContext(ctx, `SELECT `+teamCols+` FROM teams WHERE id = $1`, r.TeamID))
-			if err != nil {
-				return err
-			}
-			if t.Free() < r.Credits {
-				return account.ErrInsufficientCredits
-			}
-			return account.ErrBudgetSpent
+			return s.whyRefused(ctx, tx, r)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO reservations (id, team_id, owner, credits, budget, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 			r.ID, r.TeamID, r.Owner, r.Credits, r.Budget, micros(time.Now()))
@@ -39,6 +45,26 @@ func (s *Store) Reserve(ctx context.Context, r account.Reservation) error {
 		}
 		return err
 	})
+}
+
+// reserveTeam holds $2 credits and $3 of budget on team $1 if it has them.
+const reserveTeam = `UPDATE teams SET reserved = reserved + $2, budget_reserved = budget_reserved + $3
+	WHERE id = $1 AND credits - reserved >= $2
+	AND (max_budget <= 0 OR (spent < max_budget AND spent + budget_reserved + $3 <= max_budget))`
+
+// whyRefused says why reserveTeam changed no row: no such team, too few
+// credits, or the budget.
+func (s *Store) whyRefused(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, r account.Reservation) error {
+	t, err := scanTeam(q.QueryRowContext(ctx, `SELECT `+teamCols+` FROM teams WHERE id = $1`, r.TeamID))
+	if err != nil {
+		return err
+	}
+	if t.Free() < r.Credits {
+		return account.ErrInsufficientCredits
+	}
+	return account.ErrBudgetSpent
 }
 
 // Release drops a reservation without charging anything; releasing one

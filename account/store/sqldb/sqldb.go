@@ -42,6 +42,10 @@ type Options struct {
 	// MaxVersion stops migrating after that version (0: migrate fully);
 	// tests use it to build an old database and upgrade it.
 	MaxVersion int
+	// WritableCTE says the database runs data-modifying WITH clauses
+	// (PostgreSQL): a reservation is then one statement, one round trip,
+	// instead of a transaction of two.
+	WritableCTE bool
 	// Changes signals changes to keys and teams across processes (see
 	// account.Changes); nil when the database offers no way. If it is an
 	// io.Closer, Close closes it.
