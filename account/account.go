@@ -24,8 +24,11 @@ type Team struct {
 	// stops new calls once Spent reaches it.
 	Spent     float64
 	MaxBudget float64
-	Limits    Limits
-	Created   time.Time
+	// BudgetReserved is the worst-case cost held by calls in flight:
+	// admission keeps Spent + BudgetReserved within MaxBudget.
+	BudgetReserved float64
+	Limits         Limits
+	Created        time.Time
 }
 
 // Free returns the credits not held by open jobs.
@@ -111,6 +114,24 @@ type Call struct {
 	// Credits to deduct with the record, for a call made outside a job:
 	// at most the team's free credits, so never below zero.
 	Credits int64
+	// Reservation is the id of what the call's admission holds, released
+	// in the record's transaction; not stored.
+	Reservation string `json:",omitempty"`
+	// Settle, when not nil, settles a job in the record's transaction
+	// (Outcome.SettleJob); not stored.
+	Settle *Settlement `json:",omitempty"`
+}
+
+// Reservation holds credits, and worst-case cost against a team budget,
+// for one call in flight. Owner is the process that holds it: while its
+// lease runs (Store.RenewLease) the reservation stays; once the lease has
+// run out, Store.ReleaseExpired gives it back without charge.
+type Reservation struct {
+	ID      string
+	TeamID  string
+	Owner   string
+	Credits int64
+	Budget  float64
 }
 
 // Usage counts tokens.
@@ -205,14 +226,34 @@ type Store interface {
 	JobTotals(ctx context.Context, jobID string) (Totals, error)
 
 	// RecordCall stores c, adds its cost to the team's spend, deducts
-	// c.Credits, marks c's job in progress and, when s is not nil, settles
-	// s's job, all in one transaction.
+	// c.Credits, releases c.Reservation, marks c's job in progress and,
+	// when s is not nil, settles s's job, all in one transaction. A call
+	// whose id is stored already is not stored or charged again (only its
+	// reservation is released) and gets ErrExists.
 	RecordCall(ctx context.Context, c *Call, s *Settlement) error
 	Calls(ctx context.Context, jobID string) ([]Call, error)
 	Call(ctx context.Context, id string) (Call, error)
 	Usage(ctx context.Context, f UsageFilter) ([]UsageRow, error)
 	// RecentCalls lists the calls f selects, newest first, at most limit.
 	RecentCalls(ctx context.Context, f UsageFilter, limit int) ([]Call, error)
+
+	// Reserve holds r's credits and budget atomically, or fails with
+	// ErrInsufficientCredits or ErrBudgetSpent and holds nothing.
+	Reserve(ctx context.Context, r Reservation) error
+	// Release gives a reservation back without charge; a released one
+	// changes nothing.
+	Release(ctx context.Context, id string) error
+	// RecordCalls is RecordCall (without settlements) for many calls in
+	// one transaction; dup[i] reports that cs[i] was stored before, in
+	// which case only its reservation was released.
+	RecordCalls(ctx context.Context, cs []*Call) (dup []bool, err error)
+	// RenewLease keeps owner's reservations held until until.
+	RenewLease(ctx context.Context, owner string, until time.Time) error
+	// DropLease releases what owner still holds and ends its lease.
+	DropLease(ctx context.Context, owner string) error
+	// ReleaseExpired releases the reservations of owners whose lease is
+	// over at now and returns how many.
+	ReleaseExpired(ctx context.Context, now time.Time) (int, error)
 
 	Close() error
 }
@@ -223,4 +264,5 @@ var (
 	ErrExists              = errors.New("already exists")
 	ErrInsufficientCredits = errors.New("insufficient credits")
 	ErrConflict            = errors.New("conflict")
+	ErrBudgetSpent         = errors.New("budget spent")
 )

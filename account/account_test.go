@@ -130,7 +130,7 @@ func TestMiddleware(t *testing.T) {
 func TestAdmitCreditsAndRecords(t *testing.T) {
 	for _, kind := range storetest.Backends {
 		t.Run(kind, func(t *testing.T) {
-			s, _ := newService(t, kind, account.Config{Auth: true, Prices: gateway.Prices{"mock/default": {InputPerMillion: 1e6, OutputPerMillion: 2e6}}})
+			s, _ := newService(t, kind, account.Config{Auth: true, Prices: gateway.Prices{"mock/default": {InputPerMillion: 1e6, OutputPerMillion: 2e6}, "mock/free": {}}})
 			ctx := context.Background()
 			tm, _ := s.CreateTeam(ctx, "acme", 2)
 			key, _, _ := s.CreateKey(ctx, tm.ID, "", account.Limits{})
@@ -163,16 +163,42 @@ func TestAdmitCreditsAndRecords(t *testing.T) {
 			if len(rows) != 1 || rows[0].Calls != 2 || rows[0].Errors != 1 || rows[0].Cost.Total != 17 {
 				t.Fatalf("usage %+v", rows)
 			}
-			// Budget: at 80% a warning, at 100% a 402.
+			// Budget: a call is admitted only if its worst case (every
+			// input byte a token plus 512, and max_tokens of output) fits
+			// beside the spend and the calls in flight.
+			budgeted := func(model string, maxTokens int) (gateway.Admission, error) {
+				return s.Admit(keyCtx(t, s, key), &stream.Request{Model: model, Sampling: stream.Sampling{MaxTokens: maxTokens}})
+			}
+			if _, err := s.SetTeamLimits(ctx, tm.ID, account.Limits{}, 17+514); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.AddCredits(ctx, tm.ID, 10); err != nil {
+				t.Fatal(err)
+			}
+			a3, err := budgeted("mock/default", 1) // worst 512×1 + 1×2
+			if err != nil || len(a3.Warnings()) != 0 {
+				t.Fatalf("within budget: %v %v", a3, err)
+			}
+			if _, err := budgeted("mock/default", 1); codeOf(err) != stream.CodeInsufficientCredit || !strings.Contains(err.Error(), "worst-case cost of 514") {
+				t.Fatalf("a second call beside the first's worst case: %v", err)
+			}
+			a3.Done(record(stream.Usage{PromptTokens: 3}, "ok"))
+			if tm, _ = s.Team(ctx, tm.ID); tm.Spent != 20 || tm.BudgetReserved != 0 {
+				t.Fatalf("after settling to the exact cost: %+v", tm)
+			}
+			// At 80% a warning; a spent budget refuses even free calls.
+			if _, err := s.SetTeamLimits(ctx, tm.ID, account.Limits{}, 24); err != nil {
+				t.Fatal(err)
+			}
+			a4, err := budgeted("mock/free", 0)
+			if err != nil || len(a4.Warnings()) != 1 || !strings.Contains(a4.Warnings()[0], "budget") {
+				t.Fatalf("warning: %v %v", a4, err)
+			}
+			a4.Done(record(stream.Usage{PromptTokens: 3}, "ok"))
 			if _, err := s.SetTeamLimits(ctx, tm.ID, account.Limits{}, 20); err != nil {
 				t.Fatal(err)
 			}
-			a3, err := admit()
-			if err != nil || len(a3.Warnings()) != 1 || !strings.Contains(a3.Warnings()[0], "budget") {
-				t.Fatalf("warning: %v %v", a3, err)
-			}
-			a3.Done(record(stream.Usage{PromptTokens: 3}, "ok"))
-			if _, err := admit(); codeOf(err) != stream.CodeInsufficientCredit || !strings.Contains(err.Error(), "budget") {
+			if _, err := budgeted("mock/free", 0); codeOf(err) != stream.CodeInsufficientCredit || !strings.Contains(err.Error(), "budget of 20 is spent") {
 				t.Fatalf("over budget: %v", err)
 			}
 		})
@@ -301,13 +327,18 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("RUNNEL_CHARGE", "cost")
 	t.Setenv("RUNNEL_JOB_TIMEOUT", "90s")
 	t.Setenv("RUNNEL_KEY_RPM", "60")
+	t.Setenv("RUNNEL_RESERVATION_LEASE", "2s")
+	t.Setenv("RUNNEL_BUDGET_MAX_TOKENS", "512")
 	c, err := account.ConfigFromEnv()
-	if err != nil || !c.Auth || c.AdminKey != "adm" || c.Charge != account.ChargeByCost || c.AbandonAfter != 90*time.Second || c.DefaultKeyLimits.RPM != 60 {
+	if err != nil || !c.Auth || c.AdminKey != "adm" || c.Charge != account.ChargeByCost || c.AbandonAfter != 90*time.Second || c.DefaultKeyLimits.RPM != 60 ||
+		c.Lease != 2*time.Second || c.BudgetMaxTokens != 512 {
 		t.Fatalf("%+v %v", c, err)
 	}
 	t.Setenv("RUNNEL_CHARGE", "free")
 	t.Setenv("RUNNEL_JOB_TIMEOUT", "soon")
-	if _, err := account.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "RUNNEL_CHARGE") || !strings.Contains(err.Error(), "RUNNEL_JOB_TIMEOUT") {
+	t.Setenv("RUNNEL_RESERVATION_LEASE", "1ms")
+	if _, err := account.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "RUNNEL_CHARGE") || !strings.Contains(err.Error(), "RUNNEL_JOB_TIMEOUT") ||
+		!strings.Contains(err.Error(), "RUNNEL_RESERVATION_LEASE") {
 		t.Fatalf("bad env: %v", err)
 	}
 }

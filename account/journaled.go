@@ -4,25 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/runnel/runnel/account/journal"
 )
 
-// pendingWrite is a journaled record on its way to the store.
-type pendingWrite struct {
-	a *admission
-	c Call
-}
-
-// writers is how many goroutines write journaled records to the store:
-// SQLite has one writer connection anyway; PostgreSQL commits in parallel.
-const writers = 4
-
-// openJournal takes the journal at path, stores what an earlier owner left
-// in it and starts the writers. Without it (another process owns it, or it
-// cannot be opened) records are written before the response ends.
+// openJournal takes the journal at path and stores what an earlier owner
+// left in it. Without it (another process owns it, or it cannot be opened)
+// a record the store refuses is lost, and logged.
 func (s *Service) openJournal(path string) {
 	wait := 5 * time.Second // an admin command replaying it lets go at once
 	if s.cfg.JournalReplayOnly {
@@ -33,7 +22,7 @@ func (s *Service) openJournal(path string) {
 		if errors.Is(err, journal.ErrLocked) {
 			s.log.Debug("account: the record journal is in use by another process", "path", path)
 		} else {
-			s.log.Warn("account: cannot open the record journal; recording before each response ends", "path", path, "err", err)
+			s.log.Warn("account: cannot open the record journal; records the store refuses will be lost", "path", path, "err", err)
 		}
 		return
 	}
@@ -47,22 +36,13 @@ func (s *Service) openJournal(path string) {
 		return
 	}
 	s.journal = j
-	s.writes = make(chan pendingWrite, 1024)
-	for range writers {
-		s.writers.Add(1)
-		go func() {
-			defer s.writers.Done()
-			for w := range s.writes {
-				s.commitJournaled(w.a, w.c)
-			}
-		}()
-	}
 }
 
-// replay stores the records an earlier owner journaled but did not store
-// (it was killed, or the store failed). Records already stored are skipped:
-// a call's id is its primary key, and its charge is in the same
-// transaction as its row.
+// replay stores the records an earlier owner journaled (the store refused
+// them, or an older version journaled every record and was killed).
+// Records already stored are skipped: a call's id is its primary key, and
+// its charge is in the same transaction as its row. Their reservations
+// were released by the lease.
 func (s *Service) replay(j *journal.Journal) error {
 	entries, err := j.Entries()
 	if err != nil {
@@ -86,90 +66,21 @@ func (s *Service) replay(j *journal.Journal) error {
 	return j.Clear()
 }
 
-// journalAndQueue makes c durable in the journal and hands it to the
-// writers, reporting whether it did; if not (no journal, the service is
-// closing, or the append failed) the caller stores c itself.
-func (s *Service) journalAndQueue(a *admission, c Call) bool {
-	if s.journal == nil {
-		return false
-	}
-	s.wmu.RLock()
-	defer s.wmu.RUnlock()
-	if s.wclosed || !s.journaled(&c) {
-		return false
-	}
-	select {
-	case s.writes <- pendingWrite{a, c}:
-	default: // the writers are behind: store it here
-		s.commitJournaled(a, c)
-	}
-	return true
-}
-
 // journaled appends c to the journal, reporting whether it is durable
 // there.
 func (s *Service) journaled(c *Call) bool {
-	b, err := json.Marshal(c)
-	if err == nil {
-		err = s.journal.Append(b)
-	}
-	if err != nil {
-		s.log.Error("account: journaling a record; storing it now instead", "call", c.ID, "err", err)
+	if s.journal == nil {
 		return false
 	}
-	s.written.add()
+	b, err := json.Marshal(c)
+	if err != nil {
+		return false
+	}
+	s.jmu.Lock()
+	defer s.jmu.Unlock()
+	if err := s.journal.Append(b); err != nil {
+		s.log.Error("account: journaling a record", "call", c.ID, "err", err)
+		return false
+	}
 	return true
-}
-
-// commitJournaled stores a journaled record; once it is in the store the
-// journal may forget it. A record the store refused stays journaled, for
-// the next start to try again.
-func (s *Service) commitJournaled(a *admission, c Call) {
-	if s.storeCall(a, c) == nil {
-		if err := s.journal.Committed(); err != nil {
-			s.log.Error("account: emptying the record journal", "err", err)
-		}
-	}
-	s.written.done()
-}
-
-// writeCount lets readers wait for the records journaled before they
-// asked, so that a call shows in usage as soon as its response ended.
-type writeCount struct {
-	mu             sync.Mutex
-	cond           sync.Cond
-	queued, stored uint64
-}
-
-func (w *writeCount) add() {
-	w.mu.Lock()
-	w.queued++
-	w.mu.Unlock()
-}
-
-func (w *writeCount) done() {
-	w.mu.Lock()
-	w.stored++
-	w.cond.Broadcast()
-	w.mu.Unlock()
-}
-
-// wait returns once every record journaled before the call is stored (or
-// failed to be), or when ctx ends.
-func (w *writeCount) wait(ctx context.Context) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	target := w.queued
-	if w.stored >= target {
-		return
-	}
-	stop := context.AfterFunc(ctx, func() {
-		w.mu.Lock()
-		w.cond.Broadcast()
-		w.mu.Unlock()
-	})
-	defer stop()
-	for w.stored < target && ctx.Err() == nil {
-		w.cond.Wait()
-	}
 }

@@ -88,7 +88,7 @@ func (s *Service) Authenticate(ctx context.Context, key string) (Identity, *stre
 		return Identity{}, invalid
 	}
 	var keys []KeyTeam
-	var readAt time.Time // real time: the ledger orders it against commits
+	var readAt time.Time // real time: snapshotTTL bounds the team snapshot's age
 	if e, ok := s.keys.get(prefix); ok {
 		keys, readAt = e.keys, e.readAt
 	} else {
@@ -219,6 +219,12 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 // Outcome receives the status of the call made with its context (see
 // WithOutcome), for handlers that act on how a call ended.
 type Outcome struct {
+	// SettleJob, set before the call, settles the call's job in the
+	// transaction that stores its record: completed if the call ended
+	// well, else failed. create-and-call-stream sets it, so that its job
+	// is paid before the response's final bytes.
+	SettleJob bool
+
 	mu     sync.Mutex
 	status string
 	callID string

@@ -28,9 +28,36 @@ type Scope struct {
 }
 
 // LimitError says which limit was reached and when to retry.
+// Unavailable means the limits could not be checked at all (a shared
+// limiter that fails closed while its backend is down): a 503, not a 429.
 type LimitError struct {
-	What       string
-	RetryAfter time.Duration
+	What        string
+	RetryAfter  time.Duration
+	Unavailable bool
+}
+
+// LimiterStatus is a Limiter's backend and its state, for /readyz and the
+// start log: "memory" (per process) or "redis"; State "up", or "down"
+// while the shared backend is unreachable.
+type LimiterStatus struct {
+	Backend string
+	State   string
+	// FailOpen says whether requests are admitted while it is down.
+	FailOpen bool
+}
+
+// StatusReporter is implemented by limiters that can say how they are.
+type StatusReporter interface {
+	Status() LimiterStatus
+}
+
+// LimiterStatus returns the service's limiter status ("memory" for the
+// in-process one).
+func (s *Service) LimiterStatus() LimiterStatus {
+	if r, ok := s.lim.(StatusReporter); ok {
+		return r.Status()
+	}
+	return LimiterStatus{Backend: "memory", State: "up", FailOpen: true}
 }
 
 // Window is a scope's counts in the current and the previous minute. The
@@ -56,14 +83,14 @@ func Check(scopes []Scope, ws []Window, frac float64) ([]string, *LimitError) {
 		w := ws[i]
 		if lim := sc.Limits.RPM; lim > 0 {
 			if wait, ok := waitFor(w.ReqPrev, w.ReqCur, frac, float64(lim), 1); !ok {
-				return nil, &LimitError{fmt.Sprintf("%s rate limit of %d requests per minute", sc.Name, lim), wait}
+				return nil, &LimitError{What: fmt.Sprintf("%s rate limit of %d requests per minute", sc.Name, lim), RetryAfter: wait}
 			}
 		}
 		if lim := sc.Limits.TPM; lim > 0 {
 			// A call's tokens are known only when it ends, so the check is
 			// that the window has room left at all.
 			if wait, ok := waitFor(w.TokPrev, w.TokCur, frac, float64(lim), 1); !ok {
-				return nil, &LimitError{fmt.Sprintf("%s rate limit of %d tokens per minute", sc.Name, lim), wait}
+				return nil, &LimitError{What: fmt.Sprintf("%s rate limit of %d tokens per minute", sc.Name, lim), RetryAfter: wait}
 			}
 		}
 	}
@@ -197,3 +224,6 @@ func (l *memLimiter) gc(minute int64) {
 		}
 	}
 }
+
+// Limiter returns the service's rate limiter.
+func (s *Service) Limiter() Limiter { return s.lim }

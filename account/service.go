@@ -2,7 +2,6 @@ package account
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/runnel/runnel/account/journal"
@@ -58,16 +57,27 @@ type Config struct {
 	// Prices, for calls whose record arrives without a cost.
 	Prices gateway.Prices
 
-	// Journal is the path of the file that makes records of calls outside
-	// jobs durable as each call ends, so that they are written to the store
-	// off the response's path (see account/journal). "" writes them to the
-	// store before the response ends. The process that owns it (the server
-	// while it runs) replays what an earlier owner left.
+	// Journal is the path of a local file that keeps the records the
+	// store refused (it was down), for the next process on this data
+	// directory to store (see account/journal). Records are stored before
+	// each response ends; the journal is only the fallback. The process
+	// that owns it (the server while it runs) replays what an earlier
+	// owner left, including journals of versions that journaled every
+	// record.
 	Journal string
-	// JournalReplayOnly stores what the journal holds and lets go of it,
-	// without waiting for it or journaling: for admin commands, which make
-	// no calls and must not keep a starting server from owning it.
+	// JournalReplayOnly stores what the journal holds and lets go of it:
+	// for admin commands, which make no calls and must not keep a
+	// starting server from owning it.
 	JournalReplayOnly bool
+
+	// Lease is how long this process's reservations stay held after it
+	// last renewed them (every Lease/3): after it dies, at most Lease plus
+	// Lease/3 until another process (or its own restart) releases them,
+	// uncharged. Default 30s (RUNNEL_RESERVATION_LEASE).
+	Lease time.Duration
+	// BudgetMaxTokens caps calls of teams with a budget that ask for no
+	// max_tokens, so that their worst-case cost is known (default 4096).
+	BudgetMaxTokens int
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -75,20 +85,19 @@ type Config struct {
 
 // Service is the account layer. It implements gateway.Accountant.
 type Service struct {
-	store   Store
-	cfg     Config
-	lim     Limiter
-	pending ledger
-	keys    *keyCache
-	log     *slog.Logger
+	store Store
+	cfg   Config
+	lim   Limiter
+	keys  *keyCache
+	log   *slog.Logger
 
-	// Records journaled and waiting for the store; see Config.Journal.
+	// owner names this process's reservations (see Config.Lease).
+	owner string
+	// batch stores records in group commits; journal keeps those the
+	// store refused (Config.Journal), jmu serializes appends.
+	batch   *batcher
 	journal *journal.Journal
-	writes  chan pendingWrite
-	wmu     sync.RWMutex // held to send on writes; Close takes it to close it
-	wclosed bool
-	writers sync.WaitGroup
-	written writeCount
+	jmu     sync.Mutex
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -118,6 +127,12 @@ func New(st Store, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.BudgetMaxTokens <= 0 {
+		cfg.BudgetMaxTokens = 4096
+	}
 	if cfg.Limiter == nil {
 		cfg.Limiter = newMemLimiter()
 	}
@@ -125,9 +140,13 @@ func New(st Store, cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.written.cond.L = &s.written.mu
+	s.owner = newID("own_")
 	if cfg.Journal != "" {
 		s.openJournal(cfg.Journal)
+	}
+	if !cfg.JournalReplayOnly {
+		s.batch = newBatcher(st, s.log)
+		s.renewLease(context.Background())
 	}
 	go s.sweepLoop()
 	return s
@@ -142,17 +161,21 @@ func (s *Service) Store() Store { return s.store }
 // Config returns the configuration in effect (defaults filled in).
 func (s *Service) Config() Config { return s.cfg }
 
-// Close stops the sweeper, writes the journaled records to the store and
-// closes it.
+// Close stops the sweeper, stores the records in flight, releases what
+// this process still holds (calls admitted and never ended) and closes
+// the store.
 func (s *Service) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.swept
+	if s.batch != nil {
+		s.batch.close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.store.DropLease(ctx, s.owner); err != nil {
+			s.log.Warn("account: releasing this process's reservations; they go when its lease ends", "err", err)
+		}
+		cancel()
+	}
 	if s.journal != nil {
-		s.wmu.Lock()
-		s.wclosed = true
-		close(s.writes)
-		s.wmu.Unlock()
-		s.writers.Wait()
 		s.journal.Close()
 	}
 	return s.store.Close()
@@ -162,10 +185,17 @@ func (s *Service) sweepLoop() {
 	defer close(s.swept)
 	t := time.NewTicker(s.cfg.SweepEvery)
 	defer t.Stop()
+	lease := time.NewTicker(s.cfg.Lease / 3)
+	defer lease.Stop()
+	if s.batch == nil {
+		lease.Stop() // holds no reservations
+	}
 	for {
 		select {
 		case <-s.stop:
 			return
+		case <-lease.C:
+			s.renewLease(context.Background())
 		case <-t.C:
 			if n, err := s.Sweep(context.Background()); err != nil {
 				s.log.Warn("account: releasing abandoned jobs", "err", err)
@@ -193,7 +223,6 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 			}
 			if settled {
 				n++
-				s.reservationsChanged()
 			}
 		}
 		if len(ids) < 100 {
@@ -241,7 +270,6 @@ func (s *Service) Team(ctx context.Context, id string) (Team, error) {
 	if !ValidTeamID(id) {
 		return Team{}, stream.InvalidParam("team_id", "%q is not a team id (team_ and 16 characters, or a slug like acme-corp)", clip(id))
 	}
-	s.written.wait(ctx) // its balance shows every call that has ended
 	t, err := s.store.Team(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return Team{}, stream.Errorf(stream.CodeNotFound, "team %s not found", id)
@@ -344,12 +372,6 @@ func (s *Service) changed(ctx context.Context) {
 	}
 }
 
-// reservationsChanged drops this process's cached key lookups after a job
-// here reserved or released credits, so plain calls see the team's free
-// balance as it is now. Other processes' reservations show once a cached
-// lookup expires (snapshotTTL), as do their plain calls' deductions.
-func (s *Service) reservationsChanged() { s.keys.local.Add(1) }
-
 // ---- jobs ----
 
 // visible reports whether id may see a job of team.
@@ -399,7 +421,6 @@ func (s *Service) createJob(ctx context.Context, id Identity, team, jobType stri
 	case err != nil:
 		return Job{}, internal(err)
 	}
-	s.reservationsChanged()
 	return j, nil
 }
 
@@ -436,7 +457,6 @@ func (s *Service) CompleteJob(ctx context.Context, id Identity, jobID string, st
 	if err != nil {
 		return Job{}, Team{}, internal(err)
 	}
-	s.reservationsChanged()
 	return j, t, nil
 }
 
@@ -458,357 +478,6 @@ func (s *Service) charge(ctx context.Context, jobID string, status JobStatus) (i
 func (s *Service) costCredits(cost float64) int64 {
 	// Round away float noise before rounding up: 0.3 USD is 300 credits.
 	return int64(math.Ceil(math.Round(cost*s.cfg.CreditsPerUnit*1e6) / 1e6))
-}
-
-// ---- gateway.Accountant ----
-
-// Admit implements gateway.Accountant: identity, budget, rate limits, then
-// credits (a call outside a job reserves a job's credits for itself).
-func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admission, error) {
-	if e := AuthError(ctx); e != nil {
-		return nil, e
-	}
-	id, ok := FromContext(ctx)
-	if !ok && s.cfg.Auth {
-		return nil, stream.Errorf(stream.CodeUnauthorized, "missing API key: send Authorization: Bearer KEY or X-API-Key: KEY")
-	}
-	now := s.cfg.Now()
-	a := &admission{s: s, id: id, team: id.TeamID, reqModel: req.Model}
-	a.outcome, _ = ctx.Value(outcomeKey).(*Outcome)
-	if j := jobFromContext(ctx); j != nil {
-		// The job's team pays and is limited, whoever the caller is (the
-		// admin key or, with auth off, anyone may call in any job).
-		if !visible(id, j.TeamID) {
-			return nil, stream.Errorf(stream.CodeNotFound, "job %s not found", j.ID)
-		}
-		if !j.Status.Open() {
-			return nil, jobSettled(j.ID)
-		}
-		a.jobID, a.team = j.ID, j.TeamID
-	}
-	if a.team == "" {
-		// Admin or anonymous outside a job: nothing to charge, still recorded.
-		return a, nil
-	}
-	// Nothing below writes to the store: the first token waits for no
-	// commit. Job calls were paid for when the job reserved its credits;
-	// plain calls are checked against the free balance less what calls in
-	// flight in this process will deduct, and deducted with their record.
-	var team Team
-	readAt := id.teamReadAt
-	if id.team != nil && id.team.ID == a.team && time.Since(readAt) < snapshotTTL {
-		team = *id.team
-	} else {
-		readAt = time.Now()
-		t, err := s.store.Team(ctx, a.team)
-		if err != nil {
-			return nil, internal(err)
-		}
-		team = t
-	}
-	// The spend as of now: the snapshot's, plus what calls recorded here
-	// since it was read added.
-	spent := team.Spent + s.pending.spentSince(team.ID, readAt)
-	if team.MaxBudget > 0 && spent >= team.MaxBudget {
-		return nil, stream.Errorf(stream.CodeInsufficientCredit, "team budget of %g is spent", team.MaxBudget)
-	}
-	a.scopes = s.scopes(id, team)
-	if a.jobID == "" {
-		a.charge = s.cfg.JobCredits
-		if !s.pending.take(team.ID, team.Free(), readAt, a.charge) {
-			return nil, stream.Errorf(stream.CodeInsufficientCredit, "team %s has fewer than %d free credits", team.ID, a.charge)
-		}
-	}
-	warnings, lerr := s.lim.Admit(ctx, now, a.scopes)
-	if lerr != nil {
-		s.pending.settle(team.ID, a.charge, 0, 0, time.Now())
-		return nil, &stream.Error{Code: stream.CodeRateLimited, Message: lerr.What + " reached; retry in " + lerr.RetryAfter.String(), RetryAfter: lerr.RetryAfter}
-	}
-	if team.MaxBudget > 0 && spent >= 0.8*team.MaxBudget {
-		warnings = append(warnings, fmt.Sprintf("team has spent %.4g of its budget of %g", spent, team.MaxBudget))
-	}
-	a.warnings = warnings
-	return a, nil
-}
-
-// ledger keeps plain calls' credits exact within a process without a
-// store write on admission. Admission checks a team snapshot read with the
-// key; the ledger subtracts what that snapshot cannot show: credits held by
-// calls in flight, and credits deducted by calls whose records committed
-// after the snapshot was read.
-type ledger struct {
-	mu      sync.Mutex
-	pending map[string]int64
-	settled map[string][]settledCharge
-}
-
-type settledCharge struct {
-	at   time.Time
-	n    int64
-	cost float64 // added to the team's spend
-}
-
-// snapshotTTL bounds how old a team snapshot may be; older ones are read
-// again. Settled charges are kept a little longer than that.
-const snapshotTTL = time.Second
-
-func (l *ledger) take(team string, free int64, readAt time.Time, n int64) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	held := l.pending[team]
-	for _, c := range l.settled[team] {
-		if !c.at.Before(readAt) {
-			held += c.n
-		}
-	}
-	if free-held < n {
-		return false
-	}
-	if l.pending == nil {
-		l.pending = map[string]int64{}
-	}
-	l.pending[team] += n
-	return true
-}
-
-// spentSince is what team's calls recorded since readAt added to its
-// spend, which a snapshot read at readAt does not show.
-func (l *ledger) spentSince(team string, readAt time.Time) float64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var spent float64
-	for _, c := range l.settled[team] {
-		if !c.at.Before(readAt) {
-			spent += c.cost
-		}
-	}
-	return spent
-}
-
-// settle moves n credits of team from in flight to settled at time at
-// (after the record committed; deducted is what the record took, cost
-// what it added to the spend).
-func (l *ledger) settle(team string, n, deducted int64, cost float64, at time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if n != 0 {
-		if l.pending[team] -= n; l.pending[team] <= 0 {
-			delete(l.pending, team)
-		}
-	}
-	cs := l.settled[team]
-	i := 0
-	for i < len(cs) && at.Sub(cs[i].at) > 2*snapshotTTL {
-		i++
-	}
-	cs = cs[i:]
-	if deducted > 0 || cost > 0 {
-		cs = append(cs, settledCharge{at, deducted, cost})
-	}
-	if len(cs) == 0 {
-		delete(l.settled, team)
-		return
-	}
-	if l.settled == nil {
-		l.settled = map[string][]settledCharge{}
-	}
-	l.settled[team] = cs
-}
-
-func jobSettled(id string) *stream.Error {
-	return stream.Errorf(stream.CodeConflict, "job %s is already settled; create a new job", id)
-}
-
-func (s *Service) scopes(id Identity, team Team) []Scope {
-	kl, tl := id.KeyLimits, team.Limits
-	if kl == (Limits{}) {
-		kl = s.cfg.DefaultKeyLimits
-	}
-	if tl == (Limits{}) {
-		tl = s.cfg.DefaultTeamLimits
-	}
-	var sc []Scope
-	if id.KeyID != "" && kl != (Limits{}) {
-		sc = append(sc, Scope{ID: "key:" + id.KeyID, Name: "key", Limits: kl})
-	}
-	if tl != (Limits{}) {
-		sc = append(sc, Scope{ID: "team:" + team.ID, Name: "team", Limits: tl})
-	}
-	return sc
-}
-
-type admission struct {
-	s        *Service
-	id       Identity
-	team     string // who pays: the key's team or the job's
-	jobID    string
-	reqModel string
-	scopes   []Scope
-	warnings []string
-	charge   int64 // credits a plain call deducts if it ends well
-	outcome  *Outcome
-	done     sync.Once
-}
-
-func (a *admission) Warnings() []string { return a.warnings }
-
-// Done writes the record synchronously: the gateway calls it after the
-// stream's last bytes went out, so the client waits for nothing, and once
-// Done returns the record is committed (it survives kill -9).
-func (a *admission) Done(rec *gateway.Record) {
-	a.done.Do(func() { a.s.record(a, rec) })
-}
-
-func (s *Service) record(a *admission, rec *gateway.Record) {
-	c := s.callFromRecord(a, rec)
-	if a.charge > 0 && c.Status == "ok" {
-		c.Credits = a.charge
-		if s.cfg.Charge == ChargeByCost {
-			c.Credits = s.costCredits(c.Cost.Total)
-		}
-	}
-	// Job calls are stored before the response ends: completing the job
-	// reads them back. Others are journaled, then stored off the path.
-	if a.jobID != "" || !s.journalAndQueue(a, c) {
-		s.storeCall(a, c)
-	}
-	s.lim.AddTokens(context.Background(), s.cfg.Now(), a.scopes, c.Usage.Total())
-}
-
-// storeCall writes c to the store and settles what its admission held.
-func (s *Service) storeCall(a *admission, c Call) error {
-	if a.team != "" {
-		defer func() { s.pending.settle(a.team, a.charge, c.Credits, c.Cost.Total, time.Now()) }()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := s.store.RecordCall(ctx, &c, nil)
-	if errors.Is(err, ErrExists) {
-		// Call ids come from the gateway; a clash must not lose a record.
-		old := c.ID
-		c.ID = newID("call_")
-		s.log.Warn("account: call id already recorded; recording under a new id", "call", old, "new", c.ID)
-		err = s.store.RecordCall(ctx, &c, nil)
-	}
-	if err != nil {
-		s.log.Error("account: recording call", "call", c.ID, "team", c.TeamID, "err", err)
-	}
-	if a.outcome != nil {
-		a.outcome.set(c.Status, c.ID)
-	}
-	return err
-}
-
-func (s *Service) callFromRecord(a *admission, rec *gateway.Record) Call {
-	c := Call{
-		ID: rec.ID, TeamID: a.team, KeyID: a.id.KeyID, JobID: a.jobID,
-		Provider: rec.Provider, Model: rec.Model, Output: rec.Output, Thinking: rec.Thinking,
-		Usage: Usage{InputTokens: int64(rec.Usage.PromptTokens), OutputTokens: int64(rec.Usage.CompletionTokens),
-			ReasoningTokens: int64(rec.Usage.ReasoningTokens), Estimated: rec.Usage.Estimated},
-		Cost:    Cost(rec.Cost),
-		Started: rec.Started.UTC(), TTFT: rec.TTFT, Duration: rec.Duration,
-		Finish: string(rec.Finish), Status: rec.Status,
-	}
-	if c.ID == "" {
-		c.ID = newID("call_")
-	}
-	if c.Started.IsZero() {
-		c.Started = s.cfg.Now().UTC()
-	}
-	if c.Status == "" {
-		c.Status = "ok"
-		if rec.Err != nil {
-			c.Status = "error"
-		}
-	}
-	if rec.Err != nil {
-		c.ErrorCode, c.ErrorMsg = string(rec.Err.Code), rec.Err.Message
-	}
-	if len(rec.ToolCalls) > 0 {
-		b, _ := json.Marshal(toolCallsJSON(rec.ToolCalls))
-		c.ToolCalls = string(b)
-	}
-	if rec.Request != nil {
-		b, _ := json.Marshal(requestJSON(rec.Request))
-		c.Request = string(b)
-	}
-	if c.Cost == (Cost{}) {
-		c.Cost = s.price(rec, a.reqModel)
-	}
-	return c
-}
-
-// price computes a cost from Config.Prices for records that came without.
-func (s *Service) price(rec *gateway.Record, asked string) Cost {
-	p, ok := s.cfg.Prices[asked]
-	if !ok {
-		p, ok = s.cfg.Prices[rec.Provider+"/"+rec.Model]
-	}
-	if !ok {
-		p, ok = s.cfg.Prices[rec.Model]
-	}
-	if !ok {
-		return Cost{}
-	}
-	in := float64(rec.Usage.PromptTokens) * p.InputPerMillion / 1e6
-	out := float64(rec.Usage.CompletionTokens) * p.OutputPerMillion / 1e6
-	return Cost{Input: in, Output: out, Total: in + out}
-}
-
-type msgJSON struct {
-	Role       string         `json:"role"`
-	Content    string         `json:"content"`
-	Name       string         `json:"name,omitempty"`
-	Thinking   string         `json:"thinking,omitempty"`
-	ToolCalls  []toolCallJSON `json:"tool_calls,omitempty"`
-	ToolCallID string         `json:"tool_call_id,omitempty"`
-}
-
-type toolCallJSON struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	Arguments string `json:"arguments"`
-}
-
-func toolCallsJSON(tcs []stream.ToolCall) []toolCallJSON {
-	out := make([]toolCallJSON, len(tcs))
-	for i, t := range tcs {
-		out[i] = toolCallJSON(t)
-	}
-	return out
-}
-
-// requestJSON is the recorded form of a request.
-func requestJSON(r *stream.Request) any {
-	msgs := make([]msgJSON, len(r.Messages))
-	for i, m := range r.Messages {
-		msgs[i] = msgJSON{Role: m.Role, Content: m.Content, Name: m.Name, Thinking: m.Thinking, ToolCalls: toolCallsJSON(m.ToolCalls), ToolCallID: m.ToolCallID}
-	}
-	type tool struct {
-		Name        string          `json:"name"`
-		Description string          `json:"description,omitempty"`
-		Parameters  json.RawMessage `json:"parameters,omitempty"`
-	}
-	tools := make([]tool, len(r.Tools))
-	for i, t := range r.Tools {
-		tools[i] = tool(t)
-	}
-	sp := r.Sampling
-	return struct {
-		Model       string            `json:"model"`
-		Messages    []msgJSON         `json:"messages,omitempty"`
-		Prompt      string            `json:"prompt,omitempty"`
-		MaxTokens   int               `json:"max_tokens,omitempty"`
-		Temperature *float64          `json:"temperature,omitempty"`
-		TopP        *float64          `json:"top_p,omitempty"`
-		TopK        *int              `json:"top_k,omitempty"`
-		Seed        *int64            `json:"seed,omitempty"`
-		Stop        []string          `json:"stop,omitempty"`
-		Tools       []tool            `json:"tools,omitempty"`
-		ToolChoice  string            `json:"tool_choice,omitempty"`
-		Thinking    bool              `json:"thinking,omitempty"`
-		Metadata    map[string]string `json:"metadata,omitempty"`
-	}{r.Model, msgs, r.Prompt, sp.MaxTokens, sp.Temperature, sp.TopP, sp.TopK, sp.Seed, sp.Stop, tools, r.ToolChoice, r.Thinking, r.Metadata}
 }
 
 func internal(err error) *stream.Error {
@@ -843,7 +512,6 @@ func (s *Service) SetTeamLimits(ctx context.Context, teamID string, l Limits, ma
 
 // Teams lists every team, balances showing every call that has ended.
 func (s *Service) Teams(ctx context.Context) ([]Team, error) {
-	s.written.wait(ctx)
 	return s.store.Teams(ctx)
 }
 
@@ -852,7 +520,6 @@ func (s *Service) RecentCalls(ctx context.Context, f UsageFilter, limit int) ([]
 	if err := checkFilter(f); err != nil {
 		return nil, err
 	}
-	s.written.wait(ctx)
 	if limit <= 0 || limit > 1000 {
 		return nil, stream.InvalidParam("limit", "limit must be 1 to 1000")
 	}
@@ -878,7 +545,6 @@ func (s *Service) Usage(ctx context.Context, f UsageFilter) ([]UsageRow, error) 
 	if err := checkFilter(f); err != nil {
 		return nil, err
 	}
-	s.written.wait(ctx)
 	rows, err := s.store.Usage(ctx, f)
 	if err != nil {
 		return nil, internal(err)
@@ -906,7 +572,8 @@ func EnvAuth() bool {
 // ConfigFromEnv reads the account settings serve takes from the
 // environment: RUNNEL_AUTH, RUNNEL_ADMIN_KEY, RUNNEL_CHARGE ("job" or
 // "cost"), RUNNEL_JOB_CREDITS, RUNNEL_CREDITS_PER_UNIT, RUNNEL_JOB_TIMEOUT
-// (a duration after which an untouched open job is released) and
+// (a duration after which an untouched open job is released),
+// RUNNEL_RESERVATION_LEASE (Config.Lease), RUNNEL_BUDGET_MAX_TOKENS and
 // RUNNEL_KEY_RPM, RUNNEL_KEY_TPM, RUNNEL_TEAM_RPM, RUNNEL_TEAM_TPM (default
 // limits). Unset variables keep New's defaults.
 func ConfigFromEnv() (Config, error) {
@@ -939,6 +606,16 @@ func ConfigFromEnv() (Config, error) {
 		}
 		c.CreditsPerUnit = f
 	}
+	if v := os.Getenv("RUNNEL_RESERVATION_LEASE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 300*time.Millisecond {
+			errs = append(errs, fmt.Errorf("RUNNEL_RESERVATION_LEASE=%q: want a duration of at least 300ms, like 30s", v))
+		}
+		c.Lease = d
+	}
+	var maxTokens int64
+	num("RUNNEL_BUDGET_MAX_TOKENS", &maxTokens)
+	c.BudgetMaxTokens = int(min(maxTokens, 1<<30))
 	if v := os.Getenv("RUNNEL_JOB_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {

@@ -52,6 +52,18 @@ type Server struct {
 	// MetricsToken, when set, is the bearer token /metrics requires (for
 	// a Prometheus scraper), instead of an API key when auth is on.
 	MetricsToken string `yaml:"metrics_token"`
+	// DatabaseURL (DATABASE_URL) puts the account store in PostgreSQL,
+	// shared by every replica; empty, it is SQLite in DataDir.
+	DatabaseURL string `yaml:"database_url"`
+	// RedisURL (REDIS_URL) shares rate limits between replicas, under keys
+	// starting with RedisPrefix (RUNNEL_REDIS_PREFIX, default "runnel:").
+	// Without it, limits are counted per replica.
+	RedisURL    string `yaml:"redis_url"`
+	RedisPrefix string `yaml:"redis_prefix"`
+	// RateLimitFail (RUNNEL_RATE_LIMIT_FAIL) is what requests get while
+	// Redis is unreachable: "open" (admitted without shared limits, the
+	// default) or "closed" (503).
+	RateLimitFail string `yaml:"rate_limit_fail"`
 }
 
 // Gateway holds the gateway's settings.
@@ -173,6 +185,7 @@ func Default() *Config {
 			ShutdownGrace: 10 * time.Second,
 			ResumeGrace:   10 * time.Second,
 			ResumeRetain:  2 * time.Minute,
+			RedisPrefix:   "runnel:",
 		},
 		Gateway: Gateway{BufferSize: 64, MaxTokens: 256},
 	}

@@ -55,6 +55,10 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	str("RUNNEL_DEFAULT_PROVIDER", &c.Gateway.DefaultProvider)
 	str("RUNNEL_DEFAULT_MODEL", &c.Gateway.DefaultModel)
 	str("RUNNEL_METRICS_TOKEN", &c.Server.MetricsToken)
+	str("DATABASE_URL", &c.Server.DatabaseURL)
+	str("REDIS_URL", &c.Server.RedisURL)
+	str("RUNNEL_REDIS_PREFIX", &c.Server.RedisPrefix)
+	str("RUNNEL_RATE_LIMIT_FAIL", &c.Server.RateLimitFail)
 	if v := getenv("RUNNEL_OPENAI_OMIT_EVENT_IDS"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -189,6 +193,11 @@ func splitList(v string) []string {
 
 // Validate checks the configuration as a whole; errors name the key.
 func (c *Config) Validate() error {
+	switch c.Server.RateLimitFail {
+	case "", "open", "closed":
+	default:
+		return fmt.Errorf("server.rate_limit_fail (RUNNEL_RATE_LIMIT_FAIL): %q, want open or closed", c.Server.RateLimitFail)
+	}
 	for _, name := range sortedKeys(c.Providers) {
 		p := c.Providers[name]
 		where := "providers." + name

@@ -44,6 +44,10 @@ type Options struct {
 	// a database ping). nil means ready.
 	Ready func(ctx context.Context) error
 
+	// ReadyInfo adds fields to /readyz's answer (where state lives, the
+	// rate-limit backend's state); nil adds none.
+	ReadyInfo func() map[string]any
+
 	// Logger receives the access log and panics; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -62,6 +66,7 @@ type Handler struct {
 	root     http.Handler
 	draining atomic.Bool
 	ready    func(ctx context.Context) error
+	info     func() map[string]any
 }
 
 // New returns the root handler with every route of opts registered.
@@ -74,7 +79,7 @@ func New(opts Options) *Handler {
 	if limit <= 0 {
 		limit = dialect.DefaultBodyLimit
 	}
-	h := &Handler{ready: opts.Ready}
+	h := &Handler{ready: opts.Ready, info: opts.ReadyInfo}
 
 	api := http.NewServeMux()
 	for _, d := range opts.Dialects {
@@ -115,16 +120,28 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	if h.draining.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+		writeJSON(w, http.StatusServiceUnavailable, h.readyBody("status", "shutting down"))
 		return
 	}
 	if h.ready != nil {
 		if err := h.ready(r.Context()); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+			writeJSON(w, http.StatusServiceUnavailable, h.readyBody("status", "not ready", "error", err.Error()))
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, h.readyBody("status", "ready"))
+}
+
+// readyBody is /readyz's answer: kv, plus Options.ReadyInfo's fields.
+func (h *Handler) readyBody(kv ...string) map[string]any {
+	m := map[string]any{}
+	if h.info != nil {
+		m = h.info()
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/runnel/runnel/account"
@@ -159,9 +158,9 @@ const JobIDHeader = "Runnel-Job-Id"
 // createAndCall creates a job (reserving its credits before anything goes
 // upstream), streams one call in it and completes it: completed if the
 // call ended well, failed otherwise. The job id is in the Runnel-Job-Id
-// header, and the job is settled before the stream's final "data: [DONE]"
-// is written, so a client that reads the balance once the stream ended
-// sees the credit deducted.
+// header. The call's record settles the job in its own transaction before
+// the stream's final "data: [DONE]" is written, so a client that reads the
+// balance once the stream ended sees the credit deducted.
 func (j *Jobs) createAndCall(w http.ResponseWriter, r *http.Request) {
 	id, err := identity(j.acct, r)
 	if err != nil {
@@ -178,57 +177,26 @@ func (j *Jobs) createAndCall(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	var out account.Outcome
+	// The call's record settles the job in its own transaction, before
+	// the final bytes; what is left is a call that was never recorded
+	// (refused before admission), whose job fails here.
+	out := account.Outcome{SettleJob: true}
 	ctx := account.WithOutcome(account.WithJob(r.Context(), job), &out)
-	var once sync.Once
-	settle := func() {
-		once.Do(func() {
-			// The call was recorded (and its outcome set) before the
-			// encoder writes [DONE].
-			status := account.JobFailed
-			if out.Status() == "ok" {
-				status = account.JobCompleted
-			}
-			// The client may be gone; settling must happen anyway.
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
-			defer cancel()
-			if _, _, err := j.acct.CompleteJob(sctx, id, job.ID, status); err != nil {
-				// The sweeper releases the reservation later; nothing to
-				// tell a client whose stream is ending.
-				j.acct.Logger().Error("jobs: completing create-and-call-stream job", "job", job.ID, "err", err)
-			}
-		})
-	}
 	w.Header().Set(JobIDHeader, job.ID)
-	j.chat.ChatCompletions(&settleBeforeDone{ResponseWriter: w, settle: settle}, r2.WithContext(ctx))
-	settle() // a stream that ended without [DONE] (an error, a cut)
-}
-
-// settleBeforeDone runs settle before it writes the frame holding the
-// stream's final "data: [DONE]" line.
-type settleBeforeDone struct {
-	http.ResponseWriter
-	settle func()
-}
-
-var (
-	doneLine   = []byte("data: [DONE]\n")
-	nlDoneLine = []byte("\ndata: [DONE]\n")
-)
-
-func (w *settleBeforeDone) Write(p []byte) (int, error) {
-	// A [DONE] line starts the frame or follows its id line; text inside a
-	// chunk is JSON-escaped and never starts a line.
-	if bytes.HasPrefix(p, doneLine) || bytes.Contains(p, nlDoneLine) {
-		w.settle()
+	j.chat.ChatCompletions(w, r2.WithContext(ctx))
+	if out.Status() != "" {
+		return
 	}
-	return w.ResponseWriter.Write(p)
+	status := account.JobFailed
+	// The client may be gone; settling must happen anyway.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
+	defer cancel()
+	if _, _, err := j.acct.CompleteJob(sctx, id, job.ID, status); err != nil {
+		// The sweeper releases the reservation later; nothing to tell a
+		// client whose stream already ended.
+		j.acct.Logger().Error("jobs: completing create-and-call-stream job", "job", job.ID, "err", err)
+	}
 }
-
-// Unwrap lets http.ResponseController reach the connection's Flush.
-func (w *settleBeforeDone) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *settleBeforeDone) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }
 
 func (j *Jobs) complete(w http.ResponseWriter, r *http.Request) {
 	id, err := identity(j.acct, r)

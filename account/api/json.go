@@ -49,14 +49,16 @@ type TeamJSON struct {
 	Free      int64   `json:"credits_free"`
 	Spent     float64 `json:"spent"`
 	MaxBudget float64 `json:"max_budget"`
-	RPM       int64   `json:"rpm_limit"`
-	TPM       int64   `json:"tpm_limit"`
-	Created   *string `json:"created_at"`
+	// BudgetReserved is the worst-case cost held by calls in flight.
+	BudgetReserved float64 `json:"budget_reserved"`
+	RPM            int64   `json:"rpm_limit"`
+	TPM            int64   `json:"tpm_limit"`
+	Created        *string `json:"created_at"`
 }
 
 // Team returns t's JSON form.
 func Team(t account.Team) TeamJSON {
-	return TeamJSON{t.ID, t.Name, t.Credits, t.Reserved, t.Free(), t.Spent, t.MaxBudget, t.Limits.RPM, t.Limits.TPM, ts(t.Created)}
+	return TeamJSON{t.ID, t.Name, t.Credits, t.Reserved, t.Free(), t.Spent, t.MaxBudget, t.BudgetReserved, t.Limits.RPM, t.Limits.TPM, ts(t.Created)}
 }
 
 // KeyJSON is a key without its secret; Key is set only when it is created.
@@ -94,6 +96,10 @@ type CallJSON struct {
 	TTFTMs     float64         `json:"ttft_ms"`
 	DurationMs float64         `json:"duration_ms"`
 	Error      *ErrJSON        `json:"error,omitempty"`
+	// Credits deducted with the record (calls outside jobs); JobID the
+	// job a job call belongs to.
+	Credits int64  `json:"credits"`
+	JobID   string `json:"job_id,omitempty"`
 }
 
 // ErrJSON is a recorded call's error.
@@ -106,7 +112,8 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func callJSON(c account.Call) CallJSON {
 	j := CallJSON{ID: c.ID, KeyID: c.KeyID, Model: c.Model, Provider: c.Provider, Status: c.Status, Finish: c.Finish, Output: c.Output, Thinking: c.Thinking,
-		Usage: usageJSON(c.Usage), Cost: costJSON(c.Cost), Started: ts(c.Started), TTFTMs: ms(c.TTFT), DurationMs: ms(c.Duration)}
+		Usage: usageJSON(c.Usage), Cost: costJSON(c.Cost), Started: ts(c.Started), TTFTMs: ms(c.TTFT), DurationMs: ms(c.Duration),
+		Credits: c.Credits, JobID: c.JobID}
 	if json.Valid([]byte(c.Request)) {
 		j.Request = json.RawMessage(c.Request)
 	}

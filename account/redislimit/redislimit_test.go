@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/runnel/runnel/account"
 )
 
@@ -21,15 +19,14 @@ func newPair(t *testing.T) (*Limiter, *Limiter) {
 	if url == "" {
 		url = "redis://127.0.0.1:6379/0"
 	}
-	a, err := Open(context.Background(), url)
-	if err != nil {
-		t.Fatalf("Redis at %s (start it with scripts/services): %v", url, err)
-	}
-	b, _ := Open(context.Background(), url)
 	buf := make([]byte, 6)
 	rand.Read(buf)
 	prefix := "runnel:test:" + hex.EncodeToString(buf) + ":"
-	a.prefix, b.prefix = prefix, prefix
+	a, err := Open(context.Background(), url, Options{Prefix: prefix})
+	if err != nil {
+		t.Fatalf("Redis at %s (start it with scripts/services): %v", url, err)
+	}
+	b, _ := Open(context.Background(), url, Options{Prefix: prefix})
 	t.Cleanup(func() {
 		ctx := context.Background()
 		keys, _ := a.rdb.Keys(ctx, prefix+"*").Result()
@@ -80,16 +77,5 @@ func TestSharedLimits(t *testing.T) {
 	a.AddTokens(ctx, next, scopes, 60) // 50 + 60 > 100
 	if _, err := b.Admit(ctx, next, scopes); err == nil || !strings.Contains(err.What, "tokens per minute") {
 		t.Fatalf("tpm: %+v", err)
-	}
-}
-
-func TestRedisDown(t *testing.T) {
-	l := New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond}), "x:")
-	defer l.Close()
-	scopes := []account.Scope{{ID: "key:k", Name: "key", Limits: account.Limits{RPM: 1}}}
-	for range 3 {
-		if _, err := l.Admit(context.Background(), time.Now(), scopes); err != nil {
-			t.Fatalf("admitted nothing while Redis is down: %+v", err)
-		}
 	}
 }

@@ -43,6 +43,8 @@ type serveFlags struct {
 	keepAlive time.Duration
 	grace     time.Duration
 	auth      bool
+	database  string
+	redis     string
 }
 
 func init() {
@@ -77,6 +79,8 @@ Runnel logs one line, "ready", with addr=HOST:PORT once it listens.`,
 	fl.Int64Var(&f.bodyLimit, "body-limit", 1<<20, "maximum request body in bytes (env RUNNEL_BODY_LIMIT)")
 	fl.DurationVar(&f.keepAlive, "keep-alive", 15*time.Second, "SSE keep-alive comment after this much silence (env RUNNEL_KEEP_ALIVE)")
 	fl.BoolVar(&f.auth, "auth", account.EnvAuth(), "require an API key on every call (env RUNNEL_AUTH=1); RUNNEL_ADMIN_KEY sets the admin key")
+	fl.StringVar(&f.database, "database-url", "", "PostgreSQL URL for the account store, shared by replicas (env DATABASE_URL); default SQLite in --data-dir")
+	fl.StringVar(&f.redis, "redis-url", "", "Redis URL for rate limits shared by replicas (env REDIS_URL); default per-replica limits")
 	fl.DurationVar(&f.grace, "shutdown-grace", 10*time.Second, "on SIGINT/SIGTERM, how long in-flight streams may finish before they are cancelled (env RUNNEL_SHUTDOWN_GRACE)")
 	root.AddCommand(cmd)
 }
@@ -106,6 +110,8 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	set("body-limit", func() { cfg.Server.BodyLimit = f.bodyLimit })
 	set("keep-alive", func() { cfg.Server.KeepAlive = f.keepAlive })
 	set("shutdown-grace", func() { cfg.Server.ShutdownGrace = f.grace })
+	set("database-url", func() { cfg.Server.DatabaseURL = f.database })
+	set("redis-url", func() { cfg.Server.RedisURL = f.redis })
 
 	if cfg.Server.ModelsDir == "" {
 		// Where `runnel pull` downloads to; said in the ready line.
@@ -124,7 +130,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	h, closeAll, err := newServer(ctx, cfg, accountOptions{
 		auth:        f.auth,
 		adminKey:    os.Getenv("RUNNEL_ADMIN_KEY"),
-		databaseURL: os.Getenv("DATABASE_URL"),
+		databaseURL: cfg.Server.DatabaseURL,
 	}, log)
 	if err != nil {
 		return err
@@ -141,6 +147,8 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 			slog.String("models_dir", cfg.Server.ModelsDir),
 			slog.String("default_model", cfg.DefaultModel()),
 			slog.Bool("auth", f.auth),
+			slog.String("store", storeKind(cfg.Server.DatabaseURL)),
+			slog.String("rate_limits", rateLimitBackend(cfg.Server.RedisURL)),
 		},
 	})
 }
@@ -175,7 +183,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		closeProviders()
 		return nil, nil, fmt.Errorf("account store: %w", err)
 	}
-	acfg, closeLimiter, err := accountConfig(ctx, ao, cfg.Prices, log)
+	acfg, closeLimiter, err := accountConfig(ctx, ao, cfg.Server, cfg.Prices, log)
 	if err != nil {
 		st.Close()
 		closeProviders()
@@ -192,6 +200,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 	}
 
 	m := metrics.NewWith(metrics.Options{Known: cfg.KnownModels(providers)})
+	registerLimiterMetrics(m.Registry(), acct)
 	gopts := cfg.GatewayOptions()
 	gopts.Router = cfg.Router(providers)
 	gopts.Observer = m
@@ -237,6 +246,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		CORSOrigins: cfg.Server.CORSOrigins,
 		Metrics:     metricsHandler(m.Handler(), cfg.Server.MetricsToken, ao.auth, acct),
 		Ready:       acct.Ready,
+		ReadyInfo:   readyInfo(acct, cfg.Server.DatabaseURL),
 		Dialects:    dialects,
 		Middleware:  []func(http.Handler) http.Handler{authMiddleware(acct)},
 	})

@@ -4,19 +4,22 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/runnel/runnel/account"
 	"github.com/runnel/runnel/account/redislimit"
+	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/tokencount"
 )
 
 // accountConfig is the account layer's configuration for serve: the
 // environment (account.ConfigFromEnv: RUNNEL_CHARGE, RUNNEL_JOB_TIMEOUT,
-// default limits, …) under the flags, and rate limits shared through Redis
-// when REDIS_URL is set. The returned func closes what it opened.
-func accountConfig(ctx context.Context, ao accountOptions, prices gateway.Prices, log *slog.Logger) (account.Config, func(), error) {
+// default limits, RUNNEL_RESERVATION_LEASE, …) under the flags, and rate
+// limits shared through Redis when a Redis URL is configured. The returned
+// func closes what it opened.
+func accountConfig(ctx context.Context, ao accountOptions, sc config.Server, prices gateway.Prices, log *slog.Logger) (account.Config, func(), error) {
 	c, err := account.ConfigFromEnv()
 	if err != nil {
 		return c, nil, fmt.Errorf("account: %w", err)
@@ -24,14 +27,68 @@ func accountConfig(ctx context.Context, ao accountOptions, prices gateway.Prices
 	c.Auth = c.Auth || ao.auth
 	c.AdminKey, c.Prices, c.Logger = ao.adminKey, prices, log
 	closeFn := func() {}
-	if url := os.Getenv("REDIS_URL"); url != "" {
-		lim, err := redislimit.Open(ctx, url)
-		if err != nil {
-			return c, nil, err
-		}
-		c.Limiter, closeFn = lim, func() { lim.Close() }
+	if sc.RedisURL == "" {
+		log.Info("rate limits are counted in this process only: with several replicas each applies the limits on its own; set REDIS_URL to share them")
+		return c, closeFn, nil
 	}
+	lim, err := redislimit.Open(ctx, sc.RedisURL, redislimit.Options{Prefix: sc.RedisPrefix, FailClosed: sc.RateLimitFail == "closed", Logger: log})
+	if err != nil {
+		return c, nil, err
+	}
+	st := lim.Status()
+	log.Info("rate limits are shared through Redis", "prefix", sc.RedisPrefix, "fail_open", st.FailOpen)
+	c.Limiter, closeFn = lim, func() { lim.Close() }
 	return c, closeFn, nil
+}
+
+func storeKind(databaseURL string) string {
+	if databaseURL != "" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+func rateLimitBackend(redisURL string) string {
+	if redisURL != "" {
+		return "redis"
+	}
+	return "memory"
+}
+
+// readyInfo is what /readyz tells besides ready or not: where the state
+// lives, and whether the rate-limit backend is up.
+func readyInfo(acct *account.Service, databaseURL string) func() map[string]any {
+	return func() map[string]any {
+		st := acct.LimiterStatus()
+		rl := map[string]any{"backend": st.Backend, "state": st.State, "fail_open": st.FailOpen}
+		if st.Backend == "memory" {
+			rl["scope"] = "per replica"
+		}
+		return map[string]any{"store": storeKind(databaseURL), "rate_limits": rl}
+	}
+}
+
+// registerLimiterMetrics exports the rate-limit backend's state:
+// runnel_rate_limit_backend_up (1 up, 0 down; labelled by backend) and,
+// for Redis, runnel_rate_limit_backend_failures_total.
+func registerLimiterMetrics(reg *prometheus.Registry, acct *account.Service) {
+	backend := acct.LimiterStatus().Backend
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "runnel_rate_limit_backend_up",
+		Help:        "Whether the rate-limit backend answers (1) or not (0).",
+		ConstLabels: prometheus.Labels{"backend": backend},
+	}, func() float64 {
+		if acct.LimiterStatus().State == "up" {
+			return 1
+		}
+		return 0
+	}))
+	if f, ok := acct.Limiter().(interface{ Failures() int64 }); ok {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "runnel_rate_limit_backend_failures_total",
+			Help: "Rate-limit backend commands that failed or timed out.",
+		}, func() float64 { return float64(f.Failures()) }))
+	}
 }
 
 // estimateCounter counts tokens for usage estimates: tiktoken's encodings

@@ -42,6 +42,10 @@ type Options struct {
 	// MaxVersion stops migrating after that version (0: migrate fully);
 	// tests use it to build an old database and upgrade it.
 	MaxVersion int
+	// WritableCTE says the database runs data-modifying WITH clauses
+	// (PostgreSQL): a reservation is then one statement, one round trip,
+	// instead of a transaction of two.
+	WritableCTE bool
 	// Changes signals changes to keys and teams across processes (see
 	// account.Changes); nil when the database offers no way. If it is an
 	// io.Closer, Close closes it.
@@ -68,7 +72,8 @@ func (s *Store) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sq
 // The writes of every recorded call, prepared once by New.
 const (
 	insertCall = `INSERT INTO calls (` + callCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-			$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`
+			$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)
+			ON CONFLICT (id) DO NOTHING`
 	addSpent     = `UPDATE teams SET spent = spent + $2 WHERE id = $1`
 	touchJob     = `UPDATE jobs SET updated_at = $2, status = CASE WHEN status = 'pending' THEN 'in_progress' ELSE status END WHERE id = $1`
 	deductCredit = `UPDATE teams SET credits = credits - $2 WHERE id = $1`
@@ -348,14 +353,14 @@ func b2i(b bool) int {
 
 // ---- teams ----
 
-const teamCols = `id, name, credits, reserved, spent, max_budget, rpm_limit, tpm_limit, created_at`
+const teamCols = `id, name, credits, reserved, spent, max_budget, rpm_limit, tpm_limit, created_at, budget_reserved`
 
 type scanner interface{ Scan(...any) error }
 
 func scanTeam(r scanner) (account.Team, error) {
 	var t account.Team
 	var created int64
-	err := r.Scan(&t.ID, &t.Name, &t.Credits, &t.Reserved, &t.Spent, &t.MaxBudget, &t.Limits.RPM, &t.Limits.TPM, &created)
+	err := r.Scan(&t.ID, &t.Name, &t.Credits, &t.Reserved, &t.Spent, &t.MaxBudget, &t.Limits.RPM, &t.Limits.TPM, &created, &t.BudgetReserved)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, account.ErrNotFound
 	}
@@ -364,7 +369,7 @@ func scanTeam(r scanner) (account.Team, error) {
 }
 
 func (s *Store) CreateTeam(ctx context.Context, t account.Team) error {
-	_, err := s.o.Write.ExecContext(ctx, `INSERT INTO teams (`+teamCols+`) VALUES ($1, $2, $3, 0, 0, $4, $5, $6, $7)`,
+	_, err := s.o.Write.ExecContext(ctx, `INSERT INTO teams (`+teamCols+`) VALUES ($1, $2, $3, 0, 0, $4, $5, $6, $7, 0)`,
 		t.ID, t.Name, t.Credits, t.MaxBudget, t.Limits.RPM, t.Limits.TPM, micros(t.Created))
 	if err != nil && s.o.IsUnique(err) {
 		return account.ErrExists
@@ -452,7 +457,7 @@ func (s *Store) KeysByPrefix(ctx context.Context, prefix string) ([]account.Key,
 
 func (s *Store) AuthKeys(ctx context.Context, prefix string) ([]account.KeyTeam, error) {
 	rows, err := s.query(ctx, `SELECT k.id, k.team_id, k.name, k.prefix, k.hash, k.rpm_limit, k.tpm_limit, k.created_at, k.revoked_at,
-		t.id, t.name, t.credits, t.reserved, t.spent, t.max_budget, t.rpm_limit, t.tpm_limit, t.created_at
+		t.id, t.name, t.credits, t.reserved, t.spent, t.max_budget, t.rpm_limit, t.tpm_limit, t.created_at, t.budget_reserved
 		FROM api_keys k JOIN teams t ON t.id = k.team_id WHERE k.prefix = $1`, prefix)
 	if err != nil {
 		return nil, err
@@ -465,7 +470,7 @@ func (s *Store) AuthKeys(ctx context.Context, prefix string) ([]account.KeyTeam,
 		var hash string
 		var kc, kr, tc int64
 		if err := rows.Scan(&k.ID, &k.TeamID, &k.Name, &k.Prefix, &hash, &k.Limits.RPM, &k.Limits.TPM, &kc, &kr,
-			&t.ID, &t.Name, &t.Credits, &t.Reserved, &t.Spent, &t.MaxBudget, &t.Limits.RPM, &t.Limits.TPM, &tc); err != nil {
+			&t.ID, &t.Name, &t.Credits, &t.Reserved, &t.Spent, &t.MaxBudget, &t.Limits.RPM, &t.Limits.TPM, &tc, &t.BudgetReserved); err != nil {
 			return nil, err
 		}
 		if k.Hash, err = hex.DecodeString(hash); err != nil {
@@ -652,55 +657,116 @@ const callCols = `id, team_id, key_id, job_id, provider, model, request, output,
 	started_at, ttft_us, duration_us, finish, status, error_code, error_message, credits`
 
 func (s *Store) RecordCall(ctx context.Context, c *account.Call, st *account.Settlement) error {
+	var dup bool
 	want := c.Credits
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		c.Credits = 0
-		if want > 0 && c.TeamID != "" {
-			// Deduct what the team can pay, never more: admission of plain
-			// calls checked the balance without a reservation. The no-op
-			// update locks the row (PostgreSQL) before it is read.
-			var free int64
-			if err := tx.QueryRowContext(ctx, `UPDATE teams SET reserved = reserved WHERE id = $1 RETURNING credits - reserved`, c.TeamID).Scan(&free); err != nil {
+		c.Credits = want
+		var err error
+		dup, err = s.recordCall(ctx, tx, c, st)
+		return err
+	})
+	if err != nil {
+		c.Credits = want
+		return err
+	}
+	if dup {
+		return account.ErrExists
+	}
+	return nil
+}
+
+// RecordCalls stores cs in one transaction, in team order so that
+// concurrent batches lock team rows in the same order. dup[i] reports that
+// cs[i]'s id was already stored: nothing of it was written or charged, its
+// reservation released. On error nothing is stored.
+func (s *Store) RecordCalls(ctx context.Context, cs []*account.Call) (dup []bool, err error) {
+	order := make([]int, len(cs))
+	want := make([]int64, len(cs))
+	for i, c := range cs {
+		order[i], want[i] = i, c.Credits
+	}
+	sort.SliceStable(order, func(a, b int) bool { return cs[order[a]].TeamID < cs[order[b]].TeamID })
+	dup = make([]bool, len(cs))
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		for _, i := range order {
+			cs[i].Credits = want[i]
+			d, err := s.recordCall(ctx, tx, cs[i], nil)
+			if err != nil {
 				return err
 			}
-			c.Credits = min(want, max(free, 0))
-			if c.Credits > 0 {
-				if _, err := s.exec(ctx, tx, deductCredit, c.TeamID, c.Credits); err != nil {
-					return err
-				}
-			}
-		}
-		_, err := s.exec(ctx, tx, insertCall,
-			c.ID, c.TeamID, c.KeyID, c.JobID, c.Provider, c.Model, c.Request, c.Output, c.Thinking, c.ToolCalls,
-			c.Usage.InputTokens, c.Usage.OutputTokens, c.Usage.ReasoningTokens, b2i(c.Usage.Estimated),
-			c.Cost.Input, c.Cost.Output, c.Cost.Total,
-			micros(c.Started), c.TTFT.Microseconds(), c.Duration.Microseconds(), c.Finish, c.Status, c.ErrorCode, c.ErrorMsg, c.Credits)
-		if err != nil {
-			if s.o.IsUnique(err) {
-				return account.ErrExists
-			}
-			return err
-		}
-		if c.TeamID != "" && c.Cost.Total != 0 {
-			if _, err := s.exec(ctx, tx, addSpent, c.TeamID, c.Cost.Total); err != nil {
-				return err
-			}
-		}
-		if c.JobID != "" {
-			if _, err := s.exec(ctx, tx, touchJob, c.JobID, micros(c.Started.Add(c.Duration))); err != nil {
-				return err
-			}
-		}
-		if st != nil {
-			_, err := settle(ctx, tx, st.JobID, st.Status, st.Charge, c.Started.Add(c.Duration))
-			return err
+			dup[i] = d
 		}
 		return nil
 	})
 	if err != nil {
-		c.Credits = want
+		for i, c := range cs {
+			c.Credits = want[i]
+		}
+		return nil, err
 	}
-	return err
+	return dup, nil
+}
+
+// recordCall stores c inside tx: it releases c's reservation, then, unless
+// c's id is stored already (dup), inserts the row, deducts c.Credits (at
+// most what the team can pay: c.Credits is set to what was deducted), adds
+// the cost to the spend, touches c's job and settles st's.
+func (s *Store) recordCall(ctx context.Context, tx *sql.Tx, c *account.Call, st *account.Settlement) (dup bool, err error) {
+	want := c.Credits
+	c.Credits = 0
+	if st == nil {
+		st = c.Settle
+	}
+	if c.Reservation != "" {
+		if err := release(ctx, tx, c.Reservation); err != nil {
+			return false, err
+		}
+	}
+	if want > 0 && c.TeamID != "" {
+		// Deduct what the team can pay, never more. The call's own
+		// reservation, released above, guarantees it while its lease
+		// held. The no-op update locks the row (PostgreSQL) before it is
+		// read.
+		var free int64
+		if err := tx.QueryRowContext(ctx, `UPDATE teams SET reserved = reserved WHERE id = $1 RETURNING credits - reserved`, c.TeamID).Scan(&free); err != nil {
+			return false, err
+		}
+		c.Credits = min(want, max(free, 0))
+	}
+	res, err := s.exec(ctx, tx, insertCall,
+		c.ID, c.TeamID, c.KeyID, c.JobID, c.Provider, c.Model, c.Request, c.Output, c.Thinking, c.ToolCalls,
+		c.Usage.InputTokens, c.Usage.OutputTokens, c.Usage.ReasoningTokens, b2i(c.Usage.Estimated),
+		c.Cost.Input, c.Cost.Output, c.Cost.Total,
+		micros(c.Started), c.TTFT.Microseconds(), c.Duration.Microseconds(), c.Finish, c.Status, c.ErrorCode, c.ErrorMsg, c.Credits)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, err
+	} else if n == 0 {
+		c.Credits = 0
+		return true, nil // stored before: a second store is a no-op
+	}
+	if c.Credits > 0 {
+		if _, err := s.exec(ctx, tx, deductCredit, c.TeamID, c.Credits); err != nil {
+			return false, err
+		}
+	}
+	if c.TeamID != "" && c.Cost.Total != 0 {
+		if _, err := s.exec(ctx, tx, addSpent, c.TeamID, c.Cost.Total); err != nil {
+			return false, err
+		}
+	}
+	if c.JobID != "" {
+		if _, err := s.exec(ctx, tx, touchJob, c.JobID, micros(c.Started.Add(c.Duration))); err != nil {
+			return false, err
+		}
+	}
+	if st != nil {
+		_, err := settle(ctx, tx, st.JobID, st.Status, st.Charge, c.Started.Add(c.Duration))
+		return false, err
+	}
+	return false, nil
 }
 
 func scanCall(r scanner) (account.Call, error) {

@@ -1,0 +1,237 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/stream"
+)
+
+// Admission: a call is served only once what it may cost is held in the
+// store, atomically against every other call of its team in any process.
+// A call outside a job reserves its credits (Config.JobCredits); a call of
+// a team with a budget also reserves its worst-case cost (worstCost). Job
+// calls were paid for when the job reserved its credits. The reservation
+// is released in the transaction that stores the call's record, which
+// deducts the exact charge; one whose process died is released, uncharged,
+// when that process's lease ends (Config.Lease).
+
+// snapshotTTL bounds how old the team snapshot read with a key may be
+// (keyCache); admission uses it only for limits and whether the team has a
+// budget, never for balances.
+const snapshotTTL = time.Second
+
+// Admit implements gateway.Accountant: identity, then the reservation of
+// credits and budget, then rate limits.
+func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admission, error) {
+	if e := AuthError(ctx); e != nil {
+		return nil, e
+	}
+	id, ok := FromContext(ctx)
+	if !ok && s.cfg.Auth {
+		return nil, stream.Errorf(stream.CodeUnauthorized, "missing API key: send Authorization: Bearer KEY or X-API-Key: KEY")
+	}
+	now := s.cfg.Now()
+	a := &admission{s: s, id: id, team: id.TeamID, reqModel: req.Model}
+	a.outcome, _ = ctx.Value(outcomeKey).(*Outcome)
+	if j := jobFromContext(ctx); j != nil {
+		// The job's team pays and is limited, whoever the caller is (the
+		// admin key or, with auth off, anyone may call in any job).
+		if !visible(id, j.TeamID) {
+			return nil, stream.Errorf(stream.CodeNotFound, "job %s not found", j.ID)
+		}
+		if !j.Status.Open() {
+			return nil, jobSettled(j.ID)
+		}
+		a.jobID, a.team = j.ID, j.TeamID
+	}
+	if a.team == "" {
+		// Admin or anonymous outside a job: nothing to charge, still recorded.
+		return a, nil
+	}
+	var team Team
+	if id.team != nil && id.team.ID == a.team && time.Since(id.teamReadAt) < snapshotTTL {
+		team = *id.team
+	} else {
+		t, err := s.store.Team(ctx, a.team)
+		if errors.Is(err, ErrNotFound) {
+			return nil, stream.Errorf(stream.CodeNotFound, "team %s not found", a.team)
+		}
+		if err != nil {
+			return nil, internal(err)
+		}
+		team = t
+	}
+	a.scopes = s.scopes(id, team)
+
+	r := Reservation{ID: newID("res_"), TeamID: team.ID, Owner: s.owner}
+	if a.jobID == "" {
+		r.Credits = s.cfg.JobCredits
+		a.charge = r.Credits
+	}
+	if team.MaxBudget > 0 {
+		r.Budget = s.worstCost(req)
+	}
+	if r.Credits > 0 || team.MaxBudget > 0 {
+		if err := s.reserve(ctx, r, team); err != nil {
+			return nil, err
+		}
+		a.reservation = r.ID
+	}
+	warnings, lerr := s.lim.Admit(ctx, now, a.scopes)
+	if lerr != nil {
+		if a.reservation != "" {
+			s.release(a.reservation)
+		}
+		if lerr.Unavailable {
+			return nil, &stream.Error{Code: stream.CodeOverloaded, Message: lerr.What + "; retry in " + lerr.RetryAfter.String(), RetryAfter: lerr.RetryAfter}
+		}
+		return nil, &stream.Error{Code: stream.CodeRateLimited, Message: lerr.What + " reached; retry in " + lerr.RetryAfter.String(), RetryAfter: lerr.RetryAfter}
+	}
+	if team.MaxBudget > 0 && team.Spent >= 0.8*team.MaxBudget {
+		warnings = append(warnings, fmt.Sprintf("team has spent %.4g of its budget of %g", team.Spent, team.MaxBudget))
+	}
+	a.warnings = warnings
+	return a, nil
+}
+
+// reserve holds r in the store, or says in the error why it cannot.
+func (s *Service) reserve(ctx context.Context, r Reservation, team Team) error {
+	switch err := s.store.Reserve(ctx, r); {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrInsufficientCredits):
+		return stream.Errorf(stream.CodeInsufficientCredit, "team %s has fewer than %d free credits", team.ID, r.Credits)
+	case errors.Is(err, ErrBudgetSpent):
+		if r.Budget > 0 {
+			return stream.Errorf(stream.CodeInsufficientCredit, "team budget of %g cannot cover this call's worst-case cost of %.6g (max_tokens at the model's price) beside the calls in flight", team.MaxBudget, r.Budget)
+		}
+		return stream.Errorf(stream.CodeInsufficientCredit, "team budget of %g is spent", team.MaxBudget)
+	case errors.Is(err, ErrNotFound):
+		return stream.Errorf(stream.CodeNotFound, "team %s not found", team.ID)
+	default:
+		return internal(err)
+	}
+}
+
+// release gives back a reservation whose call was refused after it was
+// made; if the store fails, the lease releases it later.
+func (s *Service) release(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.store.Release(ctx, id); err != nil {
+		s.log.Warn("account: releasing a refused call's reservation; its lease will", "reservation", id, "err", err)
+	}
+}
+
+// renewLease keeps this process's reservations held for another Lease and
+// releases those of processes whose lease ran out.
+func (s *Service) renewLease(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Lease/3)
+	defer cancel()
+	now := s.cfg.Now()
+	if err := s.store.RenewLease(ctx, s.owner, now.Add(s.cfg.Lease)); err != nil {
+		s.log.Warn("account: renewing this process's reservation lease", "err", err)
+	}
+	n, err := s.store.ReleaseExpired(ctx, now)
+	if err != nil {
+		s.log.Warn("account: releasing the reservations of stopped processes", "err", err)
+	} else if n > 0 {
+		s.log.Info("account: released the reservations of a process whose lease ended, uncharged", "reservations", n)
+	}
+}
+
+// worstCost is the most req can cost: every input byte a token (byte-level
+// tokenizers never make more; 512 more for templates and provider-side
+// prompts) and max_tokens of output, at its model's price, or at the
+// highest price known when the model is not priced by the name asked (the
+// route decides later). A request without max_tokens gets
+// Config.BudgetMaxTokens, so that the bound holds.
+func (s *Service) worstCost(req *stream.Request) float64 {
+	p, ok := s.cfg.Prices[req.Model]
+	if !ok {
+		p, ok = s.cfg.Prices[trimQuery(req.Model)]
+	}
+	if !ok {
+		for _, q := range s.cfg.Prices {
+			p.InputPerMillion = math.Max(p.InputPerMillion, q.InputPerMillion)
+			p.OutputPerMillion = math.Max(p.OutputPerMillion, q.OutputPerMillion)
+		}
+	}
+	if p.InputPerMillion == 0 && p.OutputPerMillion == 0 {
+		return 0
+	}
+	if req.Sampling.MaxTokens <= 0 {
+		req.Sampling.MaxTokens = s.cfg.BudgetMaxTokens
+	}
+	in := 512 + len(req.Prompt)
+	for _, m := range req.Messages {
+		in += 8 + len(m.Role) + len(m.Content) + len(m.Name) + len(m.Thinking) + len(m.ToolCallID)
+		for _, tc := range m.ToolCalls {
+			in += 8 + len(tc.ID) + len(tc.Name) + len(tc.Arguments)
+		}
+	}
+	for _, t := range req.Tools {
+		in += 8 + len(t.Name) + len(t.Description) + len(t.Parameters)
+	}
+	return float64(in)*p.InputPerMillion/1e6 + float64(req.Sampling.MaxTokens)*p.OutputPerMillion/1e6
+}
+
+func trimQuery(s string) string {
+	if i := strings.IndexByte(s, '?'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func jobSettled(id string) *stream.Error {
+	return stream.Errorf(stream.CodeConflict, "job %s is already settled; create a new job", id)
+}
+
+func (s *Service) scopes(id Identity, team Team) []Scope {
+	kl, tl := id.KeyLimits, team.Limits
+	if kl == (Limits{}) {
+		kl = s.cfg.DefaultKeyLimits
+	}
+	if tl == (Limits{}) {
+		tl = s.cfg.DefaultTeamLimits
+	}
+	var sc []Scope
+	if id.KeyID != "" && kl != (Limits{}) {
+		sc = append(sc, Scope{ID: "key:" + id.KeyID, Name: "key", Limits: kl})
+	}
+	if tl != (Limits{}) {
+		sc = append(sc, Scope{ID: "team:" + team.ID, Name: "team", Limits: tl})
+	}
+	return sc
+}
+
+type admission struct {
+	s           *Service
+	id          Identity
+	team        string // who pays: the key's team or the job's
+	jobID       string
+	reqModel    string
+	scopes      []Scope
+	warnings    []string
+	charge      int64  // credits a plain call deducts if it ends well
+	reservation string // what the store holds for the call, or ""
+	outcome     *Outcome
+	done        sync.Once
+}
+
+func (a *admission) Warnings() []string { return a.warnings }
+
+// Done stores the record (see record): the gateway calls it after the
+// stream's last event and before its final bytes go out, so once the
+// client has read the whole response the record is committed in the
+// store, by whichever process served it.
+func (a *admission) Done(rec *gateway.Record) {
+	a.done.Do(func() { a.s.record(a, rec) })
+}

@@ -1,0 +1,138 @@
+package sqldb_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/runnel/runnel/account"
+	"github.com/runnel/runnel/account/store/sqldb"
+	"github.com/runnel/runnel/account/store/storetest"
+)
+
+// Concurrent reservations from two connections (two processes) never hold
+// more than the team's credits, nor more than its budget.
+func TestReserveIsAtomic(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := storetest.OpenPair(t, kind)
+			mustTeam(t, a, "team_c", 30)
+			mustTeam(t, a, "team_b", 1000)
+			if err := a.SetTeamLimits(ctx, "team_b", account.Limits{}, 1.0); err != nil {
+				t.Fatal(err)
+			}
+			var credits, budget atomic.Int64
+			var wg sync.WaitGroup
+			for i := range 100 {
+				st := []account.Store{a, b}[i%2]
+				wg.Go(func() {
+					err := st.Reserve(ctx, account.Reservation{ID: fmt.Sprintf("res_c%03d", i), TeamID: "team_c", Owner: "o", Credits: 1})
+					switch {
+					case err == nil:
+						credits.Add(1)
+					case !errors.Is(err, account.ErrInsufficientCredits):
+						t.Errorf("credits: %v", err)
+					}
+					// 0.125 is exact in binary: eight fit in 1.0.
+					err = st.Reserve(ctx, account.Reservation{ID: fmt.Sprintf("res_b%03d", i), TeamID: "team_b", Owner: "o", Budget: 0.125})
+					switch {
+					case err == nil:
+						budget.Add(1)
+					case !errors.Is(err, account.ErrBudgetSpent):
+						t.Errorf("budget: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+			if credits.Load() != 30 || budget.Load() != 8 {
+				t.Fatalf("%d credit and %d budget reservations held, want 30 and 8", credits.Load(), budget.Load())
+			}
+			tc, _ := a.Team(ctx, "team_c")
+			tb, _ := a.Team(ctx, "team_b")
+			if tc.Reserved != 30 || tb.BudgetReserved != 1.0 {
+				t.Fatalf("teams: %+v %+v", tc, tb)
+			}
+			if n, _ := a.Reservations(ctx); n != 38 {
+				t.Fatalf("%d reservation rows, want 38", n)
+			}
+		})
+	}
+}
+
+// A record releases its reservation and charges once; storing the same
+// call id again (another process ending a continued stream) only releases
+// the second reservation. Release is idempotent.
+func TestRecordSettlesReservationOnce(t *testing.T) {
+	each(t, func(t *testing.T, s *sqldb.Store) {
+		ctx := context.Background()
+		mustTeam(t, s, "team_r", 5)
+		for _, id := range []string{"res_1", "res_2", "res_3"} {
+			if err := s.Reserve(ctx, account.Reservation{ID: id, TeamID: "team_r", Owner: "o", Credits: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := func(res string) *account.Call {
+			return &account.Call{ID: "call_same", TeamID: "team_r", Status: "ok", Credits: 1, Reservation: res, Started: t0, Cost: account.Cost{Total: 0.5}}
+		}
+		dup, err := s.RecordCalls(ctx, []*account.Call{c("res_1"), {ID: "call_other", TeamID: "team_r", Status: "error", Reservation: "res_3", Started: t0}})
+		if err != nil || dup[0] || dup[1] {
+			t.Fatalf("first store: %v %v", dup, err)
+		}
+		second := c("res_2")
+		if err := s.RecordCall(ctx, second, nil); !errors.Is(err, account.ErrExists) || second.Credits != 0 {
+			t.Fatalf("second store of the same id: %v, credits %d; want ErrExists, 0", err, second.Credits)
+		}
+		if err := s.Release(ctx, "res_1"); err != nil {
+			t.Fatal(err)
+		}
+		tm, _ := s.Team(ctx, "team_r")
+		if tm.Credits != 4 || tm.Reserved != 0 || tm.Spent != 0.5 {
+			t.Fatalf("team after: %+v, want 4 credits, none reserved, spent 0.5", tm)
+		}
+		got, err := s.Call(ctx, "call_same")
+		if err != nil || got.Credits != 1 {
+			t.Fatalf("call: %+v %v", got, err)
+		}
+	})
+}
+
+// The reservations of an owner whose lease ran out are released without
+// charge; a live owner's stay.
+func TestLeases(t *testing.T) {
+	each(t, func(t *testing.T, s *sqldb.Store) {
+		ctx := context.Background()
+		mustTeam(t, s, "team_l", 5)
+		if err := s.RenewLease(ctx, "dead", t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RenewLease(ctx, "live", t0.Add(60e9)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RenewLease(ctx, "live", t0.Add(90e9)); err != nil { // renewal
+			t.Fatal(err)
+		}
+		for i, o := range []string{"dead", "dead", "live", "never"} {
+			if err := s.Reserve(ctx, account.Reservation{ID: fmt.Sprintf("res_%d", i), TeamID: "team_l", Owner: o, Credits: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := s.ReleaseExpired(ctx, t0.Add(30e9))
+		if err != nil || n != 3 {
+			t.Fatalf("released %d, %v; want the dead owner's 2 and the 1 with no lease", n, err)
+		}
+		tm, _ := s.Team(ctx, "team_l")
+		if tm.Credits != 5 || tm.Reserved != 1 {
+			t.Fatalf("team: %+v, want 5 credits, 1 reserved by the live owner", tm)
+		}
+		if err := s.DropLease(ctx, "live"); err != nil {
+			t.Fatal(err)
+		}
+		if tm, _ = s.Team(ctx, "team_l"); tm.Reserved != 0 {
+			t.Fatalf("after DropLease: %+v", tm)
+		}
+	})
+}
