@@ -326,14 +326,14 @@ func (sh *sharing) resume(id, owner, kind string, after uint64) (Reader, error) 
 // remoteClient follows a shared log: blocking reads, and between them a
 // look at whether the generating replica is still alive.
 type remoteClient struct {
-	sh                  *sharing
-	id, kind, replica   string
-	pos                 uint64
-	nonce               string
-	mu                  sync.Mutex
-	err                 error         // ErrTakenOver or ErrCancelled, once stop is closed
-	stop                chan struct{} // closed by cancel
-	closed              bool // guarded by sh.mu
+	sh                *sharing
+	id, kind, replica string
+	pos               uint64
+	nonce             string
+	mu                sync.Mutex
+	err               error         // ErrTakenOver or ErrCancelled, once stop is closed
+	stop              chan struct{} // closed by cancel
+	closed            bool          // guarded by sh.mu
 }
 
 func (c *remoteClient) cancel(err error) {
