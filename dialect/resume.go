@@ -218,15 +218,11 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 // ErrShuttingDown is the cause of the calls Shutdown cancels.
 var ErrShuttingDown = &stream.Error{Code: stream.CodeOverloaded, Message: "the server is shutting down and stopped this stream before it finished; send the request again to retry"}
 
-// Shutdown cancels the resumable calls still running, with
-// ErrShuttingDown (so each ends with its dialect's error event, and is
-// recorded), and waits until they have ended or ctx is done.
+// Shutdown waits until the resumable calls still running have ended or
+// ctx is done; then it cancels the rest with ErrShuttingDown (each ends
+// with its dialect's error event, which says so) and waits, at most
+// ShutdownWait more, until they have ended and been recorded.
 func (rs *Resumer) Shutdown(ctx context.Context) error {
-	rs.mu.Lock()
-	for lc := range rs.calls {
-		lc.cancel(ErrShuttingDown)
-	}
-	rs.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		rs.live.Wait()
@@ -236,9 +232,22 @@ func (rs *Resumer) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+	}
+	rs.mu.Lock()
+	for lc := range rs.calls {
+		lc.cancel(ErrShuttingDown)
+	}
+	rs.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(ShutdownWait):
+		return fmt.Errorf("resumable streams still running %s after they were cancelled", ShutdownWait)
 	}
 }
+
+// ShutdownWait bounds how long Shutdown waits for cancelled calls to end.
+const ShutdownWait = 5 * time.Second
 
 // Resume answers a reconnect carrying lastID (see LastEventID) to an
 // endpoint of kind: the events after it, then the live stream to its end.

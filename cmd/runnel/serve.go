@@ -20,11 +20,11 @@ import (
 	"github.com/runnel/runnel/account/api"
 	"github.com/runnel/runnel/account/store"
 	"github.com/runnel/runnel/config"
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/native"
 	"github.com/runnel/runnel/dialect/websocket"
 	"github.com/runnel/runnel/engine/models"
 	"github.com/runnel/runnel/gateway"
-	"github.com/runnel/runnel/resume"
 	"github.com/runnel/runnel/server"
 	"github.com/runnel/runnel/server/metrics"
 	"github.com/runnel/runnel/stream"
@@ -109,7 +109,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	h, closeAll, err := newServer(ctx, cfg, accountOptions{
+	h, streams, closeAll, err := newServer(ctx, cfg, accountOptions{
 		auth:        f.auth,
 		adminKey:    os.Getenv("RUNNEL_ADMIN_KEY"),
 		databaseURL: os.Getenv("DATABASE_URL"),
@@ -119,9 +119,11 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	}
 	defer closeAll()
 	return server.Run(ctx, h, server.RunOptions{
-		Addr:   cfg.Server.Addr,
-		Grace:  cfg.Server.ShutdownGrace,
-		Logger: log,
+		Addr:    cfg.Server.Addr,
+		Grace:   cfg.Server.ShutdownGrace,
+		PreStop: cfg.Server.PreStop,
+		Streams: streams,
+		Logger:  log,
 		ReadyAttrs: []slog.Attr{
 			slog.String("version", version),
 			slog.String("default_provider", cfg.DefaultProvider()),
@@ -141,12 +143,13 @@ type accountOptions struct {
 
 // newServer wires cfg into the root handler: providers, router, the
 // account layer (auth middleware, admission, records, jobs and admin
-// APIs), gateway, metrics and every dialect. closeAll releases what holds
-// resources (the engine's models, the account store).
-func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *slog.Logger) (h *server.Handler, closeAll func(), err error) {
+// APIs), gateway, metrics and every dialect. streams is the resumption
+// layer, which shutdown drains. closeAll releases what holds resources
+// (the engine's models, the account store, Redis).
+func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *slog.Logger) (h *server.Handler, streams *dialect.Resumer, closeAll func(), err error) {
 	providers, err := cfg.BuildProviders(os.Getenv, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("config: %w", err)
+		return nil, nil, nil, fmt.Errorf("config: %w", err)
 	}
 	closeProviders := func() {
 		for name, p := range providers {
@@ -160,17 +163,25 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 	st, err := store.Open(ctx, cfg.Server.DataDir, ao.databaseURL)
 	if err != nil {
 		closeProviders()
-		return nil, nil, fmt.Errorf("account store: %w", err)
+		return nil, nil, nil, fmt.Errorf("account store: %w", err)
 	}
 	acfg, closeLimiter, err := accountConfig(ctx, ao, cfg.Prices, log)
 	if err != nil {
 		st.Close()
 		closeProviders()
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	streams, closeResumer, err := resumer(ctx, cfg, log)
+	if err != nil {
+		st.Close()
+		closeLimiter()
+		closeProviders()
+		return nil, nil, nil, err
 	}
 	acfg.Journal = journalPath(cfg.Server.DataDir)
 	acct := account.New(st, acfg)
 	closeAll = func() {
+		closeResumer()
 		closeProviders()
 		closeLimiter()
 		if err := acct.Close(); err != nil {
@@ -196,7 +207,8 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		BodyLimit:          cfg.Server.BodyLimit,
 		KeepAlive:          cfg.Server.KeepAlive,
 		OpenAIOmitEventIDs: cfg.Server.OpenAIOmitEventIDs,
-		Resume:             resume.Options{Grace: cfg.Server.ResumeGrace, Retain: cfg.Server.ResumeRetain},
+		Resumer:            streams,
+		Tokens:             streamTokens(cfg),
 		Logger:             log,
 		Auth:               ao.auth,
 		Identity:           tokenIdentity,
@@ -218,7 +230,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		Dialects:    dialects,
 		Middleware:  []func(http.Handler) http.Handler{authMiddleware(acct)},
 	})
-	return h, closeAll, nil
+	return h, streams, closeAll, nil
 }
 
 // authMiddleware is the account layer's, except for the native GET stream,

@@ -27,9 +27,9 @@ type Store struct {
 
 var _ resume.Shared = (*Store)(nil)
 
-// Open connects to the Redis at url (redis://…, as REDIS_URL) and checks
-// that it answers.
-func Open(ctx context.Context, url string) (*Store, error) {
+// Open connects to the Redis at url (redis://…, as REDIS_URL), checks
+// that it answers and returns a Store whose keys start with prefix.
+func Open(ctx context.Context, url, prefix string) (*Store, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		// The URL may hold a password: keep it out of the message.
@@ -40,7 +40,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("redislog: connect: %w", err)
 	}
-	return New(rdb, "runnel:rs:"), nil
+	return New(rdb, prefix), nil
 }
 
 // New returns a Store over rdb whose keys start with prefix.
