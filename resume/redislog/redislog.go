@@ -171,6 +171,10 @@ func (s *Store) Publish(ctx context.Context, msg string) error {
 func (s *Store) Subscribe(ctx context.Context, ready func(), f func(msg string)) error {
 	sub := s.rdb.Subscribe(ctx, s.channel())
 	defer sub.Close()
+	// A blocked receive does not watch ctx; closing the subscription
+	// ends it.
+	stop := context.AfterFunc(ctx, func() { sub.Close() })
+	defer stop()
 	if _, err := sub.Receive(ctx); err != nil { // the subscription's confirmation
 		return err
 	}
