@@ -64,6 +64,17 @@ type Server struct {
 	// Redis is unreachable: "open" (admitted without shared limits, the
 	// default) or "closed" (503).
 	RateLimitFail string `yaml:"rate_limit_fail"`
+	// ResumeBudget caps the bytes of resumable streams' logs held in
+	// memory (finished ones go first; see resume.Options.Budget).
+	ResumeBudget int64 `yaml:"resume_budget"`
+	// StreamTokenSecret signs stream tokens (?token=). Replicas behind
+	// one load balancer need the same one; empty means a random secret
+	// per process.
+	StreamTokenSecret string `yaml:"stream_token_secret"`
+	// PreStop is how long, on SIGTERM, /readyz answers 503 while serving
+	// goes on, before the listener closes: the load balancer's time to
+	// see it.
+	PreStop time.Duration `yaml:"pre_stop"`
 }
 
 // Gateway holds the gateway's settings.

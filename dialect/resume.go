@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/resume"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
@@ -22,20 +24,84 @@ const (
 	StreamIDHeader = "Runnel-Stream-Id"
 )
 
-// Resumer serves resumable SSE streams for the dialect servers. One is
-// shared by all of them (one registry, one owner function). The zero value
-// is not usable; see NewResumer.
+// Resumer is the resumption layer of the dialect servers: a dialect hands
+// it a streamed call and its encoder (Stream), and it runs the call
+// straight to the response or, when the client opted in, on a context of
+// its own through a session log that the request and any reconnect read
+// (Reconnects). Where logs live (this process, or Redis for every
+// replica) is the registry's business. One Resumer is shared by all
+// dialects (one registry, one owner function). See NewResumer.
 type Resumer struct {
 	Registry *resume.Registry
 	// Owner names the caller a stream belongs to (only the same caller
 	// may resume it); "" when auth is off. nil means "" for everyone.
 	Owner     func(ctx context.Context) string
 	KeepAlive time.Duration // for the clients' writers, as sse.Options
+
+	mu     sync.Mutex
+	codecs map[string]Codec
+	calls  map[*liveCall]struct{} // resumable calls running (see Shutdown)
+	live   sync.WaitGroup
 }
+
+// Codec is what the layer needs of a dialect to serve its kind of stream.
+type Codec struct {
+	// WriteError answers with an error in the dialect's shape, before
+	// anything streamed.
+	WriteError func(w http.ResponseWriter, err *stream.Error)
+	// StreamError writes a terminal error event in the dialect's shape:
+	// the end of a stream whose replica died.
+	StreamError func(out *sse.Writer, err *stream.Error)
+}
+
+type liveCall struct{ cancel context.CancelCauseFunc }
 
 // NewResumer returns a Resumer over a new registry.
 func NewResumer(o resume.Options, owner func(ctx context.Context) string) *Resumer {
-	return &Resumer{Registry: resume.NewRegistry(o), Owner: owner}
+	rs := &Resumer{Owner: owner, codecs: map[string]Codec{}, calls: map[*liveCall]struct{}{}}
+	if o.Interrupted == nil {
+		o.Interrupted = rs.interrupted
+	}
+	rs.Registry = resume.NewRegistry(o)
+	return rs
+}
+
+// Register names the codec of kind's streams (an endpoint: a stream
+// resumes only where it started).
+func (rs *Resumer) Register(kind string, c Codec) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.codecs[kind] = c
+}
+
+func (rs *Resumer) codec(kind string) Codec {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.codecs[kind]
+}
+
+// ErrInterrupted ends a stream whose replica stopped before it finished.
+var ErrInterrupted = &stream.Error{Code: stream.CodeUpstream, Message: resume.InterruptedMessage}
+
+// interrupted encodes kind's terminal error event for a stream whose
+// replica died, as event seq of stream id.
+func (rs *Resumer) interrupted(kind, id string, seq uint64) []byte {
+	c := rs.codec(kind)
+	if c.StreamError == nil {
+		return nil
+	}
+	var l frameLog
+	out := sse.NewLogWriter(&l, sse.Options{IDPrefix: id + "-", LastID: seq - 1})
+	c.StreamError(out, ErrInterrupted)
+	return l.b
+}
+
+// frameLog keeps the frames a log writer writes, joined.
+type frameLog struct{ b []byte }
+
+func (l *frameLog) Append(_ uint64, frame []byte) error {
+	l.b = append(l.b, frame...)
+	return nil
 }
 
 // Wants reports whether r opts in to resumption.
@@ -60,43 +126,83 @@ func (rs *Resumer) owner(ctx context.Context) string {
 	return rs.Owner(ctx)
 }
 
-// Begin opens a session (see Open) when resumable; else it returns a nil
-// session and r's own context.
-func (rs *Resumer) Begin(r *http.Request, kind string, resumable bool) (*resume.Session, context.Context, *stream.Error) {
+// Reconnects wraps h, a dialect's handler of kind's streams: a request
+// carrying a Last-Event-ID is a reconnect, answered from the log (its
+// body is ignored); h gets the rest.
+func (rs *Resumer) Reconnects(kind string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		last := LastEventID(r)
+		if last == "" {
+			h(w, r)
+			return
+		}
+		if err := rs.Resume(w, r, kind, last); err != nil {
+			rs.codec(kind).WriteError(w, err)
+		}
+	}
+}
+
+// Stream serves one streamed call of kind. start starts it with ctx (r's
+// own; or, when resumable, r's without its cancellation: the call
+// outlives a broken connection until the grace period runs out); encode
+// writes it to out, an SSE writer made with o (or the session's log).
+// The layer closes the call. An error from start is written with kind's
+// codec.
+func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, resumable bool, o sse.Options,
+	start func(ctx context.Context) (*gateway.Call, *stream.Error),
+	encode func(ctx context.Context, out *sse.Writer, call *gateway.Call)) {
 	if !resumable {
-		return nil, r.Context(), nil
-	}
-	return rs.Open(r, kind)
-}
-
-// Open starts a session of kind (the endpoint: a stream resumes only where
-// it started) for r's caller. The call must be started with ctx, which is
-// r's context without its cancellation: the call outlives a broken
-// connection until the grace period runs out. If the call fails to start,
-// Discard the session.
-func (rs *Resumer) Open(r *http.Request, kind string) (*resume.Session, context.Context, *stream.Error) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	sess, err := rs.Registry.Open(rs.owner(r.Context()), kind, cancel)
-	if err != nil {
-		cancel()
-		return nil, nil, stream.Errorf(stream.CodeOverloaded, "too many resumable streams; retry later, or without the %s header", ResumableHeader)
-	}
-	return sess, ctx, nil
-}
-
-// Run runs produce on its own goroutine, writing the stream into sess's log
-// through out, and serves the log to w until the stream ends, the client
-// goes or another client takes over. produce owns the call: it must close
-// it before returning.
-func (rs *Resumer) Run(w http.ResponseWriter, r *http.Request, sess *resume.Session, produce func(out *sse.Writer)) {
-	c, err := sess.Attach(0)
-	if err != nil { // a fresh session: not reached
-		sess.Discard()
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		call, err := start(r.Context())
+		if err != nil {
+			rs.codec(kind).WriteError(w, err)
+			return
+		}
+		defer call.Close()
+		if o.KeepAlive == 0 {
+			o.KeepAlive = rs.KeepAlive
+		}
+		out := sse.NewWriter(w, o)
+		defer out.Close()
+		encode(r.Context(), out, call)
 		return
 	}
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	sess, err := rs.Registry.Open(rs.owner(r.Context()), kind, func() { cancel(nil) })
+	if err != nil {
+		cancel(nil)
+		if !errors.Is(err, resume.ErrFull) {
+			slog.Error("resumable stream: opening its log", "err", err)
+		}
+		rs.codec(kind).WriteError(w, stream.Errorf(stream.CodeOverloaded, "too many resumable streams; retry later, or without the %s header", ResumableHeader))
+		return
+	}
+	call, serr := start(ctx)
+	if serr != nil {
+		sess.Discard()
+		rs.codec(kind).WriteError(w, serr)
+		return
+	}
+	c, aerr := sess.Attach(0)
+	if aerr != nil { // a fresh session: not reached
+		call.Close()
+		sess.Discard()
+		rs.codec(kind).WriteError(w, stream.Errorf(stream.CodeInternal, "resumable stream: %v", aerr))
+		return
+	}
+	lc := &liveCall{cancel: cancel}
+	rs.mu.Lock()
+	rs.calls[lc] = struct{}{}
+	rs.mu.Unlock()
+	rs.live.Add(1)
 	go func() {
+		defer rs.live.Done()
+		defer func() {
+			rs.mu.Lock()
+			delete(rs.calls, lc)
+			rs.mu.Unlock()
+		}()
 		defer sess.Finish()
+		defer call.Close()
 		defer func() {
 			// In a handler a panic costs one request; here it would take
 			// the server down.
@@ -104,21 +210,44 @@ func (rs *Resumer) Run(w http.ResponseWriter, r *http.Request, sess *resume.Sess
 				slog.Error("resumable stream panicked", "stream", sess.ID(), "panic", p)
 			}
 		}()
-		produce(sse.NewLogWriter(sess, sse.Options{IDPrefix: sess.ID() + "-"}))
+		encode(ctx, sse.NewLogWriter(sess, sse.Options{IDPrefix: sess.ID() + "-"}), call)
 	}()
 	rs.follow(w, r, sess.ID(), c)
 }
 
-// Reconnect answers r with Resume if it is a reconnect (it carries a
-// Last-Event-ID), reporting whether it was; a non-nil error is for the
-// dialect to write in its own shape.
-func (rs *Resumer) Reconnect(w http.ResponseWriter, r *http.Request, kind string) (bool, *stream.Error) {
-	last := LastEventID(r)
-	if last == "" {
-		return false, nil
+// ErrShuttingDown is the cause of the calls Shutdown cancels.
+var ErrShuttingDown = &stream.Error{Code: stream.CodeOverloaded, Message: "the server is shutting down and stopped this stream before it finished; send the request again to retry"}
+
+// Shutdown waits until the resumable calls still running have ended or
+// ctx is done; then it cancels the rest with ErrShuttingDown (each ends
+// with its dialect's error event, which says so) and waits, at most
+// ShutdownWait more, until they have ended and been recorded.
+func (rs *Resumer) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		rs.live.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
 	}
-	return true, rs.Resume(w, r, kind, last)
+	rs.mu.Lock()
+	for lc := range rs.calls {
+		lc.cancel(ErrShuttingDown)
+	}
+	rs.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(ShutdownWait):
+		return fmt.Errorf("resumable streams still running %s after they were cancelled", ShutdownWait)
+	}
 }
+
+// ShutdownWait bounds how long Shutdown waits for cancelled calls to end.
+const ShutdownWait = 5 * time.Second
 
 // Resume answers a reconnect carrying lastID (see LastEventID) to an
 // endpoint of kind: the events after it, then the live stream to its end.
@@ -130,15 +259,11 @@ func (rs *Resumer) Resume(w http.ResponseWriter, r *http.Request, kind, lastID s
 	if !ok {
 		return stream.InvalidParam("Last-Event-ID", "Last-Event-ID %q is not an event id of a resumable stream (rs_<32 hex digits>-<n>)", lastID)
 	}
-	sess, err := rs.Registry.Get(id, rs.owner(r.Context()), kind)
-	if err != nil {
-		return rs.resumeError(id, seq, err)
-	}
-	if sess.Done(seq) {
+	c, err := rs.Registry.Resume(id, rs.owner(r.Context()), kind, seq)
+	if errors.Is(err, resume.ErrComplete) {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	c, err := sess.Attach(seq)
 	if err != nil {
 		return rs.resumeError(id, seq, err)
 	}
@@ -153,6 +278,9 @@ func (rs *Resumer) resumeError(id string, seq uint64, err error) *stream.Error {
 		return stream.Errorf(stream.CodeConflict, "stream %s can no longer be resumed: its output outgrew the %d-byte replay log", id, o.MaxBytes)
 	case errors.Is(err, resume.ErrBadPosition):
 		return stream.InvalidParam("Last-Event-ID", "stream %s has sent no event %d", id, seq)
+	case !errors.Is(err, resume.ErrNotFound):
+		slog.Error("resumable stream: reading its log", "stream", id, "err", err)
+		return stream.Errorf(stream.CodeOverloaded, "stream %s cannot be read just now; retry", id)
 	}
 	return rs.notFound(id, "Last-Event-ID")
 }
@@ -172,14 +300,17 @@ func (rs *Resumer) Cancel(ctx context.Context, id string) *stream.Error {
 	if !resume.ValidID(id) {
 		return stream.InvalidParam("id", "%q is not the id of a resumable stream (rs_<32 hex digits>, from the %s header)", id, StreamIDHeader)
 	}
-	if rs.Registry.Cancel(id, rs.owner(ctx)) != nil {
+	if err := rs.Registry.Cancel(id, rs.owner(ctx)); errors.Is(err, resume.ErrNotFound) {
 		return rs.notFound(id, "id")
+	} else if err != nil {
+		slog.Error("resumable stream: cancelling", "stream", id, "err", err)
+		return stream.Errorf(stream.CodeOverloaded, "stream %s cannot be cancelled just now; retry", id)
 	}
 	return nil
 }
 
 // follow writes c's frames to w as they come.
-func (rs *Resumer) follow(w http.ResponseWriter, r *http.Request, id string, c *resume.Client) {
+func (rs *Resumer) follow(w http.ResponseWriter, r *http.Request, id string, c resume.Reader) {
 	defer c.Close()
 	w.Header().Set(StreamIDHeader, id)
 	out := sse.NewWriter(w, sse.Options{KeepAlive: rs.KeepAlive})

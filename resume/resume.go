@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,8 @@ const (
 	DefaultMaxBytes    = 4 << 20
 	DefaultMaxSessions = 10000
 	DefaultAhead       = 64
+	DefaultBudget      = 512 << 20
+	DefaultHeartbeat   = time.Second
 )
 
 // Options configure a Registry. Zero values take the defaults.
@@ -44,6 +47,26 @@ type Options struct {
 	// Ahead is how many frames the producer may run ahead of an attached
 	// client before it waits: the log is not a way round backpressure.
 	Ahead int
+	// Budget caps the bytes of all logs held in this process. Past it the
+	// finished logs go first, oldest finished first; if that is not
+	// enough, the stream writing is no longer resumable (as past
+	// MaxBytes). Logs in Shared do not count once finished: they leave
+	// memory at once.
+	Budget int64
+	// Shared, when set, keeps every log where all replicas read it too
+	// (Redis): a stream resumes, and is cancelled, on any replica. nil
+	// keeps logs in this process only.
+	Shared Shared
+	// Replica names this process in Shared (random when empty); Heartbeat
+	// is how often it says it is alive (DefaultHeartbeat when 0). A
+	// replica silent for three heartbeats is taken for dead, and its
+	// running streams end with an interruption.
+	Replica   string
+	Heartbeat time.Duration
+	// Interrupted encodes the terminal error event of a stream of kind
+	// whose replica died, as event number seq of stream id (nil: a bare
+	// SSE error event).
+	Interrupted func(kind, id string, seq uint64) []byte
 }
 
 // Errors a Registry or Session returns. ErrNotFound covers unknown,
@@ -68,6 +91,10 @@ type Registry struct {
 
 	mu       sync.Mutex
 	sessions map[string]*Session
+	held     int64      // bytes of all sessions' logs (Session.held)
+	finished []*Session // in the order they finished, for the budget
+
+	sharing *sharing // nil without Options.Shared
 }
 
 // NewRegistry returns an empty Registry.
@@ -87,8 +114,27 @@ func NewRegistry(o Options) *Registry {
 	if o.Ahead <= 0 {
 		o.Ahead = DefaultAhead
 	}
-	return &Registry{o: o, sessions: map[string]*Session{},
+	if o.Budget <= 0 {
+		o.Budget = DefaultBudget
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
+	if o.Replica == "" {
+		o.Replica = randomHex(8)
+	}
+	r := &Registry{o: o, sessions: map[string]*Session{},
 		afterFunc: func(d time.Duration, f func()) timer { return time.AfterFunc(d, f) }}
+	if o.Shared != nil {
+		r.sharing = newSharing(r)
+	}
+	return r
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Options returns the registry's options, defaults filled in.
@@ -99,24 +145,28 @@ func (r *Registry) Options() Options { return r.o }
 // it). cancel stops the generation; it is called when the grace period
 // runs out, and when the session finishes.
 func (r *Registry) Open(owner, kind string, cancel func()) (*Session, error) {
-	var b [16]byte
-	rand.Read(b[:])
-	s := &Session{id: "rs_" + hex.EncodeToString(b[:]), owner: owner, kind: kind, reg: r, cancel: cancel,
+	s := &Session{id: "rs_" + randomHex(16), owner: owner, kind: kind, reg: r, cancel: cancel,
 		first: 1, wake: make(chan struct{})}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if len(r.sessions) >= r.o.MaxSessions {
-		for id, old := range r.sessions {
-			if old.finished() {
-				old.stopTimer()
-				delete(r.sessions, id)
-			}
+		for _, old := range r.finished {
+			old.stopTimer()
+			r.drop(old)
 		}
+		r.finished = nil
 		if len(r.sessions) >= r.o.MaxSessions {
+			r.mu.Unlock()
 			return nil, ErrFull
 		}
 	}
 	r.sessions[s.id] = s
+	r.mu.Unlock()
+	if r.sharing != nil {
+		if err := r.sharing.create(s); err != nil {
+			r.remove(s)
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -137,11 +187,21 @@ func (r *Registry) Cancel(id, owner string) error {
 	r.mu.Lock()
 	s := r.sessions[id]
 	r.mu.Unlock()
+	if s == nil && r.sharing != nil {
+		return r.sharing.cancel(id, owner)
+	}
 	if s == nil || s.owner != owner {
 		return ErrNotFound
 	}
 	s.Cancel()
 	return nil
+}
+
+// Held returns the bytes of the logs held in this process.
+func (r *Registry) Held() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.held
 }
 
 // Len returns how many sessions are held.
@@ -153,8 +213,56 @@ func (r *Registry) Len() int {
 
 func (r *Registry) remove(s *Session) {
 	r.mu.Lock()
+	r.drop(s)
+	if i := slices.Index(r.finished, s); i >= 0 {
+		r.finished = slices.Delete(r.finished, i, i+1)
+	}
+	r.mu.Unlock()
+}
+
+// drop forgets s and its bytes. Called with mu held.
+func (r *Registry) drop(s *Session) {
 	if r.sessions[s.id] == s {
 		delete(r.sessions, s.id)
+	}
+	r.held -= s.held
+	s.held = 0
+}
+
+// reserve counts n more bytes of s's log against the budget, dropping
+// finished sessions (oldest first) to make room. false means there is no
+// room even so. Called with s.mu held (never the other way round).
+func (r *Registry) reserve(s *Session, n int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.held+int64(n) > r.o.Budget && len(r.finished) > 0 {
+		old := r.finished[0]
+		r.finished = r.finished[1:]
+		old.stopTimer()
+		r.drop(old)
+	}
+	if r.held+int64(n) > r.o.Budget {
+		return false
+	}
+	r.held += int64(n)
+	s.held += int64(n)
+	return true
+}
+
+// release uncounts n bytes of s's log (trimmed). Called with s.mu held.
+func (r *Registry) release(s *Session, n int) {
+	r.mu.Lock()
+	n = min(n, int(s.held))
+	r.held -= int64(n)
+	s.held -= int64(n)
+	r.mu.Unlock()
+}
+
+// finish queues s, finished, for the budget's eviction.
+func (r *Registry) finish(s *Session) {
+	r.mu.Lock()
+	if r.sessions[s.id] == s {
+		r.finished = append(r.finished, s)
 	}
 	r.mu.Unlock()
 }
@@ -176,6 +284,10 @@ type Session struct {
 	client   *Client
 	timer    timer         // grace (while detached) or retain (once done)
 	wake     chan struct{} // closed and replaced on every change
+	remote   string        // the client attached on another replica, if any
+	shared   bool          // the log is also in Shared (until it outgrew it)
+
+	held int64 // bytes counted against the budget; guarded by reg.mu
 }
 
 // ID is the session's unguessable id.
@@ -188,12 +300,6 @@ func (s *Session) next() uint64 { return s.first + uint64(len(s.frames)) }
 func (s *Session) signal() {
 	close(s.wake)
 	s.wake = make(chan struct{})
-}
-
-func (s *Session) finished() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.done
 }
 
 func (s *Session) stopTimer() {
@@ -212,10 +318,6 @@ func (s *Session) stopTimer() {
 func (s *Session) Append(seq uint64, frame []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.append(seq, frame)
-}
-
-func (s *Session) append(seq uint64, frame []byte) error {
 	for s.client != nil && s.gone == nil && s.next()-1-s.client.pos >= uint64(s.reg.o.Ahead) {
 		ch := s.wake
 		s.mu.Unlock()
@@ -228,7 +330,7 @@ func (s *Session) append(seq uint64, frame []byte) error {
 	if seq != s.next() {
 		return ErrBadPosition
 	}
-	if !s.overflow && s.bytes+len(frame) > s.reg.o.MaxBytes {
+	if !s.overflow && (s.bytes+len(frame) > s.reg.o.MaxBytes || !s.reg.reserve(s, len(frame))) {
 		s.overflow = true
 	}
 	if s.overflow {
@@ -236,6 +338,24 @@ func (s *Session) append(seq uint64, frame []byte) error {
 			return ErrTooLarge
 		}
 		s.trim()
+	}
+	if s.shared && s.overflow {
+		// Only this process has the rest: nobody else can resume it.
+		s.shared = false
+		s.mu.Unlock()
+		s.reg.sharing.end(s.id, endTooLarge)
+		s.mu.Lock()
+	}
+	if s.shared {
+		// Shared first: a frame a client has seen is one every replica
+		// can replay. The producer is the only writer, so the lock can
+		// go for the round trip.
+		s.mu.Unlock()
+		err := s.reg.sharing.append(s.id, seq, frame)
+		s.mu.Lock()
+		if err != nil {
+			return err
+		}
 	}
 	s.frames = append(s.frames, append([]byte(nil), frame...))
 	s.bytes += len(frame)
@@ -246,12 +366,14 @@ func (s *Session) append(seq uint64, frame []byte) error {
 // trim drops the frames the attached client has, once the log overflowed.
 // Called with mu held.
 func (s *Session) trim() {
-	n := 0
+	n, freed := 0, 0
 	for n < len(s.frames) && s.first+uint64(n) <= s.client.pos {
-		s.bytes -= len(s.frames[n])
+		freed += len(s.frames[n])
 		s.frames[n] = nil
 		n++
 	}
+	s.bytes -= freed
+	s.reg.release(s, freed)
 	s.frames = s.frames[n:]
 	s.first += uint64(n)
 }
@@ -277,14 +399,22 @@ func (s *Session) Finish() {
 		s.timer.Stop()
 		s.timer = nil
 	}
-	drop := s.gone != nil
+	// A shared log is resumed from the store once finished: it need not
+	// stay in memory.
+	drop := s.gone != nil || s.shared
 	if !drop {
 		s.timer = s.reg.afterFunc(s.reg.o.Retain, func() { s.reg.remove(s) })
 	}
+	shared, gone := s.shared, s.gone
 	s.signal()
 	s.mu.Unlock()
+	if shared && gone == nil {
+		s.reg.sharing.end(s.id, endDone)
+	}
 	if drop {
 		s.reg.remove(s)
+	} else {
+		s.reg.finish(s)
 	}
 	s.cancel()
 }
@@ -320,6 +450,10 @@ func (s *Session) Attach(after uint64) (*Client, error) {
 	}
 	c := &Client{s: s, pos: after}
 	s.client = c
+	if s.remote != "" {
+		s.remote = ""
+		s.reg.sharing.publish(ctlAttach, s.id, "") // the remote client is taken over
+	}
 	s.signal()
 	return c, nil
 }
@@ -327,14 +461,18 @@ func (s *Session) Attach(after uint64) (*Client, error) {
 // expire ends a session nobody came back to: the generation is cancelled.
 func (s *Session) expire() {
 	s.mu.Lock()
-	if s.client != nil || s.done || s.gone != nil {
+	if s.client != nil || s.remote != "" || s.done || s.gone != nil {
 		s.mu.Unlock()
 		return
 	}
 	s.gone = ErrExpired
 	s.timer = nil
 	s.signal()
+	shared := s.shared
 	s.mu.Unlock()
+	if shared {
+		s.reg.sharing.end(s.id, endExpired)
+	}
 	s.reg.remove(s)
 	s.cancel()
 }
@@ -352,7 +490,11 @@ func (s *Session) Cancel() {
 		s.timer = nil
 	}
 	s.signal()
+	shared := s.shared && !s.done
 	s.mu.Unlock()
+	if shared {
+		s.reg.sharing.end(s.id, endCancelled)
+	}
 	s.reg.remove(s)
 	s.cancel()
 }
@@ -418,10 +560,16 @@ func (c *Client) Close() {
 		return
 	}
 	s.client = nil
-	if !s.done && s.gone == nil {
+	s.detached()
+	s.signal()
+}
+
+// detached starts the grace period if no client is attached anywhere.
+// Called with mu held.
+func (s *Session) detached() {
+	if s.client == nil && s.remote == "" && !s.done && s.gone == nil && s.timer == nil {
 		s.timer = s.reg.afterFunc(s.reg.o.Grace, s.expire)
 	}
-	s.signal()
 }
 
 // FormatID is the SSE id of event seq of stream id: "<id>-<seq>".

@@ -587,3 +587,63 @@ func TestCancelFinishedSession(t *testing.T) {
 		t.Fatalf("retain timer stopped %v, %d sessions left", ret.stopped, r.Len())
 	}
 }
+
+// The budget over all logs drops finished sessions, oldest finished
+// first; when none is left to drop, the stream writing is no longer
+// resumable (it serves its attached client only).
+func TestBudget(t *testing.T) {
+	r, _ := newTest(Options{Budget: 30, MaxBytes: 1 << 20})
+	open := func() *Session {
+		s, err := r.Open("", "k", func() {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	frame := []byte("0123456789") // 10 bytes
+	a, b, c := open(), open(), open()
+	for _, s := range []*Session{a, b, c} {
+		if err := s.Append(1, frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.Held() != 30 {
+		t.Fatalf("held %d, want 30", r.Held())
+	}
+	b.Finish()
+	a.Finish()
+	// A fourth log needs room: b finished first, so b goes.
+	d := open()
+	if err := d.Append(1, frame); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Get(b.ID(), "", "k"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("b (finished first) is still held: %v", err)
+	}
+	if _, err := r.Get(a.ID(), "", "k"); err != nil {
+		t.Fatalf("a (finished later) was dropped first: %v", err)
+	}
+	if r.Held() != 30 {
+		t.Fatalf("held %d, want 30", r.Held())
+	}
+	// Then a goes; then nothing finished is left: c, with no client,
+	// can no longer be resumed.
+	if err := d.Append(2, frame); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Get(a.ID(), "", "k"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a is still held: %v", err)
+	}
+	if err := c.Append(2, frame); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("c past the budget with no client: %v, want ErrTooLarge", err)
+	}
+	if r.Held() > 30 {
+		t.Fatalf("held %d, over the budget of 30", r.Held())
+	}
+	// A session that ends gives its bytes back.
+	c.Cancel()
+	d.Cancel()
+	if r.Held() != 0 {
+		t.Fatalf("held %d after every session ended, want 0", r.Held())
+	}
+}

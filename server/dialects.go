@@ -45,6 +45,9 @@ type DialectOptions struct {
 	// listing models (openai and ollama Options.Authorize); nil lets every
 	// caller through, each prompt being admitted by the gateway anyway.
 	Authorize func(ctx context.Context) error
+	// Resumer is the resumption layer (resume.Options and Identity make
+	// one when nil).
+	Resumer *dialect.Resumer
 	// Tokens issues the stream tokens of POST /api/v1/stream-tokens, which
 	// the native GET stream and /ws/chat (?token=) accept; a fresh random
 	// key when nil.
@@ -80,8 +83,11 @@ func Dialects(gw dialect.Gateway, o DialectOptions) []Dialect {
 	}
 	// One registry for every dialect's resumable streams: one cap on
 	// them, and a stream resumes only for the caller who started it.
-	res := dialect.NewResumer(o.Resume, o.Identity)
-	res.KeepAlive = o.KeepAlive
+	res := o.Resumer
+	if res == nil {
+		res = dialect.NewResumer(o.Resume, o.Identity)
+		res.KeepAlive = o.KeepAlive
+	}
 	return []Dialect{
 		openai.NewServer(gw, openai.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Logger: o.Logger, OmitEventIDs: o.OpenAIOmitEventIDs, Resume: res, Authorize: o.Authorize}),
 		ollama.NewServer(gw, ollama.Options{BodyLimit: o.BodyLimit, Authorize: o.Authorize}),

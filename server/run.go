@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"github.com/runnel/runnel/dialect"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,12 +25,24 @@ type RunOptions struct {
 	Logger *slog.Logger
 	// ReadyAttrs are added to the ready line (version, providers, …).
 	ReadyAttrs []slog.Attr
+	// PreStop is how long /readyz answers 503 while serving goes on,
+	// before the listener closes: a load balancer's time to stop sending
+	// new requests (none when 0).
+	PreStop time.Duration
+	// Streams are the streams that outlive their requests (resumable
+	// ones): shutdown gives them the rest of the grace period, then
+	// cancels them with dialect.ErrShuttingDown and waits until they are
+	// recorded.
+	Streams interface {
+		Shutdown(ctx context.Context) error
+	}
 }
 
 // Run serves h on opts.Addr until ctx is done, then shuts down gracefully:
-// /readyz starts failing, the listener closes, in-flight requests get
-// opts.Grace to finish, then their contexts are cancelled (which cancels
-// upstream work) and the connections are closed.
+// /readyz starts failing, serving goes on for opts.PreStop, the listener
+// closes, in-flight requests get opts.Grace to finish, then their contexts
+// are cancelled with dialect.ErrShuttingDown (each stream ends with its
+// dialect's error event, which says so) and the connections are closed.
 //
 // Once listening it logs exactly one line, "ready", with addr=HOST:PORT (the
 // port resolved); tests and scripts wait for it.
@@ -48,8 +61,8 @@ func Run(ctx context.Context, h *Handler, opts RunOptions) error {
 	}
 	// Every request context derives from base, so cancelling it ends all
 	// streams (and through them the upstream calls) at once.
-	base, cancelAll := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelAll()
+	base, cancelAll := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelAll(nil)
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: orDefault(opts.ReadHeaderTimeout, 10*time.Second),
@@ -69,14 +82,31 @@ func Run(ctx context.Context, h *Handler, opts RunOptions) error {
 	case <-ctx.Done():
 	}
 
-	log.Info("shutting down", "grace", grace)
+	log.Info("shutting down", "grace", grace, "pre_stop", opts.PreStop)
 	h.Drain()
+	if opts.PreStop > 0 {
+		time.Sleep(opts.PreStop) // serving on while /readyz says 503
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	err = srv.Shutdown(sctx)
-	if errors.Is(err, context.DeadlineExceeded) {
+	streamsDone := func() {
+		// The streams running on without a client get what is left of
+		// the grace period, then are cancelled and recorded.
+		if opts.Streams != nil {
+			if serr := opts.Streams.Shutdown(sctx); serr != nil {
+				log.Warn("resumable streams: not all ended in time", "err", serr)
+			}
+		}
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		streamsDone()
+	} else {
 		log.Warn("grace period over; cancelling in-flight streams")
-		cancelAll()
+		// Resumable calls first, so that their error events reach the
+		// clients following them before those requests are cancelled.
+		streamsDone()
+		cancelAll(dialect.ErrShuttingDown)
 		// Handlers see their context cancelled and return; give them a
 		// moment to write their last event before the connections close.
 		cctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -37,7 +37,7 @@ aliases:
 		t.Fatal(err)
 	}
 	cfg.Server.DataDir = t.TempDir()
-	h, closeAll, err := newServer(context.Background(), cfg, accountOptions{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, _, closeAll, err := newServer(context.Background(), cfg, accountOptions{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

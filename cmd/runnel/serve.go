@@ -20,11 +20,11 @@ import (
 	"github.com/runnel/runnel/account/api"
 	"github.com/runnel/runnel/account/store"
 	"github.com/runnel/runnel/config"
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/native"
 	"github.com/runnel/runnel/dialect/websocket"
 	"github.com/runnel/runnel/engine/models"
 	"github.com/runnel/runnel/gateway"
-	"github.com/runnel/runnel/resume"
 	"github.com/runnel/runnel/server"
 	"github.com/runnel/runnel/server/metrics"
 	"github.com/runnel/runnel/stream"
@@ -127,7 +127,7 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	h, closeAll, err := newServer(ctx, cfg, accountOptions{
+	h, streams, closeAll, err := newServer(ctx, cfg, accountOptions{
 		auth:        f.auth,
 		adminKey:    os.Getenv("RUNNEL_ADMIN_KEY"),
 		databaseURL: cfg.Server.DatabaseURL,
@@ -137,9 +137,11 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	}
 	defer closeAll()
 	return server.Run(ctx, h, server.RunOptions{
-		Addr:   cfg.Server.Addr,
-		Grace:  cfg.Server.ShutdownGrace,
-		Logger: log,
+		Addr:    cfg.Server.Addr,
+		Grace:   cfg.Server.ShutdownGrace,
+		PreStop: cfg.Server.PreStop,
+		Streams: streams,
+		Logger:  log,
 		ReadyAttrs: []slog.Attr{
 			slog.String("version", version),
 			slog.String("default_provider", cfg.DefaultProvider()),
@@ -162,12 +164,13 @@ type accountOptions struct {
 
 // newServer wires cfg into the root handler: providers, router, the
 // account layer (auth middleware, admission, records, jobs and admin
-// APIs), gateway, metrics and every dialect. closeAll releases what holds
-// resources (the engine's models, the account store).
-func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *slog.Logger) (h *server.Handler, closeAll func(), err error) {
+// APIs), gateway, metrics and every dialect. streams is the resumption
+// layer, which shutdown drains. closeAll releases what holds resources
+// (the engine's models, the account store, Redis).
+func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *slog.Logger) (h *server.Handler, streams *dialect.Resumer, closeAll func(), err error) {
 	providers, err := cfg.BuildProviders(os.Getenv, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("config: %w", err)
+		return nil, nil, nil, fmt.Errorf("config: %w", err)
 	}
 	closeProviders := func() {
 		for name, p := range providers {
@@ -181,17 +184,25 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 	st, err := store.Open(ctx, cfg.Server.DataDir, ao.databaseURL)
 	if err != nil {
 		closeProviders()
-		return nil, nil, fmt.Errorf("account store: %w", err)
+		return nil, nil, nil, fmt.Errorf("account store: %w", err)
 	}
 	acfg, closeLimiter, err := accountConfig(ctx, ao, cfg.Server, cfg.Prices, log)
 	if err != nil {
 		st.Close()
 		closeProviders()
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	streams, closeResumer, err := resumer(ctx, cfg, log)
+	if err != nil {
+		st.Close()
+		closeLimiter()
+		closeProviders()
+		return nil, nil, nil, err
 	}
 	acfg.Journal = journalPath(cfg.Server.DataDir)
 	acct := account.New(st, acfg)
 	closeAll = func() {
+		closeResumer()
 		closeProviders()
 		closeLimiter()
 		if err := acct.Close(); err != nil {
@@ -215,7 +226,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		// stops the server here rather than 404 every request.
 		if err := gw.Preload(ctx, cfg.Gateway.DefaultModel); err != nil {
 			closeAll()
-			return nil, nil, fmt.Errorf("default model %s: %w", cfg.Gateway.DefaultModel, err)
+			return nil, nil, nil, fmt.Errorf("default model %s: %w", cfg.Gateway.DefaultModel, err)
 		}
 	}
 
@@ -227,7 +238,8 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		BodyLimit:          cfg.Server.BodyLimit,
 		KeepAlive:          cfg.Server.KeepAlive,
 		OpenAIOmitEventIDs: cfg.Server.OpenAIOmitEventIDs,
-		Resume:             resume.Options{Grace: cfg.Server.ResumeGrace, Retain: cfg.Server.ResumeRetain},
+		Resumer:            streams,
+		Tokens:             streamTokens(cfg),
 		Logger:             log,
 		Auth:               ao.auth,
 		Identity:           tokenIdentity,
@@ -250,7 +262,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		Dialects:    dialects,
 		Middleware:  []func(http.Handler) http.Handler{authMiddleware(acct)},
 	})
-	return h, closeAll, nil
+	return h, streams, closeAll, nil
 }
 
 // authMiddleware is the account layer's, except for the native GET stream,

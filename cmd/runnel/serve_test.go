@@ -21,7 +21,7 @@ func serveTest(t *testing.T, ao accountOptions, env map[string]string) *httptest
 		t.Fatal(err)
 	}
 	cfg.Server.DataDir = t.TempDir()
-	h, closeAll, err := newServer(context.Background(), cfg, ao, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, _, closeAll, err := newServer(context.Background(), cfg, ao, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestServeBodyLimitPerDialect(t *testing.T) {
 	cfg.ApplyEnv(func(string) string { return "" })
 	cfg.Server.DataDir = t.TempDir()
 	cfg.Server.BodyLimit = 256
-	h, closeAll, err := newServer(context.Background(), cfg, accountOptions{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, _, closeAll, err := newServer(context.Background(), cfg, accountOptions{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

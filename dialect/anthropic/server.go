@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -39,6 +40,9 @@ func NewServer(gw dialect.Gateway, opts Options) *Server {
 		opts.Resume = dialect.NewResumer(resume.Options{}, nil)
 		opts.Resume.KeepAlive = opts.KeepAlive
 	}
+	opts.Resume.Register(kindMessages, dialect.Codec{WriteError: writeError, StreamError: func(out *sse.Writer, err *stream.Error) {
+		(&encoder{sw: out, started: true}).fail(err)
+	}})
 	return &Server{gw: gw, opts: opts}
 }
 
@@ -47,16 +51,10 @@ const kindMessages = "anthropic.messages"
 
 // Register adds POST /v1/messages to mux.
 func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/messages", s.messages)
+	mux.HandleFunc("POST /v1/messages", s.opts.Resume.Reconnects(kindMessages, s.messages))
 }
 
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
-	if ok, err := s.opts.Resume.Reconnect(w, r, kindMessages); ok { // its body is ignored
-		if err != nil {
-			writeError(w, err)
-		}
-		return
-	}
 	var body MessagesRequest
 	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, &body); err != nil {
 		writeError(w, err)
@@ -71,30 +69,27 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, dialect.NoStream(req.Model, `call again without "stream": true`))
 		return
 	}
-	sess, ctx, serr := s.opts.Resume.Begin(r, kindMessages, body.Stream && dialect.Wants(r))
-	if serr != nil {
-		writeError(w, serr)
-		return
-	}
-	call, cerr := s.gw.Start(ctx, req)
-	if cerr != nil {
-		if sess != nil {
-			sess.Discard()
+	start := func(ctx context.Context) (*gateway.Call, *stream.Error) {
+		call, err := s.gw.Start(ctx, req)
+		if err != nil {
+			return nil, stream.AsError(err)
 		}
-		writeError(w, stream.AsError(cerr))
+		return call, nil
+	}
+	if !body.Stream {
+		call, err := start(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		defer call.Close()
+		run(&encoder{w: w, model: body.Model, id: "msg_" + call.ID, index: -1}, call)
 		return
 	}
-	e := &encoder{w: w, model: body.Model, id: "msg_" + call.ID, streamed: body.Stream, index: -1, keepAlive: s.opts.KeepAlive}
-	if sess != nil {
-		s.opts.Resume.Run(w, r, sess, func(out *sse.Writer) {
-			defer call.Close()
-			e.sw = out
-			run(e, call)
+	s.opts.Resume.Stream(w, r, kindMessages, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive}, start,
+		func(_ context.Context, out *sse.Writer, call *gateway.Call) {
+			run(&encoder{w: w, sw: out, model: body.Model, id: "msg_" + call.ID, streamed: true, index: -1}, call)
 		})
-		return
-	}
-	defer call.Close()
-	run(e, call)
 }
 
 // run writes call through e.

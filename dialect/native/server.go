@@ -73,6 +73,14 @@ func NewServer(gw dialect.Gateway, opts Options) *Server {
 		opts.Resume = dialect.NewResumer(resume.Options{}, opts.Identity)
 		opts.Resume.KeepAlive = opts.KeepAlive
 	}
+	opts.Resume.Register(kindInference, dialect.Codec{WriteError: writeError, StreamError: func(out *sse.Writer, err *stream.Error) {
+		writeEvent(out, Token{Done: true, FinishReason: string(stream.FinishError), Error: &ErrorBody{Code: string(err.Code), Message: err.Message}})
+	}})
+	opts.Resume.Register(kindGenerate, dialect.Codec{WriteError: writeError, StreamError: func(out *sse.Writer, err *stream.Error) {
+		if writeEvent(out, Item{Type: "error", Name: "error", Code: string(err.Code), Content: err.Message, Done: true, IsFinal: true}) == nil {
+			writeEvent(out, Final{Final: true, Warnings: []string{err.Message}, FinishReason: string(stream.FinishError)})
+		}
+	}})
 	return &Server{gw: gw, opts: opts}
 }
 
@@ -84,10 +92,10 @@ func NewServer(gw dialect.Gateway, opts Options) *Server {
 // DELETE /api/v1/streams/{id}, which cancels a resumable stream of any
 // dialect.
 func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/v1/inference/stream", s.inferencePost)
+	mux.HandleFunc("POST /api/v1/inference/stream", s.opts.Resume.Reconnects(kindInference, s.inferencePost))
 	mux.HandleFunc("GET /api/v1/inference/stream", s.inferenceGet)
 	mux.HandleFunc("POST /api/v1/stream-tokens", s.streamToken)
-	mux.HandleFunc("POST /api/v1/generate/stream", s.generateStream)
+	mux.HandleFunc("POST /api/v1/generate/stream", s.opts.Resume.Reconnects(kindGenerate, s.generateStream))
 	mux.HandleFunc("POST /api/v1/generate", s.generate)
 	mux.HandleFunc("DELETE "+streamsPath+"{id}", s.cancelStream)
 }
@@ -175,12 +183,6 @@ const (
 )
 
 func (s *Server) inferencePost(w http.ResponseWriter, r *http.Request) {
-	if ok, err := s.opts.Resume.Reconnect(w, r, kindInference); ok {
-		if err != nil {
-			writeError(w, err)
-		}
-		return
-	}
 	var body InferenceRequest
 	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, &body); err != nil {
 		writeError(w, err)
@@ -321,30 +323,9 @@ func (s *Server) inference(w http.ResponseWriter, r *http.Request, body *Inferen
 		writeError(w, err)
 		return
 	}
-	sess, ctx, err := s.opts.Resume.Begin(r, kindInference, resumable)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	call, err := s.start(ctx, req, true)
-	if err != nil {
-		if sess != nil {
-			sess.Discard()
-		}
-		writeError(w, err)
-		return
-	}
-	if sess != nil {
-		s.opts.Resume.Run(w, r, sess, func(out *sse.Writer) {
-			defer call.Close()
-			tokens(out, call, req.Thinking, doneLine)
-		})
-		return
-	}
-	defer call.Close()
-	out := sse.NewWriter(w, sse.Options{KeepAlive: s.opts.KeepAlive})
-	defer out.Close()
-	tokens(out, call, req.Thinking, doneLine)
+	s.opts.Resume.Stream(w, r, kindInference, resumable, sse.Options{KeepAlive: s.opts.KeepAlive},
+		func(ctx context.Context) (*gateway.Call, *stream.Error) { return s.start(ctx, req, true) },
+		func(_ context.Context, out *sse.Writer, call *gateway.Call) { tokens(out, call, req.Thinking, doneLine) })
 }
 
 // tokens writes call as the token stream's events. Thinking deltas go out
@@ -492,31 +473,36 @@ func (b *GenerateRequest) toRequest() (*stream.Request, *stream.Error) {
 	return req, nil
 }
 
-// startGenerate starts a typed generation, trying the model names in turn
-// while the router does not know them.
-func (s *Server) startGenerate(ctx context.Context, w http.ResponseWriter, r *http.Request, streamed bool) (*gateway.Call, string) {
+// decodeGenerate decodes a typed generation's body. On failure it has
+// answered with the error and returns nil.
+func (s *Server) decodeGenerate(w http.ResponseWriter, r *http.Request) (*stream.Request, []string) {
 	var body GenerateRequest
 	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, &body); err != nil {
 		writeError(w, err)
-		return nil, ""
+		return nil, nil
 	}
 	req, err := body.toRequest()
 	if err != nil {
 		writeError(w, err)
-		return nil, ""
+		return nil, nil
 	}
-	for _, model := range body.models() {
+	return req, body.models()
+}
+
+// startGenerate starts a typed generation, trying the model names in turn
+// (see GenerateRequest.models); it returns the one that served.
+func (s *Server) startGenerate(ctx context.Context, req *stream.Request, models []string, streamed bool) (*gateway.Call, string, *stream.Error) {
+	for i, model := range models {
 		req.Model = model
 		call, err := s.start(ctx, req, streamed)
 		if err == nil {
-			return call, model
+			return call, model, nil
 		}
-		if err.Code != stream.CodeNotFound || model == body.ModelName {
-			writeError(w, err)
-			return nil, ""
+		if err.Code != stream.CodeNotFound || i == len(models)-1 {
+			return nil, "", err
 		}
 	}
-	return nil, "" // not reached: the last name is model_name
+	return nil, "", stream.InvalidParam("model_name", "model_name is required") // no names: not reached
 }
 
 // outputs assigns each output (a channel or a tool call) its index, in the
@@ -547,35 +533,17 @@ func (o *outputs) index(typ, name, id string, tool int) (int, bool) {
 }
 
 func (s *Server) generateStream(w http.ResponseWriter, r *http.Request) {
-	if ok, err := s.opts.Resume.Reconnect(w, r, kindGenerate); ok {
-		if err != nil {
-			writeError(w, err)
-		}
+	req, models := s.decodeGenerate(w, r)
+	if req == nil {
 		return
 	}
-	sess, ctx, err := s.opts.Resume.Begin(r, kindGenerate, dialect.Wants(r))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	call, model := s.startGenerate(ctx, w, r, true)
-	if call == nil {
-		if sess != nil {
-			sess.Discard()
-		}
-		return
-	}
-	if sess != nil {
-		s.opts.Resume.Run(w, r, sess, func(out *sse.Writer) {
-			defer call.Close()
-			s.generateEvents(out, call, model)
-		})
-		return
-	}
-	defer call.Close()
-	out := sse.NewWriter(w, sse.Options{KeepAlive: s.opts.KeepAlive})
-	defer out.Close()
-	s.generateEvents(out, call, model)
+	var model string
+	s.opts.Resume.Stream(w, r, kindGenerate, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive},
+		func(ctx context.Context) (call *gateway.Call, err *stream.Error) {
+			call, model, err = s.startGenerate(ctx, req, models, true)
+			return call, err
+		},
+		func(_ context.Context, out *sse.Writer, call *gateway.Call) { s.generateEvents(out, call, model) })
 }
 
 // generateEvents writes call as typed generation events.
@@ -657,8 +625,13 @@ func (s *Server) final(call *gateway.Call, model string, finish stream.FinishRea
 }
 
 func (s *Server) generate(w http.ResponseWriter, r *http.Request) {
-	call, model := s.startGenerate(r.Context(), w, r, false)
-	if call == nil {
+	req, models := s.decodeGenerate(w, r)
+	if req == nil {
+		return
+	}
+	call, model, err := s.startGenerate(r.Context(), req, models, false)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
 	defer call.Close()

@@ -61,13 +61,20 @@ func NewServer(gw dialect.Gateway, opts Options) *Server {
 		opts.Resume = dialect.NewResumer(resume.Options{}, nil)
 		opts.Resume.KeepAlive = opts.KeepAlive
 	}
-	return &Server{gw: gw, opts: opts, log: log}
+	s := &Server{gw: gw, opts: opts, log: log}
+	codec := dialect.Codec{
+		WriteError:  func(w http.ResponseWriter, err *stream.Error) { writeError(w, err) },
+		StreamError: s.writeStreamError,
+	}
+	opts.Resume.Register(kindChat, codec)
+	opts.Resume.Register(kindCompletions, codec)
+	return s
 }
 
 // Register mounts the OpenAI endpoints on mux.
 func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/chat/completions", s.ChatCompletions)
-	mux.HandleFunc("POST /v1/completions", s.Completions)
+	mux.HandleFunc("POST /v1/chat/completions", s.opts.Resume.Reconnects(kindChat, s.ChatCompletions))
+	mux.HandleFunc("POST /v1/completions", s.opts.Resume.Reconnects(kindCompletions, s.Completions))
 	mux.HandleFunc("GET /v1/models", s.ListModels)
 	mux.HandleFunc("GET /v1/models/{id...}", s.GetModel)
 }
@@ -78,25 +85,24 @@ const (
 	kindCompletions = "openai.completions"
 )
 
-// ChatCompletions serves POST /v1/chat/completions.
+// ChatCompletions serves POST /v1/chat/completions (a reconnect to a
+// resumable stream is answered before: see Register).
 func (s *Server) ChatCompletions(w http.ResponseWriter, r *http.Request) {
-	if ok, err := s.opts.Resume.Reconnect(w, r, kindChat); ok {
-		if err != nil {
-			writeError(w, err)
-		}
-		return
-	}
 	var body ChatRequest
-	st := s.begin(w, r, &body, kindChat)
-	if st.call == nil {
+	req := s.decode(w, r, &body)
+	if req == nil {
 		return
 	}
-	call := st.call
-	id := withPrefix("chatcmpl-", call.ID)
 	if body.Stream {
-		s.stream(w, r, st, newChunkEncoder(id, body.Model, call.Started.Unix(), false))
+		s.stream(w, r, kindChat, req, "chatcmpl-", body.Model, false)
 		return
 	}
+	call, err := s.start(r.Context(), req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	id := withPrefix("chatcmpl-", call.ID)
 	defer call.Close()
 	res := stream.Collect(call)
 	if res.Err != nil {
@@ -121,23 +127,21 @@ func (s *Server) ChatCompletions(w http.ResponseWriter, r *http.Request) {
 
 // Completions serves POST /v1/completions.
 func (s *Server) Completions(w http.ResponseWriter, r *http.Request) {
-	if ok, err := s.opts.Resume.Reconnect(w, r, kindCompletions); ok {
-		if err != nil {
-			writeError(w, err)
-		}
-		return
-	}
 	var body CompletionRequest
-	st := s.begin(w, r, &body, kindCompletions)
-	if st.call == nil {
+	req := s.decode(w, r, &body)
+	if req == nil {
 		return
 	}
-	call := st.call
-	id := withPrefix("cmpl-", call.ID)
 	if body.Stream {
-		s.stream(w, r, st, newChunkEncoder(id, body.Model, call.Started.Unix(), true))
+		s.stream(w, r, kindCompletions, req, "cmpl-", body.Model, true)
 		return
 	}
+	call, err := s.start(r.Context(), req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	id := withPrefix("cmpl-", call.ID)
 	defer call.Close()
 	res := stream.Collect(call)
 	if res.Err != nil {
@@ -153,52 +157,31 @@ func (s *Server) Completions(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// started is a call begin started; the caller must close it.
-type started struct {
-	req  *stream.Request
-	call *gateway.Call
-	sess *resume.Session // when resumable
-	ctx  context.Context // the call's: r's, or detached from it if resumable
-}
-
-// begin decodes and validates body and starts its call. On failure it has
-// answered with the error and returns a nil call.
-func (s *Server) begin(w http.ResponseWriter, r *http.Request, body interface {
+// decode decodes and validates body. On failure it has answered with the
+// error and returns nil.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, body interface {
 	ToRequest() (*stream.Request, error)
 	streamed() bool
-}, kind string) started {
+}) *stream.Request {
 	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, body); err != nil {
 		writeError(w, err)
-		return started{}
+		return nil
 	}
 	req, err := body.ToRequest()
 	if err != nil {
 		writeError(w, err)
-		return started{}
+		return nil
 	}
 	if body.streamed() && !dialect.CanStream(s.gw, req.Model) {
 		writeError(w, dialect.NoStream(req.Model, `call again with "stream": false`))
-		return started{}
+		return nil
 	}
-	sess, ctx, serr := s.opts.Resume.Begin(r, kind, body.streamed() && dialect.Wants(r))
-	if serr != nil {
-		writeError(w, serr)
-		return started{}
-	}
-	call, err := s.start(ctx, req)
-	if err != nil {
-		if sess != nil {
-			sess.Discard()
-		}
-		writeError(w, err)
-		return started{}
-	}
-	return started{req: req, call: call, sess: sess, ctx: ctx}
+	return req
 }
 
 // start starts the call; an unknown model is reported on the model param,
 // as OpenAI does.
-func (s *Server) start(ctx context.Context, req *stream.Request) (*gateway.Call, error) {
+func (s *Server) start(ctx context.Context, req *stream.Request) (*gateway.Call, *stream.Error) {
 	call, err := s.gw.Start(ctx, req)
 	if err != nil {
 		e := stream.AsError(err)
@@ -212,20 +195,14 @@ func (s *Server) start(ctx context.Context, req *stream.Request) (*gateway.Call,
 	return call, nil
 }
 
-// stream writes st's call as SSE (through its session's log, if
-// resumable) and closes it.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, st started, enc *chunkEncoder) {
-	if st.sess != nil {
-		s.opts.Resume.Run(w, r, st.sess, func(out *sse.Writer) {
-			defer st.call.Close()
-			s.events(st.ctx, out, st.call, enc, st.req.IncludeUsage)
+// stream runs req's call as SSE, through the resumption layer.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, kind string, req *stream.Request, idPrefix, model string, text bool) {
+	s.opts.Resume.Stream(w, r, kind, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs},
+		func(ctx context.Context) (*gateway.Call, *stream.Error) { return s.start(ctx, req) },
+		func(ctx context.Context, out *sse.Writer, call *gateway.Call) {
+			enc := newChunkEncoder(withPrefix(idPrefix, call.ID), model, call.Started.Unix(), text)
+			s.events(ctx, out, call, enc, req.IncludeUsage)
 		})
-		return
-	}
-	defer st.call.Close()
-	out := sse.NewWriter(w, sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs})
-	defer out.Close()
-	s.events(st.ctx, out, st.call, enc, st.req.IncludeUsage)
 }
 
 // events writes call's events, one event and one flush per stream event,

@@ -155,6 +155,7 @@ type conn struct {
 	prompts map[string]context.CancelFunc
 	wg      sync.WaitGroup
 	nextID  int
+	closing bool // the server is shutting down: no new prompts (guarded by mu)
 
 	tokens float64
 	last   time.Time
@@ -194,8 +195,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if s.opts.PingInterval > 0 {
 		go c.keepAlive()
 	}
+	// A read cancelled closes the connection: reads stop only once the
+	// prompts have sent their last frames (a server shutting down says
+	// so in an error frame).
+	readCtx, stopReads := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopReads()
+	defer context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		c.closing = true
+		c.mu.Unlock()
+		c.wg.Wait()
+		stopReads()
+	})()
 	for {
-		typ, data, err := ws.Read(ctx)
+		typ, data, err := ws.Read(readCtx)
 		if err != nil {
 			return // closed by the client, over the read limit, or gone
 		}
@@ -345,6 +358,11 @@ func (c *conn) chat(m *clientMessage) {
 		c.sendError(m.ID, stream.InvalidParam("id", "prompt %q is already streaming", m.ID))
 		return
 	}
+	if c.closing {
+		c.mu.Unlock()
+		c.sendError(m.ID, stream.AsError(context.Cause(c.ctx)))
+		return
+	}
 	if len(c.prompts) >= c.s.opts.MaxPrompts {
 		c.mu.Unlock()
 		c.sendError(m.ID, stream.Errorf(stream.CodeRateLimited, "at most %d prompts may stream at once on a connection", c.s.opts.MaxPrompts))
@@ -475,7 +493,15 @@ func (c *conn) send(v any) error {
 	if err != nil {
 		return err
 	}
-	return c.ws.Write(c.ctx, websocket.MessageText, b)
+	ctx := c.ctx
+	if context.Cause(ctx) == dialect.ErrShuttingDown {
+		// The server is closing the connection: the frame saying so
+		// still goes out, on a short context of its own.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+	}
+	return c.ws.Write(ctx, websocket.MessageText, b)
 }
 
 func errorFrameOf(id string, err *stream.Error) errorFrame {

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -118,8 +119,17 @@ func (n *normalized) Recv() (stream.Event, error) {
 }
 
 // fail ends the stream after an error: Finish(cancelled) if the caller went
-// away, else Error and Finish(error).
+// away, else Error and Finish(error). A context cancelled with a
+// *stream.Error for cause (a server shutting down) is not a caller gone:
+// the stream ends with that error, which the client is still there to read.
 func (n *normalized) fail(e *stream.Error) {
+	if !n.closed.Load() && n.ctx.Err() != nil {
+		var cause *stream.Error
+		if errors.As(context.Cause(n.ctx), &cause) {
+			n.end(cause, stream.FinishError)
+			return
+		}
+	}
 	if n.closed.Load() || n.ctx.Err() != nil || e.Code == stream.CodeCancelled {
 		n.end(nil, stream.FinishCancelled)
 		return

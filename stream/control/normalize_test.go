@@ -99,6 +99,20 @@ func TestNormalizeCancellation(t *testing.T) {
 			}
 		})
 	})
+	// A context cancelled with a *stream.Error for cause (a server
+	// shutting down) ends the stream with that error: the client is
+	// still there to read it.
+	t.Run("cause", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p := &script{events: deltas("a"), hang: true}
+			ctx, cancel := context.WithCancelCause(context.Background())
+			s, _ := Normalize(p).Stream(ctx, &stream.Request{})
+			defer s.Close()
+			s.Recv()
+			go cancel(stream.Errorf(stream.CodeOverloaded, "shutting down"))
+			check(t, drain(t, s), "error:overloaded:shutting down", "finish:error")
+		})
+	})
 	t.Run("close", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			p := &script{events: deltas("a"), hang: true}

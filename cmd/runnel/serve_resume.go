@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/runnel/runnel/config"
+	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/dialect/native"
+	"github.com/runnel/runnel/resume"
+	"github.com/runnel/runnel/resume/redislog"
+)
+
+// resumer is the resumption layer for serve: with REDIS_URL, resumable
+// streams' logs live in Redis (keys under RUNNEL_REDIS_PREFIX, default
+// "runnel:"), so that a stream resumes, and is cancelled, on any replica;
+// else in this process. The returned func closes what it opened.
+func resumer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*dialect.Resumer, func(), error) {
+	o := resume.Options{Grace: cfg.Server.ResumeGrace, Retain: cfg.Server.ResumeRetain, Budget: cfg.Server.ResumeBudget}
+	closeFn := func() {}
+	if url := os.Getenv("REDIS_URL"); url != "" {
+		prefix := os.Getenv("RUNNEL_REDIS_PREFIX")
+		if prefix == "" {
+			prefix = "runnel:"
+		}
+		st, err := redislog.Open(ctx, url, prefix+"rs:")
+		if err != nil {
+			return nil, nil, err
+		}
+		o.Shared = st
+		if cfg.Server.StreamTokenSecret == "" {
+			log.Warn("REDIS_URL is set but RUNNEL_STREAM_TOKEN_SECRET is not: stream tokens (?token=) verify only on the replica that issued them")
+		}
+		closeFn = func() { st.Close() }
+	}
+	res := dialect.NewResumer(o, tokenIdentity)
+	res.KeepAlive = cfg.Server.KeepAlive
+	log.Info("resumable streams", "logs", map[bool]string{true: "redis", false: "memory"}[o.Shared != nil],
+		"replica", res.Registry.Replica(), "budget_bytes", res.Registry.Options().Budget)
+	return res, func() { res.Registry.Close(); closeFn() }, nil
+}
+
+// streamTokens signs stream tokens with the configured secret (shared by
+// every replica), or a random one.
+func streamTokens(cfg *config.Config) *native.Tokens {
+	var secret []byte
+	if cfg.Server.StreamTokenSecret != "" {
+		secret = []byte(cfg.Server.StreamTokenSecret)
+	}
+	return native.NewTokens(secret, 0)
+}

@@ -1,0 +1,198 @@
+// Package redislog keeps resumable streams' logs in Redis, so that every
+// replica can replay and follow them (resume.Shared). A log is a Redis
+// stream whose entry ids are the events' numbers ("0-N"), so Redis itself
+// refuses a second writer of the same event; its end is the entry "1-0",
+// after every event. Readers block in XREAD; replicas talk over one
+// pub/sub channel and say they are alive with a key that expires.
+package redislog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/runnel/runnel/resume"
+)
+
+// Store is a resume.Shared over Redis.
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string
+}
+
+var _ resume.Shared = (*Store)(nil)
+
+// Open connects to the Redis at url (redis://…, as REDIS_URL), checks
+// that it answers and returns a Store whose keys start with prefix.
+func Open(ctx context.Context, url, prefix string) (*Store, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		// The URL may hold a password: keep it out of the message.
+		return nil, fmt.Errorf("redislog: REDIS_URL is not a valid redis:// URL")
+	}
+	rdb := redis.NewClient(opt)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redislog: connect: %w", err)
+	}
+	return New(rdb, prefix), nil
+}
+
+// New returns a Store over rdb whose keys start with prefix.
+func New(rdb redis.UniversalClient, prefix string) *Store {
+	return &Store{rdb: rdb, prefix: prefix}
+}
+
+// Close closes the Redis client.
+func (s *Store) Close() error { return s.rdb.Close() }
+
+func (s *Store) logKey(id string) string  { return s.prefix + id + ":log" }
+func (s *Store) metaKey(id string) string { return s.prefix + id + ":meta" }
+func (s *Store) channel() string          { return s.prefix + "ctl" }
+func (s *Store) aliveKey(r string) string { return s.prefix + "replica:" + r }
+
+// endID is the id of a log's end entry: after every event's "0-N".
+const endID = "1-0"
+
+func (s *Store) Create(ctx context.Context, id string, m resume.Meta, ttl time.Duration) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, s.metaKey(id), "owner", m.Owner, "kind", m.Kind, "replica", m.Replica)
+		p.PExpire(ctx, s.metaKey(id), ttl)
+		return nil
+	})
+	return err
+}
+
+// exists reports whether err is XADD's refusal of an id not after the
+// stream's last.
+func exists(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "equal or smaller")
+}
+
+func (s *Store) add(ctx context.Context, id, entry string, values []any, ttl time.Duration) error {
+	var add *redis.StringCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		add = p.XAdd(ctx, &redis.XAddArgs{Stream: s.logKey(id), ID: entry, Values: values})
+		p.PExpire(ctx, s.logKey(id), ttl)
+		p.PExpire(ctx, s.metaKey(id), ttl)
+		return nil
+	})
+	if exists(add.Err()) {
+		return resume.ErrExists
+	}
+	return err
+}
+
+func (s *Store) Append(ctx context.Context, id string, seq uint64, frame []byte, ttl time.Duration) error {
+	return s.add(ctx, id, "0-"+strconv.FormatUint(seq, 10), []any{"f", frame}, ttl)
+}
+
+func (s *Store) End(ctx context.Context, id, status string, ttl time.Duration) error {
+	return s.add(ctx, id, endID, []any{"e", status}, ttl)
+}
+
+func (s *Store) Meta(ctx context.Context, id string) (resume.Meta, error) {
+	v, err := s.rdb.HGetAll(ctx, s.metaKey(id)).Result()
+	if err != nil {
+		return resume.Meta{}, err
+	}
+	if len(v) == 0 {
+		return resume.Meta{}, resume.ErrNotFound
+	}
+	return resume.Meta{Owner: v["owner"], Kind: v["kind"], Replica: v["replica"]}, nil
+}
+
+func (s *Store) Tail(ctx context.Context, id string) (uint64, string, error) {
+	msgs, err := s.rdb.XRevRangeN(ctx, s.logKey(id), "+", "-", 2).Result()
+	if err != nil {
+		return 0, "", err
+	}
+	var (
+		last uint64
+		end  string
+	)
+	for _, m := range msgs {
+		if m.ID == endID {
+			end, _ = m.Values["e"].(string)
+			continue
+		}
+		last, err = seqOf(m.ID)
+		if err != nil {
+			return 0, "", err
+		}
+		break
+	}
+	return last, end, nil
+}
+
+func seqOf(entry string) (uint64, error) {
+	n, ok := strings.CutPrefix(entry, "0-")
+	if !ok {
+		return 0, fmt.Errorf("redislog: unexpected entry id %q", entry)
+	}
+	return strconv.ParseUint(n, 10, 64)
+}
+
+func (s *Store) Read(ctx context.Context, id string, after uint64, block time.Duration, dst [][]byte) ([][]byte, string, error) {
+	res, err := s.rdb.XRead(ctx, &redis.XReadArgs{
+		Streams: []string{s.logKey(id), "0-" + strconv.FormatUint(after, 10)},
+		Block:   block,
+		Count:   256,
+	}).Result()
+	if errors.Is(err, redis.Nil) {
+		return dst, "", nil // nothing within block
+	}
+	if err != nil {
+		return dst, "", err
+	}
+	var end string
+	for _, st := range res {
+		for _, m := range st.Messages {
+			if m.ID == endID {
+				end, _ = m.Values["e"].(string)
+				break
+			}
+			f, _ := m.Values["f"].(string)
+			dst = append(dst, []byte(f))
+		}
+	}
+	return dst, end, nil
+}
+
+func (s *Store) Publish(ctx context.Context, msg string) error {
+	return s.rdb.Publish(ctx, s.channel(), msg).Err()
+}
+
+func (s *Store) Subscribe(ctx context.Context, ready func(), f func(msg string)) error {
+	sub := s.rdb.Subscribe(ctx, s.channel())
+	defer sub.Close()
+	// A blocked receive does not watch ctx; closing the subscription
+	// ends it.
+	stop := context.AfterFunc(ctx, func() { sub.Close() })
+	defer stop()
+	if _, err := sub.Receive(ctx); err != nil { // the subscription's confirmation
+		return err
+	}
+	ready()
+	for {
+		m, err := sub.ReceiveMessage(ctx)
+		if err != nil {
+			return err
+		}
+		f(m.Payload)
+	}
+}
+
+func (s *Store) Beat(ctx context.Context, replica string, ttl time.Duration) error {
+	return s.rdb.Set(ctx, s.aliveKey(replica), "1", ttl).Err()
+}
+
+func (s *Store) Alive(ctx context.Context, replica string) (bool, error) {
+	n, err := s.rdb.Exists(ctx, s.aliveKey(replica)).Result()
+	return n == 1, err
+}

@@ -1,0 +1,448 @@
+package resume
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Shared is a store of logs that every replica reads (Redis, see
+// resume/redislog), with a control channel between replicas and their
+// heartbeats. A log's events are numbered from 1; once ended (End) it
+// takes no more.
+type Shared interface {
+	// Create records a new stream. ttl bounds how long its log is kept
+	// after its last write.
+	Create(ctx context.Context, id string, m Meta, ttl time.Duration) error
+	// Append adds frame as event seq. ErrExists if the log already has
+	// an event seq (or a later one) or has ended.
+	Append(ctx context.Context, id string, seq uint64, frame []byte, ttl time.Duration) error
+	// End closes the log with status (one of the End* constants).
+	// ErrExists if it had ended already.
+	End(ctx context.Context, id, status string, ttl time.Duration) error
+	// Meta returns what Create recorded, or ErrNotFound.
+	Meta(ctx context.Context, id string) (Meta, error)
+	// Tail returns the number of the log's last event and, if the log
+	// ended, its status.
+	Tail(ctx context.Context, id string) (last uint64, end string, err error)
+	// Read appends to dst the events after event after, waiting up to
+	// block for one. end is the log's status once dst reaches its end.
+	Read(ctx context.Context, id string, after uint64, block time.Duration, dst [][]byte) (_ [][]byte, end string, err error)
+	// Publish sends msg to every replica's Subscribe.
+	Publish(ctx context.Context, msg string) error
+	// Subscribe calls f with every message published until ctx is done;
+	// ready is called once messages are being received.
+	Subscribe(ctx context.Context, ready func(), f func(msg string)) error
+	// Beat says replica is alive for ttl; Alive asks whether it is.
+	Beat(ctx context.Context, replica string, ttl time.Duration) error
+	Alive(ctx context.Context, replica string) (bool, error)
+}
+
+// Meta is what every replica knows of a stream.
+type Meta struct {
+	Owner, Kind string
+	Replica     string // the one generating it
+}
+
+// ErrExists is returned by Shared for an event or end already written.
+var ErrExists = errors.New("resume: the log already has that event")
+
+// ErrComplete is returned by Registry.Resume to a client that has every
+// event of a finished stream.
+var ErrComplete = errors.New("resume: the client has the whole stream")
+
+// How a shared log ended.
+const (
+	endDone        = "done"
+	endCancelled   = "cancelled"
+	endExpired     = "expired"
+	endTooLarge    = "too_large"
+	endInterrupted = "interrupted" // its replica died; the log ends with an error event
+)
+
+// Control messages between replicas: "verb|stream id|client nonce".
+const (
+	ctlCancel = "cancel" // stop the generation
+	ctlAttach = "attach" // a client attached (nonce: "" on the generating replica)
+	ctlDetach = "detach" // that client left
+)
+
+// sharing is a Registry's side of Shared: heartbeats, control messages
+// and the clients that follow a log generated on another replica.
+type sharing struct {
+	r    *Registry
+	s    Shared
+	stop context.CancelFunc
+	done sync.WaitGroup
+
+	mu        sync.Mutex
+	followers map[string]map[*remoteClient]struct{} // by stream id
+}
+
+func newSharing(r *Registry) *sharing {
+	ctx, stop := context.WithCancel(context.Background())
+	sh := &sharing{r: r, s: r.o.Shared, stop: stop, followers: map[string]map[*remoteClient]struct{}{}}
+	ready := make(chan struct{})
+	sh.done.Add(2)
+	go func() {
+		defer sh.done.Done()
+		var once sync.Once
+		for ctx.Err() == nil {
+			err := sh.s.Subscribe(ctx, func() { once.Do(func() { close(ready) }) }, sh.handle)
+			if ctx.Err() == nil {
+				slog.Warn("resume: control channel lost; resubscribing", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+		}
+	}()
+	go func() {
+		defer sh.done.Done()
+		t := time.NewTicker(r.o.Heartbeat)
+		defer t.Stop()
+		for {
+			if err := sh.s.Beat(ctx, r.o.Replica, 3*r.o.Heartbeat); err != nil && ctx.Err() == nil {
+				slog.Warn("resume: heartbeat failed", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	// Messages published before the subscription is live would be lost;
+	// wait for it, boundedly (a store that is down is reported by its
+	// first use).
+	select {
+	case <-ready:
+	case <-time.After(5 * time.Second):
+	}
+	return sh
+}
+
+// Close stops the registry's heartbeat and control subscription (with
+// Shared set): other replicas will take its running streams for
+// interrupted once its heartbeat expires.
+func (r *Registry) Close() {
+	if r.sharing != nil {
+		r.sharing.stop()
+		r.sharing.done.Wait()
+	}
+}
+
+// Replica is the registry's name in Shared.
+func (r *Registry) Replica() string { return r.o.Replica }
+
+// ttl is how long a shared log lives after its last write.
+func (sh *sharing) ttl() time.Duration { return sh.r.o.Grace + sh.r.o.Retain }
+
+func (sh *sharing) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 5*time.Second)
+}
+
+func (sh *sharing) create(s *Session) error {
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	if err := sh.s.Create(ctx, s.id, Meta{Owner: s.owner, Kind: s.kind, Replica: sh.r.o.Replica}, sh.ttl()); err != nil {
+		return err
+	}
+	s.shared = true
+	return nil
+}
+
+func (sh *sharing) append(id string, seq uint64, frame []byte) error {
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	err := sh.s.Append(ctx, id, seq, frame, sh.ttl())
+	if errors.Is(err, ErrExists) {
+		// Another replica ended the log (a cancel from it, or it took
+		// this one for dead): nobody will read what follows.
+		return ErrCancelled
+	}
+	return err
+}
+
+func (sh *sharing) end(id, status string) {
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	if err := sh.s.End(ctx, id, status, sh.ttl()); err != nil && !errors.Is(err, ErrExists) {
+		slog.Warn("resume: ending a shared log", "stream", id, "err", err)
+	}
+}
+
+func (sh *sharing) publish(verb, id, nonce string) {
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	if err := sh.s.Publish(ctx, verb+"|"+id+"|"+nonce); err != nil {
+		slog.Warn("resume: publishing to other replicas", "verb", verb, "stream", id, "err", err)
+	}
+}
+
+// cancel cancels stream id, generated on another replica (or finished).
+func (sh *sharing) cancel(id, owner string) error {
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	m, err := sh.s.Meta(ctx, id)
+	if err != nil {
+		return err
+	}
+	if m.Owner != owner {
+		return ErrNotFound
+	}
+	if _, end, err := sh.s.Tail(ctx, id); err != nil {
+		return err
+	} else if end != "" {
+		return nil // nothing runs any more
+	}
+	// Ending the log first makes the generating replica's next write
+	// fail even if the message is lost; the message stops it at once.
+	sh.end(id, endCancelled)
+	sh.publish(ctlCancel, id, "")
+	return nil
+}
+
+// handle acts on a control message.
+func (sh *sharing) handle(msg string) {
+	verb, rest, _ := strings.Cut(msg, "|")
+	id, nonce, _ := strings.Cut(rest, "|")
+	sh.r.mu.Lock()
+	s := sh.r.sessions[id]
+	sh.r.mu.Unlock()
+	switch verb {
+	case ctlCancel:
+		if s != nil {
+			s.Cancel()
+		}
+		sh.eachFollower(id, "", func(c *remoteClient) { c.cancel(ErrCancelled) })
+	case ctlAttach:
+		if s != nil && nonce != "" {
+			s.mu.Lock()
+			if s.client != nil {
+				s.client.takenOver = true
+				s.client = nil
+			}
+			if s.timer != nil && !s.done {
+				s.timer.Stop()
+				s.timer = nil
+			}
+			s.remote = nonce
+			s.signal()
+			s.mu.Unlock()
+		}
+		sh.eachFollower(id, nonce, func(c *remoteClient) { c.cancel(ErrTakenOver) })
+	case ctlDetach:
+		if s != nil {
+			s.mu.Lock()
+			if s.remote == nonce {
+				s.remote = ""
+				s.detached()
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// eachFollower calls f for the clients of stream id on this replica but
+// the one of nonce.
+func (sh *sharing) eachFollower(id, nonce string, f func(*remoteClient)) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for c := range sh.followers[id] {
+		if c.nonce != nonce {
+			f(c)
+		}
+	}
+}
+
+// Reader reads a stream's frames from a position on: a Client of a
+// session in this process, or one following a shared log.
+type Reader interface {
+	// Next appends to dst the frames after the reader's position,
+	// waiting for some when there are none yet (see Client.Next).
+	Next(ctx context.Context, dst [][]byte) ([][]byte, error)
+	// Close detaches the reader.
+	Close()
+}
+
+// Resume attaches a reader, which has the events up to after, to stream
+// id of owner and kind, wherever it is generated. ErrComplete means the
+// reader would have nothing to read: the stream finished at after.
+func (r *Registry) Resume(id, owner, kind string, after uint64) (Reader, error) {
+	if s, err := r.Get(id, owner, kind); err == nil {
+		if s.Done(after) {
+			return nil, ErrComplete
+		}
+		return s.Attach(after)
+	} else if r.sharing == nil {
+		return nil, err
+	}
+	return r.sharing.resume(id, owner, kind, after)
+}
+
+func (sh *sharing) resume(id, owner, kind string, after uint64) (Reader, error) {
+	ctx, cancel := sh.ctx()
+	defer cancel()
+	m, err := sh.s.Meta(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if m.Owner != owner || m.Kind != kind {
+		return nil, ErrNotFound
+	}
+	last, end, err := sh.s.Tail(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case end == endTooLarge:
+		return nil, ErrTooLarge
+	case end == endCancelled || end == endExpired:
+		return nil, ErrNotFound
+	case after > last:
+		return nil, ErrBadPosition
+	case end != "" && after == last:
+		return nil, ErrComplete
+	}
+	c := &remoteClient{sh: sh, id: id, kind: kind, replica: m.Replica, pos: after, nonce: randomHex(8), stop: make(chan struct{})}
+	sh.mu.Lock()
+	if sh.followers[id] == nil {
+		sh.followers[id] = map[*remoteClient]struct{}{}
+	}
+	sh.followers[id][c] = struct{}{}
+	sh.mu.Unlock()
+	if end == "" {
+		sh.publish(ctlAttach, id, c.nonce)
+	}
+	return c, nil
+}
+
+// remoteClient follows a shared log: blocking reads, and between them a
+// look at whether the generating replica is still alive.
+type remoteClient struct {
+	sh                *sharing
+	id, kind, replica string
+	pos               uint64
+	nonce             string
+	mu                sync.Mutex
+	err               error         // ErrTakenOver or ErrCancelled, once stop is closed
+	stop              chan struct{} // closed by cancel
+	closed            bool          // guarded by sh.mu
+}
+
+func (c *remoteClient) cancel(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.err = err
+		close(c.stop)
+	}
+}
+
+func (c *remoteClient) Next(ctx context.Context, dst [][]byte) ([][]byte, error) {
+	// stop (a takeover, a cancel) ends a blocked read at once.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		n := len(dst)
+		var (
+			end string
+			err error
+		)
+		dst, end, err = c.sh.s.Read(ctx, c.id, c.pos, c.sh.r.o.Heartbeat, dst)
+		c.pos += uint64(len(dst) - n)
+		select {
+		case <-c.stop:
+			c.mu.Lock()
+			err = c.err
+			c.mu.Unlock()
+			return dst, err
+		default:
+		}
+		switch {
+		case err != nil:
+			return dst, err
+		case len(dst) > n:
+			return dst, nil
+		case end == endDone || end == endInterrupted:
+			return dst, io.EOF
+		case end == endCancelled:
+			return dst, ErrCancelled
+		case end == endExpired:
+			return dst, ErrExpired
+		case end != "":
+			return dst, ErrTooLarge
+		}
+		// A heartbeat's silence: is the generating replica alive?
+		alive, err := c.sh.s.Alive(ctx, c.replica)
+		if err != nil {
+			return dst, err
+		}
+		if !alive {
+			c.interrupt(ctx)
+		}
+	}
+}
+
+// interrupt ends the log of a stream whose replica died, with the
+// dialect's error event after the last event logged. Several readers may
+// race: the log takes the first.
+func (c *remoteClient) interrupt(ctx context.Context) {
+	if _, err := c.sh.s.Meta(ctx, c.id); err != nil {
+		return // expired meanwhile: the next read says so
+	}
+	seq := c.pos + 1
+	frame := interruptedFrame(c.kind, c.id, seq)
+	if f := c.sh.r.o.Interrupted; f != nil {
+		frame = f(c.kind, c.id, seq)
+	}
+	slog.Warn("resume: the replica generating a stream is gone; ending it with an error", "stream", c.id, "replica", c.replica)
+	if err := c.sh.s.Append(ctx, c.id, seq, frame, c.sh.ttl()); err != nil && !errors.Is(err, ErrExists) {
+		return
+	}
+	if err := c.sh.s.End(ctx, c.id, endInterrupted, c.sh.ttl()); err != nil && !errors.Is(err, ErrExists) {
+		slog.Warn("resume: ending an interrupted stream", "stream", c.id, "err", err)
+	}
+}
+
+// interruptedFrame is the error event of an interrupted stream when no
+// dialect gave its own.
+func interruptedFrame(_, id string, seq uint64) []byte {
+	return []byte("id: " + FormatID(id, seq) + "\nevent: error\ndata: {\"error\":{\"message\":\"" + InterruptedMessage + "\",\"type\":\"interrupted\"}}\n\n")
+}
+
+// InterruptedMessage says why a stream ended early: its replica died.
+const InterruptedMessage = "the stream was interrupted: the server generating it stopped before it finished; send the request again to retry"
+
+func (c *remoteClient) Close() {
+	c.sh.mu.Lock()
+	if c.closed {
+		c.sh.mu.Unlock()
+		return
+	}
+	c.closed = true
+	delete(c.sh.followers[c.id], c)
+	if len(c.sh.followers[c.id]) == 0 {
+		delete(c.sh.followers, c.id)
+	}
+	c.sh.mu.Unlock()
+	c.mu.Lock()
+	takenOver := c.err != nil
+	c.mu.Unlock()
+	if !takenOver {
+		c.sh.publish(ctlDetach, c.id, c.nonce)
+	}
+}

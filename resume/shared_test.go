@@ -1,0 +1,232 @@
+package resume_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/resume"
+	"github.com/runnel/runnel/resume/redislog"
+)
+
+// replicas returns n registries sharing one Redis under a fresh prefix,
+// as n processes behind a load balancer would.
+func replicas(t *testing.T, n int, o resume.Options) []*resume.Registry {
+	t.Helper()
+	url := os.Getenv("REDIS_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := redislog.Open(ctx, url, "runnel-test-"+hex.EncodeToString(b)+":")
+	if err != nil {
+		t.Fatalf("Redis at %s (start it with scripts/services): %v", url, err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var rs []*resume.Registry
+	for i := range n {
+		o := o
+		o.Shared, o.Replica = st, fmt.Sprintf("r%d", i)
+		r := resume.NewRegistry(o)
+		t.Cleanup(r.Close)
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+func frame(id string, seq uint64, text string) []byte {
+	return []byte("id: " + resume.FormatID(id, seq) + "\ndata: " + text + "\n\n")
+}
+
+// read reads r until it ends, returning the frames joined and the error.
+func read(t *testing.T, r resume.Reader) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // deadlock guard
+	defer cancel()
+	var sb strings.Builder
+	for {
+		fs, err := r.Next(ctx, nil)
+		for _, f := range fs {
+			sb.Write(f)
+		}
+		if err != nil {
+			return sb.String(), err
+		}
+	}
+}
+
+// A stream generated on replica 0 is replayed and followed on replica 1,
+// then read there again once finished (from Redis: replica 0 keeps no
+// finished log in memory).
+func TestSharedResumeOnAnotherReplica(t *testing.T) {
+	rs := replicas(t, 2, resume.Options{Grace: time.Hour})
+	s, err := rs[0].Open("team:a", "openai.chat", func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.Attach(0)
+	want := ""
+	for i := uint64(1); i <= 3; i++ {
+		s.Append(i, frame(s.ID(), i, fmt.Sprint("t", i)))
+		want += string(frame(s.ID(), i, fmt.Sprint("t", i)))
+	}
+	c.Close()
+
+	if _, err := rs[1].Resume(s.ID(), "team:b", "openai.chat", 1); !errors.Is(err, resume.ErrNotFound) {
+		t.Fatalf("another owner's resume: %v, want ErrNotFound", err)
+	}
+	if _, err := rs[1].Resume(s.ID(), "team:a", "anthropic.messages", 1); !errors.Is(err, resume.ErrNotFound) {
+		t.Fatalf("another endpoint's resume: %v, want ErrNotFound", err)
+	}
+	if _, err := rs[1].Resume(s.ID(), "team:a", "openai.chat", 9); !errors.Is(err, resume.ErrBadPosition) {
+		t.Fatalf("a resume after an event never sent: %v, want ErrBadPosition", err)
+	}
+	r, err := rs[1].Resume(s.ID(), "team:a", "openai.chat", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string)
+	go func() {
+		got, err := read(t, r)
+		if err != io.EOF {
+			got += " ERR " + fmt.Sprint(err)
+		}
+		done <- got
+	}()
+	for i := uint64(4); i <= 5; i++ {
+		if err := s.Append(i, frame(s.ID(), i, fmt.Sprint("t", i))); err != nil {
+			t.Fatal(err)
+		}
+		want += string(frame(s.ID(), i, fmt.Sprint("t", i)))
+	}
+	s.Finish()
+	skip := len(frame(s.ID(), 1, "t1"))
+	if got := <-done; got != want[skip:] {
+		t.Fatalf("replica 1 read\n%q\nwant\n%q", got, want[skip:])
+	}
+	r.Close()
+	if h := rs[0].Held(); h != 0 {
+		t.Fatalf("replica 0 holds %d bytes of a finished shared log, want 0", h)
+	}
+	if rs[0].Len() != 0 {
+		t.Fatalf("replica 0 holds %d sessions, want 0", rs[0].Len())
+	}
+	for i, reg := range rs {
+		if _, err := reg.Resume(s.ID(), "team:a", "openai.chat", 5); !errors.Is(err, resume.ErrComplete) {
+			t.Fatalf("replica %d: a resume at the end: %v, want ErrComplete", i, err)
+		}
+		r, err := reg.Resume(s.ID(), "team:a", "openai.chat", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := read(t, r); got != want || err != io.EOF {
+			t.Fatalf("replica %d replays %q, %v", i, got, err)
+		}
+		r.Close()
+	}
+}
+
+// A cancel on replica 1 stops the generation on replica 0 at once (its
+// cancel func runs, its next Append fails) and ends readers everywhere.
+func TestSharedCancelOnAnotherReplica(t *testing.T) {
+	rs := replicas(t, 2, resume.Options{Grace: time.Hour})
+	cancelled := make(chan struct{})
+	s, _ := rs[0].Open("team:a", "native.inference", func() {
+		select {
+		case <-cancelled:
+		default:
+			close(cancelled)
+		}
+	})
+	c, _ := s.Attach(0)
+	s.Append(1, frame(s.ID(), 1, "x"))
+	if err := rs[1].Cancel(s.ID(), "team:b"); !errors.Is(err, resume.ErrNotFound) {
+		t.Fatalf("another owner's cancel: %v, want ErrNotFound", err)
+	}
+	if err := rs[1].Cancel(s.ID(), "team:a"); err != nil {
+		t.Fatal(err)
+	}
+	<-cancelled // a deadlock guard is the test's timeout
+	if _, err := read(t, c); !errors.Is(err, resume.ErrCancelled) {
+		t.Fatalf("the attached client: %v, want ErrCancelled", err)
+	}
+	if err := s.Append(2, frame(s.ID(), 2, "y")); err == nil {
+		t.Fatal("Append after a cancel succeeded")
+	}
+	if _, err := rs[1].Resume(s.ID(), "team:a", "native.inference", 1); !errors.Is(err, resume.ErrNotFound) {
+		t.Fatalf("resume of a cancelled stream: %v, want ErrNotFound", err)
+	}
+}
+
+// A client attached on replica 1 keeps replica 0's generation going past
+// the grace period; when it leaves, the grace period starts.
+func TestSharedRemoteClientHoldsGrace(t *testing.T) {
+	rs := replicas(t, 2, resume.Options{Grace: 200 * time.Millisecond, Heartbeat: 50 * time.Millisecond})
+	cancelled := make(chan struct{})
+	s, _ := rs[0].Open("", "openai.chat", func() { close(cancelled) })
+	c, _ := s.Attach(0)
+	s.Append(1, frame(s.ID(), 1, "x"))
+	r, err := rs[1].Resume(s.ID(), "", "openai.chat", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The local client is taken over once replica 0 hears of the remote
+	// one; from then on its grace timer is off.
+	if _, err := read(t, c); !errors.Is(err, resume.ErrTakenOver) {
+		t.Fatalf("the local client: %v, want ErrTakenOver", err)
+	}
+	c.Close()
+	// Still generating with the remote client attached: it reads what
+	// follows, however long after the grace period.
+	go func() {
+		for i := uint64(2); i <= 40; i++ {
+			if s.Append(i, frame(s.ID(), i, "y")) != nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // a slow generation, not an assertion
+		}
+		s.Finish()
+	}()
+	got, err := read(t, r)
+	if err != io.EOF || strings.Count(got, "data: y") != 39 {
+		t.Fatalf("the remote client read %d events, %v; want 39, EOF", strings.Count(got, "data: y"), err)
+	}
+	r.Close()
+	<-cancelled // Finish releases the generation
+}
+
+// Replica 0 dies mid-stream (its heartbeat stops): a reader on replica 1
+// gets the log, then the interruption event after the last event, then
+// EOF, and so does any later reader.
+func TestSharedOwnerDies(t *testing.T) {
+	rs := replicas(t, 2, resume.Options{Grace: time.Hour, Heartbeat: 50 * time.Millisecond,
+		Interrupted: func(kind, id string, seq uint64) []byte { return frame(id, seq, "interrupted "+kind) }})
+	s, _ := rs[0].Open("", "native.inference", func() {})
+	c, _ := s.Attach(0)
+	s.Append(1, frame(s.ID(), 1, "a"))
+	s.Append(2, frame(s.ID(), 2, "b"))
+	c.Close()
+	rs[0].Close() // as a kill -9: no more heartbeats, the session never finishes
+	r, err := rs[1].Resume(s.ID(), "", "native.inference", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(frame(s.ID(), 2, "b")) + string(frame(s.ID(), 3, "interrupted native.inference"))
+	if got, err := read(t, r); got != want || err != io.EOF {
+		t.Fatalf("read %q, %v; want %q, EOF", got, err, want)
+	}
+	r.Close()
+	if _, err := rs[1].Resume(s.ID(), "", "native.inference", 3); !errors.Is(err, resume.ErrComplete) {
+		t.Fatalf("a resume after the interruption event: %v, want ErrComplete", err)
+	}
+}
