@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -42,8 +43,11 @@ func gatewayServer(tb testing.TB, upstreamURL string) *httptest.Server {
 	return srv
 }
 
-// proxyServer is the reference hop: net/http/httputil's ReverseProxy,
-// flushing every write, in front of the same upstream.
+// proxyServer is the reference hop, the floor of any Go HTTP hop: a bare
+// net/http/httputil ReverseProxy, flushing every write, in front of the
+// same upstream. Full duplex, since without it Go's server closes the
+// unread request body at the first response write and the proxy loses
+// streams.
 func proxyServer(tb testing.TB, upstreamURL string) *httptest.Server {
 	u, err := url.Parse(upstreamURL)
 	if err != nil {
@@ -52,7 +56,10 @@ func proxyServer(tb testing.TB, upstreamURL string) *httptest.Server {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.FlushInterval = -1
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 1024}
-	srv := httptest.NewServer(rp)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.NewResponseController(w).EnableFullDuplex()
+		rp.ServeHTTP(w, r)
+	}))
 	tb.Cleanup(srv.Close)
 	return srv
 }
@@ -124,175 +131,260 @@ func TestGatewayFlushesEachToken(t *testing.T) {
 	}
 }
 
-// BenchmarkGatewayOverhead measures what the gateway adds to a stream, at
-// 500 concurrent streams over loopback: the same load generator reads the
-// mock upstream directly and through the gateway, in the same run, and the
-// differences of the percentiles are reported. Each stream is 20 tokens
-// 50 ms apart (about 1 s); streams start at a steady 500 per second, so
-// about 500 are always in flight. One op is one pair of runs of 3×500
-// requests each. It also reports the gateway's heap per open stream.
+// BenchmarkGatewayOverhead measures what a hop adds to a stream, against
+// its floor: the same load generator (bench.Run, what `runnel bench` runs)
+// reads the mock upstream directly, through a bare full-duplex
+// httputil.ReverseProxy, and through Runnel (what `runnel serve` runs in
+// front of an upstream), in the same process and the same run. One op is
+// one round of the three, in an order that rotates every round (D P R,
+// P R D, R D P, …), so drift on a shared machine falls on all three; run
+// with -benchtime 3x or more. Streams are 50 tokens 20 ms apart, arriving
+// at a fixed rate that keeps c streams open (one at a time, and 2 ms
+// apart, for c=1).
+//
+// Reported for the proxy and Runnel, as medians over the rounds (the log
+// has every round, and the ranges): added TTFT p50 and p99 and ITL p99
+// against the direct run of the same round, the hop's CPU per token (the
+// process CPU time of its run minus the direct run's, per output token:
+// the load generator's and the mock's share cancel out), and the streams
+// that failed or whose text differs from the direct run's.
 func BenchmarkGatewayOverhead(b *testing.B) {
-	overhead(b, 500, 1500, 20, 50*time.Millisecond, true)
+	for _, c := range []struct {
+		streams, requests int
+		itl               time.Duration
+	}{
+		{1, 100, 2 * time.Millisecond},
+		{100, 300, 20 * time.Millisecond},
+		{500, 1500, 20 * time.Millisecond},
+	} {
+		b.Run(fmt.Sprintf("c=%d", c.streams), func(b *testing.B) {
+			overhead(b, c.streams, c.requests, 50, c.itl)
+		})
+	}
 }
 
-// BenchmarkGatewayOverheadLight is 500 concurrent streams at a lower token
-// rate (10 tokens 200 ms apart, 2,500 tokens/s in all), so that the machine
-// is not saturated and the differences show the gateway's own latency
-// rather than CPU queueing.
-func BenchmarkGatewayOverheadLight(b *testing.B) {
-	overhead(b, 500, 1000, 10, 200*time.Millisecond, false)
+// hop is one way from the load generator to the mock upstream.
+type hop struct {
+	name, url, model string
 }
 
-// BenchmarkGatewayOverheadSerial is the same with one stream at a time: the
-// cost of the extra hop without contention.
-func BenchmarkGatewayOverheadSerial(b *testing.B) {
-	overhead(b, 1, 200, 20, 2*time.Millisecond, false)
+// hopRound is one hop's figures in one round, against that round's direct
+// run.
+type hopRound struct {
+	ttftP50, ttftP99, itlP99 float64 // added TTFT (ms), ITL p99 (ms)
+	cpuPerToken              float64 // µs, the hop's own
+	bad                      int     // failed streams, and streams whose text differs from direct
 }
 
-func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration, heap bool) {
+func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration) {
 	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: tokens, ITL: itl}))
 	defer upstream.Close()
-	gw := gatewayServer(b, upstream.URL)
-	proxy := proxyServer(b, upstream.URL)
+	hops := []hop{
+		{"direct", upstream.URL, "default"},
+		{"proxy", proxyServer(b, upstream.URL).URL, "default"},
+		{"runnel", gatewayServer(b, upstream.URL).URL, "openai/default"},
+	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams, MaxIdleConns: 0}}
-
-	run := func(base, model string) *Result {
+	run := func(h hop) (*Result, time.Duration) {
 		cfg := Config{
-			BaseURL: base + "/v1", Model: model, Prompt: "Tell me a story.",
+			BaseURL: h.url + "/v1", Model: h.model, Prompt: "Tell me a story.",
 			Requests: requests, Concurrency: streams, HTTPClient: client,
 		}
 		if streams > 1 {
 			cfg.Rate, cfg.Fixed = float64(streams)/(time.Duration(tokens)*itl).Seconds(), true
 		}
+		t0 := cpuTime()
 		res, err := Run(context.Background(), cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
-		return res
+		return res, cpuTime() - t0
 	}
-	// Warm both paths' connection pools.
-	run(upstream.URL, "default")
-	run(gw.URL, "openai/default")
+	for _, h := range hops { // warm the connection pools
+		run(h)
+	}
 
 	var (
-		direct, through, proxied []*Result
-		cpuD, cpuG               time.Duration
-		allocD, allocG           uint64
+		rounds [][]hopRound // per round: proxy, runnel
+		cpu    time.Duration
 	)
 	b.ResetTimer()
 	wall0 := time.Now()
-	for range b.N {
-		t0, a0 := cpuTime(), totalAlloc()
-		direct = append(direct, run(upstream.URL, "default"))
-		t1, a1 := cpuTime(), totalAlloc()
-		through = append(through, run(gw.URL, "openai/default"))
-		cpuD, cpuG = cpuD+t1-t0, cpuG+cpuTime()-t1
-		allocD, allocG = allocD+a1-a0, allocG+totalAlloc()-a1
-		if streams > 1 {
-			proxied = append(proxied, run(proxy.URL, "default"))
+	for i := range b.N {
+		res := make([]*Result, len(hops))
+		cpus := make([]time.Duration, len(hops))
+		for k := range hops {
+			j := (i + k) % len(hops)
+			res[j], cpus[j] = run(hops[j])
+			cpu += cpus[j]
 		}
+		d := res[0]
+		want := d.Requests[0].Digest
+		var r []hopRound
+		for j := 1; j < len(hops); j++ {
+			h := res[j]
+			bad := h.Failed
+			for _, q := range h.Requests {
+				if q.Err == "" && (q.Digest != want || q.Chunks != tokens) {
+					bad++
+				}
+			}
+			r = append(r, hopRound{
+				ttftP50: h.TTFT.P50 - d.TTFT.P50, ttftP99: h.TTFT.P99 - d.TTFT.P99, itlP99: h.ITL.P99,
+				cpuPerToken: float64(cpus[j]-cpus[0]) / float64(time.Microsecond) / float64(max(h.TotalOutputTokens, 1)),
+				bad:         bad,
+			})
+			for _, e := range h.Errors {
+				b.Logf("%s error: %s", hops[j].name, e)
+			}
+		}
+		b.Logf("round %d: direct TTFT p50 %.2f p99 %.2f ms, ITL p99 %.2f ms, %d failed", i+1, d.TTFT.P50, d.TTFT.P99, d.ITL.P99, d.Failed)
+		for j, x := range r {
+			b.Logf("round %d: %-6s added TTFT p50 %+.2f p99 %+.2f ms, ITL p99 %.2f ms, CPU %.1f µs/token, %d bad streams",
+				i+1, hops[j+1].name, x.ttftP50, x.ttftP99, x.itlP99, x.cpuPerToken, x.bad)
+		}
+		rounds = append(rounds, r)
 	}
 	b.StopTimer()
 	wall := time.Since(wall0)
 
-	d, g := merge(direct), merge(through)
-	us := func(ms float64) float64 { return ms * 1000 }
-	b.ReportMetric(us(g.TTFT.P50-d.TTFT.P50), "added-ttft-p50-µs")
-	b.ReportMetric(us(g.TTFT.P99-d.TTFT.P99), "added-ttft-p99-µs")
-	b.ReportMetric(us(g.ITL.P99-d.ITL.P99), "added-itl-p99-µs")
-	b.ReportMetric(us(g.ITL.P50-d.ITL.P50), "added-itl-p50-µs")
-	b.ReportMetric(float64(d.Failed+g.Failed), "errors")
-	// CPU time is less at the mercy of a busy machine than latency: the
-	// gateway's cost per token is the extra CPU of the gateway run.
-	b.ReportMetric(float64(cpuG-cpuD)/float64(time.Microsecond)/float64(max(g.TotalOutputTokens, 1)), "added-cpu-µs/token")
-	// Garbage drives how often the collector runs, and its mark phases
-	// are where the tail latencies come from (see docs/benchmarks.md).
-	b.ReportMetric((float64(allocG)-float64(allocD))/1024/float64(b.N*requests), "added-alloc-KiB/req")
+	for j, name := range []string{"proxy", "runnel"} {
+		pick := func(f func(hopRound) float64) []float64 {
+			v := make([]float64, len(rounds))
+			for i := range rounds {
+				v[i] = f(rounds[i][j])
+			}
+			return v
+		}
+		report := func(v []float64, unit string, scale float64) {
+			sort.Float64s(v)
+			b.ReportMetric(median(v)*scale, name+"-"+unit)
+		}
+		ttft50 := pick(func(r hopRound) float64 { return r.ttftP50 })
+		ttft99 := pick(func(r hopRound) float64 { return r.ttftP99 })
+		itl99 := pick(func(r hopRound) float64 { return r.itlP99 })
+		cpuTok := pick(func(r hopRound) float64 { return r.cpuPerToken })
+		bad := pick(func(r hopRound) float64 { return float64(r.bad) })
+		report(ttft50, "added-ttft-p50-µs", 1000)
+		report(ttft99, "added-ttft-p99-µs", 1000)
+		report(itl99, "itl-p99-ms", 1)
+		report(cpuTok, "cpu-µs/token", 1)
+		b.ReportMetric(sum(bad), name+"-bad-streams")
+		b.Logf("%s over %d rounds: added TTFT p50 %.2f…%.2f p99 %.2f…%.2f ms, ITL p99 %.2f…%.2f ms, CPU %.1f…%.1f µs/token",
+			name, len(rounds), ttft50[0], ttft50[len(ttft50)-1], ttft99[0], ttft99[len(ttft99)-1],
+			itl99[0], itl99[len(itl99)-1], cpuTok[0], cpuTok[len(cpuTok)-1])
+	}
 	// How much CPU the process got: far under the machine's cores means
 	// other load starved it, and the latency figures show queueing.
-	b.ReportMetric((cpuD+cpuG).Seconds()/wall.Seconds(), "cpu-cores-used")
-	b.Logf("direct:  TTFT p50 %.3f p99 %.3f ms, ITL p50 %.3f p99 %.3f ms, %d ok %d failed",
-		d.TTFT.P50, d.TTFT.P99, d.ITL.P50, d.ITL.P99, d.Completed, d.Failed)
-	b.Logf("gateway: TTFT p50 %.3f p99 %.3f ms, ITL p50 %.3f p99 %.3f ms, %d ok %d failed",
-		g.TTFT.P50, g.TTFT.P99, g.ITL.P50, g.ITL.P99, g.Completed, g.Failed)
-	if len(proxied) > 0 {
-		// The floor for any Go HTTP hop on this machine: a bare
-		// httputil.ReverseProxy in the gateway's place, in the same run.
-		p := merge(proxied)
-		b.ReportMetric(us(p.TTFT.P50-d.TTFT.P50), "proxy-added-ttft-p50-µs")
-		b.ReportMetric(us(p.TTFT.P99-d.TTFT.P99), "proxy-added-ttft-p99-µs")
-		b.ReportMetric(us(p.ITL.P99-d.ITL.P99), "proxy-added-itl-p99-µs")
-		b.Logf("proxy:   TTFT p50 %.3f p99 %.3f ms, ITL p50 %.3f p99 %.3f ms, %d ok %d failed",
-			p.TTFT.P50, p.TTFT.P99, p.ITL.P50, p.ITL.P99, p.Completed, p.Failed)
-	}
-	for _, e := range append(d.Errors, g.Errors...) {
-		b.Log("error:", e)
-	}
-	if heap {
-		perStream := heapPerStream(b, streams, upstream.URL, gw.URL, client)
-		b.ReportMetric(perStream/1024, "heap-KiB/stream")
-	}
+	b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cpu-cores-used")
 }
 
-// merge pools the per-request measurements of several runs.
-func merge(rs []*Result) *Result {
-	var all []Request
-	var d time.Duration
-	for _, r := range rs {
-		all = append(all, r.Requests...)
-		d += r.Duration
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n == 0 {
+		return 0
 	}
-	return summarise(rs[0].Config, all, d)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
-// heapPerStream opens n streams that each send one token and
-// then hang, directly to the mock and then through the gateway, and returns
-// the gateway's share of the live heap per open stream: (heap with streams
-// through the gateway − heap with streams direct) / streams. The load
-// generator's and the mock's own heap are in both figures and cancel out.
-func heapPerStream(b *testing.B, n int, upstreamURL, gwURL string, client *http.Client) float64 {
-	open := func(base, model string) (heap uint64, closeAll func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		p := openai.NewProvider(openai.Config{BaseURL: base + "/v1", HTTPClient: client})
-		streams := make([]stream.Stream, n)
-		var wg sync.WaitGroup
-		for i := range streams {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				s, err := p.Stream(ctx, &stream.Request{Model: model, Messages: []stream.Message{{Role: "user", Content: "hi"}}})
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if ev, err := s.Recv(); err != nil || ev.Kind != stream.KindDelta {
-					b.Error("first event:", ev, err)
-				}
-				streams[i] = s
-			}()
+func sum(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s
+}
+
+// BenchmarkOpenStreams holds 2,000 streams open (each has sent one token,
+// then its upstream waits) through the bare proxy and through Runnel, and
+// reports each hop's memory per open stream: live heap after a collection
+// plus goroutine stacks, with the streams open minus before they were
+// opened, less the same for 2,000 direct streams (so the load generator's
+// and the mock's own share cancels out), divided by 2,000. One op is one
+// round of the three, rotating as in BenchmarkGatewayOverhead.
+func BenchmarkOpenStreams(b *testing.B) {
+	const n = 2000
+	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: 50, ITL: 20 * time.Millisecond}))
+	defer upstream.Close()
+	hops := []hop{
+		{"direct", upstream.URL, "default?hang_after=1"},
+		{"proxy", proxyServer(b, upstream.URL).URL, "default?hang_after=1"},
+		{"runnel", gatewayServer(b, upstream.URL).URL, "openai/default?hang_after=1"},
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxIdleConns: 0}}
+	per := make([][]float64, len(hops))
+	for i := range b.N {
+		mem := make([]float64, len(hops))
+		for k := range hops {
+			j := (i + k) % len(hops)
+			mem[j] = openMemory(b, n, hops[j], client)
 		}
-		wg.Wait()
-		heap = liveHeap()
-		return heap, func() {
-			for _, s := range streams {
-				if s != nil {
-					s.Close()
-				}
+		for j := range hops {
+			per[j] = append(per[j], (mem[j]-mem[0])/n)
+		}
+		b.Logf("round %d: memory per open stream: direct %.1f KiB, proxy +%.1f KiB, runnel +%.1f KiB",
+			i+1, mem[0]/n/1024, per[1][i]/1024, per[2][i]/1024)
+	}
+	for j, name := range []string{"proxy", "runnel"} {
+		v := per[j+1]
+		sort.Float64s(v)
+		b.ReportMetric(median(v)/1024, name+"-KiB/stream")
+	}
+}
+
+// openMemory opens n streams through h, waits for each one's first token,
+// and returns the live heap plus goroutine stacks they hold; then it
+// closes them and waits until the servers let go of them.
+func openMemory(b *testing.B, n int, h hop, client *http.Client) float64 {
+	before := liveMemory()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := openai.NewProvider(openai.Config{BaseURL: h.url + "/v1", HTTPClient: client})
+	streams := make([]stream.Stream, n)
+	var wg sync.WaitGroup
+	for i := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := p.Stream(ctx, &stream.Request{Model: h.model, Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+			if err != nil {
+				b.Error(err)
+				return
 			}
-			cancel()
+			if ev, err := s.Recv(); err != nil || ev.Kind != stream.KindDelta {
+				b.Error("first event:", ev, err)
+			}
+			streams[i] = s
+		}()
+	}
+	wg.Wait()
+	open := liveMemory()
+	g := runtime.NumGoroutine()
+	for _, s := range streams {
+		if s != nil {
+			s.Close()
 		}
 	}
-	base := liveHeap()
-	dHeap, closeD := open(upstreamURL, "default?hang_after=1")
-	closeD()
-	time.Sleep(100 * time.Millisecond) // let server goroutines see the closes
-	mid := liveHeap()
-	gHeap, closeG := open(gwURL, "openai/default?hang_after=1")
-	closeG()
-	direct := float64(dHeap) - float64(base)
-	through := float64(gHeap) - float64(mid)
-	b.Logf("live heap per open stream: direct %.1f KiB, through the gateway %.1f KiB", direct/float64(n)/1024, through/float64(n)/1024)
-	return (through - direct) / float64(n)
+	cancel()
+	// Let the servers' goroutines see the closes: poll until most of the
+	// streams' goroutines are gone (a deadlock guard bounds it).
+	for deadline := time.Now().Add(time.Minute); runtime.NumGoroutine() > g-2*n && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return open - before
+}
+
+// liveMemory is the live heap after a collection plus the goroutine stacks
+// in use, in bytes.
+func liveMemory() float64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return float64(m.HeapAlloc + m.StackInuse)
 }
 
 // cpuTime is the process's user and system CPU time so far.
@@ -302,21 +394,6 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// totalAlloc is the bytes allocated by the process so far.
-func totalAlloc() uint64 {
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.TotalAlloc
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
 
 // TestGatewayUpstreamFaults drives faulty upstreams through the whole
