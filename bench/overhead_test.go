@@ -29,13 +29,18 @@ import (
 // gatewayServer is what `runnel serve` runs in front of an OpenAI-compatible
 // upstream: the server's middleware, the openai dialect, the gateway with its
 // controls, metering and metrics, and the openai upstream provider.
-func gatewayServer(tb testing.TB, upstreamURL string) *httptest.Server {
+// The gateway's and the dialect's options may be changed by opts.
+func gatewayServer(tb testing.TB, upstreamURL string, opts ...func(*gateway.Options, *openai.Options)) *httptest.Server {
 	tb.Helper()
 	router := gateway.NewStaticRouter()
 	router.Register("openai", openai.NewProvider(openai.Config{BaseURL: upstreamURL + "/v1"}))
-	gw := gateway.New(gateway.Options{Router: router, Observer: metrics.New()})
+	gwo, oo := gateway.Options{Router: router, Observer: metrics.New()}, openai.Options{}
+	for _, f := range opts {
+		f(&gwo, &oo)
+	}
+	gw := gateway.New(gwo)
 	h := server.New(server.Options{
-		Dialects: []server.Dialect{openai.NewServer(gw, openai.Options{})},
+		Dialects: []server.Dialect{openai.NewServer(gw, oo)},
 		Logger:   slog.New(slog.DiscardHandler),
 	})
 	srv := httptest.NewServer(h)

@@ -71,7 +71,14 @@ type Options struct {
 	Observer Observer
 	// Prices per model, for cost.
 	Prices Prices
-	// BufferSize is the per-stream event buffer (default 64).
+	// BufferSize, when positive, puts every stream behind a read-ahead
+	// buffer of that many events (control.Buffer), filled by a goroutine
+	// of its own. Zero or negative, the default, reads each stream on the
+	// caller's goroutine, as a proxy does: no hand-off per token, and
+	// backpressure from the sockets themselves. Providers whose producers
+	// must run ahead of the reader have their own bounded buffer (the
+	// engine; config's per-provider read_ahead), as do resumable streams
+	// (their session log).
 	BufferSize int
 	// Timeouts apply to calls whose request leaves a field zero.
 	Timeouts stream.Timeouts
