@@ -60,6 +60,41 @@ type Observer interface {
 	CallEnded(rec *Record)
 }
 
+// CallObserver is an Observer that resolves a call's labels once, when it
+// starts: the gateway then times the call's tokens through the returned
+// TokenObserver, with no lookup (and no lock shared by all streams) per
+// token.
+type CallObserver interface {
+	Observer
+	Call(provider, model string) TokenObserver
+}
+
+// TokenObserver times one call's tokens; see Observer.
+type TokenObserver interface {
+	FirstToken(ttft time.Duration)
+	TokenGap(gap time.Duration)
+}
+
+// labelled is the TokenObserver of an Observer that is no CallObserver.
+type labelled struct {
+	obs             Observer
+	provider, model string
+}
+
+func (l *labelled) FirstToken(d time.Duration) { l.obs.FirstToken(l.provider, l.model, d) }
+func (l *labelled) TokenGap(d time.Duration)   { l.obs.TokenGap(l.provider, l.model, d) }
+
+// tokenObserver returns obs's TokenObserver for a call, or nil.
+func tokenObserver(obs Observer, provider, model string) TokenObserver {
+	switch o := obs.(type) {
+	case nil:
+		return nil
+	case CallObserver:
+		return o.Call(provider, model)
+	}
+	return &labelled{obs, provider, model}
+}
+
 // Options configure a Gateway.
 type Options struct {
 	// Router resolves a request's model to a provider (usually a

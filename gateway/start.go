@@ -98,6 +98,7 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 		g: g, in: s, cancel: cancel, adm: adm, tc: tokenCounter(sv.p),
 		rec:    Record{ID: id, Request: req, Provider: sv.provider, Model: sv.model, Started: started},
 		prices: g.price(req.Model, sv.provider, sv.model),
+		tokens: tokenObserver(g.opts.Observer, sv.provider, sv.model),
 	}
 	if adm != nil {
 		m.warnings = adm.Warnings()
