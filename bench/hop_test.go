@@ -93,9 +93,10 @@ func TestHopWithoutProducer(t *testing.T) {
 }
 
 // hopLines reads an OpenAI stream and sums it up line by line: `content
-// "X"` for a delta, "error MESSAGE", "[DONE]", and comments as they are (only
-// the first of a run of identical ones, and none before the first line). Role-only and finish chunks are
-// left out. It stops after the line closeAfter, or at the end.
+// "X"` for a delta, "error MESSAGE", "[DONE]", and comments as they are
+// (only the first of a run of identical ones, and none before the first
+// line). Role-only and finish chunks are left out. It stops after the line
+// closeAfter, or at the end.
 func hopLines(t *testing.T, resp *http.Response, closeAfter string) []string {
 	var out []string
 	sc := bufio.NewScanner(resp.Body)
