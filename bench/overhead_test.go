@@ -9,8 +9,10 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,12 +28,12 @@ import (
 	"github.com/runnel/runnel/stream"
 )
 
-// gatewayServer is what `runnel serve` runs in front of an OpenAI-compatible
-// upstream: the server's middleware, the openai dialect, the gateway with its
-// controls, metering and metrics, and the openai upstream provider.
-// The gateway's and the dialect's options may be changed by opts.
-func gatewayServer(tb testing.TB, upstreamURL string, opts ...func(*gateway.Options, *openai.Options)) *httptest.Server {
-	tb.Helper()
+// gatewayHandler is what `runnel serve` runs in front of an
+// OpenAI-compatible upstream: the server's middleware, the openai dialect,
+// the gateway with its controls, metering and metrics, and the openai
+// upstream provider. The gateway's and the dialect's options may be changed
+// by opts.
+func gatewayHandler(upstreamURL string, opts ...func(*gateway.Options, *openai.Options)) http.Handler {
 	router := gateway.NewStaticRouter()
 	router.Register("openai", openai.NewProvider(openai.Config{BaseURL: upstreamURL + "/v1"}))
 	gwo, oo := gateway.Options{Router: router, Observer: metrics.New()}, openai.Options{}
@@ -39,34 +41,35 @@ func gatewayServer(tb testing.TB, upstreamURL string, opts ...func(*gateway.Opti
 		f(&gwo, &oo)
 	}
 	gw := gateway.New(gwo)
-	h := server.New(server.Options{
+	return server.New(server.Options{
 		Dialects: []server.Dialect{openai.NewServer(gw, oo)},
 		Logger:   slog.New(slog.DiscardHandler),
 	})
-	srv := httptest.NewServer(h)
+}
+
+func gatewayServer(tb testing.TB, upstreamURL string, opts ...func(*gateway.Options, *openai.Options)) *httptest.Server {
+	srv := httptest.NewServer(gatewayHandler(upstreamURL, opts...))
 	tb.Cleanup(srv.Close)
 	return srv
 }
 
-// proxyServer is the reference hop, the floor of any Go HTTP hop: a bare
+// proxyHandler is the reference hop, the floor of any Go HTTP hop: a bare
 // net/http/httputil ReverseProxy, flushing every write, in front of the
 // same upstream. Full duplex, since without it Go's server closes the
 // unread request body at the first response write and the proxy loses
 // streams.
-func proxyServer(tb testing.TB, upstreamURL string) *httptest.Server {
+func proxyHandler(upstreamURL string) http.Handler {
 	u, err := url.Parse(upstreamURL)
 	if err != nil {
-		tb.Fatal(err)
+		panic(err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.FlushInterval = -1
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 1024}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.NewResponseController(w).EnableFullDuplex()
 		rp.ServeHTTP(w, r)
-	}))
-	tb.Cleanup(srv.Close)
-	return srv
+	})
 }
 
 // TestGatewayFlushesEachToken shows the gateway never buffers: the upstream
@@ -140,7 +143,8 @@ func TestGatewayFlushesEachToken(t *testing.T) {
 // its floor: the same load generator (bench.Run, what `runnel bench` runs)
 // reads the mock upstream directly, through a bare full-duplex
 // httputil.ReverseProxy, and through Runnel (what `runnel serve` runs in
-// front of an upstream), in the same process and the same run. One op is
+// front of an upstream), in the same run. The load generator and the mock
+// are this process; each hop is a process of its own (startHop). One op is
 // one round of the three, in an order that rotates every round (D P R,
 // P R D, R D P, …), so drift on a shared machine falls on all three; run
 // with -benchtime 3x or more. Streams are 50 tokens 20 ms apart, arriving
@@ -149,9 +153,8 @@ func TestGatewayFlushesEachToken(t *testing.T) {
 //
 // Reported for the proxy and Runnel, as medians over the rounds (the log
 // has every round, and the ranges): added TTFT p50 and p99 and ITL p99
-// against the direct run of the same round, the hop's CPU per token (the
-// process CPU time of its run minus the direct run's, per output token:
-// the load generator's and the mock's share cancel out), and the streams
+// against the direct run of the same round, the hop's CPU per token (its
+// process's CPU time during the run, per output token), and the streams
 // that failed or whose text differs from the direct run's.
 func BenchmarkGatewayOverhead(b *testing.B) {
 	for _, c := range []struct {
@@ -184,13 +187,17 @@ type hopRound struct {
 func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration) {
 	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: tokens, ITL: itl}))
 	defer upstream.Close()
+	procs := []*hopProc{nil, startHop(b, "proxy", upstream.URL), startHop(b, "runnel", upstream.URL)}
 	hops := []hop{
 		{"direct", upstream.URL, "default"},
-		{"proxy", proxyServer(b, upstream.URL).URL, "default"},
-		{"runnel", gatewayServer(b, upstream.URL).URL, "openai/default"},
+		{"proxy", procs[1].URL, "default"},
+		{"runnel", procs[2].URL, "openai/default"},
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams, MaxIdleConns: 0}}
-	run := func(h hop) (*Result, time.Duration) {
+	// run returns the run's result and the CPU time the hop's process
+	// spent on it (for direct: this process's, the load generator's and
+	// the mock's).
+	run := func(h hop, p *hopProc) (*Result, time.Duration) {
 		cfg := Config{
 			BaseURL: h.url + "/v1", Model: h.model, Prompt: "Tell me a story.",
 			Requests: requests, Concurrency: streams, HTTPClient: client,
@@ -198,30 +205,31 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration) {
 		if streams > 1 {
 			cfg.Rate, cfg.Fixed = float64(streams)/(time.Duration(tokens)*itl).Seconds(), true
 		}
-		t0 := cpuTime()
+		cpu := func() time.Duration {
+			if p == nil {
+				return cpuTime()
+			}
+			return time.Duration(p.stats(b, false).CPUNanos)
+		}
+		t0 := cpu()
 		res, err := Run(context.Background(), cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
-		return res, cpuTime() - t0
+		return res, cpu() - t0
 	}
-	for _, h := range hops { // warm the connection pools
-		run(h)
+	for j, h := range hops { // warm the connection pools
+		run(h, procs[j])
 	}
 
-	var (
-		rounds [][]hopRound // per round: proxy, runnel
-		cpu    time.Duration
-	)
+	var rounds [][]hopRound // per round: proxy, runnel
 	b.ResetTimer()
-	wall0 := time.Now()
 	for i := range b.N {
 		res := make([]*Result, len(hops))
 		cpus := make([]time.Duration, len(hops))
 		for k := range hops {
 			j := (i + k) % len(hops)
-			res[j], cpus[j] = run(hops[j])
-			cpu += cpus[j]
+			res[j], cpus[j] = run(hops[j], procs[j])
 		}
 		d := res[0]
 		want := d.Requests[0].Digest
@@ -236,7 +244,7 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration) {
 			}
 			r = append(r, hopRound{
 				ttftP50: h.TTFT.P50 - d.TTFT.P50, ttftP99: h.TTFT.P99 - d.TTFT.P99, itlP99: h.ITL.P99,
-				cpuPerToken: float64(cpus[j]-cpus[0]) / float64(time.Microsecond) / float64(max(h.TotalOutputTokens, 1)),
+				cpuPerToken: float64(cpus[j]) / float64(time.Microsecond) / float64(max(h.TotalOutputTokens, 1)),
 				bad:         bad,
 			})
 			for _, e := range h.Errors {
@@ -251,7 +259,6 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration) {
 		rounds = append(rounds, r)
 	}
 	b.StopTimer()
-	wall := time.Since(wall0)
 
 	for j, name := range []string{"proxy", "runnel"} {
 		pick := func(f func(hopRound) float64) []float64 {
@@ -279,9 +286,16 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration) {
 			name, len(rounds), ttft50[0], ttft50[len(ttft50)-1], ttft99[0], ttft99[len(ttft99)-1],
 			itl99[0], itl99[len(itl99)-1], cpuTok[0], cpuTok[len(cpuTok)-1])
 	}
-	// How much CPU the process got: far under the machine's cores means
-	// other load starved it, and the latency figures show queueing.
-	b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cpu-cores-used")
+	// The load of the shared machine: the latency figures are queueing
+	// when it is well above its 2 cores.
+	b.ReportMetric(loadAverage(), "load-average")
+}
+
+// loadAverage is the machine's one-minute load average.
+func loadAverage() float64 {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f, _ := strconv.ParseFloat(strings.Fields(string(b) + " 0")[0], 64)
+	return f
 }
 
 func median(sorted []float64) float64 {
@@ -304,49 +318,50 @@ func sum(v []float64) float64 {
 }
 
 // BenchmarkOpenStreams holds 2,000 streams open (each has sent one token,
-// then its upstream waits) through the bare proxy and through Runnel, and
-// reports each hop's memory per open stream: live heap after a collection
-// plus goroutine stacks, with the streams open minus before they were
-// opened, less the same for 2,000 direct streams (so the load generator's
-// and the mock's own share cancels out), divided by 2,000. One op is one
-// round of the three, rotating as in BenchmarkGatewayOverhead.
+// then its upstream waits) through the bare proxy and through Runnel, each
+// a fresh process per round, and reports each hop's memory per open
+// stream: resident set size, and live heap plus goroutine stacks, with the
+// streams open minus before (after one warm-up stream), divided by 2,000.
+// One op is one round of both, alternating which goes first.
 func BenchmarkOpenStreams(b *testing.B) {
 	const n = 2000
 	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: 50, ITL: 20 * time.Millisecond}))
 	defer upstream.Close()
-	hops := []hop{
-		{"direct", upstream.URL, "default?hang_after=1"},
-		{"proxy", proxyServer(b, upstream.URL).URL, "default?hang_after=1"},
-		{"runnel", gatewayServer(b, upstream.URL).URL, "openai/default?hang_after=1"},
-	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxIdleConns: 0}}
-	per := make([][]float64, len(hops))
+	kinds := []struct{ name, model string }{{"proxy", "default?hang_after=1"}, {"runnel", "openai/default?hang_after=1"}}
+	rssPer, livePer := make([][]float64, len(kinds)), make([][]float64, len(kinds))
 	for i := range b.N {
-		mem := make([]float64, len(hops))
-		for k := range hops {
-			j := (i + k) % len(hops)
-			mem[j] = openMemory(b, n, hops[j], client)
+		for k := range kinds {
+			j := (i + k) % len(kinds)
+			p := startHop(b, kinds[j].name, upstream.URL)
+			open(b, 1, hop{kinds[j].name, p.URL, kinds[j].model}, client)()
+			before := p.stats(b, true)
+			closeAll := open(b, n, hop{kinds[j].name, p.URL, kinds[j].model}, client)
+			with := p.stats(b, true)
+			closeAll()
+			p.stop()
+			rssPer[j] = append(rssPer[j], float64(with.RSS-before.RSS)/n)
+			livePer[j] = append(livePer[j], (float64(with.LiveBytes)-float64(before.LiveBytes))/n)
+			b.Logf("round %d: %-6s per open stream: RSS %.1f KiB, heap+stacks %.1f KiB (%d goroutines with %d streams)",
+				i+1, kinds[j].name, rssPer[j][i]/1024, livePer[j][i]/1024, with.Goroutine, n)
 		}
-		for j := range hops {
-			per[j] = append(per[j], (mem[j]-mem[0])/n)
-		}
-		b.Logf("round %d: memory per open stream: direct %.1f KiB, proxy +%.1f KiB, runnel +%.1f KiB",
-			i+1, mem[0]/n/1024, per[1][i]/1024, per[2][i]/1024)
 	}
-	for j, name := range []string{"proxy", "runnel"} {
-		v := per[j+1]
-		sort.Float64s(v)
-		b.ReportMetric(median(v)/1024, name+"-KiB/stream")
+	for j, k := range kinds {
+		for _, m := range []struct {
+			v    []float64
+			unit string
+		}{{rssPer[j], "rss-KiB/stream"}, {livePer[j], "heap-KiB/stream"}} {
+			v := append([]float64(nil), m.v...)
+			sort.Float64s(v)
+			b.ReportMetric(median(v)/1024, k.name+"-"+m.unit)
+		}
 	}
 }
 
-// openMemory opens n streams through h, waits for each one's first token,
-// and returns the live heap plus goroutine stacks they hold; then it
-// closes them and waits until the servers let go of them.
-func openMemory(b *testing.B, n int, h hop, client *http.Client) float64 {
-	before := liveMemory()
+// open opens n streams through h and waits for each one's first token; it
+// returns what closes them.
+func open(b *testing.B, n int, h hop, client *http.Client) (closeAll func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	p := openai.NewProvider(openai.Config{BaseURL: h.url + "/v1", HTTPClient: client})
 	streams := make([]stream.Stream, n)
 	var wg sync.WaitGroup
@@ -366,20 +381,14 @@ func openMemory(b *testing.B, n int, h hop, client *http.Client) float64 {
 		}()
 	}
 	wg.Wait()
-	open := liveMemory()
-	g := runtime.NumGoroutine()
-	for _, s := range streams {
-		if s != nil {
-			s.Close()
+	return func() {
+		for _, s := range streams {
+			if s != nil {
+				s.Close()
+			}
 		}
+		cancel()
 	}
-	cancel()
-	// Let the servers' goroutines see the closes: poll until most of the
-	// streams' goroutines are gone (a deadlock guard bounds it).
-	for deadline := time.Now().Add(time.Minute); runtime.NumGoroutine() > g-2*n && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	return open - before
 }
 
 // liveMemory is the live heap after a collection plus the goroutine stacks
