@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -56,7 +57,10 @@ type Request struct {
 	OutputTokens int             // from usage, else the number of content chunks
 	PromptTokens int
 	Chunks       int // content chunks received
-	Err          string
+	// Digest is an FNV-1a hash of the output text, to compare what two
+	// runs of the same prompt delivered.
+	Digest uint64
+	Err    string
 }
 
 // Run sends cfg.Requests streamed requests and measures them. It returns
@@ -153,6 +157,7 @@ func one(ctx context.Context, p *openai.Provider, cfg *Config) Request {
 	defer s.Close()
 	last := r.Start
 	var usage *stream.Usage
+	digest := fnv.New64a()
 	for {
 		ev, err := s.Recv()
 		now := time.Now()
@@ -172,6 +177,7 @@ func one(ctx context.Context, p *openai.Provider, cfg *Config) Request {
 			}
 			r.Chunks++
 			last = now
+			io.WriteString(digest, ev.Text)
 		case stream.KindUsage:
 			usage = ev.Usage
 		case stream.KindError:
@@ -179,6 +185,7 @@ func one(ctx context.Context, p *openai.Provider, cfg *Config) Request {
 		}
 	}
 	r.E2E = last.Sub(r.Start)
+	r.Digest = digest.Sum64()
 	r.OutputTokens = r.Chunks
 	if usage != nil {
 		r.OutputTokens, r.PromptTokens = usage.CompletionTokens, usage.PromptTokens

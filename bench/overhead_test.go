@@ -9,7 +9,10 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"runtime"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,36 +28,48 @@ import (
 	"github.com/runnel/runnel/stream"
 )
 
-// gatewayServer is what `runnel serve` runs in front of an OpenAI-compatible
-// upstream: the server's middleware, the openai dialect, the gateway with its
-// controls, metering and metrics, and the openai upstream provider.
-func gatewayServer(tb testing.TB, upstreamURL string) *httptest.Server {
-	tb.Helper()
+// gatewayHandler is what `runnel serve` runs in front of an
+// OpenAI-compatible upstream: the server's middleware, the openai dialect,
+// the gateway with its controls, metering and metrics, and the openai
+// upstream provider. The gateway's and the dialect's options may be changed
+// by opts.
+func gatewayHandler(upstreamURL string, opts ...func(*gateway.Options, *openai.Options)) http.Handler {
 	router := gateway.NewStaticRouter()
 	router.Register("openai", openai.NewProvider(openai.Config{BaseURL: upstreamURL + "/v1"}))
-	gw := gateway.New(gateway.Options{Router: router, Observer: metrics.New()})
-	h := server.New(server.Options{
-		Dialects: []server.Dialect{openai.NewServer(gw, openai.Options{})},
+	gwo, oo := gateway.Options{Router: router, Observer: metrics.New()}, openai.Options{}
+	for _, f := range opts {
+		f(&gwo, &oo)
+	}
+	gw := gateway.New(gwo)
+	return server.New(server.Options{
+		Dialects: []server.Dialect{openai.NewServer(gw, oo)},
 		Logger:   slog.New(slog.DiscardHandler),
 	})
-	srv := httptest.NewServer(h)
+}
+
+func gatewayServer(tb testing.TB, upstreamURL string, opts ...func(*gateway.Options, *openai.Options)) *httptest.Server {
+	srv := httptest.NewServer(gatewayHandler(upstreamURL, opts...))
 	tb.Cleanup(srv.Close)
 	return srv
 }
 
-// proxyServer is the reference hop: net/http/httputil's ReverseProxy,
-// flushing every write, in front of the same upstream.
-func proxyServer(tb testing.TB, upstreamURL string) *httptest.Server {
+// proxyHandler is the reference hop, the floor of any Go HTTP hop: a bare
+// net/http/httputil ReverseProxy, flushing every write, in front of the
+// same upstream. Full duplex, since without it Go's server closes the
+// unread request body at the first response write and the proxy loses
+// streams.
+func proxyHandler(upstreamURL string) http.Handler {
 	u, err := url.Parse(upstreamURL)
 	if err != nil {
-		tb.Fatal(err)
+		panic(err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.FlushInterval = -1
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 1024}
-	srv := httptest.NewServer(rp)
-	tb.Cleanup(srv.Close)
-	return srv
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.NewResponseController(w).EnableFullDuplex()
+		rp.ServeHTTP(w, r)
+	})
 }
 
 // TestGatewayFlushesEachToken shows the gateway never buffers: the upstream
@@ -124,175 +139,266 @@ func TestGatewayFlushesEachToken(t *testing.T) {
 	}
 }
 
-// BenchmarkGatewayOverhead measures what the gateway adds to a stream, at
-// 500 concurrent streams over loopback: the same load generator reads the
-// mock upstream directly and through the gateway, in the same run, and the
-// differences of the percentiles are reported. Each stream is 20 tokens
-// 50 ms apart (about 1 s); streams start at a steady 500 per second, so
-// about 500 are always in flight. One op is one pair of runs of 3×500
-// requests each. It also reports the gateway's heap per open stream.
+// BenchmarkGatewayOverhead measures what a hop adds to a stream, against
+// its floor: the same load generator (bench.Run, what `runnel bench` runs)
+// reads the mock upstream directly, through a bare full-duplex
+// httputil.ReverseProxy, and through Runnel (what `runnel serve` runs in
+// front of an upstream), in the same run. The load generator and the mock
+// are this process; each hop is a process of its own (startHop). One op is
+// one round of the three, in an order that rotates every round (D P R,
+// P R D, R D P, …), so drift on a shared machine falls on all three; run
+// with -benchtime 3x or more. Streams are 50 tokens 20 ms apart, arriving
+// at a fixed rate that keeps c streams open (one at a time, and 2 ms
+// apart, for c=1).
+//
+// Reported for the proxy and Runnel, as medians over the rounds (the log
+// has every round, and the ranges): added TTFT p50 and p99 and ITL p99
+// against the direct run of the same round, the hop's CPU per token (its
+// process's CPU time during the run, per output token), and the streams
+// that failed or whose text differs from the direct run's.
 func BenchmarkGatewayOverhead(b *testing.B) {
-	overhead(b, 500, 1500, 20, 50*time.Millisecond, true)
+	for _, c := range []struct {
+		streams, requests int
+		itl               time.Duration
+	}{
+		{1, 100, 2 * time.Millisecond},
+		{100, 300, 20 * time.Millisecond},
+		{500, 1500, 20 * time.Millisecond},
+	} {
+		b.Run(fmt.Sprintf("c=%d", c.streams), func(b *testing.B) {
+			overhead(b, c.streams, c.requests, 50, c.itl)
+		})
+	}
 }
 
-// BenchmarkGatewayOverheadLight is 500 concurrent streams at a lower token
-// rate (10 tokens 200 ms apart, 2,500 tokens/s in all), so that the machine
-// is not saturated and the differences show the gateway's own latency
-// rather than CPU queueing.
-func BenchmarkGatewayOverheadLight(b *testing.B) {
-	overhead(b, 500, 1000, 10, 200*time.Millisecond, false)
+// hop is one way from the load generator to the mock upstream.
+type hop struct {
+	name, url, model string
 }
 
-// BenchmarkGatewayOverheadSerial is the same with one stream at a time: the
-// cost of the extra hop without contention.
-func BenchmarkGatewayOverheadSerial(b *testing.B) {
-	overhead(b, 1, 200, 20, 2*time.Millisecond, false)
+// hopRound is one hop's figures in one round, against that round's direct
+// run.
+type hopRound struct {
+	ttftP50, ttftP99, itlP99 float64 // added TTFT (ms), ITL p99 (ms)
+	cpuPerToken              float64 // µs, the hop's own
+	bad                      int     // failed streams, and streams whose text differs from direct
 }
 
-func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration, heap bool) {
+func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration) {
 	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: tokens, ITL: itl}))
 	defer upstream.Close()
-	gw := gatewayServer(b, upstream.URL)
-	proxy := proxyServer(b, upstream.URL)
+	procs := []*hopProc{nil, startHop(b, "proxy", upstream.URL), startHop(b, "runnel", upstream.URL)}
+	hops := []hop{
+		{"direct", upstream.URL, "default"},
+		{"proxy", procs[1].URL, "default"},
+		{"runnel", procs[2].URL, "openai/default"},
+	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams, MaxIdleConns: 0}}
-
-	run := func(base, model string) *Result {
+	// run returns the run's result and the CPU time the hop's process
+	// spent on it (for direct: this process's, the load generator's and
+	// the mock's).
+	run := func(h hop, p *hopProc) (*Result, time.Duration) {
 		cfg := Config{
-			BaseURL: base + "/v1", Model: model, Prompt: "Tell me a story.",
+			BaseURL: h.url + "/v1", Model: h.model, Prompt: "Tell me a story.",
 			Requests: requests, Concurrency: streams, HTTPClient: client,
 		}
 		if streams > 1 {
 			cfg.Rate, cfg.Fixed = float64(streams)/(time.Duration(tokens)*itl).Seconds(), true
 		}
+		cpu := func() time.Duration {
+			if p == nil {
+				return cpuTime()
+			}
+			return time.Duration(p.stats(b, false).CPUNanos)
+		}
+		t0 := cpu()
 		res, err := Run(context.Background(), cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
-		return res
+		return res, cpu() - t0
 	}
-	// Warm both paths' connection pools.
-	run(upstream.URL, "default")
-	run(gw.URL, "openai/default")
+	for j, h := range hops { // warm the connection pools
+		run(h, procs[j])
+	}
 
-	var (
-		direct, through, proxied []*Result
-		cpuD, cpuG               time.Duration
-		allocD, allocG           uint64
-	)
+	var rounds [][]hopRound // per round: proxy, runnel
 	b.ResetTimer()
-	wall0 := time.Now()
-	for range b.N {
-		t0, a0 := cpuTime(), totalAlloc()
-		direct = append(direct, run(upstream.URL, "default"))
-		t1, a1 := cpuTime(), totalAlloc()
-		through = append(through, run(gw.URL, "openai/default"))
-		cpuD, cpuG = cpuD+t1-t0, cpuG+cpuTime()-t1
-		allocD, allocG = allocD+a1-a0, allocG+totalAlloc()-a1
-		if streams > 1 {
-			proxied = append(proxied, run(proxy.URL, "default"))
+	for i := range b.N {
+		res := make([]*Result, len(hops))
+		cpus := make([]time.Duration, len(hops))
+		for k := range hops {
+			j := (i + k) % len(hops)
+			res[j], cpus[j] = run(hops[j], procs[j])
 		}
-	}
-	b.StopTimer()
-	wall := time.Since(wall0)
-
-	d, g := merge(direct), merge(through)
-	us := func(ms float64) float64 { return ms * 1000 }
-	b.ReportMetric(us(g.TTFT.P50-d.TTFT.P50), "added-ttft-p50-µs")
-	b.ReportMetric(us(g.TTFT.P99-d.TTFT.P99), "added-ttft-p99-µs")
-	b.ReportMetric(us(g.ITL.P99-d.ITL.P99), "added-itl-p99-µs")
-	b.ReportMetric(us(g.ITL.P50-d.ITL.P50), "added-itl-p50-µs")
-	b.ReportMetric(float64(d.Failed+g.Failed), "errors")
-	// CPU time is less at the mercy of a busy machine than latency: the
-	// gateway's cost per token is the extra CPU of the gateway run.
-	b.ReportMetric(float64(cpuG-cpuD)/float64(time.Microsecond)/float64(max(g.TotalOutputTokens, 1)), "added-cpu-µs/token")
-	// Garbage drives how often the collector runs, and its mark phases
-	// are where the tail latencies come from (see docs/benchmarks.md).
-	b.ReportMetric((float64(allocG)-float64(allocD))/1024/float64(b.N*requests), "added-alloc-KiB/req")
-	// How much CPU the process got: far under the machine's cores means
-	// other load starved it, and the latency figures show queueing.
-	b.ReportMetric((cpuD+cpuG).Seconds()/wall.Seconds(), "cpu-cores-used")
-	b.Logf("direct:  TTFT p50 %.3f p99 %.3f ms, ITL p50 %.3f p99 %.3f ms, %d ok %d failed",
-		d.TTFT.P50, d.TTFT.P99, d.ITL.P50, d.ITL.P99, d.Completed, d.Failed)
-	b.Logf("gateway: TTFT p50 %.3f p99 %.3f ms, ITL p50 %.3f p99 %.3f ms, %d ok %d failed",
-		g.TTFT.P50, g.TTFT.P99, g.ITL.P50, g.ITL.P99, g.Completed, g.Failed)
-	if len(proxied) > 0 {
-		// The floor for any Go HTTP hop on this machine: a bare
-		// httputil.ReverseProxy in the gateway's place, in the same run.
-		p := merge(proxied)
-		b.ReportMetric(us(p.TTFT.P50-d.TTFT.P50), "proxy-added-ttft-p50-µs")
-		b.ReportMetric(us(p.TTFT.P99-d.TTFT.P99), "proxy-added-ttft-p99-µs")
-		b.ReportMetric(us(p.ITL.P99-d.ITL.P99), "proxy-added-itl-p99-µs")
-		b.Logf("proxy:   TTFT p50 %.3f p99 %.3f ms, ITL p50 %.3f p99 %.3f ms, %d ok %d failed",
-			p.TTFT.P50, p.TTFT.P99, p.ITL.P50, p.ITL.P99, p.Completed, p.Failed)
-	}
-	for _, e := range append(d.Errors, g.Errors...) {
-		b.Log("error:", e)
-	}
-	if heap {
-		perStream := heapPerStream(b, streams, upstream.URL, gw.URL, client)
-		b.ReportMetric(perStream/1024, "heap-KiB/stream")
-	}
-}
-
-// merge pools the per-request measurements of several runs.
-func merge(rs []*Result) *Result {
-	var all []Request
-	var d time.Duration
-	for _, r := range rs {
-		all = append(all, r.Requests...)
-		d += r.Duration
-	}
-	return summarise(rs[0].Config, all, d)
-}
-
-// heapPerStream opens n streams that each send one token and
-// then hang, directly to the mock and then through the gateway, and returns
-// the gateway's share of the live heap per open stream: (heap with streams
-// through the gateway − heap with streams direct) / streams. The load
-// generator's and the mock's own heap are in both figures and cancel out.
-func heapPerStream(b *testing.B, n int, upstreamURL, gwURL string, client *http.Client) float64 {
-	open := func(base, model string) (heap uint64, closeAll func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		p := openai.NewProvider(openai.Config{BaseURL: base + "/v1", HTTPClient: client})
-		streams := make([]stream.Stream, n)
-		var wg sync.WaitGroup
-		for i := range streams {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				s, err := p.Stream(ctx, &stream.Request{Model: model, Messages: []stream.Message{{Role: "user", Content: "hi"}}})
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if ev, err := s.Recv(); err != nil || ev.Kind != stream.KindDelta {
-					b.Error("first event:", ev, err)
-				}
-				streams[i] = s
-			}()
-		}
-		wg.Wait()
-		heap = liveHeap()
-		return heap, func() {
-			for _, s := range streams {
-				if s != nil {
-					s.Close()
+		d := res[0]
+		want := d.Requests[0].Digest
+		var r []hopRound
+		for j := 1; j < len(hops); j++ {
+			h := res[j]
+			bad := h.Failed
+			for _, q := range h.Requests {
+				if q.Err == "" && (q.Digest != want || q.Chunks != tokens) {
+					bad++
 				}
 			}
-			cancel()
+			r = append(r, hopRound{
+				ttftP50: h.TTFT.P50 - d.TTFT.P50, ttftP99: h.TTFT.P99 - d.TTFT.P99, itlP99: h.ITL.P99,
+				cpuPerToken: float64(cpus[j]) / float64(time.Microsecond) / float64(max(h.TotalOutputTokens, 1)),
+				bad:         bad,
+			})
+			for _, e := range h.Errors {
+				b.Logf("%s error: %s", hops[j].name, e)
+			}
+		}
+		b.Logf("round %d: direct TTFT p50 %.2f p99 %.2f ms, ITL p99 %.2f ms, %d failed", i+1, d.TTFT.P50, d.TTFT.P99, d.ITL.P99, d.Failed)
+		for j, x := range r {
+			b.Logf("round %d: %-6s added TTFT p50 %+.2f p99 %+.2f ms, ITL p99 %.2f ms, CPU %.1f µs/token, %d bad streams",
+				i+1, hops[j+1].name, x.ttftP50, x.ttftP99, x.itlP99, x.cpuPerToken, x.bad)
+		}
+		rounds = append(rounds, r)
+	}
+	b.StopTimer()
+
+	for j, name := range []string{"proxy", "runnel"} {
+		pick := func(f func(hopRound) float64) []float64 {
+			v := make([]float64, len(rounds))
+			for i := range rounds {
+				v[i] = f(rounds[i][j])
+			}
+			return v
+		}
+		report := func(v []float64, unit string, scale float64) {
+			sort.Float64s(v)
+			b.ReportMetric(median(v)*scale, name+"-"+unit)
+		}
+		ttft50 := pick(func(r hopRound) float64 { return r.ttftP50 })
+		ttft99 := pick(func(r hopRound) float64 { return r.ttftP99 })
+		itl99 := pick(func(r hopRound) float64 { return r.itlP99 })
+		cpuTok := pick(func(r hopRound) float64 { return r.cpuPerToken })
+		bad := pick(func(r hopRound) float64 { return float64(r.bad) })
+		report(ttft50, "added-ttft-p50-µs", 1000)
+		report(ttft99, "added-ttft-p99-µs", 1000)
+		report(itl99, "itl-p99-ms", 1)
+		report(cpuTok, "cpu-µs/token", 1)
+		b.ReportMetric(sum(bad), name+"-bad-streams")
+		b.Logf("%s over %d rounds: added TTFT p50 %.2f…%.2f p99 %.2f…%.2f ms, ITL p99 %.2f…%.2f ms, CPU %.1f…%.1f µs/token",
+			name, len(rounds), ttft50[0], ttft50[len(ttft50)-1], ttft99[0], ttft99[len(ttft99)-1],
+			itl99[0], itl99[len(itl99)-1], cpuTok[0], cpuTok[len(cpuTok)-1])
+	}
+	// The load of the shared machine: the latency figures are queueing
+	// when it is well above its 2 cores.
+	b.ReportMetric(loadAverage(), "load-average")
+}
+
+// loadAverage is the machine's one-minute load average.
+func loadAverage() float64 {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f, _ := strconv.ParseFloat(strings.Fields(string(b) + " 0")[0], 64)
+	return f
+}
+
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+func sum(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s
+}
+
+// BenchmarkOpenStreams holds 2,000 streams open (each has sent one token,
+// then its upstream waits) through the bare proxy and through Runnel, each
+// a fresh process per round, and reports each hop's memory per open
+// stream: resident set size, and live heap plus goroutine stacks, with the
+// streams open minus before (after one warm-up stream), divided by 2,000.
+// One op is one round of both, alternating which goes first.
+func BenchmarkOpenStreams(b *testing.B) {
+	const n = 2000
+	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: 50, ITL: 20 * time.Millisecond}))
+	defer upstream.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxIdleConns: 0}}
+	kinds := []struct{ name, model string }{{"proxy", "default?hang_after=1"}, {"runnel", "openai/default?hang_after=1"}}
+	rssPer, livePer := make([][]float64, len(kinds)), make([][]float64, len(kinds))
+	for i := range b.N {
+		for k := range kinds {
+			j := (i + k) % len(kinds)
+			p := startHop(b, kinds[j].name, upstream.URL)
+			open(b, 1, hop{kinds[j].name, p.URL, kinds[j].model}, client)()
+			before := p.stats(b, true)
+			closeAll := open(b, n, hop{kinds[j].name, p.URL, kinds[j].model}, client)
+			with := p.stats(b, true)
+			closeAll()
+			p.stop()
+			rssPer[j] = append(rssPer[j], float64(with.RSS-before.RSS)/n)
+			livePer[j] = append(livePer[j], (float64(with.LiveBytes)-float64(before.LiveBytes))/n)
+			b.Logf("round %d: %-6s per open stream: RSS %.1f KiB, heap+stacks %.1f KiB (%d goroutines with %d streams)",
+				i+1, kinds[j].name, rssPer[j][i]/1024, livePer[j][i]/1024, with.Goroutine, n)
 		}
 	}
-	base := liveHeap()
-	dHeap, closeD := open(upstreamURL, "default?hang_after=1")
-	closeD()
-	time.Sleep(100 * time.Millisecond) // let server goroutines see the closes
-	mid := liveHeap()
-	gHeap, closeG := open(gwURL, "openai/default?hang_after=1")
-	closeG()
-	direct := float64(dHeap) - float64(base)
-	through := float64(gHeap) - float64(mid)
-	b.Logf("live heap per open stream: direct %.1f KiB, through the gateway %.1f KiB", direct/float64(n)/1024, through/float64(n)/1024)
-	return (through - direct) / float64(n)
+	for j, k := range kinds {
+		for _, m := range []struct {
+			v    []float64
+			unit string
+		}{{rssPer[j], "rss-KiB/stream"}, {livePer[j], "heap-KiB/stream"}} {
+			v := append([]float64(nil), m.v...)
+			sort.Float64s(v)
+			b.ReportMetric(median(v)/1024, k.name+"-"+m.unit)
+		}
+	}
+}
+
+// open opens n streams through h and waits for each one's first token; it
+// returns what closes them.
+func open(b *testing.B, n int, h hop, client *http.Client) (closeAll func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := openai.NewProvider(openai.Config{BaseURL: h.url + "/v1", HTTPClient: client})
+	streams := make([]stream.Stream, n)
+	var wg sync.WaitGroup
+	for i := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := p.Stream(ctx, &stream.Request{Model: h.model, Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if ev, err := s.Recv(); err != nil || ev.Kind != stream.KindDelta {
+				b.Error("first event:", ev, err)
+			}
+			streams[i] = s
+		}()
+	}
+	wg.Wait()
+	return func() {
+		for _, s := range streams {
+			if s != nil {
+				s.Close()
+			}
+		}
+		cancel()
+	}
+}
+
+// liveMemory is the live heap after a collection plus the goroutine stacks
+// in use, in bytes.
+func liveMemory() float64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return float64(m.HeapAlloc + m.StackInuse)
 }
 
 // cpuTime is the process's user and system CPU time so far.
@@ -302,21 +408,6 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// totalAlloc is the bytes allocated by the process so far.
-func totalAlloc() uint64 {
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.TotalAlloc
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
 
 // TestGatewayUpstreamFaults drives faulty upstreams through the whole

@@ -83,6 +83,9 @@ func (c *Config) BuildProviders(getenv func(string) string, client *http.Client)
 		default:
 			return nil, fmt.Errorf("providers.%s: a %s provider is not available in this build yet", name, p.Type)
 		}
+		if p.ReadAhead {
+			out[name] = wrapped{control.Buffer(out[name], c.Gateway.BufferSize), out[name]}
+		}
 		switch {
 		case p.Think.All:
 			out[name] = wrapped{control.ThinkSplit(out[name], control.DefaultThinkTags), out[name]}
@@ -119,13 +122,12 @@ func (c *Config) Router(providers map[string]stream.Provider) *gateway.StaticRou
 	return r
 }
 
-// GatewayOptions returns the gateway's options from the file: prices,
-// buffer size and default timeouts. The caller adds the Router, the
+// GatewayOptions returns the gateway's options from the file: prices and
+// default timeouts. The buffer size goes to the providers that read ahead. The caller adds the Router, the
 // Accountant and the Observer.
 func (c *Config) GatewayOptions() gateway.Options {
 	return gateway.Options{
 		Prices:       c.Prices,
-		BufferSize:   c.Gateway.BufferSize,
 		DefaultModel: c.DefaultModel(),
 		MaxTokens:    c.Gateway.MaxTokens,
 		Timeouts: stream.Timeouts{
@@ -167,9 +169,9 @@ func thinkFor(p stream.Provider, models []string) stream.Provider {
 	})
 }
 
-// wrapped is a provider behind a wrapper (think splitting) that still
-// answers, as the original, for its model list, tokenizer, streaming
-// ability and Close.
+// wrapped is a provider behind a wrapper (think splitting, a read-ahead
+// buffer) that still answers, as the original, for its model list,
+// tokenizer, streaming, format and logprobs abilities and Close.
 type wrapped struct {
 	stream.Provider                 // the wrapper
 	orig            stream.Provider // what it wraps
@@ -208,6 +210,16 @@ func (w wrapped) Preload(ctx context.Context, model string) error {
 		return l.Preload(ctx, model)
 	}
 	return nil
+}
+
+func (w wrapped) CanFormat(model string, t stream.FormatType) bool {
+	c, ok := w.orig.(gateway.FormatChecker)
+	return ok && c.CanFormat(model, t)
+}
+
+func (w wrapped) CanLogprobs(model string) bool {
+	c, ok := w.orig.(gateway.LogprobsChecker)
+	return ok && c.CanLogprobs(model)
 }
 
 func (w wrapped) Close() error {

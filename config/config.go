@@ -81,9 +81,13 @@ type Server struct {
 type Gateway struct {
 	// DefaultProvider serves model names without a "provider/" prefix
 	// (default: the embedded default, see DefaultProvider).
-	DefaultProvider string   `yaml:"default_provider"`
-	BufferSize      int      `yaml:"buffer_size"` // per-stream event buffer (default 64)
-	Timeouts        Timeouts `yaml:"timeouts"`
+	DefaultProvider string `yaml:"default_provider"`
+	// BufferSize is the per-stream buffer, in events, of producers that
+	// run ahead of their reader: the engine, and providers with
+	// read_ahead (default 64). Other streams are read as the client
+	// reads them, with no buffer.
+	BufferSize int      `yaml:"buffer_size"`
+	Timeouts   Timeouts `yaml:"timeouts"`
 	// DefaultModel serves requests that name no model (`serve --model`);
 	// empty: the engine's default model (stories260K).
 	DefaultModel string `yaml:"default_model"`
@@ -138,6 +142,11 @@ type Provider struct {
 	// with a 400 naming the non-streaming form; aliases that may route to
 	// them too. Unset means they stream.
 	Stream *bool `yaml:"stream"`
+	// ReadAhead puts this provider's streams behind a buffer of
+	// gateway.buffer_size events, filled by a goroutine of their own, so
+	// the upstream is read ahead of a slow client. Off by default: a
+	// stream is read on the goroutine that serves it, as a proxy does.
+	ReadAhead bool `yaml:"read_ahead"`
 	// Threads (type engine) caps the cores the engine computes on, to
 	// leave some to the gateway; 0 uses all. Process-wide.
 	Threads int `yaml:"threads"`

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/stream"
 )
 
 func env(kv ...string) func(string) string {
@@ -352,5 +354,30 @@ func TestEngineThreads(t *testing.T) {
 	c, err = load(t, "", env("RUNNEL_ENGINE_THREADS", "1"))
 	if err != nil || c.Providers["engine"].Threads != 1 {
 		t.Fatalf("from the environment: %+v %v", c.Providers, err)
+	}
+}
+
+// read_ahead puts a provider behind the buffer; it still streams the same
+// events and still answers for what the provider can do.
+func TestReadAhead(t *testing.T) {
+	c, err := load(t, "gateway: {buffer_size: 2}\nproviders:\n  m: {type: mock, read_ahead: true}\n  up: {type: openai, base_url: 'http://127.0.0.1:1/v1', read_ahead: true, think: true}\n", env())
+	if err != nil || !c.Providers["m"].ReadAhead || c.Providers["engine"].ReadAhead {
+		t.Fatalf("%+v %v", c.Providers, err)
+	}
+	ps, err := c.BuildProviders(env(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ps["m"].Stream(context.Background(), &stream.Request{Model: "x?tokens=5&text=a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := stream.Collect(s); r.Text != "a a a a a" || r.Finish != stream.FinishStop || r.Usage == nil || r.Usage.CompletionTokens != 5 {
+		t.Fatalf("through the buffer: %+v", r)
+	}
+	f, ok := ps["up"].(gateway.FormatChecker)
+	l, ok2 := ps["up"].(gateway.LogprobsChecker)
+	if !ok || !ok2 || !f.CanFormat("gpt", stream.FormatJSONSchema) || !l.CanLogprobs("gpt") {
+		t.Fatal("a wrapped openai provider no longer says it can honour response_format and logprobs")
 	}
 }

@@ -66,6 +66,41 @@ type Observer interface {
 	CallEnded(rec *Record)
 }
 
+// CallObserver is an Observer that resolves a call's labels once, when it
+// starts: the gateway then times the call's tokens through the returned
+// TokenObserver, with no lookup (and no lock shared by all streams) per
+// token.
+type CallObserver interface {
+	Observer
+	Call(provider, model string) TokenObserver
+}
+
+// TokenObserver times one call's tokens; see Observer.
+type TokenObserver interface {
+	FirstToken(ttft time.Duration)
+	TokenGap(gap time.Duration)
+}
+
+// labelled is the TokenObserver of an Observer that is no CallObserver.
+type labelled struct {
+	obs             Observer
+	provider, model string
+}
+
+func (l *labelled) FirstToken(d time.Duration) { l.obs.FirstToken(l.provider, l.model, d) }
+func (l *labelled) TokenGap(d time.Duration)   { l.obs.TokenGap(l.provider, l.model, d) }
+
+// tokenObserver returns obs's TokenObserver for a call, or nil.
+func tokenObserver(obs Observer, provider, model string) TokenObserver {
+	switch o := obs.(type) {
+	case nil:
+		return nil
+	case CallObserver:
+		return o.Call(provider, model)
+	}
+	return &labelled{obs, provider, model}
+}
+
 // Options configure a Gateway.
 type Options struct {
 	// Router resolves a request's model to a provider (usually a
@@ -77,7 +112,14 @@ type Options struct {
 	Observer Observer
 	// Prices per model, for cost.
 	Prices Prices
-	// BufferSize is the per-stream event buffer (default 64).
+	// BufferSize, when positive, puts every stream behind a read-ahead
+	// buffer of that many events (control.Buffer), filled by a goroutine
+	// of its own. Zero or negative, the default, reads each stream on the
+	// caller's goroutine, as a proxy does: no hand-off per token, and
+	// backpressure from the sockets themselves. Providers whose producers
+	// must run ahead of the reader have their own bounded buffer (the
+	// engine; config's per-provider read_ahead), as do resumable streams
+	// (their session log).
 	BufferSize int
 	// Timeouts apply to calls whose request leaves a field zero, and bound
 	// those it sets: a request may shorten a limit, never lengthen it.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -709,5 +710,69 @@ func TestDefaultModelAndMaxTokens(t *testing.T) {
 	// Without a default model, a request that names none is a 400.
 	if _, err := gateway.New(gateway.Options{}).Start(context.Background(), chat("")); stream.AsError(err).Param != "model" {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// counted is a stream of n deltas then a finish that counts its Recv calls.
+type counted struct {
+	n     int
+	calls atomic.Int64
+}
+
+func (c *counted) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+	return c, nil
+}
+
+func (c *counted) Recv() (stream.Event, error) {
+	i := int(c.calls.Add(1)) - 1
+	switch {
+	case i < c.n:
+		return stream.Delta(fmt.Sprintf("t%d ", i)), nil
+	case i == c.n:
+		return stream.Finished(stream.FinishStop), nil
+	}
+	return stream.Event{}, io.EOF
+}
+
+func (c *counted) Close() error { return nil }
+
+// By default a call is read on the caller's goroutine, as a proxy reads:
+// the provider's stream has been asked for exactly as many events as the
+// caller took, none ahead. With Options.BufferSize a goroutine reads ahead
+// into the buffer without the caller.
+func TestReadAhead(t *testing.T) {
+	for _, size := range []int{0, 4} {
+		p := &counted{n: 20}
+		router := gateway.NewStaticRouter()
+		router.Register("p", p)
+		gw := gateway.New(gateway.Options{Router: router, BufferSize: size})
+		c, err := gw.Start(context.Background(), chat("p/x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if ev, err := c.Recv(); err != nil || ev.Text != fmt.Sprintf("t%d ", i) {
+				t.Fatalf("size %d: event %d = %+v, %v", size, i, ev, err)
+			}
+		}
+		if size == 0 {
+			if got := p.calls.Load(); got != 3 {
+				t.Fatalf("unbuffered: the provider was read %d times for 3 events taken", got)
+			}
+		} else {
+			// The buffer holds size events and the producer one more in
+			// hand; poll for it (the deadline only guards a hang).
+			for deadline := time.Now().Add(time.Minute); p.calls.Load() < int64(3+size+1); {
+				if time.Now().After(deadline) {
+					t.Fatalf("buffered: the provider was read %d times, want %d", p.calls.Load(), 3+size+1)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		got := drain(t, c)
+		c.Close()
+		if len(got) != 20-3+2 || got[len(got)-1] != "finish:stop" {
+			t.Fatalf("size %d: rest of the stream %q", size, got)
+		}
 	}
 }

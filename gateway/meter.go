@@ -24,7 +24,8 @@ type meter struct {
 	cancel context.CancelFunc
 	adm    Admission
 	prices *Price
-	tc     TokenCounter // the serving provider's tokenizer, or nil
+	tc     TokenCounter  // the serving provider's tokenizer, or nil
+	tokens TokenObserver // the Observer's, for this call; or nil
 
 	mu        sync.Mutex // Recv's updates against Close and Summary
 	rec       Record
@@ -99,14 +100,13 @@ func (m *meter) Recv() (stream.Event, error) {
 
 // token times a content event.
 func (m *meter) token(now time.Time) {
-	obs := m.g.opts.Observer
 	if m.last.IsZero() {
 		m.rec.TTFT = now.Sub(m.rec.Started)
-		if obs != nil {
-			obs.FirstToken(m.rec.Provider, m.rec.Model, m.rec.TTFT)
+		if m.tokens != nil {
+			m.tokens.FirstToken(m.rec.TTFT)
 		}
-	} else if obs != nil {
-		obs.TokenGap(m.rec.Provider, m.rec.Model, now.Sub(m.last))
+	} else if m.tokens != nil {
+		m.tokens.TokenGap(now.Sub(m.last))
 	}
 	m.last = now
 }

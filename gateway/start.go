@@ -29,8 +29,8 @@ func New(o Options) *Gateway {
 	if o.NewID == nil {
 		o.NewID = newID
 	}
-	if o.BufferSize == 0 {
-		o.BufferSize = control.DefaultBufferSize
+	if o.BufferSize <= 0 {
+		o.BufferSize = -1 // control.Apply's "no buffer"
 	}
 	return &Gateway{opts: o}
 }
@@ -75,8 +75,8 @@ func (g *Gateway) CanStream(model string) bool {
 
 // Start admits req, routes it, starts the provider's stream behind the
 // pipeline controls (req's stop sequences, max_tokens and timeouts, with
-// Options.Timeouts filling those req leaves unset, and a buffer of
-// Options.BufferSize events) and meters it. Errors known before the first
+// Options.Timeouts filling those req leaves unset, and a buffer only if
+// Options.BufferSize asks for one) and meters it. Errors known before the first
 // token are returned as *stream.Error; they are recorded too, once
 // admitted. The returned Call must be closed.
 func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error) {
@@ -123,6 +123,7 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 		g: g, in: s, cancel: cancel, adm: adm, tc: tokenCounter(sv.p),
 		rec:    Record{ID: id, Request: req, Provider: sv.provider, Model: sv.model, Started: started},
 		prices: g.price(req.Model, sv.provider, sv.model),
+		tokens: tokenObserver(g.opts.Observer, sv.provider, sv.model),
 	}
 	if adm != nil {
 		m.warnings = adm.Warnings()

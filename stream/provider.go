@@ -97,10 +97,10 @@ func goPipe(ctx context.Context, size int, produce func(ctx context.Context, emi
 	return p
 }
 
-// pooledRing is the buffer size whose rings are reused: the gateway's
-// default per-stream buffer. A ring of 64 events is most of what a stream
-// allocates, and reusing it keeps the collector, whose mark phases are
-// what delays tokens under load, from running as often.
+// pooledRing is the buffer size whose rings are reused: the default
+// per-stream buffer (the engine's, and read-ahead providers'). A ring of 64
+// events is most of what such a stream allocates, and reusing it leaves
+// the collector less to do.
 const pooledRing = 64
 
 var ringPool = sync.Pool{New: func() any { return new([pooledRing]Event) }}

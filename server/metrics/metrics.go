@@ -69,7 +69,7 @@ type series struct {
 	provider, model    string
 }
 
-var _ gateway.Observer = (*Metrics)(nil)
+var _ gateway.CallObserver = (*Metrics)(nil)
 
 // New returns Metrics on a fresh registry that also carries the Go runtime
 // and process collectors.
@@ -188,6 +188,13 @@ func (m *Metrics) CallStarted(provider, model string) { m.get(provider, model).a
 func (m *Metrics) FirstToken(provider, model string, ttft time.Duration) {
 	m.get(provider, model).ttft.Observe(ttft.Seconds())
 }
+
+// Call implements gateway.CallObserver: a call's tokens go straight to its
+// series' histograms.
+func (m *Metrics) Call(provider, model string) gateway.TokenObserver { return m.get(provider, model) }
+
+func (s *series) FirstToken(ttft time.Duration) { s.ttft.Observe(ttft.Seconds()) }
+func (s *series) TokenGap(gap time.Duration)    { s.itl.Observe(gap.Seconds()) }
 
 // TokenGap implements gateway.Observer.
 func (m *Metrics) TokenGap(provider, model string, gap time.Duration) {

@@ -1,0 +1,142 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/dialect/openai"
+	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/mock"
+)
+
+// TestHopWithoutProducer drives the per-token path that has no producer
+// goroutine (the gateway's default: the upstream is read by the goroutine
+// serving the request) through silences, timeouts and a client that goes
+// away. The upstream is the mock behind its OpenAI server; each case checks
+// what the client receives and that the upstream request was cancelled.
+// No assertion is on time: the deadline only guards a hang.
+func TestHopWithoutProducer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // deadlock guard only
+	defer cancel()
+	// ended receives, for each upstream request, whether it ended
+	// because its client (the gateway) went away.
+	ended := make(chan bool, 16)
+	mockH := MockHandler(mock.Options{Tokens: 5, Text: "a"})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mockH.ServeHTTP(w, r)
+		ended <- r.Context().Err() != nil
+	}))
+	defer upstream.Close()
+
+	for _, tc := range []struct {
+		name, model string
+		opts        func(*gateway.Options, *openai.Options)
+		closeAfter  string // the client goes away after this line
+		want        []string
+	}{{
+		name: "keep-alive during a silence", model: "default?hang_after=1",
+		opts:       func(g *gateway.Options, o *openai.Options) { o.KeepAlive = time.Millisecond },
+		closeAfter: ": keep-alive",
+		want:       []string{`content "a"`, ": keep-alive"},
+	}, {
+		name: "client goes away", model: "default?hang_after=2",
+		closeAfter: `content " a"`,
+		want:       []string{`content "a"`, `content " a"`},
+	}, {
+		name: "first-token timeout", model: "default?ttft=1h",
+		opts: func(g *gateway.Options, o *openai.Options) { g.Timeouts.FirstToken = 20 * time.Millisecond },
+		want: []string{"error first-token timeout: no token within 20ms", "[DONE]"},
+	}, {
+		name: "idle timeout", model: "default?hang_after=1",
+		opts: func(g *gateway.Options, o *openai.Options) { g.Timeouts.Idle = 20 * time.Millisecond },
+		want: []string{`content "a"`, "error idle timeout: no token for 20ms", "[DONE]"},
+	}, {
+		name: "total timeout", model: "default?ttft=1h",
+		opts: func(g *gateway.Options, o *openai.Options) { g.Timeouts.Total = 20 * time.Millisecond },
+		want: []string{"error total timeout: the stream exceeded 20ms", "[DONE]"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var opts []func(*gateway.Options, *openai.Options)
+			if tc.opts != nil {
+				opts = append(opts, tc.opts)
+			}
+			gw := gatewayServer(t, upstream.URL, opts...)
+			body := `{"model":"openai/` + tc.model + `","messages":[{"role":"user","content":"hi"}],"stream":true}`
+			req, _ := http.NewRequestWithContext(ctx, "POST", gw.URL+"/v1/chat/completions", strings.NewReader(body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			got := hopLines(t, resp, tc.closeAfter)
+			resp.Body.Close()
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Fatalf("the client got\n%q\nwant\n%q", got, tc.want)
+			}
+			select {
+			case cancelled := <-ended:
+				if !cancelled {
+					t.Fatal("the upstream request ended on its own; the gateway should have cancelled it")
+				}
+			case <-ctx.Done():
+				t.Fatal("the upstream request was not cancelled")
+			}
+		})
+	}
+}
+
+// hopLines reads an OpenAI stream and sums it up line by line: `content
+// "X"` for a delta, "error MESSAGE", "[DONE]", and comments as they are
+// (only the first of a run of identical ones, and none before the first
+// line). Role-only and finish chunks are left out. It stops after the line
+// closeAfter, or at the end.
+func hopLines(t *testing.T, resp *http.Response, closeAfter string) []string {
+	var out []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		var got string
+		switch {
+		case strings.HasPrefix(line, ":"):
+			// Keep-alives before the first token depend on timing.
+			if len(out) == 0 || out[len(out)-1] == line {
+				continue
+			}
+			got = line
+		case line == "data: [DONE]":
+			got = "[DONE]"
+		case strings.HasPrefix(line, "data: "):
+			var c struct {
+				Choices []struct {
+					Delta struct{ Content string }
+				}
+				Error *struct{ Message string }
+			}
+			if err := json.Unmarshal([]byte(line[len("data: "):]), &c); err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			switch {
+			case c.Error != nil:
+				got = "error " + c.Error.Message
+			case len(c.Choices) > 0 && c.Choices[0].Delta.Content != "":
+				got = "content " + strconv.Quote(c.Choices[0].Delta.Content)
+			default:
+				continue
+			}
+		default:
+			continue
+		}
+		out = append(out, got)
+		if got == closeAfter {
+			return out
+		}
+	}
+	return out
+}

@@ -1,0 +1,150 @@
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The overhead benchmarks run each hop (the bare proxy, Runnel) in a
+// process of its own, so that its CPU time and resident memory are its own:
+// the test binary runs itself with RUNNEL_BENCH_HOP set, serves the hop on a
+// free loopback port, and answers /_hop/stats with its figures.
+func TestMain(m *testing.M) {
+	if kind := os.Getenv("RUNNEL_BENCH_HOP"); kind != "" {
+		serveHop(kind, os.Getenv("RUNNEL_BENCH_UPSTREAM"))
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// hopStats is what a hop process reports about itself.
+type hopStats struct {
+	CPUNanos  int64  `json:"cpu_ns"`    // user + system CPU time so far
+	RSS       int64  `json:"rss"`       // resident set size, bytes
+	LiveBytes uint64 `json:"live"`      // heap after a collection plus goroutine stacks
+	Goroutine int    `json:"goroutine"` // goroutines now
+}
+
+func serveHop(kind, upstream string) {
+	var h http.Handler
+	switch kind {
+	case "proxy":
+		h = proxyHandler(upstream)
+	case "runnel":
+		h = gatewayHandler(upstream)
+	default:
+		fmt.Fprintln(os.Stderr, "unknown hop", kind)
+		os.Exit(2)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_hop/stats", func(w http.ResponseWriter, r *http.Request) {
+		s := hopStats{CPUNanos: int64(cpuTime()), RSS: rss(), Goroutine: runtime.NumGoroutine()}
+		if r.URL.Query().Has("gc") {
+			s.LiveBytes = uint64(liveMemory())
+		}
+		json.NewEncoder(w).Encode(s)
+	})
+	mux.Handle("/", h)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println("listening", ln.Addr())
+	// The parent closes stdin (or dies) to stop the hop.
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
+	http.Serve(ln, mux)
+}
+
+// rss is this process's resident set size, from /proc/self/status.
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// hopProc is a running hop process.
+type hopProc struct {
+	URL   string
+	stdin io.Closer
+	cmd   *exec.Cmd
+}
+
+// startHop starts a hop process of kind in front of upstream; it is
+// stopped when tb ends.
+func startHop(tb testing.TB, kind, upstream string) *hopProc {
+	tb.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), "RUNNEL_BENCH_HOP="+kind, "RUNNEL_BENCH_UPSTREAM="+upstream)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	p := &hopProc{stdin: stdin, cmd: cmd}
+	tb.Cleanup(p.stop)
+	line, err := bufio.NewReader(out).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
+	if err != nil || !ok {
+		tb.Fatalf("%s hop did not start: %q %v", kind, line, err)
+	}
+	p.URL = "http://" + addr
+	return p
+}
+
+func (p *hopProc) stop() {
+	p.stdin.Close()
+	p.cmd.Wait()
+}
+
+// stats asks the hop for its figures; gc also collects and reports the
+// live heap and stacks.
+func (p *hopProc) stats(tb testing.TB, gc bool) hopStats {
+	tb.Helper()
+	u := p.URL + "/_hop/stats"
+	if gc {
+		u += "?gc"
+	}
+	resp, err := http.Get(u)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s hopStats
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
