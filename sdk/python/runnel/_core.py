@@ -75,6 +75,14 @@ def _bad_event(data: str) -> errors.RunnelError:
     return errors.RunnelError(f"malformed event from server: {data[:80]}", code="bad_event", mid_stream=True)
 
 
+def _dict(x: Any) -> Optional[JSON]:
+    return x if isinstance(x, dict) else None
+
+
+def _str(x: Any) -> Optional[str]:
+    return x if isinstance(x, str) and x else None
+
+
 def _json_of(ev: Event) -> JSON:
     try:
         c = json.loads(ev.data)
@@ -143,7 +151,11 @@ class StreamState:
     def decode(self, ev: Event) -> Tuple[Optional[Item], bool]:
         if ev.id:
             self.last_id = ev.id
-        item, done = getattr(self, "_decode_" + self.kind)(ev)
+        try:
+            item, done = getattr(self, "_decode_" + self.kind)(ev)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            # A field of the wrong type: the event is malformed, whatever it said.
+            raise _bad_event(ev.data) from None
         if item is not None and item.text:
             self._chunk(item.text, item.channel)
         if done:
@@ -172,19 +184,16 @@ class StreamState:
         c = _json_of(ev)
         if c.get("error"):
             raise errors.from_body(c, None, mid_stream=True)
-        if c.get("provider"):
-            self.provider = c["provider"]
-        if c.get("usage"):
-            self.usage = c["usage"]
-        if c.get("finish_reason"):
-            self.finish_reason = c["finish_reason"]
+        self.provider = _str(c.get("provider")) or self.provider
+        self.usage = _dict(c.get("usage")) or self.usage
+        self.finish_reason = _str(c.get("finish_reason")) or self.finish_reason
         tok = Token(
             token=str(c.get("token") or ""),
             done=bool(c.get("done")),
-            provider=str(c.get("provider") or ""),
+            provider=_str(c.get("provider")) or "",
             channel="thinking" if c.get("channel") == "thinking" else "output",
-            finish_reason=c.get("finish_reason"),
-            usage=c.get("usage"),
+            finish_reason=_str(c.get("finish_reason")),
+            usage=_dict(c.get("usage")),
             raw=c,
         )
         return tok, tok.done
@@ -197,9 +206,9 @@ class StreamState:
             raise errors.from_body(c, None, mid_stream=True)
         if c.get("final"):
             self.final = c
-            self.usage = c.get("usage")
-            self.finish_reason = c.get("finish_reason") or self.finish_reason
-            self.provider = c.get("provider") or self.provider
+            self.usage = _dict(c.get("usage"))
+            self.finish_reason = _str(c.get("finish_reason")) or self.finish_reason
+            self.provider = _str(c.get("provider")) or self.provider
             return None, True
         chunk = GenerationChunk(
             type=str(c.get("type") or "text"),
@@ -220,8 +229,7 @@ class StreamState:
         c = _json_of(ev)
         if c.get("error"):
             raise errors.from_body(c, None, mid_stream=True)
-        if c.get("usage"):
-            self.usage = c["usage"]
+        self.usage = _dict(c.get("usage")) or self.usage
         choices = []
         for ch in c.get("choices") or []:
             d = ch.get("delta") or {}
@@ -232,11 +240,11 @@ class StreamState:
                     finish_reason=ch.get("finish_reason"),
                 )
             )
-            if ch.get("finish_reason") and not ch.get("index"):
-                self.finish_reason = ch["finish_reason"]
+            if not ch.get("index"):
+                self.finish_reason = _str(ch.get("finish_reason")) or self.finish_reason
         chunk = ChatChunk(
             id=str(c.get("id") or ""), model=str(c.get("model") or ""), created=int(c.get("created") or 0),
-            choices=choices, usage=c.get("usage"), raw=c,
+            choices=choices, usage=_dict(c.get("usage")), raw=c,
         )
         return chunk, False
 
@@ -265,8 +273,8 @@ class StreamState:
             finish_reason=self.finish_reason,
             provider=self.provider,
             metrics=self.metrics(),
-            cost=final.get("cost"),
-            warnings=list(final.get("warnings") or []),
+            cost=_dict(final.get("cost")),
+            warnings=list(final.get("warnings") or []) if isinstance(final.get("warnings"), list) else [],
             outputs=[self.outputs[i] for i in sorted(self.outputs)],
             final=self.final,
         )

@@ -292,3 +292,19 @@ async def test_async_task_cancel_stops_a_resumable_stream(auth_server: Server, r
         assert got == ["asynccancel", " b"]
     await async_wait_for(recorded_call(auth_server, "asynccancel"), "the call to be recorded")
     check_deleted(auth_server, recorder, "asynccancel", s)
+
+
+def test_a_stalled_resumable_stream_reconnects_then_gives_up_without_delete(server: Server, recorder: Recorder) -> None:
+    # A stall past the idle timeout is handled as a cut: the stream
+    # reconnects (the mock is still hanging), then gives up. The server's
+    # keep-alives arrive every 100ms, so the idle check counts events.
+    with runnel.Client(server.base_url, max_retries=0, resume=1, idle_timeout=0.5, http_client=recorder.sync_client()) as c:
+        s = c.stream("mock/default?hang_after=2", USER)
+        got: List[str] = []
+        with pytest.raises(runnel.APIConnectionError) as e:
+            for t in s:
+                got.append(t.token)
+    assert got == ["Runnel", " streams"] and s.reconnects == 1
+    assert e.value.mid_stream and "gave up after 1 reconnect" in e.value.message and "no event for 0.5s" in e.value.message
+    assert recorder.methods() == ["POST", "POST"]
+    assert ID_RE.match(recorder.requests[1].headers["last-event-id"]).group(1) == "2"
