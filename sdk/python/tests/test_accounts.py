@@ -142,3 +142,23 @@ async def test_async_jobs_and_admin(auth_server: Server) -> None:
     async with runnel.AsyncClient(auth_server.base_url, ADMIN_KEY) as a:
         assert [c["output"] for c in await a.admin.calls(limit=5, team_id=team.id)] == ["Runnel streams every"] * 3
         assert [(u["calls"], u["usage"]["output_tokens"]) for u in await a.admin.usage(team_id=team.id)] == [(3, 9)]
+
+
+def test_rate_limit_warnings_then_429_with_retry_after(auth_server: Server) -> None:
+    with admin(auth_server) as a:
+        team = a.admin.create_team("limited", credits=100)
+        key = a.admin.create_key(team.id, rpm_limit=5).key
+    with runnel.Client(auth_server.base_url, key, max_retries=0) as c:
+        warnings = [c.generate_stream(None, MODEL, "go").collect().warnings for _ in range(4)]
+        # The final event carries the limiter's warning from 80% on.
+        assert warnings[:3] == [[], [], []]
+        assert warnings[3] == ["key has used 4 of its 5 requests per minute"]
+        err = None
+        for _ in range(5):  # the limit is a sliding window: within a few requests, 429
+            try:
+                c.generate_stream(None, MODEL, "go").collect()
+            except runnel.RateLimitError as e:
+                err = e
+                break
+    assert err is not None and err.status == 429 and err.code == "rate_limited"
+    assert err.retry_after is not None and 0 < err.retry_after <= 60 and not err.mid_stream
