@@ -161,4 +161,5 @@ def test_rate_limit_warnings_then_429_with_retry_after(auth_server: Server) -> N
                 err = e
                 break
     assert err is not None and err.status == 429 and err.code == "rate_limited"
-    assert err.retry_after is not None and 0 < err.retry_after <= 60 and not err.mid_stream
+    # A sliding window over two minutes: the wait is under 2 minutes.
+    assert err.retry_after is not None and 0 < err.retry_after <= 120 and not err.mid_stream

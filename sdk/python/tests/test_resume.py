@@ -298,13 +298,13 @@ def test_a_stalled_resumable_stream_reconnects_then_gives_up_without_delete(serv
     # A stall past the idle timeout is handled as a cut: the stream
     # reconnects (the mock is still hanging), then gives up. The server's
     # keep-alives arrive every 100ms, so the idle check counts events.
-    with runnel.Client(server.base_url, max_retries=0, resume=1, idle_timeout=0.5, http_client=recorder.sync_client()) as c:
+    with runnel.Client(server.base_url, max_retries=0, resume=1, idle_timeout=1.0, http_client=recorder.sync_client()) as c:
         s = c.stream("mock/default?hang_after=2", USER)
         got: List[str] = []
         with pytest.raises(runnel.APIConnectionError) as e:
             for t in s:
                 got.append(t.token)
     assert got == ["Runnel", " streams"] and s.reconnects == 1
-    assert e.value.mid_stream and "gave up after 1 reconnect" in e.value.message and "no event for 0.5s" in e.value.message
+    assert e.value.mid_stream and "gave up after 1 reconnect" in e.value.message and "no event for 1.0s" in e.value.message
     assert recorder.methods() == ["POST", "POST"]
     assert ID_RE.match(recorder.requests[1].headers["last-event-id"]).group(1) == "2"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
-from conftest import USER
+from conftest import ADMIN_KEY, USER
 from harness import Server, unreachable_listener
 
 import runnel
@@ -289,20 +289,21 @@ def test_idle_timeout_between_chunks(server: Server) -> None:
     # The server sends keep-alive comments every 100ms while the mock
     # hangs: bytes keep coming, but no chunk.
     got: List[str] = []
-    with client(server, idle_timeout=0.5) as c, pytest.raises(runnel.APITimeoutError) as e:
+    with client(server, idle_timeout=1.0) as c, pytest.raises(runnel.APITimeoutError) as e:
         for t in c.stream("mock/default?hang_after=2", USER):
             got.append(t.token)
     assert got == ["Runnel", " streams"] and e.value.mid_stream
 
 
-async def test_async_idle_timeout_without_bytes(server: Server) -> None:
-    # hang=1 sends nothing at all after the headers but keep-alives; with
-    # a per-stream idle timeout shorter than them, the read times out.
-    async with aclient(server) as c:
+async def test_async_idle_timeout_without_bytes(auth_server: Server) -> None:
+    # This server sends keep-alives only after 15s: after the first token
+    # no byte comes at all, and the read itself times out.
+    async with runnel.AsyncClient(auth_server.base_url, ADMIN_KEY, max_retries=0) as c:
+        got: List[str] = []
         with pytest.raises(runnel.APITimeoutError) as e:
-            async for _ in c.chat_stream("mock/default?hang_after=1", USER, idle_timeout=0.05):
-                pass
-    assert e.value.mid_stream
+            async for ch in c.chat_stream("mock/default?hang_after=1", USER, idle_timeout=1.0):
+                got.append(ch.text)
+    assert e.value.mid_stream and "".join(got) == "Runnel"
 
 
 def test_non_streaming_calls(server: Server) -> None:
@@ -319,11 +320,15 @@ async def test_async_task_timeout_is_a_cancellation(server: Server) -> None:
     # caller's, and surfaces as the timeout, not as a RunnelError.
     async with aclient(server) as c:
         s = c.stream("mock/default?hang_after=1", USER)
+        first = asyncio.Event()
 
         async def read() -> None:
             async for _ in s:
-                pass
+                first.set()
 
+        task = asyncio.create_task(read())
+        await asyncio.wait_for(first.wait(), 20)  # a deadlock guard
         with pytest.raises(asyncio.TimeoutError):
-            await asyncio.wait_for(read(), 0.3)
+            await asyncio.wait_for(task, 0.2)  # the stream hangs: this always times out
+        assert task.cancelled()
     assert s.text == "Runnel"
