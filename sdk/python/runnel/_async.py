@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import time
 import weakref
-from typing import Any, AsyncIterator, Dict, Generic, List, Optional, TypeVar, Union
+from typing import Any, AsyncGenerator, AsyncIterator, Dict, Generic, List, Optional, TypeVar, Union
 
 import httpx
 
@@ -80,7 +80,7 @@ class AsyncStream(_core.StreamView, Generic[T]):
                     f.flush()
         return self.result()
 
-    async def _events(self, resp: httpx.Response) -> AsyncIterator[Event]:
+    async def _events(self, resp: httpx.Response) -> AsyncGenerator[Event, None]:
         parser = Parser()
         last = time.perf_counter()
         try:
@@ -109,20 +109,27 @@ class AsyncStream(_core.StreamView, Generic[T]):
             resp = await c._send("POST", self._path, self._body, headers, timeout, stream=True)
             while True:
                 st.stream_id = resp.headers.get("runnel-stream-id") or st.stream_id
+                # Only failures to read the body are cuts that may be
+                # resumed; errors the stream reports are the caller's.
                 cut: Optional[BaseException] = None
                 events = self._events(resp)
                 try:
-                    async for ev in events:
+                    while True:
+                        try:
+                            ev = await events.__anext__()
+                        except StopAsyncIteration:
+                            break
+                        except (httpx.TransportError, _core.IdleTimeout) as e:
+                            cut = e
+                            break
                         item, done = st.decode(ev)
                         finished = done
                         if item is not None:
                             yield item  # type: ignore[misc]
                         if done:
                             return
-                except (httpx.TransportError, _core.IdleTimeout) as e:
-                    cut = e
                 finally:
-                    await events.aclose()  # type: ignore[attr-defined]
+                    await events.aclose()
                     await resp.aclose()
                 why = f"stream interrupted: {cut}" if cut else "stream ended before it was complete"
                 frm = st.resume_from()

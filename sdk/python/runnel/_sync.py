@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 import weakref
-from typing import Any, Dict, Generic, Iterator, List, Optional, TypeVar, Union
+from typing import Any, Dict, Generator, Generic, Iterator, List, Optional, TypeVar, Union
 
 import httpx
 
@@ -80,7 +80,7 @@ class Stream(_core.StreamView, Generic[T]):
                     f.flush()
         return self.result()
 
-    def _events(self, resp: httpx.Response) -> Iterator[Event]:
+    def _events(self, resp: httpx.Response) -> Generator[Event, None, None]:
         parser = Parser()
         last = time.perf_counter()
         try:
@@ -111,17 +111,24 @@ class Stream(_core.StreamView, Generic[T]):
                 # Only failures to read the body are cuts that may be
                 # resumed; errors the stream reports are the caller's.
                 cut: Optional[BaseException] = None
+                events = self._events(resp)
                 try:
-                    for ev in self._events(resp):
+                    while True:
+                        try:
+                            ev = next(events)
+                        except StopIteration:
+                            break
+                        except (httpx.TransportError, _core.IdleTimeout) as e:
+                            cut = e
+                            break
                         item, done = st.decode(ev)
                         finished = done
                         if item is not None:
                             yield item  # type: ignore[misc]
                         if done:
                             return
-                except (httpx.TransportError, _core.IdleTimeout) as e:
-                    cut = e
                 finally:
+                    events.close()
                     resp.close()
                 why = f"stream interrupted: {cut}" if cut else "stream ended before it was complete"
                 frm = st.resume_from()

@@ -308,3 +308,17 @@ def test_a_stalled_resumable_stream_reconnects_then_gives_up_without_delete(serv
     assert e.value.mid_stream and "gave up after 1 reconnect" in e.value.message and "no event for 1.0s" in e.value.message
     assert recorder.methods() == ["POST", "POST"]
     assert ID_RE.match(recorder.requests[1].headers["last-event-id"]).group(1) == "2"
+
+
+def test_a_callbacks_own_error_is_not_a_cut(auth_server: Server, recorder: Recorder) -> None:
+    # Even an httpx error, raised by a callback, is the caller's: it is not
+    # resumed, and the stream is stopped on the server.
+    def on_chunk(text: str) -> None:
+        raise httpx.ReadError("the callback's own")
+
+    with auth_client(auth_server, recorder, resume=2) as c:
+        s = c.chat_stream(hanging("callbackerr"), USER, on_chunk=on_chunk)
+        with pytest.raises(httpx.ReadError):
+            list(s)
+        assert s.reconnects == 0
+    check_deleted(auth_server, recorder, "callbackerr", s)
