@@ -36,7 +36,7 @@ func TestGGUFErrors(t *testing.T) {
 			w.AddTensor("token_embd.weight", ggml.F32, []uint64{8, 4}, make([]byte, 4*32))
 			w.AddTensor("output_norm.weight", ggml.F32, []uint64{8}, make([]byte, 32))
 			w.AddTensor("blk.0.attn_q.weight", ggml.F32, []uint64{8, 4}, make([]byte, 4*32))
-		}, "blk.0.attn_k.weight"},
+		}, "blk.0.attn_q.weight has shape [8 4], want [8 8]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := gguf.NewWriter()
