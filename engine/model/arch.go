@@ -127,6 +127,14 @@ func (l *Loader) Float(key string, def float32) float32 {
 	return v
 }
 
+// MustFloat reads the hyperparameter ARCH.key, which must be present.
+func (l *Loader) MustFloat(key string) float32 {
+	if l.err == nil && !l.Has(key) {
+		l.fail(fmt.Errorf("model: %s.%s: %w", l.Arch, key, gguf.ErrNotFound))
+	}
+	return l.Float(key, 0)
+}
+
 // Has reports whether the hyperparameter ARCH.key is present.
 func (l *Loader) Has(key string) bool { return l.f.Has(l.Arch + "." + key) }
 

@@ -7,10 +7,10 @@ package model
 func init() {
 	register("granite", &Arch{Setup: func(l *Loader) error {
 		m := l.M
-		m.embedScale = l.Float("embedding_scale", -1)
-		m.attnScale = l.Float("attention.scale", -1)
-		m.residualScale = l.Float("residual_scale", -1)
-		m.logitScale = l.Float("logit_scale", -1)
+		m.embedScale = l.MustFloat("embedding_scale")
+		m.attnScale = l.MustFloat("attention.scale")
+		m.residualScale = l.MustFloat("residual_scale")
+		m.logitScale = l.MustFloat("logit_scale")
 		return requirePositive(l, map[string]float32{"embedding_scale": m.embedScale,
 			"attention.scale": m.attnScale, "residual_scale": m.residualScale, "logit_scale": m.logitScale})
 	}})

@@ -145,7 +145,7 @@ func TestWriteSynth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w := synthWriter(t, s)
+		w := synthWriter(t, s, nil)
 		for _, kv := range v.KV {
 			if strings.HasPrefix(kv.Key, "tokenizer.") {
 				if err := w.Add(kv.Key, kv.Value); err != nil {

@@ -104,9 +104,13 @@ func tinyGGUF(t testing.TB) []byte {
 }
 
 // FuzzFromGGUF loads mutated GGUF files: whatever parses must load or
-// fail with an error, and a model that loads must run a step.
+// fail with an error, and a model that loads must run a step. The seeds
+// cover every architecture's metadata and tensors.
 func FuzzFromGGUF(f *testing.F) {
 	f.Add(tinyGGUF(f))
+	for _, s := range synthSpecs {
+		f.Add(synthBytes(f, s.tiny(), nil))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		gf, err := gguf.Parse(b)
 		if err != nil {

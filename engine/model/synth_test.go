@@ -132,7 +132,10 @@ var synthSpecs = []synthSpec{
 // fixed order filled from one PCG stream: matrices and biases uniform in
 // [-1/8, 1/8), norms in 1 ± 1/10, rope_freqs rising from 1 to 8 as
 // Llama 3's do from high to low frequencies.
-func synthWriter(t testing.TB, s synthSpec) *gguf.Writer {
+//
+// edit, if not nil, may change each tensor's dims before it is written,
+// or drop it by returning nil (for the bad-file tests).
+func synthWriter(t testing.TB, s synthSpec, edit func(name string, dims []uint64) []uint64) *gguf.Writer {
 	w := gguf.NewWriter()
 	add := func(k string, v any) {
 		if err := w.Add(k, v); err != nil {
@@ -140,24 +143,26 @@ func synthWriter(t testing.TB, s synthSpec) *gguf.Writer {
 		}
 	}
 	add("general.architecture", s.arch)
-	p := s.arch + "."
-	add(p+"context_length", uint32(256))
-	add(p+"embedding_length", uint32(s.dim))
-	add(p+"feed_forward_length", uint32(s.hidden))
-	add(p+"block_count", uint32(s.layers))
-	add(p+"attention.head_count", uint32(s.heads))
-	add(p+"attention.head_count_kv", uint32(s.kvHeads))
-	add(p+"attention.layer_norm_rms_epsilon", float32(1e-6))
-	add(p+"rope.dimension_count", uint32(s.hs()))
-	if s.headDim > 0 {
-		add(p+"attention.key_length", uint32(s.headDim))
-		add(p+"attention.value_length", uint32(s.headDim))
+	keys := map[string]any{
+		"context_length": uint32(256), "embedding_length": uint32(s.dim), "feed_forward_length": uint32(s.hidden),
+		"block_count": uint32(s.layers), "attention.head_count": uint32(s.heads), "attention.head_count_kv": uint32(s.kvHeads),
+		"attention.layer_norm_rms_epsilon": float32(1e-6), "rope.dimension_count": uint32(s.hs()),
 	}
-	for _, k := range slices.Sorted(maps.Keys(s.keys)) {
-		add(p+k, s.keys[k])
+	if s.headDim > 0 {
+		keys["attention.key_length"] = uint32(s.headDim)
+		keys["attention.value_length"] = uint32(s.headDim)
+	}
+	maps.Copy(keys, s.keys) // the spec's own keys win
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		add(s.arch+"."+k, keys[k])
 	}
 	r := rand.New(rand.NewPCG(synthSeed, synthSeed))
 	tensor := func(name string, dims []uint64) {
+		if edit != nil {
+			if dims = edit(name, dims); dims == nil {
+				return
+			}
+		}
 		n := 1
 		for _, d := range dims {
 			n *= int(d)
@@ -198,11 +203,7 @@ func synthWriter(t testing.TB, s synthSpec) *gguf.Writer {
 
 // synthModel loads the spec's model from its GGUF bytes.
 func synthModel(t testing.TB, s synthSpec) *Model {
-	var buf bytes.Buffer
-	if _, err := synthWriter(t, s).WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.Parse(buf.Bytes())
+	f, err := gguf.Parse(synthBytes(t, s, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,4 +212,26 @@ func synthModel(t testing.TB, s synthSpec) *Model {
 		t.Fatalf("%s: %v", s.name, err)
 	}
 	return m
+}
+
+// tiny shrinks a spec to a few hundred weights, for fuzz seeds and
+// bad-file tests: same tensors and keys, smaller shapes.
+func (s synthSpec) tiny() synthSpec {
+	s.vocabSize, s.dim, s.hidden, s.heads = 24, 16, 32, 2
+	s.kvHeads = min(s.kvHeads, 2)
+	if s.headDim > 0 {
+		s.headDim = 8
+	}
+	s.layers = min(s.layers, 2)
+	return s
+}
+
+// synthBytes writes the spec's GGUF into memory (edit as for synthWriter).
+func synthBytes(t testing.TB, s synthSpec, edit func(name string, dims []uint64) []uint64) []byte {
+	w := synthWriter(t, s, edit)
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
