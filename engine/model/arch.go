@@ -227,14 +227,14 @@ func (l *Loader) load(a *Arch) {
 		return
 	}
 	if c.Heads > 0 && (c.HeadDim > 0 || c.Dim%c.Heads == 0) {
-		if rd := l.Int("rope.dimension_count", int64(c.HeadSize())); rd != c.HeadSize() && l.err == nil {
-			l.fail(fmt.Errorf("model: partial RoPE (rope.dimension_count %d, head size %d) is not supported", rd, c.HeadSize()))
+		if rd := l.Int("rope.dimension_count", int64(c.HeadSize())); rd != c.HeadSize() {
+			c.RopeDim = rd // partial RoPE; validate checks it fits
 		}
 	}
 	rs := ropeSpec{base: c.RopeTheta}
 	if typ, err := l.f.String(l.Arch + ".rope.scaling.type"); err == nil {
 		switch typ {
-		case "none":
+		case "none", "longrope": // longrope: the factor tensors below
 		case "linear":
 			if f := l.Float("rope.scaling.factor", 1); f > 0 {
 				rs.scale = 1 / f
@@ -242,9 +242,11 @@ func (l *Loader) load(a *Arch) {
 				l.fail(fmt.Errorf("model: %s.rope.scaling.factor = %v is not positive", l.Arch, f))
 			}
 		default:
-			l.fail(fmt.Errorf("model: RoPE scaling %q is not supported (only linear)", typ))
+			l.fail(fmt.Errorf("model: RoPE scaling %q is not supported (only linear and longrope)", typ))
 		}
 	}
+	rs.mscale = l.Float("rope.scaling.attn_factor", 0)
+	rs.origCtx = l.Int("rope.scaling.original_context_length", int64(c.SeqLen))
 	if l.err != nil {
 		return
 	}
@@ -270,8 +272,13 @@ func (l *Loader) load(a *Arch) {
 		m.output = m.embed // tied embeddings
 	}
 	m.norm = l.Vector("output_norm.weight", false, d)
-	// Llama 3.1/3.2 divide each pair's frequency by a factor (rope_freqs).
-	rs.factors = l.Vector("rope_freqs.weight", true, hs/2)
+	// Llama 3.1/3.2 divide each pair's frequency by a factor (rope_freqs);
+	// Phi-3's long-context files by one of two sets, chosen by the context.
+	rd := c.RotDim() / 2
+	if rs.factors = l.Vector("rope_freqs.weight", true, rd); rs.factors == nil {
+		rs.factors = l.Vector("rope_factors_short.weight", true, rd)
+		rs.long = l.Vector("rope_factors_long.weight", true, rd)
+	}
 	m.rope = []ropeSpec{rs}
 	m.neox, m.gelu = a.Neox, a.GELU
 	for i := 0; i < c.Layers && l.err == nil; i++ {
@@ -369,5 +376,3 @@ func requirePositive(l *Loader, vals map[string]float32) error {
 	}
 	return nil
 }
-
-var errLongRope = errors.New("model: Phi-3 long-context RoPE factors (rope_factors_long) are not supported")

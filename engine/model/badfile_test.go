@@ -99,7 +99,8 @@ func TestBadFiles(t *testing.T) {
 		{"yarn rope scaling", withKeys(specNamed(t, "llama"), map[string]any{"rope.scaling.type": "yarn"}), nil, `RoPE scaling "yarn" is not supported`},
 		{"value length", withKeys(specNamed(t, "qwen3"), map[string]any{"attention.value_length": uint32(16)}), nil, "value_length 16 differs from key_length 8"},
 		{"huge head count", withKeys(specNamed(t, "llama"), map[string]any{"attention.head_count": uint32(1 << 30)}), nil, "llama.attention.head_count = 1073741824 is out of range"},
-		{"phi3 long rope", specNamed(t, "phi3"), nil, ""}, // loads: no rope_factors_long
+		{"rope wider than a head", withKeys(specNamed(t, "phi3"), map[string]any{"rope.dimension_count": uint32(20)}), nil, "RoPE over 20 of each head's 8 values"},
+		{"phi3 short factors", specNamed(t, "phi3-longrope"), drop("rope_factors_short.weight"), ""}, // long alone loads
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := load(synthBytes(t, tc.spec, tc.edit))

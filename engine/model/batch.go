@@ -51,8 +51,8 @@ func (m *Model) NewBatch(capacity int) *Batch {
 		lx: make([]float32, n*d), logits: make([]float32, n*m.VocabSize),
 	}
 	for range m.ropes {
-		b.cos = append(b.cos, make([]float32, n*m.HeadSize()/2))
-		b.sin = append(b.sin, make([]float32, n*m.HeadSize()/2))
+		b.cos = append(b.cos, make([]float32, n*m.RotDim()/2))
+		b.sin = append(b.sin, make([]float32, n*m.RotDim()/2))
 	}
 	return b
 }
@@ -93,7 +93,7 @@ func (b *Batch) Step(entries []Entry) error {
 		return nil
 	}
 	d, kv, hd, qd, hs := m.Dim, m.KVDim(), m.HiddenDim, m.QDim(), m.HeadSize()
-	half := hs / 2
+	half := m.RotDim() / 2
 	for i, e := range entries {
 		if err := m.embedding(b.x[i*d:(i+1)*d], e.Token); err != nil {
 			return err
@@ -101,8 +101,11 @@ func (b *Batch) Step(entries []Entry) error {
 		for r, t := range m.ropes {
 			for j, f := range t.freq {
 				val := float32(b.pos[i]) * f
-				b.cos[r][i*half+j] = float32(math.Cos(float64(val)))
-				b.sin[r][i*half+j] = float32(math.Sin(float64(val)))
+				c, s := float32(math.Cos(float64(val))), float32(math.Sin(float64(val)))
+				if t.mscale != 0 {
+					c, s = c*t.mscale, s*t.mscale
+				}
+				b.cos[r][i*half+j], b.sin[r][i*half+j] = c, s
 			}
 		}
 	}
@@ -128,8 +131,8 @@ func (b *Batch) Step(entries []Entry) error {
 		for i, e := range entries {
 			p := b.pos[i]
 			c, s := cos[i*half:(i+1)*half], sin[i*half:(i+1)*half]
-			rotate(b.q[i*qd:(i+1)*qd], c, s)
-			rotate(b.k[i*kv:(i+1)*kv], c, s)
+			rotate(b.q[i*qd:(i+1)*qd], c, s, hs)
+			rotate(b.k[i*kv:(i+1)*kv], c, s, hs)
 			// Positions fill in order, so position p goes at the end.
 			e.Seq.key[l] = append(e.Seq.key[l][:p*kv], b.k[i*kv:(i+1)*kv]...)
 			e.Seq.value[l] = append(e.Seq.value[l][:p*kv], b.v[i*kv:(i+1)*kv]...)

@@ -36,6 +36,17 @@ type Config struct {
 	// HeadDim is the width of each head's query, key and value when it is
 	// not Dim / Heads (Gemma, Qwen3, Mistral Nemo); 0 means Dim / Heads.
 	HeadDim int
+	// RopeDim is how many of each head's values RoPE rotates when not all
+	// (Phi-4-mini rotates 3/4); 0 means HeadSize.
+	RopeDim int
+}
+
+// RotDim is how many values of each head RoPE rotates.
+func (c Config) RotDim() int {
+	if c.RopeDim > 0 {
+		return c.RopeDim
+	}
+	return c.HeadSize()
 }
 
 // HeadSize is the width of one head: HeadDim, or Dim / Heads.
@@ -58,6 +69,9 @@ func (c Config) validate() error {
 	}
 	if (c.HeadDim == 0 && c.Dim%c.Heads != 0) || c.Heads%c.KVHeads != 0 || c.HeadSize()%2 != 0 {
 		return fmt.Errorf("model: invalid head layout: dim %d, %d heads of %d, %d kv heads", c.Dim, c.Heads, c.HeadSize(), c.KVHeads)
+	}
+	if c.RopeDim < 0 || c.RotDim()%2 != 0 || c.RotDim() > c.HeadSize() {
+		return fmt.Errorf("model: RoPE over %d of each head's %d values is not possible", c.RotDim(), c.HeadSize())
 	}
 	return nil
 }
@@ -227,16 +241,22 @@ func (m *Model) init() error {
 		}
 	}
 	for i, r := range m.rope {
-		errs = append(errs, vec(fmt.Sprintf("rope %d factors", i), r.factors, true, hs/2))
+		errs = append(errs, vec(fmt.Sprintf("rope %d factors", i), r.factors, true, m.RotDim()/2),
+			vec(fmt.Sprintf("rope %d long factors", i), r.long, true, m.RotDim()/2))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	m.makeRopes()
+	return nil
+}
+
+// makeRopes computes the rotation tables for the current context length.
+func (m *Model) makeRopes() {
 	m.ropes = make([]ropeTable, len(m.rope))
 	for i, r := range m.rope {
-		m.ropes[i] = r.table(hs)
+		m.ropes[i] = r.table(m.RotDim(), m.SeqLen)
 	}
-	return nil
 }
 
 // LimitContext lowers the context length to n, which bounds the memory of
@@ -245,6 +265,7 @@ func (m *Model) init() error {
 func (m *Model) LimitContext(n int) {
 	if n > 0 && n < m.SeqLen {
 		m.SeqLen = n
+		m.makeRopes() // Phi-3's RoPE factors depend on it
 	}
 }
 

@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"maps"
@@ -30,6 +31,9 @@ type synthSpec struct {
 	headDim                             int // 0: dim/heads, and no key_length key
 	tied                                bool
 	ropeFreqs                           bool // a Llama 3-style rope_freqs tensor
+	ropeFactors                         bool // Phi-3-style rope_factors_long and _short tensors
+	ctx                                 int  // context_length (0: 256)
+	limit                               int  // the context the model is run with (LimitContext; llama.cpp's n_ctx), 0: ctx
 	keys                                map[string]any
 	// block lists each layer's tensors beyond what every block has,
 	// as (suffix, ggml dims).
@@ -82,6 +86,15 @@ func join(parts ...[]synthTensor) []synthTensor {
 
 func llamaBlock(s synthSpec) []synthTensor { return join(preNorms(s), attnQKVO(s), ffnGateUpDown(s)) }
 
+func phi3Block(s synthSpec) []synthTensor {
+	d, h, qkv := uint64(s.dim), uint64(s.hidden), uint64((s.heads+2*s.kvHeads)*s.hs())
+	return join(preNorms(s), []synthTensor{{"attn_qkv.weight", []uint64{d, qkv}}, {"attn_output.weight", []uint64{d, d}},
+		{"ffn_up.weight", []uint64{d, 2 * h}}, {"ffn_down.weight", []uint64{h, d}}})
+}
+
+var phi3LongRope = map[string]any{"rope.dimension_count": uint32(12), "rope.scaling.type": "longrope",
+	"rope.scaling.original_context_length": uint32(256), "rope.scaling.attn_factor": float32(1.19)}
+
 var synthSpecs = []synthSpec{
 	{name: "llama", arch: "llama", vocab: "llama-spm", vocabSize: 32000, dim: 64, hidden: 128, layers: 2, heads: 4, kvHeads: 2,
 		ropeFreqs: true, keys: map[string]any{"rope.freq_base": float32(500000)}, block: llamaBlock},
@@ -100,12 +113,15 @@ var synthSpecs = []synthSpec{
 			return join(llamaBlock(s), []synthTensor{vec("attn_q_norm.weight", s.hs()), vec("attn_k_norm.weight", s.hs())})
 		}},
 	{name: "phi3", arch: "phi3", vocab: "phi-3", vocabSize: 32064, dim: 64, hidden: 128, layers: 2, heads: 4, kvHeads: 4,
-		keys: map[string]any{"attention.sliding_window": uint32(6)},
-		block: func(s synthSpec) []synthTensor {
-			d, h, qkv := uint64(s.dim), uint64(s.hidden), uint64((s.heads+2*s.kvHeads)*s.hs())
-			return join(preNorms(s), []synthTensor{{"attn_qkv.weight", []uint64{d, qkv}}, {"attn_output.weight", []uint64{d, d}},
-				{"ffn_up.weight", []uint64{d, 2 * h}}, {"ffn_down.weight", []uint64{h, d}}})
-		}},
+		keys: map[string]any{"attention.sliding_window": uint32(6)}, block: phi3Block},
+	// Phi-3.5 / Phi-4-mini style: long and short RoPE factors, an attention
+	// factor, and RoPE over 12 of each head's 16 values. With 512
+	// positions (more than the original 256) the long factors apply; the
+	// same file limited to 256 positions uses the short ones.
+	{name: "phi3-longrope", arch: "phi3", vocab: "phi-3", vocabSize: 32064, dim: 64, hidden: 128, layers: 2, heads: 4, kvHeads: 2,
+		ropeFactors: true, ctx: 512, keys: phi3LongRope, block: phi3Block},
+	{name: "phi3-shortrope", arch: "phi3", vocab: "phi-3", vocabSize: 32064, dim: 64, hidden: 128, layers: 2, heads: 4, kvHeads: 2,
+		ropeFactors: true, ctx: 512, limit: 256, keys: phi3LongRope, block: phi3Block},
 	// llama.cpp knows Gemma 2 only at its real depths (26, 42, 46 layers).
 	{name: "gemma2", arch: "gemma2", vocab: "llama-spm", vocabSize: 32000, dim: 64, hidden: 128, layers: 26, heads: 4, kvHeads: 2,
 		headDim: 32, tied: true,
@@ -144,7 +160,7 @@ func synthWriter(t testing.TB, s synthSpec, edit func(name string, dims []uint64
 	}
 	add("general.architecture", s.arch)
 	keys := map[string]any{
-		"context_length": uint32(256), "embedding_length": uint32(s.dim), "feed_forward_length": uint32(s.hidden),
+		"context_length": uint32(cmp.Or(s.ctx, 256)), "embedding_length": uint32(s.dim), "feed_forward_length": uint32(s.hidden),
 		"block_count": uint32(s.layers), "attention.head_count": uint32(s.heads), "attention.head_count_kv": uint32(s.kvHeads),
 		"attention.layer_norm_rms_epsilon": float32(1e-6), "rope.dimension_count": uint32(s.hs()),
 	}
@@ -173,7 +189,9 @@ func synthWriter(t testing.TB, s synthSpec, edit func(name string, dims []uint64
 			switch {
 			case strings.HasSuffix(name, "norm.weight"):
 				v = 1 + (r.Float32()-0.5)*0.2
-			case name == "rope_freqs.weight":
+			case name == "rope_factors_short.weight":
+				v = 1 + 0.5*float32(i)/float32(n-1)
+			case strings.HasPrefix(name, "rope_"):
 				v = 1 + 7*float32(i)/float32(n-1)
 			default:
 				v = (r.Float32() - 0.5) * 0.25
@@ -190,8 +208,16 @@ func synthWriter(t testing.TB, s synthSpec, edit func(name string, dims []uint64
 	if !s.tied {
 		tensor("output.weight", []uint64{d, uint64(s.vocabSize)})
 	}
+	rd := uint64(s.hs() / 2)
+	if r, ok := s.keys["rope.dimension_count"].(uint32); ok {
+		rd = uint64(r / 2)
+	}
 	if s.ropeFreqs {
-		tensor("rope_freqs.weight", []uint64{uint64(s.hs() / 2)})
+		tensor("rope_freqs.weight", []uint64{rd})
+	}
+	if s.ropeFactors {
+		tensor("rope_factors_long.weight", []uint64{rd})
+		tensor("rope_factors_short.weight", []uint64{rd})
 	}
 	for l := 0; l < s.layers; l++ {
 		for _, bt := range s.block(s) {
@@ -211,6 +237,7 @@ func synthModel(t testing.TB, s synthSpec) *Model {
 	if err != nil {
 		t.Fatalf("%s: %v", s.name, err)
 	}
+	m.LimitContext(s.limit)
 	return m
 }
 
@@ -223,6 +250,10 @@ func (s synthSpec) tiny() synthSpec {
 		s.headDim = 8
 	}
 	s.layers = min(s.layers, 2)
+	if _, ok := s.keys["rope.dimension_count"]; ok {
+		s.keys = maps.Clone(s.keys)
+		s.keys["rope.dimension_count"] = uint32(s.hs() * 3 / 4)
+	}
 	return s
 }
 
