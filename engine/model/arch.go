@@ -41,6 +41,11 @@ type Arch struct {
 	FusedUp bool
 	// GELU gates the feed-forward with GELU instead of SiLU.
 	GELU bool
+	// MoE: the feed-forward is a mixture of experts (ffn_gate_inp and the
+	// 3-D ffn_gate_exps, ffn_up_exps, ffn_down_exps; keys expert_count,
+	// expert_used_count, expert_feed_forward_length), with the chosen
+	// experts' weights renormalised to sum to one when NormTopK.
+	MoE, NormTopK bool
 	// Setup reads the architecture's own hyperparameters and sets the
 	// forward pass's options and per-block settings (windows, RoPE tables).
 	Setup func(l *Loader) error
@@ -300,15 +305,20 @@ func (l *Loader) load(a *Arch) {
 			b.qNorm = l.Vector(p+"attn_q_norm.weight", false, hs, qd)
 			b.kNorm = l.Vector(p+"attn_k_norm.weight", false, hs, kv)
 		}
-		if a.FusedUp {
+		switch {
+		case a.MoE:
+			b.moe = l.experts(p, a.NormTopK)
+		case a.FusedUp:
 			if up := l.Matrix(p+"ffn_up.weight", 2*h, d, false); up != nil {
 				b.gate, b.upProj = l.rows(up, 0, h), l.rows(up, h, 2*h)
 			}
-		} else {
+		default:
 			b.gate = l.Matrix(p+"ffn_gate.weight", h, d, false)
 			b.upProj = l.Matrix(p+"ffn_up.weight", h, d, false)
 		}
-		b.down = l.Matrix(p+"ffn_down.weight", d, h, false)
+		if !a.MoE {
+			b.down = l.Matrix(p+"ffn_down.weight", d, h, false)
+		}
 		if a.Norms != PostNorm {
 			b.attnNorm = l.Vector(p+"attn_norm.weight", false, d)
 			b.ffnNorm = l.Vector(p+"ffn_norm.weight", false, d)
@@ -319,6 +329,49 @@ func (l *Loader) load(a *Arch) {
 		}
 		m.blocks = append(m.blocks, b)
 	}
+}
+
+// experts reads block p's mixture of experts.
+func (l *Loader) experts(p string, norm bool) *moe {
+	m := l.M
+	E, used := l.Int("expert_count", -1), l.Int("expert_used_count", -1)
+	if l.err != nil {
+		return nil
+	}
+	if used > E || E > 1<<12 {
+		l.fail(fmt.Errorf("model: %s.expert_used_count %d of expert_count %d is not possible", l.Arch, used, E))
+		return nil
+	}
+	ff := l.Int("expert_feed_forward_length", int64(m.HiddenDim/used))
+	d := m.Dim
+	mo := &moe{used: used, ff: ff, normalizeWeights: norm, router: l.Matrix(p+"ffn_gate_inp.weight", E, d, false)}
+	mo.gate = l.stacked(p+"ffn_gate_exps.weight", E, ff, d)
+	mo.up = l.stacked(p+"ffn_up_exps.weight", E, ff, d)
+	mo.down = l.stacked(p+"ffn_down_exps.weight", E, d, ff)
+	return mo
+}
+
+// stacked returns the n rows×cols matrices of the 3-D tensor name (ggml
+// dims [cols, rows, n]), one per expert.
+func (l *Loader) stacked(name string, n, rows, cols int) []*kernels.Matrix {
+	t, ok := l.tensor(name, false)
+	if !ok {
+		return nil
+	}
+	if len(t.Dims) != 3 || t.Dims[0] != uint64(cols) || t.Dims[1] != uint64(rows) || t.Dims[2] != uint64(n) {
+		l.fail(fmt.Errorf("model: tensor %s has shape %v, want [%d %d %d]", name, t.Dims, cols, rows, n))
+		return nil
+	}
+	all, err := kernels.NewMatrix(t.Type, n*rows, cols, t.Data)
+	if err != nil {
+		l.fail(fmt.Errorf("model: tensor %s: %w", name, err))
+		return nil
+	}
+	out := make([]*kernels.Matrix, n)
+	for e := range out {
+		out[e] = l.rows(all, e*rows, (e+1)*rows)
+	}
+	return out
 }
 
 // rows views rows [r0, r1) of m, for tensors that stack several

@@ -28,6 +28,7 @@ type Batch struct {
 	q, ao      []float32   // entry × heads·headSize: queries, attention output
 	k, v       []float32   // entry × kvDim
 	hb, hb2    []float32   // entry × hidden
+	moe        *moeBuf     // for models with a mixture of experts
 	att        []float32   // entry × heads × seqLen
 	pos        []int       // entry → position
 	lx, logits []float32   // logit rows × dim, × vocab
@@ -49,6 +50,7 @@ func (m *Model) NewBatch(capacity int) *Batch {
 		hb: make([]float32, n*h), hb2: make([]float32, n*h),
 		att: make([]float32, n*m.Heads*m.SeqLen), pos: make([]int, n),
 		lx: make([]float32, n*d), logits: make([]float32, n*m.VocabSize),
+		moe: newMoEBuf(m, n),
 	}
 	for range m.ropes {
 		b.cos = append(b.cos, make([]float32, n*m.RotDim()/2))
@@ -143,6 +145,11 @@ func (b *Batch) Step(entries []Entry) error {
 		b.residual(b.xb2, blk.postAttnNorm, n)
 
 		in = b.norm(b.xb, b.x, blk.ffnNorm, n)
+		if blk.moe != nil {
+			blk.moe.forward(b.moe, b.xb2, in, n, d)
+			b.residual(b.xb2, blk.postFFNNorm, n)
+			continue
+		}
 		kernels.MatMul(b.hb[:n*hd], blk.gate, in, n)
 		kernels.MatMul(b.hb2[:n*hd], blk.upProj, in, n)
 		if m.gelu {

@@ -119,6 +119,7 @@ type block struct {
 	wq, wk, wv, wo     *kernels.Matrix
 	bq, bk, bv, bo     []float32       // biases, or nil
 	gate, down, upProj *kernels.Matrix // w1, w2, w3 in llama2.c's names
+	moe                *moe            // a mixture of experts in place of gate, up and down, or nil
 	window             int             // sliding attention window (0: the whole context)
 	rope               int             // index into Model.ropes
 }
@@ -229,13 +230,17 @@ func (m *Model) init() error {
 		p := fmt.Sprintf("block %d ", i)
 		errs = append(errs,
 			check(p+"attn_q", b.wq, qd, d), check(p+"attn_k", b.wk, kv, d), check(p+"attn_v", b.wv, kv, d),
-			check(p+"attn_output", b.wo, d, qd), check(p+"ffn_gate", b.gate, h, d),
-			check(p+"ffn_down", b.down, d, h), check(p+"ffn_up", b.upProj, h, d),
+			check(p+"attn_output", b.wo, d, qd),
 			vec(p+"attn_norm", b.attnNorm, true, d), vec(p+"ffn_norm", b.ffnNorm, true, d),
 			vec(p+"post_attention_norm", b.postAttnNorm, true, d), vec(p+"post_ffw_norm", b.postFFNNorm, true, d),
 			vec(p+"attn_q_norm", b.qNorm, true, hs, qd), vec(p+"attn_k_norm", b.kNorm, true, hs, kv),
 			vec(p+"attn_q.bias", b.bq, true, qd), vec(p+"attn_k.bias", b.bk, true, kv),
 			vec(p+"attn_v.bias", b.bv, true, kv), vec(p+"attn_output.bias", b.bo, true, d))
+		if b.moe != nil {
+			errs = append(errs, b.moe.check(p, d, check))
+		} else {
+			errs = append(errs, check(p+"ffn_gate", b.gate, h, d), check(p+"ffn_down", b.down, d, h), check(p+"ffn_up", b.upProj, h, d))
+		}
 		if b.window < 0 || b.rope < 0 || b.rope >= len(m.rope) {
 			errs = append(errs, fmt.Errorf("model: %shas window %d, rope %d", p, b.window, b.rope))
 		}

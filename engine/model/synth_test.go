@@ -112,6 +112,16 @@ var synthSpecs = []synthSpec{
 		block: func(s synthSpec) []synthTensor {
 			return join(llamaBlock(s), []synthTensor{vec("attn_q_norm.weight", s.hs()), vec("attn_k_norm.weight", s.hs())})
 		}},
+	// Four experts of 32, two used per token.
+	{name: "qwen3moe", arch: "qwen3moe", vocab: "gpt-2", vocabSize: 50257, dim: 64, hidden: 128, layers: 2, heads: 4, kvHeads: 2, headDim: 32,
+		keys: map[string]any{"rope.freq_base": float32(1000000), "expert_count": uint32(4), "expert_used_count": uint32(2),
+			"expert_feed_forward_length": uint32(32)},
+		block: func(s synthSpec) []synthTensor {
+			d, ff, e := uint64(s.dim), uint64(32), uint64(4)
+			return join(preNorms(s), attnQKVO(s), []synthTensor{vec("attn_q_norm.weight", s.hs()), vec("attn_k_norm.weight", s.hs()),
+				{"ffn_gate_inp.weight", []uint64{d, e}}, {"ffn_gate_exps.weight", []uint64{d, ff, e}},
+				{"ffn_up_exps.weight", []uint64{d, ff, e}}, {"ffn_down_exps.weight", []uint64{ff, d, e}}})
+		}},
 	{name: "phi3", arch: "phi3", vocab: "phi-3", vocabSize: 32064, dim: 64, hidden: 128, layers: 2, heads: 4, kvHeads: 4,
 		keys: map[string]any{"attention.sliding_window": uint32(6)}, block: phi3Block},
 	// Phi-3.5 / Phi-4-mini style: long and short RoPE factors, an attention
