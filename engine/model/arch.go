@@ -237,7 +237,9 @@ func (l *Loader) load(a *Arch) {
 		}
 	}
 	rs := ropeSpec{base: c.RopeTheta}
-	if typ, err := l.f.String(l.Arch + ".rope.scaling.type"); err == nil {
+	if typ, err := l.f.String(l.Arch + ".rope.scaling.type"); err != nil && !errors.Is(err, gguf.ErrNotFound) {
+		l.fail(fmt.Errorf("model: %w", err))
+	} else if err == nil {
 		switch typ {
 		case "none", "longrope": // longrope: the factor tensors below
 		case "linear":
@@ -289,7 +291,11 @@ func (l *Loader) load(a *Arch) {
 	for i := 0; i < c.Layers && l.err == nil; i++ {
 		var b block
 		p := fmt.Sprintf("blk.%d.", i)
-		if qkv := l.Matrix(p+"attn_qkv.weight", qd+2*kv, d, true); qkv != nil && a.FusedQKV {
+		var qkv *kernels.Matrix
+		if a.FusedQKV {
+			qkv = l.Matrix(p+"attn_qkv.weight", qd+2*kv, d, true)
+		}
+		if qkv != nil {
 			b.wq, b.wk, b.wv = l.rows(qkv, 0, qd), l.rows(qkv, qd, qd+kv), l.rows(qkv, qd+kv, qd+2*kv)
 		} else {
 			b.wq = l.Matrix(p+"attn_q.weight", qd, d, false)

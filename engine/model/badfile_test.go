@@ -99,6 +99,7 @@ func TestBadFiles(t *testing.T) {
 		{"qwen3moe experts misshapen", specNamed(t, "qwen3moe"), reshape("blk.1.ffn_up_exps.weight", 16, 32, 3), "blk.1.ffn_up_exps.weight has shape [16 32 3], want [16 32 4]"},
 		{"qwen3moe router missing", specNamed(t, "qwen3moe"), drop("blk.0.ffn_gate_inp.weight"), `"blk.0.ffn_gate_inp.weight": not found`},
 		{"qwen3moe too many used", withKeys(specNamed(t, "qwen3moe"), map[string]any{"expert_used_count": uint32(5)}), nil, "expert_used_count 5 of expert_count 4 is not possible"},
+		{"numeric rope scaling type", withKeys(specNamed(t, "llama"), map[string]any{"rope.scaling.type": uint32(1)}), nil, "llama.rope.scaling.type"},
 		{"yarn rope scaling", withKeys(specNamed(t, "llama"), map[string]any{"rope.scaling.type": "yarn"}), nil, `RoPE scaling "yarn" is not supported`},
 		{"value length", withKeys(specNamed(t, "qwen3"), map[string]any{"attention.value_length": uint32(16)}), nil, "value_length 16 differs from key_length 8"},
 		{"huge head count", withKeys(specNamed(t, "llama"), map[string]any{"attention.head_count": uint32(1 << 30)}), nil, "llama.attention.head_count = 1073741824 is out of range"},
