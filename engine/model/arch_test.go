@@ -7,10 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
-	"github.com/runnel/runnel/engine/gguf"
+	"github.com/runnel/runnel/engine/internal/synth"
 	"github.com/runnel/runnel/engine/sampler"
 )
 
@@ -60,9 +59,9 @@ const logitTol, geluTol = 1e-4, 1e-3
 // sequence), and checks the greedy tokens equal llama.cpp's and the top
 // logits are within logitTol of its.
 func TestArchMatchesLlamaCpp(t *testing.T) {
-	for _, s := range synthSpecs {
-		t.Run(s.name, func(t *testing.T) {
-			ref := readRef(t, s.name)
+	for _, s := range synth.Specs {
+		t.Run(s.Name, func(t *testing.T) {
+			ref := readRef(t, s.Name)
 			m := synthModel(t, s)
 			defer m.Close()
 			for i, p := range ref.Prompts {
@@ -126,46 +125,6 @@ func checkTop(t *testing.T, where string, logits []float32, ids []int, want []fl
 	for k, id := range ids {
 		if d := math.Abs(float64(logits[id] - want[k])); !(d <= tol*max(1, math.Abs(float64(want[k])))) {
 			t.Errorf("%s: logit[%d] = %.7g, llama.cpp has %.7g (off by %.2g)", where, id, logits[id], want[k], d)
-		}
-	}
-}
-
-// TestWriteSynth writes each synthetic model, with its vocabulary's
-// tokenizer keys added so that llama.cpp can load it, into the directory
-// $RUNNEL_SYNTH_OUT, taking the vocabularies from $RUNNEL_SYNTH_VOCAB
-// (../shared/testdata/vocab). It is how the references were made; without
-// those variables it is skipped.
-func TestWriteSynth(t *testing.T) {
-	out, vocab := os.Getenv("RUNNEL_SYNTH_OUT"), os.Getenv("RUNNEL_SYNTH_VOCAB")
-	if out == "" || vocab == "" {
-		t.Skip("RUNNEL_SYNTH_OUT and RUNNEL_SYNTH_VOCAB are not set")
-	}
-	for _, s := range synthSpecs {
-		v, err := gguf.Open(filepath.Join(vocab, "ggml-vocab-"+s.vocab+".gguf"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := synthWriter(t, s, nil)
-		for _, kv := range v.KV {
-			if strings.HasPrefix(kv.Key, "tokenizer.") {
-				if err := w.Add(kv.Key, kv.Value); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		if n, err := v.Strings("tokenizer.ggml.tokens"); err != nil || len(n) != s.vocabSize {
-			t.Fatalf("%s: vocabulary %s has %d tokens (%v), the spec says %d", s.name, s.vocab, len(n), err, s.vocabSize)
-		}
-		v.Close()
-		f, err := os.Create(filepath.Join(out, s.name+".gguf"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.WriteTo(f); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			t.Fatal(err)
 		}
 	}
 }

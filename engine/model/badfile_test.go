@@ -9,6 +9,7 @@ import (
 
 	"github.com/runnel/runnel/engine/ggml"
 	"github.com/runnel/runnel/engine/gguf"
+	"github.com/runnel/runnel/engine/internal/synth"
 	"github.com/runnel/runnel/engine/kernels"
 )
 
@@ -25,21 +26,21 @@ func load(b []byte) error {
 	return err
 }
 
-func specNamed(t *testing.T, name string) synthSpec {
-	for _, s := range synthSpecs {
-		if s.name == name {
-			return s.tiny()
+func specNamed(t *testing.T, name string) synth.Spec {
+	for _, s := range synth.Specs {
+		if s.Name == name {
+			return s.Tiny()
 		}
 	}
 	t.Fatalf("no spec %s", name)
-	return synthSpec{}
+	return synth.Spec{}
 }
 
 // TestTinyArchsLoad checks that the shrunken specs (the fuzz seeds and
 // the bases of the cases below) load and run.
 func TestTinyArchsLoad(t *testing.T) {
-	for _, s := range synthSpecs {
-		m := synthModel(t, s.tiny())
+	for _, s := range synth.Specs {
+		m := synthModel(t, s.Tiny())
 		greedy(t, m, []int{1, 2, 3}, 4)
 		m.Close()
 	}
@@ -64,20 +65,20 @@ func TestBadFiles(t *testing.T) {
 			return dims
 		}
 	}
-	withKeys := func(s synthSpec, kv map[string]any, del ...string) synthSpec {
-		s.keys = maps.Clone(s.keys)
-		if s.keys == nil {
-			s.keys = map[string]any{}
+	withKeys := func(s synth.Spec, kv map[string]any, del ...string) synth.Spec {
+		s.Keys = maps.Clone(s.Keys)
+		if s.Keys == nil {
+			s.Keys = map[string]any{}
 		}
-		maps.Copy(s.keys, kv)
+		maps.Copy(s.Keys, kv)
 		for _, k := range del {
-			delete(s.keys, k)
+			delete(s.Keys, k)
 		}
 		return s
 	}
 	for _, tc := range []struct {
 		name string
-		spec synthSpec
+		spec synth.Spec
 		edit func(string, []uint64) []uint64
 		want string
 	}{
@@ -122,7 +123,7 @@ func TestBadFiles(t *testing.T) {
 
 	t.Run("unknown architecture", func(t *testing.T) {
 		s := specNamed(t, "llama")
-		s.arch = "mamba"
+		s.Arch = "mamba"
 		err := load(synthBytes(t, s, nil))
 		if err == nil || !strings.Contains(err.Error(), `architecture "mamba" is not supported (supported: gemma2, gemma3, granite, llama, olmo2, phi3, qwen2, qwen3, qwen3moe)`) {
 			t.Fatalf("err = %v", err)
@@ -132,11 +133,11 @@ func TestBadFiles(t *testing.T) {
 	// Every prefix of a file fails with an error (the header, metadata or
 	// tensor data is cut short), never a panic.
 	t.Run("truncated", func(t *testing.T) {
-		for _, s := range synthSpecs {
-			b := synthBytes(t, s.tiny(), nil)
+		for _, s := range synth.Specs {
+			b := synthBytes(t, s.Tiny(), nil)
 			for n := 0; n < len(b); n += 1 + n/64 {
 				if err := load(b[:n]); err == nil {
-					t.Fatalf("%s cut to %d of %d bytes loads", s.name, n, len(b))
+					t.Fatalf("%s cut to %d of %d bytes loads", s.Name, n, len(b))
 				}
 			}
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runnel/runnel/engine/ggml"
 	"github.com/runnel/runnel/engine/gguf"
+	"github.com/runnel/runnel/engine/internal/synth"
 )
 
 func TestGGUFErrors(t *testing.T) {
@@ -108,8 +109,8 @@ func tinyGGUF(t testing.TB) []byte {
 // cover every architecture's metadata and tensors.
 func FuzzFromGGUF(f *testing.F) {
 	f.Add(tinyGGUF(f))
-	for _, s := range synthSpecs {
-		f.Add(synthBytes(f, s.tiny(), nil))
+	for _, s := range synth.Specs {
+		f.Add(synthBytes(f, s.Tiny(), nil))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		gf, err := gguf.Parse(b)
