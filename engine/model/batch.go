@@ -94,7 +94,7 @@ func (b *Batch) Step(entries []Entry) error {
 	if n == 0 {
 		return nil
 	}
-	d, kv, hd, qd, hs := m.Dim, m.KVDim(), m.HiddenDim, m.QDim(), m.HeadSize()
+	d, kv, qd, hs := m.Dim, m.KVDim(), m.QDim(), m.HeadSize()
 	half := m.RotDim() / 2
 	for i, e := range entries {
 		if err := m.embedding(b.x[i*d:(i+1)*d], e.Token); err != nil {
@@ -145,20 +145,7 @@ func (b *Batch) Step(entries []Entry) error {
 		b.residual(b.xb2, blk.postAttnNorm, n)
 
 		in = b.norm(b.xb, b.x, blk.ffnNorm, n)
-		if blk.moe != nil {
-			blk.moe.forward(b.moe, b.xb2, in, n, d)
-			b.residual(b.xb2, blk.postFFNNorm, n)
-			continue
-		}
-		kernels.MatMul(b.hb[:n*hd], blk.gate, in, n)
-		kernels.MatMul(b.hb2[:n*hd], blk.upProj, in, n)
-		if m.gelu {
-			geluMul(b.hb[:n*hd], b.hb2[:n*hd])
-		} else {
-			kernels.SiLUMul(b.hb[:n*hd], b.hb2[:n*hd])
-		}
-		kernels.MatMul(b.xb[:n*d], blk.down, b.hb[:n*hd], n)
-		b.residual(b.xb, blk.postFFNNorm, n)
+		b.residual(b.feedForward(blk, in, n), blk.postFFNNorm, n)
 	}
 	// Only the rows that want logits go through the classifier, which for
 	// a large vocabulary is the biggest matrix of all.
@@ -191,6 +178,26 @@ func (b *Batch) Step(entries []Entry) error {
 		entries[i].Seq.pos = b.pos[i] + 1
 	}
 	return nil
+}
+
+// feedForward returns the block's feed-forward output for the n rows of
+// in: the gated product (SiLU or GELU), or the mixture of experts.
+func (b *Batch) feedForward(blk *block, in []float32, n int) []float32 {
+	m := b.m
+	d, hd := m.Dim, m.HiddenDim
+	if blk.moe != nil {
+		blk.moe.forward(b.moe, b.xb2, in, n, d)
+		return b.xb2
+	}
+	kernels.MatMul(b.hb[:n*hd], blk.gate, in, n)
+	kernels.MatMul(b.hb2[:n*hd], blk.upProj, in, n)
+	if m.gelu {
+		geluMul(b.hb[:n*hd], b.hb2[:n*hd])
+	} else {
+		kernels.SiLUMul(b.hb[:n*hd], b.hb2[:n*hd])
+	}
+	kernels.MatMul(b.xb[:n*d], blk.down, b.hb[:n*hd], n)
+	return b.xb
 }
 
 // norm returns the n rows of x normalised by w into dst, or x itself
