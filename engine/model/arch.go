@@ -348,7 +348,9 @@ func (l *Loader) experts(p string, norm bool) *moe {
 		l.fail(fmt.Errorf("model: %s.expert_used_count %d of expert_count %d is not possible", l.Arch, used, E))
 		return nil
 	}
-	ff := l.Int("expert_feed_forward_length", int64(m.HiddenDim/used))
+	// OLMoE's experts are feed_forward_length wide; Qwen3-MoE files say
+	// expert_feed_forward_length.
+	ff := l.Int("expert_feed_forward_length", int64(m.HiddenDim))
 	d := m.Dim
 	mo := &moe{used: used, ff: ff, normalizeWeights: norm, router: l.Matrix(p+"ffn_gate_inp.weight", E, d, false)}
 	mo.gate = l.stacked(p+"ffn_gate_exps.weight", E, ff, d)

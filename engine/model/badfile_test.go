@@ -125,7 +125,7 @@ func TestBadFiles(t *testing.T) {
 		s := specNamed(t, "llama")
 		s.Arch = "mamba"
 		err := load(synthBytes(t, s, nil))
-		if err == nil || !strings.Contains(err.Error(), `architecture "mamba" is not supported (supported: gemma2, gemma3, granite, llama, olmo2, phi3, qwen2, qwen3, qwen3moe)`) {
+		if err == nil || !strings.Contains(err.Error(), `architecture "mamba" is not supported (supported: gemma2, gemma3, granite, llama, olmo2, olmoe, phi3, qwen2, qwen3, qwen3moe)`) {
 			t.Fatalf("err = %v", err)
 		}
 	})

@@ -88,6 +88,14 @@ func join(parts ...[]Tensor) []Tensor {
 
 func llamaBlock(s Spec) []Tensor { return join(preNorms(s), attnQKVO(s), ffnGateUpDown(s)) }
 
+// experts is a mixture of n experts of width ff: router and stacked
+// gate, up and down.
+func experts(s Spec, ff, n uint64) []Tensor {
+	d := uint64(s.Dim)
+	return []Tensor{{"ffn_gate_inp.weight", []uint64{d, n}}, {"ffn_gate_exps.weight", []uint64{d, ff, n}},
+		{"ffn_up_exps.weight", []uint64{d, ff, n}}, {"ffn_down_exps.weight", []uint64{ff, d, n}}}
+}
+
 func phi3Block(s Spec) []Tensor {
 	d, h, qkv := uint64(s.Dim), uint64(s.Hidden), uint64((s.Heads+2*s.KVHeads)*s.HeadSize())
 	return join(preNorms(s), []Tensor{{"attn_qkv.weight", []uint64{d, qkv}}, {"attn_output.weight", []uint64{d, d}},
@@ -121,10 +129,16 @@ var Specs = []Spec{
 		Keys: map[string]any{"rope.freq_base": float32(1000000), "expert_count": uint32(4), "expert_used_count": uint32(2),
 			"expert_feed_forward_length": uint32(32)},
 		Block: func(s Spec) []Tensor {
-			d, ff, e := uint64(s.Dim), uint64(32), uint64(4)
-			return join(preNorms(s), attnQKVO(s), []Tensor{vec("attn_q_norm.weight", s.HeadSize()), vec("attn_k_norm.weight", s.HeadSize()),
-				{"ffn_gate_inp.weight", []uint64{d, e}}, {"ffn_gate_exps.weight", []uint64{d, ff, e}},
-				{"ffn_up_exps.weight", []uint64{d, ff, e}}, {"ffn_down_exps.weight", []uint64{ff, d, e}}})
+			return join(preNorms(s), attnQKVO(s), []Tensor{vec("attn_q_norm.weight", s.HeadSize()), vec("attn_k_norm.weight", s.HeadSize())},
+				experts(s, 32, 4))
+		}},
+	// OLMoE: whole-vector q/k norms (sized by dim, so no GQA) and four
+	// experts of feed_forward_length, two used, weights not renormalised.
+	{Name: "olmoe", Arch: "olmoe", Vocab: "gpt-neox", VocabSize: 50432, Dim: 64, Hidden: 32, Layers: 2, Heads: 4, KVHeads: 4,
+		Keys: map[string]any{"expert_count": uint32(4), "expert_used_count": uint32(2)},
+		Block: func(s Spec) []Tensor {
+			return join(preNorms(s), attnQKVO(s), []Tensor{vec("attn_q_norm.weight", s.Dim), vec("attn_k_norm.weight", s.Dim)},
+				experts(s, 32, 4))
 		}},
 	{Name: "phi3", Arch: "phi3", Vocab: "phi-3", VocabSize: 32064, Dim: 64, Hidden: 128, Layers: 2, Heads: 4, KVHeads: 4,
 		Keys: map[string]any{"attention.sliding_window": uint32(6)}, Block: phi3Block},
