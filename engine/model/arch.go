@@ -66,7 +66,7 @@ const (
 
 var archs = map[string]*Arch{}
 
-// register adds an architecture; each arch_*.go file registers one.
+// register adds an architecture; the arch_*.go files register them.
 func register(name string, a *Arch) { archs[name] = a }
 
 // Architectures lists the supported general.architecture values.
