@@ -411,12 +411,34 @@ func sharedDir(t testing.TB, sub string) string {
 	return p
 }
 
+// expertsSample is a file shaped like a mixture-of-experts model's
+// metadata: architecture keys of several types and a 3-D tensor.
+func expertsSample(t testing.TB) []byte {
+	w := NewWriter()
+	for _, kv := range []KV{{"general.architecture", Value{TypeString, "qwen3moe"}},
+		{"qwen3moe.expert_count", Value{TypeUint32, uint32(3)}}, {"qwen3moe.rope.scaling.type", Value{TypeString, "linear"}},
+		{"qwen3moe.rope.scaling.factor", Value{TypeFloat32, float32(8)}}} {
+		if err := w.Add(kv.Key, kv.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.AddTensor("blk.0.ffn_up_exps.weight", ggml.F32, []uint64{4, 2, 3}, make([]byte, 4*4*2*3)); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 func FuzzParse(f *testing.F) {
 	_, data := sample(f)
 	f.Add(data)
 	f.Add(header(3, 0, 0))
 	f.Add(header(2, 1, 1))
 	f.Add(pad(tensorInfo(header(3, 1, 0), "t", []uint64{8}, 0, 0), 32))
+	f.Add(expertsSample(f))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		file, err := Parse(b)
 		if err != nil {

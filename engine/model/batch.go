@@ -24,12 +24,15 @@ type Batch struct {
 	m   *Model
 	cap int
 
-	x, xb, xb2, q, k, v []float32 // entry × width
-	hb, hb2             []float32 // entry × hidden
-	att                 []float32 // entry × heads × seqLen
-	pos                 []int     // entry → position
-	lx, logits          []float32 // logit rows × dim, × vocab
-	cos, sin            []float32 // entry × headSize/2: RoPE at the entry's position
+	x, xb, xb2 []float32   // entry × dim
+	q, ao      []float32   // entry × heads·headSize: queries, attention output
+	k, v       []float32   // entry × kvDim
+	hb, hb2    []float32   // entry × hidden
+	moe        *moeBuf     // for models with a mixture of experts
+	att        []float32   // entry × heads × seqLen
+	pos        []int       // entry → position
+	lx, logits []float32   // logit rows × dim, × vocab
+	cos, sin   [][]float32 // per rope table, entry × headSize/2: RoPE at the entry's position
 }
 
 // NewBatch allocates activations for steps of up to capacity entries.
@@ -37,17 +40,23 @@ func (m *Model) NewBatch(capacity int) *Batch {
 	if capacity < 1 {
 		capacity = 1
 	}
-	d, h, kv := m.Dim, m.HiddenDim, m.KVDim()
+	d, h, kv, qd := m.Dim, m.HiddenDim, m.KVDim(), m.QDim()
 	n := capacity
-	return &Batch{
+	b := &Batch{
 		m: m, cap: n,
-		x: make([]float32, n*d), xb: make([]float32, n*d), xb2: make([]float32, n*d), q: make([]float32, n*d),
+		x: make([]float32, n*d), xb: make([]float32, n*d), xb2: make([]float32, n*d),
+		q: make([]float32, n*qd), ao: make([]float32, n*qd),
 		k: make([]float32, n*kv), v: make([]float32, n*kv),
 		hb: make([]float32, n*h), hb2: make([]float32, n*h),
 		att: make([]float32, n*m.Heads*m.SeqLen), pos: make([]int, n),
 		lx: make([]float32, n*d), logits: make([]float32, n*m.VocabSize),
-		cos: make([]float32, n*m.HeadSize()/2), sin: make([]float32, n*m.HeadSize()/2),
+		moe: newMoEBuf(m, n),
 	}
+	for range m.ropes {
+		b.cos = append(b.cos, make([]float32, n*m.RotDim()/2))
+		b.sin = append(b.sin, make([]float32, n*m.RotDim()/2))
+	}
+	return b
 }
 
 // Cap is the most entries a Step takes.
@@ -85,47 +94,58 @@ func (b *Batch) Step(entries []Entry) error {
 	if n == 0 {
 		return nil
 	}
-	d, kv, hd := m.Dim, m.KVDim(), m.HiddenDim
-	half := m.HeadSize() / 2
+	d, kv, qd, hs := m.Dim, m.KVDim(), m.QDim(), m.HeadSize()
+	half := m.RotDim() / 2
 	for i, e := range entries {
 		if err := m.embedding(b.x[i*d:(i+1)*d], e.Token); err != nil {
 			return err
 		}
-		for j, f := range m.ropeFreq {
-			val := float32(b.pos[i]) * f
-			b.cos[i*half+j] = float32(math.Cos(float64(val)))
-			b.sin[i*half+j] = float32(math.Sin(float64(val)))
+		for r, t := range m.ropes {
+			for j, f := range t.freq {
+				val := float32(b.pos[i]) * f
+				c, s := float32(math.Cos(float64(val))), float32(math.Sin(float64(val)))
+				if t.mscale != 0 {
+					c, s = c*t.mscale, s*t.mscale
+				}
+				b.cos[r][i*half+j], b.sin[r][i*half+j] = c, s
+			}
 		}
+	}
+	if m.embedScale != 0 {
+		scale(b.x[:n*d], m.embedScale)
+	}
+	rotate := rope
+	if m.neox {
+		rotate = ropeNeox
 	}
 	for l := range m.blocks {
 		blk := &m.blocks[l]
-		for i := 0; i < n; i++ {
-			kernels.RMSNorm(b.xb[i*d:(i+1)*d], b.x[i*d:(i+1)*d], blk.attnNorm, m.NormEps)
-		}
-		kernels.MatMul(b.q[:n*d], blk.wq, b.xb[:n*d], n)
-		kernels.MatMul(b.k[:n*kv], blk.wk, b.xb[:n*d], n)
-		kernels.MatMul(b.v[:n*kv], blk.wv, b.xb[:n*d], n)
+		in := b.norm(b.xb, b.x, blk.attnNorm, n)
+		kernels.MatMul(b.q[:n*qd], blk.wq, in, n)
+		kernels.MatMul(b.k[:n*kv], blk.wk, in, n)
+		kernels.MatMul(b.v[:n*kv], blk.wv, in, n)
+		addBias(b.q[:n*qd], blk.bq)
+		addBias(b.k[:n*kv], blk.bk)
+		addBias(b.v[:n*kv], blk.bv)
+		b.normHeads(b.q[:n*qd], blk.qNorm)
+		b.normHeads(b.k[:n*kv], blk.kNorm)
+		cos, sin := b.cos[blk.rope], b.sin[blk.rope]
 		for i, e := range entries {
 			p := b.pos[i]
-			cos, sin := b.cos[i*half:(i+1)*half], b.sin[i*half:(i+1)*half]
-			rope(b.q[i*d:(i+1)*d], cos, sin)
-			rope(b.k[i*kv:(i+1)*kv], cos, sin)
+			c, s := cos[i*half:(i+1)*half], sin[i*half:(i+1)*half]
+			rotate(b.q[i*qd:(i+1)*qd], c, s, hs)
+			rotate(b.k[i*kv:(i+1)*kv], c, s, hs)
 			// Positions fill in order, so position p goes at the end.
 			e.Seq.key[l] = append(e.Seq.key[l][:p*kv], b.k[i*kv:(i+1)*kv]...)
 			e.Seq.value[l] = append(e.Seq.value[l][:p*kv], b.v[i*kv:(i+1)*kv]...)
 		}
 		b.attention(entries, l)
-		kernels.MatMul(b.xb2[:n*d], blk.wo, b.xb[:n*d], n)
-		add(b.x[:n*d], b.xb2[:n*d])
+		kernels.MatMul(b.xb2[:n*d], blk.wo, b.ao[:n*qd], n)
+		addBias(b.xb2[:n*d], blk.bo)
+		b.residual(b.xb2, blk.postAttnNorm, n)
 
-		for i := 0; i < n; i++ {
-			kernels.RMSNorm(b.xb[i*d:(i+1)*d], b.x[i*d:(i+1)*d], blk.ffnNorm, m.NormEps)
-		}
-		kernels.MatMul(b.hb[:n*hd], blk.gate, b.xb[:n*d], n)
-		kernels.MatMul(b.hb2[:n*hd], blk.upProj, b.xb[:n*d], n)
-		kernels.SiLUMul(b.hb[:n*hd], b.hb2[:n*hd])
-		kernels.MatMul(b.xb[:n*d], blk.down, b.hb[:n*hd], n)
-		add(b.x[:n*d], b.xb[:n*d])
+		in = b.norm(b.xb, b.x, blk.ffnNorm, n)
+		b.residual(b.feedForward(blk, in, n), blk.postFFNNorm, n)
 	}
 	// Only the rows that want logits go through the classifier, which for
 	// a large vocabulary is the biggest matrix of all.
@@ -138,7 +158,14 @@ func (b *Batch) Step(entries []Entry) error {
 	}
 	if nl > 0 {
 		V := m.VocabSize
-		kernels.MatMul(b.logits[:nl*V], m.output, b.lx[:nl*d], nl)
+		logits := b.logits[:nl*V]
+		kernels.MatMul(logits, m.output, b.lx[:nl*d], nl)
+		if m.logitScale != 0 {
+			scale(logits, 1/m.logitScale)
+		}
+		if m.finalSoftcap != 0 {
+			softcap(logits, m.finalSoftcap)
+		}
 		j := 0
 		for i := range entries {
 			if entries[i].WantLogits {
@@ -153,6 +180,77 @@ func (b *Batch) Step(entries []Entry) error {
 	return nil
 }
 
+// feedForward returns the block's feed-forward output for the n rows of
+// in: the gated product (SiLU or GELU), or the mixture of experts.
+func (b *Batch) feedForward(blk *block, in []float32, n int) []float32 {
+	m := b.m
+	d, hd := m.Dim, m.HiddenDim
+	if blk.moe != nil {
+		blk.moe.forward(b.moe, b.xb2, in, n, d)
+		return b.xb2
+	}
+	kernels.MatMul(b.hb[:n*hd], blk.gate, in, n)
+	kernels.MatMul(b.hb2[:n*hd], blk.upProj, in, n)
+	if m.gelu {
+		geluMul(b.hb[:n*hd], b.hb2[:n*hd])
+	} else {
+		kernels.SiLUMul(b.hb[:n*hd], b.hb2[:n*hd])
+	}
+	kernels.MatMul(b.xb[:n*d], blk.down, b.hb[:n*hd], n)
+	return b.xb
+}
+
+// norm returns the n rows of x normalised by w into dst, or x itself
+// when the block has no norm there (OLMo 2 normalises after, not before).
+func (b *Batch) norm(dst, x, w []float32, n int) []float32 {
+	d := b.m.Dim
+	if w == nil {
+		return x[:n*d]
+	}
+	for i := 0; i < n; i++ {
+		kernels.RMSNorm(dst[i*d:(i+1)*d], x[i*d:(i+1)*d], w, b.m.NormEps)
+	}
+	return dst[:n*d]
+}
+
+// residual adds a sub-layer's n output rows y to the residual stream x,
+// after its post-norm and residual scale if the model has them.
+func (b *Batch) residual(y, postNorm []float32, n int) {
+	m := b.m
+	d := m.Dim
+	y = y[:n*d]
+	if postNorm != nil {
+		for i := 0; i < n; i++ {
+			kernels.RMSNorm(y[i*d:(i+1)*d], y[i*d:(i+1)*d], postNorm, m.NormEps)
+		}
+	}
+	if m.residualScale != 0 {
+		scale(y, m.residualScale)
+	}
+	add(b.x[:n*d], y)
+}
+
+// normHeads RMS-normalises queries or keys in place: each head by w when
+// w is one head wide (Qwen3, Gemma 3), each whole row otherwise (OLMo 2).
+func (b *Batch) normHeads(x, w []float32) {
+	if w == nil {
+		return
+	}
+	for i := 0; i+len(w) <= len(x); i += len(w) {
+		kernels.RMSNorm(x[i:i+len(w)], x[i:i+len(w)], w, b.m.NormEps)
+	}
+}
+
+// addBias adds bias to every row of x.
+func addBias(x, bias []float32) {
+	if bias == nil {
+		return
+	}
+	for i := 0; i+len(bias) <= len(x); i += len(bias) {
+		add(x[i:i+len(bias)], bias)
+	}
+}
+
 func (m *Model) embedding(dst []float32, token int) error {
 	e := m.embed
 	if e.Type == ggml.F32 {
@@ -163,23 +261,9 @@ func (m *Model) embedding(dst []float32, token int) error {
 	return kernels.Dequantize(dst, e.Type, e.Data[token*rowBytes:(token+1)*rowBytes])
 }
 
-// rope rotates each head's pairs (2i, 2i+1) of vec by the angles whose
-// cosines and sines are given.
-func rope(vec, cos, sin []float32) {
-	half := len(cos)
-	hs := 2 * half
-	for h := 0; h+hs <= len(vec); h += hs {
-		v := vec[h : h+hs]
-		for i := 0; i < half; i++ {
-			v0, v1 := v[2*i], v[2*i+1]
-			v[2*i] = v0*cos[i] - v1*sin[i]
-			v[2*i+1] = v0*sin[i] + v1*cos[i]
-		}
-	}
-}
-
 // attention computes, for every entry and head, softmax(q·K/√hs)·V over
-// the entry's sequence up to its position, into xb.
+// the entry's sequence up to its position (or the layer's window of it),
+// into ao.
 func (b *Batch) attention(entries []Entry, layer int) {
 	m := b.m
 	n, heads := len(entries), m.Heads
@@ -190,7 +274,7 @@ func (b *Batch) attention(entries []Entry, layer int) {
 	// positions instead of from position 255.
 	work := 0
 	for i := 0; i < n; i++ {
-		work += (b.pos[i] + 1) * m.Dim * 2 * 8
+		work += (b.pos[i] + 1) * m.QDim() * 2 * 8
 	}
 	parallelRows(n*heads, work, func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
@@ -201,14 +285,23 @@ func (b *Batch) attention(entries []Entry, layer int) {
 
 func (b *Batch) head(s *Sequence, i, h, layer int) {
 	m := b.m
-	hs, kv, seqLen := m.HeadSize(), m.KVDim(), m.SeqLen
+	hs, kv, qd, seqLen := m.HeadSize(), m.KVDim(), m.QDim(), m.SeqLen
 	pos := b.pos[i]
-	q := b.q[i*m.Dim+h*hs : i*m.Dim+(h+1)*hs]
-	att := b.att[(i*m.Heads+h)*seqLen : (i*m.Heads+h)*seqLen+pos+1]
-	kvOff := (h / (m.Heads / m.KVHeads)) * hs
+	// A sliding window of w sees positions pos-w+1 … pos, as llama.cpp's
+	// mask does (it hides a key when pos - keyPos >= w).
+	first := 0
+	if w := m.blocks[layer].window; w > 0 && pos >= w {
+		first = pos - w + 1
+	}
+	q := b.q[i*qd+h*hs : i*qd+(h+1)*hs]
+	att := b.att[(i*m.Heads+h)*seqLen : (i*m.Heads+h)*seqLen+pos+1-first]
+	kvOff := first*kv + (h/(m.Heads/m.KVHeads))*hs
 	keys, values := s.key[layer][kvOff:], s.value[layer][kvOff:]
 	scale := float32(1 / math.Sqrt(float64(hs)))
-	out := b.xb[i*m.Dim+h*hs : i*m.Dim+(h+1)*hs]
+	if m.attnScale != 0 {
+		scale = m.attnScale
+	}
+	out := b.ao[i*qd+h*hs : i*qd+(h+1)*hs]
 	clear(out)
 	if hs < smallHead {
 		// Small heads (stories260K has 8) spend more on calls than on
@@ -243,6 +336,9 @@ func (b *Batch) head(s *Sequence, i, h, layer int) {
 				att[t] = (s0 + s1) * scale
 			}
 		}
+		if m.attnSoftcap != 0 {
+			softcap(att, m.attnSoftcap)
+		}
 		kernels.Softmax(att)
 		if hs%8 == 0 {
 			// Eight columns at a time in locals, which stay in registers:
@@ -276,6 +372,9 @@ func (b *Batch) head(s *Sequence, i, h, layer int) {
 	}
 	for t := range att {
 		att[t] = kernels.Dot(q, keys[t*kv:t*kv+hs]) * scale
+	}
+	if m.attnSoftcap != 0 {
+		softcap(att, m.attnSoftcap)
 	}
 	kernels.Softmax(att)
 	for t, a := range att {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runnel/runnel/engine/ggml"
 	"github.com/runnel/runnel/engine/gguf"
+	"github.com/runnel/runnel/engine/internal/synth"
 )
 
 func TestGGUFErrors(t *testing.T) {
@@ -36,7 +37,7 @@ func TestGGUFErrors(t *testing.T) {
 			w.AddTensor("token_embd.weight", ggml.F32, []uint64{8, 4}, make([]byte, 4*32))
 			w.AddTensor("output_norm.weight", ggml.F32, []uint64{8}, make([]byte, 32))
 			w.AddTensor("blk.0.attn_q.weight", ggml.F32, []uint64{8, 4}, make([]byte, 4*32))
-		}, "blk.0.attn_k.weight"},
+		}, "blk.0.attn_q.weight has shape [8 4], want [8 8]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := gguf.NewWriter()
@@ -104,9 +105,13 @@ func tinyGGUF(t testing.TB) []byte {
 }
 
 // FuzzFromGGUF loads mutated GGUF files: whatever parses must load or
-// fail with an error, and a model that loads must run a step.
+// fail with an error, and a model that loads must run a step. The seeds
+// cover every architecture's metadata and tensors.
 func FuzzFromGGUF(f *testing.F) {
 	f.Add(tinyGGUF(f))
+	for _, s := range synth.Specs {
+		f.Add(synthBytes(f, s.Tiny(), nil))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		gf, err := gguf.Parse(b)
 		if err != nil {

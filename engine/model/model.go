@@ -1,7 +1,8 @@
-// Package model runs the llama transformer (RMSNorm, rotary position
-// embeddings, grouped-query attention with a KV cache, SwiGLU feed-forward)
-// over weights that are views of memory-mapped files: llama2.c checkpoints
-// or llama-architecture GGUF files.
+// Package model runs decoder-only transformers of the llama family
+// (RMSNorm, rotary position embeddings, grouped-query attention with a KV
+// cache, gated feed-forward) over weights that are views of memory-mapped
+// files: llama2.c checkpoints or GGUF files of the architectures in
+// arch_*.go, each a small description over this shared forward pass.
 //
 // One Model is shared by every sequence; each Sequence owns its KV cache.
 // Batch.Step advances any number of sequences at once, with one
@@ -13,7 +14,7 @@ package model
 import (
 	"errors"
 	"fmt"
-	"math"
+	"slices"
 	"unsafe"
 
 	"github.com/runnel/runnel/engine/ggml"
@@ -32,20 +33,45 @@ type Config struct {
 	SeqLen    int     // context length
 	NormEps   float32 // RMSNorm epsilon
 	RopeTheta float32 // RoPE frequency base
+	// HeadDim is the width of each head's query, key and value when it is
+	// not Dim / Heads (Gemma, Qwen3, Mistral Nemo); 0 means Dim / Heads.
+	HeadDim int
+	// RopeDim is how many of each head's values RoPE rotates when not all
+	// (Phi-4-mini rotates 3/4); 0 means HeadSize.
+	RopeDim int
 }
 
-// HeadSize is Dim / Heads.
-func (c Config) HeadSize() int { return c.Dim / c.Heads }
+// RotDim is how many values of each head RoPE rotates.
+func (c Config) RotDim() int {
+	if c.RopeDim > 0 {
+		return c.RopeDim
+	}
+	return c.HeadSize()
+}
+
+// HeadSize is the width of one head: HeadDim, or Dim / Heads.
+func (c Config) HeadSize() int {
+	if c.HeadDim > 0 {
+		return c.HeadDim
+	}
+	return c.Dim / c.Heads
+}
+
+// QDim is the width of a query vector (all heads).
+func (c Config) QDim() int { return c.Heads * c.HeadSize() }
 
 // KVDim is the width of a key or value vector.
 func (c Config) KVDim() int { return c.KVHeads * c.HeadSize() }
 
 func (c Config) validate() error {
-	if c.Dim <= 0 || c.HiddenDim <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.KVHeads <= 0 || c.VocabSize <= 0 || c.SeqLen <= 0 {
+	if c.Dim <= 0 || c.HiddenDim <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.KVHeads <= 0 || c.VocabSize <= 0 || c.SeqLen <= 0 || c.HeadDim < 0 {
 		return fmt.Errorf("model: invalid shape %+v", c)
 	}
-	if c.Dim%c.Heads != 0 || c.Heads%c.KVHeads != 0 || c.HeadSize()%2 != 0 {
-		return fmt.Errorf("model: invalid head layout: dim %d, %d heads, %d kv heads", c.Dim, c.Heads, c.KVHeads)
+	if (c.HeadDim == 0 && c.Dim%c.Heads != 0) || c.Heads%c.KVHeads != 0 || c.HeadSize()%2 != 0 {
+		return fmt.Errorf("model: invalid head layout: dim %d, %d heads of %d, %d kv heads", c.Dim, c.Heads, c.HeadSize(), c.KVHeads)
+	}
+	if c.RopeDim < 0 || c.RotDim()%2 != 0 || c.RotDim() > c.HeadSize() {
+		return fmt.Errorf("model: RoPE over %d of each head's %d values is not possible", c.RotDim(), c.HeadSize())
 	}
 	return nil
 }
@@ -64,14 +90,38 @@ type Model struct {
 	norm   []float32
 	output *kernels.Matrix // vocab × dim
 
-	ropeFreq []float32 // headSize/2 rotation frequencies
-	closer   func() error
+	opts
+	ropes  []ropeTable // the rotations blocks use (most models have one)
+	closer func() error
+}
+
+// opts are the variations of the forward pass that an architecture picks.
+// Their zero values give llama2.c's llama.
+type opts struct {
+	neox          bool       // rotate halves (i, i+hs/2) of each head, not pairs (2i, 2i+1)
+	gelu          bool       // GELU (tanh) gating in the feed-forward, not SiLU
+	embedScale    float32    // multiplies the embeddings (0: none)
+	attnScale     float32    // multiplies q·k (0: 1/√headSize)
+	attnSoftcap   float32    // cap·tanh(s/cap) on attention scores (0: none)
+	residualScale float32    // multiplies each sub-layer's output before the residual add (0: none)
+	logitScale    float32    // divides the logits (0: none)
+	finalSoftcap  float32    // cap·tanh(l/cap) on the logits (0: none)
+	rope          []ropeSpec // per rotation table: base, scale, factors
 }
 
 type block struct {
-	attnNorm, ffnNorm  []float32
+	// attnNorm and ffnNorm come before their sub-layer, postAttnNorm and
+	// postFFNNorm after it (before the residual add); any may be nil.
+	attnNorm, ffnNorm, postAttnNorm, postFFNNorm []float32
+	// qNorm and kNorm normalise queries and keys before RoPE: per head
+	// (headSize values) or over the whole vector (QDim or KVDim values).
+	qNorm, kNorm       []float32
 	wq, wk, wv, wo     *kernels.Matrix
+	bq, bk, bv, bo     []float32       // biases, or nil
 	gate, down, upProj *kernels.Matrix // w1, w2, w3 in llama2.c's names
+	moe                *moe            // a mixture of experts in place of gate, up and down, or nil
+	window             int             // sliding attention window (0: the whole context)
+	rope               int             // index into Model.ropes
 }
 
 // Close releases the model's mapped file. No Batch may use it afterwards.
@@ -157,35 +207,61 @@ func (m *Model) init() error {
 		}
 		return nil
 	}
-	d, h, kv := m.Dim, m.HiddenDim, m.KVDim()
+	// vec checks an optional vector: absent, or of one of the sizes.
+	vec := func(name string, v []float32, optional bool, sizes ...int) error {
+		if v == nil && optional {
+			return nil
+		}
+		if !slices.Contains(sizes, len(v)) {
+			return fmt.Errorf("model: %s has %d values, want %d", name, len(v), sizes[0])
+		}
+		return nil
+	}
+	d, h, kv, qd, hs := m.Dim, m.HiddenDim, m.KVDim(), m.QDim(), m.HeadSize()
 	if len(m.blocks) != m.Layers {
 		return fmt.Errorf("model: %d blocks for %d layers", len(m.blocks), m.Layers)
 	}
-	errs := []error{check("token embedding", m.embed, m.VocabSize, d), check("output", m.output, m.VocabSize, d)}
-	if len(m.norm) != d {
-		errs = append(errs, fmt.Errorf("model: output norm has %d values, want %d", len(m.norm), d))
+	if len(m.rope) == 0 {
+		m.rope = []ropeSpec{{base: m.RopeTheta}}
 	}
+	errs := []error{check("token embedding", m.embed, m.VocabSize, d), check("output", m.output, m.VocabSize, d),
+		vec("output norm", m.norm, false, d)}
 	for i, b := range m.blocks {
 		p := fmt.Sprintf("block %d ", i)
 		errs = append(errs,
-			check(p+"attn_q", b.wq, d, d), check(p+"attn_k", b.wk, kv, d), check(p+"attn_v", b.wv, kv, d),
-			check(p+"attn_output", b.wo, d, d), check(p+"ffn_gate", b.gate, h, d),
-			check(p+"ffn_down", b.down, d, h), check(p+"ffn_up", b.upProj, h, d))
-		if len(b.attnNorm) != d || len(b.ffnNorm) != d {
-			errs = append(errs, fmt.Errorf("model: %snorm sizes %d, %d, want %d", p, len(b.attnNorm), len(b.ffnNorm), d))
+			check(p+"attn_q", b.wq, qd, d), check(p+"attn_k", b.wk, kv, d), check(p+"attn_v", b.wv, kv, d),
+			check(p+"attn_output", b.wo, d, qd),
+			vec(p+"attn_norm", b.attnNorm, true, d), vec(p+"ffn_norm", b.ffnNorm, true, d),
+			vec(p+"post_attention_norm", b.postAttnNorm, true, d), vec(p+"post_ffw_norm", b.postFFNNorm, true, d),
+			vec(p+"attn_q_norm", b.qNorm, true, hs, qd), vec(p+"attn_k_norm", b.kNorm, true, hs, kv),
+			vec(p+"attn_q.bias", b.bq, true, qd), vec(p+"attn_k.bias", b.bk, true, kv),
+			vec(p+"attn_v.bias", b.bv, true, kv), vec(p+"attn_output.bias", b.bo, true, d))
+		if b.moe != nil {
+			errs = append(errs, b.moe.check(p, d, check))
+		} else {
+			errs = append(errs, check(p+"ffn_gate", b.gate, h, d), check(p+"ffn_down", b.down, d, h), check(p+"ffn_up", b.upProj, h, d))
 		}
+		if b.window < 0 || b.rope < 0 || b.rope >= len(m.rope) {
+			errs = append(errs, fmt.Errorf("model: %shas window %d, rope %d", p, b.window, b.rope))
+		}
+	}
+	for i, r := range m.rope {
+		errs = append(errs, vec(fmt.Sprintf("rope %d factors", i), r.factors, true, m.RotDim()/2),
+			vec(fmt.Sprintf("rope %d long factors", i), r.long, true, m.RotDim()/2))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	// RoPE as llama2.c computes it, in float32: pair (2i, 2i+1) of each head
-	// rotates by pos / theta^(2i/headSize).
-	half := m.HeadSize() / 2
-	m.ropeFreq = make([]float32, half)
-	for i := range m.ropeFreq {
-		m.ropeFreq[i] = 1 / float32(math.Pow(float64(m.RopeTheta), float64(float32(2*i)/float32(m.HeadSize()))))
-	}
+	m.makeRopes()
 	return nil
+}
+
+// makeRopes computes the rotation tables for the current context length.
+func (m *Model) makeRopes() {
+	m.ropes = make([]ropeTable, len(m.rope))
+	for i, r := range m.rope {
+		m.ropes[i] = r.table(m.RotDim(), m.SeqLen)
+	}
 }
 
 // LimitContext lowers the context length to n, which bounds the memory of
@@ -194,6 +270,7 @@ func (m *Model) init() error {
 func (m *Model) LimitContext(n int) {
 	if n > 0 && n < m.SeqLen {
 		m.SeqLen = n
+		m.makeRopes() // Phi-3's RoPE factors depend on it
 	}
 }
 
