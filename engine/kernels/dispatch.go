@@ -9,6 +9,7 @@ var (
 	dotQ80     = dotQ80Go
 	dotQ40     = dotQ40Go
 	dotQ4K     = dotQ4KGo
+	dotQ5K     = dotQ5KGo
 	dotQ6K     = dotQ6KGo
 	quantizeQ8 = quantizeQ8Go
 	matF32     = matF32Go

@@ -200,7 +200,7 @@ func TestDequantizeQ6_K(t *testing.T) {
 }
 
 func TestDequantizeErrors(t *testing.T) {
-	if err := Dequantize(make([]float32, 32), ggml.Q4_1, make([]byte, 20)); err == nil {
+	if err := Dequantize(make([]float32, 256), ggml.IQ2_XXS, make([]byte, 66)); err == nil {
 		t.Error("unsupported type accepted")
 	}
 	if err := Dequantize(make([]float32, 33), ggml.Q8_0, make([]byte, 34)); err == nil {
