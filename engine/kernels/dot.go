@@ -50,7 +50,7 @@ func quantizeQ8Go(d []float32, qs []int8, sum []int32, x []float32) {
 		}
 		db := amax / 127
 		id := float32(0)
-		if db != 0 {
+		if amax >= 0x1p-120 { // below, 127/amax would overflow: quants are 0
 			id = 127 / amax
 		}
 		d[b] = db
