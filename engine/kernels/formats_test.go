@@ -2,6 +2,8 @@ package kernels
 
 import (
 	"encoding/binary"
+	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -210,6 +212,54 @@ func TestUnsupportedTypeNamed(t *testing.T) {
 		}
 		if _, err := NewMatrix(typ, 1, 256, make([]byte, 66)); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("NewMatrix %d: error %v does not name %s", typ, err, name)
+		}
+	}
+}
+
+// TestQuantizeKQuants: Q5_0, Q4_K and Q6_K written by Quantize decode
+// (by the decoders tested above) to within the format's step: each
+// element within half a step of its sub-block plus the scales' own
+// rounding, checked as a bound on the worst element relative to the
+// block's largest magnitude, and on the RMS error.
+func TestQuantizeKQuants(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	x := randVec(r, 256*16, 1)
+	for i := 512; i < 768; i++ { // an all-zero super-block
+		x[i] = 0
+	}
+	for i := 768; i < 1024; i++ { // all positive, with an offset
+		x[i] = abs32(x[i]) + 2
+	}
+	for _, c := range []struct {
+		typ       ggml.Type
+		worst, rm float64 // bounds relative to the block's amax
+	}{
+		{ggml.Q5_0, 1.0 / 16, 0.025},
+		{ggml.Q4_K, 0.2, 0.05},
+		{ggml.Q6_K, 1.0 / 16, 0.012},
+	} {
+		b, err := Quantize(c.typ, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := dequant(t, c.typ, b, len(x))
+		elems, _ := c.typ.BlockSize()
+		for blk := 0; blk < len(x)/elems; blk++ {
+			xs, ys := x[blk*elems:(blk+1)*elems], y[blk*elems:(blk+1)*elems]
+			var amax, se float64
+			for _, v := range xs {
+				amax = math.Max(amax, math.Abs(float64(v)))
+			}
+			for i := range xs {
+				e := math.Abs(float64(ys[i] - xs[i]))
+				se += e * e
+				if e > c.worst*amax+1e-30 {
+					t.Fatalf("%s block %d element %d: %v -> %v (amax %v)", c.typ, blk, i, xs[i], ys[i], amax)
+				}
+			}
+			if rms := math.Sqrt(se / float64(elems)); rms > c.rm*amax+1e-30 {
+				t.Fatalf("%s block %d: RMS error %g, amax %g", c.typ, blk, rms, amax)
+			}
 		}
 	}
 }

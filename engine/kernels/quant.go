@@ -315,9 +315,11 @@ func dequantQ6K(y []float32, blk []byte) {
 	}
 }
 
-// Quantize encodes src as type t (F32, F16, BF16, Q8_0 or Q4_0). For the
-// block types len(src) must be a multiple of 32. Q8_0 and Q4_0 follow
-// llama.cpp's reference quantizers, so files we write decode identically there.
+// Quantize encodes src as type t (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K or
+// Q6_K). For the block types len(src) must be a multiple of the block size.
+// Q8_0, Q4_0 and Q5_0 round as llama.cpp's reference quantizers do; the
+// K-quants use a plain min/max fit per sub-block (llama.cpp searches for a
+// better one), which any reader decodes the same way.
 func Quantize(t ggml.Type, src []float32) ([]byte, error) {
 	n, err := ggml.RowBytes(t, len(src))
 	if err != nil {
@@ -344,6 +346,18 @@ func Quantize(t ggml.Type, src []float32) ([]byte, error) {
 	case ggml.Q4_0:
 		for b := 0; b < len(src)/qk; b++ {
 			quantQ40Block(out[b*q40Bytes:(b+1)*q40Bytes], src[b*qk:(b+1)*qk])
+		}
+	case ggml.Q5_0:
+		for b := 0; b < len(src)/qk; b++ {
+			quantQ50Block(out[b*q50Bytes:(b+1)*q50Bytes], src[b*qk:(b+1)*qk])
+		}
+	case ggml.Q4_K:
+		for b := 0; b < len(src)/qkK; b++ {
+			quantQ4KBlock(out[b*q4KBytes:(b+1)*q4KBytes], src[b*qkK:(b+1)*qkK])
+		}
+	case ggml.Q6_K:
+		for b := 0; b < len(src)/qkK; b++ {
+			quantQ6KBlock(out[b*q6KBytes:(b+1)*q6KBytes], src[b*qkK:(b+1)*qkK])
 		}
 	default:
 		return nil, fmt.Errorf("kernels: quantizing to %s is not supported", t)
@@ -393,3 +407,131 @@ func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) 
 
 // roundAway rounds half away from zero, as C's roundf (llama.cpp's choice).
 func roundAway(v float32) float32 { return float32(math.Round(float64(v))) }
+
+// signedMax returns the element of largest magnitude, with its sign.
+func signedMax(x []float32) float32 {
+	var amax, mx float32
+	for _, v := range x {
+		if a := abs32(v); a > amax {
+			amax, mx = a, v
+		}
+	}
+	return mx
+}
+
+func quantQ50Block(dst []byte, x []float32) {
+	// As Q4_0: the largest magnitude maps to -16, using the full -16..15.
+	d := signedMax(x) / -16
+	id := float32(0)
+	if d != 0 {
+		id = 1 / d
+	}
+	binary.LittleEndian.PutUint16(dst, F32ToF16(d))
+	var qh uint32
+	for i := 0; i < 16; i++ {
+		q0 := min(31, max(0, int(x[i]*id+16.5)))
+		q1 := min(31, max(0, int(x[i+16]*id+16.5)))
+		dst[6+i] = byte(q0&15) | byte(q1&15)<<4
+		qh |= uint32(q0>>4)<<i | uint32(q1>>4)<<(i+16)
+	}
+	binary.LittleEndian.PutUint32(dst[2:], qh)
+}
+
+// quantScale quantizes v ≥ 0 against super-scale d to 0..63.
+func quantScale(v, d float32) uint8 {
+	if d == 0 {
+		return 0
+	}
+	return uint8(min(63, max(0, int(roundAway(v/d)))))
+}
+
+func quantQ4KBlock(dst []byte, x []float32) {
+	// Per sub-block of 32: x ≈ scale*q - min with q in 0..15 and min ≥ 0.
+	var scale, mins [8]float32
+	for j := range 8 {
+		lo, hi := float32(0), float32(0)
+		for i, v := range x[32*j : 32*j+32] {
+			if i == 0 || v < lo {
+				lo = v
+			}
+			if i == 0 || v > hi {
+				hi = v
+			}
+		}
+		lo = min(lo, 0)
+		scale[j], mins[j] = (hi-lo)/15, -lo
+	}
+	var smax, mmax float32
+	for j := range 8 {
+		smax, mmax = max(smax, scale[j]), max(mmax, mins[j])
+	}
+	d, dmin := F16ToF32(F32ToF16(smax/63)), F16ToF32(F32ToF16(mmax/63))
+	var sc, m [8]uint8
+	for j := range 8 {
+		sc[j], m[j] = quantScale(scale[j], d), quantScale(mins[j], dmin)
+	}
+	binary.LittleEndian.PutUint16(dst, F32ToF16(d))
+	binary.LittleEndian.PutUint16(dst[2:], F32ToF16(dmin))
+	// Scales and mins: sub-blocks 0-3 in the low 6 bits of bytes 0-3
+	// (scale) and 4-7 (min); sub-blocks 4-7 with their low 4 bits in bytes
+	// 8-11 and their top 2 bits in the top bits of bytes 0-7.
+	s := dst[4:16]
+	for j := range 4 {
+		s[j] = sc[j] | (sc[j+4]>>4)<<6
+		s[j+4] = m[j] | (m[j+4]>>4)<<6
+		s[j+8] = sc[j+4]&15 | (m[j+4]&15)<<4
+	}
+	qs := dst[16:144]
+	clear(qs)
+	for e, v := range x[:256] {
+		j := e / 32
+		ds, dm := d*float32(sc[j]), dmin*float32(m[j])
+		q := 0
+		if ds != 0 {
+			q = min(15, max(0, int(roundAway((v+dm)/ds))))
+		}
+		c, l := e/64, e%32
+		if e%64 < 32 {
+			qs[32*c+l] |= byte(q)
+		} else {
+			qs[32*c+l] |= byte(q) << 4
+		}
+	}
+}
+
+func quantQ6KBlock(dst []byte, x []float32) {
+	// Per sub-block of 16: the largest magnitude maps to -32 (as Q4_0),
+	// then the sixteen scales are quantized to int8 against d.
+	var scale [16]float32
+	var smax float32
+	for j := range 16 {
+		scale[j] = signedMax(x[16*j:16*j+16]) / -32
+		smax = max(smax, abs32(scale[j]))
+	}
+	d := F16ToF32(F32ToF16(smax / 127))
+	clear(dst)
+	for j := range 16 {
+		if d != 0 {
+			dst[192+j] = byte(int8(min(127, max(-127, int(roundAway(scale[j]/d))))))
+		}
+	}
+	binary.LittleEndian.PutUint16(dst[208:], F32ToF16(d))
+	ql, qh := dst[0:128], dst[128:192]
+	for e, v := range x[:256] {
+		ds := d * float32(int8(dst[192+e/16]))
+		q := 32
+		if ds != 0 {
+			q = min(63, max(0, int(roundAway(v/ds))+32))
+		}
+		// Halves of 128; in a half, element 32k+l has its low 4 bits in
+		// ql[l+32(k&1)] (low nibble for k < 2) and its top 2 in qh[l] at bit 2k.
+		h, r := e/128, e%128
+		k, l := r/32, r%32
+		if k < 2 {
+			ql[64*h+l+32*(k&1)] |= byte(q & 15)
+		} else {
+			ql[64*h+l+32*(k&1)] |= byte(q&15) << 4
+		}
+		qh[32*h+l] |= byte(q>>4) << (2 * k)
+	}
+}
