@@ -2,7 +2,7 @@
 // random weights (the model the engine benchmarks use), for running other
 // implementations such as llama2.c's run.c on the same model:
 //
-//	go run ./engine/internal/synth/synthbin -o /tmp/stories15M-synth.bin
+//	go run ./engine/synth/synthbin -o /tmp/stories15M-synth.bin
 package main
 
 import (
@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/runnel/runnel/engine/internal/synth"
+	"github.com/runnel/runnel/engine/synth"
 )
 
 func main() {
