@@ -64,6 +64,7 @@ func init() {
 	dotQ40 = dotQ40Asm
 	dotQ4K = dotQ4KAsm
 	dotQ5K = dotQ5KAsm
+	dotQ50 = dotQ50Asm
 	quantizeQ8 = quantizeQ8Asm
 	dotQ6K = dotQ6KAsm
 	matF32 = matF32Asm

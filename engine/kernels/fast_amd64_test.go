@@ -77,7 +77,7 @@ func testFastMatchesPortable(t *testing.T) {
 		}
 	}
 	for _, nb := range []int{1, 2, 3, 9, 24, 33} {
-		for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q4_0, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K} {
+		for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q4_0, ggml.Q5_0, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K} {
 			cols := nb * 32
 			if elems, _ := typ.BlockSize(); elems == qkK {
 				cols = nb * 256
@@ -91,6 +91,8 @@ func testFastMatchesPortable(t *testing.T) {
 				got, want = dotQ80(m.Data, v.d, v.qs), dotQ80Go(m.Data, v.d, v.qs)
 			case ggml.Q4_0:
 				got, want = dotQ40(m.Data, v.d, v.qs), dotQ40Go(m.Data, v.d, v.qs)
+			case ggml.Q5_0:
+				got, want = dotQ50(m.Data, v.d, v.qs, nil), dotQ50Go(m.Data, v.d, v.qs, nil)
 			case ggml.Q4_K:
 				got, want = dotQ4K(m.Data, v.d, v.qs, v.sum), dotQ4KGo(m.Data, v.d, v.qs, v.sum)
 			case ggml.Q5_K:

@@ -18,6 +18,9 @@ func dotQ80AVX2(row *byte, d *float32, qs *int8, nb int) float32
 func dotQ40AVX2(row *byte, d *float32, qs *int8, nb int) float32
 
 //go:noescape
+func dotQ50AVX2(row *byte, d *float32, qs *int8, nb int) float32
+
+//go:noescape
 func dotQ4KAVX2(row *byte, d *float32, qs *int8, sum *int32, nsb int) float32
 
 //go:noescape
@@ -31,6 +34,9 @@ func dotQ80VNNI(row *byte, d *float32, qs *int8, nb int) float32
 
 //go:noescape
 func dotQ40VNNI(row *byte, d *float32, qs *int8, nb int) float32
+
+//go:noescape
+func dotQ50VNNI(row *byte, d *float32, qs *int8, nb int) float32
 
 //go:noescape
 func dotQ4KVNNI(row *byte, d *float32, qs *int8, sum *int32, nsb int) float32
@@ -67,6 +73,18 @@ func dotQ40Asm(row []byte, d []float32, qs []int8) float32 {
 		return dotQ40VNNI(&row[0], &d[0], &qs[0], nb)
 	}
 	return dotQ40AVX2(&row[0], &d[0], &qs[0], nb)
+}
+
+func dotQ50Asm(row []byte, d []float32, qs []int8, _ []int32) float32 {
+	nb := len(d)
+	if nb == 0 {
+		return 0
+	}
+	_, _ = row[nb*q50Bytes-1], qs[nb*qk-1]
+	if useVNNI {
+		return dotQ50VNNI(&row[0], &d[0], &qs[0], nb)
+	}
+	return dotQ50AVX2(&row[0], &d[0], &qs[0], nb)
 }
 
 func dotQ4KAsm(row []byte, d []float32, qs []int8, sum []int32) float32 {

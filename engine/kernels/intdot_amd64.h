@@ -103,6 +103,62 @@ q40done:
 	MOVSS X0, ret+32(FP)
 	RET
 
+// Byte k of q5spread is k/8, to spread byte k/8 of qh over bytes k;
+// byte k of q5bit is 1<<(k%8), the bit of element k in its byte.
+DATA q5spread<>+0(SB)/8, $0x0000000000000000
+DATA q5spread<>+8(SB)/8, $0x0101010101010101
+DATA q5spread<>+16(SB)/8, $0x0202020202020202
+DATA q5spread<>+24(SB)/8, $0x0303030303030303
+GLOBL q5spread<>(SB), RODATA|NOPTR, $32
+DATA q5bit<>+0(SB)/8, $0x8040201008040201
+DATA q5bit<>+8(SB)/8, $0x8040201008040201
+DATA q5bit<>+16(SB)/8, $0x8040201008040201
+DATA q5bit<>+24(SB)/8, $0x8040201008040201
+GLOBL q5bit<>(SB), RODATA|NOPTR, $32
+
+// func dotQ50(row *byte, d *float32, qs *int8, nb int) float32
+TEXT NAME_Q50, NOSPLIT, $0-36
+	MOVQ    row+0(FP), SI
+	MOVQ    d+8(FP), DX
+	MOVQ    qs+16(FP), DI
+	MOVQ    nb+24(FP), CX
+	I8SETUP
+	BYTES($0x0f0f0f0f, Y14)
+	BYTES($0x10101010, Y13)
+	VMOVDQU q5spread<>(SB), Y12
+	VMOVDQU q5bit<>(SB), Y11
+	VXORPS  Y0, Y0, Y0
+
+q50loop:
+	TESTQ        CX, CX
+	JZ           q50done
+	BLOCKSCALE
+	// Fifth bits: qh (2(SI)) to 0x10 in every byte whose bit is set.
+	VPBROADCASTD 2(SI), Y7
+	VPSHUFB      Y12, Y7, Y7
+	VPAND        Y11, Y7, Y7
+	VPCMPEQB     Y11, Y7, Y7
+	VPAND        Y13, Y7, Y7
+	VMOVDQU      6(SI), X2
+	VPSRLW       $4, X2, X3
+	VINSERTI128  $1, X3, Y2, Y2
+	VPAND        Y14, Y2, Y2
+	VPOR         Y7, Y2, Y2
+	VPSUBB       Y13, Y2, Y2
+	VMOVDQU      (DI), Y3
+	DOTI8
+	ADDQ         $22, SI
+	ADDQ         $4, DX
+	ADDQ         $32, DI
+	DECQ         CX
+	JMP          q50loop
+
+q50done:
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+32(FP)
+	RET
+
 // Q4_K and Q5_K share their super-block header: d, dmin and eight 6-bit
 // scales and mins. KSETUP unpacks them for the super-block at SI (scales at
 // 4(SI)) with activation scales at DX and block sums at BX: it writes

@@ -13,6 +13,7 @@
 
 #define NAME_Q80 ·dotQ80AVX2(SB)
 #define NAME_Q40 ·dotQ40AVX2(SB)
+#define NAME_Q50 ·dotQ50AVX2(SB)
 #define NAME_Q4K ·dotQ4KAVX2(SB)
 #define NAME_Q5K ·dotQ5KAVX2(SB)
 #define NAME_Q6K ·dotQ6KAVX2(SB)

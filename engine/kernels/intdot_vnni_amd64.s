@@ -11,6 +11,7 @@
 
 #define NAME_Q80 ·dotQ80VNNI(SB)
 #define NAME_Q40 ·dotQ40VNNI(SB)
+#define NAME_Q50 ·dotQ50VNNI(SB)
 #define NAME_Q4K ·dotQ4KVNNI(SB)
 #define NAME_Q5K ·dotQ5KVNNI(SB)
 #define NAME_Q6K ·dotQ6KVNNI(SB)

@@ -155,7 +155,7 @@ func dotFor(t ggml.Type) qdot {
 	case ggml.Q4_1:
 		return dotQ41Go
 	case ggml.Q5_0:
-		return dotQ50Go
+		return dotQ50
 	case ggml.Q5_1:
 		return dotQ51Go
 	case ggml.IQ4_NL:
