@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A job is one MatMul or Parallel call. Its rows are handed out in chunks
@@ -62,7 +63,10 @@ var parallelMin = 1 << 15
 // workers spin only while the pool is held (Hold): the engine holds it
 // while a sequence is running and lets go when it has nothing to do; an
 // unheld pool parks its workers as soon as the board is empty, so an idle
-// engine costs no CPU at all.
+// engine costs no CPU at all. Even held, a worker parks after spinFor
+// without work: on a loaded machine an endless spin takes the time slices
+// the caller needs (a 15M decode ran 3× slower when workers spun for as
+// long as the pool was held).
 var pool struct {
 	once    sync.Once
 	workers int
@@ -77,8 +81,9 @@ var pool struct {
 	parks, spins atomic.Int64
 }
 
-// Hold keeps the pool's workers spinning between products, ready for the
-// next one, from Acquire until Release; a zero Hold is released. A Hold is
+// Hold keeps the pool's workers spinning between products (up to spinFor
+// each time), ready for the next one, from Acquire until Release; a zero
+// Hold is released. A Hold is
 // not safe for concurrent use: each scheduler loop owns one.
 type Hold struct{ held bool }
 
@@ -108,6 +113,14 @@ func (h *Hold) Release() {
 		pool.holds.Add(-1)
 	}
 }
+
+// spinFor is how long (ns) a worker of a held pool polls an empty board
+// before parking. It spans the gap between two decode steps (sampling,
+// handing the token to its stream), so a steady decode never pays a
+// wake-up. Atomic so that a test can lengthen it.
+var spinFor atomic.Int64
+
+func init() { spinFor.Store(int64(200 * time.Microsecond)) }
 
 // threads caps the cores products use, the caller's included; 0 means
 // GOMAXPROCS. See SetThreads.
@@ -151,23 +164,27 @@ func startPool() {
 func worker() {
 	for {
 		var idle int64 // pauses spun on an empty board
+		last := time.Now()
 		for spins := 0; ; spins++ {
 			if j := pool.board.Load(); j != nil {
 				v := j.next.Load()
 				if int64(uint32(v)) < j.total.Load() {
 					j.work(uint32(v>>32), false)
-					spins = 0
+					last, spins = time.Now(), 0
 					continue
 				}
 			}
 			if pool.holds.Load() == 0 {
 				break
 			}
-			// Every so often let any goroutine waiting in the global run
-			// queue have this core (the engine's scheduler yields there
-			// after each step so that its streams, readied on its own
-			// core, can run).
+			// Every so often: read the clock (it costs more than a poll),
+			// and let any goroutine waiting in the global run queue have
+			// this core (the engine's scheduler yields there after each
+			// step so that its streams, readied on its own core, can run).
 			if spins%64 == 63 {
+				if time.Since(last) > time.Duration(spinFor.Load()) {
+					break
+				}
 				runtime.Gosched()
 			}
 			spinPause()
@@ -176,10 +193,11 @@ func worker() {
 		pool.spins.Add(idle)
 		// Park, unless a job was posted meanwhile. The caller stores the
 		// board and then reads parked; this goroutine adds to parked and
-		// then reads the board, so one of the two sees the other. The
-		// pool's holder wakes workers too, through the same channel.
+		// then reads the board, so one of the two sees the other. (A
+		// Hold's Acquire wakes parked workers through the same channel,
+		// but one that misses it costs only a wake-up at the next job.)
 		pool.parked.Add(1)
-		if j := pool.board.Load(); (j != nil && int64(uint32(j.next.Load())) < j.total.Load()) || pool.holds.Load() > 0 {
+		if j := pool.board.Load(); j != nil && int64(uint32(j.next.Load())) < j.total.Load() {
 			pool.parked.Add(-1)
 			continue
 		}

@@ -19,8 +19,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // TestPoolIdle: an unheld pool's workers park as soon as the board is
-// empty, without spinning; a held pool's workers never park between
-// products, and park once it is released.
+// empty, without spinning; a held pool's workers do not park between
+// products (within spinFor, here made an hour so that the test does not
+// depend on timing), and park once it is released.
 func TestPoolIdle(t *testing.T) {
 	if threadCount() < 2 {
 		t.Skip("one core: no pool")
@@ -45,6 +46,9 @@ func TestPoolIdle(t *testing.T) {
 		t.Fatalf("unheld workers spun %d pauses on an empty board", n)
 	}
 
+	old := spinFor.Load()
+	spinFor.Store(int64(time.Hour))
+	defer spinFor.Store(old)
 	var h Hold
 	h.Acquire()
 	waitFor(t, "every worker awake", func() bool { return pool.parked.Load() == 0 })
