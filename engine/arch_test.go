@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/runnel/runnel/engine/internal/synth"
+	"github.com/runnel/runnel/engine/synth"
 	"github.com/runnel/runnel/internal/testmodels"
 	"github.com/runnel/runnel/stream"
 )

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/runnel/runnel/engine/kernels"
 	"github.com/runnel/runnel/engine/model"
 	"github.com/runnel/runnel/engine/sampler"
 	"github.com/runnel/runnel/engine/tokenizer"
@@ -176,6 +177,10 @@ func (r *runner) close() error {
 func (r *runner) loop() {
 	defer close(r.done)
 	batch := r.m.NewBatch(r.o.BatchTokens)
+	// The kernels' workers spin between products only while a step is
+	// due; with nothing to run they park and the engine burns no CPU.
+	var hold kernels.Hold
+	defer hold.Release()
 	var (
 		active  []*seq
 		entries []model.Entry
@@ -255,6 +260,7 @@ func (r *runner) loop() {
 			sq.fed += take
 		}
 		if len(entries) == 0 {
+			hold.Release()
 			if f := r.idle.Load(); f != nil {
 				(*f)(len(active), r.finished)
 			}
@@ -262,6 +268,7 @@ func (r *runner) loop() {
 			continue
 		}
 
+		hold.Acquire()
 		if err := batch.Step(entries); err != nil {
 			// A bug, not bad input: Stream checked the prompt. Fail the
 			// sequences of this step and carry on with the rest.

@@ -100,6 +100,7 @@ To measure Runnel's own overhead, run a mock upstream with
 	fl.StringVar(&jsonPath, "json", "", "also write the results as JSON to this file")
 	cmd.MarkFlagRequired("model")
 	cmd.AddCommand(newBenchMockCmd())
+	cmd.AddCommand(newBenchEngineCmd())
 	root.AddCommand(cmd)
 }
 

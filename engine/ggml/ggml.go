@@ -22,7 +22,26 @@ const (
 	Q5_K Type = 13
 	Q6_K Type = 14
 	Q8_K Type = 15
-	BF16 Type = 30
+	// The i-quants (importance-matrix quantizations) and the integer,
+	// f64 and ternary types: their layouts are known so a file holding
+	// them opens, and anything that cannot compute with them names them.
+	IQ2_XXS Type = 16
+	IQ2_XS  Type = 17
+	IQ3_XXS Type = 18
+	IQ1_S   Type = 19
+	IQ4_NL  Type = 20
+	IQ3_S   Type = 21
+	IQ2_S   Type = 22
+	IQ4_XS  Type = 23
+	I8      Type = 24
+	I16     Type = 25
+	I32     Type = 26
+	I64     Type = 27
+	F64     Type = 28
+	IQ1_M   Type = 29
+	BF16    Type = 30
+	TQ1_0   Type = 34
+	TQ2_0   Type = 35
 )
 
 type layout struct {
@@ -47,6 +66,23 @@ var layouts = map[Type]layout{
 	Q5_K: {"Q5_K", 256, 2 + 2 + 12 + 256/8 + 256/2},
 	Q6_K: {"Q6_K", 256, 256/2 + 256/4 + 256/16 + 2},
 	Q8_K: {"Q8_K", 256, 4 + 256 + 256/16*2},
+
+	IQ2_XXS: {"IQ2_XXS", 256, 2 + 256/8*2},
+	IQ2_XS:  {"IQ2_XS", 256, 2 + 256/8*2 + 256/32},
+	IQ3_XXS: {"IQ3_XXS", 256, 2 + 3*256/8},
+	IQ1_S:   {"IQ1_S", 256, 2 + 256/8 + 256/16},
+	IQ4_NL:  {"IQ4_NL", 32, 2 + 16},
+	IQ3_S:   {"IQ3_S", 256, 2 + 13*256/32 + 256/64},
+	IQ2_S:   {"IQ2_S", 256, 2 + 256/4 + 256/16},
+	IQ4_XS:  {"IQ4_XS", 256, 2 + 2 + 256/64 + 256/2},
+	I8:      {"I8", 1, 1},
+	I16:     {"I16", 1, 2},
+	I32:     {"I32", 1, 4},
+	I64:     {"I64", 1, 8},
+	F64:     {"F64", 1, 8},
+	IQ1_M:   {"IQ1_M", 256, 256/8 + 256/16 + 256/32},
+	TQ1_0:   {"TQ1_0", 256, 2 + 256/64 + (256-4*256/64)/5},
+	TQ2_0:   {"TQ2_0", 256, 2 + 256/4},
 }
 
 func (t Type) String() string {

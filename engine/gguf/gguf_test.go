@@ -485,3 +485,28 @@ func hasNaN(kvs []KV) bool {
 	}
 	return false
 }
+
+// TestQuantTypesOpen: files with any ggml type open, with each tensor's
+// data sized by its block layout (an IQ4_XS file once failed with
+// "unknown tensor type 23").
+func TestQuantTypesOpen(t *testing.T) {
+	for _, c := range []struct {
+		typ   ggml.Type
+		bytes int // one 256-element row
+	}{
+		{ggml.Q4_1, 8 * 20}, {ggml.Q5_0, 8 * 22}, {ggml.Q5_1, 8 * 24}, {ggml.Q2_K, 84}, {ggml.Q3_K, 110},
+		{ggml.Q5_K, 176}, {ggml.IQ4_NL, 8 * 18}, {ggml.IQ4_XS, 136}, {ggml.IQ2_XXS, 66}, {ggml.IQ3_S, 110},
+		{ggml.IQ1_M, 56}, {ggml.TQ2_0, 66}, {ggml.I8, 256},
+	} {
+		b := pad(tensorInfo(header(3, 1, 0), "t", []uint64{256}, uint32(c.typ), 0), 0)
+		b = append(b, make([]byte, c.bytes)...)
+		f, err := Parse(b)
+		if err != nil {
+			t.Errorf("%s: %v", c.typ, err)
+			continue
+		}
+		if tn, err := f.Tensor("t"); err != nil || len(tn.Data) != c.bytes || tn.Type.String() != c.typ.String() {
+			t.Errorf("%s: tensor %v, %d bytes, err %v", c.typ, tn.Type, len(tn.Data), err)
+		}
+	}
+}

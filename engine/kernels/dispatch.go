@@ -8,7 +8,9 @@ var (
 	dotBF16    = dotBF16Go
 	dotQ80     = dotQ80Go
 	dotQ40     = dotQ40Go
+	dotQ50     = dotQ50Go
 	dotQ4K     = dotQ4KGo
+	dotQ5K     = dotQ5KGo
 	dotQ6K     = dotQ6KGo
 	quantizeQ8 = quantizeQ8Go
 	matF32     = matF32Go

@@ -50,7 +50,7 @@ func quantizeQ8Go(d []float32, qs []int8, sum []int32, x []float32) {
 		}
 		db := amax / 127
 		id := float32(0)
-		if db != 0 {
+		if amax >= 0x1p-120 { // below, 127/amax would overflow: quants are 0
 			id = 127 / amax
 		}
 		d[b] = db
@@ -189,6 +189,146 @@ func dotQ6KGo(row []byte, d []float32, qs []int8) float32 {
 				is := 8*h + 2*k
 				acc += dw * d[xb] * (float32(int8(sc[is]))*float32(s[0]) + float32(int8(sc[is+1]))*float32(s[1]))
 			}
+		}
+	}
+	return acc
+}
+
+// The formats below have only a portable kernel. Each block's integer sum
+// is exact; the scales are applied once per (sub-)block, as above.
+
+func dotQ41Go(row []byte, d []float32, qs []int8, sum []int32) float32 {
+	var acc float32
+	for b := range d {
+		blk := row[b*q41Bytes : (b+1)*q41Bytes]
+		q := qs[b*qk : (b+1)*qk]
+		var s int32
+		for i, w := range blk[4:20] {
+			s += int32(w&0x0f)*int32(q[i]) + int32(w>>4)*int32(q[i+16])
+		}
+		acc += d[b] * (f16At(blk)*float32(s) + f16At(blk[2:])*float32(sum[b]))
+	}
+	return acc
+}
+
+func dotQ50Go(row []byte, d []float32, qs []int8, _ []int32) float32 {
+	var acc float32
+	var w [32]int32
+	for b := range d {
+		blk := row[b*q50Bytes : (b+1)*q50Bytes]
+		q5Quants(&w, blk[2:6], blk[6:22])
+		var s int32
+		for i, x := range qs[b*qk : (b+1)*qk] {
+			s += (w[i] - 16) * int32(x)
+		}
+		acc += f16At(blk) * d[b] * float32(s)
+	}
+	return acc
+}
+
+func dotQ51Go(row []byte, d []float32, qs []int8, sum []int32) float32 {
+	var acc float32
+	var w [32]int32
+	for b := range d {
+		blk := row[b*q51Bytes : (b+1)*q51Bytes]
+		q5Quants(&w, blk[4:8], blk[8:24])
+		var s int32
+		for i, x := range qs[b*qk : (b+1)*qk] {
+			s += w[i] * int32(x)
+		}
+		acc += d[b] * (f16At(blk)*float32(s) + f16At(blk[2:])*float32(sum[b]))
+	}
+	return acc
+}
+
+func dotIQ4NLGo(row []byte, d []float32, qs []int8, _ []int32) float32 {
+	var acc float32
+	for b := range d {
+		blk := row[b*iq4nlSize : (b+1)*iq4nlSize]
+		q := qs[b*qk : (b+1)*qk]
+		var s int32
+		for i, w := range blk[2:18] {
+			s += int32(iq4nl[w&0x0f])*int32(q[i]) + int32(iq4nl[w>>4])*int32(q[i+16])
+		}
+		acc += f16At(blk) * d[b] * float32(s)
+	}
+	return acc
+}
+
+// dotQ2KGo: a 16-element sub-block lies in one activation block, so its
+// scaled sum and its min's share of Σqx are both exact integers.
+func dotQ2KGo(row []byte, d []float32, qs []int8, _ []int32) float32 {
+	var acc float32
+	for sb := 0; sb < len(d)/8; sb++ {
+		blk := row[sb*q2KBytes : (sb+1)*q2KBytes]
+		scales, wq := blk[0:16], blk[16:80]
+		x := qs[sb*qkK : (sb+1)*qkK]
+		for b := 0; b < 8; b++ { // activation blocks of 32: two sub-blocks each
+			var s, m int32
+			for e := 32 * b; e < 32*b+32; e++ {
+				sc := scales[e/16]
+				s += int32(sc&0x0f) * q2Plane(wq, e) * int32(x[e])
+				m += int32(sc>>4) * int32(x[e])
+			}
+			acc += d[8*sb+b] * (f16At(blk[80:])*float32(s) - f16At(blk[82:])*float32(m))
+		}
+	}
+	return acc
+}
+
+func dotQ3KGo(row []byte, d []float32, qs []int8, _ []int32) float32 {
+	var acc float32
+	for sb := 0; sb < len(d)/8; sb++ {
+		blk := row[sb*q3KBytes : (sb+1)*q3KBytes]
+		hmask, wq := blk[0:32], blk[32:96]
+		sc := q3KScales(blk[96:108])
+		x := qs[sb*qkK : (sb+1)*qkK]
+		for b := 0; b < 8; b++ {
+			var s int32
+			for e := 32 * b; e < 32*b+32; e++ {
+				s += sc[e/16] * q3Quant(hmask, wq, e) * int32(x[e])
+			}
+			acc += d[8*sb+b] * f16At(blk[108:]) * float32(s)
+		}
+	}
+	return acc
+}
+
+func dotQ5KGo(row []byte, d []float32, qs []int8, sum []int32) float32 {
+	var acc float32
+	for sb := 0; sb < len(d)/8; sb++ {
+		blk := row[sb*q5KBytes : (sb+1)*q5KBytes]
+		dw, dmin := f16At(blk), f16At(blk[2:])
+		scales, qh, wq := blk[4:16], blk[16:48], blk[48:176]
+		for c := 0; c < 4; c++ {
+			xb := 8*sb + 2*c
+			x0, x1 := qs[xb*qk:(xb+1)*qk], qs[(xb+1)*qk:(xb+2)*qk]
+			var s0, s1 int32
+			for l, w := range wq[32*c : 32*c+32] {
+				s0 += (int32(w&0x0f) | int32(qh[l]>>(2*c)&1)<<4) * int32(x0[l])
+				s1 += (int32(w>>4) | int32(qh[l]>>(2*c+1)&1)<<4) * int32(x1[l])
+			}
+			sc0, m0 := q4KScaleMin(2*c, scales)
+			sc1, m1 := q4KScaleMin(2*c+1, scales)
+			acc += d[xb]*(dw*float32(sc0)*float32(s0)-dmin*float32(m0)*float32(sum[xb])) +
+				d[xb+1]*(dw*float32(sc1)*float32(s1)-dmin*float32(m1)*float32(sum[xb+1]))
+		}
+	}
+	return acc
+}
+
+func dotIQ4XSGo(row []byte, d []float32, qs []int8, _ []int32) float32 {
+	var acc float32
+	for sb := 0; sb < len(d)/8; sb++ {
+		blk := row[sb*iq4xsSize : (sb+1)*iq4xsSize]
+		dw := f16At(blk)
+		for j := 0; j < 8; j++ {
+			x := qs[(8*sb+j)*qk : (8*sb+j+1)*qk]
+			var s int32
+			for i, w := range blk[8+16*j : 8+16*j+16] {
+				s += int32(iq4nl[w&0x0f])*int32(x[i]) + int32(iq4nl[w>>4])*int32(x[i+16])
+			}
+			acc += dw * d[8*sb+j] * float32(iq4xsScale(blk, j)) * float32(s)
 		}
 	}
 	return acc

@@ -19,12 +19,6 @@ func dotF16AVX2(row *byte, x *float32, n int) float32
 func dotBF16AVX2(row *byte, x *float32, n int) float32
 
 //go:noescape
-func dotQ80AVX2(row *byte, d *float32, qs *int8, nb int) float32
-
-//go:noescape
-func dotQ40AVX2(row *byte, d *float32, qs *int8, nb int) float32
-
-//go:noescape
 func dotF32AVX512(a, b *float32, n int) float32
 
 //go:noescape
@@ -69,6 +63,9 @@ func init() {
 	dotQ80 = dotQ80Asm
 	dotQ40 = dotQ40Asm
 	dotQ4K = dotQ4KAsm
+	dotQ5K = dotQ5KAsm
+	dotQ50 = dotQ50Asm
+	quantizeQ8 = quantizeQ8Asm
 	dotQ6K = dotQ6KAsm
 	matF32 = matF32Asm
 	axpy = axpyAsm
@@ -127,24 +124,6 @@ func dotBF16Asm(row []byte, x []float32) float32 {
 	return dotBF16AVX2(&row[0], &x[0], m) + dotBF16Go(row[2*m:], x[m:])
 }
 
-func dotQ80Asm(row []byte, d []float32, qs []int8) float32 {
-	nb := len(d)
-	if nb == 0 {
-		return 0
-	}
-	_, _ = row[nb*q80Bytes-1], qs[nb*qk-1]
-	return dotQ80AVX2(&row[0], &d[0], &qs[0], nb)
-}
-
-func dotQ40Asm(row []byte, d []float32, qs []int8) float32 {
-	nb := len(d)
-	if nb == 0 {
-		return 0
-	}
-	_, _ = row[nb*q40Bytes-1], qs[nb*qk-1]
-	return dotQ40AVX2(&row[0], &d[0], &qs[0], nb)
-}
-
 // matF32Asm computes rows [lo, hi) for n vectors, four vectors per pass so
 // each row is loaded from cache once per four products.
 func matF32Asm(dst, w, x []float32, rows, cols, n, lo, hi int) {
@@ -183,30 +162,6 @@ func matF32Asm(dst, w, x []float32, rows, cols, n, lo, hi int) {
 			dst[v*rows+r] = dotF32Asm(row, x[v*cols:(v+1)*cols])
 		}
 	}
-}
-
-//go:noescape
-func dotQ4KAVX2(row *byte, d *float32, qs *int8, sum *int32, nsb int) float32
-
-//go:noescape
-func dotQ6KAVX2(row *byte, d *float32, qs *int8, nsb int) float32
-
-func dotQ4KAsm(row []byte, d []float32, qs []int8, sum []int32) float32 {
-	nsb := len(d) / 8
-	if nsb == 0 {
-		return 0
-	}
-	_, _, _ = row[nsb*q4KBytes-1], qs[nsb*qkK-1], sum[nsb*8-1]
-	return dotQ4KAVX2(&row[0], &d[0], &qs[0], &sum[0], nsb)
-}
-
-func dotQ6KAsm(row []byte, d []float32, qs []int8) float32 {
-	nsb := len(d) / 8
-	if nsb == 0 {
-		return 0
-	}
-	_, _ = row[nsb*q6KBytes-1], qs[nsb*qkK-1]
-	return dotQ6KAVX2(&row[0], &d[0], &qs[0], nsb)
 }
 
 func expSumAsm(x []float32, sub float32) float32 {

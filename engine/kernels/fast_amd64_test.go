@@ -18,6 +18,14 @@ func TestFastMatchesPortable(t *testing.T) {
 		t.Skip("no fast path on this CPU; the portable kernels are in use")
 	}
 	testFastMatchesPortable(t)
+	if useVNNI {
+		// Also check the AVX2 integer kernels that VNNI machines skip.
+		useVNNI = false
+		defer func() { useVNNI = true }()
+		t.Run("NoVNNI", testFastMatchesPortable)
+	} else {
+		t.Log("no AVX-512 VNNI on this CPU: its kernels are not tested")
+	}
 	if hasAVX512 {
 		// Also check the AVX2 f32 kernels that AVX-512 machines skip.
 		k1, k4 := dotF32Kernel, useAVX512x4
@@ -69,9 +77,9 @@ func testFastMatchesPortable(t *testing.T) {
 		}
 	}
 	for _, nb := range []int{1, 2, 3, 9, 24, 33} {
-		for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q4_0, ggml.Q4_K, ggml.Q6_K} {
+		for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q4_0, ggml.Q5_0, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K} {
 			cols := nb * 32
-			if typ == ggml.Q4_K || typ == ggml.Q6_K {
+			if elems, _ := typ.BlockSize(); elems == qkK {
 				cols = nb * 256
 			}
 			m := randMatrix(r, typ, 1, cols)
@@ -83,8 +91,12 @@ func testFastMatchesPortable(t *testing.T) {
 				got, want = dotQ80(m.Data, v.d, v.qs), dotQ80Go(m.Data, v.d, v.qs)
 			case ggml.Q4_0:
 				got, want = dotQ40(m.Data, v.d, v.qs), dotQ40Go(m.Data, v.d, v.qs)
+			case ggml.Q5_0:
+				got, want = dotQ50(m.Data, v.d, v.qs, nil), dotQ50Go(m.Data, v.d, v.qs, nil)
 			case ggml.Q4_K:
 				got, want = dotQ4K(m.Data, v.d, v.qs, v.sum), dotQ4KGo(m.Data, v.d, v.qs, v.sum)
+			case ggml.Q5_K:
+				got, want = dotQ5K(m.Data, v.d, v.qs, v.sum), dotQ5KGo(m.Data, v.d, v.qs, v.sum)
 			case ggml.Q6_K:
 				got, want = dotQ6K(m.Data, v.d, v.qs), dotQ6KGo(m.Data, v.d, v.qs)
 			}
@@ -114,4 +126,75 @@ func testFastMatchesPortable(t *testing.T) {
 			close(t, fmt.Sprintf("matF32 %v element %d", s, i), fast[i], slow[i], mag, cols)
 		}
 	}
+}
+
+// quantizeBoth runs the fast and portable activation quantizers on x
+// (whole blocks) and fails unless they agree bit for bit.
+func quantizeBoth(t *testing.T, x []float32) {
+	t.Helper()
+	nb := len(x) / qk
+	d1, d2 := make([]float32, nb), make([]float32, nb)
+	q1, q2 := make([]int8, nb*qk), make([]int8, nb*qk)
+	s1, s2 := make([]int32, nb), make([]int32, nb)
+	quantizeQ8(d1, q1, s1, x)
+	quantizeQ8Go(d2, q2, s2, x)
+	for b := 0; b < nb; b++ {
+		if math.Float32bits(d1[b]) != math.Float32bits(d2[b]) || s1[b] != s2[b] {
+			t.Fatalf("block %d: fast d %v sum %d, portable d %v sum %d", b, d1[b], s1[b], d2[b], s2[b])
+		}
+	}
+	for i := range q1 {
+		if q1[i] != q2[i] {
+			t.Fatalf("element %d (%v): fast %d portable %d", i, x[i], q1[i], q2[i])
+		}
+	}
+}
+
+// TestQuantizeQ8Matches: the vectorized activation quantizer is the
+// portable one, exactly, including ties (x*id = k+0.5), an all-zero block,
+// negative zero and values at the block maximum.
+func TestQuantizeQ8Matches(t *testing.T) {
+	if !hasAVX2 {
+		t.Skip("no fast path on this CPU")
+	}
+	r := rand.New(rand.NewPCG(31, 32))
+	x := randVec(r, 32*64, 3)
+	for i := 32; i < 64; i++ {
+		x[i] = 0
+	}
+	x[70] = float32(math.Copysign(0, -1))
+	// A block whose amax is 127, so id = 1 and halves are exact ties.
+	for i := 0; i < 32; i++ {
+		x[128+i] = float32(i) - 15.5
+	}
+	x[128+31] = 127
+	for i := 0; i < 32; i++ { // tiny and huge magnitudes
+		x[192+i] = float32(r.NormFloat64()) * 1e-30
+		x[224+i] = float32(r.NormFloat64()) * 1e30
+	}
+	quantizeBoth(t, x)
+}
+
+// FuzzQuantizeQ8 compares the two quantizers on arbitrary finite floats.
+func FuzzQuantizeQ8(f *testing.F) {
+	if !hasAVX2 {
+		f.Skip("no fast path on this CPU")
+	}
+	f.Add(make([]byte, 128))
+	f.Add([]byte("\x00\x00\x00\x3f\x00\x00\xc0\x3f\x00\x00\x20\xc0\x00\x00\xfe\x42"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n := len(b) / 4 / qk * qk
+		if n == 0 {
+			return
+		}
+		x := make([]float32, n)
+		for i := range x {
+			v := math.Float32frombits(uint32(b[4*i]) | uint32(b[4*i+1])<<8 | uint32(b[4*i+2])<<16 | uint32(b[4*i+3])<<24)
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				v = 1 // only finite activations are defined
+			}
+			x[i] = v
+		}
+		quantizeBoth(t, x)
+	})
 }

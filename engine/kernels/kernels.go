@@ -125,12 +125,49 @@ func MatMul(dst []float32, m *Matrix, x []float32, n int) {
 	putJob(j)
 }
 
+// isQuantized reports whether products with t run against 8-bit
+// activations (every block type) rather than against x as is.
 func isQuantized(t ggml.Type) bool {
 	switch t {
-	case ggml.Q8_0, ggml.Q4_0, ggml.Q4_K, ggml.Q6_K:
-		return true
+	case ggml.F32, ggml.F16, ggml.BF16:
+		return false
 	}
-	return false
+	return true
+}
+
+// qdot is a quantized row's dot product with an activation vector
+// quantized by qvec: its block scales d, quants qs and block sums sum.
+type qdot func(row []byte, d []float32, qs []int8, sum []int32) float32
+
+// dotFor returns the kernel in use for weight type t.
+func dotFor(t ggml.Type) qdot {
+	switch t {
+	case ggml.Q8_0:
+		return func(row []byte, d []float32, qs []int8, _ []int32) float32 { return dotQ80(row, d, qs) }
+	case ggml.Q4_0:
+		return func(row []byte, d []float32, qs []int8, _ []int32) float32 { return dotQ40(row, d, qs) }
+	case ggml.Q6_K:
+		return func(row []byte, d []float32, qs []int8, _ []int32) float32 { return dotQ6K(row, d, qs) }
+	case ggml.Q4_K:
+		return dotQ4K
+	case ggml.Q5_K:
+		return dotQ5K
+	case ggml.Q4_1:
+		return dotQ41Go
+	case ggml.Q5_0:
+		return dotQ50
+	case ggml.Q5_1:
+		return dotQ51Go
+	case ggml.IQ4_NL:
+		return dotIQ4NLGo
+	case ggml.Q2_K:
+		return dotQ2KGo
+	case ggml.Q3_K:
+		return dotQ3KGo
+	case ggml.IQ4_XS:
+		return dotIQ4XSGo
+	}
+	panic("kernels: no dot product for " + t.String())
 }
 
 // rows computes output rows [lo, hi) for all n vectors.
@@ -156,22 +193,11 @@ func (j *job) rows(lo, hi int) {
 		}
 	default:
 		nb := m.Cols / qk
+		dot := dotFor(m.Type)
 		for r := lo; r < hi; r++ {
 			row := m.Data[r*j.rowBytes : (r+1)*j.rowBytes]
 			for v := 0; v < n; v++ {
-				d, qs := j.xq.d[v*nb:(v+1)*nb], j.xq.qs[v*m.Cols:(v+1)*m.Cols]
-				var s float32
-				switch m.Type {
-				case ggml.Q8_0:
-					s = dotQ80(row, d, qs)
-				case ggml.Q4_0:
-					s = dotQ40(row, d, qs)
-				case ggml.Q4_K:
-					s = dotQ4K(row, d, qs, j.xq.sum[v*nb:(v+1)*nb])
-				case ggml.Q6_K:
-					s = dotQ6K(row, d, qs)
-				}
-				j.dst[v*m.Rows+r] = s
+				j.dst[v*m.Rows+r] = dot(row, j.xq.d[v*nb:(v+1)*nb], j.xq.qs[v*m.Cols:(v+1)*m.Cols], j.xq.sum[v*nb:(v+1)*nb])
 			}
 		}
 	}

@@ -10,15 +10,31 @@ import (
 	"github.com/runnel/runnel/engine/ggml"
 )
 
-var allTypes = []ggml.Type{ggml.F32, ggml.F16, ggml.BF16, ggml.Q8_0, ggml.Q4_0, ggml.Q4_K, ggml.Q6_K}
+var allTypes = []ggml.Type{ggml.F32, ggml.F16, ggml.BF16, ggml.Q8_0, ggml.Q4_0, ggml.Q4_1, ggml.Q5_0, ggml.Q5_1,
+	ggml.IQ4_NL, ggml.Q2_K, ggml.Q3_K, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K, ggml.IQ4_XS}
 
 // randMatrix returns a random matrix of type t. F32/F16/BF16/Q8_0/Q4_0 come
 // from quantizing Gaussian values; Q4_K and Q6_K from random bytes with
 // moderate super-block scales (we do not quantize to them).
+// scaleOffsets are the byte offsets of each block type's f16 scales.
+var scaleOffsets = map[ggml.Type][]int{
+	ggml.Q4_1: {0, 2}, ggml.Q5_0: {0}, ggml.Q5_1: {0, 2}, ggml.IQ4_NL: {0},
+	ggml.Q2_K: {80, 82}, ggml.Q3_K: {108}, ggml.Q4_K: {0, 2}, ggml.Q5_K: {0, 2},
+	ggml.Q6_K: {208}, ggml.IQ4_XS: {0},
+}
+
 func randMatrix(r *rand.Rand, t ggml.Type, rows, cols int) *Matrix {
 	var data []byte
 	switch t {
-	case ggml.Q4_K, ggml.Q6_K:
+	case ggml.F32, ggml.F16, ggml.BF16, ggml.Q8_0, ggml.Q4_0:
+		var err error
+		data, err = Quantize(t, randVec(r, rows*cols, 0.5))
+		if err != nil {
+			panic(err)
+		}
+	default:
+		// Random bits, with the f16 scales overwritten by small finite
+		// values (random bits would give NaNs and infinities).
 		elems, size := t.BlockSize()
 		data = make([]byte, rows*cols/elems*size)
 		for i := range data {
@@ -26,18 +42,9 @@ func randMatrix(r *rand.Rand, t ggml.Type, rows, cols int) *Matrix {
 		}
 		for b := 0; b < len(data)/size; b++ {
 			blk := data[b*size : (b+1)*size]
-			if t == ggml.Q4_K {
-				putF16(blk, F32ToF16(float32(r.Float64())*0.01))
-				putF16(blk[2:], F32ToF16(float32(r.Float64())*0.01))
-			} else {
-				putF16(blk[208:], F32ToF16(float32(r.NormFloat64())*0.001))
+			for _, off := range scaleOffsets[t] {
+				putF16(blk[off:], F32ToF16(float32(r.NormFloat64())*0.01))
 			}
-		}
-	default:
-		var err error
-		data, err = Quantize(t, randVec(r, rows*cols, 0.5))
-		if err != nil {
-			panic(err)
 		}
 	}
 	m, err := NewMatrix(t, rows, cols, data)
@@ -156,7 +163,7 @@ func TestNewMatrixErrors(t *testing.T) {
 	if _, err := NewMatrix(ggml.Q8_0, 2, 30, make([]byte, 68)); err == nil {
 		t.Error("partial block accepted")
 	}
-	if _, err := NewMatrix(ggml.Q5_K, 1, 256, make([]byte, 176)); err == nil {
+	if _, err := NewMatrix(ggml.IQ2_XS, 1, 256, make([]byte, 74)); err == nil {
 		t.Error("unsupported type accepted")
 	}
 	// An unaligned F32 buffer is copied, not misread.

@@ -59,9 +59,14 @@ var parallelMin = 1 << 15
 // steal the goroutine from the caller's P after a pause), so most small
 // products were over before it arrived and one stream ran on about one
 // core. OpenMP (llama2.c's runomp) spins its threads between parallel
-// regions for the same reason. So a worker that finishes a job keeps
-// polling the board for spinFor before it parks: within a decode it is
-// always there, and an idle engine costs nothing after spinFor.
+// regions for the same reason. But a spinning worker burns a core, so
+// workers spin only while the pool is held (Hold): the engine holds it
+// while a sequence is running and lets go when it has nothing to do; an
+// unheld pool parks its workers as soon as the board is empty, so an idle
+// engine costs no CPU at all. Even held, a worker parks after spinFor
+// without work: on a loaded machine an endless spin takes the time slices
+// the caller needs (a 15M decode ran 3× slower when workers spun for as
+// long as the pool was held).
 var pool struct {
 	once    sync.Once
 	workers int
@@ -69,12 +74,53 @@ var pool struct {
 	parked  atomic.Int32        // workers blocked on wake
 	wake    chan struct{}
 	started atomic.Bool
+
+	holds atomic.Int32 // Hold.Acquire calls not yet released
+	// For the tests: how many times workers parked, and how many pauses
+	// they spun on an empty board (added up when a worker parks).
+	parks, spins atomic.Int64
 }
 
-// spinFor is how long an idle worker polls the board before parking. It
-// spans the gap between two decode steps (sampling, handing the token to
-// its stream), so a steady decode never pays a wake-up.
-const spinFor = 200 * time.Microsecond
+// Hold keeps the pool's workers spinning between products (up to spinFor
+// each time), ready for the next one, from Acquire until Release; a zero
+// Hold is released. A Hold is
+// not safe for concurrent use: each scheduler loop owns one.
+type Hold struct{ held bool }
+
+// Acquire holds the pool, if this Hold does not already.
+func (h *Hold) Acquire() {
+	if h.held {
+		return
+	}
+	h.held = true
+	pool.holds.Add(1)
+	// Start parked workers spinning, so the next product finds them awake.
+	if pool.started.Load() {
+		for range pool.parked.Load() {
+			select {
+			case pool.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// Release lets the pool's workers park once the board is empty, if this
+// Hold held it and no other Hold does.
+func (h *Hold) Release() {
+	if h.held {
+		h.held = false
+		pool.holds.Add(-1)
+	}
+}
+
+// spinFor is how long (ns) a worker of a held pool polls an empty board
+// before parking. It spans the gap between two decode steps (sampling,
+// handing the token to its stream), so a steady decode never pays a
+// wake-up. Atomic so that a test can lengthen it.
+var spinFor atomic.Int64
+
+func init() { spinFor.Store(int64(200 * time.Microsecond)) }
 
 // threads caps the cores products use, the caller's included; 0 means
 // GOMAXPROCS. See SetThreads.
@@ -117,37 +163,46 @@ func startPool() {
 
 func worker() {
 	for {
-		idle := time.Now()
+		var idle int64 // pauses spun on an empty board
+		last := time.Now()
 		for spins := 0; ; spins++ {
 			if j := pool.board.Load(); j != nil {
 				v := j.next.Load()
 				if int64(uint32(v)) < j.total.Load() {
 					j.work(uint32(v>>32), false)
-					idle, spins = time.Now(), 0
+					last, spins = time.Now(), 0
 					continue
 				}
+			}
+			if pool.holds.Load() == 0 {
+				break
 			}
 			// Every so often: read the clock (it costs more than a poll),
 			// and let any goroutine waiting in the global run queue have
 			// this core (the engine's scheduler yields there after each
 			// step so that its streams, readied on its own core, can run).
 			if spins%64 == 63 {
-				if time.Since(idle) > spinFor {
+				if time.Since(last) > time.Duration(spinFor.Load()) {
 					break
 				}
 				runtime.Gosched()
 			}
 			spinPause()
+			idle++
 		}
+		pool.spins.Add(idle)
 		// Park, unless a job was posted meanwhile. The caller stores the
 		// board and then reads parked; this goroutine adds to parked and
-		// then reads the board, so one of the two sees the other.
+		// then reads the board, so one of the two sees the other. (A
+		// Hold's Acquire wakes parked workers through the same channel,
+		// but one that misses it costs only a wake-up at the next job.)
 		pool.parked.Add(1)
 		if j := pool.board.Load(); j != nil && int64(uint32(j.next.Load())) < j.total.Load() {
 			pool.parked.Add(-1)
 			continue
 		}
-		<-pool.wake // a stale token only costs one more spin
+		pool.parks.Add(1)
+		<-pool.wake // a stale token only costs one more poll
 		pool.parked.Add(-1)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/runnel/runnel/engine/internal/synth"
+	"github.com/runnel/runnel/engine/synth"
 	"github.com/runnel/runnel/engine/sampler"
 )
 

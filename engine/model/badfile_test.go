@@ -9,7 +9,7 @@ import (
 
 	"github.com/runnel/runnel/engine/ggml"
 	"github.com/runnel/runnel/engine/gguf"
-	"github.com/runnel/runnel/engine/internal/synth"
+	"github.com/runnel/runnel/engine/synth"
 	"github.com/runnel/runnel/engine/kernels"
 )
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/runnel/runnel/engine/ggml"
 	"github.com/runnel/runnel/engine/gguf"
-	"github.com/runnel/runnel/engine/internal/synth"
+	"github.com/runnel/runnel/engine/synth"
 )
 
 func TestGGUFErrors(t *testing.T) {
@@ -30,8 +30,8 @@ func TestGGUFErrors(t *testing.T) {
 		{"missing tensors", llama, "token_embd.weight"},
 		{"unsupported type", func(w *gguf.Writer) {
 			llama(w)
-			w.AddTensor("token_embd.weight", ggml.Q5_K, []uint64{256, 4}, make([]byte, 4*176))
-		}, "type Q5_K"},
+			w.AddTensor("token_embd.weight", ggml.IQ2_XXS, []uint64{256, 4}, make([]byte, 4*66))
+		}, "type IQ2_XXS"},
 		{"wrong shape", func(w *gguf.Writer) {
 			llama(w)
 			w.AddTensor("token_embd.weight", ggml.F32, []uint64{8, 4}, make([]byte, 4*32))

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/runnel/runnel/engine/gguf"
-	"github.com/runnel/runnel/engine/internal/synth"
+	"github.com/runnel/runnel/engine/synth"
 )
 
 // synthModel loads the spec's model from its GGUF bytes, limited to the

@@ -5,8 +5,8 @@
 // of each architecture that engine/model checks against llama.cpp, with
 // its vocabulary's tokenizer keys (from -vocab) so llama.cpp can load it:
 //
-//	go run ./engine/internal/synth/synthbin -o /tmp/stories15M-synth.bin
-//	go run ./engine/internal/synth/synthbin -gguf qwen2 -vocab ../shared/testdata/vocab -o /tmp/qwen2.gguf
+//	go run ./engine/synth/synthbin -o /tmp/stories15M-synth.bin
+//	go run ./engine/synth/synthbin -gguf qwen2 -vocab ../shared/testdata/vocab -o /tmp/qwen2.gguf
 package main
 
 import (
@@ -16,7 +16,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/runnel/runnel/engine/internal/synth"
+	"github.com/runnel/runnel/engine/synth"
 )
 
 func main() {

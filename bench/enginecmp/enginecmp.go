@@ -1,0 +1,244 @@
+// Package enginecmp measures Runnel's built-in engine on GGUF files and,
+// given a llama.cpp build, llama-bench and llama-server on the same files,
+// in interleaved rounds, and reports the ratios: decoding 128 tokens,
+// processing a 128-token prompt, and the aggregate decode rate of 8
+// concurrent streams. For decoding it also reports the physical limit:
+// the weight bytes read per token against the memory bandwidth measured
+// by a copy in the same run.
+package enginecmp
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/runnel/runnel/engine/gguf"
+)
+
+// Config is one comparison.
+type Config struct {
+	Files    []string // GGUF models
+	LlamaCpp string   // a llama.cpp build (its directory, bin/ or build/bin/); "" runs Runnel alone
+	Rounds   int      // rounds over all files and programs (default 3)
+	Threads  int      // cores for both engines (default GOMAXPROCS)
+	Streams  int      // concurrent streams of the aggregate test (default 8)
+	Tokens   int      // tokens decoded and prompt length (default 128)
+	Log      io.Writer
+}
+
+// Figures are one program's rates on one file, in tokens per second.
+type Figures struct{ Decode, Prompt, Aggregate float64 }
+
+// FileResult holds every round's figures for one file.
+type FileResult struct {
+	File        string
+	WeightBytes int64 // read per decoded token
+	Runnel      []Figures
+	Llama       []Figures // empty without a llama.cpp build
+}
+
+// Result is a whole comparison.
+type Result struct {
+	Config
+	Bandwidth []float64 // copy bandwidth of each round, bytes/s
+	Files     []FileResult
+}
+
+func (c *Config) defaults() {
+	if c.Rounds <= 0 {
+		c.Rounds = 3
+	}
+	if c.Threads <= 0 {
+		c.Threads = runtime.GOMAXPROCS(0)
+	}
+	if c.Streams <= 0 {
+		c.Streams = 8
+	}
+	if c.Tokens <= 0 {
+		c.Tokens = 128
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+}
+
+// Run measures every file in c.Rounds rounds. In each round, each file is
+// measured by Runnel and then by llama.cpp, so slow drifts of a shared
+// machine's load fall on both alike.
+func Run(ctx context.Context, c Config) (*Result, error) {
+	c.defaults()
+	res := &Result{Config: c}
+	var llama *llamaCpp
+	if c.LlamaCpp != "" {
+		var err error
+		if llama, err = findLlamaCpp(c.LlamaCpp); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range c.Files {
+		wb, err := weightBytes(f)
+		if err != nil {
+			return nil, err
+		}
+		res.Files = append(res.Files, FileResult{File: f, WeightBytes: wb})
+	}
+	rn, err := newRunnel(c)
+	if err != nil {
+		return nil, err
+	}
+	defer rn.close()
+	for round := 1; round <= c.Rounds; round++ {
+		bw := copyBandwidth(c.Threads)
+		res.Bandwidth = append(res.Bandwidth, bw)
+		fmt.Fprintf(c.Log, "round %d: copy bandwidth %.2f GB/s\n", round, bw/1e9)
+		for i := range res.Files {
+			fr := &res.Files[i]
+			fig, err := rn.measure(ctx, i)
+			if err != nil {
+				return nil, fmt.Errorf("runnel on %s: %w", fr.File, err)
+			}
+			fr.Runnel = append(fr.Runnel, fig)
+			fmt.Fprintf(c.Log, "round %d %s runnel: %s\n", round, filepath.Base(fr.File), fig)
+			if llama != nil {
+				fig, err := llama.measure(ctx, fr.File, c)
+				if err != nil {
+					return nil, fmt.Errorf("llama.cpp on %s: %w", fr.File, err)
+				}
+				fr.Llama = append(fr.Llama, fig)
+				fmt.Fprintf(c.Log, "round %d %s llama.cpp: %s\n", round, filepath.Base(fr.File), fig)
+			}
+		}
+	}
+	return res, nil
+}
+
+func (f Figures) String() string {
+	return fmt.Sprintf("decode %.1f tok/s, prompt %.1f tok/s, aggregate %.1f tok/s", f.Decode, f.Prompt, f.Aggregate)
+}
+
+// weightBytes is what decoding one token reads of the file's weights:
+// every matrix once (the output one included, which a tied embedding is),
+// but of an untied embedding only its one row.
+func weightBytes(path string) (int64, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var n int64
+	hasOutput := false
+	for _, t := range f.Tensors {
+		if t.Name == "output.weight" {
+			hasOutput = true
+		}
+	}
+	for _, t := range f.Tensors {
+		size := int64(t.Size)
+		if t.Name == "token_embd.weight" && hasOutput && len(t.Dims) == 2 {
+			size /= int64(t.Dims[1])
+		}
+		n += size
+	}
+	return n, nil
+}
+
+// copyBandwidth copies a 256 MiB buffer with the given number of
+// goroutines and returns the best of five passes in bytes per second,
+// counting each byte read and written (STREAM's convention for copy).
+func copyBandwidth(threads int) float64 {
+	const size = 256 << 20
+	src, dst := make([]byte, size), make([]byte, size)
+	for i := range src {
+		src[i] = byte(i)
+	}
+	best := 0.0
+	for range 5 {
+		start := time.Now()
+		done := make(chan struct{})
+		part := size / threads
+		for t := range threads {
+			go func() {
+				copy(dst[t*part:(t+1)*part], src[t*part:(t+1)*part])
+				done <- struct{}{}
+			}()
+		}
+		for range threads {
+			<-done
+		}
+		best = max(best, 2*size/time.Since(start).Seconds())
+	}
+	return best
+}
+
+// Median returns the median of xs (0 for none).
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func pick(fs []Figures, k func(Figures) float64) []float64 {
+	out := make([]float64, len(fs))
+	for i, f := range fs {
+		out[i] = k(f)
+	}
+	return out
+}
+
+// WriteTable prints medians, ranges and ratios (Runnel ÷ llama.cpp: the
+// ratio of the medians, with the range of the per-round ratios).
+func (r *Result) WriteTable(w io.Writer) {
+	bw := Median(r.Bandwidth)
+	fmt.Fprintf(w, "%d rounds, %d threads; copy bandwidth median %.2f GB/s (range %.2f–%.2f)\n\n",
+		r.Rounds, r.Threads, bw/1e9, slices.Min(r.Bandwidth)/1e9, slices.Max(r.Bandwidth)/1e9)
+	tests := []struct {
+		name string
+		k    func(Figures) float64
+	}{
+		{fmt.Sprintf("decode %d", r.Tokens), func(f Figures) float64 { return f.Decode }},
+		{fmt.Sprintf("prompt %d", r.Tokens), func(f Figures) float64 { return f.Prompt }},
+		{fmt.Sprintf("%d streams", r.Streams), func(f Figures) float64 { return f.Aggregate }},
+	}
+	fmt.Fprintf(w, "%-28s %-10s %22s %22s %18s\n", "file", "test", "runnel tok/s", "llama.cpp tok/s", "ratio")
+	for _, fr := range r.Files {
+		for ti, t := range tests {
+			rv := pick(fr.Runnel, t.k)
+			line := fmt.Sprintf("%-28s %-10s %22s", filepath.Base(fr.File), t.name, spread(rv))
+			if len(fr.Llama) > 0 {
+				lv := pick(fr.Llama, t.k)
+				ratios := make([]float64, len(rv))
+				for i := range rv {
+					ratios[i] = rv[i] / lv[i]
+				}
+				line += fmt.Sprintf(" %22s %6.2f (%.2f–%.2f)", spread(lv), Median(rv)/Median(lv), slices.Min(ratios), slices.Max(ratios))
+			}
+			fmt.Fprintln(w, line)
+			if ti == 0 {
+				limit := bw / float64(fr.WeightBytes)
+				s := fmt.Sprintf("%-28s %-10s %22.1f   (%.1f MB a token): runnel at %.0f%%", "", "limit", limit, float64(fr.WeightBytes)/1e6, 100*Median(rv)/limit)
+				if len(fr.Llama) > 0 {
+					s += fmt.Sprintf(", llama.cpp at %.0f%%", 100*Median(pick(fr.Llama, t.k))/limit)
+				}
+				fmt.Fprintln(w, s)
+			}
+		}
+	}
+}
+
+func spread(v []float64) string {
+	return fmt.Sprintf("%.1f (%.1f–%.1f)", Median(v), slices.Min(v), slices.Max(v))
+}
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }

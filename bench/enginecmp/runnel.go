@@ -1,0 +1,137 @@
+package enginecmp
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/runnel/runnel/engine"
+	"github.com/runnel/runnel/stream"
+)
+
+// runnel measures the engine in this process, through the same Stream
+// calls the server makes, with the files linked into a models folder of
+// its own under names m0, m1, ….
+type runnel struct {
+	c   Config
+	dir string
+	e   *engine.Engine
+	// letters[i] is how many letters make file i's prompt c.Tokens tokens
+	// long (BOS included), found on first use.
+	letters map[int]int
+}
+
+func newRunnel(c Config) (*runnel, error) {
+	dir, err := os.MkdirTemp("", "runnel-bench-engine-")
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range c.Files {
+		abs, err := filepath.Abs(f)
+		if err == nil {
+			err = os.Symlink(abs, filepath.Join(dir, fmt.Sprintf("m%d.gguf", i)))
+		}
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	e, err := engine.New(engine.Options{
+		ModelsDir:   dir,
+		MaxParallel: c.Streams,
+		BatchTokens: c.Tokens, // the whole prompt in one step, as llama-bench's pp
+		MaxContext:  4 * c.Tokens,
+		Threads:     c.Threads,
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &runnel{c: c, dir: dir, e: e, letters: map[int]int{}}, nil
+}
+
+func (r *runnel) close() {
+	r.e.Close()
+	os.RemoveAll(r.dir)
+}
+
+// generate runs one greedy stream and returns its usage.
+func (r *runnel) generate(ctx context.Context, model, prompt string, maxTokens int) (stream.Usage, error) {
+	zero := 0.0
+	s, err := r.e.Stream(ctx, &stream.Request{Model: model, Prompt: prompt, RawPrompt: true,
+		Sampling: stream.Sampling{Temperature: &zero, MaxTokens: maxTokens}})
+	if err != nil {
+		return stream.Usage{}, err
+	}
+	res := stream.Collect(s)
+	if res.Err != nil {
+		return stream.Usage{}, res.Err
+	}
+	if res.Usage == nil {
+		return stream.Usage{}, fmt.Errorf("the engine reported no usage")
+	}
+	return *res.Usage, nil
+}
+
+// measure returns file i's figures: decode is the usage's generation rate
+// of one stream of c.Tokens tokens; prompt is c.Tokens prompt tokens over
+// their evaluation time; aggregate is the tokens of c.Streams concurrent
+// streams over the wall time from their start to the last one's end.
+func (r *runnel) measure(ctx context.Context, i int) (Figures, error) {
+	model := fmt.Sprintf("m%d", i)
+	var f Figures
+	// Warm up (load the model, fault its pages in), and size the prompt.
+	if _, err := r.generate(ctx, model, "a", 8); err != nil {
+		return f, err
+	}
+	n, ok := r.letters[i]
+	if !ok {
+		u, err := r.generate(ctx, model, strings.Repeat("a", r.c.Tokens), 1)
+		if err != nil {
+			return f, err
+		}
+		n = 2*r.c.Tokens - u.PromptTokens // letters are one token each
+		r.letters[i] = n
+	}
+	u, err := r.generate(ctx, model, "a", r.c.Tokens)
+	if err != nil {
+		return f, err
+	}
+	f.Decode = u.TokensPerSecond()
+	if u, err = r.generate(ctx, model, strings.Repeat("a", n), 1); err != nil {
+		return f, err
+	}
+	if u.PromptTokens != r.c.Tokens {
+		return f, fmt.Errorf("a prompt of %d letters is %d tokens, not %d", n, u.PromptTokens, r.c.Tokens)
+	}
+	f.Prompt = float64(u.PromptTokens) / u.PromptDuration.Seconds()
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var tokens int
+	var firstErr error
+	start := time.Now()
+	for range r.c.Streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u, err := r.generate(ctx, model, "a", r.c.Tokens)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			tokens += u.CompletionTokens
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return f, firstErr
+	}
+	f.Aggregate = float64(tokens) / time.Since(start).Seconds()
+	return f, nil
+}
