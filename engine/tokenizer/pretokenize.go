@@ -15,7 +15,10 @@ func classAt(cps []rune, i int) uint8 {
 	if i < 0 || i >= len(cps) {
 		return 0
 	}
-	r := cps[i]
+	return classOf(cps[i])
+}
+
+func classOf(r rune) uint8 {
 	c := uint8(cpValid)
 	switch {
 	case r < 0x80:
@@ -105,7 +108,12 @@ func splitGPT2(cps []rune, ends []int32) []int32 {
 //	 ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 //
 // by hand, as splitGPT2 does.
-func splitLlama3(cps []rune, ends []int32) []int32 {
+func splitLlama3(cps []rune, ends []int32) []int32 { return splitLlama3Digits(cps, ends, 3) }
+
+// splitQwen2 is splitLlama3 with \p{N} for \p{N}{1,3}: one digit a word.
+func splitQwen2(cps []rune, ends []int32) []int32 { return splitLlama3Digits(cps, ends, 1) }
+
+func splitLlama3Digits(cps []rune, ends []int32, digits int) []int32 {
 	n := len(cps)
 	at := func(i int) rune {
 		if i < n {
@@ -147,10 +155,10 @@ func splitLlama3(cps []rune, ends []int32) []int32 {
 			ends = append(ends, int32(pos))
 			continue
 		}
-		// \p{N}{1,3}
+		// \p{N}{1,digits}
 		if c&cpNumber != 0 {
 			start := pos
-			for classAt(cps, pos)&cpNumber != 0 && pos-start < 3 {
+			for classAt(cps, pos)&cpNumber != 0 && pos-start < digits {
 				pos++
 			}
 			ends = append(ends, int32(pos))

@@ -21,10 +21,10 @@ func (t *SPM) encode(dst []int, text string, bos, parseSpecial bool) []int {
 	if t.runc {
 		return t.encodeRunC(s, dst, text)
 	}
+	if text == "" { // no fragment, so no dummy prefix either (llama.cpp)
+		return dst
+	}
 	if !t.hasSpecials(parseSpecial) {
-		if text == "" {
-			return dst
-		}
 		return t.encodeRaw(s, dst, text, t.spacePrefix)
 	}
 	prevSpecial := true

@@ -1,8 +1,8 @@
 // Package tokenizer turns text into token ids and back for the built-in
 // engine: llama2.c's tokenizer.bin, and the GGUF vocabularies of
 // tokenizer.ggml.model "llama" (SentencePiece BPE) and "gpt2" (byte-level
-// BPE with the "gpt-2" or Llama 3 "llama-bpe" pre-tokenizer), encoding as
-// llama2.c's run.c and llama.cpp do.
+// BPE with the pre-tokenizers llama.cpp knows, see pretokenizers), encoding
+// as llama2.c's run.c and llama.cpp do.
 package tokenizer
 
 import (
