@@ -17,7 +17,7 @@ func (e *Engine) CountPrompt(model string, req *stream.Request) (int, bool) {
 	if r == nil {
 		return 0, false
 	}
-	return len(r.vocab.Encode(promptText(req), true)), true
+	return len(r.promptTokens(req)), true
 }
 
 // CountText implements gateway.TokenCounter with model's own tokenizer.

@@ -174,9 +174,9 @@ func (e *Engine) Stream(ctx context.Context, req *stream.Request) (stream.Stream
 	if len(req.Tools) > 0 && req.ToolChoice != "" && req.ToolChoice != "auto" && req.ToolChoice != "none" {
 		return nil, stream.InvalidParam("tool_choice", "the engine's models cannot call tools")
 	}
-	ids := r.vocab.Encode(promptText(req), true)
+	ids := r.promptTokens(req)
 	if len(ids) == 0 {
-		return nil, stream.Errorf(stream.CodeInternal, "model %s's tokenizer has no BOS token and the prompt is empty", r.name)
+		return nil, stream.InvalidParam("messages", "the prompt is empty and model %s's vocabulary adds no BOS token", r.name)
 	}
 	if len(ids) > r.m.SeqLen {
 		return nil, stream.InvalidParam("messages", "the prompt is %d tokens; model %s has a context of %d", len(ids), r.name, r.m.SeqLen)
@@ -253,6 +253,16 @@ func notFound(dir, name string) *stream.Error {
 		msg += " (available: " + strings.Join(names, ", ") + ")"
 	}
 	return &stream.Error{Code: stream.CodeNotFound, Param: "model", Message: msg}
+}
+
+// promptTokens is what the model reads, as token ids: the prompt text
+// with BOS and EOS as the vocabulary's add_bos_token and add_eos_token say.
+func (r *runner) promptTokens(req *stream.Request) []int {
+	ids := r.vocab.Encode(promptText(req), r.vocab.AddBOS())
+	if r.vocab.AddEOS() {
+		ids = append(ids, r.vocab.EOS())
+	}
+	return ids
 }
 
 // promptText is what the model reads: the raw prompt of a completion call,

@@ -285,10 +285,11 @@ func (r *runner) loop() {
 			if sq.generated == 0 {
 				sq.firstTok = now
 			}
-			// EOS ends a generation; so does BOS, which llama2.c's models
-			// write between stories (run.c stops there too). A converted GGUF
+			// The vocabulary's end-of-generation tokens (EOS, end of turn)
+			// end a generation; so does BOS, which llama2.c's models write
+			// between stories (run.c stops there too). A converted GGUF
 			// behaves the same as its checkpoint.
-			if tok == r.vocab.EOS() || tok == r.vocab.BOS() {
+			if r.vocab.IsEOG(tok) || tok == r.vocab.BOS() {
 				r.finish(sq, stream.FinishStop, now)
 				continue
 			}

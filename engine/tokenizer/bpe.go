@@ -41,6 +41,7 @@ func newBPE(f *gguf.File, v vocab) (*BPE, error) {
 	t := &BPE{vocab: v, pre: pre, split: split, ranks: make(map[string]int32, len(merges))}
 	t.encodeFunc = t.encode
 	t.ignoreMerges = ignoreMerges[pre]
+	t.addBOS = addBOS[pre]
 	for i, m := range merges {
 		sp := -1
 		if len(m) > 1 {
@@ -100,16 +101,16 @@ func byteRunes() [256]rune {
 	return m
 }
 
-func (t *BPE) encode(dst []int, text string, bos, parseSpecial bool) []int {
+func (t *BPE) encode(dst []int, text string, bos bool, sp specialMode) []int {
 	if bos && t.bos >= 0 {
 		dst = append(dst, t.bos)
 	}
 	s := t.session()
 	defer t.pool.Put(s)
-	if !t.hasSpecials(parseSpecial) {
+	if !t.hasSpecials(sp) {
 		return t.encodeRaw(s, dst, text)
 	}
-	for _, seg := range t.partition(text, parseSpecial) {
+	for _, seg := range t.partition(text, sp) {
 		if seg.id >= 0 {
 			dst = append(dst, int(seg.id))
 		} else {

@@ -54,6 +54,11 @@ var pretokenizers = map[string]splitter{
 // whole whatever the merges would make of them (llama.cpp's ignore_merges).
 var ignoreMerges = map[string]bool{"llama3": true, "llama-v3": true, "llama-bpe": true, "falcon3": true}
 
+// addBOS lists the pre-tokenizers whose prompts start with BOS unless the
+// file says otherwise (llama.cpp's defaults; SentencePiece vocabularies
+// always do).
+var addBOS = map[string]bool{"llama3": true, "llama-v3": true, "llama-bpe": true, "falcon3": true}
+
 var splitDigitsGPT2 = chain(find(one(isNumber)), splitGPT2)
 
 // chain applies splitters in turn, each to every word the previous ones
