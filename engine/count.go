@@ -17,7 +17,11 @@ func (e *Engine) CountPrompt(model string, req *stream.Request) (int, bool) {
 	if r == nil {
 		return 0, false
 	}
-	return len(r.promptTokens(req)), true
+	ids, err := r.promptTokens(req)
+	if err != nil {
+		return 0, false
+	}
+	return len(ids), true
 }
 
 // CountText implements gateway.TokenCounter with model's own tokenizer.

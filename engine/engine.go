@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	chattmpl "github.com/runnel/runnel/engine/chat"
 	"github.com/runnel/runnel/engine/kernels"
 	"github.com/runnel/runnel/engine/models"
 	"github.com/runnel/runnel/engine/sampler"
@@ -174,7 +175,10 @@ func (e *Engine) Stream(ctx context.Context, req *stream.Request) (stream.Stream
 	if len(req.Tools) > 0 && req.ToolChoice != "" && req.ToolChoice != "auto" && req.ToolChoice != "none" {
 		return nil, stream.InvalidParam("tool_choice", "the engine's models cannot call tools")
 	}
-	ids := r.promptTokens(req)
+	ids, err := r.promptTokens(req)
+	if err != nil {
+		return nil, err
+	}
 	if len(ids) == 0 {
 		return nil, stream.InvalidParam("messages", "the prompt is empty and model %s's vocabulary adds no BOS token", r.name)
 	}
@@ -230,7 +234,7 @@ func (e *Engine) runner(name string) (*runner, error) {
 }
 
 func (e *Engine) load(m models.Model) (*runner, error) {
-	mdl, vocab, err := open(m, e.o.Tokenizer)
+	mdl, vocab, tmpl, err := open(m, e.o.Tokenizer)
 	if err != nil {
 		e.o.Logger.Error("engine: cannot load model", "model", m.Name, "path", m.Path, "err", err)
 		// The file is there but unusable (corrupt, unsupported architecture
@@ -239,7 +243,12 @@ func (e *Engine) load(m models.Model) (*runner, error) {
 	}
 	mdl.LimitContext(e.o.MaxContext)
 	e.o.Logger.Info("engine: model loaded", "model", m.Name, "format", mdl.Format, "params", mdl.Params, "context", mdl.SeqLen)
-	return newRunner(m.Name, mdl, vocab, e.o), nil
+	if tmpl == nil {
+		e.o.Logger.Info("engine: model has no chat template; chat messages are joined by newlines", "model", m.Name)
+	}
+	r := newRunner(m.Name, mdl, vocab, e.o)
+	r.tmpl, r.specials = tmpl, chattmpl.Specials(vocab)
+	return r, nil
 }
 
 func notFound(dir, name string) *stream.Error {
@@ -255,14 +264,39 @@ func notFound(dir, name string) *stream.Error {
 	return &stream.Error{Code: stream.CodeNotFound, Param: "model", Message: msg}
 }
 
-// promptTokens is what the model reads, as token ids: the prompt text
-// with BOS and EOS as the vocabulary's add_bos_token and add_eos_token say.
-func (r *runner) promptTokens(req *stream.Request) []int {
-	ids := r.vocab.Encode(promptText(req), r.vocab.AddBOS())
+// promptTokens is what the model reads, as token ids: a chat rendered by
+// the model's chat template (control tokens only where the template wrote
+// them), or else the prompt text; with BOS and EOS as the vocabulary's
+// add_bos_token and add_eos_token say.
+func (r *runner) promptTokens(req *stream.Request) ([]int, error) {
+	var ids []int
+	if p, ok, err := r.render(req); err != nil {
+		return nil, err
+	} else if ok {
+		ids = r.vocab.EncodePrompt(p.Text, p.Plain, r.vocab.AddBOS())
+	} else {
+		ids = r.vocab.Encode(promptText(req), r.vocab.AddBOS())
+	}
 	if r.vocab.AddEOS() {
 		ids = append(ids, r.vocab.EOS())
 	}
-	return ids
+	return ids, nil
+}
+
+// render applies the model's chat template to a chat request; ok is false
+// for a raw prompt or a model without a template.
+func (r *runner) render(req *stream.Request) (p chattmpl.Prompt, ok bool, err error) {
+	if r.tmpl == nil || req.RawPrompt || len(req.Messages) == 0 {
+		return p, false, nil
+	}
+	in := chattmpl.Input{Messages: req.Messages, AddGenerationPrompt: true, StripBOS: r.vocab.AddBOS()}
+	if req.ToolChoice != "none" {
+		in.Tools = req.Tools
+	}
+	if p, err = r.tmpl.Render(in, r.specials); err != nil {
+		return p, false, stream.InvalidParam("messages", "%v", err)
+	}
+	return p, true, nil
 }
 
 // promptText is what the model reads: the raw prompt of a completion call,

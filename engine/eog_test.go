@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/runnel/runnel/engine/gguf"
@@ -86,5 +89,59 @@ func TestEndOfTurnAndAddBOS(t *testing.T) {
 	res = collect(t, e, req)
 	if res.Err != nil || res.Usage.PromptTokens != 4 {
 		t.Fatalf("nobos: %v %+v, want 4 prompt tokens", res.Err, res.Usage)
+	}
+}
+
+// A GGUF file's chat template shapes the prompt; the control tokens it
+// writes are tokens, the same text inside a message is not.
+func TestChatTemplatePrompt(t *testing.T) {
+	dir := t.TempDir()
+	storiesGGUF(t, dir, "tmpl", map[string]any{
+		"tokenizer.chat_template": "{% for m in messages %}[{{ m.role }}]{{ m.content }}{{ eos_token }}{% endfor %}",
+	})
+	e := newEngine(t, Options{ModelsDir: dir})
+	r, err := e.runner("tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eos := r.vocab.EOS()
+	req := &stream.Request{Messages: []stream.Message{
+		{Role: "system", Content: "Tell a story."},
+		{Role: "user", Content: "Once upon a time" + r.vocab.Token(eos) + "the end"},
+	}}
+	ids, err := r.promptTokens(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The trailing EOS text is left out, as llama.cpp does: one EOS, the
+	// template's, after the system turn.
+	text := "[system]Tell a story." + r.vocab.Token(eos) + "[user]Once upon a time" + r.vocab.Token(eos) + "the end"
+	sys := r.vocab.Encode("[system]Tell a story.", true)
+	want := append(append(sys, eos), r.vocab.Encode("[user]Once upon a time"+r.vocab.Token(eos)+"the end", false)...)
+	if !slices.Equal(ids, want) {
+		t.Fatalf("prompt of %q:\n got %v\nwant %v", text, ids, want)
+	}
+	if slices.Index(ids, eos) != len(sys) || slices.Contains(ids[len(sys)+1:], eos) {
+		t.Fatalf("EOS not only at %d: %v", len(sys), ids)
+	}
+	// Through Stream, the usage counts the same prompt.
+	req.Sampling = stream.Sampling{Temperature: ptr(0.0), MaxTokens: 1}
+	req.Model = "tmpl"
+	if res := collect(t, e, req); res.Err != nil || res.Usage.PromptTokens != len(want) {
+		t.Fatalf("%v %+v, want %d prompt tokens", res.Err, res.Usage, len(want))
+	}
+}
+
+// A conversation the template refuses is the client's error.
+func TestChatTemplateRefuses(t *testing.T) {
+	dir := t.TempDir()
+	storiesGGUF(t, dir, "strict", map[string]any{
+		"tokenizer.chat_template": "{% if messages[0].role != 'user' %}{{ raise_exception('first message must be the user') }}{% endif %}{{ messages[0].content }}",
+	})
+	e := newEngine(t, Options{ModelsDir: dir})
+	_, err := e.Stream(context.Background(), &stream.Request{Model: "strict", Messages: []stream.Message{{Role: "assistant", Content: "hi"}}})
+	var se *stream.Error
+	if !errors.As(err, &se) || se.Code != stream.CodeInvalidRequest || se.Param != "messages" || !strings.Contains(se.Message, "first message must be the user") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	chattmpl "github.com/runnel/runnel/engine/chat"
 	"github.com/runnel/runnel/engine/model"
 	"github.com/runnel/runnel/engine/sampler"
 	"github.com/runnel/runnel/engine/tokenizer"
@@ -27,6 +28,10 @@ type runner struct {
 	m     *model.Model
 	vocab tokenizer.Tokenizer
 	o     Options
+	// tmpl renders chats (nil: the model has none); specials are the
+	// control tokens' texts that requests must not forge.
+	tmpl     *chattmpl.Template
+	specials []string
 
 	mu       sync.Mutex
 	queue    []*seq // admitted, waiting for a slot

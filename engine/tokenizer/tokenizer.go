@@ -123,6 +123,18 @@ func (v *vocab) EncodePrompt(text string, plain [][2]int, bos bool) []int {
 	return v.encodeFunc(nil, text, bos, specialMode{parse: true, plain: plain})
 }
 
+// ControlTokens returns the texts of the tokens that only a chat template
+// may write: control and unknown tokens, which EncodePrompt matches.
+func (v *vocab) ControlTokens() []string {
+	var out []string
+	for _, id := range v.specials {
+		if v.tokenType(int(id)) != typeUserDefined {
+			out = append(out, v.tokens[id])
+		}
+	}
+	return out
+}
+
 func (v *vocab) AddBOS() bool { return v.addBOS && v.bos >= 0 }
 func (v *vocab) AddEOS() bool { return v.addEOS && v.eos >= 0 }
 
