@@ -17,10 +17,10 @@ import (
 	"strings"
 	"sync"
 
-	chattmpl "github.com/runnel/runnel/engine/chat"
 	"github.com/runnel/runnel/engine/kernels"
 	"github.com/runnel/runnel/engine/models"
 	"github.com/runnel/runnel/engine/sampler"
+	"github.com/runnel/runnel/engine/template"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/stream"
 )
@@ -247,7 +247,7 @@ func (e *Engine) load(m models.Model) (*runner, error) {
 		e.o.Logger.Info("engine: model has no chat template; chat messages are joined by newlines", "model", m.Name)
 	}
 	r := newRunner(m.Name, mdl, vocab, e.o)
-	r.tmpl, r.specials = tmpl, chattmpl.Specials(vocab)
+	r.tmpl, r.specials = tmpl, template.Specials(vocab)
 	return r, nil
 }
 
@@ -285,11 +285,11 @@ func (r *runner) promptTokens(req *stream.Request) ([]int, error) {
 
 // render applies the model's chat template to a chat request; ok is false
 // for a raw prompt or a model without a template.
-func (r *runner) render(req *stream.Request) (p chattmpl.Prompt, ok bool, err error) {
+func (r *runner) render(req *stream.Request) (p template.Prompt, ok bool, err error) {
 	if r.tmpl == nil || req.RawPrompt || len(req.Messages) == 0 {
 		return p, false, nil
 	}
-	in := chattmpl.Input{Messages: req.Messages, AddGenerationPrompt: true, StripBOS: r.vocab.AddBOS()}
+	in := template.Input{Messages: req.Messages, AddGenerationPrompt: true, StripBOS: r.vocab.AddBOS()}
 	if req.ToolChoice != "none" {
 		in.Tools = req.Tools
 	}
@@ -306,13 +306,7 @@ func promptText(req *stream.Request) string {
 	if req.RawPrompt || len(req.Messages) == 0 {
 		return req.Prompt
 	}
-	parts := make([]string, 0, len(req.Messages))
-	for _, m := range req.Messages {
-		if m.Content != "" {
-			parts = append(parts, m.Content)
-		}
-	}
-	return strings.Join(parts, "\n")
+	return template.PlainText(req.Messages)
 }
 
 // Sampling defaults of the API surface.

@@ -8,9 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	chattmpl "github.com/runnel/runnel/engine/chat"
 	"github.com/runnel/runnel/engine/model"
 	"github.com/runnel/runnel/engine/sampler"
+	"github.com/runnel/runnel/engine/template"
 	"github.com/runnel/runnel/engine/tokenizer"
 	"github.com/runnel/runnel/stream"
 )
@@ -30,7 +30,7 @@ type runner struct {
 	o     Options
 	// tmpl renders chats (nil: the model has none); specials are the
 	// control tokens' texts that requests must not forge.
-	tmpl     *chattmpl.Template
+	tmpl     *template.Template
 	specials []string
 
 	mu       sync.Mutex

@@ -3,21 +3,21 @@ package engine
 import (
 	"fmt"
 
-	chattmpl "github.com/runnel/runnel/engine/chat"
 	"github.com/runnel/runnel/engine/gguf"
 	"github.com/runnel/runnel/engine/model"
 	"github.com/runnel/runnel/engine/models"
+	"github.com/runnel/runnel/engine/template"
 	"github.com/runnel/runnel/engine/tokenizer"
 )
 
 // open loads a model file and its tokenizer: for a llama2.c checkpoint the
 // tokenizer file beside it (or tokenizerPath), for GGUF its own metadata,
 // with its chat template if it has one.
-func open(m models.Model, tokenizerPath string) (*model.Model, tokenizer.Tokenizer, *chattmpl.Template, error) {
+func open(m models.Model, tokenizerPath string) (*model.Model, tokenizer.Tokenizer, *template.Template, error) {
 	var (
 		mdl  *model.Model
 		tok  tokenizer.Tokenizer
-		tmpl *chattmpl.Template
+		tmpl *template.Template
 		err  error
 	)
 	switch m.Format {
@@ -39,7 +39,7 @@ func open(m models.Model, tokenizerPath string) (*model.Model, tokenizer.Tokeniz
 		}
 		if tok, err = tokenizer.FromGGUF(f); err != nil {
 			err = fmt.Errorf("%s: %w", m.Path, err)
-		} else if tmpl, err = chattmpl.FromGGUF(f, tok); err != nil {
+		} else if tmpl, err = template.FromGGUF(f, tok); err != nil {
 			err = fmt.Errorf("%s: %w", m.Path, err)
 		}
 	default:

@@ -1,7 +1,7 @@
-// Package chat renders a conversation into the prompt text a model was
+// Package template renders a conversation into the prompt text a model was
 // trained on, with the model's own chat template (GGUF's
 // tokenizer.chat_template, a Jinja template), as llama.cpp's server does.
-package chat
+package template
 
 import (
 	"bytes"

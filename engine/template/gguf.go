@@ -1,8 +1,12 @@
-package chat
+package template
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/runnel/runnel/engine/gguf"
 	"github.com/runnel/runnel/engine/tokenizer"
+	"github.com/runnel/runnel/stream"
 )
 
 // TemplateKey is the GGUF metadata key of a model's chat template.
@@ -34,4 +38,35 @@ func Specials(tok tokenizer.Tokenizer) []string {
 		return c.ControlTokens()
 	}
 	return nil
+}
+
+// Open reads a GGUF file's tokenizer and chat template (nil if it has
+// none) from its metadata.
+func Open(path string) (*Template, tokenizer.Tokenizer, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	t, err := FromGGUF(f, tok)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, tok, nil
+}
+
+// PlainText is the prompt of a chat for a model without a template: the
+// messages' contents joined by newlines.
+func PlainText(msgs []stream.Message) string {
+	parts := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		if m.Content != "" {
+			parts = append(parts, m.Content)
+		}
+	}
+	return strings.Join(parts, "\n")
 }
