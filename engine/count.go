@@ -38,7 +38,7 @@ func (e *Engine) loaded(name string) *runner {
 	if models.Name(name) == "" {
 		name = e.o.DefaultModel
 	}
-	m, err := models.Find(e.o.ModelsDir, name)
+	m, err := models.Resolve(e.o.ModelsDir, name)
 	if err != nil {
 		return nil
 	}

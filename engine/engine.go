@@ -194,7 +194,7 @@ func (e *Engine) Stream(ctx context.Context, req *stream.Request) (stream.Stream
 // runner returns the scheduler of the named model, loading it on first
 // use. Concurrent first requests share one load.
 func (e *Engine) runner(name string) (*runner, error) {
-	m, err := models.Find(e.o.ModelsDir, name)
+	m, err := models.Resolve(e.o.ModelsDir, name)
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, notFound(e.o.ModelsDir, name)
 	}

@@ -89,7 +89,7 @@ func modelPath(dir, name string) (string, error) {
 	if st, err := os.Stat(name); err == nil && !st.IsDir() {
 		return name, nil
 	}
-	m, err := models.Find(dir, name)
+	m, err := models.Resolve(dir, name)
 	if errors.Is(err, models.ErrNotFound) {
 		return "", fmt.Errorf("model %q: no such file, and not in the models directory %s", name, dir)
 	}

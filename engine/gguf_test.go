@@ -2,7 +2,10 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -143,5 +146,34 @@ func TestChatTemplateRefuses(t *testing.T) {
 	var se *stream.Error
 	if !errors.As(err, &se) || se.Code != stream.CodeInvalidRequest || se.Param != "messages" || !strings.Contains(se.Message, "first message must be the user") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A name of Ollama's store serves the GGUF blob its manifest points to.
+func TestOllamaStoreModel(t *testing.T) {
+	store := t.TempDir()
+	path := storiesGGUF(t, t.TempDir(), "stories", nil)
+	blob, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(blob)
+	digest := hex.EncodeToString(sum[:])
+	man := fmt.Sprintf(`{"schemaVersion":2,"layers":[{"mediaType":%q,"digest":"sha256:%s","size":%d}]}`, models.MediaModel, digest, len(blob))
+	for p, b := range map[string][]byte{
+		"manifests/registry.ollama.ai/library/stories/tiny": []byte(man),
+		"blobs/sha256-" + digest:                            blob,
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(store, p)), 0o755)
+		if err := os.WriteFile(filepath.Join(store, p), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("OLLAMA_MODELS", store)
+	e := newEngine(t, Options{ModelsDir: t.TempDir()})
+	req := chat(testmodels.GreedyPrompt, stream.Sampling{Temperature: ptr(0.0), MaxTokens: len(testmodels.GreedyIDs)})
+	req.Model = "stories:tiny"
+	if res := collect(t, e, req); res.Err != nil || res.Text != testmodels.GreedyText {
+		t.Fatalf("%v %q", res.Err, res.Text)
 	}
 }
