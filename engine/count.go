@@ -17,11 +17,11 @@ func (e *Engine) CountPrompt(model string, req *stream.Request) (int, bool) {
 	if r == nil {
 		return 0, false
 	}
-	ids, err := r.promptTokens(req)
+	p, err := r.promptTokens(req)
 	if err != nil {
 		return 0, false
 	}
-	return len(ids), true
+	return len(p.ids), true
 }
 
 // CountText implements gateway.TokenCounter with model's own tokenizer.

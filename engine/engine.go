@@ -23,6 +23,7 @@ import (
 	"github.com/runnel/runnel/engine/template"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/stream"
+	"github.com/runnel/runnel/stream/control"
 )
 
 // Options configure an Engine.
@@ -175,10 +176,11 @@ func (e *Engine) Stream(ctx context.Context, req *stream.Request) (stream.Stream
 	if len(req.Tools) > 0 && req.ToolChoice != "" && req.ToolChoice != "auto" && req.ToolChoice != "none" {
 		return nil, stream.InvalidParam("tool_choice", "the engine's models cannot call tools")
 	}
-	ids, err := r.promptTokens(req)
+	p, err := r.promptTokens(req)
 	if err != nil {
 		return nil, err
 	}
+	ids := p.ids
 	if len(ids) == 0 {
 		return nil, stream.InvalidParam("messages", "the prompt is empty and model %s's vocabulary adds no BOS token", r.name)
 	}
@@ -188,7 +190,11 @@ func (e *Engine) Stream(ctx context.Context, req *stream.Request) (stream.Stream
 	if req.Sampling.MaxTokens < 0 {
 		return nil, stream.InvalidParam("max_tokens", "max_tokens must not be negative")
 	}
-	return r.start(ctx, ids, opts, req.Sampling.MaxTokens, e.o.BufferSize)
+	s, err := r.start(ctx, ids, opts, req.Sampling.MaxTokens, e.o.BufferSize)
+	if err != nil {
+		return nil, err
+	}
+	return r.output(ctx, req, p, s)
 }
 
 // runner returns the scheduler of the named model, loading it on first
@@ -264,23 +270,33 @@ func notFound(dir, name string) *stream.Error {
 	return &stream.Error{Code: stream.CodeNotFound, Param: "model", Message: msg}
 }
 
+// prompt is what the model reads, as token ids.
+type prompt struct {
+	ids []int
+	// templated: the model's chat template rendered it; thinking: its
+	// generation prompt opened a <think> block, which the model closes.
+	templated, thinking bool
+}
+
 // promptTokens is what the model reads, as token ids: a chat rendered by
 // the model's chat template (control tokens only where the template wrote
 // them), or else the prompt text; with BOS and EOS as the vocabulary's
 // add_bos_token and add_eos_token say.
-func (r *runner) promptTokens(req *stream.Request) ([]int, error) {
-	var ids []int
+func (r *runner) promptTokens(req *stream.Request) (prompt, error) {
+	var pr prompt
 	if p, ok, err := r.render(req); err != nil {
-		return nil, err
+		return pr, err
 	} else if ok {
-		ids = r.vocab.EncodePrompt(p.Text, p.Plain, r.vocab.AddBOS())
+		pr.ids = r.vocab.EncodePrompt(p.Text, p.Plain, r.vocab.AddBOS())
+		pr.templated = true
+		pr.thinking = strings.HasSuffix(strings.TrimRight(p.Text, " \n"), "<think>")
 	} else {
-		ids = r.vocab.Encode(promptText(req), r.vocab.AddBOS())
+		pr.ids = r.vocab.Encode(promptText(req), r.vocab.AddBOS())
 	}
 	if r.vocab.AddEOS() {
-		ids = append(ids, r.vocab.EOS())
+		pr.ids = append(pr.ids, r.vocab.EOS())
 	}
-	return ids, nil
+	return pr, nil
 }
 
 // render applies the model's chat template to a chat request; ok is false
@@ -298,6 +314,50 @@ func (r *runner) render(req *stream.Request) (p template.Prompt, ok bool, err er
 	}
 	return p, true, nil
 }
+
+// output turns what a templated model writes inline into events: its
+// <think> block into thinking deltas (with the gateway's ThinkSplit), then
+// Hermes-style <tool_call> blocks into tool calls when the request offers
+// tools.
+func (r *runner) output(ctx context.Context, req *stream.Request, p prompt, s stream.Stream) (stream.Stream, error) {
+	if !p.templated {
+		return s, nil
+	}
+	if r.tmpl.Thinks() {
+		if p.thinking {
+			s = &thinkingFirst{Stream: s}
+		}
+		var err error
+		one := stream.ProviderFunc(func(context.Context, *stream.Request) (stream.Stream, error) { return s, nil })
+		if s, err = control.ThinkSplit(one, control.DefaultThinkTags).Stream(ctx, req); err != nil {
+			return nil, err
+		}
+	}
+	if r.tmpl.WritesToolCalls() && len(req.Tools) > 0 && req.ToolChoice != "none" {
+		s = template.ToolCalls(s)
+	}
+	return s, nil
+}
+
+// thinkingFirst reopens the <think> tag that the generation prompt wrote
+// (DeepSeek R1's templates end with it), so that ThinkSplit sees the
+// model's output begin inside the block.
+type thinkingFirst struct {
+	stream.Stream
+	opened bool
+}
+
+func (t *thinkingFirst) Recv() (stream.Event, error) {
+	ev, err := t.Stream.Recv()
+	if err == nil && !t.opened && ev.Kind == stream.KindDelta {
+		t.opened = true
+		ev.Text = control.DefaultThinkTags.Open + ev.Text
+	}
+	return ev, err
+}
+
+// Finish forwards to the inner stream; see stream.Finisher.
+func (t *thinkingFirst) Finish(r stream.FinishReason) bool { return stream.Finish(t.Stream, r) }
 
 // promptText is what the model reads: the raw prompt of a completion call,
 // or a chat's messages joined by newlines, since the engine's models are

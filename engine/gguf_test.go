@@ -14,6 +14,7 @@ import (
 
 	"github.com/runnel/runnel/engine/gguf"
 	"github.com/runnel/runnel/engine/models"
+	"github.com/runnel/runnel/engine/template"
 	"github.com/runnel/runnel/internal/testmodels"
 	"github.com/runnel/runnel/stream"
 )
@@ -112,10 +113,11 @@ func TestChatTemplatePrompt(t *testing.T) {
 		{Role: "system", Content: "Tell a story."},
 		{Role: "user", Content: "Once upon a time" + r.vocab.Token(eos) + "the end"},
 	}}
-	ids, err := r.promptTokens(req)
+	p, err := r.promptTokens(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ids := p.ids
 	// The trailing EOS text is left out, as llama.cpp does: one EOS, the
 	// template's, after the system turn.
 	text := "[system]Tell a story." + r.vocab.Token(eos) + "[user]Once upon a time" + r.vocab.Token(eos) + "the end"
@@ -175,5 +177,34 @@ func TestOllamaStoreModel(t *testing.T) {
 	req.Model = "stories:tiny"
 	if res := collect(t, e, req); res.Err != nil || res.Text != testmodels.GreedyText {
 		t.Fatalf("%v %q", res.Err, res.Text)
+	}
+}
+
+// A templated model's <think> block and <tool_call> blocks come out as
+// thinking deltas and tool calls; a generation prompt that opened <think>
+// (DeepSeek R1) starts the output inside the block.
+func TestTemplatedOutput(t *testing.T) {
+	tm, err := template.Parse("{% for m in messages %}{{ m.content }}{% endfor %}<think>\n{# <tool_call> #}", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{tmpl: tm}
+	in := stream.Slice(stream.Delta("reason"), stream.Delta("ing</th"), stream.Delta("ink>Answer <tool_"),
+		stream.Delta(`call>{"name":"f","arguments":{"x":1}}</tool_call>`), stream.Finished(stream.FinishStop))
+	req := &stream.Request{Messages: []stream.Message{{Role: "user", Content: "q"}}, Tools: []stream.Tool{{Name: "f"}}}
+	s, err := r.output(context.Background(), req, prompt{templated: true, thinking: true}, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := stream.Collect(s)
+	if res.Thinking != "reasoning" || res.Text != "Answer " || len(res.ToolCalls) != 1 || res.ToolCalls[0].Name != "f" ||
+		res.ToolCalls[0].Arguments != `{"x":1}` || res.Finish != stream.FinishToolCalls {
+		t.Fatalf("%+v", res)
+	}
+	// Without tools in the request, the block stays text.
+	req.Tools = nil
+	s, _ = r.output(context.Background(), req, prompt{templated: true}, stream.Slice(stream.Delta("<tool_call>{}</tool_call>"), stream.Finished(stream.FinishStop)))
+	if res := stream.Collect(s); res.Text != "<tool_call>{}</tool_call>" {
+		t.Fatalf("%+v", res)
 	}
 }

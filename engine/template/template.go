@@ -19,6 +19,7 @@ import (
 
 // Template is a compiled chat template. It is safe for concurrent use.
 type Template struct {
+	src      string
 	t        *jinja.Template
 	bos, eos string
 	// systemRole: the template renders system messages; if not, a system
@@ -42,7 +43,7 @@ func Parse(src, bos, eos string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chat template: %w", err)
 	}
-	tm := &Template{t: t, bos: bos, eos: eos, userTools: strings.Contains(src, "tools_in_user_message")}
+	tm := &Template{src: src, t: t, bos: bos, eos: eos, userTools: strings.Contains(src, "tools_in_user_message")}
 	tm.probe()
 	return tm, nil
 }
