@@ -43,7 +43,7 @@ func Specials(tok tokenizer.Tokenizer) []string {
 // Open reads a GGUF file's tokenizer and chat template (nil if it has
 // none) from its metadata.
 func Open(path string) (*Template, tokenizer.Tokenizer, error) {
-	f, err := gguf.Open(path)
+	f, err := gguf.OpenMetadata(path)
 	if err != nil {
 		return nil, nil, err
 	}
