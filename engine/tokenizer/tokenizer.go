@@ -232,6 +232,16 @@ func (v *vocab) partition(text string, sp specialMode) []segment {
 		if !sp.parse && !userDefined || t == "" {
 			continue
 		}
+		found := false
+		for _, s := range segs {
+			if s.id < 0 && strings.Contains(s.text, t) {
+				found = true
+				break
+			}
+		}
+		if !found { // most tokens: no new segment list to build
+			continue
+		}
 		var out []segment
 		for _, s := range segs {
 			if s.id >= 0 || !strings.Contains(s.text, t) {
