@@ -19,7 +19,7 @@ func TestPretokenizeGolden(t *testing.T) {
 	if err := json.Unmarshal(b, &golden); err != nil {
 		t.Fatal(err)
 	}
-	splitters := map[string]splitter{"gpt-2": splitGPT2, "llama3": splitLlama3, "qwen2": splitQwen2}
+	splitters := map[string]splitter{"gpt-2": splitGPT2, "llama3": splitLlama3, "qwen2": splitQwen2, "tekken": splitTekken}
 	for name, cases := range golden {
 		if len(cases) < 40 {
 			t.Fatalf("%s: only %d cases", name, len(cases))

@@ -46,18 +46,20 @@ var pretokenizers = map[string]splitter{
 		find(one(isNumber)),
 	),
 
+	"tekken": splitTekken,
+
 	"poro-chat": find(bloomWord), "bloom": find(bloomWord), "gpt3-finnish": find(bloomWord),
 	"viking": chain(find(bloomWord), find(one(isNumber))),
 }
 
 // ignoreMerges lists the pre-tokenizers whose words that are tokens stay
 // whole whatever the merges would make of them (llama.cpp's ignore_merges).
-var ignoreMerges = map[string]bool{"llama3": true, "llama-v3": true, "llama-bpe": true, "falcon3": true}
+var ignoreMerges = map[string]bool{"llama3": true, "llama-v3": true, "llama-bpe": true, "falcon3": true, "tekken": true}
 
 // addBOS lists the pre-tokenizers whose prompts start with BOS unless the
 // file says otherwise (llama.cpp's defaults; SentencePiece vocabularies
 // always do).
-var addBOS = map[string]bool{"llama3": true, "llama-v3": true, "llama-bpe": true, "falcon3": true}
+var addBOS = map[string]bool{"llama3": true, "llama-v3": true, "llama-bpe": true, "falcon3": true, "tekken": true}
 
 var splitDigitsGPT2 = chain(find(one(isNumber)), splitGPT2)
 
