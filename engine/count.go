@@ -17,7 +17,11 @@ func (e *Engine) CountPrompt(model string, req *stream.Request) (int, bool) {
 	if r == nil {
 		return 0, false
 	}
-	return len(r.vocab.Encode(promptText(req), true)), true
+	p, err := r.promptTokens(req)
+	if err != nil {
+		return 0, false
+	}
+	return len(p.ids), true
 }
 
 // CountText implements gateway.TokenCounter with model's own tokenizer.
@@ -34,7 +38,7 @@ func (e *Engine) loaded(name string) *runner {
 	if models.Name(name) == "" {
 		name = e.o.DefaultModel
 	}
-	m, err := models.Find(e.o.ModelsDir, name)
+	m, err := models.Resolve(e.o.ModelsDir, name)
 	if err != nil {
 		return nil
 	}

@@ -20,8 +20,10 @@ import (
 	"github.com/runnel/runnel/engine/kernels"
 	"github.com/runnel/runnel/engine/models"
 	"github.com/runnel/runnel/engine/sampler"
+	"github.com/runnel/runnel/engine/template"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/stream"
+	"github.com/runnel/runnel/stream/control"
 )
 
 // Options configure an Engine.
@@ -174,9 +176,13 @@ func (e *Engine) Stream(ctx context.Context, req *stream.Request) (stream.Stream
 	if len(req.Tools) > 0 && req.ToolChoice != "" && req.ToolChoice != "auto" && req.ToolChoice != "none" {
 		return nil, stream.InvalidParam("tool_choice", "the engine's models cannot call tools")
 	}
-	ids := r.vocab.Encode(promptText(req), true)
+	p, err := r.promptTokens(req)
+	if err != nil {
+		return nil, err
+	}
+	ids := p.ids
 	if len(ids) == 0 {
-		return nil, stream.Errorf(stream.CodeInternal, "model %s's tokenizer has no BOS token and the prompt is empty", r.name)
+		return nil, stream.InvalidParam("messages", "the prompt is empty and model %s's vocabulary adds no BOS token", r.name)
 	}
 	if len(ids) > r.m.SeqLen {
 		return nil, stream.InvalidParam("messages", "the prompt is %d tokens; model %s has a context of %d", len(ids), r.name, r.m.SeqLen)
@@ -184,7 +190,11 @@ func (e *Engine) Stream(ctx context.Context, req *stream.Request) (stream.Stream
 	if req.Sampling.MaxTokens < 0 {
 		return nil, stream.InvalidParam("max_tokens", "max_tokens must not be negative")
 	}
-	return r.start(ctx, ids, opts, req.Sampling.MaxTokens, e.o.BufferSize)
+	s, err := r.start(ctx, ids, opts, req.Sampling.MaxTokens, e.o.BufferSize)
+	if err != nil {
+		return nil, err
+	}
+	return r.output(ctx, req, p, s)
 }
 
 // Preload loads the named model now (the default model for ""), so that
@@ -201,7 +211,7 @@ func (e *Engine) Preload(ctx context.Context, model string) error {
 // runner returns the scheduler of the named model, loading it on first
 // use. Concurrent first requests share one load.
 func (e *Engine) runner(name string) (*runner, error) {
-	m, err := models.Find(e.o.ModelsDir, name)
+	m, err := models.Resolve(e.o.ModelsDir, name)
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, notFound(e.o.ModelsDir, name)
 	}
@@ -241,7 +251,7 @@ func (e *Engine) runner(name string) (*runner, error) {
 }
 
 func (e *Engine) load(m models.Model) (*runner, error) {
-	mdl, vocab, err := open(m, e.o.Tokenizer)
+	mdl, vocab, tmpl, err := open(m, e.o.Tokenizer)
 	if err != nil {
 		e.o.Logger.Error("engine: cannot load model", "model", m.Name, "path", m.Path, "err", err)
 		// The file is there but unusable (corrupt, unsupported architecture
@@ -250,7 +260,12 @@ func (e *Engine) load(m models.Model) (*runner, error) {
 	}
 	mdl.LimitContext(e.o.MaxContext)
 	e.o.Logger.Info("engine: model loaded", "model", m.Name, "format", mdl.Format, "params", mdl.Params, "context", mdl.SeqLen)
-	return newRunner(m.Name, mdl, vocab, e.o), nil
+	if tmpl == nil {
+		e.o.Logger.Info("engine: model has no chat template; chat messages are joined by newlines", "model", m.Name)
+	}
+	r := newRunner(m.Name, mdl, vocab, e.o)
+	r.tmpl, r.specials = tmpl, template.Specials(vocab)
+	return r, nil
 }
 
 func notFound(dir, name string) *stream.Error {
@@ -266,6 +281,95 @@ func notFound(dir, name string) *stream.Error {
 	return &stream.Error{Code: stream.CodeNotFound, Param: "model", Message: msg}
 }
 
+// prompt is what the model reads, as token ids.
+type prompt struct {
+	ids []int
+	// templated: the model's chat template rendered it; thinking: its
+	// generation prompt opened a <think> block, which the model closes.
+	templated, thinking bool
+}
+
+// promptTokens is what the model reads, as token ids: a chat rendered by
+// the model's chat template (control tokens only where the template wrote
+// them), or else the prompt text; with BOS and EOS as the vocabulary's
+// add_bos_token and add_eos_token say.
+func (r *runner) promptTokens(req *stream.Request) (prompt, error) {
+	var pr prompt
+	if p, ok, err := r.render(req); err != nil {
+		return pr, err
+	} else if ok {
+		pr.ids = r.vocab.EncodePrompt(p.Text, p.Plain, r.vocab.AddBOS())
+		pr.templated = true
+		pr.thinking = strings.HasSuffix(strings.TrimRight(p.Text, " \n"), "<think>")
+	} else {
+		pr.ids = r.vocab.Encode(promptText(req), r.vocab.AddBOS())
+	}
+	if r.vocab.AddEOS() {
+		pr.ids = append(pr.ids, r.vocab.EOS())
+	}
+	return pr, nil
+}
+
+// render applies the model's chat template to a chat request; ok is false
+// for a raw prompt or a model without a template.
+func (r *runner) render(req *stream.Request) (p template.Prompt, ok bool, err error) {
+	if r.tmpl == nil || req.RawPrompt || len(req.Messages) == 0 {
+		return p, false, nil
+	}
+	in := template.Input{Messages: req.Messages, AddGenerationPrompt: true, StripBOS: r.vocab.AddBOS()}
+	if req.ToolChoice != "none" {
+		in.Tools = req.Tools
+	}
+	if p, err = r.tmpl.Render(in, r.specials); err != nil {
+		return p, false, stream.InvalidParam("messages", "%v", err)
+	}
+	return p, true, nil
+}
+
+// output turns what a templated model writes inline into events: its
+// <think> block into thinking deltas (with the gateway's ThinkSplit), then
+// Hermes-style <tool_call> blocks into tool calls when the request offers
+// tools.
+func (r *runner) output(ctx context.Context, req *stream.Request, p prompt, s stream.Stream) (stream.Stream, error) {
+	if !p.templated {
+		return s, nil
+	}
+	if r.tmpl.Thinks() {
+		if p.thinking {
+			s = &thinkingFirst{Stream: s}
+		}
+		var err error
+		one := stream.ProviderFunc(func(context.Context, *stream.Request) (stream.Stream, error) { return s, nil })
+		if s, err = control.ThinkSplit(one, control.DefaultThinkTags).Stream(ctx, req); err != nil {
+			return nil, err
+		}
+	}
+	if r.tmpl.WritesToolCalls() && len(req.Tools) > 0 && req.ToolChoice != "none" {
+		s = template.ToolCalls(s)
+	}
+	return s, nil
+}
+
+// thinkingFirst reopens the <think> tag that the generation prompt wrote
+// (DeepSeek R1's templates end with it), so that ThinkSplit sees the
+// model's output begin inside the block.
+type thinkingFirst struct {
+	stream.Stream
+	opened bool
+}
+
+func (t *thinkingFirst) Recv() (stream.Event, error) {
+	ev, err := t.Stream.Recv()
+	if err == nil && !t.opened && ev.Kind == stream.KindDelta {
+		t.opened = true
+		ev.Text = control.DefaultThinkTags.Open + ev.Text
+	}
+	return ev, err
+}
+
+// Finish forwards to the inner stream; see stream.Finisher.
+func (t *thinkingFirst) Finish(r stream.FinishReason) bool { return stream.Finish(t.Stream, r) }
+
 // promptText is what the model reads: the raw prompt of a completion call,
 // or a chat's messages joined by newlines, since the engine's models are
 // base models without a chat template.
@@ -273,13 +377,7 @@ func promptText(req *stream.Request) string {
 	if req.RawPrompt || len(req.Messages) == 0 {
 		return req.Prompt
 	}
-	parts := make([]string, 0, len(req.Messages))
-	for _, m := range req.Messages {
-		if m.Content != "" {
-			parts = append(parts, m.Content)
-		}
-	}
-	return strings.Join(parts, "\n")
+	return template.PlainText(req.Messages)
 }
 
 // Sampling defaults of the API surface.

@@ -11,6 +11,7 @@ import (
 	"github.com/runnel/runnel/engine/kernels"
 	"github.com/runnel/runnel/engine/model"
 	"github.com/runnel/runnel/engine/sampler"
+	"github.com/runnel/runnel/engine/template"
 	"github.com/runnel/runnel/engine/tokenizer"
 	"github.com/runnel/runnel/stream"
 )
@@ -28,6 +29,10 @@ type runner struct {
 	m     *model.Model
 	vocab tokenizer.Tokenizer
 	o     Options
+	// tmpl renders chats (nil: the model has none); specials are the
+	// control tokens' texts that requests must not forge.
+	tmpl     *template.Template
+	specials []string
 
 	mu       sync.Mutex
 	queue    []*seq // admitted, waiting for a slot
@@ -292,10 +297,11 @@ func (r *runner) loop() {
 			if sq.generated == 0 {
 				sq.firstTok = now
 			}
-			// EOS ends a generation; so does BOS, which llama2.c's models
-			// write between stories (run.c stops there too). A converted GGUF
+			// The vocabulary's end-of-generation tokens (EOS, end of turn)
+			// end a generation; so does BOS, which llama2.c's models write
+			// between stories (run.c stops there too). A converted GGUF
 			// behaves the same as its checkpoint.
-			if tok == r.vocab.EOS() || tok == r.vocab.BOS() {
+			if r.vocab.IsEOG(tok) || tok == r.vocab.BOS() {
 				r.finish(sq, stream.FinishStop, now)
 				continue
 			}

@@ -6,16 +6,19 @@ import (
 	"github.com/runnel/runnel/engine/gguf"
 	"github.com/runnel/runnel/engine/model"
 	"github.com/runnel/runnel/engine/models"
+	"github.com/runnel/runnel/engine/template"
 	"github.com/runnel/runnel/engine/tokenizer"
 )
 
 // open loads a model file and its tokenizer: for a llama2.c checkpoint the
-// tokenizer file beside it (or tokenizerPath), for GGUF its own metadata.
-func open(m models.Model, tokenizerPath string) (*model.Model, tokenizer.Tokenizer, error) {
+// tokenizer file beside it (or tokenizerPath), for GGUF its own metadata,
+// with its chat template if it has one.
+func open(m models.Model, tokenizerPath string) (*model.Model, tokenizer.Tokenizer, *template.Template, error) {
 	var (
-		mdl *model.Model
-		tok tokenizer.Tokenizer
-		err error
+		mdl  *model.Model
+		tok  tokenizer.Tokenizer
+		tmpl *template.Template
+		err  error
 	)
 	switch m.Format {
 	case models.FormatLlama2C:
@@ -23,29 +26,31 @@ func open(m models.Model, tokenizerPath string) (*model.Model, tokenizer.Tokeniz
 			tokenizerPath = m.Tokenizer
 		}
 		if tokenizerPath == "" {
-			return nil, nil, fmt.Errorf("no tokenizer beside %s (looked for tok<vocab size>.bin and tokenizer.bin with a matching vocabulary)", m.Path)
+			return nil, nil, nil, fmt.Errorf("no tokenizer beside %s (looked for tok<vocab size>.bin and tokenizer.bin with a matching vocabulary)", m.Path)
 		}
 		if mdl, err = model.OpenLlama2C(m.Path); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		tok, err = tokenizer.Open(tokenizerPath)
 	case models.FormatGGUF:
 		var f *gguf.File
 		if mdl, f, err = model.OpenGGUF(m.Path); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if tok, err = tokenizer.FromGGUF(f); err != nil {
 			err = fmt.Errorf("%s: %w", m.Path, err)
+		} else if tmpl, err = template.FromGGUF(f, tok); err != nil {
+			err = fmt.Errorf("%s: %w", m.Path, err)
 		}
 	default:
-		return nil, nil, fmt.Errorf("model format %q is not supported", m.Format)
+		return nil, nil, nil, fmt.Errorf("model format %q is not supported", m.Format)
 	}
 	if err == nil && tok.VocabSize() != mdl.VocabSize {
 		err = fmt.Errorf("the tokenizer has %d tokens, the model %d", tok.VocabSize(), mdl.VocabSize)
 	}
 	if err != nil {
 		mdl.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return mdl, tok, nil
+	return mdl, tok, tmpl, nil
 }

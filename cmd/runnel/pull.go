@@ -17,17 +17,27 @@ func init() {
 	var o models.PullOptions
 	cmd := &cobra.Command{
 		Use:   "pull NAME|URL",
-		Short: "Download a model for the built-in engine from Hugging Face",
+		Short: "Download a model for the built-in engine (Ollama's registry, Hugging Face)",
 		Long: `Download a model into the models directory (--models-dir, env RUNNEL_MODELS).
 
-NAME is a known model (stories260K, stories15M, stories42M, stories110M),
-hf.co/ORG/REPO/FILE, or an http(s) URL. Files download into FILE.partial and
-a cut download resumes where it stopped when pulled again. Each file is
-checked against its SHA-256: --sha256, or the digest Hugging Face gives for
-LFS files; a mismatch discards the download.
+NAME is one of:
+  a known model        stories260K, stories15M, stories42M, stories110M
+  an Ollama name       llama3.2:1b, qwen2.5:0.5b, USER/MODEL:TAG (from Ollama's registry)
+  a GGUF repository    hf.co/ORG/REPO:QUANT, e.g. hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M
+  a file               hf.co/ORG/REPO/FILE, or an http(s) URL
+An Ollama name or GGUF repository is fetched as Ollama fetches it: the
+registry's manifest, then its GGUF layer, saved as NAME.gguf ("/" written
+"_") and served under NAME. Files download into FILE.partial and a cut
+download resumes where it stopped when pulled again. Each file is checked
+against its SHA-256: the manifest's digest, --sha256, or the digest Hugging
+Face gives for LFS files; a mismatch discards the download.
+
+Models Ollama already downloaded need no pull: the engine finds names like
+llama3.2:1b in Ollama's store ($OLLAMA_MODELS, else ~/.ollama/models).
 
 --base-url (env RUNNEL_HF_ENDPOINT or HF_ENDPOINT) replaces
-https://huggingface.co, for mirrors.`,
+https://huggingface.co, for mirrors; --registry (env RUNNEL_OLLAMA_REGISTRY)
+replaces https://registry.ollama.ai.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
@@ -56,7 +66,12 @@ https://huggingface.co, for mirrors.`,
 	if endpoint == "" {
 		endpoint = models.DefaultEndpoint
 	}
+	registry := os.Getenv("RUNNEL_OLLAMA_REGISTRY")
+	if registry == "" {
+		registry = models.DefaultRegistry
+	}
 	fl := cmd.Flags()
+	fl.StringVar(&o.Registry, "registry", registry, "Ollama registry (env RUNNEL_OLLAMA_REGISTRY)")
 	fl.StringVar(&o.Dir, "models-dir", models.DefaultDir(), "models directory (env RUNNEL_MODELS)")
 	fl.StringVar(&o.Endpoint, "base-url", endpoint, "Hugging Face endpoint (env RUNNEL_HF_ENDPOINT, HF_ENDPOINT)")
 	fl.StringVar(&o.SHA256, "sha256", "", "expected SHA-256 of the file (hex)")

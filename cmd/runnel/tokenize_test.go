@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/runnel/runnel/engine/gguf"
+	"github.com/runnel/runnel/engine/models"
+	"github.com/runnel/runnel/internal/testmodels"
 )
 
 func sharedFile(t *testing.T, sub string) string {
@@ -75,5 +80,43 @@ func TestTokenizeErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want %q", c.name, err, c.want)
 		}
+	}
+}
+
+// runnel tokenize reads the vocabulary of a file whose tensor types the
+// engine does not know.
+func TestTokenizeUnknownTensorType(t *testing.T) {
+	src := testmodels.Dir(t)
+	path := filepath.Join(t.TempDir(), "stories.gguf")
+	if _, err := models.Convert(filepath.Join(src, "stories260K.bin"), filepath.Join(src, "tok512.bin"), path, models.ConvertTypes["f32"]); err != nil {
+		t.Fatal(err)
+	}
+	want, err := runTokenize(t, "--vocab", path, "Once upon a time")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := f.Tensors[0].Name
+	f.Close()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first tensor info: its name, dimension count, dimensions, type.
+	i := bytes.Index(data, []byte(name)) + len(name)
+	nd := int(binary.LittleEndian.Uint32(data[i:]))
+	binary.LittleEndian.PutUint32(data[i+4+8*nd:], 99)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gguf.Open(path); err == nil || !strings.Contains(err.Error(), "unknown tensor type 99") {
+		t.Fatalf("gguf.Open of the patched file: %v", err)
+	}
+	got, err := runTokenize(t, "--vocab", path, "Once upon a time")
+	if err != nil || got != want {
+		t.Fatalf("tokenize = %q, %v; want %q", got, err, want)
 	}
 }

@@ -90,7 +90,12 @@ func Parse(data []byte) (*File, error) {
 	return f, nil
 }
 
-func parse(data []byte) (*File, error) {
+func parse(data []byte) (*File, error) { return decode(data, true) }
+
+// decode parses the header and metadata of a GGUF file, and its tensor
+// infos if tensors is set: without them a file whose tensor types are
+// unknown still yields its metadata (its vocabulary, its chat template).
+func decode(data []byte, tensors bool) (*File, error) {
 	d := &decoder{b: data}
 	if len(data) < 4 || string(data[:4]) != Magic {
 		if len(data) < 4 {
@@ -162,6 +167,9 @@ func parse(data []byte) (*File, error) {
 			return nil, fmt.Errorf("general.alignment %v is not a positive power of two", f.KV[i].Value.Data)
 		}
 		f.Alignment = uint64(a)
+	}
+	if !tensors {
+		return f, nil
 	}
 	for i := uint64(0); i < nTensors; i++ {
 		t, err := d.tensorInfo()

@@ -440,7 +440,11 @@ func FuzzParse(f *testing.F) {
 	f.Add(pad(tensorInfo(header(3, 1, 0), "t", []uint64{8}, 0, 0), 32))
 	f.Add(expertsSample(f))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		meta, merr := decode(b, false)
 		file, err := Parse(b)
+		if err == nil && (merr != nil || len(meta.KV) != len(file.KV)) {
+			t.Fatalf("metadata-only decode failed on a file Parse reads: %v", merr)
+		}
 		if err != nil {
 			return
 		}

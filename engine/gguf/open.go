@@ -7,7 +7,13 @@ import (
 
 // Open maps the named GGUF file into memory and parses it. Tensor data
 // returned by Tensor stays valid until Close.
-func Open(path string) (*File, error) {
+func Open(path string) (*File, error) { return open(path, true) }
+
+// OpenMetadata is Open without the tensor infos: the file has no tensors,
+// and tensor types the engine does not know are no error.
+func OpenMetadata(path string) (*File, error) { return open(path, false) }
+
+func open(path string, tensors bool) (*File, error) {
 	fd, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("gguf: %w", err)
@@ -30,7 +36,7 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gguf: %s: %w", path, err)
 	}
-	f, err := parse(data)
+	f, err := decode(data, tensors)
 	if err != nil {
 		unmap()
 		return nil, fmt.Errorf("gguf: %s: %w", path, err)

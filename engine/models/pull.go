@@ -21,6 +21,9 @@ import (
 // DefaultEndpoint is Hugging Face, where `runnel pull` downloads from.
 const DefaultEndpoint = "https://huggingface.co"
 
+// DefaultRegistry is Ollama's registry, where Ollama names pull from.
+const DefaultRegistry = "https://registry.ollama.ai"
+
 // Known maps short model names to their files on Hugging Face
 // (ORG/REPO/PATH). The first file is the model.
 var Known = map[string][]string{
@@ -35,6 +38,8 @@ type PullOptions struct {
 	Dir string // destination, created if needed
 	// Endpoint replaces DefaultEndpoint (RUNNEL_HF_ENDPOINT / HF_ENDPOINT).
 	Endpoint string
+	// Registry replaces DefaultRegistry, Ollama's registry.
+	Registry string
 	// SHA256 is the expected hex digest of a single-file pull; without it
 	// the digest comes from the server's X-Linked-Etag or ETag when that
 	// is a SHA-256 (as Hugging Face gives for LFS files).
@@ -93,7 +98,100 @@ func Sources(ref, endpoint string) ([]string, error) {
 	if u, err := url.Parse(ref); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
 		return []string{ref}, nil
 	}
-	return nil, fmt.Errorf("cannot pull %q: give a known model (%s), hf.co/ORG/REPO/FILE, or a URL", ref, strings.Join(slices.Sorted(maps.Keys(Known)), ", "))
+	return nil, fmt.Errorf("cannot pull %q: give a known model (%s), an Ollama name (MODEL:TAG), hf.co/ORG/REPO:QUANT, hf.co/ORG/REPO/FILE, or a URL", ref, strings.Join(slices.Sorted(maps.Keys(Known)), ", "))
+}
+
+// registryRef reports whether Pull fetches ref through a registry: an
+// Ollama name ("llama3.2:1b", "user/model:tag") or a Hugging Face GGUF
+// repository with a quantization tag ("hf.co/ORG/REPO:Q4_K_M"), which
+// Hugging Face serves through the same registry protocol.
+func registryRef(ref string) (Ref, bool) {
+	if _, ok := Known[ref]; ok || strings.Contains(ref, "://") {
+		return Ref{}, false
+	}
+	for _, prefix := range []string{"hf.co/", "huggingface.co/"} {
+		if rest, ok := strings.CutPrefix(ref, prefix); ok {
+			if strings.Count(rest, "/") != 1 {
+				return Ref{}, false // hf.co/ORG/REPO/FILE
+			}
+			r, err := ParseRef("hf.co/" + rest)
+			return r, err == nil
+		}
+	}
+	r, err := ParseRef(ref)
+	return r, err == nil
+}
+
+// registryBase is the URL of the registry serving r.
+func registryBase(r Ref, o PullOptions) string {
+	switch r.Host {
+	case OllamaHost:
+		if o.Registry != "" {
+			return strings.TrimSuffix(o.Registry, "/")
+		}
+		return DefaultRegistry
+	case "hf.co", "huggingface.co":
+		if o.Endpoint != "" {
+			return strings.TrimSuffix(o.Endpoint, "/")
+		}
+		return DefaultEndpoint
+	}
+	return "https://" + r.Host
+}
+
+// maxManifest bounds a manifest's size; real ones are a few KiB.
+const maxManifest = 1 << 20
+
+// pullRegistry fetches r's manifest, then its model layer into
+// o.Dir/r.FileName(), checked against the layer's digest.
+func pullRegistry(ctx context.Context, r Ref, o PullOptions) ([]PullResult, error) {
+	base := registryBase(r, o) + "/v2/" + r.Namespace + "/" + r.Model
+	dest := filepath.Join(o.Dir, r.FileName())
+	if st, err := os.Stat(dest); err == nil && st.Mode().IsRegular() {
+		return []PullResult{{Path: dest, Bytes: st.Size(), Existed: true}}, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/manifests/"+r.Tag, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+	client := http.DefaultClient
+	if o.Client != nil {
+		client = o.Client
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: manifest: %w", r, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, fmt.Errorf("pull %s: the registry has no such model (%s)", r, resp.Status)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("pull %s: manifest: %s", r, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxManifest+1))
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: manifest: %w", r, err)
+	}
+	if len(b) > maxManifest {
+		return nil, fmt.Errorf("pull %s: manifest larger than %d bytes", r, maxManifest)
+	}
+	man, err := ParseManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", r, err)
+	}
+	layer, _ := man.Model()
+	sum, _ := layer.SHA256()
+	o.SHA256 = sum
+	res, err := downloadTo(ctx, base+"/blobs/"+layer.Digest, dest, o)
+	if err != nil {
+		return nil, err
+	}
+	if res.Bytes != layer.Size {
+		return nil, fmt.Errorf("pull %s: the model layer is %d bytes, the manifest says %d", r, res.Bytes, layer.Size)
+	}
+	return []PullResult{res}, nil
 }
 
 // Pull downloads ref's files into o.Dir. Each file arrives in
@@ -101,6 +199,15 @@ func Sources(ref, endpoint string) ([]string, error) {
 // was cut, is checked against its SHA-256, and only then is renamed into
 // place: a failed or mismatched download never leaves a final file.
 func Pull(ctx context.Context, ref string, o PullOptions) ([]PullResult, error) {
+	if r, ok := registryRef(ref); ok {
+		if o.SHA256 != "" {
+			return nil, fmt.Errorf("--sha256 does not apply to %s: the registry's manifest gives the digest", ref)
+		}
+		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+			return nil, err
+		}
+		return pullRegistry(ctx, r, o)
+	}
 	srcs, err := Sources(ref, o.Endpoint)
 	if err != nil {
 		return nil, err
@@ -135,6 +242,11 @@ func download(ctx context.Context, src string, o PullOptions) (PullResult, error
 	if st, err := os.Stat(dest); err == nil && st.Mode().IsRegular() {
 		return PullResult{Path: dest, Bytes: st.Size(), Existed: true}, nil
 	}
+	return downloadTo(ctx, src, dest, o)
+}
+
+// downloadTo downloads src into dest through dest.partial.
+func downloadTo(ctx context.Context, src, dest string, o PullOptions) (PullResult, error) {
 	partial := dest + ".partial"
 	for attempt := 0; ; attempt++ {
 		r, restart, err := fetch(ctx, src, dest, partial, o)

@@ -33,7 +33,7 @@ func benchTokenizers(b *testing.B) map[string]Tokenizer {
 		}
 	}
 	if dir, ok := sharedPath("testdata/vocab"); ok {
-		for _, n := range []string{"ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf"} {
+		for _, n := range []string{"ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf", "ggml-vocab-deepseek-llm.gguf", "ggml-vocab-falcon.gguf", "ggml-vocab-starcoder.gguf"} {
 			if tok, err := Open(filepath.Join(dir, n)); err == nil {
 				m[strings.TrimSuffix(strings.TrimPrefix(n, "ggml-vocab-"), ".gguf")] = tok
 			}

@@ -14,21 +14,12 @@ import (
 type BPE struct {
 	vocab
 	pre   string
-	split func(cps []rune, ends []int32) []int32
+	split splitter
 	// ignoreMerges: a word that is a token is that token, whatever the
 	// merges would make of it (Llama 3).
 	ignoreMerges bool
 	ranks        map[string]int32 // left + "\xff" + right → merge rank
 	enc          [256]string      // byte → its printable character
-}
-
-// pretokenizers are the tokenizer.ggml.pre values supported, each the
-// hand-written equivalent of the regular expression llama.cpp uses.
-var pretokenizers = map[string]func(cps []rune, ends []int32) []int32{
-	"gpt-2":     splitGPT2,
-	"llama3":    splitLlama3,
-	"llama-v3":  splitLlama3,
-	"llama-bpe": splitLlama3,
 }
 
 func newBPE(f *gguf.File, v vocab) (*BPE, error) {
@@ -41,7 +32,7 @@ func newBPE(f *gguf.File, v vocab) (*BPE, error) {
 	}
 	split, ok := pretokenizers[pre]
 	if !ok {
-		return nil, fmt.Errorf("tokenizer: gpt2 vocabulary: pre-tokenizer %q is not supported (supported: gpt-2, llama-bpe)", pre)
+		return nil, fmt.Errorf("tokenizer: gpt2 vocabulary: pre-tokenizer %q is not supported", pre)
 	}
 	merges, err := f.Strings("tokenizer.ggml.merges")
 	if err != nil {
@@ -49,7 +40,8 @@ func newBPE(f *gguf.File, v vocab) (*BPE, error) {
 	}
 	t := &BPE{vocab: v, pre: pre, split: split, ranks: make(map[string]int32, len(merges))}
 	t.encodeFunc = t.encode
-	t.ignoreMerges = pre != "gpt-2"
+	t.ignoreMerges = ignoreMerges[pre]
+	t.addBOS = addBOS[pre]
 	for i, m := range merges {
 		sp := -1
 		if len(m) > 1 {
@@ -72,7 +64,9 @@ func newBPE(f *gguf.File, v vocab) (*BPE, error) {
 	t.pieces = make([]string, len(t.tokens))
 	for i, s := range t.tokens {
 		switch t.tokenType(i) {
-		case typeNormal, typeUserDefined:
+		case typeUserDefined: // added tokens are stored as plain text
+			t.pieces[i] = s
+		case typeNormal:
 			var p []byte
 			for _, r := range s {
 				if b, ok := dec[r]; ok {
@@ -107,16 +101,16 @@ func byteRunes() [256]rune {
 	return m
 }
 
-func (t *BPE) encode(dst []int, text string, bos, parseSpecial bool) []int {
+func (t *BPE) encode(dst []int, text string, bos bool, sp specialMode) []int {
 	if bos && t.bos >= 0 {
 		dst = append(dst, t.bos)
 	}
 	s := t.session()
 	defer t.pool.Put(s)
-	if !t.hasSpecials(parseSpecial) {
+	if !t.hasSpecials(sp) {
 		return t.encodeRaw(s, dst, text)
 	}
-	for _, seg := range t.partition(text, parseSpecial) {
+	for _, seg := range t.partition(text, sp) {
 		if seg.id >= 0 {
 			dst = append(dst, int(seg.id))
 		} else {

@@ -26,10 +26,107 @@ func FromGGUF(f *gguf.File) (Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %s vocabulary: %w", model, err)
 	}
+	var t Tokenizer
 	if model == "llama" {
-		return newSPM(f, v)
+		v.addBOS = true
+		t, err = newSPM(f, v)
+	} else {
+		t, err = newBPE(f, v)
 	}
-	return newBPE(f, v)
+	if err != nil {
+		return nil, err
+	}
+	if err := readFlags(f, t); err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	return t, nil
+}
+
+// readFlags applies tokenizer.ggml.add_bos_token and add_eos_token over
+// the defaults the tokenizer chose.
+func readFlags(f *gguf.File, t Tokenizer) error {
+	var v *vocab
+	switch t := t.(type) {
+	case *SPM:
+		v = &t.vocab
+	case *BPE:
+		v = &t.vocab
+	}
+	for _, flag := range []struct {
+		key string
+		dst *bool
+	}{{"tokenizer.ggml.add_bos_token", &v.addBOS}, {"tokenizer.ggml.add_eos_token", &v.addEOS}} {
+		if !f.Has(flag.key) {
+			continue
+		}
+		b, err := f.Bool(flag.key)
+		if err != nil {
+			return err
+		}
+		*flag.dst = b
+	}
+	return nil
+}
+
+// eogTexts are the tokens that end a generation whatever the metadata says,
+// recognised by their text as llama.cpp does; turnTexts and fimTexts are
+// recognised only when no metadata names the end-of-turn or FIM token.
+var (
+	eogTexts  = []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>"}
+	turnTexts = []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>", "<｜end▁of▁sentence｜>"}
+	fimTexts  = map[string][]string{
+		"tokenizer.ggml.fim_pad_token_id": {"<|fim_pad|>", "<fim-pad>", "<PAD>"},
+		"tokenizer.ggml.fim_rep_token_id": {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"},
+		"tokenizer.ggml.fim_sep_token_id": {"<|file_sep|>"},
+	}
+)
+
+// endOfGeneration fills v.eog: EOS, the end-of-turn and end-of-message
+// tokens of the metadata, the FIM padding and separator tokens, and the
+// tokens of eogTexts. Tokens found by their text become control tokens, so
+// that a template's "<|im_end|>" is one token even in files that mark it
+// otherwise (as llama.cpp overrides them).
+func (v *vocab) endOfGeneration(f *gguf.File) error {
+	v.eog = map[int32]bool{}
+	add := func(id int, byText bool) {
+		if id < 0 || id >= len(v.tokens) {
+			return
+		}
+		v.eog[int32(id)] = true
+		if byText && v.types != nil && v.types[id] != typeControl {
+			v.types[id] = typeControl
+		}
+	}
+	byText := func(texts ...string) bool {
+		found := false
+		for _, s := range texts {
+			if id, ok := v.ids[s]; ok {
+				add(int(id), true)
+				found = true
+			}
+		}
+		return found
+	}
+	add(v.eos, false)
+	for _, key := range []string{"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id",
+		"tokenizer.ggml.fim_pad_token_id", "tokenizer.ggml.fim_rep_token_id", "tokenizer.ggml.fim_sep_token_id"} {
+		if !f.Has(key) {
+			if texts := fimTexts[key]; texts != nil {
+				byText(texts...)
+			}
+			if key == "tokenizer.ggml.eot_token_id" {
+				byText(turnTexts...)
+			}
+			continue
+		}
+		n, err := f.Int64(key)
+		if err != nil {
+			return err
+		}
+		add(int(n), false)
+	}
+	byText(eogTexts...)
+	return nil
 }
 
 func ggufVocab(f *gguf.File) (vocab, error) {
@@ -72,6 +169,9 @@ func ggufVocab(f *gguf.File) (vocab, error) {
 		return v, err
 	}
 	v.index()
+	if err := v.endOfGeneration(f); err != nil {
+		return v, err
+	}
 	for i := range v.tokens {
 		switch v.tokenType(i) {
 		case typeControl, typeUserDefined, typeUnknown:

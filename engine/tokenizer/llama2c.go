@@ -52,6 +52,7 @@ func parseLlama2c(data []byte) (*SPM, error) {
 		off += int(n)
 	}
 	t.bos, t.eos, t.unk = 1, 2, 0
+	t.addBOS = true
 	if len(t.tokens) < 3 {
 		return nil, fmt.Errorf("%d tokens: too few for <unk>, <s>, </s>", len(t.tokens))
 	}

@@ -19,7 +19,7 @@ func Open(path string) (Tokenizer, error) {
 	_, err = io.ReadFull(fd, magic)
 	fd.Close()
 	if err == nil && string(magic) == gguf.Magic {
-		f, err := gguf.Open(path) // mapped: only the metadata is read
+		f, err := gguf.OpenMetadata(path) // mapped: only the metadata is read
 		if err != nil {
 			return nil, fmt.Errorf("tokenizer: %w", err)
 		}

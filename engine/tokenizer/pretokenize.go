@@ -15,7 +15,10 @@ func classAt(cps []rune, i int) uint8 {
 	if i < 0 || i >= len(cps) {
 		return 0
 	}
-	r := cps[i]
+	return classOf(cps[i])
+}
+
+func classOf(r rune) uint8 {
 	c := uint8(cpValid)
 	switch {
 	case r < 0x80:
@@ -105,7 +108,12 @@ func splitGPT2(cps []rune, ends []int32) []int32 {
 //	 ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 //
 // by hand, as splitGPT2 does.
-func splitLlama3(cps []rune, ends []int32) []int32 {
+func splitLlama3(cps []rune, ends []int32) []int32 { return splitLlama3Digits(cps, ends, 3) }
+
+// splitQwen2 is splitLlama3 with \p{N} for \p{N}{1,3}: one digit a word.
+func splitQwen2(cps []rune, ends []int32) []int32 { return splitLlama3Digits(cps, ends, 1) }
+
+func splitLlama3Digits(cps []rune, ends []int32, digits int) []int32 {
 	n := len(cps)
 	at := func(i int) rune {
 		if i < n {
@@ -147,10 +155,10 @@ func splitLlama3(cps []rune, ends []int32) []int32 {
 			ends = append(ends, int32(pos))
 			continue
 		}
-		// \p{N}{1,3}
+		// \p{N}{1,digits}
 		if c&cpNumber != 0 {
 			start := pos
-			for classAt(cps, pos)&cpNumber != 0 && pos-start < 3 {
+			for classAt(cps, pos)&cpNumber != 0 && pos-start < digits {
 				pos++
 			}
 			ends = append(ends, int32(pos))
@@ -199,4 +207,95 @@ func spaces(cps []rune, pos int, breaks bool) int {
 		return pos + ws
 	}
 	return pos + 1
+}
+
+// splitTekken splits cps into words by Tekken's expression (Mistral Nemo)
+//
+//	[^\r\n\p{L}\p{N}]?U*L+|[^\r\n\p{L}\p{N}]?U+L*|\p{N}|
+//	 ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
+//
+// as llama.cpp matches it: U is a letter other than a-z, L a letter other
+// than A-Z, so that a non-ASCII letter is both (llama.cpp reduces every
+// non-ASCII letter to one class).
+func splitTekken(cps []rune, ends []int32) []int32 {
+	n := len(cps)
+	isU := func(i int) bool {
+		return i < n && classOf(cps[i])&cpLetter != 0 && (cps[i] < 'a' || cps[i] > 'z')
+	}
+	isL := func(i int) bool {
+		return i < n && classOf(cps[i])&cpLetter != 0 && (cps[i] < 'A' || cps[i] > 'Z')
+	}
+	// upperLower matches U*L+ (lowerOpt false) or U+L* (true) at q.
+	upperLower := func(q int, lowerOpt bool) int {
+		j := q
+		for isU(j) {
+			j++
+		}
+		k := j
+		for isL(k) {
+			k++
+		}
+		switch {
+		case k > j:
+			return k
+		case lowerOpt && j > q:
+			return j
+		case lowerOpt:
+			return -1
+		}
+		// U* took every letter; give back up to the last one that is
+		// also L, as the expression backtracks.
+		for i := j - 1; i >= q; i-- {
+			if isL(i) {
+				return i + 1
+			}
+		}
+		return -1
+	}
+	for pos := 0; pos < n; {
+		r := cps[pos]
+		c := classAt(cps, pos)
+		prefix := r != '\r' && r != '\n' && c&(cpLetter|cpNumber) == 0
+		end := -1
+		for _, lowerOpt := range []bool{false, true} {
+			if prefix {
+				end = upperLower(pos+1, lowerOpt)
+			}
+			if end < 0 {
+				end = upperLower(pos, lowerOpt)
+			}
+			if end >= 0 {
+				break
+			}
+		}
+		if end >= 0 {
+			pos = end
+			ends = append(ends, int32(pos))
+			continue
+		}
+		if c&cpNumber != 0 {
+			pos++
+			ends = append(ends, int32(pos))
+			continue
+		}
+		// " ?[^\s\p{L}\p{N}]+[\r\n/]*"
+		c2, start := c, pos
+		if r == ' ' {
+			c2, start = classAt(cps, pos+1), pos+1
+		}
+		if c2 != 0 && c2&(cpSpace|cpLetter|cpNumber) == 0 {
+			pos = start
+			for c := classAt(cps, pos); c != 0 && c&(cpSpace|cpLetter|cpNumber) == 0; c = classAt(cps, pos) {
+				pos++
+			}
+			for pos < n && (cps[pos] == '\r' || cps[pos] == '\n' || cps[pos] == '/') {
+				pos++
+			}
+			ends = append(ends, int32(pos))
+			continue
+		}
+		pos = spaces(cps, pos, true)
+		ends = append(ends, int32(pos))
+	}
+	return ends
 }

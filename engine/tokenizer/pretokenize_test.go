@@ -19,7 +19,7 @@ func TestPretokenizeGolden(t *testing.T) {
 	if err := json.Unmarshal(b, &golden); err != nil {
 		t.Fatal(err)
 	}
-	splitters := map[string]func([]rune, []int32) []int32{"gpt-2": splitGPT2, "llama3": splitLlama3}
+	splitters := map[string]splitter{"gpt-2": splitGPT2, "llama3": splitLlama3, "qwen2": splitQwen2, "tekken": splitTekken}
 	for name, cases := range golden {
 		if len(cases) < 40 {
 			t.Fatalf("%s: only %d cases", name, len(cases))
@@ -50,12 +50,12 @@ func TestPretokenizeGolden(t *testing.T) {
 
 // Splitters cover the text with non-empty words, in order.
 func FuzzPretokenize(f *testing.F) {
-	for _, s := range []string{"", "It's 1234 apples!\n\n  ok  ", "我想 😀 \r\n\t'Ve"} {
+	for _, s := range []string{"", "It's 1234 apples!\n\n  ok  ", "我想 😀 \r\n\t'Ve", "$+1,000.50 ~(x|y)` \u3000end\u00a0 ", "Ｈｅｌｌｏ，世界。 안녕 …"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		cps := decodeRunes(nil, s)
-		for name, split := range map[string]func([]rune, []int32) []int32{"gpt-2": splitGPT2, "llama3": splitLlama3} {
+		for name, split := range pretokenizers {
 			ends := split(cps, nil)
 			prev := int32(0)
 			for _, e := range ends {

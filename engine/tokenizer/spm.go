@@ -12,7 +12,7 @@ type SPM struct {
 
 const spmSpace = "\u2581" // SentencePiece's visible space "▁"
 
-func (t *SPM) encode(dst []int, text string, bos, parseSpecial bool) []int {
+func (t *SPM) encode(dst []int, text string, bos bool, sp specialMode) []int {
 	if bos && t.bos >= 0 {
 		dst = append(dst, t.bos)
 	}
@@ -21,14 +21,14 @@ func (t *SPM) encode(dst []int, text string, bos, parseSpecial bool) []int {
 	if t.runc {
 		return t.encodeRunC(s, dst, text)
 	}
-	if !t.hasSpecials(parseSpecial) {
-		if text == "" {
-			return dst
-		}
+	if text == "" { // no fragment, so no dummy prefix either (llama.cpp)
+		return dst
+	}
+	if !t.hasSpecials(sp) {
 		return t.encodeRaw(s, dst, text, t.spacePrefix)
 	}
 	prevSpecial := true
-	for _, seg := range t.partition(text, parseSpecial) {
+	for _, seg := range t.partition(text, sp) {
 		if seg.id >= 0 {
 			dst = append(dst, int(seg.id))
 			prevSpecial = true

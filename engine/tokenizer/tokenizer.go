@@ -1,8 +1,8 @@
 // Package tokenizer turns text into token ids and back for the built-in
 // engine: llama2.c's tokenizer.bin, and the GGUF vocabularies of
 // tokenizer.ggml.model "llama" (SentencePiece BPE) and "gpt2" (byte-level
-// BPE with the "gpt-2" or Llama 3 "llama-bpe" pre-tokenizer), encoding as
-// llama2.c's run.c and llama.cpp do.
+// BPE with the pre-tokenizers llama.cpp knows, see pretokenizers), encoding
+// as llama2.c's run.c and llama.cpp do.
 package tokenizer
 
 import (
@@ -35,6 +35,19 @@ type Tokenizer interface {
 	// BOS and EOS return the begin- and end-of-sequence ids (-1 if none).
 	BOS() int
 	EOS() int
+	// AddBOS and AddEOS report whether a prompt starts with BOS and ends
+	// with EOS (GGUF's tokenizer.ggml.add_bos_token / add_eos_token, with
+	// llama.cpp's defaults).
+	AddBOS() bool
+	AddEOS() bool
+	// IsEOG reports whether id ends a generation: EOS, and the end-of-turn
+	// tokens the vocabulary declares or that llama.cpp recognises by text.
+	IsEOG(id int) bool
+	// EncodePrompt encodes a rendered chat prompt: control tokens written
+	// in it become those tokens, except inside the byte ranges of plain,
+	// which came from the request and are encoded as text, so that a
+	// message cannot forge a turn boundary.
+	EncodePrompt(text string, plain [][2]int, bos bool) []int
 	// VocabSize returns the number of tokens.
 	VocabSize() int
 }
@@ -67,6 +80,9 @@ type vocab struct {
 	bos    int
 	eos    int
 	unk    int
+	addBOS bool
+	addEOS bool
+	eog    map[int32]bool
 	// stripSpace: pieces lose one leading space at the start of a text or
 	// after BOS (SentencePiece's dummy prefix).
 	stripSpace bool
@@ -76,20 +92,58 @@ type vocab struct {
 	specials []int32
 
 	// encodeFunc is the tokenizer's encoder, behind the Encode methods.
-	encodeFunc func(dst []int, text string, bos, parseSpecial bool) []int
+	encodeFunc func(dst []int, text string, bos bool, sp specialMode) []int
 	pool       *sync.Pool // of *session, shared by copies of the vocab
 }
 
+// specialMode says which special tokens partition matches: user-defined
+// ones always; control and unknown ones if parse is set, outside the byte
+// ranges of plain.
+type specialMode struct {
+	parse bool
+	plain [][2]int
+}
+
 // Encode returns the ids of text.
-func (v *vocab) Encode(text string, bos bool) []int { return v.encodeFunc(nil, text, bos, false) }
+func (v *vocab) Encode(text string, bos bool) []int {
+	return v.encodeFunc(nil, text, bos, specialMode{})
+}
 
 // AppendEncode is Encode appending to dst.
 func (v *vocab) AppendEncode(dst []int, text string, bos bool) []int {
-	return v.encodeFunc(dst, text, bos, false)
+	return v.encodeFunc(dst, text, bos, specialMode{})
 }
 
 // EncodeSpecial is Encode matching control tokens written in text.
-func (v *vocab) EncodeSpecial(text string, bos bool) []int { return v.encodeFunc(nil, text, bos, true) }
+func (v *vocab) EncodeSpecial(text string, bos bool) []int {
+	return v.encodeFunc(nil, text, bos, specialMode{parse: true})
+}
+
+func (v *vocab) EncodePrompt(text string, plain [][2]int, bos bool) []int {
+	return v.encodeFunc(nil, text, bos, specialMode{parse: true, plain: plain})
+}
+
+// ControlTokens returns the texts of the tokens that only a chat template
+// may write: control and unknown tokens, which EncodePrompt matches.
+func (v *vocab) ControlTokens() []string {
+	var out []string
+	for _, id := range v.specials {
+		if v.tokenType(int(id)) != typeUserDefined {
+			out = append(out, v.tokens[id])
+		}
+	}
+	return out
+}
+
+func (v *vocab) AddBOS() bool { return v.addBOS && v.bos >= 0 }
+func (v *vocab) AddEOS() bool { return v.addEOS && v.eos >= 0 }
+
+func (v *vocab) IsEOG(id int) bool {
+	if v.eog == nil {
+		return id >= 0 && id == v.eos
+	}
+	return v.eog[int32(id)]
+}
 
 func (v *vocab) session() *session { return v.pool.Get().(*session) }
 
@@ -165,18 +219,27 @@ func parseByteToken(s string) (byte, bool) {
 type segment struct {
 	text string
 	id   int32 // -1 for raw text
+	off  int   // where text starts in the input
 }
 
 // partition splits text at occurrences of the special tokens, trying the
 // longest tokens first, as llama.cpp's tokenizer_st_partition does.
-func (v *vocab) partition(text string, parseSpecial bool) []segment {
-	segs := []segment{{text, -1}}
+func (v *vocab) partition(text string, sp specialMode) []segment {
+	segs := []segment{{text, -1, 0}}
 	for _, id := range v.specials {
 		t := v.tokens[id]
-		if !parseSpecial && v.tokenType(int(id)) != typeUserDefined {
+		userDefined := v.tokenType(int(id)) == typeUserDefined
+		if !sp.parse && !userDefined || t == "" {
 			continue
 		}
-		if t == "" {
+		found := false
+		for _, s := range segs {
+			if s.id < 0 && strings.Contains(s.text, t) {
+				found = true
+				break
+			}
+		}
+		if !found { // most tokens: no new segment list to build
 			continue
 		}
 		var out []segment
@@ -185,20 +248,25 @@ func (v *vocab) partition(text string, parseSpecial bool) []segment {
 				out = append(out, s)
 				continue
 			}
-			rest := s.text
+			rest, off, from := s.text, s.off, 0
 			for {
-				i := strings.Index(rest, t)
+				i := strings.Index(rest[from:], t)
 				if i < 0 {
 					break
 				}
-				if i > 0 {
-					out = append(out, segment{rest[:i], -1})
+				i += from
+				if !userDefined && overlaps(sp.plain, off+i, off+i+len(t)) {
+					from = i + 1 // request text: not a control token here
+					continue
 				}
-				out = append(out, segment{t, id})
-				rest = rest[i+len(t):]
+				if i > 0 {
+					out = append(out, segment{rest[:i], -1, off})
+				}
+				out = append(out, segment{t, id, off + i})
+				rest, off, from = rest[i+len(t):], off+i+len(t), 0
 			}
 			if rest != "" {
-				out = append(out, segment{rest, -1})
+				out = append(out, segment{rest, -1, off})
 			}
 		}
 		segs = out
@@ -206,10 +274,20 @@ func (v *vocab) partition(text string, parseSpecial bool) []segment {
 	return segs
 }
 
+// overlaps reports whether [start, end) meets any of the ranges.
+func overlaps(ranges [][2]int, start, end int) bool {
+	for _, r := range ranges {
+		if start < r[1] && r[0] < end {
+			return true
+		}
+	}
+	return false
+}
+
 // hasSpecials reports whether partition can split anything.
-func (v *vocab) hasSpecials(parseSpecial bool) bool {
+func (v *vocab) hasSpecials(sp specialMode) bool {
 	for _, id := range v.specials {
-		if parseSpecial || v.tokenType(int(id)) == typeUserDefined {
+		if sp.parse || v.tokenType(int(id)) == typeUserDefined {
 			return true
 		}
 	}

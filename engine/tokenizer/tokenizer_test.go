@@ -503,7 +503,7 @@ func TestFromGGUFErrors(t *testing.T) {
 		{"no scores", []any{"tokenizer.ggml.model", "llama", "tokenizer.ggml.tokens", tokens}, `"tokenizer.ggml.scores": not found`},
 		{"short scores", []any{"tokenizer.ggml.model", "llama", "tokenizer.ggml.tokens", tokens, "tokenizer.ggml.scores", scores[:3]}, "3 scores for 280 tokens"},
 		{"short types", []any{"tokenizer.ggml.model", "llama", "tokenizer.ggml.tokens", tokens, "tokenizer.ggml.token_type", types[:2]}, "2 token types for 280 tokens"},
-		{"bad pre", []any{"tokenizer.ggml.model", "gpt2", "tokenizer.ggml.tokens", tokens, "tokenizer.ggml.pre", "qwen2"}, `pre-tokenizer "qwen2" is not supported`},
+		{"bad pre", []any{"tokenizer.ggml.model", "gpt2", "tokenizer.ggml.tokens", tokens, "tokenizer.ggml.pre", "no-such-pre"}, `pre-tokenizer "no-such-pre" is not supported`},
 		{"bad merge", []any{"tokenizer.ggml.model", "gpt2", "tokenizer.ggml.tokens", tokens, "tokenizer.ggml.pre", "gpt-2", "tokenizer.ggml.merges", []string{"ab"}}, `merge 0 "ab" has no space`},
 		{"empty vocab", []any{"tokenizer.ggml.model", "llama", "tokenizer.ggml.tokens", []string{}}, "empty vocabulary"},
 	} {
