@@ -325,7 +325,9 @@ func (s *Server) inference(w http.ResponseWriter, r *http.Request, body *Inferen
 	}
 	s.opts.Resume.Stream(w, r, kindInference, resumable, sse.Options{KeepAlive: s.opts.KeepAlive},
 		func(ctx context.Context) (*gateway.Call, *stream.Error) { return s.start(ctx, req, true) },
-		func(_ context.Context, out *sse.Writer, call *gateway.Call) { tokens(out, call, req.Thinking, doneLine) })
+		func(_ context.Context, out *sse.Writer, call *gateway.Call) {
+			tokens(out, call, req.Thinking, doneLine)
+		})
 }
 
 // tokens writes call as the token stream's events. Thinking deltas go out

@@ -9,8 +9,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/runnel/runnel/engine/synth"
 	"github.com/runnel/runnel/engine/sampler"
+	"github.com/runnel/runnel/engine/synth"
 )
 
 // archRef is what llama.cpp computed for one synthetic model

@@ -9,8 +9,8 @@ import (
 
 	"github.com/runnel/runnel/engine/ggml"
 	"github.com/runnel/runnel/engine/gguf"
-	"github.com/runnel/runnel/engine/synth"
 	"github.com/runnel/runnel/engine/kernels"
+	"github.com/runnel/runnel/engine/synth"
 )
 
 // load parses and loads a GGUF file, returning the first error.
