@@ -346,7 +346,7 @@ func TestGatewayUpstreamFaults(t *testing.T) {
 
 	for _, tc := range []struct{ query, want string }{
 		{"garbage", "upstream sent an invalid chunk: {not json"},
-		{"truncate", "upstream closed the stream before it finished"},
+		{"truncate", "provider openai: the upstream closed the stream before it finished"},
 		{"hang", ""},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
