@@ -248,7 +248,7 @@ func (b *InferenceRequest) toRequest() (*stream.Request, *stream.Error) {
 	if len(req.Messages) == 0 {
 		return nil, stream.InvalidParam("messages", "messages (or prompt) is required")
 	}
-	if err := b.Params.apply(req); err != nil {
+	if err := b.Params.Apply(req); err != nil {
 		return nil, err
 	}
 	return req, nil
@@ -267,7 +267,10 @@ func messages(in []Message, param string) ([]stream.Message, *stream.Error) {
 	return out, nil
 }
 
-func (p *Parameters) apply(req *stream.Request) *stream.Error {
+// Apply validates p (nil is none) and sets what it asks for on req; an
+// invalid field is a 400 naming it ("parameters.top_p"). The WebSocket API
+// takes the same parameters.
+func (p *Parameters) Apply(req *stream.Request) *stream.Error {
 	if p == nil {
 		return nil
 	}
@@ -469,7 +472,7 @@ func (b *GenerateRequest) toRequest() (*stream.Request, *stream.Error) {
 	}
 	req.Messages = append(req.Messages, hist...)
 	req.Messages = append(req.Messages, stream.Message{Role: stream.RoleUser, Content: strings.Join(user, "\n\n")})
-	if err := b.Params.apply(req); err != nil {
+	if err := b.Params.Apply(req); err != nil {
 		return nil, err
 	}
 	return req, nil

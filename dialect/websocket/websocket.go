@@ -39,6 +39,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/dialect/native"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -116,34 +117,17 @@ func (s *Server) Register(mux *http.ServeMux) {
 
 // clientMessage is any message a client sends.
 type clientMessage struct {
-	Type       string        `json:"type"`
-	ID         string        `json:"id"`
-	Model      string        `json:"model"`
-	Messages   []chatMessage `json:"messages"`
-	Parameters *parameters   `json:"parameters"`
+	Type     string        `json:"type"`
+	ID       string        `json:"id"`
+	Model    string        `json:"model"`
+	Messages []chatMessage `json:"messages"`
+	// Parameters are the native API's, applied as there.
+	Parameters *native.Parameters `json:"parameters"`
 }
 
 type chatMessage struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
-}
-
-type parameters struct {
-	MaxTokens   *int     `json:"max_tokens"`
-	Temperature *float64 `json:"temperature"`
-	TopP        *float64 `json:"top_p"`
-	TopK        *int     `json:"top_k"`
-	Seed        *int64   `json:"seed"`
-	Stop        []string `json:"stop"`
-	// EnableThinking asks for the model's reasoning, sent as token frames
-	// with "channel": "thinking"; without it only the answer is sent.
-	EnableThinking bool `json:"enable_thinking"`
-	// BufferSize and TimeoutMs: seed 003's StreamConfig, as in the native
-	// API (see dialect.StreamLimits).
-	BufferSize *int   `json:"buffer_size"`
-	TimeoutMs  *int64 `json:"timeout_ms"`
-	// ResponseFormat is OpenAI's shape, as in the native API.
-	ResponseFormat json.RawMessage `json:"response_format"`
 }
 
 // conn is one client connection.
@@ -309,26 +293,8 @@ func (m *clientMessage) toRequest() (*stream.Request, *stream.Error) {
 		}
 		req.Messages = append(req.Messages, stream.Message{Role: msg.Role, Content: msg.Content})
 	}
-	if p := m.Parameters; p != nil {
-		if p.MaxTokens != nil {
-			if *p.MaxTokens < 1 {
-				return nil, stream.InvalidParam("parameters.max_tokens", "parameters.max_tokens must be at least 1")
-			}
-			req.Sampling.MaxTokens = *p.MaxTokens
-		}
-		if t := p.Temperature; t != nil && (*t < 0 || *t > 2) {
-			return nil, stream.InvalidParam("parameters.temperature", "parameters.temperature must be between 0 and 2")
-		}
-		req.Sampling.Temperature, req.Sampling.TopP, req.Sampling.TopK = p.Temperature, p.TopP, p.TopK
-		req.Sampling.Seed, req.Sampling.Stop, req.Thinking = p.Seed, p.Stop, p.EnableThinking
-		if err := dialect.StreamLimits(req, p.BufferSize, p.TimeoutMs, "parameters."); err != nil {
-			return nil, err
-		}
-		f, err := dialect.ParseResponseFormat(p.ResponseFormat, "parameters.response_format")
-		if err != nil {
-			return nil, err
-		}
-		req.ResponseFormat = f
+	if err := m.Parameters.Apply(req); err != nil {
+		return nil, err
 	}
 	return req, nil
 }
