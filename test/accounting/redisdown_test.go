@@ -90,11 +90,13 @@ func readyz(t *testing.T, base string) (state string, failOpen bool) {
 	return body.RateLimits.State, body.RateLimits.FailOpen
 }
 
-func metric(t *testing.T, base, name string) string {
+// metric reads one series from /metrics, which wants an API key when auth
+// is on.
+func metric(t *testing.T, base, key, name string) string {
 	t.Helper()
-	_, b, err := call(base, "GET", "/metrics", "", "")
-	if err != nil {
-		t.Fatal(err)
+	code, b, err := call(base, "GET", "/metrics", key, "")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("/metrics: %d %v", code, err)
 	}
 	for _, line := range strings.Split(b, "\n") {
 		if strings.HasPrefix(line, name) {
@@ -139,7 +141,7 @@ func TestRedisDownModes(t *testing.T) {
 			if st, _ := readyz(t, base); st != "down" {
 				t.Fatalf("readyz with Redis cut: %s", st)
 			}
-			if m := metric(t, base, "runnel_rate_limit_backend_up"); !strings.HasSuffix(m, " 0") {
+			if m := metric(t, base, keys[0], "runnel_rate_limit_backend_up"); !strings.HasSuffix(m, " 0") {
 				t.Fatalf("metric with Redis cut: %q", m)
 			}
 
