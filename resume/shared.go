@@ -18,8 +18,9 @@ type Shared interface {
 	// Create records a new stream. ttl bounds how long its log is kept
 	// after its last write.
 	Create(ctx context.Context, id string, m Meta, ttl time.Duration) error
-	// Append adds frame as event seq. ErrExists if the log already has
-	// an event seq (or a later one) or has ended.
+	// Append adds frame as event seq and, unless ttl is 0, makes the
+	// stream's log and meta live ttl from now. ErrExists if the log
+	// already has an event seq (or a later one) or has ended.
 	Append(ctx context.Context, id string, seq uint64, frame []byte, ttl time.Duration) error
 	// End closes the log with status (one of the End* constants).
 	// ErrExists if it had ended already.
@@ -157,10 +158,16 @@ func (sh *sharing) create(s *Session) error {
 	return nil
 }
 
-func (sh *sharing) append(id string, seq uint64, frame []byte) error {
+func (sh *sharing) append(s *Session, seq uint64, frame []byte) error {
 	ctx, cancel := sh.ctx()
 	defer cancel()
-	err := sh.s.Append(ctx, id, seq, frame, sh.ttl())
+	// The log's expiry is pushed back now and then, not on every frame:
+	// one command per frame.
+	var ttl time.Duration
+	if now := time.Now(); now.Sub(s.refreshed) > sh.ttl()/4 {
+		ttl, s.refreshed = sh.ttl(), now
+	}
+	err := sh.s.Append(ctx, s.id, seq, frame, ttl)
 	if errors.Is(err, ErrExists) {
 		// Another replica ended the log (a cancel from it, or it took
 		// this one for dead): nobody will read what follows.

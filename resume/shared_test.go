@@ -18,7 +18,7 @@ import (
 
 // replicas returns n registries sharing one Redis under a fresh prefix,
 // as n processes behind a load balancer would.
-func replicas(t *testing.T, n int, o resume.Options) []*resume.Registry {
+func replicas(t testing.TB, n int, o resume.Options) []*resume.Registry {
 	t.Helper()
 	url := os.Getenv("REDIS_URL")
 	if url == "" {
