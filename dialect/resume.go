@@ -170,10 +170,12 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 	sess, err := rs.Registry.Open(rs.owner(r.Context()), kind, func() { cancel(nil) })
 	if err != nil {
 		cancel(nil)
+		msg := "too many resumable streams"
 		if !errors.Is(err, resume.ErrFull) {
 			slog.Error("resumable stream: opening its log", "err", err)
+			msg = "resumable streams are unavailable just now (their log store failed)"
 		}
-		rs.codec(kind).WriteError(w, stream.Errorf(stream.CodeOverloaded, "too many resumable streams; retry later, or without the %s header", ResumableHeader))
+		rs.codec(kind).WriteError(w, stream.Errorf(stream.CodeOverloaded, "%s; retry later, or without the %s header", msg, ResumableHeader))
 		return
 	}
 	call, serr := start(ctx)
