@@ -49,17 +49,19 @@ func BenchmarkAppend(b *testing.B) {
 
 // BenchmarkFinishedStreams writes n finished streams of 1 MiB each (in
 // 200-byte frames) and reports the heap they leave behind after a GC:
-// in memory under the default budget, and with their logs in Redis.
+// in memory under the default budget, in memory with no budget (as before
+// there was one: the baseline), and with their logs in Redis.
 func BenchmarkFinishedStreams(b *testing.B) {
 	for _, c := range []struct {
 		name   string
 		shared bool
 		n      int
-	}{{"memory/1000", false, 1000}, {"redis/50", true, 50}} {
+		budget int64
+	}{{"memory/1000", false, 1000, 0}, {"unbounded/1000", false, 1000, 1 << 40}, {"redis/50", true, 50, 0}} {
 		b.Run(c.name, func(b *testing.B) {
 			for range b.N {
 				var reg *resume.Registry
-				o := resume.Options{Retain: time.Hour}
+				o := resume.Options{Retain: time.Hour, Budget: c.budget}
 				if c.shared {
 					reg = replicas(b, 1, o)[0]
 				} else {
