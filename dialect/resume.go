@@ -83,9 +83,9 @@ func (rs *Resumer) codec(kind string) Codec {
 // ErrInterrupted ends a stream whose replica stopped before it finished.
 var ErrInterrupted = &stream.Error{Code: stream.CodeUpstream, Message: resume.InterruptedMessage}
 
-// interrupted encodes kind's terminal error event for a stream whose
-// replica died, as event seq of stream id.
-func (rs *Resumer) interrupted(kind, id string, seq uint64) []byte {
+// interrupted encodes kind's terminal events for a stream whose replica
+// died, numbered from seq on in stream id.
+func (rs *Resumer) interrupted(kind, id string, seq uint64) [][]byte {
 	c := rs.codec(kind)
 	if c.StreamError == nil {
 		return nil
@@ -93,14 +93,14 @@ func (rs *Resumer) interrupted(kind, id string, seq uint64) []byte {
 	var l frameLog
 	out := sse.NewLogWriter(&l, sse.Options{IDPrefix: id + "-", LastID: seq - 1})
 	c.StreamError(out, ErrInterrupted)
-	return l.b
+	return l.frames
 }
 
-// frameLog keeps the frames a log writer writes, joined.
-type frameLog struct{ b []byte }
+// frameLog keeps the frames a log writer writes.
+type frameLog struct{ frames [][]byte }
 
 func (l *frameLog) Append(_ uint64, frame []byte) error {
-	l.b = append(l.b, frame...)
+	l.frames = append(l.frames, append([]byte(nil), frame...))
 	return nil
 }
 

@@ -63,10 +63,10 @@ type Options struct {
 	// running streams end with an interruption.
 	Replica   string
 	Heartbeat time.Duration
-	// Interrupted encodes the terminal error event of a stream of kind
-	// whose replica died, as event number seq of stream id (nil: a bare
-	// SSE error event).
-	Interrupted func(kind, id string, seq uint64) []byte
+	// Interrupted encodes the terminal events of a stream of kind whose
+	// replica died, numbered from seq on, one frame each (nil: a bare SSE
+	// error event).
+	Interrupted func(kind, id string, seq uint64) [][]byte
 }
 
 // Errors a Registry or Session returns. ErrNotFound covers unknown,
@@ -476,7 +476,8 @@ func (s *Session) Attach(after uint64) (*Client, error) {
 	s.client = c
 	if s.remote != "" {
 		s.remote = ""
-		s.reg.sharing.publish(ctlAttach, s.id, "") // the remote client is taken over
+		// The remote client is taken over; not a round trip under mu.
+		go s.reg.sharing.publish(ctlAttach, s.id, "")
 	}
 	s.signal()
 	return c, nil

@@ -393,10 +393,15 @@ func (c *remoteClient) Next(ctx context.Context, dst [][]byte) ([][]byte, error)
 		case end != "":
 			return dst, ErrTooLarge
 		}
-		// A heartbeat's silence: is the generating replica alive?
+		// A heartbeat's silence: is the generating replica alive, and
+		// its log still there (a replica that lost Redis for longer than
+		// the log's TTL leaves it to expire unended)?
 		alive, err := c.sh.s.Alive(ctx, c.replica)
 		if err != nil {
 			return dst, err
+		}
+		if _, err := c.sh.s.Meta(ctx, c.id); errors.Is(err, ErrNotFound) {
+			return dst, ErrExpired
 		}
 		if !alive {
 			c.interrupt(ctx)
@@ -411,14 +416,18 @@ func (c *remoteClient) interrupt(ctx context.Context) {
 	if _, err := c.sh.s.Meta(ctx, c.id); err != nil {
 		return // expired meanwhile: the next read says so
 	}
-	seq := c.pos + 1
-	frame := interruptedFrame(c.kind, c.id, seq)
+	frames := [][]byte{interruptedFrame(c.kind, c.id, c.pos+1)}
 	if f := c.sh.r.o.Interrupted; f != nil {
-		frame = f(c.kind, c.id, seq)
+		frames = f(c.kind, c.id, c.pos+1)
 	}
 	slog.Warn("resume: the replica generating a stream is gone; ending it with an error", "stream", c.id, "replica", c.replica)
-	if err := c.sh.s.Append(ctx, c.id, seq, frame, c.sh.ttl()); err != nil && !errors.Is(err, ErrExists) {
-		return
+	for i, f := range frames {
+		if err := c.sh.s.Append(ctx, c.id, c.pos+1+uint64(i), f, c.sh.ttl()); err != nil {
+			if i == 0 && !errors.Is(err, ErrExists) {
+				return
+			}
+			break // another reader wrote them
+		}
 	}
 	if err := c.sh.s.End(ctx, c.id, endInterrupted, c.sh.ttl()); err != nil && !errors.Is(err, ErrExists) {
 		slog.Warn("resume: ending an interrupted stream", "stream", c.id, "err", err)
