@@ -38,10 +38,10 @@ type Resumer struct {
 	Owner     func(ctx context.Context) string
 	KeepAlive time.Duration // for the clients' writers, as sse.Options
 
-	mu     sync.Mutex
-	codecs map[string]Codec
-	calls  map[*liveCall]struct{} // resumable calls running (see Shutdown)
-	live   sync.WaitGroup
+	mu      sync.Mutex
+	codecs  map[string]Codec
+	calls   map[*liveCall]struct{} // resumable calls running (see Shutdown)
+	changed chan struct{}          // closed and replaced when one ends
 }
 
 // Codec is what the layer needs of a dialect to serve its kind of stream.
@@ -58,7 +58,7 @@ type liveCall struct{ cancel context.CancelCauseFunc }
 
 // NewResumer returns a Resumer over a new registry.
 func NewResumer(o resume.Options, owner func(ctx context.Context) string) *Resumer {
-	rs := &Resumer{Owner: owner, codecs: map[string]Codec{}, calls: map[*liveCall]struct{}{}}
+	rs := &Resumer{Owner: owner, codecs: map[string]Codec{}, calls: map[*liveCall]struct{}{}, changed: make(chan struct{})}
 	if o.Interrupted == nil {
 		o.Interrupted = rs.interrupted
 	}
@@ -195,12 +195,12 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 	rs.mu.Lock()
 	rs.calls[lc] = struct{}{}
 	rs.mu.Unlock()
-	rs.live.Add(1)
 	go func() {
-		defer rs.live.Done()
 		defer func() {
 			rs.mu.Lock()
 			delete(rs.calls, lc)
+			close(rs.changed)
+			rs.changed = make(chan struct{})
 			rs.mu.Unlock()
 		}()
 		defer sess.Finish()
@@ -225,26 +225,36 @@ var ErrShuttingDown = &stream.Error{Code: stream.CodeOverloaded, Message: "the s
 // with its dialect's error event, which says so) and waits, at most
 // ShutdownWait more, until they have ended and been recorded.
 func (rs *Resumer) Shutdown(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		rs.live.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
+	if rs.wait(ctx.Done()) {
 		return nil
-	case <-ctx.Done():
 	}
 	rs.mu.Lock()
 	for lc := range rs.calls {
 		lc.cancel(ErrShuttingDown)
 	}
 	rs.mu.Unlock()
-	select {
-	case <-done:
+	wctx, cancel := context.WithTimeout(context.Background(), ShutdownWait)
+	defer cancel()
+	if rs.wait(wctx.Done()) {
 		return nil
-	case <-time.After(ShutdownWait):
-		return fmt.Errorf("resumable streams still running %s after they were cancelled", ShutdownWait)
+	}
+	return fmt.Errorf("resumable streams still running %s after they were cancelled", ShutdownWait)
+}
+
+// wait reports whether every resumable call ended before stop.
+func (rs *Resumer) wait(stop <-chan struct{}) bool {
+	for {
+		rs.mu.Lock()
+		n, ch := len(rs.calls), rs.changed
+		rs.mu.Unlock()
+		if n == 0 {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-stop:
+			return false
+		}
 	}
 }
 
