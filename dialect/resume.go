@@ -38,10 +38,10 @@ type Resumer struct {
 	Owner     func(ctx context.Context) string
 	KeepAlive time.Duration // for the clients' writers, as sse.Options
 
-	mu     sync.Mutex
-	codecs map[string]Codec
-	calls  map[*liveCall]struct{} // resumable calls running (see Shutdown)
-	live   sync.WaitGroup
+	mu      sync.Mutex
+	codecs  map[string]Codec
+	calls   map[*liveCall]struct{} // resumable calls running (see Shutdown)
+	changed chan struct{}          // closed and replaced when one ends
 }
 
 // Codec is what the layer needs of a dialect to serve its kind of stream.
@@ -58,7 +58,7 @@ type liveCall struct{ cancel context.CancelCauseFunc }
 
 // NewResumer returns a Resumer over a new registry.
 func NewResumer(o resume.Options, owner func(ctx context.Context) string) *Resumer {
-	rs := &Resumer{Owner: owner, codecs: map[string]Codec{}, calls: map[*liveCall]struct{}{}}
+	rs := &Resumer{Owner: owner, codecs: map[string]Codec{}, calls: map[*liveCall]struct{}{}, changed: make(chan struct{})}
 	if o.Interrupted == nil {
 		o.Interrupted = rs.interrupted
 	}
@@ -83,9 +83,9 @@ func (rs *Resumer) codec(kind string) Codec {
 // ErrInterrupted ends a stream whose replica stopped before it finished.
 var ErrInterrupted = &stream.Error{Code: stream.CodeUpstream, Message: resume.InterruptedMessage}
 
-// interrupted encodes kind's terminal error event for a stream whose
-// replica died, as event seq of stream id.
-func (rs *Resumer) interrupted(kind, id string, seq uint64) []byte {
+// interrupted encodes kind's terminal events for a stream whose replica
+// died, numbered from seq on in stream id.
+func (rs *Resumer) interrupted(kind, id string, seq uint64) [][]byte {
 	c := rs.codec(kind)
 	if c.StreamError == nil {
 		return nil
@@ -93,14 +93,14 @@ func (rs *Resumer) interrupted(kind, id string, seq uint64) []byte {
 	var l frameLog
 	out := sse.NewLogWriter(&l, sse.Options{IDPrefix: id + "-", LastID: seq - 1})
 	c.StreamError(out, ErrInterrupted)
-	return l.b
+	return l.frames
 }
 
-// frameLog keeps the frames a log writer writes, joined.
-type frameLog struct{ b []byte }
+// frameLog keeps the frames a log writer writes.
+type frameLog struct{ frames [][]byte }
 
 func (l *frameLog) Append(_ uint64, frame []byte) error {
-	l.b = append(l.b, frame...)
+	l.frames = append(l.frames, append([]byte(nil), frame...))
 	return nil
 }
 
@@ -170,10 +170,12 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 	sess, err := rs.Registry.Open(rs.owner(r.Context()), kind, func() { cancel(nil) })
 	if err != nil {
 		cancel(nil)
+		msg := "too many resumable streams"
 		if !errors.Is(err, resume.ErrFull) {
 			slog.Error("resumable stream: opening its log", "err", err)
+			msg = "resumable streams are unavailable just now (their log store failed)"
 		}
-		rs.codec(kind).WriteError(w, stream.Errorf(stream.CodeOverloaded, "too many resumable streams; retry later, or without the %s header", ResumableHeader))
+		rs.codec(kind).WriteError(w, stream.Errorf(stream.CodeOverloaded, "%s; retry later, or without the %s header", msg, ResumableHeader))
 		return
 	}
 	call, serr := start(ctx)
@@ -193,12 +195,12 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 	rs.mu.Lock()
 	rs.calls[lc] = struct{}{}
 	rs.mu.Unlock()
-	rs.live.Add(1)
 	go func() {
-		defer rs.live.Done()
 		defer func() {
 			rs.mu.Lock()
 			delete(rs.calls, lc)
+			close(rs.changed)
+			rs.changed = make(chan struct{})
 			rs.mu.Unlock()
 		}()
 		defer sess.Finish()
@@ -223,26 +225,36 @@ var ErrShuttingDown = &stream.Error{Code: stream.CodeOverloaded, Message: "the s
 // with its dialect's error event, which says so) and waits, at most
 // ShutdownWait more, until they have ended and been recorded.
 func (rs *Resumer) Shutdown(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		rs.live.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
+	if rs.wait(ctx.Done()) {
 		return nil
-	case <-ctx.Done():
 	}
 	rs.mu.Lock()
 	for lc := range rs.calls {
 		lc.cancel(ErrShuttingDown)
 	}
 	rs.mu.Unlock()
-	select {
-	case <-done:
+	wctx, cancel := context.WithTimeout(context.Background(), ShutdownWait)
+	defer cancel()
+	if rs.wait(wctx.Done()) {
 		return nil
-	case <-time.After(ShutdownWait):
-		return fmt.Errorf("resumable streams still running %s after they were cancelled", ShutdownWait)
+	}
+	return fmt.Errorf("resumable streams still running %s after they were cancelled", ShutdownWait)
+}
+
+// wait reports whether every resumable call ended before stop.
+func (rs *Resumer) wait(stop <-chan struct{}) bool {
+	for {
+		rs.mu.Lock()
+		n, ch := len(rs.calls), rs.changed
+		rs.mu.Unlock()
+		if n == 0 {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-stop:
+			return false
+		}
 	}
 }
 

@@ -26,7 +26,7 @@ const (
 	DefaultMaxBytes    = 4 << 20
 	DefaultMaxSessions = 10000
 	DefaultAhead       = 64
-	DefaultBudget      = 512 << 20
+	DefaultBudget      = 256 << 20
 	DefaultHeartbeat   = time.Second
 )
 
@@ -63,10 +63,10 @@ type Options struct {
 	// running streams end with an interruption.
 	Replica   string
 	Heartbeat time.Duration
-	// Interrupted encodes the terminal error event of a stream of kind
-	// whose replica died, as event number seq of stream id (nil: a bare
-	// SSE error event).
-	Interrupted func(kind, id string, seq uint64) []byte
+	// Interrupted encodes the terminal events of a stream of kind whose
+	// replica died, numbered from seq on, one frame each (nil: a bare SSE
+	// error event).
+	Interrupted func(kind, id string, seq uint64) [][]byte
 }
 
 // Errors a Registry or Session returns. ErrNotFound covers unknown,
@@ -237,6 +237,7 @@ func (r *Registry) reserve(s *Session, n int) bool {
 	defer r.mu.Unlock()
 	for r.held+int64(n) > r.o.Budget && len(r.finished) > 0 {
 		old := r.finished[0]
+		r.finished[0] = nil // the array outlives the slice: let old go
 		r.finished = r.finished[1:]
 		old.stopTimer()
 		r.drop(old)
@@ -276,6 +277,7 @@ type Session struct {
 
 	mu       sync.Mutex
 	frames   [][]byte // frames[i] has sequence number first+i
+	arena    []byte   // the block frames are copied into (see copyFrame)
 	first    uint64
 	bytes    int
 	overflow bool // past MaxBytes: frames are dropped once the client has them
@@ -286,6 +288,9 @@ type Session struct {
 	wake     chan struct{} // closed and replaced on every change
 	remote   string        // the client attached on another replica, if any
 	shared   bool          // the log is also in Shared (until it outgrew it)
+	// refreshed is when the shared log's expiry was last pushed back;
+	// only the producer uses it.
+	refreshed time.Time
 
 	held int64 // bytes counted against the budget; guarded by reg.mu
 }
@@ -351,16 +356,35 @@ func (s *Session) Append(seq uint64, frame []byte) error {
 		// can replay. The producer is the only writer, so the lock can
 		// go for the round trip.
 		s.mu.Unlock()
-		err := s.reg.sharing.append(s.id, seq, frame)
+		err := s.reg.sharing.append(s, seq, frame)
 		s.mu.Lock()
 		if err != nil {
 			return err
 		}
 	}
-	s.frames = append(s.frames, append([]byte(nil), frame...))
+	s.frames = append(s.frames, s.copyFrame(frame))
 	s.bytes += len(frame)
 	s.signal()
 	return nil
+}
+
+// arenaSize is the size of the blocks frames are copied into: one
+// allocation per many frames, not one each (which costs a third more heap
+// than the frames' bytes).
+const arenaSize = 64 << 10
+
+// copyFrame copies frame into the session's current arena block. Called
+// with mu held.
+func (s *Session) copyFrame(frame []byte) []byte {
+	if len(frame) > arenaSize/4 {
+		return append([]byte(nil), frame...)
+	}
+	if cap(s.arena)-len(s.arena) < len(frame) {
+		s.arena = make([]byte, 0, arenaSize)
+	}
+	n := len(s.arena)
+	s.arena = append(s.arena, frame...)
+	return s.arena[n:len(s.arena):len(s.arena)]
 }
 
 // trim drops the frames the attached client has, once the log overflowed.
@@ -452,7 +476,8 @@ func (s *Session) Attach(after uint64) (*Client, error) {
 	s.client = c
 	if s.remote != "" {
 		s.remote = ""
-		s.reg.sharing.publish(ctlAttach, s.id, "") // the remote client is taken over
+		// The remote client is taken over; not a round trip under mu.
+		go s.reg.sharing.publish(ctlAttach, s.id, "")
 	}
 	s.signal()
 	return c, nil

@@ -18,8 +18,9 @@ type Shared interface {
 	// Create records a new stream. ttl bounds how long its log is kept
 	// after its last write.
 	Create(ctx context.Context, id string, m Meta, ttl time.Duration) error
-	// Append adds frame as event seq. ErrExists if the log already has
-	// an event seq (or a later one) or has ended.
+	// Append adds frame as event seq and, unless ttl is 0, makes the
+	// stream's log and meta live ttl from now. ErrExists if the log
+	// already has an event seq (or a later one) or has ended.
 	Append(ctx context.Context, id string, seq uint64, frame []byte, ttl time.Duration) error
 	// End closes the log with status (one of the End* constants).
 	// ErrExists if it had ended already.
@@ -157,10 +158,16 @@ func (sh *sharing) create(s *Session) error {
 	return nil
 }
 
-func (sh *sharing) append(id string, seq uint64, frame []byte) error {
+func (sh *sharing) append(s *Session, seq uint64, frame []byte) error {
 	ctx, cancel := sh.ctx()
 	defer cancel()
-	err := sh.s.Append(ctx, id, seq, frame, sh.ttl())
+	// The log's expiry is pushed back now and then, not on every frame:
+	// one command per frame.
+	var ttl time.Duration
+	if now := time.Now(); now.Sub(s.refreshed) > sh.ttl()/4 {
+		ttl, s.refreshed = sh.ttl(), now
+	}
+	err := sh.s.Append(ctx, s.id, seq, frame, ttl)
 	if errors.Is(err, ErrExists) {
 		// Another replica ended the log (a cancel from it, or it took
 		// this one for dead): nobody will read what follows.
@@ -386,10 +393,15 @@ func (c *remoteClient) Next(ctx context.Context, dst [][]byte) ([][]byte, error)
 		case end != "":
 			return dst, ErrTooLarge
 		}
-		// A heartbeat's silence: is the generating replica alive?
+		// A heartbeat's silence: is the generating replica alive, and
+		// its log still there (a replica that lost Redis for longer than
+		// the log's TTL leaves it to expire unended)?
 		alive, err := c.sh.s.Alive(ctx, c.replica)
 		if err != nil {
 			return dst, err
+		}
+		if _, err := c.sh.s.Meta(ctx, c.id); errors.Is(err, ErrNotFound) {
+			return dst, ErrExpired
 		}
 		if !alive {
 			c.interrupt(ctx)
@@ -404,14 +416,18 @@ func (c *remoteClient) interrupt(ctx context.Context) {
 	if _, err := c.sh.s.Meta(ctx, c.id); err != nil {
 		return // expired meanwhile: the next read says so
 	}
-	seq := c.pos + 1
-	frame := interruptedFrame(c.kind, c.id, seq)
+	frames := [][]byte{interruptedFrame(c.kind, c.id, c.pos+1)}
 	if f := c.sh.r.o.Interrupted; f != nil {
-		frame = f(c.kind, c.id, seq)
+		frames = f(c.kind, c.id, c.pos+1)
 	}
 	slog.Warn("resume: the replica generating a stream is gone; ending it with an error", "stream", c.id, "replica", c.replica)
-	if err := c.sh.s.Append(ctx, c.id, seq, frame, c.sh.ttl()); err != nil && !errors.Is(err, ErrExists) {
-		return
+	for i, f := range frames {
+		if err := c.sh.s.Append(ctx, c.id, c.pos+1+uint64(i), f, c.sh.ttl()); err != nil {
+			if i == 0 && !errors.Is(err, ErrExists) {
+				return
+			}
+			break // another reader wrote them
+		}
 	}
 	if err := c.sh.s.End(ctx, c.id, endInterrupted, c.sh.ttl()); err != nil && !errors.Is(err, ErrExists) {
 		slog.Warn("resume: ending an interrupted stream", "stream", c.id, "err", err)

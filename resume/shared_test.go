@@ -18,7 +18,7 @@ import (
 
 // replicas returns n registries sharing one Redis under a fresh prefix,
 // as n processes behind a load balancer would.
-func replicas(t *testing.T, n int, o resume.Options) []*resume.Registry {
+func replicas(t testing.TB, n int, o resume.Options) []*resume.Registry {
 	t.Helper()
 	url := os.Getenv("REDIS_URL")
 	if url == "" {
@@ -210,7 +210,9 @@ func TestSharedRemoteClientHoldsGrace(t *testing.T) {
 // EOF, and so does any later reader.
 func TestSharedOwnerDies(t *testing.T) {
 	rs := replicas(t, 2, resume.Options{Grace: time.Hour, Heartbeat: 50 * time.Millisecond,
-		Interrupted: func(kind, id string, seq uint64) []byte { return frame(id, seq, "interrupted "+kind) }})
+		Interrupted: func(kind, id string, seq uint64) [][]byte {
+			return [][]byte{frame(id, seq, "interrupted "+kind), frame(id, seq+1, "[DONE]")}
+		}})
 	s, _ := rs[0].Open("", "native.inference", func() {})
 	c, _ := s.Attach(0)
 	s.Append(1, frame(s.ID(), 1, "a"))
@@ -221,12 +223,12 @@ func TestSharedOwnerDies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := string(frame(s.ID(), 2, "b")) + string(frame(s.ID(), 3, "interrupted native.inference"))
+	want := string(frame(s.ID(), 2, "b")) + string(frame(s.ID(), 3, "interrupted native.inference")) + string(frame(s.ID(), 4, "[DONE]"))
 	if got, err := read(t, r); got != want || err != io.EOF {
 		t.Fatalf("read %q, %v; want %q, EOF", got, err, want)
 	}
 	r.Close()
-	if _, err := rs[1].Resume(s.ID(), "", "native.inference", 3); !errors.Is(err, resume.ErrComplete) {
+	if _, err := rs[1].Resume(s.ID(), "", "native.inference", 4); !errors.Is(err, resume.ErrComplete) {
 		t.Fatalf("a resume after the interruption event: %v, want ErrComplete", err)
 	}
 }

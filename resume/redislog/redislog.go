@@ -75,9 +75,17 @@ func exists(err error) bool {
 }
 
 func (s *Store) add(ctx context.Context, id, entry string, values []any, ttl time.Duration) error {
+	args := &redis.XAddArgs{Stream: s.logKey(id), ID: entry, Values: values}
+	if ttl == 0 {
+		err := s.rdb.XAdd(ctx, args).Err()
+		if exists(err) {
+			return resume.ErrExists
+		}
+		return err
+	}
 	var add *redis.StringCmd
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		add = p.XAdd(ctx, &redis.XAddArgs{Stream: s.logKey(id), ID: entry, Values: values})
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		add = p.XAdd(ctx, args)
 		p.PExpire(ctx, s.logKey(id), ttl)
 		p.PExpire(ctx, s.metaKey(id), ttl)
 		return nil
