@@ -306,10 +306,11 @@ func (r *runner) render(req *stream.Request) (p template.Prompt, ok bool, err er
 		return p, false, nil
 	}
 	in := template.Input{Messages: req.Messages, AddGenerationPrompt: true, StripBOS: r.vocab.AddBOS()}
-	if req.ToolChoice != "none" {
-		in.Tools = req.Tools
+	tmpl := r.tmpl
+	if len(req.Tools) > 0 && req.ToolChoice != "none" {
+		in.Tools, tmpl = req.Tools, tmpl.ForTools()
 	}
-	if p, err = r.tmpl.Render(in, r.specials); err != nil {
+	if p, err = tmpl.Render(in, r.specials); err != nil {
 		return p, false, stream.InvalidParam("messages", "%v", err)
 	}
 	return p, true, nil
@@ -333,7 +334,7 @@ func (r *runner) output(ctx context.Context, req *stream.Request, p prompt, s st
 			return nil, err
 		}
 	}
-	if r.tmpl.WritesToolCalls() && len(req.Tools) > 0 && req.ToolChoice != "none" {
+	if r.tmpl.ForTools().WritesToolCalls() && len(req.Tools) > 0 && req.ToolChoice != "none" {
 		s = template.ToolCalls(s)
 	}
 	return s, nil

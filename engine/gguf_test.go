@@ -208,3 +208,33 @@ func TestTemplatedOutput(t *testing.T) {
 		t.Fatalf("%+v", res)
 	}
 }
+
+// A file's tool-use template renders the requests that offer tools.
+func TestToolUseTemplate(t *testing.T) {
+	dir := t.TempDir()
+	storiesGGUF(t, dir, "tools", map[string]any{
+		"tokenizer.chat_template":          "{% for m in messages %}{{ m.content }}{% endfor %}",
+		"tokenizer.chat_template.tool_use": "{% for t in tools %}[{{ t.function.name }}]{% endfor %}{% for m in messages %}{{ m.content }}{% endfor %}",
+	})
+	e := newEngine(t, Options{ModelsDir: dir})
+	r, err := e.runner("tools")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &stream.Request{Messages: []stream.Message{{Role: "user", Content: "Once upon a time"}}}
+	for _, c := range []struct {
+		tools  []stream.Tool
+		choice string
+		text   string
+	}{
+		{nil, "", "Once upon a time"},
+		{[]stream.Tool{{Name: "look"}}, "auto", "[look]Once upon a time"},
+		{[]stream.Tool{{Name: "look"}}, "none", "Once upon a time"},
+	} {
+		req.Tools, req.ToolChoice = c.tools, c.choice
+		p, err := r.promptTokens(req)
+		if err != nil || !slices.Equal(p.ids, r.vocab.Encode(c.text, true)) {
+			t.Errorf("tools %v %q: %v %v, want the ids of %q", c.tools, c.choice, p.ids, err, c.text)
+		}
+	}
+}

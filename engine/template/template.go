@@ -36,6 +36,8 @@ type Template struct {
 	// functions: the template (Firefunction v2's) takes the tools as
 	// indented JSON text in functions, and the time in datetime.
 	functions bool
+	// toolUse is the file's template for requests with tools, if any.
+	toolUse *Template
 }
 
 // Parse compiles a chat template. bos and eos are the texts of the
