@@ -79,6 +79,7 @@ func TestEndOfTurnAndAddBOS(t *testing.T) {
 	k := slices.Index(testmodels.GreedyIDs, eot)
 	storiesGGUF(t, dir, "eot", map[string]any{"tokenizer.ggml.eot_token_id": uint32(eot)})
 	storiesGGUF(t, dir, "nobos", map[string]any{"tokenizer.ggml.add_bos_token": false})
+	storiesGGUF(t, dir, "eos", map[string]any{"tokenizer.ggml.add_eos_token": true})
 	e := newEngine(t, Options{ModelsDir: dir})
 
 	req := chat(testmodels.GreedyPrompt, stream.Sampling{Temperature: ptr(0.0), MaxTokens: 100})
@@ -93,6 +94,15 @@ func TestEndOfTurnAndAddBOS(t *testing.T) {
 	res = collect(t, e, req)
 	if res.Err != nil || res.Usage.PromptTokens != 4 {
 		t.Fatalf("nobos: %v %+v, want 4 prompt tokens", res.Err, res.Usage)
+	}
+
+	r, err := e.runner("eos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.promptTokens(chat(testmodels.GreedyPrompt, stream.Sampling{}))
+	if want := append(slices.Clone(testmodels.GreedyPromptIDs), r.vocab.EOS()); err != nil || !slices.Equal(p.ids, want) {
+		t.Fatalf("add_eos_token: prompt %v %v, want %v", p.ids, err, want)
 	}
 }
 
