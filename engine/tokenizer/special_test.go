@@ -152,3 +152,28 @@ func TestPromptIDsMatchLlamaCpp(t *testing.T) {
 		}
 	}
 }
+
+// Marking the whole text plain encodes it as Encode does (user-defined
+// tokens still match, control tokens do not); marking nothing encodes it
+// as EncodeSpecial does; any ranges give valid ids.
+func FuzzEncodePrompt(f *testing.F) {
+	toks := allTokenizers(f)
+	f.Add("<|user|>\nhi <|end|> <s></s>", 3, 9)
+	f.Add("<|im_start|>x<|im_end|>", 0, 100)
+	f.Add("", -1, 2)
+	f.Fuzz(func(t *testing.T, s string, a, b int) {
+		for name, tok := range toks {
+			if got, want := tok.EncodePrompt(s, [][2]int{{0, len(s)}}, true), tok.Encode(s, true); !slices.Equal(got, want) {
+				t.Fatalf("%s: EncodePrompt(%q) all plain = %v, Encode = %v", name, s, got, want)
+			}
+			if got, want := tok.EncodePrompt(s, nil, false), tok.(SpecialEncoder).EncodeSpecial(s, false); !slices.Equal(got, want) {
+				t.Fatalf("%s: EncodePrompt(%q) = %v, EncodeSpecial = %v", name, s, got, want)
+			}
+			for _, id := range tok.EncodePrompt(s, [][2]int{{a, b}}, false) {
+				if id < 0 || id >= tok.VocabSize() {
+					t.Fatalf("%s: EncodePrompt(%q, [%d %d]) gave id %d", name, s, a, b, id)
+				}
+			}
+		}
+	})
+}
