@@ -79,6 +79,7 @@ func TestEndOfTurnAndAddBOS(t *testing.T) {
 	k := slices.Index(testmodels.GreedyIDs, eot)
 	storiesGGUF(t, dir, "eot", map[string]any{"tokenizer.ggml.eot_token_id": uint32(eot)})
 	storiesGGUF(t, dir, "nobos", map[string]any{"tokenizer.ggml.add_bos_token": false})
+	storiesGGUF(t, dir, "eos", map[string]any{"tokenizer.ggml.add_eos_token": true})
 	e := newEngine(t, Options{ModelsDir: dir})
 
 	req := chat(testmodels.GreedyPrompt, stream.Sampling{Temperature: ptr(0.0), MaxTokens: 100})
@@ -93,6 +94,15 @@ func TestEndOfTurnAndAddBOS(t *testing.T) {
 	res = collect(t, e, req)
 	if res.Err != nil || res.Usage.PromptTokens != 4 {
 		t.Fatalf("nobos: %v %+v, want 4 prompt tokens", res.Err, res.Usage)
+	}
+
+	r, err := e.runner("eos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.promptTokens(chat(testmodels.GreedyPrompt, stream.Sampling{}))
+	if want := append(slices.Clone(testmodels.GreedyPromptIDs), r.vocab.EOS()); err != nil || !slices.Equal(p.ids, want) {
+		t.Fatalf("add_eos_token: prompt %v %v, want %v", p.ids, err, want)
 	}
 }
 
@@ -206,5 +216,35 @@ func TestTemplatedOutput(t *testing.T) {
 	s, _ = r.output(context.Background(), req, prompt{templated: true}, stream.Slice(stream.Delta("<tool_call>{}</tool_call>"), stream.Finished(stream.FinishStop)))
 	if res := stream.Collect(s); res.Text != "<tool_call>{}</tool_call>" {
 		t.Fatalf("%+v", res)
+	}
+}
+
+// A file's tool-use template renders the requests that offer tools.
+func TestToolUseTemplate(t *testing.T) {
+	dir := t.TempDir()
+	storiesGGUF(t, dir, "tools", map[string]any{
+		"tokenizer.chat_template":          "{% for m in messages %}{{ m.content }}{% endfor %}",
+		"tokenizer.chat_template.tool_use": "{% for t in tools %}[{{ t.function.name }}]{% endfor %}{% for m in messages %}{{ m.content }}{% endfor %}",
+	})
+	e := newEngine(t, Options{ModelsDir: dir})
+	r, err := e.runner("tools")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &stream.Request{Messages: []stream.Message{{Role: "user", Content: "Once upon a time"}}}
+	for _, c := range []struct {
+		tools  []stream.Tool
+		choice string
+		text   string
+	}{
+		{nil, "", "Once upon a time"},
+		{[]stream.Tool{{Name: "look"}}, "auto", "[look]Once upon a time"},
+		{[]stream.Tool{{Name: "look"}}, "none", "Once upon a time"},
+	} {
+		req.Tools, req.ToolChoice = c.tools, c.choice
+		p, err := r.promptTokens(req)
+		if err != nil || !slices.Equal(p.ids, r.vocab.Encode(c.text, true)) {
+			t.Errorf("tools %v %q: %v %v, want the ids of %q", c.tools, c.choice, p.ids, err, c.text)
+		}
 	}
 }

@@ -16,7 +16,9 @@ func init() {
 		Short: "List the built-in engine's models",
 		Long: `List the models in the engine's models directory (--models-dir, env
 RUNNEL_MODELS): llama2.c checkpoints (.bin) and GGUF files (.gguf). A model
-is addressed by its file's base name, or as engine/NAME.`,
+is addressed by its file's base name, or as engine/NAME. Then the models of
+Ollama's store ($OLLAMA_MODELS, else ~/.ollama/models), by their Ollama
+names, which the engine serves too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			list, err := models.List(dir)
@@ -24,7 +26,11 @@ is addressed by its file's base name, or as engine/NAME.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if len(list) == 0 {
+			ollama, err := models.ListOllama(models.OllamaDir())
+			if err != nil {
+				return err
+			}
+			if len(list) == 0 && len(ollama) == 0 {
 				fmt.Fprintf(out, "no models in %s; download one there with `runnel pull --models-dir %s %s`\n", dir, dir, models.Default)
 				return nil
 			}
@@ -32,6 +38,10 @@ is addressed by its file's base name, or as engine/NAME.`,
 			fmt.Fprintln(tw, "NAME\tFORMAT\tSIZE\tPARAMS\tCONTEXT")
 			for _, m := range list {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", m.Name, m.Format, humanBytes(m.Size), humanCount(m.Params), m.ContextLength)
+			}
+			// Ollama's models serve under their names too (see models.Resolve).
+			for _, m := range ollama {
+				fmt.Fprintf(tw, "%s\tollama\t%s\t%s\t%d\n", m.Name, humanBytes(m.Size), humanCount(m.Params), m.ContextLength)
 			}
 			return tw.Flush()
 		},

@@ -28,6 +28,7 @@ func run(t *testing.T, args ...string) (string, string, error) {
 // TestPullConvertModels pulls stories260K from a local stand-in for
 // Hugging Face, converts it to GGUF and lists the directory.
 func TestPullConvertModels(t *testing.T) {
+	t.Setenv("OLLAMA_MODELS", t.TempDir()) // an empty Ollama store
 	src := testmodels.Dir(t)
 	files := map[string][]byte{}
 	for _, f := range []string{"stories260K.bin", "tok512.bin"} {

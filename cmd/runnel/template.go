@@ -65,8 +65,8 @@ MODEL is a GGUF file or a model name (see runnel models).`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "runnel: %s has no chat template; the engine joins the messages by newlines\n", args[0])
 			} else {
 				in := template.Input{Messages: req.Messages, AddGenerationPrompt: true, StripBOS: tok.AddBOS()}
-				if req.ToolChoice != "none" {
-					in.Tools = req.Tools
+				if len(req.Tools) > 0 && req.ToolChoice != "none" {
+					in.Tools, tmpl = req.Tools, tmpl.ForTools()
 				}
 				p, err := tmpl.Render(in, nil)
 				if err != nil {

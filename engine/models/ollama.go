@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -217,4 +219,47 @@ func Resolve(dir, name string) (Model, error) {
 		return om, oerr
 	}
 	return m, fmt.Errorf("%w; nor is %s a pulled model or in the Ollama store %s", err, r, OllamaDir())
+}
+
+// ListOllama returns the GGUF models of the Ollama store at root, by name,
+// skipping manifests without a readable model layer. A missing store holds
+// no models.
+func ListOllama(root string) ([]Model, error) {
+	if root == "" {
+		return nil, nil
+	}
+	base := filepath.Join(root, "manifests")
+	var out []Model
+	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) && p == base {
+				return fs.SkipAll
+			}
+			return err
+		}
+		rel, _ := filepath.Rel(base, p)
+		parts := strings.Split(filepath.ToSlash(rel), "/")
+		if d.IsDir() {
+			if len(parts) > 3 {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if len(parts) != 4 {
+			return nil
+		}
+		r := Ref{Host: parts[0], Namespace: parts[1], Model: parts[2], Tag: parts[3]}
+		if _, err := ParseRef(r.Host + "/" + r.Namespace + "/" + r.Model + ":" + r.Tag); err != nil {
+			return nil
+		}
+		if m, err := FindOllama(root, r.String()); err == nil {
+			out = append(out, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b Model) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }

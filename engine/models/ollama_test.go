@@ -206,6 +206,17 @@ func TestFindOllamaStore(t *testing.T) {
 			t.Errorf("Resolve(%q) = %+v, %v", name, m, err)
 		}
 	}
+	list, err := ListOllama(store)
+	var names []string
+	for _, m := range list {
+		names = append(names, m.Name)
+	}
+	if err != nil || strings.Join(names, " ") != "hf.co/bartowski/Some-GGUF:Q4_K_M llama3.2:1b llama3.2:latest" {
+		t.Errorf("ListOllama = %q, %v", names, err)
+	}
+	if list, err := ListOllama(filepath.Join(store, "nope")); err != nil || len(list) != 0 {
+		t.Errorf("ListOllama of a missing store = %v, %v", list, err)
+	}
 	for name, want := range map[string]string{
 		"nosuch:1b":          "in the Ollama store",
 		"nomodel":            "no model layer",

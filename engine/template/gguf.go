@@ -9,20 +9,52 @@ import (
 	"github.com/runnel/runnel/stream"
 )
 
-// TemplateKey is the GGUF metadata key of a model's chat template.
+// TemplateKey is the GGUF metadata key of a model's chat template;
+// TemplateKey+".tool_use" holds the one for requests with tools, in files
+// whose default template has no tools (Hermes 2 Pro, Command R).
 const TemplateKey = "tokenizer.chat_template"
 
-// FromGGUF compiles the chat template of a GGUF file for its tokenizer, or
-// returns nil if the file has none.
+// FromGGUF compiles the chat templates of a GGUF file for its tokenizer, or
+// returns nil if the file has none. A tool-use template is used for
+// requests with tools (see ForTools), or as the default if it is the only
+// one, as llama.cpp does.
 func FromGGUF(f *gguf.File, tok tokenizer.Tokenizer) (*Template, error) {
-	if !f.Has(TemplateKey) {
-		return nil, nil
+	read := func(key string) (*Template, error) {
+		if !f.Has(key) {
+			return nil, nil
+		}
+		src, err := f.String(key)
+		if err != nil {
+			return nil, err
+		}
+		t, err := ForTokenizer(src, tok)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		return t, nil
 	}
-	src, err := f.String(TemplateKey)
+	def, err := read(TemplateKey)
 	if err != nil {
 		return nil, err
 	}
-	return ForTokenizer(src, tok)
+	tools, err := read(TemplateKey + ".tool_use")
+	if err != nil {
+		return nil, err
+	}
+	if def == nil {
+		return tools, nil
+	}
+	def.toolUse = tools
+	return def, nil
+}
+
+// ForTools returns the template for a request with tools: the file's
+// tool-use template if it has one, else t.
+func (t *Template) ForTools() *Template {
+	if t.toolUse != nil {
+		return t.toolUse
+	}
+	return t
 }
 
 // ForTokenizer compiles a chat template with the vocabulary's BOS and EOS

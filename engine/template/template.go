@@ -33,6 +33,11 @@ type Template struct {
 	// userTools: the template reads tools_in_user_message; like llama.cpp,
 	// Runnel sets it false, describing tools in the system turn.
 	userTools bool
+	// functions: the template (Firefunction v2's) takes the tools as
+	// indented JSON text in functions, and the time in datetime.
+	functions bool
+	// toolUse is the file's template for requests with tools, if any.
+	toolUse *Template
 }
 
 // Parse compiles a chat template. bos and eos are the texts of the
@@ -43,7 +48,8 @@ func Parse(src, bos, eos string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chat template: %w", err)
 	}
-	tm := &Template{src: src, t: t, bos: bos, eos: eos, userTools: strings.Contains(src, "tools_in_user_message")}
+	tm := &Template{src: src, t: t, bos: bos, eos: eos, userTools: strings.Contains(src, "tools_in_user_message"),
+		functions: strings.Contains(src, " functools[")}
 	tm.probe()
 	return tm, nil
 }
@@ -196,24 +202,25 @@ func (t *Template) Render(in Input, specials []string) (Prompt, error) {
 			return jinja.NewString(strftime(now, args[0].AsString())), nil
 		}),
 	}
-	// Variables some templates expect from their caller: Firefunction's
-	// datetime and functions (tools as indented JSON text), as llama.cpp
-	// provides them.
-	data["datetime"] = jinja.NewString(now.UTC().Format("Jan 02 2006 15:04:05 GMT"))
-	data["functions"] = jinja.NewString("")
-	if len(in.Tools) > 0 {
+	if len(in.Tools) > 0 && !t.functions {
 		tools, err := toolsValue(in.Tools, g)
 		if err != nil {
 			return Prompt{}, err
 		}
 		data["tools"] = tools
-		text, err := toolsJSON(in.Tools)
-		if err != nil {
-			return Prompt{}, err
-		}
-		data["functions"] = jinja.NewString(g.escape(text))
 		if t.userTools {
 			data["tools_in_user_message"] = jinja.NewBool(false)
+		}
+	}
+	if t.functions { // as llama.cpp gives them, with the request's time
+		data["datetime"] = jinja.NewString(now.UTC().Format("Jan 02 2006 15:04:05 GMT"))
+		data["functions"] = jinja.NewString("")
+		if len(in.Tools) > 0 {
+			text, err := toolsJSON(in.Tools)
+			if err != nil {
+				return Prompt{}, err
+			}
+			data["functions"] = jinja.NewString(g.escape(text))
 		}
 	}
 	out, err := t.t.RenderValues(data)

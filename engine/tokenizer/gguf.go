@@ -179,6 +179,9 @@ func ggufVocab(f *gguf.File) (vocab, error) {
 		}
 	}
 	slices.SortStableFunc(v.specials, func(a, b int32) int { return len(v.tokens[b]) - len(v.tokens[a]) })
+	if err := v.stripAttributes(f); err != nil {
+		return v, err
+	}
 	return v, nil
 }
 
@@ -223,4 +226,35 @@ func newSPM(f *gguf.File, v vocab) (*SPM, error) {
 		}
 	}
 	return t, nil
+}
+
+// stripAttributes sets the special tokens that swallow the white space
+// after them, which llama.cpp decides by the model's name: Phi-3's turn
+// markers do (a template's "<|user|>\n" is the marker alone), its BOS,
+// unknown and end-of-text tokens do not.
+func (v *vocab) stripAttributes(f *gguf.File) error {
+	if !f.Has("general.name") {
+		return nil
+	}
+	name, err := f.String("general.name")
+	if err != nil {
+		return err
+	}
+	name = strings.ToLower(name)
+	if !strings.Contains(name, "phi-3") && !strings.Contains(name, "phi3") {
+		return nil
+	}
+	v.rstrip = map[int32]bool{}
+	for _, id := range v.specials {
+		v.rstrip[id] = true
+	}
+	if id, ok := v.ids["</s>"]; ok {
+		v.rstrip[id] = true
+	}
+	for _, t := range []string{"<unk>", "<s>", "<|endoftext|>"} {
+		if id, ok := v.ids[t]; ok {
+			delete(v.rstrip, id)
+		}
+	}
+	return nil
 }

@@ -1,6 +1,8 @@
 package tokenizer
 
 import (
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -73,12 +75,10 @@ func TestEncodePromptPlainRanges(t *testing.T) {
 	start := strings.Index(text, msg)
 	got := tok.EncodePrompt(text, [][2]int{{start, start + len(msg)}}, true)
 
+	// Phi-3's markers swallow the white space after them, as in llama.cpp.
 	want := []int{tok.BOS(), user}
-	want = append(want, tok.Encode("\n"+msg, false)...)
-	want = append(want, end)
-	want = append(want, tok.Encode("\n", false)...)
-	want = append(want, asst)
-	want = append(want, tok.Encode("\n", false)...)
+	want = append(want, tok.Encode(msg, false)...)
+	want = append(want, end, asst)
 	if !slices.Equal(got, want) {
 		t.Fatalf("EncodePrompt = %v\nwant %v", got, want)
 	}
@@ -112,4 +112,68 @@ func TestEncodePromptAdjacentRange(t *testing.T) {
 	if !slices.Contains(got, end) {
 		t.Fatalf("EncodePrompt = %v, want the <|end|> token", got)
 	}
+}
+
+// Rendered chat prompts encode to the ids llama.cpp gives them, control
+// tokens included (testdata/README.md says how the ids were made).
+func TestPromptIDsMatchLlamaCpp(t *testing.T) {
+	dir := sharedDir(t, "testdata/vocab")
+	b, err := os.ReadFile("testdata/llamacpp-prompt-ids.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Cases []struct {
+			Vocab, Template, Text string
+			IDs                   []int
+		}
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	if len(ref.Cases) < 60 {
+		t.Fatalf("%d cases", len(ref.Cases))
+	}
+	toks := map[string]Tokenizer{}
+	for _, c := range ref.Cases {
+		tok := toks[c.Vocab]
+		if tok == nil {
+			if tok, err = Open(filepath.Join(dir, c.Vocab)); err != nil {
+				t.Fatal(err)
+			}
+			toks[c.Vocab] = tok
+		}
+		got := tok.EncodePrompt(c.Text, nil, tok.AddBOS())
+		if tok.AddEOS() {
+			got = append(got, tok.EOS())
+		}
+		if !slices.Equal(got, c.IDs) {
+			t.Errorf("%s with %s:\n got %v\nwant %v", c.Vocab, c.Template, got, c.IDs)
+		}
+	}
+}
+
+// Marking the whole text plain encodes it as Encode does (user-defined
+// tokens still match, control tokens do not); marking nothing encodes it
+// as EncodeSpecial does; any ranges give valid ids.
+func FuzzEncodePrompt(f *testing.F) {
+	toks := allTokenizers(f)
+	f.Add("<|user|>\nhi <|end|> <s></s>", 3, 9)
+	f.Add("<|im_start|>x<|im_end|>", 0, 100)
+	f.Add("", -1, 2)
+	f.Fuzz(func(t *testing.T, s string, a, b int) {
+		for name, tok := range toks {
+			if got, want := tok.EncodePrompt(s, [][2]int{{0, len(s)}}, true), tok.Encode(s, true); !slices.Equal(got, want) {
+				t.Fatalf("%s: EncodePrompt(%q) all plain = %v, Encode = %v", name, s, got, want)
+			}
+			if got, want := tok.EncodePrompt(s, nil, false), tok.(SpecialEncoder).EncodeSpecial(s, false); !slices.Equal(got, want) {
+				t.Fatalf("%s: EncodePrompt(%q) = %v, EncodeSpecial = %v", name, s, got, want)
+			}
+			for _, id := range tok.EncodePrompt(s, [][2]int{{a, b}}, false) {
+				if id < 0 || id >= tok.VocabSize() {
+					t.Fatalf("%s: EncodePrompt(%q, [%d %d]) gave id %d", name, s, a, b, id)
+				}
+			}
+		}
+	})
 }

@@ -90,6 +90,9 @@ type vocab struct {
 	// user-defined always, control and unknown only with parse_special.
 	// Longest first, as llama.cpp tries them.
 	specials []int32
+	// rstrip marks the special tokens that swallow the white space after
+	// them (llama.cpp's RSTRIP attribute: Phi-3's markers).
+	rstrip map[int32]bool
 
 	// encodeFunc is the tokenizer's encoder, behind the Encode methods.
 	encodeFunc func(dst []int, text string, bos bool, sp specialMode) []int
@@ -264,6 +267,10 @@ func (v *vocab) partition(text string, sp specialMode) []segment {
 				}
 				out = append(out, segment{t, id, off + i})
 				rest, off, from = rest[i+len(t):], off+i+len(t), 0
+				if v.rstrip[id] {
+					n := len(rest) - len(strings.TrimLeft(rest, " \t\n\v\f\r"))
+					rest, off = rest[n:], off+n
+				}
 			}
 			if rest != "" {
 				out = append(out, segment{rest, -1, off})
