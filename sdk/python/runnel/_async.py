@@ -275,7 +275,7 @@ class AsyncClient(_core.ClientOptions):
     ) -> AsyncStream[Token]:
         """The native token stream: see Client.stream."""
         st = _core.StreamState("native", on_chunk=on_chunk, on_thinking=on_thinking, on_complete=on_complete)
-        return self._stream("/api/v1/inference/stream", _core.native_body(model, messages, parameters), st, resume, idle_timeout)
+        return self._stream("/api/v1/inference/stream", _core.native_body(model, messages, parameters, on_thinking is not None), st, resume, idle_timeout)
 
     def generate_stream(
         self,

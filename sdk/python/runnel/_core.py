@@ -355,8 +355,13 @@ def gave_up(why: str, n: int) -> errors.APIConnectionError:
 
 # Request bodies.
 
-def native_body(model: str, messages: List[JSON], parameters: Optional[JSON]) -> JSON:
+def native_body(model: str, messages: List[JSON], parameters: Optional[JSON], thinking: bool = False) -> JSON:
+    """The native request. The server sends reasoning tokens only to a
+    client that asks (parameters.enable_thinking); an on_thinking callback
+    asks for them."""
     body: JSON = {"model": model, "messages": messages}
+    if thinking and "enable_thinking" not in (parameters or {}):
+        parameters = {**(parameters or {}), "enable_thinking": True}
     if parameters:
         body["parameters"] = parameters
     return body

@@ -288,7 +288,7 @@ class Client(_core.ClientOptions):
         """The native token stream (POST /api/v1/inference/stream): Token
         objects with .token, .done and .provider; the last has done=True."""
         st = _core.StreamState("native", on_chunk=on_chunk, on_thinking=on_thinking, on_complete=on_complete)
-        return self._stream("/api/v1/inference/stream", _core.native_body(model, messages, parameters), st, resume, idle_timeout)
+        return self._stream("/api/v1/inference/stream", _core.native_body(model, messages, parameters, on_thinking is not None), st, resume, idle_timeout)
 
     def generate_stream(
         self,

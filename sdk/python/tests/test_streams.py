@@ -31,8 +31,14 @@ def aclient(srv: Server, **kw: Any) -> runnel.AsyncClient:
 
 def test_stream_native_tokens(server: Server) -> None:
     with client(server) as c:
-        s = c.stream("mock/default?tokens=5&think=2", USER)
+        # A client that does not ask for reasoning never gets it.
+        plain = list(c.stream("mock/default?tokens=5&think=2", USER))
+        s = c.stream("mock/default?tokens=5&think=2", USER, parameters={"enable_thinking": True})
         toks = list(s)
+        thinking: List[str] = []
+        c.stream("mock/default?tokens=5&think=2", USER, on_thinking=thinking.append).collect()
+    assert [(t.token, t.channel) for t in plain[:-1]] == [(t, "output") for t in TOKENS5]
+    assert thinking == ["Let", " me"]
     assert [(t.token, t.channel) for t in toks[:-1]] == [("Let", "thinking"), (" me", "thinking")] + [(t, "output") for t in TOKENS5]
     assert all(not t.done and t.provider == "mock" for t in toks[:-1])
     last = toks[-1]
@@ -152,7 +158,7 @@ def test_stream_to_file(server: Server, tmp_path: Path) -> None:
         r = runnel.stream_to_file(c.generate_stream(None, "mock/default?tokens=5&think=2", "go"), str(path))
     assert path.read_text() == TEXT5 and r.text == TEXT5 and r.usage["total_tokens"] == 8
     with client(server) as c:
-        c.stream("mock/default?tokens=5&think=2", USER).to_file(str(path), thinking=True)
+        c.stream("mock/default?tokens=5&think=2", USER, parameters={"enable_thinking": True}).to_file(str(path), thinking=True)
     assert path.read_text() == "Let me" + TEXT5
 
 
