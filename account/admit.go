@@ -101,9 +101,14 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 	return a, nil
 }
 
-// reserve holds r in the store, or says in the error why it cannot.
+// reserve holds r in the store, or says in the error why it cannot. A
+// client that goes away must not cancel the write half-way: it could
+// commit unseen and stay held while this process's lease runs.
 func (s *Service) reserve(ctx context.Context, r Reservation, team Team) error {
-	switch err := s.store.Reserve(ctx, r); {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := s.store.Reserve(ctx, r)
+	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrInsufficientCredits):
@@ -116,6 +121,9 @@ func (s *Service) reserve(ctx context.Context, r Reservation, team Team) error {
 	case errors.Is(err, ErrNotFound):
 		return stream.Errorf(stream.CodeNotFound, "team %s not found", team.ID)
 	default:
+		// It may have committed before it failed (a timeout on the way
+		// back): give it back, whatever happened.
+		s.release(r.ID)
 		return internal(err)
 	}
 }

@@ -248,6 +248,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"negative price", "prices: {m: {input: -1}}\n", env(), `prices.m: a price is negative`},
 		{"bad env duration", "", env("RUNNEL_KEEP_ALIVE", "5"), `RUNNEL_KEEP_ALIVE="5": want a duration`},
 		{"bad env body limit", "", env("RUNNEL_BODY_LIMIT", "1MB"), `RUNNEL_BODY_LIMIT="1MB"`},
+		{"bad rate limit fail mode", "server: {rate_limit_fail: maybe}\n", env(), `server.rate_limit_fail (RUNNEL_RATE_LIMIT_FAIL): "maybe", want open or closed`},
+		{"bad env rate limit fail mode", "", env("RUNNEL_RATE_LIMIT_FAIL", "shut"), `"shut", want open or closed`},
 		{"bad env buffer", "", env("RUNNEL_BUFFER_SIZE", "-1"), `RUNNEL_BUFFER_SIZE="-1"`},
 		{"threads on a mock", "providers: {m: {type: mock, threads: 2}}\n", env(), `providers.m.threads: only an engine provider`},
 		{"negative threads", "providers: {e: {type: engine, threads: -1}}\n", env(), `providers.e.threads`},

@@ -265,6 +265,26 @@ func TestHealthAndReadiness(t *testing.T) {
 	check("/metrics", 404, "404 page not found\n")
 }
 
+// ReadyInfo's fields ride on every /readyz answer.
+func TestReadyInfo(t *testing.T) {
+	h := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ReadyInfo: func() map[string]any { return map[string]any{"store": "postgres", "status": "overridden"} }})
+	for _, draining := range []bool{false, true} {
+		if draining {
+			h.Drain()
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		want := `{"status":"ready","store":"postgres"}` + "\n"
+		if draining {
+			want = `{"status":"shutting down","store":"postgres"}` + "\n"
+		}
+		if rec.Body.String() != want {
+			t.Fatalf("draining %v: %s, want %s", draining, rec.Body, want)
+		}
+	}
+}
+
 func TestMiddlewareWrapsOnlyTheAPI(t *testing.T) {
 	deny := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

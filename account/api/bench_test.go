@@ -32,7 +32,8 @@ func BenchmarkAddedTTFT(b *testing.B) {
 			key := ""
 			mux := http.NewServeMux()
 			if c.kind != "" {
-				// As serve runs it: records journaled, stored off the path.
+				// As serve runs it: a reservation before the call, the record
+				// group-committed before the final bytes.
 				svc := account.New(storetest.Open(b, c.kind), account.Config{Auth: true, Journal: filepath.Join(b.TempDir(), "calls.journal")})
 				b.Cleanup(func() { svc.Close() })
 				ctx := context.Background()

@@ -1,9 +1,10 @@
-// Package journal makes call records durable the moment a call ends,
-// before they reach the store. A record is appended to a file as one line
-// with a single write, which survives the process being killed (the kernel
-// holds it), as a commit in SQLite's WAL with synchronous=NORMAL does;
-// writing it into the database then happens off the response's path. Once
-// every appended record has reached the store, the file is emptied.
+// Package journal keeps call records durable on local disk when they
+// cannot reach the store: the account layer appends the records the store
+// refused, for the next process on the same data directory to store. A
+// record is appended as one line with a single write, which survives the
+// process being killed (the kernel holds it), as a commit in SQLite's WAL
+// with synchronous=NORMAL does. Once every appended record has reached the
+// store (Committed), the file is emptied.
 //
 // One process owns a journal at a time (an exclusive flock): the server
 // while it runs. Whoever opens it next, the server restarting or an admin

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -105,5 +106,22 @@ func TestRedisRecovers(t *testing.T) {
 	}
 	if _, lerr := l.Admit(context.Background(), time.Now(), scopes); lerr == nil || lerr.Unavailable {
 		t.Fatalf("the second request within 1 RPM: %+v, want the rate limit", lerr)
+	}
+}
+
+// A Redis that does not answer at start leaves the limiter down, not the
+// server unstarted.
+func TestOpenWhileRedisIsDown(t *testing.T) {
+	addr, _ := hangingRedis(t)
+	l, err := Open(context.Background(), "redis://"+addr+"/0", Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if st := l.Status(); st.State != "down" || !st.FailOpen {
+		t.Fatalf("status: %+v, want down, failing open", st)
+	}
+	if _, err := Open(context.Background(), "http://not-redis", Options{}); err == nil || strings.Contains(err.Error(), "not-redis") {
+		t.Fatalf("a malformed URL: %v, want an error that does not echo it", err)
 	}
 }

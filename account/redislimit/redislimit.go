@@ -55,8 +55,9 @@ var (
 	_ account.StatusReporter = (*Limiter)(nil)
 )
 
-// Open connects to the Redis at url (redis://…, as REDIS_URL) and checks
-// that it answers.
+// Open connects to the Redis at url (redis://…, as REDIS_URL). If Redis
+// does not answer yet, the limiter starts down (see Limiter) rather than
+// keeping the server from starting; only a malformed URL is an error.
 func Open(ctx context.Context, url string, o Options) (*Limiter, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
@@ -68,12 +69,9 @@ func Open(ctx context.Context, url string, o Options) (*Limiter, error) {
 	}
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = o.Timeout, o.Timeout, o.Timeout, o.Timeout
 	opt.MaxRetries = -1 // a retry doubles the wait of every request while Redis is down
-	rdb := redis.NewClient(opt)
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		return nil, fmt.Errorf("redislimit: connect: %w", err)
-	}
-	return New(rdb, o), nil
+	l := New(redis.NewClient(opt), o)
+	l.result(l.rdb.Ping(ctx).Err())
+	return l, nil
 }
 
 // New returns a Limiter over rdb.

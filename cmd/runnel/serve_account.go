@@ -36,7 +36,7 @@ func accountConfig(ctx context.Context, ao accountOptions, sc config.Server, pri
 		return c, nil, err
 	}
 	st := lim.Status()
-	log.Info("rate limits are shared through Redis", "prefix", sc.RedisPrefix, "fail_open", st.FailOpen)
+	log.Info("rate limits are shared through Redis", "prefix", sc.RedisPrefix, "state", st.State, "fail_open", st.FailOpen)
 	c.Limiter, closeFn = lim, func() { lim.Close() }
 	return c, closeFn, nil
 }

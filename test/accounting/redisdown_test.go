@@ -2,13 +2,17 @@ package accounting_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/runnel/runnel/test/cluster"
 )
@@ -113,10 +117,17 @@ func metric(t *testing.T, base, key, name string) string {
 func TestRedisDownModes(t *testing.T) {
 	for _, mode := range []string{"open", "closed"} {
 		t.Run(mode, func(t *testing.T) {
-			target := strings.TrimSuffix(strings.TrimPrefix(cluster.DefaultRedisURL, "redis://"), "/0")
-			p := newRedisProxy(t, target)
+			u := os.Getenv("REDIS_URL")
+			if u == "" {
+				u = cluster.DefaultRedisURL
+			}
+			opt, err := redis.ParseURL(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := newRedisProxy(t, opt.Addr)
 			c := start(t, cluster.Options{Redis: true, Env: []string{
-				"REDIS_URL=redis://" + p.ln.Addr().String() + "/0", "RUNNEL_RATE_LIMIT_FAIL=" + mode}})
+				fmt.Sprintf("REDIS_URL=redis://%s/%d", p.ln.Addr(), opt.DB), "RUNNEL_RATE_LIMIT_FAIL=" + mode}})
 			base := c.URLs()[0]
 			tm, keys := newTeam(t, base, "limited", 1000, 0)
 			mustJSON(t, base, "POST", "/admin/teams/"+tm.ID+"/limits", adminKey, `{"rpm_limit":100000}`, http.StatusOK)

@@ -31,15 +31,14 @@ func (s *Store) Reserve(ctx context.Context, r account.Reservation) error {
 		return nil
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, reserveTeam, r.TeamID, r.Credits, r.Budget)
+		res, err := s.exec(ctx, tx, reserveTeam, r.TeamID, r.Credits, r.Budget)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return s.whyRefused(ctx, tx, r)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO reservations (id, team_id, owner, credits, budget, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			r.ID, r.TeamID, r.Owner, r.Credits, r.Budget, micros(time.Now()))
+		_, err = s.exec(ctx, tx, insertReservation, r.ID, r.TeamID, r.Owner, r.Credits, r.Budget, micros(time.Now()))
 		if err != nil && s.o.IsUnique(err) {
 			return account.ErrExists
 		}
@@ -47,10 +46,22 @@ func (s *Store) Reserve(ctx context.Context, r account.Reservation) error {
 	})
 }
 
-// reserveTeam holds $2 credits and $3 of budget on team $1 if it has them.
-const reserveTeam = `UPDATE teams SET reserved = reserved + $2, budget_reserved = budget_reserved + $3
+// The writes of reservations, prepared once by New.
+const (
+	// reserveTeam holds $2 credits and $3 of budget on team $1 if it has
+	// them.
+	reserveTeam = `UPDATE teams SET reserved = reserved + $2, budget_reserved = budget_reserved + $3
 	WHERE id = $1 AND credits - reserved >= $2
 	AND (max_budget <= 0 OR (spent < max_budget AND spent + budget_reserved + $3 <= max_budget))`
+	insertReservation = `INSERT INTO reservations (id, team_id, owner, credits, budget, created_at) VALUES ($1, $2, $3, $4, $5, $6)`
+	deleteReservation = `DELETE FROM reservations WHERE id = $1 RETURNING team_id, credits, budget`
+	// releaseTeam gives back $2 credits and $3 of budget. Float sums
+	// drift: what is left of the budget held after the last reservation
+	// goes must read 0, not 1e-17.
+	releaseTeam = `UPDATE teams SET reserved = reserved - $2,
+		budget_reserved = CASE WHEN budget_reserved - $3 < 0.000000001 THEN 0 ELSE budget_reserved - $3 END
+		WHERE id = $1`
+)
 
 // whyRefused says why reserveTeam changed no row: no such team, too few
 // credits, or the budget.
@@ -70,28 +81,24 @@ func (s *Store) whyRefused(ctx context.Context, q interface {
 // Release drops a reservation without charging anything; releasing one
 // that is gone (released, or its record stored) changes nothing.
 func (s *Store) Release(ctx context.Context, id string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return release(ctx, tx, id) })
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.release(ctx, tx, id) })
 }
 
 // release gives reservation id back to its team inside tx. Deleting the
 // row is what makes it happen once: of concurrent releases (the call's
 // record, a sweep after its owner's lease ran out), one gets the row.
-func release(ctx context.Context, tx *sql.Tx, id string) error {
+func (s *Store) release(ctx context.Context, tx *sql.Tx, id string) error {
 	var team string
 	var credits int64
 	var budget float64
-	err := tx.QueryRowContext(ctx, `DELETE FROM reservations WHERE id = $1 RETURNING team_id, credits, budget`, id).Scan(&team, &credits, &budget)
+	err := s.queryRowTx(ctx, tx, deleteReservation, id).Scan(&team, &credits, &budget)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	// Float sums drift: what is left of the budget held after the last
-	// reservation goes must read 0, not 1e-17.
-	_, err = tx.ExecContext(ctx, `UPDATE teams SET reserved = reserved - $2,
-		budget_reserved = CASE WHEN budget_reserved - $3 < 0.000000001 THEN 0 ELSE budget_reserved - $3 END
-		WHERE id = $1`, team, credits, budget)
+	_, err = s.exec(ctx, tx, releaseTeam, team, credits, budget)
 	return err
 }
 

@@ -77,7 +77,18 @@ const (
 	addSpent     = `UPDATE teams SET spent = spent + $2 WHERE id = $1`
 	touchJob     = `UPDATE jobs SET updated_at = $2, status = CASE WHEN status = 'pending' THEN 'in_progress' ELSE status END WHERE id = $1`
 	deductCredit = `UPDATE teams SET credits = credits - $2 WHERE id = $1`
+	// lockTeam is a no-op update that locks the team row (PostgreSQL)
+	// before its free credits are read.
+	lockTeam = `UPDATE teams SET reserved = reserved WHERE id = $1 RETURNING credits - reserved`
 )
+
+// queryRowTx is exec for a write that returns a row.
+func (s *Store) queryRowTx(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	if st, ok := s.wstmts.Load(q); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt)).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, q, args...)
+}
 
 // query runs a hot read through a statement prepared once: parsing SQL
 // costs SQLite more than running these lookups.
@@ -142,7 +153,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	if o.MaxVersion == 0 {
-		for _, q := range []string{insertCall, addSpent, touchJob, deductCredit} {
+		for _, q := range []string{insertCall, addSpent, touchJob, deductCredit, reserveTeam, insertReservation, deleteReservation, releaseTeam, lockTeam} {
 			st, err := o.Write.PrepareContext(ctx, q)
 			if err != nil {
 				s.Close()
@@ -718,7 +729,7 @@ func (s *Store) recordCall(ctx context.Context, tx *sql.Tx, c *account.Call, st 
 		st = c.Settle
 	}
 	if c.Reservation != "" {
-		if err := release(ctx, tx, c.Reservation); err != nil {
+		if err := s.release(ctx, tx, c.Reservation); err != nil {
 			return false, err
 		}
 	}
@@ -728,7 +739,7 @@ func (s *Store) recordCall(ctx context.Context, tx *sql.Tx, c *account.Call, st 
 		// held. The no-op update locks the row (PostgreSQL) before it is
 		// read.
 		var free int64
-		if err := tx.QueryRowContext(ctx, `UPDATE teams SET reserved = reserved WHERE id = $1 RETURNING credits - reserved`, c.TeamID).Scan(&free); err != nil {
+		if err := s.queryRowTx(ctx, tx, lockTeam, c.TeamID).Scan(&free); err != nil {
 			return false, err
 		}
 		c.Credits = min(want, max(free, 0))
