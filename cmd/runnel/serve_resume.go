@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
 
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/dialect"
@@ -12,19 +11,15 @@ import (
 	"github.com/runnel/runnel/resume/redislog"
 )
 
-// resumer is the resumption layer for serve: with REDIS_URL, resumable
-// streams' logs live in Redis (keys under RUNNEL_REDIS_PREFIX, default
-// "runnel:"), so that a stream resumes, and is cancelled, on any replica;
+// resumer is the resumption layer for serve: with a Redis URL
+// (server.redis_url, REDIS_URL or --redis-url), resumable streams' logs
+// live in Redis (keys under server.redis_prefix, default "runnel:"), so that a stream resumes, and is cancelled, on any replica;
 // else in this process. The returned func closes what it opened.
 func resumer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*dialect.Resumer, func(), error) {
 	o := resume.Options{Grace: cfg.Server.ResumeGrace, Retain: cfg.Server.ResumeRetain, Budget: cfg.Server.ResumeBudget}
 	closeFn := func() {}
-	if url := os.Getenv("REDIS_URL"); url != "" {
-		prefix := os.Getenv("RUNNEL_REDIS_PREFIX")
-		if prefix == "" {
-			prefix = "runnel:"
-		}
-		st, err := redislog.Open(ctx, url, prefix+"rs:")
+	if url := cfg.Server.RedisURL; url != "" {
+		st, err := redislog.Open(ctx, url, cfg.Server.RedisPrefix+"rs:")
 		if err != nil {
 			return nil, nil, err
 		}
