@@ -67,6 +67,11 @@ type Options struct {
 	// replica died, numbered from seq on, one frame each (nil: a bare SSE
 	// error event).
 	Interrupted func(kind, id string, seq uint64) [][]byte
+	// Orphaned is called once per stream whose replica died, on the one
+	// replica that ended its log with the Interrupted events, before its
+	// reader sees the end: to record the call, from what the dead replica
+	// described (Session.Describe) and noted (Session.Note).
+	Orphaned func(ctx context.Context, o Orphan)
 }
 
 // Errors a Registry or Session returns. ErrNotFound covers unknown,
@@ -291,6 +296,7 @@ type Session struct {
 	// refreshed is when the shared log's expiry was last pushed back;
 	// only the producer uses it.
 	refreshed time.Time
+	pending   Output // noted for the next shared frame
 
 	held int64 // bytes counted against the budget; guarded by reg.mu
 }
@@ -361,11 +367,45 @@ func (s *Session) Append(seq uint64, frame []byte) error {
 		if err != nil {
 			return err
 		}
+		s.pending = Output{}
 	}
 	s.frames = append(s.frames, s.copyFrame(frame))
 	s.bytes += len(frame)
 	s.signal()
 	return nil
+}
+
+// Note says the next frame carries text of the output channel (thinking
+// false) or the thinking one. With Shared it is logged beside that frame,
+// so that a replica ending the stream after this one died can tell what
+// was served (Options.Orphaned); else it is not kept. Only the producer
+// calls it.
+func (s *Session) Note(thinking bool, text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.shared {
+		return
+	}
+	if thinking {
+		s.pending.Thinking += text
+	} else {
+		s.pending.Text += text
+	}
+}
+
+// Describe keeps call (the caller's account of the generation: opaque
+// here) where every replica finds it, for Options.Orphaned. Without
+// Shared it does nothing.
+func (s *Session) Describe(call []byte) error {
+	s.mu.Lock()
+	shared := s.shared
+	s.mu.Unlock()
+	if !shared {
+		return nil
+	}
+	ctx, cancel := s.reg.sharing.ctx()
+	defer cancel()
+	return s.reg.sharing.s.Describe(ctx, s.id, call)
 }
 
 // arenaSize is the size of the blocks frames are copied into: one

@@ -19,9 +19,14 @@ type Shared interface {
 	// after its last write.
 	Create(ctx context.Context, id string, m Meta, ttl time.Duration) error
 	// Append adds frame as event seq and, unless ttl is 0, makes the
-	// stream's log and meta live ttl from now. ErrExists if the log
-	// already has an event seq (or a later one) or has ended.
-	Append(ctx context.Context, id string, seq uint64, frame []byte, ttl time.Duration) error
+	// stream's log and meta live ttl from now; out is the text the frame
+	// carried, kept beside it (see Output). ErrExists if the log already
+	// has an event seq (or a later one) or has ended.
+	Append(ctx context.Context, id string, seq uint64, frame []byte, out Output, ttl time.Duration) error
+	// Describe adds call (Session.Describe) to the stream's meta.
+	Describe(ctx context.Context, id string, call []byte) error
+	// Output joins the text carried by the log's events.
+	Output(ctx context.Context, id string) (Output, error)
 	// End closes the log with status (one of the End* constants).
 	// ErrExists if it had ended already.
 	End(ctx context.Context, id, status string, ttl time.Duration) error
@@ -47,6 +52,19 @@ type Shared interface {
 type Meta struct {
 	Owner, Kind string
 	Replica     string // the one generating it
+	Call        []byte // what it said of the generation (Session.Describe), or nil
+}
+
+// Output is the text a stream's frames carried, by channel: what a
+// replica that ends a dead replica's stream needs to record it.
+type Output struct{ Text, Thinking string }
+
+// Orphan is a stream whose replica died, as its log has it (see
+// Options.Orphaned).
+type Orphan struct {
+	ID, Kind, Owner string
+	Call            []byte
+	Output          Output
 }
 
 // ErrExists is returned by Shared for an event or end already written.
@@ -167,7 +185,7 @@ func (sh *sharing) append(s *Session, seq uint64, frame []byte) error {
 	if now := time.Now(); now.Sub(s.refreshed) > sh.ttl()/4 {
 		ttl, s.refreshed = sh.ttl(), now
 	}
-	err := sh.s.Append(ctx, s.id, seq, frame, ttl)
+	err := sh.s.Append(ctx, s.id, seq, frame, s.pending, ttl)
 	if errors.Is(err, ErrExists) {
 		// Another replica ended the log (a cancel from it, or it took
 		// this one for dead): nobody will read what follows.
@@ -422,16 +440,46 @@ func (c *remoteClient) interrupt(ctx context.Context) {
 	}
 	slog.Warn("resume: the replica generating a stream is gone; ending it with an error", "stream", c.id, "replica", c.replica)
 	for i, f := range frames {
-		if err := c.sh.s.Append(ctx, c.id, c.pos+1+uint64(i), f, c.sh.ttl()); err != nil {
+		if err := c.sh.s.Append(ctx, c.id, c.pos+1+uint64(i), f, Output{}, c.sh.ttl()); err != nil {
 			if i == 0 && !errors.Is(err, ErrExists) {
 				return
 			}
 			break // another reader wrote them
 		}
 	}
-	if err := c.sh.s.End(ctx, c.id, endInterrupted, c.sh.ttl()); err != nil && !errors.Is(err, ErrExists) {
+	err := c.sh.s.End(ctx, c.id, endInterrupted, c.sh.ttl())
+	switch {
+	case errors.Is(err, ErrExists):
+		return // another reader ended it, and records it
+	case err != nil:
 		slog.Warn("resume: ending an interrupted stream", "stream", c.id, "err", err)
+		return
 	}
+	if f := c.sh.r.o.Orphaned; f != nil {
+		// The one replica whose End went in records the call, before its
+		// reader sees the end. A client gone meanwhile does not stop it.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		o, err := c.orphan(ctx)
+		if err != nil {
+			slog.Error("resume: reading an interrupted stream's log; its call is not recorded", "stream", c.id, "err", err)
+			return
+		}
+		f(ctx, o)
+	}
+}
+
+// orphan reads what the log holds of the interrupted call.
+func (c *remoteClient) orphan(ctx context.Context) (Orphan, error) {
+	m, err := c.sh.s.Meta(ctx, c.id)
+	if err != nil {
+		return Orphan{}, err
+	}
+	out, err := c.sh.s.Output(ctx, c.id)
+	if err != nil {
+		return Orphan{}, err
+	}
+	return Orphan{ID: c.id, Kind: m.Kind, Owner: m.Owner, Call: m.Call, Output: out}, nil
 }
 
 // interruptedFrame is the error event of an interrupted stream when no

@@ -232,3 +232,64 @@ func TestSharedOwnerDies(t *testing.T) {
 		t.Fatalf("a resume after the interruption event: %v, want ErrComplete", err)
 	}
 }
+
+// Replica 0 dies mid-stream with two readers on two other replicas: the
+// log ends once, and exactly one replica is handed the orphaned call,
+// with what replica 0 described and the text its logged frames carried
+// (not what it noted for a frame it never logged).
+func TestSharedOwnerDiesOrphanedOnce(t *testing.T) {
+	orphans := make(chan resume.Orphan, 4)
+	rs := replicas(t, 3, resume.Options{Grace: time.Hour, Heartbeat: 50 * time.Millisecond,
+		Orphaned: func(_ context.Context, o resume.Orphan) { orphans <- o }})
+	s, _ := rs[0].Open("team:a:k", "openai.chat", func() {})
+	c, _ := s.Attach(0)
+	if err := s.Describe([]byte(`{"id":"call_1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	s.Note(false, "Hel")
+	s.Note(true, "hmm")
+	s.Append(1, frame(s.ID(), 1, "a"))
+	s.Note(false, "lo")
+	s.Append(2, frame(s.ID(), 2, "b"))
+	s.Note(false, " never logged")
+	c.Close()
+	rs[0].Close() // as a kill -9
+
+	done := make(chan error, 2)
+	for _, reg := range rs[1:] {
+		r, err := reg.Resume(s.ID(), "team:a:k", "openai.chat", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			defer r.Close()
+			_, err := read(t, r)
+			done <- err
+		}()
+	}
+	eofs := 0
+	for range 2 {
+		// The later attach takes the earlier reader over, unless that one
+		// saw the end first.
+		switch err := <-done; {
+		case err == io.EOF:
+			eofs++
+		case !errors.Is(err, resume.ErrTakenOver):
+			t.Fatalf("a reader ended with %v, want EOF or ErrTakenOver", err)
+		}
+	}
+	if eofs == 0 {
+		t.Fatal("no reader saw the end")
+	}
+	o := <-orphans
+	want := resume.Orphan{ID: s.ID(), Kind: "openai.chat", Owner: "team:a:k", Call: []byte(`{"id":"call_1"}`),
+		Output: resume.Output{Text: "Hello", Thinking: "hmm"}}
+	if fmt.Sprint(o) != fmt.Sprint(want) {
+		t.Fatalf("orphan %+v, want %+v", o, want)
+	}
+	select {
+	case o := <-orphans:
+		t.Fatalf("a second replica was handed the orphan: %+v", o)
+	default:
+	}
+}

@@ -96,8 +96,34 @@ func (s *Store) add(ctx context.Context, id, entry string, values []any, ttl tim
 	return err
 }
 
-func (s *Store) Append(ctx context.Context, id string, seq uint64, frame []byte, ttl time.Duration) error {
-	return s.add(ctx, id, "0-"+strconv.FormatUint(seq, 10), []any{"f", frame}, ttl)
+func (s *Store) Append(ctx context.Context, id string, seq uint64, frame []byte, out resume.Output, ttl time.Duration) error {
+	v := []any{"f", frame}
+	if out.Text != "" {
+		v = append(v, "o", out.Text)
+	}
+	if out.Thinking != "" {
+		v = append(v, "h", out.Thinking)
+	}
+	return s.add(ctx, id, "0-"+strconv.FormatUint(seq, 10), v, ttl)
+}
+
+func (s *Store) Describe(ctx context.Context, id string, call []byte) error {
+	return s.rdb.HSet(ctx, s.metaKey(id), "call", call).Err()
+}
+
+func (s *Store) Output(ctx context.Context, id string) (resume.Output, error) {
+	msgs, err := s.rdb.XRange(ctx, s.logKey(id), "-", "+").Result()
+	if err != nil {
+		return resume.Output{}, err
+	}
+	var text, thinking strings.Builder
+	for _, m := range msgs {
+		o, _ := m.Values["o"].(string)
+		h, _ := m.Values["h"].(string)
+		text.WriteString(o)
+		thinking.WriteString(h)
+	}
+	return resume.Output{Text: text.String(), Thinking: thinking.String()}, nil
 }
 
 func (s *Store) End(ctx context.Context, id, status string, ttl time.Duration) error {
@@ -112,7 +138,11 @@ func (s *Store) Meta(ctx context.Context, id string) (resume.Meta, error) {
 	if len(v) == 0 {
 		return resume.Meta{}, resume.ErrNotFound
 	}
-	return resume.Meta{Owner: v["owner"], Kind: v["kind"], Replica: v["replica"]}, nil
+	m := resume.Meta{Owner: v["owner"], Kind: v["kind"], Replica: v["replica"]}
+	if c, ok := v["call"]; ok {
+		m.Call = []byte(c)
+	}
+	return m, nil
 }
 
 func (s *Store) Tail(ctx context.Context, id string) (uint64, string, error) {

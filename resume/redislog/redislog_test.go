@@ -51,15 +51,22 @@ func TestLog(t *testing.T) {
 	if err := s.Create(ctx, id, m, ttl); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Meta(ctx, id); err != nil || got != m {
+	if got, err := s.Meta(ctx, id); err != nil || got.Owner != m.Owner || got.Kind != m.Kind || got.Replica != m.Replica || got.Call != nil {
 		t.Fatalf("Meta = %+v, %v; want %+v", got, err, m)
 	}
+	if err := s.Describe(ctx, id, []byte(`{"id":"call_1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Meta(ctx, id); err != nil || string(got.Call) != `{"id":"call_1"}` || got.Owner != m.Owner {
+		t.Fatalf("Meta after Describe = %+v, %v", got, err)
+	}
+	outs := []resume.Output{{Text: "He"}, {Thinking: "hm", Text: "llo"}, {}}
 	for i, f := range []string{"a", "b\nc", "d"} {
-		if err := s.Append(ctx, id, uint64(i+1), []byte(f), ttl); err != nil {
+		if err := s.Append(ctx, id, uint64(i+1), []byte(f), outs[i], ttl); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Append(ctx, id, 3, []byte("again"), ttl); !errors.Is(err, resume.ErrExists) {
+	if err := s.Append(ctx, id, 3, []byte("again"), resume.Output{Text: "!"}, ttl); !errors.Is(err, resume.ErrExists) {
 		t.Fatalf("a second event 3: %v, want ErrExists", err)
 	}
 	if last, end, err := s.Tail(ctx, id); err != nil || last != 3 || end != "" {
@@ -75,11 +82,14 @@ func TestLog(t *testing.T) {
 	if err := s.End(ctx, id, "cancelled", ttl); !errors.Is(err, resume.ErrExists) {
 		t.Fatalf("a second end: %v, want ErrExists", err)
 	}
-	if err := s.Append(ctx, id, 4, []byte("late"), ttl); !errors.Is(err, resume.ErrExists) {
+	if err := s.Append(ctx, id, 4, []byte("late"), resume.Output{}, ttl); !errors.Is(err, resume.ErrExists) {
 		t.Fatalf("an event after the end: %v, want ErrExists", err)
 	}
 	if last, end, err := s.Tail(ctx, id); err != nil || last != 3 || end != "done" {
 		t.Fatalf("Tail = %d %q %v, want 3 done", last, end, err)
+	}
+	if out, err := s.Output(ctx, id); err != nil || out != (resume.Output{Text: "Hello", Thinking: "hm"}) {
+		t.Fatalf("Output = %+v, %v; want Hello and hm (not the refused event's)", out, err)
 	}
 	got, end, err = s.Read(ctx, id, 3, 0, nil)
 	if err != nil || end != "done" || len(got) != 0 {
@@ -95,7 +105,7 @@ func TestReadFollows(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	s.Create(ctx, "rs_2", resume.Meta{}, time.Minute)
-	s.Append(ctx, "rs_2", 1, []byte("one"), time.Minute)
+	s.Append(ctx, "rs_2", 1, []byte("one"), resume.Output{}, time.Minute)
 	got := make(chan string)
 	go func() {
 		// Blocks until "two" arrives: a minute is only a deadlock guard.
@@ -108,7 +118,7 @@ func TestReadFollows(t *testing.T) {
 	}()
 	// The reader may or may not be blocked yet; XREAD takes the event
 	// either way.
-	s.Append(ctx, "rs_2", 2, []byte("two"), time.Minute)
+	s.Append(ctx, "rs_2", 2, []byte("two"), resume.Output{}, time.Minute)
 	if g := <-got; g != "two" {
 		t.Fatalf("read %q, want two", g)
 	}
