@@ -131,7 +131,9 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 	if obs := g.opts.Observer; obs != nil {
 		obs.CallStarted(sv.provider, sv.model)
 	}
-	return NewCall(m, id, sv.provider, sv.model, started, m.summary), nil
+	c := NewCall(m, id, sv.provider, sv.model, started, m.summary)
+	c.Request = req
+	return c, nil
 }
 
 // failed records a call that ended before its stream started.
