@@ -2,6 +2,7 @@ package dialect
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,11 @@ type Resumer struct {
 	// may resume it); "" when auth is off. nil means "" for everyone.
 	Owner     func(ctx context.Context) string
 	KeepAlive time.Duration // for the clients' writers, as sse.Options
+	// Settle records a call whose replica died mid-stream, for owner
+	// (as Owner named the caller), on the replica that ended its log with
+	// the interruption events (gateway.Gateway.Settle, in owner's
+	// context). nil records nothing.
+	Settle func(ctx context.Context, owner string, rec *gateway.Record)
 
 	mu      sync.Mutex
 	codecs  map[string]Codec
@@ -61,6 +67,9 @@ func NewResumer(o resume.Options, owner func(ctx context.Context) string) *Resum
 	rs := &Resumer{Owner: owner, codecs: map[string]Codec{}, calls: map[*liveCall]struct{}{}, changed: make(chan struct{})}
 	if o.Interrupted == nil {
 		o.Interrupted = rs.interrupted
+	}
+	if o.Orphaned == nil {
+		o.Orphaned = rs.orphaned
 	}
 	rs.Registry = resume.NewRegistry(o)
 	return rs
@@ -191,6 +200,7 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 		rs.codec(kind).WriteError(w, stream.Errorf(stream.CodeInternal, "resumable stream: %v", aerr))
 		return
 	}
+	describe(sess, call)
 	lc := &liveCall{cancel: cancel}
 	rs.mu.Lock()
 	rs.calls[lc] = struct{}{}
@@ -215,6 +225,64 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 		encode(ctx, sse.NewLogWriter(sess, sse.Options{IDPrefix: sess.ID() + "-"}), call)
 	}()
 	rs.follow(w, r, sess.ID(), c)
+}
+
+// callInfo is what a session's log keeps of its call (Session.Describe),
+// for the replica that ends it if this one dies: enough to record it.
+type callInfo struct {
+	ID       string          `json:"id"`
+	Provider string          `json:"provider"`
+	Model    string          `json:"model"`
+	Started  time.Time       `json:"started"`
+	Request  *stream.Request `json:"request,omitempty"`
+}
+
+// describe keeps call's description in sess's log and has the text it
+// streams noted beside the frames that carry it.
+func describe(sess *resume.Session, call *gateway.Call) {
+	b, err := json.Marshal(callInfo{ID: call.ID, Provider: call.Provider, Model: call.Model, Started: call.Started, Request: call.Request})
+	if err == nil {
+		err = sess.Describe(b)
+	}
+	if err != nil {
+		// The stream still serves; only a replica's death would cost
+		// its record.
+		slog.Warn("resumable stream: describing its call in the log", "stream", sess.ID(), "call", call.ID, "err", err)
+	}
+	call.Stream = &noting{Stream: call.Stream, sess: sess}
+}
+
+// noting notes the text of the events read for the frames that the
+// encoder writes next.
+type noting struct {
+	stream.Stream
+	sess *resume.Session
+}
+
+func (n *noting) Recv() (stream.Event, error) {
+	ev, err := n.Stream.Recv()
+	if err == nil && ev.Kind == stream.KindDelta && ev.Text != "" {
+		n.sess.Note(ev.Channel == stream.Thinking, ev.Text)
+	}
+	return ev, err
+}
+
+// orphaned records the call of a stream whose replica died, from what
+// its log holds (resume.Options.Orphaned).
+func (rs *Resumer) orphaned(ctx context.Context, o resume.Orphan) {
+	var ci callInfo
+	if err := json.Unmarshal(o.Call, &ci); err != nil || ci.ID == "" {
+		slog.Error("resumable stream: its replica died and its log does not describe its call; the call is not recorded", "stream", o.ID, "err", err)
+		return
+	}
+	if rs.Settle == nil {
+		return
+	}
+	rs.Settle(ctx, o.Owner, &gateway.Record{
+		ID: ci.ID, Request: ci.Request, Provider: ci.Provider, Model: ci.Model, Started: ci.Started,
+		Output: o.Output.Text, Thinking: o.Output.Thinking,
+		Finish: stream.FinishError, Status: "error", Err: ErrInterrupted,
+	})
 }
 
 // ErrShuttingDown is the cause of the calls Shutdown cancels.
