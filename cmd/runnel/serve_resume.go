@@ -4,10 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 
+	"github.com/runnel/runnel/account"
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/native"
+	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/resume"
 	"github.com/runnel/runnel/resume/redislog"
 )
@@ -39,6 +42,29 @@ func resumer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*dialec
 	log.Info("resumable streams", "logs", map[bool]string{true: "redis", false: "memory"}[o.Shared != nil],
 		"replica", res.Registry.Replica(), "budget_bytes", res.Registry.Options().Budget)
 	return res, func() { res.Registry.Close(); closeFn() }, nil
+}
+
+// settle records a resumable call whose replica died mid-stream, on the
+// replica that ended its log: for the caller the log names (tokenIdentity's
+// form), through the gateway (usage counted from what was served, cost)
+// into the account store, once by the call's id. The identity is taken as
+// the log names it, unchecked: a key revoked since still pays for what
+// it was served.
+func settle(gw *gateway.Gateway, log *slog.Logger) func(ctx context.Context, owner string, rec *gateway.Record) {
+	return func(ctx context.Context, owner string, rec *gateway.Record) {
+		if owner == "admin" {
+			ctx = account.NewContext(ctx, account.Identity{Admin: true})
+		} else if rest, ok := strings.CutPrefix(owner, "team:"); ok {
+			team, key, _ := strings.Cut(rest, ":")
+			ctx = account.NewContext(ctx, account.Identity{TeamID: team, KeyID: key})
+		}
+		if err := gw.Settle(ctx, rec); err != nil {
+			log.Error("recording a call whose replica died", "call", rec.ID, "err", err)
+			return
+		}
+		log.Info("recorded a call whose replica died mid-stream", "call", rec.ID, "provider", rec.Provider, "model", rec.Model,
+			"completion_tokens", rec.Usage.CompletionTokens, "cost", rec.Cost.Total)
+	}
 }
 
 // streamTokens signs stream tokens with the configured secret (shared by
