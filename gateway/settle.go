@@ -43,3 +43,14 @@ func (g *Gateway) Settle(ctx context.Context, rec *Record) error {
 	}
 	return nil
 }
+
+// Continuer is implemented by providers that can continue an answer
+// begun: a request whose last message is the assistant's (the text so
+// far) gets the rest of the answer, as Anthropic's prefill does, with the
+// usage of the whole answer (the prompt without the prefix; the prefix's
+// tokens among the completion's). CanContinue reports whether model (as
+// the provider knows it) can. A resumable stream whose replica died is
+// continued only on such a provider (see Continuation).
+type Continuer interface {
+	CanContinue(model string) bool
+}
