@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"time"
+
+	"github.com/runnel/runnel/stream"
 )
 
 // Recorder is implemented by Accountants that can record a call they did
@@ -53,4 +55,57 @@ func (g *Gateway) Settle(ctx context.Context, rec *Record) error {
 // continued only on such a provider (see Continuation).
 type Continuer interface {
 	CanContinue(model string) bool
+}
+
+// Continuation is a call continued by this process after the one serving
+// it died (a resumable stream, see package resume): the original call's
+// id and start, and the answer streamed so far.
+type Continuation struct {
+	ID       string
+	Started  time.Time
+	Text     string // the output channel so far: the prefix to continue
+	Thinking string // the thinking channel so far (not sent again)
+}
+
+type continuationKey struct{}
+
+// WithContinuation returns ctx for Start to continue c: the call keeps
+// c's id and start; its provider, which must be a Continuer, gets the
+// request with c.Text as the assistant's answer begun, and its stream
+// carries the rest; its record holds the whole answer and is stored under
+// c.ID, so the call is recorded (and charged) once. A provider that
+// cannot continue makes Start return ErrCannotContinue before admission.
+func WithContinuation(ctx context.Context, c Continuation) context.Context {
+	return context.WithValue(ctx, continuationKey{}, &c)
+}
+
+func continuationFrom(ctx context.Context) *Continuation {
+	c, _ := ctx.Value(continuationKey{}).(*Continuation)
+	return c
+}
+
+// ErrCannotContinue is returned by Start for a continuation whose model's
+// provider is no Continuer.
+var ErrCannotContinue = &stream.Error{Code: stream.CodeUpstream, Message: "the model's provider cannot continue an answer begun"}
+
+// canContinue reports whether model routes to a provider that continues.
+func (g *Gateway) canContinue(model string) bool {
+	p, _, upstream, err := g.opts.Router.Route(model)
+	if err != nil {
+		return false
+	}
+	c, ok := p.(Continuer)
+	return ok && c.CanContinue(upstream)
+}
+
+// withPrefix returns req's messages with text as the assistant's answer
+// begun: appended to its last message if that is the assistant's already
+// (the client's own prefill), else as a new one.
+func withPrefix(msgs []stream.Message, text string) []stream.Message {
+	out := append([]stream.Message(nil), msgs...)
+	if n := len(out); n > 0 && out[n-1].Role == "assistant" {
+		out[n-1].Content += text
+		return out
+	}
+	return append(out, stream.Message{Role: "assistant", Content: text})
 }

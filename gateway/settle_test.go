@@ -79,3 +79,43 @@ func TestCallRequest(t *testing.T) {
 		t.Fatalf("call.Request = %v, want the request started", c.Request)
 	}
 }
+
+// A continuation streams the rest of the answer, keeps the call's id and
+// start, and records the whole answer with the whole usage, once.
+func TestContinuation(t *testing.T) {
+	r := newRig(nil)
+	model := "mock/default?tokens=6&text=one+two+three+four"
+	c, err := r.gw.Start(context.Background(), chat(model))
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := drain(t, c)
+	c.Close()
+	first := r.acc.only(t)
+
+	started := time.Now().Add(-time.Minute)
+	ctx := gateway.WithContinuation(context.Background(), gateway.Continuation{ID: "call_orig", Started: started, Text: "one two"})
+	c, err = r.gw.Start(ctx, chat(model))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := drain(t, c)
+	c.Close()
+	check(t, rest, whole[2:]...)
+	if c.ID != "call_orig" || !c.Started.Equal(started) {
+		t.Fatalf("continued call %s started %v, want call_orig at %v", c.ID, c.Started, started)
+	}
+	rec := r.acc.records[1]
+	if rec.ID != "call_orig" || rec.Output != first.Output || rec.Usage != first.Usage || rec.Status != "ok" || len(rec.Request.Messages) != 2 {
+		t.Fatalf("continued record %+v\nwant the whole answer %q, usage %+v, the original request", rec, first.Output, first.Usage)
+	}
+
+	// A provider that cannot continue (a fallback chain) is refused
+	// before admission: nothing is recorded.
+	if _, err := r.gw.Start(ctx, chat("chain")); err != gateway.ErrCannotContinue {
+		t.Fatalf("continuing on a chain: %v, want ErrCannotContinue", err)
+	}
+	if n := len(r.acc.records); n != 2 {
+		t.Fatalf("%d records, want 2", n)
+	}
+}
