@@ -19,14 +19,18 @@ type Shared interface {
 	// after its last write.
 	Create(ctx context.Context, id string, m Meta, ttl time.Duration) error
 	// Append adds frame as event seq and, unless ttl is 0, makes the
-	// stream's log and meta live ttl from now; out is the text the frame
-	// carried, kept beside it (see Output). ErrExists if the log already
-	// has an event seq (or a later one) or has ended.
-	Append(ctx context.Context, id string, seq uint64, frame []byte, out Output, ttl time.Duration) error
+	// stream's log and meta live ttl from now; note is kept beside it
+	// (Session.Note). ErrExists if the log already has an event seq (or
+	// a later one) or has ended.
+	Append(ctx context.Context, id string, seq uint64, frame, note []byte, ttl time.Duration) error
 	// Describe adds call (Session.Describe) to the stream's meta.
 	Describe(ctx context.Context, id string, call []byte) error
-	// Output joins the text carried by the log's events.
-	Output(ctx context.Context, id string) (Output, error)
+	// Notes joins the notes of the log's events, in order.
+	Notes(ctx context.Context, id string) ([]byte, error)
+	// Claim makes replica the one generating stream id if dead still is
+	// (Meta.Replica), atomically: of replicas racing to take over a dead
+	// one's stream, one gets true.
+	Claim(ctx context.Context, id, dead, replica string) (bool, error)
 	// End closes the log with status (one of the End* constants).
 	// ErrExists if it had ended already.
 	End(ctx context.Context, id, status string, ttl time.Duration) error
@@ -55,16 +59,13 @@ type Meta struct {
 	Call        []byte // what it said of the generation (Session.Describe), or nil
 }
 
-// Output is the text a stream's frames carried, by channel: what a
-// replica that ends a dead replica's stream needs to record it.
-type Output struct{ Text, Thinking string }
-
 // Orphan is a stream whose replica died, as its log has it (see
 // Options.Orphaned).
 type Orphan struct {
 	ID, Kind, Owner string
 	Call            []byte
-	Output          Output
+	Notes           []byte // the notes of its logged events (Session.Note)
+	Last            uint64 // the number of its last logged event
 }
 
 // ErrExists is returned by Shared for an event or end already written.
@@ -154,6 +155,27 @@ func (r *Registry) Close() {
 		r.sharing.stop()
 		r.sharing.done.Wait()
 	}
+}
+
+// Adopt makes this replica the writer of o, a stream whose replica died
+// and which it claimed (Options.Continue): a session whose producer writes
+// the stream's events from 1 again, of which those up to o.Last, already
+// logged, are skipped. The client of nonce, which follows the log, holds
+// its grace period as a client attached would. cancel stops the
+// generation.
+func (r *Registry) Adopt(o Orphan, nonce string, cancel func()) (*Session, error) {
+	if r.sharing == nil {
+		return nil, ErrNotFound
+	}
+	s := &Session{id: o.ID, owner: o.Owner, kind: o.Kind, reg: r, cancel: cancel,
+		first: o.Last + 1, skip: o.Last, wake: make(chan struct{}), shared: true, adopted: true, remote: nonce}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sessions[s.id] != nil {
+		return nil, ErrExists
+	}
+	r.sessions[s.id] = s
+	return s, nil
 }
 
 // Replica is the registry's name in Shared.
@@ -300,7 +322,9 @@ type Reader interface {
 // id of owner and kind, wherever it is generated. ErrComplete means the
 // reader would have nothing to read: the stream finished at after.
 func (r *Registry) Resume(id, owner, kind string, after uint64) (Reader, error) {
-	if s, err := r.Get(id, owner, kind); err == nil {
+	// An adopted session holds only what it wrote itself: its readers
+	// follow the shared log.
+	if s, err := r.Get(id, owner, kind); err == nil && !s.adopted {
 		if s.Done(after) {
 			return nil, ErrComplete
 		}
@@ -418,13 +442,44 @@ func (c *remoteClient) Next(ctx context.Context, dst [][]byte) ([][]byte, error)
 		if err != nil {
 			return dst, err
 		}
-		if _, err := c.sh.s.Meta(ctx, c.id); errors.Is(err, ErrNotFound) {
+		m, err := c.sh.s.Meta(ctx, c.id)
+		if errors.Is(err, ErrNotFound) {
 			return dst, ErrExpired
 		}
+		if err != nil {
+			return dst, err
+		}
+		if m.Replica != c.replica {
+			c.replica = m.Replica // another replica took the stream over
+			continue
+		}
 		if !alive {
-			c.interrupt(ctx)
+			c.takeOver(ctx)
 		}
 	}
+}
+
+// takeOver continues, on this replica, the generation of a stream whose
+// replica died, if Options.Continue can; else it ends the stream with the
+// interruption. With Continue set, replicas racing here claim the stream
+// first: one goes on, the others follow it.
+func (c *remoteClient) takeOver(ctx context.Context) {
+	f := c.sh.r.o.Continue
+	if f == nil {
+		c.interrupt(ctx)
+		return
+	}
+	ok, err := c.sh.s.Claim(ctx, c.id, c.replica, c.sh.r.o.Replica)
+	if err != nil || !ok {
+		return // the next round retries, or follows the replica that claimed it
+	}
+	c.replica = c.sh.r.o.Replica
+	o, err := c.orphan(ctx)
+	if err == nil && f(ctx, o, c.nonce) {
+		slog.Warn("resume: the replica generating a stream is gone; continuing it here", "stream", c.id, "after", o.Last)
+		return
+	}
+	c.interrupt(ctx)
 }
 
 // interrupt ends the log of a stream whose replica died, with the
@@ -440,7 +495,7 @@ func (c *remoteClient) interrupt(ctx context.Context) {
 	}
 	slog.Warn("resume: the replica generating a stream is gone; ending it with an error", "stream", c.id, "replica", c.replica)
 	for i, f := range frames {
-		if err := c.sh.s.Append(ctx, c.id, c.pos+1+uint64(i), f, Output{}, c.sh.ttl()); err != nil {
+		if err := c.sh.s.Append(ctx, c.id, c.pos+1+uint64(i), f, nil, c.sh.ttl()); err != nil {
 			if i == 0 && !errors.Is(err, ErrExists) {
 				return
 			}
@@ -475,11 +530,15 @@ func (c *remoteClient) orphan(ctx context.Context) (Orphan, error) {
 	if err != nil {
 		return Orphan{}, err
 	}
-	out, err := c.sh.s.Output(ctx, c.id)
+	notes, err := c.sh.s.Notes(ctx, c.id)
 	if err != nil {
 		return Orphan{}, err
 	}
-	return Orphan{ID: c.id, Kind: m.Kind, Owner: m.Owner, Call: m.Call, Output: out}, nil
+	last, _, err := c.sh.s.Tail(ctx, c.id)
+	if err != nil {
+		return Orphan{}, err
+	}
+	return Orphan{ID: c.id, Kind: m.Kind, Owner: m.Owner, Call: m.Call, Notes: notes, Last: last}, nil
 }
 
 // interruptedFrame is the error event of an interrupted stream when no

@@ -96,13 +96,10 @@ func (s *Store) add(ctx context.Context, id, entry string, values []any, ttl tim
 	return err
 }
 
-func (s *Store) Append(ctx context.Context, id string, seq uint64, frame []byte, out resume.Output, ttl time.Duration) error {
+func (s *Store) Append(ctx context.Context, id string, seq uint64, frame, note []byte, ttl time.Duration) error {
 	v := []any{"f", frame}
-	if out.Text != "" {
-		v = append(v, "o", out.Text)
-	}
-	if out.Thinking != "" {
-		v = append(v, "h", out.Thinking)
+	if len(note) > 0 {
+		v = append(v, "n", note)
 	}
 	return s.add(ctx, id, "0-"+strconv.FormatUint(seq, 10), v, ttl)
 }
@@ -111,19 +108,29 @@ func (s *Store) Describe(ctx context.Context, id string, call []byte) error {
 	return s.rdb.HSet(ctx, s.metaKey(id), "call", call).Err()
 }
 
-func (s *Store) Output(ctx context.Context, id string) (resume.Output, error) {
+func (s *Store) Notes(ctx context.Context, id string) ([]byte, error) {
 	msgs, err := s.rdb.XRange(ctx, s.logKey(id), "-", "+").Result()
 	if err != nil {
-		return resume.Output{}, err
+		return nil, err
 	}
-	var text, thinking strings.Builder
+	var notes []byte
 	for _, m := range msgs {
-		o, _ := m.Values["o"].(string)
-		h, _ := m.Values["h"].(string)
-		text.WriteString(o)
-		thinking.WriteString(h)
+		n, _ := m.Values["n"].(string)
+		notes = append(notes, n...)
 	}
-	return resume.Output{Text: text.String(), Thinking: thinking.String()}, nil
+	return notes, nil
+}
+
+// claim sets a stream's replica from KEYS[1]'s ARGV[1] to ARGV[2].
+var claim = redis.NewScript(`if redis.call('HGET', KEYS[1], 'replica') == ARGV[1] then
+	redis.call('HSET', KEYS[1], 'replica', ARGV[2])
+	return 1
+end
+return 0`)
+
+func (s *Store) Claim(ctx context.Context, id, dead, replica string) (bool, error) {
+	n, err := claim.Run(ctx, s.rdb, []string{s.metaKey(id)}, dead, replica).Int()
+	return n == 1, err
 }
 
 func (s *Store) End(ctx context.Context, id, status string, ttl time.Duration) error {
