@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/test/cluster"
 	"github.com/runnel/runnel/tokencount"
 )
@@ -133,5 +134,124 @@ func TestReplicaDiesUncontinuableRecordedOnce(t *testing.T) {
 	tm := adminGet(t, c.Replicas[2].BaseURL+"/admin/teams/"+team)
 	if tm["credits"] != float64(5) || tm["spent"] != float64(in+2*out) {
 		t.Fatalf("team %v; want 5 credits, %d spent", tm, in+2*out)
+	}
+}
+
+// sseEvent is one event of an OpenAI stream, its data decoded.
+type sseEvent struct {
+	id   string
+	data map[string]any // nil for [DONE]
+}
+
+// readEvents reads an OpenAI stream: every event, or the first n content
+// events (n > 0).
+func readEvents(t *testing.T, body io.Reader, n int) []sseEvent {
+	t.Helper()
+	r := sse.NewReader(body)
+	var evs []sseEvent
+	content := 0
+	for n <= 0 || content < n {
+		ev, err := r.Next()
+		if err != nil {
+			break
+		}
+		e := sseEvent{id: ev.ID}
+		if ev.Data != "[DONE]" {
+			if err := json.Unmarshal([]byte(ev.Data), &e.data); err != nil {
+				t.Fatalf("event %q: %v", ev.Data, err)
+			}
+			if strings.Contains(ev.Data, `"content"`) {
+				content++
+			}
+		}
+		evs = append(evs, e)
+	}
+	return evs
+}
+
+// normal is an event's data without what differs between two calls (the
+// call's id and start), as JSON.
+func normal(e sseEvent) string {
+	if e.data == nil {
+		return "[DONE]"
+	}
+	m := map[string]any{}
+	for k, v := range e.data {
+		if k != "id" && k != "created" {
+			m[k] = v
+		}
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// The provider (the mock) can continue: the replica the client resumes on
+// takes the stream over and continues the generation from the text so
+// far; the client reads, in all, exactly the events of an uninterrupted
+// run (one call's id, consecutive event ids, the same text, usage and
+// finish), and the call is recorded once with the whole usage and
+// charged once.
+func TestReplicaDiesContinued(t *testing.T) {
+	c, team, key := paidCluster(t, "", 5)
+	ctx, cancel := context.WithTimeout(context.Background(), deadlock)
+	defer cancel()
+	body := `{"model":"mock/default?tokens=60&itl=50ms","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
+
+	// The uninterrupted run, for reference.
+	resp := post(t, ctx, c.Replicas[2].BaseURL, key, body, true, "")
+	want := readEvents(t, resp.Body, 0)
+	resp.Body.Close()
+
+	resp = post(t, ctx, c.Replicas[0].BaseURL, key, body, true, "")
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("the call: %d %s", resp.StatusCode, b)
+	}
+	got := readEvents(t, resp.Body, 10)
+	c.Replicas[0].Kill()
+	resp.Body.Close()
+	resp = post(t, ctx, c.Replicas[1].BaseURL, key, body, false, got[len(got)-1].id)
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("resume after the kill: %d %s", resp.StatusCode, b)
+	}
+	got = append(got, readEvents(t, resp.Body, 0)...)
+	resp.Body.Close()
+	if !strings.Contains(c.Replicas[1].Logs(), "continuing it here") {
+		t.Fatalf("replica 1 did not continue the stream:\n%s", c.Replicas[1].Logs())
+	}
+
+	var gotN, wantN []string
+	for _, e := range got {
+		gotN = append(gotN, normal(e))
+	}
+	for _, e := range want {
+		wantN = append(wantN, normal(e))
+	}
+	if strings.Join(gotN, "\n") != strings.Join(wantN, "\n") {
+		t.Fatalf("interrupted and continued, the client read\n%s\nwant, as uninterrupted\n%s", strings.Join(gotN, "\n"), strings.Join(wantN, "\n"))
+	}
+	streamID, _, _ := strings.Cut(got[0].id, "-")
+	for i, e := range got {
+		if e.id != fmt.Sprintf("%s-%d", streamID, i+1) {
+			t.Fatalf("event %d has id %q, want %s-%d", i, e.id, streamID, i+1)
+		}
+		if e.data != nil && (e.data["id"] != got[0].data["id"] || e.data["created"] != got[0].data["created"]) {
+			t.Fatalf("event %d is of call %v created %v, want %v created %v", i, e.data["id"], e.data["created"], got[0].data["id"], got[0].data["created"])
+		}
+	}
+
+	cs := calls(t, c.Replicas[2].BaseURL, team)
+	if len(cs) != 2 {
+		t.Fatalf("%d calls recorded, want 2 (the reference and the continued one): %+v", len(cs), cs)
+	}
+	if a, b := cs[0], cs[1]; a.ID == b.ID || a.Status != "ok" || b.Status != "ok" || a.Output != b.Output || a.Usage != b.Usage || a.Usage.Estimated || a.Credits != 1 || b.Credits != 1 {
+		t.Fatalf("recorded %+v and %+v; want two calls alike, ok, exact usage, 1 credit each", a, b)
+	}
+	if id, _ := got[0].data["id"].(string); !strings.HasSuffix(id, cs[0].ID) && !strings.HasSuffix(id, cs[1].ID) {
+		t.Fatalf("the stream's call %s is not recorded: %+v", id, cs)
+	}
+	if tm := adminGet(t, c.Replicas[2].BaseURL+"/admin/teams/"+team); tm["credits"] != float64(3) {
+		t.Fatalf("team %v; want 3 credits left", tm)
 	}
 }
