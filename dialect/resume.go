@@ -221,8 +221,12 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 		rs.codec(kind).WriteError(w, stream.Errorf(stream.CodeInternal, "resumable stream: %v", aerr))
 		return
 	}
-	describe(sess, callInfoOf(call, originFrom(r.Context())))
-	call.Stream = &noting{Stream: call.Stream, sess: sess}
+	if sess.Shared() {
+		// Only another replica reads the notes: in memory they would cost
+		// a little per token for nothing.
+		describe(sess, callInfoOf(call, originFrom(r.Context())))
+		call.Stream = &noting{Stream: call.Stream, sess: sess}
+	}
 	rs.run(ctx, cancel, sess, call, encode)
 	rs.follow(w, r, sess.ID(), c)
 }

@@ -401,6 +401,14 @@ func (s *Session) Note(note []byte) {
 	}
 }
 
+// Shared reports whether the session's log is also kept in Shared (where
+// notes go).
+func (s *Session) Shared() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shared
+}
+
 // Describe keeps call (the caller's account of the generation: opaque
 // here) where every replica finds it, for Options.Orphaned. Without
 // Shared it does nothing.
