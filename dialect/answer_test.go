@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/runnel/runnel/resume"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -56,4 +57,30 @@ func FuzzAnswerOf(f *testing.F) {
 			t.Fatalf("text %q, events' %q", a.text, text)
 		}
 	})
+}
+
+// tokens is an endless stream of one-token deltas.
+type tokens struct{}
+
+func (tokens) Recv() (stream.Event, error) { return stream.Delta(" token"), nil }
+func (tokens) Close() error                { return nil }
+
+// BenchmarkNoting is the dialect layer's added cost per token of a
+// resumable stream (encoding the content event as a note), against the
+// bare stream: with no shared log, Session.Note keeps nothing.
+func BenchmarkNoting(b *testing.B) {
+	reg := resume.NewRegistry(resume.Options{})
+	sess, _ := reg.Open("", "k", func() {})
+	defer sess.Cancel()
+	for _, c := range []struct {
+		name string
+		s    stream.Stream
+	}{{"bare", tokens{}}, {"noting", &noting{Stream: tokens{}, sess: sess}}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				c.s.Recv()
+			}
+		})
+	}
 }
