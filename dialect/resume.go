@@ -449,7 +449,9 @@ func (rs *Resumer) continueOrphan(ctx context.Context, o resume.Orphan, nonce st
 	}
 	a := answerOf(o.Notes)
 	ct := &continuing{orphan: o, nonce: nonce, events: a.events, result: make(chan error, 2)}
-	cctx := rs.WithOwner(context.WithoutCancel(ctx), o.Owner)
+	// The call's own caller, and nothing of the request that found it
+	// dead (whose caller may be another key of the same owner).
+	cctx := rs.WithOwner(context.Background(), o.Owner)
 	cctx = gateway.WithContinuation(cctx, gateway.Continuation{ID: ci.ID, Started: ci.Started, Text: a.text, Thinking: a.thinking})
 	cctx = context.WithValue(cctx, continuingKey{}, ct)
 	req, err := http.NewRequestWithContext(cctx, ci.Origin.Method, ci.Origin.URI, bytes.NewReader(ci.Origin.Body))

@@ -513,7 +513,7 @@ func (c *remoteClient) interrupt(ctx context.Context) {
 	if f := c.sh.r.o.Orphaned; f != nil {
 		// The one replica whose End went in records the call, before its
 		// reader sees the end. A client gone meanwhile does not stop it.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		o, err := c.orphan(ctx)
 		if err != nil {
