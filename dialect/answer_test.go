@@ -2,6 +2,9 @@ package dialect
 
 import (
 	"encoding/json"
+	"io"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/runnel/runnel/resume"
@@ -82,5 +85,28 @@ func BenchmarkNoting(b *testing.B) {
 				c.s.Recv()
 			}
 		})
+	}
+}
+
+// A resumable request's origin keeps its body (still readable by its
+// handler) and headers, without credentials.
+func TestWithOrigin(t *testing.T) {
+	r := httptest.NewRequest("POST", "/v1/chat/completions?x=1", strings.NewReader(`{"model":"m"}`))
+	r.Header.Set("Authorization", "Bearer rk_secret")
+	r.Header.Set("X-API-Key", "rk_secret")
+	r.Header.Set("Cookie", "s=1")
+	r.Header.Set(ResumableHeader, "true")
+	r = withOrigin(r)
+	body, _ := io.ReadAll(r.Body)
+	o := originFrom(r.Context())
+	if string(body) != `{"model":"m"}` || o == nil || string(o.Body) != `{"model":"m"}` || o.Method != "POST" || o.URI != "/v1/chat/completions?x=1" {
+		t.Fatalf("body %q, origin %+v", body, o)
+	}
+	b, _ := json.Marshal(o)
+	if strings.Contains(string(b), "rk_secret") || strings.Contains(string(b), "s=1") || o.Header.Get(ResumableHeader) != "true" {
+		t.Fatalf("origin %s: want the headers without credentials", b)
+	}
+	if r.Header.Get("Authorization") == "" {
+		t.Fatal("the request itself lost its credentials")
 	}
 }

@@ -294,7 +294,7 @@ func withOrigin(r *http.Request) *http.Request {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(b))
 	h := r.Header.Clone()
-	for _, k := range []string{"Authorization", "X-Api-Key", "Cookie", "Last-Event-Id"} {
+	for _, k := range []string{"Authorization", "Proxy-Authorization", "X-Api-Key", "Cookie", "Last-Event-Id"} {
 		h.Del(k)
 	}
 	return r.WithContext(context.WithValue(r.Context(), originKey{}, &origin{Method: r.Method, URI: r.URL.RequestURI(), Header: h, Body: b}))
