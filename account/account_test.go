@@ -342,3 +342,48 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatalf("bad env: %v", err)
 	}
 }
+
+// A call admitted by a process that died is recorded by another through
+// Record, once: again, or by its own admission later, charges nothing.
+func TestRecordOrphanedCall(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			s, _ := newService(t, kind, account.Config{Auth: true, Prices: gateway.Prices{"mock/default": {InputPerMillion: 1e6, OutputPerMillion: 2e6}}})
+			ctx := context.Background()
+			tm, _ := s.CreateTeam(ctx, "acme", 3)
+			key, _, _ := s.CreateKey(ctx, tm.ID, "", account.Limits{})
+			kctx := keyCtx(t, s, key)
+			req := &stream.Request{Model: "mock/default"}
+			a, err := s.Admit(kctx, req) // the dead process's admission
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := record(stream.Usage{PromptTokens: 3, CompletionTokens: 2, Estimated: true}, "error")
+			rec.ID, rec.Request = "call_orphan", req
+			for range 2 {
+				if err := s.Record(kctx, rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a.Done(rec) // had it not been dead after all
+			tm, _ = s.Team(ctx, tm.ID)
+			// An error is not charged credits; its cost is spent once. The
+			// reservation is the dead process's lease's to release.
+			if tm.Credits != 3 || tm.Spent != 3+4 {
+				t.Fatalf("team %+v", tm)
+			}
+			rows, _ := s.Usage(ctx, account.UsageFilter{TeamID: tm.ID})
+			if len(rows) != 1 || rows[0].Calls != 1 || rows[0].Errors != 1 {
+				t.Fatalf("usage %+v", rows)
+			}
+			ok := record(stream.Usage{PromptTokens: 1, CompletionTokens: 1}, "ok")
+			ok.ID, ok.Request = "call_orphan_ok", req
+			if err := s.Record(kctx, ok); err != nil {
+				t.Fatal(err)
+			}
+			if tm, _ = s.Team(ctx, tm.ID); tm.Credits != 2 {
+				t.Fatalf("an orphaned call that ended well: credits %d, want 2", tm.Credits)
+			}
+		})
+	}
+}

@@ -291,3 +291,24 @@ func requestJSON(r *stream.Request) any {
 		Metadata    map[string]string `json:"metadata,omitempty"`
 	}{r.Model, msgs, r.Prompt, sp.MaxTokens, sp.Temperature, sp.TopP, sp.TopK, sp.Seed, sp.Stop, tools, r.ToolChoice, r.Thinking, r.Metadata}
 }
+
+// Record implements gateway.Recorder: it stores the record of a call that
+// another process admitted and died serving (a resumable stream ended by
+// the replica that found it dead), for ctx's caller, as that process
+// would have. Its reservation is not this process's to settle: the dead
+// one's lease releases it, uncharged.
+func (s *Service) Record(ctx context.Context, rec *gateway.Record) error {
+	id, _ := FromContext(ctx)
+	a := &admission{s: s, id: id, team: id.TeamID}
+	if rec.Request != nil {
+		a.reqModel = rec.Request.Model
+	}
+	if a.team != "" {
+		a.charge = s.cfg.JobCredits
+		if id.team != nil {
+			a.scopes = s.scopes(id, *id.team)
+		}
+	}
+	a.Done(rec)
+	return nil
+}

@@ -1,12 +1,16 @@
 package dialect
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,11 +41,21 @@ type Resumer struct {
 	// may resume it); "" when auth is off. nil means "" for everyone.
 	Owner     func(ctx context.Context) string
 	KeepAlive time.Duration // for the clients' writers, as sse.Options
+	// Settle records a call whose replica died mid-stream, for owner
+	// (as Owner named the caller), on the replica that ended its log with
+	// the interruption events (gateway.Gateway.Settle, in owner's
+	// context). nil records nothing.
+	Settle func(ctx context.Context, owner string, rec *gateway.Record)
+	// WithOwner returns ctx carrying the caller Owner named owner: for a
+	// call continued on this replica after its own died. nil continues
+	// no call (their streams end with the interruption).
+	WithOwner func(ctx context.Context, owner string) context.Context
 
-	mu      sync.Mutex
-	codecs  map[string]Codec
-	calls   map[*liveCall]struct{} // resumable calls running (see Shutdown)
-	changed chan struct{}          // closed and replaced when one ends
+	mu       sync.Mutex
+	codecs   map[string]Codec
+	handlers map[string]http.HandlerFunc // by kind, for continuations
+	calls    map[*liveCall]struct{}      // resumable calls running (see Shutdown)
+	changed  chan struct{}               // closed and replaced when one ends
 }
 
 // Codec is what the layer needs of a dialect to serve its kind of stream.
@@ -58,9 +72,15 @@ type liveCall struct{ cancel context.CancelCauseFunc }
 
 // NewResumer returns a Resumer over a new registry.
 func NewResumer(o resume.Options, owner func(ctx context.Context) string) *Resumer {
-	rs := &Resumer{Owner: owner, codecs: map[string]Codec{}, calls: map[*liveCall]struct{}{}, changed: make(chan struct{})}
+	rs := &Resumer{Owner: owner, codecs: map[string]Codec{}, handlers: map[string]http.HandlerFunc{}, calls: map[*liveCall]struct{}{}, changed: make(chan struct{})}
 	if o.Interrupted == nil {
 		o.Interrupted = rs.interrupted
+	}
+	if o.Orphaned == nil {
+		o.Orphaned = rs.orphaned
+	}
+	if o.Continue == nil {
+		o.Continue = rs.continueOrphan
 	}
 	rs.Registry = resume.NewRegistry(o)
 	return rs
@@ -130,9 +150,15 @@ func (rs *Resumer) owner(ctx context.Context) string {
 // carrying a Last-Event-ID is a reconnect, answered from the log (its
 // body is ignored); h gets the rest.
 func (rs *Resumer) Reconnects(kind string, h http.HandlerFunc) http.HandlerFunc {
+	rs.mu.Lock()
+	rs.handlers[kind] = h
+	rs.mu.Unlock()
 	return func(w http.ResponseWriter, r *http.Request) {
 		last := LastEventID(r)
 		if last == "" {
+			if Wants(r) {
+				r = withOrigin(r)
+			}
 			h(w, r)
 			return
 		}
@@ -166,6 +192,10 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 		encode(r.Context(), out, call)
 		return
 	}
+	if ct := continuingFrom(r.Context()); ct != nil {
+		rs.continueStream(r, ct, start, encode)
+		return
+	}
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
 	sess, err := rs.Registry.Open(rs.owner(r.Context()), kind, func() { cancel(nil) })
 	if err != nil {
@@ -191,6 +221,20 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 		rs.codec(kind).WriteError(w, stream.Errorf(stream.CodeInternal, "resumable stream: %v", aerr))
 		return
 	}
+	if sess.Shared() {
+		// Only another replica reads the notes: in memory they would cost
+		// a little per token for nothing.
+		describe(sess, callInfoOf(call, originFrom(r.Context())))
+		call.Stream = &noting{Stream: call.Stream, sess: sess}
+	}
+	rs.run(ctx, cancel, sess, call, encode)
+	rs.follow(w, r, sess.ID(), c)
+}
+
+// run runs a resumable call's encoder into its session's log, on a
+// goroutine of its own, counted for Shutdown.
+func (rs *Resumer) run(ctx context.Context, cancel context.CancelCauseFunc, sess *resume.Session, call *gateway.Call,
+	encode func(ctx context.Context, out *sse.Writer, call *gateway.Call)) {
 	lc := &liveCall{cancel: cancel}
 	rs.mu.Lock()
 	rs.calls[lc] = struct{}{}
@@ -214,7 +258,276 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 		}()
 		encode(ctx, sse.NewLogWriter(sess, sse.Options{IDPrefix: sess.ID() + "-"}), call)
 	}()
-	rs.follow(w, r, sess.ID(), c)
+}
+
+// callInfo is what a session's log keeps of its call (Session.Describe),
+// for the replica that ends or continues it if this one dies: enough to
+// record it, and the HTTP request that started it, to run it again (with
+// no credentials: the caller is the log's owner).
+type callInfo struct {
+	ID       string          `json:"id"`
+	Provider string          `json:"provider"`
+	Model    string          `json:"model"`
+	Started  time.Time       `json:"started"`
+	Request  *stream.Request `json:"request,omitempty"`
+	Origin   *origin         `json:"origin,omitempty"`
+}
+
+// origin is the HTTP request of a resumable call, as its handler got it.
+type origin struct {
+	Method string      `json:"method"`
+	URI    string      `json:"uri"`
+	Header http.Header `json:"header"`
+	Body   []byte      `json:"body"`
+}
+
+type originKey struct{}
+
+// withOrigin returns r with its body read and kept in its context (for
+// callInfo), and readable again.
+func withOrigin(r *http.Request) *http.Request {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		// Too large or broken: the handler reads the same error.
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(b), errReader{err}))
+		return r
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	h := r.Header.Clone()
+	for _, k := range []string{"Authorization", "Proxy-Authorization", "X-Api-Key", "Cookie", "Last-Event-Id"} {
+		h.Del(k)
+	}
+	return r.WithContext(context.WithValue(r.Context(), originKey{}, &origin{Method: r.Method, URI: r.URL.RequestURI(), Header: h, Body: b}))
+}
+
+func originFrom(ctx context.Context) *origin {
+	o, _ := ctx.Value(originKey{}).(*origin)
+	return o
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+func callInfoOf(call *gateway.Call, o *origin) []byte {
+	b, _ := json.Marshal(callInfo{ID: call.ID, Provider: call.Provider, Model: call.Model, Started: call.Started, Request: call.Request, Origin: o})
+	return b
+}
+
+// describe keeps info in sess's log.
+func describe(sess *resume.Session, info []byte) {
+	if err := sess.Describe(info); err != nil {
+		// The stream still serves; only a replica's death would cost
+		// its record.
+		slog.Warn("resumable stream: describing its call in the log", "stream", sess.ID(), "err", err)
+	}
+}
+
+// noted is an event as noted beside the frames that follow it: the
+// content events, from which another replica rebuilds the answer so far.
+type noted struct {
+	Thinking bool                  `json:"h,omitempty"`
+	Text     string                `json:"t,omitempty"`
+	ToolCall *stream.ToolCallDelta `json:"c,omitempty"`
+}
+
+// noting notes the content events read for the frames that the encoder
+// writes next.
+type noting struct {
+	stream.Stream
+	sess *resume.Session
+	buf  []byte
+}
+
+func (n *noting) Recv() (stream.Event, error) {
+	ev, err := n.Stream.Recv()
+	if err != nil {
+		return ev, err
+	}
+	var e noted
+	switch ev.Kind {
+	case stream.KindDelta:
+		e = noted{Thinking: ev.Channel == stream.Thinking, Text: ev.Text}
+	case stream.KindToolCall:
+		e = noted{ToolCall: ev.ToolCall}
+	default:
+		return ev, nil
+	}
+	b, merr := json.Marshal(e)
+	if merr == nil {
+		n.buf = append(append(n.buf[:0], b...), '\n')
+		n.sess.Note(n.buf)
+	}
+	return ev, err
+}
+
+// answer is what a dead replica's log says of its call's answer.
+type answer struct {
+	events         []stream.Event // the content events, in order
+	text, thinking string
+	toolCalls      []stream.ToolCall
+}
+
+func answerOf(notes []byte) answer {
+	var a answer
+	var text, thinking strings.Builder
+	dec := json.NewDecoder(bytes.NewReader(notes))
+	for {
+		var e noted
+		if dec.Decode(&e) != nil {
+			break
+		}
+		switch {
+		case e.ToolCall != nil:
+			a.events = append(a.events, stream.Event{Kind: stream.KindToolCall, ToolCall: e.ToolCall})
+			a.toolCalls = stream.MergeToolCall(a.toolCalls, *e.ToolCall)
+		case e.Thinking:
+			a.events = append(a.events, stream.ThinkingDelta(e.Text))
+			thinking.WriteString(e.Text)
+		default:
+			a.events = append(a.events, stream.Delta(e.Text))
+			text.WriteString(e.Text)
+		}
+	}
+	a.text, a.thinking = text.String(), thinking.String()
+	return a
+}
+
+// orphaned records the call of a stream whose replica died, from what
+// its log holds (resume.Options.Orphaned).
+func (rs *Resumer) orphaned(ctx context.Context, o resume.Orphan) {
+	var ci callInfo
+	if err := json.Unmarshal(o.Call, &ci); err != nil || ci.ID == "" {
+		slog.Error("resumable stream: its replica died and its log does not describe its call; the call is not recorded", "stream", o.ID, "err", err)
+		return
+	}
+	if rs.Settle == nil {
+		return
+	}
+	a := answerOf(o.Notes)
+	rs.Settle(ctx, o.Owner, &gateway.Record{
+		ID: ci.ID, Request: ci.Request, Provider: ci.Provider, Model: ci.Model, Started: ci.Started,
+		Output: a.text, Thinking: a.thinking, ToolCalls: a.toolCalls,
+		Finish: stream.FinishError, Status: "error", Err: ErrInterrupted,
+	})
+}
+
+// continuing is a dead replica's call being run again here
+// (continueOrphan), as its handler's context carries it.
+type continuing struct {
+	orphan resume.Orphan
+	nonce  string
+	events []stream.Event // to replay into the encoder
+	result chan error     // whether the generation started
+}
+
+type continuingKey struct{}
+
+func continuingFrom(ctx context.Context) *continuing {
+	c, _ := ctx.Value(continuingKey{}).(*continuing)
+	return c
+}
+
+// continueOrphan continues, on this replica, the call of a stream whose
+// replica died (resume.Options.Continue): its dialect's handler runs the
+// original request again, for the caller the log names, with the answer
+// so far as a gateway.Continuation; the encoder is fed the logged events
+// first, so that it writes the frames already logged again (the session
+// skips them) and then the continuation's, exactly as the dead replica
+// would have. false if it cannot (no request kept, a provider that cannot
+// continue, refused admission): the stream ends with the interruption.
+func (rs *Resumer) continueOrphan(ctx context.Context, o resume.Orphan, nonce string) bool {
+	var ci callInfo
+	if err := json.Unmarshal(o.Call, &ci); err != nil || ci.ID == "" || ci.Origin == nil || rs.WithOwner == nil {
+		return false
+	}
+	rs.mu.Lock()
+	h := rs.handlers[o.Kind]
+	rs.mu.Unlock()
+	if h == nil {
+		return false
+	}
+	a := answerOf(o.Notes)
+	ct := &continuing{orphan: o, nonce: nonce, events: a.events, result: make(chan error, 2)}
+	// The call's own caller, and nothing of the request that found it
+	// dead (whose caller may be another key of the same owner).
+	cctx := rs.WithOwner(context.Background(), o.Owner)
+	cctx = gateway.WithContinuation(cctx, gateway.Continuation{ID: ci.ID, Started: ci.Started, Text: a.text, Thinking: a.thinking})
+	cctx = context.WithValue(cctx, continuingKey{}, ct)
+	req, err := http.NewRequestWithContext(cctx, ci.Origin.Method, ci.Origin.URI, bytes.NewReader(ci.Origin.Body))
+	if err != nil {
+		return false
+	}
+	req.Header = ci.Origin.Header
+	req.RemoteAddr = "127.0.0.1:0" // a request of this replica's own
+	w := &discard{header: http.Header{}}
+	h(w, req)
+	ct.result <- fmt.Errorf("its handler answered %d", w.status) // when it never reached Stream
+	if err := <-ct.result; err != nil {
+		slog.Warn("resumable stream: its replica died and its call cannot be continued here", "stream", o.ID, "call", ci.ID, "err", err)
+		return false
+	}
+	return true
+}
+
+// continueStream starts a continuation in a session adopting the dead
+// replica's log.
+func (rs *Resumer) continueStream(r *http.Request, ct *continuing,
+	start func(ctx context.Context) (*gateway.Call, *stream.Error),
+	encode func(ctx context.Context, out *sse.Writer, call *gateway.Call)) {
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	sess, err := rs.Registry.Adopt(ct.orphan, ct.nonce, func() { cancel(nil) })
+	if err != nil {
+		cancel(nil)
+		ct.result <- err
+		return
+	}
+	call, serr := start(ctx)
+	if serr != nil {
+		sess.Abandon()
+		ct.result <- serr
+		return
+	}
+	describe(sess, ct.orphan.Call)
+	call.Stream = &replaying{events: ct.events, Stream: &noting{Stream: call.Stream, sess: sess}}
+	ct.result <- nil
+	rs.run(ctx, cancel, sess, call, encode)
+}
+
+// replaying reads events, then its stream: the answer so far, for the
+// encoder of a continuation to be where the dead replica's was.
+type replaying struct {
+	events []stream.Event
+	stream.Stream
+}
+
+func (p *replaying) Recv() (stream.Event, error) {
+	if len(p.events) > 0 {
+		ev := p.events[0]
+		p.events = p.events[1:]
+		return ev, nil
+	}
+	return p.Stream.Recv()
+}
+
+// discard is the ResponseWriter of a continuation's handler: the client
+// reads the log.
+type discard struct {
+	header http.Header
+	status int
+}
+
+func (d *discard) Header() http.Header { return d.header }
+func (d *discard) Write(b []byte) (int, error) {
+	if d.status == 0 {
+		d.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (d *discard) WriteHeader(code int) {
+	if d.status == 0 {
+		d.status = code
+	}
 }
 
 // ErrShuttingDown is the cause of the calls Shutdown cancels.

@@ -23,6 +23,9 @@ type Call struct {
 	Provider string    // provider that serves the call: "openai", "ollama", "engine", "mock", …
 	Model    string    // the model as that provider knows it
 	Started  time.Time // when the gateway accepted the call
+	// Request is the call's request as admitted (the default model
+	// filled in); nil for calls not made by Gateway.Start.
+	Request *stream.Request
 
 	summary func() Summary
 }

@@ -61,3 +61,17 @@ func (e estimator) prompt(req *stream.Request) int {
 	prompt.WriteString(req.Prompt)
 	return e.c.Count(e.model, prompt.String())
 }
+
+// usage estimates a call's usage from its request and what it output.
+func (e estimator) usage(req *stream.Request, out, thinking string, tcs []stream.ToolCall) stream.Usage {
+	u := stream.Usage{Estimated: true}
+	if req != nil {
+		u.PromptTokens = e.prompt(req)
+	}
+	u.ReasoningTokens = e.Count(e.model, thinking)
+	u.CompletionTokens = e.Count(e.model, out) + u.ReasoningTokens
+	for _, tc := range tcs {
+		u.CompletionTokens += e.Count(e.model, tc.Name+tc.Arguments)
+	}
+	return u
+}

@@ -121,14 +121,7 @@ func (m *meter) estimate(ev stream.Event) stream.Event {
 }
 
 func (m *meter) estimated() stream.Usage {
-	c, model := estimator{tc: m.tc, c: m.g.opts.Counter, model: m.rec.Model}, m.rec.Model
-	u := stream.Usage{Estimated: true, PromptTokens: c.prompt(m.rec.Request)}
-	u.ReasoningTokens = c.Count(model, m.tho.String())
-	u.CompletionTokens = c.Count(model, m.out.String()) + u.ReasoningTokens
-	for _, tc := range m.rec.ToolCalls {
-		u.CompletionTokens += c.Count(model, tc.Name+tc.Arguments)
-	}
-	return u
+	return estimator{tc: m.tc, c: m.g.opts.Counter, model: m.rec.Model}.usage(m.rec.Request, m.out.String(), m.tho.String(), m.rec.ToolCalls)
 }
 
 // end finalises the record. Called with mu held, once.

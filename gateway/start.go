@@ -86,6 +86,10 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 		r.Model = g.opts.DefaultModel
 		req = &r
 	}
+	cont := continuationFrom(ctx)
+	if cont != nil && !g.canContinue(req.Model) {
+		return nil, ErrCannotContinue
+	}
 	var adm Admission
 	if g.opts.Accountant != nil {
 		a, err := g.opts.Accountant.Admit(ctx, req)
@@ -95,18 +99,24 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 		adm = a
 	}
 	id := g.opts.NewID()
+	if cont != nil {
+		id, started = cont.ID, cont.Started
+	}
 	p, provider, model, err := g.opts.Router.Route(req.Model)
 	if err == nil {
 		p, provider, model, err = capableFor(p, provider, model, req)
 	}
 	if err != nil {
-		return nil, g.failed(adm, id, req, provider, model, started, stream.AsError(err))
+		return nil, g.failed(adm, id, req, provider, model, started, cont, stream.AsError(err))
 	}
 
 	up := req.Clone()
 	up.Model = model
 	if up.Sampling.MaxTokens == 0 {
 		up.Sampling.MaxTokens = g.opts.MaxTokens
+	}
+	if cont != nil {
+		up.Messages = withPrefix(up.Messages, cont.Text)
 	}
 	o := control.FromRequest(up, g.opts.BufferSize)
 	o.Timeouts = withDefaults(req.Timeouts, g.opts.Timeouts)
@@ -117,7 +127,7 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 	s, err := control.Apply(p, o).Stream(ctx, up)
 	if err != nil {
 		cancel()
-		return nil, g.failed(adm, id, req, sv.provider, sv.model, started, stream.AsError(err))
+		return nil, g.failed(adm, id, req, sv.provider, sv.model, started, cont, stream.AsError(err))
 	}
 	m := &meter{
 		g: g, in: s, cancel: cancel, adm: adm, tc: tokenCounter(sv.p),
@@ -125,17 +135,27 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 		prices: g.price(req.Model, sv.provider, sv.model),
 		tokens: tokenObserver(g.opts.Observer, sv.provider, sv.model),
 	}
+	if cont != nil {
+		// The record holds the whole answer; its first token came long ago.
+		m.out.WriteString(cont.Text)
+		m.tho.WriteString(cont.Thinking)
+		m.last = time.Now()
+	}
 	if adm != nil {
 		m.warnings = adm.Warnings()
 	}
 	if obs := g.opts.Observer; obs != nil {
 		obs.CallStarted(sv.provider, sv.model)
 	}
-	return NewCall(m, id, sv.provider, sv.model, started, m.summary), nil
+	c := NewCall(m, id, sv.provider, sv.model, started, m.summary)
+	c.Request = req
+	return c, nil
 }
 
 // failed records a call that ended before its stream started.
-func (g *Gateway) failed(adm Admission, id string, req *stream.Request, provider, model string, started time.Time, e *stream.Error) *stream.Error {
+// A continuation's record still holds what was served before, with its
+// usage.
+func (g *Gateway) failed(adm Admission, id string, req *stream.Request, provider, model string, started time.Time, cont *Continuation, e *stream.Error) *stream.Error {
 	status := "error"
 	switch e.Code {
 	case stream.CodeCancelled:
@@ -145,6 +165,13 @@ func (g *Gateway) failed(adm Admission, id string, req *stream.Request, provider
 	}
 	rec := &Record{ID: id, Request: req, Provider: provider, Model: model, Started: started,
 		Duration: time.Since(started), Finish: stream.FinishError, Status: status, Err: e}
+	if cont != nil {
+		rec.Output, rec.Thinking = cont.Text, cont.Thinking
+		rec.Usage = estimator{c: g.opts.Counter, model: model}.usage(req, rec.Output, rec.Thinking, nil)
+		if p := g.price(req.Model, provider, model); p != nil {
+			rec.Cost = CostOf(rec.Usage, *p)
+		}
+	}
 	if obs := g.opts.Observer; obs != nil {
 		obs.CallStarted(provider, model)
 		obs.CallEnded(rec)

@@ -30,6 +30,15 @@
 // counted by the same splitter) and the tokens sent. Sampling.MaxTokens caps
 // thinking plus output tokens and then finishes with "length".
 //
+// A request whose last message is the assistant's is a continuation (as
+// Anthropic's prefill): that message is the start of the answer, already
+// sent. The mock continues its script after as many output tokens as the
+// prefix holds, with no thinking (the answer has begun), and reports the
+// usage of the whole answer: the prompt without the prefix, and every
+// token of the script up to the end. So a call cut short and continued
+// from its text so far streams, in all, exactly what one uninterrupted
+// call does.
+//
 // Streams are pull-based: no goroutine, delays are timers, and cancellation
 // of ctx or Close ends a wait at once. They are stream.Finishers: Finish
 // ends a wait (or a hang) at once too, and the stream ends with the usage of
@@ -246,19 +255,40 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		s.nThink = min(s.nThink, max)
 		s.nOut = max - s.nThink
 	}
+	if prefix, ok := Prefix(req); ok {
+		s.sent = s.nThink + min(len(Tokens(prefix)), s.nOut)
+	}
 	s.usage.PromptTokens = PromptTokens(req)
 	return s, nil
 }
+
+// Prefix returns the assistant's answer begun in req (its last message,
+// if the assistant's), which the mock continues.
+func Prefix(req *stream.Request) (string, bool) {
+	if n := len(req.Messages); n > 0 && req.Messages[n-1].Role == "assistant" {
+		return req.Messages[n-1].Content, true
+	}
+	return "", false
+}
+
+// CanContinue implements gateway.Continuer: every mock model continues an
+// answer begun (see Prefix).
+func (p *Provider) CanContinue(model string) bool { return true }
 
 var (
 	defaultTokens  = Tokens(DefaultText)
 	thinkingTokens = Tokens(DefaultThinking)
 )
 
-// PromptTokens counts req's prompt as the mock does for usage.
+// PromptTokens counts req's prompt as the mock does for usage: an answer
+// begun (Prefix) is not part of it.
 func PromptTokens(req *stream.Request) int {
 	n := Count(req.Prompt)
-	for _, m := range req.Messages {
+	msgs := req.Messages
+	if _, ok := Prefix(req); ok {
+		msgs = msgs[:len(msgs)-1]
+	}
+	for _, m := range msgs {
 		n += Count(m.Content)
 	}
 	return n

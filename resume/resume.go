@@ -67,6 +67,18 @@ type Options struct {
 	// replica died, numbered from seq on, one frame each (nil: a bare SSE
 	// error event).
 	Interrupted func(kind, id string, seq uint64) [][]byte
+	// Continue is called on the one replica that claimed the stream of a
+	// replica that died (Shared.Claim), with the stream as its log has
+	// it and the nonce of the client that found it dead: to continue the
+	// generation here (Registry.Adopt). false means it cannot; the stream
+	// then ends with the Interrupted events and Orphaned is called. nil
+	// never continues.
+	Continue func(ctx context.Context, o Orphan, nonce string) bool
+	// Orphaned is called once per stream whose replica died, on the one
+	// replica that ended its log with the Interrupted events, before its
+	// reader sees the end: to record the call, from what the dead replica
+	// described (Session.Describe) and noted (Session.Note).
+	Orphaned func(ctx context.Context, o Orphan)
 }
 
 // Errors a Registry or Session returns. ErrNotFound covers unknown,
@@ -291,6 +303,11 @@ type Session struct {
 	// refreshed is when the shared log's expiry was last pushed back;
 	// only the producer uses it.
 	refreshed time.Time
+	pending   []byte // noted for the next shared frame
+	// adopted: a dead replica's stream this one continues (Registry.Adopt);
+	// events up to skip are logged already.
+	adopted bool
+	skip    uint64
 
 	held int64 // bytes counted against the budget; guarded by reg.mu
 }
@@ -323,6 +340,9 @@ func (s *Session) stopTimer() {
 func (s *Session) Append(seq uint64, frame []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if seq <= s.skip {
+		return nil // an adopted stream's event, logged before (see Adopt)
+	}
 	for s.client != nil && s.gone == nil && s.next()-1-s.client.pos >= uint64(s.reg.o.Ahead) {
 		ch := s.wake
 		s.mu.Unlock()
@@ -361,11 +381,47 @@ func (s *Session) Append(seq uint64, frame []byte) error {
 		if err != nil {
 			return err
 		}
+		s.pending = s.pending[:0]
 	}
 	s.frames = append(s.frames, s.copyFrame(frame))
 	s.bytes += len(frame)
 	s.signal()
 	return nil
+}
+
+// Note adds note (copied) to what is logged beside the next frame: with
+// Shared, so that a replica ending or continuing the stream after this one
+// died knows what was served (Options.Orphaned, Options.Continue); without
+// it, notes are not kept. Only the producer calls it.
+func (s *Session) Note(note []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shared {
+		s.pending = append(s.pending, note...)
+	}
+}
+
+// Shared reports whether the session's log is also kept in Shared (where
+// notes go).
+func (s *Session) Shared() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shared
+}
+
+// Describe keeps call (the caller's account of the generation: opaque
+// here) where every replica finds it, for Options.Orphaned. Without
+// Shared it does nothing.
+func (s *Session) Describe(call []byte) error {
+	s.mu.Lock()
+	shared := s.shared
+	s.mu.Unlock()
+	if !shared {
+		return nil
+	}
+	ctx, cancel := s.reg.sharing.ctx()
+	defer cancel()
+	return s.reg.sharing.s.Describe(ctx, s.id, call)
 }
 
 // arenaSize is the size of the blocks frames are copied into: one
@@ -407,6 +463,15 @@ func (s *Session) Discard() {
 	s.Finish()
 	s.stopTimer()
 	s.reg.remove(s)
+}
+
+// Abandon drops an adopted session whose generation did not start,
+// leaving the shared log as it was: its stream ends with the interruption.
+func (s *Session) Abandon() {
+	s.mu.Lock()
+	s.shared = false
+	s.mu.Unlock()
+	s.Discard()
 }
 
 // Finish marks the stream complete: clients get the remaining frames and

@@ -19,9 +19,18 @@ type Shared interface {
 	// after its last write.
 	Create(ctx context.Context, id string, m Meta, ttl time.Duration) error
 	// Append adds frame as event seq and, unless ttl is 0, makes the
-	// stream's log and meta live ttl from now. ErrExists if the log
-	// already has an event seq (or a later one) or has ended.
-	Append(ctx context.Context, id string, seq uint64, frame []byte, ttl time.Duration) error
+	// stream's log and meta live ttl from now; note is kept beside it
+	// (Session.Note). ErrExists if the log already has an event seq (or
+	// a later one) or has ended.
+	Append(ctx context.Context, id string, seq uint64, frame, note []byte, ttl time.Duration) error
+	// Describe adds call (Session.Describe) to the stream's meta.
+	Describe(ctx context.Context, id string, call []byte) error
+	// Notes joins the notes of the log's events, in order.
+	Notes(ctx context.Context, id string) ([]byte, error)
+	// Claim makes replica the one generating stream id if dead still is
+	// (Meta.Replica), atomically: of replicas racing to take over a dead
+	// one's stream, one gets true.
+	Claim(ctx context.Context, id, dead, replica string) (bool, error)
 	// End closes the log with status (one of the End* constants).
 	// ErrExists if it had ended already.
 	End(ctx context.Context, id, status string, ttl time.Duration) error
@@ -47,6 +56,16 @@ type Shared interface {
 type Meta struct {
 	Owner, Kind string
 	Replica     string // the one generating it
+	Call        []byte // what it said of the generation (Session.Describe), or nil
+}
+
+// Orphan is a stream whose replica died, as its log has it (see
+// Options.Orphaned).
+type Orphan struct {
+	ID, Kind, Owner string
+	Call            []byte
+	Notes           []byte // the notes of its logged events (Session.Note)
+	Last            uint64 // the number of its last logged event
 }
 
 // ErrExists is returned by Shared for an event or end already written.
@@ -138,6 +157,27 @@ func (r *Registry) Close() {
 	}
 }
 
+// Adopt makes this replica the writer of o, a stream whose replica died
+// and which it claimed (Options.Continue): a session whose producer writes
+// the stream's events from 1 again, of which those up to o.Last, already
+// logged, are skipped. The client of nonce, which follows the log, holds
+// its grace period as a client attached would. cancel stops the
+// generation.
+func (r *Registry) Adopt(o Orphan, nonce string, cancel func()) (*Session, error) {
+	if r.sharing == nil {
+		return nil, ErrNotFound
+	}
+	s := &Session{id: o.ID, owner: o.Owner, kind: o.Kind, reg: r, cancel: cancel,
+		first: o.Last + 1, skip: o.Last, wake: make(chan struct{}), shared: true, adopted: true, remote: nonce}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sessions[s.id] != nil {
+		return nil, ErrExists
+	}
+	r.sessions[s.id] = s
+	return s, nil
+}
+
 // Replica is the registry's name in Shared.
 func (r *Registry) Replica() string { return r.o.Replica }
 
@@ -167,7 +207,7 @@ func (sh *sharing) append(s *Session, seq uint64, frame []byte) error {
 	if now := time.Now(); now.Sub(s.refreshed) > sh.ttl()/4 {
 		ttl, s.refreshed = sh.ttl(), now
 	}
-	err := sh.s.Append(ctx, s.id, seq, frame, ttl)
+	err := sh.s.Append(ctx, s.id, seq, frame, s.pending, ttl)
 	if errors.Is(err, ErrExists) {
 		// Another replica ended the log (a cancel from it, or it took
 		// this one for dead): nobody will read what follows.
@@ -282,7 +322,9 @@ type Reader interface {
 // id of owner and kind, wherever it is generated. ErrComplete means the
 // reader would have nothing to read: the stream finished at after.
 func (r *Registry) Resume(id, owner, kind string, after uint64) (Reader, error) {
-	if s, err := r.Get(id, owner, kind); err == nil {
+	// An adopted session holds only what it wrote itself: its readers
+	// follow the shared log.
+	if s, err := r.Get(id, owner, kind); err == nil && !s.adopted {
 		if s.Done(after) {
 			return nil, ErrComplete
 		}
@@ -400,13 +442,44 @@ func (c *remoteClient) Next(ctx context.Context, dst [][]byte) ([][]byte, error)
 		if err != nil {
 			return dst, err
 		}
-		if _, err := c.sh.s.Meta(ctx, c.id); errors.Is(err, ErrNotFound) {
+		m, err := c.sh.s.Meta(ctx, c.id)
+		if errors.Is(err, ErrNotFound) {
 			return dst, ErrExpired
 		}
+		if err != nil {
+			return dst, err
+		}
+		if m.Replica != c.replica {
+			c.replica = m.Replica // another replica took the stream over
+			continue
+		}
 		if !alive {
-			c.interrupt(ctx)
+			c.takeOver(ctx)
 		}
 	}
+}
+
+// takeOver continues, on this replica, the generation of a stream whose
+// replica died, if Options.Continue can; else it ends the stream with the
+// interruption. With Continue set, replicas racing here claim the stream
+// first: one goes on, the others follow it.
+func (c *remoteClient) takeOver(ctx context.Context) {
+	f := c.sh.r.o.Continue
+	if f == nil {
+		c.interrupt(ctx)
+		return
+	}
+	ok, err := c.sh.s.Claim(ctx, c.id, c.replica, c.sh.r.o.Replica)
+	if err != nil || !ok {
+		return // the next round retries, or follows the replica that claimed it
+	}
+	c.replica = c.sh.r.o.Replica
+	o, err := c.orphan(ctx)
+	if err == nil && f(ctx, o, c.nonce) {
+		slog.Warn("resume: the replica generating a stream is gone; continuing it here", "stream", c.id, "after", o.Last)
+		return
+	}
+	c.interrupt(ctx)
 }
 
 // interrupt ends the log of a stream whose replica died, with the
@@ -422,16 +495,50 @@ func (c *remoteClient) interrupt(ctx context.Context) {
 	}
 	slog.Warn("resume: the replica generating a stream is gone; ending it with an error", "stream", c.id, "replica", c.replica)
 	for i, f := range frames {
-		if err := c.sh.s.Append(ctx, c.id, c.pos+1+uint64(i), f, c.sh.ttl()); err != nil {
+		if err := c.sh.s.Append(ctx, c.id, c.pos+1+uint64(i), f, nil, c.sh.ttl()); err != nil {
 			if i == 0 && !errors.Is(err, ErrExists) {
 				return
 			}
 			break // another reader wrote them
 		}
 	}
-	if err := c.sh.s.End(ctx, c.id, endInterrupted, c.sh.ttl()); err != nil && !errors.Is(err, ErrExists) {
+	err := c.sh.s.End(ctx, c.id, endInterrupted, c.sh.ttl())
+	switch {
+	case errors.Is(err, ErrExists):
+		return // another reader ended it, and records it
+	case err != nil:
 		slog.Warn("resume: ending an interrupted stream", "stream", c.id, "err", err)
+		return
 	}
+	if f := c.sh.r.o.Orphaned; f != nil {
+		// The one replica whose End went in records the call, before its
+		// reader sees the end. A client gone meanwhile does not stop it.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		o, err := c.orphan(ctx)
+		if err != nil {
+			slog.Error("resume: reading an interrupted stream's log; its call is not recorded", "stream", c.id, "err", err)
+			return
+		}
+		f(ctx, o)
+	}
+}
+
+// orphan reads what the log holds of the interrupted call.
+func (c *remoteClient) orphan(ctx context.Context) (Orphan, error) {
+	m, err := c.sh.s.Meta(ctx, c.id)
+	if err != nil {
+		return Orphan{}, err
+	}
+	notes, err := c.sh.s.Notes(ctx, c.id)
+	if err != nil {
+		return Orphan{}, err
+	}
+	last, _, err := c.sh.s.Tail(ctx, c.id)
+	if err != nil {
+		return Orphan{}, err
+	}
+	return Orphan{ID: c.id, Kind: m.Kind, Owner: m.Owner, Call: m.Call, Notes: notes, Last: last}, nil
 }
 
 // interruptedFrame is the error event of an interrupted stream when no

@@ -20,6 +20,12 @@ import (
 // as n processes behind a load balancer would.
 func replicas(t testing.TB, n int, o resume.Options) []*resume.Registry {
 	t.Helper()
+	return replicasWith(t, n, func(int) resume.Options { return o })
+}
+
+// replicasWith is replicas with replica i's options from opts(i).
+func replicasWith(t testing.TB, n int, opts func(i int) resume.Options) []*resume.Registry {
+	t.Helper()
 	url := os.Getenv("REDIS_URL")
 	if url == "" {
 		url = "redis://127.0.0.1:6379/0"
@@ -35,7 +41,7 @@ func replicas(t testing.TB, n int, o resume.Options) []*resume.Registry {
 	t.Cleanup(func() { st.Close() })
 	var rs []*resume.Registry
 	for i := range n {
-		o := o
+		o := opts(i)
 		o.Shared, o.Replica = st, fmt.Sprintf("r%d", i)
 		r := resume.NewRegistry(o)
 		t.Cleanup(r.Close)
@@ -231,4 +237,167 @@ func TestSharedOwnerDies(t *testing.T) {
 	if _, err := rs[1].Resume(s.ID(), "", "native.inference", 4); !errors.Is(err, resume.ErrComplete) {
 		t.Fatalf("a resume after the interruption event: %v, want ErrComplete", err)
 	}
+}
+
+// Replica 0 dies mid-stream with two readers on two other replicas: the
+// log ends once, and exactly one replica is handed the orphaned call,
+// with what replica 0 described and the text its logged frames carried
+// (not what it noted for a frame it never logged), and the last event (the
+// interruption event after the two logged).
+func TestSharedOwnerDiesOrphanedOnce(t *testing.T) {
+	orphans := make(chan resume.Orphan, 4)
+	rs := replicas(t, 3, resume.Options{Grace: time.Hour, Heartbeat: 50 * time.Millisecond,
+		Orphaned: func(_ context.Context, o resume.Orphan) { orphans <- o }})
+	s, _ := rs[0].Open("team:a:k", "openai.chat", func() {})
+	c, _ := s.Attach(0)
+	if err := s.Describe([]byte(`{"id":"call_1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	s.Note([]byte("Hel"))
+	s.Note([]byte("|hmm"))
+	s.Append(1, frame(s.ID(), 1, "a"))
+	s.Note([]byte("|lo"))
+	s.Append(2, frame(s.ID(), 2, "b"))
+	s.Note([]byte(" never logged"))
+	c.Close()
+	rs[0].Close() // as a kill -9
+
+	done := make(chan error, 2)
+	for _, reg := range rs[1:] {
+		r, err := reg.Resume(s.ID(), "team:a:k", "openai.chat", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			defer r.Close()
+			_, err := read(t, r)
+			done <- err
+		}()
+	}
+	eofs := 0
+	for range 2 {
+		// The later attach takes the earlier reader over, unless that one
+		// saw the end first.
+		switch err := <-done; {
+		case err == io.EOF:
+			eofs++
+		case !errors.Is(err, resume.ErrTakenOver):
+			t.Fatalf("a reader ended with %v, want EOF or ErrTakenOver", err)
+		}
+	}
+	if eofs == 0 {
+		// Each attach took the other over (their messages crossed): a
+		// reader alone now.
+		r, err := rs[1].Resume(s.ID(), "team:a:k", "openai.chat", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := read(t, r); err != io.EOF {
+			t.Fatalf("a reader alone ended with %v, want EOF", err)
+		}
+		r.Close()
+	}
+	o := <-orphans
+	want := resume.Orphan{ID: s.ID(), Kind: "openai.chat", Owner: "team:a:k", Call: []byte(`{"id":"call_1"}`),
+		Notes: []byte("Hel|hmm|lo"), Last: 3}
+	if fmt.Sprint(o) != fmt.Sprint(want) {
+		t.Fatalf("orphan %+v, want %+v", o, want)
+	}
+	select {
+	case o := <-orphans:
+		t.Fatalf("a second replica was handed the orphan: %+v", o)
+	default:
+	}
+}
+
+// Replica 0 dies mid-stream; replicas 1 and 2 both have a reader: one
+// claims the stream and continues it (its producer writes every event
+// again, those logged already are skipped), and both readers read on to
+// the end with nothing lost or repeated.
+func TestSharedOwnerDiesContinued(t *testing.T) {
+	var rs []*resume.Registry
+	continued := make(chan resume.Orphan, 4)
+	rs = replicasWith(t, 3, func(i int) resume.Options {
+		return resume.Options{Grace: time.Hour, Heartbeat: 50 * time.Millisecond,
+			Continue: func(_ context.Context, o resume.Orphan, nonce string) bool {
+				continued <- o
+				s, err := rs[i].Adopt(o, nonce, func() {})
+				if err != nil {
+					t.Error(err)
+					return false
+				}
+				go func() {
+					for seq := uint64(1); seq <= 4; seq++ {
+						s.Append(seq, frame(s.ID(), seq, fmt.Sprint("t", seq)))
+					}
+					s.Finish()
+				}()
+				return true
+			},
+			Orphaned: func(context.Context, resume.Orphan) { t.Error("a continued stream was taken for interrupted") }}
+	})
+	s, _ := rs[0].Open("", "openai.chat", func() {})
+	c, _ := s.Attach(0)
+	s.Note([]byte("n1"))
+	s.Append(1, frame(s.ID(), 1, "t1"))
+	s.Append(2, frame(s.ID(), 2, "t2"))
+	c.Close()
+	rs[0].Close() // as a kill -9
+
+	done := make(chan string, 2)
+	for _, reg := range rs[1:] {
+		r, err := reg.Resume(s.ID(), "", "openai.chat", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			defer r.Close()
+			got, err := read(t, r)
+			done <- got + " " + fmt.Sprint(err)
+		}()
+	}
+	want := ""
+	for seq := uint64(1); seq <= 4; seq++ {
+		want += string(frame(s.ID(), seq, fmt.Sprint("t", seq)))
+	}
+	eofs := 0
+	for range 2 {
+		got := <-done
+		switch {
+		case got == want+" EOF":
+			eofs++
+		case strings.HasSuffix(got, resume.ErrTakenOver.Error()):
+		default:
+			t.Fatalf("a reader read %q, want %q then EOF", got, want)
+		}
+	}
+	if eofs == 0 {
+		// Each attach took the other over (their messages crossed): a
+		// reader alone now.
+		r, err := rs[1].Resume(s.ID(), "", "openai.chat", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := read(t, r); got != want || err != io.EOF {
+			t.Fatalf("a reader alone read %q, %v", got, err)
+		}
+		r.Close()
+	}
+	if o := <-continued; o.Last != 2 || string(o.Notes) != "n1" {
+		t.Fatalf("continued %+v, want the log up to event 2 and its notes", o)
+	}
+	select {
+	case o := <-continued:
+		t.Fatalf("continued twice: %+v", o)
+	default:
+	}
+	// Replayed from the store on any replica: the whole stream.
+	r, err := rs[2].Resume(s.ID(), "", "openai.chat", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := read(t, r); got != want || err != io.EOF {
+		t.Fatalf("replayed %q, %v", got, err)
+	}
+	r.Close()
 }

@@ -220,6 +220,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		gopts.Counter = estimateCounter
 	}
 	gw := gateway.New(gopts)
+	streams.Settle = settle(gw, log)
 	if cfg.Gateway.DefaultModel != "" {
 		// A model named on purpose (--model) is loaded before "ready", so
 		// that its first request does not pay for the load; a wrong name

@@ -96,8 +96,41 @@ func (s *Store) add(ctx context.Context, id, entry string, values []any, ttl tim
 	return err
 }
 
-func (s *Store) Append(ctx context.Context, id string, seq uint64, frame []byte, ttl time.Duration) error {
-	return s.add(ctx, id, "0-"+strconv.FormatUint(seq, 10), []any{"f", frame}, ttl)
+func (s *Store) Append(ctx context.Context, id string, seq uint64, frame, note []byte, ttl time.Duration) error {
+	v := []any{"f", frame}
+	if len(note) > 0 {
+		v = append(v, "n", note)
+	}
+	return s.add(ctx, id, "0-"+strconv.FormatUint(seq, 10), v, ttl)
+}
+
+func (s *Store) Describe(ctx context.Context, id string, call []byte) error {
+	return s.rdb.HSet(ctx, s.metaKey(id), "call", call).Err()
+}
+
+func (s *Store) Notes(ctx context.Context, id string) ([]byte, error) {
+	msgs, err := s.rdb.XRange(ctx, s.logKey(id), "-", "+").Result()
+	if err != nil {
+		return nil, err
+	}
+	var notes []byte
+	for _, m := range msgs {
+		n, _ := m.Values["n"].(string)
+		notes = append(notes, n...)
+	}
+	return notes, nil
+}
+
+// claim sets a stream's replica from KEYS[1]'s ARGV[1] to ARGV[2].
+var claim = redis.NewScript(`if redis.call('HGET', KEYS[1], 'replica') == ARGV[1] then
+	redis.call('HSET', KEYS[1], 'replica', ARGV[2])
+	return 1
+end
+return 0`)
+
+func (s *Store) Claim(ctx context.Context, id, dead, replica string) (bool, error) {
+	n, err := claim.Run(ctx, s.rdb, []string{s.metaKey(id)}, dead, replica).Int()
+	return n == 1, err
 }
 
 func (s *Store) End(ctx context.Context, id, status string, ttl time.Duration) error {
@@ -112,7 +145,11 @@ func (s *Store) Meta(ctx context.Context, id string) (resume.Meta, error) {
 	if len(v) == 0 {
 		return resume.Meta{}, resume.ErrNotFound
 	}
-	return resume.Meta{Owner: v["owner"], Kind: v["kind"], Replica: v["replica"]}, nil
+	m := resume.Meta{Owner: v["owner"], Kind: v["kind"], Replica: v["replica"]}
+	if c, ok := v["call"]; ok {
+		m.Call = []byte(c)
+	}
+	return m, nil
 }
 
 func (s *Store) Tail(ctx context.Context, id string) (uint64, string, error) {

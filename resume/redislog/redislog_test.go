@@ -51,15 +51,22 @@ func TestLog(t *testing.T) {
 	if err := s.Create(ctx, id, m, ttl); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Meta(ctx, id); err != nil || got != m {
+	if got, err := s.Meta(ctx, id); err != nil || got.Owner != m.Owner || got.Kind != m.Kind || got.Replica != m.Replica || got.Call != nil {
 		t.Fatalf("Meta = %+v, %v; want %+v", got, err, m)
 	}
+	if err := s.Describe(ctx, id, []byte(`{"id":"call_1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Meta(ctx, id); err != nil || string(got.Call) != `{"id":"call_1"}` || got.Owner != m.Owner {
+		t.Fatalf("Meta after Describe = %+v, %v", got, err)
+	}
+	notes := []string{"He", "llo", ""}
 	for i, f := range []string{"a", "b\nc", "d"} {
-		if err := s.Append(ctx, id, uint64(i+1), []byte(f), ttl); err != nil {
+		if err := s.Append(ctx, id, uint64(i+1), []byte(f), []byte(notes[i]), ttl); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Append(ctx, id, 3, []byte("again"), ttl); !errors.Is(err, resume.ErrExists) {
+	if err := s.Append(ctx, id, 3, []byte("again"), []byte("!"), ttl); !errors.Is(err, resume.ErrExists) {
 		t.Fatalf("a second event 3: %v, want ErrExists", err)
 	}
 	if last, end, err := s.Tail(ctx, id); err != nil || last != 3 || end != "" {
@@ -75,11 +82,24 @@ func TestLog(t *testing.T) {
 	if err := s.End(ctx, id, "cancelled", ttl); !errors.Is(err, resume.ErrExists) {
 		t.Fatalf("a second end: %v, want ErrExists", err)
 	}
-	if err := s.Append(ctx, id, 4, []byte("late"), ttl); !errors.Is(err, resume.ErrExists) {
+	if err := s.Append(ctx, id, 4, []byte("late"), nil, ttl); !errors.Is(err, resume.ErrExists) {
 		t.Fatalf("an event after the end: %v, want ErrExists", err)
 	}
 	if last, end, err := s.Tail(ctx, id); err != nil || last != 3 || end != "done" {
 		t.Fatalf("Tail = %d %q %v, want 3 done", last, end, err)
+	}
+	if n, err := s.Notes(ctx, id); err != nil || string(n) != "Hello" {
+		t.Fatalf("Notes = %q, %v; want Hello (not the refused event's)", n, err)
+	}
+	// A claim succeeds once, from the replica that generates it.
+	for i, want := range []bool{false, true, false} {
+		dead := []string{"r9", "r1", "r1"}[i]
+		if ok, err := s.Claim(ctx, id, dead, "r2"); err != nil || ok != want {
+			t.Fatalf("claim %d from %s: %v, %v; want %v", i, dead, ok, err, want)
+		}
+	}
+	if m, _ := s.Meta(ctx, id); m.Replica != "r2" {
+		t.Fatalf("after the claim the replica is %q, want r2", m.Replica)
 	}
 	got, end, err = s.Read(ctx, id, 3, 0, nil)
 	if err != nil || end != "done" || len(got) != 0 {
@@ -95,7 +115,7 @@ func TestReadFollows(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	s.Create(ctx, "rs_2", resume.Meta{}, time.Minute)
-	s.Append(ctx, "rs_2", 1, []byte("one"), time.Minute)
+	s.Append(ctx, "rs_2", 1, []byte("one"), nil, time.Minute)
 	got := make(chan string)
 	go func() {
 		// Blocks until "two" arrives: a minute is only a deadlock guard.
@@ -108,7 +128,7 @@ func TestReadFollows(t *testing.T) {
 	}()
 	// The reader may or may not be blocked yet; XREAD takes the event
 	// either way.
-	s.Append(ctx, "rs_2", 2, []byte("two"), time.Minute)
+	s.Append(ctx, "rs_2", 2, []byte("two"), nil, time.Minute)
 	if g := <-got; g != "two" {
 		t.Fatalf("read %q, want two", g)
 	}

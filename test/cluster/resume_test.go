@@ -216,14 +216,18 @@ func TestCancelOnAnotherReplica(t *testing.T) {
 	}
 }
 
-// Replica 0 is killed (SIGKILL) mid-stream: a reconnect on replica 1 does
-// not hang or 404; it replays what was logged and ends with an error
-// event naming the interruption, then [DONE].
+// Replica 0 is killed (SIGKILL) mid-stream, serving a provider that
+// cannot continue an answer (an OpenAI-compatible upstream; the mock
+// can, see continue_test.go): a reconnect on replica 1 does not hang or
+// 404; it replays what was logged and ends with an error event naming
+// the interruption, then [DONE].
 func TestReplicaKilledMidStream(t *testing.T) {
-	c := cluster.Start(t, cluster.Options{Replicas: 2, Redis: true, Env: []string{"RUNNEL_RESUME_GRACE=1h"}})
+	up := hangingUpstream(t, "one", "two", "three")
+	c := cluster.Start(t, cluster.Options{Replicas: 2, Redis: true, Env: []string{"RUNNEL_RESUME_GRACE=1h"},
+		Config: "providers:\n  up:\n    type: openai\n    base_url: " + up.URL + "/v1\n"})
 	ctx, cancel := context.WithTimeout(context.Background(), deadlock)
 	defer cancel()
-	body := chatBody("mock/x?text=one%20two%20three%20four&hang_after=3")
+	body := chatBody("up/gpt-4o-mini")
 	resp := post(t, ctx, c.Replicas[0].BaseURL, "", body, true, "")
 	head, _, _, _ := chunks(t, resp.Body, 3)
 	if head != "one two three" {

@@ -1,0 +1,257 @@
+package cluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/sse"
+	"github.com/runnel/runnel/test/cluster"
+	"github.com/runnel/runnel/tokencount"
+)
+
+// A replica dies mid-stream: the call it was serving is recorded exactly
+// once, by the replica that ends (or continues) its log, with its usage
+// and cost.
+
+// paidCluster starts 3 replicas on PostgreSQL and Redis with auth on, the
+// config cfg, and a team with credits and a key of it.
+func paidCluster(t *testing.T, cfg string, credits int) (c *cluster.Cluster, team, key string) {
+	t.Helper()
+	c = cluster.Start(t, cluster.Options{
+		Replicas: 3, Postgres: true, Redis: true, Config: cfg,
+		Args: []string{"--auth"},
+		Env:  []string{"RUNNEL_ADMIN_KEY=admin-secret", "RUNNEL_RESUME_GRACE=1h"},
+	})
+	team = adminPost(t, c.Replicas[1].BaseURL+"/admin/teams", fmt.Sprintf(`{"name":"payer","credits":%d}`, credits))["id"].(string)
+	key = adminPost(t, c.Replicas[1].BaseURL+"/admin/keys", `{"team_id":"`+team+`"}`)["key"].(string)
+	return c, team, key
+}
+
+// recordedCall is a call as /admin/calls shows it.
+type recordedCall struct {
+	ID     string `json:"call_id"`
+	Status string `json:"status"`
+	Output string `json:"output"`
+	Usage  struct {
+		In        int64 `json:"input_tokens"`
+		Out       int64 `json:"output_tokens"`
+		Estimated bool  `json:"estimated"`
+	} `json:"usage"`
+	Cost    struct{ Total float64 } `json:"cost"`
+	Credits int64                   `json:"credits"`
+	Error   *struct{ Message string }
+}
+
+// calls lists team's recorded calls, read on the replica at base.
+func calls(t *testing.T, base, team string) []recordedCall {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/admin/calls?team_id="+team, nil)
+	req.Header.Set("Authorization", "Bearer admin-secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Calls []recordedCall }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Calls
+}
+
+// hangingUpstream is an OpenAI-compatible server whose chat stream sends
+// words, one chunk each, then hangs until its client goes.
+func hangingUpstream(t *testing.T, words ...string) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i, word := range words {
+			if i > 0 {
+				word = " " + word
+			}
+			b, _ := json.Marshal(word)
+			fmt.Fprintf(w, "data: {\"id\":\"up\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":%s}}]}\n\n", b)
+			w.(http.Flusher).Flush()
+		}
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// The provider (an OpenAI-compatible upstream) cannot continue: the
+// stream ends with the interruption error on the replica the client
+// resumed on, and the call is recorded once, with the usage of what was
+// served (counted, flagged estimated) and its cost, seen on a third
+// replica; no credit is charged for a call that failed.
+func TestReplicaDiesUncontinuableRecordedOnce(t *testing.T) {
+	up := hangingUpstream(t, "one", "two", "three")
+	c, team, key := paidCluster(t, "providers:\n  up:\n    type: openai\n    base_url: "+up.URL+"/v1\n"+
+		"prices:\n  up/gpt-4o-mini: {input: 1000000, output: 2000000}\n", 5)
+	ctx, cancel := context.WithTimeout(context.Background(), deadlock)
+	defer cancel()
+	body := chatBody("up/gpt-4o-mini")
+	resp := post(t, ctx, c.Replicas[0].BaseURL, key, body, true, "")
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("the call: %d %s", resp.StatusCode, b)
+	}
+	head, last, _, _ := chunks(t, resp.Body, 3)
+	if head != "one two three" {
+		t.Fatalf("before the kill: %q", head)
+	}
+	c.Replicas[0].Kill()
+	resp.Body.Close()
+
+	resp = post(t, ctx, c.Replicas[1].BaseURL, key, body, false, last)
+	text, _, errMsg, done := chunks(t, resp.Body, 0)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || text != "" || !strings.Contains(errMsg, "interrupted") || !done {
+		t.Fatalf("resumed after the kill: %d, text %q, error %q, done %v; want no more text, the interruption error, [DONE]", resp.StatusCode, text, errMsg, done)
+	}
+	// A second reconnect, on another replica, records nothing more.
+	resp = post(t, ctx, c.Replicas[2].BaseURL, key, body, false, last)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+
+	cs := calls(t, c.Replicas[2].BaseURL, team)
+	if len(cs) != 1 {
+		t.Fatalf("%d calls recorded, want 1: %+v", len(cs), cs)
+	}
+	counter := tokencount.Counter{Fallback: gateway.ApproxCounter{}} // as serve counts
+	in, out := int64(counter.Count("gpt-4o-mini", "hi\n")), int64(counter.Count("gpt-4o-mini", "one two three"))
+	got := cs[0]
+	if got.Status != "error" || got.Output != "one two three" || got.Error == nil || !strings.Contains(got.Error.Message, "interrupted") ||
+		got.Usage.In != in || got.Usage.Out != out || !got.Usage.Estimated || got.Cost.Total != float64(in+2*out) || got.Credits != 0 {
+		t.Fatalf("recorded %+v; want status error, the text served, %d+%d estimated tokens costing %d, no credits", got, in, out, in+2*out)
+	}
+	tm := adminGet(t, c.Replicas[2].BaseURL+"/admin/teams/"+team)
+	if tm["credits"] != float64(5) || tm["spent"] != float64(in+2*out) {
+		t.Fatalf("team %v; want 5 credits, %d spent", tm, in+2*out)
+	}
+}
+
+// sseEvent is one event of an OpenAI stream, its data decoded.
+type sseEvent struct {
+	id   string
+	data map[string]any // nil for [DONE]
+}
+
+// readEvents reads an OpenAI stream: every event, or the first n content
+// events (n > 0).
+func readEvents(t *testing.T, body io.Reader, n int) []sseEvent {
+	t.Helper()
+	r := sse.NewReader(body)
+	var evs []sseEvent
+	content := 0
+	for n <= 0 || content < n {
+		ev, err := r.Next()
+		if err != nil {
+			break
+		}
+		e := sseEvent{id: ev.ID}
+		if ev.Data != "[DONE]" {
+			if err := json.Unmarshal([]byte(ev.Data), &e.data); err != nil {
+				t.Fatalf("event %q: %v", ev.Data, err)
+			}
+			if strings.Contains(ev.Data, `"content"`) {
+				content++
+			}
+		}
+		evs = append(evs, e)
+	}
+	return evs
+}
+
+// normal is an event's data without what differs between two calls (the
+// call's id and start), as JSON.
+func normal(e sseEvent) string {
+	if e.data == nil {
+		return "[DONE]"
+	}
+	m := map[string]any{}
+	for k, v := range e.data {
+		if k != "id" && k != "created" {
+			m[k] = v
+		}
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// The provider (the mock) can continue: the replica the client resumes on
+// takes the stream over and continues the generation from the text so
+// far; the client reads, in all, exactly the events of an uninterrupted
+// run (one call's id, consecutive event ids, the same text, usage and
+// finish), and the call is recorded once with the whole usage and
+// charged once.
+func TestReplicaDiesContinued(t *testing.T) {
+	c, team, key := paidCluster(t, "", 5)
+	ctx, cancel := context.WithTimeout(context.Background(), deadlock)
+	defer cancel()
+	body := `{"model":"mock/default?tokens=60&itl=50ms","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
+
+	// The uninterrupted run, for reference.
+	resp := post(t, ctx, c.Replicas[2].BaseURL, key, body, true, "")
+	want := readEvents(t, resp.Body, 0)
+	resp.Body.Close()
+
+	resp = post(t, ctx, c.Replicas[0].BaseURL, key, body, true, "")
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("the call: %d %s", resp.StatusCode, b)
+	}
+	got := readEvents(t, resp.Body, 10)
+	c.Replicas[0].Kill()
+	resp.Body.Close()
+	resp = post(t, ctx, c.Replicas[1].BaseURL, key, body, false, got[len(got)-1].id)
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("resume after the kill: %d %s", resp.StatusCode, b)
+	}
+	got = append(got, readEvents(t, resp.Body, 0)...)
+	resp.Body.Close()
+	if !strings.Contains(c.Replicas[1].Logs(), "continuing it here") {
+		t.Fatalf("replica 1 did not continue the stream:\n%s", c.Replicas[1].Logs())
+	}
+
+	var gotN, wantN []string
+	for _, e := range got {
+		gotN = append(gotN, normal(e))
+	}
+	for _, e := range want {
+		wantN = append(wantN, normal(e))
+	}
+	if strings.Join(gotN, "\n") != strings.Join(wantN, "\n") {
+		t.Fatalf("interrupted and continued, the client read\n%s\nwant, as uninterrupted\n%s", strings.Join(gotN, "\n"), strings.Join(wantN, "\n"))
+	}
+	streamID, _, _ := strings.Cut(got[0].id, "-")
+	for i, e := range got {
+		if e.id != fmt.Sprintf("%s-%d", streamID, i+1) {
+			t.Fatalf("event %d has id %q, want %s-%d", i, e.id, streamID, i+1)
+		}
+		if e.data != nil && (e.data["id"] != got[0].data["id"] || e.data["created"] != got[0].data["created"]) {
+			t.Fatalf("event %d is of call %v created %v, want %v created %v", i, e.data["id"], e.data["created"], got[0].data["id"], got[0].data["created"])
+		}
+	}
+
+	cs := calls(t, c.Replicas[2].BaseURL, team)
+	if len(cs) != 2 {
+		t.Fatalf("%d calls recorded, want 2 (the reference and the continued one): %+v", len(cs), cs)
+	}
+	if a, b := cs[0], cs[1]; a.ID == b.ID || a.Status != "ok" || b.Status != "ok" || a.Output != b.Output || a.Usage != b.Usage || a.Usage.Estimated || a.Credits != 1 || b.Credits != 1 {
+		t.Fatalf("recorded %+v and %+v; want two calls alike, ok, exact usage, 1 credit each", a, b)
+	}
+	if id, _ := got[0].data["id"].(string); !strings.HasSuffix(id, cs[0].ID) && !strings.HasSuffix(id, cs[1].ID) {
+		t.Fatalf("the stream's call %s is not recorded: %+v", id, cs)
+	}
+	if tm := adminGet(t, c.Replicas[2].BaseURL+"/admin/teams/"+team); tm["credits"] != float64(3) {
+		t.Fatalf("team %v; want 3 credits left", tm)
+	}
+}
