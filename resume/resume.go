@@ -299,7 +299,10 @@ type Session struct {
 	timer    timer         // grace (while detached) or retain (once done)
 	wake     chan struct{} // closed and replaced on every change
 	remote   string        // the client attached on another replica, if any
-	shared   bool          // the log is also in Shared (until it outgrew it)
+	// attached is when the latest client (here or remote) attached, in
+	// Unix nanoseconds: an attach message older than it is stale.
+	attached int64
+	shared   bool // the log is also in Shared (until it outgrew it)
 	// refreshed is when the shared log's expiry was last pushed back;
 	// only the producer uses it.
 	refreshed time.Time
@@ -539,10 +542,11 @@ func (s *Session) Attach(after uint64) (*Client, error) {
 	}
 	c := &Client{s: s, pos: after}
 	s.client = c
+	s.attached = time.Now().UnixNano()
 	if s.remote != "" {
 		s.remote = ""
 		// The remote client is taken over; not a round trip under mu.
-		go s.reg.sharing.publish(ctlAttach, s.id, "")
+		go s.reg.sharing.publish(ctlAttach, s.id, "", s.attached)
 	}
 	s.signal()
 	return c, nil

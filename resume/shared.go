@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -84,7 +85,10 @@ const (
 	endInterrupted = "interrupted" // its replica died; the log ends with an error event
 )
 
-// Control messages between replicas: "verb|stream id|client nonce".
+// Control messages between replicas: "verb|stream id|client nonce|time".
+// An attach's time (Unix nanoseconds) orders it against the clients it may
+// take over: pub/sub delivers late, and a late attach must not take over a
+// client that attached after it.
 const (
 	ctlCancel = "cancel" // stop the generation
 	ctlAttach = "attach" // a client attached (nonce: "" on the generating replica)
@@ -224,10 +228,10 @@ func (sh *sharing) end(id, status string) {
 	}
 }
 
-func (sh *sharing) publish(verb, id, nonce string) {
+func (sh *sharing) publish(verb, id, nonce string, at int64) {
 	ctx, cancel := sh.ctx()
 	defer cancel()
-	if err := sh.s.Publish(ctx, verb+"|"+id+"|"+nonce); err != nil {
+	if err := sh.s.Publish(ctx, verb+"|"+id+"|"+nonce+"|"+strconv.FormatInt(at, 10)); err != nil {
 		slog.Warn("resume: publishing to other replicas", "verb", verb, "stream", id, "err", err)
 	}
 }
@@ -251,14 +255,16 @@ func (sh *sharing) cancel(id, owner string) error {
 	// Ending the log first makes the generating replica's next write
 	// fail even if the message is lost; the message stops it at once.
 	sh.end(id, endCancelled)
-	sh.publish(ctlCancel, id, "")
+	sh.publish(ctlCancel, id, "", time.Now().UnixNano())
 	return nil
 }
 
 // handle acts on a control message.
 func (sh *sharing) handle(msg string) {
 	verb, rest, _ := strings.Cut(msg, "|")
-	id, nonce, _ := strings.Cut(rest, "|")
+	id, rest, _ := strings.Cut(rest, "|")
+	nonce, ts, _ := strings.Cut(rest, "|")
+	at, _ := strconv.ParseInt(ts, 10, 64)
 	sh.r.mu.Lock()
 	s := sh.r.sessions[id]
 	sh.r.mu.Unlock()
@@ -271,6 +277,11 @@ func (sh *sharing) handle(msg string) {
 	case ctlAttach:
 		if s != nil && nonce != "" {
 			s.mu.Lock()
+			if at < s.attached { // stale: a newer client is attached
+				s.mu.Unlock()
+				break
+			}
+			s.attached = at
 			if s.client != nil {
 				s.client.takenOver = true
 				s.client = nil
@@ -283,7 +294,11 @@ func (sh *sharing) handle(msg string) {
 			s.signal()
 			s.mu.Unlock()
 		}
-		sh.eachFollower(id, nonce, func(c *remoteClient) { c.cancel(ErrTakenOver) })
+		sh.eachFollower(id, nonce, func(c *remoteClient) {
+			if c.since < at {
+				c.cancel(ErrTakenOver)
+			}
+		})
 	case ctlDetach:
 		if s != nil {
 			s.mu.Lock()
@@ -359,7 +374,8 @@ func (sh *sharing) resume(id, owner, kind string, after uint64) (Reader, error) 
 	case end != "" && after == last:
 		return nil, ErrComplete
 	}
-	c := &remoteClient{sh: sh, id: id, kind: kind, replica: m.Replica, pos: after, nonce: randomHex(8), stop: make(chan struct{})}
+	c := &remoteClient{sh: sh, id: id, kind: kind, replica: m.Replica, pos: after, nonce: randomHex(8),
+		since: time.Now().UnixNano(), stop: make(chan struct{})}
 	sh.mu.Lock()
 	if sh.followers[id] == nil {
 		sh.followers[id] = map[*remoteClient]struct{}{}
@@ -367,7 +383,7 @@ func (sh *sharing) resume(id, owner, kind string, after uint64) (Reader, error) 
 	sh.followers[id][c] = struct{}{}
 	sh.mu.Unlock()
 	if end == "" {
-		sh.publish(ctlAttach, id, c.nonce)
+		sh.publish(ctlAttach, id, c.nonce, c.since)
 	}
 	return c, nil
 }
@@ -379,6 +395,7 @@ type remoteClient struct {
 	id, kind, replica string
 	pos               uint64
 	nonce             string
+	since             int64 // when it attached, Unix nanoseconds
 	mu                sync.Mutex
 	err               error         // ErrTakenOver or ErrCancelled, once stop is closed
 	stop              chan struct{} // closed by cancel
@@ -566,6 +583,6 @@ func (c *remoteClient) Close() {
 	takenOver := c.err != nil
 	c.mu.Unlock()
 	if !takenOver {
-		c.sh.publish(ctlDetach, c.id, c.nonce)
+		c.sh.publish(ctlDetach, c.id, c.nonce, time.Now().UnixNano())
 	}
 }
