@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,9 +63,19 @@ func serveHop(kind, upstream string) {
 		os.Exit(1)
 	}
 	fmt.Println("listening", ln.Addr())
+	// RUNNEL_BENCH_HOP_PROFILE=DIR writes each hop's CPU profile to
+	// DIR/KIND.prof.
+	stopProfile := func() {}
+	if dir := os.Getenv("RUNNEL_BENCH_HOP_PROFILE"); dir != "" {
+		f, err := os.Create(filepath.Join(dir, kind+".prof"))
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+		}
+	}
 	// The parent closes stdin (or dies) to stop the hop.
 	go func() {
 		io.Copy(io.Discard, os.Stdin)
+		stopProfile()
 		os.Exit(0)
 	}()
 	http.Serve(ln, mux)
