@@ -35,6 +35,9 @@ type hopStats struct {
 	RSS       int64  `json:"rss"`       // resident set size, bytes
 	LiveBytes uint64 `json:"live"`      // heap after a collection plus goroutine stacks
 	Goroutine int    `json:"goroutine"` // goroutines now
+	// Reads and Writes count read and write system calls so far
+	// (/proc/self/io).
+	Reads, Writes int64
 }
 
 func serveHop(kind, upstream string) {
@@ -51,6 +54,7 @@ func serveHop(kind, upstream string) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_hop/stats", func(w http.ResponseWriter, r *http.Request) {
 		s := hopStats{CPUNanos: int64(cpuTime()), RSS: rss(), Goroutine: runtime.NumGoroutine()}
+		s.Reads, s.Writes = syscalls()
 		if r.URL.Query().Has("gc") {
 			s.LiveBytes = uint64(liveMemory())
 		}
@@ -94,6 +98,22 @@ func rss() int64 {
 		}
 	}
 	return 0
+}
+
+// syscalls returns this process's read and write system calls so far.
+func syscalls() (reads, writes int64) {
+	b, _ := os.ReadFile("/proc/self/io")
+	for line := range strings.Lines(string(b)) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ": ")
+		n, _ := strconv.ParseInt(v, 10, 64)
+		switch k {
+		case "syscr":
+			reads = n
+		case "syscw":
+			writes = n
+		}
+	}
+	return reads, writes
 }
 
 // hopProc is a running hop process.

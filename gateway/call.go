@@ -23,6 +23,12 @@ type Call struct {
 	Provider string    // provider that serves the call: "openai", "ollama", "engine", "mock", …
 	Model    string    // the model as that provider knows it
 	Started  time.Time // when the gateway accepted the call
+	// FlushOnWait says that Recv waits for nothing but the serving
+	// provider's source, and that the provider calls the context's
+	// stream.BeforeWait function before each such wait: a dialect may
+	// then write events unflushed and flush in that function, without
+	// ever holding an event back.
+	FlushOnWait bool
 
 	summary func() Summary
 }

@@ -96,9 +96,10 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 	}
 	m := &meter{
 		g: g, in: s, cancel: cancel, adm: adm, tc: tokenCounter(sv.p),
-		rec:    Record{ID: id, Request: req, Provider: sv.provider, Model: sv.model, Started: started},
-		prices: g.price(req.Model, sv.provider, sv.model),
-		tokens: tokenObserver(g.opts.Observer, sv.provider, sv.model),
+		rec:        Record{ID: id, Request: req, Provider: sv.provider, Model: sv.model, Started: started},
+		prices:     g.price(req.Model, sv.provider, sv.model),
+		tokens:     tokenObserver(g.opts.Observer, sv.provider, sv.model),
+		beforeWait: stream.BeforeWait(ctx),
 	}
 	if adm != nil {
 		m.warnings = adm.Warnings()
@@ -106,7 +107,13 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 	if obs := g.opts.Observer; obs != nil {
 		obs.CallStarted(sv.provider, sv.model)
 	}
-	return NewCall(m, id, sv.provider, sv.model, started, m.summary), nil
+	c := NewCall(m, id, sv.provider, sv.model, started, m.summary)
+	// With a read-ahead buffer, the provider's reads (and its BeforeWait
+	// calls) run on the buffer's goroutine, not the reader's.
+	if n, ok := sv.p.(stream.WaitNotifier); ok && g.opts.BufferSize <= 0 {
+		c.FlushOnWait = n.NotifiesBeforeWait()
+	}
+	return c, nil
 }
 
 // failed records a call that ended before its stream started.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel/runnel/dialect"
@@ -155,6 +156,18 @@ type started struct {
 	call *gateway.Call
 	sess *resume.Session // when resumable
 	ctx  context.Context // the call's: r's, or detached from it if resumable
+	out  *waitFlush      // flushes the response's writer when the call waits
+}
+
+// waitFlush is a call's stream.BeforeWait function: it flushes the SSE
+// writer, once there is one, so that events written unflushed leave before
+// the call waits for its upstream.
+type waitFlush struct{ w atomic.Pointer[sse.Writer] }
+
+func (f *waitFlush) flush() {
+	if w := f.w.Load(); w != nil {
+		w.Flush()
+	}
 }
 
 // begin decodes and validates body and starts its call. On failure it has
@@ -181,7 +194,13 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, body interface {
 		writeError(w, serr)
 		return started{}
 	}
-	call, err := s.start(ctx, req)
+	var wf *waitFlush
+	startCtx := ctx
+	if sess == nil && body.streamed() {
+		wf = new(waitFlush)
+		startCtx = stream.WithBeforeWait(ctx, wf.flush)
+	}
+	call, err := s.start(startCtx, req)
 	if err != nil {
 		if sess != nil {
 			sess.Discard()
@@ -189,7 +208,7 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, body interface {
 		writeError(w, err)
 		return started{}
 	}
-	return started{req: req, call: call, sess: sess, ctx: ctx}
+	return started{req: req, call: call, sess: sess, ctx: ctx, out: wf}
 }
 
 // start starts the call; an unknown model is reported on the model param,
@@ -219,8 +238,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, st started, enc 
 		return
 	}
 	defer st.call.Close()
-	out := sse.NewWriter(w, sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs})
+	// Events the upstream sent together leave in one write when the call
+	// flushes before it waits (gateway.Call.FlushOnWait); else one each.
+	deferFlush := st.out != nil && st.call.FlushOnWait
+	out := sse.NewWriter(w, sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs, DeferFlush: deferFlush})
 	defer out.Close()
+	if deferFlush {
+		st.out.w.Store(out)
+	}
 	s.events(st.ctx, out, st.call, enc, st.req.IncludeUsage)
 }
 
@@ -299,8 +324,12 @@ func (s *Server) writeStreamError(out *sse.Writer, e *stream.Error) {
 	}
 }
 
-// done writes the [DONE] sentinel.
-func done(out *sse.Writer) { out.Send("", doneData) }
+// done writes the [DONE] sentinel and flushes.
+func done(out *sse.Writer) {
+	if out.Send("", doneData) == nil {
+		out.Flush()
+	}
+}
 
 var doneData = []byte("[DONE]")
 
