@@ -70,13 +70,7 @@ func TestHopWithoutProducer(t *testing.T) {
 			if tc.opts != nil {
 				opts = append(opts, tc.opts)
 			}
-			gw := gatewayServer(t, upstream.URL, opts...)
-			body := `{"model":"openai/` + tc.model + `","messages":[{"role":"user","content":"hi"}],"stream":true}`
-			req, _ := http.NewRequestWithContext(ctx, "POST", gw.URL+"/v1/chat/completions", strings.NewReader(body))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := postChat(t, ctx, gatewayServer(t, upstream.URL, opts...).URL, "openai/"+tc.model)
 			defer resp.Body.Close()
 			got := hopLines(t, resp, tc.closeAfter)
 			resp.Body.Close()
@@ -169,13 +163,7 @@ func TestHopCoalescesWithoutHolding(t *testing.T) {
 		io.WriteString(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"end\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":6,\"total_tokens\":7}}\n\ndata: [DONE]\n\n")
 	}))
 	defer upstream.Close()
-	gw := gatewayServer(t, upstream.URL)
-	body := `{"model":"openai/up","messages":[{"role":"user","content":"hi"}],"stream":true}`
-	req, _ := http.NewRequestWithContext(ctx, "POST", gw.URL+"/v1/chat/completions", strings.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := postChat(t, ctx, gatewayServer(t, upstream.URL).URL, "openai/up")
 	defer resp.Body.Close()
 	r := sse.NewReader(resp.Body)
 	var got []string
@@ -187,9 +175,8 @@ func TestHopCoalescesWithoutHolding(t *testing.T) {
 		if ev.Data == "[DONE]" {
 			break
 		}
-		if i := strings.Index(ev.Data, `"content":"`); i >= 0 {
-			text := ev.Data[i+len(`"content":"`):]
-			got = append(got, text[:strings.IndexByte(text, '"')])
+		if text, ok := deltaText(ev.Data); ok {
+			got = append(got, text)
 			if len(got) == 5 {
 				close(seen)
 			}
@@ -198,4 +185,27 @@ func TestHopCoalescesWithoutHolding(t *testing.T) {
 	if want := "t0 |t1 |t2 |t3 |t4 |end"; strings.Join(got, "|") != want {
 		t.Fatalf("deltas %q, want %q", strings.Join(got, "|"), want)
 	}
+}
+
+// postChat sends a streamed chat call for model to the hop at base.
+func postChat(t *testing.T, ctx context.Context, base, model string) *http.Response {
+	t.Helper()
+	body := `{"model":"` + model + `","messages":[{"role":"user","content":"hi"}],"stream":true}`
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/chat/completions", strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// deltaText is the content of an OpenAI chunk's delta, for chunks whose
+// content has no escaped quotes.
+func deltaText(data string) (string, bool) {
+	_, text, ok := strings.Cut(data, `"content":"`)
+	if !ok {
+		return "", false
+	}
+	text, _, _ = strings.Cut(text, `"`)
+	return text, true
 }

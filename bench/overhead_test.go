@@ -102,12 +102,7 @@ func TestGatewayFlushesEachToken(t *testing.T) {
 	// is not a timing assertion.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	body := `{"model":"openai/up","messages":[{"role":"user","content":"hi"}],"stream":true}`
-	req, _ := http.NewRequestWithContext(ctx, "POST", gw.URL+"/v1/chat/completions", strings.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := postChat(t, ctx, gw.URL, "openai/up")
 	defer resp.Body.Close()
 	r := sse.NewReader(resp.Body)
 	var contents []string
@@ -119,9 +114,7 @@ func TestGatewayFlushesEachToken(t *testing.T) {
 		if ev.Data == "[DONE]" {
 			break
 		}
-		if i := strings.Index(ev.Data, `"content":"`); i >= 0 {
-			text := ev.Data[i+len(`"content":"`):]
-			text = text[:strings.IndexByte(text, '"')]
+		if text, ok := deltaText(ev.Data); ok {
 			contents = append(contents, text)
 			// Each event holds exactly the token the upstream sent last.
 			if want := fmt.Sprintf("t%d ", len(contents)-1); text != want {
