@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/mock"
+	"github.com/runnel/runnel/sse"
 )
 
 // TestHopWithoutProducer drives the per-token path that has no producer
@@ -67,13 +70,7 @@ func TestHopWithoutProducer(t *testing.T) {
 			if tc.opts != nil {
 				opts = append(opts, tc.opts)
 			}
-			gw := gatewayServer(t, upstream.URL, opts...)
-			body := `{"model":"openai/` + tc.model + `","messages":[{"role":"user","content":"hi"}],"stream":true}`
-			req, _ := http.NewRequestWithContext(ctx, "POST", gw.URL+"/v1/chat/completions", strings.NewReader(body))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := postChat(t, ctx, gatewayServer(t, upstream.URL, opts...).URL, "openai/"+tc.model)
 			defer resp.Body.Close()
 			got := hopLines(t, resp, tc.closeAfter)
 			resp.Body.Close()
@@ -139,4 +136,76 @@ func hopLines(t *testing.T, resp *http.Response, closeAfter string) []string {
 		}
 	}
 	return out
+}
+
+// TestHopCoalescesWithoutHolding: events the upstream sends in one write
+// may leave the gateway in one write too, but none is held back: the
+// upstream sends five tokens at once and then waits until the client has
+// seen all five before it sends the rest, which only works if the gateway
+// flushed them before waiting for the upstream again.
+func TestHopCoalescesWithoutHolding(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // deadlock guard only
+	defer cancel()
+	seen := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		var b strings.Builder
+		for i := range 5 {
+			fmt.Fprintf(&b, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t%d \"},\"finish_reason\":null}]}\n\n", i)
+		}
+		io.WriteString(w, b.String())
+		w.(http.Flusher).Flush()
+		select {
+		case <-seen:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"end\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":6,\"total_tokens\":7}}\n\ndata: [DONE]\n\n")
+	}))
+	defer upstream.Close()
+	resp := postChat(t, ctx, gatewayServer(t, upstream.URL).URL, "openai/up")
+	defer resp.Body.Close()
+	r := sse.NewReader(resp.Body)
+	var got []string
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		if ev.Data == "[DONE]" {
+			break
+		}
+		if text, ok := deltaText(ev.Data); ok {
+			got = append(got, text)
+			if len(got) == 5 {
+				close(seen)
+			}
+		}
+	}
+	if want := "t0 |t1 |t2 |t3 |t4 |end"; strings.Join(got, "|") != want {
+		t.Fatalf("deltas %q, want %q", strings.Join(got, "|"), want)
+	}
+}
+
+// postChat sends a streamed chat call for model to the hop at base.
+func postChat(t *testing.T, ctx context.Context, base, model string) *http.Response {
+	t.Helper()
+	body := `{"model":"` + model + `","messages":[{"role":"user","content":"hi"}],"stream":true}`
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/chat/completions", strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// deltaText is the content of an OpenAI chunk's delta, for chunks whose
+// content has no escaped quotes.
+func deltaText(data string) (string, bool) {
+	_, text, ok := strings.Cut(data, `"content":"`)
+	if !ok {
+		return "", false
+	}
+	text, _, _ = strings.Cut(text, `"`)
+	return text, true
 }

@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,6 +35,9 @@ type hopStats struct {
 	RSS       int64  `json:"rss"`       // resident set size, bytes
 	LiveBytes uint64 `json:"live"`      // heap after a collection plus goroutine stacks
 	Goroutine int    `json:"goroutine"` // goroutines now
+	// Reads and Writes count read and write system calls so far
+	// (/proc/self/io).
+	Reads, Writes int64
 }
 
 func serveHop(kind, upstream string) {
@@ -49,6 +54,7 @@ func serveHop(kind, upstream string) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_hop/stats", func(w http.ResponseWriter, r *http.Request) {
 		s := hopStats{CPUNanos: int64(cpuTime()), RSS: rss(), Goroutine: runtime.NumGoroutine()}
+		s.Reads, s.Writes = syscalls()
 		if r.URL.Query().Has("gc") {
 			s.LiveBytes = uint64(liveMemory())
 		}
@@ -61,9 +67,19 @@ func serveHop(kind, upstream string) {
 		os.Exit(1)
 	}
 	fmt.Println("listening", ln.Addr())
+	// RUNNEL_BENCH_HOP_PROFILE=DIR writes each hop's CPU profile to
+	// DIR/KIND.prof.
+	stopProfile := func() {}
+	if dir := os.Getenv("RUNNEL_BENCH_HOP_PROFILE"); dir != "" {
+		f, err := os.Create(filepath.Join(dir, kind+".prof"))
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+		}
+	}
 	// The parent closes stdin (or dies) to stop the hop.
 	go func() {
 		io.Copy(io.Discard, os.Stdin)
+		stopProfile()
 		os.Exit(0)
 	}()
 	http.Serve(ln, mux)
@@ -82,6 +98,22 @@ func rss() int64 {
 		}
 	}
 	return 0
+}
+
+// syscalls returns this process's read and write system calls so far.
+func syscalls() (reads, writes int64) {
+	b, _ := os.ReadFile("/proc/self/io")
+	for line := range strings.Lines(string(b)) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ": ")
+		n, _ := strconv.ParseInt(v, 10, 64)
+		switch k {
+		case "syscr":
+			reads = n
+		case "syscw":
+			writes = n
+		}
+	}
+	return reads, writes
 }
 
 // hopProc is a running hop process.

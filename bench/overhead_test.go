@@ -102,12 +102,7 @@ func TestGatewayFlushesEachToken(t *testing.T) {
 	// is not a timing assertion.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	body := `{"model":"openai/up","messages":[{"role":"user","content":"hi"}],"stream":true}`
-	req, _ := http.NewRequestWithContext(ctx, "POST", gw.URL+"/v1/chat/completions", strings.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := postChat(t, ctx, gw.URL, "openai/up")
 	defer resp.Body.Close()
 	r := sse.NewReader(resp.Body)
 	var contents []string
@@ -119,9 +114,7 @@ func TestGatewayFlushesEachToken(t *testing.T) {
 		if ev.Data == "[DONE]" {
 			break
 		}
-		if i := strings.Index(ev.Data, `"content":"`); i >= 0 {
-			text := ev.Data[i+len(`"content":"`):]
-			text = text[:strings.IndexByte(text, '"')]
+		if text, ok := deltaText(ev.Data); ok {
 			contents = append(contents, text)
 			// Each event holds exactly the token the upstream sent last.
 			if want := fmt.Sprintf("t%d ", len(contents)-1); text != want {
@@ -205,18 +198,22 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration) {
 		if streams > 1 {
 			cfg.Rate, cfg.Fixed = float64(streams)/(time.Duration(tokens)*itl).Seconds(), true
 		}
-		cpu := func() time.Duration {
-			if p == nil {
-				return cpuTime()
-			}
-			return time.Duration(p.stats(b, false).CPUNanos)
+		var s0 hopStats
+		if p != nil {
+			s0 = p.stats(b, false)
 		}
-		t0 := cpu()
+		t0 := cpuTime()
 		res, err := Run(context.Background(), cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
-		return res, cpu() - t0
+		if p == nil {
+			return res, cpuTime() - t0
+		}
+		s1 := p.stats(b, false)
+		tokens := float64(max(res.TotalOutputTokens, 1))
+		b.Logf("%s: %.2f read and %.2f write system calls per token", h.name, float64(s1.Reads-s0.Reads)/tokens, float64(s1.Writes-s0.Writes)/tokens)
+		return res, time.Duration(s1.CPUNanos - s0.CPUNanos)
 	}
 	for j, h := range hops { // warm the connection pools
 		run(h, procs[j])

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel/runnel/gateway"
@@ -178,7 +179,17 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 	start func(ctx context.Context) (*gateway.Call, *stream.Error),
 	encode func(ctx context.Context, out *sse.Writer, call *gateway.Call)) {
 	if !resumable {
-		call, err := start(r.Context())
+		// With o.DeferFlush the dialect allows events to be written
+		// unflushed; they are flushed before the call waits for its
+		// provider (gateway.Call.FlushOnWait), so none is held back, and
+		// events the upstream sent together leave in one write.
+		var wf *waitFlush
+		ctx := r.Context()
+		if o.DeferFlush {
+			wf = new(waitFlush)
+			ctx = stream.WithBeforeWait(ctx, wf.flush)
+		}
+		call, err := start(ctx)
 		if err != nil {
 			rs.codec(kind).WriteError(w, err)
 			return
@@ -187,8 +198,12 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 		if o.KeepAlive == 0 {
 			o.KeepAlive = rs.KeepAlive
 		}
+		o.DeferFlush = o.DeferFlush && call.FlushOnWait
 		out := sse.NewWriter(w, o)
 		defer out.Close()
+		if o.DeferFlush {
+			wf.w.Store(out)
+		}
 		encode(r.Context(), out, call)
 		return
 	}
@@ -229,6 +244,16 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 	}
 	rs.run(ctx, cancel, sess, call, encode)
 	rs.follow(w, r, sess.ID(), c)
+}
+
+// waitFlush is a call's stream.BeforeWait function: it flushes the SSE
+// writer, once there is one.
+type waitFlush struct{ w atomic.Pointer[sse.Writer] }
+
+func (f *waitFlush) flush() {
+	if w := f.w.Load(); w != nil {
+		w.Flush()
+	}
 }
 
 // run runs a resumable call's encoder into its session's log, on a

@@ -26,6 +26,12 @@ type Call struct {
 	// Request is the call's request as admitted (the default model
 	// filled in); nil for calls not made by Gateway.Start.
 	Request *stream.Request
+	// FlushOnWait says that Recv waits for nothing but the serving
+	// provider's source, and that the provider calls the context's
+	// stream.BeforeWait function before each such wait: a dialect may
+	// then write events unflushed and flush in that function, without
+	// ever holding an event back.
+	FlushOnWait bool
 
 	summary func() Summary
 }

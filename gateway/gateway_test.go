@@ -776,3 +776,43 @@ func TestReadAhead(t *testing.T) {
 		}
 	}
 }
+
+// notifier is a provider that says it calls stream.BeforeWait.
+type notifier struct{ stream.Provider }
+
+func (notifier) NotifiesBeforeWait() bool { return true }
+
+// A call may be flushed on wait only when its serving provider calls the
+// BeforeWait function and no read-ahead goroutine reads it instead.
+func TestFlushOnWait(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		p      stream.Provider
+		buffer int
+		want   bool
+	}{
+		{"notifier", notifier{mock.New(mock.Options{})}, 0, true},
+		{"notifier behind a buffer", notifier{mock.New(mock.Options{})}, 4, false},
+		{"mock", mock.New(mock.Options{}), 0, false},
+	} {
+		router := gateway.NewStaticRouter()
+		router.Register("p", c.p)
+		gw := gateway.New(gateway.Options{Router: router, BufferSize: c.buffer})
+		waits := 0
+		ctx := stream.WithBeforeWait(context.Background(), func() { waits++ })
+		call, err := gw.Start(ctx, chat("p/x?tokens=2"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if call.FlushOnWait != c.want {
+			t.Errorf("%s: FlushOnWait = %v", c.name, call.FlushOnWait)
+		}
+		drain(t, call)
+		call.Close()
+		// The meter calls it before handing the record over, whatever
+		// the provider.
+		if waits != 1 {
+			t.Errorf("%s: BeforeWait called %d times by the meter, want 1", c.name, waits)
+		}
+	}
+}

@@ -26,6 +26,10 @@ type meter struct {
 	prices *Price
 	tc     TokenCounter  // the serving provider's tokenizer, or nil
 	tokens TokenObserver // the Observer's, for this call; or nil
+	// beforeWait is the call's stream.BeforeWait function, or nil: the
+	// record's hand-over may take time (a journal write, a transaction),
+	// so what the dialect wrote unflushed goes out first.
+	beforeWait func()
 
 	mu        sync.Mutex // Recv's updates against Close and Summary
 	rec       Record
@@ -66,6 +70,9 @@ func (m *meter) Recv() (stream.Event, error) {
 	if err != nil {
 		m.end(now)
 		m.mu.Unlock()
+		if m.beforeWait != nil {
+			m.beforeWait()
+		}
 		m.handOver()
 		return stream.Event{}, io.EOF
 	}

@@ -131,9 +131,10 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 	}
 	m := &meter{
 		g: g, in: s, cancel: cancel, adm: adm, tc: tokenCounter(sv.p),
-		rec:    Record{ID: id, Request: req, Provider: sv.provider, Model: sv.model, Started: started},
-		prices: g.price(req.Model, sv.provider, sv.model),
-		tokens: tokenObserver(g.opts.Observer, sv.provider, sv.model),
+		rec:        Record{ID: id, Request: req, Provider: sv.provider, Model: sv.model, Started: started},
+		prices:     g.price(req.Model, sv.provider, sv.model),
+		tokens:     tokenObserver(g.opts.Observer, sv.provider, sv.model),
+		beforeWait: stream.BeforeWait(ctx),
 	}
 	if cont != nil {
 		// The record holds the whole answer; its first token came long ago.
@@ -149,6 +150,11 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 	}
 	c := NewCall(m, id, sv.provider, sv.model, started, m.summary)
 	c.Request = req
+	// With a read-ahead buffer, the provider's reads (and its BeforeWait
+	// calls) run on the buffer's goroutine, not the reader's.
+	if n, ok := sv.p.(stream.WaitNotifier); ok && g.opts.BufferSize <= 0 {
+		c.FlushOnWait = n.NotifiesBeforeWait()
+	}
 	return c, nil
 }
 

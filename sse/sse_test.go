@@ -95,6 +95,29 @@ func TestWriterFlushesEachEvent(t *testing.T) {
 	}
 }
 
+// With DeferFlush, events wait in the writer until Flush or Close, and then
+// leave in one write.
+func TestWriterDeferFlush(t *testing.T) {
+	fc := &flushCounter{header: http.Header{}}
+	w := NewWriter(fc, Options{KeepAlive: -1, OmitIDs: true, DeferFlush: true})
+	for i := range 3 {
+		must(t, w.SendString("", fmt.Sprint(i)))
+	}
+	if fc.writes != 0 || fc.flushes != 1 { // the headers
+		t.Fatalf("before Flush: %d writes, %d flushes", fc.writes, fc.flushes)
+	}
+	must(t, w.Flush())
+	must(t, w.Flush()) // nothing kept: nothing written
+	if fc.writes != 1 || fc.flushes != 2 || fc.body.String() != "data: 0\n\ndata: 1\n\ndata: 2\n\n" {
+		t.Fatalf("after Flush: %d writes, %d flushes, %q", fc.writes, fc.flushes, fc.body.String())
+	}
+	must(t, w.SendString("", "3"))
+	must(t, w.Close())
+	if fc.writes != 2 || fc.flushes != 3 || !strings.HasSuffix(fc.body.String(), "data: 3\n\n") {
+		t.Fatalf("Close did not send the kept event: %d writes, %q", fc.writes, fc.body.String())
+	}
+}
+
 func TestKeepAlive(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fc := &lockedRecorder{}

@@ -36,6 +36,11 @@ type Options struct {
 	// IDPrefix goes before every event's number, for ids that name their
 	// stream: "rs_…-" gives "rs_…-1", "rs_…-2"…
 	IDPrefix string
+	// DeferFlush makes Send keep events until Flush (or a keep-alive, or
+	// Close) instead of flushing each: for a caller that flushes whenever
+	// its source is about to wait (stream.BeforeWait), so that events that
+	// arrived together leave in one write and none is held back.
+	DeferFlush bool
 }
 
 // Log takes the events of a Writer made by NewLogWriter: event number id,
@@ -60,6 +65,7 @@ type Writer struct {
 
 	omitIDs   bool
 	idPrefix  string
+	deferred  bool // Options.DeferFlush: buf may hold unflushed events
 	keepAlive time.Duration
 	timer     *time.Timer
 	base      time.Time
@@ -77,7 +83,8 @@ func NewWriter(w http.ResponseWriter, o Options) *Writer {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	h.Set("Connection", "keep-alive")
-	sw := &Writer{w: w, rc: http.NewResponseController(w), id: o.LastID, omitIDs: o.OmitIDs, idPrefix: o.IDPrefix, bufp: bufPool.Get().(*[]byte), base: time.Now()}
+	sw := &Writer{w: w, rc: http.NewResponseController(w), id: o.LastID, omitIDs: o.OmitIDs, idPrefix: o.IDPrefix,
+		deferred: o.DeferFlush, bufp: bufPool.Get().(*[]byte), base: time.Now()}
 	w.WriteHeader(http.StatusOK)
 	sw.buf = (*sw.bufp)[:0]
 	sw.mu.Lock()
@@ -170,6 +177,20 @@ func send[T string | []byte](w *Writer, event string, data T) error {
 		data = data[i+1:]
 	}
 	w.buf = append(b, '\n')
+	if w.deferred && w.log == nil {
+		return nil
+	}
+	return w.flush()
+}
+
+// Flush sends the events Send kept (Options.DeferFlush). It is safe to call
+// at any time; with nothing kept it does nothing.
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil || len(w.buf) == 0 {
+		return err
+	}
 	return w.flush()
 }
 
@@ -203,13 +224,17 @@ func (w *Writer) LastID() uint64 {
 	return w.id
 }
 
-// Close stops the keep-alives. The Writer must not write after its handler
-// returns, so call Close before that; it is safe to call more than once.
+// Close sends any events Send kept and stops the keep-alives. The Writer
+// must not write after its handler returns, so call Close before that; it
+// is safe to call more than once.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return nil
+	}
+	if len(w.buf) > 0 && w.err == nil {
+		w.flush()
 	}
 	w.closed = true
 	if w.timer != nil {

@@ -104,15 +104,36 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		return nil, p.redact(upstreamError(resp.StatusCode, resp.Header, b))
 	}
 	s := &upstreamStream{ctx: ctx, body: resp.Body, legacy: legacy, provider: p.cfg.Name}
+	s.read = resp.Body
+	if f := stream.BeforeWait(ctx); f != nil {
+		s.read = beforeRead{resp.Body, f}
+	}
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if ct == "application/json" {
 		// The upstream ignored stream: true and answered in one piece.
 		s.whole = true
 	} else {
-		s.events = sse.NewReader(resp.Body)
+		s.events = sse.NewReader(s.read)
 		s.events.SetMaxEventSize(maxEvent)
 	}
 	return s, nil
+}
+
+// NotifiesBeforeWait implements stream.WaitNotifier: every read of the
+// upstream's body calls the context's BeforeWait function first.
+func (p *Provider) NotifiesBeforeWait() bool { return true }
+
+// beforeRead calls f before each read of r: the sse.Reader reads the body
+// only once it has used up what it buffered, so that is when a read may
+// wait.
+type beforeRead struct {
+	r io.Reader
+	f func()
+}
+
+func (b beforeRead) Read(p []byte) (int, error) {
+	b.f()
+	return b.r.Read(p)
 }
 
 func (p *Provider) setHeaders(r *http.Request) {
@@ -264,6 +285,7 @@ type upstreamStream struct {
 	ctx      context.Context
 	provider string // for transport errors
 	body     io.ReadCloser
+	read     io.Reader // body, or body behind beforeRead
 	events   *sse.Reader
 	legacy   bool
 	whole    bool // body is one JSON answer, not SSE
@@ -324,7 +346,7 @@ func (s *upstreamStream) Recv() (stream.Event, error) {
 func (s *upstreamStream) Close() error {
 	if s.complete.Load() {
 		t := time.AfterFunc(time.Second, func() { s.body.Close() })
-		io.CopyN(io.Discard, s.body, 4<<10)
+		io.CopyN(io.Discard, s.read, 4<<10) // through beforeRead: it may wait
 		t.Stop()
 		// Recv is done with the reader once the answer completed.
 		if s.events != nil {
@@ -459,7 +481,7 @@ func (s *upstreamStream) decode(data []byte) {
 
 // readWhole turns a non-streamed answer into events.
 func (s *upstreamStream) readWhole() {
-	b, err := io.ReadAll(io.LimitReader(s.body, maxEvent))
+	b, err := io.ReadAll(io.LimitReader(s.read, maxEvent))
 	if err != nil {
 		s.readFailed(err)
 		return

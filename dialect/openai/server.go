@@ -197,7 +197,9 @@ func (s *Server) start(ctx context.Context, req *stream.Request) (*gateway.Call,
 
 // stream runs req's call as SSE, through the resumption layer.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, kind string, req *stream.Request, idPrefix, model string, text bool) {
-	s.opts.Resume.Stream(w, r, kind, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs},
+	// DeferFlush: events the upstream sent together may leave in one
+	// write (the layer flushes before the call waits).
+	s.opts.Resume.Stream(w, r, kind, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs, DeferFlush: true},
 		func(ctx context.Context) (*gateway.Call, *stream.Error) { return s.start(ctx, req) },
 		func(ctx context.Context, out *sse.Writer, call *gateway.Call) {
 			enc := newChunkEncoder(withPrefix(idPrefix, call.ID), model, call.Started.Unix(), text)
@@ -280,8 +282,12 @@ func (s *Server) writeStreamError(out *sse.Writer, e *stream.Error) {
 	}
 }
 
-// done writes the [DONE] sentinel.
-func done(out *sse.Writer) { out.Send("", doneData) }
+// done writes the [DONE] sentinel and flushes.
+func done(out *sse.Writer) {
+	if out.Send("", doneData) == nil {
+		out.Flush()
+	}
+}
 
 var doneData = []byte("[DONE]")
 
