@@ -63,3 +63,16 @@ func TestRunRunnel(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseLlamaBench: any output gives an error or both rates.
+func FuzzParseLlamaBench(f *testing.F) {
+	f.Add([]byte(llamaBenchOut))
+	f.Add([]byte(`[{"n_prompt": 1, "n_gen": 1, "avg_ts": 1}]`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pp, tg, err := parseLlamaBench(b)
+		if err == nil && (pp == 0 || tg == 0) {
+			t.Fatalf("no error, pp %v tg %v", pp, tg)
+		}
+	})
+}

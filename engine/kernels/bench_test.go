@@ -96,3 +96,21 @@ func BenchmarkSoftmax256(b *testing.B) {
 		Softmax(y)
 	}
 }
+
+// BenchmarkQuantizeQ8 quantizes a 4096-wide activation vector with the
+// kernel in use and with the portable one.
+func BenchmarkQuantizeQ8(b *testing.B) {
+	r := rand.New(rand.NewPCG(13, 14))
+	x := randVec(r, 4096, 1)
+	d, qs, sum := make([]float32, 128), make([]int8, 4096), make([]int32, 128)
+	for _, k := range []struct {
+		name string
+		f    func([]float32, []int8, []int32, []float32)
+	}{{"inuse", quantizeQ8}, {"portable", quantizeQ8Go}} {
+		b.Run(k.name, func(b *testing.B) {
+			for b.Loop() {
+				k.f(d, qs, sum, x)
+			}
+		})
+	}
+}

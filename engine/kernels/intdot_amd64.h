@@ -323,10 +323,32 @@ q5kdone:
 	KRETURN(40)
 
 // One Q6_K group of 32 elements: 6-bit values in Y5 (0..63) against
-// activation bytes xoff(DI). Σ(q-32)·x = Σq·x - Σ32·x (Y9 = bytes of 32),
-// in int32 lanes; lanes 0-3 belong to the 16-element sub-block with the
-// scale at scoff(SI), lanes 4-7 to the next one. Y0 += float(lanes) *
-// d*dx*scale, with X1 = d.
+// activation bytes xoff(DI). Σ(q-32)·x = Σq·x - Σ32·x (Y9 = bytes of 32);
+// lanes 0-3 of the sums belong to the 16-element sub-block with the scale
+// at scoff(SI), lanes 4-7 to the next one. Y0 += float(Σ·scale) * d*dx,
+// with X1 = d.
+#ifdef Q6K_INT16
+// With VPMADDUBSW the pair sums are int16 (at most 2·63·127), so one
+// VPMADDWD by the two scales as int16 both widens and scales them.
+#define Q6KGROUP(xoff, scoff, dxoff) \
+	VMOVDQU      xoff(DI), Y7 \
+	VPMADDUBSW   Y7, Y5, Y5 \
+	VPMADDUBSW   Y7, Y9, Y6 \
+	VPSUBW       Y6, Y5, Y5 \
+	MOVBLSX      scoff(SI), AX \
+	MOVBLSX      scoff+1(SI), R8 \
+	VMOVD        AX, X6 \
+	VPBROADCASTW X6, X6 \
+	VMOVD        R8, X8 \
+	VPBROADCASTW X8, X8 \
+	VINSERTI128  $1, X8, Y6, Y6 \
+	VPMADDWD     Y6, Y5, Y5 \
+	VCVTDQ2PS    Y5, Y5 \
+	VMULSS       dxoff(DX), X1, X8 \
+	VBROADCASTSS X8, Y8 \
+	VFMADD231PS  Y5, Y8, Y0
+#else
+// With I8DOT the sums are int32 lanes, scaled by VPMULLD.
 #define Q6KGROUP(xoff, scoff, dxoff) \
 	I8DOT(xoff(DI), Y5, Y6) \
 	I8DOT(xoff(DI), Y9, Y7) \
@@ -343,6 +365,7 @@ q5kdone:
 	VMULSS       dxoff(DX), X1, X8 \
 	VBROADCASTSS X8, Y8 \
 	VFMADD231PS  Y6, Y8, Y0
+#endif
 
 // Decode the four groups of one 128-element half: ql at qloff(SI) (64
 // bytes), qh at qhoff(SI) (32 bytes). Group k takes low nibbles (k<2) or

@@ -2,8 +2,9 @@
 // matrix-matrix products over f32, f16, bf16 and GGML quantized weights, the
 // (de)quantizers for those formats, and the small vector helpers a
 // transformer step needs. Products run on every core through a persistent
-// worker pool; amd64 uses AVX2/FMA assembly when the CPU has it and a
-// portable Go path otherwise.
+// worker pool; amd64 uses AVX2/FMA assembly when the CPU has it (and
+// AVX-512 VNNI for the integer kernels where present) and a portable Go
+// path otherwise.
 package kernels
 
 import (

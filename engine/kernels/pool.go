@@ -83,8 +83,8 @@ var pool struct {
 
 // Hold keeps the pool's workers spinning between products (up to spinFor
 // each time), ready for the next one, from Acquire until Release; a zero
-// Hold is released. A Hold is
-// not safe for concurrent use: each scheduler loop owns one.
+// Hold is released. A Hold is not safe for concurrent use: each scheduler
+// loop owns one.
 type Hold struct{ held bool }
 
 // Acquire holds the pool, if this Hold does not already.
@@ -154,8 +154,8 @@ func threadCount() int {
 
 func startPool() {
 	pool.workers = threadCount() - 1
-	pool.started.Store(true)
 	pool.wake = make(chan struct{}, pool.workers)
+	pool.started.Store(true) // after wake is made: Hold.Acquire reads it
 	for range pool.workers {
 		go worker()
 	}
