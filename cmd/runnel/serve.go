@@ -257,7 +257,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		BodyLimit:   cfg.Server.BodyLimit,
 		CORSOrigins: cfg.Server.CORSOrigins,
 		Metrics:     metricsHandler(m.Handler(), cfg.Server.MetricsToken, ao.auth, acct),
-		Ready:       acct.Ready,
+		Ready:       map[string]func(context.Context) error{"account store": acct.Ready},
 		ReadyInfo:   readyInfo(acct, cfg.Server.DatabaseURL),
 		Dialects:    dialects,
 		Middleware:  []func(http.Handler) http.Handler{authMiddleware(acct)},
