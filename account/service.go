@@ -94,10 +94,9 @@ type Service struct {
 	// owner names this process's reservations (see Config.Lease).
 	owner string
 	// batch stores records in group commits; journal keeps those the
-	// store refused (Config.Journal), jmu serializes appends.
+	// store refused (Config.Journal).
 	batch   *batcher
 	journal *journal.Journal
-	jmu     sync.Mutex
 
 	stopOnce sync.Once
 	stop     chan struct{}
