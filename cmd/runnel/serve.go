@@ -128,9 +128,8 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	defer stop()
 
 	h, streams, closeAll, err := newServer(ctx, cfg, accountOptions{
-		auth:        f.auth,
-		adminKey:    os.Getenv("RUNNEL_ADMIN_KEY"),
-		databaseURL: cfg.Server.DatabaseURL,
+		auth:     f.auth,
+		adminKey: os.Getenv("RUNNEL_ADMIN_KEY"),
 	}, log)
 	if err != nil {
 		return err
@@ -155,11 +154,12 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	})
 }
 
-// accountOptions select the account layer's store and auth.
+// accountOptions are the account layer's settings that are not in the
+// config: auth and the admin key. (Its store is cfg.Server.DatabaseURL's:
+// PostgreSQL when set, else SQLite in the data dir.)
 type accountOptions struct {
-	auth        bool
-	adminKey    string
-	databaseURL string // PostgreSQL when set, else SQLite in the data dir
+	auth     bool
+	adminKey string
 }
 
 // newServer wires cfg into the root handler: providers, router, the
@@ -181,7 +181,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 			}
 		}
 	}
-	st, err := store.Open(ctx, cfg.Server.DataDir, ao.databaseURL)
+	st, err := store.Open(ctx, cfg.Server.DataDir, cfg.Server.DatabaseURL)
 	if err != nil {
 		closeProviders()
 		return nil, nil, nil, fmt.Errorf("account store: %w", err)
