@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -290,7 +291,12 @@ func metricsHandler(h http.Handler, token string, auth bool, acct *account.Servi
 	case token != "":
 		return server.Guard(server.BearerToken(token), h)
 	case auth:
-		return acct.Middleware(server.Guard(func(r *http.Request) error { return authorize(r.Context()) }, h))
+		return acct.Middleware(server.Guard(func(r *http.Request) error {
+			if e := account.AuthError(r.Context()); e != nil {
+				return errors.New(e.Message) // Guard's body has the code
+			}
+			return nil
+		}, h))
 	}
 	return h
 }
