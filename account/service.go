@@ -352,7 +352,10 @@ func (s *Service) AddCredits(ctx context.Context, teamID string, n int64) (Team,
 	}
 	t, err := s.store.AddCredits(ctx, teamID, n)
 	if errors.Is(err, ErrInsufficientCredits) {
-		return Team{}, stream.Errorf(stream.CodeConflict, "the balance cannot go below the credits reserved by open jobs")
+		// Reservations are held by open jobs and, since admission reserves
+		// per call, by calls in flight too.
+		return Team{}, &stream.Error{Code: stream.CodeConflict, Param: "amount",
+			Message: fmt.Sprintf("amount %d would take the balance below the credits reserved by open jobs and calls in flight", n)}
 	}
 	if err != nil {
 		return Team{}, internal(err)

@@ -275,6 +275,7 @@ func TestBadInput(t *testing.T) {
 		{"admin: negative team tpm", "POST", "/admin/teams/" + team + "/limits", `{"tpm_limit":-1}`, 400, "tpm_limit"},
 		{"admin: negative budget", "POST", "/admin/teams/" + team + "/limits", `{"max_budget":-1}`, 400, "max_budget"},
 		{"admin: bad limit", "GET", "/admin/calls?limit=abc", "", 400, "limit"},
+		{"admin: debit past the balance", "POST", "/admin/teams/" + team + "/credits", `{"amount":-5}`, 409, "amount"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			caller := key
