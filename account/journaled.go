@@ -76,8 +76,6 @@ func (s *Service) journaled(c *Call) bool {
 	if err != nil {
 		return false
 	}
-	s.jmu.Lock()
-	defer s.jmu.Unlock()
 	if err := s.journal.Append(b); err != nil {
 		s.log.Error("account: journaling a record", "call", c.ID, "err", err)
 		return false

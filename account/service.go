@@ -94,10 +94,9 @@ type Service struct {
 	// owner names this process's reservations (see Config.Lease).
 	owner string
 	// batch stores records in group commits; journal keeps those the
-	// store refused (Config.Journal), jmu serializes appends.
+	// store refused (Config.Journal).
 	batch   *batcher
 	journal *journal.Journal
-	jmu     sync.Mutex
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -286,8 +285,8 @@ func (s *Service) CreateKey(ctx context.Context, teamID, name string, limits Lim
 	if _, err := s.Team(ctx, teamID); err != nil {
 		return "", Key{}, err
 	}
-	if limits.RPM < 0 || limits.TPM < 0 {
-		return "", Key{}, stream.InvalidParam("rpm", "limits must not be negative")
+	if err := limits.check(); err != nil {
+		return "", Key{}, err
 	}
 	secret := newKey()
 	k := Key{ID: newID("key_"), TeamID: teamID, Name: name, Prefix: LookupPrefix(secret), Hash: hashKey(secret), Limits: limits, Created: s.cfg.Now().UTC()}
@@ -353,7 +352,10 @@ func (s *Service) AddCredits(ctx context.Context, teamID string, n int64) (Team,
 	}
 	t, err := s.store.AddCredits(ctx, teamID, n)
 	if errors.Is(err, ErrInsufficientCredits) {
-		return Team{}, stream.Errorf(stream.CodeConflict, "the balance cannot go below the credits reserved by open jobs")
+		// Reservations are held by open jobs and, since admission reserves
+		// per call, by calls in flight too.
+		return Team{}, &stream.Error{Code: stream.CodeConflict, Param: "amount",
+			Message: fmt.Sprintf("amount %d would take the balance below the credits reserved by open jobs and calls in flight", n)}
 	}
 	if err != nil {
 		return Team{}, internal(err)
@@ -495,10 +497,24 @@ func clip(s string) string {
 	return s
 }
 
+// check refuses negative limits, naming the field as the admin API does.
+func (l Limits) check() *stream.Error {
+	switch {
+	case l.RPM < 0:
+		return stream.InvalidParam("rpm_limit", "rpm_limit must not be negative, not %d", l.RPM)
+	case l.TPM < 0:
+		return stream.InvalidParam("tpm_limit", "tpm_limit must not be negative, not %d", l.TPM)
+	}
+	return nil
+}
+
 // SetTeamLimits sets a team's rate limits and budget (0 = none).
 func (s *Service) SetTeamLimits(ctx context.Context, teamID string, l Limits, maxBudget float64) (Team, error) {
-	if l.RPM < 0 || l.TPM < 0 || maxBudget < 0 || math.IsNaN(maxBudget) || math.IsInf(maxBudget, 0) {
-		return Team{}, stream.InvalidParam("max_budget", "limits and budget must be finite and not negative")
+	if err := l.check(); err != nil {
+		return Team{}, err
+	}
+	if maxBudget < 0 || math.IsNaN(maxBudget) || math.IsInf(maxBudget, 0) {
+		return Team{}, stream.InvalidParam("max_budget", "max_budget must be finite and not negative")
 	}
 	if _, err := s.Team(ctx, teamID); err != nil {
 		return Team{}, err

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"iter"
@@ -66,7 +65,6 @@ type Stream struct {
 	chunks                  int
 	usage                   *Usage
 	finish                  string
-	final                   json.RawMessage // the typed generate stream's final event
 }
 
 func newStream(ctx context.Context, open func(context.Context, string) (*http.Response, error), decode func(*Stream, sse.Event) (Event, bool, bool, error)) *Stream {

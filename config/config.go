@@ -55,9 +55,10 @@ type Server struct {
 	// DatabaseURL (DATABASE_URL) puts the account store in PostgreSQL,
 	// shared by every replica; empty, it is SQLite in DataDir.
 	DatabaseURL string `yaml:"database_url"`
-	// RedisURL (REDIS_URL) shares rate limits between replicas, under keys
-	// starting with RedisPrefix (RUNNEL_REDIS_PREFIX, default "runnel:").
-	// Without it, limits are counted per replica.
+	// RedisURL (REDIS_URL) shares rate limits and resumable streams' logs
+	// between replicas, under keys starting with RedisPrefix
+	// (RUNNEL_REDIS_PREFIX, default "runnel:"). Without it, both are the
+	// replica's own.
 	RedisURL    string `yaml:"redis_url"`
 	RedisPrefix string `yaml:"redis_prefix"`
 	// RateLimitFail (RUNNEL_RATE_LIMIT_FAIL) is what requests get while

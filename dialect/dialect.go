@@ -109,8 +109,11 @@ func jsonKind(goKind string) string {
 		return "an array"
 	case "map", "struct", "ptr", "interface":
 		return "an object"
-	case "float32", "float64", "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+	case "float32", "float64":
 		return "a number"
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		// "must be a number, not number 2.5" would say nothing
+		return "an integer"
 	}
 	return fmt.Sprintf("of Go kind %s", goKind)
 }

@@ -1,10 +1,8 @@
 package engine
 
 import (
-	"context"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/runnel/runnel/engine/synth"
@@ -59,21 +57,7 @@ func TestArchitecturesStream(t *testing.T) {
 					t.Fatalf("prompt %d alone: %v %+v", i, want[i].Err, want[i].Usage)
 				}
 			}
-			got := make([]stream.Result, len(prompts))
-			var wg sync.WaitGroup
-			for i := range reqs {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					s, err := e.Stream(context.Background(), reqs[i])
-					if err != nil {
-						got[i].Err = stream.AsError(err)
-						return
-					}
-					got[i] = stream.Collect(s)
-				}()
-			}
-			wg.Wait()
+			got := collectTogether(e, reqs)
 			for i := range got {
 				if got[i].Err != nil || got[i].Text != want[i].Text || got[i].Usage.CompletionTokens != want[i].Usage.CompletionTokens {
 					t.Errorf("prompt %d together: %q %+v %v\nalone: %q %+v", i, got[i].Text, got[i].Usage, got[i].Err, want[i].Text, want[i].Usage)

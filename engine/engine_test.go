@@ -119,6 +119,24 @@ func collect(t *testing.T, e *Engine, req *stream.Request) stream.Result {
 	return stream.Collect(s)
 }
 
+// collectTogether runs reqs on e at the same time and collects each.
+func collectTogether(e *Engine, reqs []*stream.Request) []stream.Result {
+	got := make([]stream.Result, len(reqs))
+	var wg sync.WaitGroup
+	for i := range reqs {
+		wg.Go(func() {
+			s, err := e.Stream(context.Background(), reqs[i])
+			if err != nil {
+				got[i].Err = stream.AsError(err)
+				return
+			}
+			got[i] = stream.Collect(s)
+		})
+	}
+	wg.Wait()
+	return got
+}
+
 // TestRawPromptAndNoLimit feeds a completion-style prompt with no token
 // limit: generation stops at BOS, as run.c does, or at the context end.
 func TestRawPromptAndNoLimit(t *testing.T) {
@@ -176,21 +194,7 @@ func TestConcurrentMatchesSolo(t *testing.T) {
 		reqs[i] = chat(p, stream.Sampling{Temperature: ptr(0.8), Seed: ptr(int64(i)), MaxTokens: 40 + 7*i})
 		want[i] = collect(t, e, reqs[i])
 	}
-	got := make([]stream.Result, len(prompts))
-	var wg sync.WaitGroup
-	for i := range reqs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s, err := e.Stream(context.Background(), reqs[i])
-			if err != nil {
-				got[i].Err = stream.AsError(err)
-				return
-			}
-			got[i] = stream.Collect(s)
-		}()
-	}
-	wg.Wait()
+	got := collectTogether(e, reqs)
 	for i := range got {
 		if got[i].Err != nil || got[i].Text != want[i].Text || got[i].Finish != want[i].Finish ||
 			got[i].Usage.PromptTokens != want[i].Usage.PromptTokens || got[i].Usage.CompletionTokens != want[i].Usage.CompletionTokens {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync/atomic"
 
 	"github.com/runnel/runnel/dialect"
@@ -40,9 +41,11 @@ type Options struct {
 	// Metrics serves /metrics; nil leaves it out.
 	Metrics http.Handler
 
-	// Ready reports whether the server can take traffic, for /readyz (e.g.
-	// a database ping). nil means ready.
-	Ready func(ctx context.Context) error
+	// Ready checks whether the server can take traffic, for /readyz, each
+	// under the name of what it checks (e.g. "account store": a database
+	// ping). A failing check's error goes to the log and the answer names
+	// only what is down: the error may hold addresses. None means ready.
+	Ready map[string]func(ctx context.Context) error
 
 	// ReadyInfo adds fields to /readyz's answer (where state lives, the
 	// rate-limit backend's state); nil adds none.
@@ -65,8 +68,9 @@ type Options struct {
 type Handler struct {
 	root     http.Handler
 	draining atomic.Bool
-	ready    func(ctx context.Context) error
+	ready    map[string]func(ctx context.Context) error
 	info     func() map[string]any
+	log      *slog.Logger
 }
 
 // New returns the root handler with every route of opts registered.
@@ -79,7 +83,7 @@ func New(opts Options) *Handler {
 	if limit <= 0 {
 		limit = dialect.DefaultBodyLimit
 	}
-	h := &Handler{ready: opts.Ready, info: opts.ReadyInfo}
+	h := &Handler{ready: opts.Ready, info: opts.ReadyInfo, log: log}
 
 	api := http.NewServeMux()
 	for _, d := range opts.Dialects {
@@ -120,26 +124,34 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	if h.draining.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, h.readyBody("status", "shutting down"))
+		writeJSON(w, http.StatusServiceUnavailable, h.readyBody("shutting down", nil))
 		return
 	}
-	if h.ready != nil {
-		if err := h.ready(r.Context()); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, h.readyBody("status", "not ready", "error", err.Error()))
-			return
+	var down []string
+	for name, check := range h.ready {
+		if err := check(r.Context()); err != nil {
+			h.log.Warn("not ready", "check", name, "err", err)
+			down = append(down, name)
 		}
 	}
-	writeJSON(w, http.StatusOK, h.readyBody("status", "ready"))
+	if down != nil {
+		slices.Sort(down)
+		writeJSON(w, http.StatusServiceUnavailable, h.readyBody("not ready", down))
+		return
+	}
+	writeJSON(w, http.StatusOK, h.readyBody("ready", nil))
 }
 
-// readyBody is /readyz's answer: kv, plus Options.ReadyInfo's fields.
-func (h *Handler) readyBody(kv ...string) map[string]any {
+// readyBody is /readyz's answer: the status, what is down if anything,
+// and Options.ReadyInfo's fields.
+func (h *Handler) readyBody(status string, down []string) map[string]any {
 	m := map[string]any{}
 	if h.info != nil {
 		m = h.info()
 	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
+	m["status"] = status
+	if down != nil {
+		m["down"] = down
 	}
 	return m
 }

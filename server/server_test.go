@@ -231,11 +231,12 @@ func TestRequestIDAndAccessLog(t *testing.T) {
 func TestHealthAndReadiness(t *testing.T) {
 	var notReady error
 	var mu sync.Mutex
-	h := server.New(server.Options{Ready: func(context.Context) error {
+	logs := &logBuffer{}
+	h := server.New(server.Options{Ready: map[string]func(context.Context) error{"account store": func(context.Context) error {
 		mu.Lock()
 		defer mu.Unlock()
 		return notReady
-	}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	ts := httptest.NewServer(h)
 	defer ts.Close()
 	check := func(path string, status int, body string) {
@@ -253,9 +254,13 @@ func TestHealthAndReadiness(t *testing.T) {
 	check("/healthz", 200, `{"status":"ok"}`+"\n")
 	check("/readyz", 200, `{"status":"ready"}`+"\n")
 	mu.Lock()
-	notReady = errors.New("database down")
+	notReady = errors.New("dial tcp 10.0.0.7:5432: connection refused")
 	mu.Unlock()
-	check("/readyz", 503, `{"error":"database down","status":"not ready"}`+"\n")
+	// The error's text, with the database's address, goes to the log only.
+	check("/readyz", 503, `{"down":["account store"],"status":"not ready"}`+"\n")
+	if !strings.Contains(logs.String(), `msg="not ready" check="account store" err="dial tcp 10.0.0.7:5432: connection refused"`) {
+		t.Fatalf("the check's error is not in the log:\n%s", logs.String())
+	}
 	check("/healthz", 200, `{"status":"ok"}`+"\n")
 	mu.Lock()
 	notReady = nil

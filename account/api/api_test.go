@@ -251,7 +251,7 @@ func TestJobFlow(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	e := newEnv(t, "sqlite", account.Config{Auth: true, AdminKey: adminKey})
-	_, key := e.team("acme", 3)
+	team, key := e.team("acme", 3)
 	for _, c := range []struct {
 		name, method, path, body string
 		status                   int
@@ -267,9 +267,22 @@ func TestBadInput(t *testing.T) {
 		{"wrong type", "POST", "/api/jobs/create", `{"job_type":5}`, 400, "job_type"},
 		{"no messages", "POST", "/api/jobs/create-and-call-stream", `{"model":"mock/default"}`, 400, "messages"},
 		{"huge body", "POST", "/api/jobs/create", `{"job_type":"` + strings.Repeat("x", 2<<20) + `"}`, 413, ""},
+		// Admin routes, with the admin key.
+		{"admin: fractional credits", "POST", "/admin/teams", `{"name":"frac","credits":2.5}`, 400, "credits"},
+		{"admin: bad slug", "POST", "/admin/teams", `{"id":"Not A Slug","name":"slug"}`, 400, "id"},
+		{"admin: negative key rpm", "POST", "/admin/keys", `{"team_id":"` + team + `","rpm_limit":-1}`, 400, "rpm_limit"},
+		{"admin: negative key tpm", "POST", "/admin/keys", `{"team_id":"` + team + `","tpm_limit":-1}`, 400, "tpm_limit"},
+		{"admin: negative team tpm", "POST", "/admin/teams/" + team + "/limits", `{"tpm_limit":-1}`, 400, "tpm_limit"},
+		{"admin: negative budget", "POST", "/admin/teams/" + team + "/limits", `{"max_budget":-1}`, 400, "max_budget"},
+		{"admin: bad limit", "GET", "/admin/calls?limit=abc", "", 400, "limit"},
+		{"admin: debit past the balance", "POST", "/admin/teams/" + team + "/credits", `{"amount":-5}`, 409, "amount"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := e.do(c.method, c.path, key, c.body)
+			caller := key
+			if strings.HasPrefix(c.name, "admin: ") {
+				caller = adminKey
+			}
+			r := e.do(c.method, c.path, caller, c.body)
 			if r.status != c.status {
 				t.Fatalf("status %d, want %d: %s", r.status, c.status, r.body)
 			}

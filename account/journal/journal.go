@@ -3,8 +3,8 @@
 // refused, for the next process on the same data directory to store. A
 // record is appended as one line with a single write, which survives the
 // process being killed (the kernel holds it), as a commit in SQLite's WAL
-// with synchronous=NORMAL does. Once every appended record has reached the
-// store (Committed), the file is emptied.
+// with synchronous=NORMAL does. The next owner stores them and empties the
+// file (Entries, then Clear).
 //
 // One process owns a journal at a time (an exclusive flock): the server
 // while it runs. Whoever opens it next, the server restarting or an admin
@@ -30,9 +30,8 @@ var ErrLocked = errors.New("journal: in use by another process")
 
 // Journal is an append-only file of records, one per line.
 type Journal struct {
-	mu      sync.Mutex
-	f       *os.File
-	pending int // appended, not yet reported committed
+	mu sync.Mutex
+	f  *os.File
 }
 
 // Open opens the journal at path, creating it, and takes ownership of it.
@@ -105,9 +104,6 @@ func (j *Journal) Entries() ([][]byte, error) {
 func (j *Journal) Clear() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.pending > 0 {
-		return nil
-	}
 	return j.f.Truncate(0)
 }
 
@@ -120,27 +116,11 @@ func (j *Journal) Append(rec []byte) error {
 	line = append(append(line, rec...), '\n')
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if _, err := j.f.Write(line); err != nil {
-		return err
-	}
-	j.pending++
-	return nil
+	_, err := j.f.Write(line)
+	return err
 }
 
-// Committed reports that one appended record reached the store. When none
-// is left, the file is emptied, so it only ever holds records in flight.
-func (j *Journal) Committed() error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.pending--; j.pending > 0 {
-		return nil
-	}
-	j.pending = 0
-	return j.f.Truncate(0)
-}
-
-// Close lets go of the journal. Records not reported committed stay in it
-// for the next owner.
+// Close lets go of the journal. Its records stay in it for the next owner.
 func (j *Journal) Close() error {
 	return j.f.Close() // closing the descriptor releases the flock
 }

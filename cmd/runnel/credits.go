@@ -46,7 +46,7 @@ func init() {
 	var asJSON bool
 	show := &cobra.Command{
 		Use:   "show --team ID",
-		Short: "Show a team's balance: credits, reserved by open jobs, free, spend",
+		Short: "Show a team's balance: credits, reserved (open jobs, calls in flight), free, spend",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			acct, err := af.open(cmd.Context())

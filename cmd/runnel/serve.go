@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -128,9 +129,8 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	defer stop()
 
 	h, streams, closeAll, err := newServer(ctx, cfg, accountOptions{
-		auth:        f.auth,
-		adminKey:    os.Getenv("RUNNEL_ADMIN_KEY"),
-		databaseURL: cfg.Server.DatabaseURL,
+		auth:     f.auth,
+		adminKey: os.Getenv("RUNNEL_ADMIN_KEY"),
 	}, log)
 	if err != nil {
 		return err
@@ -155,11 +155,12 @@ func serve(cmd *cobra.Command, f serveFlags) error {
 	})
 }
 
-// accountOptions select the account layer's store and auth.
+// accountOptions are the account layer's settings that are not in the
+// config: auth and the admin key. (Its store is cfg.Server.DatabaseURL's:
+// PostgreSQL when set, else SQLite in the data dir.)
 type accountOptions struct {
-	auth        bool
-	adminKey    string
-	databaseURL string // PostgreSQL when set, else SQLite in the data dir
+	auth     bool
+	adminKey string
 }
 
 // newServer wires cfg into the root handler: providers, router, the
@@ -181,7 +182,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 			}
 		}
 	}
-	st, err := store.Open(ctx, cfg.Server.DataDir, ao.databaseURL)
+	st, err := store.Open(ctx, cfg.Server.DataDir, cfg.Server.DatabaseURL)
 	if err != nil {
 		closeProviders()
 		return nil, nil, nil, fmt.Errorf("account store: %w", err)
@@ -258,7 +259,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		BodyLimit:   cfg.Server.BodyLimit,
 		CORSOrigins: cfg.Server.CORSOrigins,
 		Metrics:     metricsHandler(m.Handler(), cfg.Server.MetricsToken, ao.auth, acct),
-		Ready:       acct.Ready,
+		Ready:       map[string]func(context.Context) error{"account store": acct.Ready},
 		ReadyInfo:   readyInfo(acct, cfg.Server.DatabaseURL),
 		Dialects:    dialects,
 		Middleware:  []func(http.Handler) http.Handler{authMiddleware(acct)},
@@ -291,7 +292,12 @@ func metricsHandler(h http.Handler, token string, auth bool, acct *account.Servi
 	case token != "":
 		return server.Guard(server.BearerToken(token), h)
 	case auth:
-		return acct.Middleware(server.Guard(func(r *http.Request) error { return authorize(r.Context()) }, h))
+		return acct.Middleware(server.Guard(func(r *http.Request) error {
+			if e := account.AuthError(r.Context()); e != nil {
+				return errors.New(e.Message) // Guard's body has the code
+			}
+			return nil
+		}, h))
 	}
 	return h
 }

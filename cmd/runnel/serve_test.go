@@ -153,7 +153,7 @@ func TestServeWithAuth(t *testing.T) {
 		{"GET", "/v1/models/mock/default", "", `"type":"authentication_error"`},
 		{"GET", "/api/tags", "", `"error":"`},
 		{"POST", "/api/show", `{"model":"mock/default"}`, `"error":"`},
-		{"GET", "/metrics", "", `"code":"unauthorized"`},
+		{"GET", "/metrics", "", `{"error":{"code":"unauthorized","message":"missing API key`},
 	} {
 		if status, body := do(t, tt.method, ts.URL+tt.path, "", tt.body); status != 401 || !strings.Contains(body, tt.shape) {
 			t.Errorf("%s %s without a key: %d %s", tt.method, tt.path, status, body)

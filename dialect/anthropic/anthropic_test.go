@@ -140,7 +140,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{"malformed", `{"model":`, nil, 400, "invalid_request_error", "invalid JSON: unexpected end of input"},
 		{"no max_tokens", `{"model":"m",` + msgs + `}`, nil, 400, "invalid_request_error", "max_tokens: Field required"},
-		{"wrong type", `{"model":"m","max_tokens":"ten",` + msgs + `}`, nil, 400, "invalid_request_error", "max_tokens must be a number, not string"},
+		{"wrong type", `{"model":"m","max_tokens":"ten",` + msgs + `}`, nil, 400, "invalid_request_error", "max_tokens must be an integer, not string"},
 		{"bad content", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":5}]}`, nil, 400, "invalid_request_error", "invalid JSON: content must be a string or an array of content blocks"},
 		{"no messages", `{"model":"m","max_tokens":5,"messages":[]}`, nil, 400, "invalid_request_error", "messages: at least one message is required"},
 		{"system role", `{"model":"m","max_tokens":5,"messages":[{"role":"system","content":"x"}]}`, nil, 400, "invalid_request_error", "messages.0.role: Input should be 'user' or 'assistant'"},

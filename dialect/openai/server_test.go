@@ -278,7 +278,7 @@ func TestBadInput(t *testing.T) {
 		{"temperature -1", "chat", `{"model":"m",` + msgs + `,"temperature":-1}`, 400, "invalid_request_error", "temperature", "invalid_value", "between 0 and 2"},
 		{"top_p 2", "chat", `{"model":"m",` + msgs + `,"top_p":2}`, 400, "invalid_request_error", "top_p", "invalid_value", "top_p"},
 		{"n 2", "chat", `{"model":"m",` + msgs + `,"n":2}`, 400, "invalid_request_error", "n", "invalid_value", "n must be 1"},
-		{"max_tokens string", "chat", `{"model":"m",` + msgs + `,"max_tokens":"5"}`, 400, "invalid_request_error", "max_tokens", "invalid_value", "max_tokens must be a number"},
+		{"max_tokens string", "chat", `{"model":"m",` + msgs + `,"max_tokens":"5"}`, 400, "invalid_request_error", "max_tokens", "invalid_value", "max_tokens must be an integer"},
 		{"messages string", "chat", `{"model":"m","messages":"hi"}`, 400, "invalid_request_error", "messages", "invalid_value", "messages must be an array"},
 		{"stream string", "chat", `{"model":"m",` + msgs + `,"stream":"yes"}`, 400, "invalid_request_error", "stream", "invalid_value", "stream must be a boolean"},
 		{"stop number", "chat", `{"model":"m",` + msgs + `,"stop":5}`, 400, "invalid_request_error", "stop", "invalid_value", "stop must be"},

@@ -92,7 +92,10 @@ func Sources(ref, endpoint string) ([]string, error) {
 	for _, prefix := range []string{"hf.co/", "huggingface.co/", "https://hf.co/", "https://huggingface.co/"} {
 		if strings.HasPrefix(ref, prefix) {
 			u, err := hf(strings.TrimPrefix(ref, prefix))
-			return []string{u}, err
+			if err != nil {
+				return nil, fmt.Errorf("cannot pull %q: want %sORG/REPO:QUANT or %sORG/REPO/FILE", ref, prefix, prefix)
+			}
+			return []string{u}, nil
 		}
 	}
 	if u, err := url.Parse(ref); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {

@@ -115,6 +115,10 @@ func TestSources(t *testing.T) {
 			t.Errorf("Sources(%q) accepted", ref)
 		}
 	}
+	// A Hugging Face name without a file says what it wants.
+	if _, err := Sources("hf.co/", "E"); err == nil || err.Error() != `cannot pull "hf.co/": want hf.co/ORG/REPO:QUANT or hf.co/ORG/REPO/FILE` {
+		t.Errorf("Sources(hf.co/): %v", err)
+	}
 }
 
 func TestPullKnown(t *testing.T) {

@@ -174,10 +174,3 @@ func (s *Store) releaseOwned(ctx context.Context, owner string) error {
 	}
 	return nil
 }
-
-// Reservations counts the reservations held, for tests and operators.
-func (s *Store) Reservations(ctx context.Context) (int, error) {
-	var n int
-	err := s.o.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM reservations`).Scan(&n)
-	return n, err
-}

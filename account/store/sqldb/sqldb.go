@@ -281,24 +281,6 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Applied returns the versions recorded in schema_migrations.
-func (s *Store) Applied(ctx context.Context) ([]int, error) {
-	rows, err := s.o.Read.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var vs []int
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		vs = append(vs, v)
-	}
-	return vs, rows.Err()
-}
-
 // tx runs f in a write transaction, retrying transient failures.
 func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
 	var err error

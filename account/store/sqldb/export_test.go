@@ -1,0 +1,30 @@
+package sqldb
+
+import "context"
+
+// What the tests read of a store that the account layer never needs.
+
+// Applied returns the versions recorded in schema_migrations.
+func (s *Store) Applied(ctx context.Context) ([]int, error) {
+	rows, err := s.o.Read.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var vs []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		vs = append(vs, v)
+	}
+	return vs, rows.Err()
+}
+
+// Reservations counts the reservations held.
+func (s *Store) Reservations(ctx context.Context) (int, error) {
+	var n int
+	err := s.o.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM reservations`).Scan(&n)
+	return n, err
+}
