@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/runnel/runnel/engine/kernels"
 	"github.com/runnel/runnel/engine/models"
@@ -253,9 +254,7 @@ func (e *Engine) load(m models.Model) (*runner, error) {
 	mdl, vocab, tmpl, err := open(m, e.o.Tokenizer)
 	if err != nil {
 		e.o.Logger.Error("engine: cannot load model", "model", m.Name, "path", m.Path, "err", err)
-		// The file is there but unusable (corrupt, unsupported architecture
-		// or tensor type): the provider failed, not the request.
-		return nil, &stream.Error{Code: stream.CodeUpstream, Message: fmt.Sprintf("cannot load model %s: %v", m.Name, err), Err: err}
+		return nil, loadError(m, err)
 	}
 	mdl.LimitContext(e.o.MaxContext)
 	e.o.Logger.Info("engine: model loaded", "model", m.Name, "format", mdl.Format, "params", mdl.Params, "context", mdl.SeqLen)
@@ -265,6 +264,19 @@ func (e *Engine) load(m models.Model) (*runner, error) {
 	r := newRunner(m.Name, mdl, vocab, e.o)
 	r.tmpl, r.specials = tmpl, template.Specials(vocab)
 	return r, nil
+}
+
+// loadError tells the client why the model it named cannot be served.
+// Memory and file-descriptor exhaustion may pass, so they are 503s; any
+// other failure is the file's (corrupt, or an architecture, tokenizer or
+// tensor type the engine does not run) and stays until the file changes:
+// CodeUnsupported, a 422. The server's paths stay in the log.
+func loadError(m models.Model, err error) *stream.Error {
+	cause := strings.ReplaceAll(strings.ReplaceAll(err.Error(), m.Path+": ", ""), m.Path, m.Name)
+	if errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		return &stream.Error{Code: stream.CodeOverloaded, Message: fmt.Sprintf("model %s cannot be loaded now: %s", m.Name, cause), Err: err}
+	}
+	return &stream.Error{Code: stream.CodeUnsupported, Param: "model", Message: fmt.Sprintf("model %s cannot be served: %s", m.Name, cause), Err: err}
 }
 
 func notFound(dir, name string) *stream.Error {
