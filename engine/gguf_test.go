@@ -248,3 +248,47 @@ func TestToolUseTemplate(t *testing.T) {
 		}
 	}
 }
+
+// A template's tool-call markers that the vocabulary makes control tokens
+// (Mistral's [TOOL_CALLS]) decode as their text, so that the calls after
+// them become tool-call events; other control tokens still decode to
+// nothing.
+func TestControlToolMarker(t *testing.T) {
+	dir := t.TempDir()
+	f, err := gguf.Open(storiesGGUF(t, t.TempDir(), "src", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks, err := f.Strings("tokenizer.ggml.tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	types := make([]int32, len(toks))
+	for i := range types {
+		types[i] = 1
+	}
+	const marker, other = 300, 301
+	toks[marker], toks[other] = "[TOOL_CALLS]", "[OTHER]"
+	types[marker], types[other] = 3, 3
+	storiesGGUF(t, dir, "mistral", map[string]any{"tokenizer.ggml.tokens": toks, "tokenizer.ggml.token_type": types,
+		"tokenizer.chat_template": "{% for m in messages %}[INST]{{ m.content }}[/INST]{% endfor %}{# [TOOL_CALLS] #}"})
+	e := newEngine(t, Options{ModelsDir: dir})
+	r, err := e.runner("mistral")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.tmpl.ToolFormat() != "mistral" || r.vocab.Piece(5, marker) != "[TOOL_CALLS]" || r.vocab.Piece(5, other) != "" {
+		t.Fatalf("format %q, marker %q, other control token %q", r.tmpl.ToolFormat(), r.vocab.Piece(5, marker), r.vocab.Piece(5, other))
+	}
+	req := &stream.Request{Messages: []stream.Message{{Role: "user", Content: "q"}}, Tools: []stream.Tool{{Name: "f"}}}
+	in := stream.Slice(stream.Delta(r.vocab.Piece(5, marker)), stream.Delta(`[{"name": "f", "arguments": {"x": 1}}]`), stream.Finished(stream.FinishStop))
+	s, err := r.output(context.Background(), req, prompt{templated: true}, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := stream.Collect(s); res.Text != "" || len(res.ToolCalls) != 1 || res.ToolCalls[0].Name != "f" ||
+		res.ToolCalls[0].Arguments != `{"x": 1}` || res.Finish != stream.FinishToolCalls {
+		t.Fatalf("%+v", res)
+	}
+}

@@ -40,6 +40,10 @@ func open(m models.Model, tokenizerPath string) (*model.Model, tokenizer.Tokeniz
 		if tok, err = tokenizer.FromGGUF(f); err == nil {
 			tmpl, err = template.FromGGUF(f, tok)
 		}
+		if sc, ok := tok.(interface{ ShowControl(...string) }); ok && tmpl != nil {
+			// The tool-call parser must see the markers the template teaches.
+			sc.ShowControl(tmpl.ForTools().ToolMarkers()...)
+		}
 	default:
 		return nil, nil, nil, fmt.Errorf("model format %q is not supported", m.Format)
 	}
