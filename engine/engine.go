@@ -121,14 +121,27 @@ func New(o Options) (*Engine, error) {
 	return &Engine{o: o, runners: map[string]*runner{}, loading: map[string]*loadCall{}}, nil
 }
 
-// Models lists the models directory.
+// Models lists the models directory, then the models of Ollama's store
+// ($OLLAMA_MODELS, else ~/.ollama/models) that requests can name too (see
+// models.Resolve). A name the directory has hides the store's.
 func (e *Engine) Models(ctx context.Context) ([]gateway.ModelInfo, error) {
 	list, err := models.List(e.o.ModelsDir)
 	if err != nil {
 		return nil, fmt.Errorf("engine: models dir: %w", err)
 	}
-	out := make([]gateway.ModelInfo, 0, len(list))
-	for _, m := range list {
+	store, err := models.ListOllama(models.OllamaDir())
+	if err != nil {
+		// The store is Ollama's, not ours: an unreadable one hides only its
+		// own models.
+		e.o.Logger.Warn("engine: cannot list Ollama's store", "dir", models.OllamaDir(), "err", err)
+	}
+	out := make([]gateway.ModelInfo, 0, len(list)+len(store))
+	seen := make(map[string]bool, len(list))
+	for _, m := range append(list, store...) {
+		if seen[m.Name] {
+			continue
+		}
+		seen[m.Name] = true
 		out = append(out, gateway.ModelInfo{ID: m.Name, Provider: "engine", OwnedBy: "runnel", Created: m.Modified, ContextLength: m.ContextLength})
 	}
 	return out, nil

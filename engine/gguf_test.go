@@ -2,10 +2,7 @@ package engine
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -163,25 +160,7 @@ func TestChatTemplateRefuses(t *testing.T) {
 
 // A name of Ollama's store serves the GGUF blob its manifest points to.
 func TestOllamaStoreModel(t *testing.T) {
-	store := t.TempDir()
-	path := storiesGGUF(t, t.TempDir(), "stories", nil)
-	blob, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(blob)
-	digest := hex.EncodeToString(sum[:])
-	man := fmt.Sprintf(`{"schemaVersion":2,"layers":[{"mediaType":%q,"digest":"sha256:%s","size":%d}]}`, models.MediaModel, digest, len(blob))
-	for p, b := range map[string][]byte{
-		"manifests/registry.ollama.ai/library/stories/tiny": []byte(man),
-		"blobs/sha256-" + digest:                            blob,
-	} {
-		os.MkdirAll(filepath.Dir(filepath.Join(store, p)), 0o755)
-		if err := os.WriteFile(filepath.Join(store, p), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("OLLAMA_MODELS", store)
+	testmodels.OllamaStore(t, readFile(t, storiesGGUF(t, t.TempDir(), "stories", nil)), "stories/tiny")
 	e := newEngine(t, Options{ModelsDir: t.TempDir()})
 	req := chat(testmodels.GreedyPrompt, stream.Sampling{Temperature: ptr(0.0), MaxTokens: len(testmodels.GreedyIDs)})
 	req.Model = "stories:tiny"
@@ -291,4 +270,37 @@ func TestControlToolMarker(t *testing.T) {
 		res.ToolCalls[0].Arguments != `{"x": 1}` || res.Finish != stream.FinishToolCalls {
 		t.Fatalf("%+v", res)
 	}
+}
+
+// The engine lists the models directory, then Ollama's store; a model
+// pulled into the directory under a store name is listed once.
+func TestModelsListOllamaStore(t *testing.T) {
+	dir := t.TempDir()
+	storiesGGUF(t, dir, "local", nil)
+	storiesGGUF(t, dir, "stories:tiny", nil) // as `runnel pull stories:tiny` names it
+	testmodels.OllamaStore(t, readFile(t, storiesGGUF(t, t.TempDir(), "x", nil)), "stories/tiny", "stories/big")
+	e := newEngine(t, Options{ModelsDir: dir})
+	list, err := e.Models(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range list {
+		ids = append(ids, m.ID)
+		if m.Provider != "engine" || m.ContextLength != 512 {
+			t.Errorf("%+v", m)
+		}
+	}
+	if want := []string{"local", "stories:tiny", "stories:big"}; !slices.Equal(ids, want) {
+		t.Fatalf("models %v, want %v", ids, want)
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
