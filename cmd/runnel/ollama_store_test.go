@@ -25,31 +25,26 @@ func TestServeListsOllamaStore(t *testing.T) {
 	testmodels.OllamaStore(t, blob.Bytes(), "qwen2/tiny")
 	ts := serveTest(t, accountOptions{}, map[string]string{"RUNNEL_MODELS": t.TempDir()})
 
-	status, body := do(t, "GET", ts.URL+"/v1/models", "", "")
-	var oa struct{ Data []struct{ ID string } }
-	if err := json.Unmarshal([]byte(body), &oa); status != 200 || err != nil {
-		t.Fatalf("/v1/models: %d %s", status, body)
-	}
-	var ids []string
-	for _, m := range oa.Data {
-		ids = append(ids, m.ID)
-	}
-	if want := []string{"engine/qwen2:tiny", "mock/default"}; !slices.Equal(ids, want) {
-		t.Errorf("/v1/models: %v, want %v", ids, want)
-	}
-
-	status, body = do(t, "GET", ts.URL+"/api/tags", "", "")
-	var ol struct {
-		Models []struct{ Name, Model string }
-	}
-	if err := json.Unmarshal([]byte(body), &ol); status != 200 || err != nil {
-		t.Fatalf("/api/tags: %d %s", status, body)
-	}
-	var names []string
-	for _, m := range ol.Models {
-		names = append(names, m.Name)
-	}
-	if want := []string{"engine/qwen2:tiny", "mock/default"}; !slices.Equal(names, want) {
-		t.Errorf("/api/tags: %v, want %v", names, want)
+	// Each list as its dialect writes it: OpenAI's data[].id, Ollama's
+	// models[].name.
+	for _, path := range []string{"/v1/models", "/api/tags"} {
+		status, body := do(t, "GET", ts.URL+path, "", "")
+		var list struct {
+			Data   []struct{ ID string }
+			Models []struct{ Name string }
+		}
+		if err := json.Unmarshal([]byte(body), &list); status != 200 || err != nil {
+			t.Fatalf("%s: %d %s", path, status, body)
+		}
+		var names []string
+		for _, m := range list.Data {
+			names = append(names, m.ID)
+		}
+		for _, m := range list.Models {
+			names = append(names, m.Name)
+		}
+		if want := []string{"engine/qwen2:tiny", "mock/default"}; !slices.Equal(names, want) {
+			t.Errorf("%s: %v, want %v", path, names, want)
+		}
 	}
 }
