@@ -34,6 +34,8 @@ func Status(code stream.Code) int {
 		return http.StatusNotFound
 	case stream.CodeConflict:
 		return http.StatusConflict
+	case stream.CodeUnsupported:
+		return http.StatusUnprocessableEntity
 	case stream.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
 	case stream.CodeRateLimited:

@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/runnel/runnel/engine/kernels"
 	"github.com/runnel/runnel/engine/models"
@@ -120,14 +121,27 @@ func New(o Options) (*Engine, error) {
 	return &Engine{o: o, runners: map[string]*runner{}, loading: map[string]*loadCall{}}, nil
 }
 
-// Models lists the models directory.
+// Models lists the models directory, then the models of Ollama's store
+// ($OLLAMA_MODELS, else ~/.ollama/models) that requests can name too (see
+// models.Resolve). A name the directory has hides the store's.
 func (e *Engine) Models(ctx context.Context) ([]gateway.ModelInfo, error) {
 	list, err := models.List(e.o.ModelsDir)
 	if err != nil {
 		return nil, fmt.Errorf("engine: models dir: %w", err)
 	}
-	out := make([]gateway.ModelInfo, 0, len(list))
-	for _, m := range list {
+	store, err := models.ListOllama(models.OllamaDir())
+	if err != nil {
+		// The store is Ollama's, not ours: an unreadable one hides only its
+		// own models.
+		e.o.Logger.Warn("engine: cannot list Ollama's store", "dir", models.OllamaDir(), "err", err)
+	}
+	out := make([]gateway.ModelInfo, 0, len(list)+len(store))
+	seen := make(map[string]bool, len(list))
+	for _, m := range append(list, store...) {
+		if seen[m.Name] {
+			continue
+		}
+		seen[m.Name] = true
 		out = append(out, gateway.ModelInfo{ID: m.Name, Provider: "engine", OwnedBy: "runnel", Created: m.Modified, ContextLength: m.ContextLength})
 	}
 	return out, nil
@@ -253,9 +267,7 @@ func (e *Engine) load(m models.Model) (*runner, error) {
 	mdl, vocab, tmpl, err := open(m, e.o.Tokenizer)
 	if err != nil {
 		e.o.Logger.Error("engine: cannot load model", "model", m.Name, "path", m.Path, "err", err)
-		// The file is there but unusable (corrupt, unsupported architecture
-		// or tensor type): the provider failed, not the request.
-		return nil, &stream.Error{Code: stream.CodeUpstream, Message: fmt.Sprintf("cannot load model %s: %v", m.Name, err), Err: err}
+		return nil, loadError(m, err)
 	}
 	mdl.LimitContext(e.o.MaxContext)
 	e.o.Logger.Info("engine: model loaded", "model", m.Name, "format", mdl.Format, "params", mdl.Params, "context", mdl.SeqLen)
@@ -265,6 +277,19 @@ func (e *Engine) load(m models.Model) (*runner, error) {
 	r := newRunner(m.Name, mdl, vocab, e.o)
 	r.tmpl, r.specials = tmpl, template.Specials(vocab)
 	return r, nil
+}
+
+// loadError tells the client why the model it named cannot be served.
+// Memory and file-descriptor exhaustion may pass, so they are 503s; any
+// other failure is the file's (corrupt, or an architecture, tokenizer or
+// tensor type the engine does not run) and stays until the file changes:
+// CodeUnsupported, a 422. The server's paths stay in the log.
+func loadError(m models.Model, err error) *stream.Error {
+	cause := strings.ReplaceAll(strings.ReplaceAll(err.Error(), m.Path+": ", ""), m.Path, m.Name)
+	if errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		return &stream.Error{Code: stream.CodeOverloaded, Message: fmt.Sprintf("model %s cannot be loaded now: %s", m.Name, cause), Err: err}
+	}
+	return &stream.Error{Code: stream.CodeUnsupported, Param: "model", Message: fmt.Sprintf("model %s cannot be served: %s", m.Name, cause), Err: err}
 }
 
 func notFound(dir, name string) *stream.Error {

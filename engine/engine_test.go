@@ -475,7 +475,8 @@ func TestUnloadableModel(t *testing.T) {
 	e := newEngine(t, Options{ModelsDir: dir})
 	_, err := e.Stream(context.Background(), &stream.Request{Model: "other", Prompt: "x"})
 	var se *stream.Error
-	if !errors.As(err, &se) || se.Code != stream.CodeUpstream || !strings.Contains(se.Message, `architecture "gpt2" is not supported`) {
+	if !errors.As(err, &se) || se.Code != stream.CodeUnsupported || se.Param != "model" ||
+		!strings.Contains(se.Message, `model other cannot be served: model: architecture "gpt2" is not supported`) || strings.Contains(se.Message, dir) {
 		t.Fatalf("err = %v", err)
 	}
 }

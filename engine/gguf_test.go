@@ -2,10 +2,7 @@ package engine
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -163,25 +160,7 @@ func TestChatTemplateRefuses(t *testing.T) {
 
 // A name of Ollama's store serves the GGUF blob its manifest points to.
 func TestOllamaStoreModel(t *testing.T) {
-	store := t.TempDir()
-	path := storiesGGUF(t, t.TempDir(), "stories", nil)
-	blob, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(blob)
-	digest := hex.EncodeToString(sum[:])
-	man := fmt.Sprintf(`{"schemaVersion":2,"layers":[{"mediaType":%q,"digest":"sha256:%s","size":%d}]}`, models.MediaModel, digest, len(blob))
-	for p, b := range map[string][]byte{
-		"manifests/registry.ollama.ai/library/stories/tiny": []byte(man),
-		"blobs/sha256-" + digest:                            blob,
-	} {
-		os.MkdirAll(filepath.Dir(filepath.Join(store, p)), 0o755)
-		if err := os.WriteFile(filepath.Join(store, p), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("OLLAMA_MODELS", store)
+	testmodels.OllamaStore(t, readFile(t, storiesGGUF(t, t.TempDir(), "stories", nil)), "stories/tiny")
 	e := newEngine(t, Options{ModelsDir: t.TempDir()})
 	req := chat(testmodels.GreedyPrompt, stream.Sampling{Temperature: ptr(0.0), MaxTokens: len(testmodels.GreedyIDs)})
 	req.Model = "stories:tiny"
@@ -247,4 +226,81 @@ func TestToolUseTemplate(t *testing.T) {
 			t.Errorf("tools %v %q: %v %v, want the ids of %q", c.tools, c.choice, p.ids, err, c.text)
 		}
 	}
+}
+
+// A template's tool-call markers that the vocabulary makes control tokens
+// (Mistral's [TOOL_CALLS]) decode as their text, so that the calls after
+// them become tool-call events; other control tokens still decode to
+// nothing.
+func TestControlToolMarker(t *testing.T) {
+	dir := t.TempDir()
+	f, err := gguf.Open(storiesGGUF(t, t.TempDir(), "src", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks, err := f.Strings("tokenizer.ggml.tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	types := make([]int32, len(toks))
+	for i := range types {
+		types[i] = 1
+	}
+	const marker, other = 300, 301
+	toks[marker], toks[other] = "[TOOL_CALLS]", "[OTHER]"
+	types[marker], types[other] = 3, 3
+	storiesGGUF(t, dir, "mistral", map[string]any{"tokenizer.ggml.tokens": toks, "tokenizer.ggml.token_type": types,
+		"tokenizer.chat_template": "{% for m in messages %}[INST]{{ m.content }}[/INST]{% endfor %}{# [TOOL_CALLS] #}"})
+	e := newEngine(t, Options{ModelsDir: dir})
+	r, err := e.runner("mistral")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.tmpl.ToolFormat() != "mistral" || r.vocab.Piece(5, marker) != "[TOOL_CALLS]" || r.vocab.Piece(5, other) != "" {
+		t.Fatalf("format %q, marker %q, other control token %q", r.tmpl.ToolFormat(), r.vocab.Piece(5, marker), r.vocab.Piece(5, other))
+	}
+	req := &stream.Request{Messages: []stream.Message{{Role: "user", Content: "q"}}, Tools: []stream.Tool{{Name: "f"}}}
+	in := stream.Slice(stream.Delta(r.vocab.Piece(5, marker)), stream.Delta(`[{"name": "f", "arguments": {"x": 1}}]`), stream.Finished(stream.FinishStop))
+	s, err := r.output(context.Background(), req, prompt{templated: true}, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := stream.Collect(s); res.Text != "" || len(res.ToolCalls) != 1 || res.ToolCalls[0].Name != "f" ||
+		res.ToolCalls[0].Arguments != `{"x": 1}` || res.Finish != stream.FinishToolCalls {
+		t.Fatalf("%+v", res)
+	}
+}
+
+// The engine lists the models directory, then Ollama's store; a model
+// pulled into the directory under a store name is listed once.
+func TestModelsListOllamaStore(t *testing.T) {
+	dir := t.TempDir()
+	storiesGGUF(t, dir, "local", nil)
+	storiesGGUF(t, dir, "stories:tiny", nil) // as `runnel pull stories:tiny` names it
+	testmodels.OllamaStore(t, readFile(t, storiesGGUF(t, t.TempDir(), "x", nil)), "stories/tiny", "stories/big")
+	e := newEngine(t, Options{ModelsDir: dir})
+	list, err := e.Models(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range list {
+		ids = append(ids, m.ID)
+		if m.Provider != "engine" || m.ContextLength != 512 {
+			t.Errorf("%+v", m)
+		}
+	}
+	if want := []string{"local", "stories:tiny", "stories:big"}; !slices.Equal(ids, want) {
+		t.Fatalf("models %v, want %v", ids, want)
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -57,8 +57,8 @@ func (r *runner) render(req *stream.Request) (p template.Prompt, ok bool, err er
 
 // output turns what a templated model writes inline into events: its
 // <think> block into thinking deltas (with the gateway's ThinkSplit), then
-// Hermes-style <tool_call> blocks into tool calls when the request offers
-// tools.
+// its tool calls, in the format its template teaches, into tool-call
+// events when the request offers tools.
 func (r *runner) output(ctx context.Context, req *stream.Request, p prompt, s stream.Stream) (stream.Stream, error) {
 	if !p.templated {
 		return s, nil
@@ -73,8 +73,8 @@ func (r *runner) output(ctx context.Context, req *stream.Request, p prompt, s st
 			return nil, err
 		}
 	}
-	if r.tmpl.ForTools().WritesToolCalls() && len(req.Tools) > 0 && req.ToolChoice != "none" {
-		s = template.ToolCalls(s)
+	if len(req.Tools) > 0 && req.ToolChoice != "none" {
+		s = r.tmpl.ForTools().ToolCalls(s)
 	}
 	return s, nil
 }

@@ -37,10 +37,12 @@ func open(m models.Model, tokenizerPath string) (*model.Model, tokenizer.Tokeniz
 		if mdl, f, err = model.OpenGGUF(m.Path); err != nil {
 			return nil, nil, nil, err
 		}
-		if tok, err = tokenizer.FromGGUF(f); err != nil {
-			err = fmt.Errorf("%s: %w", m.Path, err)
-		} else if tmpl, err = template.FromGGUF(f, tok); err != nil {
-			err = fmt.Errorf("%s: %w", m.Path, err)
+		if tok, err = tokenizer.FromGGUF(f); err == nil {
+			tmpl, err = template.FromGGUF(f, tok)
+		}
+		if sc, ok := tok.(interface{ ShowControl(...string) }); ok && tmpl != nil {
+			// The tool-call parser must see the markers the template teaches.
+			sc.ShowControl(tmpl.ForTools().ToolMarkers()...)
 		}
 	default:
 		return nil, nil, nil, fmt.Errorf("model format %q is not supported", m.Format)

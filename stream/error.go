@@ -16,6 +16,7 @@ const (
 	CodeUnauthorized       Code = "unauthorized"         // missing or bad credentials
 	CodeForbidden          Code = "forbidden"            // authenticated but not allowed
 	CodeNotFound           Code = "not_found"            // unknown model, job, key
+	CodeUnsupported        Code = "model_not_supported"  // the model exists but cannot be served (unusable file)
 	CodeConflict           Code = "conflict"             // state does not allow this (e.g. job completed)
 	CodeTooLarge           Code = "too_large"            // body or message over the limit
 	CodeInsufficientCredit Code = "insufficient_credits" // team cannot pay

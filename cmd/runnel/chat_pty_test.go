@@ -12,15 +12,18 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/runnel/runnel/internal/testmodels"
 )
 
 // TestMain lets tests run this test binary as the runnel command, so that
-// it can be driven in a pseudo-terminal.
+// it can be driven in a pseudo-terminal. The developer's Ollama store is
+// out of the tests' sight.
 func TestMain(m *testing.M) {
 	if os.Getenv("RUNNEL_TEST_AS_MAIN") == "1" {
 		main()
 		os.Exit(0)
 	}
+	testmodels.NoOllamaStore()
 	os.Exit(m.Run())
 }
 

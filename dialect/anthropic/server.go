@@ -560,6 +560,8 @@ func errorType(code stream.Code) (int, string) {
 		return 404, "not_found_error"
 	case stream.CodeTooLarge:
 		return 413, "request_too_large"
+	case stream.CodeUnsupported:
+		return 422, "invalid_request_error"
 	case stream.CodeRateLimited:
 		return 429, "rate_limit_error"
 	case stream.CodeOverloaded:

@@ -40,6 +40,8 @@ func errorBody(e *stream.Error) ErrorBody {
 		}
 	case stream.CodeConflict:
 		b.Type, code = "invalid_request_error", "conflict"
+	case stream.CodeUnsupported:
+		b.Type, code = "invalid_request_error", "model_not_supported"
 	case stream.CodeInsufficientCredit:
 		b.Type, code = "insufficient_quota", "insufficient_quota"
 	case stream.CodeRateLimited:

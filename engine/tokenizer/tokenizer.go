@@ -126,6 +126,19 @@ func (v *vocab) EncodePrompt(text string, plain [][2]int, bos bool) []int {
 	return v.encodeFunc(nil, text, bos, specialMode{parse: true, plain: plain})
 }
 
+// ShowControl makes the control tokens with the given texts decode as
+// their text, as llama.cpp's preserved tokens do: a chat model marks its
+// tool calls with control tokens ([TOOL_CALLS], <|python_tag|>), which
+// the tool-call parser must see. Texts that are not control tokens of the
+// vocabulary are ignored. Call it before the tokenizer is shared.
+func (v *vocab) ShowControl(texts ...string) {
+	for _, s := range texts {
+		if id, ok := v.ids[s]; ok && v.tokenType(int(id)) == typeControl {
+			v.pieces[id] = s
+		}
+	}
+}
+
 // ControlTokens returns the texts of the tokens that only a chat template
 // may write: control and unknown tokens, which EncodePrompt matches.
 func (v *vocab) ControlTokens() []string {

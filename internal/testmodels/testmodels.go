@@ -3,6 +3,9 @@
 package testmodels
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -41,4 +44,41 @@ func Dir(tb testing.TB) string {
 func Path(tb testing.TB, name string) string {
 	tb.Helper()
 	return filepath.Join(Dir(tb), name)
+}
+
+// NoOllamaStore points OLLAMA_MODELS at a directory that does not exist,
+// so that a package's tests see an empty Ollama store rather than the
+// developer's ~/.ollama; call it from TestMain. Tests that need a store
+// set their own with t.Setenv.
+func NoOllamaStore() {
+	d, err := os.MkdirTemp("", "runnel-no-ollama-store-")
+	if err == nil {
+		os.Remove(d) // a unique name that nothing holds
+	}
+	os.Setenv("OLLAMA_MODELS", d)
+}
+
+// OllamaStore makes an Ollama store in a temp dir holding blob (a GGUF
+// file) under each of the given library names ("model/tag"), as Ollama
+// lays it out, and points OLLAMA_MODELS at it for the test.
+func OllamaStore(t *testing.T, blob []byte, names ...string) string {
+	t.Helper()
+	store := t.TempDir()
+	sum := sha256.Sum256(blob)
+	digest := hex.EncodeToString(sum[:])
+	man := fmt.Sprintf(`{"schemaVersion":2,"layers":[{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:%s","size":%d}]}`, digest, len(blob))
+	files := map[string][]byte{"blobs/sha256-" + digest: blob}
+	for _, n := range names {
+		files["manifests/registry.ollama.ai/library/"+n] = []byte(man)
+	}
+	for p, b := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(store, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(store, p), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("OLLAMA_MODELS", store)
+	return store
 }
