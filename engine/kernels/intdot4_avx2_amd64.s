@@ -1,0 +1,17 @@
+#include "textflag.h"
+
+// dotQ80x4 with AVX2's VPMADDUBSW and VPMADDWD (see intdot4_amd64.h).
+
+#define I8SETUP \
+	MOVL         $0x00010001, AX \
+	VMOVD        AX, X15 \
+	VPBROADCASTD X15, Y15
+
+#define I8DOT(x, u, dst) \
+	VPMADDUBSW x, u, dst \
+	VPMADDWD   Y15, dst, dst
+
+#define NAME_Q80X4 ·dotQ80x4AVX2(SB)
+
+#include "intdot4_ops_amd64.h"
+#include "intdot4_amd64.h"

@@ -1,0 +1,113 @@
+package kernels
+
+import (
+	"sync"
+
+	"github.com/runnel/runnel/engine/ggml"
+)
+
+// MatMulTiled computes what MatMul computes, bit for bit, for many input
+// vectors at once (a prompt's tokens, or one token of each of several
+// sequences): the rows a core takes are walked in tiles of four weight
+// rows by four vectors, so a tile's weights and activations stay in the
+// first-level cache while every pair is computed, and Q8_0 rows go through
+// a kernel that loads and unpacks each weight block once for four vectors.
+// Activations are quantized once for all n vectors, as MatMul does. Below
+// four vectors, and for f32, f16 and bf16 weights, it is MatMul.
+func MatMulTiled(dst []float32, m *Matrix, x []float32, n int) {
+	if n < 4 || !isQuantized(m.Type) {
+		MatMul(dst, m, x, n)
+		return
+	}
+	rb := m.check(len(dst), len(x), n)
+	t := tiledJobs.Get().(*tiledJob)
+	j := t.j
+	j.m, j.dst, j.x, j.n, j.rowBytes = m, dst[:n*m.Rows], x[:n*m.Cols], n, rb
+	j.xq.quantize(j.x)
+	j.fn = t.fn
+	run(j, m.Rows, m.Rows*m.Cols*n)
+	j.m, j.dst, j.x, j.fn = nil, nil, nil, nil
+	tiledJobs.Put(t)
+}
+
+// tiledJob is a job whose fn is its own tiled rows method, made once so
+// that a product allocates nothing.
+type tiledJob struct {
+	j  *job
+	fn func(lo, hi int)
+}
+
+var tiledJobs = sync.Pool{New: func() any {
+	t := &tiledJob{j: &job{doneCh: make(chan struct{}, 1)}}
+	t.fn = t.rows
+	return t
+}}
+
+// tileRows is how many weight rows a tile spans. run hands out chunks of
+// multiples of four rows, so tiles do not straddle cores' chunks.
+const tileRows = 4
+
+// rows computes output rows [lo, hi) for all vectors, tile by tile.
+func (t *tiledJob) rows(lo, hi int) {
+	j := t.j
+	m, n := j.m, j.n
+	cols, nb := m.Cols, m.Cols/qk
+	dot := dotFor(m.Type)
+	var out [4]float32
+	for r0 := lo; r0 < hi; r0 += tileRows {
+		r1 := min(r0+tileRows, hi)
+		v := 0
+		if m.Type == ggml.Q8_0 {
+			for ; v+4 <= n; v += 4 {
+				d, qs := j.xq.d[v*nb:(v+4)*nb], j.xq.qs[v*cols:(v+4)*cols]
+				for r := r0; r < r1; r++ {
+					dotQ80x4(m.Data[r*j.rowBytes:(r+1)*j.rowBytes], d, qs, nb, cols, &out)
+					for k, s := range out {
+						j.dst[(v+k)*m.Rows+r] = s
+					}
+				}
+			}
+		}
+		for ; v < n; v++ {
+			d, qs, sum := j.xq.d[v*nb:(v+1)*nb], j.xq.qs[v*cols:(v+1)*cols], j.xq.sum[v*nb:(v+1)*nb]
+			for r := r0; r < r1; r++ {
+				j.dst[v*m.Rows+r] = dot(m.Data[r*j.rowBytes:(r+1)*j.rowBytes], d, qs, sum)
+			}
+		}
+	}
+}
+
+// dotQ80x4 sets out[k] to the Q8_0 row's dot product with vector k of
+// four consecutive quantized vectors (block scales d, nb per vector;
+// quants qs, cols per vector), each exactly as dotQ80 computes it.
+func dotQ80x4(row []byte, d []float32, qs []int8, nb, cols int, out *[4]float32) {
+	if nb == 0 {
+		*out = [4]float32{}
+		return
+	}
+	_, _, _ = row[nb*q80Bytes-1], d[3*nb+nb-1], qs[3*cols+nb*qk-1]
+	if dotQ80x4Arch(row, d, qs, nb, cols, out) {
+		return
+	}
+	dotQ80x4Go(row, d, qs, nb, cols, out)
+}
+
+// dotQ80x4Go is the portable dotQ80x4: dotQ80Go's sums in its order, with
+// each weight block read once for the four vectors.
+func dotQ80x4Go(row []byte, d []float32, qs []int8, nb, cols int, out *[4]float32) {
+	var acc [4]float32
+	for b := 0; b < nb; b++ {
+		blk := row[b*q80Bytes : (b+1)*q80Bytes]
+		w := blk[2:34]
+		dw := f16At(blk)
+		for k := range acc {
+			q := qs[k*cols+b*qk : k*cols+(b+1)*qk]
+			var s int32
+			for i, wi := range w {
+				s += int32(int8(wi)) * int32(q[i])
+			}
+			acc[k] += dw * d[k*nb+b] * float32(s)
+		}
+	}
+	*out = acc
+}

@@ -1,0 +1,86 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/runnel/runnel/engine/ggml"
+)
+
+// TestDotQ80x4 checks the four-vector Q8_0 kernel in use (assembly on
+// amd64 with AVX2) and the portable one against dotQ80 and dotQ80Go: the
+// same bits per vector, so batching never changes a sequence's output.
+func TestDotQ80x4(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, nb := range []int{1, 2, 3, 9, 24, 64} {
+		cols := nb * qk
+		row, err := Quantize(ggml.Q8_0, randVec(r, cols, 0.5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var xq qvec
+		xq.quantize(randVec(r, 4*cols, 2))
+		var fast, slow [4]float32
+		dotQ80x4(row, xq.d, xq.qs, nb, cols, &fast)
+		dotQ80x4Go(row, xq.d, xq.qs, nb, cols, &slow)
+		for k := range 4 {
+			d, qs := xq.d[k*nb:(k+1)*nb], xq.qs[k*cols:(k+1)*cols]
+			if want := dotQ80(row, d, qs); math.Float32bits(fast[k]) != math.Float32bits(want) {
+				t.Errorf("nb=%d vector %d: dotQ80x4 %v, dotQ80 %v", nb, k, fast[k], want)
+			}
+			if want := dotQ80Go(row, d, qs); math.Float32bits(slow[k]) != math.Float32bits(want) {
+				t.Errorf("nb=%d vector %d: dotQ80x4Go %v, dotQ80Go %v", nb, k, slow[k], want)
+			}
+		}
+	}
+}
+
+// TestMatMulTiled checks that the tiled product gives MatMul's results bit
+// for bit, for every kernel type, across row counts that are not multiples
+// of the tile and vector counts around the four-vector groups, inline and
+// spread over the pool.
+func TestMatMulTiled(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	types := []ggml.Type{ggml.F32, ggml.F16, ggml.Q8_0, ggml.Q4_0, ggml.Q5_0, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K, ggml.Q3_K}
+	for _, typ := range types {
+		for _, shape := range [][2]int{{7, 256}, {37, 512}, {300, 768}} {
+			m := randMatrix(r, typ, shape[0], shape[1])
+			for _, n := range []int{1, 3, 4, 5, 8, 13} {
+				x := randVec(r, n*m.Cols, 1)
+				want, got := make([]float32, n*m.Rows), make([]float32, n*m.Rows)
+				MatMul(want, m, x, n)
+				MatMulTiled(got, m, x, n)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s %v n=%d: output %d (vector %d, row %d) tiled %v, MatMul %v",
+							typ, shape, n, i, i/m.Rows, i%m.Rows, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkMatMulTiled(b *testing.B) {
+	r := rand.New(rand.NewPCG(25, 26))
+	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q4_K} {
+		m := randMatrix(r, typ, 2048, 2048)
+		for _, n := range []int{8, 128} {
+			x := randVec(r, n*m.Cols, 1)
+			dst := make([]float32, n*m.Rows)
+			for _, f := range []struct {
+				name string
+				mul  func([]float32, *Matrix, []float32, int)
+			}{{"MatMul", MatMul}, {"Tiled", MatMulTiled}} {
+				b.Run(fmt.Sprintf("%s/n=%d/%s", typ, n, f.name), func(b *testing.B) {
+					for b.Loop() {
+						f.mul(dst, m, x, n)
+					}
+					b.ReportMetric(float64(b.N*m.Rows*m.Cols*n)/b.Elapsed().Seconds()/1e9, "Gmac/s")
+				})
+			}
+		}
+	}
+}
