@@ -21,12 +21,43 @@ func MatMulTiled(dst []float32, m *Matrix, x []float32, n int) {
 	}
 	rb := m.check(len(dst), len(x), n)
 	t := tiledJobs.Get().(*tiledJob)
-	j := t.j
-	j.m, j.dst, j.x, j.n, j.rowBytes = m, dst[:n*m.Rows], x[:n*m.Cols], n, rb
-	j.xq.quantize(j.x)
-	j.fn = t.fn
-	run(j, m.Rows, m.Rows*m.Cols*n)
-	j.m, j.dst, j.x, j.fn = nil, nil, nil, nil
+	t.xq.quantize(x[:n*m.Cols])
+	t.run(dst, m, x, n, rb, t.xq)
+	tiledJobs.Put(t)
+}
+
+// Acts are n activation vectors that several products take as input (a
+// layer's queries, keys and values; its gate and up projections): the
+// first quantized product quantizes them, and the others reuse that.
+// An Acts is not safe for concurrent use.
+type Acts struct {
+	x    []float32
+	n    int
+	cols int // the row width xq holds x quantized for; 0: none yet
+	xq   qvec
+}
+
+// Set makes a the n vectors of x, to be quantized on first need.
+func (a *Acts) Set(x []float32, n int) { a.x, a.n, a.cols = x, n, 0 }
+
+// MatMulActs is MatMulTiled of a's vectors, quantizing them only if no
+// earlier product has since Set. Its results are MatMul's, bit for bit.
+func MatMulActs(dst []float32, m *Matrix, a *Acts) {
+	n := a.n
+	if n <= 0 {
+		return
+	}
+	if !isQuantized(m.Type) {
+		MatMul(dst, m, a.x, n)
+		return
+	}
+	rb := m.check(len(dst), len(a.x), n)
+	if a.cols != m.Cols {
+		a.xq.quantize(a.x[:n*m.Cols])
+		a.cols = m.Cols
+	}
+	t := tiledJobs.Get().(*tiledJob)
+	t.run(dst, m, a.x, n, rb, a.xq)
 	tiledJobs.Put(t)
 }
 
@@ -35,6 +66,15 @@ func MatMulTiled(dst []float32, m *Matrix, x []float32, n int) {
 type tiledJob struct {
 	j  *job
 	fn func(lo, hi int)
+	xq qvec // MatMulTiled's quantized activations
+}
+
+// run computes the product over the pool, with x quantized in xq.
+func (t *tiledJob) run(dst []float32, m *Matrix, x []float32, n, rowBytes int, xq qvec) {
+	j := t.j
+	j.m, j.dst, j.x, j.n, j.rowBytes, j.xq, j.fn = m, dst[:n*m.Rows], x[:n*m.Cols], n, rowBytes, xq, t.fn
+	run(j, m.Rows, m.Rows*m.Cols*n)
+	j.m, j.dst, j.x, j.xq, j.fn = nil, nil, nil, qvec{}, nil
 }
 
 var tiledJobs = sync.Pool{New: func() any {

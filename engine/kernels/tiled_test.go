@@ -84,3 +84,28 @@ func BenchmarkMatMulTiled(b *testing.B) {
 		}
 	}
 }
+
+// TestMatMulActs checks that products sharing one Acts give MatMul's
+// results, and that Set and a product of another width requantize.
+func TestMatMulActs(t *testing.T) {
+	r := rand.New(rand.NewPCG(27, 28))
+	const n = 6
+	mats := []*Matrix{randMatrix(r, ggml.Q8_0, 9, 256), randMatrix(r, ggml.Q4_K, 13, 256),
+		randMatrix(r, ggml.F32, 5, 256), randMatrix(r, ggml.Q6_K, 11, 512), randMatrix(r, ggml.Q5_0, 7, 256)}
+	var a Acts
+	x := randVec(r, n*512, 1)
+	for round := range 2 {
+		a.Set(x, n)
+		for i, m := range mats {
+			want, got := make([]float32, n*m.Rows), make([]float32, n*m.Rows)
+			MatMul(want, m, x, n)
+			MatMulActs(got, m, &a)
+			for k := range want {
+				if math.Float32bits(got[k]) != math.Float32bits(want[k]) {
+					t.Fatalf("round %d matrix %d (%s %d×%d): output %d: %v, MatMul %v", round, i, m.Type, m.Rows, m.Cols, k, got[k], want[k])
+				}
+			}
+		}
+		x = randVec(r, n*512, 1) // Set must drop the old quantization
+	}
+}
