@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runnel/runnel/engine/synth"
 )
@@ -14,6 +15,11 @@ import (
 // and of 8 sequences in lockstep (aggregate tok/s). By default it writes
 // the 15M shape in Q8_0; RUNNEL_BENCH_GGUF, a space-separated list of
 // files (e.g. those of `runnel bench engine --write`), measures those.
+//
+// tok/cpu-s divides the tokens by the process's CPU time instead of the
+// wall time. Run with -cpu 1 (one core: no worker spins), it measures the
+// work a token takes even on a machine that other jobs load, where the
+// wall-time rate mostly measures the share of the cores the run got.
 //
 //	go test -run '^$' -bench Shapes -benchtime 3x ./engine/model/
 func BenchmarkShapes(b *testing.B) {
@@ -37,6 +43,7 @@ func BenchmarkShapes(b *testing.B) {
 			batch := m.NewBatch(tokens)
 			s := m.NewSequence()
 			es := make([]Entry, tokens)
+			cpu := cpuTime()
 			for b.Loop() {
 				s.Reset()
 				for i := range es {
@@ -46,7 +53,7 @@ func BenchmarkShapes(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(b.N*tokens)/b.Elapsed().Seconds(), "tok/s")
+			reportRates(b, b.N*tokens, cpu)
 		})
 		for _, n := range []int{1, 8} {
 			b.Run(name+"/decode/n="+string(rune('0'+n)), func(b *testing.B) {
@@ -56,6 +63,7 @@ func BenchmarkShapes(b *testing.B) {
 					seqs[i] = m.NewSequence()
 				}
 				es := make([]Entry, n)
+				cpu := cpuTime()
 				for b.Loop() {
 					for _, s := range seqs {
 						s.Reset()
@@ -69,9 +77,18 @@ func BenchmarkShapes(b *testing.B) {
 						}
 					}
 				}
-				b.ReportMetric(float64(b.N*tokens*n)/b.Elapsed().Seconds(), "tok/s")
+				reportRates(b, b.N*tokens*n, cpu)
 			})
 		}
 		m.Close()
+	}
+}
+
+// reportRates reports tokens over the wall time and over the CPU time
+// used since cpu.
+func reportRates(b *testing.B, tokens int, cpu time.Duration) {
+	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tok/s")
+	if c := cpuTime() - cpu; c > 0 {
+		b.ReportMetric(float64(tokens)/c.Seconds(), "tok/cpu-s")
 	}
 }
