@@ -3,6 +3,7 @@ package model
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,9 @@ import (
 // 128-token prompt in one step (prompt tok/s), and 128 decode steps of 1
 // and of 8 sequences in lockstep (aggregate tok/s). By default it writes
 // the 15M shape in Q8_0; RUNNEL_BENCH_GGUF, a space-separated list of
-// files (e.g. those of `runnel bench engine --write`), measures those.
+// files (e.g. those of `runnel bench engine --write`), measures those;
+// RUNNEL_BENCH_STEPS sets the decode steps (default 128), for the large
+// shapes.
 //
 // tok/cpu-s divides the tokens by the process's CPU time instead of the
 // wall time. Run with -cpu 1 (one core: no worker spins), it measures the
@@ -32,6 +35,10 @@ func BenchmarkShapes(b *testing.B) {
 		files = []string{p}
 	}
 	const tokens = 128
+	steps := tokens
+	if n, err := strconv.Atoi(os.Getenv("RUNNEL_BENCH_STEPS")); err == nil && n > 0 {
+		steps = min(n, tokens)
+	}
 	for _, f := range files {
 		m, _, err := OpenGGUF(f)
 		if err != nil {
@@ -68,7 +75,7 @@ func BenchmarkShapes(b *testing.B) {
 					for _, s := range seqs {
 						s.Reset()
 					}
-					for p := 0; p < tokens; p++ {
+					for p := 0; p < steps; p++ {
 						for i := range es {
 							es[i] = Entry{Seq: seqs[i], Token: (p*7 + i) % m.VocabSize, WantLogits: true}
 						}
@@ -77,7 +84,7 @@ func BenchmarkShapes(b *testing.B) {
 						}
 					}
 				}
-				reportRates(b, b.N*tokens*n, cpu)
+				reportRates(b, b.N*steps*n, cpu)
 			})
 		}
 		m.Close()
