@@ -1,6 +1,6 @@
-// The Q8_0 product of one weight row with four activation vectors at once,
+// The Q8_0 product of weight rows with four activation vectors at once,
 // written once and assembled twice (intdot4_avx2_amd64.s and
-// intdot4_vnni_amd64.s define I8SETUP, I8DOT and NAME_Q80X4, as for
+// intdot4_vnni_amd64.s define I8SETUP, I8DOT and NAME_Q80X4ROWS, as for
 // intdot_amd64.h). Each weight block is loaded, its scale converted and
 // its magnitudes taken once for the four vectors, and the four
 // accumulators are independent chains. Per vector the arithmetic is that
@@ -8,14 +8,29 @@
 // horizontal sum), so the results are bit for bit those of four dotQ80
 // calls: batching a sequence with others never changes its output.
 
-// func dotQ80x4(row *byte, d *float32, qs *int8, nb, qstride, dstride int, out *[4]float32)
-TEXT NAME_Q80X4, NOSPLIT, $0-56
-	MOVQ   row+0(FP), SI
-	MOVQ   d+8(FP), DX
-	MOVQ   qs+16(FP), DI
-	MOVQ   nb+24(FP), CX
-	MOVQ   qstride+32(FP), AX
-	MOVQ   dstride+40(FP), BX
+// func dotQ80x4Rows(row *byte, rowBytes, nrows int, d *float32, qs *int8, nb, qstride, dstride int, dst *float32, dstStride int)
+// Each of nrows consecutive rows (rowBytes apart) against four vectors
+// (quants qstride bytes apart, scales dstride bytes apart), writing row r's
+// four results to dst[r], dst[r+dstStride], dst[r+2·dstStride] and
+// dst[r+3·dstStride]: one call for a tile of rows. The frame holds the
+// current row (0(SP)), output (8(SP)) and rows left (16(SP)).
+TEXT NAME_Q80X4ROWS, NOSPLIT, $24-80
+	MOVQ row+0(FP), AX
+	MOVQ AX, 0(SP)
+	MOVQ dst+64(FP), AX
+	MOVQ AX, 8(SP)
+	MOVQ nrows+16(FP), AX
+	MOVQ AX, 16(SP)
+
+q80x4rowsrow:
+	CMPQ   16(SP), $0
+	JLE    q80x4rowsdone
+	MOVQ   0(SP), SI
+	MOVQ   d+24(FP), DX
+	MOVQ   qs+32(FP), DI
+	MOVQ   nb+40(FP), CX
+	MOVQ   qstride+48(FP), AX
+	MOVQ   dstride+56(FP), BX
 	LEAQ   (DI)(AX*1), R8
 	LEAQ   (R8)(AX*1), R10
 	LEAQ   (R10)(AX*1), R11
@@ -28,9 +43,9 @@ TEXT NAME_Q80X4, NOSPLIT, $0-56
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
 
-q80x4loop:
+q80x4rowsloop:
 	TESTQ     CX, CX
-	JZ        q80x4done
+	JZ        q80x4rowssum
 	MOVWLZX   (SI), AX
 	VMOVD     AX, X6
 	VCVTPH2PS X6, X6
@@ -50,11 +65,9 @@ q80x4loop:
 	ADDQ      $4, R12
 	ADDQ      $4, R13
 	DECQ      CX
-	JMP       q80x4loop
+	JMP       q80x4rowsloop
 
-q80x4done:
-	// dotQ80's HSUM for each accumulator: fold the high half onto the
-	// low, then two pairwise adds, here shared by the four vectors.
+q80x4rowssum:
 	VEXTRACTF128 $1, Y0, X7
 	VADDPS       X7, X0, X0
 	VEXTRACTF128 $1, Y1, X7
@@ -66,7 +79,21 @@ q80x4done:
 	VHADDPS      X1, X0, X0
 	VHADDPS      X3, X2, X2
 	VHADDPS      X2, X0, X0
-	MOVQ         out+48(FP), AX
-	VMOVUPS      X0, (AX)
+	MOVQ         8(SP), AX
+	MOVQ         dstStride+72(FP), BX
+	SHLQ         $2, BX
+	VMOVSS       X0, (AX)
+	VEXTRACTPS   $1, X0, (AX)(BX*1)
+	LEAQ         (AX)(BX*2), CX
+	VEXTRACTPS   $2, X0, (CX)
+	VEXTRACTPS   $3, X0, (CX)(BX*1)
+	ADDQ         $4, AX
+	MOVQ         AX, 8(SP)
+	MOVQ         rowBytes+8(FP), AX
+	ADDQ         AX, 0(SP)
+	DECQ         16(SP)
+	JMP          q80x4rowsrow
+
+q80x4rowsdone:
 	VZEROUPPER
 	RET

@@ -1,6 +1,6 @@
 #include "textflag.h"
 
-// dotQ80x4 with AVX2's VPMADDUBSW and VPMADDWD (see intdot4_amd64.h).
+// dotQ80x4Rows with AVX2's VPMADDUBSW and VPMADDWD (see intdot4_amd64.h).
 
 #define I8SETUP \
 	MOVL         $0x00010001, AX \
@@ -11,7 +11,7 @@
 	VPMADDUBSW x, u, dst \
 	VPMADDWD   Y15, dst, dst
 
-#define NAME_Q80X4 ·dotQ80x4AVX2(SB)
+#define NAME_Q80X4ROWS ·dotQ80x4RowsAVX2(SB)
 
 #include "intdot4_ops_amd64.h"
 #include "intdot4_amd64.h"

@@ -1,6 +1,6 @@
 #include "textflag.h"
 
-// dotQ80x4 with AVX-512 VNNI's VPDPBUSD (see intdot4_amd64.h).
+// dotQ80x4Rows with AVX-512 VNNI's VPDPBUSD (see intdot4_amd64.h).
 
 #define I8SETUP
 
@@ -8,7 +8,7 @@
 	VPXOR    dst, dst, dst \
 	VPDPBUSD x, u, dst
 
-#define NAME_Q80X4 ·dotQ80x4VNNI(SB)
+#define NAME_Q80X4ROWS ·dotQ80x4RowsVNNI(SB)
 
 #include "intdot4_ops_amd64.h"
 #include "intdot4_amd64.h"

@@ -2,6 +2,6 @@
 
 package kernels
 
-func dotQ80x4Arch(row []byte, d []float32, qs []int8, nb, cols int, out *[4]float32) bool {
+func dotQ80x4RowsArch(rows []byte, rowBytes, nrows int, d []float32, qs []int8, nb, cols int, dst []float32, dstStride int) bool {
 	return false
 }

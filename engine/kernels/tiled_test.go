@@ -9,29 +9,43 @@ import (
 	"github.com/runnel/runnel/engine/ggml"
 )
 
-// TestDotQ80x4 checks the four-vector Q8_0 kernel in use (assembly on
-// amd64 with AVX2) and the portable one against dotQ80 and dotQ80Go: the
-// same bits per vector, so batching never changes a sequence's output.
-func TestDotQ80x4(t *testing.T) {
+// TestDotQ80x4Rows checks the four-vector Q8_0 kernel in use (assembly
+// on amd64 with AVX2) and its portable path against dotQ80 and dotQ80Go:
+// the same bits for every row and vector, so batching never changes a
+// sequence's output.
+func TestDotQ80x4Rows(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	for _, nb := range []int{1, 2, 3, 9, 24, 64} {
-		cols := nb * qk
-		row, err := Quantize(ggml.Q8_0, randVec(r, cols, 0.5))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var xq qvec
-		xq.quantize(randVec(r, 4*cols, 2))
-		var fast, slow [4]float32
-		dotQ80x4(row, xq.d, xq.qs, nb, cols, &fast)
-		dotQ80x4Go(row, xq.d, xq.qs, nb, cols, &slow)
-		for k := range 4 {
-			d, qs := xq.d[k*nb:(k+1)*nb], xq.qs[k*cols:(k+1)*cols]
-			if want := dotQ80(row, d, qs); math.Float32bits(fast[k]) != math.Float32bits(want) {
-				t.Errorf("nb=%d vector %d: dotQ80x4 %v, dotQ80 %v", nb, k, fast[k], want)
+		for _, nrows := range []int{1, 3, 16} {
+			cols := nb * qk
+			rowBytes := nb * q80Bytes
+			rows, err := Quantize(ggml.Q8_0, randVec(r, nrows*cols, 0.5))
+			if err != nil {
+				t.Fatal(err)
 			}
-			if want := dotQ80Go(row, d, qs); math.Float32bits(slow[k]) != math.Float32bits(want) {
-				t.Errorf("nb=%d vector %d: dotQ80x4Go %v, dotQ80Go %v", nb, k, slow[k], want)
+			var xq qvec
+			xq.quantize(randVec(r, 4*cols, 2))
+			stride := nrows + 5
+			dst := make([]float32, 4*stride)
+			dotQ80x4Rows(rows, rowBytes, nrows, xq.d, xq.qs, nb, cols, dst, stride)
+			for row := range nrows {
+				w := rows[row*rowBytes : (row+1)*rowBytes]
+				var slow [4]float32
+				dotQ80x4Go(w, xq.d, xq.qs, nb, cols, &slow)
+				for k := range 4 {
+					d, qs := xq.d[k*nb:(k+1)*nb], xq.qs[k*cols:(k+1)*cols]
+					if got, want := dst[k*stride+row], dotQ80(w, d, qs); math.Float32bits(got) != math.Float32bits(want) {
+						t.Errorf("nb=%d row %d/%d vector %d: dotQ80x4Rows %v, dotQ80 %v", nb, row, nrows, k, got, want)
+					}
+					if want := dotQ80Go(w, d, qs); math.Float32bits(slow[k]) != math.Float32bits(want) {
+						t.Errorf("nb=%d row %d vector %d: dotQ80x4Go %v, dotQ80Go %v", nb, row, k, slow[k], want)
+					}
+				}
+			}
+			for i, v := range dst {
+				if i%stride >= nrows && v != 0 {
+					t.Fatalf("nb=%d nrows=%d: wrote dst[%d] outside the rows", nb, nrows, i)
+				}
 			}
 		}
 	}
