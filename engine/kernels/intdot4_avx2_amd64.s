@@ -1,6 +1,6 @@
 #include "textflag.h"
 
-// dotQ80x4Rows with AVX2's VPMADDUBSW and VPMADDWD (see intdot4_amd64.h).
+// dotQ80x4Rows, dotQ50x4Rows and dotQ40x4Rows with AVX2's VPMADDUBSW and VPMADDWD (see intdot4_amd64.h).
 
 #define I8SETUP \
 	MOVL         $0x00010001, AX \
@@ -12,6 +12,8 @@
 	VPMADDWD   Y15, dst, dst
 
 #define NAME_Q80X4ROWS ·dotQ80x4RowsAVX2(SB)
+#define NAME_Q50X4ROWS ·dotQ50x4RowsAVX2(SB)
+#define NAME_Q40X4ROWS ·dotQ40x4RowsAVX2(SB)
 
 #include "intdot4_ops_amd64.h"
-#include "intdot4_amd64.h"
+#include "intdot4_types_amd64.h"

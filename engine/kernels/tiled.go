@@ -10,8 +10,10 @@ import (
 // vectors at once (a prompt's tokens, or one token of each of several
 // sequences): the rows a core takes are walked in tiles of four weight
 // rows by four vectors, so a tile's weights and activations stay in the
-// first-level cache while every pair is computed, and Q8_0 rows go through
-// a kernel that loads and unpacks each weight block once for four vectors.
+// first-level cache while every pair is computed, and Q8_0, Q5_0 and Q4_0
+// rows go through kernels that load and unpack each weight block once for
+// four vectors (on amd64 with AVX2; elsewhere the tiles use the dot
+// products).
 // Activations are quantized once for all n vectors, as MatMul does. Below
 // four vectors, and for f32, f16 and bf16 weights, it is MatMul.
 func MatMulTiled(dst []float32, m *Matrix, x []float32, n int) {
@@ -94,13 +96,14 @@ func (t *tiledJob) rows(lo, hi int) {
 	m, n := j.m, j.n
 	cols, nb := m.Cols, m.Cols/qk
 	dot := dotFor(m.Type)
+	x4 := hasX4(m.Type) && nb > 0
 	for r0 := lo; r0 < hi; r0 += tileRows {
 		r1 := min(r0+tileRows, hi)
 		v := 0
-		if m.Type == ggml.Q8_0 && nb > 0 {
+		if x4 {
 			rows := m.Data[r0*j.rowBytes : r1*j.rowBytes]
 			for ; v+4 <= n; v += 4 {
-				dotQ80x4Rows(rows, j.rowBytes, r1-r0, j.xq.d[v*nb:(v+4)*nb], j.xq.qs[v*cols:(v+4)*cols], nb, cols,
+				dotX4Rows(m.Type, rows, j.rowBytes, r1-r0, j.xq.d[v*nb:(v+4)*nb], j.xq.qs[v*cols:(v+4)*cols], nb, cols,
 					j.dst[v*m.Rows+r0:], m.Rows)
 			}
 		}
@@ -113,44 +116,22 @@ func (t *tiledJob) rows(lo, hi int) {
 	}
 }
 
-// dotQ80x4Rows computes nrows consecutive Q8_0 rows (rowBytes apart)
-// against four consecutive quantized vectors (block scales d, nb per
-// vector; quants qs, cols per vector), writing row r's result for vector
-// k to dst[r+k·dstStride], each exactly as dotQ80 computes it.
-func dotQ80x4Rows(rows []byte, rowBytes, nrows int, d []float32, qs []int8, nb, cols int, dst []float32, dstStride int) {
-	if nrows <= 0 {
+// dotX4Rows computes nrows consecutive rows of block type t (rowBytes
+// apart; hasX4(t) must hold) against four consecutive quantized vectors
+// (block scales d, nb per vector; quants qs, cols per vector), writing row
+// r's result for vector k to dst[r+k·dstStride], each exactly as t's dot
+// product computes it.
+func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d []float32, qs []int8, nb, cols int, dst []float32, dstStride int) {
+	if nrows <= 0 || nb <= 0 {
 		return
 	}
-	_, _, _, _ = rows[(nrows-1)*rowBytes+nb*q80Bytes-1], d[3*nb+nb-1], qs[3*cols+nb*qk-1], dst[3*dstStride+nrows-1]
-	if nb > 0 && dotQ80x4RowsArch(rows, rowBytes, nrows, d, qs, nb, cols, dst, dstStride) {
-		return
+	bb := q80Bytes
+	switch t {
+	case ggml.Q5_0:
+		bb = q50Bytes
+	case ggml.Q4_0:
+		bb = q40Bytes
 	}
-	var out [4]float32
-	for r := range nrows {
-		dotQ80x4Go(rows[r*rowBytes:], d, qs, nb, cols, &out)
-		for k, s := range out {
-			dst[k*dstStride+r] = s
-		}
-	}
-}
-
-// dotQ80x4Go is the portable path of dotQ80x4Rows for one row:
-// dotQ80Go's sums in its order, each weight block read once for the four
-// vectors.
-func dotQ80x4Go(row []byte, d []float32, qs []int8, nb, cols int, out *[4]float32) {
-	var acc [4]float32
-	for b := 0; b < nb; b++ {
-		blk := row[b*q80Bytes : (b+1)*q80Bytes]
-		w := blk[2:34]
-		dw := f16At(blk)
-		for k := range acc {
-			q := qs[k*cols+b*qk : k*cols+(b+1)*qk]
-			var s int32
-			for i, wi := range w {
-				s += int32(int8(wi)) * int32(q[i])
-			}
-			acc[k] += dw * d[k*nb+b] * float32(s)
-		}
-	}
-	*out = acc
+	_, _, _, _ = rows[(nrows-1)*rowBytes+nb*bb-1], d[3*nb+nb-1], qs[3*cols+nb*qk-1], dst[3*dstStride+nrows-1]
+	dotX4RowsArch(t, rows, rowBytes, nrows, d, qs, nb, cols, dst, dstStride)
 }

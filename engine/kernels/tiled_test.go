@@ -9,42 +9,40 @@ import (
 	"github.com/runnel/runnel/engine/ggml"
 )
 
-// TestDotQ80x4Rows checks the four-vector Q8_0 kernel in use (assembly
-// on amd64 with AVX2) and its portable path against dotQ80 and dotQ80Go:
-// the same bits for every row and vector, so batching never changes a
-// sequence's output.
-func TestDotQ80x4Rows(t *testing.T) {
+// TestDotX4Rows checks the four-vector kernels against the dot products
+// in use (dotQ80, dotQ50, dotQ40): the same bits for every row and vector,
+// so batching never changes a sequence's output. Where there are none
+// (not amd64, or RUNNEL_NOASM=1), TestMatMulTiled covers the tiles' use
+// of the dot products.
+func TestDotX4Rows(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
-	for _, nb := range []int{1, 2, 3, 9, 24, 64} {
-		for _, nrows := range []int{1, 3, 16} {
-			cols := nb * qk
-			rowBytes := nb * q80Bytes
-			rows, err := Quantize(ggml.Q8_0, randVec(r, nrows*cols, 0.5))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var xq qvec
-			xq.quantize(randVec(r, 4*cols, 2))
-			stride := nrows + 5
-			dst := make([]float32, 4*stride)
-			dotQ80x4Rows(rows, rowBytes, nrows, xq.d, xq.qs, nb, cols, dst, stride)
-			for row := range nrows {
-				w := rows[row*rowBytes : (row+1)*rowBytes]
-				var slow [4]float32
-				dotQ80x4Go(w, xq.d, xq.qs, nb, cols, &slow)
-				for k := range 4 {
-					d, qs := xq.d[k*nb:(k+1)*nb], xq.qs[k*cols:(k+1)*cols]
-					if got, want := dst[k*stride+row], dotQ80(w, d, qs); math.Float32bits(got) != math.Float32bits(want) {
-						t.Errorf("nb=%d row %d/%d vector %d: dotQ80x4Rows %v, dotQ80 %v", nb, row, nrows, k, got, want)
-					}
-					if want := dotQ80Go(w, d, qs); math.Float32bits(slow[k]) != math.Float32bits(want) {
-						t.Errorf("nb=%d row %d vector %d: dotQ80x4Go %v, dotQ80Go %v", nb, row, k, slow[k], want)
+	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q5_0, ggml.Q4_0} {
+		if !hasX4(typ) {
+			t.Skipf("no four-vector kernel for %s here", typ)
+		}
+		dot := dotFor(typ)
+		for _, nb := range []int{1, 2, 3, 9, 24, 64} {
+			for _, nrows := range []int{1, 3, 16} {
+				m := randMatrix(r, typ, nrows, nb*qk)
+				cols, rowBytes := m.Cols, len(m.Data)/nrows
+				var xq qvec
+				xq.quantize(randVec(r, 4*cols, 2))
+				stride := nrows + 5
+				dst := make([]float32, 4*stride)
+				dotX4Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.qs, nb, cols, dst, stride)
+				for row := range nrows {
+					w := m.Data[row*rowBytes : (row+1)*rowBytes]
+					for k := range 4 {
+						want := dot(w, xq.d[k*nb:(k+1)*nb], xq.qs[k*cols:(k+1)*cols], xq.sum[k*nb:(k+1)*nb])
+						if got := dst[k*stride+row]; math.Float32bits(got) != math.Float32bits(want) {
+							t.Errorf("%s nb=%d row %d/%d vector %d: four-vector %v, dot %v", typ, nb, row, nrows, k, got, want)
+						}
 					}
 				}
-			}
-			for i, v := range dst {
-				if i%stride >= nrows && v != 0 {
-					t.Fatalf("nb=%d nrows=%d: wrote dst[%d] outside the rows", nb, nrows, i)
+				for i, v := range dst {
+					if i%stride >= nrows && v != 0 {
+						t.Fatalf("%s nb=%d nrows=%d: wrote dst[%d] outside the rows", typ, nb, nrows, i)
+					}
 				}
 			}
 		}
