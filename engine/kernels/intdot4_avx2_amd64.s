@@ -14,6 +14,8 @@
 #define NAME_Q80X4ROWS ·dotQ80x4RowsAVX2(SB)
 #define NAME_Q50X4ROWS ·dotQ50x4RowsAVX2(SB)
 #define NAME_Q40X4ROWS ·dotQ40x4RowsAVX2(SB)
+#define NAME_Q4KX4ROWS ·dotQ4Kx4RowsAVX2(SB)
 
 #include "intdot4_ops_amd64.h"
 #include "intdot4_types_amd64.h"
+#include "intdot4k_amd64.h"

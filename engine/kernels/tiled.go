@@ -10,8 +10,8 @@ import (
 // vectors at once (a prompt's tokens, or one token of each of several
 // sequences): the rows a core takes are walked in tiles of four weight
 // rows by four vectors, so a tile's weights and activations stay in the
-// first-level cache while every pair is computed, and Q8_0, Q5_0 and Q4_0
-// rows go through kernels that load and unpack each weight block once for
+// first-level cache while every pair is computed, and Q8_0, Q5_0, Q4_0 and
+// Q4_K rows go through kernels that load and unpack each weight block once for
 // four vectors (on amd64 with AVX2; elsewhere the tiles use the dot
 // products).
 // Activations are quantized once for all n vectors, as MatMul does. Below
@@ -103,7 +103,7 @@ func (t *tiledJob) rows(lo, hi int) {
 		if x4 {
 			rows := m.Data[r0*j.rowBytes : r1*j.rowBytes]
 			for ; v+4 <= n; v += 4 {
-				dotX4Rows(m.Type, rows, j.rowBytes, r1-r0, j.xq.d[v*nb:(v+4)*nb], j.xq.qs[v*cols:(v+4)*cols], nb, cols,
+				dotX4Rows(m.Type, rows, j.rowBytes, r1-r0, j.xq.d[v*nb:(v+4)*nb], j.xq.qs[v*cols:(v+4)*cols], j.xq.sum[v*nb:(v+4)*nb], nb, cols,
 					j.dst[v*m.Rows+r0:], m.Rows)
 			}
 		}
@@ -121,17 +121,24 @@ func (t *tiledJob) rows(lo, hi int) {
 // (block scales d, nb per vector; quants qs, cols per vector), writing row
 // r's result for vector k to dst[r+k·dstStride], each exactly as t's dot
 // product computes it.
-func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d []float32, qs []int8, nb, cols int, dst []float32, dstStride int) {
+func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d []float32, qs []int8, sum []int32, nb, cols int, dst []float32, dstStride int) {
 	if nrows <= 0 || nb <= 0 {
 		return
 	}
-	bb := q80Bytes
+	var rb int // the bytes the kernel reads of a row
 	switch t {
+	case ggml.Q8_0:
+		rb = nb * q80Bytes
 	case ggml.Q5_0:
-		bb = q50Bytes
+		rb = nb * q50Bytes
 	case ggml.Q4_0:
-		bb = q40Bytes
+		rb = nb * q40Bytes
+	case ggml.Q4_K:
+		if nb%8 != 0 {
+			panic("kernels: Q4_K row of a partial super-block")
+		}
+		rb = nb / 8 * q4KBytes
 	}
-	_, _, _, _ = rows[(nrows-1)*rowBytes+nb*bb-1], d[3*nb+nb-1], qs[3*cols+nb*qk-1], dst[3*dstStride+nrows-1]
-	dotX4RowsArch(t, rows, rowBytes, nrows, d, qs, nb, cols, dst, dstStride)
+	_, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d[3*nb+nb-1], qs[3*cols+nb*qk-1], sum[3*nb+nb-1], dst[3*dstStride+nrows-1]
+	dotX4RowsArch(t, rows, rowBytes, nrows, d, qs, sum, nb, cols, dst, dstStride)
 }

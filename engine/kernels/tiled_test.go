@@ -10,18 +10,21 @@ import (
 )
 
 // TestDotX4Rows checks the four-vector kernels against the dot products
-// in use (dotQ80, dotQ50, dotQ40): the same bits for every row and vector,
+// in use (dotQ80, dotQ50, dotQ40, dotQ4K): the same bits for every row and vector,
 // so batching never changes a sequence's output. Where there are none
 // (not amd64, or RUNNEL_NOASM=1), TestMatMulTiled covers the tiles' use
 // of the dot products.
 func TestDotX4Rows(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
-	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q5_0, ggml.Q4_0} {
+	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q5_0, ggml.Q4_0, ggml.Q4_K} {
 		if !hasX4(typ) {
 			t.Skipf("no four-vector kernel for %s here", typ)
 		}
 		dot := dotFor(typ)
-		for _, nb := range []int{1, 2, 3, 9, 24, 64} {
+		for _, nb := range []int{1, 2, 3, 8, 9, 24, 64} {
+			if typ == ggml.Q4_K && nb%8 != 0 {
+				continue
+			}
 			for _, nrows := range []int{1, 3, 16} {
 				m := randMatrix(r, typ, nrows, nb*qk)
 				cols, rowBytes := m.Cols, len(m.Data)/nrows
@@ -29,7 +32,7 @@ func TestDotX4Rows(t *testing.T) {
 				xq.quantize(randVec(r, 4*cols, 2))
 				stride := nrows + 5
 				dst := make([]float32, 4*stride)
-				dotX4Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.qs, nb, cols, dst, stride)
+				dotX4Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.qs, xq.sum, nb, cols, dst, stride)
 				for row := range nrows {
 					w := m.Data[row*rowBytes : (row+1)*rowBytes]
 					for k := range 4 {
