@@ -15,7 +15,9 @@
 #define NAME_Q50X4ROWS ·dotQ50x4RowsAVX2(SB)
 #define NAME_Q40X4ROWS ·dotQ40x4RowsAVX2(SB)
 #define NAME_Q4KX4ROWS ·dotQ4Kx4RowsAVX2(SB)
+#define NAME_Q6KX4ROWS ·dotQ6Kx4RowsAVX2(SB)
 
 #include "intdot4_ops_amd64.h"
 #include "intdot4_types_amd64.h"
 #include "intdot4k_amd64.h"
+#include "intdot4q6k_amd64.h"

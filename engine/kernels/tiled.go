@@ -10,8 +10,8 @@ import (
 // vectors at once (a prompt's tokens, or one token of each of several
 // sequences): the rows a core takes are walked in tiles of four weight
 // rows by four vectors, so a tile's weights and activations stay in the
-// first-level cache while every pair is computed, and Q8_0, Q5_0, Q4_0 and
-// Q4_K rows go through kernels that load and unpack each weight block once for
+// first-level cache while every pair is computed, and Q8_0, Q5_0, Q4_0,
+// Q4_K and Q6_K rows go through kernels that load and unpack each weight block once for
 // four vectors (on amd64 with AVX2; elsewhere the tiles use the dot
 // products).
 // Activations are quantized once for all n vectors, as MatMul does. Below
@@ -133,11 +133,14 @@ func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d []float32, qs []
 		rb = nb * q50Bytes
 	case ggml.Q4_0:
 		rb = nb * q40Bytes
-	case ggml.Q4_K:
+	case ggml.Q4_K, ggml.Q6_K:
 		if nb%8 != 0 {
-			panic("kernels: Q4_K row of a partial super-block")
+			panic("kernels: " + t.String() + " row of a partial super-block")
 		}
 		rb = nb / 8 * q4KBytes
+		if t == ggml.Q6_K {
+			rb = nb / 8 * q6KBytes
+		}
 	}
 	_, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d[3*nb+nb-1], qs[3*cols+nb*qk-1], sum[3*nb+nb-1], dst[3*dstStride+nrows-1]
 	dotX4RowsArch(t, rows, rowBytes, nrows, d, qs, sum, nb, cols, dst, dstStride)

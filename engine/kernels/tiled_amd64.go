@@ -31,9 +31,15 @@ func dotQ4Kx4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum 
 //go:noescape
 func dotQ4Kx4RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
 
+//go:noescape
+func dotQ6Kx4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, nsb, qstride, dstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ6Kx4RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, nsb, qstride, dstride int, dst *float32, dstStride int)
+
 // hasX4 reports whether t has a four-vector kernel here.
 func hasX4(t ggml.Type) bool {
-	return hasAVX2 && (t == ggml.Q8_0 || t == ggml.Q5_0 || t == ggml.Q4_0 || t == ggml.Q4_K)
+	return hasAVX2 && (t == ggml.Q8_0 || t == ggml.Q5_0 || t == ggml.Q4_0 || t == ggml.Q4_K || t == ggml.Q6_K)
 }
 
 // dotX4RowsArch runs t's four-vector kernel, in the build its dot
@@ -41,6 +47,10 @@ func hasX4(t ggml.Type) bool {
 func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d []float32, qs []int8, sum []int32, nb, cols int, dst []float32, dstStride int) {
 	r, dp, q, o := &rows[0], &d[0], &qs[0], &dst[0]
 	switch {
+	case t == ggml.Q6_K && useVNNI:
+		dotQ6Kx4RowsVNNI(r, rowBytes, nrows, dp, q, nb/8, cols, 4*nb, o, dstStride)
+	case t == ggml.Q6_K:
+		dotQ6Kx4RowsAVX2(r, rowBytes, nrows, dp, q, nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q4_K && useVNNI:
 		dotQ4Kx4RowsVNNI(r, rowBytes, nrows, dp, q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q4_K:

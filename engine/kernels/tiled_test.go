@@ -10,19 +10,19 @@ import (
 )
 
 // TestDotX4Rows checks the four-vector kernels against the dot products
-// in use (dotQ80, dotQ50, dotQ40, dotQ4K): the same bits for every row and vector,
+// in use (dotQ80, dotQ50, dotQ40, dotQ4K, dotQ6K): the same bits for every row and vector,
 // so batching never changes a sequence's output. Where there are none
 // (not amd64, or RUNNEL_NOASM=1), TestMatMulTiled covers the tiles' use
 // of the dot products.
 func TestDotX4Rows(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
-	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q5_0, ggml.Q4_0, ggml.Q4_K} {
+	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q5_0, ggml.Q4_0, ggml.Q4_K, ggml.Q6_K} {
 		if !hasX4(typ) {
 			t.Skipf("no four-vector kernel for %s here", typ)
 		}
 		dot := dotFor(typ)
 		for _, nb := range []int{1, 2, 3, 8, 9, 24, 64} {
-			if typ == ggml.Q4_K && nb%8 != 0 {
+			if (typ == ggml.Q4_K || typ == ggml.Q6_K) && nb%8 != 0 {
 				continue
 			}
 			for _, nrows := range []int{1, 3, 16} {
