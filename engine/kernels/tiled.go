@@ -8,13 +8,12 @@ import (
 
 // MatMulTiled computes what MatMul computes, bit for bit, for many input
 // vectors at once (a prompt's tokens, or one token of each of several
-// sequences): the rows a core takes are walked in tiles of four weight
-// rows by four vectors, so a tile's weights and activations stay in the
-// first-level cache while every pair is computed, and Q8_0, Q5_0, Q4_0,
-// Q4_K and Q6_K rows go through kernels that load and unpack each weight block once for
-// four vectors (on amd64 with AVX2; elsewhere the tiles use the dot
-// products).
-// Activations are quantized once for all n vectors, as MatMul does. Below
+// sequences). Activations are quantized once for all n vectors, as MatMul
+// does; the rows a core takes are walked in tiles of tileRows weight rows
+// by four vectors, so a tile's weights stay in the first-level cache while
+// the vectors go past; and Q8_0, Q5_0, Q4_0, Q4_K and Q6_K rows go through
+// kernels that load and unpack each weight block once for four vectors
+// (on amd64 with AVX2; elsewhere the tiles use the dot products). Below
 // four vectors, and for f32, f16 and bf16 weights, it is MatMul.
 func MatMulTiled(dst []float32, m *Matrix, x []float32, n int) {
 	if n < 4 || !isQuantized(m.Type) {
