@@ -33,6 +33,10 @@ type Batch struct {
 	pos        []int       // entry → position
 	lx, logits []float32   // logit rows × dim, × vocab
 	cos, sin   [][]float32 // per rope table, entry × headSize/2: RoPE at the entry's position
+	// The products' inputs, each quantized once for all the products
+	// that take it (q, k and v; gate and up).
+	in, aoIn, hbIn kernels.Acts
+	blocks         [][2]int // attention's query blocks: entries [i0, i1) of one sequence
 }
 
 // NewBatch allocates activations for steps of up to capacity entries.
@@ -121,9 +125,10 @@ func (b *Batch) Step(entries []Entry) error {
 	for l := range m.blocks {
 		blk := &m.blocks[l]
 		in := b.norm(b.xb, b.x, blk.attnNorm, n)
-		kernels.MatMul(b.q[:n*qd], blk.wq, in, n)
-		kernels.MatMul(b.k[:n*kv], blk.wk, in, n)
-		kernels.MatMul(b.v[:n*kv], blk.wv, in, n)
+		b.in.Set(in, n)
+		kernels.MatMulActs(b.q[:n*qd], blk.wq, &b.in)
+		kernels.MatMulActs(b.k[:n*kv], blk.wk, &b.in)
+		kernels.MatMulActs(b.v[:n*kv], blk.wv, &b.in)
 		addBias(b.q[:n*qd], blk.bq)
 		addBias(b.k[:n*kv], blk.bk)
 		addBias(b.v[:n*kv], blk.bv)
@@ -140,7 +145,8 @@ func (b *Batch) Step(entries []Entry) error {
 			e.Seq.value[l] = append(e.Seq.value[l][:p*kv], b.v[i*kv:(i+1)*kv]...)
 		}
 		b.attention(entries, l)
-		kernels.MatMul(b.xb2[:n*d], blk.wo, b.ao[:n*qd], n)
+		b.aoIn.Set(b.ao[:n*qd], n)
+		kernels.MatMulActs(b.xb2[:n*d], blk.wo, &b.aoIn)
 		addBias(b.xb2[:n*d], blk.bo)
 		b.residual(b.xb2, blk.postAttnNorm, n)
 
@@ -159,7 +165,7 @@ func (b *Batch) Step(entries []Entry) error {
 	if nl > 0 {
 		V := m.VocabSize
 		logits := b.logits[:nl*V]
-		kernels.MatMul(logits, m.output, b.lx[:nl*d], nl)
+		kernels.MatMulTiled(logits, m.output, b.lx[:nl*d], nl)
 		if m.logitScale != 0 {
 			scale(logits, 1/m.logitScale)
 		}
@@ -189,14 +195,16 @@ func (b *Batch) feedForward(blk *block, in []float32, n int) []float32 {
 		blk.moe.forward(b.moe, b.xb2, in, n, d)
 		return b.xb2
 	}
-	kernels.MatMul(b.hb[:n*hd], blk.gate, in, n)
-	kernels.MatMul(b.hb2[:n*hd], blk.upProj, in, n)
+	b.in.Set(in, n)
+	kernels.MatMulActs(b.hb[:n*hd], blk.gate, &b.in)
+	kernels.MatMulActs(b.hb2[:n*hd], blk.upProj, &b.in)
 	if m.gelu {
 		geluMul(b.hb[:n*hd], b.hb2[:n*hd])
 	} else {
 		kernels.SiLUMul(b.hb[:n*hd], b.hb2[:n*hd])
 	}
-	kernels.MatMul(b.xb[:n*d], blk.down, b.hb[:n*hd], n)
+	b.hbIn.Set(b.hb[:n*hd], n)
+	kernels.MatMulActs(b.xb[:n*d], blk.down, &b.hbIn)
 	return b.xb
 }
 
@@ -263,7 +271,11 @@ func (m *Model) embedding(dst []float32, token int) error {
 
 // attention computes, for every entry and head, softmax(q·K/√hs)·V over
 // the entry's sequence up to its position (or the layer's window of it),
-// into ao.
+// into ao. Consecutive entries of one sequence (a prompt) go in blocks of
+// up to queryBlock queries that walk the keys and values together, tile
+// by tile, each query stopping at its own position (causal). A unit of
+// work is one block's head: the units of all sequences of the step are
+// spread over the worker pool together.
 func (b *Batch) attention(entries []Entry, layer int) {
 	m := b.m
 	n, heads := len(entries), m.Heads
@@ -276,13 +288,97 @@ func (b *Batch) attention(entries []Entry, layer int) {
 	for i := 0; i < n; i++ {
 		work += (b.pos[i] + 1) * m.QDim() * 2 * 8
 	}
-	parallelRows(n*heads, work, func(r0, r1 int) {
+	if m.HeadSize() < smallHead {
+		parallelRows(n*heads, work, func(r0, r1 int) {
+			for r := r0; r < r1; r++ {
+				b.head(entries[r/heads].Seq, r/heads, r%heads, layer)
+			}
+		})
+		return
+	}
+	b.blocks = b.blocks[:0]
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && j-i < queryBlock && entries[j].Seq == entries[i].Seq {
+			j++
+		}
+		b.blocks = append(b.blocks, [2]int{i, j})
+		i = j
+	}
+	parallelRows(len(b.blocks)*heads, work, func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
-			b.head(entries[r/heads].Seq, r/heads, r%heads, layer)
+			blk := b.blocks[r/heads]
+			b.blockHead(entries[blk[0]].Seq, blk[0], blk[1], r%heads, layer)
 		}
 	})
 }
 
+// queryBlock is the most queries that share a walk over the keys, and
+// keyTile the keys and values a walk's step takes: a tile of a head's
+// keys (64 × 128 floats at most) stays in cache for the block's queries.
+const (
+	queryBlock = 8
+	keyTile    = 64
+)
+
+// blockHead computes head h of entries [i0, i1), consecutive positions of
+// sequence s, tile by tile. DotRows and AxpyRows give each row the same
+// bits in any tile, so every query's result is the one it gets alone.
+func (b *Batch) blockHead(s *Sequence, i0, i1, h, layer int) {
+	m := b.m
+	hs, kv, qd, seqLen := m.HeadSize(), m.KVDim(), m.QDim(), m.SeqLen
+	kvOff := (h / (m.Heads / m.KVHeads)) * hs
+	keys, values := s.key[layer][kvOff:], s.value[layer][kvOff:]
+	scale := float32(1 / math.Sqrt(float64(hs)))
+	if m.attnScale != 0 {
+		scale = m.attnScale
+	}
+	// first sees positions first … pos: a sliding window of w sees
+	// pos-w+1 … pos, as llama.cpp's mask does (it hides a key when
+	// pos - keyPos >= w).
+	w := m.blocks[layer].window
+	first := func(pos int) int {
+		if w > 0 && pos >= w {
+			return pos - w + 1
+		}
+		return 0
+	}
+	// att(i) is entry i's row of scores, indexed by key position.
+	att := func(i int) []float32 { return b.att[(i*m.Heads+h)*seqLen : (i*m.Heads+h+1)*seqLen] }
+	start, end := first(b.pos[i0]), b.pos[i1-1]+1
+	for k0 := start; k0 < end; k0 += keyTile {
+		k1 := min(k0+keyTile, end)
+		for i := i0; i < i1; i++ {
+			lo, hi := max(k0, first(b.pos[i])), min(k1, b.pos[i]+1)
+			if lo < hi {
+				kernels.DotRows(att(i)[lo:hi], b.q[i*qd+h*hs:i*qd+(h+1)*hs], keys[lo*kv:], kv)
+			}
+		}
+	}
+	for i := i0; i < i1; i++ {
+		a := att(i)[first(b.pos[i]) : b.pos[i]+1]
+		for t := range a {
+			a[t] *= scale
+		}
+		if m.attnSoftcap != 0 {
+			softcap(a, m.attnSoftcap)
+		}
+		kernels.Softmax(a)
+		clear(b.ao[i*qd+h*hs : i*qd+(h+1)*hs])
+	}
+	for k0 := start; k0 < end; k0 += keyTile {
+		k1 := min(k0+keyTile, end)
+		for i := i0; i < i1; i++ {
+			lo, hi := max(k0, first(b.pos[i])), min(k1, b.pos[i]+1)
+			if lo < hi {
+				kernels.AxpyRows(b.ao[i*qd+h*hs:i*qd+(h+1)*hs], att(i)[lo:hi], values[lo*kv:], kv)
+			}
+		}
+	}
+}
+
+// head computes head h of entry i alone, for small heads (below
+// smallHead), with loops the compiler keeps inline.
 func (b *Batch) head(s *Sequence, i, h, layer int) {
 	m := b.m
 	hs, kv, qd, seqLen := m.HeadSize(), m.KVDim(), m.QDim(), m.SeqLen
@@ -303,82 +399,69 @@ func (b *Batch) head(s *Sequence, i, h, layer int) {
 	}
 	out := b.ao[i*qd+h*hs : i*qd+(h+1)*hs]
 	clear(out)
-	if hs < smallHead {
-		// Small heads (stories260K has 8) spend more on calls than on
-		// arithmetic: plain loops the compiler keeps inline.
-		// Two partial sums (head sizes are even) halve the chain of
-		// dependent adds, which bounds this loop.
-		if hs == 8 {
-			// stories260K's heads: q in registers, the same sums in the
-			// same order as the loop below.
-			q0, q1, q2, q3, q4, q5, q6, q7 := q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]
-			for t := range att {
-				k := keys[t*kv : t*kv+8]
-				var s0, s1 float32
-				s0 += q0 * k[0]
-				s1 += q1 * k[1]
-				s0 += q2 * k[2]
-				s1 += q3 * k[3]
-				s0 += q4 * k[4]
-				s1 += q5 * k[5]
-				s0 += q6 * k[6]
-				s1 += q7 * k[7]
-				att[t] = (s0 + s1) * scale
-			}
-		} else {
-			for t := range att {
-				k := keys[t*kv : t*kv+hs]
-				var s0, s1 float32
-				for j := 0; j+1 < len(k); j += 2 {
-					s0 += q[j] * k[j]
-					s1 += q[j+1] * k[j+1]
-				}
-				att[t] = (s0 + s1) * scale
-			}
+	// Small heads (stories260K has 8) spend more on calls than on
+	// arithmetic: plain loops the compiler keeps inline.
+	// Two partial sums (head sizes are even) halve the chain of
+	// dependent adds, which bounds this loop.
+	if hs == 8 {
+		// stories260K's heads: q in registers, the same sums in the
+		// same order as the loop below.
+		q0, q1, q2, q3, q4, q5, q6, q7 := q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]
+		for t := range att {
+			k := keys[t*kv : t*kv+8]
+			var s0, s1 float32
+			s0 += q0 * k[0]
+			s1 += q1 * k[1]
+			s0 += q2 * k[2]
+			s1 += q3 * k[3]
+			s0 += q4 * k[4]
+			s1 += q5 * k[5]
+			s0 += q6 * k[6]
+			s1 += q7 * k[7]
+			att[t] = (s0 + s1) * scale
 		}
-		if m.attnSoftcap != 0 {
-			softcap(att, m.attnSoftcap)
-		}
-		kernels.Softmax(att)
-		if hs%8 == 0 {
-			// Eight columns at a time in locals, which stay in registers:
-			// accumulating into out went through memory at every position
-			// (a store-to-load chain). Same operations, same order.
-			for j0 := 0; j0 < hs; j0 += 8 {
-				var o0, o1, o2, o3, o4, o5, o6, o7 float32
-				for t, a := range att {
-					v := values[t*kv+j0 : t*kv+j0+8]
-					o0 += a * v[0]
-					o1 += a * v[1]
-					o2 += a * v[2]
-					o3 += a * v[3]
-					o4 += a * v[4]
-					o5 += a * v[5]
-					o6 += a * v[6]
-					o7 += a * v[7]
-				}
-				o := out[j0 : j0+8]
-				o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7] = o0, o1, o2, o3, o4, o5, o6, o7
+	} else {
+		for t := range att {
+			k := keys[t*kv : t*kv+hs]
+			var s0, s1 float32
+			for j := 0; j+1 < len(k); j += 2 {
+				s0 += q[j] * k[j]
+				s1 += q[j+1] * k[j+1]
 			}
-			return
+			att[t] = (s0 + s1) * scale
 		}
-		for t, a := range att {
-			v := values[t*kv : t*kv+hs]
-			for j, vj := range v {
-				out[j] += a * vj
-			}
-		}
-		return
-	}
-	for t := range att {
-		att[t] = kernels.Dot(q, keys[t*kv:t*kv+hs]) * scale
 	}
 	if m.attnSoftcap != 0 {
 		softcap(att, m.attnSoftcap)
 	}
 	kernels.Softmax(att)
+	if hs%8 == 0 {
+		// Eight columns at a time in locals, which stay in registers:
+		// accumulating into out went through memory at every position
+		// (a store-to-load chain). Same operations, same order.
+		for j0 := 0; j0 < hs; j0 += 8 {
+			var o0, o1, o2, o3, o4, o5, o6, o7 float32
+			for t, a := range att {
+				v := values[t*kv+j0 : t*kv+j0+8]
+				o0 += a * v[0]
+				o1 += a * v[1]
+				o2 += a * v[2]
+				o3 += a * v[3]
+				o4 += a * v[4]
+				o5 += a * v[5]
+				o6 += a * v[6]
+				o7 += a * v[7]
+			}
+			o := out[j0 : j0+8]
+			o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7] = o0, o1, o2, o3, o4, o5, o6, o7
+		}
+		return
+	}
 	for t, a := range att {
-		kernels.Axpy(out, a, values[t*kv:t*kv+hs])
+		v := values[t*kv : t*kv+hs]
+		for j, vj := range v {
+			out[j] += a * vj
+		}
 	}
 }
 

@@ -1,0 +1,63 @@
+#include "textflag.h"
+
+// func axpyRows32AVX2(y, a, rows *float32, stride, n int)
+// y[0:32] += Σ_t a[t]·rows[t*stride : t*stride+32], t from 0 to n-1 in
+// order, y kept in Y0-Y3 throughout.
+TEXT ·axpyRows32AVX2(SB), NOSPLIT, $0-40
+	MOVQ    y+0(FP), DI
+	MOVQ    a+8(FP), DX
+	MOVQ    rows+16(FP), SI
+	MOVQ    stride+24(FP), R8
+	MOVQ    n+32(FP), CX
+	SHLQ    $2, R8
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+
+rows32loop:
+	TESTQ        CX, CX
+	JZ           rows32done
+	VBROADCASTSS (DX), Y8
+	VFMADD231PS  (SI), Y8, Y0
+	VFMADD231PS  32(SI), Y8, Y1
+	VFMADD231PS  64(SI), Y8, Y2
+	VFMADD231PS  96(SI), Y8, Y3
+	ADDQ         $4, DX
+	ADDQ         R8, SI
+	DECQ         CX
+	JMP          rows32loop
+
+rows32done:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VZEROUPPER
+	RET
+
+// func axpyRows8AVX2(y, a, rows *float32, stride, n int)
+// As axpyRows32AVX2 for 8 columns.
+TEXT ·axpyRows8AVX2(SB), NOSPLIT, $0-40
+	MOVQ    y+0(FP), DI
+	MOVQ    a+8(FP), DX
+	MOVQ    rows+16(FP), SI
+	MOVQ    stride+24(FP), R8
+	MOVQ    n+32(FP), CX
+	SHLQ    $2, R8
+	VMOVUPS (DI), Y0
+
+rows8loop:
+	TESTQ        CX, CX
+	JZ           rows8done
+	VBROADCASTSS (DX), Y8
+	VFMADD231PS  (SI), Y8, Y0
+	ADDQ         $4, DX
+	ADDQ         R8, SI
+	DECQ         CX
+	JMP          rows8loop
+
+rows8done:
+	VMOVUPS Y0, (DI)
+	VZEROUPPER
+	RET

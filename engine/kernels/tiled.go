@@ -1,0 +1,146 @@
+package kernels
+
+import (
+	"sync"
+
+	"github.com/runnel/runnel/engine/ggml"
+)
+
+// MatMulTiled computes what MatMul computes, bit for bit, for many input
+// vectors at once (a prompt's tokens, or one token of each of several
+// sequences). Activations are quantized once for all n vectors, as MatMul
+// does; the rows a core takes are walked in tiles of tileRows weight rows
+// by four vectors, so a tile's weights stay in the first-level cache while
+// the vectors go past; and Q8_0, Q5_0, Q4_0, Q4_K and Q6_K rows go through
+// kernels that load and unpack each weight block once for four vectors
+// (on amd64 with AVX2; elsewhere the tiles use the dot products). Below
+// four vectors, and for f32, f16 and bf16 weights, it is MatMul.
+func MatMulTiled(dst []float32, m *Matrix, x []float32, n int) {
+	if n < 4 || !isQuantized(m.Type) {
+		MatMul(dst, m, x, n)
+		return
+	}
+	rb := m.check(len(dst), len(x), n)
+	t := tiledJobs.Get().(*tiledJob)
+	t.xq.quantize(x[:n*m.Cols])
+	t.run(dst, m, x, n, rb, t.xq)
+	tiledJobs.Put(t)
+}
+
+// Acts are n activation vectors that several products take as input (a
+// layer's queries, keys and values; its gate and up projections): the
+// first quantized product quantizes them, and the others reuse that.
+// An Acts is not safe for concurrent use.
+type Acts struct {
+	x    []float32
+	n    int
+	cols int // the row width xq holds x quantized for; 0: none yet
+	xq   qvec
+}
+
+// Set makes a the n vectors of x, to be quantized on first need.
+func (a *Acts) Set(x []float32, n int) { a.x, a.n, a.cols = x, n, 0 }
+
+// MatMulActs is MatMulTiled of a's vectors, quantizing them only if no
+// earlier product has since Set. Its results are MatMul's, bit for bit.
+func MatMulActs(dst []float32, m *Matrix, a *Acts) {
+	n := a.n
+	if n <= 0 {
+		return
+	}
+	if !isQuantized(m.Type) {
+		MatMul(dst, m, a.x, n)
+		return
+	}
+	rb := m.check(len(dst), len(a.x), n)
+	if a.cols != m.Cols {
+		a.xq.quantize(a.x[:n*m.Cols])
+		a.cols = m.Cols
+	}
+	t := tiledJobs.Get().(*tiledJob)
+	t.run(dst, m, a.x, n, rb, a.xq)
+	tiledJobs.Put(t)
+}
+
+// tiledJob is a job whose fn is its own tiled rows method, made once so
+// that a product allocates nothing.
+type tiledJob struct {
+	j  *job
+	fn func(lo, hi int)
+	xq qvec // MatMulTiled's quantized activations
+}
+
+// run computes the product over the pool, with x quantized in xq.
+func (t *tiledJob) run(dst []float32, m *Matrix, x []float32, n, rowBytes int, xq qvec) {
+	j := t.j
+	j.m, j.dst, j.x, j.n, j.rowBytes, j.xq, j.fn = m, dst[:n*m.Rows], x[:n*m.Cols], n, rowBytes, xq, t.fn
+	run(j, m.Rows, m.Rows*m.Cols*n)
+	j.m, j.dst, j.x, j.xq, j.fn = nil, nil, nil, qvec{}, nil
+}
+
+var tiledJobs = sync.Pool{New: func() any {
+	t := &tiledJob{j: &job{doneCh: make(chan struct{}, 1)}}
+	t.fn = t.rows
+	return t
+}}
+
+// tileRows is how many weight rows a tile spans: 16 rows of 2048 Q8_0
+// weights are 34 KiB, which the first-level cache holds while four
+// vectors' activations at a time go past them.
+const tileRows = 16
+
+// rows computes output rows [lo, hi) for all vectors, tile by tile.
+func (t *tiledJob) rows(lo, hi int) {
+	j := t.j
+	m, n := j.m, j.n
+	cols, nb := m.Cols, m.Cols/qk
+	dot := dotFor(m.Type)
+	x4 := hasX4(m.Type) && nb > 0
+	for r0 := lo; r0 < hi; r0 += tileRows {
+		r1 := min(r0+tileRows, hi)
+		v := 0
+		if x4 {
+			rows := m.Data[r0*j.rowBytes : r1*j.rowBytes]
+			for ; v+4 <= n; v += 4 {
+				dotX4Rows(m.Type, rows, j.rowBytes, r1-r0, j.xq.d[v*nb:(v+4)*nb], j.xq.qs[v*cols:(v+4)*cols], j.xq.sum[v*nb:(v+4)*nb], nb, cols,
+					j.dst[v*m.Rows+r0:], m.Rows)
+			}
+		}
+		for ; v < n; v++ {
+			d, qs, sum := j.xq.d[v*nb:(v+1)*nb], j.xq.qs[v*cols:(v+1)*cols], j.xq.sum[v*nb:(v+1)*nb]
+			for r := r0; r < r1; r++ {
+				j.dst[v*m.Rows+r] = dot(m.Data[r*j.rowBytes:(r+1)*j.rowBytes], d, qs, sum)
+			}
+		}
+	}
+}
+
+// dotX4Rows computes nrows consecutive rows of block type t (rowBytes
+// apart; hasX4(t) must hold) against four consecutive quantized vectors
+// (block scales d, nb per vector; quants qs, cols per vector), writing row
+// r's result for vector k to dst[r+k·dstStride], each exactly as t's dot
+// product computes it.
+func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d []float32, qs []int8, sum []int32, nb, cols int, dst []float32, dstStride int) {
+	if nrows <= 0 || nb <= 0 {
+		return
+	}
+	var rb int // the bytes the kernel reads of a row
+	switch t {
+	case ggml.Q8_0:
+		rb = nb * q80Bytes
+	case ggml.Q5_0:
+		rb = nb * q50Bytes
+	case ggml.Q4_0:
+		rb = nb * q40Bytes
+	case ggml.Q4_K, ggml.Q6_K:
+		if nb%8 != 0 {
+			panic("kernels: " + t.String() + " row of a partial super-block")
+		}
+		rb = nb / 8 * q4KBytes
+		if t == ggml.Q6_K {
+			rb = nb / 8 * q6KBytes
+		}
+	}
+	_, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d[3*nb+nb-1], qs[3*cols+nb*qk-1], sum[3*nb+nb-1], dst[3*dstStride+nrows-1]
+	dotX4RowsArch(t, rows, rowBytes, nrows, d, qs, sum, nb, cols, dst, dstStride)
+}

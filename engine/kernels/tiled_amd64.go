@@ -1,0 +1,73 @@
+package kernels
+
+import "github.com/runnel/runnel/engine/ggml"
+
+// The four-vector kernels of intdot4_amd64.h, per block type and build.
+// Their arguments: rows of rowBytes bytes, nrows of them; four vectors'
+// block scales (dstride bytes apart) and quants (qstride bytes apart), nb
+// blocks each; row r's result for vector k goes to dst[r+k·dstStride].
+
+//go:noescape
+func dotQ80x4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, nb, qstride, dstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ80x4RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, nb, qstride, dstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ50x4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, nb, qstride, dstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ50x4RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, nb, qstride, dstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ40x4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, nb, qstride, dstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ40x4RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, nb, qstride, dstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ4Kx4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ4Kx4RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ6Kx4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, nsb, qstride, dstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ6Kx4RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, nsb, qstride, dstride int, dst *float32, dstStride int)
+
+// hasX4 reports whether t has a four-vector kernel here.
+func hasX4(t ggml.Type) bool {
+	return hasAVX2 && (t == ggml.Q8_0 || t == ggml.Q5_0 || t == ggml.Q4_0 || t == ggml.Q4_K || t == ggml.Q6_K)
+}
+
+// dotX4RowsArch runs t's four-vector kernel, in the build its dot
+// product uses. hasX4(t) must hold; lengths are checked by the caller.
+func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d []float32, qs []int8, sum []int32, nb, cols int, dst []float32, dstStride int) {
+	r, dp, q, o := &rows[0], &d[0], &qs[0], &dst[0]
+	switch {
+	case t == ggml.Q6_K && useVNNI:
+		dotQ6Kx4RowsVNNI(r, rowBytes, nrows, dp, q, nb/8, cols, 4*nb, o, dstStride)
+	case t == ggml.Q6_K:
+		dotQ6Kx4RowsAVX2(r, rowBytes, nrows, dp, q, nb/8, cols, 4*nb, o, dstStride)
+	case t == ggml.Q4_K && useVNNI:
+		dotQ4Kx4RowsVNNI(r, rowBytes, nrows, dp, q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
+	case t == ggml.Q4_K:
+		dotQ4Kx4RowsAVX2(r, rowBytes, nrows, dp, q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
+	case t == ggml.Q8_0 && useVNNI:
+		dotQ80x4RowsVNNI(r, rowBytes, nrows, dp, q, nb, cols, 4*nb, o, dstStride)
+	case t == ggml.Q8_0:
+		dotQ80x4RowsAVX2(r, rowBytes, nrows, dp, q, nb, cols, 4*nb, o, dstStride)
+	case t == ggml.Q5_0 && useVNNI:
+		dotQ50x4RowsVNNI(r, rowBytes, nrows, dp, q, nb, cols, 4*nb, o, dstStride)
+	case t == ggml.Q5_0:
+		dotQ50x4RowsAVX2(r, rowBytes, nrows, dp, q, nb, cols, 4*nb, o, dstStride)
+	case t == ggml.Q4_0 && useVNNI:
+		dotQ40x4RowsVNNI(r, rowBytes, nrows, dp, q, nb, cols, 4*nb, o, dstStride)
+	case t == ggml.Q4_0:
+		dotQ40x4RowsAVX2(r, rowBytes, nrows, dp, q, nb, cols, 4*nb, o, dstStride)
+	default:
+		panic("kernels: no four-vector kernel for " + t.String())
+	}
+}

@@ -1,0 +1,11 @@
+//go:build !amd64
+
+package kernels
+
+import "github.com/runnel/runnel/engine/ggml"
+
+func hasX4(t ggml.Type) bool { return false }
+
+func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d []float32, qs []int8, sum []int32, nb, cols int, dst []float32, dstStride int) {
+	panic("kernels: no four-vector kernels")
+}

@@ -1,0 +1,126 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/runnel/runnel/engine/ggml"
+)
+
+// TestDotX4Rows checks the four-vector kernels against the dot products
+// in use (dotQ80, dotQ50, dotQ40, dotQ4K, dotQ6K): the same bits for every row and vector,
+// so batching never changes a sequence's output. Where there are none
+// (not amd64, or RUNNEL_NOASM=1), TestMatMulTiled covers the tiles' use
+// of the dot products.
+func TestDotX4Rows(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q5_0, ggml.Q4_0, ggml.Q4_K, ggml.Q6_K} {
+		if !hasX4(typ) {
+			t.Skipf("no four-vector kernel for %s here", typ)
+		}
+		dot := dotFor(typ)
+		for _, nb := range []int{1, 2, 3, 8, 9, 24, 64} {
+			if (typ == ggml.Q4_K || typ == ggml.Q6_K) && nb%8 != 0 {
+				continue
+			}
+			for _, nrows := range []int{1, 3, 16} {
+				m := randMatrix(r, typ, nrows, nb*qk)
+				cols, rowBytes := m.Cols, len(m.Data)/nrows
+				var xq qvec
+				xq.quantize(randVec(r, 4*cols, 2))
+				stride := nrows + 5
+				dst := make([]float32, 4*stride)
+				dotX4Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.qs, xq.sum, nb, cols, dst, stride)
+				for row := range nrows {
+					w := m.Data[row*rowBytes : (row+1)*rowBytes]
+					for k := range 4 {
+						want := dot(w, xq.d[k*nb:(k+1)*nb], xq.qs[k*cols:(k+1)*cols], xq.sum[k*nb:(k+1)*nb])
+						if got := dst[k*stride+row]; math.Float32bits(got) != math.Float32bits(want) {
+							t.Errorf("%s nb=%d row %d/%d vector %d: four-vector %v, dot %v", typ, nb, row, nrows, k, got, want)
+						}
+					}
+				}
+				for i, v := range dst {
+					if i%stride >= nrows && v != 0 {
+						t.Fatalf("%s nb=%d nrows=%d: wrote dst[%d] outside the rows", typ, nb, nrows, i)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestMatMulTiled checks that the tiled product gives MatMul's results bit
+// for bit, for every kernel type, across row counts that are not multiples
+// of the tile and vector counts around the four-vector groups, inline and
+// spread over the pool.
+func TestMatMulTiled(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	types := []ggml.Type{ggml.F32, ggml.F16, ggml.Q8_0, ggml.Q4_0, ggml.Q5_0, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K, ggml.Q3_K}
+	for _, typ := range types {
+		for _, shape := range [][2]int{{7, 256}, {37, 512}, {300, 768}} {
+			m := randMatrix(r, typ, shape[0], shape[1])
+			for _, n := range []int{1, 3, 4, 5, 8, 13} {
+				x := randVec(r, n*m.Cols, 1)
+				want, got := make([]float32, n*m.Rows), make([]float32, n*m.Rows)
+				MatMul(want, m, x, n)
+				MatMulTiled(got, m, x, n)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s %v n=%d: output %d (vector %d, row %d) tiled %v, MatMul %v",
+							typ, shape, n, i, i/m.Rows, i%m.Rows, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkMatMulTiled(b *testing.B) {
+	r := rand.New(rand.NewPCG(25, 26))
+	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q4_K} {
+		m := randMatrix(r, typ, 2048, 2048)
+		for _, n := range []int{8, 128} {
+			x := randVec(r, n*m.Cols, 1)
+			dst := make([]float32, n*m.Rows)
+			for _, f := range []struct {
+				name string
+				mul  func([]float32, *Matrix, []float32, int)
+			}{{"MatMul", MatMul}, {"Tiled", MatMulTiled}} {
+				b.Run(fmt.Sprintf("%s/n=%d/%s", typ, n, f.name), func(b *testing.B) {
+					for b.Loop() {
+						f.mul(dst, m, x, n)
+					}
+					b.ReportMetric(float64(b.N*m.Rows*m.Cols*n)/b.Elapsed().Seconds()/1e9, "Gmac/s")
+				})
+			}
+		}
+	}
+}
+
+// TestMatMulActs checks that products sharing one Acts give MatMul's
+// results, and that Set and a product of another width requantize.
+func TestMatMulActs(t *testing.T) {
+	r := rand.New(rand.NewPCG(27, 28))
+	const n = 6
+	mats := []*Matrix{randMatrix(r, ggml.Q8_0, 9, 256), randMatrix(r, ggml.Q4_K, 13, 256),
+		randMatrix(r, ggml.F32, 5, 256), randMatrix(r, ggml.Q6_K, 11, 512), randMatrix(r, ggml.Q5_0, 7, 256)}
+	var a Acts
+	x := randVec(r, n*512, 1)
+	for round := range 2 {
+		a.Set(x, n)
+		for i, m := range mats {
+			want, got := make([]float32, n*m.Rows), make([]float32, n*m.Rows)
+			MatMul(want, m, x, n)
+			MatMulActs(got, m, &a)
+			for k := range want {
+				if math.Float32bits(got[k]) != math.Float32bits(want[k]) {
+					t.Fatalf("round %d matrix %d (%s %d×%d): output %d: %v, MatMul %v", round, i, m.Type, m.Rows, m.Cols, k, got[k], want[k])
+				}
+			}
+		}
+		x = randVec(r, n*512, 1) // Set must drop the old quantization
+	}
+}
