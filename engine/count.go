@@ -11,7 +11,7 @@ var _ gateway.TokenCounter = (*Engine)(nil)
 // CountPrompt implements gateway.TokenCounter: the tokens req's prompt takes
 // on model, BOS included, exactly as Stream feeds it. Only loaded models are
 // counted (a call the engine served has loaded its model); counting never
-// loads one.
+// loads one. An answer begun is not part of the prompt (see Continuer).
 func (e *Engine) CountPrompt(model string, req *stream.Request) (int, bool) {
 	r := e.loaded(model)
 	if r == nil {
@@ -21,7 +21,7 @@ func (e *Engine) CountPrompt(model string, req *stream.Request) (int, bool) {
 	if err != nil {
 		return 0, false
 	}
-	return len(p.ids), true
+	return len(p.ids) - p.prefix, true
 }
 
 // CountText implements gateway.TokenCounter with model's own tokenizer.

@@ -80,6 +80,7 @@ type loadCall struct {
 var (
 	_ stream.Provider     = (*Engine)(nil)
 	_ gateway.ModelLister = (*Engine)(nil)
+	_ gateway.Continuer   = (*Engine)(nil)
 )
 
 // New returns an Engine. Models are loaded on first use.
@@ -167,6 +168,10 @@ func (e *Engine) Close() error {
 // does not have; Stream refuses such requests rather than ignore them.
 func (e *Engine) CanFormat(model string, t stream.FormatType) bool { return t == stream.FormatText }
 
+// CanContinue implements gateway.Continuer: every model continues a chat
+// whose last message is the assistant's answer begun (see promptTokens).
+func (e *Engine) CanContinue(model string) bool { return true }
+
 // Stream starts a generation. Errors known before the first token (unknown
 // model, bad parameters, prompt longer than the context, queue full) are
 // returned as *stream.Error.
@@ -203,9 +208,19 @@ func (e *Engine) Stream(ctx context.Context, req *stream.Request) (stream.Stream
 	if req.Sampling.MaxTokens < 0 {
 		return nil, stream.InvalidParam("max_tokens", "max_tokens must not be negative")
 	}
-	s, err := r.start(ctx, ids, opts, req.Sampling.MaxTokens, e.o.BufferSize)
+	maxTokens := req.Sampling.MaxTokens
+	if p.prefix > 0 && maxTokens > 0 {
+		// max_tokens bounds the whole answer, the part begun included.
+		if maxTokens -= p.prefix; maxTokens <= 0 {
+			return answered(ctx, p), nil
+		}
+	}
+	s, err := r.start(ctx, ids, opts, maxTokens, e.o.BufferSize)
 	if err != nil {
 		return nil, err
+	}
+	if p.prefix > 0 {
+		s = &answerUsage{Stream: s, prefix: p.prefix}
 	}
 	return r.output(ctx, req, p, s)
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/runnel/runnel/engine/template"
@@ -15,27 +16,85 @@ type prompt struct {
 	// templated: the model's chat template rendered it; thinking: its
 	// generation prompt opened a <think> block, which the model closes.
 	templated, thinking bool
+	// prefix is how many of ids are the assistant's answer begun (see
+	// answerBegun), counted as completion tokens, not prompt tokens.
+	prefix int
 }
 
 // promptTokens is what the model reads, as token ids: a chat rendered by
 // the model's chat template (control tokens only where the template wrote
 // them), or else the prompt text; with BOS and EOS as the vocabulary's
-// add_bos_token and add_eos_token say.
+// add_bos_token and add_eos_token say. A chat that ends with the
+// assistant's answer begun (answerBegun) is the conversation before it
+// with the generation prompt, then the answer's text, which the model
+// continues.
 func (r *runner) promptTokens(req *stream.Request) (prompt, error) {
 	var pr prompt
-	if p, ok, err := r.render(req); err != nil {
+	answer, begun := answerBegun(req)
+	if begun {
+		c := *req
+		c.Messages = req.Messages[:len(req.Messages)-1]
+		req = &c
+	}
+	p, ok, err := r.render(req)
+	if err != nil {
 		return pr, err
-	} else if ok {
-		pr.ids = r.vocab.EncodePrompt(p.Text, p.Plain, r.vocab.AddBOS())
+	}
+	text := promptText(req)
+	if ok {
+		text = p.Text
 		pr.templated = true
 		pr.thinking = strings.HasSuffix(strings.TrimRight(p.Text, " \n"), "<think>")
-	} else {
-		pr.ids = r.vocab.Encode(promptText(req), r.vocab.AddBOS())
 	}
+	var base int
+	if begun {
+		// The answer is encoded with the prompt, so that its first token
+		// merges as it would have when generated; its tokens are those the
+		// prompt gained.
+		base = len(r.encode(text, p.Plain, ok))
+		if pr.thinking {
+			// The thinking so far is not sent again: the block is closed
+			// empty, and the answer follows it.
+			text += control.DefaultThinkTags.Close + "\n\n"
+			pr.thinking = false
+		}
+		plain := append(slices.Clone(p.Plain), [2]int{len(text), len(text) + len(answer)})
+		text += answer
+		pr.ids = r.encode(text, plain, ok)
+		pr.prefix = max(len(pr.ids)-base, 0)
+		return pr, nil
+	}
+	pr.ids = r.encode(text, p.Plain, ok)
 	if r.vocab.AddEOS() {
 		pr.ids = append(pr.ids, r.vocab.EOS())
 	}
 	return pr, nil
+}
+
+// encode tokenizes a prompt: a rendered one reading the control tokens its
+// template wrote, outside the request's plain ranges; else as text.
+func (r *runner) encode(text string, plain [][2]int, templated bool) []int {
+	if templated {
+		return r.vocab.EncodePrompt(text, plain, r.vocab.AddBOS())
+	}
+	return r.vocab.Encode(text, r.vocab.AddBOS())
+}
+
+// answerBegun returns the text of a chat's last message if it is the
+// assistant's answer begun, to be continued: a prefill, or the text a
+// replica that died had streamed (gateway.Continuer); for a raw prompt,
+// the text after it. A lone assistant message of a chat, or one with tool
+// calls, is a turn like any other.
+func answerBegun(req *stream.Request) (string, bool) {
+	n := len(req.Messages)
+	if n == 0 || !req.RawPrompt && n < 2 {
+		return "", false
+	}
+	m := req.Messages[n-1]
+	if m.Role != stream.RoleAssistant || len(m.ToolCalls) > 0 {
+		return "", false
+	}
+	return m.Content, true
 }
 
 // render applies the model's chat template to a chat request; ok is false
@@ -107,4 +166,38 @@ func promptText(req *stream.Request) string {
 		return req.Prompt
 	}
 	return template.PlainText(req.Messages)
+}
+
+// answerUsage counts an answer begun (prompt.prefix tokens) in the
+// completion rather than the prompt, as gateway.Continuer asks: the usage
+// is the whole answer's.
+type answerUsage struct {
+	stream.Stream
+	prefix int
+}
+
+func (a *answerUsage) Recv() (stream.Event, error) {
+	ev, err := a.Stream.Recv()
+	if err == nil && ev.Kind == stream.KindUsage && ev.Usage != nil {
+		u := *ev.Usage
+		u.PromptTokens -= a.prefix
+		u.CompletionTokens += a.prefix
+		ev.Usage = &u
+	}
+	return ev, err
+}
+
+// Finish forwards to the inner stream; see stream.Finisher.
+func (a *answerUsage) Finish(r stream.FinishReason) bool { return stream.Finish(a.Stream, r) }
+
+// answered is the stream of an answer begun that already has its
+// max_tokens: nothing more, finished for length.
+func answered(ctx context.Context, p prompt) stream.Stream {
+	u := stream.Usage{PromptTokens: len(p.ids) - p.prefix, CompletionTokens: p.prefix}
+	return stream.Go(ctx, 2, func(ctx context.Context, emit func(stream.Event) bool) error {
+		if emit(stream.UsageEvent(u)) {
+			emit(stream.Finished(stream.FinishLength))
+		}
+		return nil
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
@@ -35,6 +36,10 @@ type Config struct {
 	ThinkingBudget int
 	// HTTPClient to use (http.DefaultClient if nil); it must have no Timeout.
 	HTTPClient *http.Client
+	// Counter estimates the tokens of an answer begun (prefill), which the
+	// API bills as input, to count them as output instead
+	// (gateway.ApproxCounter if nil).
+	Counter gateway.Counter
 }
 
 // Provider streams from /v1/messages. It implements stream.Provider.
@@ -63,6 +68,9 @@ func NewProvider(cfg Config) *Provider {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
 	}
+	if cfg.Counter == nil {
+		cfg.Counter = gateway.ApproxCounter{}
+	}
 	return &Provider{cfg: cfg}
 }
 
@@ -76,6 +84,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if req.ResponseFormat.IsJSON() {
 		return nil, stream.FormatUnsupported(p.cfg.Name, req.ResponseFormat)
 	}
+	req, pf := p.withPrefill(req)
 	body, err := json.Marshal(p.upstreamRequest(req))
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "anthropic: %v", err)
@@ -103,6 +112,9 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	}
 	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(newReader(resp.Body)))
 	us.Provider = p.cfg.Name
+	if pf != nil {
+		return &prefilled{Stream: us, pf: pf}, nil
+	}
 	return us, nil
 }
 
