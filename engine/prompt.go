@@ -21,54 +21,86 @@ type prompt struct {
 	prefix int
 }
 
-// promptTokens is what the model reads, as token ids: a chat rendered by
-// the model's chat template (control tokens only where the template wrote
-// them), or else the prompt text; with BOS and EOS as the vocabulary's
-// add_bos_token and add_eos_token say. A chat that ends with the
-// assistant's answer begun (answerBegun) is the conversation before it
-// with the generation prompt, then the answer's text, which the model
-// continues.
+// promptTokens is what the model reads, as token ids: buildPrompt's text,
+// with control tokens only where the template wrote them, and BOS and EOS
+// as the vocabulary's add_bos_token and add_eos_token say.
 func (r *runner) promptTokens(req *stream.Request) (prompt, error) {
-	var pr prompt
+	cp, err := buildPrompt(r.tmpl, r.specials, r.vocab.AddBOS(), req)
+	if err != nil {
+		return prompt{}, err
+	}
+	pr := prompt{templated: cp.templated, thinking: cp.thinking}
+	pr.ids = r.encode(cp.text, cp.plain, cp.templated)
+	if cp.answerAt >= 0 {
+		// The answer is encoded with the prompt, so that its first token
+		// merges as it would have when generated; its tokens are those the
+		// prompt gained.
+		base := len(r.encode(cp.text[:cp.answerAt], cp.plain[:len(cp.plain)-1], cp.templated))
+		pr.prefix = max(len(pr.ids)-base, 0)
+		return pr, nil
+	}
+	if r.vocab.AddEOS() {
+		pr.ids = append(pr.ids, r.vocab.EOS())
+	}
+	return pr, nil
+}
+
+// chatPrompt is a request's prompt as text, before tokenizing.
+type chatPrompt struct {
+	text  string
+	plain [][2]int // the request's own text: never read as control tokens
+	// templated: the chat template rendered it; thinking: its generation
+	// prompt opened a <think> block, which the model closes.
+	templated, thinking bool
+	// answerAt is where the assistant's answer begun starts (what comes
+	// after it is the last of plain), or -1.
+	answerAt int
+}
+
+// buildPrompt is the text a request becomes for a model whose chat
+// template is tmpl (nil: none) and whose vocabulary adds BOS itself when
+// addBOS: the chat rendered by the template, or else the prompt text. A
+// chat that ends with the assistant's answer begun (answerBegun) is the
+// conversation before it with the generation prompt, then the answer's
+// text, which the model continues.
+func buildPrompt(tmpl *template.Template, specials []string, addBOS bool, req *stream.Request) (chatPrompt, error) {
+	cp := chatPrompt{answerAt: -1}
 	answer, begun := answerBegun(req)
 	if begun {
 		c := *req
 		c.Messages = req.Messages[:len(req.Messages)-1]
 		req = &c
 	}
-	p, ok, err := r.render(req)
+	p, ok, err := render(tmpl, specials, addBOS, req)
 	if err != nil {
-		return pr, err
+		return cp, err
 	}
-	text := promptText(req)
+	cp.text, cp.plain, cp.templated = promptText(req), p.Plain, ok
 	if ok {
-		text = p.Text
-		pr.templated = true
-		pr.thinking = strings.HasSuffix(strings.TrimRight(p.Text, " \n"), "<think>")
+		cp.text = p.Text
+		cp.thinking = strings.HasSuffix(strings.TrimRight(p.Text, " \n"), "<think>")
 	}
-	var base int
-	if begun {
-		// The answer is encoded with the prompt, so that its first token
-		// merges as it would have when generated; its tokens are those the
-		// prompt gained.
-		base = len(r.encode(text, p.Plain, ok))
-		if pr.thinking {
-			// The thinking so far is not sent again: the block is closed
-			// empty, and the answer follows it.
-			text += control.DefaultThinkTags.Close + "\n\n"
-			pr.thinking = false
-		}
-		plain := append(slices.Clone(p.Plain), [2]int{len(text), len(text) + len(answer)})
-		text += answer
-		pr.ids = r.encode(text, plain, ok)
-		pr.prefix = max(len(pr.ids)-base, 0)
-		return pr, nil
+	if !begun {
+		return cp, nil
 	}
-	pr.ids = r.encode(text, p.Plain, ok)
-	if r.vocab.AddEOS() {
-		pr.ids = append(pr.ids, r.vocab.EOS())
+	cp.answerAt = len(cp.text)
+	if cp.thinking {
+		// The thinking so far is not sent again: the block is closed
+		// empty, and the answer follows it.
+		cp.text += control.DefaultThinkTags.Close + "\n\n"
+		cp.thinking = false
 	}
-	return pr, nil
+	cp.plain = append(slices.Clone(cp.plain), [2]int{len(cp.text), len(cp.text) + len(answer)})
+	cp.text += answer
+	return cp, nil
+}
+
+// PromptText is the text the engine tokenizes for req on a model whose
+// chat template is tmpl (nil: it has none) and whose vocabulary adds BOS
+// itself when addBOS: what `runnel template` prints.
+func PromptText(tmpl *template.Template, addBOS bool, req *stream.Request) (string, error) {
+	cp, err := buildPrompt(tmpl, nil, addBOS, req)
+	return cp.text, err
 }
 
 // encode tokenizes a prompt: a rendered one reading the control tokens its
@@ -97,18 +129,17 @@ func answerBegun(req *stream.Request) (string, bool) {
 	return m.Content, true
 }
 
-// render applies the model's chat template to a chat request; ok is false
-// for a raw prompt or a model without a template.
-func (r *runner) render(req *stream.Request) (p template.Prompt, ok bool, err error) {
-	if r.tmpl == nil || req.RawPrompt || len(req.Messages) == 0 {
+// render applies chat template tmpl to a chat request; ok is false for a
+// raw prompt or a model without a template.
+func render(tmpl *template.Template, specials []string, addBOS bool, req *stream.Request) (p template.Prompt, ok bool, err error) {
+	if tmpl == nil || req.RawPrompt || len(req.Messages) == 0 {
 		return p, false, nil
 	}
-	in := template.Input{Messages: req.Messages, AddGenerationPrompt: true, StripBOS: r.vocab.AddBOS()}
-	tmpl := r.tmpl
+	in := template.Input{Messages: req.Messages, AddGenerationPrompt: true, StripBOS: addBOS}
 	if len(req.Tools) > 0 && req.ToolChoice != "none" {
 		in.Tools, tmpl = req.Tools, tmpl.ForTools()
 	}
-	if p, err = tmpl.Render(in, r.specials); err != nil {
+	if p, err = tmpl.Render(in, specials); err != nil {
 		return p, false, stream.InvalidParam("messages", "%v", err)
 	}
 	return p, true, nil

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runnel/runnel/dialect/openai"
+	"github.com/runnel/runnel/engine"
 	"github.com/runnel/runnel/engine/models"
 	"github.com/runnel/runnel/engine/template"
 )
@@ -24,7 +25,9 @@ func newTemplateCmd() *cobra.Command {
 		Long: `Read a chat request {"messages": [...], "tools": [...]} (OpenAI's shape)
 on standard input and print the prompt the engine feeds MODEL for it: the
 model's chat template (tokenizer.chat_template, or --template FILE) applied
-with the generation prompt, exactly as it is tokenized, nothing appended.
+with the generation prompt, exactly as it is tokenized, nothing appended
+(a chat that ends with the assistant's message is that answer begun, which
+the model continues).
 MODEL is a GGUF file or a model name (see runnel models).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -60,19 +63,12 @@ MODEL is a GGUF file or a model name (see runnel models).`,
 			if err != nil {
 				return fmt.Errorf("template: %w", err)
 			}
-			text := template.PlainText(req.Messages)
 			if tmpl == nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "runnel: %s has no chat template; the engine joins the messages by newlines\n", args[0])
-			} else {
-				in := template.Input{Messages: req.Messages, AddGenerationPrompt: true, StripBOS: tok.AddBOS()}
-				if len(req.Tools) > 0 && req.ToolChoice != "none" {
-					in.Tools, tmpl = req.Tools, tmpl.ForTools()
-				}
-				p, err := tmpl.Render(in, nil)
-				if err != nil {
-					return err
-				}
-				text = p.Text
+			}
+			text, err := engine.PromptText(tmpl, tok.AddBOS(), req)
+			if err != nil {
+				return err
 			}
 			_, err = io.WriteString(cmd.OutOrStdout(), text)
 			return err

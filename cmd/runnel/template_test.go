@@ -43,6 +43,13 @@ func TestTemplateCommand(t *testing.T) {
 	if err != nil || out != want {
 		t.Fatalf("template = %q, %v; want %q", out, err, want)
 	}
+	// A chat that ends with the assistant's message is that answer begun:
+	// the generation prompt, then its text, which the engine continues.
+	begun := `{"messages":[{"role":"user","content":"Hello"},{"role":"assistant","content":"Hi, I"}]}`
+	out, _, err = runTemplate(t, begun, gguf, "--template", tmpl)
+	if want := "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\nHi, I"; err != nil || out != want {
+		t.Fatalf("answer begun: %q, %v; want %q", out, err, want)
+	}
 	// By name, from the models directory; without a template the
 	// messages are joined, and stderr says so.
 	out, stderr, err := runTemplate(t, req, "stories", "--models-dir", dir)
