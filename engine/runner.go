@@ -249,6 +249,7 @@ func (r *runner) loop() {
 				owners = append(owners, sq)
 			}
 		}
+		freed := len(keep) < len(active)
 		clear(active[len(keep):])
 		active = keep
 		for _, sq := range active {
@@ -265,6 +266,12 @@ func (r *runner) loop() {
 			sq.fed += take
 		}
 		if len(entries) == 0 {
+			if freed {
+				// A place came free after this round's admission: admit
+				// from the queue before waiting, since the poke that told
+				// of it may already have been taken.
+				continue
+			}
 			hold.Release()
 			if f := r.idle.Load(); f != nil {
 				(*f)(len(active), r.finished)
