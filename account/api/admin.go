@@ -62,7 +62,7 @@ func (a *Admin) createTeam(w http.ResponseWriter, r *http.Request) {
 		RPM       int64   `json:"rpm_limit"`
 		TPM       int64   `json:"tpm_limit"`
 	}
-	if e := dialect.DecodeJSON(w, r, a.limit, &body); e != nil {
+	if e := dialect.DecodeJSONStrict(w, r, a.limit, &body); e != nil {
 		fail(w, e)
 		return
 	}
@@ -108,7 +108,7 @@ func (a *Admin) setLimits(w http.ResponseWriter, r *http.Request) {
 		RPM       int64   `json:"rpm_limit"`
 		TPM       int64   `json:"tpm_limit"`
 	}
-	if e := dialect.DecodeJSON(w, r, a.limit, &body); e != nil {
+	if e := dialect.DecodeJSONStrict(w, r, a.limit, &body); e != nil {
 		fail(w, e)
 		return
 	}
@@ -124,7 +124,7 @@ func (a *Admin) addCredits(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Amount *int64 `json:"amount"`
 	}
-	if e := dialect.DecodeJSON(w, r, a.limit, &body); e != nil {
+	if e := dialect.DecodeJSONStrict(w, r, a.limit, &body); e != nil {
 		fail(w, e)
 		return
 	}
@@ -147,7 +147,7 @@ func (a *Admin) createKey(w http.ResponseWriter, r *http.Request) {
 		RPM    int64  `json:"rpm_limit"`
 		TPM    int64  `json:"tpm_limit"`
 	}
-	if e := dialect.DecodeJSON(w, r, a.limit, &body); e != nil {
+	if e := dialect.DecodeJSONStrict(w, r, a.limit, &body); e != nil {
 		fail(w, e)
 		return
 	}
@@ -184,7 +184,7 @@ func (a *Admin) revokeKey(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Key string `json:"key"`
 	}
-	if e := dialect.DecodeJSON(w, r, a.limit, &body); e != nil {
+	if e := dialect.DecodeJSONStrict(w, r, a.limit, &body); e != nil {
 		fail(w, e)
 		return
 	}

@@ -276,6 +276,9 @@ func TestBadInput(t *testing.T) {
 		{"admin: negative budget", "POST", "/admin/teams/" + team + "/limits", `{"max_budget":-1}`, 400, "max_budget"},
 		{"admin: bad limit", "GET", "/admin/calls?limit=abc", "", 400, "limit"},
 		{"admin: debit past the balance", "POST", "/admin/teams/" + team + "/credits", `{"amount":-5}`, 409, "amount"},
+		// A misspelt field would otherwise create a key without its limit.
+		{"admin: unknown key field", "POST", "/admin/keys", `{"team_id":"` + team + `","rpm":5}`, 400, "rpm"},
+		{"admin: unknown team field", "POST", "/admin/teams", `{"name":"x","credit":5}`, 400, "credit"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			caller := key
