@@ -198,3 +198,22 @@ func TestErrorShapesOfEveryDialect(t *testing.T) {
 		})
 	}
 }
+
+// The typed generation stream's error item (as dialect/native writes it)
+// is an error, never output text, and the stream does not end cleanly.
+func TestGenerateStreamErrorItem(t *testing.T) {
+	body := `data: {"type":"text","name":"output","content":"Hi","done":false,"index":0}` + "\n\n" +
+		`data: {"type":"error","name":"error","code":"upstream_error","content":"upstream failed after 1 token","done":true,"index":0}` + "\n\n" +
+		`data: {"final":true,"warnings":["upstream failed after 1 token"],"finish_reason":"error"}` + "\n\n"
+	srv := sseServer(t, 200, body)
+	completed := false
+	res, err := New(srv.URL).GenerateStream(context.Background(), GenerateRequest{ModelName: "m"},
+		GenerateHandlers{OnComplete: func(GenerateFinal) { completed = true }})
+	var apiErr *Error
+	if !errors.As(err, &apiErr) || !apiErr.MidStream || apiErr.Code != "upstream_error" || apiErr.Message != "upstream failed after 1 token" {
+		t.Fatalf("err = %#v", err)
+	}
+	if res.Output != "Hi" || completed {
+		t.Fatalf("output %q, completed %v", res.Output, completed)
+	}
+}

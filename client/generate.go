@@ -33,7 +33,8 @@ func Prompt(service, model, text string) GenerateRequest {
 // GenerateChunk is a content event of a typed generation stream.
 type GenerateChunk struct {
 	Type    string `json:"type"`
-	Name    string `json:"name"` // "output" or "thinking"
+	Name    string `json:"name"`           // "output" or "thinking"
+	Code    string `json:"code,omitempty"` // an error item's code
 	Content string `json:"content"`
 	Done    bool   `json:"done"`
 	Index   int    `json:"index"`
@@ -105,6 +106,11 @@ func (c *Client) GenerateStream(ctx context.Context, req GenerateRequest, h Gene
 		var ch GenerateChunk
 		if err := json.Unmarshal([]byte(msg.Data), &ch); err != nil {
 			return Event{}, false, false, &Error{Code: "bad_event", Message: err.Error(), MidStream: true}
+		}
+		if ch.Type == "error" {
+			// The typed stream's error item: never output text, never a
+			// clean end.
+			return Event{}, false, false, &Error{Code: ch.Code, Message: ch.Content, MidStream: true}
 		}
 		if ch.Content == "" {
 			return Event{}, false, false, nil

@@ -454,6 +454,8 @@ function decodeNative(msg, s) {
 function decodeGenerate(msg, s) {
   const c = parseData(msg);
   if (c.error) throw errorFromBody(c, undefined, { midStream: true });
+  // The typed stream's error item: never output text, never a clean end.
+  if (c.type === "error") throw new RunnelError(c.content || "stream failed", { code: c.code, midStream: true });
   if (c.final) {
     s.final = c;
     s.usage = c.usage;

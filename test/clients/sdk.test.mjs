@@ -131,6 +131,23 @@ test('generateStream calls OnChunk, OnThinking and OnComplete', async () => {
   assert.deepEqual(final.warnings, []);
 });
 
+test('a mid-stream failure on generateStream is a RunnelError, not output text', async () => {
+  const out = [];
+  let completed = false;
+  const s = rn.generateStream({
+    modelName: model({ text: 'one two three four', error_after: 2 }), prompt: 'go',
+    onChunk: (c) => out.push(c.content), onComplete: () => { completed = true; },
+  });
+  await assert.rejects(s.collect(), (err) => {
+    assert.ok(err instanceof RunnelError && !(err instanceof ConnectionError));
+    assert.equal(err.midStream, true);
+    assert.equal(err.code, 'upstream_error');
+    return true;
+  });
+  assert.deepEqual(out, ['one', ' two']);
+  assert.equal(completed, false);
+});
+
 // A scripted HTTP server for what runnel serve cannot be made to do on cue.
 async function scripted(handler) {
   const { createServer } = await import('node:http');
