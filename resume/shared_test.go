@@ -401,3 +401,56 @@ func TestSharedOwnerDiesContinued(t *testing.T) {
 	}
 	r.Close()
 }
+
+// Replica 0 dies mid-stream and no client comes back: replica 1's sweeper
+// ends the log with the interruption and is handed the orphaned call,
+// once; a reader arriving later reads the logged events and the
+// interruption event, and nothing is handed over again.
+func TestSharedOwnerDiesSweptOnce(t *testing.T) {
+	orphans := make(chan resume.Orphan, 4)
+	rs := replicas(t, 2, resume.Options{Grace: time.Hour, Heartbeat: 50 * time.Millisecond,
+		Orphaned: func(_ context.Context, o resume.Orphan) { orphans <- o }})
+	s, _ := rs[0].Open("team:a:k", "openai.chat", func() {})
+	c, _ := s.Attach(0)
+	if err := s.Describe([]byte(`{"id":"call_1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	s.Note([]byte("Hel"))
+	s.Append(1, frame(s.ID(), 1, "a"))
+	s.Note([]byte("lo"))
+	s.Append(2, frame(s.ID(), 2, "b"))
+	c.Close()
+	rs[0].Close() // as a kill -9: no more heartbeats, the session never finishes
+
+	var o resume.Orphan
+	select {
+	case o = <-orphans:
+	case <-time.After(30 * time.Second): // deadlock guard
+		t.Fatal("no replica settled the stream nobody came back to")
+	}
+	want := resume.Orphan{ID: s.ID(), Kind: "openai.chat", Owner: "team:a:k", Call: []byte(`{"id":"call_1"}`),
+		Notes: []byte("Hello"), Last: 3}
+	if fmt.Sprint(o) != fmt.Sprint(want) {
+		t.Fatalf("orphan %+v, want %+v", o, want)
+	}
+
+	r, err := rs[1].Resume(s.ID(), "team:a:k", "openai.chat", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := read(t, r)
+	r.Close()
+	if !strings.HasPrefix(got, string(frame(s.ID(), 2, "b"))) || !strings.Contains(got, resume.InterruptedMessage) || err != io.EOF {
+		t.Fatalf("a reader after the sweep read %q, %v; want event 2, the interruption event, EOF", got, err)
+	}
+	if _, err := rs[1].Resume(s.ID(), "team:a:k", "openai.chat", 3); !errors.Is(err, resume.ErrComplete) {
+		t.Fatalf("a resume after the interruption event: %v, want ErrComplete", err)
+	}
+	// The reader found the log ended: it recorded nothing (a reader that
+	// ends the log hands the orphan over before it sees the end).
+	select {
+	case o := <-orphans:
+		t.Fatalf("the stream was settled twice: %+v", o)
+	default:
+	}
+}
