@@ -33,9 +33,11 @@ type Shared interface {
 	// one's stream, one gets true. The stream moves to replica's Streams.
 	Claim(ctx context.Context, id, dead, replica string) (bool, error)
 	// End closes the log with status (one of the End* constants) and
-	// takes it out of its replica's Streams. ErrExists if it had ended
-	// already.
-	End(ctx context.Context, id, status string, ttl time.Duration) error
+	// takes it out of the Streams of replica (the one ending it: a stream
+	// ended elsewhere leaves its replica's Streams when that replica ends
+	// its session, or, if it died, by the sweeper). ErrExists if it had
+	// ended already.
+	End(ctx context.Context, id, replica, status string, ttl time.Duration) error
 	// Meta returns what Create recorded, or ErrNotFound.
 	Meta(ctx context.Context, id string) (Meta, error)
 	// Tail returns the number of the log's last event and, if the log
@@ -238,7 +240,7 @@ func (sh *sharing) append(s *Session, seq uint64, frame []byte) error {
 func (sh *sharing) end(id, status string) {
 	ctx, cancel := sh.ctx()
 	defer cancel()
-	if err := sh.s.End(ctx, id, status, sh.ttl()); err != nil && !errors.Is(err, ErrExists) {
+	if err := sh.s.End(ctx, id, sh.r.o.Replica, status, sh.ttl()); err != nil && !errors.Is(err, ErrExists) {
 		slog.Warn("resume: ending a shared log", "stream", id, "err", err)
 	}
 }
@@ -541,7 +543,7 @@ func (sh *sharing) interrupt(ctx context.Context, id, kind, dead string, last ui
 			break // another reader wrote them
 		}
 	}
-	err := sh.s.End(ctx, id, endInterrupted, sh.ttl())
+	err := sh.s.End(ctx, id, sh.r.o.Replica, endInterrupted, sh.ttl())
 	switch {
 	case errors.Is(err, ErrExists):
 		return // another reader ended it, and records it

@@ -171,16 +171,19 @@ func (s *Store) Claim(ctx context.Context, id, dead, replica string) (bool, erro
 	return n == 1, err
 }
 
-func (s *Store) End(ctx context.Context, id, status string, ttl time.Duration) error {
-	err := s.add(ctx, id, endID, []any{"e", status}, ttl)
-	if err != nil && !errors.Is(err, resume.ErrExists) {
-		return err
-	}
-	// Ended (now or before): no sweeper need look at it again.
-	if r, gerr := s.rdb.HGet(ctx, s.metaKey(id), "replica").Result(); gerr == nil {
-		if ferr := s.Forget(ctx, r, id); ferr != nil && err == nil {
-			return ferr
-		}
+// End writes the end entry and takes the stream out of replica's set in
+// one round trip: the set needs no read of the meta first.
+func (s *Store) End(ctx context.Context, id, replica, status string, ttl time.Duration) error {
+	var add *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		add = p.XAdd(ctx, &redis.XAddArgs{Stream: s.logKey(id), ID: endID, Values: []any{"e", status}})
+		p.PExpire(ctx, s.logKey(id), ttl)
+		p.PExpire(ctx, s.metaKey(id), ttl)
+		p.SRem(ctx, s.streamsKey(replica), id)
+		return nil
+	})
+	if exists(add.Err()) {
+		return resume.ErrExists
 	}
 	return err
 }

@@ -16,7 +16,7 @@ import (
 
 // newStore returns a Store on the local Redis (or REDIS_URL) under a
 // prefix of its own, whose keys are deleted at the end.
-func newStore(t *testing.T) *Store {
+func newStore(t testing.TB) *Store {
 	t.Helper()
 	url := os.Getenv("REDIS_URL")
 	if url == "" {
@@ -78,10 +78,10 @@ func TestLog(t *testing.T) {
 	if err != nil || end != "" || len(got) != 2 || string(got[0]) != "b\nc" || string(got[1]) != "d" {
 		t.Fatalf("Read after 1 = %q %q %v", got, end, err)
 	}
-	if err := s.End(ctx, id, "done", ttl); err != nil {
+	if err := s.End(ctx, id, "r1", "done", ttl); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.End(ctx, id, "cancelled", ttl); !errors.Is(err, resume.ErrExists) {
+	if err := s.End(ctx, id, "r1", "cancelled", ttl); !errors.Is(err, resume.ErrExists) {
 		t.Fatalf("a second end: %v, want ErrExists", err)
 	}
 	if err := s.Append(ctx, id, 4, []byte("late"), nil, ttl); !errors.Is(err, resume.ErrExists) {
@@ -210,10 +210,10 @@ func TestStreamsIndex(t *testing.T) {
 	if got := replicas(); got != "r1,r2" {
 		t.Fatalf("replicas %q, want r1,r2", got)
 	}
-	if err := s.End(ctx, "rs_2", "interrupted", ttl); err != nil {
+	if err := s.End(ctx, "rs_2", "r2", "interrupted", ttl); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.End(ctx, "rs_2", "interrupted", ttl); !errors.Is(err, resume.ErrExists) {
+	if err := s.End(ctx, "rs_2", "r2", "interrupted", ttl); !errors.Is(err, resume.ErrExists) {
 		t.Fatalf("a second End: %v, want ErrExists", err)
 	}
 	if got := members("r2"); got != "" {
