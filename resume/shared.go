@@ -525,20 +525,18 @@ func (c *remoteClient) interrupt(ctx context.Context) {
 // interrupt ends the log of stream id of kind, whose replica died, with
 // the dialect's error event after event last, and records its call
 // (Options.Orphaned). Several readers, and sweepers, may race: the log
-// takes the first End, and only its writer records the call.
-func (sh *sharing) interrupt(ctx context.Context, id, kind, dead string, last uint64) {
+// takes the first End, and only its writer records the call. false means
+// the log did not end (gone, or Redis failed).
+func (sh *sharing) interrupt(ctx context.Context, id, kind, dead string, last uint64) bool {
 	if _, err := sh.s.Meta(ctx, id); err != nil {
-		return // expired meanwhile: the next read says so
+		return false // expired meanwhile: the next read says so
 	}
-	frames := [][]byte{interruptedFrame(kind, id, last+1)}
-	if f := sh.r.o.Interrupted; f != nil {
-		frames = f(kind, id, last+1)
-	}
+	frames := sh.interrupted(kind, id, last+1)
 	slog.Warn("resume: the replica generating a stream is gone; ending it with an error", "stream", id, "replica", dead)
 	for i, f := range frames {
 		if err := sh.s.Append(ctx, id, last+1+uint64(i), f, nil, sh.ttl()); err != nil {
 			if i == 0 && !errors.Is(err, ErrExists) {
-				return
+				return false
 			}
 			break // another reader wrote them
 		}
@@ -546,10 +544,10 @@ func (sh *sharing) interrupt(ctx context.Context, id, kind, dead string, last ui
 	err := sh.s.End(ctx, id, sh.r.o.Replica, endInterrupted, sh.ttl())
 	switch {
 	case errors.Is(err, ErrExists):
-		return // another reader ended it, and records it
+		return true // another reader ended it, and records it
 	case err != nil:
 		slog.Warn("resume: ending an interrupted stream", "stream", id, "err", err)
-		return
+		return false
 	}
 	if f := sh.r.o.Orphaned; f != nil {
 		// The one replica whose End went in records the call, before its
@@ -559,10 +557,20 @@ func (sh *sharing) interrupt(ctx context.Context, id, kind, dead string, last ui
 		o, err := sh.orphan(ctx, id)
 		if err != nil {
 			slog.Error("resume: reading an interrupted stream's log; its call is not recorded", "stream", id, "err", err)
-			return
+			return true
 		}
 		f(ctx, o)
 	}
+	return true
+}
+
+// interrupted returns the terminal events of an interrupted stream,
+// numbered from seq on.
+func (sh *sharing) interrupted(kind, id string, seq uint64) [][]byte {
+	if f := sh.r.o.Interrupted; f != nil {
+		return f(kind, id, seq)
+	}
+	return [][]byte{interruptedFrame(kind, id, seq)}
 }
 
 // orphan reads what the log holds of the interrupted call.

@@ -1,6 +1,7 @@
 package resume
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -95,6 +96,37 @@ func (sh *sharing) settle(ctx context.Context, id, dead string) {
 	if l, _, err := sh.s.Tail(ctx, id); err == nil {
 		last = l
 	}
+	// A sweep that wrote the interruption events but failed to end the
+	// log handed it back: end it after them, not after a second copy.
+	last -= sh.interruptedAlready(ctx, id, m.Kind, last)
 	// No client reads it: it ends here, not continued.
-	sh.interrupt(ctx, id, m.Kind, dead, last)
+	if !sh.interrupt(ctx, id, m.Kind, dead, last) {
+		// Handed back to the dead replica, for the next sweep to retry:
+		// claimed by this live one, nobody would sweep it.
+		bg, cancel := sh.ctx()
+		defer cancel()
+		if _, err := sh.s.Claim(bg, id, sh.r.o.Replica, dead); err != nil {
+			slog.Warn("resume: a dead replica's stream could not be ended", "stream", id, "err", err)
+		}
+	}
+}
+
+// interruptedAlready returns how many events the log's last are, if they
+// are the interruption events (written by an earlier attempt), else 0.
+func (sh *sharing) interruptedAlready(ctx context.Context, id, kind string, last uint64) uint64 {
+	n := uint64(len(sh.interrupted(kind, id, 1)))
+	if n == 0 || last < n {
+		return 0
+	}
+	want := sh.interrupted(kind, id, last-n+1)
+	got, _, err := sh.s.Read(ctx, id, last-n, sh.r.o.Heartbeat, nil)
+	if err != nil || len(got) < len(want) {
+		return 0
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			return 0
+		}
+	}
+	return n
 }
