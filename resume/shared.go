@@ -16,8 +16,8 @@ import (
 // heartbeats. A log's events are numbered from 1; once ended (End) it
 // takes no more.
 type Shared interface {
-	// Create records a new stream. ttl bounds how long its log is kept
-	// after its last write.
+	// Create records a new stream, among those of m.Replica (Streams).
+	// ttl bounds how long its log is kept after its last write.
 	Create(ctx context.Context, id string, m Meta, ttl time.Duration) error
 	// Append adds frame as event seq and, unless ttl is 0, makes the
 	// stream's log and meta live ttl from now; note is kept beside it
@@ -30,11 +30,14 @@ type Shared interface {
 	Notes(ctx context.Context, id string) ([]byte, error)
 	// Claim makes replica the one generating stream id if dead still is
 	// (Meta.Replica), atomically: of replicas racing to take over a dead
-	// one's stream, one gets true.
+	// one's stream, one gets true. The stream moves to replica's Streams.
 	Claim(ctx context.Context, id, dead, replica string) (bool, error)
-	// End closes the log with status (one of the End* constants).
-	// ErrExists if it had ended already.
-	End(ctx context.Context, id, status string, ttl time.Duration) error
+	// End closes the log with status (one of the End* constants) and
+	// takes it out of the Streams of replica (the one ending it: a stream
+	// ended elsewhere leaves its replica's Streams when that replica ends
+	// its session, or, if it died, by the sweeper). ErrExists if it had
+	// ended already.
+	End(ctx context.Context, id, replica, status string, ttl time.Duration) error
 	// Meta returns what Create recorded, or ErrNotFound.
 	Meta(ctx context.Context, id string) (Meta, error)
 	// Tail returns the number of the log's last event and, if the log
@@ -51,6 +54,16 @@ type Shared interface {
 	// Beat says replica is alive for ttl; Alive asks whether it is.
 	Beat(ctx context.Context, replica string, ttl time.Duration) error
 	Alive(ctx context.Context, replica string) (bool, error)
+	// Replicas lists the replicas that may have Streams; Streams lists
+	// the streams created or claimed by replica and not ended (some may
+	// have expired meanwhile). Both are for the sweeper, which settles
+	// the streams of dead replicas that no client came back to.
+	Replicas(ctx context.Context) ([]string, error)
+	Streams(ctx context.Context, replica string) ([]string, error)
+	// Forget takes stream id out of replica's Streams; with id "", it
+	// takes replica out of Replicas if it has no Streams and is not
+	// Alive, atomically (a replica that came back keeps its place).
+	Forget(ctx context.Context, replica, id string) error
 }
 
 // Meta is what every replica knows of a stream.
@@ -111,7 +124,11 @@ func newSharing(r *Registry) *sharing {
 	ctx, stop := context.WithCancel(context.Background())
 	sh := &sharing{r: r, s: r.o.Shared, stop: stop, followers: map[string]map[*remoteClient]struct{}{}}
 	ready := make(chan struct{})
-	sh.done.Add(2)
+	sh.done.Add(3)
+	go func() {
+		defer sh.done.Done()
+		sh.sweeper(ctx)
+	}()
 	go func() {
 		defer sh.done.Done()
 		var once sync.Once
@@ -223,7 +240,7 @@ func (sh *sharing) append(s *Session, seq uint64, frame []byte) error {
 func (sh *sharing) end(id, status string) {
 	ctx, cancel := sh.ctx()
 	defer cancel()
-	if err := sh.s.End(ctx, id, status, sh.ttl()); err != nil && !errors.Is(err, ErrExists) {
+	if err := sh.s.End(ctx, id, sh.r.o.Replica, status, sh.ttl()); err != nil && !errors.Is(err, ErrExists) {
 		slog.Warn("resume: ending a shared log", "stream", id, "err", err)
 	}
 }
@@ -500,62 +517,79 @@ func (c *remoteClient) takeOver(ctx context.Context) {
 }
 
 // interrupt ends the log of a stream whose replica died, with the
-// dialect's error event after the last event logged. Several readers may
-// race: the log takes the first.
+// dialect's error event after the last event logged.
 func (c *remoteClient) interrupt(ctx context.Context) {
-	if _, err := c.sh.s.Meta(ctx, c.id); err != nil {
-		return // expired meanwhile: the next read says so
+	c.sh.interrupt(ctx, c.id, c.kind, c.replica, c.pos)
+}
+
+// interrupt ends the log of stream id of kind, whose replica died, with
+// the dialect's error event after event last, and records its call
+// (Options.Orphaned). Several readers, and sweepers, may race: the log
+// takes the first End, and only its writer records the call. false means
+// the log did not end (gone, or Redis failed).
+func (sh *sharing) interrupt(ctx context.Context, id, kind, dead string, last uint64) bool {
+	if _, err := sh.s.Meta(ctx, id); err != nil {
+		return false // expired meanwhile: the next read says so
 	}
-	frames := [][]byte{interruptedFrame(c.kind, c.id, c.pos+1)}
-	if f := c.sh.r.o.Interrupted; f != nil {
-		frames = f(c.kind, c.id, c.pos+1)
-	}
-	slog.Warn("resume: the replica generating a stream is gone; ending it with an error", "stream", c.id, "replica", c.replica)
+	frames := sh.interrupted(kind, id, last+1)
+	slog.Warn("resume: the replica generating a stream is gone; ending it with an error", "stream", id, "replica", dead)
 	for i, f := range frames {
-		if err := c.sh.s.Append(ctx, c.id, c.pos+1+uint64(i), f, nil, c.sh.ttl()); err != nil {
+		if err := sh.s.Append(ctx, id, last+1+uint64(i), f, nil, sh.ttl()); err != nil {
 			if i == 0 && !errors.Is(err, ErrExists) {
-				return
+				return false
 			}
 			break // another reader wrote them
 		}
 	}
-	err := c.sh.s.End(ctx, c.id, endInterrupted, c.sh.ttl())
+	err := sh.s.End(ctx, id, sh.r.o.Replica, endInterrupted, sh.ttl())
 	switch {
 	case errors.Is(err, ErrExists):
-		return // another reader ended it, and records it
+		return true // another reader ended it, and records it
 	case err != nil:
-		slog.Warn("resume: ending an interrupted stream", "stream", c.id, "err", err)
-		return
+		slog.Warn("resume: ending an interrupted stream", "stream", id, "err", err)
+		return false
 	}
-	if f := c.sh.r.o.Orphaned; f != nil {
+	if f := sh.r.o.Orphaned; f != nil {
 		// The one replica whose End went in records the call, before its
 		// reader sees the end. A client gone meanwhile does not stop it.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		o, err := c.orphan(ctx)
+		o, err := sh.orphan(ctx, id)
 		if err != nil {
-			slog.Error("resume: reading an interrupted stream's log; its call is not recorded", "stream", c.id, "err", err)
-			return
+			slog.Error("resume: reading an interrupted stream's log; its call is not recorded", "stream", id, "err", err)
+			return true
 		}
 		f(ctx, o)
 	}
+	return true
+}
+
+// interrupted returns the terminal events of an interrupted stream,
+// numbered from seq on.
+func (sh *sharing) interrupted(kind, id string, seq uint64) [][]byte {
+	if f := sh.r.o.Interrupted; f != nil {
+		return f(kind, id, seq)
+	}
+	return [][]byte{interruptedFrame(kind, id, seq)}
 }
 
 // orphan reads what the log holds of the interrupted call.
-func (c *remoteClient) orphan(ctx context.Context) (Orphan, error) {
-	m, err := c.sh.s.Meta(ctx, c.id)
+func (c *remoteClient) orphan(ctx context.Context) (Orphan, error) { return c.sh.orphan(ctx, c.id) }
+
+func (sh *sharing) orphan(ctx context.Context, id string) (Orphan, error) {
+	m, err := sh.s.Meta(ctx, id)
 	if err != nil {
 		return Orphan{}, err
 	}
-	notes, err := c.sh.s.Notes(ctx, c.id)
+	notes, err := sh.s.Notes(ctx, id)
 	if err != nil {
 		return Orphan{}, err
 	}
-	last, _, err := c.sh.s.Tail(ctx, c.id)
+	last, _, err := sh.s.Tail(ctx, id)
 	if err != nil {
 		return Orphan{}, err
 	}
-	return Orphan{ID: c.id, Kind: m.Kind, Owner: m.Owner, Call: m.Call, Notes: notes, Last: last}, nil
+	return Orphan{ID: id, Kind: m.Kind, Owner: m.Owner, Call: m.Call, Notes: notes, Last: last}, nil
 }
 
 // interruptedFrame is the error event of an interrupted stream when no

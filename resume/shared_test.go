@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,7 +43,14 @@ func replicasWith(t testing.TB, n int, opts func(i int) resume.Options) []*resum
 	var rs []*resume.Registry
 	for i := range n {
 		o := opts(i)
-		o.Shared, o.Replica = st, fmt.Sprintf("r%d", i)
+		if o.Shared == nil {
+			o.Shared = st
+		} else { // a wrapper of the store: given a nil Shared to fill
+			o.Shared = o.Shared.(interface {
+				wrap(resume.Shared) resume.Shared
+			}).wrap(st)
+		}
+		o.Replica = fmt.Sprintf("r%d", i)
 		r := resume.NewRegistry(o)
 		t.Cleanup(r.Close)
 		rs = append(rs, r)
@@ -400,4 +408,116 @@ func TestSharedOwnerDiesContinued(t *testing.T) {
 		t.Fatalf("replayed %q, %v", got, err)
 	}
 	r.Close()
+}
+
+// Replica 0 dies mid-stream and no client comes back: replica 1's sweeper
+// ends the log with the interruption and is handed the orphaned call,
+// once; a reader arriving later reads the logged events and the
+// interruption event, and nothing is handed over again.
+func TestSharedOwnerDiesSweptOnce(t *testing.T) {
+	orphans := make(chan resume.Orphan, 4)
+	rs := replicas(t, 2, resume.Options{Grace: time.Hour, Heartbeat: 50 * time.Millisecond,
+		Orphaned: func(_ context.Context, o resume.Orphan) { orphans <- o }})
+	s, _ := rs[0].Open("team:a:k", "openai.chat", func() {})
+	c, _ := s.Attach(0)
+	if err := s.Describe([]byte(`{"id":"call_1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	s.Note([]byte("Hel"))
+	s.Append(1, frame(s.ID(), 1, "a"))
+	s.Note([]byte("lo"))
+	s.Append(2, frame(s.ID(), 2, "b"))
+	c.Close()
+	rs[0].Close() // as a kill -9: no more heartbeats, the session never finishes
+
+	var o resume.Orphan
+	select {
+	case o = <-orphans:
+	case <-time.After(30 * time.Second): // deadlock guard
+		t.Fatal("no replica settled the stream nobody came back to")
+	}
+	want := resume.Orphan{ID: s.ID(), Kind: "openai.chat", Owner: "team:a:k", Call: []byte(`{"id":"call_1"}`),
+		Notes: []byte("Hello"), Last: 3}
+	if fmt.Sprint(o) != fmt.Sprint(want) {
+		t.Fatalf("orphan %+v, want %+v", o, want)
+	}
+
+	r, err := rs[1].Resume(s.ID(), "team:a:k", "openai.chat", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := read(t, r)
+	r.Close()
+	if !strings.HasPrefix(got, string(frame(s.ID(), 2, "b"))) || !strings.Contains(got, resume.InterruptedMessage) || err != io.EOF {
+		t.Fatalf("a reader after the sweep read %q, %v; want event 2, the interruption event, EOF", got, err)
+	}
+	if _, err := rs[1].Resume(s.ID(), "team:a:k", "openai.chat", 3); !errors.Is(err, resume.ErrComplete) {
+		t.Fatalf("a resume after the interruption event: %v, want ErrComplete", err)
+	}
+	// The reader found the log ended: it recorded nothing (a reader that
+	// ends the log hands the orphan over before it sees the end).
+	select {
+	case o := <-orphans:
+		t.Fatalf("the stream was settled twice: %+v", o)
+	default:
+	}
+}
+
+// failingEnd is a Shared whose first End fails, as a Redis error would.
+type failingEnd struct {
+	resume.Shared
+	failed *atomic.Bool
+}
+
+func (f failingEnd) wrap(s resume.Shared) resume.Shared { return failingEnd{s, f.failed} }
+
+func (f failingEnd) End(ctx context.Context, id, replica, status string, ttl time.Duration) error {
+	if f.failed.CompareAndSwap(false, true) {
+		return errors.New("injected: Redis is unreachable")
+	}
+	return f.Shared.End(ctx, id, replica, status, ttl)
+}
+
+// A sweep that claims a dead replica's stream but cannot end it hands it
+// back: a later sweep ends it, after the interruption event the first
+// wrote (not a second one), and the call is recorded, once.
+func TestSharedSweepRetries(t *testing.T) {
+	orphans := make(chan resume.Orphan, 4)
+	var failed atomic.Bool
+	rs := replicasWith(t, 2, func(i int) resume.Options {
+		o := resume.Options{Grace: time.Hour, Heartbeat: 50 * time.Millisecond,
+			Orphaned: func(_ context.Context, o resume.Orphan) { orphans <- o }}
+		if i == 1 {
+			o.Shared = failingEnd{failed: &failed}
+		}
+		return o
+	})
+	s, _ := rs[0].Open("team:a:k", "openai.chat", func() {})
+	s.Note([]byte("Hi"))
+	s.Append(1, frame(s.ID(), 1, "a"))
+	rs[0].Close() // as a kill -9
+
+	var o resume.Orphan
+	select {
+	case o = <-orphans:
+	case <-time.After(30 * time.Second): // deadlock guard
+		t.Fatal("the stream was not settled after a failed End")
+	}
+	if !failed.Load() || o.ID != s.ID() || string(o.Notes) != "Hi" || o.Last != 2 {
+		t.Fatalf("orphan %+v (an End failed: %v); want %s, notes Hi, last event 2", o, failed.Load(), s.ID())
+	}
+	r, err := rs[1].Resume(s.ID(), "team:a:k", "openai.chat", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := read(t, r)
+	r.Close()
+	if strings.Count(got, resume.InterruptedMessage) != 1 || err != io.EOF {
+		t.Fatalf("a reader read %q, %v; want the interruption event once, EOF", got, err)
+	}
+	select {
+	case o := <-orphans:
+		t.Fatalf("the stream was settled twice: %+v", o)
+	default:
+	}
 }

@@ -3,7 +3,10 @@
 // stream whose entry ids are the events' numbers ("0-N"), so Redis itself
 // refuses a second writer of the same event; its end is the entry "1-0",
 // after every event. Readers block in XREAD; replicas talk over one
-// pub/sub channel and say they are alive with a key that expires.
+// pub/sub channel and say they are alive with a key that expires. A set
+// per replica holds the streams it generates, and a set the replicas that
+// have some, so that the streams of a replica that died are found even
+// when no client comes back to them (resume's sweeper).
 package redislog
 
 import (
@@ -12,6 +15,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,6 +27,10 @@ import (
 type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
+	// keep is the longest log TTL seen (nanoseconds): how long the sets
+	// of streams outlive a replica's last heartbeat, so that they last
+	// as long as the logs they name.
+	keep atomic.Int64
 }
 
 var _ resume.Shared = (*Store)(nil)
@@ -55,6 +63,21 @@ func (s *Store) logKey(id string) string  { return s.prefix + id + ":log" }
 func (s *Store) metaKey(id string) string { return s.prefix + id + ":meta" }
 func (s *Store) channel() string          { return s.prefix + "ctl" }
 func (s *Store) aliveKey(r string) string { return s.prefix + "replica:" + r }
+func (s *Store) streamsKey(r string) string {
+	return s.prefix + "streams:" + r
+}
+func (s *Store) replicasKey() string { return s.prefix + "replicas" }
+
+// kept notes ttl as a log's and returns how long the sets of streams
+// must outlive their last write.
+func (s *Store) kept(ttl time.Duration) time.Duration {
+	for {
+		k := s.keep.Load()
+		if int64(ttl) <= k || s.keep.CompareAndSwap(k, int64(ttl)) {
+			return max(ttl, time.Duration(k))
+		}
+	}
+}
 
 // endID is the id of a log's end entry: after every event's "0-N".
 const endID = "1-0"
@@ -63,6 +86,11 @@ func (s *Store) Create(ctx context.Context, id string, m resume.Meta, ttl time.D
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, s.metaKey(id), "owner", m.Owner, "kind", m.Kind, "replica", m.Replica)
 		p.PExpire(ctx, s.metaKey(id), ttl)
+		keep := s.kept(ttl)
+		p.SAdd(ctx, s.streamsKey(m.Replica), id)
+		p.PExpire(ctx, s.streamsKey(m.Replica), keep)
+		p.SAdd(ctx, s.replicasKey(), m.Replica)
+		p.PExpire(ctx, s.replicasKey(), keep)
 		return nil
 	})
 	return err
@@ -121,20 +149,43 @@ func (s *Store) Notes(ctx context.Context, id string) ([]byte, error) {
 	return notes, nil
 }
 
-// claim sets a stream's replica from KEYS[1]'s ARGV[1] to ARGV[2].
+// claim sets a stream's replica from KEYS[1]'s ARGV[1] to ARGV[2], and
+// moves the stream (ARGV[3]) from the set KEYS[2] of the one to the set
+// KEYS[3] of the other, which lives ARGV[4] ms; KEYS[4], the set of
+// replicas, gains ARGV[2].
 var claim = redis.NewScript(`if redis.call('HGET', KEYS[1], 'replica') == ARGV[1] then
 	redis.call('HSET', KEYS[1], 'replica', ARGV[2])
+	redis.call('SREM', KEYS[2], ARGV[3])
+	redis.call('SADD', KEYS[3], ARGV[3])
+	redis.call('PEXPIRE', KEYS[3], ARGV[4])
+	redis.call('SADD', KEYS[4], ARGV[2])
+	redis.call('PEXPIRE', KEYS[4], ARGV[4])
 	return 1
 end
 return 0`)
 
 func (s *Store) Claim(ctx context.Context, id, dead, replica string) (bool, error) {
-	n, err := claim.Run(ctx, s.rdb, []string{s.metaKey(id)}, dead, replica).Int()
+	keep := max(time.Duration(s.keep.Load()), time.Minute).Milliseconds()
+	n, err := claim.Run(ctx, s.rdb, []string{s.metaKey(id), s.streamsKey(dead), s.streamsKey(replica), s.replicasKey()},
+		dead, replica, id, keep).Int()
 	return n == 1, err
 }
 
-func (s *Store) End(ctx context.Context, id, status string, ttl time.Duration) error {
-	return s.add(ctx, id, endID, []any{"e", status}, ttl)
+// End writes the end entry and takes the stream out of replica's set in
+// one round trip: the set needs no read of the meta first.
+func (s *Store) End(ctx context.Context, id, replica, status string, ttl time.Duration) error {
+	var add *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		add = p.XAdd(ctx, &redis.XAddArgs{Stream: s.logKey(id), ID: endID, Values: []any{"e", status}})
+		p.PExpire(ctx, s.logKey(id), ttl)
+		p.PExpire(ctx, s.metaKey(id), ttl)
+		p.SRem(ctx, s.streamsKey(replica), id)
+		return nil
+	})
+	if exists(add.Err()) {
+		return resume.ErrExists
+	}
+	return err
 }
 
 func (s *Store) Meta(ctx context.Context, id string) (resume.Meta, error) {
@@ -233,11 +284,46 @@ func (s *Store) Subscribe(ctx context.Context, ready func(), f func(msg string))
 	}
 }
 
+// Beat also keeps replica's set of streams, and the set of replicas,
+// from expiring while it lives: a stream may be written for longer than
+// the TTL its Create gave them.
 func (s *Store) Beat(ctx context.Context, replica string, ttl time.Duration) error {
-	return s.rdb.Set(ctx, s.aliveKey(replica), "1", ttl).Err()
+	keep := s.keep.Load()
+	if keep == 0 {
+		return s.rdb.Set(ctx, s.aliveKey(replica), "1", ttl).Err()
+	}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, s.aliveKey(replica), "1", ttl)
+		p.PExpire(ctx, s.streamsKey(replica), time.Duration(keep)+ttl)
+		p.PExpire(ctx, s.replicasKey(), time.Duration(keep)+ttl)
+		return nil
+	})
+	return err
 }
 
 func (s *Store) Alive(ctx context.Context, replica string) (bool, error) {
 	n, err := s.rdb.Exists(ctx, s.aliveKey(replica)).Result()
 	return n == 1, err
+}
+
+func (s *Store) Replicas(ctx context.Context) ([]string, error) {
+	return s.rdb.SMembers(ctx, s.replicasKey()).Result()
+}
+
+func (s *Store) Streams(ctx context.Context, replica string) ([]string, error) {
+	return s.rdb.SMembers(ctx, s.streamsKey(replica)).Result()
+}
+
+// forget drops replica ARGV[1] from the set of replicas KEYS[1] if its
+// set of streams KEYS[2] is empty and its heartbeat KEYS[3] gone.
+var forget = redis.NewScript(`if redis.call('SCARD', KEYS[2]) == 0 and redis.call('EXISTS', KEYS[3]) == 0 then
+	redis.call('SREM', KEYS[1], ARGV[1])
+end
+return 0`)
+
+func (s *Store) Forget(ctx context.Context, replica, id string) error {
+	if id != "" {
+		return s.rdb.SRem(ctx, s.streamsKey(replica), id).Err()
+	}
+	return forget.Run(ctx, s.rdb, []string{s.replicasKey(), s.streamsKey(replica), s.aliveKey(replica)}, replica).Err()
 }

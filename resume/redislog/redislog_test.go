@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +16,7 @@ import (
 
 // newStore returns a Store on the local Redis (or REDIS_URL) under a
 // prefix of its own, whose keys are deleted at the end.
-func newStore(t *testing.T) *Store {
+func newStore(t testing.TB) *Store {
 	t.Helper()
 	url := os.Getenv("REDIS_URL")
 	if url == "" {
@@ -76,10 +78,10 @@ func TestLog(t *testing.T) {
 	if err != nil || end != "" || len(got) != 2 || string(got[0]) != "b\nc" || string(got[1]) != "d" {
 		t.Fatalf("Read after 1 = %q %q %v", got, end, err)
 	}
-	if err := s.End(ctx, id, "done", ttl); err != nil {
+	if err := s.End(ctx, id, "r1", "done", ttl); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.End(ctx, id, "cancelled", ttl); !errors.Is(err, resume.ErrExists) {
+	if err := s.End(ctx, id, "r1", "cancelled", ttl); !errors.Is(err, resume.ErrExists) {
 		t.Fatalf("a second end: %v, want ErrExists", err)
 	}
 	if err := s.Append(ctx, id, 4, []byte("late"), nil, ttl); !errors.Is(err, resume.ErrExists) {
@@ -157,5 +159,91 @@ func TestControlAndHeartbeat(t *testing.T) {
 	s.rdb.Del(ctx, s.aliveKey("r1")) // as its expiry would
 	if ok, _ := s.Alive(ctx, "r1"); ok {
 		t.Fatal("alive without its key")
+	}
+}
+
+// The index the sweeper reads: Create puts a stream in its replica's set,
+// Claim moves it, End takes it out; a replica with no streams and no
+// heartbeat is forgotten, one with either is not.
+func TestStreamsIndex(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	const ttl = time.Minute
+	members := func(replica string) string {
+		t.Helper()
+		ids, err := s.Streams(ctx, replica)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(ids)
+		return strings.Join(ids, ",")
+	}
+	replicas := func() string {
+		t.Helper()
+		rs, err := s.Replicas(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(rs)
+		return strings.Join(rs, ",")
+	}
+	for _, id := range []string{"rs_1", "rs_2"} {
+		if err := s.Create(ctx, id, resume.Meta{Owner: "o", Kind: "k", Replica: "r1"}, ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := members("r1"); got != "rs_1,rs_2" {
+		t.Fatalf("r1's streams %q after two Creates", got)
+	}
+	if got := replicas(); got != "r1" {
+		t.Fatalf("replicas %q, want r1", got)
+	}
+	if ok, err := s.Claim(ctx, "rs_2", "r1", "r2"); !ok || err != nil {
+		t.Fatalf("Claim: %v, %v", ok, err)
+	}
+	if ok, _ := s.Claim(ctx, "rs_2", "r1", "r3"); ok {
+		t.Fatal("a second Claim of the same dead replica's stream went in")
+	}
+	if a, b := members("r1"), members("r2"); a != "rs_1" || b != "rs_2" {
+		t.Fatalf("after the claim r1 has %q, r2 %q; want rs_1, rs_2", a, b)
+	}
+	if got := replicas(); got != "r1,r2" {
+		t.Fatalf("replicas %q, want r1,r2", got)
+	}
+	if err := s.End(ctx, "rs_2", "r2", "interrupted", ttl); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.End(ctx, "rs_2", "r2", "interrupted", ttl); !errors.Is(err, resume.ErrExists) {
+		t.Fatalf("a second End: %v, want ErrExists", err)
+	}
+	if got := members("r2"); got != "" {
+		t.Fatalf("r2's streams %q after End, want none", got)
+	}
+	if err := s.Beat(ctx, "r2", ttl); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"r1", "r2"} {
+		if err := s.Forget(ctx, r, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := replicas(); got != "r1,r2" {
+		t.Fatalf("replicas %q after Forget of r1 (has a stream) and r2 (alive), want both kept", got)
+	}
+	if err := s.Forget(ctx, "r1", "rs_1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Forget(ctx, "r1", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := replicas(); got != "r2" {
+		t.Fatalf("replicas %q after Forget of r1 (no streams, no heartbeat), want r2", got)
+	}
+	// Every key the index made expires.
+	keys, _ := s.rdb.Keys(ctx, s.prefix+"*").Result()
+	for _, k := range keys {
+		if d, err := s.rdb.PTTL(ctx, k).Result(); err != nil || d < 0 {
+			t.Errorf("key %s has no TTL (%v, %v)", k, d, err)
+		}
 	}
 }
