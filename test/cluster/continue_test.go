@@ -85,17 +85,21 @@ func hangingUpstream(t *testing.T, words ...string) *httptest.Server {
 	return srv
 }
 
-// The provider (an OpenAI-compatible upstream) cannot continue: the
-// stream ends with the interruption error on the replica the client
-// resumed on, and the call is recorded once, with the usage of what was
-// served (counted, flagged estimated) and its cost, seen on a third
-// replica; no credit is charged for a call that failed.
-func TestReplicaDiesUncontinuableRecordedOnce(t *testing.T) {
+// interrupted is a resumable call whose replica was killed mid-stream:
+// three replicas with auth in front of an OpenAI-compatible upstream
+// (which cannot continue), a team of 5 credits, the call's first three
+// events read from replica 0, then replica 0 killed.
+type interrupted struct {
+	c               *cluster.Cluster
+	team, key, body string
+	last            string // the last event id read
+}
+
+func interruptCall(t *testing.T, ctx context.Context) interrupted {
+	t.Helper()
 	up := hangingUpstream(t, "one", "two", "three")
 	c, team, key := paidCluster(t, "providers:\n  up:\n    type: openai\n    base_url: "+up.URL+"/v1\n"+
 		"prices:\n  up/gpt-4o-mini: {input: 1000000, output: 2000000}\n", 5)
-	ctx, cancel := context.WithTimeout(context.Background(), deadlock)
-	defer cancel()
 	body := chatBody("up/gpt-4o-mini")
 	resp := post(t, ctx, c.Replicas[0].BaseURL, key, body, true, "")
 	if resp.StatusCode != 200 {
@@ -108,33 +112,58 @@ func TestReplicaDiesUncontinuableRecordedOnce(t *testing.T) {
 	}
 	c.Replicas[0].Kill()
 	resp.Body.Close()
+	return interrupted{c: c, team: team, key: key, body: body, last: last}
+}
 
-	resp = post(t, ctx, c.Replicas[1].BaseURL, key, body, false, last)
+// resumeInterrupted reconnects on base and wants the interruption error
+// and [DONE], with no more text.
+func (in interrupted) resumeInterrupted(t *testing.T, ctx context.Context, base string) {
+	t.Helper()
+	resp := post(t, ctx, base, in.key, in.body, false, in.last)
 	text, _, errMsg, done := chunks(t, resp.Body, 0)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || text != "" || !strings.Contains(errMsg, "interrupted") || !done {
 		t.Fatalf("resumed after the kill: %d, text %q, error %q, done %v; want no more text, the interruption error, [DONE]", resp.StatusCode, text, errMsg, done)
 	}
-	// A second reconnect, on another replica, records nothing more.
-	resp = post(t, ctx, c.Replicas[2].BaseURL, key, body, false, last)
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+}
 
-	cs := calls(t, c.Replicas[2].BaseURL, team)
+// recordedOnce wants exactly one record of the call, read on base: status
+// error, the text served, its usage counted (flagged estimated) and its
+// cost, no credits charged for a failed call, and the team's spend.
+func (in interrupted) recordedOnce(t *testing.T, base string) {
+	t.Helper()
+	cs := calls(t, base, in.team)
 	if len(cs) != 1 {
 		t.Fatalf("%d calls recorded, want 1: %+v", len(cs), cs)
 	}
 	counter := tokencount.Counter{Fallback: gateway.ApproxCounter{}} // as serve counts
-	in, out := int64(counter.Count("gpt-4o-mini", "hi\n")), int64(counter.Count("gpt-4o-mini", "one two three"))
+	tin, tout := int64(counter.Count("gpt-4o-mini", "hi\n")), int64(counter.Count("gpt-4o-mini", "one two three"))
 	got := cs[0]
 	if got.Status != "error" || got.Output != "one two three" || got.Error == nil || !strings.Contains(got.Error.Message, "interrupted") ||
-		got.Usage.In != in || got.Usage.Out != out || !got.Usage.Estimated || got.Cost.Total != float64(in+2*out) || got.Credits != 0 {
-		t.Fatalf("recorded %+v; want status error, the text served, %d+%d estimated tokens costing %d, no credits", got, in, out, in+2*out)
+		got.Usage.In != tin || got.Usage.Out != tout || !got.Usage.Estimated || got.Cost.Total != float64(tin+2*tout) || got.Credits != 0 {
+		t.Fatalf("recorded %+v; want status error, the text served, %d+%d estimated tokens costing %d, no credits", got, tin, tout, tin+2*tout)
 	}
-	tm := adminGet(t, c.Replicas[2].BaseURL+"/admin/teams/"+team)
-	if tm["credits"] != float64(5) || tm["spent"] != float64(in+2*out) {
-		t.Fatalf("team %v; want 5 credits, %d spent", tm, in+2*out)
+	tm := adminGet(t, base+"/admin/teams/"+in.team)
+	if tm["credits"] != float64(5) || tm["spent"] != float64(tin+2*tout) {
+		t.Fatalf("team %v; want 5 credits, %d spent", tm, tin+2*tout)
 	}
+}
+
+// The provider (an OpenAI-compatible upstream) cannot continue: the
+// stream ends with the interruption error on the replica the client
+// resumed on, and the call is recorded once, with the usage of what was
+// served (counted, flagged estimated) and its cost, seen on a third
+// replica; no credit is charged for a call that failed.
+func TestReplicaDiesUncontinuableRecordedOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), deadlock)
+	defer cancel()
+	in := interruptCall(t, ctx)
+	in.resumeInterrupted(t, ctx, in.c.Replicas[1].BaseURL)
+	// A second reconnect, on another replica, records nothing more.
+	resp := post(t, ctx, in.c.Replicas[2].BaseURL, in.key, in.body, false, in.last)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	in.recordedOnce(t, in.c.Replicas[2].BaseURL)
 }
 
 // sseEvent is one event of an OpenAI stream, its data decoded.
