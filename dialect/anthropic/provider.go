@@ -113,7 +113,8 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(newReader(resp.Body)))
 	us.Provider = p.cfg.Name
 	if pf != nil {
-		return &prefilled{Stream: us, pf: pf}, nil
+		// The prefix's share of the input is the Counter's estimate.
+		return &dialect.Prefilled{Stream: us, WS: pf.ws, Tokens: pf.tokens, Estimated: true}, nil
 	}
 	return us, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/runnel/runnel/dialect"
@@ -31,9 +32,13 @@ type Config struct {
 }
 
 // Provider streams from Ollama's native /api/chat (or /api/generate for
-// raw prompts). It implements stream.Provider and gateway.ModelLister.
+// raw prompts). It implements stream.Provider, gateway.ModelLister and
+// gateway.Continuer.
 type Provider struct {
 	cfg Config
+
+	mu     sync.Mutex
+	probes map[string]*probe // by model: does its template continue an answer begun
 }
 
 // NewProvider returns a Provider for the Ollama at cfg.BaseURL.
@@ -52,37 +57,57 @@ func NewProvider(cfg Config) *Provider {
 const maxLine = 4 << 20
 
 // Stream implements stream.Provider. It returns once Ollama answered with
-// its headers; an error status becomes a *stream.Error.
+// its headers; an error status becomes a *stream.Error. A request whose
+// last message is the assistant's answer begun is continued (see
+// continue.go).
 func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
-	path, body, err := upstreamBody(req)
+	req, pf, err := p.withPrefill(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if pf != nil && pf.complete {
+		return answered(pf), nil
+	}
+	path, body, err := upstreamBody(req, sendAs{prefill: pf != nil})
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.BaseURL+path, bytes.NewReader(body))
+	resp, err := p.post(ctx, path, body, "application/x-ndjson")
 	if err != nil {
 		cancel()
+		return nil, err
+	}
+	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(bufio.NewReaderSize(resp.Body, 16<<10)))
+	us.Provider = p.cfg.Name
+	if pf != nil {
+		return &dialect.Prefilled{Stream: us, WS: pf.ws, Tokens: pf.tokens}, nil
+	}
+	return us, nil
+}
+
+// post sends body to Ollama's path and returns its answer if the status is
+// a success; else the error as a *stream.Error. The caller closes the
+// body; cancelling ctx ends the request.
+func (p *Provider) post(ctx context.Context, path string, body []byte, accept string) (*http.Response, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.BaseURL+path, bytes.NewReader(body))
+	if err != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "ollama: %v", err)
 	}
 	for k, v := range p.cfg.Header {
 		hreq.Header[k] = v
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/x-ndjson")
+	hreq.Header.Set("Accept", accept)
 	resp, err := p.cfg.HTTPClient.Do(hreq)
 	if err != nil {
-		e := dialect.TransportError(ctx, p.cfg.Name, err) // before cancel, which would hide it
-		cancel()
-		return nil, e
+		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}
 	if resp.StatusCode >= 300 {
-		defer cancel()
 		defer resp.Body.Close()
 		return nil, statusError(resp)
 	}
-	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(bufio.NewReaderSize(resp.Body, 16<<10)))
-	us.Provider = p.cfg.Name
-	return us, nil
+	return resp, nil
 }
 
 // statusError turns an error answer into a *stream.Error, keeping Ollama's
@@ -108,8 +133,19 @@ func statusError(resp *http.Response) *stream.Error {
 // to JSON or to a schema (format), so every format is forwarded.
 func (p *Provider) CanFormat(model string, t stream.FormatType) bool { return true }
 
+// sendAs says how upstreamBody sends a request.
+type sendAs struct {
+	// prefill: the last message is an answer begun, which Ollama continues
+	// with thinking off (think is sent as false: Ollama turns it on for a
+	// thinking model that is not told).
+	prefill bool
+	// count: only for the prompt's token count (prompt_eval_count): one
+	// token, not streamed, no format.
+	count bool
+}
+
 // upstreamBody builds the request Ollama is sent.
-func upstreamBody(req *stream.Request) (path string, body []byte, err error) {
+func upstreamBody(req *stream.Request, as sendAs) (path string, body []byte, err error) {
 	opts := &ModelOptions{
 		Temperature: req.Sampling.Temperature, TopK: req.Sampling.TopK, TopP: req.Sampling.TopP,
 		MinP: req.Sampling.MinP, RepeatPenalty: req.Sampling.RepeatPenalty, Seed: req.Sampling.Seed,
@@ -120,15 +156,22 @@ func upstreamBody(req *stream.Request) (path string, body []byte, err error) {
 		opts.NumPredict = &n
 	}
 	var think *Think
-	if req.Thinking {
+	switch {
+	case as.prefill:
+		think = &Think{}
+	case req.Thinking:
 		think = &Think{On: true}
 	}
-	t := true
+	t, format := true, wireFormat(req.ResponseFormat)
+	if as.count {
+		one := 1
+		t, format, opts.NumPredict = false, nil, &one
+	}
 	if len(req.Messages) == 0 {
-		b, err := json.Marshal(GenerateRequest{Model: req.Model, Prompt: req.Prompt, Raw: true, Options: opts, Stream: &t, Think: think, Format: wireFormat(req.ResponseFormat)})
+		b, err := json.Marshal(GenerateRequest{Model: req.Model, Prompt: req.Prompt, Raw: true, Options: opts, Stream: &t, Think: think, Format: format})
 		return "/api/generate", b, err
 	}
-	cr := ChatRequest{Model: req.Model, Options: opts, Stream: &t, Think: think, Format: wireFormat(req.ResponseFormat),
+	cr := ChatRequest{Model: req.Model, Options: opts, Stream: &t, Think: think, Format: format,
 		Messages: make([]Message, 0, len(req.Messages))}
 	for _, m := range req.Messages {
 		om := Message{Role: m.Role, Content: m.Content, Thinking: m.Thinking, ToolName: m.Name, ToolCallID: m.ToolCallID}
