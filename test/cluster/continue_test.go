@@ -199,14 +199,14 @@ func readEvents(t *testing.T, body io.Reader, n int) []sseEvent {
 }
 
 // normal is an event's data without what differs between two calls (the
-// call's id and start), as JSON.
+// call's id and start, and the timings measured), as JSON.
 func normal(e sseEvent) string {
 	if e.data == nil {
 		return "[DONE]"
 	}
 	m := map[string]any{}
 	for k, v := range e.data {
-		if k != "id" && k != "created" {
+		if k != "id" && k != "created" && k != "timings" {
 			m[k] = v
 		}
 	}
@@ -214,21 +214,15 @@ func normal(e sseEvent) string {
 	return string(b)
 }
 
-// The provider (the mock) can continue: the replica the client resumes on
-// takes the stream over and continues the generation from the text so
-// far; the client reads, in all, exactly the events of an uninterrupted
-// run (one call's id, consecutive event ids, the same text, usage and
-// finish), and the call is recorded once with the whole usage and
-// charged once.
-func TestReplicaDiesContinued(t *testing.T) {
-	c, team, key := paidCluster(t, "", 5)
-	ctx, cancel := context.WithTimeout(context.Background(), deadlock)
-	defer cancel()
-	body := `{"model":"mock/default?tokens=60&itl=50ms","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
-
-	// The uninterrupted run, for reference.
+// killAndContinue runs body uninterrupted on replica 2, for reference;
+// then resumable on replica 0, which is killed after ten content events;
+// and resumes it on replica 1, which must continue it. The client must
+// read, in all, the events of the uninterrupted run (normal). It returns
+// both runs' events.
+func killAndContinue(t *testing.T, ctx context.Context, c *cluster.Cluster, key, body string) (want, got []sseEvent) {
+	t.Helper()
 	resp := post(t, ctx, c.Replicas[2].BaseURL, key, body, true, "")
-	want := readEvents(t, resp.Body, 0)
+	want = readEvents(t, resp.Body, 0)
 	resp.Body.Close()
 
 	resp = post(t, ctx, c.Replicas[0].BaseURL, key, body, true, "")
@@ -236,7 +230,7 @@ func TestReplicaDiesContinued(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("the call: %d %s", resp.StatusCode, b)
 	}
-	got := readEvents(t, resp.Body, 10)
+	got = readEvents(t, resp.Body, 10)
 	c.Replicas[0].Kill()
 	resp.Body.Close()
 	resp = post(t, ctx, c.Replicas[1].BaseURL, key, body, false, got[len(got)-1].id)
@@ -260,6 +254,22 @@ func TestReplicaDiesContinued(t *testing.T) {
 	if strings.Join(gotN, "\n") != strings.Join(wantN, "\n") {
 		t.Fatalf("interrupted and continued, the client read\n%s\nwant, as uninterrupted\n%s", strings.Join(gotN, "\n"), strings.Join(wantN, "\n"))
 	}
+	return want, got
+}
+
+// The provider (the mock) can continue: the replica the client resumes on
+// takes the stream over and continues the generation from the text so
+// far; the client reads, in all, exactly the events of an uninterrupted
+// run (one call's id, consecutive event ids, the same text, usage and
+// finish), and the call is recorded once with the whole usage and
+// charged once.
+func TestReplicaDiesContinued(t *testing.T) {
+	c, team, key := paidCluster(t, "", 5)
+	ctx, cancel := context.WithTimeout(context.Background(), deadlock)
+	defer cancel()
+	body := `{"model":"mock/default?tokens=60&itl=50ms","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
+
+	_, got := killAndContinue(t, ctx, c, key, body)
 	streamID, _, _ := strings.Cut(got[0].id, "-")
 	for i, e := range got {
 		if e.id != fmt.Sprintf("%s-%d", streamID, i+1) {

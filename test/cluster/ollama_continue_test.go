@@ -1,0 +1,72 @@
+package cluster_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/dialect/ollama/ollamatest"
+)
+
+// An Ollama upstream continues a stream whose replica died: the fake
+// Ollama renders the chat as a template that leaves a final assistant
+// message open, writes each token from the whole text before it, and
+// counts the prefix in the prompt, as a real Ollama does. Killed after ten
+// tokens, resumed on another replica, the client reads exactly the events
+// of an uninterrupted run (the same text, usage and finish; a prefix lost
+// or repeated at the seam would change every token after it), and the
+// call is recorded once, with the whole answer's exact usage and cost,
+// and charged once.
+func TestOllamaReplicaDiesContinued(t *testing.T) {
+	up := &ollamatest.Server{Length: 60, ITL: 50 * time.Millisecond}
+	srv := httptest.NewServer(up)
+	t.Cleanup(srv.Close)
+	c, team, key := paidCluster(t, "providers:\n  up:\n    type: ollama\n    base_url: "+srv.URL+"\n"+
+		"prices:\n  up/fake: {input: 1, output: 2}\n", 5)
+	ctx, cancel := context.WithTimeout(context.Background(), deadlock)
+	defer cancel()
+	body := `{"model":"up/fake","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
+
+	want, got := killAndContinue(t, ctx, c, key, body)
+	ref := readStream(want)
+	if ref.finish != "stop" || ref.out != 60 || !ref.done {
+		t.Fatalf("the uninterrupted run: %+v", ref)
+	}
+	cont := readStream(got)
+	for i, e := range got {
+		if e.data != nil && e.data["id"] != cont.call {
+			t.Fatalf("event %d is of call %v, want %v", i, e.data["id"], cont.call)
+		}
+	}
+
+	// The continuation was the dead replica's request with its text so
+	// far as the answer begun, think off.
+	var continued bool
+	for _, r := range up.Requests() {
+		msgs, _ := r.Body["messages"].([]any)
+		if r.Body["stream"] == true && len(msgs) == 2 {
+			continued = r.Body["think"] == false && strings.HasPrefix(ref.text, msgs[1].(map[string]any)["content"].(string))
+		}
+	}
+	if !continued {
+		t.Fatalf("no continuation reached Ollama: %v", up.Requests())
+	}
+
+	cs := calls(t, c.Replicas[2].BaseURL, team)
+	if len(cs) != 2 {
+		t.Fatalf("%d calls recorded, want 2 (the reference and the continued one): %+v", len(cs), cs)
+	}
+	if a, b := cs[0], cs[1]; a.ID == b.ID || a.Status != "ok" || b.Status != "ok" || a.Output != ref.text || b.Output != ref.text ||
+		a.Usage != b.Usage || a.Usage.In != int64(ref.in) || a.Usage.Out != 60 || a.Usage.Estimated || a.Cost != b.Cost || a.Cost.Total == 0 ||
+		a.Credits != 1 || b.Credits != 1 {
+		t.Fatalf("recorded %+v and %+v; want two calls alike, ok, the whole text, exact usage (%v+60) and cost, 1 credit each", a, b, ref.in)
+	}
+	if !strings.HasSuffix(cont.call, cs[0].ID) && !strings.HasSuffix(cont.call, cs[1].ID) {
+		t.Fatalf("the stream's call %s is not recorded: %+v", cont.call, cs)
+	}
+	if tm := adminGet(t, c.Replicas[2].BaseURL+"/admin/teams/"+team); tm["credits"] != float64(3) {
+		t.Fatalf("team %v; want 3 credits left", tm)
+	}
+}
