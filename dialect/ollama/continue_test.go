@@ -233,3 +233,46 @@ func TestContinueJSONFormat(t *testing.T) {
 		t.Fatalf("got %v; want an invalid request naming response_format", err)
 	}
 }
+
+// BenchmarkContinue is a call continued from half its answer against
+// one that writes as many tokens afresh (its max_tokens), each read to
+// its end, on the fake Ollama over loopback: what the two counts before a
+// continuation add (the probe's answer is kept), besides what Ollama
+// spends on them.
+func BenchmarkContinue(b *testing.B) {
+	srv := &ollamatest.Server{}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	p := ollama.NewProvider(ollama.Config{BaseURL: ts.URL})
+	s, err := p.Stream(context.Background(), chat(nil, 256))
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := ollamatest.DefaultLength / 2
+	half := strings.Join(mock.Tokens(stream.Collect(s).Text)[:n], "")
+	for _, bc := range []struct {
+		name string
+		req  *stream.Request
+	}{{"afresh", chat(nil, n)}, {"continued", chat(&half, 256)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				s, err := p.Stream(context.Background(), bc.req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				deltas := 0
+				for ev, err := range stream.Events(s) {
+					if err != nil {
+						b.Fatal(err)
+					}
+					if ev.Kind == stream.KindDelta {
+						deltas++
+					}
+				}
+				if deltas != n {
+					b.Fatalf("%d tokens, want %d", deltas, n)
+				}
+			}
+		})
+	}
+}
