@@ -51,8 +51,10 @@ func (g *Gateway) Settle(ctx context.Context, rec *Record) error {
 // far) gets the rest of the answer, as Anthropic's prefill does, with the
 // usage of the whole answer (the prompt without the prefix; the prefix's
 // tokens among the completion's). CanContinue reports whether model (as
-// the provider knows it) can. A resumable stream whose replica died is
-// continued only on such a provider (see Continuation).
+// the provider knows it) can; it may ask the upstream (the Ollama
+// upstream renders a probe chat), so it may block for a bounded time. A
+// resumable stream whose replica died is continued only on such a
+// provider (see Continuation).
 type Continuer interface {
 	CanContinue(model string) bool
 }
