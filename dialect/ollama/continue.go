@@ -39,6 +39,8 @@ package ollama
 //   - A thinking model gets think on when the request does not say
 //     (routes.go:2619); an answer begun is past its thinking, so it is sent
 //     think false.
+//   - /api/generate with raw true sends the prompt as it is, no template
+//     (routes.go:500): a completion continues whatever the model.
 //
 // Hence a prefilled request (withPrefill): its prefix is trimmed of trailing
 // white space (a template or tokenizer may not keep it; the model writes it
@@ -48,8 +50,11 @@ package ollama
 // keeps for the continuation), and the difference is the prefix's tokens,
 // exactly as Ollama counts them: they move from the prompt to the
 // completion, and num_predict is max_tokens less them, so max_tokens bounds
-// the whole answer. A JSON format cannot be continued: Ollama's grammar
-// constrains the answer from its start.
+// the whole answer. (Exactly the prefix's where the template opens an
+// answer as it leaves one open, as the library's do; a template that opens
+// one otherwise, say with an empty think block, puts the difference among
+// the completion tokens too.) A JSON format cannot be continued: Ollama's
+// grammar constrains the answer from its start.
 
 import (
 	"context"
