@@ -65,6 +65,11 @@ type Config struct {
 	// owner left, including journals of versions that journaled every
 	// record.
 	Journal string
+	// Shared keeps the records the store refused where every process
+	// reaches them (account/redisjournal, with REDIS_URL), so that they
+	// do not depend on this process's disk; every process drains it into
+	// the store. The local journal is still written, as a second copy.
+	Shared SharedJournal
 	// JournalReplayOnly stores what the journal holds and lets go of it:
 	// for admin commands, which make no calls and must not keep a
 	// starting server from owning it.
@@ -161,7 +166,8 @@ func (s *Service) Store() Store { return s.store }
 func (s *Service) Config() Config { return s.cfg }
 
 // Close stops the sweeper, stores the records in flight, releases what
-// this process still holds (calls admitted and never ended) and closes
+// this process still holds (calls admitted and never ended; not those
+// whose records wait in Redis, which their records release) and closes
 // the store.
 func (s *Service) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
@@ -169,7 +175,9 @@ func (s *Service) Close() error {
 	if s.batch != nil {
 		s.batch.close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := s.store.DropLease(ctx, s.owner); err != nil {
+		if keep, ok := s.keptReservations(ctx); !ok {
+			s.log.Warn("account: Redis does not list the records pending there; this process's reservations go when its lease ends")
+		} else if err := s.store.DropLease(ctx, s.owner, keep); err != nil {
 			s.log.Warn("account: releasing this process's reservations; they go when its lease ends", "err", err)
 		}
 		cancel()
@@ -186,8 +194,13 @@ func (s *Service) sweepLoop() {
 	defer t.Stop()
 	lease := time.NewTicker(s.cfg.Lease / 3)
 	defer lease.Stop()
+	drain := time.NewTicker(drainEvery)
+	defer drain.Stop()
 	if s.batch == nil {
 		lease.Stop() // holds no reservations
+	}
+	if s.batch == nil || s.cfg.Shared == nil {
+		drain.Stop()
 	}
 	for {
 		select {
@@ -195,6 +208,8 @@ func (s *Service) sweepLoop() {
 			return
 		case <-lease.C:
 			s.renewLease(context.Background())
+		case <-drain.C:
+			s.drainShared(context.Background())
 		case <-t.C:
 			if n, err := s.Sweep(context.Background()); err != nil {
 				s.log.Warn("account: releasing abandoned jobs", "err", err)

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/runnel/runnel/account"
+	"github.com/runnel/runnel/account/redisjournal"
 	"github.com/runnel/runnel/account/redislimit"
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/gateway"
@@ -16,9 +17,10 @@ import (
 
 // accountConfig is the account layer's configuration for serve: the
 // environment (account.ConfigFromEnv: RUNNEL_CHARGE, RUNNEL_JOB_TIMEOUT,
-// default limits, RUNNEL_RESERVATION_LEASE, …) under the flags, and rate
-// limits shared through Redis when a Redis URL is configured. The returned
-// func closes what it opened.
+// default limits, RUNNEL_RESERVATION_LEASE, …) under the flags, and, when
+// a Redis URL is configured, rate limits shared through Redis and the
+// records the store refuses kept there for any replica to store. The
+// returned func closes what it opened, after the account service.
 func accountConfig(ctx context.Context, ao accountOptions, sc config.Server, prices gateway.Prices, log *slog.Logger) (account.Config, func(), error) {
 	c, err := account.ConfigFromEnv()
 	if err != nil {
@@ -37,8 +39,13 @@ func accountConfig(ctx context.Context, ao accountOptions, sc config.Server, pri
 	}
 	st := lim.Status()
 	log.Info("rate limits are shared through Redis", "prefix", sc.RedisPrefix, "state", st.State, "fail_open", st.FailOpen)
-	c.Limiter, closeFn = lim, func() { lim.Close() }
-	return c, closeFn, nil
+	j, err := redisjournal.Open(sc.RedisURL, sc.RedisPrefix)
+	if err != nil {
+		lim.Close()
+		return c, nil, err
+	}
+	c.Limiter, c.Shared = lim, j
+	return c, func() { lim.Close(); j.Close() }, nil
 }
 
 func storeKind(databaseURL string) string {
