@@ -185,17 +185,24 @@ func (s *Service) storePending(ctx context.Context, recs []PendingRecord) ([]str
 		if err == nil {
 			done = append(done, keys[:n]...)
 		} else {
-			stored := 0
+			stored, failed, first := 0, 0, ""
+			var last error
 			for i, c := range calls[:n] {
-				if err = s.store.RecordCall(bctx, c, nil); err == nil || errors.Is(err, ErrExists) {
+				if err := s.store.RecordCall(bctx, c, nil); err == nil || errors.Is(err, ErrExists) {
 					done, stored = append(done, keys[i]), stored+1
 				} else {
-					s.log.Error("account: storing a record kept in Redis", "call", c.ID, "err", err)
+					failed++
+					if last == nil {
+						first, last = c.ID, err
+					}
 				}
 			}
 			if stored == 0 {
 				cancel()
-				return done, err
+				return done, last // the store is down: drainShared says so once
+			}
+			if failed > 0 {
+				s.log.Error("account: the store refuses some records kept in Redis; they stay there", "records", failed, "first", first, "err", last)
 			}
 		}
 		cancel()

@@ -172,8 +172,9 @@ func TestConcurrentDrains(t *testing.T) {
 	}
 }
 
-// When Redis refuses too, a record goes to the local journal only, and
-// the next start on that disk stores it.
+// When Redis refuses too, a record goes to the local journal only; the
+// next start on that disk moves it to Redis if the store still refuses,
+// and a drain stores it.
 func TestRefusedByStoreAndRedis(t *testing.T) {
 	ctx := context.Background()
 	sa, sb := storetest.OpenPair(t, "sqlite")
@@ -192,9 +193,23 @@ func TestRefusedByStoreAndRedis(t *testing.T) {
 		t.Fatalf("local journal %q: want the record", keep)
 	}
 	s.Close()
+
+	// The next start finds the store still refusing: the record moves to
+	// Redis, off this disk, and the local journal is emptied.
 	url, prefix := redistest.Prefix(t)
-	r := account.New(kept{sb}, account.Config{Auth: true, Journal: path, Shared: sharedJournal(t, url, prefix), Logger: quiet})
+	up := sharedJournal(t, url, prefix)
+	account.New(refusing{kept{sb}}, account.Config{Auth: true, Journal: path, Shared: up, Logger: quiet}).Close()
+	if keys, err := up.Keys(ctx); len(keys) != 1 || err != nil {
+		t.Fatalf("Redis after a replay the store refused: %q %v; want the record", keys, err)
+	}
+	if left, _ := os.ReadFile(path); len(left) != 0 {
+		t.Fatalf("local journal after moving its record to Redis: %q", left)
+	}
+	r := account.New(kept{sb}, account.Config{Auth: true, Journal: path, Shared: up, Logger: quiet})
 	defer r.Close()
+	if n, err := r.DrainShared(ctx); n != 1 || err != nil {
+		t.Fatalf("drain: %d, %v; want the record", n, err)
+	}
 	if got, _ := r.Team(ctx, tm.ID); got.Credits != 1 || got.Reserved != 0 || calls(t, r, tm.ID) != 1 {
 		t.Fatalf("after the restart: %+v, %d calls; want the call stored and charged, its reservation released by the record", got, calls(t, r, tm.ID))
 	}
