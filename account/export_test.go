@@ -9,3 +9,9 @@ func (s *Service) QueuedRecords() int { return len(s.batch.in) }
 // shared journal and lease renewal now (tests).
 func (s *Service) DrainShared(ctx context.Context) (int, error) { return s.drainShared(ctx) }
 func (s *Service) RenewLease(ctx context.Context)               { s.renewLease(ctx) }
+
+// DrainFrom is DrainShared from j, for a service without a shared journal
+// of its own, whose sweeper then drains nothing (benchmarks).
+func (s *Service) DrainFrom(ctx context.Context, j SharedJournal) (int, error) {
+	return j.Drain(ctx, s.storePending)
+}
