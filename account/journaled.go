@@ -146,6 +146,28 @@ func (s *Service) sharedJournaled(c *Call, b []byte) bool {
 	return true
 }
 
+// drainLoop drains the shared journal every drainEvery until the service
+// closes. It has a goroutine of its own: a long drain must not hold back
+// the lease renewals of sweepLoop.
+func (s *Service) drainLoop() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-s.stop
+		cancel()
+	}()
+	t := time.NewTicker(drainEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.drainShared(ctx)
+		}
+	}
+}
+
 // drainShared stores the records the shared journal holds, whichever
 // process kept them, unless another process is at it. A record already
 // stored (by a drainer that died before forgetting it, or from a local

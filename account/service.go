@@ -106,6 +106,7 @@ type Service struct {
 	stopOnce sync.Once
 	stop     chan struct{}
 	swept    chan struct{}
+	drains   sync.WaitGroup // drainLoop, when there is a shared journal
 }
 
 var _ gateway.Accountant = (*Service)(nil)
@@ -153,6 +154,9 @@ func New(st Store, cfg Config) *Service {
 		s.renewLease(context.Background())
 	}
 	go s.sweepLoop()
+	if s.batch != nil && cfg.Shared != nil {
+		s.drains.Go(s.drainLoop)
+	}
 	return s
 }
 
@@ -172,6 +176,7 @@ func (s *Service) Config() Config { return s.cfg }
 func (s *Service) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.swept
+	s.drains.Wait()
 	if s.batch != nil {
 		s.batch.close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -194,13 +199,8 @@ func (s *Service) sweepLoop() {
 	defer t.Stop()
 	lease := time.NewTicker(s.cfg.Lease / 3)
 	defer lease.Stop()
-	drain := time.NewTicker(drainEvery)
-	defer drain.Stop()
 	if s.batch == nil {
 		lease.Stop() // holds no reservations
-	}
-	if s.batch == nil || s.cfg.Shared == nil {
-		drain.Stop()
 	}
 	for {
 		select {
@@ -208,8 +208,6 @@ func (s *Service) sweepLoop() {
 			return
 		case <-lease.C:
 			s.renewLease(context.Background())
-		case <-drain.C:
-			s.drainShared(context.Background())
 		case <-t.C:
 			if n, err := s.Sweep(context.Background()); err != nil {
 				s.log.Warn("account: releasing abandoned jobs", "err", err)
