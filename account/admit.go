@@ -147,28 +147,14 @@ func (s *Service) renewLease(ctx context.Context) {
 	if err := s.store.RenewLease(ctx, s.owner, now.Add(s.cfg.Lease)); err != nil {
 		s.log.Warn("account: renewing this process's reservation lease", "err", err)
 	}
-	keep, ok := s.keptReservations(ctx)
-	if !ok {
-		// Exactness first: a dead process's reservations wait for Redis.
-		s.log.Warn("account: Redis does not list the records pending there; the reservations of stopped processes stay held until it does")
-		return
-	}
-	kept := 0
-	n, err := s.store.ReleaseExpired(ctx, now, func(id string) bool {
-		if keep != nil && keep(id) {
-			kept++
-			return true
-		}
-		return false
-	})
+	kept := s.keptReservations(ctx)
+	n, err := s.store.ReleaseExpired(ctx, now, kept.keep)
 	if err != nil {
 		s.log.Warn("account: releasing the reservations of stopped processes", "err", err)
 	} else if n > 0 {
 		s.log.Info("account: released the reservations of a process whose lease ended, uncharged", "reservations", n)
 	}
-	if kept > 0 {
-		s.log.Info("account: keeping the reservations of stopped processes whose records wait in Redis, until they are stored", "reservations", kept)
-	}
+	kept.log(s.log, "stopped processes")
 }
 
 // worstCost is the most req can cost: every input byte a token (byte-level

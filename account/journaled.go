@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/runnel/runnel/account/journal"
@@ -233,26 +235,56 @@ func (s *Service) storePending(ctx context.Context, recs []PendingRecord) ([]str
 	return done, nil
 }
 
-// keptReservations says which reservations ReleaseExpired must keep: those
-// of records waiting in the shared journal, released (with their charge)
-// when the record is stored. Released earlier, their credits could go to
-// other calls, and the record, stored later, charge less than was served.
-// ok is false when the shared journal cannot tell.
-func (s *Service) keptReservations(ctx context.Context) (keep func(string) bool, ok bool) {
-	if s.cfg.Shared == nil {
-		return nil, true
+// keptReservations are the reservations that ReleaseExpired and DropLease
+// must keep: those of records waiting in the shared journal, released
+// (with their charge) when the record is stored. Released earlier, their
+// credits could go to other calls, and the record, stored later, charge
+// less than was served. The shared journal is read only when a
+// reservation is to be released (seldom: a process stopped with calls in
+// flight); when it cannot be read, every reservation is kept.
+type keptReservations struct {
+	ctx    context.Context
+	shared SharedJournal
+	once   sync.Once
+	held   map[string]bool
+	err    error // from the shared journal: all kept
+	kept   int
+}
+
+func (s *Service) keptReservations(ctx context.Context) *keptReservations {
+	return &keptReservations{ctx: ctx, shared: s.cfg.Shared}
+}
+
+// keep reports whether reservation id must stay held.
+func (k *keptReservations) keep(id string) bool {
+	if k.shared == nil {
+		return false
 	}
-	keys, err := s.cfg.Shared.Keys(ctx)
-	if err != nil {
-		return nil, false
-	}
-	held := map[string]bool{}
-	for _, k := range keys {
-		if i := strings.LastIndexByte(k, '|'); i >= 0 && i+1 < len(k) {
-			held[k[i+1:]] = true
+	k.once.Do(func() {
+		var keys []string
+		keys, k.err = k.shared.Keys(k.ctx)
+		k.held = map[string]bool{}
+		for _, key := range keys {
+			if i := strings.LastIndexByte(key, '|'); i >= 0 && i+1 < len(key) {
+				k.held[key[i+1:]] = true
+			}
 		}
+	})
+	if k.err != nil || k.held[id] {
+		k.kept++
+		return true
 	}
-	return func(id string) bool { return held[id] }, true
+	return false
+}
+
+// log says what was kept, and why.
+func (k *keptReservations) log(l *slog.Logger, whose string) {
+	switch {
+	case k.err != nil:
+		l.Warn("account: Redis does not list the records pending there; the reservations of "+whose+" stay held until it does", "reservations", k.kept, "err", k.err)
+	case k.kept > 0:
+		l.Info("account: keeping the reservations of "+whose+" whose records wait in Redis, until they are stored", "reservations", k.kept)
+	}
 }
 
 // journaled appends c (encoded as b) to the local journal, reporting

@@ -180,11 +180,11 @@ func (s *Service) Close() error {
 	if s.batch != nil {
 		s.batch.close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if keep, ok := s.keptReservations(ctx); !ok {
-			s.log.Warn("account: Redis does not list the records pending there; this process's reservations go when its lease ends")
-		} else if err := s.store.DropLease(ctx, s.owner, keep); err != nil {
+		kept := s.keptReservations(ctx)
+		if err := s.store.DropLease(ctx, s.owner, kept.keep); err != nil {
 			s.log.Warn("account: releasing this process's reservations; they go when its lease ends", "err", err)
 		}
+		kept.log(s.log, "this process")
 		cancel()
 	}
 	if s.journal != nil {
