@@ -107,8 +107,9 @@ type SharedJournal interface {
 	// Put keeps rec under key until a drain stores it; a key put again
 	// is the same record.
 	Put(ctx context.Context, key string, rec []byte) error
-	// Keys lists the keys kept.
+	// Keys lists the keys kept; Len counts them.
 	Keys(ctx context.Context) ([]string, error)
+	Len(ctx context.Context) (int64, error)
 	// Drain, unless another process is draining, hands the records kept
 	// to store a batch at a time and forgets those it says are stored
 	// (only after: a record is never forgotten unstored), stopping at
@@ -146,6 +147,16 @@ func (s *Service) sharedJournaled(c *Call, b []byte) bool {
 		return false
 	}
 	return true
+}
+
+// PendingRecords counts the records that wait in the shared journal for
+// the store to take them; ok is false without a shared journal.
+func (s *Service) PendingRecords(ctx context.Context) (n int64, ok bool, err error) {
+	if s.cfg.Shared == nil {
+		return 0, false, nil
+	}
+	n, err = s.cfg.Shared.Len(ctx)
+	return n, true, err
 }
 
 // drainLoop drains the shared journal every drainEvery until the service

@@ -96,6 +96,11 @@ func (j *Journal) Keys(ctx context.Context) ([]string, error) {
 	return j.rdb.HKeys(ctx, j.pending).Result()
 }
 
+// Len counts the records kept.
+func (j *Journal) Len(ctx context.Context) (int64, error) {
+	return j.rdb.HLen(ctx, j.pending).Result()
+}
+
 // renewScript extends the claim (KEYS[1]) if it is still ARGV[1]'s;
 // releaseScript deletes it then.
 var (

@@ -31,6 +31,9 @@ func TestDrainClaimAndPartialStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if n, err := j.Len(ctx); n != 3 || err != nil {
+		t.Fatalf("Len = %d, %v; want 3", n, err)
+	}
 	called := 0
 	count := func(context.Context, []account.PendingRecord) ([]string, error) { called++; return nil, nil }
 	if err := j.rdb.Set(ctx, j.claim, "another replica", 0).Err(); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -77,7 +79,8 @@ func readyInfo(acct *account.Service, databaseURL string) func() map[string]any 
 
 // registerLimiterMetrics exports the rate-limit backend's state:
 // runnel_rate_limit_backend_up (1 up, 0 down; labelled by backend) and,
-// for Redis, runnel_rate_limit_backend_failures_total.
+// for Redis, runnel_rate_limit_backend_failures_total; and, with Redis,
+// runnel_records_pending (records the database refused, waiting there).
 func registerLimiterMetrics(reg *prometheus.Registry, acct *account.Service) {
 	backend := acct.LimiterStatus().Backend
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -90,6 +93,20 @@ func registerLimiterMetrics(reg *prometheus.Registry, acct *account.Service) {
 		}
 		return 0
 	}))
+	if _, ok, _ := acct.PendingRecords(context.Background()); ok {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "runnel_records_pending",
+			Help: "Call records the database refused that wait in Redis for a replica to store them (NaN while Redis does not answer).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			n, _, err := acct.PendingRecords(ctx)
+			if err != nil {
+				return math.NaN()
+			}
+			return float64(n)
+		}))
+	}
 	if f, ok := acct.Limiter().(interface{ Failures() int64 }); ok {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "runnel_rate_limit_backend_failures_total",

@@ -39,12 +39,11 @@ func refuseRecords(t *testing.T, databaseURL string, refuse bool) {
 	}
 }
 
-// chatCall makes a non-streamed chat call on base and returns its status
-// and call id.
-func chatCall(t *testing.T, base, key string) (int, string) {
+// send makes a request with key as its bearer token and returns the
+// status and body.
+func send(t *testing.T, method, url, key, body string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", base+"/v1/chat/completions",
-		strings.NewReader(`{"model":"mock/default?tokens=4","messages":[{"role":"user","content":"hi"}]}`))
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -53,9 +52,30 @@ func chatCall(t *testing.T, base, key string) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// chatCall makes a non-streamed chat call on base and returns its status
+// and call id.
+func chatCall(t *testing.T, base, key string) (int, string) {
+	t.Helper()
+	code, b := send(t, "POST", base+"/v1/chat/completions", key, `{"model":"mock/default?tokens=4","messages":[{"role":"user","content":"hi"}]}`)
 	var out struct{ ID string }
 	json.Unmarshal(b, &out)
-	return resp.StatusCode, strings.TrimPrefix(out.ID, "chatcmpl-")
+	return code, strings.TrimPrefix(out.ID, "chatcmpl-")
+}
+
+// pendingMetric is runnel_records_pending on the replica at base.
+func pendingMetric(t *testing.T, base string) string {
+	t.Helper()
+	code, b := send(t, "GET", base+"/metrics", "admin-secret", "")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "runnel_records_pending "); ok {
+			return v
+		}
+	}
+	t.Fatalf("no runnel_records_pending in /metrics (%d):\n%.2000s", code, b)
+	return ""
 }
 
 // waitFor polls cond (every 100 ms) until it holds, failing t after the
@@ -127,6 +147,9 @@ func TestRecordsOutliveTheReplica(t *testing.T) {
 	if code, _ := chatCall(t, live, key); code != http.StatusPaymentRequired {
 		t.Fatalf("a call while every credit waits on a pending record: %d, want 402", code)
 	}
+	if v := pendingMetric(t, live); v != "12" {
+		t.Fatalf("runnel_records_pending = %s while the records wait, want 12", v)
+	}
 
 	refuseRecords(t, c.DatabaseURL, false)
 	waitFor(t, "replica 1 storing the records", func() bool { return len(calls(t, live, team)) == served })
@@ -146,6 +169,9 @@ func TestRecordsOutliveTheReplica(t *testing.T) {
 		}
 	}
 	checkStored("after the drain")
+	if v := pendingMetric(t, live); v != "0" {
+		t.Fatalf("runnel_records_pending = %s after the drain, want 0", v)
+	}
 	opt, _ := redis.ParseURL(c.RedisURL)
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
