@@ -249,11 +249,13 @@ type Store interface {
 	RecordCalls(ctx context.Context, cs []*Call) (dup []bool, err error)
 	// RenewLease keeps owner's reservations held until until.
 	RenewLease(ctx context.Context, owner string, until time.Time) error
-	// DropLease releases what owner still holds and ends its lease.
-	DropLease(ctx context.Context, owner string) error
+	// DropLease releases what owner still holds, except what keep (when
+	// not nil) keeps, and ends its lease.
+	DropLease(ctx context.Context, owner string, keep func(reservation string) bool) error
 	// ReleaseExpired releases the reservations of owners whose lease is
-	// over at now and returns how many.
-	ReleaseExpired(ctx context.Context, now time.Time) (int, error)
+	// over at now, except those keep (when not nil) says to keep, and
+	// returns how many it released.
+	ReleaseExpired(ctx context.Context, now time.Time, keep func(reservation string) bool) (int, error)
 
 	Close() error
 }

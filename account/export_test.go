@@ -1,4 +1,17 @@
 package account
 
+import "context"
+
 // QueuedRecords is how many records wait for a writer (tests).
 func (s *Service) QueuedRecords() int { return len(s.batch.in) }
+
+// DrainShared and RenewLease run a round of the sweeper's drain of the
+// shared journal and lease renewal now (tests).
+func (s *Service) DrainShared(ctx context.Context) (int, error) { return s.drainShared(ctx) }
+func (s *Service) RenewLease(ctx context.Context)               { s.renewLease(ctx) }
+
+// DrainFrom is DrainShared from j, for a service without a shared journal
+// of its own, whose sweeper then drains nothing (benchmarks).
+func (s *Service) DrainFrom(ctx context.Context, j SharedJournal) (int, error) {
+	return j.Drain(ctx, s.storePending)
+}

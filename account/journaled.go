@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/runnel/runnel/account/journal"
@@ -41,8 +44,10 @@ func (s *Service) openJournal(path string) {
 // replay stores the records an earlier owner journaled (the store refused
 // them, or an older version journaled every record and was killed).
 // Records already stored are skipped: a call's id is its primary key, and
-// its charge is in the same transaction as its row. Their reservations
-// were released by the lease.
+// its charge is in the same transaction as its row; so are those the
+// shared journal had as well. One the store still refuses goes to the
+// shared journal, when there is one, so that it no longer waits on this
+// disk.
 func (s *Service) replay(j *journal.Journal) error {
 	entries, err := j.Entries()
 	if err != nil {
@@ -57,6 +62,9 @@ func (s *Service) replay(j *journal.Journal) error {
 			continue
 		}
 		if err := s.store.RecordCall(ctx, &c, nil); err != nil && !errors.Is(err, ErrExists) {
+			if s.sharedJournaled(&c, e) {
+				continue
+			}
 			return err
 		}
 	}
@@ -66,14 +74,234 @@ func (s *Service) replay(j *journal.Journal) error {
 	return j.Clear()
 }
 
-// journaled appends c to the journal, reporting whether it is durable
-// there.
-func (s *Service) journaled(c *Call) bool {
-	if s.journal == nil {
+// keepRefused keeps a record the store refused, for a later store: in
+// the shared journal (Redis), which any process drains, so that it
+// survives this process and its disk; and in the local journal, a second
+// copy for when Redis loses it (no persistence) and this disk does not.
+// Both copies are stored once: the store is idempotent by call id.
+func (s *Service) keepRefused(c *Call, storeErr error) {
+	b, err := json.Marshal(c)
+	if err != nil { // a Call always encodes; nothing to keep if not
+		s.log.Error("account: recording call; the record is lost", "call", c.ID, "team", c.TeamID, "err", storeErr, "encode_err", err)
+		return
+	}
+	shared, local := s.sharedJournaled(c, b), s.journaled(c, b)
+	attrs := []any{"call", c.ID, "team", c.TeamID, "err", storeErr}
+	switch {
+	case shared:
+		s.log.Error("account: recording call; the store refused it: kept in Redis for any replica to store", append(attrs, "local_copy", local)...)
+	case local && s.cfg.Shared != nil:
+		s.log.Error("account: recording call; the store and Redis both refused it: kept in the local journal only, for the next start on this data directory (lost with this disk)", attrs...)
+	case local:
+		s.log.Error("account: recording call; kept in the journal for the next start", attrs...)
+	default:
+		s.log.Error("account: recording call; the record is lost", attrs...)
+	}
+}
+
+// SharedJournal keeps the records the store refused where every process
+// reaches them (account/redisjournal: Redis), so that a record outlives
+// the process, and the disk, of the call it records. Every process drains
+// it into the store.
+type SharedJournal interface {
+	// Put keeps rec under key until a drain stores it; a key put again
+	// is the same record.
+	Put(ctx context.Context, key string, rec []byte) error
+	// Keys lists the keys kept; Len counts them.
+	Keys(ctx context.Context) ([]string, error)
+	Len(ctx context.Context) (int64, error)
+	// Drain, unless another process is draining, hands the records kept
+	// to store a batch at a time and forgets those it says are stored
+	// (only after: a record is never forgotten unstored), stopping at
+	// store's error. It returns how many it forgot.
+	Drain(ctx context.Context, store func(context.Context, []PendingRecord) (stored []string, err error)) (int, error)
+}
+
+// PendingRecord is a record kept in a SharedJournal: its key and the
+// Call's JSON, as the local journal has it.
+type PendingRecord struct {
+	Key    string
+	Record []byte
+}
+
+// drainEvery is how often each process drains the shared journal (an
+// EXISTS while it is empty).
+const drainEvery = 2 * time.Second
+
+// pendingKey names c in the shared journal: its call id and its
+// reservation, which stays held until the record is stored (see
+// keptReservations). Two records of one call id (a continued stream)
+// are two entries, each releasing its own reservation.
+func pendingKey(c *Call) string { return c.ID + "|" + c.Reservation }
+
+// sharedJournaled puts c (encoded as b) in the shared journal, reporting
+// whether it is there.
+func (s *Service) sharedJournaled(c *Call, b []byte) bool {
+	if s.cfg.Shared == nil {
 		return false
 	}
-	b, err := json.Marshal(c)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.cfg.Shared.Put(ctx, pendingKey(c), b); err != nil {
+		s.log.Error("account: keeping a refused record in Redis", "call", c.ID, "err", err)
+		return false
+	}
+	return true
+}
+
+// PendingRecords counts the records that wait in the shared journal for
+// the store to take them; ok is false without a shared journal.
+func (s *Service) PendingRecords(ctx context.Context) (n int64, ok bool, err error) {
+	if s.cfg.Shared == nil {
+		return 0, false, nil
+	}
+	n, err = s.cfg.Shared.Len(ctx)
+	return n, true, err
+}
+
+// drainLoop drains the shared journal every drainEvery until the service
+// closes. It has a goroutine of its own: a long drain must not hold back
+// the lease renewals of sweepLoop.
+func (s *Service) drainLoop() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-s.stop
+		cancel()
+	}()
+	t := time.NewTicker(drainEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.drainShared(ctx)
+		}
+	}
+}
+
+// drainShared stores the records the shared journal holds, whichever
+// process kept them, unless another process is at it. A record already
+// stored (by a drainer that died before forgetting it, or from a local
+// journal's copy) stores and charges nothing and is forgotten.
+func (s *Service) drainShared(ctx context.Context) (int, error) {
+	n, err := s.cfg.Shared.Drain(ctx, s.storePending)
+	if n > 0 {
+		s.log.Info("account: stored records that the store had refused, from Redis", "records", n)
+	}
 	if err != nil {
+		s.log.Warn("account: storing the records kept in Redis; retrying later", "stored", n, "err", err)
+	}
+	return n, err
+}
+
+// storePending stores recs, maxBatch to a transaction, and returns the
+// keys of those stored (or stored before, or malformed). A batch the
+// store refuses is stored one record at a time, so that one bad record
+// holds back no other; if none goes in, the store is taken for down.
+func (s *Service) storePending(ctx context.Context, recs []PendingRecord) ([]string, error) {
+	var done []string
+	keys := make([]string, 0, len(recs))
+	calls := make([]*Call, 0, len(recs))
+	for _, r := range recs {
+		var c Call
+		if err := json.Unmarshal(r.Record, &c); err != nil || c.ID == "" {
+			s.log.Error("account: dropping a malformed record kept in Redis", "key", r.Key, "err", err)
+			done = append(done, r.Key)
+			continue
+		}
+		keys, calls = append(keys, r.Key), append(calls, &c)
+	}
+	for len(calls) > 0 {
+		n := min(len(calls), maxBatch)
+		bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := s.store.RecordCalls(bctx, calls[:n])
+		if err == nil {
+			done = append(done, keys[:n]...)
+		} else {
+			stored, failed, first := 0, 0, ""
+			var last error
+			for i, c := range calls[:n] {
+				if err := s.store.RecordCall(bctx, c, nil); err == nil || errors.Is(err, ErrExists) {
+					done, stored = append(done, keys[i]), stored+1
+				} else {
+					failed++
+					if last == nil {
+						first, last = c.ID, err
+					}
+				}
+			}
+			if stored == 0 {
+				cancel()
+				return done, last // the store is down: drainShared says so once
+			}
+			if failed > 0 {
+				s.log.Error("account: the store refuses some records kept in Redis; they stay there", "records", failed, "first", first, "err", last)
+			}
+		}
+		cancel()
+		keys, calls = keys[n:], calls[n:]
+	}
+	return done, nil
+}
+
+// keptReservations are the reservations that ReleaseExpired and DropLease
+// must keep: those of records waiting in the shared journal, released
+// (with their charge) when the record is stored. Released earlier, their
+// credits could go to other calls, and the record, stored later, charge
+// less than was served. The shared journal is read only when a
+// reservation is to be released (seldom: a process stopped with calls in
+// flight); when it cannot be read, every reservation is kept.
+type keptReservations struct {
+	ctx    context.Context
+	shared SharedJournal
+	once   sync.Once
+	held   map[string]bool
+	err    error // from the shared journal: all kept
+	kept   int
+}
+
+func (s *Service) keptReservations(ctx context.Context) *keptReservations {
+	return &keptReservations{ctx: ctx, shared: s.cfg.Shared}
+}
+
+// keep reports whether reservation id must stay held.
+func (k *keptReservations) keep(id string) bool {
+	if k.shared == nil {
+		return false
+	}
+	k.once.Do(func() {
+		var keys []string
+		keys, k.err = k.shared.Keys(k.ctx)
+		k.held = map[string]bool{}
+		for _, key := range keys {
+			if i := strings.LastIndexByte(key, '|'); i >= 0 && i+1 < len(key) {
+				k.held[key[i+1:]] = true
+			}
+		}
+	})
+	if k.err != nil || k.held[id] {
+		k.kept++
+		return true
+	}
+	return false
+}
+
+// log says what was kept, and why.
+func (k *keptReservations) log(l *slog.Logger, whose string) {
+	switch {
+	case k.err != nil:
+		l.Warn("account: Redis does not list the records pending there; the reservations of "+whose+" stay held until it does", "reservations", k.kept, "err", k.err)
+	case k.kept > 0:
+		l.Info("account: keeping the reservations of "+whose+" whose records wait in Redis, until they are stored", "reservations", k.kept)
+	}
+}
+
+// journaled appends c (encoded as b) to the local journal, reporting
+// whether it is durable there.
+func (s *Service) journaled(c *Call, b []byte) bool {
+	if s.journal == nil {
 		return false
 	}
 	if err := s.journal.Append(b); err != nil {

@@ -49,7 +49,7 @@ func (s *Service) record(a *admission, rec *gateway.Record) {
 // storeCall stores c through the batcher (directly once the service is
 // closing). A call id stored before is a no-op: a continued stream is
 // recorded under its first call's id by whichever process ends it. A
-// record the store refuses goes to the journal, for the next start.
+// record the store refuses is kept (keepRefused) for a later store.
 func (s *Service) storeCall(c *Call) {
 	var err error
 	if s.batch == nil || !s.batch.store(c, &err) {
@@ -62,11 +62,7 @@ func (s *Service) storeCall(c *Call) {
 	case errors.Is(err, ErrExists):
 		s.log.Debug("account: call already recorded; not charged again", "call", c.ID)
 	default:
-		if s.journaled(c) {
-			s.log.Error("account: recording call; kept in the journal for the next start", "call", c.ID, "team", c.TeamID, "err", err)
-		} else {
-			s.log.Error("account: recording call; the record is lost", "call", c.ID, "team", c.TeamID, "err", err)
-		}
+		s.keepRefused(c, err)
 	}
 }
 

@@ -65,6 +65,11 @@ type Config struct {
 	// owner left, including journals of versions that journaled every
 	// record.
 	Journal string
+	// Shared keeps the records the store refused where every process
+	// reaches them (account/redisjournal, with REDIS_URL), so that they
+	// do not depend on this process's disk; every process drains it into
+	// the store. The local journal is still written, as a second copy.
+	Shared SharedJournal
 	// JournalReplayOnly stores what the journal holds and lets go of it:
 	// for admin commands, which make no calls and must not keep a
 	// starting server from owning it.
@@ -101,6 +106,7 @@ type Service struct {
 	stopOnce sync.Once
 	stop     chan struct{}
 	swept    chan struct{}
+	drains   sync.WaitGroup // drainLoop, when there is a shared journal
 }
 
 var _ gateway.Accountant = (*Service)(nil)
@@ -148,6 +154,9 @@ func New(st Store, cfg Config) *Service {
 		s.renewLease(context.Background())
 	}
 	go s.sweepLoop()
+	if s.batch != nil && cfg.Shared != nil {
+		s.drains.Go(s.drainLoop)
+	}
 	return s
 }
 
@@ -161,17 +170,21 @@ func (s *Service) Store() Store { return s.store }
 func (s *Service) Config() Config { return s.cfg }
 
 // Close stops the sweeper, stores the records in flight, releases what
-// this process still holds (calls admitted and never ended) and closes
+// this process still holds (calls admitted and never ended; not those
+// whose records wait in Redis, which their records release) and closes
 // the store.
 func (s *Service) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.swept
+	s.drains.Wait()
 	if s.batch != nil {
 		s.batch.close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := s.store.DropLease(ctx, s.owner); err != nil {
+		kept := s.keptReservations(ctx)
+		if err := s.store.DropLease(ctx, s.owner, kept.keep); err != nil {
 			s.log.Warn("account: releasing this process's reservations; they go when its lease ends", "err", err)
 		}
+		kept.log(s.log, "this process")
 		cancel()
 	}
 	if s.journal != nil {

@@ -2,17 +2,15 @@ package resume_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/redistest"
 	"github.com/runnel/runnel/resume"
 	"github.com/runnel/runnel/resume/redislog"
 )
@@ -27,17 +25,12 @@ func replicas(t testing.TB, n int, o resume.Options) []*resume.Registry {
 // replicasWith is replicas with replica i's options from opts(i).
 func replicasWith(t testing.TB, n int, opts func(i int) resume.Options) []*resume.Registry {
 	t.Helper()
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
+	url, prefix := redistest.Prefix(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := redislog.Open(ctx, url, "runnel-test-"+hex.EncodeToString(b)+":")
+	st, err := redislog.Open(ctx, url, prefix)
 	if err != nil {
-		t.Fatalf("Redis at %s (start it with scripts/services): %v", url, err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	var rs []*resume.Registry

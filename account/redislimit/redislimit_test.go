@@ -2,37 +2,24 @@ package redislimit
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/runnel/runnel/account"
+	"github.com/runnel/runnel/internal/redistest"
 )
 
 // newPair returns two limiters sharing one Redis (REDIS_URL or the local
 // one scripts/services starts) under a fresh prefix, as two servers would.
 func newPair(t *testing.T) (*Limiter, *Limiter) {
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	buf := make([]byte, 6)
-	rand.Read(buf)
-	prefix := "runnel:test:" + hex.EncodeToString(buf) + ":"
+	url, prefix := redistest.Prefix(t)
 	a, err := Open(context.Background(), url, Options{Prefix: prefix})
 	if err != nil {
-		t.Fatalf("Redis at %s (start it with scripts/services): %v", url, err)
+		t.Fatal(err)
 	}
 	b, _ := Open(context.Background(), url, Options{Prefix: prefix})
 	t.Cleanup(func() {
-		ctx := context.Background()
-		keys, _ := a.rdb.Keys(ctx, prefix+"*").Result()
-		if len(keys) > 0 {
-			a.rdb.Del(ctx, keys...)
-		}
 		a.Close()
 		b.Close()
 	})

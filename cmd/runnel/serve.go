@@ -205,10 +205,10 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 	closeAll = func() {
 		closeResumer()
 		closeProviders()
-		closeLimiter()
 		if err := acct.Close(); err != nil {
 			log.Warn("closing the account store", "err", err)
 		}
+		closeLimiter() // after: the last records may need Redis
 	}
 
 	m := metrics.NewWith(metrics.Options{Known: cfg.KnownModels(providers)})

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/runnel/runnel/account"
+	"github.com/runnel/runnel/account/redisjournal"
 	"github.com/runnel/runnel/account/redislimit"
 	"github.com/runnel/runnel/config"
 	"github.com/runnel/runnel/gateway"
@@ -16,9 +19,10 @@ import (
 
 // accountConfig is the account layer's configuration for serve: the
 // environment (account.ConfigFromEnv: RUNNEL_CHARGE, RUNNEL_JOB_TIMEOUT,
-// default limits, RUNNEL_RESERVATION_LEASE, …) under the flags, and rate
-// limits shared through Redis when a Redis URL is configured. The returned
-// func closes what it opened.
+// default limits, RUNNEL_RESERVATION_LEASE, …) under the flags, and, when
+// a Redis URL is configured, rate limits shared through Redis and the
+// records the store refuses kept there for any replica to store. The
+// returned func closes what it opened, after the account service.
 func accountConfig(ctx context.Context, ao accountOptions, sc config.Server, prices gateway.Prices, log *slog.Logger) (account.Config, func(), error) {
 	c, err := account.ConfigFromEnv()
 	if err != nil {
@@ -37,8 +41,13 @@ func accountConfig(ctx context.Context, ao accountOptions, sc config.Server, pri
 	}
 	st := lim.Status()
 	log.Info("rate limits are shared through Redis", "prefix", sc.RedisPrefix, "state", st.State, "fail_open", st.FailOpen)
-	c.Limiter, closeFn = lim, func() { lim.Close() }
-	return c, closeFn, nil
+	j, err := redisjournal.Open(sc.RedisURL, sc.RedisPrefix)
+	if err != nil {
+		lim.Close()
+		return c, nil, err
+	}
+	c.Limiter, c.Shared = lim, j
+	return c, func() { lim.Close(); j.Close() }, nil
 }
 
 func storeKind(databaseURL string) string {
@@ -70,7 +79,8 @@ func readyInfo(acct *account.Service, databaseURL string) func() map[string]any 
 
 // registerLimiterMetrics exports the rate-limit backend's state:
 // runnel_rate_limit_backend_up (1 up, 0 down; labelled by backend) and,
-// for Redis, runnel_rate_limit_backend_failures_total.
+// for Redis, runnel_rate_limit_backend_failures_total; and, with Redis,
+// runnel_records_pending (records the database refused, waiting there).
 func registerLimiterMetrics(reg *prometheus.Registry, acct *account.Service) {
 	backend := acct.LimiterStatus().Backend
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -83,6 +93,20 @@ func registerLimiterMetrics(reg *prometheus.Registry, acct *account.Service) {
 		}
 		return 0
 	}))
+	if _, ok, _ := acct.PendingRecords(context.Background()); ok {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "runnel_records_pending",
+			Help: "Call records the database refused that wait in Redis for a replica to store them (NaN while Redis does not answer).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			n, _, err := acct.PendingRecords(ctx)
+			if err != nil {
+				return math.NaN()
+			}
+			return float64(n)
+		}))
+	}
 	if f, ok := acct.Limiter().(interface{ Failures() int64 }); ok {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "runnel_rate_limit_backend_failures_total",

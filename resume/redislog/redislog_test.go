@@ -2,15 +2,13 @@ package redislog
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/internal/redistest"
 	"github.com/runnel/runnel/resume"
 )
 
@@ -18,27 +16,14 @@ import (
 // prefix of its own, whose keys are deleted at the end.
 func newStore(t testing.TB) *Store {
 	t.Helper()
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	prefix := "runnel-test-" + hex.EncodeToString(b) + ":"
+	url, prefix := redistest.Prefix(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := Open(ctx, url, prefix)
 	if err != nil {
-		t.Fatalf("Redis at %s (start it with scripts/services): %v", url, err)
+		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		keys, _ := s.rdb.Keys(ctx, prefix+"*").Result()
-		if len(keys) > 0 {
-			s.rdb.Del(ctx, keys...)
-		}
-		s.Close()
-	})
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/runnel/runnel/internal/redistest"
 	"github.com/runnel/runnel/test/cluster"
 )
 
@@ -117,11 +117,7 @@ func metric(t *testing.T, base, key, name string) string {
 func TestRedisDownModes(t *testing.T) {
 	for _, mode := range []string{"open", "closed"} {
 		t.Run(mode, func(t *testing.T) {
-			u := os.Getenv("REDIS_URL")
-			if u == "" {
-				u = cluster.DefaultRedisURL
-			}
-			opt, err := redis.ParseURL(u)
+			opt, err := redis.ParseURL(redistest.URL())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -46,7 +46,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/redis/go-redis/v9"
+
+	"github.com/runnel/runnel/internal/redistest"
 )
 
 const (
@@ -54,12 +55,9 @@ const (
 	stopTimeout  = 10 * time.Second
 )
 
-// DefaultPostgresURL and DefaultRedisURL are the services scripts/services
-// starts; $DATABASE_URL and $REDIS_URL override them.
-const (
-	DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	DefaultRedisURL    = "redis://127.0.0.1:6379/0"
-)
+// DefaultPostgresURL is the database scripts/services starts;
+// $DATABASE_URL overrides it (and $REDIS_URL redistest.DefaultURL).
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // Options say what the replicas share and how they are started.
 type Options struct {
@@ -120,7 +118,7 @@ func Start(t testing.TB, o Options) *Cluster {
 		env = append(env, "DATABASE_URL="+c.DatabaseURL)
 	}
 	if o.Redis {
-		c.RedisURL, c.RedisPrefix = redisPrefix(t)
+		c.RedisURL, c.RedisPrefix = redistest.Prefix(t)
 		env = append(env, "REDIS_URL="+c.RedisURL, "RUNNEL_REDIS_PREFIX="+c.RedisPrefix)
 	}
 	env = append(env, o.Env...)
@@ -429,36 +427,4 @@ func postgresSchema(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
-}
-
-// redisPrefix checks that Redis answers and returns its URL and a fresh
-// key prefix, whose keys are deleted when t ends.
-func redisPrefix(t testing.TB) (redisURL, prefix string) {
-	t.Helper()
-	redisURL = os.Getenv("REDIS_URL")
-	if redisURL == "" {
-		redisURL = DefaultRedisURL
-	}
-	opt, err := redis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatalf("cluster: REDIS_URL: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rdb := redis.NewClient(opt)
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		t.Fatalf("cluster: Redis at %s (start it with scripts/services): %v", redisURL, err)
-	}
-	prefix = "runnel-test-" + randomHex() + ":"
-	t.Cleanup(func() {
-		defer rdb.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-	})
-	return redisURL, prefix
 }

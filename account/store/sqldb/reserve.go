@@ -123,9 +123,11 @@ func (s *Store) RenewLease(ctx context.Context, owner string, until time.Time) e
 }
 
 // DropLease ends owner's lease at once, releasing what it still holds
-// (a clean shutdown, after its calls were recorded).
-func (s *Store) DropLease(ctx context.Context, owner string) error {
-	if err := s.releaseOwned(ctx, owner); err != nil {
+// (a clean shutdown, after its calls were recorded) but what keep keeps:
+// those stay, ownerless, until a record releases them (ReleaseExpired
+// finds them again).
+func (s *Store) DropLease(ctx context.Context, owner string, keep func(string) bool) error {
+	if _, err := s.releaseOwned(ctx, owner, keep); err != nil {
 		return err
 	}
 	_, err := s.o.Write.ExecContext(ctx, `DELETE FROM leases WHERE owner = $1`, owner)
@@ -133,9 +135,11 @@ func (s *Store) DropLease(ctx context.Context, owner string) error {
 }
 
 // ReleaseExpired releases, without charge, every reservation whose owner
-// has no lease running at now (it died, or stopped renewing), and forgets
-// those owners. It returns how many reservations it released.
-func (s *Store) ReleaseExpired(ctx context.Context, now time.Time) (int, error) {
+// has no lease running at now (it died, or stopped renewing) and that
+// keep (when not nil) does not keep, and forgets those owners' leases. It
+// returns how many reservations it released. A kept one stays until its
+// call's record releases it.
+func (s *Store) ReleaseExpired(ctx context.Context, now time.Time, keep func(string) bool) (int, error) {
 	rows, err := s.o.Read.QueryContext(ctx, `SELECT DISTINCT r.owner FROM reservations r LEFT JOIN leases l ON l.owner = r.owner
 		WHERE l.owner IS NULL OR l.expires_at < $1`, micros(now))
 	owners, err := collect(rows, err, func(r scanner) (o string, err error) { err = r.Scan(&o); return })
@@ -144,14 +148,11 @@ func (s *Store) ReleaseExpired(ctx context.Context, now time.Time) (int, error) 
 	}
 	n := 0
 	for _, o := range owners {
-		ids, err := s.owned(ctx, o)
+		m, err := s.releaseOwned(ctx, o, keep)
+		n += m
 		if err != nil {
 			return n, err
 		}
-		if err := s.releaseOwned(ctx, o); err != nil {
-			return n, err
-		}
-		n += len(ids)
 	}
 	_, err = s.o.Write.ExecContext(ctx, `DELETE FROM leases WHERE expires_at < $1`, micros(now))
 	return n, err
@@ -162,15 +163,22 @@ func (s *Store) owned(ctx context.Context, owner string) ([]string, error) {
 	return collect(rows, err, func(r scanner) (id string, err error) { err = r.Scan(&id); return })
 }
 
-func (s *Store) releaseOwned(ctx context.Context, owner string) error {
+// releaseOwned releases owner's reservations but those keep keeps, and
+// returns how many it released.
+func (s *Store) releaseOwned(ctx context.Context, owner string, keep func(string) bool) (int, error) {
 	ids, err := s.owned(ctx, owner)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	n := 0
 	for _, id := range ids {
-		if err := s.Release(ctx, id); err != nil {
-			return err
+		if keep != nil && keep(id) {
+			continue
 		}
+		if err := s.Release(ctx, id); err != nil {
+			return n, err
+		}
+		n++
 	}
-	return nil
+	return n, nil
 }

@@ -101,7 +101,8 @@ func TestRecordSettlesReservationOnce(t *testing.T) {
 }
 
 // The reservations of an owner whose lease ran out are released without
-// charge; a live owner's stay.
+// charge, except those kept (their records are pending elsewhere), which
+// stay until a record releases them; a live owner's stay.
 func TestLeases(t *testing.T) {
 	each(t, func(t *testing.T, s *sqldb.Store) {
 		ctx := context.Background()
@@ -120,15 +121,27 @@ func TestLeases(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		n, err := s.ReleaseExpired(ctx, t0.Add(30e9))
-		if err != nil || n != 3 {
-			t.Fatalf("released %d, %v; want the dead owner's 2 and the 1 with no lease", n, err)
+		keep := func(id string) bool { return id == "res_1" }
+		n, err := s.ReleaseExpired(ctx, t0.Add(30e9), keep)
+		if err != nil || n != 2 {
+			t.Fatalf("released %d, %v; want the dead owner's res_0 and the 1 with no lease", n, err)
 		}
 		tm, _ := s.Team(ctx, "team_l")
-		if tm.Credits != 5 || tm.Reserved != 1 {
-			t.Fatalf("team: %+v, want 5 credits, 1 reserved by the live owner", tm)
+		if tm.Credits != 5 || tm.Reserved != 2 {
+			t.Fatalf("team: %+v, want 5 credits, 2 reserved (the live owner's, the kept one)", tm)
 		}
-		if err := s.DropLease(ctx, "live"); err != nil {
+		// Kept across rounds, though its owner's lease is forgotten.
+		if n, err := s.ReleaseExpired(ctx, t0.Add(31e9), keep); err != nil || n != 0 {
+			t.Fatalf("second round released %d, %v; want 0", n, err)
+		}
+		kept := &account.Call{ID: "call_kept", TeamID: "team_l", Status: "ok", Credits: 1, Reservation: "res_1"}
+		if err := s.RecordCall(ctx, kept, nil); err != nil || kept.Credits != 1 {
+			t.Fatalf("the kept reservation's record: %v, %d credits", err, kept.Credits)
+		}
+		if tm, _ = s.Team(ctx, "team_l"); tm.Credits != 4 || tm.Reserved != 1 {
+			t.Fatalf("after the kept record: %+v, want 4 credits, 1 reserved", tm)
+		}
+		if err := s.DropLease(ctx, "live", nil); err != nil {
 			t.Fatal(err)
 		}
 		if tm, _ = s.Team(ctx, "team_l"); tm.Reserved != 0 {

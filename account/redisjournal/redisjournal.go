@@ -1,0 +1,171 @@
+// Package redisjournal keeps the call records that the account store
+// refused (the database was down or erroring) in Redis, where every
+// replica reaches them, so that a record outlives the replica that served
+// its call and that replica's disk. Any replica drains them into the store
+// (account.Service runs the drain every few seconds); a claim with a
+// time limit lets one replica drain at a time, and the store's idempotency
+// by call id makes a second store of a record (a drainer that died between
+// storing and removing it, or whose claim ran out) store and charge
+// nothing.
+//
+// Keys, under the prefix (default "runnel:"):
+//
+//	rec:pending  a hash: one field per record kept (account's key: call id
+//	             and reservation), the record's JSON as the local journal
+//	             has it; no expiry, fields are removed once stored
+//	rec:drain    the drain claim: a random token of the replica draining,
+//	             with a time limit renewed before each batch
+//
+// Durability is Redis's own: a record is in Redis's memory when Put
+// returns, which survives any replica; it survives a Redis restart only
+// with persistence (AOF with appendfsync everysec loses at most about a
+// second of writes on a crash of Redis itself, always none; RDB loses what
+// came after the last snapshot). The account layer writes the local
+// journal too, as a second copy for that case.
+package redisjournal
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/runnel/runnel/account"
+)
+
+// claimTTL is how long a drain claim holds without renewal: longer than
+// one batch's store (account bounds it at 10s), so that a live drainer
+// keeps it, short enough that a dead one's records wait little.
+const claimTTL = 30 * time.Second
+
+// scanCount is the batch size asked of HSCAN (a hint to Redis).
+const scanCount = 128
+
+// ErrClaimLost is returned by Drain when its claim ran out mid-drain (the
+// store was slower than claimTTL): another replica may be draining.
+var ErrClaimLost = errors.New("redisjournal: the drain claim ran out")
+
+// Journal is an account.SharedJournal over Redis.
+type Journal struct {
+	rdb     redis.UniversalClient
+	pending string
+	claim   string
+}
+
+var _ account.SharedJournal = (*Journal)(nil)
+
+// Open connects to the Redis at url (redis://…, as REDIS_URL). Redis need
+// not answer yet; only a malformed URL is an error. Commands time out
+// after a second and are not retried: Put runs before a call's response
+// ends, after the store already failed, and a record Redis does not take
+// at once goes to the local journal.
+func Open(url, prefix string) (*Journal, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		// The URL may hold a password: keep it out of the message.
+		return nil, fmt.Errorf("redisjournal: REDIS_URL is not a valid redis:// URL")
+	}
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = time.Second, time.Second, time.Second, time.Second
+	opt.MaxRetries = -1
+	return New(redis.NewClient(opt), prefix), nil
+}
+
+// New returns a Journal over rdb with keys under prefix (default
+// "runnel:").
+func New(rdb redis.UniversalClient, prefix string) *Journal {
+	if prefix == "" {
+		prefix = "runnel:"
+	}
+	return &Journal{rdb: rdb, pending: prefix + "rec:pending", claim: prefix + "rec:drain"}
+}
+
+// Close closes the Redis client.
+func (j *Journal) Close() error { return j.rdb.Close() }
+
+// Put keeps rec under key until a drain stores it.
+func (j *Journal) Put(ctx context.Context, key string, rec []byte) error {
+	return j.rdb.HSet(ctx, j.pending, key, rec).Err()
+}
+
+// Keys lists the keys of the records kept.
+func (j *Journal) Keys(ctx context.Context) ([]string, error) {
+	return j.rdb.HKeys(ctx, j.pending).Result()
+}
+
+// Len counts the records kept.
+func (j *Journal) Len(ctx context.Context) (int64, error) {
+	return j.rdb.HLen(ctx, j.pending).Result()
+}
+
+// renewScript extends the claim (KEYS[1]) if it is still ARGV[1]'s;
+// releaseScript deletes it then.
+var (
+	renewScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`)
+	releaseScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1]) end
+return 0`)
+)
+
+// Drain implements account.SharedJournal: while nothing is kept it costs
+// one EXISTS; else it takes the claim (or leaves the records to the
+// replica holding it), hands them to store a batch at a time, removes
+// those store reports stored, and lets go of the claim.
+func (j *Journal) Drain(ctx context.Context, store func(context.Context, []account.PendingRecord) ([]string, error)) (int, error) {
+	if n, err := j.rdb.Exists(ctx, j.pending).Result(); err != nil || n == 0 {
+		return 0, err
+	}
+	b := make([]byte, 12)
+	rand.Read(b)
+	token := hex.EncodeToString(b)
+	ok, err := j.rdb.SetNX(ctx, j.claim, token, claimTTL).Result()
+	if err != nil || !ok {
+		return 0, err
+	}
+	defer releaseScript.Run(context.WithoutCancel(ctx), j.rdb, []string{j.claim}, token)
+	removed := 0
+	var cursor uint64
+	for {
+		held, err := renewScript.Run(ctx, j.rdb, []string{j.claim}, token, claimTTL.Milliseconds()).Int()
+		if err != nil {
+			return removed, err
+		}
+		if held == 0 {
+			return removed, ErrClaimLost
+		}
+		kv, next, err := j.rdb.HScan(ctx, j.pending, cursor, "", scanCount).Result()
+		if err != nil {
+			return removed, err
+		}
+		recs := make([]account.PendingRecord, 0, len(kv)/2)
+		for i := 0; i+1 < len(kv); i += 2 {
+			recs = append(recs, account.PendingRecord{Key: kv[i], Record: []byte(kv[i+1])})
+		}
+		var stored []string
+		var serr error
+		if len(recs) > 0 {
+			stored, serr = store(ctx, recs)
+		}
+		if len(stored) > 0 {
+			// Removed only once stored: a drainer that dies in between
+			// leaves them for the next, whose store is a no-op.
+			n, err := j.rdb.HDel(context.WithoutCancel(ctx), j.pending, stored...).Result()
+			removed += int(n)
+			if err != nil {
+				return removed, err
+			}
+		}
+		if serr != nil {
+			return removed, serr
+		}
+		if next == 0 {
+			return removed, nil
+		}
+		cursor = next
+	}
+}
