@@ -18,22 +18,31 @@ import (
 	"github.com/runnel/runnel/mock"
 )
 
-// BenchmarkAuthCPU measures the CPU per request that the account layer
-// adds, as `runnel serve` runs it (auth by key, key and team rate limits,
-// credits, the call journaled and stored by background writers): the same
-// load (20-token streams from the mock, 10 at a time) goes straight to the
-// mock, through Runnel with auth off, and through Runnel with auth on over
-// SQLite and over PostgreSQL, in rotating order each round. A variant's
-// CPU is the process CPU time of its requests plus closing its service
-// (which waits for the records to be stored), less the direct run's, per
+// BenchmarkAuthCPU measures the CPU per request that auth adds, as
+// `runnel serve` runs it: the same load (20-token streams from the mock,
+// 10 at a time) goes straight to the mock ("direct"), through Runnel with
+// no account layer at all ("none"), and through Runnel over SQLite and
+// over PostgreSQL with auth off (anonymous calls, recorded in the store,
+// as serve records them without --auth) and on (a key, key and team rate
+// limits, the call's credit reserved before it goes upstream, its record
+// charging the team), in rotating order each round. The team has credits
+// (every call reserves and pays one) and no budget. A variant's CPU is
+// the process CPU time of its requests plus closing its service (which
+// waits for the records to be stored), less the direct run's, per
 // request: so the load generator's and the mock's share cancels out, and
-// the figures are the server's own. One op is one round.
-// RUNNEL_BENCH_AUTH=sqlite (or postgres, off) runs only that variant
-// beside the direct one, so that a CPU profile (-cpuprofile) is of one.
+// the figures are the server's own (the PostgreSQL server's is not
+// counted). One op is one round. RUNNEL_BENCH_AUTH=sqlite (or any other
+// variant's name) runs only that variant beside the direct one, so that a
+// CPU profile (-cpuprofile) is of one.
 func BenchmarkAuthCPU(b *testing.B) {
 	const requests, streams = 1000, 10
-	type variant struct{ name, kind string }
-	variants := []variant{{"direct", "-"}, {"off", ""}, {"sqlite", "sqlite"}, {"postgres", "postgres"}}
+	type variant struct {
+		name, kind string
+		auth       bool
+	}
+	variants := []variant{{"direct", "-", false}, {"none", "", false},
+		{"sqlite-off", "sqlite", false}, {"sqlite", "sqlite", true},
+		{"postgres-off", "postgres", false}, {"postgres", "postgres", true}}
 	if only := os.Getenv("RUNNEL_BENCH_AUTH"); only != "" {
 		for _, v := range variants[1:] {
 			if v.name == only {
@@ -46,11 +55,12 @@ func BenchmarkAuthCPU(b *testing.B) {
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams}}
 	// start returns the variant's server, the key to call it with, the
-	// model to ask for and what to call once the requests are done.
-	start := func(v variant) (url, key, model string, done func()) {
+	// model to ask for and what to call once the requests are done, with
+	// how many were made (with auth, each must have paid its credit).
+	start := func(v variant) (url, key, model string, done func(calls int)) {
 		if v.kind == "-" {
 			srv := httptest.NewServer(MockHandler(mock.Options{}))
-			return srv.URL, "", "default?tokens=20", srv.Close
+			return srv.URL, "", "default?tokens=20", func(int) { srv.Close() }
 		}
 		r := gateway.NewStaticRouter()
 		r.Register("mock", mock.New(mock.Options{}))
@@ -59,9 +69,14 @@ func BenchmarkAuthCPU(b *testing.B) {
 			svc  *account.Service
 		)
 		if v.kind != "" {
-			svc = account.New(storetest.Open(b, v.kind), account.Config{Auth: true, Journal: filepath.Join(b.TempDir(), "calls.journal")})
+			svc = account.New(storetest.Open(b, v.kind), account.Config{Auth: v.auth, Journal: filepath.Join(b.TempDir(), "calls.journal")})
+			acct = svc
+		}
+		var tm account.Team
+		if v.auth {
 			ctx := context.Background()
-			tm, err := svc.CreateTeam(ctx, "bench", 1<<40)
+			var err error
+			tm, err = svc.CreateTeam(ctx, "bench", 1<<40)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -70,7 +85,6 @@ func BenchmarkAuthCPU(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			acct = svc
 		}
 		mux := http.NewServeMux()
 		openai.NewServer(gateway.New(gateway.Options{Router: r, Accountant: acct}), openai.Options{}).Register(mux)
@@ -79,8 +93,14 @@ func BenchmarkAuthCPU(b *testing.B) {
 			h = svc.Middleware(mux)
 		}
 		srv := httptest.NewServer(h)
-		return srv.URL, key, "mock/default?tokens=20", func() {
+		return srv.URL, key, "mock/default?tokens=20", func(calls int) {
 			srv.Close()
+			if v.auth {
+				got, err := svc.Team(context.Background(), tm.ID)
+				if err != nil || got.Credits != tm.Credits-int64(calls) || got.Reserved != 0 {
+					b.Errorf("%s: team after %d calls: %+v (%v); want each call charged one credit, none held", v.name, calls, got, err)
+				}
+			}
 			if svc != nil {
 				svc.Close()
 			}
@@ -98,7 +118,7 @@ func BenchmarkAuthCPU(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		done()
+		done(n + requests)
 		cpu := cpuTime() - t0
 		if res.Failed > 0 {
 			b.Fatalf("%s: %d failed: %v", v.name, res.Failed, res.Errors)
@@ -122,15 +142,22 @@ func BenchmarkAuthCPU(b *testing.B) {
 		}
 		b.Logf("round %d: server CPU per request: %s(direct run %.0f µs, load generator and mock)", i+1, msg, float64(cpus[0])/float64(time.Microsecond)/requests)
 	}
-	med := make([]float64, len(variants))
+	med := map[string]float64{}
 	for j := 1; j < len(variants); j++ {
 		v := append([]float64(nil), per[j]...)
 		sort.Float64s(v)
-		med[j] = median(v)
-		b.ReportMetric(med[j], variants[j].name+"-cpu-µs/req")
+		med[variants[j].name] = median(v)
+		b.ReportMetric(median(v), variants[j].name+"-cpu-µs/req")
 	}
-	if len(variants) == 4 {
-		b.ReportMetric(100*(med[2]/med[1]-1), "sqlite-added-%")
-		b.ReportMetric(100*(med[3]/med[1]-1), "postgres-added-%")
+	// What auth adds over auth off on the same store (the issue's
+	// measure), and over no account layer at all.
+	for _, k := range []string{"sqlite", "postgres"} {
+		on, okOn := med[k]
+		if off, ok := med[k+"-off"]; ok && okOn {
+			b.ReportMetric(100*(on/off-1), k+"-over-off-%")
+		}
+		if none, ok := med["none"]; ok && okOn {
+			b.ReportMetric(100*(on/none-1), k+"-over-none-%")
+		}
 	}
 }

@@ -57,6 +57,8 @@ type Store struct {
 	o      Options
 	stmts  sync.Map // query → *sql.Stmt on the read pool
 	wstmts sync.Map // query → *sql.Stmt on the write pool
+
+	reserving reserveGroup
 }
 
 // exec runs a write in tx, through the statement New prepared for q if
@@ -153,7 +155,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	if o.MaxVersion == 0 {
-		for _, q := range append([]string{insertCall, addSpent, touchJob, deductCredit, reserveTeam, insertReservation, deleteReservation, releaseTeam, lockTeam}, bulkStatements()...) {
+		for _, q := range append(append([]string{insertCall, addSpent, touchJob, deductCredit, reserveTeam, insertReservation, deleteReservation, releaseTeam, lockTeam}, bulkStatements()...), reserveStatements()...) {
 			st, err := o.Write.PrepareContext(ctx, q)
 			if err != nil {
 				s.Close()
