@@ -79,11 +79,28 @@ func deleteReservations(n int) string {
 	return b.String()
 }
 
+// sized holds a bulk statement's text for each of chunkSizes, built once:
+// the text is the key of its prepared statement.
+type sized map[int]string
+
+func sizedQuery(f func(int) string) sized {
+	m := sized{}
+	for _, n := range chunkSizes {
+		m[n] = f(n)
+	}
+	return m
+}
+
+var (
+	insertCallsQ        = sizedQuery(insertCalls)
+	deleteReservationsQ = sizedQuery(deleteReservations)
+)
+
 // bulkStatements are the statements New prepares for recordPlain.
 func bulkStatements() []string {
 	var qs []string
 	for _, n := range chunkSizes {
-		qs = append(qs, insertCalls(n), deleteReservations(n))
+		qs = append(qs, insertCallsQ[n], deleteReservationsQ[n])
 	}
 	return append(qs, readTeam, writeTeam, setCallCredits)
 }
@@ -134,7 +151,7 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 	// before) holds nothing.
 	released := map[string]held{}
 	for off, n := range chunkOffsets(len(res)) {
-		rows, err := s.queryTx(ctx, tx, deleteReservations(n), res[off:off+n]...)
+		rows, err := s.queryTx(ctx, tx, deleteReservationsQ[n], res[off:off+n]...)
 		if err != nil {
 			return err
 		}
@@ -164,7 +181,7 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 				c.Cost.Input, c.Cost.Output, c.Cost.Total,
 				micros(c.Started), c.TTFT.Microseconds(), c.Duration.Microseconds(), c.Finish, c.Status, c.ErrorCode, c.ErrorMsg, want[k])
 		}
-		rows, err := s.queryTx(ctx, tx, insertCalls(n), args...)
+		rows, err := s.queryTx(ctx, tx, insertCallsQ[n], args...)
 		if err != nil {
 			return err
 		}

@@ -145,7 +145,7 @@ func (s *Store) reserveTx(ctx context.Context, tx *sql.Tx, batch []*reserveReq) 
 		for _, q := range held[off : off+n] {
 			args = append(args, q.r.ID, q.r.TeamID, q.r.Owner, q.r.Credits, q.r.Budget, now)
 		}
-		if _, err := s.exec(ctx, tx, insertReservations(n), args...); err != nil {
+		if _, err := s.exec(ctx, tx, insertReservationsQ[n], args...); err != nil {
 			return err
 		}
 	}
@@ -158,6 +158,8 @@ const (
 	lockReserveTeam  = `UPDATE teams SET reserved = reserved WHERE id = $1 RETURNING credits, reserved, spent, max_budget, budget_reserved`
 	writeReserveTeam = `UPDATE teams SET reserved = reserved + $2, budget_reserved = $3 WHERE id = $1`
 )
+
+var insertReservationsQ = sizedQuery(insertReservations)
 
 func insertReservations(n int) string {
 	var b strings.Builder
@@ -175,7 +177,7 @@ func insertReservations(n int) string {
 func reserveStatements() []string {
 	qs := []string{lockReserveTeam, writeReserveTeam}
 	for _, n := range chunkSizes {
-		qs = append(qs, insertReservations(n))
+		qs = append(qs, insertReservationsQ[n])
 	}
 	return qs
 }
