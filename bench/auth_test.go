@@ -51,7 +51,9 @@ func BenchmarkAuthCPU(b *testing.B) {
 	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: 20}))
 	defer upstream.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams}}
-	run := func(v string) time.Duration {
+	// run returns the hop's CPU time over the timed requests and their
+	// TTFT (ms).
+	run := func(v string) (time.Duration, Stats) {
 		p := startHop(b, "auth-"+v, upstream.URL)
 		defer p.stop()
 		cfg := Config{BaseURL: p.URL + "/v1", APIKey: p.Key, Model: "openai/default", Prompt: "hi", Requests: 20, Concurrency: streams, HTTPClient: client}
@@ -71,18 +73,20 @@ func BenchmarkAuthCPU(b *testing.B) {
 		if p.Key != "" && after.Charged != 20+requests {
 			b.Fatalf("%s: %d credits charged for %d calls; want one each", v, after.Charged, 20+requests)
 		}
-		return time.Duration(after.CPUNanos - before.CPUNanos)
+		return time.Duration(after.CPUNanos - before.CPUNanos), res.TTFT
 	}
 	per := make([][]float64, len(variants))
 	b.ResetTimer()
 	for i := range b.N {
-		msg := ""
+		ttft := make([]Stats, len(variants))
 		for k := range variants {
 			j := (i + k) % len(variants)
-			per[j] = append(per[j], float64(run(variants[j]))/float64(time.Microsecond)/requests)
+			cpu, t := run(variants[j])
+			per[j], ttft[j] = append(per[j], float64(cpu)/float64(time.Microsecond)/requests), t
 		}
+		msg := ""
 		for j, v := range variants {
-			msg += fmt.Sprintf(" %s %.0f µs", v, per[j][i])
+			msg += fmt.Sprintf(" %s %.0f µs (TTFT p50 %.2f, p99 %.2f ms)", v, per[j][i], ttft[j].P50, ttft[j].P99)
 		}
 		b.Logf("round %d: hop CPU per request:%s", i+1, msg)
 	}
