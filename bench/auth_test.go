@@ -2,116 +2,170 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/runnel/runnel/account"
+	"github.com/runnel/runnel/account/store/postgres"
+	"github.com/runnel/runnel/account/store/sqldb"
+	"github.com/runnel/runnel/account/store/sqlite"
 	"github.com/runnel/runnel/account/store/storetest"
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/mock"
 )
 
-// BenchmarkAuthCPU measures the CPU per request that the account layer
-// adds, as `runnel serve` runs it (auth by key, key and team rate limits,
-// credits, the call journaled and stored by background writers): the same
-// load (20-token streams from the mock, 10 at a time) goes straight to the
-// mock, through Runnel with auth off, and through Runnel with auth on over
-// SQLite and over PostgreSQL, in rotating order each round. A variant's
-// CPU is the process CPU time of its requests plus closing its service
-// (which waits for the records to be stored), less the direct run's, per
-// request: so the load generator's and the mock's share cancels out, and
-// the figures are the server's own. One op is one round.
+// BenchmarkAuthCPU measures the CPU per request that auth adds, as
+// `runnel serve` runs it: the same load (20-token streams from an HTTP
+// mock upstream, 10 at a time) goes through a Runnel hop process (the
+// openai dialect and upstream, metrics) with no account layer at all
+// ("none"), and over SQLite and over PostgreSQL with auth off (anonymous
+// calls, recorded in the store, as serve records them without --auth) and
+// on (a key, key and team rate limits, the call's credit reserved before
+// it goes upstream, its record charging the team), in rotating order each
+// round. The team has credits (every call reserves and pays one) and no
+// budget. Each variant is a fresh hop process (startHop), and its CPU is
+// the hop's own over the timed requests (getrusage in the hop; the
+// PostgreSQL server's is not counted), per request. One op is one round.
+// RUNNEL_BENCH_AUTH=sqlite (or any other variant's name) runs only that
+// variant, and RUNNEL_BENCH_HOP_PROFILE=DIR writes each hop's CPU profile
+// to DIR/auth-VARIANT.prof.
 func BenchmarkAuthCPU(b *testing.B) {
 	const requests, streams = 1000, 10
-	type variant struct{ name, kind string }
-	variants := []variant{{"direct", "-"}, {"off", ""}, {"sqlite", "sqlite"}, {"postgres", "postgres"}}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams}}
-	// start returns the variant's server, the key to call it with, the
-	// model to ask for and what to call once the requests are done.
-	start := func(v variant) (url, key, model string, done func()) {
-		if v.kind == "-" {
-			srv := httptest.NewServer(MockHandler(mock.Options{}))
-			return srv.URL, "", "default?tokens=20", srv.Close
+	variants := []string{"none", "sqlite-off", "sqlite", "postgres-off", "postgres"}
+	if only := os.Getenv("RUNNEL_BENCH_AUTH"); only != "" {
+		if !slices.Contains(variants, only) {
+			b.Fatalf("RUNNEL_BENCH_AUTH=%s: no such variant", only)
 		}
-		r := gateway.NewStaticRouter()
-		r.Register("mock", mock.New(mock.Options{}))
-		var (
-			acct gateway.Accountant
-			svc  *account.Service
-		)
-		if v.kind != "" {
-			svc = account.New(storetest.Open(b, v.kind), account.Config{Auth: true, Journal: filepath.Join(b.TempDir(), "calls.journal")})
-			ctx := context.Background()
-			tm, err := svc.CreateTeam(ctx, "bench", 1<<40)
-			if err != nil {
-				b.Fatal(err)
-			}
-			svc.SetTeamLimits(ctx, tm.ID, account.Limits{RPM: 1 << 30, TPM: 1 << 40}, 0)
-			key, _, err = svc.CreateKey(ctx, tm.ID, "", account.Limits{RPM: 1 << 30, TPM: 1 << 40})
-			if err != nil {
-				b.Fatal(err)
-			}
-			acct = svc
-		}
-		mux := http.NewServeMux()
-		openai.NewServer(gateway.New(gateway.Options{Router: r, Accountant: acct}), openai.Options{}).Register(mux)
-		var h http.Handler = mux
-		if svc != nil {
-			h = svc.Middleware(mux)
-		}
-		srv := httptest.NewServer(h)
-		return srv.URL, key, "mock/default?tokens=20", func() {
-			srv.Close()
-			if svc != nil {
-				svc.Close()
-			}
-		}
+		variants = []string{only}
 	}
-	run := func(v variant, n int) time.Duration {
-		url, key, model, done := start(v)
-		cfg := Config{BaseURL: url + "/v1", APIKey: key, Model: model, Prompt: "hi", Requests: n, Concurrency: streams, HTTPClient: client}
+	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: 20}))
+	defer upstream.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams}}
+	// run returns the hop's CPU time over the timed requests and their
+	// TTFT (ms).
+	run := func(v string) (time.Duration, Stats) {
+		p := startHop(b, "auth-"+v, upstream.URL)
+		defer p.stop()
+		cfg := Config{BaseURL: p.URL + "/v1", APIKey: p.Key, Model: "openai/default", Prompt: "hi", Requests: 20, Concurrency: streams, HTTPClient: client}
 		if _, err := Run(context.Background(), cfg); err != nil { // warm
 			b.Fatal(err)
 		}
 		cfg.Requests = requests
-		t0 := cpuTime()
+		before := p.stats(b, false)
 		res, err := Run(context.Background(), cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
-		done()
-		cpu := cpuTime() - t0
+		after := p.stats(b, false)
 		if res.Failed > 0 {
-			b.Fatalf("%s: %d failed: %v", v.name, res.Failed, res.Errors)
+			b.Fatalf("%s: %d failed: %v", v, res.Failed, res.Errors)
 		}
-		return cpu
+		if p.Key != "" && after.Charged != 20+requests {
+			b.Fatalf("%s: %d credits charged for %d calls; want one each", v, after.Charged, 20+requests)
+		}
+		return time.Duration(after.CPUNanos - before.CPUNanos), res.TTFT
 	}
 	per := make([][]float64, len(variants))
 	b.ResetTimer()
 	for i := range b.N {
-		cpus := make([]time.Duration, len(variants))
+		ttft := make([]Stats, len(variants))
 		for k := range variants {
 			j := (i + k) % len(variants)
-			cpus[j] = run(variants[j], 20)
+			cpu, t := run(variants[j])
+			per[j], ttft[j] = append(per[j], float64(cpu)/float64(time.Microsecond)/requests), t
 		}
-		for j := 1; j < len(variants); j++ {
-			per[j] = append(per[j], float64(cpus[j]-cpus[0])/float64(time.Microsecond)/requests)
+		msg := ""
+		for j, v := range variants {
+			msg += fmt.Sprintf(" %s %.0f µs (TTFT p50 %.2f, p99 %.2f ms)", v, per[j][i], ttft[j].P50, ttft[j].P99)
 		}
-		b.Logf("round %d: server CPU per request: off %.0f µs, sqlite %.0f µs, postgres %.0f µs (direct run %.0f µs, load generator and mock)",
-			i+1, per[1][i], per[2][i], per[3][i], float64(cpus[0])/float64(time.Microsecond)/requests)
+		b.Logf("round %d: hop CPU per request:%s", i+1, msg)
 	}
-	med := make([]float64, len(variants))
-	for j := 1; j < len(variants); j++ {
+	med := map[string]float64{}
+	for j := range variants {
 		v := append([]float64(nil), per[j]...)
 		sort.Float64s(v)
-		med[j] = median(v)
-		b.ReportMetric(med[j], variants[j].name+"-cpu-µs/req")
+		med[variants[j]] = median(v)
+		b.ReportMetric(median(v), variants[j]+"-cpu-µs/req")
 	}
-	b.ReportMetric(100*(med[2]/med[1]-1), "sqlite-added-%")
-	b.ReportMetric(100*(med[3]/med[1]-1), "postgres-added-%")
+	// What auth adds over auth off on the same store (the issue's
+	// measure), and over no account layer at all.
+	for _, k := range []string{"sqlite", "postgres"} {
+		on, okOn := med[k]
+		if off, ok := med[k+"-off"]; ok && okOn {
+			b.ReportMetric(100*(on/off-1), k+"-over-off-%")
+		}
+		if none, ok := med["none"]; ok && okOn {
+			b.ReportMetric(100*(on/none-1), k+"-over-none-%")
+		}
+	}
+}
+
+// authHop is the hop process of BenchmarkAuthCPU's variant v, in front of
+// upstream: the handler, the key to call it with ("" without auth), how
+// many credits its team has paid so far, and what stops it.
+func authHop(v, upstream string) (h http.Handler, key string, charged func() int64, stop func(), err error) {
+	kind, mode, _ := strings.Cut(v, "-")
+	if kind == "none" {
+		return gatewayHandler(upstream), "", nil, func() {}, nil
+	}
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "runnel-authcpu-")
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	var st *sqldb.Store
+	cleanup := func() { os.RemoveAll(dir) }
+	switch kind {
+	case "sqlite":
+		st, err = sqlite.Open(ctx, dir)
+	case "postgres":
+		schema := storetest.Schema()
+		st, err = postgres.Open(ctx, storetest.PostgresURL(), schema)
+		cleanup = func() {
+			postgres.DropSchema(context.Background(), storetest.PostgresURL(), schema)
+			os.RemoveAll(dir)
+		}
+	default:
+		err = fmt.Errorf("unknown store %q", kind)
+	}
+	if err != nil {
+		cleanup()
+		return nil, "", nil, nil, err
+	}
+	svc := account.New(st, account.Config{Auth: mode != "off", Journal: filepath.Join(dir, "calls.journal"), Logger: slog.New(slog.DiscardHandler)})
+	closeAll := func() { svc.Close(); cleanup() }
+	h = svc.Middleware(gatewayHandler(upstream, func(g *gateway.Options, _ *openai.Options) { g.Accountant = svc }))
+	if mode == "off" {
+		return h, "", nil, closeAll, nil
+	}
+	const credits = 1 << 40
+	tm, err := svc.CreateTeam(ctx, "bench", credits)
+	if err == nil {
+		_, err = svc.SetTeamLimits(ctx, tm.ID, account.Limits{RPM: 1 << 30, TPM: 1 << 40}, 0)
+	}
+	if err == nil {
+		key, _, err = svc.CreateKey(ctx, tm.ID, "", account.Limits{RPM: 1 << 30, TPM: 1 << 40})
+	}
+	if err != nil {
+		closeAll()
+		return nil, "", nil, nil, err
+	}
+	charged = func() int64 {
+		t, err := svc.Team(context.Background(), tm.ID)
+		if err != nil || t.Reserved != 0 {
+			return -1
+		}
+		return credits - t.Credits
+	}
+	return h, key, charged, closeAll, nil
 }

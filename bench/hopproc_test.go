@@ -38,15 +38,30 @@ type hopStats struct {
 	// Reads and Writes count read and write system calls so far
 	// (/proc/self/io).
 	Reads, Writes int64
+	// Charged is the credits the auth hop's team has paid, -1 while
+	// some are held (see authHop).
+	Charged int64 `json:"charged,omitempty"`
 }
 
 func serveHop(kind, upstream string) {
 	var h http.Handler
-	switch kind {
-	case "proxy":
+	var charged func() int64
+	stop := func() {}
+	switch {
+	case kind == "proxy":
 		h = proxyHandler(upstream)
-	case "runnel":
+	case kind == "runnel":
 		h = gatewayHandler(upstream)
+	case strings.HasPrefix(kind, "auth-"):
+		var key string
+		var err error
+		if h, key, charged, stop, err = authHop(strings.TrimPrefix(kind, "auth-"), upstream); err != nil {
+			fmt.Fprintln(os.Stderr, kind, err)
+			os.Exit(1)
+		}
+		if key != "" {
+			fmt.Println("key", key)
+		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown hop", kind)
 		os.Exit(2)
@@ -55,6 +70,9 @@ func serveHop(kind, upstream string) {
 	mux.HandleFunc("GET /_hop/stats", func(w http.ResponseWriter, r *http.Request) {
 		s := hopStats{CPUNanos: int64(cpuTime()), RSS: rss(), Goroutine: runtime.NumGoroutine()}
 		s.Reads, s.Writes = syscalls()
+		if charged != nil {
+			s.Charged = charged()
+		}
 		if r.URL.Query().Has("gc") {
 			s.LiveBytes = uint64(liveMemory())
 		}
@@ -80,6 +98,7 @@ func serveHop(kind, upstream string) {
 	go func() {
 		io.Copy(io.Discard, os.Stdin)
 		stopProfile()
+		stop()
 		os.Exit(0)
 	}()
 	http.Serve(ln, mux)
@@ -119,6 +138,7 @@ func syscalls() (reads, writes int64) {
 // hopProc is a running hop process.
 type hopProc struct {
 	URL   string
+	Key   string // the API key an auth hop printed, or ""
 	stdin io.Closer
 	cmd   *exec.Cmd
 }
@@ -147,7 +167,12 @@ func startHop(tb testing.TB, kind, upstream string) *hopProc {
 	}
 	p := &hopProc{stdin: stdin, cmd: cmd}
 	tb.Cleanup(p.stop)
-	line, err := bufio.NewReader(out).ReadString('\n')
+	rd := bufio.NewReader(out)
+	line, err := rd.ReadString('\n')
+	if k, ok := strings.CutPrefix(strings.TrimSpace(line), "key "); ok {
+		p.Key = k
+		line, err = rd.ReadString('\n')
+	}
 	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
 	if err != nil || !ok {
 		tb.Fatalf("%s hop did not start: %q %v", kind, line, err)

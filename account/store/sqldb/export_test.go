@@ -28,3 +28,6 @@ func (s *Store) Reservations(ctx context.Context) (int, error) {
 	err := s.o.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM reservations`).Scan(&n)
 	return n, err
 }
+
+// Grouped counts the reservations written in groups of two or more.
+func (s *Store) Grouped() int64 { return s.reserving.grouped.Load() }

@@ -12,8 +12,14 @@ import (
 // Reserve holds r.Credits of the team's free credits and r.Budget of its
 // budget for one call. The conditional update is the whole check: any
 // number of concurrent reservations, from any number of processes, never
-// hold more than the team has.
+// hold more than the team has. Concurrent calls of one process share a
+// transaction (reserveGroup).
 func (s *Store) Reserve(ctx context.Context, r account.Reservation) error {
+	return s.reserving.do(ctx, s, r)
+}
+
+// reserveOne is Reserve alone: the conditional update, then the row.
+func (s *Store) reserveOne(ctx context.Context, r account.Reservation) error {
 	if s.o.WritableCTE {
 		// It is on the way to the first token: one round trip.
 		res, err := s.o.Write.ExecContext(ctx, `WITH t AS (`+reserveTeam+` RETURNING id)

@@ -13,52 +13,74 @@ import (
 	"github.com/runnel/runnel/account/store/storetest"
 )
 
-// Concurrent reservations from two connections (two processes) never hold
-// more than the team's credits, nor more than its budget.
+// Concurrent reservations from two stores (two processes), most of them
+// written in groups (reserveGroup), never hold more than the team has,
+// and hold exactly what one-by-one reservations would: as many credits
+// as the team has, as many budget reservations as fit by the same float
+// sums, to the bit; a missing team, a duplicate id and a team short of
+// credits are each refused with their own error, and refusing them
+// refuses nothing else.
 func TestReserveIsAtomic(t *testing.T) {
 	for _, kind := range storetest.Backends {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
 			a, b := storetest.OpenPair(t, kind)
-			mustTeam(t, a, "team_c", 30)
+			mustTeam(t, a, "team_c", 50)
 			mustTeam(t, a, "team_b", 1000)
 			if err := a.SetTeamLimits(ctx, "team_b", account.Limits{}, 1.0); err != nil {
 				t.Fatal(err)
 			}
-			var credits, budget atomic.Int64
+			// 0.1 is not exact in binary: how many fit depends on the
+			// order of the float additions, which is the same for
+			// every order of equal amounts.
+			const step = 0.1
+			wantBudget, fit := 0.0, 0
+			for wantBudget+step <= 1.0 {
+				wantBudget += step
+				fit++
+			}
+			var credits, budget, missing, dups atomic.Int64
 			var wg sync.WaitGroup
-			for i := range 100 {
-				st := []account.Store{a, b}[i%2]
+			for i := range 400 {
+				st := []*sqldb.Store{a, b}[i%2]
 				wg.Go(func() {
-					err := st.Reserve(ctx, account.Reservation{ID: fmt.Sprintf("res_c%03d", i), TeamID: "team_c", Owner: "o", Credits: 1})
-					switch {
-					case err == nil:
-						credits.Add(1)
-					case !errors.Is(err, account.ErrInsufficientCredits):
-						t.Errorf("credits: %v", err)
+					check := func(err error, ok *atomic.Int64, refused error) {
+						switch {
+						case err == nil:
+							ok.Add(1)
+						case !errors.Is(err, refused):
+							t.Errorf("reservation %d: %v, want nil or %v", i, err, refused)
+						}
 					}
-					// 0.125 is exact in binary: eight fit in 1.0.
-					err = st.Reserve(ctx, account.Reservation{ID: fmt.Sprintf("res_b%03d", i), TeamID: "team_b", Owner: "o", Budget: 0.125})
-					switch {
-					case err == nil:
-						budget.Add(1)
-					case !errors.Is(err, account.ErrBudgetSpent):
-						t.Errorf("budget: %v", err)
+					check(st.Reserve(ctx, account.Reservation{ID: fmt.Sprintf("res_c%03d", i), TeamID: "team_c", Owner: "o", Credits: 1}), &credits, account.ErrInsufficientCredits)
+					check(st.Reserve(ctx, account.Reservation{ID: fmt.Sprintf("res_b%03d", i), TeamID: "team_b", Owner: "o", Budget: step}), &budget, account.ErrBudgetSpent)
+					check(st.Reserve(ctx, account.Reservation{ID: fmt.Sprintf("res_m%03d", i), TeamID: "team_missing", Owner: "o", Credits: 1}), &missing, account.ErrNotFound)
+					if i%50 == 0 {
+						// The same id twice: the second is refused, alone.
+						r := account.Reservation{ID: fmt.Sprintf("res_d%03d", i), TeamID: "team_c", Owner: "o"}
+						if err := st.Reserve(ctx, r); err != nil {
+							t.Errorf("reservation of nothing: %v", err)
+						}
+						check(st.Reserve(ctx, r), &dups, account.ErrExists)
 					}
 				})
 			}
 			wg.Wait()
-			if credits.Load() != 30 || budget.Load() != 8 {
-				t.Fatalf("%d credit and %d budget reservations held, want 30 and 8", credits.Load(), budget.Load())
+			if credits.Load() != 50 || budget.Load() != int64(fit) || missing.Load() != 0 || dups.Load() != 0 {
+				t.Fatalf("held %d credit and %d budget reservations (want 50 and %d), %d on a missing team, %d duplicates", credits.Load(), budget.Load(), fit, missing.Load(), dups.Load())
 			}
 			tc, _ := a.Team(ctx, "team_c")
 			tb, _ := a.Team(ctx, "team_b")
-			if tc.Reserved != 30 || tb.BudgetReserved != 1.0 {
-				t.Fatalf("teams: %+v %+v", tc, tb)
+			if tc.Reserved != 50 || tb.BudgetReserved != wantBudget {
+				t.Fatalf("teams: %+v %+v; want 50 reserved and a held budget of exactly %v", tc, tb, wantBudget)
 			}
-			if n, _ := a.Reservations(ctx); n != 38 {
-				t.Fatalf("%d reservation rows, want 38", n)
+			if n, _ := a.Reservations(ctx); n != 50+fit+8 {
+				t.Fatalf("%d reservation rows, want %d", n, 50+fit+8)
 			}
+			if a.Grouped()+b.Grouped() == 0 {
+				t.Fatal("no reservation was written in a group: the test did not test grouping")
+			}
+			t.Logf("%d and %d of the reservations written in groups", a.Grouped(), b.Grouped())
 		})
 	}
 }

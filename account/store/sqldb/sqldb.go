@@ -57,6 +57,8 @@ type Store struct {
 	o      Options
 	stmts  sync.Map // query → *sql.Stmt on the read pool
 	wstmts sync.Map // query → *sql.Stmt on the write pool
+
+	reserving reserveGroup
 }
 
 // exec runs a write in tx, through the statement New prepared for q if
@@ -153,7 +155,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	if o.MaxVersion == 0 {
-		for _, q := range []string{insertCall, addSpent, touchJob, deductCredit, reserveTeam, insertReservation, deleteReservation, releaseTeam, lockTeam} {
+		for _, q := range append(append([]string{insertCall, addSpent, touchJob, deductCredit, reserveTeam, insertReservation, deleteReservation, releaseTeam, lockTeam}, bulkStatements()...), reserveStatements()...) {
 			st, err := o.Write.PrepareContext(ctx, q)
 			if err != nil {
 				s.Close()
@@ -671,7 +673,8 @@ func (s *Store) RecordCall(ctx context.Context, c *account.Call, st *account.Set
 // RecordCalls stores cs in one transaction, in team order so that
 // concurrent batches lock team rows in the same order. dup[i] reports that
 // cs[i]'s id was already stored: nothing of it was written or charged, its
-// reservation released. On error nothing is stored.
+// reservation released. On error nothing is stored. Job calls are stored
+// one by one, the plain calls between them in bulk (recordPlain).
 func (s *Store) RecordCalls(ctx context.Context, cs []*account.Call) (dup []bool, err error) {
 	order := make([]int, len(cs))
 	want := make([]int64, len(cs))
@@ -680,14 +683,33 @@ func (s *Store) RecordCalls(ctx context.Context, cs []*account.Call) (dup []bool
 	}
 	sort.SliceStable(order, func(a, b int) bool { return cs[order[a]].TeamID < cs[order[b]].TeamID })
 	dup = make([]bool, len(cs))
+	plain := make([]int, 0, len(cs))
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		for _, i := range order {
-			cs[i].Credits = want[i]
-			d, err := s.recordCall(ctx, tx, cs[i], nil)
-			if err != nil {
+		clear(dup)
+		for k := 0; k < len(order); {
+			team := cs[order[k]].TeamID
+			plain = plain[:0]
+			for ; k < len(order) && cs[order[k]].TeamID == team; k++ {
+				i := order[k]
+				cs[i].Credits = want[i]
+				if cs[i].JobID == "" && cs[i].Settle == nil {
+					plain = append(plain, i)
+					continue
+				}
+				// In order: the team's spend is a float sum.
+				if err := s.recordPlain(ctx, tx, team, cs, plain, dup); err != nil {
+					return err
+				}
+				plain = plain[:0]
+				d, err := s.recordCall(ctx, tx, cs[i], nil)
+				if err != nil {
+					return err
+				}
+				dup[i] = d
+			}
+			if err := s.recordPlain(ctx, tx, team, cs, plain, dup); err != nil {
 				return err
 			}
-			dup[i] = d
 		}
 		return nil
 	})
