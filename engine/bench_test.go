@@ -152,8 +152,10 @@ func peakRSS() float64 {
 // BenchmarkEngineFiles measures the engine, through its scheduler, on the
 // GGUF files RUNNEL_BENCH_GGUF names (space-separated, e.g. those of
 // `runnel bench engine --write`): aggregate decode tokens of 1 and of 8
-// concurrent greedy streams from a one-letter prompt, RUNNEL_BENCH_STEPS
-// tokens each (default 64). tok/cpu-s divides the tokens by the
+// concurrent streams from a one-letter prompt, RUNNEL_BENCH_STEPS tokens
+// each (default 64), greedy and with the engine's default sampling
+// (temperature 1, top-k 40, top-p 0.9; a stream may then end early, at
+// an end token). tok/cpu-s divides the tokens by the
 // process's CPU time; with -cpu 1 it measures the work per token even on
 // a loaded machine, where tok/s measures mostly the share of the cores
 // the run got.
@@ -178,15 +180,20 @@ func BenchmarkEngineFiles(b *testing.B) {
 			b.Fatal(err)
 		}
 		name := strings.TrimSuffix(filepath.Base(f), ".gguf")
-		for _, streams := range []int{1, 8} {
-			b.Run(name+"/streams="+strconv.Itoa(streams), func(b *testing.B) {
+		for _, bm := range []struct {
+			name        string
+			temperature *float64
+			streams     int
+		}{{"greedy", ptr(0.0), 1}, {"greedy", ptr(0.0), 8}, {"sampled", nil, 1}, {"sampled", nil, 8}} {
+			streams := bm.streams
+			b.Run(name+"/"+bm.name+"/streams="+strconv.Itoa(streams), func(b *testing.B) {
 				e, err := New(Options{ModelsDir: dir, MaxParallel: 8, MaxContext: 4 * tokens})
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer e.Close()
 				req := &stream.Request{Model: "m", Prompt: "a", RawPrompt: true,
-					Sampling: stream.Sampling{Temperature: ptr(0.0), MaxTokens: tokens}}
+					Sampling: stream.Sampling{Temperature: bm.temperature, MaxTokens: tokens}}
 				stream.Collect(must(e.Stream(context.Background(), req))) // load the model
 				var completion atomic.Int64
 				cpu := cputime.Process()
