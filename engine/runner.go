@@ -44,7 +44,11 @@ type runner struct {
 	// idle, if set (by tests), is called when the loop has nothing to
 	// step and is about to wait, with the number of active sequences and
 	// of sequences finished so far.
-	idle     atomic.Pointer[func(active, finished int)]
+	idle atomic.Pointer[func(active, finished int)]
+	// stepped, if set (by tests), is called before each step with its
+	// decode entries, its prompt entries, and the sequences past their
+	// prompt that sit this step out because their reader is behind.
+	stepped  atomic.Pointer[func(decode, prompt, paused int)]
 	finished int
 	done     chan struct{} // closed when the loop returned
 	pool     []*model.Sequence
@@ -233,6 +237,7 @@ func (r *runner) loop() {
 
 		// Drop sequences whose stream went away, and build the step.
 		entries, owners = entries[:0], owners[:0]
+		paused := 0
 		keep := active[:0]
 		for _, sq := range active {
 			if sq.gone.Load() {
@@ -246,7 +251,11 @@ func (r *runner) loop() {
 				continue
 			}
 			keep = append(keep, sq)
-			if sq.fed == len(sq.prompt) && len(sq.out) < outCap-1 {
+			if sq.fed == len(sq.prompt) {
+				if len(sq.out) >= outCap-1 {
+					paused++
+					continue
+				}
 				entries = append(entries, model.Entry{Seq: sq.s, Token: sq.next, WantLogits: true})
 				owners = append(owners, sq)
 			}
@@ -254,6 +263,7 @@ func (r *runner) loop() {
 		freed := len(keep) < len(active)
 		clear(active[len(keep):])
 		active = keep
+		decode := len(entries)
 		for _, sq := range active {
 			room := r.o.BatchTokens - len(entries)
 			if sq.fed == len(sq.prompt) || room == 0 {
@@ -282,6 +292,9 @@ func (r *runner) loop() {
 			continue
 		}
 
+		if f := r.stepped.Load(); f != nil {
+			(*f)(decode, len(entries)-decode, paused)
+		}
 		hold.Acquire()
 		if err := batch.Step(entries); err != nil {
 			// A bug, not bad input: Stream checked the prompt. Fail the
