@@ -9,9 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/runnel/runnel/engine/synth"
+	"github.com/runnel/runnel/internal/cputime"
 	"github.com/runnel/runnel/internal/testmodels"
 	"github.com/runnel/runnel/stream"
 )
@@ -145,4 +147,76 @@ func peakRSS() float64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkEngineFiles measures the engine, through its scheduler, on the
+// GGUF files RUNNEL_BENCH_GGUF names (space-separated, e.g. those of
+// `runnel bench engine --write`): aggregate decode tokens of 1 and of 8
+// concurrent streams from a one-letter prompt, RUNNEL_BENCH_STEPS tokens
+// each (default 64), greedy and with the engine's default sampling
+// (temperature 1, top-k 40, top-p 0.9; a stream may then end early, at
+// an end token). tok/cpu-s divides the tokens by the
+// process's CPU time; with -cpu 1 it measures the work per token even on
+// a loaded machine, where tok/s measures mostly the share of the cores
+// the run got.
+//
+//	RUNNEL_BENCH_GGUF=/tmp/ksynth/synth-15M-q8_0.gguf go test -run '^$' -bench EngineFiles -benchtime 2x ./engine/
+func BenchmarkEngineFiles(b *testing.B) {
+	files := strings.Fields(os.Getenv("RUNNEL_BENCH_GGUF"))
+	if len(files) == 0 {
+		b.Skip("RUNNEL_BENCH_GGUF names no files")
+	}
+	tokens := 64
+	if n, err := strconv.Atoi(os.Getenv("RUNNEL_BENCH_STEPS")); err == nil && n > 0 {
+		tokens = n
+	}
+	for _, f := range files {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dir := b.TempDir()
+		if err := os.Symlink(abs, filepath.Join(dir, "m.gguf")); err != nil {
+			b.Fatal(err)
+		}
+		name := strings.TrimSuffix(filepath.Base(f), ".gguf")
+		for _, bm := range []struct {
+			name        string
+			temperature *float64
+			streams     int
+		}{{"greedy", ptr(0.0), 1}, {"greedy", ptr(0.0), 8}, {"sampled", nil, 1}, {"sampled", nil, 8}} {
+			streams := bm.streams
+			b.Run(name+"/"+bm.name+"/streams="+strconv.Itoa(streams), func(b *testing.B) {
+				e, err := New(Options{ModelsDir: dir, MaxParallel: 8, MaxContext: 4 * tokens})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer e.Close()
+				req := &stream.Request{Model: "m", Prompt: "a", RawPrompt: true,
+					Sampling: stream.Sampling{Temperature: bm.temperature, MaxTokens: tokens}}
+				stream.Collect(must(e.Stream(context.Background(), req))) // load the model
+				var completion atomic.Int64
+				cpu := cputime.Process()
+				for b.Loop() {
+					var wg sync.WaitGroup
+					for range streams {
+						wg.Go(func() {
+							res := stream.Collect(must(e.Stream(context.Background(), req)))
+							if res.Err != nil {
+								b.Error(res.Err)
+								return
+							}
+							completion.Add(int64(res.Usage.CompletionTokens))
+						})
+					}
+					wg.Wait()
+				}
+				n := float64(completion.Load())
+				b.ReportMetric(n/b.Elapsed().Seconds(), "tok/s")
+				if c := cputime.Process() - cpu; c > 0 {
+					b.ReportMetric(n/c.Seconds(), "tok/cpu-s")
+				}
+			})
+		}
+	}
 }

@@ -204,6 +204,74 @@ func TestConcurrentMatchesSolo(t *testing.T) {
 	}
 }
 
+// TestJoinDoesNotStall: a long prompt that joins while another sequence
+// decodes is prefilled in chunks beside the other's decode token, within
+// BatchTokens a step, so the decoding stream gets a token in every step
+// of the prefill (unless its own reader is behind, which pauses it alone).
+func TestJoinDoesNotStall(t *testing.T) {
+	const batchTokens = 8
+	e := newEngine(t, Options{MaxParallel: 2, BatchTokens: batchTokens})
+	r, err := e.runner("stories260K")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type step struct{ decode, prompt, paused int }
+	var (
+		mu      sync.Mutex
+		joining bool // set once the first stream has its first token
+		steps   []step
+	)
+	f := func(decode, prompt, paused int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if joining {
+			steps = append(steps, step{decode, prompt, paused})
+		}
+	}
+	r.stepped.Store(&f)
+
+	a, err := e.Stream(context.Background(), chat("Once upon a time", stream.Sampling{Temperature: ptr(0.0), MaxTokens: 200}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := a.Recv(); err != nil || ev.Kind != stream.KindDelta {
+		t.Fatalf("first event %v, %v", ev, err)
+	}
+	mu.Lock()
+	joining = true
+	mu.Unlock()
+	done := make(chan stream.Result)
+	go func() { done <- stream.Collect(a) }()
+	long := strings.Repeat("Once upon a time, there was a little girl named Lily. ", 3)
+	b := collect(t, e, chat(long, stream.Sampling{Temperature: ptr(0.0), MaxTokens: 1}))
+	if resA := <-done; resA.Err != nil || b.Err != nil {
+		t.Fatalf("errors: %v, %v", resA.Err, b.Err)
+	}
+	if b.Usage.PromptTokens <= 3*batchTokens {
+		t.Fatalf("the joining prompt is %d tokens: too short to take several steps", b.Usage.PromptTokens)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	prefill, beside := 0, 0
+	for i, s := range steps {
+		if s.decode+s.prompt > batchTokens {
+			t.Errorf("step %d: %+v is over BatchTokens %d", i, s, batchTokens)
+		}
+		if s.prompt == 0 {
+			continue
+		}
+		prefill++
+		if s.decode > 0 {
+			beside++
+		} else if s.paused == 0 {
+			t.Errorf("step %d: %+v: the decoding stream was left out of a prefill step", i, s)
+		}
+	}
+	if prefill < 3 || beside == 0 {
+		t.Fatalf("%d prefill steps, %d of them beside a decode token: %+v", prefill, beside, steps)
+	}
+}
+
 type idleState struct{ active, finished int }
 
 // idleHook reports each time the scheduler runs out of work.

@@ -198,15 +198,37 @@ func (b *Batch) feedForward(blk *block, in []float32, n int) []float32 {
 	b.in.Set(in, n)
 	kernels.MatMulActs(b.hb[:n*hd], blk.gate, &b.in)
 	kernels.MatMulActs(b.hb2[:n*hd], blk.upProj, &b.in)
-	if m.gelu {
-		geluMul(b.hb[:n*hd], b.hb2[:n*hd])
-	} else {
-		kernels.SiLUMul(b.hb[:n*hd], b.hb2[:n*hd])
-	}
+	b.gateMul(n)
 	b.hbIn.Set(b.hb[:n*hd], n)
 	kernels.MatMulActs(b.xb[:n*d], blk.down, &b.hbIn)
 	return b.xb
 }
+
+// gateMul applies the feed-forward's gate to the n rows of hb (times
+// hb2), spread over the worker pool in spans of gateSpan values: each
+// value costs an exponential (or a table lookup), which for a step of
+// several sequences, or one wide layer, is more than the pool's hand-off,
+// and on the caller alone it would leave the other cores idle between the
+// products. Values are independent, so the split changes no result.
+func (b *Batch) gateMul(n int) {
+	total := n * b.m.HiddenDim
+	f := kernels.SiLUMul
+	if b.m.gelu {
+		f = geluMul
+	}
+	hb, hb2 := b.hb[:total], b.hb2[:total]
+	parallelRows((total+gateSpan-1)/gateSpan, total*gateWork, func(s0, s1 int) {
+		lo, hi := s0*gateSpan, min(s1*gateSpan, total)
+		f(hb[lo:hi], hb2[lo:hi])
+	})
+}
+
+const (
+	gateSpan = 256
+	// gateWork is a value's cost in the pool's units (multiply-adds):
+	// expf's reduction and polynomial, about sixteen.
+	gateWork = 16
+)
 
 // norm returns the n rows of x normalised by w into dst, or x itself
 // when the block has no norm there (OLMo 2 normalises after, not before).

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/engine/synth"
+	"github.com/runnel/runnel/internal/cputime"
 )
 
 // BenchmarkShapes measures the forward pass alone on GGUF models: a
@@ -50,7 +51,7 @@ func BenchmarkShapes(b *testing.B) {
 			batch := m.NewBatch(tokens)
 			s := m.NewSequence()
 			es := make([]Entry, tokens)
-			cpu := cpuTime()
+			cpu := cputime.Process()
 			for b.Loop() {
 				s.Reset()
 				for i := range es {
@@ -70,7 +71,7 @@ func BenchmarkShapes(b *testing.B) {
 					seqs[i] = m.NewSequence()
 				}
 				es := make([]Entry, n)
-				cpu := cpuTime()
+				cpu := cputime.Process()
 				for b.Loop() {
 					for _, s := range seqs {
 						s.Reset()
@@ -95,7 +96,7 @@ func BenchmarkShapes(b *testing.B) {
 // used since cpu.
 func reportRates(b *testing.B, tokens int, cpu time.Duration) {
 	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tok/s")
-	if c := cpuTime() - cpu; c > 0 {
+	if c := cputime.Process() - cpu; c > 0 {
 		b.ReportMetric(float64(tokens)/c.Seconds(), "tok/cpu-s")
 	}
 }
