@@ -72,3 +72,71 @@ expdone:
 	VZEROUPPER
 	MOVSS        X0, ret+24(FP)
 	RET
+
+// func siluMulAVX2(a, b *float32, n int)
+// a[i] = a[i] / (1 + e^-a[i]) * b[i] for n (a multiple of 8) elements:
+// SiLUMul eight lanes at a time, e^-a by expSumAVX2's reduction and
+// polynomial (so e^-a is clamped as there: a below -88.4 gives a tiny
+// value instead of -0).
+TEXT ·siluMulAVX2(SB), NOSPLIT, $0-24
+	MOVQ         a+0(FP), DI
+	MOVQ         b+8(FP), SI
+	MOVQ         n+16(FP), CX
+	BCAST($0x3fb8aa3b, X13, Y13)  // log2(e)
+	BCAST($0x3f318000, X12, Y12)  // C1
+	BCAST($0x395e8083, X11, Y11)  // -C2
+	BCAST($0x39506967, X10, Y10)
+	BCAST($0x3ab743ce, X9, Y9)
+	BCAST($0x3c088908, X8, Y8)
+	BCAST($0x3d2aa9c1, X7, Y7)
+	BCAST($0x3e2aaaaa, X6, Y6)
+	BCAST($0x3f000000, X5, Y5)
+	BCAST($0x3f800000, X4, Y4)    // 1
+	BCAST($0xc2aeac4f, X14, Y14)  // -87.33654
+	BCAST($0x42b0c0a5, X0, Y0)    // 88.37626
+
+siluloop:
+	CMPQ    CX, $8
+	JL      siludone
+	VMOVUPS (DI), Y1
+	VXORPS  Y2, Y2, Y2
+	VSUBPS  Y1, Y2, Y2               // x = -a
+	VMAXPS  Y14, Y2, Y2
+	VMINPS  Y0, Y2, Y2
+
+	VMULPS       Y13, Y2, Y3
+	VROUNDPS     $0, Y3, Y3          // n, nearest
+	VFNMADD231PS Y12, Y3, Y2         // r = x - n*C1
+	VFMADD231PS  Y11, Y3, Y2         // r += n*2.12e-4
+	VMULPS       Y2, Y2, Y15         // z = r*r
+
+	VMOVAPS      Y10, Y1
+	VFMADD213PS  Y9, Y2, Y1
+	VFMADD213PS  Y8, Y2, Y1
+	VFMADD213PS  Y7, Y2, Y1
+	VFMADD213PS  Y6, Y2, Y1
+	VFMADD213PS  Y5, Y2, Y1
+	VFMADD213PS  Y2, Y15, Y1         // y = p*z + r
+	VADDPS       Y4, Y1, Y1          // y += 1
+
+	VCVTPS2DQ Y3, Y3
+	MOVL      $127, AX
+	VMOVD     AX, X15
+	VPBROADCASTD X15, Y15
+	VPADDD    Y15, Y3, Y3
+	VPSLLD    $23, Y3, Y3
+	VMULPS    Y3, Y1, Y1             // e^-a
+
+	VADDPS  Y4, Y1, Y1               // 1 + e^-a
+	VMOVUPS (DI), Y2
+	VDIVPS  Y1, Y2, Y2               // a / (1 + e^-a)
+	VMULPS  (SI), Y2, Y2
+	VMOVUPS Y2, (DI)
+	ADDQ    $32, DI
+	ADDQ    $32, SI
+	SUBQ    $8, CX
+	JMP     siluloop
+
+siludone:
+	VZEROUPPER
+	RET
