@@ -211,3 +211,16 @@ func FuzzQuantizeQ8(f *testing.F) {
 		quantizeBoth(t, x)
 	})
 }
+
+// TestTilesNoVNNI runs the tile tests on the AVX2 integer kernels, which
+// VNNI machines otherwise skip.
+func TestTilesNoVNNI(t *testing.T) {
+	if !useVNNI {
+		t.Skip("no AVX-512 VNNI here: the tile tests already run the AVX2 kernels")
+	}
+	useVNNI = false
+	defer func() { useVNNI = true }()
+	t.Run("DotX4Rows", TestDotX4Rows)
+	t.Run("MatMulTiled", TestMatMulTiled)
+	t.Run("MatMulActs", TestMatMulActs)
+}
