@@ -7,32 +7,45 @@
 // converted once for four vectors, each vector's block once for two rows;
 // the eight scale products of a block take two multiplications (the four
 // vectors' scales are interleaved, 16 bytes a block) and a shuffle each;
-// the signed weights are read from memory by the sign instruction, so
-// everything else stays in the 16 registers AVX2 has. Per
+// the signed weights are read from memory by the sign instruction (or
+// made unsigned, X4UPAIR), so everything else stays in the 16 registers
+// AVX2 has. Per
 // row and vector the arithmetic is that of dotQ80 (dotQ50, dotQ40) in the
 // same order (block sums, the same FMA, the same horizontal sum), so the
 // results are bit for bit those of one dot product per row and vector:
 // batching a sequence with others never changes its output.
 
-#ifndef X4PAIR
-// X4PAIR(ws, absw, p, sel, acc): one row's and one vector's share of a
-// block. The vector's quants are in Y12; ws is the row's signed weights
-// (memory), absw their magnitudes, and p the products of the row's scale
-// with the four vectors' (twice), of which sel picks this vector's. As
-// dotQ80's BLOCKSCALE and DOTI8: acc += (dw·dx) · float(Σ |w|·(x with w's
-// sign)). Clobbers Y14 and Y15.
-#define X4PAIR(ws, absw, p, sel, acc) \
+#ifndef X4VEC
+// X4SPAIR(ws, absw, p, sel, acc): one row's and one vector's share of a
+// block by the sign trick. The vector's quants are in Y12; ws is the
+// row's signed weights (memory), absw their magnitudes, and p the
+// products of the row's scale with the four vectors' (twice), of which sel
+// picks this vector's. As dotQ80's BLOCKSCALE and DOTI8: acc += (dw·dx) ·
+// float(Σ |w|·(x with w's sign)). Clobbers Y14 and Y15.
+#define X4SPAIR(ws, absw, p, sel, acc) \
 	VPSIGNB     ws, Y12, Y14 \
 	X4DOT(Y14, absw, Y15) \
+	X4SCALE(p, sel, acc)
+
+// X4UPAIR(c, u, p, sel, acc): the same with the weights made unsigned (u,
+// the weights plus a constant k) and the vector's Σ -k·x per lane
+// precomputed (c, memory): the lanes are the same integers, Σ w·x over
+// four bytes, without a sign instruction per row and vector.
+#define X4UPAIR(c, u, p, sel, acc) \
+	X4UDOT(Y12, u, c, Y15) \
+	X4SCALE(p, sel, acc)
+
+#define X4SCALE(p, sel, acc) \
 	VCVTDQ2PS   Y15, Y15 \
 	VSHUFPS     sel, p, p, Y14 \
 	VFMADD231PS Y15, Y14, acc
 
-// X4VEC(q, sel, acc0, acc1): one vector's share of both rows' blocks.
-#define X4VEC(q, sel, acc0, acc1) \
+// X4VEC(q, c, sel, acc0, acc1): one vector's share of both rows' blocks;
+// X4PAIR is X4SPAIR or X4UPAIR, as the block type defines it.
+#define X4VEC(q, c, sel, acc0, acc1) \
 	VMOVDQU (q)(BX*1), Y12 \
-	X4PAIR(X4WS0, Y8, Y10, sel, acc0) \
-	X4PAIR(X4WS1, Y9, Y11, sel, acc1)
+	X4PAIR(X4WS0, (c)(BX*1), Y8, Y10, sel, acc0) \
+	X4PAIR(X4WS1, (c)(BX*1), Y9, Y11, sel, acc1)
 
 // X4HSUM(ya, yb, yc, yd, a, b, c, d): a = the four accumulators'
 // horizontal sums (a-d are ya-yd's lower halves), each as the one-vector
@@ -59,19 +72,20 @@
 	VEXTRACTPS $3, x, (CX)(BX*1)
 #endif
 
-// func dotQ80x4Rows(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nb, qstride int, dst *float32, dstStride int)
+// func dotQ80x4Rows(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 // Each of nrows consecutive rows (rowBytes apart) against four vectors
 // (quants qstride bytes apart; scales interleaved, d4[4b+k] vector k's of
-// block b), writing row r's four results to dst[r], dst[r+dstStride],
+// block b; for X4UPAIR the lanes' corrections, laid out as the quants),
+// writing row r's four results to dst[r], dst[r+dstStride],
 // dst[r+2·dstStride] and dst[r+3·dstStride]: one call for a tile of rows.
 // Rows go in pairs; an odd last row is paired with itself, and its results
 // written twice. The frame holds the current row (0(SP)), output (8(SP)),
 // rows left (16(SP)) and the two rows' unpacked signed weights (24(SP),
 // 56(SP)).
-TEXT NAME_X4ROWS, NOSPLIT, $88-72
+TEXT NAME_X4ROWS, NOSPLIT, $88-80
 	MOVQ row+0(FP), AX
 	MOVQ AX, 0(SP)
-	MOVQ dst+56(FP), AX
+	MOVQ dst+64(FP), AX
 	MOVQ AX, 8(SP)
 	MOVQ nrows+16(FP), AX
 	MOVQ AX, 16(SP)
@@ -88,11 +102,15 @@ x4rowsrow:
 x4rowsone:
 	MOVQ   d4+24(FP), DX
 	MOVQ   qs+32(FP), DI
-	MOVQ   nb+40(FP), CX
-	MOVQ   qstride+48(FP), AX
+	MOVQ   corr+40(FP), R9
+	MOVQ   nb+48(FP), CX
+	MOVQ   qstride+56(FP), AX
 	LEAQ   (DI)(AX*1), R8
 	LEAQ   (R8)(AX*1), R10
 	LEAQ   (R10)(AX*1), R11
+	LEAQ   (R9)(AX*1), R12
+	LEAQ   (R12)(AX*1), R13
+	LEAQ   (R13)(AX*1), AX
 	XORQ   BX, BX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
@@ -115,10 +133,10 @@ x4rowsloop:
 	VBROADCASTF128 (DX), Y13
 	VMULPS         Y13, Y10, Y10
 	VMULPS         Y13, Y11, Y11
-	X4VEC(DI, $0x00, Y0, Y4)
-	X4VEC(R8, $0x55, Y1, Y5)
-	X4VEC(R10, $0xaa, Y2, Y6)
-	X4VEC(R11, $0xff, Y3, Y7)
+	X4VEC(DI, R9, $0x00, Y0, Y4)
+	X4VEC(R8, R12, $0x55, Y1, Y5)
+	X4VEC(R10, R13, $0xaa, Y2, Y6)
+	X4VEC(R11, AX, $0xff, Y3, Y7)
 	ADDQ           BLOCKBYTES, SI
 	ADDQ           BLOCKBYTES, R14
 	ADDQ           $32, BX
@@ -130,7 +148,7 @@ x4rowssum:
 	X4HSUM(Y0, Y1, Y2, Y3, X0, X1, X2, X3)
 	X4HSUM(Y4, Y5, Y6, Y7, X4, X5, X6, X7)
 	MOVQ 8(SP), AX
-	MOVQ dstStride+64(FP), BX
+	MOVQ dstStride+72(FP), BX
 	SHLQ $2, BX
 	X4STORE(X0, AX)
 	CMPQ 16(SP), $1

@@ -1,10 +1,12 @@
-// The block types of intdot4_amd64.h: for each, its weight block's size
-// and X4W(p, absw, ws), which sets absw to the magnitudes of the signed
-// weights of the block at p, exactly as dotQ80, dotQ50 and dotQ40 unpack
-// them, leaving the signed weights where X4WS0 (row p = SI) and X4WS1 (p =
-// R14) name them (clobbering only Y12-Y15, which hold nothing then). The
+// The block types of intdot4_amd64.h: for each, its weight block's size,
+// its X4PAIR (X4SPAIR or X4UPAIR) and X4W(p, w, ws), which unpacks the
+// weights of the block at p as dotQ80, dotQ50 and dotQ40 do, into w: for
+// X4SPAIR their magnitudes, leaving the signed weights where X4WS0 (row p
+// = SI) and X4WS1 (p = R14) name them; for X4UPAIR the weights plus k
+// (the corrections Go passes are -k·Σx: x4corr16 for k = 16, x4corr128
+// for k = 128). X4W clobbers only Y12-Y15, which hold nothing then. The
 // including file defines NAME_Q80X4ROWS, NAME_Q50X4ROWS and
-// NAME_Q40X4ROWS.
+// NAME_Q40X4ROWS, and X4VNNI in the VNNI build.
 
 // Byte k of x4spread is k/8, to spread byte k/8 of qh over bytes k; byte
 // k of x4bit is 1<<(k%8), the bit of element k in its byte.
@@ -33,27 +35,44 @@ DATA x4sixteen<>+8(SB)/8, $0x1010101010101010
 DATA x4sixteen<>+16(SB)/8, $0x1010101010101010
 DATA x4sixteen<>+24(SB)/8, $0x1010101010101010
 GLOBL x4sixteen<>(SB), RODATA|NOPTR, $32
+DATA x4top<>+0(SB)/8, $0x8080808080808080
+DATA x4top<>+8(SB)/8, $0x8080808080808080
+DATA x4top<>+16(SB)/8, $0x8080808080808080
+DATA x4top<>+24(SB)/8, $0x8080808080808080
+GLOBL x4top<>(SB), RODATA|NOPTR, $32
 
-// Q8_0: scale, then 32 signed bytes, read in place.
+// Q8_0: scale, then 32 signed bytes. With VNNI, unsigned as w+128
+// (VPDPBUSD takes them whole); with AVX2 by the sign trick, the signed
+// bytes read in place (VPMADDUBSW's 16-bit pairs would saturate on w+128).
 #define NAME_X4ROWS NAME_Q80X4ROWS
 #define BLOCKBYTES $34
+#ifdef X4VNNI
+#define X4PAIR(ws, c, w, p, sel, acc) X4UPAIR(c, w, p, sel, acc)
+#define X4W(p, w, ws) \
+	VMOVDQU 2(p), w \
+	VPXOR   x4top<>(SB), w, w
+#else
+#define X4PAIR(ws, c, w, p, sel, acc) X4SPAIR(ws, w, p, sel, acc)
+#define X4W(p, w, ws) VPABSB 2(p), w
+#endif
 #define X4WS0 2(SI)
 #define X4WS1 2(R14)
-#define X4W(p, absw, ws) VPABSB 2(p), absw
 #include "intdot4_amd64.h"
 #undef NAME_X4ROWS
 #undef BLOCKBYTES
+#undef X4PAIR
 #undef X4WS0
 #undef X4WS1
 #undef X4W
 
 // Q5_0: scale, 32 fifth bits, then 16 bytes of low nibbles; weights are
-// the 5-bit values minus 16, unpacked to the frame.
+// the 5-bit values minus 16, taken unsigned (k = 16).
 #define NAME_X4ROWS NAME_Q50X4ROWS
 #define BLOCKBYTES $22
-#define X4WS0 24(SP)
-#define X4WS1 56(SP)
-#define X4W(p, absw, ws) \
+#define X4PAIR(ws, c, w, p, sel, acc) X4UPAIR(c, w, p, sel, acc)
+#define X4WS0 2(SI)
+#define X4WS1 2(R14)
+#define X4W(p, w, ws) \
 	VPBROADCASTD 2(p), Y14 \
 	VPSHUFB      x4spread<>(SB), Y14, Y14 \
 	VPAND        x4bit<>(SB), Y14, Y14 \
@@ -63,13 +82,11 @@ GLOBL x4sixteen<>(SB), RODATA|NOPTR, $32
 	VPSRLW       $4, X15, X13 \
 	VINSERTI128  $1, X13, Y15, Y15 \
 	VPAND        x4low<>(SB), Y15, Y15 \
-	VPOR         Y14, Y15, Y15 \
-	VPSUBB       x4sixteen<>(SB), Y15, Y15 \
-	VMOVDQU      Y15, ws \
-	VPABSB       Y15, absw
+	VPOR         Y14, Y15, w
 #include "intdot4_amd64.h"
 #undef NAME_X4ROWS
 #undef BLOCKBYTES
+#undef X4PAIR
 #undef X4WS0
 #undef X4WS1
 #undef X4W
@@ -77,6 +94,7 @@ GLOBL x4sixteen<>(SB), RODATA|NOPTR, $32
 // Q4_0: scale, then 16 bytes of nibbles; weights are the nibbles minus 8.
 #define NAME_X4ROWS NAME_Q40X4ROWS
 #define BLOCKBYTES $18
+#define X4PAIR(ws, c, w, p, sel, acc) X4SPAIR(ws, w, p, sel, acc)
 #define X4WS0 24(SP)
 #define X4WS1 56(SP)
 #define X4W(p, absw, ws) \
@@ -93,3 +111,4 @@ GLOBL x4sixteen<>(SB), RODATA|NOPTR, $32
 #undef X4WS0
 #undef X4WS1
 #undef X4W
+#undef X4PAIR

@@ -8,7 +8,11 @@
 	VPXOR    dst, dst, dst \
 	VPDPBUSD x, u, dst
 
+#define X4VNNI
 #define X4DOT(x, u, dst) I8DOT(x, u, dst)
+#define X4UDOT(x, u, c, dst) \
+	VMOVDQU  c, dst \
+	VPDPBUSD x, u, dst
 
 #define NAME_Q80X4ROWS ·dotQ80x4RowsVNNI(SB)
 #define NAME_Q50X4ROWS ·dotQ50x4RowsVNNI(SB)

@@ -7,25 +7,26 @@ import "github.com/runnel/runnel/engine/ggml"
 // rowBytes bytes, nrows of them; four vectors' quants (qstride bytes
 // apart) and block scales, nb blocks each: for the 32-element types
 // interleaved (d4), for the K-quants one vector's after another (dstride
-// bytes apart); row r's result for vector k goes to dst[r+k·dstStride].
+// bytes apart); for Q5_0, and Q8_0 with VNNI, the corrections of x4corr
+// (corr, laid out as the quants); row r's result for vector k goes to dst[r+k·dstStride].
 
 //go:noescape
-func dotQ80x4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nb, qstride int, dst *float32, dstStride int)
+func dotQ80x4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ80x4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nb, qstride int, dst *float32, dstStride int)
+func dotQ80x4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ50x4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nb, qstride int, dst *float32, dstStride int)
+func dotQ50x4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ50x4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nb, qstride int, dst *float32, dstStride int)
+func dotQ50x4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ40x4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nb, qstride int, dst *float32, dstStride int)
+func dotQ40x4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ40x4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nb, qstride int, dst *float32, dstStride int)
+func dotQ40x4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
 func dotQ4Kx4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
@@ -39,6 +40,19 @@ func dotQ6Kx4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, nsb,
 //go:noescape
 func dotQ6Kx4RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, nsb, qstride, dstride int, dst *float32, dstStride int)
 
+//go:noescape
+func x4corrAVX2(qs *int8, nb int, c16, c128 *int32)
+
+// x4corr fills v's corrections for the kernels that take the weights
+// unsigned (X4UPAIR in intdot4_amd64.h): per block and four-byte group of
+// quants, -16 and -128 times their sum, laid out as the quants.
+func (v *qvec) x4corr() {
+	v.c16, v.c128 = grow(v.c16, len(v.qs)/4), grow(v.c128, len(v.qs)/4)
+	if nb := len(v.qs) / qk; nb > 0 && hasAVX2 {
+		x4corrAVX2(&v.qs[0], nb, &v.c16[0], &v.c128[0])
+	}
+}
+
 // hasX4 reports whether t has a four-vector kernel here.
 func hasX4(t ggml.Type) bool {
 	return hasAVX2 && (t == ggml.Q8_0 || t == ggml.Q5_0 || t == ggml.Q4_0 || t == ggml.Q4_K || t == ggml.Q6_K)
@@ -46,7 +60,7 @@ func hasX4(t ggml.Type) bool {
 
 // dotX4RowsArch runs t's four-vector kernel, in the build its dot
 // product uses. hasX4(t) must hold; lengths are checked by the caller.
-func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum []int32, nb, cols int, dst []float32, dstStride int) {
+func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	r, dp, q, o := &rows[0], &d[0], &qs[0], &dst[0]
 	switch {
 	case t == ggml.Q6_K && useVNNI:
@@ -58,17 +72,17 @@ func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float3
 	case t == ggml.Q4_K:
 		dotQ4Kx4RowsAVX2(r, rowBytes, nrows, dp, q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q8_0 && useVNNI:
-		dotQ80x4RowsVNNI(r, rowBytes, nrows, &d4[0], q, nb, cols, o, dstStride)
+		dotQ80x4RowsVNNI(r, rowBytes, nrows, &d4[0], q, &c128[0], nb, cols, o, dstStride)
 	case t == ggml.Q8_0:
-		dotQ80x4RowsAVX2(r, rowBytes, nrows, &d4[0], q, nb, cols, o, dstStride)
+		dotQ80x4RowsAVX2(r, rowBytes, nrows, &d4[0], q, nil, nb, cols, o, dstStride)
 	case t == ggml.Q5_0 && useVNNI:
-		dotQ50x4RowsVNNI(r, rowBytes, nrows, &d4[0], q, nb, cols, o, dstStride)
+		dotQ50x4RowsVNNI(r, rowBytes, nrows, &d4[0], q, &c16[0], nb, cols, o, dstStride)
 	case t == ggml.Q5_0:
-		dotQ50x4RowsAVX2(r, rowBytes, nrows, &d4[0], q, nb, cols, o, dstStride)
+		dotQ50x4RowsAVX2(r, rowBytes, nrows, &d4[0], q, &c16[0], nb, cols, o, dstStride)
 	case t == ggml.Q4_0 && useVNNI:
-		dotQ40x4RowsVNNI(r, rowBytes, nrows, &d4[0], q, nb, cols, o, dstStride)
+		dotQ40x4RowsVNNI(r, rowBytes, nrows, &d4[0], q, nil, nb, cols, o, dstStride)
 	case t == ggml.Q4_0:
-		dotQ40x4RowsAVX2(r, rowBytes, nrows, &d4[0], q, nb, cols, o, dstStride)
+		dotQ40x4RowsAVX2(r, rowBytes, nrows, &d4[0], q, nil, nb, cols, o, dstStride)
 	default:
 		panic("kernels: no four-vector kernel for " + t.String())
 	}

@@ -30,10 +30,10 @@ func TestDotX4Rows(t *testing.T) {
 				cols, rowBytes := m.Cols, len(m.Data)/nrows
 				var xq qvec
 				xq.quantize(randVec(r, 4*cols, 2))
-				xq.interleave4(nb)
+				xq.forTiles(nb)
 				stride := nrows + 5
 				dst := make([]float32, 4*stride)
-				dotX4Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, nb, cols, dst, stride)
+				dotX4Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, xq.c16, xq.c128, nb, cols, dst, stride)
 				for row := range nrows {
 					w := m.Data[row*rowBytes : (row+1)*rowBytes]
 					for k := range 4 {
