@@ -20,13 +20,14 @@ import (
 // qvec is an activation vector quantized in blocks of 32: x[i] ≈ d[i/32]*qs[i].
 // sum holds Σ qs over each block, for the Q4_K min term. For the tiled
 // products, d4 holds d again, interleaved by groups of four vectors, and
-// c16, c128 the corrections of x4corr (amd64), 32 bytes a block as qs.
+// c16, c32, c128 the corrections of x4corr (amd64), 32 bytes a block as
+// qs.
 type qvec struct {
-	d         []float32
-	qs        []int8
-	sum       []int32
-	d4        []float32
-	c16, c128 []int32
+	d              []float32
+	qs             []int8
+	sum            []int32
+	d4             []float32
+	c16, c32, c128 []int32
 }
 
 // forTiles fills what the four-vector kernels take besides d and qs, for

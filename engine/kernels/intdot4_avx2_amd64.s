@@ -37,15 +37,17 @@ GLOBL x4ones<>(SB), RODATA|NOPTR, $32
 #include "intdot4k_amd64.h"
 #include "intdot4q6k_amd64.h"
 
-// func x4corrAVX2(qs *int8, nb int, c16, c128 *int32)
+// func x4corrAVX2(qs *int8, nb int, c16, c32, c128 *int32)
 // For each of nb blocks of 32 quants, the sums of its four-byte groups
-// times -16 and -128 (eight int32 lanes each, 32 bytes a block, as the
-// quants): the corrections X4UPAIR adds for weights taken as w+16, w+128.
-TEXT ·x4corrAVX2(SB), NOSPLIT, $0-32
+// times -16, -32 and -128 (eight int32 lanes each, 32 bytes a block, as
+// the quants): the corrections X4UPAIR and Q6ONE add for weights taken as
+// w+16, w+32, w+128.
+TEXT ·x4corrAVX2(SB), NOSPLIT, $0-40
 	MOVQ         qs+0(FP), SI
 	MOVQ         nb+8(FP), CX
 	MOVQ         c16+16(FP), DI
-	MOVQ         c128+24(FP), DX
+	MOVQ         c32+24(FP), R8
+	MOVQ         c128+32(FP), DX
 	MOVL         $0x01010101, AX
 	VMOVD        AX, X2
 	VPBROADCASTD X2, Y2
@@ -60,11 +62,15 @@ x4corrloop:
 	VPSLLD     $4, Y1, Y4
 	VPSUBD     Y4, Y3, Y4
 	VMOVDQU    Y4, (DI)
+	VPSLLD     $5, Y1, Y4
+	VPSUBD     Y4, Y3, Y4
+	VMOVDQU    Y4, (R8)
 	VPSLLD     $7, Y1, Y4
 	VPSUBD     Y4, Y3, Y4
 	VMOVDQU    Y4, (DX)
 	ADDQ       $32, SI
 	ADDQ       $32, DI
+	ADDQ       $32, R8
 	ADDQ       $32, DX
 	DECQ       CX
 	JMP        x4corrloop

@@ -104,7 +104,7 @@ func (t *tiledJob) rows(lo, hi int) {
 		if x4 {
 			rows := m.Data[r0*j.rowBytes : r1*j.rowBytes]
 			for ; v+4 <= n; v += 4 {
-				dotX4Rows(m.Type, rows, j.rowBytes, r1-r0, j.xq.d[v*nb:(v+4)*nb], j.xq.d4[v*nb:(v+4)*nb], j.xq.qs[v*cols:(v+4)*cols], j.xq.sum[v*nb:(v+4)*nb], j.xq.c16[v*cols/4:(v+4)*cols/4], j.xq.c128[v*cols/4:(v+4)*cols/4], nb, cols,
+				dotX4Rows(m.Type, rows, j.rowBytes, r1-r0, j.xq.d[v*nb:(v+4)*nb], j.xq.d4[v*nb:(v+4)*nb], j.xq.qs[v*cols:(v+4)*cols], j.xq.sum[v*nb:(v+4)*nb], j.xq.c16[v*cols/4:(v+4)*cols/4], j.xq.c32[v*cols/4:(v+4)*cols/4], j.xq.c128[v*cols/4:(v+4)*cols/4], nb, cols,
 					j.dst[v*m.Rows+r0:], m.Rows)
 			}
 		}
@@ -123,7 +123,7 @@ func (t *tiledJob) rows(lo, hi int) {
 // qvec.forTiles makes them; quants qs, cols per vector), writing row
 // r's result for vector k to dst[r+k·dstStride], each exactly as t's dot
 // product computes it.
-func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	if nrows <= 0 || nb <= 0 {
 		return
 	}
@@ -144,6 +144,6 @@ func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, q
 			rb = nb / 8 * q6KBytes
 		}
 	}
-	_, _, _, _, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d[3*nb+nb-1], d4[3*nb+nb-1], c16[(3*cols+nb*qk)/4-1], c128[(3*cols+nb*qk)/4-1], qs[3*cols+nb*qk-1], sum[3*nb+nb-1], dst[3*dstStride+nrows-1]
-	dotX4RowsArch(t, rows, rowBytes, nrows, d, d4, qs, sum, c16, c128, nb, cols, dst, dstStride)
+	_, _, _, _, _, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d[3*nb+nb-1], d4[3*nb+nb-1], c16[(3*cols+nb*qk)/4-1], c32[(3*cols+nb*qk)/4-1], c128[(3*cols+nb*qk)/4-1], qs[3*cols+nb*qk-1], sum[3*nb+nb-1], dst[3*dstStride+nrows-1]
+	dotX4RowsArch(t, rows, rowBytes, nrows, d, d4, qs, sum, c16, c32, c128, nb, cols, dst, dstStride)
 }

@@ -33,7 +33,7 @@ func TestDotX4Rows(t *testing.T) {
 				xq.forTiles(nb)
 				stride := nrows + 5
 				dst := make([]float32, 4*stride)
-				dotX4Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, xq.c16, xq.c128, nb, cols, dst, stride)
+				dotX4Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, xq.c16, xq.c32, xq.c128, nb, cols, dst, stride)
 				for row := range nrows {
 					w := m.Data[row*rowBytes : (row+1)*rowBytes]
 					for k := range 4 {
@@ -84,7 +84,7 @@ func BenchmarkMatMulTiled(b *testing.B) {
 	for _, c := range []struct {
 		typ        ggml.Type
 		rows, cols int
-	}{{ggml.Q8_0, 2048, 2048}, {ggml.Q4_K, 2048, 2048}, {ggml.Q8_0, 768, 288}, {ggml.Q5_0, 768, 288}} {
+	}{{ggml.Q8_0, 2048, 2048}, {ggml.Q4_K, 2048, 2048}, {ggml.Q6_K, 2048, 2048}, {ggml.Q8_0, 768, 288}, {ggml.Q5_0, 768, 288}} {
 		typ := c.typ
 		m := randMatrix(r, typ, c.rows, c.cols)
 		for _, n := range []int{8, 128} {
