@@ -11,13 +11,8 @@
 	VPMADDUBSW x, u, dst \
 	VPMADDWD   Y15, dst, dst
 
-// X4DOT: the 32-element tiles' integer dot, with the constant
-// of VPMADDWD in memory (intdot4_amd64.h uses all 16 registers).
-DATA x4ones<>+0(SB)/8, $0x0001000100010001
-DATA x4ones<>+8(SB)/8, $0x0001000100010001
-DATA x4ones<>+16(SB)/8, $0x0001000100010001
-DATA x4ones<>+24(SB)/8, $0x0001000100010001
-GLOBL x4ones<>(SB), RODATA|NOPTR, $32
+// X4DOT: the tiles' integer dot, with the constant of VPMADDWD in memory
+// (x4ones, intdot4_types_amd64.h; intdot4_amd64.h uses all 16 registers).
 
 #define X4DOT(x, u, dst) \
 	VPMADDUBSW x, u, dst \

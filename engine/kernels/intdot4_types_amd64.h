@@ -8,6 +8,14 @@
 // including file defines NAME_Q80X4ROWS, NAME_Q50X4ROWS and
 // NAME_Q40X4ROWS, and X4VNNI in the VNNI build.
 
+// X4SPLAT(name, v): a 32-byte constant, the 8-byte v four times.
+#define X4SPLAT(name, v) \
+	DATA  name+0(SB)/8, v \
+	DATA  name+8(SB)/8, v \
+	DATA  name+16(SB)/8, v \
+	DATA  name+24(SB)/8, v \
+	GLOBL name(SB), RODATA|NOPTR, $32
+
 // Byte k of x4spread is k/8, to spread byte k/8 of qh over bytes k; byte
 // k of x4bit is 1<<(k%8), the bit of element k in its byte.
 DATA x4spread<>+0(SB)/8, $0x0000000000000000
@@ -15,31 +23,12 @@ DATA x4spread<>+8(SB)/8, $0x0101010101010101
 DATA x4spread<>+16(SB)/8, $0x0202020202020202
 DATA x4spread<>+24(SB)/8, $0x0303030303030303
 GLOBL x4spread<>(SB), RODATA|NOPTR, $32
-DATA x4bit<>+0(SB)/8, $0x8040201008040201
-DATA x4bit<>+8(SB)/8, $0x8040201008040201
-DATA x4bit<>+16(SB)/8, $0x8040201008040201
-DATA x4bit<>+24(SB)/8, $0x8040201008040201
-GLOBL x4bit<>(SB), RODATA|NOPTR, $32
-DATA x4low<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA x4low<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA x4low<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA x4low<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
-GLOBL x4low<>(SB), RODATA|NOPTR, $32
-DATA x4eight<>+0(SB)/8, $0x0808080808080808
-DATA x4eight<>+8(SB)/8, $0x0808080808080808
-DATA x4eight<>+16(SB)/8, $0x0808080808080808
-DATA x4eight<>+24(SB)/8, $0x0808080808080808
-GLOBL x4eight<>(SB), RODATA|NOPTR, $32
-DATA x4sixteen<>+0(SB)/8, $0x1010101010101010
-DATA x4sixteen<>+8(SB)/8, $0x1010101010101010
-DATA x4sixteen<>+16(SB)/8, $0x1010101010101010
-DATA x4sixteen<>+24(SB)/8, $0x1010101010101010
-GLOBL x4sixteen<>(SB), RODATA|NOPTR, $32
-DATA x4top<>+0(SB)/8, $0x8080808080808080
-DATA x4top<>+8(SB)/8, $0x8080808080808080
-DATA x4top<>+16(SB)/8, $0x8080808080808080
-DATA x4top<>+24(SB)/8, $0x8080808080808080
-GLOBL x4top<>(SB), RODATA|NOPTR, $32
+X4SPLAT(x4bit<>, $0x8040201008040201)
+X4SPLAT(x4low<>, $0x0f0f0f0f0f0f0f0f)
+X4SPLAT(x4eight<>, $0x0808080808080808)
+X4SPLAT(x4sixteen<>, $0x1010101010101010)
+X4SPLAT(x4top<>, $0x8080808080808080)
+X4SPLAT(x4ones<>, $0x0001000100010001)
 
 // Q8_0: scale, then 32 signed bytes. With VNNI, unsigned as w+128
 // (VPDPBUSD takes them whole); with AVX2 by the sign trick, the signed
