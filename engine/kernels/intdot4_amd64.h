@@ -80,15 +80,21 @@
 // dst[r+2·dstStride] and dst[r+3·dstStride]: one call for a tile of rows.
 // Rows go in pairs; an odd last row is paired with itself, and its results
 // written twice. The frame holds the current row (0(SP)), output (8(SP)),
-// rows left (16(SP)) and the two rows' unpacked signed weights (24(SP),
-// 56(SP)).
-TEXT NAME_X4ROWS, NOSPLIT, $88-80
+// rows left (16(SP)), the two rows' unpacked signed weights (24(SP),
+// 56(SP)) and the quants' bytes per vector (88(SP)). Each block prefetches
+// the next pair's: a pair's two rows are two interleaved streams that
+// jump at each pair, which the hardware prefetcher loses, and a product
+// with few vectors (batched decode) waits on memory.
+TEXT NAME_X4ROWS, NOSPLIT, $96-80
 	MOVQ row+0(FP), AX
 	MOVQ AX, 0(SP)
 	MOVQ dst+64(FP), AX
 	MOVQ AX, 8(SP)
 	MOVQ nrows+16(FP), AX
 	MOVQ AX, 16(SP)
+	MOVQ nb+48(FP), AX
+	SHLQ $5, AX
+	MOVQ AX, 88(SP)
 
 x4rowsrow:
 	CMPQ 16(SP), $0
@@ -103,7 +109,7 @@ x4rowsone:
 	MOVQ   d4+24(FP), DX
 	MOVQ   qs+32(FP), DI
 	MOVQ   corr+40(FP), R9
-	MOVQ   nb+48(FP), CX
+	MOVQ   rowBytes+8(FP), CX
 	MOVQ   qstride+56(FP), AX
 	LEAQ   (DI)(AX*1), R8
 	LEAQ   (R8)(AX*1), R10
@@ -122,8 +128,10 @@ x4rowsone:
 	VXORPS Y7, Y7, Y7
 
 x4rowsloop:
-	TESTQ          CX, CX
-	JZ             x4rowssum
+	CMPQ           BX, 88(SP)
+	JEQ            x4rowssum
+	PREFETCHT0     (R14)(CX*1)
+	PREFETCHT0     (R14)(CX*2)
 	X4W(SI, Y8, 24(SP))
 	X4W(R14, Y9, 56(SP))
 	VCVTPH2PS      (SI), X10
@@ -141,7 +149,6 @@ x4rowsloop:
 	ADDQ           BLOCKBYTES, R14
 	ADDQ           $32, BX
 	ADDQ           $16, DX
-	DECQ           CX
 	JMP            x4rowsloop
 
 x4rowssum:
