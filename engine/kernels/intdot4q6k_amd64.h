@@ -103,8 +103,13 @@ q6row:
 	VXORPS Y3, Y3, Y3
 
 q6loop:
-	TESTQ     CX, CX
-	JZ        q6sum
+	TESTQ      CX, CX
+	JZ         q6sum
+	// Six super-blocks ahead, as dotQ4Kx4Rows.
+	PREFETCHT0 1260(SI)
+	PREFETCHT0 1324(SI)
+	PREFETCHT0 1388(SI)
+	PREFETCHT0 1452(SI)
 	MOVWLZX      208(SI), AX
 	VMOVD        AX, X6
 	VCVTPH2PS    X6, X6
