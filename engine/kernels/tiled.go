@@ -104,8 +104,10 @@ func (t *tiledJob) rows(lo, hi int) {
 		if x4 {
 			rows := m.Data[r0*j.rowBytes : r1*j.rowBytes]
 			for ; v+4 <= n; v += 4 {
-				dotX4Rows(m.Type, rows, j.rowBytes, r1-r0, j.xq.d[v*nb:(v+4)*nb], j.xq.d4[v*nb:(v+4)*nb], j.xq.qs[v*cols:(v+4)*cols], j.xq.sum[v*nb:(v+4)*nb], j.xq.c16[v*cols/4:(v+4)*cols/4], j.xq.c32[v*cols/4:(v+4)*cols/4], j.xq.c128[v*cols/4:(v+4)*cols/4], nb, cols,
-					j.dst[v*m.Rows+r0:], m.Rows)
+				b0, b1, l0, l1 := v*nb, (v+4)*nb, v*cols/4, (v+4)*cols/4 // blocks, correction lanes
+				xq := &j.xq
+				dotX4Rows(m.Type, rows, j.rowBytes, r1-r0, xq.d[b0:b1], xq.d4[b0:b1], xq.qs[v*cols:(v+4)*cols], xq.sum[b0:b1],
+					xq.c16[l0:l1], xq.c32[l0:l1], xq.c128[l0:l1], nb, cols, j.dst[v*m.Rows+r0:], m.Rows)
 			}
 		}
 		for ; v < n; v++ {

@@ -8,7 +8,8 @@ import "github.com/runnel/runnel/engine/ggml"
 // apart) and block scales, nb blocks each: for the 32-element types
 // interleaved (d4), for the K-quants one vector's after another (dstride
 // bytes apart; Q6_K's interleaved too); for Q5_0, Q6_K, and Q8_0 with
-// VNNI, the corrections of x4corr (laid out as the quants); row r's result for vector k goes to dst[r+k·dstStride].
+// VNNI, the corrections of x4corr (laid out as the quants); row r's
+// result for vector k goes to dst[r+k·dstStride].
 
 //go:noescape
 func dotQ80x4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
