@@ -16,4 +16,5 @@ var (
 	matF32     = matF32Go
 	axpy       = axpyGo
 	expSum     = expSumGo
+	siluMul    = siluMulGo
 )

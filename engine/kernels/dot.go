@@ -18,11 +18,35 @@ import (
 // rounding is the activation's rounding, at most dx/2 per element.
 
 // qvec is an activation vector quantized in blocks of 32: x[i] ≈ d[i/32]*qs[i].
-// sum holds Σ qs over each block, for the Q4_K min term.
+// sum holds Σ qs over each block, for the Q4_K min term. For the tiled
+// products, d4 holds d again, interleaved by groups of four vectors, and
+// c16, c32, c128 the corrections of x4corr (amd64), 32 bytes a block as
+// qs.
 type qvec struct {
-	d   []float32
-	qs  []int8
-	sum []int32
+	d              []float32
+	qs             []int8
+	sum            []int32
+	d4             []float32
+	c16, c32, c128 []int32
+}
+
+// forTiles fills what the four-vector kernels take besides d and qs, for
+// vectors of nb blocks: x4corr's corrections, and d4: in each group of
+// four vectors, d4[4b+k] is vector k's scale of block b, so the kernels
+// load a block's four scales at once.
+func (v *qvec) forTiles(nb int) {
+	v.x4corr()
+	n := len(v.d) / nb / 4 * 4
+	v.d4 = grow(v.d4, n*nb)
+	for g := 0; g < n; g += 4 {
+		d4 := v.d4[g*nb : (g+4)*nb]
+		for k := range 4 {
+			d := v.d[(g+k)*nb : (g+k+1)*nb]
+			for b, s := range d {
+				d4[4*b+k] = s
+			}
+		}
+	}
 }
 
 // quantizeX fills v from x (len(x) a multiple of 32), growing v's buffers.

@@ -28,6 +28,9 @@ func dotF32x4AVX512(row, x *float32, stride, n int, out *[4]float32)
 func expSumAVX2(x *float32, n int, sub float32) float32
 
 //go:noescape
+func siluMulAVX2(a, b *float32, n int)
+
+//go:noescape
 func axpyAVX2(y, x *float32, a float32, n int)
 
 // hasAVX512 selects the 16-wide f32 kernels (AVX512F for the arithmetic,
@@ -70,6 +73,7 @@ func init() {
 	matF32 = matF32Asm
 	axpy = axpyAsm
 	expSum = expSumAsm
+	siluMul = siluMulAsm
 	if hasAVX512 {
 		dotF32Kernel, useAVX512x4 = dotF32AVX512, true
 	}
@@ -171,6 +175,15 @@ func expSumAsm(x []float32, sub float32) float32 {
 		s = expSumAVX2(&x[0], m, sub)
 	}
 	return s + expSumGo(x[m:], sub)
+}
+
+func siluMulAsm(a, b []float32) {
+	b = b[:len(a)]
+	m := len(a) &^ 7
+	if m > 0 {
+		siluMulAVX2(&a[0], &b[0], m)
+	}
+	siluMulGo(a[m:], b[m:])
 }
 
 // matF32FewAsm serves 1 to 3 vectors (a single decoding stream): the

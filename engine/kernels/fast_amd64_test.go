@@ -60,6 +60,19 @@ func testFastMatchesPortable(t *testing.T) {
 				t.Fatalf("exp n=%d element %d : fast %v portable %v", n, i, e1[i], e2[i])
 			}
 		}
+		g1, g2, gb := randVec(r, n, 12), make([]float32, n), randVec(r, n, 2)
+		g1[0] = -200 // e^200 overflows: -0 or a tiny value, either is fine
+		if n > 1 {
+			g1[1] = 200
+		}
+		copy(g2, g1)
+		siluMul(g1, gb)
+		siluMulGo(g2, gb)
+		for i := range g1 {
+			if d := math.Abs(float64(g1[i] - g2[i])); d > 6*math.Abs(float64(g2[i]))*0x1p-24+1e-30 {
+				t.Fatalf("silu n=%d element %d: fast %v portable %v", n, i, g1[i], g2[i])
+			}
+		}
 		y1, y2 := randVec(r, n+2, 1), make([]float32, n+2)
 		copy(y2, y1)
 		axpy(y1[:n], 0.37, a)
@@ -197,4 +210,17 @@ func FuzzQuantizeQ8(f *testing.F) {
 		}
 		quantizeBoth(t, x)
 	})
+}
+
+// TestTilesNoVNNI runs the tile tests on the AVX2 integer kernels, which
+// VNNI machines otherwise skip.
+func TestTilesNoVNNI(t *testing.T) {
+	if !useVNNI {
+		t.Skip("no AVX-512 VNNI here: the tile tests already run the AVX2 kernels")
+	}
+	useVNNI = false
+	defer func() { useVNNI = true }()
+	t.Run("DotX4Rows", TestDotX4Rows)
+	t.Run("MatMulTiled", TestMatMulTiled)
+	t.Run("MatMulActs", TestMatMulActs)
 }

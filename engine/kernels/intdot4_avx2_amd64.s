@@ -11,13 +11,65 @@
 	VPMADDUBSW x, u, dst \
 	VPMADDWD   Y15, dst, dst
 
+// X4DOT: the tiles' integer dot, with the constant of VPMADDWD in memory
+// (x4ones, intdot4_types_amd64.h; intdot4_amd64.h uses all 16 registers).
+
+#define X4DOT(x, u, dst) \
+	VPMADDUBSW x, u, dst \
+	VPMADDWD   x4ones<>(SB), dst, dst
+
+#define X4UDOT(x, u, c, dst) \
+	X4DOT(x, u, dst) \
+	VPADDD c, dst, dst
+
 #define NAME_Q80X4ROWS ·dotQ80x4RowsAVX2(SB)
 #define NAME_Q50X4ROWS ·dotQ50x4RowsAVX2(SB)
 #define NAME_Q40X4ROWS ·dotQ40x4RowsAVX2(SB)
 #define NAME_Q4KX4ROWS ·dotQ4Kx4RowsAVX2(SB)
 #define NAME_Q6KX4ROWS ·dotQ6Kx4RowsAVX2(SB)
 
-#include "intdot4_ops_amd64.h"
 #include "intdot4_types_amd64.h"
 #include "intdot4k_amd64.h"
 #include "intdot4q6k_amd64.h"
+
+// func x4corrAVX2(qs *int8, nb int, c16, c32, c128 *int32)
+// For each of nb blocks of 32 quants, the sums of its four-byte groups
+// times -16, -32 and -128 (eight int32 lanes each, 32 bytes a block, as
+// the quants): the corrections X4UPAIR and Q6ONE add for weights taken as
+// w+16, w+32, w+128.
+TEXT ·x4corrAVX2(SB), NOSPLIT, $0-40
+	MOVQ         qs+0(FP), SI
+	MOVQ         nb+8(FP), CX
+	MOVQ         c16+16(FP), DI
+	MOVQ         c32+24(FP), R8
+	MOVQ         c128+32(FP), DX
+	MOVL         $0x01010101, AX
+	VMOVD        AX, X2
+	VPBROADCASTD X2, Y2
+	VPXOR        Y3, Y3, Y3
+
+x4corrloop:
+	TESTQ      CX, CX
+	JZ         x4corrdone
+	VMOVDQU    (SI), Y0
+	VPMADDUBSW Y0, Y2, Y1
+	VPMADDWD   x4ones<>(SB), Y1, Y1
+	VPSLLD     $4, Y1, Y4
+	VPSUBD     Y4, Y3, Y4
+	VMOVDQU    Y4, (DI)
+	VPSLLD     $5, Y1, Y4
+	VPSUBD     Y4, Y3, Y4
+	VMOVDQU    Y4, (R8)
+	VPSLLD     $7, Y1, Y4
+	VPSUBD     Y4, Y3, Y4
+	VMOVDQU    Y4, (DX)
+	ADDQ       $32, SI
+	ADDQ       $32, DI
+	ADDQ       $32, R8
+	ADDQ       $32, DX
+	DECQ       CX
+	JMP        x4corrloop
+
+x4corrdone:
+	VZEROUPPER
+	RET

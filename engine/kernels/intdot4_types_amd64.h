@@ -1,13 +1,20 @@
 // The block types of intdot4_amd64.h: for each, its weight block's size,
-// the constants its unpacking needs, and X4LOADW, which sets Y4 to the
-// signed weights of the block at SI exactly as dotQ80, dotQ50 and dotQ40
-// do (clobbering only Y7 and Y8). The including file defines
-// NAME_Q80X4ROWS, NAME_Q50X4ROWS and NAME_Q40X4ROWS.
+// its X4PAIR (X4SPAIR or X4UPAIR) and X4W(p, w, ws), which unpacks the
+// weights of the block at p as dotQ80, dotQ50 and dotQ40 do, into w: for
+// X4SPAIR their magnitudes, leaving the signed weights where X4WS0 (row p
+// = SI) and X4WS1 (p = R14) name them; for X4UPAIR the weights plus k
+// (the corrections Go passes are -k·Σx: x4corr16 for k = 16, x4corr128
+// for k = 128). X4W clobbers only Y12-Y15, which hold nothing then. The
+// including file defines NAME_Q80X4ROWS, NAME_Q50X4ROWS and
+// NAME_Q40X4ROWS, and X4VNNI in the VNNI build.
 
-#define X4BYTES(c, reg) \
-	MOVL         c, AX \
-	VMOVD        AX, X8 \
-	VPBROADCASTD X8, reg
+// X4SPLAT(name, v): a 32-byte constant, the 8-byte v four times.
+#define X4SPLAT(name, v) \
+	DATA  name+0(SB)/8, v \
+	DATA  name+8(SB)/8, v \
+	DATA  name+16(SB)/8, v \
+	DATA  name+24(SB)/8, v \
+	GLOBL name(SB), RODATA|NOPTR, $32
 
 // Byte k of x4spread is k/8, to spread byte k/8 of qh over bytes k; byte
 // k of x4bit is 1<<(k%8), the bit of element k in its byte.
@@ -16,60 +23,81 @@ DATA x4spread<>+8(SB)/8, $0x0101010101010101
 DATA x4spread<>+16(SB)/8, $0x0202020202020202
 DATA x4spread<>+24(SB)/8, $0x0303030303030303
 GLOBL x4spread<>(SB), RODATA|NOPTR, $32
-DATA x4bit<>+0(SB)/8, $0x8040201008040201
-DATA x4bit<>+8(SB)/8, $0x8040201008040201
-DATA x4bit<>+16(SB)/8, $0x8040201008040201
-DATA x4bit<>+24(SB)/8, $0x8040201008040201
-GLOBL x4bit<>(SB), RODATA|NOPTR, $32
+X4SPLAT(x4bit<>, $0x8040201008040201)
+X4SPLAT(x4low<>, $0x0f0f0f0f0f0f0f0f)
+X4SPLAT(x4eight<>, $0x0808080808080808)
+X4SPLAT(x4sixteen<>, $0x1010101010101010)
+X4SPLAT(x4top<>, $0x8080808080808080)
+X4SPLAT(x4ones<>, $0x0001000100010001)
 
-// Q8_0: scale, then 32 signed bytes.
+// Q8_0: scale, then 32 signed bytes. With VNNI, unsigned as w+128
+// (VPDPBUSD takes them whole); with AVX2 by the sign trick, the signed
+// bytes read in place (VPMADDUBSW's 16-bit pairs would saturate on w+128).
 #define NAME_X4ROWS NAME_Q80X4ROWS
 #define BLOCKBYTES $34
-#define X4CONSTS
-#define X4LOADW VMOVDQU 2(SI), Y4
+#ifdef X4VNNI
+#define X4PAIR(ws, c, w, p, sel, acc) X4UPAIR(c, w, p, sel, acc)
+#define X4W(p, w, ws) \
+	VMOVDQU 2(p), w \
+	VPXOR   x4top<>(SB), w, w
+#else
+#define X4PAIR(ws, c, w, p, sel, acc) X4SPAIR(ws, w, p, sel, acc)
+#define X4W(p, w, ws) VPABSB 2(p), w
+#endif
+#define X4WS0 2(SI)
+#define X4WS1 2(R14)
 #include "intdot4_amd64.h"
 #undef NAME_X4ROWS
 #undef BLOCKBYTES
-#undef X4CONSTS
-#undef X4LOADW
+#undef X4PAIR
+#undef X4WS0
+#undef X4WS1
+#undef X4W
 
 // Q5_0: scale, 32 fifth bits, then 16 bytes of low nibbles; weights are
-// the 5-bit values minus 16.
+// the 5-bit values minus 16, taken unsigned (k = 16).
 #define NAME_X4ROWS NAME_Q50X4ROWS
 #define BLOCKBYTES $22
-#define X4CONSTS \
-	X4BYTES($0x0f0f0f0f, Y14) \
-	X4BYTES($0x10101010, Y13) \
-	VMOVDQU x4spread<>(SB), Y12 \
-	VMOVDQU x4bit<>(SB), Y11
-#define X4LOADW \
-	VPBROADCASTD 2(SI), Y7 \
-	VPSHUFB      Y12, Y7, Y7 \
-	VPAND        Y11, Y7, Y7 \
-	VPCMPEQB     Y11, Y7, Y7 \
-	VPAND        Y13, Y7, Y7 \
-	VMOVDQU      6(SI), X4 \
-	VPSRLW       $4, X4, X8 \
-	VINSERTI128  $1, X8, Y4, Y4 \
-	VPAND        Y14, Y4, Y4 \
-	VPOR         Y7, Y4, Y4 \
-	VPSUBB       Y13, Y4, Y4
+#define X4PAIR(ws, c, w, p, sel, acc) X4UPAIR(c, w, p, sel, acc)
+#define X4WS0 2(SI)
+#define X4WS1 2(R14)
+#define X4W(p, w, ws) \
+	VPBROADCASTD 2(p), Y14 \
+	VPSHUFB      x4spread<>(SB), Y14, Y14 \
+	VPAND        x4bit<>(SB), Y14, Y14 \
+	VPCMPEQB     x4bit<>(SB), Y14, Y14 \
+	VPAND        x4sixteen<>(SB), Y14, Y14 \
+	VMOVDQU      6(p), X15 \
+	VPSRLW       $4, X15, X13 \
+	VINSERTI128  $1, X13, Y15, Y15 \
+	VPAND        x4low<>(SB), Y15, Y15 \
+	VPOR         Y14, Y15, w
 #include "intdot4_amd64.h"
 #undef NAME_X4ROWS
 #undef BLOCKBYTES
-#undef X4CONSTS
-#undef X4LOADW
+#undef X4PAIR
+#undef X4WS0
+#undef X4WS1
+#undef X4W
 
 // Q4_0: scale, then 16 bytes of nibbles; weights are the nibbles minus 8.
 #define NAME_X4ROWS NAME_Q40X4ROWS
 #define BLOCKBYTES $18
-#define X4CONSTS \
-	X4BYTES($0x0f0f0f0f, Y14) \
-	X4BYTES($0x08080808, Y13)
-#define X4LOADW \
-	VMOVDQU     2(SI), X4 \
-	VPSRLW      $4, X4, X8 \
-	VINSERTI128 $1, X8, Y4, Y4 \
-	VPAND       Y14, Y4, Y4 \
-	VPSUBB      Y13, Y4, Y4
+#define X4PAIR(ws, c, w, p, sel, acc) X4SPAIR(ws, w, p, sel, acc)
+#define X4WS0 24(SP)
+#define X4WS1 56(SP)
+#define X4W(p, absw, ws) \
+	VMOVDQU     2(p), X15 \
+	VPSRLW      $4, X15, X14 \
+	VINSERTI128 $1, X14, Y15, Y15 \
+	VPAND       x4low<>(SB), Y15, Y15 \
+	VPSUBB      x4eight<>(SB), Y15, Y15 \
+	VMOVDQU     Y15, ws \
+	VPABSB      Y15, absw
 #include "intdot4_amd64.h"
+#undef NAME_X4ROWS
+#undef BLOCKBYTES
+#undef X4WS0
+#undef X4WS1
+#undef X4W
+#undef X4PAIR

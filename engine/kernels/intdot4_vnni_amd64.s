@@ -8,13 +8,18 @@
 	VPXOR    dst, dst, dst \
 	VPDPBUSD x, u, dst
 
+#define X4VNNI
+#define X4DOT(x, u, dst) I8DOT(x, u, dst)
+#define X4UDOT(x, u, c, dst) \
+	VMOVDQU  c, dst \
+	VPDPBUSD x, u, dst
+
 #define NAME_Q80X4ROWS ·dotQ80x4RowsVNNI(SB)
 #define NAME_Q50X4ROWS ·dotQ50x4RowsVNNI(SB)
 #define NAME_Q40X4ROWS ·dotQ40x4RowsVNNI(SB)
 #define NAME_Q4KX4ROWS ·dotQ4Kx4RowsVNNI(SB)
 #define NAME_Q6KX4ROWS ·dotQ6Kx4RowsVNNI(SB)
 
-#include "intdot4_ops_amd64.h"
 #include "intdot4_types_amd64.h"
 #include "intdot4k_amd64.h"
 #include "intdot4q6k_amd64.h"

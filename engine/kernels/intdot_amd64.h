@@ -258,6 +258,11 @@ TEXT NAME_Q4K, NOSPLIT, $32-44
 q4kloop:
 	TESTQ CX, CX
 	JZ    q4kdone
+	// 8 super-blocks ahead: decoding streams the rows from memory, faster
+	// than the hardware prefetcher fetches them.
+	PREFETCHT0 1152(SI)
+	PREFETCHT0 1216(SI)
+	PREFETCHT0 1280(SI)
 	KSETUP
 	NIBBLES(16)
 	KPAIR(0, 0, 4)
@@ -412,8 +417,12 @@ TEXT NAME_Q6K, NOSPLIT, $0-36
 	VXORPS Y0, Y0, Y0
 
 q6kloop:
-	TESTQ     CX, CX
-	JZ        q6kdone
+	TESTQ      CX, CX
+	JZ         q6kdone
+	PREFETCHT0 1260(SI) // 6 super-blocks ahead, as dotQ4K
+	PREFETCHT0 1324(SI)
+	PREFETCHT0 1388(SI)
+	PREFETCHT0 1452(SI)
 	MOVWLZX   208(SI), AX
 	VMOVD     AX, X1
 	VCVTPH2PS X1, X1

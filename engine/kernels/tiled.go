@@ -23,6 +23,7 @@ func MatMulTiled(dst []float32, m *Matrix, x []float32, n int) {
 	rb := m.check(len(dst), len(x), n)
 	t := tiledJobs.Get().(*tiledJob)
 	t.xq.quantize(x[:n*m.Cols])
+	t.xq.forTiles(m.Cols / qk)
 	t.run(dst, m, x, n, rb, t.xq)
 	tiledJobs.Put(t)
 }
@@ -55,6 +56,7 @@ func MatMulActs(dst []float32, m *Matrix, a *Acts) {
 	rb := m.check(len(dst), len(a.x), n)
 	if a.cols != m.Cols {
 		a.xq.quantize(a.x[:n*m.Cols])
+		a.xq.forTiles(m.Cols / qk)
 		a.cols = m.Cols
 	}
 	t := tiledJobs.Get().(*tiledJob)
@@ -102,8 +104,10 @@ func (t *tiledJob) rows(lo, hi int) {
 		if x4 {
 			rows := m.Data[r0*j.rowBytes : r1*j.rowBytes]
 			for ; v+4 <= n; v += 4 {
-				dotX4Rows(m.Type, rows, j.rowBytes, r1-r0, j.xq.d[v*nb:(v+4)*nb], j.xq.qs[v*cols:(v+4)*cols], j.xq.sum[v*nb:(v+4)*nb], nb, cols,
-					j.dst[v*m.Rows+r0:], m.Rows)
+				b0, b1, l0, l1 := v*nb, (v+4)*nb, v*cols/4, (v+4)*cols/4 // blocks, correction lanes
+				xq := &j.xq
+				dotX4Rows(m.Type, rows, j.rowBytes, r1-r0, xq.d[b0:b1], xq.d4[b0:b1], xq.qs[v*cols:(v+4)*cols], xq.sum[b0:b1],
+					xq.c16[l0:l1], xq.c32[l0:l1], xq.c128[l0:l1], nb, cols, j.dst[v*m.Rows+r0:], m.Rows)
 			}
 		}
 		for ; v < n; v++ {
@@ -117,10 +121,11 @@ func (t *tiledJob) rows(lo, hi int) {
 
 // dotX4Rows computes nrows consecutive rows of block type t (rowBytes
 // apart; hasX4(t) must hold) against four consecutive quantized vectors
-// (block scales d, nb per vector; quants qs, cols per vector), writing row
+// (block scales d, nb per vector, and the same interleaved in d4, as
+// qvec.forTiles makes them; quants qs, cols per vector), writing row
 // r's result for vector k to dst[r+k·dstStride], each exactly as t's dot
 // product computes it.
-func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d []float32, qs []int8, sum []int32, nb, cols int, dst []float32, dstStride int) {
+func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	if nrows <= 0 || nb <= 0 {
 		return
 	}
@@ -141,6 +146,6 @@ func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d []float32, qs []
 			rb = nb / 8 * q6KBytes
 		}
 	}
-	_, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d[3*nb+nb-1], qs[3*cols+nb*qk-1], sum[3*nb+nb-1], dst[3*dstStride+nrows-1]
-	dotX4RowsArch(t, rows, rowBytes, nrows, d, qs, sum, nb, cols, dst, dstStride)
+	_, _, _, _, _, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d[3*nb+nb-1], d4[3*nb+nb-1], c16[(3*cols+nb*qk)/4-1], c32[(3*cols+nb*qk)/4-1], c128[(3*cols+nb*qk)/4-1], qs[3*cols+nb*qk-1], sum[3*nb+nb-1], dst[3*dstStride+nrows-1]
+	dotX4RowsArch(t, rows, rowBytes, nrows, d, d4, qs, sum, c16, c32, c128, nb, cols, dst, dstStride)
 }

@@ -2,28 +2,32 @@ package kernels
 
 import "github.com/runnel/runnel/engine/ggml"
 
-// The four-vector kernels of intdot4_amd64.h, per block type and build.
-// Their arguments: rows of rowBytes bytes, nrows of them; four vectors'
-// block scales (dstride bytes apart) and quants (qstride bytes apart), nb
-// blocks each; row r's result for vector k goes to dst[r+k·dstStride].
+// The four-vector kernels of intdot4_amd64.h, intdot4k_amd64.h and
+// intdot4q6k_amd64.h, per block type and build. Their arguments: rows of
+// rowBytes bytes, nrows of them; four vectors' quants (qstride bytes
+// apart) and block scales, nb blocks each: for the 32-element types
+// interleaved (d4), for the K-quants one vector's after another (dstride
+// bytes apart; Q6_K's interleaved too); for Q5_0, Q6_K, and Q8_0 with
+// VNNI, the corrections of x4corr (laid out as the quants); row r's
+// result for vector k goes to dst[r+k·dstStride].
 
 //go:noescape
-func dotQ80x4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, nb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ80x4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ80x4RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, nb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ80x4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ50x4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, nb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ50x4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ50x4RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, nb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ50x4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ40x4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, nb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ40x4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ40x4RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, nb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ40x4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
 func dotQ4Kx4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
@@ -32,10 +36,23 @@ func dotQ4Kx4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum 
 func dotQ4Kx4RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ6Kx4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, nsb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ6Kx4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, c32 *int32, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ6Kx4RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, nsb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ6Kx4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, c32 *int32, nsb, qstride int, dst *float32, dstStride int)
+
+//go:noescape
+func x4corrAVX2(qs *int8, nb int, c16, c32, c128 *int32)
+
+// x4corr fills v's corrections for the kernels that take the weights
+// unsigned (X4UPAIR in intdot4_amd64.h): per block and four-byte group of
+// quants, -16, -32 and -128 times their sum, laid out as the quants.
+func (v *qvec) x4corr() {
+	v.c16, v.c32, v.c128 = grow(v.c16, len(v.qs)/4), grow(v.c32, len(v.qs)/4), grow(v.c128, len(v.qs)/4)
+	if nb := len(v.qs) / qk; nb > 0 && hasAVX2 {
+		x4corrAVX2(&v.qs[0], nb, &v.c16[0], &v.c32[0], &v.c128[0])
+	}
+}
 
 // hasX4 reports whether t has a four-vector kernel here.
 func hasX4(t ggml.Type) bool {
@@ -44,29 +61,29 @@ func hasX4(t ggml.Type) bool {
 
 // dotX4RowsArch runs t's four-vector kernel, in the build its dot
 // product uses. hasX4(t) must hold; lengths are checked by the caller.
-func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d []float32, qs []int8, sum []int32, nb, cols int, dst []float32, dstStride int) {
+func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	r, dp, q, o := &rows[0], &d[0], &qs[0], &dst[0]
 	switch {
 	case t == ggml.Q6_K && useVNNI:
-		dotQ6Kx4RowsVNNI(r, rowBytes, nrows, dp, q, nb/8, cols, 4*nb, o, dstStride)
+		dotQ6Kx4RowsVNNI(r, rowBytes, nrows, &d4[0], q, &c32[0], nb/8, cols, o, dstStride)
 	case t == ggml.Q6_K:
-		dotQ6Kx4RowsAVX2(r, rowBytes, nrows, dp, q, nb/8, cols, 4*nb, o, dstStride)
+		dotQ6Kx4RowsAVX2(r, rowBytes, nrows, &d4[0], q, &c32[0], nb/8, cols, o, dstStride)
 	case t == ggml.Q4_K && useVNNI:
 		dotQ4Kx4RowsVNNI(r, rowBytes, nrows, dp, q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q4_K:
 		dotQ4Kx4RowsAVX2(r, rowBytes, nrows, dp, q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q8_0 && useVNNI:
-		dotQ80x4RowsVNNI(r, rowBytes, nrows, dp, q, nb, cols, 4*nb, o, dstStride)
+		dotQ80x4RowsVNNI(r, rowBytes, nrows, &d4[0], q, &c128[0], nb, cols, o, dstStride)
 	case t == ggml.Q8_0:
-		dotQ80x4RowsAVX2(r, rowBytes, nrows, dp, q, nb, cols, 4*nb, o, dstStride)
+		dotQ80x4RowsAVX2(r, rowBytes, nrows, &d4[0], q, nil, nb, cols, o, dstStride)
 	case t == ggml.Q5_0 && useVNNI:
-		dotQ50x4RowsVNNI(r, rowBytes, nrows, dp, q, nb, cols, 4*nb, o, dstStride)
+		dotQ50x4RowsVNNI(r, rowBytes, nrows, &d4[0], q, &c16[0], nb, cols, o, dstStride)
 	case t == ggml.Q5_0:
-		dotQ50x4RowsAVX2(r, rowBytes, nrows, dp, q, nb, cols, 4*nb, o, dstStride)
+		dotQ50x4RowsAVX2(r, rowBytes, nrows, &d4[0], q, &c16[0], nb, cols, o, dstStride)
 	case t == ggml.Q4_0 && useVNNI:
-		dotQ40x4RowsVNNI(r, rowBytes, nrows, dp, q, nb, cols, 4*nb, o, dstStride)
+		dotQ40x4RowsVNNI(r, rowBytes, nrows, &d4[0], q, nil, nb, cols, o, dstStride)
 	case t == ggml.Q4_0:
-		dotQ40x4RowsAVX2(r, rowBytes, nrows, dp, q, nb, cols, 4*nb, o, dstStride)
+		dotQ40x4RowsAVX2(r, rowBytes, nrows, &d4[0], q, nil, nb, cols, o, dstStride)
 	default:
 		panic("kernels: no four-vector kernel for " + t.String())
 	}

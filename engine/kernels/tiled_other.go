@@ -6,6 +6,8 @@ import "github.com/runnel/runnel/engine/ggml"
 
 func hasX4(t ggml.Type) bool { return false }
 
-func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d []float32, qs []int8, sum []int32, nb, cols int, dst []float32, dstStride int) {
+func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	panic("kernels: no four-vector kernels")
 }
+
+func (v *qvec) x4corr() {}

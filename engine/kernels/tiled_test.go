@@ -25,14 +25,15 @@ func TestDotX4Rows(t *testing.T) {
 			if (typ == ggml.Q4_K || typ == ggml.Q6_K) && nb%8 != 0 {
 				continue
 			}
-			for _, nrows := range []int{1, 3, 16} {
+			for _, nrows := range []int{1, 2, 3, 5, 16} {
 				m := randMatrix(r, typ, nrows, nb*qk)
 				cols, rowBytes := m.Cols, len(m.Data)/nrows
 				var xq qvec
 				xq.quantize(randVec(r, 4*cols, 2))
+				xq.forTiles(nb)
 				stride := nrows + 5
 				dst := make([]float32, 4*stride)
-				dotX4Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.qs, xq.sum, nb, cols, dst, stride)
+				dotX4Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, xq.c16, xq.c32, xq.c128, nb, cols, dst, stride)
 				for row := range nrows {
 					w := m.Data[row*rowBytes : (row+1)*rowBytes]
 					for k := range 4 {
@@ -80,8 +81,12 @@ func TestMatMulTiled(t *testing.T) {
 
 func BenchmarkMatMulTiled(b *testing.B) {
 	r := rand.New(rand.NewPCG(25, 26))
-	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q4_K} {
-		m := randMatrix(r, typ, 2048, 2048)
+	for _, c := range []struct {
+		typ        ggml.Type
+		rows, cols int
+	}{{ggml.Q8_0, 2048, 2048}, {ggml.Q4_K, 2048, 2048}, {ggml.Q6_K, 2048, 2048}, {ggml.Q8_0, 768, 288}, {ggml.Q5_0, 768, 288}} {
+		typ := c.typ
+		m := randMatrix(r, typ, c.rows, c.cols)
 		for _, n := range []int{8, 128} {
 			x := randVec(r, n*m.Cols, 1)
 			dst := make([]float32, n*m.Rows)
@@ -89,7 +94,7 @@ func BenchmarkMatMulTiled(b *testing.B) {
 				name string
 				mul  func([]float32, *Matrix, []float32, int)
 			}{{"MatMul", MatMul}, {"Tiled", MatMulTiled}} {
-				b.Run(fmt.Sprintf("%s/n=%d/%s", typ, n, f.name), func(b *testing.B) {
+				b.Run(fmt.Sprintf("%s/%dx%d/n=%d/%s", typ, c.rows, c.cols, n, f.name), func(b *testing.B) {
 					for b.Loop() {
 						f.mul(dst, m, x, n)
 					}

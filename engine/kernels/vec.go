@@ -47,7 +47,9 @@ func Softmax(x []float32) {
 }
 
 // SiLUMul sets a[i] = silu(a[i]) * b[i], the SwiGLU gate of the feed-forward.
-func SiLUMul(a, b []float32) {
+func SiLUMul(a, b []float32) { siluMul(a, b) }
+
+func siluMulGo(a, b []float32) {
 	b = b[:len(a)]
 	for i, v := range a {
 		a[i] = v / (1 + expf(-v)) * b[i]
