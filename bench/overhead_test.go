@@ -34,8 +34,14 @@ import (
 // upstream provider. The gateway's and the dialect's options may be changed
 // by opts.
 func gatewayHandler(upstreamURL string, opts ...func(*gateway.Options, *openai.Options)) http.Handler {
+	return gatewayOver(upstreamURL, nil, opts...)
+}
+
+// gatewayOver is gatewayHandler reaching the upstream through client (the
+// provider's default when nil).
+func gatewayOver(upstreamURL string, client *http.Client, opts ...func(*gateway.Options, *openai.Options)) http.Handler {
 	router := gateway.NewStaticRouter()
-	router.Register("openai", openai.NewProvider(openai.Config{BaseURL: upstreamURL + "/v1"}))
+	router.Register("openai", openai.NewProvider(openai.Config{BaseURL: upstreamURL + "/v1", HTTPClient: client}))
 	gwo, oo := gateway.Options{Router: router, Observer: metrics.New()}, openai.Options{}
 	for _, f := range opts {
 		f(&gwo, &oo)
@@ -59,13 +65,18 @@ func gatewayServer(tb testing.TB, upstreamURL string, opts ...func(*gateway.Opti
 // unread request body at the first response write and the proxy loses
 // streams.
 func proxyHandler(upstreamURL string) http.Handler {
+	return proxyOver(upstreamURL, &http.Transport{MaxIdleConnsPerHost: 1024})
+}
+
+// proxyOver is proxyHandler reaching the upstream through t.
+func proxyOver(upstreamURL string, t http.RoundTripper) http.Handler {
 	u, err := url.Parse(upstreamURL)
 	if err != nil {
 		panic(err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.FlushInterval = -1
-	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 1024}
+	rp.Transport = t
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.NewResponseController(w).EnableFullDuplex()
 		rp.ServeHTTP(w, r)

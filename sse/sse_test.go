@@ -7,9 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"testing/synctest"
 	"time"
 )
@@ -290,18 +292,29 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte("data: YHOO\ndata: +2\n\n: c\nid: 1\r\nevent: x\r\rretry: 10\n\n"))
 	f.Add([]byte("\ufeffdata\n\nid: \x00\ndata:\r\n\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r := NewReader(bytes.NewReader(b))
-		r.SetMaxEventSize(1 << 16)
-		for range len(b) + 1 {
-			ev, err := r.Next()
-			if err != nil {
-				return
+		all := func(src io.Reader) []Event {
+			r := NewReader(src)
+			r.SetMaxEventSize(1 << 16)
+			var evs []Event
+			for range len(b) + 1 {
+				ev, err := r.Next()
+				if err != nil {
+					return evs
+				}
+				if strings.ContainsAny(ev.Event, "\r\n") || strings.ContainsRune(ev.ID, 0) {
+					t.Fatalf("bad event %+v", ev)
+				}
+				evs = append(evs, ev)
 			}
-			if strings.ContainsAny(ev.Event, "\r\n") || strings.ContainsRune(ev.ID, 0) {
-				t.Fatalf("bad event %+v", ev)
-			}
+			t.Fatal("more events than bytes")
+			return nil
 		}
-		t.Fatal("more events than bytes")
+		// Lines split across reads (and so across the buffer) parse as
+		// lines read whole.
+		whole, bytewise := all(bytes.NewReader(b)), all(iotest.OneByteReader(bytes.NewReader(b)))
+		if !reflect.DeepEqual(whole, bytewise) {
+			t.Fatalf("read whole: %+v\nbyte by byte: %+v", whole, bytewise)
+		}
 	})
 }
 
@@ -406,5 +419,23 @@ func TestReaderRawAndRelease(t *testing.T) {
 	r2.Release()
 	if _, err := r2.Next(); err != io.EOF {
 		t.Fatalf("after Release: %v, want io.EOF", err)
+	}
+}
+
+// BenchmarkReaderRaw reads an upstream's per-token chat chunks with
+// NextRaw, as the openai provider does: one op is one event.
+func BenchmarkReaderRaw(b *testing.B) {
+	chunk := []byte(`data: {"id":"chatcmpl-0123456789abcdef","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[{"index":0,"delta":{"content":" token"},"logprobs":null,"finish_reason":null}]}` + "\n\n")
+	in := bytes.Repeat(chunk, 1000)
+	b.SetBytes(int64(len(chunk)))
+	b.ReportAllocs()
+	r := NewReader(bytes.NewReader(in))
+	for i := 0; b.Loop(); i++ {
+		if i%1000 == 0 {
+			r = NewReader(bytes.NewReader(in))
+		}
+		if _, err := r.NextRaw(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
