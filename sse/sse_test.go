@@ -98,25 +98,50 @@ func TestWriterFlushesEachEvent(t *testing.T) {
 }
 
 // With DeferFlush, events wait in the writer until Flush or Close, and then
-// leave in one write.
+// leave in one write; the headers leave with the first of them.
 func TestWriterDeferFlush(t *testing.T) {
 	fc := &flushCounter{header: http.Header{}}
 	w := NewWriter(fc, Options{KeepAlive: -1, OmitIDs: true, DeferFlush: true})
 	for i := range 3 {
 		must(t, w.SendString("", fmt.Sprint(i)))
 	}
-	if fc.writes != 0 || fc.flushes != 1 { // the headers
+	if fc.writes != 0 || fc.flushes != 0 {
 		t.Fatalf("before Flush: %d writes, %d flushes", fc.writes, fc.flushes)
 	}
 	must(t, w.Flush())
 	must(t, w.Flush()) // nothing kept: nothing written
-	if fc.writes != 1 || fc.flushes != 2 || fc.body.String() != "data: 0\n\ndata: 1\n\ndata: 2\n\n" {
+	if fc.writes != 1 || fc.flushes != 1 || fc.body.String() != "data: 0\n\ndata: 1\n\ndata: 2\n\n" {
 		t.Fatalf("after Flush: %d writes, %d flushes, %q", fc.writes, fc.flushes, fc.body.String())
 	}
 	must(t, w.SendString("", "3"))
 	must(t, w.Close())
-	if fc.writes != 2 || fc.flushes != 3 || !strings.HasSuffix(fc.body.String(), "data: 3\n\n") {
+	if fc.writes != 2 || fc.flushes != 2 || !strings.HasSuffix(fc.body.String(), "data: 3\n\n") {
 		t.Fatalf("Close did not send the kept event: %d writes, %q", fc.writes, fc.body.String())
+	}
+}
+
+// A deferred writer's headers go out at the first Flush even with no event
+// yet (a source about to wait for a slow first token), and at Close for a
+// stream that wrote nothing.
+func TestWriterDeferFlushHeaders(t *testing.T) {
+	fc := &flushCounter{header: http.Header{}}
+	w := NewWriter(fc, Options{KeepAlive: -1, DeferFlush: true})
+	if fc.flushes != 0 || fc.header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("at start: %d flushes, headers %v", fc.flushes, fc.header)
+	}
+	must(t, w.Flush())
+	must(t, w.Flush())
+	if fc.writes != 0 || fc.flushes != 1 {
+		t.Fatalf("after Flush with no event: %d writes, %d flushes; want the headers flushed once", fc.writes, fc.flushes)
+	}
+	must(t, w.Close())
+	if fc.flushes != 1 {
+		t.Fatalf("Close flushed again: %d flushes", fc.flushes)
+	}
+	fc = &flushCounter{header: http.Header{}}
+	must(t, NewWriter(fc, Options{KeepAlive: -1, DeferFlush: true}).Close())
+	if fc.flushes != 1 {
+		t.Fatalf("Close of an empty stream: %d flushes, want the headers flushed", fc.flushes)
 	}
 }
 

@@ -39,7 +39,9 @@ type Options struct {
 	// DeferFlush makes Send keep events until Flush (or a keep-alive, or
 	// Close) instead of flushing each: for a caller that flushes whenever
 	// its source is about to wait (stream.BeforeWait), so that events that
-	// arrived together leave in one write and none is held back.
+	// arrived together leave in one write and none is held back. The
+	// headers too wait for that first Flush, and leave with the first
+	// events if they are there by then, as a proxy's do.
 	DeferFlush bool
 }
 
@@ -66,6 +68,7 @@ type Writer struct {
 	omitIDs   bool
 	idPrefix  string
 	deferred  bool // Options.DeferFlush: buf may hold unflushed events
+	unsent    bool // the headers are not flushed yet (deferred only)
 	keepAlive time.Duration
 	timer     *time.Timer
 	base      time.Time
@@ -76,7 +79,8 @@ type Writer struct {
 var ErrClosed = errors.New("sse: writer closed")
 
 // NewWriter sets the event-stream headers on w, sends them with a 200
-// status and returns a Writer for the body.
+// status (with Options.DeferFlush, at the first Flush) and returns a
+// Writer for the body.
 func NewWriter(w http.ResponseWriter, o Options) *Writer {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -93,7 +97,11 @@ func NewWriter(w http.ResponseWriter, o Options) *Writer {
 		sw.buf = strconv.AppendInt(sw.buf, o.Retry.Milliseconds(), 10)
 		sw.buf = append(sw.buf, "\n\n"...)
 	}
-	sw.flush()
+	if sw.deferred {
+		sw.unsent = true
+	} else {
+		sw.flush()
+	}
 	sw.keepAlive = o.KeepAlive
 	if sw.keepAlive == 0 {
 		sw.keepAlive = DefaultKeepAlive
@@ -183,12 +191,13 @@ func send[T string | []byte](w *Writer, event string, data T) error {
 	return w.flush()
 }
 
-// Flush sends the events Send kept (Options.DeferFlush). It is safe to call
-// at any time; with nothing kept it does nothing.
+// Flush sends the events Send kept and the headers, if not sent yet
+// (Options.DeferFlush). It is safe to call at any time; with nothing kept
+// it does nothing.
 func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := w.usable(); err != nil || len(w.buf) == 0 {
+	if err := w.usable(); err != nil || len(w.buf) == 0 && !w.unsent {
 		return err
 	}
 	return w.flush()
@@ -233,7 +242,7 @@ func (w *Writer) Close() error {
 	if w.closed {
 		return nil
 	}
-	if len(w.buf) > 0 && w.err == nil {
+	if (len(w.buf) > 0 || w.unsent) && w.err == nil {
 		w.flush()
 	}
 	w.closed = true
@@ -281,6 +290,7 @@ func (w *Writer) flush() error {
 		w.err = err
 		return err
 	}
+	w.unsent = false
 	w.last = time.Since(w.base)
 	return nil
 }
