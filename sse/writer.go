@@ -75,6 +75,16 @@ type Writer struct {
 	last      time.Duration // since base, of the last write
 }
 
+// streamHeaders are every stream's response headers. Their values are
+// shared, which spares four allocations per stream: each has its length as
+// its capacity, so a handler that adds to one gets a copy.
+var streamHeaders = http.Header{
+	"Content-Type":      {"text/event-stream"},
+	"Cache-Control":     {"no-cache"},
+	"X-Accel-Buffering": {"no"},
+	"Connection":        {"keep-alive"},
+}
+
 // ErrClosed is returned by a Writer used after Close.
 var ErrClosed = errors.New("sse: writer closed")
 
@@ -83,10 +93,9 @@ var ErrClosed = errors.New("sse: writer closed")
 // Writer for the body.
 func NewWriter(w http.ResponseWriter, o Options) *Writer {
 	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	h.Set("Connection", "keep-alive")
+	for k, v := range streamHeaders {
+		h[k] = v
+	}
 	sw := &Writer{w: w, rc: http.NewResponseController(w), id: o.LastID, omitIDs: o.OmitIDs, idPrefix: o.IDPrefix,
 		deferred: o.DeferFlush, bufp: bufPool.Get().(*[]byte), base: time.Now()}
 	w.WriteHeader(http.StatusOK)
