@@ -350,8 +350,8 @@ func BenchmarkOpenStreams(b *testing.B) {
 			p.stop()
 			rssPer[j] = append(rssPer[j], float64(with.RSS-before.RSS)/n)
 			livePer[j] = append(livePer[j], (float64(with.LiveBytes)-float64(before.LiveBytes))/n)
-			b.Logf("round %d: %-6s per open stream: RSS %.1f KiB, heap+stacks %.1f KiB (%d goroutines with %d streams)",
-				i+1, kinds[j].name, rssPer[j][i]/1024, livePer[j][i]/1024, with.Goroutine, n)
+			b.Logf("round %d: %-6s per open stream: RSS %.1f KiB, heap+stacks %.1f KiB, of which stacks %.1f KiB (%d goroutines with %d streams)",
+				i+1, kinds[j].name, rssPer[j][i]/1024, livePer[j][i]/1024, (float64(with.Stacks)-float64(before.Stacks))/n/1024, with.Goroutine, n)
 		}
 	}
 	for j, k := range kinds {
