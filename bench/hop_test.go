@@ -16,6 +16,7 @@ import (
 
 	"github.com/runnel/runnel/dialect/anthropic"
 	"github.com/runnel/runnel/dialect/native"
+	"github.com/runnel/runnel/dialect/ollama"
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/mock"
@@ -199,8 +200,8 @@ func burstUpstream(prefix string, seen <-chan struct{}) *httptest.Server {
 }
 
 // TestDialectsCoalesceWithoutHolding is TestHopCoalescesWithoutHolding
-// for every SSE dialect that writes events unflushed until its upstream
-// waits: the upstream sends five tokens at once and the rest only once the
+// for every dialect that writes events (or NDJSON lines) unflushed until
+// its upstream waits: the upstream sends five tokens at once and the rest only once the
 // client has seen the fifth, in whatever shape the dialect gives it.
 func TestDialectsCoalesceWithoutHolding(t *testing.T) {
 	seen := make(chan struct{}, 1)
@@ -211,7 +212,8 @@ func TestDialectsCoalesceWithoutHolding(t *testing.T) {
 	gw := gateway.New(gateway.Options{Router: router})
 	mux := http.NewServeMux()
 	for _, d := range []server.Dialect{openai.NewServer(gw, openai.Options{KeepAlive: -1}),
-		anthropic.NewServer(gw, anthropic.Options{KeepAlive: -1}), native.NewServer(gw, native.Options{KeepAlive: -1})} {
+		anthropic.NewServer(gw, anthropic.Options{KeepAlive: -1}), native.NewServer(gw, native.Options{KeepAlive: -1}),
+		ollama.NewServer(gw, ollama.Options{})} {
 		d.Register(mux)
 	}
 	srv := httptest.NewServer(mux)
@@ -220,6 +222,7 @@ func TestDialectsCoalesceWithoutHolding(t *testing.T) {
 		{"openai", "/v1/chat/completions", `{"model":"openai/up","stream":true,"messages":[{"role":"user","content":"hi"}]}`},
 		{"anthropic", "/v1/messages", `{"model":"openai/up","stream":true,"max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`},
 		{"native", "/api/v1/inference/stream", `{"model":"openai/up","messages":[{"role":"user","content":"hi"}]}`},
+		{"ollama", "/api/chat", `{"model":"openai/up","messages":[{"role":"user","content":"hi"}]}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // deadlock guard only
