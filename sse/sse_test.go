@@ -59,6 +59,7 @@ func TestWriter(t *testing.T) {
 
 // flushCounter counts writes and flushes, to show one flush per event.
 type flushCounter struct {
+	mu      sync.Mutex // for writers' timers; see counts
 	header  http.Header
 	body    bytes.Buffer
 	writes  int
@@ -69,13 +70,26 @@ type flushCounter struct {
 func (f *flushCounter) Header() http.Header { return f.header }
 func (f *flushCounter) WriteHeader(int)     {}
 func (f *flushCounter) Write(b []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.fail != nil {
 		return 0, f.fail
 	}
 	f.writes++
 	return f.body.Write(b)
 }
-func (f *flushCounter) Flush() { f.flushes++ }
+func (f *flushCounter) Flush() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.flushes++
+}
+
+// counts reads the counters against a timer's writes.
+func (f *flushCounter) counts() (writes, flushes int, body string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.writes, f.flushes, f.body.String()
+}
 
 func TestWriterFlushesEachEvent(t *testing.T) {
 	fc := &flushCounter{header: http.Header{}}
@@ -120,29 +134,53 @@ func TestWriterDeferFlush(t *testing.T) {
 	}
 }
 
-// A deferred writer's headers go out at the first Flush even with no event
-// yet (a source about to wait for a slow first token), and at Close for a
-// stream that wrote nothing.
+// A deferred writer's headers leave with its first event when that comes
+// within HeaderGrace of a Flush that found none (a source about to wait),
+// else on their own once HeaderGrace has passed; and at Close for a stream
+// that wrote nothing.
 func TestWriterDeferFlushHeaders(t *testing.T) {
-	fc := &flushCounter{header: http.Header{}}
-	w := NewWriter(fc, Options{KeepAlive: -1, DeferFlush: true})
-	if fc.flushes != 0 || fc.header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("at start: %d flushes, headers %v", fc.flushes, fc.header)
-	}
-	must(t, w.Flush())
-	must(t, w.Flush())
-	if fc.writes != 0 || fc.flushes != 1 {
-		t.Fatalf("after Flush with no event: %d writes, %d flushes; want the headers flushed once", fc.writes, fc.flushes)
-	}
-	must(t, w.Close())
-	if fc.flushes != 1 {
-		t.Fatalf("Close flushed again: %d flushes", fc.flushes)
-	}
-	fc = &flushCounter{header: http.Header{}}
-	must(t, NewWriter(fc, Options{KeepAlive: -1, DeferFlush: true}).Close())
-	if fc.flushes != 1 {
-		t.Fatalf("Close of an empty stream: %d flushes, want the headers flushed", fc.flushes)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		fc := &flushCounter{header: http.Header{}}
+		w := NewWriter(fc, Options{KeepAlive: -1, OmitIDs: true, DeferFlush: true})
+		if _, f, _ := fc.counts(); f != 0 || fc.header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("at start: %d flushes, headers %v", f, fc.header)
+		}
+		must(t, w.Flush())
+		time.Sleep(HeaderGrace / 2)
+		must(t, w.SendString("", "a"))
+		must(t, w.Flush())
+		time.Sleep(HeaderGrace)
+		synctest.Wait()
+		if w, f, body := fc.counts(); w != 1 || f != 1 || body != "data: a\n\n" {
+			t.Fatalf("first event within the grace: %d writes, %d flushes, %q; want one flush for both", w, f, body)
+		}
+		must(t, w.Close())
+
+		fc = &flushCounter{header: http.Header{}}
+		w = NewWriter(fc, Options{KeepAlive: -1, DeferFlush: true})
+		must(t, w.Flush())
+		must(t, w.Flush())
+		time.Sleep(HeaderGrace - time.Nanosecond)
+		synctest.Wait()
+		if _, f, _ := fc.counts(); f != 0 {
+			t.Fatalf("headers flushed before the grace ran out")
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if w, f, _ := fc.counts(); w != 0 || f != 1 {
+			t.Fatalf("after the grace with no event: %d writes, %d flushes; want the headers flushed once", w, f)
+		}
+		must(t, w.Close())
+		if _, f, _ := fc.counts(); f != 1 {
+			t.Fatalf("Close flushed again: %d flushes", f)
+		}
+
+		fc = &flushCounter{header: http.Header{}}
+		must(t, NewWriter(fc, Options{KeepAlive: -1, DeferFlush: true}).Close())
+		if _, f, _ := fc.counts(); f != 1 {
+			t.Fatalf("Close of an empty stream: %d flushes, want the headers flushed", f)
+		}
+	})
 }
 
 func TestKeepAlive(t *testing.T) {

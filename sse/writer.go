@@ -40,10 +40,16 @@ type Options struct {
 	// Close) instead of flushing each: for a caller that flushes whenever
 	// its source is about to wait (stream.BeforeWait), so that events that
 	// arrived together leave in one write and none is held back. The
-	// headers too wait for that first Flush, and leave with the first
-	// events if they are there by then, as a proxy's do.
+	// headers leave with the first events, as a proxy's do, but wait no
+	// longer than HeaderGrace after a Flush that found no event.
 	DeferFlush bool
 }
+
+// HeaderGrace is how long a DeferFlush Writer's headers wait for the first
+// event once its source waits: an upstream usually sends its first token
+// just after its own headers, and both then leave in one write; a slow
+// first token still finds the client with the headers.
+const HeaderGrace = time.Millisecond
 
 // Log takes the events of a Writer made by NewLogWriter: event number id,
 // encoded. Append must copy frame, which the Writer reuses.
@@ -71,6 +77,7 @@ type Writer struct {
 	unsent    bool // the headers are not flushed yet (deferred only)
 	keepAlive time.Duration
 	timer     *time.Timer
+	headers   *time.Timer // HeaderGrace, once armed
 	base      time.Time
 	last      time.Duration // since base, of the last write
 }
@@ -200,16 +207,32 @@ func send[T string | []byte](w *Writer, event string, data T) error {
 	return w.flush()
 }
 
-// Flush sends the events Send kept and the headers, if not sent yet
-// (Options.DeferFlush). It is safe to call at any time; with nothing kept
-// it does nothing.
+// Flush sends the events Send kept, with the headers if they are not sent
+// yet (Options.DeferFlush). With no event kept it does nothing, except that
+// unsent headers go HeaderGrace later unless an event takes them first. It
+// is safe to call at any time.
 func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := w.usable(); err != nil || len(w.buf) == 0 && !w.unsent {
+	if err := w.usable(); err != nil {
 		return err
 	}
-	return w.flush()
+	if len(w.buf) > 0 {
+		return w.flush()
+	}
+	if w.unsent && w.headers == nil {
+		w.headers = time.AfterFunc(HeaderGrace, w.sendHeaders)
+	}
+	return nil
+}
+
+// sendHeaders runs on the HeaderGrace timer.
+func (w *Writer) sendHeaders() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.usable() == nil && w.unsent {
+		w.flush()
+	}
 }
 
 // Comment writes a comment line, which clients ignore, and flushes it.
@@ -257,6 +280,9 @@ func (w *Writer) Close() error {
 	w.closed = true
 	if w.timer != nil {
 		w.timer.Stop()
+	}
+	if w.headers != nil {
+		w.headers.Stop()
 	}
 	if w.bufp != nil && cap(w.buf) <= 4096 {
 		*w.bufp = w.buf[:0]
