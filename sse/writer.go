@@ -96,8 +96,8 @@ var streamHeaders = http.Header{
 var ErrClosed = errors.New("sse: writer closed")
 
 // NewWriter sets the event-stream headers on w, sends them with a 200
-// status (with Options.DeferFlush, at the first Flush) and returns a
-// Writer for the body.
+// status (with Options.DeferFlush, with the first event or HeaderGrace
+// after the first Flush) and returns a Writer for the body.
 func NewWriter(w http.ResponseWriter, o Options) *Writer {
 	h := w.Header()
 	for k, v := range streamHeaders {
