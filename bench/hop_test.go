@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,9 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/dialect/anthropic"
+	"github.com/runnel/runnel/dialect/native"
+	"github.com/runnel/runnel/dialect/ollama"
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/mock"
+	"github.com/runnel/runnel/server"
 	"github.com/runnel/runnel/sse"
 )
 
@@ -147,21 +152,7 @@ func TestHopCoalescesWithoutHolding(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // deadlock guard only
 	defer cancel()
 	seen := make(chan struct{})
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		var b strings.Builder
-		for i := range 5 {
-			fmt.Fprintf(&b, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t%d \"},\"finish_reason\":null}]}\n\n", i)
-		}
-		io.WriteString(w, b.String())
-		w.(http.Flusher).Flush()
-		select {
-		case <-seen:
-		case <-r.Context().Done():
-			return
-		}
-		io.WriteString(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"end\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":6,\"total_tokens\":7}}\n\ndata: [DONE]\n\n")
-	}))
+	upstream := burstUpstream("t", seen)
 	defer upstream.Close()
 	resp := postChat(t, ctx, gatewayServer(t, upstream.URL).URL, "openai/up")
 	defer resp.Body.Close()
@@ -182,8 +173,117 @@ func TestHopCoalescesWithoutHolding(t *testing.T) {
 			}
 		}
 	}
-	if want := "t0 |t1 |t2 |t3 |t4 |end"; strings.Join(got, "|") != want {
+	if want := "t0 |t1 |t2 |t3 |t4 |tend"; strings.Join(got, "|") != want {
 		t.Fatalf("deltas %q, want %q", strings.Join(got, "|"), want)
+	}
+}
+
+// burstUpstream is an OpenAI upstream that sends five tokens (prefix0 to
+// prefix4) in one write, then, once seen has a value, a last token
+// (prefixend) and the end of the stream.
+func burstUpstream(prefix string, seen <-chan struct{}) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		var b strings.Builder
+		for i := range 5 {
+			fmt.Fprintf(&b, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%s%d \"},\"finish_reason\":null}]}\n\n", prefix, i)
+		}
+		io.WriteString(w, b.String())
+		w.(http.Flusher).Flush()
+		select {
+		case <-seen:
+		case <-r.Context().Done():
+			return
+		}
+		fmt.Fprintf(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%send\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":6,\"total_tokens\":7}}\n\ndata: [DONE]\n\n", prefix)
+	}))
+}
+
+// TestDialectsCoalesceWithoutHolding is TestHopCoalescesWithoutHolding
+// for every dialect that writes events (or NDJSON lines) unflushed until
+// its upstream waits: the upstream sends five tokens at once and the rest only once the
+// client has seen the fifth, in whatever shape the dialect gives it.
+func TestDialectsCoalesceWithoutHolding(t *testing.T) {
+	seen := make(chan struct{}, 1)
+	upstream := burstUpstream("tok", seen)
+	defer upstream.Close()
+	router := gateway.NewStaticRouter()
+	router.Register("openai", openai.NewProvider(openai.Config{BaseURL: upstream.URL + "/v1"}))
+	gw := gateway.New(gateway.Options{Router: router})
+	mux := http.NewServeMux()
+	for _, d := range []server.Dialect{openai.NewServer(gw, openai.Options{KeepAlive: -1}),
+		anthropic.NewServer(gw, anthropic.Options{KeepAlive: -1}), native.NewServer(gw, native.Options{KeepAlive: -1}),
+		ollama.NewServer(gw, ollama.Options{})} {
+		d.Register(mux)
+	}
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, tc := range []struct{ name, path, body string }{
+		{"openai", "/v1/chat/completions", `{"model":"openai/up","stream":true,"messages":[{"role":"user","content":"hi"}]}`},
+		{"anthropic", "/v1/messages", `{"model":"openai/up","stream":true,"max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`},
+		{"native", "/api/v1/inference/stream", `{"model":"openai/up","messages":[{"role":"user","content":"hi"}]}`},
+		{"ollama", "/api/chat", `{"model":"openai/up","messages":[{"role":"user","content":"hi"}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // deadlock guard only
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+tc.path, strings.NewReader(tc.body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var got []byte
+			buf := make([]byte, 4096)
+			signalled := false
+			for {
+				n, err := resp.Body.Read(buf)
+				got = append(got, buf[:n]...)
+				if !signalled && bytes.Contains(got, []byte("tok4")) {
+					signalled = true
+					seen <- struct{}{}
+				}
+				if err != nil {
+					break
+				}
+			}
+			if !signalled || !bytes.Contains(got, []byte("tokend")) || bytes.Index(got, []byte("tok4")) > bytes.Index(got, []byte("tokend")) {
+				t.Fatalf("%d: %s", resp.StatusCode, got)
+			}
+		})
+	}
+}
+
+// TestHopSendsHeadersBeforeSlowFirstToken: the gateway's headers may wait
+// to leave with the first token, but not for it: the upstream answers with
+// its headers and sends its first token only once the client has the
+// gateway's, which only works if the gateway sent them before waiting.
+func TestHopSendsHeadersBeforeSlowFirstToken(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // deadlock guard only
+	defer cancel()
+	answered := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.(http.Flusher).Flush()
+		select {
+		case <-answered:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"late\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,\"total_tokens\":2}}\n\ndata: [DONE]\n\n")
+	}))
+	defer upstream.Close()
+	// No keep-alives: a comment would send the headers too.
+	gw := gatewayServer(t, upstream.URL, func(_ *gateway.Options, o *openai.Options) { o.KeepAlive = -1 })
+	resp := postChat(t, ctx, gw.URL, "openai/up")
+	defer resp.Body.Close()
+	close(answered)
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
+		t.Fatalf("%d %q", resp.StatusCode, ct)
+	}
+	ev, err := sse.NewReader(resp.Body).Next()
+	if text, _ := deltaText(ev.Data); err != nil || text != "late" {
+		t.Fatalf("first event %q, %v", ev.Data, err)
 	}
 }
 

@@ -34,6 +34,7 @@ type hopStats struct {
 	CPUNanos  int64  `json:"cpu_ns"`    // user + system CPU time so far
 	RSS       int64  `json:"rss"`       // resident set size, bytes
 	LiveBytes uint64 `json:"live"`      // heap after a collection plus goroutine stacks
+	Stacks    uint64 `json:"stacks"`    // goroutine stacks alone
 	Goroutine int    `json:"goroutine"` // goroutines now
 	// Reads and Writes count read and write system calls so far
 	// (/proc/self/io).
@@ -75,6 +76,9 @@ func serveHop(kind, upstream string) {
 		}
 		if r.URL.Query().Has("gc") {
 			s.LiveBytes = uint64(liveMemory())
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			s.Stacks = m.StackInuse
 		}
 		json.NewEncoder(w).Encode(s)
 	})

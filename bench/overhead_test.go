@@ -34,8 +34,14 @@ import (
 // upstream provider. The gateway's and the dialect's options may be changed
 // by opts.
 func gatewayHandler(upstreamURL string, opts ...func(*gateway.Options, *openai.Options)) http.Handler {
+	return gatewayOver(upstreamURL, nil, opts...)
+}
+
+// gatewayOver is gatewayHandler reaching the upstream through client (the
+// provider's default when nil).
+func gatewayOver(upstreamURL string, client *http.Client, opts ...func(*gateway.Options, *openai.Options)) http.Handler {
 	router := gateway.NewStaticRouter()
-	router.Register("openai", openai.NewProvider(openai.Config{BaseURL: upstreamURL + "/v1"}))
+	router.Register("openai", openai.NewProvider(openai.Config{BaseURL: upstreamURL + "/v1", HTTPClient: client}))
 	gwo, oo := gateway.Options{Router: router, Observer: metrics.New()}, openai.Options{}
 	for _, f := range opts {
 		f(&gwo, &oo)
@@ -59,13 +65,18 @@ func gatewayServer(tb testing.TB, upstreamURL string, opts ...func(*gateway.Opti
 // unread request body at the first response write and the proxy loses
 // streams.
 func proxyHandler(upstreamURL string) http.Handler {
+	return proxyOver(upstreamURL, &http.Transport{MaxIdleConnsPerHost: 1024})
+}
+
+// proxyOver is proxyHandler reaching the upstream through t.
+func proxyOver(upstreamURL string, t http.RoundTripper) http.Handler {
 	u, err := url.Parse(upstreamURL)
 	if err != nil {
 		panic(err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.FlushInterval = -1
-	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 1024}
+	rp.Transport = t
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.NewResponseController(w).EnableFullDuplex()
 		rp.ServeHTTP(w, r)
@@ -339,8 +350,8 @@ func BenchmarkOpenStreams(b *testing.B) {
 			p.stop()
 			rssPer[j] = append(rssPer[j], float64(with.RSS-before.RSS)/n)
 			livePer[j] = append(livePer[j], (float64(with.LiveBytes)-float64(before.LiveBytes))/n)
-			b.Logf("round %d: %-6s per open stream: RSS %.1f KiB, heap+stacks %.1f KiB (%d goroutines with %d streams)",
-				i+1, kinds[j].name, rssPer[j][i]/1024, livePer[j][i]/1024, with.Goroutine, n)
+			b.Logf("round %d: %-6s per open stream: RSS %.1f KiB, heap+stacks %.1f KiB, of which stacks %.1f KiB (%d goroutines with %d streams)",
+				i+1, kinds[j].name, rssPer[j][i]/1024, livePer[j][i]/1024, (float64(with.Stacks)-float64(before.Stacks))/n/1024, with.Goroutine, n)
 		}
 	}
 	for j, k := range kinds {

@@ -127,7 +127,11 @@ func (l *frameLog) Append(_ uint64, frame []byte) error {
 
 // Wants reports whether r opts in to resumption.
 func Wants(r *http.Request) bool {
-	b, _ := strconv.ParseBool(r.Header.Get(ResumableHeader))
+	v := r.Header.Get(ResumableHeader)
+	if v == "" {
+		return false // without a header, no ParseBool error to allocate
+	}
+	b, _ := strconv.ParseBool(v)
 	return b
 }
 

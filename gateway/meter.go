@@ -27,8 +27,11 @@ type meter struct {
 	tc     TokenCounter  // the serving provider's tokenizer, or nil
 	tokens TokenObserver // the Observer's, for this call; or nil
 	// beforeWait is the call's stream.BeforeWait function, or nil: the
-	// record's hand-over may take time (a journal write, a transaction),
-	// so what the dialect wrote unflushed goes out first.
+	// record's hand-over to the Admission may take time (a journal write,
+	// a transaction), so what the dialect wrote unflushed goes out first.
+	// Without an Admission the hand-over is the Observer's, which must be
+	// cheap: the dialect's last events then leave with the rest, in one
+	// write.
 	beforeWait func()
 
 	mu        sync.Mutex // Recv's updates against Close and Summary
@@ -70,7 +73,7 @@ func (m *meter) Recv() (stream.Event, error) {
 	if err != nil {
 		m.end(now)
 		m.mu.Unlock()
-		if m.beforeWait != nil {
+		if m.beforeWait != nil && m.adm != nil {
 			m.beforeWait()
 		}
 		m.handOver()

@@ -208,6 +208,9 @@ func withDefaults(t, def stream.Timeouts) stream.Timeouts {
 // price looks the model up by the name the client used, then without a
 // query string (mock knobs), then as provider/model.
 func (g *Gateway) price(asked, provider, model string) *Price {
+	if len(g.opts.Prices) == 0 {
+		return nil // spares every call the joined names
+	}
 	names := [...]string{asked, trimQuery(asked), provider + "/" + model, provider + "/" + trimQuery(model)}
 	for _, n := range names {
 		if p, ok := g.opts.Prices[n]; ok {

@@ -195,8 +195,9 @@ func digits(b []byte) (int64, bool) {
 }
 
 // readLine returns the next line without its end. The returned slice is
-// only valid until the next call. A final line without an end is reported
-// as io.ErrUnexpectedEOF, since the spec drops it anyway.
+// only valid until the next call: a line wholly in the buffer is returned
+// in place, without a copy. A final line without an end is reported as
+// io.ErrUnexpectedEOF, since the spec drops it anyway.
 func (r *Reader) readLine() ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
@@ -224,20 +225,36 @@ func (r *Reader) readLine() ([]byte, error) {
 			}
 			return nil, err
 		}
-		i := bytes.IndexAny(buf, "\r\n")
-		if i < 0 {
-			i = len(buf)
-		}
+		i := lineEnd(buf)
 		if len(r.line)+i > r.max {
 			return nil, ErrTooLong
 		}
-		r.line = append(r.line, buf[:i]...)
 		if i == len(buf) {
+			r.line = append(r.line, buf...)
 			r.br.Discard(i)
 			continue
 		}
 		r.skipLF = buf[i] == '\r'
+		// Discard only moves the read position: buf stays intact until
+		// the next read.
 		r.br.Discard(i + 1)
+		if len(r.line) == 0 {
+			return buf[:i], nil
+		}
+		r.line = append(r.line, buf[:i]...)
 		return r.line, nil
 	}
+}
+
+// lineEnd is the index of the first CR or LF in b, or len(b). Two
+// IndexByte scans beat one IndexAny: lines rarely hold a CR.
+func lineEnd(b []byte) int {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		i = len(b)
+	}
+	if j := bytes.IndexByte(b[:i], '\r'); j >= 0 {
+		return j
+	}
+	return i
 }

@@ -7,9 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"testing/synctest"
 	"time"
 )
@@ -57,6 +59,7 @@ func TestWriter(t *testing.T) {
 
 // flushCounter counts writes and flushes, to show one flush per event.
 type flushCounter struct {
+	mu      sync.Mutex // for writers' timers; see counts
 	header  http.Header
 	body    bytes.Buffer
 	writes  int
@@ -67,13 +70,26 @@ type flushCounter struct {
 func (f *flushCounter) Header() http.Header { return f.header }
 func (f *flushCounter) WriteHeader(int)     {}
 func (f *flushCounter) Write(b []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.fail != nil {
 		return 0, f.fail
 	}
 	f.writes++
 	return f.body.Write(b)
 }
-func (f *flushCounter) Flush() { f.flushes++ }
+func (f *flushCounter) Flush() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.flushes++
+}
+
+// counts reads the counters against a timer's writes.
+func (f *flushCounter) counts() (writes, flushes int, body string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.writes, f.flushes, f.body.String()
+}
 
 func TestWriterFlushesEachEvent(t *testing.T) {
 	fc := &flushCounter{header: http.Header{}}
@@ -96,26 +112,75 @@ func TestWriterFlushesEachEvent(t *testing.T) {
 }
 
 // With DeferFlush, events wait in the writer until Flush or Close, and then
-// leave in one write.
+// leave in one write; the headers leave with the first of them.
 func TestWriterDeferFlush(t *testing.T) {
 	fc := &flushCounter{header: http.Header{}}
 	w := NewWriter(fc, Options{KeepAlive: -1, OmitIDs: true, DeferFlush: true})
 	for i := range 3 {
 		must(t, w.SendString("", fmt.Sprint(i)))
 	}
-	if fc.writes != 0 || fc.flushes != 1 { // the headers
+	if fc.writes != 0 || fc.flushes != 0 {
 		t.Fatalf("before Flush: %d writes, %d flushes", fc.writes, fc.flushes)
 	}
 	must(t, w.Flush())
 	must(t, w.Flush()) // nothing kept: nothing written
-	if fc.writes != 1 || fc.flushes != 2 || fc.body.String() != "data: 0\n\ndata: 1\n\ndata: 2\n\n" {
+	if fc.writes != 1 || fc.flushes != 1 || fc.body.String() != "data: 0\n\ndata: 1\n\ndata: 2\n\n" {
 		t.Fatalf("after Flush: %d writes, %d flushes, %q", fc.writes, fc.flushes, fc.body.String())
 	}
 	must(t, w.SendString("", "3"))
 	must(t, w.Close())
-	if fc.writes != 2 || fc.flushes != 3 || !strings.HasSuffix(fc.body.String(), "data: 3\n\n") {
+	if fc.writes != 2 || fc.flushes != 2 || !strings.HasSuffix(fc.body.String(), "data: 3\n\n") {
 		t.Fatalf("Close did not send the kept event: %d writes, %q", fc.writes, fc.body.String())
 	}
+}
+
+// A deferred writer's headers leave with its first event when that comes
+// within HeaderGrace of a Flush that found none (a source about to wait),
+// else on their own once HeaderGrace has passed; and at Close for a stream
+// that wrote nothing.
+func TestWriterDeferFlushHeaders(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fc := &flushCounter{header: http.Header{}}
+		w := NewWriter(fc, Options{KeepAlive: -1, OmitIDs: true, DeferFlush: true})
+		if _, f, _ := fc.counts(); f != 0 || fc.header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("at start: %d flushes, headers %v", f, fc.header)
+		}
+		must(t, w.Flush())
+		time.Sleep(HeaderGrace / 2)
+		must(t, w.SendString("", "a"))
+		must(t, w.Flush())
+		time.Sleep(HeaderGrace)
+		synctest.Wait()
+		if w, f, body := fc.counts(); w != 1 || f != 1 || body != "data: a\n\n" {
+			t.Fatalf("first event within the grace: %d writes, %d flushes, %q; want one flush for both", w, f, body)
+		}
+		must(t, w.Close())
+
+		fc = &flushCounter{header: http.Header{}}
+		w = NewWriter(fc, Options{KeepAlive: -1, DeferFlush: true})
+		must(t, w.Flush())
+		must(t, w.Flush())
+		time.Sleep(HeaderGrace - time.Nanosecond)
+		synctest.Wait()
+		if _, f, _ := fc.counts(); f != 0 {
+			t.Fatalf("headers flushed before the grace ran out")
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if w, f, _ := fc.counts(); w != 0 || f != 1 {
+			t.Fatalf("after the grace with no event: %d writes, %d flushes; want the headers flushed once", w, f)
+		}
+		must(t, w.Close())
+		if _, f, _ := fc.counts(); f != 1 {
+			t.Fatalf("Close flushed again: %d flushes", f)
+		}
+
+		fc = &flushCounter{header: http.Header{}}
+		must(t, NewWriter(fc, Options{KeepAlive: -1, DeferFlush: true}).Close())
+		if _, f, _ := fc.counts(); f != 1 {
+			t.Fatalf("Close of an empty stream: %d flushes, want the headers flushed", f)
+		}
+	})
 }
 
 func TestKeepAlive(t *testing.T) {
@@ -290,18 +355,29 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte("data: YHOO\ndata: +2\n\n: c\nid: 1\r\nevent: x\r\rretry: 10\n\n"))
 	f.Add([]byte("\ufeffdata\n\nid: \x00\ndata:\r\n\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r := NewReader(bytes.NewReader(b))
-		r.SetMaxEventSize(1 << 16)
-		for range len(b) + 1 {
-			ev, err := r.Next()
-			if err != nil {
-				return
+		all := func(src io.Reader) []Event {
+			r := NewReader(src)
+			r.SetMaxEventSize(1 << 16)
+			var evs []Event
+			for range len(b) + 1 {
+				ev, err := r.Next()
+				if err != nil {
+					return evs
+				}
+				if strings.ContainsAny(ev.Event, "\r\n") || strings.ContainsRune(ev.ID, 0) {
+					t.Fatalf("bad event %+v", ev)
+				}
+				evs = append(evs, ev)
 			}
-			if strings.ContainsAny(ev.Event, "\r\n") || strings.ContainsRune(ev.ID, 0) {
-				t.Fatalf("bad event %+v", ev)
-			}
+			t.Fatal("more events than bytes")
+			return nil
 		}
-		t.Fatal("more events than bytes")
+		// Lines split across reads (and so across the buffer) parse as
+		// lines read whole.
+		whole, bytewise := all(bytes.NewReader(b)), all(iotest.OneByteReader(bytes.NewReader(b)))
+		if !reflect.DeepEqual(whole, bytewise) {
+			t.Fatalf("read whole: %+v\nbyte by byte: %+v", whole, bytewise)
+		}
 	})
 }
 
@@ -406,5 +482,23 @@ func TestReaderRawAndRelease(t *testing.T) {
 	r2.Release()
 	if _, err := r2.Next(); err != io.EOF {
 		t.Fatalf("after Release: %v, want io.EOF", err)
+	}
+}
+
+// BenchmarkReaderRaw reads an upstream's per-token chat chunks with
+// NextRaw, as the openai provider does: one op is one event.
+func BenchmarkReaderRaw(b *testing.B) {
+	chunk := []byte(`data: {"id":"chatcmpl-0123456789abcdef","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[{"index":0,"delta":{"content":" token"},"logprobs":null,"finish_reason":null}]}` + "\n\n")
+	in := bytes.Repeat(chunk, 1000)
+	b.SetBytes(int64(len(chunk)))
+	b.ReportAllocs()
+	r := NewReader(bytes.NewReader(in))
+	for i := 0; b.Loop(); i++ {
+		if i%1000 == 0 {
+			r = NewReader(bytes.NewReader(in))
+		}
+		if _, err := r.NextRaw(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

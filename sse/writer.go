@@ -39,9 +39,17 @@ type Options struct {
 	// DeferFlush makes Send keep events until Flush (or a keep-alive, or
 	// Close) instead of flushing each: for a caller that flushes whenever
 	// its source is about to wait (stream.BeforeWait), so that events that
-	// arrived together leave in one write and none is held back.
+	// arrived together leave in one write and none is held back. The
+	// headers leave with the first events, as a proxy's do, but wait no
+	// longer than HeaderGrace after a Flush that found no event.
 	DeferFlush bool
 }
+
+// HeaderGrace is how long a DeferFlush Writer's headers wait for the first
+// event once its source waits: an upstream usually sends its first token
+// just after its own headers, and both then leave in one write; a slow
+// first token still finds the client with the headers.
+const HeaderGrace = time.Millisecond
 
 // Log takes the events of a Writer made by NewLogWriter: event number id,
 // encoded. Append must copy frame, which the Writer reuses.
@@ -66,23 +74,35 @@ type Writer struct {
 	omitIDs   bool
 	idPrefix  string
 	deferred  bool // Options.DeferFlush: buf may hold unflushed events
+	unsent    bool // the headers are not flushed yet (deferred only)
 	keepAlive time.Duration
 	timer     *time.Timer
+	headers   *time.Timer // HeaderGrace, once armed
 	base      time.Time
 	last      time.Duration // since base, of the last write
+}
+
+// streamHeaders are every stream's response headers. Their values are
+// shared, which spares four allocations per stream: each has its length as
+// its capacity, so a handler that adds to one gets a copy.
+var streamHeaders = http.Header{
+	"Content-Type":      {"text/event-stream"},
+	"Cache-Control":     {"no-cache"},
+	"X-Accel-Buffering": {"no"},
+	"Connection":        {"keep-alive"},
 }
 
 // ErrClosed is returned by a Writer used after Close.
 var ErrClosed = errors.New("sse: writer closed")
 
 // NewWriter sets the event-stream headers on w, sends them with a 200
-// status and returns a Writer for the body.
+// status (with Options.DeferFlush, with the first event or HeaderGrace
+// after the first Flush) and returns a Writer for the body.
 func NewWriter(w http.ResponseWriter, o Options) *Writer {
 	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	h.Set("Connection", "keep-alive")
+	for k, v := range streamHeaders {
+		h[k] = v
+	}
 	sw := &Writer{w: w, rc: http.NewResponseController(w), id: o.LastID, omitIDs: o.OmitIDs, idPrefix: o.IDPrefix,
 		deferred: o.DeferFlush, bufp: bufPool.Get().(*[]byte), base: time.Now()}
 	w.WriteHeader(http.StatusOK)
@@ -93,7 +113,11 @@ func NewWriter(w http.ResponseWriter, o Options) *Writer {
 		sw.buf = strconv.AppendInt(sw.buf, o.Retry.Milliseconds(), 10)
 		sw.buf = append(sw.buf, "\n\n"...)
 	}
-	sw.flush()
+	if sw.deferred {
+		sw.unsent = true
+	} else {
+		sw.flush()
+	}
 	sw.keepAlive = o.KeepAlive
 	if sw.keepAlive == 0 {
 		sw.keepAlive = DefaultKeepAlive
@@ -183,15 +207,32 @@ func send[T string | []byte](w *Writer, event string, data T) error {
 	return w.flush()
 }
 
-// Flush sends the events Send kept (Options.DeferFlush). It is safe to call
-// at any time; with nothing kept it does nothing.
+// Flush sends the events Send kept, with the headers if they are not sent
+// yet (Options.DeferFlush). With no event kept it does nothing, except that
+// unsent headers go HeaderGrace later unless an event takes them first. It
+// is safe to call at any time.
 func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := w.usable(); err != nil || len(w.buf) == 0 {
+	if err := w.usable(); err != nil {
 		return err
 	}
-	return w.flush()
+	if len(w.buf) > 0 {
+		return w.flush()
+	}
+	if w.unsent && w.headers == nil {
+		w.headers = time.AfterFunc(HeaderGrace, w.sendHeaders)
+	}
+	return nil
+}
+
+// sendHeaders runs on the HeaderGrace timer.
+func (w *Writer) sendHeaders() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.usable() == nil && w.unsent {
+		w.flush()
+	}
 }
 
 // Comment writes a comment line, which clients ignore, and flushes it.
@@ -233,12 +274,15 @@ func (w *Writer) Close() error {
 	if w.closed {
 		return nil
 	}
-	if len(w.buf) > 0 && w.err == nil {
+	if (len(w.buf) > 0 || w.unsent) && w.err == nil {
 		w.flush()
 	}
 	w.closed = true
 	if w.timer != nil {
 		w.timer.Stop()
+	}
+	if w.headers != nil {
+		w.headers.Stop()
 	}
 	if w.bufp != nil && cap(w.buf) <= 4096 {
 		*w.bufp = w.buf[:0]
@@ -281,6 +325,7 @@ func (w *Writer) flush() error {
 		w.err = err
 		return err
 	}
+	w.unsent = false
 	w.last = time.Since(w.base)
 	return nil
 }

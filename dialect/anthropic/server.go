@@ -86,7 +86,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		run(&encoder{w: w, model: body.Model, id: "msg_" + call.ID, index: -1}, call)
 		return
 	}
-	s.opts.Resume.Stream(w, r, kindMessages, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive}, start,
+	s.opts.Resume.Stream(w, r, kindMessages, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive, DeferFlush: true}, start,
 		func(_ context.Context, out *sse.Writer, call *gateway.Call) {
 			run(&encoder{w: w, sw: out, model: body.Model, id: "msg_" + call.ID, streamed: true, index: -1}, call)
 		})

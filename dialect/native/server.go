@@ -326,7 +326,7 @@ func (s *Server) inference(w http.ResponseWriter, r *http.Request, body *Inferen
 		writeError(w, err)
 		return
 	}
-	s.opts.Resume.Stream(w, r, kindInference, resumable, sse.Options{KeepAlive: s.opts.KeepAlive},
+	s.opts.Resume.Stream(w, r, kindInference, resumable, sse.Options{KeepAlive: s.opts.KeepAlive, DeferFlush: true},
 		func(ctx context.Context) (*gateway.Call, *stream.Error) { return s.start(ctx, req, true) },
 		func(_ context.Context, out *sse.Writer, call *gateway.Call) {
 			tokens(out, call, req.Thinking, doneLine)
@@ -543,7 +543,7 @@ func (s *Server) generateStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var model string
-	s.opts.Resume.Stream(w, r, kindGenerate, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive},
+	s.opts.Resume.Stream(w, r, kindGenerate, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive, DeferFlush: true},
 		func(ctx context.Context) (call *gateway.Call, err *stream.Error) {
 			call, model, err = s.startGenerate(ctx, req, models, true)
 			return call, err

@@ -211,15 +211,29 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, req *stream.Reque
 		writeError(w, dialect.NoStream(req.Model, `call again with "stream": false`))
 		return
 	}
-	call, err := s.gw.Start(r.Context(), req)
+	// Over a provider that reports its waits (gateway.Call.FlushOnWait),
+	// streamed lines are written unflushed and flushed before the call
+	// waits for it: lines the upstream sent together leave in one write,
+	// and none is held back.
+	var e *encoder
+	ctx := r.Context()
+	if streamed {
+		ctx = stream.WithBeforeWait(ctx, func() {
+			if e != nil {
+				e.flushPending()
+			}
+		})
+	}
+	call, err := s.gw.Start(ctx, req)
 	if err != nil {
 		writeError(w, formatError(stream.AsError(err)))
 		return
 	}
 	defer call.Close()
-	e := &encoder{w: w, model: model, chat: chat, streamed: streamed, received: received, started: time.Now()}
+	e = &encoder{w: w, model: model, chat: chat, streamed: streamed, received: received, started: time.Now()}
 	if f, ok := w.(http.Flusher); ok {
 		e.flusher = f
+		e.deferFlush = streamed && call.FlushOnWait
 	}
 	for {
 		ev, err := call.Recv()
@@ -264,6 +278,9 @@ type encoder struct {
 	streamed bool
 	wrote    bool // headers sent
 	broken   bool // client gone
+	// deferFlush leaves lines unflushed (pending) until flushPending,
+	// which runs before the call waits for its provider.
+	deferFlush, pending bool
 
 	received, started, first time.Time
 
@@ -331,10 +348,20 @@ func (e *encoder) line(b []byte) bool {
 		e.broken = true
 		return false
 	}
-	if e.flusher != nil {
+	if e.deferFlush {
+		e.pending = true
+	} else if e.flusher != nil {
 		e.flusher.Flush()
 	}
 	return true
+}
+
+// flushPending flushes the lines line left unflushed.
+func (e *encoder) flushPending() {
+	if e.pending && !e.broken {
+		e.pending = false
+		e.flusher.Flush()
+	}
 }
 
 // fail reports an error: as a status before anything was sent, else as an

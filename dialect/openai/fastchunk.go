@@ -201,6 +201,18 @@ func (p *liteParser) str() (string, bool) {
 		return "", false
 	}
 	start := p.i + 1
+	// Most strings (keys, ids, tokens) are plain ASCII: no escapes to
+	// decode and no UTF-8 to check.
+	for j := start; j < len(p.s); j++ {
+		b := p.s[j]
+		if b == '"' {
+			p.i = j + 1
+			return p.s[start:j], true
+		}
+		if b == '\\' || b < 0x20 || b >= 0x80 {
+			break
+		}
+	}
 	escaped := false
 	for j := start; j < len(p.s); j++ {
 		switch b := p.s[j]; {
