@@ -294,3 +294,39 @@ func TestReplicaDiesContinued(t *testing.T) {
 		t.Fatalf("team %v; want 3 credits left", tm)
 	}
 }
+
+// continuedExactly runs killAndContinue on body, whose uninterrupted
+// answer has out tokens and stops, over an upstream whose usage is exact:
+// the continued stream must be one call, and both calls must be recorded
+// alike (ok, the whole text, the same exact usage and cost), each charged
+// one credit of the team's five. It returns the uninterrupted run.
+func continuedExactly(t *testing.T, ctx context.Context, c *cluster.Cluster, team, key, body string, out int) streamed {
+	t.Helper()
+	want, got := killAndContinue(t, ctx, c, key, body)
+	ref := readStream(want)
+	if ref.finish != "stop" || ref.out != float64(out) || !ref.done {
+		t.Fatalf("the uninterrupted run: %+v", ref)
+	}
+	cont := readStream(got)
+	for i, e := range got {
+		if e.data != nil && e.data["id"] != cont.call {
+			t.Fatalf("event %d is of call %v, want %v", i, e.data["id"], cont.call)
+		}
+	}
+	cs := calls(t, c.Replicas[2].BaseURL, team)
+	if len(cs) != 2 {
+		t.Fatalf("%d calls recorded, want 2 (the reference and the continued one): %+v", len(cs), cs)
+	}
+	if a, b := cs[0], cs[1]; a.ID == b.ID || a.Status != "ok" || b.Status != "ok" || a.Output != ref.text || b.Output != ref.text ||
+		a.Usage != b.Usage || a.Usage.In != int64(ref.in) || a.Usage.Out != int64(out) || a.Usage.Estimated || a.Cost != b.Cost || a.Cost.Total == 0 ||
+		a.Credits != 1 || b.Credits != 1 {
+		t.Fatalf("recorded %+v and %+v; want two calls alike, ok, the whole text, exact usage (%v+%d) and cost, 1 credit each", a, b, ref.in, out)
+	}
+	if !strings.HasSuffix(cont.call, cs[0].ID) && !strings.HasSuffix(cont.call, cs[1].ID) {
+		t.Fatalf("the stream's call %s is not recorded: %+v", cont.call, cs)
+	}
+	if tm := adminGet(t, c.Replicas[2].BaseURL+"/admin/teams/"+team); tm["credits"] != float64(3) {
+		t.Fatalf("team %v; want 3 credits left", tm)
+	}
+	return ref
+}
