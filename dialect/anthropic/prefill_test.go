@@ -196,3 +196,15 @@ func TestContinueCancelledWhileCounting(t *testing.T) {
 		t.Fatalf("got %v (%d messages requests); want a cancelled error and no generation", err, messages)
 	}
 }
+
+// BenchmarkContinue is a call continued from half its answer against one
+// that writes as many tokens afresh, on the fake API over loopback: what
+// the two counts before a continuation add (they go at once), besides
+// what Anthropic spends on them.
+func BenchmarkContinue(b *testing.B) {
+	srv := &anthropictest.Server{Chunk: 3}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	p := anthropic.NewProvider(anthropic.Config{BaseURL: ts.URL})
+	dialecttest.Continuing{Provider: p, Chat: chat, Fake: &srv.Recorder}.Bench(b, anthropictest.DefaultLength)
+}

@@ -131,3 +131,40 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	b, _ := json.Marshal(v)
 	w.Write(b)
 }
+
+// Bench measures a call continued from half its answer of length tokens
+// against one writing as many tokens afresh (its max_tokens), each read
+// to its end: what a continuation adds before its generation.
+func (c Continuing) Bench(b *testing.B, length int) {
+	s, err := c.Provider.Stream(context.Background(), c.Chat(nil, 256))
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := length / 2
+	half := strings.Join(mock.Tokens(stream.Collect(s).Text)[:n], "")
+	for _, bc := range []struct {
+		name string
+		req  *stream.Request
+	}{{"afresh", c.Chat(nil, n)}, {"continued", c.Chat(&half, 256)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				s, err := c.Provider.Stream(context.Background(), bc.req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				text := ""
+				for ev, err := range stream.Events(s) {
+					if err != nil {
+						b.Fatal(err)
+					}
+					if ev.Kind == stream.KindDelta {
+						text += ev.Text
+					}
+				}
+				if k := mock.Count(text); k != n {
+					b.Fatalf("%d tokens, want %d", k, n)
+				}
+			}
+		})
+	}
+}

@@ -178,35 +178,5 @@ func BenchmarkContinue(b *testing.B) {
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	p := ollama.NewProvider(ollama.Config{BaseURL: ts.URL})
-	s, err := p.Stream(context.Background(), chat(nil, 256))
-	if err != nil {
-		b.Fatal(err)
-	}
-	n := ollamatest.DefaultLength / 2
-	half := strings.Join(mock.Tokens(stream.Collect(s).Text)[:n], "")
-	for _, bc := range []struct {
-		name string
-		req  *stream.Request
-	}{{"afresh", chat(nil, n)}, {"continued", chat(&half, 256)}} {
-		b.Run(bc.name, func(b *testing.B) {
-			for b.Loop() {
-				s, err := p.Stream(context.Background(), bc.req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				deltas := 0
-				for ev, err := range stream.Events(s) {
-					if err != nil {
-						b.Fatal(err)
-					}
-					if ev.Kind == stream.KindDelta {
-						deltas++
-					}
-				}
-				if deltas != n {
-					b.Fatalf("%d tokens, want %d", deltas, n)
-				}
-			}
-		})
-	}
+	dialecttest.Continuing{Provider: p, Chat: chat, Fake: &srv.Recorder}.Bench(b, ollamatest.DefaultLength)
 }
