@@ -50,8 +50,29 @@ var _ gateway.Continuer = (*Provider)(nil)
 
 // CanContinue implements gateway.Continuer: the Messages API continues a
 // final assistant message (prefill), which is how a stream whose replica
-// died is carried on.
-func (p *Provider) CanContinue(model string) bool { return true }
+// died is carried on; except on the models it answered do not (Claude
+// Opus 4.6 and later refuse a prefill with a 400), which it reports from
+// then on, so that their streams end with the interruption at once.
+func (p *Provider) CanContinue(model string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.noPrefill[model]
+}
+
+// refused notes model as refusing a prefill if err, the answer to a
+// prefilled request, says so.
+func (p *Provider) refused(model string, err error) {
+	se := stream.AsError(err)
+	if se.UpstreamStatus != 400 || !strings.Contains(se.Message, "does not support assistant message prefill") {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.noPrefill == nil {
+		p.noPrefill = map[string]bool{}
+	}
+	p.noPrefill[model] = true
+}
 
 // prefill is a request's answer begun as sent upstream.
 type prefill struct {

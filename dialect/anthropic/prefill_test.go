@@ -197,6 +197,32 @@ func TestContinueCancelledWhileCounting(t *testing.T) {
 	}
 }
 
+// A model that refuses a prefill (the API's 400) is not continued from
+// then on: CanContinue turns false for it, and for it only.
+func TestContinueRefused(t *testing.T) {
+	srv := &anthropictest.Server{NoPrefill: true}
+	p := fake(t, srv)
+	if !p.CanContinue("claude-fake") {
+		t.Fatal("CanContinue = false before any refusal")
+	}
+	prefix := "Rain"
+	_, err := p.Stream(context.Background(), chat(&prefix, 10))
+	if se := stream.AsError(err); err == nil || se.Code != stream.CodeInvalidRequest || !strings.Contains(se.Message, "prefill") {
+		t.Fatalf("got %v; want the API's refusal", err)
+	}
+	if p.CanContinue("claude-fake") || !p.CanContinue("claude-other") {
+		t.Fatal("CanContinue: want false for the model that refused, true for another")
+	}
+	// Other errors say nothing about prefills.
+	srv.NoPrefill, srv.APIKey = false, "sk-test"
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	p = anthropic.NewProvider(anthropic.Config{BaseURL: ts.URL, APIKey: "sk-wrong"})
+	if _, err := p.Stream(context.Background(), chat(&prefix, 10)); err == nil || !p.CanContinue("claude-fake") {
+		t.Fatalf("after %v: CanContinue = false; want true", err)
+	}
+}
+
 // BenchmarkContinue is a call continued from half its answer against one
 // that writes as many tokens afresh, on the fake API over loopback: what
 // the two counts before a continuation add (they go at once), besides

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/runnel/runnel/dialect"
@@ -45,6 +46,9 @@ type Config struct {
 // Provider streams from /v1/messages. It implements stream.Provider.
 type Provider struct {
 	cfg Config
+
+	mu        sync.Mutex
+	noPrefill map[string]bool // models the API said refuse a prefill
 }
 
 // NewProvider returns a Provider for cfg.
@@ -99,6 +103,9 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	resp, err := p.post(ctx, "/v1/messages", body, "text/event-stream")
 	if err != nil {
 		cancel()
+		if pf != nil {
+			p.refused(req.Model, err)
+		}
 		return nil, err
 	}
 	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(newReader(resp.Body)))

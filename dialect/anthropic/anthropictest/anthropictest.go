@@ -43,6 +43,9 @@ type Server struct {
 	NoCount bool
 	// APIKey, when set, is the x-api-key every request must carry.
 	APIKey string
+	// NoPrefill refuses a final assistant message in /v1/messages, as
+	// Claude Opus 4.6 and later do (count_tokens still counts it).
+	NoPrefill bool
 
 	dialecttest.Recorder // the requests served, in order
 }
@@ -83,6 +86,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if msg := check(req.Messages, req.Thinking); msg != "" {
 			apiError(w, http.StatusBadRequest, "invalid_request_error", msg)
+			return
+		}
+		if s.NoPrefill && req.Messages[len(req.Messages)-1].Role == "assistant" {
+			apiError(w, http.StatusBadRequest, "invalid_request_error", "This model does not support assistant message prefill. The conversation must end with a user message.")
 			return
 		}
 		s.generate(w, r, req)
