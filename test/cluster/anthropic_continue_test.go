@@ -58,3 +58,27 @@ func TestAnthropicReplicaDiesContinued(t *testing.T) {
 		t.Fatalf("continued with %v after %v; want the text so far, trimmed, and max_tokens less its %d tokens", continued, first, mock.Count(prefix))
 	}
 }
+
+// An Anthropic model that refuses a prefill (as Claude Opus 4.6 and later
+// do) is not continued: the replica the client resumes on tries, gets the
+// API's 400, and ends the stream with the interruption error after what
+// was served; the call is recorded once, as an error with what was
+// served, charging nothing.
+func TestAnthropicReplicaDiesPrefillRefused(t *testing.T) {
+	up := &anthropictest.Server{Length: 60, ITL: 50 * time.Millisecond, NoPrefill: true}
+	srv := httptest.NewServer(up)
+	t.Cleanup(srv.Close)
+	c, team, key := paidCluster(t, "providers:\n  up:\n    type: anthropic\n    base_url: "+srv.URL+"\n", 5)
+	ctx, cancel := context.WithTimeout(context.Background(), deadlock)
+	defer cancel()
+	interruptedOnce(t, ctx, c, team, key, chatBody("up/fake"), 60)
+	tried := 0
+	for _, r := range up.Requests() {
+		if msgs, _ := r.Body["messages"].([]any); r.Path == "/v1/messages" && len(msgs) == 2 {
+			tried++
+		}
+	}
+	if tried != 1 {
+		t.Fatalf("%d continuations reached the API, want the one it refused: %v", tried, up.Requests())
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/mock"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/test/cluster"
 	"github.com/runnel/runnel/tokencount"
@@ -329,4 +330,34 @@ func continuedExactly(t *testing.T, ctx context.Context, c *cluster.Cluster, tea
 		t.Fatalf("team %v; want 3 credits left", tm)
 	}
 	return ref
+}
+
+// interruptedOnce reads body's stream (an answer of length tokens) from
+// replica 0 for ten events, kills it, and resumes on replica 1, whose
+// provider must not continue it: the stream must end with the
+// interruption error after part of the answer, and the call be recorded
+// once, as an error with the text served, its usage counted (estimated),
+// no credits.
+func interruptedOnce(t *testing.T, ctx context.Context, c *cluster.Cluster, team, key, body string, length int) {
+	t.Helper()
+	resp := post(t, ctx, c.Replicas[0].BaseURL, key, body, true, "")
+	head, last, _, _ := chunks(t, resp.Body, 10)
+	c.Replicas[0].Kill()
+	resp.Body.Close()
+	resp = post(t, ctx, c.Replicas[1].BaseURL, key, body, false, last)
+	rest, _, errMsg, done := chunks(t, resp.Body, 0)
+	resp.Body.Close()
+	served := head + rest
+	if resp.StatusCode != 200 || !strings.Contains(errMsg, "interrupted") || !done || mock.Count(served) >= length {
+		t.Fatalf("resumed after the kill: %d, %q then %q, error %q, done %v; want part of the answer, the interruption error, [DONE]", resp.StatusCode, head, rest, errMsg, done)
+	}
+	if strings.Contains(c.Replicas[1].Logs(), "continuing it here") {
+		t.Fatalf("replica 1 continued the stream on a model that does not continue:\n%s", c.Replicas[1].Logs())
+	}
+	counter := tokencount.Counter{Fallback: gateway.ApproxCounter{}} // as serve counts
+	out := int64(counter.Count("fake", served))
+	cs := calls(t, c.Replicas[2].BaseURL, team)
+	if len(cs) != 1 || cs[0].Status != "error" || cs[0].Output != served || !cs[0].Usage.Estimated || cs[0].Usage.Out != out || cs[0].Credits != 0 {
+		t.Fatalf("recorded %+v; want one call, status error, the text served (%q) counted (%d tokens, estimated), no credits", cs, served, out)
+	}
 }
