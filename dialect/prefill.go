@@ -49,3 +49,10 @@ func (s *Prefilled) Recv() (stream.Event, error) {
 
 // Finish forwards to the inner stream; see stream.Finisher.
 func (s *Prefilled) Finish(r stream.FinishReason) bool { return stream.Finish(s.Stream, r) }
+
+// PrefixAnswered is the stream of an answer begun whose prefix already
+// holds max_tokens: no generation, the usage of the prompt and the prefix
+// (the completion), finished for length.
+func PrefixAnswered(prompt, prefix int) stream.Stream {
+	return stream.Slice(stream.UsageEvent(stream.Usage{PromptTokens: prompt, CompletionTokens: prefix}), stream.Finished(stream.FinishLength))
+}

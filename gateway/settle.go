@@ -50,9 +50,11 @@ func (g *Gateway) Settle(ctx context.Context, rec *Record) error {
 // begun: a request whose last message is the assistant's (the text so
 // far) gets the rest of the answer, as Anthropic's prefill does, with the
 // usage of the whole answer (the prompt without the prefix; the prefix's
-// tokens among the completion's). CanContinue reports whether model (as
-// the provider knows it) can; it may ask the upstream (the Ollama
-// upstream renders a probe chat), so it may block for a bounded time. A
+// tokens among the completion's), and max_tokens bounds the whole answer,
+// the part begun included. CanContinue reports whether model (as the
+// provider knows it) can; it may ask the upstream (the Ollama upstream
+// renders a probe chat), so it may block for a bounded time, or learn it
+// from the upstream (the Anthropic upstream, from a refused prefill). A
 // resumable stream whose replica died is continued only on such a
 // provider (see Continuation).
 type Continuer interface {

@@ -1,9 +1,47 @@
 package anthropic
 
+// Continuing an answer begun (gateway.Continuer): a request whose last
+// message is the assistant's, as a client's prefill or as the text so far
+// of a stream whose replica died.
+//
+// What the Messages API does with it (Anthropic's documentation: "Prefill
+// Claude's response", "Token counting", the count_tokens reference):
+//
+//   - A final assistant message is continued: the answer streamed holds
+//     only the new text. Its content must not end in white space (a 400,
+//     "final assistant content cannot end with trailing whitespace"), and
+//     extended thinking refuses a prefill.
+//   - input_tokens counts the prefill (it is input); output_tokens and
+//     max_tokens count the new tokens only.
+//   - POST /v1/messages/count_tokens takes the request's input (model,
+//     messages, system, tools, tool_choice, thinking; no max_tokens or
+//     sampling fields) and answers {"input_tokens": N}, the final assistant
+//     message included. No beta header since it left beta
+//     (token-counting-2024-11-01 was one). Its count "may differ by a small
+//     amount" from what is billed (it may include tokens the system adds
+//     and does not bill), so one count is not the billed input; the
+//     difference of two counts, with and without the prefix, is the
+//     prefix's tokens.
+//
+// Hence withPrefill: the prefix is trimmed of trailing white space (and
+// dropped again from the start of the rest, which writes it anew); the
+// request is counted with and without it, at once; the difference moves
+// from the input tokens to the output tokens and comes off max_tokens, so
+// the usage is the whole answer's and max_tokens bounds it, as the engine,
+// the mock and Ollama do. A prefix that already has max_tokens is answered
+// without a generation. Where the count fails (a proxy without the
+// endpoint), the prefix's tokens are estimated (gateway.Counter) and
+// flagged so, and max_tokens counts only the new ones; that is logged.
+
 import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
 	"strings"
 	"unicode"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/stream"
 )
@@ -12,48 +50,139 @@ var _ gateway.Continuer = (*Provider)(nil)
 
 // CanContinue implements gateway.Continuer: the Messages API continues a
 // final assistant message (prefill), which is how a stream whose replica
-// died is carried on.
-func (p *Provider) CanContinue(model string) bool { return true }
+// died is carried on; except on the models it answered do not (Claude
+// Opus 4.6 and later refuse a prefill with a 400), which it reports from
+// then on, so that their streams end with the interruption at once.
+func (p *Provider) CanContinue(model string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.noPrefill[model]
+}
 
-// prefill is a request's answer begun as sent upstream: the API refuses
-// a final assistant text that ends in white space, so that is trimmed
-// (ws) and dropped again from the start of the answer's rest, which
-// writes it anew; tokens is the sent text's estimated share of the input
-// tokens.
+// refused notes model as refusing a prefill if err, the answer to a
+// prefilled request, says so.
+func (p *Provider) refused(model string, err error) {
+	se := stream.AsError(err)
+	if se.UpstreamStatus != 400 || !strings.Contains(se.Message, "does not support assistant message prefill") {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.noPrefill == nil {
+		p.noPrefill = map[string]bool{}
+	}
+	p.noPrefill[model] = true
+}
+
+// prefill is a request's answer begun as sent upstream.
 type prefill struct {
-	ws     string
-	tokens int
+	ws        string // trailing white space trimmed from the prefix
+	tokens    int    // the prefix's tokens, counted by the API (or estimated)
+	estimated bool   // tokens is the Counter's estimate: the count failed
+	prompt    int    // the request's tokens without the prefix, counted
+	complete  bool   // the prefix already has max_tokens: nothing to ask
 }
 
 // withPrefill returns req ready to send when its last message is the
 // assistant's answer begun: trimmed of trailing white space (dropped if
 // nothing is left), with a completion-style prompt kept as the user turn
-// before it; and what the answer's stream must undo (nil if none).
-func (p *Provider) withPrefill(req *stream.Request) (*stream.Request, *prefill) {
+// before it, max_tokens less the prefix's tokens; and what the answer's
+// stream must undo (nil if none). It fails only if ctx ends while
+// counting.
+func (p *Provider) withPrefill(ctx context.Context, req *stream.Request) (*stream.Request, *prefill, error) {
 	n := len(req.Messages)
 	if n == 0 {
-		return req, nil
+		return req, nil, nil
 	}
 	last := req.Messages[n-1]
 	if last.Role != stream.RoleAssistant || len(last.ToolCalls) > 0 {
-		return req, nil
+		return req, nil, nil
 	}
 	text := strings.TrimRightFunc(last.Content, unicode.IsSpace)
 	pf := &prefill{ws: last.Content[len(text):]}
-	r := *req
-	r.Messages = append([]stream.Message(nil), req.Messages[:n-1]...)
-	if len(r.Messages) == 0 && r.Prompt != "" {
+	without := *req
+	without.Messages = append([]stream.Message(nil), req.Messages[:n-1]...)
+	if len(without.Messages) == 0 && without.Prompt != "" {
 		// A completion's continuation: the gateway put the answer after
 		// the prompt, which upstreamRequest only sends without messages.
-		r.Messages = append(r.Messages, stream.Message{Role: stream.RoleUser, Content: r.Prompt})
+		without.Messages = append(without.Messages, stream.Message{Role: stream.RoleUser, Content: without.Prompt})
 	}
-	if text != "" {
-		last.Content = text
-		r.Messages = append(r.Messages, last)
-		pf.tokens = p.cfg.Counter.Count(req.Model, text)
-		// Extended thinking refuses a prefilled answer; an answer begun is
-		// past its thinking anyway.
-		r.Thinking = false
+	if text == "" {
+		return &without, pf, nil
 	}
-	return &r, pf
+	// Extended thinking refuses a prefilled answer; an answer begun is
+	// past its thinking anyway.
+	without.Thinking = false
+	with := without
+	last.Content = text
+	with.Messages = append(without.Messages[:len(without.Messages):len(without.Messages)], last)
+
+	prompt, all, err := p.countBoth(ctx, &without, &with)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, err
+		}
+		slog.Warn("anthropic: counting the tokens of an answer begun failed: they are estimated, and max_tokens counts only the new ones",
+			"provider", p.cfg.Name, "model", req.Model, "err", err)
+		pf.tokens, pf.estimated = p.cfg.Counter.Count(req.Model, text), true
+		return &with, pf, nil
+	}
+	pf.prompt, pf.tokens = prompt, max(all-prompt, 0)
+	// max_tokens bounds the whole answer, the part begun included.
+	m := with.Sampling.MaxTokens
+	if m <= 0 {
+		m = p.cfg.MaxTokens
+	}
+	if m -= pf.tokens; m <= 0 {
+		pf.complete = true
+	}
+	with.Sampling.MaxTokens = m
+	return &with, pf, nil
+}
+
+// countBoth counts a and b at once (one round trip's wait, not two).
+func (p *Provider) countBoth(ctx context.Context, a, b *stream.Request) (na, nb int, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var errB error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if nb, errB = p.countTokens(ctx, b); errB != nil {
+			cancel()
+		}
+	}()
+	if na, err = p.countTokens(ctx, a); err != nil {
+		cancel()
+	}
+	<-done
+	if err == nil {
+		err = errB
+	}
+	return na, nb, err
+}
+
+// countTokens returns the API's input token count for req.
+func (p *Provider) countTokens(ctx context.Context, req *stream.Request) (int, error) {
+	m := p.upstreamRequest(req)
+	body, err := json.Marshal(CountTokensRequest{Model: m.Model, Messages: m.Messages, System: m.System,
+		Tools: m.Tools, ToolChoice: m.ToolChoice, Thinking: m.Thinking})
+	if err != nil {
+		return 0, stream.Errorf(stream.CodeInvalidRequest, "anthropic: %v", err)
+	}
+	resp, err := p.post(ctx, "/v1/messages/count_tokens", body, "application/json")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var c CountTokensResponse
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&c); err != nil || c.InputTokens == nil {
+		return 0, stream.Errorf(stream.CodeUpstream, "anthropic: counting tokens: no input_tokens in the answer (%v)", err)
+	}
+	return *c.InputTokens, nil
+}
+
+// wrap is the stream of the prefilled request's answer; see dialect.Prefilled.
+func (pf *prefill) wrap(s stream.Stream) stream.Stream {
+	return &dialect.Prefilled{Stream: s, WS: pf.ws, Tokens: pf.tokens, Estimated: pf.estimated}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/runnel/runnel/dialect"
@@ -37,14 +38,17 @@ type Config struct {
 	// HTTPClient to use (http.DefaultClient if nil); it must have no Timeout.
 	HTTPClient *http.Client
 	// Counter estimates the tokens of an answer begun (prefill), which the
-	// API bills as input, to count them as output instead
-	// (gateway.ApproxCounter if nil).
+	// API bills as input, to count them as output instead, when the API's
+	// count_tokens fails (gateway.ApproxCounter if nil); see prefill.go.
 	Counter gateway.Counter
 }
 
 // Provider streams from /v1/messages. It implements stream.Provider.
 type Provider struct {
 	cfg Config
+
+	mu        sync.Mutex
+	noPrefill map[string]bool // models the API said refuse a prefill
 }
 
 // NewProvider returns a Provider for cfg.
@@ -84,39 +88,54 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if req.ResponseFormat.IsJSON() {
 		return nil, stream.FormatUnsupported(p.cfg.Name, req.ResponseFormat)
 	}
-	req, pf := p.withPrefill(req)
+	req, pf, err := p.withPrefill(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if pf != nil && pf.complete {
+		return dialect.PrefixAnswered(pf.prompt, pf.tokens), nil
+	}
 	body, err := json.Marshal(p.upstreamRequest(req))
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "anthropic: %v", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.BaseURL+"/v1/messages", bytes.NewReader(body))
+	resp, err := p.post(ctx, "/v1/messages", body, "text/event-stream")
 	if err != nil {
 		cancel()
-		return nil, stream.Errorf(stream.CodeInternal, "anthropic: %v", err)
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "text/event-stream")
-	hreq.Header.Set("X-Api-Key", p.cfg.APIKey)
-	hreq.Header.Set("Anthropic-Version", p.cfg.Version)
-	resp, err := p.cfg.HTTPClient.Do(hreq)
-	if err != nil {
-		e := dialect.TransportError(ctx, p.cfg.Name, err) // before cancel, which would hide it
-		cancel()
-		return nil, e
-	}
-	if resp.StatusCode >= 300 {
-		defer cancel()
-		defer resp.Body.Close()
-		return nil, statusError(resp)
+		if pf != nil {
+			p.refused(req.Model, err)
+		}
+		return nil, err
 	}
 	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(newReader(resp.Body)))
 	us.Provider = p.cfg.Name
 	if pf != nil {
-		// The prefix's share of the input is the Counter's estimate.
-		return &dialect.Prefilled{Stream: us, WS: pf.ws, Tokens: pf.tokens, Estimated: true}, nil
+		return pf.wrap(us), nil
 	}
 	return us, nil
+}
+
+// post sends body to path with the API's headers; an answer of status
+// 300 or more is returned as its error.
+func (p *Provider) post(ctx context.Context, path string, body []byte, accept string) (*http.Response, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.BaseURL+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, stream.Errorf(stream.CodeInternal, "anthropic: %v", err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", accept)
+	hreq.Header.Set("X-Api-Key", p.cfg.APIKey)
+	hreq.Header.Set("Anthropic-Version", p.cfg.Version)
+	resp, err := p.cfg.HTTPClient.Do(hreq)
+	if err != nil {
+		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, statusError(resp)
+	}
+	return resp, nil
 }
 
 func statusError(resp *http.Response) *stream.Error {

@@ -170,3 +170,20 @@ type ErrorDetail struct {
 	Type    string `json:"type"`
 	Message string `json:"message"`
 }
+
+// CountTokensRequest is the body of POST /v1/messages/count_tokens: a
+// MessagesRequest's input (the API refuses its sampling and output
+// fields there).
+type CountTokensRequest struct {
+	Model      string          `json:"model"`
+	Messages   []Message       `json:"messages"`
+	System     *Content        `json:"system,omitempty"`
+	Tools      []Tool          `json:"tools,omitempty"`
+	ToolChoice *ToolChoice     `json:"tool_choice,omitempty"`
+	Thinking   *ThinkingConfig `json:"thinking,omitempty"`
+}
+
+// CountTokensResponse is the answer of POST /v1/messages/count_tokens.
+type CountTokensResponse struct {
+	InputTokens *int `json:"input_tokens"`
+}

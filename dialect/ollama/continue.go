@@ -263,9 +263,3 @@ func (p *Provider) count(ctx context.Context, req *stream.Request) (int, error) 
 	}
 	return c.PromptEvalCount, nil
 }
-
-// answered is the stream of an answer begun that already has its
-// max_tokens: nothing more, finished for length.
-func answered(pf *prefill) stream.Stream {
-	return stream.Slice(stream.UsageEvent(stream.Usage{PromptTokens: pf.prompt, CompletionTokens: pf.tokens}), stream.Finished(stream.FinishLength))
-}

@@ -7,37 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/dialect/ollama"
 	"github.com/runnel/runnel/dialect/ollama/ollamatest"
 	"github.com/runnel/runnel/mock"
 	"github.com/runnel/runnel/stream"
 )
-
-// answer is what a stream carried: its text, usage and finish.
-type answer struct {
-	text   string
-	usage  stream.Usage
-	finish stream.FinishReason
-}
-
-func run(t *testing.T, p *ollama.Provider, req *stream.Request) answer {
-	t.Helper()
-	s, err := p.Stream(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	res := stream.Collect(s)
-	if res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	a := answer{text: res.Text, finish: res.Finish}
-	if res.Usage != nil {
-		a.usage = *res.Usage
-		a.usage.PromptDuration, a.usage.GenerationDuration = 0, 0
-	}
-	return a
-}
 
 func fake(t *testing.T, s *ollamatest.Server) *ollama.Provider {
 	ts := httptest.NewServer(s)
@@ -54,22 +29,6 @@ func chat(prefix *string, maxTokens int) *stream.Request {
 	return req
 }
 
-// cuts returns where text may be cut between tokens, and, for each blank
-// line it holds, inside it (after the white space of the token it leads:
-// a prefix ending in white space).
-func cuts(text string) []int {
-	var at []int
-	n := 0
-	for _, tok := range mock.Tokens(text) {
-		if strings.HasPrefix(tok, "\n\n") {
-			at = append(at, n+2)
-		}
-		n += len(tok)
-		at = append(at, n)
-	}
-	return at[:len(at)-1]
-}
-
 // An answer begun, cut anywhere between its tokens (or in the white space
 // leading one), is continued by Ollama into exactly the uninterrupted
 // answer: the text, the usage (the prompt without the prefix, the
@@ -82,20 +41,10 @@ func TestContinueAsUninterrupted(t *testing.T) {
 	if !p.CanContinue("fake") {
 		t.Fatal("CanContinue: false for a template that continues")
 	}
-	whole := run(t, p, chat(nil, 256))
-	if whole.finish != stream.FinishStop || whole.usage.CompletionTokens != ollamatest.DefaultLength || !strings.Contains(whole.text, "\n\n") {
-		t.Fatalf("the uninterrupted answer: %+v; want %d tokens with a blank line", whole, ollamatest.DefaultLength)
-	}
-	for _, cut := range cuts(whole.text) {
-		prefix := whole.text[:cut]
-		before := len(srv.Requests())
-		rest := run(t, p, chat(&prefix, 256))
-		if prefix+rest.text != whole.text || rest.usage != whole.usage || rest.finish != whole.finish {
-			t.Fatalf("continued from %q: %q, %+v, %s\nwant the rest of %q, %+v, %s", prefix, rest.text, rest.usage, rest.finish, whole.text, whole.usage, whole.finish)
-		}
+	c := dialecttest.Continuing{Provider: p, Chat: chat, Fake: &srv.Recorder}
+	c.AsUninterrupted(t, ollamatest.DefaultLength, func(prefix string, reqs []dialecttest.Recorded) {
 		// Two counts, then the continuation: think off, the trimmed
 		// prefix, num_predict less the prefix's tokens.
-		reqs := srv.Requests()[before:]
 		if len(reqs) != 3 {
 			t.Fatalf("continued from %q with %d requests, want 3: %v", prefix, len(reqs), reqs)
 		}
@@ -112,30 +61,15 @@ func TestContinueAsUninterrupted(t *testing.T) {
 				t.Fatalf("count %d: %v", i, c.Body)
 			}
 		}
-	}
+	})
 }
 
 // max_tokens bounds the whole answer, the part begun included; a prefix
 // that has them all is answered without a generation.
 func TestContinueMaxTokens(t *testing.T) {
 	srv := &ollamatest.Server{}
-	p := fake(t, srv)
-	whole := run(t, p, chat(nil, 12))
-	if whole.finish != stream.FinishLength || whole.usage.CompletionTokens != 12 {
-		t.Fatalf("the uninterrupted answer: %+v", whole)
-	}
-	toks := mock.Tokens(whole.text)
-	for _, k := range []int{1, 5, 11, 12} {
-		prefix := strings.Join(toks[:k], "")
-		before := len(srv.Requests())
-		rest := run(t, p, chat(&prefix, 12))
-		if prefix+rest.text != whole.text || rest.usage != whole.usage || rest.finish != stream.FinishLength {
-			t.Fatalf("continued after %d tokens: %q %+v %s; want the rest of %q, %+v", k, rest.text, rest.usage, rest.finish, whole.text, whole.usage)
-		}
-		if n := len(srv.Requests()) - before; k == 12 && n != 2 {
-			t.Fatalf("a prefix with all its tokens took %d requests, want the 2 counts only", n)
-		}
-	}
+	c := dialecttest.Continuing{Provider: fake(t, srv), Chat: chat, Fake: &srv.Recorder}
+	c.MaxTokens(t, 2)
 }
 
 // A completion's continuation (the prompt, and the answer begun after it)
@@ -144,21 +78,21 @@ func TestContinueRawPrompt(t *testing.T) {
 	srv := &ollamatest.Server{}
 	p := fake(t, srv)
 	req := &stream.Request{Model: "fake", Prompt: "Once upon a time", RawPrompt: true, Sampling: stream.Sampling{MaxTokens: 100}}
-	whole := run(t, p, req)
-	if whole.finish != stream.FinishStop || whole.text == "" {
+	whole := dialecttest.Run(t, p, req)
+	if whole.Finish != stream.FinishStop || whole.Text == "" {
 		t.Fatalf("the uninterrupted answer: %+v", whole)
 	}
-	for _, cut := range cuts(whole.text) {
+	for _, cut := range dialecttest.Cuts(whole.Text) {
 		c := *req
-		c.Messages = []stream.Message{{Role: "assistant", Content: whole.text[:cut]}}
-		rest := run(t, p, &c)
-		if whole.text[:cut]+rest.text != whole.text || rest.usage != whole.usage {
-			t.Fatalf("continued from %q: %q %+v; want the rest of %q, %+v", whole.text[:cut], rest.text, rest.usage, whole.text, whole.usage)
+		c.Messages = []stream.Message{{Role: "assistant", Content: whole.Text[:cut]}}
+		rest := dialecttest.Run(t, p, &c)
+		if whole.Text[:cut]+rest.Text != whole.Text || rest.Usage != whole.Usage {
+			t.Fatalf("continued from %q: %q %+v; want the rest of %q, %+v", whole.Text[:cut], rest.Text, rest.Usage, whole.Text, whole.Usage)
 		}
 		reqs := srv.Requests()
 		last := reqs[len(reqs)-1]
-		if last.Path != "/api/generate" || last.Body["raw"] != true || last.Body["prompt"] != req.Prompt+strings.TrimRight(whole.text[:cut], " \n") {
-			t.Fatalf("continued from %q with %s %v", whole.text[:cut], last.Path, last.Body)
+		if last.Path != "/api/generate" || last.Body["raw"] != true || last.Body["prompt"] != req.Prompt+strings.TrimRight(whole.Text[:cut], " \n") {
+			t.Fatalf("continued from %q with %s %v", whole.Text[:cut], last.Path, last.Body)
 		}
 	}
 }
@@ -190,7 +124,7 @@ func TestCanContinue(t *testing.T) {
 				return
 			}
 			prefix := "Rain"
-			run(t, p, chat(&prefix, 10))
+			dialecttest.Run(t, p, chat(&prefix, 10))
 			reqs := tt.srv.Requests()
 			last := reqs[len(reqs)-1].Body
 			if len(reqs) != 2 || last["think"] != nil || last["options"].(map[string]any)["num_predict"] != float64(10) {
@@ -244,35 +178,5 @@ func BenchmarkContinue(b *testing.B) {
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	p := ollama.NewProvider(ollama.Config{BaseURL: ts.URL})
-	s, err := p.Stream(context.Background(), chat(nil, 256))
-	if err != nil {
-		b.Fatal(err)
-	}
-	n := ollamatest.DefaultLength / 2
-	half := strings.Join(mock.Tokens(stream.Collect(s).Text)[:n], "")
-	for _, bc := range []struct {
-		name string
-		req  *stream.Request
-	}{{"afresh", chat(nil, n)}, {"continued", chat(&half, 256)}} {
-		b.Run(bc.name, func(b *testing.B) {
-			for b.Loop() {
-				s, err := p.Stream(context.Background(), bc.req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				deltas := 0
-				for ev, err := range stream.Events(s) {
-					if err != nil {
-						b.Fatal(err)
-					}
-					if ev.Kind == stream.KindDelta {
-						deltas++
-					}
-				}
-				if deltas != n {
-					b.Fatalf("%d tokens, want %d", deltas, n)
-				}
-			}
-		})
-	}
+	dialecttest.Continuing{Provider: p, Chat: chat, Fake: &srv.Recorder}.Bench(b, ollamatest.DefaultLength)
 }

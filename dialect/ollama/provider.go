@@ -66,7 +66,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		return nil, err
 	}
 	if pf != nil && pf.complete {
-		return answered(pf), nil
+		return dialect.PrefixAnswered(pf.prompt, pf.tokens), nil
 	}
 	path, body, err := upstreamBody(req, sendAs{prefill: pf != nil})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/mock"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/test/cluster"
 	"github.com/runnel/runnel/tokencount"
@@ -292,5 +293,71 @@ func TestReplicaDiesContinued(t *testing.T) {
 	}
 	if tm := adminGet(t, c.Replicas[2].BaseURL+"/admin/teams/"+team); tm["credits"] != float64(3) {
 		t.Fatalf("team %v; want 3 credits left", tm)
+	}
+}
+
+// continuedExactly runs killAndContinue on body, whose uninterrupted
+// answer has out tokens and stops, over an upstream whose usage is exact:
+// the continued stream must be one call, and both calls must be recorded
+// alike (ok, the whole text, the same exact usage and cost), each charged
+// one credit of the team's five. It returns the uninterrupted run.
+func continuedExactly(t *testing.T, ctx context.Context, c *cluster.Cluster, team, key, body string, out int) streamed {
+	t.Helper()
+	want, got := killAndContinue(t, ctx, c, key, body)
+	ref := readStream(want)
+	if ref.finish != "stop" || ref.out != float64(out) || !ref.done {
+		t.Fatalf("the uninterrupted run: %+v", ref)
+	}
+	cont := readStream(got)
+	for i, e := range got {
+		if e.data != nil && e.data["id"] != cont.call {
+			t.Fatalf("event %d is of call %v, want %v", i, e.data["id"], cont.call)
+		}
+	}
+	cs := calls(t, c.Replicas[2].BaseURL, team)
+	if len(cs) != 2 {
+		t.Fatalf("%d calls recorded, want 2 (the reference and the continued one): %+v", len(cs), cs)
+	}
+	if a, b := cs[0], cs[1]; a.ID == b.ID || a.Status != "ok" || b.Status != "ok" || a.Output != ref.text || b.Output != ref.text ||
+		a.Usage != b.Usage || a.Usage.In != int64(ref.in) || a.Usage.Out != int64(out) || a.Usage.Estimated || a.Cost != b.Cost || a.Cost.Total == 0 ||
+		a.Credits != 1 || b.Credits != 1 {
+		t.Fatalf("recorded %+v and %+v; want two calls alike, ok, the whole text, exact usage (%v+%d) and cost, 1 credit each", a, b, ref.in, out)
+	}
+	if !strings.HasSuffix(cont.call, cs[0].ID) && !strings.HasSuffix(cont.call, cs[1].ID) {
+		t.Fatalf("the stream's call %s is not recorded: %+v", cont.call, cs)
+	}
+	if tm := adminGet(t, c.Replicas[2].BaseURL+"/admin/teams/"+team); tm["credits"] != float64(3) {
+		t.Fatalf("team %v; want 3 credits left", tm)
+	}
+	return ref
+}
+
+// interruptedOnce reads body's stream (an answer of length tokens) from
+// replica 0 for ten events, kills it, and resumes on replica 1, whose
+// provider must not continue it: the stream must end with the
+// interruption error after part of the answer, and the call be recorded
+// once, as an error with the text served, its usage counted (estimated),
+// no credits.
+func interruptedOnce(t *testing.T, ctx context.Context, c *cluster.Cluster, team, key, body string, length int) {
+	t.Helper()
+	resp := post(t, ctx, c.Replicas[0].BaseURL, key, body, true, "")
+	head, last, _, _ := chunks(t, resp.Body, 10)
+	c.Replicas[0].Kill()
+	resp.Body.Close()
+	resp = post(t, ctx, c.Replicas[1].BaseURL, key, body, false, last)
+	rest, _, errMsg, done := chunks(t, resp.Body, 0)
+	resp.Body.Close()
+	served := head + rest
+	if resp.StatusCode != 200 || !strings.Contains(errMsg, "interrupted") || !done || mock.Count(served) >= length {
+		t.Fatalf("resumed after the kill: %d, %q then %q, error %q, done %v; want part of the answer, the interruption error, [DONE]", resp.StatusCode, head, rest, errMsg, done)
+	}
+	if strings.Contains(c.Replicas[1].Logs(), "continuing it here") {
+		t.Fatalf("replica 1 continued the stream on a model that does not continue:\n%s", c.Replicas[1].Logs())
+	}
+	counter := tokencount.Counter{Fallback: gateway.ApproxCounter{}} // as serve counts
+	out := int64(counter.Count("fake", served))
+	cs := calls(t, c.Replicas[2].BaseURL, team)
+	if len(cs) != 1 || cs[0].Status != "error" || cs[0].Output != served || !cs[0].Usage.Estimated || cs[0].Usage.Out != out || cs[0].Credits != 0 {
+		t.Fatalf("recorded %+v; want one call, status error, the text served (%q) counted (%d tokens, estimated), no credits", cs, served, out)
 	}
 }

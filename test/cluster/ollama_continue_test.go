@@ -8,9 +8,6 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/dialect/ollama/ollamatest"
-	"github.com/runnel/runnel/gateway"
-	"github.com/runnel/runnel/mock"
-	"github.com/runnel/runnel/tokencount"
 )
 
 // An Ollama upstream continues a stream whose replica died: the fake
@@ -32,17 +29,7 @@ func TestOllamaReplicaDiesContinued(t *testing.T) {
 	defer cancel()
 	body := `{"model":"up/fake","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
 
-	want, got := killAndContinue(t, ctx, c, key, body)
-	ref := readStream(want)
-	if ref.finish != "stop" || ref.out != 60 || !ref.done {
-		t.Fatalf("the uninterrupted run: %+v", ref)
-	}
-	cont := readStream(got)
-	for i, e := range got {
-		if e.data != nil && e.data["id"] != cont.call {
-			t.Fatalf("event %d is of call %v, want %v", i, e.data["id"], cont.call)
-		}
-	}
+	ref := continuedExactly(t, ctx, c, team, key, body, 60)
 
 	// The continuation was the dead replica's request with its text so
 	// far as the answer begun, think off.
@@ -55,22 +42,6 @@ func TestOllamaReplicaDiesContinued(t *testing.T) {
 	}
 	if !continued {
 		t.Fatalf("no continuation reached Ollama: %v", up.Requests())
-	}
-
-	cs := calls(t, c.Replicas[2].BaseURL, team)
-	if len(cs) != 2 {
-		t.Fatalf("%d calls recorded, want 2 (the reference and the continued one): %+v", len(cs), cs)
-	}
-	if a, b := cs[0], cs[1]; a.ID == b.ID || a.Status != "ok" || b.Status != "ok" || a.Output != ref.text || b.Output != ref.text ||
-		a.Usage != b.Usage || a.Usage.In != int64(ref.in) || a.Usage.Out != 60 || a.Usage.Estimated || a.Cost != b.Cost || a.Cost.Total == 0 ||
-		a.Credits != 1 || b.Credits != 1 {
-		t.Fatalf("recorded %+v and %+v; want two calls alike, ok, the whole text, exact usage (%v+60) and cost, 1 credit each", a, b, ref.in)
-	}
-	if !strings.HasSuffix(cont.call, cs[0].ID) && !strings.HasSuffix(cont.call, cs[1].ID) {
-		t.Fatalf("the stream's call %s is not recorded: %+v", cont.call, cs)
-	}
-	if tm := adminGet(t, c.Replicas[2].BaseURL+"/admin/teams/"+team); tm["credits"] != float64(3) {
-		t.Fatalf("team %v; want 3 credits left", tm)
 	}
 }
 
@@ -88,29 +59,10 @@ func TestOllamaReplicaDiesUncontinuable(t *testing.T) {
 	defer cancel()
 	body := chatBody("up/fake")
 
-	resp := post(t, ctx, c.Replicas[0].BaseURL, key, body, true, "")
-	head, last, _, _ := chunks(t, resp.Body, 10)
-	c.Replicas[0].Kill()
-	resp.Body.Close()
-	resp = post(t, ctx, c.Replicas[1].BaseURL, key, body, false, last)
-	rest, _, errMsg, done := chunks(t, resp.Body, 0)
-	resp.Body.Close()
-	served := head + rest
-	if resp.StatusCode != 200 || !strings.Contains(errMsg, "interrupted") || !done || mock.Count(served) >= 60 {
-		t.Fatalf("resumed after the kill: %d, %q then %q, error %q, done %v; want part of the answer, the interruption error, [DONE]", resp.StatusCode, head, rest, errMsg, done)
-	}
-	if strings.Contains(c.Replicas[1].Logs(), "continuing it here") {
-		t.Fatalf("replica 1 continued the stream on a model that does not continue:\n%s", c.Replicas[1].Logs())
-	}
+	interruptedOnce(t, ctx, c, team, key, body, 60)
 	for _, r := range up.Requests() {
 		if msgs, _ := r.Body["messages"].([]any); len(msgs) == 2 && r.Body["_debug_render_only"] != true {
 			t.Fatalf("a continuation reached Ollama: %v", r.Body)
 		}
-	}
-	counter := tokencount.Counter{Fallback: gateway.ApproxCounter{}} // as serve counts
-	out := int64(counter.Count("fake", served))
-	cs := calls(t, c.Replicas[2].BaseURL, team)
-	if len(cs) != 1 || cs[0].Status != "error" || cs[0].Output != served || !cs[0].Usage.Estimated || cs[0].Usage.Out != out || cs[0].Credits != 0 {
-		t.Fatalf("recorded %+v; want one call, status error, the text served (%q) counted (%d tokens, estimated), no credits", cs, served, out)
 	}
 }

@@ -1,22 +1,19 @@
 // Package ollamatest is a fake Ollama server for tests of the Ollama
 // upstream: /api/chat and /api/generate answered as a real Ollama answers
 // them (see dialect/ollama/continue.go for what that is), by a model that
-// writes deterministically from its context, as a real one does at
-// temperature 0: each token is a function of the whole text before it, so
-// a continuation given the text so far, exactly, writes what an
+// writes deterministically from its context (dialecttest.NextToken): a
+// continuation given the text so far, exactly, writes what an
 // uninterrupted answer writes, and one given a lost or repeated piece
 // writes something else.
 package ollamatest
 
 import (
 	"encoding/json"
-	"hash/fnv"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
-	"unicode"
 
+	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/dialect/ollama"
 	"github.com/runnel/runnel/mock"
 )
@@ -38,25 +35,11 @@ type Server struct {
 	// ITL is the delay before each streamed token.
 	ITL time.Duration
 
-	mu   sync.Mutex
-	reqs []Request
+	dialecttest.Recorder // the requests served, in order
 }
 
 // DefaultLength is the answer's length in tokens if Server.Length is 0.
 const DefaultLength = 40
-
-// Request is a request the server got.
-type Request struct {
-	Path string
-	Body map[string]any
-}
-
-// Requests returns the requests served so far, in order.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.reqs...)
-}
 
 // request is the fields of /api/chat and /api/generate the fake reads.
 type request struct {
@@ -78,9 +61,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var body map[string]any
 	json.Unmarshal(raw, &body)
-	s.mu.Lock()
-	s.reqs = append(s.reqs, Request{Path: r.URL.Path, Body: body})
-	s.mu.Unlock()
+	s.Record(r.URL.Path, body)
 	if req.Model == "" {
 		httpError(w, http.StatusBadRequest, "model is required")
 		return
@@ -99,7 +80,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if chat && req.Debug && !s.Old {
-		writeJSON(w, map[string]any{"model": req.Model, "created_at": now(), "message": map[string]string{"role": "", "content": ""},
+		dialecttest.WriteJSON(w, http.StatusOK, map[string]any{"model": req.Model, "created_at": now(), "message": map[string]string{"role": "", "content": ""},
 			"done": false, "_debug_info": map[string]any{"rendered_template": prompt, "image_count": 0}})
 		return
 	}
@@ -125,30 +106,6 @@ func (s *Server) render(msgs []ollama.Message) string {
 // Tokens counts text's tokens as the fake's tokenizer does (the mock's
 // word-ish tokens), with the BOS token a prompt begins with.
 func Tokens(prompt string) int { return 1 + mock.Count(prompt) }
-
-var words = strings.Fields(`river stone light across the quiet valley where morning
-	rain finds every open field and old roads turn toward distant hills while
-	birds call over water beneath clouds`)
-
-// next is the token the model writes after context: a word (led by a
-// space, or by a blank line), or a comma, chosen by a hash of the whole
-// context. Each is one token, and joined they split back into the same
-// tokens.
-func next(context string, first bool) string {
-	h := fnv.New64a()
-	h.Write([]byte(context))
-	v := h.Sum64()
-	w := words[v%uint64(len(words))]
-	switch {
-	case first:
-		return w
-	case v>>40%7 == 0:
-		return ","
-	case v>>40%11 == 1:
-		return "\n\n" + string(unicode.ToUpper(rune(w[0]))) + w[1:]
-	}
-	return " " + w
-}
 
 // answer is the answer so far in a context: what follows the last
 // assistant turn (all of it for a raw prompt without one).
@@ -204,7 +161,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, req request, c
 				return
 			}
 		}
-		tok := next(context, strings.TrimSpace(a) == "")
+		tok := dialecttest.NextToken(context, strings.TrimSpace(a) == "")
 		context += tok
 		all += tok
 		n++
@@ -229,7 +186,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, req request, c
 		writeLine(w, final)
 		return
 	}
-	writeJSON(w, final)
+	dialecttest.WriteJSON(w, http.StatusOK, final)
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
@@ -243,15 +200,6 @@ func writeLine(w http.ResponseWriter, v any) error {
 	return nil
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	b, _ := json.Marshal(v)
-	w.Write(b)
-}
-
 func httpError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	b, _ := json.Marshal(map[string]string{"error": msg})
-	w.Write(b)
+	dialecttest.WriteJSON(w, status, map[string]string{"error": msg})
 }
