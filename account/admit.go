@@ -147,14 +147,15 @@ func (s *Service) renewLease(ctx context.Context) {
 	if err := s.store.RenewLease(ctx, s.owner, now.Add(s.cfg.Lease)); err != nil {
 		s.log.Warn("account: renewing this process's reservation lease", "err", err)
 	}
-	kept := s.keptReservations(ctx)
+	s.retryLocal()
+	kept := s.keptHolds(ctx)
 	n, err := s.store.ReleaseExpired(ctx, now, kept.keep)
 	if err != nil {
 		s.log.Warn("account: releasing the reservations of stopped processes", "err", err)
 	} else if n > 0 {
 		s.log.Info("account: released the reservations of a process whose lease ended, uncharged", "reservations", n)
 	}
-	kept.log(s.log, "stopped processes")
+	kept.log(s.log, "the reservations of stopped processes")
 }
 
 // worstCost is the most req can cost: every input byte a token (byte-level
