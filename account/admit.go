@@ -144,6 +144,13 @@ func (s *Service) renewLease(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Lease/3)
 	defer cancel()
 	now := s.cfg.Now()
+	if s.cfg.Shared != nil {
+		// In Redis too: a lease this process cannot renew in the store
+		// (unreachable to it alone) must not free credits its calls use.
+		if err := s.cfg.Shared.Heartbeat(ctx, s.owner, s.cfg.Lease); err != nil {
+			s.log.Warn("account: renewing this process's heartbeat in Redis", "err", err)
+		}
+	}
 	if err := s.store.RenewLease(ctx, s.owner, now.Add(s.cfg.Lease)); err != nil {
 		s.log.Warn("account: renewing this process's reservation lease", "err", err)
 	}

@@ -77,8 +77,8 @@ type racing struct {
 	then func(hold string)
 }
 
-func (r *racing) Release(ctx context.Context, hold string) (bool, error) {
-	ok, err := r.SharedJournal.Release(ctx, hold)
+func (r *racing) Release(ctx context.Context, owner, hold string) (bool, error) {
+	ok, err := r.SharedJournal.Release(ctx, owner, hold)
 	r.once.Do(func() { r.then(hold) })
 	return ok, err
 }
@@ -89,8 +89,14 @@ func (r *racing) Keys(ctx context.Context) ([]string, error) {
 	return keys, err
 }
 
-// A replica whose lease ran out while it lived (its store unreachable)
-// puts a record in Redis while another replica releases its reservations:
+// noHeartbeat is a shared journal whose heartbeats do not reach Redis.
+type noHeartbeat struct{ account.SharedJournal }
+
+func (noHeartbeat) Heartbeat(context.Context, string, time.Duration) error { return nil }
+
+// A replica whose lease ran out while it lived (its store unreachable),
+// and whose heartbeat in Redis too, puts a record in Redis while another
+// replica releases its reservations:
 // the release of each reservation and the record's put are atomic with
 // each other, so the reservation is kept for the record, which charges
 // it. One released before its record came is reported by the put.
@@ -100,7 +106,7 @@ func TestReleaseRacesPut(t *testing.T) {
 	url, prefix := redistest.Prefix(t)
 	quiet := slog.New(slog.DiscardHandler)
 	past := func() time.Time { return time.Now().Add(-time.Hour) }
-	a := account.New(refusing{kept{sb}}, account.Config{Auth: true, Shared: sharedJournal(t, url, prefix), Logger: quiet, Now: past})
+	a := account.New(refusing{kept{sb}}, account.Config{Auth: true, Shared: noHeartbeat{sharedJournal(t, url, prefix)}, Logger: quiet, Now: past})
 	defer a.Close()
 	tm, _ := a.CreateTeam(ctx, "race", 2)
 	key, _, _ := a.CreateKey(ctx, tm.ID, "", account.Limits{})
@@ -202,5 +208,43 @@ func TestLocalRecordsStoredWhileReserved(t *testing.T) {
 				t.Fatalf("after Close: %+v; want the second record stored, charged 1", got)
 			}
 		})
+	}
+}
+
+// A replica alive (its heartbeat in Redis) whose lease ran out, as when
+// the store is unreachable to it alone, keeps its reservations: a call
+// it still serves is charged when it ends, and its credits go to no
+// other call meanwhile. Once it stops, what it still holds goes.
+func TestAliveReplicaKeepsItsReservations(t *testing.T) {
+	ctx := context.Background()
+	sa, sb := storetest.OpenPair(t, "sqlite")
+	url, prefix := redistest.Prefix(t)
+	quiet := slog.New(slog.DiscardHandler)
+	past := func() time.Time { return time.Now().Add(-time.Hour) }
+	a := account.New(refusing{kept{sb}}, account.Config{Auth: true, Shared: sharedJournal(t, url, prefix), Logger: quiet, Now: past})
+	tm, _ := a.CreateTeam(ctx, "alive", 2)
+	key, _, _ := a.CreateKey(ctx, tm.ID, "", account.Limits{})
+	var adms []gateway.Admission
+	for range 2 {
+		adm, err := a.Admit(keyCtx(t, a, key), &stream.Request{Model: "m"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		adms = append(adms, adm)
+	}
+	good := account.New(kept{sa}, account.Config{Auth: true, Shared: sharedJournal(t, url, prefix), Logger: quiet})
+	defer good.Close()
+	good.RenewLease(ctx)
+	if _, err := good.Admit(keyCtx(t, good, key), &stream.Request{Model: "m"}); codeOf(err) != stream.CodeInsufficientCredit {
+		t.Fatalf("a call while the live replica's calls hold the credits: %v; want insufficient credit", err)
+	}
+	adms[0].Done(&gateway.Record{ID: "call_alive", Provider: "mock", Model: "m", Status: "ok"})
+	a.Close() // its other call never ended: its reservation goes
+	good.RenewLease(ctx)
+	if n, err := good.DrainShared(ctx); n != 1 || err != nil {
+		t.Fatalf("drain: %d, %v", n, err)
+	}
+	if got, _ := good.Team(ctx, tm.ID); got.Credits != 1 || got.Reserved != 0 || calls(t, good, tm.ID) != 1 {
+		t.Fatalf("after: %+v, %d calls; want the ended call charged 1, the other released", got, calls(t, good, tm.ID))
 	}
 }

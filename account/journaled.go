@@ -116,8 +116,14 @@ type SharedJournal interface {
 	// is the same record. ErrHoldGone: kept, but one of its holds was
 	// let go before.
 	Put(ctx context.Context, key string, rec []byte) error
-	// Release lets hold go (true) unless a record kept names it.
-	Release(ctx context.Context, hold string) (bool, error)
+	// Release lets hold go (true) unless a record kept names it, or
+	// its owner (a reservation's process; "" for a job) is alive.
+	Release(ctx context.Context, owner, hold string) (bool, error)
+	// Heartbeat says that owner runs for ttl more (renewed with its
+	// lease, which it may fail to renew in the store while the store is
+	// unreachable to it alone), or with ttl <= 0 that it stopped. While it
+	// runs its reservations are kept: a record of its calls may come.
+	Heartbeat(ctx context.Context, owner string, ttl time.Duration) error
 	// Keys lists the keys kept; Len counts them.
 	Keys(ctx context.Context) ([]string, error)
 	Len(ctx context.Context) (int64, error)
@@ -294,6 +300,8 @@ func (s *Service) storePending(ctx context.Context, recs []PendingRecord) ([]str
 
 // keptHolds decides which reservations ReleaseExpired and DropLease keep,
 // and which stale jobs Sweep leaves open: those a pending record holds,
+// and the reservations of a process still alive (SharedJournal.Heartbeat)
+// whose lease ran out because it could not reach the store,
 // released (with their charge) when the record is stored. Let go
 // earlier, their credits could go to other calls, and the record, stored
 // later, charge less than was served. Each is asked of the shared journal
@@ -312,13 +320,13 @@ func (s *Service) keptHolds(ctx context.Context) *keptHolds {
 	return &keptHolds{ctx: ctx, s: s}
 }
 
-// keep reports whether reservation id must stay held.
-func (k *keptHolds) keep(id string) bool { return k.hold("res:" + id) }
+// keep reports whether owner's reservation id must stay held.
+func (k *keptHolds) keep(owner, id string) bool { return k.hold(owner, "res:"+id) }
 
 // keepJob reports whether job id must stay open.
-func (k *keptHolds) keepJob(id string) bool { return k.hold("job:" + id) }
+func (k *keptHolds) keepJob(id string) bool { return k.hold("", "job:"+id) }
 
-func (k *keptHolds) hold(h string) bool {
+func (k *keptHolds) hold(owner, h string) bool {
 	if k.s.localHolds(h) || k.err != nil {
 		k.kept++
 		return true
@@ -326,7 +334,7 @@ func (k *keptHolds) hold(h string) bool {
 	if k.s.cfg.Shared == nil {
 		return false
 	}
-	gone, err := k.s.cfg.Shared.Release(k.ctx, h)
+	gone, err := k.s.cfg.Shared.Release(k.ctx, owner, h)
 	if err != nil {
 		k.err = err
 	}

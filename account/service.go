@@ -185,6 +185,10 @@ func (s *Service) Close() error {
 		s.batch.close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		s.retryLocal()
+		if s.cfg.Shared != nil {
+			// Stopped: what it still holds is kept only for records.
+			s.cfg.Shared.Heartbeat(ctx, s.owner, 0)
+		}
 		kept := s.keptHolds(ctx)
 		if err := s.store.DropLease(ctx, s.owner, kept.keep); err != nil {
 			s.log.Warn("account: releasing this process's reservations; they go when its lease ends", "err", err)

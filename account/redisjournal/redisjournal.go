@@ -22,6 +22,9 @@
 //	             many records wait
 //	rec:gone:H   hold H was let go (Release) while no record named it: a
 //	             record put later reports it (account.ErrHoldGone); a day
+//	rec:alive:O  replica O runs (Heartbeat, with each lease renewal, a
+//	             lease's time to live): its reservations are not let go,
+//	             even if it cannot renew its lease in the database
 //
 // Durability is Redis's own: a record is in Redis's memory when Put
 // returns, which survives any replica; it survives a Redis restart only
@@ -63,6 +66,7 @@ type Journal struct {
 	claim   string
 	held    string
 	gone    string
+	alive   string
 }
 
 // goneTTL is how long a let-go hold is remembered: longer than any call
@@ -93,7 +97,7 @@ func New(rdb redis.UniversalClient, prefix string) *Journal {
 	if prefix == "" {
 		prefix = "runnel:"
 	}
-	return &Journal{rdb: rdb, pending: prefix + "rec:pending", claim: prefix + "rec:drain", held: prefix + "rec:held", gone: prefix + "rec:gone:"}
+	return &Journal{rdb: rdb, pending: prefix + "rec:pending", claim: prefix + "rec:drain", held: prefix + "rec:held", gone: prefix + "rec:gone:", alive: prefix + "rec:alive:"}
 }
 
 // Close closes the Redis client.
@@ -114,8 +118,10 @@ for i = 4, #ARGV do
 end
 return gone`)
 	// releaseHoldScript lets hold ARGV[1] go unless a record in KEYS[1]
-	// names it, remembering that it went (ARGV[2] for ARGV[3] ms).
+	// names it or its owner's heartbeat ARGV[4] (if any) lives,
+	// remembering that it went (ARGV[2] for ARGV[3] ms).
 	releaseHoldScript = redis.NewScript(`if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+if ARGV[4] ~= '' and redis.call('EXISTS', ARGV[4]) == 1 then return 0 end
 redis.call('SET', ARGV[2], '1', 'PX', ARGV[3])
 return 1`)
 	// forgetScript removes the records ARGV[2..ARGV[1]+1] from KEYS[1],
@@ -146,10 +152,23 @@ func (j *Journal) Put(ctx context.Context, key string, rec []byte) error {
 }
 
 // Release implements account.SharedJournal: it lets hold go, and says so,
-// unless a record kept names it.
-func (j *Journal) Release(ctx context.Context, hold string) (bool, error) {
-	n, err := releaseHoldScript.Run(ctx, j.rdb, []string{j.held}, hold, j.gone+hold, goneTTL.Milliseconds()).Int()
+// unless a record kept names it or its owner (if not "") is alive.
+func (j *Journal) Release(ctx context.Context, owner, hold string) (bool, error) {
+	alive := ""
+	if owner != "" {
+		alive = j.alive + owner
+	}
+	n, err := releaseHoldScript.Run(ctx, j.rdb, []string{j.held}, hold, j.gone+hold, goneTTL.Milliseconds(), alive).Int()
 	return n == 1, err
+}
+
+// Heartbeat implements account.SharedJournal: owner runs for ttl more, or
+// (ttl <= 0) has stopped.
+func (j *Journal) Heartbeat(ctx context.Context, owner string, ttl time.Duration) error {
+	if ttl <= 0 {
+		return j.rdb.Del(ctx, j.alive+owner).Err()
+	}
+	return j.rdb.Set(ctx, j.alive+owner, "1", ttl).Err()
 }
 
 // Keys lists the keys of the records kept.
