@@ -351,7 +351,7 @@ func (k *keptHolds) log(l *slog.Logger, what string) {
 	case k.err != nil:
 		l.Warn("account: Redis does not say which records wait there; "+what+" stay held until it does", "kept", k.kept, "err", k.err)
 	case k.kept > 0:
-		l.Info("account: keeping "+what+" whose records wait to be stored", "kept", k.kept)
+		l.Info("account: keeping "+what+" that records waiting to be stored, or a replica still running, hold", "kept", k.kept)
 	}
 }
 
