@@ -154,7 +154,6 @@ func (s *Service) renewLease(ctx context.Context) {
 	if err := s.store.RenewLease(ctx, s.owner, now.Add(s.cfg.Lease)); err != nil {
 		s.log.Warn("account: renewing this process's reservation lease", "err", err)
 	}
-	s.retryLocal()
 	kept := s.keptHolds(ctx)
 	n, err := s.store.ReleaseExpired(ctx, now, kept.keep)
 	if err != nil {
@@ -163,6 +162,9 @@ func (s *Service) renewLease(ctx context.Context) {
 		s.log.Info("account: released the reservations of a process whose lease ended, uncharged", "reservations", n)
 	}
 	kept.log(s.log, "the reservations of stopped processes")
+	// This process's own records, kept in its local journal alone, while
+	// it holds their reservations.
+	s.retryLocal()
 }
 
 // worstCost is the most req can cost: every input byte a token (byte-level

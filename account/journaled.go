@@ -28,7 +28,9 @@ func (s *Service) openJournal(path string) {
 		}
 		return
 	}
-	if err := s.replay(j); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.replay(ctx, j); err != nil {
 		s.log.Error("account: replaying the record journal; keeping it for the next start", "path", path, "err", err)
 		j.Close()
 		return
@@ -47,13 +49,11 @@ func (s *Service) openJournal(path string) {
 // shared journal had as well. One the store still refuses goes to the
 // shared journal, when there is one, so that it no longer waits on this
 // disk.
-func (s *Service) replay(j *journal.Journal) error {
+func (s *Service) replay(ctx context.Context, j *journal.Journal) error {
 	entries, err := j.Entries()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	for _, e := range entries {
 		var c Call
 		if err := json.Unmarshal(e, &c); err != nil {
@@ -378,14 +378,18 @@ func (s *Service) localHolds(h string) bool {
 // retryLocal stores the records of the local journal that this process
 // kept there alone (or moves them to Redis), while it still holds their
 // reservations: once the store answers again they charge exactly what
-// was served. It runs with each lease renewal and at Close.
+// was served. It runs after each lease renewal, and at Close, for at most
+// a third of the lease, so that the next renewal comes in time (a record
+// refused meanwhile waits for it to append to the journal).
 func (s *Service) retryLocal() {
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
 	if len(s.localHeld) == 0 || s.journal == nil {
 		return
 	}
-	if err := s.replay(s.journal); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Lease/3)
+	defer cancel()
+	if err := s.replay(ctx, s.journal); err != nil {
 		s.log.Warn("account: storing the records kept in the local journal only; retrying with the next lease renewal", "err", err)
 		return
 	}
