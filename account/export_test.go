@@ -22,3 +22,6 @@ func (s *Service) DrainFrom(ctx context.Context, j SharedJournal) (int, error) {
 
 // ReservationOf is the reservation an admission holds (tests).
 func ReservationOf(a gateway.Admission) string { return a.(*admission).reservation }
+
+// PendingKey is the key of c's record in the shared journal (tests).
+func PendingKey(c *Call) string { return pendingKey(c) }

@@ -10,8 +10,8 @@
 //
 // Keys, under the prefix (default "runnel:"):
 //
-//	rec:pending  a hash: one field per record kept (account's key: call id
-//	             and reservation), the record's JSON as the local journal
+//	rec:pending  a hash: one field per record kept (account's key: call id,
+//	             the job it settles, reservation), the record's JSON as the local journal
 //	             has it; no expiry, fields are removed once stored
 //	rec:drain    the drain claim: a random token of the replica draining,
 //	             with a time limit renewed before each batch
