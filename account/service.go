@@ -173,10 +173,11 @@ func (s *Service) Store() Store { return s.store }
 // Config returns the configuration in effect (defaults filled in).
 func (s *Service) Config() Config { return s.cfg }
 
-// Close stops the sweeper, stores the records in flight, releases what
-// this process still holds (calls admitted and never ended; not those
-// whose records wait in Redis, which their records release) and closes
-// the store.
+// Close stops the sweeper, stores the records in flight (and, if the
+// store takes them now, those in the local journal alone), ends its
+// heartbeat, releases what this process still holds (calls admitted and
+// never ended; not those whose records wait in Redis, which their records
+// release) and closes the store.
 func (s *Service) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.swept
