@@ -251,11 +251,11 @@ type Store interface {
 	RenewLease(ctx context.Context, owner string, until time.Time) error
 	// DropLease releases what owner still holds, except what keep (when
 	// not nil) keeps, and ends its lease.
-	DropLease(ctx context.Context, owner string, keep func(reservation string) bool) error
+	DropLease(ctx context.Context, owner string, keep func(owner, reservation string) bool) error
 	// ReleaseExpired releases the reservations of owners whose lease is
 	// over at now, except those keep (when not nil) says to keep, and
 	// returns how many it released.
-	ReleaseExpired(ctx context.Context, now time.Time, keep func(reservation string) bool) (int, error)
+	ReleaseExpired(ctx context.Context, now time.Time, keep func(owner, reservation string) bool) (int, error)
 
 	Close() error
 }

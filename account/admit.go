@@ -144,17 +144,27 @@ func (s *Service) renewLease(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Lease/3)
 	defer cancel()
 	now := s.cfg.Now()
+	if s.cfg.Shared != nil {
+		// In Redis too: a lease this process cannot renew in the store
+		// (unreachable to it alone) must not free credits its calls use.
+		if err := s.cfg.Shared.Heartbeat(ctx, s.owner, s.cfg.Lease); err != nil {
+			s.log.Warn("account: renewing this process's heartbeat in Redis", "err", err)
+		}
+	}
 	if err := s.store.RenewLease(ctx, s.owner, now.Add(s.cfg.Lease)); err != nil {
 		s.log.Warn("account: renewing this process's reservation lease", "err", err)
 	}
-	kept := s.keptReservations(ctx)
+	kept := s.keptHolds(ctx)
 	n, err := s.store.ReleaseExpired(ctx, now, kept.keep)
 	if err != nil {
 		s.log.Warn("account: releasing the reservations of stopped processes", "err", err)
 	} else if n > 0 {
 		s.log.Info("account: released the reservations of a process whose lease ended, uncharged", "reservations", n)
 	}
-	kept.log(s.log, "stopped processes")
+	kept.log(s.log, "the reservations of stopped processes")
+	// This process's own records, kept in its local journal alone, while
+	// it holds their reservations.
+	s.retryLocal()
 }
 
 // worstCost is the most req can cost: every input byte a token (byte-level

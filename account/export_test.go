@@ -1,6 +1,10 @@
 package account
 
-import "context"
+import (
+	"context"
+
+	"github.com/runnel/runnel/gateway"
+)
 
 // QueuedRecords is how many records wait for a writer (tests).
 func (s *Service) QueuedRecords() int { return len(s.batch.in) }
@@ -15,3 +19,9 @@ func (s *Service) RenewLease(ctx context.Context)               { s.renewLease(c
 func (s *Service) DrainFrom(ctx context.Context, j SharedJournal) (int, error) {
 	return j.Drain(ctx, s.storePending)
 }
+
+// ReservationOf is the reservation an admission holds (tests).
+func ReservationOf(a gateway.Admission) string { return a.(*admission).reservation }
+
+// PendingKey is the key of c's record in the shared journal (tests).
+func PendingKey(c *Call) string { return pendingKey(c) }

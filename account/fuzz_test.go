@@ -55,3 +55,32 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPendingHolds: the holds of a record kept in Redis, read back from
+// its key, are the reservation and job it was put with (call ids may
+// hold '|', but not "|job:", which the gateway's ids never do); any key
+// parses without panicking.
+func FuzzPendingHolds(f *testing.F) {
+	f.Add("call_a", "job_1", "res_1")
+	f.Add("call|x", "", "res_2")
+	f.Add("", "job:odd", "")
+	f.Fuzz(func(t *testing.T, call, job, res string) {
+		if strings.Contains(job, "|") || strings.Contains(res, "|") || strings.Contains(call, "|job:") {
+			account.PendingHolds(call + "|" + job + "|" + res) // only: no panic
+			return
+		}
+		c := &account.Call{ID: call, Reservation: res}
+		var want []string
+		if res != "" {
+			want = append(want, "res:"+res)
+		}
+		if job != "" {
+			c.Settle = &account.Settlement{JobID: job}
+			want = append(want, "job:"+job)
+		}
+		got := account.PendingHolds(account.PendingKey(c))
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("holds of %+v: %q, want %q", c, got, want)
+		}
+	})
+}

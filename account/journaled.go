@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/runnel/runnel/account/journal"
@@ -29,7 +28,9 @@ func (s *Service) openJournal(path string) {
 		}
 		return
 	}
-	if err := s.replay(j); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.replay(ctx, j); err != nil {
 		s.log.Error("account: replaying the record journal; keeping it for the next start", "path", path, "err", err)
 		j.Close()
 		return
@@ -48,13 +49,11 @@ func (s *Service) openJournal(path string) {
 // shared journal had as well. One the store still refuses goes to the
 // shared journal, when there is one, so that it no longer waits on this
 // disk.
-func (s *Service) replay(j *journal.Journal) error {
+func (s *Service) replay(ctx context.Context, j *journal.Journal) error {
 	entries, err := j.Entries()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	for _, e := range entries {
 		var c Call
 		if err := json.Unmarshal(e, &c); err != nil {
@@ -69,7 +68,7 @@ func (s *Service) replay(j *journal.Journal) error {
 		}
 	}
 	if len(entries) > 0 {
-		s.log.Info("account: stored the records journaled before the last stop", "records", len(entries))
+		s.log.Info("account: stored the records of the local journal (or moved them to Redis)", "records", len(entries))
 	}
 	return j.Clear()
 }
@@ -86,6 +85,9 @@ func (s *Service) keepRefused(c *Call, storeErr error) {
 		return
 	}
 	shared, local := s.sharedJournaled(c, b), s.journaled(c, b)
+	if local && !shared {
+		s.holdLocally(c)
+	}
 	attrs := []any{"call", c.ID, "team", c.TeamID, "err", storeErr}
 	switch {
 	case shared:
@@ -103,10 +105,25 @@ func (s *Service) keepRefused(c *Call, storeErr error) {
 // reaches them (account/redisjournal: Redis), so that a record outlives
 // the process, and the disk, of the call it records. Every process drains
 // it into the store.
+//
+// A record holds what it will settle (PendingHolds: its reservation, the
+// job it completes) until it is stored: Release, which whoever would
+// release a reservation or expire a job asks first, and Put are atomic
+// with each other, so that a hold is either kept for a record or let go
+// before the record came, and then that record's Put says so.
 type SharedJournal interface {
 	// Put keeps rec under key until a drain stores it; a key put again
-	// is the same record.
+	// is the same record. ErrHoldGone: kept, but one of its holds was
+	// let go before.
 	Put(ctx context.Context, key string, rec []byte) error
+	// Release lets hold go (true) unless a record kept names it, or
+	// its owner (a reservation's process; "" for a job) is alive.
+	Release(ctx context.Context, owner, hold string) (bool, error)
+	// Heartbeat says that owner runs for ttl more (renewed with its
+	// lease, which it may fail to renew in the store while the store is
+	// unreachable to it alone), or with ttl <= 0 that it stopped. While it
+	// runs its reservations are kept: a record of its calls may come.
+	Heartbeat(ctx context.Context, owner string, ttl time.Duration) error
 	// Keys lists the keys kept; Len counts them.
 	Keys(ctx context.Context) ([]string, error)
 	Len(ctx context.Context) (int64, error)
@@ -116,6 +133,11 @@ type SharedJournal interface {
 	// store's error. It returns how many it forgot.
 	Drain(ctx context.Context, store func(context.Context, []PendingRecord) (stored []string, err error)) (int, error)
 }
+
+// ErrHoldGone is SharedJournal.Put's report that the record is kept but
+// its reservation was released, or its job expired, before it came: it
+// will charge at most what its team can then pay.
+var ErrHoldGone = errors.New("account: the record's reservation or job was let go before it was kept")
 
 // PendingRecord is a record kept in a SharedJournal: its key and the
 // Call's JSON, as the local journal has it.
@@ -128,11 +150,33 @@ type PendingRecord struct {
 // EXISTS while it is empty).
 const drainEvery = 2 * time.Second
 
-// pendingKey names c in the shared journal: its call id and its
-// reservation, which stays held until the record is stored (see
-// keptReservations). Two records of one call id (a continued stream)
-// are two entries, each releasing its own reservation.
-func pendingKey(c *Call) string { return c.ID + "|" + c.Reservation }
+// pendingKey names c in the shared journal: its call id, the job it
+// settles if any, and its reservation, which stay held until the record
+// is stored (see PendingHolds). Two records of one call id (a continued
+// stream) are two entries, each releasing its own reservation.
+func pendingKey(c *Call) string {
+	if c.Settle != nil && c.Settle.JobID != "" {
+		return c.ID + "|job:" + c.Settle.JobID + "|" + c.Reservation
+	}
+	return c.ID + "|" + c.Reservation
+}
+
+// PendingHolds are what the record under pendingKey key holds until it is
+// stored: "res:ID" for its reservation, "job:ID" for the job it settles.
+func PendingHolds(key string) []string {
+	var h []string
+	i := strings.LastIndexByte(key, '|')
+	if i < 0 {
+		return nil
+	}
+	if i+1 < len(key) {
+		h = append(h, "res:"+key[i+1:])
+	}
+	if j := strings.LastIndexByte(key[:i], '|'); j >= 0 && strings.HasPrefix(key[j+1:i], "job:") {
+		h = append(h, key[j+1:i])
+	}
+	return h
+}
 
 // sharedJournaled puts c (encoded as b) in the shared journal, reporting
 // whether it is there.
@@ -142,7 +186,15 @@ func (s *Service) sharedJournaled(c *Call, b []byte) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.cfg.Shared.Put(ctx, pendingKey(c), b); err != nil {
+	err := s.cfg.Shared.Put(ctx, pendingKey(c), b)
+	if errors.Is(err, ErrHoldGone) {
+		// Its owner's lease ran out, or its job expired, before the
+		// record came (this process lost the store for that long): it
+		// charges what its team can pay when it is stored.
+		s.log.Error("account: a refused record kept in Redis after its reservation or job was let go; it charges at most what the team can then pay", "call", c.ID, "team", c.TeamID)
+		return true
+	}
+	if err != nil {
 		s.log.Error("account: keeping a refused record in Redis", "call", c.ID, "err", err)
 		return false
 	}
@@ -246,42 +298,47 @@ func (s *Service) storePending(ctx context.Context, recs []PendingRecord) ([]str
 	return done, nil
 }
 
-// keptReservations are the reservations that ReleaseExpired and DropLease
-// must keep: those of records waiting in the shared journal, released
-// (with their charge) when the record is stored. Released earlier, their
-// credits could go to other calls, and the record, stored later, charge
-// less than was served. The shared journal is read only when a
-// reservation is to be released (seldom: a process stopped with calls in
-// flight); when it cannot be read, every reservation is kept.
-type keptReservations struct {
-	ctx    context.Context
-	shared SharedJournal
-	once   sync.Once
-	held   map[string]bool
-	err    error // from the shared journal: all kept
-	kept   int
+// keptHolds decides which reservations ReleaseExpired and DropLease keep,
+// and which stale jobs Sweep leaves open: those a pending record holds,
+// and the reservations of a process still alive (SharedJournal.Heartbeat)
+// whose lease ran out because it could not reach the store,
+// released (with their charge) when the record is stored. Let go
+// earlier, their credits could go to other calls, and the record, stored
+// later, charge less than was served. Each is asked of the shared journal
+// as it is about to go (one round trip, atomic with records' Puts: see
+// SharedJournal); when Redis does not answer, everything is kept. Records
+// in this process's local journal only (Redis refused them too) keep
+// theirs while it runs (localHeld).
+type keptHolds struct {
+	ctx  context.Context
+	s    *Service
+	err  error // from the shared journal: all kept
+	kept int
 }
 
-func (s *Service) keptReservations(ctx context.Context) *keptReservations {
-	return &keptReservations{ctx: ctx, shared: s.cfg.Shared}
+func (s *Service) keptHolds(ctx context.Context) *keptHolds {
+	return &keptHolds{ctx: ctx, s: s}
 }
 
-// keep reports whether reservation id must stay held.
-func (k *keptReservations) keep(id string) bool {
-	if k.shared == nil {
+// keep reports whether owner's reservation id must stay held.
+func (k *keptHolds) keep(owner, id string) bool { return k.hold(owner, "res:"+id) }
+
+// keepJob reports whether job id must stay open.
+func (k *keptHolds) keepJob(id string) bool { return k.hold("", "job:"+id) }
+
+func (k *keptHolds) hold(owner, h string) bool {
+	if k.s.localHolds(h) || k.err != nil {
+		k.kept++
+		return true
+	}
+	if k.s.cfg.Shared == nil {
 		return false
 	}
-	k.once.Do(func() {
-		var keys []string
-		keys, k.err = k.shared.Keys(k.ctx)
-		k.held = map[string]bool{}
-		for _, key := range keys {
-			if i := strings.LastIndexByte(key, '|'); i >= 0 && i+1 < len(key) {
-				k.held[key[i+1:]] = true
-			}
-		}
-	})
-	if k.err != nil || k.held[id] {
+	gone, err := k.s.cfg.Shared.Release(k.ctx, owner, h)
+	if err != nil {
+		k.err = err
+	}
+	if err != nil || !gone {
 		k.kept++
 		return true
 	}
@@ -289,13 +346,54 @@ func (k *keptReservations) keep(id string) bool {
 }
 
 // log says what was kept, and why.
-func (k *keptReservations) log(l *slog.Logger, whose string) {
+func (k *keptHolds) log(l *slog.Logger, what string) {
 	switch {
 	case k.err != nil:
-		l.Warn("account: Redis does not list the records pending there; the reservations of "+whose+" stay held until it does", "reservations", k.kept, "err", k.err)
+		l.Warn("account: Redis does not say which records wait there; "+what+" stay held until it does", "kept", k.kept, "err", k.err)
 	case k.kept > 0:
-		l.Info("account: keeping the reservations of "+whose+" whose records wait in Redis, until they are stored", "reservations", k.kept)
+		l.Info("account: keeping "+what+" that records waiting to be stored, or a replica still running, hold", "kept", k.kept)
 	}
+}
+
+// holdLocally keeps what c holds (its reservation, its job) while c is
+// in the local journal only: no other process knows of it. retryLocal
+// stores it as soon as the store takes it, with its exact charge.
+func (s *Service) holdLocally(c *Call) {
+	s.jmu.Lock()
+	defer s.jmu.Unlock()
+	if s.localHeld == nil {
+		s.localHeld = map[string]bool{}
+	}
+	for _, h := range PendingHolds(pendingKey(c)) {
+		s.localHeld[h] = true
+	}
+}
+
+func (s *Service) localHolds(h string) bool {
+	s.jmu.Lock()
+	defer s.jmu.Unlock()
+	return s.localHeld[h]
+}
+
+// retryLocal stores the records of the local journal that this process
+// kept there alone (or moves them to Redis), while it still holds their
+// reservations: once the store answers again they charge exactly what
+// was served. It runs after each lease renewal, and at Close, for at most
+// a third of the lease, so that the next renewal comes in time (a record
+// refused meanwhile waits for it to append to the journal).
+func (s *Service) retryLocal() {
+	s.jmu.Lock()
+	defer s.jmu.Unlock()
+	if len(s.localHeld) == 0 || s.journal == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Lease/3)
+	defer cancel()
+	if err := s.replay(ctx, s.journal); err != nil {
+		s.log.Warn("account: storing the records kept in the local journal only; retrying with the next lease renewal", "err", err)
+		return
+	}
+	clear(s.localHeld)
 }
 
 // journaled appends c (encoded as b) to the local journal, reporting
@@ -304,6 +402,8 @@ func (s *Service) journaled(c *Call, b []byte) bool {
 	if s.journal == nil {
 		return false
 	}
+	s.jmu.Lock()
+	defer s.jmu.Unlock()
 	if err := s.journal.Append(b); err != nil {
 		s.log.Error("account: journaling a record", "call", c.ID, "err", err)
 		return false

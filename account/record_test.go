@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -100,5 +101,19 @@ func TestSameCallIDRecordedOnce(t *testing.T) {
 	rows, _ := s.Usage(ctx, account.UsageFilter{TeamID: tm.ID})
 	if got.Credits != 4 || got.Reserved != 0 || len(rows) != 1 || rows[0].Calls != 1 {
 		t.Fatalf("team %+v, usage %+v: want one call, charged once, nothing reserved", got, rows)
+	}
+}
+
+func TestPendingHolds(t *testing.T) {
+	for key, want := range map[string][]string{
+		"call_a|res_1":           {"res:res_1"},
+		"call_a|":                nil,
+		"call_a|job:job_1|":      {"job:job_1"},
+		"call_a|job:job_1|res_1": {"res:res_1", "job:job_1"},
+		"nobar":                  nil,
+	} {
+		if got := account.PendingHolds(key); !slices.Equal(got, want) {
+			t.Errorf("PendingHolds(%q) = %q, want %q", key, got, want)
+		}
 	}
 }

@@ -102,6 +102,10 @@ type Service struct {
 	// store refused (Config.Journal).
 	batch   *batcher
 	journal *journal.Journal
+	// jmu orders appends to journal with its replays; localHeld are the
+	// holds (PendingHolds) of records kept in it alone.
+	jmu       sync.Mutex
+	localHeld map[string]bool
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -169,10 +173,11 @@ func (s *Service) Store() Store { return s.store }
 // Config returns the configuration in effect (defaults filled in).
 func (s *Service) Config() Config { return s.cfg }
 
-// Close stops the sweeper, stores the records in flight, releases what
-// this process still holds (calls admitted and never ended; not those
-// whose records wait in Redis, which their records release) and closes
-// the store.
+// Close stops the sweeper, stores the records in flight (and, if the
+// store takes them now, those in the local journal alone), ends its
+// heartbeat, releases what this process still holds (calls admitted and
+// never ended; not those whose records wait in Redis, which their records
+// release) and closes the store.
 func (s *Service) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.swept
@@ -180,11 +185,16 @@ func (s *Service) Close() error {
 	if s.batch != nil {
 		s.batch.close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		kept := s.keptReservations(ctx)
+		s.retryLocal()
+		if s.cfg.Shared != nil {
+			// Stopped: what it still holds is kept only for records.
+			s.cfg.Shared.Heartbeat(ctx, s.owner, 0)
+		}
+		kept := s.keptHolds(ctx)
 		if err := s.store.DropLease(ctx, s.owner, kept.keep); err != nil {
 			s.log.Warn("account: releasing this process's reservations; they go when its lease ends", "err", err)
 		}
-		kept.log(s.log, "this process")
+		kept.log(s.log, "the reservations of this process")
 		cancel()
 	}
 	if s.journal != nil {
@@ -219,16 +229,30 @@ func (s *Service) sweepLoop() {
 }
 
 // Sweep settles as expired, releasing their credits, the open jobs not
-// touched for AbandonAfter. It returns how many it settled.
+// touched for AbandonAfter, but those whose call's record waits to be
+// stored (keptHolds): that record settles the job with the charge of the
+// call it served. It returns how many it settled.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
 	now := s.cfg.Now()
 	n := 0
+	kept := s.keptHolds(ctx)
+	defer kept.log(s.log, "jobs past their timeout")
+	skip := map[string]bool{}
 	for {
-		ids, err := s.store.StaleJobs(ctx, now.Add(-s.cfg.AbandonAfter), 100)
+		ids, err := s.store.StaleJobs(ctx, now.Add(-s.cfg.AbandonAfter), 100+len(skip))
 		if err != nil || len(ids) == 0 {
 			return n, err
 		}
+		fresh := 0
 		for _, id := range ids {
+			if skip[id] {
+				continue
+			}
+			fresh++
+			if kept.keepJob(id) {
+				skip[id] = true
+				continue
+			}
 			_, _, settled, err := s.store.SettleJob(ctx, id, JobExpired, 0, now)
 			if err != nil {
 				return n, err
@@ -237,7 +261,7 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 				n++
 			}
 		}
-		if len(ids) < 100 {
+		if len(ids) < 100+len(skip) || fresh == 0 {
 			return n, nil
 		}
 	}

@@ -10,11 +10,21 @@
 //
 // Keys, under the prefix (default "runnel:"):
 //
-//	rec:pending  a hash: one field per record kept (account's key: call id
-//	             and reservation), the record's JSON as the local journal
+//	rec:pending  a hash: one field per record kept (account's key: call id,
+//	             the job it settles, reservation), the record's JSON as the local journal
 //	             has it; no expiry, fields are removed once stored
 //	rec:drain    the drain claim: a random token of the replica draining,
 //	             with a time limit renewed before each batch
+//	rec:held     a hash: one field per hold of a record kept (its
+//	             reservation, "res:ID", and the job it settles,
+//	             "job:ID"; see account.PendingHolds), the record's key:
+//	             whether a hold waits on a record is one HEXISTS, however
+//	             many records wait
+//	rec:gone:H   hold H was let go (Release) while no record named it: a
+//	             record put later reports it (account.ErrHoldGone); a day
+//	rec:alive:O  replica O runs (Heartbeat, with each lease renewal, a
+//	             lease's time to live): its reservations are not let go,
+//	             even if it cannot renew its lease in the database
 //
 // Durability is Redis's own: a record is in Redis's memory when Put
 // returns, which survives any replica; it survives a Redis restart only
@@ -54,7 +64,14 @@ type Journal struct {
 	rdb     redis.UniversalClient
 	pending string
 	claim   string
+	held    string
+	gone    string
+	alive   string
 }
+
+// goneTTL is how long a let-go hold is remembered: longer than any call
+// that outlives its replica's lease.
+const goneTTL = 24 * time.Hour
 
 var _ account.SharedJournal = (*Journal)(nil)
 
@@ -80,15 +97,78 @@ func New(rdb redis.UniversalClient, prefix string) *Journal {
 	if prefix == "" {
 		prefix = "runnel:"
 	}
-	return &Journal{rdb: rdb, pending: prefix + "rec:pending", claim: prefix + "rec:drain"}
+	return &Journal{rdb: rdb, pending: prefix + "rec:pending", claim: prefix + "rec:drain", held: prefix + "rec:held", gone: prefix + "rec:gone:", alive: prefix + "rec:alive:"}
 }
 
 // Close closes the Redis client.
 func (j *Journal) Close() error { return j.rdb.Close() }
 
-// Put keeps rec under key until a drain stores it.
+// The scripts that keep the record hash and its holds in step: one
+// script each, so that Release and Put are ordered by Redis, never
+// interleaved.
+var (
+	// putScript keeps ARGV[2] under key ARGV[1] in KEYS[1], and indexes
+	// its holds (ARGV[4:]) in KEYS[2]; it counts those let go already
+	// (a key ARGV[3]..hold exists).
+	putScript = redis.NewScript(`redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local gone = 0
+for i = 4, #ARGV do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[1])
+  if redis.call('EXISTS', ARGV[3] .. ARGV[i]) == 1 then gone = gone + 1 end
+end
+return gone`)
+	// releaseHoldScript lets hold ARGV[1] go unless a record in KEYS[1]
+	// names it or its owner's heartbeat ARGV[4] (if any) lives,
+	// remembering that it went (ARGV[2] for ARGV[3] ms).
+	releaseHoldScript = redis.NewScript(`if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+if ARGV[4] ~= '' and redis.call('EXISTS', ARGV[4]) == 1 then return 0 end
+redis.call('SET', ARGV[2], '1', 'PX', ARGV[3])
+return 1`)
+	// forgetScript removes the records ARGV[2..ARGV[1]+1] from KEYS[1],
+	// then the holds of the (hold, key) pairs after them from KEYS[2]
+	// where they still name that key.
+	forgetScript = redis.NewScript(`local n = tonumber(ARGV[1])
+local removed = 0
+for i = 2, n + 1 do removed = removed + redis.call('HDEL', KEYS[1], ARGV[i]) end
+for i = n + 2, #ARGV, 2 do
+  if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', KEYS[2], ARGV[i]) end
+end
+return removed`)
+)
+
+// Put keeps rec under key until a drain stores it, and indexes its holds
+// (account.PendingHolds). If one of them was let go before (Release), the
+// record is kept all the same and the error is account.ErrHoldGone.
 func (j *Journal) Put(ctx context.Context, key string, rec []byte) error {
-	return j.rdb.HSet(ctx, j.pending, key, rec).Err()
+	args := []any{key, rec, j.gone}
+	for _, h := range account.PendingHolds(key) {
+		args = append(args, h)
+	}
+	gone, err := putScript.Run(ctx, j.rdb, []string{j.pending, j.held}, args...).Int()
+	if err == nil && gone > 0 {
+		err = account.ErrHoldGone
+	}
+	return err
+}
+
+// Release implements account.SharedJournal: it lets hold go, and says so,
+// unless a record kept names it or its owner (if not "") is alive.
+func (j *Journal) Release(ctx context.Context, owner, hold string) (bool, error) {
+	alive := ""
+	if owner != "" {
+		alive = j.alive + owner
+	}
+	n, err := releaseHoldScript.Run(ctx, j.rdb, []string{j.held}, hold, j.gone+hold, goneTTL.Milliseconds(), alive).Int()
+	return n == 1, err
+}
+
+// Heartbeat implements account.SharedJournal: owner runs for ttl more, or
+// (ttl <= 0) has stopped.
+func (j *Journal) Heartbeat(ctx context.Context, owner string, ttl time.Duration) error {
+	if ttl <= 0 {
+		return j.rdb.Del(ctx, j.alive+owner).Err()
+	}
+	return j.rdb.Set(ctx, j.alive+owner, "1", ttl).Err()
 }
 
 // Keys lists the keys of the records kept.
@@ -154,8 +234,8 @@ func (j *Journal) Drain(ctx context.Context, store func(context.Context, []accou
 		if len(stored) > 0 {
 			// Removed only once stored: a drainer that dies in between
 			// leaves them for the next, whose store is a no-op.
-			n, err := j.rdb.HDel(context.WithoutCancel(ctx), j.pending, stored...).Result()
-			removed += int(n)
+			n, err := j.forget(context.WithoutCancel(ctx), stored)
+			removed += n
 			if err != nil {
 				return removed, err
 			}
@@ -168,4 +248,18 @@ func (j *Journal) Drain(ctx context.Context, store func(context.Context, []accou
 		}
 		cursor = next
 	}
+}
+
+// forget removes the records under keys and their holds.
+func (j *Journal) forget(ctx context.Context, keys []string) (int, error) {
+	args := []any{len(keys)}
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	for _, k := range keys {
+		for _, h := range account.PendingHolds(k) {
+			args = append(args, h, k)
+		}
+	}
+	return forgetScript.Run(ctx, j.rdb, []string{j.pending, j.held}, args...).Int()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/runnel/runnel/account"
 	"github.com/runnel/runnel/internal/redistest"
@@ -73,5 +74,66 @@ func TestDrainClaimAndPartialStore(t *testing.T) {
 	}
 	if n, err := j.Drain(ctx, count); n != 0 || err != nil || called != 0 {
 		t.Fatalf("drain of nothing: %d, %v, store called %d times", n, err, called)
+	}
+}
+
+// A hold named by a record kept is not let go; one let go before its
+// record came is reported by the record's Put; a drain forgets the
+// record's holds with it, and only those that still name it.
+func TestHolds(t *testing.T) {
+	ctx := context.Background()
+	j := open(t)
+	if err := j.Put(ctx, "call_a|job:job_1|res_a", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"res:res_a", "job:job_1"} {
+		if ok, err := j.Release(ctx, "", h); ok || err != nil {
+			t.Fatalf("Release(%s) while its record waits: %v, %v; want kept", h, ok, err)
+		}
+	}
+	if ok, err := j.Release(ctx, "", "res:res_b"); !ok || err != nil {
+		t.Fatalf("Release of a hold no record names: %v, %v; want let go", ok, err)
+	}
+	if err := j.Put(ctx, "call_b|res_b", []byte(`{}`)); !errors.Is(err, account.ErrHoldGone) {
+		t.Fatalf("Put after its reservation went: %v; want ErrHoldGone", err)
+	}
+	if n, err := j.Len(ctx); n != 2 || err != nil {
+		t.Fatalf("Len = %d, %v; want both records kept", n, err)
+	}
+	if n, err := j.Drain(ctx, func(context.Context, []account.PendingRecord) ([]string, error) {
+		return []string{"call_a|job:job_1|res_a"}, nil
+	}); n != 1 || err != nil {
+		t.Fatalf("drain: %d, %v", n, err)
+	}
+	if ok, err := j.Release(ctx, "", "job:job_1"); !ok || err != nil {
+		t.Fatalf("Release after its record was stored: %v, %v; want let go", ok, err)
+	}
+	if ok, _ := j.Release(ctx, "", "res:res_b"); ok {
+		t.Fatal("the hold of a record still kept was let go")
+	}
+	if held, _ := j.rdb.HKeys(ctx, j.held).Result(); !slices.Equal(held, []string{"res:res_b"}) {
+		t.Fatalf("holds indexed: %q; want only the waiting record's", held)
+	}
+}
+
+// A reservation of a replica whose heartbeat lives is not let go, though
+// no record names it; once the heartbeat stops, it is.
+func TestHeartbeatKeeps(t *testing.T) {
+	ctx := context.Background()
+	j := open(t)
+	if err := j.Heartbeat(ctx, "own_a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := j.Release(ctx, "own_a", "res:r1"); ok || err != nil {
+		t.Fatalf("Release while its owner lives: %v, %v; want kept", ok, err)
+	}
+	if ok, _ := j.Release(ctx, "own_b", "res:r2"); !ok {
+		t.Fatal("a reservation of an owner without a heartbeat was kept")
+	}
+	if err := j.Heartbeat(ctx, "own_a", 0); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := j.Release(ctx, "own_a", "res:r1"); !ok {
+		t.Fatal("kept after its owner stopped")
 	}
 }

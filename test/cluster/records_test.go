@@ -139,7 +139,7 @@ func TestRecordsOutliveTheReplica(t *testing.T) {
 	// Replica 1 finds the dead replicas' leases over and keeps their
 	// reservations: the team's credits are all held.
 	waitFor(t, "replica 1 keeping the dead replicas' reservations", func() bool {
-		return strings.Contains(c.Replicas[1].Logs(), "keeping the reservations of stopped processes whose records wait in Redis")
+		return strings.Contains(c.Replicas[1].Logs(), "keeping the reservations of stopped processes that records waiting to be stored")
 	})
 	if tm := adminGet(t, live+"/admin/teams/"+team); tm["credits"] != float64(served) || tm["credits_reserved"] != float64(served) {
 		t.Fatalf("team while its records wait: %v; want %d credits, all reserved", tm, served)
@@ -180,7 +180,7 @@ func TestRecordsOutliveTheReplica(t *testing.T) {
 	}
 
 	c.Replicas[2].Restart(t)
-	if !strings.Contains(c.Replicas[2].Logs(), "stored the records journaled before the last stop") {
+	if !strings.Contains(c.Replicas[2].Logs(), "stored the records of the local journal") {
 		t.Fatalf("replica 2 did not replay its local journal:\n%s", c.Replicas[2].Logs())
 	}
 	checkStored("after replica 2 replayed its local copies")

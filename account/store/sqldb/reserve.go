@@ -132,7 +132,7 @@ func (s *Store) RenewLease(ctx context.Context, owner string, until time.Time) e
 // (a clean shutdown, after its calls were recorded) but what keep keeps:
 // those stay, ownerless, until a record releases them (ReleaseExpired
 // finds them again).
-func (s *Store) DropLease(ctx context.Context, owner string, keep func(string) bool) error {
+func (s *Store) DropLease(ctx context.Context, owner string, keep func(owner, reservation string) bool) error {
 	if _, err := s.releaseOwned(ctx, owner, keep); err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (s *Store) DropLease(ctx context.Context, owner string, keep func(string) b
 // keep (when not nil) does not keep, and forgets those owners' leases. It
 // returns how many reservations it released. A kept one stays until its
 // call's record releases it.
-func (s *Store) ReleaseExpired(ctx context.Context, now time.Time, keep func(string) bool) (int, error) {
+func (s *Store) ReleaseExpired(ctx context.Context, now time.Time, keep func(owner, reservation string) bool) (int, error) {
 	rows, err := s.o.Read.QueryContext(ctx, `SELECT DISTINCT r.owner FROM reservations r LEFT JOIN leases l ON l.owner = r.owner
 		WHERE l.owner IS NULL OR l.expires_at < $1`, micros(now))
 	owners, err := collect(rows, err, func(r scanner) (o string, err error) { err = r.Scan(&o); return })
@@ -171,14 +171,14 @@ func (s *Store) owned(ctx context.Context, owner string) ([]string, error) {
 
 // releaseOwned releases owner's reservations but those keep keeps, and
 // returns how many it released.
-func (s *Store) releaseOwned(ctx context.Context, owner string, keep func(string) bool) (int, error) {
+func (s *Store) releaseOwned(ctx context.Context, owner string, keep func(owner, reservation string) bool) (int, error) {
 	ids, err := s.owned(ctx, owner)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, id := range ids {
-		if keep != nil && keep(id) {
+		if keep != nil && keep(owner, id) {
 			continue
 		}
 		if err := s.Release(ctx, id); err != nil {

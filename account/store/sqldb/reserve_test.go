@@ -143,7 +143,7 @@ func TestLeases(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		keep := func(id string) bool { return id == "res_1" }
+		keep := func(_, id string) bool { return id == "res_1" }
 		n, err := s.ReleaseExpired(ctx, t0.Add(30e9), keep)
 		if err != nil || n != 2 {
 			t.Fatalf("released %d, %v; want the dead owner's res_0 and the 1 with no lease", n, err)

@@ -628,6 +628,37 @@ func settle(ctx context.Context, tx *sql.Tx, jobID string, status account.JobSta
 	return true, err
 }
 
+// settleLate completes a job that expired before the record of its call
+// was stored (the record came after its hold on the job was let go: see
+// account.ErrHoldGone): the call was served, so the team pays for it what
+// it can, at most st.Charge. The expiry charged nothing and released the
+// job's reservation; the conditional update makes this happen once, and
+// only for a record stored for the first time (recordCall).
+func settleLate(ctx context.Context, tx *sql.Tx, st *account.Settlement, at time.Time) error {
+	if st.Status != account.JobCompleted || st.Charge <= 0 {
+		return nil
+	}
+	var teamID string
+	err := tx.QueryRowContext(ctx, `UPDATE jobs SET status = $2, updated_at = $3, completed_at = $3
+		WHERE id = $1 AND status = 'expired' RETURNING team_id`, st.JobID, string(account.JobCompleted), micros(at)).Scan(&teamID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var free int64
+	if err := tx.QueryRowContext(ctx, lockTeam, teamID).Scan(&free); err != nil {
+		return err
+	}
+	charge := min(st.Charge, max(free, 0))
+	if _, err := tx.ExecContext(ctx, deductCredit, teamID, charge); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE jobs SET charged = $2 WHERE id = $1`, st.JobID, charge)
+	return err
+}
+
 func (s *Store) StaleJobs(ctx context.Context, before time.Time, limit int) ([]string, error) {
 	rows, err := s.o.Read.QueryContext(ctx, `SELECT id FROM jobs WHERE status IN ('pending', 'in_progress') AND updated_at < $1 ORDER BY updated_at LIMIT $2`,
 		micros(before), limit)
@@ -778,7 +809,11 @@ func (s *Store) recordCall(ctx context.Context, tx *sql.Tx, c *account.Call, st 
 		}
 	}
 	if st != nil {
-		_, err := settle(ctx, tx, st.JobID, st.Status, st.Charge, c.Started.Add(c.Duration))
+		at := c.Started.Add(c.Duration)
+		settled, err := settle(ctx, tx, st.JobID, st.Status, st.Charge, at)
+		if err == nil && !settled {
+			err = settleLate(ctx, tx, st, at)
+		}
 		return false, err
 	}
 	return false, nil

@@ -370,3 +370,45 @@ func TestConcurrentCredits(t *testing.T) {
 		}
 	})
 }
+
+// The record of a create-and-call-stream call stored after its job
+// expired (it came after the job's hold was let go) completes the job
+// and charges the team what it can (its credits may have gone to other
+// calls meanwhile), once; the expiry had charged nothing.
+func TestLateRecordOfExpiredJob(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			s := storetest.Open(t, kind)
+			mustTeam(t, s, "team_late", 3)
+			job := func(id string) {
+				if err := s.CreateJob(ctx, account.Job{ID: id, TeamID: "team_late", Status: account.JobPending, Reserved: 2, Created: t0}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			job("job_late1")
+			if _, _, ok, err := s.SettleJob(ctx, "job_late1", account.JobExpired, 0, t0); !ok || err != nil {
+				t.Fatalf("expire: %v %v", ok, err)
+			}
+			job("job_late2") // the expired job's credits went to another: 1 is free
+			rec := func(id string, charge int64) error {
+				return s.RecordCall(ctx, &account.Call{ID: id, TeamID: "team_late", JobID: "job_late1", Status: "ok", Started: t0,
+					Settle: &account.Settlement{JobID: "job_late1", Status: account.JobCompleted, Charge: charge}}, nil)
+			}
+			if err := rec("call_late", 2); err != nil {
+				t.Fatal(err)
+			}
+			if err := rec("call_late", 2); !errors.Is(err, account.ErrExists) {
+				t.Fatalf("the same record again: %v; want ErrExists", err)
+			}
+			if err := rec("call_other", 2); err != nil {
+				t.Fatal(err)
+			}
+			j, _ := s.Job(ctx, "job_late1")
+			tm, _ := s.Team(ctx, "team_late")
+			if j.Status != account.JobCompleted || j.Charged != 1 || tm.Credits != 2 || tm.Reserved != 2 {
+				t.Fatalf("job %+v, team %+v; want completed, charged once the 1 credit free", j, tm)
+			}
+		})
+	}
+}
