@@ -16,7 +16,7 @@ func TestKillReplicaMidStream(t *testing.T) {
 	c := start(t, cluster.Options{Replicas: 3, Postgres: true, Redis: true, Env: []string{"RUNNEL_RESERVATION_LEASE=1s"}})
 	base := c.URLs()[0]
 	tm, keys := newTeam(t, base, "killed", 1000, 0)
-	body := `{"model":"mock/default?tokens=40&itl=25ms","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	body := `{"model":"mock/default?tokens=40&itl=150ms","stream":true,"messages":[{"role":"user","content":"hi"}]}` // 6 s: every stream must still be open when the kill comes, however slowly 90 start on a loaded machine
 
 	const n = 90
 	type result struct {
