@@ -39,6 +39,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/runnel/runnel/dialect"
@@ -140,25 +141,30 @@ func (p *Provider) withPrefill(ctx context.Context, req *stream.Request) (*strea
 	return &with, pf, nil
 }
 
-// countBoth counts a and b at once (one round trip's wait, not two).
+// countBoth counts a and b at once (one round trip's wait, not two). The
+// error is the first failure, not the cancellation it caused in the other.
 func (p *Provider) countBoth(ctx context.Context, a, b *stream.Request) (na, nb int, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var errB error
+	var once sync.Once
+	fail := func(e error) {
+		once.Do(func() { err = e })
+		cancel()
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if nb, errB = p.countTokens(ctx, b); errB != nil {
-			cancel()
+		var e error
+		if nb, e = p.countTokens(ctx, b); e != nil {
+			fail(e)
 		}
 	}()
-	if na, err = p.countTokens(ctx, a); err != nil {
-		cancel()
+	if n, e := p.countTokens(ctx, a); e != nil {
+		fail(e)
+	} else {
+		na = n
 	}
 	<-done
-	if err == nil {
-		err = errB
-	}
 	return na, nb, err
 }
 
