@@ -145,3 +145,19 @@ func BenchmarkTiledTail(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAxpyRows is attention's weighted sum of values for one head
+// (head sizes 48, 64 and 128) over 128 cached positions.
+func BenchmarkAxpyRows(b *testing.B) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, hs := range []int{48, 64, 128} {
+		const n = 128
+		stride := 6 * hs
+		rows, a, y := randVec(r, n*stride, 1), randVec(r, n, 1), make([]float32, hs)
+		b.Run(fmt.Sprintf("hs%d", hs), func(b *testing.B) {
+			for b.Loop() {
+				AxpyRows(y, a, rows, stride)
+			}
+		})
+	}
+}
