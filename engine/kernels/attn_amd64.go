@@ -6,6 +6,9 @@ func axpyRows32AVX2(y, a, rows *float32, stride, n int)
 //go:noescape
 func axpyRows8AVX2(y, a, rows *float32, stride, n int)
 
+//go:noescape
+func axpyRows48AVX2(y, a, rows *float32, stride, n int)
+
 // dotRowsArch runs every row through the four-row f32 kernel: rows four
 // at a time, then each remaining row alone as a group of four copies of
 // itself (stride 0), so that a row's sum is the same in any group.
@@ -38,8 +41,10 @@ func dotRowsArch(dst, x, rows []float32, stride int) bool {
 	return true
 }
 
-// axpyRowsArch keeps a panel of y (32 columns, then 8) in registers across
-// all rows: one load and store of y per panel instead of one per row.
+// axpyRowsArch keeps a panel of y (32 columns, or 48 where 48-63 remain,
+// then 8) in registers across all rows: one load and store of y per panel
+// instead of one per row. Each column's sum is the same chain of FMAs in any panel.
+// (A 64-column panel measured no faster than two of 32.)
 func axpyRowsArch(y, a, rows []float32, stride int) bool {
 	cols := len(y)
 	if !hasAVX2 || cols < 8 {
@@ -48,6 +53,11 @@ func axpyRowsArch(y, a, rows []float32, stride int) bool {
 	n := len(a)
 	j := 0
 	for ; j+32 <= cols; j += 32 {
+		if r := cols - j; r >= 48 && r < 64 {
+			axpyRows48AVX2(&y[j], &a[0], &rows[j], stride, n)
+			j += 16
+			continue
+		}
 		axpyRows32AVX2(&y[j], &a[0], &rows[j], stride, n)
 	}
 	for ; j+8 <= cols; j += 8 {

@@ -12,7 +12,7 @@ import (
 // in tiles of any size give the bits of one call over them all.
 func TestAttentionRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
-	for _, cols := range []int{2, 8, 12, 48, 64, 72, 128} {
+	for _, cols := range []int{2, 8, 12, 48, 64, 72, 96, 112, 128, 176} {
 		for _, n := range []int{1, 3, 4, 5, 9, 70} {
 			stride := cols + 16
 			rows, x := randVec(r, n*stride, 1), randVec(r, cols, 1)

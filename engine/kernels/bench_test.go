@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/runnel/runnel/engine/ggml"
 )
 
 // BenchmarkMatMul covers stories15M's matrix shapes (rows×cols) at batch 1
@@ -110,6 +112,51 @@ func BenchmarkQuantizeQ8(b *testing.B) {
 		b.Run(k.name, func(b *testing.B) {
 			for b.Loop() {
 				k.f(d, qs, sum, x)
+			}
+		})
+	}
+}
+
+// BenchmarkTiledTail compares the leftover vectors of a tiled product
+// (n not a multiple of four) through the overlapping four-vector tile
+// (tail=x4) and through the one-vector dot products (tail=dot), on one
+// core, on 15M-shape and 1B-shape widths.
+func BenchmarkTiledTail(b *testing.B) {
+	r := rand.New(rand.NewPCG(13, 14))
+	defer func(t int) { tailMin = t }(tailMin)
+	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q4_K, ggml.Q6_K} {
+		for _, s := range [][2]int{{768, 512}, {2048, 2048}} {
+			m := randMatrix(r, typ, s[0], s[1])
+			for _, n := range []int{5, 6, 7} {
+				x := randVec(r, n*m.Cols, 1)
+				dst := make([]float32, n*m.Rows)
+				for _, tail := range []struct {
+					name string
+					min  int
+				}{{"x4", 2}, {"dot", 4}} {
+					b.Run(fmt.Sprintf("%s/%dx%d/n%d/tail=%s", typ, s[0], s[1], n, tail.name), func(b *testing.B) {
+						tailMin = tail.min
+						for b.Loop() {
+							MatMulTiled(dst, m, x, n)
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkAxpyRows is attention's weighted sum of values for one head
+// (head sizes 48, 64 and 128) over 128 cached positions.
+func BenchmarkAxpyRows(b *testing.B) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, hs := range []int{48, 64, 128} {
+		const n = 128
+		stride := 6 * hs
+		rows, a, y := randVec(r, n*stride, 1), randVec(r, n, 1), make([]float32, hs)
+		b.Run(fmt.Sprintf("hs%d", hs), func(b *testing.B) {
+			for b.Loop() {
+				AxpyRows(y, a, rows, stride)
 			}
 		})
 	}

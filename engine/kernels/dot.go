@@ -34,17 +34,34 @@ type qvec struct {
 // vectors of nb blocks: x4corr's corrections, and d4: in each group of
 // four vectors, d4[4b+k] is vector k's scale of block b, so the kernels
 // load a block's four scales at once.
+//
+// When the vector count is not a multiple of four (but at least four),
+// one more group follows the aligned ones: the last four vectors, which
+// overlap the last aligned group, so that the leftover vectors can go
+// through a four-vector kernel too (see tiledJob.rows).
 func (v *qvec) forTiles(nb int) {
 	v.x4corr()
-	n := len(v.d) / nb / 4 * 4
-	v.d4 = grow(v.d4, n*nb)
+	total := len(v.d) / nb
+	n := total / 4 * 4
+	size := n
+	if total > n && total >= 4 {
+		size = n + 4
+	}
+	v.d4 = grow(v.d4, size*nb)
 	for g := 0; g < n; g += 4 {
-		d4 := v.d4[g*nb : (g+4)*nb]
-		for k := range 4 {
-			d := v.d[(g+k)*nb : (g+k+1)*nb]
-			for b, s := range d {
-				d4[4*b+k] = s
-			}
+		v.interleave(v.d4[g*nb:(g+4)*nb], g, nb)
+	}
+	if size > n {
+		v.interleave(v.d4[n*nb:size*nb], total-4, nb)
+	}
+}
+
+// interleave writes vectors g … g+3's block scales into d4, block by block.
+func (v *qvec) interleave(d4 []float32, g, nb int) {
+	for k := range 4 {
+		d := v.d[(g+k)*nb : (g+k+1)*nb]
+		for b, s := range d {
+			d4[4*b+k] = s
 		}
 	}
 }

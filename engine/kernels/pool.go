@@ -122,6 +122,13 @@ var spinFor atomic.Int64
 
 func init() { spinFor.Store(int64(200 * time.Microsecond)) }
 
+// yieldAfter is the idle spell after which a spinning worker also yields
+// its thread to the OS at each check: longer than the gaps between a
+// step's products (norms, RoPE), so a worker with a core to itself keeps
+// polling through them, and a sched_yield with nothing else to run
+// returns at once anyway.
+const yieldAfter = 20 * time.Microsecond
+
 // threads caps the cores products use, the caller's included; 0 means
 // GOMAXPROCS. See SetThreads.
 var threads atomic.Int32
@@ -181,11 +188,20 @@ func worker() {
 			// and let any goroutine waiting in the global run queue have
 			// this core (the engine's scheduler yields there after each
 			// step so that its streams, readied on its own core, can run).
+			// Past a short idle spell, also offer the core to the OS: when
+			// another process holds the other core, this thread and the
+			// caller's share one, and a spin through the caller's time
+			// slice stalls the whole product (a held pool's decode lost
+			// 25-30% of its wall clock to that, against parking).
 			if spins%64 == 63 {
-				if time.Since(last) > time.Duration(spinFor.Load()) {
+				idle := time.Since(last)
+				if idle > time.Duration(spinFor.Load()) {
 					break
 				}
 				runtime.Gosched()
+				if idle > yieldAfter {
+					osYield()
+				}
 			}
 			spinPause()
 			idle++

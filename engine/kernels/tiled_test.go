@@ -63,7 +63,7 @@ func TestMatMulTiled(t *testing.T) {
 	for _, typ := range types {
 		for _, shape := range [][2]int{{7, 256}, {37, 512}, {300, 768}} {
 			m := randMatrix(r, typ, shape[0], shape[1])
-			for _, n := range []int{1, 3, 4, 5, 8, 13} {
+			for _, n := range []int{1, 3, 4, 5, 6, 7, 8, 10, 11, 13} {
 				x := randVec(r, n*m.Cols, 1)
 				want, got := make([]float32, n*m.Rows), make([]float32, n*m.Rows)
 				MatMul(want, m, x, n)

@@ -98,6 +98,14 @@ func (b *Batch) Step(entries []Entry) error {
 	if n == 0 {
 		return nil
 	}
+	// Keep the kernels' workers spinning from one product to the next for
+	// the whole pass: an unheld pool parks them as soon as a product ends,
+	// and a layer's ~8 products would each pay a wake-up (tens of µs, more
+	// than a 15M decode product). The engine's scheduler also holds it
+	// across steps; this covers any other caller, such as BenchmarkShapes.
+	var hold kernels.Hold
+	hold.Acquire()
+	defer hold.Release()
 	d, kv, qd, hs := m.Dim, m.KVDim(), m.QDim(), m.HeadSize()
 	half := m.RotDim() / 2
 	for i, e := range entries {
