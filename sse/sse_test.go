@@ -502,3 +502,23 @@ func BenchmarkReaderRaw(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReaderRawLong is BenchmarkReaderRaw with events longer than the
+// Reader's buffer (a chunk with top logprobs, about 3 KiB), which the
+// Reader joins from several reads.
+func BenchmarkReaderRawLong(b *testing.B) {
+	top := strings.Repeat(`{"token":" tok","logprob":-0.25,"bytes":[32,116,111,107]},`, 50)
+	chunk := []byte(`data: {"id":"chatcmpl-0123456789abcdef","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[{"index":0,"delta":{"content":" token"},"logprobs":{"content":[{"token":" token","logprob":-0.1,"top_logprobs":[` + top[:len(top)-1] + `]}]},"finish_reason":null}]}` + "\n\n")
+	in := bytes.Repeat(chunk, 100)
+	b.SetBytes(int64(len(chunk)))
+	b.ReportAllocs()
+	r := NewReader(bytes.NewReader(in))
+	for i := 0; b.Loop(); i++ {
+		if i%100 == 0 {
+			r = NewReader(bytes.NewReader(in))
+		}
+		if _, err := r.NextRaw(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
