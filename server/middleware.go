@@ -120,24 +120,34 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		status := rec.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		level := slog.LevelInfo
-		if status >= 500 {
-			level = slog.LevelError
-		}
-		log.LogAttrs(r.Context(), level, "request",
-			slog.String("request_id", RequestID(r.Context())),
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", status),
-			slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)),
-			slog.String("remote", r.RemoteAddr),
-		)
+		logRequest(log, r, rec, start)
 	})
+}
+
+// logRequest writes accessLog's line. It is a function of its own, kept
+// out of line, so that its attributes are not part of the frame that stays
+// on every open stream's goroutine stack (see docs/benchmarks.md, issue 13,
+// fifth session).
+//
+//go:noinline
+func logRequest(log *slog.Logger, r *http.Request, rec *recorder, start time.Time) {
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	log.LogAttrs(r.Context(), level, "request",
+		slog.String("request_id", RequestID(r.Context())),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.Int64("bytes", rec.bytes),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("remote", r.RemoteAddr),
+	)
 }
 
 // recoverPanics turns a handler's panic into a logged error and, if nothing

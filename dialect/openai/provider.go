@@ -338,11 +338,20 @@ func (s *upstreamStream) Recv() (stream.Event, error) {
 			s.end()
 			continue
 		}
-		if c, ok := parseLiteBytes(ev.Data); ok {
-			s.queueLite(&c)
-		} else {
-			s.decode(ev.Data)
-		}
+		s.take(ev.Data)
+	}
+}
+
+// take queues the events of one chunk. Out of line, so that the parsed
+// chunk is no part of Recv's frame, which stays on an open stream's
+// goroutine stack while it waits in NextRaw (see logRequest in server).
+//
+//go:noinline
+func (s *upstreamStream) take(data []byte) {
+	if c, ok := parseLiteBytes(data); ok {
+		s.queueLite(&c)
+	} else {
+		s.decode(data)
 	}
 }
 
