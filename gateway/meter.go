@@ -63,7 +63,7 @@ func (m *meter) Recv() (stream.Event, error) {
 	m.mu.Unlock()
 
 	ev, err := m.in.Recv()
-	return m.observe(ev, err, time.Now())
+	return m.observe(&ev, err)
 }
 
 // observe records what Recv received. Out of line, so that its locals are
@@ -71,7 +71,9 @@ func (m *meter) Recv() (stream.Event, error) {
 // while the upstream is silent (see logRequest in server).
 //
 //go:noinline
-func (m *meter) observe(ev stream.Event, err error, now time.Time) (stream.Event, error) {
+func (m *meter) observe(evp *stream.Event, err error) (stream.Event, error) {
+	now := time.Now()
+	ev := *evp
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()

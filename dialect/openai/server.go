@@ -227,11 +227,7 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 			break
 		}
 		if err != nil {
-			e := stream.AsError(err)
-			if e.Code == stream.CodeCancelled && ctx.Err() != nil {
-				return // the client is gone; nobody to tell
-			}
-			s.writeStreamError(out, e)
+			s.recvFailed(ctx, out, err)
 			return
 		}
 		var data []byte
@@ -245,15 +241,7 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 		case stream.KindFinish:
 			reason, ok := finishReason(ev.Finish)
 			if !ok {
-				if ev.Finish == stream.FinishCancelled && ctx.Err() != nil {
-					return
-				}
-				// An error event normally came before this finish.
-				if !errSent {
-					s.writeStreamError(out, stream.Errorf(stream.CodeUpstream, "the stream ended with %s", ev.Finish))
-					return
-				}
-				done(out)
+				s.badFinish(ctx, out, ev.Finish, errSent)
 				return
 			}
 			data = enc.Finish(reason, usage)
@@ -275,6 +263,34 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 				return
 			}
 		}
+	}
+	done(out)
+}
+
+// recvFailed ends a stream whose call failed (out of line: see
+// streamFailed).
+//
+//go:noinline
+func (s *Server) recvFailed(ctx context.Context, out *sse.Writer, err error) {
+	e := stream.AsError(err)
+	if e.Code == stream.CodeCancelled && ctx.Err() != nil {
+		return // the client is gone; nobody to tell
+	}
+	s.writeStreamError(out, e)
+}
+
+// badFinish ends a stream that finished with a reason OpenAI has no name
+// for (out of line: see streamFailed).
+//
+//go:noinline
+func (s *Server) badFinish(ctx context.Context, out *sse.Writer, f stream.FinishReason, errSent bool) {
+	if f == stream.FinishCancelled && ctx.Err() != nil {
+		return
+	}
+	// An error event normally came before this finish.
+	if !errSent {
+		s.writeStreamError(out, stream.Errorf(stream.CodeUpstream, "the stream ended with %s", f))
+		return
 	}
 	done(out)
 }
