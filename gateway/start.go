@@ -153,11 +153,11 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 	return c, nil
 }
 
-// Start's frame is on the stack while the provider dials and waits for
-// its upstream's headers, the deepest a call's goroutine goes, and it
-// decides whether that goroutine keeps an 8 KiB stack or a 16 KiB one:
-// the two helpers below keep their large values (a request, the
-// controls' options) out of it.
+// Start's frame is on the stack while the provider waits for its
+// upstream's headers, and its caller's frames stay there for the whole
+// stream: the two helpers below keep their large values (a request, the
+// controls' options) out of it, a step towards an 8 KiB stack per stream
+// (docs/benchmarks.md, issue 13, fifth session).
 
 // withModel is req with model.
 //
