@@ -29,6 +29,7 @@ func UpstreamClient() *http.Client {
 	t.MaxIdleConns = 0
 	t.MaxIdleConnsPerHost = 1024
 	t.IdleConnTimeout = 90 * time.Second
+	t.WriteBufferSize = openai.UpstreamWriteBuffer
 	return &http.Client{Transport: t}
 }
 

@@ -182,35 +182,46 @@ func (rs *Resumer) Reconnects(kind string, h http.HandlerFunc) http.HandlerFunc 
 func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, resumable bool, o sse.Options,
 	start func(ctx context.Context) (*gateway.Call, *stream.Error),
 	encode func(ctx context.Context, out *sse.Writer, call *gateway.Call)) {
-	if !resumable {
-		// With o.DeferFlush the dialect allows events to be written
-		// unflushed; they are flushed before the call waits for its
-		// provider (gateway.Call.FlushOnWait), so none is held back, and
-		// events the upstream sent together leave in one write.
-		var wf *waitFlush
-		ctx := r.Context()
-		if o.DeferFlush {
-			wf = new(waitFlush)
-			ctx = stream.WithBeforeWait(ctx, wf.flush)
-		}
-		call, err := start(ctx)
-		if err != nil {
-			rs.codec(kind).WriteError(w, err)
-			return
-		}
-		defer call.Close()
-		if o.KeepAlive == 0 {
-			o.KeepAlive = rs.KeepAlive
-		}
-		o.DeferFlush = o.DeferFlush && call.FlushOnWait
-		out := sse.NewWriter(w, o)
-		defer out.Close()
-		if o.DeferFlush {
-			wf.w.Store(out)
-		}
-		encode(r.Context(), out, call)
+	if resumable {
+		rs.streamResumable(w, r, kind, start, encode)
 		return
 	}
+	// With o.DeferFlush the dialect allows events to be written
+	// unflushed; they are flushed before the call waits for its
+	// provider (gateway.Call.FlushOnWait), so none is held back, and
+	// events the upstream sent together leave in one write.
+	var wf *waitFlush
+	ctx := r.Context()
+	if o.DeferFlush {
+		wf = new(waitFlush)
+		ctx = stream.WithBeforeWait(ctx, wf.flush)
+	}
+	call, err := start(ctx)
+	if err != nil {
+		rs.codec(kind).WriteError(w, err)
+		return
+	}
+	defer call.Close()
+	if o.KeepAlive == 0 {
+		o.KeepAlive = rs.KeepAlive
+	}
+	o.DeferFlush = o.DeferFlush && call.FlushOnWait
+	out := sse.NewWriter(w, o)
+	defer out.Close()
+	if o.DeferFlush {
+		wf.w.Store(out)
+	}
+	encode(r.Context(), out, call)
+}
+
+// streamResumable is Stream for a resumable call. Out of line, so that
+// its locals are no part of the frame a plain stream keeps on its
+// goroutine stack (see logRequest in server).
+//
+//go:noinline
+func (rs *Resumer) streamResumable(w http.ResponseWriter, r *http.Request, kind string,
+	start func(ctx context.Context) (*gateway.Call, *stream.Error),
+	encode func(ctx context.Context, out *sse.Writer, call *gateway.Call)) {
 	if ct := continuingFrom(r.Context()); ct != nil {
 		rs.continueStream(r, ct, start, encode)
 		return

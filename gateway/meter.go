@@ -63,8 +63,17 @@ func (m *meter) Recv() (stream.Event, error) {
 	m.mu.Unlock()
 
 	ev, err := m.in.Recv()
-	now := time.Now()
+	return m.observe(&ev, err)
+}
 
+// observe records what Recv received. Out of line, so that its locals are
+// no part of Recv's frame, which stays on an open stream's goroutine stack
+// while the upstream is silent (see logRequest in server).
+//
+//go:noinline
+func (m *meter) observe(evp *stream.Event, err error) (stream.Event, error) {
+	now := time.Now()
+	ev := *evp
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()

@@ -82,9 +82,7 @@ func (g *Gateway) CanStream(model string) bool {
 func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error) {
 	started := time.Now()
 	if req.Model == "" && g.opts.DefaultModel != "" {
-		r := *req
-		r.Model = g.opts.DefaultModel
-		req = &r
+		req = withModel(req, g.opts.DefaultModel)
 	}
 	cont := continuationFrom(ctx)
 	if cont != nil && !g.canContinue(req.Model) {
@@ -118,13 +116,10 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 	if cont != nil {
 		up.Messages = withPrefix(up.Messages, cont.Text)
 	}
-	o := control.FromRequest(up, g.opts.BufferSize)
-	o.Timeouts = withDefaults(req.Timeouts, g.opts.Timeouts)
-
 	ctx, cancel := context.WithCancel(ctx)
 	sv := &served{provider: provider, model: model, p: p}
 	ctx = context.WithValue(ctx, servedKey{}, sv)
-	s, err := control.Apply(p, o).Stream(ctx, up)
+	s, err := g.controlled(p, req, up).Stream(ctx, up)
 	if err != nil {
 		cancel()
 		return nil, g.failed(adm, id, req, sv.provider, sv.model, started, cont, stream.AsError(err))
@@ -156,6 +151,30 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 		c.FlushOnWait = n.NotifiesBeforeWait()
 	}
 	return c, nil
+}
+
+// Start's frame is on the stack while the provider waits for its
+// upstream's headers, and its caller's frames stay there for the whole
+// stream: the two helpers below keep their large values (a request, the
+// controls' options) out of it, a step towards an 8 KiB stack per stream
+// (docs/benchmarks.md, issue 13, fifth session).
+
+// withModel is req with model.
+//
+//go:noinline
+func withModel(req *stream.Request, model string) *stream.Request {
+	r := *req
+	r.Model = model
+	return &r
+}
+
+// controlled is p wrapped in the controls up (for req) asks for.
+//
+//go:noinline
+func (g *Gateway) controlled(p stream.Provider, req, up *stream.Request) stream.Provider {
+	o := control.FromRequest(up, g.opts.BufferSize)
+	o.Timeouts = withDefaults(req.Timeouts, g.opts.Timeouts)
+	return control.Apply(p, o)
 }
 
 // failed records a call that ended before its stream started.

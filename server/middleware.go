@@ -26,17 +26,29 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
+// direct is h as a function. The layers below call the next one through
+// it, skipping a frame of http.HandlerFunc.ServeHTTP each: a stream keeps
+// the whole chain on its goroutine stack, and every 8 KiB stack it
+// outgrows costs another 8 (see logRequest).
+func direct(h http.Handler) http.HandlerFunc {
+	if f, ok := h.(http.HandlerFunc); ok {
+		return f
+	}
+	return h.ServeHTTP
+}
+
 // requestID gives every request an id: the caller's X-Request-ID when it is
 // short and printable (so ids can be traced across proxies), else a new one.
 // It is echoed in the X-Request-ID response header and logged.
 func requestID(next http.Handler) http.Handler {
+	serve := direct(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-ID")
 		if !validID(id) {
 			id = newID()
 		}
 		w.Header().Set("X-Request-ID", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
+		serve(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
 	})
 }
 
@@ -116,28 +128,39 @@ func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // accessLog logs one line per request when it ends (for a stream, when the
 // stream ends).
 func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	serve := direct(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		status := rec.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		level := slog.LevelInfo
-		if status >= 500 {
-			level = slog.LevelError
-		}
-		log.LogAttrs(r.Context(), level, "request",
-			slog.String("request_id", RequestID(r.Context())),
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", status),
-			slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)),
-			slog.String("remote", r.RemoteAddr),
-		)
+		serve(rec, r)
+		logRequest(log, r, rec, start)
 	})
+}
+
+// logRequest writes accessLog's line. It is a function of its own, kept
+// out of line, so that its attributes are not part of the frame that stays
+// on every open stream's goroutine stack (see docs/benchmarks.md, issue 13,
+// fifth session).
+//
+//go:noinline
+func logRequest(log *slog.Logger, r *http.Request, rec *recorder, start time.Time) {
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	log.LogAttrs(r.Context(), level, "request",
+		slog.String("request_id", RequestID(r.Context())),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.Int64("bytes", rec.bytes),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("remote", r.RemoteAddr),
+	)
 }
 
 // recoverPanics turns a handler's panic into a logged error and, if nothing
@@ -145,6 +168,7 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 // response started aborts that one connection, since a half-sent stream
 // cannot carry a status any more.
 func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
+	serve := direct(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec, ok := w.(*recorder)
 		if !ok {
@@ -181,7 +205,7 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 				"code":    "internal_error",
 			}})
 		}()
-		next.ServeHTTP(rec, r)
+		serve(rec, r)
 	})
 }
 
@@ -189,11 +213,12 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 // (*http.MaxBytesError) and answer 413 in their own dialect's error shape,
 // which is why an oversized Content-Length is not refused here.
 func limitBody(limit int64, next http.Handler) http.Handler {
+	serve := direct(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
-		next.ServeHTTP(w, r)
+		serve(w, r)
 	})
 }
 
@@ -204,10 +229,11 @@ var errOrigin = errors.New("origin not allowed")
 func cors(origins []string, next http.Handler) http.Handler {
 	anyOrigin := len(origins) == 0 || slices.Contains(origins, "*")
 	allowed := func(origin string) bool { return anyOrigin || slices.Contains(origins, origin) }
+	serve := direct(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
 		if origin == "" {
-			next.ServeHTTP(w, r)
+			serve(w, r)
 			return
 		}
 		h := w.Header()
@@ -233,7 +259,7 @@ func cors(origins []string, next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		next.ServeHTTP(w, r)
+		serve(w, r)
 	})
 }
 

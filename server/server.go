@@ -66,7 +66,7 @@ type Options struct {
 
 // Handler is Runnel's root HTTP handler.
 type Handler struct {
-	root     http.Handler
+	root     http.HandlerFunc
 	draining atomic.Bool
 	ready    map[string]func(ctx context.Context) error
 	info     func() map[string]any
@@ -108,11 +108,11 @@ func New(opts Options) *Handler {
 	root = recoverPanics(log, root)
 	root = accessLog(log, root)
 	root = requestID(root)
-	h.root = root
+	h.root = direct(root)
 	return h
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.root.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.root(w, r) }
 
 // Drain makes /readyz fail from now on, so that load balancers stop sending
 // traffic while the server shuts down.

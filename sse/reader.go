@@ -59,9 +59,16 @@ type RawEvent struct {
 	Retry time.Duration
 }
 
+// readerBuffer is the size of a Reader's buffer. Upstream chunks are a
+// few hundred bytes and the transport below already buffers its reads, so
+// 1 KiB seldom splits a line (a longer one is joined in r.line), and an
+// open stream holds 1 KiB instead of the 4 KiB page a larger buffer keeps
+// resident.
+const readerBuffer = 1024
+
 // Buffers are pooled: a streaming gateway opens a Reader per upstream call,
-// and their 4 KiB buffers would otherwise be most of its garbage.
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+// and their buffers would otherwise be most of its garbage.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readerBuffer) }}
 
 // NewReader returns a Reader of r with DefaultMaxEventSize.
 func NewReader(r io.Reader) *Reader {

@@ -489,16 +489,31 @@ func TestReaderRawAndRelease(t *testing.T) {
 // NextRaw, as the openai provider does: one op is one event.
 func BenchmarkReaderRaw(b *testing.B) {
 	chunk := []byte(`data: {"id":"chatcmpl-0123456789abcdef","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[{"index":0,"delta":{"content":" token"},"logprobs":null,"finish_reason":null}]}` + "\n\n")
-	in := bytes.Repeat(chunk, 1000)
+	benchReadRaw(b, chunk, 1000)
+}
+
+// benchReadRaw reads n copies of chunk with NextRaw, one event per op,
+// starting over with a new Reader at the end.
+func benchReadRaw(b *testing.B, chunk []byte, n int) {
+	in := bytes.Repeat(chunk, n)
 	b.SetBytes(int64(len(chunk)))
 	b.ReportAllocs()
 	r := NewReader(bytes.NewReader(in))
 	for i := 0; b.Loop(); i++ {
-		if i%1000 == 0 {
+		if i%n == 0 {
 			r = NewReader(bytes.NewReader(in))
 		}
 		if _, err := r.NextRaw(); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkReaderRawLong is BenchmarkReaderRaw with events longer than the
+// Reader's buffer (a chunk with top logprobs, about 3 KiB), which the
+// Reader joins from several reads.
+func BenchmarkReaderRawLong(b *testing.B) {
+	top := strings.Repeat(`{"token":" tok","logprob":-0.25,"bytes":[32,116,111,107]},`, 50)
+	chunk := []byte(`data: {"id":"chatcmpl-0123456789abcdef","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[{"index":0,"delta":{"content":" token"},"logprobs":{"content":[{"token":" token","logprob":-0.1,"top_logprobs":[` + top[:len(top)-1] + `]}]},"finish_reason":null}]}` + "\n\n")
+	benchReadRaw(b, chunk, 100)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -510,5 +511,30 @@ func TestProviderReusesConnections(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Errorf("%d connections for 5 sequential streams, want 1", n)
+	}
+}
+
+// Request bodies shorter than, about as long as, and much longer than the
+// upstream connections' write buffer reach the upstream whole, on one
+// reused connection.
+func TestProviderBodiesAroundWriteBuffer(t *testing.T) {
+	u := &rawUpstream{pieces: []string{"data: [DONE]\n\n"}}
+	srv := u.start(t)
+	p := NewProvider(Config{BaseURL: srv.URL + "/v1"})
+	for _, n := range []int{1, UpstreamWriteBuffer - 300, UpstreamWriteBuffer, 3 * UpstreamWriteBuffer, 100 << 10} {
+		content := strings.Repeat("é-x", n/4+1)
+		s, err := p.Stream(context.Background(), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: content}}})
+		if err != nil {
+			t.Fatal(n, err)
+		}
+		collectEvents(t, s)
+		var got ChatRequest
+		if err := json.Unmarshal(u.body, &got); err != nil || len(got.Messages) != 1 {
+			t.Fatalf("%d: body %.200q: %v", n, u.body, err)
+		}
+		var c string
+		if err := json.Unmarshal(got.Messages[0].Content, &c); err != nil || c != content {
+			t.Fatalf("%d: content of %d bytes arrived as %d bytes (%v)", n, len(content), len(c), err)
+		}
 	}
 }

@@ -97,6 +97,13 @@ func (s *Server) ChatCompletions(w http.ResponseWriter, r *http.Request) {
 		s.stream(w, r, kindChat, req, "chatcmpl-", body.Model, false)
 		return
 	}
+	s.chatCompletion(w, r, req, body.Model)
+}
+
+// chatCompletion answers a chat call in one piece. A function of its own,
+// so that its locals are no part of the frame a stream keeps (see
+// logRequest in server).
+func (s *Server) chatCompletion(w http.ResponseWriter, r *http.Request, req *stream.Request, model string) {
 	call, err := s.start(r.Context(), req)
 	if err != nil {
 		writeError(w, err)
@@ -118,7 +125,7 @@ func (s *Server) ChatCompletions(w http.ResponseWriter, r *http.Request) {
 		msg.ToolCalls = append(msg.ToolCalls, ToolCall{ID: tc.ID, Type: "function", Function: ToolCallFunction{Name: tc.Name, Arguments: tc.Arguments}})
 	}
 	writeJSON(w, http.StatusOK, ChatCompletion{
-		ID: id, Object: "chat.completion", Created: call.Started.Unix(), Model: body.Model,
+		ID: id, Object: "chat.completion", Created: call.Started.Unix(), Model: model,
 		Choices: []ChatChoice{{Message: msg, FinishReason: reason, Logprobs: logprobsJSON(res.Logprobs)}},
 		Usage:   wireUsage(usageOf(call, res.Usage)),
 		Timings: wireTimings(res.Usage),
@@ -220,11 +227,7 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 			break
 		}
 		if err != nil {
-			e := stream.AsError(err)
-			if e.Code == stream.CodeCancelled && ctx.Err() != nil {
-				return // the client is gone; nobody to tell
-			}
-			s.writeStreamError(out, e)
+			s.recvFailed(ctx, out, err)
 			return
 		}
 		var data []byte
@@ -238,27 +241,15 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 		case stream.KindFinish:
 			reason, ok := finishReason(ev.Finish)
 			if !ok {
-				if ev.Finish == stream.FinishCancelled && ctx.Err() != nil {
-					return
-				}
-				// An error event normally came before this finish.
-				if !errSent {
-					s.writeStreamError(out, stream.Errorf(stream.CodeUpstream, "the stream ended with %s", ev.Finish))
-					return
-				}
-				done(out)
+				s.badFinish(ctx, out, ev.Finish, errSent)
 				return
 			}
 			data = enc.Finish(reason, usage)
 		case stream.KindError:
-			if ev.Err.Code == stream.CodeCancelled && ctx.Err() != nil {
+			if !s.streamFailed(ctx, out, call, ev.Err) {
 				return
 			}
-			s.log.Warn("openai: stream failed", "call", call.ID, "model", call.Model, "provider", call.Provider, "err", ev.Err)
 			errSent = true
-			if err := out.Send("", errorEvent(ev.Err)); err != nil {
-				return
-			}
 		}
 		if data != nil {
 			if err := out.Send("", data); err != nil {
@@ -274,6 +265,47 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 		}
 	}
 	done(out)
+}
+
+// recvFailed ends a stream whose call failed (out of line: see
+// streamFailed).
+//
+//go:noinline
+func (s *Server) recvFailed(ctx context.Context, out *sse.Writer, err error) {
+	e := stream.AsError(err)
+	if e.Code == stream.CodeCancelled && ctx.Err() != nil {
+		return // the client is gone; nobody to tell
+	}
+	s.writeStreamError(out, e)
+}
+
+// badFinish ends a stream that finished with a reason OpenAI has no name
+// for (out of line: see streamFailed).
+//
+//go:noinline
+func (s *Server) badFinish(ctx context.Context, out *sse.Writer, f stream.FinishReason, errSent bool) {
+	if f == stream.FinishCancelled && ctx.Err() != nil {
+		return
+	}
+	// An error event normally came before this finish.
+	if !errSent {
+		s.writeStreamError(out, stream.Errorf(stream.CodeUpstream, "the stream ended with %s", f))
+		return
+	}
+	done(out)
+}
+
+// streamFailed logs and sends an error event; false means the client is
+// gone. Out of line, so that the log call's arguments are no part of the
+// frame an open stream keeps (see logRequest in server).
+//
+//go:noinline
+func (s *Server) streamFailed(ctx context.Context, out *sse.Writer, call *gateway.Call, e *stream.Error) bool {
+	if e.Code == stream.CodeCancelled && ctx.Err() != nil {
+		return false
+	}
+	s.log.Warn("openai: stream failed", "call", call.ID, "model", call.Model, "provider", call.Provider, "err", e)
+	return out.Send("", errorEvent(e)) == nil
 }
 
 func (s *Server) writeStreamError(out *sse.Writer, e *stream.Error) {

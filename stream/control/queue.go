@@ -20,7 +20,11 @@ type queue struct {
 func (q *queue) push(ev stream.Event) { q.evs = append(q.evs, ev) }
 
 // pop returns the next queued event, or the pending error once the queue is
-// empty. ok is false when there is nothing queued and no error.
+// empty. ok is false when there is nothing queued and no error. Out of
+// line: inlined, its copies of an event would sit in the frame of every
+// control's Recv while the stream waits (see utf8Stream.take).
+//
+//go:noinline
 func (q *queue) pop() (ev stream.Event, err error, ok bool) {
 	if q.head < len(q.evs) {
 		ev = q.evs[q.head]

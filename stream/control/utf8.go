@@ -33,46 +33,57 @@ func (u *utf8Stream) Recv() (stream.Event, error) {
 		if ev, err, ok := u.q.pop(); ok {
 			return ev, err
 		}
-		ev, err := u.in.Recv()
-		if err != nil {
-			u.flush()
-			u.q.err = err
-			continue
+		if ev, ok := u.take(u.in.Recv()); ok {
+			return ev, nil
 		}
-		if ev.Kind != stream.KindDelta {
-			if u.carry[0] == "" && u.carry[1] == "" {
-				return ev, nil
-			}
-			u.flush()
-			u.q.push(ev)
-			continue
-		}
-		i := 0
-		if ev.Channel == stream.Thinking {
-			i = 1
-		}
-		c := &u.carry[i]
-		if lp := u.carryLogprobs[i]; lp != "" {
-			ev.SetLogprobs(stream.JoinLogprobs(lp, ev.Logprobs()))
-			u.carryLogprobs[i] = ""
-		}
-		text := ev.Text
-		if *c != "" {
-			text = *c + text
-		}
-		cut := completeLen(text)
-		*c = text[cut:]
-		text = text[:cut]
-		if !utf8.ValidString(text) {
-			text = replaceInvalid(text)
-		}
-		if text == "" {
-			u.carryLogprobs[i] = ev.Logprobs()
-			continue
-		}
-		ev.Text = text
-		return ev, nil
 	}
+}
+
+// take completes what Recv received: false when it holds nothing to pass
+// on yet. Out of line, so that its locals are no part of Recv's frame,
+// which stays on an open stream's goroutine stack while the upstream is
+// silent.
+//
+//go:noinline
+func (u *utf8Stream) take(ev stream.Event, err error) (stream.Event, bool) {
+	if err != nil {
+		u.flush()
+		u.q.err = err
+		return ev, false
+	}
+	if ev.Kind != stream.KindDelta {
+		if u.carry[0] == "" && u.carry[1] == "" {
+			return ev, true
+		}
+		u.flush()
+		u.q.push(ev)
+		return ev, false
+	}
+	i := 0
+	if ev.Channel == stream.Thinking {
+		i = 1
+	}
+	c := &u.carry[i]
+	if lp := u.carryLogprobs[i]; lp != "" {
+		ev.SetLogprobs(stream.JoinLogprobs(lp, ev.Logprobs()))
+		u.carryLogprobs[i] = ""
+	}
+	text := ev.Text
+	if *c != "" {
+		text = *c + text
+	}
+	cut := completeLen(text)
+	*c = text[cut:]
+	text = text[:cut]
+	if !utf8.ValidString(text) {
+		text = replaceInvalid(text)
+	}
+	if text == "" {
+		u.carryLogprobs[i] = ev.Logprobs()
+		return ev, false
+	}
+	ev.Text = text
+	return ev, true
 }
 
 func (u *utf8Stream) flush() {
