@@ -31,3 +31,21 @@ func (s *Store) Reservations(ctx context.Context) (int, error) {
 
 // Grouped counts the reservations written in groups of two or more.
 func (s *Store) Grouped() int64 { return s.reserving.grouped.Load() }
+
+// HoldReservations makes the store's reservations wait as if one were
+// being written, until the returned function lets the first of them lead.
+func (s *Store) HoldReservations() (release func()) {
+	g := &s.reserving
+	g.mu.Lock()
+	g.busy = true
+	g.mu.Unlock()
+	return g.next
+}
+
+// WaitingReservations counts the reservations waiting for a group.
+func (s *Store) WaitingReservations() int {
+	g := &s.reserving
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.pending)
+}

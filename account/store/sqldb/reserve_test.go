@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -170,4 +171,40 @@ func TestLeases(t *testing.T) {
 			t.Fatalf("after DropLease: %+v", tm)
 		}
 	})
+}
+
+// A group of reservations is written for all its members: the client of
+// the one leading it leaving does not refuse the others.
+func TestReserveGroupOutlivesItsLeader(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			s := storetest.Open(t, kind)
+			mustTeam(t, s, "team_g", 10)
+			release := s.HoldReservations()
+			leaderCtx, leave := context.WithCancel(context.Background())
+			errs := make(chan error, 2)
+			go func() {
+				errs <- s.Reserve(leaderCtx, account.Reservation{ID: "res_leader", TeamID: "team_g", Owner: "o", Credits: 1})
+			}()
+			for s.WaitingReservations() < 1 {
+				runtime.Gosched()
+			}
+			go func() {
+				errs <- s.Reserve(context.Background(), account.Reservation{ID: "res_other", TeamID: "team_g", Owner: "o", Credits: 1})
+			}()
+			for s.WaitingReservations() < 2 {
+				runtime.Gosched()
+			}
+			leave()   // the leader's client goes before the group is written
+			release() // the leader writes both
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Fatalf("a grouped reservation: %v, want it held", err)
+				}
+			}
+			if tm, _ := s.Team(context.Background(), "team_g"); tm.Reserved != 2 {
+				t.Fatalf("team %+v, want 2 reserved", tm)
+			}
+		})
+	}
 }

@@ -22,6 +22,10 @@ import (
 // the locked row, so they and the held budget's float sum are what the
 // same reservations one by one would give.
 
+// groupTimeout bounds a group's transaction, which no one caller's
+// context may cut short.
+const groupTimeout = 30 * time.Second
+
 type reserveReq struct {
 	r    account.Reservation
 	err  error
@@ -57,8 +61,13 @@ func (g *reserveGroup) do(ctx context.Context, s *Store, r account.Reservation) 
 	if len(batch) == 1 {
 		req.err = s.reserveOne(ctx, r)
 	} else {
+		// The group is the others' too: the leader's client leaving must
+		// not refuse them. Its own reservation, written anyway, goes as
+		// any admitted call's does when its client has left.
+		gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupTimeout)
 		g.grouped.Add(int64(len(batch)))
-		s.reserveMany(ctx, batch)
+		s.reserveMany(gctx, batch)
+		cancel()
 	}
 	for _, q := range batch {
 		if q != req {
