@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/dialect/anthropic"
+	"github.com/runnel/runnel/dialect/gemini"
 	"github.com/runnel/runnel/dialect/native"
 	"github.com/runnel/runnel/dialect/ollama"
 	"github.com/runnel/runnel/dialect/openai"
@@ -182,11 +183,36 @@ func TestHopCoalescesWithoutHolding(t *testing.T) {
 // prefix4) in one write, then, once seen has a value, a last token
 // (prefixend) and the end of the stream.
 func burstUpstream(prefix string, seen <-chan struct{}) *httptest.Server {
+	return burstServer(seen, func(text string, last bool) string {
+		if !last {
+			return "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + text + "\"},\"finish_reason\":null}]}\n\n"
+		}
+		return "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + text + "\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":6,\"total_tokens\":7}}\n\ndata: [DONE]\n\n"
+	}, prefix)
+}
+
+// burstGemini is burstUpstream in Gemini's shape (streamGenerateContent
+// with alt=sse, which has no end marker: the last chunk has a
+// finishReason).
+func burstGemini(prefix string, seen <-chan struct{}) *httptest.Server {
+	return burstServer(seen, func(text string, last bool) string {
+		finish := ""
+		if last {
+			finish = `,"finishReason":"STOP"`
+		}
+		return `data: {"candidates":[{"content":{"parts":[{"text":"` + text + `"}],"role":"model"}` + finish +
+			`,"index":0}],"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":6,"totalTokenCount":7}}` + "\r\n\r\n"
+	}, prefix)
+}
+
+// burstServer sends chunk(prefix0 … prefix4) in one write and, once seen
+// has a value, chunk(prefixend, true).
+func burstServer(seen <-chan struct{}, chunk func(text string, last bool) string, prefix string) *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		var b strings.Builder
 		for i := range 5 {
-			fmt.Fprintf(&b, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%s%d \"},\"finish_reason\":null}]}\n\n", prefix, i)
+			b.WriteString(chunk(fmt.Sprintf("%s%d ", prefix, i), false))
 		}
 		io.WriteString(w, b.String())
 		w.(http.Flusher).Flush()
@@ -195,20 +221,24 @@ func burstUpstream(prefix string, seen <-chan struct{}) *httptest.Server {
 		case <-r.Context().Done():
 			return
 		}
-		fmt.Fprintf(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%send\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":6,\"total_tokens\":7}}\n\ndata: [DONE]\n\n", prefix)
+		io.WriteString(w, chunk(prefix+"end", true))
 	}))
 }
 
 // TestDialectsCoalesceWithoutHolding is TestHopCoalescesWithoutHolding
 // for every dialect that writes events (or NDJSON lines) unflushed until
-// its upstream waits: the upstream sends five tokens at once and the rest only once the
-// client has seen the fifth, in whatever shape the dialect gives it.
+// its upstream waits, over every provider that reports its waits: the
+// upstream sends five tokens at once and the rest only once the client has
+// seen the fifth, in whatever shape the dialect gives it.
 func TestDialectsCoalesceWithoutHolding(t *testing.T) {
 	seen := make(chan struct{}, 1)
 	upstream := burstUpstream("tok", seen)
 	defer upstream.Close()
+	gem := burstGemini("tok", seen)
+	defer gem.Close()
 	router := gateway.NewStaticRouter()
 	router.Register("openai", openai.NewProvider(openai.Config{BaseURL: upstream.URL + "/v1"}))
+	router.Register("gemini", gemini.NewProvider(gemini.Config{BaseURL: gem.URL + "/v1beta"}))
 	gw := gateway.New(gateway.Options{Router: router})
 	mux := http.NewServeMux()
 	for _, d := range []server.Dialect{openai.NewServer(gw, openai.Options{KeepAlive: -1}),
@@ -218,39 +248,42 @@ func TestDialectsCoalesceWithoutHolding(t *testing.T) {
 	}
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	for _, tc := range []struct{ name, path, body string }{
-		{"openai", "/v1/chat/completions", `{"model":"openai/up","stream":true,"messages":[{"role":"user","content":"hi"}]}`},
-		{"anthropic", "/v1/messages", `{"model":"openai/up","stream":true,"max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`},
-		{"native", "/api/v1/inference/stream", `{"model":"openai/up","messages":[{"role":"user","content":"hi"}]}`},
-		{"ollama", "/api/chat", `{"model":"openai/up","messages":[{"role":"user","content":"hi"}]}`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // deadlock guard only
-			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+tc.path, strings.NewReader(tc.body))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var got []byte
-			buf := make([]byte, 4096)
-			signalled := false
-			for {
-				n, err := resp.Body.Read(buf)
-				got = append(got, buf[:n]...)
-				if !signalled && bytes.Contains(got, []byte("tok4")) {
-					signalled = true
-					seen <- struct{}{}
-				}
+	dialects := []struct{ name, path, body string }{
+		{"openai", "/v1/chat/completions", `{"model":"MODEL","stream":true,"messages":[{"role":"user","content":"hi"}]}`},
+		{"anthropic", "/v1/messages", `{"model":"MODEL","stream":true,"max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`},
+		{"native", "/api/v1/inference/stream", `{"model":"MODEL","messages":[{"role":"user","content":"hi"}]}`},
+		{"ollama", "/api/chat", `{"model":"MODEL","messages":[{"role":"user","content":"hi"}]}`},
+	}
+	for _, tc := range dialects {
+		for _, model := range []string{"openai/up", "gemini/up"} {
+			t.Run(tc.name+" over "+model[:strings.IndexByte(model, '/')], func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // deadlock guard only
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+tc.path, strings.NewReader(strings.Replace(tc.body, "MODEL", model, 1)))
+				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
-					break
+					t.Fatal(err)
 				}
-			}
-			if !signalled || !bytes.Contains(got, []byte("tokend")) || bytes.Index(got, []byte("tok4")) > bytes.Index(got, []byte("tokend")) {
-				t.Fatalf("%d: %s", resp.StatusCode, got)
-			}
-		})
+				defer resp.Body.Close()
+				var got []byte
+				buf := make([]byte, 4096)
+				signalled := false
+				for {
+					n, err := resp.Body.Read(buf)
+					got = append(got, buf[:n]...)
+					if !signalled && bytes.Contains(got, []byte("tok4")) {
+						signalled = true
+						seen <- struct{}{}
+					}
+					if err != nil {
+						break
+					}
+				}
+				if !signalled || !bytes.Contains(got, []byte("tokend")) || bytes.Index(got, []byte("tok4")) > bytes.Index(got, []byte("tokend")) {
+					t.Fatalf("%d: %s", resp.StatusCode, got)
+				}
+			})
+		}
 	}
 }
 

@@ -75,3 +75,25 @@ func (u *UpstreamStream) Close() error {
 	})
 	return nil
 }
+
+// NotifyingReader returns body, read through ctx's stream.BeforeWait
+// function when it has one: the function runs before every read of body,
+// which is where a stream may wait for its upstream (a buffered decoder
+// reads only once it has used up what it holds). A provider whose streams
+// read their body only this way may implement stream.WaitNotifier.
+func NotifyingReader(ctx context.Context, body io.Reader) io.Reader {
+	if f := stream.BeforeWait(ctx); f != nil {
+		return beforeRead{body, f}
+	}
+	return body
+}
+
+type beforeRead struct {
+	r io.Reader
+	f func()
+}
+
+func (b beforeRead) Read(p []byte) (int, error) {
+	b.f()
+	return b.r.Read(p)
+}

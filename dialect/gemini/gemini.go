@@ -262,6 +262,11 @@ func modelPath(model string) string {
 // a JSON Schema in its generationConfig.
 func (p *Provider) CanFormat(model string, t stream.FormatType) bool { return true }
 
+// NotifiesBeforeWait implements stream.WaitNotifier: a stream reads its
+// body only through dialect.NotifyingReader, so a dialect over it may
+// write events unflushed until the upstream makes it wait.
+func (p *Provider) NotifiesBeforeWait() bool { return true }
+
 // Stream implements stream.Provider.
 func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
 	body, err := upstreamRequest(req)
@@ -292,7 +297,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		defer resp.Body.Close()
 		return nil, statusError(resp)
 	}
-	r := sse.NewReader(resp.Body)
+	r := sse.NewReader(dialect.NotifyingReader(ctx, resp.Body))
 	r.SetMaxEventSize(maxEvent)
 	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(r))
 	us.Provider = p.cfg.Name

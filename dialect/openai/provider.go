@@ -112,10 +112,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		return nil, p.redact(upstreamError(resp.StatusCode, resp.Header, b))
 	}
 	s := &upstreamStream{ctx: ctx, body: resp.Body, legacy: legacy, provider: p.cfg.Name}
-	s.read = resp.Body
-	if f := stream.BeforeWait(ctx); f != nil {
-		s.read = beforeRead{resp.Body, f}
-	}
+	s.read = dialect.NotifyingReader(ctx, resp.Body)
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if ct == "application/json" {
 		// The upstream ignored stream: true and answered in one piece.
@@ -130,19 +127,6 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 // NotifiesBeforeWait implements stream.WaitNotifier: every read of the
 // upstream's body calls the context's BeforeWait function first.
 func (p *Provider) NotifiesBeforeWait() bool { return true }
-
-// beforeRead calls f before each read of r: the sse.Reader reads the body
-// only once it has used up what it buffered, so that is when a read may
-// wait.
-type beforeRead struct {
-	r io.Reader
-	f func()
-}
-
-func (b beforeRead) Read(p []byte) (int, error) {
-	b.f()
-	return b.r.Read(p)
-}
 
 func (p *Provider) setHeaders(r *http.Request) {
 	if p.cfg.APIKey != "" {
@@ -293,7 +277,7 @@ type upstreamStream struct {
 	ctx      context.Context
 	provider string // for transport errors
 	body     io.ReadCloser
-	read     io.Reader // body, or body behind beforeRead
+	read     io.Reader // body, through dialect.NotifyingReader
 	events   *sse.Reader
 	legacy   bool
 	whole    bool // body is one JSON answer, not SSE
@@ -363,7 +347,7 @@ func (s *upstreamStream) take(data []byte) {
 func (s *upstreamStream) Close() error {
 	if s.complete.Load() {
 		t := time.AfterFunc(time.Second, func() { s.body.Close() })
-		io.CopyN(io.Discard, s.read, 4<<10) // through beforeRead: it may wait
+		io.CopyN(io.Discard, s.read, 4<<10) // through NotifyingReader: it may wait
 		t.Stop()
 		// Recv is done with the reader once the answer completed.
 		if s.events != nil {
