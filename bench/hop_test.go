@@ -205,6 +205,33 @@ func burstGemini(prefix string, seen <-chan struct{}) *httptest.Server {
 	}, prefix)
 }
 
+func burstAnthropic(prefix string, seen <-chan struct{}) *httptest.Server {
+	return burstServer(seen, func(text string, last bool) string {
+		ev := func(name, data string) string { return "event: " + name + "\ndata: " + data + "\n\n" }
+		delta := ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"`+text+`"}}`)
+		switch {
+		case text == prefix+"0 ":
+			return ev("message_start", `{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"up","content":[],"usage":{"input_tokens":1,"output_tokens":0}}}`) +
+				ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`) + delta
+		case last:
+			return delta + ev("content_block_stop", `{"type":"content_block_stop","index":0}`) +
+				ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":6}}`) +
+				ev("message_stop", `{"type":"message_stop"}`)
+		}
+		return delta
+	}, prefix)
+}
+
+func burstOllama(prefix string, seen <-chan struct{}) *httptest.Server {
+	return burstServer(seen, func(text string, last bool) string {
+		if !last {
+			return `{"model":"up","created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":"` + text + `"},"done":false}` + "\n"
+		}
+		return `{"model":"up","created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":"` + text +
+			`"},"done":true,"done_reason":"stop","prompt_eval_count":1,"eval_count":6}` + "\n"
+	}, prefix)
+}
+
 // burstServer sends chunk(prefix0 … prefix4) in one write and, once seen
 // has a value, chunk(prefixend, true).
 func burstServer(seen <-chan struct{}, chunk func(text string, last bool) string, prefix string) *httptest.Server {
@@ -236,9 +263,15 @@ func TestDialectsCoalesceWithoutHolding(t *testing.T) {
 	defer upstream.Close()
 	gem := burstGemini("tok", seen)
 	defer gem.Close()
+	ant := burstAnthropic("tok", seen)
+	defer ant.Close()
+	oll := burstOllama("tok", seen)
+	defer oll.Close()
 	router := gateway.NewStaticRouter()
 	router.Register("openai", openai.NewProvider(openai.Config{BaseURL: upstream.URL + "/v1"}))
 	router.Register("gemini", gemini.NewProvider(gemini.Config{BaseURL: gem.URL + "/v1beta"}))
+	router.Register("anthropic", anthropic.NewProvider(anthropic.Config{BaseURL: ant.URL}))
+	router.Register("ollama", ollama.NewProvider(ollama.Config{BaseURL: oll.URL}))
 	gw := gateway.New(gateway.Options{Router: router})
 	mux := http.NewServeMux()
 	for _, d := range []server.Dialect{openai.NewServer(gw, openai.Options{KeepAlive: -1}),
@@ -255,7 +288,7 @@ func TestDialectsCoalesceWithoutHolding(t *testing.T) {
 		{"ollama", "/api/chat", `{"model":"MODEL","messages":[{"role":"user","content":"hi"}]}`},
 	}
 	for _, tc := range dialects {
-		for _, model := range []string{"openai/up", "gemini/up"} {
+		for _, model := range []string{"openai/up", "gemini/up", "anthropic/up", "ollama/up"} {
 			t.Run(tc.name+" over "+model[:strings.IndexByte(model, '/')], func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // deadlock guard only
 				defer cancel()

@@ -83,6 +83,12 @@ func NewProvider(cfg Config) *Provider {
 // formats rather than send a request that would ignore them.
 func (p *Provider) CanFormat(model string, t stream.FormatType) bool { return t == stream.FormatText }
 
+// NotifiesBeforeWait implements stream.WaitNotifier: a stream reads its
+// body only through dialect.NotifyingReader (an answer the prefix already
+// completed reads none), so a dialect over it may write events unflushed
+// until the upstream makes it wait.
+func (p *Provider) NotifiesBeforeWait() bool { return true }
+
 // Stream implements stream.Provider.
 func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
 	if req.ResponseFormat.IsJSON() {
@@ -108,7 +114,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		}
 		return nil, err
 	}
-	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(newReader(resp.Body)))
+	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(newReader(dialect.NotifyingReader(ctx, resp.Body))))
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return pf.wrap(us), nil

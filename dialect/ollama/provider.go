@@ -56,6 +56,12 @@ func NewProvider(cfg Config) *Provider {
 // maxLine bounds one NDJSON line from upstream.
 const maxLine = 4 << 20
 
+// NotifiesBeforeWait implements stream.WaitNotifier: a stream reads its
+// body only through dialect.NotifyingReader (an answer the prefix already
+// completed reads none), so a dialect over it may write events unflushed
+// until the upstream makes it wait.
+func (p *Provider) NotifiesBeforeWait() bool { return true }
+
 // Stream implements stream.Provider. It returns once Ollama answered with
 // its headers; an error status becomes a *stream.Error. A request whose
 // last message is the assistant's answer begun is continued (see
@@ -78,7 +84,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		cancel()
 		return nil, err
 	}
-	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(bufio.NewReaderSize(resp.Body, 16<<10)))
+	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(bufio.NewReaderSize(dialect.NotifyingReader(ctx, resp.Body), 16<<10)))
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return &dialect.Prefilled{Stream: us, WS: pf.ws, Tokens: pf.tokens}, nil
