@@ -63,6 +63,24 @@
 	VHADDPS      d, c, c \
 	VHADDPS      c, a, a
 
+// X4ROWPAIR: the pair of rows at 0(SP), SI and R14; R14 is SI again when
+// one row is left (16(SP)), so an odd last row is paired with itself.
+#define X4ROWPAIR \
+	MOVQ    0(SP), SI \
+	MOVQ    rowBytes+8(FP), R14 \
+	ADDQ    SI, R14 \
+	CMPQ    16(SP), $1 \
+	CMOVQEQ SI, R14
+
+// X4PAIRNEXT: past the pair stored at AX, to the next pair of rows.
+#define X4PAIRNEXT \
+	ADDQ $4, AX \
+	MOVQ AX, 8(SP) \
+	MOVQ rowBytes+8(FP), AX \
+	SHLQ $1, AX \
+	ADDQ AX, 0(SP) \
+	SUBQ $2, 16(SP)
+
 // X4STORE(x, p): x's four lanes to (p), (p)+BX, (p)+2BX, (p)+3BX.
 #define X4STORE(x, p) \
 	VMOVSS     x, (p) \
@@ -99,13 +117,7 @@ TEXT NAME_X4ROWS, NOSPLIT, $96-80
 x4rowsrow:
 	CMPQ 16(SP), $0
 	JLE  x4rowsdone
-	MOVQ 0(SP), SI
-	MOVQ SI, R14
-	CMPQ 16(SP), $1
-	JE   x4rowsone
-	ADDQ rowBytes+8(FP), R14
-
-x4rowsone:
+	X4ROWPAIR
 	MOVQ   d4+24(FP), DX
 	MOVQ   qs+32(FP), DI
 	MOVQ   corr+40(FP), R9
@@ -164,12 +176,7 @@ x4rowssum:
 
 x4rowslast:
 	X4STORE(X4, AX)
-	ADDQ $4, AX
-	MOVQ AX, 8(SP)
-	MOVQ rowBytes+8(FP), AX
-	SHLQ $1, AX
-	ADDQ AX, 0(SP)
-	SUBQ $2, 16(SP)
+	X4PAIRNEXT
 	JMP  x4rowsrow
 
 x4rowsdone:

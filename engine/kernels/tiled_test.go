@@ -25,7 +25,7 @@ func TestDotX4Rows(t *testing.T) {
 			if (typ == ggml.Q4_K || typ == ggml.Q6_K) && nb%8 != 0 {
 				continue
 			}
-			for _, nrows := range []int{1, 2, 3, 5, 16} {
+			for _, nrows := range []int{1, 2, 3, 5, 7, 16} {
 				m := randMatrix(r, typ, nrows, nb*qk)
 				cols, rowBytes := m.Cols, len(m.Data)/nrows
 				var xq qvec
