@@ -146,6 +146,12 @@ type Gateway interface {
 	Models(ctx context.Context) ([]gateway.ModelInfo, error)
 }
 
+// TokenCounter is a Gateway that counts a request's prompt tokens on its
+// model without serving it (gateway.Gateway.CountTokens).
+type TokenCounter interface {
+	CountTokens(ctx context.Context, req *stream.Request) (int, error)
+}
+
 // Authorize runs check (an Authorize option: the auth middleware's verdict
 // on the caller's key) on ctx, returning its refusal as a 401 error; nil
 // when check is nil or passes.

@@ -1,12 +1,17 @@
 package engine
 
 import (
+	"context"
+
 	"github.com/runnel/runnel/engine/models"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/stream"
 )
 
-var _ gateway.TokenCounter = (*Engine)(nil)
+var (
+	_ gateway.TokenCounter  = (*Engine)(nil)
+	_ gateway.PromptCounter = (*Engine)(nil)
+)
 
 // CountPrompt implements gateway.TokenCounter: the tokens req's prompt takes
 // on model, BOS included, exactly as Stream feeds it. Only loaded models are
@@ -22,6 +27,27 @@ func (e *Engine) CountPrompt(model string, req *stream.Request) (int, bool) {
 		return 0, false
 	}
 	return len(p.ids) - p.prefix, true
+}
+
+// CountTokens implements gateway.PromptCounter: the prompt tokens req
+// takes on its model (loaded if it is not yet), as Stream feeds and
+// reports them: the template, BOS and EOS included, an answer begun
+// counted as output. A prompt longer than the model's context is still
+// counted; Stream is what refuses it.
+func (e *Engine) CountTokens(ctx context.Context, req *stream.Request) (int, error) {
+	name := req.Model
+	if models.Name(name) == "" {
+		name = e.o.DefaultModel
+	}
+	r, err := e.runner(name)
+	if err != nil {
+		return 0, err
+	}
+	p, err := r.promptTokens(req)
+	if err != nil {
+		return 0, err
+	}
+	return len(p.ids) - p.prefix, nil
 }
 
 // CountText implements gateway.TokenCounter with model's own tokenizer.

@@ -262,6 +262,20 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	return s, nil
 }
 
+// CountTokens implements gateway.PromptCounter: PromptTokens, exactly what
+// a call's usage reports. A model whose knobs make calls fail (status)
+// fails its count too, as an upstream that is down would.
+func (p *Provider) CountTokens(ctx context.Context, req *stream.Request) (int, error) {
+	o, err := p.OptionsFor(req.Model)
+	if err != nil {
+		return 0, err
+	}
+	if o.Status != 0 {
+		return 0, statusError(o.Status)
+	}
+	return PromptTokens(req), nil
+}
+
 // Prefix returns the assistant's answer begun in req (its last message,
 // if the assistant's), which the mock continues.
 func Prefix(req *stream.Request) (string, bool) {

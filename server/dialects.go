@@ -91,7 +91,7 @@ func Dialects(gw dialect.Gateway, o DialectOptions) []Dialect {
 	return []Dialect{
 		openai.NewServer(gw, openai.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Logger: o.Logger, OmitEventIDs: o.OpenAIOmitEventIDs, Resume: res, Authorize: o.Authorize}),
 		ollama.NewServer(gw, ollama.Options{BodyLimit: o.BodyLimit, Authorize: o.Authorize}),
-		anthropic.NewServer(gw, anthropic.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Resume: res}),
+		anthropic.NewServer(gw, anthropic.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Resume: res, Authorize: o.Authorize}),
 		native.NewServer(gw, native.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Tokens: tokens,
 			Identity: o.Identity, WithIdentity: o.WithIdentity, RequireToken: o.Auth, Authorize: o.Authorize, Resume: res}),
 		websocket.NewServer(gw, websocket.Options{ReadLimit: o.BodyLimit, OriginPatterns: o.WebSocketOrigins,

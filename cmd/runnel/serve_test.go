@@ -61,6 +61,7 @@ func TestServeMountsEveryAPI(t *testing.T) {
 		{"ollama chat", "POST", "/api/chat", `{"model":"mock/default?text=Hi%20there.","stream":false,"messages":[{"role":"user","content":"hi"}]}`, 200, `"content":"Hi there."`},
 		{"ollama version", "GET", "/api/version", "", 200, `"version"`},
 		{"anthropic messages", "POST", "/v1/messages", `{"model":"mock/default?text=Hi%20there.","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}`, 200, `"text":"Hi there."`},
+		{"anthropic count_tokens", "POST", "/v1/messages/count_tokens", `{"model":"mock/default","messages":[{"role":"user","content":"hi"}]}`, 200, `"input_tokens":1`},
 		{"native generate", "POST", "/api/v1/generate", `{"service_name":"mock","model_name":"default?text=Hi%20there.","input":[{"type":"text","name":"input","content":"hi"}]}`, 200, `Hi there.`},
 		{"websocket without upgrade", "GET", "/ws/chat", "", 426, ""},
 		{"jobs: unknown job", "GET", "/api/jobs/job_aaaaaaaaaaaaaaaa", "", 404, ""},
@@ -153,6 +154,7 @@ func TestServeWithAuth(t *testing.T) {
 		{"GET", "/v1/models/mock/default", "", `"type":"authentication_error"`},
 		{"GET", "/api/tags", "", `"error":"`},
 		{"POST", "/api/show", `{"model":"mock/default"}`, `"error":"`},
+		{"POST", "/v1/messages/count_tokens", `{"model":"mock/default","messages":[{"role":"user","content":"hi"}]}`, `"type":"authentication_error"`},
 		{"GET", "/metrics", "", `{"error":{"code":"unauthorized","message":"missing API key`},
 	} {
 		if status, body := do(t, tt.method, ts.URL+tt.path, "", tt.body); status != 401 || !strings.Contains(body, tt.shape) {

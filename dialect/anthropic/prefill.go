@@ -47,7 +47,10 @@ import (
 	"github.com/runnel/runnel/stream"
 )
 
-var _ gateway.Continuer = (*Provider)(nil)
+var (
+	_ gateway.Continuer     = (*Provider)(nil)
+	_ gateway.PromptCounter = (*Provider)(nil)
+)
 
 // CanContinue implements gateway.Continuer: the Messages API continues a
 // final assistant message (prefill), which is how a stream whose replica
@@ -91,34 +94,23 @@ type prefill struct {
 // stream must undo (nil if none). It fails only if ctx ends while
 // counting.
 func (p *Provider) withPrefill(ctx context.Context, req *stream.Request) (*stream.Request, *prefill, error) {
-	n := len(req.Messages)
-	if n == 0 {
-		return req, nil, nil
-	}
-	last := req.Messages[n-1]
-	if last.Role != stream.RoleAssistant || len(last.ToolCalls) > 0 {
+	without, last, ok := withoutAnswer(req)
+	if !ok {
 		return req, nil, nil
 	}
 	text := strings.TrimRightFunc(last.Content, unicode.IsSpace)
 	pf := &prefill{ws: last.Content[len(text):]}
-	without := *req
-	without.Messages = append([]stream.Message(nil), req.Messages[:n-1]...)
-	if len(without.Messages) == 0 && without.Prompt != "" {
-		// A completion's continuation: the gateway put the answer after
-		// the prompt, which upstreamRequest only sends without messages.
-		without.Messages = append(without.Messages, stream.Message{Role: stream.RoleUser, Content: without.Prompt})
-	}
 	if text == "" {
-		return &without, pf, nil
+		return without, pf, nil
 	}
 	// Extended thinking refuses a prefilled answer; an answer begun is
 	// past its thinking anyway.
 	without.Thinking = false
-	with := without
+	with := *without
 	last.Content = text
 	with.Messages = append(without.Messages[:len(without.Messages):len(without.Messages)], last)
 
-	prompt, all, err := p.countBoth(ctx, &without, &with)
+	prompt, all, err := p.countBoth(ctx, without, &with)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, err
@@ -139,6 +131,39 @@ func (p *Provider) withPrefill(ctx context.Context, req *stream.Request) (*strea
 	}
 	with.Sampling.MaxTokens = m
 	return &with, pf, nil
+}
+
+// withoutAnswer splits a request whose last message is the assistant's
+// answer begun into the request without it, and that message; ok is false
+// for any other request.
+func withoutAnswer(req *stream.Request) (without *stream.Request, last stream.Message, ok bool) {
+	n := len(req.Messages)
+	if n == 0 {
+		return nil, last, false
+	}
+	last = req.Messages[n-1]
+	if last.Role != stream.RoleAssistant || len(last.ToolCalls) > 0 {
+		return nil, last, false
+	}
+	w := *req
+	w.Messages = append([]stream.Message(nil), req.Messages[:n-1]...)
+	if len(w.Messages) == 0 && w.Prompt != "" {
+		// A completion's continuation: the gateway put the answer after
+		// the prompt, which upstreamRequest only sends without messages.
+		w.Messages = append(w.Messages, stream.Message{Role: stream.RoleUser, Content: w.Prompt})
+	}
+	return &w, last, true
+}
+
+// CountTokens implements gateway.PromptCounter with the API's
+// count_tokens. An answer begun is input to the API but output in the
+// usage Runnel reports (withPrefill moves it), so such a request is
+// counted without it: the count is what the call would report.
+func (p *Provider) CountTokens(ctx context.Context, req *stream.Request) (int, error) {
+	if without, _, ok := withoutAnswer(req); ok {
+		req = without
+	}
+	return p.countTokens(ctx, req)
 }
 
 // countBoth counts a and b at once (one round trip's wait, not two). The

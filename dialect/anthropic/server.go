@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,6 +24,9 @@ type Options struct {
 	// KeepAlive is the silence after which a comment line is sent on a
 	// stream (sse.DefaultKeepAlive if 0, none if negative).
 	KeepAlive time.Duration
+	// Authorize, when set, checks the caller of count_tokens, which makes
+	// no call through the gateway (whose admission checks the others).
+	Authorize func(ctx context.Context) error
 	// Resume serves the streams asked for with Runnel-Resumable: true (a
 	// Resumer of its own, with no owners, if nil).
 	Resume *dialect.Resumer
@@ -49,9 +53,47 @@ func NewServer(gw dialect.Gateway, opts Options) *Server {
 // kindMessages names this endpoint's resumable streams.
 const kindMessages = "anthropic.messages"
 
-// Register adds POST /v1/messages to mux.
+// Register adds POST /v1/messages and POST /v1/messages/count_tokens to
+// mux.
 func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/messages", s.opts.Resume.Reconnects(kindMessages, s.messages))
+	mux.HandleFunc("POST /v1/messages/count_tokens", s.countTokens)
+}
+
+// countTokens answers how many input tokens a Messages request takes, as
+// its model's provider counts them (see gateway.PromptCounter): exact or
+// refused, never estimated. Nothing is charged or recorded, as with the
+// API's own endpoint.
+func (s *Server) countTokens(w http.ResponseWriter, r *http.Request) {
+	if e := dialect.Authorize(r.Context(), s.opts.Authorize); e != nil {
+		writeError(w, e)
+		return
+	}
+	var body CountTokensRequest
+	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, &body); err != nil {
+		writeError(w, err)
+		return
+	}
+	// The same validation and conversion as a Messages request's input;
+	// max_tokens is not part of a count, so no bound comes from it.
+	noLimit := math.MaxInt32
+	req, err := (&MessagesRequest{Model: body.Model, MaxTokens: &noLimit, Messages: body.Messages, System: body.System,
+		Tools: body.Tools, ToolChoice: body.ToolChoice, Thinking: body.Thinking}).toRequest()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	c, ok := s.gw.(dialect.TokenCounter)
+	if !ok {
+		writeError(w, stream.Errorf(stream.CodeUnsupported, "this server cannot count tokens"))
+		return
+	}
+	n, cerr := c.CountTokens(r.Context(), req)
+	if cerr != nil {
+		writeError(w, stream.AsError(cerr))
+		return
+	}
+	writeJSON(w, http.StatusOK, CountTokensResponse{InputTokens: &n})
 }
 
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) {

@@ -111,3 +111,19 @@ test('errors: validation, unknown model, mid-stream error event', async () => {
   await assert.rejects(stream.finalMessage(), /mock/);
   assert.deepEqual(texts, ['Hello', ' world']);
 });
+
+test('messages.countTokens: the input_tokens the call then reports; bad input is a 400', async () => {
+  const body = {
+    model,
+    system: 'Be brief.',
+    messages: [{ role: 'user', content: 'Say hello' }, { role: 'assistant', content: 'Hello' }, { role: 'user', content: 'Again, louder' }],
+  };
+  const count = await client.messages.countTokens(body);
+  const msg = await client.messages.create({ ...body, max_tokens: 5 });
+  assert.ok(count.input_tokens > 0);
+  assert.equal(count.input_tokens, msg.usage.input_tokens);
+  await assert.rejects(
+    client.messages.countTokens({ model, messages: [] }),
+    (err) => err instanceof Anthropic.BadRequestError && /messages/.test(err.message),
+  );
+});
