@@ -3,6 +3,7 @@ package dialect
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 
 	"github.com/runnel/runnel/stream"
 )
@@ -54,7 +55,7 @@ func ParseResponseFormat(raw json.RawMessage, param string) (*stream.ResponseFor
 	if len(js) == 0 || js[0] != '{' || json.Unmarshal(js, &s) != nil {
 		return nil, stream.InvalidParam(p, `%s must be an object like {"name":"...","schema":{...}} when %s.type is json_schema`, p, param)
 	}
-	if !validSchemaName(s.Name) {
+	if !ValidSchemaName(s.Name) {
 		return nil, stream.InvalidParam(p+".name", "%s.name is required: 1 to 64 letters, digits, _ or -", p)
 	}
 	if sc := bytes.TrimSpace(s.Schema); len(sc) > 0 && !bytes.Equal(sc, []byte("null")) {
@@ -67,7 +68,9 @@ func ParseResponseFormat(raw json.RawMessage, param string) (*stream.ResponseFor
 	return f, nil
 }
 
-func validSchemaName(n string) bool {
+// ValidSchemaName reports whether n is a valid JSON schema name for OpenAI:
+// 1 to 64 letters, digits, _ or -.
+func ValidSchemaName(n string) bool {
 	if n == "" || len(n) > 64 {
 		return false
 	}
@@ -77,6 +80,19 @@ func validSchemaName(n string) bool {
 		}
 	}
 	return true
+}
+
+// FormatParam renames the field of a refused response_format (the
+// gateway names it so) to param, the field as the dialect's callers sent
+// it.
+func FormatParam(e *stream.Error, param string) *stream.Error {
+	if e.Param != "response_format" {
+		return e
+	}
+	c := *e
+	c.Param = param
+	c.Message = strings.Replace(c.Message, "response_format", param, 1)
+	return &c
 }
 
 // WireResponseFormat returns f in OpenAI's shape, or nil for nil.

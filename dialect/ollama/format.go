@@ -3,8 +3,8 @@ package ollama
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -38,12 +38,4 @@ func wireFormat(f *stream.ResponseFormat) json.RawMessage {
 
 // formatError names the field as Ollama's callers sent it: the gateway
 // reports an unsupported format as response_format.
-func formatError(e *stream.Error) *stream.Error {
-	if e.Param != "response_format" {
-		return e
-	}
-	c := *e
-	c.Param = "format"
-	c.Message = strings.Replace(c.Message, "response_format", "format", 1)
-	return &c
-}
+func formatError(e *stream.Error) *stream.Error { return dialect.FormatParam(e, "format") }

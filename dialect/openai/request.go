@@ -333,18 +333,13 @@ func stopList(raw json.RawMessage) ([]string, error) {
 	return out, nil
 }
 
+// toolChoice maps chat's tool_choice: a mode or
+// {"type":"function","function":{"name":...}}.
 func toolChoice(raw json.RawMessage) (string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return "", nil
-	}
-	var s string
-	if raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
-		switch s {
-		case "none", "auto", "required":
-			return s, nil
-		}
-		return "", stream.InvalidParam("tool_choice", "tool_choice must be \"none\", \"auto\", \"required\" or a function object, got %q", s)
+	const want = `"none", "auto", "required" or {"type":"function","function":{"name":...}}`
+	mode, raw, err := toolChoiceMode(raw, want)
+	if raw == nil {
+		return mode, err
 	}
 	var obj struct {
 		Type     string `json:"type"`
@@ -352,10 +347,32 @@ func toolChoice(raw json.RawMessage) (string, error) {
 			Name string `json:"name"`
 		} `json:"function"`
 	}
-	if raw[0] != '{' || json.Unmarshal(raw, &obj) != nil || obj.Function.Name == "" {
-		return "", stream.InvalidParam("tool_choice", "tool_choice must be \"none\", \"auto\", \"required\" or {\"type\":\"function\",\"function\":{\"name\":...}}")
+	if json.Unmarshal(raw, &obj) != nil || obj.Function.Name == "" {
+		return "", stream.InvalidParam("tool_choice", "tool_choice must be %s", want)
 	}
 	return obj.Function.Name, nil
+}
+
+// toolChoiceMode reads a tool_choice that is absent, null or a mode
+// ("none", "auto", "required"); an object is returned as rest, for the
+// dialect's own shape (want describes the valid values, for errors).
+func toolChoiceMode(raw json.RawMessage, want string) (mode string, rest json.RawMessage, err error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return "", nil, nil
+	}
+	if raw[0] == '{' {
+		return "", raw, nil
+	}
+	var s string
+	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", nil, stream.InvalidParam("tool_choice", "tool_choice must be %s", want)
+	}
+	switch s {
+	case "none", "auto", "required":
+		return s, nil, nil
+	}
+	return "", nil, stream.InvalidParam("tool_choice", "tool_choice must be %s, got %q", want, s)
 }
 
 // OpenAI's limits on alternatives per token: chat's top_logprobs and

@@ -40,8 +40,8 @@ type Options struct {
 	Authorize func(ctx context.Context) error
 }
 
-// Server serves OpenAI's chat completions, completions and models API over
-// a gateway.
+// Server serves OpenAI's chat completions, completions, responses and
+// models API over a gateway.
 type Server struct {
 	gw   dialect.Gateway
 	opts Options
@@ -68,6 +68,10 @@ func NewServer(gw dialect.Gateway, opts Options) *Server {
 	}
 	opts.Resume.Register(kindChat, codec)
 	opts.Resume.Register(kindCompletions, codec)
+	opts.Resume.Register(kindResponses, dialect.Codec{
+		WriteError:  func(w http.ResponseWriter, err *stream.Error) { writeError(w, err) },
+		StreamError: writeResponseStreamError,
+	})
 	return s
 }
 
@@ -75,6 +79,7 @@ func NewServer(gw dialect.Gateway, opts Options) *Server {
 func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/chat/completions", s.opts.Resume.Reconnects(kindChat, s.ChatCompletions))
 	mux.HandleFunc("POST /v1/completions", s.opts.Resume.Reconnects(kindCompletions, s.Completions))
+	mux.HandleFunc("POST /v1/responses", s.opts.Resume.Reconnects(kindResponses, s.Responses))
 	mux.HandleFunc("GET /v1/models", s.ListModels)
 	mux.HandleFunc("GET /v1/models/{id...}", s.GetModel)
 }
