@@ -72,3 +72,42 @@ func BenchmarkProviderDecodePerToken(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkResponsesStreamPerToken is BenchmarkServerStreamPerToken for
+// POST /v1/responses: one op is one output_text.delta event encoded,
+// written and flushed (and its text kept for response.completed).
+func BenchmarkResponsesStreamPerToken(b *testing.B) {
+	gw := &testGateway{providers: map[string]stream.Provider{"m": stream.ProviderFunc(func(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+		return &countStream{n: b.N}, nil
+	})}}
+	srv := NewServer(gw, Options{KeepAlive: -1})
+	r, _ := http.NewRequest("POST", "/v1/responses", strings.NewReader(`{"model":"m","input":"hi","stream":true}`))
+	b.ReportAllocs()
+	b.ResetTimer()
+	srv.Responses(&discardWriter{h: http.Header{}}, r)
+}
+
+// BenchmarkStreamedCall compares one whole streamed call of 16 tokens on
+// each endpoint: request decoding, the events around the tokens, and the
+// tokens.
+func BenchmarkStreamedCall(b *testing.B) {
+	gw := &testGateway{providers: map[string]stream.Provider{"m": stream.ProviderFunc(func(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+		return &countStream{n: 16}, nil
+	})}}
+	srv := NewServer(gw, Options{KeepAlive: -1})
+	for _, c := range []struct {
+		name, path, body string
+		serve            http.HandlerFunc
+	}{
+		{"chat", "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}`, srv.ChatCompletions},
+		{"responses", "/v1/responses", `{"model":"m","input":"hi","stream":true}`, srv.Responses},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				r, _ := http.NewRequest("POST", c.path, strings.NewReader(c.body))
+				c.serve(&discardWriter{h: http.Header{}}, r)
+			}
+		})
+	}
+}

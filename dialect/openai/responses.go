@@ -27,7 +27,12 @@ func (s *Server) Responses(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	summary, _ := body.summary() // validated by decode
-	skel := body.skeleton()
+	settings := body.settings()
+	tail, terr := settings.tail()
+	if terr != nil { // not reached: the body decoded as JSON
+		writeError(w, stream.Errorf(stream.CodeInternal, "encoding the response settings: %v", terr))
+		return
+	}
 	start := func(ctx context.Context) (*gateway.Call, *stream.Error) {
 		call, err := s.start(ctx, req)
 		if err != nil {
@@ -36,13 +41,13 @@ func (s *Server) Responses(w http.ResponseWriter, r *http.Request) {
 		return call, nil
 	}
 	if !body.Stream {
-		s.response(w, r, start, skel, summary)
+		s.response(w, r, start, tail, summary)
 		return
 	}
 	s.opts.Resume.Stream(w, r, kindResponses, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs, DeferFlush: true},
 		start,
 		func(ctx context.Context, out *sse.Writer, call *gateway.Call) {
-			e := newResponseEncoder(out, call, skel, summary)
+			e := newResponseEncoder(out, call, tail, summary)
 			if !e.start() {
 				return
 			}
@@ -61,30 +66,31 @@ func (s *Server) Responses(w http.ResponseWriter, r *http.Request) {
 }
 
 // response answers a call in one piece: the Response object.
-func (s *Server) response(w http.ResponseWriter, r *http.Request, start func(context.Context) (*gateway.Call, *stream.Error), skel Response, summary bool) {
+func (s *Server) response(w http.ResponseWriter, r *http.Request, start func(context.Context) (*gateway.Call, *stream.Error), tail []byte, summary bool) {
 	call, err := start(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	defer call.Close()
-	e := newResponseEncoder(nil, call, skel, summary)
+	e := newResponseEncoder(nil, call, tail, summary)
 	finish, usage, err := e.run(call)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	e.end(finish, usageOf(call, usage))
-	writeJSON(w, http.StatusOK, e.resp)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(append(appendResponse(e.buf[:0], &e.resp, e.tail), '\n'))
 }
 
-// skeleton is the Response that every event carries, before any output:
-// the request's settings echoed, with OpenAI's defaults where it set none.
-func (c *ResponsesRequest) skeleton() Response {
-	r := Response{
-		Object: "response", Status: "in_progress", Instructions: c.Instructions, MaxOutputTokens: c.MaxOutputTokens,
-		Model: c.Model, Output: []OutputItem{}, ParallelToolCalls: true, Temperature: c.Temperature, TopP: c.TopP,
-		Truncation: "disabled", Metadata: c.Metadata, Tools: c.Tools, ToolChoice: c.ToolChoice,
+// settings are what every response of this request echoes: its settings
+// as they came, with OpenAI's defaults where it set none.
+func (c *ResponsesRequest) settings() ResponseSettings {
+	r := ResponseSettings{
+		Instructions: c.Instructions, MaxOutputTokens: c.MaxOutputTokens, Model: c.Model, ParallelToolCalls: true,
+		Temperature: c.Temperature, TopP: c.TopP, Truncation: "disabled", Metadata: c.Metadata, Tools: c.Tools, ToolChoice: c.ToolChoice,
 		Reasoning: json.RawMessage(`{"effort":null,"summary":null}`), Text: json.RawMessage(`{"format":{"type":"text"}}`),
 	}
 	if c.ParallelToolCalls != nil {
@@ -127,9 +133,10 @@ func (c *ResponsesRequest) skeleton() Response {
 // reused buffer.
 type responseEncoder struct {
 	out     *sse.Writer // nil: not streamed
-	resp    Response
-	base    string // item ids are <kind>_<base>_<output index>
-	summary bool   // thinking as a reasoning summary, not reasoning text
+	resp    Response    // all but its settings
+	tail    []byte      // its settings, encoded (ResponseSettings.tail)
+	base    string      // item ids are <kind>_<base>_<output index>
+	summary bool        // thinking as a reasoning summary, not reasoning text
 	seq     int
 	items   []openItem
 	buf     []byte
@@ -144,10 +151,9 @@ type openItem struct {
 	itemJSON []byte
 }
 
-func newResponseEncoder(out *sse.Writer, call *gateway.Call, skel Response, summary bool) *responseEncoder {
-	skel.ID = withPrefix("resp_", call.ID)
-	skel.CreatedAt = call.Started.Unix()
-	return &responseEncoder{out: out, resp: skel, base: strings.TrimPrefix(call.ID, "call_"), summary: summary, buf: make([]byte, 0, 256)}
+func newResponseEncoder(out *sse.Writer, call *gateway.Call, tail []byte, summary bool) *responseEncoder {
+	r := Response{ID: withPrefix("resp_", call.ID), Object: "response", CreatedAt: call.Started.Unix(), Status: "in_progress", Output: []OutputItem{}}
+	return &responseEncoder{out: out, resp: r, tail: tail, base: strings.TrimPrefix(call.ID, "call_"), summary: summary, buf: make([]byte, 0, 512)}
 }
 
 // send writes one event; false once the client is gone.
@@ -178,13 +184,9 @@ func (e *responseEncoder) itemHead(typ string, it *openItem, k int) []byte {
 
 // lifecycle sends an event carrying the whole response.
 func (e *responseEncoder) lifecycle(typ string) bool {
-	r, err := json.Marshal(&e.resp)
-	if err != nil {
-		return false
-	}
 	b := e.head(typ)
 	b = append(b, `,"response":`...)
-	b = append(b, r...)
+	b = appendResponse(b, &e.resp, e.tail)
 	e.buf = append(b, '}')
 	return e.send(typ, e.buf)
 }
@@ -254,8 +256,7 @@ func (e *responseEncoder) open(kind string, tc *stream.ToolCallDelta) (*openItem
 	} else {
 		b = e.itemHead(name, itp, k)
 		b = append(b, `,"content_index":0,"part":`...)
-		p, _ := ContentItem{Type: e.partType(kind)}.MarshalJSON()
-		b = append(append(b, p...), '}')
+		b = append(appendContentItem(b, e.partType(kind), ""), '}')
 	}
 	e.buf = b
 	return itp, k, e.send(name, b)
@@ -263,16 +264,12 @@ func (e *responseEncoder) open(kind string, tc *stream.ToolCallDelta) (*openItem
 
 // itemEvent sends output_item.added or .done with item k as it is now.
 func (e *responseEncoder) itemEvent(typ string, k int) bool {
-	item, err := json.Marshal(e.items[k].snapshot())
-	if err != nil {
-		return false
-	}
+	item := e.items[k].snapshot()
 	b := e.head(typ)
 	b = append(b, `,"output_index":`...)
 	b = strconv.AppendInt(b, int64(k), 10)
 	b = append(b, `,"item":`...)
-	b = append(b, item...)
-	e.buf = append(b, '}')
+	e.buf = append(appendOutputItem(b, &item), '}')
 	return e.send(typ, e.buf)
 }
 
@@ -442,10 +439,9 @@ func (e *responseEncoder) close(k int, status string) bool {
 		if !e.send(typ, e.buf) {
 			return false
 		}
-		p, _ := ContentItem{Type: e.partType(it.Type), Text: string(it.text)}.MarshalJSON()
 		b = e.itemHead("response.content_part.done", it, k)
 		b = append(b, `,"content_index":0,"part":`...)
-		e.buf = append(append(b, p...), '}')
+		e.buf = append(appendContentItem(b, e.partType(it.Type), string(it.text)), '}')
 		if !e.send("response.content_part.done", e.buf) {
 			return false
 		}

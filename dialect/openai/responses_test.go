@@ -82,7 +82,7 @@ func TestResponsesStreamGolden(t *testing.T) {
 		dialecttest.ToolCall(stream.ToolCallDelta{Index: 1, Arguments: `{}`}),
 		stream.UsageEvent(usage), stream.Finished(stream.FinishToolCalls),
 	)})
-	resp, body := post(t, srv.URL+"/v1/responses", `{"model":"m","input":"hi","stream":true,"tools":[{"type":"function","name":"get"},{"type":"function","name":"put"}]}`)
+	resp, body := post(t, srv.URL+"/v1/responses", `{"model":"m","input":"hi","stream":true,"tools":[{"type":"function",`+"\n\t\t"+`"name":"get"},{"type":"function","name":"put"}]}`) // echoed compact, on one data line
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("status %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
@@ -234,15 +234,14 @@ func TestResponsesNonStreamed(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
-	want := `{"id":"resp_abc123","object":"response","created_at":1700000000,"status":"completed","error":null,"incomplete_details":null,` +
-		`"instructions":"be brief","max_output_tokens":7,"model":"m","output":[` +
+	want := `{"id":"resp_abc123","object":"response","created_at":1700000000,"status":"completed","error":null,"incomplete_details":null,"output":[` +
 		`{"id":"rs_abc123_0","type":"reasoning","summary":[],"content":[{"type":"reasoning_text","text":"think"}]},` +
 		`{"id":"msg_abc123_1","type":"message","status":"completed","role":"assistant","content":[{"type":"output_text","text":"Hello world","annotations":[],"logprobs":[]}]},` +
 		`{"id":"fc_abc123_2","type":"function_call","status":"completed","call_id":"call_9","name":"get","arguments":"{}"}],` +
-		`"parallel_tool_calls":true,"previous_response_id":null,"reasoning":{"effort":"none","summary":null},"store":false,"temperature":0.5,` +
+		`"usage":{"input_tokens":4,"input_tokens_details":{"cached_tokens":0},"output_tokens":2,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":6},` +
+		`"instructions":"be brief","max_output_tokens":7,"model":"m","parallel_tool_calls":true,"previous_response_id":null,"reasoning":{"effort":"none","summary":null},"store":false,"temperature":0.5,` +
 		`"text":{"format":{"type":"json_schema","name":"out","schema":{"type":"object"},"strict":true}},"tool_choice":{"type":"function","name":"get"},` +
 		`"tools":[{"type":"function","name":"get","description":"gets","parameters":{"type":"object"},"strict":true}],"top_p":0.9,"truncation":"disabled",` +
-		`"usage":{"input_tokens":4,"input_tokens_details":{"cached_tokens":0},"output_tokens":2,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":6},` +
 		`"user":"u1","metadata":{"k":"v"}}` + "\n"
 	if body != want {
 		t.Errorf("body:\n%s\nwant:\n%s", body, want)

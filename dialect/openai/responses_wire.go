@@ -2,6 +2,7 @@ package openai
 
 import (
 	"encoding/json"
+	"strconv"
 
 	"github.com/runnel/runnel/dialect"
 )
@@ -107,32 +108,112 @@ type responseTool struct {
 
 // Response is the Response object: the answer of a call that is not
 // streamed, and the response carried by response.created, .in_progress,
-// .completed, .incomplete and .failed. The request's settings are echoed as
-// they came.
+// .completed, .incomplete and .failed.
 type Response struct {
-	ID                 string             `json:"id"`
-	Object             string             `json:"object"` // "response"
-	CreatedAt          int64              `json:"created_at"`
-	Status             string             `json:"status"`
-	Error              *ResponseError     `json:"error"`
-	IncompleteDetails  *IncompleteDetails `json:"incomplete_details"`
-	Instructions       *string            `json:"instructions"`
-	MaxOutputTokens    *int               `json:"max_output_tokens"`
-	Model              string             `json:"model"`
-	Output             []OutputItem       `json:"output"`
-	ParallelToolCalls  bool               `json:"parallel_tool_calls"`
-	PreviousResponseID *string            `json:"previous_response_id"`
-	Reasoning          json.RawMessage    `json:"reasoning"`
-	Store              bool               `json:"store"`
-	Temperature        *float64           `json:"temperature"`
-	Text               json.RawMessage    `json:"text"`
-	ToolChoice         json.RawMessage    `json:"tool_choice"`
-	Tools              []json.RawMessage  `json:"tools"`
-	TopP               *float64           `json:"top_p"`
-	Truncation         string             `json:"truncation"`
-	Usage              *ResponseUsage     `json:"usage"`
-	User               *string            `json:"user"`
-	Metadata           map[string]string  `json:"metadata"`
+	ID                string             `json:"id"`
+	Object            string             `json:"object"` // "response"
+	CreatedAt         int64              `json:"created_at"`
+	Status            string             `json:"status"`
+	Error             *ResponseError     `json:"error"`
+	IncompleteDetails *IncompleteDetails `json:"incomplete_details"`
+	Output            []OutputItem       `json:"output"`
+	Usage             *ResponseUsage     `json:"usage"`
+	ResponseSettings
+}
+
+// ResponseSettings are the request's settings, which a response echoes as
+// they came (with OpenAI's defaults where the request set none). They are
+// the same in every event of a stream, so they are encoded once.
+type ResponseSettings struct {
+	Instructions       *string           `json:"instructions"`
+	MaxOutputTokens    *int              `json:"max_output_tokens"`
+	Model              string            `json:"model"`
+	ParallelToolCalls  bool              `json:"parallel_tool_calls"`
+	PreviousResponseID *string           `json:"previous_response_id"`
+	Reasoning          json.RawMessage   `json:"reasoning"`
+	Store              bool              `json:"store"`
+	Temperature        *float64          `json:"temperature"`
+	Text               json.RawMessage   `json:"text"`
+	ToolChoice         json.RawMessage   `json:"tool_choice"`
+	Tools              []json.RawMessage `json:"tools"`
+	TopP               *float64          `json:"top_p"`
+	Truncation         string            `json:"truncation"`
+	User               *string           `json:"user"`
+	Metadata           map[string]string `json:"metadata"`
+}
+
+// MarshalJSON encodes r (see appendResponse).
+func (r Response) MarshalJSON() ([]byte, error) {
+	tail, err := r.ResponseSettings.tail()
+	if err != nil {
+		return nil, err
+	}
+	return appendResponse(nil, &r, tail), nil
+}
+
+// tail is the settings' JSON without its opening brace: the end of every
+// encoded response.
+func (s *ResponseSettings) tail() ([]byte, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	return b[1:], nil
+}
+
+// appendResponse appends r's JSON to b, by hand but for tail, its settings
+// encoded once (ResponseSettings.tail): a stream encodes its response
+// three times.
+func appendResponse(b []byte, r *Response, tail []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = dialect.AppendJSONString(b, r.ID)
+	b = append(b, `,"object":"response","created_at":`...)
+	b = strconv.AppendInt(b, r.CreatedAt, 10)
+	b = append(b, `,"status":`...)
+	b = dialect.AppendJSONString(b, r.Status)
+	b = append(b, `,"error":`...)
+	if e := r.Error; e != nil {
+		b = append(b, `{"code":`...)
+		b = dialect.AppendJSONString(b, e.Code)
+		b = append(b, `,"message":`...)
+		b = dialect.AppendJSONString(b, e.Message)
+		b = append(b, '}')
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"incomplete_details":`...)
+	if d := r.IncompleteDetails; d != nil {
+		b = append(b, `{"reason":`...)
+		b = dialect.AppendJSONString(b, d.Reason)
+		b = append(b, '}')
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"output":[`...)
+	for i := range r.Output {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendOutputItem(b, &r.Output[i])
+	}
+	b = append(b, `],"usage":`...)
+	if u := r.Usage; u != nil {
+		b = append(b, `{"input_tokens":`...)
+		b = strconv.AppendInt(b, int64(u.InputTokens), 10)
+		b = append(b, `,"input_tokens_details":{"cached_tokens":`...)
+		b = strconv.AppendInt(b, int64(u.InputTokensDetails.CachedTokens), 10)
+		b = append(b, `},"output_tokens":`...)
+		b = strconv.AppendInt(b, int64(u.OutputTokens), 10)
+		b = append(b, `,"output_tokens_details":{"reasoning_tokens":`...)
+		b = strconv.AppendInt(b, int64(u.OutputTokensDetails.ReasoningTokens), 10)
+		b = append(b, `},"total_tokens":`...)
+		b = strconv.AppendInt(b, int64(u.TotalTokens), 10)
+		b = append(b, '}')
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, ',')
+	return append(b, tail...)
 }
 
 // ResponseError is a failed response's error.
@@ -189,39 +270,50 @@ type OutputItem struct {
 
 // MarshalJSON writes the fields of the item's type, with the arrays its
 // type requires present even when empty.
-func (o OutputItem) MarshalJSON() ([]byte, error) {
+func (o OutputItem) MarshalJSON() ([]byte, error) { return appendOutputItem(nil, &o), nil }
+
+// appendOutputItem appends o's JSON to b: by hand, since every streamed
+// response encodes each item at least twice.
+func appendOutputItem(b []byte, o *OutputItem) []byte {
+	b = append(b, `{"id":`...)
+	b = dialect.AppendJSONString(b, o.ID)
+	b = append(b, `,"type":`...)
+	b = dialect.AppendJSONString(b, o.Type)
 	switch o.Type {
 	case "message":
-		return json.Marshal(struct {
-			ID      string        `json:"id"`
-			Type    string        `json:"type"`
-			Status  string        `json:"status"`
-			Role    string        `json:"role"`
-			Content []ContentItem `json:"content"`
-		}{o.ID, o.Type, o.Status, o.Role, nonNil(o.Content)})
+		b = append(b, `,"status":`...)
+		b = dialect.AppendJSONString(b, o.Status)
+		b = append(b, `,"role":`...)
+		b = dialect.AppendJSONString(b, o.Role)
+		b = appendContentItems(append(b, `,"content":`...), o.Content)
 	case "reasoning":
-		return json.Marshal(struct {
-			ID      string        `json:"id"`
-			Type    string        `json:"type"`
-			Summary []ContentItem `json:"summary"`
-			Content []ContentItem `json:"content,omitempty"`
-		}{o.ID, o.Type, nonNil(o.Summary), o.Content})
+		b = appendContentItems(append(b, `,"summary":`...), o.Summary)
+		if o.Content != nil {
+			b = appendContentItems(append(b, `,"content":`...), o.Content)
+		}
+	default:
+		b = append(b, `,"status":`...)
+		b = dialect.AppendJSONString(b, o.Status)
+		b = append(b, `,"call_id":`...)
+		b = dialect.AppendJSONString(b, o.CallID)
+		b = append(b, `,"name":`...)
+		b = dialect.AppendJSONString(b, o.Name)
+		b = append(b, `,"arguments":`...)
+		b = dialect.AppendJSONString(b, o.Arguments)
 	}
-	return json.Marshal(struct {
-		ID        string `json:"id"`
-		Type      string `json:"type"`
-		Status    string `json:"status"`
-		CallID    string `json:"call_id"`
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	}{o.ID, o.Type, o.Status, o.CallID, o.Name, o.Arguments})
+	return append(b, '}')
 }
 
-func nonNil(c []ContentItem) []ContentItem {
-	if c == nil {
-		return []ContentItem{}
+// appendContentItems appends the JSON array of c ([] when empty).
+func appendContentItems(b []byte, c []ContentItem) []byte {
+	b = append(b, '[')
+	for i := range c {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendContentItem(b, c[i].Type, c[i].Text)
 	}
-	return c
+	return append(b, ']')
 }
 
 // ContentItem is a part of an output item: "output_text" in a message,
@@ -234,11 +326,16 @@ type ContentItem struct {
 // MarshalJSON gives output_text its (always empty) annotations and
 // logprobs, which clients index without checking.
 func (c ContentItem) MarshalJSON() ([]byte, error) {
-	b := append([]byte(`{"type":`), dialect.AppendJSONString(nil, c.Type)...)
+	return appendContentItem(nil, c.Type, c.Text), nil
+}
+
+func appendContentItem(b []byte, typ, text string) []byte {
+	b = append(b, `{"type":`...)
+	b = dialect.AppendJSONString(b, typ)
 	b = append(b, `,"text":`...)
-	b = dialect.AppendJSONString(b, c.Text)
-	if c.Type == "output_text" {
+	b = dialect.AppendJSONString(b, text)
+	if typ == "output_text" {
 		b = append(b, `,"annotations":[],"logprobs":[]`...)
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }

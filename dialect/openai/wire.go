@@ -3,6 +3,8 @@
 // upstream Provider (Runnel in front of OpenAI, vLLM, llama.cpp, LiteLLM…).
 // Both sides share the wire types in this file, so a round trip through the
 // two gives back the same events.
+// The Responses API (POST /v1/responses, responses*.go) is served here too,
+// server side only: it shares this API's error shape and validation.
 package openai
 
 import "encoding/json"
