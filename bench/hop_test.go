@@ -283,6 +283,7 @@ func TestDialectsCoalesceWithoutHolding(t *testing.T) {
 	defer srv.Close()
 	dialects := []struct{ name, path, body string }{
 		{"openai", "/v1/chat/completions", `{"model":"MODEL","stream":true,"messages":[{"role":"user","content":"hi"}]}`},
+		{"openai responses", "/v1/responses", `{"model":"MODEL","stream":true,"input":"hi"}`},
 		{"anthropic", "/v1/messages", `{"model":"MODEL","stream":true,"max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`},
 		{"native", "/api/v1/inference/stream", `{"model":"MODEL","messages":[{"role":"user","content":"hi"}]}`},
 		{"ollama", "/api/chat", `{"model":"MODEL","messages":[{"role":"user","content":"hi"}]}`},
