@@ -27,8 +27,7 @@ func (s *Server) Responses(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	summary, _ := body.summary() // validated by decode
-	settings := body.settings()
-	tail, terr := settings.tail()
+	tail, terr := body.settingsTail()
 	if terr != nil { // not reached: the body decoded as JSON
 		writeError(w, stream.Errorf(stream.CodeInternal, "encoding the response settings: %v", terr))
 		return
@@ -52,17 +51,27 @@ func (s *Server) Responses(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			finish, usage, err := e.run(call)
-			switch {
-			case err != nil:
-				if err.Code == stream.CodeCancelled && ctx.Err() != nil {
-					return // the client is gone; nobody to tell
-				}
-				s.log.Warn("openai: response stream failed", "call", call.ID, "model", call.Model, "provider", call.Provider, "err", err)
-				e.fail(err)
-			case e.end(finish, usageOf(call, usage)):
+			if err != nil {
+				s.responseFailed(ctx, e, call, err)
+				return
+			}
+			if e.end(finish, usageOf(call, usage)) {
 				out.Flush()
 			}
 		})
+}
+
+// responseFailed logs a stream's failure and ends it with the error
+// events. Out of line, so that the log call's arguments are no part of the
+// frame an open stream keeps (see streamFailed).
+//
+//go:noinline
+func (s *Server) responseFailed(ctx context.Context, e *responseEncoder, call *gateway.Call, err *stream.Error) {
+	if err.Code == stream.CodeCancelled && ctx.Err() != nil {
+		return // the client is gone; nobody to tell
+	}
+	s.log.Warn("openai: response stream failed", "call", call.ID, "model", call.Model, "provider", call.Provider, "err", err)
+	e.fail(err)
 }
 
 // response answers a call in one piece: the Response object.
@@ -83,6 +92,13 @@ func (s *Server) response(w http.ResponseWriter, r *http.Request, start func(con
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	w.Write(append(appendResponse(e.buf[:0], &e.resp, e.tail), '\n'))
+}
+
+// settingsTail is the request's settings encoded, for the end of every
+// response (see appendResponse).
+func (c *ResponsesRequest) settingsTail() ([]byte, error) {
+	s := c.settings()
+	return s.tail()
 }
 
 // settings are what every response of this request echoes: its settings
@@ -145,10 +161,9 @@ type responseEncoder struct {
 // openItem is an output item being built.
 type openItem struct {
 	OutputItem
-	text     []byte // message text, thinking or arguments so far
-	toolIdx  int    // the stream's tool-call index (function calls)
-	done     bool
-	itemJSON []byte
+	text    []byte // message text, thinking or arguments so far
+	toolIdx int    // the stream's tool-call index (function calls)
+	done    bool
 }
 
 func newResponseEncoder(out *sse.Writer, call *gateway.Call, tail []byte, summary bool) *responseEncoder {
@@ -225,17 +240,19 @@ func (e *responseEncoder) open(kind string, tc *stream.ToolCallDelta) (*openItem
 		}
 	}
 	k := len(e.items)
-	prefix := map[string]string{itemMessage: "msg_", itemReasoning: "rs_", itemFunction: "fc_"}[kind]
-	it := openItem{OutputItem: OutputItem{ID: prefix + e.base + "_" + strconv.Itoa(k), Type: kind}}
+	it := openItem{OutputItem: OutputItem{Type: kind}}
 	switch kind {
 	case itemMessage:
-		it.Status, it.Role = "in_progress", "assistant"
+		it.ID, it.Status, it.Role = "msg_", "in_progress", "assistant"
+	case itemReasoning:
+		it.ID = "rs_"
 	case itemFunction:
-		it.Status, it.CallID, it.Name, it.toolIdx = "in_progress", tc.ID, tc.Name, tc.Index
+		it.ID, it.Status, it.CallID, it.Name, it.toolIdx = "fc_", "in_progress", tc.ID, tc.Name, tc.Index
 		if it.CallID == "" {
 			it.CallID = "call_" + e.base + "_" + strconv.Itoa(k)
 		}
 	}
+	it.ID += e.base + "_" + strconv.Itoa(k)
 	e.items = append(e.items, it)
 	itp := &e.items[k]
 	if e.out == nil {
