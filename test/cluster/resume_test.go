@@ -31,7 +31,13 @@ func chatBody(model string) string {
 // resumable, or resuming after lastID when not "".
 func post(t *testing.T, ctx context.Context, base, key, body string, resumable bool, lastID string) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/chat/completions", strings.NewReader(body))
+	return postTo(t, ctx, base+"/v1/chat/completions", key, body, resumable, lastID)
+}
+
+// postTo is post to another endpoint, at url.
+func postTo(t *testing.T, ctx context.Context, url, key, body string, resumable bool, lastID string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
