@@ -31,6 +31,7 @@ func TestInterruptedEvents(t *testing.T) {
 	}{
 		{"openai.chat", `{"error":{"message":"the stream was interrupted`},
 		{"openai.completions", `{"error":{"message":"the stream was interrupted`},
+		{"openai.responses", `{"type":"error","sequence_number":6,"code":"upstream_error","message":"the stream was interrupted`},
 		{"anthropic.messages", `"type":"error","error":{"type":"api_error","message":"the stream was interrupted`},
 		{"native.inference", `"done":true`},
 		{"native.generate", `"type":"error"`},
