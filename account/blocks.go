@@ -102,6 +102,11 @@ func (b *blocks) admit(ctx context.Context, team string, need int64) (id string,
 		if c := tb.cur; c != nil {
 			if vok && c.local == local && c.remote == remote && now.Sub(c.taken) < blockAge && c.used+need <= c.size {
 				c.used += need
+				if c.used+need > c.size {
+					// Used up: closed now, so that no other process
+					// waits for credits it no longer has.
+					b.closeLocked(tb, c, now)
+				}
 				b.mu.Unlock()
 				return c.id, true
 			}
