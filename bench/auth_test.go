@@ -30,8 +30,9 @@ import (
 // openai dialect and upstream, metrics) with no account layer at all
 // ("none"), and over SQLite and over PostgreSQL with auth off (anonymous
 // calls, recorded in the store, as serve records them without --auth) and
-// on (a key, key and team rate limits, the call's credit reserved before
-// it goes upstream, its record charging the team), in rotating order each
+// on (a key, key and team rate limits, the call's credit held before it
+// goes upstream, from a credit block as serve does unless
+// RUNNEL_CREDIT_BLOCKS=off, its record charging the team), in rotating order each
 // round. The team has credits (every call reserves and pays one) and no
 // budget. Each variant is a fresh hop process (startHop), and its CPU is
 // the hop's own over the timed requests (getrusage in the hop; the
