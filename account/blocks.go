@@ -29,9 +29,11 @@ import (
 // No false refusals: a block closes, giving back what it did not hand
 // out, at most blockAge after it was taken (a timer, with or without
 // traffic). A per-call reservation refused for credits while another
-// process holds an open block of the team waits for it and retries,
-// within refusedWait (blockAge and a margin): by then every block open at
-// the refusal has closed, and no process takes a new one unless the team
+// process holds an open block of the team, or while this process's own
+// closed blocks are still giving back, waits for them and retries, within
+// refusedWait (blockAge, and as long for the give-back's write): by then
+// every block open at the refusal has closed, and no process takes a new
+// one unless the team
 // still has blockFloor calls' credits free, of which it takes a quarter
 // at most. The refused process takes no block of the team for a while
 // either. A refusal after that wait is true: the credits are held by
@@ -52,7 +54,9 @@ const (
 	blockMin   = 4  // calls: the first block's size, and the smallest worth taking
 	// refusedWait bounds how long a call refused for credits waits for
 	// other processes' open blocks to close.
-	refusedWait = blockAge + 250*time.Millisecond
+	// A second for the block's age, and as long again for its process
+	// to give back what it did not hand out on a loaded machine.
+	refusedWait = 2 * blockAge
 	// perCallFor is how long a process reserves per call for a team after
 	// the team ran short (a take found too few credits, or a refusal).
 	perCallFor = 2 * blockAge
@@ -73,7 +77,10 @@ type teamBlocks struct {
 	cur     *block
 	taking  chan struct{} // closed when the take in flight ends
 	perCall time.Time     // reserve per call until then
-	rate    float64       // credits per second handed out from the last block
+	// returning counts this process's closed blocks of the team whose
+	// unused credits are on their way back to the store.
+	returning int
+	rate      float64 // credits per second handed out from the last block
 }
 
 type block struct {
@@ -145,7 +152,7 @@ func (b *blocks) admit(ctx context.Context, team string, need int64) (id string,
 			continue
 		case err == nil && got > 0:
 			// Too small to be worth it (or closing): give it back.
-			b.returnLocked(r.ID, got)
+			b.returnLocked(tb, r.ID, got)
 		case err != nil && !errors.Is(err, ErrNotFound):
 			b.s.log.Warn("account: taking a block of credits; reserving per call", "team", team, "err", err)
 		}
@@ -165,17 +172,7 @@ func (b *blocks) unadmit(team, id string, n int64) {
 		tb.cur.used -= n
 		return
 	}
-	b.returnLocked(id, n)
-}
-
-// shortOf notes that a call of team was refused for credits: this process
-// reserves per call for that team for a while.
-func (b *blocks) shortOf(team string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if tb := b.teams[team]; tb != nil {
-		tb.perCall = time.Now().Add(perCallFor)
-	}
+	b.returnLocked(b.teams[team], id, n)
 }
 
 // expire closes c when its time is up, if it is still team's open block.
@@ -194,15 +191,25 @@ func (b *blocks) closeLocked(tb *teamBlocks, c *block, now time.Time) {
 	c.timer.Stop()
 	age := min(max(now.Sub(c.taken), 10*time.Millisecond), blockAge)
 	tb.rate = float64(c.used) / age.Seconds()
-	b.returnLocked(c.id, c.size-c.used)
+	b.returnLocked(tb, c.id, c.size-c.used)
 }
 
 // returnLocked gives n credits of block id back to its team and closes
 // the block in the store, off the caller's path (b.mu is held).
-func (b *blocks) returnLocked(id string, n int64) {
+func (b *blocks) returnLocked(tb *teamBlocks, id string, n int64) {
 	b.returning.Add(1)
+	if tb != nil {
+		tb.returning++
+	}
 	go func() {
 		defer b.returning.Done()
+		if tb != nil {
+			defer func() {
+				b.mu.Lock()
+				tb.returning--
+				b.mu.Unlock()
+			}()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := b.s.store.ReturnBlock(ctx, id, n); err != nil {
@@ -242,16 +249,25 @@ func (s *Service) retryParked(ctx context.Context, team string, try func() error
 
 // waitRefused decides, for a per-call reservation of team refused for
 // credits, whether to try again: while another process holds an open
-// block of the team (credits perhaps not handed out), it waits a little
-// and says yes, until deadline.
+// block of the team, or this one is giving back a closed block's unused
+// credits, it waits a little and says yes, until deadline.
 func (b *blocks) waitRefused(ctx context.Context, team string, deadline time.Time, pause *time.Duration) bool {
-	b.shortOf(team)
+	b.mu.Lock()
+	tb := b.teams[team]
+	own := false // this process's own closed blocks still giving back
+	if tb != nil {
+		tb.perCall = time.Now().Add(perCallFor)
+		own = tb.returning > 0
+	}
+	b.mu.Unlock()
 	if time.Now().After(deadline) {
 		return false
 	}
-	open, err := b.s.store.OpenBlocks(ctx, team, b.s.owner)
-	if err != nil || !open {
-		return false
+	if !own {
+		open, err := b.s.store.OpenBlocks(ctx, team, b.s.owner)
+		if err != nil || !open {
+			return false
+		}
 	}
 	t := time.NewTimer(min(*pause, time.Until(deadline)))
 	defer t.Stop()

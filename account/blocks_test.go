@@ -25,6 +25,7 @@ import (
 // and a key.
 func blockServices(t *testing.T, kind string, n int, credits int64, cfg account.Config) ([]*account.Service, string, string) {
 	a, b := storetest.OpenPair(t, kind)
+	listening(t, a, b)
 	cfg.Auth, cfg.CreditBlocks = true, true
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -40,11 +41,49 @@ func blockServices(t *testing.T, kind string, n int, credits int64, cfg account.
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, _, err := svcs[0].CreateKey(ctx, tm.ID, "", account.Limits{})
+	var key string
+	heard(t, func() { key, _, err = svcs[0].CreateKey(ctx, tm.ID, "", account.Limits{}) }, a, b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return svcs, tm.ID, key
+}
+
+// listening waits until the stores follow changes to keys and teams
+// (PostgreSQL's listener connects after Open): until then nothing is
+// admitted from a block.
+func listening(t *testing.T, sts ...*sqldb.Store) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second) // a deadlock guard
+	for _, st := range sts {
+		for _, ok := st.Version(); !ok; _, ok = st.Version() {
+			if time.Now().After(deadline) {
+				t.Fatal("the store does not follow changes")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// heard runs change, which announces a change to keys or teams, and waits
+// until every store has heard it: a block taken before a store hears a
+// change closes when it does.
+func heard(t *testing.T, change func(), sts ...*sqldb.Store) {
+	t.Helper()
+	before := make([]uint64, len(sts))
+	for i, st := range sts {
+		before[i], _ = st.Version()
+	}
+	change()
+	deadline := time.Now().Add(30 * time.Second) // a deadlock guard
+	for i, st := range sts {
+		for v, _ := st.Version(); v == before[i]; v, _ = st.Version() {
+			if time.Now().After(deadline) {
+				t.Fatal("a store did not hear the change")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 }
 
 func okRecord(id string) *gateway.Record {
@@ -185,13 +224,15 @@ func TestDeadProcessBlock(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
 			sa, sb := storetest.OpenPair(t, kind)
+			listening(t, sa, sb)
 			url, prefix := redistest.Prefix(t)
 			j := sharedJournal(t, url, prefix)
 			quiet := slog.New(slog.DiscardHandler)
 			good := account.New(kept{sb}, account.Config{Auth: true, CreditBlocks: true, Shared: j, Logger: quiet})
 			defer good.Close()
 			tm, _ := good.CreateTeam(ctx, "acme", 100)
-			key, _, _ := good.CreateKey(ctx, tm.ID, "", account.Limits{})
+			var key string
+			heard(t, func() { key, _, _ = good.CreateKey(ctx, tm.ID, "", account.Limits{}) }, sa, sb)
 
 			past := func() time.Time { return time.Now().Add(-time.Hour) } // its lease is over for the others
 			a := account.New(dead{refusing{kept{sa}}}, account.Config{Auth: true, CreditBlocks: true, Journal: filepath.Join(t.TempDir(), "calls.journal"),
@@ -246,6 +287,59 @@ func TestDeadProcessBlock(t *testing.T) {
 			rows, _ := good.Usage(ctx, account.UsageFilter{TeamID: tm.ID})
 			if got := held(); got.Credits != 97 || got.Reserved != 0 || len(rows) != 1 || rows[0].Calls != 3 {
 				t.Fatalf("after the records again: %+v, usage %+v; want 3 calls, 97 credits", got, rows)
+			}
+		})
+	}
+}
+
+// slowReturn gives a block's unused credits back late, as a loaded
+// database would.
+type slowReturn struct{ kept }
+
+func (s slowReturn) ReturnBlock(ctx context.Context, id string, n int64) error {
+	time.Sleep(1500 * time.Millisecond)
+	return s.kept.ReturnBlock(ctx, id, n)
+}
+
+// A process whose own block has closed but whose unused credits are still
+// on their way back does not refuse a call for want of them: it waits.
+func TestOwnBlockGivingBack(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			sa, sb := storetest.OpenPair(t, kind)
+			listening(t, sa, sb)
+			quiet := slog.New(slog.DiscardHandler)
+			s := account.New(slowReturn{kept{sa}}, account.Config{Auth: true, CreditBlocks: true, Logger: quiet})
+			defer s.Close()
+			other := account.New(kept{sb}, account.Config{Auth: true, Logger: quiet}) // per call
+			defer other.Close()
+			tm, _ := s.CreateTeam(ctx, "acme", 64)
+			var key string
+			heard(t, func() { key, _, _ = s.CreateKey(ctx, tm.ID, "", account.Limits{}) }, sa, sb)
+			adm, err := s.Admit(keyCtx(t, s, key), &stream.Request{Model: "m"})
+			if err != nil || account.BlockOf(adm) == "" {
+				t.Fatalf("first call: %v, block %q", err, account.BlockOf(adm))
+			}
+			adm.Done(okRecord("call_first"))
+			// The other process spends all that is free (64 - a block of 4).
+			for i := range 60 {
+				a, err := other.Admit(keyCtx(t, other, key), &stream.Request{Model: "m"})
+				if err != nil {
+					t.Fatalf("other process, call %d: %v", i, err)
+				}
+				a.Done(okRecord(fmt.Sprintf("call_other%d", i)))
+			}
+			// The block is past its age: this call closes it and waits
+			// for its 3 unused credits.
+			time.Sleep(1100 * time.Millisecond)
+			adm, err = s.Admit(keyCtx(t, s, key), &stream.Request{Model: "m"})
+			if err != nil {
+				t.Fatalf("a call while its own block gives back 3 credits: %v", err)
+			}
+			adm.Done(okRecord("call_last"))
+			if got, _ := s.Team(ctx, tm.ID); got.Credits != 2 {
+				t.Fatalf("team %+v, want 62 calls paid", got)
 			}
 		})
 	}
