@@ -117,6 +117,12 @@ type Call struct {
 	// Reservation is the id of what the call's admission holds, released
 	// in the record's transaction; not stored.
 	Reservation string `json:",omitempty"`
+	// Block is the credit block the call was admitted from (not
+	// Reservation: a record from a version without blocks must not
+	// release a whole block), Held the credits of it the call holds; the
+	// record shrinks the block by Held. Not stored.
+	Block string `json:",omitempty"`
+	Held  int64  `json:",omitempty"`
 	// Settle, when not nil, settles a job in the record's transaction
 	// (Outcome.SettleJob); not stored.
 	Settle *Settlement `json:",omitempty"`
@@ -256,6 +262,20 @@ type Store interface {
 	// over at now, except those keep (when not nil) says to keep, and
 	// returns how many it released.
 	ReleaseExpired(ctx context.Context, now time.Time, keep func(owner, reservation string) bool) (int, error)
+
+	// TakeBlock holds, as block r.ID of r.Owner, up to r.Credits of the
+	// team's free credits for calls admitted in memory (see Config.
+	// CreditBlocks): at most a share-th of the free credits, none when
+	// fewer than floor are free or the team has a budget, atomically as
+	// Reserve. It returns the credits held. A block is a reservation
+	// for the lease rules: released with its owner's lease.
+	TakeBlock(ctx context.Context, r Reservation, share, floor int64) (int64, error)
+	// ReturnBlock closes a block and gives back n of its credits (those
+	// not handed out); records of its calls shrink the rest.
+	ReturnBlock(ctx context.Context, id string, n int64) error
+	// OpenBlocks reports whether a process other than owner holds an
+	// open block of team.
+	OpenBlocks(ctx context.Context, team, owner string) (bool, error)
 
 	Close() error
 }

@@ -14,7 +14,9 @@ import (
 )
 
 // Admission: a call is served only once what it may cost is held in the
-// store, atomically against every other call of its team in any process.
+// store, atomically against every other call of its team in any process:
+// in a credit block this process holds (blocks.go), or reserved for it
+// alone.
 // A call outside a job reserves its credits (Config.JobCredits); a call of
 // a team with a budget also reserves its worst-case cost (worstCost). Job
 // calls were paid for when the job reserved its credits. The reservation
@@ -78,7 +80,12 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 	if team.MaxBudget > 0 {
 		r.Budget = s.worstCost(req)
 	}
-	if r.Credits > 0 || team.MaxBudget > 0 {
+	if s.blocks != nil && r.Credits > 0 && team.MaxBudget == 0 {
+		if id, ok := s.blocks.admit(ctx, team.ID, r.Credits); ok {
+			a.block, a.held = id, r.Credits
+		}
+	}
+	if a.block == "" && (r.Credits > 0 || team.MaxBudget > 0) {
 		if err := s.reserve(ctx, r, team); err != nil {
 			return nil, err
 		}
@@ -88,6 +95,9 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 	if lerr != nil {
 		if a.reservation != "" {
 			s.release(a.reservation)
+		}
+		if a.block != "" {
+			s.blocks.unadmit(team.ID, a.block, a.held)
 		}
 		if lerr.Unavailable {
 			return nil, &stream.Error{Code: stream.CodeOverloaded, Message: lerr.What + "; retry in " + lerr.RetryAfter.String(), RetryAfter: lerr.RetryAfter}
@@ -105,9 +115,12 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 // client that goes away must not cancel the write half-way: it could
 // commit unseen and stay held while this process's lease runs.
 func (s *Service) reserve(ctx context.Context, r Reservation, team Team) error {
+	wctx := ctx
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	err := s.store.Reserve(ctx, r)
+	// The wait for credits parked in blocks lasts as long as the caller
+	// waits; each write may not be cut short.
+	err := s.retryParked(wctx, r.TeamID, func() error { return s.store.Reserve(ctx, r) })
 	switch {
 	case err == nil:
 		return nil
@@ -242,6 +255,8 @@ type admission struct {
 	warnings    []string
 	charge      int64  // credits a plain call deducts if it ends well
 	reservation string // what the store holds for the call, or ""
+	block       string // or the credit block it was admitted from
+	held        int64  // and the credits of it the call holds
 	outcome     *Outcome
 	done        sync.Once
 }

@@ -25,3 +25,9 @@ func ReservationOf(a gateway.Admission) string { return a.(*admission).reservati
 
 // PendingKey is the key of c's record in the shared journal (tests).
 func PendingKey(c *Call) string { return pendingKey(c) }
+
+// BlockOf is the credit block an admission was admitted from (tests).
+func BlockOf(a gateway.Admission) string { return a.(*admission).block }
+
+// Owner names this process's reservations and blocks (tests).
+func (s *Service) Owner() string { return s.owner }

@@ -151,14 +151,18 @@ type PendingRecord struct {
 const drainEvery = 2 * time.Second
 
 // pendingKey names c in the shared journal: its call id, the job it
-// settles if any, and its reservation, which stay held until the record
-// is stored (see PendingHolds). Two records of one call id (a continued
+// settles if any, and its reservation (or credit block), which stay held
+// until the record is stored (see PendingHolds). Two records of one call id (a continued
 // stream) are two entries, each releasing its own reservation.
 func pendingKey(c *Call) string {
-	if c.Settle != nil && c.Settle.JobID != "" {
-		return c.ID + "|job:" + c.Settle.JobID + "|" + c.Reservation
+	res := c.Reservation
+	if c.Block != "" {
+		res = c.Block // a call holds a reservation or a block's credits
 	}
-	return c.ID + "|" + c.Reservation
+	if c.Settle != nil && c.Settle.JobID != "" {
+		return c.ID + "|job:" + c.Settle.JobID + "|" + res
+	}
+	return c.ID + "|" + res
 }
 
 // PendingHolds are what the record under pendingKey key holds until it is

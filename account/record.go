@@ -27,7 +27,7 @@ func (s *Service) record(a *admission, rec *gateway.Record) {
 			c.Credits = s.costCredits(c.Cost.Total)
 		}
 	}
-	c.Reservation = a.reservation
+	c.Reservation, c.Block, c.Held = a.reservation, a.block, a.held
 	if a.outcome != nil && a.outcome.SettleJob && a.jobID != "" {
 		st := &Settlement{JobID: a.jobID, Status: JobFailed}
 		if c.Status == "ok" {

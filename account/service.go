@@ -80,6 +80,12 @@ type Config struct {
 	// Lease/3 until another process (or its own restart) releases them,
 	// uncharged. Default 30s (RUNNEL_RESERVATION_LEASE).
 	Lease time.Duration
+	// CreditBlocks admits calls of teams without a budget from blocks of
+	// credits this process holds in the store, with no store write per
+	// call before its first token (see blocks.go); otherwise each call
+	// reserves its credits alone. serve turns it on unless
+	// RUNNEL_CREDIT_BLOCKS=off.
+	CreditBlocks bool
 	// BudgetMaxTokens caps calls of teams with a budget that ask for no
 	// max_tokens, so that their worst-case cost is known (default 4096).
 	BudgetMaxTokens int
@@ -98,6 +104,8 @@ type Service struct {
 
 	// owner names this process's reservations (see Config.Lease).
 	owner string
+	// blocks admits calls from credit blocks (Config.CreditBlocks).
+	blocks *blocks
 	// batch stores records in group commits; journal keeps those the
 	// store refused (Config.Journal).
 	batch   *batcher
@@ -154,6 +162,9 @@ func New(st Store, cfg Config) *Service {
 		s.openJournal(cfg.Journal)
 	}
 	if !cfg.JournalReplayOnly {
+		if cfg.CreditBlocks {
+			s.blocks = newBlocks(s)
+		}
 		s.batch = newBatcher(st, s.log)
 		s.renewLease(context.Background())
 	}
@@ -184,6 +195,10 @@ func (s *Service) Close() error {
 	s.drains.Wait()
 	if s.batch != nil {
 		s.batch.close()
+		if s.blocks != nil {
+			// Their calls are recorded: what is left is unused.
+			s.blocks.close()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		s.retryLocal()
 		if s.cfg.Shared != nil {
@@ -452,7 +467,8 @@ func (s *Service) CreateJob(ctx context.Context, id Identity, teamID, jobType st
 func (s *Service) createJob(ctx context.Context, id Identity, team, jobType string, implicit bool) (Job, error) {
 	now := s.cfg.Now().UTC()
 	j := Job{ID: newID("job_"), TeamID: team, KeyID: id.KeyID, Type: jobType, Status: JobPending, Reserved: s.cfg.JobCredits, Implicit: implicit, Created: now, Updated: now}
-	switch err := s.store.CreateJob(ctx, j); {
+	err := s.retryParked(ctx, team, func() error { return s.store.CreateJob(ctx, j) })
+	switch {
 	case errors.Is(err, ErrInsufficientCredits):
 		return Job{}, stream.Errorf(stream.CodeInsufficientCredit, "team %s has fewer than %d free credits", team, j.Reserved)
 	case errors.Is(err, ErrNotFound):
@@ -626,7 +642,8 @@ func EnvAuth() bool {
 // environment: RUNNEL_AUTH, RUNNEL_ADMIN_KEY, RUNNEL_CHARGE ("job" or
 // "cost"), RUNNEL_JOB_CREDITS, RUNNEL_CREDITS_PER_UNIT, RUNNEL_JOB_TIMEOUT
 // (a duration after which an untouched open job is released),
-// RUNNEL_RESERVATION_LEASE (Config.Lease), RUNNEL_BUDGET_MAX_TOKENS and
+// RUNNEL_RESERVATION_LEASE (Config.Lease), RUNNEL_CREDIT_BLOCKS ("off"
+// turns Config.CreditBlocks off; on by default), RUNNEL_BUDGET_MAX_TOKENS and
 // RUNNEL_KEY_RPM, RUNNEL_KEY_TPM, RUNNEL_TEAM_RPM, RUNNEL_TEAM_TPM (default
 // limits). Unset variables keep New's defaults.
 func ConfigFromEnv() (Config, error) {
@@ -658,6 +675,14 @@ func ConfigFromEnv() (Config, error) {
 			errs = append(errs, fmt.Errorf("RUNNEL_CREDITS_PER_UNIT=%q: want a positive number", v))
 		}
 		c.CreditsPerUnit = f
+	}
+	c.CreditBlocks = true
+	switch v := strings.ToLower(strings.TrimSpace(os.Getenv("RUNNEL_CREDIT_BLOCKS"))); v {
+	case "", "1", "true", "yes", "on":
+	case "0", "false", "no", "off":
+		c.CreditBlocks = false
+	default:
+		errs = append(errs, fmt.Errorf("RUNNEL_CREDIT_BLOCKS=%q: want on or off", v))
 	}
 	if v := os.Getenv("RUNNEL_RESERVATION_LEASE"); v != "" {
 		d, err := time.ParseDuration(v)

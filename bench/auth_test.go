@@ -30,8 +30,9 @@ import (
 // openai dialect and upstream, metrics) with no account layer at all
 // ("none"), and over SQLite and over PostgreSQL with auth off (anonymous
 // calls, recorded in the store, as serve records them without --auth) and
-// on (a key, key and team rate limits, the call's credit reserved before
-// it goes upstream, its record charging the team), in rotating order each
+// on (a key, key and team rate limits, the call's credit held before it
+// goes upstream, from a credit block as serve does unless
+// RUNNEL_CREDIT_BLOCKS=off, its record charging the team), in rotating order each
 // round. The team has credits (every call reserves and pays one) and no
 // budget. Each variant is a fresh hop process (startHop), and its CPU is
 // the hop's own over the timed requests (getrusage in the hop; the
@@ -142,7 +143,7 @@ func authHop(v, upstream string) (h http.Handler, key string, charged func() int
 		cleanup()
 		return nil, "", nil, nil, err
 	}
-	svc := account.New(st, account.Config{Auth: mode != "off", Journal: filepath.Join(dir, "calls.journal"), Logger: slog.New(slog.DiscardHandler)})
+	svc := account.New(st, account.Config{Auth: mode != "off", CreditBlocks: os.Getenv("RUNNEL_CREDIT_BLOCKS") != "off", Journal: filepath.Join(dir, "calls.journal"), Logger: slog.New(slog.DiscardHandler)})
 	closeAll := func() { svc.Close(); cleanup() }
 	h = svc.Middleware(gatewayHandler(upstream, func(g *gateway.Options, _ *openai.Options) { g.Accountant = svc }))
 	if mode == "off" {
@@ -161,11 +162,20 @@ func authHop(v, upstream string) (h http.Handler, key string, charged func() int
 		return nil, "", nil, nil, err
 	}
 	charged = func() int64 {
-		t, err := svc.Team(context.Background(), tm.ID)
-		if err != nil || t.Reserved != 0 {
-			return -1
+		// Nothing may stay held once the calls are recorded, but for
+		// an open credit block's unused part, given back within a
+		// second (account/blocks.go).
+		for range 40 {
+			t, err := svc.Team(context.Background(), tm.ID)
+			if err != nil {
+				return -1
+			}
+			if t.Reserved == 0 {
+				return credits - t.Credits
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		return credits - t.Credits
+		return -1
 	}
 	return h, key, charged, closeAll, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -32,9 +33,10 @@ func BenchmarkAddedTTFT(b *testing.B) {
 			key := ""
 			mux := http.NewServeMux()
 			if c.kind != "" {
-				// As serve runs it: a reservation before the call, the record
-				// group-committed before the final bytes.
-				svc := account.New(storetest.Open(b, c.kind), account.Config{Auth: true, Journal: filepath.Join(b.TempDir(), "calls.journal")})
+				// As serve runs it: credits held before the call (in a
+				// credit block unless RUNNEL_CREDIT_BLOCKS=off), the
+				// record group-committed before the final bytes.
+				svc := account.New(storetest.Open(b, c.kind), account.Config{Auth: true, CreditBlocks: os.Getenv("RUNNEL_CREDIT_BLOCKS") != "off", Journal: filepath.Join(b.TempDir(), "calls.journal")})
 				b.Cleanup(func() { svc.Close() })
 				ctx := context.Background()
 				tm, _ := svc.CreateTeam(ctx, "bench", 1<<40)

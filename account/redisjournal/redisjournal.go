@@ -20,6 +20,9 @@
 //	             "job:ID"; see account.PendingHolds), the record's key:
 //	             whether a hold waits on a record is one HEXISTS, however
 //	             many records wait
+//	rec:holds:H  a set: the keys of every record kept that names hold H
+//	             (several records name one credit block; rec:held names
+//	             only the last), until each is stored
 //	rec:gone:H   hold H was let go (Release) while no record named it: a
 //	             record put later reports it (account.ErrHoldGone); a day
 //	rec:alive:O  replica O runs (Heartbeat, with each lease renewal, a
@@ -67,6 +70,7 @@ type Journal struct {
 	held    string
 	gone    string
 	alive   string
+	holds   string
 }
 
 // goneTTL is how long a let-go hold is remembered: longer than any call
@@ -97,7 +101,7 @@ func New(rdb redis.UniversalClient, prefix string) *Journal {
 	if prefix == "" {
 		prefix = "runnel:"
 	}
-	return &Journal{rdb: rdb, pending: prefix + "rec:pending", claim: prefix + "rec:drain", held: prefix + "rec:held", gone: prefix + "rec:gone:", alive: prefix + "rec:alive:"}
+	return &Journal{rdb: rdb, pending: prefix + "rec:pending", claim: prefix + "rec:drain", held: prefix + "rec:held", gone: prefix + "rec:gone:", alive: prefix + "rec:alive:", holds: prefix + "rec:holds:"}
 }
 
 // Close closes the Redis client.
@@ -108,30 +112,41 @@ func (j *Journal) Close() error { return j.rdb.Close() }
 // interleaved.
 var (
 	// putScript keeps ARGV[2] under key ARGV[1] in KEYS[1], and indexes
-	// its holds (ARGV[4:]) in KEYS[2]; it counts those let go already
-	// (a key ARGV[3]..hold exists).
+	// its holds (ARGV[5:]) in KEYS[2] (hold → the last record naming it)
+	// and in a set per hold (ARGV[4]..hold: every record naming it, as
+	// several records name one credit block); it counts those let go
+	// already (a key ARGV[3]..hold exists).
 	putScript = redis.NewScript(`redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local gone = 0
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[1])
+  redis.call('SADD', ARGV[4] .. ARGV[i], ARGV[1])
   if redis.call('EXISTS', ARGV[3] .. ARGV[i]) == 1 then gone = gone + 1 end
 end
 return gone`)
-	// releaseHoldScript lets hold ARGV[1] go unless a record in KEYS[1]
-	// names it or its owner's heartbeat ARGV[4] (if any) lives,
-	// remembering that it went (ARGV[2] for ARGV[3] ms).
+	// releaseHoldScript lets hold ARGV[1] go unless a record names it
+	// (KEYS[1]; or one of the set ARGV[5] is still in KEYS[2], the set
+	// being dropped otherwise, so that a member a drainer failed to
+	// remove holds nothing) or its owner's heartbeat ARGV[4] (if any)
+	// lives, remembering that it went (ARGV[2] for ARGV[3] ms).
 	releaseHoldScript = redis.NewScript(`if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+for _, k in ipairs(redis.call('SMEMBERS', ARGV[5])) do
+  if redis.call('HEXISTS', KEYS[2], k) == 1 then return 0 end
+end
+redis.call('DEL', ARGV[5])
 if ARGV[4] ~= '' and redis.call('EXISTS', ARGV[4]) == 1 then return 0 end
 redis.call('SET', ARGV[2], '1', 'PX', ARGV[3])
 return 1`)
-	// forgetScript removes the records ARGV[2..ARGV[1]+1] from KEYS[1],
+	// forgetScript removes the records ARGV[3..ARGV[1]+2] from KEYS[1],
 	// then the holds of the (hold, key) pairs after them from KEYS[2]
-	// where they still name that key.
+	// where they still name that key, and the key from the hold's set
+	// (ARGV[2]..hold).
 	forgetScript = redis.NewScript(`local n = tonumber(ARGV[1])
 local removed = 0
-for i = 2, n + 1 do removed = removed + redis.call('HDEL', KEYS[1], ARGV[i]) end
-for i = n + 2, #ARGV, 2 do
+for i = 3, n + 2 do removed = removed + redis.call('HDEL', KEYS[1], ARGV[i]) end
+for i = n + 3, #ARGV, 2 do
   if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', KEYS[2], ARGV[i]) end
+  redis.call('SREM', ARGV[2] .. ARGV[i], ARGV[i + 1])
 end
 return removed`)
 )
@@ -140,7 +155,7 @@ return removed`)
 // (account.PendingHolds). If one of them was let go before (Release), the
 // record is kept all the same and the error is account.ErrHoldGone.
 func (j *Journal) Put(ctx context.Context, key string, rec []byte) error {
-	args := []any{key, rec, j.gone}
+	args := []any{key, rec, j.gone, j.holds}
 	for _, h := range account.PendingHolds(key) {
 		args = append(args, h)
 	}
@@ -158,7 +173,7 @@ func (j *Journal) Release(ctx context.Context, owner, hold string) (bool, error)
 	if owner != "" {
 		alive = j.alive + owner
 	}
-	n, err := releaseHoldScript.Run(ctx, j.rdb, []string{j.held}, hold, j.gone+hold, goneTTL.Milliseconds(), alive).Int()
+	n, err := releaseHoldScript.Run(ctx, j.rdb, []string{j.held, j.pending}, hold, j.gone+hold, goneTTL.Milliseconds(), alive, j.holds+hold).Int()
 	return n == 1, err
 }
 
@@ -252,7 +267,7 @@ func (j *Journal) Drain(ctx context.Context, store func(context.Context, []accou
 
 // forget removes the records under keys and their holds.
 func (j *Journal) forget(ctx context.Context, keys []string) (int, error) {
-	args := []any{len(keys)}
+	args := []any{len(keys), j.holds}
 	for _, k := range keys {
 		args = append(args, k)
 	}

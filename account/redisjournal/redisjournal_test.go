@@ -137,3 +137,45 @@ func TestHeartbeatKeeps(t *testing.T) {
 		t.Fatal("kept after its owner stopped")
 	}
 }
+
+// Several records name one credit block: it stays held until the last of
+// them is stored, whichever is stored first; a set member whose record is
+// gone (a drainer that failed to remove it) holds nothing.
+func TestBlockHeldByEveryRecord(t *testing.T) {
+	ctx := context.Background()
+	j := open(t)
+	for _, k := range []string{"a|blk_1", "b|blk_1", "c|blk_1"} {
+		if err := j.Put(ctx, k, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	storeOnly := func(keys ...string) {
+		t.Helper()
+		if _, err := j.Drain(ctx, func(context.Context, []account.PendingRecord) ([]string, error) { return keys, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The last put first (rec:held names it), then the first.
+	for _, k := range []string{"c|blk_1", "a|blk_1"} {
+		storeOnly(k)
+		if gone, err := j.Release(ctx, "", "res:blk_1"); gone || err != nil {
+			t.Fatalf("after storing %s: released %v, %v; want held for b", k, gone, err)
+		}
+	}
+	storeOnly("b|blk_1")
+	if gone, err := j.Release(ctx, "", "res:blk_1"); !gone || err != nil {
+		t.Fatalf("after the last: released %v, %v; want let go", gone, err)
+	}
+	// A stale member (its record removed by hand) does not hold.
+	if err := j.Put(ctx, "d|blk_2", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	j.rdb.HDel(ctx, j.pending, "d|blk_2")
+	j.rdb.HDel(ctx, j.held, "res:blk_2")
+	if gone, err := j.Release(ctx, "", "res:blk_2"); !gone || err != nil {
+		t.Fatalf("stale member: released %v, %v; want let go", gone, err)
+	}
+	if n, _ := j.rdb.Exists(ctx, j.holds+"res:blk_2").Result(); n != 0 {
+		t.Fatal("the stale set outlived the release")
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/runnel/runnel/account"
@@ -168,6 +170,33 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 			return err
 		}
 	}
+	// Blocks: each shrinks once by what its calls held, shared out below
+	// in call order.
+	blockLeft := map[string]held{}
+	for _, i := range idx {
+		if c := cs[i]; c.Block != "" && c.Held > 0 {
+			h := blockLeft[c.Block]
+			h.credits += c.Held
+			blockLeft[c.Block] = h
+		}
+	}
+	// In id order, as every batch locks them.
+	for _, id := range slices.Sorted(maps.Keys(blockLeft)) {
+		h := blockLeft[id]
+		t, freed, err := s.shrinkBlock(ctx, tx, id, h.credits, 1)
+		if err != nil {
+			return err
+		}
+		if t != team && freed > 0 {
+			// Another team's block (not made by this code): released as
+			// the per-call path would.
+			if _, err := s.exec(ctx, tx, releaseTeam, t, freed, 0.0); err != nil {
+				return err
+			}
+			freed = 0
+		}
+		blockLeft[id] = held{team: t, credits: freed}
+	}
 	// Insert with the credits asked; the rare call the team cannot pay
 	// in full is corrected below.
 	args := make([]any, 0, 25*min(len(idx), maxChunk))
@@ -237,6 +266,13 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 			} else {
 				budget -= h.budget
 			}
+		}
+		if h, ok := blockLeft[c.Block]; ok && c.Block != "" {
+			r := min(c.Held, h.credits)
+			h.credits -= r
+			blockLeft[c.Block] = h
+			reserved -= r
+			freed += r
 		}
 		if !stored[c.ID] {
 			dup[i] = true

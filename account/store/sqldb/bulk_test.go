@@ -18,7 +18,8 @@ import (
 // RecordCall does: credits, reservations, spend and held budget to the
 // bit, what each call was charged, and which were duplicates. The batches
 // mix teams, job calls, calls without a team, duplicates (stored before
-// and within the batch), reservations gone already, a team that cannot
+// and within the batch), reservations gone already, calls of credit
+// blocks (more than a block holds), a team that cannot
 // pay every call, awkward float costs, and more calls than one bulk
 // statement holds.
 func TestRecordCallsMatchesOneByOne(t *testing.T) {
@@ -74,6 +75,15 @@ func recordScenario(t *testing.T, seed uint64, stores ...*sqldb.Store) [][]*acco
 		if err := s.CreateJob(ctx, account.Job{ID: "job_b", TeamID: "team_b1", Status: account.JobPending, Reserved: 3, Created: t0}); err != nil {
 			t.Fatal(err)
 		}
+		// Credit blocks, smaller than the calls made from them.
+		for _, b := range []struct {
+			team string
+			n    int64
+		}{{"team_b1", 30}, {"team_b3", 3}} {
+			if n, err := s.TakeBlock(ctx, account.Reservation{ID: "blk_" + b.team, TeamID: b.team, Owner: "o", Credits: b.n}, 2, 0); err != nil || n != b.n {
+				t.Fatalf("block of %s: %d, %v", b.team, n, err)
+			}
+		}
 	}
 	var batches [][]*account.Call
 	n := 0
@@ -104,7 +114,9 @@ func recordScenario(t *testing.T, seed uint64, stores ...*sqldb.Store) [][]*acco
 			case k == 4:
 				c.Status, c.Credits = "error", 0
 			}
-			if c.TeamID != "" && c.JobID == "" && r.IntN(5) > 0 {
+			if (c.TeamID == "team_b1" || c.TeamID == "team_b3") && c.JobID == "" && r.IntN(3) == 0 {
+				c.Block, c.Held = "blk_"+c.TeamID, 1
+			} else if c.TeamID != "" && c.JobID == "" && r.IntN(5) > 0 {
 				c.Reservation = fmt.Sprintf("res_%d", n)
 				res := account.Reservation{ID: c.Reservation, TeamID: c.TeamID, Owner: "o", Credits: c.Credits}
 				if c.TeamID == "team_b2" {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -155,7 +156,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	if o.MaxVersion == 0 {
-		for _, q := range append(append([]string{insertCall, addSpent, touchJob, deductCredit, reserveTeam, insertReservation, deleteReservation, releaseTeam, lockTeam}, bulkStatements()...), reserveStatements()...) {
+		for _, q := range slices.Concat([]string{insertCall, addSpent, touchJob, deductCredit, reserveTeam, insertReservation, deleteReservation, releaseTeam, lockTeam}, bulkStatements(), reserveStatements(), blockStatements()) {
 			st, err := o.Write.PrepareContext(ctx, q)
 			if err != nil {
 				s.Close()
@@ -753,7 +754,8 @@ func (s *Store) RecordCalls(ctx context.Context, cs []*account.Call) (dup []bool
 	return dup, nil
 }
 
-// recordCall stores c inside tx: it releases c's reservation, then, unless
+// recordCall stores c inside tx: it releases c's reservation (or its
+// share of c's block), then, unless
 // c's id is stored already (dup), inserts the row, deducts c.Credits (at
 // most what the team can pay: c.Credits is set to what was deducted), adds
 // the cost to the spend, touches c's job and settles st's.
@@ -765,6 +767,15 @@ func (s *Store) recordCall(ctx context.Context, tx *sql.Tx, c *account.Call, st 
 	}
 	if c.Reservation != "" {
 		if err := s.release(ctx, tx, c.Reservation); err != nil {
+			return false, err
+		}
+	}
+	if c.Block != "" && c.Held > 0 {
+		team, freed, err := s.shrinkBlock(ctx, tx, c.Block, c.Held, 1)
+		if err == nil && freed > 0 {
+			_, err = s.exec(ctx, tx, releaseTeam, team, freed, 0.0)
+		}
+		if err != nil {
 			return false, err
 		}
 	}

@@ -1,0 +1,281 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"time"
+)
+
+// Credit blocks (Config.CreditBlocks): instead of one store write per
+// call before its first token, a process takes a block of a team's free
+// credits in one conditional update (Store.TakeBlock, the same check as a
+// reservation) and admits calls from it in memory. The block is a
+// reservation row under the process's lease, so the lease rules hold for
+// it unchanged: released uncharged when the process dies and its lease
+// ends, kept while a record waiting in Redis (or in the local journal)
+// names it. Each record shrinks it by what its call held, in the
+// transaction that charges the team; the process gives back what it did
+// not hand out when the block closes. So the credits held are always
+// those of calls in flight plus the unused part of open blocks, and
+// records charge exactly as with per-call reservations.
+//
+// Sizing: about blockAge of this process's calls for the team (measured
+// on its previous block), never more than 1/blockShare of the team's
+// free credits, and none below blockFloor calls' credits free: then every
+// process reserves per call, so the last credits are never parked.
+//
+// No false refusals: a block closes, giving back what it did not hand
+// out, at most blockAge after it was taken (a timer, with or without
+// traffic). A per-call reservation refused for credits while another
+// process holds an open block of the team, or while this process's own
+// closed blocks are still giving back, waits for them and retries, within
+// refusedWait (blockAge, and as long for the give-back's write): by then
+// every block open at the refusal has closed, and no process takes a new
+// one unless the team
+// still has blockFloor calls' credits free, of which it takes a quarter
+// at most. The refused process takes no block of the team for a while
+// either. A refusal after that wait is true: the credits are held by
+// calls in flight (or by a dead process's block, until its lease ends).
+// This needs no message between processes: the bound comes from the
+// blocks' age alone.
+//
+// Teams with a budget reserve per call (the budget is a float worst case
+// per call, not leased). Job calls hold nothing, as before. A block is
+// admitted from only while no process announced a change to keys or
+// teams since it was taken (Changes), so that a new budget or a removal
+// of credits applies at once.
+
+const (
+	blockAge   = time.Second
+	blockShare = 4  // a block takes at most a quarter of the free credits
+	blockFloor = 64 // calls' credits free below which every process reserves per call
+	blockMin   = 4  // calls: the first block's size, and the smallest worth taking
+	// refusedWait bounds how long a call refused for credits waits for
+	// other processes' open blocks to close.
+	// A second for the block's age, and as long again for its process
+	// to give back what it did not hand out on a loaded machine.
+	refusedWait = 2 * blockAge
+	// perCallFor is how long a process reserves per call for a team after
+	// the team ran short (a take found too few credits, or a refusal).
+	perCallFor = 2 * blockAge
+)
+
+type blocks struct {
+	s  *Service
+	mu sync.Mutex
+	// teams holds a state per team that has used blocks here.
+	teams map[string]*teamBlocks
+	// returning counts the closed blocks whose unused credits are being
+	// given back; Close waits for them.
+	returning sync.WaitGroup
+	closed    bool
+}
+
+type teamBlocks struct {
+	cur     *block
+	taking  chan struct{} // closed when the take in flight ends
+	perCall time.Time     // reserve per call until then
+	// returning counts this process's closed blocks of the team whose
+	// unused credits are on their way back to the store.
+	returning int
+	rate      float64 // credits per second handed out from the last block
+}
+
+type block struct {
+	id            string
+	size, used    int64 // credits held, credits handed to calls
+	taken         time.Time
+	local, remote uint64 // Changes versions when taken
+	timer         *time.Timer
+}
+
+func newBlocks(s *Service) *blocks { return &blocks{s: s, teams: map[string]*teamBlocks{}} }
+
+// admit hands need credits of team to a call from this process's open
+// block, taking a new one if the team has enough free credits; ok is
+// false when the call must reserve on its own (a per-call reservation).
+func (b *blocks) admit(ctx context.Context, team string, need int64) (id string, ok bool) {
+	for {
+		local, remote, vok := b.s.keys.versions()
+		now := time.Now()
+		b.mu.Lock()
+		tb := b.teams[team]
+		if tb == nil {
+			tb = &teamBlocks{}
+			b.teams[team] = tb
+		}
+		if c := tb.cur; c != nil {
+			if vok && c.local == local && c.remote == remote && now.Sub(c.taken) < blockAge && c.used+need <= c.size {
+				c.used += need
+				if c.used+need > c.size {
+					// Used up: closed now, so that no other process
+					// waits for credits it no longer has.
+					b.closeLocked(tb, c, now)
+				}
+				b.mu.Unlock()
+				return c.id, true
+			}
+			b.closeLocked(tb, c, now)
+		}
+		if !vok || b.closed || now.Before(tb.perCall) {
+			b.mu.Unlock()
+			return "", false
+		}
+		if ch := tb.taking; ch != nil {
+			// Another call is taking the next block: wait for it
+			// rather than every call writing its own reservation.
+			b.mu.Unlock()
+			<-ch
+			continue
+		}
+		ch := make(chan struct{})
+		tb.taking = ch
+		want := max(blockMin*need, int64(math.Ceil(1.25*tb.rate*blockAge.Seconds())))
+		b.mu.Unlock()
+
+		r := Reservation{ID: newID("blk_"), TeamID: team, Owner: b.s.owner, Credits: want}
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		got, err := b.s.store.TakeBlock(tctx, r, blockShare, blockFloor*need)
+		cancel()
+
+		b.mu.Lock()
+		tb.taking = nil
+		close(ch)
+		switch {
+		case err == nil && got >= blockMin*need && !b.closed:
+			c := &block{id: r.ID, size: got, taken: now, local: local, remote: remote}
+			c.timer = time.AfterFunc(blockAge, func() { b.expire(team, c) })
+			tb.cur = c
+			b.mu.Unlock()
+			continue
+		case err == nil && got > 0:
+			// Too small to be worth it (or closing): give it back.
+			b.returnLocked(tb, r.ID, got)
+		case err != nil && !errors.Is(err, ErrNotFound):
+			b.s.log.Warn("account: taking a block of credits; reserving per call", "team", team, "err", err)
+		}
+		tb.perCall = now.Add(perCallFor)
+		b.mu.Unlock()
+		return "", false
+	}
+}
+
+// unadmit gives back the credits of a call admitted from block id and
+// then refused (a rate limit): to the block if it is still open, else to
+// the store.
+func (b *blocks) unadmit(team, id string, n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if tb := b.teams[team]; tb != nil && tb.cur != nil && tb.cur.id == id {
+		tb.cur.used -= n
+		return
+	}
+	b.returnLocked(b.teams[team], id, n)
+}
+
+// expire closes c when its time is up, if it is still team's open block.
+func (b *blocks) expire(team string, c *block) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if tb := b.teams[team]; tb != nil && tb.cur == c {
+		b.closeLocked(tb, c, time.Now())
+	}
+}
+
+// closeLocked closes tb's open block c: no more calls from it, its
+// unused credits go back to the team, and its rate sizes the next one.
+func (b *blocks) closeLocked(tb *teamBlocks, c *block, now time.Time) {
+	tb.cur = nil
+	c.timer.Stop()
+	age := min(max(now.Sub(c.taken), 10*time.Millisecond), blockAge)
+	tb.rate = float64(c.used) / age.Seconds()
+	b.returnLocked(tb, c.id, c.size-c.used)
+}
+
+// returnLocked gives n credits of block id back to its team and closes
+// the block in the store, off the caller's path (b.mu is held).
+func (b *blocks) returnLocked(tb *teamBlocks, id string, n int64) {
+	b.returning.Add(1)
+	if tb != nil {
+		tb.returning++
+	}
+	go func() {
+		defer b.returning.Done()
+		if tb != nil {
+			defer func() {
+				b.mu.Lock()
+				tb.returning--
+				b.mu.Unlock()
+			}()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.s.store.ReturnBlock(ctx, id, n); err != nil {
+			b.s.log.Warn("account: giving back a block's unused credits; its lease will", "block", id, "credits", n, "err", err)
+		}
+	}()
+}
+
+// close closes every open block, gives back their unused credits and
+// waits until the store has them.
+func (b *blocks) close() {
+	b.mu.Lock()
+	b.closed = true
+	now := time.Now()
+	for _, tb := range b.teams {
+		if tb.cur != nil {
+			b.closeLocked(tb, tb.cur, now)
+		}
+	}
+	b.mu.Unlock()
+	b.returning.Wait()
+}
+
+// retryParked runs try, and while it is refused for credits that may be
+// parked in another process's open block, runs it again (waitRefused).
+func (s *Service) retryParked(ctx context.Context, team string, try func() error) error {
+	err := try()
+	if s.blocks == nil || !errors.Is(err, ErrInsufficientCredits) {
+		return err
+	}
+	deadline, pause := time.Now().Add(refusedWait), 10*time.Millisecond
+	for errors.Is(err, ErrInsufficientCredits) && s.blocks.waitRefused(ctx, team, deadline, &pause) {
+		err = try()
+	}
+	return err
+}
+
+// waitRefused decides, for a per-call reservation of team refused for
+// credits, whether to try again: while another process holds an open
+// block of the team, or this one is giving back a closed block's unused
+// credits, it waits a little and says yes, until deadline.
+func (b *blocks) waitRefused(ctx context.Context, team string, deadline time.Time, pause *time.Duration) bool {
+	b.mu.Lock()
+	tb := b.teams[team]
+	own := false // this process's own closed blocks still giving back
+	if tb != nil {
+		tb.perCall = time.Now().Add(perCallFor)
+		own = tb.returning > 0
+	}
+	b.mu.Unlock()
+	if time.Now().After(deadline) {
+		return false
+	}
+	if !own {
+		open, err := b.s.store.OpenBlocks(ctx, team, b.s.owner)
+		if err != nil || !open {
+			return false
+		}
+	}
+	t := time.NewTimer(min(*pause, time.Until(deadline)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return false
+	}
+	*pause = min(2**pause, 100*time.Millisecond)
+	return true
+}

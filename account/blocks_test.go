@@ -1,0 +1,346 @@
+package account_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/account"
+	"github.com/runnel/runnel/account/store/sqldb"
+	"github.com/runnel/runnel/account/store/storetest"
+	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/internal/redistest"
+	"github.com/runnel/runnel/stream"
+)
+
+// blockServices starts n services with credit blocks on one database,
+// alternating between two stores (two processes each; every service is
+// a process of its own, with its own lease), and a team with credits
+// and a key.
+func blockServices(t *testing.T, kind string, n int, credits int64, cfg account.Config) ([]*account.Service, string, string) {
+	a, b := storetest.OpenPair(t, kind)
+	listening(t, a, b)
+	cfg.Auth, cfg.CreditBlocks = true, true
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	var svcs []*account.Service
+	for i := range n {
+		s := account.New(kept{[]*sqldb.Store{a, b}[i%2]}, cfg)
+		t.Cleanup(func() { s.Close() })
+		svcs = append(svcs, s)
+	}
+	ctx := context.Background()
+	tm, err := svcs[0].CreateTeam(ctx, "blocks", credits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key string
+	heard(t, func() { key, _, err = svcs[0].CreateKey(ctx, tm.ID, "", account.Limits{}) }, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svcs, tm.ID, key
+}
+
+// listening waits until the stores follow changes to keys and teams
+// (PostgreSQL's listener connects after Open): until then nothing is
+// admitted from a block.
+func listening(t *testing.T, sts ...*sqldb.Store) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second) // a deadlock guard
+	for _, st := range sts {
+		for _, ok := st.Version(); !ok; _, ok = st.Version() {
+			if time.Now().After(deadline) {
+				t.Fatal("the store does not follow changes")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// heard runs change, which announces a change to keys or teams, and waits
+// until every store has heard it: a block taken before a store hears a
+// change closes when it does.
+func heard(t *testing.T, change func(), sts ...*sqldb.Store) {
+	t.Helper()
+	before := make([]uint64, len(sts))
+	for i, st := range sts {
+		before[i], _ = st.Version()
+	}
+	change()
+	deadline := time.Now().Add(30 * time.Second) // a deadlock guard
+	for i, st := range sts {
+		for v, _ := st.Version(); v == before[i]; v, _ = st.Version() {
+			if time.Now().After(deadline) {
+				t.Fatal("a store did not hear the change")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+func okRecord(id string) *gateway.Record {
+	return &gateway.Record{ID: id, Provider: "mock", Model: "m", Usage: stream.Usage{PromptTokens: 2, CompletionTokens: 3}, Status: "ok", Started: time.Now()}
+}
+
+// Three processes under mixed concurrent traffic (calls that succeed,
+// fail, or are still running when others start) admit exactly the
+// team's credits, most of them from credit blocks: every call served is
+// paid once, none beyond the credits, and every process keeps calling
+// until it is refused, so a credit left at the end was refused to some
+// call while it was free or parked in a block.
+func TestBlocksAdmitExactly(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			const credits = 600
+			svcs, team, key := blockServices(t, kind, 3, credits, account.Config{})
+			ctx := context.Background()
+			var served, failed, fromBlocks atomic.Int64
+			var n atomic.Int64
+			var wg sync.WaitGroup
+			for w := range 18 {
+				s := svcs[w%3]
+				wg.Go(func() {
+					for {
+						adm, err := s.Admit(keyCtx(t, s, key), &stream.Request{Model: "m"})
+						if codeOf(err) == stream.CodeInsufficientCredit {
+							return
+						}
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if account.BlockOf(adm) != "" {
+							fromBlocks.Add(1)
+						}
+						i := n.Add(1)
+						if i%3 == 0 {
+							time.Sleep(time.Millisecond) // still running while others start
+						}
+						rec := okRecord(fmt.Sprintf("call_%06d", i))
+						if i%7 == 0 {
+							rec.Status = "error"
+							failed.Add(1)
+						} else {
+							served.Add(1)
+						}
+						adm.Done(rec)
+					}
+				})
+			}
+			wg.Wait()
+			tm, _ := svcs[0].Team(ctx, team)
+			rows, _ := svcs[0].Usage(ctx, account.UsageFilter{TeamID: team})
+			var calls, errs int64
+			for _, r := range rows {
+				calls, errs = calls+r.Calls, errs+r.Errors
+			}
+			if served.Load() != credits || tm.Credits != 0 || tm.Reserved != 0 || calls != served.Load()+failed.Load() || errs != failed.Load() {
+				t.Fatalf("served %d (%d failed), team after %+v, %d records (%d errors); want %d served and paid, nothing left or held", served.Load(), failed.Load(), tm, calls, errs, credits)
+			}
+			if fromBlocks.Load() < credits/2 {
+				t.Fatalf("only %d of %d calls admitted from blocks: the test did not test them", fromBlocks.Load(), n.Load())
+			}
+			t.Logf("%d of %d calls admitted from blocks", fromBlocks.Load(), n.Load())
+		})
+	}
+}
+
+// The last credits are usable from any process: parked in another
+// process's block, they come back within a bounded wait (the block
+// closes at its age) and a refused call waits for them; below the floor
+// every process reserves per call, so each gets one of the last three.
+func TestLastCreditsFromAnyProcess(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			svcs, team, key := blockServices(t, kind, 3, 300, account.Config{})
+			ctx := context.Background()
+			admit := func(s *account.Service) (gateway.Admission, error) {
+				return s.Admit(keyCtx(t, s, key), &stream.Request{Model: "m"})
+			}
+			// Process 0 takes a block for one call, which runs on.
+			running, err := admit(svcs[0])
+			if err != nil || account.BlockOf(running) == "" {
+				t.Fatalf("first call: %v, block %q", err, account.BlockOf(running))
+			}
+			// Process 1 alone calls until refused: it gets every other
+			// credit, process 0's block's unused ones included.
+			got := 0
+			for {
+				adm, err := admit(svcs[1])
+				if codeOf(err) == stream.CodeInsufficientCredit {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got++
+				adm.Done(okRecord(fmt.Sprintf("call_p1_%03d", got)))
+			}
+			running.Done(okRecord("call_p0"))
+			if tm, _ := svcs[0].Team(ctx, team); got != 299 || tm.Credits != 0 || tm.Reserved != 0 {
+				t.Fatalf("process 1 served %d, team %+v; want 299 and nothing left", got, tm)
+			}
+			// Three credits, under the floor: one for each process.
+			if _, err := svcs[2].AddCredits(ctx, team, 3); err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range svcs {
+				adm, err := admit(s)
+				if err != nil || account.BlockOf(adm) != "" {
+					t.Fatalf("process %d: %v, block %q; want a per-call reservation", i, err, account.BlockOf(adm))
+				}
+				defer adm.Done(okRecord(fmt.Sprintf("call_last%d", i)))
+			}
+			if _, err := admit(svcs[0]); codeOf(err) != stream.CodeInsufficientCredit {
+				t.Fatalf("a fourth call: %v; want refused", err)
+			}
+		})
+	}
+}
+
+// dead is a process that has lost the store for good: its records go to
+// Redis, and its block is never given back.
+type dead struct{ refusing }
+
+func (dead) ReturnBlock(context.Context, string, int64) error {
+	return errors.New("database unavailable")
+}
+
+// A process that dies holding a block, with records of calls from it
+// waiting in Redis and a call still running: the block stays held while
+// the records wait, each record charges once when another process stores
+// it and shrinks the block, and once none waits the rest of the block
+// (the running call's credit, and what was unused) goes back uncharged.
+func TestDeadProcessBlock(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			sa, sb := storetest.OpenPair(t, kind)
+			listening(t, sa, sb)
+			url, prefix := redistest.Prefix(t)
+			j := sharedJournal(t, url, prefix)
+			quiet := slog.New(slog.DiscardHandler)
+			good := account.New(kept{sb}, account.Config{Auth: true, CreditBlocks: true, Shared: j, Logger: quiet})
+			defer good.Close()
+			tm, _ := good.CreateTeam(ctx, "acme", 100)
+			var key string
+			heard(t, func() { key, _, _ = good.CreateKey(ctx, tm.ID, "", account.Limits{}) }, sa, sb)
+
+			past := func() time.Time { return time.Now().Add(-time.Hour) } // its lease is over for the others
+			a := account.New(dead{refusing{kept{sa}}}, account.Config{Auth: true, CreditBlocks: true, Journal: filepath.Join(t.TempDir(), "calls.journal"),
+				Shared: sharedJournal(t, url, prefix), Logger: quiet, Now: past})
+			defer a.Close()
+			block := ""
+			for i := range 4 {
+				adm, err := a.Admit(keyCtx(t, a, key), &stream.Request{Model: "m"})
+				if err != nil || account.BlockOf(adm) == "" || block != "" && account.BlockOf(adm) != block {
+					t.Fatalf("call %d: %v, block %q (first %q)", i, err, account.BlockOf(adm), block)
+				}
+				block = account.BlockOf(adm)
+				if i < 3 {
+					adm.Done(okRecord(fmt.Sprintf("call_dead%d", i)))
+				}
+			}
+			held := func() account.Team { got, _ := good.Team(ctx, tm.ID); return got }
+			size := held().Reserved
+			if size < 4 {
+				t.Fatalf("block of %d credits for 4 calls", size)
+			}
+			// It dies: its heartbeat goes.
+			if err := j.Heartbeat(ctx, a.Owner(), 0); err != nil {
+				t.Fatal(err)
+			}
+			good.RenewLease(ctx)
+			if got := held(); got.Reserved != size || got.Credits != 100 {
+				t.Fatalf("after its lease ended, with 3 records waiting: %+v; want the block of %d kept", got, size)
+			}
+			var recs []account.PendingRecord
+			j.Drain(ctx, func(_ context.Context, r []account.PendingRecord) ([]string, error) { recs = r; return nil, nil })
+			if n, err := good.DrainShared(ctx); n != 3 || err != nil {
+				t.Fatalf("drain: %d, %v", n, err)
+			}
+			if got := held(); got.Credits != 97 || got.Reserved != size-3 {
+				t.Fatalf("after the records: %+v; want 97 credits, %d held", got, size-3)
+			}
+			good.RenewLease(ctx)
+			if got := held(); got.Credits != 97 || got.Reserved != 0 {
+				t.Fatalf("after the next lease round: %+v; want 97 credits, the block released", got)
+			}
+			// The same records again (a drainer that died before
+			// forgetting them): stored and charged once.
+			for _, r := range recs {
+				if err := j.Put(ctx, r.Key, r.Record); err != nil && !errors.Is(err, account.ErrHoldGone) {
+					t.Fatal(err)
+				}
+			}
+			if n, err := good.DrainShared(ctx); n != 3 || err != nil {
+				t.Fatalf("second drain: %d, %v", n, err)
+			}
+			rows, _ := good.Usage(ctx, account.UsageFilter{TeamID: tm.ID})
+			if got := held(); got.Credits != 97 || got.Reserved != 0 || len(rows) != 1 || rows[0].Calls != 3 {
+				t.Fatalf("after the records again: %+v, usage %+v; want 3 calls, 97 credits", got, rows)
+			}
+		})
+	}
+}
+
+// slowReturn gives a block's unused credits back late, as a loaded
+// database would.
+type slowReturn struct{ kept }
+
+func (s slowReturn) ReturnBlock(ctx context.Context, id string, n int64) error {
+	time.Sleep(1500 * time.Millisecond)
+	return s.kept.ReturnBlock(ctx, id, n)
+}
+
+// A process whose own block has closed but whose unused credits are still
+// on their way back does not refuse a call for want of them: it waits.
+func TestOwnBlockGivingBack(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			sa, sb := storetest.OpenPair(t, kind)
+			listening(t, sa, sb)
+			quiet := slog.New(slog.DiscardHandler)
+			s := account.New(slowReturn{kept{sa}}, account.Config{Auth: true, CreditBlocks: true, Logger: quiet})
+			defer s.Close()
+			other := account.New(kept{sb}, account.Config{Auth: true, Logger: quiet}) // per call
+			defer other.Close()
+			tm, _ := s.CreateTeam(ctx, "acme", 64)
+			var key string
+			heard(t, func() { key, _, _ = s.CreateKey(ctx, tm.ID, "", account.Limits{}) }, sa, sb)
+			adm, err := s.Admit(keyCtx(t, s, key), &stream.Request{Model: "m"})
+			if err != nil || account.BlockOf(adm) == "" {
+				t.Fatalf("first call: %v, block %q", err, account.BlockOf(adm))
+			}
+			adm.Done(okRecord("call_first"))
+			// The other process spends all that is free (64 - a block of 4).
+			for i := range 60 {
+				a, err := other.Admit(keyCtx(t, other, key), &stream.Request{Model: "m"})
+				if err != nil {
+					t.Fatalf("other process, call %d: %v", i, err)
+				}
+				a.Done(okRecord(fmt.Sprintf("call_other%d", i)))
+			}
+			// The block is past its age: this call closes it and waits
+			// for its 3 unused credits.
+			time.Sleep(1100 * time.Millisecond)
+			adm, err = s.Admit(keyCtx(t, s, key), &stream.Request{Model: "m"})
+			if err != nil {
+				t.Fatalf("a call while its own block gives back 3 credits: %v", err)
+			}
+			adm.Done(okRecord("call_last"))
+			if got, _ := s.Team(ctx, tm.ID); got.Credits != 2 {
+				t.Fatalf("team %+v, want 62 calls paid", got)
+			}
+		})
+	}
+}
