@@ -148,9 +148,7 @@ func (b *Batch) Step(entries []Entry) error {
 			c, s := cos[i*half:(i+1)*half], sin[i*half:(i+1)*half]
 			rotate(b.q[i*qd:(i+1)*qd], c, s, hs)
 			rotate(b.k[i*kv:(i+1)*kv], c, s, hs)
-			// Positions fill in order, so position p goes at the end.
-			e.Seq.key[l] = append(e.Seq.key[l][:p*kv], b.k[i*kv:(i+1)*kv]...)
-			e.Seq.value[l] = append(e.Seq.value[l][:p*kv], b.v[i*kv:(i+1)*kv]...)
+			e.Seq.store(l, p, b.k[i*kv:(i+1)*kv], b.v[i*kv:(i+1)*kv])
 		}
 		b.attention(entries, l)
 		b.aoIn.Set(b.ao[:n*qd], n)
@@ -335,10 +333,11 @@ func (b *Batch) attention(entries []Entry, layer int) {
 		b.blocks = append(b.blocks, [2]int{i, j})
 		i = j
 	}
-	parallelRows(len(b.blocks)*heads, work, func(r0, r1 int) {
+	kvh := m.KVHeads
+	parallelRows(len(b.blocks)*kvh, work, func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
-			blk := b.blocks[r/heads]
-			b.blockHead(entries[blk[0]].Seq, blk[0], blk[1], r%heads, layer)
+			blk := b.blocks[r/kvh]
+			b.blockHead(entries[blk[0]].Seq, blk[0], blk[1], r%kvh, layer)
 		}
 	})
 }
@@ -351,14 +350,19 @@ const (
 	keyTile    = 64
 )
 
-// blockHead computes head h of entries [i0, i1), consecutive positions of
-// sequence s, tile by tile. DotRows and AxpyRows give each row the same
-// bits in any tile, so every query's result is the one it gets alone.
-func (b *Batch) blockHead(s *Sequence, i0, i1, h, layer int) {
+// blockHead computes, for entries [i0, i1) (consecutive positions of
+// sequence s), every query head that reads KV head g, tile by tile: a
+// tile of g's keys or values is read from memory once for all the
+// block's queries and the group's heads (grouped-query attention shares
+// a KV head among several), and stays in cache meanwhile. DotRows and
+// AxpyRows give each row the same bits in any tile, so every query's
+// result is the one it gets alone.
+func (b *Batch) blockHead(s *Sequence, i0, i1, g, layer int) {
 	m := b.m
-	hs, kv, qd, seqLen := m.HeadSize(), m.KVDim(), m.QDim(), m.SeqLen
-	kvOff := (h / (m.Heads / m.KVHeads)) * hs
-	keys, values := s.key[layer][kvOff:], s.value[layer][kvOff:]
+	hs, qd, seqLen := m.HeadSize(), m.QDim(), m.SeqLen
+	group := m.Heads / m.KVHeads
+	h0, h1 := g*group, (g+1)*group
+	keys, values := s.key[layer], s.value[layer]
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	if m.attnScale != 0 {
 		scale = m.attnScale
@@ -373,45 +377,59 @@ func (b *Batch) blockHead(s *Sequence, i0, i1, h, layer int) {
 		}
 		return 0
 	}
-	// att(i) is entry i's row of scores, indexed by key position.
-	att := func(i int) []float32 { return b.att[(i*m.Heads+h)*seqLen : (i*m.Heads+h+1)*seqLen] }
+	// att(i, h) is entry i's row of scores for head h, indexed by key
+	// position; q and out are its query and output.
+	att := func(i, h int) []float32 { return b.att[(i*m.Heads+h)*seqLen : (i*m.Heads+h+1)*seqLen] }
+	q := func(i, h int) []float32 { return b.q[i*qd+h*hs : i*qd+(h+1)*hs] }
+	out := func(i, h int) []float32 { return b.ao[i*qd+h*hs : i*qd+(h+1)*hs] }
 	start, end := first(b.pos[i0]), b.pos[i1-1]+1
-	for k0 := start; k0 < end; k0 += keyTile {
+	// Tiles are aligned to keyTile positions, as the cache stores them.
+	for k0 := start / keyTile * keyTile; k0 < end; k0 += keyTile {
 		k1 := min(k0+keyTile, end)
+		kt := keys[m.kvTile(k0/keyTile, g):]
 		for i := i0; i < i1; i++ {
 			lo, hi := max(k0, first(b.pos[i])), min(k1, b.pos[i]+1)
 			if lo < hi {
-				kernels.DotRows(att(i)[lo:hi], b.q[i*qd+h*hs:i*qd+(h+1)*hs], keys[lo*kv:], kv)
+				for h := h0; h < h1; h++ {
+					kernels.DotRows(att(i, h)[lo:hi], q(i, h), kt[(lo-k0)*hs:], hs)
+				}
 			}
 		}
 	}
 	for i := i0; i < i1; i++ {
-		a := att(i)[first(b.pos[i]) : b.pos[i]+1]
-		for t := range a {
-			a[t] *= scale
+		for h := h0; h < h1; h++ {
+			a := att(i, h)[first(b.pos[i]) : b.pos[i]+1]
+			for t := range a {
+				a[t] *= scale
+			}
+			if m.attnSoftcap != 0 {
+				softcap(a, m.attnSoftcap)
+			}
+			kernels.Softmax(a)
+			clear(out(i, h))
 		}
-		if m.attnSoftcap != 0 {
-			softcap(a, m.attnSoftcap)
-		}
-		kernels.Softmax(a)
-		clear(b.ao[i*qd+h*hs : i*qd+(h+1)*hs])
 	}
-	for k0 := start; k0 < end; k0 += keyTile {
+	for k0 := start / keyTile * keyTile; k0 < end; k0 += keyTile {
 		k1 := min(k0+keyTile, end)
+		vt := values[m.kvTile(k0/keyTile, g):]
 		for i := i0; i < i1; i++ {
 			lo, hi := max(k0, first(b.pos[i])), min(k1, b.pos[i]+1)
 			if lo < hi {
-				kernels.AxpyRows(b.ao[i*qd+h*hs:i*qd+(h+1)*hs], att(i)[lo:hi], values[lo*kv:], kv)
+				for h := h0; h < h1; h++ {
+					kernels.AxpyRows(out(i, h), att(i, h)[lo:hi], vt[(lo-k0)*hs:], hs)
+				}
 			}
 		}
 	}
 }
 
 // head computes head h of entry i alone, for small heads (below
-// smallHead), with loops the compiler keeps inline.
+// smallHead), with loops the compiler keeps inline. It walks the cache's
+// tiles (see Sequence) in order, so every sum is taken in the order of
+// positions.
 func (b *Batch) head(s *Sequence, i, h, layer int) {
 	m := b.m
-	hs, kv, qd, seqLen := m.HeadSize(), m.KVDim(), m.QDim(), m.SeqLen
+	hs, qd, seqLen := m.HeadSize(), m.QDim(), m.SeqLen
 	pos := b.pos[i]
 	// A sliding window of w sees positions pos-w+1 … pos, as llama.cpp's
 	// mask does (it hides a key when pos - keyPos >= w).
@@ -420,39 +438,50 @@ func (b *Batch) head(s *Sequence, i, h, layer int) {
 		first = pos - w + 1
 	}
 	q := b.q[i*qd+h*hs : i*qd+(h+1)*hs]
+	// att[t-first] is the score of position t.
 	att := b.att[(i*m.Heads+h)*seqLen : (i*m.Heads+h)*seqLen+pos+1-first]
-	kvOff := first*kv + (h/(m.Heads/m.KVHeads))*hs
-	keys, values := s.key[layer][kvOff:], s.value[layer][kvOff:]
+	g := h / (m.Heads / m.KVHeads)
+	keys, values := s.key[layer], s.value[layer]
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	if m.attnScale != 0 {
 		scale = m.attnScale
 	}
 	out := b.ao[i*qd+h*hs : i*qd+(h+1)*hs]
 	clear(out)
+	// tile returns the rows of positions [lo, hi) of the tile that starts
+	// at k0 (hs floats apart, from the cache c) and their scores.
+	tile := func(c []float32, k0 int) (rows, a []float32) {
+		lo, hi := max(k0, first), min(k0+keyTile, pos+1)
+		return c[m.kvTile(k0/keyTile, g)+(lo-k0)*hs:], att[lo-first : hi-first]
+	}
+	t0 := first / keyTile * keyTile
 	// Small heads (stories260K has 8) spend more on calls than on
 	// arithmetic: plain loops the compiler keeps inline.
 	// Two partial sums (head sizes are even) halve the chain of
 	// dependent adds, which bounds this loop.
-	if hs == 8 {
-		// stories260K's heads: q in registers, the same sums in the
-		// same order as the loop below.
-		q0, q1, q2, q3, q4, q5, q6, q7 := q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]
-		for t := range att {
-			k := keys[t*kv : t*kv+8]
-			var s0, s1 float32
-			s0 += q0 * k[0]
-			s1 += q1 * k[1]
-			s0 += q2 * k[2]
-			s1 += q3 * k[3]
-			s0 += q4 * k[4]
-			s1 += q5 * k[5]
-			s0 += q6 * k[6]
-			s1 += q7 * k[7]
-			att[t] = (s0 + s1) * scale
+	for k0 := t0; k0 <= pos; k0 += keyTile {
+		keys, att := tile(keys, k0)
+		if hs == 8 {
+			// stories260K's heads: q in registers, the same sums in the
+			// same order as the loop below.
+			q0, q1, q2, q3, q4, q5, q6, q7 := q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]
+			for t := range att {
+				k := keys[t*8 : t*8+8]
+				var s0, s1 float32
+				s0 += q0 * k[0]
+				s1 += q1 * k[1]
+				s0 += q2 * k[2]
+				s1 += q3 * k[3]
+				s0 += q4 * k[4]
+				s1 += q5 * k[5]
+				s0 += q6 * k[6]
+				s1 += q7 * k[7]
+				att[t] = (s0 + s1) * scale
+			}
+			continue
 		}
-	} else {
 		for t := range att {
-			k := keys[t*kv : t*kv+hs]
+			k := keys[t*hs : t*hs+hs]
 			var s0, s1 float32
 			for j := 0; j+1 < len(k); j += 2 {
 				s0 += q[j] * k[j]
@@ -471,26 +500,32 @@ func (b *Batch) head(s *Sequence, i, h, layer int) {
 		// (a store-to-load chain). Same operations, same order.
 		for j0 := 0; j0 < hs; j0 += 8 {
 			var o0, o1, o2, o3, o4, o5, o6, o7 float32
-			for t, a := range att {
-				v := values[t*kv+j0 : t*kv+j0+8]
-				o0 += a * v[0]
-				o1 += a * v[1]
-				o2 += a * v[2]
-				o3 += a * v[3]
-				o4 += a * v[4]
-				o5 += a * v[5]
-				o6 += a * v[6]
-				o7 += a * v[7]
+			for k0 := t0; k0 <= pos; k0 += keyTile {
+				values, att := tile(values, k0)
+				for t, a := range att {
+					v := values[t*hs+j0 : t*hs+j0+8]
+					o0 += a * v[0]
+					o1 += a * v[1]
+					o2 += a * v[2]
+					o3 += a * v[3]
+					o4 += a * v[4]
+					o5 += a * v[5]
+					o6 += a * v[6]
+					o7 += a * v[7]
+				}
 			}
 			o := out[j0 : j0+8]
 			o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7] = o0, o1, o2, o3, o4, o5, o6, o7
 		}
 		return
 	}
-	for t, a := range att {
-		v := values[t*kv : t*kv+hs]
-		for j, vj := range v {
-			out[j] += a * vj
+	for k0 := t0; k0 <= pos; k0 += keyTile {
+		values, att := tile(values, k0)
+		for t, a := range att {
+			v := values[t*hs : t*hs+hs]
+			for j, vj := range v {
+				out[j] += a * vj
+			}
 		}
 	}
 }

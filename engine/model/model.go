@@ -265,7 +265,8 @@ func (m *Model) makeRopes() {
 }
 
 // LimitContext lowers the context length to n, which bounds the memory of
-// each Sequence's KV cache (Layers × n × KVDim × 2 float32s). It must be
+// each Sequence's KV cache (Layers × n × KVDim × 2 float32s, n rounded up
+// to a whole tile of keyTile positions). It must be
 // called before any Sequence or Batch is made.
 func (m *Model) LimitContext(n int) {
 	if n > 0 && n < m.SeqLen {
@@ -277,11 +278,41 @@ func (m *Model) LimitContext(n int) {
 // Sequence is one generation's state: its KV cache and position.
 type Sequence struct {
 	pos int
-	// key[l] and value[l] hold layer l's pos × kvDim cache. They grow as
+	// key[l] and value[l] hold layer l's cache in tiles of keyTile
+	// positions; within a tile each KV head's rows are contiguous
+	// (keyTile × headSize, see kvTile). Attention walks one head's keys
+	// and values at a time, so each walk is one stream of memory that the
+	// prefetchers follow, where rows of all heads (kvDim wide) made it a
+	// headSize slice every kvDim floats, three cache lines and a stride
+	// that left most of them to miss. They grow a tile at a time as
 	// positions fill, so a short generation never pays for the whole
 	// context, and keep their capacity across Reset.
 	key, value [][]float32
 	m          *Model
+}
+
+// kvTile returns where tile t of KV head g starts in a layer's cache:
+// its keyTile rows of headSize values follow one another from there.
+func (m *Model) kvTile(t, g int) int {
+	hs := m.HeadSize()
+	return t*keyTile*m.KVHeads*hs + g*keyTile*hs
+}
+
+// store writes k and v (kvDim values, all heads) at position p of layer
+// l's cache, growing it by a tile when p starts one. Positions fill in
+// order.
+func (s *Sequence) store(l, p int, k, v []float32) {
+	m := s.m
+	hs := m.HeadSize()
+	if need := (p/keyTile + 1) * keyTile * m.KVDim(); len(s.key[l]) < need {
+		s.key[l] = slices.Grow(s.key[l], need-len(s.key[l]))[:need]
+		s.value[l] = slices.Grow(s.value[l], need-len(s.value[l]))[:need]
+	}
+	for g := range m.KVHeads {
+		o := m.kvTile(p/keyTile, g) + p%keyTile*hs
+		copy(s.key[l][o:o+hs], k[g*hs:(g+1)*hs])
+		copy(s.value[l][o:o+hs], v[g*hs:(g+1)*hs])
+	}
 }
 
 // NewSequence returns a sequence with an empty KV cache.
