@@ -2,6 +2,7 @@ package sampler
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -174,5 +175,71 @@ func BenchmarkSampleTopK40(b *testing.B) {
 	for b.Loop() {
 		copy(buf, logits)
 		s.Sample(buf, nil)
+	}
+}
+
+// argmaxOnePass is Argmax as one pass of strict compares.
+func argmaxOnePass(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// TestArgmaxMatchesOnePass: the laned Argmax returns what one pass of
+// strict compares does, on lengths around the lanes' width, with ties
+// (the first wins), signed zeros, infinities and NaNs.
+func TestArgmaxMatchesOnePass(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	specials := []float32{nan, inf, -inf, 0, float32(math.Copysign(0, -1)), 1, 1, -1}
+	for n := 0; n <= 40; n++ {
+		for trial := range 200 {
+			x := make([]float32, n)
+			for i := range x {
+				switch {
+				case trial%4 == 0:
+					x[i] = specials[rng.IntN(len(specials))]
+				case trial%4 == 1:
+					x[i] = float32(rng.IntN(3)) // many ties
+				default:
+					x[i] = float32(rng.NormFloat64())
+				}
+			}
+			if got, want := Argmax(x), argmaxOnePass(x); got != want {
+				t.Fatalf("Argmax(%v) = %d, one pass %d", x, got, want)
+			}
+		}
+	}
+	big := make([]float32, 32000)
+	for i := range big {
+		big[i] = float32(math.Sin(float64(i) * 0.37))
+	}
+	big[31999], big[7] = 2, 2 // a tie between lanes: the first wins
+	if got := Argmax(big); got != 7 {
+		t.Fatalf("Argmax = %d, want 7", got)
+	}
+}
+
+// BenchmarkArgmax is a greedy draw over a 32,000-token vocabulary; the
+// one-pass loop it replaced is the "one-pass" case.
+func BenchmarkArgmax(b *testing.B) {
+	logits := make([]float32, 32000)
+	for i := range logits {
+		logits[i] = float32(math.Sin(float64(i)*0.37)) * 5
+	}
+	logits[20000] = 7
+	for _, c := range []struct {
+		name string
+		f    func([]float32) int
+	}{{"lanes", Argmax}, {"one-pass", argmaxOnePass}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				c.f(logits)
+			}
+		})
 	}
 }
