@@ -42,6 +42,9 @@ func dotQ6Kx4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, c32
 func dotQ6Kx4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, c32 *int32, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
+func dotQ6Kx8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nsb, qstride int, dst *float32, dstStride int)
+
+//go:noescape
 func x4corrAVX2(qs *int8, nb int, c16, c32, c128 *int32)
 
 // x4corr fills v's corrections for the kernels that take the weights
@@ -86,5 +89,23 @@ func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float3
 		dotQ40x4RowsAVX2(r, rowBytes, nrows, &d4[0], q, nil, nb, cols, o, dstStride)
 	default:
 		panic("kernels: no four-vector kernel for " + t.String())
+	}
+}
+
+// hasX8 reports whether t has an eight-vector kernel in the build in use:
+// Q6_K on AVX2 (intdot8q6k_amd64.h). The VNNI build's four-vector tiles
+// are left as they are (this machine class has no AVX-512 to measure on).
+func hasX8(t ggml.Type) bool {
+	return hasAVX2 && !useVNNI && t == ggml.Q6_K
+}
+
+// dotX8RowsArch runs t's eight-vector kernel. hasX8(t) must hold;
+// lengths are checked by the caller.
+func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, c16, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+	switch {
+	case t == ggml.Q6_K && hasAVX2 && !useVNNI:
+		dotQ6Kx8RowsAVX2(&rows[0], rowBytes, nrows, &d4[0], &qs[0], nb/8, cols, &dst[0], dstStride)
+	default:
+		panic("kernels: no eight-vector kernel for " + t.String())
 	}
 }
