@@ -108,14 +108,7 @@
 
 // func dotQ6Kx4Rows(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, c32 *int32, nsb, qstride int, dst *float32, dstStride int)
 TEXT NAME_Q6KX4ROWS, NOSPLIT, $32-80
-	MOVQ row+0(FP), AX
-	MOVQ AX, 0(SP)
-	MOVQ dst+64(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ nrows+16(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ qstride+56(FP), R9
-	LEAQ (R9)(R9*2), R10
+	X4FRAME(dst+64(FP), qstride+56(FP))
 	Q6BYTES($0x0f0f0f0f, Y14)
 	Q6BYTES($0x03030303, Y13)
 	Q6BYTES($0x0c0c0c0c, Y12)

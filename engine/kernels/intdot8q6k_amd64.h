@@ -1,6 +1,6 @@
 // The Q6_K product of weight rows with eight activation vectors at once,
 // AVX2 only (included by intdot4_avx2_amd64.s, after intdot4q6k_amd64.h,
-// whose Q6W it shares). Batched decode has eight vectors, and
+// whose Q6W it shares, and intdot8_amd64.h's X8END). Batched decode has eight vectors, and
 // what a group of 32 weights costs besides the vectors' own products (its
 // 6-bit values decoded, their signs split off, its scales widened) is
 // then paid once for eight instead of twice for four, which on AVX2 is
@@ -85,26 +85,9 @@ X4SPLAT(x8qhc0<>, $0xc0c0c0c0c0c0c0c0)
 	VMULPS  off, Y13, Y7 \
 	VMOVUPS Y7, t(SP)
 
-// Q8STORE(x, p): x's four lanes to (p), (p)+R8, (p)+2·R8, (p)+3·R8,
-// leaving p four vectors on (p += 4·R8).
-#define Q8STORE(x, p) \
-	VMOVSS     x, (p) \
-	VEXTRACTPS $1, x, (p)(R8*1) \
-	LEAQ       (p)(R8*2), p \
-	VEXTRACTPS $2, x, (p) \
-	VEXTRACTPS $3, x, (p)(R8*1) \
-	LEAQ       (p)(R8*2), p
-
 // func dotQ6Kx8Rows(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nsb, qstride int, dst *float32, dstStride int)
 TEXT NAME_Q6KX8ROWS, NOSPLIT, $288-72
-	MOVQ row+0(FP), AX
-	MOVQ AX, 0(SP)
-	MOVQ dst+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ nrows+16(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ qstride+48(FP), R9
-	LEAQ (R9)(R9*2), R10
+	X4FRAME(dst+56(FP), qstride+48(FP))
 	MOVQ nsb+40(FP), R12
 	SHLQ $7, R12 // 8 blocks of 16 bytes a super-block
 	Q6BYTES($0x0f0f0f0f, Y14)
@@ -155,20 +138,8 @@ q8loop:
 	JMP          q8loop
 
 q8sum:
-	X4HSUM(Y0, Y1, Y2, Y3, X0, X1, X2, X3)
-	X4HSUM(Y8, Y9, Y10, Y11, X8, X9, X10, X11)
-	MOVQ 8(SP), AX
-	MOVQ dstStride+64(FP), R8
-	SHLQ $2, R8
-	MOVQ AX, R13
-	Q8STORE(X0, R13)
-	Q8STORE(X8, R13)
-	ADDQ $4, AX
-	MOVQ AX, 8(SP)
-	MOVQ rowBytes+8(FP), AX
-	ADDQ AX, 0(SP)
-	DECQ 16(SP)
-	JMP  q8row
+	X8END(dstStride+64(FP), Y8, Y9, Y10, Y11, X8, X9, X10, X11)
+	JMP q8row
 
 q8done:
 	VZEROUPPER

@@ -113,7 +113,7 @@ func (t *tiledJob) rows(lo, hi int) {
 			// Eight vectors at a time where the type has such a kernel
 			// (batched decode has eight): what a weight block costs
 			// besides the vectors' products is then paid once for eight.
-			if hasX8(m.Type) {
+			if x8Tiles && hasX8(m.Type) {
 				for ; v+8 <= n; v += 8 {
 					l0, l1 := v*cols/4, (v+8)*cols/4
 					dotX8Rows(m.Type, rows, j.rowBytes, r1-r0, xq.d4[v*nb:(v+8)*nb], xq.qs[v*cols:(v+8)*cols], xq.c16[l0:l1], xq.c128[l0:l1], nb, cols, j.dst[v*m.Rows+r0:], m.Rows)
@@ -140,6 +140,10 @@ func (t *tiledJob) rows(lo, hi int) {
 		}
 	}
 }
+
+// x8Tiles turns the eight-vector kernels on; a variable so that a
+// benchmark can compare them with the four-vector ones.
+var x8Tiles = true
 
 // tailMin is the fewest leftover vectors (beyond a multiple of four) that
 // go through an overlapping four-vector tile rather than the one-vector
