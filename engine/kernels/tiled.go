@@ -145,6 +145,16 @@ func (t *tiledJob) rows(lo, hi int) {
 // benchmark can compare them with the four-vector ones.
 var x8Tiles = true
 
+// SetEightVectorTiles turns the eight-vector tiles on or off and reports
+// whether they were on, for benchmarks that compare them with the
+// four-vector ones in one process (the results are the same bits either
+// way). Call it only while no product runs.
+func SetEightVectorTiles(on bool) bool {
+	was := x8Tiles
+	x8Tiles = on
+	return was
+}
+
 // tailMin is the fewest leftover vectors (beyond a multiple of four) that
 // go through an overlapping four-vector tile rather than the one-vector
 // dot products. A variable so that a benchmark can compare the two.
