@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/runnel/runnel/engine/ggml"
+	"github.com/runnel/runnel/internal/cputime"
 )
 
 // BenchmarkMatMul covers stories15M's matrix shapes (rows×cols) at batch 1
@@ -144,6 +146,60 @@ func BenchmarkTiledTail(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkTilesX8 compares the eight-vector tiles with the four-vector
+// ones on the types that have both, at the shapes of batched decode (n=8)
+// and of a prompt (n=128): Qwen2.5-0.5B's 896-wide Q5_0 and Q8_0
+// matrices, Llama-3.2-1B's 2048- and 8192-wide Q6_K ones. On a machine
+// other jobs load, separate runs differ by more than the kernels do, so
+// each of b.N rounds times a few products with each kernel back to back
+// (in ABBA order) in CPU time, and the benchmark reports the median over
+// rounds of their ratio (x4/x8: above 1, the eight-vector tile is faster)
+// besides each kernel's median CPU time per product.
+func BenchmarkTilesX8(b *testing.B) {
+	r := rand.New(rand.NewPCG(15, 16))
+	defer func(on bool) { x8Tiles = on }(x8Tiles)
+	for _, c := range []struct {
+		typ        ggml.Type
+		rows, cols int
+	}{{ggml.Q5_0, 4864, 896}, {ggml.Q8_0, 4864, 896}, {ggml.Q6_K, 2048, 2048}, {ggml.Q6_K, 2048, 8192}} {
+		m := randMatrix(r, c.typ, c.rows, c.cols)
+		for _, n := range []int{8, 128} {
+			x := randVec(r, n*m.Cols, 1)
+			dst := make([]float32, n*m.Rows)
+			reps := max(1, 8*2048*2048/(m.Rows*m.Cols*n)) // about 10 ms a kernel a round
+			b.Run(fmt.Sprintf("%s/%dx%d/n=%d", c.typ, c.rows, c.cols, n), func(b *testing.B) {
+				var t4, t8, ratio []float64
+				timed := func(on bool) float64 {
+					x8Tiles = on
+					start := cputime.Process()
+					for range reps {
+						MatMulTiled(dst, m, x, n)
+					}
+					return float64(cputime.Process()-start) / float64(reps)
+				}
+				for b.Loop() {
+					a4, a8 := timed(false), timed(true)
+					b8, b4 := timed(true), timed(false)
+					t4, t8 = append(t4, (a4+b4)/2), append(t8, (a8+b8)/2)
+					ratio = append(ratio, (a4+b4)/(a8+b8))
+				}
+				b.ReportMetric(median(t4), "x4-cpu-ns/op")
+				b.ReportMetric(median(t8), "x8-cpu-ns/op")
+				b.ReportMetric(median(ratio), "x4/x8")
+			})
+		}
+	}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
 // BenchmarkAxpyRows is attention's weighted sum of values for one head

@@ -16,7 +16,9 @@
 
 #define X4DOT(x, u, dst) \
 	VPMADDUBSW x, u, dst \
-	VPMADDWD   x4ones<>(SB), dst, dst
+	VPMADDWD   X4ONES, dst, dst
+
+#define X4ONES x4ones<>(SB)
 
 #define X4UDOT(x, u, c, dst) \
 	X4DOT(x, u, dst) \
@@ -27,10 +29,15 @@
 #define NAME_Q40X4ROWS ·dotQ40x4RowsAVX2(SB)
 #define NAME_Q4KX4ROWS ·dotQ4Kx4RowsAVX2(SB)
 #define NAME_Q6KX4ROWS ·dotQ6Kx4RowsAVX2(SB)
+#define NAME_Q6KX8ROWS ·dotQ6Kx8RowsAVX2(SB)
+#define NAME_Q80X8ROWS ·dotQ80x8RowsAVX2(SB)
+#define NAME_Q50X8ROWS ·dotQ50x8RowsAVX2(SB)
+#define NAME_Q40X8ROWS ·dotQ40x8RowsAVX2(SB)
 
 #include "intdot4_types_amd64.h"
 #include "intdot4k_amd64.h"
 #include "intdot4q6k_amd64.h"
+#include "intdot8q6k_amd64.h"
 
 // func x4corrAVX2(qs *int8, nb int, c16, c32, c128 *int32)
 // For each of nb blocks of 32 quants, the sums of its four-byte groups

@@ -6,7 +6,34 @@
 // (the corrections Go passes are -k·Σx: x4corr16 for k = 16, x4corr128
 // for k = 128). X4W clobbers only Y12-Y15, which hold nothing then. The
 // including file defines NAME_Q80X4ROWS, NAME_Q50X4ROWS and
-// NAME_Q40X4ROWS, and X4VNNI in the VNNI build.
+// NAME_Q40X4ROWS, and X4VNNI in the VNNI build; the AVX2 build also
+// NAME_Q80X8ROWS, NAME_Q50X8ROWS and NAME_Q40X8ROWS, the eight-vector
+// tiles of intdot8_amd64.h.
+
+// X4FRAME(dst, qstride): a tile's frame: the current row (0(SP), from
+// the argument row), output (8(SP), from dst) and rows left (16(SP), from
+// nrows); the vectors' stride (the argument qstride) in R9, three times
+// it in R10. Clobbers AX.
+#define X4FRAME(dst, qstride) \
+	MOVQ row+0(FP), AX \
+	MOVQ AX, 0(SP) \
+	MOVQ dst, AX \
+	MOVQ AX, 8(SP) \
+	MOVQ nrows+16(FP), AX \
+	MOVQ AX, 16(SP) \
+	MOVQ qstride, R9 \
+	LEAQ (R9)(R9*2), R10
+
+// X4ZERO8: Y0-Y7 zeroed, a tile's eight accumulators.
+#define X4ZERO8 \
+	VXORPS Y0, Y0, Y0 \
+	VXORPS Y1, Y1, Y1 \
+	VXORPS Y2, Y2, Y2 \
+	VXORPS Y3, Y3, Y3 \
+	VXORPS Y4, Y4, Y4 \
+	VXORPS Y5, Y5, Y5 \
+	VXORPS Y6, Y6, Y6 \
+	VXORPS Y7, Y7, Y7
 
 // X4SPLAT(name, v): a 32-byte constant, the 8-byte v four times.
 #define X4SPLAT(name, v) \
@@ -29,11 +56,13 @@ X4SPLAT(x4eight<>, $0x0808080808080808)
 X4SPLAT(x4sixteen<>, $0x1010101010101010)
 X4SPLAT(x4top<>, $0x8080808080808080)
 X4SPLAT(x4ones<>, $0x0001000100010001)
+X4SPLAT(x4thirtytwo<>, $0x2020202020202020)
 
 // Q8_0: scale, then 32 signed bytes. With VNNI, unsigned as w+128
 // (VPDPBUSD takes them whole); with AVX2 by the sign trick, the signed
 // bytes read in place (VPMADDUBSW's 16-bit pairs would saturate on w+128).
 #define NAME_X4ROWS NAME_Q80X4ROWS
+#define NAME_X8ROWS NAME_Q80X8ROWS
 #define BLOCKBYTES $34
 #ifdef X4VNNI
 #define X4PAIR(ws, c, w, p, sel, acc) X4UPAIR(c, w, p, sel, acc)
@@ -47,6 +76,10 @@ X4SPLAT(x4ones<>, $0x0001000100010001)
 #define X4WS0 2(SI)
 #define X4WS1 2(R14)
 #include "intdot4_amd64.h"
+#ifndef X4VNNI
+#include "intdot8_amd64.h"
+#endif
+#undef NAME_X8ROWS
 #undef NAME_X4ROWS
 #undef BLOCKBYTES
 #undef X4PAIR
@@ -57,6 +90,7 @@ X4SPLAT(x4ones<>, $0x0001000100010001)
 // Q5_0: scale, 32 fifth bits, then 16 bytes of low nibbles; weights are
 // the 5-bit values minus 16, taken unsigned (k = 16).
 #define NAME_X4ROWS NAME_Q50X4ROWS
+#define NAME_X8ROWS NAME_Q50X8ROWS
 #define BLOCKBYTES $22
 #define X4PAIR(ws, c, w, p, sel, acc) X4UPAIR(c, w, p, sel, acc)
 #define X4WS0 2(SI)
@@ -73,6 +107,10 @@ X4SPLAT(x4ones<>, $0x0001000100010001)
 	VPAND        x4low<>(SB), Y15, Y15 \
 	VPOR         Y14, Y15, w
 #include "intdot4_amd64.h"
+#ifndef X4VNNI
+#include "intdot8_amd64.h"
+#endif
+#undef NAME_X8ROWS
 #undef NAME_X4ROWS
 #undef BLOCKBYTES
 #undef X4PAIR
@@ -82,6 +120,7 @@ X4SPLAT(x4ones<>, $0x0001000100010001)
 
 // Q4_0: scale, then 16 bytes of nibbles; weights are the nibbles minus 8.
 #define NAME_X4ROWS NAME_Q40X4ROWS
+#define NAME_X8ROWS NAME_Q40X8ROWS
 #define BLOCKBYTES $18
 #define X4PAIR(ws, c, w, p, sel, acc) X4SPAIR(ws, w, p, sel, acc)
 #define X4WS0 24(SP)
@@ -95,6 +134,10 @@ X4SPLAT(x4ones<>, $0x0001000100010001)
 	VMOVDQU     Y15, ws \
 	VPABSB      Y15, absw
 #include "intdot4_amd64.h"
+#ifndef X4VNNI
+#include "intdot8_amd64.h"
+#endif
+#undef NAME_X8ROWS
 #undef NAME_X4ROWS
 #undef BLOCKBYTES
 #undef X4WS0

@@ -112,14 +112,7 @@
 
 // K4ENTRY: the frame's row, output and count, and the vectors' strides.
 #define K4ENTRY \
-	MOVQ         row+0(FP), AX \
-	MOVQ         AX, 0(SP) \
-	MOVQ         dst+72(FP), AX \
-	MOVQ         AX, 8(SP) \
-	MOVQ         nrows+16(FP), AX \
-	MOVQ         AX, 16(SP) \
-	MOVQ         qstride+56(FP), R9 \
-	LEAQ         (R9)(R9*2), R10 \
+	X4FRAME(dst+72(FP), qstride+56(FP)) \
 	MOVQ         dstride+64(FP), R12 \
 	LEAQ         (R12)(R12*2), R13 \
 	MOVL         $0x0f0f0f0f, AX \

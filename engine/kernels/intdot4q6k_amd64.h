@@ -12,6 +12,18 @@
 // corrections at BX + v·qstride; the four vectors' block scales
 // interleaved at DX, 16 bytes a block.
 
+// Q6SCALES(bcast, scoff): the group's two sub-block scales, in Y4's lower
+// and upper halves: as int32 (bcast VPBROADCASTD) or int16 (VPBROADCASTW).
+#define Q6SCALES(bcast, scoff) \
+	MOVBLSX      scoff(SI), AX \
+	MOVBLSX      scoff+1(SI), R8 \
+	VMOVD        AX, X4 \
+	bcast        X4, X4 \
+	VMOVD        R8, X6 \
+	bcast        X6, X6 \
+	VINSERTI128  $1, X6, Y4, Y4
+
+#ifdef X4VNNI
 // Q6ONE(x, c, sel, acc): one vector's share of a group (6-bit values in
 // Y5, its scales in Y4, the products d·dx of the four vectors in Y8, of
 // which sel picks this one's): acc += float((Σq·x - Σ32·x)·scale) · d·dx,
@@ -24,17 +36,38 @@
 	VSHUFPS     sel, Y8, Y8, Y7 \
 	VFMADD231PS Y6, Y7, acc
 
+// Q6W: the group's weights as Q6ONE takes them (in Y5), and its scales.
+#define Q6W(scoff) Q6SCALES(VPBROADCASTD, scoff)
+#else
+// Q6ONE(x, c, sel, acc), AVX2: the weights w = q-32 by the sign trick (|w|
+// in Y5, w in Y15): VPMADDUBSW's pair sums Σ|w|·(x with w's sign) are
+// Σ(q-32)·x (at most 2·32·127, no saturation), and one VPMADDWD by the
+// scales as int16 widens and scales them: the integer lanes of X4UDOT and
+// VPMULLD in as many instructions, with no correction to load (c is
+// unused), and the signs split once a group, which the eight-vector tile
+// (intdot8q6k_amd64.h) then shares among eight vectors.
+#define Q6ONE(x, c, sel, acc) \
+	VMOVDQU     x, Y6 \
+	VPSIGNB     Y15, Y6, Y6 \
+	VPMADDUBSW  Y6, Y5, Y6 \
+	VPMADDWD    Y4, Y6, Y6 \
+	VCVTDQ2PS   Y6, Y6 \
+	VSHUFPS     sel, Y8, Y8, Y7 \
+	VFMADD231PS Y6, Y7, acc
+
+// Q6W: the 6-bit values q in Y5 made |q-32| (Y5) and q-32 (Y15;
+// x4thirtytwo, intdot4_types_amd64.h), and the scales as int16.
+#define Q6W(scoff) \
+	VPSUBB x4thirtytwo<>(SB), Y5, Y15 \
+	VPABSB Y15, Y5 \
+	Q6SCALES(VPBROADCASTW, scoff)
+#endif
+
 // Q6GROUP(xoff, scoff, dxoff): the group's scales into Y4 and its scale
 // products into Y8 (d in Y9; the four vectors' block scales interleaved at
 // dxoff(DX)), then the four vectors (the 6-bit values already in Y5).
 #define Q6GROUP(xoff, scoff, dxoff) \
-	MOVBLSX      scoff(SI), AX \
-	MOVBLSX      scoff+1(SI), R8 \
-	VMOVD        AX, X4 \
-	VPBROADCASTD X4, X4 \
-	VMOVD        R8, X6 \
-	VPBROADCASTD X6, X6 \
-	VINSERTI128  $1, X6, Y4, Y4 \
+	Q6W(scoff) \
 	VBROADCASTF128 dxoff(DX), Y8 \
 	VMULPS       Y9, Y8, Y8 \
 	Q6ONE(xoff(DI), xoff(BX), $0x00, Y0) \
@@ -75,14 +108,7 @@
 
 // func dotQ6Kx4Rows(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, c32 *int32, nsb, qstride int, dst *float32, dstStride int)
 TEXT NAME_Q6KX4ROWS, NOSPLIT, $32-80
-	MOVQ row+0(FP), AX
-	MOVQ AX, 0(SP)
-	MOVQ dst+64(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ nrows+16(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ qstride+56(FP), R9
-	LEAQ (R9)(R9*2), R10
+	X4FRAME(dst+64(FP), qstride+56(FP))
 	Q6BYTES($0x0f0f0f0f, Y14)
 	Q6BYTES($0x03030303, Y13)
 	Q6BYTES($0x0c0c0c0c, Y12)

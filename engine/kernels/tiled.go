@@ -110,6 +110,15 @@ func (t *tiledJob) rows(lo, hi int) {
 				dotX4Rows(m.Type, rows, j.rowBytes, r1-r0, xq.d[b0:b1], xq.d4[s*nb:(s+4)*nb], xq.qs[g*cols:(g+4)*cols], xq.sum[b0:b1],
 					xq.c16[l0:l1], xq.c32[l0:l1], xq.c128[l0:l1], nb, cols, j.dst[g*m.Rows+r0:], m.Rows)
 			}
+			// Eight vectors at a time where the type has such a kernel
+			// (batched decode has eight): what a weight block costs
+			// besides the vectors' products is then paid once for eight.
+			if x8Tiles && hasX8(m.Type) {
+				for ; v+8 <= n; v += 8 {
+					l0, l1 := v*cols/4, (v+8)*cols/4
+					dotX8Rows(m.Type, rows, j.rowBytes, r1-r0, xq.d4[v*nb:(v+8)*nb], xq.qs[v*cols:(v+8)*cols], xq.c16[l0:l1], xq.c128[l0:l1], nb, cols, j.dst[v*m.Rows+r0:], m.Rows)
+				}
+			}
 			for ; v+4 <= n; v += 4 {
 				x4(v, v)
 			}
@@ -132,6 +141,20 @@ func (t *tiledJob) rows(lo, hi int) {
 	}
 }
 
+// x8Tiles turns the eight-vector kernels on; a variable so that a
+// benchmark can compare them with the four-vector ones.
+var x8Tiles = true
+
+// SetEightVectorTiles turns the eight-vector tiles on or off and reports
+// whether they were on, for benchmarks that compare them with the
+// four-vector ones in one process (the results are the same bits either
+// way). Call it only while no product runs.
+func SetEightVectorTiles(on bool) bool {
+	was := x8Tiles
+	x8Tiles = on
+	return was
+}
+
 // tailMin is the fewest leftover vectors (beyond a multiple of four) that
 // go through an overlapping four-vector tile rather than the one-vector
 // dot products. A variable so that a benchmark can compare the two.
@@ -147,23 +170,42 @@ func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, q
 	if nrows <= 0 || nb <= 0 {
 		return
 	}
-	var rb int // the bytes the kernel reads of a row
+	rb := readBytes(t, nb)
+	_, _, _, _, _, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d[3*nb+nb-1], d4[3*nb+nb-1], c16[(3*cols+nb*qk)/4-1], c32[(3*cols+nb*qk)/4-1], c128[(3*cols+nb*qk)/4-1], qs[3*cols+nb*qk-1], sum[3*nb+nb-1], dst[3*dstStride+nrows-1]
+	dotX4RowsArch(t, rows, rowBytes, nrows, d, d4, qs, sum, c16, c32, c128, nb, cols, dst, dstStride)
+}
+
+// readBytes is how many bytes of a row of nb blocks of type t the tile
+// kernels read.
+func readBytes(t ggml.Type, nb int) int {
 	switch t {
 	case ggml.Q8_0:
-		rb = nb * q80Bytes
+		return nb * q80Bytes
 	case ggml.Q5_0:
-		rb = nb * q50Bytes
+		return nb * q50Bytes
 	case ggml.Q4_0:
-		rb = nb * q40Bytes
+		return nb * q40Bytes
 	case ggml.Q4_K, ggml.Q6_K:
 		if nb%8 != 0 {
 			panic("kernels: " + t.String() + " row of a partial super-block")
 		}
-		rb = nb / 8 * q4KBytes
 		if t == ggml.Q6_K {
-			rb = nb / 8 * q6KBytes
+			return nb / 8 * q6KBytes
 		}
+		return nb / 8 * q4KBytes
 	}
-	_, _, _, _, _, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d[3*nb+nb-1], d4[3*nb+nb-1], c16[(3*cols+nb*qk)/4-1], c32[(3*cols+nb*qk)/4-1], c128[(3*cols+nb*qk)/4-1], qs[3*cols+nb*qk-1], sum[3*nb+nb-1], dst[3*dstStride+nrows-1]
-	dotX4RowsArch(t, rows, rowBytes, nrows, d, d4, qs, sum, c16, c32, c128, nb, cols, dst, dstStride)
+	return 0
+}
+
+// dotX8Rows is dotX4Rows for eight consecutive vectors (hasX8(t) must
+// hold), whose block scales d4 holds as two interleaved groups of four,
+// and whose corrections c16 and c128 are x4corr's.
+func dotX8Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, c16, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+	if nrows <= 0 || nb <= 0 {
+		return
+	}
+	rb := readBytes(t, nb)
+	_, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d4[7*nb+nb-1], qs[7*cols+nb*qk-1], c16[(7*cols+nb*qk)/4-1], c128[(7*cols+nb*qk)/4-1]
+	_ = dst[7*dstStride+nrows-1]
+	dotX8RowsArch(t, rows, rowBytes, nrows, d4, qs, c16, c128, nb, cols, dst, dstStride)
 }

@@ -20,33 +20,62 @@ func TestDotX4Rows(t *testing.T) {
 		if !hasX4(typ) {
 			t.Skipf("no four-vector kernel for %s here", typ)
 		}
-		dot := dotFor(typ)
-		for _, nb := range []int{1, 2, 3, 8, 9, 24, 64} {
-			if (typ == ggml.Q4_K || typ == ggml.Q6_K) && nb%8 != 0 {
-				continue
-			}
-			for _, nrows := range []int{1, 2, 3, 5, 7, 16} {
-				m := randMatrix(r, typ, nrows, nb*qk)
-				cols, rowBytes := m.Cols, len(m.Data)/nrows
-				var xq qvec
-				xq.quantize(randVec(r, 4*cols, 2))
-				xq.forTiles(nb)
-				stride := nrows + 5
-				dst := make([]float32, 4*stride)
-				dotX4Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, xq.c16, xq.c32, xq.c128, nb, cols, dst, stride)
-				for row := range nrows {
-					w := m.Data[row*rowBytes : (row+1)*rowBytes]
-					for k := range 4 {
-						want := dot(w, xq.d[k*nb:(k+1)*nb], xq.qs[k*cols:(k+1)*cols], xq.sum[k*nb:(k+1)*nb])
-						if got := dst[k*stride+row]; math.Float32bits(got) != math.Float32bits(want) {
-							t.Errorf("%s nb=%d row %d/%d vector %d: four-vector %v, dot %v", typ, nb, row, nrows, k, got, want)
-						}
+		checkTiles(t, r, typ, 4, []int{1, 2, 3, 5, 7, 16}, func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, stride int) {
+			dotX4Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, xq.c16, xq.c32, xq.c128, nb, m.Cols, dst, stride)
+		})
+	}
+}
+
+// TestDotX8Rows checks the eight-vector kernels the same way.
+func TestDotX8Rows(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	tested := 0
+	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q5_0, ggml.Q4_0, ggml.Q4_K, ggml.Q6_K} {
+		if !hasX8(typ) {
+			continue
+		}
+		tested++
+		checkTiles(t, r, typ, 8, []int{1, 2, 3, 5, 16}, func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, stride int) {
+			dotX8Rows(typ, m.Data, rowBytes, nrows, xq.d4, xq.qs, xq.c16, xq.c128, nb, m.Cols, dst, stride)
+		})
+	}
+	if tested == 0 {
+		t.Skip("no eight-vector kernel here")
+	}
+}
+
+// checkTiles runs a tile kernel of nvec vectors (kernel writes row r's
+// result for vector k to dst[r+k·stride]) over random rows of typ and
+// compares every result with typ's dot product, bit for bit, and checks
+// that nothing outside the rows was written.
+func checkTiles(t *testing.T, r *rand.Rand, typ ggml.Type, nvec int, rowCounts []int, kernel func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, stride int)) {
+	t.Helper()
+	dot := dotFor(typ)
+	for _, nb := range []int{1, 2, 3, 8, 9, 24, 64} {
+		if (typ == ggml.Q4_K || typ == ggml.Q6_K) && nb%8 != 0 {
+			continue
+		}
+		for _, nrows := range rowCounts {
+			m := randMatrix(r, typ, nrows, nb*qk)
+			cols, rowBytes := m.Cols, len(m.Data)/nrows
+			var xq qvec
+			xq.quantize(randVec(r, nvec*cols, 2))
+			xq.forTiles(nb)
+			stride := nrows + 5
+			dst := make([]float32, nvec*stride)
+			kernel(m, rowBytes, nrows, &xq, nb, dst, stride)
+			for row := range nrows {
+				w := m.Data[row*rowBytes : (row+1)*rowBytes]
+				for k := range nvec {
+					want := dot(w, xq.d[k*nb:(k+1)*nb], xq.qs[k*cols:(k+1)*cols], xq.sum[k*nb:(k+1)*nb])
+					if got := dst[k*stride+row]; math.Float32bits(got) != math.Float32bits(want) {
+						t.Errorf("%s nb=%d row %d/%d vector %d of %d: tile %v, dot %v", typ, nb, row, nrows, k, nvec, got, want)
 					}
 				}
-				for i, v := range dst {
-					if i%stride >= nrows && v != 0 {
-						t.Fatalf("%s nb=%d nrows=%d: wrote dst[%d] outside the rows", typ, nb, nrows, i)
-					}
+			}
+			for i, v := range dst {
+				if i%stride >= nrows && v != 0 {
+					t.Fatalf("%s nb=%d nrows=%d: wrote dst[%d] outside the rows", typ, nb, nrows, i)
 				}
 			}
 		}

@@ -31,25 +31,10 @@ func BenchmarkDecode(b *testing.B) {
 func benchDecode(b *testing.B, name string, m *Model, n int) {
 	{
 		b.Run(fmt.Sprintf("%s/n=%d", name, n), func(b *testing.B) {
-			batch := m.NewBatch(n)
-			seqs := make([]*Sequence, n)
-			for i := range seqs {
-				seqs[i] = m.NewSequence()
-			}
-			es := make([]Entry, n)
 			const steps = 200
+			decode := decodeRun(b, m, n, steps)
 			for b.Loop() {
-				for _, s := range seqs {
-					s.Reset()
-				}
-				for p := 0; p < steps; p++ {
-					for i := range es {
-						es[i] = Entry{Seq: seqs[i], Token: (p*7 + i) % m.VocabSize, WantLogits: true}
-					}
-					if err := batch.Step(es); err != nil {
-						b.Fatal(err)
-					}
-				}
+				decode()
 			}
 			b.ReportMetric(float64(b.N*steps*n)/b.Elapsed().Seconds(), "tok/s")
 		})

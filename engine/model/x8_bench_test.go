@@ -1,0 +1,61 @@
+package model
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/engine/kernels"
+	"github.com/runnel/runnel/internal/cputime"
+)
+
+// BenchmarkShapesX8 compares the eight-vector tiles with the four-vector
+// ones (kernels.SetEightVectorTiles) on BenchmarkShapes' files and
+// settings: 8 sequences decoding in lockstep, and a 128-token prompt. On a
+// machine other jobs load, separate runs differ by more than the tiles
+// do, so each of b.N rounds runs the work once per setting in ABBA order,
+// each in CPU time, and the benchmark reports the median over rounds of
+// the speed ratio x8/x4 (above 1: the eight-vector tiles are faster),
+// besides each setting's median tokens per CPU second. Run with -cpu 1.
+func BenchmarkShapesX8(b *testing.B) {
+	files, steps := benchFiles(b)
+	defer kernels.SetEightVectorTiles(kernels.SetEightVectorTiles(true))
+	for _, f := range files {
+		m, name := openShapes(b, f)
+		b.Run(name+"/decode/n=8", func(b *testing.B) {
+			pairedX8(b, decodeRun(b, m, 8, steps), 8*steps)
+		})
+		b.Run(name+"/prompt", func(b *testing.B) {
+			pairedX8(b, promptRun(b, m), shapesTokens)
+		})
+		m.Close()
+	}
+}
+
+// pairedX8 runs work (tokens tokens) with the eight-vector tiles off and
+// on, ABBA each round, and reports the rates and the median ratio.
+func pairedX8(b *testing.B, work func(), tokens int) {
+	timed := func(on bool) float64 {
+		kernels.SetEightVectorTiles(on)
+		start := cputime.Process()
+		work()
+		return float64(cputime.Process()-start) / float64(time.Second)
+	}
+	var r4, r8, ratio []float64
+	for b.Loop() {
+		a4, a8 := timed(false), timed(true)
+		c8, c4 := timed(true), timed(false)
+		r4 = append(r4, float64(2*tokens)/(a4+c4))
+		r8 = append(r8, float64(2*tokens)/(a8+c8))
+		ratio = append(ratio, (a4+c4)/(a8+c8))
+	}
+	b.ReportMetric(medianOf(r4), "x4-tok/cpu-s")
+	b.ReportMetric(medianOf(r8), "x8-tok/cpu-s")
+	b.ReportMetric(medianOf(ratio), "x8/x4")
+}
+
+func medianOf(v []float64) float64 {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
+}
