@@ -107,23 +107,12 @@ func (s *Server) resolve(ctx context.Context, owner string, c *ResponsesRequest)
 	}
 	c.resolved = true // what is left unresolved, ToRequest refuses by name
 	raw := bytes.TrimSpace(c.Input)
-	var items []json.RawMessage
-	switch {
-	case len(raw) > 0 && raw[0] == '[':
-		if json.Unmarshal(raw, &items) != nil {
-			return nil
-		}
-	case len(raw) > 0 && raw[0] == '"' && history != nil:
-		var text string
-		if json.Unmarshal(raw, &text) != nil {
-			return nil
-		}
-		items = []json.RawMessage{userItem(text)}
-	default:
-		return nil // a string alone, or nothing: ToRequest's to check
+	if history == nil && (len(raw) == 0 || raw[0] != '[' || !bytes.Contains(raw, []byte(`"item_reference"`))) {
+		return nil // nothing to resolve (and no allocation on this path)
 	}
-	if history == nil && !bytes.Contains(raw, []byte(`"item_reference"`)) {
-		return nil
+	items, ok := inputItems(raw)
+	if !ok {
+		return nil // not well formed: ToRequest's to refuse
 	}
 	found := map[string]*storedResponse{}
 	for i, it := range items {
@@ -148,6 +137,26 @@ func (s *Server) resolve(ctx context.Context, owner string, c *ResponsesRequest)
 	}
 	c.Input = all
 	return nil
+}
+
+// inputItems splits input, a string or an array of items, into items.
+func inputItems(raw json.RawMessage) ([]json.RawMessage, bool) {
+	var items []json.RawMessage
+	switch {
+	case len(raw) > 0 && raw[0] == '[':
+		if json.Unmarshal(raw, &items) != nil {
+			return nil, false
+		}
+	case len(raw) > 0 && raw[0] == '"':
+		var text string
+		if json.Unmarshal(raw, &text) != nil {
+			return nil, false
+		}
+		items = []json.RawMessage{userItem(text)}
+	default:
+		return nil, false
+	}
+	return items, true
 }
 
 // findItem is the stored item id: among history's, else in the response
@@ -210,10 +219,16 @@ func normalizeInput(input json.RawMessage, base string) []json.RawMessage {
 	raw := bytes.TrimSpace(input)
 	var items []json.RawMessage
 	if len(raw) > 0 && raw[0] == '"' {
-		var text string
-		json.Unmarshal(raw, &text)
-		items = []json.RawMessage{userItem(text)}
-	} else if json.Unmarshal(raw, &items) != nil {
+		// One user message (the common case), as the general path below
+		// would write it, without its maps.
+		b := append(make([]byte, 0, len(raw)+128), `{"content":[{"type":"input_text","text":`...)
+		b = append(b, raw...)
+		b = append(b, `}],"id":`...)
+		b = dialect.AppendJSONString(b, "msg_"+base+"_in0")
+		b = append(b, `,"role":"user","status":"completed","type":"message"}`...)
+		return []json.RawMessage{b}
+	}
+	if json.Unmarshal(raw, &items) != nil {
 		return nil // not reached: ToRequest accepted it
 	}
 	out := make([]json.RawMessage, 0, len(items))
@@ -279,15 +294,25 @@ const storeTimeout = 5 * time.Second
 // event. A failure is logged: the call was served and is recorded as
 // usual; only later references to it will not be found.
 func (s *Server) keep(owner string, input json.RawMessage, e *responseEncoder) {
-	rec := storedResponse{ID: e.resp.ID, Response: appendResponse(nil, &e.resp, e.tail), Input: normalizeInput(input, e.base)}
-	b, err := json.Marshal(rec)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		err = s.opts.Store.Put(ctx, storeKey(rec.ID), owner, b)
-		cancel()
+	// The record, storedResponse's JSON, by hand: its parts are valid
+	// JSON already, which json.Marshal would scan again.
+	b := append(make([]byte, 0, 1024), `{"id":`...)
+	b = dialect.AppendJSONString(b, e.resp.ID)
+	b = append(b, `,"response":`...)
+	b = appendResponse(b, &e.resp, e.tail)
+	b = append(b, `,"input":[`...)
+	for i, it := range normalizeInput(input, e.base) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, it...)
 	}
+	b = append(b, "]}"...)
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	err := s.opts.Store.Put(ctx, storeKey(e.resp.ID), owner, b)
+	cancel()
 	if err != nil {
-		s.log.Error("openai: storing a response failed; it cannot be retrieved or continued", "response", rec.ID, "bytes", len(b), "err", err)
+		s.log.Error("openai: storing a response failed; it cannot be retrieved or continued", "response", e.resp.ID, "bytes", len(b), "err", err)
 	}
 }
 
