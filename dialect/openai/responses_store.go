@@ -120,6 +120,10 @@ func (s *Server) resolve(ctx context.Context, owner string, c *ResponsesRequest)
 		if json.Unmarshal(it, &h) != nil || h.Type != "item_reference" {
 			continue
 		}
+		if h.ID == "" {
+			p := "input[" + strconv.Itoa(i) + "].id"
+			return stream.InvalidParam(p, "%s is required: the id of the stored item referred to", p)
+		}
 		item, err := s.findItem(ctx, owner, h.ID, history, found)
 		if err != nil {
 			return err
@@ -162,9 +166,6 @@ func inputItems(raw json.RawMessage) ([]json.RawMessage, bool) {
 // findItem is the stored item id: among history's, else in the response
 // its id names (cached in found).
 func (s *Server) findItem(ctx context.Context, owner, id string, history []json.RawMessage, found map[string]*storedResponse) (json.RawMessage, *stream.Error) {
-	if id == "" {
-		return nil, nil
-	}
 	if it := itemByID(history, id); it != nil {
 		return it, nil
 	}

@@ -309,6 +309,7 @@ func TestResponsesBadInput(t *testing.T) {
 		{`{"model":"m","input":[{"type":"function_call_output","output":"x"}]}`, "input[0].call_id"},
 		{`{"model":"m","input":[{"type":"function_call_output","call_id":"c"}]}`, "input[0].output"},
 		{`{"model":"m","input":[{"type":"web_search_call","id":"w"}]}`, "input[0].type"},
+		{`{"model":"m","input":[{"role":"user","content":"x"},{"type":"item_reference"}]}`, "input[1].id"},
 		{`{"model":"m","input":"hi","background":true}`, "background"},
 		{`{"model":"m","input":"hi","conversation":"conv_1"}`, "conversation"},
 		{`{"model":"m","input":"hi","prompt":{"id":"pmpt_1"}}`, "prompt"},
