@@ -319,6 +319,12 @@ func (s *Server) keep(owner string, input json.RawMessage, e *responseEncoder) {
 
 // GetResponse serves GET /v1/responses/{id}: the stored Response object.
 func (s *Server) GetResponse(w http.ResponseWriter, r *http.Request) {
+	if v := r.URL.Query().Get("stream"); v != "" && v != "false" {
+		// OpenAI replays a background response's events; Runnel runs none
+		// (a stream that must survive a broken connection is resumable).
+		writeError(w, stream.InvalidParam("stream", "stream is not supported on GET /v1/responses/{id}: stored responses are complete; get them without stream (to resume a stream, send Last-Event-ID to POST /v1/responses)"))
+		return
+	}
 	rec := s.storedFor(w, r)
 	if rec == nil {
 		return

@@ -120,6 +120,9 @@ func TestResponsesStoreChain(t *testing.T) {
 	if json.Unmarshal([]byte(body), &page) != nil || len(page.Data) != 2 || page.Data[0].ID != "msg_1_0" || page.Data[1].ID != "fc_1_1" || !page.HasMore {
 		t.Errorf("a page: %d %s", code, body)
 	}
+	if code, body := call(t, srv, "GET", "/v1/responses/resp_call_2?stream=true", "team:a:k", ""); code != 400 || !strings.Contains(body, `"param":"stream"`) {
+		t.Errorf("GET ?stream=true: %d %s", code, body)
+	}
 	for _, q := range []string{"limit=0", "limit=101", "order=up", "after=nope"} {
 		if code, body := call(t, srv, "GET", "/v1/responses/resp_call_2/input_items?"+q, "team:a:k", ""); code != 400 || !strings.Contains(body, `"param":"`+strings.Split(q, "=")[0]+`"`) {
 			t.Errorf("%s: %d %s", q, code, body)
