@@ -68,6 +68,11 @@ type Server struct {
 	// ResumeBudget caps the bytes of resumable streams' logs held in
 	// memory (finished ones go first; see resume.Options.Budget).
 	ResumeBudget int64 `yaml:"resume_budget"`
+	// ResponsesTTL is how long a stored response of /v1/responses
+	// ("store": true) is kept; ResponsesBudget caps the bytes of those
+	// kept in memory (without Redis), the oldest going first.
+	ResponsesTTL    time.Duration `yaml:"responses_ttl"`
+	ResponsesBudget int64         `yaml:"responses_budget"`
 	// StreamTokenSecret signs stream tokens (?token=). Replicas behind
 	// one load balancer need the same one; empty means a random secret
 	// per process.
@@ -206,6 +211,7 @@ func Default() *Config {
 			ShutdownGrace: 10 * time.Second,
 			ResumeGrace:   10 * time.Second,
 			ResumeRetain:  2 * time.Minute,
+			ResponsesTTL:  time.Hour,
 			RedisPrefix:   "runnel:",
 		},
 		Gateway: Gateway{BufferSize: 64, MaxTokens: 256},

@@ -150,6 +150,8 @@ server:
   shutdown_grace: 1m
   resume_grace: 30s
   resume_retain: 5m
+  responses_ttl: 30m
+  responses_budget: 1000
   cors_origins: [https://app.example]
   database_url: postgres://db.internal/runnel
   redis_url: redis://cache.internal:6379/2
@@ -173,7 +175,7 @@ providers:
 			want: func(c *config.Config) {
 				c.Server = config.Server{Addr: "0.0.0.0:9000", DataDir: "/var/lib/runnel", ModelsDir: "/models",
 					BodyLimit: 2048, KeepAlive: 5 * time.Second, ShutdownGrace: time.Minute, CORSOrigins: []string{"https://app.example"},
-					ResumeGrace: 30 * time.Second, ResumeRetain: 5 * time.Minute,
+					ResumeGrace: 30 * time.Second, ResumeRetain: 5 * time.Minute, ResponsesTTL: 30 * time.Minute, ResponsesBudget: 1000,
 					DatabaseURL: "postgres://db.internal/runnel", RedisURL: "redis://cache.internal:6379/2", RedisPrefix: "prod:", RateLimitFail: "closed"}
 				c.Gateway = config.Gateway{DefaultProvider: "mock", BufferSize: 16, DefaultModel: "mock/story", MaxTokens: 100,
 					Timeouts: config.Timeouts{FirstToken: 10 * time.Second, Idle: 5 * time.Second, Total: 2 * time.Minute}}
@@ -186,7 +188,7 @@ providers:
 			yaml: "server: {addr: 0.0.0.0:9000, body_limit: 10, database_url: postgres://file, redis_url: redis://file, rate_limit_fail: closed}\ngateway: {buffer_size: 8}\n",
 			env: env("RUNNEL_ADDR", "127.0.0.1:7000", "RUNNEL_BODY_LIMIT", "4096", "RUNNEL_BUFFER_SIZE", "32",
 				"RUNNEL_KEEP_ALIVE", "3s", "RUNNEL_MODELS", "/m", "RUNNEL_DATA_DIR", "/d", "RUNNEL_SHUTDOWN_GRACE", "2s",
-				"RUNNEL_RESUME_GRACE", "4s", "RUNNEL_RESUME_RETAIN", "1m",
+				"RUNNEL_RESUME_GRACE", "4s", "RUNNEL_RESUME_RETAIN", "1m", "RUNNEL_RESPONSES_TTL", "10m", "RUNNEL_RESPONSES_BUDGET", "2048",
 				"RUNNEL_FIRST_TOKEN_TIMEOUT", "1s", "RUNNEL_IDLE_TIMEOUT", "2s", "RUNNEL_TOTAL_TIMEOUT", "3s",
 				"RUNNEL_CORS_ORIGINS", "https://a.example, https://b.example", "RUNNEL_DEFAULT_PROVIDER", "mock",
 				"RUNNEL_DEFAULT_MODEL", "mock/x", "RUNNEL_MAX_TOKENS", "512",
@@ -194,7 +196,7 @@ providers:
 			want: func(c *config.Config) {
 				c.Server = config.Server{Addr: "127.0.0.1:7000", DataDir: "/d", ModelsDir: "/m", BodyLimit: 4096,
 					KeepAlive: 3 * time.Second, ShutdownGrace: 2 * time.Second, CORSOrigins: []string{"https://a.example", "https://b.example"},
-					ResumeGrace: 4 * time.Second, ResumeRetain: time.Minute,
+					ResumeGrace: 4 * time.Second, ResumeRetain: time.Minute, ResponsesTTL: 10 * time.Minute, ResponsesBudget: 2048,
 					DatabaseURL: "postgres://env", RedisURL: "redis://env", RedisPrefix: "env:", RateLimitFail: "open"}
 				c.Gateway = config.Gateway{DefaultProvider: "mock", BufferSize: 32, DefaultModel: "mock/x", MaxTokens: 512,
 					Timeouts: config.Timeouts{FirstToken: time.Second, Idle: 2 * time.Second, Total: 3 * time.Second}}

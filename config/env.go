@@ -77,6 +77,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		{"RUNNEL_SHUTDOWN_GRACE", &c.Server.ShutdownGrace},
 		{"RUNNEL_RESUME_GRACE", &c.Server.ResumeGrace},
 		{"RUNNEL_RESUME_RETAIN", &c.Server.ResumeRetain},
+		{"RUNNEL_RESPONSES_TTL", &c.Server.ResponsesTTL},
 		{"RUNNEL_PRE_STOP", &c.Server.PreStop},
 		{"RUNNEL_FIRST_TOKEN_TIMEOUT", &c.Gateway.Timeouts.FirstToken},
 		{"RUNNEL_IDLE_TIMEOUT", &c.Gateway.Timeouts.Idle},
@@ -97,6 +98,13 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 			return fmt.Errorf("config: RUNNEL_RESUME_BUDGET=%q: want a positive number of bytes", v)
 		}
 		c.Server.ResumeBudget = n
+	}
+	if v := getenv("RUNNEL_RESPONSES_BUDGET"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("config: RUNNEL_RESPONSES_BUDGET=%q: want a positive number of bytes", v)
+		}
+		c.Server.ResponsesBudget = n
 	}
 	if v := getenv("RUNNEL_BODY_LIMIT"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

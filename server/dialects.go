@@ -12,6 +12,7 @@ import (
 	"github.com/runnel/runnel/dialect/ollama"
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/dialect/websocket"
+	"github.com/runnel/runnel/respstore"
 	"github.com/runnel/runnel/resume"
 	"github.com/runnel/runnel/stream"
 )
@@ -48,6 +49,9 @@ type DialectOptions struct {
 	// Resumer is the resumption layer (resume.Options and Identity make
 	// one when nil).
 	Resumer *dialect.Resumer
+	// Responses keeps the stored responses of /v1/responses (see
+	// openai.Options.Store); a respstore.Memory when nil.
+	Responses respstore.Store
 	// Tokens issues the stream tokens of POST /api/v1/stream-tokens, which
 	// the native GET stream and /ws/chat (?token=) accept; a fresh random
 	// key when nil.
@@ -89,7 +93,7 @@ func Dialects(gw dialect.Gateway, o DialectOptions) []Dialect {
 		res.KeepAlive = o.KeepAlive
 	}
 	return []Dialect{
-		openai.NewServer(gw, openai.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Logger: o.Logger, OmitEventIDs: o.OpenAIOmitEventIDs, Resume: res, Authorize: o.Authorize}),
+		openai.NewServer(gw, openai.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Logger: o.Logger, OmitEventIDs: o.OpenAIOmitEventIDs, Resume: res, Authorize: o.Authorize, Store: o.Responses}),
 		ollama.NewServer(gw, ollama.Options{BodyLimit: o.BodyLimit, Authorize: o.Authorize}),
 		anthropic.NewServer(gw, anthropic.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Resume: res, Authorize: o.Authorize}),
 		native.NewServer(gw, native.Options{BodyLimit: o.BodyLimit, KeepAlive: o.KeepAlive, Tokens: tokens,

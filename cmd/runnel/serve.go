@@ -200,10 +200,19 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		closeProviders()
 		return nil, nil, nil, err
 	}
+	responses, closeResponses, err := responseStore(ctx, cfg, log)
+	if err != nil {
+		closeResumer()
+		st.Close()
+		closeLimiter()
+		closeProviders()
+		return nil, nil, nil, err
+	}
 	acfg.Journal = journalPath(cfg.Server.DataDir)
 	acct := account.New(st, acfg)
 	closeAll = func() {
 		closeResumer()
+		closeResponses()
 		closeProviders()
 		if err := acct.Close(); err != nil {
 			log.Warn("closing the account store", "err", err)
@@ -241,6 +250,7 @@ func newServer(ctx context.Context, cfg *config.Config, ao accountOptions, log *
 		KeepAlive:          cfg.Server.KeepAlive,
 		OpenAIOmitEventIDs: cfg.Server.OpenAIOmitEventIDs,
 		Resumer:            streams,
+		Responses:          responses,
 		Tokens:             streamTokens(cfg),
 		Logger:             log,
 		Auth:               ao.auth,

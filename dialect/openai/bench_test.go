@@ -100,7 +100,8 @@ func BenchmarkStreamedCall(b *testing.B) {
 		serve            http.HandlerFunc
 	}{
 		{"chat", "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}`, srv.ChatCompletions},
-		{"responses", "/v1/responses", `{"model":"m","input":"hi","stream":true}`, srv.Responses},
+		{"responses", "/v1/responses", `{"model":"m","input":"hi","stream":true}`, srv.Responses}, // stored, the default
+		{"responses_nostore", "/v1/responses", `{"model":"m","input":"hi","stream":true,"store":false}`, srv.Responses},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -18,11 +18,20 @@ import (
 const kindResponses = "openai.responses"
 
 // Responses serves POST /v1/responses: OpenAI's Responses API, streamed as
-// its typed events or answered with a Response object. Nothing is stored
-// (see ResponsesRequest.Store).
+// its typed events or answered with a Response object. With "store" (the
+// default) the response is kept when it ends (see responses_store.go).
 func (s *Server) Responses(w http.ResponseWriter, r *http.Request) {
 	var body ResponsesRequest
-	req := s.decode(w, r, &body)
+	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, &body); err != nil {
+		writeError(w, err)
+		return
+	}
+	owner := s.owner(r.Context())
+	if err := s.resolve(r.Context(), owner, &body); err != nil {
+		writeError(w, err)
+		return
+	}
+	req := s.validate(w, &body)
 	if req == nil {
 		return
 	}
@@ -32,6 +41,11 @@ func (s *Server) Responses(w http.ResponseWriter, r *http.Request) {
 		writeError(w, stream.Errorf(stream.CodeInternal, "encoding the response settings: %v", terr))
 		return
 	}
+	var keep func(e *responseEncoder)
+	if body.stores() {
+		input := body.Input
+		keep = func(e *responseEncoder) { s.keep(owner, input, e) }
+	}
 	start := func(ctx context.Context) (*gateway.Call, *stream.Error) {
 		call, err := s.start(ctx, req)
 		if err != nil {
@@ -40,13 +54,14 @@ func (s *Server) Responses(w http.ResponseWriter, r *http.Request) {
 		return call, nil
 	}
 	if !body.Stream {
-		s.response(w, r, start, tail, summary)
+		s.response(w, r, start, tail, summary, keep)
 		return
 	}
 	s.opts.Resume.Stream(w, r, kindResponses, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs, DeferFlush: true},
 		start,
 		func(ctx context.Context, out *sse.Writer, call *gateway.Call) {
 			e := newResponseEncoder(out, call, tail, summary)
+			e.keep = keep
 			if !e.start() {
 				return
 			}
@@ -75,7 +90,7 @@ func (s *Server) responseFailed(ctx context.Context, e *responseEncoder, call *g
 }
 
 // response answers a call in one piece: the Response object.
-func (s *Server) response(w http.ResponseWriter, r *http.Request, start func(context.Context) (*gateway.Call, *stream.Error), tail []byte, summary bool) {
+func (s *Server) response(w http.ResponseWriter, r *http.Request, start func(context.Context) (*gateway.Call, *stream.Error), tail []byte, summary bool, keep func(*responseEncoder)) {
 	call, err := start(r.Context())
 	if err != nil {
 		writeError(w, err)
@@ -83,6 +98,7 @@ func (s *Server) response(w http.ResponseWriter, r *http.Request, start func(con
 	}
 	defer call.Close()
 	e := newResponseEncoder(nil, call, tail, summary)
+	e.keep = keep
 	finish, usage, err := e.run(call)
 	if err != nil {
 		writeError(w, err)
@@ -106,6 +122,7 @@ func (c *ResponsesRequest) settingsTail() ([]byte, error) {
 func (c *ResponsesRequest) settings() ResponseSettings {
 	r := ResponseSettings{
 		Instructions: c.Instructions, MaxOutputTokens: c.MaxOutputTokens, Model: c.Model, ParallelToolCalls: true,
+		PreviousResponseID: c.PreviousResponseID, Store: c.stores(),
 		Temperature: c.Temperature, TopP: c.TopP, Truncation: "disabled", Metadata: c.Metadata, Tools: c.Tools, ToolChoice: c.ToolChoice,
 		Reasoning: json.RawMessage(`{"effort":null,"summary":null}`), Text: json.RawMessage(`{"format":{"type":"text"}}`),
 	}
@@ -153,9 +170,12 @@ type responseEncoder struct {
 	tail    []byte      // its settings, encoded (ResponseSettings.tail)
 	base    string      // item ids are <kind>_<base>_<output index>
 	summary bool        // thinking as a reasoning summary, not reasoning text
-	seq     int
-	items   []openItem
-	buf     []byte
+	// keep stores the response once it has ended, before its final
+	// event; nil with "store": false.
+	keep  func(*responseEncoder)
+	seq   int
+	items []openItem
+	buf   []byte
 }
 
 // openItem is an output item being built.
@@ -533,6 +553,9 @@ func (e *responseEncoder) end(finish stream.FinishReason, u *stream.Usage) bool 
 		e.resp.Usage = &ResponseUsage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens(),
 			OutputTokensDetails: OutputTokensDetails{ReasoningTokens: u.ReasoningTokens}}
 	}
+	if e.keep != nil {
+		e.keep(e)
+	}
 	if e.out == nil {
 		return true
 	}
@@ -557,6 +580,9 @@ func (e *responseEncoder) fail(err *stream.Error) {
 	e.resp.Status = "failed"
 	e.resp.Error = &ResponseError{Code: body.Code.(string), Message: body.Message}
 	e.resp.Output = e.output()
+	if e.keep != nil {
+		e.keep(e)
+	}
 	if e.lifecycle("response.failed") {
 		e.out.Flush()
 	}

@@ -92,12 +92,13 @@ func (c *ResponsesRequest) ToRequest() (*stream.Request, error) {
 	return req, nil
 }
 
-// refuseStateful refuses what needs stored responses or background runs:
-// a client relying on them must learn at once, not get an answer that
-// silently lacks the earlier turns.
+// refuseStateful refuses what needs state Runnel does not keep
+// (conversations, stored prompts) or background runs: a client relying on
+// them must learn at once, not get an answer that silently lacks the
+// earlier turns.
 func (c *ResponsesRequest) refuseStateful() error {
-	if c.PreviousResponseID != nil && *c.PreviousResponseID != "" {
-		return stream.InvalidParam("previous_response_id", "previous_response_id is not supported: Runnel does not store responses; send the earlier turns in input")
+	if c.PreviousResponseID != nil && *c.PreviousResponseID != "" && !c.resolved {
+		return stream.InvalidParam("previous_response_id", "previous_response_id needs the server's stored responses (Server.resolve)")
 	}
 	if c.Background != nil && *c.Background {
 		return stream.InvalidParam("background", "background is not supported: Runnel runs responses while the request is open (for a stream that survives a broken connection, send Runnel-Resumable: true)")
@@ -226,7 +227,8 @@ func inputMessages(raw json.RawMessage) ([]stream.Message, error) {
 			}
 			thinking += sb.String()
 		case "item_reference":
-			return nil, stream.InvalidParam(p+".type", "%s is an item_reference: Runnel does not store responses, so send the item itself (or call with store: false)", p)
+			// Server.resolve replaced those it found.
+			return nil, stream.InvalidParam(p+".type", "%s is an item_reference that was not resolved; send the item itself", p)
 		default:
 			return nil, stream.InvalidParam(p+".type", "%s.type %q is not supported; use message, function_call, function_call_output or reasoning items", p, it.Type)
 		}

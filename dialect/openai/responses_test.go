@@ -111,7 +111,7 @@ func TestResponsesStreamGolden(t *testing.T) {
 	if u := r.Usage; u == nil || *u != (ResponseUsage{InputTokens: 5, OutputTokens: 7, TotalTokens: 12, OutputTokensDetails: OutputTokensDetails{ReasoningTokens: 2}}) {
 		t.Errorf("usage %+v", r.Usage)
 	}
-	if r.Status != "completed" || r.ID != "resp_abc123" || r.CreatedAt != 1700000000 || r.Store {
+	if r.Status != "completed" || r.ID != "resp_abc123" || r.CreatedAt != 1700000000 || !r.Store {
 		t.Errorf("response %+v", r)
 	}
 }
@@ -239,7 +239,7 @@ func TestResponsesNonStreamed(t *testing.T) {
 		`{"id":"msg_abc123_1","type":"message","status":"completed","role":"assistant","content":[{"type":"output_text","text":"Hello world","annotations":[],"logprobs":[]}]},` +
 		`{"id":"fc_abc123_2","type":"function_call","status":"completed","call_id":"call_9","name":"get","arguments":"{}"}],` +
 		`"usage":{"input_tokens":4,"input_tokens_details":{"cached_tokens":0},"output_tokens":2,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":6},` +
-		`"instructions":"be brief","max_output_tokens":7,"model":"m","parallel_tool_calls":true,"previous_response_id":null,"reasoning":{"effort":"none","summary":null},"store":false,"temperature":0.5,` +
+		`"instructions":"be brief","max_output_tokens":7,"model":"m","parallel_tool_calls":true,"previous_response_id":null,"reasoning":{"effort":"none","summary":null},"store":true,"temperature":0.5,` +
 		`"text":{"format":{"type":"json_schema","name":"out","schema":{"type":"object"},"strict":true}},"tool_choice":{"type":"function","name":"get"},` +
 		`"tools":[{"type":"function","name":"get","description":"gets","parameters":{"type":"object"},"strict":true}],"top_p":0.9,"truncation":"disabled",` +
 		`"user":"u1","metadata":{"k":"v"}}` + "\n"
@@ -308,9 +308,8 @@ func TestResponsesBadInput(t *testing.T) {
 		{`{"model":"m","input":[{"type":"function_call","call_id":"c","name":"f"}]}`, "input[0].arguments"},
 		{`{"model":"m","input":[{"type":"function_call_output","output":"x"}]}`, "input[0].call_id"},
 		{`{"model":"m","input":[{"type":"function_call_output","call_id":"c"}]}`, "input[0].output"},
-		{`{"model":"m","input":[{"type":"item_reference","id":"msg_1"}]}`, "input[0].type"},
 		{`{"model":"m","input":[{"type":"web_search_call","id":"w"}]}`, "input[0].type"},
-		{`{"model":"m","input":"hi","previous_response_id":"resp_1"}`, "previous_response_id"},
+		{`{"model":"m","input":[{"role":"user","content":"x"},{"type":"item_reference"}]}`, "input[1].id"},
 		{`{"model":"m","input":"hi","background":true}`, "background"},
 		{`{"model":"m","input":"hi","conversation":"conv_1"}`, "conversation"},
 		{`{"model":"m","input":"hi","prompt":{"id":"pmpt_1"}}`, "prompt"},

@@ -29,25 +29,34 @@ type ResponsesRequest struct {
 	User              string              `json:"user,omitempty"`
 	Reasoning         *ResponsesReasoning `json:"reasoning,omitempty"`
 	Text              *ResponsesText      `json:"text,omitempty"`
-	// Store is accepted whatever its value (clients send true by
-	// default); Runnel keeps no response for retrieval and says so by
-	// answering "store": false.
+	// Store (true when absent, as OpenAI's default) keeps the response
+	// for previous_response_id, item_reference and GET (see
+	// responses_store.go); false keeps nothing.
 	Store       *bool    `json:"store,omitempty"`
 	Include     []string `json:"include,omitempty"`
 	Truncation  string   `json:"truncation,omitempty"`
 	TopLogprobs *int     `json:"top_logprobs,omitempty"`
+	// PreviousResponseID continues a stored response: its input and
+	// output come before Input (Server.resolve).
+	PreviousResponseID *string `json:"previous_response_id,omitempty"`
 
 	// Features that need state Runnel does not keep, or tools it does not
 	// run: refused with a 400 naming them, never ignored.
-	PreviousResponseID *string         `json:"previous_response_id,omitempty"`
-	Background         *bool           `json:"background,omitempty"`
-	Conversation       json.RawMessage `json:"conversation,omitempty"`
-	Prompt             json.RawMessage `json:"prompt,omitempty"`
+	Background   *bool           `json:"background,omitempty"`
+	Conversation json.RawMessage `json:"conversation,omitempty"`
+	Prompt       json.RawMessage `json:"prompt,omitempty"`
 
 	// Runnel's extensions, as on chat completions.
 	BufferSize *int   `json:"buffer_size,omitempty"`
 	TimeoutMs  *int64 `json:"timeout_ms,omitempty"`
+
+	// resolved: Input holds what previous_response_id and item
+	// references stand for (Server.resolve).
+	resolved bool
 }
+
+// stores reports whether the response is to be kept.
+func (c *ResponsesRequest) stores() bool { return c.Store == nil || *c.Store }
 
 // ResponsesReasoning is the request's reasoning object: effort maps to
 // Request.Thinking; summary chooses how thinking is streamed (see

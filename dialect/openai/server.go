@@ -11,6 +11,7 @@ import (
 
 	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/respstore"
 	"github.com/runnel/runnel/resume"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
@@ -35,9 +36,14 @@ type Options struct {
 	// OmitEventIDs says.
 	Resume *dialect.Resumer
 	// Authorize, when set, checks the caller of the routes that make no
-	// call (the model list) and so are not admitted by the gateway: an
-	// error is answered with a 401. nil lets every caller through.
+	// call (the model list, stored responses) and so are not admitted by
+	// the gateway: an error is answered with a 401. nil lets every caller
+	// through.
 	Authorize func(ctx context.Context) error
+	// Store keeps the responses of /v1/responses made with "store" (the
+	// default), each for its caller as Resume.Owner names them: a
+	// respstore.Memory with its defaults when nil.
+	Store respstore.Store
 }
 
 // Server serves OpenAI's chat completions, completions, responses and
@@ -61,6 +67,9 @@ func NewServer(gw dialect.Gateway, opts Options) *Server {
 		opts.Resume = dialect.NewResumer(resume.Options{}, nil)
 		opts.Resume.KeepAlive = opts.KeepAlive
 	}
+	if opts.Store == nil {
+		opts.Store = respstore.NewMemory(respstore.Options{})
+	}
 	s := &Server{gw: gw, opts: opts, log: log}
 	codec := dialect.Codec{
 		WriteError:  func(w http.ResponseWriter, err *stream.Error) { writeError(w, err) },
@@ -80,6 +89,9 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/chat/completions", s.opts.Resume.Reconnects(kindChat, s.ChatCompletions))
 	mux.HandleFunc("POST /v1/completions", s.opts.Resume.Reconnects(kindCompletions, s.Completions))
 	mux.HandleFunc("POST /v1/responses", s.opts.Resume.Reconnects(kindResponses, s.Responses))
+	mux.HandleFunc("GET /v1/responses/{id}", s.GetResponse)
+	mux.HandleFunc("DELETE /v1/responses/{id}", s.DeleteResponse)
+	mux.HandleFunc("GET /v1/responses/{id}/input_items", s.InputItems)
 	mux.HandleFunc("GET /v1/models", s.ListModels)
 	mux.HandleFunc("GET /v1/models/{id...}", s.GetModel)
 }
@@ -169,16 +181,24 @@ func (s *Server) Completions(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// decode decodes and validates body. On failure it has answered with the
-// error and returns nil.
-func (s *Server) decode(w http.ResponseWriter, r *http.Request, body interface {
+// requestBody is a request body that validates itself.
+type requestBody interface {
 	ToRequest() (*stream.Request, error)
 	streamed() bool
-}) *stream.Request {
+}
+
+// decode decodes and validates body. On failure it has answered with the
+// error and returns nil.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, body requestBody) *stream.Request {
 	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, body); err != nil {
 		writeError(w, err)
 		return nil
 	}
+	return s.validate(w, body)
+}
+
+// validate is decode's second half, for a body decoded already.
+func (s *Server) validate(w http.ResponseWriter, body requestBody) *stream.Request {
 	req, err := body.ToRequest()
 	if err != nil {
 		writeError(w, err)

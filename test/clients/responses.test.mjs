@@ -86,7 +86,7 @@ test('responses.create not streamed: a Response with output_text and usage', asy
   assert.equal(response.output_text, 'Hello world from Runnel');
   assert.equal(response.instructions, 'Be brief');
   assert.deepEqual(response.metadata, { team: 'conformance' });
-  assert.equal(response.store, false, 'Runnel stores no response');
+  assert.equal(response.store, true, 'stored, as OpenAI does by default');
   assert.equal(response.usage.input_tokens, 4); // "Be brief" and "Say hello"
   assert.equal(response.usage.output_tokens, 4);
   assert.equal(response.usage.total_tokens, 8);
@@ -188,13 +188,11 @@ test('an upstream fault mid-stream: an error event, then response.failed', async
   assert.equal(events.at(-1).response.error.code, 'upstream_error');
 });
 
-test('bad input and stateful features are 400s naming the field', async () => {
+test('bad input and stateful features are 400s naming the field; unknown stored ids 404s', async () => {
   const cases = [
     [{ model: HELLO, input: [{ role: 'robot', content: 'x' }] }, 'input[0].role'],
-    [{ model: HELLO, input: 'hi', previous_response_id: 'resp_123' }, 'previous_response_id'],
     [{ model: HELLO, input: 'hi', background: true }, 'background'],
     [{ model: HELLO, input: 'hi', tools: [{ type: 'web_search' }] }, 'tools[0].type'],
-    [{ model: HELLO, input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0].type'],
   ];
   for (const [body, param] of cases) {
     await assert.rejects(client.responses.create(body), (err) => {
@@ -205,6 +203,16 @@ test('bad input and stateful features are 400s naming the field', async () => {
       return true;
     });
   }
+  for (const [body, param] of [
+    [{ model: HELLO, input: 'hi', previous_response_id: 'resp_123' }, 'previous_response_id'],
+    [{ model: HELLO, input: [{ type: 'item_reference', id: 'msg_1_0' }] }, 'input[0].id'],
+  ]) {
+    await assert.rejects(client.responses.create(body), (err) => {
+      assert.ok(err instanceof NotFoundError, `${param}: ${err}`);
+      assert.equal(err.param, param);
+      return true;
+    });
+  }
   await assert.rejects(client.responses.create({ model: 'no-such-model', input: 'hi', stream: true }), (err) => {
     assert.ok(err instanceof NotFoundError, String(err));
     assert.equal(err.param, 'model');
@@ -212,8 +220,53 @@ test('bad input and stateful features are 400s naming the field', async () => {
   });
 });
 
-test('store: true (the clients\' default) is served, not stored', async () => {
-  const response = await client.responses.create({ model: HELLO, input: 'hi', store: true });
+test('previous_response_id chains two turns: the second call\'s context is the first\'s, read back, listed and deleted', async () => {
+  // The mock's usage counts every token it was sent: the chained call's
+  // input is the first call's input (without its instructions, which are
+  // not carried over) and output, then its own.
+  const alone = async (input) => (await client.responses.create({ model: HELLO, input, store: false })).usage.input_tokens;
+  const first = await client.responses.create({ model: HELLO, instructions: 'Be brief', input: 'Say hello' });
+  assert.equal(first.store, true);
+  assert.equal(first.usage.input_tokens, 2 + (await alone('Say hello')), 'with "Be brief"');
+  const stream = await client.responses.create({ model: HELLO, previous_response_id: first.id, input: 'And once more?', stream: true });
+  let second;
+  for await (const ev of stream) if (ev.type === 'response.completed') second = ev.response;
+  assert.equal(second.previous_response_id, first.id);
+  assert.equal(second.instructions, null);
+  assert.equal(second.usage.input_tokens, (await alone('Say hello')) + first.usage.output_tokens + (await alone('And once more?')));
+
+  // Both are stored: the second as its stream ended, with its context.
+  // (retrieve adds output_text, a convenience of the package's own)
+  const { output_text: _, ...retrieved } = await client.responses.retrieve(second.id);
+  assert.deepEqual(retrieved, second);
+  const items = [];
+  for await (const item of client.responses.inputItems.list(second.id, { order: 'asc' })) items.push(item);
+  assert.deepEqual(items.map((i) => [i.type, i.role, i.content[0].text]), [
+    ['message', 'user', 'Say hello'],
+    ['message', 'assistant', 'Hello world from Runnel'],
+    ['message', 'user', 'And once more?'],
+  ]);
+  assert.equal(items[1].id, first.output[0].id);
+
+  // A third turn chains from the second.
+  const third = await client.responses.create({ model: HELLO, previous_response_id: second.id, input: 'Bye' });
+  assert.equal(third.usage.input_tokens, second.usage.input_tokens + second.usage.output_tokens + (await alone('Bye')));
+
+  await client.responses.delete(first.id);
+  await assert.rejects(client.responses.retrieve(first.id), NotFoundError);
+  await assert.rejects(client.responses.create({ model: HELLO, previous_response_id: first.id, input: 'hi' }), (err) => {
+    assert.ok(err instanceof NotFoundError, String(err));
+    assert.equal(err.param, 'previous_response_id');
+    assert.match(err.message, new RegExp(first.id));
+    return true;
+  });
+  // The second keeps its own copy of the context.
+  assert.equal((await client.responses.retrieve(second.id)).id, second.id);
+});
+
+test('store: false keeps nothing', async () => {
+  const response = await client.responses.create({ model: HELLO, input: 'hi', store: false });
   assert.equal(response.output_text, 'Hello world from Runnel');
   assert.equal(response.store, false);
+  await assert.rejects(client.responses.retrieve(response.id), NotFoundError);
 });

@@ -138,12 +138,11 @@ test('responses: streamText with a tool: the call, and a second step with its re
     },
   });
   // The mock calls the tool on every step; two steps are one round trip.
-  // store: false makes the SDK send the earlier items themselves rather
-  // than references to stored ones, which Runnel does not keep.
+  // With the SDK's default store: true, the second step sends references
+  // to the first step's stored items rather than the items themselves.
   const { result, parts, errors } = await run('responses', 'mock/default?text=Checking&tool=weather&tool_args=%7B%22city%22%3A%22Paris%22%7D', {
     tools: { weather },
     stopWhen: stepCountIs(2),
-    providerOptions: { openai: { store: false } },
   });
   assert.deepEqual(errors, []);
   assert.deepEqual(calls, ['Paris', 'Paris']);
@@ -154,22 +153,21 @@ test('responses: streamText with a tool: the call, and a second step with its re
   const steps = await result.steps;
   assert.equal(steps.length, 2);
   assert.equal(steps[0].finishReason, 'tool-calls');
-  // The second step's input holds the first step's call and its result.
+  // The second step's input refers to the first step's message (the
+  // executed call and its result are sent whole).
   const body = steps[1].request.body;
   const sent = typeof body === 'string' ? JSON.parse(body) : body;
   const types = sent.input.map((i) => i.type ?? i.role);
-  assert.ok(types.includes('function_call') && types.includes('function_call_output'), JSON.stringify(sent.input));
-  assert.ok(steps[1].usage.inputTokens > steps[0].usage.inputTokens);
-});
-
-test('responses: a multi-step call that keeps the default store: true gets a 400 naming the item reference', async () => {
-  const weather = tool({ inputSchema: jsonSchema({ type: 'object' }), execute: async () => 'sunny' });
-  const { result, errors } = await run('responses', 'mock/default?text=Checking&tool=weather', { tools: { weather }, stopWhen: stepCountIs(2) });
-  assert.equal(errors.length, 1);
-  assert.ok(APICallError.isInstance(errors[0]), String(errors[0]));
-  assert.equal(errors[0].statusCode, 400);
-  assert.match(errors[0].message, /item_reference.*store: false/);
-  assert.equal((await result.steps).length, 1);
+  assert.ok(types.includes('item_reference') && types.includes('function_call_output'), JSON.stringify(sent.input));
+  // What reached the provider is the whole context, the reference
+  // resolved: the prompt, the first step's text ("Checking": one token, as
+  // the mock counts) and the tool's result ("sunny in Paris": three).
+  // Unresolved, the text would be missing.
+  assert.equal(steps[1].usage.inputTokens, steps[0].usage.inputTokens + 1 + 3);
+  // The references name items of the first step's stored response.
+  const refs = sent.input.filter((i) => i.type === 'item_reference').map((i) => i.id);
+  const first = await fetch(`${srv.baseURL}/v1/responses/${steps[0].response.id}`, { headers: { authorization: 'Bearer test-key' } }).then((r) => r.json());
+  assert.deepEqual(refs, [first.output.find((o) => o.type === 'message').id]);
 });
 
 test('responses: generateText: the whole response', async () => {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/openai/openai-go/v3"
@@ -135,15 +136,58 @@ func TestOpenAIGoResponsesFunctionCall(t *testing.T) {
 	}
 }
 
-func TestOpenAIGoResponsesBadRequest(t *testing.T) {
+// previous_response_id chains turns: the second call's context is the
+// first's input and output, then its own (the mock's usage counts every
+// token it was sent), and both are stored for Get and InputItems.
+func TestOpenAIGoResponsesPreviousResponseID(t *testing.T) {
 	client := openaiClient(t)
-	_, err := client.Responses.New(context.Background(), responses.ResponseNewParams{
-		Model:              "mock/default",
-		Input:              responses.ResponseNewParamsInputUnion{OfString: openai.String("hi")},
-		PreviousResponseID: openai.String("resp_1"),
-	})
+	ctx := context.Background()
+	const model = "mock/default?text=Hello%20world%20from%20Runnel"
+	alone := func(input string) int64 {
+		r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: model, Store: openai.Bool(false),
+			Input: responses.ResponseNewParamsInputUnion{OfString: openai.String(input)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Usage.InputTokens
+	}
+	first, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: model,
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Say hello")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(first.RawJSON(), `"store":true`) {
+		t.Errorf("first: %s; store true is the default", first.RawJSON())
+	}
+	_, _, second := streamResponse(t, client, responses.ResponseNewParams{Model: model, PreviousResponseID: openai.String(first.ID),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("And again?")}})
+	if want := alone("Say hello") + first.Usage.OutputTokens + alone("And again?"); second.Usage.InputTokens != want || second.PreviousResponseID != first.ID {
+		t.Errorf("second: input_tokens %d, want %d (the first turn's input and output, then its own); previous_response_id %q",
+			second.Usage.InputTokens, want, second.PreviousResponseID)
+	}
+	got, err := client.Responses.Get(ctx, second.ID, responses.ResponseGetParams{})
+	if err != nil || got.ID != second.ID || got.OutputText() != "Hello world from Runnel" || got.Usage.InputTokens != second.Usage.InputTokens {
+		t.Errorf("Get: %+v %v", got, err)
+	}
+	page, err := client.Responses.InputItems.List(ctx, second.ID, responses.InputItemListParams{Order: responses.InputItemListParamsOrderAsc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, it := range page.Data {
+		m := it.AsMessage()
+		texts = append(texts, string(m.Role)+": "+m.Content[0].Text)
+	}
+	if want := []string{"user: Say hello", "assistant: Hello world from Runnel", "user: And again?"}; !reflect.DeepEqual(texts, want) {
+		t.Errorf("input items %q, want %q", texts, want)
+	}
+	if err := client.Responses.Delete(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.Responses.New(ctx, responses.ResponseNewParams{Model: model, PreviousResponseID: openai.String(first.ID),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hi")}})
 	var apiErr *openai.Error
-	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Param != "previous_response_id" {
-		t.Fatalf("err %v", err)
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || apiErr.Param != "previous_response_id" {
+		t.Fatalf("a deleted previous response: %v", err)
 	}
 }
