@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/runnel/runnel/internal/offstack"
 )
 
 // DefaultKeepAlive is how long a Writer stays silent before it sends a
@@ -41,7 +43,9 @@ type Options struct {
 	// its source is about to wait (stream.BeforeWait), so that events that
 	// arrived together leave in one write and none is held back. The
 	// headers leave with the first events, as a proxy's do, but wait no
-	// longer than HeaderGrace after a Flush that found no event.
+	// longer than HeaderGrace after a Flush that found no event. The
+	// caller flushes at once after the events of its first token, which
+	// should never wait for coalescing.
 	DeferFlush bool
 }
 
@@ -70,6 +74,7 @@ type Writer struct {
 	id     uint64
 	err    error // the first write error; every later call returns it
 	closed bool
+	headed bool // the headers were flushed
 
 	omitIDs   bool
 	idPrefix  string
@@ -313,20 +318,35 @@ func (w *Writer) flush() error {
 		}
 		return err
 	}
-	if len(w.buf) > 0 {
-		_, err := w.w.Write(w.buf)
-		w.buf = w.buf[:0]
-		if err != nil {
-			w.err = err
-			return err
-		}
+	var err error
+	if w.headed {
+		err = w.write()
+	} else {
+		// The first flush writes the headers: see package offstack.
+		w.headed = true
+		offstack.Run(func() { err = w.write() })
 	}
-	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	if err != nil {
 		w.err = err
 		return err
 	}
 	w.unsent = false
 	w.last = time.Since(w.base)
+	return nil
+}
+
+// write writes the buffer and flushes the response.
+func (w *Writer) write() error {
+	if len(w.buf) > 0 {
+		_, err := w.w.Write(w.buf)
+		w.buf = w.buf[:0]
+		if err != nil {
+			return err
+		}
+	}
+	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
 	return nil
 }
 
