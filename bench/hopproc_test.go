@@ -54,6 +54,8 @@ func serveHop(kind, upstream string) {
 		h = proxyHandler(upstream)
 	case kind == "runnel":
 		h = gatewayHandler(upstream)
+	case kind == "runnel-anthropic":
+		h = gatewayAnthropicHandler(upstream)
 	case strings.HasPrefix(kind, "auth-"):
 		var key string
 		var err error
