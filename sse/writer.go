@@ -322,9 +322,8 @@ func (w *Writer) flush() error {
 	if w.headed {
 		err = w.write()
 	} else {
-		// The first flush writes the headers: see package offstack.
 		w.headed = true
-		offstack.Run(func() { err = w.write() })
+		err = w.writeHeaded()
 	}
 	if err != nil {
 		w.err = err
@@ -333,6 +332,14 @@ func (w *Writer) flush() error {
 	w.unsent = false
 	w.last = time.Since(w.base)
 	return nil
+}
+
+// writeHeaded is write for the first flush, which writes the headers: see
+// package offstack. (A function of its own: the closure's variable would
+// make every flush allocate.)
+func (w *Writer) writeHeaded() (err error) {
+	offstack.Run(func() { err = w.write() })
+	return err
 }
 
 // write writes the buffer and flushes the response.
