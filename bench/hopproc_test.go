@@ -86,7 +86,7 @@ func serveHop(kind, upstream string) {
 		json.NewEncoder(w).Encode(s)
 	})
 	// From here on, a goroutine whose stack would outgrow bytes crashes
-	// the hop (see TestStreamStacksStayAt8KiB).
+	// the hop (see TestStreamStacksStayAt16KiB).
 	mux.HandleFunc("POST /_hop/maxstack", func(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.Atoi(r.URL.Query().Get("bytes"))
 		if err != nil {

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/runnel/runnel/internal/offstack"
 )
 
 // DefaultKeepAlive is how long a Writer stays silent before it sends a
@@ -334,13 +332,13 @@ func (w *Writer) flush() error {
 	return nil
 }
 
-// writeHeaded is write for the first flush, which writes the headers: see
-// package offstack. (A function of its own: the closure's variable would
-// make every flush allocate.)
-func (w *Writer) writeHeaded() (err error) {
-	offstack.Run(func() { err = w.write() })
-	return err
-}
+// writeHeaded is write for the first flush, which makes net/http write
+// the headers. That call is deep enough to grow the handler's stack from
+// 8 to 16 KiB for the rest of the stream; running it on a short-lived
+// goroutine avoided that but cost about 1 µs of CPU per token in
+// BenchmarkCallPath (the hand-off between threads), too much for 8 KiB
+// per open stream (docs/benchmarks.md, issue 13, sixth session).
+func (w *Writer) writeHeaded() error { return w.write() }
 
 // write writes the buffer and flushes the response.
 func (w *Writer) write() error {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/gateway"
-	"github.com/runnel/runnel/internal/offstack"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -346,9 +345,8 @@ func (e *encoder) line(b []byte) bool {
 		e.w.WriteHeader(http.StatusOK)
 		if e.streamed {
 			// The first line leaves at once (coalescing is for what
-			// follows), with the headers, written off the handler's
-			// stack (see package offstack).
-			offstack.Run(func() { e.put(b, true) })
+			// follows), with the headers.
+			e.put(b, true)
 			return !e.broken
 		}
 	}
