@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runnel/runnel/dialect/anthropic"
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/stream"
 )
@@ -46,6 +47,10 @@ type Config struct {
 
 	// HTTPClient to use; a pooled client sized for Concurrency when nil.
 	HTTPClient *http.Client
+	// API is the API the requests speak: "openai" (or "") for chat
+	// completions under BaseURL, "anthropic" for Anthropic's Messages API
+	// (BaseURL is then the root, without /v1).
+	API string
 }
 
 // Request is one request's measurements.
@@ -89,7 +94,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		t.MaxIdleConnsPerHost = max(cfg.Concurrency, 64)
 		client = &http.Client{Transport: t}
 	}
-	p := openai.NewProvider(openai.Config{BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, HTTPClient: client, Name: "bench"})
+	var p stream.Provider
+	switch cfg.API {
+	case "", "openai":
+		p = openai.NewProvider(openai.Config{BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, HTTPClient: client, Name: "bench"})
+	case "anthropic":
+		if cfg.Completions {
+			return nil, errors.New("bench: the anthropic API has no completions endpoint")
+		}
+		p = anthropic.NewProvider(anthropic.Config{BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, HTTPClient: client, Name: "bench"})
+	default:
+		return nil, fmt.Errorf("bench: unknown API %q (openai or anthropic)", cfg.API)
+	}
 
 	results := make([]Request, cfg.Requests)
 	var sem chan struct{}
@@ -141,7 +157,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 // one sends a request and times its stream.
-func one(ctx context.Context, p *openai.Provider, cfg *Config) Request {
+func one(ctx context.Context, p stream.Provider, cfg *Config) Request {
 	req := &stream.Request{Model: cfg.Model, Sampling: stream.Sampling{MaxTokens: cfg.MaxTokens}}
 	if cfg.Completions {
 		req.Prompt, req.RawPrompt = cfg.Prompt, true

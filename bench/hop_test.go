@@ -23,6 +23,7 @@ import (
 	"github.com/runnel/runnel/mock"
 	"github.com/runnel/runnel/server"
 	"github.com/runnel/runnel/sse"
+	"github.com/runnel/runnel/stream"
 )
 
 // TestHopWithoutProducer drives the per-token path that has no producer
@@ -272,23 +273,8 @@ func TestDialectsCoalesceWithoutHolding(t *testing.T) {
 	router.Register("gemini", gemini.NewProvider(gemini.Config{BaseURL: gem.URL + "/v1beta"}))
 	router.Register("anthropic", anthropic.NewProvider(anthropic.Config{BaseURL: ant.URL}))
 	router.Register("ollama", ollama.NewProvider(ollama.Config{BaseURL: oll.URL}))
-	gw := gateway.New(gateway.Options{Router: router})
-	mux := http.NewServeMux()
-	for _, d := range []server.Dialect{openai.NewServer(gw, openai.Options{KeepAlive: -1}),
-		anthropic.NewServer(gw, anthropic.Options{KeepAlive: -1}), native.NewServer(gw, native.Options{KeepAlive: -1}),
-		ollama.NewServer(gw, ollama.Options{})} {
-		d.Register(mux)
-	}
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	dialects := []struct{ name, path, body string }{
-		{"openai", "/v1/chat/completions", `{"model":"MODEL","stream":true,"messages":[{"role":"user","content":"hi"}]}`},
-		{"openai responses", "/v1/responses", `{"model":"MODEL","stream":true,"input":"hi"}`},
-		{"anthropic", "/v1/messages", `{"model":"MODEL","stream":true,"max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`},
-		{"native", "/api/v1/inference/stream", `{"model":"MODEL","messages":[{"role":"user","content":"hi"}]}`},
-		{"ollama", "/api/chat", `{"model":"MODEL","messages":[{"role":"user","content":"hi"}]}`},
-	}
-	for _, tc := range dialects {
+	srv := dialectsServer(t, router)
+	for _, tc := range eventDialects {
 		for _, model := range []string{"openai/up", "gemini/up", "anthropic/up", "ollama/up"} {
 			t.Run(tc.name+" over "+model[:strings.IndexByte(model, '/')], func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // deadlock guard only
@@ -319,6 +305,31 @@ func TestDialectsCoalesceWithoutHolding(t *testing.T) {
 			})
 		}
 	}
+}
+
+// eventDialects are the dialects that write events (or NDJSON lines), with
+// the path and body of a streamed call of MODEL in each one's shape.
+var eventDialects = []struct{ name, path, body string }{
+	{"openai", "/v1/chat/completions", `{"model":"MODEL","stream":true,"messages":[{"role":"user","content":"hi"}]}`},
+	{"openai responses", "/v1/responses", `{"model":"MODEL","stream":true,"input":"hi"}`},
+	{"anthropic", "/v1/messages", `{"model":"MODEL","stream":true,"max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`},
+	{"native", "/api/v1/inference/stream", `{"model":"MODEL","messages":[{"role":"user","content":"hi"}]}`},
+	{"ollama", "/api/chat", `{"model":"MODEL","messages":[{"role":"user","content":"hi"}]}`},
+}
+
+// dialectsServer serves eventDialects over router's providers, without
+// keep-alives; it is closed when t ends.
+func dialectsServer(t *testing.T, router gateway.Router) *httptest.Server {
+	gw := gateway.New(gateway.Options{Router: router})
+	mux := http.NewServeMux()
+	for _, d := range []server.Dialect{openai.NewServer(gw, openai.Options{KeepAlive: -1}),
+		anthropic.NewServer(gw, anthropic.Options{KeepAlive: -1}), native.NewServer(gw, native.Options{KeepAlive: -1}),
+		ollama.NewServer(gw, ollama.Options{})} {
+		d.Register(mux)
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // TestHopSendsHeadersBeforeSlowFirstToken: the gateway's headers may wait
@@ -375,4 +386,115 @@ func deltaText(data string) (string, bool) {
 	}
 	text, _, _ = strings.Cut(text, `"`)
 	return text, true
+}
+
+// TestDialectsSendFirstEventAtOnce: coalescing never holds the first
+// event. The provider reports its waits but, after its first token, works
+// on without waiting for a source (so without calling BeforeWait) until
+// the client has that token: only a dialect that sent the first event at
+// once, with the headers, gets the rest.
+func TestDialectsSendFirstEventAtOnce(t *testing.T) {
+	for _, tc := range eventDialects {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // deadlock guard only
+			defer cancel()
+			got := make(chan struct{})
+			router := gateway.NewStaticRouter()
+			router.Register("hold", holdingProvider{got: got})
+			srv := dialectsServer(t, router)
+			req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+tc.path, strings.NewReader(strings.Replace(tc.body, "MODEL", "hold/x", 1)))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err) // the headers never came
+			}
+			defer resp.Body.Close()
+			var body []byte
+			buf := make([]byte, 4096)
+			for {
+				n, err := resp.Body.Read(buf)
+				body = append(body, buf[:n]...)
+				if got != nil && bytes.Contains(body, []byte("first")) {
+					close(got)
+					got = nil
+				}
+				if err != nil {
+					break
+				}
+			}
+			if got != nil || !bytes.Contains(body, []byte("second")) {
+				t.Fatalf("%d: %s", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
+// holdingProvider's streams send "first", then go on to "second" and the
+// end only once got is closed, without calling BeforeWait: a provider busy
+// with what it has (a long chunk, a slow control) rather than waiting for
+// its source.
+type holdingProvider struct{ got <-chan struct{} }
+
+func (holdingProvider) NotifiesBeforeWait() bool { return true }
+
+func (p holdingProvider) Stream(ctx context.Context, _ *stream.Request) (stream.Stream, error) {
+	return &holdingStream{ctx: ctx, got: p.got}, nil
+}
+
+type holdingStream struct {
+	ctx context.Context
+	got <-chan struct{}
+	n   int
+}
+
+func (s *holdingStream) Recv() (stream.Event, error) {
+	s.n++
+	switch s.n {
+	case 1:
+		return stream.Delta("first"), nil
+	case 2:
+		select {
+		case <-s.got:
+		case <-s.ctx.Done():
+			return stream.Event{}, stream.Errorf(stream.CodeCancelled, "client gone")
+		}
+		return stream.Delta(" second"), nil
+	case 3:
+		return stream.Finished(stream.FinishStop), nil
+	}
+	return stream.Event{}, io.EOF
+}
+
+func (s *holdingStream) Close() error { return nil }
+
+// TestStreamStacksStayAt16KiB: no goroutine of a stream through Runnel
+// outgrows 16 KiB of stack (an open stream's request goroutine keeps what
+// it grew to for as long as it lasts; the first flush, where net/http
+// writes the headers, takes it from 8 to 16 KiB, and nothing may take it
+// further). The hop runs in a process of its own
+// whose goroutines may not grow past 16 KiB once it has served one stream
+// (the first fills encoding/json's type caches, once per process): a
+// goroutine that would crashes it, and the streams after fail.
+func TestStreamStacksStayAt16KiB(t *testing.T) {
+	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: 20, ITL: time.Millisecond}))
+	defer upstream.Close()
+	p := startHop(t, "runnel", upstream.URL)
+	run := func(n int) *Result {
+		res, err := Run(context.Background(), Config{BaseURL: p.URL + "/v1", Model: "openai/default", Prompt: "hi",
+			Requests: n, Concurrency: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := run(1); res.Failed != 0 {
+		t.Fatalf("warm-up: %v", res.Errors)
+	}
+	resp, err := http.Post(p.URL+"/_hop/maxstack?bytes=16384", "", nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatal(resp, err)
+	}
+	resp.Body.Close()
+	if res := run(20); res.Failed != 0 || res.TotalOutputTokens != 20*20 {
+		t.Fatalf("%d streams failed, %d tokens (the hop's stderr says why): %v", res.Failed, res.TotalOutputTokens, res.Errors)
+	}
 }

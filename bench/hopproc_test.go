@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -53,6 +54,8 @@ func serveHop(kind, upstream string) {
 		h = proxyHandler(upstream)
 	case kind == "runnel":
 		h = gatewayHandler(upstream)
+	case kind == "runnel-anthropic":
+		h = gatewayAnthropicHandler(upstream)
 	case strings.HasPrefix(kind, "auth-"):
 		var key string
 		var err error
@@ -81,6 +84,16 @@ func serveHop(kind, upstream string) {
 			s.Stacks = m.StackInuse
 		}
 		json.NewEncoder(w).Encode(s)
+	})
+	// From here on, a goroutine whose stack would outgrow bytes crashes
+	// the hop (see TestStreamStacksStayAt16KiB).
+	mux.HandleFunc("POST /_hop/maxstack", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("bytes"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		debug.SetMaxStack(n)
 	})
 	mux.Handle("/", h)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

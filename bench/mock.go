@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/runnel/runnel/dialect/anthropic"
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/mock"
@@ -21,6 +22,13 @@ import (
 func MockHandler(o mock.Options) http.Handler {
 	mux := http.NewServeMux()
 	openai.NewServer(&mockGateway{p: mock.New(o)}, openai.Options{}).Register(mux)
+	return mux
+}
+
+// MockAnthropicHandler is MockHandler serving Anthropic's Messages API.
+func MockAnthropicHandler(o mock.Options) http.Handler {
+	mux := http.NewServeMux()
+	anthropic.NewServer(&mockGateway{p: mock.New(o)}, anthropic.Options{}).Register(mux)
 	return mux
 }
 

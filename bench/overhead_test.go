@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/config"
+	"github.com/runnel/runnel/dialect/anthropic"
 	"github.com/runnel/runnel/dialect/openai"
 	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/mock"
@@ -49,6 +51,19 @@ func gatewayOver(upstreamURL string, client *http.Client, opts ...func(*gateway.
 	gw := gateway.New(gwo)
 	return server.New(server.Options{
 		Dialects: []server.Dialect{openai.NewServer(gw, oo)},
+		Logger:   slog.New(slog.DiscardHandler),
+	})
+}
+
+// gatewayAnthropicHandler is gatewayHandler for Anthropic's API on both
+// sides: the anthropic dialect over the anthropic upstream provider, with
+// the upstream client `runnel serve` gives it.
+func gatewayAnthropicHandler(upstreamURL string) http.Handler {
+	router := gateway.NewStaticRouter()
+	router.Register("anthropic", anthropic.NewProvider(anthropic.Config{BaseURL: upstreamURL, HTTPClient: config.UpstreamClient()}))
+	gw := gateway.New(gateway.Options{Router: router, Observer: metrics.New()})
+	return server.New(server.Options{
+		Dialects: []server.Dialect{anthropic.NewServer(gw, anthropic.Options{})},
 		Logger:   slog.New(slog.DiscardHandler),
 	})
 }
@@ -160,7 +175,15 @@ func TestGatewayFlushesEachToken(t *testing.T) {
 // against the direct run of the same round, the hop's CPU per token (its
 // process's CPU time during the run, per output token), and the streams
 // that failed or whose text differs from the direct run's.
-func BenchmarkGatewayOverhead(b *testing.B) {
+func BenchmarkGatewayOverhead(b *testing.B) { overheads(b, "openai") }
+
+// BenchmarkGatewayOverheadAnthropic is BenchmarkGatewayOverhead with
+// Anthropic's Messages API on every side: the mock upstream, the load
+// generator, and Runnel's anthropic dialect over its anthropic provider.
+func BenchmarkGatewayOverheadAnthropic(b *testing.B) { overheads(b, "anthropic") }
+
+// overheads runs overhead at c=1, 100 and 500 for api.
+func overheads(b *testing.B, api string) {
 	for _, c := range []struct {
 		streams, requests int
 		itl               time.Duration
@@ -170,7 +193,7 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 		{500, 1500, 20 * time.Millisecond},
 	} {
 		b.Run(fmt.Sprintf("c=%d", c.streams), func(b *testing.B) {
-			overhead(b, c.streams, c.requests, 50, c.itl)
+			overhead(b, api, c.streams, c.requests, 50, c.itl)
 		})
 	}
 }
@@ -188,14 +211,18 @@ type hopRound struct {
 	bad                      int     // failed streams, and streams whose text differs from direct
 }
 
-func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration) {
-	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: tokens, ITL: itl}))
+func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.Duration) {
+	mockH, runnel, prefix, v1 := MockHandler(mock.Options{Tokens: tokens, ITL: itl}), "runnel", "openai/", "/v1"
+	if api == "anthropic" {
+		mockH, runnel, prefix, v1 = MockAnthropicHandler(mock.Options{Tokens: tokens, ITL: itl}), "runnel-anthropic", "anthropic/", ""
+	}
+	upstream := httptest.NewServer(mockH)
 	defer upstream.Close()
-	procs := []*hopProc{nil, startHop(b, "proxy", upstream.URL), startHop(b, "runnel", upstream.URL)}
+	procs := []*hopProc{nil, startHop(b, "proxy", upstream.URL), startHop(b, runnel, upstream.URL)}
 	hops := []hop{
 		{"direct", upstream.URL, "default"},
 		{"proxy", procs[1].URL, "default"},
-		{"runnel", procs[2].URL, "openai/default"},
+		{"runnel", procs[2].URL, prefix + "default"},
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams, MaxIdleConns: 0}}
 	// run returns the run's result and the CPU time the hop's process
@@ -203,8 +230,8 @@ func overhead(b *testing.B, streams, requests, tokens int, itl time.Duration) {
 	// the mock's).
 	run := func(h hop, p *hopProc) (*Result, time.Duration) {
 		cfg := Config{
-			BaseURL: h.url + "/v1", Model: h.model, Prompt: "Tell me a story.",
-			Requests: requests, Concurrency: streams, HTTPClient: client,
+			BaseURL: h.url + v1, Model: h.model, Prompt: "Tell me a story.",
+			Requests: requests, Concurrency: streams, HTTPClient: client, API: api,
 		}
 		if streams > 1 {
 			cfg.Rate, cfg.Fixed = float64(streams)/(time.Duration(tokens)*itl).Seconds(), true

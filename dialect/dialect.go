@@ -88,6 +88,10 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any, stri
 		}
 		return jsonError(err, limit)
 	}
+	// Read to its end, the body is closed now: else net/http, at the
+	// first response write, drains it once more through io.Discard (with
+	// an 8 KiB buffer from a pool) to be sure.
+	body.Close()
 	return nil
 }
 

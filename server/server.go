@@ -85,22 +85,29 @@ func New(opts Options) *Handler {
 	}
 	h := &Handler{ready: opts.Ready, info: opts.ReadyInfo, log: log}
 
-	api := http.NewServeMux()
-	for _, d := range opts.Dialects {
-		d.Register(api)
-	}
-	var apiHandler http.Handler = api
-	for i := len(opts.Middleware) - 1; i >= 0; i-- {
-		apiHandler = opts.Middleware[i](apiHandler)
-	}
-
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /readyz", h.readyz)
 	if opts.Metrics != nil {
 		mux.Handle("GET /metrics", opts.Metrics)
 	}
-	mux.Handle("/", apiHandler)
+	if len(opts.Middleware) == 0 {
+		// One mux for all: a stream keeps every frame above its loop on
+		// its goroutine stack (see logRequest).
+		for _, d := range opts.Dialects {
+			d.Register(mux)
+		}
+	} else {
+		api := http.NewServeMux()
+		for _, d := range opts.Dialects {
+			d.Register(api)
+		}
+		var apiHandler http.Handler = api
+		for i := len(opts.Middleware) - 1; i >= 0; i-- {
+			apiHandler = opts.Middleware[i](apiHandler)
+		}
+		mux.Handle("/", apiHandler)
+	}
 
 	var root http.Handler = mux
 	root = limitBody(limit, root)

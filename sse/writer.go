@@ -41,7 +41,9 @@ type Options struct {
 	// its source is about to wait (stream.BeforeWait), so that events that
 	// arrived together leave in one write and none is held back. The
 	// headers leave with the first events, as a proxy's do, but wait no
-	// longer than HeaderGrace after a Flush that found no event.
+	// longer than HeaderGrace after a Flush that found no event. The
+	// caller flushes at once after the events of its first token, which
+	// should never wait for coalescing.
 	DeferFlush bool
 }
 
@@ -70,6 +72,7 @@ type Writer struct {
 	id     uint64
 	err    error // the first write error; every later call returns it
 	closed bool
+	headed bool // the headers were flushed
 
 	omitIDs   bool
 	idPrefix  string
@@ -313,20 +316,42 @@ func (w *Writer) flush() error {
 		}
 		return err
 	}
-	if len(w.buf) > 0 {
-		_, err := w.w.Write(w.buf)
-		w.buf = w.buf[:0]
-		if err != nil {
-			w.err = err
-			return err
-		}
+	var err error
+	if w.headed {
+		err = w.write()
+	} else {
+		w.headed = true
+		err = w.writeHeaded()
 	}
-	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	if err != nil {
 		w.err = err
 		return err
 	}
 	w.unsent = false
 	w.last = time.Since(w.base)
+	return nil
+}
+
+// writeHeaded is write for the first flush, which makes net/http write
+// the headers. That call is deep enough to grow the handler's stack from
+// 8 to 16 KiB for the rest of the stream; running it on a short-lived
+// goroutine avoided that but cost about 1 µs of CPU per token in
+// BenchmarkCallPath (the hand-off between threads), too much for 8 KiB
+// per open stream (docs/benchmarks.md, issue 13, sixth session).
+func (w *Writer) writeHeaded() error { return w.write() }
+
+// write writes the buffer and flushes the response.
+func (w *Writer) write() error {
+	if len(w.buf) > 0 {
+		_, err := w.w.Write(w.buf)
+		w.buf = w.buf[:0]
+		if err != nil {
+			return err
+		}
+	}
+	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
 	return nil
 }
 

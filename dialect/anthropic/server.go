@@ -158,10 +158,12 @@ func run(e *encoder, call *gateway.Call) {
 			if !e.delta(ev.Channel, ev.Text) {
 				return
 			}
+			e.sentFirst()
 		case stream.KindToolCall:
 			if !e.toolCall(ev.ToolCall) {
 				return
 			}
+			e.sentFirst()
 		case stream.KindUsage:
 			u := *ev.Usage
 			usage = &u
@@ -354,6 +356,7 @@ type encoder struct {
 	id        string
 	streamed  bool
 	started   bool // message_start sent
+	sent      bool // the first token is out
 
 	index    int    // current block, -1 before the first
 	open     string // type of the open block, "" if none
@@ -394,7 +397,21 @@ func (e *encoder) start(inputTokens int) bool {
 	}{"message_start", msg}) {
 		return false
 	}
-	return e.event("ping", []byte(`{"type":"ping"}`))
+	if !e.event("ping", []byte(`{"type":"ping"}`)) {
+		return false
+	}
+	// The headers and these two events leave now, from near the top of
+	// the handler's stack (see sse.Options.DeferFlush).
+	return e.sw.Flush() == nil
+}
+
+// sentFirst flushes the events of the first token at once: it never waits
+// for coalescing (sse.Options.DeferFlush).
+func (e *encoder) sentFirst() {
+	if e.streamed && !e.sent {
+		e.sent = true
+		e.sw.Flush()
+	}
 }
 
 func (e *encoder) message() MessageResponse {

@@ -344,6 +344,7 @@ func tokens(out *sse.Writer, call *gateway.Call, thinking, doneLine bool) {
 	buf := make([]byte, 0, 256)
 	final := Token{Done: true, Provider: call.Provider}
 	var usage *stream.Usage
+	sent := false // the first token is out
 	for {
 		ev, rerr := call.Recv()
 		if rerr == io.EOF {
@@ -366,6 +367,10 @@ func tokens(out *sse.Writer, call *gateway.Call, thinking, doneLine bool) {
 			buf = append(b, '}')
 			if out.Send("", buf) != nil {
 				return
+			}
+			if !sent {
+				sent = true
+				out.Flush() // the first token never waits: see sse.Options.DeferFlush
 			}
 		case stream.KindUsage:
 			u := *ev.Usage
@@ -558,6 +563,7 @@ func (s *Server) generateEvents(out *sse.Writer, call *gateway.Call, model strin
 		finish = stream.FinishStop
 		buf    = make([]byte, 0, 256)
 		failed bool
+		sent   bool // the first token is out
 	)
 	for {
 		ev, rerr := call.Recv()
@@ -580,12 +586,20 @@ func (s *Server) generateEvents(out *sse.Writer, call *gateway.Call, model strin
 			if out.Send("", buf) != nil {
 				return
 			}
+			if !sent {
+				sent = true
+				out.Flush() // the first token never waits: see sse.Options.DeferFlush
+			}
 		case stream.KindToolCall:
 			tc := ev.ToolCall
 			i, _ := o.index("tool_call", tc.Name, tc.ID, tc.Index)
 			it := o.items[i]
 			if writeEvent(out, Item{Type: "tool_call", Name: it.Name, ID: it.ID, Content: tc.Arguments, Index: i}) != nil {
 				return
+			}
+			if !sent {
+				sent = true
+				out.Flush()
 			}
 		case stream.KindFinish:
 			finish = ev.Finish

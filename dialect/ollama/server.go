@@ -278,8 +278,8 @@ type encoder struct {
 	streamed bool
 	wrote    bool // headers sent
 	broken   bool // client gone
-	// deferFlush leaves lines unflushed (pending) until flushPending,
-	// which runs before the call waits for its provider.
+	// deferFlush leaves lines after the first unflushed (pending) until
+	// flushPending, which runs before the call waits for its provider.
 	deferFlush, pending bool
 
 	received, started, first time.Time
@@ -343,17 +343,28 @@ func (e *encoder) line(b []byte) bool {
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Accel-Buffering", "no")
 		e.w.WriteHeader(http.StatusOK)
+		if e.streamed {
+			// The first line leaves at once (coalescing is for what
+			// follows), with the headers.
+			e.put(b, true)
+			return !e.broken
+		}
 	}
+	e.put(b, !e.deferFlush)
+	return !e.broken
+}
+
+// put writes b and flushes it, or leaves it pending.
+func (e *encoder) put(b []byte, flush bool) {
 	if _, err := e.w.Write(b); err != nil {
 		e.broken = true
-		return false
+		return
 	}
-	if e.deferFlush {
+	if !flush {
 		e.pending = true
 	} else if e.flusher != nil {
 		e.flusher.Flush()
 	}
-	return true
 }
 
 // flushPending flushes the lines line left unflushed.

@@ -9,12 +9,21 @@ import (
 
 // liteChunk is what a per-token chunk carries: at most one choice (index 0)
 // with content, reasoning, legacy text and a finish reason, and no tool
-// calls, usage or error. parseLite reads such chunks without reflection and,
-// where a string has no escapes, without copying it out of the event data;
-// anything else is left to encoding/json.
+// calls or error; or the usage chunk that ends a stream. parseLite reads
+// such chunks without reflection and, where a string has no escapes,
+// without copying it out of the event data; anything else is left to
+// encoding/json.
 type liteChunk struct {
 	content, reasoningContent, reasoning, text, finish string
 	hasFinish                                          bool
+	usage                                              liteUsage
+}
+
+// liteUsage is Usage without its pointer: has says there was one (not
+// null), hasDetails the same of its completion_tokens_details.
+type liteUsage struct {
+	has, hasDetails                      bool
+	prompt, completion, total, reasoning int
 }
 
 // parseLite parses data as a liteChunk. ok is false when data is not valid
@@ -32,7 +41,9 @@ func parseLite(data string) (c liteChunk, ok bool) {
 			}
 			seen = true
 			return p.choices(&c)
-		case "usage", "error":
+		case "usage":
+			return p.usage(&c.usage)
+		case "error":
 			return p.null()
 		}
 		return p.other(key, "choices", "usage", "error")
@@ -162,6 +173,74 @@ func (p *liteParser) choices(c *liteChunk) bool {
 }
 
 func (p *liteParser) null() bool { return p.lit("null") }
+
+// usage parses a usage object into u as encoding/json does into the *Usage
+// it reuses: a repeated key merges into what an earlier one set, and null
+// drops it.
+func (p *liteParser) usage(u *liteUsage) bool {
+	if p.null() {
+		*u = liteUsage{}
+		return true
+	}
+	if !u.has {
+		*u = liteUsage{has: true}
+	}
+	return p.object(func(key string) bool {
+		switch key {
+		case "prompt_tokens":
+			return p.int(&u.prompt)
+		case "completion_tokens":
+			return p.int(&u.completion)
+		case "total_tokens":
+			return p.int(&u.total)
+		case "completion_tokens_details":
+			if p.null() {
+				u.hasDetails, u.reasoning = false, 0
+				return true
+			}
+			if !u.hasDetails {
+				u.hasDetails, u.reasoning = true, 0
+			}
+			return p.object(func(key string) bool {
+				if key == "reasoning_tokens" {
+					return p.int(&u.reasoning)
+				}
+				return p.other(key, "reasoning_tokens")
+			})
+		}
+		return p.other(key, "prompt_tokens", "completion_tokens", "total_tokens", "completion_tokens_details")
+	})
+}
+
+// int parses an integer of at most 18 digits into dst (null leaves it, as
+// encoding/json does); anything else (a fraction, an exponent, a longer
+// number) is left to encoding/json.
+func (p *liteParser) int(dst *int) bool {
+	if p.null() {
+		return true
+	}
+	s, i := p.s, p.i
+	neg := i < len(s) && s[i] == '-'
+	if neg {
+		i++
+	}
+	start := i
+	n := 0
+	for i < len(s) && isDigit(s[i]) {
+		n = n*10 + int(s[i]-'0')
+		i++
+	}
+	digits := i - start
+	if digits == 0 || digits > 18 || digits > 1 && s[start] == '0' ||
+		i < len(s) && (s[i] == '.' || s[i] == 'e' || s[i] == 'E') {
+		return false
+	}
+	if neg {
+		n = -n
+	}
+	*dst, p.i = n, i
+	return true
+}
 
 // other skips the value of a key the chunk does not need. encoding/json
 // matches keys case-insensitively, so a key that differs from a known one

@@ -16,11 +16,19 @@ var liteSeeds = []string{
 	` { "choices" : [ { "delta" : { "content" : "a" } , "index" : 0 } ] , "x" : [1, -2.5e3, true, false, null, {"a":[]}] } `,
 	`{"choices":[{"index":1,"delta":{"content":"a"}}]}`,
 	`{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0}]}}]}`,
-	`{"choices":[],"usage":{"prompt_tokens":1}}`,
 	`{"Choices":[{"index":0,"delta":{"content":"a"}}]}`,
 	`{"choices":[{"index":0,"delta":{"content":"bad\xffutf8"}}]}`,
 	`{"choices":[{"index":0,"delta":{"content":"a","content":null}}]}`,
 	`{"error":{"message":"x"}}`, `[]`, `null`, `{"choices":[{"index":0,"delta":{"content":"\x"}}]}`,
+	`{"choices":[],"usage":{"prompt_tokens":1}}`,
+	`{"id":"c","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":50,"total_tokens":62,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":7,"audio_tokens":0}}}`,
+	`{"choices":[],"usage":{"prompt_tokens":1},"usage":{"completion_tokens":2}}`,
+	`{"choices":[],"usage":{"prompt_tokens":1},"usage":null}`,
+	`{"choices":[],"usage":{"completion_tokens_details":{"reasoning_tokens":3},"completion_tokens_details":null}}`,
+	`{"choices":[],"usage":{"prompt_tokens":null,"completion_tokens":-0,"total_tokens":-5}}`,
+	`{"choices":[],"usage":{"prompt_tokens":1.0}}`, `{"choices":[],"usage":{"prompt_tokens":1e2}}`,
+	`{"choices":[],"usage":{"prompt_tokens":01}}`, `{"choices":[],"usage":{"prompt_tokens":"1"}}`,
+	`{"choices":[],"usage":{"Prompt_Tokens":1}}`, `{"choices":[],"usage":{"prompt_tokens":123456789012345678901}}`,
 }
 
 // logprobsSeeds have logprobs parseLite would drop: it leaves them to
@@ -44,7 +52,15 @@ func TestParseLite(t *testing.T) {
 	if !ok || c.text != " two" || c.finish != "length" || !c.hasFinish {
 		t.Errorf("%+v %v", c, ok)
 	}
-	for _, s := range append(liteSeeds[8:13:13], logprobsSeeds...) { // left to encoding/json
+	c, ok = parseLite(liteSeeds[18])
+	if want := (liteUsage{has: true, hasDetails: true, prompt: 12, completion: 50, total: 62, reasoning: 7}); !ok || c.usage != want {
+		t.Errorf("usage chunk: %+v %v", c, ok)
+	}
+	c, ok = parseLite(liteSeeds[19])
+	if want := (liteUsage{has: true, prompt: 1, completion: 2}); !ok || c.usage != want {
+		t.Errorf("repeated usage: %+v %v", c, ok)
+	}
+	for _, s := range append(append(liteSeeds[8:12:12], liteSeeds[23:]...), logprobsSeeds...) { // left to encoding/json
 		if _, ok := parseLite(s); ok {
 			t.Errorf("parseLite(%s) took a chunk it must leave to encoding/json", s)
 		}
@@ -66,8 +82,8 @@ func FuzzParseLite(f *testing.F) {
 		if err := json.Unmarshal([]byte(data), &ch); err != nil {
 			t.Fatalf("parseLite accepted %q, encoding/json says %v", data, err)
 		}
-		if ch.Usage != nil || ch.Error != nil || len(ch.Choices) > 1 {
-			t.Fatalf("parseLite accepted %q with usage, error or choices %d", data, len(ch.Choices))
+		if ch.Error != nil || len(ch.Choices) > 1 {
+			t.Fatalf("parseLite accepted %q with an error or choices %d", data, len(ch.Choices))
 		}
 		var want liteChunk
 		if len(ch.Choices) == 1 {
@@ -87,6 +103,12 @@ func FuzzParseLite(f *testing.F) {
 			}
 			want = liteChunk{content: deref(d.Delta.Content), reasoningContent: deref(d.Delta.ReasoningContent),
 				reasoning: deref(d.Delta.Reasoning), text: d.Text, finish: deref(d.FinishReason), hasFinish: d.FinishReason != nil}
+		}
+		if u := ch.Usage; u != nil {
+			want.usage = liteUsage{has: true, prompt: u.PromptTokens, completion: u.CompletionTokens, total: u.TotalTokens}
+			if d := u.CompletionTokensDetails; d != nil {
+				want.usage.hasDetails, want.usage.reasoning = true, d.ReasoningTokens
+			}
 		}
 		if c != want {
 			t.Fatalf("parseLite(%q) = %+v, encoding/json %+v", data, c, want)

@@ -416,6 +416,16 @@ func (s *upstreamStream) queueLite(c *liteChunk) {
 	if c.hasFinish && c.finish != "" {
 		s.finish = streamFinish(c.finish)
 	}
+	if u := &c.usage; u.has {
+		s.usage = &stream.Usage{PromptTokens: u.prompt, CompletionTokens: u.completion}
+		if u.hasDetails {
+			s.usage.ReasoningTokens = u.reasoning
+		}
+		if s.finish != "" {
+			// Usage comes after the finish chunk; nothing else follows.
+			s.end()
+		}
+	}
 }
 
 // decode turns one chunk into events with encoding/json.

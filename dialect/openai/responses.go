@@ -176,6 +176,7 @@ type responseEncoder struct {
 	seq   int
 	items []openItem
 	buf   []byte
+	sent  bool // the first token's events are out
 }
 
 // openItem is an output item being built.
@@ -516,6 +517,12 @@ func (e *responseEncoder) run(call *gateway.Call) (stream.FinishReason, *stream.
 		}
 		if !ok {
 			return "", nil, stream.Errorf(stream.CodeCancelled, "the client is gone")
+		}
+		if (ev.Kind == stream.KindDelta || ev.Kind == stream.KindToolCall) && !e.sent && e.out != nil {
+			// The first token never waits for coalescing (see
+			// sse.Options.DeferFlush).
+			e.sent = true
+			e.out.Flush()
 		}
 	}
 	switch finish {

@@ -239,12 +239,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, kind string, req
 		})
 }
 
-// events writes call's events, one event and one flush per stream event,
-// then [DONE]. ctx is the call's: once it is done, nobody is listening.
+// events writes call's events, then [DONE]: the first at once, the others
+// flushed when the call is about to wait (sse.Options.DeferFlush). ctx is the call's: once it is done, nobody is listening.
 func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call, enc *chunkEncoder, includeUsage bool) {
 	var (
 		usage   *stream.Usage
 		errSent bool
+		sent    bool // the first event is out
 	)
 	for {
 		ev, err := call.Recv()
@@ -279,6 +280,10 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 		if data != nil {
 			if err := out.Send("", data); err != nil {
 				return // client gone; Close cancels the upstream
+			}
+			if !sent {
+				sent = true
+				out.Flush() // the first token never waits: see sse.Options.DeferFlush
 			}
 		}
 	}
