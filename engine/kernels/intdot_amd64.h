@@ -116,6 +116,21 @@ DATA q5bit<>+16(SB)/8, $0x8040201008040201
 DATA q5bit<>+24(SB)/8, $0x8040201008040201
 GLOBL q5bit<>(SB), RODATA|NOPTR, $32
 
+// Q5_0 weights of the block at p plus 16, unsigned bytes in Y2: the
+// low nibbles (Y14 = 0x0f bytes) and the fifth bits (qh at 2(p), spread
+// by Y12 and Y11) as 0x10 (Y13). Clobbers Y7, Y10.
+#define Q5U(p) \
+	VPBROADCASTD 2(p), Y7 \
+	VPSHUFB      Y12, Y7, Y7 \
+	VPAND        Y11, Y7, Y7 \
+	VPCMPEQB     Y11, Y7, Y7 \
+	VPAND        Y13, Y7, Y7 \
+	VMOVDQU      6(p), X2 \
+	VPSRLW       $4, X2, X10 \
+	VINSERTI128  $1, X10, Y2, Y2 \
+	VPAND        Y14, Y2, Y2 \
+	VPOR         Y7, Y2, Y2
+
 // func dotQ50(row *byte, d *float32, qs *int8, nb int) float32
 TEXT NAME_Q50, NOSPLIT, $0-36
 	MOVQ    row+0(FP), SI
@@ -133,17 +148,7 @@ q50loop:
 	TESTQ        CX, CX
 	JZ           q50done
 	BLOCKSCALE
-	// Fifth bits: qh (2(SI)) to 0x10 in every byte whose bit is set.
-	VPBROADCASTD 2(SI), Y7
-	VPSHUFB      Y12, Y7, Y7
-	VPAND        Y11, Y7, Y7
-	VPCMPEQB     Y11, Y7, Y7
-	VPAND        Y13, Y7, Y7
-	VMOVDQU      6(SI), X2
-	VPSRLW       $4, X2, X3
-	VINSERTI128  $1, X3, Y2, Y2
-	VPAND        Y14, Y2, Y2
-	VPOR         Y7, Y2, Y2
+	Q5U(SI)
 	VPSUBB       Y13, Y2, Y2
 	VMOVDQU      (DI), Y3
 	DOTI8

@@ -195,6 +195,11 @@ func (j *job) rows(lo, hi int) {
 	default:
 		nb := m.Cols / qk
 		dot := dotFor(m.Type)
+		if n == 1 {
+			// One vector: two rows at a time where there is such a kernel
+			// (not Q5_0's, which needs the tiles' corrections).
+			lo += dotRowPairs(m.Type, m.Data[lo*j.rowBytes:hi*j.rowBytes], j.rowBytes, hi-lo, j.xq.d[:nb], j.xq.qs[:m.Cols], nil, j.dst[lo:hi])
+		}
 		for r := lo; r < hi; r++ {
 			row := m.Data[r*j.rowBytes : (r+1)*j.rowBytes]
 			for v := 0; v < n; v++ {

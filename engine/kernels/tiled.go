@@ -134,8 +134,14 @@ func (t *tiledJob) rows(lo, hi int) {
 		}
 		for ; v < n; v++ {
 			d, qs, sum := j.xq.d[v*nb:(v+1)*nb], j.xq.qs[v*cols:(v+1)*cols], j.xq.sum[v*nb:(v+1)*nb]
-			for r := r0; r < r1; r++ {
-				j.dst[v*m.Rows+r] = dot(m.Data[r*j.rowBytes:(r+1)*j.rowBytes], d, qs, sum)
+			dst := j.dst[v*m.Rows : (v+1)*m.Rows]
+			var c16 []int32 // Q5_0's corrections, where x4corr makes them
+			if len(j.xq.c16) >= (v+1)*cols/4 {
+				c16 = j.xq.c16[v*cols/4 : (v+1)*cols/4]
+			}
+			r := r0 + dotRowPairs(m.Type, m.Data[r0*j.rowBytes:r1*j.rowBytes], j.rowBytes, r1-r0, d, qs, c16, dst[r0:r1])
+			for ; r < r1; r++ {
+				dst[r] = dot(m.Data[r*j.rowBytes:(r+1)*j.rowBytes], d, qs, sum)
 			}
 		}
 	}

@@ -1,0 +1,45 @@
+package kernels
+
+import "github.com/runnel/runnel/engine/ggml"
+
+// The two-row kernels are in intdot_avx2_amd64.s.
+
+//go:noescape
+func dotQ80x2AVX2(row *byte, rowBytes int, d *float32, qs *int8, nb int, dst *float32)
+
+//go:noescape
+func dotQ50x2AVX2(row *byte, rowBytes int, d *float32, qs *int8, c16 *int32, nb int, dst *float32)
+
+// dotRowPairs computes dst[i] for the leading even number of nrows rows
+// of type t (rowBytes apart) against one quantized vector (block scales
+// d, quants qs, and for Q5_0 x4corr's c16, else nil), two rows per call,
+// and returns how many it did: 0 where there is no two-row kernel for t.
+// The VNNI builds keep their one-row kernels, which give the same bits.
+func dotRowPairs(t ggml.Type, rows []byte, rowBytes, nrows int, d []float32, qs []int8, c16 []int32, dst []float32) int {
+	nb := len(d)
+	if !hasAVX2 || useVNNI || nrows < 2 || nb == 0 {
+		return 0
+	}
+	pairs := nrows &^ 1
+	// The assembly trusts these; called directly, not through a func
+	// value, which escape analysis cannot see through.
+	_, _ = qs[nb*qk-1], dst[pairs-1]
+	switch t {
+	case ggml.Q8_0:
+		_ = rows[(pairs-1)*rowBytes+nb*q80Bytes-1]
+		for i := 0; i < pairs; i += 2 {
+			dotQ80x2AVX2(&rows[i*rowBytes], rowBytes, &d[0], &qs[0], nb, &dst[i])
+		}
+	case ggml.Q5_0:
+		if len(c16) == 0 {
+			return 0
+		}
+		_, _ = rows[(pairs-1)*rowBytes+nb*q50Bytes-1], c16[nb*qk/4-1]
+		for i := 0; i < pairs; i += 2 {
+			dotQ50x2AVX2(&rows[i*rowBytes], rowBytes, &d[0], &qs[0], &c16[0], nb, &dst[i])
+		}
+	default:
+		return 0
+	}
+	return pairs
+}

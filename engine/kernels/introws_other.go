@@ -1,0 +1,9 @@
+//go:build !amd64
+
+package kernels
+
+import "github.com/runnel/runnel/engine/ggml"
+
+func dotRowPairs(t ggml.Type, rows []byte, rowBytes, nrows int, d []float32, qs []int8, c16 []int32, dst []float32) int {
+	return 0
+}
