@@ -10,10 +10,12 @@ import (
 // PromptCounter is implemented by providers that can say exactly how many
 // prompt tokens a request takes on one of their models, before serving it:
 // the engine with the model's own template and tokenizer, an Anthropic
-// upstream with its count_tokens endpoint. req.Model is the provider's
-// name for the model. The count is the PromptTokens a call with req would
-// report: an answer begun (a final assistant message) counts as output,
-// as every provider's usage counts it (see Continuer).
+// upstream with its count_tokens endpoint, a Gemini upstream with its
+// countTokens. req.Model is the provider's name for the model. The count
+// is the PromptTokens a call with req would report: where the provider
+// continues an answer begun (a final assistant message, see Continuer),
+// that answer counts as output, as its usage counts it; Gemini's usage
+// counts a final model turn as prompt, and so does its count.
 type PromptCounter interface {
 	CountTokens(ctx context.Context, req *stream.Request) (int, error)
 }
@@ -38,7 +40,7 @@ func (g *Gateway) CountTokens(ctx context.Context, req *stream.Request) (int, er
 	}
 	c, ok := p.(PromptCounter)
 	if !ok {
-		return 0, stream.Errorf(stream.CodeUnsupported, "model %s is served by %s, which cannot count tokens; token counting is available for the built-in engine's models and for Anthropic upstreams", req.Model, provider)
+		return 0, stream.Errorf(stream.CodeUnsupported, "model %s is served by %s, which cannot count tokens; token counting is available for the built-in engine's models and for Anthropic and Gemini upstreams", req.Model, provider)
 	}
 	up := req.Clone()
 	up.Model = model

@@ -1,0 +1,69 @@
+package gemini
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+
+	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/stream"
+)
+
+var _ gateway.PromptCounter = (*Provider)(nil)
+
+// CountTokensRequest is the body of models/{model}:countTokens. It carries
+// the whole generateContent request rather than bare contents, so the
+// system instruction and the function declarations are counted too, as
+// the usage's promptTokenCount counts them.
+type CountTokensRequest struct {
+	GenerateContentRequest *CountedRequest `json:"generateContentRequest"`
+}
+
+// CountedRequest is a generateContent request named by its model, as
+// countTokens requires it inside generateContentRequest.
+type CountedRequest struct {
+	Model string `json:"model"`
+	*Request
+}
+
+// CountTokensResponse is countTokens' answer.
+type CountTokensResponse struct {
+	TotalTokens *int `json:"totalTokens"`
+}
+
+// CountTokens implements gateway.PromptCounter with the API's countTokens,
+// on exactly the request Stream would send. Gemini's usage counts a final
+// model turn as prompt, and so does this count: it is the promptTokenCount
+// the call would report.
+func (p *Provider) CountTokens(ctx context.Context, req *stream.Request) (int, error) {
+	body, err := upstreamRequest(req)
+	if err != nil {
+		return 0, err
+	}
+	b, err := json.Marshal(CountTokensRequest{&CountedRequest{Model: modelPath(req.Model), Request: body}})
+	if err != nil {
+		return 0, stream.Errorf(stream.CodeInvalidRequest, "gemini: %v", err)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.BaseURL+"/"+modelPath(req.Model)+":countTokens", bytes.NewReader(b))
+	if err != nil {
+		return 0, stream.Errorf(stream.CodeInternal, "gemini: %v", err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("X-Goog-Api-Key", p.cfg.APIKey)
+	resp, err := p.cfg.HTTPClient.Do(hreq)
+	if err != nil {
+		return 0, dialect.TransportError(ctx, p.cfg.Name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return 0, statusError(resp)
+	}
+	var c CountTokensResponse
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&c); err != nil || c.TotalTokens == nil || *c.TotalTokens < 0 {
+		return 0, stream.Errorf(stream.CodeUpstream, "gemini: counting tokens: no totalTokens in the answer (%v)", err)
+	}
+	return *c.TotalTokens, nil
+}
