@@ -160,6 +160,14 @@ func (s *Server) Completions(w http.ResponseWriter, r *http.Request) {
 		s.stream(w, r, kindCompletions, req, "cmpl-", body.Model, true)
 		return
 	}
+	s.textCompletion(w, r, req, body.Model)
+}
+
+// textCompletion answers a completion in one piece (out of line: see
+// chatCompletion).
+//
+//go:noinline
+func (s *Server) textCompletion(w http.ResponseWriter, r *http.Request, req *stream.Request, model string) {
 	call, err := s.start(r.Context(), req)
 	if err != nil {
 		writeError(w, err)
@@ -174,7 +182,7 @@ func (s *Server) Completions(w http.ResponseWriter, r *http.Request) {
 	}
 	reason, _ := finishReason(res.Finish)
 	writeJSON(w, http.StatusOK, TextCompletion{
-		ID: id, Object: "text_completion", Created: call.Started.Unix(), Model: body.Model,
+		ID: id, Object: "text_completion", Created: call.Started.Unix(), Model: model,
 		Choices: []TextChoice{{Text: res.Text, FinishReason: reason, Logprobs: logprobsJSON(res.Logprobs)}},
 		Usage:   wireUsage(usageOf(call, res.Usage)),
 		Timings: wireTimings(res.Usage),
