@@ -468,7 +468,7 @@ func (s *holdingStream) Close() error { return nil }
 
 // TestStreamStacksStayAt8KiB: no goroutine of a stream through Runnel
 // outgrows 8 KiB of stack, in every dialect that streams over HTTP (over
-// an OpenAI upstream; 16 KiB over an Anthropic one). An
+// an OpenAI upstream; 16 KiB over an Anthropic one), resumable or not. An
 // open stream's request goroutine keeps the stack it grew to while it
 // lasts, and its deepest moment is the first flush, where net/http writes
 // the headers some 4 KiB below the dialect's loop: grown to 16 KiB there,
@@ -487,32 +487,41 @@ func TestStreamStacksStayAt8KiB(t *testing.T) {
 		chat     = `{"model":"openai/default","stream":true,"messages":[{"role":"user","content":"hi"}]}`
 		messages = `{"model":"%s/default","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}`
 	)
-	type endpoint struct{ path, body, end string }
+	type endpoint struct {
+		path, body, end string
+		resumable       bool
+	}
 	for _, hop := range []struct {
 		kind, upstream string
 		maxStack       int
 		endpoints      []endpoint
 	}{
-		{"runnel", openaiUp.URL, 8 << 10, []endpoint{{"/v1/chat/completions", chat, "data: [DONE]"}}},
+		{"runnel", openaiUp.URL, 8 << 10, []endpoint{{"/v1/chat/completions", chat, "data: [DONE]", false}}},
 		// Not yet 8 KiB over an Anthropic upstream: its events are decoded
 		// by encoding/json, about 1 KiB of stack per level of nesting
 		// (message_start has three) under the controls' Recv frames.
-		{"runnel-anthropic", anthropicUp.URL, 16 << 10, []endpoint{{"/v1/messages", fmt.Sprintf(messages, "anthropic"), "event: message_stop"}}},
+		{"runnel-anthropic", anthropicUp.URL, 16 << 10, []endpoint{{"/v1/messages", fmt.Sprintf(messages, "anthropic"), "event: message_stop", false}}},
 		{"runnel-dialects", openaiUp.URL, 8 << 10, []endpoint{
-			{"/v1/chat/completions", chat, "data: [DONE]"},
-			{"/v1/completions", `{"model":"openai/default","stream":true,"prompt":"hi"}`, "data: [DONE]"},
-			{"/v1/responses", `{"model":"openai/default","stream":true,"input":"hi"}`, "event: response.completed"},
-			{"/v1/messages", fmt.Sprintf(messages, "openai"), "event: message_stop"},
-			{"/api/chat", `{"model":"openai/default","messages":[{"role":"user","content":"hi"}]}`, `"done":true`},
-			{"/api/generate", `{"model":"openai/default","prompt":"hi"}`, `"done":true`},
-			{"/api/v1/inference/stream", `{"model":"openai/default","messages":[{"role":"user","content":"hi"}]}`, `"done":true`},
-			{"/api/v1/generate/stream", `{"service_name":"openai","model_name":"default","input":[{"type":"text","name":"user","content":"hi"}]}`, `"final":true,"usage"`},
+			{"/v1/chat/completions", chat, "data: [DONE]", false},
+			{"/v1/chat/completions", chat, "data: [DONE]", true},
+			{"/v1/completions", `{"model":"openai/default","stream":true,"prompt":"hi"}`, "data: [DONE]", false},
+			{"/v1/responses", `{"model":"openai/default","stream":true,"input":"hi"}`, "event: response.completed", false},
+			{"/v1/messages", fmt.Sprintf(messages, "openai"), "event: message_stop", false},
+			{"/api/chat", `{"model":"openai/default","messages":[{"role":"user","content":"hi"}]}`, `"done":true`, false},
+			{"/api/generate", `{"model":"openai/default","prompt":"hi"}`, `"done":true`, false},
+			{"/api/v1/inference/stream", `{"model":"openai/default","messages":[{"role":"user","content":"hi"}]}`, `"done":true`, false},
+			{"/api/v1/generate/stream", `{"service_name":"openai","model_name":"default","input":[{"type":"text","name":"user","content":"hi"}]}`, `"final":true,"usage"`, false},
 		}},
 	} {
 		t.Run(hop.kind, func(t *testing.T) {
 			p := startHop(t, hop.kind, hop.upstream)
 			streamed := func(e endpoint) error {
-				resp, err := http.Post(p.URL+e.path, "application/json", strings.NewReader(e.body))
+				req, _ := http.NewRequest("POST", p.URL+e.path, strings.NewReader(e.body))
+				req.Header.Set("Content-Type", "application/json")
+				if e.resumable {
+					req.Header.Set("Runnel-Resumable", "true")
+				}
+				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					return err
 				}
