@@ -56,6 +56,8 @@ func serveHop(kind, upstream string) {
 		h = gatewayHandler(upstream)
 	case kind == "runnel-anthropic":
 		h = gatewayAnthropicHandler(upstream)
+	case kind == "runnel-dialects":
+		h = gatewayDialectsHandler(upstream)
 	case strings.HasPrefix(kind, "auth-"):
 		var key string
 		var err error
@@ -86,7 +88,7 @@ func serveHop(kind, upstream string) {
 		json.NewEncoder(w).Encode(s)
 	})
 	// From here on, a goroutine whose stack would outgrow bytes crashes
-	// the hop (see TestStreamStacksStayAt16KiB).
+	// the hop (see TestStreamStacksStayAt8KiB).
 	mux.HandleFunc("POST /_hop/maxstack", func(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.Atoi(r.URL.Query().Get("bytes"))
 		if err != nil {

@@ -68,6 +68,18 @@ func gatewayAnthropicHandler(upstreamURL string) http.Handler {
 	})
 }
 
+// gatewayDialectsHandler is gatewayHandler with every dialect `runnel
+// serve` mounts (server.Dialects) in front of the one OpenAI upstream.
+func gatewayDialectsHandler(upstreamURL string) http.Handler {
+	router := gateway.NewStaticRouter()
+	router.Register("openai", openai.NewProvider(openai.Config{BaseURL: upstreamURL + "/v1"}))
+	gw := gateway.New(gateway.Options{Router: router, Observer: metrics.New()})
+	return server.New(server.Options{
+		Dialects: server.Dialects(gw, server.DialectOptions{}),
+		Logger:   slog.New(slog.DiscardHandler),
+	})
+}
+
 func gatewayServer(tb testing.TB, upstreamURL string, opts ...func(*gateway.Options, *openai.Options)) *httptest.Server {
 	srv := httptest.NewServer(gatewayHandler(upstreamURL, opts...))
 	tb.Cleanup(srv.Close)

@@ -159,18 +159,30 @@ func (rs *Resumer) Reconnects(kind string, h http.HandlerFunc) http.HandlerFunc 
 	rs.handlers[kind] = h
 	rs.mu.Unlock()
 	return func(w http.ResponseWriter, r *http.Request) {
-		last := LastEventID(r)
-		if last == "" {
-			if Wants(r) {
-				r = withOrigin(r)
-			}
+		if r = rs.fresh(w, r, kind); r != nil {
 			h(w, r)
-			return
-		}
-		if err := rs.Resume(w, r, kind, last); err != nil {
-			rs.codec(kind).WriteError(w, err)
 		}
 	}
+}
+
+// fresh answers a reconnect from the log (and returns nil), or returns r
+// for h, its body kept when it opts in to resumption. Out of line, so
+// that none of it stays in the frame above an open stream (see
+// server.Handler.ServeHTTP).
+//
+//go:noinline
+func (rs *Resumer) fresh(w http.ResponseWriter, r *http.Request, kind string) *http.Request {
+	last := LastEventID(r)
+	if last == "" {
+		if Wants(r) {
+			return withOrigin(r)
+		}
+		return r
+	}
+	if err := rs.Resume(w, r, kind, last); err != nil {
+		rs.codec(kind).WriteError(w, err)
+	}
+	return nil
 }
 
 // Stream serves one streamed call of kind. start starts it with ctx (r's
@@ -186,6 +198,23 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 		rs.streamResumable(w, r, kind, start, encode)
 		return
 	}
+	call, out := rs.startPlain(w, r, kind, &o, start)
+	if call == nil {
+		return
+	}
+	defer call.Close()
+	defer out.Close()
+	encode(r.Context(), out, call)
+}
+
+// startPlain is Stream's start of a plain call: the call and its writer, or
+// nil when start failed (and the error is written). Out of line, so that
+// its locals are no part of the frame above an open stream (see
+// server.Handler.ServeHTTP).
+//
+//go:noinline
+func (rs *Resumer) startPlain(w http.ResponseWriter, r *http.Request, kind string, o *sse.Options,
+	start func(ctx context.Context) (*gateway.Call, *stream.Error)) (*gateway.Call, *sse.Writer) {
 	// With o.DeferFlush the dialect allows events to be written
 	// unflushed; they are flushed before the call waits for its
 	// provider (gateway.Call.FlushOnWait), so none is held back, and
@@ -199,19 +228,17 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 	call, err := start(ctx)
 	if err != nil {
 		rs.codec(kind).WriteError(w, err)
-		return
+		return nil, nil
 	}
-	defer call.Close()
 	if o.KeepAlive == 0 {
 		o.KeepAlive = rs.KeepAlive
 	}
 	o.DeferFlush = o.DeferFlush && call.FlushOnWait
-	out := sse.NewWriter(w, o)
-	defer out.Close()
+	out := sse.NewWriter(w, *o)
 	if o.DeferFlush {
 		wf.w.Store(out)
 	}
-	encode(r.Context(), out, call)
+	return call, out
 }
 
 // streamResumable is Stream for a resumable call. Out of line, so that

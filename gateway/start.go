@@ -80,19 +80,52 @@ func (g *Gateway) CanStream(model string) bool {
 // token are returned as *stream.Error; they are recorded too, once
 // admitted. The returned Call must be closed.
 func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error) {
+	var st starting
+	if err := g.begin(ctx, req, &st); err != nil {
+		return nil, err
+	}
+	s, err := g.controlled(st.p, st.req, st.up).Stream(st.ctx, st.up)
+	if err != nil {
+		return nil, g.notStarted(&st, err)
+	}
+	return g.newCall(&st, s), nil
+}
+
+// starting is what Start works out before it opens the provider's stream
+// and builds the call with after. Start's frame is on the stack while the
+// provider encodes and sends its request (an Anthropic body's JSON is a
+// few KiB deep), and its caller's frames stay there for the whole stream,
+// so the work is done out of line, by begin and newCall, and this is all
+// Start keeps (docs/benchmarks.md, issue 13: an 8 KiB stack per stream).
+type starting struct {
+	ctx     context.Context // with the served provider
+	cancel  context.CancelFunc
+	req, up *stream.Request // as asked; as sent upstream
+	adm     Admission
+	id      string
+	started time.Time
+	cont    *Continuation
+	p       stream.Provider
+	sv      *served
+}
+
+// begin admits and routes req for Start, filling st; an error is Start's.
+//
+//go:noinline
+func (g *Gateway) begin(ctx context.Context, req *stream.Request, st *starting) error {
 	started := time.Now()
 	if req.Model == "" && g.opts.DefaultModel != "" {
 		req = withModel(req, g.opts.DefaultModel)
 	}
 	cont := continuationFrom(ctx)
 	if cont != nil && !g.canContinue(req.Model) {
-		return nil, ErrCannotContinue
+		return ErrCannotContinue
 	}
 	var adm Admission
 	if g.opts.Accountant != nil {
 		a, err := g.opts.Accountant.Admit(ctx, req)
 		if err != nil {
-			return nil, stream.AsError(err)
+			return stream.AsError(err)
 		}
 		adm = a
 	}
@@ -105,7 +138,7 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 		p, provider, model, err = capableFor(p, provider, model, req)
 	}
 	if err != nil {
-		return nil, g.failed(adm, id, req, provider, model, started, cont, stream.AsError(err))
+		return g.failed(adm, id, req, provider, model, started, cont, stream.AsError(err))
 	}
 
 	up := req.Clone()
@@ -119,17 +152,29 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 	ctx, cancel := context.WithCancel(ctx)
 	sv := &served{provider: provider, model: model, p: p}
 	ctx = context.WithValue(ctx, servedKey{}, sv)
-	s, err := g.controlled(p, req, up).Stream(ctx, up)
-	if err != nil {
-		cancel()
-		return nil, g.failed(adm, id, req, sv.provider, sv.model, started, cont, stream.AsError(err))
-	}
+	*st = starting{ctx: ctx, cancel: cancel, req: req, up: up, adm: adm, id: id, started: started, cont: cont, p: p, sv: sv}
+	return nil
+}
+
+// notStarted records a call whose provider refused to start it.
+//
+//go:noinline
+func (g *Gateway) notStarted(st *starting, err error) error {
+	st.cancel()
+	return g.failed(st.adm, st.id, st.req, st.sv.provider, st.sv.model, st.started, st.cont, stream.AsError(err))
+}
+
+// newCall meters the stream s that Start opened.
+//
+//go:noinline
+func (g *Gateway) newCall(st *starting, s stream.Stream) *Call {
+	req, sv, cont, adm := st.req, st.sv, st.cont, st.adm
 	m := &meter{
-		g: g, in: s, cancel: cancel, adm: adm, tc: tokenCounter(sv.p),
-		rec:        Record{ID: id, Request: req, Provider: sv.provider, Model: sv.model, Started: started},
+		g: g, in: s, cancel: st.cancel, adm: adm, tc: tokenCounter(sv.p),
+		rec:        Record{ID: st.id, Request: req, Provider: sv.provider, Model: sv.model, Started: st.started},
 		prices:     g.price(req.Model, sv.provider, sv.model),
 		tokens:     tokenObserver(g.opts.Observer, sv.provider, sv.model),
-		beforeWait: stream.BeforeWait(ctx),
+		beforeWait: stream.BeforeWait(st.ctx),
 	}
 	if cont != nil {
 		// The record holds the whole answer; its first token came long ago.
@@ -143,21 +188,18 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 	if obs := g.opts.Observer; obs != nil {
 		obs.CallStarted(sv.provider, sv.model)
 	}
-	c := NewCall(m, id, sv.provider, sv.model, started, m.summary)
+	c := NewCall(m, st.id, sv.provider, sv.model, st.started, m.summary)
 	c.Request = req
 	// With a read-ahead buffer, the provider's reads (and its BeforeWait
 	// calls) run on the buffer's goroutine, not the reader's.
 	if n, ok := sv.p.(stream.WaitNotifier); ok && g.opts.BufferSize <= 0 {
 		c.FlushOnWait = n.NotifiesBeforeWait()
 	}
-	return c, nil
+	return c
 }
 
-// Start's frame is on the stack while the provider waits for its
-// upstream's headers, and its caller's frames stay there for the whole
-// stream: the two helpers below keep their large values (a request, the
-// controls' options) out of it, a step towards an 8 KiB stack per stream
-// (docs/benchmarks.md, issue 13, fifth session).
+// The two helpers below keep their large values (a request, the
+// controls' options) out of Start's frame (see starting).
 
 // withModel is req with model.
 //

@@ -26,30 +26,15 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// direct is h as a function. The layers below call the next one through
-// it, skipping a frame of http.HandlerFunc.ServeHTTP each: a stream keeps
-// the whole chain on its goroutine stack, and every 8 KiB stack it
-// outgrows costs another 8 (see logRequest).
-func direct(h http.Handler) http.HandlerFunc {
-	if f, ok := h.(http.HandlerFunc); ok {
-		return f
-	}
-	return h.ServeHTTP
-}
-
-// requestID gives every request an id: the caller's X-Request-ID when it is
+// requestID is the request's id: the caller's X-Request-ID when it is
 // short and printable (so ids can be traced across proxies), else a new one.
 // It is echoed in the X-Request-ID response header and logged.
-func requestID(next http.Handler) http.Handler {
-	serve := direct(next)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
-		if !validID(id) {
-			id = newID()
-		}
-		w.Header().Set("X-Request-ID", id)
-		serve(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
-	})
+func requestID(r *http.Request) string {
+	id := r.Header.Get("X-Request-ID")
+	if !validID(id) {
+		id = newID()
+	}
+	return id
 }
 
 func validID(id string) bool {
@@ -78,6 +63,11 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// The request as the routes get it (with its id), and when it came:
+	// kept here rather than in Handler.ServeHTTP's frame, which an open
+	// stream keeps on its goroutine stack.
+	req   *http.Request
+	start time.Time
 }
 
 func (w *recorder) WriteHeader(code int) {
@@ -105,14 +95,23 @@ func (w *recorder) FlushError() error {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	switch f := w.ResponseWriter.(type) {
-	case interface{ FlushError() error }:
+	if f, ok := w.ResponseWriter.(interface{ FlushError() error }); ok {
 		return f.FlushError()
-	case http.Flusher:
+	}
+	return flushOther(w.ResponseWriter)
+}
+
+// flushOther is FlushError for a writer without FlushError of its own, out
+// of line: every stream's first flush (where net/http writes the headers,
+// deep) runs under FlushError's frame.
+//
+//go:noinline
+func flushOther(w http.ResponseWriter) error {
+	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 		return nil
 	}
-	return http.NewResponseController(w.ResponseWriter).Flush()
+	return http.NewResponseController(w).Flush()
 }
 
 func (w *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -125,25 +124,15 @@ func (w *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// accessLog logs one line per request when it ends (for a stream, when the
-// stream ends).
-func accessLog(log *slog.Logger, next http.Handler) http.Handler {
-	serve := direct(next)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &recorder{ResponseWriter: w}
-		serve(rec, r)
-		logRequest(log, r, rec, start)
-	})
-}
-
-// logRequest writes accessLog's line. It is a function of its own, kept
+// logRequest writes the access log's line, one per request when it ends
+// (for a stream, when the stream ends). It is a function of its own, kept
 // out of line, so that its attributes are not part of the frame that stays
 // on every open stream's goroutine stack (see docs/benchmarks.md, issue 13,
 // fifth session).
 //
 //go:noinline
-func logRequest(log *slog.Logger, r *http.Request, rec *recorder, start time.Time) {
+func logRequest(log *slog.Logger, rec *recorder) {
+	r := rec.req
 	status := rec.status
 	if status == 0 {
 		status = http.StatusOK
@@ -158,109 +147,88 @@ func logRequest(log *slog.Logger, r *http.Request, rec *recorder, start time.Tim
 		slog.String("path", r.URL.Path),
 		slog.Int("status", status),
 		slog.Int64("bytes", rec.bytes),
-		slog.Duration("duration", time.Since(start)),
+		slog.Duration("duration", time.Since(rec.start)),
 		slog.String("remote", r.RemoteAddr),
 	)
 }
 
-// recoverPanics turns a handler's panic into a logged error and, if nothing
-// was sent yet, a JSON 500; the process keeps serving. A panic after the
-// response started aborts that one connection, since a half-sent stream
-// cannot carry a status any more.
-func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
-	serve := direct(next)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec, ok := w.(*recorder)
-		if !ok {
-			rec = &recorder{ResponseWriter: w}
+// panicked answers a handler's panic v: it is logged with the request and,
+// if nothing was sent yet, answered with a JSON 500; the process keeps
+// serving. A panic after the response started aborts that one connection,
+// since a half-sent stream cannot carry a status any more.
+//
+//go:noinline
+func panicked(log *slog.Logger, rec *recorder, v any) {
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	r := rec.req
+	log.LogAttrs(r.Context(), slog.LevelError, "panic",
+		slog.String("request_id", RequestID(r.Context())),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("panic", fmt.Sprint(v)),
+		slog.String("stack", string(debug.Stack())),
+	)
+	if rec.status != 0 {
+		panic(http.ErrAbortHandler)
+	}
+	h := rec.Header()
+	for k := range h {
+		if k != "X-Request-Id" && !strings.HasPrefix(k, "Access-Control-") {
+			delete(h, k)
 		}
-		defer func() {
-			v := recover()
-			if v == nil {
-				return
-			}
-			if v == http.ErrAbortHandler {
-				panic(v)
-			}
-			log.LogAttrs(r.Context(), slog.LevelError, "panic",
-				slog.String("request_id", RequestID(r.Context())),
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.String("panic", fmt.Sprint(v)),
-				slog.String("stack", string(debug.Stack())),
-			)
-			if rec.status != 0 {
-				panic(http.ErrAbortHandler)
-			}
-			h := rec.Header()
-			for k := range h {
-				if k != "X-Request-Id" && !strings.HasPrefix(k, "Access-Control-") {
-					delete(h, k)
-				}
-			}
-			writeJSON(rec, http.StatusInternalServerError, map[string]any{"error": map[string]any{
-				"message": "internal error; the request id is " + RequestID(r.Context()),
-				"type":    "server_error",
-				"param":   nil,
-				"code":    "internal_error",
-			}})
-		}()
-		serve(rec, r)
-	})
-}
-
-// limitBody caps every request body. Handlers see the limit as a read error
-// (*http.MaxBytesError) and answer 413 in their own dialect's error shape,
-// which is why an oversized Content-Length is not refused here.
-func limitBody(limit int64, next http.Handler) http.Handler {
-	serve := direct(next)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
-		}
-		serve(w, r)
-	})
+	}
+	writeJSON(rec, http.StatusInternalServerError, map[string]any{"error": map[string]any{
+		"message": "internal error; the request id is " + RequestID(r.Context()),
+		"type":    "server_error",
+		"param":   nil,
+		"code":    "internal_error",
+	}})
 }
 
 var errOrigin = errors.New("origin not allowed")
 
-// cors lets browser pages on other origins call the API (the JS SDK, the
-// chat page served elsewhere) and answers preflight requests.
-func cors(origins []string, next http.Handler) http.Handler {
-	anyOrigin := len(origins) == 0 || slices.Contains(origins, "*")
-	allowed := func(origin string) bool { return anyOrigin || slices.Contains(origins, origin) }
-	serve := direct(next)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		origin := r.Header.Get("Origin")
-		if origin == "" {
-			serve(w, r)
-			return
+// corsOrigins lets browser pages on other origins call the API (the JS
+// SDK, the chat page served elsewhere).
+type corsOrigins struct {
+	any     bool // every origin
+	origins []string
+}
+
+func (c *corsOrigins) allowed(origin string) bool {
+	return c.any || slices.Contains(c.origins, origin)
+}
+
+// cors sets the CORS headers of a request from origin and answers a
+// preflight request, reporting whether it did.
+//
+//go:noinline
+func (c *corsOrigins) cors(w http.ResponseWriter, r *http.Request, origin string) (answered bool) {
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	if c.allowed(origin) {
+		if c.any {
+			h.Set("Access-Control-Allow-Origin", "*")
+		} else {
+			h.Set("Access-Control-Allow-Origin", origin)
 		}
-		h := w.Header()
-		h.Add("Vary", "Origin")
-		if allowed(origin) {
-			if anyOrigin {
-				h.Set("Access-Control-Allow-Origin", "*")
-			} else {
-				h.Set("Access-Control-Allow-Origin", origin)
-			}
-			h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After, Runnel-Stream-Id")
-		}
-		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-			if !allowed(origin) {
-				http.Error(w, errOrigin.Error(), http.StatusForbidden)
-				return
-			}
-			h.Add("Vary", "Access-Control-Request-Method")
-			h.Add("Vary", "Access-Control-Request-Headers")
-			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-API-Key, X-Request-ID, Last-Event-ID, Accept, Runnel-Resumable")
-			h.Set("Access-Control-Max-Age", "600")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		serve(w, r)
-	})
+		h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After, Runnel-Stream-Id")
+	}
+	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+		return false
+	}
+	if !c.allowed(origin) {
+		http.Error(w, errOrigin.Error(), http.StatusForbidden)
+		return true
+	}
+	h.Add("Vary", "Access-Control-Request-Method")
+	h.Add("Vary", "Access-Control-Request-Headers")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-API-Key, X-Request-ID, Last-Event-ID, Accept, Runnel-Resumable")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+	return true
 }
 
 // Guard serves h only to requests allow accepts; others get a 401 with a

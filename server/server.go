@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/runnel/runnel/dialect"
 )
@@ -66,7 +67,9 @@ type Options struct {
 
 // Handler is Runnel's root HTTP handler.
 type Handler struct {
-	root     http.HandlerFunc
+	routes   *http.ServeMux
+	limit    int64 // Options.BodyLimit
+	cors     corsOrigins
 	draining atomic.Bool
 	ready    map[string]func(ctx context.Context) error
 	info     func() map[string]any
@@ -83,7 +86,9 @@ func New(opts Options) *Handler {
 	if limit <= 0 {
 		limit = dialect.DefaultBodyLimit
 	}
-	h := &Handler{ready: opts.Ready, info: opts.ReadyInfo, log: log}
+	h := &Handler{limit: limit, ready: opts.Ready, info: opts.ReadyInfo, log: log}
+	h.cors.origins = opts.CORSOrigins
+	h.cors.any = len(opts.CORSOrigins) == 0 || slices.Contains(opts.CORSOrigins, "*")
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", h.healthz)
@@ -93,7 +98,7 @@ func New(opts Options) *Handler {
 	}
 	if len(opts.Middleware) == 0 {
 		// One mux for all: a stream keeps every frame above its loop on
-		// its goroutine stack (see logRequest).
+		// its goroutine stack (see ServeHTTP).
 		for _, d := range opts.Dialects {
 			d.Register(mux)
 		}
@@ -108,18 +113,62 @@ func New(opts Options) *Handler {
 		}
 		mux.Handle("/", apiHandler)
 	}
-
-	var root http.Handler = mux
-	root = limitBody(limit, root)
-	root = cors(opts.CORSOrigins, root)
-	root = recoverPanics(log, root)
-	root = accessLog(log, root)
-	root = requestID(root)
-	h.root = direct(root)
+	h.routes = mux
 	return h
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.root(w, r) }
+// ServeHTTP serves r through the middleware (request id, access log, panic
+// recovery, CORS, body limit) to the routes. The middleware is one frame,
+// its state in the recorder, not a handler per layer: a stream keeps every
+// frame above its loop on its goroutine stack while it lasts, and the
+// first flush (where net/http writes the headers, about 4 KiB deeper) must
+// find room under 8 KiB, or the stack grows to 16 KiB for the whole
+// stream (docs/benchmarks.md, issue 13).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := h.begin(w, r)
+	defer h.end(rec)
+	if h.preflight(rec) {
+		return
+	}
+	h.routes.ServeHTTP(rec, rec.req)
+}
+
+// begin starts a request: its id (echoed in the X-Request-ID response
+// header, logged, in the context), its recorder and the body limit.
+// Handlers see the limit as a read error (*http.MaxBytesError) and answer
+// 413 in their own dialect's error shape, which is why an oversized
+// Content-Length is not refused here.
+//
+//go:noinline
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *recorder {
+	rec := &recorder{ResponseWriter: w, start: time.Now()}
+	id := requestID(r)
+	w.Header().Set("X-Request-ID", id)
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, id))
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(rec, r.Body, h.limit)
+	}
+	rec.req = r
+	return rec
+}
+
+// preflight sets the CORS headers of a request from another origin and
+// answers it if it is a preflight request, reporting whether it did.
+//
+//go:noinline
+func (h *Handler) preflight(rec *recorder) bool {
+	origin := rec.req.Header.Get("Origin")
+	return origin != "" && h.cors.cors(rec, rec.req, origin)
+}
+
+// end ends a request: a panic is answered (see panicked), the access log
+// line written.
+func (h *Handler) end(rec *recorder) {
+	if v := recover(); v != nil {
+		panicked(h.log, rec, v)
+	}
+	logRequest(h.log, rec)
+}
 
 // Drain makes /readyz fail from now on, so that load balancers stop sending
 // traffic while the server shuts down.

@@ -312,13 +312,34 @@ func (d *Decoder) Decode(name string, data []byte) ([]stream.Event, error) {
 	if name == "ping" || len(data) == 0 {
 		return nil, nil
 	}
-	var ev StreamEvent
-	if err := json.Unmarshal(data, &ev); err != nil {
+	ev, err := unmarshalEvent(name, data)
+	if err != nil {
+		return nil, err
+	}
+	return d.events(ev)
+}
+
+// unmarshalEvent decodes an event's data. Out of line, and events too:
+// encoding/json runs a few KiB deep, and under Decode's switch (a large
+// frame) it would grow the request goroutine's stack past 8 KiB, for as
+// long as the stream lasts (docs/benchmarks.md, issue 13).
+//
+//go:noinline
+func unmarshalEvent(name string, data []byte) (*StreamEvent, error) {
+	ev := new(StreamEvent)
+	if err := json.Unmarshal(data, ev); err != nil {
 		return nil, stream.Errorf(stream.CodeUpstream, "anthropic: bad %s event: %v", name, err)
 	}
 	if ev.Type == "" {
 		ev.Type = name
 	}
+	return ev, nil
+}
+
+// events is what ev says, once decoded.
+//
+//go:noinline
+func (d *Decoder) events(ev *StreamEvent) ([]stream.Event, error) {
 	switch ev.Type {
 	case "message_start":
 		if ev.Message != nil {

@@ -119,13 +119,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		return call, nil
 	}
 	if !body.Stream {
-		call, err := start(r.Context())
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		defer call.Close()
-		run(&encoder{w: w, model: body.Model, id: "msg_" + call.ID, index: -1}, call)
+		answer(w, r, body.Model, start)
 		return
 	}
 	s.opts.Resume.Stream(w, r, kindMessages, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive, DeferFlush: true}, start,
@@ -134,10 +128,24 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		})
 }
 
+// answer answers a call in one piece. Out of line, so that its locals
+// are no part of the frame above a stream (see server.Handler.ServeHTTP).
+//
+//go:noinline
+func answer(w http.ResponseWriter, r *http.Request, model string, start func(ctx context.Context) (*gateway.Call, *stream.Error)) {
+	call, err := start(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer call.Close()
+	run(&encoder{w: w, model: model, id: "msg_" + call.ID, index: -1}, call)
+}
+
 // run writes call through e.
 func run(e *encoder, call *gateway.Call) {
 	if e.streamed {
-		ok := e.start(call.Summary().Usage.PromptTokens)
+		ok := e.start(call)
 		defer e.sw.Close()
 		if !ok {
 			return
@@ -174,6 +182,14 @@ func run(e *encoder, call *gateway.Call) {
 			e.finish, e.stopSeq = ev.Finish, ev.StopSequence()
 		}
 	}
+	e.ended(call, usage)
+}
+
+// ended ends the stream with usage, or the call's own count. Out of line,
+// as the call's summary is large: run's frame is under every flush.
+//
+//go:noinline
+func (e *encoder) ended(call *gateway.Call, usage *stream.Usage) {
 	if usage == nil {
 		u := call.Summary().Usage
 		usage = &u
@@ -383,7 +399,22 @@ func (e *encoder) jsonEvent(name string, v any) bool {
 
 // start sends the headers (unless e.sw is a resumable stream's log),
 // message_start and a first ping.
-func (e *encoder) start(inputTokens int) bool {
+func (e *encoder) start(call *gateway.Call) bool {
+	if !e.sendStart(call) {
+		return false
+	}
+	// The headers and these two events leave now, from near the top of
+	// the handler's stack (see sse.Options.DeferFlush).
+	return e.sw.Flush() == nil
+}
+
+// sendStart is start but for the flush, out of line: the message and its
+// JSON are no part of the frames above the first flush, where net/http
+// writes the headers some 4 KiB deeper (see server.Handler.ServeHTTP).
+//
+//go:noinline
+func (e *encoder) sendStart(call *gateway.Call) bool {
+	inputTokens := call.Summary().Usage.PromptTokens
 	if e.sw == nil {
 		e.sw = sse.NewWriter(e.w, sse.Options{KeepAlive: e.keepAlive})
 	}
@@ -397,12 +428,7 @@ func (e *encoder) start(inputTokens int) bool {
 	}{"message_start", msg}) {
 		return false
 	}
-	if !e.event("ping", []byte(`{"type":"ping"}`)) {
-		return false
-	}
-	// The headers and these two events leave now, from near the top of
-	// the handler's stack (see sse.Options.DeferFlush).
-	return e.sw.Flush() == nil
+	return e.event("ping", []byte(`{"type":"ping"}`))
 }
 
 // sentFirst flushes the events of the first token at once: it never waits

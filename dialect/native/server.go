@@ -342,7 +342,9 @@ func tokens(out *sse.Writer, call *gateway.Call, thinking, doneLine bool) {
 	tail := []byte(`,"done":false,"provider":`)
 	tail = dialect.AppendJSONString(tail, call.Provider)
 	buf := make([]byte, 0, 256)
-	final := Token{Done: true, Provider: call.Provider}
+	// On the heap, not in this frame, which is under every flush (see
+	// toolCallItem).
+	final := &Token{Done: true, Provider: call.Provider}
 	var usage *stream.Usage
 	sent := false // the first token is out
 	for {
@@ -383,9 +385,7 @@ func tokens(out *sse.Writer, call *gateway.Call, thinking, doneLine bool) {
 			}
 			final.Error = &ErrorBody{Code: string(ev.Err.Code), Message: ev.Err.Message}
 			final.FinishReason = string(stream.FinishError)
-			if writeEvent(out, final) == nil && doneLine {
-				out.Send("", doneData)
-			}
+			writeFinal(out, final, doneLine)
 			return
 		}
 		if rerr != nil {
@@ -393,10 +393,26 @@ func tokens(out *sse.Writer, call *gateway.Call, thinking, doneLine bool) {
 		}
 	}
 	if usage == nil {
-		u := call.Summary().Usage
-		usage = &u
+		usage = summaryUsage(call)
 	}
 	final.Usage = usageOf(*usage)
+	writeFinal(out, final, doneLine)
+}
+
+// summaryUsage is the call's own count (out of line: its summary is
+// large).
+//
+//go:noinline
+func summaryUsage(call *gateway.Call) *stream.Usage {
+	u := call.Summary().Usage
+	return &u
+}
+
+// writeFinal ends the token stream with final, and "data: [DONE]" with
+// doneLine.
+//
+//go:noinline
+func writeFinal(out *sse.Writer, final *Token, doneLine bool) {
 	if writeEvent(out, final) == nil && doneLine {
 		out.Send("", doneData)
 	}
@@ -591,10 +607,7 @@ func (s *Server) generateEvents(out *sse.Writer, call *gateway.Call, model strin
 				out.Flush() // the first token never waits: see sse.Options.DeferFlush
 			}
 		case stream.KindToolCall:
-			tc := ev.ToolCall
-			i, _ := o.index("tool_call", tc.Name, tc.ID, tc.Index)
-			it := o.items[i]
-			if writeEvent(out, Item{Type: "tool_call", Name: it.Name, ID: it.ID, Content: tc.Arguments, Index: i}) != nil {
+			if toolCallItem(out, &o, ev.ToolCall) != nil {
 				return
 			}
 			if !sent {
@@ -608,8 +621,7 @@ func (s *Server) generateEvents(out *sse.Writer, call *gateway.Call, model strin
 				return
 			}
 			failed = true
-			i, _ := o.index("error", "error", "", 0)
-			if writeEvent(out, Item{Type: "error", Name: "error", Code: string(ev.Err.Code), Content: ev.Err.Message, Done: true, Index: i}) != nil {
+			if errorItem(out, &o, ev.Err) != nil {
 				return
 			}
 		}
@@ -620,7 +632,33 @@ func (s *Server) generateEvents(out *sse.Writer, call *gateway.Call, model strin
 	if failed {
 		finish = stream.FinishError
 	}
-	// Each output is complete: say so, the last one with is_final.
+	s.generateEnd(out, call, model, &o, finish)
+}
+
+// The items of the generate stream other than text deltas are written out
+// of line, by the three functions below: an Item or a Final is large, and
+// generateEvents' frame is under every flush, the first one included,
+// where net/http writes the headers some 4 KiB deeper (see
+// server.Handler.ServeHTTP).
+
+//go:noinline
+func toolCallItem(out *sse.Writer, o *outputs, tc *stream.ToolCallDelta) error {
+	i, _ := o.index("tool_call", tc.Name, tc.ID, tc.Index)
+	it := o.items[i]
+	return writeEvent(out, Item{Type: "tool_call", Name: it.Name, ID: it.ID, Content: tc.Arguments, Index: i})
+}
+
+//go:noinline
+func errorItem(out *sse.Writer, o *outputs, e *stream.Error) error {
+	i, _ := o.index("error", "error", "", 0)
+	return writeEvent(out, Item{Type: "error", Name: "error", Code: string(e.Code), Content: e.Message, Done: true, Index: i})
+}
+
+// generateEnd says each output is complete, the last one with is_final,
+// then sends the final event.
+//
+//go:noinline
+func (s *Server) generateEnd(out *sse.Writer, call *gateway.Call, model string, o *outputs, finish stream.FinishReason) {
 	for i, it := range o.items {
 		if it.Type == "error" {
 			continue

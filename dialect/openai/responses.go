@@ -65,6 +65,11 @@ func (s *Server) Responses(w http.ResponseWriter, r *http.Request) {
 			if !e.start() {
 				return
 			}
+			// The headers and the two events leave now, from near the top
+			// of the stack, as the first wait would send them anyway: from
+			// under the upstream's read, net/http's header write would grow
+			// the stack past 8 KiB for the whole stream.
+			out.Flush()
 			finish, usage, err := e.run(call)
 			if err != nil {
 				s.responseFailed(ctx, e, call, err)

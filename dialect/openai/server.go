@@ -111,7 +111,7 @@ func (s *Server) ChatCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.Stream {
-		s.stream(w, r, kindChat, req, "chatcmpl-", body.Model, false)
+		s.stream(w, r, req, chatStream, body.Model)
 		return
 	}
 	s.chatCompletion(w, r, req, body.Model)
@@ -157,9 +157,17 @@ func (s *Server) Completions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.Stream {
-		s.stream(w, r, kindCompletions, req, "cmpl-", body.Model, true)
+		s.stream(w, r, req, completionStream, body.Model)
 		return
 	}
+	s.textCompletion(w, r, req, body.Model)
+}
+
+// textCompletion answers a completion in one piece (out of line: see
+// chatCompletion).
+//
+//go:noinline
+func (s *Server) textCompletion(w http.ResponseWriter, r *http.Request, req *stream.Request, model string) {
 	call, err := s.start(r.Context(), req)
 	if err != nil {
 		writeError(w, err)
@@ -174,7 +182,7 @@ func (s *Server) Completions(w http.ResponseWriter, r *http.Request) {
 	}
 	reason, _ := finishReason(res.Finish)
 	writeJSON(w, http.StatusOK, TextCompletion{
-		ID: id, Object: "text_completion", Created: call.Started.Unix(), Model: body.Model,
+		ID: id, Object: "text_completion", Created: call.Started.Unix(), Model: model,
 		Choices: []TextChoice{{Text: res.Text, FinishReason: reason, Logprobs: logprobsJSON(res.Logprobs)}},
 		Usage:   wireUsage(usageOf(call, res.Usage)),
 		Timings: wireTimings(res.Usage),
@@ -227,16 +235,36 @@ func (s *Server) start(ctx context.Context, req *stream.Request) (*gateway.Call,
 	return call, nil
 }
 
+// streamKind is what differs between a chat and a completion stream. One
+// pointer, not three arguments: the frames that call stream stay under
+// every flush of it.
+type streamKind struct {
+	kind, idPrefix string
+	text           bool // legacy completion chunks
+}
+
+var (
+	chatStream       = &streamKind{kindChat, "chatcmpl-", false}
+	completionStream = &streamKind{kindCompletions, "cmpl-", true}
+)
+
 // stream runs req's call as SSE, through the resumption layer.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, kind string, req *stream.Request, idPrefix, model string, text bool) {
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *stream.Request, k *streamKind, model string) {
 	// DeferFlush: events the upstream sent together may leave in one
 	// write (the layer flushes before the call waits).
-	s.opts.Resume.Stream(w, r, kind, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs, DeferFlush: true},
+	s.opts.Resume.Stream(w, r, k.kind, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs, DeferFlush: true},
 		func(ctx context.Context) (*gateway.Call, *stream.Error) { return s.start(ctx, req) },
 		func(ctx context.Context, out *sse.Writer, call *gateway.Call) {
-			enc := newChunkEncoder(withPrefix(idPrefix, call.ID), model, call.Started.Unix(), text)
-			s.events(ctx, out, call, enc, req.IncludeUsage)
+			s.events(ctx, out, call, chunkEncoderFor(call, k, model), req.IncludeUsage)
 		})
+}
+
+// chunkEncoderFor is call's chunk encoder, made out of line: the closure
+// that calls events stays small, under every flush of the stream.
+//
+//go:noinline
+func chunkEncoderFor(call *gateway.Call, k *streamKind, model string) *chunkEncoder {
+	return newChunkEncoder(withPrefix(k.idPrefix, call.ID), model, call.Started.Unix(), k.text)
 }
 
 // events writes call's events, then [DONE]: the first at once, the others
