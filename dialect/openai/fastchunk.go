@@ -87,6 +87,11 @@ func (p *liteParser) ws() {
 }
 
 func (p *liteParser) eat(b byte) bool {
+	// Chunks seldom have whitespace between tokens: check before ws.
+	if p.i < len(p.s) && p.s[p.i] == b {
+		p.i++
+		return true
+	}
 	p.ws()
 	if p.i < len(p.s) && p.s[p.i] == b {
 		p.i++
@@ -247,11 +252,27 @@ func (p *liteParser) int(dst *int) bool {
 // only in case is left to it.
 func (p *liteParser) other(key string, known ...string) bool {
 	for _, k := range known {
+		// Every known key is ASCII, so a key that folds to one is at
+		// least as long (K and ſ fold to k and s from two or three
+		// bytes), and exactly as long if it is ASCII too: most unknown
+		// keys (id, object, created, model) need no EqualFold.
+		if len(key) < len(k) || len(key) > len(k) && isASCII(key) {
+			continue
+		}
 		if strings.EqualFold(key, k) {
 			return false
 		}
 	}
 	return p.skip()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *liteParser) lit(l string) bool {
@@ -282,15 +303,13 @@ func (p *liteParser) str() (string, bool) {
 	start := p.i + 1
 	// Most strings (keys, ids, tokens) are plain ASCII: no escapes to
 	// decode and no UTF-8 to check.
-	for j := start; j < len(p.s); j++ {
-		b := p.s[j]
-		if b == '"' {
-			p.i = j + 1
-			return p.s[start:j], true
-		}
-		if b == '\\' || b < 0x20 || b >= 0x80 {
-			break
-		}
+	s, j := p.s, start // locals: p.s would be loaded again every byte
+	for j < len(s) && plainASCII[s[j]] {
+		j++
+	}
+	if j < len(s) && s[j] == '"' {
+		p.i = j + 1
+		return s[start:j], true
 	}
 	escaped := false
 	for j := start; j < len(p.s); j++ {
@@ -328,6 +347,16 @@ func (p *liteParser) str() (string, bool) {
 	}
 	return "", false
 }
+
+// plainASCII holds the bytes a string may hold as they are, with nothing
+// to decode or check: printable ASCII but the quote and the backslash. One
+// table lookup a byte is the string scan's whole cost.
+var plainASCII = func() (t [256]bool) {
+	for b := 0x20; b < 0x80; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
 
 func isHex(b byte) bool { return isDigit(b) || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F' }
 

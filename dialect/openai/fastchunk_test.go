@@ -125,3 +125,16 @@ func FuzzParseLite(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseLite is one per-token chunk as the mock upstream (and
+// OpenAI) sends it, parsed by the fast path.
+func BenchmarkParseLite(b *testing.B) {
+	chunk := []byte(`{"id":"chatcmpl-mock-881","object":"chat.completion.chunk","created":1796552236,"model":"default","choices":[{"index":0,"delta":{"content":" streams"},"logprobs":null,"finish_reason":null}]}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(chunk)))
+	for b.Loop() {
+		if c, ok := parseLiteBytes(chunk); !ok || c.content != " streams" {
+			b.Fatal(c, ok)
+		}
+	}
+}
