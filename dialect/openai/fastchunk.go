@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/runnel/runnel/dialect"
 )
 
 // liteChunk is what a per-token chunk carries: at most one choice (index 0)
@@ -378,10 +380,7 @@ func (p *liteParser) str() (string, bool) {
 	start := p.i + 1
 	// Most strings (keys, ids, tokens) are plain ASCII: no escapes to
 	// decode and no UTF-8 to check.
-	s, j := p.s, start // locals: p.s would be loaded again every byte
-	for j < len(s) && plainASCII[s[j]] {
-		j++
-	}
+	s, j := p.s, dialect.PlainEnd(p.s, start)
 	if j < len(s) && s[j] == '"' {
 		p.i = j + 1
 		return s[start:j], true
@@ -422,16 +421,6 @@ func (p *liteParser) str() (string, bool) {
 	}
 	return "", false
 }
-
-// plainASCII holds the bytes a string may hold as they are, with nothing
-// to decode or check: printable ASCII but the quote and the backslash. One
-// table lookup a byte is the string scan's whole cost.
-var plainASCII = func() (t [256]bool) {
-	for b := 0x20; b < 0x80; b++ {
-		t[b] = b != '"' && b != '\\'
-	}
-	return t
-}()
 
 func isHex(b byte) bool { return isDigit(b) || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F' }
 
