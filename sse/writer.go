@@ -317,6 +317,10 @@ func (w *Writer) flush() error {
 	} else {
 		w.headed = true
 		err = w.writeHeaded()
+		if w.headers != nil {
+			// Sent: the grace timer would only wake a goroutine for nothing.
+			w.headers.Stop()
+		}
 	}
 	if err != nil {
 		w.err = err
