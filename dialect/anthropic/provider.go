@@ -309,15 +309,17 @@ type Decoder struct {
 	stopSeq    string      // with stopReason "stop_sequence"
 	tools      map[int]int // content block index → tool-call index
 	text       textShape   // of the last text delta
+	one        [1]stream.Event
 }
 
-// Decode decodes one SSE event (name and data). It does not keep data.
+// Decode decodes one SSE event (name and data). It does not keep data; the
+// events it returns are valid until its next call.
 func (d *Decoder) Decode(name string, data []byte) ([]stream.Event, error) {
 	if name == "ping" || len(data) == 0 {
 		return nil, nil
 	}
 	if text, ok := d.text.parse(name, data); ok {
-		return []stream.Event{stream.Delta(text)}, nil
+		return d.delta(text), nil
 	}
 	var ev StreamEvent
 	if err := json.Unmarshal(data, &ev); err != nil {
@@ -365,7 +367,7 @@ func (d *Decoder) Decode(name string, data []byte) ([]stream.Event, error) {
 		switch ev.Delta.Type {
 		case "text_delta":
 			d.text.set(name, data, &ev)
-			return []stream.Event{stream.Delta(ev.Delta.Text)}, nil
+			return d.delta(ev.Delta.Text), nil
 		case "thinking_delta":
 			return []stream.Event{stream.ThinkingDelta(ev.Delta.Thinking)}, nil
 		case "input_json_delta":
@@ -408,6 +410,12 @@ func (d *Decoder) Decode(name string, data []byte) ([]stream.Event, error) {
 		return []stream.Event{stream.ErrorEvent(&stream.Error{Code: code, Message: "anthropic: " + msg}), stream.Finished(stream.FinishError)}, nil
 	}
 	return nil, nil
+}
+
+// delta is a text delta in d's own slice: one allocation a token fewer.
+func (d *Decoder) delta(text string) []stream.Event {
+	d.one[0] = stream.Delta(text)
+	return d.one[:]
 }
 
 func finishReason(r string) stream.FinishReason {
