@@ -158,7 +158,7 @@ func (w *Writer) WriteFrame(frame []byte) error {
 // (LF, CR or CRLF) split it into several data: lines, which readers join
 // with LF. It allocates nothing once its buffer has grown to the event size.
 func (w *Writer) Send(event string, data []byte) error {
-	if strings.ContainsAny(event, "\r\n") {
+	if strings.IndexByte(event, '\n') >= 0 || strings.IndexByte(event, '\r') >= 0 { // ContainsAny builds a set per call
 		return errors.New("sse: event name contains a line break")
 	}
 	w.mu.Lock()
