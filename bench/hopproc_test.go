@@ -171,6 +171,13 @@ func startHop(tb testing.TB, kind, upstream string) *hopProc {
 		tb.Fatal(err)
 	}
 	cmd := exec.Command(exe)
+	// RUNNEL_BENCH_HOP_WRAP runs each hop under a command, e.g.
+	// "valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p" (with
+	// GODEBUG=asyncpreemptoff=1, which callgrind's signal handling needs)
+	// for instruction counts, which a noisy machine does not change.
+	if wrap := strings.Fields(os.Getenv("RUNNEL_BENCH_HOP_WRAP")); len(wrap) > 0 {
+		cmd = exec.Command(wrap[0], append(wrap[1:], exe)...)
+	}
 	cmd.Env = append(os.Environ(), "RUNNEL_BENCH_HOP="+kind, "RUNNEL_BENCH_UPSTREAM="+upstream)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()

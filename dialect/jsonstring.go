@@ -82,3 +82,24 @@ func UpstreamCode(status int) stream.Code {
 	}
 	return stream.CodeUpstream
 }
+
+// jsonPlain holds the bytes a JSON string may hold as they are, with
+// nothing to decode or check: printable ASCII but the quote and the
+// backslash.
+var jsonPlain = func() (t [256]bool) {
+	for b := 0x20; b < 0x80; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
+// PlainEnd is the index of the first byte of s from i on that a JSON
+// string cannot hold as it is (a quote, a backslash, a control byte or
+// any non-ASCII byte), or len(s): one table lookup a byte, for parsers
+// that take most strings (keys, ids, tokens) straight from their input.
+func PlainEnd(s string, i int) int {
+	for i < len(s) && jsonPlain[s[i]] {
+		i++
+	}
+	return i
+}

@@ -431,6 +431,20 @@ func BenchmarkWriter(b *testing.B) {
 	}
 }
 
+// BenchmarkWriterNamed is BenchmarkWriter with an event name, as the
+// Anthropic dialect sends every event.
+func BenchmarkWriterNamed(b *testing.B) {
+	data := []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" token"}}`)
+	w := NewWriter(discard{http.Header{}}, Options{OmitIDs: true})
+	defer w.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := w.Send("content_block_delta", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkReader(b *testing.B) {
 	var buf bytes.Buffer
 	w := NewWriter(&lockedRecorder{}, Options{KeepAlive: -1})

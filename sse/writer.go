@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // DefaultKeepAlive is how long a Writer stays silent before it sends a
@@ -157,16 +158,7 @@ func (w *Writer) WriteFrame(frame []byte) error {
 // (LF, CR or CRLF) split it into several data: lines, which readers join
 // with LF. It allocates nothing once its buffer has grown to the event size.
 func (w *Writer) Send(event string, data []byte) error {
-	return send(w, event, data)
-}
-
-// SendString is Send for a string.
-func (w *Writer) SendString(event, data string) error {
-	return send(w, event, data)
-}
-
-func send[T string | []byte](w *Writer, event string, data T) error {
-	if strings.ContainsAny(event, "\r\n") {
+	if strings.IndexByte(event, '\n') >= 0 || strings.IndexByte(event, '\r') >= 0 { // ContainsAny builds a set per call
 		return errors.New("sse: event name contains a line break")
 	}
 	w.mu.Lock()
@@ -189,10 +181,7 @@ func send[T string | []byte](w *Writer, event string, data T) error {
 	}
 	for {
 		b = append(b, "data: "...)
-		i := 0
-		for i < len(data) && data[i] != '\n' && data[i] != '\r' {
-			i++
-		}
+		i := lineEnd(data) // two vectorised scans, not a loop over every byte
 		b = append(b, data[:i]...)
 		b = append(b, '\n')
 		if i == len(data) {
@@ -208,6 +197,12 @@ func send[T string | []byte](w *Writer, event string, data T) error {
 		return nil
 	}
 	return w.flush()
+}
+
+// SendString is Send for a string.
+func (w *Writer) SendString(event, data string) error {
+	// A view, not a copy: Send only reads data, before it returns.
+	return w.Send(event, unsafe.Slice(unsafe.StringData(data), len(data)))
 }
 
 // Flush sends the events Send kept, with the headers if they are not sent
@@ -328,6 +323,10 @@ func (w *Writer) flush() error {
 	} else {
 		w.headed = true
 		err = w.writeHeaded()
+		if w.headers != nil {
+			// Sent: the grace timer would only wake a goroutine for nothing.
+			w.headers.Stop()
+		}
 	}
 	if err != nil {
 		w.err = err

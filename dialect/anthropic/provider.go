@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/gateway"
@@ -287,14 +289,15 @@ func newReader(r io.Reader) *sse.Reader {
 func read(r *sse.Reader) func() ([]stream.Event, error) {
 	var d Decoder
 	return func() ([]stream.Event, error) {
-		ev, err := r.Next()
+		// Raw: Decode copies what it keeps out of the reader's buffer.
+		ev, err := r.NextRaw()
 		if err == io.EOF {
 			return nil, stream.Errorf(stream.CodeUpstream, "anthropic: stream ended before message_stop")
 		}
 		if err != nil {
 			return nil, err // a transport error, worded by UpstreamStream
 		}
-		return d.Decode(ev.Event, []byte(ev.Data))
+		return d.Decode(ev.Event, ev.Data)
 	}
 }
 
@@ -305,18 +308,24 @@ type Decoder struct {
 	stopReason string
 	stopSeq    string      // with stopReason "stop_sequence"
 	tools      map[int]int // content block index → tool-call index
+	text       textShape   // of the last text delta
+	one        [1]stream.Event
 }
 
-// Decode decodes one SSE event (name and data).
+// Decode decodes one SSE event (name and data). It does not keep data; the
+// events it returns are valid until its next call.
 func (d *Decoder) Decode(name string, data []byte) ([]stream.Event, error) {
 	if name == "ping" || len(data) == 0 {
 		return nil, nil
+	}
+	if text, ok := d.text.parse(name, data); ok {
+		return d.delta(text), nil
 	}
 	ev, err := unmarshalEvent(name, data)
 	if err != nil {
 		return nil, err
 	}
-	return d.events(ev)
+	return d.events(name, data, ev)
 }
 
 // unmarshalEvent decodes an event's data. Out of line, and events too:
@@ -339,7 +348,7 @@ func unmarshalEvent(name string, data []byte) (*StreamEvent, error) {
 // events is what ev says, once decoded.
 //
 //go:noinline
-func (d *Decoder) events(ev *StreamEvent) ([]stream.Event, error) {
+func (d *Decoder) events(name string, data []byte, ev *StreamEvent) ([]stream.Event, error) {
 	switch ev.Type {
 	case "message_start":
 		if ev.Message != nil {
@@ -378,7 +387,8 @@ func (d *Decoder) events(ev *StreamEvent) ([]stream.Event, error) {
 		}
 		switch ev.Delta.Type {
 		case "text_delta":
-			return []stream.Event{stream.Delta(ev.Delta.Text)}, nil
+			d.text.set(name, data, ev)
+			return d.delta(ev.Delta.Text), nil
 		case "thinking_delta":
 			return []stream.Event{stream.ThinkingDelta(ev.Delta.Thinking)}, nil
 		case "input_json_delta":
@@ -423,6 +433,12 @@ func (d *Decoder) events(ev *StreamEvent) ([]stream.Event, error) {
 	return nil, nil
 }
 
+// delta is a text delta in d's own slice: one allocation a token fewer.
+func (d *Decoder) delta(text string) []stream.Event {
+	d.one[0] = stream.Delta(text)
+	return d.one[:]
+}
+
 func finishReason(r string) stream.FinishReason {
 	switch r {
 	case "max_tokens":
@@ -433,4 +449,88 @@ func finishReason(r string) stream.FinishReason {
 		return stream.FinishContentFilter
 	}
 	return stream.FinishStop
+}
+
+// textShape is a stream's last text delta without its text: the event's
+// name, the bytes before and after the text string, and where they meet.
+// Every text delta of a stream is the same event with another string, so
+// one whose other bytes are the same is a text delta of that string:
+// comparing the ends and reading the string replaces encoding/json's
+// decoding of the whole event.
+type textShape struct {
+	name   string
+	ends   []byte
+	before int
+}
+
+// probeText is a text that set puts in place of an event's to check that
+// the event's text comes from there.
+const probeText = "runnel-probe"
+
+// set records the shape of data, a text delta event that decoded to ev,
+// if the string after its "text": key is where ev's text comes from.
+// encoding/json tells: data with that string replaced by another must
+// decode to ev with that other text (a key it folds to "text" later in
+// the event, for one, would win over the string).
+func (t *textShape) set(name string, data []byte, ev *StreamEvent) {
+	t.ends = t.ends[:0]
+	k := bytes.LastIndex(data, []byte(`"text":"`))
+	if k < 0 || ev.Delta.Text == probeText {
+		return
+	}
+	at := k + len(`"text":`)
+	end := jsonStringEnd(data, at)
+	if end < 0 {
+		return
+	}
+	probe := append(append(append(t.ends, data[:at]...), `"`+probeText+`"`...), data[end:]...)
+	var got StreamEvent
+	want, delta := *ev, *ev.Delta
+	delta.Text, want.Delta = probeText, &delta
+	if json.Unmarshal(probe, &got) != nil || !reflect.DeepEqual(got, want) {
+		return
+	}
+	t.ends = append(append(probe[:0], data[:at]...), data[end:]...)
+	t.name, t.before = name, at
+}
+
+// parse returns the text of data if it is the recorded event with another
+// text string.
+func (t *textShape) parse(name string, data []byte) (string, bool) {
+	after := len(t.ends) - t.before
+	if len(t.ends) == 0 || name != t.name || len(data) < len(t.ends)+2 ||
+		!bytes.Equal(data[:t.before], t.ends[:t.before]) || !bytes.Equal(data[len(data)-after:], t.ends[t.before:]) {
+		return "", false
+	}
+	str := data[t.before : len(data)-after]
+	if str[0] == '"' && str[len(str)-1] == '"' {
+		raw := unsafe.String(unsafe.SliceData(str), len(str))
+		if dialect.PlainEnd(raw, 1) == len(raw)-1 {
+			return strings.Clone(raw[1 : len(raw)-1]), true // raw is the reader's buffer
+		}
+	}
+	// Escapes or non-ASCII: decoded as encoding/json decodes a field,
+	// which also refuses anything but one string.
+	var text string
+	if json.Unmarshal(str, &text) != nil {
+		return "", false
+	}
+	return text, true
+}
+
+// jsonStringEnd is the index just past the JSON string that begins at
+// data[at], or -1.
+func jsonStringEnd(data []byte, at int) int {
+	if at >= len(data) || data[at] != '"' {
+		return -1
+	}
+	for j := at + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
 }

@@ -1,10 +1,13 @@
 package openai
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/runnel/runnel/dialect"
 )
 
 // liteChunk is what a per-token chunk carries: at most one choice (index 0)
@@ -30,7 +33,15 @@ type liteUsage struct {
 // JSON or holds anything beyond what liteChunk carries; the caller then
 // decodes it with encoding/json, which also reports the error.
 func parseLite(data string) (c liteChunk, ok bool) {
-	p := liteParser{s: data}
+	c, _, ok = parseLiteAt(data)
+	return c, ok
+}
+
+// parseLiteAt is parseLite, also returning where in data the string that
+// c.content holds begins (its opening quote), or -1 when c.content came
+// from no string (none, or null after it).
+func parseLiteAt(data string) (c liteChunk, contentAt int, ok bool) {
+	p := liteParser{s: data, contentAt: -1}
 	p.ws()
 	seen := false
 	if !p.object(func(key string) bool {
@@ -48,31 +59,89 @@ func parseLite(data string) (c liteChunk, ok bool) {
 		}
 		return p.other(key, "choices", "usage", "error")
 	}) {
-		return c, false
+		return c, -1, false
 	}
 	p.ws()
-	return c, p.i == len(p.s)
+	return c, p.contentAt, p.i == len(p.s)
 }
 
 // parseLiteBytes is parseLite over a buffer the caller reuses (an SSE
 // Reader's RawEvent): it parses a string view of data without copying it,
 // then copies out only the strings it returns, which are a token or two
 // where the whole event is a few hundred bytes.
-func parseLiteBytes(data []byte) (c liteChunk, ok bool) {
-	c, ok = parseLite(unsafe.String(unsafe.SliceData(data), len(data)))
+//
+// It first tries sh, the shape of the stream's last chunk (nil for none),
+// and on a full parse records the chunk's shape there.
+func parseLiteBytes(data []byte, sh *chunkShape) (c liteChunk, ok bool) {
+	if sh != nil {
+		if c, ok = sh.parse(data); ok {
+			return c, true
+		}
+	}
+	c, at, ok := parseLiteAt(unsafe.String(unsafe.SliceData(data), len(data)))
 	if ok {
 		c.content = strings.Clone(c.content)
 		c.reasoningContent = strings.Clone(c.reasoningContent)
 		c.reasoning = strings.Clone(c.reasoning)
 		c.text = strings.Clone(c.text)
 		c.finish = strings.Clone(c.finish)
+		if sh != nil {
+			sh.set(data, at, &c)
+		}
 	}
 	return c, ok
+}
+
+// chunkShape is a stream's last per-token chunk without its content
+// string: the bytes before and after it, and what the rest of the chunk
+// parsed to. An upstream sends every token's chunk with the same id,
+// created, model and trailing fields, so a chunk whose bytes are the
+// same but for one JSON string where the content was is that chunk with
+// other content: comparing the two ends and parsing the one string is the
+// whole parse (about 4,000 of the hop's 20,000 instructions a token).
+type chunkShape struct {
+	ends   []byte // the bytes before the content string, then those after
+	before int    // how many of ends come before it
+	chunk  liteChunk
+}
+
+// set records data's shape, when c.content came from the string at at.
+func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
+	sh.ends = sh.ends[:0]
+	if at < 0 {
+		return
+	}
+	p := liteParser{s: unsafe.String(unsafe.SliceData(data), len(data)), i: at}
+	if _, ok := p.str(); !ok {
+		return
+	}
+	sh.ends = append(append(sh.ends, data[:at]...), data[p.i:]...)
+	sh.before, sh.chunk = at, *c
+}
+
+// parse parses data as the recorded chunk with another content string.
+func (sh *chunkShape) parse(data []byte) (liteChunk, bool) {
+	after := len(sh.ends) - sh.before
+	if len(sh.ends) == 0 || len(data) < len(sh.ends)+2 ||
+		!bytes.Equal(data[:sh.before], sh.ends[:sh.before]) || !bytes.Equal(data[len(data)-after:], sh.ends[sh.before:]) {
+		return liteChunk{}, false
+	}
+	p := liteParser{s: unsafe.String(unsafe.SliceData(data), len(data)), i: sh.before}
+	content, ok := p.str()
+	if !ok || p.i != len(data)-after {
+		return liteChunk{}, false
+	}
+	c := sh.chunk
+	c.content = strings.Clone(content)
+	return c, true
 }
 
 type liteParser struct {
 	s string
 	i int
+	// contentAt is where the string c.content was last set from begins,
+	// or -1 (parseLiteAt).
+	contentAt int
 }
 
 func (p *liteParser) ws() {
@@ -87,6 +156,11 @@ func (p *liteParser) ws() {
 }
 
 func (p *liteParser) eat(b byte) bool {
+	// Chunks seldom have whitespace between tokens: check before ws.
+	if p.i < len(p.s) && p.s[p.i] == b {
+		p.i++
+		return true
+	}
 	p.ws()
 	if p.i < len(p.s) && p.s[p.i] == b {
 		p.i++
@@ -140,7 +214,15 @@ func (p *liteParser) choices(c *liteChunk) bool {
 			return p.object(func(key string) bool {
 				switch key {
 				case "content":
-					return p.strOrNull(&c.content)
+					at := p.i
+					if !p.strOrNull(&c.content) {
+						return false
+					}
+					if p.s[at] != '"' {
+						at = -1 // null
+					}
+					p.contentAt = at
+					return true
 				case "reasoning_content":
 					return p.strOrNull(&c.reasoningContent)
 				case "reasoning":
@@ -247,11 +329,27 @@ func (p *liteParser) int(dst *int) bool {
 // only in case is left to it.
 func (p *liteParser) other(key string, known ...string) bool {
 	for _, k := range known {
+		// Every known key is ASCII, so a key that folds to one is at
+		// least as long (K and ſ fold to k and s from two or three
+		// bytes), and exactly as long if it is ASCII too: most unknown
+		// keys (id, object, created, model) need no EqualFold.
+		if len(key) < len(k) || len(key) > len(k) && isASCII(key) {
+			continue
+		}
 		if strings.EqualFold(key, k) {
 			return false
 		}
 	}
 	return p.skip()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *liteParser) lit(l string) bool {
@@ -282,15 +380,10 @@ func (p *liteParser) str() (string, bool) {
 	start := p.i + 1
 	// Most strings (keys, ids, tokens) are plain ASCII: no escapes to
 	// decode and no UTF-8 to check.
-	for j := start; j < len(p.s); j++ {
-		b := p.s[j]
-		if b == '"' {
-			p.i = j + 1
-			return p.s[start:j], true
-		}
-		if b == '\\' || b < 0x20 || b >= 0x80 {
-			break
-		}
+	s, j := p.s, dialect.PlainEnd(p.s, start)
+	if j < len(s) && s[j] == '"' {
+		p.i = j + 1
+		return s[start:j], true
 	}
 	escaped := false
 	for j := start; j < len(p.s); j++ {

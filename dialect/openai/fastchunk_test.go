@@ -116,7 +116,7 @@ func FuzzParseLite(f *testing.F) {
 		// parseLiteBytes owns what it returns: the reader reuses the
 		// buffer for the next event.
 		buf := []byte(data)
-		cb, ok := parseLiteBytes(buf)
+		cb, ok := parseLiteBytes(buf, nil)
 		for i := range buf {
 			buf[i] = 'X'
 		}
@@ -124,4 +124,97 @@ func FuzzParseLite(f *testing.F) {
 			t.Fatalf("parseLiteBytes(%q) = %+v after the buffer was reused, want %+v", data, cb, want)
 		}
 	})
+}
+
+// streamChunks are per-token chunks of one stream, as the mock upstream
+// (and OpenAI) sends them.
+var streamChunks = []string{
+	`{"id":"chatcmpl-mock-881","object":"chat.completion.chunk","created":1796552236,"model":"default","choices":[{"index":0,"delta":{"role":"assistant","content":"Runnel"},"logprobs":null,"finish_reason":null}]}`,
+	`{"id":"chatcmpl-mock-881","object":"chat.completion.chunk","created":1796552236,"model":"default","choices":[{"index":0,"delta":{"content":" streams"},"logprobs":null,"finish_reason":null}]}`,
+	`{"id":"chatcmpl-mock-881","object":"chat.completion.chunk","created":1796552236,"model":"default","choices":[{"index":0,"delta":{"content":" every"},"logprobs":null,"finish_reason":null}]}`,
+	`{"id":"chatcmpl-mock-881","object":"chat.completion.chunk","created":1796552236,"model":"default","choices":[{"index":0,"delta":{"content":"\n\"q\" \u00e9 é"},"logprobs":null,"finish_reason":null}]}`,
+	`{"id":"chatcmpl-mock-881","object":"chat.completion.chunk","created":1796552236,"model":"default","choices":[{"index":0,"delta":{"content":""},"logprobs":null,"finish_reason":null}]}`,
+	`{"id":"chatcmpl-mock-881","object":"chat.completion.chunk","created":1796552236,"model":"default","choices":[{"index":0,"delta":{"content":null},"logprobs":null,"finish_reason":null}]}`,
+	`{"id":"chatcmpl-mock-881","object":"chat.completion.chunk","created":1796552236,"model":"default","choices":[{"index":0,"delta":{"content":"a"},"logprobs":null,"finish_reason":"stop"}]}`,
+	`{"id":"chatcmpl-mock-882","object":"chat.completion.chunk","created":1796552236,"model":"default","choices":[{"index":0,"delta":{"content":" every"},"logprobs":null,"finish_reason":null}]}`,
+	`{"id":"chatcmpl-mock-881","object":"chat.completion.chunk","created":1796552236,"model":"default","choices":[{"index":0,"delta":{"content":"a","content":"b"},"logprobs":null,"finish_reason":null}]}`,
+	`{"id":"chatcmpl-mock-881","object":"chat.completion.chunk","created":1796552236,"model":"default","choices":[{"index":0,"delta":{"content":"a","content":null},"logprobs":null,"finish_reason":null}]}`,
+	`{"id":"chatcmpl-mock-881","object":"chat.completion.chunk","created":1796552236,"model":"default","choices":[{"index":0,"delta":{"content":"bad\x"},"logprobs":null,"finish_reason":null}]}`,
+	`{"id":"chatcmpl-mock-881","object":"chat.completion.chunk","created":1796552236,"model":"default","choices":[{"index":0,"delta":{"content":"a"},"logprobs":null,"finish_reason":null}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`,
+}
+
+// TestChunkShape: a stream's next chunk with the same bytes but for its
+// content string is parsed from the last one's shape, to what a full
+// parse gives; any other chunk is not.
+func TestChunkShape(t *testing.T) {
+	var sh chunkShape
+	if _, ok := parseLiteBytes([]byte(streamChunks[1]), &sh); !ok || len(sh.ends) == 0 {
+		t.Fatalf("no shape recorded from %s", streamChunks[1])
+	}
+	for i, data := range streamChunks {
+		c, fromShape := sh.parse([]byte(data))
+		want, ok := parseLite(data)
+		switch i {
+		case 1, 2, 3, 4:
+			if !fromShape || !ok || c != want {
+				t.Errorf("%s: from the shape %v %+v, want %+v", data, fromShape, c, want)
+			}
+		default:
+			if fromShape {
+				t.Errorf("%s: parsed from the shape of %s", data, streamChunks[1])
+			}
+		}
+	}
+}
+
+// FuzzChunkShape checks the shape's fast path against a full parse: a
+// chunk it takes after another parses fully to the same fields.
+func FuzzChunkShape(f *testing.F) {
+	for i := range streamChunks {
+		f.Add(streamChunks[1], streamChunks[i])
+		f.Add(streamChunks[i], streamChunks[2])
+	}
+	f.Fuzz(func(t *testing.T, first, next string) {
+		var sh chunkShape
+		if _, ok := parseLiteBytes([]byte(first), &sh); !ok {
+			return
+		}
+		buf := []byte(next)
+		c, ok := sh.parse(buf)
+		if !ok {
+			return
+		}
+		want, wok := parseLite(next)
+		if !wok || c != want {
+			t.Fatalf("after %q, %q from the shape %+v; a full parse %+v, %v", first, next, c, want, wok)
+		}
+		for i := range buf {
+			buf[i] = 'X'
+		}
+		if c != want {
+			t.Fatalf("%q: %+v after the buffer was reused, want %+v", next, c, want)
+		}
+	})
+}
+
+// BenchmarkParseLite is a stream's per-token chunks parsed by the fast
+// path: each in full (first), or after the one before (stream, where the
+// chunk's shape serves).
+func BenchmarkParseLite(b *testing.B) {
+	chunks := [][]byte{[]byte(streamChunks[1]), []byte(streamChunks[2])}
+	for _, sh := range []struct {
+		name  string
+		shape *chunkShape
+	}{{"first", nil}, {"stream", &chunkShape{}}} {
+		b.Run(sh.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if c, ok := parseLiteBytes(chunks[i&1], sh.shape); !ok || c.content == "" {
+					b.Fatal(c, ok)
+				}
+				i++
+			}
+		})
+	}
 }

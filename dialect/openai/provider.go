@@ -283,6 +283,7 @@ type upstreamStream struct {
 	whole    bool // body is one JSON answer, not SSE
 
 	chunk upstreamChunk
+	shape chunkShape // of the last per-token chunk (parseLiteBytes)
 	queue []stream.Event
 	qbuf  [4]stream.Event // a chunk rarely becomes more events than this
 	ended bool            // no more reads from body
@@ -332,7 +333,7 @@ func (s *upstreamStream) Recv() (stream.Event, error) {
 //
 //go:noinline
 func (s *upstreamStream) take(data []byte) {
-	if c, ok := parseLiteBytes(data); ok {
+	if c, ok := parseLiteBytes(data, &s.shape); ok {
 		s.queueLite(&c)
 	} else {
 		s.decode(data)
