@@ -20,7 +20,7 @@ import (
 // them, so credits, reservations and the float sums of spend and held
 // budget come out bit for bit the same.
 
-// maxChunk bounds the rows of one bulk statement (25 parameters a call).
+// maxChunk bounds the rows of one bulk statement (26 parameters a call).
 const maxChunk = 32
 
 // chunkSizes are the row counts of the bulk statements New prepares: a
@@ -61,12 +61,12 @@ func placeholders(b *strings.Builder, first, n int) {
 // (not those stored before).
 func insertCalls(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO calls (` + callCols + `) VALUES `)
+	b.WriteString(`INSERT INTO calls (` + callCols + `, block_id) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		placeholders(&b, 1+25*i, 25)
+		placeholders(&b, 1+26*i, 26)
 	}
 	b.WriteString(` ON CONFLICT (id) DO NOTHING RETURNING id`)
 	return b.String()
@@ -170,20 +170,40 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 			return err
 		}
 	}
-	// Blocks: each shrinks once by what its calls held, shared out below
-	// in call order.
-	blockLeft := map[string]held{}
+	// Blocks, in id order as every batch locks them. A call charged
+	// exactly what it held, of its team's block still in the store, is
+	// recorded inside it (blocks.go); every other call of a block shrinks
+	// it by what it held, shared out below in call order.
+	blocks := map[string]*blockUse{}
 	for _, i := range idx {
 		if c := cs[i]; c.Block != "" && c.Held > 0 {
-			h := blockLeft[c.Block]
-			h.credits += c.Held
-			blockLeft[c.Block] = h
+			blocks[c.Block] = &blockUse{}
 		}
 	}
-	// In id order, as every batch locks them.
-	for _, id := range slices.Sorted(maps.Keys(blockLeft)) {
-		h := blockLeft[id]
-		t, freed, err := s.shrinkBlock(ctx, tx, id, h.credits, 1)
+	inside := make([]bool, len(idx))
+	for _, id := range slices.Sorted(maps.Keys(blocks)) {
+		u := blocks[id]
+		var t string
+		var state int
+		var left, charged int64
+		err := s.queryRowTx(ctx, tx, s.lockBlockQ, id).Scan(&t, &state, &left, &charged)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		u.open = err == nil && team != "" && t == team && state != blockNone
+		u.closed = state == blockClosed
+		var held int64
+		for k, i := range idx {
+			if c := cs[i]; c.Block == id && c.Held > 0 {
+				if inside[k] = u.open && want[k] == c.Held; !inside[k] {
+					held += c.Held
+				}
+			}
+		}
+		if held == 0 {
+			continue
+		}
+		t, freed, err := s.shrinkBlock(ctx, tx, id, held, 1)
 		if err != nil {
 			return err
 		}
@@ -195,20 +215,24 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 			}
 			freed = 0
 		}
-		blockLeft[id] = held{team: t, credits: freed}
+		u.freed = freed
 	}
 	// Insert with the credits asked; the rare call the team cannot pay
 	// in full is corrected below.
-	args := make([]any, 0, 25*min(len(idx), maxChunk))
+	args := make([]any, 0, 26*min(len(idx), maxChunk))
 	stored := map[string]bool{}
 	for off, n := range chunkOffsets(len(idx)) {
 		args = args[:0]
 		for k := off; k < off+n; k++ {
 			c := cs[idx[k]]
+			var block any
+			if inside[k] {
+				block = c.Block
+			}
 			args = append(args, c.ID, c.TeamID, c.KeyID, c.JobID, c.Provider, c.Model, c.Request, c.Output, c.Thinking, c.ToolCalls,
 				c.Usage.InputTokens, c.Usage.OutputTokens, c.Usage.ReasoningTokens, b2i(c.Usage.Estimated),
 				c.Cost.Input, c.Cost.Output, c.Cost.Total,
-				micros(c.Started), c.TTFT.Microseconds(), c.Duration.Microseconds(), c.Finish, c.Status, c.ErrorCode, c.ErrorMsg, want[k])
+				micros(c.Started), c.TTFT.Microseconds(), c.Duration.Microseconds(), c.Finish, c.Status, c.ErrorCode, c.ErrorMsg, want[k], block)
 		}
 		rows, err := s.queryTx(ctx, tx, insertCallsQ[n], args...)
 		if err != nil {
@@ -236,9 +260,40 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 			delete(released, id)
 		}
 	}
+	// Which calls were stored before (the same id twice in a batch: the
+	// second). One recorded inside its block gives back what it held, as
+	// any other call of a block does.
+	again := make([]bool, len(idx))
+	seen := make(map[string]bool, len(idx))
+	for k, i := range idx {
+		c := cs[i]
+		again[k] = !stored[c.ID] || seen[c.ID]
+		seen[c.ID] = true
+		if inside[k] && again[k] {
+			blocks[c.Block].dupHeld += c.Held
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(blocks)) {
+		if u := blocks[id]; u.dupHeld > 0 {
+			_, freed, err := s.shrinkBlock(ctx, tx, id, u.dupHeld, 1)
+			if err != nil {
+				return err
+			}
+			u.freed += freed
+		}
+	}
 	var credits, reserved int64
 	var spent, budget float64
-	if team != "" {
+	// The team row is read and written only if a call is charged on it,
+	// gives back credits or adds to its spend.
+	touch := len(released) > 0
+	for _, u := range blocks {
+		touch = touch || u.freed > 0
+	}
+	for k, i := range idx {
+		touch = touch || !inside[k] && want[k] > 0 || cs[i].Cost.Total != 0
+	}
+	if team != "" && touch {
 		err := s.queryRowTx(ctx, tx, readTeam, team).Scan(&credits, &reserved, &spent, &budget)
 		if errors.Is(err, sql.ErrNoRows) {
 			// No such team: nothing to release or deduct; asking
@@ -267,19 +322,22 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 				budget -= h.budget
 			}
 		}
-		if h, ok := blockLeft[c.Block]; ok && c.Block != "" {
-			r := min(c.Held, h.credits)
-			h.credits -= r
-			blockLeft[c.Block] = h
+		if u := blocks[c.Block]; u != nil && c.Block != "" && (!inside[k] || again[k]) {
+			r := min(c.Held, u.freed)
+			u.freed -= r
 			reserved -= r
 			freed += r
 		}
-		if !stored[c.ID] {
+		if again[k] {
 			dup[i] = true
 			continue
 		}
-		delete(stored, c.ID) // the same id twice in a batch: the second is a dup
-		if want[k] > 0 && team != "" {
+		if inside[k] {
+			// Charged inside its block: owed until the block is
+			// folded, where it leaves credits and reserved alike.
+			c.Credits = want[k]
+			blocks[c.Block].charged = true
+		} else if want[k] > 0 && team != "" {
 			c.Credits = min(want[k], max(credits-reserved, 0))
 			credits -= c.Credits
 			deducted += c.Credits
@@ -293,11 +351,29 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 			}
 		}
 	}
-	if team == "" || deducted == 0 && freed == 0 && spent == spent0 && budget == budget0 {
-		return nil
+	if team != "" && (deducted != 0 || freed != 0 || spent != spent0 || budget != budget0) {
+		if _, err := s.exec(ctx, tx, writeTeam, team, deducted, freed, spent, budget); err != nil {
+			return err
+		}
 	}
-	_, err := s.exec(ctx, tx, writeTeam, team, deducted, freed, spent, budget)
-	return err
+	// A block that closed before its calls ended is folded by each of
+	// their records.
+	for _, id := range slices.Sorted(maps.Keys(blocks)) {
+		if u := blocks[id]; u.charged && u.closed {
+			if err := s.fold(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// blockUse is what recordPlain does with one credit block.
+type blockUse struct {
+	open, closed bool  // in the store, of the batch's team; closed
+	freed        int64 // credits its calls not recorded inside it gave back
+	dupHeld      int64 // of which held by calls recorded inside it, stored before
+	charged      bool  // a call was recorded inside it
 }
 
 // chunkOffsets yields (offset, size) over n rows cut by chunks.
