@@ -206,6 +206,22 @@ func TestLastCreditsFromAnyProcess(t *testing.T) {
 	}
 }
 
+// survivor opens two stores of kind (two processes) and returns the first,
+// for the process that will die, and a service with blocks on the second,
+// with a team of 100 credits and its key.
+func survivor(t *testing.T, kind string, cfg account.Config) (*sqldb.Store, *account.Service, account.Team, string) {
+	t.Helper()
+	sa, sb := storetest.OpenPair(t, kind)
+	listening(t, sa, sb)
+	cfg.Auth, cfg.CreditBlocks = true, true
+	good := account.New(kept{sb}, cfg)
+	t.Cleanup(func() { good.Close() })
+	tm, _ := good.CreateTeam(context.Background(), "acme", 100)
+	var key string
+	heard(t, func() { key, _, _ = good.CreateKey(context.Background(), tm.ID, "", account.Limits{}) }, sa, sb)
+	return sa, good, tm, key
+}
+
 // dead is a process that has lost the store for good: its records go to
 // Redis, and its block is never given back.
 type dead struct{ refusing }
@@ -223,16 +239,10 @@ func TestDeadProcessBlock(t *testing.T) {
 	for _, kind := range storetest.Backends {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			sa, sb := storetest.OpenPair(t, kind)
-			listening(t, sa, sb)
 			url, prefix := redistest.Prefix(t)
 			j := sharedJournal(t, url, prefix)
 			quiet := slog.New(slog.DiscardHandler)
-			good := account.New(kept{sb}, account.Config{Auth: true, CreditBlocks: true, Shared: j, Logger: quiet})
-			defer good.Close()
-			tm, _ := good.CreateTeam(ctx, "acme", 100)
-			var key string
-			heard(t, func() { key, _, _ = good.CreateKey(ctx, tm.ID, "", account.Limits{}) }, sa, sb)
+			sa, good, tm, key := survivor(t, kind, account.Config{Shared: j, Logger: quiet})
 
 			past := func() time.Time { return time.Now().Add(-time.Hour) } // its lease is over for the others
 			a := account.New(dead{refusing{kept{sa}}}, account.Config{Auth: true, CreditBlocks: true, Journal: filepath.Join(t.TempDir(), "calls.journal"),
@@ -361,14 +371,8 @@ func TestDeadProcessChargedInsideBlock(t *testing.T) {
 	for _, kind := range storetest.Backends {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			sa, sb := storetest.OpenPair(t, kind)
-			listening(t, sa, sb)
 			quiet := slog.New(slog.DiscardHandler)
-			good := account.New(kept{sb}, account.Config{Auth: true, CreditBlocks: true, Logger: quiet})
-			defer good.Close()
-			tm, _ := good.CreateTeam(ctx, "acme", 100)
-			var key string
-			heard(t, func() { key, _, _ = good.CreateKey(ctx, tm.ID, "", account.Limits{}) }, sa, sb)
+			sa, good, tm, key := survivor(t, kind, account.Config{Logger: quiet})
 
 			past := func() time.Time { return time.Now().Add(-time.Hour) } // its lease is over for the others
 			a := account.New(unreturning{kept{sa}}, account.Config{Auth: true, CreditBlocks: true, Logger: quiet, Now: past})
