@@ -192,18 +192,18 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 		}
 		u.open = err == nil && team != "" && t == team && state != blockNone
 		u.closed = state == blockClosed
-		var held int64
+		var outside int64 // what the calls not recorded inside it held
 		for k, i := range idx {
 			if c := cs[i]; c.Block == id && c.Held > 0 {
 				if inside[k] = u.open && want[k] == c.Held; !inside[k] {
-					held += c.Held
+					outside += c.Held
 				}
 			}
 		}
-		if held == 0 {
+		if outside == 0 {
 			continue
 		}
-		t, freed, err := s.shrinkBlock(ctx, tx, id, held, 1)
+		t, freed, err := s.shrinkBlock(ctx, tx, id, outside, 1)
 		if err != nil {
 			return err
 		}
