@@ -59,17 +59,28 @@ func placeholders(b *strings.Builder, first, n int) {
 
 // insertCalls is the INSERT of n calls; RETURNING names the ids stored
 // (not those stored before).
-func insertCalls(n int) string {
+func insertCalls(n int) string { return insertCallsFrom(n, 1) }
+
+// insertCallsFrom is insertCalls with its parameters numbered from first.
+func insertCallsFrom(n, first int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO calls (` + callCols + `, block_id) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		placeholders(&b, 1+26*i, 26)
+		placeholders(&b, first+26*i, 26)
 	}
 	b.WriteString(` ON CONFLICT (id) DO NOTHING RETURNING id`)
 	return b.String()
+}
+
+// insertCallsLocking is insertCalls that locks block $1 (FOR UPDATE) in
+// the same round trip and returns its team and state beside each id
+// stored (NULL: no such block).
+func insertCallsLocking(n int) string {
+	return `WITH b AS (SELECT team_id, block FROM reservations WHERE id = $1 FOR UPDATE) ` +
+		insertCallsFrom(n, 2) + `, (SELECT team_id FROM b), (SELECT block FROM b)`
 }
 
 // deleteReservations drops n reservations, returning what each held.
@@ -95,16 +106,20 @@ func sizedQuery(f func(int) string) sized {
 
 var (
 	insertCallsQ        = sizedQuery(insertCalls)
+	insertCallsLockingQ = sizedQuery(insertCallsLocking)
 	deleteReservationsQ = sizedQuery(deleteReservations)
 )
 
 // bulkStatements are the statements New prepares for recordPlain.
-func bulkStatements() []string {
+func (s *Store) bulkStatements() []string {
 	var qs []string
 	for _, n := range chunkSizes {
 		qs = append(qs, insertCallsQ[n], deleteReservationsQ[n])
+		if s.o.RowLocks {
+			qs = append(qs, insertCallsLockingQ[n])
+		}
 	}
-	return append(qs, readTeam, writeTeam, setCallCredits)
+	return append(qs, readTeam, writeTeam, setCallCredits, unsetCallBlock)
 }
 
 const (
@@ -115,6 +130,7 @@ const (
 	// computed in order from what readTeam read under the same lock.
 	writeTeam      = `UPDATE teams SET credits = credits - $2, reserved = reserved - $3, spent = $4, budget_reserved = $5 WHERE id = $1`
 	setCallCredits = `UPDATE calls SET credits = $2 WHERE id = $1`
+	unsetCallBlock = `UPDATE calls SET block_id = NULL WHERE id = $1`
 )
 
 // query runs a write that returns rows in tx, through its prepared
@@ -181,46 +197,44 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 		}
 	}
 	inside := make([]bool, len(idx))
-	for _, id := range slices.Sorted(maps.Keys(blocks)) {
-		u := blocks[id]
-		var t string
-		var state int
-		var left, charged int64
-		err := s.queryRowTx(ctx, tx, s.lockBlockQ, id).Scan(&t, &state, &left, &charged)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
+	// The usual group, one block's calls in one statement: on PostgreSQL
+	// the block's lock goes with the insert, one round trip for both,
+	// and the calls are taken to be inside it until it says otherwise.
+	one := ""
+	if s.o.RowLocks && len(blocks) == 1 && len(idx) <= maxChunk && team != "" {
+		for id := range blocks {
+			one = id
 		}
-		u.open = err == nil && team != "" && t == team && state != blockNone
-		u.closed = state == blockClosed
-		var outside int64 // what the calls not recorded inside it held
 		for k, i := range idx {
-			if c := cs[i]; c.Block == id && c.Held > 0 {
-				if inside[k] = u.open && want[k] == c.Held; !inside[k] {
-					outside += c.Held
-				}
-			}
+			c := cs[i]
+			inside[k] = c.Block == one && c.Held > 0 && want[k] == c.Held
 		}
-		if outside == 0 {
+	}
+	for _, id := range slices.Sorted(maps.Keys(blocks)) {
+		if id == one {
 			continue
 		}
-		t, freed, err := s.shrinkBlock(ctx, tx, id, outside, 1)
+		u := blocks[id]
+		err := s.lockBlock(ctx, tx, team, id, u)
 		if err != nil {
 			return err
 		}
-		if t != team && freed > 0 {
-			// Another team's block (not made by this code): released as
-			// the per-call path would.
-			if _, err := s.exec(ctx, tx, releaseTeam, t, freed, 0.0); err != nil {
-				return err
+		for k, i := range idx {
+			if c := cs[i]; c.Block == id && c.Held > 0 {
+				inside[k] = u.open && want[k] == c.Held
 			}
-			freed = 0
 		}
-		u.freed = freed
+		if err := s.shrinkOutside(ctx, tx, team, id, u, cs, idx, inside); err != nil {
+			return err
+		}
 	}
 	// Insert with the credits asked; the rare call the team cannot pay
 	// in full is corrected below.
-	args := make([]any, 0, 26*min(len(idx), maxChunk))
+	args := make([]any, 0, 1+26*min(len(idx), maxChunk))
 	stored := map[string]bool{}
+	var bt sql.NullString // with one: its team and state, as a row said
+	var bs sql.NullInt64
+	said := false
 	for off, n := range chunkOffsets(len(idx)) {
 		args = args[:0]
 		for k := off; k < off+n; k++ {
@@ -234,19 +248,53 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 				c.Cost.Input, c.Cost.Output, c.Cost.Total,
 				micros(c.Started), c.TTFT.Microseconds(), c.Duration.Microseconds(), c.Finish, c.Status, c.ErrorCode, c.ErrorMsg, want[k], block)
 		}
-		rows, err := s.queryTx(ctx, tx, insertCallsQ[n], args...)
+		q, dest := insertCallsQ[n], []any{nil}
+		if one != "" {
+			q, dest = insertCallsLockingQ[n], []any{nil, &bt, &bs}
+			args = append([]any{one}, args...)
+		}
+		rows, err := s.queryTx(ctx, tx, q, args...)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var id string
-			if err := rows.Scan(&id); err != nil {
+			dest[0] = &id
+			if err := rows.Scan(dest...); err != nil {
 				rows.Close()
 				return err
 			}
 			stored[id] = true
+			said = true
 		}
 		if err := rows.Close(); err != nil {
+			return err
+		}
+	}
+	if one != "" {
+		u := blocks[one]
+		if !said {
+			// Nothing stored, so no row said: lock and read it.
+			if err := s.lockBlock(ctx, tx, team, one, u); err != nil {
+				return err
+			}
+		} else {
+			u.open = bt.Valid && bt.String == team && bs.Int64 != blockNone
+			u.closed = bs.Int64 == blockClosed
+		}
+		for k, i := range idx {
+			if c := cs[i]; inside[k] && !u.open {
+				// Gone, or not a block of this team: the call is
+				// charged on the team row.
+				inside[k] = false
+				if stored[c.ID] {
+					if _, err := s.exec(ctx, tx, unsetCallBlock, c.ID); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if err := s.shrinkOutside(ctx, tx, team, one, u, cs, idx, inside); err != nil {
 			return err
 		}
 	}
@@ -365,6 +413,49 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 			}
 		}
 	}
+	return nil
+}
+
+// lockBlock locks block id's row inside tx and says in u whether calls
+// of team can be recorded inside it.
+func (s *Store) lockBlock(ctx context.Context, tx *sql.Tx, team, id string, u *blockUse) error {
+	var t string
+	var state int
+	var left, charged int64
+	err := s.queryRowTx(ctx, tx, s.lockBlockQ, id).Scan(&t, &state, &left, &charged)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	u.open = err == nil && team != "" && t == team && state != blockNone
+	u.closed = state == blockClosed
+	return nil
+}
+
+// shrinkOutside shrinks block id by what its calls not recorded inside
+// it held, into u.freed (for team's row to release, call by call).
+func (s *Store) shrinkOutside(ctx context.Context, tx *sql.Tx, team, id string, u *blockUse, cs []*account.Call, idx []int, inside []bool) error {
+	var outside int64
+	for k, i := range idx {
+		if c := cs[i]; c.Block == id && c.Held > 0 && !inside[k] {
+			outside += c.Held
+		}
+	}
+	if outside == 0 {
+		return nil
+	}
+	t, freed, err := s.shrinkBlock(ctx, tx, id, outside, 1)
+	if err != nil {
+		return err
+	}
+	if t != team && freed > 0 {
+		// Another team's block (not made by this code): released as
+		// the per-call path would.
+		if _, err := s.exec(ctx, tx, releaseTeam, t, freed, 0.0); err != nil {
+			return err
+		}
+		freed = 0
+	}
+	u.freed = freed
 	return nil
 }
 

@@ -164,7 +164,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	if o.MaxVersion == 0 {
-		for _, q := range slices.Concat([]string{insertCall, addSpent, touchJob, deductCredit, reserveTeam, insertReservation, deleteReservation, releaseTeam, lockTeam}, bulkStatements(), reserveStatements(), s.blockStatements()) {
+		for _, q := range slices.Concat([]string{insertCall, addSpent, touchJob, deductCredit, reserveTeam, insertReservation, deleteReservation, releaseTeam, lockTeam}, s.bulkStatements(), reserveStatements(), s.blockStatements()) {
 			st, err := o.Write.PrepareContext(ctx, q)
 			if err != nil {
 				s.Close()
