@@ -75,11 +75,11 @@ func insertCallsFrom(n, first int) string {
 	return b.String()
 }
 
-// insertCallsLocking is insertCalls that locks block $1 (FOR UPDATE) in
-// the same round trip and returns its team and state beside each id
-// stored (NULL: no such block).
-func insertCallsLocking(n int) string {
-	return `WITH b AS (SELECT team_id, block FROM reservations WHERE id = $1 FOR UPDATE) ` +
+// insertCallsLocking is insertCalls that reads block $1 (and with
+// lock, locks it: FOR UPDATE) in the same statement and returns its team
+// and state beside each id stored (NULL: no such block).
+func insertCallsLocking(n int, lock string) string {
+	return `WITH b AS (SELECT team_id, block FROM reservations WHERE id = $1` + lock + `) ` +
 		insertCallsFrom(n, 2) + `, (SELECT team_id FROM b), (SELECT block FROM b)`
 }
 
@@ -105,8 +105,13 @@ func sizedQuery(f func(int) string) sized {
 }
 
 var (
-	insertCallsQ        = sizedQuery(insertCalls)
-	insertCallsLockingQ = sizedQuery(insertCallsLocking)
+	insertCallsQ = sizedQuery(insertCalls)
+	// insertCallsLockingQ[false] reads the block (SQLite: its single
+	// writer serializes), [true] locks it too.
+	insertCallsLockingQ = map[bool]sized{
+		false: sizedQuery(func(n int) string { return insertCallsLocking(n, "") }),
+		true:  sizedQuery(func(n int) string { return insertCallsLocking(n, " FOR UPDATE") }),
+	}
 	deleteReservationsQ = sizedQuery(deleteReservations)
 )
 
@@ -114,10 +119,7 @@ var (
 func (s *Store) bulkStatements() []string {
 	var qs []string
 	for _, n := range chunkSizes {
-		qs = append(qs, insertCallsQ[n], deleteReservationsQ[n])
-		if s.o.RowLocks {
-			qs = append(qs, insertCallsLockingQ[n])
-		}
+		qs = append(qs, insertCallsQ[n], deleteReservationsQ[n], insertCallsLockingQ[s.o.RowLocks][n])
 	}
 	return append(qs, readTeam, writeTeam, setCallCredits, unsetCallBlock)
 }
@@ -197,11 +199,12 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 		}
 	}
 	inside := make([]bool, len(idx))
-	// The usual group, one block's calls in one statement: on PostgreSQL
-	// the block's lock goes with the insert, one round trip for both,
-	// and the calls are taken to be inside it until it says otherwise.
+	// The usual group, one block's calls in one statement: the block's
+	// read (and on PostgreSQL its lock) goes with the insert, one round
+	// trip for both, and the calls are taken to be inside it until it
+	// says otherwise.
 	one := ""
-	if s.o.RowLocks && len(blocks) == 1 && len(idx) <= maxChunk && team != "" {
+	if len(blocks) == 1 && len(idx) <= maxChunk && team != "" {
 		for id := range blocks {
 			one = id
 		}
@@ -250,7 +253,7 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 		}
 		q, dest := insertCallsQ[n], []any{nil}
 		if one != "" {
-			q, dest = insertCallsLockingQ[n], []any{nil, &bt, &bs}
+			q, dest = insertCallsLockingQ[s.o.RowLocks][n], []any{nil, &bt, &bs}
 			args = append([]any{one}, args...)
 		}
 		rows, err := s.queryTx(ctx, tx, q, args...)
