@@ -25,8 +25,11 @@ import (
 // last fold off the team's credits and, as the credits they held, off
 // its reserved credits and the block; so the team's free credits never
 // change by it, and readers of a team subtract what is owed and not
-// folded yet (teamRead). Every fold and every record inside a block lock
-// the block's row first, so no charge is folded twice or missed. Other
+// folded yet (teamRead). A record inside a block locks the block's row
+// (with its insert: one statement) before it commits, and a fold sums
+// the block's calls only once it holds that lock, so no charge is
+// folded twice or missed; a record that finds its block closed folds it
+// itself, one that finds it gone is charged on the team row. Other
 // calls of a block (charged less or more than they held, stored before)
 // shrink it by what they held and are charged on the team row, as is a
 // call whose block is gone.
