@@ -119,8 +119,9 @@ type Call struct {
 	Reservation string `json:",omitempty"`
 	// Block is the credit block the call was admitted from (not
 	// Reservation: a record from a version without blocks must not
-	// release a whole block), Held the credits of it the call holds; the
-	// record shrinks the block by Held. Not stored.
+	// release a whole block), Held the credits of it the call holds. A
+	// call charged Held is recorded inside the block (charged when the
+	// block is folded); any other shrinks the block by Held. Not stored.
 	Block string `json:",omitempty"`
 	Held  int64  `json:",omitempty"`
 	// Settle, when not nil, settles a job in the record's transaction
@@ -270,8 +271,11 @@ type Store interface {
 	// Reserve. It returns the credits held. A block is a reservation
 	// for the lease rules: released with its owner's lease.
 	TakeBlock(ctx context.Context, r Reservation, share, floor int64) (int64, error)
-	// ReturnBlock closes a block and gives back n of its credits (those
-	// not handed out); records of its calls shrink the rest.
+	// ReturnBlock closes a block, gives back n of its credits (those
+	// not handed out) and charges the team what the calls recorded
+	// inside it were charged; records of its calls still running fold
+	// the rest. Team reads count calls recorded inside a block as
+	// charged at once.
 	ReturnBlock(ctx context.Context, id string, n int64) error
 	// OpenBlocks reports whether a process other than owner holds an
 	// open block of team.

@@ -15,11 +15,15 @@ import (
 // reservation row under the process's lease, so the lease rules hold for
 // it unchanged: released uncharged when the process dies and its lease
 // ends, kept while a record waiting in Redis (or in the local journal)
-// names it. Each record shrinks it by what its call held, in the
-// transaction that charges the team; the process gives back what it did
-// not hand out when the block closes. So the credits held are always
-// those of calls in flight plus the unused part of open blocks, and
-// records charge exactly as with per-call reservations.
+// names it. A record of a call charged what it held is stored inside the
+// block, writing neither the team row nor the block row; the store
+// charges the team for such calls when the block is folded (at its
+// close, by later records, at its release), and team reads count them
+// as charged at once (store/sqldb/blocks.go). Other records shrink the
+// block by what their call held; the process gives back what it did not
+// hand out when the block closes. So the credits held are always those
+// of calls in flight plus the unused part of open blocks, and records
+// charge exactly as with per-call reservations.
 //
 // Sizing: about blockAge of this process's calls for the team (measured
 // on its previous block), never more than 1/blockShare of the team's

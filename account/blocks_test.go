@@ -206,6 +206,22 @@ func TestLastCreditsFromAnyProcess(t *testing.T) {
 	}
 }
 
+// survivor opens two stores of kind (two processes) and returns the first,
+// for the process that will die, and a service with blocks on the second,
+// with a team of 100 credits and its key.
+func survivor(t *testing.T, kind string, cfg account.Config) (*sqldb.Store, *account.Service, account.Team, string) {
+	t.Helper()
+	sa, sb := storetest.OpenPair(t, kind)
+	listening(t, sa, sb)
+	cfg.Auth, cfg.CreditBlocks = true, true
+	good := account.New(kept{sb}, cfg)
+	t.Cleanup(func() { good.Close() })
+	tm, _ := good.CreateTeam(context.Background(), "acme", 100)
+	var key string
+	heard(t, func() { key, _, _ = good.CreateKey(context.Background(), tm.ID, "", account.Limits{}) }, sa, sb)
+	return sa, good, tm, key
+}
+
 // dead is a process that has lost the store for good: its records go to
 // Redis, and its block is never given back.
 type dead struct{ refusing }
@@ -223,16 +239,10 @@ func TestDeadProcessBlock(t *testing.T) {
 	for _, kind := range storetest.Backends {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			sa, sb := storetest.OpenPair(t, kind)
-			listening(t, sa, sb)
 			url, prefix := redistest.Prefix(t)
 			j := sharedJournal(t, url, prefix)
 			quiet := slog.New(slog.DiscardHandler)
-			good := account.New(kept{sb}, account.Config{Auth: true, CreditBlocks: true, Shared: j, Logger: quiet})
-			defer good.Close()
-			tm, _ := good.CreateTeam(ctx, "acme", 100)
-			var key string
-			heard(t, func() { key, _, _ = good.CreateKey(ctx, tm.ID, "", account.Limits{}) }, sa, sb)
+			sa, good, tm, key := survivor(t, kind, account.Config{Shared: j, Logger: quiet})
 
 			past := func() time.Time { return time.Now().Add(-time.Hour) } // its lease is over for the others
 			a := account.New(dead{refusing{kept{sa}}}, account.Config{Auth: true, CreditBlocks: true, Journal: filepath.Join(t.TempDir(), "calls.journal"),
@@ -340,6 +350,59 @@ func TestOwnBlockGivingBack(t *testing.T) {
 			adm.Done(okRecord("call_last"))
 			if got, _ := s.Team(ctx, tm.ID); got.Credits != 2 {
 				t.Fatalf("team %+v, want 62 calls paid", got)
+			}
+		})
+	}
+}
+
+// unreturning stores records but cannot give a block back: a process that
+// dies before its block closes.
+type unreturning struct{ kept }
+
+func (unreturning) ReturnBlock(context.Context, string, int64) error {
+	return errors.New("database unavailable")
+}
+
+// A process that dies mid-block after three of its calls were recorded
+// inside the block: every reader sees them charged at once; its lease
+// gives back exactly the block less those charges; a record of it that
+// still comes (a stalled process) is charged on the team row.
+func TestDeadProcessChargedInsideBlock(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			quiet := slog.New(slog.DiscardHandler)
+			sa, good, tm, key := survivor(t, kind, account.Config{Logger: quiet})
+
+			past := func() time.Time { return time.Now().Add(-time.Hour) } // its lease is over for the others
+			a := account.New(unreturning{kept{sa}}, account.Config{Auth: true, CreditBlocks: true, Logger: quiet, Now: past})
+			defer a.Close()
+			var running gateway.Admission
+			for i := range 4 {
+				adm, err := a.Admit(keyCtx(t, a, key), &stream.Request{Model: "m"})
+				if err != nil || account.BlockOf(adm) == "" {
+					t.Fatalf("call %d: %v, block %q", i, err, account.BlockOf(adm))
+				}
+				if i < 3 {
+					adm.Done(okRecord(fmt.Sprintf("call_in%d", i)))
+				} else {
+					running = adm
+				}
+			}
+			team := func() account.Team { got, _ := good.Team(ctx, tm.ID); return got }
+			got := team()
+			size := got.Reserved + 3
+			if got.Credits != 97 || size < 4 {
+				t.Fatalf("3 calls recorded inside the block: %+v; want 97 credits", got)
+			}
+			good.RenewLease(ctx)
+			if got := team(); got.Credits != 97 || got.Reserved != 0 {
+				t.Fatalf("after the dead process's lease: %+v; want 97 credits, nothing held (block of %d)", got, size)
+			}
+			running.Done(okRecord("call_in3"))
+			rows, _ := good.Usage(ctx, account.UsageFilter{TeamID: tm.ID})
+			if got := team(); got.Credits != 96 || got.Reserved != 0 || len(rows) != 1 || rows[0].Calls != 4 {
+				t.Fatalf("after the last record: %+v, usage %+v; want 96 credits, 4 calls", got, rows)
 			}
 		})
 	}

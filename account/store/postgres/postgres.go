@@ -48,6 +48,7 @@ func Open(ctx context.Context, url, schema string) (*sqldb.Store, error) {
 		Read:          db,
 		MigrationLock: "SELECT pg_advisory_xact_lock(72657301)",
 		WritableCTE:   true,
+		RowLocks:      true,
 		IsUnique:      func(err error) bool { return pgCode(err) == "23505" },
 		// serialization_failure, deadlock_detected
 		Retry: func(err error) bool { c := pgCode(err); return c == "40001" || c == "40P01" },

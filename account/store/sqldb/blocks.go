@@ -13,8 +13,26 @@ import (
 // one process (account/blocks.go). Taking one is reserveTeam's check on
 // the locked team row, so blocks and reservations together never hold
 // more than the team has; the lease rules of reservations apply to it
-// unchanged. Records shrink it by what their call held, in their own
-// transaction; the process gives back what it did not hand out.
+// unchanged. The process gives back what it did not hand out.
+//
+// A call charged exactly what it held (the usual plain call) is recorded
+// inside its block: its row names the block (calls.block_id) and neither
+// the team row nor the block row is written, which is most of what a
+// record cost. Its charge is owed by the block until the block is
+// folded (fold): when it closes, by each such record that ends after
+// that, and when it is released (release: a lease that ran out, a
+// shutdown). Folding takes what the block's calls were charged since the
+// last fold off the team's credits and, as the credits they held, off
+// its reserved credits and the block; so the team's free credits never
+// change by it, and readers of a team subtract what is owed and not
+// folded yet (teamRead). A record inside a block locks the block's row
+// (with its insert: one statement) before it commits, and a fold sums
+// the block's calls only once it holds that lock, so no charge is
+// folded twice or missed; a record that finds its block closed folds it
+// itself, one that finds it gone is charged on the team row. Other
+// calls of a block (charged less or more than they held, stored before)
+// shrink it by what they held and are charged on the team row, as is a
+// call whose block is gone.
 
 // TakeBlock holds up to r.Credits of team r.TeamID's free credits as
 // block r.ID for r.Owner, but never more than a share-th of the free
@@ -63,12 +81,48 @@ func (s *Store) TakeBlock(ctx context.Context, r account.Reservation, share, flo
 func (s *Store) ReturnBlock(ctx context.Context, id string, n int64) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		team, freed, err := s.shrinkBlock(ctx, tx, id, n, 0)
-		if err != nil || freed == 0 {
+		if err == nil && freed > 0 {
+			_, err = s.exec(ctx, tx, releaseTeam, team, freed, 0.0)
+		}
+		if err != nil {
 			return err
 		}
-		_, err = s.exec(ctx, tx, releaseTeam, team, freed, 0.0)
-		return err
+		return s.fold(ctx, tx, id)
 	})
+}
+
+// fold charges team the credits that block id's calls recorded inside it
+// were charged since its last fold, takes as much off its reserved
+// credits and off the block, and deletes a closed block left with
+// nothing (no call of it is in flight). A gone block folds nothing.
+func (s *Store) fold(ctx context.Context, tx *sql.Tx, id string) error {
+	var team string
+	var left, charged int64
+	var state int
+	err := s.queryRowTx(ctx, tx, s.lockBlockQ, id).Scan(&team, &state, &left, &charged)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// After the lock: every record inside the block has committed.
+	var sum int64
+	if err := s.queryRowTx(ctx, tx, blockCharges, id).Scan(&sum); err != nil {
+		return err
+	}
+	owed := sum - charged
+	if owed != 0 {
+		if _, err := s.exec(ctx, tx, foldTeam, team, owed); err != nil {
+			return err
+		}
+	}
+	if left -= owed; left == 0 && state == blockClosed {
+		_, err = s.exec(ctx, tx, dropFolded, id)
+	} else if owed != 0 {
+		_, err = s.exec(ctx, tx, foldBlockQ, id, owed)
+	}
+	return err
 }
 
 // OpenBlocks reports whether a process other than owner holds an open
@@ -79,14 +133,28 @@ func (s *Store) OpenBlocks(ctx context.Context, team, owner string) (bool, error
 	return n > 0, err
 }
 
+// reservations.block: a per-call reservation, an open block, a closed one.
+const (
+	blockNone = iota
+	blockOpen
+	blockClosed
+)
+
 const (
 	insertBlock = `INSERT INTO reservations (id, team_id, owner, credits, budget, created_at, block) VALUES ($1, $2, $3, $4, 0, $5, 1)`
-	// shrinkBlockQ takes $2 credits off block $1 if it has them; $3 is
-	// what its open flag becomes (1 keeps it as it is, 0 closes it).
-	shrinkBlockQ = `UPDATE reservations SET credits = credits - $2, block = block * $3 WHERE id = $1 AND credits >= $2 RETURNING team_id, credits`
-	lockBlock    = `UPDATE reservations SET block = block * $2 WHERE id = $1 RETURNING team_id, credits`
+	// shrinkBlockQ takes $2 credits off block $1 if it has them; $3 is 1
+	// to leave it open, 0 to close it (block 2).
+	shrinkBlockQ = `UPDATE reservations SET credits = credits - $2, block = CASE WHEN $3 = 0 AND block = 1 THEN 2 ELSE block END WHERE id = $1 AND credits >= $2 RETURNING team_id, credits`
+	lockBlock    = `UPDATE reservations SET block = CASE WHEN $2 = 0 AND block = 1 THEN 2 ELSE block END WHERE id = $1 RETURNING team_id, credits`
 	setBlock     = `UPDATE reservations SET credits = $2 WHERE id = $1`
 	dropBlock    = `DELETE FROM reservations WHERE id = $1 AND credits = 0`
+	// lockBlockRow reads a block's row (Store.lockBlockQ: and locks it).
+	lockBlockRow = `SELECT team_id, block, credits, charged FROM reservations WHERE id = $1`
+	// blockCharges is what the calls recorded inside block $1 were charged.
+	blockCharges = `SELECT CAST(COALESCE(SUM(credits), 0) AS BIGINT) FROM calls WHERE block_id = $1`
+	foldTeam     = `UPDATE teams SET credits = credits - $2, reserved = reserved - $2 WHERE id = $1`
+	foldBlockQ   = `UPDATE reservations SET credits = credits - $2, charged = charged + $2 WHERE id = $1`
+	dropFolded   = `DELETE FROM reservations WHERE id = $1`
 )
 
 // shrinkBlock takes n credits (at most what it holds) off block id inside
@@ -125,6 +193,6 @@ func (s *Store) shrinkBlock(ctx context.Context, tx *sql.Tx, id string, n int64,
 }
 
 // blockStatements are the statements New prepares for blocks.
-func blockStatements() []string {
-	return []string{insertBlock, shrinkBlockQ, lockBlock, setBlock, dropBlock}
+func (s *Store) blockStatements() []string {
+	return []string{insertBlock, shrinkBlockQ, lockBlock, setBlock, dropBlock, s.lockBlockQ, blockCharges, foldTeam, foldBlockQ, dropFolded}
 }

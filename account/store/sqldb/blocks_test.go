@@ -166,6 +166,10 @@ func TestBlocksAreAtomic(t *testing.T) {
 						if _, err := st.RecordCalls(ctx, cs); err != nil {
 							t.Error(err)
 						}
+						// Used up: its process closes it.
+						if err := st.ReturnBlock(ctx, id, 0); err != nil {
+							t.Error(err)
+						}
 					}
 				})
 			}

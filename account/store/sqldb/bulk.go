@@ -20,7 +20,7 @@ import (
 // them, so credits, reservations and the float sums of spend and held
 // budget come out bit for bit the same.
 
-// maxChunk bounds the rows of one bulk statement (25 parameters a call).
+// maxChunk bounds the rows of one bulk statement (26 parameters a call).
 const maxChunk = 32
 
 // chunkSizes are the row counts of the bulk statements New prepares: a
@@ -59,17 +59,28 @@ func placeholders(b *strings.Builder, first, n int) {
 
 // insertCalls is the INSERT of n calls; RETURNING names the ids stored
 // (not those stored before).
-func insertCalls(n int) string {
+func insertCalls(n int) string { return insertCallsFrom(n, 1) }
+
+// insertCallsFrom is insertCalls with its parameters numbered from first.
+func insertCallsFrom(n, first int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO calls (` + callCols + `) VALUES `)
+	b.WriteString(`INSERT INTO calls (` + callCols + `, block_id) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		placeholders(&b, 1+25*i, 25)
+		placeholders(&b, first+26*i, 26)
 	}
 	b.WriteString(` ON CONFLICT (id) DO NOTHING RETURNING id`)
 	return b.String()
+}
+
+// insertCallsLocking is insertCalls that reads block $1 (and with
+// lock, locks it: FOR UPDATE) in the same statement and returns its team
+// and state beside each id stored (NULL: no such block).
+func insertCallsLocking(n int, lock string) string {
+	return `WITH b AS (SELECT team_id, block FROM reservations WHERE id = $1` + lock + `) ` +
+		insertCallsFrom(n, 2) + `, (SELECT team_id FROM b), (SELECT block FROM b)`
 }
 
 // deleteReservations drops n reservations, returning what each held.
@@ -94,17 +105,23 @@ func sizedQuery(f func(int) string) sized {
 }
 
 var (
-	insertCallsQ        = sizedQuery(insertCalls)
+	insertCallsQ = sizedQuery(insertCalls)
+	// insertCallsLockingQ[false] reads the block (SQLite: its single
+	// writer serializes), [true] locks it too.
+	insertCallsLockingQ = map[bool]sized{
+		false: sizedQuery(func(n int) string { return insertCallsLocking(n, "") }),
+		true:  sizedQuery(func(n int) string { return insertCallsLocking(n, " FOR UPDATE") }),
+	}
 	deleteReservationsQ = sizedQuery(deleteReservations)
 )
 
 // bulkStatements are the statements New prepares for recordPlain.
-func bulkStatements() []string {
+func (s *Store) bulkStatements() []string {
 	var qs []string
 	for _, n := range chunkSizes {
-		qs = append(qs, insertCallsQ[n], deleteReservationsQ[n])
+		qs = append(qs, insertCallsQ[n], deleteReservationsQ[n], insertCallsLockingQ[s.o.RowLocks][n])
 	}
-	return append(qs, readTeam, writeTeam, setCallCredits)
+	return append(qs, readTeam, writeTeam, setCallCredits, unsetCallBlock)
 }
 
 const (
@@ -115,6 +132,7 @@ const (
 	// computed in order from what readTeam read under the same lock.
 	writeTeam      = `UPDATE teams SET credits = credits - $2, reserved = reserved - $3, spent = $4, budget_reserved = $5 WHERE id = $1`
 	setCallCredits = `UPDATE calls SET credits = $2 WHERE id = $1`
+	unsetCallBlock = `UPDATE calls SET block_id = NULL WHERE id = $1`
 )
 
 // query runs a write that returns rows in tx, through its prepared
@@ -170,59 +188,116 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 			return err
 		}
 	}
-	// Blocks: each shrinks once by what its calls held, shared out below
-	// in call order.
-	blockLeft := map[string]held{}
+	// Blocks, in id order as every batch locks them. A call charged
+	// exactly what it held, of its team's block still in the store, is
+	// recorded inside it (blocks.go); every other call of a block shrinks
+	// it by what it held, shared out below in call order.
+	blocks := map[string]*blockUse{}
 	for _, i := range idx {
 		if c := cs[i]; c.Block != "" && c.Held > 0 {
-			h := blockLeft[c.Block]
-			h.credits += c.Held
-			blockLeft[c.Block] = h
+			blocks[c.Block] = &blockUse{}
 		}
 	}
-	// In id order, as every batch locks them.
-	for _, id := range slices.Sorted(maps.Keys(blockLeft)) {
-		h := blockLeft[id]
-		t, freed, err := s.shrinkBlock(ctx, tx, id, h.credits, 1)
+	inside := make([]bool, len(idx))
+	// The usual group, one block's calls in one statement: the block's
+	// read (and on PostgreSQL its lock) goes with the insert, one round
+	// trip for both, and the calls are taken to be inside it until it
+	// says otherwise.
+	one := ""
+	if len(blocks) == 1 && len(idx) <= maxChunk && team != "" {
+		for id := range blocks {
+			one = id
+		}
+		for k, i := range idx {
+			c := cs[i]
+			inside[k] = c.Block == one && c.Held > 0 && want[k] == c.Held
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(blocks)) {
+		if id == one {
+			continue
+		}
+		u := blocks[id]
+		err := s.lockBlock(ctx, tx, team, id, u)
 		if err != nil {
 			return err
 		}
-		if t != team && freed > 0 {
-			// Another team's block (not made by this code): released as
-			// the per-call path would.
-			if _, err := s.exec(ctx, tx, releaseTeam, t, freed, 0.0); err != nil {
-				return err
+		for k, i := range idx {
+			if c := cs[i]; c.Block == id && c.Held > 0 {
+				inside[k] = u.open && want[k] == c.Held
 			}
-			freed = 0
 		}
-		blockLeft[id] = held{team: t, credits: freed}
+		if err := s.shrinkOutside(ctx, tx, team, id, u, cs, idx, inside); err != nil {
+			return err
+		}
 	}
 	// Insert with the credits asked; the rare call the team cannot pay
 	// in full is corrected below.
-	args := make([]any, 0, 25*min(len(idx), maxChunk))
+	args := make([]any, 0, 1+26*min(len(idx), maxChunk))
 	stored := map[string]bool{}
+	var bt sql.NullString // with one: its team and state, as a row said
+	var bs sql.NullInt64
+	said := false
 	for off, n := range chunkOffsets(len(idx)) {
 		args = args[:0]
 		for k := off; k < off+n; k++ {
 			c := cs[idx[k]]
+			var block any
+			if inside[k] {
+				block = c.Block
+			}
 			args = append(args, c.ID, c.TeamID, c.KeyID, c.JobID, c.Provider, c.Model, c.Request, c.Output, c.Thinking, c.ToolCalls,
 				c.Usage.InputTokens, c.Usage.OutputTokens, c.Usage.ReasoningTokens, b2i(c.Usage.Estimated),
 				c.Cost.Input, c.Cost.Output, c.Cost.Total,
-				micros(c.Started), c.TTFT.Microseconds(), c.Duration.Microseconds(), c.Finish, c.Status, c.ErrorCode, c.ErrorMsg, want[k])
+				micros(c.Started), c.TTFT.Microseconds(), c.Duration.Microseconds(), c.Finish, c.Status, c.ErrorCode, c.ErrorMsg, want[k], block)
 		}
-		rows, err := s.queryTx(ctx, tx, insertCallsQ[n], args...)
+		q, dest := insertCallsQ[n], []any{nil}
+		if one != "" {
+			q, dest = insertCallsLockingQ[s.o.RowLocks][n], []any{nil, &bt, &bs}
+			args = append([]any{one}, args...)
+		}
+		rows, err := s.queryTx(ctx, tx, q, args...)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var id string
-			if err := rows.Scan(&id); err != nil {
+			dest[0] = &id
+			if err := rows.Scan(dest...); err != nil {
 				rows.Close()
 				return err
 			}
 			stored[id] = true
+			said = true
 		}
 		if err := rows.Close(); err != nil {
+			return err
+		}
+	}
+	if one != "" {
+		u := blocks[one]
+		if !said {
+			// Nothing stored, so no row said: lock and read it.
+			if err := s.lockBlock(ctx, tx, team, one, u); err != nil {
+				return err
+			}
+		} else {
+			u.open = bt.Valid && bt.String == team && bs.Int64 != blockNone
+			u.closed = bs.Int64 == blockClosed
+		}
+		for k, i := range idx {
+			if c := cs[i]; inside[k] && !u.open {
+				// Gone, or not a block of this team: the call is
+				// charged on the team row.
+				inside[k] = false
+				if stored[c.ID] {
+					if _, err := s.exec(ctx, tx, unsetCallBlock, c.ID); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if err := s.shrinkOutside(ctx, tx, team, one, u, cs, idx, inside); err != nil {
 			return err
 		}
 	}
@@ -236,9 +311,40 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 			delete(released, id)
 		}
 	}
+	// Which calls were stored before (the same id twice in a batch: the
+	// second). One recorded inside its block gives back what it held, as
+	// any other call of a block does.
+	again := make([]bool, len(idx))
+	seen := make(map[string]bool, len(idx))
+	for k, i := range idx {
+		c := cs[i]
+		again[k] = !stored[c.ID] || seen[c.ID]
+		seen[c.ID] = true
+		if inside[k] && again[k] {
+			blocks[c.Block].dupHeld += c.Held
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(blocks)) {
+		if u := blocks[id]; u.dupHeld > 0 {
+			_, freed, err := s.shrinkBlock(ctx, tx, id, u.dupHeld, 1)
+			if err != nil {
+				return err
+			}
+			u.freed += freed
+		}
+	}
 	var credits, reserved int64
 	var spent, budget float64
-	if team != "" {
+	// The team row is read and written only if a call is charged on it,
+	// gives back credits or adds to its spend.
+	touch := len(released) > 0
+	for _, u := range blocks {
+		touch = touch || u.freed > 0
+	}
+	for k, i := range idx {
+		touch = touch || !inside[k] && want[k] > 0 || cs[i].Cost.Total != 0
+	}
+	if team != "" && touch {
 		err := s.queryRowTx(ctx, tx, readTeam, team).Scan(&credits, &reserved, &spent, &budget)
 		if errors.Is(err, sql.ErrNoRows) {
 			// No such team: nothing to release or deduct; asking
@@ -267,19 +373,22 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 				budget -= h.budget
 			}
 		}
-		if h, ok := blockLeft[c.Block]; ok && c.Block != "" {
-			r := min(c.Held, h.credits)
-			h.credits -= r
-			blockLeft[c.Block] = h
+		if u := blocks[c.Block]; u != nil && c.Block != "" && (!inside[k] || again[k]) {
+			r := min(c.Held, u.freed)
+			u.freed -= r
 			reserved -= r
 			freed += r
 		}
-		if !stored[c.ID] {
+		if again[k] {
 			dup[i] = true
 			continue
 		}
-		delete(stored, c.ID) // the same id twice in a batch: the second is a dup
-		if want[k] > 0 && team != "" {
+		if inside[k] {
+			// Charged inside its block: owed until the block is
+			// folded, where it leaves credits and reserved alike.
+			c.Credits = want[k]
+			blocks[c.Block].charged = true
+		} else if want[k] > 0 && team != "" {
 			c.Credits = min(want[k], max(credits-reserved, 0))
 			credits -= c.Credits
 			deducted += c.Credits
@@ -293,11 +402,72 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 			}
 		}
 	}
-	if team == "" || deducted == 0 && freed == 0 && spent == spent0 && budget == budget0 {
+	if team != "" && (deducted != 0 || freed != 0 || spent != spent0 || budget != budget0) {
+		if _, err := s.exec(ctx, tx, writeTeam, team, deducted, freed, spent, budget); err != nil {
+			return err
+		}
+	}
+	// A block that closed before its calls ended is folded by each of
+	// their records.
+	for _, id := range slices.Sorted(maps.Keys(blocks)) {
+		if u := blocks[id]; u.charged && u.closed {
+			if err := s.fold(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// lockBlock locks block id's row inside tx and says in u whether calls
+// of team can be recorded inside it.
+func (s *Store) lockBlock(ctx context.Context, tx *sql.Tx, team, id string, u *blockUse) error {
+	var t string
+	var state int
+	var left, charged int64
+	err := s.queryRowTx(ctx, tx, s.lockBlockQ, id).Scan(&t, &state, &left, &charged)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	u.open = err == nil && team != "" && t == team && state != blockNone
+	u.closed = state == blockClosed
+	return nil
+}
+
+// shrinkOutside shrinks block id by what its calls not recorded inside
+// it held, into u.freed (for team's row to release, call by call).
+func (s *Store) shrinkOutside(ctx context.Context, tx *sql.Tx, team, id string, u *blockUse, cs []*account.Call, idx []int, inside []bool) error {
+	var outside int64
+	for k, i := range idx {
+		if c := cs[i]; c.Block == id && c.Held > 0 && !inside[k] {
+			outside += c.Held
+		}
+	}
+	if outside == 0 {
 		return nil
 	}
-	_, err := s.exec(ctx, tx, writeTeam, team, deducted, freed, spent, budget)
-	return err
+	t, freed, err := s.shrinkBlock(ctx, tx, id, outside, 1)
+	if err != nil {
+		return err
+	}
+	if t != team && freed > 0 {
+		// Another team's block (not made by this code): released as
+		// the per-call path would.
+		if _, err := s.exec(ctx, tx, releaseTeam, t, freed, 0.0); err != nil {
+			return err
+		}
+		freed = 0
+	}
+	u.freed = freed
+	return nil
+}
+
+// blockUse is what recordPlain does with one credit block.
+type blockUse struct {
+	open, closed bool  // in the store, of the batch's team; closed
+	freed        int64 // credits its calls not recorded inside it gave back
+	dupHeld      int64 // of which held by calls recorded inside it, stored before
+	charged      bool  // a call was recorded inside it
 }
 
 // chunkOffsets yields (offset, size) over n rows cut by chunks.

@@ -49,3 +49,10 @@ func (s *Store) WaitingReservations() int {
 	defer g.mu.Unlock()
 	return len(g.pending)
 }
+
+// RawTeam reads team id's row as stored: its credits and reserved credits
+// before what its blocks owe is taken off (teamRead).
+func (s *Store) RawTeam(ctx context.Context, id string) (credits, reserved int64, err error) {
+	err = s.o.Read.QueryRowContext(ctx, `SELECT credits, reserved FROM teams WHERE id = $1`, id).Scan(&credits, &reserved)
+	return
+}

@@ -60,7 +60,7 @@ const (
 	WHERE id = $1 AND credits - reserved >= $2
 	AND (max_budget <= 0 OR (spent < max_budget AND spent + budget_reserved + $3 <= max_budget))`
 	insertReservation = `INSERT INTO reservations (id, team_id, owner, credits, budget, created_at) VALUES ($1, $2, $3, $4, $5, $6)`
-	deleteReservation = `DELETE FROM reservations WHERE id = $1 RETURNING team_id, credits, budget`
+	deleteReservation = `DELETE FROM reservations WHERE id = $1 RETURNING team_id, credits, budget, charged, block`
 	// releaseTeam gives back $2 credits and $3 of budget. Float sums
 	// drift: what is left of the budget held after the last reservation
 	// goes must read 0, not 1e-17.
@@ -74,7 +74,7 @@ const (
 func (s *Store) whyRefused(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }, r account.Reservation) error {
-	t, err := scanTeam(q.QueryRowContext(ctx, `SELECT `+teamCols+` FROM teams WHERE id = $1`, r.TeamID))
+	t, err := scanTeam(q.QueryRowContext(ctx, selectTeam, r.TeamID))
 	if err != nil {
 		return err
 	}
@@ -90,19 +90,34 @@ func (s *Store) Release(ctx context.Context, id string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error { return s.release(ctx, tx, id) })
 }
 
-// release gives reservation id back to its team inside tx. Deleting the
+// release gives reservation id back to its team inside tx (a block's
+// calls recorded inside it pay what they owe). Deleting the
 // row is what makes it happen once: of concurrent releases (the call's
 // record, a sweep after its owner's lease ran out), one gets the row.
 func (s *Store) release(ctx context.Context, tx *sql.Tx, id string) error {
 	var team string
-	var credits int64
+	var credits, charged int64
 	var budget float64
-	err := s.queryRowTx(ctx, tx, deleteReservation, id).Scan(&team, &credits, &budget)
+	var state int
+	err := s.queryRowTx(ctx, tx, deleteReservation, id).Scan(&team, &credits, &budget, &charged, &state)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
 		return err
+	}
+	if state != blockNone {
+		// A block: its calls recorded inside it and not folded yet are
+		// charged now (the delete waited for their records' locks).
+		var sum int64
+		if err := s.queryRowTx(ctx, tx, blockCharges, id).Scan(&sum); err != nil {
+			return err
+		}
+		if owed := sum - charged; owed != 0 {
+			if _, err := s.exec(ctx, tx, deductCredit, team, owed); err != nil {
+				return err
+			}
+		}
 	}
 	_, err = s.exec(ctx, tx, releaseTeam, team, credits, budget)
 	return err

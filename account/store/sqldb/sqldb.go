@@ -47,6 +47,9 @@ type Options struct {
 	// (PostgreSQL): a reservation is then one statement, one round trip,
 	// instead of a transaction of two.
 	WritableCTE bool
+	// RowLocks says the database takes row locks (SELECT … FOR UPDATE:
+	// PostgreSQL); SQLite's single writer serializes write transactions.
+	RowLocks bool
 	// Changes signals changes to keys and teams across processes (see
 	// account.Changes); nil when the database offers no way. If it is an
 	// io.Closer, Close closes it.
@@ -60,6 +63,8 @@ type Store struct {
 	wstmts sync.Map // query → *sql.Stmt on the write pool
 
 	reserving reserveGroup
+	// lockBlockQ locks a block's row (blocks.go), as the database can.
+	lockBlockQ string
 }
 
 // exec runs a write in tx, through the statement New prepared for q if
@@ -151,12 +156,15 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	if o.Retry == nil {
 		o.Retry = func(error) bool { return false }
 	}
-	s := &Store{o: o}
+	s := &Store{o: o, lockBlockQ: lockBlockRow}
+	if o.RowLocks {
+		s.lockBlockQ += ` FOR UPDATE`
+	}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
 	if o.MaxVersion == 0 {
-		for _, q := range slices.Concat([]string{insertCall, addSpent, touchJob, deductCredit, reserveTeam, insertReservation, deleteReservation, releaseTeam, lockTeam}, bulkStatements(), reserveStatements(), blockStatements()) {
+		for _, q := range slices.Concat([]string{insertCall, addSpent, touchJob, deductCredit, reserveTeam, insertReservation, deleteReservation, releaseTeam, lockTeam}, s.bulkStatements(), reserveStatements(), s.blockStatements()) {
 			st, err := o.Write.PrepareContext(ctx, q)
 			if err != nil {
 				s.Close()
@@ -351,16 +359,32 @@ func b2i(b bool) int {
 
 const teamCols = `id, name, credits, reserved, spent, max_budget, rpm_limit, tpm_limit, created_at, budget_reserved`
 
+// teamRead reads team row alias as readers see it: teamCols, then what
+// calls charged inside its credit blocks owe that the blocks have not
+// folded into the row yet (blocks.go), which scanTeam takes off both its
+// credits and its reserved credits (so its free credits are the row's).
+func teamRead(alias string) string {
+	a := alias + "."
+	return a + strings.ReplaceAll(teamCols, ", ", ", "+a) + `,
+		CAST(COALESCE((SELECT SUM(c.credits) FROM reservations r JOIN calls c ON c.block_id = r.id WHERE r.team_id = ` + a + `id AND r.block <> 0), 0)
+		- COALESCE((SELECT SUM(r.charged) FROM reservations r WHERE r.team_id = ` + a + `id AND r.block <> 0), 0) AS BIGINT)`
+}
+
+// selectTeam reads one team by id (teamRead).
+var selectTeam = `SELECT ` + teamRead("t") + ` FROM teams t WHERE t.id = $1`
+
 type scanner interface{ Scan(...any) error }
 
 func scanTeam(r scanner) (account.Team, error) {
 	var t account.Team
-	var created int64
-	err := r.Scan(&t.ID, &t.Name, &t.Credits, &t.Reserved, &t.Spent, &t.MaxBudget, &t.Limits.RPM, &t.Limits.TPM, &created, &t.BudgetReserved)
+	var created, pending int64
+	err := r.Scan(&t.ID, &t.Name, &t.Credits, &t.Reserved, &t.Spent, &t.MaxBudget, &t.Limits.RPM, &t.Limits.TPM, &created, &t.BudgetReserved, &pending)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, account.ErrNotFound
 	}
 	t.Created = fromMicros(created)
+	t.Credits -= pending
+	t.Reserved -= pending
 	return t, err
 }
 
@@ -374,11 +398,11 @@ func (s *Store) CreateTeam(ctx context.Context, t account.Team) error {
 }
 
 func (s *Store) Team(ctx context.Context, id string) (account.Team, error) {
-	return scanTeam(s.queryRow(ctx, `SELECT `+teamCols+` FROM teams WHERE id = $1`, id))
+	return scanTeam(s.queryRow(ctx, selectTeam, id))
 }
 
 func (s *Store) Teams(ctx context.Context) ([]account.Team, error) {
-	rows, err := s.o.Read.QueryContext(ctx, `SELECT `+teamCols+` FROM teams ORDER BY created_at, id`)
+	rows, err := s.o.Read.QueryContext(ctx, `SELECT `+teamRead("t")+` FROM teams t ORDER BY t.created_at, t.id`)
 	return collect(rows, err, scanTeam)
 }
 
@@ -390,12 +414,12 @@ func (s *Store) AddCredits(ctx context.Context, teamID string, n int64) (account
 			return err
 		}
 		if k, _ := res.RowsAffected(); k == 0 {
-			if _, err := scanTeam(tx.QueryRowContext(ctx, `SELECT `+teamCols+` FROM teams WHERE id = $1`, teamID)); err != nil {
+			if _, err := scanTeam(tx.QueryRowContext(ctx, selectTeam, teamID)); err != nil {
 				return err
 			}
 			return account.ErrInsufficientCredits
 		}
-		t, err = scanTeam(tx.QueryRowContext(ctx, `SELECT `+teamCols+` FROM teams WHERE id = $1`, teamID))
+		t, err = scanTeam(tx.QueryRowContext(ctx, selectTeam, teamID))
 		return err
 	})
 	return t, err
@@ -453,7 +477,7 @@ func (s *Store) KeysByPrefix(ctx context.Context, prefix string) ([]account.Key,
 
 func (s *Store) AuthKeys(ctx context.Context, prefix string) ([]account.KeyTeam, error) {
 	rows, err := s.query(ctx, `SELECT k.id, k.team_id, k.name, k.prefix, k.hash, k.rpm_limit, k.tpm_limit, k.created_at, k.revoked_at,
-		t.id, t.name, t.credits, t.reserved, t.spent, t.max_budget, t.rpm_limit, t.tpm_limit, t.created_at, t.budget_reserved
+		`+teamRead("t")+`
 		FROM api_keys k JOIN teams t ON t.id = k.team_id WHERE k.prefix = $1`, prefix)
 	if err != nil {
 		return nil, err
@@ -464,11 +488,13 @@ func (s *Store) AuthKeys(ctx context.Context, prefix string) ([]account.KeyTeam,
 		var kt account.KeyTeam
 		k, t := &kt.Key, &kt.Team
 		var hash string
-		var kc, kr, tc int64
+		var kc, kr, tc, pending int64
 		if err := rows.Scan(&k.ID, &k.TeamID, &k.Name, &k.Prefix, &hash, &k.Limits.RPM, &k.Limits.TPM, &kc, &kr,
-			&t.ID, &t.Name, &t.Credits, &t.Reserved, &t.Spent, &t.MaxBudget, &t.Limits.RPM, &t.Limits.TPM, &tc, &t.BudgetReserved); err != nil {
+			&t.ID, &t.Name, &t.Credits, &t.Reserved, &t.Spent, &t.MaxBudget, &t.Limits.RPM, &t.Limits.TPM, &tc, &t.BudgetReserved, &pending); err != nil {
 			return nil, err
 		}
+		t.Credits -= pending
+		t.Reserved -= pending
 		if k.Hash, err = hex.DecodeString(hash); err != nil {
 			return nil, err
 		}
@@ -529,7 +555,7 @@ func (s *Store) CreateJob(ctx context.Context, j account.Job) error {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			if _, err := scanTeam(tx.QueryRowContext(ctx, `SELECT `+teamCols+` FROM teams WHERE id = $1`, j.TeamID)); err != nil {
+			if _, err := scanTeam(tx.QueryRowContext(ctx, selectTeam, j.TeamID)); err != nil {
 				return err
 			}
 			return account.ErrInsufficientCredits
@@ -576,7 +602,7 @@ func (s *Store) SettleJob(ctx context.Context, jobID string, status account.JobS
 		if j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, jobID)); err != nil {
 			return err
 		}
-		t, err = scanTeam(tx.QueryRowContext(ctx, `SELECT `+teamCols+` FROM teams WHERE id = $1`, j.TeamID))
+		t, err = scanTeam(tx.QueryRowContext(ctx, selectTeam, j.TeamID))
 		return err
 	})
 	return j, t, settled, err
