@@ -26,6 +26,7 @@ type job struct {
 	xq       qvec
 	rowBytes int
 	fn       func(lo, hi int) // set by Parallel instead of a product
+	align    int              // chunks are a multiple of this many rows (0: see run)
 
 	next  atomic.Uint64 // generation<<32 | next row
 	total atomic.Int64  // rows of this generation
@@ -271,6 +272,9 @@ func run(j *job, rows, work int) {
 	chunk := (rows + 4*p - 1) / (4 * p)
 	if j.fn == nil {
 		chunk = (chunk + 3) &^ 3
+	}
+	if j.align > 1 {
+		chunk = (chunk + j.align - 1) / j.align * j.align
 	}
 	// First move the counter to the new generation with nothing to claim,
 	// so a helper still looking at the old one can no longer claim a chunk;
