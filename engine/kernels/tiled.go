@@ -112,7 +112,7 @@ func MatMulActsFused(a *Acts, dst [3][]float32, m [3]*Matrix) {
 	if n <= 0 {
 		return
 	}
-	if !fusable(a, m[:]) {
+	if !fuse || !fusable(a, m[:]) {
 		for i := range m {
 			if m[i] != nil {
 				MatMulActs(dst[i], m[i], a)
@@ -147,7 +147,7 @@ func MatMulActsFused(a *Acts, dst [3][]float32, m [3]*Matrix) {
 // the eights that one call over all rows would use).
 func MatMulActsGated(g []float32, gate *Matrix, u []float32, up *Matrix, a *Acts, f func(g, u []float32)) bool {
 	n := a.n
-	if n <= 0 || gate.Rows != up.Rows || gate.Rows%8 != 0 || !fusable(a, []*Matrix{gate, up}) {
+	if !fuse || n <= 0 || gate.Rows != up.Rows || gate.Rows%8 != 0 || !fusable(a, []*Matrix{gate, up}) {
 		return false
 	}
 	t := tiledJobs.Get().(*tiledJob)
@@ -159,6 +159,20 @@ func MatMulActsGated(g []float32, gate *Matrix, u []float32, up *Matrix, a *Acts
 	t.gate = nil
 	tiledJobs.Put(t)
 	return true
+}
+
+// fuse turns the fused products on; a variable so that a benchmark can
+// compare them with one job a product.
+var fuse = true
+
+// SetFusedProducts turns MatMulActsFused's and MatMulActsGated's fusion
+// on or off and reports whether it was on, for benchmarks that compare
+// them with one job a product in one process (the results are the same
+// bits either way). Call it only while no product runs.
+func SetFusedProducts(on bool) bool {
+	was := fuse
+	fuse = on
+	return was
 }
 
 // fusable reports whether products of a by m (nil entries skipped) can
