@@ -1,6 +1,7 @@
 package model
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -16,7 +17,8 @@ import (
 // ABBA order, and the benchmark reports each setting's median rate on the
 // wall clock (what the fusion is for: fewer waits for the pool's helpers)
 // and per CPU second, and the median over rounds of the wall-clock ratio
-// fused/separate (above 1: fused is faster). Run with -cpu 2.
+// fused/separate (above 1: fused is faster) and its range. Run with
+// -cpu 2.
 func BenchmarkShapesFused(b *testing.B) {
 	files, steps := benchFiles(b)
 	defer kernels.SetFusedProducts(kernels.SetFusedProducts(true))
@@ -47,6 +49,8 @@ func BenchmarkShapesFused(b *testing.B) {
 				b.ReportMetric(medianOf(sepCPU), "separate-tok/cpu-s")
 				b.ReportMetric(medianOf(fusCPU), "fused-tok/cpu-s")
 				b.ReportMetric(medianOf(ratio), "fused/separate")
+				b.ReportMetric(slices.Min(ratio), "min-fused/separate")
+				b.ReportMetric(slices.Max(ratio), "max-fused/separate")
 			})
 		}
 		m.Close()
