@@ -80,7 +80,16 @@ var pool struct {
 	// For the tests: how many times workers parked, and how many pauses
 	// they spun on an empty board (added up when a worker parks).
 	parks, spins atomic.Int64
+	// Jobs posted to the board (see Handoffs); on its own cache line,
+	// as only callers write it.
+	_      [64]byte
+	posted atomic.Int64
 }
+
+// Handoffs reports how many jobs have been handed to the pool's helpers
+// (each one a wait for them at its end) since the process started: for
+// tests and benchmarks that count a step's hand-offs.
+func Handoffs() int64 { return pool.posted.Load() }
 
 // Hold keeps the pool's workers spinning between products (up to spinFor
 // each time), ready for the next one, from Acquire until Release; a zero
@@ -288,6 +297,7 @@ func run(j *job, rows, work int) {
 	j.done.Store(0)
 	j.asleep.Store(false)
 	j.next.Store(uint64(j.gen) << 32)
+	pool.posted.Add(1)
 	pool.board.Store(j)
 	if pool.parked.Load() > 0 {
 		for range min(int(pool.parked.Load()), (rows+chunk-1)/chunk-1) {
