@@ -29,11 +29,21 @@ type Config struct {
 	Threads  int      // cores for both engines (default GOMAXPROCS)
 	Streams  int      // concurrent streams of the aggregate test (default 8)
 	Tokens   int      // tokens decoded and prompt length (default 128)
-	Log      io.Writer
+	// DecodeRuns is how many decode measurements each program makes per
+	// file and round (default 5), alternating with the other program's:
+	// one of 128 tokens of a small model lasts a tenth of a second, which
+	// a shared machine's neighbours swing by half.
+	DecodeRuns int
+	Log        io.Writer
 }
 
-// Figures are one program's rates on one file, in tokens per second.
-type Figures struct{ Decode, Prompt, Aggregate float64 }
+// Figures are one program's rates on one file in one round, in tokens
+// per second. Decode is the median of DecodeRuns, that round's decode
+// measurements in order (paired run by run with the other program's).
+type Figures struct {
+	Decode, Prompt, Aggregate float64
+	DecodeRuns                []float64
+}
 
 // FileResult holds every round's figures for one file.
 type FileResult struct {
@@ -63,6 +73,9 @@ func (c *Config) defaults() {
 	if c.Tokens <= 0 {
 		c.Tokens = 128
 	}
+	if c.DecodeRuns <= 0 {
+		c.DecodeRuns = 5
+	}
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
@@ -70,7 +83,8 @@ func (c *Config) defaults() {
 
 // Run measures every file in c.Rounds rounds. In each round, each file is
 // measured by Runnel and then by llama.cpp, so slow drifts of a shared
-// machine's load fall on both alike.
+// machine's load fall on both alike; their decode runs alternate one by
+// one (Runnel, llama.cpp, Runnel, …), so each pair shares its minute.
 func Run(ctx context.Context, c Config) (*Result, error) {
 	c.defaults()
 	res := &Result{Config: c}
@@ -99,19 +113,44 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		fmt.Fprintf(c.Log, "round %d: copy bandwidth %.2f GB/s\n", round, bw/1e9)
 		for i := range res.Files {
 			fr := &res.Files[i]
-			fig, err := rn.measure(ctx, i)
-			if err != nil {
+			name := filepath.Base(fr.File)
+			if err := rn.prepare(ctx, i); err != nil {
 				return nil, fmt.Errorf("runnel on %s: %w", fr.File, err)
 			}
-			fr.Runnel = append(fr.Runnel, fig)
-			fmt.Fprintf(c.Log, "round %d %s runnel: %s\n", round, filepath.Base(fr.File), fig)
+			var rf, lf Figures
+			for run := 1; run <= c.DecodeRuns; run++ {
+				d, err := rn.decode(ctx, i)
+				if err != nil {
+					return nil, fmt.Errorf("runnel on %s: %w", fr.File, err)
+				}
+				rf.DecodeRuns = append(rf.DecodeRuns, d)
+				line := fmt.Sprintf("round %d %s decode run %d: runnel %.1f tok/s", round, name, run, d)
+				if llama != nil {
+					d, err := llama.decode(ctx, fr.File, c)
+					if err != nil {
+						return nil, fmt.Errorf("llama.cpp on %s: %w", fr.File, err)
+					}
+					lf.DecodeRuns = append(lf.DecodeRuns, d)
+					line += fmt.Sprintf(", llama.cpp %.1f tok/s, ratio %.2f", d, rf.DecodeRuns[run-1]/d)
+				}
+				fmt.Fprintln(c.Log, line)
+			}
+			rf.Decode = Median(rf.DecodeRuns)
+			if rf.Prompt, rf.Aggregate, err = rn.promptAggregate(ctx, i); err != nil {
+				return nil, fmt.Errorf("runnel on %s: %w", fr.File, err)
+			}
+			fr.Runnel = append(fr.Runnel, rf)
+			fmt.Fprintf(c.Log, "round %d %s runnel: %s\n", round, name, rf)
 			if llama != nil {
-				fig, err := llama.measure(ctx, fr.File, c)
+				lf.Decode = Median(lf.DecodeRuns)
+				if lf.Prompt, err = llama.prompt(ctx, fr.File, c); err == nil {
+					lf.Aggregate, err = llama.aggregate(ctx, fr.File, c)
+				}
 				if err != nil {
 					return nil, fmt.Errorf("llama.cpp on %s: %w", fr.File, err)
 				}
-				fr.Llama = append(fr.Llama, fig)
-				fmt.Fprintf(c.Log, "round %d %s llama.cpp: %s\n", round, filepath.Base(fr.File), fig)
+				fr.Llama = append(fr.Llama, lf)
+				fmt.Fprintf(c.Log, "round %d %s llama.cpp: %s\n", round, name, lf)
 			}
 		}
 	}
@@ -119,7 +158,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 }
 
 func (f Figures) String() string {
-	return fmt.Sprintf("decode %.1f tok/s, prompt %.1f tok/s, aggregate %.1f tok/s", f.Decode, f.Prompt, f.Aggregate)
+	return fmt.Sprintf("decode %.1f tok/s (median of %d), prompt %.1f tok/s, aggregate %.1f tok/s", f.Decode, len(f.DecodeRuns), f.Prompt, f.Aggregate)
 }
 
 // weightBytes is what decoding one token reads of the file's weights:
@@ -201,8 +240,8 @@ func pick(fs []Figures, k func(Figures) float64) []float64 {
 // ratio of the medians, with the range of the per-round ratios).
 func (r *Result) WriteTable(w io.Writer) {
 	bw := Median(r.Bandwidth)
-	fmt.Fprintf(w, "%d rounds, %d threads; copy bandwidth median %.2f GB/s (range %.2f–%.2f)\n\n",
-		r.Rounds, r.Threads, bw/1e9, slices.Min(r.Bandwidth)/1e9, slices.Max(r.Bandwidth)/1e9)
+	fmt.Fprintf(w, "%d rounds of %d decode runs, %d threads; copy bandwidth median %.2f GB/s (range %.2f–%.2f)\n\n",
+		r.Rounds, r.DecodeRuns, r.Threads, bw/1e9, slices.Min(r.Bandwidth)/1e9, slices.Max(r.Bandwidth)/1e9)
 	tests := []struct {
 		name string
 		k    func(Figures) float64
@@ -232,9 +271,27 @@ func (r *Result) WriteTable(w io.Writer) {
 					s += fmt.Sprintf(", llama.cpp at %.0f%%", 100*Median(pick(fr.Llama, t.k))/limit)
 				}
 				fmt.Fprintln(w, s)
+				if len(fr.Llama) > 0 {
+					pairs := decodePairs(fr)
+					fmt.Fprintf(w, "%-28s %-10s %22s   runnel ÷ llama.cpp per decode run: median %.2f (%.2f–%.2f) of %d\n",
+						"", "pairs", "", Median(pairs), slices.Min(pairs), slices.Max(pairs), len(pairs))
+				}
 			}
 		}
 	}
+}
+
+// decodePairs is Runnel ÷ llama.cpp of every decode run of every round,
+// each against the llama.cpp run that followed it.
+func decodePairs(fr FileResult) []float64 {
+	var out []float64
+	for i := range min(len(fr.Runnel), len(fr.Llama)) {
+		r, l := fr.Runnel[i].DecodeRuns, fr.Llama[i].DecodeRuns
+		for k := range min(len(r), len(l)) {
+			out = append(out, r[k]/l[k])
+		}
+	}
+	return out
 }
 
 func spread(v []float64) string {

@@ -17,30 +17,44 @@ import (
 // llamaCpp runs the programs of a llama.cpp build: llama-bench for decode
 // and prompt figures, llama-server with one slot per stream for the
 // aggregate one.
-type llamaCpp struct{ bench, server string }
+type llamaCpp struct{ benchBin, server string }
 
 func findLlamaCpp(dir string) (*llamaCpp, error) {
 	for _, sub := range []string{".", "bin", filepath.Join("build", "bin")} {
 		b, s := filepath.Join(dir, sub, "llama-bench"), filepath.Join(dir, sub, "llama-server")
 		if exists(b) && exists(s) {
-			return &llamaCpp{bench: b, server: s}, nil
+			return &llamaCpp{benchBin: b, server: s}, nil
 		}
 	}
 	return nil, fmt.Errorf("no llama-bench and llama-server in %s, %s/bin or %s/build/bin", dir, dir, dir)
 }
 
-func (l *llamaCpp) measure(ctx context.Context, file string, c Config) (Figures, error) {
-	var f Figures
-	out, err := exec.CommandContext(ctx, l.bench, "-m", file, "-p", strconv.Itoa(c.Tokens), "-n", strconv.Itoa(c.Tokens),
+// prompt returns llama-bench's ppN rate (its own warm-up run first).
+func (l *llamaCpp) prompt(ctx context.Context, file string, c Config) (float64, error) {
+	pp, _, err := l.bench(ctx, file, c, c.Tokens, 0)
+	if err == nil && pp == 0 {
+		err = fmt.Errorf("llama-bench printed no pp test")
+	}
+	return pp, err
+}
+
+// decode returns llama-bench's tgN rate: one repetition (-r 1) of N
+// single-token decodes from an empty context, after its one-token warm-up.
+func (l *llamaCpp) decode(ctx context.Context, file string, c Config) (float64, error) {
+	_, tg, err := l.bench(ctx, file, c, 0, c.Tokens)
+	if err == nil && tg == 0 {
+		err = fmt.Errorf("llama-bench printed no tg test")
+	}
+	return tg, err
+}
+
+func (l *llamaCpp) bench(ctx context.Context, file string, c Config, prompt, gen int) (pp, tg float64, err error) {
+	out, err := exec.CommandContext(ctx, l.benchBin, "-m", file, "-p", strconv.Itoa(prompt), "-n", strconv.Itoa(gen),
 		"-t", strconv.Itoa(c.Threads), "-r", "1", "-o", "json").Output()
 	if err != nil {
-		return f, fmt.Errorf("llama-bench: %w", err)
+		return 0, 0, fmt.Errorf("llama-bench: %w", err)
 	}
-	if f.Prompt, f.Decode, err = parseLlamaBench(out); err != nil {
-		return f, err
-	}
-	f.Aggregate, err = l.aggregate(ctx, file, c)
-	return f, err
+	return parseLlamaBench(out)
 }
 
 // aggregate starts llama-server with c.Streams slots, each with room for
@@ -125,7 +139,8 @@ func (l *llamaCpp) aggregate(ctx context.Context, file string, c Config) (float6
 }
 
 // parseLlamaBench reads the prompt (pp) and decode (tg) rates, in tokens
-// per second, from llama-bench's JSON output.
+// per second, from llama-bench's JSON output; a test it did not run is 0,
+// and output with neither is an error.
 func parseLlamaBench(out []byte) (prompt, decode float64, err error) {
 	var rows []struct {
 		NPrompt int     `json:"n_prompt"`
@@ -137,14 +152,14 @@ func parseLlamaBench(out []byte) (prompt, decode float64, err error) {
 	}
 	for _, r := range rows {
 		switch {
-		case r.NPrompt > 0 && r.NGen == 0:
+		case r.NPrompt > 0 && r.NGen == 0 && r.AvgTS > 0:
 			prompt = r.AvgTS
-		case r.NGen > 0 && r.NPrompt == 0:
+		case r.NGen > 0 && r.NPrompt == 0 && r.AvgTS > 0:
 			decode = r.AvgTS
 		}
 	}
-	if prompt == 0 || decode == 0 {
-		return 0, 0, fmt.Errorf("llama-bench output lacks the pp or tg test: %.200s", out)
+	if prompt == 0 && decode == 0 {
+		return 0, 0, fmt.Errorf("llama-bench output has no pp or tg test: %.200s", out)
 	}
 	return prompt, decode, nil
 }

@@ -121,37 +121,57 @@ func (r *runnel) promptLetters(ctx context.Context, model string) (int, error) {
 	return lo, nil
 }
 
-// measure returns file i's figures: decode is the usage's generation rate
-// of one stream of c.Tokens tokens; prompt is c.Tokens prompt tokens over
-// their evaluation time; aggregate is the tokens of c.Streams concurrent
-// streams over the wall time from their start to the last one's end.
-func (r *runnel) measure(ctx context.Context, i int) (Figures, error) {
+// prepare warms file i up (loads the model, faults its pages in) and
+// sizes its prompt, once.
+func (r *runnel) prepare(ctx context.Context, i int) error {
 	model := fmt.Sprintf("m%d", i)
-	var f Figures
-	// Warm up (load the model, fault its pages in), and size the prompt.
 	if _, err := r.generate(ctx, model, "a", 8); err != nil {
-		return f, err
+		return err
 	}
-	n, ok := r.letters[i]
-	if !ok {
-		var err error
-		if n, err = r.promptLetters(ctx, model); err != nil {
-			return f, err
-		}
-		r.letters[i] = n
+	if _, ok := r.letters[i]; ok {
+		return nil
 	}
-	u, err := r.generate(ctx, model, "a", r.c.Tokens)
+	n, err := r.promptLetters(ctx, model)
 	if err != nil {
-		return f, err
+		return err
 	}
-	f.Decode = u.TokensPerSecond()
-	if u, err = r.generate(ctx, model, strings.Repeat("a", n), 1); err != nil {
-		return f, err
+	r.letters[i] = n
+	return nil
+}
+
+// decode is the rate of one greedy stream of c.Tokens tokens from a
+// one-letter prompt. The usage's generation time runs from the first token
+// (which the prompt's step gives) to the last, so it spans one step fewer
+// than the tokens: the rate counts those steps, as llama-bench's tgN counts
+// its N decodes.
+func (r *runnel) decode(ctx context.Context, i int) (float64, error) {
+	u, err := r.generate(ctx, fmt.Sprintf("m%d", i), "a", r.c.Tokens)
+	if err != nil {
+		return 0, err
+	}
+	if u.CompletionTokens != r.c.Tokens {
+		fmt.Fprintf(r.c.Log, "%s: the stream ended after %d tokens, not %d\n", r.c.Files[i], u.CompletionTokens, r.c.Tokens)
+	}
+	if u.CompletionTokens < 2 || u.GenerationDuration <= 0 {
+		return 0, fmt.Errorf("%d tokens generated: no decode rate", u.CompletionTokens)
+	}
+	return float64(u.CompletionTokens-1) / u.GenerationDuration.Seconds(), nil
+}
+
+// promptAggregate returns file i's prompt rate, c.Tokens prompt tokens
+// over their evaluation time, and its aggregate rate, the tokens of
+// c.Streams concurrent streams over the wall time from their start to the
+// last one's end.
+func (r *runnel) promptAggregate(ctx context.Context, i int) (prompt, aggregate float64, err error) {
+	model := fmt.Sprintf("m%d", i)
+	u, err := r.generate(ctx, model, strings.Repeat("a", r.letters[i]), 1)
+	if err != nil {
+		return 0, 0, err
 	}
 	if u.PromptTokens != r.c.Tokens {
 		fmt.Fprintf(r.c.Log, "%s: the prompt is %d tokens, not %d (its vocabulary merges letters)\n", r.c.Files[i], u.PromptTokens, r.c.Tokens)
 	}
-	f.Prompt = float64(u.PromptTokens) / u.PromptDuration.Seconds()
+	prompt = float64(u.PromptTokens) / u.PromptDuration.Seconds()
 
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -173,8 +193,7 @@ func (r *runnel) measure(ctx context.Context, i int) (Figures, error) {
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return f, firstErr
+		return 0, 0, firstErr
 	}
-	f.Aggregate = float64(tokens) / time.Since(start).Seconds()
-	return f, nil
+	return prompt, float64(tokens) / time.Since(start).Seconds(), nil
 }

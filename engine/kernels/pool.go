@@ -26,6 +26,7 @@ type job struct {
 	xq       qvec
 	rowBytes int
 	fn       func(lo, hi int) // set by Parallel instead of a product
+	align    int              // chunks are a multiple of this many rows (0: see run)
 
 	next  atomic.Uint64 // generation<<32 | next row
 	total atomic.Int64  // rows of this generation
@@ -79,7 +80,16 @@ var pool struct {
 	// For the tests: how many times workers parked, and how many pauses
 	// they spun on an empty board (added up when a worker parks).
 	parks, spins atomic.Int64
+	// Jobs posted to the board (see Handoffs); on its own cache line,
+	// as only callers write it.
+	_      [64]byte
+	posted atomic.Int64
 }
+
+// Handoffs reports how many jobs have been handed to the pool's helpers
+// (each one a wait for them at its end) since the process started: for
+// tests and benchmarks that count a step's hand-offs.
+func Handoffs() int64 { return pool.posted.Load() }
 
 // Hold keeps the pool's workers spinning between products (up to spinFor
 // each time), ready for the next one, from Acquire until Release; a zero
@@ -272,6 +282,9 @@ func run(j *job, rows, work int) {
 	if j.fn == nil {
 		chunk = (chunk + 3) &^ 3
 	}
+	if j.align > 1 {
+		chunk = (chunk + j.align - 1) / j.align * j.align
+	}
 	// First move the counter to the new generation with nothing to claim,
 	// so a helper still looking at the old one can no longer claim a chunk;
 	// only then change the sizes, and finally open the rows. (Changing the
@@ -284,6 +297,7 @@ func run(j *job, rows, work int) {
 	j.done.Store(0)
 	j.asleep.Store(false)
 	j.next.Store(uint64(j.gen) << 32)
+	pool.posted.Add(1)
 	pool.board.Store(j)
 	if pool.parked.Load() > 0 {
 		for range min(int(pool.parked.Load()), (rows+chunk-1)/chunk-1) {

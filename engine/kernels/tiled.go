@@ -70,6 +70,21 @@ type tiledJob struct {
 	j  *job
 	fn func(lo, hi int)
 	xq qvec // MatMulTiled's quantized activations
+
+	// A fused job's products (MatMulActsFused, MatMulActsGated): rows
+	// [first, first+m.Rows) of the job are product i's; for a gated job
+	// both products span all rows and gate runs over each finished chunk.
+	parts            [3]part
+	nparts           int
+	gate             func(g, u []float32)
+	fusedFn, gatedFn func(lo, hi int)
+}
+
+type part struct {
+	m        *Matrix
+	dst      []float32
+	rowBytes int
+	first    int
 }
 
 // run computes the product over the pool, with x quantized in xq.
@@ -82,9 +97,140 @@ func (t *tiledJob) run(dst []float32, m *Matrix, x []float32, n, rowBytes int, x
 
 var tiledJobs = sync.Pool{New: func() any {
 	t := &tiledJob{j: &job{doneCh: make(chan struct{}, 1)}}
-	t.fn = t.rows
+	t.fn, t.fusedFn, t.gatedFn = t.rows, t.fusedRows, t.gatedRows
 	return t
 }}
+
+// MatMulActsFused computes MatMulActs(dst[i], m[i], a) for each of up to
+// three products of the same vectors (nil matrices are skipped) as one
+// job on the pool: their rows are shared out together, and the caller
+// waits for helpers once instead of once a product (a layer's queries,
+// keys and values). The results are MatMulActs' bits: every row is
+// computed as it is alone.
+func MatMulActsFused(a *Acts, dst [3][]float32, m [3]*Matrix) {
+	n := a.n
+	if n <= 0 {
+		return
+	}
+	if !fuse || !fusable(a, m[:]) {
+		for i := range m {
+			if m[i] != nil {
+				MatMulActs(dst[i], m[i], a)
+			}
+		}
+		return
+	}
+	t := tiledJobs.Get().(*tiledJob)
+	rows, work := 0, 0
+	for i := range m {
+		if m[i] == nil {
+			continue
+		}
+		rb := m[i].check(len(dst[i]), len(a.x), n)
+		t.parts[t.nparts] = part{m: m[i], dst: dst[i][:n*m[i].Rows], rowBytes: rb, first: rows}
+		t.nparts++
+		rows += m[i].Rows
+		work += m[i].Rows * m[i].Cols * n
+	}
+	t.runFused(a, t.fusedFn, rows, work, 1)
+	tiledJobs.Put(t)
+}
+
+// MatMulActsGated computes g = gate·a and u = up·a (MatMulActs' bits) and
+// then gate(g, u) over every vector's rows, as one job on the pool: each
+// chunk of rows gets both products and then the gate over those rows, so
+// the feed-forward's two products and its activation cost one wait for
+// helpers, not three. gate must be element-wise. It reports false, doing
+// nothing, when the products cannot be fused bit for bit: unquantized
+// weights, different shapes, or rows not a multiple of 8 (the SiLU kernel
+// takes eight values at a time; a chunk of the gate must start and end on
+// the eights that one call over all rows would use).
+func MatMulActsGated(g []float32, gate *Matrix, u []float32, up *Matrix, a *Acts, f func(g, u []float32)) bool {
+	n := a.n
+	if !fuse || n <= 0 || gate.Rows != up.Rows || gate.Rows%8 != 0 || !fusable(a, []*Matrix{gate, up}) {
+		return false
+	}
+	t := tiledJobs.Get().(*tiledJob)
+	rows := gate.Rows
+	t.parts[0] = part{m: gate, dst: g[:n*rows], rowBytes: gate.check(len(g), len(a.x), n)}
+	t.parts[1] = part{m: up, dst: u[:n*rows], rowBytes: up.check(len(u), len(a.x), n)}
+	t.nparts, t.gate = 2, f
+	t.runFused(a, t.gatedFn, rows, 2*rows*gate.Cols*n+16*rows*n, 8)
+	t.gate = nil
+	tiledJobs.Put(t)
+	return true
+}
+
+// fuse turns the fused products on; a variable so that a benchmark can
+// compare them with one job a product.
+var fuse = true
+
+// SetFusedProducts turns MatMulActsFused's and MatMulActsGated's fusion
+// on or off and reports whether it was on, for benchmarks that compare
+// them with one job a product in one process (the results are the same
+// bits either way). Call it only while no product runs.
+func SetFusedProducts(on bool) bool {
+	was := fuse
+	fuse = on
+	return was
+}
+
+// fusable reports whether products of a by m (nil entries skipped) can
+// share one tiled job: all quantized, all as wide as a's vectors.
+func fusable(a *Acts, m []*Matrix) bool {
+	cols := 0
+	for _, mi := range m {
+		if mi == nil {
+			continue
+		}
+		if !isQuantized(mi.Type) || (cols != 0 && mi.Cols != cols) {
+			return false
+		}
+		cols = mi.Cols
+	}
+	return cols != 0
+}
+
+// runFused quantizes a if no product has since Set, and runs fn over rows
+// on the pool in chunks of a multiple of align rows.
+func (t *tiledJob) runFused(a *Acts, fn func(lo, hi int), rows, work, align int) {
+	cols := t.parts[0].m.Cols
+	if a.cols != cols {
+		a.xq.quantize(a.x[:a.n*cols])
+		a.xq.forTiles(cols / qk)
+		a.cols = cols
+	}
+	j := t.j
+	j.n, j.xq, j.fn, j.align = a.n, a.xq, fn, align
+	run(j, rows, work)
+	j.xq, j.fn, j.align = qvec{}, nil, 0
+	for i := range t.nparts {
+		t.parts[i] = part{}
+	}
+	t.nparts = 0
+}
+
+// fusedRows computes rows [lo, hi) of the job's concatenated products.
+func (t *tiledJob) fusedRows(lo, hi int) {
+	for _, p := range t.parts[:t.nparts] {
+		l, h := max(lo, p.first)-p.first, min(hi, p.first+p.m.Rows)-p.first
+		if l < h {
+			t.tiles(p.m, p.dst, p.rowBytes, l, h)
+		}
+	}
+}
+
+// gatedRows computes rows [lo, hi) of both products, then the gate over
+// them for every vector.
+func (t *tiledJob) gatedRows(lo, hi int) {
+	g, u := &t.parts[0], &t.parts[1]
+	t.tiles(g.m, g.dst, g.rowBytes, lo, hi)
+	t.tiles(u.m, u.dst, u.rowBytes, lo, hi)
+	rows := g.m.Rows
+	for v := range t.j.n {
+		t.gate(g.dst[v*rows+lo:v*rows+hi], u.dst[v*rows+lo:v*rows+hi])
+	}
+}
 
 // tileRows is how many weight rows a tile spans: 16 rows of 2048 Q8_0
 // weights are 34 KiB, which the first-level cache holds while four
@@ -92,9 +238,13 @@ var tiledJobs = sync.Pool{New: func() any {
 const tileRows = 16
 
 // rows computes output rows [lo, hi) for all vectors, tile by tile.
-func (t *tiledJob) rows(lo, hi int) {
+func (t *tiledJob) rows(lo, hi int) { t.tiles(t.j.m, t.j.dst, t.j.rowBytes, lo, hi) }
+
+// tiles computes rows [lo, hi) of m's product with the job's vectors
+// into dst, tile by tile.
+func (t *tiledJob) tiles(m *Matrix, dst []float32, rowBytes, lo, hi int) {
 	j := t.j
-	m, n := j.m, j.n
+	n := j.n
 	cols, nb := m.Cols, m.Cols/qk
 	dot := dotFor(m.Type)
 	x4 := hasX4(m.Type) && nb > 0
@@ -102,13 +252,13 @@ func (t *tiledJob) rows(lo, hi int) {
 		r1 := min(r0+tileRows, hi)
 		v := 0
 		if x4 {
-			rows := m.Data[r0*j.rowBytes : r1*j.rowBytes]
+			rows := m.Data[r0*rowBytes : r1*rowBytes]
 			xq := &j.xq
 			// Vectors g … g+3, with their interleaved scales at d4[s·nb:].
 			x4 := func(g, s int) {
 				b0, b1, l0, l1 := g*nb, (g+4)*nb, g*cols/4, (g+4)*cols/4 // blocks, correction lanes
-				dotX4Rows(m.Type, rows, j.rowBytes, r1-r0, xq.d[b0:b1], xq.d4[s*nb:(s+4)*nb], xq.qs[g*cols:(g+4)*cols], xq.sum[b0:b1],
-					xq.c16[l0:l1], xq.c32[l0:l1], xq.c128[l0:l1], nb, cols, j.dst[g*m.Rows+r0:], m.Rows)
+				dotX4Rows(m.Type, rows, rowBytes, r1-r0, xq.d[b0:b1], xq.d4[s*nb:(s+4)*nb], xq.qs[g*cols:(g+4)*cols], xq.sum[b0:b1],
+					xq.c16[l0:l1], xq.c32[l0:l1], xq.c128[l0:l1], nb, cols, dst[g*m.Rows+r0:], m.Rows)
 			}
 			// Eight vectors at a time where the type has such a kernel
 			// (batched decode has eight): what a weight block costs
@@ -116,7 +266,7 @@ func (t *tiledJob) rows(lo, hi int) {
 			if x8Tiles && hasX8(m.Type) {
 				for ; v+8 <= n; v += 8 {
 					l0, l1 := v*cols/4, (v+8)*cols/4
-					dotX8Rows(m.Type, rows, j.rowBytes, r1-r0, xq.d4[v*nb:(v+8)*nb], xq.qs[v*cols:(v+8)*cols], xq.c16[l0:l1], xq.c128[l0:l1], nb, cols, j.dst[v*m.Rows+r0:], m.Rows)
+					dotX8Rows(m.Type, rows, rowBytes, r1-r0, xq.d4[v*nb:(v+8)*nb], xq.qs[v*cols:(v+8)*cols], xq.c16[l0:l1], xq.c128[l0:l1], nb, cols, dst[v*m.Rows+r0:], m.Rows)
 				}
 			}
 			for ; v+4 <= n; v += 4 {
@@ -134,14 +284,14 @@ func (t *tiledJob) rows(lo, hi int) {
 		}
 		for ; v < n; v++ {
 			d, qs, sum := j.xq.d[v*nb:(v+1)*nb], j.xq.qs[v*cols:(v+1)*cols], j.xq.sum[v*nb:(v+1)*nb]
-			dst := j.dst[v*m.Rows : (v+1)*m.Rows]
+			dv := dst[v*m.Rows : (v+1)*m.Rows]
 			var c16 []int32 // Q5_0's corrections, where x4corr makes them
 			if len(j.xq.c16) >= (v+1)*cols/4 {
 				c16 = j.xq.c16[v*cols/4 : (v+1)*cols/4]
 			}
-			r := r0 + dotRowPairs(m.Type, m.Data[r0*j.rowBytes:r1*j.rowBytes], j.rowBytes, r1-r0, d, qs, c16, dst[r0:r1])
+			r := r0 + dotRowPairs(m.Type, m.Data[r0*rowBytes:r1*rowBytes], rowBytes, r1-r0, d, qs, c16, dv[r0:r1])
 			for ; r < r1; r++ {
-				dst[r] = dot(m.Data[r*j.rowBytes:(r+1)*j.rowBytes], d, qs, sum)
+				dv[r] = dot(m.Data[r*rowBytes:(r+1)*rowBytes], d, qs, sum)
 			}
 		}
 	}

@@ -158,3 +158,81 @@ func TestMatMulActs(t *testing.T) {
 		x = randVec(r, n*512, 1) // Set must drop the old quantization
 	}
 }
+
+// TestMatMulActsFused checks that fused products (queries, keys and
+// values; gate and up with the activation) give the bits of the products
+// one at a time and of one activation call over all rows, inline and
+// spread over the pool in chunks that cut across the products, for mixed
+// types and vector counts around the tiles' groups; and that a gated
+// product that cannot be fused bit for bit is refused.
+func TestMatMulActsFused(t *testing.T) {
+	r := rand.New(rand.NewPCG(29, 30))
+	old := parallelMin
+	defer func() { parallelMin = old }()
+	silu := func(g, u []float32) { SiLUMul(g, u) }
+	for _, pm := range []int{math.MaxInt, 0} {
+		parallelMin = pm
+		for _, c := range []struct {
+			q, k, v ggml.Type
+			rows    [3]int
+			cols    int
+		}{
+			{ggml.Q8_0, ggml.Q8_0, ggml.Q8_0, [3]int{288, 288, 288}, 288},
+			{ggml.Q5_0, ggml.Q5_0, ggml.Q8_0, [3]int{96, 32, 32}, 256},
+			{ggml.Q4_K, ggml.Q4_K, ggml.Q6_K, [3]int{40, 24, 24}, 512},
+		} {
+			ts := [3]ggml.Type{c.q, c.k, c.v}
+			var ms [3]*Matrix
+			for i := range ms {
+				ms[i] = randMatrix(r, ts[i], c.rows[i], c.cols)
+			}
+			for _, n := range []int{1, 2, 3, 4, 5, 8, 9} {
+				x := randVec(r, n*c.cols, 1)
+				var a Acts
+				a.Set(x, n)
+				var got [3][]float32
+				for i := range got {
+					got[i] = make([]float32, n*c.rows[i])
+				}
+				MatMulActsFused(&a, got, ms)
+				for i, m := range ms {
+					want := make([]float32, n*m.Rows)
+					MatMul(want, m, x, n)
+					sameBits(t, fmt.Sprintf("fused %s %d×%d n=%d parallelMin=%d", m.Type, m.Rows, m.Cols, n, pm), got[i], want)
+				}
+
+				gate, up := ms[0], randMatrix(r, c.q, c.rows[0], c.cols)
+				g, u := make([]float32, n*gate.Rows), make([]float32, n*gate.Rows)
+				a.Set(x, n)
+				if !MatMulActsGated(g, gate, u, up, &a, silu) {
+					t.Fatalf("gated %s %d×%d n=%d not fused", gate.Type, gate.Rows, gate.Cols, n)
+				}
+				wg, wu := make([]float32, n*gate.Rows), make([]float32, n*gate.Rows)
+				MatMul(wg, gate, x, n)
+				MatMul(wu, up, x, n)
+				SiLUMul(wg, wu)
+				sameBits(t, fmt.Sprintf("gated %s n=%d parallelMin=%d: up", gate.Type, n, pm), u, wu)
+				sameBits(t, fmt.Sprintf("gated %s n=%d parallelMin=%d: gate", gate.Type, n, pm), g, wg)
+			}
+		}
+	}
+	r2 := randMatrix(r, ggml.Q8_0, 36, 256) // rows not a multiple of 8
+	var a Acts
+	a.Set(randVec(r, 256, 1), 1)
+	if MatMulActsGated(make([]float32, 36), r2, make([]float32, 36), r2, &a, silu) {
+		t.Fatal("gated product of 36 rows fused")
+	}
+	f32 := randMatrix(r, ggml.F32, 32, 256)
+	if MatMulActsGated(make([]float32, 32), f32, make([]float32, 32), f32, &a, silu) {
+		t.Fatal("gated f32 product fused")
+	}
+}
+
+func sameBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: output %d: %v, want %v", what, i, got[i], want[i])
+		}
+	}
+}
