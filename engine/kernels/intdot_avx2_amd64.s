@@ -130,16 +130,18 @@ q80x2done:
 	PAIRDONE(40)
 
 // Q5_0 weights plus 16 of the block at o+base, unsigned bytes in Y2, as
-// Q5U: the fifth bits as 0x10 (Y13) after Y12's spread and Y11's bit
-// test, or'ed into the nibbles: the block's 16 bytes in both lanes,
-// shifted right by Y10's 0 (low lane) and 4 (high lane) bits, and'ed
-// with 0x0f (Y14). Clobbers Y7.
+// Q5U: the fifth bits as 0x10, or'ed into the nibbles. Y12 spreads qh
+// over the bytes, Y11 keeps each byte's bit (0 or 1<<(k%8)), and
+// VPSIGNB turns that into 0 or 16 in one instruction: Y13 is 16 where
+// the bit is below bit 7 and -16 where it is bit 7, whose byte is
+// negative. The nibbles: the block's 16 bytes in both lanes, shifted
+// right by Y10's 0 (low lane) and 4 (high lane) bits, and'ed with 0x0f
+// (Y14). Clobbers Y7.
 #define Q5UX(o, base) \
 	VPBROADCASTD   o+2 base, Y7 \
 	VPSHUFB        Y12, Y7, Y7 \
 	VPAND          Y11, Y7, Y7 \
-	VPCMPEQB       Y11, Y7, Y7 \
-	VPAND          Y13, Y7, Y7 \
+	VPSIGNB        Y7, Y13, Y7 \
 	VBROADCASTI128 o+6 base, Y2 \
 	VPSRLVQ        Y10, Y2, Y2 \
 	VPAND          Y14, Y2, Y2 \
@@ -172,13 +174,20 @@ DATA q5nibshift<>+16(SB)/8, $4
 DATA q5nibshift<>+24(SB)/8, $4
 GLOBL q5nibshift<>(SB), RODATA|NOPTR, $32
 
+// 16 in each byte but the last of each qword (bit 7 of qh's byte), -16 there.
+DATA q5sign<>+0(SB)/8, $0xf010101010101010
+DATA q5sign<>+8(SB)/8, $0xf010101010101010
+DATA q5sign<>+16(SB)/8, $0xf010101010101010
+DATA q5sign<>+24(SB)/8, $0xf010101010101010
+GLOBL q5sign<>(SB), RODATA|NOPTR, $32
+
 // func dotQ50x2AVX2(row *byte, rowBytes int, d *float32, qs *int8, c16 *int32, nb int, dst *float32)
 TEXT ·dotQ50x2AVX2(SB), NOSPLIT, $0-56
 	PAIRSETUP(40)
 	MOVQ    c16+32(FP), BX
 	SUBQ    DI, BX
 	BYTES($0x0f0f0f0f, Y14)
-	BYTES($0x10101010, Y13)
+	VMOVDQU q5sign<>(SB), Y13
 	VMOVDQU q5spread<>(SB), Y12
 	VMOVDQU q5bit<>(SB), Y11
 	VMOVDQU q5nibshift<>(SB), Y10
