@@ -31,7 +31,11 @@ type job struct {
 	next  atomic.Uint64 // generation<<32 | next row
 	total atomic.Int64  // rows of this generation
 	chunk atomic.Int64
-	done  atomic.Int64 // rows finished
+	// share, for products: a claim takes 1/share of the rows still open,
+	// at most chunk and at least least rows; 0 for Parallel: chunks of
+	// chunk rows.
+	share, least atomic.Int64
+	done         atomic.Int64 // rows finished
 	// asleep is set by a caller that has run out of chunks and blocks on
 	// doneCh; the helper that finishes the last rows clears it and wakes it.
 	asleep atomic.Bool
@@ -247,6 +251,9 @@ func (j *job) work(gen uint32, caller bool) (last bool) {
 		if lo >= total {
 			return false
 		}
+		if s := j.share.Load(); s > 0 {
+			chunk = min(chunk, max(j.least.Load(), ((total-lo)/s+3)&^3))
+		}
 		hi := min(lo+chunk, total)
 		if !j.next.CompareAndSwap(v, v+uint64(hi-lo)) {
 			continue
@@ -274,13 +281,22 @@ func run(j *job, rows, work int) {
 		return
 	}
 	p = pool.workers + 1
-	// About four chunks per core balances load without much contention.
-	// A product's chunks are multiples of 4 rows so the multi-row kernels
-	// stay aligned; Parallel's rows (attention heads: 6 for stories15M)
-	// are few and costly, so they go one by one.
+	// About four chunks per core balances load without much contention;
+	// Parallel's rows (attention heads: 6 for stories15M) are few and
+	// costly, so they go one by one. A product's chunks are multiples of
+	// 4 rows so the multi-row kernels stay aligned, and they shrink over
+	// the second half of the rows (each claim 1/(2p) of the rows still
+	// open, down to a tile with parallelMin multiply-adds), so the cores
+	// finish within a small chunk of each other: with equal chunks, a
+	// core slowed by its neighbours left the other idle for up to a
+	// chunk, an eighth of a one-stream product on two cores.
 	chunk := (rows + 4*p - 1) / (4 * p)
+	share, least := 0, 0
 	if j.fn == nil {
 		chunk = (chunk + 3) &^ 3
+		perRow := max(work/rows, 1)
+		least = (max(tileRows, (parallelMin+perRow-1)/perRow) + 3) &^ 3
+		share = 2 * p
 	}
 	if j.align > 1 {
 		chunk = (chunk + j.align - 1) / j.align * j.align
@@ -294,6 +310,8 @@ func run(j *job, rows, work int) {
 	j.next.Store(uint64(j.gen)<<32 | 0xffffffff)
 	j.total.Store(int64(rows))
 	j.chunk.Store(int64(chunk))
+	j.share.Store(int64(share))
+	j.least.Store(int64(least))
 	j.done.Store(0)
 	j.asleep.Store(false)
 	j.next.Store(uint64(j.gen) << 32)
