@@ -151,7 +151,7 @@ func BenchmarkTiledTail(b *testing.B) {
 // BenchmarkTilesX8 compares the eight-vector tiles with the four-vector
 // ones on the types that have both, at the shapes of batched decode (n=8)
 // and of a prompt (n=128): Qwen2.5-0.5B's 896-wide Q5_0 and Q8_0
-// matrices, Llama-3.2-1B's 2048- and 8192-wide Q6_K ones. On a machine
+// matrices, Llama-3.2-1B's 2048- and 8192-wide Q6_K and Q4_K ones. On a machine
 // other jobs load, separate runs differ by more than the kernels do, so
 // each of b.N rounds times a few products with each kernel back to back
 // (in ABBA order) in CPU time, and the benchmark reports the median over
@@ -163,7 +163,8 @@ func BenchmarkTilesX8(b *testing.B) {
 	for _, c := range []struct {
 		typ        ggml.Type
 		rows, cols int
-	}{{ggml.Q5_0, 4864, 896}, {ggml.Q8_0, 4864, 896}, {ggml.Q6_K, 2048, 2048}, {ggml.Q6_K, 2048, 8192}} {
+	}{{ggml.Q5_0, 4864, 896}, {ggml.Q8_0, 4864, 896}, {ggml.Q6_K, 2048, 2048}, {ggml.Q6_K, 2048, 8192},
+		{ggml.Q4_K, 2048, 2048}, {ggml.Q4_K, 8192, 2048}, {ggml.Q4_K, 2048, 8192}} {
 		m := randMatrix(r, c.typ, c.rows, c.cols)
 		for _, n := range []int{8, 128} {
 			x := randVec(r, n*m.Cols, 1)

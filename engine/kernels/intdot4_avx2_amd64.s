@@ -30,12 +30,14 @@
 #define NAME_Q4KX4ROWS ·dotQ4Kx4RowsAVX2(SB)
 #define NAME_Q6KX4ROWS ·dotQ6Kx4RowsAVX2(SB)
 #define NAME_Q6KX8ROWS ·dotQ6Kx8RowsAVX2(SB)
+#define NAME_Q4KX8ROWS ·dotQ4Kx8RowsAVX2(SB)
 #define NAME_Q80X8ROWS ·dotQ80x8RowsAVX2(SB)
 #define NAME_Q50X8ROWS ·dotQ50x8RowsAVX2(SB)
 #define NAME_Q40X8ROWS ·dotQ40x8RowsAVX2(SB)
 
 #include "intdot4_types_amd64.h"
 #include "intdot4k_amd64.h"
+#include "intdot8q4k_amd64.h"
 #include "intdot4q6k_amd64.h"
 #include "intdot8q6k_amd64.h"
 

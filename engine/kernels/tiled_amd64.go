@@ -54,6 +54,9 @@ func dotQ40x8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, cor
 func dotQ6Kx8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
+func dotQ4Kx8RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
+
+//go:noescape
 func x4corrAVX2(qs *int8, nb int, c16, c32, c128 *int32)
 
 // x4corr fills v's corrections for the kernels that take the weights
@@ -102,22 +105,37 @@ func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float3
 }
 
 // hasX8 reports whether t has an eight-vector kernel in the build in use:
-// Q8_0, Q5_0, Q4_0 (intdot8_amd64.h) and Q6_K (intdot8q6k_amd64.h) on
-// AVX2. The VNNI build keeps its four-vector tiles (this machine class has
+// Q8_0, Q5_0, Q4_0 (intdot8_amd64.h), Q6_K (intdot8q6k_amd64.h) and Q4_K
+// (intdot8q4k_amd64.h) on AVX2. The VNNI build keeps its four-vector tiles (this machine class has
 // no AVX-512 to measure or test eight-vector ones on).
 func hasX8(t ggml.Type) bool {
-	return hasAVX2 && !useVNNI && (t == ggml.Q8_0 || t == ggml.Q5_0 || t == ggml.Q4_0 || t == ggml.Q6_K)
+	return hasAVX2 && !useVNNI && (t == ggml.Q8_0 || t == ggml.Q5_0 || t == ggml.Q4_0 || t == ggml.Q6_K || t == ggml.Q4_K && x8Q4K)
+}
+
+// x8Q4K turns the Q4_K eight-vector tile on; a variable so that a
+// benchmark can compare it with two four-vector tiles, the other types'
+// eight-vector tiles staying on.
+var x8Q4K = true
+
+// SetQ4KEightVectorTile turns the Q4_K eight-vector tile on or off and
+// reports whether it was on, as SetEightVectorTiles does for all types.
+func SetQ4KEightVectorTile(on bool) bool {
+	was := x8Q4K
+	x8Q4K = on
+	return was
 }
 
 // dotX8RowsArch runs t's eight-vector kernel. hasX8(t) must hold;
 // lengths are checked by the caller.
-func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, c16, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, dk, d4 []float32, qs []int8, sum, c16, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	r, d, q, o := &rows[0], &d4[0], &qs[0], &dst[0]
 	switch {
 	case !hasX8(t):
 		panic("kernels: no eight-vector kernel for " + t.String())
 	case t == ggml.Q6_K:
 		dotQ6Kx8RowsAVX2(r, rowBytes, nrows, d, q, nb/8, cols, o, dstStride)
+	case t == ggml.Q4_K:
+		dotQ4Kx8RowsAVX2(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q8_0:
 		dotQ80x8RowsAVX2(r, rowBytes, nrows, d, q, nil, nb, cols, o, dstStride)
 	case t == ggml.Q5_0:

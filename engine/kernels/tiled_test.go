@@ -36,7 +36,7 @@ func TestDotX8Rows(t *testing.T) {
 		}
 		tested++
 		checkTiles(t, r, typ, 8, []int{1, 2, 3, 5, 16}, func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, stride int) {
-			dotX8Rows(typ, m.Data, rowBytes, nrows, xq.d4, xq.qs, xq.c16, xq.c128, nb, m.Cols, dst, stride)
+			dotX8Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, xq.c16, xq.c128, nb, m.Cols, dst, stride)
 		})
 	}
 	if tested == 0 {
@@ -51,7 +51,7 @@ func TestDotX8Rows(t *testing.T) {
 func checkTiles(t *testing.T, r *rand.Rand, typ ggml.Type, nvec int, rowCounts []int, kernel func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, stride int)) {
 	t.Helper()
 	dot := dotFor(typ)
-	for _, nb := range []int{1, 2, 3, 8, 9, 24, 64} {
+	for _, nb := range []int{1, 2, 3, 8, 9, 24, 64, 72, 136} { // K-quant rows of 1, 3, 8, 9, 17 super-blocks
 		if (typ == ggml.Q4_K || typ == ggml.Q6_K) && nb%8 != 0 {
 			continue
 		}

@@ -17,26 +17,36 @@ import (
 // each in CPU time, and the benchmark reports the median over rounds of
 // the speed ratio x8/x4 (above 1: the eight-vector tiles are faster),
 // besides each setting's median tokens per CPU second. Run with -cpu 1.
-func BenchmarkShapesX8(b *testing.B) {
+func BenchmarkShapesX8(b *testing.B) { pairedShapes(b, kernels.SetEightVectorTiles) }
+
+// BenchmarkShapesQ4KX8 is BenchmarkShapesX8 with only the Q4_K
+// eight-vector tile turned off and on (kernels.SetQ4KEightVectorTile),
+// the other types' eight-vector tiles on throughout.
+func BenchmarkShapesQ4KX8(b *testing.B) { pairedShapes(b, kernels.SetQ4KEightVectorTile) }
+
+// pairedShapes runs pairedX8 on BenchmarkShapes' files, for 8 sequences
+// decoding and for a prompt, with the tiles that set turns off and on.
+func pairedShapes(b *testing.B, set func(on bool) bool) {
 	files, steps := benchFiles(b)
-	defer kernels.SetEightVectorTiles(kernels.SetEightVectorTiles(true))
+	defer set(set(true))
 	for _, f := range files {
 		m, name := openShapes(b, f)
 		b.Run(name+"/decode/n=8", func(b *testing.B) {
-			pairedX8(b, decodeRun(b, m, 8, steps), 8*steps)
+			pairedX8(b, set, decodeRun(b, m, 8, steps), 8*steps)
 		})
 		b.Run(name+"/prompt", func(b *testing.B) {
-			pairedX8(b, promptRun(b, m), shapesTokens)
+			pairedX8(b, set, promptRun(b, m), shapesTokens)
 		})
 		m.Close()
 	}
 }
 
-// pairedX8 runs work (tokens tokens) with the eight-vector tiles off and
-// on, ABBA each round, and reports the rates and the median ratio.
-func pairedX8(b *testing.B, work func(), tokens int) {
+// pairedX8 runs work (tokens tokens) with the eight-vector tiles that set
+// turns off and on, ABBA each round, and reports the rates and the median
+// ratio.
+func pairedX8(b *testing.B, set func(on bool) bool, work func(), tokens int) {
 	timed := func(on bool) float64 {
-		kernels.SetEightVectorTiles(on)
+		set(on)
 		start := cputime.Process()
 		work()
 		return float64(cputime.Process()-start) / float64(time.Second)
