@@ -10,6 +10,9 @@ func dotQ80x2AVX2(row *byte, rowBytes int, d *float32, qs *int8, nb int, dst *fl
 //go:noescape
 func dotQ50x2AVX2(row *byte, rowBytes int, d *float32, qs *int8, c16 *int32, nb int, dst *float32)
 
+// rowPairs reports whether dotRowPairs has kernels on this CPU.
+func rowPairs() bool { return hasAVX2 && !useVNNI }
+
 // dotRowPairs computes dst[i] for the leading even number of nrows rows
 // of type t (rowBytes apart) against one quantized vector (block scales
 // d, quants qs, and for Q5_0 x4corr's c16, else nil), two rows per call,
@@ -17,7 +20,7 @@ func dotQ50x2AVX2(row *byte, rowBytes int, d *float32, qs *int8, c16 *int32, nb 
 // The VNNI builds keep their one-row kernels, which give the same bits.
 func dotRowPairs(t ggml.Type, rows []byte, rowBytes, nrows int, d []float32, qs []int8, c16 []int32, dst []float32) int {
 	nb := len(d)
-	if !hasAVX2 || useVNNI || nrows < 2 || nb == 0 {
+	if !rowPairs() || nrows < 2 || nb == 0 {
 		return 0
 	}
 	pairs := nrows &^ 1

@@ -4,6 +4,8 @@ package kernels
 
 import "github.com/runnel/runnel/engine/ggml"
 
+func rowPairs() bool { return false }
+
 func dotRowPairs(t ggml.Type, rows []byte, rowBytes, nrows int, d []float32, qs []int8, c16 []int32, dst []float32) int {
 	return 0
 }

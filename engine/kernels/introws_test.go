@@ -18,7 +18,7 @@ func TestDotRowPairs(t *testing.T) {
 		dot := dotFor(typ)
 		checkTiles(t, r, typ, 1, []int{1, 2, 3, 5, 16}, func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, _ int) {
 			done := dotRowPairs(typ, m.Data, rowBytes, nrows, xq.d[:nb], xq.qs[:m.Cols], xq.c16[:m.Cols/4], dst[:nrows])
-			if want := nrows &^ 1; hasAVX2 && !useVNNI && done != want {
+			if want := nrows &^ 1; rowPairs() && done != want {
 				t.Fatalf("%s: %d of %d rows in pairs, want %d", typ, done, nrows, want)
 			}
 			for i := done; i < nrows; i++ {
