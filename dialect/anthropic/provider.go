@@ -461,7 +461,14 @@ type textShape struct {
 	name   string
 	ends   []byte
 	before int
+	probes int // set's probe decodes so far in this stream
 }
+
+// maxProbes bounds set's probe decodes per stream. A stream re-probes
+// when a text delta differs from the last one outside its text (a new
+// content block: a few per stream); an upstream whose deltas differ in
+// every event would otherwise pay a second decode for every token.
+const maxProbes = 8
 
 // probeText is a text that set puts in place of an event's to check that
 // the event's text comes from there.
@@ -480,9 +487,10 @@ func (t *textShape) set(name string, data []byte, ev *StreamEvent) {
 	}
 	at := k + len(`"text":`)
 	end := jsonStringEnd(data, at)
-	if end < 0 {
+	if end < 0 || t.probes >= maxProbes {
 		return
 	}
+	t.probes++
 	probe := append(append(append(t.ends, data[:at]...), `"`+probeText+`"`...), data[end:]...)
 	var got StreamEvent
 	want, delta := *ev, *ev.Delta

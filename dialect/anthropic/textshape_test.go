@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -111,5 +112,22 @@ func BenchmarkDecodeTextDelta(b *testing.B) {
 				i++
 			}
 		})
+	}
+}
+
+// A stream whose text deltas differ outside their text in every event is
+// decoded in full each time, and probed for a shape at most maxProbes
+// times, not once a token.
+func TestTextShapeProbesBounded(t *testing.T) {
+	var d Decoder
+	for i := range 3 * maxProbes {
+		data := fmt.Sprintf(`{"type":"content_block_delta","index":0,"seq":%d,"delta":{"type":"text_delta","text":"t%d"}}`, i, i)
+		evs, err := d.Decode("content_block_delta", []byte(data))
+		if err != nil || len(evs) != 1 || evs[0].Text != fmt.Sprintf("t%d", i) {
+			t.Fatalf("event %d: %v %v", i, evs, err)
+		}
+	}
+	if d.text.probes != maxProbes {
+		t.Errorf("%d probes over %d events, want %d", d.text.probes, 3*maxProbes, maxProbes)
 	}
 }
