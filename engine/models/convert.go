@@ -67,37 +67,13 @@ func Convert(checkpoint, tokenizer, out string, t ggml.Type) (ConvertReport, err
 			types[i] = 1 // normal
 		}
 	}
-	meta := []struct {
-		k string
-		v any
-	}{
-		{"general.architecture", "llama"},
-		{"general.name", name},
-		{"general.file_type", fileType(t)},
-		{"llama.context_length", uint32(c.SeqLen)},
-		{"llama.embedding_length", uint32(c.Dim)},
-		{"llama.block_count", uint32(c.Layers)},
-		{"llama.feed_forward_length", uint32(c.HiddenDim)},
-		{"llama.attention.head_count", uint32(c.Heads)},
-		{"llama.attention.head_count_kv", uint32(c.KVHeads)},
-		{"llama.attention.layer_norm_rms_epsilon", float32(1e-5)},
-		{"llama.rope.dimension_count", uint32(c.HeadSize())},
-		{"llama.rope.freq_base", float32(10000)},
-		{"llama.vocab_size", uint32(c.VocabSize)},
-		{"tokenizer.ggml.model", "llama"},
-		{"tokenizer.ggml.tokens", tokens},
-		{"tokenizer.ggml.scores", scores},
-		{"tokenizer.ggml.token_type", types},
-		{"tokenizer.ggml.unknown_token_id", uint32(0)},
-		{"tokenizer.ggml.bos_token_id", uint32(1)},
-		{"tokenizer.ggml.eos_token_id", uint32(2)},
-		{"tokenizer.ggml.add_bos_token", true},
-		{"tokenizer.ggml.add_eos_token", false},
-	}
-	for _, kv := range meta {
-		if err := w.Add(kv.k, kv.v); err != nil {
-			return rep, err
-		}
+	err = w.AddLlama(gguf.Llama{
+		Name: name, FileType: fileType(t), Context: c.SeqLen,
+		Dim: c.Dim, Hidden: c.HiddenDim, Layers: c.Layers, Heads: c.Heads, KVHeads: c.KVHeads, RopeBase: 10000,
+		Tokens: tokens, Scores: scores, TokenTypes: types,
+	})
+	if err != nil {
+		return rep, err
 	}
 	add := func(name string, data []float32, rows, cols int) error {
 		typ := t
@@ -146,24 +122,8 @@ func Convert(checkpoint, tokenizer, out string, t ggml.Type) (ConvertReport, err
 			return rep, err
 		}
 	}
-	tmp := out + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return rep, err
-	}
-	n, err := w.WriteTo(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, out)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return rep, err
-	}
-	rep.Bytes = n
-	return rep, nil
+	rep.Bytes, err = w.WriteFile(out)
+	return rep, err
 }
 
 // fileType is GGUF's general.file_type for a file mostly of type t.

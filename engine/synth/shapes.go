@@ -1,10 +1,8 @@
 package synth
 
 import (
-	"bufio"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"unsafe"
 
 	"github.com/runnel/runnel/engine/ggml"
@@ -63,38 +61,13 @@ func WriteGGUF(path string, s Shape, mix string, seed uint64) (Report, error) {
 	}
 	w := gguf.NewWriter()
 	tokens, scores, types := vocab(s.Vocab)
-	hd := s.Dim / s.Heads
-	meta := []struct {
-		k string
-		v any
-	}{
-		{"general.architecture", "llama"},
-		{"general.name", "synthetic " + s.Name + " " + mix},
-		{"general.file_type", ftype},
-		{"llama.context_length", uint32(4096)},
-		{"llama.embedding_length", uint32(s.Dim)},
-		{"llama.block_count", uint32(s.Layers)},
-		{"llama.feed_forward_length", uint32(s.Hidden)},
-		{"llama.attention.head_count", uint32(s.Heads)},
-		{"llama.attention.head_count_kv", uint32(s.KVs)},
-		{"llama.attention.layer_norm_rms_epsilon", float32(1e-5)},
-		{"llama.rope.dimension_count", uint32(hd)},
-		{"llama.rope.freq_base", s.RopeBase},
-		{"llama.vocab_size", uint32(s.Vocab)},
-		{"tokenizer.ggml.model", "llama"},
-		{"tokenizer.ggml.tokens", tokens},
-		{"tokenizer.ggml.scores", scores},
-		{"tokenizer.ggml.token_type", types},
-		{"tokenizer.ggml.unknown_token_id", uint32(0)},
-		{"tokenizer.ggml.bos_token_id", uint32(1)},
-		{"tokenizer.ggml.eos_token_id", uint32(2)},
-		{"tokenizer.ggml.add_bos_token", true},
-		{"tokenizer.ggml.add_eos_token", false},
-	}
-	for _, kv := range meta {
-		if err := w.Add(kv.k, kv.v); err != nil {
-			return rep, err
-		}
+	err := w.AddLlama(gguf.Llama{
+		Name: "synthetic " + s.Name + " " + mix, FileType: ftype, Context: 4096,
+		Dim: s.Dim, Hidden: s.Hidden, Layers: s.Layers, Heads: s.Heads, KVHeads: s.KVs, RopeBase: s.RopeBase,
+		Tokens: tokens, Scores: scores, TokenTypes: types,
+	})
+	if err != nil {
+		return rep, err
 	}
 	r := rand.New(rand.NewPCG(seed, seed))
 	moreBits := func(i int) bool { // llama-quantize's use_more_bits
@@ -125,7 +98,7 @@ func WriteGGUF(path string, s Shape, mix string, seed uint64) (Report, error) {
 		rep.Types[t]++
 		return w.AddTensor(name, t, []uint64{uint64(cols), uint64(rows)}, data)
 	}
-	kv := s.KVs * hd
+	kv := s.KVs * (s.Dim / s.Heads)
 	errs := []error{add("token_embd.weight", s.Vocab, s.Dim, ggml.Q6_K)}
 	for i := range s.Layers {
 		p := fmt.Sprintf("blk.%d.", i)
@@ -151,25 +124,8 @@ func WriteGGUF(path string, s Shape, mix string, seed uint64) (Report, error) {
 			return rep, err
 		}
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return rep, err
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	n, err := w.WriteTo(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return rep, err
-	}
-	rep.Bytes = n
-	return rep, os.Rename(tmp, path)
+	rep.Bytes, err = w.WriteFile(path)
+	return rep, err
 }
 
 // vocab returns n SentencePiece tokens: unknown, BOS, EOS, the 256 byte
