@@ -250,15 +250,14 @@ func (p *JSONScanner) number() bool {
 	return true
 }
 
-// FoldsToAny says whether key is not one of names, all ASCII, but
-// encoding/json would match it to one (it matches keys case-insensitively):
-// a parser then leaves the object to encoding/json.
-func FoldsToAny(key string, names ...string) bool {
+// MatchesAny says whether encoding/json would take key for one of names,
+// all ASCII: it matches keys case-insensitively.
+func MatchesAny(key string, names ...string) bool {
 	for _, name := range names {
 		// A key folding to an ASCII name is at least as long (K and ſ
 		// fold to k and s from more bytes), and as long if ASCII too:
 		// most unknown keys (id, object, model) need no EqualFold.
-		if len(key) < len(name) || len(key) > len(name) && isASCII(key) || key == name {
+		if len(key) < len(name) || len(key) > len(name) && isASCII(key) {
 			continue
 		}
 		if strings.EqualFold(key, name) {

@@ -59,7 +59,7 @@ func (p *liteParser) keys(names []string, field func(key string) bool) bool {
 	return p.Object(func(key string) bool {
 		k := slices.Index(names, key)
 		if k < 0 {
-			return !dialect.FoldsToAny(key, names...) && p.Skip()
+			return !dialect.MatchesAny(key, names...) && p.Skip()
 		}
 		if seen&(1<<k) != 0 {
 			return false
@@ -252,18 +252,16 @@ func (p *liteParser) errorDetail(e *ErrorDetail) bool {
 	})
 }
 
-// strTo parses a string (or null, which leaves dst) into dst, a copy if
-// own, else a view of the data.
+// strTo parses a string field (null leaves dst) into dst, a copy if own,
+// else a view of the data.
 func (p *liteParser) strTo(dst *string, own bool) bool {
-	if p.Null() {
-		return true
+	if !strField(&p.JSONScanner, dst) {
+		return false
 	}
-	s, ok := p.Str()
 	if own {
-		s = strings.Clone(s)
+		*dst = strings.Clone(*dst)
 	}
-	*dst = s
-	return ok
+	return true
 }
 
 // strPtr parses null (dst nil) or a string (a view of the data).

@@ -240,7 +240,7 @@ func (p *liteParser) usage(u *liteUsage) bool {
 // matches keys case-insensitively, so a key that differs from a known one
 // only in case is left to it.
 func (p *liteParser) other(key string, known ...string) bool {
-	return !dialect.FoldsToAny(key, known...) && p.Skip()
+	return !dialect.MatchesAny(key, known...) && p.Skip()
 }
 
 func (p *liteParser) strOrNull(dst *string) bool {
