@@ -421,7 +421,8 @@ func (e *encoder) sendStart(call *gateway.Call) bool {
 	}
 	e.started = true
 	e.inputTok = inputTokens
-	if !e.event("message_start", appendMessageStart(nil, e.id, e.model, inputTokens)) {
+	e.buf = appendMessageStart(make([]byte, 0, 512), e.id, e.model, inputTokens)
+	if !e.event("message_start", e.buf) {
 		return false
 	}
 	return e.event("ping", []byte(`{"type":"ping"}`))
@@ -629,7 +630,7 @@ func (e *encoder) end(u stream.Usage) {
 	if !e.closeBlock() {
 		return
 	}
-	b := append(e.buf[:0:0], `{"type":"message_delta","delta":{"stop_reason":"`...)
+	b := append(e.buf[:0], `{"type":"message_delta","delta":{"stop_reason":"`...)
 	b = append(b, reason...)
 	b = append(b, `","stop_sequence":`...)
 	if e.stopSeq != "" {
