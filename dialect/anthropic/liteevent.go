@@ -23,7 +23,7 @@ type liteEvent struct {
 	err   ErrorDetail
 }
 
-// parseLite parses data into l.ev as encoding/json would into a new
+// parse parses data into l.ev as encoding/json would into a new
 // StreamEvent. ok is false for anything it does not take (invalid JSON, a
 // type it does not expect, a repeated key, a key that only folds to a
 // known one, a message with content): the caller then decodes with
@@ -69,7 +69,7 @@ func (p *liteParser) keys(names []string, field func(key string) bool) bool {
 	})
 }
 
-// The fields of each object parseLite reads, as keys takes them.
+// The fields of each object parse reads, as keys takes them.
 var (
 	eventNames   = []string{"type", "index", "message", "content_block", "delta", "usage", "error"}
 	messageNames = []string{"id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "usage"}

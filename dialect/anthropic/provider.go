@@ -340,7 +340,7 @@ func (d *Decoder) Decode(name string, data []byte) ([]stream.Event, error) {
 }
 
 // unmarshalEvent decodes an event's data with encoding/json: the events
-// parseLite does not take. Out of line, and events too: encoding/json
+// liteEvent.parse does not take. Out of line, and events too: encoding/json
 // runs about 1 KiB of stack a level of nesting, and under Decode's frame
 // it would grow the request goroutine's stack further, for as long as the
 // stream lasts (docs/benchmarks.md, issue 13).
@@ -474,8 +474,8 @@ type textShape struct {
 	before int
 }
 
-// set records the shape of data, a text delta event that parseLite took,
-// whose text came from the string at at.
+// set records the shape of data, a text delta event that liteEvent.parse
+// took, whose text came from the string at at.
 func (t *textShape) set(name string, data []byte, at int) {
 	t.ends = t.ends[:0]
 	end := jsonStringEnd(data, at)
