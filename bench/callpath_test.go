@@ -49,13 +49,27 @@ func (c cannedUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 // recordedStream is the mock upstream's streamed answer of n tokens, as
 // the load generator's request gets it.
 func recordedStream(tb testing.TB, n int) []byte {
+	return recorded(tb, MockHandler(mock.Options{Tokens: n}), "/v1/chat/completions", chatBody("default"))
+}
+
+// recordedAnthropicStream is recordedStream from the Anthropic mock.
+func recordedAnthropicStream(tb testing.TB, n int) []byte {
+	return recorded(tb, MockAnthropicHandler(mock.Options{Tokens: n}), "/v1/messages", messagesBody("default"))
+}
+
+func recorded(tb testing.TB, h http.Handler, path, body string) []byte {
 	rec := httptest.NewRecorder()
-	req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(chatBody("default")))
-	MockHandler(mock.Options{Tokens: n}).ServeHTTP(rec, req)
+	h.ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader(body)))
 	if rec.Code != http.StatusOK {
 		tb.Fatalf("mock answered %d: %s", rec.Code, rec.Body)
 	}
 	return rec.Body.Bytes()
+}
+
+// messagesBody is the request the load generator sends to a Messages API
+// (the anthropic provider's body).
+func messagesBody(model string) string {
+	return `{"model":"` + model + `","max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"Tell me a story."}]}],"stream":true}`
 }
 
 func chatBody(model string) string {
@@ -87,25 +101,45 @@ func (w *sinkWriter) Write(p []byte) (int, error) {
 // cpu-µs/token is the process's CPU time (the collector's included) per
 // token.
 func BenchmarkCallPath(b *testing.B) {
-	const tokens = 50
-	body := recordedStream(b, tokens)
+	callPath(b, recordedStream(b, callTokens), "/v1/chat/completions", chatBody, "openai/default", func(c *http.Client) http.Handler {
+		return gatewayOver("http://upstream", c)
+	})
+}
+
+// BenchmarkCallPathAnthropic is BenchmarkCallPath with Anthropic's
+// Messages API on both sides: the anthropic dialect over the anthropic
+// upstream provider, the proxy over the same recorded answer.
+func BenchmarkCallPathAnthropic(b *testing.B) {
+	callPath(b, recordedAnthropicStream(b, callTokens), "/v1/messages", messagesBody, "anthropic/default", func(c *http.Client) http.Handler {
+		return gatewayAnthropicOver("http://upstream", c)
+	})
+}
+
+// callTokens is the tokens of a call in BenchmarkCallPath.
+const callTokens = 50
+
+// callPath runs calls to path through the proxy and through runnel (given
+// a client for the upstream) over the recorded answer body, with the
+// request body of each one's model (the proxy's "default"), and reports
+// their CPU time per token.
+func callPath(b *testing.B, body []byte, path string, reqBody func(model string) string, model string, runnel func(*http.Client) http.Handler) {
 	up := cannedUpstream{body}
 	for _, h := range []struct {
 		name, model string
 		h           http.Handler
 	}{
 		{"proxy", "default", proxyOver("http://upstream", up)},
-		{"runnel", "openai/default", gatewayOver("http://upstream", &http.Client{Transport: up})},
+		{"runnel", model, runnel(&http.Client{Transport: up})},
 	} {
 		b.Run(h.name, func(b *testing.B) {
-			reqBody := chatBody(h.model)
+			reqBody := reqBody(h.model)
 			w := &sinkWriter{h: http.Header{}}
 			b.ReportAllocs()
 			cpu0 := cpuTime()
 			for b.Loop() {
 				clear(w.h)
 				w.n = 0
-				r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(reqBody))
+				r := httptest.NewRequest("POST", path, strings.NewReader(reqBody))
 				h.h.ServeHTTP(w, r)
 				if w.n < len(body)/2 {
 					b.Fatalf("%s wrote %d bytes", h.name, w.n)
@@ -113,7 +147,7 @@ func BenchmarkCallPath(b *testing.B) {
 			}
 			// CPU time, not wall time: on a shared machine the wall time
 			// of an op is mostly waiting for a core.
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/tokens/1000, "cpu-µs/token")
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/callTokens/1000, "cpu-µs/token")
 		})
 	}
 }

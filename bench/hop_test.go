@@ -468,7 +468,7 @@ func (s *holdingStream) Close() error { return nil }
 
 // TestStreamStacksStayAt8KiB: no goroutine of a stream through Runnel
 // outgrows 8 KiB of stack, in every dialect that streams over HTTP (over
-// an OpenAI upstream; 16 KiB over an Anthropic one), resumable or not. An
+// an OpenAI upstream and over an Anthropic one), resumable or not. An
 // open stream's request goroutine keeps the stack it grew to while it
 // lasts, and its deepest moment is the first flush, where net/http writes
 // the headers some 4 KiB below the dialect's loop: grown to 16 KiB there,
@@ -497,10 +497,7 @@ func TestStreamStacksStayAt8KiB(t *testing.T) {
 		endpoints      []endpoint
 	}{
 		{"runnel", openaiUp.URL, 8 << 10, []endpoint{{"/v1/chat/completions", chat, "data: [DONE]", false}}},
-		// Not yet 8 KiB over an Anthropic upstream: its events are decoded
-		// by encoding/json, about 1 KiB of stack per level of nesting
-		// (message_start has three) under the controls' Recv frames.
-		{"runnel-anthropic", anthropicUp.URL, 16 << 10, []endpoint{{"/v1/messages", fmt.Sprintf(messages, "anthropic"), "event: message_stop", false}}},
+		{"runnel-anthropic", anthropicUp.URL, 8 << 10, []endpoint{{"/v1/messages", fmt.Sprintf(messages, "anthropic"), "event: message_stop", false}}},
 		{"runnel-dialects", openaiUp.URL, 8 << 10, []endpoint{
 			{"/v1/chat/completions", chat, "data: [DONE]", false},
 			{"/v1/chat/completions", chat, "data: [DONE]", true},

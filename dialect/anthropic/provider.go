@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -310,6 +309,7 @@ type Decoder struct {
 	tools      map[int]int // content block index → tool-call index
 	text       textShape   // of the last text delta
 	one        [1]stream.Event
+	lite       liteEvent
 }
 
 // Decode decodes one SSE event (name and data). It does not keep data; the
@@ -321,17 +321,29 @@ func (d *Decoder) Decode(name string, data []byte) ([]stream.Event, error) {
 	if text, ok := d.text.parse(name, data); ok {
 		return d.delta(text), nil
 	}
-	ev, err := unmarshalEvent(name, data)
-	if err != nil {
-		return nil, err
+	textAt, ok := d.lite.parse(data)
+	if !ok {
+		ev, err := unmarshalEvent(name, data)
+		if err != nil {
+			return nil, err
+		}
+		return d.events(ev)
 	}
-	return d.events(name, data, ev)
+	ev := &d.lite.ev
+	if ev.Type == "" {
+		ev.Type = name
+	}
+	if textAt >= 0 && ev.Type == "content_block_delta" && ev.Delta.Type == "text_delta" {
+		d.text.set(name, data, textAt)
+	}
+	return d.events(ev)
 }
 
-// unmarshalEvent decodes an event's data. Out of line, and events too:
-// encoding/json runs a few KiB deep, and under Decode's switch (a large
-// frame) it would grow the request goroutine's stack past 8 KiB, for as
-// long as the stream lasts (docs/benchmarks.md, issue 13).
+// unmarshalEvent decodes an event's data with encoding/json: the events
+// liteEvent.parse does not take. Out of line, and events too: encoding/json
+// runs about 1 KiB of stack a level of nesting, and under Decode's frame
+// it would grow the request goroutine's stack further, for as long as the
+// stream lasts (docs/benchmarks.md, issue 13).
 //
 //go:noinline
 func unmarshalEvent(name string, data []byte) (*StreamEvent, error) {
@@ -348,7 +360,7 @@ func unmarshalEvent(name string, data []byte) (*StreamEvent, error) {
 // events is what ev says, once decoded.
 //
 //go:noinline
-func (d *Decoder) events(name string, data []byte, ev *StreamEvent) ([]stream.Event, error) {
+func (d *Decoder) events(ev *StreamEvent) ([]stream.Event, error) {
 	switch ev.Type {
 	case "message_start":
 		if ev.Message != nil {
@@ -387,7 +399,6 @@ func (d *Decoder) events(name string, data []byte, ev *StreamEvent) ([]stream.Ev
 		}
 		switch ev.Delta.Type {
 		case "text_delta":
-			d.text.set(name, data, ev)
 			return d.delta(ev.Delta.Text), nil
 		case "thinking_delta":
 			return []stream.Event{stream.ThinkingDelta(ev.Delta.Thinking)}, nil
@@ -455,50 +466,23 @@ func finishReason(r string) stream.FinishReason {
 // name, the bytes before and after the text string, and where they meet.
 // Every text delta of a stream is the same event with another string, so
 // one whose other bytes are the same is a text delta of that string:
-// comparing the ends and reading the string replaces encoding/json's
-// decoding of the whole event.
+// comparing the ends and reading the string replaces parsing the whole
+// event.
 type textShape struct {
 	name   string
 	ends   []byte
 	before int
-	probes int // set's probe decodes so far in this stream
 }
 
-// maxProbes bounds set's probe decodes per stream. A stream re-probes
-// when a text delta differs from the last one outside its text (a new
-// content block: a few per stream); an upstream whose deltas differ in
-// every event would otherwise pay a second decode for every token.
-const maxProbes = 8
-
-// probeText is a text that set puts in place of an event's to check that
-// the event's text comes from there.
-const probeText = "runnel-probe"
-
-// set records the shape of data, a text delta event that decoded to ev,
-// if the string after its "text": key is where ev's text comes from.
-// encoding/json tells: data with that string replaced by another must
-// decode to ev with that other text (a key it folds to "text" later in
-// the event, for one, would win over the string).
-func (t *textShape) set(name string, data []byte, ev *StreamEvent) {
+// set records the shape of data, a text delta event that liteEvent.parse
+// took, whose text came from the string at at.
+func (t *textShape) set(name string, data []byte, at int) {
 	t.ends = t.ends[:0]
-	k := bytes.LastIndex(data, []byte(`"text":"`))
-	if k < 0 || ev.Delta.Text == probeText {
-		return
-	}
-	at := k + len(`"text":`)
 	end := jsonStringEnd(data, at)
-	if end < 0 || t.probes >= maxProbes {
+	if end < 0 {
 		return
 	}
-	t.probes++
-	probe := append(append(append(t.ends, data[:at]...), `"`+probeText+`"`...), data[end:]...)
-	var got StreamEvent
-	want, delta := *ev, *ev.Delta
-	delta.Text, want.Delta = probeText, &delta
-	if json.Unmarshal(probe, &got) != nil || !reflect.DeepEqual(got, want) {
-		return
-	}
-	t.ends = append(append(probe[:0], data[:at]...), data[end:]...)
+	t.ends = append(append(t.ends, data[:at]...), data[end:]...)
 	t.name, t.before = name, at
 }
 

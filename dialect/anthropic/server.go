@@ -380,7 +380,8 @@ type encoder struct {
 	blocks   []Block
 	finish   stream.FinishReason
 	stopSeq  string // the stop sequence that ended the stream, if any
-	buf      []byte
+	buf      []byte // the event being built
+	head     []byte // of the open text or thinking block's deltas
 	inputTok int
 }
 
@@ -420,15 +421,39 @@ func (e *encoder) sendStart(call *gateway.Call) bool {
 	}
 	e.started = true
 	e.inputTok = inputTokens
-	msg := e.message()
-	msg.Usage = Usage{InputTokens: inputTokens}
-	if !e.jsonEvent("message_start", struct {
-		Type    string          `json:"type"`
-		Message MessageResponse `json:"message"`
-	}{"message_start", msg}) {
+	e.buf = appendMessageStart(make([]byte, 0, 512), e.id, e.model, inputTokens)
+	if !e.event("message_start", e.buf) {
 		return false
 	}
 	return e.event("ping", []byte(`{"type":"ping"}`))
+}
+
+// appendMessageStart appends message_start's data, as json.Marshal writes
+// it, by appends (about a tenth of the instructions).
+func appendMessageStart(b []byte, id, model string, inputTokens int) []byte {
+	if hasControl(id) || hasControl(model) {
+		// json.Marshal writes \b and \f, AppendJSONString \u0008 and \u000c.
+		msg := MessageResponse{ID: id, Type: "message", Role: "assistant", Model: model, Content: []Block{}, Usage: Usage{InputTokens: inputTokens}}
+		data, _ := json.Marshal(struct {
+			Type    string          `json:"type"`
+			Message MessageResponse `json:"message"`
+		}{"message_start", msg})
+		return append(b, data...)
+	}
+	b = dialect.AppendJSONString(append(b, `{"type":"message_start","message":{"id":`...), id)
+	b = dialect.AppendJSONString(append(b, `,"type":"message","role":"assistant","model":`...), model)
+	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":`...)
+	b = strconv.AppendInt(b, int64(inputTokens), 10)
+	return append(b, `,"output_tokens":0}}}`...)
+}
+
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 // sentFirst flushes the events of the first token at once: it never waits
@@ -456,9 +481,11 @@ func (e *encoder) openBlock(b Block) bool {
 		return true
 	}
 	if b.Type == "text" {
+		e.deltaHead(b.Type)
 		return e.rawStart(`{"type":"text","text":""}`)
 	}
 	if b.Type == "thinking" {
+		e.deltaHead(b.Type)
 		return e.rawStart(`{"type":"thinking","thinking":"","signature":""}`)
 	}
 	return e.jsonEvent("content_block_start", struct {
@@ -488,11 +515,12 @@ func (e *encoder) closeBlock() bool {
 }
 
 // delta writes a text or thinking delta, opening a block of its type first
-// if needed. This is the per-token path: the frame is built in place.
+// if needed. This is the per-token path: the frame is the open block's
+// head (made when it opened) and the text, appended in e's buffer.
 func (e *encoder) delta(ch stream.Channel, text string) bool {
-	kind, field, dtype := "text", "text", "text_delta"
+	kind := "text"
 	if ch == stream.Thinking {
-		kind, field, dtype = "thinking", "thinking", "thinking_delta"
+		kind = "thinking"
 	}
 	if e.open != kind && !e.openBlock(Block{Type: kind}) {
 		return false
@@ -506,17 +534,21 @@ func (e *encoder) delta(ch stream.Channel, text string) bool {
 		}
 		return true
 	}
-	var data [256]byte
-	b := append(data[:0], `{"type":"content_block_delta","index":`...)
-	b = strconv.AppendInt(b, int64(e.index), 10)
-	b = append(b, `,"delta":{"type":"`...)
-	b = append(b, dtype...)
-	b = append(b, `","`...)
-	b = append(b, field...)
-	b = append(b, `":`...)
+	b := append(e.buf[:0], e.head...)
 	b = dialect.AppendJSONString(b, text)
-	b = append(b, "}}"...)
-	return e.event("content_block_delta", b)
+	e.buf = append(b, "}}"...)
+	return e.event("content_block_delta", e.buf)
+}
+
+// deltaHead is what every delta event of the block just opened begins
+// with, up to its text string.
+func (e *encoder) deltaHead(kind string) {
+	b := strconv.AppendInt(append(e.head[:0], `{"type":"content_block_delta","index":`...), int64(e.index), 10)
+	if kind == "thinking" {
+		e.head = append(b, `,"delta":{"type":"thinking_delta","thinking":`...)
+		return
+	}
+	e.head = append(b, `,"delta":{"type":"text_delta","text":`...)
 }
 
 // toolCall maps an OpenAI-style tool-call delta: a new index opens a
@@ -598,7 +630,7 @@ func (e *encoder) end(u stream.Usage) {
 	if !e.closeBlock() {
 		return
 	}
-	b := append(e.buf[:0:0], `{"type":"message_delta","delta":{"stop_reason":"`...)
+	b := append(e.buf[:0], `{"type":"message_delta","delta":{"stop_reason":"`...)
 	b = append(b, reason...)
 	b = append(b, `","stop_sequence":`...)
 	if e.stopSeq != "" {

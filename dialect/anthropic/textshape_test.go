@@ -3,6 +3,7 @@ package anthropic
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/runnel/runnel/stream"
@@ -51,20 +52,20 @@ func TestTextShape(t *testing.T) {
 	if _, ok := d.text.parse("other", []byte(textDeltas[1])); ok {
 		t.Error("an event of another name was taken from the shape")
 	}
-	// The last "text" key gives the text, unless a key encoding/json
-	// folds to it comes later.
-	for i, data := range textDeltas[5:8] {
+	// An event with two text keys, or one that folds to "text", is left
+	// to encoding/json, and gives no shape.
+	for _, data := range textDeltas[5:8] {
 		var d Decoder
 		d.Decode("content_block_delta", []byte(data))
-		if recorded := len(d.text.ends) != 0; recorded != (i < 2) {
-			t.Errorf("%s: shape recorded %v", data, recorded)
+		if len(d.text.ends) != 0 {
+			t.Errorf("%s: shape recorded", data)
 		}
 	}
 }
 
-// FuzzDecoderShape checks the text shape against encoding/json: after any
-// first event, a second decodes to the same events and error whether or
-// not the first one's shape serves.
+// FuzzDecoderShape checks the decoder (text shapes, parseLite) against
+// encoding/json alone: after any first event, a second decodes to the
+// same events and error, and they own their strings.
 func FuzzDecoderShape(f *testing.F) {
 	for i := range textDeltas {
 		f.Add("content_block_delta", textDeltas[0], "content_block_delta", textDeltas[i])
@@ -72,21 +73,47 @@ func FuzzDecoderShape(f *testing.F) {
 	}
 	f.Add("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","text":"x"},"usage":{"output_tokens":2}}`,
 		"message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","text":"y"},"usage":{"output_tokens":2}}`)
+	for _, ev := range liteEvents {
+		f.Add(ev[0], ev[1], "message_stop", `{"type":"message_stop"}`)
+		f.Add("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":"f"}}`, ev[0], ev[1])
+	}
 	f.Fuzz(func(t *testing.T, name1, data1, name2, data2 string) {
-		var shaped, full Decoder
-		shaped.Decode(name1, []byte(data1))
-		full.Decode(name1, []byte(data1))
-		full.text = textShape{}
-		buf := []byte(data2)
-		got, gerr := shaped.Decode(name2, buf)
-		for i := range buf {
-			buf[i] = 'X'
-		}
-		want, werr := full.Decode(name2, []byte(data2))
-		if (gerr == nil) != (werr == nil) || !reflect.DeepEqual(got, want) {
-			t.Fatalf("after %s %q, %s %q: %v %v, without the shape %v %v", name1, data1, name2, data2, got, gerr, want, werr)
+		var fast, full Decoder
+		buf := []byte(data1)
+		got1, gerr1 := fast.Decode(name1, buf)
+		got1 = slices.Clone(got1)
+		scribble(buf)
+		want1, werr1 := full.decodeJSON(name1, []byte(data1))
+		want1 = slices.Clone(want1)
+		buf = []byte(data2)
+		got2, gerr2 := fast.Decode(name2, buf)
+		scribble(buf)
+		want2, werr2 := full.decodeJSON(name2, []byte(data2))
+		if (gerr1 == nil) != (werr1 == nil) || !reflect.DeepEqual(got1, want1) ||
+			(gerr2 == nil) != (werr2 == nil) || !reflect.DeepEqual(got2, want2) {
+			t.Fatalf("%s %q, then %s %q: %v %v, %v %v; with encoding/json alone %v %v, %v %v",
+				name1, data1, name2, data2, got1, gerr1, got2, gerr2, want1, werr1, want2, werr2)
 		}
 	})
+}
+
+// decodeJSON is Decode with encoding/json alone: no shape, no parseLite.
+func (d *Decoder) decodeJSON(name string, data []byte) ([]stream.Event, error) {
+	if name == "ping" || len(data) == 0 {
+		return nil, nil
+	}
+	ev, err := unmarshalEvent(name, data)
+	if err != nil {
+		return nil, err
+	}
+	return d.events(ev)
+}
+
+// scribble overwrites b, the reader's buffer the decoder must not keep.
+func scribble(b []byte) {
+	for i := range b {
+		b[i] = 'X'
+	}
 }
 
 // BenchmarkDecodeTextDelta is one text delta decoded: alone (first) or
@@ -115,19 +142,19 @@ func BenchmarkDecodeTextDelta(b *testing.B) {
 	}
 }
 
-// A stream whose text deltas differ outside their text in every event is
-// decoded in full each time, and probed for a shape at most maxProbes
-// times, not once a token.
-func TestTextShapeProbesBounded(t *testing.T) {
+// A stream whose text deltas differ outside their text in every event
+// (here a counter) takes no shape from the last one, but parseLite
+// takes each, and records its shape.
+func TestTextShapeOfEachEvent(t *testing.T) {
 	var d Decoder
-	for i := range 3 * maxProbes {
+	for i := range 10 {
 		data := fmt.Sprintf(`{"type":"content_block_delta","index":0,"seq":%d,"delta":{"type":"text_delta","text":"t%d"}}`, i, i)
-		evs, err := d.Decode("content_block_delta", []byte(data))
-		if err != nil || len(evs) != 1 || evs[0].Text != fmt.Sprintf("t%d", i) {
-			t.Fatalf("event %d: %v %v", i, evs, err)
+		if _, ok := d.lite.parse([]byte(data)); !ok {
+			t.Fatalf("parseLite did not take %s", data)
 		}
-	}
-	if d.text.probes != maxProbes {
-		t.Errorf("%d probes over %d events, want %d", d.text.probes, 3*maxProbes, maxProbes)
+		evs, err := d.Decode("content_block_delta", []byte(data))
+		if err != nil || len(evs) != 1 || evs[0].Text != fmt.Sprintf("t%d", i) || len(d.text.ends) == 0 {
+			t.Fatalf("event %d: %v %v, shape %q", i, evs, err, d.text.ends)
+		}
 	}
 }

@@ -7,6 +7,8 @@ package anthropic
 import (
 	"encoding/json"
 	"errors"
+
+	"github.com/runnel/runnel/dialect"
 )
 
 // MessagesRequest is the body of POST /v1/messages.
@@ -49,10 +51,19 @@ type Content struct {
 // TextContent returns content given as a plain string.
 func TextContent(s string) Content { return Content{text: &s} }
 
-// UnmarshalJSON implements json.Unmarshaler.
+// UnmarshalJSON implements json.Unmarshaler. A string and a list of
+// blocks with text fields only (a request's usual content) are read
+// here; other lists are decoded by encoding/json, a second pass over b.
 func (c *Content) UnmarshalJSON(b []byte) error {
 	*c = Content{}
-	if len(b) > 0 && b[0] == '"' {
+	if len(b) == 0 || b[0] != '"' && b[0] != '[' {
+		return errors.New("content must be a string or an array of content blocks")
+	}
+	if c.lite(string(b)) {
+		return nil
+	}
+	*c = Content{}
+	if b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
@@ -61,10 +72,58 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 		c.Blocks = []Block{{Type: "text", Text: s}}
 		return nil
 	}
-	if len(b) > 0 && b[0] == '[' {
-		return json.Unmarshal(b, &c.Blocks)
+	return json.Unmarshal(b, &c.Blocks)
+}
+
+// lite reads s, a string or a list of blocks whose only fields are type
+// and text, as encoding/json would, or returns false.
+func (c *Content) lite(s string) bool {
+	p := dialect.JSONScanner{S: s}
+	if s[0] == '"' {
+		t, ok := p.Str()
+		c.text = &t
+		c.Blocks = []Block{{Type: "text", Text: t}}
+		return ok && p.I == len(s)
 	}
-	return errors.New("content must be a string or an array of content blocks")
+	p.I++
+	c.Blocks = []Block{}
+	if !p.Eat(']') {
+		for {
+			var b Block
+			if !p.Object(func(key string) bool {
+				switch key {
+				case "type":
+					return strField(&p, &b.Type)
+				case "text":
+					return strField(&p, &b.Text)
+				}
+				return !dialect.MatchesAny(key, blockNames...) && p.Skip()
+			}) {
+				return false
+			}
+			c.Blocks = append(c.Blocks, b)
+			if !p.Eat(',') {
+				break
+			}
+			p.WS()
+		}
+		if !p.Eat(']') {
+			return false
+		}
+	}
+	p.WS()
+	return p.I == len(s)
+}
+
+// strField parses a string field's value into dst: null leaves it, as
+// with encoding/json.
+func strField(p *dialect.JSONScanner, dst *string) bool {
+	if p.Null() {
+		return true
+	}
+	s, ok := p.Str()
+	*dst = s
+	return ok
 }
 
 // MarshalJSON implements json.Marshaler.

@@ -2,9 +2,7 @@ package openai
 
 import (
 	"bytes"
-	"encoding/json"
 	"strings"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/runnel/runnel/dialect"
@@ -41,10 +39,10 @@ func parseLite(data string) (c liteChunk, ok bool) {
 // c.content holds begins (its opening quote), or -1 when c.content came
 // from no string (none, or null after it).
 func parseLiteAt(data string) (c liteChunk, contentAt int, ok bool) {
-	p := liteParser{s: data, contentAt: -1}
-	p.ws()
+	p := liteParser{JSONScanner: dialect.JSONScanner{S: data}, contentAt: -1}
+	p.WS()
 	seen := false
-	if !p.object(func(key string) bool {
+	if !p.Object(func(key string) bool {
 		switch key {
 		case "choices":
 			if seen {
@@ -55,14 +53,14 @@ func parseLiteAt(data string) (c liteChunk, contentAt int, ok bool) {
 		case "usage":
 			return p.usage(&c.usage)
 		case "error":
-			return p.null()
+			return p.Null()
 		}
 		return p.other(key, "choices", "usage", "error")
 	}) {
 		return c, -1, false
 	}
-	p.ws()
-	return c, p.contentAt, p.i == len(p.s)
+	p.WS()
+	return c, p.contentAt, p.I == len(p.S)
 }
 
 // parseLiteBytes is parseLite over a buffer the caller reuses (an SSE
@@ -111,11 +109,11 @@ func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 	if at < 0 {
 		return
 	}
-	p := liteParser{s: unsafe.String(unsafe.SliceData(data), len(data)), i: at}
-	if _, ok := p.str(); !ok {
+	p := liteParser{JSONScanner: dialect.JSONScanner{S: unsafe.String(unsafe.SliceData(data), len(data)), I: at}}
+	if _, ok := p.Str(); !ok {
 		return
 	}
-	sh.ends = append(append(sh.ends, data[:at]...), data[p.i:]...)
+	sh.ends = append(append(sh.ends, data[:at]...), data[p.I:]...)
 	sh.before, sh.chunk = at, *c
 }
 
@@ -126,9 +124,9 @@ func (sh *chunkShape) parse(data []byte) (liteChunk, bool) {
 		!bytes.Equal(data[:sh.before], sh.ends[:sh.before]) || !bytes.Equal(data[len(data)-after:], sh.ends[sh.before:]) {
 		return liteChunk{}, false
 	}
-	p := liteParser{s: unsafe.String(unsafe.SliceData(data), len(data)), i: sh.before}
-	content, ok := p.str()
-	if !ok || p.i != len(data)-after {
+	p := liteParser{JSONScanner: dialect.JSONScanner{S: unsafe.String(unsafe.SliceData(data), len(data)), I: sh.before}}
+	content, ok := p.Str()
+	if !ok || p.I != len(data)-after {
 		return liteChunk{}, false
 	}
 	c := sh.chunk
@@ -137,88 +135,34 @@ func (sh *chunkShape) parse(data []byte) (liteChunk, bool) {
 }
 
 type liteParser struct {
-	s string
-	i int
+	dialect.JSONScanner
 	// contentAt is where the string c.content was last set from begins,
 	// or -1 (parseLiteAt).
 	contentAt int
 }
 
-func (p *liteParser) ws() {
-	for p.i < len(p.s) {
-		switch p.s[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
-	}
-}
-
-func (p *liteParser) eat(b byte) bool {
-	// Chunks seldom have whitespace between tokens: check before ws.
-	if p.i < len(p.s) && p.s[p.i] == b {
-		p.i++
-		return true
-	}
-	p.ws()
-	if p.i < len(p.s) && p.s[p.i] == b {
-		p.i++
-		return true
-	}
-	return false
-}
-
-// object parses an object, calling field for each key with the parser at
-// its value.
-func (p *liteParser) object(field func(key string) bool) bool {
-	if !p.eat('{') {
-		return false
-	}
-	if p.eat('}') {
-		return true
-	}
-	for {
-		p.ws()
-		key, ok := p.str()
-		if !ok || !p.eat(':') {
-			return false
-		}
-		p.ws()
-		if !field(key) {
-			return false
-		}
-		if p.eat(',') {
-			continue
-		}
-		return p.eat('}')
-	}
-}
-
 func (p *liteParser) choices(c *liteChunk) bool {
-	if !p.eat('[') {
+	if !p.Eat('[') {
 		return false
 	}
-	if p.eat(']') {
+	if p.Eat(']') {
 		return true
 	}
-	p.ws()
-	ok := p.object(func(key string) bool {
+	p.WS()
+	ok := p.Object(func(key string) bool {
 		switch key {
 		case "index":
-			if !p.lit("0") {
-				return false
-			}
-			return p.i == len(p.s) || !isDigit(p.s[p.i]) && p.s[p.i] != '.' && p.s[p.i] != 'e' && p.s[p.i] != 'E'
+			n := -1 // null is not taken
+			return p.Int(&n) && n == 0
 		case "delta":
-			return p.object(func(key string) bool {
+			return p.Object(func(key string) bool {
 				switch key {
 				case "content":
-					at := p.i
+					at := p.I
 					if !p.strOrNull(&c.content) {
 						return false
 					}
-					if p.s[at] != '"' {
+					if p.S[at] != '"' {
 						at = -1 // null
 					}
 					p.contentAt = at
@@ -228,7 +172,7 @@ func (p *liteParser) choices(c *liteChunk) bool {
 				case "reasoning":
 					return p.strOrNull(&c.reasoning)
 				case "tool_calls", "function_call":
-					return p.null()
+					return p.Null()
 				}
 				return p.other(key, "content", "reasoning_content", "reasoning", "tool_calls", "function_call")
 			})
@@ -237,55 +181,53 @@ func (p *liteParser) choices(c *liteChunk) bool {
 		case "logprobs":
 			// Non-null logprobs are the event's to carry: encoding/json
 			// keeps them raw.
-			return p.null()
+			return p.Null()
 		case "finish_reason":
 			c.finish, c.hasFinish = "", false
-			if p.null() {
+			if p.Null() {
 				return true
 			}
 			var ok bool
-			c.finish, ok = p.str()
+			c.finish, ok = p.Str()
 			c.hasFinish = ok
 			return ok
 		}
 		return p.other(key, "index", "delta", "text", "finish_reason", "logprobs")
 	})
 	// A second choice is not a per-token chunk of ours.
-	return ok && p.eat(']')
+	return ok && p.Eat(']')
 }
-
-func (p *liteParser) null() bool { return p.lit("null") }
 
 // usage parses a usage object into u as encoding/json does into the *Usage
 // it reuses: a repeated key merges into what an earlier one set, and null
 // drops it.
 func (p *liteParser) usage(u *liteUsage) bool {
-	if p.null() {
+	if p.Null() {
 		*u = liteUsage{}
 		return true
 	}
 	if !u.has {
 		*u = liteUsage{has: true}
 	}
-	return p.object(func(key string) bool {
+	return p.Object(func(key string) bool {
 		switch key {
 		case "prompt_tokens":
-			return p.int(&u.prompt)
+			return p.Int(&u.prompt)
 		case "completion_tokens":
-			return p.int(&u.completion)
+			return p.Int(&u.completion)
 		case "total_tokens":
-			return p.int(&u.total)
+			return p.Int(&u.total)
 		case "completion_tokens_details":
-			if p.null() {
+			if p.Null() {
 				u.hasDetails, u.reasoning = false, 0
 				return true
 			}
 			if !u.hasDetails {
 				u.hasDetails, u.reasoning = true, 0
 			}
-			return p.object(func(key string) bool {
+			return p.Object(func(key string) bool {
 				if key == "reasoning_tokens" {
-					return p.int(&u.reasoning)
+					return p.Int(&u.reasoning)
 				}
 				return p.other(key, "reasoning_tokens")
 			})
@@ -294,213 +236,19 @@ func (p *liteParser) usage(u *liteUsage) bool {
 	})
 }
 
-// int parses an integer of at most 18 digits into dst (null leaves it, as
-// encoding/json does); anything else (a fraction, an exponent, a longer
-// number) is left to encoding/json.
-func (p *liteParser) int(dst *int) bool {
-	if p.null() {
-		return true
-	}
-	s, i := p.s, p.i
-	neg := i < len(s) && s[i] == '-'
-	if neg {
-		i++
-	}
-	start := i
-	n := 0
-	for i < len(s) && isDigit(s[i]) {
-		n = n*10 + int(s[i]-'0')
-		i++
-	}
-	digits := i - start
-	if digits == 0 || digits > 18 || digits > 1 && s[start] == '0' ||
-		i < len(s) && (s[i] == '.' || s[i] == 'e' || s[i] == 'E') {
-		return false
-	}
-	if neg {
-		n = -n
-	}
-	*dst, p.i = n, i
-	return true
-}
-
 // other skips the value of a key the chunk does not need. encoding/json
 // matches keys case-insensitively, so a key that differs from a known one
 // only in case is left to it.
 func (p *liteParser) other(key string, known ...string) bool {
-	for _, k := range known {
-		// Every known key is ASCII, so a key that folds to one is at
-		// least as long (K and ſ fold to k and s from two or three
-		// bytes), and exactly as long if it is ASCII too: most unknown
-		// keys (id, object, created, model) need no EqualFold.
-		if len(key) < len(k) || len(key) > len(k) && isASCII(key) {
-			continue
-		}
-		if strings.EqualFold(key, k) {
-			return false
-		}
-	}
-	return p.skip()
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
-func (p *liteParser) lit(l string) bool {
-	if len(p.s)-p.i >= len(l) && p.s[p.i:p.i+len(l)] == l {
-		p.i += len(l)
-		return true
-	}
-	return false
+	return !dialect.MatchesAny(key, known...) && p.Skip()
 }
 
 func (p *liteParser) strOrNull(dst *string) bool {
-	if p.null() {
+	if p.Null() {
 		*dst = ""
 		return true
 	}
-	s, ok := p.str()
+	s, ok := p.Str()
 	*dst = s
 	return ok
 }
-
-// str parses a string. Without escapes it is a substring of the data;
-// with them, encoding/json decodes it (the escapes were checked here, so it
-// cannot fail).
-func (p *liteParser) str() (string, bool) {
-	if p.i >= len(p.s) || p.s[p.i] != '"' {
-		return "", false
-	}
-	start := p.i + 1
-	// Most strings (keys, ids, tokens) are plain ASCII: no escapes to
-	// decode and no UTF-8 to check.
-	s, j := p.s, dialect.PlainEnd(p.s, start)
-	if j < len(s) && s[j] == '"' {
-		p.i = j + 1
-		return s[start:j], true
-	}
-	escaped := false
-	for j := start; j < len(p.s); j++ {
-		switch b := p.s[j]; {
-		case b == '"':
-			p.i = j + 1
-			raw := p.s[start:j]
-			if !escaped && utf8.ValidString(raw) {
-				return raw, true
-			}
-			var out string
-			if json.Unmarshal([]byte(p.s[start-1:j+1]), &out) != nil {
-				return "", false
-			}
-			return out, true
-		case b == '\\':
-			escaped = true
-			j++
-			if j >= len(p.s) {
-				return "", false
-			}
-			switch p.s[j] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if j+4 >= len(p.s) || !isHex(p.s[j+1]) || !isHex(p.s[j+2]) || !isHex(p.s[j+3]) || !isHex(p.s[j+4]) {
-					return "", false
-				}
-				j += 4
-			default:
-				return "", false
-			}
-		case b < 0x20:
-			return "", false
-		}
-	}
-	return "", false
-}
-
-func isHex(b byte) bool { return isDigit(b) || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F' }
-
-// skip skips any JSON value.
-func (p *liteParser) skip() bool {
-	p.ws()
-	if p.i >= len(p.s) {
-		return false
-	}
-	switch b := p.s[p.i]; {
-	case b == '"':
-		_, ok := p.str()
-		return ok
-	case b == '{':
-		return p.object(func(string) bool { return p.skip() })
-	case b == '[':
-		p.i++
-		if p.eat(']') {
-			return true
-		}
-		for {
-			if !p.skip() {
-				return false
-			}
-			if p.eat(',') {
-				continue
-			}
-			return p.eat(']')
-		}
-	case b == 't':
-		return p.lit("true")
-	case b == 'f':
-		return p.lit("false")
-	case b == 'n':
-		return p.null()
-	case b == '-' || isDigit(b):
-		return p.number()
-	}
-	return false
-}
-
-// number skips a number by JSON's grammar.
-func (p *liteParser) number() bool {
-	s, i := p.s, p.i
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && isDigit(s[i]) {
-			i++
-		}
-	default:
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		if i >= len(s) || !isDigit(s[i]) {
-			return false
-		}
-		for i < len(s) && isDigit(s[i]) {
-			i++
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		if i >= len(s) || !isDigit(s[i]) {
-			return false
-		}
-		for i < len(s) && isDigit(s[i]) {
-			i++
-		}
-	}
-	p.i = i
-	return true
-}
-
-func isDigit(b byte) bool { return b >= '0' && b <= '9' }
