@@ -6,9 +6,9 @@
 // (the corrections Go passes are -k·Σx: x4corr16 for k = 16, x4corr128
 // for k = 128). X4W clobbers only Y12-Y15, which hold nothing then. The
 // including file defines NAME_Q80X4ROWS, NAME_Q50X4ROWS and
-// NAME_Q40X4ROWS, and X4VNNI in the VNNI build; the AVX2 build also
-// NAME_Q80X8ROWS, NAME_Q50X8ROWS and NAME_Q40X8ROWS, the eight-vector
-// tiles of intdot8_amd64.h.
+// NAME_Q40X4ROWS, and X4VNNI in the VNNI build; and NAME_Q80X8ROWS,
+// NAME_Q50X8ROWS and NAME_Q40X8ROWS, the eight-vector tiles of
+// intdot8_amd64.h.
 
 // X4FRAME(dst, qstride): a tile's frame: the current row (0(SP), from
 // the argument row), output (8(SP), from dst) and rows left (16(SP), from
@@ -76,7 +76,7 @@ X4SPLAT(x4thirtytwo<>, $0x2020202020202020)
 #define X4WS0 2(SI)
 #define X4WS1 2(R14)
 #include "intdot4_amd64.h"
-#ifndef X4VNNI
+#ifdef NAME_Q80X8ROWS
 #include "intdot8_amd64.h"
 #endif
 #undef NAME_X8ROWS
@@ -107,7 +107,7 @@ X4SPLAT(x4thirtytwo<>, $0x2020202020202020)
 	VPAND        x4low<>(SB), Y15, Y15 \
 	VPOR         Y14, Y15, w
 #include "intdot4_amd64.h"
-#ifndef X4VNNI
+#ifdef NAME_Q80X8ROWS
 #include "intdot8_amd64.h"
 #endif
 #undef NAME_X8ROWS
@@ -134,7 +134,7 @@ X4SPLAT(x4thirtytwo<>, $0x2020202020202020)
 	VMOVDQU     Y15, ws \
 	VPABSB      Y15, absw
 #include "intdot4_amd64.h"
-#ifndef X4VNNI
+#ifdef NAME_Q80X8ROWS
 #include "intdot8_amd64.h"
 #endif
 #undef NAME_X8ROWS

@@ -57,6 +57,24 @@ func dotQ6Kx8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nsb
 func dotQ4Kx8RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
 
 //go:noescape
+func dotQ80x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ50x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ40x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ4Kx8RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ4Kx8RowsVNNIZ(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
+
+// x8Zmm selects the 512-bit eight-vector tiles of the VNNI build.
+var x8Zmm = true
+
+//go:noescape
 func x4corrAVX2(qs *int8, nb int, c16, c32, c128 *int32)
 
 // x4corr fills v's corrections for the kernels that take the weights
@@ -106,10 +124,10 @@ func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float3
 
 // hasX8 reports whether t has an eight-vector kernel in the build in use:
 // Q8_0, Q5_0, Q4_0 (intdot8_amd64.h), Q6_K (intdot8q6k_amd64.h) and Q4_K
-// (intdot8q4k_amd64.h) on AVX2. The VNNI build keeps its four-vector tiles (this machine class has
-// no AVX-512 to measure or test eight-vector ones on).
+// (intdot8q4k_amd64.h), each in both builds but Q6_K's, whose AVX2 tile
+// the VNNI build runs too (its integer lanes are the same numbers).
 func hasX8(t ggml.Type) bool {
-	return hasAVX2 && !useVNNI && (t == ggml.Q8_0 || t == ggml.Q5_0 || t == ggml.Q4_0 || t == ggml.Q6_K || t == ggml.Q4_K && x8Q4K)
+	return hasAVX2 && (t == ggml.Q8_0 || t == ggml.Q5_0 || t == ggml.Q4_0 || t == ggml.Q6_K || t == ggml.Q4_K && x8Q4K)
 }
 
 // x8Q4K turns the Q4_K eight-vector tile on; a variable so that a
@@ -134,12 +152,22 @@ func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, dk, d4 []float
 		panic("kernels: no eight-vector kernel for " + t.String())
 	case t == ggml.Q6_K:
 		dotQ6Kx8RowsAVX2(r, rowBytes, nrows, d, q, nb/8, cols, o, dstStride)
+	case t == ggml.Q4_K && useVNNI && x8Zmm:
+		dotQ4Kx8RowsVNNIZ(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
+	case t == ggml.Q4_K && useVNNI:
+		dotQ4Kx8RowsVNNI(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q4_K:
 		dotQ4Kx8RowsAVX2(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
+	case t == ggml.Q8_0 && useVNNI:
+		dotQ80x8RowsVNNI(r, rowBytes, nrows, d, q, &c128[0], nb, cols, o, dstStride)
 	case t == ggml.Q8_0:
 		dotQ80x8RowsAVX2(r, rowBytes, nrows, d, q, nil, nb, cols, o, dstStride)
+	case t == ggml.Q5_0 && useVNNI:
+		dotQ50x8RowsVNNI(r, rowBytes, nrows, d, q, &c16[0], nb, cols, o, dstStride)
 	case t == ggml.Q5_0:
 		dotQ50x8RowsAVX2(r, rowBytes, nrows, d, q, &c16[0], nb, cols, o, dstStride)
+	case t == ggml.Q4_0 && useVNNI:
+		dotQ40x8RowsVNNI(r, rowBytes, nrows, d, q, nil, nb, cols, o, dstStride)
 	case t == ggml.Q4_0:
 		dotQ40x8RowsAVX2(r, rowBytes, nrows, d, q, nil, nb, cols, o, dstStride)
 	}
