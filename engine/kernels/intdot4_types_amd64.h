@@ -8,7 +8,8 @@
 // including file defines NAME_Q80X4ROWS, NAME_Q50X4ROWS and
 // NAME_Q40X4ROWS, and X4VNNI in the VNNI build; and NAME_Q80X8ROWS,
 // NAME_Q50X8ROWS and NAME_Q40X8ROWS, the eight-vector tiles of
-// intdot8_amd64.h.
+// intdot8_amd64.h; the VNNI build also NAME_Q80X8ROWS2 and
+// NAME_Q50X8ROWS2, the two-row ones of intdot8_vnni_amd64.h.
 
 // X4FRAME(dst, qstride): a tile's frame: the current row (0(SP), from
 // the argument row), output (8(SP), from dst) and rows left (16(SP), from
@@ -63,6 +64,7 @@ X4SPLAT(x4thirtytwo<>, $0x2020202020202020)
 // bytes read in place (VPMADDUBSW's 16-bit pairs would saturate on w+128).
 #define NAME_X4ROWS NAME_Q80X4ROWS
 #define NAME_X8ROWS NAME_Q80X8ROWS
+#define NAME_X8ROWS2 NAME_Q80X8ROWS2
 #define BLOCKBYTES $34
 #ifdef X4VNNI
 #define X4PAIR(ws, c, w, p, sel, acc) X4UPAIR(c, w, p, sel, acc)
@@ -79,6 +81,10 @@ X4SPLAT(x4thirtytwo<>, $0x2020202020202020)
 #ifdef NAME_Q80X8ROWS
 #include "intdot8_amd64.h"
 #endif
+#ifdef NAME_Q80X8ROWS2
+#include "intdot8_vnni_amd64.h"
+#endif
+#undef NAME_X8ROWS2
 #undef NAME_X8ROWS
 #undef NAME_X4ROWS
 #undef BLOCKBYTES
@@ -91,6 +97,7 @@ X4SPLAT(x4thirtytwo<>, $0x2020202020202020)
 // the 5-bit values minus 16, taken unsigned (k = 16).
 #define NAME_X4ROWS NAME_Q50X4ROWS
 #define NAME_X8ROWS NAME_Q50X8ROWS
+#define NAME_X8ROWS2 NAME_Q50X8ROWS2
 #define BLOCKBYTES $22
 #define X4PAIR(ws, c, w, p, sel, acc) X4UPAIR(c, w, p, sel, acc)
 #define X4WS0 2(SI)
@@ -110,6 +117,10 @@ X4SPLAT(x4thirtytwo<>, $0x2020202020202020)
 #ifdef NAME_Q80X8ROWS
 #include "intdot8_amd64.h"
 #endif
+#ifdef NAME_Q80X8ROWS2
+#include "intdot8_vnni_amd64.h"
+#endif
+#undef NAME_X8ROWS2
 #undef NAME_X8ROWS
 #undef NAME_X4ROWS
 #undef BLOCKBYTES

@@ -20,11 +20,11 @@ func BenchmarkTilesVNNI(b *testing.B) {
 		b.Skip("no AVX-512 VNNI here")
 	}
 	r := rand.New(rand.NewPCG(15, 16))
-	defer func(on, z bool) { x8Tiles, x8Zmm, useVNNI = on, z, true }(x8Tiles, x8Zmm)
+	defer func(on, z bool) { x8Tiles, x8Wide, useVNNI = on, z, true }(x8Tiles, x8Wide)
 	settings := []struct {
 		name        string
 		vnni, x8, z bool
-	}{{"x8", true, true, true}, {"x4", true, false, true}, {"avx2", false, true, true}, {"ymm", true, true, false}}
+	}{{"x8", true, true, true}, {"x4", true, false, true}, {"avx2", false, true, true}, {"narrow", true, true, false}}
 	for _, c := range x8Shapes {
 		m := randMatrix(r, c.typ, c.rows, c.cols)
 		for _, n := range []int{8, 128} {
@@ -34,7 +34,7 @@ func BenchmarkTilesVNNI(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%dx%d/n=%d", c.typ, c.rows, c.cols, n), func(b *testing.B) {
 				times := make([][]float64, len(settings))
 				timed := func(i int) float64 {
-					useVNNI, x8Tiles, x8Zmm = settings[i].vnni, settings[i].x8, settings[i].z
+					useVNNI, x8Tiles, x8Wide = settings[i].vnni, settings[i].x8, settings[i].z
 					start := cputime.Process()
 					for range reps {
 						MatMulTiled(dst, m, x, n)
@@ -60,7 +60,7 @@ func BenchmarkTilesVNNI(b *testing.B) {
 				}
 				b.ReportMetric(median(r4), "x4/x8")
 				b.ReportMetric(median(ra), "avx2/x8")
-				b.ReportMetric(median(ry), "ymm/x8")
+				b.ReportMetric(median(ry), "narrow/x8")
 			})
 		}
 	}

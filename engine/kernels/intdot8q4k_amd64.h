@@ -27,6 +27,10 @@
 	ADDQ $31, r \
 	ANDQ $-32, r
 
+// K8STORE(v): vector v's coefficients (Y13) to the buffer;
+// intdot8q4k_vnni_amd64.h stores them otherwise.
+#define K8STORE(v) VMOVUPS Y13, 256+v(R14)
+
 // K8SETUP(dv, sv, v, acc): vector v's coefficients (d·dx)·sc to the
 // buffer (R14), and its mins term acc += cvt(sum) · ((dmin·dx)·m), as
 // K4SETUP, with the header in registers (K8HEAD). Clobbers Y12, Y13.
@@ -34,7 +38,7 @@
 	VMOVUPS     dv, Y12 \
 	VMULPS      Y8, Y12, Y13 \
 	VMULPS      Y9, Y13, Y13 \
-	VMOVUPS     Y13, 256+v(R14) \
+	K8STORE(v) \
 	VMULPS      Y10, Y12, Y13 \
 	VMULPS      Y11, Y13, Y13 \
 	VCVTDQ2PS   sv, Y12 \

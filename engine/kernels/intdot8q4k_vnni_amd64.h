@@ -14,10 +14,9 @@
 // Per row and vector the arithmetic is dotQ4K's (KSETUP, KPAIR, KRETURN)
 // in the same order, so the results are its bits.
 //
-// Frame: 0 current row, 8 current output, 16 rows left; 256 + 32v vector
-// v's coefficients d·dx·sc for the current super-block (K8SETUP writes
-// them at 256+32v(R14), R14 the frame's start); 32 bytes past them,
-// which the 64-byte permutations read and never use.
+// Frame: 0 current row, 8 current output, 16 rows left; 256 + 64v vector
+// v's coefficients d·dx·sc for the current super-block and 32 bytes of
+// zeros (K8SETUP writes them, R14 the frame's start).
 //
 // Vector v's quants are at DI + v·qstride (R9 = qstride, R10 =
 // 3·qstride) and, for v ≥ 4, R11 + (v-4)·qstride; its scales and block
@@ -59,6 +58,12 @@ DATA qzperm<>+240(SB)/8, $0x0000000700000007
 DATA qzperm<>+248(SB)/8, $0x0000000700000007
 GLOBL qzperm<>(SB), RODATA|NOPTR, $256
 
+// K8SETUP stores each vector's coefficients as 64 bytes (the upper 32
+// zero), which the permutations then load whole: a 64-byte load of two
+// 32-byte stores still in flight is not forwarded and waits for both.
+#undef K8STORE
+#define K8STORE(v) VMOVUPS Z13, 256+v+v(R14)
+
 // QZNIB(qoff): the chunk's 32 bytes of nibbles at qoff(SI) as 64 weights
 // in Z0, low nibbles then high (Z14 holds 0x0f bytes). Clobbers Y1.
 #define QZNIB(qoff) \
@@ -75,7 +80,7 @@ GLOBL qzperm<>(SB), RODATA|NOPTR, $256
 	VPXORD      t, t, t \
 	VPDPBUSD    x, Z0, t \
 	VCVTDQ2PS   t, t \
-	VPERMPS     256+v(SP), idx, c \
+	VPERMPS     256+v+v(SP), idx, c \
 	VFMADD231PS t, c, acc
 
 // QZCHUNK(k): chunk k (0-3) of the super-block for the eight vectors.
@@ -98,7 +103,7 @@ GLOBL qzperm<>(SB), RODATA|NOPTR, $256
 	VSUBPS        mins, y, y
 
 // func dotQ4Kx8Rows(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
-TEXT NAME_Q4KX8ROWSZ, NOSPLIT, $544-88
+TEXT NAME_Q4KX8ROWSZ, NOSPLIT, $768-88
 	X4FRAME(dst+72(FP), qstride+56(FP))
 	MOVQ           dstride+64(FP), R12
 	LEAQ           (R12)(R12*2), R13

@@ -71,8 +71,15 @@ func dotQ4Kx8RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum 
 //go:noescape
 func dotQ4Kx8RowsVNNIZ(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
 
-// x8Zmm selects the 512-bit eight-vector tiles of the VNNI build.
-var x8Zmm = true
+//go:noescape
+func dotQ80x8Rows2VNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ50x8Rows2VNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
+
+// x8Wide selects the VNNI build's wide eight-vector tiles: Q4_K's on
+// 512-bit registers, Q8_0's and Q5_0's two rows at a time.
+var x8Wide = true
 
 //go:noescape
 func x4corrAVX2(qs *int8, nb int, c16, c32, c128 *int32)
@@ -152,16 +159,20 @@ func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, dk, d4 []float
 		panic("kernels: no eight-vector kernel for " + t.String())
 	case t == ggml.Q6_K:
 		dotQ6Kx8RowsAVX2(r, rowBytes, nrows, d, q, nb/8, cols, o, dstStride)
-	case t == ggml.Q4_K && useVNNI && x8Zmm:
+	case t == ggml.Q4_K && useVNNI && x8Wide:
 		dotQ4Kx8RowsVNNIZ(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q4_K && useVNNI:
 		dotQ4Kx8RowsVNNI(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q4_K:
 		dotQ4Kx8RowsAVX2(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
+	case t == ggml.Q8_0 && useVNNI && x8Wide:
+		dotQ80x8Rows2VNNI(r, rowBytes, nrows, d, q, &c128[0], nb, cols, o, dstStride)
 	case t == ggml.Q8_0 && useVNNI:
 		dotQ80x8RowsVNNI(r, rowBytes, nrows, d, q, &c128[0], nb, cols, o, dstStride)
 	case t == ggml.Q8_0:
 		dotQ80x8RowsAVX2(r, rowBytes, nrows, d, q, nil, nb, cols, o, dstStride)
+	case t == ggml.Q5_0 && useVNNI && x8Wide:
+		dotQ50x8Rows2VNNI(r, rowBytes, nrows, d, q, &c16[0], nb, cols, o, dstStride)
 	case t == ggml.Q5_0 && useVNNI:
 		dotQ50x8RowsVNNI(r, rowBytes, nrows, d, q, &c16[0], nb, cols, o, dstStride)
 	case t == ggml.Q5_0:
