@@ -1,8 +1,10 @@
 #include "textflag.h"
 
 // dotQ80x4Rows, dotQ50x4Rows and dotQ40x4Rows with AVX-512 VNNI's VPDPBUSD (see intdot4_amd64.h),
-// and the eight-vector tiles of intdot8_amd64.h and intdot8q4k_amd64.h
-// with the same integer dots.
+// and the eight-vector tiles: Q8_0's and Q5_0's two rows at a time
+// (intdot8_vnni_amd64.h), Q4_0's of intdot8_amd64.h with the same integer
+// dots, Q4_K's on 512-bit registers (intdot8q4k_vnni_amd64.h, which takes
+// intdot8q4k_amd64.h's macros). Q6_K's is the AVX2 build's.
 
 #define I8SETUP
 
@@ -25,13 +27,10 @@
 #define NAME_Q40X4ROWS ·dotQ40x4RowsVNNI(SB)
 #define NAME_Q4KX4ROWS ·dotQ4Kx4RowsVNNI(SB)
 #define NAME_Q6KX4ROWS ·dotQ6Kx4RowsVNNI(SB)
-#define NAME_Q80X8ROWS ·dotQ80x8RowsVNNI(SB)
-#define NAME_Q50X8ROWS ·dotQ50x8RowsVNNI(SB)
 #define NAME_Q40X8ROWS ·dotQ40x8RowsVNNI(SB)
-#define NAME_Q80X8ROWS2 ·dotQ80x8Rows2VNNI(SB)
-#define NAME_Q50X8ROWS2 ·dotQ50x8Rows2VNNI(SB)
-#define NAME_Q4KX8ROWS ·dotQ4Kx8RowsVNNI(SB)
-#define NAME_Q4KX8ROWSZ ·dotQ4Kx8RowsVNNIZ(SB)
+#define NAME_Q80X8ROWS2 ·dotQ80x8RowsVNNI(SB)
+#define NAME_Q50X8ROWS2 ·dotQ50x8RowsVNNI(SB)
+#define NAME_Q4KX8ROWSZ ·dotQ4Kx8RowsVNNI(SB)
 
 #include "intdot4_types_amd64.h"
 #include "intdot4k_amd64.h"

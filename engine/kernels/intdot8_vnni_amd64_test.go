@@ -20,11 +20,11 @@ func BenchmarkTilesVNNI(b *testing.B) {
 		b.Skip("no AVX-512 VNNI here")
 	}
 	r := rand.New(rand.NewPCG(15, 16))
-	defer func(on, z bool) { x8Tiles, x8Wide, useVNNI = on, z, true }(x8Tiles, x8Wide)
+	defer func(on bool) { x8Tiles, useVNNI = on, true }(x8Tiles)
 	settings := []struct {
-		name        string
-		vnni, x8, z bool
-	}{{"x8", true, true, true}, {"x4", true, false, true}, {"avx2", false, true, true}, {"narrow", true, true, false}}
+		name     string
+		vnni, x8 bool
+	}{{"x8", true, true}, {"x4", true, false}, {"avx2", false, true}}
 	for _, c := range x8Shapes {
 		m := randMatrix(r, c.typ, c.rows, c.cols)
 		for _, n := range []int{8, 128} {
@@ -34,14 +34,14 @@ func BenchmarkTilesVNNI(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%dx%d/n=%d", c.typ, c.rows, c.cols, n), func(b *testing.B) {
 				times := make([][]float64, len(settings))
 				timed := func(i int) float64 {
-					useVNNI, x8Tiles, x8Wide = settings[i].vnni, settings[i].x8, settings[i].z
+					useVNNI, x8Tiles = settings[i].vnni, settings[i].x8
 					start := cputime.Process()
 					for range reps {
 						MatMulTiled(dst, m, x, n)
 					}
 					return float64(cputime.Process()-start) / float64(reps)
 				}
-				var r4, ra, ry []float64
+				var r4, ra []float64
 				for b.Loop() {
 					t := make([]float64, len(settings))
 					for i := range settings {
@@ -53,14 +53,13 @@ func BenchmarkTilesVNNI(b *testing.B) {
 					for i := range settings {
 						times[i] = append(times[i], t[i]/2)
 					}
-					r4, ra, ry = append(r4, t[1]/t[0]), append(ra, t[2]/t[0]), append(ry, t[3]/t[0])
+					r4, ra = append(r4, t[1]/t[0]), append(ra, t[2]/t[0])
 				}
 				for i, s := range settings {
 					b.ReportMetric(median(times[i]), s.name+"-cpu-ns/op")
 				}
 				b.ReportMetric(median(r4), "x4/x8")
 				b.ReportMetric(median(ra), "avx2/x8")
-				b.ReportMetric(median(ry), "narrow/x8")
 			})
 		}
 	}

@@ -1,6 +1,7 @@
 // The Q4_K product of weight rows with eight activation vectors at once,
 // AVX2 only (included by intdot4_avx2_amd64.s after intdot4k_amd64.h,
-// whose K4HEAD, K4NIB, K4SUM and K4STORE it shares). Eight vectors' even
+// whose K4HEAD, K4NIB, K4SUM and K4STORE it shares; the VNNI build takes
+// only its macros, for intdot8q4k_vnni_amd64.h). Eight vectors' even
 // and odd accumulators would take all 16 registers, so a row is taken in
 // groups of up to eight super-blocks: first each super-block's header is
 // decoded, its nibbles split and its eight vectors' coefficients d·dx·sc
@@ -123,6 +124,7 @@
 	VMOVUPS Y6, 864(SP) \
 	VMOVUPS Y7, 896(SP)
 
+#ifdef NAME_Q4KX8ROWS
 // func dotQ4Kx8Rows(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
 // Not NOSPLIT: the frame is over the nosplit limit.
 TEXT NAME_Q4KX8ROWS, 0, $5088-88
@@ -255,3 +257,4 @@ k8sum:
 k8done:
 	VZEROUPPER
 	RET
+#endif

@@ -1,10 +1,11 @@
 // The Q4_K product of weight rows with eight activation vectors at once
-// on 512-bit registers, AVX-512 VNNI only (included by intdot4_vnni_amd64.s
-// after intdot4k_amd64.h, intdot8_amd64.h and intdot8q4k_amd64.h, whose
-// K8HEAD, K8SETUP and X8END it shares). A chunk of 64 weights is one
-// register: its low nibbles (the even sub-block) in the lower half, its
-// high nibbles (the odd one) in the upper, against the vector's 64
-// activation bytes, which lie in the same order; so one VPDPBUSD, one
+// on 512-bit registers, AVX-512 VNNI only (included by
+// intdot4_vnni_amd64.s last: it takes K8HEAD and K8SETUP from
+// intdot8q4k_amd64.h, X8END from intdot4_types_amd64.h, X2ZERO16 from
+// intdot8_vnni_amd64.h). A chunk of 64 weights is one register: its low
+// nibbles (the even sub-block) in the lower half, its high nibbles (the
+// odd one) in the upper, against the vector's 64 activation bytes, which
+// lie in the same order; so one VPDPBUSD, one
 // conversion and one FMA do both sub-blocks, where 256-bit registers take
 // two of each. A vector's accumulator likewise holds its even sums in the
 // lower half and its odd sums in the upper, the two accumulators of dotQ4K,
@@ -124,22 +125,7 @@ qzrow:
 	VMOVDQU32 qzperm<>+64(SB), Z5
 	VMOVDQU32 qzperm<>+128(SB), Z6
 	VMOVDQU32 qzperm<>+192(SB), Z7
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
-	VPXORD Z24, Z24, Z24
-	VPXORD Z25, Z25, Z25
-	VPXORD Z26, Z26, Z26
-	VPXORD Z27, Z27, Z27
-	VPXORD Z28, Z28, Z28
-	VPXORD Z29, Z29, Z29
-	VPXORD Z30, Z30, Z30
-	VPXORD Z31, Z31, Z31
+	X2ZERO16
 
 qzloop:
 	TESTQ CX, CX

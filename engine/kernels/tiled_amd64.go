@@ -57,29 +57,16 @@ func dotQ6Kx8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nsb
 func dotQ4Kx8RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ80x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
-
-//go:noescape
-func dotQ50x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
-
-//go:noescape
 func dotQ40x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
 func dotQ4Kx8RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ4Kx8RowsVNNIZ(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ80x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ80x8Rows2VNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
-
-//go:noescape
-func dotQ50x8Rows2VNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
-
-// x8Wide selects the VNNI build's wide eight-vector tiles: Q4_K's on
-// 512-bit registers, Q8_0's and Q5_0's two rows at a time.
-var x8Wide = true
+func dotQ50x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
 func x4corrAVX2(qs *int8, nb int, c16, c32, c128 *int32)
@@ -130,9 +117,11 @@ func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float3
 }
 
 // hasX8 reports whether t has an eight-vector kernel in the build in use:
-// Q8_0, Q5_0, Q4_0 (intdot8_amd64.h), Q6_K (intdot8q6k_amd64.h) and Q4_K
-// (intdot8q4k_amd64.h), each in both builds but Q6_K's, whose AVX2 tile
-// the VNNI build runs too (its integer lanes are the same numbers).
+// Q8_0, Q5_0, Q4_0 (intdot8_amd64.h; with VNNI, Q8_0's and Q5_0's in
+// intdot8_vnni_amd64.h), Q6_K (intdot8q6k_amd64.h) and Q4_K
+// (intdot8q4k_amd64.h; with VNNI intdot8q4k_vnni_amd64.h). Q6_K has one
+// tile, AVX2's, which the VNNI build runs too (its integer lanes are the
+// same numbers): a VNNI one was slower.
 func hasX8(t ggml.Type) bool {
 	return hasAVX2 && (t == ggml.Q8_0 || t == ggml.Q5_0 || t == ggml.Q4_0 || t == ggml.Q6_K || t == ggml.Q4_K && x8Q4K)
 }
@@ -159,20 +148,14 @@ func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, dk, d4 []float
 		panic("kernels: no eight-vector kernel for " + t.String())
 	case t == ggml.Q6_K:
 		dotQ6Kx8RowsAVX2(r, rowBytes, nrows, d, q, nb/8, cols, o, dstStride)
-	case t == ggml.Q4_K && useVNNI && x8Wide:
-		dotQ4Kx8RowsVNNIZ(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q4_K && useVNNI:
 		dotQ4Kx8RowsVNNI(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q4_K:
 		dotQ4Kx8RowsAVX2(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
-	case t == ggml.Q8_0 && useVNNI && x8Wide:
-		dotQ80x8Rows2VNNI(r, rowBytes, nrows, d, q, &c128[0], nb, cols, o, dstStride)
 	case t == ggml.Q8_0 && useVNNI:
 		dotQ80x8RowsVNNI(r, rowBytes, nrows, d, q, &c128[0], nb, cols, o, dstStride)
 	case t == ggml.Q8_0:
 		dotQ80x8RowsAVX2(r, rowBytes, nrows, d, q, nil, nb, cols, o, dstStride)
-	case t == ggml.Q5_0 && useVNNI && x8Wide:
-		dotQ50x8Rows2VNNI(r, rowBytes, nrows, d, q, &c16[0], nb, cols, o, dstStride)
 	case t == ggml.Q5_0 && useVNNI:
 		dotQ50x8RowsVNNI(r, rowBytes, nrows, d, q, &c16[0], nb, cols, o, dstStride)
 	case t == ggml.Q5_0:
