@@ -222,6 +222,7 @@ func TestTilesNoVNNI(t *testing.T) {
 	defer func() { useVNNI = true }()
 	t.Run("DotX4Rows", TestDotX4Rows)
 	t.Run("DotX8Rows", TestDotX8Rows)
+	t.Run("DotX8RowsWide", TestDotX8RowsWide)
 	t.Run("MatMulTiled", TestMatMulTiled)
 	t.Run("MatMulActs", TestMatMulActs)
 }

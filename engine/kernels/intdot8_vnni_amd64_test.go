@@ -5,8 +5,23 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/runnel/runnel/engine/ggml"
 	"github.com/runnel/runnel/internal/cputime"
 )
+
+// TestDotX8RowsWide checks Q8_0 rows wider than x8MaxCols, which the VNNI
+// build gives to two four-vector tiles, as TestDotX8Rows checks the rest.
+func TestDotX8RowsWide(t *testing.T) {
+	if !hasX8(ggml.Q8_0) {
+		t.Skip("no eight-vector kernel here")
+	}
+	defer func(c int) { x8MaxCols = c }(x8MaxCols)
+	x8MaxCols = 0
+	r := rand.New(rand.NewPCG(33, 34))
+	checkTiles(t, r, ggml.Q8_0, 8, []int{1, 3, 16}, func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, stride int) {
+		dotX8Rows(ggml.Q8_0, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, xq.c16, xq.c128, nb, m.Cols, dst, stride)
+	})
+}
 
 // BenchmarkTilesVNNI compares, on a VNNI machine, the tiles of a batched
 // product in three settings: the VNNI build's eight-vector tiles (x8), its

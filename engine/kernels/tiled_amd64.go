@@ -139,6 +139,14 @@ func SetQ4KEightVectorTile(on bool) bool {
 	return was
 }
 
+// x8MaxCols is the widest Q8_0 row the VNNI build's eight-vector tile
+// takes; wider rows go through two four-vector tiles. Eight vectors'
+// quants and corrections are 16 bytes a column, 128 KiB for Llama-3.2-1B's
+// 8192-wide ffn_down, where the eight-vector tile measured 0.80× the
+// four-vector ones (at 4864 columns still 1.0-1.04×). A variable for the
+// tests.
+var x8MaxCols = 4864
+
 // dotX8RowsArch runs t's eight-vector kernel. hasX8(t) must hold;
 // lengths are checked by the caller.
 func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, dk, d4 []float32, qs []int8, sum, c16, c128 []int32, nb, cols int, dst []float32, dstStride int) {
@@ -152,6 +160,9 @@ func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, dk, d4 []float
 		dotQ4Kx8RowsVNNI(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q4_K:
 		dotQ4Kx8RowsAVX2(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
+	case t == ggml.Q8_0 && useVNNI && cols > x8MaxCols:
+		dotQ80x4RowsVNNI(r, rowBytes, nrows, d, q, &c128[0], nb, cols, o, dstStride)
+		dotQ80x4RowsVNNI(r, rowBytes, nrows, &d4[4*nb], &qs[4*cols], &c128[cols], nb, cols, &dst[4*dstStride], dstStride)
 	case t == ggml.Q8_0 && useVNNI:
 		dotQ80x8RowsVNNI(r, rowBytes, nrows, d, q, &c128[0], nb, cols, o, dstStride)
 	case t == ggml.Q8_0:
