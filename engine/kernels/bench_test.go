@@ -160,11 +160,7 @@ func BenchmarkTiledTail(b *testing.B) {
 func BenchmarkTilesX8(b *testing.B) {
 	r := rand.New(rand.NewPCG(15, 16))
 	defer func(on bool) { x8Tiles = on }(x8Tiles)
-	for _, c := range []struct {
-		typ        ggml.Type
-		rows, cols int
-	}{{ggml.Q5_0, 4864, 896}, {ggml.Q8_0, 4864, 896}, {ggml.Q6_K, 2048, 2048}, {ggml.Q6_K, 2048, 8192},
-		{ggml.Q4_K, 2048, 2048}, {ggml.Q4_K, 8192, 2048}, {ggml.Q4_K, 2048, 8192}} {
+	for _, c := range x8Shapes {
 		m := randMatrix(r, c.typ, c.rows, c.cols)
 		for _, n := range []int{8, 128} {
 			x := randVec(r, n*m.Cols, 1)
@@ -193,6 +189,17 @@ func BenchmarkTilesX8(b *testing.B) {
 		}
 	}
 }
+
+// x8Shapes are the matrices the tile benchmarks time: Qwen2.5-0.5B's
+// 896- and 4864-wide Q5_0 and Q8_0 ones, Llama-3.2-1B's 2048- and
+// 8192-wide Q6_K, Q4_K and Q8_0 ones.
+var x8Shapes = []struct {
+	typ        ggml.Type
+	rows, cols int
+}{{ggml.Q5_0, 4864, 896}, {ggml.Q8_0, 4864, 896}, {ggml.Q6_K, 2048, 2048}, {ggml.Q6_K, 2048, 8192},
+	{ggml.Q4_K, 2048, 2048}, {ggml.Q4_K, 8192, 2048}, {ggml.Q4_K, 2048, 8192},
+	{ggml.Q8_0, 2048, 2048}, {ggml.Q8_0, 8192, 2048}, {ggml.Q8_0, 2048, 8192},
+	{ggml.Q5_0, 896, 4864}, {ggml.Q8_0, 896, 4864}}
 
 func median(v []float64) float64 {
 	if len(v) == 0 {

@@ -221,6 +221,8 @@ func TestTilesNoVNNI(t *testing.T) {
 	useVNNI = false
 	defer func() { useVNNI = true }()
 	t.Run("DotX4Rows", TestDotX4Rows)
+	t.Run("DotX8Rows", TestDotX8Rows)
+	t.Run("DotX8RowsWide", TestDotX8RowsWide)
 	t.Run("MatMulTiled", TestMatMulTiled)
 	t.Run("MatMulActs", TestMatMulActs)
 }

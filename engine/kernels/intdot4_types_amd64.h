@@ -6,9 +6,10 @@
 // (the corrections Go passes are -k·Σx: x4corr16 for k = 16, x4corr128
 // for k = 128). X4W clobbers only Y12-Y15, which hold nothing then. The
 // including file defines NAME_Q80X4ROWS, NAME_Q50X4ROWS and
-// NAME_Q40X4ROWS, and X4VNNI in the VNNI build; the AVX2 build also
-// NAME_Q80X8ROWS, NAME_Q50X8ROWS and NAME_Q40X8ROWS, the eight-vector
-// tiles of intdot8_amd64.h.
+// NAME_Q40X4ROWS, and X4VNNI in the VNNI build; and the eight-vector
+// tiles it builds: NAME_Q80X8ROWS, NAME_Q50X8ROWS and NAME_Q40X8ROWS
+// (intdot8_amd64.h) on AVX2; NAME_Q40X8ROWS, and NAME_Q80X8ROWS2 and
+// NAME_Q50X8ROWS2 (the two-row tiles of intdot8_vnni_amd64.h) with VNNI.
 
 // X4FRAME(dst, qstride): a tile's frame: the current row (0(SP), from
 // the argument row), output (8(SP), from dst) and rows left (16(SP), from
@@ -23,6 +24,36 @@
 	MOVQ AX, 16(SP) \
 	MOVQ qstride, R9 \
 	LEAQ (R9)(R9*2), R10
+
+// X8END(stride, ye, yf, yg, yh, xe, xf, xg, xh): a row's end: the
+// horizontal sums of vectors 0-3 (Y0-Y3) and 4-7 (ye-yh, whose lower
+// halves are xe-xh) stored at the current output, dst[k·stride] for
+// vector k (stride the argument dstStride), and the frame moved to the
+// next row. Clobbers AX, R8, R14 and Y15.
+#define X8END(stride, ye, yf, yg, yh, xe, xf, xg, xh) \
+	X4HSUM(Y0, Y1, Y2, Y3, X0, X1, X2, X3) \
+	X4HSUM(ye, yf, yg, yh, xe, xf, xg, xh) \
+	MOVQ 8(SP), AX \
+	MOVQ stride, R8 \
+	SHLQ $2, R8 \
+	MOVQ AX, R14 \
+	Q8STORE(X0, R14) \
+	Q8STORE(xe, R14) \
+	ADDQ $4, AX \
+	MOVQ AX, 8(SP) \
+	MOVQ rowBytes+8(FP), AX \
+	ADDQ AX, 0(SP) \
+	DECQ 16(SP)
+
+// Q8STORE(x, p): x's four lanes to (p), (p)+R8, (p)+2·R8, (p)+3·R8,
+// leaving p four vectors on (p += 4·R8).
+#define Q8STORE(x, p) \
+	VMOVSS     x, (p) \
+	VEXTRACTPS $1, x, (p)(R8*1) \
+	LEAQ       (p)(R8*2), p \
+	VEXTRACTPS $2, x, (p) \
+	VEXTRACTPS $3, x, (p)(R8*1) \
+	LEAQ       (p)(R8*2), p
 
 // X4ZERO8: Y0-Y7 zeroed, a tile's eight accumulators.
 #define X4ZERO8 \
@@ -63,6 +94,7 @@ X4SPLAT(x4thirtytwo<>, $0x2020202020202020)
 // bytes read in place (VPMADDUBSW's 16-bit pairs would saturate on w+128).
 #define NAME_X4ROWS NAME_Q80X4ROWS
 #define NAME_X8ROWS NAME_Q80X8ROWS
+#define NAME_X8ROWS2 NAME_Q80X8ROWS2
 #define BLOCKBYTES $34
 #ifdef X4VNNI
 #define X4PAIR(ws, c, w, p, sel, acc) X4UPAIR(c, w, p, sel, acc)
@@ -76,9 +108,13 @@ X4SPLAT(x4thirtytwo<>, $0x2020202020202020)
 #define X4WS0 2(SI)
 #define X4WS1 2(R14)
 #include "intdot4_amd64.h"
-#ifndef X4VNNI
+#ifdef NAME_Q80X8ROWS
 #include "intdot8_amd64.h"
 #endif
+#ifdef NAME_Q80X8ROWS2
+#include "intdot8_vnni_amd64.h"
+#endif
+#undef NAME_X8ROWS2
 #undef NAME_X8ROWS
 #undef NAME_X4ROWS
 #undef BLOCKBYTES
@@ -91,6 +127,7 @@ X4SPLAT(x4thirtytwo<>, $0x2020202020202020)
 // the 5-bit values minus 16, taken unsigned (k = 16).
 #define NAME_X4ROWS NAME_Q50X4ROWS
 #define NAME_X8ROWS NAME_Q50X8ROWS
+#define NAME_X8ROWS2 NAME_Q50X8ROWS2
 #define BLOCKBYTES $22
 #define X4PAIR(ws, c, w, p, sel, acc) X4UPAIR(c, w, p, sel, acc)
 #define X4WS0 2(SI)
@@ -107,9 +144,13 @@ X4SPLAT(x4thirtytwo<>, $0x2020202020202020)
 	VPAND        x4low<>(SB), Y15, Y15 \
 	VPOR         Y14, Y15, w
 #include "intdot4_amd64.h"
-#ifndef X4VNNI
+#ifdef NAME_Q50X8ROWS
 #include "intdot8_amd64.h"
 #endif
+#ifdef NAME_Q50X8ROWS2
+#include "intdot8_vnni_amd64.h"
+#endif
+#undef NAME_X8ROWS2
 #undef NAME_X8ROWS
 #undef NAME_X4ROWS
 #undef BLOCKBYTES
@@ -134,7 +175,7 @@ X4SPLAT(x4thirtytwo<>, $0x2020202020202020)
 	VMOVDQU     Y15, ws \
 	VPABSB      Y15, absw
 #include "intdot4_amd64.h"
-#ifndef X4VNNI
+#ifdef NAME_Q40X8ROWS
 #include "intdot8_amd64.h"
 #endif
 #undef NAME_X8ROWS

@@ -30,36 +30,6 @@
 #define X8VEC(q, c, p, sel, acc) \
 	VMOVDQU q, Y12 \
 	X4PAIR(X4WS0, c, Y8, p, sel, acc)
-
-// X8END(stride, ye, yf, yg, yh, xe, xf, xg, xh): a row's end: the
-// horizontal sums of vectors 0-3 (Y0-Y3) and 4-7 (ye-yh, whose lower
-// halves are xe-xh) stored at the current output, dst[k·stride] for
-// vector k (stride the argument dstStride), and the frame moved to the
-// next row. Clobbers AX, R8, R14 and Y15.
-#define X8END(stride, ye, yf, yg, yh, xe, xf, xg, xh) \
-	X4HSUM(Y0, Y1, Y2, Y3, X0, X1, X2, X3) \
-	X4HSUM(ye, yf, yg, yh, xe, xf, xg, xh) \
-	MOVQ 8(SP), AX \
-	MOVQ stride, R8 \
-	SHLQ $2, R8 \
-	MOVQ AX, R14 \
-	Q8STORE(X0, R14) \
-	Q8STORE(xe, R14) \
-	ADDQ $4, AX \
-	MOVQ AX, 8(SP) \
-	MOVQ rowBytes+8(FP), AX \
-	ADDQ AX, 0(SP) \
-	DECQ 16(SP)
-
-// Q8STORE(x, p): x's four lanes to (p), (p)+R8, (p)+2·R8, (p)+3·R8,
-// leaving p four vectors on (p += 4·R8).
-#define Q8STORE(x, p) \
-	VMOVSS     x, (p) \
-	VEXTRACTPS $1, x, (p)(R8*1) \
-	LEAQ       (p)(R8*2), p \
-	VEXTRACTPS $2, x, (p) \
-	VEXTRACTPS $3, x, (p)(R8*1) \
-	LEAQ       (p)(R8*2), p
 #endif
 
 // func dotQ80x8Rows(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)

@@ -1,6 +1,7 @@
 // The Q4_K product of weight rows with eight activation vectors at once,
 // AVX2 only (included by intdot4_avx2_amd64.s after intdot4k_amd64.h,
-// whose K4HEAD, K4NIB, K4SUM and K4STORE it shares). Eight vectors' even
+// whose K4HEAD, K4NIB, K4SUM and K4STORE it shares; the VNNI build takes
+// only its macros, for intdot8q4k_vnni_amd64.h). Eight vectors' even
 // and odd accumulators would take all 16 registers, so a row is taken in
 // groups of up to eight super-blocks: first each super-block's header is
 // decoded, its nibbles split and its eight vectors' coefficients d·dx·sc
@@ -27,6 +28,10 @@
 	ADDQ $31, r \
 	ANDQ $-32, r
 
+// K8STORE(v): vector v's coefficients (Y13) to the buffer;
+// intdot8q4k_vnni_amd64.h stores them otherwise.
+#define K8STORE(v) VMOVUPS Y13, 256+v(R14)
+
 // K8SETUP(dv, sv, v, acc): vector v's coefficients (d·dx)·sc to the
 // buffer (R14), and its mins term acc += cvt(sum) · ((dmin·dx)·m), as
 // K4SETUP, with the header in registers (K8HEAD). Clobbers Y12, Y13.
@@ -34,7 +39,7 @@
 	VMOVUPS     dv, Y12 \
 	VMULPS      Y8, Y12, Y13 \
 	VMULPS      Y9, Y13, Y13 \
-	VMOVUPS     Y13, 256+v(R14) \
+	K8STORE(v) \
 	VMULPS      Y10, Y12, Y13 \
 	VMULPS      Y11, Y13, Y13 \
 	VCVTDQ2PS   sv, Y12 \
@@ -119,6 +124,7 @@
 	VMOVUPS Y6, 864(SP) \
 	VMOVUPS Y7, 896(SP)
 
+#ifdef NAME_Q4KX8ROWS
 // func dotQ4Kx8Rows(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
 // Not NOSPLIT: the frame is over the nosplit limit.
 TEXT NAME_Q4KX8ROWS, 0, $5088-88
@@ -251,3 +257,4 @@ k8sum:
 k8done:
 	VZEROUPPER
 	RET
+#endif

@@ -57,6 +57,18 @@ func dotQ6Kx8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nsb
 func dotQ4Kx8RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
 
 //go:noescape
+func dotQ40x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ4Kx8RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ80x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ50x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
+
+//go:noescape
 func x4corrAVX2(qs *int8, nb int, c16, c32, c128 *int32)
 
 // x4corr fills v's corrections for the kernels that take the weights
@@ -105,11 +117,13 @@ func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float3
 }
 
 // hasX8 reports whether t has an eight-vector kernel in the build in use:
-// Q8_0, Q5_0, Q4_0 (intdot8_amd64.h), Q6_K (intdot8q6k_amd64.h) and Q4_K
-// (intdot8q4k_amd64.h) on AVX2. The VNNI build keeps its four-vector tiles (this machine class has
-// no AVX-512 to measure or test eight-vector ones on).
+// Q8_0, Q5_0, Q4_0 (intdot8_amd64.h; with VNNI, Q8_0's and Q5_0's in
+// intdot8_vnni_amd64.h), Q6_K (intdot8q6k_amd64.h) and Q4_K
+// (intdot8q4k_amd64.h; with VNNI intdot8q4k_vnni_amd64.h). Q6_K has one
+// tile, AVX2's, which the VNNI build runs too (its integer lanes are the
+// same numbers): a VNNI one was slower.
 func hasX8(t ggml.Type) bool {
-	return hasAVX2 && !useVNNI && (t == ggml.Q8_0 || t == ggml.Q5_0 || t == ggml.Q4_0 || t == ggml.Q6_K || t == ggml.Q4_K && x8Q4K)
+	return hasAVX2 && (t == ggml.Q8_0 || t == ggml.Q5_0 || t == ggml.Q4_0 || t == ggml.Q6_K || t == ggml.Q4_K && x8Q4K)
 }
 
 // x8Q4K turns the Q4_K eight-vector tile on; a variable so that a
@@ -125,6 +139,14 @@ func SetQ4KEightVectorTile(on bool) bool {
 	return was
 }
 
+// x8MaxCols is the widest Q8_0 row the VNNI build's eight-vector tile
+// takes; wider rows go through two four-vector tiles. Eight vectors'
+// quants and corrections are 16 bytes a column, 128 KiB for Llama-3.2-1B's
+// 8192-wide ffn_down, where the eight-vector tile measured 0.80× the
+// four-vector ones (at 4864 columns still 1.0-1.04×). A variable for the
+// tests.
+var x8MaxCols = 4864
+
 // dotX8RowsArch runs t's eight-vector kernel. hasX8(t) must hold;
 // lengths are checked by the caller.
 func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, dk, d4 []float32, qs []int8, sum, c16, c128 []int32, nb, cols int, dst []float32, dstStride int) {
@@ -134,12 +156,23 @@ func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, dk, d4 []float
 		panic("kernels: no eight-vector kernel for " + t.String())
 	case t == ggml.Q6_K:
 		dotQ6Kx8RowsAVX2(r, rowBytes, nrows, d, q, nb/8, cols, o, dstStride)
+	case t == ggml.Q4_K && useVNNI:
+		dotQ4Kx8RowsVNNI(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q4_K:
 		dotQ4Kx8RowsAVX2(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
+	case t == ggml.Q8_0 && useVNNI && cols > x8MaxCols:
+		dotQ80x4RowsVNNI(r, rowBytes, nrows, d, q, &c128[0], nb, cols, o, dstStride)
+		dotQ80x4RowsVNNI(r, rowBytes, nrows, &d4[4*nb], &qs[4*cols], &c128[cols], nb, cols, &dst[4*dstStride], dstStride)
+	case t == ggml.Q8_0 && useVNNI:
+		dotQ80x8RowsVNNI(r, rowBytes, nrows, d, q, &c128[0], nb, cols, o, dstStride)
 	case t == ggml.Q8_0:
 		dotQ80x8RowsAVX2(r, rowBytes, nrows, d, q, nil, nb, cols, o, dstStride)
+	case t == ggml.Q5_0 && useVNNI:
+		dotQ50x8RowsVNNI(r, rowBytes, nrows, d, q, &c16[0], nb, cols, o, dstStride)
 	case t == ggml.Q5_0:
 		dotQ50x8RowsAVX2(r, rowBytes, nrows, d, q, &c16[0], nb, cols, o, dstStride)
+	case t == ggml.Q4_0 && useVNNI:
+		dotQ40x8RowsVNNI(r, rowBytes, nrows, d, q, nil, nb, cols, o, dstStride)
 	case t == ggml.Q4_0:
 		dotQ40x8RowsAVX2(r, rowBytes, nrows, d, q, nil, nb, cols, o, dstStride)
 	}

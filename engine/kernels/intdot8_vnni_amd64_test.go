@@ -1,0 +1,81 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/runnel/runnel/engine/ggml"
+	"github.com/runnel/runnel/internal/cputime"
+)
+
+// TestDotX8RowsWide checks Q8_0 rows wider than x8MaxCols, which the VNNI
+// build gives to two four-vector tiles, as TestDotX8Rows checks the rest.
+func TestDotX8RowsWide(t *testing.T) {
+	if !hasX8(ggml.Q8_0) {
+		t.Skip("no eight-vector kernel here")
+	}
+	defer func(c int) { x8MaxCols = c }(x8MaxCols)
+	x8MaxCols = 0
+	r := rand.New(rand.NewPCG(33, 34))
+	checkTiles(t, r, ggml.Q8_0, 8, []int{1, 3, 16}, func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, stride int) {
+		dotX8Rows(ggml.Q8_0, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, xq.c16, xq.c128, nb, m.Cols, dst, stride)
+	})
+}
+
+// BenchmarkTilesVNNI compares, on a VNNI machine, the tiles of a batched
+// product in three settings: the VNNI build's eight-vector tiles (x8), its
+// four-vector ones (x4) and the AVX2 build's eight-vector ones (avx2), at
+// n=8 (batched decode) and n=128 (a prompt). Each of b.N rounds times a
+// few products in each setting, in one order and then the reverse, in CPU
+// time; it reports each setting's median CPU time per product and the
+// medians of the ratios x4/x8 and avx2/x8 (above 1: x8 is faster).
+func BenchmarkTilesVNNI(b *testing.B) {
+	if !useVNNI {
+		b.Skip("no AVX-512 VNNI here")
+	}
+	r := rand.New(rand.NewPCG(15, 16))
+	defer func(on bool) { x8Tiles, useVNNI = on, true }(x8Tiles)
+	settings := []struct {
+		name     string
+		vnni, x8 bool
+	}{{"x8", true, true}, {"x4", true, false}, {"avx2", false, true}}
+	for _, c := range x8Shapes {
+		m := randMatrix(r, c.typ, c.rows, c.cols)
+		for _, n := range []int{8, 128} {
+			x := randVec(r, n*m.Cols, 1)
+			dst := make([]float32, n*m.Rows)
+			reps := max(1, 8*2048*2048/(m.Rows*m.Cols*n))
+			b.Run(fmt.Sprintf("%s/%dx%d/n=%d", c.typ, c.rows, c.cols, n), func(b *testing.B) {
+				times := make([][]float64, len(settings))
+				timed := func(i int) float64 {
+					useVNNI, x8Tiles = settings[i].vnni, settings[i].x8
+					start := cputime.Process()
+					for range reps {
+						MatMulTiled(dst, m, x, n)
+					}
+					return float64(cputime.Process()-start) / float64(reps)
+				}
+				var r4, ra []float64
+				for b.Loop() {
+					t := make([]float64, len(settings))
+					for i := range settings {
+						t[i] += timed(i)
+					}
+					for i := len(settings) - 1; i >= 0; i-- {
+						t[i] += timed(i)
+					}
+					for i := range settings {
+						times[i] = append(times[i], t[i]/2)
+					}
+					r4, ra = append(r4, t[1]/t[0]), append(ra, t[2]/t[0])
+				}
+				for i, s := range settings {
+					b.ReportMetric(median(times[i]), s.name+"-cpu-ns/op")
+				}
+				b.ReportMetric(median(r4), "x4/x8")
+				b.ReportMetric(median(ra), "avx2/x8")
+			})
+		}
+	}
+}
