@@ -538,3 +538,41 @@ func TestProviderBodiesAroundWriteBuffer(t *testing.T) {
 		}
 	}
 }
+
+// Answers with a header line, events and chunks shorter than, about as
+// long as, and much longer than the upstream connections' read buffer
+// arrive whole, each event's text intact.
+func TestProviderAnswersAroundReadBuffer(t *testing.T) {
+	sizes := []int{1, UpstreamReadBuffer - 100, UpstreamReadBuffer, 3 * UpstreamReadBuffer, 100 << 10}
+	u := &rawUpstream{header: map[string]string{"X-Long": strings.Repeat("h", 3*UpstreamReadBuffer)}}
+	var want []string
+	for i, n := range sizes {
+		text := strings.Repeat(string(rune('a'+i)), n)
+		want = append(want, text)
+		u.pieces = append(u.pieces, `data: {"id":"c","choices":[{"index":0,"delta":{"content":"`+text+`"}}]}`+"\n\n")
+	}
+	// Several events in one chunk, longer than the buffer together.
+	var joined strings.Builder
+	for i := range 8 {
+		text := strings.Repeat("z", 200+i)
+		want = append(want, text)
+		joined.WriteString(`data: {"id":"c","choices":[{"index":0,"delta":{"content":"` + text + `"}}]}` + "\n\n")
+	}
+	u.pieces = append(u.pieces, joined.String(), "data: [DONE]\n\n")
+	p := NewProvider(Config{BaseURL: u.start(t).URL + "/v1"})
+	for range 2 { // the second on the pooled connection
+		s, err := p.Stream(context.Background(), chatReq())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, ev := range collectEvents(t, s) {
+			if ev.Kind == stream.KindDelta {
+				got = append(got, ev.Text)
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %d deltas, want %d (lengths differ or text changed)", len(got), len(want))
+		}
+	}
+}
