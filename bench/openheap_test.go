@@ -36,9 +36,9 @@ func TestOpenStreamsHoldLessHeapThanTheProxy(t *testing.T) {
 	for _, h := range []hop{{"proxy", "", "default?hang_after=1"}, {"runnel", "", "openai/default?hang_after=1"}} {
 		p := startHop(t, h.name, upstream.URL)
 		h.url = p.URL
-		open(t, 1, h, client)()
+		open(t, 1, h, client, "hi")()
 		before := p.stats(t, true)
-		closeAll := open(t, n, h, client)
+		closeAll := open(t, n, h, client, "hi")
 		with := p.stats(t, true)
 		closeAll()
 		p.stop()

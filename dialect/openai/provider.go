@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -122,7 +121,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if err != nil {
 		return nil, &stream.Error{Code: stream.CodeInvalidRequest, Message: "encoding the upstream request failed", Err: err}
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, bytes.NewReader(body))
+	hreq, sent, err := dialect.NewUpstreamPost(ctx, p.base+path, body, UpstreamWriteBuffer)
 	if err != nil {
 		return nil, &stream.Error{Code: stream.CodeInternal, Message: "bad upstream URL for provider " + p.cfg.Name, Err: err}
 	}
@@ -131,6 +130,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		hreq.Header = hreq.Header.Clone()
 	}
 	resp, err := p.client.Do(hreq)
+	sent.Release()
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}
