@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/runnel/runnel/dialect/anthropic"
 	"github.com/runnel/runnel/dialect/gemini"
 	"github.com/runnel/runnel/dialect/native"
@@ -467,8 +469,9 @@ func (s *holdingStream) Recv() (stream.Event, error) {
 func (s *holdingStream) Close() error { return nil }
 
 // TestStreamStacksStayAt8KiB: no goroutine of a stream through Runnel
-// outgrows 8 KiB of stack, in every dialect that streams over HTTP (over
-// an OpenAI upstream and over an Anthropic one), resumable or not. An
+// outgrows 8 KiB of stack, in every dialect that streams over HTTP or a
+// WebSocket (over an OpenAI upstream and over an Anthropic one), resumable
+// or not. An
 // open stream's request goroutine keeps the stack it grew to while it
 // lasts, and its deepest moment is the first flush, where net/http writes
 // the headers some 4 KiB below the dialect's loop: grown to 16 KiB there,
@@ -491,6 +494,7 @@ func TestStreamStacksStayAt8KiB(t *testing.T) {
 		path, body, end string
 		resumable       bool
 	}
+	const wsChat = `{"type":"chat","model":"openai/default","messages":[{"role":"user","content":"hi"}]}`
 	for _, hop := range []struct {
 		kind, upstream string
 		maxStack       int
@@ -508,11 +512,15 @@ func TestStreamStacksStayAt8KiB(t *testing.T) {
 			{"/api/generate", `{"model":"openai/default","prompt":"hi"}`, `"done":true`, false},
 			{"/api/v1/inference/stream", `{"model":"openai/default","messages":[{"role":"user","content":"hi"}]}`, `"done":true`, false},
 			{"/api/v1/generate/stream", `{"service_name":"openai","model_name":"default","input":[{"type":"text","name":"user","content":"hi"}]}`, `"final":true,"usage"`, false},
+			{"/ws/chat", wsChat, `{"type":"done"`, false},
 		}},
 	} {
 		t.Run(hop.kind, func(t *testing.T) {
 			p := startHop(t, hop.kind, hop.upstream)
 			streamed := func(e endpoint) error {
+				if e.path == "/ws/chat" {
+					return wsStreamed(p.URL, e.body, e.end)
+				}
 				req, _ := http.NewRequest("POST", p.URL+e.path, strings.NewReader(e.body))
 				req.Header.Set("Content-Type", "application/json")
 				if e.resumable {
@@ -554,5 +562,32 @@ func TestStreamStacksStayAt8KiB(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// wsStreamed sends one prompt over a WebSocket to base's /ws/chat and
+// reads its frames until one begins with end (an error frame fails).
+func wsStreamed(base, prompt, end string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // deadlock guard only
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws/chat", nil)
+	if err != nil {
+		return err
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, websocket.MessageText, []byte(prompt)); err != nil {
+		return err
+	}
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			return fmt.Errorf("/ws/chat: %v", err)
+		}
+		if bytes.HasPrefix(b, []byte(end)) {
+			return nil
+		}
+		if bytes.HasPrefix(b, []byte(`{"type":"error"`)) {
+			return fmt.Errorf("/ws/chat: %s", b)
+		}
 	}
 }

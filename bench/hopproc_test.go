@@ -46,6 +46,11 @@ type hopStats struct {
 }
 
 func serveHop(kind, upstream string) {
+	// RUNNEL_BENCH_HOP_HEAP (see BenchmarkOpenStreams) samples every
+	// allocation, so that /_hop/heap's profile has every site's bytes.
+	if os.Getenv("RUNNEL_BENCH_HOP_HEAP") != "" {
+		runtime.MemProfileRate = 1
+	}
 	var h http.Handler
 	var charged func() int64
 	stop := func() {}
@@ -86,6 +91,11 @@ func serveHop(kind, upstream string) {
 			s.Stacks = m.StackInuse
 		}
 		json.NewEncoder(w).Encode(s)
+	})
+	// The heap profile after a collection: what is live, by allocation site.
+	mux.HandleFunc("GET /_hop/heap", func(w http.ResponseWriter, r *http.Request) {
+		runtime.GC()
+		pprof.Lookup("heap").WriteTo(w, 0)
 	})
 	// From here on, a goroutine whose stack would outgrow bytes crashes
 	// the hop (see TestStreamStacksStayAt8KiB).
@@ -210,6 +220,24 @@ func startHop(tb testing.TB, kind, upstream string) *hopProc {
 func (p *hopProc) stop() {
 	p.stdin.Close()
 	p.cmd.Wait()
+}
+
+// saveHeap writes the hop's heap profile to path.
+func (p *hopProc) saveHeap(tb testing.TB, path string) {
+	tb.Helper()
+	resp, err := http.Get(p.URL + "/_hop/heap")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // stats asks the hop for its figures; gc also collects and reports the

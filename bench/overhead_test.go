@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -376,7 +377,17 @@ func sum(v []float64) float64 {
 // stream: resident set size, and live heap plus goroutine stacks, with the
 // streams open minus before (after one warm-up stream), divided by 2,000.
 // One op is one round of both, alternating which goes first.
+// RUNNEL_BENCH_HOP_HEAP=DIR also saves each hop's heap profile, every
+// allocation sampled, before and with the streams open, to
+// DIR/KIND-{before,with}.heap (compare with `go tool pprof -base`).
+// RUNNEL_BENCH_PROMPT_BYTES=N makes each stream's prompt N bytes long
+// ("hi" otherwise).
 func BenchmarkOpenStreams(b *testing.B) {
+	heapDir := os.Getenv("RUNNEL_BENCH_HOP_HEAP")
+	prompt := "hi"
+	if n, err := strconv.Atoi(os.Getenv("RUNNEL_BENCH_PROMPT_BYTES")); err == nil && n > 0 {
+		prompt = strings.Repeat("x", n)
+	}
 	const n = 2000
 	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: 50, ITL: 20 * time.Millisecond}))
 	defer upstream.Close()
@@ -387,10 +398,16 @@ func BenchmarkOpenStreams(b *testing.B) {
 		for k := range kinds {
 			j := (i + k) % len(kinds)
 			p := startHop(b, kinds[j].name, upstream.URL)
-			open(b, 1, hop{kinds[j].name, p.URL, kinds[j].model}, client)()
+			open(b, 1, hop{kinds[j].name, p.URL, kinds[j].model}, client, prompt)()
 			before := p.stats(b, true)
-			closeAll := open(b, n, hop{kinds[j].name, p.URL, kinds[j].model}, client)
+			if heapDir != "" {
+				p.saveHeap(b, filepath.Join(heapDir, kinds[j].name+"-before.heap"))
+			}
+			closeAll := open(b, n, hop{kinds[j].name, p.URL, kinds[j].model}, client, prompt)
 			with := p.stats(b, true)
+			if heapDir != "" {
+				p.saveHeap(b, filepath.Join(heapDir, kinds[j].name+"-with.heap"))
+			}
 			closeAll()
 			p.stop()
 			rssPer[j] = append(rssPer[j], float64(with.RSS-before.RSS)/n)
@@ -411,9 +428,9 @@ func BenchmarkOpenStreams(b *testing.B) {
 	}
 }
 
-// open opens n streams through h and waits for each one's first token; it
-// returns what closes them.
-func open(b *testing.B, n int, h hop, client *http.Client) (closeAll func()) {
+// open opens n streams through h, each with prompt as its message, and
+// waits for each one's first token; it returns what closes them.
+func open(b testing.TB, n int, h hop, client *http.Client, prompt string) (closeAll func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := openai.NewProvider(openai.Config{BaseURL: h.url + "/v1", HTTPClient: client})
 	streams := make([]stream.Stream, n)
@@ -422,7 +439,7 @@ func open(b *testing.B, n int, h hop, client *http.Client) (closeAll func()) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := p.Stream(ctx, &stream.Request{Model: h.model, Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+			s, err := p.Stream(ctx, &stream.Request{Model: h.model, Messages: []stream.Message{{Role: "user", Content: prompt}}})
 			if err != nil {
 				b.Error(err)
 				return

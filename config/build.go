@@ -30,6 +30,7 @@ func UpstreamClient() *http.Client {
 	t.MaxIdleConnsPerHost = 1024
 	t.IdleConnTimeout = 90 * time.Second
 	t.WriteBufferSize = openai.UpstreamWriteBuffer
+	t.ReadBufferSize = openai.UpstreamReadBuffer
 	return &http.Client{Transport: t}
 }
 

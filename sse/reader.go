@@ -59,12 +59,13 @@ type RawEvent struct {
 	Retry time.Duration
 }
 
-// readerBuffer is the size of a Reader's buffer. Upstream chunks are a
-// few hundred bytes and the transport below already buffers its reads, so
-// 1 KiB seldom splits a line (a longer one is joined in r.line), and an
-// open stream holds 1 KiB instead of the 4 KiB page a larger buffer keeps
-// resident.
-const readerBuffer = 1024
+// readerBuffer is the size of a Reader's buffer. Upstream events are one
+// to a few hundred bytes and the transport below buffers its reads (the
+// upstream connection's 1 KiB, openai.UpstreamReadBuffer), so 512 bytes
+// seldom splits a line (a longer one is joined in r.line, at no extra
+// system call), and an open stream holds 512 bytes, not the 4 KiB page a
+// larger buffer keeps resident.
+const readerBuffer = 512
 
 // Buffers are pooled: a streaming gateway opens a Reader per upstream call,
 // and their buffers would otherwise be most of its garbage.

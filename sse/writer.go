@@ -324,8 +324,10 @@ func (w *Writer) flush() error {
 		w.headed = true
 		err = w.writeHeaded()
 		if w.headers != nil {
-			// Sent: the grace timer would only wake a goroutine for nothing.
+			// Sent: the grace timer would only wake a goroutine for nothing,
+			// and an open stream need not keep it.
 			w.headers.Stop()
+			w.headers = nil
 		}
 	}
 	if err != nil {

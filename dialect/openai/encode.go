@@ -23,7 +23,11 @@ func newChunkEncoder(id, model string, created int64, legacy bool) *chunkEncoder
 	if legacy {
 		object = "text_completion"
 	}
-	h := make([]byte, 0, 128+len(id)+len(model))
+	// The head and the chunk buffer share one array: the buffer holds a
+	// copy of the head, the delta's keys (about 100 bytes) and a token's
+	// text; a longer chunk grows it. An open stream keeps both.
+	n := 96 + len(id) + len(model)
+	h := make([]byte, 0, 2*n+128)
 	h = append(h, `{"id":`...)
 	h = dialect.AppendJSONString(h, id)
 	h = append(h, `,"object":"`...)
@@ -33,7 +37,7 @@ func newChunkEncoder(id, model string, created int64, legacy bool) *chunkEncoder
 	h = append(h, `,"model":`...)
 	h = dialect.AppendJSONString(h, model)
 	h = append(h, `,"choices":[`...)
-	return &chunkEncoder{head: h, legacy: legacy, buf: make([]byte, 0, 512)}
+	return &chunkEncoder{head: h[:len(h):len(h)], legacy: legacy, buf: h[len(h):]}
 }
 
 // open starts a chunk with one choice and, for chat, an open delta object.

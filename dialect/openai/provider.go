@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,6 +41,13 @@ type Provider struct {
 	cfg    Config
 	base   string
 	client *http.Client
+	// streamHeader is every streamed call's request headers, one map
+	// shared by all (net/http only reads a request's headers, and keeps
+	// them for the whole stream): one map less per open stream. Cloned
+	// per call when the client has a cookie jar, which adds to them.
+	streamHeader http.Header
+	// gzip: streamHeader asks for gzip in the transport's place (gzip.go).
+	gzip bool
 }
 
 // UpstreamWriteBuffer is the write buffer an upstream connection needs:
@@ -50,6 +56,16 @@ type Provider struct {
 // Go's 4 KiB default keeps a page resident per open stream; 1 KiB costs
 // at most one more write per call, for bodies of about 0.7 to 3.7 KiB.
 const UpstreamWriteBuffer = 1024
+
+// UpstreamReadBuffer is the read buffer an upstream connection needs:
+// every streaming provider reads the body through a buffer of its own
+// (the SSE or NDJSON reader's), so the connection's only joins chunked
+// framing to reads; an open stream keeps it, and Go's 4 KiB default
+// holds a page per stream. A read as long as the buffer bypasses it, and
+// a header line longer than it is joined from several reads; a chunk
+// size line may not be (net/http refuses one of 1 KiB, which no server
+// sends).
+const UpstreamReadBuffer = 1024
 
 // NewProvider returns a Provider for cfg.
 func NewProvider(cfg Config) *Provider {
@@ -64,9 +80,19 @@ func NewProvider(cfg Config) *Provider {
 		t.MaxIdleConns = 0
 		t.MaxIdleConnsPerHost = 1024
 		t.WriteBufferSize = UpstreamWriteBuffer
+		t.ReadBufferSize = UpstreamReadBuffer
 		client = &http.Client{Transport: t}
 	}
-	return &Provider{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), client: client}
+	p := &Provider{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), client: client}
+	p.streamHeader = http.Header{}
+	p.streamHeader.Set("Content-Type", "application/json")
+	p.streamHeader.Set("Accept", "text/event-stream")
+	p.setHeaders(p.streamHeader)
+	if p.streamHeader.Get("Accept-Encoding") == "" && transportGzips(client) {
+		p.streamHeader.Set("Accept-Encoding", "gzip")
+		p.gzip = true
+	}
+	return p
 }
 
 // maxEvent bounds one upstream SSE event, so a garbage upstream cannot
@@ -95,16 +121,21 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if err != nil {
 		return nil, &stream.Error{Code: stream.CodeInvalidRequest, Message: "encoding the upstream request failed", Err: err}
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, bytes.NewReader(body))
+	hreq, sent, err := dialect.NewUpstreamPost(ctx, p.base+path, body, UpstreamWriteBuffer)
 	if err != nil {
 		return nil, &stream.Error{Code: stream.CodeInternal, Message: "bad upstream URL for provider " + p.cfg.Name, Err: err}
 	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "text/event-stream")
-	p.setHeaders(hreq)
+	hreq.Header = p.streamHeader
+	if p.client.Jar != nil {
+		hreq.Header = hreq.Header.Clone()
+	}
 	resp, err := p.client.Do(hreq)
+	sent.Release()
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
+	}
+	if p.gzip {
+		gunzipped(resp)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
@@ -128,12 +159,12 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 // upstream's body calls the context's BeforeWait function first.
 func (p *Provider) NotifiesBeforeWait() bool { return true }
 
-func (p *Provider) setHeaders(r *http.Request) {
+func (p *Provider) setHeaders(h http.Header) {
 	if p.cfg.APIKey != "" {
-		r.Header.Set("Authorization", "Bearer "+p.cfg.APIKey)
+		h.Set("Authorization", "Bearer "+p.cfg.APIKey)
 	}
 	for k, v := range p.cfg.Headers {
-		r.Header.Set(k, v)
+		h.Set(k, v)
 	}
 }
 
@@ -154,7 +185,7 @@ func (p *Provider) Models(ctx context.Context) ([]gateway.ModelInfo, error) {
 		return nil, &stream.Error{Code: stream.CodeInternal, Message: "bad upstream URL for provider " + p.cfg.Name, Err: err}
 	}
 	hreq.Header.Set("Accept", "application/json")
-	p.setHeaders(hreq)
+	p.setHeaders(hreq.Header)
 	resp, err := p.client.Do(hreq)
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)

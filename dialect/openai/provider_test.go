@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -536,5 +537,93 @@ func TestProviderBodiesAroundWriteBuffer(t *testing.T) {
 		if err := json.Unmarshal(got.Messages[0].Content, &c); err != nil || c != content {
 			t.Fatalf("%d: content of %d bytes arrived as %d bytes (%v)", n, len(content), len(c), err)
 		}
+	}
+}
+
+// Answers with a header line, events and chunks shorter than, about as
+// long as, and much longer than the upstream connections' read buffer
+// arrive whole, each event's text intact.
+func TestProviderAnswersAroundReadBuffer(t *testing.T) {
+	sizes := []int{1, UpstreamReadBuffer - 100, UpstreamReadBuffer, 3 * UpstreamReadBuffer, 100 << 10}
+	u := &rawUpstream{header: map[string]string{"X-Long": strings.Repeat("h", 3*UpstreamReadBuffer)}}
+	var want []string
+	for i, n := range sizes {
+		text := strings.Repeat(string(rune('a'+i)), n)
+		want = append(want, text)
+		u.pieces = append(u.pieces, `data: {"id":"c","choices":[{"index":0,"delta":{"content":"`+text+`"}}]}`+"\n\n")
+	}
+	// Several events in one chunk, longer than the buffer together.
+	var joined strings.Builder
+	for i := range 8 {
+		text := strings.Repeat("z", 200+i)
+		want = append(want, text)
+		joined.WriteString(`data: {"id":"c","choices":[{"index":0,"delta":{"content":"` + text + `"}}]}` + "\n\n")
+	}
+	u.pieces = append(u.pieces, joined.String(), "data: [DONE]\n\n")
+	p := NewProvider(Config{BaseURL: u.start(t).URL + "/v1"})
+	for range 2 { // the second on the pooled connection
+		s, err := p.Stream(context.Background(), chatReq())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, ev := range collectEvents(t, s) {
+			if ev.Kind == stream.KindDelta {
+				got = append(got, ev.Text)
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %d deltas, want %d (lengths differ or text changed)", len(got), len(want))
+		}
+	}
+}
+
+// An open stream does not keep its upstream request's body: with a 64 KiB
+// prompt it keeps no more heap (after a collection) than with a short one,
+// within 16 KiB. It kept the whole body, and net/http's copy for a retry,
+// until the stream ended.
+func TestProviderLetsGoOfTheBodyItSent(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, `data: {"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}]}`+"\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release) // before srv.Close, which waits for the handlers
+	p := NewProvider(Config{BaseURL: srv.URL + "/v1"})
+	const n = 20
+	held := func(content string) float64 {
+		var before, with runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		streams := make([]stream.Stream, n)
+		for i := range streams {
+			s, err := p.Stream(context.Background(), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: content}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev, err := s.Recv(); err != nil || ev.Text != "hi" {
+				t.Fatal(ev, err)
+			}
+			streams[i] = s
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&with)
+		for _, s := range streams {
+			s.Close()
+		}
+		return (float64(with.HeapAlloc) - float64(before.HeapAlloc)) / n
+	}
+	held("warm-up")
+	short, long := held("hi"), held(strings.Repeat("x", 64<<10))
+	t.Logf("heap per open stream: %.0f bytes with a short prompt, %.0f with 64 KiB", short, long)
+	if long-short > 16<<10 {
+		t.Errorf("a 64 KiB prompt's stream keeps %.0f bytes more than a short one's", long-short)
 	}
 }

@@ -1,0 +1,44 @@
+package dialect
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+)
+
+// A long body reads whole, once, and is let go of at its end; GetBody gives
+// it whole again until Release. A short one is net/http's usual body.
+func TestNewUpstreamPost(t *testing.T) {
+	long := bytes.Repeat([]byte("0123456789"), 300)
+	r, sent, err := NewUpstreamPost(context.Background(), "http://up/v1/chat/completions", long, 1024)
+	if err != nil || sent == nil || r.ContentLength != int64(len(long)) || r.GetBody == nil {
+		t.Fatalf("long body: %v, %v, length %d", sent, err, r.ContentLength)
+	}
+	again, _ := r.GetBody()
+	if b, err := io.ReadAll(r.Body); err != nil || !bytes.Equal(b, long) {
+		t.Fatalf("body read %d bytes, %v", len(b), err)
+	}
+	if r.Body.(*sentReader).b != nil {
+		t.Error("the body keeps its bytes once read")
+	}
+	if b, _ := io.ReadAll(again); !bytes.Equal(b, long) {
+		t.Errorf("GetBody's body read %d bytes, want %d", len(b), len(long))
+	}
+	sent.Release()
+	if sent.b != nil {
+		t.Error("Release kept the bytes")
+	}
+
+	r, sent, err = NewUpstreamPost(context.Background(), "http://up/v1/chat/completions", long[:1024], 1024)
+	if err != nil || sent != nil || r.ContentLength != 1024 || r.GetBody == nil {
+		t.Fatalf("short body: %v, %v, length %d", sent, err, r.ContentLength)
+	}
+	if _, ok := r.Body.(*sentReader); ok {
+		t.Error("a short body is a sentReader")
+	}
+	sent.Release() // nil: nothing to do
+	if _, _, err := NewUpstreamPost(context.Background(), "://bad", long, 1024); err == nil {
+		t.Error("a bad URL is no error")
+	}
+}
