@@ -72,7 +72,7 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 	}
 	a.scopes = s.scopes(id, team)
 
-	r := Reservation{ID: newID("res_"), TeamID: team.ID, Owner: s.owner}
+	r := Reservation{TeamID: team.ID, Owner: s.owner}
 	if a.jobID == "" {
 		r.Credits = s.cfg.JobCredits
 		a.charge = r.Credits
@@ -81,11 +81,13 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		r.Budget = s.worstCost(req)
 	}
 	if s.blocks != nil && r.Credits > 0 && team.MaxBudget == 0 {
-		if id, ok := s.blocks.admit(ctx, team.ID, r.Credits); ok {
+		if id, ok := s.blocks.admit(ctx, team.ID, r.Credits, id.seen); ok {
 			a.block, a.held = id, r.Credits
 		}
 	}
 	if a.block == "" && (r.Credits > 0 || team.MaxBudget > 0) {
+		// Named only when it is written: an id is 10 bytes from crypto/rand.
+		r.ID = newID("res_")
 		if err := s.reserve(ctx, r, team); err != nil {
 			return nil, err
 		}
