@@ -70,7 +70,7 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		}
 		team = t
 	}
-	a.scopes = s.scopes(id, team)
+	a.scopes = s.appendScopes(a.scopeBuf[:0], id, team)
 
 	r := Reservation{TeamID: team.ID, Owner: s.owner}
 	if a.jobID == "" {
@@ -229,7 +229,10 @@ func jobSettled(id string) *stream.Error {
 	return stream.Errorf(stream.CodeConflict, "job %s is already settled; create a new job", id)
 }
 
-func (s *Service) scopes(id Identity, team Team) []Scope {
+func (s *Service) scopes(id Identity, team Team) []Scope { return s.appendScopes(nil, id, team) }
+
+// appendScopes appends the scopes id's calls are limited in to sc.
+func (s *Service) appendScopes(sc []Scope, id Identity, team Team) []Scope {
 	kl, tl := id.KeyLimits, team.Limits
 	if kl == (Limits{}) {
 		kl = s.cfg.DefaultKeyLimits
@@ -237,7 +240,6 @@ func (s *Service) scopes(id Identity, team Team) []Scope {
 	if tl == (Limits{}) {
 		tl = s.cfg.DefaultTeamLimits
 	}
-	var sc []Scope
 	if id.KeyID != "" && kl != (Limits{}) {
 		sc = append(sc, Scope{ID: "key:" + id.KeyID, Name: "key", Limits: kl})
 	}
@@ -254,6 +256,7 @@ type admission struct {
 	jobID       string
 	reqModel    string
 	scopes      []Scope
+	scopeBuf    [2]Scope // scopes' array: the key's and the team's
 	warnings    []string
 	charge      int64  // credits a plain call deducts if it ends well
 	reservation string // what the store holds for the call, or ""

@@ -99,17 +99,21 @@ func (s *Service) Authenticate(ctx context.Context, key string) (Identity, *stre
 		}
 		s.keys.put(prefix, keys, readAt, seen)
 	}
-	h := hashKey(key)
-	for _, kt := range keys {
-		k := kt.Key
-		if subtle.ConstantTimeCompare(h, k.Hash) != 1 {
+	// On the stack: a key is longer than the 32 bytes a conversion may
+	// keep there.
+	var kb [64]byte
+	h := sha256.Sum256(append(kb[:0], key...))
+	for i := range keys {
+		k := &keys[i].Key
+		if subtle.ConstantTimeCompare(h[:], k.Hash) != 1 {
 			continue
 		}
 		if !k.Revoked.IsZero() {
 			return Identity{}, stream.Errorf(stream.CodeUnauthorized, "API key %s… has been revoked", k.Prefix)
 		}
-		team := kt.Team
-		return Identity{TeamID: k.TeamID, KeyID: k.ID, KeyLimits: k.Limits, team: &team, teamReadAt: readAt, seen: seen}, nil
+		// The lookup's own team: read only, shared by every request
+		// served from the same cache entry.
+		return Identity{TeamID: k.TeamID, KeyID: k.ID, KeyLimits: k.Limits, team: &keys[i].Team, teamReadAt: readAt, seen: seen}, nil
 	}
 	return Identity{}, invalidKey()
 }
@@ -127,7 +131,8 @@ type Identity struct {
 	KeyID     string
 	KeyLimits Limits
 	Admin     bool // the admin key: no team, every team's data
-	// team as read with the key, so admission needs no second query.
+	// team as read with the key, so admission needs no second query
+	// (read only: the key cache's copy).
 	team       *Team
 	teamReadAt time.Time
 	// seen are the change versions read when the key was checked; a
