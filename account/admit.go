@@ -70,9 +70,9 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		}
 		team = t
 	}
-	a.scopes = s.scopes(id, team)
+	a.scopes = s.appendScopes(a.scopeBuf[:0], id, team)
 
-	r := Reservation{ID: newID("res_"), TeamID: team.ID, Owner: s.owner}
+	r := Reservation{TeamID: team.ID, Owner: s.owner}
 	if a.jobID == "" {
 		r.Credits = s.cfg.JobCredits
 		a.charge = r.Credits
@@ -81,11 +81,13 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		r.Budget = s.worstCost(req)
 	}
 	if s.blocks != nil && r.Credits > 0 && team.MaxBudget == 0 {
-		if id, ok := s.blocks.admit(ctx, team.ID, r.Credits); ok {
+		if id, ok := s.blocks.admit(ctx, team.ID, r.Credits, id.seen); ok {
 			a.block, a.held = id, r.Credits
 		}
 	}
 	if a.block == "" && (r.Credits > 0 || team.MaxBudget > 0) {
+		// Named only when it is written: an id is 10 bytes from crypto/rand.
+		r.ID = newID("res_")
 		if err := s.reserve(ctx, r, team); err != nil {
 			return nil, err
 		}
@@ -227,7 +229,10 @@ func jobSettled(id string) *stream.Error {
 	return stream.Errorf(stream.CodeConflict, "job %s is already settled; create a new job", id)
 }
 
-func (s *Service) scopes(id Identity, team Team) []Scope {
+func (s *Service) scopes(id Identity, team Team) []Scope { return s.appendScopes(nil, id, team) }
+
+// appendScopes appends the scopes id's calls are limited in to sc.
+func (s *Service) appendScopes(sc []Scope, id Identity, team Team) []Scope {
 	kl, tl := id.KeyLimits, team.Limits
 	if kl == (Limits{}) {
 		kl = s.cfg.DefaultKeyLimits
@@ -235,7 +240,6 @@ func (s *Service) scopes(id Identity, team Team) []Scope {
 	if tl == (Limits{}) {
 		tl = s.cfg.DefaultTeamLimits
 	}
-	var sc []Scope
 	if id.KeyID != "" && kl != (Limits{}) {
 		sc = append(sc, Scope{ID: "key:" + id.KeyID, Name: "key", Limits: kl})
 	}
@@ -252,6 +256,7 @@ type admission struct {
 	jobID       string
 	reqModel    string
 	scopes      []Scope
+	scopeBuf    [2]Scope // scopes' array: the key's and the team's
 	warnings    []string
 	charge      int64  // credits a plain call deducts if it ends well
 	reservation string // what the store holds for the call, or ""

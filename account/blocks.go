@@ -100,9 +100,22 @@ func newBlocks(s *Service) *blocks { return &blocks{s: s, teams: map[string]*tea
 // admit hands need credits of team to a call from this process's open
 // block, taking a new one if the team has enough free credits; ok is
 // false when the call must reserve on its own (a per-call reservation).
-func (b *blocks) admit(ctx context.Context, team string, need int64) (id string, ok bool) {
+// seen are the change versions read when the call's key was checked,
+// moments ago. This process's own changes are read now (an atomic load);
+// other processes' (SQLite: a stat of the marker file) are taken from
+// seen while they are the open block's: no other process announced a
+// change between the block's take and the call's key check, and the
+// call is admitted as if it had come before any later one. Otherwise
+// both are read now, for anything but handing out from the open block.
+func (b *blocks) admit(ctx context.Context, team string, need int64, seen versions) (id string, ok bool) {
 	for {
-		local, remote, vok := b.s.keys.versions()
+		v := seen
+		if v.ok {
+			v.local = b.s.keys.local.Load()
+		} else {
+			v = b.s.keys.versions()
+		}
+		local, remote, vok := v.local, v.remote, v.ok
 		now := time.Now()
 		b.mu.Lock()
 		tb := b.teams[team]
@@ -121,6 +134,14 @@ func (b *blocks) admit(ctx context.Context, team string, need int64) (id string,
 				b.mu.Unlock()
 				return c.id, true
 			}
+		}
+		if seen.ok {
+			// Not the open block's versions: read them now.
+			seen = versions{}
+			b.mu.Unlock()
+			continue
+		}
+		if c := tb.cur; c != nil {
 			b.closeLocked(tb, c, now)
 		}
 		if !vok || b.closed || now.Before(tb.perCall) {

@@ -33,9 +33,16 @@ type keyCache struct {
 }
 
 type keyEntry struct {
-	keys          []KeyTeam
-	readAt        time.Time
+	keys   []KeyTeam
+	readAt time.Time
+	versions
+}
+
+// versions are both change versions as read at one moment; ok is false
+// while the store cannot tell (nothing may be served from memory).
+type versions struct {
 	local, remote uint64
+	ok            bool
 }
 
 // maxKeyEntries bounds the cache; past it the cache starts over.
@@ -48,40 +55,43 @@ func newKeyCache(st Store) *keyCache {
 }
 
 // versions reads both versions, before a lookup whose result put stores.
-func (c *keyCache) versions() (local, remote uint64, ok bool) {
+// (SQLite's remote version is a stat of the marker file.)
+func (c *keyCache) versions() versions {
 	if c.changes == nil {
-		return 0, 0, false
+		return versions{}
 	}
-	local = c.local.Load()
-	remote, ok = c.changes.Version()
-	return local, remote, ok
+	v := versions{local: c.local.Load()}
+	v.remote, v.ok = c.changes.Version()
+	return v
 }
 
-func (c *keyCache) get(prefix string) (keyEntry, bool) {
-	local, remote, ok := c.versions()
-	if !ok {
-		return keyEntry{}, false
+// get returns prefix's entry if it is still valid, and the versions it
+// read to decide: the request's identity keeps them (Identity.seen).
+func (c *keyCache) get(prefix string) (keyEntry, versions, bool) {
+	v := c.versions()
+	if !v.ok {
+		return keyEntry{}, v, false
 	}
 	c.mu.Lock()
 	e, found := c.entries[prefix]
 	c.mu.Unlock()
-	if !found || e.local != local || e.remote != remote || time.Since(e.readAt) >= snapshotTTL {
-		return keyEntry{}, false
+	if !found || e.versions != v || time.Since(e.readAt) >= snapshotTTL {
+		return keyEntry{}, v, false
 	}
-	return e, true
+	return e, v, true
 }
 
-// put stores a lookup made after versions returned local and remote; a
-// change during the lookup leaves it stale at once, as it should.
-func (c *keyCache) put(prefix string, keys []KeyTeam, readAt time.Time, local, remote uint64) {
-	if len(keys) == 0 {
+// put stores a lookup made after versions returned v; a change during the
+// lookup leaves it stale at once, as it should.
+func (c *keyCache) put(prefix string, keys []KeyTeam, readAt time.Time, v versions) {
+	if len(keys) == 0 || !v.ok {
 		return // unknown prefixes are not kept: they could fill the cache
 	}
 	c.mu.Lock()
 	if len(c.entries) >= maxKeyEntries {
 		clear(c.entries)
 	}
-	c.entries[prefix] = keyEntry{keys: keys, readAt: readAt, local: local, remote: remote}
+	c.entries[prefix] = keyEntry{keys: keys, readAt: readAt, versions: v}
 	c.mu.Unlock()
 }
 

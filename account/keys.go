@@ -82,39 +82,46 @@ func (s *Service) Authenticate(ctx context.Context, key string) (Identity, *stre
 	if s.cfg.AdminKey != "" && subtle.ConstantTimeCompare([]byte(key), []byte(s.cfg.AdminKey)) == 1 {
 		return Identity{Admin: true}, nil
 	}
-	invalid := stream.Errorf(stream.CodeUnauthorized, "invalid API key")
 	prefix := LookupPrefix(key)
 	if prefix == "" {
-		return Identity{}, invalid
+		return Identity{}, invalidKey()
 	}
 	var keys []KeyTeam
 	var readAt time.Time // real time: snapshotTTL bounds the team snapshot's age
-	if e, ok := s.keys.get(prefix); ok {
+	e, seen, ok := s.keys.get(prefix)
+	if ok {
 		keys, readAt = e.keys, e.readAt
 	} else {
-		local, remote, cacheable := s.keys.versions()
 		readAt = time.Now()
 		var err error
 		if keys, err = s.store.AuthKeys(ctx, prefix); err != nil {
 			return Identity{}, &stream.Error{Code: stream.CodeInternal, Message: "cannot check the API key now", Err: err}
 		}
-		if cacheable {
-			s.keys.put(prefix, keys, readAt, local, remote)
-		}
+		s.keys.put(prefix, keys, readAt, seen)
 	}
-	h := hashKey(key)
-	for _, kt := range keys {
-		k := kt.Key
-		if subtle.ConstantTimeCompare(h, k.Hash) != 1 {
+	// On the stack: a key is longer than the 32 bytes a conversion may
+	// keep there.
+	var kb [64]byte
+	h := sha256.Sum256(append(kb[:0], key...))
+	for i := range keys {
+		k := &keys[i].Key
+		if subtle.ConstantTimeCompare(h[:], k.Hash) != 1 {
 			continue
 		}
 		if !k.Revoked.IsZero() {
 			return Identity{}, stream.Errorf(stream.CodeUnauthorized, "API key %s… has been revoked", k.Prefix)
 		}
-		team := kt.Team
-		return Identity{TeamID: k.TeamID, KeyID: k.ID, KeyLimits: k.Limits, team: &team, teamReadAt: readAt}, nil
+		// The lookup's own team: read only, shared by every request
+		// served from the same cache entry.
+		return Identity{TeamID: k.TeamID, KeyID: k.ID, KeyLimits: k.Limits, team: &keys[i].Team, teamReadAt: readAt, seen: seen}, nil
 	}
-	return Identity{}, invalid
+	return Identity{}, invalidKey()
+}
+
+// invalidKey is built where it is returned: most requests carry a valid
+// key, and a formatted error a call is an allocation and a Sprintf.
+func invalidKey() *stream.Error {
+	return &stream.Error{Code: stream.CodeUnauthorized, Message: "invalid API key"}
 }
 
 // Identity is who makes a request. The zero Identity is an anonymous
@@ -124,9 +131,14 @@ type Identity struct {
 	KeyID     string
 	KeyLimits Limits
 	Admin     bool // the admin key: no team, every team's data
-	// team as read with the key, so admission needs no second query.
+	// team as read with the key, so admission needs no second query
+	// (read only: the key cache's copy).
 	team       *Team
 	teamReadAt time.Time
+	// seen are the change versions read when the key was checked; a
+	// credit block admits the call without reading other processes'
+	// again while they are the block's (blocks.admit).
+	seen versions
 }
 
 // KeyContext returns ctx carrying the identity of key keyID of team teamID,

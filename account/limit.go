@@ -185,11 +185,13 @@ func (l *memLimiter) Admit(_ context.Context, now time.Time, scopes []Scope) ([]
 	minute, frac := Split(now)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	rs := make([]*rates, len(scopes))
-	ws := make([]Window, len(scopes))
-	for i, sc := range scopes {
-		rs[i] = l.get(sc.ID, minute)
-		ws[i] = rs[i].w
+	// On the stack for the usual key and team.
+	var rbuf [2]*rates
+	var wbuf [2]Window
+	rs, ws := rbuf[:0], wbuf[:0]
+	for _, sc := range scopes {
+		r := l.get(sc.ID, minute)
+		rs, ws = append(rs, r), append(ws, r.w)
 	}
 	warnings, lerr := Check(scopes, ws, frac)
 	if lerr != nil {

@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,9 +41,42 @@ import (
 // PostgreSQL server's is not counted), per request. One op is one round.
 // RUNNEL_BENCH_AUTH=sqlite (or any other variant's name) runs only that
 // variant, and RUNNEL_BENCH_HOP_PROFILE=DIR writes each hop's CPU profile
-// to DIR/auth-VARIANT.prof.
+// to DIR/auth-VARIANT.prof. RUNNEL_BENCH_AUTH_REQUESTS sets the timed
+// requests (default 1,000), and RUNNEL_BENCH_AUTH_RATE a fixed request
+// rate for them (per second; default: as fast as 10 streams go).
+//
+// CPU time moves by a third between runs on a loaded machine; instruction
+// counts do not. With each hop under callgrind (RUNNEL_BENCH_HOP_WRAP, see
+// startHop) and RUNNEL_BENCH_AUTH_CALLGRIND=1, the benchmark zeroes each
+// hop's counts before its timed requests and dumps them after they and the
+// hop's last credit block have settled (callgrind_control), so the dump
+// holds the timed requests' instructions alone; divide by the requests.
+// Under callgrind a hop serves a few dozen requests a second, so work
+// done once a second (a credit block's take and give-back, the key
+// cache's refresh) weighs many times what it does at full speed: each
+// variant's log line gives the window's length, and a run at a fixed
+// lower rate (RUNNEL_BENCH_AUTH_RATE) shows how much that work weighs.
 func BenchmarkAuthCPU(b *testing.B) {
-	const requests, streams = 1000, 10
+	const streams = 10
+	requests := 1000
+	if n, err := strconv.Atoi(os.Getenv("RUNNEL_BENCH_AUTH_REQUESTS")); err == nil && n > 0 {
+		requests = n
+	}
+	rate, _ := strconv.ParseFloat(os.Getenv("RUNNEL_BENCH_AUTH_RATE"), 64)
+	// settle is the pause around a callgrind window: the warm-up's credit
+	// block given back before it, the last one after it, so that the
+	// window holds whole blocks. CPU time is read without it, as before:
+	// its idle seconds would weigh on a few hundred fast requests.
+	settle := time.Duration(0)
+	mark := func(p *hopProc, op string) {}
+	if os.Getenv("RUNNEL_BENCH_AUTH_CALLGRIND") != "" {
+		settle = 2 * time.Second
+		mark = func(p *hopProc, op string) {
+			if out, err := exec.Command("callgrind_control", op, strconv.Itoa(p.cmd.Process.Pid)).CombinedOutput(); err != nil {
+				b.Fatalf("callgrind_control %s: %v: %s", op, err, out)
+			}
+		}
+	}
 	variants := []string{"none", "sqlite-off", "sqlite", "postgres-off", "postgres"}
 	if only := os.Getenv("RUNNEL_BENCH_AUTH"); only != "" {
 		if !slices.Contains(variants, only) {
@@ -52,42 +87,49 @@ func BenchmarkAuthCPU(b *testing.B) {
 	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: 20}))
 	defer upstream.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams}}
-	// run returns the hop's CPU time over the timed requests and their
-	// TTFT (ms).
-	run := func(v string) (time.Duration, Stats) {
+	// run returns the hop's CPU time over the timed requests, their TTFT
+	// (ms) and how long the measured window lasted.
+	run := func(v string) (time.Duration, Stats, time.Duration) {
 		p := startHop(b, "auth-"+v, upstream.URL)
 		defer p.stop()
 		cfg := Config{BaseURL: p.URL + "/v1", APIKey: p.Key, Model: "openai/default", Prompt: "hi", Requests: 20, Concurrency: streams, HTTPClient: client}
 		if _, err := Run(context.Background(), cfg); err != nil { // warm
 			b.Fatal(err)
 		}
-		cfg.Requests = requests
+		cfg.Requests, cfg.Rate, cfg.Fixed = requests, rate, rate > 0
+		time.Sleep(settle)
 		before := p.stats(b, false)
+		mark(p, "--zero")
+		start := time.Now()
 		res, err := Run(context.Background(), cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
+		time.Sleep(settle)
+		window := time.Since(start)
+		mark(p, "--dump=timed")
 		after := p.stats(b, false)
 		if res.Failed > 0 {
 			b.Fatalf("%s: %d failed: %v", v, res.Failed, res.Errors)
 		}
-		if p.Key != "" && after.Charged != 20+requests {
+		if p.Key != "" && after.Charged != int64(20+requests) {
 			b.Fatalf("%s: %d credits charged for %d calls; want one each", v, after.Charged, 20+requests)
 		}
-		return time.Duration(after.CPUNanos - before.CPUNanos), res.TTFT
+		return time.Duration(after.CPUNanos - before.CPUNanos), res.TTFT, window
 	}
 	per := make([][]float64, len(variants))
 	b.ResetTimer()
 	for i := range b.N {
 		ttft := make([]Stats, len(variants))
+		window := make([]time.Duration, len(variants))
 		for k := range variants {
 			j := (i + k) % len(variants)
-			cpu, t := run(variants[j])
-			per[j], ttft[j] = append(per[j], float64(cpu)/float64(time.Microsecond)/requests), t
+			cpu, t, w := run(variants[j])
+			per[j], ttft[j], window[j] = append(per[j], float64(cpu)/float64(time.Microsecond)/float64(requests)), t, w
 		}
 		msg := ""
 		for j, v := range variants {
-			msg += fmt.Sprintf(" %s %.0f µs (TTFT p50 %.2f, p99 %.2f ms)", v, per[j][i], ttft[j].P50, ttft[j].P99)
+			msg += fmt.Sprintf(" %s %.0f µs (TTFT p50 %.2f, p99 %.2f ms; window %.2f s)", v, per[j][i], ttft[j].P50, ttft[j].P99, window[j].Seconds())
 		}
 		b.Logf("round %d: hop CPU per request:%s", i+1, msg)
 	}

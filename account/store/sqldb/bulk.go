@@ -233,13 +233,14 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 	}
 	// Insert with the credits asked; the rare call the team cannot pay
 	// in full is corrected below.
-	args := make([]any, 0, 1+26*min(len(idx), maxChunk))
+	// args[0] is the block a locking insert reads; the calls follow.
+	args := make([]any, 1, 1+26*min(len(idx), maxChunk))
 	stored := map[string]bool{}
 	var bt sql.NullString // with one: its team and state, as a row said
 	var bs sql.NullInt64
 	said := false
 	for off, n := range chunkOffsets(len(idx)) {
-		args = args[:0]
+		args = args[:1]
 		for k := off; k < off+n; k++ {
 			c := cs[idx[k]]
 			var block any
@@ -251,12 +252,12 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 				c.Cost.Input, c.Cost.Output, c.Cost.Total,
 				micros(c.Started), c.TTFT.Microseconds(), c.Duration.Microseconds(), c.Finish, c.Status, c.ErrorCode, c.ErrorMsg, want[k], block)
 		}
-		q, dest := insertCallsQ[n], []any{nil}
+		q, dest, params := insertCallsQ[n], []any{nil}, args[1:]
 		if one != "" {
-			q, dest = insertCallsLockingQ[s.o.RowLocks][n], []any{nil, &bt, &bs}
-			args = append([]any{one}, args...)
+			q, dest, params = insertCallsLockingQ[s.o.RowLocks][n], []any{nil, &bt, &bs}, args
+			args[0] = one
 		}
-		rows, err := s.queryTx(ctx, tx, q, args...)
+		rows, err := s.queryTx(ctx, tx, q, params...)
 		if err != nil {
 			return err
 		}
