@@ -59,8 +59,14 @@ func gatewayOver(upstreamURL string, client *http.Client, opts ...func(*gateway.
 // sides: the anthropic dialect over the anthropic upstream provider, with
 // the upstream client `runnel serve` gives it.
 func gatewayAnthropicHandler(upstreamURL string) http.Handler {
+	return gatewayAnthropicOver(upstreamURL, config.UpstreamClient())
+}
+
+// gatewayAnthropicOver is gatewayAnthropicHandler reaching the upstream
+// through client.
+func gatewayAnthropicOver(upstreamURL string, client *http.Client) http.Handler {
 	router := gateway.NewStaticRouter()
-	router.Register("anthropic", anthropic.NewProvider(anthropic.Config{BaseURL: upstreamURL, HTTPClient: config.UpstreamClient()}))
+	router.Register("anthropic", anthropic.NewProvider(anthropic.Config{BaseURL: upstreamURL, HTTPClient: client}))
 	gw := gateway.New(gateway.Options{Router: router, Observer: metrics.New()})
 	return server.New(server.Options{
 		Dialects: []server.Dialect{anthropic.NewServer(gw, anthropic.Options{})},
