@@ -122,3 +122,11 @@ func PlainEnd(s string, i int) int {
 	}
 	return i
 }
+
+// PlainEndBytes is PlainEnd over bytes.
+func PlainEndBytes(b []byte, i int) int {
+	for i < len(b) && jsonPlain[b[i]] {
+		i++
+	}
+	return i
+}

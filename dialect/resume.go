@@ -372,6 +372,7 @@ func originFrom(ctx context.Context) *origin {
 	return o
 }
 
+// errReader fails every read with err.
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
