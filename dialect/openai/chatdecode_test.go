@@ -1,14 +1,13 @@
 package openai
 
 import (
-	"bytes"
-	"encoding/json"
+	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/dialect/dialecttest"
+	"github.com/runnel/runnel/stream"
 )
 
 // scanCases are bodies scanChat must take (true) or leave to
@@ -60,39 +59,7 @@ func TestScanChat(t *testing.T) {
 	}
 }
 
-// checkScan holds scanChat to encoding/json, the oracle: a body it takes
-// decodes to the same request with encoding/json, which takes it too; a
-// body it leaves is left untouched.
-func checkScan(t *testing.T, body []byte) {
-	t.Helper()
-	got := ChatRequest{Model: "untouched"}
-	fast := scanChat(body, &got)
-	var want ChatRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	err := dec.Decode(&want)
-	if err == nil {
-		if _, terr := dec.Token(); terr == nil || terr.Error() != "EOF" {
-			err = terr
-			if err == nil {
-				err = errTrailing
-			}
-		}
-	}
-	if !fast {
-		if got.Model != "untouched" || got.Messages != nil {
-			t.Fatalf("scanChat left %q but changed the request: %+v", body, got)
-		}
-		return
-	}
-	if err != nil {
-		t.Fatalf("scanChat took %q, which encoding/json refuses: %v", body, err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("scanChat(%q)\n got %#v\nwant %#v", body, got, want)
-	}
-}
-
-var errTrailing = &json.SyntaxError{}
+func checkScan(t *testing.T, body []byte) { dialecttest.CheckScanner(t, body, scanChat) }
 
 // FuzzScanChat: for any body, scanChat agrees with encoding/json.
 func FuzzScanChat(f *testing.F) {
@@ -116,18 +83,9 @@ func FuzzDecodeChatBody(f *testing.F) {
 			limit = 0
 		}
 		s := &Server{opts: Options{BodyLimit: limit}}
-		r := httptest.NewRequest("POST", "/v1/chat/completions", bytes.NewReader(body))
-		var got ChatRequest
-		gerr := s.decodeBody(httptest.NewRecorder(), r, &got)
-		r = httptest.NewRequest("POST", "/v1/chat/completions", bytes.NewReader(body))
-		var want ChatRequest
-		werr := dialect.DecodeJSON(httptest.NewRecorder(), r, limit, &want)
-		if !reflect.DeepEqual(gerr, werr) {
-			t.Fatalf("%q: error %v, DecodeJSON's %v", body, gerr, werr)
-		}
-		if werr == nil && !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q:\n got %#v\nwant %#v", body, got, want)
-		}
+		dialecttest.CheckDecoder(t, body, limit, func(w http.ResponseWriter, r *http.Request, c *ChatRequest) *stream.Error {
+			return s.decodeBody(w, r, c)
+		})
 	})
 }
 
