@@ -1,6 +1,8 @@
 package dialect
 
 import (
+	"math"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/runnel/runnel/stream"
@@ -22,6 +24,35 @@ func AppendJSONString(dst []byte, s string) []byte {
 // byte for byte what encoding/json made of them.
 func AppendMarshalledString(dst []byte, s string) []byte {
 	return appendString(dst, s, &marshalEscape)
+}
+
+// Finite reports whether f is unset or a number JSON can hold
+// (json.Marshal refuses NaN and infinities).
+func Finite(f *float64) bool {
+	return f == nil || !math.IsNaN(*f) && !math.IsInf(*f, 0)
+}
+
+// AppendFloatField appends key and *f, when f is set, in json.Marshal's
+// form of a float64: %f-like, or an exponent (without a leading zero)
+// below 1e-6 and from 1e21 on. f must be Finite.
+func AppendFloatField(b []byte, key string, f *float64) []byte {
+	if f == nil {
+		return b
+	}
+	b = append(b, key...)
+	v, format := *f, byte('f')
+	if a := math.Abs(v); a != 0 && (a < 1e-6 || a >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, v, format, -1, 64)
+	if format == 'e' {
+		// e-07 → e-7
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }
 
 // streamEscape and marshalEscape say how each ASCII byte is written in a

@@ -2,7 +2,6 @@ package openai
 
 import (
 	"encoding/json"
-	"math"
 	"strconv"
 
 	"github.com/runnel/runnel/dialect"
@@ -38,7 +37,7 @@ func chatBodySize(req *stream.Request) int {
 func appendChatBody(b []byte, req *stream.Request) (_ []byte, ok bool) {
 	s := &req.Sampling
 	if len(req.Tools) > 0 || req.ResponseFormat != nil || !plainToolChoice(req.ToolChoice) ||
-		!finite(s.Temperature) || !finite(s.TopP) || !finite(s.MinP) || !finite(s.RepeatPenalty) {
+		!dialect.Finite(s.Temperature) || !dialect.Finite(s.TopP) || !dialect.Finite(s.MinP) || !dialect.Finite(s.RepeatPenalty) {
 		return b, false
 	}
 	b = append(b, `{"model":`...)
@@ -55,8 +54,8 @@ func appendChatBody(b []byte, req *stream.Request) (_ []byte, ok bool) {
 		b = append(b, `,"max_tokens":`...)
 		b = strconv.AppendInt(b, int64(s.MaxTokens), 10)
 	}
-	b = appendFloat(b, `,"temperature":`, s.Temperature)
-	b = appendFloat(b, `,"top_p":`, s.TopP)
+	b = dialect.AppendFloatField(b, `,"temperature":`, s.Temperature)
+	b = dialect.AppendFloatField(b, `,"top_p":`, s.TopP)
 	if len(s.Stop) > 0 {
 		b = append(b, `,"stop":[`...)
 		for i, stop := range s.Stop {
@@ -87,8 +86,8 @@ func appendChatBody(b []byte, req *stream.Request) (_ []byte, ok bool) {
 		b = append(b, `,"top_k":`...)
 		b = strconv.AppendInt(b, int64(*s.TopK), 10)
 	}
-	b = appendFloat(b, `,"min_p":`, s.MinP)
-	b = appendFloat(b, `,"repetition_penalty":`, s.RepeatPenalty)
+	b = dialect.AppendFloatField(b, `,"min_p":`, s.MinP)
+	b = dialect.AppendFloatField(b, `,"repetition_penalty":`, s.RepeatPenalty)
 	return append(b, '}'), true
 }
 
@@ -139,33 +138,4 @@ func appendMessage(b []byte, m *stream.Message) []byte {
 // plainToolChoice reports a tool choice upstreamChat writes as a string.
 func plainToolChoice(c string) bool {
 	return c == "" || c == "none" || c == "auto" || c == "required"
-}
-
-// finite reports whether f is unset or a number JSON can hold
-// (json.Marshal refuses NaN and infinities).
-func finite(f *float64) bool {
-	return f == nil || !math.IsNaN(*f) && !math.IsInf(*f, 0)
-}
-
-// appendFloat writes key and *f when f is set, in encoding/json's form
-// of a float64: %f-like, or an exponent (without a leading zero) below
-// 1e-6 and from 1e21 on.
-func appendFloat(b []byte, key string, f *float64) []byte {
-	if f == nil {
-		return b
-	}
-	b = append(b, key...)
-	v, format := *f, byte('f')
-	if a := math.Abs(v); a != 0 && (a < 1e-6 || a >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, v, format, -1, 64)
-	if format == 'e' {
-		// e-07 → e-7
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
 }
