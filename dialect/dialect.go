@@ -129,12 +129,17 @@ func DecodeJSONWith(w http.ResponseWriter, r *http.Request, limit int64, v any, 
 	return decodeFrom(io.MultiReader(bytes.NewReader(data), errReader{err}), limit, v, false)
 }
 
+// maxPrealloc bounds readBody's first allocation.
+const maxPrealloc = 32 << 10
+
 // readBody reads body to its end, in one allocation when the request says
-// its length (within limit).
+// its length (within limit, and up to maxPrealloc: a client that
+// announces a large body and sends it slowly holds no more memory than
+// it has sent).
 func readBody(body io.Reader, length, limit int64) ([]byte, error) {
 	size := int64(512)
 	if length > 0 && length < limit {
-		size = length + 1 // room to read the EOF without growing
+		size = min(length+1, maxPrealloc) // room to read the EOF without growing
 	}
 	data := make([]byte, 0, size)
 	for {

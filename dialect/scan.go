@@ -191,7 +191,7 @@ func (s *JSONScanner) Str() (string, bool) {
 			return string(out), true
 		case c == '\\':
 			if out == nil {
-				out = append(make([]byte, 0, len(s.b)-start), s.b[start:i]...)
+				out = append(make([]byte, 0, i-start+32), s.b[start:i]...)
 			}
 			var ok bool
 			if out, i, ok = unescape(out, s.b, i); !ok {
