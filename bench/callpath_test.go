@@ -52,11 +52,12 @@ func recordedStream(tb testing.TB, n int) []byte {
 	return recorded(tb, MockHandler(mock.Options{Tokens: n}), "/v1/chat/completions", chatBody("default"))
 }
 
-// recordedAnthropicStream is recordedStream from the Anthropic mock.
+// recordedAnthropicStream is recordedStream for the Messages API.
 func recordedAnthropicStream(tb testing.TB, n int) []byte {
 	return recorded(tb, MockAnthropicHandler(mock.Options{Tokens: n}), "/v1/messages", messagesBody("default"))
 }
 
+// recorded is h's answer to body posted to path.
 func recorded(tb testing.TB, h http.Handler, path, body string) []byte {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader(body)))
@@ -66,10 +67,10 @@ func recorded(tb testing.TB, h http.Handler, path, body string) []byte {
 	return rec.Body.Bytes()
 }
 
-// messagesBody is the request the load generator sends to a Messages API
-// (the anthropic provider's body).
+// messagesBody is the load generator's Messages request (anthropic's
+// provider sends content as blocks).
 func messagesBody(model string) string {
-	return `{"model":"` + model + `","max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"Tell me a story."}]}],"stream":true}`
+	return `{"model":"` + model + `","max_tokens":256,"messages":[{"role":"user","content":[{"type":"text","text":"Tell me a story."}]}],"stream":true}`
 }
 
 func chatBody(model string) string {
@@ -101,8 +102,12 @@ func (w *sinkWriter) Write(p []byte) (int, error) {
 // cpu-µs/token is the process's CPU time (the collector's included) per
 // token.
 func BenchmarkCallPath(b *testing.B) {
-	callPath(b, recordedStream(b, callTokens), "/v1/chat/completions", chatBody, "openai/default", func(c *http.Client) http.Handler {
-		return gatewayOver("http://upstream", c)
+	const tokens = 50
+	body := recordedStream(b, tokens)
+	up := cannedUpstream{body}
+	callPath(b, tokens, body, []callHop{
+		{"proxy", "/v1/chat/completions", chatBody("default"), proxyOver("http://upstream", up)},
+		{"runnel", "/v1/chat/completions", chatBody("openai/default"), gatewayOver("http://upstream", &http.Client{Transport: up})},
 	})
 }
 
@@ -110,36 +115,59 @@ func BenchmarkCallPath(b *testing.B) {
 // Messages API on both sides: the anthropic dialect over the anthropic
 // upstream provider, the proxy over the same recorded answer.
 func BenchmarkCallPathAnthropic(b *testing.B) {
-	callPath(b, recordedAnthropicStream(b, callTokens), "/v1/messages", messagesBody, "anthropic/default", func(c *http.Client) http.Handler {
-		return gatewayAnthropicOver("http://upstream", c)
+	const tokens = 50
+	body := recordedAnthropicStream(b, tokens)
+	up := cannedUpstream{body}
+	callPath(b, tokens, body, []callHop{
+		{"proxy", "/v1/messages", messagesBody("default"), proxyOver("http://upstream", up)},
+		{"runnel", "/v1/messages", messagesBody("anthropic/default"), gatewayAnthropicOver("http://upstream", &http.Client{Transport: up})},
 	})
 }
 
-// callTokens is the tokens of a call in BenchmarkCallPath.
-const callTokens = 50
-
-// callPath runs calls to path through the proxy and through runnel (given
-// a client for the upstream) over the recorded answer body, with the
-// request body of each one's model (the proxy's "default"), and reports
-// their CPU time per token.
-func callPath(b *testing.B, body []byte, path string, reqBody func(model string) string, model string, runnel func(*http.Client) http.Handler) {
+// BenchmarkCallSetup is BenchmarkCallPath with calls of one token, for
+// both hops of the overhead benchmarks (OpenAI and Anthropic): what is
+// left is each call's fixed work (request decoding, routing, the
+// upstream request, the response's headers, the call's end and record).
+// Counted with callgrind, two runs of different -benchtime give the
+// instructions per call (docs/benchmarks.md, issue 13, percall session).
+func BenchmarkCallSetup(b *testing.B) {
+	body := recordedStream(b, 1)
 	up := cannedUpstream{body}
-	for _, h := range []struct {
-		name, model string
-		h           http.Handler
-	}{
-		{"proxy", "default", proxyOver("http://upstream", up)},
-		{"runnel", model, runnel(&http.Client{Transport: up})},
-	} {
+	abody := recordedAnthropicStream(b, 1)
+	aup := cannedUpstream{abody}
+	b.Run("openai", func(b *testing.B) {
+		callPath(b, 1, body, []callHop{
+			{"proxy", "/v1/chat/completions", chatBody("default"), proxyOver("http://upstream", up)},
+			{"runnel", "/v1/chat/completions", chatBody("openai/default"), gatewayOver("http://upstream", &http.Client{Transport: up})},
+		})
+	})
+	b.Run("anthropic", func(b *testing.B) {
+		callPath(b, 1, abody, []callHop{
+			{"proxy", "/v1/messages", messagesBody("default"), proxyOver("http://upstream", aup)},
+			{"runnel", "/v1/messages", messagesBody("anthropic/default"), gatewayAnthropicOver("http://upstream", &http.Client{Transport: aup})},
+		})
+	})
+}
+
+// callHop is one hop of callPath: its name, the client's request and the
+// handler.
+type callHop struct {
+	name, path, body string
+	h                http.Handler
+}
+
+// callPath runs calls of tokens tokens through each hop, reporting CPU
+// time per token; body is the upstream's canned answer.
+func callPath(b *testing.B, tokens int, body []byte, hops []callHop) {
+	for _, h := range hops {
 		b.Run(h.name, func(b *testing.B) {
-			reqBody := reqBody(h.model)
 			w := &sinkWriter{h: http.Header{}}
 			b.ReportAllocs()
 			cpu0 := cpuTime()
 			for b.Loop() {
 				clear(w.h)
 				w.n = 0
-				r := httptest.NewRequest("POST", path, strings.NewReader(reqBody))
+				r := httptest.NewRequest("POST", h.path, strings.NewReader(h.body))
 				h.h.ServeHTTP(w, r)
 				if w.n < len(body)/2 {
 					b.Fatalf("%s wrote %d bytes", h.name, w.n)
@@ -147,7 +175,7 @@ func callPath(b *testing.B, body []byte, path string, reqBody func(model string)
 			}
 			// CPU time, not wall time: on a shared machine the wall time
 			// of an op is mostly waiting for a core.
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/callTokens/1000, "cpu-µs/token")
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/float64(tokens)/1000, "cpu-µs/token")
 		})
 	}
 }

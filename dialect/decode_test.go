@@ -37,3 +37,50 @@ func TestDecodeJSONTypeErrors(t *testing.T) {
 		}
 	}
 }
+
+// DecodeJSONWith hands the fast decoder the whole body, whatever its
+// length says, and gives what it leaves to encoding/json with
+// DecodeJSON's answers.
+func TestDecodeJSONWith(t *testing.T) {
+	big := `{"model":"` + strings.Repeat("x", 3*maxPrealloc) + `"}`
+	for _, c := range []struct {
+		name   string
+		body   string
+		length int64 // the request's Content-Length; -1 unknown
+		limit  int64
+		take   bool   // the fast decoder takes it (and sets the model to "taken")
+		want   string // the model, or the error's message
+	}{
+		{"taken", `{"model":"m"}`, 13, 0, true, "taken"},
+		{"left", `{"model":"m"}`, 13, 0, false, "m"},
+		{"unknown length", `{"model":"m"}`, -1, 0, true, "taken"},
+		{"longer than the first allocation", big, int64(len(big)), 0, true, "taken"},
+		{"left, longer than the first allocation", big, -1, 0, false, strings.Repeat("x", 3*maxPrealloc)},
+		{"over the limit", big, int64(len(big)), 1000, true, "request body is larger than the limit of 1000 bytes"},
+		{"left, invalid", `{"model":`, 9, 0, false, "invalid JSON: unexpected end of input"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(c.body))
+			r.ContentLength = c.length
+			var v struct {
+				Model string `json:"model"`
+			}
+			err := DecodeJSONWith(httptest.NewRecorder(), r, c.limit, &v, func(data []byte) bool {
+				if string(data) != c.body {
+					t.Fatalf("the fast decoder saw %d bytes, not the body's %d", len(data), len(c.body))
+				}
+				if c.take {
+					v.Model = "taken"
+				}
+				return c.take
+			})
+			got := v.Model
+			if err != nil {
+				got = err.Message
+			}
+			if got != c.want {
+				t.Errorf("got %.40q, want %.40q", got, c.want)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@
 package dialect
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -73,7 +74,20 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any, stri
 		limit = DefaultBodyLimit
 	}
 	body := http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(body)
+	if err := decodeFrom(body, limit, v, strict); err != nil {
+		return err
+	}
+	// Read to its end, the body is closed now: else net/http, at the
+	// first response write, drains it once more through io.Discard (with
+	// an 8 KiB buffer from a pool) to be sure.
+	body.Close()
+	return nil
+}
+
+// decodeFrom decodes one JSON value from rd into v, with only whitespace
+// after it.
+func decodeFrom(rd io.Reader, limit int64, v any, strict bool) *stream.Error {
+	dec := json.NewDecoder(rd)
 	if strict {
 		dec.DisallowUnknownFields()
 	}
@@ -88,11 +102,59 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any, stri
 		}
 		return jsonError(err, limit)
 	}
-	// Read to its end, the body is closed now: else net/http, at the
-	// first response write, drains it once more through io.Discard (with
-	// an 8 KiB buffer from a pool) to be sure.
-	body.Close()
 	return nil
+}
+
+// DecodeJSONWith is DecodeJSON with a decoder of the caller's own tried
+// first: fast gets the whole body (read within limit) and reports
+// whether it decoded it into v, all of it. It must leave v alone when it
+// does not: then encoding/json decodes v from the same bytes, with
+// DecodeJSON's errors (a body over the limit, or one that broke off, goes
+// to encoding/json at once and meets that error where DecodeJSON would).
+// For a common request shape that a scanner reads for a fraction of
+// encoding/json's cost (docs/benchmarks.md, issue 13, percall session).
+func DecodeJSONWith(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool) *stream.Error {
+	if limit <= 0 {
+		limit = DefaultBodyLimit
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	data, err := readBody(body, r.ContentLength, limit)
+	if err == nil {
+		body.Close() // see decodeJSON
+		if fast(data) {
+			return nil
+		}
+		return decodeFrom(bytes.NewReader(data), limit, v, false)
+	}
+	return decodeFrom(io.MultiReader(bytes.NewReader(data), errReader{err}), limit, v, false)
+}
+
+// maxPrealloc bounds readBody's first allocation.
+const maxPrealloc = 32 << 10
+
+// readBody reads body to its end, in one allocation when the request says
+// its length (within limit, and up to maxPrealloc: a client that
+// announces a large body and sends it slowly holds no more memory than
+// it has sent).
+func readBody(body io.Reader, length, limit int64) ([]byte, error) {
+	size := int64(512)
+	if length > 0 && length < limit {
+		size = min(length+1, maxPrealloc) // room to read the EOF without growing
+	}
+	data := make([]byte, 0, size)
+	for {
+		n, err := body.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return data, err
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+	}
 }
 
 func jsonError(err error, limit int64) *stream.Error {

@@ -6,12 +6,14 @@ import (
 	"unicode/utf8"
 )
 
-// JSONScanner reads JSON at S[I:] without reflection: what the upstream
+// EventScanner reads JSON at S[I:] without reflection: what the upstream
 // parsers of the per-token path (OpenAI's chunks, Anthropic's events) are
 // built of. They take the shapes a stream has and leave anything else to
 // encoding/json, which also words the error; so every method fails on
-// what it does not take, and none needs to report why.
-type JSONScanner struct {
+// what it does not take, and none needs to report why. Request bodies have
+// their own scanner, JSONScanner: it copies what it reads into values a call
+// keeps, where this one hands out views of an event that lives one token.
+type EventScanner struct {
 	S     string
 	I     int
 	depth int // of the value Skip is in
@@ -22,7 +24,7 @@ type JSONScanner struct {
 const maxSkipDepth = 32
 
 // WS skips whitespace.
-func (p *JSONScanner) WS() {
+func (p *EventScanner) WS() {
 	for p.I < len(p.S) {
 		switch p.S[p.I] {
 		case ' ', '\t', '\n', '\r':
@@ -34,7 +36,7 @@ func (p *JSONScanner) WS() {
 }
 
 // Eat consumes b, after any whitespace.
-func (p *JSONScanner) Eat(b byte) bool {
+func (p *EventScanner) Eat(b byte) bool {
 	// Events seldom have whitespace between tokens: check before WS.
 	if p.I < len(p.S) && p.S[p.I] == b {
 		p.I++
@@ -49,7 +51,7 @@ func (p *JSONScanner) Eat(b byte) bool {
 }
 
 // Lit consumes l if the data goes on with it.
-func (p *JSONScanner) Lit(l string) bool {
+func (p *EventScanner) Lit(l string) bool {
 	if strings.HasPrefix(p.S[p.I:], l) {
 		p.I += len(l)
 		return true
@@ -58,11 +60,11 @@ func (p *JSONScanner) Lit(l string) bool {
 }
 
 // Null consumes null.
-func (p *JSONScanner) Null() bool { return p.Lit("null") }
+func (p *EventScanner) Null() bool { return p.Lit("null") }
 
 // Object parses an object, calling field for each key with the scanner
 // at its value.
-func (p *JSONScanner) Object(field func(key string) bool) bool {
+func (p *EventScanner) Object(field func(key string) bool) bool {
 	if !p.Eat('{') {
 		return false
 	}
@@ -90,7 +92,7 @@ func (p *JSONScanner) Object(field func(key string) bool) bool {
 // the caller's buffer, if S is one); with them, or with invalid UTF-8,
 // encoding/json decodes it (the escapes were checked here, so it cannot
 // fail).
-func (p *JSONScanner) Str() (string, bool) {
+func (p *EventScanner) Str() (string, bool) {
 	if p.I >= len(p.S) || p.S[p.I] != '"' {
 		return "", false
 	}
@@ -142,7 +144,7 @@ func (p *JSONScanner) Str() (string, bool) {
 // Int parses an integer of at most 18 digits into dst (null leaves it, as
 // encoding/json does); a fraction, an exponent or a longer number is not
 // taken.
-func (p *JSONScanner) Int(dst *int) bool {
+func (p *EventScanner) Int(dst *int) bool {
 	if p.Null() {
 		return true
 	}
@@ -167,7 +169,7 @@ func (p *JSONScanner) Int(dst *int) bool {
 }
 
 // Skip skips any value nested at most maxSkipDepth deep.
-func (p *JSONScanner) Skip() bool {
+func (p *EventScanner) Skip() bool {
 	p.WS()
 	if p.I >= len(p.S) {
 		return false
@@ -196,7 +198,7 @@ func (p *JSONScanner) Skip() bool {
 	return false
 }
 
-func (p *JSONScanner) skipNested(open byte) bool {
+func (p *EventScanner) skipNested(open byte) bool {
 	if open == '{' {
 		return p.Object(func(string) bool { return p.Skip() })
 	}
@@ -213,7 +215,7 @@ func (p *JSONScanner) skipNested(open byte) bool {
 }
 
 // number skips a number by JSON's grammar.
-func (p *JSONScanner) number() bool {
+func (p *EventScanner) number() bool {
 	s, i := p.S, p.I
 	digits := func() bool {
 		start := i

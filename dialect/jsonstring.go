@@ -1,6 +1,8 @@
 package dialect
 
 import (
+	"math"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/runnel/runnel/stream"
@@ -13,46 +15,94 @@ const hexDigits = "0123456789abcdef"
 // replacing invalid UTF-8 with U+FFFD. Encoders use it on the per-token path
 // to write pre-shaped JSON without allocating.
 func AppendJSONString(dst []byte, s string) []byte {
+	return appendString(dst, s, &streamEscape)
+}
+
+// AppendMarshalledString is AppendJSONString writing exactly the bytes
+// json.Marshal writes for s (which names \b and \f, where
+// AppendJSONString writes \u0008 and \u000c), for bodies that must stay
+// byte for byte what encoding/json made of them.
+func AppendMarshalledString(dst []byte, s string) []byte {
+	return appendString(dst, s, &marshalEscape)
+}
+
+// Finite reports whether f is unset or a number JSON can hold
+// (json.Marshal refuses NaN and infinities).
+func Finite(f *float64) bool {
+	return f == nil || !math.IsNaN(*f) && !math.IsInf(*f, 0)
+}
+
+// AppendFloatField appends key and *f, when f is set, in json.Marshal's
+// form of a float64: %f-like, or an exponent (without a leading zero)
+// below 1e-6 and from 1e21 on. f must be Finite.
+func AppendFloatField(b []byte, key string, f *float64) []byte {
+	if f == nil {
+		return b
+	}
+	b = append(b, key...)
+	v, format := *f, byte('f')
+	if a := math.Abs(v); a != 0 && (a < 1e-6 || a >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, v, format, -1, 64)
+	if format == 'e' {
+		// e-07 → e-7
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+// streamEscape and marshalEscape say how each ASCII byte is written in a
+// string: 0 as it is, 'u' as \u00XX, else a backslash and that letter.
+var (
+	streamEscape  = escapes(false)
+	marshalEscape = escapes(true)
+)
+
+func escapes(named bool) (t [utf8.RuneSelf]byte) {
+	for c := range 0x20 {
+		t[c] = 'u'
+	}
+	t['\n'], t['\r'], t['\t'] = 'n', 'r', 't'
+	if named {
+		t['\b'], t['\f'] = 'b', 'f'
+	}
+	t['"'], t['\\'] = '"', '\\'
+	t['<'], t['>'], t['&'] = 'u', 'u', 'u'
+	return t
+}
+
+func appendString(dst []byte, s string, esc *[utf8.RuneSelf]byte) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
+			if e := esc[b]; e != 0 {
+				dst = append(dst, s[start:i]...)
+				if e == 'u' {
+					dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
+				} else {
+					dst = append(dst, '\\', e)
+				}
+				start = i + 1
 			}
 			i++
-			start = i
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
+		switch {
+		case r == utf8.RuneError && size == 1:
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
+			start = i + size
+		case r == '\u2028' || r == '\u2029':
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
+			start = i + size
 		}
 		i += size
 	}
@@ -99,6 +149,14 @@ var jsonPlain = func() (t [256]bool) {
 // that take most strings (keys, ids, tokens) straight from their input.
 func PlainEnd(s string, i int) int {
 	for i < len(s) && jsonPlain[s[i]] {
+		i++
+	}
+	return i
+}
+
+// PlainEndBytes is PlainEnd over bytes.
+func PlainEndBytes(b []byte, i int) int {
+	for i < len(b) && jsonPlain[b[i]] {
 		i++
 	}
 	return i

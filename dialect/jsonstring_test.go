@@ -1,6 +1,7 @@
 package dialect
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 	"unicode/utf8"
@@ -16,13 +17,30 @@ func TestAppendJSONString(t *testing.T) {
 	}
 }
 
+// TestAppendMarshalledString: \b and \f by name, as json.Marshal writes
+// them (AppendJSONString writes them as \u0008 and \u000c).
+func TestAppendMarshalledString(t *testing.T) {
+	for _, s := range []string{"", "a\bb\fc", "\x00\x1f\t<&>\u2028", "bad\xff", "é😀"} {
+		want, _ := json.Marshal(s)
+		if got := AppendMarshalledString(nil, s); string(got) != string(want) {
+			t.Errorf("AppendMarshalledString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+// FuzzAppendJSONString: both appenders write what json.Marshal writes
+// (AppendJSONString but for \b and \f), and the result decodes back.
 func FuzzAppendJSONString(f *testing.F) {
 	f.Add("hello \"world\"\n")
 	f.Add("\xff\u2028<>")
+	f.Add("\b\f\x01")
 	f.Fuzz(func(t *testing.T, s string) {
-		got := AppendJSONString(nil, s)
 		want, _ := json.Marshal(s)
-		if string(got) != string(want) {
+		if got := AppendMarshalledString(nil, s); string(got) != string(want) {
+			t.Fatalf("AppendMarshalledString(%q) = %s, want %s", s, got, want)
+		}
+		got := AppendJSONString(nil, s)
+		if string(got) != string(want) && !bytes.ContainsAny([]byte(s), "\b\f") {
 			t.Fatalf("AppendJSONString(%q) = %s, want %s", s, got, want)
 		}
 		var back string

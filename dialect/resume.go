@@ -141,6 +141,9 @@ func LastEventID(r *http.Request) string {
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		return id
 	}
+	if r.URL.RawQuery == "" {
+		return "" // most calls: no query to parse into a map
+	}
 	return r.URL.Query().Get("last_event_id")
 }
 
@@ -372,6 +375,7 @@ func originFrom(ctx context.Context) *origin {
 	return o
 }
 
+// errReader fails every read with err.
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }

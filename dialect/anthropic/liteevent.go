@@ -35,7 +35,7 @@ type liteEvent struct {
 // nesting: under the per-token chain that took an open stream's request
 // goroutine past 8 KiB of stack (TestStreamStacksStayAt8KiB).
 func (l *liteEvent) parse(data []byte) (textAt int, ok bool) {
-	p := liteParser{JSONScanner: dialect.JSONScanner{S: unsafe.String(unsafe.SliceData(data), len(data))}, textAt: -1}
+	p := liteParser{EventScanner: dialect.EventScanner{S: unsafe.String(unsafe.SliceData(data), len(data))}, textAt: -1}
 	l.ev = StreamEvent{}
 	if !p.event(l) {
 		return -1, false
@@ -45,7 +45,7 @@ func (l *liteEvent) parse(data []byte) (textAt int, ok bool) {
 }
 
 type liteParser struct {
-	dialect.JSONScanner
+	dialect.EventScanner
 	textAt int // see parse
 }
 
@@ -255,7 +255,7 @@ func (p *liteParser) errorDetail(e *ErrorDetail) bool {
 // strTo parses a string field (null leaves dst) into dst, a copy if own,
 // else a view of the data.
 func (p *liteParser) strTo(dst *string, own bool) bool {
-	if !strField(&p.JSONScanner, dst) {
+	if !strField(&p.EventScanner, dst) {
 		return false
 	}
 	if own {

@@ -102,7 +102,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if pf != nil && pf.complete {
 		return dialect.PrefixAnswered(pf.prompt, pf.tokens), nil
 	}
-	body, err := json.Marshal(p.upstreamRequest(req))
+	body, err := requestBody(p.upstreamRequest(req))
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "anthropic: %v", err)
 	}

@@ -98,7 +98,7 @@ func (s *Server) countTokens(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	var body MessagesRequest
-	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, &body); err != nil {
+	if err := s.decode(w, r, &body); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -195,6 +195,12 @@ func (e *encoder) ended(call *gateway.Call, usage *stream.Usage) {
 		usage = &u
 	}
 	e.end(*usage)
+}
+
+// decode decodes a Messages request: of the common shape with
+// scanMessages, else with encoding/json.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, body *MessagesRequest) *stream.Error {
+	return dialect.DecodeJSONWith(w, r, s.opts.BodyLimit, body, func(data []byte) bool { return scanMessages(data, body) })
 }
 
 // toRequest validates the body as Anthropic does and converts it.

@@ -78,7 +78,7 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 // lite reads s, a string or a list of blocks whose only fields are type
 // and text, as encoding/json would, or returns false.
 func (c *Content) lite(s string) bool {
-	p := dialect.JSONScanner{S: s}
+	p := dialect.EventScanner{S: s}
 	if s[0] == '"' {
 		t, ok := p.Str()
 		c.text = &t
@@ -117,7 +117,7 @@ func (c *Content) lite(s string) bool {
 
 // strField parses a string field's value into dst: null leaves it, as
 // with encoding/json.
-func strField(p *dialect.JSONScanner, dst *string) bool {
+func strField(p *dialect.EventScanner, dst *string) bool {
 	if p.Null() {
 		return true
 	}

@@ -3,11 +3,13 @@ package openai
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
@@ -111,4 +113,56 @@ func BenchmarkStreamedCall(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchChat is the load generator's chat request (bench.chatBody).
+const benchChat = `{"model":"openai/default","messages":[{"role":"user","content":"Tell me a story."}],"stream":true,"stream_options":{"include_usage":true}}`
+
+// BenchmarkDecodeChat is a chat request's decoding and validation, with
+// encoding/json alone (as before the scanner) and as the server does it.
+func BenchmarkDecodeChat(b *testing.B) {
+	s := &Server{opts: Options{BodyLimit: 1 << 20}}
+	for _, d := range []struct {
+		name   string
+		decode func(w http.ResponseWriter, r *http.Request, c *ChatRequest) *stream.Error
+	}{
+		{"encoding-json", func(w http.ResponseWriter, r *http.Request, c *ChatRequest) *stream.Error {
+			return dialect.DecodeJSON(w, r, 1<<20, c)
+		}},
+		{"server", func(w http.ResponseWriter, r *http.Request, c *ChatRequest) *stream.Error {
+			return s.decodeBody(w, r, c)
+		}},
+	} {
+		b.Run(d.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var c ChatRequest
+				r := &http.Request{Body: io.NopCloser(strings.NewReader(benchChat)), ContentLength: int64(len(benchChat))}
+				if d.decode(nil, r, &c) != nil {
+					b.Fatal("decoding failed")
+				}
+				if _, err := c.ToRequest(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkChatBody is the upstream body of the load generator's request,
+// from encoding/json and as the provider writes it.
+func BenchmarkChatBody(b *testing.B) {
+	req := &stream.Request{Model: "default", Messages: []stream.Message{{Role: "user", Content: "Tell me a story."}}, Sampling: stream.Sampling{MaxTokens: 256}}
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			json.Marshal(upstreamChat(req))
+		}
+	})
+	b.Run("appended", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			chatBody(req)
+		}
+	})
 }

@@ -39,7 +39,7 @@ func parseLite(data string) (c liteChunk, ok bool) {
 // c.content holds begins (its opening quote), or -1 when c.content came
 // from no string (none, or null after it).
 func parseLiteAt(data string) (c liteChunk, contentAt int, ok bool) {
-	p := liteParser{JSONScanner: dialect.JSONScanner{S: data}, contentAt: -1}
+	p := liteParser{EventScanner: dialect.EventScanner{S: data}, contentAt: -1}
 	p.WS()
 	seen := false
 	if !p.Object(func(key string) bool {
@@ -109,7 +109,7 @@ func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 	if at < 0 {
 		return
 	}
-	p := liteParser{JSONScanner: dialect.JSONScanner{S: unsafe.String(unsafe.SliceData(data), len(data)), I: at}}
+	p := liteParser{EventScanner: dialect.EventScanner{S: unsafe.String(unsafe.SliceData(data), len(data)), I: at}}
 	if _, ok := p.Str(); !ok {
 		return
 	}
@@ -124,7 +124,7 @@ func (sh *chunkShape) parse(data []byte) (liteChunk, bool) {
 		!bytes.Equal(data[:sh.before], sh.ends[:sh.before]) || !bytes.Equal(data[len(data)-after:], sh.ends[sh.before:]) {
 		return liteChunk{}, false
 	}
-	p := liteParser{JSONScanner: dialect.JSONScanner{S: unsafe.String(unsafe.SliceData(data), len(data)), I: sh.before}}
+	p := liteParser{EventScanner: dialect.EventScanner{S: unsafe.String(unsafe.SliceData(data), len(data)), I: sh.before}}
 	content, ok := p.Str()
 	if !ok || p.I != len(data)-after {
 		return liteChunk{}, false
@@ -135,7 +135,7 @@ func (sh *chunkShape) parse(data []byte) (liteChunk, bool) {
 }
 
 type liteParser struct {
-	dialect.JSONScanner
+	dialect.EventScanner
 	// contentAt is where the string c.content was last set from begins,
 	// or -1 (parseLiteAt).
 	contentAt int

@@ -116,7 +116,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		path = "/completions"
 		body, err = json.Marshal(upstreamCompletion(req))
 	} else {
-		body, err = json.Marshal(upstreamChat(req))
+		body, err = chatBody(req)
 	}
 	if err != nil {
 		return nil, &stream.Error{Code: stream.CodeInvalidRequest, Message: "encoding the upstream request failed", Err: err}

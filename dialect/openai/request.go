@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/stream"
@@ -129,21 +130,68 @@ func (c *CompletionRequest) ToRequest() (*stream.Request, error) {
 }
 
 func (m *Message) toMessage(i int, out *stream.Message) error {
-	p := fmt.Sprintf("messages[%d]", i)
 	switch m.Role {
 	case stream.RoleSystem, "developer":
 		out.Role = stream.RoleSystem
 	case stream.RoleUser, stream.RoleAssistant, stream.RoleTool:
 		out.Role = m.Role
-	case "":
-		return stream.InvalidParam(p+".role", "%s.role is required", p)
 	default:
-		return stream.InvalidParam(p+".role", "%s.role must be one of system, developer, user, assistant, tool; got %q", p, m.Role)
+		return m.badRole(i)
 	}
-	text, isNull, err := contentText(m.Content, p+".content")
-	if err != nil {
-		return err
+	text, isNull, ok := plainContent(m.Content)
+	if !ok {
+		var err error
+		if text, isNull, err = contentText(m.Content, fmt.Sprintf("messages[%d].content", i)); err != nil {
+			return err
+		}
 	}
+	if isNull || len(m.ToolCalls) > 0 || out.Role == stream.RoleTool {
+		return m.toMessageRest(i, out, text, isNull)
+	}
+	out.Content, out.Name, out.Thinking = text, m.Name, m.ReasoningContent
+	return nil
+}
+
+// badRole is the error of a message whose role is missing or unknown.
+func (m *Message) badRole(i int) error {
+	p := fmt.Sprintf("messages[%d]", i)
+	if m.Role == "" {
+		return stream.InvalidParam(p+".role", "%s.role is required", p)
+	}
+	return stream.InvalidParam(p+".role", "%s.role must be one of system, developer, user, assistant, tool; got %q", p, m.Role)
+}
+
+// plainContent is contentText for a string of plain ASCII, or valid UTF-8
+// with no escapes, whose text is its bytes: no decoding needed. ok is
+// false for any other content.
+func plainContent(raw json.RawMessage) (text string, isNull, ok bool) {
+	n := len(raw)
+	if n < 2 || raw[0] != '"' || raw[n-1] != '"' {
+		return "", false, false
+	}
+	inner := raw[1 : n-1]
+	end := dialect.PlainEndBytes(inner, 0)
+	if end < len(inner) && (bytes.IndexByte(inner[end:], '\\') >= 0 || bytes.IndexByte(inner[end:], '"') >= 0 ||
+		hasControl(inner[end:]) || !utf8.Valid(inner[end:])) {
+		return "", false, false
+	}
+	return string(inner), false, true
+}
+
+// hasControl reports a byte below 0x20 in b.
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
+}
+
+// toMessageRest is toMessage for messages with null content, tool calls
+// or of the tool role, where the rest of its checks apply.
+func (m *Message) toMessageRest(i int, out *stream.Message, text string, isNull bool) error {
+	p := fmt.Sprintf("messages[%d]", i)
 	if isNull && !(out.Role == stream.RoleAssistant && len(m.ToolCalls) > 0) {
 		return stream.InvalidParam(p+".content", "%s.content is required", p)
 	}

@@ -198,11 +198,20 @@ type requestBody interface {
 // decode decodes and validates body. On failure it has answered with the
 // error and returns nil.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, body requestBody) *stream.Request {
-	if err := dialect.DecodeJSON(w, r, s.opts.BodyLimit, body); err != nil {
+	if err := s.decodeBody(w, r, body); err != nil {
 		writeError(w, err)
 		return nil
 	}
 	return s.validate(w, body)
+}
+
+// decodeBody decodes body: a chat request of the common shape with
+// scanChat, anything else with encoding/json.
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, body requestBody) *stream.Error {
+	if c, ok := body.(*ChatRequest); ok {
+		return dialect.DecodeJSONWith(w, r, s.opts.BodyLimit, c, func(data []byte) bool { return scanChat(data, c) })
+	}
+	return dialect.DecodeJSON(w, r, s.opts.BodyLimit, body)
 }
 
 // validate is decode's second half, for a body decoded already.

@@ -1,0 +1,71 @@
+package anthropic
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/runnel/runnel/dialect/dialecttest"
+	"github.com/runnel/runnel/stream"
+)
+
+// scanCases are bodies scanMessages must take (true) or leave to
+// encoding/json (false).
+var scanCases = []struct {
+	name string
+	body string
+	fast bool
+}{
+	{"bench", `{"model":"anthropic/default","max_tokens":256,"messages":[{"role":"user","content":[{"type":"text","text":"Tell me a story."}]}],"stream":true}`, true},
+	{"string content", ` { "model" : "m", "max_tokens": 1, "messages": [ {"role":"user","content":"hi\n\u00e9"}, {"role":"assistant","content":[]} ] } `, true},
+	{"system and sampling", `{"model":"m","max_tokens":5,"system":"be brief","stop_sequences":["\n\nHuman:","x"],"temperature":0.5,"top_p":1e-1,"top_k":40,"messages":[]}`, true},
+	{"system blocks", `{"system":[{"type":"text","text":"a"},{"text":"b","type":"text"}],"stop_sequences":[]}`, true},
+	{"empty", `{}`, true},
+	{"tool use", `{"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"n","input":{}}]}]}`, false},
+	{"unknown key", `{"model":"m","metadata":{"user_id":"u"}}`, false},
+	{"other case", `{"Model":"m"}`, false},
+	{"duplicate key", `{"stream":true,"stream":false}`, false},
+	{"duplicate block key", `{"system":[{"type":"text","type":"x"}]}`, false},
+	{"null content", `{"messages":[{"role":"user","content":null}]}`, false},
+	{"number content", `{"messages":[{"role":"user","content":1}]}`, false},
+	{"surrogates", `{"system":"\ud83d\ude00"}`, false},
+	{"fraction for an int", `{"max_tokens":2.5}`, false},
+	{"trailing", `{"model":"m"}]`, false},
+}
+
+func TestScanMessages(t *testing.T) {
+	for _, tc := range scanCases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got MessagesRequest
+			if fast := scanMessages([]byte(tc.body), &got); fast != tc.fast {
+				t.Fatalf("scanMessages took it: %v, want %v", fast, tc.fast)
+			}
+			dialecttest.CheckScanner(t, []byte(tc.body), scanMessages)
+		})
+	}
+}
+
+// FuzzScanMessages: for any body, scanMessages agrees with encoding/json.
+func FuzzScanMessages(f *testing.F) {
+	for _, tc := range scanCases {
+		f.Add([]byte(tc.body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { dialecttest.CheckScanner(t, body, scanMessages) })
+}
+
+// FuzzDecodeMessagesBody: the server's decoding gives the same request,
+// or the same error, as dialect.DecodeJSON alone.
+func FuzzDecodeMessagesBody(f *testing.F) {
+	for _, tc := range scanCases {
+		f.Add([]byte(tc.body), int64(0))
+	}
+	f.Add([]byte(`{"model":"m"}     `), int64(14))
+	f.Fuzz(func(t *testing.T, body []byte, limit int64) {
+		if limit < 0 || limit > 1<<20 {
+			limit = 0
+		}
+		s := &Server{opts: Options{BodyLimit: limit}}
+		dialecttest.CheckDecoder(t, body, limit, func(w http.ResponseWriter, r *http.Request, b *MessagesRequest) *stream.Error {
+			return s.decode(w, r, b)
+		})
+	})
+}

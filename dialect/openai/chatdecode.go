@@ -1,0 +1,92 @@
+package openai
+
+import (
+	"github.com/runnel/runnel/dialect"
+)
+
+// scanChat decodes the chat request most clients send into c without
+// encoding/json: an object of the keys below, messages of a role, a
+// string content and a name, strings whose escapes are simple, no nulls,
+// no key twice. Anything else (another key, a key spelled in other case,
+// content parts, tools…) returns false with c untouched, and
+// encoding/json decodes the body as before: the scanner only ever takes
+// bodies that encoding/json decodes to the same value (FuzzScanChat).
+func scanChat(data []byte, c *ChatRequest) bool {
+	return dialect.ScanObject(data, c, chatKeys, chatField)
+}
+
+// chatKeys are the keys scanChat reads, and those of a message.
+var (
+	chatKeys = dialect.NewKeySet("model", "messages", "stream", "stream_options", "max_tokens",
+		"max_completion_tokens", "temperature", "top_p", "n", "seed", "presence_penalty",
+		"frequency_penalty", "user")
+	messageKeys       = dialect.NewKeySet("role", "content", "name")
+	streamOptionsKeys = dialect.NewKeySet("include_usage")
+)
+
+func chatField(s *dialect.JSONScanner, key []byte, c *ChatRequest) (ok bool) {
+	switch string(key) {
+	case "model":
+		c.Model, ok = s.Str()
+	case "user":
+		c.User, ok = s.Str()
+	case "stream":
+		c.Stream, ok = s.Bool()
+	case "messages":
+		c.Messages, ok = messages(s)
+	case "stream_options":
+		c.StreamOptions, ok = streamOptions(s)
+	case "max_tokens":
+		c.MaxTokens, ok = s.IntPtr()
+	case "max_completion_tokens":
+		c.MaxCompletionTokens, ok = s.IntPtr()
+	case "n":
+		c.N, ok = s.IntPtr()
+	case "seed":
+		var n int64
+		if n, ok = s.Int(); ok {
+			c.Seed = &n
+		}
+	case "temperature":
+		c.Temperature, ok = s.FloatPtr()
+	case "top_p":
+		c.TopP, ok = s.FloatPtr()
+	case "presence_penalty":
+		c.PresencePenalty, ok = s.FloatPtr()
+	case "frequency_penalty":
+		c.FrequencyPenalty, ok = s.FloatPtr()
+	}
+	return ok
+}
+
+// messages reads an array of messages (an empty one is empty, not nil,
+// as encoding/json makes it).
+func messages(s *dialect.JSONScanner) ([]Message, bool) {
+	msgs := make([]Message, 0, 4)
+	ok := s.Array(func() bool {
+		var m Message
+		ok := s.Fields(messageKeys, func(key []byte) (ok bool) {
+			switch string(key) {
+			case "role":
+				m.Role, ok = s.Str()
+			case "content":
+				m.Content, ok = s.RawString()
+			case "name":
+				m.Name, ok = s.Str()
+			}
+			return ok
+		})
+		msgs = append(msgs, m)
+		return ok
+	})
+	return msgs, ok
+}
+
+func streamOptions(s *dialect.JSONScanner) (*StreamOptions, bool) {
+	var o StreamOptions
+	ok := s.Fields(streamOptionsKeys, func([]byte) (ok bool) {
+		o.IncludeUsage, ok = s.Bool()
+		return ok
+	})
+	return &o, ok
+}

@@ -1,0 +1,368 @@
+package dialect
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// JSONScanner reads the JSON values of a request body for a decoder of
+// a dialect's own (see DecodeJSONWith); each method returns false for
+// anything it does not read exactly as encoding/json would, leaving the
+// body to it.
+type JSONScanner struct {
+	b []byte
+	i int
+}
+
+// ScanObject decodes data, one object of keys and nothing after it, into
+// *v: field reads each key's value into out. *v is left untouched when
+// it returns false.
+func ScanObject[T any](data []byte, v *T, keys KeySet, field func(s *JSONScanner, key []byte, out *T) bool) bool {
+	s := NewJSONScanner(data)
+	var out T
+	if !s.Fields(keys, func(key []byte) bool { return field(s, key, &out) }) || !s.End() {
+		return false
+	}
+	*v = out
+	return true
+}
+
+// NewJSONScanner returns a scanner at the start of data.
+func NewJSONScanner(data []byte) *JSONScanner { return &JSONScanner{b: data} }
+
+func (s *JSONScanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// Next consumes c, after whitespace, if it is there.
+func (s *JSONScanner) Next(c byte) bool {
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// Peek is the next byte after whitespace, or 0 at the end.
+func (s *JSONScanner) Peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// Array reads an array, calling elem with the scanner at each element.
+func (s *JSONScanner) Array(elem func() bool) bool {
+	if !s.Next('[') {
+		return false
+	}
+	if s.Next(']') {
+		return true
+	}
+	for {
+		if !elem() {
+			return false
+		}
+		if s.Next(']') {
+			return true
+		}
+		if !s.Next(',') {
+			return false
+		}
+	}
+}
+
+// End reports whether only whitespace is left.
+func (s *JSONScanner) End() bool {
+	s.ws()
+	return s.i == len(s.b)
+}
+
+// Object reads an object, calling field for each key (a plain string)
+// with the scanner at its value.
+func (s *JSONScanner) Object(field func(key []byte) bool) bool {
+	if !s.Next('{') {
+		return false
+	}
+	if s.Next('}') {
+		return true
+	}
+	for {
+		s.ws()
+		key, ok := s.plainKey()
+		if !ok || !s.Next(':') || !field(key) {
+			return false
+		}
+		if s.Next('}') {
+			return true
+		}
+		if !s.Next(',') {
+			return false
+		}
+	}
+}
+
+// KeySet is the keys of an object a fast decoder reads, each a bit of
+// the set Fields has seen (at most 32).
+type KeySet map[string]uint32
+
+// NewKeySet returns the set of keys.
+func NewKeySet(keys ...string) KeySet {
+	m := KeySet{}
+	for i, k := range keys {
+		m[k] = 1 << i
+	}
+	return m
+}
+
+// Fields is Object for an object of keys (a key not in it, or given
+// twice, is not read: encoding/json folds case and lets the last one
+// win).
+func (s *JSONScanner) Fields(keys KeySet, field func(key []byte) bool) bool {
+	var seen uint32
+	return s.Object(func(key []byte) bool {
+		bit, ok := keys[string(key)]
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		return field(key)
+	})
+}
+
+// plainKey reads a key of printable ASCII with no escapes.
+func (s *JSONScanner) plainKey() ([]byte, bool) {
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return nil, false
+	}
+	start := s.i + 1
+	end := PlainEndBytes(s.b, start)
+	if end >= len(s.b) || s.b[end] != '"' {
+		return nil, false
+	}
+	s.i = end + 1
+	return s.b[start:end], true
+}
+
+// RawString reads a string value and returns its bytes as they are, quotes
+// included (a json.RawMessage, as encoding/json keeps it).
+func (s *JSONScanner) RawString() ([]byte, bool) {
+	s.ws()
+	start := s.i
+	if _, ok := s.Str(); !ok {
+		return nil, false
+	}
+	return s.b[start:s.i:s.i], true
+}
+
+// Str reads a string value: plain bytes and valid UTF-8 as they are, and
+// the escapes \" \\ \/ \b \f \n \r \t and \uXXXX outside the surrogates.
+// Invalid UTF-8 (which encoding/json replaces) and surrogate escapes
+// (which it pairs) are left to encoding/json.
+func (s *JSONScanner) Str() (string, bool) {
+	s.ws()
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return "", false
+	}
+	start := s.i + 1
+	i := PlainEndBytes(s.b, start)
+	if i < len(s.b) && s.b[i] == '"' {
+		s.i = i + 1
+		return string(s.b[start:i]), true
+	}
+	var out []byte // set at the first escape
+	for i < len(s.b) {
+		c := s.b[i]
+		switch {
+		case c == '"':
+			s.i = i + 1
+			if out == nil {
+				return string(s.b[start:i]), true
+			}
+			return string(out), true
+		case c == '\\':
+			if out == nil {
+				out = append(make([]byte, 0, i-start+32), s.b[start:i]...)
+			}
+			var ok bool
+			if out, i, ok = unescape(out, s.b, i); !ok {
+				return "", false
+			}
+		case c < 0x20:
+			return "", false
+		case c < utf8.RuneSelf:
+			if out != nil {
+				out = append(out, c)
+			}
+			i++
+		default:
+			r, size := utf8.DecodeRune(s.b[i:])
+			if r == utf8.RuneError && size == 1 {
+				return "", false
+			}
+			if out != nil {
+				out = append(out, s.b[i:i+size]...)
+			}
+			i += size
+		}
+	}
+	return "", false
+}
+
+// unescape appends the escape at b[i] (a backslash) to out.
+func unescape(out, b []byte, i int) ([]byte, int, bool) {
+	if i+1 >= len(b) {
+		return out, i, false
+	}
+	switch c := b[i+1]; c {
+	case '"', '\\', '/':
+		return append(out, c), i + 2, true
+	case 'b':
+		return append(out, '\b'), i + 2, true
+	case 'f':
+		return append(out, '\f'), i + 2, true
+	case 'n':
+		return append(out, '\n'), i + 2, true
+	case 'r':
+		return append(out, '\r'), i + 2, true
+	case 't':
+		return append(out, '\t'), i + 2, true
+	case 'u':
+		if i+6 > len(b) {
+			return out, i, false
+		}
+		var r rune
+		for _, h := range b[i+2 : i+6] {
+			switch {
+			case '0' <= h && h <= '9':
+				h -= '0'
+			case 'a' <= h && h <= 'f':
+				h -= 'a' - 10
+			case 'A' <= h && h <= 'F':
+				h -= 'A' - 10
+			default:
+				return out, i, false
+			}
+			r = r<<4 | rune(h)
+		}
+		if 0xd800 <= r && r < 0xe000 {
+			return out, i, false
+		}
+		return utf8.AppendRune(out, r), i + 6, true
+	}
+	return out, i, false
+}
+
+// Bool reads true or false.
+func (s *JSONScanner) Bool() (bool, bool) {
+	s.ws()
+	rest := s.b[s.i:]
+	switch {
+	case len(rest) >= 4 && string(rest[:4]) == "true":
+		s.i += 4
+		return true, s.delimited()
+	case len(rest) >= 5 && string(rest[:5]) == "false":
+		s.i += 5
+		return false, s.delimited()
+	}
+	return false, false
+}
+
+// delimited reports that the literal or number just read ends there (a
+// letter or digit straight after it is a syntax error).
+func (s *JSONScanner) delimited() bool {
+	if s.i == len(s.b) {
+		return true
+	}
+	switch s.b[s.i] {
+	case ' ', '\t', '\n', '\r', ',', '}', ']':
+		return true
+	}
+	return false
+}
+
+// number reads a JSON number and returns its text; integer says it has
+// neither fraction nor exponent.
+func (s *JSONScanner) number() (text []byte, integer, ok bool) {
+	s.ws()
+	start, i := s.i, s.i
+	digits := func() int {
+		n := 0
+		for i < len(s.b) && '0' <= s.b[i] && s.b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(s.b) && s.b[i] == '-' {
+		i++
+	}
+	first := i
+	if n := digits(); n == 0 || n > 1 && s.b[first] == '0' {
+		return nil, false, false
+	}
+	integer = true
+	if i < len(s.b) && s.b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return nil, false, false
+		}
+		integer = false
+	}
+	if i < len(s.b) && (s.b[i] == 'e' || s.b[i] == 'E') {
+		i++
+		if i < len(s.b) && (s.b[i] == '+' || s.b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return nil, false, false
+		}
+		integer = false
+	}
+	s.i = i
+	return s.b[start:i], integer, s.delimited()
+}
+
+// Int reads an integer that fits in 64 bits (encoding/json refuses a
+// fraction or an exponent for an integer field).
+func (s *JSONScanner) Int() (int64, bool) {
+	text, integer, ok := s.number()
+	if !ok || !integer {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(text), 10, 64)
+	return n, err == nil
+}
+
+// IntPtr is Int into a new int.
+func (s *JSONScanner) IntPtr() (*int, bool) {
+	n, ok := s.Int()
+	if !ok {
+		return nil, false
+	}
+	v := int(n)
+	return &v, true
+}
+
+// FloatPtr reads a number into a new float64 (encoding/json refuses one
+// out of its range).
+func (s *JSONScanner) FloatPtr() (*float64, bool) {
+	text, _, ok := s.number()
+	if !ok {
+		return nil, false
+	}
+	f, err := strconv.ParseFloat(string(text), 64)
+	if err != nil {
+		return nil, false
+	}
+	return &f, true
+}
