@@ -164,20 +164,9 @@ q50done:
 	MOVSS X0, ret+32(FP)
 	RET
 
-// Q4_K and Q5_K share their super-block header: d, dmin and eight 6-bit
-// scales and mins. KSETUP unpacks them for the super-block at SI (scales at
-// 4(SI)) with activation scales at DX and block sums at BX: it writes
-// coef[j] = d*sc[j]*dx[j] to the frame and adds dmin*m[j]*dx[j]*Σqx[j] to
-// Y13. Clobbers Y1-Y6, AX, R8-R13.
-#define KSETUP \
-	MOVWLZX      (SI), AX \
-	VMOVD        AX, X1 \
-	VCVTPH2PS    X1, X1 \
-	VBROADCASTSS X1, Y1 \
-	MOVWLZX      2(SI), AX \
-	VMOVD        AX, X2 \
-	VCVTPH2PS    X2, X2 \
-	VBROADCASTSS X2, Y2 \
+// The eight 6-bit scales (to Y3) and mins (to Y4), as floats, of the
+// K-quant header at SI (scales at 4(SI)); clobbers R8-R13.
+#define KSCALES \
 	MOVL         4(SI), R8 \
 	MOVL         8(SI), R9 \
 	MOVL         12(SI), R10 \
@@ -204,7 +193,23 @@ q50done:
 	VMOVD        R12, X4 \
 	VPINSRD      $1, R10, X4, X4 \
 	VPMOVZXBD    X4, Y4 \
-	VCVTDQ2PS    Y4, Y4 \
+	VCVTDQ2PS    Y4, Y4
+
+// Q4_K and Q5_K share their super-block header: d, dmin and eight 6-bit
+// scales and mins. KSETUP unpacks them for the super-block at SI (scales at
+// 4(SI)) with activation scales at DX and block sums at BX: it writes
+// coef[j] = d*sc[j]*dx[j] to the frame and adds dmin*m[j]*dx[j]*Σqx[j] to
+// Y13. Clobbers Y1-Y6, AX, R8-R13.
+#define KSETUP \
+	MOVWLZX      (SI), AX \
+	VMOVD        AX, X1 \
+	VCVTPH2PS    X1, X1 \
+	VBROADCASTSS X1, Y1 \
+	MOVWLZX      2(SI), AX \
+	VMOVD        AX, X2 \
+	VCVTPH2PS    X2, X2 \
+	VBROADCASTSS X2, Y2 \
+	KSCALES \
 	VMOVUPS      (DX), Y5 \
 	VMULPS       Y5, Y1, Y1 \
 	VMULPS       Y3, Y1, Y1 \
@@ -256,7 +261,9 @@ q50done:
 	VXORPS Y12, Y12, Y12 \
 	VXORPS Y13, Y13, Y13
 
+#ifdef NAME_Q4K
 // func dotQ4K(row *byte, d *float32, qs *int8, sum *int32, nsb int) float32
+// (a build that does not name it has its own: intdot_vnni_amd64.s)
 TEXT NAME_Q4K, NOSPLIT, $32-44
 	KPROLOGUE
 
@@ -286,6 +293,7 @@ q4kloop:
 
 q4kdone:
 	KRETURN(40)
+#endif
 
 // The fifth bits of a Q5_K chunk: bit 0 of each byte of Y5 (qh, shifted
 // down two bits per chunk) goes to bit 4 of Y6, bit 1 to bit 4 of Y7.
@@ -406,7 +414,9 @@ q5kdone:
 	VPOR    Y6, Y5, Y5 \
 	Q6KGROUP(xoff+96, scoff+6, dxoff+12)
 
+#ifdef NAME_Q6K
 // func dotQ6K(row *byte, d *float32, qs *int8, nsb int) float32
+// (a build that does not name it has its own: intdot_vnni_amd64.s)
 TEXT NAME_Q6K, NOSPLIT, $0-36
 	MOVQ   row+0(FP), SI
 	MOVQ   d+8(FP), DX
@@ -444,3 +454,4 @@ q6kdone:
 	VZEROUPPER
 	MOVSS X0, ret+32(FP)
 	RET
+#endif
