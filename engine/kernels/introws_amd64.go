@@ -20,13 +20,18 @@ func dotQ50x2VNNI(row *byte, rowBytes int, d *float32, qs *int8, c16 *int32, nb 
 // rowPairs reports whether dotRowPairs has kernels on this CPU and is on.
 func rowPairs() bool { return hasAVX2 && rowPairsOn }
 
-// rowPairsOn is SetRowPairs' switch.
-var rowPairsOn = true
+// rowPairsOn is SetRowPairs' switch, off by default where the VNNI build
+// runs: on the AVX-512 EPYC the pairs (either build) stream rows from
+// memory at 0.75-0.8x the one-row kernels, two streams that its hardware
+// prefetcher serves worse than one, software prefetch or not, and
+// one-stream decode at 0.5B and 1B reads every row from memory (docs/
+// benchmarks.md, vnnidec session). In the caches they are 1.5-1.8x.
+var rowPairsOn = !vnniOK
 
 // SetRowPairs turns the two-row kernels of one-vector products on or off
-// and reports whether they were on, for benchmarks that compare them with
-// the one-row kernels in one process (the results are the same bits).
-// Call it only while no product runs.
+// and reports whether they were on, for tests and for benchmarks that
+// compare them with the one-row kernels in one process (the results are
+// the same bits). Call it only while no product runs.
 func SetRowPairs(on bool) bool {
 	was := rowPairsOn
 	rowPairsOn = on

@@ -69,6 +69,7 @@ func BenchmarkDotBuilds(b *testing.B) {
 		b.Skip("no AVX-512 VNNI here")
 	}
 	defer func() { useVNNI = true }()
+	defer SetRowPairs(SetRowPairs(true))
 	r := rand.New(rand.NewPCG(47, 48))
 	const cols = 2048
 	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q5_0, ggml.Q4_K, ggml.Q6_K} {

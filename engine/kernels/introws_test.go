@@ -13,6 +13,7 @@ import (
 // products in use, bit for bit, so that MatVec's results do not depend on
 // whether a row went through one or the other.
 func TestDotRowPairs(t *testing.T) {
+	defer SetRowPairs(SetRowPairs(true))
 	r := rand.New(rand.NewPCG(41, 42))
 	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q5_0} {
 		dot := dotFor(typ)
@@ -38,6 +39,7 @@ func TestDotRowPairs(t *testing.T) {
 // reports both rates (medians) and that ratio; the one-row kernel is the
 // baseline that makes two builds of the pairs comparable.
 func BenchmarkDotRowPairs(b *testing.B) {
+	defer SetRowPairs(SetRowPairs(true))
 	r := rand.New(rand.NewPCG(43, 44))
 	const cols = 896
 	for _, c := range []struct {
