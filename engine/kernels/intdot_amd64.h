@@ -131,7 +131,9 @@ GLOBL q5bit<>(SB), RODATA|NOPTR, $32
 	VPAND        Y14, Y2, Y2 \
 	VPOR         Y7, Y2, Y2
 
+#ifdef NAME_Q50
 // func dotQ50(row *byte, d *float32, qs *int8, nb int) float32
+// (a build that does not name it has its own: intdot_vnni_amd64.s)
 TEXT NAME_Q50, NOSPLIT, $0-36
 	MOVQ    row+0(FP), SI
 	MOVQ    d+8(FP), DX
@@ -163,6 +165,7 @@ q50done:
 	VZEROUPPER
 	MOVSS X0, ret+32(FP)
 	RET
+#endif
 
 // The eight 6-bit scales (to Y3) and mins (to Y4), as floats, of the
 // K-quant header at SI (scales at 4(SI)); clobbers R8-R13.
