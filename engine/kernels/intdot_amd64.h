@@ -41,7 +41,9 @@
 	VCVTDQ2PS   Y6, Y6 \
 	VFMADD231PS Y6, Y1, Y0
 
+#ifdef NAME_Q80
 // func dotQ80(row *byte, d *float32, qs *int8, nb int) float32
+// (a build that does not name it has its own: intdot_vnni_amd64.s)
 TEXT NAME_Q80, NOSPLIT, $0-36
 	MOVQ   row+0(FP), SI
 	MOVQ   d+8(FP), DX
@@ -68,6 +70,7 @@ q80done:
 	VZEROUPPER
 	MOVSS X0, ret+32(FP)
 	RET
+#endif
 
 // func dotQ40(row *byte, d *float32, qs *int8, nb int) float32
 TEXT NAME_Q40, NOSPLIT, $0-36
