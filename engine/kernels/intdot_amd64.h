@@ -1,6 +1,8 @@
 // Integer dot products of quantized weight rows with 8-bit activation
 // blocks (see dot.go), written once and assembled twice: intdot_avx2_amd64.s
-// and intdot_vnni_amd64.s define the names and I8DOT, then include this.
+// and intdot_vnni_amd64.s define the names and I8DOT, then include this. A
+// kernel whose NAME_ a build leaves undefined is that build's own (the
+// VNNI build's Q8_0, Q5_0, Q4_K and Q6_K).
 //
 // I8DOT(x, u, dst) sets each int32 lane of dst to the sum of four products
 // of unsigned bytes of u by signed bytes of x (a register or memory); dst

@@ -1,7 +1,11 @@
 #include "textflag.h"
 
 // The integer kernels with AVX-512 VNNI's VPDPBUSD on 256-bit registers
-// (EVEX-encoded, so they need AVX512VL too; see intdot_amd64.h).
+// (EVEX-encoded, so they need AVX512VL too; see intdot_amd64.h), and this
+// build's own one-row Q8_0, Q5_0, Q4_K and Q6_K kernels below, which one-
+// stream decode runs: fewer instructions a block, 512-bit where two
+// blocks' integer sums fit one register, and the AVX2 kernels' float
+// steps in their order, so their bits (TestIntBuildsAgree).
 
 #define I8SETUP
 
@@ -42,16 +46,20 @@ IDX16(128, 4, 5)
 IDX16(192, 6, 7)
 GLOBL q4kidx<>(SB), RODATA|NOPTR, $256
 
+// A 64-byte constant of qword lo in its low half and hi in its high one.
+#define HALVES(name, lo, hi) \
+	DATA name+0(SB)/8, $lo \
+	DATA name+8(SB)/8, $lo \
+	DATA name+16(SB)/8, $lo \
+	DATA name+24(SB)/8, $lo \
+	DATA name+32(SB)/8, $hi \
+	DATA name+40(SB)/8, $hi \
+	DATA name+48(SB)/8, $hi \
+	DATA name+56(SB)/8, $hi \
+	GLOBL name(SB), RODATA|NOPTR, $64
+
 // VPSRLVW counts: 0 for the low half's words, 4 for the high half's.
-DATA q4kshift<>+0(SB)/8, $0
-DATA q4kshift<>+8(SB)/8, $0
-DATA q4kshift<>+16(SB)/8, $0
-DATA q4kshift<>+24(SB)/8, $0
-DATA q4kshift<>+32(SB)/8, $0x0004000400040004
-DATA q4kshift<>+40(SB)/8, $0x0004000400040004
-DATA q4kshift<>+48(SB)/8, $0x0004000400040004
-DATA q4kshift<>+56(SB)/8, $0x0004000400040004
-GLOBL q4kshift<>(SB), RODATA|NOPTR, $64
+HALVES(q4kshift<>, 0, 0x0004000400040004)
 
 // KSETUP without the frame: the coefficients d*dx[j]*sc[j] stay in Y1.
 // d and dmin are converted with one VCVTPH2PS of the header's first 8
@@ -152,16 +160,6 @@ GLOBL q6kidx<>(SB), RODATA|NOPTR, $128
 // The fifth and sixth bits of groups 2k and 2k+1 from qh, bytes (masks)
 // and words (shift counts): group 0 takes bits 0-1 up 4, group 1 bits
 // 2-3 up 2; group 2 bits 4-5 as they are, group 3 bits 6-7 down 2.
-#define HALVES(name, lo, hi) \
-	DATA name+0(SB)/8, $lo \
-	DATA name+8(SB)/8, $lo \
-	DATA name+16(SB)/8, $lo \
-	DATA name+24(SB)/8, $lo \
-	DATA name+32(SB)/8, $hi \
-	DATA name+40(SB)/8, $hi \
-	DATA name+48(SB)/8, $hi \
-	DATA name+56(SB)/8, $hi \
-	GLOBL name(SB), RODATA|NOPTR, $64
 HALVES(q6kmaskA<>, 0x0303030303030303, 0x0c0c0c0c0c0c0c0c)
 HALVES(q6kshiftA<>, 0x0004000400040004, 0x0002000200020002)
 HALVES(q6kmaskB<>, 0x3030303030303030, 0xc0c0c0c0c0c0c0c0)
