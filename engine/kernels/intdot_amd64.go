@@ -49,7 +49,10 @@ func dotQ6KVNNI(row *byte, d *float32, qs *int8, nsb int) float32
 
 // useVNNI selects the VPDPBUSD builds: 256-bit EVEX instructions need
 // AVX512VL besides AVX512_VNNI. RUNNEL_NOVNNI=1 keeps the AVX2 ones.
-var useVNNI = hasAVX2 && cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL && os.Getenv("RUNNEL_NOVNNI") == ""
+var useVNNI = vnniOK
+
+// vnniOK says whether the VNNI builds may run (SetVNNI's limit).
+var vnniOK = hasAVX2 && cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL && os.Getenv("RUNNEL_NOVNNI") == ""
 
 func dotQ80Asm(row []byte, d []float32, qs []int8) float32 {
 	nb := len(d)

@@ -1,6 +1,8 @@
 // Integer dot products of quantized weight rows with 8-bit activation
 // blocks (see dot.go), written once and assembled twice: intdot_avx2_amd64.s
-// and intdot_vnni_amd64.s define the names and I8DOT, then include this.
+// and intdot_vnni_amd64.s define the names and I8DOT, then include this. A
+// kernel whose NAME_ a build leaves undefined is that build's own (the
+// VNNI build's Q8_0, Q5_0, Q4_K and Q6_K).
 //
 // I8DOT(x, u, dst) sets each int32 lane of dst to the sum of four products
 // of unsigned bytes of u by signed bytes of x (a register or memory); dst
@@ -41,7 +43,9 @@
 	VCVTDQ2PS   Y6, Y6 \
 	VFMADD231PS Y6, Y1, Y0
 
+#ifdef NAME_Q80
 // func dotQ80(row *byte, d *float32, qs *int8, nb int) float32
+// (a build that does not name it has its own: intdot_vnni_amd64.s)
 TEXT NAME_Q80, NOSPLIT, $0-36
 	MOVQ   row+0(FP), SI
 	MOVQ   d+8(FP), DX
@@ -68,6 +72,7 @@ q80done:
 	VZEROUPPER
 	MOVSS X0, ret+32(FP)
 	RET
+#endif
 
 // func dotQ40(row *byte, d *float32, qs *int8, nb int) float32
 TEXT NAME_Q40, NOSPLIT, $0-36
@@ -131,7 +136,9 @@ GLOBL q5bit<>(SB), RODATA|NOPTR, $32
 	VPAND        Y14, Y2, Y2 \
 	VPOR         Y7, Y2, Y2
 
+#ifdef NAME_Q50
 // func dotQ50(row *byte, d *float32, qs *int8, nb int) float32
+// (a build that does not name it has its own: intdot_vnni_amd64.s)
 TEXT NAME_Q50, NOSPLIT, $0-36
 	MOVQ    row+0(FP), SI
 	MOVQ    d+8(FP), DX
@@ -163,21 +170,11 @@ q50done:
 	VZEROUPPER
 	MOVSS X0, ret+32(FP)
 	RET
+#endif
 
-// Q4_K and Q5_K share their super-block header: d, dmin and eight 6-bit
-// scales and mins. KSETUP unpacks them for the super-block at SI (scales at
-// 4(SI)) with activation scales at DX and block sums at BX: it writes
-// coef[j] = d*sc[j]*dx[j] to the frame and adds dmin*m[j]*dx[j]*Σqx[j] to
-// Y13. Clobbers Y1-Y6, AX, R8-R13.
-#define KSETUP \
-	MOVWLZX      (SI), AX \
-	VMOVD        AX, X1 \
-	VCVTPH2PS    X1, X1 \
-	VBROADCASTSS X1, Y1 \
-	MOVWLZX      2(SI), AX \
-	VMOVD        AX, X2 \
-	VCVTPH2PS    X2, X2 \
-	VBROADCASTSS X2, Y2 \
+// The eight 6-bit scales (to Y3) and mins (to Y4), as floats, of the
+// K-quant header at SI (scales at 4(SI)); clobbers R8-R13.
+#define KSCALES \
 	MOVL         4(SI), R8 \
 	MOVL         8(SI), R9 \
 	MOVL         12(SI), R10 \
@@ -204,7 +201,23 @@ q50done:
 	VMOVD        R12, X4 \
 	VPINSRD      $1, R10, X4, X4 \
 	VPMOVZXBD    X4, Y4 \
-	VCVTDQ2PS    Y4, Y4 \
+	VCVTDQ2PS    Y4, Y4
+
+// Q4_K and Q5_K share their super-block header: d, dmin and eight 6-bit
+// scales and mins. KSETUP unpacks them for the super-block at SI (scales at
+// 4(SI)) with activation scales at DX and block sums at BX: it writes
+// coef[j] = d*sc[j]*dx[j] to the frame and adds dmin*m[j]*dx[j]*Σqx[j] to
+// Y13. Clobbers Y1-Y6, AX, R8-R13.
+#define KSETUP \
+	MOVWLZX      (SI), AX \
+	VMOVD        AX, X1 \
+	VCVTPH2PS    X1, X1 \
+	VBROADCASTSS X1, Y1 \
+	MOVWLZX      2(SI), AX \
+	VMOVD        AX, X2 \
+	VCVTPH2PS    X2, X2 \
+	VBROADCASTSS X2, Y2 \
+	KSCALES \
 	VMOVUPS      (DX), Y5 \
 	VMULPS       Y5, Y1, Y1 \
 	VMULPS       Y3, Y1, Y1 \
@@ -256,7 +269,9 @@ q50done:
 	VXORPS Y12, Y12, Y12 \
 	VXORPS Y13, Y13, Y13
 
+#ifdef NAME_Q4K
 // func dotQ4K(row *byte, d *float32, qs *int8, sum *int32, nsb int) float32
+// (a build that does not name it has its own: intdot_vnni_amd64.s)
 TEXT NAME_Q4K, NOSPLIT, $32-44
 	KPROLOGUE
 
@@ -286,6 +301,7 @@ q4kloop:
 
 q4kdone:
 	KRETURN(40)
+#endif
 
 // The fifth bits of a Q5_K chunk: bit 0 of each byte of Y5 (qh, shifted
 // down two bits per chunk) goes to bit 4 of Y6, bit 1 to bit 4 of Y7.
@@ -406,7 +422,9 @@ q5kdone:
 	VPOR    Y6, Y5, Y5 \
 	Q6KGROUP(xoff+96, scoff+6, dxoff+12)
 
+#ifdef NAME_Q6K
 // func dotQ6K(row *byte, d *float32, qs *int8, nsb int) float32
+// (a build that does not name it has its own: intdot_vnni_amd64.s)
 TEXT NAME_Q6K, NOSPLIT, $0-36
 	MOVQ   row+0(FP), SI
 	MOVQ   d+8(FP), DX
@@ -444,3 +462,4 @@ q6kdone:
 	VZEROUPPER
 	MOVSS X0, ret+32(FP)
 	RET
+#endif

@@ -13,6 +13,7 @@ import (
 // products in use, bit for bit, so that MatVec's results do not depend on
 // whether a row went through one or the other.
 func TestDotRowPairs(t *testing.T) {
+	defer SetRowPairs(SetRowPairs(true))
 	r := rand.New(rand.NewPCG(41, 42))
 	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q5_0} {
 		dot := dotFor(typ)
@@ -38,6 +39,7 @@ func TestDotRowPairs(t *testing.T) {
 // reports both rates (medians) and that ratio; the one-row kernel is the
 // baseline that makes two builds of the pairs comparable.
 func BenchmarkDotRowPairs(b *testing.B) {
+	defer SetRowPairs(SetRowPairs(true))
 	r := rand.New(rand.NewPCG(43, 44))
 	const cols = 896
 	for _, c := range []struct {
@@ -46,23 +48,11 @@ func BenchmarkDotRowPairs(b *testing.B) {
 	}{{ggml.Q8_0, 4864}, {ggml.Q5_0, 4864}, {ggml.Q8_0, 151936}, {ggml.Q5_0, 151936}} {
 		typ, rows := c.typ, c.rows
 		m := randMatrix(r, typ, rows, cols)
-		rb := len(m.Data) / rows
 		var xq qvec
 		xq.quantize(randVec(r, cols, 1))
 		xq.forTiles(cols / qk)
 		dst := make([]float32, rows)
-		dot := dotFor(typ)
-		pass := func(pairs bool) float64 {
-			start := cputime.Process()
-			i := 0
-			if pairs {
-				i = dotRowPairs(typ, m.Data, rb, rows, xq.d, xq.qs, xq.c16, dst)
-			}
-			for ; i < rows; i++ {
-				dst[i] = dot(m.Data[i*rb:(i+1)*rb], xq.d, xq.qs, xq.sum)
-			}
-			return (cputime.Process() - start).Seconds()
-		}
+		pass := func(pairs bool) float64 { return productPass(typ, m, &xq, dst, pairs, 1) }
 		b.Run(fmt.Sprintf("%s/%d", typ, rows), func(b *testing.B) {
 			var one, two, ratio []float64
 			for b.Loop() {
@@ -77,4 +67,23 @@ func BenchmarkDotRowPairs(b *testing.B) {
 			b.ReportMetric(median(ratio), "pairs/one-row")
 		})
 	}
+}
+
+// productPass computes reps times m's product with the quantized vector
+// xq into dst, one row at a time or through dotRowPairs, and returns the
+// CPU seconds it took.
+func productPass(typ ggml.Type, m *Matrix, xq *qvec, dst []float32, pairs bool, reps int) float64 {
+	rb := len(m.Data) / m.Rows
+	dot := dotFor(typ)
+	start := cputime.Process()
+	for range reps {
+		i := 0
+		if pairs {
+			i = dotRowPairs(typ, m.Data, rb, m.Rows, xq.d, xq.qs, xq.c16, dst)
+		}
+		for ; i < m.Rows; i++ {
+			dst[i] = dot(m.Data[i*rb:(i+1)*rb], xq.d, xq.qs, xq.sum)
+		}
+	}
+	return (cputime.Process() - start).Seconds()
 }
