@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 )
@@ -64,43 +63,5 @@ func TestPoolIdle(t *testing.T) {
 	waitFor(t, "every worker parked after Release", allParked)
 	if pool.holds.Load() != 0 {
 		t.Fatalf("%d holds left", pool.holds.Load())
-	}
-}
-
-// TestParallelChunksShrink: Parallel's units (attention's, at 8 streams
-// 48 a 15M layer) are handed out in chunks that shrink as the units run
-// out, down to one, so the cores finish within one unit of each other;
-// the chunks cover every unit once, whoever claims them. A fixed chunk
-// (six units there) left a core idle for up to six units a layer.
-func TestParallelChunksShrink(t *testing.T) {
-	if threadCount() < 2 {
-		t.Skip("one core: no pool")
-	}
-	for _, n := range []int{2, 7, 48, 200} {
-		var mu sync.Mutex
-		seen := make([]int, n)
-		var chunks [][2]int
-		Parallel(n, parallelMin*n, func(lo, hi int) {
-			mu.Lock()
-			defer mu.Unlock()
-			chunks = append(chunks, [2]int{lo, hi})
-			for i := lo; i < hi; i++ {
-				seen[i]++
-			}
-		})
-		for i, c := range seen {
-			if c != 1 {
-				t.Fatalf("n=%d: unit %d computed %d times", n, i, c)
-			}
-		}
-		p := pool.workers + 1
-		for _, c := range chunks {
-			if c[1]-c[0] > (n+4*p-1)/(4*p) {
-				t.Fatalf("n=%d: chunk %v larger than a quarter of a core's share", n, c)
-			}
-			if c[1] == n && c[1]-c[0] != 1 {
-				t.Fatalf("n=%d: last chunk %v, want one unit", n, c)
-			}
-		}
 	}
 }

@@ -1,28 +1,42 @@
 package model
 
-import "testing"
+import (
+	"fmt"
+	"os"
+	"testing"
+)
 
 // BenchmarkShapesAttention compares, in one process and ABBA each round
 // (see pairedRates), a decode step's attention with and without what the
 // agg8 session added: prefetching the next unit's keys and values
 // (BenchmarkShapesAttention/prefetch), and each unit rotating and storing
 // its own heads instead of the caller doing all of them before the job
-// (…/rotate). 8 sequences in lockstep on BenchmarkShapes' files; run with
-// -cpu 2, where both matter.
+// (…/rotate). 8 sequences in lockstep, and one, on BenchmarkShapes'
+// files; run with -cpu 2, where both matter. RUNNEL_BENCH_ONLY=prefetch
+// (or rotate) runs one of them.
 func BenchmarkShapesAttention(b *testing.B) {
 	files, steps := benchFiles(b)
 	for _, f := range files {
 		m, name := openShapes(b, f)
 		for _, c := range []struct {
 			name string
-			flag *bool
-		}{{"prefetch", &prefetchUnits}, {"rotate", &unitsRotate}} {
-			set := func(on bool) bool { was := *c.flag; *c.flag = on; return was }
-			b.Run(name+"/decode/n=8/"+c.name, func(b *testing.B) {
-				defer set(set(true))
-				pairedRates(b, set, decodeRun(b, m, 8, steps), 8*steps, "off", "on")
-			})
+			set  func(on bool) bool
+		}{{"prefetch", flagSetter(&prefetchUnits)}, {"rotate", flagSetter(&unitsRotate)}} {
+			if os.Getenv("RUNNEL_BENCH_ONLY") != "" && os.Getenv("RUNNEL_BENCH_ONLY") != c.name {
+				continue
+			}
+			set := c.set
+			for _, n := range []int{8, 1} {
+				b.Run(fmt.Sprintf("%s/decode/n=%d/%s", name, n, c.name), func(b *testing.B) {
+					defer set(set(true))
+					pairedRates(b, set, decodeRun(b, m, n, steps), n*steps, "off", "on")
+				})
+			}
 		}
 		m.Close()
 	}
+}
+
+func flagSetter(f *bool) func(on bool) bool {
+	return func(on bool) bool { was := *f; *f = on; return was }
 }
