@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/runnel/runnel/engine/kernels"
 )
 
 // BenchmarkShapesAttention compares, in one process and ABBA each round
@@ -11,9 +13,10 @@ import (
 // agg8 session added: prefetching the next unit's keys and values
 // (BenchmarkShapesAttention/prefetch), and each unit rotating and storing
 // its own heads instead of the caller doing all of them before the job
-// (…/rotate). 8 sequences in lockstep, and one, on BenchmarkShapes'
-// files; run with -cpu 2, where both matter. RUNNEL_BENCH_ONLY=prefetch
-// (or rotate) runs one of them.
+// (…/rotate), and fused products' shrinking chunks (…/guided,
+// kernels.SetGuidedFused). 8 sequences in lockstep, and one, on
+// BenchmarkShapes' files; run with -cpu 2, where they matter.
+// RUNNEL_BENCH_ONLY=prefetch (rotate, guided) runs one of them.
 func BenchmarkShapesAttention(b *testing.B) {
 	files, steps := benchFiles(b)
 	for _, f := range files {
@@ -21,7 +24,7 @@ func BenchmarkShapesAttention(b *testing.B) {
 		for _, c := range []struct {
 			name string
 			set  func(on bool) bool
-		}{{"prefetch", flagSetter(&prefetchUnits)}, {"rotate", flagSetter(&unitsRotate)}} {
+		}{{"prefetch", flagSetter(&prefetchUnits)}, {"rotate", flagSetter(&unitsRotate)}, {"guided", kernels.SetGuidedFused}} {
 			if os.Getenv("RUNNEL_BENCH_ONLY") != "" && os.Getenv("RUNNEL_BENCH_ONLY") != c.name {
 				continue
 			}
