@@ -22,6 +22,11 @@ func DotRows(dst, x, rows []float32, stride int) {
 	}
 }
 
+// Prefetch asks the CPU to bring x into its level-2 cache, without
+// waiting for it: attention calls it on the next unit's keys and values
+// while it works on the current one. It changes no value.
+func Prefetch(x []float32) { prefetchArch(x) }
+
 // AxpyRows adds Σ_t a[t] · rows[t*stride : t*stride+len(y)] to y, the
 // terms in order of t.
 func AxpyRows(y, a, rows []float32, stride int) {

@@ -9,6 +9,15 @@ func axpyRows8AVX2(y, a, rows *float32, stride, n int)
 //go:noescape
 func axpyRows48AVX2(y, a, rows *float32, stride, n int)
 
+//go:noescape
+func prefetchT1(p *float32, n int)
+
+func prefetchArch(x []float32) {
+	if hasAVX2 && len(x) > 0 {
+		prefetchT1(&x[0], len(x))
+	}
+}
+
 // dotRowsArch runs every row through the four-row f32 kernel: rows four
 // at a time, then each remaining row alone as a group of four copies of
 // itself (stride 0), so that a row's sum is the same in any group.

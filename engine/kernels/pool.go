@@ -31,11 +31,11 @@ type job struct {
 	next  atomic.Uint64 // generation<<32 | next row
 	total atomic.Int64  // rows of this generation
 	chunk atomic.Int64
-	// share, for products: a claim takes 1/share of the rows still open,
-	// at most chunk and at least least rows; 0 for Parallel: chunks of
-	// chunk rows.
-	share, least atomic.Int64
-	done         atomic.Int64 // rows finished
+	// share: a claim takes 1/share of the rows still open, rounded up to
+	// a multiple of quantum, at most chunk and at least least rows (0:
+	// chunks of chunk rows).
+	share, least, quantum atomic.Int64
+	done                  atomic.Int64 // rows finished
 	// asleep is set by a caller that has run out of chunks and blocks on
 	// doneCh; the helper that finishes the last rows clears it and wakes it.
 	asleep atomic.Bool
@@ -252,7 +252,8 @@ func (j *job) work(gen uint32, caller bool) (last bool) {
 			return false
 		}
 		if s := j.share.Load(); s > 0 {
-			chunk = min(chunk, max(j.least.Load(), ((total-lo)/s+3)&^3))
+			q := j.quantum.Load()
+			chunk = min(chunk, max(j.least.Load(), ((total-lo)/s+q-1)/q*q))
 		}
 		hi := min(lo+chunk, total)
 		if !j.next.CompareAndSwap(v, v+uint64(hi-lo)) {
@@ -281,26 +282,27 @@ func run(j *job, rows, work int) {
 		return
 	}
 	p = pool.workers + 1
-	// About four chunks per core balances load without much contention;
-	// Parallel's rows (attention heads: 6 for stories15M) are few and
-	// costly, so they go one by one. A product's chunks are multiples of
-	// 4 rows so the multi-row kernels stay aligned, and they shrink over
-	// the second half of the rows (each claim 1/(2p) of the rows still
-	// open, down to a tile with parallelMin multiply-adds), so the cores
-	// finish within a small chunk of each other: with equal chunks, a
-	// core slowed by its neighbours left the other idle for up to a
-	// chunk, an eighth of a one-stream product on two cores.
+	// About four chunks per core balances load without much contention.
+	// A product's chunks (fused ones included) are multiples of 4 rows,
+	// or of align, so the multi-row kernels stay aligned, and they shrink
+	// over the second half of the rows (each claim 1/(2p) of the rows
+	// still open, down to a tile with parallelMin multiply-adds), so the
+	// cores finish within a small chunk of each other: with equal chunks,
+	// a core slowed by its neighbours left the other idle for up to a
+	// chunk, an eighth of a one-stream product on two cores. Parallel's
+	// rows (attention units, draws) are few and costly and keep equal
+	// chunks: attention prefetches the next unit of its chunk, and
+	// one-unit tail chunks measured no faster.
 	chunk := (rows + 4*p - 1) / (4 * p)
-	share, least := 0, 0
-	if j.fn == nil {
-		chunk = (chunk + 3) &^ 3
+	quantum, least, share := 1, 1, 0
+	if j.fn == nil || (j.align > 0 && guidedFused) {
+		quantum = max(4, j.align)
 		perRow := max(work/rows, 1)
-		least = (max(tileRows, (parallelMin+perRow-1)/perRow) + 3) &^ 3
+		least = max(tileRows, (parallelMin+perRow-1)/perRow)
 		share = 2 * p
 	}
-	if j.align > 1 {
-		chunk = (chunk + j.align - 1) / j.align * j.align
-	}
+	chunk = (chunk + quantum - 1) / quantum * quantum
+	least = (least + quantum - 1) / quantum * quantum
 	// First move the counter to the new generation with nothing to claim,
 	// so a helper still looking at the old one can no longer claim a chunk;
 	// only then change the sizes, and finally open the rows. (Changing the
@@ -312,6 +314,7 @@ func run(j *job, rows, work int) {
 	j.chunk.Store(int64(chunk))
 	j.share.Store(int64(share))
 	j.least.Store(int64(least))
+	j.quantum.Store(int64(quantum))
 	j.done.Store(0)
 	j.asleep.Store(false)
 	j.next.Store(uint64(j.gen) << 32)
@@ -329,6 +332,20 @@ func run(j *job, rows, work int) {
 		j.wait(int64(rows))
 	}
 	pool.board.CompareAndSwap(j, nil)
+}
+
+// guidedFused gives fused products (MatMulActsFused, MatMulActsGated) the
+// shrinking chunks other products have; only benchmarks turn it off.
+var guidedFused = true
+
+// SetGuidedFused turns shrinking chunks for the fused products on or off
+// and reports whether they were on, for benchmarks that compare the two
+// in one process (the results are the same bits either way). Call it
+// only while no product runs.
+func SetGuidedFused(on bool) bool {
+	was := guidedFused
+	guidedFused = on
+	return was
 }
 
 // wait returns once helpers have finished the chunks they claimed. A

@@ -45,6 +45,11 @@ type Batch struct {
 	layer                     int
 	gateF                     func(a, b []float32)
 	gateTotal                 int
+	// RoPE for the current layer, and whether attention's units rotate
+	// and store their own heads (see attention).
+	rotate           func(vec, cos, sin []float32, hs int)
+	ropeCos, ropeSin []float32
+	prep             bool
 }
 
 // NewBatch allocates activations for steps of up to capacity entries.
@@ -115,7 +120,7 @@ func (b *Batch) Step(entries []Entry) error {
 	var hold kernels.Hold
 	hold.Acquire()
 	defer hold.Release()
-	d, kv, qd, hs := m.Dim, m.KVDim(), m.QDim(), m.HeadSize()
+	d, kv, qd := m.Dim, m.KVDim(), m.QDim()
 	half := m.RotDim() / 2
 	for i, e := range entries {
 		if err := m.embedding(b.x[i*d:(i+1)*d], e.Token); err != nil {
@@ -151,15 +156,18 @@ func (b *Batch) Step(entries []Entry) error {
 		addBias(b.v[:n*kv], blk.bv)
 		b.normHeads(b.q[:n*qd], blk.qNorm)
 		b.normHeads(b.k[:n*kv], blk.kNorm)
-		cos, sin := b.cos[blk.rope], b.sin[blk.rope]
-		for i, e := range entries {
-			p := b.pos[i]
-			c, s := cos[i*half:(i+1)*half], sin[i*half:(i+1)*half]
-			rotate(b.q[i*qd:(i+1)*qd], c, s, hs)
-			rotate(b.k[i*kv:(i+1)*kv], c, s, hs)
-			e.Seq.store(l, p, b.k[i*kv:(i+1)*kv], b.v[i*kv:(i+1)*kv])
+		b.entries, b.layer = entries, l
+		b.rotate, b.ropeCos, b.ropeSin = rotate, b.cos[blk.rope], b.sin[blk.rope]
+		if !b.attention() {
+			// Attention's units could not rotate and store their own
+			// heads (see attention): do it for all before it.
+			for i, e := range entries {
+				e.Seq.reserve(l, b.pos[i])
+				b.ropeStore(i, 0, m.KVHeads, l)
+			}
+			b.attend()
 		}
-		b.attention(entries, l)
+		b.entries = nil
 		b.aoIn.Set(b.ao[:n*qd], n)
 		kernels.MatMulActs(b.xb2[:n*d], blk.wo, &b.aoIn)
 		addBias(b.xb2[:n*d], blk.bo)
@@ -199,6 +207,22 @@ func (b *Batch) Step(entries []Entry) error {
 		entries[i].Seq.pos = b.pos[i] + 1
 	}
 	return nil
+}
+
+// ropeStore rotates entry i's query heads and key heads of KV heads
+// [g0, g1) by RoPE at its position, and stores those keys and values in
+// its sequence's cache (grown beforehand, see Sequence.reserve). Heads
+// are rotated one by one, so a head's bits are the same whatever range
+// it is rotated in.
+func (b *Batch) ropeStore(i, g0, g1, layer int) {
+	m := b.m
+	hs, qd, kv, half := m.HeadSize(), m.QDim(), m.KVDim(), m.RotDim()/2
+	group := m.Heads / m.KVHeads
+	c, s := b.ropeCos[i*half:(i+1)*half], b.ropeSin[i*half:(i+1)*half]
+	b.rotate(b.q[i*qd+g0*group*hs:i*qd+g1*group*hs], c, s, hs)
+	k := b.k[i*kv+g0*hs : i*kv+g1*hs]
+	b.rotate(k, c, s, hs)
+	b.entries[i].Seq.store(layer, b.pos[i], g0, k, b.v[i*kv+g0*hs:i*kv+g1*hs])
 }
 
 // feedForward returns the block's feed-forward output for the n rows of
@@ -324,9 +348,50 @@ func (m *Model) embedding(dst []float32, token int) error {
 // by tile, each query stopping at its own position (causal). A unit of
 // work is one block's head: the units of all sequences of the step are
 // spread over the worker pool together.
-func (b *Batch) attention(entries []Entry, layer int) {
+//
+// Where every sequence of the step is one block (decode steps) and heads
+// are large, each unit first rotates and stores its own KV head's queries,
+// key and value, which nothing else reads: the step then has no serial
+// stretch between the products and attention, where the pool's helpers
+// would wait. It reports false, having done nothing, when the caller must
+// rotate and store first and then call attend.
+func (b *Batch) attention() bool {
+	m, entries := b.m, b.entries
+	n := len(entries)
+	if m.HeadSize() < smallHead {
+		return false
+	}
+	b.blocks = b.blocks[:0]
+	prep := unitsRotate
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && j-i < queryBlock && entries[j].Seq == entries[i].Seq {
+			j++
+		}
+		if j < n && entries[j].Seq == entries[i].Seq {
+			prep = false // the sequence's next block reads this one's keys
+		}
+		b.blocks = append(b.blocks, [2]int{i, j})
+		i = j
+	}
+	if !prep {
+		return false
+	}
+	for i, e := range entries {
+		e.Seq.reserve(b.layer, b.pos[i])
+	}
+	b.prep = true
+	b.attend()
+	b.prep = false
+	return true
+}
+
+// attend runs attention's units for b.entries at b.layer on the pool (see
+// attention): in the blocks that attention made, or a head each for
+// small heads.
+func (b *Batch) attend() {
 	m := b.m
-	n, heads := len(entries), m.Heads
+	n, heads := len(b.entries), m.Heads
 	// The estimate is in the products' units (AVX-512 multiply-adds);
 	// attention's are scalar Go loops for small heads and short calls
 	// for the others, several times dearer each, so it is scaled up:
@@ -336,20 +401,9 @@ func (b *Batch) attention(entries []Entry, layer int) {
 	for i := 0; i < n; i++ {
 		work += (b.pos[i] + 1) * m.QDim() * 2 * 8
 	}
-	b.entries, b.layer = entries, layer
-	defer func() { b.entries = nil }()
 	if m.HeadSize() < smallHead {
 		parallelRows(n*heads, work, b.headsFn)
 		return
-	}
-	b.blocks = b.blocks[:0]
-	for i := 0; i < n; {
-		j := i + 1
-		for j < n && j-i < queryBlock && entries[j].Seq == entries[i].Seq {
-			j++
-		}
-		b.blocks = append(b.blocks, [2]int{i, j})
-		i = j
 	}
 	parallelRows(len(b.blocks)*m.KVHeads, work, b.blocksFn)
 }
@@ -367,9 +421,49 @@ func (b *Batch) headRows(r0, r1 int) {
 // query block's KV head each.
 func (b *Batch) blockRows(r0, r1 int) {
 	kvh := b.m.KVHeads
+	if prefetchUnits {
+		b.prefetchUnit(r0)
+	}
 	for r := r0; r < r1; r++ {
+		if prefetchUnits && r+1 < r1 {
+			b.prefetchUnit(r + 1)
+		}
 		blk := b.blocks[r/kvh]
+		if b.prep {
+			for i := blk[0]; i < blk[1]; i++ {
+				b.ropeStore(i, r%kvh, r%kvh+1, b.layer)
+			}
+		}
 		b.blockHead(b.entries[blk[0]].Seq, blk[0], blk[1], r%kvh, b.layer)
+	}
+}
+
+// prefetchUnits and unitsRotate turn prefetchUnit and the units' own
+// RoPE and stores (see attention) on; only benchmarks turn them off, to
+// compare in one process.
+var prefetchUnits, unitsRotate = true, true
+
+// prefetchUnit asks for the keys and values that attention unit r (a
+// query block's KV head) reads: at 8 streams the sequences' caches no
+// longer stay in the core's cache from one step to the next, and a
+// unit's tiles start new pages where the hardware prefetcher stops.
+func (b *Batch) prefetchUnit(r int) {
+	m := b.m
+	kvh, hs := m.KVHeads, m.HeadSize()
+	blk := b.blocks[r/kvh]
+	g, s := r%kvh, b.entries[blk[0]].Seq
+	start, end := b.pos[blk[0]], b.pos[blk[1]-1]+1
+	if w := m.blocks[b.layer].window; w > 0 && start >= w {
+		start = start - w + 1
+	} else {
+		start = 0
+	}
+	keys, values := s.key[b.layer], s.value[b.layer]
+	for k0 := start / keyTile * keyTile; k0 < end; k0 += keyTile {
+		lo, hi := max(k0, start)-k0, min(k0+keyTile, end)-k0
+		o := m.kvTile(k0/keyTile, g)
+		kernels.Prefetch(keys[o+lo*hs : o+hi*hs])
+		kernels.Prefetch(values[o+lo*hs : o+hi*hs])
 	}
 }
 

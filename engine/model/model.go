@@ -298,18 +298,22 @@ func (m *Model) kvTile(t, g int) int {
 	return t*keyTile*m.KVHeads*hs + g*keyTile*hs
 }
 
-// store writes k and v (kvDim values, all heads) at position p of layer
-// l's cache, growing it by a tile when p starts one. Positions fill in
-// order.
-func (s *Sequence) store(l, p int, k, v []float32) {
-	m := s.m
-	hs := m.HeadSize()
-	if need := (p/keyTile + 1) * keyTile * m.KVDim(); len(s.key[l]) < need {
+// reserve grows layer l's cache by a tile when position p starts one.
+// Positions fill in order.
+func (s *Sequence) reserve(l, p int) {
+	if need := (p/keyTile + 1) * keyTile * s.m.KVDim(); len(s.key[l]) < need {
 		s.key[l] = slices.Grow(s.key[l], need-len(s.key[l]))[:need]
 		s.value[l] = slices.Grow(s.value[l], need-len(s.value[l]))[:need]
 	}
-	for g := range m.KVHeads {
-		o := m.kvTile(p/keyTile, g) + p%keyTile*hs
+}
+
+// store writes k and v, KV heads g0, g0+1, … as many as they hold, at
+// position p of layer l's cache, which reserve has grown to hold p.
+func (s *Sequence) store(l, p, g0 int, k, v []float32) {
+	m := s.m
+	hs := m.HeadSize()
+	for g := range len(k) / hs {
+		o := m.kvTile(p/keyTile, g0+g) + p%keyTile*hs
 		copy(s.key[l][o:o+hs], k[g*hs:(g+1)*hs])
 		copy(s.value[l][o:o+hs], v[g*hs:(g+1)*hs])
 	}

@@ -45,6 +45,13 @@ func pairedShapes(b *testing.B, set func(on bool) bool) {
 // turns off and on, ABBA each round, and reports the rates and the median
 // ratio.
 func pairedX8(b *testing.B, set func(on bool) bool, work func(), tokens int) {
+	pairedRates(b, set, work, tokens, "x4", "x8")
+}
+
+// pairedRates runs work (tokens tokens) with what set turns off and on,
+// ABBA each round, and reports the rates (off-tok/cpu-s, on-tok/cpu-s)
+// and the median ratio on/off of the speeds, with its range.
+func pairedRates(b *testing.B, set func(on bool) bool, work func(), tokens int, off, on string) {
 	timed := func(on bool) float64 {
 		set(on)
 		start := cputime.Process()
@@ -59,9 +66,11 @@ func pairedX8(b *testing.B, set func(on bool) bool, work func(), tokens int) {
 		r8 = append(r8, float64(2*tokens)/(a8+c8))
 		ratio = append(ratio, (a4+c4)/(a8+c8))
 	}
-	b.ReportMetric(medianOf(r4), "x4-tok/cpu-s")
-	b.ReportMetric(medianOf(r8), "x8-tok/cpu-s")
-	b.ReportMetric(medianOf(ratio), "x8/x4")
+	b.ReportMetric(medianOf(r4), off+"-tok/cpu-s")
+	b.ReportMetric(medianOf(r8), on+"-tok/cpu-s")
+	b.ReportMetric(medianOf(ratio), on+"/"+off)
+	b.ReportMetric(slices.Min(ratio), "min-"+on+"/"+off)
+	b.ReportMetric(slices.Max(ratio), "max-"+on+"/"+off)
 }
 
 func medianOf(v []float64) float64 {
