@@ -1,7 +1,8 @@
-// The Q6_K product of weight rows with eight activation vectors at once,
-// on AVX2's integer instructions in both builds (included by
-// intdot4_avx2_amd64.s and intdot4_vnni_amd64.s, after
-// intdot4q6k_amd64.h, whose Q6SCALES it uses). Batched decode has eight vectors, and
+// The Q6_K product of weight rows with eight activation vectors at once
+// (included by intdot4_avx2_amd64.s and intdot4_vnni_amd64.s, after
+// intdot4q6k_amd64.h, whose Q6SCALES it uses; the two builds differ in
+// Q8W and Q8ONE, the VNNI one taking x4corr's corrections as a last
+// argument). Batched decode has eight vectors, and
 // what a group of 32 weights costs besides the vectors' own products (its
 // 6-bit values decoded, their signs split off, its scales widened) is
 // then paid once for eight instead of twice for four, which on AVX2 is
