@@ -4,7 +4,8 @@
 // and the eight-vector tiles: Q8_0's and Q5_0's two rows at a time
 // (intdot8_vnni_amd64.h), Q4_0's of intdot8_amd64.h with the same integer
 // dots, Q4_K's on 512-bit registers (intdot8q4k_vnni_amd64.h, which takes
-// intdot8q4k_amd64.h's macros). Q6_K's is the AVX2 build's.
+// intdot8q4k_amd64.h's macros), Q6_K's the AVX2 build's integer steps with
+// the FMA's broadcast from memory (intdot8q6k_amd64.h).
 
 #define I8SETUP
 
@@ -31,9 +32,11 @@
 #define NAME_Q80X8ROWS2 ·dotQ80x8RowsVNNI(SB)
 #define NAME_Q50X8ROWS2 ·dotQ50x8RowsVNNI(SB)
 #define NAME_Q4KX8ROWSZ ·dotQ4Kx8RowsVNNI(SB)
+#define NAME_Q6KX8ROWS ·dotQ6Kx8RowsVNNI(SB)
 
 #include "intdot4_types_amd64.h"
 #include "intdot4k_amd64.h"
 #include "intdot8q4k_amd64.h"
 #include "intdot8q4k_vnni_amd64.h"
 #include "intdot4q6k_amd64.h"
+#include "intdot8q6k_amd64.h"

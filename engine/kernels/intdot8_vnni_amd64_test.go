@@ -9,8 +9,9 @@ import (
 	"github.com/runnel/runnel/internal/cputime"
 )
 
-// TestDotX8RowsWide checks Q8_0 rows wider than x8MaxCols, which the VNNI
-// build gives to two four-vector tiles, as TestDotX8Rows checks the rest.
+// TestDotX8RowsWide checks Q8_0 and Q6_K rows wider than x8MaxCols, which
+// the VNNI build gives to two four-vector tiles (Q8_0) or the AVX2 tile
+// (Q6_K), as TestDotX8Rows checks the rest.
 func TestDotX8RowsWide(t *testing.T) {
 	if !hasX8(ggml.Q8_0) {
 		t.Skip("no eight-vector kernel here")
@@ -18,9 +19,11 @@ func TestDotX8RowsWide(t *testing.T) {
 	defer func(c int) { x8MaxCols = c }(x8MaxCols)
 	x8MaxCols = 0
 	r := rand.New(rand.NewPCG(33, 34))
-	checkTiles(t, r, ggml.Q8_0, 8, []int{1, 3, 16}, func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, stride int) {
-		dotX8Rows(ggml.Q8_0, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, xq.c16, xq.c128, nb, m.Cols, dst, stride)
-	})
+	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q6_K} {
+		checkTiles(t, r, typ, 8, []int{1, 3, 16}, func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, stride int) {
+			dotX8Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, xq.c16, xq.c32, xq.c128, nb, m.Cols, dst, stride)
+		})
+	}
 }
 
 // BenchmarkTilesVNNI compares, on a VNNI machine, the tiles of a batched

@@ -1,6 +1,8 @@
-// The Q6_K product of weight rows with eight activation vectors at once,
-// AVX2 only (included by intdot4_avx2_amd64.s, after intdot4q6k_amd64.h,
-// whose Q6W it shares, and intdot8_amd64.h's X8END). Batched decode has eight vectors, and
+// The Q6_K product of weight rows with eight activation vectors at once
+// (included by intdot4_avx2_amd64.s and intdot4_vnni_amd64.s, after
+// intdot4q6k_amd64.h, whose Q6SCALES it uses; the two builds differ in
+// Q8W and Q8ONE, the VNNI one taking x4corr's corrections as a last
+// argument). Batched decode has eight vectors, and
 // what a group of 32 weights costs besides the vectors' own products (its
 // 6-bit values decoded, their signs split off, its scales widened) is
 // then paid once for eight instead of twice for four, which on AVX2 is
@@ -25,9 +27,43 @@ X4SPLAT(x8qh0c<>, $0x0c0c0c0c0c0c0c0c)
 X4SPLAT(x8qh30<>, $0x3030303030303030)
 X4SPLAT(x8qhc0<>, $0xc0c0c0c0c0c0c0c0)
 
-// Q8ONE(x, p, acc): one vector's share of a group, as Q6ONE (|w| in Y5, w
-// in Y15, the scales as int16 in Y4), its scale product at p(SP).
-#define Q8ONE(x, p, acc) \
+#ifdef X4VNNI
+// Q8W, VNNI: the 6-bit values q stay in Y5 unsigned, the scales as int32.
+#define Q8W(scoff) Q6SCALES(VPBROADCASTD, scoff)
+
+// Q8ONE(x, c, p, acc), VNNI: one vector's share of a group: VPDPBUSD of q
+// and x onto the vector's corrections c (x4corr's c32, -32 times each
+// lane's activations), so (q-32)·x in one instruction where AVX2 takes
+// three, then the scales by VPMULLD: the same integer lanes as AVX2's
+// VPMADDWD, then the same FMA (its broadcast from memory), so the same
+// bits. Four vector ALU instructions a group and vector against five.
+#define Q8ONE(x, c, p, acc) \
+	VMOVDQU          c, Y6 \
+	VPDPBUSD         x, Y5, Y6 \
+	VPMULLD          Y4, Y6, Y6 \
+	VCVTDQ2PS        Y6, Y6 \
+	VFMADD231PS.BCST p(SP), Y6, acc
+
+// The corrections of vectors 0-3 at BX + v·qstride, 4-7 at R13 + ….
+#define Q8CORR \
+	MOVQ c32+72(FP), BX \
+	LEAQ (BX)(R9*4), R13
+#define Q8CORRNEXT \
+	ADDQ $256, BX \
+	ADDQ $256, R13
+#define Q8FRAME $288-80
+#else
+// Q8W: the 6-bit values q in Y5 made |q-32| (Y5) and q-32 (Y15), and the
+// scales as int16.
+#define Q8W(scoff) \
+	VPSUBB x4thirtytwo<>(SB), Y5, Y15 \
+	VPABSB Y15, Y5 \
+	Q6SCALES(VPBROADCASTW, scoff)
+
+// Q8ONE(x, c, p, acc): one vector's share of a group, as the AVX2 Q6ONE
+// (|w| in Y5, w in Y15, the scales as int16 in Y4; c unused), its scale
+// product at p(SP).
+#define Q8ONE(x, c, p, acc) \
 	VMOVDQU      x, Y6 \
 	VPSIGNB      Y15, Y6, Y6 \
 	VPMADDUBSW   Y6, Y5, Y6 \
@@ -35,19 +71,23 @@ X4SPLAT(x8qhc0<>, $0xc0c0c0c0c0c0c0c0)
 	VCVTDQ2PS    Y6, Y6 \
 	VBROADCASTSS p(SP), Y7 \
 	VFMADD231PS  Y6, Y7, acc
+#define Q8CORR
+#define Q8CORRNEXT
+#define Q8FRAME $288-72
+#endif
 
 // Q8GROUP(xoff, scoff, t): the group's signs and scales, then the eight
 // vectors; t is the frame offset of the group's products for vector 0.
 #define Q8GROUP(xoff, scoff, t) \
-	Q6W(scoff) \
-	Q8ONE(xoff(DI), t, Y0) \
-	Q8ONE(xoff(DI)(R9*1), t+4, Y1) \
-	Q8ONE(xoff(DI)(R9*2), t+8, Y2) \
-	Q8ONE(xoff(DI)(R10*1), t+12, Y3) \
-	Q8ONE(xoff(R11), t+128, Y8) \
-	Q8ONE(xoff(R11)(R9*1), t+132, Y9) \
-	Q8ONE(xoff(R11)(R9*2), t+136, Y10) \
-	Q8ONE(xoff(R11)(R10*1), t+140, Y11)
+	Q8W(scoff) \
+	Q8ONE(xoff(DI), xoff(BX), t, Y0) \
+	Q8ONE(xoff(DI)(R9*1), xoff(BX)(R9*1), t+4, Y1) \
+	Q8ONE(xoff(DI)(R9*2), xoff(BX)(R9*2), t+8, Y2) \
+	Q8ONE(xoff(DI)(R10*1), xoff(BX)(R10*1), t+12, Y3) \
+	Q8ONE(xoff(R11), xoff(R13), t+128, Y8) \
+	Q8ONE(xoff(R11)(R9*1), xoff(R13)(R9*1), t+132, Y9) \
+	Q8ONE(xoff(R11)(R9*2), xoff(R13)(R9*2), t+136, Y10) \
+	Q8ONE(xoff(R11)(R10*1), xoff(R13)(R10*1), t+140, Y11)
 
 // Q8HALF: Q6HALF's four groups (Q6KHALF's decoding), the masks from memory.
 #define Q8HALF(qloff, qhoff, xoff, scoff, t) \
@@ -85,8 +125,8 @@ X4SPLAT(x8qhc0<>, $0xc0c0c0c0c0c0c0c0)
 	VMULPS  off, Y13, Y7 \
 	VMOVUPS Y7, t(SP)
 
-// func dotQ6Kx8Rows(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nsb, qstride int, dst *float32, dstStride int)
-TEXT NAME_Q6KX8ROWS, NOSPLIT, $288-72
+// func dotQ6Kx8Rows(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nsb, qstride int, dst *float32, dstStride int[, c32 *int32])
+TEXT NAME_Q6KX8ROWS, NOSPLIT, Q8FRAME
 	X4FRAME(dst+56(FP), qstride+48(FP))
 	MOVQ nsb+40(FP), R12
 	SHLQ $7, R12 // 8 blocks of 16 bytes a super-block
@@ -99,6 +139,7 @@ q8row:
 	MOVQ   d4+24(FP), DX
 	MOVQ   qs+32(FP), DI
 	LEAQ   (DI)(R9*4), R11
+	Q8CORR
 	MOVQ   nsb+40(FP), CX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
@@ -133,6 +174,7 @@ q8loop:
 	ADDQ         $210, SI
 	ADDQ         $256, DI
 	ADDQ         $256, R11
+	Q8CORRNEXT
 	ADDQ         $128, DX
 	DECQ         CX
 	JMP          q8loop

@@ -266,7 +266,7 @@ func (t *tiledJob) tiles(m *Matrix, dst []float32, rowBytes, lo, hi int) {
 			if x8Tiles && hasX8(m.Type) {
 				for ; v+8 <= n; v += 8 {
 					l0, l1 := v*cols/4, (v+8)*cols/4
-					dotX8Rows(m.Type, rows, rowBytes, r1-r0, xq.d[v*nb:(v+8)*nb], xq.d4[v*nb:(v+8)*nb], xq.qs[v*cols:(v+8)*cols], xq.sum[v*nb:(v+8)*nb], xq.c16[l0:l1], xq.c128[l0:l1], nb, cols, dst[v*m.Rows+r0:], m.Rows)
+					dotX8Rows(m.Type, rows, rowBytes, r1-r0, xq.d[v*nb:(v+8)*nb], xq.d4[v*nb:(v+8)*nb], xq.qs[v*cols:(v+8)*cols], xq.sum[v*nb:(v+8)*nb], xq.c16[l0:l1], xq.c32[l0:l1], xq.c128[l0:l1], nb, cols, dst[v*m.Rows+r0:], m.Rows)
 				}
 			}
 			for ; v+4 <= n; v += 4 {
@@ -356,13 +356,13 @@ func readBytes(t ggml.Type, nb int) int {
 // dotX8Rows is dotX4Rows for eight consecutive vectors (hasX8(t) must
 // hold), whose block scales d holds one vector's after another and d4 as
 // two interleaved groups of four, whose block sums are sum, and whose
-// corrections c16 and c128 are x4corr's.
-func dotX8Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+// corrections c16, c32 and c128 are x4corr's.
+func dotX8Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	if nrows <= 0 || nb <= 0 {
 		return
 	}
 	rb := readBytes(t, nb)
-	_, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d4[7*nb+nb-1], qs[7*cols+nb*qk-1], c16[(7*cols+nb*qk)/4-1], c128[(7*cols+nb*qk)/4-1]
+	_, _, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d4[7*nb+nb-1], qs[7*cols+nb*qk-1], c16[(7*cols+nb*qk)/4-1], c32[(7*cols+nb*qk)/4-1], c128[(7*cols+nb*qk)/4-1]
 	_, _, _ = dst[7*dstStride+nrows-1], d[7*nb+nb-1], sum[7*nb+nb-1]
-	dotX8RowsArch(t, rows, rowBytes, nrows, d, d4, qs, sum, c16, c128, nb, cols, dst, dstStride)
+	dotX8RowsArch(t, rows, rowBytes, nrows, d, d4, qs, sum, c16, c32, c128, nb, cols, dst, dstStride)
 }

@@ -54,6 +54,9 @@ func dotQ40x8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, cor
 func dotQ6Kx8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
+func dotQ6Kx8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nsb, qstride int, dst *float32, dstStride int, c32 *int32)
+
+//go:noescape
 func dotQ4Kx8RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
 
 //go:noescape
@@ -119,9 +122,11 @@ func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float3
 // hasX8 reports whether t has an eight-vector kernel in the build in use:
 // Q8_0, Q5_0, Q4_0 (intdot8_amd64.h; with VNNI, Q8_0's and Q5_0's in
 // intdot8_vnni_amd64.h), Q6_K (intdot8q6k_amd64.h) and Q4_K
-// (intdot8q4k_amd64.h; with VNNI intdot8q4k_vnni_amd64.h). Q6_K has one
-// tile, AVX2's, which the VNNI build runs too (its integer lanes are the
-// same numbers): a VNNI one was slower.
+// (intdot8q4k_amd64.h; with VNNI intdot8q4k_vnni_amd64.h). Q6_K's tile
+// is intdot8q6k_amd64.h in both builds, the VNNI one with VPDPBUSD for
+// rows of at most x8MaxCols (its corrections double what a row's walk
+// reads per vector: 0.76-0.84× the AVX2 tile at 8192 columns, 1.10-1.15×
+// at 2048).
 func hasX8(t ggml.Type) bool {
 	return hasAVX2 && (t == ggml.Q8_0 || t == ggml.Q5_0 || t == ggml.Q4_0 || t == ggml.Q6_K || t == ggml.Q4_K && x8Q4K)
 }
@@ -139,21 +144,37 @@ func SetQ4KEightVectorTile(on bool) bool {
 	return was
 }
 
+// x8Q6KVNNI turns the VNNI build's Q6_K eight-vector tile on; off, that
+// build runs the AVX2 one (SetQ6KVNNITile, for benchmarks).
+var x8Q6KVNNI = true
+
+// SetQ6KVNNITile turns the VNNI build's Q6_K eight-vector tile on or off
+// and reports whether it was on; the results are the same bits either way.
+// Call it only while no product runs.
+func SetQ6KVNNITile(on bool) bool {
+	was := x8Q6KVNNI
+	x8Q6KVNNI = on
+	return was
+}
+
 // x8MaxCols is the widest Q8_0 row the VNNI build's eight-vector tile
 // takes; wider rows go through two four-vector tiles. Eight vectors'
 // quants and corrections are 16 bytes a column, 128 KiB for Llama-3.2-1B's
 // 8192-wide ffn_down, where the eight-vector tile measured 0.80× the
-// four-vector ones (at 4864 columns still 1.0-1.04×). A variable for the
-// tests.
+// four-vector ones (at 4864 columns still 1.0-1.04×); the VNNI Q6_K
+// tile, whose corrections are as many bytes again, gives wider rows to
+// the AVX2 one. A variable for the tests.
 var x8MaxCols = 4864
 
 // dotX8RowsArch runs t's eight-vector kernel. hasX8(t) must hold;
 // lengths are checked by the caller.
-func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, dk, d4 []float32, qs []int8, sum, c16, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, dk, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	r, d, q, o := &rows[0], &d4[0], &qs[0], &dst[0]
 	switch {
 	case !hasX8(t):
 		panic("kernels: no eight-vector kernel for " + t.String())
+	case t == ggml.Q6_K && useVNNI && x8Q6KVNNI && cols <= x8MaxCols:
+		dotQ6Kx8RowsVNNI(r, rowBytes, nrows, d, q, nb/8, cols, o, dstStride, &c32[0])
 	case t == ggml.Q6_K:
 		dotQ6Kx8RowsAVX2(r, rowBytes, nrows, d, q, nb/8, cols, o, dstStride)
 	case t == ggml.Q4_K && useVNNI:

@@ -12,7 +12,7 @@ func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float3
 
 func hasX8(t ggml.Type) bool { return false }
 
-func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	panic("kernels: no eight-vector kernels")
 }
 
@@ -20,3 +20,6 @@ func (v *qvec) x4corr() {}
 
 // SetQ4KEightVectorTile does nothing here: there are no eight-vector tiles.
 func SetQ4KEightVectorTile(on bool) bool { return false }
+
+// SetQ6KVNNITile has no tile to switch here.
+func SetQ6KVNNITile(on bool) bool { return false }

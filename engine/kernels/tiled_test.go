@@ -36,7 +36,7 @@ func TestDotX8Rows(t *testing.T) {
 		}
 		tested++
 		checkTiles(t, r, typ, 8, []int{1, 2, 3, 5, 16}, func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, stride int) {
-			dotX8Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, xq.c16, xq.c128, nb, m.Cols, dst, stride)
+			dotX8Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, xq.c16, xq.c32, xq.c128, nb, m.Cols, dst, stride)
 		})
 	}
 	if tested == 0 {

@@ -24,6 +24,10 @@ func BenchmarkShapesX8(b *testing.B) { pairedShapes(b, kernels.SetEightVectorTil
 // the other types' eight-vector tiles on throughout.
 func BenchmarkShapesQ4KX8(b *testing.B) { pairedShapes(b, kernels.SetQ4KEightVectorTile) }
 
+// BenchmarkShapesQ6KVNNI compares the VNNI build's Q6_K eight-vector tile
+// (on) with the AVX2 one (off) on a VNNI machine.
+func BenchmarkShapesQ6KVNNI(b *testing.B) { pairedShapes(b, kernels.SetQ6KVNNITile) }
+
 // pairedShapes runs pairedX8 on BenchmarkShapes' files, for 8 sequences
 // decoding and for a prompt, with the tiles that set turns off and on.
 func pairedShapes(b *testing.B, set func(on bool) bool) {
