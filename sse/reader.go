@@ -168,12 +168,12 @@ func (r *Reader) NextRaw() (RawEvent, error) {
 	}
 }
 
-// plainEvent takes the commonest event, an optional "id:" line, one
-// "data:" line and a blank line, LF-ended, all already in the buffer,
-// whole: a scan a line and its data left in place, where NextRaw would
-// read it a line at a time and copy the data. Anything else (a name, a
-// comment, a CR, a line the buffer does not hold yet) is left to NextRaw's
-// line loop.
+// plainEvent takes the commonest events, up to two "event:" or "id:"
+// lines, one "data:" line and a blank line, LF-ended, all already in the
+// buffer, whole: a scan a line and its data left in place, where NextRaw
+// would read it a line at a time and copy the data. Anything else (a
+// comment, a retry, a CR, a line the buffer does not hold yet) is left to
+// NextRaw's line loop.
 func (r *Reader) plainEvent() (RawEvent, bool, error) {
 	if r.err != nil || !r.started || r.skipLF {
 		return RawEvent{}, false, nil
@@ -186,18 +186,43 @@ func (r *Reader) plainEvent() (RawEvent, bool, error) {
 		}
 	}
 	buf, _ := r.br.Peek(r.br.Buffered())
-	id, n, hasID := plainField(buf, "id:")
+	var (
+		id, name     []byte
+		hasID, named bool
+		n, lines     int
+	)
+	for ; lines < 2 && n < len(buf) && buf[n] != 'd'; lines++ {
+		if v, m, ok := plainField(buf[n:], "id:"); ok {
+			if bytes.IndexByte(v, 0) < 0 { // the line loop ignores it too
+				id, hasID = v, true
+			}
+			n += m
+		} else if v, m, ok := plainField(buf[n:], "event:"); ok {
+			name, named = v, true
+			n += m
+		} else {
+			break
+		}
+	}
 	data, m, ok := plainField(buf[n:], "data:")
-	if !ok || n+m >= len(buf) || buf[n+m] != '\n' || n+m-2 > r.max {
+	n += m
+	if !ok || n >= len(buf) || buf[n] != '\n' || n-lines-1 > r.max {
 		return RawEvent{}, false, nil
 	}
-	if hasID && bytes.IndexByte(id, 0) < 0 {
+	if hasID {
 		r.id, r.idDirty = append(r.id[:0], id...), true
+	}
+	if named && string(name) != r.name {
+		r.name = string(name)
+	}
+	eventType := "message"
+	if named && r.name != "" {
+		eventType = r.name
 	}
 	// Discard only moves the read position: data stays intact until the
 	// next read.
-	r.br.Discard(n + m + 1)
-	return RawEvent{Event: "message", Data: data}, true, nil
+	r.br.Discard(n + 1)
+	return RawEvent{Event: eventType, Data: data}, true, nil
 }
 
 // plainField is the value of the field line at the start of b if it is

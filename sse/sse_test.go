@@ -328,6 +328,8 @@ func TestReader(t *testing.T) {
 			[]Event{msg("", "a"), msg("", ""), msg("", " b"), msg("", "c"), msg("", "d"), msg("", "e")}},
 		{"plain events with ids", "id: 1\ndata: a\n\nid:2\ndata: b\n\nid: \ndata: c\n\nid: 3\r\ndata: d\n\nid: 4\ndata: e\r\n\nid: 5\nid: 6\ndata: f\n\n",
 			[]Event{msg("1", "a"), msg("2", "b"), msg("", "c"), msg("3", "d"), msg("4", "e"), msg("6", "f")}},
+		{"plain named events", "event: x\ndata: a\n\nevent: y\nid: 1\ndata: b\n\nid: 2\nevent:\ndata: c\n\nevent: z\r\ndata: d\n\nevent: x\nevent: y\ndata: e\n\nid: 3\nid: 4\x00\ndata: f\n\nevent: a\nid: 5\nevent: b\ndata: g\n\n",
+			[]Event{{Event: "x", Data: "a"}, {ID: "1", Event: "y", Data: "b"}, msg("2", "c"), {ID: "2", Event: "z", Data: "d"}, {ID: "2", Event: "y", Data: "e"}, msg("3", "f"), {ID: "5", Event: "b", Data: "g"}}},
 		{"empty", "", nil},
 	}
 	for _, tt := range tests {
@@ -360,10 +362,10 @@ func TestReaderState(t *testing.T) {
 	}
 	// The line loop, then the plain-event path; the event's lines count
 	// together.
-	for _, first := range []string{"", "data: x\n\n", "data: x\n\nid: 12345678901234\n"} {
-		n := 100
+	for _, first := range []string{"", "data: x\n\n", "data: x\n\nid: 12345678901234\n", "data: x\n\nevent: 123456789012\nid: 1\n"} {
+		n := 45 // 51 bytes: one over
 		if strings.Contains(first, "id") {
-			n = 27 // 18 + 33 bytes: one over
+			n = 27 // 18 + 33 bytes
 		}
 		r = NewReader(strings.NewReader(first + "data: " + strings.Repeat("x", n) + "\n\n"))
 		r.SetMaxEventSize(50)
@@ -381,6 +383,7 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte("\ufeffdata\n\nid: \x00\ndata:\r\n\n"))
 	f.Add([]byte("data: a\n\ndata: b\n\ndata:c\r\n\ndata: d\n\r\ndata:\n\n"))
 	f.Add([]byte("data: a\n\nid: 1\ndata: b\n\nid:\x00\ndata:c\n\nid: 2\r\ndata: d\n\nid: 3\ndata:\n\n"))
+	f.Add([]byte("data: a\n\nevent: x\ndata: b\n\nevent:\nid: 1\ndata: c\n\nevent: y\nevent: z\ndata: d\n\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		all := func(src io.Reader) []Event {
 			r := NewReader(src)
