@@ -105,6 +105,9 @@ func (r *Reader) Next() (Event, error) {
 
 // NextRaw is Next without copying the data: see RawEvent.
 func (r *Reader) NextRaw() (RawEvent, error) {
+	if ev, ok, err := r.plainEvent(); ok {
+		return ev, err
+	}
 	var (
 		hasData   bool
 		eventType string
@@ -115,11 +118,7 @@ func (r *Reader) NextRaw() (RawEvent, error) {
 	for {
 		line, err := r.readLine()
 		if err != nil {
-			r.release(err)
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				return RawEvent{}, io.EOF
-			}
-			return RawEvent{}, err
+			return RawEvent{}, r.fail(err)
 		}
 		if len(line) == 0 {
 			if !hasData {
@@ -167,6 +166,91 @@ func (r *Reader) NextRaw() (RawEvent, error) {
 			}
 		}
 	}
+}
+
+// plainEvent takes the commonest events, up to two "event:" or "id:"
+// lines, one "data:" line and a blank line, LF-ended, all already in the
+// buffer, whole: a scan a line and its data left in place, where NextRaw
+// would read it a line at a time and copy the data. Anything else (a
+// comment, a retry, a CR, a line the buffer does not hold yet) is left to
+// NextRaw's line loop.
+func (r *Reader) plainEvent() (RawEvent, bool, error) {
+	if r.err != nil || !r.started || r.skipLF {
+		return RawEvent{}, false, nil
+	}
+	if r.br.Buffered() == 0 {
+		// An upstream's events come a read each: read as the line loop
+		// would, and end as it would on an error.
+		if _, err := r.br.Peek(1); err != nil {
+			return RawEvent{}, true, r.fail(err)
+		}
+	}
+	buf, _ := r.br.Peek(r.br.Buffered())
+	var (
+		id, name     []byte
+		hasID, named bool
+		n, lines     int
+	)
+	for ; lines < 2 && n < len(buf) && buf[n] != 'd'; lines++ {
+		if v, m, ok := plainField(buf[n:], "id:"); ok {
+			if bytes.IndexByte(v, 0) < 0 { // the line loop ignores it too
+				id, hasID = v, true
+			}
+			n += m
+		} else if v, m, ok := plainField(buf[n:], "event:"); ok {
+			name, named = v, true
+			n += m
+		} else {
+			break
+		}
+	}
+	data, m, ok := plainField(buf[n:], "data:")
+	n += m
+	if !ok || n >= len(buf) || buf[n] != '\n' || n-lines-1 > r.max {
+		return RawEvent{}, false, nil
+	}
+	if hasID {
+		r.id, r.idDirty = append(r.id[:0], id...), true
+	}
+	if named && string(name) != r.name {
+		r.name = string(name)
+	}
+	eventType := "message"
+	if named && r.name != "" {
+		eventType = r.name
+	}
+	// Discard only moves the read position: data stays intact until the
+	// next read.
+	r.br.Discard(n + 1)
+	return RawEvent{Event: eventType, Data: data}, true, nil
+}
+
+// plainField is the value of the field line at the start of b if it is
+// the named one and ends in LF with no CR before, and the line's length
+// with its LF.
+func plainField(b []byte, name string) (value []byte, n int, ok bool) {
+	if len(b) <= len(name) || string(b[:len(name)]) != name {
+		return nil, 0, false
+	}
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 || bytes.IndexByte(b[len(name):i], '\r') >= 0 {
+		return nil, 0, false
+	}
+	value = b[len(name):i]
+	if len(value) > 0 && value[0] == ' ' {
+		value = value[1:]
+	}
+	return value, i + 1, true
+}
+
+// fail ends the stream on a read error: the end of the source (or an
+// unterminated last line) is io.EOF.
+func (r *Reader) fail(err error) error {
+	r.release(err)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return io.EOF
+	}
+	return err
 }
 
 // Release returns the Reader's buffer to the pool when the Reader is done

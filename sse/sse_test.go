@@ -324,6 +324,12 @@ func TestReader(t *testing.T) {
 		{"unknown fields and colons", "foo: bar\ndata: a: b\nData: no\n\n", []Event{msg("", "a: b")}},
 		{"field without colon", "data\nevent\n\n", []Event{msg("", "")}},
 		{"no space", "data:x\n\n", []Event{msg("", "x")}},
+		{"plain events", "data: a\n\ndata:\n\ndata:  b\n\ndata: c\r\n\ndata: d\n\r\ndata: e\n\n",
+			[]Event{msg("", "a"), msg("", ""), msg("", " b"), msg("", "c"), msg("", "d"), msg("", "e")}},
+		{"plain events with ids", "id: 1\ndata: a\n\nid:2\ndata: b\n\nid: \ndata: c\n\nid: 3\r\ndata: d\n\nid: 4\ndata: e\r\n\nid: 5\nid: 6\ndata: f\n\n",
+			[]Event{msg("1", "a"), msg("2", "b"), msg("", "c"), msg("3", "d"), msg("4", "e"), msg("6", "f")}},
+		{"plain named events", "event: x\ndata: a\n\nevent: y\nid: 1\ndata: b\n\nid: 2\nevent:\ndata: c\n\nevent: z\r\ndata: d\n\nevent: x\nevent: y\ndata: e\n\nid: 3\nid: 4\x00\ndata: f\n\nevent: a\nid: 5\nevent: b\ndata: g\n\n",
+			[]Event{{Event: "x", Data: "a"}, {ID: "1", Event: "y", Data: "b"}, msg("2", "c"), {ID: "2", Event: "z", Data: "d"}, {ID: "2", Event: "y", Data: "e"}, msg("3", "f"), {ID: "5", Event: "b", Data: "g"}}},
 		{"empty", "", nil},
 	}
 	for _, tt := range tests {
@@ -331,6 +337,16 @@ func TestReader(t *testing.T) {
 			got := readAll(t, tt.input)
 			if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", tt.want) {
 				t.Fatalf("events\n got  %+v\n want %+v", got, tt.want)
+			}
+			// After a first event the same input goes through the
+			// plain-event path where it can (a BOM there is data).
+			if strings.HasPrefix(tt.input, "\ufeff") {
+				return
+			}
+			got = readAll(t, "data: 0\n\n"+tt.input)
+			want := append([]Event{msg("", "0")}, tt.want...)
+			if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+				t.Fatalf("after a first event\n got  %+v\n want %+v", got, want)
 			}
 		})
 	}
@@ -344,16 +360,30 @@ func TestReaderState(t *testing.T) {
 	if r.LastID() != "5" || r.Retry() != 300*time.Millisecond {
 		t.Fatalf("LastID %q Retry %v", r.LastID(), r.Retry())
 	}
-	r = NewReader(strings.NewReader("data: " + strings.Repeat("x", 100) + "\n\n"))
-	r.SetMaxEventSize(50)
-	if _, err := r.Next(); err != ErrTooLong {
-		t.Fatalf("err = %v, want ErrTooLong", err)
+	// The line loop, then the plain-event path; the event's lines count
+	// together.
+	for _, first := range []string{"", "data: x\n\n", "data: x\n\nid: 12345678901234\n", "data: x\n\nevent: 123456789012\nid: 1\n"} {
+		n := 45 // 51 bytes: one over
+		if strings.Contains(first, "id") {
+			n = 27 // 18 + 33 bytes
+		}
+		r = NewReader(strings.NewReader(first + "data: " + strings.Repeat("x", n) + "\n\n"))
+		r.SetMaxEventSize(50)
+		if first != "" {
+			r.Next()
+		}
+		if _, err := r.Next(); err != ErrTooLong {
+			t.Fatalf("after %q: err = %v, want ErrTooLong", first, err)
+		}
 	}
 }
 
 func FuzzReader(f *testing.F) {
 	f.Add([]byte("data: YHOO\ndata: +2\n\n: c\nid: 1\r\nevent: x\r\rretry: 10\n\n"))
 	f.Add([]byte("\ufeffdata\n\nid: \x00\ndata:\r\n\n"))
+	f.Add([]byte("data: a\n\ndata: b\n\ndata:c\r\n\ndata: d\n\r\ndata:\n\n"))
+	f.Add([]byte("data: a\n\nid: 1\ndata: b\n\nid:\x00\ndata:c\n\nid: 2\r\ndata: d\n\nid: 3\ndata:\n\n"))
+	f.Add([]byte("data: a\n\nevent: x\ndata: b\n\nevent:\nid: 1\ndata: c\n\nevent: y\nevent: z\ndata: d\n\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		all := func(src io.Reader) []Event {
 			r := NewReader(src)
