@@ -524,13 +524,15 @@ func (b *Batch) blockHead(s *Sequence, i0, i1, g, layer int) {
 	for i := i0; i < i1; i++ {
 		for h := h0; h < h1; h++ {
 			a := att(i, h)[first(b.pos[i]) : b.pos[i]+1]
-			for t := range a {
-				a[t] *= scale
-			}
 			if m.attnSoftcap != 0 {
+				for t := range a {
+					a[t] *= scale
+				}
 				softcap(a, m.attnSoftcap)
+				kernels.Softmax(a)
+			} else {
+				kernels.ScaledSoftmax(a, scale)
 			}
-			kernels.Softmax(a)
 			clear(out(i, h))
 		}
 	}
