@@ -40,11 +40,11 @@ type Batch struct {
 
 	// The pool's functions, made once (a closure per call would be an
 	// allocation a layer), and what they work on in the current call.
-	headsFn, blocksFn, gateFn func(lo, hi int)
-	entries                   []Entry
-	layer                     int
-	gateF                     func(a, b []float32)
-	gateTotal                 int
+	headsFn, blocksFn, gateFn, ropeFn func(lo, hi int)
+	entries                           []Entry
+	layer                             int
+	gateF                             func(a, b []float32)
+	gateTotal                         int
 	// RoPE for the current layer, and whether attention's units rotate
 	// and store their own heads (see attention).
 	rotate           func(vec, cos, sin []float32, hs int)
@@ -69,7 +69,7 @@ func (m *Model) NewBatch(capacity int) *Batch {
 		lx: make([]float32, n*d), logits: make([]float32, n*m.VocabSize),
 		moe: newMoEBuf(m, n),
 	}
-	b.headsFn, b.blocksFn, b.gateFn = b.headRows, b.blockRows, b.gateRows
+	b.headsFn, b.blocksFn, b.gateFn, b.ropeFn = b.headRows, b.blockRows, b.gateRows, b.ropeRows
 	for range m.ropes {
 		b.cos = append(b.cos, make([]float32, n*m.RotDim()/2))
 		b.sin = append(b.sin, make([]float32, n*m.RotDim()/2))
@@ -160,10 +160,17 @@ func (b *Batch) Step(entries []Entry) error {
 		b.rotate, b.ropeCos, b.ropeSin = rotate, b.cos[blk.rope], b.sin[blk.rope]
 		if !b.attention() {
 			// Attention's units could not rotate and store their own
-			// heads (see attention): do it for all before it.
+			// heads (see attention): do it for all before it, the
+			// caches grown first, serially, and then the entries
+			// spread over the pool (a prompt's 128 entries were a
+			// serial stretch of each layer, the helpers waiting).
 			for i, e := range entries {
 				e.Seq.reserve(l, b.pos[i])
-				b.ropeStore(i, 0, m.KVHeads, l)
+			}
+			if parallelRope {
+				parallelRows(n, n*(qd+kv)*ropeWork, b.ropeFn)
+			} else {
+				b.ropeRows(0, n)
 			}
 			b.attend()
 		}
@@ -224,6 +231,23 @@ func (b *Batch) ropeStore(i, g0, g1, layer int) {
 	b.rotate(k, c, s, hs)
 	b.entries[i].Seq.store(layer, b.pos[i], g0, k, b.v[i*kv+g0*hs:i*kv+g1*hs])
 }
+
+// ropeRows rotates and stores entries [i0, i1) of the current call (see
+// ropeStore), all their heads.
+func (b *Batch) ropeRows(i0, i1 int) {
+	for i := i0; i < i1; i++ {
+		b.ropeStore(i, 0, b.m.KVHeads, b.layer)
+	}
+}
+
+// parallelRope spreads the rotations and stores that attention's units do
+// not do (a prompt's) over the pool; only benchmarks turn it off, to
+// compare in one process.
+var parallelRope = true
+
+// ropeWork is a rotated value's cost in the pool's units (multiply-adds):
+// a pair's four multiplies and two adds, and the store's copy.
+const ropeWork = 4
 
 // feedForward returns the block's feed-forward output for the n rows of
 // in: the gated product (SiLU or GELU), or the mixture of experts.
