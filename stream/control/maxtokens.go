@@ -34,7 +34,8 @@ type maxTokens struct {
 }
 
 func (m *maxTokens) Recv() (stream.Event, error) {
-	if ev, err, ok := m.q.pop(); ok {
+	if m.q.pending() {
+		ev, err, _ := m.q.pop()
 		return ev, err
 	}
 	for {

@@ -52,7 +52,8 @@ type normalized struct {
 
 func (n *normalized) Recv() (stream.Event, error) {
 	for {
-		if ev, err, ok := n.q.pop(); ok {
+		if n.q.pending() {
+			ev, err, _ := n.q.pop()
 			return ev, err
 		}
 		ev, err := n.in.Recv()
