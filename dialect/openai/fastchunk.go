@@ -101,7 +101,16 @@ type chunkShape struct {
 	ends   []byte // the bytes before the content string, then those after
 	before int    // how many of ends come before it
 	chunk  liteChunk
+	// texts holds the contents parse returned, appended one after the
+	// other and never written over: a token's few bytes are copied out
+	// of the event data into it instead of an allocation of their own
+	// each. A full one is left to the strings that point into it.
+	texts []byte
 }
+
+// textsSize is the size of chunkShape.texts: about forty tokens an
+// allocation, and little for an open stream to keep.
+const textsSize = 256
 
 // set records data's shape, when c.content came from the string at at.
 func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
@@ -130,8 +139,21 @@ func (sh *chunkShape) parse(data []byte) (liteChunk, bool) {
 		return liteChunk{}, false
 	}
 	c := sh.chunk
-	c.content = strings.Clone(content)
+	c.content = sh.keep(content)
 	return c, true
+}
+
+// keep returns a copy of s that does not point into the event data.
+func (sh *chunkShape) keep(s string) string {
+	if len(s) > textsSize/4 {
+		return strings.Clone(s)
+	}
+	if cap(sh.texts)-len(sh.texts) < len(s) {
+		sh.texts = make([]byte, 0, textsSize)
+	}
+	n := len(sh.texts)
+	sh.texts = append(sh.texts, s...)
+	return unsafe.String(unsafe.SliceData(sh.texts[n:]), len(s))
 }
 
 type liteParser struct {
