@@ -76,6 +76,11 @@ func parseLiteBytes(data []byte, sh *chunkShape) (c liteChunk, ok bool) {
 			return c, true
 		}
 	}
+	return parseLiteFull(data, sh)
+}
+
+// parseLiteFull is parseLiteBytes without trying sh first.
+func parseLiteFull(data []byte, sh *chunkShape) (c liteChunk, ok bool) {
 	c, at, ok := parseLiteAt(unsafe.String(unsafe.SliceData(data), len(data)))
 	if ok {
 		c.content = strings.Clone(c.content)
@@ -101,6 +106,10 @@ type chunkShape struct {
 	ends   []byte // the bytes before the content string, then those after
 	before int    // how many of ends come before it
 	chunk  liteChunk
+	// plain says the chunk carries nothing but its content: no reasoning,
+	// legacy text, finish or usage.
+	plain bool
+	off   bool // record no shape: every chunk parses in full (tests)
 	// texts holds the contents parse returned, appended one after the
 	// other and never written over: a token's few bytes are copied out
 	// of the event data into it instead of an allocation of their own
@@ -115,7 +124,7 @@ const textsSize = 256
 // set records data's shape, when c.content came from the string at at.
 func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 	sh.ends = sh.ends[:0]
-	if at < 0 {
+	if at < 0 || sh.off {
 		return
 	}
 	p := liteParser{EventScanner: dialect.EventScanner{S: unsafe.String(unsafe.SliceData(data), len(data)), I: at}}
@@ -124,6 +133,8 @@ func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 	}
 	sh.ends = append(append(sh.ends, data[:at]...), data[p.I:]...)
 	sh.before, sh.chunk = at, *c
+	sh.plain = c.reasoningContent == "" && c.reasoning == "" && c.text == "" &&
+		!(c.hasFinish && c.finish != "") && !c.usage.has
 }
 
 // parse parses data as the recorded chunk with another content string.
