@@ -47,14 +47,19 @@ func (u *utf8Stream) Recv() (stream.Event, error) {
 //
 //go:noinline
 func (u *utf8Stream) take(ev stream.Event, err error) (stream.Event, bool) {
-	if err == nil && ev.Kind == stream.KindDelta && ev.Text != "" && ascii(ev.Text) &&
-		u.carry[0] == "" && u.carry[1] == "" && u.carryLogprobs[0] == "" && u.carryLogprobs[1] == "" {
+	if err == nil && ev.Kind == stream.KindDelta && ev.Text != "" && ascii(ev.Text) && u.empty() {
 		// The common token: nothing carried, and no byte that could
 		// start, end or break a rune. The general path below would
 		// return it as it is.
 		return ev, true
 	}
 	return u.general(ev, err)
+}
+
+// empty reports whether u carries nothing (text or logprobs) into the
+// next delta.
+func (u *utf8Stream) empty() bool {
+	return u.carry[0] == "" && u.carry[1] == "" && u.carryLogprobs[0] == "" && u.carryLogprobs[1] == ""
 }
 
 // general is take for any event (FuzzUTF8Fast holds take to it).

@@ -1,0 +1,64 @@
+package control
+
+import (
+	"context"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// normalizeUTF8 is Normalize(UTF8(p)) as one stream, for the chain
+// without stop sequences or think tags (the common call): a token that
+// neither control would change (ASCII text, nothing carried, nothing
+// queued, no finish held) goes from p's stream to the caller in one Recv,
+// not through two layers; any other event takes the two controls' own
+// paths. FuzzNormalizeUTF8 holds it to the two wrappers.
+func normalizeUTF8(p stream.Provider) stream.Provider {
+	return stream.ProviderFunc(func(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+		in, err := p.Stream(ctx, req)
+		if err != nil {
+			return nil, stream.AsError(err)
+		}
+		s := &textStream{}
+		s.u.in = in
+		s.n.ctx, s.n.in = ctx, &s.u
+		return s, nil
+	})
+}
+
+// textStream is normalized over utf8Stream, in one allocation.
+type textStream struct {
+	n normalized // reads u
+	u utf8Stream // reads p's stream
+}
+
+func (s *textStream) Recv() (stream.Event, error) {
+	if s.n.q.pending() || s.n.finish != "" || s.u.q.pending() || !s.u.empty() {
+		return s.n.Recv()
+	}
+	ev, err := s.u.in.Recv()
+	if err == nil && ev.Kind == stream.KindDelta && ev.Text != "" && ascii(ev.Text) {
+		if ev.Channel == "" {
+			ev.Channel = stream.Output
+		}
+		return ev, nil
+	}
+	return s.slow(ev, err)
+}
+
+// slow passes what Recv received through both controls, as n.Recv would
+// have (out of line, for a small Recv frame).
+//
+//go:noinline
+func (s *textStream) slow(ev stream.Event, err error) (stream.Event, error) {
+	if ev, ok := s.u.take(ev, err); ok {
+		if ev, ok := s.n.take(ev, nil); ok {
+			return ev, nil
+		}
+	}
+	return s.n.Recv()
+}
+
+func (s *textStream) Close() error { return s.n.Close() }
+
+// Finish forwards to the inner stream; see stream.Finisher.
+func (s *textStream) Finish(r stream.FinishReason) bool { return s.n.Finish(r) }
