@@ -139,19 +139,29 @@ func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 
 // parse parses data as the recorded chunk with another content string.
 func (sh *chunkShape) parse(data []byte) (liteChunk, bool) {
+	content, ok := sh.content(data)
+	if !ok {
+		return liteChunk{}, false
+	}
+	c := sh.chunk
+	c.content = content
+	return c, true
+}
+
+// content is parse's content string alone (kept, see keep), for callers
+// that need nothing else of a plain shape's chunk.
+func (sh *chunkShape) content(data []byte) (string, bool) {
 	after := len(sh.ends) - sh.before
 	if len(sh.ends) == 0 || len(data) < len(sh.ends)+2 ||
 		!bytes.Equal(data[:sh.before], sh.ends[:sh.before]) || !bytes.Equal(data[len(data)-after:], sh.ends[sh.before:]) {
-		return liteChunk{}, false
+		return "", false
 	}
 	p := liteParser{EventScanner: dialect.EventScanner{S: unsafe.String(unsafe.SliceData(data), len(data)), I: sh.before}}
 	content, ok := p.Str()
 	if !ok || p.I != len(data)-after {
-		return liteChunk{}, false
+		return "", false
 	}
-	c := sh.chunk
-	c.content = sh.keep(content)
-	return c, true
+	return sh.keep(content), true
 }
 
 // keep returns a copy of s that does not point into the event data.

@@ -369,10 +369,12 @@ func (s *upstreamStream) Recv() (stream.Event, error) {
 //
 //go:noinline
 func (s *upstreamStream) take(data []byte) (stream.Event, bool) {
-	if c, ok := s.shape.parse(data); ok {
-		if s.shape.plain && c.content != "" && s.heldLogprobs == "" {
-			return stream.Delta(c.content), true
+	if content, ok := s.shape.content(data); ok {
+		if s.shape.plain && content != "" && s.heldLogprobs == "" {
+			return stream.Delta(content), true
 		}
+		c := s.shape.chunk
+		c.content = content
 		s.queueLite(&c)
 		return stream.Event{}, false
 	}
