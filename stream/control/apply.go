@@ -42,18 +42,18 @@ func FromRequest(req *stream.Request, bufferSize int) Options {
 // MaxTokens counts p's own tokens before UTF8 merges any; UTF8 runs before
 // the byte-oriented tag and stop matching so their cuts fall on runes; Stop
 // sees only output text; Normalize, outermost, fixes the final shape.
-// Without stop sequences or think tags, Normalize and UTF8 are one stream
-// (normalizeUTF8), whose tokens that neither would change pass in one
-// call.
+// Without stop sequences or think tags, Normalize, UTF8 and MaxTokens are
+// one stream (normalizeUTF8), whose tokens that none would change pass in
+// one call.
 func Apply(p stream.Provider, o Options) stream.Provider {
 	if o.BufferSize >= 0 {
 		p = Buffer(p, o.BufferSize)
 	}
 	p = Timeouts(p, o.Timeouts)
-	p = MaxTokens(p, o.MaxTokens)
 	if o.Think == nil && !slices.ContainsFunc(o.Stop, func(s string) bool { return s != "" }) {
-		return normalizeUTF8(p) // Normalize(UTF8(p)) in one
+		return normalizeUTF8(p, o.MaxTokens) // Normalize(UTF8(MaxTokens(p))) in one
 	}
+	p = MaxTokens(p, o.MaxTokens)
 	p = UTF8(p)
 	if o.Think != nil {
 		p = ThinkSplit(p, *o.Think)
