@@ -1,6 +1,10 @@
 package control
 
-import "github.com/runnel/runnel/stream"
+import (
+	"context"
+
+	"github.com/runnel/runnel/stream"
+)
 
 // Options select the controls Apply puts around a provider.
 type Options struct {
@@ -50,4 +54,34 @@ func Apply(p stream.Provider, o Options) stream.Provider {
 	}
 	p = Stop(p, o.Stop...)
 	return Normalize(p)
+}
+
+// Open is Apply(p, o).Stream(ctx, req) for a stream opened once: the
+// controls every stream gets, UTF8 and Normalize, wrap p's stream
+// directly, in one allocation, with no Provider built for them
+// (docs/benchmarks.md, issue 13, callalloc session). Requests with stop
+// sequences or think tags, whose controls sit between those two, go
+// through Apply.
+func Open(ctx context.Context, p stream.Provider, o Options, req *stream.Request) (stream.Stream, error) {
+	if o.Think != nil || len(o.Stop) > 0 {
+		return Apply(p, o).Stream(ctx, req)
+	}
+	if o.BufferSize >= 0 {
+		p = Buffer(p, o.BufferSize)
+	}
+	p = Timeouts(p, o.Timeouts)
+	p = MaxTokens(p, o.MaxTokens)
+	in, err := p.Stream(ctx, req)
+	if err != nil {
+		return nil, stream.AsError(err)
+	}
+	s := &utf8Normalized{u: utf8Stream{in: in}}
+	s.n = normalized{ctx: ctx, in: &s.u}
+	return &s.n, nil
+}
+
+// utf8Normalized is Normalize over UTF8, Open's two controls.
+type utf8Normalized struct {
+	n normalized
+	u utf8Stream
 }
