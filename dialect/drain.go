@@ -20,6 +20,7 @@ type Drain struct {
 	at         time.Duration // deadline, since drains.base
 	prev, next *Drain
 	linked     bool // in drains' list; guarded by drains.mu
+	r          io.LimitedReader
 }
 
 // DrainWait bounds a drain.
@@ -61,7 +62,9 @@ func (d *Drain) Run(r io.Reader, body io.Closer) {
 		}
 	}
 	drains.mu.Unlock()
-	io.CopyN(io.Discard, r, drainMax)
+	d.r = io.LimitedReader{R: r, N: drainMax} // CopyN would allocate one
+	io.Copy(io.Discard, &d.r)
+	d.r.R = nil
 	drains.mu.Lock()
 	if d.linked {
 		d.unlink()

@@ -167,6 +167,17 @@ func TestDrain(t *testing.T) {
 			t.Fatalf("%d bytes left", len(rest))
 		}
 	}
+	// A drain allocates nothing: no timer, no closure, no LimitReader.
+	rd, end := bytes.NewReader(nil), []byte("0\r\n\r\n")
+	body := &closeCounter{Reader: rd}
+	var d Drain
+	n := testing.AllocsPerRun(100, func() {
+		rd.Reset(end)
+		d.Run(rd, body)
+	})
+	if n != 0 {
+		t.Errorf("%.0f allocations a drain", n)
+	}
 	wg.Wait() // the timer closed the stalled body
 	select {
 	case <-stalled.closed:
