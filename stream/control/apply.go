@@ -58,7 +58,8 @@ func Apply(p stream.Provider, o Options) stream.Provider {
 
 // Open is Apply(p, o).Stream(ctx, req) for a stream opened once: the
 // controls every stream gets, UTF8 and Normalize, wrap p's stream
-// directly, in one allocation, with no Provider built for them
+// directly, in one allocation, and MaxTokens with one more, with no
+// Provider built for them
 // (docs/benchmarks.md, issue 13, callalloc session). Requests with stop
 // sequences or think tags, whose controls sit between those two, go
 // through Apply.
@@ -70,10 +71,12 @@ func Open(ctx context.Context, p stream.Provider, o Options, req *stream.Request
 		p = Buffer(p, o.BufferSize)
 	}
 	p = Timeouts(p, o.Timeouts)
-	p = MaxTokens(p, o.MaxTokens)
 	in, err := p.Stream(ctx, req)
 	if err != nil {
 		return nil, stream.AsError(err)
+	}
+	if o.MaxTokens > 0 {
+		in = newMaxTokens(in, o.MaxTokens)
 	}
 	s := &utf8Normalized{u: utf8Stream{in: in}}
 	s.n = normalized{ctx: ctx, in: &s.u}

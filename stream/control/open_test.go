@@ -75,17 +75,22 @@ func TestOpenStartError(t *testing.T) {
 }
 
 // A plain stream's controls are one allocation (Apply's provider chain
-// made four: two closures, two streams).
+// made four: two closures, two streams), with max_tokens two (six).
 func TestOpenAllocations(t *testing.T) {
 	p := stream.ProviderFunc(func(ctx context.Context, req *stream.Request) (stream.Stream, error) { return nopStream{}, nil })
 	req := &stream.Request{}
-	n := testing.AllocsPerRun(100, func() {
-		if _, err := Open(context.Background(), p, Options{BufferSize: -1}, req); err != nil {
-			t.Fatal(err)
+	for _, c := range []struct {
+		o    Options
+		want float64
+	}{{Options{BufferSize: -1}, 1}, {Options{BufferSize: -1, MaxTokens: 256}, 2}} {
+		n := testing.AllocsPerRun(100, func() {
+			if _, err := Open(context.Background(), p, c.o, req); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if n != c.want {
+			t.Errorf("%+v: %.0f allocations to open a stream's controls, want %.0f", c.o, n, c.want)
 		}
-	})
-	if n != 1 {
-		t.Errorf("%.0f allocations to open a plain stream's controls, want 1", n)
 	}
 }
 
