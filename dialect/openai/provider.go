@@ -146,7 +146,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	}
 	s := &upstreamStream{ctx: ctx, body: resp.Body, legacy: legacy, provider: p.cfg.Name}
 	s.read.Reset(ctx, resp.Body)
-	if wholeJSON(resp.Header.Get("Content-Type")) {
+	if wholeJSON(resp.Header["Content-Type"]) {
 		// The upstream ignored stream: true and answered in one piece.
 		s.whole = true
 	} else {
@@ -156,14 +156,15 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	return s, nil
 }
 
-// wholeJSON reports whether an answer of Content-Type ct is one JSON
-// object: what the media type says, parsed only when it is not the
-// event stream asked for (a parse allocates its parameters).
-func wholeJSON(ct string) bool {
-	if strings.HasPrefix(ct, "text/event-stream") {
+// wholeJSON reports whether an answer whose Content-Type header is ct
+// (the transport's canonical key, looked up directly) is one JSON object:
+// what the media type says, parsed only when it is not the event stream
+// asked for (a parse allocates its parameters).
+func wholeJSON(ct []string) bool {
+	if len(ct) == 0 || strings.HasPrefix(ct[0], "text/event-stream") {
 		return false
 	}
-	mt, _, _ := mime.ParseMediaType(ct)
+	mt, _, _ := mime.ParseMediaType(ct[0])
 	return mt == "application/json"
 }
 
