@@ -24,6 +24,9 @@ func (w *nopWriter) Write(p []byte) (int, error) { return len(p), nil }
 // again, the header's value, the context value and its boxed id each had
 // their own.
 func TestMiddlewareAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	var id string
 	h := server.New(server.Options{
 		Logger: slog.New(slog.DiscardHandler),
