@@ -10,7 +10,7 @@ import (
 // with the headers every call sends. Its URL is parsed once, not per call,
 // and a call goes straight to the client's transport, as a reverse proxy's
 // does, when the client would add nothing to it: no cookie jar, no
-// timeout, no redirect policy of its own. That spares each call the
+// timeout, no redirect policy of its own, no user in the URL. That spares each call the
 // client's copies of the request's URL and headers (kept for redirects)
 // and a parse of the URL (docs/benchmarks.md, issue 13, callalloc
 // session). An answer that redirects is sent again through the client,
@@ -31,7 +31,8 @@ func NewEndpoint(client *http.Client, url string, header http.Header) (*Endpoint
 	}
 	tmpl.Header = header
 	e := &Endpoint{tmpl: tmpl, client: client}
-	if client.Jar == nil && client.Timeout == 0 && client.CheckRedirect == nil {
+	// The client also turns a URL's user and password into basic auth.
+	if client.Jar == nil && client.Timeout == 0 && client.CheckRedirect == nil && tmpl.URL.User == nil {
 		e.direct = client.Transport
 		if e.direct == nil {
 			e.direct = http.DefaultTransport

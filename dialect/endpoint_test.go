@@ -31,7 +31,7 @@ func echoUpstream(t *testing.T) (*httptest.Server, *atomic.Int32) {
 			return
 		}
 		b, _ := io.ReadAll(r.Body)
-		io.WriteString(w, r.Method+" "+r.URL.Path+" "+r.Header.Get("Accept")+" "+r.Header.Get("Cookie")+" "+string(b))
+		io.WriteString(w, r.Method+" "+r.URL.Path+" "+r.Header.Get("Accept")+" "+r.Header.Get("Authorization")+" "+string(b))
 	}))
 	t.Cleanup(srv.Close)
 	return srv, &posts
@@ -79,6 +79,20 @@ func TestEndpointPost(t *testing.T) {
 				t.Errorf("%s %s %d bytes: %d %.80q, want %.80q", c.name, tc.path, len(tc.body), resp.StatusCode, b, tc.want)
 			}
 		}
+	}
+	// A user in the URL is basic auth, which the client adds.
+	e, err := NewEndpoint(&http.Client{}, strings.Replace(srv.URL, "http://", "http://u:p@", 1)+"/v1/x", header)
+	if err != nil || e.direct != nil {
+		t.Fatalf("user in the URL: direct %v, %v", e.direct != nil, err)
+	}
+	resp, err := e.Post(context.Background(), []byte("b"), 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "POST /v1/x text/event-stream Basic dTpw b" {
+		t.Errorf("user in the URL: %q", b)
 	}
 	if len(header) != 1 {
 		t.Errorf("the shared header was changed: %v", header)
