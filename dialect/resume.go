@@ -127,7 +127,7 @@ func (l *frameLog) Append(_ uint64, frame []byte) error {
 
 // Wants reports whether r opts in to resumption.
 func Wants(r *http.Request) bool {
-	v := r.Header.Get(ResumableHeader)
+	v := header(r.Header, ResumableHeader)
 	if v == "" {
 		return false // without a header, no ParseBool error to allocate
 	}
@@ -138,13 +138,23 @@ func Wants(r *http.Request) bool {
 // LastEventID is r's Last-Event-ID header, or its last_event_id query
 // parameter for clients that cannot set headers.
 func LastEventID(r *http.Request) string {
-	if id := r.Header.Get("Last-Event-ID"); id != "" {
+	if id := header(r.Header, "Last-Event-Id"); id != "" {
 		return id
 	}
 	if r.URL.RawQuery == "" {
 		return "" // most calls: no query to parse into a map
 	}
 	return r.URL.Query().Get("last_event_id")
+}
+
+// header is h.Get(key) for a key in canonical form, which Get would
+// canonicalize again on every call: a server's request headers have
+// canonical keys.
+func header(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func (rs *Resumer) owner(ctx context.Context) string {
@@ -226,7 +236,8 @@ func (rs *Resumer) startPlain(w http.ResponseWriter, r *http.Request, kind strin
 	ctx := r.Context()
 	if o.DeferFlush {
 		wf = new(waitFlush)
-		ctx = stream.WithBeforeWait(ctx, wf.flush)
+		wf.ctx.Set(ctx, wf.flush)
+		ctx = &wf.ctx
 	}
 	call, err := start(ctx)
 	if err != nil {
@@ -292,8 +303,11 @@ func (rs *Resumer) streamResumable(w http.ResponseWriter, r *http.Request, kind 
 }
 
 // waitFlush is a call's stream.BeforeWait function: it flushes the SSE
-// writer, once there is one.
-type waitFlush struct{ w atomic.Pointer[sse.Writer] }
+// writer, once there is one. It holds the context that carries it.
+type waitFlush struct {
+	w   atomic.Pointer[sse.Writer]
+	ctx stream.WaitContext
+}
 
 func (f *waitFlush) flush() {
 	if w := f.w.Load(); w != nil {

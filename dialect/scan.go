@@ -15,15 +15,17 @@ type JSONScanner struct {
 }
 
 // ScanObject decodes data, one object of keys and nothing after it, into
-// *v: field reads each key's value into out. *v is left untouched when
-// it returns false.
+// *v, which must be zero: field reads each key's value into out. When it
+// returns false, *v is zero again, as if untouched. (It decodes in place:
+// a value of its own would escape to the heap through field, one more
+// allocation a call.)
 func ScanObject[T any](data []byte, v *T, keys KeySet, field func(s *JSONScanner, key []byte, out *T) bool) bool {
 	s := NewJSONScanner(data)
-	var out T
-	if !s.Fields(keys, func(key []byte) bool { return field(s, key, &out) }) || !s.End() {
+	if !s.Fields(keys, func(key []byte) bool { return field(s, key, v) }) || !s.End() {
+		var zero T
+		*v = zero
 		return false
 	}
-	*v = out
 	return true
 }
 

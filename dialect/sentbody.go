@@ -19,17 +19,28 @@ import (
 // before (short is the connection's write buffer: such a body never fit
 // in the same write anyway).
 func NewUpstreamPost(ctx context.Context, url string, body []byte, short int) (*http.Request, *SentBody, error) {
-	if len(body) <= short {
-		r, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-		return r, nil, err
-	}
 	r, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 	if err != nil {
 		return nil, nil, err
 	}
+	return r, setBody(r, body, short), nil
+}
+
+// setBody gives r body, as NewUpstreamPost describes.
+func setBody(r *http.Request, body []byte, short int) *SentBody {
+	r.ContentLength = int64(len(body))
+	if len(body) <= short {
+		if len(body) == 0 {
+			r.Body, r.GetBody = http.NoBody, func() (io.ReadCloser, error) { return http.NoBody, nil }
+			return nil
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		return nil
+	}
 	s := &SentBody{b: body}
-	r.Body, r.ContentLength, r.GetBody = &sentReader{b: body}, int64(len(body)), s.again
-	return r, s, nil
+	r.Body, r.GetBody = &sentReader{b: body}, s.again
+	return s
 }
 
 // SentBody holds a long upstream body for a retry while its request is

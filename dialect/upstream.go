@@ -83,17 +83,37 @@ func (u *UpstreamStream) Close() error {
 // read their body only this way may implement stream.WaitNotifier.
 func NotifyingReader(ctx context.Context, body io.Reader) io.Reader {
 	if f := stream.BeforeWait(ctx); f != nil {
-		return beforeRead{body, f}
+		return &BodyReader{r: body, f: f}
 	}
 	return body
 }
 
-type beforeRead struct {
-	r io.Reader
-	f func()
+// BodyReader is an upstream's body read through ctx's stream.BeforeWait
+// function, as NotifyingReader's, for a stream that keeps it in its own
+// struct (no allocation of its own); it also notes the end of the body.
+type BodyReader struct {
+	r   io.Reader
+	f   func() // or nil
+	eof bool
 }
 
-func (b beforeRead) Read(p []byte) (int, error) {
-	b.f()
-	return b.r.Read(p)
+// Reset makes b read body, calling ctx's BeforeWait function (if any)
+// before every read.
+func (b *BodyReader) Reset(ctx context.Context, body io.Reader) {
+	*b = BodyReader{r: body, f: stream.BeforeWait(ctx)}
 }
+
+func (b *BodyReader) Read(p []byte) (int, error) {
+	if b.f != nil {
+		b.f()
+	}
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+// EOF reports whether a read returned io.EOF: the body is used up, and
+// its connection went back to the pool.
+func (b *BodyReader) EOF() bool { return b.eof }

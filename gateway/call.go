@@ -34,6 +34,7 @@ type Call struct {
 	FlushOnWait bool
 
 	summary func() Summary
+	m       *meter // or summary
 }
 
 // NewCall is for gateway implementations and tests.
@@ -52,10 +53,13 @@ type Summary struct {
 
 // Summary returns the call's usage, cost and warnings.
 func (c *Call) Summary() Summary {
-	if c.summary == nil {
-		return Summary{}
+	switch {
+	case c.m != nil:
+		return c.m.summary()
+	case c.summary != nil:
+		return c.summary()
 	}
-	return c.summary()
+	return Summary{}
 }
 
 // Cost of a call in the price table's currency (USD by convention).

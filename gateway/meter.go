@@ -42,7 +42,8 @@ type meter struct {
 	mu        sync.Mutex // Recv's updates against Close and Summary
 	rec       Record
 	out, tho  strings.Builder
-	usage     *stream.Usage
+	usage     stream.Usage // when hasUsage
+	hasUsage  bool
 	last      time.Time // last content event
 	warnings  []string
 	queued    [1]stream.Event // the end event held behind an estimated usage
@@ -116,16 +117,15 @@ func (m *meter) observe(evp *stream.Event, err error) (stream.Event, error) {
 		m.token(now)
 		m.rec.ToolCalls = stream.MergeToolCall(m.rec.ToolCalls, *ev.ToolCall)
 	case stream.KindUsage:
-		u := *ev.Usage
-		m.usage = &u
+		m.usage, m.hasUsage = *ev.Usage, true
 	case stream.KindError:
 		m.rec.Err = ev.Err
-		if m.usage == nil {
+		if !m.hasUsage {
 			return m.estimate(ev), nil
 		}
 	case stream.KindFinish:
 		m.rec.Finish = ev.Finish
-		if m.usage == nil {
+		if !m.hasUsage {
 			return m.estimate(ev), nil
 		}
 	}
@@ -150,9 +150,8 @@ func (m *meter) token(now time.Time) {
 func (m *meter) estimate(ev stream.Event) stream.Event {
 	m.queued[0], m.nq = ev, 1
 	m.settled.Store(true)
-	u := m.estimated()
-	m.usage = &u
-	return stream.UsageEvent(u)
+	m.usage, m.hasUsage = m.estimated(), true
+	return stream.UsageEvent(m.usage)
 }
 
 func (m *meter) estimated() stream.Usage {
@@ -172,15 +171,12 @@ func (m *meter) end(now time.Time) {
 	if r.Finish == "" { // closed before the end
 		r.Finish = stream.FinishCancelled
 	}
-	if m.usage == nil {
+	if !m.hasUsage {
 		// Even a call cancelled before its first token had its prompt
 		// read upstream.
-		u := m.estimated()
-		m.usage = &u
+		m.usage, m.hasUsage = m.estimated(), true
 	}
-	if m.usage != nil {
-		r.Usage = *m.usage
-	}
+	r.Usage = m.usage
 	if m.prices != nil {
 		r.Cost = CostOf(r.Usage, *m.prices)
 	}
@@ -215,17 +211,16 @@ func (m *meter) Close() error {
 }
 
 // handOver gives the final record to the Observer and the Admission, once.
-// Called without mu held: Done may write to a database.
+// Called without mu held: Done may write to a database. The record is
+// final (end ran, and nothing writes it after), so they get the meter's
+// own, not a copy.
 func (m *meter) handOver() {
 	m.deliver.Do(func() {
-		m.mu.Lock()
-		rec := m.rec
-		m.mu.Unlock()
 		if obs := m.g.opts.Observer; obs != nil {
-			obs.CallEnded(&rec)
+			obs.CallEnded(&m.rec)
 		}
 		if m.adm != nil {
-			m.adm.Done(&rec)
+			m.adm.Done(&m.rec)
 		}
 	})
 }
@@ -234,8 +229,8 @@ func (m *meter) summary() Summary {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := Summary{Warnings: m.warnings, TTFT: m.rec.TTFT}
-	if m.usage != nil {
-		s.Usage = *m.usage
+	if m.hasUsage {
+		s.Usage = m.usage
 	}
 	if m.prices != nil {
 		s.Cost = CostOf(s.Usage, *m.prices)

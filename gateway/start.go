@@ -38,7 +38,10 @@ func New(o Options) *Gateway {
 func newID() string {
 	var b [12]byte
 	rand.Read(b[:])
-	return "call_" + hex.EncodeToString(b[:])
+	var id [5 + 24]byte // one allocation: the string
+	copy(id[:], "call_")
+	hex.Encode(id[5:], b[:])
+	return string(id[:])
 }
 
 // Models lists the models the router knows.
@@ -80,52 +83,69 @@ func (g *Gateway) CanStream(model string) bool {
 // token are returned as *stream.Error; they are recorded too, once
 // admitted. The returned Call must be closed.
 func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error) {
-	var st starting
-	if err := g.begin(ctx, req, &st); err != nil {
+	cs, err := g.begin(ctx, req)
+	if err != nil {
 		return nil, err
 	}
-	s, err := g.controlled(st.p, st.req, st.up).Stream(st.ctx, st.up)
+	s, err := g.open(cs)
 	if err != nil {
-		return nil, g.notStarted(&st, err)
+		return nil, g.notStarted(cs, err)
 	}
-	return g.newCall(&st, s), nil
+	return g.newCall(cs, s), nil
 }
 
-// starting is what Start works out before it opens the provider's stream
-// and builds the call with after. Start's frame is on the stack while the
-// provider encodes and sends its request (an Anthropic body's JSON is a
-// few KiB deep), and its caller's frames stay there for the whole stream,
-// so the work is done out of line, by begin and newCall, and this is all
-// Start keeps (docs/benchmarks.md, issue 13: an 8 KiB stack per stream).
-type starting struct {
-	ctx     context.Context // with the served provider
-	cancel  context.CancelFunc
-	req, up *stream.Request // as asked; as sent upstream
-	adm     Admission
-	id      string
-	started time.Time
-	cont    *Continuation
-	p       stream.Provider
-	sv      *served
+// callState is a started call's state, in one allocation rather than a
+// dozen small ones (docs/benchmarks.md, issue 13, callalloc session): the
+// meter (and the record in it), the Call the dialect reads, what served
+// it and the context the provider gets. The request as sent upstream is
+// not in it: nothing keeps that once the provider sent it, and an open
+// stream should not hold it (TestOpenStreamsHoldLessHeapThanTheProxy).
+// Start's frame is on the stack while the provider encodes and sends its
+// request (an Anthropic body's JSON is a few KiB deep), and its caller's
+// frames stay there for the whole stream, so the work is done out of
+// line, by begin and newCall, and Start keeps only the pointer (issue 13:
+// an 8 KiB stack per stream).
+type callState struct {
+	m    meter
+	call Call
+	sv   served
+	ctx  callCtx
+	up   *stream.Request
+	cont *Continuation
 }
 
-// begin admits and routes req for Start, filling st; an error is Start's.
+// callCtx is the provider's context: the call's own cancellation, and the
+// served value a Fallback fills in, in the call's state (not a
+// context.WithValue of its own).
+type callCtx struct {
+	context.Context
+	sv *served
+}
+
+func (c *callCtx) Value(key any) any {
+	if key == (servedKey{}) {
+		return c.sv
+	}
+	return c.Context.Value(key)
+}
+
+// begin admits and routes req for Start; an error is Start's.
 //
 //go:noinline
-func (g *Gateway) begin(ctx context.Context, req *stream.Request, st *starting) error {
+func (g *Gateway) begin(ctx context.Context, req *stream.Request) (*callState, error) {
 	started := time.Now()
 	if req.Model == "" && g.opts.DefaultModel != "" {
 		req = withModel(req, g.opts.DefaultModel)
 	}
 	cont := continuationFrom(ctx)
 	if cont != nil && !g.canContinue(req.Model) {
-		return ErrCannotContinue
+		return nil, ErrCannotContinue
 	}
 	var adm Admission
 	if g.opts.Accountant != nil {
 		a, err := g.opts.Accountant.Admit(ctx, req)
 		if err != nil {
-			return stream.AsError(err)
+			return nil, stream.AsError(err)
 		}
 		adm = a
 	}
@@ -138,10 +158,12 @@ func (g *Gateway) begin(ctx context.Context, req *stream.Request, st *starting) 
 		p, provider, model, err = capableFor(p, provider, model, req)
 	}
 	if err != nil {
-		return g.failed(adm, id, req, provider, model, started, cont, stream.AsError(err))
+		return nil, g.failed(adm, id, req, provider, model, started, cont, stream.AsError(err))
 	}
 
+	cs := new(callState)
 	up := req.Clone()
+	cs.up = up
 	up.Model = model
 	if up.Sampling.MaxTokens == 0 {
 		up.Sampling.MaxTokens = g.opts.MaxTokens
@@ -150,46 +172,48 @@ func (g *Gateway) begin(ctx context.Context, req *stream.Request, st *starting) 
 		up.Messages = withPrefix(up.Messages, cont.Text)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	sv := &served{provider: provider, model: model, p: p}
-	ctx = context.WithValue(ctx, servedKey{}, sv)
-	*st = starting{ctx: ctx, cancel: cancel, req: req, up: up, adm: adm, id: id, started: started, cont: cont, p: p, sv: sv}
-	return nil
+	cs.sv = served{provider: provider, model: model, p: p}
+	cs.ctx = callCtx{Context: ctx, sv: &cs.sv}
+	cs.m.cancel, cs.m.adm = cancel, adm
+	cs.m.rec = Record{ID: id, Request: req, Started: started}
+	cs.cont = cont
+	return cs, nil
 }
 
 // notStarted records a call whose provider refused to start it.
 //
 //go:noinline
-func (g *Gateway) notStarted(st *starting, err error) error {
-	st.cancel()
-	return g.failed(st.adm, st.id, st.req, st.sv.provider, st.sv.model, st.started, st.cont, stream.AsError(err))
+func (g *Gateway) notStarted(cs *callState, err error) error {
+	cs.m.cancel()
+	r := &cs.m.rec
+	return g.failed(cs.m.adm, r.ID, r.Request, cs.sv.provider, cs.sv.model, r.Started, cs.cont, stream.AsError(err))
 }
 
 // newCall meters the stream s that Start opened.
 //
 //go:noinline
-func (g *Gateway) newCall(st *starting, s stream.Stream) *Call {
-	req, sv, cont, adm := st.req, st.sv, st.cont, st.adm
-	m := &meter{
-		g: g, in: s, cancel: st.cancel, adm: adm, tc: tokenCounter(sv.p),
-		rec:        Record{ID: st.id, Request: req, Provider: sv.provider, Model: sv.model, Started: st.started},
-		prices:     g.price(req.Model, sv.provider, sv.model),
-		tokens:     tokenObserver(g.opts.Observer, sv.provider, sv.model),
-		beforeWait: stream.BeforeWait(st.ctx),
-	}
+func (g *Gateway) newCall(cs *callState, s stream.Stream) *Call {
+	sv, cont, m := &cs.sv, cs.cont, &cs.m
+	req := m.rec.Request
+	m.g, m.in, m.tc = g, s, tokenCounter(sv.p)
+	m.rec.Provider, m.rec.Model = sv.provider, sv.model
+	m.prices = g.price(req.Model, sv.provider, sv.model)
+	m.tokens = tokenObserver(g.opts.Observer, sv.provider, sv.model)
+	m.beforeWait = stream.BeforeWait(&cs.ctx)
 	if cont != nil {
 		// The record holds the whole answer; its first token came long ago.
 		m.out.WriteString(cont.Text)
 		m.tho.WriteString(cont.Thinking)
 		m.last = time.Now()
 	}
-	if adm != nil {
-		m.warnings = adm.Warnings()
+	if m.adm != nil {
+		m.warnings = m.adm.Warnings()
 	}
 	if obs := g.opts.Observer; obs != nil {
 		obs.CallStarted(sv.provider, sv.model)
 	}
-	c := NewCall(m, st.id, sv.provider, sv.model, st.started, m.summary)
-	c.Request = req
+	c := &cs.call
+	*c = Call{Stream: m, ID: m.rec.ID, Provider: sv.provider, Model: sv.model, Started: m.rec.Started, Request: req, m: m}
 	// With a read-ahead buffer, the provider's reads (and its BeforeWait
 	// calls) run on the buffer's goroutine, not the reader's.
 	if n, ok := sv.p.(stream.WaitNotifier); ok && g.opts.BufferSize <= 0 {
@@ -210,13 +234,16 @@ func withModel(req *stream.Request, model string) *stream.Request {
 	return &r
 }
 
-// controlled is p wrapped in the controls up (for req) asks for.
+// open opens the provider's stream behind the controls the request asks
+// for.
 //
 //go:noinline
-func (g *Gateway) controlled(p stream.Provider, req, up *stream.Request) stream.Provider {
+func (g *Gateway) open(cs *callState) (stream.Stream, error) {
+	up := cs.up
+	cs.up = nil // see callState
 	o := control.FromRequest(up, g.opts.BufferSize)
-	o.Timeouts = withDefaults(req.Timeouts, g.opts.Timeouts)
-	return control.Apply(p, o)
+	o.Timeouts = withDefaults(cs.m.rec.Request.Timeouts, g.opts.Timeouts)
+	return control.Open(&cs.ctx, cs.sv.p, o, up)
 }
 
 // failed records a call that ended before its stream started.

@@ -16,25 +16,53 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 type ctxKey struct{}
 
 // RequestID returns the id of the request ctx belongs to, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(ctxKey{}).(string)
-	return id
+	id, _ := ctx.Value(ctxKey{}).(*string)
+	if id == nil {
+		return ""
+	}
+	return *id
+}
+
+// reqCtx is a request's context as the routes get it: the request's own,
+// and its id. It lives in the recorder: no context.WithValue of its own.
+type reqCtx struct {
+	context.Context
+	id string
+}
+
+func (c *reqCtx) Value(key any) any {
+	if key == (ctxKey{}) {
+		return &c.id // a pointer: a string would be boxed at every call
+	}
+	return c.Context.Value(key)
 }
 
 // requestID is the request's id: the caller's X-Request-ID when it is
-// short and printable (so ids can be traced across proxies), else a new one.
-// It is echoed in the X-Request-ID response header and logged.
-func requestID(r *http.Request) string {
-	id := r.Header.Get("X-Request-ID")
+// short and printable (so ids can be traced across proxies), else a new one
+// written into buf. It is echoed in the X-Request-ID response header and
+// logged.
+func requestID(r *http.Request, buf *[24]byte) string {
+	id := header(r.Header, "X-Request-Id")
 	if !validID(id) {
-		id = newID()
+		id = newID(buf)
 	}
 	return id
+}
+
+// header is h.Get(key) for a key in canonical form, which Get would
+// canonicalize again: the server's request headers have canonical keys.
+func header(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func validID(id string) bool {
@@ -49,10 +77,13 @@ func validID(id string) bool {
 	return true
 }
 
-func newID() string {
+// newID writes a new id into buf and returns it: a string of buf's bytes,
+// which are never written again (no allocation of its own).
+func newID(buf *[24]byte) string {
 	var b [12]byte
 	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	hex.Encode(buf[:], b[:])
+	return unsafe.String(&buf[0], len(buf))
 }
 
 // recorder is the ResponseWriter the middleware sees: it notes the status
@@ -68,6 +99,9 @@ type recorder struct {
 	// stream keeps on its goroutine stack.
 	req   *http.Request
 	start time.Time
+	ctx   reqCtx    // req's context
+	idv   [1]string // the X-Request-Id header's value
+	newID [24]byte  // the id, when the server made it
 }
 
 func (w *recorder) WriteHeader(code int) {
@@ -215,7 +249,7 @@ func (c *corsOrigins) cors(w http.ResponseWriter, r *http.Request, origin string
 		}
 		h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After, Runnel-Stream-Id")
 	}
-	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+	if r.Method != http.MethodOptions || header(r.Header, "Access-Control-Request-Method") == "" {
 		return false
 	}
 	if !c.allowed(origin) {

@@ -142,9 +142,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 //go:noinline
 func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *recorder {
 	rec := &recorder{ResponseWriter: w, start: time.Now()}
-	id := requestID(r)
-	w.Header().Set("X-Request-ID", id)
-	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, id))
+	rec.ctx = reqCtx{Context: r.Context(), id: requestID(r, &rec.newID)}
+	// The canonical key, set directly: Set would canonicalize it again
+	// on every request. The value lives in the recorder.
+	rec.idv[0] = rec.ctx.id
+	w.Header()["X-Request-Id"] = rec.idv[:]
+	r = r.WithContext(&rec.ctx)
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(rec, r.Body, h.limit)
 	}
@@ -157,7 +160,7 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *recorder {
 //
 //go:noinline
 func (h *Handler) preflight(rec *recorder) bool {
-	origin := rec.req.Header.Get("Origin")
+	origin := header(rec.req.Header, "Origin")
 	return origin != "" && h.cors.cors(rec, rec.req, origin)
 }
 

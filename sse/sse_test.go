@@ -183,6 +183,51 @@ func TestWriterDeferFlushHeaders(t *testing.T) {
 	})
 }
 
+// With keep-alives on, a deferred writer's header grace runs on the
+// keep-alive timer: the headers leave HeaderGrace after a Flush that found
+// no event, and the keep-alives still come after 15 s of silence (from
+// the last write), whether the headers left on their own or with an
+// event.
+func TestWriterDeferFlushHeadersKeepAlive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, event := range []bool{false, true} {
+			fc := &flushCounter{header: http.Header{}}
+			w := NewWriter(fc, Options{OmitIDs: true, DeferFlush: true})
+			must(t, w.Flush())
+			if event {
+				must(t, w.SendString("", "a"))
+				must(t, w.Flush())
+			}
+			time.Sleep(HeaderGrace)
+			synctest.Wait()
+			wantBody := ""
+			if event {
+				wantBody = "data: a\n\n"
+			}
+			if _, f, body := fc.counts(); f != 1 || body != wantBody {
+				t.Fatalf("event %v: %d flushes, %q after the grace", event, f, body)
+			}
+			// The silence counts from the last write: the headers', at
+			// HeaderGrace, or the event's, at 0.
+			last := HeaderGrace
+			if event {
+				last = 0
+			}
+			time.Sleep(last + DefaultKeepAlive - HeaderGrace - time.Microsecond)
+			synctest.Wait()
+			if _, f, _ := fc.counts(); f != 1 {
+				t.Fatalf("event %v: %d flushes before 15 s of silence", event, f)
+			}
+			time.Sleep(time.Microsecond)
+			synctest.Wait()
+			if _, f, body := fc.counts(); f != 2 || body != wantBody+": keep-alive\n\n" {
+				t.Fatalf("event %v: %d flushes, %q after 15 s of silence", event, f, body)
+			}
+			must(t, w.Close())
+		}
+	})
+}
+
 func TestKeepAlive(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fc := &lockedRecorder{}

@@ -80,10 +80,13 @@ type Writer struct {
 	deferred  bool // Options.DeferFlush: buf may hold unflushed events
 	unsent    bool // the headers are not flushed yet (deferred only)
 	keepAlive time.Duration
-	timer     *time.Timer
-	headers   *time.Timer // HeaderGrace, once armed
-	base      time.Time
-	last      time.Duration // since base, of the last write
+	// timer runs tick: the keep-alives, and the unsent headers'
+	// HeaderGrace while grace is set. One timer (and one closure) a
+	// stream, not one for each.
+	timer *time.Timer
+	grace bool
+	base  time.Time
+	last  time.Duration // since base, of the last write
 }
 
 // streamHeaders are every stream's response headers. Their values are
@@ -233,24 +236,34 @@ func (w *Writer) Flush() error {
 	if len(w.buf) > 0 {
 		return w.flush()
 	}
-	if w.unsent && w.headers == nil {
+	if w.unsent && !w.grace {
 		w.armHeaders()
 	}
 	return nil
 }
 
-// armHeaders sends the unsent headers HeaderGrace from now. Out of line,
-// for a smaller Flush frame under the first flush (see writeHeaded).
+// armHeaders sends the unsent headers HeaderGrace from now, on the
+// keep-alive timer (see tick). Out of line, for a smaller Flush frame
+// under the first flush (see writeHeaded).
 //
 //go:noinline
-func (w *Writer) armHeaders() { w.headers = time.AfterFunc(HeaderGrace, w.sendHeaders) }
+func (w *Writer) armHeaders() {
+	w.grace = true
+	if w.timer == nil {
+		w.timer = time.AfterFunc(HeaderGrace, w.tick)
+		return
+	}
+	w.timer.Reset(HeaderGrace)
+}
 
-// sendHeaders runs on the HeaderGrace timer.
-func (w *Writer) sendHeaders() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.usable() == nil && w.unsent {
-		w.flush()
+// rearm sets the timer for the next keep-alive, silent having passed
+// since the last write, or stops it when there are none. Called with mu
+// held.
+func (w *Writer) rearm(silent time.Duration) {
+	if w.keepAlive > 0 {
+		w.timer.Reset(w.keepAlive - silent)
+	} else {
+		w.timer.Stop()
 	}
 }
 
@@ -300,9 +313,6 @@ func (w *Writer) Close() error {
 	if w.timer != nil {
 		w.timer.Stop()
 	}
-	if w.headers != nil {
-		w.headers.Stop()
-	}
 	if w.bufp != nil && cap(w.buf) <= 4096 {
 		*w.bufp = w.buf[:0]
 		bufPool.Put(w.bufp)
@@ -338,11 +348,11 @@ func (w *Writer) flush() error {
 	} else {
 		w.headed = true
 		err = w.writeHeaded()
-		if w.headers != nil {
-			// Sent: the grace timer would only wake a goroutine for nothing,
-			// and an open stream need not keep it.
-			w.headers.Stop()
-			w.headers = nil
+		if w.grace {
+			// Sent: the grace would only wake a goroutine for nothing;
+			// the timer goes back to the keep-alives.
+			w.grace = false
+			w.rearm(0)
 		}
 	}
 	if err != nil {
@@ -398,12 +408,24 @@ func (c controller) FlushError() error { return c.Flush() }
 
 // tick runs on the keep-alive timer. Rather than resetting a timer on every
 // event, it checks how long the stream has been silent and re-arms itself
-// for the rest of the interval.
+// for the rest of the interval. While grace is set it sends the unsent
+// headers first.
 func (w *Writer) tick() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.usable() != nil {
 		return
+	}
+	if w.grace {
+		w.grace = false
+		if w.unsent && w.flush() != nil {
+			return
+		}
+		w.rearm(time.Since(w.base) - w.last)
+		return
+	}
+	if w.keepAlive <= 0 {
+		return // a grace's tick that came after the headers went
 	}
 	silent := time.Since(w.base) - w.last
 	if silent >= w.keepAlive {

@@ -19,6 +19,23 @@ func WithBeforeWait(ctx context.Context, f func()) context.Context {
 	return context.WithValue(ctx, beforeWaitKey{}, f)
 }
 
+// WaitContext is WithBeforeWait's context, for a caller that keeps it in
+// a struct of its own rather than have WithBeforeWait allocate one.
+type WaitContext struct {
+	context.Context
+	f func()
+}
+
+// Set makes c ctx with f as its BeforeWait function.
+func (c *WaitContext) Set(ctx context.Context, f func()) { c.Context, c.f = ctx, f }
+
+func (c *WaitContext) Value(key any) any {
+	if key == (beforeWaitKey{}) {
+		return c.f
+	}
+	return c.Context.Value(key)
+}
+
 // BeforeWait returns the function set by WithBeforeWait, or nil.
 func BeforeWait(ctx context.Context) func() {
 	f, _ := ctx.Value(beforeWaitKey{}).(func())

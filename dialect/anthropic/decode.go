@@ -8,9 +8,9 @@ import (
 // without encoding/json: an object of the keys below, turns of a role and
 // a content that is a string or text blocks, a system prompt of the same,
 // strings whose escapes are simple, no nulls, no key twice. Anything else
-// returns false with b untouched, and encoding/json decodes the body as
-// before: the scanner only takes bodies that encoding/json decodes to the
-// same value (FuzzScanMessages).
+// returns false with b zero, as it must be on entry, and encoding/json
+// decodes the body as before: the scanner only takes bodies that
+// encoding/json decodes to the same value (FuzzScanMessages).
 func scanMessages(data []byte, b *MessagesRequest) bool {
 	return dialect.ScanObject(data, b, messagesKeys, messagesField)
 }

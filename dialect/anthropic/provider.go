@@ -50,6 +50,12 @@ type Provider struct {
 
 	mu        sync.Mutex
 	noPrefill map[string]bool // models the API said refuse a prefill
+
+	// messages is where streamed calls go: its URL parsed and its headers
+	// made once, shared by all calls (nil, with urlErr, for a base URL
+	// that does not parse).
+	messages *dialect.Endpoint
+	urlErr   error
 }
 
 // NewProvider returns a Provider for cfg.
@@ -76,7 +82,14 @@ func NewProvider(cfg Config) *Provider {
 	if cfg.Counter == nil {
 		cfg.Counter = gateway.ApproxCounter{}
 	}
-	return &Provider{cfg: cfg}
+	p := &Provider{cfg: cfg}
+	p.messages, p.urlErr = dialect.NewEndpoint(cfg.HTTPClient, cfg.BaseURL+"/v1/messages", http.Header{
+		"Content-Type":      {"application/json"},
+		"Accept":            {"text/event-stream"},
+		"X-Api-Key":         {cfg.APIKey},
+		"Anthropic-Version": {cfg.Version},
+	})
+	return p
 }
 
 // CanFormat implements gateway.FormatChecker: the Messages API has no
@@ -107,7 +120,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "anthropic: %v", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	resp, err := p.post(ctx, "/v1/messages", body, "text/event-stream")
+	resp, err := p.postStream(ctx, body)
 	if err != nil {
 		cancel()
 		if pf != nil {
@@ -135,6 +148,23 @@ func (p *Provider) post(ctx context.Context, path string, body []byte, accept st
 	hreq.Header.Set("X-Api-Key", p.cfg.APIKey)
 	hreq.Header.Set("Anthropic-Version", p.cfg.Version)
 	resp, err := p.cfg.HTTPClient.Do(hreq)
+	return p.answer(ctx, resp, err)
+}
+
+// postStream is post of a streamed call's body to /v1/messages, through
+// the endpoint made once (see Provider.messages). The body stays one
+// bytes.Reader, as post's.
+func (p *Provider) postStream(ctx context.Context, body []byte) (*http.Response, error) {
+	if p.urlErr != nil {
+		return nil, stream.Errorf(stream.CodeInternal, "anthropic: %v", p.urlErr)
+	}
+	resp, err := p.messages.Post(ctx, body, len(body))
+	return p.answer(ctx, resp, err)
+}
+
+// answer is post's result: an answer of status 300 or more is returned
+// as its error.
+func (p *Provider) answer(ctx context.Context, resp *http.Response, err error) (*http.Response, error) {
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}

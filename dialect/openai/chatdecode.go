@@ -8,9 +8,10 @@ import (
 // encoding/json: an object of the keys below, messages of a role, a
 // string content and a name, strings whose escapes are simple, no nulls,
 // no key twice. Anything else (another key, a key spelled in other case,
-// content parts, tools…) returns false with c untouched, and
-// encoding/json decodes the body as before: the scanner only ever takes
-// bodies that encoding/json decodes to the same value (FuzzScanChat).
+// content parts, tools…) returns false with c zero, as it must be on
+// entry, and encoding/json decodes the body as before: the scanner only
+// ever takes bodies that encoding/json decodes to the same value
+// (FuzzScanChat).
 func scanChat(data []byte, c *ChatRequest) bool {
 	return dialect.ScanObject(data, c, chatKeys, chatField)
 }

@@ -48,6 +48,10 @@ type Provider struct {
 	streamHeader http.Header
 	// gzip: streamHeader asks for gzip in the transport's place (gzip.go).
 	gzip bool
+	// chat and completions are the streamed calls' endpoints (nil, with
+	// urlErr, for a base URL that does not parse).
+	chat, completions *dialect.Endpoint
+	urlErr            error
 }
 
 // UpstreamWriteBuffer is the write buffer an upstream connection needs:
@@ -92,6 +96,10 @@ func NewProvider(cfg Config) *Provider {
 		p.streamHeader.Set("Accept-Encoding", "gzip")
 		p.gzip = true
 	}
+	p.chat, p.urlErr = dialect.NewEndpoint(client, p.base+"/chat/completions", p.streamHeader)
+	if p.urlErr == nil {
+		p.completions, p.urlErr = dialect.NewEndpoint(client, p.base+"/completions", p.streamHeader)
+	}
 	return p
 }
 
@@ -110,10 +118,10 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	var (
 		body []byte
 		err  error
-		path = "/chat/completions"
+		ep   = p.chat
 	)
 	if legacy {
-		path = "/completions"
+		ep = p.completions
 		body, err = json.Marshal(upstreamCompletion(req))
 	} else {
 		body, err = chatBody(req)
@@ -121,16 +129,10 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if err != nil {
 		return nil, &stream.Error{Code: stream.CodeInvalidRequest, Message: "encoding the upstream request failed", Err: err}
 	}
-	hreq, sent, err := dialect.NewUpstreamPost(ctx, p.base+path, body, UpstreamWriteBuffer)
-	if err != nil {
-		return nil, &stream.Error{Code: stream.CodeInternal, Message: "bad upstream URL for provider " + p.cfg.Name, Err: err}
+	if p.urlErr != nil {
+		return nil, &stream.Error{Code: stream.CodeInternal, Message: "bad upstream URL for provider " + p.cfg.Name, Err: p.urlErr}
 	}
-	hreq.Header = p.streamHeader
-	if p.client.Jar != nil {
-		hreq.Header = hreq.Header.Clone()
-	}
-	resp, err := p.client.Do(hreq)
-	sent.Release()
+	resp, err := ep.Post(ctx, body, UpstreamWriteBuffer)
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}
@@ -143,16 +145,27 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		return nil, p.redact(upstreamError(resp.StatusCode, resp.Header, b))
 	}
 	s := &upstreamStream{ctx: ctx, body: resp.Body, legacy: legacy, provider: p.cfg.Name}
-	s.read = dialect.NotifyingReader(ctx, resp.Body)
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if ct == "application/json" {
+	s.read.Reset(ctx, resp.Body)
+	if wholeJSON(resp.Header["Content-Type"]) {
 		// The upstream ignored stream: true and answered in one piece.
 		s.whole = true
 	} else {
-		s.events = sse.NewReader(s.read)
+		s.events = sse.NewReader(&s.read)
 		s.events.SetMaxEventSize(maxEvent)
 	}
 	return s, nil
+}
+
+// wholeJSON reports whether an answer whose Content-Type header is ct
+// (the transport's canonical key, looked up directly) is one JSON object:
+// what the media type says, parsed only when it is not the event stream
+// asked for (a parse allocates its parameters).
+func wholeJSON(ct []string) bool {
+	if len(ct) == 0 || strings.HasPrefix(ct[0], "text/event-stream") {
+		return false
+	}
+	mt, _, _ := mime.ParseMediaType(ct[0])
+	return mt == "application/json"
 }
 
 // NotifiesBeforeWait implements stream.WaitNotifier: every read of the
@@ -308,7 +321,8 @@ type upstreamStream struct {
 	ctx      context.Context
 	provider string // for transport errors
 	body     io.ReadCloser
-	read     io.Reader // body, through dialect.NotifyingReader
+	read     dialect.BodyReader // body, through the BeforeWait function
+	drain    dialect.Drain
 	events   *sse.Reader
 	legacy   bool
 	whole    bool // body is one JSON answer, not SSE
@@ -393,9 +407,9 @@ func (s *upstreamStream) take(data []byte) (stream.Event, bool) {
 // stalls there gets a second at most.
 func (s *upstreamStream) Close() error {
 	if s.complete.Load() {
-		t := time.AfterFunc(time.Second, func() { s.body.Close() })
-		io.CopyN(io.Discard, s.read, 4<<10) // through NotifyingReader: it may wait
-		t.Stop()
+		if !s.read.EOF() {
+			s.drain.Run(&s.read, s.body) // through BeforeWait: it may wait
+		}
 		// Recv is done with the reader once the answer completed.
 		if s.events != nil {
 			s.events.Release()
@@ -539,7 +553,7 @@ func (s *upstreamStream) decode(data []byte) {
 
 // readWhole turns a non-streamed answer into events.
 func (s *upstreamStream) readWhole() {
-	b, err := io.ReadAll(io.LimitReader(s.read, maxEvent))
+	b, err := io.ReadAll(io.LimitReader(&s.read, maxEvent))
 	if err != nil {
 		s.readFailed(err)
 		return

@@ -686,3 +686,20 @@ func FuzzUpstreamShape(f *testing.F) {
 		}
 	})
 }
+
+// wholeJSON reads the media type as mime.ParseMediaType does, parsing
+// only what is not the event stream.
+func TestWholeJSON(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"text/event-stream": false, "text/event-stream; charset=utf-8": false, "": false,
+		"application/json": true, "Application/JSON; charset=utf-8": true, "application/x-ndjson": false, "text/plain": false,
+	} {
+		h := http.Header{}
+		if ct != "" {
+			h.Set("Content-Type", ct)
+		}
+		if got := wholeJSON(h["Content-Type"]); got != want {
+			t.Errorf("%q: %v", ct, got)
+		}
+	}
+}

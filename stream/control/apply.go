@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"slices"
 
 	"github.com/runnel/runnel/stream"
@@ -50,7 +51,7 @@ func Apply(p stream.Provider, o Options) stream.Provider {
 		p = Buffer(p, o.BufferSize)
 	}
 	p = Timeouts(p, o.Timeouts)
-	if o.Think == nil && !slices.ContainsFunc(o.Stop, func(s string) bool { return s != "" }) {
+	if plainText(o) {
 		return normalizeUTF8(p, o.MaxTokens) // Normalize(UTF8(MaxTokens(p))) in one
 	}
 	p = MaxTokens(p, o.MaxTokens)
@@ -60,4 +61,32 @@ func Apply(p stream.Provider, o Options) stream.Provider {
 	}
 	p = Stop(p, o.Stop...)
 	return Normalize(p)
+}
+
+// plainText reports whether o selects no control between Normalize and
+// UTF8 (no stop sequences, no think tags), so that Normalize, UTF8 and
+// MaxTokens can run as one stream.
+func plainText(o Options) bool {
+	return o.Think == nil && !slices.ContainsFunc(o.Stop, func(s string) bool { return s != "" })
+}
+
+// Open is Apply(p, o).Stream(ctx, req) for a stream opened once: without
+// stop sequences or think tags, Normalize, UTF8 and MaxTokens wrap p's
+// stream directly, in one allocation, with no Provider built for them
+// (docs/benchmarks.md, issue 13, callalloc and tokpath sessions).
+// Requests with stop sequences or think tags, whose controls sit between
+// those, go through Apply.
+func Open(ctx context.Context, p stream.Provider, o Options, req *stream.Request) (stream.Stream, error) {
+	if !plainText(o) {
+		return Apply(p, o).Stream(ctx, req)
+	}
+	if o.BufferSize >= 0 {
+		p = Buffer(p, o.BufferSize)
+	}
+	p = Timeouts(p, o.Timeouts)
+	in, err := p.Stream(ctx, req)
+	if err != nil {
+		return nil, stream.AsError(err)
+	}
+	return newTextStream(ctx, in, o.MaxTokens), nil
 }

@@ -20,10 +20,10 @@ func MaxTokens(p stream.Provider, n int) stream.Provider {
 	if n <= 0 {
 		return p
 	}
-	return wrap(p, func(in stream.Stream) stream.Stream {
-		return &maxTokens{in: in, left: n}
-	})
+	return wrap(p, func(in stream.Stream) stream.Stream { return newMaxTokens(in, n) })
 }
+
+func newMaxTokens(in stream.Stream, n int) stream.Stream { return &maxTokens{in: in, left: n} }
 
 type maxTokens struct {
 	in        stream.Stream

@@ -17,7 +17,14 @@ type queue struct {
 	err  error // returned once evs is drained; io.EOF for a clean end
 }
 
-func (q *queue) push(ev stream.Event) { q.evs = append(q.evs, ev) }
+func (q *queue) push(ev stream.Event) {
+	if q.evs == nil {
+		// Room for the usage and the finish that end most streams: one
+		// allocation where append would make two.
+		q.evs = make([]stream.Event, 0, 2)
+	}
+	q.evs = append(q.evs, ev)
+}
 
 // pop returns the next queued event, or the pending error once the queue is
 // empty. ok is false when there is nothing queued and no error. Out of

@@ -19,15 +19,21 @@ func normalizeUTF8(p stream.Provider, max int) stream.Provider {
 		if err != nil {
 			return nil, stream.AsError(err)
 		}
-		s := &textStream{}
-		s.u.in = in
-		if max > 0 {
-			s.m = maxTokens{in: in, left: max}
-			s.u.in, s.limited = &s.m, true
-		}
-		s.n.ctx, s.n.in = ctx, &s.u
-		return s, nil
+		return newTextStream(ctx, in, max), nil
 	})
+}
+
+// newTextStream is Normalize(UTF8(MaxTokens(in, max))) in one allocation
+// (no MaxTokens when max is 0).
+func newTextStream(ctx context.Context, in stream.Stream, max int) *textStream {
+	s := &textStream{}
+	s.u.in = in
+	if max > 0 {
+		s.m = maxTokens{in: in, left: max}
+		s.u.in, s.limited = &s.m, true
+	}
+	s.n.ctx, s.n.in = ctx, &s.u
+	return s
 }
 
 // textStream is normalized over utf8Stream over maxTokens (when limited),

@@ -1,0 +1,101 @@
+package dialect
+
+import (
+	"context"
+	"errors"
+	"net/http"
+)
+
+// Endpoint is a URL that an upstream provider POSTs its streamed calls to,
+// with the headers every call sends. Its URL is parsed once, not per call,
+// and a call goes straight to the client's transport, as a reverse proxy's
+// does, when the client would add nothing to it: no cookie jar, no
+// timeout, no redirect policy of its own, no user in the URL. That spares each call the
+// client's copies of the request's URL and headers (kept for redirects)
+// and a parse of the URL (docs/benchmarks.md, issue 13, callalloc
+// session). An answer that redirects is sent again through the client,
+// which follows it, so calls end as they would through Client.Do.
+type Endpoint struct {
+	tmpl   *http.Request // URL, Host, Method; a call copies it
+	client *http.Client
+	direct http.RoundTripper // the client's transport, or nil: go through the client
+}
+
+// NewEndpoint returns the endpoint at url for client. header is every
+// call's request headers, shared by all calls (net/http only reads them);
+// a client with a cookie jar, which adds to them, gets a copy per call.
+func NewEndpoint(client *http.Client, url string, header http.Header) (*Endpoint, error) {
+	tmpl, err := http.NewRequest(http.MethodPost, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	tmpl.Header = header
+	e := &Endpoint{tmpl: tmpl, client: client}
+	// The client also turns a URL's user and password into basic auth.
+	if client.Jar == nil && client.Timeout == 0 && client.CheckRedirect == nil && tmpl.URL.User == nil {
+		e.direct = client.Transport
+		if e.direct == nil {
+			e.direct = http.DefaultTransport
+		}
+	}
+	return e, nil
+}
+
+// Post sends body, as NewUpstreamPost would (a body longer than short is
+// let go of once sent), and returns the answer's headers. Errors are the
+// transport's, for TransportError.
+func (e *Endpoint) Post(ctx context.Context, body []byte, short int) (*http.Response, error) {
+	if e.direct == nil {
+		return e.viaClient(ctx, body, short)
+	}
+	r, sent := e.request(ctx, body, short)
+	resp, err := e.direct.RoundTrip(r)
+	sent.Release()
+	if err != nil {
+		return nil, err
+	}
+	if resp == nil {
+		return nil, errNilResponse
+	}
+	if resp.Body == nil {
+		resp.Body = http.NoBody
+	}
+	if redirects(resp) {
+		// Rare (an upstream moved); the client follows it as Do does.
+		resp.Body.Close()
+		return e.viaClient(ctx, body, short)
+	}
+	return resp, nil
+}
+
+var errNilResponse = errors.New("http: RoundTripper implementation returned a nil *Response with a nil error")
+
+// viaClient is Post through the client: it follows redirects, adds the
+// jar's cookies, applies its timeout.
+//
+//go:noinline
+func (e *Endpoint) viaClient(ctx context.Context, body []byte, short int) (*http.Response, error) {
+	r, sent := e.request(ctx, body, short)
+	if e.client.Jar != nil {
+		r.Header = r.Header.Clone()
+	}
+	resp, err := e.client.Do(r)
+	sent.Release()
+	return resp, err
+}
+
+// request is the call's request: the template with ctx and body.
+func (e *Endpoint) request(ctx context.Context, body []byte, short int) (*http.Request, *SentBody) {
+	r := e.tmpl.WithContext(ctx)
+	return r, setBody(r, body, short)
+}
+
+// redirects reports whether the client would follow resp.
+func redirects(resp *http.Response) bool {
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return resp.Header.Get("Location") != ""
+	}
+	return false
+}

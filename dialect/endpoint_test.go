@@ -1,0 +1,231 @@
+package dialect
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// echoUpstream answers a POST to /v1/x with what it got: method, path,
+// headers and body; /v1/moved redirects there with 307 (body kept) or
+// 302 (GET, no body).
+func echoUpstream(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	var posts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts.Add(1)
+		switch r.URL.Path {
+		case "/v1/moved":
+			http.Redirect(w, r, "/v1/x", http.StatusTemporaryRedirect)
+			return
+		case "/v1/found":
+			http.Redirect(w, r, "/v1/x", http.StatusFound)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		io.WriteString(w, r.Method+" "+r.URL.Path+" "+r.Header.Get("Accept")+" "+r.Header.Get("Authorization")+" "+string(b))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &posts
+}
+
+// A call reaches the upstream the same way whether it goes straight to
+// the transport or through the client (a client with a cookie jar), with
+// bodies shorter and longer than short; redirects are followed as the
+// client follows them.
+func TestEndpointPost(t *testing.T) {
+	srv, posts := echoUpstream(t)
+	jar, _ := cookiejar.New(nil)
+	header := http.Header{"Accept": {"text/event-stream"}}
+	long := strings.Repeat("b", 3000)
+	for _, c := range []struct {
+		name   string
+		client *http.Client
+		direct bool
+	}{
+		{"direct", &http.Client{}, true},
+		{"jar", &http.Client{Jar: jar}, false},
+		{"timeout", &http.Client{Timeout: 1 << 40}, false},
+	} {
+		for _, tc := range []struct{ path, body, want string }{
+			{"/v1/x", "short", "POST /v1/x text/event-stream  short"},
+			{"/v1/x", long, "POST /v1/x text/event-stream  " + long},
+			{"/v1/x", "", "POST /v1/x text/event-stream  "},
+			{"/v1/moved", long, "POST /v1/x text/event-stream  " + long},
+			{"/v1/found", "short", "GET /v1/x text/event-stream  "},
+		} {
+			e, err := NewEndpoint(c.client, srv.URL+tc.path, header)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (e.direct != nil) != c.direct {
+				t.Fatalf("%s: direct = %v", c.name, e.direct != nil)
+			}
+			resp, err := e.Post(context.Background(), []byte(tc.body), 1024)
+			if err != nil {
+				t.Fatalf("%s %s: %v", c.name, tc.path, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(b) != tc.want {
+				t.Errorf("%s %s %d bytes: %d %.80q, want %.80q", c.name, tc.path, len(tc.body), resp.StatusCode, b, tc.want)
+			}
+		}
+	}
+	// A user in the URL is basic auth, which the client adds.
+	e, err := NewEndpoint(&http.Client{}, strings.Replace(srv.URL, "http://", "http://u:p@", 1)+"/v1/x", header)
+	if err != nil || e.direct != nil {
+		t.Fatalf("user in the URL: direct %v, %v", e.direct != nil, err)
+	}
+	resp, err := e.Post(context.Background(), []byte("b"), 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "POST /v1/x text/event-stream Basic dTpw b" {
+		t.Errorf("user in the URL: %q", b)
+	}
+	if len(header) != 1 {
+		t.Errorf("the shared header was changed: %v", header)
+	}
+	if posts.Load() == 0 {
+		t.Fatal("no requests")
+	}
+	if _, err := NewEndpoint(&http.Client{}, "://bad", header); err == nil {
+		t.Error("a bad URL is no error")
+	}
+}
+
+// roundTripFunc is a transport of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A call straight to the transport allocates its request and its body's
+// reader, nothing for the URL or the headers (through Client.Do it was 10
+// allocations more).
+func TestEndpointPostAllocations(t *testing.T) {
+	resp := &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{}}
+	var buf [4096]byte
+	var got []byte
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		n, _ := io.ReadFull(r.Body, buf[:])
+		got = buf[:n]
+		return resp, nil
+	})
+	e, err := NewEndpoint(&http.Client{Transport: rt}, "http://up/v1/chat/completions", http.Header{"Accept": {"text/event-stream"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range [][]byte{[]byte(`{"model":"m"}`), bytes.Repeat([]byte("x"), 3000)} {
+		n := testing.AllocsPerRun(100, func() {
+			if _, err := e.Post(context.Background(), body, 1024); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if !bytes.Equal(got, body) {
+			t.Fatalf("the transport read %d bytes, want %d", len(got), len(body))
+		}
+		if n > 4 { // the request, the body's reader (and its NopCloser) and GetBody
+			t.Errorf("%d-byte body: %.0f allocations a call", len(body), n)
+		}
+	}
+}
+
+// stallBody is a body whose reads wait until it is closed.
+type stallBody struct {
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (b *stallBody) Read([]byte) (int, error) { <-b.closed; return 0, io.ErrClosedPipe }
+func (b *stallBody) Close() error             { b.once.Do(func() { close(b.closed) }); return nil }
+
+// closeCounter counts Close calls of a body that ends at once.
+type closeCounter struct {
+	io.Reader
+	n atomic.Int32
+}
+
+func (c *closeCounter) Close() error { c.n.Add(1); return nil }
+
+// A drain reads a body to its end without closing it; one whose body
+// stalls has it closed by the shared timer, while drains that end at
+// once go on around it; the list is empty after.
+func TestDrain(t *testing.T) {
+	stalled := &stallBody{closed: make(chan struct{})}
+	var wg sync.WaitGroup
+	var stall Drain
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		stall.Run(stalled, stalled)
+	}()
+	for range 50 {
+		body := &closeCounter{Reader: strings.NewReader("data: [DONE]\n\n0\r\n\r\n")}
+		var d Drain
+		d.Run(body, body)
+		if n := body.n.Load(); n != 0 {
+			t.Fatalf("a body that ended was closed %d times", n)
+		}
+		if rest, _ := io.ReadAll(body); len(rest) != 0 {
+			t.Fatalf("%d bytes left", len(rest))
+		}
+	}
+	// A drain allocates nothing: no timer, no closure, no LimitReader.
+	rd, end := bytes.NewReader(nil), []byte("0\r\n\r\n")
+	body := &closeCounter{Reader: rd}
+	var d Drain
+	n := testing.AllocsPerRun(100, func() {
+		rd.Reset(end)
+		d.Run(rd, body)
+	})
+	if n != 0 {
+		t.Errorf("%.0f allocations a drain", n)
+	}
+	wg.Wait() // the timer closed the stalled body
+	select {
+	case <-stalled.closed:
+	default:
+		t.Fatal("Run returned with the stalled body open")
+	}
+	drains.mu.Lock()
+	defer drains.mu.Unlock()
+	if drains.head != nil || drains.tail != nil || stall.linked {
+		t.Error("drains left in the list")
+	}
+}
+
+// BodyReader calls the BeforeWait function before every read and notes
+// the end of the body.
+func TestBodyReader(t *testing.T) {
+	var waits int
+	ctx := stream.WithBeforeWait(context.Background(), func() { waits++ })
+	var b BodyReader
+	b.Reset(ctx, strings.NewReader("abc"))
+	buf := make([]byte, 2)
+	for {
+		if _, err := b.Read(buf); err != nil {
+			break
+		}
+		if b.EOF() {
+			t.Fatal("EOF before the end")
+		}
+	}
+	if !b.EOF() || waits != 3 {
+		t.Errorf("EOF %v after %d waits, want true after 3", b.EOF(), waits)
+	}
+	b.Reset(context.Background(), strings.NewReader("x"))
+	if b.EOF() || b.f != nil {
+		t.Error("Reset kept the last body's state")
+	}
+}
