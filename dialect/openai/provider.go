@@ -121,7 +121,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if err != nil {
 		return nil, &stream.Error{Code: stream.CodeInvalidRequest, Message: "encoding the upstream request failed", Err: err}
 	}
-	hreq, sent, err := dialect.NewUpstreamPost(ctx, p.base+path, body, UpstreamWriteBuffer)
+	hreq, sent, err := dialect.NewUpstreamPost(ctx, p.base+path, &body, UpstreamWriteBuffer)
 	if err != nil {
 		return nil, &stream.Error{Code: stream.CodeInternal, Message: "bad upstream URL for provider " + p.cfg.Name, Err: err}
 	}

@@ -627,3 +627,64 @@ func TestProviderLetsGoOfTheBodyItSent(t *testing.T) {
 		t.Errorf("a 64 KiB prompt's stream keeps %.0f bytes more than a short one's", long-short)
 	}
 }
+
+// Long upstream bodies come from a pool and go back to it once sent:
+// concurrent calls, each with a prompt of its own, some answered before
+// their body was read, send each its own bytes, whole, call after call.
+func TestProviderSendsEachBodyWholeThroughThePool(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		want := strings.Repeat(r.Header.Get("X-Want"), 9000)
+		early := r.Header.Get("X-Early") != ""
+		w.Header().Set("Content-Type", "text/event-stream")
+		if early { // the answer leaves before the body is read
+			http.NewResponseController(w).EnableFullDuplex()
+			io.WriteString(w, `data: {"id":"c","choices":[{"index":0,"delta":{"content":"early"}}]}`+"\n\n")
+			w.(http.Flusher).Flush()
+		}
+		var body ChatRequest
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || len(body.Messages) != 1 || string(body.Messages[0].Content) != `"`+want+`"` {
+			io.WriteString(w, `data: {"id":"c","choices":[{"index":0,"delta":{"content":"wrong body"}}]}`+"\n\n")
+			return
+		}
+		io.WriteString(w, `data: {"id":"c","choices":[{"index":0,"delta":{"content":"ok"}}]}`+"\n\ndata: [DONE]\n\n")
+	}))
+	defer srv.Close()
+	letters := "abcdefghijklmnop"
+	errs := make(chan error, len(letters))
+	for i := range len(letters) {
+		go func() {
+			var err error
+			defer func() { errs <- err }()
+			for n := range 20 {
+				c := letters[i : i+1]
+				p := NewProvider(Config{BaseURL: srv.URL + "/v1", Headers: map[string]string{"X-Want": c}})
+				if n%2 == 1 {
+					p = NewProvider(Config{BaseURL: srv.URL + "/v1", Headers: map[string]string{"X-Want": c, "X-Early": "1"}})
+				}
+				s, serr := p.Stream(context.Background(), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: strings.Repeat(c, 9000)}}})
+				if serr != nil {
+					err = serr
+					return
+				}
+				text := ""
+				for {
+					ev, rerr := s.Recv()
+					if rerr != nil {
+						break
+					}
+					text += ev.Text
+				}
+				s.Close()
+				if text != "ok" && text != "earlyok" {
+					err = errors.New(c + ": the upstream got " + text)
+					return
+				}
+			}
+		}()
+	}
+	for range len(letters) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
