@@ -175,6 +175,10 @@ func (g *Gateway) newCall(st *starting, s stream.Stream) *Call {
 		prices:     g.price(req.Model, sv.provider, sv.model),
 		tokens:     tokenObserver(g.opts.Observer, sv.provider, sv.model),
 		beforeWait: stream.BeforeWait(st.ctx),
+		prompt:     -1,
+	}
+	if adm == nil {
+		m.letGoOfRequest()
 	}
 	if cont != nil {
 		// The record holds the whole answer; its first token came long ago.
