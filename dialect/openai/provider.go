@@ -81,6 +81,7 @@ func NewProvider(cfg Config) *Provider {
 		t.MaxIdleConnsPerHost = 1024
 		t.WriteBufferSize = UpstreamWriteBuffer
 		t.ReadBufferSize = UpstreamReadBuffer
+		dialect.PoolBodyCopies(t)
 		client = &http.Client{Transport: t}
 	}
 	p := &Provider{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), client: client}
