@@ -47,6 +47,9 @@ type Config struct {
 // Provider streams from /v1/messages. It implements stream.Provider.
 type Provider struct {
 	cfg Config
+	// headers by Accept: one map per provider, not per request (net/http
+	// only reads a request's headers, and keeps them for a stream's life)
+	streamHeader, jsonHeader http.Header
 
 	mu        sync.Mutex
 	noPrefill map[string]bool // models the API said refuse a prefill
@@ -76,7 +79,18 @@ func NewProvider(cfg Config) *Provider {
 	if cfg.Counter == nil {
 		cfg.Counter = gateway.ApproxCounter{}
 	}
-	return &Provider{cfg: cfg}
+	p := &Provider{cfg: cfg}
+	p.streamHeader, p.jsonHeader = p.header("text/event-stream"), p.header("application/json")
+	return p
+}
+
+func (p *Provider) header(accept string) http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", accept)
+	h.Set("X-Api-Key", p.cfg.APIKey)
+	h.Set("Anthropic-Version", p.cfg.Version)
+	return h
 }
 
 // CanFormat implements gateway.FormatChecker: the Messages API has no
@@ -102,12 +116,12 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if pf != nil && pf.complete {
 		return dialect.PrefixAnswered(pf.prompt, pf.tokens), nil
 	}
-	body, err := requestBody(p.upstreamRequest(req))
+	body, err := requestBody(p.upstreamRequest(req), bodySize(req))
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "anthropic: %v", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	resp, err := p.post(ctx, "/v1/messages", body, "text/event-stream")
+	resp, err := p.post(ctx, "/v1/messages", body, p.streamHeader)
 	if err != nil {
 		cancel()
 		if pf != nil {
@@ -123,18 +137,25 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	return us, nil
 }
 
-// post sends body to path with the API's headers; an answer of status
-// 300 or more is returned as its error.
-func (p *Provider) post(ctx context.Context, path string, body []byte, accept string) (*http.Response, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.BaseURL+path, bytes.NewReader(body))
+// shortBody is the longest body sent with its headers in one write: the
+// write buffer of config.UpstreamClient's connections (see
+// dialect.NewUpstreamPost).
+const shortBody = 1024
+
+// post sends body to path with the API's headers (header: the provider's
+// map for an Accept); an answer of status 300 or more is returned as its
+// error. A long body is let go of once sent (dialect.NewUpstreamPost).
+func (p *Provider) post(ctx context.Context, path string, body []byte, header http.Header) (*http.Response, error) {
+	hreq, sent, err := dialect.NewUpstreamPost(ctx, p.cfg.BaseURL+path, &body, shortBody)
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "anthropic: %v", err)
 	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", accept)
-	hreq.Header.Set("X-Api-Key", p.cfg.APIKey)
-	hreq.Header.Set("Anthropic-Version", p.cfg.Version)
+	hreq.Header = header
+	if p.cfg.HTTPClient.Jar != nil {
+		hreq.Header = header.Clone() // the jar's cookies are added to it
+	}
 	resp, err := p.cfg.HTTPClient.Do(hreq)
+	sent.Release()
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
@@ -649,42 +650,10 @@ func TestProviderSendsEachBodyWholeThroughThePool(t *testing.T) {
 		io.WriteString(w, `data: {"id":"c","choices":[{"index":0,"delta":{"content":"ok"}}]}`+"\n\ndata: [DONE]\n\n")
 	}))
 	defer srv.Close()
-	letters := "abcdefghijklmnop"
-	errs := make(chan error, len(letters))
-	for i := range len(letters) {
-		go func() {
-			var err error
-			defer func() { errs <- err }()
-			for n := range 20 {
-				c := letters[i : i+1]
-				p := NewProvider(Config{BaseURL: srv.URL + "/v1", Headers: map[string]string{"X-Want": c}})
-				if n%2 == 1 {
-					p = NewProvider(Config{BaseURL: srv.URL + "/v1", Headers: map[string]string{"X-Want": c, "X-Early": "1"}})
-				}
-				s, serr := p.Stream(context.Background(), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: strings.Repeat(c, 9000)}}})
-				if serr != nil {
-					err = serr
-					return
-				}
-				text := ""
-				for {
-					ev, rerr := s.Recv()
-					if rerr != nil {
-						break
-					}
-					text += ev.Text
-				}
-				s.Close()
-				if text != "ok" && text != "earlyok" {
-					err = errors.New(c + ": the upstream got " + text)
-					return
-				}
-			}
-		}()
-	}
-	for range len(letters) {
-		if err := <-errs; err != nil {
-			t.Error(err)
+	dialecttest.LongPrompts(t, func(c string, n int) stream.Provider {
+		if n%2 == 1 {
+			return NewProvider(Config{BaseURL: srv.URL + "/v1", Headers: map[string]string{"X-Want": c, "X-Early": "1"}})
 		}
-	}
+		return NewProvider(Config{BaseURL: srv.URL + "/v1", Headers: map[string]string{"X-Want": c}})
+	}, "ok", "earlyok")
 }
