@@ -16,14 +16,19 @@ import (
 // written, and the copy for a retry is let go by Release, which the
 // caller calls once Do has returned (nil for a short body; Release on nil
 // does nothing); the buffer then goes back to the pool (PutBuffer) for
-// the next call's body, unless a retry read it again. Short bodies stay a
-// bytes.Reader, which net/http writes with the headers in one write; a
-// long one is written after them, in as many writes as before (short is
-// the connection's write buffer: such a body never fit in the same write
+// the next call's body, unless a retry read it again. A short body is
+// copied to a bytes.Reader of its own length (*body goes back at once),
+// which net/http writes with the headers in one write; a long one is
+// written after them, in as many writes as before (short is the
+// connection's write buffer: such a body never fit in the same write
 // anyway).
 func NewUpstreamPost(ctx context.Context, url string, body *[]byte, short int) (*http.Request, *SentBody, error) {
 	if len(*body) <= short {
-		r, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(*body))
+		// Kept for the stream: a copy of its own length, the buffer back
+		// to the pool.
+		b := bytes.Clone(*body)
+		PutBuffer(body)
+		r, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
 		return r, nil, err
 	}
 	r, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)

@@ -50,6 +50,7 @@ type Provider struct {
 	// headers by Accept: one map per provider, not per request (net/http
 	// only reads a request's headers, and keeps them for a stream's life)
 	streamHeader, jsonHeader http.Header
+	gzip                     bool // they ask for gzip, which post undoes
 
 	mu        sync.Mutex
 	noPrefill map[string]bool // models the API said refuse a prefill
@@ -79,7 +80,9 @@ func NewProvider(cfg Config) *Provider {
 	if cfg.Counter == nil {
 		cfg.Counter = gateway.ApproxCounter{}
 	}
-	p := &Provider{cfg: cfg}
+	// Asking for gzip in the shared maps spares each request the map the
+	// transport would add for it (see dialect.Gunzipped).
+	p := &Provider{cfg: cfg, gzip: dialect.TransportGzips(cfg.HTTPClient)}
 	p.streamHeader, p.jsonHeader = p.header("text/event-stream"), p.header("application/json")
 	return p
 }
@@ -90,6 +93,9 @@ func (p *Provider) header(accept string) http.Header {
 	h.Set("Accept", accept)
 	h.Set("X-Api-Key", p.cfg.APIKey)
 	h.Set("Anthropic-Version", p.cfg.Version)
+	if p.gzip {
+		h.Set("Accept-Encoding", "gzip")
+	}
 	return h
 }
 
@@ -158,6 +164,9 @@ func (p *Provider) post(ctx context.Context, path string, body []byte, header ht
 	sent.Release()
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
+	}
+	if p.gzip {
+		dialect.Gunzipped(resp)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()

@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -38,4 +39,52 @@ func TestProviderSendsEachBodyWholeThroughThePool(t *testing.T) {
 	dialecttest.LongPrompts(t, func(c string, _ int) stream.Provider {
 		return NewProvider(Config{BaseURL: srv.URL, APIKey: c})
 	}, "ok")
+}
+
+// The provider asks for gzip in the transport's place, once, and reads a
+// gzip answer (events and an error body) as the transport would; a
+// transport that does not ask is not made to.
+func TestProviderAsksForGzipInTheTransportsPlace(t *testing.T) {
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = r.Header.Values("Accept-Encoding")
+		if len(asked) == 0 {
+			http.Error(w, `{"type":"error","error":{"type":"invalid_request_error","message":"no gzip"}}`, http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		defer zw.Close()
+		if strings.Contains(r.Header.Get("X-Api-Key"), "refuse") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(zw, `{"type":"error","error":{"type":"invalid_request_error","message":"compressed refusal"}}`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(zw, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3}}}\n\n"+
+			"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"unzipped\"}}\n\n"+
+			"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":1}}\n\n"+
+			"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+	}))
+	defer srv.Close()
+	req := &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}}
+	s, err := NewProvider(Config{BaseURL: srv.URL}).Stream(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := stream.Collect(s)
+	if res.Err != nil || res.Text != "unzipped" || len(asked) != 1 || asked[0] != "gzip" {
+		t.Fatalf("%q, %v; Accept-Encoding sent: %q", res.Text, res.Err, asked)
+	}
+	_, err = NewProvider(Config{BaseURL: srv.URL, APIKey: "refuse"}).Stream(t.Context(), req)
+	if err == nil || !strings.Contains(err.Error(), "compressed refusal") {
+		t.Fatalf("error answer read as %v", err)
+	}
+	tr := &http.Transport{DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	_, err = NewProvider(Config{BaseURL: srv.URL, HTTPClient: &http.Client{Transport: tr}}).Stream(t.Context(), req)
+	if err == nil || !strings.Contains(err.Error(), "no gzip") || len(asked) != 0 {
+		t.Fatalf("asked %q, answered %v; want no Accept-Encoding", asked, err)
+	}
 }

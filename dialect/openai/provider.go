@@ -89,7 +89,7 @@ func NewProvider(cfg Config) *Provider {
 	p.streamHeader.Set("Content-Type", "application/json")
 	p.streamHeader.Set("Accept", "text/event-stream")
 	p.setHeaders(p.streamHeader)
-	if p.streamHeader.Get("Accept-Encoding") == "" && transportGzips(client) {
+	if p.streamHeader.Get("Accept-Encoding") == "" && dialect.TransportGzips(client) {
 		p.streamHeader.Set("Accept-Encoding", "gzip")
 		p.gzip = true
 	}
@@ -136,7 +136,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}
 	if p.gzip {
-		gunzipped(resp)
+		dialect.Gunzipped(resp)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
