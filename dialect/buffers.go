@@ -9,10 +9,14 @@ import "sync"
 // collection (docs/benchmarks.md, issue 13, longprompt session). They are
 // taken from these pools instead, by size class, and given back.
 
-// bufferSizes are the classes: 1 KiB to 64 KiB in steps of a half and a
+// bufferSizes are the classes: 1 KiB to 1 MiB in steps of a half and a
 // third (a body takes at most half as much again as it needs); longer
-// bodies are rare, and not pooled.
-var bufferSizes = [...]int{1 << 10, 3 << 9, 2 << 10, 3 << 10, 4 << 10, 6 << 10, 8 << 10, 12 << 10, 16 << 10, 24 << 10, 32 << 10, 48 << 10, 64 << 10}
+// bodies are rare, and not pooled. (A pool keeps what it is given for
+// two collections at most.)
+var bufferSizes = [...]int{
+	1 << 10, 3 << 9, 2 << 10, 3 << 10, 4 << 10, 6 << 10, 8 << 10, 12 << 10, 16 << 10, 24 << 10, 32 << 10, 48 << 10,
+	64 << 10, 96 << 10, 128 << 10, 192 << 10, 256 << 10, 384 << 10, 512 << 10, 768 << 10, 1 << 20,
+}
 
 var bufferPools [len(bufferSizes)]sync.Pool // of *[]byte
 

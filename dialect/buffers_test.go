@@ -6,7 +6,7 @@ import "testing"
 // given back serves the sizes its capacity holds.
 func TestBufferClasses(t *testing.T) {
 	for _, c := range []struct{ n, class int }{
-		{0, 0}, {1, 0}, {1024, 0}, {1025, 1}, {1536, 1}, {1537, 2}, {2048, 2}, {8193, 7}, {12 << 10, 7}, {65536, 12}, {65537, -1},
+		{0, 0}, {1, 0}, {1024, 0}, {1025, 1}, {1536, 1}, {1537, 2}, {2048, 2}, {8193, 7}, {12 << 10, 7}, {65536, 12}, {65537, 13}, {1 << 20, 20}, {1<<20 + 1, -1},
 	} {
 		if got := bufferClass(c.n); got != c.class {
 			t.Errorf("bufferClass(%d) = %d, want %d", c.n, got, c.class)

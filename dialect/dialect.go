@@ -160,7 +160,8 @@ const maxPrealloc = 32 << 10
 // readBody reads body to its end into a buffer from the pool, of the
 // request's length when it says it (within limit, and up to
 // maxPrealloc: a client that announces a large body and sends it slowly
-// holds no more memory than it has sent).
+// holds no more memory than it has sent), growing into the pool's larger
+// buffers.
 func readBody(body io.Reader, length, limit int64) (*[]byte, error) {
 	size := int64(512)
 	if length > 0 && length < limit {
@@ -179,8 +180,12 @@ func readBody(body io.Reader, length, limit int64) (*[]byte, error) {
 			*p = data
 			return p, err
 		}
-		if len(data) == cap(data) {
-			data = append(data, 0)[:len(data)]
+		if len(data) == cap(data) { // twice as much room, from the pool
+			more := GetBuffer(2 * cap(data))
+			*more = append(*more, data...)
+			*p = data
+			PutBuffer(p)
+			p, data = more, *more
 		}
 	}
 }
