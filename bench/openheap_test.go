@@ -3,6 +3,7 @@ package bench
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,32 +23,57 @@ const proxyCopyBuffer = 32 << 10
 // one token, as in BenchmarkOpenStreams. Runnel used to keep about 3.5 KiB
 // a stream more than that: the upstream connection's 4 KiB read buffer
 // (below its own SSE reader's), a header map per upstream request, the
-// header timer after its use, a chunk buffer larger than a chunk.
+// header timer after its use, a chunk buffer larger than a chunk. With
+// long prompts it kept the decoded request for the whole stream (for the
+// record's usage estimate, and in the dialects' closures), and the
+// Anthropic provider its upstream body: a prompt's length more a stream.
 func TestOpenStreamsHoldLessHeapThanTheProxy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 2,000 streams through two hop processes")
 	}
+	for _, c := range []struct {
+		name, api, runnel string
+		prompt            int // bytes
+	}{
+		{"short prompt", "openai", "runnel", 2},
+		{"8 KiB prompt", "openai", "runnel", 8 << 10},
+		{"64 KiB prompt", "openai", "runnel", 64 << 10},
+		{"Anthropic, 8 KiB prompt", "anthropic", "runnel-anthropic", 8 << 10},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			openHeld(t, c.api, c.runnel, strings.Repeat("x", c.prompt))
+		})
+	}
+}
+
+// openHeld is TestOpenStreamsHoldLessHeapThanTheProxy for one hop and
+// prompt.
+func openHeld(t *testing.T, api, runnel, prompt string) {
 	const n = 1000
-	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: 50, ITL: 20 * time.Millisecond}))
+	mockH, model := MockHandler(mock.Options{Tokens: 50, ITL: 20 * time.Millisecond}), "openai/default?hang_after=1"
+	if api == "anthropic" {
+		mockH, model = MockAnthropicHandler(mock.Options{Tokens: 50, ITL: 20 * time.Millisecond}), "anthropic/default?hang_after=1"
+	}
+	upstream := httptest.NewServer(mockH)
 	defer upstream.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
 	defer client.CloseIdleConnections()
 	heap := map[string]float64{}
-	for _, h := range []hop{{"proxy", "", "default?hang_after=1"}, {"runnel", "", "openai/default?hang_after=1"}} {
+	for _, h := range []hop{{"proxy", "", "default?hang_after=1"}, {runnel, "", model}} {
 		p := startHop(t, h.name, upstream.URL)
 		h.url = p.URL
-		open(t, 1, h, client, "hi")()
+		open(t, api, 1, h, client, prompt)()
 		before := p.stats(t, true)
-		closeAll := open(t, n, h, client, "hi")
+		closeAll := open(t, api, n, h, client, prompt)
 		with := p.stats(t, true)
 		closeAll()
 		p.stop()
 		heap[h.name] = (float64(with.LiveBytes-with.Stacks) - float64(before.LiveBytes-before.Stacks)) / n
 	}
 	t.Logf("heap per open stream: proxy %.0f bytes (%.0f without its copy buffer), Runnel %.0f",
-		heap["proxy"], heap["proxy"]-proxyCopyBuffer, heap["runnel"])
-	if heap["runnel"] > heap["proxy"]-proxyCopyBuffer {
+		heap["proxy"], heap["proxy"]-proxyCopyBuffer, heap[runnel])
+	if heap[runnel] > heap["proxy"]-proxyCopyBuffer {
 		t.Errorf("Runnel keeps %.0f bytes of heap per open stream, the proxy %.0f apart from its copy buffer",
-			heap["runnel"], heap["proxy"]-proxyCopyBuffer)
+			heap[runnel], heap["proxy"]-proxyCopyBuffer)
 	}
 }

@@ -389,21 +389,27 @@ func BenchmarkOpenStreams(b *testing.B) {
 		prompt = strings.Repeat("x", n)
 	}
 	const n = 2000
-	upstream := httptest.NewServer(MockHandler(mock.Options{Tokens: 50, ITL: 20 * time.Millisecond}))
+	api, mockH := "openai", MockHandler(mock.Options{Tokens: 50, ITL: 20 * time.Millisecond})
+	kinds := []struct{ name, model string }{{"proxy", "default?hang_after=1"}, {"runnel", "openai/default?hang_after=1"}}
+	// RUNNEL_BENCH_OPEN_API=anthropic: the Anthropic hop, both sides.
+	if os.Getenv("RUNNEL_BENCH_OPEN_API") == "anthropic" {
+		api, mockH = "anthropic", MockAnthropicHandler(mock.Options{Tokens: 50, ITL: 20 * time.Millisecond})
+		kinds[1] = struct{ name, model string }{"runnel-anthropic", "anthropic/default?hang_after=1"}
+	}
+	upstream := httptest.NewServer(mockH)
 	defer upstream.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxIdleConns: 0}}
-	kinds := []struct{ name, model string }{{"proxy", "default?hang_after=1"}, {"runnel", "openai/default?hang_after=1"}}
 	rssPer, livePer := make([][]float64, len(kinds)), make([][]float64, len(kinds))
 	for i := range b.N {
 		for k := range kinds {
 			j := (i + k) % len(kinds)
 			p := startHop(b, kinds[j].name, upstream.URL)
-			open(b, 1, hop{kinds[j].name, p.URL, kinds[j].model}, client, prompt)()
+			open(b, api, 1, hop{kinds[j].name, p.URL, kinds[j].model}, client, prompt)()
 			before := p.stats(b, true)
 			if heapDir != "" {
 				p.saveHeap(b, filepath.Join(heapDir, kinds[j].name+"-before.heap"))
 			}
-			closeAll := open(b, n, hop{kinds[j].name, p.URL, kinds[j].model}, client, prompt)
+			closeAll := open(b, api, n, hop{kinds[j].name, p.URL, kinds[j].model}, client, prompt)
 			with := p.stats(b, true)
 			if heapDir != "" {
 				p.saveHeap(b, filepath.Join(heapDir, kinds[j].name+"-with.heap"))
@@ -428,11 +434,15 @@ func BenchmarkOpenStreams(b *testing.B) {
 	}
 }
 
-// open opens n streams through h, each with prompt as its message, and
-// waits for each one's first token; it returns what closes them.
-func open(b testing.TB, n int, h hop, client *http.Client, prompt string) (closeAll func()) {
+// open opens n streams through h, each with prompt as its message, in
+// api's dialect ("openai" or "anthropic"), and waits for each one's first
+// token; it returns what closes them.
+func open(b testing.TB, api string, n int, h hop, client *http.Client, prompt string) (closeAll func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := openai.NewProvider(openai.Config{BaseURL: h.url + "/v1", HTTPClient: client})
+	var p stream.Provider = openai.NewProvider(openai.Config{BaseURL: h.url + "/v1", HTTPClient: client})
+	if api == "anthropic" {
+		p = anthropic.NewProvider(anthropic.Config{BaseURL: h.url, HTTPClient: client})
+	}
 	streams := make([]stream.Stream, n)
 	var wg sync.WaitGroup
 	for i := range streams {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/anthropic"
 	"github.com/runnel/runnel/dialect/gemini"
 	"github.com/runnel/runnel/dialect/ollama"
@@ -31,6 +32,7 @@ func UpstreamClient() *http.Client {
 	t.IdleConnTimeout = 90 * time.Second
 	t.WriteBufferSize = openai.UpstreamWriteBuffer
 	t.ReadBufferSize = openai.UpstreamReadBuffer
+	dialect.PoolBodyCopies(t)
 	return &http.Client{Transport: t}
 }
 
@@ -86,13 +88,13 @@ func (c *Config) BuildProviders(getenv func(string) string, client *http.Client)
 			return nil, fmt.Errorf("providers.%s: a %s provider is not available in this build yet", name, p.Type)
 		}
 		if p.ReadAhead {
-			out[name] = wrapped{control.Buffer(out[name], c.Gateway.BufferSize), out[name]}
+			out[name] = wrap(control.Buffer(out[name], c.Gateway.BufferSize), out[name])
 		}
 		switch {
 		case p.Think.All:
-			out[name] = wrapped{control.ThinkSplit(out[name], control.DefaultThinkTags), out[name]}
+			out[name] = wrap(control.ThinkSplit(out[name], control.DefaultThinkTags), out[name])
 		case len(p.Think.Models) > 0:
-			out[name] = wrapped{thinkFor(out[name], p.Think.Models), out[name]}
+			out[name] = wrap(thinkFor(out[name], p.Think.Models), out[name])
 		}
 	}
 	return out, nil
@@ -186,18 +188,26 @@ func (w wrapped) Models(ctx context.Context) ([]gateway.ModelInfo, error) {
 	return nil, nil
 }
 
-func (w wrapped) CountPrompt(model string, req *stream.Request) (int, bool) {
-	if c, ok := w.orig.(gateway.TokenCounter); ok {
-		return c.CountPrompt(model, req)
+// wrap is p wrapping orig, a gateway.TokenCounter only when orig is one:
+// the gateway keeps a long request for its estimate when the provider
+// has a tokenizer (see gateway.LengthCounter).
+func wrap(p, orig stream.Provider) stream.Provider {
+	w := wrapped{p, orig}
+	if _, ok := orig.(gateway.TokenCounter); ok {
+		return countingWrapped{w}
 	}
-	return 0, false
+	return w
 }
 
-func (w wrapped) CountText(model, text string) (int, bool) {
-	if c, ok := w.orig.(gateway.TokenCounter); ok {
-		return c.CountText(model, text)
-	}
-	return 0, false
+// countingWrapped is a wrapped provider whose original has a tokenizer.
+type countingWrapped struct{ wrapped }
+
+func (w countingWrapped) CountPrompt(model string, req *stream.Request) (int, bool) {
+	return w.orig.(gateway.TokenCounter).CountPrompt(model, req)
+}
+
+func (w countingWrapped) CountText(model, text string) (int, bool) {
+	return w.orig.(gateway.TokenCounter).CountText(model, text)
 }
 
 func (w wrapped) CanStream(model string) bool {

@@ -113,46 +113,79 @@ func decodeFrom(rd io.Reader, limit int64, v any, strict bool) *stream.Error {
 // to encoding/json at once and meets that error where DecodeJSON would).
 // For a common request shape that a scanner reads for a fraction of
 // encoding/json's cost (docs/benchmarks.md, issue 13, percall session).
+// The body's bytes are reused once it returns: what fast decodes may keep
+// no slice of them (see DecodeJSONHeld).
 func DecodeJSONWith(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool) *stream.Error {
+	body, err := DecodeJSONHeld(w, r, limit, v, fast)
+	body.Release()
+	return err
+}
+
+// DecodeJSONHeld is DecodeJSONWith for a fast decoder whose values keep
+// slices of the body (raw JSON values): the body's buffer is the
+// caller's until it calls Release, once it has converted them; after
+// that, nothing may read them. (encoding/json copies what it decodes.)
+func DecodeJSONHeld(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool) (HeldBody, *stream.Error) {
 	if limit <= 0 {
 		limit = DefaultBodyLimit
 	}
 	body := http.MaxBytesReader(w, r.Body, limit)
-	data, err := readBody(body, r.ContentLength, limit)
+	p, err := readBody(body, r.ContentLength, limit)
+	data := *p
 	if err == nil {
 		body.Close() // see decodeJSON
 		if fast(data) {
-			return nil
+			return HeldBody{p}, nil
 		}
-		return decodeFrom(bytes.NewReader(data), limit, v, false)
+		return HeldBody{p}, decodeFrom(bytes.NewReader(data), limit, v, false)
 	}
-	return decodeFrom(io.MultiReader(bytes.NewReader(data), errReader{err}), limit, v, false)
+	return HeldBody{p}, decodeFrom(io.MultiReader(bytes.NewReader(data), errReader{err}), limit, v, false)
+}
+
+// HeldBody is a request body read by DecodeJSONHeld, in a buffer from a
+// pool (GetBuffer).
+type HeldBody struct{ p *[]byte }
+
+// Release gives the body's buffer back; nothing may read it after.
+// Release on the zero HeldBody does nothing.
+func (b HeldBody) Release() {
+	if b.p != nil {
+		PutBuffer(b.p)
+	}
 }
 
 // maxPrealloc bounds readBody's first allocation.
 const maxPrealloc = 32 << 10
 
-// readBody reads body to its end, in one allocation when the request says
-// its length (within limit, and up to maxPrealloc: a client that
-// announces a large body and sends it slowly holds no more memory than
-// it has sent).
-func readBody(body io.Reader, length, limit int64) ([]byte, error) {
+// readBody reads body to its end into a buffer from the pool, of the
+// request's length when it says it (within limit, and up to
+// maxPrealloc: a client that announces a large body and sends it slowly
+// holds no more memory than it has sent), growing into the pool's larger
+// buffers.
+func readBody(body io.Reader, length, limit int64) (*[]byte, error) {
 	size := int64(512)
 	if length > 0 && length < limit {
 		size = min(length+1, maxPrealloc) // room to read the EOF without growing
 	}
-	data := make([]byte, 0, size)
+	p := GetBuffer(int(size))
+	data := *p
 	for {
 		n, err := body.Read(data[len(data):cap(data)])
 		data = data[:len(data)+n]
 		if err == io.EOF {
-			return data, nil
+			*p = data
+			return p, nil
 		}
 		if err != nil {
-			return data, err
+			*p = data
+			return p, err
 		}
-		if len(data) == cap(data) {
-			data = append(data, 0)[:len(data)]
+		if len(data) == cap(data) { // twice as much room, from the pool
+			more := GetBuffer(2 * cap(data))
+			*more = append(*more, data...)
+			*p = data
+			PutBuffer(p)
+			p, data = more, *more
 		}
 	}
 }

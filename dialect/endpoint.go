@@ -3,6 +3,7 @@ package dialect
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 )
 
@@ -41,15 +42,23 @@ func NewEndpoint(client *http.Client, url string, header http.Header) (*Endpoint
 	return e, nil
 }
 
-// Post sends body, as NewUpstreamPost would (a body longer than short is
-// let go of once sent), and returns the answer's headers. Errors are the
-// transport's, for TransportError.
-func (e *Endpoint) Post(ctx context.Context, body []byte, short int) (*http.Response, error) {
+// Post sends *body, as NewUpstreamPost would (it takes *body over; a body
+// longer than short is let go of once sent), and returns the answer's
+// headers. Errors are the transport's, for TransportError.
+func (e *Endpoint) Post(ctx context.Context, body *[]byte, short int) (*http.Response, error) {
 	if e.direct == nil {
 		return e.viaClient(ctx, body, short)
 	}
 	r, sent := e.request(ctx, body, short)
 	resp, err := e.direct.RoundTrip(r)
+	var again []byte
+	redirected := err == nil && resp != nil && redirects(resp)
+	if redirected {
+		// Rare (an upstream moved); the client follows it as Do does,
+		// with the body again. Read through GetBody before Release, so
+		// that the pool never gets bytes this may still read.
+		again = sendAgain(r)
+	}
 	sent.Release()
 	if err != nil {
 		return nil, err
@@ -60,12 +69,22 @@ func (e *Endpoint) Post(ctx context.Context, body []byte, short int) (*http.Resp
 	if resp.Body == nil {
 		resp.Body = http.NoBody
 	}
-	if redirects(resp) {
-		// Rare (an upstream moved); the client follows it as Do does.
+	if redirected {
 		resp.Body.Close()
-		return e.viaClient(ctx, body, short)
+		return e.viaClient(ctx, &again, short)
 	}
 	return resp, nil
+}
+
+// sendAgain is a copy of r's body, read through its GetBody.
+func sendAgain(r *http.Request) []byte {
+	rc, err := r.GetBody()
+	if err != nil {
+		return nil
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	return b
 }
 
 var errNilResponse = errors.New("http: RoundTripper implementation returned a nil *Response with a nil error")
@@ -74,7 +93,7 @@ var errNilResponse = errors.New("http: RoundTripper implementation returned a ni
 // jar's cookies, applies its timeout.
 //
 //go:noinline
-func (e *Endpoint) viaClient(ctx context.Context, body []byte, short int) (*http.Response, error) {
+func (e *Endpoint) viaClient(ctx context.Context, body *[]byte, short int) (*http.Response, error) {
 	r, sent := e.request(ctx, body, short)
 	if e.client.Jar != nil {
 		r.Header = r.Header.Clone()
@@ -84,8 +103,9 @@ func (e *Endpoint) viaClient(ctx context.Context, body []byte, short int) (*http
 	return resp, err
 }
 
-// request is the call's request: the template with ctx and body.
-func (e *Endpoint) request(ctx context.Context, body []byte, short int) (*http.Request, *SentBody) {
+// request is the call's request: the template with ctx and *body, which it
+// takes over.
+func (e *Endpoint) request(ctx context.Context, body *[]byte, short int) (*http.Request, *SentBody) {
 	r := e.tmpl.WithContext(ctx)
 	return r, setBody(r, body, short)
 }

@@ -244,6 +244,7 @@ func (rs *Resumer) startPlain(w http.ResponseWriter, r *http.Request, kind strin
 		rs.codec(kind).WriteError(w, err)
 		return nil, nil
 	}
+	call.Request = nil // nothing here logs it; see gateway.Call.Request
 	if o.KeepAlive == 0 {
 		o.KeepAlive = rs.KeepAlive
 	}
@@ -298,6 +299,7 @@ func (rs *Resumer) streamResumable(w http.ResponseWriter, r *http.Request, kind 
 		describe(sess, callInfoOf(call, originFrom(r.Context())))
 		call.Stream = &noting{Stream: call.Stream, sess: sess}
 	}
+	call.Request = nil // logged, if ever; see gateway.Call.Request
 	rs.run(ctx, cancel, sess, call, encode)
 	rs.follow(w, r, sess.ID(), c)
 }

@@ -160,7 +160,7 @@ func (s *JSONScanner) plainKey() ([]byte, bool) {
 func (s *JSONScanner) RawString() ([]byte, bool) {
 	s.ws()
 	start := s.i
-	if _, ok := s.Str(); !ok {
+	if _, ok := s.str(false); !ok {
 		return nil, false
 	}
 	return s.b[start:s.i:s.i], true
@@ -170,7 +170,12 @@ func (s *JSONScanner) RawString() ([]byte, bool) {
 // the escapes \" \\ \/ \b \f \n \r \t and \uXXXX outside the surrogates.
 // Invalid UTF-8 (which encoding/json replaces) and surrogate escapes
 // (which it pairs) are left to encoding/json.
-func (s *JSONScanner) Str() (string, bool) {
+func (s *JSONScanner) Str() (string, bool) { return s.str(true) }
+
+// str is Str; without keep it only checks the string, and allocates
+// nothing (RawString's caller decodes the raw bytes itself: a prompt
+// made into a string twice was one copy of it too many per call).
+func (s *JSONScanner) str(keep bool) (string, bool) {
 	s.ws()
 	if s.i >= len(s.b) || s.b[s.i] != '"' {
 		return "", false
@@ -179,30 +184,48 @@ func (s *JSONScanner) Str() (string, bool) {
 	i := PlainEndBytes(s.b, start)
 	if i < len(s.b) && s.b[i] == '"' {
 		s.i = i + 1
+		if !keep {
+			return "", true
+		}
 		return string(s.b[start:i]), true
 	}
-	var out []byte // set at the first escape
+	var (
+		out     []byte // set at the first escape, when keeping
+		escaped bool
+		scratch [utf8.UTFMax]byte // an escape's bytes, when not keeping
+	)
 	for i < len(s.b) {
 		c := s.b[i]
 		switch {
 		case c == '"':
 			s.i = i + 1
-			if out == nil {
+			switch {
+			case !keep:
+				return "", true
+			case !escaped:
 				return string(s.b[start:i]), true
 			}
 			return string(out), true
 		case c == '\\':
-			if out == nil {
-				out = append(make([]byte, 0, i-start+32), s.b[start:i]...)
+			dst := scratch[:0]
+			if keep {
+				if !escaped {
+					out = append(make([]byte, 0, i-start+32), s.b[start:i]...)
+				}
+				dst = out
 			}
+			escaped = true
 			var ok bool
-			if out, i, ok = unescape(out, s.b, i); !ok {
+			if dst, i, ok = unescape(dst, s.b, i); !ok {
 				return "", false
+			}
+			if keep {
+				out = dst
 			}
 		case c < 0x20:
 			return "", false
 		case c < utf8.RuneSelf:
-			if out != nil {
+			if escaped && keep {
 				out = append(out, c)
 			}
 			i++
@@ -211,7 +234,7 @@ func (s *JSONScanner) Str() (string, bool) {
 			if r == utf8.RuneError && size == 1 {
 				return "", false
 			}
-			if out != nil {
+			if escaped && keep {
 				out = append(out, s.b[i:i+size]...)
 			}
 			i += size

@@ -24,7 +24,9 @@ type Call struct {
 	Model    string    // the model as that provider knows it
 	Started  time.Time // when the gateway accepted the call
 	// Request is the call's request as admitted (the default model
-	// filled in); nil for calls not made by Gateway.Start.
+	// filled in); nil for calls not made by Gateway.Start. A caller
+	// done with it (the resumption layer, once it has logged it) sets it
+	// to nil, so that an open stream does not keep a long prompt.
 	Request *stream.Request
 	// FlushOnWait says that Recv waits for nothing but the serving
 	// provider's source, and that the provider calls the context's
@@ -72,7 +74,10 @@ type Cost struct {
 // Record is everything kept about one call. The gateway hands it to the
 // Accountant once, when the call ends, whatever way it ended.
 type Record struct {
-	ID        string
+	ID string
+	// Request is the call's request as admitted. Without an Admission
+	// to record it, it is nil when the gateway could count the prompt
+	// as the call started (LengthCounter) and let go of it then.
 	Request   *stream.Request
 	Provider  string
 	Model     string

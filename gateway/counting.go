@@ -53,6 +53,11 @@ func (e estimator) prompt(req *stream.Request) int {
 			return n
 		}
 	}
+	if l, ok := e.c.(LengthCounter); ok {
+		if n, ok := l.CountPrompt(e.model, req); ok {
+			return n
+		}
+	}
 	var prompt strings.Builder
 	for _, msg := range req.Messages {
 		prompt.WriteString(msg.Content)

@@ -38,7 +38,13 @@ type meter struct {
 	// settled is set, under mu, once Recv has more to do than read the
 	// next event: an event queued, the stream ended or closed. Until then
 	// Recv need not take mu to find out.
-	settled   atomic.Bool
+	settled atomic.Bool
+
+	// prompt is the prompt's estimated count, taken when the call
+	// started, when the record lets go of its request then (see
+	// letGoOfRequest); -1 otherwise.
+	prompt int
+
 	mu        sync.Mutex // Recv's updates against Close and Summary
 	rec       Record
 	out, tho  strings.Builder
@@ -155,7 +161,31 @@ func (m *meter) estimate(ev stream.Event) stream.Event {
 }
 
 func (m *meter) estimated() stream.Usage {
-	return estimator{tc: m.tc, c: m.g.opts.Counter, model: m.rec.Model}.usage(m.rec.Request, m.out.String(), m.tho.String(), m.rec.ToolCalls)
+	u := estimator{tc: m.tc, c: m.g.opts.Counter, model: m.rec.Model}.usage(m.rec.Request, m.out.String(), m.tho.String(), m.rec.ToolCalls)
+	if m.prompt >= 0 {
+		u.PromptTokens = m.prompt
+	}
+	return u
+}
+
+// letGoOfRequest counts the prompt now, if its count is its length's
+// (LengthCounter), and lets the record go of the request: called once
+// the provider's stream has started, when no fallback can send the
+// request again, for a call whose record nobody keeps the request of
+// (no Accountant). The decoded request, whose messages are as long as
+// the prompt, was kept for the whole stream only for the estimate a
+// call without reported usage gets at its end (docs/benchmarks.md,
+// issue 13, longprompt session). A provider with its own tokenizer
+// (TokenCounter), or a model counted by tokenizer, keeps it: counting
+// every prompt at the start would cost more than keeping it.
+func (m *meter) letGoOfRequest() {
+	l, ok := m.g.opts.Counter.(LengthCounter)
+	if !ok || m.tc != nil || m.rec.Request == nil {
+		return
+	}
+	if n, ok := l.CountPrompt(m.rec.Model, m.rec.Request); ok {
+		m.prompt, m.rec.Request = n, nil
+	}
 }
 
 // end finalises the record. Called with mu held, once.

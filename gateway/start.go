@@ -200,6 +200,10 @@ func (g *Gateway) newCall(cs *callState, s stream.Stream) *Call {
 	m.prices = g.price(req.Model, sv.provider, sv.model)
 	m.tokens = tokenObserver(g.opts.Observer, sv.provider, sv.model)
 	m.beforeWait = stream.BeforeWait(&cs.ctx)
+	m.prompt = -1
+	if m.adm == nil {
+		m.letGoOfRequest()
+	}
 	if cont != nil {
 		// The record holds the whole answer; its first token came long ago.
 		m.out.WriteString(cont.Text)

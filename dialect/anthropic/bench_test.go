@@ -58,7 +58,7 @@ func BenchmarkRequestBody(b *testing.B) {
 	b.Run("appended", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			requestBody(m)
+			requestBody(m, 0)
 		}
 	})
 }

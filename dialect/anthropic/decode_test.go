@@ -2,6 +2,8 @@ package anthropic
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/runnel/runnel/dialect/dialecttest"
@@ -68,4 +70,29 @@ func FuzzDecodeMessagesBody(f *testing.F) {
 			return s.decode(w, r, b)
 		})
 	})
+}
+
+// TestDecodedRequestOutlivesItsBody: the body's buffer goes back to the
+// pool once decoded, and the next body is read into it; what the first
+// decoded is its own.
+func TestDecodedRequestOutlivesItsBody(t *testing.T) {
+	s := &Server{}
+	var bodies []*MessagesRequest
+	for _, c := range []byte("xyz") {
+		body := new(MessagesRequest)
+		raw := `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"` + strings.Repeat(string(c), 8192) + `"}]}`
+		if err := s.decode(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader(raw)), body); err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, body)
+	}
+	for i, c := range []byte("xyz") {
+		req, err := bodies[i].toRequest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := req.Messages; len(m) != 1 || m[0].Content != strings.Repeat(string(c), 8192) {
+			t.Errorf("request %d: %.40q", i, m)
+		}
+	}
 }

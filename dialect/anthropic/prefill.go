@@ -201,7 +201,7 @@ func (p *Provider) countTokens(ctx context.Context, req *stream.Request) (int, e
 	if err != nil {
 		return 0, stream.Errorf(stream.CodeInvalidRequest, "anthropic: %v", err)
 	}
-	resp, err := p.post(ctx, "/v1/messages/count_tokens", body, "application/json")
+	resp, err := p.post(ctx, "/v1/messages/count_tokens", body, p.jsonHeader)
 	if err != nil {
 		return 0, err
 	}

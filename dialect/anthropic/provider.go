@@ -47,6 +47,10 @@ type Config struct {
 // Provider streams from /v1/messages. It implements stream.Provider.
 type Provider struct {
 	cfg Config
+	// headers by Accept: one map per provider, not per request (net/http
+	// only reads a request's headers, and keeps them for a stream's life)
+	streamHeader, jsonHeader http.Header
+	gzip                     bool // they ask for gzip, which post undoes
 
 	mu        sync.Mutex
 	noPrefill map[string]bool // models the API said refuse a prefill
@@ -82,14 +86,24 @@ func NewProvider(cfg Config) *Provider {
 	if cfg.Counter == nil {
 		cfg.Counter = gateway.ApproxCounter{}
 	}
-	p := &Provider{cfg: cfg}
-	p.messages, p.urlErr = dialect.NewEndpoint(cfg.HTTPClient, cfg.BaseURL+"/v1/messages", http.Header{
-		"Content-Type":      {"application/json"},
-		"Accept":            {"text/event-stream"},
-		"X-Api-Key":         {cfg.APIKey},
-		"Anthropic-Version": {cfg.Version},
-	})
+	// Asking for gzip in the shared maps spares each request the map the
+	// transport would add for it (see dialect.Gunzipped).
+	p := &Provider{cfg: cfg, gzip: dialect.TransportGzips(cfg.HTTPClient)}
+	p.streamHeader, p.jsonHeader = p.header("text/event-stream"), p.header("application/json")
+	p.messages, p.urlErr = dialect.NewEndpoint(cfg.HTTPClient, cfg.BaseURL+"/v1/messages", p.streamHeader)
 	return p
+}
+
+func (p *Provider) header(accept string) http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", accept)
+	h.Set("X-Api-Key", p.cfg.APIKey)
+	h.Set("Anthropic-Version", p.cfg.Version)
+	if p.gzip {
+		h.Set("Accept-Encoding", "gzip")
+	}
+	return h
 }
 
 // CanFormat implements gateway.FormatChecker: the Messages API has no
@@ -115,7 +129,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if pf != nil && pf.complete {
 		return dialect.PrefixAnswered(pf.prompt, pf.tokens), nil
 	}
-	body, err := requestBody(p.upstreamRequest(req))
+	body, err := requestBody(p.upstreamRequest(req), bodySize(req))
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "anthropic: %v", err)
 	}
@@ -136,29 +150,35 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	return us, nil
 }
 
-// post sends body to path with the API's headers; an answer of status
-// 300 or more is returned as its error.
-func (p *Provider) post(ctx context.Context, path string, body []byte, accept string) (*http.Response, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.BaseURL+path, bytes.NewReader(body))
+// shortBody is the longest body sent with its headers in one write: the
+// write buffer of config.UpstreamClient's connections (see
+// dialect.NewUpstreamPost).
+const shortBody = 1024
+
+// post sends body to path with the API's headers (header: the provider's
+// map for an Accept); an answer of status 300 or more is returned as its
+// error. A long body is let go of once sent (dialect.NewUpstreamPost).
+func (p *Provider) post(ctx context.Context, path string, body []byte, header http.Header) (*http.Response, error) {
+	hreq, sent, err := dialect.NewUpstreamPost(ctx, p.cfg.BaseURL+path, &body, shortBody)
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "anthropic: %v", err)
 	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", accept)
-	hreq.Header.Set("X-Api-Key", p.cfg.APIKey)
-	hreq.Header.Set("Anthropic-Version", p.cfg.Version)
+	hreq.Header = header
+	if p.cfg.HTTPClient.Jar != nil {
+		hreq.Header = header.Clone() // the jar's cookies are added to it
+	}
 	resp, err := p.cfg.HTTPClient.Do(hreq)
+	sent.Release()
 	return p.answer(ctx, resp, err)
 }
 
 // postStream is post of a streamed call's body to /v1/messages, through
-// the endpoint made once (see Provider.messages). The body stays one
-// bytes.Reader, as post's.
+// the endpoint made once (see Provider.messages).
 func (p *Provider) postStream(ctx context.Context, body []byte) (*http.Response, error) {
 	if p.urlErr != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "anthropic: %v", p.urlErr)
 	}
-	resp, err := p.messages.Post(ctx, body, len(body))
+	resp, err := p.messages.Post(ctx, &body, shortBody)
 	return p.answer(ctx, resp, err)
 }
 
@@ -167,6 +187,9 @@ func (p *Provider) postStream(ctx context.Context, body []byte) (*http.Response,
 func (p *Provider) answer(ctx context.Context, resp *http.Response, err error) (*http.Response, error) {
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
+	}
+	if p.gzip {
+		dialect.Gunzipped(resp)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()

@@ -122,9 +122,13 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		answer(w, r, body.Model, start)
 		return
 	}
+	// The encoder keeps the model's name, not the body: the messages are
+	// no part of what an open stream holds (the gateway keeps what the
+	// call's record needs).
+	model := body.Model
 	s.opts.Resume.Stream(w, r, kindMessages, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive, DeferFlush: true}, start,
 		func(_ context.Context, out *sse.Writer, call *gateway.Call) {
-			run(&encoder{w: w, sw: out, model: body.Model, id: "msg_" + call.ID, streamed: true, index: -1}, call)
+			run(&encoder{w: w, sw: out, model: model, id: "msg_" + call.ID, streamed: true, index: -1}, call)
 		})
 }
 

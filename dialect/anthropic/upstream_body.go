@@ -5,18 +5,34 @@ import (
 	"strconv"
 
 	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/stream"
 )
 
 // requestBody is the upstream Messages request's body: the bytes
 // json.Marshal(m) gives, appended directly for requests without tools or
 // tool-use blocks (whose raw JSON encoding/json compacts and escapes),
 // which go through encoding/json. TestRequestBodyMatchesMarshal and
-// FuzzRequestBody hold the two to the same bytes.
-func requestBody(m *MessagesRequest) ([]byte, error) {
-	if b, ok := appendRequest(make([]byte, 0, 256), m); ok {
+// FuzzRequestBody hold the two to the same bytes. The buffer, of size
+// bytes (bodySize's guess), comes from the pool that
+// dialect.NewUpstreamPost gives a long body back to once sent.
+func requestBody(m *MessagesRequest, size int) ([]byte, error) {
+	buf := dialect.GetBuffer(size)
+	if b, ok := appendRequest(*buf, m); ok {
 		return b, nil
 	}
+	dialect.PutBuffer(buf)
 	return json.Marshal(m)
+}
+
+// bodySize is a guess at the length of req's upstream body, so that it
+// is written with one allocation in most calls (from 256 bytes, an 8 KiB
+// prompt's grew through six, 32 KiB in all).
+func bodySize(req *stream.Request) int {
+	n := 256 + len(req.Model)
+	for i := range req.Messages {
+		n += 64 + len(req.Messages[i].Content) + len(req.Messages[i].Thinking)
+	}
+	return n
 }
 
 // appendRequest appends m as encoding/json writes it; ok is false for a

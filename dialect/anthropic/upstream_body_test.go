@@ -51,7 +51,7 @@ func TestRequestBodyMatchesMarshal(t *testing.T) {
 func checkRequestBody(t *testing.T, m *MessagesRequest) {
 	t.Helper()
 	want, werr := json.Marshal(m)
-	got, err := requestBody(m)
+	got, err := requestBody(m, 0)
 	if (err != nil) != (werr != nil) || !bytes.Equal(got, want) {
 		t.Errorf("requestBody\n got %s %v\nwant %s %v", got, err, want, werr)
 	}

@@ -37,6 +37,11 @@ type Config struct {
 // gateway.ModelLister.
 type Provider struct {
 	cfg Config
+	// streamHeader is every streamed call's header map (net/http only
+	// reads a request's headers, and keeps them for a stream's life);
+	// it asks for gzip in the transport's place when gzip is set.
+	streamHeader http.Header
+	gzip         bool
 }
 
 // NewProvider returns a Provider for cfg.
@@ -51,8 +56,20 @@ func NewProvider(cfg Config) *Provider {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
 	}
-	return &Provider{cfg: cfg}
+	p := &Provider{cfg: cfg, gzip: dialect.TransportGzips(cfg.HTTPClient), streamHeader: http.Header{}}
+	p.streamHeader.Set("Content-Type", "application/json")
+	p.streamHeader.Set("Accept", "text/event-stream")
+	p.streamHeader.Set("X-Goog-Api-Key", cfg.APIKey)
+	if p.gzip {
+		p.streamHeader.Set("Accept-Encoding", "gzip")
+	}
+	return p
 }
+
+// shortBody is the longest body sent with its headers in one write: the
+// write buffer of config.UpstreamClient's connections (see
+// dialect.NewUpstreamPost).
+const shortBody = 1024
 
 // Request is the body of generateContent and streamGenerateContent.
 type Request struct {
@@ -278,19 +295,25 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "gemini: %v", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.BaseURL+"/"+modelPath(req.Model)+":streamGenerateContent?alt=sse", bytes.NewReader(b))
+	// A long body is let go of once sent, and its buffer pooled.
+	hreq, sent, err := dialect.NewUpstreamPost(ctx, p.cfg.BaseURL+"/"+modelPath(req.Model)+":streamGenerateContent?alt=sse", &b, shortBody)
 	if err != nil {
 		cancel()
 		return nil, stream.Errorf(stream.CodeInternal, "gemini: %v", err)
 	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "text/event-stream")
-	hreq.Header.Set("X-Goog-Api-Key", p.cfg.APIKey)
+	hreq.Header = p.streamHeader
+	if p.cfg.HTTPClient.Jar != nil {
+		hreq.Header = p.streamHeader.Clone() // the jar's cookies are added to it
+	}
 	resp, err := p.cfg.HTTPClient.Do(hreq)
+	sent.Release()
 	if err != nil {
 		e := dialect.TransportError(ctx, p.cfg.Name, err) // before cancel, which would hide it
 		cancel()
 		return nil, e
+	}
+	if p.gzip {
+		dialect.Gunzipped(resp)
 	}
 	if resp.StatusCode >= 300 {
 		defer cancel()

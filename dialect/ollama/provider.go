@@ -56,6 +56,11 @@ func NewProvider(cfg Config) *Provider {
 // maxLine bounds one NDJSON line from upstream.
 const maxLine = 4 << 20
 
+// lineBuffer is the reader's buffer, which an open stream keeps: a
+// chunk's line is a few hundred bytes, and a longer one is joined from
+// several reads (readLine). It was 16 KiB, four pages a stream.
+const lineBuffer = 1 << 10
+
 // NotifiesBeforeWait implements stream.WaitNotifier: a stream reads its
 // body only through dialect.NotifyingReader (an answer the prefix already
 // completed reads none), so a dialect over it may write events unflushed
@@ -84,7 +89,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		cancel()
 		return nil, err
 	}
-	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(bufio.NewReaderSize(dialect.NotifyingReader(ctx, resp.Body), 16<<10)))
+	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(bufio.NewReaderSize(dialect.NotifyingReader(ctx, resp.Body), lineBuffer)))
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return &dialect.Prefilled{Stream: us, WS: pf.ws, Tokens: pf.tokens}, nil

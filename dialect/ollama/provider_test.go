@@ -326,3 +326,33 @@ func FuzzDecodeChunk(f *testing.F) {
 		}
 	})
 }
+
+// Lines longer than the reader's buffer, and several lines in one read,
+// decode whole: the buffer is small, as an open stream keeps it.
+func TestProviderReadsLinesAroundItsBuffer(t *testing.T) {
+	long := strings.Repeat("é", 3*lineBuffer)
+	line := func(text string, done bool) string {
+		b, _ := json.Marshal(map[string]any{"model": "m", "message": map[string]string{"role": "assistant", "content": text}, "done": done})
+		return string(b) + "\n"
+	}
+	// One write of several lines, then a long line in one piece.
+	body := line("a", false) + line("b", false) + line(long, false) + line("", true)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		io.WriteString(w, body)
+	}))
+	defer ts.Close()
+	s, err := NewProvider(Config{BaseURL: ts.URL}).Stream(context.Background(), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text []string
+	for _, ev := range collect(t, s) {
+		if ev.Kind == stream.KindDelta {
+			text = append(text, ev.Text)
+		}
+	}
+	if !reflect.DeepEqual(text, []string{"a", "b", long}) {
+		t.Errorf("deltas of lengths %d, want 1, 1, %d", len(text), len(long))
+	}
+}

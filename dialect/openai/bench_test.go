@@ -130,7 +130,7 @@ func BenchmarkDecodeChat(b *testing.B) {
 			return dialect.DecodeJSON(w, r, 1<<20, c)
 		}},
 		{"server", func(w http.ResponseWriter, r *http.Request, c *ChatRequest) *stream.Error {
-			return s.decodeBody(w, r, c)
+			return s.decodeHeld(w, r, c)
 		}},
 	} {
 		b.Run(d.name, func(b *testing.B) {

@@ -84,7 +84,7 @@ func FuzzDecodeChatBody(f *testing.F) {
 		}
 		s := &Server{opts: Options{BodyLimit: limit}}
 		dialecttest.CheckDecoder(t, body, limit, func(w http.ResponseWriter, r *http.Request, c *ChatRequest) *stream.Error {
-			return s.decodeBody(w, r, c)
+			return s.decodeHeld(w, r, c)
 		})
 	})
 }
@@ -105,7 +105,7 @@ func TestDecodeChatBodyErrors(t *testing.T) {
 	} {
 		s := &Server{opts: Options{BodyLimit: tc.limit}}
 		var got ChatRequest
-		err := s.decodeBody(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader(tc.body)), &got)
+		err := s.decodeHeld(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader(tc.body)), &got)
 		if err == nil || !strings.Contains(err.Message, tc.want) {
 			t.Errorf("%q: %v, want %q", tc.body, err, tc.want)
 		}
@@ -128,4 +128,35 @@ func FuzzPlainContent(f *testing.F) {
 			t.Fatalf("plainContent(%q) = %q, %v; contentText: %q, %v, %v", raw, text, isNull, want, wantNull, err)
 		}
 	})
+}
+
+// decodeHeld is decodeBody for tests that read the value after: its body
+// is never released (so never reused under it).
+func (s *Server) decodeHeld(w http.ResponseWriter, r *http.Request, body requestBody) *stream.Error {
+	_, err := s.decodeBody(w, r, body)
+	return err
+}
+
+// TestDecodedRequestOutlivesItsBody: the body's buffer goes back to the
+// pool once the request is made, and the next request's body is read
+// into it; the first request's text is its own.
+func TestDecodedRequestOutlivesItsBody(t *testing.T) {
+	s := &Server{gw: &dialecttest.Gateway{}}
+	chat := func(c byte) string {
+		return `{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat(string(c), 8192) + `"},{"role":"user","content":"a\nb"}]}`
+	}
+	var reqs []*stream.Request
+	for _, c := range []byte("xyz") {
+		var body ChatRequest
+		req := s.decode(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader(chat(c))), &body)
+		if req == nil {
+			t.Fatal("not decoded")
+		}
+		reqs = append(reqs, req)
+	}
+	for i, c := range []byte("xyz") {
+		if m := reqs[i].Messages; len(m) != 2 || m[0].Content != strings.Repeat(string(c), 8192) || m[1].Content != "a\nb" {
+			t.Errorf("request %d: %.40q", i, m)
+		}
+	}
 }

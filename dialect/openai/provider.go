@@ -85,6 +85,7 @@ func NewProvider(cfg Config) *Provider {
 		t.MaxIdleConnsPerHost = 1024
 		t.WriteBufferSize = UpstreamWriteBuffer
 		t.ReadBufferSize = UpstreamReadBuffer
+		dialect.PoolBodyCopies(t)
 		client = &http.Client{Transport: t}
 	}
 	p := &Provider{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), client: client}
@@ -92,7 +93,7 @@ func NewProvider(cfg Config) *Provider {
 	p.streamHeader.Set("Content-Type", "application/json")
 	p.streamHeader.Set("Accept", "text/event-stream")
 	p.setHeaders(p.streamHeader)
-	if p.streamHeader.Get("Accept-Encoding") == "" && transportGzips(client) {
+	if p.streamHeader.Get("Accept-Encoding") == "" && dialect.TransportGzips(client) {
 		p.streamHeader.Set("Accept-Encoding", "gzip")
 		p.gzip = true
 	}
@@ -132,12 +133,12 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if p.urlErr != nil {
 		return nil, &stream.Error{Code: stream.CodeInternal, Message: "bad upstream URL for provider " + p.cfg.Name, Err: p.urlErr}
 	}
-	resp, err := ep.Post(ctx, body, UpstreamWriteBuffer)
+	resp, err := ep.Post(ctx, &body, UpstreamWriteBuffer)
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}
 	if p.gzip {
-		gunzipped(resp)
+		dialect.Gunzipped(resp)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
@@ -702,4 +703,33 @@ func TestWholeJSON(t *testing.T) {
 			t.Errorf("%q: %v", ct, got)
 		}
 	}
+}
+
+// Long upstream bodies come from a pool and go back to it once sent:
+// concurrent calls, each with a prompt of its own, some answered before
+// their body was read, send each its own bytes, whole, call after call.
+func TestProviderSendsEachBodyWholeThroughThePool(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		want := strings.Repeat(r.Header.Get("X-Want"), 9000)
+		early := r.Header.Get("X-Early") != ""
+		w.Header().Set("Content-Type", "text/event-stream")
+		if early { // the answer leaves before the body is read
+			http.NewResponseController(w).EnableFullDuplex()
+			io.WriteString(w, `data: {"id":"c","choices":[{"index":0,"delta":{"content":"early"}}]}`+"\n\n")
+			w.(http.Flusher).Flush()
+		}
+		var body ChatRequest
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || len(body.Messages) != 1 || string(body.Messages[0].Content) != `"`+want+`"` {
+			io.WriteString(w, `data: {"id":"c","choices":[{"index":0,"delta":{"content":"wrong body"}}]}`+"\n\n")
+			return
+		}
+		io.WriteString(w, `data: {"id":"c","choices":[{"index":0,"delta":{"content":"ok"}}]}`+"\n\ndata: [DONE]\n\n")
+	}))
+	defer srv.Close()
+	dialecttest.LongPrompts(t, func(c string, n int) stream.Provider {
+		if n%2 == 1 {
+			return NewProvider(Config{BaseURL: srv.URL + "/v1", Headers: map[string]string{"X-Want": c, "X-Early": "1"}})
+		}
+		return NewProvider(Config{BaseURL: srv.URL + "/v1", Headers: map[string]string{"X-Want": c}})
+	}, "ok", "earlyok")
 }

@@ -198,20 +198,26 @@ type requestBody interface {
 // decode decodes and validates body. On failure it has answered with the
 // error and returns nil.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, body requestBody) *stream.Request {
-	if err := s.decodeBody(w, r, body); err != nil {
+	held, err := s.decodeBody(w, r, body)
+	if err != nil {
+		held.Release()
 		writeError(w, err)
 		return nil
 	}
-	return s.validate(w, body)
+	req := s.validate(w, body)
+	held.Release() // the request holds copies of what it needs
+	return req
 }
 
 // decodeBody decodes body: a chat request of the common shape with
-// scanChat, anything else with encoding/json.
-func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, body requestBody) *stream.Error {
+// scanChat, anything else with encoding/json. A scanned chat's messages
+// hold their content as slices of the body, which stays held until the
+// request is made of them (validate).
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, body requestBody) (dialect.HeldBody, *stream.Error) {
 	if c, ok := body.(*ChatRequest); ok {
-		return dialect.DecodeJSONWith(w, r, s.opts.BodyLimit, c, func(data []byte) bool { return scanChat(data, c) })
+		return dialect.DecodeJSONHeld(w, r, s.opts.BodyLimit, c, func(data []byte) bool { return scanChat(data, c) })
 	}
-	return dialect.DecodeJSON(w, r, s.opts.BodyLimit, body)
+	return dialect.HeldBody{}, dialect.DecodeJSON(w, r, s.opts.BodyLimit, body)
 }
 
 // validate is decode's second half, for a body decoded already.
@@ -261,10 +267,14 @@ var (
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *stream.Request, k *streamKind, model string) {
 	// DeferFlush: events the upstream sent together may leave in one
 	// write (the layer flushes before the call waits).
+	// The encoder's closure keeps a flag, not the request: the messages
+	// are no part of what an open stream holds (the gateway keeps what
+	// the call's record needs).
+	includeUsage := req.IncludeUsage
 	s.opts.Resume.Stream(w, r, k.kind, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs, DeferFlush: true},
 		func(ctx context.Context) (*gateway.Call, *stream.Error) { return s.start(ctx, req) },
 		func(ctx context.Context, out *sse.Writer, call *gateway.Call) {
-			s.events(ctx, out, call, chunkEncoderFor(call, k, model), req.IncludeUsage)
+			s.events(ctx, out, call, chunkEncoderFor(call, k, model), includeUsage)
 		})
 }
 

@@ -14,11 +14,14 @@ import (
 // and no reflection); a request with tools, a response format or a named
 // tool choice goes through encoding/json, whose raw values it compacts
 // and escapes. TestChatBodyMatchesMarshal and FuzzChatBody hold the two
-// to the same bytes.
+// to the same bytes. The buffer comes from the pool that
+// dialect.NewUpstreamPost gives a long body back to once sent.
 func chatBody(req *stream.Request) ([]byte, error) {
-	if b, ok := appendChatBody(make([]byte, 0, chatBodySize(req)), req); ok {
+	buf := dialect.GetBuffer(chatBodySize(req))
+	if b, ok := appendChatBody(*buf, req); ok {
 		return b, nil
 	}
+	dialect.PutBuffer(buf)
 	return json.Marshal(upstreamChat(req))
 }
 

@@ -1,4 +1,4 @@
-package openai
+package dialect
 
 import (
 	"compress/gzip"
@@ -7,17 +7,18 @@ import (
 	"strings"
 )
 
-// Streamed calls ask for gzip themselves, in the shared streamHeader,
+// Streamed calls ask for gzip themselves, in a provider's shared header
+// map (the OpenAI and Anthropic upstreams),
 // where net/http's transport would otherwise add the same header to each
 // request in a map of its own, kept for the whole stream (about 400 bytes
 // an open stream). Asking for it, they must also undo it, as the transport
 // does for the gzip it asks for.
 
-// transportGzips reports whether c's transport asks for gzip by itself (a
+// TransportGzips reports whether c's transport asks for gzip by itself (a
 // Transport without DisableCompression): then a request may ask for it in
 // its place with the same effect. A RoundTripper of another kind is left
 // to do as it does.
-func transportGzips(c *http.Client) bool {
+func TransportGzips(c *http.Client) bool {
 	rt := c.Transport
 	if rt == nil {
 		rt = http.DefaultTransport
@@ -26,13 +27,13 @@ func transportGzips(c *http.Client) bool {
 	return ok && !t.DisableCompression
 }
 
-// gunzipped undoes a gzip answer to a request that asked for gzip itself,
+// Gunzipped undoes a gzip answer to a request that asked for gzip itself,
 // as the transport does for its own: the body decompressed (from its
 // first read, so a stream's start does not wait for its first bytes), the
 // encoding and length headers dropped.
 //
 //go:noinline
-func gunzipped(resp *http.Response) {
+func Gunzipped(resp *http.Response) {
 	if !strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
 		return
 	}
