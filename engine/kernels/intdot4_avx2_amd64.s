@@ -28,6 +28,7 @@
 #define NAME_Q50X4ROWS ·dotQ50x4RowsAVX2(SB)
 #define NAME_Q40X4ROWS ·dotQ40x4RowsAVX2(SB)
 #define NAME_Q4KX4ROWS ·dotQ4Kx4RowsAVX2(SB)
+#define NAME_Q6K ·dotQ6KAVX2(SB)
 #define NAME_Q6KX4ROWS ·dotQ6Kx4RowsAVX2(SB)
 #define NAME_Q6KX8ROWS ·dotQ6Kx8RowsAVX2(SB)
 #define NAME_Q4KX8ROWS ·dotQ4Kx8RowsAVX2(SB)
@@ -38,8 +39,7 @@
 #include "intdot4_types_amd64.h"
 #include "intdot4k_amd64.h"
 #include "intdot8q4k_amd64.h"
-#include "intdot4q6k_amd64.h"
-#include "intdot8q6k_amd64.h"
+#include "intq6k_amd64.h"
 
 // func x4corrAVX2(qs *int8, nb int, c16, c32, c128 *int32)
 // For each of nb blocks of 32 quants, the sums of its four-byte groups

@@ -2,7 +2,7 @@
 
 // The integer kernels with AVX-512 VNNI's VPDPBUSD on 256-bit registers
 // (EVEX-encoded, so they need AVX512VL too; see intdot_amd64.h), and this
-// build's own one-row Q8_0, Q5_0, Q4_K and Q6_K kernels below, which one-
+// build's own one-row Q8_0, Q5_0 and Q4_K kernels below, which one-
 // stream decode runs: fewer instructions a block, 512-bit where two
 // blocks' integer sums fit one register, and the AVX2 kernels' float
 // steps in their order, so their bits (TestIntBuildsAgree).
@@ -137,119 +137,6 @@ q4kzdone:
 	HSUM
 	VZEROUPPER
 	MOVSS         X0, ret+40(FP)
-	RET
-
-// dotQ6KVNNI is this build's own too: each 512-bit step takes two of the
-// 32-element groups of intdot_amd64.h's Q6KGROUP, whose integer sums
-// (with the -32 and the sub-block scales) come from one instruction each
-// instead of two; the float steps stay one group at a time, each half
-// FMA'd into Y0 in dotQ6KAVX2's order, so the bits are its bits
-// (TestIntBuildsAgree). About 19 instructions per 64 weights against 40.
-
-// VPERMD indexes spreading 4 of 8 dword scales over 4 lanes each: the
-// first four (q6kidx) and the last four (q6kidx+64).
-#define IDX4(o, a) \
-	DATA q6kidx<>+o(SB)/8, $(a<<32|a) \
-	DATA q6kidx<>+o+8(SB)/8, $(a<<32|a)
-IDX4(0, 0)
-IDX4(16, 1)
-IDX4(32, 2)
-IDX4(48, 3)
-IDX4(64, 4)
-IDX4(80, 5)
-IDX4(96, 6)
-IDX4(112, 7)
-GLOBL q6kidx<>(SB), RODATA|NOPTR, $128
-
-// The fifth and sixth bits of groups 2k and 2k+1 from qh, bytes (masks)
-// and words (shift counts): group 0 takes bits 0-1 up 4, group 1 bits
-// 2-3 up 2; group 2 bits 4-5 as they are, group 3 bits 6-7 down 2.
-HALVES(q6kmaskA<>, 0x0303030303030303, 0x0c0c0c0c0c0c0c0c)
-HALVES(q6kshiftA<>, 0x0004000400040004, 0x0002000200020002)
-HALVES(q6kmaskB<>, 0x3030303030303030, 0xc0c0c0c0c0c0c0c0)
-HALVES(q6kshiftB<>, 0, 0x0002000200020002)
-
-// The float step of one group: Y0 += float sums (y) × d*dx (X1 = d,
-// dx at dxoff(DX)), as Q6KGROUP's last three instructions.
-#define Q6KFMA(y, dxoff) \
-	VMULSS       dxoff(DX), X1, X8 \
-	VBROADCASTSS X8, Y8 \
-	VFMADD231PS  y, Y8, Y0
-
-// Groups 2k and 2k+1: 6-bit weights in w against 64 activation bytes at
-// xoff(DI), scaled by the dword scales sc; clobbers Z7, Z18, Y8.
-#define Q6KPAIRZ(w, sc, xoff, dxoff) \
-	VPXORD        Z7, Z7, Z7 \
-	VPDPBUSD      xoff(DI), w, Z7 \
-	VPXORD        Z18, Z18, Z18 \
-	VPDPBUSD      xoff(DI), Z13, Z18 \
-	VPSUBD        Z18, Z7, Z7 \
-	VPMULLD       sc, Z7, Z7 \
-	VCVTDQ2PS     Z7, Z7 \
-	Q6KFMA(Y7, dxoff) \
-	VEXTRACTF64X4 $1, Z7, Y7 \
-	Q6KFMA(Y7, dxoff+4)
-
-// One 128-element half, as Q6KHALF: ql at qloff(SI), qh at qhoff(SI),
-// the eight scales at scoff(SI).
-#define Q6KHALFZ(qloff, qhoff, xoff, scoff, dxoff) \
-	VMOVDQU64       qloff(SI), Z2 \
-	VBROADCASTI64X4 qhoff(SI), Z3 \
-	VPMOVSXBD       scoff(SI), Y4 \
-	VPERMD          Z4, Z16, Z5 \
-	VPERMD          Z4, Z17, Z4 \
-	VPANDD          Z14, Z2, Z6 \
-	VPANDD          Z12, Z3, Z7 \
-	VPSLLVW         Z11, Z7, Z7 \
-	VPORD           Z7, Z6, Z6 \
-	Q6KPAIRZ(Z6, Z5, xoff, dxoff) \
-	VPSRLW          $4, Z2, Z6 \
-	VPANDD          Z14, Z6, Z6 \
-	VPANDD          Z10, Z3, Z7 \
-	VPSRLVW         Z9, Z7, Z7 \
-	VPORD           Z7, Z6, Z6 \
-	Q6KPAIRZ(Z6, Z4, xoff+64, dxoff+8)
-
-// func dotQ6KVNNI(row *byte, d *float32, qs *int8, nsb int) float32
-TEXT ·dotQ6KVNNI(SB), NOSPLIT, $0-36
-	MOVQ         row+0(FP), SI
-	MOVQ         d+8(FP), DX
-	MOVQ         qs+16(FP), DI
-	MOVQ         nsb+24(FP), CX
-	MOVL         $0x0f0f0f0f, AX
-	VPBROADCASTD AX, Z14
-	MOVL         $0x20202020, AX
-	VPBROADCASTD AX, Z13
-	VMOVDQU64    q6kmaskA<>(SB), Z12
-	VMOVDQU64    q6kshiftA<>(SB), Z11
-	VMOVDQU64    q6kmaskB<>(SB), Z10
-	VMOVDQU64    q6kshiftB<>(SB), Z9
-	VMOVDQU64    q6kidx<>+0(SB), Z16
-	VMOVDQU64    q6kidx<>+64(SB), Z17
-	VXORPS       Y0, Y0, Y0
-	TESTQ        CX, CX
-	JZ           q6kzdone
-
-q6kzloop:
-	PREFETCHT0 1260(SI) // 6 super-blocks ahead, as dotQ6KAVX2
-	PREFETCHT0 1324(SI)
-	PREFETCHT0 1388(SI)
-	PREFETCHT0 1452(SI)
-	MOVWLZX    208(SI), AX // d (an 8-byte VCVTPH2PS would read past the row)
-	VMOVD      AX, X1
-	VCVTPH2PS  X1, X1
-	Q6KHALFZ(0, 128, 0, 192, 0)
-	Q6KHALFZ(64, 160, 128, 200, 16)
-	ADDQ       $210, SI
-	ADDQ       $256, DI
-	ADDQ       $32, DX
-	DECQ       CX
-	JNZ        q6kzloop
-
-q6kzdone:
-	HSUM
-	VZEROUPPER
-	MOVSS X0, ret+32(FP)
 	RET
 
 // dotQ50VNNI is this build's own as well, with the two-row kernels' block

@@ -7,9 +7,11 @@ import "github.com/runnel/runnel/engine/ggml"
 // rowBytes bytes, nrows of them; four vectors' quants (qstride bytes
 // apart) and block scales, nb blocks each: for the 32-element types
 // interleaved (d4), for the K-quants one vector's after another (dstride
-// bytes apart; Q6_K's interleaved too); for Q5_0, Q6_K, and Q8_0 with
-// VNNI, the corrections of x4corr (laid out as the quants); row r's
-// result for vector k goes to dst[r+k·dstStride].
+// bytes apart); for Q5_0, and Q8_0 with VNNI, the corrections of x4corr
+// (laid out as the quants); row r's result for vector k goes to
+// dst[r+k·dstStride]. Q6_K's (intq6k_amd64.h) take kvec's super-blocks
+// of 256: four vectors' scales interleaved (d4, 16 bytes a super-block),
+// quants qstride bytes apart and sums of 16 qstride/8 bytes apart.
 
 //go:noescape
 func dotQ80x4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
@@ -36,10 +38,10 @@ func dotQ4Kx4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum 
 func dotQ4Kx4RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ6Kx4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, c32 *int32, nsb, qstride int, dst *float32, dstStride int)
+func dotQ6Kx4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ6Kx4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, c32 *int32, nsb, qstride int, dst *float32, dstStride int)
+func dotQ6Kx4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
 func dotQ80x8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
@@ -51,10 +53,10 @@ func dotQ50x8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, cor
 func dotQ40x8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ6Kx8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nsb, qstride int, dst *float32, dstStride int)
+func dotQ6Kx8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ6Kx8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nsb, qstride int, dst *float32, dstStride int, c32 *int32)
+func dotQ6Kx8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
 func dotQ4Kx8RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
@@ -94,10 +96,6 @@ func hasX4(t ggml.Type) bool {
 func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	r, dp, q, o := &rows[0], &d[0], &qs[0], &dst[0]
 	switch {
-	case t == ggml.Q6_K && useVNNI:
-		dotQ6Kx4RowsVNNI(r, rowBytes, nrows, &d4[0], q, &c32[0], nb/8, cols, o, dstStride)
-	case t == ggml.Q6_K:
-		dotQ6Kx4RowsAVX2(r, rowBytes, nrows, &d4[0], q, &c32[0], nb/8, cols, o, dstStride)
 	case t == ggml.Q4_K && useVNNI:
 		dotQ4Kx4RowsVNNI(r, rowBytes, nrows, dp, q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q4_K:
@@ -144,6 +142,33 @@ func SetQ4KEightVectorTile(on bool) bool {
 	return was
 }
 
+// dotKX4RowsArch runs the four-vector kernel of t, a type that takes
+// super-blocks of 256 (needsK), in the build its dot product uses.
+// hasX4(t) must hold; lengths are checked by the caller.
+func dotKX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, bs []int16, nsb, cols int, dst []float32, dstStride int) {
+	switch {
+	case t == ggml.Q6_K && useVNNI:
+		dotQ6Kx4RowsVNNI(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
+	case t == ggml.Q6_K:
+		dotQ6Kx4RowsAVX2(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
+	default:
+		panic("kernels: no four-vector kernel for " + t.String())
+	}
+}
+
+// dotKX8RowsArch is dotKX4RowsArch's eight-vector kernel (hasX8(t) must
+// hold): d4 holds the two groups' interleaved scales, 4·nsb apart.
+func dotKX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, bs []int16, nsb, cols int, dst []float32, dstStride int) {
+	switch {
+	case t == ggml.Q6_K && useVNNI && x8Q6KVNNI:
+		dotQ6Kx8RowsVNNI(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
+	case t == ggml.Q6_K:
+		dotQ6Kx8RowsAVX2(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
+	default:
+		panic("kernels: no eight-vector kernel for " + t.String())
+	}
+}
+
 // x8Q6KVNNI turns the VNNI build's Q6_K eight-vector tile on; off, that
 // build runs the AVX2 one (SetQ6KVNNITile, for benchmarks).
 var x8Q6KVNNI = true
@@ -173,10 +198,6 @@ func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, dk, d4 []float
 	switch {
 	case !hasX8(t):
 		panic("kernels: no eight-vector kernel for " + t.String())
-	case t == ggml.Q6_K && useVNNI && x8Q6KVNNI && cols <= x8MaxCols:
-		dotQ6Kx8RowsVNNI(r, rowBytes, nrows, d, q, nb/8, cols, o, dstStride, &c32[0])
-	case t == ggml.Q6_K:
-		dotQ6Kx8RowsAVX2(r, rowBytes, nrows, d, q, nb/8, cols, o, dstStride)
 	case t == ggml.Q4_K && useVNNI:
 		dotQ4Kx8RowsVNNI(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q4_K:

@@ -16,6 +16,14 @@ func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float3
 	panic("kernels: no eight-vector kernels")
 }
 
+func dotKX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, bs []int16, nsb, cols int, dst []float32, dstStride int) {
+	panic("kernels: no four-vector kernels")
+}
+
+func dotKX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, bs []int16, nsb, cols int, dst []float32, dstStride int) {
+	panic("kernels: no eight-vector kernels")
+}
+
 func (v *qvec) x4corr() {}
 
 // SetQ4KEightVectorTile does nothing here: there are no eight-vector tiles.
