@@ -3,7 +3,7 @@ package kernels
 import "github.com/runnel/runnel/engine/ggml"
 
 // The four-vector kernels of intdot4_amd64.h, intdot4k_amd64.h and
-// intdot4q6k_amd64.h, per block type and build. Their arguments: rows of
+// intq6k_amd64.h, per block type and build. Their arguments: rows of
 // rowBytes bytes, nrows of them; four vectors' quants (qstride bytes
 // apart) and block scales, nb blocks each: for the 32-element types
 // interleaved (d4), for the K-quants one vector's after another (dstride
@@ -119,12 +119,8 @@ func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float3
 
 // hasX8 reports whether t has an eight-vector kernel in the build in use:
 // Q8_0, Q5_0, Q4_0 (intdot8_amd64.h; with VNNI, Q8_0's and Q5_0's in
-// intdot8_vnni_amd64.h), Q6_K (intdot8q6k_amd64.h) and Q4_K
-// (intdot8q4k_amd64.h; with VNNI intdot8q4k_vnni_amd64.h). Q6_K's tile
-// is intdot8q6k_amd64.h in both builds, the VNNI one with VPDPBUSD for
-// rows of at most x8MaxCols (its corrections double what a row's walk
-// reads per vector: 0.76-0.84× the AVX2 tile at 8192 columns, 1.10-1.15×
-// at 2048).
+// intdot8_vnni_amd64.h), Q6_K (intq6k_amd64.h, rows of any width) and
+// Q4_K (intdot8q4k_amd64.h; with VNNI intdot8q4k_vnni_amd64.h).
 func hasX8(t ggml.Type) bool {
 	return hasAVX2 && (t == ggml.Q8_0 || t == ggml.Q5_0 || t == ggml.Q4_0 || t == ggml.Q6_K || t == ggml.Q4_K && x8Q4K)
 }
@@ -170,7 +166,7 @@ func dotKX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32,
 }
 
 // x8Q6KVNNI turns the VNNI build's Q6_K eight-vector tile on; off, that
-// build runs the AVX2 one (SetQ6KVNNITile, for benchmarks).
+// build runs the AVX2 one (SetQ6KVNNITile, for benchmarks; the same bits).
 var x8Q6KVNNI = true
 
 // SetQ6KVNNITile turns the VNNI build's Q6_K eight-vector tile on or off
@@ -186,9 +182,9 @@ func SetQ6KVNNITile(on bool) bool {
 // takes; wider rows go through two four-vector tiles. Eight vectors'
 // quants and corrections are 16 bytes a column, 128 KiB for Llama-3.2-1B's
 // 8192-wide ffn_down, where the eight-vector tile measured 0.80× the
-// four-vector ones (at 4864 columns still 1.0-1.04×); the VNNI Q6_K
-// tile, whose corrections are as many bytes again, gives wider rows to
-// the AVX2 one. A variable for the tests.
+// four-vector ones (at 4864 columns still 1.0-1.04×). (Q6_K's tile,
+// which reads 9 bytes a column for eight vectors, takes any width.) A
+// variable for the tests.
 var x8MaxCols = 4864
 
 // dotX8RowsArch runs t's eight-vector kernel. hasX8(t) must hold;
