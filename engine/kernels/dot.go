@@ -29,6 +29,7 @@ import (
 // c16, c32, c128 the corrections of x4corr (amd64), 32 bytes a block as
 // qs. k holds the same vectors in super-blocks of 256, for the types that
 // take them so (needsK); each form is filled only where a product needs it.
+// (sum is now used by no kernel with a fast path: Q4_1 and Q5_1.)
 type qvec struct {
 	d              []float32
 	qs             []int8
@@ -41,7 +42,7 @@ type qvec struct {
 // kvec is an activation vector quantized in super-blocks of 256, as
 // llama.cpp's Q8_K (our own code): x[i] ≈ d[i/256]*qs[i], with bs[j] = Σ qs
 // over the j-th 16 values, which Q6_K's sub-blocks of 16 take for their
-// offset of 32. d4 holds d interleaved by groups of four vectors, as
+// offset of 32 and Q4_K's and Q5_K's for their mins. d4 holds d interleaved by groups of four vectors, as
 // qvec.d4, for the tiles.
 type kvec struct {
 	d  []float32
@@ -52,7 +53,7 @@ type kvec struct {
 
 // needsK reports whether products with weight type t take the activations
 // in super-blocks of 256 (qvec.k) rather than in blocks of 32.
-func needsK(t ggml.Type) bool { return t == ggml.Q6_K }
+func needsK(t ggml.Type) bool { return t == ggml.Q4_K || t == ggml.Q5_K || t == ggml.Q6_K }
 
 // quantizeFor quantizes x (vectors whose width t's blocks divide) in the
 // form products with t take, and for the tiles if tiles is set (cols the
@@ -75,7 +76,7 @@ func (v *qvec) quantizeFor(t ggml.Type, x []float32, cols int, tiles bool) {
 // quantized in x, each cols wide, in the form t takes.
 func (v *qvec) rowDot(t ggml.Type, row []byte, k, cols int) float32 {
 	if needsK(t) {
-		return v.k.dot(row, k, cols)
+		return v.k.dot(t, row, k, cols)
 	}
 	nb := cols / qk
 	return dotFor(t)(row, v.d[k*nb:(k+1)*nb], v.qs[k*cols:(k+1)*cols], v.sum[k*nb:(k+1)*nb])
@@ -90,10 +91,17 @@ func (k *kvec) quantize(x []float32) {
 	quantizeQ8K(k.d, k.qs, k.bs, x)
 }
 
-// dot is the Q6_K row's product with vector v, cols wide.
-func (k *kvec) dot(row []byte, v, cols int) float32 {
+// dot is the product of row (type t, needsK(t)) with vector v, cols wide.
+func (k *kvec) dot(t ggml.Type, row []byte, v, cols int) float32 {
 	nsb := cols / qkK
-	return dotQ6K(row, k.d[v*nsb:(v+1)*nsb], k.qs[v*cols:(v+1)*cols], k.bs[v*cols/16:(v+1)*cols/16])
+	d, qs, bs := k.d[v*nsb:(v+1)*nsb], k.qs[v*cols:(v+1)*cols], k.bs[v*cols/16:(v+1)*cols/16]
+	switch t {
+	case ggml.Q4_K:
+		return dotQ4K(row, d, qs, bs)
+	case ggml.Q5_K:
+		return dotQ5K(row, d, qs, bs)
+	}
+	return dotQ6K(row, d, qs, bs)
 }
 
 // forTiles fills what the four-vector kernels take besides d and qs, for
@@ -279,27 +287,40 @@ func dotQ40Go(row []byte, d []float32, qs []int8) float32 {
 	return acc
 }
 
-func dotQ4KGo(row []byte, d []float32, qs []int8, sum []int32) float32 {
+// dotQ4KGo takes the activations in super-blocks of 256 (kvec): per
+// super-block Σ_j sc_j·Σ q·x over its eight sub-blocks of 32 and the mins'
+// Σ_j m_j·Σx (from the activations' sums of 16) are exact integers, scaled
+// once by d·dx and dmin·dx.
+func dotQ4KGo(row []byte, d []float32, qs []int8, bs []int16) float32 {
 	var acc float32
-	for sb := 0; sb < len(d)/8; sb++ {
+	for sb := range d {
 		blk := row[sb*q4KBytes : (sb+1)*q4KBytes]
-		dw, dmin := f16At(blk), f16At(blk[2:])
-		scales, wq := blk[4:16], blk[16:144]
+		wq := blk[16:144]
+		x := qs[sb*qkK : (sb+1)*qkK]
+		var s [8]int32
 		for c := 0; c < 4; c++ {
-			xb := 8*sb + 2*c
-			x0, x1 := qs[xb*qk:(xb+1)*qk], qs[(xb+1)*qk:(xb+2)*qk]
-			var s0, s1 int32
 			for l, w := range wq[32*c : 32*c+32] {
-				s0 += int32(w&0x0f) * int32(x0[l])
-				s1 += int32(w>>4) * int32(x1[l])
+				s[2*c] += int32(w&0x0f) * int32(x[64*c+l])
+				s[2*c+1] += int32(w>>4) * int32(x[64*c+32+l])
 			}
-			sc0, m0 := q4KScaleMin(2*c, scales)
-			sc1, m1 := q4KScaleMin(2*c+1, scales)
-			acc += d[xb]*(dw*float32(sc0)*float32(s0)-dmin*float32(m0)*float32(sum[xb])) +
-				d[xb+1]*(dw*float32(sc1)*float32(s1)-dmin*float32(m1)*float32(sum[xb+1]))
 		}
+		acc += kSuperBlock(blk, d[sb], &s, bs[16*sb:16*sb+16])
 	}
 	return acc
+}
+
+// kSuperBlock is a Q4_K or Q5_K super-block's share of a product: its
+// header at blk, the activation scale dx, the sub-blocks' sums Σ q·x and
+// the activations' sums of 16 bs.
+func kSuperBlock(blk []byte, dx float32, s *[8]int32, bs []int16) float32 {
+	dw, dmin, scales := f16At(blk), f16At(blk[2:]), blk[4:16]
+	var is, im int32
+	for j := range 8 {
+		sc, m := q4KScaleMin(j, scales)
+		is += int32(sc) * s[j]
+		im += int32(m) * (int32(bs[2*j]) + int32(bs[2*j+1]))
+	}
+	return dw*dx*float32(is) - dmin*dx*float32(im)
 }
 
 // dotQ6KGo takes the activations in super-blocks of 256 (kvec): per
@@ -437,25 +458,21 @@ func dotQ3KGo(row []byte, d []float32, qs []int8, _ []int32) float32 {
 	return acc
 }
 
-func dotQ5KGo(row []byte, d []float32, qs []int8, sum []int32) float32 {
+// dotQ5KGo is dotQ4KGo with the fifth bits.
+func dotQ5KGo(row []byte, d []float32, qs []int8, bs []int16) float32 {
 	var acc float32
-	for sb := 0; sb < len(d)/8; sb++ {
+	for sb := range d {
 		blk := row[sb*q5KBytes : (sb+1)*q5KBytes]
-		dw, dmin := f16At(blk), f16At(blk[2:])
-		scales, qh, wq := blk[4:16], blk[16:48], blk[48:176]
+		qh, wq := blk[16:48], blk[48:176]
+		x := qs[sb*qkK : (sb+1)*qkK]
+		var s [8]int32
 		for c := 0; c < 4; c++ {
-			xb := 8*sb + 2*c
-			x0, x1 := qs[xb*qk:(xb+1)*qk], qs[(xb+1)*qk:(xb+2)*qk]
-			var s0, s1 int32
 			for l, w := range wq[32*c : 32*c+32] {
-				s0 += (int32(w&0x0f) | int32(qh[l]>>(2*c)&1)<<4) * int32(x0[l])
-				s1 += (int32(w>>4) | int32(qh[l]>>(2*c+1)&1)<<4) * int32(x1[l])
+				s[2*c] += (int32(w&0x0f) | int32(qh[l]>>(2*c)&1)<<4) * int32(x[64*c+l])
+				s[2*c+1] += (int32(w>>4) | int32(qh[l]>>(2*c+1)&1)<<4) * int32(x[64*c+32+l])
 			}
-			sc0, m0 := q4KScaleMin(2*c, scales)
-			sc1, m1 := q4KScaleMin(2*c+1, scales)
-			acc += d[xb]*(dw*float32(sc0)*float32(s0)-dmin*float32(m0)*float32(sum[xb])) +
-				d[xb+1]*(dw*float32(sc1)*float32(s1)-dmin*float32(m1)*float32(sum[xb+1]))
 		}
+		acc += kSuperBlock(blk, d[sb], &s, bs[16*sb:16*sb+16])
 	}
 	return acc
 }

@@ -109,9 +109,9 @@ func testFastMatchesPortable(t *testing.T) {
 			case ggml.Q5_0:
 				got, want = dotQ50(m.Data, v.d, v.qs, nil), dotQ50Go(m.Data, v.d, v.qs, nil)
 			case ggml.Q4_K:
-				got, want = dotQ4K(m.Data, v.d, v.qs, v.sum), dotQ4KGo(m.Data, v.d, v.qs, v.sum)
+				got, want = dotQ4K(m.Data, v.k.d, v.k.qs, v.k.bs), dotQ4KGo(m.Data, v.k.d, v.k.qs, v.k.bs)
 			case ggml.Q5_K:
-				got, want = dotQ5K(m.Data, v.d, v.qs, v.sum), dotQ5KGo(m.Data, v.d, v.qs, v.sum)
+				got, want = dotQ5K(m.Data, v.k.d, v.k.qs, v.k.bs), dotQ5KGo(m.Data, v.k.d, v.k.qs, v.k.bs)
 			case ggml.Q6_K:
 				got, want = dotQ6K(m.Data, v.k.d, v.k.qs, v.k.bs), dotQ6KGo(m.Data, v.k.d, v.k.qs, v.k.bs)
 			}

@@ -14,8 +14,6 @@
 #define NAME_Q80 ·dotQ80AVX2(SB)
 #define NAME_Q40 ·dotQ40AVX2(SB)
 #define NAME_Q50 ·dotQ50AVX2(SB)
-#define NAME_Q4K ·dotQ4KAVX2(SB)
-#define NAME_Q5K ·dotQ5KAVX2(SB)
 #define NAME_Q80X2 ·dotQ80x2AVX2(SB)
 #define NAME_Q50X2 ·dotQ50x2AVX2(SB)
 

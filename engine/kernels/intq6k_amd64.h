@@ -192,6 +192,37 @@ k6done:
 	K6ONE(xoff(DI)(R9*2), Y12) \
 	K6ONE(xoff(DI)(R10*1), Y13)
 
+// KX4ROW: a row's start in the four-vector K-quant tiles (here and in
+// intq4k_amd64.h): its pointers, R14 and R13, and Y0-Y3 zeroed.
+#define KX4ROW \
+	MOVQ   0(SP), SI \
+	MOVQ   d4+24(FP), DX \
+	MOVQ   qs+32(FP), DI \
+	MOVQ   bs+40(FP), BX \
+	MOVQ   R9, R14 \
+	SHRQ   $3, R14 \
+	LEAQ   (R14)(R14*2), R13 \
+	MOVQ   nsb+48(FP), CX \
+	VXORPS Y0, Y0, Y0 \
+	VXORPS Y1, Y1, Y1 \
+	VXORPS Y2, Y2, Y2 \
+	VXORPS Y3, Y3, Y3
+
+// KX4END: a row's end: the four vectors' sums (Y0-Y3) stored, dst[k·
+// dstStride] for vector k, and the frame moved to the next row.
+#define KX4END \
+	X4HSUM(Y0, Y1, Y2, Y3, X0, X1, X2, X3) \
+	MOVQ 8(SP), AX \
+	MOVQ dstStride+72(FP), R8 \
+	SHLQ $2, R8 \
+	MOVQ AX, R11 \
+	Q8STORE(X0, R11) \
+	ADDQ $4, AX \
+	MOVQ AX, 8(SP) \
+	MOVQ rowBytes+8(FP), AX \
+	ADDQ AX, 0(SP) \
+	DECQ 16(SP)
+
 // K6FMA4(acc, sel, f): f += float(acc) × vector sel's d·dx.
 #define K6FMA4(acc, sel, f) \
 	VCVTDQ2PS   acc, acc \
@@ -208,18 +239,7 @@ TEXT NAME_Q6KX4ROWS, NOSPLIT, $32-80
 k4row:
 	CMPQ   16(SP), $0
 	JLE    k4done
-	MOVQ   0(SP), SI
-	MOVQ   d4+24(FP), DX
-	MOVQ   qs+32(FP), DI
-	MOVQ   bs+40(FP), BX
-	MOVQ   R9, R14
-	SHRQ   $3, R14
-	LEAQ   (R14)(R14*2), R13
-	MOVQ   nsb+48(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
+	KX4ROW
 
 k4loop:
 	TESTQ          CX, CX
@@ -246,17 +266,7 @@ k4loop:
 	JMP            k4loop
 
 k4sum:
-	X4HSUM(Y0, Y1, Y2, Y3, X0, X1, X2, X3)
-	MOVQ 8(SP), AX
-	MOVQ dstStride+72(FP), R8
-	SHLQ $2, R8
-	MOVQ AX, R11
-	Q8STORE(X0, R11)
-	ADDQ $4, AX
-	MOVQ AX, 8(SP)
-	MOVQ rowBytes+8(FP), AX
-	ADDQ AX, 0(SP)
-	DECQ 16(SP)
+	KX4END
 	JMP  k4row
 
 k4done:
@@ -270,7 +280,8 @@ k4done:
 // its sums of 16 at BX + v·R14 (R14 = qstride/8); the scales of vectors
 // 0-3 interleaved at DX, of vectors 4-7 at DX + R12. Frame: 0 current
 // row, 8 current output, 16 rows left, 32 + 4v the super-block's d·dx
-// of vector v; the float lanes of vector v at 64 + 32v (AVX2 build) or in
+// of vector v (64-95 unused: intq4k_amd64.h's, which shares K6ZERO8 and
+// K6LOAD8); the float lanes of vector v at 96 + 32v (AVX2 build) or in
 // Y16+v (VNNI build, whose EVEX registers the AVX2 build lacks).
 #define K6GROUP(xoff, shuf) \
 	K6SC(shuf, Y4) \
@@ -309,46 +320,54 @@ k4done:
 	VMOVUPS      acc, fo(SP)
 #define K6ZERO8 \
 	VXORPS  Y6, Y6, Y6 \
-	VMOVUPS Y6, 64(SP) \
 	VMOVUPS Y6, 96(SP) \
 	VMOVUPS Y6, 128(SP) \
 	VMOVUPS Y6, 160(SP) \
 	VMOVUPS Y6, 192(SP) \
 	VMOVUPS Y6, 224(SP) \
 	VMOVUPS Y6, 256(SP) \
-	VMOVUPS Y6, 288(SP)
+	VMOVUPS Y6, 288(SP) \
+	VMOVUPS Y6, 320(SP)
 #define K6LOAD8 \
-	VMOVUPS 64(SP), Y0 \
-	VMOVUPS 96(SP), Y1 \
-	VMOVUPS 128(SP), Y2 \
-	VMOVUPS 160(SP), Y3 \
-	VMOVUPS 192(SP), Y8 \
-	VMOVUPS 224(SP), Y9 \
-	VMOVUPS 256(SP), Y10 \
-	VMOVUPS 288(SP), Y11
+	VMOVUPS 96(SP), Y0 \
+	VMOVUPS 128(SP), Y1 \
+	VMOVUPS 160(SP), Y2 \
+	VMOVUPS 192(SP), Y3 \
+	VMOVUPS 224(SP), Y8 \
+	VMOVUPS 256(SP), Y9 \
+	VMOVUPS 288(SP), Y10 \
+	VMOVUPS 320(SP), Y11
 #endif
 
-// func dotQ6Kx8Rows(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
-TEXT NAME_Q6KX8ROWS, NOSPLIT, $320-80
-	X4FRAME(dst+64(FP), qstride+56(FP))
-	MOVQ         nsb+48(FP), R12
-	SHLQ         $4, R12 // 16 bytes of scales a super-block
-	MOVL         $0x0f0f0f0f, AX
-	VMOVD        AX, X14
+// KX8ENTRY, KX8ROW: the eight-vector K-quant tiles' entry (the frame,
+// R12, Y14) and row start (pointers, R14, the float lanes zeroed), here
+// and in intq4k_amd64.h.
+#define KX8ENTRY \
+	X4FRAME(dst+64(FP), qstride+56(FP)) \
+	MOVQ         nsb+48(FP), R12 \
+	SHLQ         $4, R12 /* 16 bytes of scales a super-block */ \
+	MOVL         $0x0f0f0f0f, AX \
+	VMOVD        AX, X14 \
 	VPBROADCASTD X14, Y14
+#define KX8ROW \
+	MOVQ 0(SP), SI \
+	MOVQ d4+24(FP), DX \
+	MOVQ qs+32(FP), DI \
+	LEAQ (DI)(R9*4), R11 \
+	MOVQ bs+40(FP), BX \
+	MOVQ R9, R14 \
+	SHRQ $3, R14 \
+	MOVQ nsb+48(FP), CX \
+	K6ZERO8
+
+// func dotQ6Kx8Rows(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
+TEXT NAME_Q6KX8ROWS, NOSPLIT, $352-80
+	KX8ENTRY
 
 k8row:
 	CMPQ 16(SP), $0
 	JLE  k8done
-	MOVQ 0(SP), SI
-	MOVQ d4+24(FP), DX
-	MOVQ qs+32(FP), DI
-	LEAQ (DI)(R9*4), R11
-	MOVQ bs+40(FP), BX
-	MOVQ R9, R14
-	SHRQ $3, R14
-	MOVQ nsb+48(FP), CX
-	K6ZERO8
+	KX8ROW
 
 k8loop:
 	TESTQ       CX, CX
@@ -377,14 +396,14 @@ k8loop:
 	ADDQ        R14, AX
 	VPMADDWD    (AX), Y4, Y11
 	K6SB
-	K6FMA8(Y0, 32, 64, Y16)
-	K6FMA8(Y1, 36, 96, Y17)
-	K6FMA8(Y2, 40, 128, Y18)
-	K6FMA8(Y3, 44, 160, Y19)
-	K6FMA8(Y8, 48, 192, Y20)
-	K6FMA8(Y9, 52, 224, Y21)
-	K6FMA8(Y10, 56, 256, Y22)
-	K6FMA8(Y11, 60, 288, Y23)
+	K6FMA8(Y0, 32, 96, Y16)
+	K6FMA8(Y1, 36, 128, Y17)
+	K6FMA8(Y2, 40, 160, Y18)
+	K6FMA8(Y3, 44, 192, Y19)
+	K6FMA8(Y8, 48, 224, Y20)
+	K6FMA8(Y9, 52, 256, Y21)
+	K6FMA8(Y10, 56, 288, Y22)
+	K6FMA8(Y11, 60, 320, Y23)
 	ADDQ        $210, SI
 	ADDQ        $256, DI
 	ADDQ        $256, R11

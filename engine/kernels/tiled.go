@@ -335,7 +335,7 @@ func (t *tiledJob) ktiles(m *Matrix, dst []float32, rowBytes, lo, hi int) {
 		}
 		for ; v < n; v++ {
 			for r := r0; r < r1; r++ {
-				dst[v*m.Rows+r] = k.dot(m.Data[r*rowBytes:(r+1)*rowBytes], v, cols)
+				dst[v*m.Rows+r] = k.dot(m.Type, m.Data[r*rowBytes:(r+1)*rowBytes], v, cols)
 			}
 		}
 	}

@@ -2,14 +2,13 @@ package kernels
 
 import "github.com/runnel/runnel/engine/ggml"
 
-// The four-vector kernels of intdot4_amd64.h, intdot4k_amd64.h and
-// intq6k_amd64.h, per block type and build. Their arguments: rows of
+// The four-vector kernels of intdot4_amd64.h, intq6k_amd64.h and
+// intq4k_amd64.h, per block type and build. Their arguments: rows of
 // rowBytes bytes, nrows of them; four vectors' quants (qstride bytes
 // apart) and block scales, nb blocks each: for the 32-element types
-// interleaved (d4), for the K-quants one vector's after another (dstride
-// bytes apart); for Q5_0, and Q8_0 with VNNI, the corrections of x4corr
-// (laid out as the quants); row r's result for vector k goes to
-// dst[r+k·dstStride]. Q6_K's (intq6k_amd64.h) take kvec's super-blocks
+// interleaved (d4); for Q5_0, and Q8_0 with VNNI, the corrections of
+// x4corr (laid out as the quants); row r's result for vector k goes to
+// dst[r+k·dstStride]. Q4_K's and Q6_K's take kvec's super-blocks
 // of 256: four vectors' scales interleaved (d4, 16 bytes a super-block),
 // quants qstride bytes apart and sums of 16 qstride/8 bytes apart.
 
@@ -32,10 +31,10 @@ func dotQ40x4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, cor
 func dotQ40x4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ4Kx4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ4Kx4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ4Kx4RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ4Kx4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
 func dotQ6Kx4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
@@ -59,13 +58,13 @@ func dotQ6Kx8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs 
 func dotQ6Kx8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ4Kx8RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ4Kx8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
 func dotQ40x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ4Kx8RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ4Kx8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
 func dotQ80x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
@@ -94,12 +93,8 @@ func hasX4(t ggml.Type) bool {
 // dotX4RowsArch runs t's four-vector kernel, in the build its dot
 // product uses. hasX4(t) must hold; lengths are checked by the caller.
 func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
-	r, dp, q, o := &rows[0], &d[0], &qs[0], &dst[0]
+	r, q, o := &rows[0], &qs[0], &dst[0]
 	switch {
-	case t == ggml.Q4_K && useVNNI:
-		dotQ4Kx4RowsVNNI(r, rowBytes, nrows, dp, q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
-	case t == ggml.Q4_K:
-		dotQ4Kx4RowsAVX2(r, rowBytes, nrows, dp, q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q8_0 && useVNNI:
 		dotQ80x4RowsVNNI(r, rowBytes, nrows, &d4[0], q, &c128[0], nb, cols, o, dstStride)
 	case t == ggml.Q8_0:
@@ -119,8 +114,8 @@ func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float3
 
 // hasX8 reports whether t has an eight-vector kernel in the build in use:
 // Q8_0, Q5_0, Q4_0 (intdot8_amd64.h; with VNNI, Q8_0's and Q5_0's in
-// intdot8_vnni_amd64.h), Q6_K (intq6k_amd64.h, rows of any width) and
-// Q4_K (intdot8q4k_amd64.h; with VNNI intdot8q4k_vnni_amd64.h).
+// intdot8_vnni_amd64.h), Q6_K (intq6k_amd64.h) and Q4_K (intq4k_amd64.h),
+// the last two for rows of any width.
 func hasX8(t ggml.Type) bool {
 	return hasAVX2 && (t == ggml.Q8_0 || t == ggml.Q5_0 || t == ggml.Q4_0 || t == ggml.Q6_K || t == ggml.Q4_K && x8Q4K)
 }
@@ -147,6 +142,10 @@ func dotKX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32,
 		dotQ6Kx4RowsVNNI(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
 	case t == ggml.Q6_K:
 		dotQ6Kx4RowsAVX2(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
+	case t == ggml.Q4_K && useVNNI:
+		dotQ4Kx4RowsVNNI(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
+	case t == ggml.Q4_K:
+		dotQ4Kx4RowsAVX2(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
 	default:
 		panic("kernels: no four-vector kernel for " + t.String())
 	}
@@ -160,6 +159,10 @@ func dotKX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32,
 		dotQ6Kx8RowsVNNI(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
 	case t == ggml.Q6_K:
 		dotQ6Kx8RowsAVX2(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
+	case t == ggml.Q4_K && useVNNI:
+		dotQ4Kx8RowsVNNI(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
+	case t == ggml.Q4_K:
+		dotQ4Kx8RowsAVX2(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
 	default:
 		panic("kernels: no eight-vector kernel for " + t.String())
 	}
@@ -194,10 +197,6 @@ func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, dk, d4 []float
 	switch {
 	case !hasX8(t):
 		panic("kernels: no eight-vector kernel for " + t.String())
-	case t == ggml.Q4_K && useVNNI:
-		dotQ4Kx8RowsVNNI(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
-	case t == ggml.Q4_K:
-		dotQ4Kx8RowsAVX2(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q8_0 && useVNNI && cols > x8MaxCols:
 		dotQ80x4RowsVNNI(r, rowBytes, nrows, d, q, &c128[0], nb, cols, o, dstStride)
 		dotQ80x4RowsVNNI(r, rowBytes, nrows, &d4[4*nb], &qs[4*cols], &c128[cols], nb, cols, &dst[4*dstStride], dstStride)
