@@ -267,8 +267,8 @@ func (t *tiledJob) tiles(m *Matrix, dst []float32, rowBytes, lo, hi int) {
 			xq := &j.xq
 			// Vectors g … g+3, with their interleaved scales at d4[s·nb:].
 			x4 := func(g, s int) {
-				b0, b1, l0, l1 := g*nb, (g+4)*nb, g*cols/4, (g+4)*cols/4 // blocks, correction lanes
-				dotX4Rows(m.Type, rows, rowBytes, r1-r0, xq.d[b0:b1], xq.d4[s*nb:(s+4)*nb], xq.qs[g*cols:(g+4)*cols], xq.sum[b0:b1],
+				l0, l1 := g*cols/4, (g+4)*cols/4 // correction lanes
+				dotX4Rows(m.Type, rows, rowBytes, r1-r0, xq.d4[s*nb:(s+4)*nb], xq.qs[g*cols:(g+4)*cols],
 					xq.c16[l0:l1], xq.c32[l0:l1], xq.c128[l0:l1], nb, cols, dst[g*m.Rows+r0:], m.Rows)
 			}
 			// Eight vectors at a time where the type has such a kernel
@@ -277,7 +277,7 @@ func (t *tiledJob) tiles(m *Matrix, dst []float32, rowBytes, lo, hi int) {
 			if x8Tiles && hasX8(m.Type) {
 				for ; v+8 <= n; v += 8 {
 					l0, l1 := v*cols/4, (v+8)*cols/4
-					dotX8Rows(m.Type, rows, rowBytes, r1-r0, xq.d[v*nb:(v+8)*nb], xq.d4[v*nb:(v+8)*nb], xq.qs[v*cols:(v+8)*cols], xq.sum[v*nb:(v+8)*nb], xq.c16[l0:l1], xq.c32[l0:l1], xq.c128[l0:l1], nb, cols, dst[v*m.Rows+r0:], m.Rows)
+					dotX8Rows(m.Type, rows, rowBytes, r1-r0, xq.d4[v*nb:(v+8)*nb], xq.qs[v*cols:(v+8)*cols], xq.c16[l0:l1], xq.c32[l0:l1], xq.c128[l0:l1], nb, cols, dst[v*m.Rows+r0:], m.Rows)
 				}
 			}
 			for ; v+4 <= n; v += 4 {
@@ -385,19 +385,19 @@ func SetEightVectorTiles(on bool) bool {
 // dot products. A variable so that a benchmark can compare the two.
 var tailMin = 2
 
-// dotX4Rows computes nrows consecutive rows of block type t (rowBytes
-// apart; hasX4(t) must hold) against four consecutive quantized vectors
-// (block scales d, nb per vector, and the same interleaved in d4, as
+// dotX4Rows computes nrows consecutive rows of a 32-element block type t
+// (rowBytes apart; hasX4(t) must hold) against four consecutive quantized
+// vectors (block scales interleaved in d4, nb per vector, as
 // qvec.forTiles makes them; quants qs, cols per vector), writing row
 // r's result for vector k to dst[r+k·dstStride], each exactly as t's dot
 // product computes it.
-func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	if nrows <= 0 || nb <= 0 {
 		return
 	}
 	rb := readBytes(t, nb)
-	_, _, _, _, _, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d[3*nb+nb-1], d4[3*nb+nb-1], c16[(3*cols+nb*qk)/4-1], c32[(3*cols+nb*qk)/4-1], c128[(3*cols+nb*qk)/4-1], qs[3*cols+nb*qk-1], sum[3*nb+nb-1], dst[3*dstStride+nrows-1]
-	dotX4RowsArch(t, rows, rowBytes, nrows, d, d4, qs, sum, c16, c32, c128, nb, cols, dst, dstStride)
+	_, _, _, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d4[3*nb+nb-1], c16[(3*cols+nb*qk)/4-1], c32[(3*cols+nb*qk)/4-1], c128[(3*cols+nb*qk)/4-1], qs[3*cols+nb*qk-1], dst[3*dstStride+nrows-1]
+	dotX4RowsArch(t, rows, rowBytes, nrows, d4, qs, c16, c32, c128, nb, cols, dst, dstStride)
 }
 
 // readBytes is how many bytes of a row of nb blocks of type t the tile
@@ -423,15 +423,15 @@ func readBytes(t ggml.Type, nb int) int {
 }
 
 // dotX8Rows is dotX4Rows for eight consecutive vectors (hasX8(t) must
-// hold), whose block scales d holds one vector's after another and d4 as
-// two interleaved groups of four, whose block sums are sum, and whose
-// corrections c16, c32 and c128 are x4corr's.
-func dotX8Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+// hold), whose block scales d4 holds as two interleaved groups of four
+// and whose corrections c16, c32 and c128 are x4corr's. (The K-quants'
+// tiles are dotKX4Rows and dotKX8Rows.)
+func dotX8Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	if nrows <= 0 || nb <= 0 {
 		return
 	}
 	rb := readBytes(t, nb)
 	_, _, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d4[7*nb+nb-1], qs[7*cols+nb*qk-1], c16[(7*cols+nb*qk)/4-1], c32[(7*cols+nb*qk)/4-1], c128[(7*cols+nb*qk)/4-1]
-	_, _, _ = dst[7*dstStride+nrows-1], d[7*nb+nb-1], sum[7*nb+nb-1]
-	dotX8RowsArch(t, rows, rowBytes, nrows, d, d4, qs, sum, c16, c32, c128, nb, cols, dst, dstStride)
+	_ = dst[7*dstStride+nrows-1]
+	dotX8RowsArch(t, rows, rowBytes, nrows, d4, qs, c16, c32, c128, nb, cols, dst, dstStride)
 }

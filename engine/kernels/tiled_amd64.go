@@ -92,7 +92,7 @@ func hasX4(t ggml.Type) bool {
 
 // dotX4RowsArch runs t's four-vector kernel, in the build its dot
 // product uses. hasX4(t) must hold; lengths are checked by the caller.
-func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	r, q, o := &rows[0], &qs[0], &dst[0]
 	switch {
 	case t == ggml.Q8_0 && useVNNI:
@@ -192,7 +192,7 @@ var x8MaxCols = 4864
 
 // dotX8RowsArch runs t's eight-vector kernel. hasX8(t) must hold;
 // lengths are checked by the caller.
-func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, dk, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	r, d, q, o := &rows[0], &d4[0], &qs[0], &dst[0]
 	switch {
 	case !hasX8(t):
