@@ -15,21 +15,21 @@ import (
 // itself quantized to 8 bits, so the inner loops are integer multiply-adds,
 // as in llama.cpp. Most take it in Q8_0-style blocks of 32 (qvec): every
 // weight (sub-)block of 32 or 16 elements lies inside one activation block,
-// so each block contributes dw * dx * Σ qw·qx exactly in integers. Q6_K
-// takes it in Q8_K-style super-blocks of 256 (kvec), one scale each: its
-// sixteen 6-bit sub-block scales are then applied in integers too, and a
-// super-block contributes dw * dx * Σ sc·Σ qw·qx, one float step for 256
-// weights. Either way the only error beyond float rounding is the
-// activation's rounding, at most dx/2 per element (dx the scale of the
-// element's activation block, of 32 or 256).
+// so each block contributes dw * dx * Σ qw·qx exactly in integers. Q4_K,
+// Q5_K and Q6_K take it in Q8_K-style super-blocks of 256 (kvec), one
+// scale each: their 6-bit sub-block scales are then applied in integers
+// too (Q4_K's and Q5_K's mins through the activations' sums of 16), and a
+// super-block contributes dw * dx * Σ sc·Σ qw·qx (less dmin * dx * Σ m·Σ
+// qx), one or two float steps for 256 weights. Either way the only error
+// beyond float rounding is the activation's rounding, at most dx/2 per
+// element (dx the scale of the element's activation block, of 32 or 256).
 
 // qvec is an activation vector quantized in blocks of 32: x[i] ≈ d[i/32]*qs[i].
-// sum holds Σ qs over each block, for the Q4_K min term. For the tiled
-// products, d4 holds d again, interleaved by groups of four vectors, and
-// c16, c32, c128 the corrections of x4corr (amd64), 32 bytes a block as
-// qs. k holds the same vectors in super-blocks of 256, for the types that
+// sum holds Σ qs over each block, for the Q4_1 and Q5_1 min terms. For
+// the tiled products, d4 holds d again, interleaved by groups of four
+// vectors, and c16, c32, c128 the corrections of x4corr (amd64), 32 bytes
+// a block as qs. k holds the same vectors in super-blocks of 256, for the types that
 // take them so (needsK); each form is filled only where a product needs it.
-// (sum is now used by no kernel with a fast path: Q4_1 and Q5_1.)
 type qvec struct {
 	d              []float32
 	qs             []int8
