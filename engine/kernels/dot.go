@@ -28,8 +28,9 @@ import (
 // sum holds Σ qs over each block, for the Q4_1 and Q5_1 min terms. For
 // the tiled products, d4 holds d again, interleaved by groups of four
 // vectors, and c16, c32, c128 the corrections of x4corr (amd64), 32 bytes
-// a block as qs. k holds the same vectors in super-blocks of 256, for the types that
-// take them so (needsK); each form is filled only where a product needs it.
+// a block as qs. k holds the same vectors in super-blocks of 256, for the
+// types that take them so (needsK); each form is filled only where a
+// product needs it.
 type qvec struct {
 	d              []float32
 	qs             []int8
