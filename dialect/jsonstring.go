@@ -15,7 +15,7 @@ const hexDigits = "0123456789abcdef"
 // replacing invalid UTF-8 with U+FFFD. Encoders use it on the per-token path
 // to write pre-shaped JSON without allocating.
 func AppendJSONString(dst []byte, s string) []byte {
-	return appendString(dst, s, &streamEscape)
+	return appendString(dst, s, &streamEscape, &streamAsIs)
 }
 
 // AppendMarshalledString is AppendJSONString writing exactly the bytes
@@ -23,7 +23,7 @@ func AppendJSONString(dst []byte, s string) []byte {
 // AppendJSONString writes \u0008 and \u000c), for bodies that must stay
 // byte for byte what encoding/json made of them.
 func AppendMarshalledString(dst []byte, s string) []byte {
-	return appendString(dst, s, &marshalEscape)
+	return appendString(dst, s, &marshalEscape, &marshalAsIs)
 }
 
 // Finite reports whether f is unset or a number JSON can hold
@@ -60,7 +60,19 @@ func AppendFloatField(b []byte, key string, f *float64) []byte {
 var (
 	streamEscape  = escapes(false)
 	marshalEscape = escapes(true)
+	// streamAsIs and marshalAsIs hold the bytes each writes as they are
+	// (ASCII that it does not escape): one lookup a byte for a token's
+	// text, which most often is nothing else.
+	streamAsIs  = asIs(&streamEscape)
+	marshalAsIs = asIs(&marshalEscape)
 )
+
+func asIs(esc *[utf8.RuneSelf]byte) (t [256]bool) {
+	for b := range utf8.RuneSelf {
+		t[b] = esc[b] == 0
+	}
+	return t
+}
 
 func escapes(named bool) (t [utf8.RuneSelf]byte) {
 	for c := range 0x20 {
@@ -75,10 +87,18 @@ func escapes(named bool) (t [utf8.RuneSelf]byte) {
 	return t
 }
 
-func appendString(dst []byte, s string, esc *[utf8.RuneSelf]byte) []byte {
+func appendString(dst []byte, s string, esc *[utf8.RuneSelf]byte, asIs *[256]bool) []byte {
 	dst = append(dst, '"')
+	i := 0
+	for i < len(s) && asIs[s[i]] {
+		i++
+	}
+	if i == len(s) {
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		b := s[i]
 		if b < utf8.RuneSelf {
 			if e := esc[b]; e != 0 {

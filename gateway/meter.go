@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel/runnel/stream"
@@ -34,6 +35,10 @@ type meter struct {
 	// write.
 	beforeWait func()
 
+	// settled is set, under mu, once Recv has more to do than read the
+	// next event: an event queued, the stream ended or closed. Until then
+	// Recv need not take mu to find out.
+	settled   atomic.Bool
 	mu        sync.Mutex // Recv's updates against Close and Summary
 	rec       Record
 	out, tho  strings.Builder
@@ -49,21 +54,31 @@ type meter struct {
 }
 
 func (m *meter) Recv() (stream.Event, error) {
-	m.mu.Lock()
-	if m.nq > 0 {
-		m.nq = 0
-		ev := m.queued[0]
-		m.mu.Unlock()
-		return ev, nil
+	if m.settled.Load() {
+		if ev, err, ok := m.settledRecv(); ok {
+			return ev, err
+		}
 	}
-	if m.ended || m.closed {
-		m.mu.Unlock()
-		return stream.Event{}, io.EOF
-	}
-	m.mu.Unlock()
-
 	ev, err := m.in.Recv()
 	return m.observe(&ev, err)
+}
+
+// settledRecv is what Recv returns once settled: the queued event, or
+// io.EOF after the end; ok is false when the next event is still to be
+// read.
+//
+//go:noinline
+func (m *meter) settledRecv() (stream.Event, error, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.nq > 0 {
+		m.nq = 0
+		return m.queued[0], nil, true
+	}
+	if m.ended || m.closed {
+		return stream.Event{}, io.EOF, true
+	}
+	return stream.Event{}, nil, false
 }
 
 // observe records what Recv received. Out of line, so that its locals are
@@ -134,6 +149,7 @@ func (m *meter) token(now time.Time) {
 // an event to send before ev, which it queues.
 func (m *meter) estimate(ev stream.Event) stream.Event {
 	m.queued[0], m.nq = ev, 1
+	m.settled.Store(true)
 	u := m.estimated()
 	m.usage = &u
 	return stream.UsageEvent(u)
@@ -149,6 +165,7 @@ func (m *meter) end(now time.Time) {
 		return
 	}
 	m.ended = true
+	m.settled.Store(true)
 	r := &m.rec
 	r.Duration = now.Sub(r.Started)
 	r.Output, r.Thinking = m.out.String(), m.tho.String()
@@ -189,6 +206,7 @@ func (m *meter) Close() error {
 		m.in.Close()
 		m.mu.Lock()
 		m.closed = true
+		m.settled.Store(true)
 		m.end(time.Now())
 		m.mu.Unlock()
 		m.handOver()

@@ -561,3 +561,31 @@ func BenchmarkReaderRawLong(b *testing.B) {
 	chunk := []byte(`data: {"id":"chatcmpl-0123456789abcdef","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[{"index":0,"delta":{"content":" token"},"logprobs":{"content":[{"token":" token","logprob":-0.1,"top_logprobs":[` + top[:len(top)-1] + `]}]},"finish_reason":null}]}` + "\n\n")
 	benchReadRaw(b, chunk, 100)
 }
+
+// FuzzSendLine holds SendLine to Send: for data without a line break,
+// the same bytes on the wire.
+func FuzzSendLine(f *testing.F) {
+	f.Add("", `{"a":1}`)
+	f.Add("delta", "x y\tz")
+	f.Fuzz(func(t *testing.T, event, data string) {
+		if strings.ContainsAny(event+data, "\r\n") {
+			return
+		}
+		var out [2]string
+		for i, line := range []bool{false, true} {
+			rec := httptest.NewRecorder()
+			w := NewWriter(rec, Options{KeepAlive: -1})
+			send := w.Send
+			if line {
+				send = w.SendLine
+			}
+			must(t, send(event, []byte(data)))
+			must(t, send(event, []byte(data)))
+			w.Close()
+			out[i] = rec.Body.String()
+		}
+		if out[0] != out[1] {
+			t.Fatalf("Send     %q\nSendLine %q", out[0], out[1])
+		}
+	})
+}

@@ -158,6 +158,18 @@ func (w *Writer) WriteFrame(frame []byte) error {
 // (LF, CR or CRLF) split it into several data: lines, which readers join
 // with LF. It allocates nothing once its buffer has grown to the event size.
 func (w *Writer) Send(event string, data []byte) error {
+	return w.send(event, data, false)
+}
+
+// SendLine is Send for data its caller knows holds no line break (no LF,
+// no CR): JSON an encoder wrote without raw whitespace, its strings
+// escaped. It writes one data: line without scanning data for breaks;
+// data with one would split the event on the wire.
+func (w *Writer) SendLine(event string, data []byte) error {
+	return w.send(event, data, true)
+}
+
+func (w *Writer) send(event string, data []byte, oneLine bool) error {
 	if strings.IndexByte(event, '\n') >= 0 || strings.IndexByte(event, '\r') >= 0 { // ContainsAny builds a set per call
 		return errors.New("sse: event name contains a line break")
 	}
@@ -181,7 +193,10 @@ func (w *Writer) Send(event string, data []byte) error {
 	}
 	for {
 		b = append(b, "data: "...)
-		i := lineEnd(data) // two vectorised scans, not a loop over every byte
+		i := len(data)
+		if !oneLine {
+			i = lineEnd(data) // two vectorised scans, not a loop over every byte
+		}
 		b = append(b, data[:i]...)
 		b = append(b, '\n')
 		if i == len(data) {

@@ -61,6 +61,11 @@ func (e *chunkEncoder) close(b []byte, lp stream.Logprobs, finish string) []byte
 		if b[len(b)-1] == ',' {
 			b = b[:len(b)-1]
 		}
+		if lp == "" && finish == "" { // a token's chunk
+			b = append(b, `},"logprobs":null,"finish_reason":null}]}`...)
+			e.buf = b
+			return b
+		}
 		b = append(b, '}', ',')
 	}
 	if lp == "" {

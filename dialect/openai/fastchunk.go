@@ -76,6 +76,11 @@ func parseLiteBytes(data []byte, sh *chunkShape) (c liteChunk, ok bool) {
 			return c, true
 		}
 	}
+	return parseLiteFull(data, sh)
+}
+
+// parseLiteFull is parseLiteBytes without trying sh first.
+func parseLiteFull(data []byte, sh *chunkShape) (c liteChunk, ok bool) {
 	c, at, ok := parseLiteAt(unsafe.String(unsafe.SliceData(data), len(data)))
 	if ok {
 		c.content = strings.Clone(c.content)
@@ -101,12 +106,25 @@ type chunkShape struct {
 	ends   []byte // the bytes before the content string, then those after
 	before int    // how many of ends come before it
 	chunk  liteChunk
+	// plain says the chunk carries nothing but its content: no reasoning,
+	// legacy text, finish or usage.
+	plain bool
+	off   bool // record no shape: every chunk parses in full (tests)
+	// texts holds the contents parse returned, appended one after the
+	// other and never written over: a token's few bytes are copied out
+	// of the event data into it instead of an allocation of their own
+	// each. A full one is left to the strings that point into it.
+	texts []byte
 }
+
+// textsSize is the size of chunkShape.texts: about forty tokens an
+// allocation, and little for an open stream to keep.
+const textsSize = 256
 
 // set records data's shape, when c.content came from the string at at.
 func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 	sh.ends = sh.ends[:0]
-	if at < 0 {
+	if at < 0 || sh.off {
 		return
 	}
 	p := liteParser{EventScanner: dialect.EventScanner{S: unsafe.String(unsafe.SliceData(data), len(data)), I: at}}
@@ -115,23 +133,48 @@ func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 	}
 	sh.ends = append(append(sh.ends, data[:at]...), data[p.I:]...)
 	sh.before, sh.chunk = at, *c
+	sh.plain = c.reasoningContent == "" && c.reasoning == "" && c.text == "" &&
+		!(c.hasFinish && c.finish != "") && !c.usage.has
 }
 
 // parse parses data as the recorded chunk with another content string.
 func (sh *chunkShape) parse(data []byte) (liteChunk, bool) {
+	content, ok := sh.content(data)
+	if !ok {
+		return liteChunk{}, false
+	}
+	c := sh.chunk
+	c.content = content
+	return c, true
+}
+
+// content is parse's content string alone (kept, see keep), for callers
+// that need nothing else of a plain shape's chunk.
+func (sh *chunkShape) content(data []byte) (string, bool) {
 	after := len(sh.ends) - sh.before
 	if len(sh.ends) == 0 || len(data) < len(sh.ends)+2 ||
 		!bytes.Equal(data[:sh.before], sh.ends[:sh.before]) || !bytes.Equal(data[len(data)-after:], sh.ends[sh.before:]) {
-		return liteChunk{}, false
+		return "", false
 	}
 	p := liteParser{EventScanner: dialect.EventScanner{S: unsafe.String(unsafe.SliceData(data), len(data)), I: sh.before}}
 	content, ok := p.Str()
 	if !ok || p.I != len(data)-after {
-		return liteChunk{}, false
+		return "", false
 	}
-	c := sh.chunk
-	c.content = strings.Clone(content)
-	return c, true
+	return sh.keep(content), true
+}
+
+// keep returns a copy of s that does not point into the event data.
+func (sh *chunkShape) keep(s string) string {
+	if len(s) > textsSize/4 {
+		return strings.Clone(s)
+	}
+	if cap(sh.texts)-len(sh.texts) < len(s) {
+		sh.texts = make([]byte, 0, textsSize)
+	}
+	n := len(sh.texts)
+	sh.texts = append(sh.texts, s...)
+	return unsafe.String(unsafe.SliceData(sh.texts[n:]), len(s))
 }
 
 type liteParser struct {

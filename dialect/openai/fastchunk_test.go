@@ -2,6 +2,7 @@ package openai
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -195,6 +196,33 @@ func FuzzChunkShape(f *testing.F) {
 			t.Fatalf("%q: %+v after the buffer was reused, want %+v", next, c, want)
 		}
 	})
+}
+
+// TestChunkShapeKeepsTexts: the contents the shape returns share one
+// buffer (chunkShape.texts), so each must stay what it was while later
+// chunks are parsed into the same event buffer, across the buffer's
+// refills and beside contents too long for it.
+func TestChunkShapeKeepsTexts(t *testing.T) {
+	var sh chunkShape
+	buf := make([]byte, 0, 512)
+	var got, want []string
+	for i := range 300 {
+		text := strings.Repeat(string(rune('a'+i%26)), 1+i*7%90)
+		buf = append(buf[:0], `{"id":"x","choices":[{"index":0,"delta":{"content":"`+text+`"},"finish_reason":null}]}`...)
+		c, ok := parseLiteBytes(buf, &sh)
+		if !ok || c.content != text {
+			t.Fatalf("chunk %d: %q, %v; want %q", i, c.content, ok, text)
+		}
+		got, want = append(got, c.content), append(want, text)
+	}
+	if len(sh.ends) == 0 {
+		t.Fatal("no chunk went through the shape")
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("chunk %d's content became %q, want %q", i, got[i], want[i])
+		}
+	}
 }
 
 // BenchmarkParseLite is a stream's per-token chunks parsed by the fast

@@ -354,21 +354,36 @@ func (s *upstreamStream) Recv() (stream.Event, error) {
 			s.end()
 			continue
 		}
-		s.take(ev.Data)
+		if ev, ok := s.take(ev.Data); ok {
+			return ev, nil
+		}
 	}
 }
 
-// take queues the events of one chunk. Out of line, so that the parsed
-// chunk is no part of Recv's frame, which stays on an open stream's
-// goroutine stack while it waits in NextRaw (see logRequest in server).
+// take queues the events of one chunk, or returns its one event (ok) when
+// the chunk is the last one's shape with other content, as a token's
+// chunks are: then queueLite would queue just that delta and change
+// nothing else. Out of line, so that the parsed chunk is no part of
+// Recv's frame, which stays on an open stream's goroutine stack while it
+// waits in NextRaw (see logRequest in server).
 //
 //go:noinline
-func (s *upstreamStream) take(data []byte) {
-	if c, ok := parseLiteBytes(data, &s.shape); ok {
+func (s *upstreamStream) take(data []byte) (stream.Event, bool) {
+	if content, ok := s.shape.content(data); ok {
+		if s.shape.plain && content != "" && s.heldLogprobs == "" {
+			return stream.Delta(content), true
+		}
+		c := s.shape.chunk
+		c.content = content
+		s.queueLite(&c)
+		return stream.Event{}, false
+	}
+	if c, ok := parseLiteFull(data, &s.shape); ok {
 		s.queueLite(&c)
 	} else {
 		s.decode(data)
 	}
+	return stream.Event{}, false
 }
 
 // Close closes the body. After a complete answer it first reads the few

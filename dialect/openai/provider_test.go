@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -626,4 +628,61 @@ func TestProviderLetsGoOfTheBodyItSent(t *testing.T) {
 	if long-short > 16<<10 {
 		t.Errorf("a 64 KiB prompt's stream keeps %.0f bytes more than a short one's", long-short)
 	}
+}
+
+// FuzzUpstreamShape holds the per-token fast path (a chunk of the last
+// chunk's shape that carries only content becomes its delta at once) and
+// the shape itself to full parses of every chunk: the same events, in the
+// same order, from any chunks after any first one.
+func FuzzUpstreamShape(f *testing.F) {
+	for i := range streamChunks {
+		f.Add(streamChunks[1], streamChunks[i], streamChunks[2], uint8(i))
+	}
+	f.Add(liteSeeds[0], liteSeeds[0], liteSeeds[4], uint8(7))
+	// Shapes with more than content: each of their chunks parses in full.
+	for _, shape := range []string{
+		`{"choices":[{"index":0,"delta":{"reasoning_content":"r","content":"%s"},"finish_reason":null}]}`,
+		`{"choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":"length"}]}`,
+		`{"choices":[{"index":0,"delta":{"content":"%s"}}],"usage":{"prompt_tokens":1,"completion_tokens":2}}`,
+	} {
+		c := func(text string) string { return fmt.Sprintf(shape, text) }
+		f.Add(c("a"), c("b"), c("c"), uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, first, next, last string, n uint8) {
+		var body strings.Builder
+		for i, c := range []string{first, next, last, next} {
+			if strings.ContainsAny(c, "\r\n") {
+				return
+			}
+			if i == int(n%4) {
+				body.WriteString("id: 7\n")
+			}
+			body.WriteString("data: " + c + "\n\n")
+		}
+		body.WriteString("data: [DONE]\n\n")
+		var got [2][]string
+		for i, off := range []bool{false, true} {
+			r := strings.NewReader(body.String())
+			s := &upstreamStream{ctx: context.Background(), body: io.NopCloser(r), events: sse.NewReader(r)}
+			s.shape.off = off
+			for {
+				ev, err := s.Recv()
+				if err != nil {
+					break
+				}
+				u := ""
+				if ev.Usage != nil {
+					u = fmt.Sprint(*ev.Usage)
+				}
+				e := ""
+				if ev.Err != nil {
+					e = ev.Err.Message
+				}
+				got[i] = append(got[i], fmt.Sprintf("%s %s %q %q %s %s", ev.Kind, ev.Channel, ev.Text, ev.Finish, u, e))
+			}
+		}
+		if !slices.Equal(got[0], got[1]) {
+			t.Fatalf("with the shape %q\nin full         %q", got[0], got[1])
+		}
+	})
 }

@@ -294,9 +294,12 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 			return
 		}
 		var data []byte
+		oneLine := true // the encoder's JSON escapes every line break
 		switch ev.Kind {
 		case stream.KindDelta:
-			data = enc.Delta(ev.Channel, ev.Text, ev.Logprobs())
+			lp := ev.Logprobs()
+			data = enc.Delta(ev.Channel, ev.Text, lp)
+			oneLine = lp == "" // the upstream's raw JSON may hold any whitespace
 		case stream.KindToolCall:
 			data = enc.ToolCall(ev.ToolCall)
 		case stream.KindUsage:
@@ -315,7 +318,13 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 			errSent = true
 		}
 		if data != nil {
-			if err := out.Send("", data); err != nil {
+			var err error
+			if oneLine {
+				err = out.SendLine("", data)
+			} else {
+				err = out.Send("", data)
+			}
+			if err != nil {
 				return // client gone; Close cancels the upstream
 			}
 			if !sent {

@@ -12,6 +12,33 @@ func axpyRows48AVX2(y, a, rows *float32, stride, n int)
 //go:noescape
 func prefetchT1(p *float32, n int)
 
+//go:noescape
+func scaleMaxAVX2(x *float32, n int, s float32) float32
+
+//go:noescape
+func scaleAVX2(x *float32, n int, s float32)
+
+// scaleMaxArch multiplies x's first multiple of 8 values by s and returns
+// their largest, and how many that was (0: none, no AVX2).
+func scaleMaxArch(x []float32, s float32) (float32, int) {
+	n := len(x) &^ 7
+	if !hasAVX2 || n == 0 {
+		return 0, 0
+	}
+	return scaleMaxAVX2(&x[0], n, s), n
+}
+
+// scaleArch multiplies x's first multiple of 8 values by s and reports
+// how many that was.
+func scaleArch(x []float32, s float32) int {
+	n := len(x) &^ 7
+	if !hasAVX2 || n == 0 {
+		return 0
+	}
+	scaleAVX2(&x[0], n, s)
+	return n
+}
+
 func prefetchArch(x []float32) {
 	if hasAVX2 && len(x) > 0 {
 		prefetchT1(&x[0], len(x))

@@ -118,3 +118,54 @@ prefetchloop:
 
 prefetchdone:
 	RET
+
+// func scaleMaxAVX2(x *float32, n int, s float32) float32
+// Multiplies x[0:n] by s in place (n a positive multiple of 8) and returns
+// the largest product.
+TEXT ·scaleMaxAVX2(SB), NOSPLIT, $0-28
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS s+16(FP), Y0
+	VMULPS       (SI), Y0, Y1
+	VMOVUPS      Y1, (SI)
+	MOVQ         $8, AX
+
+scalemaxloop:
+	CMPQ    AX, CX
+	JAE     scalemaxdone
+	VMULPS  (SI)(AX*4), Y0, Y2
+	VMOVUPS Y2, (SI)(AX*4)
+	VMAXPS  Y2, Y1, Y1
+	ADDQ    $8, AX
+	JMP     scalemaxloop
+
+scalemaxdone:
+	VEXTRACTF128 $1, Y1, X2
+	VMAXPS       X2, X1, X1
+	VPERMILPS    $0x4e, X1, X2
+	VMAXPS       X2, X1, X1
+	VPERMILPS    $0xb1, X1, X2
+	VMAXPS       X2, X1, X1
+	VMOVSS       X1, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func scaleAVX2(x *float32, n int, s float32)
+// Multiplies x[0:n] by s in place (n a multiple of 8).
+TEXT ·scaleAVX2(SB), NOSPLIT, $0-20
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS s+16(FP), Y0
+	XORQ         AX, AX
+
+scaleloop:
+	CMPQ    AX, CX
+	JAE     scaledone
+	VMULPS  (SI)(AX*4), Y0, Y2
+	VMOVUPS Y2, (SI)(AX*4)
+	ADDQ    $8, AX
+	JMP     scaleloop
+
+scaledone:
+	VZEROUPPER
+	RET

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -59,6 +60,63 @@ func TestAttentionRows(t *testing.T) {
 				for c := range cols {
 					if math.Float32bits(yt[c]) != math.Float32bits(y[c]) {
 						t.Fatalf("AxpyRows %s: column %d %v, whole %v", what, c, yt[c], y[c])
+					}
+				}
+			}
+		}
+	}
+}
+
+// softmaxPlain is Softmax after scaling as plain loops, one value at a
+// time: what ScaledSoftmax and Softmax computed before their vector
+// passes.
+func softmaxPlain(x []float32, scale float32) {
+	for i := range x {
+		x[i] *= scale
+	}
+	mx := x[0]
+	for _, v := range x[1:] {
+		if v > mx {
+			mx = v
+		}
+	}
+	inv := 1 / expSum(x, mx)
+	for i := range x {
+		x[i] *= inv
+	}
+}
+
+// TestScaledSoftmaxMatchesPlain checks ScaledSoftmax (and Softmax, scale
+// 1) against softmaxPlain bit for bit, on lengths around the vector
+// passes' eight values, with ties, signed zeros and very negative scores.
+func TestScaledSoftmaxMatchesPlain(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	for n := 1; n <= 140; n++ {
+		for trial := range 40 {
+			x := make([]float32, n)
+			for i := range x {
+				switch trial % 4 {
+				case 0:
+					x[i] = float32(r.IntN(3)) - 1 // ties
+				case 1:
+					x[i] = float32(math.Copysign(0, float64(r.IntN(2)-1))) // signed zeros
+				case 2:
+					x[i] = float32(r.NormFloat64() * 40) // scores that underflow
+				default:
+					x[i] = float32(r.NormFloat64() * 4)
+				}
+			}
+			for _, scale := range []float32{1, 0.144337567, 3} {
+				got, want := slices.Clone(x), slices.Clone(x)
+				if scale == 1 {
+					Softmax(got)
+				} else {
+					ScaledSoftmax(got, scale)
+				}
+				softmaxPlain(want, scale)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("n=%d scale %v: value %d is %v, plain %v (input %v)", n, scale, i, got[i], want[i], x)
 					}
 				}
 			}

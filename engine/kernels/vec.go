@@ -26,24 +26,65 @@ func RMSNorm(dst, x, w []float32, eps float32) {
 }
 
 // Softmax replaces x with its softmax, computed stably.
-func Softmax(x []float32) {
+func Softmax(x []float32) { softmax(x, 1) }
+
+// ScaledSoftmax sets x to the softmax of x·scale: the same bits as
+// multiplying every value by scale and then calling Softmax (attention's
+// scores, scaled by 1/√headSize), in one pass fewer.
+func ScaledSoftmax(x []float32, scale float32) { softmax(x, scale) }
+
+func softmax(x []float32, scale float32) {
 	if len(x) == 0 {
 		return
 	}
-	// A plain comparison, not the max builtin: max must order ±0 and
+	// The values are scaled (where the vector kernel does not multiply,
+	// only when scale is not 1: x·1 is x anyway) and their maximum taken
+	// with a plain comparison, not the max builtin: max must order ±0 and
 	// propagate NaN, which costs branches on every element of attention's
 	// scores; for softmax the two agree (a NaN score poisons the sum
-	// either way).
-	mx := x[0]
-	for _, v := range x[1:] {
-		if v > mx {
-			mx = v
+	// either way, and x-(+0) and x-(-0) have the same exponential). The
+	// vector kernel's maximum is exact too, in any order.
+	var mx float32
+	i := 0
+	if vectorSoftmax {
+		mx, i = scaleMaxArch(x, scale)
+	}
+	if i == 0 {
+		if scale != 1 {
+			x[0] *= scale
+		}
+		mx, i = x[0], 1
+	}
+	for ; i < len(x); i++ {
+		if scale != 1 {
+			x[i] *= scale
+		}
+		if x[i] > mx {
+			mx = x[i]
 		}
 	}
 	inv := 1 / expSum(x, mx)
-	for i := range x {
+	i = 0
+	if vectorSoftmax {
+		i = scaleArch(x, inv)
+	}
+	for ; i < len(x); i++ {
 		x[i] *= inv
 	}
+}
+
+// vectorSoftmax turns softmax's vector passes (the scaling and maximum,
+// the normalising) on; only benchmarks turn them off, to compare in one
+// process.
+var vectorSoftmax = true
+
+// SetVectorSoftmax turns Softmax's and ScaledSoftmax's vector passes on
+// or off and reports whether they were on; the results are the same bits
+// either way. Call it only while no softmax runs.
+func SetVectorSoftmax(on bool) bool {
+	was := vectorSoftmax
+	vectorSoftmax = on
+	return was
 }
 
 // SiLUMul sets a[i] = silu(a[i]) * b[i], the SwiGLU gate of the feed-forward.

@@ -40,11 +40,11 @@ type Batch struct {
 
 	// The pool's functions, made once (a closure per call would be an
 	// allocation a layer), and what they work on in the current call.
-	headsFn, blocksFn, gateFn func(lo, hi int)
-	entries                   []Entry
-	layer                     int
-	gateF                     func(a, b []float32)
-	gateTotal                 int
+	headsFn, blocksFn, gateFn, ropeFn, anglesFn func(lo, hi int)
+	entries                                     []Entry
+	layer                                       int
+	gateF                                       func(a, b []float32)
+	gateTotal                                   int
 	// RoPE for the current layer, and whether attention's units rotate
 	// and store their own heads (see attention).
 	rotate           func(vec, cos, sin []float32, hs int)
@@ -69,7 +69,7 @@ func (m *Model) NewBatch(capacity int) *Batch {
 		lx: make([]float32, n*d), logits: make([]float32, n*m.VocabSize),
 		moe: newMoEBuf(m, n),
 	}
-	b.headsFn, b.blocksFn, b.gateFn = b.headRows, b.blockRows, b.gateRows
+	b.headsFn, b.blocksFn, b.gateFn, b.ropeFn, b.anglesFn = b.headRows, b.blockRows, b.gateRows, b.ropeRows, b.angles
 	for range m.ropes {
 		b.cos = append(b.cos, make([]float32, n*m.RotDim()/2))
 		b.sin = append(b.sin, make([]float32, n*m.RotDim()/2))
@@ -126,16 +126,13 @@ func (b *Batch) Step(entries []Entry) error {
 		if err := m.embedding(b.x[i*d:(i+1)*d], e.Token); err != nil {
 			return err
 		}
-		for r, t := range m.ropes {
-			for j, f := range t.freq {
-				val := float32(b.pos[i]) * f
-				c, s := float32(math.Cos(float64(val))), float32(math.Sin(float64(val)))
-				if t.mscale != 0 {
-					c, s = c*t.mscale, s*t.mscale
-				}
-				b.cos[r][i*half+j], b.sin[r][i*half+j] = c, s
-			}
-		}
+	}
+	// The entries' rotations (a prompt's thousands of sines and cosines,
+	// in float64) on the pool, where there are enough of them.
+	if parallelRope {
+		parallelRows(n, n*half*len(m.ropes)*trigWork, b.anglesFn)
+	} else {
+		b.angles(0, n)
 	}
 	if m.embedScale != 0 {
 		scale(b.x[:n*d], m.embedScale)
@@ -160,10 +157,17 @@ func (b *Batch) Step(entries []Entry) error {
 		b.rotate, b.ropeCos, b.ropeSin = rotate, b.cos[blk.rope], b.sin[blk.rope]
 		if !b.attention() {
 			// Attention's units could not rotate and store their own
-			// heads (see attention): do it for all before it.
+			// heads (see attention): do it for all before it, the
+			// caches grown first, serially, and then the entries
+			// spread over the pool (a prompt's 128 entries were a
+			// serial stretch of each layer, the helpers waiting).
 			for i, e := range entries {
 				e.Seq.reserve(l, b.pos[i])
-				b.ropeStore(i, 0, m.KVHeads, l)
+			}
+			if parallelRope {
+				parallelRows(n, n*(qd+kv)*ropeWork, b.ropeFn)
+			} else {
+				b.ropeRows(0, n)
 			}
 			b.attend()
 		}
@@ -209,6 +213,28 @@ func (b *Batch) Step(entries []Entry) error {
 	return nil
 }
 
+// angles fills the RoPE tables' rows (cos and sin at the entry's
+// position, per rotation table) of entries [i0, i1) of the current step.
+func (b *Batch) angles(i0, i1 int) {
+	half := b.m.RotDim() / 2
+	for i := i0; i < i1; i++ {
+		for r, t := range b.m.ropes {
+			for j, f := range t.freq {
+				val := float32(b.pos[i]) * f
+				c, s := float32(math.Cos(float64(val))), float32(math.Sin(float64(val)))
+				if t.mscale != 0 {
+					c, s = c*t.mscale, s*t.mscale
+				}
+				b.cos[r][i*half+j], b.sin[r][i*half+j] = c, s
+			}
+		}
+	}
+}
+
+// trigWork is a RoPE angle's cost in the pool's units (multiply-adds): a
+// float64 sine and cosine, their reductions and polynomials.
+const trigWork = 48
+
 // ropeStore rotates entry i's query heads and key heads of KV heads
 // [g0, g1) by RoPE at its position, and stores those keys and values in
 // its sequence's cache (grown beforehand, see Sequence.reserve). Heads
@@ -224,6 +250,23 @@ func (b *Batch) ropeStore(i, g0, g1, layer int) {
 	b.rotate(k, c, s, hs)
 	b.entries[i].Seq.store(layer, b.pos[i], g0, k, b.v[i*kv+g0*hs:i*kv+g1*hs])
 }
+
+// ropeRows rotates and stores entries [i0, i1) of the current call (see
+// ropeStore), all their heads.
+func (b *Batch) ropeRows(i0, i1 int) {
+	for i := i0; i < i1; i++ {
+		b.ropeStore(i, 0, b.m.KVHeads, b.layer)
+	}
+}
+
+// parallelRope spreads the rotations and stores that attention's units do
+// not do (a prompt's), and the step's RoPE angles, over the pool; only
+// benchmarks turn it off, to compare in one process.
+var parallelRope = true
+
+// ropeWork is a rotated value's cost in the pool's units (multiply-adds):
+// a pair's four multiplies and two adds, and the store's copy.
+const ropeWork = 4
 
 // feedForward returns the block's feed-forward output for the n rows of
 // in: the gated product (SiLU or GELU), or the mixture of experts.
@@ -524,13 +567,15 @@ func (b *Batch) blockHead(s *Sequence, i0, i1, g, layer int) {
 	for i := i0; i < i1; i++ {
 		for h := h0; h < h1; h++ {
 			a := att(i, h)[first(b.pos[i]) : b.pos[i]+1]
-			for t := range a {
-				a[t] *= scale
-			}
 			if m.attnSoftcap != 0 {
+				for t := range a {
+					a[t] *= scale
+				}
 				softcap(a, m.attnSoftcap)
+				kernels.Softmax(a)
+			} else {
+				kernels.ScaledSoftmax(a, scale)
 			}
-			kernels.Softmax(a)
 			clear(out(i, h))
 		}
 	}

@@ -56,11 +56,17 @@ func pairedX8(b *testing.B, set func(on bool) bool, work func(), tokens int) {
 // ABBA each round, and reports the rates (off-tok/cpu-s, on-tok/cpu-s)
 // and the median ratio on/off of the speeds, with its range.
 func pairedRates(b *testing.B, set func(on bool) bool, work func(), tokens int, off, on string) {
+	pairedRatesBy(b, cputime.Process, "tok/cpu-s", set, work, tokens, off, on)
+}
+
+// pairedRatesBy is pairedRates by another clock, its rates reported in
+// unit: the process's CPU time (tok/cpu-s) or the wall clock (tok/s).
+func pairedRatesBy(b *testing.B, clock func() time.Duration, unit string, set func(on bool) bool, work func(), tokens int, off, on string) {
 	timed := func(on bool) float64 {
 		set(on)
-		start := cputime.Process()
+		start := clock()
 		work()
-		return float64(cputime.Process()-start) / float64(time.Second)
+		return float64(clock()-start) / float64(time.Second)
 	}
 	var r4, r8, ratio []float64
 	for b.Loop() {
@@ -70,8 +76,8 @@ func pairedRates(b *testing.B, set func(on bool) bool, work func(), tokens int, 
 		r8 = append(r8, float64(2*tokens)/(a8+c8))
 		ratio = append(ratio, (a4+c4)/(a8+c8))
 	}
-	b.ReportMetric(medianOf(r4), off+"-tok/cpu-s")
-	b.ReportMetric(medianOf(r8), on+"-tok/cpu-s")
+	b.ReportMetric(medianOf(r4), off+"-"+unit)
+	b.ReportMetric(medianOf(r8), on+"-"+unit)
 	b.ReportMetric(medianOf(ratio), on+"/"+off)
 	b.ReportMetric(slices.Min(ratio), "min-"+on+"/"+off)
 	b.ReportMetric(slices.Max(ratio), "max-"+on+"/"+off)

@@ -185,7 +185,52 @@ func (s *Sampler) candidates(logits []float32) (c []candidate, sorted bool) {
 // another as one running index made them (1.6-2x less CPU over 32,000
 // logits); the lanes' results are then merged, the smaller index on ties,
 // which is what one pass of strict compares finds.
+//
+// With AVX2 it takes two vector passes instead (argmaxTwoPass): the
+// largest value, then the first index holding it.
 func Argmax(x []float32) int {
+	if i, ok := argmaxTwoPass(x); ok {
+		return i
+	}
+	return argmaxLanes(x)
+}
+
+// argmaxTwoPass is Argmax as two AVX2 passes over x: its largest value
+// (VMAXPS, eight lanes by four), then the first index whose value equals
+// it (signed zeros compare equal, so the first of them, as one pass of
+// strict compares finds). It reports false where it does not apply: no
+// AVX2, fewer than 64 values, or a NaN among them (strict compares skip
+// NaNs but keep a NaN first value, which VMAXPS does not).
+func argmaxTwoPass(x []float32) (int, bool) {
+	n := len(x) &^ 31
+	if !argmaxAsm || n < 64 {
+		return 0, false
+	}
+	m, nan := maxAVX2(&x[0], n)
+	for _, v := range x[n:] {
+		if v != v {
+			nan = true
+		}
+		if v > m {
+			m = v
+		}
+	}
+	if nan {
+		return 0, false
+	}
+	if i := firstEqualAVX2(&x[0], n, m); i < n {
+		return i, true
+	}
+	for i := n; i < len(x); i++ {
+		if x[i] == m {
+			return i, true
+		}
+	}
+	return 0, false // not reached: m is one of x
+}
+
+// argmaxLanes is Argmax in eight lanes of Go.
+func argmaxLanes(x []float32) int {
 	if len(x) == 0 {
 		return 0
 	}

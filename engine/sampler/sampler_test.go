@@ -1,6 +1,8 @@
 package sampler
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -189,30 +191,40 @@ func argmaxOnePass(x []float32) int {
 	return best
 }
 
-// TestArgmaxMatchesOnePass: the laned Argmax returns what one pass of
-// strict compares does, on lengths around the lanes' width, with ties
-// (the first wins), signed zeros, infinities and NaNs.
+// TestArgmaxMatchesOnePass: Argmax, its Go lanes and (with AVX2) its two
+// vector passes return what one pass of strict compares does, on lengths
+// around the lanes' width and the vector passes' 32-value steps, with
+// ties (the first wins), signed zeros, infinities and NaNs.
 func TestArgmaxMatchesOnePass(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	nan, inf := float32(math.NaN()), float32(math.Inf(1))
 	specials := []float32{nan, inf, -inf, 0, float32(math.Copysign(0, -1)), 1, 1, -1}
-	for n := 0; n <= 40; n++ {
+	twoPass := 0
+	for n := 0; n <= 200; n++ {
 		for trial := range 200 {
 			x := make([]float32, n)
 			for i := range x {
 				switch {
-				case trial%4 == 0:
+				case trial%8 == 0:
 					x[i] = specials[rng.IntN(len(specials))]
-				case trial%4 == 1:
+				case trial%8 == 1:
+					x[i] = specials[1+rng.IntN(len(specials)-1)] // no NaN: the vector passes run
+				case trial%8 == 2:
+					x[i] = float32(math.Copysign(0, float64(rng.IntN(2)-1))) // only signed zeros
+				case trial%8 == 3:
 					x[i] = float32(rng.IntN(3)) // many ties
 				default:
 					x[i] = float32(rng.NormFloat64())
 				}
 			}
-			if got, want := Argmax(x), argmaxOnePass(x); got != want {
-				t.Fatalf("Argmax(%v) = %d, one pass %d", x, got, want)
+			checkArgmax(t, x)
+			if _, ok := argmaxTwoPass(x); ok {
+				twoPass++
 			}
 		}
+	}
+	if argmaxAsm && twoPass == 0 {
+		t.Fatal("the vector passes never ran")
 	}
 	big := make([]float32, 32000)
 	for i := range big {
@@ -224,8 +236,39 @@ func TestArgmaxMatchesOnePass(t *testing.T) {
 	}
 }
 
+// checkArgmax checks Argmax, argmaxLanes and argmaxTwoPass (where it
+// applies) on x against one pass of strict compares.
+func checkArgmax(t *testing.T, x []float32) {
+	t.Helper()
+	want := argmaxOnePass(x)
+	if got := Argmax(x); got != want {
+		t.Fatalf("Argmax(%v) = %d, one pass %d", x, got, want)
+	}
+	if got := argmaxLanes(x); got != want {
+		t.Fatalf("argmaxLanes(%v) = %d, one pass %d", x, got, want)
+	}
+	if got, ok := argmaxTwoPass(x); ok && got != want {
+		t.Fatalf("argmaxTwoPass(%v) = %d, one pass %d", x, got, want)
+	}
+}
+
+// FuzzArgmax checks Argmax's paths against one pass of strict compares on
+// any values (four bytes each), NaNs, infinities and signed zeros included.
+func FuzzArgmax(f *testing.F) {
+	f.Add(make([]byte, 4*70))
+	f.Add(bytes.Repeat([]byte{0, 0, 0x80, 0x7f, 0, 0, 0xc0, 0x7f, 0, 0, 0, 0x80, 1, 2, 3, 4}, 40))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		x := make([]float32, len(b)/4)
+		for i := range x {
+			x[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+		checkArgmax(t, x)
+	})
+}
+
 // BenchmarkArgmax is a greedy draw over a 32,000-token vocabulary; the
-// one-pass loop it replaced is the "one-pass" case.
+// laned Go loop the AVX2 passes replaced is "lanes", the one-pass loop
+// that replaced is "one-pass".
 func BenchmarkArgmax(b *testing.B) {
 	logits := make([]float32, 32000)
 	for i := range logits {
@@ -235,7 +278,7 @@ func BenchmarkArgmax(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		f    func([]float32) int
-	}{{"lanes", Argmax}, {"one-pass", argmaxOnePass}} {
+	}{{"argmax", Argmax}, {"lanes", argmaxLanes}, {"one-pass", argmaxOnePass}} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
 				c.f(logits)

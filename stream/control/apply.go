@@ -1,6 +1,10 @@
 package control
 
-import "github.com/runnel/runnel/stream"
+import (
+	"slices"
+
+	"github.com/runnel/runnel/stream"
+)
 
 // Options select the controls Apply puts around a provider.
 type Options struct {
@@ -38,11 +42,17 @@ func FromRequest(req *stream.Request, bufferSize int) Options {
 // MaxTokens counts p's own tokens before UTF8 merges any; UTF8 runs before
 // the byte-oriented tag and stop matching so their cuts fall on runes; Stop
 // sees only output text; Normalize, outermost, fixes the final shape.
+// Without stop sequences or think tags, Normalize, UTF8 and MaxTokens are
+// one stream (normalizeUTF8), whose tokens that none would change pass in
+// one call.
 func Apply(p stream.Provider, o Options) stream.Provider {
 	if o.BufferSize >= 0 {
 		p = Buffer(p, o.BufferSize)
 	}
 	p = Timeouts(p, o.Timeouts)
+	if o.Think == nil && !slices.ContainsFunc(o.Stop, func(s string) bool { return s != "" }) {
+		return normalizeUTF8(p, o.MaxTokens) // Normalize(UTF8(MaxTokens(p))) in one
+	}
 	p = MaxTokens(p, o.MaxTokens)
 	p = UTF8(p)
 	if o.Think != nil {

@@ -50,6 +50,11 @@ func BenchmarkChain(b *testing.B) {
 	}{
 		{"bare", func(p stream.Provider) stream.Provider { return p }},
 		{"normalize", Normalize},
+		// A call as runnel serve makes it by default: max_tokens, no
+		// stop sequences (the fused stream).
+		{"max_tokens", func(p stream.Provider) stream.Provider {
+			return Apply(p, Options{MaxTokens: 1 << 30, BufferSize: -1})
+		}},
 		{"unbuffered", func(p stream.Provider) stream.Provider {
 			o := full
 			o.BufferSize = -1

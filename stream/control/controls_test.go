@@ -3,6 +3,9 @@ package control
 import (
 	"context"
 	"errors"
+	"io"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -381,4 +384,61 @@ func TestFromRequestBuffer(t *testing.T) {
 			t.Errorf("asked %d, server %d: buffer %d, want %d", tc.asked, tc.server, got, tc.want)
 		}
 	}
+}
+
+// FuzzUTF8Fast holds take's fast path (an ASCII delta with nothing
+// carried) to the general path: the same events from any sequence of
+// deltas on both channels, with and without logprobs, and other events.
+func FuzzUTF8Fast(f *testing.F) {
+	f.Add([]byte("ab\xe2\x82\xacc"), []byte{0, 1, 2, 3, 4, 5})
+	f.Add([]byte("h\xc3\xa9llo"), []byte{9, 17, 2, 40, 3})
+	f.Fuzz(func(t *testing.T, text, ops []byte) {
+		var in []stream.Event
+		for i, op := range ops {
+			n := int(op>>4) % 4
+			piece := text[:min(n, len(text))]
+			text = text[len(piece):]
+			var ev stream.Event
+			switch op % 4 {
+			case 0:
+				ev = stream.Delta(string(piece))
+			case 1:
+				ev = stream.ThinkingDelta(string(piece))
+			case 2:
+				ev = lpDelta(string(piece), strconv.Itoa(i))
+			default:
+				ev = stream.Event{Kind: stream.KindToolCall, ToolCall: &stream.ToolCallDelta{Arguments: "x"}}
+			}
+			in = append(in, ev)
+		}
+		in = append(in, stream.Finished(stream.FinishStop))
+		render := func(take func(*utf8Stream, stream.Event, error) (stream.Event, bool)) []string {
+			u := &utf8Stream{}
+			var out []string
+			for i := 0; ; {
+				if u.q.pending() {
+					ev, err, _ := u.q.pop()
+					if err != nil {
+						return out
+					}
+					out = append(out, show(ev)+"="+string(ev.Logprobs()))
+					continue
+				}
+				var ev stream.Event
+				var err error = io.EOF
+				if i < len(in) {
+					ev, err = in[i], nil
+					i++
+				}
+				if ev, ok := take(u, ev, err); ok {
+					out = append(out, show(ev)+"="+string(ev.Logprobs()))
+				}
+			}
+		}
+		fast := render((*utf8Stream).take)
+		general := render((*utf8Stream).general)
+		if !slices.Equal(fast, general) {
+			t.Fatalf("fast path %q\ngeneral    %q", fast, general)
+		}
+	})
 }

@@ -34,39 +34,51 @@ type maxTokens struct {
 }
 
 func (m *maxTokens) Recv() (stream.Event, error) {
-	if ev, err, ok := m.q.pop(); ok {
+	if m.q.pending() {
+		ev, err, _ := m.q.pop()
 		return ev, err
 	}
 	for {
-		ev, err := m.in.Recv()
-		if err != nil {
+		if ev, err, ok := m.take(m.in.Recv()); ok {
 			return ev, err
 		}
-		if m.finishing {
-			switch {
-			case isContent(ev):
-				m.cut = true
-				continue
-			case ev.Kind == stream.KindFinish && m.cut:
-				return stream.Finished(stream.FinishLength), nil
-			}
-			return ev, nil
-		}
-		if ev.Kind != stream.KindDelta || ev.Text == "" {
-			return ev, nil
-		}
-		if m.left == 0 {
-			m.q.end()
-			m.in.Close()
-			return stream.Finished(stream.FinishLength), nil
-		}
-		m.left--
-		if m.left == 0 && stream.Finish(m.in, stream.FinishLength) {
-			m.finishing = true
-		}
-		return ev, nil
 	}
 }
+
+// take completes what Recv received: ok is false for content dropped
+// while finishing (Recv then reads on).
+func (m *maxTokens) take(ev stream.Event, err error) (stream.Event, error, bool) {
+	if err != nil {
+		return ev, err, true
+	}
+	if m.finishing {
+		switch {
+		case isContent(ev):
+			m.cut = true
+			return ev, nil, false
+		case ev.Kind == stream.KindFinish && m.cut:
+			return stream.Finished(stream.FinishLength), nil, true
+		}
+		return ev, nil, true
+	}
+	if ev.Kind != stream.KindDelta || ev.Text == "" {
+		return ev, nil, true
+	}
+	if m.left == 0 {
+		m.q.end()
+		m.in.Close()
+		return stream.Finished(stream.FinishLength), nil, true
+	}
+	m.left--
+	if m.left == 0 && stream.Finish(m.in, stream.FinishLength) {
+		m.finishing = true
+	}
+	return ev, nil, true
+}
+
+// open reports whether the next delta only counts down: nothing queued,
+// not finishing, and more than one token left.
+func (m *maxTokens) open() bool { return !m.q.pending() && !m.finishing && m.left > 1 }
 
 func (m *maxTokens) Close() error { return m.in.Close() }
 

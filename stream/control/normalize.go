@@ -52,70 +52,81 @@ type normalized struct {
 
 func (n *normalized) Recv() (stream.Event, error) {
 	for {
-		if ev, err, ok := n.q.pop(); ok {
+		if n.q.pending() {
+			ev, err, _ := n.q.pop()
 			return ev, err
 		}
-		ev, err := n.in.Recv()
-		if err == io.EOF {
-			reason := n.finish
-			if reason == "" {
-				reason = stream.FinishStop
-				if n.tools {
-					reason = stream.FinishToolCalls
-				}
-			}
-			n.end(nil, reason)
-			continue
-		}
-		if err != nil {
-			if n.finish != "" {
-				// The upstream already said how it ended; a transport
-				// error after that loses nothing.
-				n.end(nil, n.finish)
-			} else {
-				n.fail(stream.AsError(err))
-			}
-			continue
-		}
-		if n.finish != "" && ev.Kind != stream.KindUsage {
-			continue
-		}
-		switch ev.Kind {
-		case stream.KindDelta:
-			if ev.Text == "" {
-				continue
-			}
-			if ev.Channel == "" {
-				ev.Channel = stream.Output
-			}
+		if ev, ok := n.take(n.in.Recv()); ok {
 			return ev, nil
-		case stream.KindToolCall:
-			if ev.ToolCall == nil {
-				continue
-			}
-			n.tools = true
-			return ev, nil
-		case stream.KindUsage:
-			if ev.Usage != nil {
-				n.usage = ev.Usage
-			}
-		case stream.KindFinish:
-			switch ev.Finish {
-			case stream.FinishError:
-				n.fail(stream.Errorf(stream.CodeUpstream, "the provider ended the stream with an error"))
-			case "":
-				n.finish = stream.FinishStop
-			default:
-				n.finish, n.stop = ev.Finish, ev.StopSequence()
-			}
-		case stream.KindError:
-			e := ev.Err
-			if e == nil {
-				e = stream.Errorf(stream.CodeUpstream, "the provider reported an unspecified error")
-			}
-			n.fail(e)
 		}
 	}
+}
+
+// take completes what Recv received: false when it holds nothing to pass
+// on (yet). Out of line, for a small Recv frame (see utf8Stream.take).
+//
+//go:noinline
+func (n *normalized) take(ev stream.Event, err error) (stream.Event, bool) {
+	if err == io.EOF {
+		reason := n.finish
+		if reason == "" {
+			reason = stream.FinishStop
+			if n.tools {
+				reason = stream.FinishToolCalls
+			}
+		}
+		n.end(nil, reason)
+		return ev, false
+	}
+	if err != nil {
+		if n.finish != "" {
+			// The upstream already said how it ended; a transport
+			// error after that loses nothing.
+			n.end(nil, n.finish)
+		} else {
+			n.fail(stream.AsError(err))
+		}
+		return ev, false
+	}
+	if n.finish != "" && ev.Kind != stream.KindUsage {
+		return ev, false
+	}
+	switch ev.Kind {
+	case stream.KindDelta:
+		if ev.Text == "" {
+			return ev, false
+		}
+		if ev.Channel == "" {
+			ev.Channel = stream.Output
+		}
+		return ev, true
+	case stream.KindToolCall:
+		if ev.ToolCall == nil {
+			return ev, false
+		}
+		n.tools = true
+		return ev, true
+	case stream.KindUsage:
+		if ev.Usage != nil {
+			n.usage = ev.Usage
+		}
+	case stream.KindFinish:
+		switch ev.Finish {
+		case stream.FinishError:
+			n.fail(stream.Errorf(stream.CodeUpstream, "the provider ended the stream with an error"))
+		case "":
+			n.finish = stream.FinishStop
+		default:
+			n.finish, n.stop = ev.Finish, ev.StopSequence()
+		}
+	case stream.KindError:
+		e := ev.Err
+		if e == nil {
+			e = stream.Errorf(stream.CodeUpstream, "the provider reported an unspecified error")
+		}
+		n.fail(e)
+	}
+	return ev, false
 }
 
 // fail ends the stream after an error: Finish(cancelled) if the caller went

@@ -41,6 +41,10 @@ func (q *queue) pop() (ev stream.Event, err error, ok bool) {
 	return stream.Event{}, nil, false
 }
 
+// pending reports whether pop has something to return: inlined, it spares
+// the common case (nothing queued) the call.
+func (q *queue) pending() bool { return q.head < len(q.evs) || q.err != nil }
+
 // end makes pop return io.EOF once the queue is drained.
 func (q *queue) end() {
 	if q.err == nil {

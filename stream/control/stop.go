@@ -57,7 +57,8 @@ type stopStream struct {
 
 func (s *stopStream) Recv() (stream.Event, error) {
 	for {
-		if ev, err, ok := s.q.pop(); ok {
+		if s.q.pending() {
+			ev, err, _ := s.q.pop()
 			return ev, err
 		}
 		ev, err := s.in.Recv()

@@ -38,7 +38,8 @@ type thinkStream struct {
 
 func (t *thinkStream) Recv() (stream.Event, error) {
 	for {
-		if ev, err, ok := t.q.pop(); ok {
+		if t.q.pending() {
+			ev, err, _ := t.q.pop()
 			return ev, err
 		}
 		ev, err := t.in.Recv()

@@ -136,7 +136,8 @@ func (s *timeoutStream) err() *stream.Error {
 }
 
 func (s *timeoutStream) Recv() (stream.Event, error) {
-	if ev, err, ok := s.q.pop(); ok {
+	if s.q.pending() {
+		ev, err, _ := s.q.pop()
 		return ev, err
 	}
 	armed := s.started && s.idle != nil

@@ -30,7 +30,8 @@ type utf8Stream struct {
 
 func (u *utf8Stream) Recv() (stream.Event, error) {
 	for {
-		if ev, err, ok := u.q.pop(); ok {
+		if u.q.pending() {
+			ev, err, _ := u.q.pop()
 			return ev, err
 		}
 		if ev, ok := u.take(u.in.Recv()); ok {
@@ -46,6 +47,23 @@ func (u *utf8Stream) Recv() (stream.Event, error) {
 //
 //go:noinline
 func (u *utf8Stream) take(ev stream.Event, err error) (stream.Event, bool) {
+	if err == nil && ev.Kind == stream.KindDelta && ev.Text != "" && ascii(ev.Text) && u.empty() {
+		// The common token: nothing carried, and no byte that could
+		// start, end or break a rune. The general path below would
+		// return it as it is.
+		return ev, true
+	}
+	return u.general(ev, err)
+}
+
+// empty reports whether u carries nothing (text or logprobs) into the
+// next delta.
+func (u *utf8Stream) empty() bool {
+	return u.carry[0] == "" && u.carry[1] == "" && u.carryLogprobs[0] == "" && u.carryLogprobs[1] == ""
+}
+
+// general is take for any event (FuzzUTF8Fast holds take to it).
+func (u *utf8Stream) general(ev stream.Event, err error) (stream.Event, bool) {
 	if err != nil {
 		u.flush()
 		u.q.err = err
@@ -98,6 +116,16 @@ func (u *utf8Stream) flush() {
 }
 
 func (u *utf8Stream) Close() error { return u.in.Close() }
+
+// ascii reports whether s is all ASCII (a token's few bytes: a loop, not
+// utf8.ValidString's setup).
+func ascii(s string) bool {
+	var or byte
+	for i := 0; i < len(s); i++ {
+		or |= s[i]
+	}
+	return or < utf8.RuneSelf
+}
 
 // completeLen returns the length of s without a trailing incomplete (but so
 // far valid-looking) rune.

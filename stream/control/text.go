@@ -1,0 +1,89 @@
+package control
+
+import (
+	"context"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// normalizeUTF8 is Normalize(UTF8(MaxTokens(p, max))) as one stream, for
+// the chain without stop sequences or think tags (the common call): a
+// token that none of the three would change (ASCII text, nothing carried,
+// nothing queued, no finish held, more than one token left) goes from p's
+// stream to the caller in one Recv, not through three layers; any other
+// event takes the controls' own paths. FuzzNormalizeUTF8 holds it to the
+// wrappers.
+func normalizeUTF8(p stream.Provider, max int) stream.Provider {
+	return stream.ProviderFunc(func(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+		in, err := p.Stream(ctx, req)
+		if err != nil {
+			return nil, stream.AsError(err)
+		}
+		s := &textStream{}
+		s.u.in = in
+		if max > 0 {
+			s.m = maxTokens{in: in, left: max}
+			s.u.in, s.limited = &s.m, true
+		}
+		s.n.ctx, s.n.in = ctx, &s.u
+		return s, nil
+	})
+}
+
+// textStream is normalized over utf8Stream over maxTokens (when limited),
+// in one allocation.
+type textStream struct {
+	n       normalized // reads u
+	u       utf8Stream // reads m if limited, else p's stream
+	m       maxTokens  // reads p's stream
+	limited bool
+}
+
+func (s *textStream) Recv() (stream.Event, error) {
+	if s.n.q.pending() || s.n.finish != "" || s.u.q.pending() || !s.u.empty() || s.limited && !s.m.open() {
+		return s.n.Recv()
+	}
+	var (
+		ev  stream.Event
+		err error
+	)
+	if s.limited {
+		ev, err = s.m.in.Recv()
+	} else {
+		ev, err = s.u.in.Recv()
+	}
+	if err == nil && ev.Kind == stream.KindDelta && ev.Text != "" && ascii(ev.Text) {
+		if s.limited {
+			s.m.left-- // open: more than one was left
+		}
+		if ev.Channel == "" {
+			ev.Channel = stream.Output
+		}
+		return ev, nil
+	}
+	return s.slow(ev, err)
+}
+
+// slow passes what Recv received through the controls, as n.Recv would
+// have (out of line, for a small Recv frame).
+//
+//go:noinline
+func (s *textStream) slow(ev stream.Event, err error) (stream.Event, error) {
+	if s.limited {
+		var ok bool
+		if ev, err, ok = s.m.take(ev, err); !ok {
+			return s.n.Recv()
+		}
+	}
+	if ev, ok := s.u.take(ev, err); ok {
+		if ev, ok := s.n.take(ev, nil); ok {
+			return ev, nil
+		}
+	}
+	return s.n.Recv()
+}
+
+func (s *textStream) Close() error { return s.n.Close() }
+
+// Finish forwards to the inner stream; see stream.Finisher.
+func (s *textStream) Finish(r stream.FinishReason) bool { return s.n.Finish(r) }
