@@ -58,11 +58,15 @@ func BenchmarkMatMulKQuant(b *testing.B) {
 		dst := make([]float32, 4096)
 		b.Run(typ.String(), func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := cputime.Process()
 			for b.Loop() {
 				MatVec(dst, m, x)
 			}
 			sec := b.Elapsed().Seconds() / float64(b.N)
 			b.ReportMetric(2*float64(4096*1024)/sec/1e9, "GFLOP/s")
+			// CPU time too: on a loaded machine the wall time measures
+			// the share of the cores the run got, not the kernel.
+			b.ReportMetric(float64(cputime.Process()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

@@ -3,31 +3,106 @@ package kernels
 import (
 	"encoding/binary"
 	"math"
+
+	"github.com/runnel/runnel/engine/ggml"
 )
 
 // Portable dot products, one per weight type. The fast paths in the
 // architecture files must give the same results up to float rounding; the
 // tests compare them on random data.
 //
-// The quantized types (Q8_0, Q4_0, Q4_K, Q6_K) are dotted against an
-// activation vector that was itself quantized to Q8_0-style blocks of 32
-// (see qvec), so the inner loops are integer multiply-adds, as in llama.cpp.
-// Every weight sub-block (32 elements for Q8_0/Q4_0/Q4_K, 16 for Q6_K) lies
-// inside one activation block, so each block contributes
-// dw * dx * Σ qw·qx exactly in integers, and the only error beyond float
-// rounding is the activation's rounding, at most dx/2 per element.
+// The quantized types are dotted against an activation vector that was
+// itself quantized to 8 bits, so the inner loops are integer multiply-adds,
+// as in llama.cpp. Most take it in Q8_0-style blocks of 32 (qvec): every
+// weight (sub-)block of 32 or 16 elements lies inside one activation block,
+// so each block contributes dw * dx * Σ qw·qx exactly in integers. Q4_K,
+// Q5_K and Q6_K take it in Q8_K-style super-blocks of 256 (kvec), one
+// scale each: their 6-bit sub-block scales are then applied in integers
+// too (Q4_K's and Q5_K's mins through the activations' sums of 16), and a
+// super-block contributes dw * dx * Σ sc·Σ qw·qx (less dmin * dx * Σ m·Σ
+// qx), one or two float steps for 256 weights. Either way the only error
+// beyond float rounding is the activation's rounding, at most dx/2 per
+// element (dx the scale of the element's activation block, of 32 or 256).
 
 // qvec is an activation vector quantized in blocks of 32: x[i] ≈ d[i/32]*qs[i].
-// sum holds Σ qs over each block, for the Q4_K min term. For the tiled
-// products, d4 holds d again, interleaved by groups of four vectors, and
-// c16, c32, c128 the corrections of x4corr (amd64), 32 bytes a block as
-// qs.
+// sum holds Σ qs over each block, for the Q4_1 and Q5_1 min terms. For
+// the tiled products, d4 holds d again, interleaved by groups of four
+// vectors, and c16, c32, c128 the corrections of x4corr (amd64), 32 bytes
+// a block as qs. k holds the same vectors in super-blocks of 256, for the
+// types that take them so (needsK); each form is filled only where a
+// product needs it.
 type qvec struct {
 	d              []float32
 	qs             []int8
 	sum            []int32
 	d4             []float32
 	c16, c32, c128 []int32
+	k              kvec
+}
+
+// kvec is an activation vector quantized in super-blocks of 256, as
+// llama.cpp's Q8_K (our own code): x[i] ≈ d[i/256]*qs[i], with bs[j] = Σ qs
+// over the j-th 16 values, which Q6_K's sub-blocks of 16 take for their
+// offset of 32 and Q4_K's and Q5_K's for their mins. d4 holds d interleaved by groups of four vectors, as
+// qvec.d4, for the tiles.
+type kvec struct {
+	d  []float32
+	qs []int8
+	bs []int16
+	d4 []float32
+}
+
+// needsK reports whether products with weight type t take the activations
+// in super-blocks of 256 (qvec.k) rather than in blocks of 32.
+func needsK(t ggml.Type) bool { return t == ggml.Q4_K || t == ggml.Q5_K || t == ggml.Q6_K }
+
+// quantizeFor quantizes x (vectors whose width t's blocks divide) in the
+// form products with t take, and for the tiles if tiles is set (cols the
+// vectors' width).
+func (v *qvec) quantizeFor(t ggml.Type, x []float32, cols int, tiles bool) {
+	if needsK(t) {
+		v.k.quantize(x)
+		if tiles {
+			v.k.d4 = interleave4(v.k.d4, v.k.d, cols/qkK)
+		}
+		return
+	}
+	v.quantize(x)
+	if tiles {
+		v.forTiles(cols / qk)
+	}
+}
+
+// rowDot is the product of row (weight type t) with vector v of those
+// quantized in x, each cols wide, in the form t takes.
+func (v *qvec) rowDot(t ggml.Type, row []byte, k, cols int) float32 {
+	if needsK(t) {
+		return v.k.dot(t, row, k, cols)
+	}
+	nb := cols / qk
+	return dotFor(t)(row, v.d[k*nb:(k+1)*nb], v.qs[k*cols:(k+1)*cols], v.sum[k*nb:(k+1)*nb])
+}
+
+// quantize fills k from x (len(x) a multiple of 256), growing its buffers.
+func (k *kvec) quantize(x []float32) {
+	nsb := len(x) / qkK
+	k.d = grow(k.d, nsb)
+	k.qs = grow(k.qs, len(x))
+	k.bs = grow(k.bs, len(x)/16)
+	quantizeQ8K(k.d, k.qs, k.bs, x)
+}
+
+// dot is the product of row (type t, needsK(t)) with vector v, cols wide.
+func (k *kvec) dot(t ggml.Type, row []byte, v, cols int) float32 {
+	nsb := cols / qkK
+	d, qs, bs := k.d[v*nsb:(v+1)*nsb], k.qs[v*cols:(v+1)*cols], k.bs[v*cols/16:(v+1)*cols/16]
+	switch t {
+	case ggml.Q4_K:
+		return dotQ4K(row, d, qs, bs)
+	case ggml.Q5_K:
+		return dotQ5K(row, d, qs, bs)
+	}
+	return dotQ6K(row, d, qs, bs)
 }
 
 // forTiles fills what the four-vector kernels take besides d and qs, for
@@ -41,26 +116,32 @@ type qvec struct {
 // through a four-vector kernel too (see tiledJob.rows).
 func (v *qvec) forTiles(nb int) {
 	v.x4corr()
-	total := len(v.d) / nb
+	v.d4 = interleave4(v.d4, v.d, nb)
+}
+
+// interleave4 returns d4 (grown) holding d's block scales, nb a vector,
+// interleaved by groups of four vectors as forTiles describes.
+func interleave4(d4, d []float32, nb int) []float32 {
+	total := len(d) / nb
 	n := total / 4 * 4
 	size := n
 	if total > n && total >= 4 {
 		size = n + 4
 	}
-	v.d4 = grow(v.d4, size*nb)
+	d4 = grow(d4, size*nb)
 	for g := 0; g < n; g += 4 {
-		v.interleave(v.d4[g*nb:(g+4)*nb], g, nb)
+		interleave(d4[g*nb:(g+4)*nb], d, g, nb)
 	}
 	if size > n {
-		v.interleave(v.d4[n*nb:size*nb], total-4, nb)
+		interleave(d4[n*nb:size*nb], d, total-4, nb)
 	}
+	return d4
 }
 
 // interleave writes vectors g … g+3's block scales into d4, block by block.
-func (v *qvec) interleave(d4 []float32, g, nb int) {
+func interleave(d4, d []float32, g, nb int) {
 	for k := range 4 {
-		d := v.d[(g+k)*nb : (g+k+1)*nb]
-		for b, s := range d {
+		for b, s := range d[(g+k)*nb : (g+k+1)*nb] {
 			d4[4*b+k] = s
 		}
 	}
@@ -84,33 +165,55 @@ func grow[T any](s []T, n int) []T {
 
 func quantizeQ8Go(d []float32, qs []int8, sum []int32, x []float32) {
 	for b := range d {
-		xb := x[b*qk : (b+1)*qk]
-		var amax float32
-		for _, v := range xb {
-			amax = max(amax, abs32(v))
-		}
-		db := amax / 127
-		id := float32(0)
-		if amax >= 0x1p-120 { // below, 127/amax would overflow: quants are 0
-			id = 127 / amax
-		}
-		d[b] = db
 		q := qs[b*qk : (b+1)*qk]
+		d[b] = quantBlock(q, x[b*qk:(b+1)*qk])
 		var s int32
-		for i, v := range xb {
-			// Round half away from zero without a float64 round trip.
-			t := v * id
-			var r int32
-			if t >= 0 {
-				r = int32(t + 0.5)
-			} else {
-				r = -int32(-t + 0.5)
-			}
-			q[i] = int8(r)
-			s += r
+		for _, v := range q {
+			s += int32(v)
 		}
 		sum[b] = s
 	}
+}
+
+// quantizeQ8KGo quantizes x in super-blocks of 256 (kvec): one scale
+// each, as quantizeQ8Go's blocks, and the quants' sums over each 16.
+func quantizeQ8KGo(d []float32, qs []int8, bs []int16, x []float32) {
+	for b := range d {
+		q := qs[b*qkK : (b+1)*qkK]
+		d[b] = quantBlock(q, x[b*qkK:(b+1)*qkK])
+		for j := range 16 {
+			var s int16
+			for _, v := range q[16*j : 16*j+16] {
+				s += int16(v)
+			}
+			bs[16*b+j] = s
+		}
+	}
+}
+
+// quantBlock quantizes xb to q (as many) against its largest magnitude
+// amax: q = round(x·127/amax), and returns the scale amax/127.
+func quantBlock(q []int8, xb []float32) float32 {
+	var amax float32
+	for _, v := range xb {
+		amax = max(amax, abs32(v))
+	}
+	id := float32(0)
+	if amax >= 0x1p-120 { // below, 127/amax would overflow: quants are 0
+		id = 127 / amax
+	}
+	for i, v := range xb {
+		// Round half away from zero without a float64 round trip.
+		t := v * id
+		var r int32
+		if t >= 0 {
+			r = int32(t + 0.5)
+		} else {
+			r = -int32(-t + 0.5)
+		}
+		q[i] = int8(r)
+	}
+	return amax / 127
 }
 
 func dotF32Go(a, b []float32) float32 {
@@ -185,52 +288,73 @@ func dotQ40Go(row []byte, d []float32, qs []int8) float32 {
 	return acc
 }
 
-func dotQ4KGo(row []byte, d []float32, qs []int8, sum []int32) float32 {
+// dotQ4KGo takes the activations in super-blocks of 256 (kvec): per
+// super-block Σ_j sc_j·Σ q·x over its eight sub-blocks of 32 and the mins'
+// Σ_j m_j·Σx (from the activations' sums of 16) are exact integers, scaled
+// once by d·dx and dmin·dx.
+func dotQ4KGo(row []byte, d []float32, qs []int8, bs []int16) float32 {
 	var acc float32
-	for sb := 0; sb < len(d)/8; sb++ {
+	for sb := range d {
 		blk := row[sb*q4KBytes : (sb+1)*q4KBytes]
-		dw, dmin := f16At(blk), f16At(blk[2:])
-		scales, wq := blk[4:16], blk[16:144]
+		wq := blk[16:144]
+		x := qs[sb*qkK : (sb+1)*qkK]
+		var s [8]int32
 		for c := 0; c < 4; c++ {
-			xb := 8*sb + 2*c
-			x0, x1 := qs[xb*qk:(xb+1)*qk], qs[(xb+1)*qk:(xb+2)*qk]
-			var s0, s1 int32
 			for l, w := range wq[32*c : 32*c+32] {
-				s0 += int32(w&0x0f) * int32(x0[l])
-				s1 += int32(w>>4) * int32(x1[l])
+				s[2*c] += int32(w&0x0f) * int32(x[64*c+l])
+				s[2*c+1] += int32(w>>4) * int32(x[64*c+32+l])
 			}
-			sc0, m0 := q4KScaleMin(2*c, scales)
-			sc1, m1 := q4KScaleMin(2*c+1, scales)
-			acc += d[xb]*(dw*float32(sc0)*float32(s0)-dmin*float32(m0)*float32(sum[xb])) +
-				d[xb+1]*(dw*float32(sc1)*float32(s1)-dmin*float32(m1)*float32(sum[xb+1]))
 		}
+		acc += kSuperBlock(blk, d[sb], &s, bs[16*sb:16*sb+16])
 	}
 	return acc
 }
 
-func dotQ6KGo(row []byte, d []float32, qs []int8) float32 {
+// kSuperBlock is a Q4_K or Q5_K super-block's share of a product: its
+// header at blk, the activation scale dx, the sub-blocks' sums Σ q·x and
+// the activations' sums of 16 bs.
+func kSuperBlock(blk []byte, dx float32, s *[8]int32, bs []int16) float32 {
+	dw, dmin, scales := f16At(blk), f16At(blk[2:]), blk[4:16]
+	var is, im int32
+	for j := range 8 {
+		sc, m := q4KScaleMin(j, scales)
+		is += int32(sc) * s[j]
+		im += int32(m) * (int32(bs[2*j]) + int32(bs[2*j+1]))
+	}
+	return dw*dx*float32(is) - dmin*dx*float32(im)
+}
+
+// dotQ6KGo takes the activations in super-blocks of 256 (kvec): per
+// super-block the sum Σ_j sc_j·Σ(q-32)·x over its sixteen sub-blocks is
+// one exact integer, the offset of 32 taken through the activations' sums
+// of 16 (bs), and dw·dx scales it once.
+func dotQ6KGo(row []byte, d []float32, qs []int8, bs []int16) float32 {
 	var acc float32
-	for sb := 0; sb < len(d)/8; sb++ {
+	for sb := range d {
 		blk := row[sb*q6KBytes : (sb+1)*q6KBytes]
 		ql, qh, sc := blk[0:128], blk[128:192], blk[192:208]
-		dw := f16At(blk[208:])
+		x := qs[sb*qkK : (sb+1)*qkK]
+		var s int32
 		for h := 0; h < 2; h++ {
 			l4, h2 := ql[64*h:64*h+64], qh[32*h:32*h+32]
 			for k := 0; k < 4; k++ {
-				xb := 8*sb + 4*h + k
-				x := qs[xb*qk : (xb+1)*qk]
+				xk := x[128*h+32*k : 128*h+32*k+32]
 				lo := l4[32*(k&1) : 32*(k&1)+32]
 				shiftL := uint(4 * (k >> 1)) // k 0,1: low nibble; k 2,3: high
 				shiftH := uint(2 * k)
-				var s [2]int32
+				var p [2]int32
 				for l := 0; l < 32; l++ {
-					q := int32((lo[l]>>shiftL)&0x0f|((h2[l]>>shiftH)&3)<<4) - 32
-					s[l>>4] += q * int32(x[l])
+					q := int32((lo[l]>>shiftL)&0x0f | ((h2[l]>>shiftH)&3)<<4)
+					p[l>>4] += q * int32(xk[l])
 				}
-				is := 8*h + 2*k
-				acc += dw * d[xb] * (float32(int8(sc[is]))*float32(s[0]) + float32(int8(sc[is+1]))*float32(s[1]))
+				is := 8*h + 2*k // the sub-blocks of elements 128h+32k …
+				s += int32(int8(sc[is]))*p[0] + int32(int8(sc[is+1]))*p[1]
 			}
 		}
+		for j, b := range bs[16*sb : 16*sb+16] {
+			s -= 32 * int32(int8(sc[j])) * int32(b)
+		}
+		acc += f16At(blk[208:]) * d[sb] * float32(s)
 	}
 	return acc
 }
@@ -335,25 +459,21 @@ func dotQ3KGo(row []byte, d []float32, qs []int8, _ []int32) float32 {
 	return acc
 }
 
-func dotQ5KGo(row []byte, d []float32, qs []int8, sum []int32) float32 {
+// dotQ5KGo is dotQ4KGo with the fifth bits.
+func dotQ5KGo(row []byte, d []float32, qs []int8, bs []int16) float32 {
 	var acc float32
-	for sb := 0; sb < len(d)/8; sb++ {
+	for sb := range d {
 		blk := row[sb*q5KBytes : (sb+1)*q5KBytes]
-		dw, dmin := f16At(blk), f16At(blk[2:])
-		scales, qh, wq := blk[4:16], blk[16:48], blk[48:176]
+		qh, wq := blk[16:48], blk[48:176]
+		x := qs[sb*qkK : (sb+1)*qkK]
+		var s [8]int32
 		for c := 0; c < 4; c++ {
-			xb := 8*sb + 2*c
-			x0, x1 := qs[xb*qk:(xb+1)*qk], qs[(xb+1)*qk:(xb+2)*qk]
-			var s0, s1 int32
 			for l, w := range wq[32*c : 32*c+32] {
-				s0 += (int32(w&0x0f) | int32(qh[l]>>(2*c)&1)<<4) * int32(x0[l])
-				s1 += (int32(w>>4) | int32(qh[l]>>(2*c+1)&1)<<4) * int32(x1[l])
+				s[2*c] += (int32(w&0x0f) | int32(qh[l]>>(2*c)&1)<<4) * int32(x[64*c+l])
+				s[2*c+1] += (int32(w>>4) | int32(qh[l]>>(2*c+1)&1)<<4) * int32(x[64*c+32+l])
 			}
-			sc0, m0 := q4KScaleMin(2*c, scales)
-			sc1, m1 := q4KScaleMin(2*c+1, scales)
-			acc += d[xb]*(dw*float32(sc0)*float32(s0)-dmin*float32(m0)*float32(sum[xb])) +
-				d[xb+1]*(dw*float32(sc1)*float32(s1)-dmin*float32(m1)*float32(sum[xb+1]))
 		}
+		acc += kSuperBlock(blk, d[sb], &s, bs[16*sb:16*sb+16])
 	}
 	return acc
 }

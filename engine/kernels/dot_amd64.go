@@ -69,6 +69,7 @@ func init() {
 	dotQ5K = dotQ5KAsm
 	dotQ50 = dotQ50Asm
 	quantizeQ8 = quantizeQ8Asm
+	quantizeQ8K = quantizeQ8KAsm
 	dotQ6K = dotQ6KAsm
 	matF32 = matF32Asm
 	axpy = axpyAsm

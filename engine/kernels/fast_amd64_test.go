@@ -97,7 +97,9 @@ func testFastMatchesPortable(t *testing.T) {
 			}
 			m := randMatrix(r, typ, 1, cols)
 			var v qvec
-			v.quantize(randVec(r, cols, 1))
+			x := randVec(r, cols, 1)
+			v.quantize(x)
+			v.k.quantize(x[:cols/qkK*qkK])
 			var want, got float32
 			switch typ {
 			case ggml.Q8_0:
@@ -107,17 +109,21 @@ func testFastMatchesPortable(t *testing.T) {
 			case ggml.Q5_0:
 				got, want = dotQ50(m.Data, v.d, v.qs, nil), dotQ50Go(m.Data, v.d, v.qs, nil)
 			case ggml.Q4_K:
-				got, want = dotQ4K(m.Data, v.d, v.qs, v.sum), dotQ4KGo(m.Data, v.d, v.qs, v.sum)
+				got, want = dotQ4K(m.Data, v.k.d, v.k.qs, v.k.bs), dotQ4KGo(m.Data, v.k.d, v.k.qs, v.k.bs)
 			case ggml.Q5_K:
-				got, want = dotQ5K(m.Data, v.d, v.qs, v.sum), dotQ5KGo(m.Data, v.d, v.qs, v.sum)
+				got, want = dotQ5K(m.Data, v.k.d, v.k.qs, v.k.bs), dotQ5KGo(m.Data, v.k.d, v.k.qs, v.k.bs)
 			case ggml.Q6_K:
-				got, want = dotQ6K(m.Data, v.d, v.qs), dotQ6KGo(m.Data, v.d, v.qs)
+				got, want = dotQ6K(m.Data, v.k.d, v.k.qs, v.k.bs), dotQ6KGo(m.Data, v.k.d, v.k.qs, v.k.bs)
 			}
 			w := make([]float32, cols)
 			dequantize(w, typ, m.Data)
 			var mag float32
 			for i := range w {
-				mag += abs32(w[i] * v.d[i/32] * float32(v.qs[i]))
+				if needsK(typ) {
+					mag += abs32(w[i] * v.k.d[i/qkK] * float32(v.k.qs[i]))
+				} else {
+					mag += abs32(w[i] * v.d[i/32] * float32(v.qs[i]))
+				}
 			}
 			close(t, fmt.Sprintf("%s blocks=%d", typ, nb), got, want, 2*mag, cols)
 		}
@@ -142,9 +148,11 @@ func testFastMatchesPortable(t *testing.T) {
 }
 
 // quantizeBoth runs the fast and portable activation quantizers on x
-// (whole blocks) and fails unless they agree bit for bit.
+// (whole blocks) and fails unless they agree bit for bit, in blocks of 32
+// and, for the whole super-blocks of 256 in x, in those (kvec).
 func quantizeBoth(t *testing.T, x []float32) {
 	t.Helper()
+	quantizeBothK(t, x[:len(x)/qkK*qkK])
 	nb := len(x) / qk
 	d1, d2 := make([]float32, nb), make([]float32, nb)
 	q1, q2 := make([]int8, nb*qk), make([]int8, nb*qk)
@@ -159,6 +167,32 @@ func quantizeBoth(t *testing.T, x []float32) {
 	for i := range q1 {
 		if q1[i] != q2[i] {
 			t.Fatalf("element %d (%v): fast %d portable %d", i, x[i], q1[i], q2[i])
+		}
+	}
+}
+
+// quantizeBothK is quantizeBoth's check of the super-blocks of 256.
+func quantizeBothK(t *testing.T, x []float32) {
+	t.Helper()
+	nsb := len(x) / qkK
+	d1, d2 := make([]float32, nsb), make([]float32, nsb)
+	q1, q2 := make([]int8, nsb*qkK), make([]int8, nsb*qkK)
+	s1, s2 := make([]int16, nsb*16), make([]int16, nsb*16)
+	quantizeQ8K(d1, q1, s1, x)
+	quantizeQ8KGo(d2, q2, s2, x)
+	for b := range nsb {
+		if math.Float32bits(d1[b]) != math.Float32bits(d2[b]) {
+			t.Fatalf("super-block %d: fast d %v, portable %v", b, d1[b], d2[b])
+		}
+	}
+	for i := range s1 {
+		if s1[i] != s2[i] {
+			t.Fatalf("sum of sixteen %d: fast %d, portable %d", i, s1[i], s2[i])
+		}
+	}
+	for i := range q1 {
+		if q1[i] != q2[i] {
+			t.Fatalf("super-block element %d (%v): fast %d portable %d", i, x[i], q1[i], q2[i])
 		}
 	}
 }
@@ -185,10 +219,20 @@ func TestQuantizeQ8Matches(t *testing.T) {
 		x[192+i] = float32(r.NormFloat64()) * 1e-30
 		x[224+i] = float32(r.NormFloat64()) * 1e30
 	}
+	// Super-blocks of 256: all zeros, ties at amax 127, tiny values.
+	for i := 512; i < 768; i++ {
+		x[i] = 0
+	}
+	for i := 0; i < 256; i++ {
+		x[768+i] = float32(i%64) - 31.5
+		x[1024+i] = float32(r.NormFloat64()) * 1e-36
+	}
+	x[768+255] = 127
 	quantizeBoth(t, x)
 }
 
-// FuzzQuantizeQ8 compares the two quantizers on arbitrary finite floats.
+// FuzzQuantizeQ8 compares the two quantizers on arbitrary finite floats,
+// in both forms (quantizeBoth).
 func FuzzQuantizeQ8(f *testing.F) {
 	if !hasAVX2 {
 		f.Skip("no fast path on this CPU")

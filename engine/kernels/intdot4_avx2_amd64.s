@@ -1,6 +1,8 @@
 #include "textflag.h"
 
-// dotQ80x4Rows, dotQ50x4Rows and dotQ40x4Rows with AVX2's VPMADDUBSW and VPMADDWD (see intdot4_amd64.h).
+// dotQ80x4Rows, dotQ50x4Rows and dotQ40x4Rows with AVX2's VPMADDUBSW and VPMADDWD (see intdot4_amd64.h),
+// the eight-vector tiles, and the K-quant kernels of intq6k_amd64.h and
+// intq4k_amd64.h.
 
 #define I8SETUP \
 	MOVL         $0x00010001, AX \
@@ -28,6 +30,9 @@
 #define NAME_Q50X4ROWS ·dotQ50x4RowsAVX2(SB)
 #define NAME_Q40X4ROWS ·dotQ40x4RowsAVX2(SB)
 #define NAME_Q4KX4ROWS ·dotQ4Kx4RowsAVX2(SB)
+#define NAME_Q6K ·dotQ6KAVX2(SB)
+#define NAME_Q4K ·dotQ4KAVX2(SB)
+#define NAME_Q5K ·dotQ5KAVX2(SB)
 #define NAME_Q6KX4ROWS ·dotQ6Kx4RowsAVX2(SB)
 #define NAME_Q6KX8ROWS ·dotQ6Kx8RowsAVX2(SB)
 #define NAME_Q4KX8ROWS ·dotQ4Kx8RowsAVX2(SB)
@@ -36,16 +41,14 @@
 #define NAME_Q40X8ROWS ·dotQ40x8RowsAVX2(SB)
 
 #include "intdot4_types_amd64.h"
-#include "intdot4k_amd64.h"
-#include "intdot8q4k_amd64.h"
-#include "intdot4q6k_amd64.h"
-#include "intdot8q6k_amd64.h"
+#include "intq6k_amd64.h"
+#include "intq4k_amd64.h"
 
 // func x4corrAVX2(qs *int8, nb int, c16, c32, c128 *int32)
 // For each of nb blocks of 32 quants, the sums of its four-byte groups
 // times -16, -32 and -128 (eight int32 lanes each, 32 bytes a block, as
-// the quants): the corrections X4UPAIR and Q6ONE add for weights taken as
-// w+16, w+32, w+128.
+// the quants): the corrections X4UPAIR adds for weights taken as w+16,
+// w+32 (none since Q6_K takes super-blocks of 256: intq6k_amd64.h), w+128.
 TEXT ·x4corrAVX2(SB), NOSPLIT, $0-40
 	MOVQ         qs+0(FP), SI
 	MOVQ         nb+8(FP), CX

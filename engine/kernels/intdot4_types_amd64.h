@@ -87,7 +87,6 @@ X4SPLAT(x4eight<>, $0x0808080808080808)
 X4SPLAT(x4sixteen<>, $0x1010101010101010)
 X4SPLAT(x4top<>, $0x8080808080808080)
 X4SPLAT(x4ones<>, $0x0001000100010001)
-X4SPLAT(x4thirtytwo<>, $0x2020202020202020)
 
 // Q8_0: scale, then 32 signed bytes. With VNNI, unsigned as w+128
 // (VPDPBUSD takes them whole); with AVX2 by the sign trick, the signed

@@ -3,9 +3,9 @@
 // dotQ80x4Rows, dotQ50x4Rows and dotQ40x4Rows with AVX-512 VNNI's VPDPBUSD (see intdot4_amd64.h),
 // and the eight-vector tiles: Q8_0's and Q5_0's two rows at a time
 // (intdot8_vnni_amd64.h), Q4_0's of intdot8_amd64.h with the same integer
-// dots, Q4_K's on 512-bit registers (intdot8q4k_vnni_amd64.h, which takes
-// intdot8q4k_amd64.h's macros), Q6_K's the AVX2 build's integer steps with
-// the FMA's broadcast from memory (intdot8q6k_amd64.h).
+// dots; and the K-quants' one-row, four- and eight-vector kernels with
+// VPDPWSSD (intq6k_amd64.h: Q6_K; intq4k_amd64.h: Q4_K, and Q5_K's one
+// row).
 
 #define I8SETUP
 
@@ -27,16 +27,16 @@
 #define NAME_Q50X4ROWS ·dotQ50x4RowsVNNI(SB)
 #define NAME_Q40X4ROWS ·dotQ40x4RowsVNNI(SB)
 #define NAME_Q4KX4ROWS ·dotQ4Kx4RowsVNNI(SB)
+#define NAME_Q6K ·dotQ6KVNNI(SB)
+#define NAME_Q4K ·dotQ4KVNNI(SB)
+#define NAME_Q5K ·dotQ5KVNNI(SB)
 #define NAME_Q6KX4ROWS ·dotQ6Kx4RowsVNNI(SB)
 #define NAME_Q40X8ROWS ·dotQ40x8RowsVNNI(SB)
 #define NAME_Q80X8ROWS2 ·dotQ80x8RowsVNNI(SB)
 #define NAME_Q50X8ROWS2 ·dotQ50x8RowsVNNI(SB)
-#define NAME_Q4KX8ROWSZ ·dotQ4Kx8RowsVNNI(SB)
+#define NAME_Q4KX8ROWS ·dotQ4Kx8RowsVNNI(SB)
 #define NAME_Q6KX8ROWS ·dotQ6Kx8RowsVNNI(SB)
 
 #include "intdot4_types_amd64.h"
-#include "intdot4k_amd64.h"
-#include "intdot8q4k_amd64.h"
-#include "intdot8q4k_vnni_amd64.h"
-#include "intdot4q6k_amd64.h"
-#include "intdot8q6k_amd64.h"
+#include "intq6k_amd64.h"
+#include "intq4k_amd64.h"

@@ -9,9 +9,9 @@ import (
 	"github.com/runnel/runnel/internal/cputime"
 )
 
-// TestDotX8RowsWide checks Q8_0 and Q6_K rows wider than x8MaxCols, which
-// the VNNI build gives to two four-vector tiles (Q8_0) or the AVX2 tile
-// (Q6_K), as TestDotX8Rows checks the rest.
+// TestDotX8RowsWide checks Q8_0 rows wider than x8MaxCols, which the VNNI
+// build gives to two four-vector tiles, as TestDotX8Rows checks the rest
+// (and Q6_K's, whose tile takes rows of any width, with the limit at 0).
 func TestDotX8RowsWide(t *testing.T) {
 	if !hasX8(ggml.Q8_0) {
 		t.Skip("no eight-vector kernel here")
@@ -20,9 +20,7 @@ func TestDotX8RowsWide(t *testing.T) {
 	x8MaxCols = 0
 	r := rand.New(rand.NewPCG(33, 34))
 	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q6_K} {
-		checkTiles(t, r, typ, 8, []int{1, 3, 16}, func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, stride int) {
-			dotX8Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, xq.c16, xq.c32, xq.c128, nb, m.Cols, dst, stride)
-		})
+		checkTiles(t, r, typ, 8, []int{1, 3, 16}, x8Kernel(typ))
 	}
 }
 

@@ -21,13 +21,13 @@ func dotQ40AVX2(row *byte, d *float32, qs *int8, nb int) float32
 func dotQ50AVX2(row *byte, d *float32, qs *int8, nb int) float32
 
 //go:noescape
-func dotQ4KAVX2(row *byte, d *float32, qs *int8, sum *int32, nsb int) float32
+func dotQ4KAVX2(row *byte, d *float32, qs *int8, bs *int16, nsb int) float32
 
 //go:noescape
-func dotQ5KAVX2(row *byte, d *float32, qs *int8, sum *int32, nsb int) float32
+func dotQ5KAVX2(row *byte, d *float32, qs *int8, bs *int16, nsb int) float32
 
 //go:noescape
-func dotQ6KAVX2(row *byte, d *float32, qs *int8, nsb int) float32
+func dotQ6KAVX2(row *byte, d *float32, qs *int8, bs *int16, nsb int) float32
 
 //go:noescape
 func dotQ80VNNI(row *byte, d *float32, qs *int8, nb int) float32
@@ -39,13 +39,13 @@ func dotQ40VNNI(row *byte, d *float32, qs *int8, nb int) float32
 func dotQ50VNNI(row *byte, d *float32, qs *int8, nb int) float32
 
 //go:noescape
-func dotQ4KVNNI(row *byte, d *float32, qs *int8, sum *int32, nsb int) float32
+func dotQ4KVNNI(row *byte, d *float32, qs *int8, bs *int16, nsb int) float32
 
 //go:noescape
-func dotQ5KVNNI(row *byte, d *float32, qs *int8, sum *int32, nsb int) float32
+func dotQ5KVNNI(row *byte, d *float32, qs *int8, bs *int16, nsb int) float32
 
 //go:noescape
-func dotQ6KVNNI(row *byte, d *float32, qs *int8, nsb int) float32
+func dotQ6KVNNI(row *byte, d *float32, qs *int8, bs *int16, nsb int) float32
 
 // useVNNI selects the VPDPBUSD builds: 256-bit EVEX instructions need
 // AVX512VL besides AVX512_VNNI. RUNNEL_NOVNNI=1 keeps the AVX2 ones.
@@ -90,40 +90,40 @@ func dotQ50Asm(row []byte, d []float32, qs []int8, _ []int32) float32 {
 	return dotQ50AVX2(&row[0], &d[0], &qs[0], nb)
 }
 
-func dotQ4KAsm(row []byte, d []float32, qs []int8, sum []int32) float32 {
-	nsb := len(d) / 8
+func dotQ4KAsm(row []byte, d []float32, qs []int8, bs []int16) float32 {
+	nsb := len(d)
 	if nsb == 0 {
 		return 0
 	}
-	_, _, _ = row[nsb*q4KBytes-1], qs[nsb*qkK-1], sum[nsb*8-1]
+	_, _, _ = row[nsb*q4KBytes-1], qs[nsb*qkK-1], bs[nsb*16-1]
 	if useVNNI {
-		return dotQ4KVNNI(&row[0], &d[0], &qs[0], &sum[0], nsb)
+		return dotQ4KVNNI(&row[0], &d[0], &qs[0], &bs[0], nsb)
 	}
-	return dotQ4KAVX2(&row[0], &d[0], &qs[0], &sum[0], nsb)
+	return dotQ4KAVX2(&row[0], &d[0], &qs[0], &bs[0], nsb)
 }
 
-func dotQ5KAsm(row []byte, d []float32, qs []int8, sum []int32) float32 {
-	nsb := len(d) / 8
+func dotQ5KAsm(row []byte, d []float32, qs []int8, bs []int16) float32 {
+	nsb := len(d)
 	if nsb == 0 {
 		return 0
 	}
-	_, _, _ = row[nsb*q5KBytes-1], qs[nsb*qkK-1], sum[nsb*8-1]
+	_, _, _ = row[nsb*q5KBytes-1], qs[nsb*qkK-1], bs[nsb*16-1]
 	if useVNNI {
-		return dotQ5KVNNI(&row[0], &d[0], &qs[0], &sum[0], nsb)
+		return dotQ5KVNNI(&row[0], &d[0], &qs[0], &bs[0], nsb)
 	}
-	return dotQ5KAVX2(&row[0], &d[0], &qs[0], &sum[0], nsb)
+	return dotQ5KAVX2(&row[0], &d[0], &qs[0], &bs[0], nsb)
 }
 
-func dotQ6KAsm(row []byte, d []float32, qs []int8) float32 {
-	nsb := len(d) / 8
+func dotQ6KAsm(row []byte, d []float32, qs []int8, bs []int16) float32 {
+	nsb := len(d)
 	if nsb == 0 {
 		return 0
 	}
-	_, _ = row[nsb*q6KBytes-1], qs[nsb*qkK-1]
+	_, _, _ = row[nsb*q6KBytes-1], qs[nsb*qkK-1], bs[nsb*16-1]
 	if useVNNI {
-		return dotQ6KVNNI(&row[0], &d[0], &qs[0], nsb)
+		return dotQ6KVNNI(&row[0], &d[0], &qs[0], &bs[0], nsb)
 	}
-	return dotQ6KAVX2(&row[0], &d[0], &qs[0], nsb)
+	return dotQ6KAVX2(&row[0], &d[0], &qs[0], &bs[0], nsb)
 }
 
 //go:noescape
@@ -136,4 +136,16 @@ func quantizeQ8Asm(d []float32, qs []int8, sum []int32, x []float32) {
 	}
 	_, _, _ = qs[nb*qk-1], sum[nb-1], x[nb*qk-1]
 	quantizeQ8AVX2(&d[0], &qs[0], &sum[0], &x[0], nb)
+}
+
+//go:noescape
+func quantizeQ8KAVX2(d *float32, qs *int8, bs *int16, x *float32, nsb int)
+
+func quantizeQ8KAsm(d []float32, qs []int8, bs []int16, x []float32) {
+	nsb := len(d)
+	if nsb == 0 {
+		return
+	}
+	_, _, _ = qs[nsb*qkK-1], bs[nsb*16-1], x[nsb*qkK-1]
+	quantizeQ8KAVX2(&d[0], &qs[0], &bs[0], &x[0], nsb)
 }

@@ -11,15 +11,9 @@
 	VPMADDUBSW x, u, dst \
 	VPMADDWD   Y15, dst, dst
 
-// Q6_K scales its int16 pair sums with VPMADDWD (see Q6KGROUP).
-#define Q6K_INT16
-
 #define NAME_Q80 ·dotQ80AVX2(SB)
 #define NAME_Q40 ·dotQ40AVX2(SB)
 #define NAME_Q50 ·dotQ50AVX2(SB)
-#define NAME_Q4K ·dotQ4KAVX2(SB)
-#define NAME_Q5K ·dotQ5KAVX2(SB)
-#define NAME_Q6K ·dotQ6KAVX2(SB)
 #define NAME_Q80X2 ·dotQ80x2AVX2(SB)
 #define NAME_Q50X2 ·dotQ50x2AVX2(SB)
 

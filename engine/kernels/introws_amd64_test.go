@@ -32,7 +32,6 @@ func TestIntBuildsAgree(t *testing.T) {
 	defer func() { useVNNI = true }()
 	r := rand.New(rand.NewPCG(45, 46))
 	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q4_0, ggml.Q5_0, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K} {
-		dot := dotFor(typ)
 		for _, nb := range []int{1, 3, 8, 9, 16, 24, 64, 72, 136} {
 			if nb%8 != 0 && (typ == ggml.Q4_K || typ == ggml.Q5_K || typ == ggml.Q6_K) {
 				continue // whole super-blocks only
@@ -41,13 +40,13 @@ func TestIntBuildsAgree(t *testing.T) {
 				m := randMatrix(r, typ, 3, nb*qk)
 				rb := len(m.Data) / 3
 				var xq qvec
-				xq.quantize(randVec(r, m.Cols, scale))
+				xq.quantizeFor(typ, randVec(r, m.Cols, scale), m.Cols, false)
 				for row := range 3 {
 					w := m.Data[row*rb : (row+1)*rb]
 					useVNNI = true
-					v := dot(w, xq.d, xq.qs, xq.sum)
+					v := xq.rowDot(typ, w, 0, m.Cols)
 					useVNNI = false
-					a := dot(w, xq.d, xq.qs, xq.sum)
+					a := xq.rowDot(typ, w, 0, m.Cols)
 					if math.Float32bits(v) != math.Float32bits(a) {
 						t.Errorf("%s nb=%d scale %g row %d: VNNI %v, AVX2 %v", typ, nb, scale, row, v, a)
 					}
@@ -80,8 +79,7 @@ func BenchmarkDotBuilds(b *testing.B) {
 			m := randMatrix(r, typ, rows, cols)
 			rb := len(m.Data) / rows
 			var xq qvec
-			xq.quantize(randVec(r, cols, 1))
-			xq.forTiles(cols / qk)
+			xq.quantizeFor(typ, randVec(r, cols, 1), cols, true)
 			dst := make([]float32, rows)
 			reps := 32768 / rows
 			pass := func(vnni, pairs bool) float64 {

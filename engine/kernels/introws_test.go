@@ -74,7 +74,6 @@ func BenchmarkDotRowPairs(b *testing.B) {
 // CPU seconds it took.
 func productPass(typ ggml.Type, m *Matrix, xq *qvec, dst []float32, pairs bool, reps int) float64 {
 	rb := len(m.Data) / m.Rows
-	dot := dotFor(typ)
 	start := cputime.Process()
 	for range reps {
 		i := 0
@@ -82,7 +81,7 @@ func productPass(typ ggml.Type, m *Matrix, xq *qvec, dst []float32, pairs bool, 
 			i = dotRowPairs(typ, m.Data, rb, m.Rows, xq.d, xq.qs, xq.c16, dst)
 		}
 		for ; i < m.Rows; i++ {
-			dst[i] = dot(m.Data[i*rb:(i+1)*rb], xq.d, xq.qs, xq.sum)
+			dst[i] = xq.rowDot(typ, m.Data[i*rb:(i+1)*rb], 0, m.Cols)
 		}
 	}
 	return (cputime.Process() - start).Seconds()

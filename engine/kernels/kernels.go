@@ -103,8 +103,9 @@ func (m *Matrix) check(dstLen, xLen, n int) (rowBytes int) {
 
 // MatVec sets dst[r] = row r · x for every row, spreading rows over all cores
 // for matrices big enough to pay for it. It panics if dst or x is too short.
-// For quantized types x is first quantized to 8 bits in blocks of 32 (see
-// package comment in dot.go); other types use x as is.
+// For quantized types x is first quantized to 8 bits, in blocks of 32 or
+// (the K-quants with fast paths) super-blocks of 256 (see the comment opening dot.go); other types
+// use x as is.
 func MatVec(dst []float32, m *Matrix, x []float32) { MatMul(dst, m, x, 1) }
 
 // MatMul multiplies n input vectors (x is n×Cols, row-major) by m, writing n
@@ -119,7 +120,7 @@ func MatMul(dst []float32, m *Matrix, x []float32, n int) {
 	j := getJob()
 	j.m, j.dst, j.x, j.n, j.rowBytes = m, dst[:n*m.Rows], x[:n*m.Cols], n, rb
 	if isQuantized(m.Type) {
-		j.xq.quantize(j.x)
+		j.xq.quantizeFor(m.Type, j.x, m.Cols, false)
 	}
 	run(j, m.Rows, m.Rows*m.Cols*n)
 	j.m, j.dst, j.x = nil, nil, nil
@@ -137,7 +138,9 @@ func isQuantized(t ggml.Type) bool {
 }
 
 // qdot is a quantized row's dot product with an activation vector
-// quantized by qvec: its block scales d, quants qs and block sums sum.
+// quantized by qvec in blocks of 32: its block scales d, quants qs and
+// block sums sum. (Q4_K's, Q5_K's and Q6_K's take the super-blocks of
+// qvec.k: kvec.dot.)
 type qdot func(row []byte, d []float32, qs []int8, sum []int32) float32
 
 // dotFor returns the kernel in use for weight type t.
@@ -147,12 +150,6 @@ func dotFor(t ggml.Type) qdot {
 		return func(row []byte, d []float32, qs []int8, _ []int32) float32 { return dotQ80(row, d, qs) }
 	case ggml.Q4_0:
 		return func(row []byte, d []float32, qs []int8, _ []int32) float32 { return dotQ40(row, d, qs) }
-	case ggml.Q6_K:
-		return func(row []byte, d []float32, qs []int8, _ []int32) float32 { return dotQ6K(row, d, qs) }
-	case ggml.Q4_K:
-		return dotQ4K
-	case ggml.Q5_K:
-		return dotQ5K
 	case ggml.Q4_1:
 		return dotQ41Go
 	case ggml.Q5_0:
@@ -190,6 +187,13 @@ func (j *job) rows(lo, hi int) {
 			row := m.Data[r*j.rowBytes : (r+1)*j.rowBytes]
 			for v := 0; v < n; v++ {
 				j.dst[v*m.Rows+r] = dot(row, j.x[v*m.Cols:(v+1)*m.Cols])
+			}
+		}
+	case ggml.Q4_K, ggml.Q5_K, ggml.Q6_K:
+		for r := lo; r < hi; r++ {
+			row := m.Data[r*j.rowBytes : (r+1)*j.rowBytes]
+			for v := 0; v < n; v++ {
+				j.dst[v*m.Rows+r] = j.xq.k.dot(m.Type, row, v, m.Cols)
 			}
 		}
 	default:

@@ -59,7 +59,8 @@ func randMatrix(r *rand.Rand, t ggml.Type, rows, cols int) *Matrix {
 // bounded by cols·2^-23 relative to Σ|w·x| (doubled for safety), plus, for
 // quantized weights, the activation rounding: x is stored as dx·q with
 // dx = max|x_block|/127 and |x - dx·q| ≤ dx/2, so the product can move by at
-// most Σ_block dx/2 · Σ|w| over the block.
+// most Σ_block dx/2 · Σ|w| over the block, the blocks being of 32 values,
+// or of 256 for the types that take super-blocks (needsK).
 func checkProduct(t *testing.T, m *Matrix, x, dst []float32, n int) {
 	t.Helper()
 	w := make([]float32, m.Rows*m.Cols)
@@ -71,10 +72,14 @@ func checkProduct(t *testing.T, m *Matrix, x, dst []float32, n int) {
 	for v := 0; v < n; v++ {
 		xv := x[v*m.Cols : (v+1)*m.Cols]
 		var dx []float64
+		blk := 32
+		if needsK(m.Type) {
+			blk = qkK
+		}
 		if isQuantized(m.Type) {
-			for b := 0; b < m.Cols/32; b++ {
+			for b := 0; b < m.Cols/blk; b++ {
 				var amax float32
-				for _, e := range xv[b*32 : b*32+32] {
+				for _, e := range xv[b*blk : b*blk+blk] {
 					amax = max(amax, abs32(e))
 				}
 				dx = append(dx, float64(amax)/127)
@@ -87,7 +92,7 @@ func checkProduct(t *testing.T, m *Matrix, x, dst []float32, n int) {
 				want += float64(wi) * float64(xv[i])
 				mag += math.Abs(float64(wi) * float64(xv[i]))
 				if dx != nil {
-					qerr += math.Abs(float64(wi)) * dx[i/32] / 2
+					qerr += math.Abs(float64(wi)) * dx[i/blk] / 2
 				}
 			}
 			tol := 2*float64(m.Cols)*0x1p-23*(mag+qerr) + qerr + 1e-30

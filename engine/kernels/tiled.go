@@ -22,8 +22,7 @@ func MatMulTiled(dst []float32, m *Matrix, x []float32, n int) {
 	}
 	rb := m.check(len(dst), len(x), n)
 	t := tiledJobs.Get().(*tiledJob)
-	t.xq.quantize(x[:n*m.Cols])
-	t.xq.forTiles(m.Cols / qk)
+	t.xq.quantizeFor(m.Type, x[:n*m.Cols], m.Cols, true)
 	t.run(dst, m, x, n, rb, t.xq)
 	tiledJobs.Put(t)
 }
@@ -33,14 +32,28 @@ func MatMulTiled(dst []float32, m *Matrix, x []float32, n int) {
 // first quantized product quantizes them, and the others reuse that.
 // An Acts is not safe for concurrent use.
 type Acts struct {
-	x    []float32
-	n    int
-	cols int // the row width xq holds x quantized for; 0: none yet
-	xq   qvec
+	x     []float32
+	n     int
+	cols  int // the row width xq holds x quantized for in blocks of 32; 0: none yet
+	kcols int // the same for xq.k, in super-blocks of 256
+	xq    qvec
 }
 
 // Set makes a the n vectors of x, to be quantized on first need.
-func (a *Acts) Set(x []float32, n int) { a.x, a.n, a.cols = x, n, 0 }
+func (a *Acts) Set(x []float32, n int) { a.x, a.n, a.cols, a.kcols = x, n, 0, 0 }
+
+// prepare quantizes a's vectors for products with m, in the form m's type
+// takes, unless that was done since Set.
+func (a *Acts) prepare(m *Matrix) {
+	have := &a.cols
+	if needsK(m.Type) {
+		have = &a.kcols
+	}
+	if *have != m.Cols {
+		a.xq.quantizeFor(m.Type, a.x[:a.n*m.Cols], m.Cols, true)
+		*have = m.Cols
+	}
+}
 
 // MatMulActs is MatMulTiled of a's vectors, quantizing them only if no
 // earlier product has since Set. Its results are MatMul's, bit for bit.
@@ -54,11 +67,7 @@ func MatMulActs(dst []float32, m *Matrix, a *Acts) {
 		return
 	}
 	rb := m.check(len(dst), len(a.x), n)
-	if a.cols != m.Cols {
-		a.xq.quantize(a.x[:n*m.Cols])
-		a.xq.forTiles(m.Cols / qk)
-		a.cols = m.Cols
-	}
+	a.prepare(m)
 	t := tiledJobs.Get().(*tiledJob)
 	t.run(dst, m, a.x, n, rb, a.xq)
 	tiledJobs.Put(t)
@@ -191,14 +200,12 @@ func fusable(a *Acts, m []*Matrix) bool {
 	return cols != 0
 }
 
-// runFused quantizes a if no product has since Set, and runs fn over rows
-// on the pool in chunks of a multiple of align rows.
+// runFused quantizes a in the forms the products take if no product has
+// since Set, and runs fn over rows on the pool in chunks of a multiple of
+// align rows.
 func (t *tiledJob) runFused(a *Acts, fn func(lo, hi int), rows, work, align int) {
-	cols := t.parts[0].m.Cols
-	if a.cols != cols {
-		a.xq.quantize(a.x[:a.n*cols])
-		a.xq.forTiles(cols / qk)
-		a.cols = cols
+	for _, p := range t.parts[:t.nparts] {
+		a.prepare(p.m)
 	}
 	j := t.j
 	j.n, j.xq, j.fn, j.align = a.n, a.xq, fn, align
@@ -243,6 +250,10 @@ func (t *tiledJob) rows(lo, hi int) { t.tiles(t.j.m, t.j.dst, t.j.rowBytes, lo, 
 // tiles computes rows [lo, hi) of m's product with the job's vectors
 // into dst, tile by tile.
 func (t *tiledJob) tiles(m *Matrix, dst []float32, rowBytes, lo, hi int) {
+	if needsK(m.Type) {
+		t.ktiles(m, dst, rowBytes, lo, hi)
+		return
+	}
 	j := t.j
 	n := j.n
 	cols, nb := m.Cols, m.Cols/qk
@@ -256,8 +267,8 @@ func (t *tiledJob) tiles(m *Matrix, dst []float32, rowBytes, lo, hi int) {
 			xq := &j.xq
 			// Vectors g … g+3, with their interleaved scales at d4[s·nb:].
 			x4 := func(g, s int) {
-				b0, b1, l0, l1 := g*nb, (g+4)*nb, g*cols/4, (g+4)*cols/4 // blocks, correction lanes
-				dotX4Rows(m.Type, rows, rowBytes, r1-r0, xq.d[b0:b1], xq.d4[s*nb:(s+4)*nb], xq.qs[g*cols:(g+4)*cols], xq.sum[b0:b1],
+				l0, l1 := g*cols/4, (g+4)*cols/4 // correction lanes
+				dotX4Rows(m.Type, rows, rowBytes, r1-r0, xq.d4[s*nb:(s+4)*nb], xq.qs[g*cols:(g+4)*cols],
 					xq.c16[l0:l1], xq.c32[l0:l1], xq.c128[l0:l1], nb, cols, dst[g*m.Rows+r0:], m.Rows)
 			}
 			// Eight vectors at a time where the type has such a kernel
@@ -266,7 +277,7 @@ func (t *tiledJob) tiles(m *Matrix, dst []float32, rowBytes, lo, hi int) {
 			if x8Tiles && hasX8(m.Type) {
 				for ; v+8 <= n; v += 8 {
 					l0, l1 := v*cols/4, (v+8)*cols/4
-					dotX8Rows(m.Type, rows, rowBytes, r1-r0, xq.d[v*nb:(v+8)*nb], xq.d4[v*nb:(v+8)*nb], xq.qs[v*cols:(v+8)*cols], xq.sum[v*nb:(v+8)*nb], xq.c16[l0:l1], xq.c32[l0:l1], xq.c128[l0:l1], nb, cols, dst[v*m.Rows+r0:], m.Rows)
+					dotX8Rows(m.Type, rows, rowBytes, r1-r0, xq.d4[v*nb:(v+8)*nb], xq.qs[v*cols:(v+8)*cols], xq.c16[l0:l1], xq.c32[l0:l1], xq.c128[l0:l1], nb, cols, dst[v*m.Rows+r0:], m.Rows)
 				}
 			}
 			for ; v+4 <= n; v += 4 {
@@ -297,6 +308,64 @@ func (t *tiledJob) tiles(m *Matrix, dst []float32, rowBytes, lo, hi int) {
 	}
 }
 
+// ktiles is tiles for the types that take the activations in super-blocks
+// of 256 (needsK), with their eight- and four-vector kernels where there
+// are such, the same overlapping last group of four, and the dot product
+// for the vectors left.
+func (t *tiledJob) ktiles(m *Matrix, dst []float32, rowBytes, lo, hi int) {
+	j := t.j
+	n, cols, k := j.n, m.Cols, &j.xq.k
+	for r0 := lo; r0 < hi; r0 += tileRows {
+		r1 := min(r0+tileRows, hi)
+		rows := m.Data[r0*rowBytes : r1*rowBytes]
+		v := 0
+		if hasX4(m.Type) {
+			if x8Tiles && hasX8(m.Type) {
+				for ; v+8 <= n; v += 8 {
+					dotKX8Rows(m.Type, rows, rowBytes, r1-r0, k, v, cols, dst[v*m.Rows+r0:], m.Rows)
+				}
+			}
+			for ; v+4 <= n; v += 4 {
+				dotKX4Rows(m.Type, rows, rowBytes, r1-r0, k, v, v, cols, dst[v*m.Rows+r0:], m.Rows)
+			}
+			if v >= 4 && n-v >= tailMin {
+				dotKX4Rows(m.Type, rows, rowBytes, r1-r0, k, n-4, v, cols, dst[(n-4)*m.Rows+r0:], m.Rows)
+				v = n
+			}
+		}
+		for ; v < n; v++ {
+			for r := r0; r < r1; r++ {
+				dst[v*m.Rows+r] = k.dot(m.Type, m.Data[r*rowBytes:(r+1)*rowBytes], v, cols)
+			}
+		}
+	}
+}
+
+// dotKX4Rows is dotX4Rows for a type that takes super-blocks of 256
+// (needsK): nrows rows against vectors v … v+3 of k, cols wide, whose
+// interleaved scales are k.d4's group starting at vector s.
+func dotKX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, k *kvec, v, s, cols int, dst []float32, dstStride int) {
+	nsb := cols / qkK
+	if nrows <= 0 || nsb <= 0 {
+		return
+	}
+	_, _, _, _ = rows[(nrows-1)*rowBytes+readBytes(t, 8*nsb)-1], k.qs[(v+4)*cols-1], k.bs[(v+4)*cols/16-1], k.d4[(s+4)*nsb-1]
+	_ = dst[3*dstStride+nrows-1]
+	dotKX4RowsArch(t, rows, rowBytes, nrows, k.d4[s*nsb:], k.qs[v*cols:], k.bs[v*cols/16:], nsb, cols, dst, dstStride)
+}
+
+// dotKX8Rows is dotKX4Rows for vectors v … v+7 (v a multiple of four, so
+// that their scales are two groups of k.d4).
+func dotKX8Rows(t ggml.Type, rows []byte, rowBytes, nrows int, k *kvec, v, cols int, dst []float32, dstStride int) {
+	nsb := cols / qkK
+	if nrows <= 0 || nsb <= 0 {
+		return
+	}
+	_, _, _, _ = rows[(nrows-1)*rowBytes+readBytes(t, 8*nsb)-1], k.qs[(v+8)*cols-1], k.bs[(v+8)*cols/16-1], k.d4[(v+8)*nsb-1]
+	_ = dst[7*dstStride+nrows-1]
+	dotKX8RowsArch(t, rows, rowBytes, nrows, k.d4[v*nsb:], k.qs[v*cols:], k.bs[v*cols/16:], nsb, cols, dst, dstStride)
+}
+
 // x8Tiles turns the eight-vector kernels on; a variable so that a
 // benchmark can compare them with the four-vector ones.
 var x8Tiles = true
@@ -316,19 +385,19 @@ func SetEightVectorTiles(on bool) bool {
 // dot products. A variable so that a benchmark can compare the two.
 var tailMin = 2
 
-// dotX4Rows computes nrows consecutive rows of block type t (rowBytes
-// apart; hasX4(t) must hold) against four consecutive quantized vectors
-// (block scales d, nb per vector, and the same interleaved in d4, as
+// dotX4Rows computes nrows consecutive rows of a 32-element block type t
+// (rowBytes apart; hasX4(t) must hold) against four consecutive quantized
+// vectors (block scales interleaved in d4, nb per vector, as
 // qvec.forTiles makes them; quants qs, cols per vector), writing row
 // r's result for vector k to dst[r+k·dstStride], each exactly as t's dot
 // product computes it.
-func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	if nrows <= 0 || nb <= 0 {
 		return
 	}
 	rb := readBytes(t, nb)
-	_, _, _, _, _, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d[3*nb+nb-1], d4[3*nb+nb-1], c16[(3*cols+nb*qk)/4-1], c32[(3*cols+nb*qk)/4-1], c128[(3*cols+nb*qk)/4-1], qs[3*cols+nb*qk-1], sum[3*nb+nb-1], dst[3*dstStride+nrows-1]
-	dotX4RowsArch(t, rows, rowBytes, nrows, d, d4, qs, sum, c16, c32, c128, nb, cols, dst, dstStride)
+	_, _, _, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d4[3*nb+nb-1], c16[(3*cols+nb*qk)/4-1], c32[(3*cols+nb*qk)/4-1], c128[(3*cols+nb*qk)/4-1], qs[3*cols+nb*qk-1], dst[3*dstStride+nrows-1]
+	dotX4RowsArch(t, rows, rowBytes, nrows, d4, qs, c16, c32, c128, nb, cols, dst, dstStride)
 }
 
 // readBytes is how many bytes of a row of nb blocks of type t the tile
@@ -354,15 +423,15 @@ func readBytes(t ggml.Type, nb int) int {
 }
 
 // dotX8Rows is dotX4Rows for eight consecutive vectors (hasX8(t) must
-// hold), whose block scales d holds one vector's after another and d4 as
-// two interleaved groups of four, whose block sums are sum, and whose
-// corrections c16, c32 and c128 are x4corr's.
-func dotX8Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+// hold), whose block scales d4 holds as two interleaved groups of four
+// and whose corrections c16, c32 and c128 are x4corr's. (The K-quants'
+// tiles are dotKX4Rows and dotKX8Rows.)
+func dotX8Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	if nrows <= 0 || nb <= 0 {
 		return
 	}
 	rb := readBytes(t, nb)
 	_, _, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d4[7*nb+nb-1], qs[7*cols+nb*qk-1], c16[(7*cols+nb*qk)/4-1], c32[(7*cols+nb*qk)/4-1], c128[(7*cols+nb*qk)/4-1]
-	_, _, _ = dst[7*dstStride+nrows-1], d[7*nb+nb-1], sum[7*nb+nb-1]
-	dotX8RowsArch(t, rows, rowBytes, nrows, d, d4, qs, sum, c16, c32, c128, nb, cols, dst, dstStride)
+	_ = dst[7*dstStride+nrows-1]
+	dotX8RowsArch(t, rows, rowBytes, nrows, d4, qs, c16, c32, c128, nb, cols, dst, dstStride)
 }

@@ -2,14 +2,15 @@ package kernels
 
 import "github.com/runnel/runnel/engine/ggml"
 
-// The four-vector kernels of intdot4_amd64.h, intdot4k_amd64.h and
-// intdot4q6k_amd64.h, per block type and build. Their arguments: rows of
+// The four-vector kernels of intdot4_amd64.h, intq6k_amd64.h and
+// intq4k_amd64.h, per block type and build. Their arguments: rows of
 // rowBytes bytes, nrows of them; four vectors' quants (qstride bytes
 // apart) and block scales, nb blocks each: for the 32-element types
-// interleaved (d4), for the K-quants one vector's after another (dstride
-// bytes apart; Q6_K's interleaved too); for Q5_0, Q6_K, and Q8_0 with
-// VNNI, the corrections of x4corr (laid out as the quants); row r's
-// result for vector k goes to dst[r+k·dstStride].
+// interleaved (d4); for Q5_0, and Q8_0 with VNNI, the corrections of
+// x4corr (laid out as the quants); row r's result for vector k goes to
+// dst[r+k·dstStride]. Q4_K's and Q6_K's take kvec's super-blocks
+// of 256: four vectors' scales interleaved (d4, 16 bytes a super-block),
+// quants qstride bytes apart and sums of 16 qstride/8 bytes apart.
 
 //go:noescape
 func dotQ80x4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
@@ -30,16 +31,16 @@ func dotQ40x4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, cor
 func dotQ40x4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ4Kx4RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ4Kx4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ4Kx4RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ4Kx4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ6Kx4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, c32 *int32, nsb, qstride int, dst *float32, dstStride int)
+func dotQ6Kx4RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ6Kx4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, c32 *int32, nsb, qstride int, dst *float32, dstStride int)
+func dotQ6Kx4RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
 func dotQ80x8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
@@ -51,19 +52,19 @@ func dotQ50x8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, cor
 func dotQ40x8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ6Kx8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nsb, qstride int, dst *float32, dstStride int)
+func dotQ6Kx8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ6Kx8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, nsb, qstride int, dst *float32, dstStride int, c32 *int32)
+func dotQ6Kx8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ4Kx8RowsAVX2(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ4Kx8RowsAVX2(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
 func dotQ40x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
-func dotQ4Kx8RowsVNNI(row *byte, rowBytes, nrows int, d *float32, qs *int8, sum *int32, nsb, qstride, dstride int, dst *float32, dstStride int)
+func dotQ4Kx8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, bs *int16, nsb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
 func dotQ80x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
@@ -91,17 +92,9 @@ func hasX4(t ggml.Type) bool {
 
 // dotX4RowsArch runs t's four-vector kernel, in the build its dot
 // product uses. hasX4(t) must hold; lengths are checked by the caller.
-func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
-	r, dp, q, o := &rows[0], &d[0], &qs[0], &dst[0]
+func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+	r, q, o := &rows[0], &qs[0], &dst[0]
 	switch {
-	case t == ggml.Q6_K && useVNNI:
-		dotQ6Kx4RowsVNNI(r, rowBytes, nrows, &d4[0], q, &c32[0], nb/8, cols, o, dstStride)
-	case t == ggml.Q6_K:
-		dotQ6Kx4RowsAVX2(r, rowBytes, nrows, &d4[0], q, &c32[0], nb/8, cols, o, dstStride)
-	case t == ggml.Q4_K && useVNNI:
-		dotQ4Kx4RowsVNNI(r, rowBytes, nrows, dp, q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
-	case t == ggml.Q4_K:
-		dotQ4Kx4RowsAVX2(r, rowBytes, nrows, dp, q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q8_0 && useVNNI:
 		dotQ80x4RowsVNNI(r, rowBytes, nrows, &d4[0], q, &c128[0], nb, cols, o, dstStride)
 	case t == ggml.Q8_0:
@@ -121,12 +114,8 @@ func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d, d4 []float3
 
 // hasX8 reports whether t has an eight-vector kernel in the build in use:
 // Q8_0, Q5_0, Q4_0 (intdot8_amd64.h; with VNNI, Q8_0's and Q5_0's in
-// intdot8_vnni_amd64.h), Q6_K (intdot8q6k_amd64.h) and Q4_K
-// (intdot8q4k_amd64.h; with VNNI intdot8q4k_vnni_amd64.h). Q6_K's tile
-// is intdot8q6k_amd64.h in both builds, the VNNI one with VPDPBUSD for
-// rows of at most x8MaxCols (its corrections double what a row's walk
-// reads per vector: 0.76-0.84× the AVX2 tile at 8192 columns, 1.10-1.15×
-// at 2048).
+// intdot8_vnni_amd64.h), Q6_K (intq6k_amd64.h) and Q4_K (intq4k_amd64.h),
+// the last two for rows of any width.
 func hasX8(t ggml.Type) bool {
 	return hasAVX2 && (t == ggml.Q8_0 || t == ggml.Q5_0 || t == ggml.Q4_0 || t == ggml.Q6_K || t == ggml.Q4_K && x8Q4K)
 }
@@ -144,8 +133,43 @@ func SetQ4KEightVectorTile(on bool) bool {
 	return was
 }
 
+// dotKX4RowsArch runs the four-vector kernel of t, a type that takes
+// super-blocks of 256 (needsK), in the build its dot product uses.
+// hasX4(t) must hold; lengths are checked by the caller.
+func dotKX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, bs []int16, nsb, cols int, dst []float32, dstStride int) {
+	switch {
+	case t == ggml.Q6_K && useVNNI:
+		dotQ6Kx4RowsVNNI(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
+	case t == ggml.Q6_K:
+		dotQ6Kx4RowsAVX2(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
+	case t == ggml.Q4_K && useVNNI:
+		dotQ4Kx4RowsVNNI(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
+	case t == ggml.Q4_K:
+		dotQ4Kx4RowsAVX2(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
+	default:
+		panic("kernels: no four-vector kernel for " + t.String())
+	}
+}
+
+// dotKX8RowsArch is dotKX4RowsArch's eight-vector kernel (hasX8(t) must
+// hold): d4 holds the two groups' interleaved scales, 4·nsb apart.
+func dotKX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, bs []int16, nsb, cols int, dst []float32, dstStride int) {
+	switch {
+	case t == ggml.Q6_K && useVNNI && x8Q6KVNNI:
+		dotQ6Kx8RowsVNNI(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
+	case t == ggml.Q6_K:
+		dotQ6Kx8RowsAVX2(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
+	case t == ggml.Q4_K && useVNNI:
+		dotQ4Kx8RowsVNNI(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
+	case t == ggml.Q4_K:
+		dotQ4Kx8RowsAVX2(&rows[0], rowBytes, nrows, &d4[0], &qs[0], &bs[0], nsb, cols, &dst[0], dstStride)
+	default:
+		panic("kernels: no eight-vector kernel for " + t.String())
+	}
+}
+
 // x8Q6KVNNI turns the VNNI build's Q6_K eight-vector tile on; off, that
-// build runs the AVX2 one (SetQ6KVNNITile, for benchmarks).
+// build runs the AVX2 one (SetQ6KVNNITile, for benchmarks; the same bits).
 var x8Q6KVNNI = true
 
 // SetQ6KVNNITile turns the VNNI build's Q6_K eight-vector tile on or off
@@ -161,26 +185,18 @@ func SetQ6KVNNITile(on bool) bool {
 // takes; wider rows go through two four-vector tiles. Eight vectors'
 // quants and corrections are 16 bytes a column, 128 KiB for Llama-3.2-1B's
 // 8192-wide ffn_down, where the eight-vector tile measured 0.80× the
-// four-vector ones (at 4864 columns still 1.0-1.04×); the VNNI Q6_K
-// tile, whose corrections are as many bytes again, gives wider rows to
-// the AVX2 one. A variable for the tests.
+// four-vector ones (at 4864 columns still 1.0-1.04×). (Q6_K's tile,
+// which reads 9 bytes a column for eight vectors, takes any width.) A
+// variable for the tests.
 var x8MaxCols = 4864
 
 // dotX8RowsArch runs t's eight-vector kernel. hasX8(t) must hold;
 // lengths are checked by the caller.
-func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, dk, d4 []float32, qs []int8, sum, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	r, d, q, o := &rows[0], &d4[0], &qs[0], &dst[0]
 	switch {
 	case !hasX8(t):
 		panic("kernels: no eight-vector kernel for " + t.String())
-	case t == ggml.Q6_K && useVNNI && x8Q6KVNNI && cols <= x8MaxCols:
-		dotQ6Kx8RowsVNNI(r, rowBytes, nrows, d, q, nb/8, cols, o, dstStride, &c32[0])
-	case t == ggml.Q6_K:
-		dotQ6Kx8RowsAVX2(r, rowBytes, nrows, d, q, nb/8, cols, o, dstStride)
-	case t == ggml.Q4_K && useVNNI:
-		dotQ4Kx8RowsVNNI(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
-	case t == ggml.Q4_K:
-		dotQ4Kx8RowsAVX2(r, rowBytes, nrows, &dk[0], q, &sum[0], nb/8, cols, 4*nb, o, dstStride)
 	case t == ggml.Q8_0 && useVNNI && cols > x8MaxCols:
 		dotQ80x4RowsVNNI(r, rowBytes, nrows, d, q, &c128[0], nb, cols, o, dstStride)
 		dotQ80x4RowsVNNI(r, rowBytes, nrows, &d4[4*nb], &qs[4*cols], &c128[cols], nb, cols, &dst[4*dstStride], dstStride)

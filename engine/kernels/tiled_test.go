@@ -21,7 +21,11 @@ func TestDotX4Rows(t *testing.T) {
 			t.Skipf("no four-vector kernel for %s here", typ)
 		}
 		checkTiles(t, r, typ, 4, []int{1, 2, 3, 5, 7, 16}, func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, stride int) {
-			dotX4Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, xq.c16, xq.c32, xq.c128, nb, m.Cols, dst, stride)
+			if needsK(typ) {
+				dotKX4Rows(typ, m.Data, rowBytes, nrows, &xq.k, 0, 0, m.Cols, dst, stride)
+				return
+			}
+			dotX4Rows(typ, m.Data, rowBytes, nrows, xq.d4, xq.qs, xq.c16, xq.c32, xq.c128, nb, m.Cols, dst, stride)
 		})
 	}
 }
@@ -35,12 +39,21 @@ func TestDotX8Rows(t *testing.T) {
 			continue
 		}
 		tested++
-		checkTiles(t, r, typ, 8, []int{1, 2, 3, 5, 16}, func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, stride int) {
-			dotX8Rows(typ, m.Data, rowBytes, nrows, xq.d, xq.d4, xq.qs, xq.sum, xq.c16, xq.c32, xq.c128, nb, m.Cols, dst, stride)
-		})
+		checkTiles(t, r, typ, 8, []int{1, 2, 3, 5, 16}, x8Kernel(typ))
 	}
 	if tested == 0 {
 		t.Skip("no eight-vector kernel here")
+	}
+}
+
+// x8Kernel is checkTiles' kernel of typ's eight-vector tiles.
+func x8Kernel(typ ggml.Type) func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, stride int) {
+	return func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, stride int) {
+		if needsK(typ) {
+			dotKX8Rows(typ, m.Data, rowBytes, nrows, &xq.k, 0, m.Cols, dst, stride)
+			return
+		}
+		dotX8Rows(typ, m.Data, rowBytes, nrows, xq.d4, xq.qs, xq.c16, xq.c32, xq.c128, nb, m.Cols, dst, stride)
 	}
 }
 
@@ -50,7 +63,6 @@ func TestDotX8Rows(t *testing.T) {
 // that nothing outside the rows was written.
 func checkTiles(t *testing.T, r *rand.Rand, typ ggml.Type, nvec int, rowCounts []int, kernel func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, stride int)) {
 	t.Helper()
-	dot := dotFor(typ)
 	for _, nb := range []int{1, 2, 3, 8, 9, 24, 64, 72, 136} { // K-quant rows of 1, 3, 8, 9, 17 super-blocks
 		if (typ == ggml.Q4_K || typ == ggml.Q6_K) && nb%8 != 0 {
 			continue
@@ -59,15 +71,14 @@ func checkTiles(t *testing.T, r *rand.Rand, typ ggml.Type, nvec int, rowCounts [
 			m := randMatrix(r, typ, nrows, nb*qk)
 			cols, rowBytes := m.Cols, len(m.Data)/nrows
 			var xq qvec
-			xq.quantize(randVec(r, nvec*cols, 2))
-			xq.forTiles(nb)
+			xq.quantizeFor(typ, randVec(r, nvec*cols, 2), cols, true)
 			stride := nrows + 5
 			dst := make([]float32, nvec*stride)
 			kernel(m, rowBytes, nrows, &xq, nb, dst, stride)
 			for row := range nrows {
 				w := m.Data[row*rowBytes : (row+1)*rowBytes]
 				for k := range nvec {
-					want := dot(w, xq.d[k*nb:(k+1)*nb], xq.qs[k*cols:(k+1)*cols], xq.sum[k*nb:(k+1)*nb])
+					want := xq.rowDot(typ, w, k, cols)
 					if got := dst[k*stride+row]; math.Float32bits(got) != math.Float32bits(want) {
 						t.Errorf("%s nb=%d row %d/%d vector %d of %d: tile %v, dot %v", typ, nb, row, nrows, k, nvec, got, want)
 					}
