@@ -240,13 +240,26 @@ func (s *Service) appendScopes(sc []Scope, id Identity, team Team) []Scope {
 	if tl == (Limits{}) {
 		tl = s.cfg.DefaultTeamLimits
 	}
+	var made scopeIDs // with the key's lookup
+	if id.scopes != nil {
+		made = *id.scopes
+	}
 	if id.KeyID != "" && kl != (Limits{}) {
-		sc = append(sc, Scope{ID: "key:" + id.KeyID, Name: "key", Limits: kl})
+		sc = append(sc, Scope{ID: scopeID(made.key, "key:", id.KeyID), Name: "key", Limits: kl})
 	}
 	if tl != (Limits{}) {
-		sc = append(sc, Scope{ID: "team:" + team.ID, Name: "team", Limits: tl})
+		// Not the lookup's when the team is not the key's (a job's).
+		sc = append(sc, Scope{ID: scopeID(made.team, "team:", team.ID), Name: "team", Limits: tl})
 	}
 	return sc
+}
+
+// scopeID is the rate-limit scope id kind+id: made, if that is it.
+func scopeID(made, kind, id string) string {
+	if len(made) == len(kind)+len(id) && made[len(kind):] == id {
+		return made
+	}
+	return kind + id
 }
 
 type admission struct {
