@@ -81,8 +81,8 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		r.Budget = s.worstCost(req)
 	}
 	if s.blocks != nil && r.Credits > 0 && team.MaxBudget == 0 {
-		if id, ok := s.blocks.admit(ctx, team.ID, r.Credits, id.seen); ok {
-			a.block, a.held = id, r.Credits
+		if b, ok := s.blocks.admit(ctx, team.ID, r.Credits, id.seen); ok {
+			a.block, a.blk, a.held = b.id, b, r.Credits
 		}
 	}
 	if a.block == "" && (r.Credits > 0 || team.MaxBudget > 0) {
@@ -98,8 +98,8 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		if a.reservation != "" {
 			s.release(a.reservation)
 		}
-		if a.block != "" {
-			s.blocks.unadmit(team.ID, a.block, a.held)
+		if a.blk != nil {
+			s.blocks.unadmit(team.ID, a.blk, a.held)
 		}
 		if lerr.Unavailable {
 			return nil, &stream.Error{Code: stream.CodeOverloaded, Message: lerr.What + "; retry in " + lerr.RetryAfter.String(), RetryAfter: lerr.RetryAfter}
@@ -274,6 +274,7 @@ type admission struct {
 	charge      int64  // credits a plain call deducts if it ends well
 	reservation string // what the store holds for the call, or ""
 	block       string // or the credit block it was admitted from
+	blk         *block // (that block)
 	held        int64  // and the credits of it the call holds
 	outcome     *Outcome
 	done        sync.Once

@@ -402,7 +402,7 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 			// Charged inside its block: owed until the block is
 			// folded, where it leaves credits and reserved alike.
 			c.Credits = want[k]
-			blocks[c.Block].charged = true
+			blocks[c.Block].fold = blocks[c.Block].fold || !c.FoldLater
 		} else if want[k] > 0 && team != "" {
 			c.Credits = min(want[k], max(credits-reserved, 0))
 			credits -= c.Credits
@@ -423,9 +423,10 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 		}
 	}
 	// A block that closed before its calls ended is folded by each of
-	// their records.
+	// their records, but for those whose process folds it once the last
+	// of them is recorded (FoldLater).
 	for _, id := range ids {
-		if u := blocks[id]; u.charged && u.closed {
+		if u := blocks[id]; u.fold && u.closed {
 			if err := s.fold(ctx, tx, id); err != nil {
 				return err
 			}
@@ -482,7 +483,7 @@ type blockUse struct {
 	open, closed bool  // in the store, of the batch's team; closed
 	freed        int64 // credits its calls not recorded inside it gave back
 	dupHeld      int64 // of which held by calls recorded inside it, stored before
-	charged      bool  // a call was recorded inside it
+	fold         bool  // a call was recorded inside it, not FoldLater
 }
 
 // chunkOffsets yields (offset, size) over n rows cut by chunks.
