@@ -18,7 +18,8 @@ import (
 // names it. A record of a call charged what it held is stored inside the
 // block, writing neither the team row nor the block row; the store
 // charges the team for such calls when the block is folded (at its
-// close, by later records, at its release), and team reads count them
+// close, after the last call it admitted is recorded, at its release),
+// and team reads count them
 // as charged at once (store/sqldb/blocks.go). Other records shrink the
 // block by what their call held; the process gives back what it did not
 // hand out when the block closes. So the credits held are always those
