@@ -19,10 +19,9 @@ import (
 // block, writing neither the team row nor the block row; the store
 // charges the team for such calls when the block is folded (at its
 // close, after the last call it admitted is recorded, at its release),
-// and team reads count them
-// as charged at once (store/sqldb/blocks.go). Other records shrink the
-// block by what their call held; the process gives back what it did not
-// hand out when the block closes. So the credits held are always those
+// and team reads count them as charged at once (store/sqldb/blocks.go).
+// Other records shrink the block by what their call held; the process
+// gives back what it did not hand out when the block closes. So the credits held are always those
 // of calls in flight plus the unused part of open blocks, and records
 // charge exactly as with per-call reservations.
 //
