@@ -1,7 +1,10 @@
 package account
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,12 +48,37 @@ type keyEntry struct {
 	// scopes are keys[i]'s rate-limit scope ids, made once per lookup
 	// rather than once per request.
 	scopes []scopeIDs
+	// plain[i] is the key that matched keys[i]'s hash, once one has:
+	// later requests with the same key compare it in constant time
+	// instead of hashing it again (SHA-256, a few thousand instructions
+	// a request). Kept no longer than the entry, which a change or the
+	// next lookup of its prefix replaces.
+	plain []atomic.Pointer[[]byte]
+}
+
+// matches reports whether key is keys[i]'s: the same bytes as the key
+// that matched it before, or the same SHA-256 as stored.
+func (e *keyEntry) matches(i int, key []byte) bool {
+	if i < len(e.plain) {
+		if p := e.plain[i].Load(); p != nil {
+			return subtle.ConstantTimeCompare(*p, key) == 1
+		}
+	}
+	h := sha256.Sum256(key)
+	if subtle.ConstantTimeCompare(h[:], e.keys[i].Key.Hash) != 1 {
+		return false
+	}
+	if i < len(e.plain) {
+		k := bytes.Clone(key)
+		e.plain[i].Store(&k)
+	}
+	return true
 }
 
 type scopeIDs struct{ key, team string }
 
 func newKeyEntry(keys []KeyTeam, readAt time.Time, v versions) *keyEntry {
-	e := &keyEntry{keys: keys, readAt: readAt, versions: v, scopes: make([]scopeIDs, len(keys))}
+	e := &keyEntry{keys: keys, readAt: readAt, versions: v, scopes: make([]scopeIDs, len(keys)), plain: make([]atomic.Pointer[[]byte], len(keys))}
 	for i := range keys {
 		e.scopes[i] = scopeIDs{key: "key:" + keys[i].Key.ID, team: "team:" + keys[i].Team.ID}
 	}

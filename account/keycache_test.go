@@ -197,3 +197,32 @@ func TestKeyLookupsShared(t *testing.T) {
 		}
 	}
 }
+
+// A key verified once is compared as it was sent, not hashed again: the
+// same key keeps passing, and any other string with its lookup prefix
+// (a changed character, a longer or shorter one) keeps failing.
+func TestVerifiedKeyCompared(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			st := storetest.Open(t, kind)
+			listening(t, st)
+			svc := account.New(st, account.Config{Auth: true})
+			defer svc.Close()
+			team, _ := svc.CreateTeam(ctx, "acme", 0)
+			var key string
+			heard(t, func() { key, _, _ = svc.CreateKey(ctx, team.ID, "", account.Limits{}) }, st)
+			other := key[:len(key)-1] + string(rune(key[len(key)-1]^1)) // its last character changed
+			for range 3 {
+				if id, e := svc.Authenticate(ctx, key); e != nil || id.TeamID != team.ID {
+					t.Fatalf("the key: %+v, %v", id, e)
+				}
+				for _, bad := range []string{other, key + "a", key[:len(key)-1]} {
+					if _, e := svc.Authenticate(ctx, bad); e == nil || e.Code != stream.CodeUnauthorized {
+						t.Fatalf("%q (the key is %q) authenticated: %v", bad, key, e)
+					}
+				}
+			}
+		})
+	}
+}
