@@ -124,6 +124,12 @@ type Call struct {
 	// block is folded); any other shrinks the block by Held. Not stored.
 	Block string `json:",omitempty"`
 	Held  int64  `json:",omitempty"`
+	// FoldLater says the process that admitted the call folds its block
+	// itself once the block has closed and its last call is recorded
+	// (blocks.recorded), so a record inside a closed block need not fold
+	// it. Not stored, and not kept with a record the store refused: a
+	// record stored later folds its block.
+	FoldLater bool `json:"-"`
 	// Settle, when not nil, settles a job in the record's transaction
 	// (Outcome.SettleJob); not stored.
 	Settle *Settlement `json:",omitempty"`

@@ -81,8 +81,8 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		r.Budget = s.worstCost(req)
 	}
 	if s.blocks != nil && r.Credits > 0 && team.MaxBudget == 0 {
-		if id, ok := s.blocks.admit(ctx, team.ID, r.Credits, id.seen); ok {
-			a.block, a.held = id, r.Credits
+		if b, ok := s.blocks.admit(ctx, team.ID, r.Credits, id.seen); ok {
+			a.block, a.blk, a.held = b.id, b, r.Credits
 		}
 	}
 	if a.block == "" && (r.Credits > 0 || team.MaxBudget > 0) {
@@ -98,8 +98,8 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		if a.reservation != "" {
 			s.release(a.reservation)
 		}
-		if a.block != "" {
-			s.blocks.unadmit(team.ID, a.block, a.held)
+		if a.blk != nil {
+			s.blocks.unadmit(team.ID, a.blk, a.held)
 		}
 		if lerr.Unavailable {
 			return nil, &stream.Error{Code: stream.CodeOverloaded, Message: lerr.What + "; retry in " + lerr.RetryAfter.String(), RetryAfter: lerr.RetryAfter}
@@ -240,13 +240,26 @@ func (s *Service) appendScopes(sc []Scope, id Identity, team Team) []Scope {
 	if tl == (Limits{}) {
 		tl = s.cfg.DefaultTeamLimits
 	}
+	var made scopeIDs // with the key's lookup
+	if id.scopes != nil {
+		made = *id.scopes
+	}
 	if id.KeyID != "" && kl != (Limits{}) {
-		sc = append(sc, Scope{ID: "key:" + id.KeyID, Name: "key", Limits: kl})
+		sc = append(sc, Scope{ID: scopeID(made.key, "key:", id.KeyID), Name: "key", Limits: kl})
 	}
 	if tl != (Limits{}) {
-		sc = append(sc, Scope{ID: "team:" + team.ID, Name: "team", Limits: tl})
+		// Not the lookup's when the team is not the key's (a job's).
+		sc = append(sc, Scope{ID: scopeID(made.team, "team:", team.ID), Name: "team", Limits: tl})
 	}
 	return sc
+}
+
+// scopeID is the rate-limit scope id kind+id: made, if that is it.
+func scopeID(made, kind, id string) string {
+	if len(made) == len(kind)+len(id) && made[len(kind):] == id {
+		return made
+	}
+	return kind + id
 }
 
 type admission struct {
@@ -261,6 +274,7 @@ type admission struct {
 	charge      int64  // credits a plain call deducts if it ends well
 	reservation string // what the store holds for the call, or ""
 	block       string // or the credit block it was admitted from
+	blk         *block // (that block)
 	held        int64  // and the credits of it the call holds
 	outcome     *Outcome
 	done        sync.Once

@@ -18,10 +18,10 @@ import (
 // names it. A record of a call charged what it held is stored inside the
 // block, writing neither the team row nor the block row; the store
 // charges the team for such calls when the block is folded (at its
-// close, by later records, at its release), and team reads count them
-// as charged at once (store/sqldb/blocks.go). Other records shrink the
-// block by what their call held; the process gives back what it did not
-// hand out when the block closes. So the credits held are always those
+// close, after the last call it admitted is recorded, at its release),
+// and team reads count them as charged at once (store/sqldb/blocks.go).
+// Other records shrink the block by what their call held; the process
+// gives back what it did not hand out when the block closes. So the credits held are always those
 // of calls in flight plus the unused part of open blocks, and records
 // charge exactly as with per-call reservations.
 //
@@ -93,6 +93,11 @@ type block struct {
 	taken         time.Time
 	local, remote uint64 // Changes versions when taken
 	timer         *time.Timer
+	// calls counts the calls admitted from it whose records are not
+	// stored yet; once it is closed and they are, the block is folded
+	// once (recorded), not by each of their records.
+	calls  int
+	closed bool
 }
 
 func newBlocks(s *Service) *blocks { return &blocks{s: s, teams: map[string]*teamBlocks{}} }
@@ -107,7 +112,7 @@ func newBlocks(s *Service) *blocks { return &blocks{s: s, teams: map[string]*tea
 // change between the block's take and the call's key check, and the
 // call is admitted as if it had come before any later one. Otherwise
 // both are read now, for anything but handing out from the open block.
-func (b *blocks) admit(ctx context.Context, team string, need int64, seen versions) (id string, ok bool) {
+func (b *blocks) admit(ctx context.Context, team string, need int64, seen versions) (c *block, ok bool) {
 	for {
 		v := seen
 		if v.ok {
@@ -126,13 +131,14 @@ func (b *blocks) admit(ctx context.Context, team string, need int64, seen versio
 		if c := tb.cur; c != nil {
 			if vok && c.local == local && c.remote == remote && now.Sub(c.taken) < blockAge && c.used+need <= c.size {
 				c.used += need
+				c.calls++
 				if c.used+need > c.size {
 					// Used up: closed now, so that no other process
 					// waits for credits it no longer has.
 					b.closeLocked(tb, c, now)
 				}
 				b.mu.Unlock()
-				return c.id, true
+				return c, true
 			}
 		}
 		if seen.ok {
@@ -146,7 +152,7 @@ func (b *blocks) admit(ctx context.Context, team string, need int64, seen versio
 		}
 		if !vok || b.closed || now.Before(tb.perCall) {
 			b.mu.Unlock()
-			return "", false
+			return nil, false
 		}
 		if ch := tb.taking; ch != nil {
 			// Another call is taking the next block: wait for it
@@ -183,21 +189,43 @@ func (b *blocks) admit(ctx context.Context, team string, need int64, seen versio
 		}
 		tb.perCall = now.Add(perCallFor)
 		b.mu.Unlock()
-		return "", false
+		return nil, false
 	}
 }
 
-// unadmit gives back the credits of a call admitted from block id and
+// unadmit gives back the credits of a call admitted from block c and
 // then refused (a rate limit): to the block if it is still open, else to
 // the store.
-func (b *blocks) unadmit(team, id string, n int64) {
+func (b *blocks) unadmit(team string, c *block, n int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if tb := b.teams[team]; tb != nil && tb.cur != nil && tb.cur.id == id {
-		tb.cur.used -= n
+	if tb := b.teams[team]; tb != nil && tb.cur == c {
+		c.used -= n
+		c.calls--
 		return
 	}
-	b.returnLocked(b.teams[team], id, n)
+	b.returnLocked(b.teams[team], c.id, n)
+	b.doneLocked(c)
+}
+
+// recorded notes that the record of a call admitted from c is stored (or
+// kept for a later store, which folds c itself).
+func (b *blocks) recorded(c *block) {
+	b.mu.Lock()
+	b.doneLocked(c)
+	b.mu.Unlock()
+}
+
+// doneLocked counts a call of c done; the last of a closed block folds
+// it: what the records stored inside it since its close (FoldLater) were
+// charged is taken off the team, as their records would have each done.
+// (ReturnBlock with nothing to give back closes and folds. A fold lost
+// to a failing store waits for the block's release, which folds it, and
+// team reads count the charges meanwhile.)
+func (b *blocks) doneLocked(c *block) {
+	if c.calls--; c.calls == 0 && c.closed {
+		b.returnLocked(nil, c.id, 0)
+	}
 }
 
 // expire closes c when its time is up, if it is still team's open block.
@@ -213,6 +241,7 @@ func (b *blocks) expire(team string, c *block) {
 // unused credits go back to the team, and its rate sizes the next one.
 func (b *blocks) closeLocked(tb *teamBlocks, c *block, now time.Time) {
 	tb.cur = nil
+	c.closed = true
 	c.timer.Stop()
 	age := min(max(now.Sub(c.taken), 10*time.Millisecond), blockAge)
 	tb.rate = float64(c.used) / age.Seconds()

@@ -407,3 +407,85 @@ func TestDeadProcessChargedInsideBlock(t *testing.T) {
 		})
 	}
 }
+
+// returns counts a store's ReturnBlock calls, those with nothing to
+// give back (a closed block's fold), and the records that leave the fold
+// of their closed block to their process.
+type returns struct {
+	kept
+	all, zero, later atomic.Int64
+}
+
+func (r *returns) RecordCalls(ctx context.Context, cs []*account.Call) ([]bool, error) {
+	for _, c := range cs {
+		if c.FoldLater {
+			r.later.Add(1)
+		}
+	}
+	return r.kept.RecordCalls(ctx, cs)
+}
+
+func (r *returns) ReturnBlock(ctx context.Context, id string, n int64) error {
+	r.all.Add(1)
+	if n == 0 {
+		r.zero.Add(1)
+	}
+	return r.kept.ReturnBlock(ctx, id, n)
+}
+
+// Calls still running when their block closes are recorded inside it
+// without each record folding it: the process folds the block once, when
+// the last of them is recorded, and the team pays exactly its calls.
+func TestClosedBlockFoldedOnce(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			sa := storetest.Open(t, kind)
+			listening(t, sa)
+			st := &returns{kept: kept{sa}}
+			s := account.New(st, account.Config{Auth: true, CreditBlocks: true, Logger: slog.New(slog.DiscardHandler)})
+			defer s.Close()
+			tm, _ := s.CreateTeam(ctx, "acme", 1000)
+			var key string
+			heard(t, func() { key, _, _ = s.CreateKey(ctx, tm.ID, "", account.Limits{}) }, sa)
+			var adms []gateway.Admission
+			for i := range 3 {
+				a, err := s.Admit(keyCtx(t, s, key), &stream.Request{Model: "m"})
+				if err != nil || account.BlockOf(a) == "" {
+					t.Fatalf("call %d: %v, block %q", i, err, account.BlockOf(a))
+				}
+				adms = append(adms, a)
+			}
+			if account.BlockOf(adms[0]) != account.BlockOf(adms[2]) {
+				t.Fatalf("calls from blocks %s and %s, want one", account.BlockOf(adms[0]), account.BlockOf(adms[2]))
+			}
+			// The block closes at its age, its unused credit given back.
+			deadline := time.Now().Add(30 * time.Second) // a deadlock guard
+			for st.all.Load() == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the block never closed")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			for i, a := range adms {
+				a.Done(okRecord(fmt.Sprintf("call_%d", i)))
+				if i < len(adms)-1 && st.zero.Load() != 0 {
+					t.Fatalf("the block folded after %d of its 3 running calls", i+1)
+				}
+			}
+			for st.zero.Load() == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the block was not folded after its last call")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			s.Close() // every give-back and fold done
+			if n, l := st.zero.Load(), st.later.Load(); n != 1 || l != 3 {
+				t.Fatalf("%d folds of the closed block, want 1; %d of its 3 records left the fold to it", n, l)
+			}
+			if got, err := s.Team(ctx, tm.ID); err != nil || got.Credits != 997 || got.Reserved != 0 {
+				t.Fatalf("team %+v (%v), want 997 credits, none reserved", got, err)
+			}
+		})
+	}
+}

@@ -1,7 +1,10 @@
 package account
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,19 +26,71 @@ type Changes interface {
 // keyCache holds recent key lookups (AuthKeys by prefix), each valid while
 // neither this process nor the store saw a change to keys or teams since it
 // was read, and for at most snapshotTTL, the age the team snapshot inside
-// it may have (see Admit).
+// it may have (see Admit). Requests that find a prefix missing or expired
+// while a lookup of it is in flight under the same versions wait for that
+// lookup instead of each making their own: when an entry expires under
+// load, one request reads the store, not every request of that moment.
 type keyCache struct {
 	changes Changes // nil: the store cannot tell; nothing is cached
 	local   atomic.Uint64
 
-	mu      sync.Mutex
-	entries map[string]keyEntry
+	mu       sync.Mutex
+	entries  map[string]*keyEntry
+	inflight map[string]*keyLookup
 }
 
+// keyEntry is one lookup: read only once made, shared by the requests it
+// serves (an Identity points into it).
 type keyEntry struct {
 	keys   []KeyTeam
 	readAt time.Time
 	versions
+	// scopes are keys[i]'s rate-limit scope ids, made once per lookup
+	// rather than once per request.
+	scopes []scopeIDs
+	// plain[i] is the key that matched keys[i]'s hash, once one has:
+	// later requests with the same key compare it in constant time
+	// instead of hashing it again (SHA-256, a few thousand instructions
+	// a request). Kept no longer than the entry, which a change or the
+	// next lookup of its prefix replaces.
+	plain []atomic.Pointer[[]byte]
+}
+
+// matches reports whether key is keys[i]'s: the same bytes as the key
+// that matched it before, or the same SHA-256 as stored.
+func (e *keyEntry) matches(i int, key []byte) bool {
+	if i < len(e.plain) {
+		if p := e.plain[i].Load(); p != nil {
+			return subtle.ConstantTimeCompare(*p, key) == 1
+		}
+	}
+	h := sha256.Sum256(key)
+	if subtle.ConstantTimeCompare(h[:], e.keys[i].Key.Hash) != 1 {
+		return false
+	}
+	if i < len(e.plain) {
+		k := bytes.Clone(key)
+		e.plain[i].Store(&k)
+	}
+	return true
+}
+
+type scopeIDs struct{ key, team string }
+
+func newKeyEntry(keys []KeyTeam, readAt time.Time, v versions) *keyEntry {
+	e := &keyEntry{keys: keys, readAt: readAt, versions: v, scopes: make([]scopeIDs, len(keys)), plain: make([]atomic.Pointer[[]byte], len(keys))}
+	for i := range keys {
+		e.scopes[i] = scopeIDs{key: "key:" + keys[i].Key.ID, team: "team:" + keys[i].Team.ID}
+	}
+	return e
+}
+
+// keyLookup is a lookup in flight; e and err are set when done closes.
+type keyLookup struct {
+	v    versions
+	done chan struct{}
+	e    *keyEntry
+	err  error
 }
 
 // versions are both change versions as read at one moment; ok is false
@@ -49,7 +104,7 @@ type versions struct {
 const maxKeyEntries = 10000
 
 func newKeyCache(st Store) *keyCache {
-	c := &keyCache{entries: map[string]keyEntry{}}
+	c := &keyCache{entries: map[string]*keyEntry{}, inflight: map[string]*keyLookup{}}
 	c.changes, _ = st.(Changes)
 	return c
 }
@@ -65,34 +120,57 @@ func (c *keyCache) versions() versions {
 	return v
 }
 
-// get returns prefix's entry if it is still valid, and the versions it
-// read to decide: the request's identity keeps them (Identity.seen).
-func (c *keyCache) get(prefix string) (keyEntry, versions, bool) {
+// lookup returns prefix's keys: from the cache while its entry is valid,
+// else as read by load, made after versions v were read (the request's
+// identity keeps them: Identity.seen). A miss joins a lookup of prefix in
+// flight under the same versions, whose result is as fresh as a cached
+// entry read after those versions; if that lookup fails (its caller may
+// have gone), the request looks the key up itself.
+func (c *keyCache) lookup(prefix string, load func() ([]KeyTeam, error)) (*keyEntry, versions, error) {
 	v := c.versions()
 	if !v.ok {
-		return keyEntry{}, v, false
+		readAt := time.Now()
+		keys, err := load()
+		return &keyEntry{keys: keys, readAt: readAt, versions: v}, v, err
 	}
 	c.mu.Lock()
-	e, found := c.entries[prefix]
-	c.mu.Unlock()
-	if !found || e.versions != v || time.Since(e.readAt) >= snapshotTTL {
-		return keyEntry{}, v, false
+	if e := c.entries[prefix]; e != nil && e.versions == v && time.Since(e.readAt) < snapshotTTL {
+		c.mu.Unlock()
+		return e, v, nil
 	}
-	return e, v, true
-}
+	if f := c.inflight[prefix]; f != nil && f.v == v {
+		c.mu.Unlock()
+		<-f.done
+		if f.err == nil {
+			return f.e, v, nil
+		}
+		readAt := time.Now()
+		keys, err := load()
+		return newKeyEntry(keys, readAt, v), v, err
+	}
+	f := &keyLookup{v: v, done: make(chan struct{})}
+	c.inflight[prefix] = f
+	c.mu.Unlock()
 
-// put stores a lookup made after versions returned v; a change during the
-// lookup leaves it stale at once, as it should.
-func (c *keyCache) put(prefix string, keys []KeyTeam, readAt time.Time, v versions) {
-	if len(keys) == 0 || !v.ok {
-		return // unknown prefixes are not kept: they could fill the cache
-	}
+	readAt := time.Now()
+	keys, err := load()
+	f.e, f.err = newKeyEntry(keys, readAt, v), err
 	c.mu.Lock()
-	if len(c.entries) >= maxKeyEntries {
-		clear(c.entries)
+	if c.inflight[prefix] == f {
+		delete(c.inflight, prefix)
 	}
-	c.entries[prefix] = keyEntry{keys: keys, readAt: readAt, versions: v}
+	// Unknown prefixes are not kept: they could fill the cache. A
+	// change during the lookup leaves the entry stale at once, as it
+	// should.
+	if err == nil && len(keys) > 0 {
+		if len(c.entries) >= maxKeyEntries {
+			clear(c.entries)
+		}
+		c.entries[prefix] = f.e
+	}
 	c.mu.Unlock()
+	close(f.done)
+	return f.e, v, err
 }
 
 // changed invalidates this process's entries at once and announces the

@@ -2,6 +2,8 @@ package account_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -107,5 +109,120 @@ func waitVersion(ctx context.Context, t *testing.T, st account.Changes, done fun
 			t.Fatal("the change was never seen")
 		case <-time.After(time.Millisecond):
 		}
+	}
+}
+
+// gatedLookups holds each key lookup until gate is closed, and fails the
+// first one when failFirst is set.
+type gatedLookups struct {
+	*sqldb.Store
+	n         atomic.Int64
+	gate      chan struct{}
+	failFirst bool
+}
+
+func (g *gatedLookups) AuthKeys(ctx context.Context, prefix string) ([]account.KeyTeam, error) {
+	n := g.n.Add(1)
+	<-g.gate
+	if g.failFirst && n == 1 {
+		return nil, errors.New("lookup failed")
+	}
+	return g.Store.AuthKeys(ctx, prefix)
+}
+
+// Requests that miss the cache while a lookup of their key is in flight
+// wait for it rather than each reading the store: a wave of requests
+// costs one lookup. If that lookup fails, the requests waiting for it
+// look the key up themselves; only its own request gets the error.
+func TestKeyLookupsShared(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		for _, fail := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/fail=%v", kind, fail), func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // deadlock guard
+				defer cancel()
+				st := &gatedLookups{Store: storetest.Open(t, kind), gate: make(chan struct{}), failFirst: fail}
+				close(st.gate)
+				svc := account.New(st, account.Config{Auth: true})
+				defer svc.Close()
+				waitVersion(ctx, t, st, func(_ uint64, ok bool) bool { return ok })
+				v, _ := st.Version()
+				team, err := svc.CreateTeam(ctx, "acme", 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				key, _, err := svc.CreateKey(ctx, team.ID, "", account.Limits{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The key's announcement heard (PostgreSQL: asynchronously),
+				// so no version changes while the wave is served.
+				waitVersion(ctx, t, st, func(now uint64, _ bool) bool { return now != v })
+
+				st.gate = make(chan struct{})
+				st.n.Store(0)
+				const wave = 8
+				errs := make(chan *stream.Error, wave)
+				first := make(chan *stream.Error, 1)
+				go func() {
+					_, e := svc.Authenticate(ctx, key)
+					first <- e
+				}()
+				for st.n.Load() == 0 {
+					time.Sleep(time.Millisecond)
+				}
+				for range wave - 1 {
+					go func() {
+						_, e := svc.Authenticate(ctx, key)
+						errs <- e
+					}()
+				}
+				time.Sleep(100 * time.Millisecond) // the wave arrives while the lookup waits
+				close(st.gate)
+				if e := <-first; fail != (e != nil) {
+					t.Fatalf("the lookup's own request: %v (its lookup failing: %v)", e, fail)
+				}
+				for range wave - 1 {
+					if e := <-errs; e != nil {
+						t.Fatalf("a request waiting for the lookup: %v", e)
+					}
+				}
+				want := int64(1)
+				if fail {
+					want = wave // each waiter looked up itself
+				}
+				if n := st.n.Load(); n != want {
+					t.Fatalf("%d key lookups for a wave of %d requests, want %d", n, wave, want)
+				}
+			})
+		}
+	}
+}
+
+// A key verified once is compared as it was sent, not hashed again: the
+// same key keeps passing, and any other string with its lookup prefix
+// (a changed character, a longer or shorter one) keeps failing.
+func TestVerifiedKeyCompared(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			st := storetest.Open(t, kind)
+			listening(t, st)
+			svc := account.New(st, account.Config{Auth: true})
+			defer svc.Close()
+			team, _ := svc.CreateTeam(ctx, "acme", 0)
+			var key string
+			heard(t, func() { key, _, _ = svc.CreateKey(ctx, team.ID, "", account.Limits{}) }, st)
+			other := key[:len(key)-1] + string(rune(key[len(key)-1]^1)) // its last character changed
+			for range 3 {
+				if id, e := svc.Authenticate(ctx, key); e != nil || id.TeamID != team.ID {
+					t.Fatalf("the key: %+v, %v", id, e)
+				}
+				for _, bad := range []string{other, key + "a", key[:len(key)-1]} {
+					if _, e := svc.Authenticate(ctx, bad); e == nil || e.Code != stream.CodeUnauthorized {
+						t.Fatalf("%q (the key is %q) authenticated: %v", bad, key, e)
+					}
+				}
+			}
+		})
 	}
 }

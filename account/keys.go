@@ -86,34 +86,30 @@ func (s *Service) Authenticate(ctx context.Context, key string) (Identity, *stre
 	if prefix == "" {
 		return Identity{}, invalidKey()
 	}
-	var keys []KeyTeam
-	var readAt time.Time // real time: snapshotTTL bounds the team snapshot's age
-	e, seen, ok := s.keys.get(prefix)
-	if ok {
-		keys, readAt = e.keys, e.readAt
-	} else {
-		readAt = time.Now()
-		var err error
-		if keys, err = s.store.AuthKeys(ctx, prefix); err != nil {
-			return Identity{}, &stream.Error{Code: stream.CodeInternal, Message: "cannot check the API key now", Err: err}
-		}
-		s.keys.put(prefix, keys, readAt, seen)
+	// e.readAt is real time: snapshotTTL bounds the team snapshot's age.
+	e, seen, err := s.keys.lookup(prefix, func() ([]KeyTeam, error) { return s.store.AuthKeys(ctx, prefix) })
+	if err != nil {
+		return Identity{}, &stream.Error{Code: stream.CodeInternal, Message: "cannot check the API key now", Err: err}
 	}
 	// On the stack: a key is longer than the 32 bytes a conversion may
 	// keep there.
 	var kb [64]byte
-	h := sha256.Sum256(append(kb[:0], key...))
-	for i := range keys {
-		k := &keys[i].Key
-		if subtle.ConstantTimeCompare(h[:], k.Hash) != 1 {
+	plain := append(kb[:0], key...)
+	for i := range e.keys {
+		if !e.matches(i, plain) {
 			continue
 		}
+		k := &e.keys[i].Key
 		if !k.Revoked.IsZero() {
 			return Identity{}, stream.Errorf(stream.CodeUnauthorized, "API key %s… has been revoked", k.Prefix)
 		}
 		// The lookup's own team: read only, shared by every request
 		// served from the same cache entry.
-		return Identity{TeamID: k.TeamID, KeyID: k.ID, KeyLimits: k.Limits, team: &keys[i].Team, teamReadAt: readAt, seen: seen}, nil
+		id := Identity{TeamID: k.TeamID, KeyID: k.ID, KeyLimits: k.Limits, team: &e.keys[i].Team, teamReadAt: e.readAt, seen: seen}
+		if i < len(e.scopes) {
+			id.scopes = &e.scopes[i]
+		}
+		return id, nil
 	}
 	return Identity{}, invalidKey()
 }
@@ -139,6 +135,9 @@ type Identity struct {
 	// credit block admits the call without reading other processes'
 	// again while they are the block's (blocks.admit).
 	seen versions
+	// scopes are the key's and its team's rate-limit scope ids, as made
+	// with the lookup, or nil.
+	scopes *scopeIDs
 }
 
 // KeyContext returns ctx carrying the identity of key keyID of team teamID,
@@ -178,13 +177,32 @@ const (
 
 // NewContext returns ctx carrying id.
 func NewContext(ctx context.Context, id Identity) context.Context {
-	return context.WithValue(ctx, identityKey, id)
+	return &identityCtx{Context: ctx, id: id}
 }
 
 // FromContext returns the identity the auth middleware put in ctx.
 func FromContext(ctx context.Context) (Identity, bool) {
-	id, ok := ctx.Value(identityKey).(Identity)
-	return id, ok
+	c, ok := ctx.Value(identityKey).(*identityCtx)
+	if !ok {
+		return Identity{}, false
+	}
+	return c.id, true
+}
+
+// identityCtx is a context carrying an Identity: one allocation a
+// request, where context.WithValue makes two (its node, and the Identity
+// copied into an interface). Its value is itself, a pointer, so that
+// reading it copies nothing to the heap either.
+type identityCtx struct {
+	context.Context
+	id Identity
+}
+
+func (c *identityCtx) Value(key any) any {
+	if key == any(identityKey) {
+		return c
+	}
+	return c.Context.Value(key)
 }
 
 // AuthError returns the authentication failure the middleware found, if

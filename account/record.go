@@ -27,7 +27,7 @@ func (s *Service) record(a *admission, rec *gateway.Record) {
 			c.Credits = s.costCredits(c.Cost.Total)
 		}
 	}
-	c.Reservation, c.Block, c.Held = a.reservation, a.block, a.held
+	c.Reservation, c.Block, c.Held, c.FoldLater = a.reservation, a.block, a.held, a.blk != nil
 	if a.outcome != nil && a.outcome.SettleJob && a.jobID != "" {
 		st := &Settlement{JobID: a.jobID, Status: JobFailed}
 		if c.Status == "ok" {
@@ -40,6 +40,9 @@ func (s *Service) record(a *admission, rec *gateway.Record) {
 		c.Settle = st
 	}
 	s.storeCall(&c)
+	if a.blk != nil {
+		s.blocks.recorded(a.blk)
+	}
 	if a.outcome != nil {
 		a.outcome.set(c.Status, c.ID)
 	}

@@ -41,7 +41,9 @@ import (
 // PostgreSQL server's is not counted), per request. One op is one round.
 // RUNNEL_BENCH_AUTH=sqlite (or any other variant's name) runs only that
 // variant, and RUNNEL_BENCH_HOP_PROFILE=DIR writes each hop's CPU profile
-// to DIR/auth-VARIANT.prof. RUNNEL_BENCH_AUTH_REQUESTS sets the timed
+// to DIR/auth-VARIANT.prof, RUNNEL_BENCH_HOP_HEAP=DIR its heap profile
+// (every allocation sampled; the alloc counts cover the whole process)
+// to DIR/auth-VARIANT.heap. RUNNEL_BENCH_AUTH_REQUESTS sets the timed
 // requests (default 1,000), and RUNNEL_BENCH_AUTH_RATE a fixed request
 // rate for them (per second; default: as fast as 10 streams go).
 //
@@ -88,8 +90,9 @@ func BenchmarkAuthCPU(b *testing.B) {
 	defer upstream.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams}}
 	// run returns the hop's CPU time over the timed requests, their TTFT
-	// (ms) and how long the measured window lasted.
-	run := func(v string) (time.Duration, Stats, time.Duration) {
+	// (ms), how long the measured window lasted, and the hop's heap
+	// allocations and collections over it.
+	run := func(v string) (time.Duration, Stats, time.Duration, hopStats) {
 		p := startHop(b, "auth-"+v, upstream.URL)
 		defer p.stop()
 		cfg := Config{BaseURL: p.URL + "/v1", APIKey: p.Key, Model: "openai/default", Prompt: "hi", Requests: 20, Concurrency: streams, HTTPClient: client}
@@ -109,27 +112,33 @@ func BenchmarkAuthCPU(b *testing.B) {
 		window := time.Since(start)
 		mark(p, "--dump=timed")
 		after := p.stats(b, false)
+		if dir := os.Getenv("RUNNEL_BENCH_HOP_HEAP"); dir != "" {
+			p.saveHeap(b, filepath.Join(dir, "auth-"+v+".heap"))
+		}
 		if res.Failed > 0 {
 			b.Fatalf("%s: %d failed: %v", v, res.Failed, res.Errors)
 		}
 		if p.Key != "" && after.Charged != int64(20+requests) {
 			b.Fatalf("%s: %d credits charged for %d calls; want one each", v, after.Charged, 20+requests)
 		}
-		return time.Duration(after.CPUNanos - before.CPUNanos), res.TTFT, window
+		d := hopStats{Allocs: after.Allocs - before.Allocs, GCs: after.GCs - before.GCs}
+		return time.Duration(after.CPUNanos - before.CPUNanos), res.TTFT, window, d
 	}
 	per := make([][]float64, len(variants))
 	b.ResetTimer()
 	for i := range b.N {
 		ttft := make([]Stats, len(variants))
 		window := make([]time.Duration, len(variants))
+		heap := make([]hopStats, len(variants))
 		for k := range variants {
 			j := (i + k) % len(variants)
-			cpu, t, w := run(variants[j])
-			per[j], ttft[j], window[j] = append(per[j], float64(cpu)/float64(time.Microsecond)/float64(requests)), t, w
+			cpu, t, w, h := run(variants[j])
+			per[j], ttft[j], window[j], heap[j] = append(per[j], float64(cpu)/float64(time.Microsecond)/float64(requests)), t, w, h
 		}
 		msg := ""
 		for j, v := range variants {
-			msg += fmt.Sprintf(" %s %.0f µs (TTFT p50 %.2f, p99 %.2f ms; window %.2f s)", v, per[j][i], ttft[j].P50, ttft[j].P99, window[j].Seconds())
+			msg += fmt.Sprintf(" %s %.0f µs (TTFT p50 %.2f, p99 %.2f ms; window %.2f s; %.1f allocs, %.3f GCs a request)", v, per[j][i], ttft[j].P50, ttft[j].P99, window[j].Seconds(),
+				float64(heap[j].Allocs)/float64(requests), float64(heap[j].GCs)/float64(requests))
 		}
 		b.Logf("round %d: hop CPU per request:%s", i+1, msg)
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -43,6 +44,18 @@ type hopStats struct {
 	// Charged is the credits the auth hop's team has paid, -1 while
 	// some are held (see authHop).
 	Charged int64 `json:"charged,omitempty"`
+	// Allocs and GCs count heap allocations and finished collections
+	// so far (runtime/metrics: no stop of the world).
+	Allocs uint64 `json:"allocs"`
+	GCs    uint64 `json:"gcs"`
+}
+
+// allocsAndGCs reads the heap objects allocated and the collections
+// finished so far.
+func allocsAndGCs() (allocs, gcs uint64) {
+	m := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(m)
+	return m[0].Value.Uint64(), m[1].Value.Uint64()
 }
 
 func serveHop(kind, upstream string) {
@@ -81,6 +94,7 @@ func serveHop(kind, upstream string) {
 	mux.HandleFunc("GET /_hop/stats", func(w http.ResponseWriter, r *http.Request) {
 		s := hopStats{CPUNanos: int64(cpuTime()), RSS: rss(), Goroutine: runtime.NumGoroutine()}
 		s.Reads, s.Writes = syscalls()
+		s.Allocs, s.GCs = allocsAndGCs()
 		if charged != nil {
 			s.Charged = charged()
 		}

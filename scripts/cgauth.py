@@ -37,7 +37,7 @@ def runs(n, pairs):
         log, d = pair.split(':')
         wins = collections.defaultdict(list)
         for line in open(log):
-            for v, w in re.findall(r' ([a-z-]+) \d+ µs \([^;]*; window ([\d.]+) s\)', line):
+            for v, w in re.findall(r' ([a-z-]+) \d+ µs \([^;]*; window ([\d.]+) s[;)]', line):
                 wins[v].append(float(w))
         for v, ws in wins.items():
             dumps = sorted(glob.glob(f'{d}/auth-{v}.*.cg.1'), key=os.path.getmtime)

@@ -20,8 +20,9 @@ import (
 // the team row nor the block row is written, which is most of what a
 // record cost. Its charge is owed by the block until the block is
 // folded (fold): when it closes, by each such record that ends after
-// that, and when it is released (release: a lease that ran out, a
-// shutdown). Folding takes what the block's calls were charged since the
+// that (unless its process folds the block once its last call is
+// recorded: Call.FoldLater), and when it is released (release: a lease
+// that ran out, a shutdown). Folding takes what the block's calls were charged since the
 // last fold off the team's credits and, as the credits they held, off
 // its reserved credits and the block; so the team's free credits never
 // change by it, and readers of a team subtract what is owed and not

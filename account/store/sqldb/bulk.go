@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -75,12 +74,14 @@ func insertCallsFrom(n, first int) string {
 	return b.String()
 }
 
-// insertCallsLocking is insertCalls that reads block $1 (and with
-// lock, locks it: FOR UPDATE) in the same statement and returns its team
-// and state beside each id stored (NULL: no such block).
+// insertCallsLocking is insertCalls that reads block $1 of team $2 (and
+// with lock, locks it: FOR UPDATE) in the same statement and returns its
+// state beside each id stored (NULL: no such block of that team). One
+// integer a row: the team is compared in the database, not returned as
+// text to be compared here.
 func insertCallsLocking(n int, lock string) string {
-	return `WITH b AS (SELECT team_id, block FROM reservations WHERE id = $1` + lock + `) ` +
-		insertCallsFrom(n, 2) + `, (SELECT team_id FROM b), (SELECT block FROM b)`
+	return `WITH b AS (SELECT block FROM reservations WHERE id = $1 AND team_id = $2` + lock + `) ` +
+		insertCallsFrom(n, 3) + `, (SELECT block FROM b)`
 }
 
 // deleteReservations drops n reservations, returning what each held.
@@ -198,6 +199,12 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 			blocks[c.Block] = &blockUse{}
 		}
 	}
+	// The blocks' ids in order, taken once (a batch usually has one).
+	ids := make([]string, 0, 1)
+	for id := range blocks {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
 	inside := make([]bool, len(idx))
 	// The usual group, one block's calls in one statement: the block's
 	// read (and on PostgreSQL its lock) goes with the insert, one round
@@ -205,15 +212,13 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 	// says otherwise.
 	one := ""
 	if len(blocks) == 1 && len(idx) <= maxChunk && team != "" {
-		for id := range blocks {
-			one = id
-		}
+		one = ids[0]
 		for k, i := range idx {
 			c := cs[i]
 			inside[k] = c.Block == one && c.Held > 0 && want[k] == c.Held
 		}
 	}
-	for _, id := range slices.Sorted(maps.Keys(blocks)) {
+	for _, id := range ids {
 		if id == one {
 			continue
 		}
@@ -233,29 +238,38 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 	}
 	// Insert with the credits asked; the rare call the team cannot pay
 	// in full is corrected below.
-	// args[0] is the block a locking insert reads; the calls follow.
-	args := make([]any, 1, 1+26*min(len(idx), maxChunk))
+	// args[0] and args[1] are the block a locking insert reads and the
+	// team; the calls follow. The ids every call of the batch shares are
+	// put in an interface once, not once a call (each is an allocation).
+	args := make([]any, 2, 2+26*min(len(idx), maxChunk))
+	var teamArg, oneArg, keyArg any = team, one, ""
+	lastKey := ""
 	stored := map[string]bool{}
-	var bt sql.NullString // with one: its team and state, as a row said
-	var bs sql.NullInt64
+	var bs sql.NullInt64 // with one: its state, as a row said (NULL: not the team's)
 	said := false
 	for off, n := range chunkOffsets(len(idx)) {
-		args = args[:1]
+		args = args[:2]
 		for k := off; k < off+n; k++ {
 			c := cs[idx[k]]
 			var block any
 			if inside[k] {
 				block = c.Block
+				if c.Block == one {
+					block = oneArg
+				}
 			}
-			args = append(args, c.ID, c.TeamID, c.KeyID, c.JobID, c.Provider, c.Model, c.Request, c.Output, c.Thinking, c.ToolCalls,
+			if c.KeyID != lastKey {
+				keyArg, lastKey = c.KeyID, c.KeyID
+			}
+			args = append(args, c.ID, teamArg, keyArg, c.JobID, c.Provider, c.Model, c.Request, c.Output, c.Thinking, c.ToolCalls,
 				c.Usage.InputTokens, c.Usage.OutputTokens, c.Usage.ReasoningTokens, b2i(c.Usage.Estimated),
 				c.Cost.Input, c.Cost.Output, c.Cost.Total,
 				micros(c.Started), c.TTFT.Microseconds(), c.Duration.Microseconds(), c.Finish, c.Status, c.ErrorCode, c.ErrorMsg, want[k], block)
 		}
-		q, dest, params := insertCallsQ[n], []any{nil}, args[1:]
+		q, dest, params := insertCallsQ[n], []any{nil}, args[2:]
 		if one != "" {
-			q, dest, params = insertCallsLockingQ[s.o.RowLocks][n], []any{nil, &bt, &bs}, args
-			args[0] = one
+			q, dest, params = insertCallsLockingQ[s.o.RowLocks][n], []any{nil, &bs}, args
+			args[0], args[1] = oneArg, teamArg
 		}
 		rows, err := s.queryTx(ctx, tx, q, params...)
 		if err != nil {
@@ -283,8 +297,8 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 				return err
 			}
 		} else {
-			u.open = bt.Valid && bt.String == team && bs.Int64 != blockNone
-			u.closed = bs.Int64 == blockClosed
+			u.open = bs.Valid && bs.Int64 != blockNone
+			u.closed = bs.Valid && bs.Int64 == blockClosed
 		}
 		for k, i := range idx {
 			if c := cs[i]; inside[k] && !u.open {
@@ -325,7 +339,7 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 			blocks[c.Block].dupHeld += c.Held
 		}
 	}
-	for _, id := range slices.Sorted(maps.Keys(blocks)) {
+	for _, id := range ids {
 		if u := blocks[id]; u.dupHeld > 0 {
 			_, freed, err := s.shrinkBlock(ctx, tx, id, u.dupHeld, 1)
 			if err != nil {
@@ -388,7 +402,7 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 			// Charged inside its block: owed until the block is
 			// folded, where it leaves credits and reserved alike.
 			c.Credits = want[k]
-			blocks[c.Block].charged = true
+			blocks[c.Block].fold = blocks[c.Block].fold || !c.FoldLater
 		} else if want[k] > 0 && team != "" {
 			c.Credits = min(want[k], max(credits-reserved, 0))
 			credits -= c.Credits
@@ -409,9 +423,10 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 		}
 	}
 	// A block that closed before its calls ended is folded by each of
-	// their records.
-	for _, id := range slices.Sorted(maps.Keys(blocks)) {
-		if u := blocks[id]; u.charged && u.closed {
+	// their records, but for those whose process folds it once the last
+	// of them is recorded (FoldLater).
+	for _, id := range ids {
+		if u := blocks[id]; u.fold && u.closed {
 			if err := s.fold(ctx, tx, id); err != nil {
 				return err
 			}
@@ -468,7 +483,7 @@ type blockUse struct {
 	open, closed bool  // in the store, of the batch's team; closed
 	freed        int64 // credits its calls not recorded inside it gave back
 	dupHeld      int64 // of which held by calls recorded inside it, stored before
-	charged      bool  // a call was recorded inside it
+	fold         bool  // a call was recorded inside it, not FoldLater
 }
 
 // chunkOffsets yields (offset, size) over n rows cut by chunks.

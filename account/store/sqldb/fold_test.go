@@ -257,3 +257,51 @@ func slicesAny(b []bool) bool {
 	}
 	return false
 }
+
+// A record inside a closed block that its process folds later
+// (FoldLater) leaves the team row alone; the process's ReturnBlock with
+// nothing to give back folds it, and the block, held by no call, goes.
+func TestFoldLater(t *testing.T) {
+	each(t, func(t *testing.T, s *sqldb.Store) {
+		ctx := context.Background()
+		mustTeam(t, s, "team_l", 1000)
+		if n, err := s.TakeBlock(ctx, account.Reservation{ID: "blk_l", TeamID: "team_l", Owner: "o1", Credits: 10}, 4, 0); err != nil || n != 10 {
+			t.Fatalf("took %d, %v", n, err)
+		}
+		call := func(id string) *account.Call {
+			return &account.Call{ID: id, TeamID: "team_l", Status: "ok", Credits: 1, Block: "blk_l", Held: 1, Started: t0, FoldLater: true}
+		}
+		raw := func(what string, credits, reserved int64) {
+			t.Helper()
+			c, r, err := s.RawTeam(ctx, "team_l")
+			if err != nil || c != credits || r != reserved {
+				t.Fatalf("%s: team row %d credits, %d reserved (%v); want %d, %d", what, c, r, err, credits, reserved)
+			}
+			// Read, folded or not: the five calls charged, none held.
+			if tm, err := s.Team(ctx, "team_l"); err != nil || tm.Credits != 995 || tm.Reserved != 0 {
+				t.Fatalf("%s: team %+v (%v); want 995 credits, none reserved", what, tm, err)
+			}
+		}
+		if _, err := s.RecordCalls(ctx, []*account.Call{call("call_l1"), call("call_l2"), call("call_l3")}); err != nil {
+			t.Fatal(err)
+		}
+		// Closed with 2 calls running: 5 unused given back, 3 folded.
+		if err := s.ReturnBlock(ctx, "blk_l", 5); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RecordCalls(ctx, []*account.Call{call("call_l4")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RecordCalls(ctx, []*account.Call{call("call_l5")}); err != nil {
+			t.Fatal(err)
+		}
+		raw("closed, two records inside not folded", 997, 2)
+		if err := s.ReturnBlock(ctx, "blk_l", 0); err != nil {
+			t.Fatal(err)
+		}
+		raw("folded", 995, 0)
+		if n, err := s.Reservations(ctx); err != nil || n != 0 {
+			t.Fatalf("%d reservations left (%v), want the block gone", n, err)
+		}
+	})
+}

@@ -15,14 +15,14 @@ import (
 type marker struct{ path string }
 
 func (m marker) Version() (uint64, bool) {
-	fi, err := os.Stat(m.path)
+	size, err := fileSize(m.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, true
 	}
 	if err != nil {
 		return 0, false
 	}
-	return uint64(fi.Size()), true
+	return uint64(size), true
 }
 
 func (m marker) Changed(context.Context) error {
