@@ -28,6 +28,12 @@ func BenchmarkShapesQ4KX8(b *testing.B) { pairedShapes(b, kernels.SetQ4KEightVec
 // (on) with the AVX2 one (off) on a VNNI machine.
 func BenchmarkShapesQ6KVNNI(b *testing.B) { pairedShapes(b, kernels.SetQ6KVNNITile) }
 
+// BenchmarkShapesQ80Unsigned compares the VNNI build's Q8_0 eight-vector
+// tile with unsigned activations (on, kernels.SetQ80UnsignedTile) with
+// the one with per-vector corrections (off) on a VNNI machine, as
+// BenchmarkShapesX8 does (rates reported as x4 for off, x8 for on).
+func BenchmarkShapesQ80Unsigned(b *testing.B) { pairedShapes(b, kernels.SetQ80UnsignedTile) }
+
 // pairedShapes runs pairedX8 on BenchmarkShapes' files, for 8 sequences
 // decoding and for a prompt, with the tiles that set turns off and on.
 func pairedShapes(b *testing.B, set func(on bool) bool) {
