@@ -31,3 +31,6 @@ func SetQ4KEightVectorTile(on bool) bool { return false }
 
 // SetQ6KVNNITile has no tile to switch here.
 func SetQ6KVNNITile(on bool) bool { return false }
+
+// SetQ80UnsignedTile has no tile to switch here.
+func SetQ80UnsignedTile(on bool) bool { return false }
