@@ -37,6 +37,7 @@ type qvec struct {
 	sum            []int32
 	d4             []float32
 	c16, c32, c128 []int32
+	u8             []uint8 // qs+128, for the VNNI build's Q8_0 eight-vector tile (amd64)
 	k              kvec
 }
 

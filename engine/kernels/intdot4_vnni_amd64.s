@@ -40,3 +40,5 @@
 #include "intdot4_types_amd64.h"
 #include "intq6k_amd64.h"
 #include "intq4k_amd64.h"
+
+#include "intdot8u_vnni_amd64.h"

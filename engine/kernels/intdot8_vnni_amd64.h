@@ -82,6 +82,18 @@
 	VMOVAPS f, Y5 \
 	VMOVAPS g, Y6 \
 	VMOVAPS h, Y7
+
+// X2END(stride, done, next): a pair's end: both rows' sums stored (an odd
+// last row, its own pair, once), then on to next, or to done after the
+// last row (stride the argument dstStride).
+#define X2END(stride, done, next) \
+	X2MOVE(Y16, Y17, Y18, Y19, Y20, Y21, Y22, Y23) \
+	X8END(stride, Y4, Y5, Y6, Y7, X4, X5, X6, X7) \
+	CMPQ 16(SP), $0 \
+	JLE  done \
+	X2MOVE(Y24, Y25, Y26, Y27, Y28, Y29, Y30, Y31) \
+	X8END(stride, Y4, Y5, Y6, Y7, X4, X5, X6, X7) \
+	JMP  next
 #endif
 
 // func dotQ80x8Rows(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
@@ -132,14 +144,7 @@ x2loop:
 	JMP        x2loop
 
 x2sum:
-	X2MOVE(Y16, Y17, Y18, Y19, Y20, Y21, Y22, Y23)
-	X8END(dstStride+72(FP), Y4, Y5, Y6, Y7, X4, X5, X6, X7)
-	// An odd last row was its own pair: stored once.
-	CMPQ 16(SP), $0
-	JLE  x2done
-	X2MOVE(Y24, Y25, Y26, Y27, Y28, Y29, Y30, Y31)
-	X8END(dstStride+72(FP), Y4, Y5, Y6, Y7, X4, X5, X6, X7)
-	JMP  x2row
+	X2END(dstStride+72(FP), x2done, x2row)
 
 x2done:
 	VZEROUPPER

@@ -277,7 +277,11 @@ func (t *tiledJob) tiles(m *Matrix, dst []float32, rowBytes, lo, hi int) {
 			if x8Tiles && hasX8(m.Type) {
 				for ; v+8 <= n; v += 8 {
 					l0, l1 := v*cols/4, (v+8)*cols/4
-					dotX8Rows(m.Type, rows, rowBytes, r1-r0, xq.d4[v*nb:(v+8)*nb], xq.qs[v*cols:(v+8)*cols], xq.c16[l0:l1], xq.c32[l0:l1], xq.c128[l0:l1], nb, cols, dst[v*m.Rows+r0:], m.Rows)
+					var u8 []uint8 // qs+128, where x4corr made it
+					if len(xq.u8) > 0 {
+						u8 = xq.u8[v*cols : (v+8)*cols]
+					}
+					dotX8Rows(m.Type, rows, rowBytes, r1-r0, xq.d4[v*nb:(v+8)*nb], xq.qs[v*cols:(v+8)*cols], u8, xq.c16[l0:l1], xq.c32[l0:l1], xq.c128[l0:l1], nb, cols, dst[v*m.Rows+r0:], m.Rows)
 				}
 			}
 			for ; v+4 <= n; v += 4 {
@@ -424,14 +428,18 @@ func readBytes(t ggml.Type, nb int) int {
 
 // dotX8Rows is dotX4Rows for eight consecutive vectors (hasX8(t) must
 // hold), whose block scales d4 holds as two interleaved groups of four
-// and whose corrections c16, c32 and c128 are x4corr's. (The K-quants'
+// and whose corrections c16, c32 and c128 are x4corr's, as is u8 (qs+128,
+// empty where x4corr makes none). (The K-quants'
 // tiles are dotKX4Rows and dotKX8Rows.)
-func dotX8Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+func dotX8Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, u8 []uint8, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	if nrows <= 0 || nb <= 0 {
 		return
 	}
 	rb := readBytes(t, nb)
 	_, _, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d4[7*nb+nb-1], qs[7*cols+nb*qk-1], c16[(7*cols+nb*qk)/4-1], c32[(7*cols+nb*qk)/4-1], c128[(7*cols+nb*qk)/4-1]
 	_ = dst[7*dstStride+nrows-1]
-	dotX8RowsArch(t, rows, rowBytes, nrows, d4, qs, c16, c32, c128, nb, cols, dst, dstStride)
+	if len(u8) > 0 {
+		_ = u8[7*cols+nb*qk-1]
+	}
+	dotX8RowsArch(t, rows, rowBytes, nrows, d4, qs, u8, c16, c32, c128, nb, cols, dst, dstStride)
 }

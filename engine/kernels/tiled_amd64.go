@@ -1,6 +1,11 @@
 package kernels
 
-import "github.com/runnel/runnel/engine/ggml"
+import (
+	"encoding/binary"
+	"unsafe"
+
+	"github.com/runnel/runnel/engine/ggml"
+)
 
 // The four-vector kernels of intdot4_amd64.h, intq6k_amd64.h and
 // intq4k_amd64.h, per block type and build. Their arguments: rows of
@@ -73,6 +78,9 @@ func dotQ80x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, cor
 func dotQ50x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
+func dotQ80x8RowsUVNNI(row *byte, rowBytes, nrows int, d4 *float32, xu *uint8, nb, qstride int, dst *float32, dstStride int)
+
+//go:noescape
 func x4corrAVX2(qs *int8, nb int, c16, c32, c128 *int32)
 
 // x4corr fills v's corrections for the kernels that take the weights
@@ -83,6 +91,26 @@ func (v *qvec) x4corr() {
 	if nb := len(v.qs) / qk; nb > 0 && hasAVX2 {
 		x4corrAVX2(&v.qs[0], nb, &v.c16[0], &v.c32[0], &v.c128[0])
 	}
+	v.u8 = v.u8[:0]
+	if useVNNI {
+		v.u8 = unsigned8(v.u8, v.qs)
+	}
+}
+
+// unsigned8 returns u (grown) holding qs+128 as unsigned bytes, the
+// activations of the VNNI build's Q8_0 eight-vector tile
+// (intdot8u_vnni_amd64.h), eight at a time.
+func unsigned8(u []uint8, qs []int8) []uint8 {
+	u = grow(u, len(qs))
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(qs))), len(qs))
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		binary.LittleEndian.PutUint64(u[i:], binary.LittleEndian.Uint64(b[i:])^0x8080808080808080)
+	}
+	for ; i < len(b); i++ {
+		u[i] = b[i] ^ 0x80
+	}
+	return u
 }
 
 // hasX4 reports whether t has a four-vector kernel here.
@@ -181,8 +209,25 @@ func SetQ6KVNNITile(on bool) bool {
 	return was
 }
 
+// x8Unsigned turns the VNNI build's Q8_0 eight-vector tile with unsigned
+// activations on (intdot8u_vnni_amd64.h); off, that build runs the tile
+// with per-vector corrections (intdot8_vnni_amd64.h), and x8MaxCols
+// applies. A variable for benchmarks and tests (the same bits either way).
+var x8Unsigned = true
+
+// SetQ80UnsignedTile turns the VNNI build's Q8_0 unsigned-activation tile
+// on or off and reports whether it was on; the results are the same bits
+// either way. Call it only while no product runs.
+func SetQ80UnsignedTile(on bool) bool {
+	was := x8Unsigned
+	x8Unsigned = on
+	return was
+}
+
 // x8MaxCols is the widest Q8_0 row the VNNI build's eight-vector tile
-// takes; wider rows go through two four-vector tiles. Eight vectors'
+// with per-vector corrections takes (x8Unsigned off; the unsigned tile,
+// 8 bytes a column for eight vectors, measured 1.37x it at 8192 columns
+// and takes any width); wider rows go through two four-vector tiles. Eight vectors'
 // quants and corrections are 16 bytes a column, 128 KiB for Llama-3.2-1B's
 // 8192-wide ffn_down, where the eight-vector tile measured 0.80× the
 // four-vector ones (at 4864 columns still 1.0-1.04×). (Q6_K's tile,
@@ -192,11 +237,13 @@ var x8MaxCols = 4864
 
 // dotX8RowsArch runs t's eight-vector kernel. hasX8(t) must hold;
 // lengths are checked by the caller.
-func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, u8 []uint8, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	r, d, q, o := &rows[0], &d4[0], &qs[0], &dst[0]
 	switch {
 	case !hasX8(t):
 		panic("kernels: no eight-vector kernel for " + t.String())
+	case t == ggml.Q8_0 && useVNNI && x8Unsigned && len(u8) > 0:
+		dotQ80x8RowsUVNNI(r, rowBytes, nrows, d, &u8[0], nb, cols, o, dstStride)
 	case t == ggml.Q8_0 && useVNNI && cols > x8MaxCols:
 		dotQ80x4RowsVNNI(r, rowBytes, nrows, d, q, &c128[0], nb, cols, o, dstStride)
 		dotQ80x4RowsVNNI(r, rowBytes, nrows, &d4[4*nb], &qs[4*cols], &c128[cols], nb, cols, &dst[4*dstStride], dstStride)

@@ -12,7 +12,7 @@ func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, 
 
 func hasX8(t ggml.Type) bool { return false }
 
-func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, u8 []uint8, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
 	panic("kernels: no eight-vector kernels")
 }
 
@@ -31,3 +31,6 @@ func SetQ4KEightVectorTile(on bool) bool { return false }
 
 // SetQ6KVNNITile has no tile to switch here.
 func SetQ6KVNNITile(on bool) bool { return false }
+
+// SetQ80UnsignedTile has no tile to switch here.
+func SetQ80UnsignedTile(on bool) bool { return false }

@@ -28,6 +28,29 @@ func BenchmarkShapesQ4KX8(b *testing.B) { pairedShapes(b, kernels.SetQ4KEightVec
 // (on) with the AVX2 one (off) on a VNNI machine.
 func BenchmarkShapesQ6KVNNI(b *testing.B) { pairedShapes(b, kernels.SetQ6KVNNITile) }
 
+// BenchmarkShapesQ80Unsigned compares the VNNI build's Q8_0 eight-vector
+// tile with unsigned activations (on, kernels.SetQ80UnsignedTile) with
+// the one with per-vector corrections (off) on a VNNI machine, as
+// BenchmarkShapesX8 does (rates reported as x4 for off, x8 for on).
+func BenchmarkShapesQ80Unsigned(b *testing.B) { pairedShapes(b, kernels.SetQ80UnsignedTile) }
+
+// BenchmarkShapesQ80UnsignedWall is BenchmarkShapesQ80Unsigned's prompt
+// by the wall clock (tok/s), which on a quiet machine says what the two
+// workers together gain.
+func BenchmarkShapesQ80UnsignedWall(b *testing.B) {
+	files, _ := benchFiles(b)
+	set := kernels.SetQ80UnsignedTile
+	defer set(set(true))
+	wall := func() time.Duration { return time.Duration(time.Now().UnixNano()) }
+	for _, f := range files {
+		m, name := openShapes(b, f)
+		b.Run(name+"/prompt", func(b *testing.B) {
+			pairedRatesBy(b, wall, "tok/s", set, promptRun(b, m), shapesTokens, "corr", "unsigned")
+		})
+		m.Close()
+	}
+}
+
 // pairedShapes runs pairedX8 on BenchmarkShapes' files, for 8 sequences
 // decoding and for a prompt, with the tiles that set turns off and on.
 func pairedShapes(b *testing.B, set func(on bool) bool) {
