@@ -7,16 +7,15 @@
 // AVX-512VL's 32 registers leave room for: each weight block is unpacked
 // and its scale converted once for eight vectors, as in intdot8_amd64.h,
 // and each vector's block and corrections loaded once for two rows. The
-// scale products dw·dx of a block go to the frame, four vectors' in 16
-// bytes, from where each FMA broadcasts its own (EVEX's embedded
-// broadcast), with no shuffle per row and vector. Per row and vector the
-// arithmetic is the one-vector kernel's in the same order (the same
+// scale products dw·dx of a block stay in registers, four vectors' to a
+// register and row (X2SCALES, each product in both lanes), and each row
+// and vector's is picked out by one VSHUFPS before its FMA. Per row and
+// vector the arithmetic is the one-vector kernel's in the same order (the same
 // integer lanes, the same product dw·dx, the same FMA and horizontal sum),
 // so the results are its bits.
 //
 // Frame: 0 current row, 8 current output, 16 rows left, 24 and 56 X4W's
-// (unused) signed weights; from 96 the block's scale products: 96 first
-// row, vectors 0-3; 112 vectors 4-7; 128 and 144 the second row's.
+// (unused) signed weights; the rest of the frame is unused.
 // Vector v's quants (corrections) are at DI (BX) + v·qstride for v < 4
 // and R11 (R12) + (v-4)·qstride for the others (R9 = qstride, R10 =
 // 3·qstride); the block scales of vectors 0-3 are interleaved at DX, of
