@@ -205,14 +205,14 @@ func (b *blocks) unadmit(team string, c *block, n int64) {
 		return
 	}
 	b.returnLocked(b.teams[team], c.id, n)
-	b.doneLocked(c)
+	b.doneLocked(team, c)
 }
 
 // recorded notes that the record of a call admitted from c is stored (or
 // kept for a later store, which folds c itself).
-func (b *blocks) recorded(c *block) {
+func (b *blocks) recorded(team string, c *block) {
 	b.mu.Lock()
-	b.doneLocked(c)
+	b.doneLocked(team, c)
 	b.mu.Unlock()
 }
 
@@ -222,9 +222,14 @@ func (b *blocks) recorded(c *block) {
 // (ReturnBlock with nothing to give back closes and folds. A fold lost
 // to a failing store waits for the block's release, which folds it, and
 // team reads count the charges meanwhile.)
-func (b *blocks) doneLocked(c *block) {
+//
+// The fold counts as the team's giving back (teamBlocks.returning): until
+// it is stored the team's credits still show the block's charges, so a
+// call this process refuses for credits meanwhile waits for it
+// (waitRefused) rather than being refused while they are in flight.
+func (b *blocks) doneLocked(team string, c *block) {
 	if c.calls--; c.calls == 0 && c.closed {
-		b.returnLocked(nil, c.id, 0)
+		b.returnLocked(b.teams[team], c.id, 0)
 	}
 }
 

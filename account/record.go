@@ -41,7 +41,7 @@ func (s *Service) record(a *admission, rec *gateway.Record) {
 	}
 	s.storeCall(&c)
 	if a.blk != nil {
-		s.blocks.recorded(a.blk)
+		s.blocks.recorded(a.team, a.blk)
 	}
 	if a.outcome != nil {
 		a.outcome.set(c.Status, c.ID)
