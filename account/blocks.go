@@ -294,38 +294,51 @@ func (b *blocks) close() {
 
 // retryParked runs try, and while it is refused for credits that may be
 // parked in another process's open block, runs it again (waitRefused).
+// A block's give-back can land between a refused try and the look that
+// finds no block open any more: its credits are free by then, so that
+// look is followed by one last try before the refusal stands.
 func (s *Service) retryParked(ctx context.Context, team string, try func() error) error {
 	err := try()
 	if s.blocks == nil || !errors.Is(err, ErrInsufficientCredits) {
 		return err
 	}
 	deadline, pause := time.Now().Add(refusedWait), 10*time.Millisecond
-	for errors.Is(err, ErrInsufficientCredits) && s.blocks.waitRefused(ctx, team, deadline, &pause) {
+	for errors.Is(err, ErrInsufficientCredits) {
+		parked, again := s.blocks.waitRefused(ctx, team, deadline, &pause)
+		if !again {
+			break
+		}
 		err = try()
+		if !parked {
+			break
+		}
 	}
 	return err
 }
 
 // waitRefused decides, for a per-call reservation of team refused for
-// credits, whether to try again: while another process holds an open
-// block of the team, or this one is giving back a closed block's unused
-// credits, it waits a little and says yes, until deadline.
-func (b *blocks) waitRefused(ctx context.Context, team string, deadline time.Time, pause *time.Duration) bool {
+// credits, whether to try again (again). While another process holds an
+// open block of the team, or this one is giving back a closed block's
+// unused credits (parked), it waits a little first, until deadline.
+// When neither holds, it says to try once more at once, the last time.
+func (b *blocks) waitRefused(ctx context.Context, team string, deadline time.Time, pause *time.Duration) (parked, again bool) {
 	b.mu.Lock()
 	tb := b.teams[team]
-	own := false // this process's own closed blocks still giving back
 	if tb != nil {
 		tb.perCall = time.Now().Add(perCallFor)
-		own = tb.returning > 0
+		parked = tb.returning > 0 // this process's own closed blocks
 	}
 	b.mu.Unlock()
 	if time.Now().After(deadline) {
-		return false
+		return false, false
 	}
-	if !own {
+	if !parked {
 		open, err := b.s.store.OpenBlocks(ctx, team, b.s.owner)
-		if err != nil || !open {
-			return false
+		if err != nil {
+			return false, false
+		}
+		if !open {
+			return false, true
 		}
 	}
 	t := time.NewTimer(min(*pause, time.Until(deadline)))
@@ -333,8 +346,8 @@ func (b *blocks) waitRefused(ctx context.Context, team string, deadline time.Tim
 	select {
 	case <-t.C:
 	case <-ctx.Done():
-		return false
+		return false, false
 	}
 	*pause = min(2**pause, 100*time.Millisecond)
-	return true
+	return true, true
 }

@@ -172,18 +172,7 @@ func TestLastCreditsFromAnyProcess(t *testing.T) {
 			}
 			// Process 1 alone calls until refused: it gets every other
 			// credit, process 0's block's unused ones included.
-			got := 0
-			for {
-				adm, err := admit(svcs[1])
-				if codeOf(err) == stream.CodeInsufficientCredit {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				got++
-				adm.Done(okRecord(fmt.Sprintf("call_p1_%03d", got)))
-			}
+			got := untilRefused(t, func() (gateway.Admission, error) { return admit(svcs[1]) })
 			running.Done(okRecord("call_p0"))
 			if tm, _ := svcs[0].Team(ctx, team); got != 299 || tm.Credits != 0 || tm.Reserved != 0 {
 				t.Fatalf("process 1 served %d, team %+v; want 299 and nothing left", got, tm)
@@ -201,6 +190,80 @@ func TestLastCreditsFromAnyProcess(t *testing.T) {
 			}
 			if _, err := admit(svcs[0]); codeOf(err) != stream.CodeInsufficientCredit {
 				t.Fatalf("a fourth call: %v; want refused", err)
+			}
+		})
+	}
+}
+
+// untilRefused makes calls with admit, each recorded at once, until one
+// is refused for credits, and returns how many were served.
+func untilRefused(t *testing.T, admit func() (gateway.Admission, error)) int {
+	t.Helper()
+	got := 0
+	for {
+		adm, err := admit()
+		if codeOf(err) == stream.CodeInsufficientCredit {
+			return got
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got++
+		adm.Done(okRecord(fmt.Sprintf("call_%03d", got)))
+	}
+}
+
+// lookFirst runs before once ahead of the first look for other
+// processes' open blocks.
+type lookFirst struct {
+	kept
+	once   sync.Once
+	before func()
+}
+
+func (l *lookFirst) OpenBlocks(ctx context.Context, team, owner string) (bool, error) {
+	l.once.Do(l.before)
+	return l.kept.OpenBlocks(ctx, team, owner)
+}
+
+// A block's give-back that lands after a call was refused, but before
+// the refused process looks for open blocks and finds none, is not lost:
+// the call tries once more and is served from the credits given back.
+func TestRefusalRetriesAfterTheLastBlockCloses(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			a, b := storetest.OpenPair(t, kind)
+			listening(t, a, b)
+			cfg := account.Config{Auth: true, CreditBlocks: true, Logger: slog.New(slog.DiscardHandler)}
+			p0 := account.New(kept{a}, cfg)
+			t.Cleanup(func() { p0.Close() })
+			p1 := account.New(&lookFirst{kept: kept{b}, before: p0.CloseBlocks}, cfg)
+			t.Cleanup(func() { p1.Close() })
+			ctx := context.Background()
+			// 64 credits: the floor for blocks, so process 0's first call
+			// takes a block of 4 and process 1 then reserves per call.
+			tm, err := p0.CreateTeam(ctx, "race", 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var key string
+			heard(t, func() { key, _, err = p0.CreateKey(ctx, tm.ID, "", account.Limits{}) }, a, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			admit := func(s *account.Service) (gateway.Admission, error) {
+				return s.Admit(keyCtx(t, s, key), &stream.Request{Model: "m"})
+			}
+			running, err := admit(p0)
+			if err != nil || account.BlockOf(running) == "" {
+				t.Fatalf("first call: %v, block %q", err, account.BlockOf(running))
+			}
+			defer running.Done(okRecord("call_p0"))
+			// Process 1's first refusal comes at 60 calls; its look for
+			// open blocks closes process 0's block first, giving back 3.
+			got := untilRefused(t, func() (gateway.Admission, error) { return admit(p1) })
+			if got != 63 {
+				t.Fatalf("process 1 served %d calls; want 63, the 3 given back included", got)
 			}
 		})
 	}

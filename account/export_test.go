@@ -31,3 +31,7 @@ func BlockOf(a gateway.Admission) string { return a.(*admission).block }
 
 // Owner names this process's reservations and blocks (tests).
 func (s *Service) Owner() string { return s.owner }
+
+// CloseBlocks closes this process's open credit blocks and waits until
+// their unused credits are given back (tests).
+func (s *Service) CloseBlocks() { s.blocks.close() }
