@@ -16,22 +16,28 @@ import (
 // of the body to final events or to an error; after a Finish event, or an
 // error, read is not called again. Close cancels ctx (through cancel) and
 // closes body, which ends a read in progress; Recv then returns ctx's cause.
+// After a Finish event Close first reads what is left of the body (the
+// end of a chunked answer, a last event), so that its connection goes
+// back to the pool instead of being closed (Drain).
 type UpstreamStream struct {
 	// Provider names the upstream in transport errors (TransportError).
 	Provider string
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	body   io.Closer
+	body   io.ReadCloser
 	read   func() ([]stream.Event, error)
 	once   sync.Once
 
-	pending []stream.Event
-	done    bool
+	pending  []stream.Event
+	done     bool
+	finished bool // a Finish event came: the answer is complete
+	rest     BodyReader
+	drain    Drain
 }
 
 // NewUpstreamStream returns a stream reading body through read.
-func NewUpstreamStream(ctx context.Context, cancel context.CancelFunc, body io.Closer, read func() ([]stream.Event, error)) *UpstreamStream {
+func NewUpstreamStream(ctx context.Context, cancel context.CancelFunc, body io.ReadCloser, read func() ([]stream.Event, error)) *UpstreamStream {
 	return &UpstreamStream{ctx: ctx, cancel: cancel, body: body, read: read}
 }
 
@@ -57,7 +63,7 @@ func (u *UpstreamStream) Recv() (stream.Event, error) {
 		}
 		for _, ev := range evs {
 			if ev.Kind == stream.KindFinish {
-				u.done = true
+				u.done, u.finished = true, true
 			}
 		}
 		u.pending = evs
@@ -70,6 +76,11 @@ func (u *UpstreamStream) Recv() (stream.Event, error) {
 // Close implements stream.Stream.
 func (u *UpstreamStream) Close() error {
 	u.once.Do(func() {
+		if u.finished {
+			// Through BeforeWait, as the reads before it: it may wait.
+			u.rest.Reset(u.ctx, u.body)
+			u.drain.Run(&u.rest, u.body)
+		}
 		u.cancel()
 		u.body.Close()
 	})

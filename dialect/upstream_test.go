@@ -10,15 +10,34 @@ import (
 	"github.com/runnel/runnel/stream"
 )
 
-type closer struct{ closed int }
+// closer is an upstream body: rest is what the stream's reads left of it.
+type closer struct {
+	rest    string
+	closed  int
+	ctx     context.Context
+	drained bool // read to its end before ctx was cancelled
+}
 
 func (c *closer) Close() error { c.closed++; return nil }
+
+func (c *closer) Read(p []byte) (int, error) {
+	if c.closed > 0 {
+		return 0, errors.New("read after close")
+	}
+	if c.rest == "" {
+		c.drained = c.ctx.Err() == nil
+		return 0, io.EOF
+	}
+	n := copy(p, c.rest)
+	c.rest = c.rest[n:]
+	return n, nil
+}
 
 func TestUpstreamStream(t *testing.T) {
 	steps := [][]stream.Event{{stream.Delta("a"), stream.Delta("b")}, nil, {stream.Finished(stream.FinishStop)}, {stream.Delta("never read")}}
 	reads := 0
 	ctx, cancel := context.WithCancel(context.Background())
-	body := &closer{}
+	body := &closer{rest: "\r\n0\r\n\r\n", ctx: ctx}
 	s := NewUpstreamStream(ctx, cancel, body, func() ([]stream.Event, error) {
 		reads++
 		return steps[reads-1], nil
@@ -38,15 +57,26 @@ func TestUpstreamStream(t *testing.T) {
 	if body.closed != 1 || ctx.Err() == nil {
 		t.Errorf("closed %d times, ctx %v", body.closed, ctx.Err())
 	}
+	// After its Finish, the rest of the body was read before the request
+	// was cancelled: the connection goes back to the pool.
+	if !body.drained {
+		t.Errorf("the body's rest %q was not read before the cancel", body.rest)
+	}
 
 	// A read failing because the stream was closed reports the cancellation.
 	ctx, cancel = context.WithCancel(context.Background())
-	s = NewUpstreamStream(ctx, cancel, &closer{}, func() ([]stream.Event, error) { return nil, io.ErrUnexpectedEOF })
+	unfinished := &closer{rest: "more", ctx: ctx}
+	s = NewUpstreamStream(ctx, cancel, unfinished, func() ([]stream.Event, error) { return nil, io.ErrUnexpectedEOF })
 	s.Close()
 	if _, err := s.Recv(); !errors.Is(err, context.Canceled) {
 		t.Errorf("after Close: %v", err)
 	}
 	if _, err := s.Recv(); err != io.EOF {
 		t.Errorf("then: %v", err)
+	}
+	// An answer that did not finish is not read on: closing its body
+	// ends the upstream's work.
+	if unfinished.rest != "more" {
+		t.Errorf("an unfinished answer's body was read on at Close")
 	}
 }

@@ -820,3 +820,59 @@ func TestFlushOnWait(t *testing.T) {
 		}
 	}
 }
+
+// liveAtClose is a provider whose stream of one delta and a finish notes
+// whether its context was still live when the stream was closed.
+type liveAtClose struct {
+	ctx    context.Context
+	i      int
+	closed int
+	live   bool
+}
+
+func (p *liveAtClose) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+	p.ctx = ctx
+	return p, nil
+}
+
+func (p *liveAtClose) Recv() (stream.Event, error) {
+	p.i++
+	switch p.i {
+	case 1:
+		return stream.Delta("a"), nil
+	case 2:
+		return stream.Finished(stream.FinishStop), nil
+	}
+	return stream.Event{}, io.EOF
+}
+
+func (p *liveAtClose) Close() error {
+	if p.closed++; p.closed == 1 {
+		p.live = p.ctx.Err() == nil
+	}
+	return nil
+}
+
+// A call that ends normally closes its provider's stream before it
+// cancels the provider's context: an upstream stream reads the end of its
+// answer then, so that its connection is reused (a request cancelled
+// first has its connection closed), and the cancel still follows.
+func TestCloseBeforeCancel(t *testing.T) {
+	for _, size := range []int{0, 4} {
+		p := &liveAtClose{}
+		router := gateway.NewStaticRouter()
+		router.Register("p", p)
+		gw := gateway.New(gateway.Options{Router: router, BufferSize: size})
+		c, err := gw.Start(context.Background(), chat("p/x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := drain(t, c); len(got) == 0 || got[len(got)-1] != "finish:stop" {
+			t.Fatalf("size %d: events %q", size, got)
+		}
+		c.Close()
+		if p.closed != 1 || !p.live || p.ctx.Err() == nil {
+			t.Errorf("size %d: closed %d times, context live at Close %v, cancelled after %v", size, p.closed, p.live, p.ctx.Err() != nil)
+		}
+	}
+}

@@ -269,6 +269,31 @@ func TestProvider(t *testing.T) {
 	}
 }
 
+// A completed stream leaves its connection in the pool even when the end
+// of the chunked body comes only after the last event was read: Close
+// reads it before it cancels the request.
+func TestProviderReusesConnections(t *testing.T) {
+	srv := dialecttest.NewHeldEnd(&fakeAnthropic{body: dialecttest.Fixture(t, "stream_stop_sequence.sse")})
+	defer srv.Close()
+	p := NewProvider(Config{BaseURL: srv.URL, APIKey: "k"})
+	for range 5 {
+		s, err := p.Stream(context.Background(), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, err := range stream.Events(s) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		srv.Release()
+		s.Close()
+	}
+	if n := srv.Conns(); n != 1 {
+		t.Errorf("%d connections for 5 sequential streams, want 1", n)
+	}
+}
+
 func TestProviderErrors(t *testing.T) {
 	ts := httptest.NewServer(&fakeAnthropic{body: dialecttest.Fixture(t, "stream_error.sse")})
 	defer ts.Close()

@@ -7,14 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"runtime"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -472,27 +470,14 @@ func FuzzUpstreamStream(f *testing.F) {
 // TestProviderReusesConnections: a completed stream leaves its connection
 // in the pool, even though Recv stops reading at [DONE].
 func TestProviderReusesConnections(t *testing.T) {
-	var conns atomic.Int32
-	release := make(chan struct{}, 1)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// The end of the chunked body comes only once the client has its
+	// events, so it is still unread when the stream ends.
+	srv := dialecttest.NewHeldEnd(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		io.WriteString(w, `data: {"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]}`+"\n\n")
 		w.(http.Flusher).Flush()
 		io.WriteString(w, `data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`+"\n\ndata: [DONE]\n\n")
-		w.(http.Flusher).Flush()
-		// The end of the chunked body comes only once the client has
-		// its events, so it is still unread when the stream ends.
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
 	}))
-	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
 	defer srv.Close()
 	p := NewProvider(Config{BaseURL: srv.URL})
 	for range 5 {
@@ -510,10 +495,10 @@ func TestProviderReusesConnections(t *testing.T) {
 		if n != 3 {
 			t.Fatalf("%d events", n)
 		}
-		release <- struct{}{}
+		srv.Release()
 		s.Close()
 	}
-	if n := conns.Load(); n != 1 {
+	if n := srv.Conns(); n != 1 {
 		t.Errorf("%d connections for 5 sequential streams, want 1", n)
 	}
 }
