@@ -158,21 +158,24 @@ func (r *runnel) decode(ctx context.Context, i int) (float64, error) {
 	return float64(u.CompletionTokens-1) / u.GenerationDuration.Seconds(), nil
 }
 
-// promptAggregate returns file i's prompt rate, c.Tokens prompt tokens
-// over their evaluation time, and its aggregate rate, the tokens of
-// c.Streams concurrent streams over the wall time from their start to the
-// last one's end.
-func (r *runnel) promptAggregate(ctx context.Context, i int) (prompt, aggregate float64, err error) {
-	model := fmt.Sprintf("m%d", i)
-	u, err := r.generate(ctx, model, strings.Repeat("a", r.letters[i]), 1)
+// prompt returns file i's prompt rate: c.Tokens prompt tokens over their
+// evaluation time.
+func (r *runnel) prompt(ctx context.Context, i int) (float64, error) {
+	u, err := r.generate(ctx, fmt.Sprintf("m%d", i), strings.Repeat("a", r.letters[i]), 1)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	if u.PromptTokens != r.c.Tokens {
 		fmt.Fprintf(r.c.Log, "%s: the prompt is %d tokens, not %d (its vocabulary merges letters)\n", r.c.Files[i], u.PromptTokens, r.c.Tokens)
 	}
-	prompt = float64(u.PromptTokens) / u.PromptDuration.Seconds()
+	return float64(u.PromptTokens) / u.PromptDuration.Seconds(), nil
+}
 
+// aggregate returns file i's aggregate rate: the tokens of c.Streams
+// concurrent streams over the wall time from their start to the last
+// one's end.
+func (r *runnel) aggregate(ctx context.Context, i int) (float64, error) {
+	model := fmt.Sprintf("m%d", i)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var tokens int
@@ -193,7 +196,7 @@ func (r *runnel) promptAggregate(ctx context.Context, i int) (prompt, aggregate 
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return 0, 0, firstErr
+		return 0, firstErr
 	}
-	return prompt, float64(tokens) / time.Since(start).Seconds(), nil
+	return float64(tokens) / time.Since(start).Seconds(), nil
 }
