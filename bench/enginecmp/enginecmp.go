@@ -42,33 +42,51 @@ type Config struct {
 // per second. Decode is the median of DecodeRuns, that round's decode
 // measurements in order (paired run by run with the other program's).
 // Runnel's Aggregate is the median of AggregateRuns, each measured right
-// after the decode run of the same index, so that Batching (the ratio of
-// the two medians) and each pair's ratio compare rates of the same minute;
-// llama.cpp's Aggregate is one measurement.
+// before the decode run of the same index, so that Batching (the ratio
+// of the two medians) and each pair's ratio compare rates of the same
+// minute; llama.cpp's Aggregate is one measurement. DecodeCPU and
+// AggregateCPU are Runnel's runs again in tokens per second of the
+// process's CPU time, which a host that lends the process less of its
+// cores for a while changes less than the wall clock.
 type Figures struct {
 	Decode, Prompt, Aggregate float64
 	DecodeRuns, AggregateRuns []float64
+	DecodeCPU, AggregateCPU   []float64
 }
 
-// Batching is Aggregate ÷ Decode, what the streams together gain over
-// one (0 when either is missing).
-func (f Figures) Batching() float64 {
-	if f.Decode <= 0 || f.Aggregate <= 0 {
-		return 0
-	}
-	return f.Aggregate / f.Decode
-}
+// Batching is Runnel's streams ÷ one stream, the ratio of the medians of
+// AggregateRuns and DecodeRuns (0 without them).
+func (f Figures) Batching() float64 { return ratioOfMedians(f.AggregateRuns, f.DecodeRuns) }
 
 // BatchingPairs is AggregateRuns ÷ DecodeRuns, pair by pair.
-func (f Figures) BatchingPairs() []float64 {
+func (f Figures) BatchingPairs() []float64 { return pairRatios(f.AggregateRuns, f.DecodeRuns) }
+
+// BatchingCPU is Batching by CPU time.
+func (f Figures) BatchingCPU() float64 { return ratioOfMedians(f.AggregateCPU, f.DecodeCPU) }
+
+// BatchingCPUPairs is BatchingPairs by CPU time.
+func (f Figures) BatchingCPUPairs() []float64 { return pairRatios(f.AggregateCPU, f.DecodeCPU) }
+
+func ratioOfMedians(num, den []float64) float64 {
+	if len(num) == 0 || Median(den) <= 0 {
+		return 0
+	}
+	return Median(num) / Median(den)
+}
+
+func pairRatios(num, den []float64) []float64 {
 	var out []float64
-	for k := range min(len(f.DecodeRuns), len(f.AggregateRuns)) {
-		if f.DecodeRuns[k] > 0 {
-			out = append(out, f.AggregateRuns[k]/f.DecodeRuns[k])
+	for k := range min(len(num), len(den)) {
+		if den[k] > 0 {
+			out = append(out, num[k]/den[k])
 		}
 	}
 	return out
 }
+
+// rate is a measurement's tokens per second of the wall clock and of the
+// process's CPU time.
+type rate struct{ wall, cpu float64 }
 
 // FileResult holds every round's figures for one file.
 type FileResult struct {
@@ -139,8 +157,8 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 // c.Files); tests give it a fake.
 type runnelRunner interface {
 	prepare(ctx context.Context, i int) error
-	decode(ctx context.Context, i int) (float64, error)
-	aggregate(ctx context.Context, i int) (float64, error)
+	decode(ctx context.Context, i int) (rate, error)
+	aggregate(ctx context.Context, i int) (rate, error)
 	prompt(ctx context.Context, i int) (float64, error)
 }
 
@@ -203,17 +221,19 @@ func runRounds(ctx context.Context, c Config, rn runnelRunner, other engineRunne
 				if err != nil {
 					return fail("runnel", err)
 				}
-				rf.DecodeRuns = append(rf.DecodeRuns, d)
-				rf.AggregateRuns = append(rf.AggregateRuns, a)
-				line := fmt.Sprintf("round %d %s run %d: runnel decode %.1f tok/s, %d streams %.1f tok/s, %d÷1 %.2f",
-					round, name, run, d, c.Streams, a, c.Streams, a/d)
+				rf.DecodeRuns = append(rf.DecodeRuns, d.wall)
+				rf.AggregateRuns = append(rf.AggregateRuns, a.wall)
+				rf.DecodeCPU = append(rf.DecodeCPU, d.cpu)
+				rf.AggregateCPU = append(rf.AggregateCPU, a.cpu)
+				line := fmt.Sprintf("round %d %s run %d: runnel decode %.1f tok/s (%.1f tok/cpu-s), %d streams %.1f tok/s (%.1f tok/cpu-s), %d÷1 %.2f (by CPU time %.2f)",
+					round, name, run, d.wall, d.cpu, c.Streams, a.wall, a.cpu, c.Streams, a.wall/d.wall, a.cpu/d.cpu)
 				if other != nil {
 					ld, err := other.decode(ctx, fr.File)
 					if err != nil {
 						return fail("llama.cpp", err)
 					}
 					lf.DecodeRuns = append(lf.DecodeRuns, ld)
-					line += fmt.Sprintf("; llama.cpp decode %.1f tok/s, ratio %.2f", ld, d/ld)
+					line += fmt.Sprintf("; llama.cpp decode %.1f tok/s, ratio %.2f", ld, d.wall/ld)
 				}
 				fmt.Fprintln(c.Log, line)
 			}
@@ -243,7 +263,7 @@ func runRounds(ctx context.Context, c Config, rn runnelRunner, other engineRunne
 func (f Figures) String() string {
 	s := fmt.Sprintf("decode %.1f tok/s (median of %d), prompt %.1f tok/s, aggregate %.1f tok/s", f.Decode, len(f.DecodeRuns), f.Prompt, f.Aggregate)
 	if len(f.AggregateRuns) > 0 {
-		s += fmt.Sprintf(" (median of %d), aggregate ÷ decode %.2f", len(f.AggregateRuns), f.Batching())
+		s += fmt.Sprintf(" (median of %d), aggregate ÷ decode %.2f (by CPU time %.2f)", len(f.AggregateRuns), f.Batching(), f.BatchingCPU())
 	}
 	return s
 }
@@ -371,29 +391,36 @@ func (r *Result) WriteTable(w io.Writer) {
 	}
 }
 
-// writeBatching prints Runnel's c.Streams streams ÷ one stream: each
-// round's ratio of its medians, and every pair's ratio.
+// writeBatching prints Runnel's streams ÷ one stream, by the wall clock
+// and by CPU time: each round's ratio of its medians, and every pair's
+// ratio.
 func writeBatching(w io.Writer, fr FileResult, streams int) {
-	var rounds, pairs []float64
-	for _, f := range fr.Runnel {
-		if b := f.Batching(); b > 0 {
-			rounds = append(rounds, b)
+	for _, by := range []struct {
+		test  string
+		round func(Figures) float64
+		pairs func(Figures) []float64
+	}{
+		{fmt.Sprintf("%d÷1", streams), Figures.Batching, Figures.BatchingPairs},
+		{fmt.Sprintf("%d÷1 cpu", streams), Figures.BatchingCPU, Figures.BatchingCPUPairs},
+	} {
+		var rounds, pairs []float64
+		for _, f := range fr.Runnel {
+			if b := by.round(f); b > 0 {
+				rounds = append(rounds, b)
+			}
+			pairs = append(pairs, by.pairs(f)...)
 		}
-		pairs = append(pairs, f.BatchingPairs()...)
+		if len(rounds) == 0 {
+			continue
+		}
+		per := make([]string, len(rounds))
+		for i, b := range rounds {
+			per[i] = fmt.Sprintf("%.2f", b)
+		}
+		fmt.Fprintf(w, "%-28s %-10s %22s   runnel's own, rounds %s; per pair: median %.2f (%.2f–%.2f) of %d\n", "", by.test,
+			fmt.Sprintf("%.2f (%.2f–%.2f)", Median(rounds), slices.Min(rounds), slices.Max(rounds)), strings.Join(per, ", "),
+			Median(pairs), slices.Min(pairs), slices.Max(pairs), len(pairs))
 	}
-	if len(rounds) == 0 {
-		return
-	}
-	per := make([]string, len(rounds))
-	for i, b := range rounds {
-		per[i] = fmt.Sprintf("%.2f", b)
-	}
-	s := fmt.Sprintf("%-28s %-10s %22s   runnel's own, rounds %s", "", fmt.Sprintf("%d÷1", streams),
-		fmt.Sprintf("%.2f (%.2f–%.2f)", Median(rounds), slices.Min(rounds), slices.Max(rounds)), strings.Join(per, ", "))
-	if len(pairs) > 0 {
-		s += fmt.Sprintf("; per pair: median %.2f (%.2f–%.2f) of %d", Median(pairs), slices.Min(pairs), slices.Max(pairs), len(pairs))
-	}
-	fmt.Fprintln(w, s)
 }
 
 // decodePairs is Runnel ÷ llama.cpp of every decode run of every round,

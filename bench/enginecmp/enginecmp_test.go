@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -69,9 +70,12 @@ func TestRunRunnel(t *testing.T) {
 	if len(f.AggregateRuns) != 3 || f.Aggregate != Median(f.AggregateRuns) {
 		t.Fatalf("aggregate %v of runs %v, want the median of 3", f.Aggregate, f.AggregateRuns)
 	}
+	if len(f.DecodeCPU) != 3 || len(f.AggregateCPU) != 3 || (runtime.GOOS == "linux" && (slices.Min(f.DecodeCPU) <= 0 || slices.Min(f.AggregateCPU) <= 0)) {
+		t.Fatalf("CPU rates %v and %v, want 3 positive each", f.DecodeCPU, f.AggregateCPU)
+	}
 	var buf bytes.Buffer
 	res.WriteTable(&buf)
-	for _, want := range []string{"m.gguf", "decode 16", "prompt 16", "2 streams", "2÷1", "limit"} {
+	for _, want := range []string{"m.gguf", "decode 16", "prompt 16", "2 streams", "2÷1", "2÷1 cpu", "limit"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}
@@ -98,29 +102,29 @@ func TestDecodePairs(t *testing.T) {
 
 // fakeRunner stands for both engines: it records the calls in order and
 // answers each decode and aggregate run with the rates of a host whose
-// speed drifts from pair to pair.
+// speed drifts from pair to pair; the CPU rates do not drift.
 type fakeRunner struct {
-	calls []string
-	speed []float64 // by pair, over all rounds
-	pair  int       // the pair the next aggregate run starts
-	decs  []float64 // Runnel's one-stream rates at speed 1, by pair
-	aggs  []float64 // its aggregate rates at speed 1, by pair
+	calls          []string
+	speed          []float64 // by pair, over all rounds
+	pair           int       // the pair the next aggregate run starts
+	decs, aggs     []float64 // Runnel's rates at speed 1, by pair
+	decCPU, aggCPU []float64 // its CPU rates, by pair
 }
 
 func (f *fakeRunner) call(s string) { f.calls = append(f.calls, s) }
 
-func (f *fakeRunner) at(rates []float64) float64 {
-	return rates[f.pair%len(rates)] * f.speed[f.pair%len(f.speed)]
+func (f *fakeRunner) at(wall, cpu []float64) rate {
+	return rate{wall[f.pair%len(wall)] * f.speed[f.pair%len(f.speed)], cpu[f.pair%len(cpu)]}
 }
 
 func (f *fakeRunner) prepare(context.Context, int) error { f.call("prepare"); return nil }
-func (f *fakeRunner) aggregate(context.Context, int) (float64, error) {
+func (f *fakeRunner) aggregate(context.Context, int) (rate, error) {
 	f.call("agg")
-	return f.at(f.aggs), nil
+	return f.at(f.aggs, f.aggCPU), nil
 }
-func (f *fakeRunner) decode(context.Context, int) (float64, error) {
+func (f *fakeRunner) decode(context.Context, int) (rate, error) {
 	f.call("dec")
-	d := f.at(f.decs)
+	d := f.at(f.decs, f.decCPU)
 	f.pair++
 	return d, nil
 }
@@ -159,7 +163,8 @@ func TestRoundsAlternate(t *testing.T) {
 	bw := func(int) float64 { return 1e10 }
 	c := Config{Files: []string{path}, Rounds: 2, Streams: 8, DecodeRuns: 3}
 
-	f := &fakeRunner{speed: []float64{0.5, 1, 2, 0.25, 1, 0.5}, decs: []float64{100}, aggs: []float64{250}}
+	f := &fakeRunner{speed: []float64{0.5, 1, 2, 0.25, 1, 0.5}, decs: []float64{100}, aggs: []float64{250},
+		decCPU: []float64{100}, aggCPU: []float64{250}}
 	res, err := runRounds(context.Background(), c, f, nil, bw)
 	if err != nil {
 		t.Fatal(err)
@@ -169,8 +174,10 @@ func TestRoundsAlternate(t *testing.T) {
 		t.Fatalf("calls %v, want %v", f.calls, want)
 	}
 	for r, fig := range res.Files[0].Runnel {
-		if fig.Batching() != 2.5 || !slices.Equal(fig.BatchingPairs(), []float64{2.5, 2.5, 2.5}) {
-			t.Errorf("round %d: %v, pairs %v, want 2.5 throughout", r+1, fig.Batching(), fig.BatchingPairs())
+		if fig.Batching() != 2.5 || !slices.Equal(fig.BatchingPairs(), []float64{2.5, 2.5, 2.5}) ||
+			fig.BatchingCPU() != 2.5 || !slices.Equal(fig.BatchingCPUPairs(), []float64{2.5, 2.5, 2.5}) {
+			t.Errorf("round %d: %v, pairs %v, by CPU %v, pairs %v, want 2.5 throughout",
+				r+1, fig.Batching(), fig.BatchingPairs(), fig.BatchingCPU(), fig.BatchingCPUPairs())
 		}
 		if len(fig.DecodeRuns) != 3 || fig.Decode != Median(fig.DecodeRuns) || fig.Aggregate != Median(fig.AggregateRuns) {
 			t.Errorf("round %d: figures %+v", r+1, fig)
@@ -179,7 +186,8 @@ func TestRoundsAlternate(t *testing.T) {
 
 	// Ratios that differ by pair: the round's figure is the ratio of its
 	// medians (60 ÷ 20), not the median of the pairs' ratios.
-	f = &fakeRunner{speed: []float64{1}, decs: []float64{10, 20, 30}, aggs: []float64{25, 60, 90}}
+	f = &fakeRunner{speed: []float64{1}, decs: []float64{10, 20, 30}, aggs: []float64{25, 60, 90},
+		decCPU: []float64{100}, aggCPU: []float64{200, 300, 400}}
 	c.Rounds = 1
 	if res, err = runRounds(context.Background(), c, f, fakeOther{f}, bw); err != nil {
 		t.Fatal(err)
@@ -189,8 +197,8 @@ func TestRoundsAlternate(t *testing.T) {
 		t.Fatalf("calls %v, want %v", f.calls, want)
 	}
 	fr := res.Files[0]
-	if got := fr.Runnel[0].Batching(); got != 3 {
-		t.Fatalf("8÷1 %v, want 3", got)
+	if got, cpu := fr.Runnel[0].Batching(), fr.Runnel[0].BatchingCPU(); got != 3 || cpu != 3 {
+		t.Fatalf("8÷1 %v, by CPU time %v, want 3 and 3", got, cpu)
 	}
 	if l := fr.Llama[0]; l.Decode != 50 || l.Prompt != 500 || l.Aggregate != 100 || len(l.AggregateRuns) != 0 {
 		t.Fatalf("llama.cpp figures %+v", l)
@@ -200,6 +208,7 @@ func TestRoundsAlternate(t *testing.T) {
 	for _, want := range []string{
 		"8 streams        60.0 (60.0–60.0)    100.0 (100.0–100.0)   0.60 (0.60–0.60)",
 		"8÷1              3.00 (3.00–3.00)   runnel's own, rounds 3.00; per pair: median 3.00 (2.50–3.00) of 3",
+		"8÷1 cpu          3.00 (3.00–3.00)   runnel's own, rounds 3.00; per pair: median 3.00 (2.00–4.00) of 3",
 		"per decode run: median 0.40 (0.20–0.60) of 3",
 	} {
 		if !strings.Contains(buf.String(), want) {
