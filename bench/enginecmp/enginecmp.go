@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/runnel/runnel/engine/gguf"
@@ -40,10 +41,52 @@ type Config struct {
 // Figures are one program's rates on one file in one round, in tokens
 // per second. Decode is the median of DecodeRuns, that round's decode
 // measurements in order (paired run by run with the other program's).
+// Runnel's Aggregate is the median of AggregateRuns, each measured right
+// before the decode run of the same index, so that Batching (the ratio
+// of the two medians) and each pair's ratio compare rates of the same
+// minute; llama.cpp's Aggregate is one measurement. DecodeCPU and
+// AggregateCPU are Runnel's runs again in tokens per second of the
+// process's CPU time, which a host that lends the process less of its
+// cores for a while changes less than the wall clock.
 type Figures struct {
 	Decode, Prompt, Aggregate float64
-	DecodeRuns                []float64
+	DecodeRuns, AggregateRuns []float64
+	DecodeCPU, AggregateCPU   []float64
 }
+
+// Batching is Runnel's streams ÷ one stream, the ratio of the medians of
+// AggregateRuns and DecodeRuns (0 without them).
+func (f Figures) Batching() float64 { return ratioOfMedians(f.AggregateRuns, f.DecodeRuns) }
+
+// BatchingPairs is AggregateRuns ÷ DecodeRuns, pair by pair.
+func (f Figures) BatchingPairs() []float64 { return pairRatios(f.AggregateRuns, f.DecodeRuns) }
+
+// BatchingCPU is Batching by CPU time.
+func (f Figures) BatchingCPU() float64 { return ratioOfMedians(f.AggregateCPU, f.DecodeCPU) }
+
+// BatchingCPUPairs is BatchingPairs by CPU time.
+func (f Figures) BatchingCPUPairs() []float64 { return pairRatios(f.AggregateCPU, f.DecodeCPU) }
+
+func ratioOfMedians(num, den []float64) float64 {
+	if len(num) == 0 || Median(den) <= 0 {
+		return 0
+	}
+	return Median(num) / Median(den)
+}
+
+func pairRatios(num, den []float64) []float64 {
+	var out []float64
+	for k := range min(len(num), len(den)) {
+		if den[k] > 0 {
+			out = append(out, num[k]/den[k])
+		}
+	}
+	return out
+}
+
+// rate is a measurement's tokens per second of the wall clock and of the
+// process's CPU time.
+type rate struct{ wall, cpu float64 }
 
 // FileResult holds every round's figures for one file.
 type FileResult struct {
@@ -85,9 +128,12 @@ func (c *Config) defaults() {
 // measured by Runnel and then by llama.cpp, so slow drifts of a shared
 // machine's load fall on both alike; their decode runs alternate one by
 // one (Runnel, llama.cpp, Runnel, …), so each pair shares its minute.
+// Runnel's own ratio, c.Streams streams ÷ one, is measured the same way:
+// each of its decode runs follows an aggregate run, so a round is
+// c.DecodeRuns pairs alternating 8 streams and one (ABAB…), and a drift
+// of the host's speed falls on both sides of the ratio.
 func Run(ctx context.Context, c Config) (*Result, error) {
 	c.defaults()
-	res := &Result{Config: c}
 	var llama *llamaCpp
 	if c.LlamaCpp != "" {
 		var err error
@@ -95,6 +141,54 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 			return nil, err
 		}
 	}
+	rn, err := newRunnel(c)
+	if err != nil {
+		return nil, err
+	}
+	defer rn.close()
+	var other engineRunner
+	if llama != nil {
+		other = llamaRunner{llama, c}
+	}
+	return runRounds(ctx, c, rn, other, copyBandwidth)
+}
+
+// runnelRunner is what runRounds measures Runnel with (file i of
+// c.Files); tests give it a fake.
+type runnelRunner interface {
+	prepare(ctx context.Context, i int) error
+	decode(ctx context.Context, i int) (rate, error)
+	aggregate(ctx context.Context, i int) (rate, error)
+	prompt(ctx context.Context, i int) (float64, error)
+}
+
+// engineRunner is the engine Runnel is compared with, by file path.
+type engineRunner interface {
+	decode(ctx context.Context, file string) (float64, error)
+	prompt(ctx context.Context, file string) (float64, error)
+	aggregate(ctx context.Context, file string) (float64, error)
+}
+
+type llamaRunner struct {
+	l *llamaCpp
+	c Config
+}
+
+func (r llamaRunner) decode(ctx context.Context, f string) (float64, error) {
+	return r.l.decode(ctx, f, r.c)
+}
+func (r llamaRunner) prompt(ctx context.Context, f string) (float64, error) {
+	return r.l.prompt(ctx, f, r.c)
+}
+func (r llamaRunner) aggregate(ctx context.Context, f string) (float64, error) {
+	return r.l.aggregate(ctx, f, r.c)
+}
+
+// runRounds is Run's rounds, with Runnel measured by rn, the other engine
+// (nil: none) by other, and the copy bandwidth by bandwidth.
+func runRounds(ctx context.Context, c Config, rn runnelRunner, other engineRunner, bandwidth func(threads int) float64) (*Result, error) {
+	c.defaults()
+	res := &Result{Config: c}
 	for _, f := range c.Files {
 		wb, err := weightBytes(f)
 		if err != nil {
@@ -102,52 +196,61 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		}
 		res.Files = append(res.Files, FileResult{File: f, WeightBytes: wb})
 	}
-	rn, err := newRunnel(c)
-	if err != nil {
-		return nil, err
-	}
-	defer rn.close()
 	for round := 1; round <= c.Rounds; round++ {
-		bw := copyBandwidth(c.Threads)
+		bw := bandwidth(c.Threads)
 		res.Bandwidth = append(res.Bandwidth, bw)
 		fmt.Fprintf(c.Log, "round %d: copy bandwidth %.2f GB/s\n", round, bw/1e9)
 		for i := range res.Files {
 			fr := &res.Files[i]
 			name := filepath.Base(fr.File)
+			fail := func(who string, err error) (*Result, error) {
+				return nil, fmt.Errorf("%s on %s: %w", who, fr.File, err)
+			}
 			if err := rn.prepare(ctx, i); err != nil {
-				return nil, fmt.Errorf("runnel on %s: %w", fr.File, err)
+				return fail("runnel", err)
 			}
 			var rf, lf Figures
 			for run := 1; run <= c.DecodeRuns; run++ {
+				// The aggregate run first, so that each decode run sits
+				// between the two it is compared with.
+				a, err := rn.aggregate(ctx, i)
+				if err != nil {
+					return fail("runnel", err)
+				}
 				d, err := rn.decode(ctx, i)
 				if err != nil {
-					return nil, fmt.Errorf("runnel on %s: %w", fr.File, err)
+					return fail("runnel", err)
 				}
-				rf.DecodeRuns = append(rf.DecodeRuns, d)
-				line := fmt.Sprintf("round %d %s decode run %d: runnel %.1f tok/s", round, name, run, d)
-				if llama != nil {
-					d, err := llama.decode(ctx, fr.File, c)
+				rf.DecodeRuns = append(rf.DecodeRuns, d.wall)
+				rf.AggregateRuns = append(rf.AggregateRuns, a.wall)
+				rf.DecodeCPU = append(rf.DecodeCPU, d.cpu)
+				rf.AggregateCPU = append(rf.AggregateCPU, a.cpu)
+				line := fmt.Sprintf("round %d %s run %d: runnel decode %.1f tok/s (%.1f tok/cpu-s), %d streams %.1f tok/s (%.1f tok/cpu-s), %d÷1 %.2f (by CPU time %.2f)",
+					round, name, run, d.wall, d.cpu, c.Streams, a.wall, a.cpu, c.Streams, a.wall/d.wall, a.cpu/d.cpu)
+				if other != nil {
+					ld, err := other.decode(ctx, fr.File)
 					if err != nil {
-						return nil, fmt.Errorf("llama.cpp on %s: %w", fr.File, err)
+						return fail("llama.cpp", err)
 					}
-					lf.DecodeRuns = append(lf.DecodeRuns, d)
-					line += fmt.Sprintf(", llama.cpp %.1f tok/s, ratio %.2f", d, rf.DecodeRuns[run-1]/d)
+					lf.DecodeRuns = append(lf.DecodeRuns, ld)
+					line += fmt.Sprintf("; llama.cpp decode %.1f tok/s, ratio %.2f", ld, d.wall/ld)
 				}
 				fmt.Fprintln(c.Log, line)
 			}
-			rf.Decode = Median(rf.DecodeRuns)
-			if rf.Prompt, rf.Aggregate, err = rn.promptAggregate(ctx, i); err != nil {
-				return nil, fmt.Errorf("runnel on %s: %w", fr.File, err)
+			rf.Decode, rf.Aggregate = Median(rf.DecodeRuns), Median(rf.AggregateRuns)
+			var err error
+			if rf.Prompt, err = rn.prompt(ctx, i); err != nil {
+				return fail("runnel", err)
 			}
 			fr.Runnel = append(fr.Runnel, rf)
 			fmt.Fprintf(c.Log, "round %d %s runnel: %s\n", round, name, rf)
-			if llama != nil {
+			if other != nil {
 				lf.Decode = Median(lf.DecodeRuns)
-				if lf.Prompt, err = llama.prompt(ctx, fr.File, c); err == nil {
-					lf.Aggregate, err = llama.aggregate(ctx, fr.File, c)
+				if lf.Prompt, err = other.prompt(ctx, fr.File); err == nil {
+					lf.Aggregate, err = other.aggregate(ctx, fr.File)
 				}
 				if err != nil {
-					return nil, fmt.Errorf("llama.cpp on %s: %w", fr.File, err)
+					return fail("llama.cpp", err)
 				}
 				fr.Llama = append(fr.Llama, lf)
 				fmt.Fprintf(c.Log, "round %d %s llama.cpp: %s\n", round, name, lf)
@@ -158,7 +261,11 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 }
 
 func (f Figures) String() string {
-	return fmt.Sprintf("decode %.1f tok/s (median of %d), prompt %.1f tok/s, aggregate %.1f tok/s", f.Decode, len(f.DecodeRuns), f.Prompt, f.Aggregate)
+	s := fmt.Sprintf("decode %.1f tok/s (median of %d), prompt %.1f tok/s, aggregate %.1f tok/s", f.Decode, len(f.DecodeRuns), f.Prompt, f.Aggregate)
+	if len(f.AggregateRuns) > 0 {
+		s += fmt.Sprintf(" (median of %d), aggregate ÷ decode %.2f (by CPU time %.2f)", len(f.AggregateRuns), f.Batching(), f.BatchingCPU())
+	}
+	return s
 }
 
 // weightBytes is what decoding one token reads of the file's weights:
@@ -264,6 +371,9 @@ func (r *Result) WriteTable(w io.Writer) {
 				line += fmt.Sprintf(" %22s %6.2f (%.2f–%.2f)", spread(lv), Median(rv)/Median(lv), slices.Min(ratios), slices.Max(ratios))
 			}
 			fmt.Fprintln(w, line)
+			if ti == 2 {
+				writeBatching(w, fr, r.Streams)
+			}
 			if ti == 0 {
 				limit := bw / float64(fr.WeightBytes)
 				s := fmt.Sprintf("%-28s %-10s %22.1f   (%.1f MB a token): runnel at %.0f%%", "", "limit", limit, float64(fr.WeightBytes)/1e6, 100*Median(rv)/limit)
@@ -278,6 +388,38 @@ func (r *Result) WriteTable(w io.Writer) {
 				}
 			}
 		}
+	}
+}
+
+// writeBatching prints Runnel's streams ÷ one stream, by the wall clock
+// and by CPU time: each round's ratio of its medians, and every pair's
+// ratio.
+func writeBatching(w io.Writer, fr FileResult, streams int) {
+	for _, by := range []struct {
+		test  string
+		round func(Figures) float64
+		pairs func(Figures) []float64
+	}{
+		{fmt.Sprintf("%d÷1", streams), Figures.Batching, Figures.BatchingPairs},
+		{fmt.Sprintf("%d÷1 cpu", streams), Figures.BatchingCPU, Figures.BatchingCPUPairs},
+	} {
+		var rounds, pairs []float64
+		for _, f := range fr.Runnel {
+			if b := by.round(f); b > 0 {
+				rounds = append(rounds, b)
+			}
+			pairs = append(pairs, by.pairs(f)...)
+		}
+		if len(rounds) == 0 {
+			continue
+		}
+		per := make([]string, len(rounds))
+		for i, b := range rounds {
+			per[i] = fmt.Sprintf("%.2f", b)
+		}
+		fmt.Fprintf(w, "%-28s %-10s %22s   runnel's own, rounds %s; per pair: median %.2f (%.2f–%.2f) of %d\n", "", by.test,
+			fmt.Sprintf("%.2f (%.2f–%.2f)", Median(rounds), slices.Min(rounds), slices.Max(rounds)), strings.Join(per, ", "),
+			Median(pairs), slices.Min(pairs), slices.Max(pairs), len(pairs))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -66,9 +67,15 @@ func TestRunRunnel(t *testing.T) {
 	if len(f.DecodeRuns) != 3 || f.Decode != Median(f.DecodeRuns) {
 		t.Fatalf("decode %v of runs %v, want the median of 3", f.Decode, f.DecodeRuns)
 	}
+	if len(f.AggregateRuns) != 3 || f.Aggregate != Median(f.AggregateRuns) {
+		t.Fatalf("aggregate %v of runs %v, want the median of 3", f.Aggregate, f.AggregateRuns)
+	}
+	if len(f.DecodeCPU) != 3 || len(f.AggregateCPU) != 3 || (runtime.GOOS == "linux" && (slices.Min(f.DecodeCPU) <= 0 || slices.Min(f.AggregateCPU) <= 0)) {
+		t.Fatalf("CPU rates %v and %v, want 3 positive each", f.DecodeCPU, f.AggregateCPU)
+	}
 	var buf bytes.Buffer
 	res.WriteTable(&buf)
-	for _, want := range []string{"m.gguf", "decode 16", "prompt 16", "2 streams", "limit"} {
+	for _, want := range []string{"m.gguf", "decode 16", "prompt 16", "2 streams", "2÷1", "2÷1 cpu", "limit"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}
@@ -90,6 +97,123 @@ func TestDecodePairs(t *testing.T) {
 	res.WriteTable(&buf)
 	if want := "per decode run: median 1.50 (0.50–3.00) of 4"; !strings.Contains(buf.String(), want) {
 		t.Fatalf("table lacks %q:\n%s", want, buf.String())
+	}
+}
+
+// fakeRunner stands for both engines: it records the calls in order and
+// answers each decode and aggregate run with the rates of a host whose
+// speed drifts from pair to pair; the CPU rates do not drift.
+type fakeRunner struct {
+	calls          []string
+	speed          []float64 // by pair, over all rounds
+	pair           int       // the pair the next aggregate run starts
+	decs, aggs     []float64 // Runnel's rates at speed 1, by pair
+	decCPU, aggCPU []float64 // its CPU rates, by pair
+}
+
+func (f *fakeRunner) call(s string) { f.calls = append(f.calls, s) }
+
+func (f *fakeRunner) at(wall, cpu []float64) rate {
+	return rate{wall[f.pair%len(wall)] * f.speed[f.pair%len(f.speed)], cpu[f.pair%len(cpu)]}
+}
+
+func (f *fakeRunner) prepare(context.Context, int) error { f.call("prepare"); return nil }
+func (f *fakeRunner) aggregate(context.Context, int) (rate, error) {
+	f.call("agg")
+	return f.at(f.aggs, f.aggCPU), nil
+}
+func (f *fakeRunner) decode(context.Context, int) (rate, error) {
+	f.call("dec")
+	d := f.at(f.decs, f.decCPU)
+	f.pair++
+	return d, nil
+}
+func (f *fakeRunner) prompt(context.Context, int) (float64, error) {
+	f.call("prompt")
+	return 1000, nil
+}
+
+// fakeOther is the other engine, writing into the same record.
+type fakeOther struct{ f *fakeRunner }
+
+func (o fakeOther) decode(context.Context, string) (float64, error) {
+	o.f.call("llama-dec")
+	return 50, nil
+}
+func (o fakeOther) prompt(context.Context, string) (float64, error) {
+	o.f.call("llama-prompt")
+	return 500, nil
+}
+func (o fakeOther) aggregate(context.Context, string) (float64, error) {
+	o.f.call("llama-agg")
+	return 100, nil
+}
+
+// TestRoundsAlternate: each round is DecodeRuns pairs of an aggregate
+// run and a one-stream run (then llama.cpp's decode run, given one), its
+// prompt after; N÷1 is the ratio of the round's medians, and each pair's
+// ratio is its own. A host whose speed drifts from pair to pair (from a
+// quarter to twice its rate here) moves both sides of every pair alike,
+// so the ratios stay exact.
+func TestRoundsAlternate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	if _, err := synth.WriteGGUF(path, synth.Shapes[0], "q8_0", 1); err != nil {
+		t.Fatal(err)
+	}
+	bw := func(int) float64 { return 1e10 }
+	c := Config{Files: []string{path}, Rounds: 2, Streams: 8, DecodeRuns: 3}
+
+	f := &fakeRunner{speed: []float64{0.5, 1, 2, 0.25, 1, 0.5}, decs: []float64{100}, aggs: []float64{250},
+		decCPU: []float64{100}, aggCPU: []float64{250}}
+	res, err := runRounds(context.Background(), c, f, nil, bw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	round := []string{"prepare", "agg", "dec", "agg", "dec", "agg", "dec", "prompt"}
+	if want := append(slices.Clone(round), round...); !slices.Equal(f.calls, want) {
+		t.Fatalf("calls %v, want %v", f.calls, want)
+	}
+	for r, fig := range res.Files[0].Runnel {
+		if fig.Batching() != 2.5 || !slices.Equal(fig.BatchingPairs(), []float64{2.5, 2.5, 2.5}) ||
+			fig.BatchingCPU() != 2.5 || !slices.Equal(fig.BatchingCPUPairs(), []float64{2.5, 2.5, 2.5}) {
+			t.Errorf("round %d: %v, pairs %v, by CPU %v, pairs %v, want 2.5 throughout",
+				r+1, fig.Batching(), fig.BatchingPairs(), fig.BatchingCPU(), fig.BatchingCPUPairs())
+		}
+		if len(fig.DecodeRuns) != 3 || fig.Decode != Median(fig.DecodeRuns) || fig.Aggregate != Median(fig.AggregateRuns) {
+			t.Errorf("round %d: figures %+v", r+1, fig)
+		}
+	}
+
+	// Ratios that differ by pair: the round's figure is the ratio of its
+	// medians (60 ÷ 20), not the median of the pairs' ratios.
+	f = &fakeRunner{speed: []float64{1}, decs: []float64{10, 20, 30}, aggs: []float64{25, 60, 90},
+		decCPU: []float64{100}, aggCPU: []float64{200, 300, 400}}
+	c.Rounds = 1
+	if res, err = runRounds(context.Background(), c, f, fakeOther{f}, bw); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"prepare", "agg", "dec", "llama-dec", "agg", "dec", "llama-dec", "agg", "dec", "llama-dec", "prompt", "llama-prompt", "llama-agg"}
+	if !slices.Equal(f.calls, want) {
+		t.Fatalf("calls %v, want %v", f.calls, want)
+	}
+	fr := res.Files[0]
+	if got, cpu := fr.Runnel[0].Batching(), fr.Runnel[0].BatchingCPU(); got != 3 || cpu != 3 {
+		t.Fatalf("8÷1 %v, by CPU time %v, want 3 and 3", got, cpu)
+	}
+	if l := fr.Llama[0]; l.Decode != 50 || l.Prompt != 500 || l.Aggregate != 100 || len(l.AggregateRuns) != 0 {
+		t.Fatalf("llama.cpp figures %+v", l)
+	}
+	var buf bytes.Buffer
+	res.WriteTable(&buf)
+	for _, want := range []string{
+		"8 streams        60.0 (60.0–60.0)    100.0 (100.0–100.0)   0.60 (0.60–0.60)",
+		"8÷1              3.00 (3.00–3.00)   runnel's own, rounds 3.00; per pair: median 3.00 (2.50–3.00) of 3",
+		"8÷1 cpu          3.00 (3.00–3.00)   runnel's own, rounds 3.00; per pair: median 3.00 (2.00–4.00) of 3",
+		"per decode run: median 0.40 (0.20–0.60) of 3",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, buf.String())
+		}
 	}
 }
 

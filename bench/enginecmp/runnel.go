@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/engine"
+	"github.com/runnel/runnel/internal/cputime"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -142,42 +143,56 @@ func (r *runnel) prepare(ctx context.Context, i int) error {
 // decode is the rate of one greedy stream of c.Tokens tokens from a
 // one-letter prompt. The usage's generation time runs from the first token
 // (which the prompt's step gives) to the last, so it spans one step fewer
-// than the tokens: the rate counts those steps, as llama-bench's tgN counts
-// its N decodes.
-func (r *runnel) decode(ctx context.Context, i int) (float64, error) {
+// than the tokens: the wall rate counts those steps, as llama-bench's tgN
+// counts its N decodes. The CPU rate divides all the tokens by the
+// process's CPU time over the whole stream, as aggregate's does.
+func (r *runnel) decode(ctx context.Context, i int) (rate, error) {
+	cpu := cputime.Process()
 	u, err := r.generate(ctx, fmt.Sprintf("m%d", i), "a", r.c.Tokens)
 	if err != nil {
-		return 0, err
+		return rate{}, err
 	}
+	cpu = cputime.Process() - cpu
 	if u.CompletionTokens != r.c.Tokens {
 		fmt.Fprintf(r.c.Log, "%s: the stream ended after %d tokens, not %d\n", r.c.Files[i], u.CompletionTokens, r.c.Tokens)
 	}
 	if u.CompletionTokens < 2 || u.GenerationDuration <= 0 {
-		return 0, fmt.Errorf("%d tokens generated: no decode rate", u.CompletionTokens)
+		return rate{}, fmt.Errorf("%d tokens generated: no decode rate", u.CompletionTokens)
 	}
-	return float64(u.CompletionTokens-1) / u.GenerationDuration.Seconds(), nil
+	return rate{float64(u.CompletionTokens-1) / u.GenerationDuration.Seconds(), perCPU(u.CompletionTokens, cpu)}, nil
 }
 
-// promptAggregate returns file i's prompt rate, c.Tokens prompt tokens
-// over their evaluation time, and its aggregate rate, the tokens of
-// c.Streams concurrent streams over the wall time from their start to the
-// last one's end.
-func (r *runnel) promptAggregate(ctx context.Context, i int) (prompt, aggregate float64, err error) {
-	model := fmt.Sprintf("m%d", i)
-	u, err := r.generate(ctx, model, strings.Repeat("a", r.letters[i]), 1)
+// perCPU is tokens per CPU second (0 where the platform has no CPU clock).
+func perCPU(tokens int, cpu time.Duration) float64 {
+	if cpu <= 0 {
+		return 0
+	}
+	return float64(tokens) / cpu.Seconds()
+}
+
+// prompt returns file i's prompt rate: c.Tokens prompt tokens over their
+// evaluation time.
+func (r *runnel) prompt(ctx context.Context, i int) (float64, error) {
+	u, err := r.generate(ctx, fmt.Sprintf("m%d", i), strings.Repeat("a", r.letters[i]), 1)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	if u.PromptTokens != r.c.Tokens {
 		fmt.Fprintf(r.c.Log, "%s: the prompt is %d tokens, not %d (its vocabulary merges letters)\n", r.c.Files[i], u.PromptTokens, r.c.Tokens)
 	}
-	prompt = float64(u.PromptTokens) / u.PromptDuration.Seconds()
+	return float64(u.PromptTokens) / u.PromptDuration.Seconds(), nil
+}
 
+// aggregate returns file i's aggregate rate: the tokens of c.Streams
+// concurrent streams over the wall time (and the CPU time) from their
+// start to the last one's end.
+func (r *runnel) aggregate(ctx context.Context, i int) (rate, error) {
+	model := fmt.Sprintf("m%d", i)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var tokens int
 	var firstErr error
-	start := time.Now()
+	start, cpu := time.Now(), cputime.Process()
 	for range r.c.Streams {
 		wg.Add(1)
 		go func() {
@@ -192,8 +207,9 @@ func (r *runnel) promptAggregate(ctx context.Context, i int) (prompt, aggregate 
 		}()
 	}
 	wg.Wait()
+	wall, cpu := time.Since(start), cputime.Process()-cpu
 	if firstErr != nil {
-		return 0, 0, firstErr
+		return rate{}, firstErr
 	}
-	return prompt, float64(tokens) / time.Since(start).Seconds(), nil
+	return rate{float64(tokens) / wall.Seconds(), perCPU(tokens, cpu)}, nil
 }

@@ -37,7 +37,11 @@ same threads, in interleaved rounds, and prints Runnel ÷ llama.cpp for each
 test: the ratio of the medians, with the range of the per-round ratios.
 Decoding is measured --decode-runs times per file and round, the two engines'
 runs alternating (llama-bench -r 1 each), a round's figure being the median
-of its runs; the pairs' ratios are printed too. For decoding it prints the
+of its runs; the pairs' ratios are printed too. Runnel's own ratio, its 8
+streams ÷ its one stream, is measured the same way: each decode run follows
+an 8-stream run, and a round's ratio is that of its two medians (8÷1 row,
+with every pair's ratio; the 8÷1 cpu row is the same by the process's CPU
+time, which a host that lends the process less of its cores moves less). For decoding it prints the
 physical limit, the weight bytes read per token
 against the copy bandwidth measured in each round, and the share of it
 each engine reaches.
@@ -75,7 +79,7 @@ They are hundreds of MB; keep them out of the repository.`,
 	fl.IntVar(&c.Threads, "threads", 0, "cores for both engines (default GOMAXPROCS)")
 	fl.IntVar(&c.Streams, "streams", 8, "concurrent streams of the aggregate test")
 	fl.IntVar(&c.Tokens, "tokens", 128, "tokens decoded, and prompt length")
-	fl.IntVar(&c.DecodeRuns, "decode-runs", 5, "decode measurements per engine, file and round, alternating between the engines")
+	fl.IntVar(&c.DecodeRuns, "decode-runs", 5, "decode measurements per engine, file and round, alternating between the engines (and each after one of Runnel's aggregate runs)")
 	fl.StringVar(&write, "write", "", "write the synthetic models into this folder and exit")
 	fl.StringSliceVar(&shapes, "shapes", shapeNames, "shapes --write writes")
 	fl.StringSliceVar(&mixes, "mixes", synth.Mixes, "weight formats --write writes: q8_0, q4_k_m")
