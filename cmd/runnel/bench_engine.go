@@ -41,8 +41,8 @@ of its runs; the pairs' ratios are printed too. Runnel's own ratio, its 8
 streams ÷ its one stream, is measured the same way: each decode run follows
 an 8-stream run, and a round's ratio is that of its two medians (8÷1 row,
 with every pair's ratio; the 8÷1 cpu row is the same by the process's CPU
-time, which a host that lends the process less of its cores moves less). For decoding it prints the
-physical limit, the weight bytes read per token
+time, which a host that lends the process less of its cores moves less).
+For decoding it prints the physical limit, the weight bytes read per token
 against the copy bandwidth measured in each round, and the share of it
 each engine reaches.
 
