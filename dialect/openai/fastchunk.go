@@ -110,16 +110,10 @@ type chunkShape struct {
 	// legacy text, finish or usage.
 	plain bool
 	off   bool // record no shape: every chunk parses in full (tests)
-	// texts holds the contents parse returned, appended one after the
-	// other and never written over: a token's few bytes are copied out
-	// of the event data into it instead of an allocation of their own
-	// each. A full one is left to the strings that point into it.
-	texts []byte
+	// texts keeps the contents parse returned: a token's few bytes are
+	// copied out of the event data without an allocation of their own.
+	texts dialect.Texts
 }
-
-// textsSize is the size of chunkShape.texts: about forty tokens an
-// allocation, and little for an open stream to keep.
-const textsSize = 256
 
 // set records data's shape, when c.content came from the string at at.
 func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
@@ -148,7 +142,7 @@ func (sh *chunkShape) parse(data []byte) (liteChunk, bool) {
 	return c, true
 }
 
-// content is parse's content string alone (kept, see keep), for callers
+// content is parse's content string alone (kept, see texts), for callers
 // that need nothing else of a plain shape's chunk.
 func (sh *chunkShape) content(data []byte) (string, bool) {
 	after := len(sh.ends) - sh.before
@@ -161,20 +155,7 @@ func (sh *chunkShape) content(data []byte) (string, bool) {
 	if !ok || p.I != len(data)-after {
 		return "", false
 	}
-	return sh.keep(content), true
-}
-
-// keep returns a copy of s that does not point into the event data.
-func (sh *chunkShape) keep(s string) string {
-	if len(s) > textsSize/4 {
-		return strings.Clone(s)
-	}
-	if cap(sh.texts)-len(sh.texts) < len(s) {
-		sh.texts = make([]byte, 0, textsSize)
-	}
-	n := len(sh.texts)
-	sh.texts = append(sh.texts, s...)
-	return unsafe.String(unsafe.SliceData(sh.texts[n:]), len(s))
+	return sh.texts.Keep(content), true
 }
 
 type liteParser struct {
