@@ -71,6 +71,21 @@ func (p *EventScanner) Object(field func(key string) bool) bool {
 	if p.Eat('}') {
 		return true
 	}
+	return p.members(field)
+}
+
+// Rest parses the rest of an object after one of its values (read by the
+// caller, which started the object elsewhere): any more members, calling
+// field for each as Object does, and the closing brace.
+func (p *EventScanner) Rest(field func(key string) bool) bool {
+	if p.Eat(',') {
+		return p.members(field)
+	}
+	return p.Eat('}')
+}
+
+// members parses an object's members, the first one next, and its end.
+func (p *EventScanner) members(field func(key string) bool) bool {
 	for {
 		p.WS()
 		key, ok := p.Str()

@@ -173,27 +173,11 @@ func (w *Writer) SendLine(event string, data []byte) error {
 }
 
 func (w *Writer) send(event string, data []byte, oneLine bool) error {
-	if strings.IndexByte(event, '\n') >= 0 || strings.IndexByte(event, '\r') >= 0 { // ContainsAny builds a set per call
-		return errors.New("sse: event name contains a line break")
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.usable(); err != nil {
+	if err := w.begin(event); err != nil {
 		return err
 	}
-	w.id++
+	defer w.mu.Unlock()
 	b := w.buf
-	if !w.omitIDs {
-		b = append(b, "id: "...)
-		b = append(b, w.idPrefix...)
-		b = strconv.AppendUint(b, w.id, 10)
-		b = append(b, '\n')
-	}
-	if event != "" {
-		b = append(b, "event: "...)
-		b = append(b, event...)
-		b = append(b, '\n')
-	}
 	for {
 		b = append(b, "data: "...)
 		i := len(data)
@@ -210,6 +194,53 @@ func (w *Writer) send(event string, data []byte, oneLine bool) error {
 		}
 		data = data[i+1:]
 	}
+	return w.end(b)
+}
+
+// SendAppend is SendLine for data that data appends to the buffer it is
+// given (the Writer's own, locked) and returns: an encoder writes the
+// event straight into the Writer, which then copies no data. data must
+// append one line, with no LF or CR, and must not call the Writer.
+func (w *Writer) SendAppend(event string, data func(b []byte) []byte) error {
+	if err := w.begin(event); err != nil {
+		return err
+	}
+	defer w.mu.Unlock()
+	b := data(append(w.buf, "data: "...))
+	return w.end(append(b, '\n'))
+}
+
+// begin locks the Writer and starts an event in its buffer: the next id,
+// and the event's name. On success the caller holds mu.
+func (w *Writer) begin(event string) error {
+	if strings.IndexByte(event, '\n') >= 0 || strings.IndexByte(event, '\r') >= 0 { // ContainsAny builds a set per call
+		return errors.New("sse: event name contains a line break")
+	}
+	w.mu.Lock()
+	if err := w.usable(); err != nil {
+		w.mu.Unlock()
+		return err
+	}
+	w.id++
+	b := w.buf
+	if !w.omitIDs {
+		b = append(b, "id: "...)
+		b = append(b, w.idPrefix...)
+		b = strconv.AppendUint(b, w.id, 10)
+		b = append(b, '\n')
+	}
+	if event != "" {
+		b = append(b, "event: "...)
+		b = append(b, event...)
+		b = append(b, '\n')
+	}
+	w.buf = b
+	return nil
+}
+
+// end ends the event begin started, whose lines b holds, and flushes it
+// unless flushes are deferred. Called with mu held.
+func (w *Writer) end(b []byte) error {
 	w.buf = append(b, '\n')
 	if w.deferred && w.log == nil {
 		return nil

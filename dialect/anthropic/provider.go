@@ -525,6 +525,7 @@ type textShape struct {
 	name   string
 	ends   []byte
 	before int
+	texts  dialect.Texts // the texts parse returned, out of the reader's buffer
 }
 
 // set records the shape of data, a text delta event that liteEvent.parse
@@ -551,7 +552,7 @@ func (t *textShape) parse(name string, data []byte) (string, bool) {
 	if str[0] == '"' && str[len(str)-1] == '"' {
 		raw := unsafe.String(unsafe.SliceData(str), len(str))
 		if dialect.PlainEnd(raw, 1) == len(raw)-1 {
-			return strings.Clone(raw[1 : len(raw)-1]), true // raw is the reader's buffer
+			return t.texts.Keep(raw[1 : len(raw)-1]), true // raw is the reader's buffer
 		}
 	}
 	// Escapes or non-ASCII: decoded as encoding/json decodes a field,

@@ -390,7 +390,6 @@ type encoder struct {
 	blocks   []Block
 	finish   stream.FinishReason
 	stopSeq  string // the stop sequence that ended the stream, if any
-	buf      []byte // the event being built
 	head     []byte // of the open text or thinking block's deltas
 	inputTok int
 }
@@ -431,8 +430,7 @@ func (e *encoder) sendStart(call *gateway.Call) bool {
 	}
 	e.started = true
 	e.inputTok = inputTokens
-	e.buf = appendMessageStart(make([]byte, 0, 512), e.id, e.model, inputTokens)
-	if !e.event("message_start", e.buf) {
+	if !e.appendEvent("message_start", func(b []byte) []byte { return appendMessageStart(b, e.id, e.model, inputTokens) }) {
 		return false
 	}
 	return e.event("ping", []byte(`{"type":"ping"}`))
@@ -526,7 +524,8 @@ func (e *encoder) closeBlock() bool {
 
 // delta writes a text or thinking delta, opening a block of its type first
 // if needed. This is the per-token path: the frame is the open block's
-// head (made when it opened) and the text, appended in e's buffer.
+// head (made when it opened) and the text, appended straight into the SSE
+// writer's buffer.
 func (e *encoder) delta(ch stream.Channel, text string) bool {
 	kind := "text"
 	if ch == stream.Thinking {
@@ -544,10 +543,17 @@ func (e *encoder) delta(ch stream.Channel, text string) bool {
 		}
 		return true
 	}
-	b := append(e.buf[:0], e.head...)
-	b = dialect.AppendJSONString(b, text)
-	e.buf = append(b, "}}"...)
-	return e.event("content_block_delta", e.buf)
+	return e.appendEvent("content_block_delta", func(b []byte) []byte {
+		b = dialect.AppendJSONString(append(b, e.head...), text)
+		return append(b, "}}"...)
+	})
+}
+
+// appendEvent is event for data that data appends straight into the SSE
+// writer's buffer (sse.Writer.SendAppend): JSON on one line, its strings
+// escaped.
+func (e *encoder) appendEvent(name string, data func(b []byte) []byte) bool {
+	return e.sw != nil && e.sw.SendAppend(name, data) == nil
 }
 
 // deltaHead is what every delta event of the block just opened begins
@@ -586,10 +592,12 @@ func (e *encoder) toolCall(d *stream.ToolCallDelta) bool {
 		b.Input = append(b.Input, d.Arguments...)
 		return true
 	}
-	b := append([]byte(`{"type":"content_block_delta","index":`), strconv.Itoa(e.index)...)
-	b = append(b, `,"delta":{"type":"input_json_delta","partial_json":`...)
-	b = dialect.AppendJSONString(b, d.Arguments)
-	return e.event("content_block_delta", append(b, "}}"...))
+	return e.appendEvent("content_block_delta", func(b []byte) []byte {
+		b = strconv.AppendInt(append(b, `{"type":"content_block_delta","index":`...), int64(e.index), 10)
+		b = append(b, `,"delta":{"type":"input_json_delta","partial_json":`...)
+		b = dialect.AppendJSONString(b, d.Arguments)
+		return append(b, "}}"...)
+	})
 }
 
 func stopReason(f stream.FinishReason, stopSeq string) string {
@@ -640,19 +648,21 @@ func (e *encoder) end(u stream.Usage) {
 	if !e.closeBlock() {
 		return
 	}
-	b := append(e.buf[:0], `{"type":"message_delta","delta":{"stop_reason":"`...)
-	b = append(b, reason...)
-	b = append(b, `","stop_sequence":`...)
-	if e.stopSeq != "" {
-		b = dialect.AppendJSONString(b, e.stopSeq)
-	} else {
-		b = append(b, "null"...)
-	}
-	b = append(b, `},"usage":{"input_tokens":`...)
-	b = strconv.AppendInt(b, int64(u.PromptTokens), 10)
-	b = append(b, `,"output_tokens":`...)
-	b = strconv.AppendInt(b, int64(u.CompletionTokens), 10)
-	if !e.event("message_delta", append(b, "}}"...)) {
+	if !e.appendEvent("message_delta", func(b []byte) []byte {
+		b = append(b, `{"type":"message_delta","delta":{"stop_reason":"`...)
+		b = append(b, reason...)
+		b = append(b, `","stop_sequence":`...)
+		if e.stopSeq != "" {
+			b = dialect.AppendJSONString(b, e.stopSeq)
+		} else {
+			b = append(b, "null"...)
+		}
+		b = append(b, `},"usage":{"input_tokens":`...)
+		b = strconv.AppendInt(b, int64(u.PromptTokens), 10)
+		b = append(b, `,"output_tokens":`...)
+		b = strconv.AppendInt(b, int64(u.CompletionTokens), 10)
+		return append(b, "}}"...)
+	}) {
 		return
 	}
 	e.event("message_stop", []byte(`{"type":"message_stop"}`))

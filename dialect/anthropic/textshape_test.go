@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/runnel/runnel/stream"
@@ -156,5 +157,39 @@ func TestTextShapeOfEachEvent(t *testing.T) {
 		if err != nil || len(evs) != 1 || evs[0].Text != fmt.Sprintf("t%d", i) || len(d.text.ends) == 0 {
 			t.Fatalf("event %d: %v %v, shape %q", i, evs, err, d.text.ends)
 		}
+	}
+}
+
+// TestTextShapeKeepsTexts: the texts a stream's deltas decode to share
+// blocks (textShape.texts), so each must stay what it was while later
+// deltas are read into the same buffer, across the blocks' refills and
+// beside texts too long for them; a token's costs no allocation.
+func TestTextShapeKeepsTexts(t *testing.T) {
+	var d Decoder
+	buf := make([]byte, 0, 512)
+	decode := func(text string) string {
+		buf = append(buf[:0], `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"`+text+`"}}`...)
+		evs, err := d.Decode("content_block_delta", buf)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("%q: %v %v", text, evs, err)
+		}
+		return evs[0].Text
+	}
+	var got, want []string
+	for i := range 300 {
+		text := strings.Repeat(string(rune('a'+i%26)), 1+i*7%90)
+		got, want = append(got, decode(text)), append(want, text)
+	}
+	if len(d.text.ends) == 0 {
+		t.Fatal("no delta went through the shape")
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("delta %d's text became %q, want %q", i, got[i], want[i])
+		}
+	}
+	token := []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" token"}}`)
+	if n := testing.AllocsPerRun(100, func() { d.Decode("content_block_delta", token) }); n > 0.1 {
+		t.Fatalf("a token's delta allocates %v times", n)
 	}
 }

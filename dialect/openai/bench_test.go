@@ -16,9 +16,10 @@ import (
 
 func BenchmarkEncodeDelta(b *testing.B) {
 	enc := newChunkEncoder("chatcmpl-0123456789abcdef", "mock/default", 1700000000, false)
+	buf := make([]byte, 0, 512)
 	b.ReportAllocs()
 	for b.Loop() {
-		enc.Delta(stream.Output, " token", "")
+		buf = enc.AppendDelta(buf[:0], stream.Output, " token", "")
 	}
 }
 

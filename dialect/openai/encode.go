@@ -9,13 +9,16 @@ import (
 
 // chunkEncoder turns stream events into the JSON of chat.completion.chunk
 // (or text_completion) events. The parts that are the same on every chunk
-// (id, object, created, model) are encoded once; each event appends into
-// one reused buffer, so the per-token path allocates nothing.
+// (id, object, created, model) are encoded once; each event is appended
+// straight into the SSE writer's buffer (sse.Writer.SendAppend), so a
+// token's bytes are copied once and the per-token path allocates nothing.
 type chunkEncoder struct {
 	head     []byte // {"id":…,"model":…,"choices":[
 	legacy   bool   // text_completion chunks
 	roleSent bool
-	buf      []byte
+	// buf holds a chunk with the upstream's raw logprobs, which may hold
+	// line breaks and so goes through sse.Writer.Send (Delta).
+	buf []byte
 }
 
 func newChunkEncoder(id, model string, created int64, legacy bool) *chunkEncoder {
@@ -23,11 +26,7 @@ func newChunkEncoder(id, model string, created int64, legacy bool) *chunkEncoder
 	if legacy {
 		object = "text_completion"
 	}
-	// The head and the chunk buffer share one array: the buffer holds a
-	// copy of the head, the delta's keys (about 100 bytes) and a token's
-	// text; a longer chunk grows it. An open stream keeps both.
-	n := 96 + len(id) + len(model)
-	h := make([]byte, 0, 2*n+128)
+	h := make([]byte, 0, 96+len(id)+len(model))
 	h = append(h, `{"id":`...)
 	h = dialect.AppendJSONString(h, id)
 	h = append(h, `,"object":"`...)
@@ -37,12 +36,13 @@ func newChunkEncoder(id, model string, created int64, legacy bool) *chunkEncoder
 	h = append(h, `,"model":`...)
 	h = dialect.AppendJSONString(h, model)
 	h = append(h, `,"choices":[`...)
-	return &chunkEncoder{head: h[:len(h):len(h)], legacy: legacy, buf: h[len(h):]}
+	return &chunkEncoder{head: h, legacy: legacy}
 }
 
-// open starts a chunk with one choice and, for chat, an open delta object.
-func (e *chunkEncoder) open() []byte {
-	b := append(e.buf[:0], e.head...)
+// open appends the start of a chunk with one choice and, for chat, an
+// open delta object.
+func (e *chunkEncoder) open(b []byte) []byte {
+	b = append(b, e.head...)
 	if e.legacy {
 		return append(b, `{"index":0,`...)
 	}
@@ -62,9 +62,7 @@ func (e *chunkEncoder) close(b []byte, lp stream.Logprobs, finish string) []byte
 			b = b[:len(b)-1]
 		}
 		if lp == "" && finish == "" { // a token's chunk
-			b = append(b, `},"logprobs":null,"finish_reason":null}]}`...)
-			e.buf = b
-			return b
+			return append(b, `},"logprobs":null,"finish_reason":null}]}`...)
 		}
 		b = append(b, '}', ',')
 	}
@@ -82,42 +80,44 @@ func (e *chunkEncoder) close(b []byte, lp stream.Logprobs, finish string) []byte
 		b = append(b, finish...)
 		b = append(b, '"')
 	}
-	b = append(b, "}]}"...)
-	e.buf = b
-	return b
+	return append(b, "}]}"...)
 }
 
-// Delta encodes a content or reasoning delta, with its token logprobs
-// ("" for null). It returns nil for events the legacy API has no place
-// for (thinking).
-func (e *chunkEncoder) Delta(ch stream.Channel, text string, lp stream.Logprobs) []byte {
-	if e.legacy {
-		if ch == stream.Thinking {
-			return nil
-		}
-		b := e.open()
-		b = append(b, `"text":`...)
-		b = dialect.AppendJSONString(b, text)
+// Has says whether the API has a place for deltas of ch: the legacy one
+// has none for thinking.
+func (e *chunkEncoder) Has(ch stream.Channel) bool { return !e.legacy || ch != stream.Thinking }
+
+// AppendDelta appends the chunk of a content or reasoning delta, with its
+// token logprobs ("" for null), to b. Call it only where Has(ch).
+func (e *chunkEncoder) AppendDelta(b []byte, ch stream.Channel, text string, lp stream.Logprobs) []byte {
+	b = e.open(b)
+	switch {
+	case e.legacy:
+		b = dialect.AppendJSONString(append(b, `"text":`...), text)
 		b = append(b, ',')
-		return e.close(b, lp, "")
+	case ch == stream.Thinking:
+		b = dialect.AppendJSONString(append(b, `"reasoning_content":`...), text)
+	default:
+		b = dialect.AppendJSONString(append(b, `"content":`...), text)
 	}
-	b := e.open()
-	if ch == stream.Thinking {
-		b = append(b, `"reasoning_content":`...)
-	} else {
-		b = append(b, `"content":`...)
-	}
-	b = dialect.AppendJSONString(b, text)
 	return e.close(b, lp, "")
 }
 
-// ToolCall encodes a tool-call delta in OpenAI's shape: id, type and name
-// only on the fragment that has them.
-func (e *chunkEncoder) ToolCall(tc *stream.ToolCallDelta) []byte {
-	if e.legacy {
+// Delta is AppendDelta into the encoder's own buffer, for a chunk that
+// carries logprobs; nil where the API has no place for ch.
+func (e *chunkEncoder) Delta(ch stream.Channel, text string, lp stream.Logprobs) []byte {
+	if !e.Has(ch) {
 		return nil
 	}
-	b := e.open()
+	e.buf = e.AppendDelta(e.buf[:0], ch, text, lp)
+	return e.buf
+}
+
+// AppendToolCall appends a tool-call delta's chunk in OpenAI's shape (id,
+// type and name only on the fragment that has them). The legacy API has
+// no place for tool calls.
+func (e *chunkEncoder) AppendToolCall(b []byte, tc *stream.ToolCallDelta) []byte {
+	b = e.open(b)
 	b = append(b, `"tool_calls":[{"index":`...)
 	b = strconv.AppendInt(b, int64(tc.Index), 10)
 	if tc.ID != "" {
@@ -137,10 +137,11 @@ func (e *chunkEncoder) ToolCall(tc *stream.ToolCallDelta) []byte {
 	return e.close(b, "", "")
 }
 
-// Finish encodes the chunk that carries finish_reason, with llama.cpp's
-// timings when u has the provider's own measurements (the engine's).
-func (e *chunkEncoder) Finish(reason string, u *stream.Usage) []byte {
-	b := e.open()
+// AppendFinish appends the chunk that carries finish_reason, with
+// llama.cpp's timings when u has the provider's own measurements (the
+// engine's).
+func (e *chunkEncoder) AppendFinish(b []byte, reason string, u *stream.Usage) []byte {
+	b = e.open(b)
 	if e.legacy {
 		b = append(b, `"text":"",`...)
 	}
@@ -148,23 +149,20 @@ func (e *chunkEncoder) Finish(reason string, u *stream.Usage) []byte {
 	if hasTimings(u) {
 		b = appendTimings(b[:len(b)-1], u)
 		b = append(b, '}')
-		e.buf = b
 	}
 	return b
 }
 
-// Usage encodes the include_usage chunk: no choices, just usage (and the
-// timings, as on the finish chunk).
-func (e *chunkEncoder) Usage(u *stream.Usage) []byte {
-	b := append(e.buf[:0], e.head...)
+// AppendUsage appends the include_usage chunk: no choices, just usage
+// (and the timings, as on the finish chunk).
+func (e *chunkEncoder) AppendUsage(b []byte, u *stream.Usage) []byte {
+	b = append(b, e.head...)
 	b = append(b, "],"...)
 	b = appendUsage(b, u)
 	if hasTimings(u) {
 		b = appendTimings(b, u)
 	}
-	b = append(b, '}')
-	e.buf = b
-	return b
+	return append(b, '}')
 }
 
 func appendUsage(b []byte, u *stream.Usage) []byte {

@@ -31,36 +31,61 @@ type liteUsage struct {
 // JSON or holds anything beyond what liteChunk carries; the caller then
 // decodes it with encoding/json, which also reports the error.
 func parseLite(data string) (c liteChunk, ok bool) {
-	c, _, ok = parseLiteAt(data)
+	c, _, _, ok = parseLiteAt(data)
 	return c, ok
 }
 
 // parseLiteAt is parseLite, also returning where in data the string that
 // c.content holds begins (its opening quote), or -1 when c.content came
-// from no string (none, or null after it).
-func parseLiteAt(data string) (c liteChunk, contentAt int, ok bool) {
+// from no string (none, or null after it); and the length of data's head
+// (see chunkShape.head), or -1 when a key it reads comes before choices.
+func parseLiteAt(data string) (c liteChunk, contentAt, head int, ok bool) {
+	return parseLiteFrom(data, 0)
+}
+
+// parseLiteFrom is parseLiteAt from the start of data (from 0) or, for a
+// chunk that begins with a head parseLiteAt found (from its length, the
+// choices' value next), from the end of that head. A head holds only keys
+// the parse skips, each once checked by the parse that found it, so the
+// same bytes always parse to the same state: where it ends, nothing read
+// yet but the choices key. Parsing on from there is the whole parse.
+func parseLiteFrom(data string, from int) (c liteChunk, contentAt, head int, ok bool) {
 	p := liteParser{EventScanner: dialect.EventScanner{S: data}, contentAt: -1}
-	p.WS()
-	seen := false
-	if !p.Object(func(key string) bool {
+	head = -1
+	seen, known := false, false // choices; any key the chunk reads
+	field := func(key string) bool {
 		switch key {
 		case "choices":
 			if seen {
 				return false
 			}
-			seen = true
+			if !known {
+				head = p.I
+			}
+			seen, known = true, true
 			return p.choices(&c)
 		case "usage":
+			known = true
 			return p.usage(&c.usage)
 		case "error":
+			known = true
 			return p.Null()
 		}
 		return p.other(key, "choices", "usage", "error")
-	}) {
-		return c, -1, false
+	}
+	if from > 0 {
+		p.I, head = from, from
+		seen, known = true, true
+		ok = p.choices(&c) && p.Rest(field)
+	} else {
+		p.WS()
+		ok = p.Object(field)
+	}
+	if !ok {
+		return c, -1, -1, false
 	}
 	p.WS()
-	return c, p.contentAt, p.I == len(p.S)
+	return c, p.contentAt, head, p.I == len(p.S)
 }
 
 // parseLiteBytes is parseLite over a buffer the caller reuses (an SSE
@@ -79,9 +104,19 @@ func parseLiteBytes(data []byte, sh *chunkShape) (c liteChunk, ok bool) {
 	return parseLiteFull(data, sh)
 }
 
-// parseLiteFull is parseLiteBytes without trying sh first.
+// parseLiteFull is parseLiteBytes without trying sh first: from the end
+// of sh's head when data begins with it, else from the start.
 func parseLiteFull(data []byte, sh *chunkShape) (c liteChunk, ok bool) {
-	c, at, ok := parseLiteAt(unsafe.String(unsafe.SliceData(data), len(data)))
+	from := 0
+	if sh != nil {
+		if sh.json {
+			return c, false
+		}
+		if len(sh.head) > 0 && bytes.HasPrefix(data, sh.head) {
+			from = len(sh.head)
+		}
+	}
+	c, at, head, ok := parseLiteFrom(unsafe.String(unsafe.SliceData(data), len(data)), from)
 	if ok {
 		c.content = strings.Clone(c.content)
 		c.reasoningContent = strings.Clone(c.reasoningContent)
@@ -90,6 +125,9 @@ func parseLiteFull(data []byte, sh *chunkShape) (c liteChunk, ok bool) {
 		c.finish = strings.Clone(c.finish)
 		if sh != nil {
 			sh.set(data, at, &c)
+			if from == 0 {
+				sh.setHead(data, head)
+			}
 		}
 	}
 	return c, ok
@@ -109,17 +147,19 @@ type chunkShape struct {
 	// plain says the chunk carries nothing but its content: no reasoning,
 	// legacy text, finish or usage.
 	plain bool
-	off   bool // record no shape: every chunk parses in full (tests)
-	// texts holds the contents parse returned, appended one after the
-	// other and never written over: a token's few bytes are copied out
-	// of the event data into it instead of an allocation of their own
-	// each. A full one is left to the strings that point into it.
-	texts []byte
+	// head is the bytes the last chunk parsed in full began with, up to
+	// the value of its choices: `{"id":"…","object":"chat.completion.chunk",
+	// "created":…,"model":"…","choices":`, the same on every chunk of a
+	// stream. A chunk the shape does not take (the first of another shape,
+	// the finish and usage chunks) but that begins with it is parsed from
+	// there on, its head only compared (parseLiteFrom).
+	head []byte
+	off  bool // record no shape nor head: every chunk parses in full (tests)
+	json bool // parse nothing: every chunk goes to encoding/json (tests)
+	// texts keeps the contents parse returned: a token's few bytes are
+	// copied out of the event data without an allocation of their own.
+	texts dialect.Texts
 }
-
-// textsSize is the size of chunkShape.texts: about forty tokens an
-// allocation, and little for an open stream to keep.
-const textsSize = 256
 
 // set records data's shape, when c.content came from the string at at.
 func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
@@ -137,6 +177,14 @@ func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 		!(c.hasFinish && c.finish != "") && !c.usage.has
 }
 
+// setHead records data's head, the first head bytes of it (none if -1).
+func (sh *chunkShape) setHead(data []byte, head int) {
+	sh.head = sh.head[:0]
+	if head > 0 && !sh.off {
+		sh.head = append(sh.head, data[:head]...)
+	}
+}
+
 // parse parses data as the recorded chunk with another content string.
 func (sh *chunkShape) parse(data []byte) (liteChunk, bool) {
 	content, ok := sh.content(data)
@@ -148,7 +196,7 @@ func (sh *chunkShape) parse(data []byte) (liteChunk, bool) {
 	return c, true
 }
 
-// content is parse's content string alone (kept, see keep), for callers
+// content is parse's content string alone (kept, see texts), for callers
 // that need nothing else of a plain shape's chunk.
 func (sh *chunkShape) content(data []byte) (string, bool) {
 	after := len(sh.ends) - sh.before
@@ -161,20 +209,7 @@ func (sh *chunkShape) content(data []byte) (string, bool) {
 	if !ok || p.I != len(data)-after {
 		return "", false
 	}
-	return sh.keep(content), true
-}
-
-// keep returns a copy of s that does not point into the event data.
-func (sh *chunkShape) keep(s string) string {
-	if len(s) > textsSize/4 {
-		return strings.Clone(s)
-	}
-	if cap(sh.texts)-len(sh.texts) < len(s) {
-		sh.texts = make([]byte, 0, textsSize)
-	}
-	n := len(sh.texts)
-	sh.texts = append(sh.texts, s...)
-	return unsafe.String(unsafe.SliceData(sh.texts[n:]), len(s))
+	return sh.texts.Keep(content), true
 }
 
 type liteParser struct {

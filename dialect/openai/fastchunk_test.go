@@ -199,7 +199,7 @@ func FuzzChunkShape(f *testing.F) {
 }
 
 // TestChunkShapeKeepsTexts: the contents the shape returns share one
-// buffer (chunkShape.texts), so each must stay what it was while later
+// buffer (chunkShape.texts, a dialect.Texts), so each must stay what it was while later
 // chunks are parsed into the same event buffer, across the buffer's
 // refills and beside contents too long for it.
 func TestChunkShapeKeepsTexts(t *testing.T) {

@@ -617,9 +617,10 @@ func TestProviderLetsGoOfTheBodyItSent(t *testing.T) {
 }
 
 // FuzzUpstreamShape holds the per-token fast path (a chunk of the last
-// chunk's shape that carries only content becomes its delta at once) and
-// the shape itself to full parses of every chunk: the same events, in the
-// same order, from any chunks after any first one.
+// chunk's shape that carries only content becomes its delta at once), the
+// shape itself and the head to full parses of every chunk, and to
+// encoding/json alone: the same events, in the same order, from any
+// chunks after any first one.
 func FuzzUpstreamShape(f *testing.F) {
 	for i := range streamChunks {
 		f.Add(streamChunks[1], streamChunks[i], streamChunks[2], uint8(i))
@@ -646,29 +647,11 @@ func FuzzUpstreamShape(f *testing.F) {
 			body.WriteString("data: " + c + "\n\n")
 		}
 		body.WriteString("data: [DONE]\n\n")
-		var got [2][]string
-		for i, off := range []bool{false, true} {
-			r := strings.NewReader(body.String())
-			s := &upstreamStream{ctx: context.Background(), body: io.NopCloser(r), events: sse.NewReader(r)}
-			s.shape.off = off
-			for {
-				ev, err := s.Recv()
-				if err != nil {
-					break
-				}
-				u := ""
-				if ev.Usage != nil {
-					u = fmt.Sprint(*ev.Usage)
-				}
-				e := ""
-				if ev.Err != nil {
-					e = ev.Err.Message
-				}
-				got[i] = append(got[i], fmt.Sprintf("%s %s %q %q %s %s", ev.Kind, ev.Channel, ev.Text, ev.Finish, u, e))
+		shaped := upstreamEvents(body.String(), parseShaped, false)
+		for _, mode := range []parseMode{parseLiteOnly, parseJSON} {
+			if full := upstreamEvents(body.String(), mode, false); !slices.Equal(shaped, full) {
+				t.Fatalf("with the shape and head %q\n%-23s %q", shaped, mode, full)
 			}
-		}
-		if !slices.Equal(got[0], got[1]) {
-			t.Fatalf("with the shape %q\nin full         %q", got[0], got[1])
 		}
 	})
 }

@@ -303,49 +303,58 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 			s.recvFailed(ctx, out, err)
 			return
 		}
-		var data []byte
-		oneLine := true // the encoder's JSON escapes every line break
+		var werr error
 		switch ev.Kind {
 		case stream.KindDelta:
-			lp := ev.Logprobs()
-			data = enc.Delta(ev.Channel, ev.Text, lp)
-			oneLine = lp == "" // the upstream's raw JSON may hold any whitespace
+			if !enc.Has(ev.Channel) {
+				continue
+			}
+			if lp := ev.Logprobs(); lp != "" {
+				// The upstream's raw JSON may hold any whitespace: Send
+				// splits its lines.
+				werr = out.Send("", enc.Delta(ev.Channel, ev.Text, lp))
+				break
+			}
+			// The encoder's JSON escapes every line break: one data line,
+			// appended straight into the writer's buffer.
+			ch, text := ev.Channel, ev.Text
+			werr = out.SendAppend("", func(b []byte) []byte { return enc.AppendDelta(b, ch, text, "") })
 		case stream.KindToolCall:
-			data = enc.ToolCall(ev.ToolCall)
+			if enc.legacy {
+				continue
+			}
+			tc := ev.ToolCall
+			werr = out.SendAppend("", func(b []byte) []byte { return enc.AppendToolCall(b, tc) })
 		case stream.KindUsage:
 			usage = ev.Usage
+			continue
 		case stream.KindFinish:
 			reason, ok := finishReason(ev.Finish)
 			if !ok {
 				s.badFinish(ctx, out, ev.Finish, errSent)
 				return
 			}
-			data = enc.Finish(reason, usage)
+			werr = out.SendAppend("", func(b []byte) []byte { return enc.AppendFinish(b, reason, usage) })
 		case stream.KindError:
 			if !s.streamFailed(ctx, out, call, ev.Err) {
 				return
 			}
 			errSent = true
+			continue
+		default:
+			continue
 		}
-		if data != nil {
-			var err error
-			if oneLine {
-				err = out.SendLine("", data)
-			} else {
-				err = out.Send("", data)
-			}
-			if err != nil {
-				return // client gone; Close cancels the upstream
-			}
-			if !sent {
-				sent = true
-				out.Flush() // the first token never waits: see sse.Options.DeferFlush
-			}
+		if werr != nil {
+			return // client gone; Close cancels the upstream
+		}
+		if !sent {
+			sent = true
+			out.Flush() // the first token never waits: see sse.Options.DeferFlush
 		}
 	}
 	if includeUsage {
 		if u := usageOf(call, usage); u != nil {
-			if out.Send("", enc.Usage(u)) != nil {
+			if out.SendAppend("", func(b []byte) []byte { return enc.AppendUsage(b, u) }) != nil {
 				return
 			}
 		}

@@ -1,0 +1,84 @@
+package sse
+
+import (
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// FuzzSendAppend holds SendAppend to SendLine: for data without a line
+// break, the same bytes on the wire and in a log, with or without ids,
+// deferred flushes and a prefix in the Writer's buffer.
+func FuzzSendAppend(f *testing.F) {
+	f.Add("", `{"a":1}`, false, false)
+	f.Add("content_block_delta", "x y\tz", true, true)
+	f.Add("", "", false, true)
+	f.Fuzz(func(t *testing.T, event, data string, omitIDs, deferred bool) {
+		if strings.ContainsAny(event+data, "\r\n") {
+			return
+		}
+		var out, logged [2]string
+		for i, appended := range []bool{false, true} {
+			send := func(w *Writer) error {
+				if appended {
+					return w.SendAppend(event, func(b []byte) []byte { return append(b, data...) })
+				}
+				return w.SendLine(event, []byte(data))
+			}
+			rec := httptest.NewRecorder()
+			w := NewWriter(rec, Options{KeepAlive: -1, OmitIDs: omitIDs, DeferFlush: deferred, IDPrefix: "p-", LastID: 7})
+			must(t, send(w))
+			must(t, w.Comment("between"))
+			must(t, send(w))
+			w.Close()
+			out[i] = rec.Body.String()
+
+			l := &frameLog{}
+			lw := NewLogWriter(l, Options{IDPrefix: "p-"})
+			must(t, send(lw))
+			must(t, send(lw))
+			logged[i] = fmt.Sprintf("%v %q", l.ids, l.frames)
+		}
+		if out[0] != out[1] {
+			t.Fatalf("SendLine   %q\nSendAppend %q", out[0], out[1])
+		}
+		if logged[0] != logged[1] {
+			t.Fatalf("logged SendLine   %q\nlogged SendAppend %q", logged[0], logged[1])
+		}
+	})
+}
+
+// TestSendAppendRefuses: a bad event name, or a closed Writer, is refused
+// before data is asked for, and the Writer stays usable (not locked).
+func TestSendAppendRefuses(t *testing.T) {
+	rec := httptest.NewRecorder()
+	w := NewWriter(rec, Options{KeepAlive: -1})
+	called := false
+	data := func(b []byte) []byte { called = true; return append(b, "x"...) }
+	if err := w.SendAppend("a\nb", data); err == nil || called {
+		t.Fatalf("event name with a line break: err %v, data called %v", err, called)
+	}
+	must(t, w.SendAppend("", data))
+	w.Close()
+	called = false
+	if err := w.SendAppend("", data); !errors.Is(err, ErrClosed) || called {
+		t.Fatalf("after Close: err %v, data called %v", err, called)
+	}
+	if got, want := rec.Body.String(), "id: 1\ndata: x\n\n"; got != want {
+		t.Fatalf("wrote %q, want %q", got, want)
+	}
+}
+
+// TestSendAppendAllocs: an event appended into a grown buffer allocates
+// nothing.
+func TestSendAppendAllocs(t *testing.T) {
+	w := NewWriter(httptest.NewRecorder(), Options{KeepAlive: -1})
+	defer w.Close()
+	text := strings.Repeat("t", 200)
+	data := func(b []byte) []byte { return append(b, text...) }
+	if n := testing.AllocsPerRun(100, func() { w.SendAppend("", data) }); n != 0 {
+		t.Fatalf("SendAppend allocates %v times", n)
+	}
+}
