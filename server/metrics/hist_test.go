@@ -4,6 +4,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,4 +109,29 @@ func BenchmarkITL(b *testing.B) {
 			h.observe(time.Duration(i&0xffff) * time.Microsecond)
 		}
 	})
+}
+
+// Observations from many goroutines are all counted, each in its bucket
+// (run with -race for the atomics).
+func TestDurationHistConcurrent(t *testing.T) {
+	v := newDurationHistVec(prometheus.HistogramOpts{Name: "x", Buckets: tokenBuckets}, [2]string{"a", "b"})
+	h := v.with("m", "p")
+	const workers, each = 4, 1000
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				h.observe(time.Duration(w*each+i) * 10 * time.Microsecond) // 0 to 40 ms
+			}
+		})
+	}
+	wg.Wait()
+	var total uint64
+	for i := range h.counts {
+		total += h.counts[i].Load()
+	}
+	// Gaps of 0-100 µs (11 of them) fall at or under the first bound.
+	if total != workers*each || h.counts[0].Load() != 11 {
+		t.Fatalf("%d observations counted, %d in the first bucket; want %d and 11", total, h.counts[0].Load(), workers*each)
+	}
 }
