@@ -45,12 +45,17 @@ type meter struct {
 	// letGoOfRequest); -1 otherwise.
 	prompt int
 
-	mu        sync.Mutex // Recv's updates against Close and Summary
-	rec       Record
-	out, tho  strings.Builder
-	usage     stream.Usage // when hasUsage
-	hasUsage  bool
-	last      time.Time // last content event
+	mu       sync.Mutex // Recv's updates against Close and Summary
+	rec      Record
+	out, tho strings.Builder
+	usage    stream.Usage // when hasUsage
+	hasUsage bool
+	// last is when the last content event came, since rec.Started; set
+	// when hasLast. The meter's times are all read as durations since
+	// rec.Started: one monotonic clock reading an event (time.Since),
+	// where a time.Now reads the wall clock as well.
+	last      time.Duration
+	hasLast   bool
 	warnings  []string
 	queued    [1]stream.Event // the end event held behind an estimated usage
 	nq        int
@@ -94,7 +99,7 @@ func (m *meter) settledRecv() (stream.Event, error, bool) {
 //
 //go:noinline
 func (m *meter) observe(evp *stream.Event, err error) (stream.Event, error) {
-	now := time.Now()
+	now := time.Since(m.rec.Started)
 	ev := *evp
 	m.mu.Lock()
 	if m.closed {
@@ -138,15 +143,15 @@ func (m *meter) observe(evp *stream.Event, err error) (stream.Event, error) {
 	return ev, nil
 }
 
-// token times a content event.
-func (m *meter) token(now time.Time) {
-	if m.last.IsZero() {
-		m.rec.TTFT = now.Sub(m.rec.Started)
+// token times a content event that came now (since rec.Started).
+func (m *meter) token(now time.Duration) {
+	if !m.hasLast {
+		m.rec.TTFT, m.hasLast = now, true
 		if m.tokens != nil {
-			m.tokens.FirstToken(m.rec.TTFT)
+			m.tokens.FirstToken(now)
 		}
 	} else if m.tokens != nil {
-		m.tokens.TokenGap(now.Sub(m.last))
+		m.tokens.TokenGap(now - m.last)
 	}
 	m.last = now
 }
@@ -188,15 +193,16 @@ func (m *meter) letGoOfRequest() {
 	}
 }
 
-// end finalises the record. Called with mu held, once.
-func (m *meter) end(now time.Time) {
+// end finalises the record, now being the time since rec.Started.
+// Called with mu held, once.
+func (m *meter) end(now time.Duration) {
 	if m.ended {
 		return
 	}
 	m.ended = true
 	m.settled.Store(true)
 	r := &m.rec
-	r.Duration = now.Sub(r.Started)
+	r.Duration = now
 	r.Output, r.Thinking = m.out.String(), m.tho.String()
 	if r.Finish == "" { // closed before the end
 		r.Finish = stream.FinishCancelled
@@ -233,7 +239,7 @@ func (m *meter) Close() error {
 		m.mu.Lock()
 		m.closed = true
 		m.settled.Store(true)
-		m.end(time.Now())
+		m.end(time.Since(m.rec.Started))
 		m.mu.Unlock()
 		m.handOver()
 	})

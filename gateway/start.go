@@ -208,7 +208,7 @@ func (g *Gateway) newCall(cs *callState, s stream.Stream) *Call {
 		// The record holds the whole answer; its first token came long ago.
 		m.out.WriteString(cont.Text)
 		m.tho.WriteString(cont.Thinking)
-		m.last = time.Now()
+		m.last, m.hasLast = time.Since(m.rec.Started), true
 	}
 	if m.adm != nil {
 		m.warnings = m.adm.Warnings()

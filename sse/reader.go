@@ -1,7 +1,6 @@
 package sse
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -35,9 +34,24 @@ var ErrTooLong = errors.New("sse: event too long")
 // data lines are joined with LF; an id containing NUL is ignored; an event
 // with no data, or one the stream ends before terminating, is not
 // dispatched.
+//
+// It reads into a buffer of its own (not a bufio.Reader): a line wholly in
+// the buffer is found with one IndexByte and used in place, and an event
+// with one data line returns that line's bytes without a copy. A line
+// longer than what is buffered is joined in a slice of its own; an event
+// larger than the size limit ends the stream with ErrTooLong.
 type Reader struct {
-	br      *bufio.Reader
-	err     error // sticky: once the source failed or ended
+	src  io.Reader
+	bufp *[readerBuffer]byte // from readerPool; nil once released
+	buf  []byte              // bufp's bytes
+	r, w int                 // the unread bytes are buf[r:w]
+	// cr is the index of the first CR in buf[r:w], or w when there is
+	// none; it is stale (found again) once r passes it. Lines are
+	// searched for LF only before it, so the commonest streams (LF only)
+	// scan their bytes for CR once per read rather than once per line.
+	cr      int
+	rerr    error // the source's error, returned once the buffer is used up
+	err     error // sticky: once the stream ended or failed
 	max     int
 	started bool // BOM check done
 	skipLF  bool // the last line ended with CR: a following LF belongs to it
@@ -46,8 +60,12 @@ type Reader struct {
 	idDirty bool   // id changed since idStr was made
 	name    string // the last event type seen, reused while it repeats
 	retry   time.Duration
-	line    []byte
+	line    []byte // a line joined across reads
+	// data is the event's data: in place in buf while inPlace (one data
+	// line, read whole), else in own.
 	data    []byte
+	own     []byte
+	inPlace bool
 }
 
 // RawEvent is an event whose Data aliases the Reader's buffer: it is valid
@@ -69,16 +87,16 @@ const readerBuffer = 512
 
 // Buffers are pooled: a streaming gateway opens a Reader per upstream call,
 // and their buffers would otherwise be most of its garbage.
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readerBuffer) }}
+var readerPool = sync.Pool{New: func() any { return new([readerBuffer]byte) }}
 
 // NewReader returns a Reader of r with DefaultMaxEventSize.
 func NewReader(r io.Reader) *Reader {
-	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(r)
-	return &Reader{br: br, max: DefaultMaxEventSize}
+	bp := readerPool.Get().(*[readerBuffer]byte)
+	return &Reader{src: r, bufp: bp, buf: bp[:], max: DefaultMaxEventSize}
 }
 
-// SetMaxEventSize sets the size limit of one event in bytes.
+// SetMaxEventSize sets the size limit of one event in bytes: the sum of
+// the lengths of its lines, without their ends.
 func (r *Reader) SetMaxEventSize(n int) { r.max = n }
 
 // LastID is the stream's last event id so far.
@@ -94,7 +112,8 @@ func (r *Reader) Retry() time.Duration { return r.retry }
 
 // Next returns the next event. At the end of the stream it returns io.EOF
 // (an unterminated event is dropped); other errors are the underlying
-// reader's, or ErrTooLong.
+// reader's, or ErrTooLong. Every error ends the stream: later calls
+// return it again.
 func (r *Reader) Next() (Event, error) {
 	ev, err := r.NextRaw()
 	if err != nil {
@@ -105,152 +124,258 @@ func (r *Reader) Next() (Event, error) {
 
 // NextRaw is Next without copying the data: see RawEvent.
 func (r *Reader) NextRaw() (RawEvent, error) {
-	if ev, ok, err := r.plainEvent(); ok {
-		return ev, err
+	if r.err != nil {
+		return RawEvent{}, r.err
+	}
+	if !r.started {
+		r.bom()
 	}
 	var (
-		hasData   bool
-		eventType string
-		retry     time.Duration
-		size      int
+		hasData, named bool
+		retry          time.Duration
+		size           int
 	)
-	r.data = r.data[:0]
+	r.inPlace = false
 	for {
-		line, err := r.readLine()
-		if err != nil {
-			return RawEvent{}, r.fail(err)
+		// A line whole in the buffer before any CR is taken here, with
+		// no call; nextLine takes the rest.
+		var (
+			line   []byte
+			joined bool
+		)
+		if b := r.buf[r.r:max(r.cr, r.r)]; len(b) > 0 && b[0] == '\n' && !r.skipLF {
+			r.r++
+		} else if i := bytes.IndexByte(b, '\n'); i >= 0 && !r.skipLF {
+			line = b[:i]
+			r.r += i + 1
+		} else if r.r == r.w {
+			// All read: an upstream's events come a read each.
+			if err := r.fill(); err != nil {
+				return RawEvent{}, r.fail(err)
+			}
+			continue
+		} else {
+			var err error
+			if line, joined, err = r.nextLine(); err != nil {
+				return RawEvent{}, r.fail(err)
+			}
 		}
 		if len(line) == 0 {
 			if !hasData {
-				eventType, retry, size = "", 0, 0
+				named, retry, size = false, 0, 0
 				continue
 			}
-			if eventType == "" {
-				eventType = "message"
+			ev := RawEvent{Event: "message", Data: r.data, Retry: retry}
+			if named && r.name != "" {
+				ev.Event = r.name
 			}
-			return RawEvent{Event: eventType, Data: r.data, Retry: retry}, nil
+			return ev, nil
 		}
 		if size += len(line); size > r.max {
-			return RawEvent{}, ErrTooLong
+			return RawEvent{}, r.fail(ErrTooLong)
 		}
-		if line[0] == ':' {
-			continue
-		}
-		field, value := line, []byte(nil)
-		if i := bytes.IndexByte(line, ':'); i >= 0 {
-			field, value = line[:i], line[i+1:]
-			if len(value) > 0 && value[0] == ' ' {
-				value = value[1:]
+		// The field's name is known by its first bytes: the value
+		// follows a colon right after it, or the line is the name alone.
+		switch line[0] {
+		case 'd':
+			if v, ok := value(line, "data"); ok {
+				r.addData(v, !hasData, joined)
+				hasData = true
 			}
-		}
-		switch string(field) {
-		case "event":
-			if string(value) != r.name {
-				r.name = string(value)
+		case 'i':
+			if v, ok := value(line, "id"); ok && bytes.IndexByte(v, 0) < 0 {
+				r.id, r.idDirty = append(r.id[:0], v...), true
 			}
-			eventType = r.name
-		case "data":
-			if hasData {
-				r.data = append(r.data, '\n')
+		case 'e':
+			if v, ok := value(line, "event"); ok {
+				if string(v) != r.name {
+					r.name = string(v)
+				}
+				named = true
 			}
-			r.data = append(r.data, value...)
-			hasData = true
-		case "id":
-			if bytes.IndexByte(value, 0) < 0 {
-				r.id, r.idDirty = append(r.id[:0], value...), true
-			}
-		case "retry":
-			if ms, ok := digits(value); ok {
-				retry = time.Duration(ms) * time.Millisecond
-				r.retry = retry
+		case 'r':
+			if v, ok := value(line, "retry"); ok {
+				if ms, ok := digits(v); ok {
+					retry = time.Duration(ms) * time.Millisecond
+					r.retry = retry
+				}
 			}
 		}
 	}
 }
 
-// plainEvent takes the commonest events, up to two "event:" or "id:"
-// lines, one "data:" line and a blank line, LF-ended, all already in the
-// buffer, whole: a scan a line and its data left in place, where NextRaw
-// would read it a line at a time and copy the data. Anything else (a
-// comment, a retry, a CR, a line the buffer does not hold yet) is left to
-// NextRaw's line loop.
-func (r *Reader) plainEvent() (RawEvent, bool, error) {
-	if r.err != nil || !r.started || r.skipLF {
-		return RawEvent{}, false, nil
+// value is the value of line's field if the field is name: what follows
+// the colon after name (less one space), or nothing when line is name
+// alone.
+func value(line []byte, name string) ([]byte, bool) {
+	n := len(name)
+	if len(line) < n || string(line[:n]) != name {
+		return nil, false
 	}
-	if r.br.Buffered() == 0 {
-		// An upstream's events come a read each: read as the line loop
-		// would, and end as it would on an error.
-		if _, err := r.br.Peek(1); err != nil {
-			return RawEvent{}, true, r.fail(err)
+	if len(line) == n {
+		return line[n:], true
+	}
+	if line[n] != ':' {
+		return nil, false
+	}
+	v := line[n+1:]
+	if len(v) > 0 && v[0] == ' ' {
+		v = v[1:]
+	}
+	return v, true
+}
+
+// addData adds a data line's value to the event's data: the first in
+// place when its line is (not joined in r.line), the others joined in
+// r.own.
+func (r *Reader) addData(v []byte, first, joined bool) {
+	if first {
+		if !joined {
+			r.data, r.inPlace = v, true
+			return
 		}
+		r.own = append(r.own[:0], v...)
+	} else {
+		r.keepData()
+		r.own = append(r.own, '\n')
+		r.own = append(r.own, v...)
 	}
-	buf, _ := r.br.Peek(r.br.Buffered())
-	var (
-		id, name     []byte
-		hasID, named bool
-		n, lines     int
-	)
-	for ; lines < 2 && n < len(buf) && buf[n] != 'd'; lines++ {
-		if v, m, ok := plainField(buf[n:], "id:"); ok {
-			if bytes.IndexByte(v, 0) < 0 { // the line loop ignores it too
-				id, hasID = v, true
-			}
-			n += m
-		} else if v, m, ok := plainField(buf[n:], "event:"); ok {
-			name, named = v, true
-			n += m
-		} else {
+	r.data = r.own
+}
+
+// keepData copies data that is in place into r.own, before the buffer
+// moves.
+func (r *Reader) keepData() {
+	if r.inPlace {
+		r.own = append(r.own[:0], r.data...)
+		r.data, r.inPlace = r.own, false
+	}
+}
+
+// bom drops a leading byte order mark, reading until it knows.
+func (r *Reader) bom() {
+	const bom = "\ufeff"
+	for r.w-r.r < len(bom) && bytes.HasPrefix([]byte(bom), r.buf[r.r:r.w]) {
+		if r.fill() != nil {
 			break
 		}
 	}
-	data, m, ok := plainField(buf[n:], "data:")
-	n += m
-	if !ok || n >= len(buf) || buf[n] != '\n' || n-lines-1 > r.max {
-		return RawEvent{}, false, nil
+	if bytes.HasPrefix(r.buf[r.r:r.w], []byte(bom)) {
+		r.r += len(bom)
 	}
-	if hasID {
-		r.id, r.idDirty = append(r.id[:0], id...), true
-	}
-	if named && string(name) != r.name {
-		r.name = string(name)
-	}
-	eventType := "message"
-	if named && r.name != "" {
-		eventType = r.name
-	}
-	// Discard only moves the read position: data stays intact until the
-	// next read.
-	r.br.Discard(n + 1)
-	return RawEvent{Event: eventType, Data: data}, true, nil
+	r.started = true
 }
 
-// plainField is the value of the field line at the start of b if it is
-// the named one and ends in LF with no CR before, and the line's length
-// with its LF.
-func plainField(b []byte, name string) (value []byte, n int, ok bool) {
-	if len(b) <= len(name) || string(b[:len(name)]) != name {
-		return nil, 0, false
+// nextLine returns the next line without its end: in place in the buffer
+// when it is whole there (valid until the buffer moves, in fill), else
+// joined in r.line. A last line the stream ends before its end is not
+// returned: the spec drops it.
+func (r *Reader) nextLine() (line []byte, joined bool, err error) {
+	r.line = r.line[:0]
+	for {
+		if r.skipLF && r.r < r.w {
+			r.skipLF = false
+			if r.buf[r.r] == '\n' {
+				r.r++
+			}
+		}
+		if r.cr < r.r {
+			r.findCR(r.r)
+		}
+		b := r.buf[r.r:r.cr]
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 && r.cr < r.w {
+			i, r.skipLF = len(b), true // the line ends with the CR
+		}
+		if i >= 0 {
+			if len(r.line)+i > r.max {
+				return nil, false, ErrTooLong
+			}
+			r.r += i + 1
+			if len(r.line) == 0 {
+				return b[:i], false, nil
+			}
+			r.line = append(r.line, b[:i]...)
+			return r.line, true, nil
+		}
+		// No line end is buffered: keep what is, read more.
+		if len(r.line)+len(b) > r.max {
+			return nil, false, ErrTooLong
+		}
+		if r.r == 0 && r.w == len(r.buf) {
+			r.keepData()
+			r.line = append(r.line, b...)
+			r.r, r.w, r.cr = 0, 0, 0
+		}
+		if err := r.fill(); err != nil {
+			return nil, false, err
+		}
 	}
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 || bytes.IndexByte(b[len(name):i], '\r') >= 0 {
-		return nil, 0, false
-	}
-	value = b[len(name):i]
-	if len(value) > 0 && value[0] == ' ' {
-		value = value[1:]
-	}
-	return value, i + 1, true
 }
 
-// fail ends the stream on a read error: the end of the source (or an
+// findCR sets r.cr to the first CR in buf[from:w].
+func (r *Reader) findCR(from int) {
+	r.cr = r.w
+	if j := bytes.IndexByte(r.buf[from:r.w], '\r'); j >= 0 {
+		r.cr = from + j
+	}
+}
+
+// errNegativeRead is a source's answer to Read out of its contract.
+var errNegativeRead = errors.New("sse: source returned an impossible count from Read")
+
+// fill moves the unread bytes to the front of the buffer and reads once
+// more after them.
+func (r *Reader) fill() error {
+	if r.rerr != nil {
+		return r.rerr
+	}
+	if r.r > 0 {
+		r.keepData()
+		n := 0
+		if r.r < r.w {
+			n = copy(r.buf, r.buf[r.r:r.w])
+		}
+		r.cr = max(r.cr-r.r, 0)
+		r.r, r.w = 0, n
+	}
+	from := r.w
+	for range 100 {
+		n, err := r.src.Read(r.buf[r.w:])
+		if n < 0 || n > len(r.buf)-r.w {
+			err, n = errNegativeRead, 0
+		}
+		r.w += n
+		if err != nil {
+			r.rerr = err
+		}
+		if n > 0 || err != nil {
+			break
+		}
+	}
+	if r.w == from {
+		if r.rerr == nil {
+			r.rerr = io.ErrNoProgress
+		}
+		return r.rerr
+	}
+	if r.cr >= from { // no CR before from: look in what came
+		r.cr = r.w
+		if j := bytes.IndexByte(r.buf[from:r.w], '\r'); j >= 0 {
+			r.cr = from + j
+		}
+	}
+	return nil
+}
+
+// fail ends the stream on an error: the end of the source (or an
 // unterminated last line) is io.EOF.
 func (r *Reader) fail(err error) error {
-	r.release(err)
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return io.EOF
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF
 	}
-	return err
+	r.release(err)
+	return r.err
 }
 
 // Release returns the Reader's buffer to the pool when the Reader is done
@@ -262,10 +387,11 @@ func (r *Reader) release(err error) {
 	if r.err == nil {
 		r.err = err
 	}
-	if r.br != nil {
-		r.br.Reset(nil)
-		readerPool.Put(r.br)
-		r.br = nil
+	if r.bufp != nil {
+		readerPool.Put(r.bufp)
+		r.bufp, r.buf, r.src = nil, nil, nil
+		r.r, r.w, r.cr = 0, 0, 0
+		r.data, r.inPlace = nil, false
 	}
 }
 
@@ -284,58 +410,6 @@ func digits(b []byte) (int64, bool) {
 		return 0, false
 	}
 	return n, true
-}
-
-// readLine returns the next line without its end. The returned slice is
-// only valid until the next call: a line wholly in the buffer is returned
-// in place, without a copy. A final line without an end is reported as
-// io.ErrUnexpectedEOF, since the spec drops it anyway.
-func (r *Reader) readLine() ([]byte, error) {
-	if r.err != nil {
-		return nil, r.err
-	}
-	if !r.started {
-		r.started = true
-		if b, err := r.br.Peek(3); err == nil && string(b) == "\ufeff" {
-			r.br.Discard(3)
-		}
-	}
-	if r.skipLF {
-		r.skipLF = false
-		if b, err := r.br.Peek(1); err == nil && b[0] == '\n' {
-			r.br.Discard(1)
-		}
-	}
-	r.line = r.line[:0]
-	for {
-		// Scan what is buffered (reading more only when nothing is) for
-		// the next CR or LF.
-		buf, err := r.br.Peek(max(r.br.Buffered(), 1))
-		if len(buf) == 0 {
-			if err == io.EOF && len(r.line) > 0 {
-				return nil, io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-		i := lineEnd(buf)
-		if len(r.line)+i > r.max {
-			return nil, ErrTooLong
-		}
-		if i == len(buf) {
-			r.line = append(r.line, buf...)
-			r.br.Discard(i)
-			continue
-		}
-		r.skipLF = buf[i] == '\r'
-		// Discard only moves the read position: buf stays intact until
-		// the next read.
-		r.br.Discard(i + 1)
-		if len(r.line) == 0 {
-			return buf[:i], nil
-		}
-		r.line = append(r.line, buf[:i]...)
-		return r.line, nil
-	}
 }
 
 // lineEnd is the index of the first CR or LF in b, or len(b). Two

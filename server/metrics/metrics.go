@@ -43,7 +43,7 @@ type Metrics struct {
 	reg *prometheus.Registry
 
 	ttft     *prometheus.HistogramVec
-	itl      *prometheus.HistogramVec
+	itl      *durationHistVec // per token: see durationHistVec
 	e2e      *prometheus.HistogramVec
 	tpot     *prometheus.HistogramVec
 	tokens   *prometheus.CounterVec
@@ -62,8 +62,8 @@ type key struct{ provider, model string }
 // per-token path is a map lookup under a read lock, with no label hashing
 // and no allocation.
 type series struct {
-	ttft, itl, e2e     prometheus.Observer
-	tpot               prometheus.Observer
+	ttft, e2e, tpot    prometheus.Observer
+	itl                *durationHist
 	prompt, completion prometheus.Counter
 	active             prometheus.Gauge
 	provider, model    string
@@ -86,11 +86,11 @@ func NewWith(o Options) *Metrics {
 			Help:    "Time from the gateway accepting a call to its first content event.",
 			Buckets: tokenBuckets,
 		}, labels),
-		itl: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		itl: newDurationHistVec(prometheus.HistogramOpts{
 			Namespace: "runnel", Name: "inter_token_latency_seconds",
 			Help:    "Gap between consecutive content events of a call.",
 			Buckets: tokenBuckets,
-		}, labels),
+		}, [2]string{"model", "provider"}),
 		e2e: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "runnel", Name: "request_duration_seconds",
 			Help:    "End-to-end duration of a call, from acceptance to its last event.",
@@ -155,7 +155,7 @@ func (m *Metrics) get(provider, model string) *series {
 	}
 	s = &series{
 		ttft:       m.ttft.WithLabelValues(label, provider),
-		itl:        m.itl.WithLabelValues(label, provider),
+		itl:        m.itl.with(label, provider),
 		e2e:        m.e2e.WithLabelValues(label, provider),
 		tpot:       m.tpot.WithLabelValues(label, provider),
 		prompt:     m.tokens.WithLabelValues(label, provider, "prompt"),
@@ -194,11 +194,11 @@ func (m *Metrics) FirstToken(provider, model string, ttft time.Duration) {
 func (m *Metrics) Call(provider, model string) gateway.TokenObserver { return m.get(provider, model) }
 
 func (s *series) FirstToken(ttft time.Duration) { s.ttft.Observe(ttft.Seconds()) }
-func (s *series) TokenGap(gap time.Duration)    { s.itl.Observe(gap.Seconds()) }
+func (s *series) TokenGap(gap time.Duration)    { s.itl.observe(gap) }
 
 // TokenGap implements gateway.Observer.
 func (m *Metrics) TokenGap(provider, model string, gap time.Duration) {
-	m.get(provider, model).itl.Observe(gap.Seconds())
+	m.get(provider, model).itl.observe(gap)
 }
 
 // CallEnded implements gateway.Observer.

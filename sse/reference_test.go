@@ -1,0 +1,143 @@
+package sse
+
+import (
+	"bytes"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// refRead is the event stream's parsing as the WHATWG HTML standard
+// (§9.2.6) writes it, over the whole input at once: the reference the
+// Reader is held to. Bytes are not decoded as UTF-8 (neither does the
+// Reader). max bounds a block (the lines since the last blank line,
+// without their ends); a block over it, or an unterminated last line
+// over it, ends the stream with ErrTooLong.
+func refRead(in []byte, max int) (evs []Event, lastID string, retry time.Duration, err error) {
+	in = bytes.TrimPrefix(in, []byte("\ufeff"))
+	var (
+		data, typ  string
+		hasData    bool
+		blockRetry time.Duration
+		size       int
+	)
+	for {
+		i := bytes.IndexAny(in, "\r\n")
+		if i < 0 {
+			if len(in) > max {
+				return evs, lastID, retry, ErrTooLong
+			}
+			return evs, lastID, retry, io.EOF // the unterminated rest is dropped
+		}
+		line := string(in[:i])
+		if in[i] == '\r' && i+1 < len(in) && in[i+1] == '\n' {
+			i++
+		}
+		in = in[i+1:]
+		if line == "" {
+			if hasData {
+				if typ == "" {
+					typ = "message"
+				}
+				evs = append(evs, Event{ID: lastID, Event: typ, Data: strings.TrimSuffix(data, "\n"), Retry: blockRetry})
+			}
+			data, typ, hasData, blockRetry, size = "", "", false, 0, 0
+			continue
+		}
+		if size += len(line); size > max {
+			return evs, lastID, retry, ErrTooLong
+		}
+		if line[0] == ':' {
+			continue
+		}
+		field, val, _ := strings.Cut(line, ":")
+		val = strings.TrimPrefix(val, " ")
+		switch field {
+		case "event":
+			typ = val
+		case "data":
+			data += val + "\n"
+			hasData = true
+		case "id":
+			if !strings.Contains(val, "\x00") {
+				lastID = val
+			}
+		case "retry":
+			ms, err := strconv.ParseUint(val, 10, 63)
+			if err == nil && val[0] != '+' && ms <= uint64(time.Duration(1<<63-1)/time.Millisecond) {
+				retry, blockRetry = time.Duration(ms)*time.Millisecond, time.Duration(ms)*time.Millisecond
+			}
+		}
+	}
+}
+
+// chunks returns its input in reads of the sizes in sizes, in turn
+// (0 counts as 1).
+type chunks struct {
+	b     []byte
+	sizes []byte
+	i     int
+}
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	n := 1
+	if len(c.sizes) > 0 {
+		n = max(int(c.sizes[c.i%len(c.sizes)]), 1)
+		c.i++
+	}
+	n = copy(p, c.b[:min(n, len(c.b))])
+	c.b = c.b[n:]
+	return n, nil
+}
+
+// readAllRaw reads src to its end with NextRaw (copying each event), and
+// returns the events, the end's error and the Reader's state after.
+func readAllRaw(t *testing.T, src io.Reader, max int) (evs []Event, lastID string, retry time.Duration, err error) {
+	r := NewReader(src)
+	r.SetMaxEventSize(max)
+	for {
+		ev, err := r.NextRaw()
+		if err != nil {
+			if _, again := r.NextRaw(); again != err {
+				t.Fatalf("error %v, then %v: not sticky", err, again)
+			}
+			return evs, r.LastID(), r.Retry(), err
+		}
+		evs = append(evs, Event{ID: r.LastID(), Event: ev.Event, Data: string(ev.Data), Retry: ev.Retry})
+	}
+}
+
+// FuzzReaderReference holds the Reader to refRead, the input read whole,
+// a byte at a time and in reads of fuzzed sizes (across the buffer's
+// edge), with a small and a large size limit.
+func FuzzReaderReference(f *testing.F) {
+	f.Add([]byte("data: YHOO\ndata: +2\n\n: c\nid: 1\r\nevent: x\r\rretry: 10\n\n"), []byte{3, 7}, false)
+	f.Add([]byte("\ufeffdata\n\nid: \x00\ndata:\r\n\n"), []byte{1}, true)
+	f.Add([]byte("\ufeff\ufeffdata: a\n\ndata: b\n\n"), []byte{2}, false)
+	f.Add([]byte("id: 1\ndata: {\"a\":1}\n\nid: 2\nevent: e\ndata: x\ndata: y\n\ndata: [DONE]\n\n"), []byte{200, 255, 13}, true)
+	f.Add([]byte("data: a\r\ndata: b\r\n\r\nretry: 99999999999999999999\ndata:c\r\rdata:d\n"), []byte{5}, false)
+	f.Add([]byte("data: "+strings.Repeat("x", 700)+"\n\nid: 9\ndata: "+strings.Repeat("y", 300)+"\ndata: z\n\n"), []byte{255, 255, 255, 100}, false)
+	f.Add([]byte("event: ping\n\nevent\ndata\n\nretry: 5\nid\ndata: q\n\n"), []byte{}, true)
+	f.Fuzz(func(t *testing.T, in, sizes []byte, small bool) {
+		limit := 1 << 16
+		if small {
+			limit = 40
+		}
+		want, wantID, wantRetry, wantErr := refRead(in, limit)
+		for _, src := range []io.Reader{bytes.NewReader(in), &chunks{b: in}, &chunks{b: in, sizes: sizes}} {
+			got, id, retry, err := readAllRaw(t, src, limit)
+			if err != wantErr || !slices.Equal(got, want) {
+				t.Fatalf("%T %v: got %q, %v\nwant %q, %v", src, sizes, got, err, want, wantErr)
+			}
+			if wantErr == io.EOF && (id != wantID || retry != wantRetry) {
+				t.Fatalf("%T: at the end id %q retry %v, want %q %v", src, id, retry, wantID, wantRetry)
+			}
+		}
+	})
+}
