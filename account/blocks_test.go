@@ -305,11 +305,12 @@ func TestDeadProcessBlock(t *testing.T) {
 			url, prefix := redistest.Prefix(t)
 			j := sharedJournal(t, url, prefix)
 			quiet := slog.New(slog.DiscardHandler)
-			sa, good, tm, key := survivor(t, kind, account.Config{Shared: j, Logger: quiet})
+			// The test drains the shared journal itself, step by step.
+			sa, good, tm, key := survivor(t, kind, account.Config{Shared: j, Logger: quiet, DrainEvery: time.Hour})
 
 			past := func() time.Time { return time.Now().Add(-time.Hour) } // its lease is over for the others
 			a := account.New(dead{refusing{kept{sa}}}, account.Config{Auth: true, CreditBlocks: true, Journal: filepath.Join(t.TempDir(), "calls.journal"),
-				Shared: sharedJournal(t, url, prefix), Logger: quiet, Now: past})
+				Shared: sharedJournal(t, url, prefix), Logger: quiet, Now: past, DrainEvery: time.Hour})
 			defer a.Close()
 			block := ""
 			for i := range 4 {

@@ -29,7 +29,7 @@ func TestJobKeptWhileItsRecordWaits(t *testing.T) {
 			url, prefix := redistest.Prefix(t)
 			quiet := slog.New(slog.DiscardHandler)
 			clk := &clock{t: time.Now()}
-			good := account.New(kept{sa}, account.Config{Auth: true, Shared: sharedJournal(t, url, prefix), Logger: quiet, Now: clk.Now})
+			good := account.New(kept{sa}, account.Config{Auth: true, Shared: sharedJournal(t, url, prefix), Logger: quiet, Now: clk.Now, DrainEvery: time.Hour})
 			defer good.Close()
 			tm, _ := good.CreateTeam(ctx, "jobs", 2)
 			admin := account.Identity{}
@@ -37,7 +37,7 @@ func TestJobKeptWhileItsRecordWaits(t *testing.T) {
 			idle, _ := good.CreateJob(ctx, admin, tm.ID, "chat")
 			key, _, _ := good.CreateKey(ctx, tm.ID, "", account.Limits{})
 
-			a := account.New(refusing{kept{sb}}, account.Config{Auth: true, Shared: sharedJournal(t, url, prefix), Logger: quiet})
+			a := account.New(refusing{kept{sb}}, account.Config{Auth: true, Shared: sharedJournal(t, url, prefix), Logger: quiet, DrainEvery: time.Hour})
 			defer a.Close()
 			jctx := account.WithOutcome(account.WithJob(keyCtx(t, a, key), served), &account.Outcome{SettleJob: true})
 			adm, err := a.Admit(jctx, &stream.Request{Model: "m"})
@@ -127,7 +127,7 @@ func TestReleaseRacesPut(t *testing.T) {
 			}
 		}
 	}}
-	good := account.New(kept{sa}, account.Config{Auth: true, Shared: shared, Logger: quiet})
+	good := account.New(kept{sa}, account.Config{Auth: true, Shared: shared, Logger: quiet, DrainEvery: time.Hour})
 	defer good.Close()
 	good.RenewLease(ctx)
 	if late == "" {
@@ -221,7 +221,7 @@ func TestAliveReplicaKeepsItsReservations(t *testing.T) {
 	url, prefix := redistest.Prefix(t)
 	quiet := slog.New(slog.DiscardHandler)
 	past := func() time.Time { return time.Now().Add(-time.Hour) }
-	a := account.New(refusing{kept{sb}}, account.Config{Auth: true, Shared: sharedJournal(t, url, prefix), Logger: quiet, Now: past})
+	a := account.New(refusing{kept{sb}}, account.Config{Auth: true, Shared: sharedJournal(t, url, prefix), Logger: quiet, Now: past, DrainEvery: time.Hour})
 	tm, _ := a.CreateTeam(ctx, "alive", 2)
 	key, _, _ := a.CreateKey(ctx, tm.ID, "", account.Limits{})
 	var adms []gateway.Admission
@@ -232,7 +232,7 @@ func TestAliveReplicaKeepsItsReservations(t *testing.T) {
 		}
 		adms = append(adms, adm)
 	}
-	good := account.New(kept{sa}, account.Config{Auth: true, Shared: sharedJournal(t, url, prefix), Logger: quiet})
+	good := account.New(kept{sa}, account.Config{Auth: true, Shared: sharedJournal(t, url, prefix), Logger: quiet, DrainEvery: time.Hour})
 	defer good.Close()
 	good.RenewLease(ctx)
 	if _, err := good.Admit(keyCtx(t, good, key), &stream.Request{Model: "m"}); codeOf(err) != stream.CodeInsufficientCredit {

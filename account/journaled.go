@@ -146,8 +146,8 @@ type PendingRecord struct {
 	Record []byte
 }
 
-// drainEvery is how often each process drains the shared journal (an
-// EXISTS while it is empty).
+// drainEvery is how often each process drains the shared journal by
+// default (Config.DrainEvery).
 const drainEvery = 2 * time.Second
 
 // pendingKey names c in the shared journal: its call id, the job it
@@ -215,7 +215,7 @@ func (s *Service) PendingRecords(ctx context.Context) (n int64, ok bool, err err
 	return n, true, err
 }
 
-// drainLoop drains the shared journal every drainEvery until the service
+// drainLoop drains the shared journal every DrainEvery until the service
 // closes. It has a goroutine of its own: a long drain must not hold back
 // the lease renewals of sweepLoop.
 func (s *Service) drainLoop() {
@@ -225,7 +225,7 @@ func (s *Service) drainLoop() {
 		<-s.stop
 		cancel()
 	}()
-	t := time.NewTicker(drainEvery)
+	t := time.NewTicker(s.cfg.DrainEvery)
 	defer t.Stop()
 	for {
 		select {

@@ -44,6 +44,9 @@ type Config struct {
 	// long (default 1h); SweepEvery is how often that is checked.
 	AbandonAfter time.Duration
 	SweepEvery   time.Duration
+	// DrainEvery is how often the shared journal is drained into the
+	// store (default 2s; an EXISTS while it is empty).
+	DrainEvery time.Duration
 
 	// DefaultKeyLimits and DefaultTeamLimits apply where a key or team has
 	// no limits of its own.
@@ -137,6 +140,9 @@ func New(st Store, cfg Config) *Service {
 	}
 	if cfg.AbandonAfter <= 0 {
 		cfg.AbandonAfter = time.Hour
+	}
+	if cfg.DrainEvery <= 0 {
+		cfg.DrainEvery = drainEvery
 	}
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = time.Minute

@@ -46,7 +46,7 @@ func TestRefusedRecordsStoredByAnotherReplica(t *testing.T) {
 			url, prefix := redistest.Prefix(t)
 			quiet := slog.New(slog.DiscardHandler)
 
-			good := account.New(kept{sa}, account.Config{Auth: true, Shared: sharedJournal(t, url, prefix), Logger: quiet})
+			good := account.New(kept{sa}, account.Config{Auth: true, Shared: sharedJournal(t, url, prefix), Logger: quiet, DrainEvery: time.Hour})
 			defer good.Close()
 			tm, _ := good.CreateTeam(ctx, "acme", 3)
 			key, _, _ := good.CreateKey(ctx, tm.ID, "", account.Limits{})
@@ -57,7 +57,7 @@ func TestRefusedRecordsStoredByAnotherReplica(t *testing.T) {
 			dirA := t.TempDir()
 			past := func() time.Time { return time.Now().Add(-time.Hour) }
 			a := account.New(refusing{kept{sb}}, account.Config{Auth: true, Journal: filepath.Join(dirA, "calls.journal"),
-				Shared: sharedJournal(t, url, prefix), Logger: quiet, Now: past})
+				Shared: sharedJournal(t, url, prefix), Logger: quiet, Now: past, DrainEvery: time.Hour})
 			for i := range 3 {
 				adm, err := a.Admit(keyCtx(t, a, key), &stream.Request{Model: "m"})
 				if err != nil {
@@ -121,7 +121,7 @@ func TestRefusedRecordsStoredByAnotherReplica(t *testing.T) {
 
 			// A restarts on its disk: the local copies replay as no-ops.
 			a.Close()
-			b := account.New(kept{sb}, account.Config{Auth: true, Journal: filepath.Join(dirA, "calls.journal"), Shared: j, Logger: quiet})
+			b := account.New(kept{sb}, account.Config{Auth: true, Journal: filepath.Join(dirA, "calls.journal"), Shared: j, Logger: quiet, DrainEvery: time.Hour})
 			b.Close()
 			want("after the local journal's replay")
 			if left, _ := os.ReadFile(filepath.Join(dirA, "calls.journal")); len(left) != 0 {
@@ -152,7 +152,7 @@ func TestConcurrentDrains(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for range 3 {
-		d := account.New(kept{st}, account.Config{Auth: true, Shared: sharedJournal(t, url, prefix), Logger: quiet})
+		d := account.New(kept{st}, account.Config{Auth: true, Shared: sharedJournal(t, url, prefix), Logger: quiet, DrainEvery: time.Hour})
 		wg.Go(func() {
 			for {
 				if keys, err := j.Keys(ctx); err != nil || len(keys) == 0 {
@@ -181,7 +181,7 @@ func TestRefusedByStoreAndRedis(t *testing.T) {
 	quiet := slog.New(slog.DiscardHandler)
 	path := filepath.Join(t.TempDir(), "calls.journal")
 	down := sharedJournal(t, "redis://127.0.0.1:1/0", "") // nothing listens on port 1
-	s := account.New(refusing{kept{sa}}, account.Config{Auth: true, Journal: path, Shared: down, Logger: quiet})
+	s := account.New(refusing{kept{sa}}, account.Config{Auth: true, Journal: path, Shared: down, Logger: quiet, DrainEvery: time.Hour})
 	tm, _ := s.CreateTeam(ctx, "both", 2)
 	key, _, _ := s.CreateKey(ctx, tm.ID, "", account.Limits{})
 	adm, err := s.Admit(keyCtx(t, s, key), &stream.Request{Model: "m"})
@@ -198,14 +198,14 @@ func TestRefusedByStoreAndRedis(t *testing.T) {
 	// Redis, off this disk, and the local journal is emptied.
 	url, prefix := redistest.Prefix(t)
 	up := sharedJournal(t, url, prefix)
-	account.New(refusing{kept{sb}}, account.Config{Auth: true, Journal: path, Shared: up, Logger: quiet}).Close()
+	account.New(refusing{kept{sb}}, account.Config{Auth: true, Journal: path, Shared: up, Logger: quiet, DrainEvery: time.Hour}).Close()
 	if keys, err := up.Keys(ctx); len(keys) != 1 || err != nil {
 		t.Fatalf("Redis after a replay the store refused: %q %v; want the record", keys, err)
 	}
 	if left, _ := os.ReadFile(path); len(left) != 0 {
 		t.Fatalf("local journal after moving its record to Redis: %q", left)
 	}
-	r := account.New(kept{sb}, account.Config{Auth: true, Journal: path, Shared: up, Logger: quiet})
+	r := account.New(kept{sb}, account.Config{Auth: true, Journal: path, Shared: up, Logger: quiet, DrainEvery: time.Hour})
 	defer r.Close()
 	if n, err := r.DrainShared(ctx); n != 1 || err != nil {
 		t.Fatalf("drain: %d, %v; want the record", n, err)
