@@ -10,7 +10,7 @@ import (
 )
 
 // TestDotX8RowsWide checks the VNNI build's Q8_0 tile with per-vector
-// corrections (x8Unsigned off; TestDotX8Rows checks the unsigned one),
+// corrections (unsignedTiles off; TestDotX8Rows checks the unsigned one),
 // and rows wider than x8MaxCols, which that setting gives to two
 // four-vector tiles (and Q6_K's, whose tile takes rows of any width,
 // with the limit at 0).
@@ -18,8 +18,8 @@ func TestDotX8RowsWide(t *testing.T) {
 	if !hasX8(ggml.Q8_0) {
 		t.Skip("no eight-vector kernel here")
 	}
-	defer func(c int, u bool) { x8MaxCols, x8Unsigned = c, u }(x8MaxCols, x8Unsigned)
-	x8Unsigned = false
+	defer func(c int, u bool) { x8MaxCols, unsignedTiles = c, u }(x8MaxCols, unsignedTiles)
+	unsignedTiles = false
 	r := rand.New(rand.NewPCG(33, 34))
 	checkTiles(t, r, ggml.Q8_0, 8, []int{1, 3, 16}, x8Kernel(ggml.Q8_0))
 	x8MaxCols = 0
@@ -43,7 +43,7 @@ func BenchmarkTilesVNNI(b *testing.B) {
 		b.Skip("no AVX-512 VNNI here")
 	}
 	r := rand.New(rand.NewPCG(15, 16))
-	defer func(on, u bool) { x8Tiles, useVNNI, x8Unsigned = on, true, u }(x8Tiles, x8Unsigned)
+	defer func(on, u bool) { x8Tiles, useVNNI, unsignedTiles = on, true, u }(x8Tiles, unsignedTiles)
 	settings := []struct {
 		name            string
 		vnni, x8, unsig bool
@@ -57,7 +57,7 @@ func BenchmarkTilesVNNI(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%dx%d/n=%d", c.typ, c.rows, c.cols, n), func(b *testing.B) {
 				times := make([][]float64, len(settings))
 				timed := func(i int) float64 {
-					useVNNI, x8Tiles, x8Unsigned = settings[i].vnni, settings[i].x8, settings[i].unsig
+					useVNNI, x8Tiles, unsignedTiles = settings[i].vnni, settings[i].x8, settings[i].unsig
 					start := cputime.Process()
 					for range reps {
 						MatMulTiled(dst, m, x, n)

@@ -25,7 +25,7 @@ func TestDotX4Rows(t *testing.T) {
 				dotKX4Rows(typ, m.Data, rowBytes, nrows, &xq.k, 0, 0, m.Cols, dst, stride)
 				return
 			}
-			dotX4Rows(typ, m.Data, rowBytes, nrows, xq.d4, xq.qs, xq.c16, xq.c32, xq.c128, nb, m.Cols, dst, stride)
+			dotX4Rows(typ, m.Data, rowBytes, nrows, xq, 0, 0, m.Cols, dst, stride)
 		})
 	}
 }
@@ -53,7 +53,7 @@ func x8Kernel(typ ggml.Type) func(m *Matrix, rowBytes, nrows int, xq *qvec, nb i
 			dotKX8Rows(typ, m.Data, rowBytes, nrows, &xq.k, 0, m.Cols, dst, stride)
 			return
 		}
-		dotX8Rows(typ, m.Data, rowBytes, nrows, xq.d4, xq.qs, xq.u8, xq.c16, xq.c32, xq.c128, nb, m.Cols, dst, stride)
+		dotX8Rows(typ, m.Data, rowBytes, nrows, xq, 0, m.Cols, dst, stride)
 	}
 }
 

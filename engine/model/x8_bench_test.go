@@ -28,18 +28,18 @@ func BenchmarkShapesQ4KX8(b *testing.B) { pairedShapes(b, kernels.SetQ4KEightVec
 // (on) with the AVX2 one (off) on a VNNI machine.
 func BenchmarkShapesQ6KVNNI(b *testing.B) { pairedShapes(b, kernels.SetQ6KVNNITile) }
 
-// BenchmarkShapesQ80Unsigned compares the VNNI build's Q8_0 eight-vector
-// tile with unsigned activations (on, kernels.SetQ80UnsignedTile) with
-// the one with per-vector corrections (off) on a VNNI machine, as
+// BenchmarkShapesUnsigned compares the VNNI build's Q8_0 and Q5_0 tiles
+// with unsigned activations (on, kernels.SetUnsignedTiles) with the ones
+// with per-vector corrections (off) on a VNNI machine, as
 // BenchmarkShapesX8 does (rates reported as x4 for off, x8 for on).
-func BenchmarkShapesQ80Unsigned(b *testing.B) { pairedShapes(b, kernels.SetQ80UnsignedTile) }
+func BenchmarkShapesUnsigned(b *testing.B) { pairedShapes(b, kernels.SetUnsignedTiles) }
 
-// BenchmarkShapesQ80UnsignedWall is BenchmarkShapesQ80Unsigned's prompt
+// BenchmarkShapesUnsignedWall is BenchmarkShapesUnsigned's prompt
 // by the wall clock (tok/s), which on a quiet machine says what the two
 // workers together gain.
-func BenchmarkShapesQ80UnsignedWall(b *testing.B) {
+func BenchmarkShapesUnsignedWall(b *testing.B) {
 	files, _ := benchFiles(b)
-	set := kernels.SetQ80UnsignedTile
+	set := kernels.SetUnsignedTiles
 	defer set(set(true))
 	wall := func() time.Duration { return time.Duration(time.Now().UnixNano()) }
 	for _, f := range files {
