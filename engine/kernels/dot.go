@@ -135,7 +135,7 @@ func (v *qvec) forTiles(t ggml.Type, nb int) {
 		v.d4 = interleave4(v.d4, v.d, nb)
 		v.forms |= formD4
 	}
-	if need := tileForms(t) &^ v.forms; need != 0 {
+	if need := tileForms(t, nb*qk) &^ v.forms; need != 0 {
 		v.makeForms(need)
 		v.forms |= need
 	}

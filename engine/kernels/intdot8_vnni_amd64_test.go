@@ -29,15 +29,15 @@ func TestDotX8RowsWide(t *testing.T) {
 }
 
 // BenchmarkTilesVNNI compares, on a VNNI machine, the tiles of a batched
-// product in four settings: the VNNI build's eight-vector tiles (x8), its
+// product in five settings: the VNNI build's eight-vector tiles (x8), its
 // four-vector ones (x4), the AVX2 build's eight-vector ones (avx2) and,
-// for Q8_0, the VNNI eight-vector tile with per-vector corrections instead
-// of unsigned activations (x8corr, with x8MaxCols), at
-// n=8 (batched decode) and n=128 (a prompt). Each of b.N rounds times a
-// few products in each setting, in one order and then the reverse, in CPU
-// time; it reports each setting's median CPU time per product and the
-// medians of the ratios x4/x8, avx2/x8 and x8corr/x8 (above 1: x8 is
-// faster).
+// for Q8_0 and Q5_0, the VNNI tiles with per-vector corrections instead
+// of unsigned activations, eight-vector (x8corr, with x8MaxCols) and
+// four-vector (x4corr), at n=8 (batched decode) and n=128 (a prompt).
+// Each of b.N rounds times a few products in each setting, in one order
+// and then the reverse, in CPU time; it reports each setting's median CPU
+// time per product and the medians of the ratios x4/x8, avx2/x8,
+// x8corr/x8 and x4corr/x4 (above 1: the second is faster).
 func BenchmarkTilesVNNI(b *testing.B) {
 	if !useVNNI {
 		b.Skip("no AVX-512 VNNI here")
@@ -47,7 +47,7 @@ func BenchmarkTilesVNNI(b *testing.B) {
 	settings := []struct {
 		name            string
 		vnni, x8, unsig bool
-	}{{"x8", true, true, true}, {"x4", true, false, true}, {"avx2", false, true, true}, {"x8corr", true, true, false}}
+	}{{"x8", true, true, true}, {"x4", true, false, true}, {"avx2", false, true, true}, {"x8corr", true, true, false}, {"x4corr", true, false, false}}
 	for _, c := range x8Shapes {
 		m := randMatrix(r, c.typ, c.rows, c.cols)
 		for _, n := range []int{8, 128} {
@@ -64,7 +64,7 @@ func BenchmarkTilesVNNI(b *testing.B) {
 					}
 					return float64(cputime.Process()-start) / float64(reps)
 				}
-				var r4, ra, rc []float64
+				var r4, ra, rc, r4c []float64
 				for b.Loop() {
 					t := make([]float64, len(settings))
 					for i := range settings {
@@ -76,7 +76,7 @@ func BenchmarkTilesVNNI(b *testing.B) {
 					for i := range settings {
 						times[i] = append(times[i], t[i]/2)
 					}
-					r4, ra, rc = append(r4, t[1]/t[0]), append(ra, t[2]/t[0]), append(rc, t[3]/t[0])
+					r4, ra, rc, r4c = append(r4, t[1]/t[0]), append(ra, t[2]/t[0]), append(rc, t[3]/t[0]), append(r4c, t[4]/t[1])
 				}
 				for i, s := range settings {
 					b.ReportMetric(median(times[i]), s.name+"-cpu-ns/op")
@@ -84,6 +84,7 @@ func BenchmarkTilesVNNI(b *testing.B) {
 				b.ReportMetric(median(r4), "x4/x8")
 				b.ReportMetric(median(ra), "avx2/x8")
 				b.ReportMetric(median(rc), "x8corr/x8")
+				b.ReportMetric(median(r4c), "x4corr/x4")
 			})
 		}
 	}

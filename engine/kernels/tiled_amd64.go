@@ -77,18 +77,29 @@ func dotQ80x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, cor
 //go:noescape
 func dotQ50x8RowsVNNI(row *byte, rowBytes, nrows int, d4 *float32, qs *int8, corr *int32, nb, qstride int, dst *float32, dstStride int)
 
+// The tiles over unsigned activations (intdot8u_vnni_amd64.h): xu is
+// qvec.u8, four or eight vectors' unsigned quants qstride bytes apart.
+
 //go:noescape
 func dotQ80x8RowsUVNNI(row *byte, rowBytes, nrows int, d4 *float32, xu *uint8, nb, qstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ80x4RowsUVNNI(row *byte, rowBytes, nrows int, d4 *float32, xu *uint8, nb, qstride int, dst *float32, dstStride int)
+
+//go:noescape
+func dotQ50x8RowsUVNNI(row *byte, rowBytes, nrows int, d4 *float32, xu *uint8, nb, qstride int, dst *float32, dstStride int)
 
 //go:noescape
 func x4corrAVX2(qs *int8, nb, shift int, c *int32)
 
 // tileForms is what t's tile kernels (and Q5_0's two-row kernels) in the
-// build in use read besides d4 and qs: on the VNNI build, the unsigned
-// quants for Q8_0 and Q5_0 (the corrections -128·Σx where unsigned tiles
-// are off, and Q5_0's -16·Σx where its two-row kernels are on); on AVX2,
-// Q5_0's corrections. Q4_0 and the sign trick of AVX2's Q8_0 read none.
-func tileForms(t ggml.Type) tileForm {
+// build in use read besides d4 and qs, for vectors cols wide: on the VNNI
+// build, the unsigned quants for Q8_0 (the corrections -128·Σx where
+// unsigned tiles are off), Q5_0's corrections -16·Σx and, where its
+// eight-vector tile takes unsigned quants (q50Unsigned), those too; on
+// AVX2, Q5_0's corrections. Q4_0 and the sign trick of AVX2's Q8_0 read
+// none.
+func tileForms(t ggml.Type, cols int) tileForm {
 	switch {
 	case !hasAVX2 || t != ggml.Q8_0 && t != ggml.Q5_0:
 		return 0
@@ -97,10 +108,24 @@ func tileForms(t ggml.Type) tileForm {
 	case t == ggml.Q8_0 && !unsignedTiles:
 		return formC128
 	case t == ggml.Q8_0:
-		return formU8 | formC128
+		return formU8
+	case q50Unsigned(cols) && x8Tiles:
+		return formC16 | formU8
 	}
 	return formC16
 }
+
+// q50Unsigned reports whether Q5_0 rows cols wide take the eight-vector
+// tile over unsigned activations: on the VNNI build, from 2048 columns.
+// Q5_0's weights cost the same to unpack signed or unsigned, so the
+// unsigned tile only adds its per-row correction (two instructions a row
+// and block) and saves the vectors' correction loads: in the first-level
+// cache those cost less (0.97-0.99x at 896 columns), past it more
+// (1.23-1.25x at 2048; docs/benchmarks.md, enginetiles session). Its
+// four-vector tile would share the correction among four vectors only and
+// measured 0.81-0.97x at every width, so Q5_0's four-vector tiles keep
+// the per-vector corrections.
+func q50Unsigned(cols int) bool { return useVNNI && unsignedTiles && cols >= 2048 }
 
 // makeForms makes the forms in need from v's quants.
 func (v *qvec) makeForms(need tileForm) {
@@ -176,6 +201,8 @@ func dotX4RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, xq *qvec, v, s
 	nb := cols / qk
 	r, d, q, o := &rows[0], &xq.d4[s*nb], &xq.qs[v*cols], &dst[0]
 	switch {
+	case t == ggml.Q8_0 && useVNNI && unsignedTiles:
+		dotQ80x4RowsUVNNI(r, rowBytes, nrows, d, u8At(xq, v, 4, cols), nb, cols, o, dstStride)
 	case t == ggml.Q8_0 && useVNNI:
 		dotQ80x4RowsVNNI(r, rowBytes, nrows, d, q, corrAt(xq, formC128, xq.c128, v, 4, cols), nb, cols, o, dstStride)
 	case t == ggml.Q8_0:
@@ -306,6 +333,8 @@ func dotX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, xq *qvec, v, c
 		dotQ80x8RowsVNNI(r, rowBytes, nrows, d, q, corrAt(xq, formC128, xq.c128, v, 8, cols), nb, cols, o, dstStride)
 	case t == ggml.Q8_0:
 		dotQ80x8RowsAVX2(r, rowBytes, nrows, d, q, nil, nb, cols, o, dstStride)
+	case t == ggml.Q5_0 && q50Unsigned(cols):
+		dotQ50x8RowsUVNNI(r, rowBytes, nrows, d, u8At(xq, v, 8, cols), nb, cols, o, dstStride)
 	case t == ggml.Q5_0 && useVNNI:
 		dotQ50x8RowsVNNI(r, rowBytes, nrows, d, q, corrAt(xq, formC16, xq.c16, v, 8, cols), nb, cols, o, dstStride)
 	case t == ggml.Q5_0:

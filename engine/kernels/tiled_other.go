@@ -24,7 +24,7 @@ func dotKX8RowsArch(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32,
 	panic("kernels: no eight-vector kernels")
 }
 
-func tileForms(t ggml.Type) tileForm { return 0 }
+func tileForms(t ggml.Type, cols int) tileForm { return 0 }
 
 func (v *qvec) makeForms(need tileForm) {}
 
