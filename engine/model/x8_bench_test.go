@@ -2,6 +2,7 @@ package model
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -31,8 +32,9 @@ func BenchmarkShapesQ6KVNNI(b *testing.B) { pairedShapes(b, kernels.SetQ6KVNNITi
 // BenchmarkShapesUnsigned compares the VNNI build's Q8_0 and Q5_0 tiles
 // with unsigned activations (on, kernels.SetUnsignedTiles) with the ones
 // with per-vector corrections (off) on a VNNI machine, as
-// BenchmarkShapesX8 does (rates reported as x4 for off, x8 for on).
-func BenchmarkShapesUnsigned(b *testing.B) { pairedShapes(b, kernels.SetUnsignedTiles) }
+// BenchmarkShapesX8 does (rates reported as x4 for off, x8 for on), and
+// for 4 sequences too, which take the four-vector tiles.
+func BenchmarkShapesUnsigned(b *testing.B) { pairedShapes(b, kernels.SetUnsignedTiles, 4, 8) }
 
 // BenchmarkShapesUnsignedWall is BenchmarkShapesUnsigned's prompt
 // by the wall clock (tok/s), which on a quiet machine says what the two
@@ -52,15 +54,21 @@ func BenchmarkShapesUnsignedWall(b *testing.B) {
 }
 
 // pairedShapes runs pairedX8 on BenchmarkShapes' files, for 8 sequences
-// decoding and for a prompt, with the tiles that set turns off and on.
-func pairedShapes(b *testing.B, set func(on bool) bool) {
+// (or each count in ns) decoding and for a prompt, with the tiles that set
+// turns off and on.
+func pairedShapes(b *testing.B, set func(on bool) bool, ns ...int) {
 	files, steps := benchFiles(b)
 	defer set(set(true))
+	if len(ns) == 0 {
+		ns = []int{8}
+	}
 	for _, f := range files {
 		m, name := openShapes(b, f)
-		b.Run(name+"/decode/n=8", func(b *testing.B) {
-			pairedX8(b, set, decodeRun(b, m, 8, steps), 8*steps)
-		})
+		for _, n := range ns {
+			b.Run(name+"/decode/n="+strconv.Itoa(n), func(b *testing.B) {
+				pairedX8(b, set, decodeRun(b, m, n, steps), n*steps)
+			})
+		}
 		b.Run(name+"/prompt", func(b *testing.B) {
 			pairedX8(b, set, promptRun(b, m), shapesTokens)
 		})
