@@ -120,11 +120,11 @@ func tileForms(t ggml.Type, cols int) tileForm {
 // Q5_0's weights cost the same to unpack signed or unsigned, so the
 // unsigned tile only adds its per-row correction (two instructions a row
 // and block) and saves the vectors' correction loads: in the first-level
-// cache those cost less (0.97-0.99x at 896 columns), past it more
-// (1.23-1.25x at 2048; docs/benchmarks.md, enginetiles session). Its
+// cache those cost less (0.96-0.99x at 896 columns), past it more
+// (1.21-1.26x at 2048; docs/benchmarks.md, enginetiles session). Its
 // four-vector tile would share the correction among four vectors only and
-// measured 0.81-0.97x at every width, so Q5_0's four-vector tiles keep
-// the per-vector corrections.
+// lost in 9 of 10 measurements (0.81-1.04x), so Q5_0's four-vector tiles
+// keep the per-vector corrections.
 func q50Unsigned(cols int) bool { return useVNNI && unsignedTiles && cols >= 2048 }
 
 // makeForms makes the forms in need from v's quants.
