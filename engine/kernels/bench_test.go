@@ -196,14 +196,14 @@ func BenchmarkTilesX8(b *testing.B) {
 
 // x8Shapes are the matrices the tile benchmarks time: Qwen2.5-0.5B's
 // 896- and 4864-wide Q5_0 and Q8_0 ones, Llama-3.2-1B's 2048- and
-// 8192-wide Q6_K, Q4_K and Q8_0 ones.
+// 8192-wide Q6_K, Q4_K and Q8_0 ones, and a 2048-wide Q5_0 one between.
 var x8Shapes = []struct {
 	typ        ggml.Type
 	rows, cols int
 }{{ggml.Q5_0, 4864, 896}, {ggml.Q8_0, 4864, 896}, {ggml.Q6_K, 2048, 2048}, {ggml.Q6_K, 2048, 8192},
 	{ggml.Q4_K, 2048, 2048}, {ggml.Q4_K, 8192, 2048}, {ggml.Q4_K, 2048, 8192},
 	{ggml.Q8_0, 2048, 2048}, {ggml.Q8_0, 8192, 2048}, {ggml.Q8_0, 2048, 8192},
-	{ggml.Q5_0, 896, 4864}, {ggml.Q8_0, 896, 4864}}
+	{ggml.Q5_0, 896, 4864}, {ggml.Q8_0, 896, 4864}, {ggml.Q5_0, 2048, 2048}}
 
 func median(v []float64) float64 {
 	if len(v) == 0 {

@@ -27,19 +27,33 @@ import (
 // qvec is an activation vector quantized in blocks of 32: x[i] ≈ d[i/32]*qs[i].
 // sum holds Σ qs over each block, for the Q4_1 and Q5_1 min terms. For
 // the tiled products, d4 holds d again, interleaved by groups of four
-// vectors, and c16, c32, c128 the corrections of x4corr (amd64), 32 bytes
-// a block as qs. k holds the same vectors in super-blocks of 256, for the
-// types that take them so (needsK); each form is filled only where a
-// product needs it.
+// vectors; c16 and c128 the corrections -16·Σx and -128·Σx per four-byte
+// group (laid out as qs, one int32 a group) for kernels that take the
+// weights unsigned as w+16 or w+128; u8 the quants as unsigned bytes,
+// qs+128, for kernels that take the activations so (amd64). forms says
+// which of these hold the current quantization: each is made only when a
+// product that reads it comes (forTiles). k holds the same vectors in
+// super-blocks of 256, for the types that take them so (needsK).
 type qvec struct {
-	d              []float32
-	qs             []int8
-	sum            []int32
-	d4             []float32
-	c16, c32, c128 []int32
-	u8             []uint8 // qs+128, for the VNNI build's Q8_0 eight-vector tile (amd64)
-	k              kvec
+	d         []float32
+	qs        []int8
+	sum       []int32
+	d4        []float32
+	c16, c128 []int32
+	u8        []uint8
+	forms     tileForm
+	k         kvec
 }
+
+// tileForm is a set of qvec's forms for the tiles, besides d and qs.
+type tileForm uint8
+
+const (
+	formD4   tileForm = 1 << iota // d4
+	formC16                       // c16: Q5_0's weights taken as w+16
+	formC128                      // c128: Q8_0's as w+128 (VNNI, unsigned tiles off)
+	formU8                        // u8: the VNNI build's Q8_0 and Q5_0 tiles
+)
 
 // kvec is an activation vector quantized in super-blocks of 256, as
 // llama.cpp's Q8_K (our own code): x[i] ≈ d[i/256]*qs[i], with bs[j] = Σ qs
@@ -70,7 +84,7 @@ func (v *qvec) quantizeFor(t ggml.Type, x []float32, cols int, tiles bool) {
 	}
 	v.quantize(x)
 	if tiles {
-		v.forTiles(cols / qk)
+		v.forTiles(t, cols/qk)
 	}
 }
 
@@ -106,18 +120,25 @@ func (k *kvec) dot(t ggml.Type, row []byte, v, cols int) float32 {
 	return dotQ6K(row, d, qs, bs)
 }
 
-// forTiles fills what the four-vector kernels take besides d and qs, for
-// vectors of nb blocks: x4corr's corrections, and d4: in each group of
-// four vectors, d4[4b+k] is vector k's scale of block b, so the kernels
-// load a block's four scales at once.
+// forTiles makes what t's tile kernels read besides d and qs, for vectors
+// of nb blocks, where the current quantization lacks it: the corrections
+// or unsigned quants of the kernels in use (tileForms), and d4: in each
+// group of four vectors, d4[4b+k] is vector k's scale of block b, so the
+// kernels load a block's four scales at once.
 //
 // When the vector count is not a multiple of four (but at least four),
 // one more group follows the aligned ones: the last four vectors, which
 // overlap the last aligned group, so that the leftover vectors can go
 // through a four-vector kernel too (see tiledJob.rows).
-func (v *qvec) forTiles(nb int) {
-	v.x4corr()
-	v.d4 = interleave4(v.d4, v.d, nb)
+func (v *qvec) forTiles(t ggml.Type, nb int) {
+	if v.forms&formD4 == 0 {
+		v.d4 = interleave4(v.d4, v.d, nb)
+		v.forms |= formD4
+	}
+	if need := tileForms(t, nb*qk) &^ v.forms; need != 0 {
+		v.makeForms(need)
+		v.forms |= need
+	}
 }
 
 // interleave4 returns d4 (grown) holding d's block scales, nb a vector,
@@ -155,6 +176,7 @@ func (v *qvec) quantize(x []float32) {
 	v.sum = grow(v.sum, nb)
 	v.qs = grow(v.qs, len(x))
 	quantizeQ8(v.d, v.qs, v.sum, x)
+	v.forms = 0
 }
 
 func grow[T any](s []T, n int) []T {

@@ -44,17 +44,16 @@
 #include "intq6k_amd64.h"
 #include "intq4k_amd64.h"
 
-// func x4corrAVX2(qs *int8, nb int, c16, c32, c128 *int32)
+// func x4corrAVX2(qs *int8, nb, shift int, c *int32)
 // For each of nb blocks of 32 quants, the sums of its four-byte groups
-// times -16, -32 and -128 (eight int32 lanes each, 32 bytes a block, as
-// the quants): the corrections X4UPAIR adds for weights taken as w+16,
-// w+32 (none since Q6_K takes super-blocks of 256: intq6k_amd64.h), w+128.
-TEXT ·x4corrAVX2(SB), NOSPLIT, $0-40
+// times -(1<<shift) (eight int32 lanes, 32 bytes a block, as the quants):
+// the corrections X4UPAIR adds for weights taken as w + 1<<shift (16 for
+// Q5_0, 128 for Q8_0).
+TEXT ·x4corrAVX2(SB), NOSPLIT, $0-32
 	MOVQ         qs+0(FP), SI
 	MOVQ         nb+8(FP), CX
-	MOVQ         c16+16(FP), DI
-	MOVQ         c32+24(FP), R8
-	MOVQ         c128+32(FP), DX
+	MOVQ         shift+16(FP), X5
+	MOVQ         c+24(FP), DI
 	MOVL         $0x01010101, AX
 	VMOVD        AX, X2
 	VPBROADCASTD X2, Y2
@@ -66,19 +65,11 @@ x4corrloop:
 	VMOVDQU    (SI), Y0
 	VPMADDUBSW Y0, Y2, Y1
 	VPMADDWD   x4ones<>(SB), Y1, Y1
-	VPSLLD     $4, Y1, Y4
+	VPSLLD     X5, Y1, Y4
 	VPSUBD     Y4, Y3, Y4
 	VMOVDQU    Y4, (DI)
-	VPSLLD     $5, Y1, Y4
-	VPSUBD     Y4, Y3, Y4
-	VMOVDQU    Y4, (R8)
-	VPSLLD     $7, Y1, Y4
-	VPSUBD     Y4, Y3, Y4
-	VMOVDQU    Y4, (DX)
 	ADDQ       $32, SI
 	ADDQ       $32, DI
-	ADDQ       $32, R8
-	ADDQ       $32, DX
 	DECQ       CX
 	JMP        x4corrloop
 

@@ -86,6 +86,7 @@ X4SPLAT(x4low<>, $0x0f0f0f0f0f0f0f0f)
 X4SPLAT(x4eight<>, $0x0808080808080808)
 X4SPLAT(x4sixteen<>, $0x1010101010101010)
 X4SPLAT(x4top<>, $0x8080808080808080)
+X4SPLAT(x4f0<>, $0xf0f0f0f0f0f0f0f0)
 X4SPLAT(x4ones<>, $0x0001000100010001)
 
 // Q8_0: scale, then 32 signed bytes. With VNNI, unsigned as w+128
@@ -132,16 +133,26 @@ X4SPLAT(x4ones<>, $0x0001000100010001)
 #define X4WS0 2(SI)
 #define X4WS1 2(R14)
 #define X4W(p, w, ws) \
-	VPBROADCASTD 2(p), Y14 \
-	VPSHUFB      x4spread<>(SB), Y14, Y14 \
-	VPAND        x4bit<>(SB), Y14, Y14 \
-	VPCMPEQB     x4bit<>(SB), Y14, Y14 \
-	VPAND        x4sixteen<>(SB), Y14, Y14 \
-	VMOVDQU      6(p), X15 \
-	VPSRLW       $4, X15, X13 \
-	VINSERTI128  $1, X13, Y15, Y15 \
-	VPAND        x4low<>(SB), Y15, Y15 \
-	VPOR         Y14, Y15, w
+	Q5MASK(p, Y14) \
+	VPAND x4sixteen<>(SB), Y14, Y14 \
+	Q5LOW(p, Y15, X15, X13) \
+	VPOR  Y14, Y15, w
+
+// Q5MASK(p, y): bytes of 0xff in y where the element of the Q5_0 block at
+// p has its fifth bit set, else 0 (element k in byte k).
+#define Q5MASK(p, y) \
+	VPBROADCASTD 2(p), y \
+	VPSHUFB      x4spread<>(SB), y, y \
+	VPAND        x4bit<>(SB), y, y \
+	VPCMPEQB     x4bit<>(SB), y, y
+
+// Q5LOW(p, y, x, xt): the low nibbles of the Q5_0 block at p in y (x
+// its lower half), element k in byte k; clobbers xt.
+#define Q5LOW(p, y, x, xt) \
+	VMOVDQU     6(p), x \
+	VPSRLW      $4, x, xt \
+	VINSERTI128 $1, xt, y, y \
+	VPAND       x4low<>(SB), y, y
 #include "intdot4_amd64.h"
 #ifdef NAME_Q50X8ROWS
 #include "intdot8_amd64.h"

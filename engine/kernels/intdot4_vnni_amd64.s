@@ -41,4 +41,28 @@
 #include "intq6k_amd64.h"
 #include "intq4k_amd64.h"
 
+// The tiles over unsigned activations (intdot8u_vnni_amd64.h): Q8_0's
+// weights as they are, Q5_0's 5-bit values minus 16 (Q5MASK, Q5LOW of
+// intdot4_types_amd64.h): the nibble where the fifth bit is set, the
+// nibble with its top four bits set (nibble - 16) where it is clear.
+#define NAME_X8UROWS ·dotQ80x8RowsUVNNI(SB)
+#define NAME_X4UROWS ·dotQ80x4RowsUVNNI(SB)
+#define BLOCKBYTES $34
+#define X4UW(p, w) VMOVDQU 2(p), w
 #include "intdot8u_vnni_amd64.h"
+#undef NAME_X8UROWS
+#undef NAME_X4UROWS
+#undef BLOCKBYTES
+#undef X4UW
+
+#define NAME_X8UROWS ·dotQ50x8RowsUVNNI(SB)
+#define BLOCKBYTES $22
+#define X4UW(p, w) \
+	Q5MASK(p, Y10) \
+	VPANDN x4f0<>(SB), Y10, Y10 \
+	Q5LOW(p, Y11, X11, X12) \
+	VPOR   Y10, Y11, w
+#include "intdot8u_vnni_amd64.h"
+#undef NAME_X8UROWS
+#undef BLOCKBYTES
+#undef X4UW

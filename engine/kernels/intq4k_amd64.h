@@ -282,7 +282,7 @@ q4k4loop:
 	JMP            q4k4loop
 
 q4k4sum:
-	KX4END
+	KX4END(dstStride+72(FP))
 	JMP  q4k4row
 
 q4k4done:

@@ -208,12 +208,13 @@ k6done:
 	VXORPS Y2, Y2, Y2 \
 	VXORPS Y3, Y3, Y3
 
-// KX4END: a row's end: the four vectors' sums (Y0-Y3) stored, dst[k·
-// dstStride] for vector k, and the frame moved to the next row.
-#define KX4END \
+// KX4END(stride): a row's end: the four vectors' sums (Y0-Y3) stored,
+// dst[k·stride] for vector k (stride the argument dstStride), and the
+// frame moved to the next row. Clobbers AX, R8 and R11.
+#define KX4END(stride) \
 	X4HSUM(Y0, Y1, Y2, Y3, X0, X1, X2, X3) \
 	MOVQ 8(SP), AX \
-	MOVQ dstStride+72(FP), R8 \
+	MOVQ stride, R8 \
 	SHLQ $2, R8 \
 	MOVQ AX, R11 \
 	Q8STORE(X0, R11) \
@@ -266,7 +267,7 @@ k4loop:
 	JMP            k4loop
 
 k4sum:
-	KX4END
+	KX4END(dstStride+72(FP))
 	JMP  k4row
 
 k4done:

@@ -18,7 +18,11 @@ func TestDotRowPairs(t *testing.T) {
 	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q5_0} {
 		dot := dotFor(typ)
 		checkTiles(t, r, typ, 1, []int{1, 2, 3, 5, 16}, func(m *Matrix, rowBytes, nrows int, xq *qvec, nb int, dst []float32, _ int) {
-			done := dotRowPairs(typ, m.Data, rowBytes, nrows, xq.d[:nb], xq.qs[:m.Cols], xq.c16[:m.Cols/4], dst[:nrows])
+			var c16 []int32 // Q5_0's, made where its two-row kernels read them
+			if xq.forms&formC16 != 0 {
+				c16 = xq.c16[:m.Cols/4]
+			}
+			done := dotRowPairs(typ, m.Data, rowBytes, nrows, xq.d[:nb], xq.qs[:m.Cols], c16, dst[:nrows])
 			if want := nrows &^ 1; rowPairs() && done != want {
 				t.Fatalf("%s: %d of %d rows in pairs, want %d", typ, done, nrows, want)
 			}
@@ -50,7 +54,7 @@ func BenchmarkDotRowPairs(b *testing.B) {
 		m := randMatrix(r, typ, rows, cols)
 		var xq qvec
 		xq.quantize(randVec(r, cols, 1))
-		xq.forTiles(cols / qk)
+		xq.forTiles(typ, cols/qk)
 		dst := make([]float32, rows)
 		pass := func(pairs bool) float64 { return productPass(typ, m, &xq, dst, pairs, 1) }
 		b.Run(fmt.Sprintf("%s/%d", typ, rows), func(b *testing.B) {

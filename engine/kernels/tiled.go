@@ -43,16 +43,21 @@ type Acts struct {
 func (a *Acts) Set(x []float32, n int) { a.x, a.n, a.cols, a.kcols = x, n, 0, 0 }
 
 // prepare quantizes a's vectors for products with m, in the form m's type
-// takes, unless that was done since Set.
+// takes, unless that was done since Set, and makes what m's tiles read
+// that no earlier product has.
 func (a *Acts) prepare(m *Matrix) {
-	have := &a.cols
 	if needsK(m.Type) {
-		have = &a.kcols
+		if a.kcols != m.Cols {
+			a.xq.quantizeFor(m.Type, a.x[:a.n*m.Cols], m.Cols, true)
+			a.kcols = m.Cols
+		}
+		return
 	}
-	if *have != m.Cols {
-		a.xq.quantizeFor(m.Type, a.x[:a.n*m.Cols], m.Cols, true)
-		*have = m.Cols
+	if a.cols != m.Cols {
+		a.xq.quantize(a.x[:a.n*m.Cols])
+		a.cols = m.Cols
 	}
+	a.xq.forTiles(m.Type, m.Cols/qk)
 }
 
 // MatMulActs is MatMulTiled of a's vectors, quantizing them only if no
@@ -265,27 +270,16 @@ func (t *tiledJob) tiles(m *Matrix, dst []float32, rowBytes, lo, hi int) {
 		if x4 {
 			rows := m.Data[r0*rowBytes : r1*rowBytes]
 			xq := &j.xq
-			// Vectors g … g+3, with their interleaved scales at d4[s·nb:].
-			x4 := func(g, s int) {
-				l0, l1 := g*cols/4, (g+4)*cols/4 // correction lanes
-				dotX4Rows(m.Type, rows, rowBytes, r1-r0, xq.d4[s*nb:(s+4)*nb], xq.qs[g*cols:(g+4)*cols],
-					xq.c16[l0:l1], xq.c32[l0:l1], xq.c128[l0:l1], nb, cols, dst[g*m.Rows+r0:], m.Rows)
-			}
 			// Eight vectors at a time where the type has such a kernel
 			// (batched decode has eight): what a weight block costs
 			// besides the vectors' products is then paid once for eight.
 			if x8Tiles && hasX8(m.Type) {
 				for ; v+8 <= n; v += 8 {
-					l0, l1 := v*cols/4, (v+8)*cols/4
-					var u8 []uint8 // qs+128, where x4corr made it
-					if len(xq.u8) > 0 {
-						u8 = xq.u8[v*cols : (v+8)*cols]
-					}
-					dotX8Rows(m.Type, rows, rowBytes, r1-r0, xq.d4[v*nb:(v+8)*nb], xq.qs[v*cols:(v+8)*cols], u8, xq.c16[l0:l1], xq.c32[l0:l1], xq.c128[l0:l1], nb, cols, dst[v*m.Rows+r0:], m.Rows)
+					dotX8Rows(m.Type, rows, rowBytes, r1-r0, xq, v, cols, dst[v*m.Rows+r0:], m.Rows)
 				}
 			}
 			for ; v+4 <= n; v += 4 {
-				x4(v, v)
+				dotX4Rows(m.Type, rows, rowBytes, r1-r0, xq, v, v, cols, dst[v*m.Rows+r0:], m.Rows)
 			}
 			// Two or three leftover vectors: the last four in one more
 			// tile (forTiles interleaved their scales after the aligned
@@ -293,15 +287,15 @@ func (t *tiledJob) tiles(m *Matrix, dst []float32, rowBytes, lo, hi int) {
 			// which is cheaper than two or three one-vector passes over
 			// the rows; the recomputed results are the same bits.
 			if v >= 4 && n-v >= tailMin {
-				x4(n-4, v)
+				dotX4Rows(m.Type, rows, rowBytes, r1-r0, xq, n-4, v, cols, dst[(n-4)*m.Rows+r0:], m.Rows)
 				v = n
 			}
 		}
 		for ; v < n; v++ {
 			d, qs, sum := j.xq.d[v*nb:(v+1)*nb], j.xq.qs[v*cols:(v+1)*cols], j.xq.sum[v*nb:(v+1)*nb]
 			dv := dst[v*m.Rows : (v+1)*m.Rows]
-			var c16 []int32 // Q5_0's corrections, where x4corr makes them
-			if len(j.xq.c16) >= (v+1)*cols/4 {
+			var c16 []int32 // Q5_0's corrections, where the two-row kernels read them
+			if j.xq.forms&formC16 != 0 {
 				c16 = j.xq.c16[v*cols/4 : (v+1)*cols/4]
 			}
 			r := r0 + dotRowPairs(m.Type, m.Data[r0*rowBytes:r1*rowBytes], rowBytes, r1-r0, d, qs, c16, dv[r0:r1])
@@ -390,18 +384,19 @@ func SetEightVectorTiles(on bool) bool {
 var tailMin = 2
 
 // dotX4Rows computes nrows consecutive rows of a 32-element block type t
-// (rowBytes apart; hasX4(t) must hold) against four consecutive quantized
-// vectors (block scales interleaved in d4, nb per vector, as
-// qvec.forTiles makes them; quants qs, cols per vector), writing row
-// r's result for vector k to dst[r+k·dstStride], each exactly as t's dot
-// product computes it.
-func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+// (rowBytes apart; hasX4(t) must hold) against vectors v … v+3 of xq, cols
+// wide, whose interleaved block scales (forTiles) are d4's group starting
+// at vector s, writing row r's result for vector k to dst[r+k·dstStride],
+// each exactly as t's dot product computes it. xq must hold the forms
+// tileForms(t) names.
+func dotX4Rows(t ggml.Type, rows []byte, rowBytes, nrows int, xq *qvec, v, s, cols int, dst []float32, dstStride int) {
+	nb := cols / qk
 	if nrows <= 0 || nb <= 0 {
 		return
 	}
-	rb := readBytes(t, nb)
-	_, _, _, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d4[3*nb+nb-1], c16[(3*cols+nb*qk)/4-1], c32[(3*cols+nb*qk)/4-1], c128[(3*cols+nb*qk)/4-1], qs[3*cols+nb*qk-1], dst[3*dstStride+nrows-1]
-	dotX4RowsArch(t, rows, rowBytes, nrows, d4, qs, c16, c32, c128, nb, cols, dst, dstStride)
+	_, _, _ = rows[(nrows-1)*rowBytes+readBytes(t, nb)-1], xq.d4[(s+4)*nb-1], xq.qs[(v+4)*cols-1]
+	_ = dst[3*dstStride+nrows-1]
+	dotX4RowsArch(t, rows, rowBytes, nrows, xq, v, s, cols, dst, dstStride)
 }
 
 // readBytes is how many bytes of a row of nb blocks of type t the tile
@@ -426,20 +421,15 @@ func readBytes(t ggml.Type, nb int) int {
 	return 0
 }
 
-// dotX8Rows is dotX4Rows for eight consecutive vectors (hasX8(t) must
-// hold), whose block scales d4 holds as two interleaved groups of four
-// and whose corrections c16, c32 and c128 are x4corr's, as is u8 (qs+128,
-// empty where x4corr makes none). (The K-quants'
-// tiles are dotKX4Rows and dotKX8Rows.)
-func dotX8Rows(t ggml.Type, rows []byte, rowBytes, nrows int, d4 []float32, qs []int8, u8 []uint8, c16, c32, c128 []int32, nb, cols int, dst []float32, dstStride int) {
+// dotX8Rows is dotX4Rows for vectors v … v+7 (v a multiple of four, so
+// that their scales are two groups of d4; hasX8(t) must hold). (The
+// K-quants' tiles are dotKX4Rows and dotKX8Rows.)
+func dotX8Rows(t ggml.Type, rows []byte, rowBytes, nrows int, xq *qvec, v, cols int, dst []float32, dstStride int) {
+	nb := cols / qk
 	if nrows <= 0 || nb <= 0 {
 		return
 	}
-	rb := readBytes(t, nb)
-	_, _, _, _, _, _ = rows[(nrows-1)*rowBytes+rb-1], d4[7*nb+nb-1], qs[7*cols+nb*qk-1], c16[(7*cols+nb*qk)/4-1], c32[(7*cols+nb*qk)/4-1], c128[(7*cols+nb*qk)/4-1]
+	_, _, _ = rows[(nrows-1)*rowBytes+readBytes(t, nb)-1], xq.d4[(v+8)*nb-1], xq.qs[(v+8)*cols-1]
 	_ = dst[7*dstStride+nrows-1]
-	if len(u8) > 0 {
-		_ = u8[7*cols+nb*qk-1]
-	}
-	dotX8RowsArch(t, rows, rowBytes, nrows, d4, qs, u8, c16, c32, c128, nb, cols, dst, dstStride)
+	dotX8RowsArch(t, rows, rowBytes, nrows, xq, v, cols, dst, dstStride)
 }

@@ -25,7 +25,7 @@ func TestDotX4Rows(t *testing.T) {
 				dotKX4Rows(typ, m.Data, rowBytes, nrows, &xq.k, 0, 0, m.Cols, dst, stride)
 				return
 			}
-			dotX4Rows(typ, m.Data, rowBytes, nrows, xq.d4, xq.qs, xq.c16, xq.c32, xq.c128, nb, m.Cols, dst, stride)
+			dotX4Rows(typ, m.Data, rowBytes, nrows, xq, 0, 0, m.Cols, dst, stride)
 		})
 	}
 }
@@ -53,7 +53,7 @@ func x8Kernel(typ ggml.Type) func(m *Matrix, rowBytes, nrows int, xq *qvec, nb i
 			dotKX8Rows(typ, m.Data, rowBytes, nrows, &xq.k, 0, m.Cols, dst, stride)
 			return
 		}
-		dotX8Rows(typ, m.Data, rowBytes, nrows, xq.d4, xq.qs, xq.u8, xq.c16, xq.c32, xq.c128, nb, m.Cols, dst, stride)
+		dotX8Rows(typ, m.Data, rowBytes, nrows, xq, 0, m.Cols, dst, stride)
 	}
 }
 
@@ -101,7 +101,7 @@ func TestMatMulTiled(t *testing.T) {
 	r := rand.New(rand.NewPCG(23, 24))
 	types := []ggml.Type{ggml.F32, ggml.F16, ggml.Q8_0, ggml.Q4_0, ggml.Q5_0, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K, ggml.Q3_K}
 	for _, typ := range types {
-		for _, shape := range [][2]int{{7, 256}, {37, 512}, {300, 768}} {
+		for _, shape := range [][2]int{{7, 256}, {37, 512}, {300, 768}, {19, 2048}} { // 2048: Q5_0's unsigned tile
 			m := randMatrix(r, typ, shape[0], shape[1])
 			for _, n := range []int{1, 3, 4, 5, 6, 7, 8, 10, 11, 13} {
 				x := randVec(r, n*m.Cols, 1)

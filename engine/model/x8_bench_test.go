@@ -2,6 +2,7 @@ package model
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -28,18 +29,19 @@ func BenchmarkShapesQ4KX8(b *testing.B) { pairedShapes(b, kernels.SetQ4KEightVec
 // (on) with the AVX2 one (off) on a VNNI machine.
 func BenchmarkShapesQ6KVNNI(b *testing.B) { pairedShapes(b, kernels.SetQ6KVNNITile) }
 
-// BenchmarkShapesQ80Unsigned compares the VNNI build's Q8_0 eight-vector
-// tile with unsigned activations (on, kernels.SetQ80UnsignedTile) with
-// the one with per-vector corrections (off) on a VNNI machine, as
-// BenchmarkShapesX8 does (rates reported as x4 for off, x8 for on).
-func BenchmarkShapesQ80Unsigned(b *testing.B) { pairedShapes(b, kernels.SetQ80UnsignedTile) }
+// BenchmarkShapesUnsigned compares the VNNI build's Q8_0 and Q5_0 tiles
+// with unsigned activations (on, kernels.SetUnsignedTiles) with the ones
+// with per-vector corrections (off) on a VNNI machine, as
+// BenchmarkShapesX8 does (rates reported as x4 for off, x8 for on), and
+// for 4 sequences too, which take the four-vector tiles.
+func BenchmarkShapesUnsigned(b *testing.B) { pairedShapes(b, kernels.SetUnsignedTiles, 4, 8) }
 
-// BenchmarkShapesQ80UnsignedWall is BenchmarkShapesQ80Unsigned's prompt
+// BenchmarkShapesUnsignedWall is BenchmarkShapesUnsigned's prompt
 // by the wall clock (tok/s), which on a quiet machine says what the two
 // workers together gain.
-func BenchmarkShapesQ80UnsignedWall(b *testing.B) {
+func BenchmarkShapesUnsignedWall(b *testing.B) {
 	files, _ := benchFiles(b)
-	set := kernels.SetQ80UnsignedTile
+	set := kernels.SetUnsignedTiles
 	defer set(set(true))
 	wall := func() time.Duration { return time.Duration(time.Now().UnixNano()) }
 	for _, f := range files {
@@ -52,15 +54,21 @@ func BenchmarkShapesQ80UnsignedWall(b *testing.B) {
 }
 
 // pairedShapes runs pairedX8 on BenchmarkShapes' files, for 8 sequences
-// decoding and for a prompt, with the tiles that set turns off and on.
-func pairedShapes(b *testing.B, set func(on bool) bool) {
+// (or each count in ns) decoding and for a prompt, with the tiles that set
+// turns off and on.
+func pairedShapes(b *testing.B, set func(on bool) bool, ns ...int) {
 	files, steps := benchFiles(b)
 	defer set(set(true))
+	if len(ns) == 0 {
+		ns = []int{8}
+	}
 	for _, f := range files {
 		m, name := openShapes(b, f)
-		b.Run(name+"/decode/n=8", func(b *testing.B) {
-			pairedX8(b, set, decodeRun(b, m, 8, steps), 8*steps)
-		})
+		for _, n := range ns {
+			b.Run(name+"/decode/n="+strconv.Itoa(n), func(b *testing.B) {
+				pairedX8(b, set, decodeRun(b, m, n, steps), n*steps)
+			})
+		}
 		b.Run(name+"/prompt", func(b *testing.B) {
 			pairedX8(b, set, promptRun(b, m), shapesTokens)
 		})
