@@ -15,7 +15,8 @@ import (
 // therefore read into memory of its own, never pooled, and its prompt
 // texts are views of it: the request owns the body's bytes, and the
 // collector lets go of them with the last view. Nothing may write the
-// bytes once a view is made, except UnescapeView on its own view.
+// bytes once a view is made but the unescaping of that view's own bytes
+// (ViewRaw, UnescapeView), once, before the view is read.
 
 // DecodeJSONOwned is DecodeJSONWith for a fast decoder whose values keep
 // views of the body (StrView, RawString, ViewRaw): when fast takes it
