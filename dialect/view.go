@@ -58,24 +58,26 @@ func UnescapeView(s string) string {
 
 // unescapeInPlace decodes the escapes of b, a string's inner bytes that
 // the scanner checked (so every escape is one it reads), into b's own
-// first bytes, and returns them. Each write lands at or before the byte
-// being read: an escape of n bytes stands for at most n-3 of UTF-8 (\u),
-// or one byte (\n and the others).
+// first bytes, and returns them: the runs between escapes moved whole.
+// Each write lands at or before the byte being read: an escape of n
+// bytes stands for at most n-3 of UTF-8 (\u), or one byte (\n and the
+// others).
 func unescapeInPlace(b []byte) []byte {
-	out := b[:0]
-	for i := 0; i < len(b); {
-		if b[i] != '\\' {
-			out = append(out, b[i])
-			i++
-			continue
+	w, r := 0, 0
+	for {
+		i := bytes.IndexByte(b[r:], '\\')
+		if i < 0 {
+			w += copy(b[w:], b[r:])
+			return b[:w]
 		}
-		next, j, ok := unescape(out, b, i)
+		w += copy(b[w:], b[r:r+i])
+		r += i
+		out, next, ok := unescape(b[:w], b, r)
 		if !ok { // unreachable for a checked string: the byte as it is
-			next, j = append(out, b[i]), i+1
+			out, next = append(b[:w], b[r]), r+1
 		}
-		out, i = next, j
+		w, r = len(out), next
 	}
-	return out
 }
 
 // view is b's bytes as a string, without a copy.
