@@ -46,16 +46,10 @@ func NewEndpoint(client *http.Client, url string, header http.Header) (*Endpoint
 // longer than short is let go of once sent), and returns the answer's
 // headers. Errors are the transport's, for TransportError.
 func (e *Endpoint) Post(ctx context.Context, body *[]byte, short int) (*http.Response, error) {
-	return e.PostEncoded(ctx, body, nil, short)
-}
-
-// PostEncoded is Post of a body that enc wrote (nil: Post), and writes
-// again when the transport first reads it (see Encoder).
-func (e *Endpoint) PostEncoded(ctx context.Context, body *[]byte, enc Encoder, short int) (*http.Response, error) {
 	if e.direct == nil {
-		return e.viaClient(ctx, body, enc, short)
+		return e.viaClient(ctx, body, short)
 	}
-	r, sent := e.request(ctx, body, enc, short)
+	r, sent := e.request(ctx, body, short)
 	resp, err := e.direct.RoundTrip(r)
 	var again []byte
 	redirected := err == nil && resp != nil && redirects(resp)
@@ -77,7 +71,7 @@ func (e *Endpoint) PostEncoded(ctx context.Context, body *[]byte, enc Encoder, s
 	}
 	if redirected {
 		resp.Body.Close()
-		return e.viaClient(ctx, &again, nil, short)
+		return e.viaClient(ctx, &again, short)
 	}
 	return resp, nil
 }
@@ -99,8 +93,8 @@ var errNilResponse = errors.New("http: RoundTripper implementation returned a ni
 // jar's cookies, applies its timeout.
 //
 //go:noinline
-func (e *Endpoint) viaClient(ctx context.Context, body *[]byte, enc Encoder, short int) (*http.Response, error) {
-	r, sent := e.request(ctx, body, enc, short)
+func (e *Endpoint) viaClient(ctx context.Context, body *[]byte, short int) (*http.Response, error) {
+	r, sent := e.request(ctx, body, short)
 	if e.client.Jar != nil {
 		r.Header = r.Header.Clone()
 	}
@@ -111,9 +105,9 @@ func (e *Endpoint) viaClient(ctx context.Context, body *[]byte, enc Encoder, sho
 
 // request is the call's request: the template with ctx and *body, which it
 // takes over.
-func (e *Endpoint) request(ctx context.Context, body *[]byte, enc Encoder, short int) (*http.Request, *SentBody) {
+func (e *Endpoint) request(ctx context.Context, body *[]byte, short int) (*http.Request, *SentBody) {
 	r := e.tmpl.WithContext(ctx)
-	return r, setBody(r, body, enc, short)
+	return r, setBody(r, body, short)
 }
 
 // redirects reports whether the client would follow resp.

@@ -3,7 +3,6 @@ package dialect
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -29,23 +28,12 @@ func NewUpstreamPost(ctx context.Context, url string, body *[]byte, short int) (
 		PutBuffer(body)
 		return nil, nil, err
 	}
-	return r, setBody(r, body, nil, short), nil
+	return r, setBody(r, body, short), nil
 }
 
-// An Encoder appends an upstream body to dst: the same bytes at every
-// call. With one, a long body is written when the transport first reads
-// it, not when its request is made: a call waits for its connection (a
-// dial, in a burst of new calls) with no prompt-sized buffer, where one
-// made before was live for all that time and, a thousand calls waiting
-// at once, more than the pool could give back (docs/benchmarks.md,
-// issue 13, promptview session). Whoever made the body already (for its
-// length, which the request states first) gives its buffer back at once.
-type Encoder func(dst []byte) []byte
-
 // setBody gives r *body, as NewUpstreamPost describes, and takes *body
-// over; a long body that enc wrote goes back to the pool now, and enc
-// writes it again at the first read.
-func setBody(r *http.Request, body *[]byte, enc Encoder, short int) *SentBody {
+// over.
+func setBody(r *http.Request, body *[]byte, short int) *SentBody {
 	b := *body
 	r.ContentLength = int64(len(b))
 	if len(b) <= short {
@@ -62,12 +50,6 @@ func setBody(r *http.Request, body *[]byte, enc Encoder, short int) *SentBody {
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(c)), nil }
 		return nil
 	}
-	if enc != nil {
-		PutBuffer(body)
-		s := &SentBody{enc: enc, n: len(b), lazy: true}
-		r.Body, r.GetBody = &sentReader{s: s, enc: enc, n: len(b)}, s.again
-		return s
-	}
 	s := &SentBody{buf: body, b: b}
 	r.Body, r.GetBody = &sentReader{b: b, s: s}, s.again
 	return s
@@ -78,9 +60,6 @@ func setBody(r *http.Request, body *[]byte, enc Encoder, short int) *SentBody {
 type SentBody struct {
 	buf   *[]byte // given back once read to its end and released
 	b     []byte
-	enc   Encoder // or b: written at each read, n bytes
-	n     int
-	lazy  bool          // enc's: buf is the first reader's, set before its end
 	state atomic.Uint32 // sentRead | sentReleased | sentRetried
 }
 
@@ -94,9 +73,6 @@ const (
 // call it, within Do.
 func (s *SentBody) again() (io.ReadCloser, error) {
 	s.state.Or(sentRetried)
-	if s.enc != nil {
-		return &sentReader{enc: s.enc, n: s.n}, nil // in a buffer of its own
-	}
 	return &sentReader{b: s.b}, nil
 }
 
@@ -104,7 +80,7 @@ func (s *SentBody) again() (io.ReadCloser, error) {
 // which net/http retries nothing.
 func (s *SentBody) Release() {
 	if s != nil {
-		s.b, s.enc = nil, nil
+		s.b = nil
 		s.done(sentReleased)
 	}
 }
@@ -117,13 +93,6 @@ func (s *SentBody) Release() {
 func (s *SentBody) done(bit uint32) {
 	old := s.state.Or(bit)
 	switch {
-	case s.lazy:
-		// A retry writes a buffer of its own: the first reader's goes
-		// back at the second of its end and Release, retried or not.
-		if old&bit == 0 && (old|bit)&(sentRead|sentReleased) == sentRead|sentReleased && s.buf != nil {
-			PutBuffer(s.buf)
-			s.buf = nil
-		}
 	case bit == sentReleased && old&sentRetried != 0:
 		// A retry's reader may still read the bytes (the first's end
 		// then gives nothing back): the pool does not get them.
@@ -138,24 +107,11 @@ func (s *SentBody) done(bit uint32) {
 // touch it: the transport may close a body while another goroutine still
 // reads it.
 type sentReader struct {
-	b   []byte
-	s   *SentBody // for the first reader, until its end
-	enc Encoder   // until the first read, which writes b: n bytes
-	n   int
-	err error // errBodyChanged, for every read after
+	b []byte
+	s *SentBody // for the first reader, until its end
 }
 
-// errBodyChanged is a body whose Encoder wrote another length than the
-// request states: a bug, but never a body cut short or run over.
-var errBodyChanged = errors.New("dialect: the upstream body's encoder wrote another length the second time")
-
 func (r *sentReader) Read(p []byte) (int, error) {
-	if r.enc != nil {
-		r.write()
-	}
-	if r.err != nil {
-		return 0, r.err
-	}
 	if len(r.b) == 0 {
 		r.b = nil
 		if s := r.s; s != nil {
@@ -167,22 +123,6 @@ func (r *sentReader) Read(p []byte) (int, error) {
 	n := copy(p, r.b)
 	r.b = r.b[n:]
 	return n, nil
-}
-
-// write is the first read of an Encoder's body: it writes b.
-func (r *sentReader) write() {
-	enc := r.enc
-	r.enc = nil
-	buf := GetBuffer(r.n)
-	if *buf = enc(*buf); len(*buf) != r.n {
-		PutBuffer(buf)
-		r.err = errBodyChanged
-		return
-	}
-	r.b = *buf
-	if r.s != nil {
-		r.s.buf = buf // the first reader's, given back as done says
-	}
 }
 
 func (r *sentReader) Close() error { return nil }

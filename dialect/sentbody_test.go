@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net/http"
 	"testing"
 )
 
@@ -101,78 +100,5 @@ func TestUpstreamPostGivesItsBufferBack(t *testing.T) {
 				t.Errorf("given back: %v, want %v", back, c.back)
 			}
 		})
-	}
-}
-
-// A long body that an Encoder wrote goes back to the pool at once, and is
-// written again at the transport's first read: until then the request
-// holds no buffer. It reads whole, once; a retry writes its own; the
-// first reader's buffer goes back at the second of its end and Release,
-// in either order, retried or not. A short body is sent as it is.
-func TestUpstreamPostEncoded(t *testing.T) {
-	long := bytes.Repeat([]byte("0123456789"), 300)
-	for _, c := range []struct {
-		name     string
-		readLast bool
-		retried  bool
-	}{
-		{"read, then released", false, false},
-		{"released, then read", true, false},
-		{"retried", false, true},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			writes := 0
-			enc := func(dst []byte) []byte {
-				writes++
-				return append(dst, long...)
-			}
-			body := bytesOf(long)
-			r, _ := http.NewRequest(http.MethodPost, "http://up/v1/messages", nil)
-			sent := setBody(r, body, enc, 1024)
-			if len(*body) != 0 || r.ContentLength != int64(len(long)) || sent == nil || sent.buf != nil || writes != 0 {
-				t.Fatalf("made: body given back %v, length %d, buffer held %v, %d writes", len(*body) == 0, r.ContentLength, sent != nil && sent.buf != nil, writes)
-			}
-			if c.retried {
-				again, _ := r.GetBody()
-				defer func() {
-					if b, _ := io.ReadAll(again); !bytes.Equal(b, long) || writes != 2 {
-						t.Errorf("the retry read %d bytes, want %d (%d writes)", len(b), len(long), writes)
-					}
-				}()
-			}
-			read := func() {
-				if b, err := io.ReadAll(r.Body); err != nil || !bytes.Equal(b, long) || writes != 1 {
-					t.Fatalf("body read %d bytes, %v, %d writes", len(b), err, writes)
-				}
-			}
-			if !c.readLast {
-				read()
-				if sent.buf == nil {
-					t.Fatal("the buffer was given back before Release")
-				}
-			}
-			sent.Release()
-			if c.readLast {
-				read()
-			}
-			if sent.buf != nil || r.Body.(*sentReader).b != nil {
-				t.Error("the buffer was kept once read and released")
-			}
-		})
-	}
-	// An encoder that writes another length is an error, not a body cut
-	// short or run over.
-	r, _ := http.NewRequest(http.MethodPost, "http://up/v1/messages", nil)
-	setBody(r, bytesOf(long), func(dst []byte) []byte { return append(dst, long[1:]...) }, 1024)
-	if _, err := io.ReadAll(r.Body); err != errBodyChanged {
-		t.Errorf("a body written shorter read with %v", err)
-	}
-	// A short one is sent as it is, with no encoder kept.
-	r, _ = http.NewRequest(http.MethodPost, "http://up/v1/messages", nil)
-	if sent := setBody(r, bytesOf(long[:1024]), func([]byte) []byte { panic("written again") }, 1024); sent != nil {
-		t.Error("a short body kept a SentBody")
-	}
-	if b, err := io.ReadAll(r.Body); err != nil || !bytes.Equal(b, long[:1024]) {
-		t.Errorf("the short body read %d bytes, %v", len(b), err)
 	}
 }

@@ -129,12 +129,12 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if pf != nil && pf.complete {
 		return dialect.PrefixAnswered(pf.prompt, pf.tokens), nil
 	}
-	body, enc, err := requestBody(p.upstreamRequest(req), bodySize(req))
+	body, err := requestBody(p.upstreamRequest(req), bodySize(req))
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "anthropic: %v", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	resp, err := p.postStream(ctx, body, enc)
+	resp, err := p.postStream(ctx, body)
 	if err != nil {
 		cancel()
 		if pf != nil {
@@ -172,14 +172,13 @@ func (p *Provider) post(ctx context.Context, path string, body []byte, header ht
 	return p.answer(ctx, resp, err)
 }
 
-// postStream is post of a streamed call's body, which enc wrote (see
-// dialect.Encoder), to /v1/messages, through the endpoint made once (see
-// Provider.messages).
-func (p *Provider) postStream(ctx context.Context, body []byte, enc dialect.Encoder) (*http.Response, error) {
+// postStream is post of a streamed call's body to /v1/messages, through
+// the endpoint made once (see Provider.messages).
+func (p *Provider) postStream(ctx context.Context, body []byte) (*http.Response, error) {
 	if p.urlErr != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "anthropic: %v", p.urlErr)
 	}
-	resp, err := p.messages.PostEncoded(ctx, &body, enc, shortBody)
+	resp, err := p.messages.Post(ctx, &body, shortBody)
 	return p.answer(ctx, resp, err)
 }
 

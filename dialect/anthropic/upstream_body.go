@@ -15,30 +15,13 @@ import (
 // FuzzRequestBody hold the two to the same bytes. The buffer, of size
 // bytes (bodySize's guess), comes from the pool that
 // dialect.NewUpstreamPost gives a long body back to once sent.
-//
-// A body written by appendRequest comes with its Encoder, to be written
-// again when sent (see dialect.Encoder); nil for encoding/json's.
-func requestBody(m *MessagesRequest, size int) ([]byte, dialect.Encoder, error) {
+func requestBody(m *MessagesRequest, size int) ([]byte, error) {
 	buf := dialect.GetBuffer(size)
 	if b, ok := appendRequest(*buf, m); ok {
-		return b, requestEncoder(m, len(b)), nil
+		return b, nil
 	}
 	dialect.PutBuffer(buf)
-	b, err := json.Marshal(m)
-	return b, nil, err
-}
-
-// requestEncoder is appendRequest of m, for a body too long to go with
-// its headers (nil for one that does: it is copied, and its buffer
-// pooled, at once).
-func requestEncoder(m *MessagesRequest, n int) dialect.Encoder {
-	if n <= shortBody {
-		return nil
-	}
-	return func(b []byte) []byte {
-		b, _ = appendRequest(b, m)
-		return b
-	}
+	return json.Marshal(m)
 }
 
 // bodySize is a guess at the length of req's upstream body, so that it

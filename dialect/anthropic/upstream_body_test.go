@@ -51,21 +51,9 @@ func TestRequestBodyMatchesMarshal(t *testing.T) {
 func checkRequestBody(t *testing.T, m *MessagesRequest) {
 	t.Helper()
 	want, werr := json.Marshal(m)
-	got, enc, err := requestBody(m, 0)
+	got, err := requestBody(m, 0)
 	if (err != nil) != (werr != nil) || !bytes.Equal(got, want) {
 		t.Errorf("requestBody\n got %s %v\nwant %s %v", got, err, want, werr)
-	}
-	// The Encoder, which writes a long body again when it is sent: none
-	// for a short body or one of encoding/json's; else the same bytes
-	// (forced for short ones too).
-	_, fast := appendRequest(nil, m)
-	if (enc != nil) != (fast && len(got) > shortBody) {
-		t.Errorf("an encoder for a body of %d bytes, written directly %v: %v", len(got), fast, enc != nil)
-	}
-	if enc = requestEncoder(m, shortBody+1); fast {
-		if again := enc(make([]byte, 0, 3)); !bytes.Equal(again, got) {
-			t.Errorf("the encoder wrote\n%s\nrequestBody\n%s", again, got)
-		}
 	}
 }
 

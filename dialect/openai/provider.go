@@ -118,7 +118,6 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	legacy := len(req.Messages) == 0 && (req.RawPrompt || req.Prompt != "")
 	var (
 		body []byte
-		enc  dialect.Encoder
 		err  error
 		ep   = p.chat
 	)
@@ -126,7 +125,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		ep = p.completions
 		body, err = json.Marshal(upstreamCompletion(req))
 	} else {
-		body, enc, err = chatBody(req)
+		body, err = chatBody(req)
 	}
 	if err != nil {
 		return nil, &stream.Error{Code: stream.CodeInvalidRequest, Message: "encoding the upstream request failed", Err: err}
@@ -134,7 +133,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if p.urlErr != nil {
 		return nil, &stream.Error{Code: stream.CodeInternal, Message: "bad upstream URL for provider " + p.cfg.Name, Err: p.urlErr}
 	}
-	resp, err := ep.PostEncoded(ctx, &body, enc, UpstreamWriteBuffer)
+	resp, err := ep.Post(ctx, &body, UpstreamWriteBuffer)
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}

@@ -16,30 +16,13 @@ import (
 // and escapes. TestChatBodyMatchesMarshal and FuzzChatBody hold the two
 // to the same bytes. The buffer comes from the pool that
 // dialect.NewUpstreamPost gives a long body back to once sent.
-//
-// A body written by appendChatBody comes with its Encoder, to be written
-// again when sent (see dialect.Encoder); nil for encoding/json's.
-func chatBody(req *stream.Request) ([]byte, dialect.Encoder, error) {
+func chatBody(req *stream.Request) ([]byte, error) {
 	buf := dialect.GetBuffer(chatBodySize(req))
 	if b, ok := appendChatBody(*buf, req); ok {
-		return b, chatEncoder(req, len(b)), nil
+		return b, nil
 	}
 	dialect.PutBuffer(buf)
-	b, err := json.Marshal(upstreamChat(req))
-	return b, nil, err
-}
-
-// chatEncoder is appendChatBody of req, for a body too long to go with
-// its headers (nil for one that does: it is copied, and its buffer
-// pooled, at once).
-func chatEncoder(req *stream.Request, n int) dialect.Encoder {
-	if n <= UpstreamWriteBuffer {
-		return nil
-	}
-	return func(b []byte) []byte {
-		b, _ = appendChatBody(b, req)
-		return b
-	}
+	return json.Marshal(upstreamChat(req))
 }
 
 // chatBodySize is a guess at the body's length, so that it is written

@@ -3,7 +3,6 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/runnel/runnel/dialect"
 	"math"
 	"testing"
 
@@ -53,11 +52,10 @@ func TestChatBodyMatchesMarshal(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := marshalledChat(t, &tc.req)
-			got, enc, err := chatBody(&tc.req)
+			got, err := chatBody(&tc.req)
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkEncoder(t, &tc.req, got, enc)
 			if !bytes.Equal(got, want) {
 				t.Errorf("chatBody\n got %s\nwant %s", got, want)
 			}
@@ -73,7 +71,7 @@ func TestChatBodyMatchesMarshal(t *testing.T) {
 func TestChatBodyRefusesWhatMarshalRefuses(t *testing.T) {
 	nan := math.NaN()
 	req := &stream.Request{Model: "m", Sampling: stream.Sampling{Temperature: &nan}}
-	if _, _, err := chatBody(req); err == nil {
+	if _, err := chatBody(req); err == nil {
 		t.Fatal("chatBody wrote a NaN temperature")
 	}
 }
@@ -91,30 +89,12 @@ func FuzzChatBody(f *testing.F) {
 			req.Messages = append(req.Messages, stream.Message{Role: "assistant", Content: name, ToolCalls: []stream.ToolCall{{ID: callID, Name: name, Arguments: args}}})
 		}
 		want, werr := json.Marshal(upstreamChat(req))
-		got, enc, err := chatBody(req)
+		got, err := chatBody(req)
 		if (err != nil) != (werr != nil) {
 			t.Fatalf("error %v, encoding/json's %v", err, werr)
 		}
-		checkEncoder(t, req, got, enc)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("chatBody\n got %q\nwant %q", got, want)
 		}
 	})
-}
-
-// checkEncoder holds chatBody's Encoder, which writes a long body again
-// when it is sent, to the body chatBody wrote: none for a short body or
-// one of encoding/json's; for any other, the same bytes (forced for
-// short ones too).
-func checkEncoder(t *testing.T, req *stream.Request, body []byte, enc dialect.Encoder) {
-	t.Helper()
-	_, fast := appendChatBody(nil, req)
-	if (enc != nil) != (fast && len(body) > UpstreamWriteBuffer) {
-		t.Fatalf("an encoder for a body of %d bytes, written directly %v: %v", len(body), fast, enc != nil)
-	}
-	if enc = chatEncoder(req, UpstreamWriteBuffer+1); fast {
-		if again := enc(make([]byte, 0, 3)); !bytes.Equal(again, body) {
-			t.Fatalf("the encoder wrote\n%q\nchatBody\n%q", again, body)
-		}
-	}
 }
