@@ -48,14 +48,18 @@ type hopStats struct {
 	// so far (runtime/metrics: no stop of the world).
 	Allocs uint64 `json:"allocs"`
 	GCs    uint64 `json:"gcs"`
+	// AllocBytes is the heap bytes allocated so far: with few
+	// collections in a burst of calls, what the resident set grows by
+	// beyond the live heap.
+	AllocBytes uint64 `json:"alloc_bytes"`
 }
 
-// allocsAndGCs reads the heap objects allocated and the collections
-// finished so far.
-func allocsAndGCs() (allocs, gcs uint64) {
-	m := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/cycles/total:gc-cycles"}}
+// allocsAndGCs reads the heap objects and bytes allocated and the
+// collections finished so far.
+func allocsAndGCs() (allocs, gcs, bytes uint64) {
+	m := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(m)
-	return m[0].Value.Uint64(), m[1].Value.Uint64()
+	return m[0].Value.Uint64(), m[1].Value.Uint64(), m[2].Value.Uint64()
 }
 
 func serveHop(kind, upstream string) {
@@ -94,7 +98,7 @@ func serveHop(kind, upstream string) {
 	mux.HandleFunc("GET /_hop/stats", func(w http.ResponseWriter, r *http.Request) {
 		s := hopStats{CPUNanos: int64(cpuTime()), RSS: rss(), Goroutine: runtime.NumGoroutine()}
 		s.Reads, s.Writes = syscalls()
-		s.Allocs, s.GCs = allocsAndGCs()
+		s.Allocs, s.GCs, s.AllocBytes = allocsAndGCs()
 		if charged != nil {
 			s.Charged = charged()
 		}

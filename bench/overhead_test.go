@@ -65,10 +65,14 @@ func gatewayAnthropicHandler(upstreamURL string) http.Handler {
 
 // gatewayAnthropicOver is gatewayAnthropicHandler reaching the upstream
 // through client.
-func gatewayAnthropicOver(upstreamURL string, client *http.Client) http.Handler {
+func gatewayAnthropicOver(upstreamURL string, client *http.Client, opts ...func(*gateway.Options)) http.Handler {
 	router := gateway.NewStaticRouter()
 	router.Register("anthropic", anthropic.NewProvider(anthropic.Config{BaseURL: upstreamURL, HTTPClient: client}))
-	gw := gateway.New(gateway.Options{Router: router, Observer: metrics.New()})
+	gwo := gateway.Options{Router: router, Observer: metrics.New()}
+	for _, f := range opts {
+		f(&gwo)
+	}
+	gw := gateway.New(gwo)
 	return server.New(server.Options{
 		Dialects: []server.Dialect{anthropic.NewServer(gw, anthropic.Options{})},
 		Logger:   slog.New(slog.DiscardHandler),
@@ -418,8 +422,9 @@ func BenchmarkOpenStreams(b *testing.B) {
 			p.stop()
 			rssPer[j] = append(rssPer[j], float64(with.RSS-before.RSS)/n)
 			livePer[j] = append(livePer[j], (float64(with.LiveBytes)-float64(before.LiveBytes))/n)
-			b.Logf("round %d: %-6s per open stream: RSS %.1f KiB, heap+stacks %.1f KiB, of which stacks %.1f KiB (%d goroutines with %d streams)",
-				i+1, kinds[j].name, rssPer[j][i]/1024, livePer[j][i]/1024, (float64(with.Stacks)-float64(before.Stacks))/n/1024, with.Goroutine, n)
+			b.Logf("round %d: %-6s per open stream: RSS %.1f KiB, heap+stacks %.1f KiB, of which stacks %.1f KiB (%d goroutines with %d streams); allocated %.1f KiB (%d collections)",
+				i+1, kinds[j].name, rssPer[j][i]/1024, livePer[j][i]/1024, (float64(with.Stacks)-float64(before.Stacks))/n/1024, with.Goroutine, n,
+				float64(with.AllocBytes-before.AllocBytes)/n/1024, with.GCs-before.GCs-2) // but before's two
 		}
 	}
 	for j, k := range kinds {

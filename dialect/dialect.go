@@ -114,44 +114,45 @@ func decodeFrom(rd io.Reader, limit int64, v any, strict bool) *stream.Error {
 // For a common request shape that a scanner reads for a fraction of
 // encoding/json's cost (docs/benchmarks.md, issue 13, percall session).
 // The body's bytes are reused once it returns: what fast decodes may keep
-// no slice of them (see DecodeJSONHeld).
+// no slice of them (see DecodeJSONOwned).
 func DecodeJSONWith(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool) *stream.Error {
-	body, err := DecodeJSONHeld(w, r, limit, v, fast)
-	body.Release()
+	_, err := decodeWith(w, r, limit, v, fast, false)
 	return err
 }
 
-// DecodeJSONHeld is DecodeJSONWith for a fast decoder whose values keep
-// slices of the body (raw JSON values): the body's buffer is the
-// caller's until it calls Release, once it has converted them; after
-// that, nothing may read them. (encoding/json copies what it decodes.)
-func DecodeJSONHeld(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool) (HeldBody, *stream.Error) {
+// decodeWith is DecodeJSONWith, and DecodeJSONOwned when owned; took
+// says fast took the body.
+func decodeWith(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool, owned bool) (took bool, _ *stream.Error) {
 	if limit <= 0 {
 		limit = DefaultBodyLimit
 	}
 	body := http.MaxBytesReader(w, r.Body, limit)
-	p, err := readBody(body, r.ContentLength, limit)
-	data := *p
+	data, p, err := readBody(body, r.ContentLength, limit, owned)
 	if err == nil {
 		body.Close() // see decodeJSON
 		if fast(data) {
-			return HeldBody{p}, nil
+			if !owned {
+				giveBack(data, p)
+			} // else v's now: never pooled
+			return true, nil
 		}
-		return HeldBody{p}, decodeFrom(bytes.NewReader(data), limit, v, false)
+		err := decodeFrom(bytes.NewReader(data), limit, v, false)
+		giveBack(data, p) // encoding/json kept no slice of it
+		return false, err
 	}
-	return HeldBody{p}, decodeFrom(io.MultiReader(bytes.NewReader(data), errReader{err}), limit, v, false)
+	e := decodeFrom(io.MultiReader(bytes.NewReader(data), errReader{err}), limit, v, false)
+	giveBack(data, p)
+	return false, e
 }
 
-// HeldBody is a request body read by DecodeJSONHeld, in a buffer from a
-// pool (GetBuffer).
-type HeldBody struct{ p *[]byte }
-
-// Release gives the body's buffer back; nothing may read it after.
-// Release on the zero HeldBody does nothing.
-func (b HeldBody) Release() {
-	if b.p != nil {
-		PutBuffer(b.p)
+// giveBack is PutBuffer of b, whose pooled slice is p (nil for b made
+// afresh).
+func giveBack(b []byte, p *[]byte) {
+	if p == nil {
+		p = new([]byte)
 	}
+	*p = b
+	PutBuffer(p)
 }
 
 // maxPrealloc bounds readBody's first allocation.
@@ -161,30 +162,36 @@ const maxPrealloc = 32 << 10
 // request's length when it says it (within limit, and up to
 // maxPrealloc: a client that announces a large body and sends it slowly
 // holds no more memory than it has sent), growing into the pool's larger
-// buffers.
-func readBody(body io.Reader, length, limit int64) (*[]byte, error) {
+// buffers. An owned body of a length it says starts in a buffer of just
+// that length instead, not the pool's (a class up to half as long
+// again, and one the pool would not get back): a request that keeps
+// views of it keeps no more.
+//
+// p is the pool's slice that data is in, nil for data made afresh.
+func readBody(body io.Reader, length, limit int64, owned bool) (data []byte, p *[]byte, err error) {
 	size := int64(512)
 	if length > 0 && length < limit {
 		size = min(length+1, maxPrealloc) // room to read the EOF without growing
 	}
-	p := GetBuffer(int(size))
-	data := *p
+	if owned && length > 0 && length < limit {
+		data = make([]byte, 0, size)
+	} else {
+		p = GetBuffer(int(size))
+		data = *p
+	}
 	for {
 		n, err := body.Read(data[len(data):cap(data)])
 		data = data[:len(data)+n]
 		if err == io.EOF {
-			*p = data
-			return p, nil
+			return data, p, nil
 		}
 		if err != nil {
-			*p = data
-			return p, err
+			return data, p, err
 		}
 		if len(data) == cap(data) { // twice as much room, from the pool
 			more := GetBuffer(2 * cap(data))
 			*more = append(*more, data...)
-			*p = data
-			PutBuffer(p)
+			giveBack(data, p)
 			p, data = more, *more
 		}
 	}

@@ -166,6 +166,19 @@ func (s *JSONScanner) RawString() ([]byte, bool) {
 	return s.b[start:s.i:s.i], true
 }
 
+// StrView is Str for a body the caller owns (dialect.DecodeJSONOwned):
+// the string is a view of the body's bytes, not a copy, and one with
+// escapes is left escaped, for UnescapeView once the whole body is taken
+// (until then, encoding/json may need the bytes as they are).
+func (s *JSONScanner) StrView() (string, bool) {
+	s.ws()
+	start := s.i + 1
+	if _, ok := s.str(false); !ok {
+		return "", false
+	}
+	return view(s.b[start : s.i-1]), true
+}
+
 // Str reads a string value: plain bytes and valid UTF-8 as they are, and
 // the escapes \" \\ \/ \b \f \n \r \t and \uXXXX outside the surrogates.
 // Invalid UTF-8 (which encoding/json replaces) and surrogate escapes

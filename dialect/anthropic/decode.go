@@ -11,8 +11,32 @@ import (
 // returns false with b zero, as it must be on entry, and encoding/json
 // decodes the body as before: the scanner only takes bodies that
 // encoding/json decodes to the same value (FuzzScanMessages).
+//
+// data must be the caller's own (dialect.DecodeJSONOwned): the texts of
+// the turns and the system prompt are views of it, and those with
+// escapes are unescaped in place once the whole body is taken.
 func scanMessages(data []byte, b *MessagesRequest) bool {
-	return dialect.ScanObject(data, b, messagesKeys, messagesField)
+	if !dialect.ScanObject(data, b, messagesKeys, messagesField) {
+		return false
+	}
+	if b.System != nil {
+		b.System.unescape()
+	}
+	for i := range b.Messages {
+		b.Messages[i].Content.unescape()
+	}
+	return true
+}
+
+// unescape turns content's texts, as content read them (views, left
+// escaped), into their text (dialect.UnescapeView).
+func (c *Content) unescape() {
+	for i := range c.Blocks {
+		c.Blocks[i].Text = dialect.UnescapeView(c.Blocks[i].Text)
+	}
+	if c.text != nil {
+		*c.text = c.Blocks[0].Text
+	}
 }
 
 // messagesKeys are the keys scanMessages reads, and those of a turn and
@@ -72,10 +96,11 @@ func turns(s *dialect.JSONScanner) ([]Message, bool) {
 }
 
 // content reads a string, or an array of text blocks, as
-// Content.UnmarshalJSON does.
+// Content.UnmarshalJSON does, but for the texts: views of the body, left
+// escaped (see scanMessages).
 func content(s *dialect.JSONScanner) (Content, bool) {
 	if s.Peek() == '"' {
-		text, ok := s.Str()
+		text, ok := s.StrView()
 		return Content{Blocks: []Block{{Type: "text", Text: text}}, text: &text}, ok
 	}
 	blocks := make([]Block, 0, 1)
@@ -85,7 +110,7 @@ func content(s *dialect.JSONScanner) (Content, bool) {
 			if string(key) == "type" {
 				b.Type, ok = s.Str()
 			} else {
-				b.Text, ok = s.Str()
+				b.Text, ok = s.StrView()
 			}
 			return ok
 		})

@@ -1,11 +1,13 @@
 package anthropic
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/stream"
 )
@@ -19,6 +21,8 @@ var scanCases = []struct {
 }{
 	{"bench", `{"model":"anthropic/default","max_tokens":256,"messages":[{"role":"user","content":[{"type":"text","text":"Tell me a story."}]}],"stream":true}`, true},
 	{"string content", ` { "model" : "m", "max_tokens": 1, "messages": [ {"role":"user","content":"hi\n\u00e9"}, {"role":"assistant","content":[]} ] } `, true},
+	{"escaped blocks", `{"system":"a\/b","messages":[{"role":"user","content":[{"type":"text","text":"x\"y\u20ac"},{"text":"\t","type":"text"}]}]}`, true},
+	{"escapes, then left", `{"system":"a\nb","messages":[{"role":"user","content":[{"type":"text","text":"x\ny"}]}],"metadata":{}}`, false},
 	{"system and sampling", `{"model":"m","max_tokens":5,"system":"be brief","stop_sequences":["\n\nHuman:","x"],"temperature":0.5,"top_p":1e-1,"top_k":40,"messages":[]}`, true},
 	{"system blocks", `{"system":[{"type":"text","text":"a"},{"text":"b","type":"text"}],"stop_sequences":[]}`, true},
 	{"empty", `{}`, true},
@@ -72,26 +76,35 @@ func FuzzDecodeMessagesBody(f *testing.F) {
 	})
 }
 
-// TestDecodedRequestOutlivesItsBody: the body's buffer goes back to the
-// pool once decoded, and the next body is read into it; what the first
-// decoded is its own.
+// TestDecodedRequestOutlivesItsBody: a scanned request's texts are views
+// of its body (unescaped in place), which is its own: never pooled, so
+// never the next body's buffer, nor written by whoever takes buffers
+// from the pool.
 func TestDecodedRequestOutlivesItsBody(t *testing.T) {
 	s := &Server{}
 	var bodies []*MessagesRequest
 	for _, c := range []byte("xyz") {
 		body := new(MessagesRequest)
-		raw := `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"` + strings.Repeat(string(c), 8192) + `"}]}`
+		raw := `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"` + strings.Repeat(string(c), 8192) + `"},` +
+			`{"role":"assistant","content":[{"type":"text","text":"a\u00e9\n"},{"type":"text","text":"` + strings.Repeat(string(c), 4096) + `"}]}]}`
 		if err := s.decode(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader(raw)), body); err != nil {
 			t.Fatal(err)
 		}
 		bodies = append(bodies, body)
+		for range 4 {
+			for _, n := range []int{1 << 10, 8 << 10, 12 << 10, 16 << 10} {
+				p := dialect.GetBuffer(n)
+				*p = append(*p, bytes.Repeat([]byte{'#'}, cap(*p))...)
+				dialect.PutBuffer(p)
+			}
+		}
 	}
 	for i, c := range []byte("xyz") {
 		req, err := bodies[i].toRequest()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m := req.Messages; len(m) != 1 || m[0].Content != strings.Repeat(string(c), 8192) {
+		if m := req.Messages; len(m) != 2 || m[0].Content != strings.Repeat(string(c), 8192) || m[1].Content != "aé\n"+strings.Repeat(string(c), 4096) {
 			t.Errorf("request %d: %.40q", i, m)
 		}
 	}

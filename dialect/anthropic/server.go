@@ -202,9 +202,11 @@ func (e *encoder) ended(call *gateway.Call, usage *stream.Usage) {
 }
 
 // decode decodes a Messages request: of the common shape with
-// scanMessages, else with encoding/json.
+// scanMessages, whose texts are views of the body that body then owns,
+// else with encoding/json.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, body *MessagesRequest) *stream.Error {
-	return dialect.DecodeJSONWith(w, r, s.opts.BodyLimit, body, func(data []byte) bool { return scanMessages(data, body) })
+	_, err := dialect.DecodeJSONOwned(w, r, s.opts.BodyLimit, body, func(data []byte) bool { return scanMessages(data, body) })
+	return err
 }
 
 // toRequest validates the body as Anthropic does and converts it.
@@ -306,13 +308,13 @@ func convertMessage(m Message, path string) ([]stream.Message, *stream.Error) {
 	var (
 		out  []stream.Message
 		main = stream.Message{Role: m.Role}
-		text strings.Builder
+		text joined
 	)
 	for j, b := range m.Content.Blocks {
 		bp := path + ".content." + strconv.Itoa(j)
 		switch b.Type {
 		case "text":
-			text.WriteString(b.Text)
+			text.add(b.Text)
 		case "thinking":
 			if m.Role != stream.RoleAssistant {
 				return nil, stream.InvalidParam(bp, "%s: thinking blocks are only allowed in assistant turns", bp)
@@ -362,14 +364,43 @@ func convertMessage(m Message, path string) ([]stream.Message, *stream.Error) {
 }
 
 func joinText(blocks []Block, path string) (string, *stream.Error) {
-	var sb strings.Builder
+	var text joined
 	for j, b := range blocks {
 		if b.Type != "text" {
 			return "", stream.InvalidParam(path, "%s.%d: only text blocks are allowed here, not %q", path, j, b.Type)
 		}
-		sb.WriteString(b.Text)
+		text.add(b.Text)
 	}
-	return sb.String(), nil
+	return text.String(), nil
+}
+
+// joined is texts joined: the one text itself when there is one (often
+// a prompt, a view of the body: see scanMessages), a copy only of
+// several.
+type joined struct {
+	one string
+	n   int
+	sb  strings.Builder
+}
+
+func (j *joined) add(s string) {
+	switch j.n {
+	case 0:
+		j.one = s
+	case 1:
+		j.sb.WriteString(j.one)
+		fallthrough
+	default:
+		j.sb.WriteString(s)
+	}
+	j.n++
+}
+
+func (j *joined) String() string {
+	if j.n <= 1 {
+		return j.one
+	}
+	return j.sb.String()
 }
 
 // encoder writes one call as Anthropic's event sequence, or collects it for

@@ -1,11 +1,14 @@
 package openai
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/stream"
 )
@@ -130,16 +133,39 @@ func FuzzPlainContent(f *testing.F) {
 	})
 }
 
-// decodeHeld is decodeBody for tests that read the value after: its body
-// is never released (so never reused under it).
+// decodeHeld is decodeBody for tests that read the value after.
 func (s *Server) decodeHeld(w http.ResponseWriter, r *http.Request, body requestBody) *stream.Error {
 	_, err := s.decodeBody(w, r, body)
 	return err
 }
 
-// TestDecodedRequestOutlivesItsBody: the body's buffer goes back to the
-// pool once the request is made, and the next request's body is read
-// into it; the first request's text is its own.
+// FuzzViewedChatRequest: the request the server makes of a body, its
+// texts views of the body unescaped in place when scanChat took it, is
+// the request encoding/json's decoding gives, or both are refused.
+func FuzzViewedChatRequest(f *testing.F) {
+	for _, tc := range scanCases {
+		f.Add([]byte(tc.body))
+	}
+	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"a\u00e9\n\"b\"\/"},{"role":"assistant","content":"é"},{"role":"tool","content":"x"}]}`))
+	f.Add([]byte(`{"model":"m","messages":[{"role":"system"},{"role":"user","content":"` + strings.Repeat(`x\ty`, 3000) + `"}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		s := &Server{gw: &dialecttest.Gateway{}}
+		var c ChatRequest
+		got := s.decode(httptest.NewRecorder(), httptest.NewRequest("POST", "/", bytes.NewReader(body)), &c)
+		var want *stream.Request
+		var wc ChatRequest
+		if dialect.DecodeJSON(httptest.NewRecorder(), httptest.NewRequest("POST", "/", bytes.NewReader(body)), 0, &wc) == nil {
+			want = s.validate(httptest.NewRecorder(), &wc, false)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\n got %+v\nwant %+v", body, got, want)
+		}
+	})
+}
+
+// TestDecodedRequestOutlivesItsBody: a scanned request's texts are views
+// of its body, which is its own: never pooled, so never the next body's
+// buffer, nor written by anyone who takes buffers from the pool.
 func TestDecodedRequestOutlivesItsBody(t *testing.T) {
 	s := &Server{gw: &dialecttest.Gateway{}}
 	chat := func(c byte) string {
@@ -153,10 +179,23 @@ func TestDecodedRequestOutlivesItsBody(t *testing.T) {
 			t.Fatal("not decoded")
 		}
 		reqs = append(reqs, req)
+		scribbleOnPool()
 	}
 	for i, c := range []byte("xyz") {
 		if m := reqs[i].Messages; len(m) != 2 || m[0].Content != strings.Repeat(string(c), 8192) || m[1].Content != "a\nb" {
 			t.Errorf("request %d: %.40q", i, m)
+		}
+	}
+}
+
+// scribbleOnPool takes buffers of a body's sizes from the pool and
+// writes them full.
+func scribbleOnPool() {
+	for range 4 {
+		for _, n := range []int{1 << 10, 8 << 10, 9 << 10, 12 << 10} {
+			p := dialect.GetBuffer(n)
+			*p = append(*p, bytes.Repeat([]byte{'#'}, cap(*p))...)
+			dialect.PutBuffer(p)
 		}
 	}
 }

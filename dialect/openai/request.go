@@ -16,7 +16,12 @@ const maxStops = 4
 
 // ToRequest validates a chat request and converts it to a stream.Request.
 // Errors are *stream.Error with CodeInvalidRequest naming the field.
-func (c *ChatRequest) ToRequest() (*stream.Request, error) {
+func (c *ChatRequest) ToRequest() (*stream.Request, error) { return c.toRequest(false) }
+
+// toRequest is ToRequest; with view, c is scanChat's, of a body the
+// request may own (dialect.DecodeJSONOwned), and its messages' texts are
+// views of it (dialect.ViewRaw).
+func (c *ChatRequest) toRequest(view bool) (*stream.Request, error) {
 	if c.Model == "" {
 		return nil, stream.InvalidParam("model", "model is required")
 	}
@@ -30,7 +35,7 @@ func (c *ChatRequest) ToRequest() (*stream.Request, error) {
 	req := &stream.Request{Model: c.Model, Metadata: c.Metadata}
 	req.Messages = make([]stream.Message, len(c.Messages))
 	for i := range c.Messages {
-		if err := c.Messages[i].toMessage(i, &req.Messages[i]); err != nil {
+		if err := c.Messages[i].toMessage(i, &req.Messages[i], view); err != nil {
 			return nil, err
 		}
 	}
@@ -129,7 +134,7 @@ func (c *CompletionRequest) ToRequest() (*stream.Request, error) {
 	return req, nil
 }
 
-func (m *Message) toMessage(i int, out *stream.Message) error {
+func (m *Message) toMessage(i int, out *stream.Message, view bool) error {
 	switch m.Role {
 	case stream.RoleSystem, "developer":
 		out.Role = stream.RoleSystem
@@ -138,7 +143,15 @@ func (m *Message) toMessage(i int, out *stream.Message) error {
 	default:
 		return m.badRole(i)
 	}
-	text, isNull, ok := plainContent(m.Content)
+	var (
+		text       string
+		isNull, ok bool
+	)
+	if view && m.Content != nil { // a string scanChat checked
+		text, ok = dialect.ViewRaw(m.Content), true
+	} else {
+		text, isNull, ok = plainContent(m.Content)
+	}
 	if !ok {
 		var err error
 		if text, isNull, err = contentText(m.Content, fmt.Sprintf("messages[%d].content", i)); err != nil {

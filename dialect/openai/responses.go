@@ -31,7 +31,7 @@ func (s *Server) Responses(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	req := s.validate(w, &body)
+	req := s.validate(w, &body, false)
 	if req == nil {
 		return
 	}

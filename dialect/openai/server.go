@@ -198,31 +198,36 @@ type requestBody interface {
 // decode decodes and validates body. On failure it has answered with the
 // error and returns nil.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, body requestBody) *stream.Request {
-	held, err := s.decodeBody(w, r, body)
+	viewed, err := s.decodeBody(w, r, body)
 	if err != nil {
-		held.Release()
 		writeError(w, err)
 		return nil
 	}
-	req := s.validate(w, body)
-	held.Release() // the request holds copies of what it needs
-	return req
+	return s.validate(w, body, viewed)
 }
 
 // decodeBody decodes body: a chat request of the common shape with
-// scanChat, anything else with encoding/json. A scanned chat's messages
-// hold their content as slices of the body, which stays held until the
-// request is made of them (validate).
-func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, body requestBody) (dialect.HeldBody, *stream.Error) {
+// scanChat, anything else with encoding/json. A scanned chat (viewed)
+// owns its body, and its messages' texts become views of it (validate).
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, body requestBody) (viewed bool, err *stream.Error) {
 	if c, ok := body.(*ChatRequest); ok {
-		return dialect.DecodeJSONHeld(w, r, s.opts.BodyLimit, c, func(data []byte) bool { return scanChat(data, c) })
+		return dialect.DecodeJSONOwned(w, r, s.opts.BodyLimit, c, func(data []byte) bool { return scanChat(data, c) })
 	}
-	return dialect.HeldBody{}, dialect.DecodeJSON(w, r, s.opts.BodyLimit, body)
+	return false, dialect.DecodeJSON(w, r, s.opts.BodyLimit, body)
 }
 
-// validate is decode's second half, for a body decoded already.
-func (s *Server) validate(w http.ResponseWriter, body requestBody) *stream.Request {
-	req, err := body.ToRequest()
+// validate is decode's second half, for a body decoded already (viewed:
+// see decodeBody).
+func (s *Server) validate(w http.ResponseWriter, body requestBody, viewed bool) *stream.Request {
+	var (
+		req *stream.Request
+		err error
+	)
+	if c, ok := body.(*ChatRequest); ok && viewed {
+		req, err = c.toRequest(true)
+	} else {
+		req, err = body.ToRequest()
+	}
 	if err != nil {
 		writeError(w, err)
 		return nil

@@ -1,0 +1,89 @@
+package dialect
+
+import (
+	"bytes"
+	"net/http"
+	"unsafe"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// A prompt decoded into a string of its own was a second prompt-sized
+// allocation a call beside the body it was read from, and a burst of
+// long-prompt calls outran the pools (docs/benchmarks.md, issue 13,
+// promptview session). A body that a request's fast decoder takes is
+// therefore read into memory of its own, never pooled, and its prompt
+// texts are views of it: the request owns the body's bytes, and the
+// collector lets go of them with the last view. Nothing may write the
+// bytes once a view is made but the unescaping of that view's own bytes
+// (ViewRaw, UnescapeView), once, before the view is read.
+
+// DecodeJSONOwned is DecodeJSONWith for a fast decoder whose values keep
+// views of the body (StrView, RawString, ViewRaw): when fast takes it
+// (took), the body's buffer belongs to v, and is neither reused nor
+// pooled. When fast leaves it, encoding/json decodes v from the untouched
+// bytes (it copies what it decodes), and the buffer goes back to the
+// pool.
+func DecodeJSONOwned(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool) (took bool, err *stream.Error) {
+	return decodeWith(w, r, limit, v, fast, true)
+}
+
+// ViewRaw returns the text of a JSON string's raw bytes (quotes
+// included, as RawString reads them) as a view of them, unescaping in
+// place when it has escapes: raw must be a string the scanner read and
+// checked, in memory the caller owns (DecodeJSONOwned), which nothing
+// reads as JSON again. (An escape is never shorter than what it stands
+// for, so the text fits in the bytes it was written in.)
+func ViewRaw(raw []byte) string {
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') >= 0 {
+		inner = unescapeInPlace(inner)
+	}
+	return view(inner)
+}
+
+// UnescapeView is ViewRaw for a StrView left escaped: the text of s,
+// unescaped in place in the memory s views (which the caller owns, and
+// nothing else views), or s itself when it has no escapes.
+func UnescapeView(s string) string {
+	if len(s) == 0 {
+		return s
+	}
+	b := unsafe.Slice(unsafe.StringData(s), len(s))
+	if bytes.IndexByte(b, '\\') < 0 {
+		return s
+	}
+	return view(unescapeInPlace(b))
+}
+
+// unescapeInPlace decodes the escapes of b, a string's inner bytes that
+// the scanner checked (so every escape is one it reads), into b's own
+// first bytes, and returns them: the runs between escapes moved whole.
+// Each write lands at or before the byte being read: an escape of n
+// bytes stands for at most n-3 of UTF-8 (\u), or one byte (\n and the
+// others).
+func unescapeInPlace(b []byte) []byte {
+	w, r := 0, 0
+	for {
+		i := bytes.IndexByte(b[r:], '\\')
+		if i < 0 {
+			w += copy(b[w:], b[r:])
+			return b[:w]
+		}
+		w += copy(b[w:], b[r:r+i])
+		r += i
+		out, next, ok := unescape(b[:w], b, r)
+		if !ok { // unreachable for a checked string: the byte as it is
+			out, next = append(b[:w], b[r]), r+1
+		}
+		w, r = len(out), next
+	}
+}
+
+// view is b's bytes as a string, without a copy.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
