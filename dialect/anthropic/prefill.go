@@ -99,7 +99,9 @@ func (p *Provider) withPrefill(ctx context.Context, req *stream.Request) (*strea
 		return req, nil, nil
 	}
 	text := strings.TrimRightFunc(last.Content, unicode.IsSpace)
-	pf := &prefill{ws: last.Content[len(text):]}
+	// A copy: the content may be a view of the whole request body
+	// (dialect.DecodeJSONOwned), which the stream would keep alive.
+	pf := &prefill{ws: strings.Clone(last.Content[len(text):])}
 	if text == "" {
 		return without, pf, nil
 	}
