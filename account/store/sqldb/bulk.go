@@ -140,7 +140,8 @@ const (
 // statement if there is one.
 func (s *Store) queryTx(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
 	if st, ok := s.wstmts.Load(q); ok {
-		return tx.StmtContext(ctx, st.(*sql.Stmt)).QueryContext(ctx, args...)
+		st := st.(*stmt)
+		return tx.StmtContext(ctx, st.Stmt).QueryContext(ctx, st.args(args)...)
 	}
 	return tx.QueryContext(ctx, q, args...)
 }
