@@ -140,7 +140,8 @@ const (
 // statement if there is one.
 func (s *Store) queryTx(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
 	if st, ok := s.wstmts.Load(q); ok {
-		return tx.StmtContext(ctx, st.(*sql.Stmt)).QueryContext(ctx, args...)
+		st := st.(*stmt)
+		return tx.StmtContext(ctx, st.Stmt).QueryContext(ctx, st.args(args)...)
 	}
 	return tx.QueryContext(ctx, q, args...)
 }
@@ -195,7 +196,7 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 	// it by what it held, shared out below in call order.
 	blocks := map[string]*blockUse{}
 	for _, i := range idx {
-		if c := cs[i]; c.Block != "" && c.Held > 0 {
+		if c := cs[i]; c.Block != "" && c.Held > 0 && blocks[c.Block] == nil {
 			blocks[c.Block] = &blockUse{}
 		}
 	}
@@ -253,9 +254,9 @@ func (s *Store) recordPlain(ctx context.Context, tx *sql.Tx, team string, cs []*
 			c := cs[idx[k]]
 			var block any
 			if inside[k] {
-				block = c.Block
-				if c.Block == one {
-					block = oneArg
+				block = oneArg // converted once
+				if c.Block != one {
+					block = c.Block
 				}
 			}
 			if c.KeyID != lastKey {

@@ -50,6 +50,10 @@ type Options struct {
 	// RowLocks says the database takes row locks (SELECT … FOR UPDATE:
 	// PostgreSQL); SQLite's single writer serializes write transactions.
 	RowLocks bool
+	// Positional says the database binds ? parameters by position more
+	// cheaply than $N ones by name (SQLite): the statements the store
+	// prepares are rewritten with ?s (positional.go).
+	Positional bool
 	// Changes signals changes to keys and teams across processes (see
 	// account.Changes); nil when the database offers no way. If it is an
 	// io.Closer, Close closes it.
@@ -59,8 +63,8 @@ type Options struct {
 // Store is an account.Store.
 type Store struct {
 	o      Options
-	stmts  sync.Map // query → *sql.Stmt on the read pool
-	wstmts sync.Map // query → *sql.Stmt on the write pool
+	stmts  sync.Map // query → *stmt on the read pool
+	wstmts sync.Map // query → *stmt on the write pool
 
 	reserving reserveGroup
 	// lockBlockQ locks a block's row (blocks.go), as the database can.
@@ -72,7 +76,8 @@ type Store struct {
 // Preparing here would deadlock: the transaction holds the only writer.
 func (s *Store) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
 	if st, ok := s.wstmts.Load(q); ok {
-		return tx.StmtContext(ctx, st.(*sql.Stmt)).ExecContext(ctx, args...)
+		st := st.(*stmt)
+		return tx.StmtContext(ctx, st.Stmt).ExecContext(ctx, st.args(args)...)
 	}
 	return tx.ExecContext(ctx, q, args...)
 }
@@ -93,7 +98,8 @@ const (
 // queryRowTx is exec for a write that returns a row.
 func (s *Store) queryRowTx(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
 	if st, ok := s.wstmts.Load(q); ok {
-		return tx.StmtContext(ctx, st.(*sql.Stmt)).QueryRowContext(ctx, args...)
+		st := st.(*stmt)
+		return tx.StmtContext(ctx, st.Stmt).QueryRowContext(ctx, st.args(args)...)
 	}
 	return tx.QueryRowContext(ctx, q, args...)
 }
@@ -101,17 +107,34 @@ func (s *Store) queryRowTx(ctx context.Context, tx *sql.Tx, q string, args ...an
 // query runs a hot read through a statement prepared once: parsing SQL
 // costs SQLite more than running these lookups.
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	st, ok := s.stmts.Load(q)
+	v, ok := s.stmts.Load(q)
 	if !ok {
-		p, err := s.o.Read.PrepareContext(ctx, q)
+		p, err := s.prepare(ctx, s.o.Read, q)
 		if err != nil {
 			return nil, err
 		}
-		if st, ok = s.stmts.LoadOrStore(q, p); ok {
+		if v, ok = s.stmts.LoadOrStore(q, p); ok {
 			p.Close()
 		}
 	}
-	return st.(*sql.Stmt).QueryContext(ctx, args...)
+	st := v.(*stmt)
+	return st.QueryContext(ctx, st.args(args)...)
+}
+
+// prepare prepares q on db, rewritten with ?s where Options.Positional
+// says so (and q allows).
+func (s *Store) prepare(ctx context.Context, db *sql.DB, q string) (*stmt, error) {
+	var order []int
+	if s.o.Positional {
+		if p, o, ok := positional(q); ok {
+			q, order = p, o
+		}
+	}
+	st, err := db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return &stmt{st, order}, nil
 }
 
 // queryRow is query for one row.
@@ -164,8 +187,8 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	if o.MaxVersion == 0 {
-		for _, q := range slices.Concat([]string{insertCall, addSpent, touchJob, deductCredit, reserveTeam, insertReservation, deleteReservation, releaseTeam, lockTeam}, s.bulkStatements(), reserveStatements(), s.blockStatements()) {
-			st, err := o.Write.PrepareContext(ctx, q)
+		for _, q := range s.writeStatements() {
+			st, err := s.prepare(ctx, o.Write, q)
 			if err != nil {
 				s.Close()
 				return nil, fmt.Errorf("account store: prepare: %w", err)
@@ -174,6 +197,11 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// writeStatements are the statements New prepares on the write pool.
+func (s *Store) writeStatements() []string {
+	return slices.Concat([]string{insertCall, addSpent, touchJob, deductCredit, reserveTeam, insertReservation, deleteReservation, releaseTeam, lockTeam}, s.bulkStatements(), reserveStatements(), s.blockStatements())
 }
 
 // Version implements account.Changes through Options.Changes.
@@ -198,7 +226,7 @@ func (s *Store) Close() error {
 		c.Close()
 	}
 	for _, m := range []*sync.Map{&s.stmts, &s.wstmts} {
-		m.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
+		m.Range(func(_, st any) bool { st.(*stmt).Close(); return true })
 	}
 	err := s.o.Write.Close()
 	if s.o.Read != s.o.Write {
