@@ -1,6 +1,10 @@
 package sqldb
 
-import "context"
+import (
+	"context"
+
+	"github.com/runnel/runnel/account"
+)
 
 // What the tests read of a store that the account layer never needs.
 
@@ -56,3 +60,11 @@ func (s *Store) RawTeam(ctx context.Context, id string) (credits, reserved int64
 	err = s.o.Read.QueryRowContext(ctx, `SELECT credits, reserved FROM teams WHERE id = $1`, id).Scan(&credits, &reserved)
 	return
 }
+
+// WhyRefused is whyRefused over the store's reads; ErrChanged its report
+// of a team that would take the reservation now.
+func (s *Store) WhyRefused(ctx context.Context, r account.Reservation) error {
+	return s.whyRefused(ctx, s.o.Read, r)
+}
+
+var ErrChanged = errChanged

@@ -20,6 +20,16 @@ func (s *Store) Reserve(ctx context.Context, r account.Reservation) error {
 
 // reserveOne is Reserve alone: the conditional update, then the row.
 func (s *Store) reserveOne(ctx context.Context, r account.Reservation) error {
+	for range refusedTries {
+		if err := s.reserveOnce(ctx, r); err != errChanged {
+			return err
+		}
+	}
+	return account.ErrInsufficientCredits
+}
+
+// reserveOnce is one try of reserveOne.
+func (s *Store) reserveOnce(ctx context.Context, r account.Reservation) error {
 	if s.o.WritableCTE {
 		// It is on the way to the first token: one round trip.
 		res, err := s.o.Write.ExecContext(ctx, `WITH t AS (`+reserveTeam+` RETURNING id)
@@ -70,7 +80,9 @@ const (
 )
 
 // whyRefused says why reserveTeam changed no row: no such team, too few
-// credits, or the budget.
+// credits, or the budget; errChanged when the team, read after the
+// update, would take r now (credits came back in between): the caller
+// tries again rather than name a cause the team no longer has.
 func (s *Store) whyRefused(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }, r account.Reservation) error {
@@ -81,8 +93,19 @@ func (s *Store) whyRefused(ctx context.Context, q interface {
 	if t.Free() < r.Credits {
 		return account.ErrInsufficientCredits
 	}
-	return account.ErrBudgetSpent
+	if t.MaxBudget > 0 && !(t.Spent < t.MaxBudget && t.Spent+t.BudgetReserved+r.Budget <= t.MaxBudget) {
+		return account.ErrBudgetSpent
+	}
+	return errChanged
 }
+
+// errChanged is whyRefused's report of a team that changed since the
+// refused update.
+var errChanged = errors.New("sqldb: the team changed since the reservation was refused")
+
+// refusedTries bounds how often reserveOne tries again after errChanged;
+// then the refusal is named by credits, which callers may wait on.
+const refusedTries = 3
 
 // Release drops a reservation without charging anything; releasing one
 // that is gone (released, or its record stored) changes nothing.

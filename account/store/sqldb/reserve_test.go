@@ -208,3 +208,39 @@ func TestReserveGroupOutlivesItsLeader(t *testing.T) {
 		})
 	}
 }
+
+// A refused reservation is named by what the team lacks when it is read
+// after the refusal; a team that would take it by then (credits given
+// back in between, as a block's are) is no budget's refusal but a change,
+// which Reserve tries again.
+func TestWhyRefused(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			s := storetest.Open(t, kind)
+			ctx := context.Background()
+			mustTeam(t, s, "team_free", 3)
+			mustTeam(t, s, "team_none", 0)
+			mustTeam(t, s, "team_budget", 10)
+			if err := s.SetTeamLimits(ctx, "team_budget", account.Limits{}, 1); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				r    account.Reservation
+				want error
+			}{
+				{account.Reservation{TeamID: "team_free", Credits: 1}, sqldb.ErrChanged},
+				{account.Reservation{TeamID: "team_none", Credits: 1}, account.ErrInsufficientCredits},
+				{account.Reservation{TeamID: "team_budget", Budget: 2}, account.ErrBudgetSpent},
+				{account.Reservation{TeamID: "team_budget", Budget: 0.5}, sqldb.ErrChanged},
+			} {
+				if err := s.WhyRefused(ctx, c.r); !errors.Is(err, c.want) {
+					t.Errorf("%s, %d credits, budget %g: %v; want %v", c.r.TeamID, c.r.Credits, c.r.Budget, err, c.want)
+				}
+			}
+			// Reserve itself takes what the team has.
+			if err := s.Reserve(ctx, account.Reservation{ID: "res_w", TeamID: "team_free", Owner: "o", Credits: 1}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
