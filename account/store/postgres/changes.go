@@ -10,8 +10,18 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// channel is the NOTIFY channel of changes to keys and teams.
+// channel is the NOTIFY channel of changes to keys and teams; a store
+// opened in a schema of its own (tests, side by side in one database)
+// has a channel of its own, so that no other schema's changes reach it.
 const channel = "runnel_changes"
+
+// channelOf is schema's channel.
+func channelOf(schema string) string {
+	if schema == "" {
+		return channel
+	}
+	return channel + "_" + schema
+}
 
 // listener follows changes to keys and teams made by any process on the
 // database (the CLI, other servers) with LISTEN on a connection of its own;
@@ -21,15 +31,16 @@ const channel = "runnel_changes"
 // missed meanwhile.
 type listener struct {
 	db      *sql.DB
+	channel string
 	version atomic.Uint64
 	up      atomic.Bool
 	cancel  context.CancelFunc
 	done    sync.WaitGroup
 }
 
-func listen(cfg *pgx.ConnConfig, db *sql.DB) *listener {
+func listen(cfg *pgx.ConnConfig, db *sql.DB, channel string) *listener {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &listener{db: db, cancel: cancel}
+	l := &listener{db: db, channel: channel, cancel: cancel}
 	l.done.Add(1)
 	go func() {
 		defer l.done.Done()
@@ -42,7 +53,7 @@ func (l *listener) run(ctx context.Context, cfg *pgx.ConnConfig) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		if c, err := pgx.ConnectConfig(ctx, cfg); err == nil {
-			if _, err := c.Exec(ctx, "LISTEN "+channel); err == nil {
+			if _, err := c.Exec(ctx, "LISTEN "+pgx.Identifier{l.channel}.Sanitize()); err == nil {
 				l.version.Add(1)
 				l.up.Store(true)
 				backoff = 100 * time.Millisecond
@@ -72,7 +83,7 @@ func (l *listener) Version() (uint64, bool) {
 }
 
 func (l *listener) Changed(ctx context.Context) error {
-	_, err := l.db.ExecContext(ctx, "SELECT pg_notify($1, '')", channel)
+	_, err := l.db.ExecContext(ctx, "SELECT pg_notify($1, '')", l.channel)
 	return err
 }
 

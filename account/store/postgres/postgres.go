@@ -40,7 +40,7 @@ func Open(ctx context.Context, url, schema string) (*sqldb.Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	l := listen(cfg, db)
+	l := listen(cfg, db, channelOf(schema))
 	s, err := sqldb.New(ctx, sqldb.Options{
 		Changes:       l,
 		Write:         db,
