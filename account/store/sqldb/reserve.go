@@ -93,10 +93,16 @@ func (s *Store) whyRefused(ctx context.Context, q interface {
 	if t.Free() < r.Credits {
 		return account.ErrInsufficientCredits
 	}
-	if t.MaxBudget > 0 && !(t.Spent < t.MaxBudget && t.Spent+t.BudgetReserved+r.Budget <= t.MaxBudget) {
+	if budgetRefuses(t.MaxBudget, t.Spent, t.BudgetReserved, r.Budget) {
 		return account.ErrBudgetSpent
 	}
 	return errChanged
+}
+
+// budgetRefuses is reserveTeam's budget condition, failed: the team has a
+// budget, and has spent it or would pass it with need more held.
+func budgetRefuses(maxBudget, spent, held, need float64) bool {
+	return maxBudget > 0 && !(spent < maxBudget && spent+held+need <= maxBudget)
 }
 
 // errChanged is whyRefused's report of a team that changed since the

@@ -132,7 +132,7 @@ func (s *Store) reserveTx(ctx context.Context, tx *sql.Tx, batch []*reserveReq) 
 			switch r := q.r; {
 			case credits-reserved < r.Credits:
 				q.err = account.ErrInsufficientCredits
-			case maxBudget > 0 && !(spent < maxBudget && spent+budget+r.Budget <= maxBudget):
+			case budgetRefuses(maxBudget, spent, budget, r.Budget):
 				q.err = account.ErrBudgetSpent
 			default:
 				q.err = nil
