@@ -248,10 +248,14 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 		{"runnel", procs[2].URL, prefix + "default"},
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams, MaxIdleConns: 0}}
+	// RUNNEL_BENCH_HOP_SYSCALLS=1 counts each hop's system calls by kind
+	// in every counted run (perf stat on the hop's process), and logs
+	// them per token.
+	traceSyscalls, counted := os.Getenv("RUNNEL_BENCH_HOP_SYSCALLS") != "", false
 	// run returns the run's result and the CPU time the hop's process
 	// spent on it (for direct: this process's, the load generator's and
 	// the mock's).
-	run := func(h hop, p *hopProc) (*Result, time.Duration) {
+	run := func(h hop, p *hopProc) (*Result, time.Duration, [2]hopStats) {
 		cfg := Config{
 			BaseURL: h.url + v1, Model: h.model, Prompt: "Tell me a story.",
 			Requests: requests, Concurrency: streams, HTTPClient: client, API: api,
@@ -260,7 +264,11 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 			cfg.Rate, cfg.Fixed = float64(streams)/(time.Duration(tokens)*itl).Seconds(), true
 		}
 		var s0 hopStats
+		stopTrace := func() map[string]int64 { return nil }
 		if p != nil {
+			if traceSyscalls && counted {
+				stopTrace = p.traceSyscalls(b)
+			}
 			s0 = p.stats(b, false)
 		}
 		t0 := cpuTime()
@@ -269,25 +277,32 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 			b.Fatal(err)
 		}
 		if p == nil {
-			return res, cpuTime() - t0
+			return res, cpuTime() - t0, [2]hopStats{}
 		}
 		s1 := p.stats(b, false)
+		counts := stopTrace()
 		tokens := float64(max(res.TotalOutputTokens, 1))
 		b.Logf("%s: %.2f read and %.2f write system calls per token", h.name, float64(s1.Reads-s0.Reads)/tokens, float64(s1.Writes-s0.Writes)/tokens)
-		return res, time.Duration(s1.CPUNanos - s0.CPUNanos)
+		b.Logf("%s: %s", h.name, perToken(s0, s1, res.TotalOutputTokens, len(res.Requests)))
+		if counts != nil {
+			b.Logf("%s: system calls %s", h.name, syscallMix(counts, res.TotalOutputTokens))
+		}
+		return res, time.Duration(s1.CPUNanos - s0.CPUNanos), [2]hopStats{s0, s1}
 	}
 	for j, h := range hops { // warm the connection pools
 		run(h, procs[j])
 	}
+	counted = true
 
 	var rounds [][]hopRound // per round: proxy, runnel
 	b.ResetTimer()
 	for i := range b.N {
 		res := make([]*Result, len(hops))
 		cpus := make([]time.Duration, len(hops))
+		stats := make([][2]hopStats, len(hops))
 		for k := range hops {
 			j := (i + k) % len(hops)
-			res[j], cpus[j] = run(hops[j], procs[j])
+			res[j], cpus[j], stats[j] = run(hops[j], procs[j])
 		}
 		d := res[0]
 		want := d.Requests[0].Digest
@@ -314,6 +329,7 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 			b.Logf("round %d: %-6s added TTFT p50 %+.2f p99 %+.2f ms, ITL p99 %.2f ms, CPU %.1f µs/token, %d bad streams",
 				i+1, hops[j+1].name, x.ttftP50, x.ttftP99, x.itlP99, x.cpuPerToken, x.bad)
 		}
+		b.Logf("round %d: runnel ÷ proxy per token: %s", i+1, hopRatios(stats[1], stats[2], res[1].TotalOutputTokens, res[2].TotalOutputTokens))
 		rounds = append(rounds, r)
 	}
 	b.StopTimer()
