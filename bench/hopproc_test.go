@@ -73,12 +73,16 @@ type sysStats struct {
 	VCSw, IVCSw    int64
 	MinFlt, MajFlt int64
 	// The runtime's CPU estimates, in ns: GC (mark assist, dedicated,
-	// idle, pause), scavenging, user Go code, idle Ps.
+	// idle, pause), scavenging, user Go code, idle Ps. The runtime brings
+	// them up to date only at each collection, so a run's delta means
+	// something only over several.
 	GCNanos, ScavengeNanos, UserGoNanos, IdleNanos int64
 	GoCreated                                      uint64 // goroutines created
-	Wakeups                                        uint64 // /sched/latencies' count: goroutines scheduled after waiting runnable
-	Threads                                        uint64
-	HeapReleased                                   uint64 // bytes returned to the OS, now
+	// Wakeups is /sched/latencies' count: goroutines run after waiting
+	// runnable, which the runtime samples on one transition in 8.
+	Wakeups      uint64
+	Threads      uint64
+	HeapReleased uint64 // bytes returned to the OS, now
 }
 
 // readSysStats reads this process's sysStats.
@@ -392,10 +396,10 @@ func (p *hopProc) traceSyscalls(tb testing.TB) (stop func() map[string]int64) {
 func perToken(s0, s1 hopStats, tokens, calls int) string {
 	a, z, t := s0.Sys, s1.Sys, float64(max(tokens, 1))
 	us := func(d int64) float64 { return float64(d) / 1e3 / t }
-	return fmt.Sprintf("user %.2f sys %.2f µs/token (runtime: Go %.2f, GC %.2f, scavenge %.2f, idle Ps %.2f); per token %.3f voluntary and %.3f involuntary switches, %.3f wake-ups, %.4f page faults; per call %.2f goroutines, %.3f GCs; %d threads, %d goroutines, %.1f MiB released",
+	return fmt.Sprintf("user %.2f sys %.2f µs/token (runtime's estimates, as of the last GC: Go %.2f, GC %.2f, scavenge %.2f, idle Ps %.2f); per token %.3f voluntary and %.3f involuntary switches, %.2f wake-ups (8 × sampled), %.4f page faults; per call %.2f goroutines, %.3f GCs; %d threads, %d goroutines, %.1f MiB released",
 		us(z.UserNanos-a.UserNanos), us(z.SysNanos-a.SysNanos),
 		us(z.UserGoNanos-a.UserGoNanos), us(z.GCNanos-a.GCNanos), us(z.ScavengeNanos-a.ScavengeNanos), us(z.IdleNanos-a.IdleNanos),
-		float64(z.VCSw-a.VCSw)/t, float64(z.IVCSw-a.IVCSw)/t, float64(z.Wakeups-a.Wakeups)/t, float64(z.MinFlt+z.MajFlt-a.MinFlt-a.MajFlt)/t,
+		float64(z.VCSw-a.VCSw)/t, float64(z.IVCSw-a.IVCSw)/t, 8*float64(z.Wakeups-a.Wakeups)/t, float64(z.MinFlt+z.MajFlt-a.MinFlt-a.MajFlt)/t,
 		float64(z.GoCreated-a.GoCreated)/float64(max(calls, 1)), float64(s1.GCs-s0.GCs)/float64(max(calls, 1)),
 		z.Threads, s1.Goroutine, float64(z.HeapReleased)/(1<<20))
 }
@@ -443,4 +447,19 @@ func hopRatios(p, r [2]hopStats, pTokens, rTokens int) string {
 		ratio(func(s hopStats) float64 { return float64(s.Sys.VCSw) }),
 		ratio(func(s hopStats) float64 { return float64(s.Sys.IVCSw) }),
 		ratio(func(s hopStats) float64 { return float64(s.Sys.Wakeups) }))
+}
+
+// callgrind sends a hop run under callgrind (RUNNEL_BENCH_HOP_WRAP)
+// callgrind_control's option op: -z zeroes its counts, -d dumps them to a
+// file of their own (the out file's name with a part number), so that a
+// dump holds one run's instructions and nothing of the hop's start.
+// Without callgrind it does nothing.
+func (p *hopProc) callgrind(tb testing.TB, op string) {
+	tb.Helper()
+	if !strings.Contains(os.Getenv("RUNNEL_BENCH_HOP_WRAP"), "callgrind") {
+		return
+	}
+	if out, err := exec.Command("callgrind_control", op, strconv.Itoa(p.cmd.Process.Pid)).CombinedOutput(); err != nil {
+		tb.Logf("callgrind_control %s: %v: %s", op, err, out)
+	}
 }

@@ -127,23 +127,17 @@ func proxyOver(upstreamURL string, t http.RoundTripper) http.Handler {
 func TestGatewayFlushesEachToken(t *testing.T) {
 	const tokens = 20
 	seen := make(chan int) // client → upstream: token i arrived
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		rc := http.NewResponseController(w)
-		for i := range tokens {
-			fmt.Fprintf(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t%d \"},\"finish_reason\":null}]}\n\n", i)
-			rc.Flush()
-			select {
-			case got := <-seen:
-				if got != i {
-					t.Errorf("client saw token %d while upstream sent %d", got, i)
-				}
-			case <-r.Context().Done():
-				return
+	upstream := lockstepUpstream(tokens, func(ctx context.Context, i int) bool {
+		select {
+		case got := <-seen:
+			if got != i {
+				t.Errorf("client saw token %d while upstream sent %d", got, i)
 			}
+			return true
+		case <-ctx.Done():
+			return false
 		}
-		io.WriteString(w, "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":20,\"total_tokens\":21}}\n\ndata: [DONE]\n\n")
-	}))
+	})
 	defer upstream.Close()
 	gw := gatewayServer(t, upstream.URL)
 
@@ -197,7 +191,14 @@ func TestGatewayFlushesEachToken(t *testing.T) {
 // has every round, and the ranges): added TTFT p50 and p99 and ITL p99
 // against the direct run of the same round, the hop's CPU per token (its
 // process's CPU time during the run, per output token), and the streams
-// that failed or whose text differs from the direct run's.
+// that failed or whose text differs from the direct run's. Each run also
+// logs, per token for each hop, its process's user and system CPU,
+// context switches, wake-ups, page faults, goroutines started a call and
+// collections (perToken), and each round Runnel's over the proxy's
+// (hopRatios); RUNNEL_BENCH_HOP_SYSCALLS=1 adds each hop's system calls
+// by kind (perf stat, which slows them: their CPU figures then mean
+// nothing), and a RUNNEL_BENCH_HOP_WRAP of callgrind has each counted
+// run's instructions dumped to a file of its own.
 func BenchmarkGatewayOverhead(b *testing.B) { overheads(b, "openai") }
 
 // BenchmarkGatewayOverheadAnthropic is BenchmarkGatewayOverhead with
@@ -270,6 +271,9 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 				stopTrace = p.traceSyscalls(b)
 			}
 			s0 = p.stats(b, false)
+			if counted {
+				p.callgrind(b, "-z")
+			}
 		}
 		t0 := cpuTime()
 		res, err := Run(context.Background(), cfg)
@@ -278,6 +282,9 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 		}
 		if p == nil {
 			return res, cpuTime() - t0, [2]hopStats{}
+		}
+		if counted {
+			p.callgrind(b, "-d")
 		}
 		s1 := p.stats(b, false)
 		counts := stopTrace()
