@@ -127,7 +127,7 @@ func proxyOver(upstreamURL string, t http.RoundTripper) http.Handler {
 func TestGatewayFlushesEachToken(t *testing.T) {
 	const tokens = 20
 	seen := make(chan int) // client → upstream: token i arrived
-	upstream := lockstepUpstream(tokens, func(ctx context.Context, i int) bool {
+	upstream := lockstepUpstream("openai", tokens, func(ctx context.Context, i int) bool {
 		select {
 		case got := <-seen:
 			if got != i {
