@@ -14,9 +14,12 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
+	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // The overhead benchmarks run each hop (the bare proxy, Runnel) in a
@@ -52,6 +55,75 @@ type hopStats struct {
 	// collections in a burst of calls, what the resident set grows by
 	// beyond the live heap.
 	AllocBytes uint64 `json:"alloc_bytes"`
+	// Sys is what the kernel and the runtime count about the process so
+	// far, for the per-token figures of the overhead benchmarks.
+	Sys sysStats `json:"sys"`
+}
+
+// sysStats are a process's counters that the callgrind figures (one P,
+// no collector) do not see: user and system CPU apart, context switches,
+// page faults (getrusage), the runtime's own estimates of where its CPU
+// went (runtime/metrics' /cpu/classes), goroutines started and
+// scheduling events (a goroutine made runnable and then run: a wake-up),
+// and OS threads.
+type sysStats struct {
+	UserNanos, SysNanos int64
+	// Voluntary switches are the process's threads blocking (futex,
+	// epoll_pwait, nanosleep); involuntary ones preemption by the kernel.
+	VCSw, IVCSw    int64
+	MinFlt, MajFlt int64
+	// The runtime's CPU estimates, in ns: GC (mark assist, dedicated,
+	// idle, pause), scavenging, user Go code, idle Ps. The runtime brings
+	// them up to date only at each collection, so a run's delta means
+	// something only over several.
+	GCNanos, ScavengeNanos, UserGoNanos, IdleNanos int64
+	GoCreated                                      uint64 // goroutines created
+	// Wakeups is /sched/latencies' count: goroutines run after waiting
+	// runnable, which the runtime samples on one transition in 8.
+	Wakeups      uint64
+	Threads      uint64
+	HeapReleased uint64 // bytes returned to the OS, now
+}
+
+// readSysStats reads this process's sysStats.
+func readSysStats() sysStats {
+	var s sysStats
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		s.UserNanos, s.SysNanos = ru.Utime.Nano(), ru.Stime.Nano()
+		s.VCSw, s.IVCSw, s.MinFlt, s.MajFlt = ru.Nvcsw, ru.Nivcsw, ru.Minflt, ru.Majflt
+	}
+	m := []metrics.Sample{
+		{Name: "/cpu/classes/gc/total:cpu-seconds"},
+		{Name: "/cpu/classes/scavenge/total:cpu-seconds"},
+		{Name: "/cpu/classes/user:cpu-seconds"},
+		{Name: "/cpu/classes/idle:cpu-seconds"},
+		{Name: "/sched/goroutines-created:goroutines"},
+		{Name: "/sched/latencies:seconds"},
+		{Name: "/sched/threads/total:threads"},
+		{Name: "/memory/classes/heap/released:bytes"},
+	}
+	metrics.Read(m)
+	ns := func(v metrics.Value) int64 {
+		if v.Kind() != metrics.KindFloat64 {
+			return 0
+		}
+		return int64(v.Float64() * 1e9)
+	}
+	u64 := func(v metrics.Value) uint64 {
+		if v.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return v.Uint64()
+	}
+	s.GCNanos, s.ScavengeNanos, s.UserGoNanos, s.IdleNanos = ns(m[0].Value), ns(m[1].Value), ns(m[2].Value), ns(m[3].Value)
+	s.GoCreated, s.Threads, s.HeapReleased = u64(m[4].Value), u64(m[6].Value), u64(m[7].Value)
+	if m[5].Value.Kind() == metrics.KindFloat64Histogram {
+		for _, c := range m[5].Value.Float64Histogram().Counts {
+			s.Wakeups += c
+		}
+	}
+	return s
 }
 
 // allocsAndGCs reads the heap objects and bytes allocated and the
@@ -99,6 +171,7 @@ func serveHop(kind, upstream string) {
 		s := hopStats{CPUNanos: int64(cpuTime()), RSS: rss(), Goroutine: runtime.NumGoroutine()}
 		s.Reads, s.Writes = syscalls()
 		s.Allocs, s.GCs, s.AllocBytes = allocsAndGCs()
+		s.Sys = readSysStats()
 		if charged != nil {
 			s.Charged = charged()
 		}
@@ -276,4 +349,117 @@ func (p *hopProc) stats(tb testing.TB, gc bool) hopStats {
 		tb.Fatal(err)
 	}
 	return s
+}
+
+// traceSyscalls counts the hop's system calls by kind with perf's
+// syscalls:sys_enter_* tracepoints (software events, so counted under
+// any load) until the returned function is called, which returns the
+// counts (nil when perf could not attach). Threads the hop starts later
+// are counted too (perf inherits).
+func (p *hopProc) traceSyscalls(tb testing.TB) (stop func() map[string]int64) {
+	tb.Helper()
+	out := filepath.Join(tb.TempDir(), "perf.csv")
+	cmd := exec.Command("perf", "stat", "-x,", "-o", out, "-e", "syscalls:sys_enter_*", "-p", strconv.Itoa(p.cmd.Process.Pid))
+	if err := cmd.Start(); err != nil {
+		tb.Log("perf:", err)
+		return func() map[string]int64 { return nil }
+	}
+	// perf gives no sign that it has attached; 360 tracepoints on each of
+	// the hop's threads take it well under this.
+	time.Sleep(time.Second)
+	return func() map[string]int64 {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		b, err := os.ReadFile(out)
+		if err != nil {
+			tb.Log("perf:", err)
+			return nil
+		}
+		counts := map[string]int64{}
+		for line := range strings.Lines(string(b)) {
+			f := strings.Split(line, ",")
+			if len(f) < 3 {
+				continue
+			}
+			name, ok := strings.CutPrefix(f[2], "syscalls:sys_enter_")
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			if ok && err == nil && n > 0 {
+				counts[name] = n
+			}
+		}
+		return counts
+	}
+}
+
+// perToken sums up what a hop's process did between s0 and s1 over
+// tokens output tokens and calls calls, in one log line.
+func perToken(s0, s1 hopStats, tokens, calls int) string {
+	a, z, t := s0.Sys, s1.Sys, float64(max(tokens, 1))
+	us := func(d int64) float64 { return float64(d) / 1e3 / t }
+	return fmt.Sprintf("user %.2f sys %.2f µs/token (runtime's estimates, as of the last GC: Go %.2f, GC %.2f, scavenge %.2f, idle Ps %.2f); per token %.3f voluntary and %.3f involuntary switches, %.2f wake-ups (8 × sampled), %.4f page faults; per call %.2f goroutines, %.3f GCs; %d threads, %d goroutines, %.1f MiB released",
+		us(z.UserNanos-a.UserNanos), us(z.SysNanos-a.SysNanos),
+		us(z.UserGoNanos-a.UserGoNanos), us(z.GCNanos-a.GCNanos), us(z.ScavengeNanos-a.ScavengeNanos), us(z.IdleNanos-a.IdleNanos),
+		float64(z.VCSw-a.VCSw)/t, float64(z.IVCSw-a.IVCSw)/t, 8*float64(z.Wakeups-a.Wakeups)/t, float64(z.MinFlt+z.MajFlt-a.MinFlt-a.MajFlt)/t,
+		float64(z.GoCreated-a.GoCreated)/float64(max(calls, 1)), float64(s1.GCs-s0.GCs)/float64(max(calls, 1)),
+		z.Threads, s1.Goroutine, float64(z.HeapReleased)/(1<<20))
+}
+
+// syscallMix is counts per token, most frequent first, those at 0.001 a
+// token or more.
+func syscallMix(counts map[string]int64, tokens int) string {
+	type kv struct {
+		k string
+		n int64
+	}
+	var all []kv
+	for k, n := range counts {
+		all = append(all, kv{k, n})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].n > all[j].n || all[i].n == all[j].n && all[i].k < all[j].k })
+	var b strings.Builder
+	var total int64
+	for _, e := range all {
+		total += e.n
+	}
+	fmt.Fprintf(&b, "%.3f a token:", float64(total)/float64(max(tokens, 1)))
+	for _, e := range all {
+		if per := float64(e.n) / float64(max(tokens, 1)); per >= 0.001 {
+			fmt.Fprintf(&b, " %s %.3f", e.k, per)
+		}
+	}
+	return b.String()
+}
+
+// hopRatios is the second hop's figures per token over the first's, for
+// the same run: CPU (user, system), context switches and wake-ups.
+func hopRatios(p, r [2]hopStats, pTokens, rTokens int) string {
+	ratio := func(f func(hopStats) float64) float64 {
+		den := (f(p[1]) - f(p[0])) / float64(max(pTokens, 1))
+		if den == 0 {
+			return 0
+		}
+		return (f(r[1]) - f(r[0])) / float64(max(rTokens, 1)) / den
+	}
+	return fmt.Sprintf("CPU %.2f (user %.2f, system %.2f), voluntary switches %.2f, involuntary %.2f, wake-ups %.2f",
+		ratio(func(s hopStats) float64 { return float64(s.CPUNanos) }),
+		ratio(func(s hopStats) float64 { return float64(s.Sys.UserNanos) }),
+		ratio(func(s hopStats) float64 { return float64(s.Sys.SysNanos) }),
+		ratio(func(s hopStats) float64 { return float64(s.Sys.VCSw) }),
+		ratio(func(s hopStats) float64 { return float64(s.Sys.IVCSw) }),
+		ratio(func(s hopStats) float64 { return float64(s.Sys.Wakeups) }))
+}
+
+// callgrind sends a hop run under callgrind (RUNNEL_BENCH_HOP_WRAP)
+// callgrind_control's option op: -z zeroes its counts, -d dumps them to a
+// file of their own (the out file's name with a part number), so that a
+// dump holds one run's instructions and nothing of the hop's start.
+// Without callgrind it does nothing.
+func (p *hopProc) callgrind(tb testing.TB, op string) {
+	tb.Helper()
+	if !strings.Contains(os.Getenv("RUNNEL_BENCH_HOP_WRAP"), "callgrind") {
+		return
+	}
+	if out, err := exec.Command("callgrind_control", op, strconv.Itoa(p.cmd.Process.Pid)).CombinedOutput(); err != nil {
+		tb.Logf("callgrind_control %s: %v: %s", op, err, out)
+	}
 }

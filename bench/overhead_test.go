@@ -127,23 +127,17 @@ func proxyOver(upstreamURL string, t http.RoundTripper) http.Handler {
 func TestGatewayFlushesEachToken(t *testing.T) {
 	const tokens = 20
 	seen := make(chan int) // client → upstream: token i arrived
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		rc := http.NewResponseController(w)
-		for i := range tokens {
-			fmt.Fprintf(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t%d \"},\"finish_reason\":null}]}\n\n", i)
-			rc.Flush()
-			select {
-			case got := <-seen:
-				if got != i {
-					t.Errorf("client saw token %d while upstream sent %d", got, i)
-				}
-			case <-r.Context().Done():
-				return
+	upstream := lockstepUpstream("openai", tokens, func(ctx context.Context, i int) bool {
+		select {
+		case got := <-seen:
+			if got != i {
+				t.Errorf("client saw token %d while upstream sent %d", got, i)
 			}
+			return true
+		case <-ctx.Done():
+			return false
 		}
-		io.WriteString(w, "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":20,\"total_tokens\":21}}\n\ndata: [DONE]\n\n")
-	}))
+	})
 	defer upstream.Close()
 	gw := gatewayServer(t, upstream.URL)
 
@@ -197,7 +191,14 @@ func TestGatewayFlushesEachToken(t *testing.T) {
 // has every round, and the ranges): added TTFT p50 and p99 and ITL p99
 // against the direct run of the same round, the hop's CPU per token (its
 // process's CPU time during the run, per output token), and the streams
-// that failed or whose text differs from the direct run's.
+// that failed or whose text differs from the direct run's. Each run also
+// logs, per token for each hop, its process's user and system CPU,
+// context switches, wake-ups, page faults, goroutines started a call and
+// collections (perToken), and each round Runnel's over the proxy's
+// (hopRatios); RUNNEL_BENCH_HOP_SYSCALLS=1 adds each hop's system calls
+// by kind (perf stat, which slows them: their CPU figures then mean
+// nothing), and a RUNNEL_BENCH_HOP_WRAP of callgrind has each counted
+// run's instructions dumped to a file of its own.
 func BenchmarkGatewayOverhead(b *testing.B) { overheads(b, "openai") }
 
 // BenchmarkGatewayOverheadAnthropic is BenchmarkGatewayOverhead with
@@ -248,10 +249,14 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 		{"runnel", procs[2].URL, prefix + "default"},
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams, MaxIdleConns: 0}}
+	// RUNNEL_BENCH_HOP_SYSCALLS=1 counts each hop's system calls by kind
+	// in every counted run (perf stat on the hop's process), and logs
+	// them per token.
+	traceSyscalls, counted := os.Getenv("RUNNEL_BENCH_HOP_SYSCALLS") != "", false
 	// run returns the run's result and the CPU time the hop's process
 	// spent on it (for direct: this process's, the load generator's and
 	// the mock's).
-	run := func(h hop, p *hopProc) (*Result, time.Duration) {
+	run := func(h hop, p *hopProc) (*Result, time.Duration, [2]hopStats) {
 		cfg := Config{
 			BaseURL: h.url + v1, Model: h.model, Prompt: "Tell me a story.",
 			Requests: requests, Concurrency: streams, HTTPClient: client, API: api,
@@ -260,8 +265,15 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 			cfg.Rate, cfg.Fixed = float64(streams)/(time.Duration(tokens)*itl).Seconds(), true
 		}
 		var s0 hopStats
+		stopTrace := func() map[string]int64 { return nil }
 		if p != nil {
+			if traceSyscalls && counted {
+				stopTrace = p.traceSyscalls(b)
+			}
 			s0 = p.stats(b, false)
+			if counted {
+				p.callgrind(b, "-z")
+			}
 		}
 		t0 := cpuTime()
 		res, err := Run(context.Background(), cfg)
@@ -269,25 +281,35 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 			b.Fatal(err)
 		}
 		if p == nil {
-			return res, cpuTime() - t0
+			return res, cpuTime() - t0, [2]hopStats{}
+		}
+		if counted {
+			p.callgrind(b, "-d")
 		}
 		s1 := p.stats(b, false)
+		counts := stopTrace()
 		tokens := float64(max(res.TotalOutputTokens, 1))
 		b.Logf("%s: %.2f read and %.2f write system calls per token", h.name, float64(s1.Reads-s0.Reads)/tokens, float64(s1.Writes-s0.Writes)/tokens)
-		return res, time.Duration(s1.CPUNanos - s0.CPUNanos)
+		b.Logf("%s: %s", h.name, perToken(s0, s1, res.TotalOutputTokens, len(res.Requests)))
+		if counts != nil {
+			b.Logf("%s: system calls %s", h.name, syscallMix(counts, res.TotalOutputTokens))
+		}
+		return res, time.Duration(s1.CPUNanos - s0.CPUNanos), [2]hopStats{s0, s1}
 	}
 	for j, h := range hops { // warm the connection pools
 		run(h, procs[j])
 	}
+	counted = true
 
 	var rounds [][]hopRound // per round: proxy, runnel
 	b.ResetTimer()
 	for i := range b.N {
 		res := make([]*Result, len(hops))
 		cpus := make([]time.Duration, len(hops))
+		stats := make([][2]hopStats, len(hops))
 		for k := range hops {
 			j := (i + k) % len(hops)
-			res[j], cpus[j] = run(hops[j], procs[j])
+			res[j], cpus[j], stats[j] = run(hops[j], procs[j])
 		}
 		d := res[0]
 		want := d.Requests[0].Digest
@@ -314,6 +336,7 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 			b.Logf("round %d: %-6s added TTFT p50 %+.2f p99 %+.2f ms, ITL p99 %.2f ms, CPU %.1f µs/token, %d bad streams",
 				i+1, hops[j+1].name, x.ttftP50, x.ttftP99, x.itlP99, x.cpuPerToken, x.bad)
 		}
+		b.Logf("round %d: runnel ÷ proxy per token: %s", i+1, hopRatios(stats[1], stats[2], res[1].TotalOutputTokens, res[2].TotalOutputTokens))
 		rounds = append(rounds, r)
 	}
 	b.StopTimer()
