@@ -72,7 +72,35 @@ func (m *meter) Recv() (stream.Event, error) {
 		}
 	}
 	ev, err := m.in.Recv()
+	if err == nil && ev.Kind == stream.KindDelta {
+		// A token: what observe does with it, from its two fields.
+		if m.delta(ev.Channel, ev.Text) {
+			return ev, nil
+		}
+		return stream.Event{}, io.EOF
+	}
 	return m.observe(&ev, err)
+}
+
+// delta is observe for a delta of text on channel ch; false when the
+// meter is closed. Out of line, as observe is.
+//
+//go:noinline
+func (m *meter) delta(ch stream.Channel, text string) bool {
+	now := time.Since(m.rec.Started)
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return false
+	}
+	m.token(now)
+	if ch == stream.Thinking {
+		m.tho.WriteString(text)
+	} else {
+		m.out.WriteString(text)
+	}
+	m.mu.Unlock()
+	return true
 }
 
 // settledRecv is what Recv returns once settled: the queued event, or
@@ -117,13 +145,6 @@ func (m *meter) observe(evp *stream.Event, err error) (stream.Event, error) {
 	}
 	defer m.mu.Unlock()
 	switch ev.Kind {
-	case stream.KindDelta:
-		m.token(now)
-		if ev.Channel == stream.Thinking {
-			m.tho.WriteString(ev.Text)
-		} else {
-			m.out.WriteString(ev.Text)
-		}
 	case stream.KindToolCall:
 		m.token(now)
 		m.rec.ToolCalls = stream.MergeToolCall(m.rec.ToolCalls, *ev.ToolCall)

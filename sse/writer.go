@@ -64,16 +64,21 @@ type Log interface {
 // its own keep-alive timer writes through the same lock. Close it before the
 // handler returns.
 type Writer struct {
-	mu     sync.Mutex
-	w      http.ResponseWriter
-	fl     flusher
-	log    Log // instead of w, for NewLogWriter
-	buf    []byte
-	bufp   *[]byte // buf's pool entry
-	id     uint64
-	err    error // the first write error; every later call returns it
-	closed bool
-	headed bool // the headers were flushed
+	mu   sync.Mutex
+	w    http.ResponseWriter
+	fl   flusher
+	log  Log // instead of w, for NewLogWriter
+	buf  []byte
+	bufp *[]byte // buf's pool entry
+	id   uint64
+	// idLine is "id: ", the prefix and id in decimal, and LF: the last
+	// event's id line, counted up in place (nextID) rather than encoded
+	// for each event.
+	idLine   []byte
+	idDigits int   // where idLine's digits begin; 0 before the first
+	err      error // the first write error; every later call returns it
+	closed   bool
+	headed   bool // the headers were flushed
 
 	omitIDs   bool
 	idPrefix  string
@@ -224,10 +229,7 @@ func (w *Writer) begin(event string) error {
 	w.id++
 	b := w.buf
 	if !w.omitIDs {
-		b = append(b, "id: "...)
-		b = append(b, w.idPrefix...)
-		b = strconv.AppendUint(b, w.id, 10)
-		b = append(b, '\n')
+		b = append(b, w.nextID()...)
 	}
 	if event != "" {
 		b = append(b, "event: "...)
@@ -236,6 +238,28 @@ func (w *Writer) begin(event string) error {
 	}
 	w.buf = b
 	return nil
+}
+
+// nextID returns the id line of event w.id, one more than the last:
+// its decimal digits counted up in place, the line made afresh only for
+// the first event or a carry into a new digit.
+func (w *Writer) nextID() []byte {
+	l, d := w.idLine, w.idDigits
+	if d > 0 {
+		i := len(l) - 2 // the last digit
+		for ; i >= d && l[i] == '9'; i-- {
+			l[i] = '0'
+		}
+		if i >= d {
+			l[i]++
+			return l
+		}
+	}
+	l = append(append(l[:0], "id: "...), w.idPrefix...)
+	w.idDigits = len(l)
+	l = strconv.AppendUint(l, w.id, 10)
+	w.idLine = append(l, '\n')
+	return w.idLine
 }
 
 // end ends the event begin started, whose lines b holds, and flushes it
