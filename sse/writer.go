@@ -75,8 +75,9 @@ type Writer struct {
 	// event's id line, counted up in place (nextID) rather than encoded
 	// for each event.
 	idLine   []byte
-	idDigits int   // where idLine's digits begin; 0 before the first
-	err      error // the first write error; every later call returns it
+	idDigits int    // where idLine's digits begin; 0 before the first
+	name     string // the last event name, known to hold no line break
+	err      error  // the first write error; every later call returns it
 	closed   bool
 	headed   bool // the headers were flushed
 
@@ -94,15 +95,16 @@ type Writer struct {
 	last  time.Duration // since base, of the last write
 }
 
-// streamHeaders are every stream's response headers. Their values are
-// shared, which spares four allocations per stream: each has its length as
-// its capacity, so a handler that adds to one gets a copy.
-var streamHeaders = http.Header{
-	"Content-Type":      {"text/event-stream"},
-	"Cache-Control":     {"no-cache"},
-	"X-Accel-Buffering": {"no"},
-	"Connection":        {"keep-alive"},
-}
+// The values of every stream's response headers are shared, which spares
+// four allocations per stream: each has its length as its capacity, so a
+// handler that adds to one gets a copy. They are set one by one, not
+// copied from a map: a map's iteration costs more than the four stores.
+var (
+	eventStream = []string{"text/event-stream"}
+	noCache     = []string{"no-cache"}
+	no          = []string{"no"}
+	keepAlive   = []string{"keep-alive"}
+)
 
 // ErrClosed is returned by a Writer used after Close.
 var ErrClosed = errors.New("sse: writer closed")
@@ -112,9 +114,10 @@ var ErrClosed = errors.New("sse: writer closed")
 // after the first Flush) and returns a Writer for the body.
 func NewWriter(w http.ResponseWriter, o Options) *Writer {
 	h := w.Header()
-	for k, v := range streamHeaders {
-		h[k] = v
-	}
+	h["Content-Type"] = eventStream
+	h["Cache-Control"] = noCache
+	h["X-Accel-Buffering"] = no
+	h["Connection"] = keepAlive
 	sw := &Writer{w: w, fl: flusherOf(w), id: o.LastID, omitIDs: o.OmitIDs, idPrefix: o.IDPrefix,
 		deferred: o.DeferFlush, bufp: bufPool.Get().(*[]byte), base: time.Now()}
 	w.WriteHeader(http.StatusOK)
@@ -218,10 +221,14 @@ func (w *Writer) SendAppend(event string, data func(b []byte) []byte) error {
 // begin locks the Writer and starts an event in its buffer: the next id,
 // and the event's name. On success the caller holds mu.
 func (w *Writer) begin(event string) error {
-	if strings.IndexByte(event, '\n') >= 0 || strings.IndexByte(event, '\r') >= 0 { // ContainsAny builds a set per call
-		return errors.New("sse: event name contains a line break")
-	}
 	w.mu.Lock()
+	if event != w.name { // a dialect's names are constants: checked once
+		if strings.IndexByte(event, '\n') >= 0 || strings.IndexByte(event, '\r') >= 0 { // ContainsAny builds a set per call
+			w.mu.Unlock()
+			return errors.New("sse: event name contains a line break")
+		}
+		w.name = event
+	}
 	if err := w.usable(); err != nil {
 		w.mu.Unlock()
 		return err
