@@ -97,6 +97,11 @@ func (m *meter) delta(ch stream.Channel, text string) bool {
 	if ch == stream.Thinking {
 		m.tho.WriteString(text)
 	} else {
+		if m.out.Cap() == 0 {
+			// An answer's first token: room for about ten, so that a
+			// stream's text grows in four allocations, not seven.
+			m.out.Grow(64)
+		}
 		m.out.WriteString(text)
 	}
 	m.mu.Unlock()

@@ -75,9 +75,10 @@ type Writer struct {
 	// event's id line, counted up in place (nextID) rather than encoded
 	// for each event.
 	idLine   []byte
-	idDigits int    // where idLine's digits begin; 0 before the first
-	name     string // the last event name, known to hold no line break
-	err      error  // the first write error; every later call returns it
+	idDigits int      // where idLine's digits begin; 0 before the first
+	name     string   // the last event name, known to hold no line break
+	idArr    [24]byte // idLine's storage, but for long prefixes
+	err      error    // the first write error; every later call returns it
 	closed   bool
 	headed   bool // the headers were flushed
 
@@ -261,6 +262,9 @@ func (w *Writer) nextID() []byte {
 			l[i]++
 			return l
 		}
+	}
+	if l == nil {
+		l = w.idArr[:0]
 	}
 	l = append(append(l[:0], "id: "...), w.idPrefix...)
 	w.idDigits = len(l)
