@@ -249,6 +249,9 @@ func (rs *Resumer) startPlain(w http.ResponseWriter, r *http.Request, kind strin
 		o.KeepAlive = rs.KeepAlive
 	}
 	o.DeferFlush = o.DeferFlush && call.FlushOnWait
+	if c := call.EventClock(); c != nil {
+		o.Clock, o.Start = c, call.Started // one clock reading a token
+	}
 	out := sse.NewWriter(w, *o)
 	if o.DeferFlush {
 		wf.w.Store(out)

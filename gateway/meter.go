@@ -45,6 +45,9 @@ type meter struct {
 	// letGoOfRequest); -1 otherwise.
 	prompt int
 
+	// seen is when the latest event came, since rec.Started (EventTime).
+	seen atomic.Int64
+
 	mu       sync.Mutex // Recv's updates against Close and Summary
 	rec      Record
 	out, tho strings.Builder
@@ -88,6 +91,7 @@ func (m *meter) Recv() (stream.Event, error) {
 //go:noinline
 func (m *meter) delta(ch stream.Channel, text string) bool {
 	now := time.Since(m.rec.Started)
+	m.seen.Store(int64(now))
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -106,6 +110,22 @@ func (m *meter) delta(ch stream.Channel, text string) bool {
 	}
 	m.mu.Unlock()
 	return true
+}
+
+// EventTime is when the latest event Recv read came, since the call
+// started: the reading the meter took for it.
+func (m *meter) EventTime() time.Duration { return time.Duration(m.seen.Load()) }
+
+// EventClock returns what tells when the call's latest event came, since
+// Started, as the gateway read the clock for it (sse.Options.Clock): a
+// writer of the call's events, on the goroutine that reads them, need not
+// read the clock again for the same token. Nil for a call the gateway
+// does not meter.
+func (c *Call) EventClock() interface{ EventTime() time.Duration } {
+	if c.m == nil {
+		return nil
+	}
+	return c.m
 }
 
 // settledRecv is what Recv returns once settled: the queued event, or
@@ -133,6 +153,7 @@ func (m *meter) settledRecv() (stream.Event, error, bool) {
 //go:noinline
 func (m *meter) observe(evp *stream.Event, err error) (stream.Event, error) {
 	now := time.Since(m.rec.Started)
+	m.seen.Store(int64(now))
 	ev := *evp
 	m.mu.Lock()
 	if m.closed {

@@ -46,6 +46,21 @@ type Options struct {
 	// caller flushes at once after the events of its first token, which
 	// should never wait for coalescing.
 	DeferFlush bool
+	// Clock, when set, tells the time (since Start) at which the latest
+	// event the Writer is given came, as its source read it: a
+	// gateway.Call's (EventClock). A flush after a newer event takes that
+	// reading as the time of the write, the keep-alives' silence counting
+	// from there, instead of reading the clock a second time for the same
+	// token; a flush after no new event (the headers, a last event made of
+	// none) reads the clock. Only for a Writer written on the goroutine
+	// that reads the source, just after each event it reads.
+	Clock Clock
+	Start time.Time // Clock's origin
+}
+
+// Clock tells the time of a stream's latest event; see Options.Clock.
+type Clock interface {
+	EventTime() time.Duration
 }
 
 // HeaderGrace is how long a DeferFlush Writer's headers wait for the first
@@ -94,6 +109,11 @@ type Writer struct {
 	grace bool
 	base  time.Time
 	last  time.Duration // since base, of the last write
+	// clock is Options.Clock, and stamp its reading the last write took;
+	// ticking is set while tick writes, which reads the clock itself.
+	clock   Clock
+	stamp   time.Duration
+	ticking bool
 }
 
 // The values of every stream's response headers are shared, which spares
@@ -120,7 +140,12 @@ func NewWriter(w http.ResponseWriter, o Options) *Writer {
 	h["X-Accel-Buffering"] = no
 	h["Connection"] = keepAlive
 	sw := &Writer{w: w, fl: flusherOf(w), id: o.LastID, omitIDs: o.OmitIDs, idPrefix: o.IDPrefix,
-		deferred: o.DeferFlush, bufp: bufPool.Get().(*[]byte), base: time.Now()}
+		deferred: o.DeferFlush, bufp: bufPool.Get().(*[]byte), clock: o.Clock}
+	if sw.clock != nil {
+		sw.base = o.Start
+	} else {
+		sw.base = time.Now()
+	}
 	w.WriteHeader(http.StatusOK)
 	sw.buf = (*sw.bufp)[:0]
 	sw.mu.Lock()
@@ -426,8 +451,20 @@ func (w *Writer) flush() error {
 		return err
 	}
 	w.unsent = false
-	w.last = time.Since(w.base)
+	w.last = w.now()
 	return nil
+}
+
+// now is the time since base of a write that just ended: the Clock's
+// reading of a newer event than the last write's, or the clock's.
+func (w *Writer) now() time.Duration {
+	if w.clock != nil && !w.ticking {
+		if t := w.clock.EventTime(); t != w.stamp {
+			w.stamp = t
+			return max(t, w.last) // a keep-alive may have gone since it came
+		}
+	}
+	return time.Since(w.base)
 }
 
 // writeHeaded is write for the first flush, which makes net/http write
@@ -482,6 +519,8 @@ func (w *Writer) tick() {
 	if w.usable() != nil {
 		return
 	}
+	w.ticking = true
+	defer func() { w.ticking = false }()
 	if w.grace {
 		w.grace = false
 		if w.unsent && w.flush() != nil {
