@@ -36,47 +36,39 @@ func TestWriterClock(t *testing.T) {
 			}
 			return n
 		}
+		// next checks that keep-alive number n goes after exactly d more.
+		next := func(d time.Duration, n int, what string) {
+			t.Helper()
+			time.Sleep(d - time.Nanosecond)
+			if got := keepAlives(); got != n-1 {
+				t.Fatalf("%s: %d keep-alives before, want %d", what, got, n-1)
+			}
+			time.Sleep(time.Nanosecond)
+			if got := keepAlives(); got != n {
+				t.Fatalf("%s: %d keep-alives, want %d", what, got, n)
+			}
+		}
+		send := func(data string) {
+			must(t, w.SendString("", data))
+			must(t, w.Flush())
+		}
 		// An event that came at 4 s, written at 5 s: the silence counts
 		// from 4 s.
 		time.Sleep(5 * time.Second)
 		clk.t = 4 * time.Second
-		must(t, w.SendString("", "a"))
-		must(t, w.Flush())
-		time.Sleep(14*time.Second - time.Nanosecond) // 19 s less 1 ns
-		if n := keepAlives(); n != 0 {
-			t.Fatalf("%d keep-alives before 15 s from the event", n)
-		}
-		time.Sleep(time.Nanosecond)
-		if n := keepAlives(); n != 1 {
-			t.Fatalf("%d keep-alives 15 s from the event, want 1", n)
-		}
+		send("a")
+		next(14*time.Second, 1, "15 s from the event")
 		// At 25 s, a last event made of no newer one ([DONE]): the
 		// clock's own reading, 25 s.
 		time.Sleep(6 * time.Second)
-		must(t, w.SendString("", "[DONE]"))
-		must(t, w.Flush())
-		time.Sleep(15*time.Second - time.Nanosecond)
-		if n := keepAlives(); n != 1 {
-			t.Fatalf("%d keep-alives before 15 s from the unstamped write", n)
-		}
-		time.Sleep(time.Nanosecond)
-		if n := keepAlives(); n != 2 {
-			t.Fatalf("%d keep-alives 15 s from the unstamped write, want 2", n)
-		}
+		send("[DONE]")
+		next(15*time.Second, 2, "15 s from the unstamped write")
 		// A stamp older than the keep-alive that went after it does not
 		// take the silence back (at 45 s, an event of 39 s).
 		time.Sleep(5 * time.Second)
 		clk.t = 39 * time.Second
-		must(t, w.SendString("", "b"))
-		must(t, w.Flush())
-		time.Sleep(10*time.Second - time.Nanosecond) // 15 s from the keep-alive at 40 s
-		if n := keepAlives(); n != 2 {
-			t.Fatalf("%d keep-alives, want 2", n)
-		}
-		time.Sleep(time.Nanosecond)
-		if n := keepAlives(); n != 3 {
-			t.Fatalf("%d keep-alives 15 s from the last keep-alive, want 3", n)
-		}
+		send("b")
+		next(10*time.Second, 3, "15 s from the keep-alive at 40 s")
 		must(t, w.Close())
 	})
 }
