@@ -142,12 +142,38 @@ func (r *Reader) NextRaw() (RawEvent, error) {
 		// nextLine and fill take the rest.
 		if end := r.cr; end > r.r && !r.skipLF {
 			buf, pos := r.buf[:end], r.r
-			for {
-				i := bytes.IndexByte(buf[pos:], '\n')
+			for pos < len(buf) {
+				rest := buf[pos:]
+				var i int
+				switch {
+				case rest[0] == '\n':
+					i = 0 // a blank line: no scan
+				case len(rest) > 4 && string(rest[:4]) == "id: ":
+					// An id is a few bytes: its end (and any NUL, for
+					// which it is ignored) found in one loop over them.
+					nul := false
+					for i = 4; i < len(rest) && i < 4+maxShortID && rest[i] != '\n'; i++ {
+						nul = nul || rest[i] == 0
+					}
+					if i == len(rest) || rest[i] != '\n' {
+						i = bytes.IndexByte(rest, '\n')
+						break
+					}
+					if size += i; size > r.max {
+						return RawEvent{}, r.fail(ErrTooLong)
+					}
+					if !nul {
+						r.id, r.idDirty = append(r.id[:0], rest[4:i]...), true
+					}
+					pos += i + 1
+					continue
+				default:
+					i = bytes.IndexByte(rest, '\n')
+				}
 				if i < 0 {
 					break
 				}
-				line := buf[pos : pos+i]
+				line := rest[:i]
 				pos += i + 1
 				if len(line) == 0 {
 					if !hasData {
@@ -165,7 +191,7 @@ func (r *Reader) NextRaw() (RawEvent, error) {
 				switch {
 				case len(line) >= 6 && string(line[:6]) == "data: " && !hasData:
 					r.data, r.inPlace, hasData = line[6:], true, true
-				case len(line) >= 4 && string(line[:4]) == "id: " && noNUL(line[4:]):
+				case len(line) >= 4 && string(line[:4]) == "id: " && bytes.IndexByte(line[4:], 0) < 0:
 					r.id, r.idDirty = append(r.id[:0], line[4:]...), true
 				case len(line) >= 7 && string(line[:7]) == "event: ":
 					if v := line[7:]; string(v) != r.name {
@@ -207,19 +233,8 @@ func (r *Reader) NextRaw() (RawEvent, error) {
 	}
 }
 
-// noNUL reports whether an id holds no NUL (an id with one is ignored):
-// a loop for the few bytes of an id, not IndexByte's setup.
-func noNUL(v []byte) bool {
-	if len(v) > 32 {
-		return bytes.IndexByte(v, 0) < 0
-	}
-	for _, c := range v {
-		if c == 0 {
-			return false
-		}
-	}
-	return true
-}
+// maxShortID is the longest id the fast path scans for its end by hand.
+const maxShortID = 24
 
 // dispatch is the event the blank line that ends it dispatches.
 func (r *Reader) dispatch(named bool, retry time.Duration) RawEvent {
