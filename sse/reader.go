@@ -167,6 +167,17 @@ func (r *Reader) NextRaw() (RawEvent, error) {
 					}
 					pos += i + 1
 					continue
+				case len(rest) > 7+len(r.name) && string(rest[:7]) == "event: " &&
+					string(rest[7:7+len(r.name)]) == r.name && rest[7+len(r.name)] == '\n':
+					// The last event's name again (an upstream names
+					// every token's event alike): its end is known
+					// without a scan.
+					if size += 7 + len(r.name); size > r.max {
+						return RawEvent{}, r.fail(ErrTooLong)
+					}
+					named = true
+					pos += 7 + len(r.name) + 1
+					continue
 				default:
 					i = bytes.IndexByte(rest, '\n')
 				}

@@ -92,6 +92,7 @@ type Writer struct {
 	idLine   []byte
 	idDigits int      // where idLine's digits begin; 0 before the first
 	name     string   // the last event name, known to hold no line break
+	nameLine []byte   // its event: line
 	idArr    [24]byte // idLine's storage, but for long prefixes
 	err      error    // the first write error; every later call returns it
 	closed   bool
@@ -254,6 +255,7 @@ func (w *Writer) begin(event string) error {
 			return errors.New("sse: event name contains a line break")
 		}
 		w.name = event
+		w.nameLine = append(append(append(w.nameLine[:0], "event: "...), event...), '\n')
 	}
 	if err := w.usable(); err != nil {
 		w.mu.Unlock()
@@ -265,9 +267,7 @@ func (w *Writer) begin(event string) error {
 		b = append(b, w.nextID()...)
 	}
 	if event != "" {
-		b = append(b, "event: "...)
-		b = append(b, event...)
-		b = append(b, '\n')
+		b = append(b, w.nameLine...)
 	}
 	w.buf = b
 	return nil
