@@ -249,10 +249,10 @@ func (rs *Resumer) startPlain(w http.ResponseWriter, r *http.Request, kind strin
 		o.KeepAlive = rs.KeepAlive
 	}
 	o.DeferFlush = o.DeferFlush && call.FlushOnWait
-	if c := call.EventClock(); c != nil {
-		o.Clock, o.Start = c, call.Started // one clock reading a token
-	}
 	out := sse.NewWriter(w, *o)
+	if c := call.EventClock(); c != nil {
+		out.SetClock(c, call.Started) // one clock reading a token
+	}
 	if o.DeferFlush {
 		wf.w.Store(out)
 	}

@@ -117,7 +117,7 @@ func (m *meter) delta(ch stream.Channel, text string) bool {
 func (m *meter) EventTime() time.Duration { return time.Duration(m.seen.Load()) }
 
 // EventClock returns what tells when the call's latest event came, since
-// Started, as the gateway read the clock for it (sse.Options.Clock): a
+// Started, as the gateway read the clock for it (sse.Writer.SetClock): a
 // writer of the call's events, on the goroutine that reads them, need not
 // read the clock again for the same token. Nil for a call the gateway
 // does not meter.

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// stampClock is an Options.Clock whose reading the test sets.
+// stampClock is a Clock whose reading the test sets.
 type stampClock struct{ t time.Duration }
 
 func (c *stampClock) EventTime() time.Duration { return c.t }
@@ -20,7 +20,8 @@ func TestWriterClock(t *testing.T) {
 		fc := &lockedRecorder{}
 		clk := &stampClock{}
 		start := time.Now()
-		w := NewWriter(fc, Options{Clock: clk, Start: start, DeferFlush: true, OmitIDs: true})
+		w := NewWriter(fc, Options{DeferFlush: true, OmitIDs: true})
+		w.SetClock(clk, start)
 		keepAlives := func() int {
 			t.Helper()
 			synctest.Wait()

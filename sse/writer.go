@@ -46,21 +46,29 @@ type Options struct {
 	// caller flushes at once after the events of its first token, which
 	// should never wait for coalescing.
 	DeferFlush bool
-	// Clock, when set, tells the time (since Start) at which the latest
-	// event the Writer is given came, as its source read it: a
-	// gateway.Call's (EventClock). A flush after a newer event takes that
-	// reading as the time of the write, the keep-alives' silence counting
-	// from there, instead of reading the clock a second time for the same
-	// token; a flush after no new event (the headers, a last event made of
-	// none) reads the clock. Only for a Writer written on the goroutine
-	// that reads the source, just after each event it reads.
-	Clock Clock
-	Start time.Time // Clock's origin
 }
 
-// Clock tells the time of a stream's latest event; see Options.Clock.
+// Clock tells the time at which the latest event of a stream came, as
+// its source read the clock for it (a gateway.Call's EventClock), since
+// the start given to SetClock.
 type Clock interface {
 	EventTime() time.Duration
+}
+
+// SetClock makes the Writer take c's reading of a newer event than the
+// last write's as the time of the write that follows it, the keep-alives'
+// silence counting from there, instead of reading the clock a second time
+// for the same token; a write after no newer event (the headers, a last
+// event made of none) reads the clock. Only for a Writer written on the
+// goroutine that reads the source, just after each event it reads.
+//
+// A method, not an Options field: Options is passed by value in the
+// frames under every stream's first flush (see writeHeaded).
+func (w *Writer) SetClock(c Clock, start time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.last += w.base.Sub(start)
+	w.base, w.clock = start, c
 }
 
 // HeaderGrace is how long a DeferFlush Writer's headers wait for the first
@@ -110,7 +118,7 @@ type Writer struct {
 	grace bool
 	base  time.Time
 	last  time.Duration // since base, of the last write
-	// clock is Options.Clock, and stamp its reading the last write took;
+	// clock is SetClock's, and stamp its reading the last write took;
 	// ticking is set while tick writes, which reads the clock itself.
 	clock   Clock
 	stamp   time.Duration
@@ -141,12 +149,7 @@ func NewWriter(w http.ResponseWriter, o Options) *Writer {
 	h["X-Accel-Buffering"] = no
 	h["Connection"] = keepAlive
 	sw := &Writer{w: w, fl: flusherOf(w), id: o.LastID, omitIDs: o.OmitIDs, idPrefix: o.IDPrefix,
-		deferred: o.DeferFlush, bufp: bufPool.Get().(*[]byte), clock: o.Clock}
-	if sw.clock != nil {
-		sw.base = o.Start
-	} else {
-		sw.base = time.Now()
-	}
+		deferred: o.DeferFlush, bufp: bufPool.Get().(*[]byte), base: time.Now()}
 	w.WriteHeader(http.StatusOK)
 	sw.buf = (*sw.bufp)[:0]
 	sw.mu.Lock()
@@ -456,7 +459,11 @@ func (w *Writer) flush() error {
 }
 
 // now is the time since base of a write that just ended: the Clock's
-// reading of a newer event than the last write's, or the clock's.
+// reading of a newer event than the last write's, or the clock's. Out
+// of line: flush's frame is under the first write, where net/http writes
+// the headers deep (see writeHeaded).
+//
+//go:noinline
 func (w *Writer) now() time.Duration {
 	if w.clock != nil && !w.ticking {
 		if t := w.clock.EventTime(); t != w.stamp {
