@@ -250,6 +250,9 @@ func (rs *Resumer) startPlain(w http.ResponseWriter, r *http.Request, kind strin
 	}
 	o.DeferFlush = o.DeferFlush && call.FlushOnWait
 	out := sse.NewWriter(w, *o)
+	if c := call.EventClock(); c != nil {
+		out.SetClock(c, call.Started) // one clock reading a token
+	}
 	if o.DeferFlush {
 		wf.w.Store(out)
 	}

@@ -45,6 +45,9 @@ type meter struct {
 	// letGoOfRequest); -1 otherwise.
 	prompt int
 
+	// seen is when the latest event came, since rec.Started (EventTime).
+	seen atomic.Int64
+
 	mu       sync.Mutex // Recv's updates against Close and Summary
 	rec      Record
 	out, tho strings.Builder
@@ -72,7 +75,57 @@ func (m *meter) Recv() (stream.Event, error) {
 		}
 	}
 	ev, err := m.in.Recv()
+	if err == nil && ev.Kind == stream.KindDelta {
+		// A token: what observe does with it, from its two fields.
+		if m.delta(ev.Channel, ev.Text) {
+			return ev, nil
+		}
+		return stream.Event{}, io.EOF
+	}
 	return m.observe(&ev, err)
+}
+
+// delta is observe for a delta of text on channel ch; false when the
+// meter is closed. Out of line, as observe is.
+//
+//go:noinline
+func (m *meter) delta(ch stream.Channel, text string) bool {
+	now := time.Since(m.rec.Started)
+	m.seen.Store(int64(now))
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return false
+	}
+	m.token(now)
+	if ch == stream.Thinking {
+		m.tho.WriteString(text)
+	} else {
+		if m.out.Cap() == 0 {
+			// An answer's first token: room for about ten, so that a
+			// stream's text grows in four allocations, not seven.
+			m.out.Grow(64)
+		}
+		m.out.WriteString(text)
+	}
+	m.mu.Unlock()
+	return true
+}
+
+// EventTime is when the latest event Recv read came, since the call
+// started: the reading the meter took for it.
+func (m *meter) EventTime() time.Duration { return time.Duration(m.seen.Load()) }
+
+// EventClock returns what tells when the call's latest event came, since
+// Started, as the gateway read the clock for it (sse.Writer.SetClock): a
+// writer of the call's events, on the goroutine that reads them, need not
+// read the clock again for the same token. Nil for a call the gateway
+// does not meter.
+func (c *Call) EventClock() interface{ EventTime() time.Duration } {
+	if c.m == nil {
+		return nil
+	}
+	return c.m
 }
 
 // settledRecv is what Recv returns once settled: the queued event, or
@@ -100,6 +153,7 @@ func (m *meter) settledRecv() (stream.Event, error, bool) {
 //go:noinline
 func (m *meter) observe(evp *stream.Event, err error) (stream.Event, error) {
 	now := time.Since(m.rec.Started)
+	m.seen.Store(int64(now))
 	ev := *evp
 	m.mu.Lock()
 	if m.closed {
@@ -117,13 +171,6 @@ func (m *meter) observe(evp *stream.Event, err error) (stream.Event, error) {
 	}
 	defer m.mu.Unlock()
 	switch ev.Kind {
-	case stream.KindDelta:
-		m.token(now)
-		if ev.Channel == stream.Thinking {
-			m.tho.WriteString(ev.Text)
-		} else {
-			m.out.WriteString(ev.Text)
-		}
 	case stream.KindToolCall:
 		m.token(now)
 		m.rec.ToolCalls = stream.MergeToolCall(m.rec.ToolCalls, *ev.ToolCall)

@@ -137,68 +137,151 @@ func (r *Reader) NextRaw() (RawEvent, error) {
 	)
 	r.inPlace = false
 	for {
-		// A line whole in the buffer before any CR is taken here, with
-		// no call; nextLine takes the rest.
+		// Lines whole in the buffer before any CR are taken here, in a
+		// loop over locals (the fields are written back once it stops);
+		// nextLine and fill take the rest.
+		if end := r.cr; end > r.r && !r.skipLF {
+			buf, pos := r.buf[:end], r.r
+			for pos < len(buf) {
+				rest := buf[pos:]
+				var i int
+				switch {
+				case rest[0] == '\n':
+					i = 0 // a blank line: no scan
+				case len(rest) > 4 && string(rest[:4]) == "id: ":
+					// An id is a few bytes: its end (and any NUL, for
+					// which it is ignored) found in one loop over them.
+					nul := false
+					for i = 4; i < len(rest) && i < 4+maxShortID && rest[i] != '\n'; i++ {
+						nul = nul || rest[i] == 0
+					}
+					if i == len(rest) || rest[i] != '\n' {
+						i = bytes.IndexByte(rest, '\n')
+						break
+					}
+					if size += i; size > r.max {
+						return RawEvent{}, r.fail(ErrTooLong)
+					}
+					if !nul {
+						r.id, r.idDirty = append(r.id[:0], rest[4:i]...), true
+					}
+					pos += i + 1
+					continue
+				case len(rest) > 7+len(r.name) && string(rest[:7]) == "event: " &&
+					string(rest[7:7+len(r.name)]) == r.name && rest[7+len(r.name)] == '\n':
+					// The last event's name again (an upstream names
+					// every token's event alike): its end is known
+					// without a scan.
+					if size += 7 + len(r.name); size > r.max {
+						return RawEvent{}, r.fail(ErrTooLong)
+					}
+					named = true
+					pos += 7 + len(r.name) + 1
+					continue
+				default:
+					i = bytes.IndexByte(rest, '\n')
+				}
+				if i < 0 {
+					break
+				}
+				line := rest[:i]
+				pos += i + 1
+				if len(line) == 0 {
+					if !hasData {
+						named, retry, size = false, 0, 0
+						continue
+					}
+					r.r = pos
+					return r.dispatch(named, retry), nil
+				}
+				if size += len(line); size > r.max {
+					return RawEvent{}, r.fail(ErrTooLong)
+				}
+				// The fields an upstream sends, as they send them: one
+				// compare of the name, colon and space.
+				switch {
+				case len(line) >= 6 && string(line[:6]) == "data: " && !hasData:
+					r.data, r.inPlace, hasData = line[6:], true, true
+				case len(line) >= 4 && string(line[:4]) == "id: " && bytes.IndexByte(line[4:], 0) < 0:
+					r.id, r.idDirty = append(r.id[:0], line[4:]...), true
+				case len(line) >= 7 && string(line[:7]) == "event: ":
+					if v := line[7:]; string(v) != r.name {
+						r.name = string(v)
+					}
+					named = true
+				default:
+					r.field(line, &hasData, &named, &retry, false)
+				}
+			}
+			r.r = pos
+		}
 		var (
 			line   []byte
 			joined bool
 		)
-		if b := r.buf[r.r:max(r.cr, r.r)]; len(b) > 0 && b[0] == '\n' && !r.skipLF {
-			r.r++
-		} else if i := bytes.IndexByte(b, '\n'); i >= 0 && !r.skipLF {
-			line = b[:i]
-			r.r += i + 1
-		} else if r.r == r.w {
+		if r.r == r.w {
 			// All read: an upstream's events come a read each.
 			if err := r.fill(); err != nil {
 				return RawEvent{}, r.fail(err)
 			}
 			continue
-		} else {
-			var err error
-			if line, joined, err = r.nextLine(); err != nil {
-				return RawEvent{}, r.fail(err)
-			}
+		}
+		var err error
+		if line, joined, err = r.nextLine(); err != nil {
+			return RawEvent{}, r.fail(err)
 		}
 		if len(line) == 0 {
 			if !hasData {
 				named, retry, size = false, 0, 0
 				continue
 			}
-			ev := RawEvent{Event: "message", Data: r.data, Retry: retry}
-			if named && r.name != "" {
-				ev.Event = r.name
-			}
-			return ev, nil
+			return r.dispatch(named, retry), nil
 		}
 		if size += len(line); size > r.max {
 			return RawEvent{}, r.fail(ErrTooLong)
 		}
-		// The field's name is known by its first bytes: the value
-		// follows a colon right after it, or the line is the name alone.
-		switch line[0] {
-		case 'd':
-			if v, ok := value(line, "data"); ok {
-				r.addData(v, !hasData, joined)
-				hasData = true
+		r.field(line, &hasData, &named, &retry, joined)
+	}
+}
+
+// maxShortID is the longest id the fast path scans for its end by hand.
+const maxShortID = 24
+
+// dispatch is the event the blank line that ends it dispatches.
+func (r *Reader) dispatch(named bool, retry time.Duration) RawEvent {
+	ev := RawEvent{Event: "message", Data: r.data, Retry: retry}
+	if named && r.name != "" {
+		ev.Event = r.name
+	}
+	return ev
+}
+
+// field takes one line of the event (not blank): its field is known by
+// its first bytes, the value following a colon right after the name, or
+// the line being the name alone.
+func (r *Reader) field(line []byte, hasData, named *bool, retry *time.Duration, joined bool) {
+	switch line[0] {
+	case 'd':
+		if v, ok := value(line, "data"); ok {
+			r.addData(v, !*hasData, joined)
+			*hasData = true
+		}
+	case 'i':
+		if v, ok := value(line, "id"); ok && bytes.IndexByte(v, 0) < 0 {
+			r.id, r.idDirty = append(r.id[:0], v...), true
+		}
+	case 'e':
+		if v, ok := value(line, "event"); ok {
+			if string(v) != r.name {
+				r.name = string(v)
 			}
-		case 'i':
-			if v, ok := value(line, "id"); ok && bytes.IndexByte(v, 0) < 0 {
-				r.id, r.idDirty = append(r.id[:0], v...), true
-			}
-		case 'e':
-			if v, ok := value(line, "event"); ok {
-				if string(v) != r.name {
-					r.name = string(v)
-				}
-				named = true
-			}
-		case 'r':
-			if v, ok := value(line, "retry"); ok {
-				if ms, ok := digits(v); ok {
-					retry = time.Duration(ms) * time.Millisecond
-					r.retry = retry
-				}
+			*named = true
+		}
+	case 'r':
+		if v, ok := value(line, "retry"); ok {
+			if ms, ok := digits(v); ok {
+				*retry = time.Duration(ms) * time.Millisecond
+				r.retry = *retry
 			}
 		}
 	}

@@ -48,6 +48,29 @@ type Options struct {
 	DeferFlush bool
 }
 
+// Clock tells the time at which the latest event of a stream came, as
+// its source read the clock for it (a gateway.Call's EventClock), since
+// the start given to SetClock.
+type Clock interface {
+	EventTime() time.Duration
+}
+
+// SetClock makes the Writer take c's reading of a newer event than the
+// last write's as the time of the write that follows it, the keep-alives'
+// silence counting from there, instead of reading the clock a second time
+// for the same token; a write after no newer event (the headers, a last
+// event made of none) reads the clock. Only for a Writer written on the
+// goroutine that reads the source, just after each event it reads.
+//
+// A method, not an Options field: Options is passed by value in the
+// frames under every stream's first flush (see writeHeaded).
+func (w *Writer) SetClock(c Clock, start time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.last += w.base.Sub(start)
+	w.base, w.clock = start, c
+}
+
 // HeaderGrace is how long a DeferFlush Writer's headers wait for the first
 // event once its source waits: an upstream usually sends its first token
 // just after its own headers, and both then leave in one write; a slow
@@ -64,16 +87,24 @@ type Log interface {
 // its own keep-alive timer writes through the same lock. Close it before the
 // handler returns.
 type Writer struct {
-	mu     sync.Mutex
-	w      http.ResponseWriter
-	fl     flusher
-	log    Log // instead of w, for NewLogWriter
-	buf    []byte
-	bufp   *[]byte // buf's pool entry
-	id     uint64
-	err    error // the first write error; every later call returns it
-	closed bool
-	headed bool // the headers were flushed
+	mu   sync.Mutex
+	w    http.ResponseWriter
+	fl   flusher
+	log  Log // instead of w, for NewLogWriter
+	buf  []byte
+	bufp *[]byte // buf's pool entry
+	id   uint64
+	// idLine is "id: ", the prefix and id in decimal, and LF: the last
+	// event's id line, counted up in place (nextID) rather than encoded
+	// for each event.
+	idLine   []byte
+	idDigits int      // where idLine's digits begin; 0 before the first
+	name     string   // the last event name, known to hold no line break
+	nameLine []byte   // its event: line
+	idArr    [24]byte // idLine's storage, but for long prefixes
+	err      error    // the first write error; every later call returns it
+	closed   bool
+	headed   bool // the headers were flushed
 
 	omitIDs   bool
 	idPrefix  string
@@ -87,17 +118,23 @@ type Writer struct {
 	grace bool
 	base  time.Time
 	last  time.Duration // since base, of the last write
+	// clock is SetClock's, and stamp its reading the last write took;
+	// ticking is set while tick writes, which reads the clock itself.
+	clock   Clock
+	stamp   time.Duration
+	ticking bool
 }
 
-// streamHeaders are every stream's response headers. Their values are
-// shared, which spares four allocations per stream: each has its length as
-// its capacity, so a handler that adds to one gets a copy.
-var streamHeaders = http.Header{
-	"Content-Type":      {"text/event-stream"},
-	"Cache-Control":     {"no-cache"},
-	"X-Accel-Buffering": {"no"},
-	"Connection":        {"keep-alive"},
-}
+// The values of every stream's response headers are shared, which spares
+// four allocations per stream: each has its length as its capacity, so a
+// handler that adds to one gets a copy. They are set one by one, not
+// copied from a map: a map's iteration costs more than the four stores.
+var (
+	eventStream = []string{"text/event-stream"}
+	noCache     = []string{"no-cache"}
+	no          = []string{"no"}
+	keepAlive   = []string{"keep-alive"}
+)
 
 // ErrClosed is returned by a Writer used after Close.
 var ErrClosed = errors.New("sse: writer closed")
@@ -107,9 +144,10 @@ var ErrClosed = errors.New("sse: writer closed")
 // after the first Flush) and returns a Writer for the body.
 func NewWriter(w http.ResponseWriter, o Options) *Writer {
 	h := w.Header()
-	for k, v := range streamHeaders {
-		h[k] = v
-	}
+	h["Content-Type"] = eventStream
+	h["Cache-Control"] = noCache
+	h["X-Accel-Buffering"] = no
+	h["Connection"] = keepAlive
 	sw := &Writer{w: w, fl: flusherOf(w), id: o.LastID, omitIDs: o.OmitIDs, idPrefix: o.IDPrefix,
 		deferred: o.DeferFlush, bufp: bufPool.Get().(*[]byte), base: time.Now()}
 	w.WriteHeader(http.StatusOK)
@@ -213,10 +251,15 @@ func (w *Writer) SendAppend(event string, data func(b []byte) []byte) error {
 // begin locks the Writer and starts an event in its buffer: the next id,
 // and the event's name. On success the caller holds mu.
 func (w *Writer) begin(event string) error {
-	if strings.IndexByte(event, '\n') >= 0 || strings.IndexByte(event, '\r') >= 0 { // ContainsAny builds a set per call
-		return errors.New("sse: event name contains a line break")
-	}
 	w.mu.Lock()
+	if event != w.name { // a dialect's names are constants: checked once
+		if strings.IndexByte(event, '\n') >= 0 || strings.IndexByte(event, '\r') >= 0 { // ContainsAny builds a set per call
+			w.mu.Unlock()
+			return errors.New("sse: event name contains a line break")
+		}
+		w.name = event
+		w.nameLine = append(append(append(w.nameLine[:0], "event: "...), event...), '\n')
+	}
 	if err := w.usable(); err != nil {
 		w.mu.Unlock()
 		return err
@@ -224,18 +267,38 @@ func (w *Writer) begin(event string) error {
 	w.id++
 	b := w.buf
 	if !w.omitIDs {
-		b = append(b, "id: "...)
-		b = append(b, w.idPrefix...)
-		b = strconv.AppendUint(b, w.id, 10)
-		b = append(b, '\n')
+		b = append(b, w.nextID()...)
 	}
 	if event != "" {
-		b = append(b, "event: "...)
-		b = append(b, event...)
-		b = append(b, '\n')
+		b = append(b, w.nameLine...)
 	}
 	w.buf = b
 	return nil
+}
+
+// nextID returns the id line of event w.id, one more than the last:
+// its decimal digits counted up in place, the line made afresh only for
+// the first event or a carry into a new digit.
+func (w *Writer) nextID() []byte {
+	l, d := w.idLine, w.idDigits
+	if d > 0 {
+		i := len(l) - 2 // the last digit
+		for ; i >= d && l[i] == '9'; i-- {
+			l[i] = '0'
+		}
+		if i >= d {
+			l[i]++
+			return l
+		}
+	}
+	if l == nil {
+		l = w.idArr[:0]
+	}
+	l = append(append(l[:0], "id: "...), w.idPrefix...)
+	w.idDigits = len(l)
+	l = strconv.AppendUint(l, w.id, 10)
+	w.idLine = append(l, '\n')
+	return w.idLine
 }
 
 // end ends the event begin started, whose lines b holds, and flushes it
@@ -391,8 +454,24 @@ func (w *Writer) flush() error {
 		return err
 	}
 	w.unsent = false
-	w.last = time.Since(w.base)
+	w.last = w.now()
 	return nil
+}
+
+// now is the time since base of a write that just ended: the Clock's
+// reading of a newer event than the last write's, or the clock's. Out
+// of line: flush's frame is under the first write, where net/http writes
+// the headers deep (see writeHeaded).
+//
+//go:noinline
+func (w *Writer) now() time.Duration {
+	if w.clock != nil && !w.ticking {
+		if t := w.clock.EventTime(); t != w.stamp {
+			w.stamp = t
+			return max(t, w.last) // a keep-alive may have gone since it came
+		}
+	}
+	return time.Since(w.base)
 }
 
 // writeHeaded is write for the first flush, which makes net/http write
@@ -447,6 +526,8 @@ func (w *Writer) tick() {
 	if w.usable() != nil {
 		return
 	}
+	w.ticking = true
+	defer func() { w.ticking = false }()
 	if w.grace {
 		w.grace = false
 		if w.unsent && w.flush() != nil {

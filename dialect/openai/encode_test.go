@@ -27,3 +27,23 @@ func FuzzEncoderOneLine(f *testing.F) {
 		check(enc.AppendUsage(nil, u))
 	})
 }
+
+// FuzzEncoderTokenChunk holds AppendDelta's chat token chunk (one copy of
+// the chunk's start) to the chunk open, the content key and close build.
+func FuzzEncoderTokenChunk(f *testing.F) {
+	f.Add("chatcmpl-1", "openai/m", " token", "x", 3, 0)
+	f.Add("i\"d", "m\u2028", "a\nb\"", "", -1, 2)
+	f.Fuzz(func(t *testing.T, id, model, text, lp string, created int, ch int) {
+		channel := []stream.Channel{stream.Output, "", stream.Thinking}[uint(ch)%3]
+		enc := newChunkEncoder(id, model, int64(created), false)
+		ref := newChunkEncoder(id, model, int64(created), false)
+		ref.content = nil // the general path only
+		for range 3 {     // the role's chunk, then tokens'
+			got := string(enc.AppendDelta([]byte("x"), channel, text, stream.Logprobs(lp)))
+			want := string(ref.AppendDelta([]byte("x"), channel, text, stream.Logprobs(lp)))
+			if got != want {
+				t.Fatalf("got  %s\nwant %s", got, want)
+			}
+		}
+	})
+}

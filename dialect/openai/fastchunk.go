@@ -204,9 +204,16 @@ func (sh *chunkShape) content(data []byte) (string, bool) {
 		!bytes.Equal(data[:sh.before], sh.ends[:sh.before]) || !bytes.Equal(data[len(data)-after:], sh.ends[sh.before:]) {
 		return "", false
 	}
-	p := liteParser{EventScanner: dialect.EventScanner{S: unsafe.String(unsafe.SliceData(data), len(data)), I: sh.before}}
+	// What lies between the two ends must be one JSON string: a plain
+	// one (the common token) is its bytes between the quotes; any other
+	// is parsed as Str parses it.
+	str := unsafe.String(unsafe.SliceData(data[sh.before:]), len(data)-after-sh.before)
+	if str[0] == '"' && str[len(str)-1] == '"' && dialect.PlainEnd(str, 1) == len(str)-1 {
+		return sh.texts.Keep(str[1 : len(str)-1]), true
+	}
+	p := liteParser{EventScanner: dialect.EventScanner{S: str}}
 	content, ok := p.Str()
-	if !ok || p.I != len(data)-after {
+	if !ok || p.I != len(str) {
 		return "", false
 	}
 	return sh.texts.Keep(content), true

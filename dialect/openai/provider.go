@@ -369,36 +369,34 @@ func (s *upstreamStream) Recv() (stream.Event, error) {
 			s.end()
 			continue
 		}
-		if ev, ok := s.take(ev.Data); ok {
-			return ev, nil
+		content, ok := s.shape.content(ev.Data)
+		if ok && s.shape.plain && content != "" && s.heldLogprobs == "" {
+			return stream.Delta(content), nil // a token's chunk
 		}
+		s.take(ev.Data, content, ok)
 	}
 }
 
-// take queues the events of one chunk, or returns its one event (ok) when
-// the chunk is the last one's shape with other content, as a token's
-// chunks are: then queueLite would queue just that delta and change
-// nothing else. Out of line, so that the parsed chunk is no part of
-// Recv's frame, which stays on an open stream's goroutine stack while it
-// waits in NextRaw (see logRequest in server).
+// take queues the events of one chunk but a plain token's, which Recv
+// returns itself (queueLite would queue just that delta and change
+// nothing else): with the content of the last chunk's shape when shaped,
+// else parsed in full. Out of line, so that the parsed chunk is no part
+// of Recv's frame, which stays on an open stream's goroutine stack while
+// it waits in NextRaw (see logRequest in server).
 //
 //go:noinline
-func (s *upstreamStream) take(data []byte) (stream.Event, bool) {
-	if content, ok := s.shape.content(data); ok {
-		if s.shape.plain && content != "" && s.heldLogprobs == "" {
-			return stream.Delta(content), true
-		}
+func (s *upstreamStream) take(data []byte, content string, shaped bool) {
+	if shaped {
 		c := s.shape.chunk
 		c.content = content
 		s.queueLite(&c)
-		return stream.Event{}, false
+		return
 	}
 	if c, ok := parseLiteFull(data, &s.shape); ok {
 		s.queueLite(&c)
 	} else {
 		s.decode(data)
 	}
-	return stream.Event{}, false
 }
 
 // Close closes the body. After a complete answer it first reads the few

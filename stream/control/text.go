@@ -43,11 +43,24 @@ type textStream struct {
 	u       utf8Stream // reads m if limited, else p's stream
 	m       maxTokens  // reads p's stream
 	limited bool
+	// plain says the controls hold nothing (see open): the next event
+	// may take the fast path. Only Recv's own calls change what open
+	// reads, so it is found again after each of them (but the fast
+	// path's, which knows what it changed).
+	plain bool
+}
+
+// open reports whether the controls hold nothing: nothing queued or
+// carried, no finish held, and (when limited) more than one token left.
+func (s *textStream) open() bool {
+	return !s.n.q.pending() && s.n.finish == "" && !s.u.q.pending() && s.u.empty() && (!s.limited || s.m.open())
 }
 
 func (s *textStream) Recv() (stream.Event, error) {
-	if s.n.q.pending() || s.n.finish != "" || s.u.q.pending() || !s.u.empty() || s.limited && !s.m.open() {
-		return s.n.Recv()
+	if !s.plain {
+		ev, err := s.n.Recv()
+		s.plain = s.open()
+		return ev, err
 	}
 	var (
 		ev  stream.Event
@@ -61,6 +74,7 @@ func (s *textStream) Recv() (stream.Event, error) {
 	if err == nil && ev.Kind == stream.KindDelta && ev.Text != "" && ascii(ev.Text) {
 		if s.limited {
 			s.m.left-- // open: more than one was left
+			s.plain = s.m.left > 1
 		}
 		if ev.Channel == "" {
 			ev.Channel = stream.Output
@@ -75,6 +89,12 @@ func (s *textStream) Recv() (stream.Event, error) {
 //
 //go:noinline
 func (s *textStream) slow(ev stream.Event, err error) (stream.Event, error) {
+	ev, err = s.slowTake(ev, err)
+	s.plain = s.open()
+	return ev, err
+}
+
+func (s *textStream) slowTake(ev stream.Event, err error) (stream.Event, error) {
 	if s.limited {
 		var ok bool
 		if ev, err, ok = s.m.take(ev, err); !ok {
