@@ -1,12 +1,15 @@
 package bench
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/mock"
 )
 
@@ -75,5 +78,62 @@ func openHeld(t *testing.T, api, runnel, prompt string) {
 	if heap[runnel] > heap["proxy"]-proxyCopyBuffer {
 		t.Errorf("Runnel keeps %.0f bytes of heap per open stream, the proxy %.0f apart from its copy buffer",
 			heap[runnel], heap["proxy"]-proxyCopyBuffer)
+	}
+}
+
+// TestGivenBackBodiesLeaveCallsAsTheyWere: an OpenAI chat's body goes
+// back to the pool once its upstream body is encoded, when nothing else
+// reads the request (gateway.WithRequestMemory). With every body given
+// back overwritten instead (dialect.PoisonReleasedBodies), every call
+// still sends its own prompt upstream, streamed or not, at 16 at once;
+// the records an Admission keeps hold their prompts; a resumable call's
+// body, which its log keeps, is not given back; and only the calls that
+// may give their body back do, each once.
+func TestGivenBackBodiesLeaveCallsAsTheyWere(t *testing.T) {
+	before := dialect.PoisonReleasedBodies(true)
+	defer dialect.PoisonReleasedBodies(false)
+	given := func() int64 { return dialect.PoisonReleasedBodies(true) - before }
+	concurrentPrompts(t, "openai", true)
+	if n := given(); n != 0 {
+		t.Fatalf("%d bodies given back with an Admission that keeps the records", n)
+	}
+	concurrentPrompts(t, "openai", false)
+	if n := given(); n != 16*8 {
+		t.Fatalf("%d bodies given back by 128 calls", n)
+	}
+
+	upstream := httptest.NewServer(digestUpstream(t, "openai"))
+	defer upstream.Close()
+	srv := httptest.NewServer(gatewayOver(upstream.URL, nil))
+	defer srv.Close()
+	for _, c := range []struct {
+		name   string
+		stream bool
+		header string // Runnel-Resumable
+		given  int64
+	}{
+		{"not streamed", false, "", 1},
+		{"resumable", true, "true", 0},
+		{"streamed", true, "", 1},
+	} {
+		prompt := longPrompt(99, 1)
+		body := `{"model":"openai/m","messages":[{"role":"user","content":` + promptJSON(prompt) + `}],"stream":` + map[bool]string{true: "true", false: "false"}[c.stream] + `}`
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/chat/completions", strings.NewReader(body))
+		if c.header != "" {
+			req.Header.Set(dialect.ResumableHeader, c.header)
+		}
+		was := given()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !bytes.Contains(all, []byte("digest-"+digest(prompt))) {
+			t.Errorf("%s: the upstream got another prompt: %.300s", c.name, all)
+		}
+		if n := given() - was; n != c.given {
+			t.Errorf("%s: %d bodies given back, want %d", c.name, n, c.given)
+		}
 	}
 }

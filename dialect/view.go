@@ -3,8 +3,10 @@ package dialect
 import (
 	"bytes"
 	"net/http"
+	"sync/atomic"
 	"unsafe"
 
+	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -25,8 +27,60 @@ import (
 // bytes (it copies what it decodes), and the buffer goes back to the
 // pool.
 func DecodeJSONOwned(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool) (took bool, err *stream.Error) {
-	return decodeWith(w, r, limit, v, fast, true)
+	b, err := decodeWith(w, r, limit, v, fast, bodyOwned)
+	return b != nil, err
 }
+
+// DecodeJSONPooled is DecodeJSONOwned with the body read into a buffer
+// from the pool: when fast takes it, body is that buffer, v's views are
+// of it, and the caller may give it back with body.Release once nothing
+// reads them any more: the gateway does, when it is told that a
+// provider has encoded the request (gateway.WithRequestMemory). Not
+// given back, the collector frees it as DecodeJSONOwned's. Giving the
+// body back spares a burst of long-prompt calls a prompt-sized
+// allocation each (docs/benchmarks.md, issue 13, bodypool session).
+func DecodeJSONPooled(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool) (body *Body, err *stream.Error) {
+	p, err := decodeWith(w, r, limit, v, fast, bodyPooled)
+	return (*Body)(p), err
+}
+
+// Body is a request body's buffer from the pool (DecodeJSONPooled).
+type Body []byte
+
+var _ gateway.Releaser = (*Body)(nil)
+
+// Release gives b back to the pool, once: nothing may read b, or a view
+// of it, after. While PoisonReleasedBodies is on, it overwrites b
+// instead, and the pool never gets it.
+func (b *Body) Release() {
+	p := (*[]byte)(b)
+	if poisoning.Load() {
+		all := (*p)[:cap(*p)]
+		for i := range all {
+			all[i] = poison
+		}
+		poisoned.Add(1)
+		return
+	}
+	PutBuffer(p)
+}
+
+var (
+	poisoning atomic.Bool
+	poisoned  atomic.Int64
+)
+
+// PoisonReleasedBodies is for tests: while on, a body given back is
+// filled with poison bytes, not pooled, so that whatever reads a request
+// after its body was given back reads poison. It returns how many bodies
+// were poisoned so far.
+func PoisonReleasedBodies(on bool) int64 {
+	poisoning.Store(on)
+	return poisoned.Load()
+}
+
+// poison is not valid UTF-8, nor in any prompt a test sends.
+const poison = 0xFE
 
 // ViewRaw returns the text of a JSON string's raw bytes (quotes
 // included, as RawString reads them) as a view of them, unescaping in

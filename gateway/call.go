@@ -9,6 +9,7 @@ package gateway
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel/runnel/stream"
@@ -115,4 +116,120 @@ type Admission interface {
 	// or on Close for a call that ended early (client gone, error). It is
 	// never on the per-token path.
 	Done(rec *Record)
+}
+
+// A request's texts may be views of memory its dialect wants back once
+// nothing reads them (dialect.DecodeJSONPooled: the client's body, from
+// a pool), sooner than the collector would free it: in a burst of
+// long-prompt calls, a body made afresh per call is the largest garbage
+// a call leaves (docs/benchmarks.md, issue 13, bodypool session). The
+// contract, one owner at a time:
+//   - the dialect offers the memory with WithRequestMemory on the
+//     context it starts the call with, and reads the request's texts no
+//     more once Start is called (nor logs the request: a resumable call
+//     offers nothing);
+//   - the gateway passes it on to the provider only when nothing else it
+//     started reads the request later: no Admission (whose record keeps
+//     it), no continuation, the prompt counted by its length before the
+//     provider starts (LengthCounter), no provider tokenizer;
+//   - a provider calls RequestEncoded once it reads the request no more
+//     (the upstream body encoded), which gives the memory back, once;
+//   - a provider that may start another with the same request (Fallback)
+//     calls KeepRequest first, and the memory is never given back.
+// With the memory given back, Call.Request and the record's Request are
+// nil.
+
+// Releaser gives back the memory a request's texts are views of.
+type Releaser interface{ Release() }
+
+type memoryKey struct{}
+
+// WithRequestMemory returns ctx offering r, the memory of the texts of
+// the request about to be started in ctx, for the gateway to give back
+// as the contract above says.
+func WithRequestMemory(ctx context.Context, r Releaser) context.Context {
+	return context.WithValue(ctx, memoryKey{}, r)
+}
+
+// RequestEncoded is for providers: it tells the gateway that the
+// provider no longer reads the request it was given, which may give the
+// request's memory back. Call it once the upstream request is encoded,
+// never before.
+func RequestEncoded(ctx context.Context) {
+	if m, _ := ctx.Value(memoryKey{}).(*requestMemory); m != nil && m.state.CompareAndSwap(memoryOffered, memoryReleased) {
+		m.r.Release()
+	}
+}
+
+// KeepRequest is for providers that may pass the same request to more
+// than one Stream (a fallback chain): the request's memory is not given
+// back.
+func KeepRequest(ctx context.Context) {
+	if m, _ := ctx.Value(memoryKey{}).(*requestMemory); m != nil {
+		m.state.CompareAndSwap(memoryOffered, memoryKept)
+	}
+}
+
+// requestMemory is a call's offered memory (callState.mem), which the
+// provider's context answers for memoryKey (callCtx) once the gateway
+// offers it to the provider.
+type requestMemory struct {
+	r      Releaser
+	model  string // the prompt's count, on model, made before the offer
+	prompt int
+	state  atomic.Int32
+}
+
+const (
+	memoryOffered = iota
+	memoryReleased
+	memoryKept
+)
+
+// offerMemory offers the memory the dialect offered (if any) to the
+// provider, when nothing but the provider reads the request: the prompt
+// counted now, while its texts are there. Called just before the
+// provider's stream opens.
+func (cs *callState) offerMemory(g *Gateway) {
+	r, _ := cs.ctx.Context.Value(memoryKey{}).(Releaser)
+	if r == nil || cs.m.adm != nil || cs.cont != nil || tokenCounter(cs.sv.p) != nil {
+		return
+	}
+	if _, chain := cs.sv.p.(*Fallback); chain {
+		return
+	}
+	l, ok := g.opts.Counter.(LengthCounter)
+	if !ok {
+		return
+	}
+	n, ok := l.CountPrompt(cs.sv.model, cs.m.rec.Request)
+	if !ok {
+		return
+	}
+	cs.mem.r, cs.mem.model, cs.mem.prompt = r, cs.sv.model, n
+	cs.ctx.mem = &cs.mem
+}
+
+// letGoOfRequest sets the meter's prompt count and lets its record go of
+// the request where it may (meter.letGoOfRequest): with the memory given
+// back, by the count made before; and says whether the memory was given
+// back.
+func (cs *callState) letGoOfRequest() (released bool) {
+	m := &cs.m
+	m.prompt = -1
+	if cs.mem.r != nil && cs.mem.state.Load() == memoryReleased {
+		// The texts are gone: the count made before the offer is the
+		// prompt's (Fallback keeps the memory, so the model served is
+		// the one counted).
+		m.prompt, m.rec.Request = cs.mem.prompt, nil
+		return true
+	}
+	if m.adm == nil {
+		if cs.mem.r != nil && cs.mem.model == m.rec.Model {
+			m.prompt, m.rec.Request = cs.mem.prompt, nil
+		} else {
+			m.letGoOfRequest()
+		}
+	}
+	return false
 }
