@@ -31,17 +31,23 @@ func DecodeJSONOwned(w http.ResponseWriter, r *http.Request, limit int64, v any,
 	return b != nil, err
 }
 
-// DecodeJSONPooled is DecodeJSONOwned with the body read into a buffer
-// from the pool: when fast takes it, body is that buffer, v's views are
-// of it, and the caller may give it back with body.Release once nothing
-// reads them any more: the gateway does, when it is told that a
-// provider has encoded the request (gateway.WithRequestMemory). Not
-// given back, the collector frees it as DecodeJSONOwned's. Giving the
-// body back spares a burst of long-prompt calls a prompt-sized
-// allocation each (docs/benchmarks.md, issue 13, bodypool session).
-func DecodeJSONPooled(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool) (body *Body, err *stream.Error) {
+// DecodeJSONPooled is DecodeJSONOwned (took: fast took the body) with a
+// body of 1 KiB or more read into a buffer from the pool: when fast
+// takes it, body is that buffer, v's views are of it, and the caller may
+// give it back with body.Release once nothing reads them any more: the
+// gateway does, when a provider says it has encoded the request
+// (gateway.WithRequestMemory). Not given back, the collector frees it
+// as DecodeJSONOwned's. Giving the body back spares a burst of
+// long-prompt calls a prompt-sized allocation each (docs/benchmarks.md,
+// issue 13, bodypool session); a shorter body (body nil) is as
+// DecodeJSONOwned's, as the pool's Get and Put would cost more than it.
+func DecodeJSONPooled(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool) (body *Body, took bool, err *stream.Error) {
+	if r.ContentLength < 1<<minBufferShift {
+		took, err := DecodeJSONOwned(w, r, limit, v, fast)
+		return nil, took, err
+	}
 	p, err := decodeWith(w, r, limit, v, fast, bodyPooled)
-	return (*Body)(p), err
+	return (*Body)(p), p != nil, err
 }
 
 // Body is a request body's buffer from the pool (DecodeJSONPooled).

@@ -135,7 +135,7 @@ func FuzzPlainContent(f *testing.F) {
 
 // decodeHeld is decodeBody for tests that read the value after.
 func (s *Server) decodeHeld(w http.ResponseWriter, r *http.Request, body requestBody) *stream.Error {
-	_, err := s.decodeBody(w, r, body)
+	_, _, err := s.decodeBody(w, r, body)
 	return err
 }
 

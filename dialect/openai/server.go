@@ -200,26 +200,26 @@ type requestBody interface {
 // texts are views of (a scanned chat), for the gateway to give back
 // (offered); nil when they are not.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, body requestBody) (req *stream.Request, mem *dialect.Body) {
-	mem, err := s.decodeBody(w, r, body)
+	mem, viewed, err := s.decodeBody(w, r, body)
 	if err != nil {
 		writeError(w, err)
 		return nil, nil
 	}
-	if req = s.validate(w, body, mem != nil); req == nil {
+	if req = s.validate(w, body, viewed); req == nil {
 		return nil, nil // mem to the collector
 	}
 	return req, mem
 }
 
 // decodeBody decodes body: a chat request of the common shape with
-// scanChat, anything else with encoding/json. A scanned chat (mem)
-// holds its body from the pool, and its messages' texts become views of
-// it (validate).
-func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, body requestBody) (mem *dialect.Body, err *stream.Error) {
+// scanChat, anything else with encoding/json. A scanned chat (viewed)
+// holds its body, from the pool when it is long (mem), and its
+// messages' texts become views of it (validate).
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, body requestBody) (mem *dialect.Body, viewed bool, err *stream.Error) {
 	if c, ok := body.(*ChatRequest); ok {
 		return dialect.DecodeJSONPooled(w, r, s.opts.BodyLimit, c, func(data []byte) bool { return scanChat(data, c) })
 	}
-	return nil, dialect.DecodeJSON(w, r, s.opts.BodyLimit, body)
+	return nil, false, dialect.DecodeJSON(w, r, s.opts.BodyLimit, body)
 }
 
 // offered is ctx offering mem to the gateway (gateway.WithRequestMemory)
