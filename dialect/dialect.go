@@ -116,7 +116,7 @@ func decodeFrom(rd io.Reader, limit int64, v any, strict bool) *stream.Error {
 // The body's bytes are reused once it returns: what fast decodes may keep
 // no slice of them (see DecodeJSONOwned).
 func DecodeJSONWith(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool) *stream.Error {
-	_, err := decodeWith(w, r, limit, v, fast, bodyCopied)
+	_, _, err := decodeWith(w, r, limit, v, fast, bodyCopied)
 	return err
 }
 
@@ -128,9 +128,9 @@ const (
 )
 
 // decodeWith is DecodeJSONWith, DecodeJSONOwned or DecodeJSONPooled by
-// mode; took is the pooled buffer fast took (non-nil, but for the pooled
-// mode not pooled), nil when fast did not take the body.
-func decodeWith(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool, mode int) (took *[]byte, _ *stream.Error) {
+// mode; took says fast took the body, and pooled is then its buffer in
+// the pooled mode.
+func decodeWith(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool, mode int) (pooled *[]byte, took bool, _ *stream.Error) {
 	if limit <= 0 {
 		limit = DefaultBodyLimit
 	}
@@ -144,17 +144,17 @@ func decodeWith(w http.ResponseWriter, r *http.Request, limit int64, v any, fast
 				giveBack(data, p)
 			case bodyPooled:
 				*p = data
-				return p, nil
+				return p, true, nil
 			} // bodyOwned: v's now, never pooled
-			return &data, nil
+			return nil, true, nil
 		}
 		err := decodeFrom(bytes.NewReader(data), limit, v, false)
 		giveBack(data, p) // encoding/json kept no slice of it
-		return nil, err
+		return nil, false, err
 	}
 	e := decodeFrom(io.MultiReader(bytes.NewReader(data), errReader{err}), limit, v, false)
 	giveBack(data, p)
-	return nil, e
+	return nil, false, e
 }
 
 // giveBack is PutBuffer of b, whose pooled slice is p (nil for b made

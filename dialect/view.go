@@ -27,8 +27,8 @@ import (
 // bytes (it copies what it decodes), and the buffer goes back to the
 // pool.
 func DecodeJSONOwned(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool) (took bool, err *stream.Error) {
-	b, err := decodeWith(w, r, limit, v, fast, bodyOwned)
-	return b != nil, err
+	_, took, err = decodeWith(w, r, limit, v, fast, bodyOwned)
+	return took, err
 }
 
 // DecodeJSONPooled is DecodeJSONOwned (took: fast took the body) with a
@@ -46,8 +46,8 @@ func DecodeJSONPooled(w http.ResponseWriter, r *http.Request, limit int64, v any
 		took, err := DecodeJSONOwned(w, r, limit, v, fast)
 		return nil, took, err
 	}
-	p, err := decodeWith(w, r, limit, v, fast, bodyPooled)
-	return (*Body)(p), p != nil, err
+	p, took, err := decodeWith(w, r, limit, v, fast, bodyPooled)
+	return (*Body)(p), took, err
 }
 
 // Body is a request body's buffer from the pool (DecodeJSONPooled).
