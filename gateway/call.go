@@ -132,8 +132,10 @@ type Admission interface {
 //     started reads the request later: no Admission (whose record keeps
 //     it), no continuation, the prompt counted by its length before the
 //     provider starts (LengthCounter), no provider tokenizer;
-//   - a provider calls RequestEncoded once it reads the request no more
-//     (the upstream body encoded), which gives the memory back, once;
+//   - a provider calls RequestEncoded, within its Stream, once it reads
+//     the request no more (the upstream body encoded), which gives the
+//     memory back, once; the offer ends when Start returns (an open
+//     stream holds no reference to the memory either way);
 //   - a provider that may start another with the same request (Fallback)
 //     calls KeepRequest first, and the memory is never given back.
 // With the memory given back, Call.Request and the record's Request are
@@ -148,7 +150,24 @@ type memoryKey struct{}
 // the request about to be started in ctx, for the gateway to give back
 // as the contract above says.
 func WithRequestMemory(ctx context.Context, r Releaser) context.Context {
-	return context.WithValue(ctx, memoryKey{}, r)
+	return &memoryCtx{Context: ctx, mem: requestMemory{r: r}}
+}
+
+// memoryCtx is WithRequestMemory's context, and the offer's state (in
+// the one allocation). The call's context, held for the whole stream,
+// has it for a parent: Start lets go of r in it, which would otherwise
+// keep the memory (or, given back, the pool's buffer that the next call
+// reuses) for as long.
+type memoryCtx struct {
+	context.Context
+	mem requestMemory
+}
+
+func (c *memoryCtx) Value(key any) any {
+	if key == (memoryKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
 }
 
 // RequestEncoded is for providers: it tells the gateway that the
@@ -157,7 +176,9 @@ func WithRequestMemory(ctx context.Context, r Releaser) context.Context {
 // never before.
 func RequestEncoded(ctx context.Context) {
 	if m, _ := ctx.Value(memoryKey{}).(*requestMemory); m != nil && m.state.CompareAndSwap(memoryOffered, memoryReleased) {
-		m.r.Release()
+		r := m.r
+		m.r = nil // the winner of the state's change owns r
+		r.Release()
 	}
 }
 
@@ -166,13 +187,13 @@ func RequestEncoded(ctx context.Context) {
 // back.
 func KeepRequest(ctx context.Context) {
 	if m, _ := ctx.Value(memoryKey{}).(*requestMemory); m != nil {
-		m.state.CompareAndSwap(memoryOffered, memoryKept)
+		m.withdraw()
 	}
 }
 
-// requestMemory is a call's offered memory (callState.mem), which the
-// provider's context answers for memoryKey (callCtx) once the gateway
-// offers it to the provider.
+// requestMemory is a call's offered memory (in its memoryCtx), which
+// the provider's context answers for memoryKey (callCtx.mem) once the
+// gateway offers it to the provider.
 type requestMemory struct {
 	r      Releaser
 	model  string // the prompt's count, on model, made before the offer
@@ -186,28 +207,47 @@ const (
 	memoryKept
 )
 
+// withdraw ends the offer, if still open: the memory is not given back,
+// and the call's state lets go of it (a stream's callState is held for
+// the whole stream, and the memory is the collector's to free).
+func (m *requestMemory) withdraw() {
+	if m.state.CompareAndSwap(memoryOffered, memoryKept) {
+		m.r = nil
+	}
+}
+
 // offerMemory offers the memory the dialect offered (if any) to the
 // provider, when nothing but the provider reads the request: the prompt
 // counted now, while its texts are there. Called just before the
 // provider's stream opens.
 func (cs *callState) offerMemory(g *Gateway) {
-	r, _ := cs.ctx.Context.Value(memoryKey{}).(Releaser)
-	if r == nil || cs.m.adm != nil || cs.cont != nil || tokenCounter(cs.sv.p) != nil {
+	mc, _ := cs.ctx.Context.Value(memoryKey{}).(*memoryCtx)
+	if mc == nil || mc.mem.r == nil || mc.mem.state.Load() != memoryOffered {
 		return
 	}
-	if _, chain := cs.sv.p.(*Fallback); chain {
+	m := &mc.mem
+	if n, ok := cs.countForOffer(g); ok {
+		m.model, m.prompt = cs.sv.model, n
+		cs.ctx.mem = m
 		return
+	}
+	m.withdraw() // the collector's, with the request
+}
+
+// countForOffer counts the prompt for offerMemory when nothing but the
+// provider reads the request later.
+func (cs *callState) countForOffer(g *Gateway) (int, bool) {
+	if cs.m.adm != nil || cs.cont != nil || tokenCounter(cs.sv.p) != nil {
+		return 0, false
+	}
+	if _, chain := cs.sv.p.(*Fallback); chain {
+		return 0, false
 	}
 	l, ok := g.opts.Counter.(LengthCounter)
 	if !ok {
-		return
+		return 0, false
 	}
-	n, ok := l.CountPrompt(cs.sv.model, cs.m.rec.Request)
-	if !ok {
-		return
-	}
-	cs.mem.r, cs.mem.model, cs.mem.prompt = r, cs.sv.model, n
-	cs.ctx.mem = &cs.mem
+	return l.CountPrompt(cs.sv.model, cs.m.rec.Request)
 }
 
 // letGoOfRequest sets the meter's prompt count and lets its record go of
@@ -215,18 +255,21 @@ func (cs *callState) offerMemory(g *Gateway) {
 // back, by the count made before; and says whether the memory was given
 // back.
 func (cs *callState) letGoOfRequest() (released bool) {
-	m := &cs.m
+	m, mem := &cs.m, cs.ctx.mem
 	m.prompt = -1
-	if cs.mem.r != nil && cs.mem.state.Load() == memoryReleased {
+	if mem != nil {
+		mem.withdraw()
+	}
+	if mem != nil && mem.state.Load() == memoryReleased {
 		// The texts are gone: the count made before the offer is the
 		// prompt's (Fallback keeps the memory, so the model served is
 		// the one counted).
-		m.prompt, m.rec.Request = cs.mem.prompt, nil
+		m.prompt, m.rec.Request = mem.prompt, nil
 		return true
 	}
 	if m.adm == nil {
-		if cs.mem.r != nil && cs.mem.model == m.rec.Model {
-			m.prompt, m.rec.Request = cs.mem.prompt, nil
+		if mem != nil && mem.model == m.rec.Model {
+			m.prompt, m.rec.Request = mem.prompt, nil
 		} else {
 			m.letGoOfRequest()
 		}

@@ -112,7 +112,6 @@ type callState struct {
 	ctx  callCtx
 	up   *stream.Request
 	cont *Continuation
-	mem  requestMemory // see WithRequestMemory
 }
 
 // callCtx is the provider's context: the call's own cancellation, and the
@@ -194,7 +193,7 @@ func (g *Gateway) begin(ctx context.Context, req *stream.Request) (*callState, e
 func (g *Gateway) notStarted(cs *callState, err error) error {
 	cs.m.cancel()
 	r := &cs.m.rec
-	if cs.mem.state.Load() == memoryReleased {
+	if m := cs.ctx.mem; m != nil && m.state.Load() == memoryReleased {
 		r.Request = nil // its texts are gone (WithRequestMemory)
 	}
 	return g.failed(cs.m.adm, r.ID, r.Request, cs.sv.provider, cs.sv.model, r.Started, cs.cont, stream.AsError(err))
