@@ -208,8 +208,9 @@ const (
 )
 
 // withdraw ends the offer, if still open: the memory is not given back,
-// and the call's state lets go of it (a stream's callState is held for
-// the whole stream, and the memory is the collector's to free).
+// and the offer lets go of it (the call's context, which holds the
+// offer, is held for the whole stream; the memory is the collector's to
+// free with the request).
 func (m *requestMemory) withdraw() {
 	if m.state.CompareAndSwap(memoryOffered, memoryKept) {
 		m.r = nil
