@@ -14,11 +14,13 @@ import (
 // allocation a call beside the body it was read from, and a burst of
 // long-prompt calls outran the pools (docs/benchmarks.md, issue 13,
 // promptview session). A body that a request's fast decoder takes is
-// therefore read into memory of its own, never pooled, and its prompt
-// texts are views of it: the request owns the body's bytes, and the
-// collector lets go of them with the last view. Nothing may write the
-// bytes once a view is made but the unescaping of that view's own bytes
-// (ViewRaw, UnescapeView), once, before the view is read.
+// therefore the request's own memory, and its prompt texts are views of
+// it: the collector lets go of it with the last view, or, for a long
+// body from the pool (DecodeJSONPooled), the gateway gives it back once
+// nothing reads the request (gateway.WithRequestMemory). Nothing may
+// write the bytes once a view is made but the unescaping of that view's
+// own bytes (ViewRaw, UnescapeView), once, before the view is read, and
+// Release.
 
 // DecodeJSONOwned is DecodeJSONWith for a fast decoder whose values keep
 // views of the body (StrView, RawString, ViewRaw): when fast takes it
