@@ -1,12 +1,15 @@
 package bench
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/mock"
 )
 
@@ -75,5 +78,74 @@ func openHeld(t *testing.T, api, runnel, prompt string) {
 	if heap[runnel] > heap["proxy"]-proxyCopyBuffer {
 		t.Errorf("Runnel keeps %.0f bytes of heap per open stream, the proxy %.0f apart from its copy buffer",
 			heap[runnel], heap["proxy"]-proxyCopyBuffer)
+	}
+}
+
+// TestGivenBackBodiesLeaveCallsAsTheyWere: a chat's or a Messages
+// request's body goes back to the pool once its upstream body is
+// encoded, when nothing else reads the request
+// (gateway.WithRequestMemory). With every body given back overwritten
+// instead (dialect.PoisonReleasedBodies), every call still sends its own
+// prompt upstream, streamed or not, at 16 at once; the records an
+// Admission keeps hold their prompts; a resumable call's body, which its
+// log keeps, is not given back; and only the calls that may give their
+// body back do, each once.
+func TestGivenBackBodiesLeaveCallsAsTheyWere(t *testing.T) {
+	before := dialect.PoisonReleasedBodies(true)
+	defer dialect.PoisonReleasedBodies(false)
+	given := func() int64 { return dialect.PoisonReleasedBodies(true) - before }
+	for _, api := range []string{"openai", "anthropic"} {
+		was := given()
+		concurrentPrompts(t, api, true)
+		if n := given() - was; n != 0 {
+			t.Fatalf("%s: %d bodies given back with an Admission that keeps the records", api, n)
+		}
+		concurrentPrompts(t, api, false)
+		if n := given() - was; n != 16*8 {
+			t.Fatalf("%s: %d bodies given back by 128 calls", api, n)
+		}
+
+		upstream := httptest.NewServer(digestUpstream(t, api))
+		defer upstream.Close()
+		h, path := gatewayOver(upstream.URL, nil), "/v1/chat/completions"
+		if api == "anthropic" {
+			h, path = gatewayAnthropicOver(upstream.URL, nil), "/v1/messages"
+		}
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		for _, c := range []struct {
+			name   string
+			stream bool
+			header string // Runnel-Resumable
+			given  int64
+		}{
+			{"not streamed", false, "", 1},
+			{"resumable", true, "true", 0},
+			{"streamed", true, "", 1},
+		} {
+			prompt := longPrompt(99, 1)
+			streamed := map[bool]string{true: "true", false: "false"}[c.stream]
+			body := `{"model":"openai/m","messages":[{"role":"user","content":` + promptJSON(prompt) + `}],"stream":` + streamed + `}`
+			if api == "anthropic" {
+				body = `{"model":"anthropic/m","max_tokens":16,"messages":[{"role":"user","content":[{"type":"text","text":` + promptJSON(prompt) + `}]}],"stream":` + streamed + `}`
+			}
+			req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
+			if c.header != "" {
+				req.Header.Set(dialect.ResumableHeader, c.header)
+			}
+			was := given()
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !bytes.Contains(all, []byte("digest-"+digest(prompt))) {
+				t.Errorf("%s, %s: the upstream got another prompt: %.300s", api, c.name, all)
+			}
+			if n := given() - was; n != c.given {
+				t.Errorf("%s, %s: %d bodies given back, want %d", api, c.name, n, c.given)
+			}
+		}
 	}
 }

@@ -116,33 +116,45 @@ func decodeFrom(rd io.Reader, limit int64, v any, strict bool) *stream.Error {
 // The body's bytes are reused once it returns: what fast decodes may keep
 // no slice of them (see DecodeJSONOwned).
 func DecodeJSONWith(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool) *stream.Error {
-	_, err := decodeWith(w, r, limit, v, fast, false)
+	_, _, err := decodeWith(w, r, limit, v, fast, bodyCopied)
 	return err
 }
 
-// decodeWith is DecodeJSONWith, and DecodeJSONOwned when owned; took
-// says fast took the body.
-func decodeWith(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool, owned bool) (took bool, _ *stream.Error) {
+// What becomes of the body's buffer once fast took it (decodeWith).
+const (
+	bodyCopied = iota // back to the pool at once: v keeps no slice of it
+	bodyOwned         // v's: never pooled (DecodeJSONOwned)
+	bodyPooled        // the caller's, from the pool (DecodeJSONPooled)
+)
+
+// decodeWith is DecodeJSONWith, DecodeJSONOwned or DecodeJSONPooled by
+// mode; took says fast took the body, and pooled is then its buffer in
+// the pooled mode.
+func decodeWith(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool, mode int) (pooled *[]byte, took bool, _ *stream.Error) {
 	if limit <= 0 {
 		limit = DefaultBodyLimit
 	}
 	body := http.MaxBytesReader(w, r.Body, limit)
-	data, p, err := readBody(body, r.ContentLength, limit, owned)
+	data, p, err := readBody(body, r.ContentLength, limit, mode == bodyOwned)
 	if err == nil {
 		body.Close() // see decodeJSON
 		if fast(data) {
-			if !owned {
+			switch mode {
+			case bodyCopied:
 				giveBack(data, p)
-			} // else v's now: never pooled
-			return true, nil
+			case bodyPooled:
+				*p = data
+				return p, true, nil
+			} // bodyOwned: v's now, never pooled
+			return nil, true, nil
 		}
 		err := decodeFrom(bytes.NewReader(data), limit, v, false)
 		giveBack(data, p) // encoding/json kept no slice of it
-		return false, err
+		return nil, false, err
 	}
 	e := decodeFrom(io.MultiReader(bytes.NewReader(data), errReader{err}), limit, v, false)
 	giveBack(data, p)
-	return false, e
+	return nil, false, e
 }
 
 // giveBack is PutBuffer of b, whose pooled slice is p (nil for b made

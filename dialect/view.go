@@ -3,8 +3,10 @@ package dialect
 import (
 	"bytes"
 	"net/http"
+	"sync/atomic"
 	"unsafe"
 
+	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -12,11 +14,13 @@ import (
 // allocation a call beside the body it was read from, and a burst of
 // long-prompt calls outran the pools (docs/benchmarks.md, issue 13,
 // promptview session). A body that a request's fast decoder takes is
-// therefore read into memory of its own, never pooled, and its prompt
-// texts are views of it: the request owns the body's bytes, and the
-// collector lets go of them with the last view. Nothing may write the
-// bytes once a view is made but the unescaping of that view's own bytes
-// (ViewRaw, UnescapeView), once, before the view is read.
+// therefore the request's own memory, and its prompt texts are views of
+// it: the collector lets go of it with the last view, or, for a long
+// body from the pool (DecodeJSONPooled), the gateway gives it back once
+// nothing reads the request (gateway.WithRequestMemory). Nothing may
+// write the bytes once a view is made but the unescaping of that view's
+// own bytes (ViewRaw, UnescapeView), once, before the view is read, and
+// Release.
 
 // DecodeJSONOwned is DecodeJSONWith for a fast decoder whose values keep
 // views of the body (StrView, RawString, ViewRaw): when fast takes it
@@ -25,8 +29,66 @@ import (
 // bytes (it copies what it decodes), and the buffer goes back to the
 // pool.
 func DecodeJSONOwned(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool) (took bool, err *stream.Error) {
-	return decodeWith(w, r, limit, v, fast, true)
+	_, took, err = decodeWith(w, r, limit, v, fast, bodyOwned)
+	return took, err
 }
+
+// DecodeJSONPooled is DecodeJSONOwned (took: fast took the body) with a
+// body of 1 KiB or more read into a buffer from the pool: when fast
+// takes it, body is that buffer, v's views are of it, and the caller may
+// give it back with body.Release once nothing reads them any more: the
+// gateway does, when a provider says it has encoded the request
+// (gateway.WithRequestMemory). Not given back, the collector frees it
+// as DecodeJSONOwned's. Giving the body back spares a burst of
+// long-prompt calls a prompt-sized allocation each (docs/benchmarks.md,
+// issue 13, bodypool session); a shorter body (body nil) is as
+// DecodeJSONOwned's, as the pool's Get and Put would cost more than it.
+func DecodeJSONPooled(w http.ResponseWriter, r *http.Request, limit int64, v any, fast func(data []byte) bool) (body *Body, took bool, err *stream.Error) {
+	if r.ContentLength < 1<<minBufferShift {
+		took, err := DecodeJSONOwned(w, r, limit, v, fast)
+		return nil, took, err
+	}
+	p, took, err := decodeWith(w, r, limit, v, fast, bodyPooled)
+	return (*Body)(p), took, err
+}
+
+// Body is a request body's buffer from the pool (DecodeJSONPooled).
+type Body []byte
+
+var _ gateway.Releaser = (*Body)(nil)
+
+// Release gives b back to the pool, once: nothing may read b, or a view
+// of it, after. While PoisonReleasedBodies is on, it overwrites b
+// instead, and the pool never gets it.
+func (b *Body) Release() {
+	p := (*[]byte)(b)
+	if poisoning.Load() {
+		all := (*p)[:cap(*p)]
+		for i := range all {
+			all[i] = poison
+		}
+		poisoned.Add(1)
+		return
+	}
+	PutBuffer(p)
+}
+
+var (
+	poisoning atomic.Bool
+	poisoned  atomic.Int64
+)
+
+// PoisonReleasedBodies is for tests: while on, a body given back is
+// filled with poison bytes, not pooled, so that whatever reads a request
+// after its body was given back reads poison. It returns how many bodies
+// were poisoned so far.
+func PoisonReleasedBodies(on bool) int64 {
+	poisoning.Store(on)
+	return poisoned.Load()
+}
+
+// poison is not valid UTF-8, nor in any prompt a test sends.
+const poison = 0xFE
 
 // ViewRaw returns the text of a JSON string's raw bytes (quotes
 // included, as RawString reads them) as a view of them, unescaping in

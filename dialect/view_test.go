@@ -3,6 +3,8 @@ package dialect
 import (
 	"bytes"
 	"encoding/json"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -60,3 +62,52 @@ func TestViewsShareTheBody(t *testing.T) {
 }
 
 func unsafeData(s string) *byte { return unsafe.StringData(s) }
+
+// A body of 1 KiB or more that the fast decoder takes comes from the
+// pool, and its views read it until Release; a shorter one is the
+// request's own (nil: nothing to give back); a body the fast decoder
+// leaves goes to encoding/json, and nothing is the caller's. Released
+// while poisoning, the views read poison.
+func TestPooledBodies(t *testing.T) {
+	type text struct {
+		Text string `json:"text"`
+	}
+	for _, c := range []struct {
+		name   string
+		text   string
+		take   bool
+		pooled bool
+	}{
+		{"long, taken", strings.Repeat("y", 2000), true, true},
+		{"short, taken", "yy", true, false},
+		{"long, left", strings.Repeat("y", 2000), false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			body := `{"text":"` + c.text + `"}`
+			var v text
+			fast := func(data []byte) bool {
+				if c.take {
+					v.Text = view(data[9 : len(data)-2])
+				}
+				return c.take
+			}
+			r := httptest.NewRequest("POST", "/", strings.NewReader(body))
+			mem, took, err := DecodeJSONPooled(httptest.NewRecorder(), r, 0, &v, fast)
+			if err != nil || took != c.take || (mem != nil) != c.pooled || v.Text != c.text {
+				t.Fatalf("body %v, took %v, %v, %.20q", mem != nil, took, err, v.Text)
+			}
+			if mem == nil {
+				return
+			}
+			if cap(*mem) < len(body) || cap(*mem) != classSize(bufferClass(cap(*mem))) {
+				t.Errorf("a body of %d bytes in a buffer of %d, not a class's", len(body), cap(*mem))
+			}
+			before := PoisonReleasedBodies(true)
+			defer PoisonReleasedBodies(false)
+			mem.Release()
+			if n := PoisonReleasedBodies(true) - before; n != 1 || v.Text != strings.Repeat("\xfe", len(c.text)) {
+				t.Errorf("%d bodies poisoned; the view reads %.20q", n, v.Text)
+			}
+		})
+	}
+}

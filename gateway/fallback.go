@@ -38,6 +38,7 @@ type served struct {
 
 // Stream implements stream.Provider.
 func (f *Fallback) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+	KeepRequest(ctx) // a second target reads the request after the first encoded it
 	var last error = stream.Errorf(stream.CodeInternal, "fallback chain with no targets")
 	for _, t := range f.Targets {
 		r := req.Clone()

@@ -119,12 +119,19 @@ type callState struct {
 // context.WithValue of its own).
 type callCtx struct {
 	context.Context
-	sv *served
+	sv  *served
+	mem *requestMemory // offered to the provider, or nil
 }
 
 func (c *callCtx) Value(key any) any {
-	if key == (servedKey{}) {
+	switch key {
+	case servedKey{}:
 		return c.sv
+	case memoryKey{}: // the dialect's offer is the gateway's to pass on
+		if c.mem == nil {
+			return nil
+		}
+		return c.mem
 	}
 	return c.Context.Value(key)
 }
@@ -186,6 +193,9 @@ func (g *Gateway) begin(ctx context.Context, req *stream.Request) (*callState, e
 func (g *Gateway) notStarted(cs *callState, err error) error {
 	cs.m.cancel()
 	r := &cs.m.rec
+	if m := cs.ctx.mem; m != nil && m.state.Load() == memoryReleased {
+		r.Request = nil // its texts are gone (WithRequestMemory)
+	}
 	return g.failed(cs.m.adm, r.ID, r.Request, cs.sv.provider, cs.sv.model, r.Started, cs.cont, stream.AsError(err))
 }
 
@@ -200,10 +210,7 @@ func (g *Gateway) newCall(cs *callState, s stream.Stream) *Call {
 	m.prices = g.price(req.Model, sv.provider, sv.model)
 	m.tokens = tokenObserver(g.opts.Observer, sv.provider, sv.model)
 	m.beforeWait = stream.BeforeWait(&cs.ctx)
-	m.prompt = -1
-	if m.adm == nil {
-		m.letGoOfRequest()
-	}
+	released := cs.letGoOfRequest()
 	if cont != nil {
 		// The record holds the whole answer; its first token came long ago.
 		m.out.WriteString(cont.Text)
@@ -218,6 +225,9 @@ func (g *Gateway) newCall(cs *callState, s stream.Stream) *Call {
 	}
 	c := &cs.call
 	*c = Call{Stream: m, ID: m.rec.ID, Provider: sv.provider, Model: sv.model, Started: m.rec.Started, Request: req, m: m}
+	if released {
+		c.Request = nil
+	}
 	// With a read-ahead buffer, the provider's reads (and its BeforeWait
 	// calls) run on the buffer's goroutine, not the reader's.
 	if n, ok := sv.p.(stream.WaitNotifier); ok && g.opts.BufferSize <= 0 {
@@ -247,6 +257,7 @@ func (g *Gateway) open(cs *callState) (stream.Stream, error) {
 	cs.up = nil // see callState
 	o := control.FromRequest(up, g.opts.BufferSize)
 	o.Timeouts = withDefaults(cs.m.rec.Request.Timeouts, g.opts.Timeouts)
+	cs.offerMemory(g)
 	return control.Open(&cs.ctx, cs.sv.p, o, up)
 }
 

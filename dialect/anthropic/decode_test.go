@@ -71,15 +71,16 @@ func FuzzDecodeMessagesBody(f *testing.F) {
 		}
 		s := &Server{opts: Options{BodyLimit: limit}}
 		dialecttest.CheckDecoder(t, body, limit, func(w http.ResponseWriter, r *http.Request, b *MessagesRequest) *stream.Error {
-			return s.decode(w, r, b)
+			_, err := s.decode(w, r, b)
+			return err
 		})
 	})
 }
 
 // TestDecodedRequestOutlivesItsBody: a scanned request's texts are views
-// of its body (unescaped in place), which is its own: never pooled, so
-// never the next body's buffer, nor written by whoever takes buffers
-// from the pool.
+// of its body (unescaped in place), which is its own until given back
+// (gateway.RequestEncoded): not the next body's buffer, nor written by
+// whoever takes buffers from the pool.
 func TestDecodedRequestOutlivesItsBody(t *testing.T) {
 	s := &Server{}
 	var bodies []*MessagesRequest
@@ -87,7 +88,7 @@ func TestDecodedRequestOutlivesItsBody(t *testing.T) {
 		body := new(MessagesRequest)
 		raw := `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"` + strings.Repeat(string(c), 8192) + `"},` +
 			`{"role":"assistant","content":[{"type":"text","text":"a\u00e9\n"},{"type":"text","text":"` + strings.Repeat(string(c), 4096) + `"}]}]}`
-		if err := s.decode(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader(raw)), body); err != nil {
+		if _, err := s.decode(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader(raw)), body); err != nil {
 			t.Fatal(err)
 		}
 		bodies = append(bodies, body)

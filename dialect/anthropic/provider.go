@@ -130,6 +130,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		return dialect.PrefixAnswered(pf.prompt, pf.tokens), nil
 	}
 	body, err := requestBody(p.upstreamRequest(req), bodySize(req))
+	gateway.RequestEncoded(ctx) // req's texts are read no more
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "anthropic: %v", err)
 	}

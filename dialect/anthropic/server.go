@@ -98,7 +98,8 @@ func (s *Server) countTokens(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	var body MessagesRequest
-	if err := s.decode(w, r, &body); err != nil {
+	mem, err := s.decode(w, r, &body)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -111,7 +112,13 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, dialect.NoStream(req.Model, `call again without "stream": true`))
 		return
 	}
+	if dialect.Wants(r) {
+		mem = nil // a resumable call's log keeps the request
+	}
 	start := func(ctx context.Context) (*gateway.Call, *stream.Error) {
+		if mem != nil { // nothing here reads the texts once the call starts
+			ctx = gateway.WithRequestMemory(ctx, mem)
+		}
 		call, err := s.gw.Start(ctx, req)
 		if err != nil {
 			return nil, stream.AsError(err)
@@ -202,11 +209,12 @@ func (e *encoder) ended(call *gateway.Call, usage *stream.Usage) {
 }
 
 // decode decodes a Messages request: of the common shape with
-// scanMessages, whose texts are views of the body that body then owns,
-// else with encoding/json.
-func (s *Server) decode(w http.ResponseWriter, r *http.Request, body *MessagesRequest) *stream.Error {
-	_, err := dialect.DecodeJSONOwned(w, r, s.opts.BodyLimit, body, func(data []byte) bool { return scanMessages(data, body) })
-	return err
+// scanMessages, whose texts are views of the body that body then owns
+// (from the pool when long: mem, see dialect.DecodeJSONPooled), else
+// with encoding/json.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, body *MessagesRequest) (mem *dialect.Body, _ *stream.Error) {
+	mem, _, err := dialect.DecodeJSONPooled(w, r, s.opts.BodyLimit, body, func(data []byte) bool { return scanMessages(data, body) })
+	return mem, err
 }
 
 // toRequest validates the body as Anthropic does and converts it.

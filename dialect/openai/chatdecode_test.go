@@ -135,7 +135,7 @@ func FuzzPlainContent(f *testing.F) {
 
 // decodeHeld is decodeBody for tests that read the value after.
 func (s *Server) decodeHeld(w http.ResponseWriter, r *http.Request, body requestBody) *stream.Error {
-	_, err := s.decodeBody(w, r, body)
+	_, _, err := s.decodeBody(w, r, body)
 	return err
 }
 
@@ -151,7 +151,7 @@ func FuzzViewedChatRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		s := &Server{gw: &dialecttest.Gateway{}}
 		var c ChatRequest
-		got := s.decode(httptest.NewRecorder(), httptest.NewRequest("POST", "/", bytes.NewReader(body)), &c)
+		got, _ := s.decode(httptest.NewRecorder(), httptest.NewRequest("POST", "/", bytes.NewReader(body)), &c)
 		var want *stream.Request
 		var wc ChatRequest
 		if dialect.DecodeJSON(httptest.NewRecorder(), httptest.NewRequest("POST", "/", bytes.NewReader(body)), 0, &wc) == nil {
@@ -164,8 +164,9 @@ func FuzzViewedChatRequest(f *testing.F) {
 }
 
 // TestDecodedRequestOutlivesItsBody: a scanned request's texts are views
-// of its body, which is its own: never pooled, so never the next body's
-// buffer, nor written by anyone who takes buffers from the pool.
+// of its body, which is its own until given back (gateway.RequestEncoded):
+// not the next body's buffer, nor written by anyone who takes buffers
+// from the pool.
 func TestDecodedRequestOutlivesItsBody(t *testing.T) {
 	s := &Server{gw: &dialecttest.Gateway{}}
 	chat := func(c byte) string {
@@ -174,7 +175,7 @@ func TestDecodedRequestOutlivesItsBody(t *testing.T) {
 	var reqs []*stream.Request
 	for _, c := range []byte("xyz") {
 		var body ChatRequest
-		req := s.decode(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader(chat(c))), &body)
+		req, _ := s.decode(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader(chat(c))), &body)
 		if req == nil {
 			t.Fatal("not decoded")
 		}

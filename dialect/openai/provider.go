@@ -127,6 +127,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	} else {
 		body, err = chatBody(req)
 	}
+	gateway.RequestEncoded(ctx) // req is read no more
 	if err != nil {
 		return nil, &stream.Error{Code: stream.CodeInvalidRequest, Message: "encoding the upstream request failed", Err: err}
 	}

@@ -106,22 +106,22 @@ const (
 // resumable stream is answered before: see Register).
 func (s *Server) ChatCompletions(w http.ResponseWriter, r *http.Request) {
 	var body ChatRequest
-	req := s.decode(w, r, &body)
+	req, mem := s.decode(w, r, &body)
 	if req == nil {
 		return
 	}
 	if body.Stream {
-		s.stream(w, r, req, chatStream, body.Model)
+		s.stream(w, r, req, chatStream, body.Model, mem)
 		return
 	}
-	s.chatCompletion(w, r, req, body.Model)
+	s.chatCompletion(w, r, req, body.Model, mem)
 }
 
 // chatCompletion answers a chat call in one piece. A function of its own,
 // so that its locals are no part of the frame a stream keeps (see
 // logRequest in server).
-func (s *Server) chatCompletion(w http.ResponseWriter, r *http.Request, req *stream.Request, model string) {
-	call, err := s.start(r.Context(), req)
+func (s *Server) chatCompletion(w http.ResponseWriter, r *http.Request, req *stream.Request, model string, mem *dialect.Body) {
+	call, err := s.start(offered(r.Context(), mem), req)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -152,12 +152,12 @@ func (s *Server) chatCompletion(w http.ResponseWriter, r *http.Request, req *str
 // Completions serves POST /v1/completions.
 func (s *Server) Completions(w http.ResponseWriter, r *http.Request) {
 	var body CompletionRequest
-	req := s.decode(w, r, &body)
+	req, _ := s.decode(w, r, &body)
 	if req == nil {
 		return
 	}
 	if body.Stream {
-		s.stream(w, r, req, completionStream, body.Model)
+		s.stream(w, r, req, completionStream, body.Model, nil)
 		return
 	}
 	s.textCompletion(w, r, req, body.Model)
@@ -196,24 +196,40 @@ type requestBody interface {
 }
 
 // decode decodes and validates body. On failure it has answered with the
-// error and returns nil.
-func (s *Server) decode(w http.ResponseWriter, r *http.Request, body requestBody) *stream.Request {
-	viewed, err := s.decodeBody(w, r, body)
+// error and returns nil. mem is the body's memory that the request's
+// texts are views of (a scanned chat), for the gateway to give back
+// (offered); nil when they are not.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, body requestBody) (req *stream.Request, mem *dialect.Body) {
+	mem, viewed, err := s.decodeBody(w, r, body)
 	if err != nil {
 		writeError(w, err)
-		return nil
+		return nil, nil
 	}
-	return s.validate(w, body, viewed)
+	if req = s.validate(w, body, viewed); req == nil {
+		return nil, nil // mem to the collector
+	}
+	return req, mem
 }
 
 // decodeBody decodes body: a chat request of the common shape with
 // scanChat, anything else with encoding/json. A scanned chat (viewed)
-// owns its body, and its messages' texts become views of it (validate).
-func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, body requestBody) (viewed bool, err *stream.Error) {
+// holds its body, from the pool when it is long (mem), and its
+// messages' texts become views of it (validate).
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, body requestBody) (mem *dialect.Body, viewed bool, err *stream.Error) {
 	if c, ok := body.(*ChatRequest); ok {
-		return dialect.DecodeJSONOwned(w, r, s.opts.BodyLimit, c, func(data []byte) bool { return scanChat(data, c) })
+		return dialect.DecodeJSONPooled(w, r, s.opts.BodyLimit, c, func(data []byte) bool { return scanChat(data, c) })
 	}
-	return false, dialect.DecodeJSON(w, r, s.opts.BodyLimit, body)
+	return nil, false, dialect.DecodeJSON(w, r, s.opts.BodyLimit, body)
+}
+
+// offered is ctx offering mem to the gateway (gateway.WithRequestMemory)
+// when there is one: nothing here reads the request's texts once the
+// call starts.
+func offered(ctx context.Context, mem *dialect.Body) context.Context {
+	if mem == nil {
+		return ctx
+	}
+	return gateway.WithRequestMemory(ctx, mem)
 }
 
 // validate is decode's second half, for a body decoded already (viewed:
@@ -269,15 +285,20 @@ var (
 )
 
 // stream runs req's call as SSE, through the resumption layer.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *stream.Request, k *streamKind, model string) {
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *stream.Request, k *streamKind, model string, mem *dialect.Body) {
 	// DeferFlush: events the upstream sent together may leave in one
 	// write (the layer flushes before the call waits).
 	// The encoder's closure keeps a flag, not the request: the messages
 	// are no part of what an open stream holds (the gateway keeps what
 	// the call's record needs).
-	includeUsage := req.IncludeUsage
-	s.opts.Resume.Stream(w, r, k.kind, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs, DeferFlush: true},
-		func(ctx context.Context) (*gateway.Call, *stream.Error) { return s.start(ctx, req) },
+	// A resumable call's log keeps the request: its memory is not
+	// offered.
+	includeUsage, resumable := req.IncludeUsage, dialect.Wants(r)
+	if resumable {
+		mem = nil
+	}
+	s.opts.Resume.Stream(w, r, k.kind, resumable, sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs, DeferFlush: true},
+		func(ctx context.Context) (*gateway.Call, *stream.Error) { return s.start(offered(ctx, mem), req) },
 		func(ctx context.Context, out *sse.Writer, call *gateway.Call) {
 			s.events(ctx, out, call, chunkEncoderFor(call, k, model), includeUsage)
 		})
