@@ -362,6 +362,8 @@ type Decoder struct {
 	tools      map[int]int // content block index → tool-call index
 	text       textShape   // of the last text delta
 	one        [1]stream.Event
+	end        [2]stream.Event // message_stop's
+	final      stream.Usage    // what end's usage event points to
 	lite       liteEvent
 }
 
@@ -374,6 +376,15 @@ func (d *Decoder) Decode(name string, data []byte) ([]stream.Event, error) {
 	if text, ok := d.text.parse(name, data); ok {
 		return d.delta(text), nil
 	}
+	if evs, ok := d.callEvent(name, data); ok {
+		return evs, nil
+	}
+	return d.decode(name, data)
+}
+
+// decode is Decode's general path: any event, parsed by liteEvent.parse
+// or else by encoding/json.
+func (d *Decoder) decode(name string, data []byte) ([]stream.Event, error) {
 	textAt, ok := d.lite.parse(data)
 	if !ok {
 		ev, err := unmarshalEvent(name, data)
@@ -479,11 +490,7 @@ func (d *Decoder) events(ev *StreamEvent) ([]stream.Event, error) {
 			}
 		}
 	case "message_stop":
-		fin := stream.Finished(finishReason(d.stopReason))
-		if d.stopReason == "stop_sequence" && d.stopSeq != "" {
-			fin = stream.StoppedBy(d.stopSeq)
-		}
-		return []stream.Event{stream.UsageEvent(d.usage), fin}, nil
+		return d.stop(), nil
 	case "error":
 		msg, code := "unknown error", stream.CodeUpstream
 		if ev.Error != nil {
@@ -495,6 +502,19 @@ func (d *Decoder) events(ev *StreamEvent) ([]stream.Event, error) {
 		return []stream.Event{stream.ErrorEvent(&stream.Error{Code: code, Message: "anthropic: " + msg}), stream.Finished(stream.FinishError)}, nil
 	}
 	return nil, nil
+}
+
+// stop is message_stop's events, the usage and the finish, in d's own
+// slice and usage: nothing reads the stream after its finish, so they are
+// not overwritten.
+func (d *Decoder) stop() []stream.Event {
+	fin := stream.Finished(finishReason(d.stopReason))
+	if d.stopReason == "stop_sequence" && d.stopSeq != "" {
+		fin = stream.StoppedBy(d.stopSeq)
+	}
+	d.final = d.usage
+	d.end = [2]stream.Event{{Kind: stream.KindUsage, Usage: &d.final}, fin}
+	return d.end[:]
 }
 
 // delta is a text delta in d's own slice: one allocation a token fewer.
