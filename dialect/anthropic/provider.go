@@ -133,16 +133,17 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "anthropic: %v", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
 	resp, err := p.postStream(ctx, body)
 	if err != nil {
-		cancel()
 		if pf != nil {
 			p.refused(req.Model, err)
 		}
 		return nil, err
 	}
-	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(newReader(dialect.NotifyingReader(ctx, resp.Body))))
+	// No context of the stream's own: closing the body ends the request
+	// (dialect.UpstreamStream), as the OpenAI provider's does, and a
+	// context a call costs about 2k instructions and five allocations.
+	us := dialect.NewUpstreamStream(ctx, nil, resp.Body, read(newReader(dialect.NotifyingReader(ctx, resp.Body))))
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return pf.wrap(us), nil
