@@ -283,49 +283,32 @@ func TestProvider(t *testing.T) {
 // request, and a Recv waiting for the upstream when it closes returns
 // context.Canceled.
 func TestProviderBackpressureAndClose(t *testing.T) {
-	sent := make(chan int)
-	gone := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":1}}}\n\n")
-		for i := 0; ; i++ {
-			if i < 5 {
-				io.WriteString(w, `event: content_block_delta`+"\n"+`data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"t"}}`+"\n\n")
-			}
-			w.(http.Flusher).Flush()
-			select {
-			case sent <- i:
-			case <-r.Context().Done():
-				close(gone)
-				return
-			}
-		}
-	}))
+	srv := dialecttest.NewPulled("event: message_start\n"+`data: {"type":"message_start","message":{"usage":{"input_tokens":1}}}`+"\n\n",
+		"event: content_block_delta\n"+`data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"t"}}`+"\n\n", 5)
 	defer srv.Close()
 	s, err := NewProvider(Config{BaseURL: srv.URL}).Stream(context.Background(), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 5 {
-		if got := <-sent; got != i {
+		if got := <-srv.Sent; got != i {
 			t.Fatalf("sent %d, want %d", got, i)
 		}
 		if ev, err := s.Recv(); err != nil || ev.Text != "t" {
 			t.Fatalf("Recv = %v, %v", ev, err)
 		}
 	}
-	<-sent // the upstream holds the stream open, sending nothing
+	<-srv.Sent // the upstream holds the stream open, sending nothing
 	errc := make(chan error)
 	go func() {
 		_, err := s.Recv()
 		errc <- err
 	}()
 	s.Close() // before or during that Recv's wait: either way it ends
-
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Errorf("a Recv the Close ended: %v", err)
 	}
-	<-gone // the upstream handler saw its request end
+	<-srv.Gone // the upstream handler saw its request end
 }
 
 // A completed stream leaves its connection in the pool even when the end
