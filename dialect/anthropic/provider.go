@@ -129,7 +129,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if pf != nil && pf.complete {
 		return dialect.PrefixAnswered(pf.prompt, pf.tokens), nil
 	}
-	body, err := requestBody(p.upstreamRequest(req), bodySize(req))
+	body, err := p.body(req)
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "anthropic: %v", err)
 	}
@@ -175,11 +175,11 @@ func (p *Provider) post(ctx context.Context, path string, body []byte, header ht
 
 // postStream is post of a streamed call's body to /v1/messages, through
 // the endpoint made once (see Provider.messages).
-func (p *Provider) postStream(ctx context.Context, body []byte) (*http.Response, error) {
+func (p *Provider) postStream(ctx context.Context, body *[]byte) (*http.Response, error) {
 	if p.urlErr != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "anthropic: %v", p.urlErr)
 	}
-	resp, err := p.messages.Post(ctx, &body, shortBody)
+	resp, err := p.messages.Post(ctx, body, shortBody)
 	return p.answer(ctx, resp, err)
 }
 
