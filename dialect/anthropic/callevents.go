@@ -11,7 +11,8 @@ import (
 // A stream's events besides its text deltas come once a call, in the
 // shapes Anthropic's API and Runnel's own server write: message_start
 // (whose usage is all the decoder keeps), content_block_start of an empty
-// text block, content_block_stop, message_delta and message_stop. Parsed
+// text block, content_block_stop, message_delta and message_stop, and
+// the first text delta (the others are read by its shape). Parsed
 // as any event (liteEvent.parse: keys looked up one by one, every string
 // scanned as a general JSON string) they cost about 17k instructions a
 // call, 9k of them before the first token. callEvent reads those shapes
@@ -36,6 +37,8 @@ func (d *Decoder) callEvent(name string, data []byte) (evs []stream.Event, ok bo
 			c.Lit(`,"content_block":{"type":"text","text":""}}`) && c.end()
 	case "content_block_stop":
 		return nil, c.Lit(`{"type":"content_block_stop","index":`) && c.uint(nil) && c.Lit("}") && c.end()
+	case "content_block_delta":
+		return c.textDelta(d, name, data)
 	case "message_delta":
 		return nil, c.messageDelta(d)
 	case "message_stop":
@@ -108,6 +111,22 @@ func (c *cursor) other(key string, names []string) bool {
 		return false
 	}
 	return c.Skip()
+}
+
+// textDelta reads a text delta of plain text, and records its shape: a
+// stream's first (its later ones are read by that shape: textShape), or
+// the first of a block whose shape differs.
+func (c *cursor) textDelta(d *Decoder, name string, data []byte) ([]stream.Event, bool) {
+	if !c.Lit(`{"type":"content_block_delta","index":`) || !c.uint(nil) || !c.Lit(`,"delta":{"type":"text_delta","text":`) {
+		return nil, false
+	}
+	at := c.I
+	text, ok := c.plain()
+	if !ok || !c.Lit("}}") || !c.end() {
+		return nil, false
+	}
+	d.text.set(name, data, at)
+	return d.delta(d.text.texts.Keep(text)), true // text is a view of data
 }
 
 // messageStart reads message_start: the message's known keys with plain

@@ -26,6 +26,9 @@ var callEvents = [][2]string{
 	{"message_delta", `{"type":"message_delta","delta":{"stop_reason":"something_new","stop_sequence":""},"usage":{"input_tokens":0,"cache_read_input_tokens":4,"output_tokens":1,"server_tool_use":{"web_search_requests":0}}}`},
 	{"message_delta", `{"type":"message_delta","delta":{"stop_reason":null,"stop_sequence":"x"},"usage":{}}`},
 	{"message_stop", `{"type":"message_stop"}`},
+	{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Runnel"}}`},
+	{"content_block_delta", `{"type":"content_block_delta","index":3,"delta":{"type":"text_delta","text":""}}`},
+	{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" a <b> & c"}}`},
 }
 
 // leftCallEvents are those shapes changed so that callEvent leaves them to
@@ -68,6 +71,13 @@ var leftCallEvents = [][2]string{
 	{"message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":"\u00e9"},"usage":{"output_tokens":1}}`},
 	{"message_delta", `{"type":"message_delta","delta":{"stop_sequence":null,"stop_reason":"end_turn"},"usage":{"output_tokens":1}}`},
 	{"message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":1},"usage":{"output_tokens":2}}`},
+	{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\nb"}}`},
+	{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"é"}}`},
+	{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"a"}}`},
+	{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}} `},
+	{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a","x":1}}`},
+	{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}`},
+	{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":1}}`},
 	{"message_stop", `{"type":"message_stop","x":1}`},
 	{"message_stop", `{}`},
 	{"ping", `{"type":"ping"}`},
@@ -89,6 +99,9 @@ func sameDecoders(t *testing.T, what string, got, want *Decoder) {
 	if got.usage != want.usage || got.stopReason != want.stopReason || got.stopSeq != want.stopSeq {
 		t.Fatalf("%s: decoder usage %+v, stop %q %q; the general path's %+v, %q %q",
 			what, got.usage, got.stopReason, got.stopSeq, want.usage, want.stopReason, want.stopSeq)
+	}
+	if g, w := &got.text, &want.text; g.name != w.name || string(g.ends) != string(w.ends) || g.before != w.before {
+		t.Fatalf("%s: text shape %q %q %d; the general path's %q %q %d", what, g.name, g.ends, g.before, w.name, w.ends, w.before)
 	}
 }
 
@@ -176,7 +189,7 @@ func FuzzCallEvents(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, data string, in, out int, reason, seq string) {
 		checkCallEvent(t, name, data, decoderAfter(in, out, reason, seq))
 		// The same bytes under every name callEvent reads.
-		for _, n := range []string{"message_start", "content_block_start", "content_block_stop", "message_delta", "message_stop"} {
+		for _, n := range []string{"message_start", "content_block_start", "content_block_delta", "content_block_stop", "message_delta", "message_stop"} {
 			if strings.Contains(data, n) {
 				checkCallEvent(t, n, data, decoderAfter(in, out, reason, seq))
 			}

@@ -365,7 +365,10 @@ type Decoder struct {
 	one        [1]stream.Event
 	end        [2]stream.Event // message_stop's
 	final      stream.Usage    // what end's usage event points to
-	lite       liteEvent
+	// lite is the general path's (decode), made when a stream first
+	// needs it: callEvent and the text shape read the usual streams'
+	// events, and an open stream need not hold its 520 bytes.
+	lite *liteEvent
 }
 
 // Decode decodes one SSE event (name and data). It does not keep data; the
@@ -386,6 +389,9 @@ func (d *Decoder) Decode(name string, data []byte) ([]stream.Event, error) {
 // decode is Decode's general path: any event, parsed by liteEvent.parse
 // or else by encoding/json.
 func (d *Decoder) decode(name string, data []byte) ([]stream.Event, error) {
+	if d.lite == nil {
+		d.lite = new(liteEvent)
+	}
 	textAt, ok := d.lite.parse(data)
 	if !ok {
 		ev, err := unmarshalEvent(name, data)
@@ -543,15 +549,19 @@ func finishReason(r string) stream.FinishReason {
 // comparing the ends and reading the string replaces parsing the whole
 // event.
 type textShape struct {
-	name   string
-	ends   []byte
-	before int
-	texts  dialect.Texts // the texts parse returned, out of the reader's buffer
+	name    string
+	ends    []byte // in endsBuf when it fits: no allocation a stream
+	before  int
+	texts   dialect.Texts // the texts parse returned, out of the reader's buffer
+	endsBuf [96]byte
 }
 
 // set records the shape of data, a text delta event that liteEvent.parse
 // took, whose text came from the string at at.
 func (t *textShape) set(name string, data []byte, at int) {
+	if t.ends == nil {
+		t.ends = t.endsBuf[:0]
+	}
 	t.ends = t.ends[:0]
 	end := jsonStringEnd(data, at)
 	if end < 0 {
