@@ -143,7 +143,10 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	// No context of the stream's own: closing the body ends the request
 	// (dialect.UpstreamStream), as the OpenAI provider's does, and a
 	// context a call costs about 2k instructions and five allocations.
-	us := dialect.NewUpstreamStream(ctx, nil, resp.Body, read(newReader(dialect.NotifyingReader(ctx, resp.Body))))
+	e := new(events)
+	e.body.Reset(ctx, resp.Body)
+	e.r = newReader(&e.body)
+	us := dialect.NewUpstreamStream(ctx, nil, resp.Body, e.next)
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return pf.wrap(us), nil
@@ -338,20 +341,26 @@ func newReader(r io.Reader) *sse.Reader {
 	return sr
 }
 
-// read returns a function decoding the next SSE event of r.
-func read(r *sse.Reader) func() ([]stream.Event, error) {
-	var d Decoder
-	return func() ([]stream.Event, error) {
-		// Raw: Decode copies what it keeps out of the reader's buffer.
-		ev, err := r.NextRaw()
-		if err == io.EOF {
-			return nil, stream.Errorf(stream.CodeUpstream, "anthropic: stream ended before message_stop")
-		}
-		if err != nil {
-			return nil, err // a transport error, worded by UpstreamStream
-		}
-		return d.Decode(ev.Event, ev.Data)
+// events is a streamed call's reading side, in one allocation: its body,
+// read through the context's BeforeWait function (dialect.BodyReader, as
+// dialect.NotifyingReader would), the SSE reader over it and the decoder.
+type events struct {
+	body dialect.BodyReader
+	r    *sse.Reader
+	d    Decoder
+}
+
+// next decodes the next SSE event.
+func (e *events) next() ([]stream.Event, error) {
+	// Raw: Decode copies what it keeps out of the reader's buffer.
+	ev, err := e.r.NextRaw()
+	if err == io.EOF {
+		return nil, stream.Errorf(stream.CodeUpstream, "anthropic: stream ended before message_stop")
 	}
+	if err != nil {
+		return nil, err // a transport error, worded by UpstreamStream
+	}
+	return e.d.Decode(ev.Event, ev.Data)
 }
 
 // Decoder turns Messages stream events into Runnel events. Its zero value
