@@ -11,23 +11,24 @@ import (
 // A stream's events besides its text deltas come once a call, in the
 // shapes Anthropic's API and Runnel's own server write: message_start
 // (whose usage is all the decoder keeps), content_block_start of an empty
-// text block, content_block_stop, message_delta and message_stop, and
-// the first text delta (the others are read by its shape). Parsed
-// as any event (liteEvent.parse: keys looked up one by one, every string
-// scanned as a general JSON string) they cost about 17k instructions a
-// call, 9k of them before the first token. callEvent reads those shapes
-// by comparing their fixed bytes and reading only their strings and
-// numbers, in a few hundred; anything else (whitespace, escapes,
-// non-ASCII, nulls or keys elsewhere, a duplicate) it leaves to the
-// general path, which gives the same events (FuzzCallEvents).
+// text block, content_block_stop, message_delta and message_stop, and a
+// block's first text delta (the others are read by its shape). Parsed as
+// any event (liteEvent.parse: keys looked up one by one, every string
+// scanned as a general JSON string) they cost about 21k instructions a
+// call, 13k of them before the first token (docs/benchmarks.md, issue
+// 13, anthttft session). callEvent reads those shapes by comparing their
+// fixed bytes and reading only their strings and numbers, in about a
+// third of that; anything else (whitespace, escapes, non-ASCII, nulls or
+// keys elsewhere, a duplicate usage) it leaves to the general path, which
+// gives the same events (FuzzCallEvents).
 
 // callEvent decodes data if it is one of those shapes: the events, and
 // ok. Out of line: Decode's frame is under every token (see unmarshalEvent).
 //
 //go:noinline
 func (d *Decoder) callEvent(name string, data []byte) (evs []stream.Event, ok bool) {
-	// A view of data: callEvent keeps none of it (stopReasonOf and
-	// messageDelta copy what the decoder keeps).
+	// A view of data: callEvent keeps none of it (messageDelta and
+	// textDelta copy what the decoder keeps).
 	c := cursor{dialect.EventScanner{S: unsafe.String(unsafe.SliceData(data), len(data))}}
 	switch name {
 	case "message_start":
