@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/runnel/runnel/stream"
 )
@@ -16,6 +17,10 @@ import (
 // of the body to final events or to an error; after a Finish event, or an
 // error, read is not called again. Close cancels ctx (through cancel) and
 // closes body, which ends a read in progress; Recv then returns ctx's cause.
+// cancel may be nil when ctx is not the stream's own (the gateway cancels
+// a call's context as it closes its stream): Close then closes the body,
+// and a read failing after it returns context.Canceled, which a context of
+// the stream's own would give, without the cost of one a call.
 // After a Finish event Close first reads what is left of the body (the
 // end of a chunked answer, a last event), so that its connection goes
 // back to the pool instead of being closed (Drain).
@@ -28,6 +33,7 @@ type UpstreamStream struct {
 	body   io.ReadCloser
 	read   func() ([]stream.Event, error)
 	once   sync.Once
+	closed atomic.Bool // Close began
 
 	pending  []stream.Event
 	done     bool
@@ -53,6 +59,9 @@ func (u *UpstreamStream) Recv() (stream.Event, error) {
 			if u.ctx.Err() != nil {
 				return stream.Event{}, context.Cause(u.ctx) // closed or cancelled
 			}
+			if u.closed.Load() {
+				return stream.Event{}, context.Canceled // closed, ctx not its own
+			}
 			var se *stream.Error
 			if !errors.As(err, &se) {
 				// A read from the connection failed: its text holds
@@ -76,12 +85,15 @@ func (u *UpstreamStream) Recv() (stream.Event, error) {
 // Close implements stream.Stream.
 func (u *UpstreamStream) Close() error {
 	u.once.Do(func() {
+		u.closed.Store(true)
 		if u.finished {
 			// Through BeforeWait, as the reads before it: it may wait.
 			u.rest.Reset(u.ctx, u.body)
 			u.drain.Run(&u.rest, u.body)
 		}
-		u.cancel()
+		if u.cancel != nil {
+			u.cancel()
+		}
 		u.body.Close()
 	})
 	return nil

@@ -79,4 +79,25 @@ func TestUpstreamStream(t *testing.T) {
 	if unfinished.rest != "more" {
 		t.Errorf("an unfinished answer's body was read on at Close")
 	}
+
+	// Without a context of its own (cancel nil), Close closes the body
+	// and leaves the caller's context; a read failing after it reports
+	// the cancellation all the same.
+	ctx = context.Background()
+	unfinished = &closer{rest: "more", ctx: ctx}
+	s = NewUpstreamStream(ctx, nil, unfinished, func() ([]stream.Event, error) { return nil, io.ErrUnexpectedEOF })
+	s.Close()
+	s.Close()
+	if _, err := s.Recv(); !errors.Is(err, context.Canceled) {
+		t.Errorf("after Close, ctx not its own: %v", err)
+	}
+	if unfinished.closed != 1 || unfinished.rest != "more" {
+		t.Errorf("closed %d times, rest %q", unfinished.closed, unfinished.rest)
+	}
+	// Before Close, a failed read is the transport's error, as with a
+	// context of its own.
+	s = NewUpstreamStream(ctx, nil, &closer{rest: "more", ctx: ctx}, func() ([]stream.Event, error) { return nil, io.ErrUnexpectedEOF })
+	if _, err := s.Recv(); errors.Is(err, context.Canceled) || err == nil {
+		t.Errorf("a read failing before Close: %v", err)
+	}
 }

@@ -147,6 +147,15 @@ func TestErrors(t *testing.T) {
 		{"temperature", `{"model":"m","max_tokens":5,"temperature":1.5,` + msgs + `}`, nil, 400, "invalid_request_error", "temperature: range: 0..1"},
 		{"empty stop", `{"model":"m","max_tokens":5,"stop_sequences":[" "],` + msgs + `}`, nil, 400, "invalid_request_error", "stop_sequences.0: each stop sequence must contain non-whitespace"},
 		{"image", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{}}]}]}`, nil, 400, "invalid_request_error", "messages.0.content.0: image blocks are not supported"},
+		{"second role", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"},{"role":"tool","content":"b"}]}`, nil, 400, "invalid_request_error", "messages.1.role: Input should be 'user' or 'assistant'"},
+		{"user thinking", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"role":"user","content":[{"type":"text","text":"c"},{"type":"text","text":"d"},{"type":"thinking","thinking":"e"}]}]}`, nil, 400, "invalid_request_error", "messages.2.content.2: thinking blocks are only allowed in assistant turns"},
+		{"user tool_use", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_use","id":"t","name":"f","input":{}}]}]}`, nil, 400, "invalid_request_error", "messages.0.content.0: tool_use blocks are only allowed in assistant turns"},
+		{"tool_use id", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"},{"role":"assistant","content":[{"type":"text","text":"b"},{"type":"tool_use","name":"f","input":{}}]}]}`, nil, 400, "invalid_request_error", "messages.1.content.1: tool_use blocks need an id and a name"},
+		{"assistant tool_result", `{"model":"m","max_tokens":5,"messages":[{"role":"assistant","content":[{"type":"tool_result","tool_use_id":"t"}]}]}`, nil, 400, "invalid_request_error", "messages.0.content.0: tool_result blocks are only allowed in user turns"},
+		{"tool_result id", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"tool_result","content":"x"}]}]}`, nil, 400, "invalid_request_error", "messages.0.content.1.tool_use_id: Field required"},
+		{"tool_result content", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"image","source":{}}]}]}]}`, nil, 400, "invalid_request_error", "messages.0.content.0.content.0: only text blocks are allowed here, not \"image\""},
+		{"block type", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"text":"a"}]}]}`, nil, 400, "invalid_request_error", "messages.0.content.0.type: Field required"},
+		{"unknown block", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"video"}]}]}`, nil, 400, "invalid_request_error", "messages.0.content.0.type: unknown content block type \"video\""},
 		{"budget", `{"model":"m","max_tokens":5,"thinking":{"type":"enabled","budget_tokens":1024},` + msgs + `}`, nil, 400, "invalid_request_error", "`max_tokens` must be greater than `thinking.budget_tokens`"},
 		{"oversized", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"` + strings.Repeat("x", 5000) + `"}]}`, nil, 413, "request_too_large", "request body is larger than the limit of 4096 bytes"},
 		{"unknown model", `{"model":"nope","max_tokens":5,` + msgs + `}`, stream.Errorf(stream.CodeNotFound, "model: nope"), 404, "not_found_error", "model: nope"},
@@ -267,6 +276,39 @@ func TestProvider(t *testing.T) {
 		g, _ := json.Marshal(f.got)
 		t.Errorf("upstream body\n got %s", g)
 	}
+}
+
+// TestProviderBackpressureAndClose: the provider reads only as the caller
+// pulls; Close (its stream has no context of its own) ends the upstream
+// request, and a Recv waiting for the upstream when it closes returns
+// context.Canceled.
+func TestProviderBackpressureAndClose(t *testing.T) {
+	srv := dialecttest.NewPulled("event: message_start\n"+`data: {"type":"message_start","message":{"usage":{"input_tokens":1}}}`+"\n\n",
+		"event: content_block_delta\n"+`data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"t"}}`+"\n\n", 5)
+	defer srv.Close()
+	s, err := NewProvider(Config{BaseURL: srv.URL}).Stream(context.Background(), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if got := <-srv.Sent; got != i {
+			t.Fatalf("sent %d, want %d", got, i)
+		}
+		if ev, err := s.Recv(); err != nil || ev.Text != "t" {
+			t.Fatalf("Recv = %v, %v", ev, err)
+		}
+	}
+	<-srv.Sent // the upstream holds the stream open, sending nothing
+	errc := make(chan error)
+	go func() {
+		_, err := s.Recv()
+		errc <- err
+	}()
+	s.Close() // before or during that Recv's wait: either way it ends
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("a Recv the Close ended: %v", err)
+	}
+	<-srv.Gone // the upstream handler saw its request end
 }
 
 // A completed stream leaves its connection in the pool even when the end

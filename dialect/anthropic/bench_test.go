@@ -48,10 +48,12 @@ func BenchmarkDecodeMessages(b *testing.B) {
 }
 
 // BenchmarkRequestBody is the upstream body of the load generator's
-// request, from encoding/json and as the provider writes it.
+// request: from encoding/json, appended from its MessagesRequest, and as
+// the provider writes it (straight from the request: appendPlainBody).
 func BenchmarkRequestBody(b *testing.B) {
 	req := &stream.Request{Model: "default", Messages: []stream.Message{{Role: "user", Content: "Tell me a story."}}, Sampling: stream.Sampling{MaxTokens: 256}}
-	m := NewProvider(Config{BaseURL: "http://up"}).upstreamRequest(req)
+	p := NewProvider(Config{BaseURL: "http://up"})
+	m := p.upstreamRequest(req)
 	b.Run("encoding-json", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -61,7 +63,15 @@ func BenchmarkRequestBody(b *testing.B) {
 	b.Run("appended", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			requestBody(m, 0)
+			buf, _ := requestBody(dialect.GetBuffer(0), m)
+			dialect.PutBuffer(buf)
+		}
+	})
+	b.Run("provider", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			buf, _ := p.body(req)
+			dialect.PutBuffer(buf)
 		}
 	})
 }

@@ -146,16 +146,17 @@ func BenchmarkDecodeStream(b *testing.B) {
 }
 
 // FuzzMessageStart: message_start's data, made by appends, is what
-// json.Marshal makes of the message.
+// json.Marshal makes of the message (whose id is "msg_" and the call's).
 func FuzzMessageStart(f *testing.F) {
-	f.Add("msg_call_1", "anthropic/claude", 12)
-	f.Add("msg_<&>", "m\u2028\xff\"\\", -1)
-	f.Add("msg_\b", "m\f\t\n", 0)
+	f.Add("call_1", "anthropic/claude", 12)
+	f.Add("call_3fa2-x.9_Z", "m", 0)
+	f.Add("<&>", "m\u2028\xff\"\\", -1)
+	f.Add("\b", "m\f\t\n", 0)
 	f.Fuzz(func(t *testing.T, id, model string, inputTokens int) {
 		want, _ := json.Marshal(struct {
 			Type    string          `json:"type"`
 			Message MessageResponse `json:"message"`
-		}{"message_start", MessageResponse{ID: id, Type: "message", Role: "assistant", Model: model, Content: []Block{}, Usage: Usage{InputTokens: inputTokens}}})
+		}{"message_start", MessageResponse{ID: "msg_" + id, Type: "message", Role: "assistant", Model: model, Content: []Block{}, Usage: Usage{InputTokens: inputTokens}}})
 		if got := appendMessageStart([]byte("x"), id, model, inputTokens); string(got) != "x"+string(want) {
 			t.Fatalf("%q\nwant x%s", got, want)
 		}

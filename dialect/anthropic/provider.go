@@ -129,21 +129,25 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if pf != nil && pf.complete {
 		return dialect.PrefixAnswered(pf.prompt, pf.tokens), nil
 	}
-	body, err := requestBody(p.upstreamRequest(req), bodySize(req))
+	body, err := p.body(req)
 	gateway.RequestEncoded(ctx) // req's texts are read no more
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "anthropic: %v", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
 	resp, err := p.postStream(ctx, body)
 	if err != nil {
-		cancel()
 		if pf != nil {
 			p.refused(req.Model, err)
 		}
 		return nil, err
 	}
-	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(newReader(dialect.NotifyingReader(ctx, resp.Body))))
+	// No context of the stream's own: closing the body ends the request
+	// (dialect.UpstreamStream), as the OpenAI provider's does, and a
+	// context a call costs about 2k instructions and five allocations.
+	e := new(events)
+	e.body.Reset(ctx, resp.Body)
+	e.r = newReader(&e.body)
+	us := dialect.NewUpstreamStream(ctx, nil, resp.Body, e.next)
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return pf.wrap(us), nil
@@ -175,11 +179,11 @@ func (p *Provider) post(ctx context.Context, path string, body []byte, header ht
 
 // postStream is post of a streamed call's body to /v1/messages, through
 // the endpoint made once (see Provider.messages).
-func (p *Provider) postStream(ctx context.Context, body []byte) (*http.Response, error) {
+func (p *Provider) postStream(ctx context.Context, body *[]byte) (*http.Response, error) {
 	if p.urlErr != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "anthropic: %v", p.urlErr)
 	}
-	resp, err := p.messages.Post(ctx, &body, shortBody)
+	resp, err := p.messages.Post(ctx, body, shortBody)
 	return p.answer(ctx, resp, err)
 }
 
@@ -338,20 +342,26 @@ func newReader(r io.Reader) *sse.Reader {
 	return sr
 }
 
-// read returns a function decoding the next SSE event of r.
-func read(r *sse.Reader) func() ([]stream.Event, error) {
-	var d Decoder
-	return func() ([]stream.Event, error) {
-		// Raw: Decode copies what it keeps out of the reader's buffer.
-		ev, err := r.NextRaw()
-		if err == io.EOF {
-			return nil, stream.Errorf(stream.CodeUpstream, "anthropic: stream ended before message_stop")
-		}
-		if err != nil {
-			return nil, err // a transport error, worded by UpstreamStream
-		}
-		return d.Decode(ev.Event, ev.Data)
+// events is a streamed call's reading side, in one allocation: its body,
+// read through the context's BeforeWait function (dialect.BodyReader, as
+// dialect.NotifyingReader would), the SSE reader over it and the decoder.
+type events struct {
+	body dialect.BodyReader
+	r    *sse.Reader
+	d    Decoder
+}
+
+// next decodes the next SSE event.
+func (e *events) next() ([]stream.Event, error) {
+	// Raw: Decode copies what it keeps out of the reader's buffer.
+	ev, err := e.r.NextRaw()
+	if err == io.EOF {
+		return nil, stream.Errorf(stream.CodeUpstream, "anthropic: stream ended before message_stop")
 	}
+	if err != nil {
+		return nil, err // a transport error, worded by UpstreamStream
+	}
+	return e.d.Decode(ev.Event, ev.Data)
 }
 
 // Decoder turns Messages stream events into Runnel events. Its zero value
@@ -363,7 +373,12 @@ type Decoder struct {
 	tools      map[int]int // content block index → tool-call index
 	text       textShape   // of the last text delta
 	one        [1]stream.Event
-	lite       liteEvent
+	end        [2]stream.Event // message_stop's
+	final      stream.Usage    // what end's usage event points to
+	// lite is the general path's (decode), made when a stream first
+	// needs it: callEvent and the text shape read the usual streams'
+	// events, and an open stream need not hold its 520 bytes.
+	lite *liteEvent
 }
 
 // Decode decodes one SSE event (name and data). It does not keep data; the
@@ -374,6 +389,18 @@ func (d *Decoder) Decode(name string, data []byte) ([]stream.Event, error) {
 	}
 	if text, ok := d.text.parse(name, data); ok {
 		return d.delta(text), nil
+	}
+	if evs, ok := d.callEvent(name, data); ok {
+		return evs, nil
+	}
+	return d.decode(name, data)
+}
+
+// decode is Decode's general path: any event, parsed by liteEvent.parse
+// or else by encoding/json.
+func (d *Decoder) decode(name string, data []byte) ([]stream.Event, error) {
+	if d.lite == nil {
+		d.lite = new(liteEvent)
 	}
 	textAt, ok := d.lite.parse(data)
 	if !ok {
@@ -480,11 +507,7 @@ func (d *Decoder) events(ev *StreamEvent) ([]stream.Event, error) {
 			}
 		}
 	case "message_stop":
-		fin := stream.Finished(finishReason(d.stopReason))
-		if d.stopReason == "stop_sequence" && d.stopSeq != "" {
-			fin = stream.StoppedBy(d.stopSeq)
-		}
-		return []stream.Event{stream.UsageEvent(d.usage), fin}, nil
+		return d.stop(), nil
 	case "error":
 		msg, code := "unknown error", stream.CodeUpstream
 		if ev.Error != nil {
@@ -496,6 +519,19 @@ func (d *Decoder) events(ev *StreamEvent) ([]stream.Event, error) {
 		return []stream.Event{stream.ErrorEvent(&stream.Error{Code: code, Message: "anthropic: " + msg}), stream.Finished(stream.FinishError)}, nil
 	}
 	return nil, nil
+}
+
+// stop is message_stop's events, the usage and the finish, in d's own
+// slice and usage: nothing reads the stream after its finish, so they are
+// not overwritten.
+func (d *Decoder) stop() []stream.Event {
+	fin := stream.Finished(finishReason(d.stopReason))
+	if d.stopReason == "stop_sequence" && d.stopSeq != "" {
+		fin = stream.StoppedBy(d.stopSeq)
+	}
+	d.final = d.usage
+	d.end = [2]stream.Event{{Kind: stream.KindUsage, Usage: &d.final}, fin}
+	return d.end[:]
 }
 
 // delta is a text delta in d's own slice: one allocation a token fewer.
@@ -523,15 +559,19 @@ func finishReason(r string) stream.FinishReason {
 // comparing the ends and reading the string replaces parsing the whole
 // event.
 type textShape struct {
-	name   string
-	ends   []byte
-	before int
-	texts  dialect.Texts // the texts parse returned, out of the reader's buffer
+	name    string
+	ends    []byte // in endsBuf when it fits: no allocation a stream
+	before  int
+	texts   dialect.Texts // the texts parse returned, out of the reader's buffer
+	endsBuf [96]byte
 }
 
 // set records the shape of data, a text delta event that liteEvent.parse
 // took, whose text came from the string at at.
 func (t *textShape) set(name string, data []byte, at int) {
+	if t.ends == nil {
+		t.ends = t.endsBuf[:0]
+	}
 	t.ends = t.ends[:0]
 	end := jsonStringEnd(data, at)
 	if end < 0 {

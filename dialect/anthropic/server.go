@@ -135,7 +135,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	model := body.Model
 	s.opts.Resume.Stream(w, r, kindMessages, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive, DeferFlush: true}, start,
 		func(_ context.Context, out *sse.Writer, call *gateway.Call) {
-			run(&encoder{w: w, sw: out, model: model, id: "msg_" + call.ID, streamed: true, index: -1}, call)
+			run(&encoder{w: w, sw: out, model: model, id: call.ID, streamed: true, index: -1}, call)
 		})
 }
 
@@ -150,7 +150,7 @@ func answer(w http.ResponseWriter, r *http.Request, model string, start func(ctx
 		return
 	}
 	defer call.Close()
-	run(&encoder{w: w, model: model, id: "msg_" + call.ID, index: -1}, call)
+	run(&encoder{w: w, model: model, id: call.ID, index: -1}, call)
 }
 
 // run writes call through e.
@@ -162,7 +162,10 @@ func run(e *encoder, call *gateway.Call) {
 			return
 		}
 	}
-	var usage *stream.Usage
+	var (
+		u     stream.Usage // declared here, not in the loop, so not on the heap
+		usage *stream.Usage
+	)
 	for {
 		ev, err := call.Recv()
 		if err == io.EOF {
@@ -184,7 +187,7 @@ func run(e *encoder, call *gateway.Call) {
 			}
 			e.sentFirst()
 		case stream.KindUsage:
-			u := *ev.Usage
+			u = *ev.Usage
 			usage = &u
 		case stream.KindError:
 			e.fail(ev.Err)
@@ -251,6 +254,9 @@ func (b *MessagesRequest) toRequest() (*stream.Request, *stream.Error) {
 	if err := dialect.StreamLimits(req, b.BufferSize, b.TimeoutMs, ""); err != nil {
 		return nil, err
 	}
+	// One allocation for the usual turns: a system prompt and a message
+	// each (tool results add more).
+	req.Messages = make([]stream.Message, 0, len(b.Messages)+1)
 	if b.System != nil {
 		text, err := joinText(b.System.Blocks, "system")
 		if err != nil {
@@ -261,15 +267,14 @@ func (b *MessagesRequest) toRequest() (*stream.Request, *stream.Error) {
 		}
 	}
 	for i, m := range b.Messages {
-		path := "messages." + strconv.Itoa(i)
 		if m.Role != stream.RoleUser && m.Role != stream.RoleAssistant {
+			path := "messages." + strconv.Itoa(i)
 			return nil, stream.InvalidParam(path+".role", "%s.role: Input should be 'user' or 'assistant'", path)
 		}
-		msgs, err := convertMessage(m, path)
-		if err != nil {
+		var err *stream.Error
+		if req.Messages, err = convertMessage(req.Messages, m, i); err != nil {
 			return nil, err
 		}
-		req.Messages = append(req.Messages, msgs...)
 	}
 	for i, t := range b.Tools {
 		if t.Name == "" {
@@ -310,30 +315,33 @@ func (b *MessagesRequest) toRequest() (*stream.Request, *stream.Error) {
 	return req, nil
 }
 
-// convertMessage maps one Anthropic turn to Runnel messages: tool_result
-// blocks become tool turns, tool_use blocks the assistant's tool calls.
-func convertMessage(m Message, path string) ([]stream.Message, *stream.Error) {
+// convertMessage appends to out the Runnel messages of one Anthropic turn,
+// messages[i]: tool_result blocks become tool turns, tool_use blocks the
+// assistant's tool calls. The paths errors name are made only for them.
+func convertMessage(out []stream.Message, m Message, i int) ([]stream.Message, *stream.Error) {
 	var (
-		out  []stream.Message
-		main = stream.Message{Role: m.Role}
-		text joined
+		main  = stream.Message{Role: m.Role}
+		text  joined
+		tools bool // a tool turn was added
 	)
 	for j, b := range m.Content.Blocks {
-		bp := path + ".content." + strconv.Itoa(j)
 		switch b.Type {
 		case "text":
 			text.add(b.Text)
 		case "thinking":
 			if m.Role != stream.RoleAssistant {
+				bp := blockPath(i, j)
 				return nil, stream.InvalidParam(bp, "%s: thinking blocks are only allowed in assistant turns", bp)
 			}
 			main.Thinking += b.Thinking
 		case "redacted_thinking":
 		case "tool_use":
 			if m.Role != stream.RoleAssistant {
+				bp := blockPath(i, j)
 				return nil, stream.InvalidParam(bp, "%s: tool_use blocks are only allowed in assistant turns", bp)
 			}
 			if b.ID == "" || b.Name == "" {
+				bp := blockPath(i, j)
 				return nil, stream.InvalidParam(bp, "%s: tool_use blocks need an id and a name", bp)
 			}
 			args := string(b.Input)
@@ -343,32 +351,43 @@ func convertMessage(m Message, path string) ([]stream.Message, *stream.Error) {
 			main.ToolCalls = append(main.ToolCalls, stream.ToolCall{ID: b.ID, Name: b.Name, Arguments: args})
 		case "tool_result":
 			if m.Role != stream.RoleUser {
+				bp := blockPath(i, j)
 				return nil, stream.InvalidParam(bp, "%s: tool_result blocks are only allowed in user turns", bp)
 			}
 			if b.ToolUseID == "" {
+				bp := blockPath(i, j)
 				return nil, stream.InvalidParam(bp+".tool_use_id", "%s.tool_use_id: Field required", bp)
 			}
 			var content string
 			if b.Content != nil {
 				var err *stream.Error
-				if content, err = joinText(b.Content.Blocks, bp+".content"); err != nil {
+				if content, err = joinText(b.Content.Blocks, blockPath(i, j)+".content"); err != nil {
 					return nil, err
 				}
 			}
 			out = append(out, stream.Message{Role: stream.RoleTool, ToolCallID: b.ToolUseID, Content: content})
+			tools = true
 		case "image", "document":
+			bp := blockPath(i, j)
 			return nil, stream.InvalidParam(bp, "%s: %s blocks are not supported", bp, b.Type)
 		case "":
+			bp := blockPath(i, j)
 			return nil, stream.InvalidParam(bp+".type", "%s.type: Field required", bp)
 		default:
+			bp := blockPath(i, j)
 			return nil, stream.InvalidParam(bp+".type", "%s.type: unknown content block type %q", bp, b.Type)
 		}
 	}
 	main.Content = text.String()
-	if main.Content != "" || main.Thinking != "" || len(main.ToolCalls) > 0 || len(out) == 0 {
+	if main.Content != "" || main.Thinking != "" || len(main.ToolCalls) > 0 || !tools {
 		out = append(out, main)
 	}
 	return out, nil
+}
+
+// blockPath names messages[i].content[j] in errors.
+func blockPath(i, j int) string {
+	return "messages." + strconv.Itoa(i) + ".content." + strconv.Itoa(j)
 }
 
 func joinText(blocks []Block, path string) (string, *stream.Error) {
@@ -418,7 +437,7 @@ type encoder struct {
 	sw        *sse.Writer // once started
 	keepAlive time.Duration
 	model     string
-	id        string
+	id        string // the call's: the message's is "msg_" and it
 	streamed  bool
 	started   bool // message_start sent
 	sent      bool // the first token is out
@@ -429,7 +448,8 @@ type encoder struct {
 	blocks   []Block
 	finish   stream.FinishReason
 	stopSeq  string // the stop sequence that ended the stream, if any
-	head     []byte // of the open text or thinking block's deltas
+	head     []byte // of the open text or thinking block's deltas, in headBuf
+	headBuf  [96]byte
 	inputTok int
 }
 
@@ -475,23 +495,42 @@ func (e *encoder) sendStart(call *gateway.Call) bool {
 	return e.event("ping", []byte(`{"type":"ping"}`))
 }
 
-// appendMessageStart appends message_start's data, as json.Marshal writes
-// it, by appends (about a tenth of the instructions).
-func appendMessageStart(b []byte, id, model string, inputTokens int) []byte {
-	if hasControl(id) || hasControl(model) {
+// appendMessageStart appends message_start's data for the call callID,
+// as json.Marshal writes it, by appends (about a tenth of the
+// instructions).
+func appendMessageStart(b []byte, callID, model string, inputTokens int) []byte {
+	if hasControl(callID) || hasControl(model) {
 		// json.Marshal writes \b and \f, AppendJSONString \u0008 and \u000c.
-		msg := MessageResponse{ID: id, Type: "message", Role: "assistant", Model: model, Content: []Block{}, Usage: Usage{InputTokens: inputTokens}}
+		msg := MessageResponse{ID: "msg_" + callID, Type: "message", Role: "assistant", Model: model, Content: []Block{}, Usage: Usage{InputTokens: inputTokens}}
 		data, _ := json.Marshal(struct {
 			Type    string          `json:"type"`
 			Message MessageResponse `json:"message"`
 		}{"message_start", msg})
 		return append(b, data...)
 	}
-	b = dialect.AppendJSONString(append(b, `{"type":"message_start","message":{"id":`...), id)
+	b = append(b, `{"type":"message_start","message":{"id":`...)
+	if idChars(callID) {
+		b = append(append(append(b, `"msg_`...), callID...), '"') // spares the joined id
+	} else {
+		b = dialect.AppendJSONString(b, "msg_"+callID)
+	}
 	b = dialect.AppendJSONString(append(b, `,"type":"message","role":"assistant","model":`...), model)
 	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":`...)
 	b = strconv.AppendInt(b, int64(inputTokens), 10)
 	return append(b, `,"output_tokens":0}}}`...)
+}
+
+// idChars reports whether s has only letters, digits, '_', '-' and '.',
+// which JSON strings hold as they are (call ids do).
+func idChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func hasControl(s string) bool {
@@ -513,7 +552,7 @@ func (e *encoder) sentFirst() {
 }
 
 func (e *encoder) message() MessageResponse {
-	return MessageResponse{ID: e.id, Type: "message", Role: "assistant", Model: e.model, Content: []Block{}}
+	return MessageResponse{ID: "msg_" + e.id, Type: "message", Role: "assistant", Model: e.model, Content: []Block{}}
 }
 
 // openBlock stops the open block and starts b.
@@ -543,10 +582,10 @@ func (e *encoder) openBlock(b Block) bool {
 }
 
 func (e *encoder) rawStart(block string) bool {
-	b := strconv.AppendInt([]byte(`{"type":"content_block_start","index":`), int64(e.index), 10)
-	b = append(b, `,"content_block":`...)
-	b = append(b, block...)
-	return e.event("content_block_start", append(b, '}'))
+	return e.appendEvent("content_block_start", func(b []byte) []byte {
+		b = strconv.AppendInt(append(b, `{"type":"content_block_start","index":`...), int64(e.index), 10)
+		return append(append(append(b, `,"content_block":`...), block...), '}')
+	})
 }
 
 func (e *encoder) closeBlock() bool {
@@ -557,8 +596,9 @@ func (e *encoder) closeBlock() bool {
 	if !e.streamed {
 		return true
 	}
-	b := strconv.AppendInt([]byte(`{"type":"content_block_stop","index":`), int64(e.index), 10)
-	return e.event("content_block_stop", append(b, '}'))
+	return e.appendEvent("content_block_stop", func(b []byte) []byte {
+		return append(strconv.AppendInt(append(b, `{"type":"content_block_stop","index":`...), int64(e.index), 10), '}')
+	})
 }
 
 // delta writes a text or thinking delta, opening a block of its type first
@@ -598,7 +638,7 @@ func (e *encoder) appendEvent(name string, data func(b []byte) []byte) bool {
 // deltaHead is what every delta event of the block just opened begins
 // with, up to its text string.
 func (e *encoder) deltaHead(kind string) {
-	b := strconv.AppendInt(append(e.head[:0], `{"type":"content_block_delta","index":`...), int64(e.index), 10)
+	b := strconv.AppendInt(append(e.headBuf[:0], `{"type":"content_block_delta","index":`...), int64(e.index), 10)
 	if kind == "thinking" {
 		e.head = append(b, `,"delta":{"type":"thinking_delta","thinking":`...)
 		return
@@ -676,7 +716,8 @@ func (e *encoder) end(u stream.Usage) {
 		if e.blocks != nil {
 			msg.Content = e.blocks
 		}
-		msg.StopReason = &reason
+		r := reason // a copy, so that reason stays on the stack of streams
+		msg.StopReason = &r
 		if e.stopSeq != "" {
 			msg.StopSequence = &e.stopSeq
 		}

@@ -150,7 +150,7 @@ func TestTextShapeOfEachEvent(t *testing.T) {
 	var d Decoder
 	for i := range 10 {
 		data := fmt.Sprintf(`{"type":"content_block_delta","index":0,"seq":%d,"delta":{"type":"text_delta","text":"t%d"}}`, i, i)
-		if _, ok := d.lite.parse([]byte(data)); !ok {
+		if _, ok := new(liteEvent).parse([]byte(data)); !ok {
 			t.Fatalf("parseLite did not take %s", data)
 		}
 		evs, err := d.Decode("content_block_delta", []byte(data))

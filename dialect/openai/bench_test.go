@@ -163,7 +163,8 @@ func BenchmarkChatBody(b *testing.B) {
 	b.Run("appended", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			chatBody(req)
+			buf, _ := chatBody(req)
+			dialect.PutBuffer(buf)
 		}
 	})
 }

@@ -117,13 +117,15 @@ const maxErrorBody = 64 << 10
 func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
 	legacy := len(req.Messages) == 0 && (req.RawPrompt || req.Prompt != "")
 	var (
-		body []byte
+		body *[]byte
 		err  error
 		ep   = p.chat
 	)
 	if legacy {
 		ep = p.completions
-		body, err = json.Marshal(upstreamCompletion(req))
+		var b []byte
+		b, err = json.Marshal(upstreamCompletion(req))
+		body = &b
 	} else {
 		body, err = chatBody(req)
 	}
@@ -134,7 +136,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if p.urlErr != nil {
 		return nil, &stream.Error{Code: stream.CodeInternal, Message: "bad upstream URL for provider " + p.cfg.Name, Err: p.urlErr}
 	}
-	resp, err := ep.Post(ctx, &body, UpstreamWriteBuffer)
+	resp, err := ep.Post(ctx, body, UpstreamWriteBuffer)
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}

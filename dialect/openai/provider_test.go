@@ -337,23 +337,7 @@ func TestProviderModels(t *testing.T) {
 // TestProviderBackpressureAndClose shows that the provider reads only as
 // the caller pulls, and that Close ends the upstream request.
 func TestProviderBackpressureAndClose(t *testing.T) {
-	sent := make(chan int)
-	gone := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		for i := 0; ; i++ {
-			_, err := io.WriteString(w, `data: {"choices":[{"index":0,"delta":{"content":"t"}}]}`+"\n\n")
-			if err == nil {
-				w.(http.Flusher).Flush()
-			}
-			select {
-			case sent <- i:
-			case <-r.Context().Done():
-				close(gone)
-				return
-			}
-		}
-	}))
+	srv := dialecttest.NewPulled("", `data: {"choices":[{"index":0,"delta":{"content":"t"}}]}`+"\n\n", -1)
 	defer srv.Close()
 	s, err := NewProvider(Config{BaseURL: srv.URL}).Stream(context.Background(), chatReq())
 	if err != nil {
@@ -361,7 +345,7 @@ func TestProviderBackpressureAndClose(t *testing.T) {
 	}
 	// Each token is sent only after the previous one was pulled.
 	for i := 0; i < 5; i++ {
-		if got := <-sent; got != i {
+		if got := <-srv.Sent; got != i {
 			t.Fatalf("sent %d, want %d", got, i)
 		}
 		ev, err := s.Recv()
@@ -370,7 +354,7 @@ func TestProviderBackpressureAndClose(t *testing.T) {
 		}
 	}
 	s.Close()
-	<-gone // the upstream handler saw its request cancelled
+	<-srv.Gone // the upstream handler saw its request cancelled
 }
 
 // TestRoundTrip encodes events with the server side and decodes them with

@@ -15,14 +15,22 @@ import (
 // tool choice goes through encoding/json, whose raw values it compacts
 // and escapes. TestChatBodyMatchesMarshal and FuzzChatBody hold the two
 // to the same bytes. The buffer comes from the pool that
-// dialect.NewUpstreamPost gives a long body back to once sent.
-func chatBody(req *stream.Request) ([]byte, error) {
+// dialect.NewUpstreamPost gives a long body back to once sent, in the
+// pool's own box (*[]byte), which goes back with it: a box of its own
+// would be an allocation a call.
+func chatBody(req *stream.Request) (*[]byte, error) {
 	buf := dialect.GetBuffer(chatBodySize(req))
 	if b, ok := appendChatBody(*buf, req); ok {
-		return b, nil
+		*buf = b
+		return buf, nil
 	}
-	dialect.PutBuffer(buf)
-	return json.Marshal(upstreamChat(req))
+	data, err := json.Marshal(upstreamChat(req))
+	if err != nil {
+		dialect.PutBuffer(buf)
+		return nil, err
+	}
+	*buf = data // the pool takes any buffer back
+	return buf, nil
 }
 
 // chatBodySize is a guess at the body's length, so that it is written

@@ -52,11 +52,11 @@ func TestChatBodyMatchesMarshal(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := marshalledChat(t, &tc.req)
-			got, err := chatBody(&tc.req)
+			buf, err := chatBody(&tc.req)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(got, want) {
+			if got := *buf; !bytes.Equal(got, want) {
 				t.Errorf("chatBody\n got %s\nwant %s", got, want)
 			}
 			if _, fast := appendChatBody(nil, &tc.req); fast != tc.fast {
@@ -89,9 +89,13 @@ func FuzzChatBody(f *testing.F) {
 			req.Messages = append(req.Messages, stream.Message{Role: "assistant", Content: name, ToolCalls: []stream.ToolCall{{ID: callID, Name: name, Arguments: args}}})
 		}
 		want, werr := json.Marshal(upstreamChat(req))
-		got, err := chatBody(req)
+		buf, err := chatBody(req)
 		if (err != nil) != (werr != nil) {
 			t.Fatalf("error %v, encoding/json's %v", err, werr)
+		}
+		var got []byte
+		if err == nil {
+			got = *buf
 		}
 		if !bytes.Equal(got, want) {
 			t.Fatalf("chatBody\n got %q\nwant %q", got, want)
