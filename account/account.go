@@ -283,6 +283,11 @@ type Store interface {
 	// the rest. Team reads count calls recorded inside a block as
 	// charged at once.
 	ReturnBlock(ctx context.Context, id string, n int64) error
+	// GiveBackBlock is ReturnBlock without the fold, for a block whose
+	// calls are still running: the fold after the last of them (its
+	// process's ReturnBlock(id, 0), or a record of it) charges the team
+	// for all of them at once.
+	GiveBackBlock(ctx context.Context, id string, n int64) error
 	// OpenBlocks reports whether a process other than owner holds an
 	// open block of team.
 	OpenBlocks(ctx context.Context, team, owner string) (bool, error)

@@ -18,15 +18,16 @@ import (
 // names it. A record of a call charged what it held is stored inside the
 // block, writing neither the team row nor the block row; the store
 // charges the team for such calls when the block is folded (at its
-// close, after the last call it admitted is recorded, at its release),
+// close if none of its calls is running, else after the last of them is
+// recorded; at its release),
 // and team reads count them as charged at once (store/sqldb/blocks.go).
 // Other records shrink the block by what their call held; the process
 // gives back what it did not hand out when the block closes. So the credits held are always those
 // of calls in flight plus the unused part of open blocks, and records
 // charge exactly as with per-call reservations.
 //
-// Sizing: about blockAge of this process's calls for the team (measured
-// on its previous block), never more than 1/blockShare of the team's
+// Sizing: about twice blockAge of this process's calls for the team
+// (measured on its previous block), never more than 1/blockShare of the team's
 // free credits, and none below blockFloor calls' credits free: then every
 // process reserves per call, so the last credits are never parked.
 //
@@ -56,6 +57,10 @@ const (
 	blockShare = 4  // a block takes at most a quarter of the free credits
 	blockFloor = 64 // calls' credits free below which every process reserves per call
 	blockMin   = 4  // calls: the first block's size, and the smallest worth taking
+	// blockRoom sizes a block at twice the calls of its age at the last
+	// block's rate, so that it closes by age, not used up early by a
+	// rate that rose: each block costs a take, a give-back and a fold.
+	blockRoom = 2
 	// refusedWait bounds how long a call refused for credits waits for
 	// other processes' open blocks to close.
 	// A second for the block's age, and as long again for its process
@@ -163,7 +168,7 @@ func (b *blocks) admit(ctx context.Context, team string, need int64, seen versio
 		}
 		ch := make(chan struct{})
 		tb.taking = ch
-		want := max(blockMin*need, int64(math.Ceil(1.25*tb.rate*blockAge.Seconds())))
+		want := max(blockMin*need, int64(math.Ceil(blockRoom*tb.rate*blockAge.Seconds())))
 		b.mu.Unlock()
 
 		r := Reservation{ID: newID("blk_"), TeamID: team, Owner: b.s.owner, Credits: want}
@@ -250,12 +255,19 @@ func (b *blocks) closeLocked(tb *teamBlocks, c *block, now time.Time) {
 	c.timer.Stop()
 	age := min(max(now.Sub(c.taken), 10*time.Millisecond), blockAge)
 	tb.rate = float64(c.used) / age.Seconds()
-	b.returnLocked(tb, c.id, c.size-c.used)
+	b.giveBackLocked(tb, c.id, c.size-c.used, c.calls == 0)
 }
 
 // returnLocked gives n credits of block id back to its team and closes
 // the block in the store, off the caller's path (b.mu is held).
 func (b *blocks) returnLocked(tb *teamBlocks, id string, n int64) {
+	b.giveBackLocked(tb, id, n, true)
+}
+
+// giveBackLocked is returnLocked, folding the block only if fold: a
+// block closed with calls running is folded once, after the last of
+// them (doneLocked), not also at its close.
+func (b *blocks) giveBackLocked(tb *teamBlocks, id string, n int64, fold bool) {
 	b.returning.Add(1)
 	if tb != nil {
 		tb.returning++
@@ -271,7 +283,11 @@ func (b *blocks) returnLocked(tb *teamBlocks, id string, n int64) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := b.s.store.ReturnBlock(ctx, id, n); err != nil {
+		giveBack := b.s.store.ReturnBlock
+		if !fold {
+			giveBack = b.s.store.GiveBackBlock
+		}
+		if err := giveBack(ctx, id, n); err != nil {
 			b.s.log.Warn("account: giving back a block's unused credits; its lease will", "block", id, "credits", n, "err", err)
 		}
 	}()

@@ -375,6 +375,11 @@ func (s slowReturn) ReturnBlock(ctx context.Context, id string, n int64) error {
 	return s.kept.ReturnBlock(ctx, id, n)
 }
 
+func (s slowReturn) GiveBackBlock(ctx context.Context, id string, n int64) error {
+	time.Sleep(1500 * time.Millisecond)
+	return s.kept.GiveBackBlock(ctx, id, n)
+}
+
 // A process whose own block has closed but whose unused credits are still
 // on their way back does not refuse a call for want of them: it waits.
 func TestOwnBlockGivingBack(t *testing.T) {
@@ -424,6 +429,10 @@ func TestOwnBlockGivingBack(t *testing.T) {
 type unreturning struct{ kept }
 
 func (unreturning) ReturnBlock(context.Context, string, int64) error {
+	return errors.New("database unavailable")
+}
+
+func (unreturning) GiveBackBlock(context.Context, string, int64) error {
 	return errors.New("database unavailable")
 }
 
@@ -478,6 +487,7 @@ func TestDeadProcessChargedInsideBlock(t *testing.T) {
 type returns struct {
 	kept
 	all, zero, later atomic.Int64
+	unfolded         atomic.Int64 // give-backs that left the fold to the calls
 }
 
 func (r *returns) RecordCalls(ctx context.Context, cs []*account.Call) ([]bool, error) {
@@ -495,6 +505,12 @@ func (r *returns) ReturnBlock(ctx context.Context, id string, n int64) error {
 		r.zero.Add(1)
 	}
 	return r.kept.ReturnBlock(ctx, id, n)
+}
+
+func (r *returns) GiveBackBlock(ctx context.Context, id string, n int64) error {
+	r.all.Add(1)
+	r.unfolded.Add(1)
+	return r.kept.GiveBackBlock(ctx, id, n)
 }
 
 // Calls still running when their block closes are recorded inside it
@@ -546,6 +562,11 @@ func TestClosedBlockFoldedOnce(t *testing.T) {
 			s.Close() // every give-back and fold done
 			if n, l := st.zero.Load(), st.later.Load(); n != 1 || l != 3 {
 				t.Fatalf("%d folds of the closed block, want 1; %d of its 3 records left the fold to it", n, l)
+			}
+			// Its close, with its 3 calls running, gave back without
+			// folding: the fold after the last call is the only one.
+			if g, all := st.unfolded.Load(), st.all.Load(); g != 1 || all != 2 {
+				t.Fatalf("%d give-backs without a fold, %d in all; want the close's 1 and the fold's", g, all)
 			}
 			if got, err := s.Team(ctx, tm.ID); err != nil || got.Credits != 997 || got.Reserved != 0 {
 				t.Fatalf("team %+v (%v), want 997 credits, none reserved", got, err)

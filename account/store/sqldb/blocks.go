@@ -81,15 +81,27 @@ func (s *Store) TakeBlock(ctx context.Context, r account.Reservation, share, flo
 // released already (its owner's lease ran out) gives back nothing.
 func (s *Store) ReturnBlock(ctx context.Context, id string, n int64) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		team, freed, err := s.shrinkBlock(ctx, tx, id, n, 0)
-		if err == nil && freed > 0 {
-			_, err = s.exec(ctx, tx, releaseTeam, team, freed, 0.0)
-		}
-		if err != nil {
+		if err := s.giveBack(ctx, tx, id, n); err != nil {
 			return err
 		}
 		return s.fold(ctx, tx, id)
 	})
+}
+
+// GiveBackBlock is ReturnBlock without the fold: its calls still running
+// fold it after the last of them. Team reads count what its calls were
+// charged meanwhile, as they do while it is open.
+func (s *Store) GiveBackBlock(ctx context.Context, id string, n int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.giveBack(ctx, tx, id, n) })
+}
+
+// giveBack closes block id and releases n of its credits on its team.
+func (s *Store) giveBack(ctx context.Context, tx *sql.Tx, id string, n int64) error {
+	team, freed, err := s.shrinkBlock(ctx, tx, id, n, 0)
+	if err == nil && freed > 0 {
+		_, err = s.exec(ctx, tx, releaseTeam, team, freed, 0.0)
+	}
+	return err
 }
 
 // fold charges team the credits that block id's calls recorded inside it

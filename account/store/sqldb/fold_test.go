@@ -262,46 +262,63 @@ func slicesAny(b []bool) bool {
 // (FoldLater) leaves the team row alone; the process's ReturnBlock with
 // nothing to give back folds it, and the block, held by no call, goes.
 func TestFoldLater(t *testing.T) {
-	each(t, func(t *testing.T, s *sqldb.Store) {
-		ctx := context.Background()
-		mustTeam(t, s, "team_l", 1000)
-		if n, err := s.TakeBlock(ctx, account.Reservation{ID: "blk_l", TeamID: "team_l", Owner: "o1", Credits: 10}, 4, 0); err != nil || n != 10 {
-			t.Fatalf("took %d, %v", n, err)
-		}
-		call := func(id string) *account.Call {
-			return &account.Call{ID: id, TeamID: "team_l", Status: "ok", Credits: 1, Block: "blk_l", Held: 1, Started: t0, FoldLater: true}
-		}
-		raw := func(what string, credits, reserved int64) {
-			t.Helper()
-			c, r, err := s.RawTeam(ctx, "team_l")
-			if err != nil || c != credits || r != reserved {
-				t.Fatalf("%s: team row %d credits, %d reserved (%v); want %d, %d", what, c, r, err, credits, reserved)
-			}
-			// Read, folded or not: the five calls charged, none held.
-			if tm, err := s.Team(ctx, "team_l"); err != nil || tm.Credits != 995 || tm.Reserved != 0 {
-				t.Fatalf("%s: team %+v (%v); want 995 credits, none reserved", what, tm, err)
-			}
-		}
-		if _, err := s.RecordCalls(ctx, []*account.Call{call("call_l1"), call("call_l2"), call("call_l3")}); err != nil {
-			t.Fatal(err)
-		}
-		// Closed with 2 calls running: 5 unused given back, 3 folded.
-		if err := s.ReturnBlock(ctx, "blk_l", 5); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.RecordCalls(ctx, []*account.Call{call("call_l4")}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.RecordCalls(ctx, []*account.Call{call("call_l5")}); err != nil {
-			t.Fatal(err)
-		}
-		raw("closed, two records inside not folded", 997, 2)
-		if err := s.ReturnBlock(ctx, "blk_l", 0); err != nil {
-			t.Fatal(err)
-		}
-		raw("folded", 995, 0)
-		if n, err := s.Reservations(ctx); err != nil || n != 0 {
-			t.Fatalf("%d reservations left (%v), want the block gone", n, err)
-		}
-	})
+	// A close that folds (ReturnBlock) and one that leaves the fold to its
+	// running calls (GiveBackBlock) differ only in the team row until the
+	// fold after the last call; every read of the team is the same.
+	for _, c := range []struct {
+		name            string
+		close           func(s *sqldb.Store) func(context.Context, string, int64) error
+		closed, records [2]int64 // the team row after the close, after the records
+	}{
+		{"ReturnBlock", func(s *sqldb.Store) func(context.Context, string, int64) error { return s.ReturnBlock }, [2]int64{997, 2}, [2]int64{997, 2}},
+		{"GiveBackBlock", func(s *sqldb.Store) func(context.Context, string, int64) error { return s.GiveBackBlock }, [2]int64{1000, 5}, [2]int64{1000, 5}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			each(t, func(t *testing.T, s *sqldb.Store) {
+				ctx := context.Background()
+				mustTeam(t, s, "team_l", 1000)
+				if n, err := s.TakeBlock(ctx, account.Reservation{ID: "blk_l", TeamID: "team_l", Owner: "o1", Credits: 10}, 4, 0); err != nil || n != 10 {
+					t.Fatalf("took %d, %v", n, err)
+				}
+				call := func(id string) *account.Call {
+					return &account.Call{ID: id, TeamID: "team_l", Status: "ok", Credits: 1, Block: "blk_l", Held: 1, Started: t0, FoldLater: true}
+				}
+				raw := func(what string, credits, reserved, readCredits, readReserved int64) {
+					t.Helper()
+					c, r, err := s.RawTeam(ctx, "team_l")
+					if err != nil || c != credits || r != reserved {
+						t.Fatalf("%s: team row %d credits, %d reserved (%v); want %d, %d", what, c, r, err, credits, reserved)
+					}
+					// Read, folded or not: the calls recorded charged,
+					// the running ones held.
+					if tm, err := s.Team(ctx, "team_l"); err != nil || tm.Credits != readCredits || tm.Reserved != readReserved {
+						t.Fatalf("%s: team %+v (%v); want %d credits, %d reserved", what, tm, err, readCredits, readReserved)
+					}
+				}
+				if _, err := s.RecordCalls(ctx, []*account.Call{call("call_l1"), call("call_l2"), call("call_l3")}); err != nil {
+					t.Fatal(err)
+				}
+				// Closed with 2 calls running: 5 unused given back, 3
+				// folded (or left to the calls).
+				if err := c.close(s)(ctx, "blk_l", 5); err != nil {
+					t.Fatal(err)
+				}
+				raw("closed", c.closed[0], c.closed[1], 997, 2)
+				if _, err := s.RecordCalls(ctx, []*account.Call{call("call_l4")}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.RecordCalls(ctx, []*account.Call{call("call_l5")}); err != nil {
+					t.Fatal(err)
+				}
+				raw("closed, two records inside not folded", c.records[0], c.records[1], 995, 0)
+				if err := s.ReturnBlock(ctx, "blk_l", 0); err != nil {
+					t.Fatal(err)
+				}
+				raw("folded", 995, 0, 995, 0)
+				if n, err := s.Reservations(ctx); err != nil || n != 0 {
+					t.Fatalf("%d reservations left (%v), want the block gone", n, err)
+				}
+			})
+		})
+	}
 }
