@@ -293,6 +293,14 @@ func (dead) ReturnBlock(context.Context, string, int64) error {
 	return errors.New("database unavailable")
 }
 
+func (dead) CloseBlock(context.Context, account.BlockClose) error {
+	return errors.New("database unavailable")
+}
+
+func (dead) RollBlock(context.Context, account.BlockClose, account.Reservation, int64, int64) (int64, error) {
+	return 0, errors.New("database unavailable")
+}
+
 // A process that dies holding a block, with records of calls from it
 // waiting in Redis and a call still running: the block stays held while
 // the records wait, each record charges once when another process stores
@@ -375,9 +383,14 @@ func (s slowReturn) ReturnBlock(ctx context.Context, id string, n int64) error {
 	return s.kept.ReturnBlock(ctx, id, n)
 }
 
-func (s slowReturn) GiveBackBlock(ctx context.Context, id string, n int64) error {
+func (s slowReturn) CloseBlock(ctx context.Context, c account.BlockClose) error {
 	time.Sleep(1500 * time.Millisecond)
-	return s.kept.GiveBackBlock(ctx, id, n)
+	return s.kept.CloseBlock(ctx, c)
+}
+
+func (s slowReturn) RollBlock(ctx context.Context, c account.BlockClose, r account.Reservation, share, floor int64) (int64, error) {
+	time.Sleep(1500 * time.Millisecond)
+	return s.kept.RollBlock(ctx, c, r, share, floor)
 }
 
 // A process whose own block has closed but whose unused credits are still
@@ -432,8 +445,12 @@ func (unreturning) ReturnBlock(context.Context, string, int64) error {
 	return errors.New("database unavailable")
 }
 
-func (unreturning) GiveBackBlock(context.Context, string, int64) error {
+func (unreturning) CloseBlock(context.Context, account.BlockClose) error {
 	return errors.New("database unavailable")
+}
+
+func (unreturning) RollBlock(context.Context, account.BlockClose, account.Reservation, int64, int64) (int64, error) {
+	return 0, errors.New("database unavailable")
 }
 
 // A process that dies mid-block after three of its calls were recorded
@@ -481,13 +498,34 @@ func TestDeadProcessChargedInsideBlock(t *testing.T) {
 	}
 }
 
-// returns counts a store's ReturnBlock calls, those with nothing to
-// give back (a closed block's fold), and the records that leave the fold
-// of their closed block to their process.
+// returns counts a store's block closes (all), the folds of closed
+// blocks after their last call (zero: nothing given back, or put off to
+// another block's close), the closes that left the fold to their calls
+// (unfolded), and the records that leave the fold of their closed block
+// to their process.
 type returns struct {
 	kept
 	all, zero, later atomic.Int64
-	unfolded         atomic.Int64 // give-backs that left the fold to the calls
+	unfolded         atomic.Int64
+	takes, rolls     atomic.Int64 // blocks taken on their own, and with a close
+	put              atomic.Int64 // folds put off to another block's close
+}
+
+func (r *returns) TakeBlock(ctx context.Context, nx account.Reservation, share, floor int64) (int64, error) {
+	r.takes.Add(1)
+	return r.kept.TakeBlock(ctx, nx, share, floor)
+}
+
+func (r *returns) count(c account.BlockClose) {
+	r.all.Add(1)
+	if c.Fold && c.Credits == 0 {
+		r.zero.Add(1)
+	}
+	if !c.Fold {
+		r.unfolded.Add(1)
+	}
+	r.zero.Add(int64(len(c.Folds)))
+	r.put.Add(int64(len(c.Folds)))
 }
 
 func (r *returns) RecordCalls(ctx context.Context, cs []*account.Call) ([]bool, error) {
@@ -499,18 +537,30 @@ func (r *returns) RecordCalls(ctx context.Context, cs []*account.Call) ([]bool, 
 	return r.kept.RecordCalls(ctx, cs)
 }
 
-func (r *returns) ReturnBlock(ctx context.Context, id string, n int64) error {
-	r.all.Add(1)
-	if n == 0 {
-		r.zero.Add(1)
-	}
-	return r.kept.ReturnBlock(ctx, id, n)
+func (r *returns) CloseBlock(ctx context.Context, c account.BlockClose) error {
+	r.count(c)
+	return r.kept.CloseBlock(ctx, c)
 }
 
-func (r *returns) GiveBackBlock(ctx context.Context, id string, n int64) error {
-	r.all.Add(1)
-	r.unfolded.Add(1)
-	return r.kept.GiveBackBlock(ctx, id, n)
+func (r *returns) RollBlock(ctx context.Context, c account.BlockClose, nx account.Reservation, share, floor int64) (int64, error) {
+	r.count(c)
+	r.rolls.Add(1)
+	return r.kept.RollBlock(ctx, c, nx, share, floor)
+}
+
+// countedBlocks is a service with credit blocks over a store of kind
+// that counts its block writes, with a team of credits and its key.
+func countedBlocks(t *testing.T, kind string, credits int64) (*returns, *account.Service, account.Team, string) {
+	t.Helper()
+	sa := storetest.Open(t, kind)
+	listening(t, sa)
+	st := &returns{kept: kept{sa}}
+	s := account.New(st, account.Config{Auth: true, CreditBlocks: true, Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { s.Close() })
+	tm, _ := s.CreateTeam(context.Background(), "acme", credits)
+	var key string
+	heard(t, func() { key, _, _ = s.CreateKey(context.Background(), tm.ID, "", account.Limits{}) }, sa)
+	return st, s, tm, key
 }
 
 // Calls still running when their block closes are recorded inside it
@@ -520,14 +570,7 @@ func TestClosedBlockFoldedOnce(t *testing.T) {
 	for _, kind := range storetest.Backends {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			sa := storetest.Open(t, kind)
-			listening(t, sa)
-			st := &returns{kept: kept{sa}}
-			s := account.New(st, account.Config{Auth: true, CreditBlocks: true, Logger: slog.New(slog.DiscardHandler)})
-			defer s.Close()
-			tm, _ := s.CreateTeam(ctx, "acme", 1000)
-			var key string
-			heard(t, func() { key, _, _ = s.CreateKey(ctx, tm.ID, "", account.Limits{}) }, sa)
+			st, s, tm, key := countedBlocks(t, kind, 1000)
 			var adms []gateway.Admission
 			for i := range 3 {
 				a, err := s.Admit(keyCtx(t, s, key), &stream.Request{Model: "m"})
@@ -564,12 +607,54 @@ func TestClosedBlockFoldedOnce(t *testing.T) {
 				t.Fatalf("%d folds of the closed block, want 1; %d of its 3 records left the fold to it", n, l)
 			}
 			// Its close, with its 3 calls running, gave back without
-			// folding: the fold after the last call is the only one.
-			if g, all := st.unfolded.Load(), st.all.Load(); g != 1 || all != 2 {
-				t.Fatalf("%d give-backs without a fold, %d in all; want the close's 1 and the fold's", g, all)
+			// folding (and took the next block: it handed out
+			// credits); the fold after the last call is the only one,
+			// with the next block's close.
+			if g, all, rolls, put := st.unfolded.Load(), st.all.Load(), st.rolls.Load(), st.put.Load(); g != 1 || all != 2 || rolls != 1 || put != 1 {
+				t.Fatalf("%d closes without a fold, %d in all, %d with the next block's take, %d folds put off; want the first block's (rolled) and the next's, with the fold", g, all, rolls, put)
 			}
 			if got, err := s.Team(ctx, tm.ID); err != nil || got.Credits != 997 || got.Reserved != 0 {
 				t.Fatalf("team %+v (%v), want 997 credits, none reserved", got, err)
+			}
+		})
+	}
+}
+
+// A team's steady traffic over several blocks: each block that handed out
+// credits is followed by the next in the transaction that closes it
+// (RollBlock), the fold of each closed block after its last call goes
+// with the next close, and the team pays exactly its calls.
+func TestBlocksRollUnderTraffic(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			st, s, tm, key := countedBlocks(t, kind, 100000)
+			// Calls for about 3.5 blocks' ages, each running 150 ms, so
+			// that every close finds calls running.
+			var wg sync.WaitGroup
+			calls := 0
+			for end := time.Now().Add(3500 * time.Millisecond); time.Now().Before(end); calls++ {
+				a, err := s.Admit(keyCtx(t, s, key), &stream.Request{Model: "m"})
+				if err != nil || account.BlockOf(a) == "" {
+					t.Fatalf("call %d: %v, block %q", calls, err, account.BlockOf(a))
+				}
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					time.Sleep(150 * time.Millisecond)
+					a.Done(okRecord(fmt.Sprintf("call_%d", i)))
+				}(calls)
+				time.Sleep(20 * time.Millisecond)
+			}
+			wg.Wait()
+			s.Close() // every give-back and fold done
+			// Taken alone: the first block (4 calls' credits) and the
+			// one after it, which its use closed at once.
+			if takes, rolls, put := st.takes.Load(), st.rolls.Load(), st.put.Load(); takes > 2 || rolls < 2 || put < 2 {
+				t.Fatalf("%d blocks taken alone, %d with a close, %d folds put off to the next close; want at most 2, at least 2, at least 2", takes, rolls, put)
+			}
+			if got, err := s.Team(ctx, tm.ID); err != nil || got.Credits != 100000-int64(calls) || got.Reserved != 0 {
+				t.Fatalf("team %+v (%v), want %d credits, none reserved", got, err, 100000-calls)
 			}
 		})
 	}
