@@ -2,7 +2,9 @@ package account
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -211,7 +213,7 @@ func (b *blocks) takeLocked(ctx context.Context, team string, tb *teamBlocks, ne
 		tb.returning++
 		b.returning.Add(1)
 	}
-	r := Reservation{ID: newID("blk_"), TeamID: team, Owner: b.s.owner, Credits: max(blockMin*need, int64(math.Ceil(blockRoom*tb.rate*blockAge.Seconds())))}
+	r := Reservation{ID: newBlockID(time.Now()), TeamID: team, Owner: b.s.owner, Credits: max(blockMin*need, int64(math.Ceil(blockRoom*tb.rate*blockAge.Seconds())))}
 	b.mu.Unlock()
 
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -244,6 +246,18 @@ func (b *blocks) takeLocked(ctx context.Context, team string, tb *teamBlocks, ne
 	}
 	tb.perCall = now.Add(perCallFor)
 	return false
+}
+
+// newBlockID is a block id that sorts after those taken before it (by
+// any process, up to their clocks' skew): "blk_", the time in 16 hex
+// digits, 8 random base32 characters. Every call recorded inside a block
+// adds an entry to the calls' index by block (calls_block); with random
+// ids each block's entries went into the middle of that index, splitting
+// and rewriting its pages there, where ordered ids append at its end.
+func newBlockID(now time.Time) string {
+	var b [5]byte
+	rand.Read(b[:])
+	return "blk_" + fmt.Sprintf("%016x", uint64(now.UnixNano())) + idEncoding.EncodeToString(b[:])
 }
 
 // unadmit gives back the credits of a call admitted from block c and
