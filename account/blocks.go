@@ -185,6 +185,9 @@ func (b *blocks) admit(ctx context.Context, team string, need int64, seen versio
 			// Another call is taking the next block (so none was open):
 			// wait for it rather than every call writing its own
 			// reservation.
+			if last != nil {
+				b.giveBackLocked(tb, *last)
+			}
 			b.mu.Unlock()
 			<-ch
 			continue
