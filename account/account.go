@@ -147,6 +147,15 @@ type Reservation struct {
 	Budget  float64
 }
 
+// BlockClose says how a credit block closes (Store.CloseBlock): its
+// unused credits given back, and the folds that go with it.
+type BlockClose struct {
+	ID      string
+	Credits int64    // given back: those not handed out
+	Fold    bool     // fold ID: none of its calls is running
+	Folds   []string // other closed blocks to fold, their calls all recorded
+}
+
 // Usage counts tokens.
 type Usage struct {
 	InputTokens     int64
@@ -283,6 +292,16 @@ type Store interface {
 	// the rest. Team reads count calls recorded inside a block as
 	// charged at once.
 	ReturnBlock(ctx context.Context, id string, n int64) error
+	// CloseBlock is ReturnBlock(c.ID, c.Credits), folding c.ID only if
+	// c.Fold (a block whose calls are still running is folded after the
+	// last of them, by its process or a record of it), and folding the
+	// blocks c.Folds (closed, their calls all recorded) in the same
+	// transaction.
+	CloseBlock(ctx context.Context, c BlockClose) error
+	// RollBlock is CloseBlock(c) and TakeBlock(r, share, floor) in one
+	// transaction: the next block as the last closes. If it fails,
+	// neither is done.
+	RollBlock(ctx context.Context, c BlockClose, r Reservation, share, floor int64) (int64, error)
 	// OpenBlocks reports whether a process other than owner holds an
 	// open block of team.
 	OpenBlocks(ctx context.Context, team, owner string) (bool, error)

@@ -2,7 +2,9 @@ package account
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -18,15 +20,23 @@ import (
 // names it. A record of a call charged what it held is stored inside the
 // block, writing neither the team row nor the block row; the store
 // charges the team for such calls when the block is folded (at its
-// close, after the last call it admitted is recorded, at its release),
+// close if none of its calls is running, else after the last of them is
+// recorded; at its release),
 // and team reads count them as charged at once (store/sqldb/blocks.go).
 // Other records shrink the block by what their call held; the process
 // gives back what it did not hand out when the block closes. So the credits held are always those
 // of calls in flight plus the unused part of open blocks, and records
 // charge exactly as with per-call reservations.
 //
-// Sizing: about blockAge of this process's calls for the team (measured
-// on its previous block), never more than 1/blockShare of the team's
+// Store writes: a block that handed out credits is followed, at its age,
+// by the next in the transaction that closes it (Store.RollBlock), as a
+// call that finds it expired does; the fold of a closed block after its
+// last call waits for the open block's close (at most blockAge) and goes
+// in its transaction. So a team's steady traffic costs one transaction a
+// second here, not a take, a give-back and a fold.
+//
+// Sizing: about twice blockAge of this process's calls for the team
+// (measured on its previous block), never more than 1/blockShare of the team's
 // free credits, and none below blockFloor calls' credits free: then every
 // process reserves per call, so the last credits are never parked.
 //
@@ -56,6 +66,10 @@ const (
 	blockShare = 4  // a block takes at most a quarter of the free credits
 	blockFloor = 64 // calls' credits free below which every process reserves per call
 	blockMin   = 4  // calls: the first block's size, and the smallest worth taking
+	// blockRoom sizes a block at twice the calls of its age at the last
+	// block's rate, so that it closes by age, not used up early by a
+	// rate that rose: each block costs a take, a give-back and a fold.
+	blockRoom = 2
 	// refusedWait bounds how long a call refused for credits waits for
 	// other processes' open blocks to close.
 	// A second for the block's age, and as long again for its process
@@ -82,14 +96,20 @@ type teamBlocks struct {
 	taking  chan struct{} // closed when the take in flight ends
 	perCall time.Time     // reserve per call until then
 	// returning counts this process's closed blocks of the team whose
-	// unused credits are on their way back to the store.
+	// unused credits are on their way back to the store, or whose fold
+	// is (folds).
 	returning int
 	rate      float64 // credits per second handed out from the last block
+	// folds are closed blocks whose calls are all recorded, folded with
+	// the open block's close (at most blockAge away) rather than in a
+	// transaction of their own.
+	folds []string
 }
 
 type block struct {
 	id            string
 	size, used    int64 // credits held, credits handed to calls
+	need          int64 // credits a call, when taken
 	taken         time.Time
 	local, remote uint64 // Changes versions when taken
 	timer         *time.Timer
@@ -147,50 +167,100 @@ func (b *blocks) admit(ctx context.Context, team string, need int64, seen versio
 			b.mu.Unlock()
 			continue
 		}
+		// The open block cannot serve: closed, in the transaction that
+		// takes the next if one is taken.
+		var last *BlockClose
 		if c := tb.cur; c != nil {
-			b.closeLocked(tb, c, now)
+			cl := b.shutLocked(tb, c, now)
+			last = &cl
 		}
 		if !vok || b.closed || now.Before(tb.perCall) {
+			if last != nil {
+				b.giveBackLocked(tb, *last)
+			}
 			b.mu.Unlock()
 			return nil, false
 		}
 		if ch := tb.taking; ch != nil {
-			// Another call is taking the next block: wait for it
-			// rather than every call writing its own reservation.
+			// Another call is taking the next block (so none was open):
+			// wait for it rather than every call writing its own
+			// reservation.
+			if last != nil {
+				b.giveBackLocked(tb, *last)
+			}
 			b.mu.Unlock()
 			<-ch
 			continue
 		}
-		ch := make(chan struct{})
-		tb.taking = ch
-		want := max(blockMin*need, int64(math.Ceil(1.25*tb.rate*blockAge.Seconds())))
+		ok := b.takeLocked(ctx, team, tb, need, now, v, last)
 		b.mu.Unlock()
-
-		r := Reservation{ID: newID("blk_"), TeamID: team, Owner: b.s.owner, Credits: want}
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		got, err := b.s.store.TakeBlock(tctx, r, blockShare, blockFloor*need)
-		cancel()
-
-		b.mu.Lock()
-		tb.taking = nil
-		close(ch)
-		switch {
-		case err == nil && got >= blockMin*need && !b.closed:
-			c := &block{id: r.ID, size: got, taken: now, local: local, remote: remote}
-			c.timer = time.AfterFunc(blockAge, func() { b.expire(team, c) })
-			tb.cur = c
-			b.mu.Unlock()
-			continue
-		case err == nil && got > 0:
-			// Too small to be worth it (or closing): give it back.
-			b.returnLocked(tb, r.ID, got)
-		case err != nil && !errors.Is(err, ErrNotFound):
-			b.s.log.Warn("account: taking a block of credits; reserving per call", "team", team, "err", err)
+		if !ok {
+			return nil, false
 		}
-		tb.perCall = now.Add(perCallFor)
-		b.mu.Unlock()
-		return nil, false
 	}
+}
+
+// takeLocked takes team's next block for calls of need credits, closing
+// last (the block before it, if any) in the same transaction
+// (Store.RollBlock), and reports whether it is open. b.mu is held, and
+// let go during the store's write; calls meanwhile wait for it
+// (tb.taking). If the take fails, last is closed on its own, and the
+// team's calls reserve per call for a while.
+func (b *blocks) takeLocked(ctx context.Context, team string, tb *teamBlocks, need int64, now time.Time, v versions, last *BlockClose) bool {
+	ch := make(chan struct{})
+	tb.taking = ch
+	n := 0
+	if last != nil {
+		last.Folds, tb.folds = tb.folds, nil
+		n = 1 + len(last.Folds) // the folds were counted when put off
+		tb.returning++
+		b.returning.Add(1)
+	}
+	r := Reservation{ID: newBlockID(time.Now()), TeamID: team, Owner: b.s.owner, Credits: max(blockMin*need, int64(math.Ceil(blockRoom*tb.rate*blockAge.Seconds())))}
+	b.mu.Unlock()
+
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	var got int64
+	var err error
+	if last == nil {
+		got, err = b.s.store.TakeBlock(tctx, r, blockShare, blockFloor*need)
+	} else if got, err = b.s.store.RollBlock(tctx, *last, r, blockShare, blockFloor*need); err != nil {
+		// Neither was done: the last block closes on its own.
+		if err := b.s.store.CloseBlock(tctx, *last); err != nil {
+			b.s.log.Warn("account: giving back a block's unused credits; its lease will", "block", last.ID, "credits", last.Credits, "err", err)
+		}
+	}
+	cancel()
+
+	b.mu.Lock()
+	tb.taking = nil
+	close(ch)
+	tb.returning -= n
+	defer b.returning.Add(-n) // after any give-back below is counted
+	switch {
+	case err == nil && got >= blockMin*need && !b.closed:
+		b.openLocked(team, tb, r.ID, got, need, now, v)
+		return true
+	case err == nil && got > 0:
+		// Too small to be worth it (or closing): give it back.
+		b.returnLocked(tb, r.ID, got)
+	case err != nil && !errors.Is(err, ErrNotFound):
+		b.s.log.Warn("account: taking a block of credits; reserving per call", "team", team, "err", err)
+	}
+	tb.perCall = now.Add(perCallFor)
+	return false
+}
+
+// newBlockID is a block id that sorts after those taken before it (by
+// any process, up to their clocks' skew): "blk_", the time in 16 hex
+// digits, 8 random base32 characters. Every call recorded inside a block
+// adds an entry to the calls' index by block (calls_block); with random
+// ids each block's entries went into the middle of that index, splitting
+// and rewriting its pages there, where ordered ids append at its end.
+func newBlockID(now time.Time) string {
+	var b [5]byte
+	rand.Read(b[:])
+	return "blk_" + fmt.Sprintf("%016x", uint64(now.UnixNano())) + idEncoding.EncodeToString(b[:])
 }
 
 // unadmit gives back the credits of a call admitted from block c and
@@ -229,50 +299,94 @@ func (b *blocks) recorded(team string, c *block) {
 // (waitRefused) rather than being refused while they are in flight.
 func (b *blocks) doneLocked(team string, c *block) {
 	if c.calls--; c.calls == 0 && c.closed {
-		b.returnLocked(b.teams[team], c.id, 0)
+		tb := b.teams[team]
+		if tb != nil && tb.cur != nil && !b.closed {
+			// Folded with the open block's close, within blockAge.
+			tb.folds = append(tb.folds, c.id)
+			tb.returning++
+			b.returning.Add(1)
+			return
+		}
+		b.returnLocked(tb, c.id, 0)
 	}
 }
 
+// openLocked makes block id of size credits, taken at taken under
+// versions v, team's open block.
+func (b *blocks) openLocked(team string, tb *teamBlocks, id string, size, need int64, taken time.Time, v versions) {
+	c := &block{id: id, size: size, need: need, taken: taken, local: v.local, remote: v.remote}
+	c.timer = time.AfterFunc(blockAge, func() { b.expire(team, c) })
+	tb.cur = c
+}
+
 // expire closes c when its time is up, if it is still team's open block.
+// A block that handed out credits is followed at once by the next, in
+// the transaction that closes it: a team busy here would take one with
+// its next call anyway.
 func (b *blocks) expire(team string, c *block) {
+	v := b.s.keys.versions()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if tb := b.teams[team]; tb != nil && tb.cur == c {
-		b.closeLocked(tb, c, time.Now())
+	tb := b.teams[team]
+	if tb == nil || tb.cur != c {
+		return
 	}
+	now := time.Now()
+	last := b.shutLocked(tb, c, now)
+	if c.used == 0 || !v.ok || b.closed || now.Before(tb.perCall) || tb.taking != nil {
+		b.giveBackLocked(tb, last)
+		return
+	}
+	b.takeLocked(context.Background(), team, tb, c.need, now, v, &last)
 }
 
 // closeLocked closes tb's open block c: no more calls from it, its
 // unused credits go back to the team, and its rate sizes the next one.
 func (b *blocks) closeLocked(tb *teamBlocks, c *block, now time.Time) {
+	b.giveBackLocked(tb, b.shutLocked(tb, c, now))
+}
+
+// shutLocked closes c in memory: no more calls from it, its rate sizes
+// the next block; it returns how to close it in the store.
+func (b *blocks) shutLocked(tb *teamBlocks, c *block, now time.Time) BlockClose {
 	tb.cur = nil
 	c.closed = true
 	c.timer.Stop()
 	age := min(max(now.Sub(c.taken), 10*time.Millisecond), blockAge)
 	tb.rate = float64(c.used) / age.Seconds()
-	b.returnLocked(tb, c.id, c.size-c.used)
+	// Folded now only if no call of it is running; else after the last.
+	return BlockClose{ID: c.id, Credits: c.size - c.used, Fold: c.calls == 0}
 }
 
 // returnLocked gives n credits of block id back to its team and closes
-// the block in the store, off the caller's path (b.mu is held).
+// and folds the block in the store, off the caller's path (b.mu is held).
 func (b *blocks) returnLocked(tb *teamBlocks, id string, n int64) {
-	b.returning.Add(1)
+	b.giveBackLocked(tb, BlockClose{ID: id, Credits: n, Fold: true})
+}
+
+// giveBackLocked closes a block in the store as c says, off the caller's
+// path, with the team's folds put off until now (b.mu is held).
+func (b *blocks) giveBackLocked(tb *teamBlocks, c BlockClose) {
+	n := 1
 	if tb != nil {
+		c.Folds, tb.folds = tb.folds, nil
+		n += len(c.Folds) // counted when put off
 		tb.returning++
 	}
+	b.returning.Add(1)
 	go func() {
-		defer b.returning.Done()
+		defer b.returning.Add(-n)
 		if tb != nil {
 			defer func() {
 				b.mu.Lock()
-				tb.returning--
+				tb.returning -= n
 				b.mu.Unlock()
 			}()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := b.s.store.ReturnBlock(ctx, id, n); err != nil {
-			b.s.log.Warn("account: giving back a block's unused credits; its lease will", "block", id, "credits", n, "err", err)
+		if err := b.s.store.CloseBlock(ctx, c); err != nil {
+			b.s.log.Warn("account: giving back a block's unused credits; its lease will", "block", c.ID, "credits", c.Credits, "err", err)
 		}
 	}()
 }

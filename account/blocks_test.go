@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -293,6 +294,14 @@ func (dead) ReturnBlock(context.Context, string, int64) error {
 	return errors.New("database unavailable")
 }
 
+func (dead) CloseBlock(context.Context, account.BlockClose) error {
+	return errors.New("database unavailable")
+}
+
+func (dead) RollBlock(context.Context, account.BlockClose, account.Reservation, int64, int64) (int64, error) {
+	return 0, errors.New("database unavailable")
+}
+
 // A process that dies holding a block, with records of calls from it
 // waiting in Redis and a call still running: the block stays held while
 // the records wait, each record charges once when another process stores
@@ -375,6 +384,16 @@ func (s slowReturn) ReturnBlock(ctx context.Context, id string, n int64) error {
 	return s.kept.ReturnBlock(ctx, id, n)
 }
 
+func (s slowReturn) CloseBlock(ctx context.Context, c account.BlockClose) error {
+	time.Sleep(1500 * time.Millisecond)
+	return s.kept.CloseBlock(ctx, c)
+}
+
+func (s slowReturn) RollBlock(ctx context.Context, c account.BlockClose, r account.Reservation, share, floor int64) (int64, error) {
+	time.Sleep(1500 * time.Millisecond)
+	return s.kept.RollBlock(ctx, c, r, share, floor)
+}
+
 // A process whose own block has closed but whose unused credits are still
 // on their way back does not refuse a call for want of them: it waits.
 func TestOwnBlockGivingBack(t *testing.T) {
@@ -427,6 +446,14 @@ func (unreturning) ReturnBlock(context.Context, string, int64) error {
 	return errors.New("database unavailable")
 }
 
+func (unreturning) CloseBlock(context.Context, account.BlockClose) error {
+	return errors.New("database unavailable")
+}
+
+func (unreturning) RollBlock(context.Context, account.BlockClose, account.Reservation, int64, int64) (int64, error) {
+	return 0, errors.New("database unavailable")
+}
+
 // A process that dies mid-block after three of its calls were recorded
 // inside the block: every reader sees them charged at once; its lease
 // gives back exactly the block less those charges; a record of it that
@@ -472,12 +499,34 @@ func TestDeadProcessChargedInsideBlock(t *testing.T) {
 	}
 }
 
-// returns counts a store's ReturnBlock calls, those with nothing to
-// give back (a closed block's fold), and the records that leave the fold
-// of their closed block to their process.
+// returns counts a store's block closes (all), the folds of closed
+// blocks after their last call (zero: nothing given back, or put off to
+// another block's close), the closes that left the fold to their calls
+// (unfolded), and the records that leave the fold of their closed block
+// to their process.
 type returns struct {
 	kept
 	all, zero, later atomic.Int64
+	unfolded         atomic.Int64
+	takes, rolls     atomic.Int64 // blocks taken on their own, and with a close
+	put              atomic.Int64 // folds put off to another block's close
+}
+
+func (r *returns) TakeBlock(ctx context.Context, nx account.Reservation, share, floor int64) (int64, error) {
+	r.takes.Add(1)
+	return r.kept.TakeBlock(ctx, nx, share, floor)
+}
+
+func (r *returns) count(c account.BlockClose) {
+	r.all.Add(1)
+	if c.Fold && c.Credits == 0 {
+		r.zero.Add(1)
+	}
+	if !c.Fold {
+		r.unfolded.Add(1)
+	}
+	r.zero.Add(int64(len(c.Folds)))
+	r.put.Add(int64(len(c.Folds)))
 }
 
 func (r *returns) RecordCalls(ctx context.Context, cs []*account.Call) ([]bool, error) {
@@ -489,12 +538,30 @@ func (r *returns) RecordCalls(ctx context.Context, cs []*account.Call) ([]bool, 
 	return r.kept.RecordCalls(ctx, cs)
 }
 
-func (r *returns) ReturnBlock(ctx context.Context, id string, n int64) error {
-	r.all.Add(1)
-	if n == 0 {
-		r.zero.Add(1)
-	}
-	return r.kept.ReturnBlock(ctx, id, n)
+func (r *returns) CloseBlock(ctx context.Context, c account.BlockClose) error {
+	r.count(c)
+	return r.kept.CloseBlock(ctx, c)
+}
+
+func (r *returns) RollBlock(ctx context.Context, c account.BlockClose, nx account.Reservation, share, floor int64) (int64, error) {
+	r.count(c)
+	r.rolls.Add(1)
+	return r.kept.RollBlock(ctx, c, nx, share, floor)
+}
+
+// countedBlocks is a service with credit blocks over a store of kind
+// that counts its block writes, with a team of credits and its key.
+func countedBlocks(t *testing.T, kind string, credits int64) (*returns, *account.Service, account.Team, string) {
+	t.Helper()
+	sa := storetest.Open(t, kind)
+	listening(t, sa)
+	st := &returns{kept: kept{sa}}
+	s := account.New(st, account.Config{Auth: true, CreditBlocks: true, Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { s.Close() })
+	tm, _ := s.CreateTeam(context.Background(), "acme", credits)
+	var key string
+	heard(t, func() { key, _, _ = s.CreateKey(context.Background(), tm.ID, "", account.Limits{}) }, sa)
+	return st, s, tm, key
 }
 
 // Calls still running when their block closes are recorded inside it
@@ -504,14 +571,7 @@ func TestClosedBlockFoldedOnce(t *testing.T) {
 	for _, kind := range storetest.Backends {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			sa := storetest.Open(t, kind)
-			listening(t, sa)
-			st := &returns{kept: kept{sa}}
-			s := account.New(st, account.Config{Auth: true, CreditBlocks: true, Logger: slog.New(slog.DiscardHandler)})
-			defer s.Close()
-			tm, _ := s.CreateTeam(ctx, "acme", 1000)
-			var key string
-			heard(t, func() { key, _, _ = s.CreateKey(ctx, tm.ID, "", account.Limits{}) }, sa)
+			st, s, tm, key := countedBlocks(t, kind, 1000)
 			var adms []gateway.Admission
 			for i := range 3 {
 				a, err := s.Admit(keyCtx(t, s, key), &stream.Request{Model: "m"})
@@ -547,9 +607,79 @@ func TestClosedBlockFoldedOnce(t *testing.T) {
 			if n, l := st.zero.Load(), st.later.Load(); n != 1 || l != 3 {
 				t.Fatalf("%d folds of the closed block, want 1; %d of its 3 records left the fold to it", n, l)
 			}
+			// Its close, with its 3 calls running, gave back without
+			// folding (and took the next block: it handed out
+			// credits); the fold after the last call is the only one,
+			// with the next block's close.
+			if g, all, rolls, put := st.unfolded.Load(), st.all.Load(), st.rolls.Load(), st.put.Load(); g != 1 || all != 2 || rolls != 1 || put != 1 {
+				t.Fatalf("%d closes without a fold, %d in all, %d with the next block's take, %d folds put off; want the first block's (rolled) and the next's, with the fold", g, all, rolls, put)
+			}
 			if got, err := s.Team(ctx, tm.ID); err != nil || got.Credits != 997 || got.Reserved != 0 {
 				t.Fatalf("team %+v (%v), want 997 credits, none reserved", got, err)
 			}
 		})
+	}
+}
+
+// A team's steady traffic over several blocks: each block that handed out
+// credits is followed by the next in the transaction that closes it
+// (RollBlock), the fold of each closed block after its last call goes
+// with the next close, and the team pays exactly its calls.
+func TestBlocksRollUnderTraffic(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			st, s, tm, key := countedBlocks(t, kind, 100000)
+			// Calls for about 3.5 blocks' ages, each running 150 ms, so
+			// that every close finds calls running.
+			var wg sync.WaitGroup
+			calls := 0
+			for end := time.Now().Add(3500 * time.Millisecond); time.Now().Before(end); calls++ {
+				a, err := s.Admit(keyCtx(t, s, key), &stream.Request{Model: "m"})
+				if err != nil || account.BlockOf(a) == "" {
+					t.Fatalf("call %d: %v, block %q", calls, err, account.BlockOf(a))
+				}
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					time.Sleep(150 * time.Millisecond)
+					a.Done(okRecord(fmt.Sprintf("call_%d", i)))
+				}(calls)
+				time.Sleep(20 * time.Millisecond)
+			}
+			wg.Wait()
+			s.Close() // every give-back and fold done
+			// Taken alone: the first block (4 calls' credits), the one
+			// after it, which its use closed at once, and any after a
+			// burst that used one up (a loaded machine). The others
+			// follow their block's close at its age, in its
+			// transaction.
+			if takes, rolls, put := st.takes.Load(), st.rolls.Load(), st.put.Load(); rolls < 1 || put < 1 {
+				t.Fatalf("%d blocks taken alone, %d with a close, %d folds put off to the next close; want some with a close and some put off", takes, rolls, put)
+			}
+			if got, err := s.Team(ctx, tm.ID); err != nil || got.Credits != 100000-int64(calls) || got.Reserved != 0 {
+				t.Fatalf("team %+v (%v), want %d credits, none reserved", got, err, 100000-calls)
+			}
+		})
+	}
+}
+
+// Block ids sort in the order they were taken, so that the calls' index
+// by block grows at its end; ids taken at the same time differ.
+func TestBlockIDsInOrder(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	prev := ""
+	for i, d := range []time.Duration{0, time.Nanosecond, time.Microsecond, time.Second, time.Hour, 30 * 24 * time.Hour} {
+		id := account.NewBlockID(t0.Add(d))
+		if len(id) != len("blk_")+16+8 || !strings.HasPrefix(id, "blk_") {
+			t.Fatalf("id %q: want blk_, 16 hex digits, 8 random characters", id)
+		}
+		if i > 0 && id <= prev {
+			t.Fatalf("id %q taken after %q sorts before it", id, prev)
+		}
+		prev = id
+	}
+	if a, b := account.NewBlockID(t0), account.NewBlockID(t0); a == b {
+		t.Fatalf("two ids taken at once are both %q", a)
 	}
 }

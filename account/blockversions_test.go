@@ -23,6 +23,12 @@ func (s *takes) TakeBlock(ctx context.Context, r account.Reservation, share, flo
 	return s.Store.TakeBlock(ctx, r, share, floor)
 }
 
+// RollBlock takes a block too, as the last closes.
+func (s *takes) RollBlock(ctx context.Context, c account.BlockClose, r account.Reservation, share, floor int64) (int64, error) {
+	s.blocks.Add(1)
+	return s.Store.RollBlock(ctx, c, r, share, floor)
+}
+
 func (s *takes) Version() (uint64, bool) {
 	s.versions.Add(1)
 	return s.Store.Version()

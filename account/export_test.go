@@ -35,3 +35,6 @@ func (s *Service) Owner() string { return s.owner }
 // CloseBlocks closes this process's open credit blocks and waits until
 // their unused credits are given back (tests).
 func (s *Service) CloseBlocks() { s.blocks.close() }
+
+// NewBlockID is newBlockID (tests).
+var NewBlockID = newBlockID

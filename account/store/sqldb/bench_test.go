@@ -79,6 +79,60 @@ func BenchmarkRecordBlockCalls(b *testing.B) {
 	}
 }
 
+// BenchmarkBlockSecond is the store's work for one credit block of a
+// busy team, one op a block, with 2 calls recorded inside each (the same
+// in both): "separate" takes it, gives the last block back (folding it)
+// and folds the one before after its last call, three transactions as
+// before the roll; "roll" does all three in one (RollBlock: the last
+// block closed unfolded, the one before folded, this one taken).
+func BenchmarkBlockSecond(b *testing.B) {
+	for _, kind := range storetest.Backends {
+		for _, v := range []string{"separate", "roll"} {
+			b.Run(kind+"/"+v, func(b *testing.B) {
+				s := storetest.Open(b, kind)
+				ctx := context.Background()
+				s.CreateTeam(ctx, account.Team{ID: "team_a", Name: "a", Credits: 1 << 40, Created: t0})
+				ids := []string{"", ""} // the block before the last, the last
+				n := 0
+				b.ResetTimer()
+				for i := range b.N {
+					id := fmt.Sprintf("blk_%d", i)
+					r := account.Reservation{ID: id, TeamID: "team_a", Owner: "o", Credits: 100}
+					var got int64
+					var err error
+					switch {
+					case v == "separate" || ids[1] == "":
+						if got, err = s.TakeBlock(ctx, r, 4, 0); err == nil && ids[1] != "" {
+							err = s.ReturnBlock(ctx, ids[1], 98)
+						}
+						if err == nil && ids[0] != "" {
+							err = s.ReturnBlock(ctx, ids[0], 0)
+						}
+					default:
+						c := account.BlockClose{ID: ids[1], Credits: 98}
+						if ids[0] != "" {
+							c.Folds = []string{ids[0]}
+						}
+						got, err = s.RollBlock(ctx, c, r, 4, 0)
+					}
+					if err != nil || got != 100 {
+						b.Fatal(got, err)
+					}
+					cs := make([]*account.Call, 2)
+					for k := range cs {
+						n++
+						cs[k] = &account.Call{ID: fmt.Sprintf("call_%d", n), TeamID: "team_a", KeyID: "key_a", Credits: 1, Block: id, Held: 1, FoldLater: true, Started: t0, Status: "ok"}
+					}
+					if _, err := s.RecordCalls(ctx, cs); err != nil {
+						b.Fatal(err)
+					}
+					ids[0], ids[1] = ids[1], id
+				}
+			})
+		}
+	}
+}
+
 // cpuTime is this process's user and system CPU time in nanoseconds.
 func cpuTime() int64 {
 	var ru syscall.Rusage

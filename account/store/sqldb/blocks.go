@@ -41,38 +41,42 @@ import (
 // budget. It returns the credits held (0: none).
 func (s *Store) TakeBlock(ctx context.Context, r account.Reservation, share, floor int64) (int64, error) {
 	var got int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		got = 0
-		var credits, reserved int64
-		var spent, maxBudget, budget float64
-		err := s.queryRowTx(ctx, tx, lockReserveTeam, r.TeamID).Scan(&credits, &reserved, &spent, &maxBudget, &budget)
-		if errors.Is(err, sql.ErrNoRows) {
-			return account.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		free := credits - reserved
-		if maxBudget > 0 || free < floor || share <= 0 {
-			return nil
-		}
-		n := min(r.Credits, free/share)
-		if n <= 0 {
-			return nil
-		}
-		if _, err := s.exec(ctx, tx, writeReserveTeam, r.TeamID, n, budget); err != nil {
-			return err
-		}
-		if _, err := s.exec(ctx, tx, insertBlock, r.ID, r.TeamID, r.Owner, n, micros(time.Now())); err != nil {
-			if s.o.IsUnique(err) {
-				return account.ErrExists
-			}
-			return err
-		}
-		got = n
-		return nil
+	err := s.tx(ctx, func(tx *sql.Tx) (err error) {
+		got, err = s.takeBlock(ctx, tx, r, share, floor)
+		return err
 	})
 	return got, err
+}
+
+// takeBlock is TakeBlock inside tx.
+func (s *Store) takeBlock(ctx context.Context, tx *sql.Tx, r account.Reservation, share, floor int64) (int64, error) {
+	var credits, reserved int64
+	var spent, maxBudget, budget float64
+	err := s.queryRowTx(ctx, tx, lockReserveTeam, r.TeamID).Scan(&credits, &reserved, &spent, &maxBudget, &budget)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, account.ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	free := credits - reserved
+	if maxBudget > 0 || free < floor || share <= 0 {
+		return 0, nil
+	}
+	n := min(r.Credits, free/share)
+	if n <= 0 {
+		return 0, nil
+	}
+	if _, err := s.exec(ctx, tx, writeReserveTeam, r.TeamID, n, budget); err != nil {
+		return 0, err
+	}
+	if _, err := s.exec(ctx, tx, insertBlock, r.ID, r.TeamID, r.Owner, n, micros(time.Now())); err != nil {
+		if s.o.IsUnique(err) {
+			return 0, account.ErrExists
+		}
+		return 0, err
+	}
+	return n, nil
 }
 
 // ReturnBlock closes block id (no more calls are admitted from it) and
@@ -81,15 +85,64 @@ func (s *Store) TakeBlock(ctx context.Context, r account.Reservation, share, flo
 // released already (its owner's lease ran out) gives back nothing.
 func (s *Store) ReturnBlock(ctx context.Context, id string, n int64) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		team, freed, err := s.shrinkBlock(ctx, tx, id, n, 0)
-		if err == nil && freed > 0 {
-			_, err = s.exec(ctx, tx, releaseTeam, team, freed, 0.0)
-		}
-		if err != nil {
+		if err := s.giveBack(ctx, tx, id, n); err != nil {
 			return err
 		}
 		return s.fold(ctx, tx, id)
 	})
+}
+
+// CloseBlock closes block c.ID, gives back c.Credits of it, folds it if
+// c.Fold and folds the blocks c.Folds, in one transaction.
+func (s *Store) CloseBlock(ctx context.Context, c account.BlockClose) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.closeBlock(ctx, tx, c) })
+}
+
+// RollBlock is CloseBlock and TakeBlock(r, share, floor) in one
+// transaction: a process's next block of the team as its last closes.
+func (s *Store) RollBlock(ctx context.Context, c account.BlockClose, r account.Reservation, share, floor int64) (int64, error) {
+	var got int64
+	err := s.tx(ctx, func(tx *sql.Tx) (err error) {
+		if err := s.closeBlock(ctx, tx, c); err != nil {
+			return err
+		}
+		got, err = s.takeBlock(ctx, tx, r, share, floor)
+		return err
+	})
+	return got, err
+}
+
+// closeBlock is CloseBlock inside tx. The closed block's row is locked
+// first, then the team's, then the blocks folded: as a group of records
+// locks its block before the team.
+func (s *Store) closeBlock(ctx context.Context, tx *sql.Tx, c account.BlockClose) error {
+	if err := s.giveBack(ctx, tx, c.ID, c.Credits); err != nil {
+		return err
+	}
+	if c.Fold {
+		if err := s.fold(ctx, tx, c.ID); err != nil {
+			return err
+		}
+	}
+	for _, id := range c.Folds {
+		// As ReturnBlock(id, 0): closed if its own give-back was lost.
+		if err := s.giveBack(ctx, tx, id, 0); err != nil {
+			return err
+		}
+		if err := s.fold(ctx, tx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// giveBack closes block id and releases n of its credits on its team.
+func (s *Store) giveBack(ctx context.Context, tx *sql.Tx, id string, n int64) error {
+	team, freed, err := s.shrinkBlock(ctx, tx, id, n, 0)
+	if err == nil && freed > 0 {
+		_, err = s.exec(ctx, tx, releaseTeam, team, freed, 0.0)
+	}
+	return err
 }
 
 // fold charges team the credits that block id's calls recorded inside it

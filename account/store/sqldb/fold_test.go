@@ -262,46 +262,142 @@ func slicesAny(b []bool) bool {
 // (FoldLater) leaves the team row alone; the process's ReturnBlock with
 // nothing to give back folds it, and the block, held by no call, goes.
 func TestFoldLater(t *testing.T) {
+	// A close that folds (ReturnBlock) and one that leaves the fold to its
+	// running calls (CloseBlock without Fold) differ only in the team row until the
+	// fold after the last call; every read of the team is the same.
+	for _, c := range []struct {
+		name            string
+		close           func(s *sqldb.Store) func(context.Context, string, int64) error
+		closed, records [2]int64 // the team row after the close, after the records
+	}{
+		{"ReturnBlock", func(s *sqldb.Store) func(context.Context, string, int64) error { return s.ReturnBlock }, [2]int64{997, 2}, [2]int64{997, 2}},
+		{"CloseBlock unfolded", func(s *sqldb.Store) func(context.Context, string, int64) error {
+			return func(ctx context.Context, id string, n int64) error {
+				return s.CloseBlock(ctx, account.BlockClose{ID: id, Credits: n})
+			}
+		}, [2]int64{1000, 5}, [2]int64{1000, 5}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			each(t, func(t *testing.T, s *sqldb.Store) {
+				ctx := context.Background()
+				mustTeam(t, s, "team_l", 1000)
+				if n, err := s.TakeBlock(ctx, account.Reservation{ID: "blk_l", TeamID: "team_l", Owner: "o1", Credits: 10}, 4, 0); err != nil || n != 10 {
+					t.Fatalf("took %d, %v", n, err)
+				}
+				call := func(id string) *account.Call {
+					return &account.Call{ID: id, TeamID: "team_l", Status: "ok", Credits: 1, Block: "blk_l", Held: 1, Started: t0, FoldLater: true}
+				}
+				raw := func(what string, credits, reserved, readCredits, readReserved int64) {
+					t.Helper()
+					c, r, err := s.RawTeam(ctx, "team_l")
+					if err != nil || c != credits || r != reserved {
+						t.Fatalf("%s: team row %d credits, %d reserved (%v); want %d, %d", what, c, r, err, credits, reserved)
+					}
+					// Read, folded or not: the calls recorded charged,
+					// the running ones held.
+					if tm, err := s.Team(ctx, "team_l"); err != nil || tm.Credits != readCredits || tm.Reserved != readReserved {
+						t.Fatalf("%s: team %+v (%v); want %d credits, %d reserved", what, tm, err, readCredits, readReserved)
+					}
+				}
+				if _, err := s.RecordCalls(ctx, []*account.Call{call("call_l1"), call("call_l2"), call("call_l3")}); err != nil {
+					t.Fatal(err)
+				}
+				// Closed with 2 calls running: 5 unused given back, 3
+				// folded (or left to the calls).
+				if err := c.close(s)(ctx, "blk_l", 5); err != nil {
+					t.Fatal(err)
+				}
+				raw("closed", c.closed[0], c.closed[1], 997, 2)
+				if _, err := s.RecordCalls(ctx, []*account.Call{call("call_l4")}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.RecordCalls(ctx, []*account.Call{call("call_l5")}); err != nil {
+					t.Fatal(err)
+				}
+				raw("closed, two records inside not folded", c.records[0], c.records[1], 995, 0)
+				if err := s.ReturnBlock(ctx, "blk_l", 0); err != nil {
+					t.Fatal(err)
+				}
+				raw("folded", 995, 0, 995, 0)
+				if n, err := s.Reservations(ctx); err != nil || n != 0 {
+					t.Fatalf("%d reservations left (%v), want the block gone", n, err)
+				}
+			})
+		})
+	}
+}
+
+// A roll closes a block with calls running (no fold), folds an older
+// closed block whose calls are all recorded, and takes the next block,
+// in one transaction: the team row and every read come out as the
+// separate steps leave them; a roll whose take fails does nothing.
+func TestRollBlock(t *testing.T) {
 	each(t, func(t *testing.T, s *sqldb.Store) {
 		ctx := context.Background()
-		mustTeam(t, s, "team_l", 1000)
-		if n, err := s.TakeBlock(ctx, account.Reservation{ID: "blk_l", TeamID: "team_l", Owner: "o1", Credits: 10}, 4, 0); err != nil || n != 10 {
-			t.Fatalf("took %d, %v", n, err)
-		}
-		call := func(id string) *account.Call {
-			return &account.Call{ID: id, TeamID: "team_l", Status: "ok", Credits: 1, Block: "blk_l", Held: 1, Started: t0, FoldLater: true}
-		}
-		raw := func(what string, credits, reserved int64) {
+		mustTeam(t, s, "team_o", 1000)
+		take := func(id string, credits int64) {
 			t.Helper()
-			c, r, err := s.RawTeam(ctx, "team_l")
-			if err != nil || c != credits || r != reserved {
-				t.Fatalf("%s: team row %d credits, %d reserved (%v); want %d, %d", what, c, r, err, credits, reserved)
-			}
-			// Read, folded or not: the five calls charged, none held.
-			if tm, err := s.Team(ctx, "team_l"); err != nil || tm.Credits != 995 || tm.Reserved != 0 {
-				t.Fatalf("%s: team %+v (%v); want 995 credits, none reserved", what, tm, err)
+			if n, err := s.TakeBlock(ctx, account.Reservation{ID: id, TeamID: "team_o", Owner: "o1", Credits: credits}, 4, 0); err != nil || n != credits {
+				t.Fatalf("took %d of %s, %v", n, id, err)
 			}
 		}
-		if _, err := s.RecordCalls(ctx, []*account.Call{call("call_l1"), call("call_l2"), call("call_l3")}); err != nil {
+		n := 0
+		record := func(block string, k int) {
+			t.Helper()
+			var cs []*account.Call
+			for range k {
+				n++
+				cs = append(cs, &account.Call{ID: fmt.Sprintf("call_o%d", n), TeamID: "team_o", Status: "ok", Credits: 1, Block: block, Held: 1, Started: t0, FoldLater: true})
+			}
+			if _, err := s.RecordCalls(ctx, cs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check := func(what string, credits, reserved, rawCredits, rawReserved int64, rows int) {
+			t.Helper()
+			tm, err := s.Team(ctx, "team_o")
+			if err != nil || tm.Credits != credits || tm.Reserved != reserved {
+				t.Fatalf("%s: team %+v (%v); want %d credits, %d reserved", what, tm, err, credits, reserved)
+			}
+			c, r, err := s.RawTeam(ctx, "team_o")
+			if err != nil || c != rawCredits || r != rawReserved {
+				t.Fatalf("%s: team row %d credits, %d reserved (%v); want %d, %d", what, c, r, err, rawCredits, rawReserved)
+			}
+			if got, err := s.Reservations(ctx); err != nil || got != rows {
+				t.Fatalf("%s: %d reservation rows (%v), want %d", what, got, err, rows)
+			}
+		}
+		// blk_p: 10 taken, 6 handed out and recorded, closed unfolded
+		// with 2 of them running at the time (4 given back).
+		take("blk_p", 10)
+		record("blk_p", 4)
+		if err := s.CloseBlock(ctx, account.BlockClose{ID: "blk_p", Credits: 4}); err != nil {
 			t.Fatal(err)
 		}
-		// Closed with 2 calls running: 5 unused given back, 3 folded.
-		if err := s.ReturnBlock(ctx, "blk_l", 5); err != nil {
+		record("blk_p", 2)
+		// blk_a: 20 taken, 12 handed out: 9 recorded, 3 running.
+		take("blk_a", 20)
+		record("blk_a", 9)
+		check("before the roll", 985, 11, 1000, 26, 2)
+		// A roll whose take cannot be done (its id exists) does nothing.
+		bad := account.Reservation{ID: "blk_a", TeamID: "team_o", Owner: "o1", Credits: 30}
+		if _, err := s.RollBlock(ctx, account.BlockClose{ID: "blk_a", Credits: 8, Folds: []string{"blk_p"}}, bad, 4, 0); err == nil {
+			t.Fatal("a roll taking an existing id: no error")
+		}
+		check("after the failed roll", 985, 11, 1000, 26, 2)
+		// The roll: blk_a closes (8 back, unfolded), blk_p is folded and
+		// gone, blk_b takes 30.
+		next := account.Reservation{ID: "blk_b", TeamID: "team_o", Owner: "o1", Credits: 30}
+		if got, err := s.RollBlock(ctx, account.BlockClose{ID: "blk_a", Credits: 8, Folds: []string{"blk_p"}}, next, 4, 0); err != nil || got != 30 {
+			t.Fatalf("rolled into %d, %v", got, err)
+		}
+		check("after the roll", 985, 33, 994, 42, 2)
+		// blk_a's running calls end; its fold goes with blk_b's close,
+		// blk_b having handed out nothing.
+		record("blk_a", 3)
+		if err := s.CloseBlock(ctx, account.BlockClose{ID: "blk_b", Credits: 30, Fold: true, Folds: []string{"blk_a"}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.RecordCalls(ctx, []*account.Call{call("call_l4")}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.RecordCalls(ctx, []*account.Call{call("call_l5")}); err != nil {
-			t.Fatal(err)
-		}
-		raw("closed, two records inside not folded", 997, 2)
-		if err := s.ReturnBlock(ctx, "blk_l", 0); err != nil {
-			t.Fatal(err)
-		}
-		raw("folded", 995, 0)
-		if n, err := s.Reservations(ctx); err != nil || n != 0 {
-			t.Fatalf("%d reservations left (%v), want the block gone", n, err)
-		}
+		check("all closed and folded", 982, 0, 982, 0, 0)
 	})
 }
