@@ -26,7 +26,7 @@ func normalizeUTF8(p stream.Provider, max int) stream.Provider {
 // newTextStream is Normalize(UTF8(MaxTokens(in, max))) in one allocation
 // (no MaxTokens when max is 0).
 func newTextStream(ctx context.Context, in stream.Stream, max int) *textStream {
-	s := &textStream{}
+	s := &textStream{in: in}
 	s.u.in = in
 	if max > 0 {
 		s.m = maxTokens{in: in, left: max}
@@ -39,9 +39,10 @@ func newTextStream(ctx context.Context, in stream.Stream, max int) *textStream {
 // textStream is normalized over utf8Stream over maxTokens (when limited),
 // in one allocation.
 type textStream struct {
-	n       normalized // reads u
-	u       utf8Stream // reads m if limited, else p's stream
-	m       maxTokens  // reads p's stream
+	in      stream.Stream // p's stream, which the fast path reads
+	n       normalized    // reads u
+	u       utf8Stream    // reads m if limited, else p's stream
+	m       maxTokens     // reads p's stream
 	limited bool
 	// plain says the controls hold nothing (see open): the next event
 	// may take the fast path. Only Recv's own calls change what open
@@ -62,15 +63,7 @@ func (s *textStream) Recv() (stream.Event, error) {
 		s.plain = s.open()
 		return ev, err
 	}
-	var (
-		ev  stream.Event
-		err error
-	)
-	if s.limited {
-		ev, err = s.m.in.Recv()
-	} else {
-		ev, err = s.u.in.Recv()
-	}
+	ev, err := s.in.Recv() // m's source when limited, else u's: both in
 	if err == nil && ev.Kind == stream.KindDelta && ev.Text != "" && ascii(ev.Text) {
 		if s.limited {
 			s.m.left-- // open: more than one was left
