@@ -57,13 +57,15 @@ func (s *textStream) open() bool {
 	return !s.n.q.pending() && s.n.finish == "" && !s.u.q.pending() && s.u.empty() && (!s.limited || s.m.open())
 }
 
-func (s *textStream) Recv() (stream.Event, error) {
+// Recv and its helpers keep one Event (named results, slow writing it in
+// place): each Event returned by value is 80 bytes copied in Recv's code.
+func (s *textStream) Recv() (ev stream.Event, err error) {
 	if !s.plain {
-		ev, err := s.n.Recv()
+		ev, err = s.n.Recv()
 		s.plain = s.open()
 		return ev, err
 	}
-	ev, err := s.in.Recv() // m's source when limited, else u's: both in
+	ev, err = s.in.Recv() // m's source when limited, else u's: both in
 	if err == nil && ev.Kind == stream.KindDelta && ev.Text != "" && ascii(ev.Text) {
 		if s.limited {
 			s.m.left-- // open: more than one was left
@@ -74,17 +76,19 @@ func (s *textStream) Recv() (stream.Event, error) {
 		}
 		return ev, nil
 	}
-	return s.slow(ev, err)
+	err = s.slow(&ev, err)
+	return ev, err
 }
 
-// slow passes what Recv received through the controls, as n.Recv would
-// have (out of line, for a small Recv frame).
+// slow passes what Recv received, *ev, through the controls, as n.Recv
+// would have, and sets what Recv returns in its place (out of line, for a
+// small Recv frame).
 //
 //go:noinline
-func (s *textStream) slow(ev stream.Event, err error) (stream.Event, error) {
-	ev, err = s.slowTake(ev, err)
+func (s *textStream) slow(ev *stream.Event, err error) error {
+	*ev, err = s.slowTake(*ev, err)
 	s.plain = s.open()
-	return ev, err
+	return err
 }
 
 func (s *textStream) slowTake(ev stream.Event, err error) (stream.Event, error) {
