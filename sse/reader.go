@@ -140,9 +140,9 @@ func (r *Reader) Next() (Event, error) {
 // event name, lines across reads or after a CR) is in functions of their
 // own, so that the code a token runs stays in few instruction-cache lines
 // (docs/benchmarks.md, issue 13, icache session).
-func (r *Reader) NextRaw() (RawEvent, error) {
+func (r *Reader) NextRaw() (ev RawEvent, err error) {
 	if r.err != nil || !r.started {
-		if err := r.begin(); err != nil {
+		if err = r.begin(); err != nil {
 			return RawEvent{}, err
 		}
 	}
@@ -207,7 +207,10 @@ func (r *Reader) NextRaw() (RawEvent, error) {
 						continue
 					}
 					r.r = pos
-					return r.dispatch(st.named, st.retry), nil
+					// The event the blank line dispatches, built in
+					// the results (dispatch's copy was a hot line).
+					ev.Data, ev.Retry, ev.Event = r.data, st.retry, r.eventName(st.named)
+					return ev, nil
 				}
 				if st.size += i; st.size > r.max {
 					return r.failed(ErrTooLong)
@@ -300,13 +303,17 @@ func (r *Reader) slowLine(st *eventState) (ev RawEvent, ok bool, err error) {
 // maxShortID is the longest id the fast path scans for its end by hand.
 const maxShortID = 24
 
+// eventName is the type of the event being dispatched.
+func (r *Reader) eventName(named bool) string {
+	if named && r.name != "" {
+		return r.name
+	}
+	return "message"
+}
+
 // dispatch is the event the blank line that ends it dispatches.
 func (r *Reader) dispatch(named bool, retry time.Duration) RawEvent {
-	ev := RawEvent{Event: "message", Data: r.data, Retry: retry}
-	if named && r.name != "" {
-		ev.Event = r.name
-	}
-	return ev
+	return RawEvent{Event: r.eventName(named), Data: r.data, Retry: retry}
 }
 
 // field takes one line of the event (not blank): its field is known by
