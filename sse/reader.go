@@ -135,11 +135,11 @@ func (r *Reader) Next() (Event, error) {
 // NextRaw is Next without copying the data: see RawEvent.
 //
 // Its body is the common case only: lines whole in the buffer before any
-// CR, and a read when the buffer is used up. Everything else (the stream's
-// start and end, ids, fields other than a first data line and a repeated
-// event name, lines across reads or after a CR) is in functions of their
-// own, so that the code a token runs stays in few instruction-cache lines
-// (docs/benchmarks.md, issue 13, icache session).
+// CR (blank, a repeated event name, a short id, the first data line), and
+// a read when the buffer is used up. Everything else (the stream's start
+// and end, errors, other fields, lines across reads or after a CR) is in
+// functions of their own, so that the code a token runs stays in few
+// instruction-cache lines (docs/benchmarks.md, issue 13, icache session).
 func (r *Reader) NextRaw() (ev RawEvent, err error) {
 	if r.err != nil || !r.started {
 		if err = r.begin(); err != nil {
