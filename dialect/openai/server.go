@@ -302,6 +302,8 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 		// that the loop a token runs stays in few instruction-cache lines
 		// (docs/benchmarks.md, issue 13, icache session).
 		if err == nil && ev.Kind == stream.KindDelta && ev.Logprobs() == "" && enc.Has(ev.Channel) {
+			// The encoder's JSON escapes every line break: one data
+			// line, appended straight into the writer's buffer.
 			ch, text := ev.Channel, ev.Text
 			if out.SendAppend("", func(b []byte) []byte { return enc.AppendDelta(b, ch, text, "") }) != nil {
 				return // client gone; Close cancels the upstream
@@ -346,7 +348,7 @@ func (s *Server) other(ctx context.Context, out *sse.Writer, call *gateway.Call,
 		s.recvFailed(ctx, out, err)
 		return false
 	}
-	ev := evp
+	ev := evp // read only
 	var werr error
 	switch ev.Kind {
 	case stream.KindDelta:
