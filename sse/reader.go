@@ -55,9 +55,14 @@ type Reader struct {
 	max     int
 	started bool // BOM check done
 	skipLF  bool // the last line ended with CR: a following LF belongs to it
+	// The last id is idBuf[:idLen] when idShort (NextRaw's fast path),
+	// else id.
 	id      []byte
-	idStr   string // id as a string, made when asked for
-	idDirty bool   // id changed since idStr was made
+	idBuf   [maxShortID]byte
+	idLen   int
+	idShort bool
+	idStr   string // the id as a string, made when asked for
+	idDirty bool   // the id changed since idStr was made
 	name    string // the last event type seen, reused while it repeats
 	retry   time.Duration
 	line    []byte // a line joined across reads
@@ -102,7 +107,12 @@ func (r *Reader) SetMaxEventSize(n int) { r.max = n }
 // LastID is the stream's last event id so far.
 func (r *Reader) LastID() string {
 	if r.idDirty {
-		r.idStr, r.idDirty = string(r.id), false
+		if r.idShort {
+			r.idStr = string(r.idBuf[:r.idLen])
+		} else {
+			r.idStr = string(r.id)
+		}
+		r.idDirty = false
 	}
 	return r.idStr
 }
@@ -123,23 +133,25 @@ func (r *Reader) Next() (Event, error) {
 }
 
 // NextRaw is Next without copying the data: see RawEvent.
-func (r *Reader) NextRaw() (RawEvent, error) {
-	if r.err != nil {
-		return RawEvent{}, r.err
+//
+// Its body is the common case only: lines whole in the buffer before any
+// CR (blank, a repeated event name, a short id, the first data line), and
+// a read when the buffer is used up. Everything else (the stream's start
+// and end, errors, other fields, lines across reads or after a CR) is in
+// functions of their own, so that the code a token runs stays in few
+// instruction-cache lines (docs/benchmarks.md, issue 13, icache session).
+func (r *Reader) NextRaw() (ev RawEvent, err error) {
+	if r.err != nil || !r.started {
+		if err = r.begin(); err != nil {
+			return RawEvent{}, err
+		}
 	}
-	if !r.started {
-		r.bom()
-	}
-	var (
-		hasData, named bool
-		retry          time.Duration
-		size           int
-	)
+	var st eventState
 	r.inPlace = false
 	for {
 		// Lines whole in the buffer before any CR are taken here, in a
-		// loop over locals (the fields are written back once it stops);
-		// nextLine and fill take the rest.
+		// loop over locals (r.r is written back once it stops); fill and
+		// slowLine take the rest.
 		if end := r.cr; end > r.r && !r.skipLF {
 			buf, pos := r.buf[:end], r.r
 			for pos < len(buf) {
@@ -148,9 +160,21 @@ func (r *Reader) NextRaw() (RawEvent, error) {
 				switch {
 				case rest[0] == '\n':
 					i = 0 // a blank line: no scan
+				case len(rest) > 7+len(r.name) && string(rest[:7]) == "event: " &&
+					string(rest[7:7+len(r.name)]) == r.name && rest[7+len(r.name)] == '\n':
+					// The last event's name again (an upstream names
+					// every token's event alike): its end is known
+					// without a scan.
+					if st.size += 7 + len(r.name); st.size > r.max {
+						return r.failed(ErrTooLong)
+					}
+					st.named = true
+					pos += 7 + len(r.name) + 1
+					continue
 				case len(rest) > 4 && string(rest[:4]) == "id: ":
-					// An id is a few bytes: its end (and any NUL, for
-					// which it is ignored) found in one loop over them.
+					// An id (Runnel's own streams send one an event) is
+					// a few bytes: its end (and any NUL, for which it is
+					// ignored) found in one loop over them.
 					nul := false
 					for i = 4; i < len(rest) && i < 4+maxShortID && rest[i] != '\n'; i++ {
 						nul = nul || rest[i] == 0
@@ -159,24 +183,15 @@ func (r *Reader) NextRaw() (RawEvent, error) {
 						i = bytes.IndexByte(rest, '\n')
 						break
 					}
-					if size += i; size > r.max {
-						return RawEvent{}, r.fail(ErrTooLong)
+					if st.size += i; st.size > r.max {
+						return r.failed(ErrTooLong)
 					}
 					if !nul {
-						r.id, r.idDirty = append(r.id[:0], rest[4:i]...), true
+						// Into an array of the Reader's: no slice
+						// (nor its write barrier) to store.
+						r.idLen, r.idShort, r.idDirty = copy(r.idBuf[:], rest[4:i]), true, true
 					}
 					pos += i + 1
-					continue
-				case len(rest) > 7+len(r.name) && string(rest[:7]) == "event: " &&
-					string(rest[7:7+len(r.name)]) == r.name && rest[7+len(r.name)] == '\n':
-					// The last event's name again (an upstream names
-					// every token's event alike): its end is known
-					// without a scan.
-					if size += 7 + len(r.name); size > r.max {
-						return RawEvent{}, r.fail(ErrTooLong)
-					}
-					named = true
-					pos += 7 + len(r.name) + 1
 					continue
 				default:
 					i = bytes.IndexByte(rest, '\n')
@@ -186,74 +201,119 @@ func (r *Reader) NextRaw() (RawEvent, error) {
 				}
 				line := rest[:i]
 				pos += i + 1
-				if len(line) == 0 {
-					if !hasData {
-						named, retry, size = false, 0, 0
+				if i == 0 {
+					if !st.hasData {
+						st = eventState{}
 						continue
 					}
 					r.r = pos
-					return r.dispatch(named, retry), nil
+					// The event the blank line dispatches, built in
+					// the results (dispatch's copy was a hot line).
+					ev.Data, ev.Retry, ev.Event = r.data, st.retry, r.eventName(st.named)
+					return ev, nil
 				}
-				if size += len(line); size > r.max {
-					return RawEvent{}, r.fail(ErrTooLong)
+				if st.size += i; st.size > r.max {
+					return r.failed(ErrTooLong)
 				}
 				// The fields an upstream sends, as they send them: one
 				// compare of the name, colon and space.
-				switch {
-				case len(line) >= 6 && string(line[:6]) == "data: " && !hasData:
-					r.data, r.inPlace, hasData = line[6:], true, true
-				case len(line) >= 4 && string(line[:4]) == "id: " && bytes.IndexByte(line[4:], 0) < 0:
-					r.id, r.idDirty = append(r.id[:0], line[4:]...), true
-				case len(line) >= 7 && string(line[:7]) == "event: ":
-					if v := line[7:]; string(v) != r.name {
-						r.name = string(v)
-					}
-					named = true
-				default:
-					r.field(line, &hasData, &named, &retry, false)
+				if len(line) >= 6 && string(line[:6]) == "data: " && !st.hasData {
+					r.data, r.inPlace, st.hasData = line[6:], true, true
+					continue
 				}
+				r.fastField(line, &st)
 			}
 			r.r = pos
 		}
-		var (
-			line   []byte
-			joined bool
-		)
 		if r.r == r.w {
 			// All read: an upstream's events come a read each.
 			if err := r.fill(); err != nil {
-				return RawEvent{}, r.fail(err)
+				return r.failed(err)
 			}
 			continue
 		}
-		var err error
-		if line, joined, err = r.nextLine(); err != nil {
-			return RawEvent{}, r.fail(err)
+		if ev, ok, err := r.slowLine(&st); ok || err != nil {
+			return ev, err
 		}
-		if len(line) == 0 {
-			if !hasData {
-				named, retry, size = false, 0, 0
-				continue
-			}
-			return r.dispatch(named, retry), nil
-		}
-		if size += len(line); size > r.max {
-			return RawEvent{}, r.fail(ErrTooLong)
-		}
-		r.field(line, &hasData, &named, &retry, joined)
 	}
+}
+
+// eventState is what NextRaw knows of the event it reads so far.
+type eventState struct {
+	hasData, named bool
+	retry          time.Duration
+	size           int // the sum of its lines' lengths
+}
+
+// begin is NextRaw's start when the stream ended or the BOM is still to
+// be checked: the sticky error, or nil.
+//
+//go:noinline
+func (r *Reader) begin() error {
+	if r.err != nil {
+		return r.err
+	}
+	r.bom()
+	return nil
+}
+
+// fastField takes a line NextRaw found whole in the buffer, not blank and
+// not the event's first data line nor a repeated event name.
+//
+//go:noinline
+func (r *Reader) fastField(line []byte, st *eventState) {
+	switch {
+	case len(line) >= 4 && string(line[:4]) == "id: ":
+		if bytes.IndexByte(line[4:], 0) < 0 {
+			r.id, r.idShort, r.idDirty = append(r.id[:0], line[4:]...), false, true
+		}
+	case len(line) >= 7 && string(line[:7]) == "event: ":
+		if v := line[7:]; string(v) != r.name {
+			r.name = string(v)
+		}
+		st.named = true
+	default:
+		r.field(line, &st.hasData, &st.named, &st.retry, false)
+	}
+}
+
+// slowLine takes the next line the fast loop did not: one that crosses
+// the buffer's end or meets a CR. ok reports an event dispatched.
+//
+//go:noinline
+func (r *Reader) slowLine(st *eventState) (ev RawEvent, ok bool, err error) {
+	line, joined, err := r.nextLine()
+	if err != nil {
+		return RawEvent{}, false, r.fail(err)
+	}
+	if len(line) == 0 {
+		if !st.hasData {
+			*st = eventState{}
+			return RawEvent{}, false, nil
+		}
+		return r.dispatch(st.named, st.retry), true, nil
+	}
+	if st.size += len(line); st.size > r.max {
+		return RawEvent{}, false, r.fail(ErrTooLong)
+	}
+	r.field(line, &st.hasData, &st.named, &st.retry, joined)
+	return RawEvent{}, false, nil
 }
 
 // maxShortID is the longest id the fast path scans for its end by hand.
 const maxShortID = 24
 
+// eventName is the type of the event being dispatched.
+func (r *Reader) eventName(named bool) string {
+	if named && r.name != "" {
+		return r.name
+	}
+	return "message"
+}
+
 // dispatch is the event the blank line that ends it dispatches.
 func (r *Reader) dispatch(named bool, retry time.Duration) RawEvent {
-	ev := RawEvent{Event: "message", Data: r.data, Retry: retry}
-	if named && r.name != "" {
-		ev.Event = r.name
-	}
-	return ev
+	return RawEvent{Event: r.eventName(named), Data: r.data, Retry: retry}
 }
 
 // field takes one line of the event (not blank): its field is known by
@@ -268,7 +328,7 @@ func (r *Reader) field(line []byte, hasData, named *bool, retry *time.Duration, 
 		}
 	case 'i':
 		if v, ok := value(line, "id"); ok && bytes.IndexByte(v, 0) < 0 {
-			r.id, r.idDirty = append(r.id[:0], v...), true
+			r.id, r.idShort, r.idDirty = append(r.id[:0], v...), false, true
 		}
 	case 'e':
 		if v, ok := value(line, "event"); ok {
@@ -450,6 +510,12 @@ func (r *Reader) fill() error {
 	}
 	return nil
 }
+
+// failed is NextRaw's return on an error (out of line: fail inlined at
+// each of NextRaw's returns took hot code's lines apart).
+//
+//go:noinline
+func (r *Reader) failed(err error) (RawEvent, error) { return RawEvent{}, r.fail(err) }
 
 // fail ends the stream on an error: the end of the source (or an
 // unterminated last line) is io.EOF.

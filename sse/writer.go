@@ -253,12 +253,10 @@ func (w *Writer) SendAppend(event string, data func(b []byte) []byte) error {
 func (w *Writer) begin(event string) error {
 	w.mu.Lock()
 	if event != w.name { // a dialect's names are constants: checked once
-		if strings.IndexByte(event, '\n') >= 0 || strings.IndexByte(event, '\r') >= 0 { // ContainsAny builds a set per call
+		if err := w.setName(event); err != nil {
 			w.mu.Unlock()
-			return errors.New("sse: event name contains a line break")
+			return err
 		}
-		w.name = event
-		w.nameLine = append(append(append(w.nameLine[:0], "event: "...), event...), '\n')
 	}
 	if err := w.usable(); err != nil {
 		w.mu.Unlock()
@@ -273,6 +271,19 @@ func (w *Writer) begin(event string) error {
 		b = append(b, w.nameLine...)
 	}
 	w.buf = b
+	return nil
+}
+
+// setName checks a new event name and keeps its line (out of line: a
+// stream's names seldom change).
+//
+//go:noinline
+func (w *Writer) setName(event string) error {
+	if strings.IndexByte(event, '\n') >= 0 || strings.IndexByte(event, '\r') >= 0 { // ContainsAny builds a set per call
+		return errors.New("sse: event name contains a line break")
+	}
+	w.name = event
+	w.nameLine = append(append(append(w.nameLine[:0], "event: "...), event...), '\n')
 	return nil
 }
 
@@ -291,6 +302,15 @@ func (w *Writer) nextID() []byte {
 			return l
 		}
 	}
+	return w.newIDLine()
+}
+
+// newIDLine makes the id line of event w.id afresh (out of line: once a
+// stream and at each new digit).
+//
+//go:noinline
+func (w *Writer) newIDLine() []byte {
+	l := w.idLine
 	if l == nil {
 		l = w.idArr[:0]
 	}

@@ -198,7 +198,7 @@ func (sh *chunkShape) parse(data []byte) (liteChunk, bool) {
 
 // content is parse's content string alone (kept, see texts), for callers
 // that need nothing else of a plain shape's chunk.
-func (sh *chunkShape) content(data []byte) (string, bool) {
+func (sh *chunkShape) content(data []byte) (_ string, ok bool) {
 	after := len(sh.ends) - sh.before
 	if len(sh.ends) == 0 || len(data) < len(sh.ends)+2 ||
 		!bytes.Equal(data[:sh.before], sh.ends[:sh.before]) || !bytes.Equal(data[len(data)-after:], sh.ends[sh.before:]) {
@@ -209,14 +209,25 @@ func (sh *chunkShape) content(data []byte) (string, bool) {
 	// is parsed as Str parses it.
 	str := unsafe.String(unsafe.SliceData(data[sh.before:]), len(data)-after-sh.before)
 	if str[0] == '"' && str[len(str)-1] == '"' && dialect.PlainEnd(str, 1) == len(str)-1 {
-		return sh.texts.Keep(str[1 : len(str)-1]), true
+		str = str[1 : len(str)-1]
+	} else if str, ok = parsedString(str); !ok {
+		return "", false
 	}
+	return sh.texts.Keep(str), true
+}
+
+// parsedString is str, one JSON string and nothing else, parsed as Str
+// parses it (out of line: escapes are rare, and Str inlined in content
+// was most of its code).
+//
+//go:noinline
+func parsedString(str string) (string, bool) {
 	p := liteParser{EventScanner: dialect.EventScanner{S: str}}
 	content, ok := p.Str()
 	if !ok || p.I != len(str) {
 		return "", false
 	}
-	return sh.texts.Keep(content), true
+	return content, true
 }
 
 type liteParser struct {

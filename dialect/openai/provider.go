@@ -345,10 +345,10 @@ type upstreamStream struct {
 	heldLogprobs stream.Logprobs
 }
 
-func (s *upstreamStream) Recv() (stream.Event, error) {
+func (s *upstreamStream) Recv() (ev stream.Event, err error) {
 	for {
 		if len(s.queue) > 0 {
-			ev := s.queue[0]
+			ev = s.queue[0]
 			s.queue = s.queue[1:]
 			return ev, nil
 		}
@@ -360,23 +360,24 @@ func (s *upstreamStream) Recv() (stream.Event, error) {
 			s.readWhole()
 			continue
 		}
-		ev, err := s.events.NextRaw()
-		if err != nil {
-			s.readFailed(err)
+		raw, rerr := s.events.NextRaw()
+		if rerr != nil {
+			s.readFailed(rerr)
 			continue
 		}
-		if string(ev.Data) == "[DONE]" {
+		if string(raw.Data) == "[DONE]" {
 			if s.finish == "" {
 				s.finish = stream.FinishStop
 			}
 			s.end()
 			continue
 		}
-		content, ok := s.shape.content(ev.Data)
+		content, ok := s.shape.content(raw.Data)
 		if ok && s.shape.plain && content != "" && s.heldLogprobs == "" {
-			return stream.Delta(content), nil // a token's chunk
+			ev.Kind, ev.Channel, ev.Text = stream.KindDelta, stream.Output, content
+			return ev, nil // a token's chunk: stream.Delta(content)
 		}
-		s.take(ev.Data, content, ok)
+		s.take(raw.Data, content, ok)
 	}
 }
 

@@ -315,77 +315,104 @@ func chunkEncoderFor(call *gateway.Call, k *streamKind, model string) *chunkEnco
 // events writes call's events, then [DONE]: the first at once, the others
 // flushed when the call is about to wait (sse.Options.DeferFlush). ctx is the call's: once it is done, nobody is listening.
 func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call, enc *chunkEncoder, includeUsage bool) {
-	var (
-		usage   *stream.Usage
-		errSent bool
-		sent    bool // the first event is out
-	)
+	st := eventsState{includeUsage: includeUsage}
 	for {
 		ev, err := call.Recv()
-		if err == io.EOF {
-			break
+		// A token of text without logprobs, the common event, is written
+		// here; every other event, error and end in other, out of line, so
+		// that the loop a token runs stays in few instruction-cache lines
+		// (docs/benchmarks.md, issue 13, icache session).
+		if err == nil && ev.Kind == stream.KindDelta && ev.Logprobs() == "" && enc.Has(ev.Channel) {
+			// The encoder's JSON escapes every line break: one data
+			// line, appended straight into the writer's buffer.
+			ch, text := ev.Channel, ev.Text
+			if out.SendAppend("", func(b []byte) []byte { return enc.AppendDelta(b, ch, text, "") }) != nil {
+				return // client gone; Close cancels the upstream
+			}
+			if !st.sent {
+				st.sent = true
+				out.Flush() // the first token never waits: see sse.Options.DeferFlush
+			}
+			continue
 		}
-		if err != nil {
-			s.recvFailed(ctx, out, err)
+		if !s.other(ctx, out, call, enc, &st, &ev, err) {
 			return
 		}
-		var werr error
-		switch ev.Kind {
-		case stream.KindDelta:
-			if !enc.Has(ev.Channel) {
-				continue
-			}
-			if lp := ev.Logprobs(); lp != "" {
-				// The upstream's raw JSON may hold any whitespace: Send
-				// splits its lines.
-				werr = out.Send("", enc.Delta(ev.Channel, ev.Text, lp))
-				break
-			}
-			// The encoder's JSON escapes every line break: one data line,
-			// appended straight into the writer's buffer.
-			ch, text := ev.Channel, ev.Text
-			werr = out.SendAppend("", func(b []byte) []byte { return enc.AppendDelta(b, ch, text, "") })
-		case stream.KindToolCall:
-			if enc.legacy {
-				continue
-			}
-			tc := ev.ToolCall
-			werr = out.SendAppend("", func(b []byte) []byte { return enc.AppendToolCall(b, tc) })
-		case stream.KindUsage:
-			usage = ev.Usage
-			continue
-		case stream.KindFinish:
-			reason, ok := finishReason(ev.Finish)
-			if !ok {
-				s.badFinish(ctx, out, ev.Finish, errSent)
-				return
-			}
-			werr = out.SendAppend("", func(b []byte) []byte { return enc.AppendFinish(b, reason, usage) })
-		case stream.KindError:
-			if !s.streamFailed(ctx, out, call, ev.Err) {
-				return
-			}
-			errSent = true
-			continue
-		default:
-			continue
-		}
-		if werr != nil {
-			return // client gone; Close cancels the upstream
-		}
-		if !sent {
-			sent = true
-			out.Flush() // the first token never waits: see sse.Options.DeferFlush
-		}
 	}
-	if includeUsage {
-		if u := usageOf(call, usage); u != nil {
-			if out.SendAppend("", func(b []byte) []byte { return enc.AppendUsage(b, u) }) != nil {
-				return
+}
+
+// eventsState is what events keeps across events.
+type eventsState struct {
+	usage        *stream.Usage
+	errSent      bool
+	sent         bool // the first event is out
+	includeUsage bool
+}
+
+// other writes any event but a plain token's (see events), and ends the
+// stream on an error or the end: false once it is over.
+//
+//go:noinline
+func (s *Server) other(ctx context.Context, out *sse.Writer, call *gateway.Call, enc *chunkEncoder, st *eventsState, evp *stream.Event, err error) bool {
+	if err == io.EOF {
+		if st.includeUsage {
+			if u := usageOf(call, st.usage); u != nil {
+				if out.SendAppend("", func(b []byte) []byte { return enc.AppendUsage(b, u) }) != nil {
+					return false
+				}
 			}
 		}
+		done(out)
+		return false
 	}
-	done(out)
+	if err != nil {
+		s.recvFailed(ctx, out, err)
+		return false
+	}
+	ev := evp // read only
+	var werr error
+	switch ev.Kind {
+	case stream.KindDelta:
+		if !enc.Has(ev.Channel) {
+			return true
+		}
+		// The upstream's raw JSON may hold any whitespace: Send splits
+		// its lines.
+		werr = out.Send("", enc.Delta(ev.Channel, ev.Text, ev.Logprobs()))
+	case stream.KindToolCall:
+		if enc.legacy {
+			return true
+		}
+		tc := ev.ToolCall
+		werr = out.SendAppend("", func(b []byte) []byte { return enc.AppendToolCall(b, tc) })
+	case stream.KindUsage:
+		st.usage = ev.Usage
+		return true
+	case stream.KindFinish:
+		reason, ok := finishReason(ev.Finish)
+		if !ok {
+			s.badFinish(ctx, out, ev.Finish, st.errSent)
+			return false
+		}
+		usage := st.usage
+		werr = out.SendAppend("", func(b []byte) []byte { return enc.AppendFinish(b, reason, usage) })
+	case stream.KindError:
+		if !s.streamFailed(ctx, out, call, ev.Err) {
+			return false
+		}
+		st.errSent = true
+		return true
+	default:
+		return true
+	}
+	if werr != nil {
+		return false // client gone; Close cancels the upstream
+	}
+	if !st.sent {
+		st.sent = true
+		out.Flush() // the first token never waits: see sse.Options.DeferFlush
+	}
+	return true
 }
 
 // recvFailed ends a stream whose call failed (out of line: see

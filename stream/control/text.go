@@ -26,7 +26,7 @@ func normalizeUTF8(p stream.Provider, max int) stream.Provider {
 // newTextStream is Normalize(UTF8(MaxTokens(in, max))) in one allocation
 // (no MaxTokens when max is 0).
 func newTextStream(ctx context.Context, in stream.Stream, max int) *textStream {
-	s := &textStream{}
+	s := &textStream{in: in}
 	s.u.in = in
 	if max > 0 {
 		s.m = maxTokens{in: in, left: max}
@@ -39,9 +39,10 @@ func newTextStream(ctx context.Context, in stream.Stream, max int) *textStream {
 // textStream is normalized over utf8Stream over maxTokens (when limited),
 // in one allocation.
 type textStream struct {
-	n       normalized // reads u
-	u       utf8Stream // reads m if limited, else p's stream
-	m       maxTokens  // reads p's stream
+	in      stream.Stream // p's stream, which the fast path reads
+	n       normalized    // reads u
+	u       utf8Stream    // reads m if limited, else p's stream
+	m       maxTokens     // reads p's stream
 	limited bool
 	// plain says the controls hold nothing (see open): the next event
 	// may take the fast path. Only Recv's own calls change what open
@@ -56,21 +57,15 @@ func (s *textStream) open() bool {
 	return !s.n.q.pending() && s.n.finish == "" && !s.u.q.pending() && s.u.empty() && (!s.limited || s.m.open())
 }
 
-func (s *textStream) Recv() (stream.Event, error) {
+// Recv and its helpers keep one Event (named results, slow writing it in
+// place): each Event returned by value is 80 bytes copied in Recv's code.
+func (s *textStream) Recv() (ev stream.Event, err error) {
 	if !s.plain {
-		ev, err := s.n.Recv()
+		ev, err = s.n.Recv()
 		s.plain = s.open()
 		return ev, err
 	}
-	var (
-		ev  stream.Event
-		err error
-	)
-	if s.limited {
-		ev, err = s.m.in.Recv()
-	} else {
-		ev, err = s.u.in.Recv()
-	}
+	ev, err = s.in.Recv() // m's source when limited, else u's: both in
 	if err == nil && ev.Kind == stream.KindDelta && ev.Text != "" && ascii(ev.Text) {
 		if s.limited {
 			s.m.left-- // open: more than one was left
@@ -81,17 +76,19 @@ func (s *textStream) Recv() (stream.Event, error) {
 		}
 		return ev, nil
 	}
-	return s.slow(ev, err)
+	err = s.slow(&ev, err)
+	return ev, err
 }
 
-// slow passes what Recv received through the controls, as n.Recv would
-// have (out of line, for a small Recv frame).
+// slow passes what Recv received, *ev, through the controls, as n.Recv
+// would have, and sets what Recv returns in its place (out of line, for a
+// small Recv frame).
 //
 //go:noinline
-func (s *textStream) slow(ev stream.Event, err error) (stream.Event, error) {
-	ev, err = s.slowTake(ev, err)
+func (s *textStream) slow(ev *stream.Event, err error) error {
+	*ev, err = s.slowTake(*ev, err)
 	s.plain = s.open()
-	return ev, err
+	return err
 }
 
 func (s *textStream) slowTake(ev stream.Event, err error) (stream.Event, error) {
