@@ -55,6 +55,13 @@ type hopStats struct {
 	// collections in a burst of calls, what the resident set grows by
 	// beyond the live heap.
 	AllocBytes uint64 `json:"alloc_bytes"`
+	// With ?gc, from runtime.MemStats: the heap's spans in use, its free
+	// spans not yet returned to the OS (touched once, so resident: what a
+	// burst's garbage leaves after a collection), and the stack memory
+	// obtained (stacks that grew and shrank keep it).
+	HeapInuse uint64 `json:"heap_inuse,omitempty"`
+	HeapIdle  uint64 `json:"heap_idle,omitempty"`
+	StackSys  uint64 `json:"stack_sys,omitempty"`
 	// Sys is what the kernel and the runtime count about the process so
 	// far, for the per-token figures of the overhead benchmarks.
 	Sys sysStats `json:"sys"`
@@ -180,6 +187,7 @@ func serveHop(kind, upstream string) {
 			var m runtime.MemStats
 			runtime.ReadMemStats(&m)
 			s.Stacks = m.StackInuse
+			s.HeapInuse, s.HeapIdle, s.StackSys = m.HeapInuse, m.HeapIdle-m.HeapReleased, m.StackSys
 		}
 		json.NewEncoder(w).Encode(s)
 	})

@@ -448,6 +448,9 @@ func BenchmarkOpenStreams(b *testing.B) {
 			b.Logf("round %d: %-6s per open stream: RSS %.1f KiB, heap+stacks %.1f KiB, of which stacks %.1f KiB (%d goroutines with %d streams); allocated %.1f KiB (%d collections)",
 				i+1, kinds[j].name, rssPer[j][i]/1024, livePer[j][i]/1024, (float64(with.Stacks)-float64(before.Stacks))/n/1024, with.Goroutine, n,
 				float64(with.AllocBytes-before.AllocBytes)/n/1024, with.GCs-before.GCs-2) // but before's two
+			perStream := func(w, b uint64) float64 { return (float64(w) - float64(b)) / n / 1024 }
+			b.Logf("round %d: %-6s heap spans in use %.1f KiB, free but resident %.1f KiB; stack memory obtained %.1f KiB (a stream)",
+				i+1, kinds[j].name, perStream(with.HeapInuse, before.HeapInuse), perStream(with.HeapIdle, before.HeapIdle), perStream(with.StackSys, before.StackSys))
 		}
 	}
 	for j, k := range kinds {
