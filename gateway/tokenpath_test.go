@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/runnel/runnel/gateway"
@@ -54,25 +55,32 @@ func FuzzTokenPath(f *testing.F) {
 				script = append(script, stream.ErrorEvent(stream.Errorf(stream.CodeUpstream, "e%d", i)))
 			}
 		}
-		want, wantRec, wantTimes := tokenPathCall(t, script, max, false, 0)
+		want, wantRec, wantTimes := tokenPathCall(t, script, max, false, 0, false)
 		for _, u := range []uint8{0xff, use} {
-			got, rec, times := tokenPathCall(t, script, max, true, u)
-			if !slices.Equal(got, want) || rec != wantRec || times != wantTimes {
-				t.Fatalf("through the token path (%#x):\n%q\n%s\n%s\nwant\n%q\n%s\n%s", u, got, rec, times, want, wantRec, wantTimes)
+			// With timeouts (that never fire) too: their layer has a
+			// token path of its own.
+			for _, timeouts := range []bool{false, true} {
+				got, rec, times := tokenPathCall(t, script, max, true, u, timeouts)
+				if !slices.Equal(got, want) || rec != wantRec || times != wantTimes {
+					t.Fatalf("through the token path (%#x, timeouts %v):\n%q\n%s\n%s\nwant\n%q\n%s\n%s", u, timeouts, got, rec, times, want, wantRec, wantTimes)
+				}
 			}
 		}
 	})
 }
 
 // tokenPathCall runs a call over a provider of script with a token path
-// and reads it (through the call's token path, when tokens, for the reads
+// (with timeouts) and reads it (through the call's token path, when tokens, for the reads
 // whose bit in use is set, the ninth read on as the first): its events,
 // its record and what the Observer was told, as text.
-func tokenPathCall(t *testing.T, script []stream.Event, max int, tokens bool, use uint8) ([]string, string, string) {
+func tokenPathCall(t *testing.T, script []stream.Event, max int, tokens bool, use uint8, timeouts bool) ([]string, string, string) {
 	r := newRig(gateway.Prices{"s/m": {InputPerMillion: 1e6, OutputPerMillion: 2e6}}, func(o *gateway.Options) {
 		router := gateway.NewStaticRouter()
 		router.Register("s", tokenScript(script))
 		o.Router = router
+		if timeouts {
+			o.Timeouts = stream.Timeouts{FirstToken: time.Hour, Idle: time.Hour, Total: time.Hour}
+		}
 	})
 	req := chat("s/m")
 	req.Sampling.MaxTokens = max

@@ -1,0 +1,57 @@
+package control
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/runnel/runnel/stream"
+)
+
+// TestTimeoutsTokenPath: over a source with a token path, the timeouts
+// pass tokens through it (tokenTimeouts), and an idle timeout that fires
+// while RecvToken waits ends the stream as it does while Recv waits.
+func TestTimeoutsTokenPath(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o := Options{BufferSize: -1, Timeouts: stream.Timeouts{Idle: time.Second, Total: time.Hour}}
+		read := func(tokens bool) (out []string, viaTokens int) {
+			var p stream.Provider = &script{events: []stream.Event{stream.Delta("a"), stream.Delta("b"), stream.Delta("c"), stream.Delta("d")}, hang: true}
+			if tokens {
+				p = tokenProvider{p}
+			}
+			s, err := Open(context.Background(), p, o, &stream.Request{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ts, _ := s.(stream.TokenStream)
+			if tokens && ts == nil {
+				t.Fatalf("%T has no token path", s)
+			}
+			for {
+				if ts != nil {
+					if text, ok := ts.RecvToken(); ok {
+						out, viaTokens = append(out, show(stream.Delta(text))), viaTokens+1
+						continue
+					}
+				}
+				ev, err := s.Recv()
+				if err != nil {
+					return append(out, "end:"+err.Error()), viaTokens
+				}
+				out = append(out, show(ev))
+			}
+		}
+		want, _ := read(false)
+		got, n := read(true)
+		if !slices.Equal(got, want) || n == 0 {
+			t.Fatalf("with the token path (%d tokens through it) %q, want %q", n, got, want)
+		}
+		if !strings.Contains(strings.Join(want, " "), "idle timeout") {
+			t.Fatalf("no idle timeout: %q", want)
+		}
+	})
+}
