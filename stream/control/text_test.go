@@ -79,7 +79,7 @@ func FuzzNormalizeUTF8(f *testing.F) {
 		if fail {
 			err = errors.New("cut")
 		}
-		render := func(p stream.Provider) []string { return renderTokens(t, p, false, nil) }
+		render := func(p stream.Provider) []string { out, _ := renderTokens(t, p, false, nil); return out }
 		provider := func() stream.Provider {
 			if finisher {
 				return &finishing{events: in, err: err}
@@ -94,7 +94,7 @@ func FuzzNormalizeUTF8(f *testing.F) {
 		// The token path (tokenText over a source with one), for every
 		// read and for reads the text's bytes pick.
 		for _, use := range [][]byte{nil, text} {
-			tokens := renderTokens(t, normalizeUTF8(tokenProvider{provider()}, max), true, use)
+			tokens, _ := renderTokens(t, normalizeUTF8(tokenProvider{provider()}, max), true, use)
 			if !slices.Equal(tokens, apart) {
 				t.Fatalf("token path %q\napart %q", tokens, apart)
 			}
@@ -106,8 +106,8 @@ func FuzzNormalizeUTF8(f *testing.F) {
 // with its logprobs, then the end. With tokens it reads through the
 // stream's token path, which it must have: RecvToken, then Recv when it
 // takes nothing, for the reads whose bit in use is set (all once use is
-// used up).
-func renderTokens(t *testing.T, p stream.Provider, tokens bool, use []byte) []string {
+// used up); viaTokens counts the events RecvToken took.
+func renderTokens(t *testing.T, p stream.Provider, tokens bool, use []byte) (out []string, viaTokens int) {
 	s, err := p.Stream(context.Background(), &stream.Request{})
 	if err != nil {
 		t.Fatal(err)
@@ -117,22 +117,21 @@ func renderTokens(t *testing.T, p stream.Provider, tokens bool, use []byte) []st
 	if tokens && ts == nil {
 		t.Fatalf("%T has no token path", s)
 	}
-	var out []string
 	for i := range 1 << 16 {
 		if tokens && (i/8 >= len(use) || use[i/8]&(1<<(i%8)) != 0) {
 			if text, ok := ts.RecvToken(); ok {
-				out = append(out, show(stream.Delta(text))+"=")
+				out, viaTokens = append(out, show(stream.Delta(text))+"="), viaTokens+1
 				continue
 			}
 		}
 		ev, e := s.Recv()
 		if e != nil {
-			return append(out, "end:"+e.Error())
+			return append(out, "end:"+e.Error()), viaTokens
 		}
 		out = append(out, show(ev)+"="+string(ev.Logprobs()))
 	}
 	t.Fatal("no end")
-	return nil
+	return nil, 0
 }
 
 // tokenProvider's streams are its provider's with a token path, as an

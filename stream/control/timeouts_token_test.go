@@ -17,33 +17,14 @@ import (
 func TestTimeoutsTokenPath(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		o := Options{BufferSize: -1, Timeouts: stream.Timeouts{Idle: time.Second, Total: time.Hour}}
-		read := func(tokens bool) (out []string, viaTokens int) {
+		read := func(tokens bool) ([]string, int) {
 			var p stream.Provider = &script{events: []stream.Event{stream.Delta("a"), stream.Delta("b"), stream.Delta("c"), stream.Delta("d")}, hang: true}
 			if tokens {
 				p = tokenProvider{p}
 			}
-			s, err := Open(context.Background(), p, o, &stream.Request{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			ts, _ := s.(stream.TokenStream)
-			if tokens && ts == nil {
-				t.Fatalf("%T has no token path", s)
-			}
-			for {
-				if ts != nil {
-					if text, ok := ts.RecvToken(); ok {
-						out, viaTokens = append(out, show(stream.Delta(text))), viaTokens+1
-						continue
-					}
-				}
-				ev, err := s.Recv()
-				if err != nil {
-					return append(out, "end:"+err.Error()), viaTokens
-				}
-				out = append(out, show(ev))
-			}
+			return renderTokens(t, stream.ProviderFunc(func(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+				return Open(ctx, p, o, req)
+			}), tokens, nil)
 		}
 		want, _ := read(false)
 		got, n := read(true)
