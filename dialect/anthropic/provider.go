@@ -349,11 +349,10 @@ type events struct {
 	body dialect.BodyReader
 	r    *sse.Reader
 	d    Decoder
-	// held is the event token read but did not take (or its error),
-	// for next: until then the reader is not called again, so its
-	// data is still in the reader's buffer.
+	// held is the event token read but did not take, for next: until
+	// then the reader is not called again, so its data is still in the
+	// reader's buffer.
 	held    sse.RawEvent
-	heldErr error
 	hasHeld bool
 }
 
@@ -361,22 +360,23 @@ type events struct {
 // plain (ASCII, nothing to unescape): its text alone (the stream's token
 // path, dialect.TokenUpstream). Any other event is held for next.
 func (e *events) token() (string, bool) {
-	ev, err := e.r.NextRaw()
-	if err == nil {
-		if text := e.d.text.token(ev.Event, ev.Data); text != "" {
-			return text, true
-		}
+	ev, ok := e.r.NextData()
+	if !ok {
+		return "", false // NextRaw's, in next
 	}
-	e.held, e.heldErr, e.hasHeld = ev, err, true
+	if text := e.d.text.token(ev.Event, ev.Data); text != "" {
+		return text, true
+	}
+	e.held, e.hasHeld = ev, true
 	return "", false
 }
 
 // next decodes the next SSE event.
 func (e *events) next() ([]stream.Event, error) {
 	// Raw: Decode copies what it keeps out of the reader's buffer.
-	ev, err := e.held, e.heldErr
+	ev, err := e.held, error(nil)
 	if e.hasHeld {
-		e.held, e.heldErr, e.hasHeld = sse.RawEvent{}, nil, false
+		e.held, e.hasHeld = sse.RawEvent{}, false
 	} else {
 		ev, err = e.r.NextRaw()
 	}

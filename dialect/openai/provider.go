@@ -389,20 +389,31 @@ func (s *upstreamStream) RecvToken() (string, bool) {
 	if len(s.queue) > 0 || s.ended || s.whole || s.heldLogprobs != "" {
 		return "", false
 	}
-	raw, rerr := s.events.NextRaw()
-	if rerr == nil && s.shape.plain {
+	raw, ok := s.events.NextData()
+	if ok && s.shape.plain {
 		if text := s.shape.token(raw.Data); text != "" {
 			return text, true
 		}
 	}
-	s.queueRaw(raw.Data, rerr)
+	s.queueNext(raw.Data, ok)
 	return "", false
 }
 
-// queueRaw queues what Recv's loop makes of an event RecvToken read (or
-// of its error), for Recv to return.
+// queueNext queues what Recv's loop makes of the event RecvToken read
+// (read), or else of the next one NextRaw reads.
 //
 //go:noinline
+func (s *upstreamStream) queueNext(data []byte, read bool) {
+	if read {
+		s.queueRaw(data, nil)
+		return
+	}
+	raw, rerr := s.events.NextRaw()
+	s.queueRaw(raw.Data, rerr)
+}
+
+// queueRaw queues what Recv's loop makes of an event (or of its error),
+// for Recv to return.
 func (s *upstreamStream) queueRaw(data []byte, rerr error) {
 	s.queue = s.qbuf[:0]
 	switch {
