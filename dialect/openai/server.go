@@ -323,7 +323,7 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 			// (stream.TokenStream): no Event on the way; anything else
 			// is Recv's, below.
 			if text, ok := tok.RecvToken(); ok {
-				if out.SendAppend("", func(b []byte) []byte { return enc.AppendDelta(b, stream.Output, text, "") }) != nil {
+				if out.SendAppend("", func(b []byte) []byte { return enc.AppendToken(b, text) }) != nil {
 					return // client gone; Close cancels the upstream
 				}
 				continue

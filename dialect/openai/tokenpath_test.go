@@ -11,14 +11,19 @@ import (
 	"github.com/runnel/runnel/stream"
 )
 
-// tokenPathCase is the chat API over the OpenAI provider, streamed.
+// tokenPathCase is the chat API over the OpenAI provider, streamed (the
+// legacy completions API for a body with a prompt).
 func tokenPathCase(body string) dialecttest.TokenPathCase {
+	path := "/v1/chat/completions"
+	if strings.Contains(body, `"prompt"`) {
+		path = "/v1/completions"
+	}
 	return dialecttest.TokenPathCase{
 		Provider: func(c *http.Client) stream.Provider {
 			return NewProvider(Config{BaseURL: "http://upstream/v1", HTTPClient: c})
 		},
 		Register: func(gw *gateway.Gateway, mux *http.ServeMux) { NewServer(gw, Options{}).Register(mux) },
-		Path:     "/v1/chat/completions",
+		Path:     path,
 		Body:     body,
 	}
 }
@@ -59,23 +64,32 @@ func TestTokenPathServer(t *testing.T) {
 	}
 	dialecttest.TokenPaths(t, tokenPathCase(tokenPathChat), up)
 	dialecttest.TokenPaths(t, tokenPathCase(strings.Replace(tokenPathChat, `"stream":true`, `"stream":true,"max_tokens":3`, 1)), up)
+	legacy := `{"model":"m","stream":true,"prompt":"hi"}`
+	if !dialecttest.TokenPathUsed(t, tokenPathCase(legacy), up) {
+		t.Fatal("no completion token took the token path")
+	}
+	dialecttest.TokenPaths(t, tokenPathCase(legacy), up)
 }
 
 // FuzzTokenPathServer holds the OpenAI server over the OpenAI provider
 // with the token path to the same without: the same bytes to the client
 // and the same record from any contents, any raw content value and any
 // chunk among them, any finish, with usage or without, with or without
-// [DONE], and a max_tokens.
+// [DONE], and a max_tokens; chat, or legacy completions.
 func FuzzTokenPathServer(f *testing.F) {
 	f.Add("Hello", " world", `"a"`, `{"choices":[]}`, uint8(0), uint8(0))
 	f.Add("a<b", "é", `"a\nb"`, mockHead+`[{"index":0,"delta":{"content":"x"},"logprobs":{"content":[]},"finish_reason":null}]}`, uint8(0x11), uint8(2))
 	f.Add("", "&", `"\ud800"`, `{"error":{"message":"m"}}`, uint8(0x22), uint8(1))
 	f.Add("x", "y", `"bad`+"\xff"+`"`, `[DONE]`, uint8(3), uint8(5))
+	f.Add("Hello", " world", `"a"`, `{"choices":[]}`, uint8(0), uint8(0x80))
 	f.Fuzz(func(t *testing.T, a, b, raw, extra string, finish, max uint8) {
 		if strings.ContainsAny(raw+extra, "\r\n") {
 			return
 		}
 		body := tokenPathChat
+		if max&0x80 != 0 {
+			body = `{"model":"m","stream":true,"prompt":"hi"}`
+		}
 		if max%8 != 0 {
 			body = strings.Replace(body, `"stream":true`, `"stream":true,"max_tokens":`+string(rune('0'+max%8)), 1)
 		}
