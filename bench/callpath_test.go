@@ -1,13 +1,12 @@
 package bench
 
 import (
-	"bytes"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/mock"
 )
 
@@ -15,36 +14,7 @@ import (
 // one event per read, as tokens that arrive apart do: an upstream with no
 // sockets and no cost of its own, so that a benchmark over it measures
 // only the hop's work.
-type cannedUpstream struct{ body []byte }
-
-// eventReader returns one SSE event (up to its blank line) per Read.
-type eventReader struct{ rest []byte }
-
-func (r *eventReader) Read(p []byte) (int, error) {
-	if len(r.rest) == 0 {
-		return 0, io.EOF
-	}
-	n := bytes.Index(r.rest, []byte("\n\n")) + 2
-	if n < 2 {
-		n = len(r.rest)
-	}
-	n = copy(p, r.rest[:n])
-	r.rest = r.rest[n:]
-	return n, nil
-}
-
-func (c cannedUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-	}
-	return &http.Response{
-		StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:  http.Header{"Content-Type": {"text/event-stream"}},
-		Body:    io.NopCloser(&eventReader{c.body}),
-		Request: r, ContentLength: -1,
-	}, nil
-}
+type cannedUpstream = dialecttest.Canned
 
 // recordedStream is the mock upstream's streamed answer of n tokens, as
 // the load generator's request gets it.
@@ -104,7 +74,7 @@ func (w *sinkWriter) Write(p []byte) (int, error) {
 func BenchmarkCallPath(b *testing.B) {
 	const tokens = 50
 	body := recordedStream(b, tokens)
-	up := cannedUpstream{body}
+	up := cannedUpstream{Body: body}
 	callPath(b, tokens, body, []callHop{
 		{"proxy", "/v1/chat/completions", chatBody("default"), proxyOver("http://upstream", up)},
 		{"runnel", "/v1/chat/completions", chatBody("openai/default"), gatewayOver("http://upstream", &http.Client{Transport: up})},
@@ -117,7 +87,7 @@ func BenchmarkCallPath(b *testing.B) {
 func BenchmarkCallPathAnthropic(b *testing.B) {
 	const tokens = 50
 	body := recordedAnthropicStream(b, tokens)
-	up := cannedUpstream{body}
+	up := cannedUpstream{Body: body}
 	callPath(b, tokens, body, []callHop{
 		{"proxy", "/v1/messages", messagesBody("default"), proxyOver("http://upstream", up)},
 		{"runnel", "/v1/messages", messagesBody("anthropic/default"), gatewayAnthropicOver("http://upstream", &http.Client{Transport: up})},
@@ -132,9 +102,9 @@ func BenchmarkCallPathAnthropic(b *testing.B) {
 // instructions per call (docs/benchmarks.md, issue 13, percall session).
 func BenchmarkCallSetup(b *testing.B) {
 	body := recordedStream(b, 1)
-	up := cannedUpstream{body}
+	up := cannedUpstream{Body: body}
 	abody := recordedAnthropicStream(b, 1)
-	aup := cannedUpstream{abody}
+	aup := cannedUpstream{Body: abody}
 	b.Run("openai", func(b *testing.B) {
 		callPath(b, 1, body, []callHop{
 			{"proxy", "/v1/chat/completions", chatBody("default"), proxyOver("http://upstream", up)},

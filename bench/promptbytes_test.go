@@ -76,10 +76,10 @@ func promptHops(tb testing.TB) []promptHop {
 	return []promptHop{
 		{"openai", "/v1/chat/completions", func(text string) string {
 			return `{"model":"openai/default","messages":[{"role":"user","content":"` + text + `"}],"stream":true,"stream_options":{"include_usage":true}}`
-		}, gatewayOver("http://upstream", &http.Client{Transport: cannedUpstream{chat}})},
+		}, gatewayOver("http://upstream", &http.Client{Transport: cannedUpstream{Body: chat}})},
 		{"anthropic", "/v1/messages", func(text string) string {
 			return `{"model":"anthropic/default","max_tokens":256,"messages":[{"role":"user","content":[{"type":"text","text":"` + text + `"}]}],"stream":true}`
-		}, gatewayAnthropicOver("http://upstream", &http.Client{Transport: cannedUpstream{messages}})},
+		}, gatewayAnthropicOver("http://upstream", &http.Client{Transport: cannedUpstream{Body: messages}})},
 	}
 }
 

@@ -174,6 +174,13 @@ func PlainEnd(s string, i int) int {
 	return i
 }
 
+// PlainString reports whether str, two bytes or more, is a JSON string
+// with nothing to unescape or check: printable ASCII between its quotes
+// (a token's text, taken as it is by the dialects' token paths).
+func PlainString(str string) bool {
+	return str[0] == '"' && str[len(str)-1] == '"' && PlainEnd(str, 1) == len(str)-1
+}
+
 // PlainEndBytes is PlainEnd over bytes.
 func PlainEndBytes(b []byte, i int) int {
 	for i < len(b) && jsonPlain[b[i]] {

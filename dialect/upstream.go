@@ -47,6 +47,29 @@ func NewUpstreamStream(ctx context.Context, cancel context.CancelFunc, body io.R
 	return &UpstreamStream{ctx: ctx, cancel: cancel, body: body, read: read}
 }
 
+// TokenUpstream is an UpstreamStream with a token path
+// (stream.TokenStream): token reads the next wire event as read would and
+// returns a plain token's text alone (ok, text non-empty ASCII); for any
+// other event it returns false, and read's next call decodes what it read.
+type TokenUpstream struct {
+	UpstreamStream
+	token func() (string, bool)
+}
+
+// NewTokenUpstream is NewUpstreamStream with a token path.
+func NewTokenUpstream(ctx context.Context, cancel context.CancelFunc, body io.ReadCloser, read func() ([]stream.Event, error), token func() (string, bool)) *TokenUpstream {
+	return &TokenUpstream{UpstreamStream: UpstreamStream{ctx: ctx, cancel: cancel, body: body, read: read}, token: token}
+}
+
+// RecvToken implements stream.TokenStream: with nothing pending, the
+// next wire event when it is a plain token.
+func (u *TokenUpstream) RecvToken() (string, bool) {
+	if len(u.pending) > 0 || u.done {
+		return "", false
+	}
+	return u.token()
+}
+
 // Recv implements stream.Stream.
 func (u *UpstreamStream) Recv() (stream.Event, error) {
 	for len(u.pending) == 0 {

@@ -22,6 +22,7 @@ import (
 type meter struct {
 	g      *Gateway
 	in     stream.Stream
+	tin    stream.TokenStream // in's token path, once Call.TokenStream found it
 	cancel context.CancelFunc
 	adm    Admission
 	prices *Price
@@ -84,6 +85,44 @@ func (m *meter) Recv() (ev stream.Event, err error) {
 	}
 	err = m.observe(&ev, err)
 	return ev, err
+}
+
+// RecvToken is Recv for a token of the controls' token path
+// (stream.TokenStream): timed and kept as Recv's delta does. Once
+// settled (something queued, the end or Close) it reads nothing: Recv
+// returns what comes next. Only for a meter whose in has a token path
+// (Call.TokenStream).
+func (m *meter) RecvToken() (string, bool) {
+	if m.settled.Load() {
+		return "", false
+	}
+	text, ok := m.tin.RecvToken()
+	if !ok || !m.delta(stream.Output, text) {
+		return "", false // closed: Recv's settled path ends the stream
+	}
+	return text, true
+}
+
+// TokenStream is the call's stream when it has a token path of its own
+// (stream.TokenStream), or nil: a dialect reads the call's plain tokens
+// through it, and everything else through Recv. The meter has one when
+// the controls under it do.
+func (c *Call) TokenStream() stream.TokenStream {
+	m := c.m
+	if m == nil || c.Stream != stream.Stream(m) {
+		// Not metered, or the call's stream is another's now (a
+		// resumable call's): that one's, if it has one.
+		t, _ := c.Stream.(stream.TokenStream)
+		return t
+	}
+	if m.tin == nil {
+		t, ok := m.in.(stream.TokenStream)
+		if !ok {
+			return nil
+		}
+		m.tin = t
+	}
+	return m
 }
 
 // delta is observe for a delta of text on channel ch; false when the

@@ -238,6 +238,71 @@ func (r *Reader) NextRaw() (ev RawEvent, err error) {
 	}
 }
 
+// NextData is NextRaw for the commonest event, whole in the buffer before
+// any CR (after a read, when the buffer is used up): a short id line (no
+// NUL), an event line naming the last event's type again, each optional
+// and in that order, then one `data: ` line and the blank line. A token
+// path reads an upstream's events through it: a few lines of code where
+// NextRaw's loop is many (docs/benchmarks.md, issue 13, fused session).
+// When ok is false it took nothing (it may have read into the buffer):
+// NextRaw returns the next event or the error.
+func (r *Reader) NextData() (ev RawEvent, ok bool) {
+	if r.err != nil || !r.started || r.skipLF {
+		return ev, false
+	}
+	r.inPlace = false // the last event's data is not kept (see RawEvent)
+	if r.r == r.w && r.fill() != nil {
+		return ev, false
+	}
+	if r.cr <= r.r {
+		return ev, false
+	}
+	// rest is what is left of the event's lines; size sums their
+	// lengths, as NextRaw's limit counts them.
+	rest := r.buf[r.r:r.cr]
+	var id []byte
+	size := 0
+	if len(rest) > 4 && string(rest[:4]) == "id: " {
+		k := shortID(rest)
+		if k < 0 {
+			return ev, false
+		}
+		id, rest, size = rest[4:k], rest[k+1:], k
+	}
+	named := false
+	if name := r.name; name != "" && len(rest) > 8+len(name) && string(rest[:7]) == "event: " &&
+		string(rest[7:7+len(name)]) == name && rest[7+len(name)] == '\n' {
+		named, rest, size = true, rest[8+len(name):], size+7+len(name)
+	}
+	if len(rest) < 6 || string(rest[:6]) != "data: " {
+		return ev, false
+	}
+	j := bytes.IndexByte(rest, '\n')
+	if j < 0 || j+1 >= len(rest) || rest[j+1] != '\n' || size+j > r.max {
+		return ev, false // no blank line after it yet, another line, or too long
+	}
+	if id != nil {
+		r.idLen, r.idShort, r.idDirty = copy(r.idBuf[:], id), true, true
+	}
+	r.r = r.cr - len(rest) + j + 2
+	ev.Data, ev.Event = rest[6:j], r.eventName(named)
+	return ev, true
+}
+
+// shortID is the end of the id line at the start of b (its LF), when it
+// is short and holds no NUL; else -1.
+func shortID(b []byte) int {
+	for i := 4; i < len(b) && i < 4+maxShortID; i++ {
+		switch b[i] {
+		case '\n':
+			return i
+		case 0:
+			return -1
+		}
+	}
+	return -1
+}
+
 // eventState is what NextRaw knows of the event it reads so far.
 type eventState struct {
 	hasData, named bool

@@ -97,11 +97,18 @@ func (c *chunks) Read(p []byte) (int, error) {
 }
 
 // readAllRaw reads src to its end with NextRaw (copying each event), and
-// returns the events, the end's error and the Reader's state after.
-func readAllRaw(t *testing.T, src io.Reader, max int) (evs []Event, lastID string, retry time.Duration, err error) {
+// returns the events, the end's error and the Reader's state after. With
+// data it tries NextData first for every event.
+func readAllRaw(t *testing.T, src io.Reader, max int, data bool) (evs []Event, lastID string, retry time.Duration, err error) {
 	r := NewReader(src)
 	r.SetMaxEventSize(max)
 	for {
+		if data {
+			if ev, ok := r.NextData(); ok {
+				evs = append(evs, Event{ID: r.LastID(), Event: ev.Event, Data: string(ev.Data), Retry: ev.Retry})
+				continue
+			}
+		}
 		ev, err := r.NextRaw()
 		if err != nil {
 			if _, again := r.NextRaw(); again != err {
@@ -130,13 +137,15 @@ func FuzzReaderReference(f *testing.F) {
 			limit = 40
 		}
 		want, wantID, wantRetry, wantErr := refRead(in, limit)
-		for _, src := range []io.Reader{bytes.NewReader(in), &chunks{b: in}, &chunks{b: in, sizes: sizes}} {
-			got, id, retry, err := readAllRaw(t, src, limit)
-			if err != wantErr || !slices.Equal(got, want) {
-				t.Fatalf("%T %v: got %q, %v\nwant %q, %v", src, sizes, got, err, want, wantErr)
-			}
-			if wantErr == io.EOF && (id != wantID || retry != wantRetry) {
-				t.Fatalf("%T: at the end id %q retry %v, want %q %v", src, id, retry, wantID, wantRetry)
+		for _, data := range []bool{false, true} { // NextRaw alone, and NextData first
+			for _, src := range []io.Reader{bytes.NewReader(in), &chunks{b: in}, &chunks{b: in, sizes: sizes}} {
+				got, id, retry, err := readAllRaw(t, src, limit, data)
+				if err != wantErr || !slices.Equal(got, want) {
+					t.Fatalf("%T %v (NextData %v): got %q, %v\nwant %q, %v", src, sizes, data, got, err, want, wantErr)
+				}
+				if wantErr == io.EOF && (id != wantID || retry != wantRetry) {
+					t.Fatalf("%T (NextData %v): at the end id %q retry %v, want %q %v", src, data, id, retry, wantID, wantRetry)
+				}
 			}
 		}
 	})

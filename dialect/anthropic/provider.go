@@ -147,7 +147,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	e := new(events)
 	e.body.Reset(ctx, resp.Body)
 	e.r = newReader(&e.body)
-	us := dialect.NewUpstreamStream(ctx, nil, resp.Body, e.next)
+	us := dialect.NewTokenUpstream(ctx, nil, resp.Body, e.next, e.token)
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return pf.wrap(us), nil
@@ -349,12 +349,37 @@ type events struct {
 	body dialect.BodyReader
 	r    *sse.Reader
 	d    Decoder
+	// held is the event token read but did not take, for next: until
+	// then the reader is not called again, so its data is still in the
+	// reader's buffer.
+	held    sse.RawEvent
+	hasHeld bool
+}
+
+// token is next for a text delta of the last text shape whose text is
+// plain (ASCII, nothing to unescape): its text alone (the stream's token
+// path, dialect.TokenUpstream). Any other event is held for next.
+func (e *events) token() (string, bool) {
+	ev, ok := e.r.NextData()
+	if !ok {
+		return "", false // NextRaw's, in next
+	}
+	if text := e.d.text.token(ev.Event, ev.Data); text != "" {
+		return text, true
+	}
+	e.held, e.hasHeld = ev, true
+	return "", false
 }
 
 // next decodes the next SSE event.
 func (e *events) next() ([]stream.Event, error) {
 	// Raw: Decode copies what it keeps out of the reader's buffer.
-	ev, err := e.r.NextRaw()
+	ev, err := e.held, error(nil)
+	if e.hasHeld {
+		e.held, e.hasHeld = sse.RawEvent{}, false
+	} else {
+		ev, err = e.r.NextRaw()
+	}
 	if err == io.EOF {
 		return nil, stream.Errorf(stream.CodeUpstream, "anthropic: stream ended before message_stop")
 	}
@@ -584,17 +609,12 @@ func (t *textShape) set(name string, data []byte, at int) {
 // parse returns the text of data if it is the recorded event with another
 // text string.
 func (t *textShape) parse(name string, data []byte) (string, bool) {
-	after := len(t.ends) - t.before
-	if len(t.ends) == 0 || name != t.name || len(data) < len(t.ends)+2 ||
-		!bytes.Equal(data[:t.before], t.ends[:t.before]) || !bytes.Equal(data[len(data)-after:], t.ends[t.before:]) {
+	str, ok := t.between(name, data)
+	if !ok {
 		return "", false
 	}
-	str := data[t.before : len(data)-after]
-	if str[0] == '"' && str[len(str)-1] == '"' {
-		raw := unsafe.String(unsafe.SliceData(str), len(str))
-		if dialect.PlainEnd(raw, 1) == len(raw)-1 {
-			return t.texts.Keep(raw[1 : len(raw)-1]), true // raw is the reader's buffer
-		}
+	if raw := unsafe.String(unsafe.SliceData(str), len(str)); dialect.PlainString(raw) {
+		return t.texts.Keep(raw[1 : len(raw)-1]), true // raw is the reader's buffer
 	}
 	// Escapes or non-ASCII: decoded as encoding/json decodes a field,
 	// which also refuses anything but one string.
@@ -603,6 +623,29 @@ func (t *textShape) parse(name string, data []byte) (string, bool) {
 		return "", false
 	}
 	return text, true
+}
+
+// token is parse for the token path: the text when it is a plain string
+// (ASCII, nothing to unescape), else "". Not kept: a view of data, which
+// stream.TokenStream's callers copy before the next read.
+func (t *textShape) token(name string, data []byte) string {
+	if str, ok := t.between(name, data); ok {
+		if raw := unsafe.String(unsafe.SliceData(str), len(str)); dialect.PlainString(raw) {
+			return raw[1 : len(raw)-1]
+		}
+	}
+	return ""
+}
+
+// between is what lies between the shape's two ends in data, an event
+// of the shape (ok), with at least two bytes (a string's quotes).
+func (t *textShape) between(name string, data []byte) ([]byte, bool) {
+	after := len(t.ends) - t.before
+	if len(t.ends) == 0 || name != t.name || len(data) < len(t.ends)+2 ||
+		!bytes.Equal(data[:t.before], t.ends[:t.before]) || !bytes.Equal(data[len(data)-after:], t.ends[t.before:]) {
+		return nil, false
+	}
+	return data[t.before : len(data)-after], true
 }
 
 // jsonStringEnd is the index just past the JSON string that begins at

@@ -166,7 +166,19 @@ func run(e *encoder, call *gateway.Call) {
 		u     stream.Usage // declared here, not in the loop, so not on the heap
 		usage *stream.Usage
 	)
+	tok := call.TokenStream()
 	for {
+		if tok != nil && e.sent && e.open == "text" {
+			// A plain token through every layer's token path
+			// (stream.TokenStream), into the open text block; anything
+			// else is Recv's, below.
+			if text, ok := tok.RecvToken(); ok {
+				if !e.appendDelta(text) {
+					return
+				}
+				continue
+			}
+		}
 		ev, err := call.Recv()
 		if err == io.EOF {
 			break
@@ -622,6 +634,11 @@ func (e *encoder) delta(ch stream.Channel, text string) bool {
 		}
 		return true
 	}
+	return e.appendDelta(text)
+}
+
+// appendDelta writes a delta of text in the open (streamed) block.
+func (e *encoder) appendDelta(text string) bool {
 	return e.appendEvent("content_block_delta", func(b []byte) []byte {
 		b = dialect.AppendJSONString(append(b, e.head...), text)
 		return append(b, "}}"...)

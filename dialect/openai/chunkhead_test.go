@@ -11,6 +11,7 @@ import (
 	"testing/iotest"
 
 	"github.com/runnel/runnel/sse"
+	"github.com/runnel/runnel/stream"
 )
 
 // parseMode is how upstreamEvents has an upstreamStream parse chunks.
@@ -42,18 +43,52 @@ func upstreamEvents(body string, mode parseMode, split bool) []string {
 		if err != nil {
 			return out
 		}
-		u, e, tc := "", "", ""
-		if ev.Usage != nil {
-			u = fmt.Sprint(*ev.Usage)
-		}
-		if ev.Err != nil {
-			e = ev.Err.Message
-		}
-		if ev.ToolCall != nil {
-			tc = fmt.Sprint(*ev.ToolCall)
-		}
-		out = append(out, fmt.Sprintf("%s %s %q %q %q %s %s %s", ev.Kind, ev.Channel, ev.Text, ev.Logprobs(), ev.Finish, u, e, tc))
+		out = append(out, eventLine(ev))
 	}
+}
+
+// tokenEvents is upstreamEvents with the shape, each read through the
+// token path (RecvToken, then Recv when it takes nothing) where a bit of
+// use says so, the first bit for the first read and so on (all of them
+// once use is used up); t fails on a token RecvToken may not return.
+func tokenEvents(t *testing.T, body string, split bool, use []byte) []string {
+	var r io.Reader = strings.NewReader(body)
+	if split {
+		r = iotest.OneByteReader(r)
+	}
+	s := &upstreamStream{ctx: context.Background(), body: io.NopCloser(r), events: sse.NewReader(r)}
+	var out []string
+	for i := 0; ; i++ {
+		if i/8 >= len(use) || use[i/8]&(1<<(i%8)) != 0 {
+			if text, ok := s.RecvToken(); ok {
+				if text == "" || strings.IndexFunc(text, func(r rune) bool { return r >= 0x80 }) >= 0 {
+					t.Fatalf("RecvToken %q: not a token's text", text)
+				}
+				out = append(out, eventLine(stream.Delta(text)))
+				continue
+			}
+		}
+		ev, err := s.Recv()
+		if err != nil {
+			return out
+		}
+		out = append(out, eventLine(ev))
+	}
+}
+
+// eventLine is how upstreamEvents writes an event.
+func eventLine(ev stream.Event) string {
+	u, e, tc := "", "", ""
+	if ev.Usage != nil {
+		u = fmt.Sprint(*ev.Usage)
+	}
+	if ev.Err != nil {
+		e = ev.Err.Message
+	}
+	if ev.ToolCall != nil {
+		tc = fmt.Sprint(*ev.ToolCall)
+	}
+	return fmt.Sprintf("%s %s %q %q %q %s %s %s", ev.Kind, ev.Channel, ev.Text, ev.Logprobs(), ev.Finish, u, e, tc)
 }
 
 // mockHead is the head of every chunk of the mock upstream's streams.
@@ -122,6 +157,11 @@ func TestUpstreamUnusualChunks(t *testing.T) {
 				if got := upstreamEvents(body, mode, split); !slices.Equal(got, want) {
 					t.Errorf("%s (%s, split %v):\n got %q\nwant %q", c, mode, split, got, want)
 				}
+			}
+		}
+		for _, split := range []bool{false, true} {
+			if got := tokenEvents(t, body, split, nil); !slices.Equal(got, want) {
+				t.Errorf("%s (token path, split %v):\n got %q\nwant %q", c, split, got, want)
 			}
 		}
 	}

@@ -103,10 +103,7 @@ func (e *chunkEncoder) Has(ch stream.Channel) bool { return !e.legacy || ch != s
 // token logprobs ("" for null), to b. Call it only where Has(ch).
 func (e *chunkEncoder) AppendDelta(b []byte, ch stream.Channel, text string, lp stream.Logprobs) []byte {
 	if e.roleSent && lp == "" && ch != stream.Thinking && e.content != nil {
-		// A chat token's chunk: what open, the content key and close
-		// append, with two copies fewer (TestEncoderTokenChunk).
-		b = dialect.AppendJSONString(append(b, e.content...), text)
-		return append(b, tokenTail...)
+		return e.tokenChunk(b, text)
 	}
 	b = e.open(b)
 	switch {
@@ -119,6 +116,23 @@ func (e *chunkEncoder) AppendDelta(b []byte, ch stream.Channel, text string, lp 
 		b = dialect.AppendJSONString(append(b, `"content":`...), text)
 	}
 	return e.close(b, lp, "")
+}
+
+// AppendToken is AppendDelta for a token of the call's token path
+// (stream.TokenStream: output text, no logprobs), in a function of its
+// own: a token's code is tokenChunk's few lines, not AppendDelta's.
+func (e *chunkEncoder) AppendToken(b []byte, text string) []byte {
+	if !e.roleSent || e.content == nil {
+		return e.AppendDelta(b, stream.Output, text, "")
+	}
+	return e.tokenChunk(b, text)
+}
+
+// tokenChunk is a chat token's chunk: what open, the content key and
+// close append, with two copies fewer (TestEncoderTokenChunk).
+func (e *chunkEncoder) tokenChunk(b []byte, text string) []byte {
+	b = dialect.AppendJSONString(append(b, e.content...), text)
+	return append(b, tokenTail...)
 }
 
 // Delta is AppendDelta into the encoder's own buffer, for a chunk that

@@ -199,21 +199,40 @@ func (sh *chunkShape) parse(data []byte) (liteChunk, bool) {
 // content is parse's content string alone (kept, see texts), for callers
 // that need nothing else of a plain shape's chunk.
 func (sh *chunkShape) content(data []byte) (_ string, ok bool) {
-	after := len(sh.ends) - sh.before
-	if len(sh.ends) == 0 || len(data) < len(sh.ends)+2 ||
-		!bytes.Equal(data[:sh.before], sh.ends[:sh.before]) || !bytes.Equal(data[len(data)-after:], sh.ends[sh.before:]) {
+	str, ok := sh.between(data)
+	if !ok {
 		return "", false
 	}
 	// What lies between the two ends must be one JSON string: a plain
 	// one (the common token) is its bytes between the quotes; any other
 	// is parsed as Str parses it.
-	str := unsafe.String(unsafe.SliceData(data[sh.before:]), len(data)-after-sh.before)
-	if str[0] == '"' && str[len(str)-1] == '"' && dialect.PlainEnd(str, 1) == len(str)-1 {
+	if dialect.PlainString(str) {
 		str = str[1 : len(str)-1]
 	} else if str, ok = parsedString(str); !ok {
 		return "", false
 	}
 	return sh.texts.Keep(str), true
+}
+
+// token is content for the token path: the content when it is a plain
+// string (ASCII, nothing to unescape), else "". Not kept: a view of data,
+// which stream.TokenStream's callers copy before the next read.
+func (sh *chunkShape) token(data []byte) string {
+	if str, ok := sh.between(data); ok && dialect.PlainString(str) {
+		return str[1 : len(str)-1]
+	}
+	return ""
+}
+
+// between is what lies between the shape's two ends in data, a chunk of
+// the shape (ok), with at least two bytes (a string's quotes).
+func (sh *chunkShape) between(data []byte) (string, bool) {
+	after := len(sh.ends) - sh.before
+	if len(sh.ends) == 0 || len(data) < len(sh.ends)+2 ||
+		!bytes.Equal(data[:sh.before], sh.ends[:sh.before]) || !bytes.Equal(data[len(data)-after:], sh.ends[sh.before:]) {
+		return "", false
+	}
+	return unsafe.String(unsafe.SliceData(data[sh.before:]), len(data)-after-sh.before), true
 }
 
 // parsedString is str, one JSON string and nothing else, parsed as Str

@@ -637,6 +637,12 @@ func FuzzUpstreamShape(f *testing.F) {
 				t.Fatalf("with the shape and head %q\n%-23s %q", shaped, mode, full)
 			}
 		}
+		// The token path, for every read and for those n picks.
+		for _, use := range [][]byte{nil, {n}} {
+			if tokens := tokenEvents(t, body.String(), n&0x80 != 0, use); !slices.Equal(shaped, tokens) {
+				t.Fatalf("with the shape and head %q\nthrough the token path %q", shaped, tokens)
+			}
+		}
 	})
 }
 

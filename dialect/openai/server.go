@@ -316,7 +316,19 @@ func chunkEncoderFor(call *gateway.Call, k *streamKind, model string) *chunkEnco
 // flushed when the call is about to wait (sse.Options.DeferFlush). ctx is the call's: once it is done, nobody is listening.
 func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call, enc *chunkEncoder, includeUsage bool) {
 	st := eventsState{includeUsage: includeUsage}
+	tok := call.TokenStream()
 	for {
+		if tok != nil && st.sent {
+			// A plain token through every layer's token path
+			// (stream.TokenStream): no Event on the way; anything else
+			// is Recv's, below.
+			if text, ok := tok.RecvToken(); ok {
+				if out.SendAppend("", func(b []byte) []byte { return enc.AppendToken(b, text) }) != nil {
+					return // client gone; Close cancels the upstream
+				}
+				continue
+			}
+		}
 		ev, err := call.Recv()
 		// A token of text without logprobs, the common event, is written
 		// here; every other event, error and end in other, out of line, so

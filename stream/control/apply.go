@@ -88,5 +88,5 @@ func Open(ctx context.Context, p stream.Provider, o Options, req *stream.Request
 	if err != nil {
 		return nil, stream.AsError(err)
 	}
-	return newTextStream(ctx, in, o.MaxTokens), nil
+	return openText(ctx, in, o.MaxTokens), nil
 }

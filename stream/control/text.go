@@ -19,21 +19,54 @@ func normalizeUTF8(p stream.Provider, max int) stream.Provider {
 		if err != nil {
 			return nil, stream.AsError(err)
 		}
-		return newTextStream(ctx, in, max), nil
+		return openText(ctx, in, max), nil
 	})
 }
 
-// newTextStream is Normalize(UTF8(MaxTokens(in, max))) in one allocation
-// (no MaxTokens when max is 0).
-func newTextStream(ctx context.Context, in stream.Stream, max int) *textStream {
-	s := &textStream{in: in}
-	s.u.in = in
+// openText is Normalize(UTF8(MaxTokens(in, max))) in one allocation (no
+// MaxTokens when max is 0): a tokenText when in has a token path of its
+// own (stream.TokenStream), else a textStream.
+func openText(ctx context.Context, in stream.Stream, max int) stream.Stream {
+	if tin, ok := in.(stream.TokenStream); ok {
+		s := &tokenText{tin: tin}
+		s.init(ctx, in, max)
+		return s
+	}
+	s := new(textStream)
+	s.init(ctx, in, max)
+	return s
+}
+
+func (s *textStream) init(ctx context.Context, in stream.Stream, max int) {
+	s.in, s.u.in = in, in
 	if max > 0 {
 		s.m = maxTokens{in: in, left: max}
 		s.u.in, s.limited = &s.m, true
 	}
 	s.n.ctx, s.n.in = ctx, &s.u
-	return s
+}
+
+// tokenText is a textStream over a stream with a token path: it has one
+// too (stream.TokenStream), which passes a token on while the controls
+// are plain, as Recv's fast path does.
+type tokenText struct {
+	textStream
+	tin stream.TokenStream // in
+}
+
+// RecvToken is Recv's fast path for a token of in's token path, whose
+// text is ASCII by its contract: with the controls plain, none of them
+// would change it; else nothing is read, and Recv takes the next event.
+func (s *tokenText) RecvToken() (string, bool) {
+	if !s.plain {
+		return "", false
+	}
+	text, ok := s.tin.RecvToken()
+	if ok && s.limited {
+		s.m.left-- // plain: more than one was left
+		s.plain = s.m.left > 1
+	}
+	return text, ok
 }
 
 // textStream is normalized over utf8Stream over maxTokens (when limited),

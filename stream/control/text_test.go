@@ -79,23 +79,7 @@ func FuzzNormalizeUTF8(f *testing.F) {
 		if fail {
 			err = errors.New("cut")
 		}
-		render := func(p stream.Provider) []string {
-			s, e := p.Stream(context.Background(), &stream.Request{})
-			if e != nil {
-				t.Fatal(e)
-			}
-			defer s.Close()
-			var out []string
-			for range 1 << 16 {
-				ev, e := s.Recv()
-				if e != nil {
-					return append(out, "end:"+e.Error())
-				}
-				out = append(out, show(ev)+"="+string(ev.Logprobs()))
-			}
-			t.Fatal("no end")
-			return nil
-		}
+		render := func(p stream.Provider) []string { out, _ := renderTokens(t, p, false, nil); return out }
 		provider := func() stream.Provider {
 			if finisher {
 				return &finishing{events: in, err: err}
@@ -107,8 +91,91 @@ func FuzzNormalizeUTF8(f *testing.F) {
 		if !slices.Equal(fused, apart) {
 			t.Fatalf("fused %q\napart %q", fused, apart)
 		}
+		// The token path (tokenText over a source with one), for every
+		// read and for reads the text's bytes pick.
+		for _, use := range [][]byte{nil, text} {
+			tokens, _ := renderTokens(t, normalizeUTF8(tokenProvider{provider()}, max), true, use)
+			if !slices.Equal(tokens, apart) {
+				t.Fatalf("token path %q\napart %q", tokens, apart)
+			}
+		}
 	})
 }
+
+// renderTokens is FuzzNormalizeUTF8's render of p's stream: each event
+// with its logprobs, then the end. With tokens it reads through the
+// stream's token path, which it must have: RecvToken, then Recv when it
+// takes nothing, for the reads whose bit in use is set (all once use is
+// used up); viaTokens counts the events RecvToken took.
+func renderTokens(t *testing.T, p stream.Provider, tokens bool, use []byte) (out []string, viaTokens int) {
+	s, err := p.Stream(context.Background(), &stream.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ts, _ := s.(stream.TokenStream)
+	if tokens && ts == nil {
+		t.Fatalf("%T has no token path", s)
+	}
+	for i := range 1 << 16 {
+		if tokens && (i/8 >= len(use) || use[i/8]&(1<<(i%8)) != 0) {
+			if text, ok := ts.RecvToken(); ok {
+				out, viaTokens = append(out, show(stream.Delta(text))+"="), viaTokens+1
+				continue
+			}
+		}
+		ev, e := s.Recv()
+		if e != nil {
+			return append(out, "end:"+e.Error()), viaTokens
+		}
+		out = append(out, show(ev)+"="+string(ev.Logprobs()))
+	}
+	t.Fatal("no end")
+	return nil, 0
+}
+
+// tokenProvider's streams are its provider's with a token path, as an
+// upstream's is: RecvToken reads the next event and takes it when it is
+// a token's (output, ASCII, no logprobs), else holds it for Recv.
+type tokenProvider struct{ p stream.Provider }
+
+func (p tokenProvider) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+	s, err := p.p.Stream(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &tokenSource{in: s}, nil
+}
+
+type tokenSource struct {
+	in   stream.Stream
+	held *stream.Event
+	err  error
+}
+
+func (s *tokenSource) RecvToken() (string, bool) {
+	if s.held != nil || s.err != nil {
+		return "", false
+	}
+	ev, err := s.in.Recv()
+	if err == nil && ev.Kind == stream.KindDelta && ev.Channel == stream.Output && ev.Text != "" && ascii(ev.Text) && ev.Logprobs() == "" {
+		return ev.Text, true
+	}
+	s.held, s.err = &ev, err
+	return "", false
+}
+
+func (s *tokenSource) Recv() (stream.Event, error) {
+	if s.held != nil {
+		ev, err := *s.held, s.err
+		s.held, s.err = nil, nil
+		return ev, err
+	}
+	return s.in.Recv()
+}
+
+func (s *tokenSource) Finish(r stream.FinishReason) bool { return stream.Finish(s.in, r) }
+func (s *tokenSource) Close() error                      { return s.in.Close() }
 
 // TestApplyFusesNormalizeUTF8: without stop sequences or think tags the
 // chain ends in the fused stream; with either, in the separate wrappers.

@@ -58,6 +58,10 @@ func Timeouts(p stream.Provider, t stream.Timeouts) stream.Provider {
 		if s.fired.Load() != 0 {
 			in.Close()
 		}
+		if tin, ok := in.(stream.TokenStream); ok {
+			s.tin = tin
+			return (*tokenTimeouts)(s), nil
+		}
 		return s, nil
 	})
 }
@@ -80,7 +84,8 @@ type timeoutStream struct {
 	fired       atomic.Int32 // timeoutKind
 	mu          sync.Mutex   // guards in, and idle re-arming against stopTimers
 	in          stream.Stream
-	ended       bool // timers stopped; guarded by mu
+	tin         stream.TokenStream // in's token path, if it has one
+	ended       bool               // timers stopped; guarded by mu
 	started     bool
 	q           queue
 
@@ -149,10 +154,7 @@ func (s *timeoutStream) Recv() (stream.Event, error) {
 		s.waitStart.Store(-1)
 	}
 	if e := s.err(); e != nil {
-		s.q.push(stream.ErrorEvent(e))
-		s.q.push(stream.Finished(stream.FinishError))
-		s.q.end()
-		s.stopTimers()
+		s.timedOut(e)
 		ev, err, _ := s.q.pop()
 		return ev, err
 	}
@@ -175,6 +177,47 @@ func (s *timeoutStream) Recv() (stream.Event, error) {
 	}
 	return ev, nil
 }
+
+// timedOut ends the stream with e, what was read dropped.
+func (s *timeoutStream) timedOut(e *stream.Error) {
+	s.q.push(stream.ErrorEvent(e))
+	s.q.push(stream.Finished(stream.FinishError))
+	s.q.end()
+	s.stopTimers()
+}
+
+// tokenTimeouts is a timeoutStream over a stream with a token path: it
+// has one too (stream.TokenStream). The same struct, so that the timers'
+// functions and the stream are still one allocation.
+type tokenTimeouts timeoutStream
+
+// RecvToken is Recv for a token of in's token path, once a content event
+// came (stopping the first token's timer is Recv's): the idle wait is
+// marked as Recv marks it, and a timeout that fired during it ends the
+// stream as in Recv, the token dropped.
+func (t *tokenTimeouts) RecvToken() (string, bool) {
+	s := (*timeoutStream)(t)
+	if !s.started || s.q.pending() {
+		return "", false
+	}
+	armed := s.idle != nil
+	if armed {
+		s.waitStart.Store(int64(time.Since(s.base)))
+	}
+	text, ok := s.tin.RecvToken()
+	if armed {
+		s.waitStart.Store(-1)
+	}
+	if e := s.err(); e != nil {
+		s.timedOut(e)
+		return "", false
+	}
+	return text, ok
+}
+
+func (t *tokenTimeouts) Recv() (stream.Event, error)       { return (*timeoutStream)(t).Recv() }
+func (t *tokenTimeouts) Close() error                      { return (*timeoutStream)(t).Close() }
+func (t *tokenTimeouts) Finish(r stream.FinishReason) bool { return (*timeoutStream)(t).Finish(r) }
 
 func (s *timeoutStream) stopTimers() {
 	s.mu.Lock()
