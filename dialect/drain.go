@@ -53,6 +53,7 @@ var drains struct {
 	base       time.Time
 	running    int           // drains whose goroutine has not ended
 	idle       chan struct{} // closed when running drops to 0; made by a waiter
+	started    int64         // drains that had a goroutine, ever
 }
 
 func init() { drains.base = time.Now() }
@@ -94,6 +95,7 @@ func (d *Drain) Close(body io.Closer, rest io.Reader, ended bool) {
 func (d *Drain) link() {
 	drains.mu.Lock()
 	drains.running++
+	drains.started++
 	d.at = time.Since(drains.base) + DrainWait
 	d.prev, d.next, d.linked = drains.tail, nil, true
 	if drains.tail != nil {
@@ -185,6 +187,14 @@ func WaitDrains() {
 	idle := drains.idle
 	drains.mu.Unlock()
 	<-idle
+}
+
+// DrainsStarted is how many drains had a goroutine of their own (their
+// answer's reads did not meet the body's end) since the process started.
+func DrainsStarted() int64 {
+	drains.mu.Lock()
+	defer drains.mu.Unlock()
+	return drains.started
 }
 
 // CloseDrains closes the bodies of the drains under way, and waits until

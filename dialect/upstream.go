@@ -66,9 +66,8 @@ func (u *UpstreamStream) Begin(body io.ReadCloser, read func() ([]stream.Event, 
 	u.through.Reset(u.ctx, body)
 }
 
-// Body is the body read through ctx's stream.BeforeWait function, as
-// NotifyingReader's, noting its end: for read to read, once Begin is
-// called.
+// Body is the body read through ctx's stream.BeforeWait function
+// (BodyReader), noting its end: for read to read, once Begin is called.
 func (u *UpstreamStream) Body() io.Reader { return &u.through }
 
 // Recv implements stream.Stream.
@@ -122,21 +121,13 @@ func (u *UpstreamStream) Close() error {
 	return nil
 }
 
-// NotifyingReader returns body, read through ctx's stream.BeforeWait
+// BodyReader is an upstream's body read through ctx's stream.BeforeWait
 // function when it has one: the function runs before every read of body,
 // which is where a stream may wait for its upstream (a buffered decoder
 // reads only once it has used up what it holds). A provider whose streams
-// read their body only this way may implement stream.WaitNotifier.
-func NotifyingReader(ctx context.Context, body io.Reader) io.Reader {
-	if f := stream.BeforeWait(ctx); f != nil {
-		return &BodyReader{r: body, f: f}
-	}
-	return body
-}
-
-// BodyReader is an upstream's body read through ctx's stream.BeforeWait
-// function, as NotifyingReader's, for a stream that keeps it in its own
-// struct (no allocation of its own); it also notes the end of the body.
+// read their body only this way may implement stream.WaitNotifier. A
+// stream keeps it in its own struct (no allocation of its own); it also
+// notes the end of the body.
 type BodyReader struct {
 	r   io.Reader
 	f   func() // or nil

@@ -228,3 +228,56 @@ func findLeaks(before goleak.Option) error {
 	}
 	return err
 }
+
+// A client that goes away mid-answer still cancels the upstream request
+// at once, whichever the upstream API: the request's context (the
+// drain's, dialect.Drain.Context) passes the call's cancellation on.
+func TestClientGoneCancelsEveryUpstream(t *testing.T) {
+	for _, up := range heldUpstreams {
+		t.Run(up.name, func(t *testing.T) {
+			gone := make(chan struct{})
+			first := firstPart(up)
+			upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", up.ctype)
+				io.WriteString(w, first)
+				w.(http.Flusher).Flush()
+				<-r.Context().Done()
+				close(gone)
+			}))
+			defer upstream.Close()
+			transport := http.DefaultTransport.(*http.Transport).Clone()
+			defer transport.CloseIdleConnections()
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			gw := gateway.New(gateway.Options{Router: oneRoute{up.provider(upstream.URL, &http.Client{Transport: transport})}})
+			ts := httptest.NewServer(server.New(server.Options{Logger: log, Dialects: server.Dialects(gw, server.DialectOptions{Logger: log})}))
+			defer ts.Close()
+
+			resp, err := http.Post(ts.URL+"/v1/chat/completions", "application/json", strings.NewReader(heldChat))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []byte
+			buf := make([]byte, 512)
+			for !strings.Contains(string(got), "Hello") {
+				n, err := resp.Body.Read(buf)
+				got = append(got, buf[:n]...)
+				if err != nil {
+					t.Fatalf("%q: %v", got, err)
+				}
+			}
+			resp.Body.Close() // the client goes away mid-answer
+			waitFor(t, gone, "the upstream request's cancellation")
+		})
+	}
+}
+
+// firstPart is up's answer up to the end of the event that carries its
+// text.
+func firstPart(up heldUpstream) string {
+	end := "\n\n"
+	if up.name == "ollama" {
+		end = "\n"
+	}
+	i := strings.Index(up.answer, "Hello")
+	return up.answer[:i+strings.Index(up.answer[i:], end)+len(end)]
+}

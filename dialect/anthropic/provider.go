@@ -112,7 +112,7 @@ func (p *Provider) header(accept string) http.Header {
 func (p *Provider) CanFormat(model string, t stream.FormatType) bool { return t == stream.FormatText }
 
 // NotifiesBeforeWait implements stream.WaitNotifier: a stream reads its
-// body only through dialect.NotifyingReader (an answer the prefix already
+// body only through dialect.UpstreamStream.Body (an answer the prefix already
 // completed reads none), so a dialect over it may write events unflushed
 // until the upstream makes it wait.
 func (p *Provider) NotifiesBeforeWait() bool { return true }

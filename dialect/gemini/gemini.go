@@ -280,7 +280,7 @@ func modelPath(model string) string {
 func (p *Provider) CanFormat(model string, t stream.FormatType) bool { return true }
 
 // NotifiesBeforeWait implements stream.WaitNotifier: a stream reads its
-// body only through dialect.NotifyingReader, so a dialect over it may
+// body only through dialect.UpstreamStream.Body, so a dialect over it may
 // write events unflushed until the upstream makes it wait.
 func (p *Provider) NotifiesBeforeWait() bool { return true }
 

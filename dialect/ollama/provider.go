@@ -62,7 +62,7 @@ const maxLine = 4 << 20
 const lineBuffer = 1 << 10
 
 // NotifiesBeforeWait implements stream.WaitNotifier: a stream reads its
-// body only through dialect.NotifyingReader (an answer the prefix already
+// body only through dialect.UpstreamStream.Body (an answer the prefix already
 // completed reads none), so a dialect over it may write events unflushed
 // until the upstream makes it wait.
 func (p *Provider) NotifiesBeforeWait() bool { return true }
