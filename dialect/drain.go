@@ -68,9 +68,9 @@ func (d *Drain) Context(parent context.Context) context.Context {
 }
 
 // Close ends the request of a complete answer whose body is body, and
-// returns at once. ended says that the answer's reads met the body's end:
-// its connection is back in the pool, and the body is closed now. Else
-// the request is detached from the call's context (see Context), and the
+// returns at once, the request detached from the call's context (see
+// Context). ended says that the answer's reads met the body's end: its
+// connection is back in the pool, and the body is closed now. Else the
 // rest of the body (up to 4 KiB) is read on a goroutine of its own, then
 // the body closed; a body whose end does not come within DrainWait is
 // closed then, which closes its connection. Calls after the first do
@@ -79,11 +79,14 @@ func (d *Drain) Close(body io.Closer, rest io.Reader, ended bool) {
 	if d.closing.Swap(true) {
 		return
 	}
+	// Before the call's context is cancelled, which would otherwise
+	// start a goroutine to pass it on (context.AfterFunc) when the
+	// transport has not yet let go of the request it answered.
+	d.req.detach()
 	if ended {
 		body.Close()
 		return
 	}
-	d.req.detach()
 	d.body = body
 	d.r = io.LimitedReader{R: rest, N: drainMax} // CopyN would allocate one
 	d.link()
