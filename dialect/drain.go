@@ -75,7 +75,7 @@ func (d *Drain) Context(parent context.Context) context.Context {
 // the body closed; a body whose end does not come within DrainWait is
 // closed then, which closes its connection. Calls after the first do
 // nothing.
-func (d *Drain) Close(body io.Closer, rest io.Reader, ended bool) {
+func (d *Drain) Close(body io.ReadCloser, ended bool) {
 	if d.closing.Swap(true) {
 		return
 	}
@@ -88,7 +88,7 @@ func (d *Drain) Close(body io.Closer, rest io.Reader, ended bool) {
 		return
 	}
 	d.body = body
-	d.r = io.LimitedReader{R: rest, N: drainMax} // CopyN would allocate one
+	d.r = io.LimitedReader{R: body, N: drainMax} // CopyN would allocate one
 	d.link()
 	go d.run()
 }

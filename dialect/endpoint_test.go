@@ -170,14 +170,14 @@ func (c *closeCounter) Close() error { c.n.Add(1); return nil }
 func TestDrain(t *testing.T) {
 	stalled := &stallBody{closed: make(chan struct{})}
 	var stall Drain
-	stall.Close(stalled, stalled, false)
+	stall.Close(stalled, false)
 	bodies := make([]*closeCounter, 50)
 	for i := range bodies {
 		body := &closeCounter{Reader: strings.NewReader("data: [DONE]\n\n0\r\n\r\n")}
 		bodies[i] = body
 		d := new(Drain)
-		d.Close(body, body, false)
-		d.Close(body, body, false) // once
+		d.Close(body, false)
+		d.Close(body, false) // once
 	}
 	WaitDrains()
 	select {
@@ -202,7 +202,7 @@ func TestDrain(t *testing.T) {
 	body := &closeCounter{Reader: rd}
 	ds, i := make([]Drain, 101), 0 // a stream's, made with it
 	n := testing.AllocsPerRun(100, func() {
-		ds[i].Close(body, body, true)
+		ds[i].Close(body, true)
 		i++
 	})
 	if n != 0 || rd.Len() != len("never read") || body.n.Load() != 101 {
@@ -215,7 +215,7 @@ func TestDrain(t *testing.T) {
 func TestCloseDrains(t *testing.T) {
 	stalled := &stallBody{closed: make(chan struct{})}
 	var d Drain
-	d.Close(stalled, stalled, false)
+	d.Close(stalled, false)
 	CloseDrains()
 	select {
 	case <-stalled.closed:

@@ -110,7 +110,7 @@ func (u *UpstreamStream) Close() error {
 	u.once.Do(func() {
 		u.closed.Store(true)
 		if u.finished {
-			u.drain.Close(u.body, u.body, u.through.EOF())
+			u.drain.Close(u.body, u.through.EOF())
 		} else {
 			u.body.Close()
 		}

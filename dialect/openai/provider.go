@@ -405,13 +405,14 @@ func (s *upstreamStream) take(data []byte, content string, shaped bool) {
 	}
 }
 
-// Close closes the body. After a complete answer the drain reads the few
-// bytes that may follow ([DONE], the end of the chunked body) first, on
-// a goroutine of its own unless the answer's reads met them, so that the
-// connection goes back to the pool instead of being closed (redialing
-// the upstream would cost every next request a TCP handshake) without
-// holding back the end of the call. An upstream that stalls there gets a
-// second at most (dialect.Drain).
+// Close closes the body. After a complete answer whose reads did not
+// meet the end of the body, the drain reads the few bytes that may
+// follow ([DONE], the end of the chunked body) on a goroutine of its own
+// before it closes the body, so that the connection goes back to the
+// pool instead of being closed (redialing the upstream would cost every
+// next request a TCP handshake) without holding back the end of the
+// call. An upstream that stalls there gets a second at most
+// (dialect.Drain).
 func (s *upstreamStream) Close() error {
 	if !s.complete.Load() {
 		return s.body.Close()
@@ -420,7 +421,7 @@ func (s *upstreamStream) Close() error {
 	if s.events != nil {
 		s.events.Release()
 	}
-	s.drain.Close(s.body, s.body, s.read.EOF())
+	s.drain.Close(s.body, s.read.EOF())
 	return nil
 }
 
