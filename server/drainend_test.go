@@ -201,6 +201,23 @@ func TestResponseEndsBeforeUpstreamEnd(t *testing.T) {
 	}
 }
 
+// Sequential calls whose upstream sends its end promptly all go through
+// one upstream connection: each answer's end is drained (by the answer's
+// reads, or by a drain after its call) and its connection reused.
+func TestSequentialCallsReuseOneConnection(t *testing.T) {
+	srv, url, client := runnelOverHeld(t, heldUpstreams[1]) // Anthropic's
+	for i := range 50 {
+		srv.Release() // the end comes at once
+		if got := heldClients[2].call(t, client, url); !strings.Contains(got, `"type":"message_stop"`) { // Anthropic's client
+			t.Fatalf("call %d: %q", i, got)
+		}
+		dialect.WaitDrains()
+	}
+	if n := srv.Conns(); n != 1 {
+		t.Errorf("%d upstream connections for 50 sequential calls, want 1", n)
+	}
+}
+
 // Gemini's stream has no end event: its finish and last usage are known
 // only at the body's end, so the client's answer ends with the
 // upstream's body, as through a proxy; the connection is reused.
