@@ -207,7 +207,7 @@ func TestResponseEndsBeforeUpstreamEnd(t *testing.T) {
 func TestSequentialCallsReuseOneConnection(t *testing.T) {
 	srv, url, client := runnelOverHeld(t, heldUpstreams[1]) // Anthropic's
 	for i := range 50 {
-		srv.Release() // the end comes at once
+		srv.Release()                                                                                    // the end comes at once
 		if got := heldClients[2].call(t, client, url); !strings.Contains(got, `"type":"message_stop"`) { // Anthropic's client
 			t.Fatalf("call %d: %q", i, got)
 		}
