@@ -205,10 +205,11 @@ func TestResponseEndsBeforeUpstreamEnd(t *testing.T) {
 // one upstream connection: each answer's end is drained (by the answer's
 // reads, or by a drain after its call) and its connection reused.
 func TestSequentialCallsReuseOneConnection(t *testing.T) {
-	srv, url, client := runnelOverHeld(t, heldUpstreams[1]) // Anthropic's
+	up, cl := heldUpstreams[1], heldClients[2] // Anthropic's, both sides
+	srv, url, client := runnelOverHeld(t, up)
 	for i := range 50 {
-		srv.Release()                                                                                    // the end comes at once
-		if got := heldClients[2].call(t, client, url); !strings.Contains(got, `"type":"message_stop"`) { // Anthropic's client
+		srv.Release() // the end comes at once
+		if got := cl.call(t, client, url); !strings.Contains(got, cl.end) {
 			t.Fatalf("call %d: %q", i, got)
 		}
 		dialect.WaitDrains()
