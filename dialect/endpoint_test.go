@@ -3,6 +3,7 @@ package dialect
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -162,50 +163,105 @@ type closeCounter struct {
 
 func (c *closeCounter) Close() error { c.n.Add(1); return nil }
 
-// A drain reads a body to its end without closing it; one whose body
-// stalls has it closed by the shared timer, while drains that end at
-// once go on around it; the list is empty after.
+// A drain reads the rest of a body to its end, then closes it, after
+// Close has returned; one whose body stalls has it closed by the shared
+// timer, while drains that end at once go on around it; the list is
+// empty after, and WaitDrains waits for them all.
 func TestDrain(t *testing.T) {
 	stalled := &stallBody{closed: make(chan struct{})}
-	var wg sync.WaitGroup
 	var stall Drain
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		stall.Run(stalled, stalled)
-	}()
-	for range 50 {
+	stall.Close(stalled, false)
+	bodies := make([]*closeCounter, 50)
+	for i := range bodies {
 		body := &closeCounter{Reader: strings.NewReader("data: [DONE]\n\n0\r\n\r\n")}
-		var d Drain
-		d.Run(body, body)
-		if n := body.n.Load(); n != 0 {
-			t.Fatalf("a body that ended was closed %d times", n)
-		}
-		if rest, _ := io.ReadAll(body); len(rest) != 0 {
-			t.Fatalf("%d bytes left", len(rest))
-		}
+		bodies[i] = body
+		d := new(Drain)
+		d.Close(body, false)
+		d.Close(body, false) // once
 	}
-	// A drain allocates nothing: no timer, no closure, no LimitReader.
-	rd, end := bytes.NewReader(nil), []byte("0\r\n\r\n")
-	body := &closeCounter{Reader: rd}
-	var d Drain
-	n := testing.AllocsPerRun(100, func() {
-		rd.Reset(end)
-		d.Run(rd, body)
-	})
-	if n != 0 {
-		t.Errorf("%.0f allocations a drain", n)
-	}
-	wg.Wait() // the timer closed the stalled body
+	WaitDrains()
 	select {
 	case <-stalled.closed:
 	default:
-		t.Fatal("Run returned with the stalled body open")
+		t.Fatal("WaitDrains returned with the stalled body open")
+	}
+	for _, body := range bodies {
+		if rest, _ := io.ReadAll(body); len(rest) != 0 || body.n.Load() != 1 {
+			t.Fatalf("%d bytes left, closed %d times", len(rest), body.n.Load())
+		}
+	}
+	drains.mu.Lock()
+	if drains.head != nil || drains.tail != nil || stall.linked || drains.running != 0 {
+		t.Error("drains left in the list")
+	}
+	drains.mu.Unlock()
+
+	// An answer whose reads met its body's end is closed at once: no
+	// goroutine, nothing allocated.
+	rd := strings.NewReader("never read")
+	body := &closeCounter{Reader: rd}
+	ds, i := make([]Drain, 101), 0 // a stream's, made with it
+	n := testing.AllocsPerRun(100, func() {
+		ds[i].Close(body, true)
+		i++
+	})
+	if n != 0 || rd.Len() != len("never read") || body.n.Load() != 101 {
+		t.Errorf("%.0f allocations, %d bytes read, closed %d times", n, len("never read")-rd.Len(), body.n.Load())
+	}
+}
+
+// CloseDrains closes the bodies of the drains under way (a server shutting
+// down) and waits for them.
+func TestCloseDrains(t *testing.T) {
+	stalled := &stallBody{closed: make(chan struct{})}
+	var d Drain
+	d.Close(stalled, false)
+	CloseDrains()
+	select {
+	case <-stalled.closed:
+	default:
+		t.Fatal("CloseDrains returned with the body open")
 	}
 	drains.mu.Lock()
 	defer drains.mu.Unlock()
-	if drains.head != nil || drains.tail != nil || stall.linked {
-		t.Error("drains left in the list")
+	if drains.head != nil || drains.running != 0 {
+		t.Error("drains left")
+	}
+}
+
+// A request sent with a drain's context is cancelled with the call's
+// until the drain is detached: the transport's context for it
+// (context.WithCancelCause of the request's) is registered through the
+// drain's AfterFunc, not on the call's context directly, and detaching
+// undoes that.
+func TestDrainContext(t *testing.T) {
+	type key struct{}
+	call, cancel := context.WithCancelCause(context.WithValue(context.Background(), key{}, "v"))
+	var d Drain
+	rctx := d.Context(call)
+	live, end := context.WithCancelCause(rctx)
+	defer end(nil)
+	if d.req.stop == nil {
+		t.Fatal("the request's context joined the call's directly")
+	}
+	var d2 Drain
+	kept, end2 := context.WithCancelCause(d2.Context(call))
+	defer end2(nil)
+	d.req.detach()
+	errShut := errors.New("shutting down")
+	cancel(errShut)
+	<-kept.Done() // not detached: cancelled with the call
+	if context.Cause(kept) == nil {
+		t.Error("no cause")
+	}
+	if live.Err() != nil {
+		t.Error("a detached request was cancelled with the call")
+	}
+	if rctx.Err() == nil || rctx.Done() != call.Done() {
+		t.Error("the request's context does not report the call's state")
+	}
+	if rctx.Value(key{}) != "v" {
+		t.Error("values are not the call's")
 	}
 }
 

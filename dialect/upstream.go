@@ -21,9 +21,13 @@ import (
 // a call's context as it closes its stream): Close then closes the body,
 // and a read failing after it returns context.Canceled, which a context of
 // the stream's own would give, without the cost of one a call.
-// After a Finish event Close first reads what is left of the body (the
-// end of a chunked answer, a last event), so that its connection goes
-// back to the pool instead of being closed (Drain).
+// After a Finish event Close leaves what is left of the body (the end of
+// a chunked answer, a last event) to a Drain, which reads it so that its
+// connection goes back to the pool instead of being closed, without
+// holding back the end of the call: a provider makes the stream before
+// it sends its request, sends it with RequestContext, then calls Begin;
+// read reads the body through Body, by which Close knows whether the
+// answer's reads met its end.
 type UpstreamStream struct {
 	// Provider names the upstream in transport errors (TransportError).
 	Provider string
@@ -37,14 +41,19 @@ type UpstreamStream struct {
 
 	pending  []stream.Event
 	done     bool
-	finished bool // a Finish event came: the answer is complete
-	rest     BodyReader
+	finished bool       // a Finish event came: the answer is complete
+	through  BodyReader // body, as read reads it (Body)
 	drain    Drain
 }
 
-// NewUpstreamStream returns a stream reading body through read.
+// NewUpstreamStream returns a stream reading body through read; with a
+// nil body, a stream whose request is yet to be sent (Begin).
 func NewUpstreamStream(ctx context.Context, cancel context.CancelFunc, body io.ReadCloser, read func() ([]stream.Event, error)) *UpstreamStream {
-	return &UpstreamStream{ctx: ctx, cancel: cancel, body: body, read: read}
+	u := &UpstreamStream{ctx: ctx, cancel: cancel}
+	if body != nil {
+		u.Begin(body, read)
+	}
+	return u
 }
 
 // TokenUpstream is an UpstreamStream with a token path
@@ -56,9 +65,10 @@ type TokenUpstream struct {
 	token func() (string, bool)
 }
 
-// NewTokenUpstream is NewUpstreamStream with a token path.
-func NewTokenUpstream(ctx context.Context, cancel context.CancelFunc, body io.ReadCloser, read func() ([]stream.Event, error), token func() (string, bool)) *TokenUpstream {
-	return &TokenUpstream{UpstreamStream: UpstreamStream{ctx: ctx, cancel: cancel, body: body, read: read}, token: token}
+// NewTokenUpstream is NewUpstreamStream with a token path, for a request
+// yet to be sent (Begin).
+func NewTokenUpstream(ctx context.Context, cancel context.CancelFunc, token func() (string, bool)) *TokenUpstream {
+	return &TokenUpstream{UpstreamStream: UpstreamStream{ctx: ctx, cancel: cancel}, token: token}
 }
 
 // RecvToken implements stream.TokenStream: with nothing pending, the
@@ -69,6 +79,20 @@ func (u *TokenUpstream) RecvToken() (string, bool) {
 	}
 	return u.token()
 }
+
+// RequestContext is the context to send the stream's request with
+// (Drain.Context): ctx, until a complete answer's Close.
+func (u *UpstreamStream) RequestContext() context.Context { return u.drain.Context(u.ctx) }
+
+// Begin makes u read body, its request's answer, through read.
+func (u *UpstreamStream) Begin(body io.ReadCloser, read func() ([]stream.Event, error)) {
+	u.body, u.read = body, read
+	u.through.Reset(u.ctx, body)
+}
+
+// Body is the body read through ctx's stream.BeforeWait function
+// (BodyReader), noting its end: for read to read, once Begin is called.
+func (u *UpstreamStream) Body() io.Reader { return &u.through }
 
 // Recv implements stream.Stream.
 func (u *UpstreamStream) Recv() (stream.Event, error) {
@@ -110,33 +134,24 @@ func (u *UpstreamStream) Close() error {
 	u.once.Do(func() {
 		u.closed.Store(true)
 		if u.finished {
-			// Through BeforeWait, as the reads before it: it may wait.
-			u.rest.Reset(u.ctx, u.body)
-			u.drain.Run(&u.rest, u.body)
+			u.drain.Close(u.body, u.through.EOF())
+		} else {
+			u.body.Close()
 		}
 		if u.cancel != nil {
-			u.cancel()
+			u.cancel() // a drain's request no longer follows it
 		}
-		u.body.Close()
 	})
 	return nil
 }
 
-// NotifyingReader returns body, read through ctx's stream.BeforeWait
+// BodyReader is an upstream's body read through ctx's stream.BeforeWait
 // function when it has one: the function runs before every read of body,
 // which is where a stream may wait for its upstream (a buffered decoder
 // reads only once it has used up what it holds). A provider whose streams
-// read their body only this way may implement stream.WaitNotifier.
-func NotifyingReader(ctx context.Context, body io.Reader) io.Reader {
-	if f := stream.BeforeWait(ctx); f != nil {
-		return &BodyReader{r: body, f: f}
-	}
-	return body
-}
-
-// BodyReader is an upstream's body read through ctx's stream.BeforeWait
-// function, as NotifyingReader's, for a stream that keeps it in its own
-// struct (no allocation of its own); it also notes the end of the body.
+// read their body only this way may implement stream.WaitNotifier. A
+// stream keeps it in its own struct (no allocation of its own); it also
+// notes the end of the body.
 type BodyReader struct {
 	r   io.Reader
 	f   func() // or nil

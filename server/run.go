@@ -119,6 +119,10 @@ func Run(ctx context.Context, h *Handler, opts RunOptions) error {
 	if e := <-served; !errors.Is(e, http.ErrServerClosed) && err == nil {
 		err = e
 	}
+	// Upstream answers still being drained (dialect.Drain: their ends
+	// outlive their calls, by DrainWait at most) have their connections
+	// closed now.
+	dialect.CloseDrains()
 	return err
 }
 

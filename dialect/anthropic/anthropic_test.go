@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/stream"
 )
@@ -312,14 +313,16 @@ func TestProviderBackpressureAndClose(t *testing.T) {
 }
 
 // A completed stream leaves its connection in the pool even when the end
-// of the chunked body comes only after the last event was read: Close
-// reads it before it cancels the request.
+// of the chunked body comes only after the last event was read, after
+// Close and the call's cancellation: Close hands it to a drain
+// (dialect.Drain), whose request the cancellation no longer reaches.
 func TestProviderReusesConnections(t *testing.T) {
 	srv := dialecttest.NewHeldEnd(&fakeAnthropic{body: dialecttest.Fixture(t, "stream_stop_sequence.sse")})
 	defer srv.Close()
 	p := NewProvider(Config{BaseURL: srv.URL, APIKey: "k"})
 	for range 5 {
-		s, err := p.Stream(context.Background(), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+		ctx, cancel := context.WithCancel(context.Background())
+		s, err := p.Stream(ctx, &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -328,8 +331,10 @@ func TestProviderReusesConnections(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		srv.Release()
 		s.Close()
+		cancel() // as the gateway does once the stream ended
+		srv.Release()
+		dialect.WaitDrains()
 	}
 	if n := srv.Conns(); n != 1 {
 		t.Errorf("%d connections for 5 sequential streams, want 1", n)

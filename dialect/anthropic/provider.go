@@ -112,7 +112,7 @@ func (p *Provider) header(accept string) http.Header {
 func (p *Provider) CanFormat(model string, t stream.FormatType) bool { return t == stream.FormatText }
 
 // NotifiesBeforeWait implements stream.WaitNotifier: a stream reads its
-// body only through dialect.NotifyingReader (an answer the prefix already
+// body only through dialect.UpstreamStream.Body (an answer the prefix already
 // completed reads none), so a dialect over it may write events unflushed
 // until the upstream makes it wait.
 func (p *Provider) NotifiesBeforeWait() bool { return true }
@@ -134,20 +134,20 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "anthropic: %v", err)
 	}
-	resp, err := p.postStream(ctx, body)
+	// No context of the stream's own: closing the body ends the request
+	// (dialect.UpstreamStream), as the OpenAI provider's does, and a
+	// context a call costs about 2k instructions and five allocations.
+	e := new(events)
+	us := dialect.NewTokenUpstream(ctx, nil, e.token)
+	resp, err := p.postStream(ctx, us.RequestContext(), body)
 	if err != nil {
 		if pf != nil {
 			p.refused(req.Model, err)
 		}
 		return nil, err
 	}
-	// No context of the stream's own: closing the body ends the request
-	// (dialect.UpstreamStream), as the OpenAI provider's does, and a
-	// context a call costs about 2k instructions and five allocations.
-	e := new(events)
-	e.body.Reset(ctx, resp.Body)
-	e.r = newReader(&e.body)
-	us := dialect.NewTokenUpstream(ctx, nil, resp.Body, e.next, e.token)
+	e.r = newReader(us.Body())
+	us.Begin(resp.Body, e.next)
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return pf.wrap(us), nil
@@ -178,12 +178,14 @@ func (p *Provider) post(ctx context.Context, path string, body []byte, header ht
 }
 
 // postStream is post of a streamed call's body to /v1/messages, through
-// the endpoint made once (see Provider.messages).
-func (p *Provider) postStream(ctx context.Context, body *[]byte) (*http.Response, error) {
+// the endpoint made once (see Provider.messages), with the request's
+// context rctx (the stream's, dialect.Drain.Context); errors are worded
+// with the call's, ctx.
+func (p *Provider) postStream(ctx, rctx context.Context, body *[]byte) (*http.Response, error) {
 	if p.urlErr != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "anthropic: %v", p.urlErr)
 	}
-	resp, err := p.messages.Post(ctx, body, shortBody)
+	resp, err := p.messages.Post(rctx, body, shortBody)
 	return p.answer(ctx, resp, err)
 }
 
@@ -342,13 +344,12 @@ func newReader(r io.Reader) *sse.Reader {
 	return sr
 }
 
-// events is a streamed call's reading side, in one allocation: its body,
-// read through the context's BeforeWait function (dialect.BodyReader, as
-// dialect.NotifyingReader would), the SSE reader over it and the decoder.
+// events is a streamed call's reading side, in one allocation: the SSE
+// reader over its body (read through the context's BeforeWait function,
+// dialect.UpstreamStream.Body) and the decoder.
 type events struct {
-	body dialect.BodyReader
-	r    *sse.Reader
-	d    Decoder
+	r *sse.Reader
+	d Decoder
 	// held is the event token read but did not take, for next: until
 	// then the reader is not called again, so its data is still in the
 	// reader's buffer.

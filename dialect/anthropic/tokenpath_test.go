@@ -40,9 +40,9 @@ func readUpstream(t *testing.T, body string, split, never bool, use []byte) []st
 		r = iotest.OneByteReader(r)
 	}
 	e := new(events)
-	e.body.Reset(context.Background(), r)
-	e.r = newReader(&e.body)
-	s := dialect.NewTokenUpstream(context.Background(), nil, io.NopCloser(r), e.next, e.token)
+	s := dialect.NewTokenUpstream(context.Background(), nil, e.token)
+	e.r = newReader(s.Body())
+	s.Begin(io.NopCloser(r), e.next)
 	var out []string
 	for i := 0; i < 1000; i++ {
 		if !never && (i/8 >= len(use) || use[i/8]&(1<<(i%8)) != 0) {

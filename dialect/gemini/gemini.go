@@ -280,7 +280,7 @@ func modelPath(model string) string {
 func (p *Provider) CanFormat(model string, t stream.FormatType) bool { return true }
 
 // NotifiesBeforeWait implements stream.WaitNotifier: a stream reads its
-// body only through dialect.NotifyingReader, so a dialect over it may
+// body only through dialect.UpstreamStream.Body, so a dialect over it may
 // write events unflushed until the upstream makes it wait.
 func (p *Provider) NotifiesBeforeWait() bool { return true }
 
@@ -295,8 +295,9 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "gemini: %v", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	us := dialect.NewUpstreamStream(ctx, cancel, nil, nil)
 	// A long body is let go of once sent, and its buffer pooled.
-	hreq, sent, err := dialect.NewUpstreamPost(ctx, p.cfg.BaseURL+"/"+modelPath(req.Model)+":streamGenerateContent?alt=sse", &b, shortBody)
+	hreq, sent, err := dialect.NewUpstreamPost(us.RequestContext(), p.cfg.BaseURL+"/"+modelPath(req.Model)+":streamGenerateContent?alt=sse", &b, shortBody)
 	if err != nil {
 		cancel()
 		return nil, stream.Errorf(stream.CodeInternal, "gemini: %v", err)
@@ -320,9 +321,9 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		defer resp.Body.Close()
 		return nil, statusError(resp)
 	}
-	r := sse.NewReader(dialect.NotifyingReader(ctx, resp.Body))
+	r := sse.NewReader(us.Body())
 	r.SetMaxEventSize(maxEvent)
-	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(r))
+	us.Begin(resp.Body, read(r))
 	us.Provider = p.cfg.Name
 	return us, nil
 }

@@ -62,7 +62,7 @@ const maxLine = 4 << 20
 const lineBuffer = 1 << 10
 
 // NotifiesBeforeWait implements stream.WaitNotifier: a stream reads its
-// body only through dialect.NotifyingReader (an answer the prefix already
+// body only through dialect.UpstreamStream.Body (an answer the prefix already
 // completed reads none), so a dialect over it may write events unflushed
 // until the upstream makes it wait.
 func (p *Provider) NotifiesBeforeWait() bool { return true }
@@ -84,12 +84,13 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	resp, err := p.post(ctx, path, body, "application/x-ndjson")
+	us := dialect.NewUpstreamStream(ctx, cancel, nil, nil)
+	resp, err := p.post(ctx, us.RequestContext(), path, body, "application/x-ndjson")
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	us := dialect.NewUpstreamStream(ctx, cancel, resp.Body, read(bufio.NewReaderSize(dialect.NotifyingReader(ctx, resp.Body), lineBuffer)))
+	us.Begin(resp.Body, read(bufio.NewReaderSize(us.Body(), lineBuffer)))
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return &dialect.Prefilled{Stream: us, WS: pf.ws, Tokens: pf.tokens}, nil
@@ -97,11 +98,12 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	return us, nil
 }
 
-// post sends body to Ollama's path and returns its answer if the status is
-// a success; else the error as a *stream.Error. The caller closes the
-// body; cancelling ctx ends the request.
-func (p *Provider) post(ctx context.Context, path string, body []byte, accept string) (*http.Response, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.BaseURL+path, bytes.NewReader(body))
+// post sends body to Ollama's path, with the request's context rctx
+// (ctx, or a stream's: dialect.Drain.Context), and returns its answer if
+// the status is a success; else the error as a *stream.Error, worded with
+// ctx. The caller closes the body; cancelling ctx ends the request.
+func (p *Provider) post(ctx, rctx context.Context, path string, body []byte, accept string) (*http.Response, error) {
+	hreq, err := http.NewRequestWithContext(rctx, http.MethodPost, p.cfg.BaseURL+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "ollama: %v", err)
 	}

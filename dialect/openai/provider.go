@@ -136,7 +136,9 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if p.urlErr != nil {
 		return nil, &stream.Error{Code: stream.CodeInternal, Message: "bad upstream URL for provider " + p.cfg.Name, Err: p.urlErr}
 	}
-	resp, err := ep.Post(ctx, body, UpstreamWriteBuffer)
+	// Made first: the request is sent with its drain's context.
+	s := &upstreamStream{ctx: ctx, legacy: legacy, provider: p.cfg.Name}
+	resp, err := ep.Post(s.drain.Context(ctx), body, UpstreamWriteBuffer)
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}
@@ -148,7 +150,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		return nil, p.redact(upstreamError(resp.StatusCode, resp.Header, b))
 	}
-	s := &upstreamStream{ctx: ctx, body: resp.Body, legacy: legacy, provider: p.cfg.Name}
+	s.body = resp.Body
 	s.read.Reset(ctx, resp.Body)
 	if wholeJSON(resp.Header["Content-Type"]) {
 		// The upstream ignored stream: true and answered in one piece.
@@ -456,22 +458,24 @@ func (s *upstreamStream) take(data []byte, content string, shaped bool) {
 	}
 }
 
-// Close closes the body. After a complete answer it first reads the few
-// bytes that may follow ([DONE], the end of the chunked body), so that the
-// connection goes back to the pool instead of being closed: redialing the
-// upstream would cost every next request a TCP handshake. An upstream that
-// stalls there gets a second at most.
+// Close closes the body. After a complete answer whose reads did not
+// meet the end of the body, the drain reads the few bytes that may
+// follow ([DONE], the end of the chunked body) on a goroutine of its own
+// before it closes the body, so that the connection goes back to the
+// pool instead of being closed (redialing the upstream would cost every
+// next request a TCP handshake) without holding back the end of the
+// call. An upstream that stalls there gets a second at most
+// (dialect.Drain).
 func (s *upstreamStream) Close() error {
-	if s.complete.Load() {
-		if !s.read.EOF() {
-			s.drain.Run(&s.read, s.body) // through BeforeWait: it may wait
-		}
-		// Recv is done with the reader once the answer completed.
-		if s.events != nil {
-			s.events.Release()
-		}
+	if !s.complete.Load() {
+		return s.body.Close()
 	}
-	return s.body.Close()
+	// Recv is done with the reader once the answer completed.
+	if s.events != nil {
+		s.events.Release()
+	}
+	s.drain.Close(s.body, s.read.EOF())
+	return nil
 }
 
 // fail queues an error and the finish that follows it.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
@@ -452,7 +453,9 @@ func FuzzUpstreamStream(f *testing.F) {
 }
 
 // TestProviderReusesConnections: a completed stream leaves its connection
-// in the pool, even though Recv stops reading at [DONE].
+// in the pool, even though Recv stops reading at [DONE], and the end of
+// the body comes after Close and the call's cancellation: the drain that
+// Close hands it to reads it (dialect.Drain).
 func TestProviderReusesConnections(t *testing.T) {
 	// The end of the chunked body comes only once the client has its
 	// events, so it is still unread when the stream ends.
@@ -465,7 +468,8 @@ func TestProviderReusesConnections(t *testing.T) {
 	defer srv.Close()
 	p := NewProvider(Config{BaseURL: srv.URL})
 	for range 5 {
-		s, err := p.Stream(context.Background(), chatReq())
+		ctx, cancel := context.WithCancel(context.Background())
+		s, err := p.Stream(ctx, chatReq())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -479,8 +483,10 @@ func TestProviderReusesConnections(t *testing.T) {
 		if n != 3 {
 			t.Fatalf("%d events", n)
 		}
-		srv.Release()
 		s.Close()
+		cancel() // as the gateway does once the stream ended
+		srv.Release()
+		dialect.WaitDrains()
 	}
 	if n := srv.Conns(); n != 1 {
 		t.Errorf("%d connections for 5 sequential streams, want 1", n)
