@@ -89,13 +89,16 @@ func openHeld(t *testing.T, api, runnel, prompt string) {
 // prompt upstream, streamed or not, at 16 at once; the records an
 // Admission keeps hold their prompts; a resumable call's body, which its
 // log keeps, is not given back; and only the calls that may give their
-// body back do, each once.
+// body back do, each once. Every call's upstream body (a dialect.SentBody)
+// is given back too, once, whatever keeps the request: a record or a log
+// keeps the request, not the bytes sent.
 func TestGivenBackBodiesLeaveCallsAsTheyWere(t *testing.T) {
 	before := dialect.PoisonReleasedBodies(true)
 	defer dialect.PoisonReleasedBodies(false)
 	given := func() int64 { return dialect.PoisonReleasedBodies(true) - before }
+	sentBefore := dialect.PoisonedSentBodies()
 	for _, api := range []string{"openai", "anthropic"} {
-		was := given()
+		was, sent := given(), dialect.PoisonedSentBodies()
 		concurrentPrompts(t, api, true)
 		if n := given() - was; n != 0 {
 			t.Fatalf("%s: %d bodies given back with an Admission that keeps the records", api, n)
@@ -104,6 +107,7 @@ func TestGivenBackBodiesLeaveCallsAsTheyWere(t *testing.T) {
 		if n := given() - was; n != 16*8 {
 			t.Fatalf("%s: %d bodies given back by 128 calls", api, n)
 		}
+		sentGivenBack(t, api, sent, 2*16*8)
 
 		upstream := httptest.NewServer(digestUpstream(t, api))
 		defer upstream.Close()
@@ -147,5 +151,19 @@ func TestGivenBackBodiesLeaveCallsAsTheyWere(t *testing.T) {
 				t.Errorf("%s, %s: %d bodies given back, want %d", api, c.name, n, c.given)
 			}
 		}
+	}
+	sentGivenBack(t, "all", sentBefore, 2*(2*16*8+3))
+}
+
+// sentGivenBack waits until n upstream bodies more than before were given
+// back (the transport's writer may end the last reader after the call
+// ended), and fails if more were. The deadline guards a hang only.
+func sentGivenBack(t *testing.T, what string, before, n int64) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); dialect.PoisonedSentBodies()-before < n && time.Now().Before(end); {
+		time.Sleep(time.Millisecond)
+	}
+	if got := dialect.PoisonedSentBodies() - before; got != n {
+		t.Fatalf("%s: %d upstream bodies given back, want %d", what, got, n)
 	}
 }

@@ -3,7 +3,6 @@ package dialect
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 )
 
@@ -43,23 +42,24 @@ func NewEndpoint(client *http.Client, url string, header http.Header) (*Endpoint
 }
 
 // Post sends *body, as NewUpstreamPost would (it takes *body over; a body
-// longer than short is let go of once sent), and returns the answer's
-// headers. Errors are the transport's, for TransportError.
+// longer than short goes back to the pool once nothing can send it
+// again), and returns the answer's headers. Errors are the transport's,
+// for TransportError.
 func (e *Endpoint) Post(ctx context.Context, body *[]byte, short int) (*http.Response, error) {
-	if e.direct == nil {
-		return e.viaClient(ctx, body, short)
-	}
 	r, sent := e.request(ctx, body, short)
-	resp, err := e.direct.RoundTrip(r)
-	var again []byte
-	redirected := err == nil && resp != nil && redirects(resp)
-	if redirected {
-		// Rare (an upstream moved); the client follows it as Do does,
-		// with the body again. Read through GetBody before Release, so
-		// that the pool never gets bytes this may still read.
-		again = sendAgain(r)
+	if e.direct == nil {
+		return e.viaClient(r, sent)
 	}
-	sent.Release()
+	resp, err := e.direct.RoundTrip(r)
+	if err == nil && resp != nil && redirects(resp) {
+		// Rare (an upstream moved): sent again through the client, which
+		// follows it as Do does, over the same bytes.
+		if resp.Body != nil {
+			resp.Body.Close()
+		}
+		return e.resend(r, sent)
+	}
+	sent.Release() // the transport asks GetBody no more
 	if err != nil {
 		return nil, err
 	}
@@ -69,32 +69,31 @@ func (e *Endpoint) Post(ctx context.Context, body *[]byte, short int) (*http.Res
 	if resp.Body == nil {
 		resp.Body = http.NoBody
 	}
-	if redirected {
-		resp.Body.Close()
-		return e.viaClient(ctx, &again, short)
-	}
 	return resp, nil
 }
 
-// sendAgain is a copy of r's body, read through its GetBody.
-func sendAgain(r *http.Request) []byte {
-	rc, err := r.GetBody()
+// resend is r sent again through the client, with a body of GetBody's.
+//
+//go:noinline
+func (e *Endpoint) resend(r *http.Request, sent *SentBody) (*http.Response, error) {
+	body, err := r.GetBody()
 	if err != nil {
-		return nil
+		sent.Release()
+		return nil, err
 	}
-	b, _ := io.ReadAll(rc)
-	rc.Close()
-	return b
+	again := e.tmpl.WithContext(r.Context())
+	again.Body, again.GetBody, again.ContentLength = body, r.GetBody, r.ContentLength
+	return e.viaClient(again, sent)
 }
 
 var errNilResponse = errors.New("http: RoundTripper implementation returned a nil *Response with a nil error")
 
-// viaClient is Post through the client: it follows redirects, adds the
-// jar's cookies, applies its timeout.
+// viaClient is r sent through the client: it follows redirects, adds the
+// jar's cookies, applies its timeout. The call's hold on the body ends
+// when Do returns.
 //
 //go:noinline
-func (e *Endpoint) viaClient(ctx context.Context, body *[]byte, short int) (*http.Response, error) {
-	r, sent := e.request(ctx, body, short)
+func (e *Endpoint) viaClient(r *http.Request, sent *SentBody) (*http.Response, error) {
 	if e.client.Jar != nil {
 		r.Header = r.Header.Clone()
 	}

@@ -49,56 +49,114 @@ func bytesOf(b []byte) *[]byte {
 	return &c
 }
 
-// A long body's buffer goes back to the pool (which empties it) once both
-// its reader reached its end and Do returned, in either order, and never
-// once a retry read it again.
-func TestUpstreamPostGivesItsBufferBack(t *testing.T) {
+// A long body's buffer goes back to the pool (poisoned here) once the
+// last of its holders lets go: the call (Release), the request's body and
+// each GetBody's reader, at its end or its Close, in any order; never
+// before, so that every reader reads the bytes whole, and GetBody fails
+// once the call let go.
+func TestSentBodyGivenBackByTheLast(t *testing.T) {
+	PoisonReleasedBodies(true)
+	defer PoisonReleasedBodies(false)
 	long := bytes.Repeat([]byte("0123456789"), 300)
-	for _, c := range []struct {
-		name     string
-		readLast bool // the reader ends after Release (an upstream that answered early)
-		retried  bool
-		back     bool
-	}{
-		{"read, then released", false, false, true},
-		{"released, then read", true, false, true},
-		{"retried", false, true, false},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			body := bytesOf(long)
-			r, sent, err := NewUpstreamPost(context.Background(), "http://up/v1/chat/completions", body, 1024)
+	// The holders: 0 the call, 1 the request's body, 2 and 3 GetBody's
+	// readers (taken before the call lets go); a reader lets go by
+	// reading to its end (even) or by Close after reading half (odd).
+	for _, order := range permutations([]int{0, 1, 2, 3}) {
+		for ends := range 8 {
+			r, sent, err := NewUpstreamPost(context.Background(), "http://up/v1/x", bytesOf(long), 1024)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.retried {
-				again, _ := r.GetBody()
-				defer func() {
-					if b, _ := io.ReadAll(again); !bytes.Equal(b, long) {
-						t.Errorf("the retry read %d bytes, want %d", len(b), len(long))
+			readers := []io.ReadCloser{nil, r.Body}
+			for range 2 {
+				rc, err := r.GetBody()
+				if err != nil {
+					t.Fatal(err)
+				}
+				readers = append(readers, rc)
+			}
+			was := PoisonedSentBodies()
+			for _, h := range order {
+				if n := PoisonedSentBodies() - was; n != 0 {
+					t.Fatalf("order %v, ends %b: given back before holder %d let go", order, ends, h)
+				}
+				if h == 0 {
+					sent.Release()
+					if _, err := r.GetBody(); err == nil {
+						t.Fatalf("order %v: GetBody after Release", order)
 					}
-				}()
-			}
-			read := func() {
-				if b, err := io.ReadAll(r.Body); err != nil || !bytes.Equal(b, long) {
-					t.Fatalf("body read %d bytes, %v", len(b), err)
+					continue
+				}
+				if ends>>(h-1)&1 == 0 {
+					if b, err := io.ReadAll(readers[h]); err != nil || !bytes.Equal(b, long) {
+						t.Fatalf("order %v: reader %d read %d bytes (%d poison), %v", order, h, len(b), bytes.Count(b, []byte{poison}), err)
+					}
+					continue
+				}
+				half := make([]byte, len(long)/2)
+				if _, err := io.ReadFull(readers[h], half); err != nil || !bytes.Equal(half, long[:len(half)]) {
+					t.Fatalf("order %v: reader %d read %q, %v", order, h, half[:8], err)
+				}
+				readers[h].Close()
+				if _, err := readers[h].Read(half); err == nil || err == io.EOF {
+					t.Fatalf("read after Close: %v", err)
 				}
 			}
-			if !c.readLast {
-				read()
+			if n := PoisonedSentBodies() - was; n != 1 {
+				t.Fatalf("order %v, ends %b: given back %d times", order, ends, n)
 			}
-			if len(*body) != len(long) {
-				t.Fatal("the buffer was given back before both")
-			}
-			sent.Release()
-			if c.readLast {
-				if len(*body) != len(long) {
-					t.Fatal("the buffer was given back before the body was read")
+		}
+	}
+}
+
+// permutations is every order of v.
+func permutations(v []int) [][]int {
+	if len(v) <= 1 {
+		return [][]int{append([]int(nil), v...)}
+	}
+	var all [][]int
+	for i := range v {
+		rest := append(append([]int(nil), v[:i]...), v[i+1:]...)
+		for _, p := range permutations(rest) {
+			all = append(all, append([]int{v[i]}, p...))
+		}
+	}
+	return all
+}
+
+// A transport may close a body while another of its goroutines reads it:
+// no read copies poison, and the bytes go back once, after both.
+func TestSentBodyClosedWhileRead(t *testing.T) {
+	PoisonReleasedBodies(true)
+	defer PoisonReleasedBodies(false)
+	long := bytes.Repeat([]byte("0123456789"), 300)
+	for range 200 {
+		r, sent, err := NewUpstreamPost(context.Background(), "http://up/v1/x", bytesOf(long), 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		was := PoisonedSentBodies()
+		done := make(chan []byte)
+		go func() {
+			var got []byte
+			p := make([]byte, 7)
+			for {
+				n, err := r.Body.Read(p)
+				got = append(got, p[:n]...)
+				if err != nil {
+					break
 				}
-				read()
 			}
-			if back := len(*body) == 0; back != c.back {
-				t.Errorf("given back: %v, want %v", back, c.back)
-			}
-		})
+			done <- got
+		}()
+		r.Body.Close()
+		sent.Release()
+		got := <-done
+		if !bytes.Equal(got, long[:len(got)]) {
+			t.Fatalf("read %q, not a prefix of the body", got)
+		}
+		if n := PoisonedSentBodies() - was; n != 1 {
+			t.Fatalf("given back %d times", n)
+		}
 	}
 }

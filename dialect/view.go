@@ -60,32 +60,41 @@ var _ gateway.Releaser = (*Body)(nil)
 // Release gives b back to the pool, once: nothing may read b, or a view
 // of it, after. While PoisonReleasedBodies is on, it overwrites b
 // instead, and the pool never gets it.
-func (b *Body) Release() {
-	p := (*[]byte)(b)
+func (b *Body) Release() { releaseBuffer((*[]byte)(b), &poisoned) }
+
+// giveBack puts p back in the pool, or poisons it and counts it in n
+// while PoisonReleasedBodies is on.
+func releaseBuffer(p *[]byte, n *atomic.Int64) {
 	if poisoning.Load() {
 		all := (*p)[:cap(*p)]
 		for i := range all {
 			all[i] = poison
 		}
-		poisoned.Add(1)
+		n.Add(1)
 		return
 	}
 	PutBuffer(p)
 }
 
 var (
-	poisoning atomic.Bool
-	poisoned  atomic.Int64
+	poisoning    atomic.Bool
+	poisoned     atomic.Int64 // client bodies (Body)
+	poisonedSent atomic.Int64 // upstream bodies (SentBody)
 )
 
-// PoisonReleasedBodies is for tests: while on, a body given back is
-// filled with poison bytes, not pooled, so that whatever reads a request
-// after its body was given back reads poison. It returns how many bodies
-// were poisoned so far.
+// PoisonReleasedBodies is for tests: while on, a body given back (a
+// client's Body or an upstream SentBody) is filled with poison bytes, not
+// pooled, so that whatever reads it after it was given back reads
+// poison. It returns how many client bodies were poisoned so far
+// (PoisonedSentBodies counts the upstream ones).
 func PoisonReleasedBodies(on bool) int64 {
 	poisoning.Store(on)
 	return poisoned.Load()
 }
+
+// PoisonedSentBodies is how many upstream bodies PoisonReleasedBodies
+// poisoned so far.
+func PoisonedSentBodies() int64 { return poisonedSent.Load() }
 
 // poison is not valid UTF-8, nor in any prompt a test sends.
 const poison = 0xFE

@@ -11,9 +11,10 @@ import (
 
 // requestBody writes the upstream Messages request's body into buf (a
 // buffer of the pool that dialect.NewUpstreamPost gives a long body back
-// to once sent) and returns it: the bytes json.Marshal(m) gives, appended
-// directly for requests without tools or tool-use blocks (whose raw JSON
-// encoding/json compacts and escapes), which go through encoding/json.
+// to once nothing can send it again) and returns it: the bytes
+// json.Marshal(m) gives, appended directly for requests without tools or
+// tool-use blocks (whose raw JSON encoding/json compacts and escapes),
+// which go through encoding/json.
 // TestRequestBodyMatchesMarshal and FuzzRequestBody hold the two to the
 // same bytes.
 func requestBody(buf *[]byte, m *MessagesRequest) (*[]byte, error) {

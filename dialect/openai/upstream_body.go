@@ -15,9 +15,9 @@ import (
 // tool choice goes through encoding/json, whose raw values it compacts
 // and escapes. TestChatBodyMatchesMarshal and FuzzChatBody hold the two
 // to the same bytes. The buffer comes from the pool that
-// dialect.NewUpstreamPost gives a long body back to once sent, in the
-// pool's own box (*[]byte), which goes back with it: a box of its own
-// would be an allocation a call.
+// dialect.NewUpstreamPost gives a long body back to once nothing can send
+// it again, in the pool's own box (*[]byte), which goes back with it: a
+// box of its own would be an allocation a call.
 func chatBody(req *stream.Request) (*[]byte, error) {
 	buf := dialect.GetBuffer(chatBodySize(req))
 	if b, ok := appendChatBody(*buf, req); ok {
