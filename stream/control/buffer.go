@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"io"
+	"sync/atomic"
 
 	"github.com/runnel/runnel/stream"
 )
@@ -27,10 +28,22 @@ func Buffer(p stream.Provider, size int) stream.Provider {
 		}
 		return stream.GoFinisher(ctx, size, func(ctx context.Context, emit func(stream.Event) bool) error {
 			// A Recv blocked in a provider that ignores ctx still
-			// returns once its stream is closed.
-			stop := context.AfterFunc(ctx, func() { in.Close() })
+			// returns once its stream is closed. A Stream's Close may
+			// run alongside its Recv but not alongside itself, and ctx
+			// can end as the goroutine closes in: once, the other
+			// caller waiting for it, so nothing outlives Close.
+			var first atomic.Bool
+			closed := make(chan struct{})
+			closeIn := func() {
+				if first.CompareAndSwap(false, true) {
+					in.Close()
+					close(closed)
+				}
+				<-closed
+			}
+			stop := context.AfterFunc(ctx, closeIn)
 			defer stop()
-			defer in.Close()
+			defer closeIn()
 			for {
 				ev, err := in.Recv()
 				if err == io.EOF {

@@ -442,3 +442,58 @@ func FuzzUTF8Fast(f *testing.F) {
 		}
 	})
 }
+
+// closeOnce is a stream of one delta whose Close notes a Close that
+// begins while another is under way, and holds each until release.
+type closeOnce struct {
+	sent             bool
+	inside, calls    atomic.Int32
+	overlap          atomic.Bool
+	entered, release chan struct{}
+}
+
+func (c *closeOnce) Recv() (stream.Event, error) {
+	if !c.sent {
+		c.sent = true
+		return stream.Delta("a"), nil
+	}
+	return stream.Event{}, io.EOF
+}
+
+func (c *closeOnce) Close() error {
+	if c.inside.Add(1) > 1 {
+		c.overlap.Store(true)
+	}
+	if c.calls.Add(1) == 1 {
+		close(c.entered)
+	}
+	<-c.release
+	c.inside.Add(-1)
+	return nil
+}
+
+// The buffer's goroutine closes its inner stream as the stream ends; a
+// context ending then must not close it a second time alongside (a
+// Stream's Close is not safe against itself).
+func TestBufferClosesInnerOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in := &closeOnce{entered: make(chan struct{}), release: make(chan struct{})}
+		p := stream.ProviderFunc(func(context.Context, *stream.Request) (stream.Stream, error) { return in, nil })
+		ctx, cancel := context.WithCancel(context.Background())
+		s, err := Buffer(p, 4).Stream(ctx, &stream.Request{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-in.entered // the goroutine met the end and is closing in
+		cancel()
+		synctest.Wait()
+		close(in.release)
+		s.Close()
+		if in.overlap.Load() {
+			t.Fatal("the inner stream's Close ran twice at once")
+		}
+		if n := in.calls.Load(); n != 1 {
+			t.Fatalf("inner Close called %d times, want 1", n)
+		}
+	})
+}
