@@ -174,6 +174,9 @@ func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 	if _, ok := p.Str(); !ok {
 		return
 	}
+	if cap(sh.ends) < len(data) { // once: not a growth for each end
+		sh.ends = make([]byte, 0, len(data))
+	}
 	sh.ends = append(append(sh.ends, data[:at]...), data[p.I:]...)
 	sh.before, sh.chunk = at, *c
 	sh.plain = c.reasoningContent == "" && c.reasoning == "" && c.text == "" &&
