@@ -496,8 +496,7 @@ func TestEventsReleaseTheReaderAtTheFinish(t *testing.T) {
 		"event: message_stop\n" + `data: {"type":"message_stop"}` + "\n\n" +
 		"event: ping\ndata: {\"type\": \"ping\"}\n\n" // after the end: not the stream's
 	e := new(events)
-	e.body.Reset(context.Background(), strings.NewReader(body))
-	e.r = newReader(&e.body)
+	e.r = newReader(strings.NewReader(body))
 	var text string
 	for done := false; !done; {
 		evs, err := e.next()
