@@ -128,3 +128,49 @@ func BenchmarkTokenGap(b *testing.B) {
 		})
 	})
 }
+
+// TestSeriesFollowTheirPair: calls for pairs that share a provider or a
+// model, in runs and alternating, each count under their own pair (the
+// series of the last pair is kept for the next call; "" ends as "ok").
+func TestSeriesFollowTheirPair(t *testing.T) {
+	m := metrics.New()
+	call := func(provider, model, status string) {
+		m.CallStarted(provider, model)
+		m.Call(provider, model).FirstToken(time.Millisecond)
+		m.CallEnded(&gateway.Record{Provider: provider, Model: model, Status: status})
+	}
+	for range 10 {
+		call("a", "m", "ok")
+	}
+	for range 5 {
+		call("b", "m", "")
+		call("a", "n", "ok")
+	}
+	for range 3 {
+		call("a", "m", "")
+	}
+	call("b", "m", "error")
+	out := scrape(t, m)
+	for _, want := range []string{
+		`runnel_requests_total{model="m",provider="a",status="ok"} 13`,
+		`runnel_requests_total{model="m",provider="b",status="ok"} 5`,
+		`runnel_requests_total{model="n",provider="a",status="ok"} 5`,
+		`runnel_requests_total{model="m",provider="b",status="error"} 1`,
+		`runnel_time_to_first_token_seconds_count{model="m",provider="a"} 13`,
+		`runnel_time_to_first_token_seconds_count{model="m",provider="b"} 6`,
+		`runnel_time_to_first_token_seconds_count{model="n",provider="a"} 5`,
+		`runnel_active_streams{model="m",provider="a"} 0`,
+		`runnel_active_streams{model="m",provider="b"} 0`,
+		`runnel_active_streams{model="n",provider="a"} 0`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(out, `status="ok"} 0`) {
+		t.Errorf("a zero ok count shown")
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
+}
