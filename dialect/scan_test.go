@@ -55,3 +55,23 @@ func TestRawStringTakesWhatStrTakesWithoutAllocating(t *testing.T) {
 		})
 	}
 }
+
+// TestKeySet: each key its own bit; a key of another length, case or
+// spelling none.
+func TestKeySet(t *testing.T) {
+	keys := []string{"model", "messages", "stream", "n", "top_p", "top_k", "max_tokens"}
+	set := NewKeySet(keys...)
+	var seen uint32
+	for _, k := range keys {
+		b := set.bit([]byte(k))
+		if b == 0 || b&(b-1) != 0 || seen&b != 0 {
+			t.Fatalf("%s: bit %b, seen %b", k, b, seen)
+		}
+		seen |= b
+	}
+	for _, k := range []string{"", "Model", "mode", "models", "top_q", "N", "max_token", "message"} {
+		if b := set.bit([]byte(k)); b != 0 {
+			t.Errorf("%q: bit %b, want none", k, b)
+		}
+	}
+}

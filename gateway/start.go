@@ -2,11 +2,11 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"strings"
 	"time"
 
+	"github.com/runnel/runnel/internal/randbuf"
 	"github.com/runnel/runnel/stream"
 	"github.com/runnel/runnel/stream/control"
 	"github.com/runnel/runnel/tokencount"
@@ -37,7 +37,7 @@ func New(o Options) *Gateway {
 
 func newID() string {
 	var b [12]byte
-	rand.Read(b[:])
+	randbuf.Read(b[:])
 	var id [5 + 24]byte // one allocation: the string
 	copy(id[:], "call_")
 	hex.Encode(id[5:], b[:])

@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"time"
 	"unsafe"
+
+	"github.com/runnel/runnel/internal/randbuf"
 )
 
 type ctxKey struct{}
@@ -81,7 +82,7 @@ func validID(id string) bool {
 // which are never written again (no allocation of its own).
 func newID(buf *[24]byte) string {
 	var b [12]byte
-	rand.Read(b[:])
+	randbuf.Read(b[:])
 	hex.Encode(buf[:], b[:])
 	return unsafe.String(&buf[0], len(buf))
 }

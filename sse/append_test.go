@@ -82,3 +82,22 @@ func TestSendAppendAllocs(t *testing.T) {
 		t.Fatalf("SendAppend allocates %v times", n)
 	}
 }
+
+// TestEventNamesAllocs: a stream's event names (the Messages API's seven)
+// take one allocation in all, however they grow.
+func TestEventNamesAllocs(t *testing.T) {
+	names := []string{"message_start", "ping", "content_block_start", "content_block_delta",
+		"content_block_stop", "message_delta", "message_stop"}
+	w := NewWriter(httptest.NewRecorder(), Options{KeepAlive: -1})
+	defer w.Close()
+	data := func(b []byte) []byte { return append(b, "{}"...) }
+	n := testing.AllocsPerRun(20, func() {
+		w.nameLine, w.name = nil, ""
+		for _, name := range names {
+			w.SendAppend(name, data)
+		}
+	})
+	if n != 1 {
+		t.Fatalf("a stream's names allocate %v times, want 1", n)
+	}
+}

@@ -283,6 +283,12 @@ func (w *Writer) setName(event string) error {
 		return errors.New("sse: event name contains a line break")
 	}
 	w.name = event
+	// One allocation for a stream's names, not one for each piece of the
+	// first and for each longer name after it (Anthropic's are up to 19
+	// bytes).
+	if n := len("event: \n") + len(event); cap(w.nameLine) < n {
+		w.nameLine = make([]byte, 0, max(n, 32))
+	}
 	w.nameLine = append(append(append(w.nameLine[:0], "event: "...), event...), '\n')
 	return nil
 }

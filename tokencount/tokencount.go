@@ -36,6 +36,9 @@ func Encoding(model string) string {
 	if i := strings.LastIndexByte(model, '/'); i >= 0 {
 		model = model[i+1:]
 	}
+	if !familyStart(model) {
+		return "" // every call asks (CountPrompt): most names end here
+	}
 	model = strings.ToLower(model)
 	has := func(prefixes ...string) bool {
 		for _, p := range prefixes {
@@ -52,6 +55,20 @@ func Encoding(model string) string {
 		return string(tokenizer.Cl100kBase)
 	}
 	return ""
+}
+
+// familyStart says whether model may begin with one of Encoding's
+// prefixes once lowered: its first byte is g, o, c or t in either case.
+// No rune outside ASCII lowers to one of those.
+func familyStart(model string) bool {
+	if model == "" {
+		return false
+	}
+	switch model[0] | 0x20 {
+	case 'g', 'o', 'c', 't':
+		return true
+	}
+	return false
 }
 
 // codec returns model's encoding, loading its ranks on first use, or nil.

@@ -2,6 +2,7 @@ package tokencount
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -55,4 +56,38 @@ func BenchmarkCount(b *testing.B) {
 	for range b.N {
 		c.Count("gpt-4o", text)
 	}
+}
+
+// encodingByPrefixes is Encoding without its first-byte check: every name
+// lowered and held to each prefix.
+func encodingByPrefixes(model string) string {
+	if i := strings.LastIndexByte(model, '/'); i >= 0 {
+		model = model[i+1:]
+	}
+	model = strings.ToLower(model)
+	for _, p := range []string{"gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "gpt-oss", "o1", "o3", "o4", "chatgpt-"} {
+		if strings.HasPrefix(model, p) {
+			return "o200k_base"
+		}
+	}
+	for _, p := range []string{"gpt-4", "gpt-3.5", "gpt-35", "text-embedding-"} {
+		if strings.HasPrefix(model, p) {
+			return "cl100k_base"
+		}
+	}
+	return ""
+}
+
+// FuzzEncoding: Encoding's early answer for names that cannot match is
+// the answer of every prefix tried.
+func FuzzEncoding(f *testing.F) {
+	for _, m := range []string{"gpt-4o", "openai/GPT-4", "O3-mini", "Chatgpt-4o", "Text-Embedding-3", "default",
+		"anthropic/claude", "", "x/", "\u212a", "\u0130", "gpt-3.5-turbo", "gpt-35", "ollama/llama3"} {
+		f.Add(m)
+	}
+	f.Fuzz(func(t *testing.T, model string) {
+		if got, want := Encoding(model), encodingByPrefixes(model); got != want {
+			t.Fatalf("Encoding(%q) = %q, want %q", model, got, want)
+		}
+	})
 }

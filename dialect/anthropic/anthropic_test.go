@@ -487,3 +487,36 @@ func TestKeepAlive(t *testing.T) {
 	resp.Body.Close()
 	<-p.Cancelled
 }
+
+// TestEventsReleaseTheReaderAtTheFinish: once the upstream's events
+// finish the stream, the SSE reader has given its buffer back (it reads
+// no more: what follows in the body is the drain's), rather than holding
+// it to the collector.
+func TestEventsReleaseTheReaderAtTheFinish(t *testing.T) {
+	body := "event: message_start\n" + `data: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":1}}}` + "\n\n" +
+		"event: content_block_start\n" + `data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}` + "\n\n" +
+		"event: content_block_delta\n" + `data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}` + "\n\n" +
+		"event: content_block_stop\n" + `data: {"type":"content_block_stop","index":0}` + "\n\n" +
+		"event: message_delta\n" + `data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":1}}` + "\n\n" +
+		"event: message_stop\n" + `data: {"type":"message_stop"}` + "\n\n" +
+		"event: ping\ndata: {\"type\": \"ping\"}\n\n" // after the end: not the stream's
+	e := new(events)
+	e.r = newReader(strings.NewReader(body))
+	var text string
+	for done := false; !done; {
+		evs, err := e.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			text += ev.Text
+			done = done || ev.Kind == stream.KindFinish
+		}
+	}
+	if text != "hi" {
+		t.Errorf("text %q", text)
+	}
+	if ev, err := e.r.NextRaw(); err != io.EOF {
+		t.Errorf("after the finish the reader read %q, %v; want it released (io.EOF)", ev.Event, err)
+	}
+}

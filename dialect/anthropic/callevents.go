@@ -136,6 +136,7 @@ func (c *cursor) messageStart(d *Decoder) bool {
 	if !c.Lit(`{"type":"message_start","message":{`) {
 		return false
 	}
+	c.apiHead()
 	var (
 		u        Usage
 		hasUsage bool
@@ -173,6 +174,39 @@ func (c *cursor) messageStart(d *Decoder) bool {
 		d.usage.CompletionTokens = u.OutputTokens
 		return true
 	}
+}
+
+// apiHead passes over the members before the usage in the API's orders
+// (id, type, role, then model and content either way round, then the stop
+// reason and sequence, all null), each key compared with its value where
+// the value is fixed; on anything else it reads nothing, and
+// messageStart's loop reads them key by key. Those members' values are
+// only checked there, never kept, so passing them is reading them; the
+// loop reads what follows (the usage, which must come once) as ever.
+func (c *cursor) apiHead() {
+	at := c.I
+	if c.Lit(`"id":`) && c.plainValue() && c.Lit(`,"type":"message","role":"assistant",`) &&
+		c.modelAndContent() && c.Lit(`"stop_reason":null,"stop_sequence":null,`) {
+		return
+	}
+	c.I = at
+}
+
+// modelAndContent passes over apiHead's model and empty content, in
+// either order.
+func (c *cursor) modelAndContent() bool {
+	at := c.I
+	if c.Lit(`"model":`) && c.plainValue() && c.Lit(`,"content":[],`) {
+		return true
+	}
+	c.I = at
+	return c.Lit(`"content":[],"model":`) && c.plainValue() && c.Lit(`,`)
+}
+
+// plainValue reads a plain string (plain) and keeps nothing of it.
+func (c *cursor) plainValue() bool {
+	_, ok := c.plain()
+	return ok
 }
 
 // usage reads a usage object: its counts, and other keys skipped.

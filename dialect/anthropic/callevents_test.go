@@ -17,6 +17,10 @@ var callEvents = [][2]string{
 	{"message_start", `{"type":"message_start","message":{"id":"msg_mock-1","type":"message","role":"assistant","model":"default","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":0,"output_tokens":0}}}`},
 	{"message_start", `{"type":"message_start","message":{"model":"claude-sonnet-4-5-20250929","id":"msg_1","type":"message","role":"assistant","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"cache_creation_input_tokens":3,"cache_read_input_tokens":7,"cache_creation":{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":0},"output_tokens":1,"service_tier":"standard"}}}`},
 	{"message_start", `{"type":"message_start","message":{"id":"m","container":null,"usage":{"input_tokens":9},"stop_reason":"x","id":"again"}}`},
+	{"message_start", `{"type":"message_start","message":{"id":"a","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,"id":"b","model":"n","usage":{"input_tokens":1}}}`},
+	{"message_start", `{"type":"message_start","message":{"id":"a","type":"message","role":"assistant","model":"m","stop_reason":null,"usage":{"input_tokens":1}}}`},
+	{"message_start", `{"type":"message_start","message":{"id":"a","type":"message","role":"assistant","content":[],"model":"m","stop_reason":null,"stop_sequence":null}}`},
+	{"message_start", `{"type":"message_start","message":{"id":"a","type":"message","role":"assistant","model":"m","content":[],"stop_reason":"x","stop_sequence":null,"usage":{"input_tokens":1}}}`},
 	{"content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`},
 	{"content_block_start", `{"type":"content_block_start","index":12,"content_block":{"type":"text","text":""}}`},
 	{"content_block_stop", `{"type":"content_block_stop","index":0}`},
@@ -34,6 +38,9 @@ var callEvents = [][2]string{
 // leftCallEvents are those shapes changed so that callEvent leaves them to
 // the general path (which takes most of them, some as errors).
 var leftCallEvents = [][2]string{
+	{"message_start", `{"type":"message_start","message":{"id":"a","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":1},"usage":{"output_tokens":2}}}`},
+	{"message_start", `{"type":"message_start","message":{"id":"a","type":"message","role":"assistant","model":"m\u00e9","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":1}}}`},
+	{"message_start", `{"type":"message_start","message":{"id":"a","type":"message","role":"assistant","content":[],"model":"m","stop_reason":null,"stop_sequence":null,"Usage":{"input_tokens":1}}}`},
 	{"message_start", ` {"type":"message_start","message":{"usage":{"input_tokens":1}}}`},
 	{"message_start", `{"type":"message_start","message":{"usage":{"input_tokens":1}}} `},
 	{"message_start", `{"type":"message_start","message":{"usage":{"input_tokens":1}},"x":1}`},

@@ -387,7 +387,25 @@ func (e *events) next() ([]stream.Event, error) {
 	if err != nil {
 		return nil, err // a transport error, worded by UpstreamStream
 	}
-	return e.d.Decode(ev.Event, ev.Data)
+	evs, err := e.d.Decode(ev.Event, ev.Data)
+	if finishes(evs) {
+		// The stream reads no more (dialect.UpstreamStream): the reader's
+		// buffer goes back to the pool for the next call rather than to
+		// the collector (it releases itself only at the body's end, which
+		// a finished stream's reads never reach).
+		e.r.Release()
+	}
+	return evs, err
+}
+
+// finishes says whether evs end the stream.
+func finishes(evs []stream.Event) bool {
+	for i := range evs {
+		if evs[i].Kind == stream.KindFinish {
+			return true
+		}
+	}
+	return false
 }
 
 // Decoder turns Messages stream events into Runnel events. Its zero value

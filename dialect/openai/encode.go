@@ -2,6 +2,7 @@ package openai
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/stream"
@@ -26,13 +27,25 @@ type chunkEncoder struct {
 }
 
 func newChunkEncoder(id, model string, created int64, legacy bool) *chunkEncoder {
+	return newChunkEncoderFor("", id, model, created, legacy)
+}
+
+// newChunkEncoderFor is newChunkEncoder for the id prefix+id (id alone when
+// it begins with prefix, as withPrefix), written without that string. A
+// chat encoder's head and content are one buffer: content is head and
+// the delta's opening, so the call's first chunk costs one allocation for
+// both.
+func newChunkEncoderFor(prefix, id, model string, created int64, legacy bool) *chunkEncoder {
 	object := "chat.completion.chunk"
 	if legacy {
 		object = "text_completion"
 	}
-	h := make([]byte, 0, 96+len(id)+len(model))
+	if strings.HasPrefix(id, prefix) {
+		prefix = ""
+	}
+	h := make([]byte, 0, 96+len(prefix)+len(id)+len(model)+len(contentOpen))
 	h = append(h, `{"id":`...)
-	h = dialect.AppendJSONString(h, id)
+	h = appendPrefixedString(h, prefix, id)
 	h = append(h, `,"object":"`...)
 	h = append(h, object...)
 	h = append(h, `","created":`...)
@@ -40,11 +53,26 @@ func newChunkEncoder(id, model string, created int64, legacy bool) *chunkEncoder
 	h = append(h, `,"model":`...)
 	h = dialect.AppendJSONString(h, model)
 	h = append(h, `,"choices":[`...)
-	e := &chunkEncoder{head: h, legacy: legacy}
+	e := &chunkEncoder{head: h[:len(h):len(h)], legacy: legacy}
 	if !legacy {
-		e.content = append(append(make([]byte, 0, len(h)+32), h...), `{"index":0,"delta":{"content":`...)
+		e.content = append(h, contentOpen...)
 	}
 	return e
+}
+
+// contentOpen follows the head in a chat token's chunk (chunkEncoder.content).
+const contentOpen = `{"index":0,"delta":{"content":`
+
+// appendPrefixedString appends the JSON string of prefix+id; prefix is
+// letters, digits, '_' and '-', which JSON writes as they are.
+func appendPrefixedString(b []byte, prefix, id string) []byte {
+	if prefix == "" {
+		return dialect.AppendJSONString(b, id)
+	}
+	b = append(append(b, '"'), prefix...)
+	n := len(b)
+	b = dialect.AppendJSONString(b, id)
+	return append(b[:n], b[n+1:]...) // drop id's opening quote
 }
 
 // tokenTail ends a chat token's chunk (close's, with neither logprobs nor

@@ -2,6 +2,7 @@ package openai
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/runnel/runnel/stream"
@@ -44,6 +45,35 @@ func FuzzEncoderTokenChunk(f *testing.F) {
 			if got != want {
 				t.Fatalf("got  %s\nwant %s", got, want)
 			}
+		}
+	})
+}
+
+// FuzzEncoderPrefixedID holds the server's encoder (the id's prefix
+// written apart, head and content in one buffer) to one made for the
+// whole id string: every chunk the same bytes.
+func FuzzEncoderPrefixedID(f *testing.F) {
+	f.Add("chatcmpl-", "abc", "m", " tok", 3, false)
+	f.Add("chatcmpl-", "chatcmpl-abc", "m", "t", 1, false)
+	f.Add("cmpl-", "i\"d\u2028\x01", "m\"", "a\nb", -5, true)
+	f.Add("chatcmpl-", "", "", "", 0, false)
+	f.Fuzz(func(t *testing.T, prefix, id, model, text string, created int, legacy bool) {
+		if strings.Trim(prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" {
+			t.Skip() // the prefixes are constants of letters and '-'
+		}
+		enc := newChunkEncoderFor(prefix, id, model, int64(created), legacy)
+		ref := newChunkEncoder(withPrefix(prefix, id), model, int64(created), legacy)
+		u := &stream.Usage{PromptTokens: 1, CompletionTokens: 2}
+		for range 3 { // the role's chunk, then tokens'
+			if got, want := enc.AppendDelta(nil, stream.Output, text, ""), ref.AppendDelta(nil, stream.Output, text, ""); !bytes.Equal(got, want) {
+				t.Fatalf("delta: got %s, want %s", got, want)
+			}
+		}
+		if got, want := enc.AppendFinish(nil, "stop", u), ref.AppendFinish(nil, "stop", u); !bytes.Equal(got, want) {
+			t.Fatalf("finish: got %s, want %s", got, want)
+		}
+		if got, want := enc.AppendUsage(nil, u), ref.AppendUsage(nil, u); !bytes.Equal(got, want) {
+			t.Fatalf("usage: got %s, want %s", got, want)
 		}
 	})
 }

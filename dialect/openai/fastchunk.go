@@ -107,14 +107,17 @@ func parseLiteBytes(data []byte, sh *chunkShape) (c liteChunk, ok bool) {
 // parseLiteFull is parseLiteBytes without trying sh first: from the end
 // of sh's head when data begins with it, else from the start.
 func parseLiteFull(data []byte, sh *chunkShape) (c liteChunk, ok bool) {
-	from := 0
+	from, recorded := 0, false
 	if sh != nil {
 		if sh.json {
 			return c, false
 		}
 		if len(sh.head) > 0 && bytes.HasPrefix(data, sh.head) {
-			from = len(sh.head)
+			from, recorded = len(sh.head), true
 		}
+	}
+	if from == 0 && (sh == nil || !sh.off) {
+		from = firstHead(data)
 	}
 	c, at, head, ok := parseLiteFrom(unsafe.String(unsafe.SliceData(data), len(data)), from)
 	if ok {
@@ -125,7 +128,7 @@ func parseLiteFull(data []byte, sh *chunkShape) (c liteChunk, ok bool) {
 		c.finish = strings.Clone(c.finish)
 		if sh != nil {
 			sh.set(data, at, &c)
-			if from == 0 {
+			if !recorded {
 				sh.setHead(data, head)
 			}
 		}
@@ -170,6 +173,9 @@ func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 	p := liteParser{EventScanner: dialect.EventScanner{S: unsafe.String(unsafe.SliceData(data), len(data)), I: at}}
 	if _, ok := p.Str(); !ok {
 		return
+	}
+	if cap(sh.ends) < len(data) { // once: not a growth for each end
+		sh.ends = make([]byte, 0, len(data))
 	}
 	sh.ends = append(append(sh.ends, data[:at]...), data[p.I:]...)
 	sh.before, sh.chunk = at, *c

@@ -309,7 +309,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *stream.Requ
 //
 //go:noinline
 func chunkEncoderFor(call *gateway.Call, k *streamKind, model string) *chunkEncoder {
-	return newChunkEncoder(withPrefix(k.idPrefix, call.ID), model, call.Started.Unix(), k.text)
+	return newChunkEncoderFor(k.idPrefix, call.ID, model, call.Started.Unix(), k.text)
 }
 
 // events writes call's events, then [DONE]: the first at once, the others

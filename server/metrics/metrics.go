@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,11 @@ type Metrics struct {
 	mu     sync.RWMutex
 	series map[key]*series
 	models map[string]bool
+	// last is the series get returned last, when the map keeps it: most
+	// calls are for the pair the one before was, and comparing two
+	// strings is a fraction of hashing them (get is asked twice as a
+	// call starts and once as it ends).
+	last atomic.Pointer[series]
 }
 
 type key struct{ provider, model string }
@@ -67,6 +73,11 @@ type series struct {
 	prompt, completion prometheus.Counter
 	active             prometheus.Gauge
 	provider, model    string
+	k                  key // what get was asked
+	// ok is requests_total's child for this pair's status "ok", made at
+	// the first call that ends so (a child made earlier would show a zero
+	// the exposition did not have): CallEnded looks up no labels then.
+	ok atomic.Pointer[prometheus.Counter]
 }
 
 var _ gateway.CallObserver = (*Metrics)(nil)
@@ -130,11 +141,15 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 func (m *Metrics) get(provider, model string) *series {
+	if s := m.last.Load(); s != nil && s.k.provider == provider && s.k.model == model {
+		return s
+	}
 	k := key{provider, model}
 	m.mu.RLock()
 	s := m.series[k]
 	m.mu.RUnlock()
 	if s != nil {
+		m.last.Store(s)
 		return s
 	}
 	m.mu.Lock()
@@ -163,9 +178,11 @@ func (m *Metrics) get(provider, model string) *series {
 		active:     m.active.WithLabelValues(label, provider),
 		provider:   provider,
 		model:      label,
+		k:          k,
 	}
 	if len(m.series) < 4*maxModels {
 		m.series[k] = s
+		m.last.Store(s)
 	}
 	return s
 }
@@ -215,5 +232,19 @@ func (m *Metrics) CallEnded(rec *gateway.Record) {
 	if status == "" {
 		status = "ok"
 	}
+	if status == "ok" {
+		s.okCounter(m).Inc()
+		return
+	}
 	m.requests.WithLabelValues(s.model, s.provider, status).Inc()
+}
+
+// okCounter is s's requests_total child for status "ok" (series.ok).
+func (s *series) okCounter(m *Metrics) prometheus.Counter {
+	if c := s.ok.Load(); c != nil {
+		return *c
+	}
+	c := m.requests.WithLabelValues(s.model, s.provider, "ok")
+	s.ok.Store(&c)
+	return c
 }

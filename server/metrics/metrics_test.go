@@ -20,6 +20,19 @@ func scrape(t *testing.T, m *metrics.Metrics) string {
 	return string(b)
 }
 
+// hasLines checks that the exposition out holds each of want.
+func hasLines(t *testing.T, out string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("metrics lack %q", w)
+		}
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
+}
+
 func TestObserverExportsEveryFigure(t *testing.T) {
 	m := metrics.New()
 	m.CallStarted("mock", "default?tokens=3")
@@ -35,7 +48,7 @@ func TestObserverExportsEveryFigure(t *testing.T) {
 	m.CallEnded(&gateway.Record{Provider: "openai", Model: "gpt-4o-mini", Status: "cancelled"})
 
 	out := scrape(t, m)
-	for _, want := range []string{
+	hasLines(t, out,
 		`runnel_time_to_first_token_seconds_count{model="default",provider="mock"} 1`,
 		`runnel_time_to_first_token_seconds_sum{model="default",provider="mock"} 0.002`,
 		`runnel_inter_token_latency_seconds_count{model="default",provider="mock"} 2`,
@@ -52,14 +65,7 @@ func TestObserverExportsEveryFigure(t *testing.T) {
 		`runnel_active_streams{model="default",provider="mock"} 0`,
 		`runnel_active_streams{model="gpt-4o-mini",provider="openai"} 0`,
 		`go_goroutines `,
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("metrics lack %q", want)
-		}
-	}
-	if t.Failed() {
-		t.Log(out)
-	}
+	)
 }
 
 func TestModelLabelCardinalityIsBounded(t *testing.T) {
@@ -93,14 +99,10 @@ func TestUnknownModelsAddNoSeries(t *testing.T) {
 	if n := strings.Count(out, "runnel_active_streams{"); n != 2 {
 		t.Fatalf("active_streams has %d series, want stories260K and other:\n%s", n, out)
 	}
-	for _, want := range []string{
+	hasLines(t, out,
 		`runnel_active_streams{model="stories260K",provider="engine"} 1`,
 		`runnel_requests_total{model="other",provider="",status="error"} 50`,
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("metrics lack %q", want)
-		}
-	}
+	)
 	if strings.Contains(out, "nosuch") {
 		t.Error("a made-up model name is a label value")
 	}
@@ -127,4 +129,43 @@ func BenchmarkTokenGap(b *testing.B) {
 			}
 		})
 	})
+}
+
+// TestSeriesFollowTheirPair: calls for pairs that share a provider or a
+// model, in runs and alternating, each count under their own pair (the
+// series of the last pair is kept for the next call; "" ends as "ok").
+func TestSeriesFollowTheirPair(t *testing.T) {
+	m := metrics.New()
+	call := func(provider, model, status string) {
+		m.CallStarted(provider, model)
+		m.Call(provider, model).FirstToken(time.Millisecond)
+		m.CallEnded(&gateway.Record{Provider: provider, Model: model, Status: status})
+	}
+	for range 10 {
+		call("a", "m", "ok")
+	}
+	for range 5 {
+		call("b", "m", "")
+		call("a", "n", "ok")
+	}
+	for range 3 {
+		call("a", "m", "")
+	}
+	call("b", "m", "error")
+	out := scrape(t, m)
+	hasLines(t, out,
+		`runnel_requests_total{model="m",provider="a",status="ok"} 13`,
+		`runnel_requests_total{model="m",provider="b",status="ok"} 5`,
+		`runnel_requests_total{model="n",provider="a",status="ok"} 5`,
+		`runnel_requests_total{model="m",provider="b",status="error"} 1`,
+		`runnel_time_to_first_token_seconds_count{model="m",provider="a"} 13`,
+		`runnel_time_to_first_token_seconds_count{model="m",provider="b"} 6`,
+		`runnel_time_to_first_token_seconds_count{model="n",provider="a"} 5`,
+		`runnel_active_streams{model="m",provider="a"} 0`,
+		`runnel_active_streams{model="m",provider="b"} 0`,
+		`runnel_active_streams{model="n",provider="a"} 0`,
+	)
+	if strings.Contains(out, `status="ok"} 0`) {
+		t.Errorf("a zero ok count shown")
+	}
 }
