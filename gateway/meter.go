@@ -137,7 +137,14 @@ func (m *meter) delta(ch stream.Channel, text string) bool {
 		m.mu.Unlock()
 		return false
 	}
-	m.token(now)
+	// token(now), inlined by hand (too complex for the compiler's
+	// budget): a call and its frame less a token.
+	if !m.hasLast {
+		m.firstToken(now)
+	} else if m.tokens != nil {
+		m.tokens.TokenGap(now - m.last)
+	}
+	m.last = now
 	// One WriteString for both channels: each is inlined code.
 	b := &m.out
 	if ch == stream.Thinking {

@@ -106,9 +106,12 @@ type Writer struct {
 	closed   bool
 	headed   bool // the headers were flushed
 
-	omitIDs   bool
-	idPrefix  string
-	deferred  bool // Options.DeferFlush: buf may hold unflushed events
+	omitIDs  bool
+	idPrefix string
+	deferred bool // Options.DeferFlush: buf may hold unflushed events
+	// quiet is deferred on a usable Writer without a log: SendAppend's
+	// event is only appended. Cleared with closed and err.
+	quiet     bool
 	unsent    bool // the headers are not flushed yet (deferred only)
 	keepAlive time.Duration
 	// timer runs tick: the keep-alives, and the unsent headers'
@@ -159,7 +162,7 @@ func NewWriter(w http.ResponseWriter, o Options) *Writer {
 		sw.buf = append(sw.buf, "\n\n"...)
 	}
 	if sw.deferred {
-		sw.unsent = true
+		sw.unsent, sw.quiet = true, true
 	} else {
 		sw.flush()
 	}
@@ -211,57 +214,40 @@ func (w *Writer) SendLine(event string, data []byte) error {
 }
 
 func (w *Writer) send(event string, data []byte, oneLine bool) error {
-	if err := w.begin(event); err != nil {
-		return err
-	}
-	defer w.mu.Unlock()
-	b := w.buf
-	for {
-		b = append(b, "data: "...)
-		i := len(data)
-		if !oneLine {
-			i = lineEnd(data) // two vectorised scans, not a loop over every byte
+	return w.SendAppend(event, func(b []byte) []byte {
+		for {
+			i := len(data)
+			if !oneLine {
+				i = lineEnd(data) // two vectorised scans, not a loop over every byte
+			}
+			b = append(b, data[:i]...)
+			if i == len(data) {
+				return b
+			}
+			if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+				i++
+			}
+			data = data[i+1:]
+			b = append(b, "\ndata: "...) // the next line's
 		}
-		b = append(b, data[:i]...)
-		b = append(b, '\n')
-		if i == len(data) {
-			break
-		}
-		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
-			i++
-		}
-		data = data[i+1:]
-	}
-	return w.end(b)
+	})
 }
 
 // SendAppend is SendLine for data that data appends to the buffer it is
 // given (the Writer's own, locked) and returns: an encoder writes the
 // event straight into the Writer, which then copies no data. data must
 // append one line, with no LF or CR, and must not call the Writer.
+//
+// Every event goes through it. A stream's common event (quiet: usable,
+// kept until Flush; the last name again) runs its few lines and no call
+// but nextID's and data's (docs/benchmarks.md, issue 13, tokpath2
+// session); anything else is checked by ready and flushed by flush.
 func (w *Writer) SendAppend(event string, data func(b []byte) []byte) error {
-	if err := w.begin(event); err != nil {
-		return err
-	}
-	defer w.mu.Unlock()
-	b := data(append(w.buf, "data: "...))
-	return w.end(append(b, '\n'))
-}
-
-// begin locks the Writer and starts an event in its buffer: the next id,
-// and the event's name. On success the caller holds mu.
-func (w *Writer) begin(event string) error {
 	w.mu.Lock()
-	if event != w.name { // a dialect's names are constants: checked once
-		if err := w.setName(event); err != nil {
-			w.mu.Unlock()
-			return err
-		}
+	if (!w.quiet || event != w.name) && !w.ready(event) {
+		return w.refused(event)
 	}
-	if err := w.usable(); err != nil {
-		w.mu.Unlock()
-		return err
-	}
+	defer w.mu.Unlock() // should data panic
 	w.id++
 	b := w.buf
 	if !w.omitIDs {
@@ -270,8 +256,35 @@ func (w *Writer) begin(event string) error {
 	if event != "" {
 		b = append(b, w.nameLine...)
 	}
-	w.buf = b
-	return nil
+	b = data(append(b, "data: "...))
+	w.buf = append(b, '\n', '\n')
+	if w.quiet || w.deferred && w.log == nil {
+		return nil
+	}
+	return w.flush()
+}
+
+// ready says whether the Writer can write an event named event now, a
+// name it keeps the line of. Called with mu held.
+//
+//go:noinline
+func (w *Writer) ready(event string) bool {
+	if event != w.name && w.setName(event) != nil {
+		return false
+	}
+	return w.usable() == nil
+}
+
+// refused unlocks mu, taken by SendAppend, and returns why ready refused
+// event.
+//
+//go:noinline
+func (w *Writer) refused(event string) error {
+	defer w.mu.Unlock()
+	if event != w.name {
+		return w.setName(event)
+	}
+	return w.usable()
 }
 
 // setName checks a new event name and keeps its line (out of line: a
@@ -327,16 +340,6 @@ func (w *Writer) newIDLine() []byte {
 	return w.idLine
 }
 
-// end ends the event begin started, whose lines b holds, and flushes it
-// unless flushes are deferred. Called with mu held.
-func (w *Writer) end(b []byte) error {
-	w.buf = append(b, '\n')
-	if w.deferred && w.log == nil {
-		return nil
-	}
-	return w.flush()
-}
-
 // SendString is Send for a string.
 func (w *Writer) SendString(event, data string) error {
 	// A view, not a copy: Send only reads data, before it returns.
@@ -350,6 +353,24 @@ func (w *Writer) SendString(event, data string) error {
 func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.quiet && w.headed {
+		// The common flush, before each wait of a stream under way:
+		// flush's and write's work without their calls. Quiet and
+		// headed, the headers went and nothing is unsent.
+		if len(w.buf) == 0 {
+			return nil
+		}
+		_, err := w.w.Write(w.buf)
+		w.buf = w.buf[:0]
+		if err != nil {
+			return w.failed(err, false)
+		}
+		if err := w.fl.FlushError(); err != nil {
+			return w.failed(err, true)
+		}
+		w.last = w.now()
+		return nil
+	}
 	if err := w.usable(); err != nil {
 		return err
 	}
@@ -429,7 +450,7 @@ func (w *Writer) Close() error {
 	if (len(w.buf) > 0 || w.unsent) && w.err == nil {
 		w.flush()
 	}
-	w.closed = true
+	w.closed, w.quiet = true, false
 	if w.timer != nil {
 		w.timer.Stop()
 	}
@@ -476,7 +497,7 @@ func (w *Writer) flush() error {
 		}
 	}
 	if err != nil {
-		w.err = err
+		w.err, w.quiet = err, false
 		return err
 	}
 	w.unsent = false
@@ -507,6 +528,20 @@ func (w *Writer) now() time.Duration {
 // BenchmarkCallPath (the hand-off between threads), too much for 8 KiB
 // per open stream (docs/benchmarks.md, issue 13, sixth session).
 func (w *Writer) writeHeaded() error { return w.write() }
+
+// failed ends Flush's fast path on err, its write's or (flushing) its
+// flush's, as flush would: kept as the Writer's error and returned, but
+// for a response that cannot flush, which is no failure (see write).
+//
+//go:noinline
+func (w *Writer) failed(err error, flushing bool) error {
+	if flushing && errors.Is(err, http.ErrNotSupported) {
+		w.last = w.now()
+		return nil
+	}
+	w.err, w.quiet = err, false
+	return err
+}
 
 // write writes the buffer and flushes the response.
 func (w *Writer) write() error {
