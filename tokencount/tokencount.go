@@ -30,17 +30,44 @@ var (
 	o200kOnce, cl100kOnce sync.Once
 )
 
+// The model-name prefixes (lowered) of each tiktoken encoding, tried in
+// this order.
+var (
+	o200kPrefixes  = []string{"gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "gpt-oss", "o1", "o3", "o4", "chatgpt-"}
+	cl100kPrefixes = []string{"gpt-4", "gpt-3.5", "gpt-35", "text-embedding-"}
+)
+
+// firstBytes holds every first byte of a name that may lower to one of
+// the prefixes: every call asks Encoding (CountPrompt), and most names
+// are answered by their first byte. Besides both ASCII cases, only two
+// runes lower to an ASCII letter: U+0130 to "i" and the Kelvin sign
+// U+212A to "k" (FuzzEncoding).
+var firstBytes = func() (set [256]bool) {
+	for _, list := range [][]string{o200kPrefixes, cl100kPrefixes} {
+		for _, p := range list {
+			set[p[0]], set[p[0]&^0x20] = true, true
+			switch p[0] {
+			case 'i':
+				set["\u0130"[0]] = true
+			case 'k':
+				set["\u212a"[0]] = true
+			}
+		}
+	}
+	return set
+}()
+
 // Encoding names the tiktoken encoding of an OpenAI-family model name
 // ("o200k_base", "cl100k_base"), or "" for other models.
 func Encoding(model string) string {
 	if i := strings.LastIndexByte(model, '/'); i >= 0 {
 		model = model[i+1:]
 	}
-	if !familyStart(model) {
-		return "" // every call asks (CountPrompt): most names end here
+	if model == "" || !firstBytes[model[0]] {
+		return ""
 	}
 	model = strings.ToLower(model)
-	has := func(prefixes ...string) bool {
+	has := func(prefixes []string) bool {
 		for _, p := range prefixes {
 			if strings.HasPrefix(model, p) {
 				return true
@@ -49,26 +76,12 @@ func Encoding(model string) string {
 		return false
 	}
 	switch {
-	case has("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "gpt-oss", "o1", "o3", "o4", "chatgpt-"):
+	case has(o200kPrefixes):
 		return string(tokenizer.O200kBase)
-	case has("gpt-4", "gpt-3.5", "gpt-35", "text-embedding-"):
+	case has(cl100kPrefixes):
 		return string(tokenizer.Cl100kBase)
 	}
 	return ""
-}
-
-// familyStart says whether model may begin with one of Encoding's
-// prefixes once lowered: its first byte is g, o, c or t in either case.
-// No rune outside ASCII lowers to one of those.
-func familyStart(model string) bool {
-	if model == "" {
-		return false
-	}
-	switch model[0] | 0x20 {
-	case 'g', 'o', 'c', 't':
-		return true
-	}
-	return false
 }
 
 // codec returns model's encoding, loading its ranks on first use, or nil.

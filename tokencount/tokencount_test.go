@@ -65,12 +65,12 @@ func encodingByPrefixes(model string) string {
 		model = model[i+1:]
 	}
 	model = strings.ToLower(model)
-	for _, p := range []string{"gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "gpt-oss", "o1", "o3", "o4", "chatgpt-"} {
+	for _, p := range o200kPrefixes {
 		if strings.HasPrefix(model, p) {
 			return "o200k_base"
 		}
 	}
-	for _, p := range []string{"gpt-4", "gpt-3.5", "gpt-35", "text-embedding-"} {
+	for _, p := range cl100kPrefixes {
 		if strings.HasPrefix(model, p) {
 			return "cl100k_base"
 		}
