@@ -363,15 +363,8 @@ func (s *upstreamStream) Recv() (ev stream.Event, err error) {
 			continue
 		}
 		raw, rerr := s.events.NextRaw()
-		if rerr != nil {
-			s.readFailed(rerr)
-			continue
-		}
-		if string(raw.Data) == "[DONE]" {
-			if s.finish == "" {
-				s.finish = stream.FinishStop
-			}
-			s.end()
+		if rerr != nil || string(raw.Data) == "[DONE]" {
+			s.ending(rerr)
 			continue
 		}
 		content, ok := s.shape.content(raw.Data)
@@ -418,22 +411,29 @@ func (s *upstreamStream) queueNext(data []byte, read bool) {
 // for Recv to return.
 func (s *upstreamStream) queueRaw(data []byte, rerr error) {
 	s.queue = s.qbuf[:0]
-	switch {
-	case rerr != nil:
-		s.readFailed(rerr)
-	case string(data) == "[DONE]":
-		if s.finish == "" {
-			s.finish = stream.FinishStop
-		}
-		s.end()
-	default:
-		content, ok := s.shape.content(data)
-		if ok && s.shape.plain && content != "" {
-			s.queue = append(s.queue, stream.Delta(content))
-			return
-		}
-		s.take(data, content, ok)
+	if rerr != nil || string(data) == "[DONE]" {
+		s.ending(rerr)
+		return
 	}
+	content, ok := s.shape.content(data)
+	if ok && s.shape.plain && content != "" {
+		s.queue = append(s.queue, stream.Delta(content))
+		return
+	}
+	s.take(data, content, ok)
+}
+
+// ending queues the stream's end: the read's error, or else [DONE]'s
+// finish (stop, unless a chunk named another).
+func (s *upstreamStream) ending(rerr error) {
+	if rerr != nil {
+		s.readFailed(rerr)
+		return
+	}
+	if s.finish == "" {
+		s.finish = stream.FinishStop
+	}
+	s.end()
 }
 
 // take queues the events of one chunk but a plain token's, which Recv
