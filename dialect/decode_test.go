@@ -1,9 +1,13 @@
 package dialect
 
 import (
+	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // A body's type errors name the field and what it must be, for every kind
@@ -82,5 +86,32 @@ func TestDecodeJSONWith(t *testing.T) {
 				t.Errorf("got %.40q, want %.40q", got, c.want)
 			}
 		})
+	}
+}
+
+// readBody cuts a body at its limit as http.MaxBytesReader did before it
+// (in front of it, in decodeWith): the same bytes, then the same error,
+// for bodies about the limit's length, read whole or a byte at a time,
+// of a length said or not.
+func TestReadBodyLimitAsMaxBytesReader(t *testing.T) {
+	const limit = 600 // over the first buffer of an unknown length (512)
+	for _, n := range []int{0, 1, limit - 1, limit, limit + 1, limit + 2, 3 * limit} {
+		body := strings.Repeat("x", n)
+		for _, oneByte := range []bool{false, true} {
+			for _, length := range []int64{-1, int64(n)} {
+				src := func() io.Reader {
+					if oneByte {
+						return iotest.OneByteReader(strings.NewReader(body))
+					}
+					return strings.NewReader(body)
+				}
+				want, werr := io.ReadAll(http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(src()), limit))
+				got, _, gerr := readBody(src(), length, limit, false)
+				var wmax, gmax *http.MaxBytesError
+				if string(got) != string(want) || errors.As(werr, &wmax) != errors.As(gerr, &gmax) || (gerr != nil && gmax == nil) {
+					t.Errorf("%d bytes (one a read %v, length %d): read %d, %v; MaxBytesReader %d, %v", n, oneByte, length, len(got), gerr, len(want), werr)
+				}
+			}
+		}
 	}
 }

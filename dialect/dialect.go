@@ -134,10 +134,9 @@ func decodeWith(w http.ResponseWriter, r *http.Request, limit int64, v any, fast
 	if limit <= 0 {
 		limit = DefaultBodyLimit
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	data, p, err := readBody(body, r.ContentLength, limit, mode == bodyOwned)
+	data, p, err := readBody(r.Body, r.ContentLength, limit, mode == bodyOwned)
 	if err == nil {
-		body.Close() // see decodeJSON
+		r.Body.Close() // see decodeJSON
 		if fast(data) {
 			switch mode {
 			case bodyCopied:
@@ -179,6 +178,10 @@ const maxPrealloc = 32 << 10
 // again, and one the pool would not get back): a request that keeps
 // views of it keeps no more.
 //
+// A body longer than limit is cut there, with an *http.MaxBytesError, as
+// http.MaxBytesReader would read it (whose allocation and calls a request
+// it spares: the server's own limit is one already).
+//
 // p is the pool's slice that data is in, nil for data made afresh.
 func readBody(body io.Reader, length, limit int64, owned bool) (data []byte, p *[]byte, err error) {
 	size := int64(512)
@@ -192,8 +195,16 @@ func readBody(body io.Reader, length, limit int64, owned bool) (data []byte, p *
 		data = *p
 	}
 	for {
-		n, err := body.Read(data[len(data):cap(data)])
+		// Room for one byte over the limit, which tells the body is longer.
+		room := data[len(data):cap(data)]
+		if over := int64(cap(data)) - (limit + 1); over > 0 {
+			room = room[:int64(len(room))-over]
+		}
+		n, err := body.Read(room)
 		data = data[:len(data)+n]
+		if int64(len(data)) > limit {
+			return data[:limit], p, &http.MaxBytesError{Limit: limit}
+		}
 		if err == io.EOF {
 			return data, p, nil
 		}

@@ -41,9 +41,9 @@ func (f *Fallback) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	KeepRequest(ctx) // a second target reads the request after the first encoded it
 	var last error = stream.Errorf(stream.CodeInternal, "fallback chain with no targets")
 	for _, t := range f.Targets {
-		r := req.Clone()
+		r := *req // providers only read the rest (see Gateway.begin)
 		r.Model = t.Model
-		s, err := t.Provider.Stream(ctx, r)
+		s, err := t.Provider.Stream(ctx, &r)
 		if err == nil {
 			var first stream.Event
 			first, err = s.Recv()

@@ -169,7 +169,13 @@ func (g *Gateway) begin(ctx context.Context, req *stream.Request) (*callState, e
 	}
 
 	cs := new(callState)
-	up := req.Clone()
+	// A shallow copy: the gateway sets its Model, MaxTokens and (for a
+	// continuation) Messages; providers only read what it shares with
+	// req, the messages, tools, stop sequences, metadata and format
+	// (TestProvidersLeaveTheRequestAsItWas). A deep copy (Clone) was
+	// one more allocation and a copy of the messages a call.
+	up := new(stream.Request)
+	*up = *req
 	cs.up = up
 	up.Model = model
 	if up.Sampling.MaxTokens == 0 {

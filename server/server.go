@@ -67,7 +67,7 @@ type Options struct {
 
 // Handler is Runnel's root HTTP handler.
 type Handler struct {
-	routes   *http.ServeMux
+	routes   *routes
 	limit    int64 // Options.BodyLimit
 	cors     corsOrigins
 	draining atomic.Bool
@@ -107,13 +107,13 @@ func New(opts Options) *Handler {
 		for _, d := range opts.Dialects {
 			d.Register(api)
 		}
-		var apiHandler http.Handler = api
+		var apiHandler http.Handler = newRoutes(api)
 		for i := len(opts.Middleware) - 1; i >= 0; i-- {
 			apiHandler = opts.Middleware[i](apiHandler)
 		}
 		mux.Handle("/", apiHandler)
 	}
-	h.routes = mux
+	h.routes = newRoutes(mux)
 	return h
 }
 
@@ -130,7 +130,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.preflight(rec) {
 		return
 	}
-	h.routes.ServeHTTP(rec, rec.req)
+	// routes.ServeHTTP's steps, without its frame under the stream.
+	if hd := h.routes.handler(rec.req); hd != nil {
+		hd.ServeHTTP(rec, rec.req)
+		return
+	}
+	h.routes.learn(rec.req)
+	h.routes.mux.ServeHTTP(rec, rec.req)
 }
 
 // begin starts a request: its id (echoed in the X-Request-ID response

@@ -24,7 +24,17 @@ type chunkEncoder struct {
 	// buf holds a chunk with the upstream's raw logprobs, which may hold
 	// line breaks and so goes through sse.Writer.Send (Delta).
 	buf []byte
+	// inline holds content (and so head) when it fits, which it does
+	// for ids and model names of common lengths: the encoder and its
+	// bytes in one allocation, not two.
+	inline [inlineHead]byte
 }
+
+// inlineHead is chunkEncoder.inline's length: a chat chunk's head and
+// contentOpen (a bound of 126 bytes, the id and the model) for an id of
+// up to 38 bytes with its prefix and a model name of up to 60, the encoder in a
+// 320-byte size class.
+const inlineHead = 224
 
 func newChunkEncoder(id, model string, created int64, legacy bool) *chunkEncoder {
 	return newChunkEncoderFor("", id, model, created, legacy)
@@ -43,7 +53,11 @@ func newChunkEncoderFor(prefix, id, model string, created int64, legacy bool) *c
 	if strings.HasPrefix(id, prefix) {
 		prefix = ""
 	}
-	h := make([]byte, 0, 96+len(prefix)+len(id)+len(model)+len(contentOpen))
+	e := &chunkEncoder{legacy: legacy}
+	h := e.inline[:0]
+	if n := 96 + len(prefix) + len(id) + len(model) + len(contentOpen); n > len(e.inline) {
+		h = make([]byte, 0, n)
+	}
 	h = append(h, `{"id":`...)
 	h = appendPrefixedString(h, prefix, id)
 	h = append(h, `,"object":"`...)
@@ -53,7 +67,7 @@ func newChunkEncoderFor(prefix, id, model string, created int64, legacy bool) *c
 	h = append(h, `,"model":`...)
 	h = dialect.AppendJSONString(h, model)
 	h = append(h, `,"choices":[`...)
-	e := &chunkEncoder{head: h[:len(h):len(h)], legacy: legacy}
+	e.head = h[:len(h):len(h)]
 	if !legacy {
 		e.content = append(h, contentOpen...)
 	}

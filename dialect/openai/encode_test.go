@@ -2,6 +2,7 @@ package openai
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -76,4 +77,27 @@ func FuzzEncoderPrefixedID(f *testing.F) {
 			t.Fatalf("usage: got %s, want %s", got, want)
 		}
 	})
+}
+
+// A chat encoder is one allocation for a call's id and a model name of
+// up to 60 bytes (its head in the encoder), two for a longer name, and
+// its chunks name the id and model either way.
+func TestChunkEncoderAllocations(t *testing.T) {
+	id := "call_0123456789abcdef01234567"
+	for _, c := range []struct {
+		model  string
+		allocs float64
+	}{{"", 1}, {"openai/default", 1}, {strings.Repeat("m", 60), 1}, {strings.Repeat("m", 61), 2}, {strings.Repeat("m", 300), 2}} {
+		var enc *chunkEncoder
+		if n := testing.AllocsPerRun(100, func() { enc = newChunkEncoderFor("chatcmpl-", id, c.model, 7, false) }); n != c.allocs {
+			t.Errorf("model of %d bytes: %.0f allocations, want %.0f", len(c.model), n, c.allocs)
+		}
+		var chunk struct{ ID, Object, Model string }
+		for range 2 { // the role's chunk, then a token's
+			b := enc.AppendDelta(nil, stream.Output, "x", "")
+			if err := json.Unmarshal(b, &chunk); err != nil || chunk.ID != "chatcmpl-"+id || chunk.Model != c.model || chunk.Object != "chat.completion.chunk" {
+				t.Errorf("model of %d bytes: chunk %s (%v)", len(c.model), b, err)
+			}
+		}
+	}
 }
