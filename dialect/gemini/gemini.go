@@ -294,12 +294,13 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "gemini: %v", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	us := dialect.NewUpstreamStream(ctx, cancel, nil, nil)
+	// No context of the stream's own: closing the body ends the request
+	// (dialect.UpstreamStream), as the OpenAI and Anthropic providers'
+	// streams do, without a context's allocations a call.
+	us := dialect.NewUpstreamStream(ctx, nil, nil, nil)
 	// A long body is let go of once sent, and its buffer pooled.
 	hreq, sent, err := dialect.NewUpstreamPost(us.RequestContext(), p.cfg.BaseURL+"/"+modelPath(req.Model)+":streamGenerateContent?alt=sse", &b, shortBody)
 	if err != nil {
-		cancel()
 		return nil, stream.Errorf(stream.CodeInternal, "gemini: %v", err)
 	}
 	hreq.Header = p.streamHeader
@@ -309,21 +310,18 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	resp, err := p.cfg.HTTPClient.Do(hreq)
 	sent.Release()
 	if err != nil {
-		e := dialect.TransportError(ctx, p.cfg.Name, err) // before cancel, which would hide it
-		cancel()
-		return nil, e
+		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}
 	if p.gzip {
 		dialect.Gunzipped(resp)
 	}
 	if resp.StatusCode >= 300 {
-		defer cancel()
 		defer resp.Body.Close()
 		return nil, statusError(resp)
 	}
-	r := sse.NewReader(us.Body())
-	r.SetMaxEventSize(maxEvent)
-	us.Begin(resp.Body, read(r))
+	c := &chunks{r: sse.NewReader(us.Body())}
+	c.r.SetMaxEventSize(maxEvent)
+	us.Begin(resp.Body, c.next)
 	us.Provider = p.cfg.Name
 	return us, nil
 }
@@ -353,23 +351,36 @@ func statusError(resp *http.Response) *stream.Error {
 	return e
 }
 
-// read returns a function decoding the next chunk of r. Gemini sends no
-// end marker: the stream ends after the chunk carrying a finishReason.
-func read(r *sse.Reader) func() ([]stream.Event, error) {
-	var d Decoder
-	return func() ([]stream.Event, error) {
-		ev, err := r.Next()
-		if err == io.EOF {
-			if evs, ok := d.End(); ok {
-				return evs, nil
-			}
-			return nil, stream.Errorf(stream.CodeUpstream, "gemini: stream ended without a finish reason")
+// chunks is a stream's reading side, in one allocation: the SSE reader
+// over its body and the decoder.
+type chunks struct {
+	r *sse.Reader
+	d Decoder
+}
+
+// next decodes the next chunk. Gemini sends no end marker: the stream
+// ends after the chunk carrying a finishReason, at the body's end, where
+// the reader gives its buffer back to the pool by itself. An error chunk
+// (or one that does not parse) ends it before: the reader, read no more
+// (dialect.UpstreamStream), gives it back then. A stream closed before its
+// end leaves the buffer to the collector, since a read may be under way.
+func (c *chunks) next() ([]stream.Event, error) {
+	// Raw: Decode copies what it keeps out of the reader's buffer.
+	ev, err := c.r.NextRaw()
+	if err == io.EOF {
+		if evs, ok := c.d.End(); ok {
+			return evs, nil
 		}
-		if err != nil {
-			return nil, err // a transport error, worded by UpstreamStream
-		}
-		return d.Decode([]byte(ev.Data))
+		return nil, stream.Errorf(stream.CodeUpstream, "gemini: stream ended without a finish reason")
 	}
+	if err != nil {
+		return nil, err // a transport error, worded by UpstreamStream
+	}
+	evs, err := c.d.Decode(ev.Data)
+	if err != nil || len(evs) > 0 && evs[len(evs)-1].Kind == stream.KindFinish {
+		c.r.Release()
+	}
+	return evs, err
 }
 
 // Decoder turns streamed chunks into events. Usage and the finish are

@@ -83,14 +83,17 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	us := dialect.NewUpstreamStream(ctx, cancel, nil, nil)
+	// No context of the stream's own: closing the body ends the request
+	// (dialect.UpstreamStream), as the OpenAI and Anthropic providers'
+	// streams do, without a context's allocations a call.
+	us := dialect.NewUpstreamStream(ctx, nil, nil, nil)
 	resp, err := p.post(ctx, us.RequestContext(), path, body, "application/x-ndjson")
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	us.Begin(resp.Body, read(bufio.NewReaderSize(us.Body(), lineBuffer)))
+	c := &chunks{r: readerPool.Get().(*bufio.Reader)}
+	c.r.Reset(us.Body())
+	us.Begin(resp.Body, c.next)
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return &dialect.Prefilled{Stream: us, WS: pf.ws, Tokens: pf.tokens}, nil
@@ -207,24 +210,46 @@ func upstreamBody(req *stream.Request, as sendAs) (path string, body []byte, err
 	return "/api/chat", b, err
 }
 
-// read returns a function decoding the next NDJSON line of r.
-func read(r *bufio.Reader) func() ([]stream.Event, error) {
-	calls := 0 // tool calls are numbered across lines
-	return func() ([]stream.Event, error) {
-		line, err := readLine(r)
-		if err == io.EOF {
-			return nil, stream.Errorf(stream.CodeUpstream, "ollama: stream ended without a final object")
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			return nil, nil
-		}
-		var evs []stream.Event
-		evs, calls, err = DecodeChunk(line, calls)
-		return evs, err
+// readerPool holds the streams' line readers: a call's would otherwise
+// be two allocations and its buffer garbage.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, lineBuffer) }}
+
+// chunks is a stream's reading side: the NDJSON lines of its body.
+type chunks struct {
+	r     *bufio.Reader // from readerPool; nil once given back
+	calls int           // tool calls are numbered across lines
+}
+
+// next decodes the next line. Its last call (an error, or a line that
+// ends the stream: dialect.UpstreamStream calls it no more) gives the
+// reader back to the pool: nothing reads it after, and the events do not
+// point into its buffer (DecodeChunk copies what it keeps). A stream
+// closed before its end leaves its reader to the collector, since a read
+// may still be under way.
+func (c *chunks) next() ([]stream.Event, error) {
+	evs, err := c.decode()
+	if err != nil || len(evs) > 0 && evs[len(evs)-1].Kind == stream.KindFinish {
+		c.r.Reset(nil)
+		readerPool.Put(c.r)
+		c.r = nil
 	}
+	return evs, err
+}
+
+func (c *chunks) decode() ([]stream.Event, error) {
+	line, err := readLine(c.r)
+	if err == io.EOF {
+		return nil, stream.Errorf(stream.CodeUpstream, "ollama: stream ended without a final object")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(line)) == 0 {
+		return nil, nil
+	}
+	var evs []stream.Event
+	evs, c.calls, err = DecodeChunk(line, c.calls)
+	return evs, err
 }
 
 // readLine returns the next line without its newline, at most maxLine long.

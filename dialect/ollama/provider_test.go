@@ -215,31 +215,14 @@ func TestProviderMidStream(t *testing.T) {
 	}
 }
 
-// TestProviderCloseCancels checks that Close ends the upstream request
-// while it is still generating.
+// TestProviderCloseCancels checks that Close, or the call's context
+// cancelled, ends the upstream request while it is still generating: the
+// stream has no context of its own.
 func TestProviderCloseCancels(t *testing.T) {
-	gone := make(chan struct{})
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `{"model":"m","created_at":"2025-01-01T00:00:00Z","message":{"role":"assistant","content":"a"},"done":false}`+"\n")
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
-		close(gone)
-	}))
-	defer ts.Close()
-	s, err := NewProvider(Config{BaseURL: ts.URL}).Stream(context.Background(), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ev, err := s.Recv(); err != nil || ev.Text != "a" {
-		t.Fatalf("%v %v", ev, err)
-	}
-	recvErr := make(chan error)
-	go func() { _, err := s.Recv(); recvErr <- err }()
-	s.Close()
-	if err := <-recvErr; !errors.Is(err, context.Canceled) {
-		t.Errorf("Recv after Close: %v", err)
-	}
-	<-gone
+	dialecttest.CancelsUpstream(t, `{"model":"m","created_at":"2025-01-01T00:00:00Z","message":{"role":"assistant","content":"a"},"done":false}`+"\n",
+		func(ctx context.Context, url string) (stream.Stream, error) {
+			return NewProvider(Config{BaseURL: url}).Stream(ctx, &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+		})
 }
 
 // TestRoundTrip runs the provider against Runnel's own Ollama server: the
