@@ -338,7 +338,9 @@ func TestSequentialCallsReuseOneConnection(t *testing.T) {
 
 // Gemini's stream has no end event: its finish and last usage are known
 // only at the body's end, so the client's answer ends with the
-// upstream's body, as through a proxy; the connection is reused.
+// upstream's body, as through a proxy (or DrainWait after the finish
+// reason, when the body's end is held: gemini's
+// TestHeldBodyEndsAfterItsFinish); the connection is reused.
 func TestGeminiAnswerEndsWithItsBody(t *testing.T) {
 	srv, url, client, _ := runnelOverHeld(t, heldUpstreams[3])
 	for range 2 {

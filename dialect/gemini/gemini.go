@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel/runnel/dialect"
@@ -319,7 +321,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		defer resp.Body.Close()
 		return nil, statusError(resp)
 	}
-	c := &chunks{r: sse.NewReader(us.Body())}
+	c := &chunks{r: sse.NewReader(us.Body()), body: resp.Body}
 	c.r.SetMaxEventSize(maxEvent)
 	us.Begin(resp.Body, c.next)
 	us.Provider = p.cfg.Name
@@ -354,9 +356,17 @@ func statusError(resp *http.Response) *stream.Error {
 // chunks is a stream's reading side, in one allocation: the SSE reader
 // over its body and the decoder.
 type chunks struct {
-	r *sse.Reader
-	d Decoder
+	r    *sse.Reader
+	d    Decoder
+	body io.Closer
+	cut  atomic.Bool // a heldTimer closed body (heldEnd)
 }
+
+// heldEnd bounds the wait for the end of a body after its finish reason:
+// an upstream that holds its connection open longer is taken to have
+// ended its answer, which ends with the usage last sent. The chunk with
+// the finish reason is normally the last, with the final usage.
+const heldEnd = dialect.DrainWait
 
 // next decodes the next chunk. Gemini sends no end marker: the stream
 // ends after the chunk carrying a finishReason, at the body's end, where
@@ -365,9 +375,16 @@ type chunks struct {
 // (dialect.UpstreamStream), gives it back then. A stream closed before its
 // end leaves the buffer to the collector, since a read may be under way.
 func (c *chunks) next() ([]stream.Event, error) {
+	var held *heldTimer
+	if c.d.finish != "" {
+		held = startHeld(c)
+	}
 	// Raw: Decode copies what it keeps out of the reader's buffer.
 	ev, err := c.r.NextRaw()
-	if err == io.EOF {
+	if held != nil {
+		held.stop()
+	}
+	if err == io.EOF || err != nil && c.cut.Load() {
 		if evs, ok := c.d.End(); ok {
 			return evs, nil
 		}
@@ -381,6 +398,46 @@ func (c *chunks) next() ([]stream.Event, error) {
 		c.r.Release()
 	}
 	return evs, err
+}
+
+// heldTimer bounds a read after the finish reason (heldEnd). Timers are
+// pooled, each with its function made once: a timer and its function
+// made per call were two allocations.
+type heldTimer struct {
+	t *time.Timer
+	c atomic.Pointer[chunks] // whose read it bounds
+}
+
+var heldTimers = sync.Pool{New: func() any {
+	h := new(heldTimer)
+	h.t = time.AfterFunc(time.Hour, h.fire)
+	h.t.Stop()
+	return h
+}}
+
+// startHeld arms a timer for c's next read.
+func startHeld(c *chunks) *heldTimer {
+	h := heldTimers.Get().(*heldTimer)
+	h.c.Store(c)
+	h.t.Reset(heldEnd)
+	return h
+}
+
+// stop disarms h once the read returned. A timer that fired, or is
+// firing, is not reused: its function may still be about to read c.
+func (h *heldTimer) stop() {
+	if h.t.Stop() {
+		h.c.Store(nil)
+		heldTimers.Put(h)
+	}
+}
+
+// fire ends a read held too long after the finish reason: closing the
+// body ends it, and next ends the answer.
+func (h *heldTimer) fire() {
+	c := h.c.Load()
+	c.cut.Store(true)
+	c.body.Close()
 }
 
 // Decoder turns streamed chunks into events. Usage and the finish are
