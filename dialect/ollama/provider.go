@@ -36,6 +36,10 @@ type Config struct {
 // gateway.Continuer.
 type Provider struct {
 	cfg Config
+	// ndjsonHeader and jsonHeader are the headers of a streamed request
+	// and of one answered whole, made once (net/http only reads a
+	// request's headers): per call, two Sets and a copy of cfg.Header.
+	ndjsonHeader, jsonHeader http.Header
 
 	mu     sync.Mutex
 	probes map[string]*probe // by model: does its template continue an answer begun
@@ -50,8 +54,24 @@ func NewProvider(cfg Config) *Provider {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
 	}
-	return &Provider{cfg: cfg}
+	return &Provider{cfg: cfg, ndjsonHeader: requestHeader(cfg.Header, "application/x-ndjson"), jsonHeader: requestHeader(cfg.Header, "application/json")}
 }
+
+// requestHeader is the headers of a request to Ollama whose answer is
+// accept.
+func requestHeader(configured http.Header, accept string) http.Header {
+	h := configured.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", accept)
+	return h
+}
+
+// shortBody is the longest body sent with its headers in one write (see
+// dialect.NewUpstreamPost).
+const shortBody = 1024
 
 // maxLine bounds one NDJSON line from upstream.
 const maxLine = 4 << 20
@@ -87,7 +107,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	// (dialect.UpstreamStream), as the OpenAI and Anthropic providers'
 	// streams do, without a context's allocations a call.
 	us := dialect.NewUpstreamStream(ctx, nil, nil, nil)
-	resp, err := p.post(ctx, us.RequestContext(), path, body, "application/x-ndjson")
+	resp, err := p.post(ctx, us.RequestContext(), path, body, p.ndjsonHeader)
 	if err != nil {
 		return nil, err
 	}
@@ -101,21 +121,23 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	return us, nil
 }
 
-// post sends body to Ollama's path, with the request's context rctx
-// (ctx, or a stream's: dialect.Drain.Context), and returns its answer if
-// the status is a success; else the error as a *stream.Error, worded with
-// ctx. The caller closes the body; cancelling ctx ends the request.
-func (p *Provider) post(ctx, rctx context.Context, path string, body []byte, accept string) (*http.Response, error) {
-	hreq, err := http.NewRequestWithContext(rctx, http.MethodPost, p.cfg.BaseURL+path, bytes.NewReader(body))
+// post sends body to Ollama's path with header (p.ndjsonHeader or
+// p.jsonHeader) and the request's context rctx (ctx, or a stream's:
+// dialect.Drain.Context), and returns its answer if the status is a
+// success; else the error as a *stream.Error, worded with ctx. The
+// caller closes the body; cancelling ctx ends the request. A long body is
+// let go of once sent (dialect.NewUpstreamPost).
+func (p *Provider) post(ctx, rctx context.Context, path string, body []byte, header http.Header) (*http.Response, error) {
+	hreq, sent, err := dialect.NewUpstreamPost(rctx, p.cfg.BaseURL+path, &body, shortBody)
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "ollama: %v", err)
 	}
-	for k, v := range p.cfg.Header {
-		hreq.Header[k] = v
+	hreq.Header = header
+	if p.cfg.HTTPClient.Jar != nil {
+		hreq.Header = header.Clone() // the jar's cookies are added to it
 	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", accept)
 	resp, err := p.cfg.HTTPClient.Do(hreq)
+	sent.Release()
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}
