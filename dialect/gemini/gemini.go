@@ -359,7 +359,7 @@ type chunks struct {
 	r    *sse.Reader
 	d    Decoder
 	body io.Closer
-	cut  atomic.Bool // a heldTimer closed body (heldEnd)
+	cut  atomic.Bool // a heldTimer closed the body (heldEnd)
 }
 
 // heldEnd bounds the wait for the end of a body after its finish reason:
