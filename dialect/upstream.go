@@ -39,9 +39,14 @@ type UpstreamStream struct {
 	once   sync.Once
 	closed atomic.Bool // Close began
 
-	pending  []stream.Event
-	done     bool
-	finished bool       // a Finish event came: the answer is complete
+	pending []stream.Event
+	done    bool
+	// finished: a Finish event came, the answer is complete. Recv stores
+	// it once, after the read that met the Finish, which is read's last
+	// call; Close, which may run on another goroutine (a control's
+	// AfterFunc, the server's cancellation), loads it, and when it is
+	// true every read (through's end included) happened before.
+	finished atomic.Bool
 	through  BodyReader // body, as read reads it (Body)
 	drain    Drain
 }
@@ -119,7 +124,8 @@ func (u *UpstreamStream) Recv() (stream.Event, error) {
 		}
 		for _, ev := range evs {
 			if ev.Kind == stream.KindFinish {
-				u.done, u.finished = true, true
+				u.done = true
+				u.finished.Store(true)
 			}
 		}
 		u.pending = evs
@@ -133,7 +139,7 @@ func (u *UpstreamStream) Recv() (stream.Event, error) {
 func (u *UpstreamStream) Close() error {
 	u.once.Do(func() {
 		u.closed.Store(true)
-		if u.finished {
+		if u.finished.Load() {
 			u.drain.Close(u.body, u.through.EOF())
 		} else {
 			u.body.Close()

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/runnel/runnel/stream"
@@ -115,4 +117,25 @@ func TestUpstreamStream(t *testing.T) {
 	if _, err := s.Recv(); errors.Is(err, context.Canceled) || err == nil {
 		t.Errorf("a read failing before Close: %v", err)
 	}
+}
+
+// Recv and Close may run on different goroutines (a control's AfterFunc,
+// the server's cancellation closes a stream while its reader is in Recv):
+// the finish Recv notes and Close reads is shared between them. Under
+// -race this fails if it is not synchronised.
+func TestUpstreamStreamRecvRacesClose(t *testing.T) {
+	for range 20 {
+		s := NewUpstreamStream(context.Background(), nil, io.NopCloser(strings.NewReader("\r\n0\r\n\r\n")), func() ([]stream.Event, error) {
+			return []stream.Event{stream.Finished(stream.FinishStop)}, nil
+		})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if ev, err := s.Recv(); err != nil || ev.Kind != stream.KindFinish {
+				t.Errorf("Recv: %v %v", ev, err)
+			}
+		})
+		wg.Go(func() { s.Close() })
+		wg.Wait()
+	}
+	WaitDrains()
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -41,7 +42,7 @@ func ParseTarget(s string) (Target, bool) {
 type StaticRouter struct {
 	mu        sync.RWMutex
 	providers map[string]stream.Provider
-	aliases   map[string][]Target
+	aliases   map[string]alias
 	def       string
 	listed    []ModelInfo
 	noStream  map[string]bool // providers whose models cannot stream
@@ -49,7 +50,43 @@ type StaticRouter struct {
 
 // NewStaticRouter returns an empty router.
 func NewStaticRouter() *StaticRouter {
-	return &StaticRouter{providers: map[string]stream.Provider{}, aliases: map[string][]Target{}}
+	return &StaticRouter{providers: map[string]stream.Provider{}, aliases: map[string]alias{}}
+}
+
+// alias is a configured alias, with what Route answers for it made when
+// it was configured or a provider registered (not per call, where the
+// Fallback and its targets were three allocations).
+type alias struct {
+	targets []Target
+	// p is the one target's provider or a Fallback over them all, shared
+	// by the alias's calls (a Fallback is not changed once made); nil
+	// while err says which target's provider is not registered.
+	p   stream.Provider
+	err string
+}
+
+// resolve makes name's alias over targets with the providers registered
+// now. Called with r.mu held.
+func (r *StaticRouter) resolve(name string, targets []Target) alias {
+	a := alias{targets: targets}
+	if len(targets) == 0 {
+		a.err = fmt.Sprintf("model %q: alias has no targets", name)
+		return a
+	}
+	fb := &Fallback{Targets: make([]FallbackTarget, 0, len(targets))}
+	for _, t := range targets {
+		p, ok := r.providers[t.Provider]
+		if !ok {
+			a.err = fmt.Sprintf("model %q: alias target provider %q is not configured", name, t.Provider)
+			return a
+		}
+		fb.Targets = append(fb.Targets, FallbackTarget{Name: t.Provider, Model: t.Model, Provider: p})
+	}
+	a.p = fb
+	if len(fb.Targets) == 1 {
+		a.p = fb.Targets[0].Provider
+	}
+	return a
 }
 
 // Register adds a provider under name, the prefix clients route with.
@@ -57,6 +94,9 @@ func (r *StaticRouter) Register(name string, p stream.Provider) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.providers[name] = p
+	for alias, a := range r.aliases {
+		r.aliases[alias] = r.resolve(alias, a.targets)
+	}
 }
 
 // Alias makes name route to targets, the first serving and the rest as
@@ -65,7 +105,7 @@ func (r *StaticRouter) Register(name string, p stream.Provider) {
 func (r *StaticRouter) Alias(name string, targets ...Target) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.aliases[name] = slices.Clone(targets)
+	r.aliases[name] = r.resolve(name, slices.Clone(targets))
 }
 
 // NoStream marks every model of provider as unable to stream (see
@@ -87,8 +127,8 @@ func (r *StaticRouter) NoStream(provider string) {
 func (r *StaticRouter) CanStream(model string) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if targets, ok := r.aliases[model]; ok {
-		for _, t := range targets {
+	if a, ok := r.aliases[model]; ok {
+		for _, t := range a.targets {
 			if !r.targetStreams(t) {
 				return false
 			}
@@ -133,19 +173,11 @@ func (r *StaticRouter) List(models ...ModelInfo) {
 func (r *StaticRouter) Route(model string) (stream.Provider, string, string, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if targets, ok := r.aliases[model]; ok {
-		fb := &Fallback{}
-		for _, t := range targets {
-			p, ok := r.providers[t.Provider]
-			if !ok {
-				return nil, "", "", stream.Errorf(stream.CodeInternal, "model %q: alias target provider %q is not configured", model, t.Provider)
-			}
-			fb.Targets = append(fb.Targets, FallbackTarget{Name: t.Provider, Model: t.Model, Provider: p})
+	if a, ok := r.aliases[model]; ok {
+		if a.p == nil {
+			return nil, "", "", &stream.Error{Code: stream.CodeInternal, Message: a.err}
 		}
-		if len(fb.Targets) == 1 {
-			return fb.Targets[0].Provider, targets[0].Provider, targets[0].Model, nil
-		}
-		return fb, targets[0].Provider, targets[0].Model, nil
+		return a.p, a.targets[0].Provider, a.targets[0].Model, nil
 	}
 	if t, ok := ParseTarget(model); ok {
 		if p, ok := r.providers[t.Provider]; ok {
@@ -189,9 +221,12 @@ func (r *StaticRouter) Models(ctx context.Context) ([]ModelInfo, error) {
 	for i := range out {
 		out[i].NoStream = out[i].NoStream || r.noStream[out[i].Provider]
 	}
-	for name, targets := range r.aliases {
-		m := ModelInfo{ID: name, Provider: targets[0].Provider, OwnedBy: "runnel"}
-		for _, t := range targets {
+	for name, a := range r.aliases {
+		if len(a.targets) == 0 {
+			continue
+		}
+		m := ModelInfo{ID: name, Provider: a.targets[0].Provider, OwnedBy: "runnel"}
+		for _, t := range a.targets {
 			m.NoStream = m.NoStream || !r.targetStreams(t)
 		}
 		out = append(out, m)

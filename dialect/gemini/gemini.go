@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel/runnel/dialect"
@@ -294,12 +296,13 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInvalidRequest, "gemini: %v", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	us := dialect.NewUpstreamStream(ctx, cancel, nil, nil)
+	// No context of the stream's own: closing the body ends the request
+	// (dialect.UpstreamStream), as the OpenAI and Anthropic providers'
+	// streams do, without a context's allocations a call.
+	us := dialect.NewUpstreamStream(ctx, nil, nil, nil)
 	// A long body is let go of once sent, and its buffer pooled.
 	hreq, sent, err := dialect.NewUpstreamPost(us.RequestContext(), p.cfg.BaseURL+"/"+modelPath(req.Model)+":streamGenerateContent?alt=sse", &b, shortBody)
 	if err != nil {
-		cancel()
 		return nil, stream.Errorf(stream.CodeInternal, "gemini: %v", err)
 	}
 	hreq.Header = p.streamHeader
@@ -309,21 +312,18 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	resp, err := p.cfg.HTTPClient.Do(hreq)
 	sent.Release()
 	if err != nil {
-		e := dialect.TransportError(ctx, p.cfg.Name, err) // before cancel, which would hide it
-		cancel()
-		return nil, e
+		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}
 	if p.gzip {
 		dialect.Gunzipped(resp)
 	}
 	if resp.StatusCode >= 300 {
-		defer cancel()
 		defer resp.Body.Close()
 		return nil, statusError(resp)
 	}
-	r := sse.NewReader(us.Body())
-	r.SetMaxEventSize(maxEvent)
-	us.Begin(resp.Body, read(r))
+	c := &chunks{r: sse.NewReader(us.Body()), body: resp.Body}
+	c.r.SetMaxEventSize(maxEvent)
+	us.Begin(resp.Body, c.next)
 	us.Provider = p.cfg.Name
 	return us, nil
 }
@@ -353,23 +353,91 @@ func statusError(resp *http.Response) *stream.Error {
 	return e
 }
 
-// read returns a function decoding the next chunk of r. Gemini sends no
-// end marker: the stream ends after the chunk carrying a finishReason.
-func read(r *sse.Reader) func() ([]stream.Event, error) {
-	var d Decoder
-	return func() ([]stream.Event, error) {
-		ev, err := r.Next()
-		if err == io.EOF {
-			if evs, ok := d.End(); ok {
-				return evs, nil
-			}
-			return nil, stream.Errorf(stream.CodeUpstream, "gemini: stream ended without a finish reason")
-		}
-		if err != nil {
-			return nil, err // a transport error, worded by UpstreamStream
-		}
-		return d.Decode([]byte(ev.Data))
+// chunks is a stream's reading side, in one allocation: the SSE reader
+// over its body and the decoder.
+type chunks struct {
+	r    *sse.Reader
+	d    Decoder
+	body io.Closer
+	cut  atomic.Bool // a heldTimer closed the body (heldEnd)
+}
+
+// heldEnd bounds the wait for the end of a body after its finish reason:
+// an upstream that holds its connection open longer is taken to have
+// ended its answer, which ends with the usage last sent. The chunk with
+// the finish reason is normally the last, with the final usage.
+const heldEnd = dialect.DrainWait
+
+// next decodes the next chunk. Gemini sends no end marker: the stream
+// ends after the chunk carrying a finishReason, at the body's end, where
+// the reader gives its buffer back to the pool by itself. An error chunk
+// (or one that does not parse) ends it before: the reader, read no more
+// (dialect.UpstreamStream), gives it back then. A stream closed before its
+// end leaves the buffer to the collector, since a read may be under way.
+func (c *chunks) next() ([]stream.Event, error) {
+	var held *heldTimer
+	if c.d.finish != "" {
+		held = startHeld(c)
 	}
+	// Raw: Decode copies what it keeps out of the reader's buffer.
+	ev, err := c.r.NextRaw()
+	if held != nil {
+		held.stop()
+	}
+	if err == io.EOF || err != nil && c.cut.Load() {
+		if evs, ok := c.d.End(); ok {
+			return evs, nil
+		}
+		return nil, stream.Errorf(stream.CodeUpstream, "gemini: stream ended without a finish reason")
+	}
+	if err != nil {
+		return nil, err // a transport error, worded by UpstreamStream
+	}
+	evs, err := c.d.Decode(ev.Data)
+	if err != nil || len(evs) > 0 && evs[len(evs)-1].Kind == stream.KindFinish {
+		c.r.Release()
+	}
+	return evs, err
+}
+
+// heldTimer bounds a read after the finish reason (heldEnd). Timers are
+// pooled, each with its function made once: a timer and its function
+// made per call were two allocations.
+type heldTimer struct {
+	t *time.Timer
+	c atomic.Pointer[chunks] // whose read it bounds
+}
+
+var heldTimers = sync.Pool{New: func() any {
+	h := new(heldTimer)
+	h.t = time.AfterFunc(time.Hour, h.fire)
+	h.t.Stop()
+	return h
+}}
+
+// startHeld arms a timer for c's next read.
+func startHeld(c *chunks) *heldTimer {
+	h := heldTimers.Get().(*heldTimer)
+	h.c.Store(c)
+	h.t.Reset(heldEnd)
+	return h
+}
+
+// stop disarms h once the read returned. A timer that fired, or is
+// firing, is not reused: its function may still be about to read c.
+func (h *heldTimer) stop() {
+	if h.t.Stop() {
+		h.c.Store(nil)
+		heldTimers.Put(h)
+	}
+}
+
+// fire ends a read held too long after the finish reason: closing the
+// body ends it, and next ends the answer.
+func (h *heldTimer) fire() {
+	c := h.c.Load()
+	c.cut.Store(true)
+	c.body.Close()
 }
 
 // Decoder turns streamed chunks into events. Usage and the finish are

@@ -60,3 +60,18 @@ func BenchmarkLineMarshal(b *testing.B) {
 		w.Write(append(line, '\n'))
 	}
 }
+
+// benchAnswer is a one-token answer, as Ollama streams it.
+const benchAnswer = `{"model":"m","created_at":"2025-01-01T00:00:00Z","message":{"role":"assistant","content":"Hello"},"done":false}` + "\n" +
+	`{"model":"m","created_at":"2025-01-01T00:00:00Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","prompt_eval_count":3,"eval_count":1}` + "\n"
+
+// BenchmarkProviderCall is one streamed call of one token through the
+// provider, over a canned upstream (no sockets): the provider's own work
+// per call (the request, the stream and its reader, the answer's end).
+// With callgrind, two runs of different -benchtime give its
+// instructions per call (docs/benchmarks.md, tidy session).
+func BenchmarkProviderCall(b *testing.B) {
+	p := NewProvider(Config{BaseURL: "http://upstream", HTTPClient: &http.Client{Transport: dialecttest.Canned{Body: []byte(benchAnswer)}}})
+	req := &stream.Request{Model: "m", Messages: []stream.Message{{Role: stream.RoleUser, Content: "Tell me a story."}}}
+	dialecttest.Calls(b, p, req, 3)
+}

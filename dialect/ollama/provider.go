@@ -36,6 +36,10 @@ type Config struct {
 // gateway.Continuer.
 type Provider struct {
 	cfg Config
+	// ndjsonHeader and jsonHeader are the headers of a streamed request
+	// and of one answered whole, made once (net/http only reads a
+	// request's headers): per call, two Sets and a copy of cfg.Header.
+	ndjsonHeader, jsonHeader http.Header
 
 	mu     sync.Mutex
 	probes map[string]*probe // by model: does its template continue an answer begun
@@ -50,8 +54,24 @@ func NewProvider(cfg Config) *Provider {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
 	}
-	return &Provider{cfg: cfg}
+	return &Provider{cfg: cfg, ndjsonHeader: requestHeader(cfg.Header, "application/x-ndjson"), jsonHeader: requestHeader(cfg.Header, "application/json")}
 }
+
+// requestHeader is the headers of a request to Ollama whose answer is
+// accept.
+func requestHeader(configured http.Header, accept string) http.Header {
+	h := configured.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", accept)
+	return h
+}
+
+// shortBody is the longest body sent with its headers in one write (see
+// dialect.NewUpstreamPost).
+const shortBody = 1024
 
 // maxLine bounds one NDJSON line from upstream.
 const maxLine = 4 << 20
@@ -83,14 +103,17 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	us := dialect.NewUpstreamStream(ctx, cancel, nil, nil)
-	resp, err := p.post(ctx, us.RequestContext(), path, body, "application/x-ndjson")
+	// No context of the stream's own: closing the body ends the request
+	// (dialect.UpstreamStream), as the OpenAI and Anthropic providers'
+	// streams do, without a context's allocations a call.
+	us := dialect.NewUpstreamStream(ctx, nil, nil, nil)
+	resp, err := p.post(ctx, us.RequestContext(), path, body, p.ndjsonHeader)
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	us.Begin(resp.Body, read(bufio.NewReaderSize(us.Body(), lineBuffer)))
+	c := &chunks{r: readerPool.Get().(*bufio.Reader)}
+	c.r.Reset(us.Body())
+	us.Begin(resp.Body, c.next)
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return &dialect.Prefilled{Stream: us, WS: pf.ws, Tokens: pf.tokens}, nil
@@ -98,21 +121,23 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	return us, nil
 }
 
-// post sends body to Ollama's path, with the request's context rctx
-// (ctx, or a stream's: dialect.Drain.Context), and returns its answer if
-// the status is a success; else the error as a *stream.Error, worded with
-// ctx. The caller closes the body; cancelling ctx ends the request.
-func (p *Provider) post(ctx, rctx context.Context, path string, body []byte, accept string) (*http.Response, error) {
-	hreq, err := http.NewRequestWithContext(rctx, http.MethodPost, p.cfg.BaseURL+path, bytes.NewReader(body))
+// post sends body to Ollama's path with header (p.ndjsonHeader or
+// p.jsonHeader) and the request's context rctx (ctx, or a stream's:
+// dialect.Drain.Context), and returns its answer if the status is a
+// success; else the error as a *stream.Error, worded with ctx. The
+// caller closes the body; cancelling ctx ends the request. A long body is
+// let go of once sent (dialect.NewUpstreamPost).
+func (p *Provider) post(ctx, rctx context.Context, path string, body []byte, header http.Header) (*http.Response, error) {
+	hreq, sent, err := dialect.NewUpstreamPost(rctx, p.cfg.BaseURL+path, &body, shortBody)
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "ollama: %v", err)
 	}
-	for k, v := range p.cfg.Header {
-		hreq.Header[k] = v
+	hreq.Header = header
+	if p.cfg.HTTPClient.Jar != nil {
+		hreq.Header = header.Clone() // the jar's cookies are added to it
 	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", accept)
 	resp, err := p.cfg.HTTPClient.Do(hreq)
+	sent.Release()
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}
@@ -207,24 +232,46 @@ func upstreamBody(req *stream.Request, as sendAs) (path string, body []byte, err
 	return "/api/chat", b, err
 }
 
-// read returns a function decoding the next NDJSON line of r.
-func read(r *bufio.Reader) func() ([]stream.Event, error) {
-	calls := 0 // tool calls are numbered across lines
-	return func() ([]stream.Event, error) {
-		line, err := readLine(r)
-		if err == io.EOF {
-			return nil, stream.Errorf(stream.CodeUpstream, "ollama: stream ended without a final object")
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			return nil, nil
-		}
-		var evs []stream.Event
-		evs, calls, err = DecodeChunk(line, calls)
-		return evs, err
+// readerPool holds the streams' line readers: a call's would otherwise
+// be two allocations and its buffer garbage.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, lineBuffer) }}
+
+// chunks is a stream's reading side: the NDJSON lines of its body.
+type chunks struct {
+	r     *bufio.Reader // from readerPool; nil once given back
+	calls int           // tool calls are numbered across lines
+}
+
+// next decodes the next line. Its last call (an error, or a line that
+// ends the stream: dialect.UpstreamStream calls it no more) gives the
+// reader back to the pool: nothing reads it after, and the events do not
+// point into its buffer (DecodeChunk copies what it keeps). A stream
+// closed before its end leaves its reader to the collector, since a read
+// may still be under way.
+func (c *chunks) next() ([]stream.Event, error) {
+	evs, err := c.decode()
+	if err != nil || len(evs) > 0 && evs[len(evs)-1].Kind == stream.KindFinish {
+		c.r.Reset(nil)
+		readerPool.Put(c.r)
+		c.r = nil
 	}
+	return evs, err
+}
+
+func (c *chunks) decode() ([]stream.Event, error) {
+	line, err := readLine(c.r)
+	if err == io.EOF {
+		return nil, stream.Errorf(stream.CodeUpstream, "ollama: stream ended without a final object")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(line)) == 0 {
+		return nil, nil
+	}
+	var evs []stream.Event
+	evs, c.calls, err = DecodeChunk(line, c.calls)
+	return evs, err
 }
 
 // readLine returns the next line without its newline, at most maxLine long.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"reflect"
@@ -215,31 +216,14 @@ func TestProviderMidStream(t *testing.T) {
 	}
 }
 
-// TestProviderCloseCancels checks that Close ends the upstream request
-// while it is still generating.
+// TestProviderCloseCancels checks that Close, or the call's context
+// cancelled, ends the upstream request while it is still generating: the
+// stream has no context of its own.
 func TestProviderCloseCancels(t *testing.T) {
-	gone := make(chan struct{})
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `{"model":"m","created_at":"2025-01-01T00:00:00Z","message":{"role":"assistant","content":"a"},"done":false}`+"\n")
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
-		close(gone)
-	}))
-	defer ts.Close()
-	s, err := NewProvider(Config{BaseURL: ts.URL}).Stream(context.Background(), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ev, err := s.Recv(); err != nil || ev.Text != "a" {
-		t.Fatalf("%v %v", ev, err)
-	}
-	recvErr := make(chan error)
-	go func() { _, err := s.Recv(); recvErr <- err }()
-	s.Close()
-	if err := <-recvErr; !errors.Is(err, context.Canceled) {
-		t.Errorf("Recv after Close: %v", err)
-	}
-	<-gone
+	dialecttest.CancelsUpstream(t, `{"model":"m","created_at":"2025-01-01T00:00:00Z","message":{"role":"assistant","content":"a"},"done":false}`+"\n",
+		func(ctx context.Context, url string) (stream.Stream, error) {
+			return NewProvider(Config{BaseURL: url}).Stream(ctx, &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+		})
 }
 
 // TestRoundTrip runs the provider against Runnel's own Ollama server: the
@@ -354,5 +338,37 @@ func TestProviderReadsLinesAroundItsBuffer(t *testing.T) {
 	}
 	if !reflect.DeepEqual(text, []string{"a", "b", long}) {
 		t.Errorf("deltas of lengths %d, want 1, 1, %d", len(text), len(long))
+	}
+}
+
+// Every request carries the configured headers and its own Content-Type
+// and Accept, from maps made once: a client's cookie jar adds its cookies
+// to a copy, never to the map the next call sends.
+func TestProviderHeadersWithAJar(t *testing.T) {
+	headers := make(chan http.Header, 2)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		headers <- r.Header.Clone()
+		http.SetCookie(w, &http.Cookie{Name: "s", Value: "1"})
+		io.WriteString(w, benchAnswer)
+	}))
+	defer ts.Close()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewProvider(Config{BaseURL: ts.URL, Header: http.Header{"X-Proxy": {"yes"}}, HTTPClient: &http.Client{Jar: jar}})
+	for i, cookie := range []string{"", "s=1"} {
+		s, err := p.Stream(context.Background(), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		collect(t, s)
+		h := <-headers
+		if h.Get("X-Proxy") != "yes" || h.Get("Content-Type") != "application/json" || h.Get("Accept") != "application/x-ndjson" || h.Get("Cookie") != cookie {
+			t.Errorf("request %d's headers: %v", i, h)
+		}
+	}
+	if len(p.ndjsonHeader) != 3 {
+		t.Errorf("the provider's headers became %v", p.ndjsonHeader)
 	}
 }

@@ -1,0 +1,24 @@
+package gemini
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/runnel/runnel/dialect/dialecttest"
+	"github.com/runnel/runnel/stream"
+)
+
+// benchAnswer is a one-token answer, as Gemini streams it.
+const benchAnswer = `data: {"candidates":[{"content":{"parts":[{"text":"Hello"}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":3,"totalTokenCount":3}}` + "\r\n\r\n" +
+	`data: {"candidates":[{"content":{"parts":[{"text":""}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1,"totalTokenCount":4}}` + "\r\n\r\n"
+
+// BenchmarkProviderCall is one streamed call of one token through the
+// provider, over a canned upstream (no sockets): the provider's own work
+// per call (the request, the stream and its reader, the answer's end).
+// With callgrind, two runs of different -benchtime give its
+// instructions per call (docs/benchmarks.md, tidy session).
+func BenchmarkProviderCall(b *testing.B) {
+	p := NewProvider(Config{BaseURL: "http://upstream", APIKey: "k", HTTPClient: &http.Client{Transport: dialecttest.Canned{Body: []byte(benchAnswer)}}})
+	req := &stream.Request{Model: "m", Messages: []stream.Message{{Role: stream.RoleUser, Content: "Tell me a story."}}}
+	dialecttest.Calls(b, p, req, 3)
+}
