@@ -16,21 +16,18 @@ type HeldEnd struct {
 	*httptest.Server
 	release chan struct{}
 	conns   atomic.Int32
-	holding atomic.Int32
 }
 
 // NewHeldEnd starts a HeldEnd serving h.
 func NewHeldEnd(h http.Handler) *HeldEnd {
 	s := &HeldEnd{release: make(chan struct{}, 1)}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.holding.Add(1)
 		h.ServeHTTP(w, r)
 		http.NewResponseController(w).Flush()
 		select {
 		case <-s.release:
 		case <-r.Context().Done():
 		}
-		s.holding.Add(-1)
 	}))
 	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
@@ -43,10 +40,6 @@ func NewHeldEnd(h http.Handler) *HeldEnd {
 
 // Release lets the answer being held end.
 func (s *HeldEnd) Release() { s.release <- struct{}{} }
-
-// Holding is how many answers have not ended: being sent, or sent but
-// for their end, which is held.
-func (s *HeldEnd) Holding() int { return int(s.holding.Load()) }
 
 // Conns is how many connections the server accepted.
 func (s *HeldEnd) Conns() int { return int(s.conns.Load()) }
