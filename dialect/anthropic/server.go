@@ -637,12 +637,10 @@ func (e *encoder) delta(ch stream.Channel, text string) bool {
 	return e.appendDelta(text)
 }
 
-// appendDelta writes a delta of text in the open (streamed) block.
+// appendDelta writes a delta of text in the open (streamed) block: its
+// head, text and tail straight into the writer (sse.Writer.SendText).
 func (e *encoder) appendDelta(text string) bool {
-	return e.appendEvent("content_block_delta", func(b []byte) []byte {
-		b = dialect.AppendJSONString(append(b, e.head...), text)
-		return append(b, "}}"...)
-	})
+	return e.sw != nil && e.sw.SendText("content_block_delta", e.head, text, "}}") == nil
 }
 
 // appendEvent is event for data that data appends straight into the SSE

@@ -146,14 +146,15 @@ func (e *chunkEncoder) AppendDelta(b []byte, ch stream.Channel, text string, lp 
 	return e.close(b, lp, "")
 }
 
-// AppendToken is AppendDelta for a token of the call's token path
-// (stream.TokenStream: output text, no logprobs), in a function of its
-// own: a token's code is tokenChunk's few lines, not AppendDelta's.
-func (e *chunkEncoder) AppendToken(b []byte, text string) []byte {
-	if !e.roleSent || e.content == nil {
-		return e.AppendDelta(b, stream.Output, text, "")
+// tokenHead is what a token's chunk of the call's token path
+// (stream.TokenStream: output text, no logprobs) holds before its content
+// string, tokenTail what it holds after (sse.Writer.SendText); nil
+// until the role is sent, and for the legacy API: AppendDelta's then.
+func (e *chunkEncoder) tokenHead() []byte {
+	if !e.roleSent {
+		return nil
 	}
-	return e.tokenChunk(b, text)
+	return e.content
 }
 
 // tokenChunk is a chat token's chunk: what open, the content key and

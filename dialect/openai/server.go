@@ -323,7 +323,15 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 			// (stream.TokenStream): no Event on the way; anything else
 			// is Recv's, below.
 			if text, ok := tok.RecvToken(); ok {
-				if out.SendAppend("", func(b []byte) []byte { return enc.AppendToken(b, text) }) != nil {
+				// Its chunk's head, text and tail straight into the
+				// writer (sse.Writer.SendText).
+				var err error
+				if head := enc.tokenHead(); head != nil {
+					err = out.SendText("", head, text, tokenTail)
+				} else {
+					err = sendDelta(out, enc, text)
+				}
+				if err != nil {
 					return // client gone; Close cancels the upstream
 				}
 				continue
@@ -351,6 +359,14 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 			return
 		}
 	}
+}
+
+// sendDelta is AppendDelta's chunk of a token of the token path, for an
+// encoder with no token head; out of line.
+//
+//go:noinline
+func sendDelta(out *sse.Writer, enc *chunkEncoder, text string) error {
+	return out.SendAppend("", func(b []byte) []byte { return enc.AppendDelta(b, stream.Output, text, "") })
 }
 
 // eventsState is what events keeps across events.
