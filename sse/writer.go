@@ -390,9 +390,31 @@ func (w *Writer) SendString(event, data string) error {
 func (w *Writer) Flush() error {
 	w.mu.Lock()
 	if w.quiet && w.headed {
-		return w.flushQuiet()
+		// The common flush, before each wait of a stream under way:
+		// flush's and write's work without their calls, and without
+		// the defer below (two calls more a flush): nothing but the
+		// response's Write and FlushError runs under mu, and net/http's
+		// do not panic while its handler runs. Quiet and headed, the
+		// headers went and nothing is unsent.
+		if len(w.buf) == 0 {
+			w.mu.Unlock()
+			return nil
+		}
+		_, err := w.w.Write(w.buf)
+		w.buf = w.buf[:0]
+		if err == nil {
+			if err = w.fl.FlushError(); err == nil {
+				w.last = w.now()
+				w.mu.Unlock()
+				return nil
+			}
+			err = w.failed(err, true)
+		} else {
+			err = w.failed(err, false)
+		}
+		w.mu.Unlock()
+		return err
 	}
-	// Deferred only here: flushQuiet's returns run no deferred call.
 	defer w.mu.Unlock()
 	if err := w.usable(); err != nil {
 		return err
@@ -404,33 +426,6 @@ func (w *Writer) Flush() error {
 		w.armHeaders()
 	}
 	return nil
-}
-
-// flushQuiet is the common flush, before each wait of a stream under
-// way (quiet and headed: the headers went and nothing is unsent):
-// flush's and write's work without their calls, and without a defer
-// (two calls more a flush), unlocking mu, taken by Flush. Nothing but
-// the response's Write and FlushError runs under mu, and net/http's do
-// not panic while its handler runs. Inlined in Flush.
-func (w *Writer) flushQuiet() error {
-	if len(w.buf) == 0 {
-		w.mu.Unlock()
-		return nil
-	}
-	_, err := w.w.Write(w.buf)
-	w.buf = w.buf[:0]
-	if err == nil {
-		if err = w.fl.FlushError(); err == nil {
-			w.last = w.now()
-			w.mu.Unlock()
-			return nil
-		}
-		err = w.failed(err, true)
-	} else {
-		err = w.failed(err, false)
-	}
-	w.mu.Unlock()
-	return err
 }
 
 // armHeaders sends the unsent headers HeaderGrace from now, on the

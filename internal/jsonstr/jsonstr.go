@@ -55,6 +55,22 @@ func escapes(named bool) (t [utf8.RuneSelf]byte) {
 }
 
 func appendString(dst []byte, s string, esc *[utf8.RuneSelf]byte) []byte {
+	if n := len(dst); len(s) <= shortString && cap(dst)-n >= shortString+2 {
+		// A token's text, most often: copied a byte at a time as it is
+		// checked, in the room dst has, instead of scanned and then
+		// copied (a memmove call for a few bytes).
+		out := dst[n : n+len(s)+2]
+		body, t := out[1:len(s)+1], s[:len(s)] // bounds both loops' indexes by len(body)
+		for i := range body {
+			c := t[i]
+			if !plain[c] {
+				return appendEscaped(dst, s, i, esc)
+			}
+			body[i] = c
+		}
+		out[0], out[len(s)+1] = '"', '"'
+		return dst[:n+len(s)+2]
+	}
 	i := 0
 	for i < len(s) && plain[s[i]] {
 		i++
@@ -66,6 +82,9 @@ func appendString(dst []byte, s string, esc *[utf8.RuneSelf]byte) []byte {
 	dst = append(dst, s...)
 	return append(dst, '"')
 }
+
+// shortString is the longest string appendString copies a byte at a time.
+const shortString = 16
 
 // appendEscaped is appendString for s whose byte i is the first not
 // plain, out of line.
