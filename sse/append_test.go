@@ -30,7 +30,7 @@ func FuzzSendAppend(f *testing.F) {
 				case 1:
 					return w.SendAppend(event, func(b []byte) []byte { return append(b, line...) })
 				case 2:
-					return w.SendText(event, []byte(data), data, data)
+					return w.SendText(&TextEvent{event, []byte(data), data}, data)
 				}
 				return w.SendLine(event, []byte(line))
 			}

@@ -258,21 +258,29 @@ func (w *Writer) SendAppend(event string, data func(b []byte) []byte) error {
 	return w.flush()
 }
 
-// SendText is SendAppend for an event whose data is head, then text as a
-// JSON string (jsonstr.Append: escaped as encoding/json does), then tail:
-// a token's event in the dialects, head and tail holding no LF or CR.
-// Its common event (quiet, the last name again) runs no code but the
-// Writer's and jsonstr's under mu, which cannot panic: no deferred
-// unlock and no encoder's call (docs/benchmarks.md, issue 13, writeside
-// session); anything else is SendAppend's.
-func (w *Writer) SendText(event string, head []byte, text, tail string) error {
+// TextEvent is the fixed part of the events SendText writes: a token's
+// event in a dialect, kept by its encoder.
+type TextEvent struct {
+	Name string // the event's name; "" for none
+	Head []byte // the data before the text: no LF or CR
+	Tail string // the data after it: no LF or CR
+}
+
+// SendText is SendAppend for an event named e.Name whose data is e.Head,
+// then text as a JSON string (jsonstr.Append: escaped as encoding/json
+// does), then e.Tail. Its common event (quiet, the last name again) runs
+// no code but the Writer's and jsonstr's under mu, which cannot panic: no
+// deferred unlock and no encoder's call (docs/benchmarks.md, issue 13,
+// writeside session); anything else is SendAppend's. e is passed by
+// reference, text by value: the arguments fit the registers.
+func (w *Writer) SendText(e *TextEvent, text string) error {
 	w.mu.Lock()
-	if !w.quiet || event != w.name {
+	if !w.quiet || e.Name != w.name {
 		w.mu.Unlock()
-		return w.sendText(event, head, text, tail)
+		return w.sendText(e, text)
 	}
-	b := jsonstr.Append(append(append(w.opened(event), "data: "...), head...), text)
-	w.buf = append(append(b, tail...), '\n', '\n')
+	b := jsonstr.Append(append(append(w.opened(e.Name), "data: "...), e.Head...), text)
+	w.buf = append(append(b, e.Tail...), '\n', '\n')
 	w.mu.Unlock()
 	return nil
 }
@@ -280,9 +288,9 @@ func (w *Writer) SendText(event string, head []byte, text, tail string) error {
 // sendText is SendText through SendAppend, out of line.
 //
 //go:noinline
-func (w *Writer) sendText(event string, head []byte, text, tail string) error {
-	return w.SendAppend(event, func(b []byte) []byte {
-		return append(jsonstr.Append(append(b, head...), text), tail...)
+func (w *Writer) sendText(e *TextEvent, text string) error {
+	return w.SendAppend(e.Name, func(b []byte) []byte {
+		return append(jsonstr.Append(append(b, e.Head...), text), e.Tail...)
 	})
 }
 

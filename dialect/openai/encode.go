@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -21,6 +22,8 @@ type chunkEncoder struct {
 	// then `{"index":0,"delta":{"content":`, for AppendDelta's common
 	// case in one copy.
 	content []byte
+	// token is the chat token's event: content, the text, tokenTail.
+	token sse.TextEvent
 	// buf holds a chunk with the upstream's raw logprobs, which may hold
 	// line breaks and so goes through sse.Writer.Send (Delta).
 	buf []byte
@@ -56,6 +59,7 @@ func newChunkEncoderFor(prefix, id, model string, created int64, legacy bool) *c
 	e := &chunkEncoder{head: h[:len(h):len(h)], legacy: legacy}
 	if !legacy {
 		e.content = append(h, contentOpen...)
+		e.token = sse.TextEvent{Head: e.content, Tail: tokenTail}
 	}
 	return e
 }
@@ -146,15 +150,15 @@ func (e *chunkEncoder) AppendDelta(b []byte, ch stream.Channel, text string, lp 
 	return e.close(b, lp, "")
 }
 
-// tokenHead is what a token's chunk of the call's token path
-// (stream.TokenStream: output text, no logprobs) holds before its content
-// string, tokenTail what it holds after (sse.Writer.SendText); nil
-// until the role is sent, and for the legacy API: AppendDelta's then.
-func (e *chunkEncoder) tokenHead() []byte {
-	if !e.roleSent {
+// tokenEvent is the event of a token of the call's token path
+// (stream.TokenStream: output text, no logprobs) but its content string
+// (sse.Writer.SendText); nil until the role is sent, and for the legacy
+// API: AppendDelta's then.
+func (e *chunkEncoder) tokenEvent() *sse.TextEvent {
+	if !e.roleSent || e.content == nil {
 		return nil
 	}
-	return e.content
+	return &e.token
 }
 
 // tokenChunk is a chat token's chunk: what open, the content key and

@@ -326,8 +326,8 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 				// Its chunk's head, text and tail straight into the
 				// writer (sse.Writer.SendText).
 				var err error
-				if head := enc.tokenHead(); head != nil {
-					err = out.SendText("", head, text, tokenTail)
+				if te := enc.tokenEvent(); te != nil {
+					err = out.SendText(te, text)
 				} else {
 					err = sendDelta(out, enc, text)
 				}
