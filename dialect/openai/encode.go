@@ -22,8 +22,6 @@ type chunkEncoder struct {
 	// then `{"index":0,"delta":{"content":`, for AppendDelta's common
 	// case in one copy.
 	content []byte
-	// token is the chat token's event: content, the text, tokenTail.
-	token sse.TextEvent
 	// buf holds a chunk with the upstream's raw logprobs, which may hold
 	// line breaks and so goes through sse.Writer.Send (Delta).
 	buf []byte
@@ -59,7 +57,6 @@ func newChunkEncoderFor(prefix, id, model string, created int64, legacy bool) *c
 	e := &chunkEncoder{head: h[:len(h):len(h)], legacy: legacy}
 	if !legacy {
 		e.content = append(h, contentOpen...)
-		e.token = sse.TextEvent{Head: e.content, Tail: tokenTail}
 	}
 	return e
 }
@@ -150,15 +147,18 @@ func (e *chunkEncoder) AppendDelta(b []byte, ch stream.Channel, text string, lp 
 	return e.close(b, lp, "")
 }
 
-// tokenEvent is the event of a token of the call's token path
+// tokenEvent sets *te to the event of a token of the call's token path
 // (stream.TokenStream: output text, no logprobs) but its content string
-// (sse.Writer.SendText); nil until the role is sent, and for the legacy
-// API: AppendDelta's then.
-func (e *chunkEncoder) tokenEvent() *sse.TextEvent {
+// (sse.Writer.SendText), and reports whether it could: not until the
+// role is sent, nor for the legacy API (AppendDelta's chunk then). The
+// caller keeps it: in the encoder it would take the encoder out of its
+// size class (see inline).
+func (e *chunkEncoder) tokenEvent(te *sse.TextEvent) bool {
 	if !e.roleSent || e.content == nil {
-		return nil
+		return false
 	}
-	return &e.token
+	*te = sse.TextEvent{Head: e.content, Tail: tokenTail}
+	return true
 }
 
 // tokenChunk is a chat token's chunk: what open, the content key and

@@ -317,6 +317,7 @@ func chunkEncoderFor(call *gateway.Call, k *streamKind, model string) *chunkEnco
 func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call, enc *chunkEncoder, includeUsage bool) {
 	st := eventsState{includeUsage: includeUsage}
 	tok := call.TokenStream()
+	var te sse.TextEvent // a plain token's event, once the encoder has one
 	for {
 		if tok != nil && st.sent {
 			// A plain token through every layer's token path
@@ -326,8 +327,8 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 				// Its chunk's head, text and tail straight into the
 				// writer (sse.Writer.SendText).
 				var err error
-				if te := enc.tokenEvent(); te != nil {
-					err = out.SendText(te, text)
+				if te.Head != nil || enc.tokenEvent(&te) {
+					err = out.SendText(&te, text)
 				} else {
 					err = sendDelta(out, enc, text)
 				}
