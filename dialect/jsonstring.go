@@ -3,27 +3,23 @@ package dialect
 import (
 	"math"
 	"strconv"
-	"unicode/utf8"
 
+	"github.com/runnel/runnel/internal/jsonstr"
 	"github.com/runnel/runnel/stream"
 )
-
-const hexDigits = "0123456789abcdef"
 
 // AppendJSONString appends s to dst as a quoted JSON string, escaping what
 // JSON requires (and <, >, & and U+2028/U+2029, as encoding/json does) and
 // replacing invalid UTF-8 with U+FFFD. Encoders use it on the per-token path
 // to write pre-shaped JSON without allocating.
-func AppendJSONString(dst []byte, s string) []byte {
-	return appendString(dst, s, &streamEscape, &streamAsIs)
-}
+func AppendJSONString(dst []byte, s string) []byte { return jsonstr.Append(dst, s) }
 
 // AppendMarshalledString is AppendJSONString writing exactly the bytes
 // json.Marshal writes for s (which names \b and \f, where
 // AppendJSONString writes \u0008 and \u000c), for bodies that must stay
 // byte for byte what encoding/json made of them.
 func AppendMarshalledString(dst []byte, s string) []byte {
-	return appendString(dst, s, &marshalEscape, &marshalAsIs)
+	return jsonstr.AppendMarshalled(dst, s)
 }
 
 // Finite reports whether f is unset or a number JSON can hold
@@ -53,81 +49,6 @@ func AppendFloatField(b []byte, key string, f *float64) []byte {
 		}
 	}
 	return b
-}
-
-// streamEscape and marshalEscape say how each ASCII byte is written in a
-// string: 0 as it is, 'u' as \u00XX, else a backslash and that letter.
-var (
-	streamEscape  = escapes(false)
-	marshalEscape = escapes(true)
-	// streamAsIs and marshalAsIs hold the bytes each writes as they are
-	// (ASCII that it does not escape): one lookup a byte for a token's
-	// text, which most often is nothing else.
-	streamAsIs  = asIs(&streamEscape)
-	marshalAsIs = asIs(&marshalEscape)
-)
-
-func asIs(esc *[utf8.RuneSelf]byte) (t [256]bool) {
-	for b := range utf8.RuneSelf {
-		t[b] = esc[b] == 0
-	}
-	return t
-}
-
-func escapes(named bool) (t [utf8.RuneSelf]byte) {
-	for c := range 0x20 {
-		t[c] = 'u'
-	}
-	t['\n'], t['\r'], t['\t'] = 'n', 'r', 't'
-	if named {
-		t['\b'], t['\f'] = 'b', 'f'
-	}
-	t['"'], t['\\'] = '"', '\\'
-	t['<'], t['>'], t['&'] = 'u', 'u', 'u'
-	return t
-}
-
-func appendString(dst []byte, s string, esc *[utf8.RuneSelf]byte, asIs *[256]bool) []byte {
-	dst = append(dst, '"')
-	i := 0
-	for i < len(s) && asIs[s[i]] {
-		i++
-	}
-	if i == len(s) {
-		dst = append(dst, s...)
-		return append(dst, '"')
-	}
-	start := 0
-	for i < len(s) {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if e := esc[b]; e != 0 {
-				dst = append(dst, s[start:i]...)
-				if e == 'u' {
-					dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
-				} else {
-					dst = append(dst, '\\', e)
-				}
-				start = i + 1
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			start = i + size
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			start = i + size
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // UpstreamCode classifies an upstream provider's HTTP error status.

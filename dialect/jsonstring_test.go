@@ -34,6 +34,8 @@ func FuzzAppendJSONString(f *testing.F) {
 	f.Add("hello \"world\"\n")
 	f.Add("\xff\u2028<>")
 	f.Add("\b\f\x01")
+	f.Add(" story")
+	f.Add(" <tag>\xff")
 	f.Fuzz(func(t *testing.T, s string) {
 		want, _ := json.Marshal(s)
 		if got := AppendMarshalledString(nil, s); string(got) != string(want) {
@@ -42,6 +44,16 @@ func FuzzAppendJSONString(f *testing.F) {
 		got := AppendJSONString(nil, s)
 		if string(got) != string(want) && !bytes.ContainsAny([]byte(s), "\b\f") {
 			t.Fatalf("AppendJSONString(%q) = %s, want %s", s, got, want)
+		}
+		// Into a buffer with room, as the SSE writer's (a short string
+		// is copied a byte at a time there): the same bytes after what
+		// the buffer held.
+		roomy := append(make([]byte, 0, 64), "data: "...)
+		if r := AppendJSONString(roomy, s); string(r) != "data: "+string(got) {
+			t.Fatalf("AppendJSONString(%q) into room = %s, want %s", s, r, got)
+		}
+		if r := AppendMarshalledString(roomy, s); string(r) != "data: "+string(want) {
+			t.Fatalf("AppendMarshalledString(%q) into room = %s, want %s", s, r, want)
 		}
 		var back string
 		if err := json.Unmarshal(got, &back); err != nil {

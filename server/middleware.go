@@ -103,11 +103,16 @@ type recorder struct {
 	ctx   reqCtx    // req's context
 	idv   [1]string // the X-Request-Id header's value
 	newID [24]byte  // the id, when the server made it
+	// What FlushError flushes through, found at the first flush: the
+	// writer's FlushError, else its Flush.
+	fl interface{ FlushError() error }
+	fh http.Flusher
 }
 
 func (w *recorder) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		w.findFlush()
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -125,28 +130,48 @@ func (w *recorder) Write(p []byte) (int, error) {
 func (w *recorder) Flush() { w.FlushError() }
 
 // FlushError is Flush reporting a gone client, for http.ResponseController.
-// The direct type switch keeps the per-event path free of allocations.
+// It flushes through the writer's own FlushError, or its Flush, found
+// once a call (findFlush): a type assertion less every event.
 func (w *recorder) FlushError() error {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	if f, ok := w.ResponseWriter.(interface{ FlushError() error }); ok {
-		return f.FlushError()
+	if w.fl != nil {
+		return w.fl.FlushError()
 	}
-	return flushOther(w.ResponseWriter)
-}
-
-// flushOther is FlushError for a writer without FlushError of its own, out
-// of line: every stream's first flush (where net/http writes the headers,
-// deep) runs under FlushError's frame.
-//
-//go:noinline
-func flushOther(w http.ResponseWriter) error {
-	if f, ok := w.(http.Flusher); ok {
-		f.Flush()
+	if w.fh != nil {
+		w.fh.Flush()
 		return nil
 	}
-	return http.NewResponseController(w).Flush()
+	return w.flushFirst()
+}
+
+// findFlush finds what FlushError flushes through, when the status is
+// set: before the first flush, which then runs no frame more than the
+// writer's own (net/http writes the headers under it, deep; see
+// sse.Writer.writeHeaded).
+func (w *recorder) findFlush() {
+	switch f := w.ResponseWriter.(type) {
+	case interface{ FlushError() error }:
+		w.fl = f
+	case http.Flusher:
+		w.fh = f
+	}
+}
+
+// flushFirst is FlushError before WriteHeader, out of line.
+//
+//go:noinline
+func (w *recorder) flushFirst() error {
+	w.findFlush()
+	switch {
+	case w.fl != nil:
+		return w.fl.FlushError()
+	case w.fh != nil:
+		w.fh.Flush()
+		return nil
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 func (w *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {

@@ -6,11 +6,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/runnel/runnel/internal/jsonstr"
 )
 
-// FuzzSendAppend holds SendAppend to SendLine: for data without a line
-// break, the same bytes on the wire and in a log, with or without ids,
-// deferred flushes and a prefix in the Writer's buffer.
+// FuzzSendAppend holds SendAppend and SendText to SendLine: for data
+// without a line break, the same bytes on the wire and in a log, with or
+// without ids, deferred flushes and a prefix in the Writer's buffer.
+// SendText's event is data, data as a JSON string and data.
 func FuzzSendAppend(f *testing.F) {
 	f.Add("", `{"a":1}`, false, false)
 	f.Add("content_block_delta", "x y\tz", true, true)
@@ -19,13 +22,17 @@ func FuzzSendAppend(f *testing.F) {
 		if strings.ContainsAny(event+data, "\r\n") {
 			return
 		}
-		var out, logged [2]string
-		for i, appended := range []bool{false, true} {
+		line := data + string(jsonstr.Append(nil, data)) + data
+		var out, logged [3]string
+		for i := range 3 {
 			send := func(w *Writer) error {
-				if appended {
-					return w.SendAppend(event, func(b []byte) []byte { return append(b, data...) })
+				switch i {
+				case 1:
+					return w.SendAppend(event, func(b []byte) []byte { return append(b, line...) })
+				case 2:
+					return w.SendText(&TextEvent{event, []byte(data), data}, data)
 				}
-				return w.SendLine(event, []byte(data))
+				return w.SendLine(event, []byte(line))
 			}
 			rec := httptest.NewRecorder()
 			w := NewWriter(rec, Options{KeepAlive: -1, OmitIDs: omitIDs, DeferFlush: deferred, IDPrefix: "p-", LastID: 7})
@@ -41,11 +48,11 @@ func FuzzSendAppend(f *testing.F) {
 			must(t, send(lw))
 			logged[i] = fmt.Sprintf("%v %q", l.ids, l.frames)
 		}
-		if out[0] != out[1] {
-			t.Fatalf("SendLine   %q\nSendAppend %q", out[0], out[1])
+		if out[0] != out[1] || out[0] != out[2] {
+			t.Fatalf("SendLine   %q\nSendAppend %q\nSendText   %q", out[0], out[1], out[2])
 		}
-		if logged[0] != logged[1] {
-			t.Fatalf("logged SendLine   %q\nlogged SendAppend %q", logged[0], logged[1])
+		if logged[0] != logged[1] || logged[0] != logged[2] {
+			t.Fatalf("logged SendLine   %q\nlogged SendAppend %q\nlogged SendText   %q", logged[0], logged[1], logged[2])
 		}
 	})
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// FuzzWriterIDs holds the id lines counted up in place (nextID) to the
+// FuzzWriterIDs holds the id lines counted up in place (appendID) to the
 // ids encoded afresh, across carries (9, 99, 999 and on), with prefixes
 // that end in digits.
 func FuzzWriterIDs(f *testing.F) {

@@ -37,8 +37,8 @@ func (o *opWriter) FlushError() error {
 	return nil
 }
 
-// FuzzQuietWriter holds a deferred Writer's fast paths (SendAppend and
-// Flush while quiet) to its general path (the same Writer with quiet
+// FuzzQuietWriter holds a deferred Writer's fast paths (SendAppend,
+// SendText and Flush while quiet) to its general path (the same Writer with quiet
 // cleared, so that every call takes begin, end and flush): for any
 // sequence of events under changing names, flushes, comments, line
 // events, write and flush failures (a response that cannot flush
@@ -47,6 +47,7 @@ func FuzzQuietWriter(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 0, 1, 2, 0, 1, 8, 0, 1, 9}, "tok", "message_delta", false)
 	f.Add([]byte{0, 1, 4, 0, 1, 0, 6, 1}, "x", "", true)
 	f.Add([]byte{1, 0, 5, 1, 0, 6, 7, 1, 0, 3, 1}, "a b", "e", false)
+	f.Add([]byte{10, 1, 10, 10, 1, 4, 10, 1, 6, 10, 9, 10}, `{"t":`, "\xff\u2028", false)
 	f.Fuzz(func(t *testing.T, ops []byte, data, other string, omitIDs bool) {
 		if strings.ContainsAny(data+other, "\r\n") || len(ops) > 64 {
 			return
@@ -67,7 +68,7 @@ func FuzzQuietWriter(f *testing.F) {
 				names := [2]string{"", other}
 				for k, op := range ops {
 					var err error
-					switch op % 10 {
+					switch op % 11 {
 					case 0:
 						err = w.SendAppend(names[k%2], func(b []byte) []byte { return append(b, data...) })
 					case 1:
@@ -88,8 +89,10 @@ func FuzzQuietWriter(f *testing.F) {
 						o.writeErr = fmt.Errorf("gone: %w", http.ErrNotSupported)
 					case 9:
 						err = w.Close()
+					case 10: // a token's event: SendText's, SendAppend's when not quiet
+						err = w.SendText(&TextEvent{names[k%2], []byte(data), data}, other+"\n\"<"+data)
 					}
-					fmt.Fprintf(&log, "%d:%v ", op%10, err)
+					fmt.Fprintf(&log, "%d:%v ", op%11, err)
 				}
 				w.Close()
 				fmt.Fprintf(&log, "| id %d writes %d flushes %d %q", w.LastID(), o.writes, o.flushes, o.body.String())

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/runnel/runnel/internal/jsonstr"
 )
 
 // DefaultKeepAlive is how long a Writer stays silent before it sends a
@@ -95,7 +97,7 @@ type Writer struct {
 	bufp *[]byte // buf's pool entry
 	id   uint64
 	// idLine is "id: ", the prefix and id in decimal, and LF: the last
-	// event's id line, counted up in place (nextID) rather than encoded
+	// event's id line, counted up in place (appendID) rather than encoded
 	// for each event.
 	idLine   []byte
 	idDigits int      // where idLine's digits begin; 0 before the first
@@ -240,7 +242,7 @@ func (w *Writer) send(event string, data []byte, oneLine bool) error {
 //
 // Every event goes through it. A stream's common event (quiet: usable,
 // kept until Flush; the last name again) runs its few lines and no call
-// but nextID's and data's (docs/benchmarks.md, issue 13, tokpath2
+// but appendID's and data's (docs/benchmarks.md, issue 13, tokpath2
 // session); anything else is checked by ready and flushed by flush.
 func (w *Writer) SendAppend(event string, data func(b []byte) []byte) error {
 	w.mu.Lock()
@@ -248,20 +250,58 @@ func (w *Writer) SendAppend(event string, data func(b []byte) []byte) error {
 		return w.refused(event)
 	}
 	defer w.mu.Unlock() // should data panic
-	w.id++
-	b := w.buf
-	if !w.omitIDs {
-		b = append(b, w.nextID()...)
-	}
-	if event != "" {
-		b = append(b, w.nameLine...)
-	}
-	b = data(append(b, "data: "...))
+	b := data(append(w.opened(event), "data: "...))
 	w.buf = append(b, '\n', '\n')
 	if w.quiet || w.deferred && w.log == nil {
 		return nil
 	}
 	return w.flush()
+}
+
+// TextEvent is the fixed part of the events SendText writes: a token's
+// event in a dialect, kept by its encoder.
+type TextEvent struct {
+	Name string // the event's name; "" for none
+	Head []byte // the data before the text: no LF or CR
+	Tail string // the data after it: no LF or CR
+}
+
+// SendText is SendAppend for an event named e.Name whose data is e.Head,
+// then text as a JSON string (jsonstr.Append: escaped as encoding/json
+// does), then e.Tail. Its common event (quiet, the last name again) runs
+// no code but the Writer's and jsonstr's under mu, which cannot panic: no
+// deferred unlock and no encoder's call (docs/benchmarks.md, issue 13,
+// writeside session); anything else is SendAppend's. e is passed by
+// reference, text by value: the arguments fit the registers.
+func (w *Writer) SendText(e *TextEvent, text string) error {
+	w.mu.Lock()
+	if !w.quiet || e.Name != w.name {
+		w.mu.Unlock()
+		return w.sendText(e, text)
+	}
+	b := jsonstr.Append(append(append(w.opened(e.Name), "data: "...), e.Head...), text)
+	w.buf = append(append(b, e.Tail...), '\n', '\n')
+	w.mu.Unlock()
+	return nil
+}
+
+// sendText is SendText through SendAppend, out of line.
+//
+//go:noinline
+func (w *Writer) sendText(e *TextEvent, text string) error {
+	return w.SendAppend(e.Name, func(b []byte) []byte {
+		return append(jsonstr.Append(append(b, e.Head...), text), e.Tail...)
+	})
+}
+
+// opened numbers a new event and returns the buffer with its id and
+// event lines appended. Called with mu held.
+func (w *Writer) opened(event string) []byte {
+	b := w.appendID(w.buf)
+	if event != "" {
+		b = append(b, w.nameLine...)
+	}
+	return b
 }
 
 // ready says whether the Writer can write an event named event now, a
@@ -306,10 +346,15 @@ func (w *Writer) setName(event string) error {
 	return nil
 }
 
-// nextID returns the id line of event w.id, one more than the last:
-// its decimal digits counted up in place, the line made afresh only for
-// the first event or a carry into a new digit.
-func (w *Writer) nextID() []byte {
+// appendID counts a new event, w.id, and appends its id line unless the
+// Writer omits ids: the last id's decimal digits counted up in place,
+// the line made afresh only for the first event or a carry into a new
+// digit.
+func (w *Writer) appendID(b []byte) []byte {
+	w.id++
+	if w.omitIDs {
+		return b
+	}
 	l, d := w.idLine, w.idDigits
 	if d > 0 {
 		i := len(l) - 2 // the last digit
@@ -318,10 +363,10 @@ func (w *Writer) nextID() []byte {
 		}
 		if i >= d {
 			l[i]++
-			return l
+			return append(b, l...)
 		}
 	}
-	return w.newIDLine()
+	return append(b, w.newIDLine()...)
 }
 
 // newIDLine makes the id line of event w.id afresh (out of line: once a
@@ -352,25 +397,33 @@ func (w *Writer) SendString(event, data string) error {
 // is safe to call at any time.
 func (w *Writer) Flush() error {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.quiet && w.headed {
 		// The common flush, before each wait of a stream under way:
-		// flush's and write's work without their calls. Quiet and
-		// headed, the headers went and nothing is unsent.
+		// flush's and write's work without their calls, and without
+		// the defer below (two calls more a flush): nothing but the
+		// response's Write and FlushError runs under mu, and net/http's
+		// do not panic while its handler runs. Quiet and headed, the
+		// headers went and nothing is unsent.
 		if len(w.buf) == 0 {
+			w.mu.Unlock()
 			return nil
 		}
 		_, err := w.w.Write(w.buf)
 		w.buf = w.buf[:0]
-		if err != nil {
-			return w.failed(err, false)
+		if err == nil {
+			if err = w.fl.FlushError(); err == nil {
+				w.last = w.now()
+				w.mu.Unlock()
+				return nil
+			}
+			err = w.failed(err, true)
+		} else {
+			err = w.failed(err, false)
 		}
-		if err := w.fl.FlushError(); err != nil {
-			return w.failed(err, true)
-		}
-		w.last = w.now()
-		return nil
+		w.mu.Unlock()
+		return err
 	}
+	defer w.mu.Unlock()
 	if err := w.usable(); err != nil {
 		return err
 	}

@@ -459,8 +459,8 @@ type encoder struct {
 	toolIdx  int    // stream tool-call index of the open tool_use block
 	blocks   []Block
 	finish   stream.FinishReason
-	stopSeq  string // the stop sequence that ended the stream, if any
-	head     []byte // of the open text or thinking block's deltas, in headBuf
+	stopSeq  string        // the stop sequence that ended the stream, if any
+	text     sse.TextEvent // the open text or thinking block's delta event, its head in headBuf
 	headBuf  [96]byte
 	inputTok int
 }
@@ -637,12 +637,10 @@ func (e *encoder) delta(ch stream.Channel, text string) bool {
 	return e.appendDelta(text)
 }
 
-// appendDelta writes a delta of text in the open (streamed) block.
+// appendDelta writes a delta of text in the open (streamed) block: its
+// head, text and tail straight into the writer (sse.Writer.SendText).
 func (e *encoder) appendDelta(text string) bool {
-	return e.appendEvent("content_block_delta", func(b []byte) []byte {
-		b = dialect.AppendJSONString(append(b, e.head...), text)
-		return append(b, "}}"...)
-	})
+	return e.sw != nil && e.sw.SendText(&e.text, text) == nil
 }
 
 // appendEvent is event for data that data appends straight into the SSE
@@ -657,10 +655,11 @@ func (e *encoder) appendEvent(name string, data func(b []byte) []byte) bool {
 func (e *encoder) deltaHead(kind string) {
 	b := strconv.AppendInt(append(e.headBuf[:0], `{"type":"content_block_delta","index":`...), int64(e.index), 10)
 	if kind == "thinking" {
-		e.head = append(b, `,"delta":{"type":"thinking_delta","thinking":`...)
-		return
+		b = append(b, `,"delta":{"type":"thinking_delta","thinking":`...)
+	} else {
+		b = append(b, `,"delta":{"type":"text_delta","text":`...)
 	}
-	e.head = append(b, `,"delta":{"type":"text_delta","text":`...)
+	e.text = sse.TextEvent{Name: "content_block_delta", Head: b, Tail: "}}"}
 }
 
 // toolCall maps an OpenAI-style tool-call delta: a new index opens a

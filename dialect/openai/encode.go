@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -160,14 +161,18 @@ func (e *chunkEncoder) AppendDelta(b []byte, ch stream.Channel, text string, lp 
 	return e.close(b, lp, "")
 }
 
-// AppendToken is AppendDelta for a token of the call's token path
-// (stream.TokenStream: output text, no logprobs), in a function of its
-// own: a token's code is tokenChunk's few lines, not AppendDelta's.
-func (e *chunkEncoder) AppendToken(b []byte, text string) []byte {
+// tokenEvent sets *te to the event of a token of the call's token path
+// (stream.TokenStream: output text, no logprobs) but its content string
+// (sse.Writer.SendText), and reports whether it could: not until the
+// role is sent, nor for the legacy API (AppendDelta's chunk then). The
+// caller keeps it: in the encoder it would take the encoder out of its
+// size class (see inline).
+func (e *chunkEncoder) tokenEvent(te *sse.TextEvent) bool {
 	if !e.roleSent || e.content == nil {
-		return e.AppendDelta(b, stream.Output, text, "")
+		return false
 	}
-	return e.tokenChunk(b, text)
+	*te = sse.TextEvent{Head: e.content, Tail: tokenTail}
+	return true
 }
 
 // tokenChunk is a chat token's chunk: what open, the content key and

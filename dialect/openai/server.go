@@ -317,13 +317,22 @@ func chunkEncoderFor(call *gateway.Call, k *streamKind, model string) *chunkEnco
 func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call, enc *chunkEncoder, includeUsage bool) {
 	st := eventsState{includeUsage: includeUsage}
 	tok := call.TokenStream()
+	var te sse.TextEvent // a plain token's event, once the encoder has one
 	for {
 		if tok != nil && st.sent {
 			// A plain token through every layer's token path
 			// (stream.TokenStream): no Event on the way; anything else
 			// is Recv's, below.
 			if text, ok := tok.RecvToken(); ok {
-				if out.SendAppend("", func(b []byte) []byte { return enc.AppendToken(b, text) }) != nil {
+				// Its chunk's head, text and tail straight into the
+				// writer (sse.Writer.SendText).
+				var err error
+				if te.Head != nil || enc.tokenEvent(&te) {
+					err = out.SendText(&te, text)
+				} else {
+					err = sendDelta(out, enc, text)
+				}
+				if err != nil {
 					return // client gone; Close cancels the upstream
 				}
 				continue
@@ -351,6 +360,14 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 			return
 		}
 	}
+}
+
+// sendDelta is AppendDelta's chunk of a token of the token path, for an
+// encoder with no token head; out of line.
+//
+//go:noinline
+func sendDelta(out *sse.Writer, enc *chunkEncoder, text string) error {
+	return out.SendAppend("", func(b []byte) []byte { return enc.AppendDelta(b, stream.Output, text, "") })
 }
 
 // eventsState is what events keeps across events.
