@@ -49,7 +49,11 @@ type Reader struct {
 	// none; it is stale (found again) once r passes it. Lines are
 	// searched for LF only before it, so the commonest streams (LF only)
 	// scan their bytes for CR once per read rather than once per line.
+	// While crLazy, buf[cr:w] is yet to be searched (buf[r:cr] holds no
+	// CR): fill leaves the search to the parse that needs it (knownCR),
+	// which NextShaped, checking every byte it takes, does not.
 	cr      int
+	crLazy  bool
 	rerr    error // the source's error, returned once the buffer is used up
 	err     error // sticky: once the stream ended or failed
 	max     int
@@ -152,6 +156,9 @@ func (r *Reader) NextRaw() (ev RawEvent, err error) {
 		// Lines whole in the buffer before any CR are taken here, in a
 		// loop over locals (r.r is written back once it stops); fill and
 		// slowLine take the rest.
+		if r.crLazy {
+			r.knownCR()
+		}
 		if end := r.cr; end > r.r && !r.skipLF {
 			buf, pos := r.buf[:end], r.r
 			for pos < len(buf) {
@@ -238,65 +245,73 @@ func (r *Reader) NextRaw() (ev RawEvent, err error) {
 	}
 }
 
-// NextData is NextRaw for the commonest event, whole in the buffer before
-// any CR (after a read, when the buffer is used up): a short id line (no
-// NUL), an event line naming the last event's type again, each optional
-// and in that order, then one `data: ` line and the blank line. A token
-// path reads an upstream's events through it: a few lines of code where
-// NextRaw's loop is many (docs/benchmarks.md, issue 13, fused session).
-// When ok is false it took nothing (it may have read into the buffer):
-// NextRaw returns the next event or the error.
-func (r *Reader) NextData() (ev RawEvent, ok bool) {
+// NextShaped is NextRaw for the commonest event of a token path, whose
+// bytes it knows but for one run: a short id line (no NUL), optional;
+// then, when name is not empty, an event line naming it; then a data line
+// of head, one or more bytes that run holds, and tail; then the blank
+// line, all whole in the buffer (after a read, when the buffer is used
+// up). It returns the run, a view of the buffer valid until the next call.
+// head, tail and name hold no CR nor LF, and run holds neither: each
+// byte it takes is checked once, with no search for line ends (nor for CR
+// in what it reads: knownCR), which NextData's three scans of an event
+// cost (docs/benchmarks.md, issue 13, readside session). When ok is false
+// it took nothing (it may have read into the buffer): NextRaw returns the
+// next event or the error.
+func (r *Reader) NextShaped(name string, head, tail []byte, run *[256]bool) (_ []byte, ok bool) {
 	if r.err != nil || !r.started || r.skipLF {
-		return ev, false
+		return nil, false
 	}
 	r.inPlace = false // the last event's data is not kept (see RawEvent)
 	if r.r == r.w && r.fill() != nil {
-		return ev, false
+		return nil, false
 	}
-	if r.cr <= r.r {
-		return ev, false
-	}
-	// rest is what is left of the event's lines; size sums their
-	// lengths, as NextRaw's limit counts them.
-	rest := r.buf[r.r:r.cr]
-	var id []byte
-	size := 0
-	if len(rest) > 4 && string(rest[:4]) == "id: " {
-		k := shortID(rest)
-		if k < 0 {
-			return ev, false
+	b := r.buf[r.r:r.w]
+	idEnd := 0 // the id line's LF, if there is one
+	if len(b) > 4 && string(b[:4]) == "id: " {
+		if idEnd = shortID(b); idEnd < 0 {
+			return nil, false
 		}
-		id, rest, size = rest[4:k], rest[k+1:], k
 	}
-	named := false
-	if name := r.name; name != "" && len(rest) > 8+len(name) && string(rest[:7]) == "event: " &&
-		string(rest[7:7+len(name)]) == name && rest[7+len(name)] == '\n' {
-		named, rest, size = true, rest[8+len(name):], size+7+len(name)
+	i, size := idEnd, idEnd // where the next line begins; the lines' lengths
+	if idEnd > 0 {
+		i++
 	}
-	if len(rest) < 6 || string(rest[:6]) != "data: " {
-		return ev, false
+	if name != "" {
+		if len(b)-i < 8+len(name) || string(b[i:i+7]) != "event: " ||
+			string(b[i+7:i+7+len(name)]) != name || b[i+7+len(name)] != '\n' {
+			return nil, false
+		}
+		size, i = size+7+len(name), i+8+len(name)
 	}
-	j := bytes.IndexByte(rest, '\n')
-	if j < 0 || j+1 >= len(rest) || rest[j+1] != '\n' || size+j > r.max {
-		return ev, false // no blank line after it yet, another line, or too long
+	data := i + 6
+	if len(b)-data < len(head) || string(b[i:data]) != "data: " || string(b[data:data+len(head)]) != string(head) {
+		return nil, false
 	}
-	if id != nil {
-		r.idLen, r.idShort, r.idDirty = copy(r.idBuf[:], id), true, true
+	from := data + len(head)
+	j := from
+	for j < len(b) && run[b[j]] {
+		j++
 	}
-	r.r = r.cr - len(rest) + j + 2
-	ev.Data, ev.Event = rest[6:j], r.eventName(named)
-	return ev, true
+	end := j + len(tail)
+	if j == from || len(b)-end < 2 || string(b[j:end]) != string(tail) || b[end] != '\n' || b[end+1] != '\n' ||
+		size+end-i > r.max {
+		return nil, false
+	}
+	if idEnd > 0 {
+		r.idLen, r.idShort, r.idDirty = copy(r.idBuf[:], b[4:idEnd]), true, true
+	}
+	r.r += end + 2
+	return b[from:j], true
 }
 
 // shortID is the end of the id line at the start of b (its LF), when it
-// is short and holds no NUL; else -1.
+// is short and holds no NUL nor CR; else -1.
 func shortID(b []byte) int {
 	for i := 4; i < len(b) && i < 4+maxShortID; i++ {
 		switch b[i] {
 		case '\n':
 			return i
-		case 0:
+		case 0, '\r':
 			return -1
 		}
 	}
@@ -487,7 +502,7 @@ func (r *Reader) nextLine() (line []byte, joined bool, err error) {
 				r.r++
 			}
 		}
-		if r.cr < r.r {
+		if r.cr < r.r || r.crLazy {
 			r.findCR(r.r)
 		}
 		b := r.buf[r.r:r.cr]
@@ -523,11 +538,16 @@ func (r *Reader) nextLine() (line []byte, joined bool, err error) {
 
 // findCR sets r.cr to the first CR in buf[from:w].
 func (r *Reader) findCR(from int) {
-	r.cr = r.w
+	r.cr, r.crLazy = r.w, false
 	if j := bytes.IndexByte(r.buf[from:r.w], '\r'); j >= 0 {
 		r.cr = from + j
 	}
 }
+
+// knownCR searches what fill left unsearched for a CR (crLazy).
+//
+//go:noinline
+func (r *Reader) knownCR() { r.findCR(max(r.cr, r.r)) }
 
 // errNegativeRead is a source's answer to Read out of its contract.
 var errNegativeRead = errors.New("sse: source returned an impossible count from Read")
@@ -567,11 +587,8 @@ func (r *Reader) fill() error {
 		}
 		return r.rerr
 	}
-	if r.cr >= from { // no CR before from: look in what came
-		r.cr = r.w
-		if j := bytes.IndexByte(r.buf[from:r.w], '\r'); j >= 0 {
-			r.cr = from + j
-		}
+	if r.cr >= from { // no CR before from: what came is to be searched
+		r.cr, r.crLazy = from, true
 	}
 	return nil
 }
@@ -604,7 +621,7 @@ func (r *Reader) release(err error) {
 	if r.bufp != nil {
 		readerPool.Put(r.bufp)
 		r.bufp, r.buf, r.src = nil, nil, nil
-		r.r, r.w, r.cr = 0, 0, 0
+		r.r, r.w, r.cr, r.crLazy = 0, 0, 0, false
 		r.data, r.inPlace = nil, false
 	}
 }

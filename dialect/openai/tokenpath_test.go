@@ -96,3 +96,17 @@ func FuzzTokenPathServer(f *testing.F) {
 		dialecttest.TokenPaths(t, tokenPathCase(body), tokenPathUpstream(a, b, raw, extra, finish))
 	})
 }
+
+// FuzzTokenPathFraming is FuzzTokenPathServer over chunks framed in the
+// other ways SSE allows (dialecttest.Reframe): the token path, which
+// matches a chunk's lines as it reads them (sse.Reader.NextShaped), takes
+// only what Recv reads the same.
+func FuzzTokenPathFraming(f *testing.F) {
+	f.Add("Hello", " world", []byte{0, 3, 0, 1, 3, 2, 5, 4, 6, 7})
+	f.Add("a", "b", []byte{3})
+	f.Add("x", "", []byte{7, 0})
+	f.Fuzz(func(t *testing.T, a, b string, frame []byte) {
+		up := dialecttest.Reframe(tokenPathUpstream(a, b, `"c"`, `{"choices":[]}`, 0), frame)
+		dialecttest.TokenPaths(t, tokenPathCase(tokenPathChat), up)
+	})
+}
