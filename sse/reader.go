@@ -246,19 +246,19 @@ func (r *Reader) NextRaw() (ev RawEvent, err error) {
 }
 
 // NextShaped is NextRaw for the commonest event of a token path, whose
-// bytes it knows but for one run: a short id line (no NUL), optional;
-// then, when name is not empty, an event line naming it; then a data line
-// of head, one or more bytes that run holds, and tail; then the blank
-// line, all whole in the buffer (after a read, when the buffer is used
-// up). It returns the run, a view of the buffer valid until the next call.
-// head, tail and name hold no CR nor LF, and run holds neither: each
-// byte it takes is checked once, with no search for line ends (nor for CR
-// in what it reads: knownCR), which NextData's three scans of an event
-// cost (docs/benchmarks.md, issue 13, readside session). When ok is false
-// it took nothing (it may have read into the buffer): NextRaw returns the
-// next event or the error.
+// bytes the caller knows but for one run: a short id line (no NUL),
+// optional; then, when name is not empty, an event line naming it; then
+// a data line of head, one or more bytes that run holds, and tail (not
+// empty: an empty tail takes nothing); then the blank line, all whole in
+// the buffer (after a read, when the buffer is used up). It returns the
+// run, a view of the buffer valid until the next call. head, tail, name
+// and run hold no CR nor LF. Each byte it takes is checked once, with no
+// search for line ends (nor for CR in what fill read: knownCR), where
+// NextData's were three passes over an event (docs/benchmarks.md, issue
+// 13, readside session). When ok is false it took nothing (it may have
+// read into the buffer): NextRaw returns the next event or the error.
 func (r *Reader) NextShaped(name string, head, tail []byte, run *[256]bool) (_ []byte, ok bool) {
-	if r.err != nil || !r.started || r.skipLF {
+	if r.err != nil || !r.started || r.skipLF || len(tail) == 0 {
 		return nil, false
 	}
 	r.inPlace = false // the last event's data is not kept (see RawEvent)
@@ -298,7 +298,12 @@ func (r *Reader) NextShaped(name string, head, tail []byte, run *[256]bool) (_ [
 		return nil, false
 	}
 	if idEnd > 0 {
-		r.idLen, r.idShort, r.idDirty = copy(r.idBuf[:], b[4:idEnd]), true, true
+		// A few bytes: copied in a loop, not by a call of memmove.
+		id := b[4:idEnd]
+		for k := range min(len(id), maxShortID) {
+			r.idBuf[k] = id[k]
+		}
+		r.idLen, r.idShort, r.idDirty = len(id), true, true
 	}
 	r.r += end + 2
 	return b[from:j], true

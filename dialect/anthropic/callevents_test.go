@@ -108,10 +108,10 @@ func sameDecoders(t *testing.T, what string, got, want *Decoder) {
 			what, got.usage, got.stopReason, got.stopSeq, want.usage, want.stopReason, want.stopSeq)
 	}
 	g, w := &got.text, &want.text
-	gEnds, gBefore := g.str.Ends()
-	wEnds, wBefore := w.str.Ends()
-	if g.name != w.name || string(gEnds) != string(wEnds) || gBefore != wBefore {
-		t.Fatalf("%s: text shape %q %q %d; the general path's %q %q %d", what, g.name, gEnds, gBefore, w.name, wEnds, wBefore)
+	gHead, gTail := g.str.Ends()
+	wHead, wTail := w.str.Ends()
+	if g.name != w.name || string(gHead) != string(wHead) || string(gTail) != string(wTail) {
+		t.Fatalf("%s: text shape %q %q %q; the general path's %q %q %q", what, g.name, gHead, gTail, w.name, wHead, wTail)
 	}
 }
 
