@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -245,20 +246,72 @@ func (r *Reader) NextRaw() (ev RawEvent, err error) {
 	}
 }
 
-// NextShaped is NextRaw for the commonest event of a token path, whose
-// bytes the caller knows but for one run: a short id line (no NUL),
-// optional; then, when name is not empty, an event line naming it; then
-// a data line of head, one or more bytes that run holds, and tail (not
-// empty: an empty tail takes nothing); then the blank line, all whole in
-// the buffer (after a read, when the buffer is used up). It returns the
-// run, a view of the buffer valid until the next call. head, tail, name
-// and run hold no CR nor LF. Each byte it takes is checked once, with no
-// search for line ends (nor for CR in what fill read: knownCR), where
-// NextData's were three passes over an event (docs/benchmarks.md, issue
-// 13, readside session). When ok is false it took nothing (it may have
-// read into the buffer): NextRaw returns the next event or the error.
-func (r *Reader) NextShaped(name string, head, tail []byte, run *[256]bool) (_ []byte, ok bool) {
-	if r.err != nil || !r.started || r.skipLF || len(tail) == 0 {
+// Shape is an event a token path reads with NextShaped: its lines but
+// for one run of its data, as an event the stream sent before had them
+// (one data line, after an event line naming it or none; an id line
+// before them may differ). The zero Shape takes nothing.
+type Shape struct {
+	lit  []byte // the lines before the run, then those after it with the blank line
+	cut  int    // where the run goes in lit
+	data int    // where the data line's value begins in lit
+	lfs  int    // how many line ends lit holds
+}
+
+// Buffer makes s keep its bytes in buf while they fit (an array of the
+// stream's own: no allocation).
+func (s *Shape) Buffer(buf []byte) { s.lit = buf[:0] }
+
+// Set makes s the event named name (none when empty) whose data is head,
+// a run, then tail. None of them may hold a CR or LF: else s takes
+// nothing.
+func (s *Shape) Set(name string, head, tail []byte) {
+	s.Reset()
+	if strings.IndexByte(name, '\n') >= 0 || strings.IndexByte(name, '\r') >= 0 ||
+		lineEnd(head) < len(head) || lineEnd(tail) < len(tail) {
+		return
+	}
+	lit := s.lit[:0]
+	if n := len(name) + len(head) + len(tail) + 16; cap(lit) < n { // once: not a growth a piece
+		lit = make([]byte, 0, n)
+	}
+	s.lfs = 2
+	if name != "" {
+		lit = append(append(append(lit, "event: "...), name...), '\n')
+		s.lfs++
+	}
+	lit = append(lit, "data: "...)
+	s.data = len(lit)
+	lit = append(lit, head...)
+	s.cut = len(lit)
+	s.lit = append(append(lit, tail...), "\n\n"...)
+}
+
+// Reset makes s take nothing.
+func (s *Shape) Reset() { s.lit, s.cut, s.data = s.lit[:0], 0, 0 }
+
+// Has reports whether s takes an event.
+func (s *Shape) Has() bool { return len(s.lit) > 0 }
+
+// Data is the data s takes: the bytes before the run and after it.
+func (s *Shape) Data() (head, tail []byte) {
+	if len(s.lit) == 0 {
+		return nil, nil
+	}
+	return s.lit[s.data:s.cut], s.lit[s.cut : len(s.lit)-2]
+}
+
+// NextShaped is NextRaw for the commonest event of a token path: an
+// event of sh (a short id line first or none, no NUL in it) whose run is
+// one or more bytes that run holds (no CR nor LF among them), whole in the
+// buffer (after a read, when the buffer is used up). It returns the run,
+// a view of the buffer valid until the next call. Each byte it takes is
+// checked once, against sh's bytes or run, with no search for line ends
+// (nor for CR in what fill read: knownCR), where NextData's were three
+// passes over an event (docs/benchmarks.md, issue 13, readside session).
+// When ok is false it took nothing (it may have read into the buffer):
+// NextRaw returns the next event or the error.
+func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
+	if r.err != nil || !r.started || r.skipLF || len(sh.lit) == 0 {
 		return nil, false
 	}
 	r.inPlace = false // the last event's data is not kept (see RawEvent)
@@ -266,35 +319,25 @@ func (r *Reader) NextShaped(name string, head, tail []byte, run *[256]bool) (_ [
 		return nil, false
 	}
 	b := r.buf[r.r:r.w]
-	idEnd := 0 // the id line's LF, if there is one
+	idEnd, i := 0, 0 // the id line's LF, if there is one; where sh's lines begin
 	if len(b) > 4 && string(b[:4]) == "id: " {
 		if idEnd = shortID(b); idEnd < 0 {
 			return nil, false
 		}
+		i = idEnd + 1
 	}
-	i, size := idEnd, idEnd // where the next line begins; the lines' lengths
-	if idEnd > 0 {
-		i++
-	}
-	if name != "" {
-		if len(b)-i < 8+len(name) || string(b[i:i+7]) != "event: " ||
-			string(b[i+7:i+7+len(name)]) != name || b[i+7+len(name)] != '\n' {
-			return nil, false
-		}
-		size, i = size+7+len(name), i+8+len(name)
-	}
-	data := i + 6
-	if len(b)-data < len(head) || string(b[i:data]) != "data: " || string(b[data:data+len(head)]) != string(head) {
+	head, tail := sh.lit[:sh.cut], sh.lit[sh.cut:]
+	from := i + len(head)
+	if len(b) < from || string(b[i:from]) != string(head) {
 		return nil, false
 	}
-	from := data + len(head)
 	j := from
 	for j < len(b) && run[b[j]] {
 		j++
 	}
 	end := j + len(tail)
-	if j == from || len(b)-end < 2 || string(b[j:end]) != string(tail) || b[end] != '\n' || b[end+1] != '\n' ||
-		size+end-i > r.max {
+	// The lines' lengths, without their ends, as NextRaw's limit counts them.
+	if j == from || len(b) < end || string(b[j:end]) != string(tail) || end-i-sh.lfs+idEnd > r.max {
 		return nil, false
 	}
 	if idEnd > 0 {
@@ -305,7 +348,7 @@ func (r *Reader) NextShaped(name string, head, tail []byte, run *[256]bool) (_ [
 		}
 		r.idLen, r.idShort, r.idDirty = len(id), true, true
 	}
-	r.r += end + 2
+	r.r += end
 	return b[from:j], true
 }
 

@@ -356,7 +356,7 @@ type events struct {
 // path, dialect.TokenUpstream), matched as it is read
 // (dialect.Shape.Token). Any other event is left to next, unread.
 func (e *events) token() (string, bool) {
-	return e.d.text.str.Token(e.r, e.d.text.name)
+	return e.d.text.str.Token(e.r)
 }
 
 // next decodes the next SSE event.
@@ -588,7 +588,7 @@ type textShape struct {
 	name    string
 	str     dialect.Shape // in endsBuf when it fits: no allocation a stream
 	texts   dialect.Texts // the texts parse returned, out of the reader's buffer
-	endsBuf [96]byte
+	endsBuf [128]byte     // the event's lines: its name's and data's
 }
 
 // set records the shape of data, a text delta event that liteEvent.parse
@@ -597,7 +597,7 @@ func (t *textShape) set(name string, data []byte, at int) {
 	if !t.str.Has() {
 		t.str.Buffer(t.endsBuf[:])
 	}
-	t.str.Set(data, at, jsonStringEnd(data, at))
+	t.str.Set(name, data, at, jsonStringEnd(data, at))
 	t.name = name
 }
 

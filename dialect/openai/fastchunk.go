@@ -173,7 +173,7 @@ func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 	if _, ok := p.Str(); !ok {
 		return
 	}
-	sh.str.Set(data, at, p.I)
+	sh.str.Set("", data, at, p.I)
 	sh.chunk = *c
 	sh.plain = c.reasoningContent == "" && c.reasoning == "" && c.text == "" &&
 		!(c.hasFinish && c.finish != "") && !c.usage.has

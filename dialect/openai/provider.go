@@ -385,7 +385,7 @@ func (s *upstreamStream) RecvToken() (string, bool) {
 	if len(s.queue) > 0 || s.ended || s.whole || s.heldLogprobs != "" || !s.shape.plain {
 		return "", false
 	}
-	return s.shape.str.Token(s.events, "")
+	return s.shape.str.Token(s.events)
 }
 
 // ending queues the stream's end: the read's error, or else [DONE]'s
