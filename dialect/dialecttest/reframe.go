@@ -9,7 +9,8 @@ import (
 // with its events framed in other ways the standard allows, the k-th as
 // frame[k % len(frame)] picks (none for an empty frame): CRLF or CR line
 // ends, an id line first (short, long, or with a NUL, which is ignored),
-// a comment line first, or its data line split in two (joined with LF).
+// a comment line first, an event line naming it first, or its data line
+// split in two (joined with LF).
 // A token path that matches events' bytes is held to Recv over these.
 func Reframe(body string, frame []byte) string {
 	if len(frame) == 0 {
@@ -27,7 +28,7 @@ func Reframe(body string, frame []byte) string {
 }
 
 func reframe(ev string, k int, how byte) string {
-	switch how % 8 {
+	switch how % 9 {
 	case 1:
 		return strings.ReplaceAll(ev, "\n", "\r\n")
 	case 2:
@@ -40,6 +41,8 @@ func reframe(ev string, k int, how byte) string {
 		return "id: a\x00b\n" + ev
 	case 6:
 		return ": comment\n" + ev
+	case 8:
+		return "event: chunk\n" + ev
 	case 7:
 		if i := strings.Index(ev, "data: "); i >= 0 && len(ev)-i > 10 {
 			h := i + 6 + (len(ev)-i-8)/2

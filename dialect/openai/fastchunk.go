@@ -156,8 +156,12 @@ type chunkShape struct {
 	// the finish and usage chunks) but that begins with it is parsed from
 	// there on, its head only compared (parseLiteFrom).
 	head []byte
-	off  bool // record no shape nor head: every chunk parses in full (tests)
-	json bool // parse nothing: every chunk goes to encoding/json (tests)
+	// event is the SSE type of the chunk parsed next, for the shape's
+	// event line: "message" (or "") is none (an upstream that sends
+	// `event: message` takes Recv's path).
+	event string
+	off   bool // record no shape nor head: every chunk parses in full (tests)
+	json  bool // parse nothing: every chunk goes to encoding/json (tests)
 	// texts keeps the contents parse returned: a token's few bytes are
 	// copied out of the event data without an allocation of their own.
 	texts dialect.Texts
@@ -173,7 +177,11 @@ func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 	if _, ok := p.Str(); !ok {
 		return
 	}
-	sh.str.Set("", data, at, p.I)
+	name := sh.event
+	if name == "message" {
+		name = ""
+	}
+	sh.str.Set(name, data, at, p.I)
 	sh.chunk = *c
 	sh.plain = c.reasoningContent == "" && c.reasoning == "" && c.text == "" &&
 		!(c.hasFinish && c.finish != "") && !c.usage.has

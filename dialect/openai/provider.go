@@ -372,7 +372,7 @@ func (s *upstreamStream) Recv() (ev stream.Event, err error) {
 			ev.Kind, ev.Channel, ev.Text = stream.KindDelta, stream.Output, content
 			return ev, nil // a token's chunk: stream.Delta(content)
 		}
-		s.take(raw.Data, content, ok)
+		s.take(raw.Data, raw.Event, content, ok)
 	}
 }
 
@@ -406,16 +406,18 @@ func (s *upstreamStream) ending(rerr error) {
 // nothing else): with the content of the last chunk's shape when shaped,
 // else parsed in full. Out of line, so that the parsed chunk is no part
 // of Recv's frame, which stays on an open stream's goroutine stack while
-// it waits in NextRaw (see logRequest in server).
+// it waits in NextRaw (see logRequest in server). event is the chunk's
+// SSE type, recorded with its shape.
 //
 //go:noinline
-func (s *upstreamStream) take(data []byte, content string, shaped bool) {
+func (s *upstreamStream) take(data []byte, event, content string, shaped bool) {
 	if shaped {
 		c := s.shape.chunk
 		c.content = content
 		s.queueLite(&c)
 		return
 	}
+	s.shape.event = event
 	if c, ok := parseLiteFull(data, &s.shape); ok {
 		s.queueLite(&c)
 	} else {
