@@ -62,9 +62,10 @@ func NewUpstreamStream(ctx context.Context, cancel context.CancelFunc, body io.R
 }
 
 // TokenUpstream is an UpstreamStream with a token path
-// (stream.TokenStream): token reads the next wire event as read would and
-// returns a plain token's text alone (ok, text non-empty ASCII); for any
-// other event it returns false, and read's next call decodes what it read.
+// (stream.TokenStream): token reads the next wire event when it is a
+// plain token and returns its text alone (ok, text non-empty ASCII); for
+// any other event it returns false, and read's next call decodes it
+// (token leaves it unread, or keeps what it read for read).
 type TokenUpstream struct {
 	UpstreamStream
 	token func() (string, bool)

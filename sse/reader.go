@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -49,7 +50,11 @@ type Reader struct {
 	// none; it is stale (found again) once r passes it. Lines are
 	// searched for LF only before it, so the commonest streams (LF only)
 	// scan their bytes for CR once per read rather than once per line.
+	// While crLazy, buf[cr:w] is yet to be searched (buf[r:cr] holds no
+	// CR): fill leaves the search to the parse that needs it (knownCR),
+	// which NextShaped, checking every byte it takes, does not.
 	cr      int
+	crLazy  bool
 	rerr    error // the source's error, returned once the buffer is used up
 	err     error // sticky: once the stream ended or failed
 	max     int
@@ -152,6 +157,9 @@ func (r *Reader) NextRaw() (ev RawEvent, err error) {
 		// Lines whole in the buffer before any CR are taken here, in a
 		// loop over locals (r.r is written back once it stops); fill and
 		// slowLine take the rest.
+		if r.crLazy {
+			r.knownCR()
+		}
 		if end := r.cr; end > r.r && !r.skipLF {
 			buf, pos := r.buf[:end], r.r
 			for pos < len(buf) {
@@ -238,65 +246,120 @@ func (r *Reader) NextRaw() (ev RawEvent, err error) {
 	}
 }
 
-// NextData is NextRaw for the commonest event, whole in the buffer before
-// any CR (after a read, when the buffer is used up): a short id line (no
-// NUL), an event line naming the last event's type again, each optional
-// and in that order, then one `data: ` line and the blank line. A token
-// path reads an upstream's events through it: a few lines of code where
-// NextRaw's loop is many (docs/benchmarks.md, issue 13, fused session).
+// Shape is an event a token path reads with NextShaped: its lines but
+// for one run of its data, as an event the stream sent before had them
+// (one data line, after an event line naming it or none; an id line
+// before them may differ). The zero Shape takes nothing.
+type Shape struct {
+	lit  []byte // the lines before the run, then those after it with the blank line
+	cut  int    // where the run goes in lit
+	data int    // where the data line's value begins in lit
+	lfs  int    // how many line ends lit holds
+}
+
+// Buffer makes s keep its bytes in buf while they fit (an array of the
+// stream's own: no allocation).
+func (s *Shape) Buffer(buf []byte) { s.lit = buf[:0] }
+
+// Set makes s the event named name (none when empty) whose data is head,
+// a run, then tail. None of them may hold a CR or LF: else s takes
+// nothing.
+func (s *Shape) Set(name string, head, tail []byte) {
+	s.Reset()
+	if strings.IndexByte(name, '\n') >= 0 || strings.IndexByte(name, '\r') >= 0 ||
+		lineEnd(head) < len(head) || lineEnd(tail) < len(tail) {
+		return
+	}
+	lit := s.lit[:0]
+	if n := len(name) + len(head) + len(tail) + 16; cap(lit) < n { // once: not a growth a piece
+		lit = make([]byte, 0, n)
+	}
+	s.lfs = 2
+	if name != "" {
+		lit = append(append(append(lit, "event: "...), name...), '\n')
+		s.lfs++
+	}
+	lit = append(lit, "data: "...)
+	s.data = len(lit)
+	lit = append(lit, head...)
+	s.cut = len(lit)
+	s.lit = append(append(lit, tail...), "\n\n"...)
+}
+
+// Reset makes s take nothing.
+func (s *Shape) Reset() { s.lit, s.cut, s.data = s.lit[:0], 0, 0 }
+
+// Has reports whether s takes an event.
+func (s *Shape) Has() bool { return len(s.lit) > 0 }
+
+// Data is the data s takes: the bytes before the run and after it.
+func (s *Shape) Data() (head, tail []byte) {
+	if len(s.lit) == 0 {
+		return nil, nil
+	}
+	return s.lit[s.data:s.cut], s.lit[s.cut : len(s.lit)-2]
+}
+
+// NextShaped is NextRaw for the commonest event of a token path: an
+// event of sh (a short id line first or none, no NUL in it) whose run is
+// one or more bytes that run holds (no CR nor LF among them), whole in the
+// buffer (after a read, when the buffer is used up). It returns the run,
+// a view of the buffer valid until the next call. Each byte it takes is
+// checked once, against sh's bytes or run, with no search for line ends
+// (nor for CR in what fill read: knownCR), where NextData's were three
+// passes over an event (docs/benchmarks.md, issue 13, readside session).
 // When ok is false it took nothing (it may have read into the buffer):
 // NextRaw returns the next event or the error.
-func (r *Reader) NextData() (ev RawEvent, ok bool) {
-	if r.err != nil || !r.started || r.skipLF {
-		return ev, false
+func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
+	if r.err != nil || !r.started || r.skipLF || len(sh.lit) == 0 {
+		return nil, false
 	}
 	r.inPlace = false // the last event's data is not kept (see RawEvent)
 	if r.r == r.w && r.fill() != nil {
-		return ev, false
+		return nil, false
 	}
-	if r.cr <= r.r {
-		return ev, false
-	}
-	// rest is what is left of the event's lines; size sums their
-	// lengths, as NextRaw's limit counts them.
-	rest := r.buf[r.r:r.cr]
-	var id []byte
-	size := 0
-	if len(rest) > 4 && string(rest[:4]) == "id: " {
-		k := shortID(rest)
-		if k < 0 {
-			return ev, false
+	b := r.buf[r.r:r.w]
+	idEnd, i := 0, 0 // the id line's LF, if there is one; where sh's lines begin
+	if len(b) > 4 && string(b[:4]) == "id: " {
+		if idEnd = shortID(b); idEnd < 0 {
+			return nil, false
 		}
-		id, rest, size = rest[4:k], rest[k+1:], k
+		i = idEnd + 1
 	}
-	named := false
-	if name := r.name; name != "" && len(rest) > 8+len(name) && string(rest[:7]) == "event: " &&
-		string(rest[7:7+len(name)]) == name && rest[7+len(name)] == '\n' {
-		named, rest, size = true, rest[8+len(name):], size+7+len(name)
+	head, tail := sh.lit[:sh.cut], sh.lit[sh.cut:]
+	from := i + len(head)
+	if len(b) < from || string(b[i:from]) != string(head) {
+		return nil, false
 	}
-	if len(rest) < 6 || string(rest[:6]) != "data: " {
-		return ev, false
+	j := from
+	for j < len(b) && run[b[j]] {
+		j++
 	}
-	j := bytes.IndexByte(rest, '\n')
-	if j < 0 || j+1 >= len(rest) || rest[j+1] != '\n' || size+j > r.max {
-		return ev, false // no blank line after it yet, another line, or too long
+	end := j + len(tail)
+	// The lines' lengths, without their ends, as NextRaw's limit counts them.
+	if j == from || len(b) < end || string(b[j:end]) != string(tail) || end-i-sh.lfs+idEnd > r.max {
+		return nil, false
 	}
-	if id != nil {
-		r.idLen, r.idShort, r.idDirty = copy(r.idBuf[:], id), true, true
+	if idEnd > 0 {
+		// A few bytes: copied in a loop, not by a call of memmove.
+		id := b[4:idEnd]
+		for k := range min(len(id), maxShortID) {
+			r.idBuf[k] = id[k]
+		}
+		r.idLen, r.idShort, r.idDirty = len(id), true, true
 	}
-	r.r = r.cr - len(rest) + j + 2
-	ev.Data, ev.Event = rest[6:j], r.eventName(named)
-	return ev, true
+	r.r += end
+	return b[from:j], true
 }
 
 // shortID is the end of the id line at the start of b (its LF), when it
-// is short and holds no NUL; else -1.
+// is short and holds no NUL nor CR; else -1.
 func shortID(b []byte) int {
 	for i := 4; i < len(b) && i < 4+maxShortID; i++ {
 		switch b[i] {
 		case '\n':
 			return i
-		case 0:
+		case 0, '\r':
 			return -1
 		}
 	}
@@ -487,7 +550,7 @@ func (r *Reader) nextLine() (line []byte, joined bool, err error) {
 				r.r++
 			}
 		}
-		if r.cr < r.r {
+		if r.cr < r.r || r.crLazy {
 			r.findCR(r.r)
 		}
 		b := r.buf[r.r:r.cr]
@@ -523,11 +586,16 @@ func (r *Reader) nextLine() (line []byte, joined bool, err error) {
 
 // findCR sets r.cr to the first CR in buf[from:w].
 func (r *Reader) findCR(from int) {
-	r.cr = r.w
+	r.cr, r.crLazy = r.w, false
 	if j := bytes.IndexByte(r.buf[from:r.w], '\r'); j >= 0 {
 		r.cr = from + j
 	}
 }
+
+// knownCR searches what fill left unsearched for a CR (crLazy).
+//
+//go:noinline
+func (r *Reader) knownCR() { r.findCR(max(r.cr, r.r)) }
 
 // errNegativeRead is a source's answer to Read out of its contract.
 var errNegativeRead = errors.New("sse: source returned an impossible count from Read")
@@ -567,11 +635,8 @@ func (r *Reader) fill() error {
 		}
 		return r.rerr
 	}
-	if r.cr >= from { // no CR before from: look in what came
-		r.cr = r.w
-		if j := bytes.IndexByte(r.buf[from:r.w], '\r'); j >= 0 {
-			r.cr = from + j
-		}
+	if r.cr >= from { // no CR before from: what came is to be searched
+		r.cr, r.crLazy = from, true
 	}
 	return nil
 }
@@ -604,7 +669,7 @@ func (r *Reader) release(err error) {
 	if r.bufp != nil {
 		readerPool.Put(r.bufp)
 		r.bufp, r.buf, r.src = nil, nil, nil
-		r.r, r.w, r.cr = 0, 0, 0
+		r.r, r.w, r.cr, r.crLazy = 0, 0, 0, false
 		r.data, r.inPlace = nil, false
 	}
 }

@@ -2,6 +2,7 @@ package sse
 
 import (
 	"bytes"
+	"cmp"
 	"io"
 	"slices"
 	"strconv"
@@ -98,14 +99,21 @@ func (c *chunks) Read(p []byte) (int, error) {
 
 // readAllRaw reads src to its end with NextRaw (copying each event), and
 // returns the events, the end's error and the Reader's state after. With
-// data it tries NextData first for every event.
-func readAllRaw(t *testing.T, src io.Reader, max int, data bool) (evs []Event, lastID string, retry time.Duration, err error) {
+// a shape it tries NextShaped first for every event, and fails t unless
+// what that takes is an event of the shape.
+func readAllRaw(t *testing.T, src io.Reader, max int, sh *testShape) (evs []Event, lastID string, retry time.Duration, err error) {
 	r := NewReader(src)
 	r.SetMaxEventSize(max)
 	for {
-		if data {
-			if ev, ok := r.NextData(); ok {
-				evs = append(evs, Event{ID: r.LastID(), Event: ev.Event, Data: string(ev.Data), Retry: ev.Retry})
+		if sh != nil {
+			var shape Shape
+			shape.Set(sh.name, []byte(sh.head), []byte(sh.tail))
+			if run, ok := r.NextShaped(&shape, &sh.run); ok {
+				typ := cmp.Or(sh.name, "message")
+				if len(run) == 0 || slices.ContainsFunc(run, func(c byte) bool { return !sh.run[c] }) {
+					t.Fatalf("NextShaped took %q, not a run", run)
+				}
+				evs = append(evs, Event{ID: r.LastID(), Event: typ, Data: sh.head + string(run) + sh.tail})
 				continue
 			}
 		}
@@ -120,6 +128,21 @@ func readAllRaw(t *testing.T, src io.Reader, max int, data bool) (evs []Event, l
 	}
 }
 
+// testShape is what NextShaped is asked for.
+type testShape struct {
+	name, head, tail string
+	run              [256]bool
+}
+
+// jsonRun is a run of a JSON string's plain bytes (dialect.PlainEnd's):
+// printable ASCII but the quote and the backslash.
+var jsonRun = func() (t [256]bool) {
+	for b := 0x20; b < 0x80; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
 // FuzzReaderReference holds the Reader to refRead, the input read whole,
 // a byte at a time and in reads of fuzzed sizes (across the buffer's
 // edge), with a small and a large size limit.
@@ -132,21 +155,45 @@ func FuzzReaderReference(f *testing.F) {
 	f.Add([]byte("data: "+strings.Repeat("x", 700)+"\n\nid: 9\ndata: "+strings.Repeat("y", 300)+"\ndata: z\n\n"), []byte{255, 255, 255, 100}, false)
 	f.Add([]byte("event: ping\n\nevent\ndata\n\nretry: 5\nid\ndata: q\n\n"), []byte{}, true)
 	f.Fuzz(func(t *testing.T, in, sizes []byte, small bool) {
-		limit := 1 << 16
-		if small {
-			limit = 40
-		}
-		want, wantID, wantRetry, wantErr := refRead(in, limit)
-		for _, data := range []bool{false, true} { // NextRaw alone, and NextData first
-			for _, src := range []io.Reader{bytes.NewReader(in), &chunks{b: in}, &chunks{b: in, sizes: sizes}} {
-				got, id, retry, err := readAllRaw(t, src, limit, data)
-				if err != wantErr || !slices.Equal(got, want) {
-					t.Fatalf("%T %v (NextData %v): got %q, %v\nwant %q, %v", src, sizes, data, got, err, want, wantErr)
-				}
-				if wantErr == io.EOF && (id != wantID || retry != wantRetry) {
-					t.Fatalf("%T (NextData %v): at the end id %q retry %v, want %q %v", src, data, id, retry, wantID, wantRetry)
-				}
+		// NextRaw alone, and NextShaped first: a shape any data line of
+		// a few plain bytes fits, and one of JSON (dialects' token paths).
+		shapes := []*testShape{nil, {run: jsonRun}, {head: `{"a":"`, tail: `"}`, run: jsonRun}}
+		checkReference(t, in, sizes, small, shapes)
+	})
+}
+
+// FuzzNextShaped holds NextShaped to refRead: any event it takes is one
+// the reference reads, of the shape asked for (fuzzed: one whose name or
+// data holds a CR or LF takes nothing).
+func FuzzNextShaped(f *testing.F) {
+	f.Add([]byte("id: 1\nevent: d\ndata: {\"t\":\"a\"}\n\nid: 2\nevent: d\ndata: {\"t\":\"b c\"}\n\n"), []byte{30, 7}, false, "d", `{"t":"`, `"}`)
+	f.Add([]byte("data: {\"t\":\"a\"}\r\n\r\ndata: {\"t\":\"\"}\n\nid: \x00\ndata: {\"t\":\"a\"}\n\n"), []byte{}, true, "", `{"t":"`, `"}`)
+	f.Add([]byte("id: 12\revent: d\ndata: {\"t\":\"a\"}\n\nevent: e\ndata: {\"t\":\"a\\\"\"}\n\n"), []byte{3}, false, "d", `{"t":"`, `"}`)
+	f.Add([]byte("data: x\n\nid: 1\r\ndata: {\"t\":\"a\"}\n\nid: 2\ndata: {\"t\":\"b\"}\n\r\n"), []byte{}, false, "", `{"t":"`, `"}`)
+	f.Add([]byte("data: x\n\nevent: d\ndata: {\"t\":\"a\n\"}\n\n"), []byte{}, false, "d", `{"t":"`, "a\n")
+	f.Fuzz(func(t *testing.T, in, sizes []byte, small bool, name, head, tail string) {
+		checkReference(t, in, sizes, small, []*testShape{{name: name, head: head, tail: tail, run: jsonRun}})
+	})
+}
+
+// checkReference reads in through each of shapes (readAllRaw) whole, a
+// byte at a time and in reads of sizes, and fails t unless it reads what
+// refRead does.
+func checkReference(t *testing.T, in, sizes []byte, small bool, shapes []*testShape) {
+	limit := 1 << 16
+	if small {
+		limit = 40
+	}
+	want, wantID, wantRetry, wantErr := refRead(in, limit)
+	for _, sh := range shapes {
+		for _, src := range []io.Reader{bytes.NewReader(in), &chunks{b: in}, &chunks{b: in, sizes: sizes}} {
+			got, id, retry, err := readAllRaw(t, src, limit, sh)
+			if err != wantErr || !slices.Equal(got, want) {
+				t.Fatalf("%T %v (shape %+v): got %q, %v\nwant %q, %v", src, sizes, sh, got, err, want, wantErr)
+			}
+			if wantErr == io.EOF && (id != wantID || retry != wantRetry) {
+				t.Fatalf("%T (shape %+v): at the end id %q retry %v, want %q %v", src, sh, id, retry, wantID, wantRetry)
 			}
 		}
-	})
+	}
 }

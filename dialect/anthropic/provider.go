@@ -1,7 +1,6 @@
 package anthropic
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -350,37 +349,20 @@ func newReader(r io.Reader) *sse.Reader {
 type events struct {
 	r *sse.Reader
 	d Decoder
-	// held is the event token read but did not take, for next: until
-	// then the reader is not called again, so its data is still in the
-	// reader's buffer.
-	held    sse.RawEvent
-	hasHeld bool
 }
 
 // token is next for a text delta of the last text shape whose text is
 // plain (ASCII, nothing to unescape): its text alone (the stream's token
-// path, dialect.TokenUpstream). Any other event is held for next.
+// path, dialect.TokenUpstream), matched as it is read
+// (dialect.Shape.Token). Any other event is left to next, unread.
 func (e *events) token() (string, bool) {
-	ev, ok := e.r.NextData()
-	if !ok {
-		return "", false // NextRaw's, in next
-	}
-	if text := e.d.text.token(ev.Event, ev.Data); text != "" {
-		return text, true
-	}
-	e.held, e.hasHeld = ev, true
-	return "", false
+	return e.d.text.str.Token(e.r)
 }
 
 // next decodes the next SSE event.
 func (e *events) next() ([]stream.Event, error) {
 	// Raw: Decode copies what it keeps out of the reader's buffer.
-	ev, err := e.held, error(nil)
-	if e.hasHeld {
-		e.held, e.hasHeld = sse.RawEvent{}, false
-	} else {
-		ev, err = e.r.NextRaw()
-	}
+	ev, err := e.r.NextRaw()
 	if err == io.EOF {
 		return nil, stream.Errorf(stream.CodeUpstream, "anthropic: stream ended before message_stop")
 	}
@@ -604,31 +586,28 @@ func finishReason(r string) stream.FinishReason {
 // event.
 type textShape struct {
 	name    string
-	ends    []byte // in endsBuf when it fits: no allocation a stream
-	before  int
+	str     dialect.Shape // in endsBuf when it fits: no allocation a stream
 	texts   dialect.Texts // the texts parse returned, out of the reader's buffer
-	endsBuf [96]byte
+	endsBuf [128]byte     // the event's lines: its name's and data's
 }
 
 // set records the shape of data, a text delta event that liteEvent.parse
 // took, whose text came from the string at at.
 func (t *textShape) set(name string, data []byte, at int) {
-	if t.ends == nil {
-		t.ends = t.endsBuf[:0]
+	if !t.str.Has() {
+		t.str.Buffer(t.endsBuf[:])
 	}
-	t.ends = t.ends[:0]
-	end := jsonStringEnd(data, at)
-	if end < 0 {
-		return
-	}
-	t.ends = append(append(t.ends, data[:at]...), data[end:]...)
-	t.name, t.before = name, at
+	t.str.Set(name, data, at, jsonStringEnd(data, at))
+	t.name = name
 }
 
 // parse returns the text of data if it is the recorded event with another
 // text string.
 func (t *textShape) parse(name string, data []byte) (string, bool) {
-	str, ok := t.between(name, data)
+	if name != t.name {
+		return "", false
+	}
+	str, ok := t.str.String(data)
 	if !ok {
 		return "", false
 	}
@@ -642,29 +621,6 @@ func (t *textShape) parse(name string, data []byte) (string, bool) {
 		return "", false
 	}
 	return text, true
-}
-
-// token is parse for the token path: the text when it is a plain string
-// (ASCII, nothing to unescape), else "". Not kept: a view of data, which
-// stream.TokenStream's callers copy before the next read.
-func (t *textShape) token(name string, data []byte) string {
-	if str, ok := t.between(name, data); ok {
-		if raw := unsafe.String(unsafe.SliceData(str), len(str)); dialect.PlainString(raw) {
-			return raw[1 : len(raw)-1]
-		}
-	}
-	return ""
-}
-
-// between is what lies between the shape's two ends in data, an event
-// of the shape (ok), with at least two bytes (a string's quotes).
-func (t *textShape) between(name string, data []byte) ([]byte, bool) {
-	after := len(t.ends) - t.before
-	if len(t.ends) == 0 || name != t.name || len(data) < len(t.ends)+2 ||
-		!bytes.Equal(data[:t.before], t.ends[:t.before]) || !bytes.Equal(data[len(data)-after:], t.ends[t.before:]) {
-		return nil, false
-	}
-	return data[t.before : len(data)-after], true
 }
 
 // jsonStringEnd is the index just past the JSON string that begins at

@@ -33,7 +33,7 @@ var textDeltas = []string{
 // nor an event whose text a later key overrides.
 func TestTextShape(t *testing.T) {
 	var d Decoder
-	if _, err := d.Decode("content_block_delta", []byte(textDeltas[0])); err != nil || len(d.text.ends) == 0 {
+	if _, err := d.Decode("content_block_delta", []byte(textDeltas[0])); err != nil || !d.text.str.Has() {
 		t.Fatalf("no shape recorded from %s: %v", textDeltas[0], err)
 	}
 	for i, data := range textDeltas {
@@ -58,7 +58,7 @@ func TestTextShape(t *testing.T) {
 	for _, data := range textDeltas[5:8] {
 		var d Decoder
 		d.Decode("content_block_delta", []byte(data))
-		if len(d.text.ends) != 0 {
+		if d.text.str.Has() {
 			t.Errorf("%s: shape recorded", data)
 		}
 	}
@@ -154,8 +154,8 @@ func TestTextShapeOfEachEvent(t *testing.T) {
 			t.Fatalf("parseLite did not take %s", data)
 		}
 		evs, err := d.Decode("content_block_delta", []byte(data))
-		if err != nil || len(evs) != 1 || evs[0].Text != fmt.Sprintf("t%d", i) || len(d.text.ends) == 0 {
-			t.Fatalf("event %d: %v %v, shape %q", i, evs, err, d.text.ends)
+		if err != nil || len(evs) != 1 || evs[0].Text != fmt.Sprintf("t%d", i) || !d.text.str.Has() {
+			t.Fatalf("event %d: %v %v, shape %v", i, evs, err, d.text.str.Has())
 		}
 	}
 }
@@ -180,7 +180,7 @@ func TestTextShapeKeepsTexts(t *testing.T) {
 		text := strings.Repeat(string(rune('a'+i%26)), 1+i*7%90)
 		got, want = append(got, decode(text)), append(want, text)
 	}
-	if len(d.text.ends) == 0 {
+	if !d.text.str.Has() {
 		t.Fatal("no delta went through the shape")
 	}
 	for i := range got {

@@ -10,6 +10,7 @@ import (
 	"testing/iotest"
 
 	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -93,6 +94,25 @@ func FuzzTokenPath(f *testing.F) {
 			return
 		}
 		body := tokenPathBody(a, b, raw, extra)
+		want := readUpstream(t, body, false, true, nil)
+		for _, u := range [][]byte{nil, {use}} {
+			if got := readUpstream(t, body, split, false, u); !slices.Equal(got, want) {
+				t.Fatalf("through the token path (%v)\n%q\nwant %q", u, got, want)
+			}
+		}
+	})
+}
+
+// FuzzTokenPathFraming is FuzzTokenPath over events framed in the other
+// ways SSE allows (dialecttest.Reframe): the token path, which matches an
+// event's lines as it reads them (sse.Reader.NextShaped), takes only what
+// Recv reads the same.
+func FuzzTokenPathFraming(f *testing.F) {
+	f.Add("Hello", " world", []byte{0, 3, 0, 1, 3, 2, 5, 4, 6, 7}, uint8(0x55), false)
+	f.Add("a", "b", []byte{3}, uint8(0xff), true)
+	f.Add("x", "", []byte{7, 0}, uint8(0x0f), false)
+	f.Fuzz(func(t *testing.T, a, b string, frame []byte, use uint8, split bool) {
+		body := dialecttest.Reframe(tokenPathBody(a, b, `"c"`, `{"type":"ping"}`), frame)
 		want := readUpstream(t, body, false, true, nil)
 		for _, u := range [][]byte{nil, {use}} {
 			if got := readUpstream(t, body, split, false, u); !slices.Equal(got, want) {

@@ -144,9 +144,8 @@ func parseLiteFull(data []byte, sh *chunkShape) (c liteChunk, ok bool) {
 // other content: comparing the two ends and parsing the one string is the
 // whole parse (about 4,000 of the hop's 20,000 instructions a token).
 type chunkShape struct {
-	ends   []byte // the bytes before the content string, then those after
-	before int    // how many of ends come before it
-	chunk  liteChunk
+	str   dialect.Shape // the chunk's bytes but for its content string's
+	chunk liteChunk
 	// plain says the chunk carries nothing but its content: no reasoning,
 	// legacy text, finish or usage.
 	plain bool
@@ -157,8 +156,12 @@ type chunkShape struct {
 	// the finish and usage chunks) but that begins with it is parsed from
 	// there on, its head only compared (parseLiteFrom).
 	head []byte
-	off  bool // record no shape nor head: every chunk parses in full (tests)
-	json bool // parse nothing: every chunk goes to encoding/json (tests)
+	// event is the SSE type of the chunk parsed next, for the shape's
+	// event line: "message" (or "") is none (an upstream that sends
+	// `event: message` takes Recv's path).
+	event string
+	off   bool // record no shape nor head: every chunk parses in full (tests)
+	json  bool // parse nothing: every chunk goes to encoding/json (tests)
 	// texts keeps the contents parse returned: a token's few bytes are
 	// copied out of the event data without an allocation of their own.
 	texts dialect.Texts
@@ -166,7 +169,7 @@ type chunkShape struct {
 
 // set records data's shape, when c.content came from the string at at.
 func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
-	sh.ends = sh.ends[:0]
+	sh.str.Reset()
 	if at < 0 || sh.off {
 		return
 	}
@@ -174,11 +177,12 @@ func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 	if _, ok := p.Str(); !ok {
 		return
 	}
-	if cap(sh.ends) < len(data) { // once: not a growth for each end
-		sh.ends = make([]byte, 0, len(data))
+	name := sh.event
+	if name == "message" {
+		name = ""
 	}
-	sh.ends = append(append(sh.ends, data[:at]...), data[p.I:]...)
-	sh.before, sh.chunk = at, *c
+	sh.str.Set(name, data, at, p.I)
+	sh.chunk = *c
 	sh.plain = c.reasoningContent == "" && c.reasoning == "" && c.text == "" &&
 		!(c.hasFinish && c.finish != "") && !c.usage.has
 }
@@ -205,40 +209,20 @@ func (sh *chunkShape) parse(data []byte) (liteChunk, bool) {
 // content is parse's content string alone (kept, see texts), for callers
 // that need nothing else of a plain shape's chunk.
 func (sh *chunkShape) content(data []byte) (_ string, ok bool) {
-	str, ok := sh.between(data)
+	b, ok := sh.str.String(data)
 	if !ok {
 		return "", false
 	}
 	// What lies between the two ends must be one JSON string: a plain
 	// one (the common token) is its bytes between the quotes; any other
 	// is parsed as Str parses it.
+	str := unsafe.String(unsafe.SliceData(b), len(b))
 	if dialect.PlainString(str) {
 		str = str[1 : len(str)-1]
 	} else if str, ok = parsedString(str); !ok {
 		return "", false
 	}
 	return sh.texts.Keep(str), true
-}
-
-// token is content for the token path: the content when it is a plain
-// string (ASCII, nothing to unescape), else "". Not kept: a view of data,
-// which stream.TokenStream's callers copy before the next read.
-func (sh *chunkShape) token(data []byte) string {
-	if str, ok := sh.between(data); ok && dialect.PlainString(str) {
-		return str[1 : len(str)-1]
-	}
-	return ""
-}
-
-// between is what lies between the shape's two ends in data, a chunk of
-// the shape (ok), with at least two bytes (a string's quotes).
-func (sh *chunkShape) between(data []byte) (string, bool) {
-	after := len(sh.ends) - sh.before
-	if len(sh.ends) == 0 || len(data) < len(sh.ends)+2 ||
-		!bytes.Equal(data[:sh.before], sh.ends[:sh.before]) || !bytes.Equal(data[len(data)-after:], sh.ends[sh.before:]) {
-		return "", false
-	}
-	return unsafe.String(unsafe.SliceData(data[sh.before:]), len(data)-after-sh.before), true
 }
 
 // parsedString is str, one JSON string and nothing else, parsed as Str

@@ -149,7 +149,7 @@ var streamChunks = []string{
 // parse gives; any other chunk is not.
 func TestChunkShape(t *testing.T) {
 	var sh chunkShape
-	if _, ok := parseLiteBytes([]byte(streamChunks[1]), &sh); !ok || len(sh.ends) == 0 {
+	if _, ok := parseLiteBytes([]byte(streamChunks[1]), &sh); !ok || !sh.str.Has() {
 		t.Fatalf("no shape recorded from %s", streamChunks[1])
 	}
 	for i, data := range streamChunks {
@@ -215,7 +215,7 @@ func TestChunkShapeKeepsTexts(t *testing.T) {
 		}
 		got, want = append(got, c.content), append(want, text)
 	}
-	if len(sh.ends) == 0 {
+	if !sh.str.Has() {
 		t.Fatal("no chunk went through the shape")
 	}
 	for i := range got {

@@ -372,55 +372,20 @@ func (s *upstreamStream) Recv() (ev stream.Event, err error) {
 			ev.Kind, ev.Channel, ev.Text = stream.KindDelta, stream.Output, content
 			return ev, nil // a token's chunk: stream.Delta(content)
 		}
-		s.take(raw.Data, content, ok)
+		s.take(raw.Data, raw.Event, content, ok)
 	}
 }
 
 // RecvToken is Recv for the commonest chunk (stream.TokenStream): one of
 // the last plain shape whose content is plain (ASCII, nothing to
-// unescape), as its content alone. Any other chunk, the end or an error
-// is queued for Recv, as Recv's loop would have.
+// unescape), as its content alone, matched as it is read
+// (dialect.Shape.Token). Any other chunk, the end or an error is left to
+// Recv, unread.
 func (s *upstreamStream) RecvToken() (string, bool) {
-	if len(s.queue) > 0 || s.ended || s.whole || s.heldLogprobs != "" {
+	if len(s.queue) > 0 || s.ended || s.whole || s.heldLogprobs != "" || !s.shape.plain {
 		return "", false
 	}
-	raw, ok := s.events.NextData()
-	if ok && s.shape.plain {
-		if text := s.shape.token(raw.Data); text != "" {
-			return text, true
-		}
-	}
-	s.queueNext(raw.Data, ok)
-	return "", false
-}
-
-// queueNext queues what Recv's loop makes of the event RecvToken read
-// (read), or else of the next one NextRaw reads.
-//
-//go:noinline
-func (s *upstreamStream) queueNext(data []byte, read bool) {
-	if read {
-		s.queueRaw(data, nil)
-		return
-	}
-	raw, rerr := s.events.NextRaw()
-	s.queueRaw(raw.Data, rerr)
-}
-
-// queueRaw queues what Recv's loop makes of an event (or of its error),
-// for Recv to return.
-func (s *upstreamStream) queueRaw(data []byte, rerr error) {
-	s.queue = s.qbuf[:0]
-	if rerr != nil || string(data) == "[DONE]" {
-		s.ending(rerr)
-		return
-	}
-	content, ok := s.shape.content(data)
-	if ok && s.shape.plain && content != "" {
-		s.queue = append(s.queue, stream.Delta(content))
-		return
-	}
-	s.take(data, content, ok)
+	return s.shape.str.Token(s.events)
 }
 
 // ending queues the stream's end: the read's error, or else [DONE]'s
@@ -441,16 +406,18 @@ func (s *upstreamStream) ending(rerr error) {
 // nothing else): with the content of the last chunk's shape when shaped,
 // else parsed in full. Out of line, so that the parsed chunk is no part
 // of Recv's frame, which stays on an open stream's goroutine stack while
-// it waits in NextRaw (see logRequest in server).
+// it waits in NextRaw (see logRequest in server). event is the chunk's
+// SSE type, recorded with its shape.
 //
 //go:noinline
-func (s *upstreamStream) take(data []byte, content string, shaped bool) {
+func (s *upstreamStream) take(data []byte, event, content string, shaped bool) {
 	if shaped {
 		c := s.shape.chunk
 		c.content = content
 		s.queueLite(&c)
 		return
 	}
+	s.shape.event = event
 	if c, ok := parseLiteFull(data, &s.shape); ok {
 		s.queueLite(&c)
 	} else {

@@ -96,3 +96,29 @@ func FuzzTokenPathServer(f *testing.F) {
 		dialecttest.TokenPaths(t, tokenPathCase(body), tokenPathUpstream(a, b, raw, extra, finish))
 	})
 }
+
+// TestTokenPathNamed: an upstream that names its chunks' events takes
+// the token path too (the shape holds the event line), and the client
+// gets what it gets without.
+func TestTokenPathNamed(t *testing.T) {
+	up := dialecttest.Reframe(tokenPathUpstream("Hello", " world", `"c"`, `{"choices":[]}`, 0), []byte{8})
+	if !dialecttest.TokenPathUsed(t, tokenPathCase(tokenPathChat), up) {
+		t.Fatal("no token took the token path")
+	}
+	dialecttest.TokenPaths(t, tokenPathCase(tokenPathChat), up)
+}
+
+// FuzzTokenPathFraming is FuzzTokenPathServer over chunks framed in the
+// other ways SSE allows (dialecttest.Reframe): the token path, which
+// matches a chunk's lines as it reads them (sse.Reader.NextShaped), takes
+// only what Recv reads the same.
+func FuzzTokenPathFraming(f *testing.F) {
+	f.Add("Hello", " world", []byte{0, 3, 0, 1, 3, 2, 5, 4, 6, 7})
+	f.Add("a", "b", []byte{3})
+	f.Add("x", "", []byte{7, 0})
+	f.Add("x", "y", []byte{8, 8, 0, 8, 3})
+	f.Fuzz(func(t *testing.T, a, b string, frame []byte) {
+		up := dialecttest.Reframe(tokenPathUpstream(a, b, `"c"`, `{"choices":[]}`, 0), frame)
+		dialecttest.TokenPaths(t, tokenPathCase(tokenPathChat), up)
+	})
+}
