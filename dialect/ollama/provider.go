@@ -303,8 +303,20 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 // events. calls is the number of tool calls seen so far on the stream (they
 // are numbered across lines); the new count is returned. The final line
 // yields a Usage and a Finish event; an {"error"} line an Error and a
-// Finish(error).
+// Finish(error). A line of text (scanLine's) is read without encoding/json.
 func DecodeChunk(line []byte, calls int) ([]stream.Event, int, error) {
+	if c, ok := scanLine(line); ok {
+		content := c.response
+		if c.hasMessage {
+			content = c.msgContent
+		}
+		return c.m.end(textEvents(pick(c.msgThinking, c.thinking), content), c.done, calls), calls, nil
+	}
+	return decodeJSON(line, calls)
+}
+
+// decodeJSON is DecodeChunk by encoding/json: any line.
+func decodeJSON(line []byte, calls int) ([]stream.Event, int, error) {
 	var c Chunk
 	if err := json.Unmarshal(line, &c); err != nil {
 		return nil, calls, stream.Errorf(stream.CodeUpstream, "ollama: bad NDJSON line: %v", err)
@@ -312,23 +324,15 @@ func DecodeChunk(line []byte, calls int) ([]stream.Event, int, error) {
 	if c.Error != "" {
 		return []stream.Event{stream.ErrorEvent(stream.Errorf(stream.CodeUpstream, "ollama: %s", c.Error)), stream.Finished(stream.FinishError)}, calls, nil
 	}
-	var evs []stream.Event
 	thinking, content := c.Thinking, ""
 	if c.Response != nil {
 		content = *c.Response
 	}
 	if m := c.Message; m != nil {
 		content = m.Content
-		if m.Thinking != "" {
-			thinking = m.Thinking
-		}
+		thinking = pick(m.Thinking, thinking)
 	}
-	if thinking != "" {
-		evs = append(evs, stream.ThinkingDelta(thinking))
-	}
-	if content != "" {
-		evs = append(evs, stream.Delta(content))
-	}
+	evs := textEvents(thinking, content)
 	if m := c.Message; m != nil {
 		for _, tc := range m.ToolCalls {
 			args := string(tc.Function.Arguments)
@@ -343,21 +347,47 @@ func DecodeChunk(line []byte, calls int) ([]stream.Event, int, error) {
 			calls++
 		}
 	}
-	if c.Done {
-		evs = append(evs, stream.UsageEvent(stream.Usage{
-			PromptTokens: c.PromptEvalCount, CompletionTokens: c.EvalCount,
-			PromptDuration: time.Duration(c.PromptEvalDuration), GenerationDuration: time.Duration(c.EvalDuration),
-		}))
-		finish := stream.FinishStop
-		switch {
-		case c.DoneReason == "length":
-			finish = stream.FinishLength
-		case calls > 0:
-			finish = stream.FinishToolCalls
-		}
-		evs = append(evs, stream.Finished(finish))
+	return c.Metrics.end(evs, c.Done, calls), calls, nil
+}
+
+// pick is s, or else if s is empty.
+func pick(s, orElse string) string {
+	if s != "" {
+		return s
 	}
-	return evs, calls, nil
+	return orElse
+}
+
+// textEvents is a line's thinking and content, those not empty.
+func textEvents(thinking, content string) []stream.Event {
+	var evs []stream.Event
+	if thinking != "" {
+		evs = append(evs, stream.ThinkingDelta(thinking))
+	}
+	if content != "" {
+		evs = append(evs, stream.Delta(content))
+	}
+	return evs
+}
+
+// end appends, to the events of a line that is done, its usage and its
+// finish, with calls tool calls made on the stream.
+func (m *Metrics) end(evs []stream.Event, done bool, calls int) []stream.Event {
+	if !done {
+		return evs
+	}
+	evs = append(evs, stream.UsageEvent(stream.Usage{
+		PromptTokens: m.PromptEvalCount, CompletionTokens: m.EvalCount,
+		PromptDuration: time.Duration(m.PromptEvalDuration), GenerationDuration: time.Duration(m.EvalDuration),
+	}))
+	finish := stream.FinishStop
+	switch {
+	case m.DoneReason == "length":
+		finish = stream.FinishLength
+	case calls > 0:
+		finish = stream.FinishToolCalls
+	}
+	return append(evs, stream.Finished(finish))
 }
 
 // Models lists the upstream's models from /api/tags.

@@ -1,0 +1,161 @@
+package ollama
+
+import (
+	"slices"
+	"strings"
+	"unsafe"
+
+	"github.com/runnel/runnel/dialect"
+)
+
+// liteLine is what a per-token line carries: a chat line's message of
+// role, content and thinking, or a generate line's response and thinking,
+// and the final line's done, done_reason and counts; no tool calls, images
+// or error. scanLine reads such lines without reflection; anything else
+// is left to encoding/json (DecodeChunk), which also words the error.
+// Each field is what Chunk would hold after json.Unmarshal.
+type liteLine struct {
+	thinking, response      string
+	hasResponse, hasMessage bool
+	msgContent, msgThinking string
+	done                    bool
+	m                       Metrics
+}
+
+// chunkKeys and messageKeys are the keys of Chunk and of Message (json
+// names): a key encoding/json would take for one of them, but not
+// exactly as scanLine reads it, sends the line to encoding/json.
+var (
+	chunkKeys = []string{"model", "created_at", "message", "response", "thinking", "done", "error",
+		"done_reason", "total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration"}
+	messageKeys = []string{"role", "content", "thinking", "images", "tool_calls", "tool_name", "tool_call_id"}
+)
+
+// scanLine parses line as a liteLine. ok is false when line is not valid
+// JSON or holds anything beyond what liteLine carries (or a key twice,
+// which encoding/json merges). The strings kept are copied out of line,
+// which is the reader's buffer.
+func scanLine(line []byte) (c liteLine, ok bool) {
+	p := lineScanner{EventScanner: dialect.EventScanner{S: unsafe.String(unsafe.SliceData(line), len(line))}}
+	ok = p.object(chunkKeys, func(key string) bool { return p.chunkField(key, &c) })
+	if p.WS(); !ok || p.I != len(p.S) {
+		return liteLine{}, false
+	}
+	c.thinking, c.response = strings.Clone(c.thinking), strings.Clone(c.response)
+	c.msgContent, c.msgThinking = strings.Clone(c.msgContent), strings.Clone(c.msgThinking)
+	return c, true
+}
+
+type lineScanner struct{ dialect.EventScanner }
+
+// object parses an object of a type whose json names are keys, calling
+// field for each of them; it skips other keys. A key twice, or one
+// encoding/json would fold to one of keys, is not taken.
+func (p *lineScanner) object(keys []string, field func(key string) bool) bool {
+	var seen uint32
+	return p.Object(func(key string) bool {
+		k := slices.Index(keys, key)
+		if k < 0 {
+			return !dialect.MatchesAny(key, keys...) && p.Skip()
+		}
+		if seen&(1<<k) != 0 {
+			return false
+		}
+		seen |= 1 << k
+		return field(key)
+	})
+}
+
+func (p *lineScanner) chunkField(key string, c *liteLine) bool {
+	var ignored string
+	switch key {
+	case "model", "created_at":
+		return p.str(&ignored)
+	case "message":
+		if p.Null() {
+			return true
+		}
+		c.hasMessage = true
+		return p.message(c)
+	case "response":
+		if p.Null() {
+			return true
+		}
+		c.hasResponse = true
+		s, ok := p.Str()
+		c.response = s
+		return ok
+	case "thinking":
+		return p.str(&c.thinking)
+	case "done":
+		return p.Null() || p.bool(&c.done)
+	case "done_reason":
+		return p.str(&c.m.DoneReason)
+	case "total_duration":
+		return p.int64(&c.m.TotalDuration)
+	case "load_duration":
+		return p.int64(&c.m.LoadDuration)
+	case "prompt_eval_count":
+		return p.Int(&c.m.PromptEvalCount)
+	case "prompt_eval_duration":
+		return p.int64(&c.m.PromptEvalDuration)
+	case "eval_count":
+		return p.Int(&c.m.EvalCount)
+	case "eval_duration":
+		return p.int64(&c.m.EvalDuration)
+	}
+	return false // error, and what else scanLine does not take
+}
+
+// message parses a message of role, content and thinking (tool_name and
+// tool_call_id, which an answer does not use, checked and dropped);
+// images and tool calls only as null.
+func (p *lineScanner) message(c *liteLine) bool {
+	var ignored string
+	return p.object(messageKeys, func(key string) bool {
+		switch key {
+		case "content":
+			return p.str(&c.msgContent)
+		case "thinking":
+			return p.str(&c.msgThinking)
+		case "images", "tool_calls":
+			return p.Null()
+		}
+		return p.str(&ignored)
+	})
+}
+
+// str parses a string or null (which leaves *dst, as encoding/json does).
+func (p *lineScanner) str(dst *string) bool {
+	if p.Null() {
+		return true
+	}
+	s, ok := p.Str()
+	if ok {
+		*dst = s
+	}
+	return ok
+}
+
+func (p *lineScanner) bool(dst *bool) bool {
+	switch {
+	case p.Lit("true"):
+		*dst = true
+	case p.Lit("false"):
+		*dst = false
+	default:
+		return false
+	}
+	return true
+}
+
+// int64 parses an integer of at most 18 digits (Int's): an int is 64 bits
+// wherever Runnel is built.
+func (p *lineScanner) int64(dst *int64) bool {
+	n := int(*dst)
+	if !p.Int(&n) {
+		return false
+	}
+	*dst = int64(n)
+	return true
+}
