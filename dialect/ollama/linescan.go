@@ -1,7 +1,6 @@
 package ollama
 
 import (
-	"slices"
 	"strings"
 	"unsafe"
 
@@ -37,7 +36,7 @@ var (
 // which is the reader's buffer.
 func scanLine(line []byte) (c liteLine, ok bool) {
 	p := lineScanner{EventScanner: dialect.EventScanner{S: unsafe.String(unsafe.SliceData(line), len(line))}}
-	ok = p.object(chunkKeys, func(key string) bool { return p.chunkField(key, &c) })
+	ok = p.object(chunkKeys, chunkKey, func(key string) bool { return p.chunkField(key, &c) })
 	if p.WS(); !ok || p.I != len(p.S) {
 		return liteLine{}, false
 	}
@@ -46,15 +45,73 @@ func scanLine(line []byte) (c liteLine, ok bool) {
 	return c, true
 }
 
+// chunkKey is key's index in chunkKeys, or -1.
+func chunkKey(key string) int {
+	switch key {
+	case "model":
+		return 0
+	case "created_at":
+		return 1
+	case "message":
+		return 2
+	case "response":
+		return 3
+	case "thinking":
+		return 4
+	case "done":
+		return 5
+	case "error":
+		return 6
+	case "done_reason":
+		return 7
+	case "total_duration":
+		return 8
+	case "load_duration":
+		return 9
+	case "prompt_eval_count":
+		return 10
+	case "prompt_eval_duration":
+		return 11
+	case "eval_count":
+		return 12
+	case "eval_duration":
+		return 13
+	}
+	return -1
+}
+
+// messageKey is key's index in messageKeys, or -1.
+func messageKey(key string) int {
+	switch key {
+	case "role":
+		return 0
+	case "content":
+		return 1
+	case "thinking":
+		return 2
+	case "images":
+		return 3
+	case "tool_calls":
+		return 4
+	case "tool_name":
+		return 5
+	case "tool_call_id":
+		return 6
+	}
+	return -1
+}
+
 type lineScanner struct{ dialect.EventScanner }
 
 // object parses an object of a type whose json names are keys, calling
 // field for each of them; it skips other keys. A key twice, or one
-// encoding/json would fold to one of keys, is not taken.
-func (p *lineScanner) object(keys []string, field func(key string) bool) bool {
+// encoding/json would fold to one of keys, is not taken. index is
+// slices.Index on keys, as a switch: a few comparisons, where the loop
+// compared a line's keys with a dozen names each.
+func (p *lineScanner) object(keys []string, index func(string) int, field func(key string) bool) bool {
 	var seen uint32
 	return p.Object(func(key string) bool {
-		k := slices.Index(keys, key)
+		k := index(key)
 		if k < 0 {
 			return !dialect.MatchesAny(key, keys...) && p.Skip()
 		}
@@ -112,7 +169,7 @@ func (p *lineScanner) chunkField(key string, c *liteLine) bool {
 // images and tool calls only as null.
 func (p *lineScanner) message(c *liteLine) bool {
 	var ignored string
-	return p.object(messageKeys, func(key string) bool {
+	return p.object(messageKeys, messageKey, func(key string) bool {
 		switch key {
 		case "content":
 			return p.str(&c.msgContent)

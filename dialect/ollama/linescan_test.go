@@ -3,6 +3,7 @@ package ollama
 import (
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -111,4 +112,18 @@ func FuzzLineScan(f *testing.F) {
 		}
 	}
 	f.Fuzz(checkScan)
+}
+
+// chunkKey and messageKey are slices.Index on their lists.
+func TestKeyIndexes(t *testing.T) {
+	for _, keys := range []struct {
+		list  []string
+		index func(string) int
+	}{{chunkKeys, chunkKey}, {messageKeys, messageKey}} {
+		for _, k := range append(slices.Clone(keys.list), "Model", "", "other", "contents") {
+			if got, want := keys.index(k), slices.Index(keys.list, k); got != want {
+				t.Errorf("%q: %d, want %d", k, got, want)
+			}
+		}
+	}
 }
