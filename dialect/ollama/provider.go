@@ -121,14 +121,14 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	return us, nil
 }
 
-// post sends body to Ollama's path with header (p.ndjsonHeader or
+// post sends *body, which it takes over (dialect.NewUpstreamPost gives
+// its buffer back to the pool), to Ollama's path with header (p.ndjsonHeader or
 // p.jsonHeader) and the request's context rctx (ctx, or a stream's:
 // dialect.Drain.Context), and returns its answer if the status is a
 // success; else the error as a *stream.Error, worded with ctx. The
-// caller closes the body; cancelling ctx ends the request. A long body is
-// let go of once sent (dialect.NewUpstreamPost).
-func (p *Provider) post(ctx, rctx context.Context, path string, body []byte, header http.Header) (*http.Response, error) {
-	hreq, sent, err := dialect.NewUpstreamPost(rctx, p.cfg.BaseURL+path, &body, shortBody)
+// caller closes the body; cancelling ctx ends the request.
+func (p *Provider) post(ctx, rctx context.Context, path string, body *[]byte, header http.Header) (*http.Response, error) {
+	hreq, sent, err := dialect.NewUpstreamPost(rctx, p.cfg.BaseURL+path, body, shortBody)
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "ollama: %v", err)
 	}
@@ -180,56 +180,6 @@ type sendAs struct {
 	// count: only for the prompt's token count (prompt_eval_count): one
 	// token, not streamed, no format.
 	count bool
-}
-
-// upstreamBody builds the request Ollama is sent.
-func upstreamBody(req *stream.Request, as sendAs) (path string, body []byte, err error) {
-	opts := &ModelOptions{
-		Temperature: req.Sampling.Temperature, TopK: req.Sampling.TopK, TopP: req.Sampling.TopP,
-		MinP: req.Sampling.MinP, RepeatPenalty: req.Sampling.RepeatPenalty, Seed: req.Sampling.Seed,
-		Stop: req.Sampling.Stop,
-	}
-	if req.Sampling.MaxTokens > 0 {
-		n := req.Sampling.MaxTokens
-		opts.NumPredict = &n
-	}
-	var think *Think
-	switch {
-	case as.prefill:
-		think = &Think{}
-	case req.Thinking:
-		think = &Think{On: true}
-	}
-	t, format := true, wireFormat(req.ResponseFormat)
-	if as.count {
-		one := 1
-		t, format, opts.NumPredict = false, nil, &one
-	}
-	if len(req.Messages) == 0 {
-		b, err := json.Marshal(GenerateRequest{Model: req.Model, Prompt: req.Prompt, Raw: true, Options: opts, Stream: &t, Think: think, Format: format})
-		return "/api/generate", b, err
-	}
-	cr := ChatRequest{Model: req.Model, Options: opts, Stream: &t, Think: think, Format: format,
-		Messages: make([]Message, 0, len(req.Messages))}
-	for _, m := range req.Messages {
-		om := Message{Role: m.Role, Content: m.Content, Thinking: m.Thinking, ToolName: m.Name, ToolCallID: m.ToolCallID}
-		for _, tc := range m.ToolCalls {
-			args := json.RawMessage(tc.Arguments)
-			if !json.Valid(args) {
-				return "", nil, stream.InvalidParam("messages", "tool call %q arguments are not valid JSON", tc.Name)
-			}
-			om.ToolCalls = append(om.ToolCalls, ToolCall{ID: tc.ID, Function: ToolFunction{Name: tc.Name, Arguments: args}})
-		}
-		cr.Messages = append(cr.Messages, om)
-	}
-	for _, tl := range req.Tools {
-		var ot Tool
-		ot.Type = "function"
-		ot.Function.Name, ot.Function.Description, ot.Function.Parameters = tl.Name, tl.Description, tl.Parameters
-		cr.Tools = append(cr.Tools, ot)
-	}
-	b, err := json.Marshal(cr)
-	return "/api/chat", b, err
 }
 
 // readerPool holds the streams' line readers: a call's would otherwise
