@@ -36,7 +36,7 @@ var (
 // which is the reader's buffer.
 func scanLine(line []byte) (c liteLine, ok bool) {
 	p := lineScanner{EventScanner: dialect.EventScanner{S: unsafe.String(unsafe.SliceData(line), len(line))}}
-	ok = p.object(chunkKeys, chunkKey, func(key string) bool { return p.chunkField(key, &c) })
+	ok = p.Fields(chunkKeys, chunkKey, func(key string) bool { return p.chunkField(key, &c) })
 	if p.WS(); !ok || p.I != len(p.S) {
 		return liteLine{}, false
 	}
@@ -45,7 +45,8 @@ func scanLine(line []byte) (c liteLine, ok bool) {
 	return c, true
 }
 
-// chunkKey is key's index in chunkKeys, or -1.
+// chunkKey is key's index in chunkKeys, or -1: a few comparisons, where
+// slices.Index compared a line's keys with a dozen names each.
 func chunkKey(key string) int {
 	switch key {
 	case "model":
@@ -103,31 +104,11 @@ func messageKey(key string) int {
 
 type lineScanner struct{ dialect.EventScanner }
 
-// object parses an object of a type whose json names are keys, calling
-// field for each of them; it skips other keys. A key twice, or one
-// encoding/json would fold to one of keys, is not taken. index is
-// slices.Index on keys, as a switch: a few comparisons, where the loop
-// compared a line's keys with a dozen names each.
-func (p *lineScanner) object(keys []string, index func(string) int, field func(key string) bool) bool {
-	var seen uint32
-	return p.Object(func(key string) bool {
-		k := index(key)
-		if k < 0 {
-			return !dialect.MatchesAny(key, keys...) && p.Skip()
-		}
-		if seen&(1<<k) != 0 {
-			return false
-		}
-		seen |= 1 << k
-		return field(key)
-	})
-}
-
 func (p *lineScanner) chunkField(key string, c *liteLine) bool {
 	var ignored string
 	switch key {
 	case "model", "created_at":
-		return p.str(&ignored)
+		return p.StrOrNull(&ignored)
 	case "message":
 		if p.Null() {
 			return true
@@ -143,11 +124,11 @@ func (p *lineScanner) chunkField(key string, c *liteLine) bool {
 		c.response = s
 		return ok
 	case "thinking":
-		return p.str(&c.thinking)
+		return p.StrOrNull(&c.thinking)
 	case "done":
-		return p.Null() || p.bool(&c.done)
+		return p.Bool(&c.done)
 	case "done_reason":
-		return p.str(&c.m.DoneReason)
+		return p.StrOrNull(&c.m.DoneReason)
 	case "total_duration":
 		return p.int64(&c.m.TotalDuration)
 	case "load_duration":
@@ -169,41 +150,17 @@ func (p *lineScanner) chunkField(key string, c *liteLine) bool {
 // images and tool calls only as null.
 func (p *lineScanner) message(c *liteLine) bool {
 	var ignored string
-	return p.object(messageKeys, messageKey, func(key string) bool {
+	return p.Fields(messageKeys, messageKey, func(key string) bool {
 		switch key {
 		case "content":
-			return p.str(&c.msgContent)
+			return p.StrOrNull(&c.msgContent)
 		case "thinking":
-			return p.str(&c.msgThinking)
+			return p.StrOrNull(&c.msgThinking)
 		case "images", "tool_calls":
 			return p.Null()
 		}
-		return p.str(&ignored)
+		return p.StrOrNull(&ignored)
 	})
-}
-
-// str parses a string or null (which leaves *dst, as encoding/json does).
-func (p *lineScanner) str(dst *string) bool {
-	if p.Null() {
-		return true
-	}
-	s, ok := p.Str()
-	if ok {
-		*dst = s
-	}
-	return ok
-}
-
-func (p *lineScanner) bool(dst *bool) bool {
-	switch {
-	case p.Lit("true"):
-		*dst = true
-	case p.Lit("false"):
-		*dst = false
-	default:
-		return false
-	}
-	return true
 }
 
 // int64 parses an integer of at most 18 digits (Int's): an int is 64 bits
