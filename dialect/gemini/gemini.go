@@ -449,11 +449,20 @@ type Decoder struct {
 	calls  int
 }
 
-// Decode decodes one chunk's JSON.
+// Decode decodes one chunk's JSON: a chunk of text (scanChunk's) without
+// encoding/json.
 func (d *Decoder) Decode(data []byte) ([]stream.Event, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, nil
 	}
+	if c, ok := scanChunk(data); ok {
+		return d.apply(&c), nil
+	}
+	return d.decodeJSON(data)
+}
+
+// decodeJSON is Decode by encoding/json: any chunk.
+func (d *Decoder) decodeJSON(data []byte) ([]stream.Event, error) {
 	var r Response
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, stream.Errorf(stream.CodeUpstream, "gemini: bad chunk: %v", err)
