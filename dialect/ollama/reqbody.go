@@ -122,25 +122,12 @@ func appendOptions(b []byte, s *stream.Sampling, count bool) []byte {
 		b = strconv.AppendInt(append(b, `,"num_predict":`...), int64(s.MaxTokens), 10)
 	}
 	b = dialect.AppendFloatField(b, `,"temperature":`, s.Temperature)
-	if s.TopK != nil {
-		b = strconv.AppendInt(append(b, `,"top_k":`...), int64(*s.TopK), 10)
-	}
+	b = dialect.AppendIntField(b, `,"top_k":`, s.TopK)
 	b = dialect.AppendFloatField(b, `,"top_p":`, s.TopP)
 	b = dialect.AppendFloatField(b, `,"min_p":`, s.MinP)
 	b = dialect.AppendFloatField(b, `,"repeat_penalty":`, s.RepeatPenalty)
-	if s.Seed != nil {
-		b = strconv.AppendInt(append(b, `,"seed":`...), *s.Seed, 10)
-	}
-	if len(s.Stop) > 0 {
-		b = append(b, `,"stop":[`...)
-		for i, stop := range s.Stop {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = dialect.AppendMarshalledString(b, stop)
-		}
-		b = append(b, ']')
-	}
+	b = dialect.AppendIntField(b, `,"seed":`, s.Seed)
+	b = dialect.AppendStringsField(b, `,"stop":`, s.Stop)
 	if len(b) > start {
 		b = append(b[:start], b[start+1:]...) // the first field's comma
 	}
