@@ -288,20 +288,16 @@ func (p *Provider) NotifiesBeforeWait() bool { return true }
 
 // Stream implements stream.Provider.
 func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
-	body, err := upstreamRequest(req)
+	b, err := requestBody(req)
 	if err != nil {
 		return nil, err
-	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		return nil, stream.Errorf(stream.CodeInvalidRequest, "gemini: %v", err)
 	}
 	// No context of the stream's own: closing the body ends the request
 	// (dialect.UpstreamStream), as the OpenAI and Anthropic providers'
 	// streams do, without a context's allocations a call.
 	us := dialect.NewUpstreamStream(ctx, nil, nil, nil)
 	// A long body is let go of once sent, and its buffer pooled.
-	hreq, sent, err := dialect.NewUpstreamPost(us.RequestContext(), p.cfg.BaseURL+"/"+modelPath(req.Model)+":streamGenerateContent?alt=sse", &b, shortBody)
+	hreq, sent, err := dialect.NewUpstreamPost(us.RequestContext(), p.cfg.BaseURL+"/"+modelPath(req.Model)+":streamGenerateContent?alt=sse", b, shortBody)
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "gemini: %v", err)
 	}
