@@ -133,8 +133,7 @@ func usage(p *dialect.EventScanner, c *liteChunk) bool {
 // apply is Decode's work on a chunk scanChunk read.
 func (d *Decoder) apply(c *liteChunk) []stream.Event {
 	if c.hasUsage {
-		u := c.usage
-		d.usage = &u
+		d.usage, d.hasUsage = c.usage, true
 	}
 	if c.finish != "" {
 		d.finish = c.finish

@@ -67,7 +67,7 @@ func checkChunk(t *testing.T, data string) {
 	if _, ok := scanChunk([]byte(data)); !ok {
 		return
 	}
-	for _, before := range []Decoder{{}, {usage: &stream.Usage{PromptTokens: 1}, finish: "MAX_TOKENS", calls: 2}} {
+	for _, before := range []Decoder{{}, {usage: stream.Usage{PromptTokens: 1}, hasUsage: true, finish: "MAX_TOKENS", calls: 2}} {
 		want, got := before, before
 		wantEvs, err := want.decodeJSON([]byte(data))
 		if err != nil {
@@ -104,4 +104,14 @@ func FuzzChunkScan(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(checkChunk)
+}
+
+// A chunk of text with its usage costs two allocations: the text's copy
+// and the events. (Usage held by pointer was a third.)
+func TestScanChunkAllocations(t *testing.T) {
+	data := []byte(`{"candidates":[{"content":{"parts":[{"text":"Hi"}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":3,"totalTokenCount":3}}`)
+	var d Decoder
+	if n := testing.AllocsPerRun(100, func() { d.Decode(data) }); n > 2 {
+		t.Errorf("%v allocations a chunk", n)
+	}
 }

@@ -440,9 +440,10 @@ func (h *heldTimer) fire() {
 // held until the stream ends (End), since every chunk repeats the usage so
 // far and the finish reason can come before the last usage.
 type Decoder struct {
-	usage  *stream.Usage
-	finish string
-	calls  int
+	usage    stream.Usage // the last sent, if hasUsage: by value, as
+	hasUsage bool         // a pointer it was an allocation a chunk
+	finish   string
+	calls    int
 }
 
 // Decode decodes one chunk's JSON: a chunk of text (scanChunk's) without
@@ -472,7 +473,7 @@ func (d *Decoder) decodeJSON(data []byte) ([]stream.Event, error) {
 	}
 	var evs []stream.Event
 	if u := r.UsageMetadata; u != nil {
-		d.usage = &stream.Usage{PromptTokens: u.PromptTokenCount, CompletionTokens: u.CandidatesTokenCount + u.ThoughtsTokenCount, ReasoningTokens: u.ThoughtsTokenCount}
+		d.usage, d.hasUsage = stream.Usage{PromptTokens: u.PromptTokenCount, CompletionTokens: u.CandidatesTokenCount + u.ThoughtsTokenCount, ReasoningTokens: u.ThoughtsTokenCount}, true
 	}
 	if r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "" && len(r.Candidates) == 0 {
 		d.finish = "SAFETY"
@@ -515,8 +516,8 @@ func (d *Decoder) End() ([]stream.Event, bool) {
 		return nil, false
 	}
 	var evs []stream.Event
-	if d.usage != nil {
-		evs = append(evs, stream.UsageEvent(*d.usage))
+	if d.hasUsage {
+		evs = append(evs, stream.UsageEvent(d.usage))
 	}
 	f := stream.FinishStop
 	switch d.finish {

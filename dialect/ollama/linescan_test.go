@@ -127,3 +127,12 @@ func TestKeyIndexes(t *testing.T) {
 		}
 	}
 }
+
+// A line of text costs two allocations, its copy and the events, where
+// encoding/json made a dozen.
+func TestScanLineAllocations(t *testing.T) {
+	line := []byte(`{"model":"m","created_at":"2025-01-01T00:00:00Z","message":{"role":"assistant","content":"Hi"},"done":false}`)
+	if n := testing.AllocsPerRun(100, func() { DecodeChunk(line, 0) }); n > 2 {
+		t.Errorf("%v allocations a line", n)
+	}
+}
