@@ -2,6 +2,7 @@ package gemini
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/runnel/runnel/dialect/dialecttest"
@@ -21,4 +22,15 @@ func BenchmarkProviderCall(b *testing.B) {
 	p := NewProvider(Config{BaseURL: "http://upstream", APIKey: "k", HTTPClient: &http.Client{Transport: dialecttest.Canned{Body: []byte(benchAnswer)}}})
 	req := &stream.Request{Model: "m", Messages: []stream.Message{{Role: stream.RoleUser, Content: "Tell me a story."}}}
 	dialecttest.Calls(b, p, req, 3)
+}
+
+// BenchmarkProviderCall50 is BenchmarkProviderCall with a 50-token answer
+// (the gateway benchmarks' length): against it, the provider's work per
+// token.
+func BenchmarkProviderCall50(b *testing.B) {
+	chunk := `data: {"candidates":[{"content":{"parts":[{"text":" token"}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":3,"totalTokenCount":3},"modelVersion":"gemini-2.5-flash","responseId":"mJ1aaK2nB9Gz7M8P"}` + "\r\n\r\n"
+	answer := strings.Repeat(chunk, 49) + benchAnswer
+	p := NewProvider(Config{BaseURL: "http://upstream", APIKey: "k", HTTPClient: &http.Client{Transport: dialecttest.Canned{Body: []byte(answer)}}})
+	req := &stream.Request{Model: "m", Messages: []stream.Message{{Role: stream.RoleUser, Content: "Tell me a story."}}}
+	dialecttest.Calls(b, p, req, 52)
 }

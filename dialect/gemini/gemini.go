@@ -288,20 +288,16 @@ func (p *Provider) NotifiesBeforeWait() bool { return true }
 
 // Stream implements stream.Provider.
 func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stream, error) {
-	body, err := upstreamRequest(req)
+	b, err := requestBody(req)
 	if err != nil {
 		return nil, err
-	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		return nil, stream.Errorf(stream.CodeInvalidRequest, "gemini: %v", err)
 	}
 	// No context of the stream's own: closing the body ends the request
 	// (dialect.UpstreamStream), as the OpenAI and Anthropic providers'
 	// streams do, without a context's allocations a call.
 	us := dialect.NewUpstreamStream(ctx, nil, nil, nil)
 	// A long body is let go of once sent, and its buffer pooled.
-	hreq, sent, err := dialect.NewUpstreamPost(us.RequestContext(), p.cfg.BaseURL+"/"+modelPath(req.Model)+":streamGenerateContent?alt=sse", &b, shortBody)
+	hreq, sent, err := dialect.NewUpstreamPost(us.RequestContext(), p.cfg.BaseURL+"/"+modelPath(req.Model)+":streamGenerateContent?alt=sse", b, shortBody)
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "gemini: %v", err)
 	}
@@ -444,16 +440,26 @@ func (h *heldTimer) fire() {
 // held until the stream ends (End), since every chunk repeats the usage so
 // far and the finish reason can come before the last usage.
 type Decoder struct {
-	usage  *stream.Usage
-	finish string
-	calls  int
+	usage    stream.Usage // the last sent, if hasUsage: by value, as
+	hasUsage bool         // a pointer it was an allocation a chunk
+	finish   string
+	calls    int
 }
 
-// Decode decodes one chunk's JSON.
+// Decode decodes one chunk's JSON: a chunk of text (scanChunk's) without
+// encoding/json.
 func (d *Decoder) Decode(data []byte) ([]stream.Event, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, nil
 	}
+	if c, ok := scanChunk(data); ok {
+		return d.apply(&c), nil
+	}
+	return d.decodeJSON(data)
+}
+
+// decodeJSON is Decode by encoding/json: any chunk.
+func (d *Decoder) decodeJSON(data []byte) ([]stream.Event, error) {
 	var r Response
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, stream.Errorf(stream.CodeUpstream, "gemini: bad chunk: %v", err)
@@ -467,7 +473,7 @@ func (d *Decoder) Decode(data []byte) ([]stream.Event, error) {
 	}
 	var evs []stream.Event
 	if u := r.UsageMetadata; u != nil {
-		d.usage = &stream.Usage{PromptTokens: u.PromptTokenCount, CompletionTokens: u.CandidatesTokenCount + u.ThoughtsTokenCount, ReasoningTokens: u.ThoughtsTokenCount}
+		d.usage, d.hasUsage = stream.Usage{PromptTokens: u.PromptTokenCount, CompletionTokens: u.CandidatesTokenCount + u.ThoughtsTokenCount, ReasoningTokens: u.ThoughtsTokenCount}, true
 	}
 	if r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "" && len(r.Candidates) == 0 {
 		d.finish = "SAFETY"
@@ -510,8 +516,8 @@ func (d *Decoder) End() ([]stream.Event, bool) {
 		return nil, false
 	}
 	var evs []stream.Event
-	if d.usage != nil {
-		evs = append(evs, stream.UsageEvent(*d.usage))
+	if d.hasUsage {
+		evs = append(evs, stream.UsageEvent(d.usage))
 	}
 	f := stream.FinishStop
 	switch d.finish {

@@ -75,3 +75,14 @@ func BenchmarkProviderCall(b *testing.B) {
 	req := &stream.Request{Model: "m", Messages: []stream.Message{{Role: stream.RoleUser, Content: "Tell me a story."}}}
 	dialecttest.Calls(b, p, req, 3)
 }
+
+// BenchmarkProviderCall50 is BenchmarkProviderCall with a 50-token answer
+// (the gateway benchmarks' length): against it, the provider's work per
+// token.
+func BenchmarkProviderCall50(b *testing.B) {
+	line := `{"model":"m","created_at":"2025-01-01T00:00:00.000000Z","message":{"role":"assistant","content":" token"},"done":false}` + "\n"
+	answer := strings.Repeat(line, 49) + benchAnswer
+	p := NewProvider(Config{BaseURL: "http://upstream", HTTPClient: &http.Client{Transport: dialecttest.Canned{Body: []byte(answer)}}})
+	req := &stream.Request{Model: "m", Messages: []stream.Message{{Role: stream.RoleUser, Content: "Tell me a story."}}}
+	dialecttest.Calls(b, p, req, 52)
+}

@@ -162,7 +162,7 @@ func (p *Provider) probe(ctx context.Context, model string) (ok, keep bool) {
 	if err != nil {
 		return false, true
 	}
-	resp, err := p.post(ctx, ctx, "/api/chat", body, p.jsonHeader)
+	resp, err := p.post(ctx, ctx, "/api/chat", &body, p.jsonHeader)
 	if err != nil {
 		se := stream.AsError(err)
 		return false, se.UpstreamStatus >= 400 && se.UpstreamStatus < 500

@@ -121,14 +121,14 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	return us, nil
 }
 
-// post sends body to Ollama's path with header (p.ndjsonHeader or
+// post sends *body, which it takes over (dialect.NewUpstreamPost gives
+// its buffer back to the pool), to Ollama's path with header (p.ndjsonHeader or
 // p.jsonHeader) and the request's context rctx (ctx, or a stream's:
 // dialect.Drain.Context), and returns its answer if the status is a
 // success; else the error as a *stream.Error, worded with ctx. The
-// caller closes the body; cancelling ctx ends the request. A long body is
-// let go of once sent (dialect.NewUpstreamPost).
-func (p *Provider) post(ctx, rctx context.Context, path string, body []byte, header http.Header) (*http.Response, error) {
-	hreq, sent, err := dialect.NewUpstreamPost(rctx, p.cfg.BaseURL+path, &body, shortBody)
+// caller closes the body; cancelling ctx ends the request.
+func (p *Provider) post(ctx, rctx context.Context, path string, body *[]byte, header http.Header) (*http.Response, error) {
+	hreq, sent, err := dialect.NewUpstreamPost(rctx, p.cfg.BaseURL+path, body, shortBody)
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "ollama: %v", err)
 	}
@@ -180,56 +180,6 @@ type sendAs struct {
 	// count: only for the prompt's token count (prompt_eval_count): one
 	// token, not streamed, no format.
 	count bool
-}
-
-// upstreamBody builds the request Ollama is sent.
-func upstreamBody(req *stream.Request, as sendAs) (path string, body []byte, err error) {
-	opts := &ModelOptions{
-		Temperature: req.Sampling.Temperature, TopK: req.Sampling.TopK, TopP: req.Sampling.TopP,
-		MinP: req.Sampling.MinP, RepeatPenalty: req.Sampling.RepeatPenalty, Seed: req.Sampling.Seed,
-		Stop: req.Sampling.Stop,
-	}
-	if req.Sampling.MaxTokens > 0 {
-		n := req.Sampling.MaxTokens
-		opts.NumPredict = &n
-	}
-	var think *Think
-	switch {
-	case as.prefill:
-		think = &Think{}
-	case req.Thinking:
-		think = &Think{On: true}
-	}
-	t, format := true, wireFormat(req.ResponseFormat)
-	if as.count {
-		one := 1
-		t, format, opts.NumPredict = false, nil, &one
-	}
-	if len(req.Messages) == 0 {
-		b, err := json.Marshal(GenerateRequest{Model: req.Model, Prompt: req.Prompt, Raw: true, Options: opts, Stream: &t, Think: think, Format: format})
-		return "/api/generate", b, err
-	}
-	cr := ChatRequest{Model: req.Model, Options: opts, Stream: &t, Think: think, Format: format,
-		Messages: make([]Message, 0, len(req.Messages))}
-	for _, m := range req.Messages {
-		om := Message{Role: m.Role, Content: m.Content, Thinking: m.Thinking, ToolName: m.Name, ToolCallID: m.ToolCallID}
-		for _, tc := range m.ToolCalls {
-			args := json.RawMessage(tc.Arguments)
-			if !json.Valid(args) {
-				return "", nil, stream.InvalidParam("messages", "tool call %q arguments are not valid JSON", tc.Name)
-			}
-			om.ToolCalls = append(om.ToolCalls, ToolCall{ID: tc.ID, Function: ToolFunction{Name: tc.Name, Arguments: args}})
-		}
-		cr.Messages = append(cr.Messages, om)
-	}
-	for _, tl := range req.Tools {
-		var ot Tool
-		ot.Type = "function"
-		ot.Function.Name, ot.Function.Description, ot.Function.Parameters = tl.Name, tl.Description, tl.Parameters
-		cr.Tools = append(cr.Tools, ot)
-	}
-	b, err := json.Marshal(cr)
-	return "/api/chat", b, err
 }
 
 // readerPool holds the streams' line readers: a call's would otherwise
@@ -303,8 +253,20 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 // events. calls is the number of tool calls seen so far on the stream (they
 // are numbered across lines); the new count is returned. The final line
 // yields a Usage and a Finish event; an {"error"} line an Error and a
-// Finish(error).
+// Finish(error). A line of text (scanLine's) is read without encoding/json.
 func DecodeChunk(line []byte, calls int) ([]stream.Event, int, error) {
+	if c, ok := scanLine(line); ok {
+		content := c.response
+		if c.hasMessage {
+			content = c.msgContent
+		}
+		return c.m.end(textEvents(pick(c.msgThinking, c.thinking), content), c.done, calls), calls, nil
+	}
+	return decodeJSON(line, calls)
+}
+
+// decodeJSON is DecodeChunk by encoding/json: any line.
+func decodeJSON(line []byte, calls int) ([]stream.Event, int, error) {
 	var c Chunk
 	if err := json.Unmarshal(line, &c); err != nil {
 		return nil, calls, stream.Errorf(stream.CodeUpstream, "ollama: bad NDJSON line: %v", err)
@@ -312,23 +274,15 @@ func DecodeChunk(line []byte, calls int) ([]stream.Event, int, error) {
 	if c.Error != "" {
 		return []stream.Event{stream.ErrorEvent(stream.Errorf(stream.CodeUpstream, "ollama: %s", c.Error)), stream.Finished(stream.FinishError)}, calls, nil
 	}
-	var evs []stream.Event
 	thinking, content := c.Thinking, ""
 	if c.Response != nil {
 		content = *c.Response
 	}
 	if m := c.Message; m != nil {
 		content = m.Content
-		if m.Thinking != "" {
-			thinking = m.Thinking
-		}
+		thinking = pick(m.Thinking, thinking)
 	}
-	if thinking != "" {
-		evs = append(evs, stream.ThinkingDelta(thinking))
-	}
-	if content != "" {
-		evs = append(evs, stream.Delta(content))
-	}
+	evs := textEvents(thinking, content)
 	if m := c.Message; m != nil {
 		for _, tc := range m.ToolCalls {
 			args := string(tc.Function.Arguments)
@@ -343,21 +297,47 @@ func DecodeChunk(line []byte, calls int) ([]stream.Event, int, error) {
 			calls++
 		}
 	}
-	if c.Done {
-		evs = append(evs, stream.UsageEvent(stream.Usage{
-			PromptTokens: c.PromptEvalCount, CompletionTokens: c.EvalCount,
-			PromptDuration: time.Duration(c.PromptEvalDuration), GenerationDuration: time.Duration(c.EvalDuration),
-		}))
-		finish := stream.FinishStop
-		switch {
-		case c.DoneReason == "length":
-			finish = stream.FinishLength
-		case calls > 0:
-			finish = stream.FinishToolCalls
-		}
-		evs = append(evs, stream.Finished(finish))
+	return c.Metrics.end(evs, c.Done, calls), calls, nil
+}
+
+// pick is s, or else if s is empty.
+func pick(s, orElse string) string {
+	if s != "" {
+		return s
 	}
-	return evs, calls, nil
+	return orElse
+}
+
+// textEvents is a line's thinking and content, those not empty.
+func textEvents(thinking, content string) []stream.Event {
+	var evs []stream.Event
+	if thinking != "" {
+		evs = append(evs, stream.ThinkingDelta(thinking))
+	}
+	if content != "" {
+		evs = append(evs, stream.Delta(content))
+	}
+	return evs
+}
+
+// end appends, to the events of a line that is done, its usage and its
+// finish, with calls tool calls made on the stream.
+func (m *Metrics) end(evs []stream.Event, done bool, calls int) []stream.Event {
+	if !done {
+		return evs
+	}
+	evs = append(evs, stream.UsageEvent(stream.Usage{
+		PromptTokens: m.PromptEvalCount, CompletionTokens: m.EvalCount,
+		PromptDuration: time.Duration(m.PromptEvalDuration), GenerationDuration: time.Duration(m.EvalDuration),
+	}))
+	finish := stream.FinishStop
+	switch {
+	case m.DoneReason == "length":
+		finish = stream.FinishLength
+	case calls > 0:
+		finish = stream.FinishToolCalls
+	}
+	return append(evs, stream.Finished(finish))
 }
 
 // Models lists the upstream's models from /api/tags.
