@@ -197,16 +197,7 @@ func appendRequest(b []byte, m *MessagesRequest) (_ []byte, ok bool) {
 // appendSampling appends the fields from stop_sequences to top_k, as
 // encoding/json writes them.
 func appendSampling(b []byte, stops []string, stream bool, temperature, topP *float64, topK *int) []byte {
-	if len(stops) > 0 {
-		b = append(b, `,"stop_sequences":[`...)
-		for i, s := range stops {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = dialect.AppendMarshalledString(b, s)
-		}
-		b = append(b, ']')
-	}
+	b = dialect.AppendStringsField(b, `,"stop_sequences":`, stops)
 	if stream {
 		b = append(b, `,"stream":true`...)
 	}

@@ -67,16 +67,7 @@ func appendChatBody(b []byte, req *stream.Request) (_ []byte, ok bool) {
 	}
 	b = dialect.AppendFloatField(b, `,"temperature":`, s.Temperature)
 	b = dialect.AppendFloatField(b, `,"top_p":`, s.TopP)
-	if len(s.Stop) > 0 {
-		b = append(b, `,"stop":[`...)
-		for i, stop := range s.Stop {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = dialect.AppendMarshalledString(b, stop)
-		}
-		b = append(b, ']')
-	}
+	b = dialect.AppendStringsField(b, `,"stop":`, s.Stop)
 	if s.Seed != nil {
 		b = append(b, `,"seed":`...)
 		b = strconv.AppendInt(b, *s.Seed, 10)
