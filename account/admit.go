@@ -32,12 +32,9 @@ const snapshotTTL = time.Second
 // Admit implements gateway.Accountant: identity, then the reservation of
 // credits and budget, then rate limits.
 func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admission, error) {
-	if e := AuthError(ctx); e != nil {
-		return nil, e
-	}
-	id, ok := FromContext(ctx)
-	if !ok && s.cfg.Auth {
-		return nil, stream.Errorf(stream.CodeUnauthorized, "missing API key: send Authorization: Bearer KEY or X-API-Key: KEY")
+	id, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
 	}
 	now := s.cfg.Now()
 	a := &admission{s: s, id: id, team: id.TeamID, reqModel: req.Model}
@@ -57,18 +54,9 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		// Admin or anonymous outside a job: nothing to charge, still recorded.
 		return a, nil
 	}
-	var team Team
-	if id.team != nil && id.team.ID == a.team && time.Since(id.teamReadAt) < snapshotTTL {
-		team = *id.team
-	} else {
-		t, err := s.store.Team(ctx, a.team)
-		if errors.Is(err, ErrNotFound) {
-			return nil, stream.Errorf(stream.CodeNotFound, "team %s not found", a.team)
-		}
-		if err != nil {
-			return nil, internal(err)
-		}
-		team = t
+	team, err := s.teamOf(ctx, &id, a.team)
+	if err != nil {
+		return nil, err
 	}
 	a.scopes = s.appendScopes(a.scopeBuf[:0], id, team)
 
@@ -101,16 +89,42 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		if a.blk != nil {
 			s.blocks.unadmit(team.ID, a.blk, a.held)
 		}
-		if lerr.Unavailable {
-			return nil, &stream.Error{Code: stream.CodeOverloaded, Message: lerr.What + "; retry in " + lerr.RetryAfter.String(), RetryAfter: lerr.RetryAfter}
-		}
-		return nil, &stream.Error{Code: stream.CodeRateLimited, Message: lerr.What + " reached; retry in " + lerr.RetryAfter.String(), RetryAfter: lerr.RetryAfter}
+		return nil, lerr.refusal()
 	}
 	if team.MaxBudget > 0 && team.Spent >= 0.8*team.MaxBudget {
 		warnings = append(warnings, fmt.Sprintf("team has spent %.4g of its budget of %g", team.Spent, team.MaxBudget))
 	}
 	a.warnings = warnings
 	return a, nil
+}
+
+// caller is the identity ctx carries, or the error that refuses it: a
+// key that failed authentication, or none where auth is on.
+func (s *Service) caller(ctx context.Context) (Identity, error) {
+	if e := AuthError(ctx); e != nil {
+		return Identity{}, e
+	}
+	id, ok := FromContext(ctx)
+	if !ok && s.cfg.Auth {
+		return Identity{}, stream.Errorf(stream.CodeUnauthorized, "missing API key: send Authorization: Bearer KEY or X-API-Key: KEY")
+	}
+	return id, nil
+}
+
+// teamOf is team teamID, as read with id's key while that snapshot is
+// fresh (snapshotTTL), else from the store.
+func (s *Service) teamOf(ctx context.Context, id *Identity, teamID string) (Team, error) {
+	if id.team != nil && id.team.ID == teamID && time.Since(id.teamReadAt) < snapshotTTL {
+		return *id.team, nil
+	}
+	t, err := s.store.Team(ctx, teamID)
+	if errors.Is(err, ErrNotFound) {
+		return Team{}, stream.Errorf(stream.CodeNotFound, "team %s not found", teamID)
+	}
+	if err != nil {
+		return Team{}, internal(err)
+	}
+	return t, nil
 }
 
 // reserve holds r in the store, or says in the error why it cannot. A
