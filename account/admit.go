@@ -32,8 +32,8 @@ const snapshotTTL = time.Second
 // Admit implements gateway.Accountant: identity, then the reservation of
 // credits and budget, then rate limits.
 func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admission, error) {
-	id, err := s.caller(ctx)
-	if err != nil {
+	var id Identity
+	if err := s.caller(ctx, &id); err != nil {
 		return nil, err
 	}
 	now := s.cfg.Now()
@@ -54,8 +54,8 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		// Admin or anonymous outside a job: nothing to charge, still recorded.
 		return a, nil
 	}
-	team, err := s.teamOf(ctx, &id, a.team)
-	if err != nil {
+	var team Team
+	if err := s.teamOf(ctx, &id, a.team, &team); err != nil {
 		return nil, err
 	}
 	a.scopes = s.appendScopes(a.scopeBuf[:0], id, team)
@@ -98,33 +98,37 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 	return a, nil
 }
 
-// caller is the identity ctx carries, or the error that refuses it: a
-// key that failed authentication, or none where auth is on.
-func (s *Service) caller(ctx context.Context) (Identity, error) {
+// caller reads into *id the identity ctx carries, or returns the error
+// that refuses it: a key that failed authentication, or none where auth
+// is on. (Written through pointers, as teamOf: the identity and the team
+// are copied once, as where the code was Admit's own.)
+func (s *Service) caller(ctx context.Context, id *Identity) error {
 	if e := AuthError(ctx); e != nil {
-		return Identity{}, e
+		return e
 	}
-	id, ok := FromContext(ctx)
-	if !ok && s.cfg.Auth {
-		return Identity{}, stream.Errorf(stream.CodeUnauthorized, "missing API key: send Authorization: Bearer KEY or X-API-Key: KEY")
+	var ok bool
+	if *id, ok = FromContext(ctx); !ok && s.cfg.Auth {
+		return stream.Errorf(stream.CodeUnauthorized, "missing API key: send Authorization: Bearer KEY or X-API-Key: KEY")
 	}
-	return id, nil
+	return nil
 }
 
-// teamOf is team teamID, as read with id's key while that snapshot is
-// fresh (snapshotTTL), else from the store.
-func (s *Service) teamOf(ctx context.Context, id *Identity, teamID string) (Team, error) {
+// teamOf reads team teamID into *team: as read with id's key while that
+// snapshot is fresh (snapshotTTL), else from the store.
+func (s *Service) teamOf(ctx context.Context, id *Identity, teamID string, team *Team) error {
 	if id.team != nil && id.team.ID == teamID && time.Since(id.teamReadAt) < snapshotTTL {
-		return *id.team, nil
+		*team = *id.team
+		return nil
 	}
 	t, err := s.store.Team(ctx, teamID)
 	if errors.Is(err, ErrNotFound) {
-		return Team{}, stream.Errorf(stream.CodeNotFound, "team %s not found", teamID)
+		return stream.Errorf(stream.CodeNotFound, "team %s not found", teamID)
 	}
 	if err != nil {
-		return Team{}, internal(err)
+		return internal(err)
 	}
-	return t, nil
+	*team = t
+	return nil
 }
 
 // reserve holds r in the store, or says in the error why it cannot. A

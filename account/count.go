@@ -14,15 +14,15 @@ import "context"
 // then the key's and team's token-counting request rates. Admin and
 // anonymous callers, who have no team, are not limited.
 func (s *Service) AdmitCount(ctx context.Context) error {
-	id, err := s.caller(ctx)
-	if err != nil {
+	var id Identity
+	if err := s.caller(ctx, &id); err != nil {
 		return err
 	}
 	if id.TeamID == "" {
 		return nil
 	}
-	team, err := s.teamOf(ctx, &id, id.TeamID)
-	if err != nil {
+	var team Team
+	if err := s.teamOf(ctx, &id, id.TeamID, &team); err != nil {
 		return err
 	}
 	var buf [2]Scope
