@@ -32,12 +32,9 @@ const snapshotTTL = time.Second
 // Admit implements gateway.Accountant: identity, then the reservation of
 // credits and budget, then rate limits.
 func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admission, error) {
-	if e := AuthError(ctx); e != nil {
-		return nil, e
-	}
-	id, ok := FromContext(ctx)
-	if !ok && s.cfg.Auth {
-		return nil, stream.Errorf(stream.CodeUnauthorized, "missing API key: send Authorization: Bearer KEY or X-API-Key: KEY")
+	var id Identity
+	if err := s.caller(ctx, &id); err != nil {
+		return nil, err
 	}
 	now := s.cfg.Now()
 	a := &admission{s: s, id: id, team: id.TeamID, reqModel: req.Model}
@@ -58,17 +55,8 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		return a, nil
 	}
 	var team Team
-	if id.team != nil && id.team.ID == a.team && time.Since(id.teamReadAt) < snapshotTTL {
-		team = *id.team
-	} else {
-		t, err := s.store.Team(ctx, a.team)
-		if errors.Is(err, ErrNotFound) {
-			return nil, stream.Errorf(stream.CodeNotFound, "team %s not found", a.team)
-		}
-		if err != nil {
-			return nil, internal(err)
-		}
-		team = t
+	if err := s.teamOf(ctx, &id, a.team, &team); err != nil {
+		return nil, err
 	}
 	a.scopes = s.appendScopes(a.scopeBuf[:0], id, team)
 
@@ -101,16 +89,46 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		if a.blk != nil {
 			s.blocks.unadmit(team.ID, a.blk, a.held)
 		}
-		if lerr.Unavailable {
-			return nil, &stream.Error{Code: stream.CodeOverloaded, Message: lerr.What + "; retry in " + lerr.RetryAfter.String(), RetryAfter: lerr.RetryAfter}
-		}
-		return nil, &stream.Error{Code: stream.CodeRateLimited, Message: lerr.What + " reached; retry in " + lerr.RetryAfter.String(), RetryAfter: lerr.RetryAfter}
+		return nil, lerr.refusal()
 	}
 	if team.MaxBudget > 0 && team.Spent >= 0.8*team.MaxBudget {
 		warnings = append(warnings, fmt.Sprintf("team has spent %.4g of its budget of %g", team.Spent, team.MaxBudget))
 	}
 	a.warnings = warnings
 	return a, nil
+}
+
+// caller reads into *id the identity ctx carries, or returns the error
+// that refuses it: a key that failed authentication, or none where auth
+// is on. (Written through pointers, as teamOf: the identity and the team
+// are copied once, as where the code was Admit's own.)
+func (s *Service) caller(ctx context.Context, id *Identity) error {
+	if e := AuthError(ctx); e != nil {
+		return e
+	}
+	var ok bool
+	if *id, ok = FromContext(ctx); !ok && s.cfg.Auth {
+		return stream.Errorf(stream.CodeUnauthorized, "missing API key: send Authorization: Bearer KEY or X-API-Key: KEY")
+	}
+	return nil
+}
+
+// teamOf reads team teamID into *team: as read with id's key while that
+// snapshot is fresh (snapshotTTL), else from the store.
+func (s *Service) teamOf(ctx context.Context, id *Identity, teamID string, team *Team) error {
+	if id.team != nil && id.team.ID == teamID && time.Since(id.teamReadAt) < snapshotTTL {
+		*team = *id.team
+		return nil
+	}
+	t, err := s.store.Team(ctx, teamID)
+	if errors.Is(err, ErrNotFound) {
+		return stream.Errorf(stream.CodeNotFound, "team %s not found", teamID)
+	}
+	if err != nil {
+		return internal(err)
+	}
+	*team = t
+	return nil
 }
 
 // reserve holds r in the store, or says in the error why it cannot. A

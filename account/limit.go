@@ -6,6 +6,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/runnel/runnel/stream"
 )
 
 // Limiter counts requests and tokens per minute for scopes (a key, a
@@ -22,7 +24,7 @@ type Limiter interface {
 
 // Scope is one thing rate limited.
 type Scope struct {
-	ID     string // "key:ID" or "team:ID", unique
+	ID     string // "key:ID" or "team:ID" ("count:key:ID"… for token counting, count.go), unique
 	Name   string // "key" or "team", for messages
 	Limits Limits
 }
@@ -34,6 +36,16 @@ type LimitError struct {
 	What        string
 	RetryAfter  time.Duration
 	Unavailable bool
+}
+
+// refusal is the error a request refused by e gets: rate_limited (429),
+// or overloaded (503) when the limits could not be checked; both with
+// RetryAfter.
+func (e *LimitError) refusal() *stream.Error {
+	if e.Unavailable {
+		return &stream.Error{Code: stream.CodeOverloaded, Message: e.What + "; retry in " + e.RetryAfter.String(), RetryAfter: e.RetryAfter}
+	}
+	return &stream.Error{Code: stream.CodeRateLimited, Message: e.What + " reached; retry in " + e.RetryAfter.String(), RetryAfter: e.RetryAfter}
 }
 
 // LimiterStatus is a Limiter's backend and its state, for /readyz and the

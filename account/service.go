@@ -124,7 +124,10 @@ type Service struct {
 	drains   sync.WaitGroup // drainLoop, when there is a shared journal
 }
 
-var _ gateway.Accountant = (*Service)(nil)
+var (
+	_ gateway.Accountant    = (*Service)(nil)
+	_ gateway.CountAdmitter = (*Service)(nil)
+)
 
 // New returns a Service over st and starts its sweeper of abandoned jobs.
 // Close stops it and closes st.

@@ -20,14 +20,28 @@ type PromptCounter interface {
 	CountTokens(ctx context.Context, req *stream.Request) (int, error)
 }
 
+// CountAdmitter is implemented by Accountants that limit token counting.
+// AdmitCount admits one count by the caller ctx carries, or refuses it
+// with a *stream.Error (unauthorized, rate_limited with RetryAfter). A
+// count is never charged nor recorded, so it has no Admission.
+type CountAdmitter interface {
+	AdmitCount(ctx context.Context) error
+}
+
 // CountTokens returns the prompt tokens req would report in its usage on
 // the model it routes to, counted by that model's provider, without
 // serving, admitting or recording a call. An alias with fallbacks is
-// counted on its first target, the one that serves it while it is up. A
+// counted on its first target, the one that serves it while it is up.
+// The Accountant, if it is a CountAdmitter, admits the count first. A
 // provider that cannot count exactly (an OpenAI-compatible upstream has
 // no counting endpoint) is refused with CodeUnsupported: an estimate
 // would pass for the real count.
 func (g *Gateway) CountTokens(ctx context.Context, req *stream.Request) (int, error) {
+	if a, ok := g.opts.Accountant.(CountAdmitter); ok {
+		if err := a.AdmitCount(ctx); err != nil {
+			return 0, stream.AsError(err)
+		}
+	}
 	if req.Model == "" && g.opts.DefaultModel != "" {
 		req = withModel(req, g.opts.DefaultModel)
 	}

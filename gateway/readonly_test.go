@@ -13,6 +13,8 @@ import (
 	"github.com/runnel/runnel/dialect/gemini"
 	"github.com/runnel/runnel/dialect/ollama"
 	"github.com/runnel/runnel/dialect/openai"
+	"github.com/runnel/runnel/engine"
+	"github.com/runnel/runnel/internal/testmodels"
 	"github.com/runnel/runnel/mock"
 	"github.com/runnel/runnel/stream"
 )
@@ -24,9 +26,8 @@ import (
 // provider here streams requests of every shape it handles (tool turns,
 // an answer begun, a JSON format, the sampling pointers) to their end,
 // and the request's JSON must be what it was; a provider that rewrote a
-// message, a tool, a stop sequence or the format in place fails it. (The
-// engine's request paths copy before they change anything: buildPrompt,
-// answerBegun; its tests need a model file.)
+// message, a tool, a stop sequence or the format in place fails it. The
+// engine, which needs a model file, is TestEngineLeavesTheRequestAsItWas.
 func TestProvidersLeaveTheRequestAsItWas(t *testing.T) {
 	up := &dialecttest.Gateway{Provider: mock.New(mock.Options{Tokens: 3})}
 	serve := func(register func(*http.ServeMux)) string {
@@ -52,21 +53,42 @@ func TestProvidersLeaveTheRequestAsItWas(t *testing.T) {
 			HTTPClient: &http.Client{Transport: dialecttest.Canned{Body: gem}}}),
 	}
 	for name, p := range providers {
-		streamed := 0
-		for i, req := range sharedRequests() {
-			before, _ := json.Marshal(req)
-			if s, err := p.Stream(context.Background(), req); err == nil {
-				if evs, err := dialecttest.ReadAll(s); err == nil && len(evs) > 0 {
-					streamed++
-				}
-			}
-			if after, _ := json.Marshal(req); string(after) != string(before) {
-				t.Errorf("%s changed request %d:\nbefore %s\nafter  %s", name, i, before, after)
+		leavesRequests(t, name, p, "default")
+	}
+}
+
+// The engine's request paths copy before they change anything
+// (buildPrompt, answerBegun), on the shared test model (skipped without
+// it).
+func TestEngineLeavesTheRequestAsItWas(t *testing.T) {
+	e, err := engine.New(engine.Options{ModelsDir: testmodels.Dir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	leavesRequests(t, "engine", e, "stories260K")
+}
+
+// leavesRequests streams each of sharedRequests, on model, through p to
+// its end, failing t if a request's JSON changed; p must stream at least
+// two of them.
+func leavesRequests(t *testing.T, name string, p stream.Provider, model string) {
+	t.Helper()
+	streamed := 0
+	for i, req := range sharedRequests() {
+		req.Model = model
+		before, _ := json.Marshal(req)
+		if s, err := p.Stream(context.Background(), req); err == nil {
+			if evs, err := dialecttest.ReadAll(s); err == nil && len(evs) > 0 {
+				streamed++
 			}
 		}
-		if streamed < 2 {
-			t.Errorf("%s streamed %d of the requests: the test reads too little", name, streamed)
+		if after, _ := json.Marshal(req); string(after) != string(before) {
+			t.Errorf("%s changed request %d:\nbefore %s\nafter  %s", name, i, before, after)
 		}
+	}
+	if streamed < 2 {
+		t.Errorf("%s streamed %d of the requests: the test reads too little", name, streamed)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/runnel/runnel/account"
 	"github.com/runnel/runnel/account/api"
 	"github.com/runnel/runnel/account/store/storetest"
+	"github.com/runnel/runnel/dialect/anthropic"
 	"github.com/runnel/runnel/dialect/openai"
 )
 
@@ -42,6 +43,12 @@ func newEnv(t *testing.T, kind string, cfg account.Config) *env {
 	api.NewJobs(acct, gw, api.Options{DefaultModel: "mock/default"}).Register(mux)
 	api.NewAdmin(acct).Register(mux)
 	openai.NewServer(gw, openai.Options{Logger: cfg.Logger}).Register(mux)
+	anthropic.NewServer(gw, anthropic.Options{Authorize: func(ctx context.Context) error {
+		if e := account.AuthError(ctx); e != nil {
+			return e
+		}
+		return nil
+	}}).Register(mux)
 	srv := httptest.NewServer(acct.Middleware(mux))
 	t.Cleanup(srv.Close)
 	return &env{t: t, url: srv.URL, acct: acct, logs: logs}
@@ -468,6 +475,45 @@ func TestRateLimit(t *testing.T) {
 	// Jobs count against the same limit.
 	if r := e.do("POST", "/api/jobs/create-and-call-stream", key, body); r.status != 429 {
 		t.Fatalf("job call: %d %s", r.status, r.body)
+	}
+}
+
+// count_tokens is limited by requests per minute as calls are, on a
+// counter of its own: refused with a 429 in Anthropic's shape, naming the
+// limit, with Retry-After, while the key's calls go on; free and not
+// recorded. Without auth, anyone counts without limit.
+func TestCountTokensRateLimit(t *testing.T) {
+	e := newEnv(t, "sqlite", account.Config{Auth: true, AdminKey: adminKey})
+	tm := e.must(201, "POST", "/admin/teams", adminKey, `{"name":"limited","credits":100}`)
+	k := e.must(201, "POST", "/admin/keys", adminKey, `{"team_id":"`+tm["id"].(string)+`","rpm_limit":2}`)
+	key := k["key"].(string)
+	count := `{"model":"mock/default","messages":[{"role":"user","content":"x"}]}`
+	for i := 0; i < 2; i++ {
+		if r := e.do("POST", "/v1/messages/count_tokens", key, count); r.status != 200 || string(r.body) != `{"input_tokens":1}` {
+			t.Fatalf("count %d: %d %s", i, r.status, r.body)
+		}
+	}
+	r := e.do("POST", "/v1/messages/count_tokens", key, count)
+	if r.status != 429 || r.header.Get("Retry-After") == "" || !strings.HasPrefix(string(r.body),
+		`{"type":"error","error":{"type":"rate_limit_error","message":"key token-counting rate limit of 2 requests per minute reached; retry in `) {
+		t.Fatalf("third count: %d %v %s", r.status, r.header, r.body)
+	}
+	for i := 0; i < 2; i++ {
+		e.must(200, "POST", "/v1/chat/completions", key, count)
+	}
+	if got, _ := e.acct.Team(context.Background(), tm["id"].(string)); got.Credits != 98 {
+		t.Fatalf("credits %d, want 98: the 2 calls alone", got.Credits)
+	}
+	if rows, _ := e.acct.Store().Usage(context.Background(), account.UsageFilter{}); len(rows) != 1 || rows[0].Calls != 2 {
+		t.Fatalf("usage %+v, want the 2 calls alone", rows)
+	}
+	if r := e.do("POST", "/v1/messages/count_tokens", "", count); r.status != 401 {
+		t.Fatalf("count without a key: %d %s", r.status, r.body)
+	}
+
+	off := newEnv(t, "sqlite", account.Config{})
+	for i := 0; i < 5; i++ {
+		off.must(200, "POST", "/v1/messages/count_tokens", "", count)
 	}
 }
 

@@ -24,8 +24,9 @@ type Options struct {
 	// KeepAlive is the silence after which a comment line is sent on a
 	// stream (sse.DefaultKeepAlive if 0, none if negative).
 	KeepAlive time.Duration
-	// Authorize, when set, checks the caller of count_tokens, which makes
-	// no call through the gateway (whose admission checks the others).
+	// Authorize, when set, checks the caller of count_tokens before its
+	// body is read (the gateway's admission, which checks the others,
+	// then limits the count's rate).
 	Authorize func(ctx context.Context) error
 	// Resume serves the streams asked for with Runnel-Resumable: true (a
 	// Resumer of its own, with no owners, if nil).

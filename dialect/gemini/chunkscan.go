@@ -22,7 +22,9 @@ type liteChunk struct {
 
 // The json names of Response and of the types in it: a key encoding/json
 // would take for one of them, but not exactly as scanChunk reads it, sends
-// the chunk to encoding/json.
+// the chunk to encoding/json. Each list has a switch that finds a key's
+// index in it (responseKey…): a few comparisons, where slices.Index
+// compared a chunk's keys with every name before theirs.
 var (
 	responseKeys  = []string{"candidates", "usageMetadata", "promptFeedback", "modelVersion", "error"}
 	candidateKeys = []string{"content", "finishReason", "index"}
@@ -31,13 +33,79 @@ var (
 	usageKeys     = []string{"promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount", "totalTokenCount"}
 )
 
+func responseKey(key string) int {
+	switch key {
+	case "candidates":
+		return 0
+	case "usageMetadata":
+		return 1
+	case "promptFeedback":
+		return 2
+	case "modelVersion":
+		return 3
+	case "error":
+		return 4
+	}
+	return -1
+}
+
+func candidateKey(key string) int {
+	switch key {
+	case "content":
+		return 0
+	case "finishReason":
+		return 1
+	case "index":
+		return 2
+	}
+	return -1
+}
+
+func contentKey(key string) int {
+	switch key {
+	case "role":
+		return 0
+	case "parts":
+		return 1
+	}
+	return -1
+}
+
+func partKey(key string) int {
+	switch key {
+	case "text":
+		return 0
+	case "thought":
+		return 1
+	case "functionCall":
+		return 2
+	case "functionResponse":
+		return 3
+	}
+	return -1
+}
+
+func usageKey(key string) int {
+	switch key {
+	case "promptTokenCount":
+		return 0
+	case "candidatesTokenCount":
+		return 1
+	case "thoughtsTokenCount":
+		return 2
+	case "totalTokenCount":
+		return 3
+	}
+	return -1
+}
+
 // scanChunk parses data as a liteChunk. ok is false when data is not valid
 // JSON or holds anything beyond what liteChunk carries. The text kept is
 // copied out of data, which is the SSE reader's buffer.
 func scanChunk(data []byte) (c liteChunk, ok bool) {
 	p := &dialect.EventScanner{S: unsafe.String(unsafe.SliceData(data), len(data))}
 	var ignored string
-	ok = p.Fields(responseKeys, nil, func(key string) bool {
+	ok = p.Fields(responseKeys, responseKey, func(key string) bool {
 		switch key {
 		case "candidates":
 			return p.Null() || candidates(p, &c)
@@ -68,10 +136,10 @@ func candidates(p *dialect.EventScanner, c *liteChunk) bool {
 
 func candidate(p *dialect.EventScanner, c *liteChunk) bool {
 	index := 0
-	ok := p.Fields(candidateKeys, nil, func(key string) bool {
+	ok := p.Fields(candidateKeys, candidateKey, func(key string) bool {
 		switch key {
 		case "content":
-			return p.Null() || p.Fields(contentKeys, nil, func(key string) bool {
+			return p.Null() || p.Fields(contentKeys, contentKey, func(key string) bool {
 				if key == "role" {
 					var role string
 					return p.StrOrNull(&role)
@@ -93,7 +161,7 @@ func candidate(p *dialect.EventScanner, c *liteChunk) bool {
 func part(p *dialect.EventScanner, c *liteChunk) bool {
 	var text string
 	var thought bool
-	ok := p.Fields(partKeys, nil, func(key string) bool {
+	ok := p.Fields(partKeys, partKey, func(key string) bool {
 		switch key {
 		case "text":
 			return p.StrOrNull(&text)
@@ -115,7 +183,7 @@ func part(p *dialect.EventScanner, c *liteChunk) bool {
 func usage(p *dialect.EventScanner, c *liteChunk) bool {
 	c.hasUsage = true
 	var prompt, candidates, thoughts, total int
-	ok := p.Fields(usageKeys, nil, func(key string) bool {
+	ok := p.Fields(usageKeys, usageKey, func(key string) bool {
 		switch key {
 		case "promptTokenCount":
 			return p.Int(&prompt)

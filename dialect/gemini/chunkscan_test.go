@@ -3,6 +3,7 @@ package gemini
 import (
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,5 +114,19 @@ func TestScanChunkAllocations(t *testing.T) {
 	var d Decoder
 	if n := testing.AllocsPerRun(100, func() { d.Decode(data) }); n > 2 {
 		t.Errorf("%v allocations a chunk", n)
+	}
+}
+
+// The key switches are slices.Index on their lists.
+func TestKeyIndexes(t *testing.T) {
+	for _, keys := range []struct {
+		list  []string
+		index func(string) int
+	}{{responseKeys, responseKey}, {candidateKeys, candidateKey}, {contentKeys, contentKey}, {partKeys, partKey}, {usageKeys, usageKey}} {
+		for _, k := range append(slices.Clone(keys.list), "Candidates", "", "other", "responseId", "texts") {
+			if got, want := keys.index(k), slices.Index(keys.list, k); got != want {
+				t.Errorf("%q: %d, want %d", k, got, want)
+			}
+		}
 	}
 }

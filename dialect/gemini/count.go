@@ -47,7 +47,7 @@ func (p *Provider) CountTokens(ctx context.Context, req *stream.Request) (int, e
 	if err != nil {
 		return 0, stream.Errorf(stream.CodeInvalidRequest, "gemini: %v", err)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.BaseURL+"/"+modelPath(req.Model)+":countTokens", bytes.NewReader(b))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.countHead+modelName(req.Model)+p.countTail, bytes.NewReader(b))
 	if err != nil {
 		return 0, stream.Errorf(stream.CodeInternal, "gemini: %v", err)
 	}

@@ -44,6 +44,11 @@ type Provider struct {
 	// it asks for gzip in the transport's place when gzip is set.
 	streamHeader http.Header
 	gzip         bool
+	// The URLs of a model's methods, joined to the base URL once: a call
+	// puts the model's name between head and tail (see modelURL).
+	streamHead, streamTail string
+	countHead, countTail   string
+	modelsURL              string
 }
 
 // NewProvider returns a Provider for cfg.
@@ -51,14 +56,16 @@ func NewProvider(cfg Config) *Provider {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = "https://generativelanguage.googleapis.com/v1beta"
 	}
-	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if cfg.Name == "" {
 		cfg.Name = "gemini"
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
 	}
-	p := &Provider{cfg: cfg, gzip: dialect.TransportGzips(cfg.HTTPClient), streamHeader: http.Header{}}
+	p := &Provider{cfg: cfg, gzip: dialect.TransportGzips(cfg.HTTPClient), streamHeader: http.Header{},
+		modelsURL: dialect.JoinURL(cfg.BaseURL, "/models?pageSize=1000")}
+	p.streamHead, p.streamTail = modelURL(cfg.BaseURL, ":streamGenerateContent?alt=sse")
+	p.countHead, p.countTail = modelURL(cfg.BaseURL, ":countTokens")
 	p.streamHeader.Set("Content-Type", "application/json")
 	p.streamHeader.Set("Accept", "text/event-stream")
 	p.streamHeader.Set("X-Goog-Api-Key", cfg.APIKey)
@@ -273,8 +280,18 @@ func upstreamRequest(req *stream.Request) (*Request, error) {
 	return out, nil
 }
 
-func modelPath(model string) string {
-	return "models/" + url.PathEscape(strings.TrimPrefix(model, "models/"))
+func modelPath(model string) string { return "models/" + modelName(model) }
+
+// modelName is model's name as it goes in a path.
+func modelName(model string) string { return url.PathEscape(strings.TrimPrefix(model, "models/")) }
+
+// modelURL is the URL of a model's method (":streamGenerateContent?alt=sse")
+// under base, split where the model's name goes, so that a call joins
+// no more than head, the name and tail.
+func modelURL(base, method string) (head, tail string) {
+	// NUL, which no URL holds, marks the place through dialect.JoinURL.
+	head, tail, _ = strings.Cut(dialect.JoinURL(base, "/models/\x00"+method), "\x00")
+	return head, tail
 }
 
 // CanFormat implements gateway.FormatChecker: Gemini takes JSON mode and
@@ -297,7 +314,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	// streams do, without a context's allocations a call.
 	us := dialect.NewUpstreamStream(ctx, nil, nil, nil)
 	// A long body is let go of once sent, and its buffer pooled.
-	hreq, sent, err := dialect.NewUpstreamPost(us.RequestContext(), p.cfg.BaseURL+"/"+modelPath(req.Model)+":streamGenerateContent?alt=sse", b, shortBody)
+	hreq, sent, err := dialect.NewUpstreamPost(us.RequestContext(), p.streamHead+modelName(req.Model)+p.streamTail, b, shortBody)
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "gemini: %v", err)
 	}
@@ -537,7 +554,7 @@ func (d *Decoder) End() ([]stream.Event, bool) {
 
 // Models lists the models that can generate content.
 func (p *Provider) Models(ctx context.Context) ([]gateway.ModelInfo, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, p.cfg.BaseURL+"/models?pageSize=1000", nil)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, p.modelsURL, nil)
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "gemini: %v", err)
 	}

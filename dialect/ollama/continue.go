@@ -162,7 +162,7 @@ func (p *Provider) probe(ctx context.Context, model string) (ok, keep bool) {
 	if err != nil {
 		return false, true
 	}
-	resp, err := p.post(ctx, ctx, "/api/chat", &body, p.jsonHeader)
+	resp, err := p.post(ctx, ctx, p.whole.chat, &body)
 	if err != nil {
 		se := stream.AsError(err)
 		return false, se.UpstreamStatus >= 400 && se.UpstreamStatus < 500
@@ -249,7 +249,7 @@ func (p *Provider) count(ctx context.Context, req *stream.Request) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	resp, err := p.post(ctx, ctx, path, body, p.jsonHeader)
+	resp, err := p.post(ctx, ctx, p.whole.at(path), body)
 	if err != nil {
 		return 0, err
 	}

@@ -40,6 +40,12 @@ type Provider struct {
 	// and of one answered whole, made once (net/http only reads a
 	// request's headers): per call, two Sets and a copy of cfg.Header.
 	ndjsonHeader, jsonHeader http.Header
+	// streamed and whole are /api/chat's and /api/generate's endpoints
+	// with those headers, their URLs joined to the base URL and parsed
+	// once (nil, with urlErr, for a base URL that does not parse).
+	streamed, whole endpoints
+	urlErr          error
+	tagsURL         string
 
 	mu     sync.Mutex
 	probes map[string]*probe // by model: does its template continue an answer begun
@@ -47,15 +53,45 @@ type Provider struct {
 
 // NewProvider returns a Provider for the Ollama at cfg.BaseURL.
 func NewProvider(cfg Config) *Provider {
-	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if cfg.Name == "" {
 		cfg.Name = "ollama"
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
 	}
-	return &Provider{cfg: cfg, ndjsonHeader: requestHeader(cfg.Header, "application/x-ndjson"), jsonHeader: requestHeader(cfg.Header, "application/json")}
+	p := &Provider{cfg: cfg, ndjsonHeader: requestHeader(cfg.Header, "application/x-ndjson"), jsonHeader: requestHeader(cfg.Header, "application/json"),
+		tagsURL: dialect.JoinURL(cfg.BaseURL, "/api/tags")}
+	p.streamed, p.urlErr = p.endpoints(p.ndjsonHeader)
+	if p.urlErr == nil {
+		p.whole, p.urlErr = p.endpoints(p.jsonHeader)
+	}
+	return p
 }
+
+// endpoints are Ollama's two generating endpoints, called with header.
+type endpoints struct{ chat, generate *dialect.Endpoint }
+
+func (p *Provider) endpoints(header http.Header) (e endpoints, err error) {
+	if e.chat, err = dialect.NewEndpoint(p.cfg.HTTPClient, dialect.JoinURL(p.cfg.BaseURL, pathChat), header); err != nil {
+		return e, err
+	}
+	e.generate, err = dialect.NewEndpoint(p.cfg.HTTPClient, dialect.JoinURL(p.cfg.BaseURL, pathGenerate), header)
+	return e, err
+}
+
+// at is path's endpoint (pathChat or pathGenerate).
+func (e *endpoints) at(path string) *dialect.Endpoint {
+	if path == pathGenerate {
+		return e.generate
+	}
+	return e.chat
+}
+
+// The paths of Ollama's generating endpoints.
+const (
+	pathChat     = "/api/chat"
+	pathGenerate = "/api/generate"
+)
 
 // requestHeader is the headers of a request to Ollama whose answer is
 // accept.
@@ -107,7 +143,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	// (dialect.UpstreamStream), as the OpenAI and Anthropic providers'
 	// streams do, without a context's allocations a call.
 	us := dialect.NewUpstreamStream(ctx, nil, nil, nil)
-	resp, err := p.post(ctx, us.RequestContext(), path, body, p.ndjsonHeader)
+	resp, err := p.post(ctx, us.RequestContext(), p.streamed.at(path), body)
 	if err != nil {
 		return nil, err
 	}
@@ -121,23 +157,18 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	return us, nil
 }
 
-// post sends *body, which it takes over (dialect.NewUpstreamPost gives
-// its buffer back to the pool), to Ollama's path with header (p.ndjsonHeader or
-// p.jsonHeader) and the request's context rctx (ctx, or a stream's:
-// dialect.Drain.Context), and returns its answer if the status is a
-// success; else the error as a *stream.Error, worded with ctx. The
-// caller closes the body; cancelling ctx ends the request.
-func (p *Provider) post(ctx, rctx context.Context, path string, body *[]byte, header http.Header) (*http.Response, error) {
-	hreq, sent, err := dialect.NewUpstreamPost(rctx, p.cfg.BaseURL+path, body, shortBody)
-	if err != nil {
-		return nil, stream.Errorf(stream.CodeInternal, "ollama: %v", err)
+// post sends *body, which it takes over (dialect.Endpoint.Post gives
+// its buffer back to the pool), to ep (of p.streamed or p.whole) with the
+// request's context rctx (ctx, or a stream's: dialect.Drain.Context), and
+// returns its answer if the status is a success; else the error as a
+// *stream.Error, worded with ctx. The caller closes the body; cancelling
+// ctx ends the request.
+func (p *Provider) post(ctx, rctx context.Context, ep *dialect.Endpoint, body *[]byte) (*http.Response, error) {
+	if p.urlErr != nil {
+		dialect.PutBuffer(body)
+		return nil, stream.Errorf(stream.CodeInternal, "ollama: %v", p.urlErr)
 	}
-	hreq.Header = header
-	if p.cfg.HTTPClient.Jar != nil {
-		hreq.Header = header.Clone() // the jar's cookies are added to it
-	}
-	resp, err := p.cfg.HTTPClient.Do(hreq)
-	sent.Release()
+	resp, err := ep.Post(rctx, body, shortBody)
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}
@@ -342,7 +373,7 @@ func (m *Metrics) end(evs []stream.Event, done bool, calls int) []stream.Event {
 
 // Models lists the upstream's models from /api/tags.
 func (p *Provider) Models(ctx context.Context) ([]gateway.ModelInfo, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, p.cfg.BaseURL+"/api/tags", nil)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, p.tagsURL, nil)
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "ollama: %v", err)
 	}

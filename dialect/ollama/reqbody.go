@@ -10,15 +10,15 @@ import (
 
 // upstreamBody builds the request Ollama is sent: the bytes json.Marshal
 // gives of upstreamRequest's, appended directly into a pooled buffer
-// (dialect.NewUpstreamPost gives it back) for the requests most calls are;
+// (dialect.Endpoint.Post gives it back) for the requests most calls are;
 // one with tool calls or tools, a schema (encoding/json compacts and
 // escapes it) or a sampling value JSON cannot hold goes through
 // encoding/json. TestRequestBodyMatchesMarshal and FuzzRequestBody hold the
 // two to the same bytes.
 func upstreamBody(req *stream.Request, as sendAs) (path string, body *[]byte, err error) {
-	path = "/api/chat"
+	path = pathChat
 	if len(req.Messages) == 0 {
-		path = "/api/generate"
+		path = pathGenerate
 	}
 	buf := dialect.GetBuffer(bodySize(req))
 	if b, ok := appendBody(*buf, req, as); ok {
@@ -159,7 +159,7 @@ func marshalBody(req *stream.Request, as sendAs) (path string, body []byte, err 
 	}
 	if len(req.Messages) == 0 {
 		b, err := json.Marshal(GenerateRequest{Model: req.Model, Prompt: req.Prompt, Raw: true, Options: opts, Stream: &t, Think: think, Format: format})
-		return "/api/generate", b, err
+		return pathGenerate, b, err
 	}
 	cr := ChatRequest{Model: req.Model, Options: opts, Stream: &t, Think: think, Format: format,
 		Messages: make([]Message, 0, len(req.Messages))}
@@ -181,5 +181,5 @@ func marshalBody(req *stream.Request, as sendAs) (path string, body []byte, err 
 		cr.Tools = append(cr.Tools, ot)
 	}
 	b, err := json.Marshal(cr)
-	return "/api/chat", b, err
+	return pathChat, b, err
 }
