@@ -32,6 +32,7 @@ func (d *Decoder) callEvent(name string, data []byte) (evs []stream.Event, ok bo
 	c := cursor{dialect.EventScanner{S: unsafe.String(unsafe.SliceData(data), len(data))}}
 	switch name {
 	case "message_start":
+		d.want = wantPing | wantStart
 		return nil, c.messageStart(d)
 	case "content_block_start":
 		return nil, c.Lit(`{"type":"content_block_start","index":`) && c.uint(nil) &&
@@ -41,6 +42,7 @@ func (d *Decoder) callEvent(name string, data []byte) (evs []stream.Event, ok bo
 	case "content_block_delta":
 		return c.textDelta(d, name, data)
 	case "message_delta":
+		d.want = wantStop
 		return nil, c.messageDelta(d)
 	case "message_stop":
 		if c.Lit(`{"type":"message_stop"}`) && c.end() {
