@@ -481,8 +481,7 @@ func (d *Decoder) events(ev *StreamEvent) ([]stream.Event, error) {
 	case "message_start":
 		d.want = wantPing | wantStart
 		if ev.Message != nil {
-			d.usage.PromptTokens = ev.Message.Usage.InputTokens + ev.Message.Usage.CacheReadInputTokens + ev.Message.Usage.CacheCreationInputTokens
-			d.usage.CompletionTokens = ev.Message.Usage.OutputTokens
+			d.setStartUsage(ev.Message.Usage)
 		}
 	case "content_block_start":
 		b := ev.ContentBlock
