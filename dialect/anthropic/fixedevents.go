@@ -5,9 +5,9 @@ import (
 	"github.com/runnel/runnel/stream"
 )
 
-// Of a stream's once-a-call events, three have the same bytes in every
+// Of a stream's once-a-call events, four have the same bytes in every
 // stream but for a block's index: ping (whatever its data: Decode takes
-// any), the start of a text block and message_stop, as Runnel's own
+// any), a text block's start and stop, and message_stop, as Runnel's own
 // server and Anthropic's API write them. NextRaw costs each about a
 // thousand instructions: its lines searched for their ends, its event
 // name made a string (an allocation, as each event's name differs from
@@ -23,12 +23,18 @@ import (
 // depends on the event before (Decoder.want): after message_start a ping
 // and a text block's start, in either order; after message_delta,
 // message_stop; after a text block's start, its first delta, by the
-// shape its index makes (expectText). No other is tried before a text
-// delta: those are the token path's, and would pay for each miss.
+// shape its index makes (expectText); after that delta, once, the
+// block's stop. The token path reads the deltas that follow (plain
+// texts), and the first event it leaves to next is the block's stop
+// unless a text with escapes came first: a miss, paid once a block (about
+// 150 instructions; tried before every delta next reads, it would be
+// paid by each, BenchmarkEscapedDeltas). Nothing else is tried before a
+// text delta.
 var (
 	pingShape  = newShape("ping", "", "")
 	startShape = newShape("content_block_start", `{"type":"content_block_start","index":`, `,"content_block":{"type":"text","text":""}}`)
 	stopShape  = newShape("message_stop", `{"type":"message_stop"`, "")
+	blockStop  = newShape("content_block_stop", `{"type":"content_block_stop","index":`, "}")
 )
 
 // fixedSet is a set of the fixed events, the bits below.
@@ -39,6 +45,7 @@ const (
 	wantStart
 	wantStop
 	wantText // a text delta of the shape the block's start made (expectText)
+	wantBlockStop
 )
 
 // The runs of the shapes: a line's bytes, an index's digits, a closing
@@ -76,7 +83,7 @@ func (e *events) fixed() (evs []stream.Event, ok bool, err error) {
 	if want&wantStart != 0 {
 		if run, ok := e.r.NextShaped(startShape, &digitRun); ok {
 			d.want = want &^ wantStart // the API's ping may follow
-			if len(run) <= 18 && (len(run) == 1 || run[0] != '0') {
+			if index(run) {
 				d.expectText(run)
 				return nil, true, nil
 			}
@@ -86,7 +93,17 @@ func (e *events) fixed() (evs []stream.Event, ok bool, err error) {
 	}
 	if want&wantText != 0 {
 		if text, ok := d.text.str.Token(e.r); ok {
+			d.want = wantBlockStop
 			return d.delta(d.text.texts.Keep(text)), true, nil // text is the reader's buffer
+		}
+	}
+	if want&wantBlockStop != 0 {
+		if run, ok := e.r.NextShaped(blockStop, &digitRun); ok {
+			if index(run) {
+				return nil, true, nil
+			}
+			evs, err := d.Decode("content_block_stop", shaped(blockStop, run))
+			return evs, true, err
 		}
 	}
 	if want&wantStop != 0 {
@@ -99,6 +116,12 @@ func (e *events) fixed() (evs []stream.Event, ok bool, err error) {
 		}
 	}
 	return nil, false, nil
+}
+
+// index reports whether run, a shape's digits, is an index as callEvent
+// reads one (cursor.uint).
+func index(run []byte) bool {
+	return len(run) <= 18 && (len(run) == 1 || run[0] != '0')
 }
 
 // shaped is the data of an event sh took with run: its head, the run and
