@@ -32,6 +32,22 @@ func (e *events) rawNext() ([]stream.Event, error) {
 	return evs, err
 }
 
+// upstreamOf is the provider's stream over the body r, its events read
+// by events.next or, when raw, rawNext.
+func upstreamOf(r io.Reader, raw bool) *dialect.TokenUpstream {
+	e := new(events)
+	s := dialect.NewTokenUpstream(context.Background(), nil, e.token)
+	e.r = newReader(s.Body())
+	var read func() ([]stream.Event, error) // one method value, either way
+	if raw {
+		read = e.rawNext
+	} else {
+		read = e.next
+	}
+	s.Begin(io.NopCloser(r), read)
+	return s
+}
+
 // The ways recvAll reads a body: as much as the reader asks for, a byte
 // a read, an event a read (as upstreams send them: a shape takes only an
 // event whole in the reader's buffer).
@@ -53,31 +69,7 @@ func recvAll(t *testing.T, body string, reads int, raw bool) []string {
 		resp, _ := dialecttest.Canned{Body: []byte(body)}.RoundTrip(&http.Request{})
 		r = resp.Body
 	}
-	return recvFrom(t, r, raw)
-}
-
-// recvFrom is recvAll of the body r.
-func recvFrom(t *testing.T, r io.Reader, raw bool) []string {
-	e := new(events)
-	s := dialect.NewTokenUpstream(context.Background(), nil, e.token)
-	e.r = newReader(s.Body())
-	var read func() ([]stream.Event, error)
-	if raw {
-		read = e.rawNext
-	} else {
-		read = e.next
-	}
-	s.Begin(io.NopCloser(r), read)
-	var out []string
-	for range 1000 {
-		ev, err := s.Recv()
-		if err != nil {
-			return append(out, "end: "+err.Error())
-		}
-		out = append(out, ev.String())
-	}
-	t.Fatal("no end")
-	return nil
+	return readStream(t, upstreamOf(r, raw), true, nil)
 }
 
 // fixedBody is a streamed answer with the fixed events in Runnel's order
@@ -162,6 +154,9 @@ func TestFixedEvents(t *testing.T) {
 // each new event name a string: five allocations fewer than NextRaw
 // alone (message_start's and message_delta's names are made either way).
 func TestFixedEventsTakeNoName(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the reader's buffer comes from a pool, which drops some under the race detector")
+	}
 	body := dialecttest.Reframe(oneDelta(fixedBody(false, "0", "0", `{"type":"ping"}`, `"Runnel"`, `{"type":"message_stop"}`)), []byte{3})
 	if strings.Count(body, "content_block_delta\n") != 1 {
 		t.Fatalf("not one delta:\n%s", body)
