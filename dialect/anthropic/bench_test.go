@@ -75,3 +75,32 @@ func BenchmarkRequestBody(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkEscapedDeltas reads a stream of 50 text deltas whose texts
+// have an escape (a line break), which the token path leaves to Recv:
+// each read by NextRaw and decoded. A fixed event's shape tried before
+// each (see fixedevents.go) would cost each about a hundred
+// instructions more (docs/benchmarks.md, issue 13, anthcall session).
+func BenchmarkEscapedDeltas(b *testing.B) {
+	ev := func(name, data string) string { return "event: " + name + "\ndata: " + data + "\n\n" }
+	body := ev("message_start", `{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":5,"output_tokens":1}}}`) +
+		ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`) +
+		strings.Repeat(ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\nb"}}`), 50) +
+		ev("content_block_stop", `{"type":"content_block_stop","index":0}`) +
+		ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":50}}`) +
+		ev("message_stop", `{"type":"message_stop"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		e := new(events)
+		e.r = newReader(strings.NewReader(body))
+		for {
+			evs, err := e.next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if finishes(evs) {
+				break
+			}
+		}
+	}
+}

@@ -32,6 +32,7 @@ func (d *Decoder) callEvent(name string, data []byte) (evs []stream.Event, ok bo
 	c := cursor{dialect.EventScanner{S: unsafe.String(unsafe.SliceData(data), len(data))}}
 	switch name {
 	case "message_start":
+		d.want = wantPing | wantStart
 		return nil, c.messageStart(d)
 	case "content_block_start":
 		return nil, c.Lit(`{"type":"content_block_start","index":`) && c.uint(nil) &&
@@ -41,6 +42,7 @@ func (d *Decoder) callEvent(name string, data []byte) (evs []stream.Event, ok bo
 	case "content_block_delta":
 		return c.textDelta(d, name, data)
 	case "message_delta":
+		d.want = wantStop
 		return nil, c.messageDelta(d)
 	case "message_stop":
 		if c.Lit(`{"type":"message_stop"}`) && c.end() {
@@ -141,6 +143,15 @@ func (c *cursor) messageStart(d *Decoder) bool {
 		u        Usage
 		hasUsage bool
 	)
+	if at := c.I; c.Lit(`"usage":`) {
+		// The usage last, as the API and Runnel write it: the loop's
+		// key-by-key reading spared.
+		if c.usage(&u) && c.Lit("}}") && c.end() {
+			d.setStartUsage(u)
+			return true
+		}
+		c.I, u = at, Usage{}
+	}
 	for {
 		key, ok := c.key()
 		if !ok {
@@ -170,10 +181,15 @@ func (c *cursor) messageStart(d *Decoder) bool {
 		if !c.Lit("}}") || !c.end() {
 			return false
 		}
-		d.usage.PromptTokens = u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens
-		d.usage.CompletionTokens = u.OutputTokens
+		d.setStartUsage(u)
 		return true
 	}
+}
+
+// setStartUsage keeps message_start's usage u.
+func (d *Decoder) setStartUsage(u Usage) {
+	d.usage.PromptTokens = u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens
+	d.usage.CompletionTokens = u.OutputTokens
 }
 
 // apiHead passes over the members before the usage in the API's orders
@@ -216,6 +232,13 @@ func (c *cursor) usage(u *Usage) bool {
 	}
 	if c.Lit("}") {
 		return true
+	}
+	// The commonest, Runnel's and the API's of old: by its bytes.
+	if at := c.I; c.Lit(`"input_tokens":`) {
+		if c.uint(&u.InputTokens) && c.Lit(`,"output_tokens":`) && c.uint(&u.OutputTokens) && c.Lit("}") {
+			return true
+		}
+		c.I, *u = at, Usage{}
 	}
 	var seen uint
 	for {

@@ -360,16 +360,24 @@ func (e *events) token() (string, bool) {
 }
 
 // next decodes the next SSE event.
-func (e *events) next() ([]stream.Event, error) {
-	// Raw: Decode copies what it keeps out of the reader's buffer.
-	ev, err := e.r.NextRaw()
-	if err == io.EOF {
-		return nil, stream.Errorf(stream.CodeUpstream, "anthropic: stream ended before message_stop")
+func (e *events) next() (evs []stream.Event, err error) {
+	for e.d.want != 0 && len(evs) == 0 && err == nil {
+		var ok bool
+		if evs, ok, err = e.fixed(); !ok {
+			break
+		}
 	}
-	if err != nil {
-		return nil, err // a transport error, worded by UpstreamStream
+	if len(evs) == 0 && err == nil {
+		// Raw: Decode copies what it keeps out of the reader's buffer.
+		ev, rerr := e.r.NextRaw()
+		if rerr == io.EOF {
+			return nil, stream.Errorf(stream.CodeUpstream, "anthropic: stream ended before message_stop")
+		}
+		if rerr != nil {
+			return nil, rerr // a transport error, worded by UpstreamStream
+		}
+		evs, err = e.d.Decode(ev.Event, ev.Data)
 	}
-	evs, err := e.d.Decode(ev.Event, ev.Data)
 	if finishes(evs) {
 		// The stream reads no more (dialect.UpstreamStream): the reader's
 		// buffer goes back to the pool for the next call rather than to
@@ -401,6 +409,7 @@ type Decoder struct {
 	one        [1]stream.Event
 	end        [2]stream.Event // message_stop's
 	final      stream.Usage    // what end's usage event points to
+	want       fixedSet        // the fixed events events.next tries next
 	// lite is the general path's (decode), made when a stream first
 	// needs it: callEvent and the text shape read the usual streams'
 	// events, and an open stream need not hold its 520 bytes.
@@ -470,9 +479,9 @@ func unmarshalEvent(name string, data []byte) (*StreamEvent, error) {
 func (d *Decoder) events(ev *StreamEvent) ([]stream.Event, error) {
 	switch ev.Type {
 	case "message_start":
+		d.want = wantPing | wantStart
 		if ev.Message != nil {
-			d.usage.PromptTokens = ev.Message.Usage.InputTokens + ev.Message.Usage.CacheReadInputTokens + ev.Message.Usage.CacheCreationInputTokens
-			d.usage.CompletionTokens = ev.Message.Usage.OutputTokens
+			d.setStartUsage(ev.Message.Usage)
 		}
 	case "content_block_start":
 		b := ev.ContentBlock
@@ -520,6 +529,7 @@ func (d *Decoder) events(ev *StreamEvent) ([]stream.Event, error) {
 			return []stream.Event{{Kind: stream.KindToolCall, ToolCall: &stream.ToolCallDelta{Index: i, Arguments: ev.Delta.PartialJSON}}}, nil
 		}
 	case "message_delta":
+		d.want = wantStop
 		if ev.Delta != nil && ev.Delta.StopReason != "" {
 			d.stopReason = ev.Delta.StopReason
 			if ev.Delta.StopSequence != nil {

@@ -466,9 +466,11 @@ type encoder struct {
 	inputTok int
 }
 
-// event writes one SSE frame with its event: line and flushes it.
+// event writes one SSE frame with its event: line and flushes it. data is
+// JSON of one line (a literal, or json.Marshal's, which writes no raw
+// line break), so it is not scanned for breaks (sse.Writer.SendLine).
 func (e *encoder) event(name string, data []byte) bool {
-	return e.sw != nil && e.sw.Send(name, data) == nil
+	return e.sw != nil && e.sw.SendLine(name, data) == nil
 }
 
 func (e *encoder) jsonEvent(name string, v any) bool {
@@ -509,50 +511,21 @@ func (e *encoder) sendStart(call *gateway.Call) bool {
 }
 
 // appendMessageStart appends message_start's data for the call callID,
-// as json.Marshal writes it, by appends (about a tenth of the
+// the bytes json.Marshal writes (its strings by
+// dialect.AppendMarshalledString), by appends (about a tenth of the
 // instructions).
 func appendMessageStart(b []byte, callID, model string, inputTokens int) []byte {
-	if hasControl(callID) || hasControl(model) {
-		// json.Marshal writes \b and \f, AppendJSONString \u0008 and \u000c.
-		msg := MessageResponse{ID: "msg_" + callID, Type: "message", Role: "assistant", Model: model, Content: []Block{}, Usage: Usage{InputTokens: inputTokens}}
-		data, _ := json.Marshal(struct {
-			Type    string          `json:"type"`
-			Message MessageResponse `json:"message"`
-		}{"message_start", msg})
-		return append(b, data...)
-	}
-	b = append(b, `{"type":"message_start","message":{"id":`...)
-	if idChars(callID) {
-		b = append(append(append(b, `"msg_`...), callID...), '"') // spares the joined id
-	} else {
-		b = dialect.AppendJSONString(b, "msg_"+callID)
-	}
-	b = dialect.AppendJSONString(append(b, `,"type":"message","role":"assistant","model":`...), model)
+	// The id is "msg_" and the call's: the opening quote that
+	// AppendMarshalledString writes for the call's becomes the prefix's
+	// last byte (no joined string, no scan of the id but the one).
+	b = append(b, `{"type":"message_start","message":{"id":"msg`...)
+	n := len(b)
+	b = dialect.AppendMarshalledString(b, callID)
+	b[n] = '_'
+	b = dialect.AppendMarshalledString(append(b, `,"type":"message","role":"assistant","model":`...), model)
 	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":`...)
 	b = strconv.AppendInt(b, int64(inputTokens), 10)
 	return append(b, `,"output_tokens":0}}}`...)
-}
-
-// idChars reports whether s has only letters, digits, '_', '-' and '.',
-// which JSON strings hold as they are (call ids do).
-func idChars(s string) bool {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '.':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func hasControl(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 {
-			return true
-		}
-	}
-	return false
 }
 
 // sentFirst flushes the events of the first token at once: it never waits

@@ -1,7 +1,6 @@
 package anthropic
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"slices"
@@ -40,10 +39,11 @@ func readUpstream(t *testing.T, body string, split, never bool, use []byte) []st
 	if split {
 		r = iotest.OneByteReader(r)
 	}
-	e := new(events)
-	s := dialect.NewTokenUpstream(context.Background(), nil, e.token)
-	e.r = newReader(s.Body())
-	s.Begin(io.NopCloser(r), e.next)
+	return readStream(t, upstreamOf(r, false), never, use)
+}
+
+// readStream is readUpstream's reading of s.
+func readStream(t *testing.T, s *dialect.TokenUpstream, never bool, use []byte) []string {
 	var out []string
 	for i := 0; i < 1000; i++ {
 		if !never && (i/8 >= len(use) || use[i/8]&(1<<(i%8)) != 0) {
