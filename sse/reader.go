@@ -332,7 +332,9 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 		return nil, false
 	}
 	j := from
-	for j < len(b) && run[b[j]] {
+	// run's nil check once, not in every pass of the loop (the compiler
+	// keeps it there otherwise).
+	for t := run[:]; j < len(b) && t[b[j]]; {
 		j++
 	}
 	end := j + len(tail)
