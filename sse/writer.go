@@ -363,6 +363,13 @@ func (w *Writer) appendID(b []byte) []byte {
 		}
 		if i >= d {
 			l[i]++
+			if n := len(b); cap(b)-n >= len(w.idArr) && unsafe.SliceData(l) == &w.idArr[0] {
+				// The line in idArr (a short prefix's): copied as
+				// the whole array, a few moves where append calls
+				// memmove; what follows it is written over next.
+				*(*[len(w.idArr)]byte)(b[n : n+len(w.idArr)]) = w.idArr
+				return b[:n+len(l)]
+			}
 			return append(b, l...)
 		}
 	}
