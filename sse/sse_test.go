@@ -664,3 +664,56 @@ func BenchmarkReaderRawEvents(b *testing.B) {
 		}
 	}
 }
+
+// logReads is a source of pieces, one a read, noting each read in log.
+type logReads struct {
+	pieces []string
+	log    *strings.Builder
+}
+
+func (l *logReads) Read(p []byte) (int, error) {
+	if len(l.pieces) == 0 {
+		l.log.WriteString("read:EOF ")
+		return 0, io.EOF
+	}
+	n := copy(p, l.pieces[0])
+	l.pieces[0] = l.pieces[0][n:]
+	if l.pieces[0] == "" {
+		l.pieces = l.pieces[1:]
+	}
+	l.log.WriteString("read ")
+	return n, nil
+}
+
+// TestReaderBeforeRead: SetBeforeRead's function runs before every read
+// of the source, on every path (NextShaped's and NextRaw's), and
+// SourceEOF says when the source returned io.EOF, not before.
+func TestReaderBeforeRead(t *testing.T) {
+	var log strings.Builder
+	src := &logReads{pieces: []string{"data: a\n\n", "data: b\n", "\n", "data: c\n\n"}, log: &log}
+	r := NewReader(src)
+	r.SetBeforeRead(func() { log.WriteString("before ") })
+	var sh Shape
+	sh.Set("", []byte(nil), nil)
+	run := [256]bool{'a': true, 'b': true, 'c': true}
+	var got []string
+	for {
+		if v, ok := r.NextShaped(&sh, &run); ok {
+			got = append(got, fmt.Sprint("shaped:", string(v), r.SourceEOF()))
+			continue
+		}
+		ev, err := r.NextRaw()
+		if err != nil {
+			got = append(got, fmt.Sprint(err, r.SourceEOF()))
+			break
+		}
+		got = append(got, fmt.Sprint(string(ev.Data), r.SourceEOF()))
+	}
+	// The first event is NextRaw's: it checks for a BOM.
+	if want := "afalse bfalse shaped:cfalse EOF true"; strings.Join(got, " ") != want {
+		t.Errorf("events %q, want %q", strings.Join(got, " "), want)
+	}
+	if want := "before read before read before read before read before read:EOF "; log.String() != want {
+		t.Errorf("reads %q, want %q", log.String(), want)
+	}
+}

@@ -363,6 +363,13 @@ func (w *Writer) appendID(b []byte) []byte {
 		}
 		if i >= d {
 			l[i]++
+			if n := len(b); cap(b)-n >= len(w.idArr) && unsafe.SliceData(l) == &w.idArr[0] {
+				// The line in idArr (a short prefix's): copied as
+				// the whole array, a few moves where append calls
+				// memmove; what follows it is written over next.
+				*(*[len(w.idArr)]byte)(b[n : n+len(w.idArr)]) = w.idArr
+				return b[:n+len(l)]
+			}
 			return append(b, l...)
 		}
 	}
@@ -412,7 +419,15 @@ func (w *Writer) Flush() error {
 		w.buf = w.buf[:0]
 		if err == nil {
 			if err = w.fl.FlushError(); err == nil {
-				w.last = w.now()
+				// now's common case by hand (a call less a token;
+				// too complex for the compiler's budget): a token's
+				// flush takes the Clock's reading of it. tick, which
+				// ignores the Clock, cannot be running: it holds mu.
+				if t := w.eventTime(); t != w.stamp {
+					w.stamp, w.last = t, max(t, w.last)
+				} else {
+					w.last = w.now()
+				}
 				w.mu.Unlock()
 				return nil
 			}
@@ -565,13 +580,22 @@ func (w *Writer) flush() error {
 //
 //go:noinline
 func (w *Writer) now() time.Duration {
-	if w.clock != nil && !w.ticking {
-		if t := w.clock.EventTime(); t != w.stamp {
+	if !w.ticking {
+		if t := w.eventTime(); t != w.stamp {
 			w.stamp = t
 			return max(t, w.last) // a keep-alive may have gone since it came
 		}
 	}
 	return time.Since(w.base)
+}
+
+// eventTime is the Clock's reading of the latest event, or the last
+// write's stamp when there is no Clock (no newer event, then).
+func (w *Writer) eventTime() time.Duration {
+	if w.clock == nil {
+		return w.stamp
+	}
+	return w.clock.EventTime()
 }
 
 // writeHeaded is write for the first flush, which makes net/http write

@@ -151,12 +151,16 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		return nil, p.redact(upstreamError(resp.StatusCode, resp.Header, b))
 	}
 	s.body = resp.Body
-	s.read.Reset(ctx, resp.Body)
 	if wholeJSON(resp.Header["Content-Type"]) {
 		// The upstream ignored stream: true and answered in one piece.
 		s.whole = true
+		s.read.Reset(ctx, resp.Body)
 	} else {
-		s.events = sse.NewReader(&s.read)
+		// The reader calls the BeforeWait function itself: no
+		// dialect.BodyReader between it and the body, a call less a
+		// token.
+		s.events = sse.NewReader(resp.Body)
+		s.events.SetBeforeRead(stream.BeforeWait(ctx))
 		s.events.SetMaxEventSize(maxEvent)
 	}
 	return s, nil
@@ -327,7 +331,7 @@ type upstreamStream struct {
 	ctx      context.Context
 	provider string // for transport errors
 	body     io.ReadCloser
-	read     dialect.BodyReader // body, through the BeforeWait function
+	read     dialect.BodyReader // body, through the BeforeWait function, when whole (events reads it so itself)
 	drain    dialect.Drain
 	events   *sse.Reader
 	legacy   bool
@@ -441,7 +445,7 @@ func (s *upstreamStream) Close() error {
 	if s.events != nil {
 		s.events.Release()
 	}
-	s.drain.Close(s.body, s.read.EOF())
+	s.drain.Close(s.body, s.read.EOF() || s.events != nil && s.events.SourceEOF())
 	return nil
 }
 
