@@ -57,6 +57,9 @@ type Resumer struct {
 	handlers map[string]http.HandlerFunc // by kind, for continuations
 	calls    map[*liveCall]struct{}      // resumable calls running (see Shutdown)
 	changed  chan struct{}               // closed and replaced when one ends
+	// keeper runs the keep-alives of every client's Writer on one
+	// timer, not a timer each.
+	keeper sse.Keeper
 }
 
 // Codec is what the layer needs of a dialect to serve its kind of stream.
@@ -249,7 +252,7 @@ func (rs *Resumer) startPlain(w http.ResponseWriter, r *http.Request, kind strin
 		o.KeepAlive = rs.KeepAlive
 	}
 	o.DeferFlush = o.DeferFlush && call.FlushOnWait
-	out := sse.NewWriter(w, *o)
+	out := rs.keeper.NewWriter(w, *o)
 	if c := call.EventClock(); c != nil {
 		out.SetClock(c, call.Started) // one clock reading a token
 	}
@@ -729,7 +732,7 @@ func (rs *Resumer) Cancel(ctx context.Context, id string) *stream.Error {
 func (rs *Resumer) follow(w http.ResponseWriter, r *http.Request, id string, c resume.Reader) {
 	defer c.Close()
 	w.Header().Set(StreamIDHeader, id)
-	out := sse.NewWriter(w, sse.Options{KeepAlive: rs.KeepAlive})
+	out := rs.keeper.NewWriter(w, sse.Options{KeepAlive: rs.KeepAlive})
 	defer out.Close()
 	var frames [][]byte
 	for {
