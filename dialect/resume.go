@@ -252,7 +252,13 @@ func (rs *Resumer) startPlain(w http.ResponseWriter, r *http.Request, kind strin
 		o.KeepAlive = rs.KeepAlive
 	}
 	o.DeferFlush = o.DeferFlush && call.FlushOnWait
-	out := rs.keeper.NewWriter(w, *o)
+	var out *sse.Writer
+	if wf != nil {
+		out = &wf.out
+		rs.keeper.Open(out, w, *o)
+	} else {
+		out = rs.keeper.NewWriter(w, *o)
+	}
 	if c := call.EventClock(); c != nil {
 		out.SetClock(c, call.Started) // one clock reading a token
 	}
@@ -312,10 +318,13 @@ func (rs *Resumer) streamResumable(w http.ResponseWriter, r *http.Request, kind 
 
 // waitFlush is a call's stream.Waiter: it flushes the SSE writer, once
 // there is one. It holds the context that carries it (itself, not a
-// method value: one allocation a call less).
+// method value: one allocation a call less) and the writer (out; w
+// points to it once the writer flushes before waits), made once the call
+// started: the three in one allocation.
 type waitFlush struct {
 	w   atomic.Pointer[sse.Writer]
 	ctx stream.WaitContext
+	out sse.Writer
 }
 
 func (f *waitFlush) BeforeWait() {

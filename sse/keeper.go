@@ -42,6 +42,14 @@ func (k *Keeper) NewWriter(w http.ResponseWriter, o Options) *Writer {
 	return newWriter(w, o, k)
 }
 
+// Open is NewWriter for sw, a zero Writer that its caller keeps in a
+// struct of its own (an allocation less a stream), with its keep-alives
+// and header grace on k's timer. sw must not be copied, and no other
+// goroutine may use it before Open returns.
+func (k *Keeper) Open(sw *Writer, w http.ResponseWriter, o Options) {
+	sw.open(w, o, k)
+}
+
 // now is the time since k.base. Called with mu held.
 func (k *Keeper) now() time.Duration {
 	if k.base.IsZero() {

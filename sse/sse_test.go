@@ -230,11 +230,21 @@ func TestWriterDeferFlushHeadersKeepAlive(t *testing.T) {
 }
 
 // timers runs f in a synctest bubble for Writers of their own timers
-// (NewWriter) and of a Keeper's, made in the bubble.
+// (NewWriter) and of a Keeper's, made in the bubble (NewWriter, Open).
 func timers(t *testing.T, f func(t *testing.T, newWriter func(http.ResponseWriter, Options) *Writer)) {
 	t.Run("own", func(t *testing.T) { synctest.Test(t, func(t *testing.T) { f(t, NewWriter) }) })
 	t.Run("keeper", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) { f(t, new(Keeper).NewWriter) })
+	})
+	t.Run("keeper's Open", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			k := new(Keeper)
+			f(t, func(w http.ResponseWriter, o Options) *Writer {
+				sw := new(Writer)
+				k.Open(sw, w, o)
+				return sw
+			})
+		})
 	})
 }
 

@@ -162,13 +162,24 @@ func NewWriter(w http.ResponseWriter, o Options) *Writer {
 
 // newWriter is NewWriter, its timers k's if k is not nil.
 func newWriter(w http.ResponseWriter, o Options, k *Keeper) *Writer {
+	sw := new(Writer)
+	sw.open(w, o, k)
+	return sw
+}
+
+// open is newWriter's work on sw, a zero Writer no other goroutine can
+// reach yet.
+func (sw *Writer) open(w http.ResponseWriter, o Options, k *Keeper) {
 	h := w.Header()
 	h["Content-Type"] = eventStream
 	h["Cache-Control"] = noCache
 	h["X-Accel-Buffering"] = no
 	h["Connection"] = keepAlive
-	sw := &Writer{w: w, fl: flusherOf(w), id: o.LastID, omitIDs: o.OmitIDs, idPrefix: o.IDPrefix,
-		deferred: o.DeferFlush, bufp: bufPool.Get().(*[]byte), base: time.Now(), keeper: k}
+	// Field by field: a composite literal would be a Writer-sized
+	// temporary in this frame, which is under the first flush of a
+	// Writer that does not defer it (see writeHeaded).
+	sw.w, sw.fl, sw.id, sw.omitIDs, sw.idPrefix = w, flusherOf(w), o.LastID, o.OmitIDs, o.IDPrefix
+	sw.deferred, sw.bufp, sw.base, sw.keeper = o.DeferFlush, bufPool.Get().(*[]byte), time.Now(), k
 	w.WriteHeader(http.StatusOK)
 	sw.buf = (*sw.bufp)[:0]
 	sw.mu.Lock()
@@ -194,7 +205,6 @@ func newWriter(w http.ResponseWriter, o Options, k *Keeper) *Writer {
 		}
 	}
 	sw.mu.Unlock()
-	return sw
 }
 
 // NewLogWriter returns a Writer that hands every event to l instead of an
