@@ -24,16 +24,16 @@ import (
 // the goroutine that first arms it: a Keeper used in a synctest bubble
 // stays in it.
 type Keeper struct {
-	mu           sync.Mutex
-	base         time.Time // the times below count from it
-	head         *Writer   // the Writers with keep-alives, linked by kprev and knext
-	graces, last *Writer   // the queue of header graces, linked by gprev and gnext
-	timer        *time.Timer
-	at           time.Duration // when the timer fires; 0 when it is not armed
-	due          time.Duration // the first keep-alive that may be due; 0 for none
-	walked       time.Duration // when the last walk began
-	walking      sync.Mutex    // one walk at a time; guards batch
-	batch        []*Writer
+	mu      sync.Mutex
+	base    time.Time // the times below count from it
+	alive   list      // the Writers with keep-alives (their kl)
+	graces  list      // the header graces, in the order of their deadlines (gl)
+	timer   *time.Timer
+	at      time.Duration // when the timer fires; 0 when it is not armed
+	due     time.Duration // the first keep-alive that may be due; 0 for none
+	walked  time.Duration // when the last walk began
+	walking sync.Mutex    // one walk at a time; guards batch
+	batch   []*Writer
 }
 
 // NewWriter is the package's NewWriter, for a Writer whose keep-alives
@@ -61,11 +61,7 @@ func (k *Keeper) now() time.Duration {
 // add links w, just made, in the keep-alives' list. w.mu is held.
 func (k *Keeper) add(w *Writer) {
 	k.mu.Lock()
-	w.knext, w.kprev = k.head, nil
-	if k.head != nil {
-		k.head.kprev = w
-	}
-	k.head, w.klinked = w, true
+	k.alive.push(w, alive)
 	if due := k.now() + w.keepAlive; k.due == 0 || due < k.due {
 		k.due = due
 		k.arm(due)
@@ -77,13 +73,8 @@ func (k *Keeper) add(w *Writer) {
 func (k *Keeper) graceFor(w *Writer) {
 	k.mu.Lock()
 	at := k.now() + HeaderGrace
-	w.gat, w.gprev, w.gnext, w.glinked = at, k.last, nil, true
-	if k.last != nil {
-		k.last.gnext = w
-	} else {
-		k.graces = w
-	}
-	k.last = w
+	w.gat = at
+	k.graces.push(w, grace)
 	k.arm(at)
 	k.mu.Unlock()
 }
@@ -92,36 +83,54 @@ func (k *Keeper) graceFor(w *Writer) {
 // or all (w closed). w.mu is held.
 func (k *Keeper) drop(w *Writer, all bool) {
 	k.mu.Lock()
-	if w.glinked {
-		k.unqueue(w)
-	}
-	if all && w.klinked {
-		if w.kprev != nil {
-			w.kprev.knext = w.knext
-		} else {
-			k.head = w.knext
-		}
-		if w.knext != nil {
-			w.knext.kprev = w.kprev
-		}
-		w.kprev, w.knext, w.klinked = nil, nil, false
+	k.graces.remove(w, grace)
+	if all {
+		k.alive.remove(w, alive)
 	}
 	k.mu.Unlock()
 }
 
-// unqueue takes w out of the graces' queue. Called with mu held.
-func (k *Keeper) unqueue(w *Writer) {
-	if w.gprev != nil {
-		w.gprev.gnext = w.gnext
+// links are a Writer's place in one of a Keeper's lists.
+type links struct {
+	prev, next *Writer
+	in         bool
+}
+
+// list is a doubly linked list of Writers, through the links that of
+// finds in each: alive's or grace's. Guarded by its Keeper's mu.
+type list struct{ head, tail *Writer }
+
+func alive(w *Writer) *links { return &w.kl }
+func grace(w *Writer) *links { return &w.gl }
+
+// push puts w at the end of l.
+func (l *list) push(w *Writer, of func(*Writer) *links) {
+	*of(w) = links{prev: l.tail, in: true}
+	if l.tail != nil {
+		of(l.tail).next = w
 	} else {
-		k.graces = w.gnext
+		l.head = w
 	}
-	if w.gnext != nil {
-		w.gnext.gprev = w.gprev
+	l.tail = w
+}
+
+// remove takes w out of l, if it is in it.
+func (l *list) remove(w *Writer, of func(*Writer) *links) {
+	lw := of(w)
+	if !lw.in {
+		return
+	}
+	if lw.prev != nil {
+		of(lw.prev).next = lw.next
 	} else {
-		k.last = w.gprev
+		l.head = lw.next
 	}
-	w.gprev, w.gnext, w.glinked = nil, nil, false
+	if lw.next != nil {
+		of(lw.next).prev = lw.prev
+	} else {
+		l.tail = lw.prev
+	}
+	*lw = links{}
 }
 
 // arm makes the timer fire at at, unless it fires sooner. Called with mu
@@ -151,8 +160,8 @@ func (k *Keeper) fire() {
 	k.at = 0
 	now := k.now()
 	batch := k.batch[:0]
-	for w := k.graces; w != nil && w.gat <= now; w = k.graces {
-		k.unqueue(w)
+	for w := k.graces.head; w != nil && w.gat <= now; w = k.graces.head {
+		k.graces.remove(w, grace)
 		batch = append(batch, w)
 	}
 	graces := len(batch)
@@ -160,7 +169,7 @@ func (k *Keeper) fire() {
 	prev := k.walked
 	if walk {
 		k.due, k.walked = 0, now // Writers added during the walk lower k.due again
-		for w := k.head; w != nil; w = w.knext {
+		for w := k.alive.head; w != nil; w = w.kl.next {
 			batch = append(batch, w)
 		}
 	}
@@ -193,8 +202,8 @@ func (k *Keeper) fire() {
 	if k.due != 0 {
 		k.arm(k.due)
 	}
-	if k.graces != nil {
-		k.arm(k.graces.gat)
+	if w := k.graces.head; w != nil {
+		k.arm(w.gat)
 	}
 	k.mu.Unlock()
 }

@@ -132,11 +132,9 @@ type Writer struct {
 	// keeper, when the Writer is a Keeper's, runs its keep-alives and
 	// grace instead of timer; the links and the grace's deadline are
 	// guarded by keeper.mu.
-	keeper           *Keeper
-	kprev, knext     *Writer
-	gprev, gnext     *Writer
-	gat              time.Duration
-	klinked, glinked bool
+	keeper *Keeper
+	kl, gl links
+	gat    time.Duration
 }
 
 // The values of every stream's response headers are shared, which spares
