@@ -83,8 +83,10 @@ func (k *Keeper) graceFor(w *Writer) {
 // or all (w closed). w.mu is held.
 func (k *Keeper) drop(w *Writer, all bool) {
 	k.mu.Lock()
-	k.graces.remove(w, grace)
-	if all {
+	if w.gl.in { // checked here: remove's call costs more than the check
+		k.graces.remove(w, grace)
+	}
+	if all && w.kl.in {
 		k.alive.remove(w, alive)
 	}
 	k.mu.Unlock()
