@@ -181,20 +181,29 @@ func (k *Keeper) fire() {
 		w.graceEnded()
 	}
 	var due, step time.Duration
+	// Writers that failed stay unusable: taken out of the list, they go
+	// to the collector even if their handler never closes them.
+	failed := batch[:0] // over entries already done with
 	for _, w := range batch[graces:] {
-		if d, ka, ok := w.keptAlive(k.base); ok {
-			if due == 0 || d < due {
-				due = d
-			}
-			if step == 0 || ka/64 < step {
-				step = ka / 64
-			}
+		d, ka, ok := w.keptAlive(k.base)
+		if !ok {
+			failed = append(failed, w)
+			continue
 		}
+		if due == 0 || d < due {
+			due = d
+		}
+		if step == 0 || ka/64 < step {
+			step = ka / 64
+		}
+	}
+
+	k.mu.Lock()
+	for _, w := range failed {
+		k.alive.remove(w, alive)
 	}
 	clear(batch) // the Writers go, the array stays
 	k.batch = batch[:0]
-
-	k.mu.Lock()
 	if walk && due != 0 {
 		due = max(due, prev+step)
 		if k.due == 0 || due < k.due {
@@ -227,7 +236,7 @@ func (w *Writer) graceEnded() {
 
 // keptAlive sends w's keep-alive if it has been silent for its interval,
 // and returns when the next is due (since base), its interval, and
-// whether it has one.
+// whether it has one: false once w is closed or failed.
 func (w *Writer) keptAlive(base time.Time) (due, keepAlive time.Duration, ok bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

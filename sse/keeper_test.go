@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -75,5 +76,24 @@ func TestKeeperWriters(t *testing.T) {
 		for _, w := range []*Writer{c, d, e} {
 			must(t, w.Close())
 		}
+	})
+}
+
+// A Keeper's Writer whose keep-alive failed leaves the list, so that one
+// its handler never closes does not stay in it for good.
+func TestKeeperDropsFailedWriters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := new(Keeper)
+		fc := &flushCounter{header: http.Header{}, fail: errors.New("gone")}
+		w := k.NewWriter(fc, Options{OmitIDs: true, DeferFlush: true})
+		time.Sleep(DefaultKeepAlive)
+		synctest.Wait()
+		k.mu.Lock()
+		in := w.kl.in || k.alive.head != nil
+		k.mu.Unlock()
+		if in {
+			t.Fatal("a Writer whose keep-alive failed is still in the Keeper's list")
+		}
+		w.Close()
 	})
 }
