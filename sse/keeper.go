@@ -19,10 +19,11 @@ import (
 // a Writer's own timer sends it, except that a walk of the list comes at
 // least 1/64 of the shortest interval after the walk before the last: a
 // keep-alive may come that much late when many silences end close
-// together, which bounds the walks of a list of silent Writers. The zero Keeper
-// is ready; it must not be copied after first use. Its timer belongs to
-// the goroutine that first arms it: a Keeper used in a synctest bubble
-// stays in it.
+// together, which bounds the walks of a list of silent Writers.
+//
+// The zero Keeper is ready; it must not be copied after first use. Its
+// timer belongs to the goroutine that first arms it: a Keeper used in a
+// synctest bubble stays in it.
 type Keeper struct {
 	mu      sync.Mutex
 	base    time.Time // the times below count from it
