@@ -57,6 +57,9 @@ type Resumer struct {
 	handlers map[string]http.HandlerFunc // by kind, for continuations
 	calls    map[*liveCall]struct{}      // resumable calls running (see Shutdown)
 	changed  chan struct{}               // closed and replaced when one ends
+	// keeper runs the keep-alives of every client's Writer on one
+	// timer, not a timer each.
+	keeper sse.Keeper
 }
 
 // Codec is what the layer needs of a dialect to serve its kind of stream.
@@ -236,7 +239,7 @@ func (rs *Resumer) startPlain(w http.ResponseWriter, r *http.Request, kind strin
 	ctx := r.Context()
 	if o.DeferFlush {
 		wf = new(waitFlush)
-		wf.ctx.Set(ctx, wf.flush)
+		wf.ctx.Set(ctx, wf)
 		ctx = &wf.ctx
 	}
 	call, err := start(ctx)
@@ -249,7 +252,13 @@ func (rs *Resumer) startPlain(w http.ResponseWriter, r *http.Request, kind strin
 		o.KeepAlive = rs.KeepAlive
 	}
 	o.DeferFlush = o.DeferFlush && call.FlushOnWait
-	out := sse.NewWriter(w, *o)
+	var out *sse.Writer
+	if wf != nil {
+		out = &wf.out
+		rs.keeper.Open(out, w, *o)
+	} else {
+		out = rs.keeper.NewWriter(w, *o)
+	}
 	if c := call.EventClock(); c != nil {
 		out.SetClock(c, call.Started) // one clock reading a token
 	}
@@ -307,14 +316,18 @@ func (rs *Resumer) streamResumable(w http.ResponseWriter, r *http.Request, kind 
 	rs.follow(w, r, sess.ID(), c)
 }
 
-// waitFlush is a call's stream.BeforeWait function: it flushes the SSE
-// writer, once there is one. It holds the context that carries it.
+// waitFlush is a call's stream.Waiter: it flushes the SSE writer, once
+// there is one. It holds the context that carries it (itself, not a
+// method value: one allocation a call less) and the writer (out; w
+// points to it once the writer flushes before waits), made once the call
+// started: the three in one allocation.
 type waitFlush struct {
 	w   atomic.Pointer[sse.Writer]
 	ctx stream.WaitContext
+	out sse.Writer
 }
 
-func (f *waitFlush) flush() {
+func (f *waitFlush) BeforeWait() {
 	if w := f.w.Load(); w != nil {
 		w.Flush()
 	}
@@ -728,7 +741,7 @@ func (rs *Resumer) Cancel(ctx context.Context, id string) *stream.Error {
 func (rs *Resumer) follow(w http.ResponseWriter, r *http.Request, id string, c resume.Reader) {
 	defer c.Close()
 	w.Header().Set(StreamIDHeader, id)
-	out := sse.NewWriter(w, sse.Options{KeepAlive: rs.KeepAlive})
+	out := rs.keeper.NewWriter(w, sse.Options{KeepAlive: rs.KeepAlive})
 	defer out.Close()
 	var frames [][]byte
 	for {

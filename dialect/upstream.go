@@ -161,7 +161,7 @@ func (u *UpstreamStream) Close() error {
 // notes the end of the body.
 type BodyReader struct {
 	r   io.Reader
-	f   func() // or nil
+	f   stream.Waiter // or nil
 	eof bool
 }
 
@@ -173,7 +173,7 @@ func (b *BodyReader) Reset(ctx context.Context, body io.Reader) {
 
 func (b *BodyReader) Read(p []byte) (int, error) {
 	if b.f != nil {
-		b.f()
+		b.f.BeforeWait()
 	}
 	n, err := b.r.Read(p)
 	if err == io.EOF {

@@ -28,13 +28,13 @@ type meter struct {
 	prices *Price
 	tc     TokenCounter  // the serving provider's tokenizer, or nil
 	tokens TokenObserver // the Observer's, for this call; or nil
-	// beforeWait is the call's stream.BeforeWait function, or nil: the
+	// beforeWait is the call's stream.BeforeWait Waiter, or nil: the
 	// record's hand-over to the Admission may take time (a journal write,
 	// a transaction), so what the dialect wrote unflushed goes out first.
 	// Without an Admission the hand-over is the Observer's, which must be
 	// cheap: the dialect's last events then leave with the rest, in one
 	// write.
-	beforeWait func()
+	beforeWait stream.Waiter
 
 	// settled is set, under mu, once Recv has more to do than read the
 	// next event: an event queued, the stream ended or closed. Until then
@@ -214,7 +214,7 @@ func (m *meter) observe(evp *stream.Event, err error) error {
 		m.end(now)
 		m.mu.Unlock()
 		if m.beforeWait != nil && m.adm != nil {
-			m.beforeWait()
+			m.beforeWait.BeforeWait()
 		}
 		m.handOver()
 		*evp = stream.Event{}

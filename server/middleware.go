@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -107,7 +108,48 @@ type recorder struct {
 	// writer's FlushError, else its Flush.
 	fl interface{ FlushError() error }
 	fh http.Flusher
+	// body is the request's body as the routes read it, under the
+	// server's limit: in the recorder, not an allocation of its own.
+	body limitedBody
 }
+
+// limitedBody is http.MaxBytesReader's reader, for a limit of 0 or more:
+// reads past the limit fail with an *http.MaxBytesError, and every read
+// after an error returns it again. (MaxBytesReader also tells net/http's
+// own ResponseWriter to close the connection; given the recorder, as it
+// was, it never could.) TestLimitedBodyAsMaxBytesReader holds the two
+// together.
+type limitedBody struct {
+	r     io.ReadCloser
+	limit int64 // for the error
+	n     int64 // what may still be read
+	err   error // the first error, returned from then on
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	// One byte more than is left tells whether the body goes past the
+	// limit, without reading much beyond it.
+	if int64(len(p))-1 > b.n {
+		p = p[:b.n+1]
+	}
+	n, err := b.r.Read(p)
+	if int64(n) <= b.n {
+		b.n -= int64(n)
+		b.err = err
+		return n, err
+	}
+	n, b.n = int(b.n), 0
+	b.err = &http.MaxBytesError{Limit: b.limit}
+	return n, b.err
+}
+
+func (b *limitedBody) Close() error { return b.r.Close() }
 
 func (w *recorder) WriteHeader(code int) {
 	if w.status == 0 {

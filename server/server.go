@@ -155,7 +155,8 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *recorder {
 	w.Header()["X-Request-Id"] = rec.idv[:]
 	r = r.WithContext(&rec.ctx)
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(rec, r.Body, h.limit)
+		rec.body = limitedBody{r: r.Body, limit: h.limit, n: h.limit}
+		r.Body = &rec.body
 	}
 	rec.req = r
 	return rec

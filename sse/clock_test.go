@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"net/http"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -16,11 +17,11 @@ func (c *stampClock) EventTime() time.Duration { return c.t }
 // event (or the keep-alive's own) reads the clock. The keep-alives keep
 // their interval from there.
 func TestWriterClock(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	timers(t, func(t *testing.T, newWriter func(http.ResponseWriter, Options) *Writer) {
 		fc := &lockedRecorder{}
 		clk := &stampClock{}
 		start := time.Now()
-		w := NewWriter(fc, Options{DeferFlush: true, OmitIDs: true})
+		w := newWriter(fc, Options{DeferFlush: true, OmitIDs: true})
 		w.SetClock(clk, start)
 		keepAlives := func() int {
 			t.Helper()

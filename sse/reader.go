@@ -44,7 +44,7 @@ var ErrTooLong = errors.New("sse: event too long")
 type Reader struct {
 	src io.Reader
 	// before is called before every read of src (SetBeforeRead), or nil.
-	before func()
+	before Waiter
 	bufp   *[readerBuffer]byte // from readerPool; nil once released
 	buf    []byte              // bufp's bytes
 	r, w   int                 // the unread bytes are buf[r:w]
@@ -107,10 +107,16 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{src: r, bufp: bp, buf: bp[:], max: DefaultMaxEventSize}
 }
 
-// SetBeforeRead makes r call f before every read of its source, where
+// Waiter is what a Reader calls before each read of its source: a
+// stream.Waiter, named here because sse imports no Runnel package.
+type Waiter interface{ BeforeWait() }
+
+// SetBeforeRead makes r call w before every read of its source, where
 // the stream may wait for its sender (stream.BeforeWait): a layer less a
-// read than a source that calls f itself (dialect.BodyReader).
-func (r *Reader) SetBeforeRead(f func()) { r.before = f }
+// read than a source that calls w itself (dialect.BodyReader). An
+// interface, not a func, so that passing a call's Waiter allocates no
+// method value.
+func (r *Reader) SetBeforeRead(w Waiter) { r.before = w }
 
 // SourceEOF reports whether a read of the source returned io.EOF: the
 // source is used up.
@@ -638,7 +644,7 @@ func (r *Reader) fill() error {
 	from := r.w
 	for range 100 {
 		if r.before != nil {
-			r.before()
+			r.before.BeforeWait()
 		}
 		n, err := r.src.Read(r.buf[r.w:])
 		if n < 0 || n > len(r.buf)-r.w {

@@ -190,10 +190,10 @@ func TestWriterDeferFlushHeaders(t *testing.T) {
 // the last write), whether the headers left on their own or with an
 // event.
 func TestWriterDeferFlushHeadersKeepAlive(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	timers(t, func(t *testing.T, newWriter func(http.ResponseWriter, Options) *Writer) {
 		for _, event := range []bool{false, true} {
 			fc := &flushCounter{header: http.Header{}}
-			w := NewWriter(fc, Options{OmitIDs: true, DeferFlush: true})
+			w := newWriter(fc, Options{OmitIDs: true, DeferFlush: true})
 			must(t, w.Flush())
 			if event {
 				must(t, w.SendString("", "a"))
@@ -229,10 +229,29 @@ func TestWriterDeferFlushHeadersKeepAlive(t *testing.T) {
 	})
 }
 
+// timers runs f in a synctest bubble for Writers of their own timers
+// (NewWriter) and of a Keeper's, made in the bubble (NewWriter, Open).
+func timers(t *testing.T, f func(t *testing.T, newWriter func(http.ResponseWriter, Options) *Writer)) {
+	t.Run("own", func(t *testing.T) { synctest.Test(t, func(t *testing.T) { f(t, NewWriter) }) })
+	t.Run("keeper", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) { f(t, new(Keeper).NewWriter) })
+	})
+	t.Run("keeper's Open", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			k := new(Keeper)
+			f(t, func(w http.ResponseWriter, o Options) *Writer {
+				sw := new(Writer)
+				k.Open(sw, w, o)
+				return sw
+			})
+		})
+	})
+}
+
 func TestKeepAlive(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	timers(t, func(t *testing.T, newWriter func(http.ResponseWriter, Options) *Writer) {
 		fc := &lockedRecorder{}
-		w := NewWriter(fc, Options{})
+		w := newWriter(fc, Options{})
 		time.Sleep(14 * time.Second)
 		must(t, w.SendString("", "a")) // resets the silence
 		time.Sleep(14 * time.Second)
@@ -260,8 +279,19 @@ func TestKeepAlive(t *testing.T) {
 // TestKeepAliveConcurrent races events against a very short keep-alive;
 // run with -race. Every frame must arrive whole.
 func TestKeepAliveConcurrent(t *testing.T) {
+	for _, k := range []*Keeper{nil, new(Keeper)} {
+		keepAliveConcurrent(t, k)
+	}
+}
+
+func keepAliveConcurrent(t *testing.T, k *Keeper) {
 	fc := &lockedRecorder{}
-	w := NewWriter(fc, Options{KeepAlive: time.Microsecond})
+	var w *Writer
+	if k != nil {
+		w = k.NewWriter(fc, Options{KeepAlive: time.Microsecond})
+	} else {
+		w = NewWriter(fc, Options{KeepAlive: time.Microsecond})
+	}
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Add(1)
@@ -692,7 +722,7 @@ func TestReaderBeforeRead(t *testing.T) {
 	var log strings.Builder
 	src := &logReads{pieces: []string{"data: a\n\n", "data: b\n", "\n", "data: c\n\n"}, log: &log}
 	r := NewReader(src)
-	r.SetBeforeRead(func() { log.WriteString("before ") })
+	r.SetBeforeRead(waitFunc(func() { log.WriteString("before ") }))
 	var sh Shape
 	sh.Set("", []byte(nil), nil)
 	run := [256]bool{'a': true, 'b': true, 'c': true}
@@ -717,3 +747,8 @@ func TestReaderBeforeRead(t *testing.T) {
 		t.Errorf("reads %q, want %q", log.String(), want)
 	}
 }
+
+// waitFunc is a function as a Waiter.
+type waitFunc func()
+
+func (f waitFunc) BeforeWait() { f() }

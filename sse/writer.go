@@ -128,6 +128,13 @@ type Writer struct {
 	clock   Clock
 	stamp   time.Duration
 	ticking bool
+
+	// keeper, when the Writer is a Keeper's, runs its keep-alives and
+	// grace instead of timer; the links and the grace's deadline are
+	// guarded by keeper.mu.
+	keeper *Keeper
+	kl, gl links
+	gat    time.Duration
 }
 
 // The values of every stream's response headers are shared, which spares
@@ -148,13 +155,29 @@ var ErrClosed = errors.New("sse: writer closed")
 // status (with Options.DeferFlush, with the first event or HeaderGrace
 // after the first Flush) and returns a Writer for the body.
 func NewWriter(w http.ResponseWriter, o Options) *Writer {
+	return newWriter(w, o, nil)
+}
+
+// newWriter is NewWriter, its timers k's if k is not nil.
+func newWriter(w http.ResponseWriter, o Options, k *Keeper) *Writer {
+	sw := new(Writer)
+	sw.open(w, o, k)
+	return sw
+}
+
+// open is newWriter's work on sw, a zero Writer no other goroutine can
+// reach yet.
+func (sw *Writer) open(w http.ResponseWriter, o Options, k *Keeper) {
 	h := w.Header()
 	h["Content-Type"] = eventStream
 	h["Cache-Control"] = noCache
 	h["X-Accel-Buffering"] = no
 	h["Connection"] = keepAlive
-	sw := &Writer{w: w, fl: flusherOf(w), id: o.LastID, omitIDs: o.OmitIDs, idPrefix: o.IDPrefix,
-		deferred: o.DeferFlush, bufp: bufPool.Get().(*[]byte), base: time.Now()}
+	// Field by field: a composite literal would be a Writer-sized
+	// temporary in this frame, which is under the first flush of a
+	// Writer that does not defer it (see writeHeaded).
+	sw.w, sw.fl, sw.id, sw.omitIDs, sw.idPrefix = w, flusherOf(w), o.LastID, o.OmitIDs, o.IDPrefix
+	sw.deferred, sw.bufp, sw.base, sw.keeper = o.DeferFlush, bufPool.Get().(*[]byte), time.Now(), k
 	w.WriteHeader(http.StatusOK)
 	sw.buf = (*sw.bufp)[:0]
 	sw.mu.Lock()
@@ -173,10 +196,13 @@ func NewWriter(w http.ResponseWriter, o Options) *Writer {
 		sw.keepAlive = DefaultKeepAlive
 	}
 	if sw.keepAlive > 0 {
-		sw.timer = time.AfterFunc(sw.keepAlive, sw.tick) // tick waits for mu
+		if k != nil {
+			k.add(sw)
+		} else {
+			sw.timer = time.AfterFunc(sw.keepAlive, sw.tick) // tick waits for mu
+		}
 	}
 	sw.mu.Unlock()
-	return sw
 }
 
 // NewLogWriter returns a Writer that hands every event to l instead of an
@@ -458,6 +484,10 @@ func (w *Writer) Flush() error {
 //go:noinline
 func (w *Writer) armHeaders() {
 	w.grace = true
+	if w.keeper != nil {
+		w.keeper.graceFor(w)
+		return
+	}
 	if w.timer == nil {
 		w.timer = time.AfterFunc(HeaderGrace, w.tick)
 		return
@@ -519,7 +549,9 @@ func (w *Writer) Close() error {
 		w.flush()
 	}
 	w.closed, w.quiet = true, false
-	if w.timer != nil {
+	if w.keeper != nil {
+		w.keeper.drop(w, true)
+	} else if w.timer != nil {
 		w.timer.Stop()
 	}
 	if w.bufp != nil && cap(w.buf) <= 4096 {
@@ -561,7 +593,11 @@ func (w *Writer) flush() error {
 			// Sent: the grace would only wake a goroutine for nothing;
 			// the timer goes back to the keep-alives.
 			w.grace = false
-			w.rearm(0)
+			if w.keeper != nil {
+				w.keeper.drop(w, false)
+			} else {
+				w.rearm(0)
+			}
 		}
 	}
 	if err != nil {

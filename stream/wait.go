@@ -11,35 +11,47 @@ import "context"
 
 type beforeWaitKey struct{}
 
+// A Waiter is told before a stream waits for its source: a writer that
+// flushes then.
+type Waiter interface{ BeforeWait() }
+
+// waitFunc is a function as a Waiter.
+type waitFunc func()
+
+func (f waitFunc) BeforeWait() { f() }
+
 // WithBeforeWait returns a context whose streams, if their provider is a
 // WaitNotifier, call f before every read that may wait for their source
 // (a socket read). f runs on the goroutine calling Recv and must not block
 // for long.
 func WithBeforeWait(ctx context.Context, f func()) context.Context {
-	return context.WithValue(ctx, beforeWaitKey{}, f)
+	return context.WithValue(ctx, beforeWaitKey{}, Waiter(waitFunc(f)))
 }
 
 // WaitContext is WithBeforeWait's context, for a caller that keeps it in
-// a struct of its own rather than have WithBeforeWait allocate one.
+// a struct of its own rather than have WithBeforeWait allocate one, and
+// whose Waiter is a value it has (a method value, as a func, would be an
+// allocation a call).
 type WaitContext struct {
 	context.Context
-	f func()
+	w Waiter
 }
 
-// Set makes c ctx with f as its BeforeWait function.
-func (c *WaitContext) Set(ctx context.Context, f func()) { c.Context, c.f = ctx, f }
+// Set makes c ctx with w told before every wait, as WithBeforeWait's f.
+func (c *WaitContext) Set(ctx context.Context, w Waiter) { c.Context, c.w = ctx, w }
 
 func (c *WaitContext) Value(key any) any {
 	if key == (beforeWaitKey{}) {
-		return c.f
+		return c.w
 	}
 	return c.Context.Value(key)
 }
 
-// BeforeWait returns the function set by WithBeforeWait, or nil.
-func BeforeWait(ctx context.Context) func() {
-	f, _ := ctx.Value(beforeWaitKey{}).(func())
-	return f
+// BeforeWait returns the Waiter that WithBeforeWait or a WaitContext set,
+// or nil.
+func BeforeWait(ctx context.Context) Waiter {
+	w, _ := ctx.Value(beforeWaitKey{}).(Waiter)
+	return w
 }
 
 // WaitNotifier is implemented by providers whose streams call the

@@ -1,0 +1,256 @@
+package sse
+
+import (
+	"net/http"
+	"sync"
+	"time"
+)
+
+// A Keeper runs the keep-alives and header graces of the Writers it makes
+// on one timer, where NewWriter's Writers have a timer (and a closure)
+// each: a server that opens a Writer a call spares the timer's
+// allocations and its heap's work on every call (docs/benchmarks.md,
+// issue 13, percall3 session). Its Writers are linked in a list that the
+// timer walks when a keep-alive may be due, and a Writer whose headers
+// wait (Options.DeferFlush) in a queue in the order of their deadlines,
+// all HeaderGrace after they were queued.
+//
+// A keep-alive goes when its Writer has been silent for its interval, as
+// a Writer's own timer sends it, except that a walk of the list comes at
+// least 1/64 of the shortest interval after the walk before the last: a
+// keep-alive may come that much late when many silences end close
+// together, which bounds the walks of a list of silent Writers.
+//
+// The zero Keeper is ready; it must not be copied after first use. Its
+// timer belongs to the goroutine that first arms it: a Keeper used in a
+// synctest bubble stays in it.
+type Keeper struct {
+	mu      sync.Mutex
+	base    time.Time // the times below count from it
+	alive   list      // the Writers with keep-alives (their kl)
+	graces  list      // the header graces, in the order of their deadlines (gl)
+	timer   *time.Timer
+	at      time.Duration // when the timer fires; 0 when it is not armed
+	due     time.Duration // the first keep-alive that may be due; 0 for none
+	walked  time.Duration // when the last walk began
+	walking sync.Mutex    // one walk at a time; guards batch
+	batch   []*Writer
+}
+
+// NewWriter is the package's NewWriter, for a Writer whose keep-alives
+// and header grace run on k's timer.
+func (k *Keeper) NewWriter(w http.ResponseWriter, o Options) *Writer {
+	return newWriter(w, o, k)
+}
+
+// Open is NewWriter for sw, a zero Writer that its caller keeps in a
+// struct of its own (an allocation less a stream), with its keep-alives
+// and header grace on k's timer. sw must not be copied, and no other
+// goroutine may use it before Open returns.
+func (k *Keeper) Open(sw *Writer, w http.ResponseWriter, o Options) {
+	sw.open(w, o, k)
+}
+
+// now is the time since k.base. Called with mu held.
+func (k *Keeper) now() time.Duration {
+	if k.base.IsZero() {
+		k.base = time.Now()
+	}
+	return time.Since(k.base) + 1 // never 0, which means "none"
+}
+
+// add links w, just made, in the keep-alives' list. w.mu is held.
+func (k *Keeper) add(w *Writer) {
+	k.mu.Lock()
+	k.alive.push(w, alive)
+	if due := k.now() + w.keepAlive; k.due == 0 || due < k.due {
+		k.due = due
+		k.arm(due)
+	}
+	k.mu.Unlock()
+}
+
+// graceFor queues w's header grace. w.mu is held.
+func (k *Keeper) graceFor(w *Writer) {
+	k.mu.Lock()
+	at := k.now() + HeaderGrace
+	w.gat = at
+	k.graces.push(w, grace)
+	k.arm(at)
+	k.mu.Unlock()
+}
+
+// drop takes w out of the list and the queue: grace (the headers went)
+// or all (w closed). w.mu is held.
+func (k *Keeper) drop(w *Writer, all bool) {
+	k.mu.Lock()
+	if w.gl.in { // checked here: remove's call costs more than the check
+		k.graces.remove(w, grace)
+	}
+	if all && w.kl.in {
+		k.alive.remove(w, alive)
+	}
+	k.mu.Unlock()
+}
+
+// links are a Writer's place in one of a Keeper's lists.
+type links struct {
+	prev, next *Writer
+	in         bool
+}
+
+// list is a doubly linked list of Writers, through the links that of
+// finds in each: alive's or grace's. Guarded by its Keeper's mu.
+type list struct{ head, tail *Writer }
+
+func alive(w *Writer) *links { return &w.kl }
+func grace(w *Writer) *links { return &w.gl }
+
+// push puts w at the end of l.
+func (l *list) push(w *Writer, of func(*Writer) *links) {
+	*of(w) = links{prev: l.tail, in: true}
+	if l.tail != nil {
+		of(l.tail).next = w
+	} else {
+		l.head = w
+	}
+	l.tail = w
+}
+
+// remove takes w out of l, if it is in it.
+func (l *list) remove(w *Writer, of func(*Writer) *links) {
+	lw := of(w)
+	if !lw.in {
+		return
+	}
+	if lw.prev != nil {
+		of(lw.prev).next = lw.next
+	} else {
+		l.head = lw.next
+	}
+	if lw.next != nil {
+		of(lw.next).prev = lw.prev
+	} else {
+		l.tail = lw.prev
+	}
+	*lw = links{}
+}
+
+// arm makes the timer fire at at, unless it fires sooner. Called with mu
+// held. A timer that finds nothing to do is not stopped: it fires once
+// for nothing, where stopping it would cost every call.
+func (k *Keeper) arm(at time.Duration) {
+	if k.at != 0 && k.at <= at {
+		return
+	}
+	k.at = at
+	d := at - k.now()
+	if k.timer == nil {
+		k.timer = time.AfterFunc(d, k.fire)
+		return
+	}
+	k.timer.Reset(d)
+}
+
+// fire runs on the timer: it sends the headers whose grace ended and, if
+// a keep-alive may be due, walks the Writers; then it arms the timer for
+// what comes next. Writers are locked outside mu (their own calls take
+// mu under theirs).
+func (k *Keeper) fire() {
+	k.walking.Lock()
+	defer k.walking.Unlock()
+	k.mu.Lock()
+	k.at = 0
+	now := k.now()
+	batch := k.batch[:0]
+	for w := k.graces.head; w != nil && w.gat <= now; w = k.graces.head {
+		k.graces.remove(w, grace)
+		batch = append(batch, w)
+	}
+	graces := len(batch)
+	walk := k.due != 0 && k.due <= now
+	prev := k.walked
+	if walk {
+		k.due, k.walked = 0, now // Writers added during the walk lower k.due again
+		for w := k.alive.head; w != nil; w = w.kl.next {
+			batch = append(batch, w)
+		}
+	}
+	k.mu.Unlock()
+
+	for _, w := range batch[:graces] {
+		w.graceEnded()
+	}
+	var due, step time.Duration
+	// Writers that failed stay unusable: taken out of the list, they go
+	// to the collector even if their handler never closes them.
+	failed := batch[:0] // over entries already done with
+	for _, w := range batch[graces:] {
+		d, ka, ok := w.keptAlive(k.base)
+		if !ok {
+			failed = append(failed, w)
+			continue
+		}
+		if due == 0 || d < due {
+			due = d
+		}
+		if step == 0 || ka/64 < step {
+			step = ka / 64
+		}
+	}
+
+	k.mu.Lock()
+	for _, w := range failed {
+		k.alive.remove(w, alive)
+	}
+	clear(batch) // the Writers go, the array stays
+	k.batch = batch[:0]
+	if walk && due != 0 {
+		due = max(due, prev+step)
+		if k.due == 0 || due < k.due {
+			k.due = due
+		}
+	}
+	if k.due != 0 {
+		k.arm(k.due)
+	}
+	if w := k.graces.head; w != nil {
+		k.arm(w.gat)
+	}
+	k.mu.Unlock()
+}
+
+// graceEnded sends w's headers, whose grace ended, unless they went.
+func (w *Writer) graceEnded() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.usable() != nil || !w.grace {
+		return
+	}
+	w.grace = false
+	w.ticking = true
+	if w.unsent {
+		w.flush()
+	}
+	w.ticking = false
+}
+
+// keptAlive sends w's keep-alive if it has been silent for its interval,
+// and returns when the next is due (since base), its interval, and
+// whether it has one: false once w is closed or failed.
+func (w *Writer) keptAlive(base time.Time) (due, keepAlive time.Duration, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.usable() != nil || w.keepAlive <= 0 {
+		return 0, 0, false
+	}
+	w.ticking = true
+	defer func() { w.ticking = false }()
+	if time.Since(w.base)-w.last >= w.keepAlive {
+		w.comment("keep-alive")
+		if w.flush() != nil {
+			return 0, 0, false
+		}
+	}
+	return w.base.Sub(base) + w.last + w.keepAlive + 1, w.keepAlive, true
+}

@@ -1,0 +1,99 @@
+package sse
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// A Keeper's Writers each get their keep-alives after their own silence
+// and interval, and none once closed, while the others go on; their
+// header graces end each HeaderGrace after its own Flush, in order, and
+// a grace whose headers left with an event sends nothing.
+func TestKeeperWriters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := new(Keeper)
+		ra, rb := &lockedRecorder{}, &lockedRecorder{}
+		a := k.NewWriter(ra, Options{})
+		time.Sleep(5 * time.Second)
+		b := k.NewWriter(rb, Options{KeepAlive: 10 * time.Second})
+		check := func(what string, wantA, wantB int) {
+			t.Helper()
+			synctest.Wait()
+			gotA, gotB := strings.Count(ra.String(), ": keep-alive\n\n"), strings.Count(rb.String(), ": keep-alive\n\n")
+			if gotA != wantA || gotB != wantB {
+				t.Fatalf("%s: %d and %d keep-alives, want %d and %d", what, gotA, gotB, wantA, wantB)
+			}
+		}
+		time.Sleep(10*time.Second - time.Nanosecond)
+		check("just before 15 s", 0, 0)
+		time.Sleep(time.Nanosecond)
+		check("at 15 s", 1, 1)
+		time.Sleep(5 * time.Second)
+		must(t, a.SendString("", "x")) // at 20 s: a's next at 35 s
+		time.Sleep(5 * time.Second)
+		check("at 25 s", 1, 2)
+		time.Sleep(time.Second)
+		must(t, b.Close())
+		time.Sleep(9*time.Second - time.Nanosecond)
+		check("just before 35 s", 1, 2)
+		time.Sleep(time.Nanosecond)
+		check("at 35 s", 2, 2)
+		time.Sleep(15 * time.Second)
+		check("at 50 s", 3, 2)
+		must(t, a.Close())
+
+		fc, fd, fe := &flushCounter{header: http.Header{}}, &flushCounter{header: http.Header{}}, &flushCounter{header: http.Header{}}
+		c := k.NewWriter(fc, Options{OmitIDs: true, DeferFlush: true, KeepAlive: -1})
+		d := k.NewWriter(fd, Options{OmitIDs: true, DeferFlush: true})
+		e := k.NewWriter(fe, Options{OmitIDs: true, DeferFlush: true})
+		must(t, c.Flush())
+		must(t, e.Flush())
+		time.Sleep(HeaderGrace / 2)
+		must(t, d.Flush())
+		must(t, e.SendString("", "e"))
+		must(t, e.Flush())
+		flushes := func(what string, want ...int) {
+			t.Helper()
+			synctest.Wait()
+			for i, f := range []*flushCounter{fc, fd, fe} {
+				if _, n, _ := f.counts(); n != want[i] {
+					t.Fatalf("%s: writer %d flushed %d times, want %d", what, i, n, want[i])
+				}
+			}
+		}
+		flushes("with e's event", 0, 0, 1)
+		time.Sleep(HeaderGrace/2 - time.Nanosecond)
+		flushes("just before c's grace ends", 0, 0, 1)
+		time.Sleep(time.Nanosecond)
+		flushes("as c's grace ends", 1, 0, 1)
+		time.Sleep(HeaderGrace / 2)
+		flushes("as d's grace ends", 1, 1, 1)
+		time.Sleep(time.Minute)
+		for _, w := range []*Writer{c, d, e} {
+			must(t, w.Close())
+		}
+	})
+}
+
+// A Keeper's Writer whose keep-alive failed leaves the list, so that one
+// its handler never closes does not stay in it for good.
+func TestKeeperDropsFailedWriters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := new(Keeper)
+		fc := &flushCounter{header: http.Header{}, fail: errors.New("gone")}
+		w := k.NewWriter(fc, Options{OmitIDs: true, DeferFlush: true})
+		time.Sleep(DefaultKeepAlive)
+		synctest.Wait()
+		k.mu.Lock()
+		in := w.kl.in || k.alive.head != nil
+		k.mu.Unlock()
+		if in {
+			t.Fatal("a Writer whose keep-alive failed is still in the Keeper's list")
+		}
+		w.Close()
+	})
+}
