@@ -37,6 +37,12 @@ type Keeper struct {
 	batch   []*Writer
 }
 
+// graceRetry is how long after a busy Writer's grace (see fire) it is
+// tried again: the lock's holder is about to flush, or is writing the
+// headers to a client that does not read, so the retry is rarely needed,
+// and no sooner than this it costs little while a client stays stuck.
+const graceRetry = 10 * time.Millisecond
+
 // NewWriter is the package's NewWriter, for a Writer whose keep-alives
 // and header grace run on k's timer.
 func (k *Keeper) NewWriter(w http.ResponseWriter, o Options) *Writer {
@@ -84,6 +90,7 @@ func (k *Keeper) graceFor(w *Writer) {
 // or all (w closed). w.mu is held.
 func (k *Keeper) drop(w *Writer, all bool) {
 	k.mu.Lock()
+	w.gat = 0    // no grace is owed: fire must not queue it again
 	if w.gl.in { // checked here: remove's call costs more than the check
 		k.graces.remove(w, grace)
 	}
@@ -178,15 +185,32 @@ func (k *Keeper) fire() {
 	}
 	k.mu.Unlock()
 
+	// A Writer whose lock is held is writing, or blocked writing to a
+	// client that stopped reading: the walk never waits for one, or a
+	// single stuck client would hold up every other stream's headers and
+	// keep-alives. Its grace is tried again graceRetry later; its
+	// keep-alive at the next walk. A keep-alive is written on a goroutine
+	// of its own, as a Writer's own timer wrote it: it goes to a stream
+	// silent for its interval, whose client may have stopped reading
+	// since. A grace's headers are written here: they are a response's
+	// first bytes, and an HTTP/1 client has read all before them before
+	// it sent its request.
+	retry := batch[:0] // over entries already done with
 	for _, w := range batch[:graces] {
-		w.graceEnded()
+		if !w.graceEnded() {
+			retry = append(retry, w)
+		}
 	}
+	retries := len(retry)
 	var due, step time.Duration
 	// Writers that failed stay unusable: taken out of the list, they go
 	// to the collector even if their handler never closes them.
-	failed := batch[:0] // over entries already done with
+	failed := batch[retries:retries] // over entries already done with
 	for _, w := range batch[graces:] {
 		d, ka, ok := w.keptAlive(k.base)
+		if d < 0 { // busy: look again a step later
+			d = now + max(ka/64, 1)
+		}
 		if !ok {
 			failed = append(failed, w)
 			continue
@@ -202,6 +226,15 @@ func (k *Keeper) fire() {
 	k.mu.Lock()
 	for _, w := range failed {
 		k.alive.remove(w, alive)
+	}
+	if retries > 0 {
+		at := k.now() + graceRetry
+		for _, w := range retry[:retries] {
+			if w.gat != 0 && !w.gl.in { // not dropped meanwhile (headers sent, or closed)
+				w.gat = at
+				k.graces.push(w, grace)
+			}
+		}
 	}
 	clear(batch) // the Writers go, the array stays
 	k.batch = batch[:0]
@@ -220,12 +253,15 @@ func (k *Keeper) fire() {
 	k.mu.Unlock()
 }
 
-// graceEnded sends w's headers, whose grace ended, unless they went.
-func (w *Writer) graceEnded() {
-	w.mu.Lock()
+// graceEnded sends w's headers, whose grace ended, unless they went. It
+// reports false, having done nothing, if w's lock is held (see fire).
+func (w *Writer) graceEnded() bool {
+	if !w.mu.TryLock() {
+		return false
+	}
 	defer w.mu.Unlock()
 	if w.usable() != nil || !w.grace {
-		return
+		return true
 	}
 	w.grace = false
 	w.ticking = true
@@ -233,24 +269,45 @@ func (w *Writer) graceEnded() {
 		w.flush()
 	}
 	w.ticking = false
+	return true
 }
 
 // keptAlive sends w's keep-alive if it has been silent for its interval,
 // and returns when the next is due (since base), its interval, and
-// whether it has one: false once w is closed or failed.
+// whether it has one: false once w is closed or failed. If w's lock is
+// held (see fire) it does nothing and returns a due of -1, busy.
 func (w *Writer) keptAlive(base time.Time) (due, keepAlive time.Duration, ok bool) {
-	w.mu.Lock()
+	if !w.mu.TryLock() {
+		return -1, w.keepAlive, true // keepAlive is set once, at open
+	}
 	defer w.mu.Unlock()
 	if w.usable() != nil || w.keepAlive <= 0 {
 		return 0, 0, false
 	}
-	w.ticking = true
-	defer func() { w.ticking = false }()
-	if time.Since(w.base)-w.last >= w.keepAlive {
-		w.comment("keep-alive")
-		if w.flush() != nil {
-			return 0, 0, false
+	if silent := time.Since(w.base); silent-w.last >= w.keepAlive {
+		if !w.kaGoing {
+			w.kaGoing = true
+			go w.sendKeepAlive()
 		}
+		return w.base.Sub(base) + silent + w.keepAlive + 1, w.keepAlive, true
 	}
 	return w.base.Sub(base) + w.last + w.keepAlive + 1, w.keepAlive, true
+}
+
+// sendKeepAlive writes w's keep-alive, started by a Keeper's walk, unless
+// an event went meanwhile. A Writer whose write fails leaves the Keeper.
+func (w *Writer) sendKeepAlive() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.kaGoing = false
+	if w.usable() != nil || time.Since(w.base)-w.last < w.keepAlive {
+		return
+	}
+	w.ticking = true
+	w.comment("keep-alive")
+	err := w.flush()
+	w.ticking = false
+	if err != nil {
+		w.keeper.drop(w, true)
+	}
 }

@@ -97,3 +97,60 @@ func TestKeeperDropsFailedWriters(t *testing.T) {
 		w.Close()
 	})
 }
+
+// stuckRecorder is a client that stopped reading: a write blocks until
+// release is closed.
+type stuckRecorder struct {
+	h       http.Header
+	release chan struct{}
+}
+
+func (s *stuckRecorder) Header() http.Header { return s.h }
+func (s *stuckRecorder) WriteHeader(int)     {}
+func (s *stuckRecorder) Write(p []byte) (int, error) {
+	<-s.release
+	return len(p), nil
+}
+func (s *stuckRecorder) Flush() {}
+
+// A client that stopped reading must hold up its own stream alone: the
+// Keeper's timer neither waits for a Writer blocked in a write with its
+// lock held (stuck, mid-token) nor writes a keep-alive itself to a silent
+// stream whose client stopped reading (quiet), or every other stream on
+// the Keeper would lose its keep-alives and header graces for as long as
+// that client holds on (a Writer's own timer only ever held up its own).
+// On a Keeper that waits or writes on its timer, this test hangs.
+func TestKeeperNotHeldByStuckClients(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := new(Keeper)
+		release := make(chan struct{})
+		stuck := k.NewWriter(&stuckRecorder{h: http.Header{}, release: release}, Options{})
+		quiet := k.NewWriter(&stuckRecorder{h: http.Header{}, release: release}, Options{})
+		rb := &lockedRecorder{}
+		b := k.NewWriter(rb, Options{})
+		sent := make(chan error, 1)
+		go func() { sent <- stuck.SendString("", "x") }()
+		synctest.Wait() // blocked in Write, its lock held
+
+		fc := &flushCounter{header: http.Header{}}
+		for i := range 2 {
+			time.Sleep(DefaultKeepAlive)
+			synctest.Wait()
+			if n := strings.Count(rb.String(), ": keep-alive\n\n"); n != i+1 {
+				t.Fatalf("b sent %d keep-alives in %v of silence beside stuck clients, want %d", n, time.Duration(i+1)*DefaultKeepAlive, i+1)
+			}
+		}
+		c := k.NewWriter(fc, Options{OmitIDs: true, DeferFlush: true})
+		must(t, c.Flush())
+		time.Sleep(HeaderGrace)
+		synctest.Wait()
+		if _, n, _ := fc.counts(); n != 1 {
+			t.Fatalf("c's headers flushed %d times at the end of its grace, want 1", n)
+		}
+		close(release)
+		must(t, <-sent)
+		for _, w := range []*Writer{stuck, quiet, b, c} {
+			must(t, w.Close())
+		}
+	})
+}

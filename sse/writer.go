@@ -128,6 +128,9 @@ type Writer struct {
 	clock   Clock
 	stamp   time.Duration
 	ticking bool
+	// kaGoing is set from a Keeper's walk until the keep-alive it started
+	// on a goroutine of its own has the lock (see Keeper.fire).
+	kaGoing bool
 
 	// keeper, when the Writer is a Keeper's, runs its keep-alives and
 	// grace instead of timer; the links and the grace's deadline are
