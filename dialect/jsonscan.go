@@ -270,21 +270,63 @@ func (p *EventScanner) number() bool {
 // MatchesAny says whether encoding/json would take key for one of names,
 // all ASCII: it matches keys case-insensitively.
 func MatchesAny(key string, names ...string) bool {
+	ascii := 0 // key's bytes: 1 all ASCII, -1 not, 0 not looked at yet
 	for _, name := range names {
 		// A key folding to an ASCII name is at least as long (K and ſ
-		// fold to k and s from more bytes), and as long if ASCII too:
-		// most unknown keys (id, object, model) need no EqualFold.
-		if len(key) < len(name) || len(key) > len(name) && isASCII(key) {
-			continue
-		}
-		if strings.EqualFold(key, name) {
-			return true
+		// fold to k and s from more bytes), and as long only if ASCII
+		// too: most unknown keys (id, object, model) need no compare,
+		// and a key as long as a name needs only ASCII's folding.
+		switch {
+		case len(key) == len(name):
+			if foldsASCII(key, name) {
+				return true
+			}
+		case len(key) > len(name):
+			// Only a rune of more bytes (K, ſ) can fold to one of
+			// name's, so a key whose first byte is ASCII matches
+			// name's folded, at most: most keys go no further.
+			if name == "" || key[0] < utf8.RuneSelf && key[0]|0x20 != name[0]|0x20 {
+				continue
+			}
+			if ascii == 0 {
+				ascii = -1
+				if isASCII(key) {
+					ascii = 1
+				}
+			}
+			if ascii < 0 && strings.EqualFold(key, name) {
+				return true
+			}
 		}
 	}
 	return false
 }
 
+// foldsASCII is strings.EqualFold for key and name of one length, name
+// ASCII: bytes equal, or letters of the other case. A byte of a
+// multi-byte rune in key never matches (such a key folding to name
+// would be longer).
+func foldsASCII(key, name string) bool {
+	for i := 0; i < len(name); i++ {
+		a, b := key[i], name[i]
+		if a != b && (a|0x20 != b|0x20 || a|0x20 < 'a' || a|0x20 > 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// isASCII reports whether s is all ASCII, eight bytes at a time: keys
+// are short, and a byte at a time cost most of an unknown key's look.
 func isASCII(s string) bool {
+	for ; len(s) >= 8; s = s[8:] {
+		// One load: the compiler joins the bytes' loads.
+		w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+		if w&0x8080808080808080 != 0 {
+			return false
+		}
+	}
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
 			return false

@@ -66,7 +66,6 @@ func NewProvider(cfg Config) *Provider {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = "https://api.anthropic.com"
 	}
-	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if cfg.Version == "" {
 		cfg.Version = DefaultVersion
 	}
@@ -89,7 +88,7 @@ func NewProvider(cfg Config) *Provider {
 	// transport would add for it (see dialect.Gunzipped).
 	p := &Provider{cfg: cfg, gzip: dialect.TransportGzips(cfg.HTTPClient)}
 	p.streamHeader, p.jsonHeader = p.header("text/event-stream"), p.header("application/json")
-	p.messages, p.urlErr = dialect.NewEndpoint(cfg.HTTPClient, cfg.BaseURL+"/v1/messages", p.streamHeader)
+	p.messages, p.urlErr = dialect.NewEndpoint(cfg.HTTPClient, dialect.JoinURL(cfg.BaseURL, "/v1/messages"), p.streamHeader)
 	return p
 }
 
@@ -159,11 +158,11 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 // dialect.NewUpstreamPost).
 const shortBody = 1024
 
-// post sends body to path with the API's headers (header: the provider's
+// post sends body to the API's path (as "/v1/messages/count_tokens") with the API's headers (header: the provider's
 // map for an Accept); an answer of status 300 or more is returned as its
 // error. A long body is let go of once sent (dialect.NewUpstreamPost).
 func (p *Provider) post(ctx context.Context, path string, body []byte, header http.Header) (*http.Response, error) {
-	hreq, sent, err := dialect.NewUpstreamPost(ctx, p.cfg.BaseURL+path, &body, shortBody)
+	hreq, sent, err := dialect.NewUpstreamPost(ctx, dialect.JoinURL(p.cfg.BaseURL, path), &body, shortBody)
 	if err != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "anthropic: %v", err)
 	}

@@ -49,6 +49,8 @@ type Provider struct {
 	streamHead, streamTail string
 	countHead, countTail   string
 	modelsURL              string
+	// streams is the models' streaming endpoints (see streamEndpoint).
+	streams endpoints
 }
 
 // NewProvider returns a Provider for cfg.
@@ -313,17 +315,13 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	// (dialect.UpstreamStream), as the OpenAI and Anthropic providers'
 	// streams do, without a context's allocations a call.
 	us := dialect.NewUpstreamStream(ctx, nil, nil, nil)
-	// A long body is let go of once sent, and its buffer pooled.
-	hreq, sent, err := dialect.NewUpstreamPost(us.RequestContext(), p.streamHead+modelName(req.Model)+p.streamTail, b, shortBody)
+	ep, err := p.streamEndpoint(req.Model)
 	if err != nil {
+		dialect.PutBuffer(b)
 		return nil, stream.Errorf(stream.CodeInternal, "gemini: %v", err)
 	}
-	hreq.Header = p.streamHeader
-	if p.cfg.HTTPClient.Jar != nil {
-		hreq.Header = p.streamHeader.Clone() // the jar's cookies are added to it
-	}
-	resp, err := p.cfg.HTTPClient.Do(hreq)
-	sent.Release()
+	// A long body is let go of once sent, and its buffer pooled.
+	resp, err := ep.Post(us.RequestContext(), b, shortBody)
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}

@@ -279,9 +279,7 @@ func TestNotifiesBeforeWait(t *testing.T) {
 // A base URL's path, query and trailing slash reach every request: the
 // path before the API's, the query after it; the model's name escaped.
 func TestProviderBaseURLs(t *testing.T) {
-	var got []string
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = append(got, r.Method+" "+r.RequestURI)
+	answer := func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodGet:
 			io.WriteString(w, `{"models":[]}`)
@@ -291,46 +289,25 @@ func TestProviderBaseURLs(t *testing.T) {
 			w.Header().Set("Content-Type", "text/event-stream")
 			io.WriteString(w, benchAnswer)
 		}
-	}))
-	defer ts.Close()
-	for _, tt := range []struct{ base, prefix, query string }{
-		{ts.URL, "", ""},
-		{ts.URL + "/v1beta/", "/v1beta", ""},
-		{ts.URL + "/v1beta?key=k&x=1", "/v1beta", "key=k&x=1"},
-		{ts.URL + "/a/b//?key=k", "/a/b", "key=k"},
-	} {
-		got = nil
-		p := NewProvider(Config{BaseURL: tt.base, APIKey: "k"})
+	}
+	dialecttest.BaseURLs(t, answer, func(base string) error {
+		p := NewProvider(Config{BaseURL: base, APIKey: "k"})
 		req := &stream.Request{Model: "models/gemini 2", Messages: []stream.Message{{Role: stream.RoleUser, Content: "hi"}}}
 		s, err := p.Stream(context.Background(), req)
 		if err != nil {
-			t.Fatalf("%s: %v", tt.base, err)
+			return err
 		}
 		if _, err := dialecttest.ReadAll(s); err != nil {
-			t.Fatalf("%s: %v", tt.base, err)
+			return err
 		}
 		if _, err := p.CountTokens(context.Background(), req); err != nil {
-			t.Fatalf("%s: count: %v", tt.base, err)
+			return err
 		}
-		if _, err := p.Models(context.Background()); err != nil {
-			t.Fatalf("%s: models: %v", tt.base, err)
-		}
-		and := func(q string) string {
-			if tt.query == "" {
-				return q
-			}
-			if q == "" {
-				return "?" + tt.query
-			}
-			return q + "&" + tt.query
-		}
-		want := []string{
-			"POST " + tt.prefix + "/models/gemini%202:streamGenerateContent" + and("?alt=sse"),
-			"POST " + tt.prefix + "/models/gemini%202:countTokens" + and(""),
-			"GET " + tt.prefix + "/models" + and("?pageSize=1000"),
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("base %s: requests %q, want %q", tt.base, got, want)
-		}
-	}
+		_, err = p.Models(context.Background())
+		return err
+	}, []string{
+		"POST /models/gemini%202:streamGenerateContent?alt=sse",
+		"POST /models/gemini%202:countTokens",
+		"GET /models?pageSize=1000",
+	})
 }

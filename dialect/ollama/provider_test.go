@@ -376,43 +376,28 @@ func TestProviderHeadersWithAJar(t *testing.T) {
 // A base URL's path, query and trailing slash reach every request: the
 // path before the API's, the query after it.
 func TestProviderBaseURLs(t *testing.T) {
-	var got []string
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = append(got, r.Method+" "+r.RequestURI)
+	answer := func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
 			io.WriteString(w, `{"models":[]}`)
 			return
 		}
 		io.WriteString(w, `{"model":"m","created_at":"2025-01-01T00:00:00Z","message":{"role":"assistant","content":"hi"},"done":true,"done_reason":"stop"}`+"\n")
-	}))
-	defer ts.Close()
-	for _, tt := range []struct{ base, prefix, query string }{
-		{ts.URL, "", ""},
-		{ts.URL + "/", "", ""},
-		{ts.URL + "/ollama/", "/ollama", ""},
-		{ts.URL + "/ollama?token=t&x=1", "/ollama", "?token=t&x=1"},
-		{ts.URL + "/a/b/?token=t", "/a/b", "?token=t"},
-	} {
-		got = nil
-		p := NewProvider(Config{BaseURL: tt.base})
+	}
+	dialecttest.BaseURLs(t, answer, func(base string) error {
+		p := NewProvider(Config{BaseURL: base})
 		for _, req := range []*stream.Request{
 			{Model: "m", Messages: []stream.Message{{Role: stream.RoleUser, Content: "hi"}}},
 			{Model: "m", Prompt: "hi", RawPrompt: true},
 		} {
 			s, err := p.Stream(context.Background(), req)
 			if err != nil {
-				t.Fatalf("%s: %v", tt.base, err)
+				return err
 			}
 			collect(t, s)
 		}
-		if _, err := p.Models(context.Background()); err != nil {
-			t.Fatalf("%s: models: %v", tt.base, err)
-		}
-		want := []string{"POST " + tt.prefix + "/api/chat" + tt.query, "POST " + tt.prefix + "/api/generate" + tt.query, "GET " + tt.prefix + "/api/tags" + tt.query}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("base %s: requests %q, want %q", tt.base, got, want)
-		}
-	}
+		_, err := p.Models(context.Background())
+		return err
+	}, []string{"POST /api/chat", "POST /api/generate", "GET /api/tags"})
 	// One that does not parse is each call's error, not a panic.
 	if _, err := NewProvider(Config{BaseURL: "http://[::1"}).Stream(context.Background(), &stream.Request{Model: "m", Prompt: "hi"}); err == nil {
 		t.Fatal("a bad base URL streamed")

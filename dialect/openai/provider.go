@@ -97,9 +97,9 @@ func NewProvider(cfg Config) *Provider {
 		p.streamHeader.Set("Accept-Encoding", "gzip")
 		p.gzip = true
 	}
-	p.chat, p.urlErr = dialect.NewEndpoint(client, p.base+"/chat/completions", p.streamHeader)
+	p.chat, p.urlErr = dialect.NewEndpoint(client, dialect.JoinURL(cfg.BaseURL, "/chat/completions"), p.streamHeader)
 	if p.urlErr == nil {
-		p.completions, p.urlErr = dialect.NewEndpoint(client, p.base+"/completions", p.streamHeader)
+		p.completions, p.urlErr = dialect.NewEndpoint(client, dialect.JoinURL(cfg.BaseURL, "/completions"), p.streamHeader)
 	}
 	return p
 }
@@ -203,7 +203,7 @@ func (p *Provider) redact(e *stream.Error) *stream.Error {
 // Models lists the upstream's models (GET /models), with their IDs as the
 // upstream knows them.
 func (p *Provider) Models(ctx context.Context) ([]gateway.ModelInfo, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+"/models", nil)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, dialect.JoinURL(p.cfg.BaseURL, "/models"), nil)
 	if err != nil {
 		return nil, &stream.Error{Code: stream.CodeInternal, Message: "bad upstream URL for provider " + p.cfg.Name, Err: err}
 	}
