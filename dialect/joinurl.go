@@ -1,6 +1,9 @@
 package dialect
 
-import "strings"
+import (
+	"net/url"
+	"strings"
+)
 
 // JoinURL is the URL of an API path under base, a provider's configured
 // base URL, made once when the provider is built. path starts with "/"
@@ -19,4 +22,23 @@ func JoinURL(base, path string) string {
 		return u + "&" + query
 	}
 	return u + "?" + query
+}
+
+// ShownURL is an upstream's base URL as logs and names may show it: a
+// password in it and its query's values (a proxy's "?key=…") are
+// secrets, so they are masked.
+func ShownURL(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "(a base URL that does not parse)"
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{"xxxxx"}
+		}
+		u.RawQuery = q.Encode()
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.Redacted()
 }

@@ -20,3 +20,17 @@ func TestJoinURL(t *testing.T) {
 		}
 	}
 }
+
+// A base URL's secrets (a password, a query's values) never reach a log.
+func TestShownURL(t *testing.T) {
+	for base, want := range map[string]string{
+		"http://127.0.0.1:8000/v1":                        "http://127.0.0.1:8000/v1",
+		"https://proxy.example/v1?key=sk-secret&team=a#x": "https://proxy.example/v1?key=xxxxx&team=xxxxx",
+		"https://user:hunter2@proxy.example/v1/":          "https://user:xxxxx@proxy.example/v1/",
+		"http://[::1]:port/v1":                            "(a base URL that does not parse)",
+	} {
+		if got := ShownURL(base); got != want {
+			t.Errorf("ShownURL(%q) = %q, want %q", base, got, want)
+		}
+	}
+}

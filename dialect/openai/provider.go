@@ -681,4 +681,6 @@ var _ interface {
 } = (*Provider)(nil)
 
 // String names the provider for logs, without its key.
-func (p *Provider) String() string { return fmt.Sprintf("openai(%s %s)", p.cfg.Name, p.base) }
+func (p *Provider) String() string {
+	return fmt.Sprintf("openai(%s %s)", p.cfg.Name, dialect.ShownURL(p.base))
+}
