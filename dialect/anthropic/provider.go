@@ -340,8 +340,16 @@ const maxEvent = 4 << 20
 func newReader(r io.Reader) *sse.Reader {
 	sr := sse.NewReader(r)
 	sr.SetMaxEventSize(maxEvent)
+	sr.SetNames(wireNames)
 	return sr
 }
+
+// wireNames are the Messages stream's event names, those NextRaw reads
+// on a call's usual path first (the fixed events' shapes take the rest):
+// the reader makes none of them a string (an allocation each, two a
+// call).
+var wireNames = []string{"message_start", "message_delta", "content_block_delta", "content_block_start",
+	"content_block_stop", "message_stop", "ping", "error"}
 
 // events is a streamed call's reading side, in one allocation: the SSE
 // reader over its body (read through the context's BeforeWait function,
