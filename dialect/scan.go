@@ -32,15 +32,16 @@ func ScanObject[T any](data []byte, v *T, keys KeySet, field func(s *JSONScanner
 // NewJSONScanner returns a scanner at the start of data.
 func NewJSONScanner(data []byte) *JSONScanner { return &JSONScanner{b: data} }
 
+// ws skips whitespace. It runs before every token (some fifty a
+// request), mostly to find none: one compare (a byte above the space is
+// no whitespace) in a loop over locals decides that, where a switch of
+// the four bytes over s's fields took some seventeen instructions.
 func (s *JSONScanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
+	b, i := s.b, s.i
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
 	}
+	s.i = i
 }
 
 // Next consumes c, after whitespace, if it is there.
