@@ -35,7 +35,7 @@ type UpstreamStream struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	body   io.ReadCloser
-	read   func() ([]stream.Event, error)
+	read   EventReader
 	once   sync.Once
 	closed atomic.Bool // Close began
 
@@ -51,9 +51,23 @@ type UpstreamStream struct {
 	drain    Drain
 }
 
+// EventReader is what an UpstreamStream reads its answer with: see
+// UpstreamStream for what ReadEvents must do. It is an interface, not a
+// func, so that a provider passes its decoder itself: a method value
+// (d.next) would be an allocation a call.
+type EventReader interface {
+	ReadEvents() ([]stream.Event, error)
+}
+
+// EventFunc is a func as an EventReader.
+type EventFunc func() ([]stream.Event, error)
+
+// ReadEvents calls f.
+func (f EventFunc) ReadEvents() ([]stream.Event, error) { return f() }
+
 // NewUpstreamStream returns a stream reading body through read; with a
 // nil body, a stream whose request is yet to be sent (Begin).
-func NewUpstreamStream(ctx context.Context, cancel context.CancelFunc, body io.ReadCloser, read func() ([]stream.Event, error)) *UpstreamStream {
+func NewUpstreamStream(ctx context.Context, cancel context.CancelFunc, body io.ReadCloser, read EventReader) *UpstreamStream {
 	u := &UpstreamStream{ctx: ctx, cancel: cancel}
 	if body != nil {
 		u.Begin(body, read)
@@ -62,18 +76,24 @@ func NewUpstreamStream(ctx context.Context, cancel context.CancelFunc, body io.R
 }
 
 // TokenUpstream is an UpstreamStream with a token path
-// (stream.TokenStream): token reads the next wire event when it is a
-// plain token and returns its text alone (ok, text non-empty ASCII); for
-// any other event it returns false, and read's next call decodes it
-// (token leaves it unread, or keeps what it read for read).
+// (stream.TokenStream): its TokenReader reads the next wire event when
+// it is a plain token and returns its text alone (ok, text non-empty
+// ASCII); for any other event it returns false, and the next ReadEvents
+// decodes it (ReadToken leaves it unread, or keeps what it read for
+// ReadEvents).
 type TokenUpstream struct {
 	UpstreamStream
-	token func() (string, bool)
+	token TokenReader
+}
+
+// TokenReader is the token path of a TokenUpstream.
+type TokenReader interface {
+	ReadToken() (string, bool)
 }
 
 // NewTokenUpstream is NewUpstreamStream with a token path, for a request
 // yet to be sent (Begin).
-func NewTokenUpstream(ctx context.Context, cancel context.CancelFunc, token func() (string, bool)) *TokenUpstream {
+func NewTokenUpstream(ctx context.Context, cancel context.CancelFunc, token TokenReader) *TokenUpstream {
 	return &TokenUpstream{UpstreamStream: UpstreamStream{ctx: ctx, cancel: cancel}, token: token}
 }
 
@@ -83,7 +103,7 @@ func (u *TokenUpstream) RecvToken() (string, bool) {
 	if len(u.pending) > 0 || u.done {
 		return "", false
 	}
-	return u.token()
+	return u.token.ReadToken()
 }
 
 // RequestContext is the context to send the stream's request with
@@ -91,7 +111,7 @@ func (u *TokenUpstream) RecvToken() (string, bool) {
 func (u *UpstreamStream) RequestContext() context.Context { return u.drain.Context(u.ctx) }
 
 // Begin makes u read body, its request's answer, through read.
-func (u *UpstreamStream) Begin(body io.ReadCloser, read func() ([]stream.Event, error)) {
+func (u *UpstreamStream) Begin(body io.ReadCloser, read EventReader) {
 	u.body, u.read = body, read
 	u.through.Reset(u.ctx, body)
 }
@@ -106,7 +126,7 @@ func (u *UpstreamStream) Recv() (stream.Event, error) {
 		if u.done {
 			return stream.Event{}, io.EOF
 		}
-		evs, err := u.read()
+		evs, err := u.read.ReadEvents()
 		if err != nil {
 			u.done = true
 			if u.ctx.Err() != nil {

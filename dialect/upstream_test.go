@@ -38,10 +38,10 @@ func TestUpstreamStream(t *testing.T) {
 	reads := 0
 	ctx, cancel := context.WithCancel(context.Background())
 	body := &closer{rest: "\r\n0\r\n\r\n", ctx: ctx}
-	s := NewUpstreamStream(ctx, cancel, body, func() ([]stream.Event, error) {
+	s := NewUpstreamStream(ctx, cancel, body, EventFunc(func() ([]stream.Event, error) {
 		reads++
 		return steps[reads-1], nil
-	})
+	}))
 	var got []stream.Event
 	for ev, err := range stream.Events(s) {
 		if err != nil {
@@ -70,10 +70,10 @@ func TestUpstreamStream(t *testing.T) {
 	ctx = context.Background()
 	body = &closer{rest: "a", ctx: ctx}
 	s = NewUpstreamStream(ctx, nil, nil, nil)
-	s.Begin(body, func() ([]stream.Event, error) {
+	s.Begin(body, EventFunc(func() ([]stream.Event, error) {
 		io.ReadAll(s.Body())
 		return []stream.Event{stream.Finished(stream.FinishStop)}, nil
-	})
+	}))
 	stream.Collect(s)
 	s.Close()
 	if body.closed != 1 {
@@ -83,7 +83,7 @@ func TestUpstreamStream(t *testing.T) {
 	// A read failing because the stream was closed reports the cancellation.
 	ctx, cancel = context.WithCancel(context.Background())
 	unfinished := &closer{rest: "more", ctx: ctx}
-	s = NewUpstreamStream(ctx, cancel, unfinished, func() ([]stream.Event, error) { return nil, io.ErrUnexpectedEOF })
+	s = NewUpstreamStream(ctx, cancel, unfinished, EventFunc(func() ([]stream.Event, error) { return nil, io.ErrUnexpectedEOF }))
 	s.Close()
 	if _, err := s.Recv(); !errors.Is(err, context.Canceled) {
 		t.Errorf("after Close: %v", err)
@@ -102,7 +102,7 @@ func TestUpstreamStream(t *testing.T) {
 	// the cancellation all the same.
 	ctx = context.Background()
 	unfinished = &closer{rest: "more", ctx: ctx}
-	s = NewUpstreamStream(ctx, nil, unfinished, func() ([]stream.Event, error) { return nil, io.ErrUnexpectedEOF })
+	s = NewUpstreamStream(ctx, nil, unfinished, EventFunc(func() ([]stream.Event, error) { return nil, io.ErrUnexpectedEOF }))
 	s.Close()
 	s.Close()
 	if _, err := s.Recv(); !errors.Is(err, context.Canceled) {
@@ -113,7 +113,7 @@ func TestUpstreamStream(t *testing.T) {
 	}
 	// Before Close, a failed read is the transport's error, as with a
 	// context of its own.
-	s = NewUpstreamStream(ctx, nil, &closer{rest: "more", ctx: ctx}, func() ([]stream.Event, error) { return nil, io.ErrUnexpectedEOF })
+	s = NewUpstreamStream(ctx, nil, &closer{rest: "more", ctx: ctx}, EventFunc(func() ([]stream.Event, error) { return nil, io.ErrUnexpectedEOF }))
 	if _, err := s.Recv(); errors.Is(err, context.Canceled) || err == nil {
 		t.Errorf("a read failing before Close: %v", err)
 	}
@@ -125,9 +125,9 @@ func TestUpstreamStream(t *testing.T) {
 // -race this fails if it is not synchronised.
 func TestUpstreamStreamRecvRacesClose(t *testing.T) {
 	for range 20 {
-		s := NewUpstreamStream(context.Background(), nil, io.NopCloser(strings.NewReader("\r\n0\r\n\r\n")), func() ([]stream.Event, error) {
+		s := NewUpstreamStream(context.Background(), nil, io.NopCloser(strings.NewReader("\r\n0\r\n\r\n")), EventFunc(func() ([]stream.Event, error) {
 			return []stream.Event{stream.Finished(stream.FinishStop)}, nil
-		})
+		}))
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			if ev, err := s.Recv(); err != nil || ev.Kind != stream.KindFinish {

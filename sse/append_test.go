@@ -99,12 +99,58 @@ func TestEventNamesAllocs(t *testing.T) {
 	defer w.Close()
 	data := func(b []byte) []byte { return append(b, "{}"...) }
 	n := testing.AllocsPerRun(20, func() {
-		w.nameLine, w.name = nil, ""
+		w.nameLine, w.ownLine, w.name = nil, nil, ""
 		for _, name := range names {
 			w.SendAppend(name, data)
 		}
 	})
 	if n != 1 {
 		t.Fatalf("a stream's names allocate %v times, want 1", n)
+	}
+}
+
+// TestWriterNames: a Writer given Names writes the bytes one without
+// them does, allocates nothing for their lines, refuses a name with a
+// line break all the same, and a name not among them (its line the
+// Writer's own) leaves theirs as they were.
+func TestWriterNames(t *testing.T) {
+	names := NewNames("message_start", "ping", "bad\nname", "content_block_delta")
+	events := []string{"message_start", "ping", "content_block_delta", "content_block_delta", "other", "", "ping", "a_much_longer_name_than_any", "message_start"}
+	write := func(n *Names) string {
+		rec := httptest.NewRecorder()
+		w := NewWriter(rec, Options{KeepAlive: -1})
+		if n != nil {
+			w.SetNames(n)
+		}
+		for i, name := range events {
+			if err := w.SendString(name, fmt.Sprint(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.SendString("bad\nname", "x"); err == nil {
+			t.Error("a name with a line break was written")
+		}
+		w.Close()
+		return rec.Body.String()
+	}
+	if got, want := write(names), write(nil); got != want {
+		t.Errorf("with names:\n%s\nwithout:\n%s", got, want)
+	}
+	if got, want := write(names), write(nil); got != want { // names' lines unchanged by the first
+		t.Errorf("again with names:\n%s\nwithout:\n%s", got, want)
+	}
+
+	w := NewWriter(httptest.NewRecorder(), Options{KeepAlive: -1})
+	defer w.Close()
+	w.SetNames(names)
+	data := func(b []byte) []byte { return append(b, "{}"...) }
+	n := testing.AllocsPerRun(20, func() {
+		w.nameLine, w.ownLine, w.name = nil, nil, "" // as TestEventNamesAllocs: one without names
+		for _, name := range events[:3] {
+			w.SendAppend(name, data)
+		}
+	})
+	if n != 0 {
+		t.Errorf("names' lines allocate %v times, want 0", n)
 	}
 }

@@ -68,9 +68,10 @@ type Reader struct {
 	idBuf   [maxShortID]byte
 	idLen   int
 	idShort bool
-	idDirty bool   // the id changed since idStr was made
-	idStr   string // the id as a string, made when asked for
-	name    string // the last event type seen, reused while it repeats
+	idDirty bool     // the id changed since idStr was made
+	idStr   string   // the id as a string, made when asked for
+	name    string   // the last event type seen, reused while it repeats
+	names   []string // SetNames': taken for a new name that is one of them
 	retry   time.Duration
 	line    []byte // a line joined across reads
 	// data is the event's data: in place in buf while inPlace (one data
@@ -125,6 +126,13 @@ func (r *Reader) SourceEOF() bool { return r.rerr == io.EOF }
 // SetMaxEventSize sets the size limit of one event in bytes: the sum of
 // the lengths of its lines, without their ends.
 func (r *Reader) SetMaxEventSize(n int) { r.max = n }
+
+// SetNames gives r the event names its stream is expected to send (a
+// dialect's, from a slice it keeps): an event named one of them is
+// dispatched with that string, where any other new name is made a string
+// of its own (an allocation). Names are looked for in order, so the
+// commonest come first.
+func (r *Reader) SetNames(names []string) { r.names = names }
 
 // LastID is the stream's last event id so far.
 func (r *Reader) LastID() string {
@@ -422,9 +430,7 @@ func (r *Reader) fastField(line []byte, st *eventState) {
 			r.id, r.idShort, r.idDirty = append(r.id[:0], line[4:]...), false, true
 		}
 	case len(line) >= 7 && string(line[:7]) == "event: ":
-		if v := line[7:]; string(v) != r.name {
-			r.name = string(v)
-		}
+		r.setName(line[7:])
 		st.named = true
 	default:
 		r.field(line, &st.hasData, &st.named, &st.retry, false)
@@ -457,6 +463,21 @@ func (r *Reader) slowLine(st *eventState) (ev RawEvent, ok bool, err error) {
 // maxShortID is the longest id the fast path scans for its end by hand.
 const maxShortID = 24
 
+// setName makes v the last event type seen: the last one again, one of
+// SetNames', or a string made of it.
+func (r *Reader) setName(v []byte) {
+	if string(v) == r.name {
+		return
+	}
+	for _, n := range r.names {
+		if string(v) == n {
+			r.name = n
+			return
+		}
+	}
+	r.name = string(v)
+}
+
 // eventName is the type of the event being dispatched.
 func (r *Reader) eventName(named bool) string {
 	if named && r.name != "" {
@@ -486,9 +507,7 @@ func (r *Reader) field(line []byte, hasData, named *bool, retry *time.Duration, 
 		}
 	case 'e':
 		if v, ok := value(line, "event"); ok {
-			if string(v) != r.name {
-				r.name = string(v)
-			}
+			r.setName(v)
 			*named = true
 		}
 	case 'r':

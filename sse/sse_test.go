@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -451,6 +452,49 @@ func TestReaderState(t *testing.T) {
 		if _, err := r.Next(); err != ErrTooLong {
 			t.Fatalf("after %q: err = %v, want ErrTooLong", first, err)
 		}
+	}
+}
+
+// TestReaderNames: an event named one of SetNames' names is dispatched
+// with that very string (no allocation), by the fast path and after a CR
+// (slowLine); any other name is read as it is.
+func TestReaderNames(t *testing.T) {
+	names := []string{"message_start", "message_delta"}
+	in := "event: message_start\ndata: a\n\nevent: message_delta\r\ndata: b\n\n" +
+		"event: message_del\ndata: c\n\nevent: message_delta\ndata: d\n\n"
+	r := NewReader(strings.NewReader(in))
+	r.SetNames(names)
+	var got []string
+	for {
+		ev, err := r.NextRaw()
+		if err != nil {
+			break
+		}
+		got = append(got, ev.Event)
+		if i := slices.Index(names, ev.Event); i >= 0 && unsafe.StringData(ev.Event) != unsafe.StringData(names[i]) {
+			t.Errorf("event %q: not SetNames' string", ev.Event)
+		}
+	}
+	if want := []string{"message_start", "message_delta", "message_del", "message_delta"}; !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+
+	// And no allocation for them, where every new name is one without.
+	if raceEnabled {
+		return // the reader's buffer comes from a pool
+	}
+	two := strings.NewReader("event: message_start\ndata: a\n\nevent: message_delta\ndata: b\n\n")
+	allocs := func(names []string) float64 {
+		return testing.AllocsPerRun(20, func() {
+			two.Seek(0, io.SeekStart)
+			r := NewReader(two)
+			r.SetNames(names)
+			for _, err := r.NextRaw(); err == nil; _, err = r.NextRaw() {
+			}
+		})
+	}
+	if without, with := allocs(nil), allocs(names); without-with != 2 {
+		t.Errorf("%v allocations with the names, %v without: want 2 fewer", with, without)
 	}
 }
 

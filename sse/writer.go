@@ -102,7 +102,10 @@ type Writer struct {
 	idLine   []byte
 	idDigits int      // where idLine's digits begin; 0 before the first
 	name     string   // the last event name, known to hold no line break
-	nameLine []byte   // its event: line
+	nameLine []byte   // its event: line: names' or in ownLine
+	names    *Names   // SetNames'
+	nameAt   int      // the last name's index in names, where the next look begins
+	ownLine  []byte   // the line of a name not in names
 	idArr    [24]byte // idLine's storage, but for long prefixes
 	err      error    // the first write error; every later call returns it
 	closed   bool
@@ -361,6 +364,20 @@ func (w *Writer) refused(event string) error {
 //
 //go:noinline
 func (w *Writer) setName(event string) error {
+	if n := w.names; n != nil {
+		// From the name after the last one found: a stream's names come
+		// in the order they are given, and this is then the first tried.
+		i := w.nameAt
+		for range n.names {
+			if i++; i == len(n.names) {
+				i = 0
+			}
+			if n.names[i] == event {
+				w.name, w.nameLine, w.nameAt = event, n.lines[i], i
+				return nil
+			}
+		}
+	}
 	if strings.IndexByte(event, '\n') >= 0 || strings.IndexByte(event, '\r') >= 0 { // ContainsAny builds a set per call
 		return errors.New("sse: event name contains a line break")
 	}
@@ -368,11 +385,44 @@ func (w *Writer) setName(event string) error {
 	// One allocation for a stream's names, not one for each piece of the
 	// first and for each longer name after it (Anthropic's are up to 19
 	// bytes).
-	if n := len("event: \n") + len(event); cap(w.nameLine) < n {
-		w.nameLine = make([]byte, 0, max(n, 32))
+	if n := len("event: \n") + len(event); cap(w.ownLine) < n {
+		w.ownLine = make([]byte, 0, max(n, 32))
 	}
-	w.nameLine = append(append(append(w.nameLine[:0], "event: "...), event...), '\n')
+	w.ownLine = append(append(append(w.ownLine[:0], "event: "...), event...), '\n')
+	w.nameLine = w.ownLine
 	return nil
+}
+
+// Names are the event names a stream is expected to send, their lines
+// made once (NewNames, for a dialect to keep): a Writer given them
+// (SetNames) takes a change to one of them by a compare, where another
+// name is checked for line breaks and its line copied.
+type Names struct {
+	names []string
+	lines [][]byte
+}
+
+// NewNames returns the Names of names, in the order a stream sends them
+// (a Writer looks for a name from the one after the last it found). A
+// name with a line break is left out: the Writer refuses it as it would
+// any other.
+func NewNames(names ...string) *Names {
+	n := new(Names)
+	for _, name := range names {
+		if strings.ContainsAny(name, "\r\n") {
+			continue
+		}
+		n.names = append(n.names, name)
+		n.lines = append(n.lines, []byte("event: "+name+"\n"))
+	}
+	return n
+}
+
+// SetNames gives w the names its stream is expected to send.
+func (w *Writer) SetNames(n *Names) {
+	w.mu.Lock()
+	w.names, w.nameAt = n, -1
+	w.mu.Unlock()
 }
 
 // appendID counts a new event, w.id, and appends its id line unless the

@@ -504,7 +504,7 @@ func TestEventsReleaseTheReaderAtTheFinish(t *testing.T) {
 	e.r = newReader(strings.NewReader(body))
 	var text string
 	for done := false; !done; {
-		evs, err := e.next()
+		evs, err := e.ReadEvents()
 		if err != nil {
 			t.Fatal(err)
 		}

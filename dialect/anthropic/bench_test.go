@@ -94,7 +94,7 @@ func BenchmarkEscapedDeltas(b *testing.B) {
 		e := new(events)
 		e.r = newReader(strings.NewReader(body))
 		for {
-			evs, err := e.next()
+			evs, err := e.ReadEvents()
 			if err != nil {
 				b.Fatal(err)
 			}

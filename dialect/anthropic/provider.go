@@ -136,7 +136,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	// (dialect.UpstreamStream), as the OpenAI provider's does, and a
 	// context a call costs about 2k instructions and five allocations.
 	e := new(events)
-	us := dialect.NewTokenUpstream(ctx, nil, e.token)
+	us := dialect.NewTokenUpstream(ctx, nil, e)
 	resp, err := p.postStream(ctx, us.RequestContext(), body)
 	if err != nil {
 		if pf != nil {
@@ -145,7 +145,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		return nil, err
 	}
 	e.r = newReader(us.Body())
-	us.Begin(resp.Body, e.next)
+	us.Begin(resp.Body, e)
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return pf.wrap(us), nil
@@ -339,27 +339,37 @@ const maxEvent = 4 << 20
 func newReader(r io.Reader) *sse.Reader {
 	sr := sse.NewReader(r)
 	sr.SetMaxEventSize(maxEvent)
+	sr.SetNames(wireNames)
 	return sr
 }
 
+// wireNames are the Messages stream's event names, those NextRaw reads
+// on a call's usual path first (the fixed events' shapes take the rest):
+// the reader makes none of them a string (an allocation each, two a
+// call).
+var wireNames = []string{"message_start", "message_delta", "content_block_delta", "content_block_start",
+	"content_block_stop", "message_stop", "ping", "error"}
+
 // events is a streamed call's reading side, in one allocation: the SSE
 // reader over its body (read through the context's BeforeWait function,
-// dialect.UpstreamStream.Body) and the decoder.
+// dialect.UpstreamStream.Body) and the decoder. It is the stream's
+// dialect.EventReader and TokenReader itself (no method values to
+// allocate).
 type events struct {
 	r *sse.Reader
 	d Decoder
 }
 
-// token is next for a text delta of the last text shape whose text is
-// plain (ASCII, nothing to unescape): its text alone (the stream's token
-// path, dialect.TokenUpstream), matched as it is read
-// (dialect.Shape.Token). Any other event is left to next, unread.
-func (e *events) token() (string, bool) {
+// ReadToken is ReadEvents for a text delta of the last text shape whose
+// text is plain (ASCII, nothing to unescape): its text alone (the
+// stream's token path, dialect.TokenUpstream), matched as it is read
+// (dialect.Shape.Token). Any other event is left to ReadEvents, unread.
+func (e *events) ReadToken() (string, bool) {
 	return e.d.text.str.Token(e.r)
 }
 
-// next decodes the next SSE event.
-func (e *events) next() (evs []stream.Event, err error) {
+// ReadEvents decodes the next SSE event.
+func (e *events) ReadEvents() (evs []stream.Event, err error) {
 	for e.d.want != 0 && len(evs) == 0 && err == nil {
 		var ok bool
 		if evs, ok, err = e.fixed(); !ok {
@@ -408,7 +418,7 @@ type Decoder struct {
 	one        [1]stream.Event
 	end        [2]stream.Event // message_stop's
 	final      stream.Usage    // what end's usage event points to
-	want       fixedSet        // the fixed events events.next tries next
+	want       fixedSet        // the fixed events ReadEvents tries next
 	// lite is the general path's (decode), made when a stream first
 	// needs it: callEvent and the text shape read the usual streams'
 	// events, and an open stream need not hold its 520 bytes.

@@ -502,6 +502,7 @@ func (e *encoder) sendStart(call *gateway.Call) bool {
 	if e.sw == nil {
 		e.sw = sse.NewWriter(e.w, sse.Options{KeepAlive: e.keepAlive})
 	}
+	e.sw.SetNames(clientNames)
 	e.started = true
 	e.inputTok = inputTokens
 	if !e.appendEvent("message_start", func(b []byte) []byte { return appendMessageStart(b, e.id, e.model, inputTokens) }) {
@@ -509,6 +510,12 @@ func (e *encoder) sendStart(call *gateway.Call) bool {
 	}
 	return e.event("ping", []byte(`{"type":"ping"}`))
 }
+
+// clientNames are the stream's event names in the order a call sends
+// them: the Writer changes to each by a compare, not by copying its line
+// (seven changes a call).
+var clientNames = sse.NewNames("message_start", "ping", "content_block_start", "content_block_delta",
+	"content_block_stop", "message_delta", "message_stop", "error")
 
 // appendMessageStart appends message_start's data for the call callID,
 // the bytes json.Marshal writes (its strings by

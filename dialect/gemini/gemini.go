@@ -334,7 +334,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	}
 	c := &chunks{r: sse.NewReader(us.Body()), body: resp.Body}
 	c.r.SetMaxEventSize(maxEvent)
-	us.Begin(resp.Body, c.next)
+	us.Begin(resp.Body, dialect.EventFunc(c.next))
 	us.Provider = p.cfg.Name
 	return us, nil
 }

@@ -149,7 +149,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	}
 	c := &chunks{r: readerPool.Get().(*bufio.Reader)}
 	c.r.Reset(us.Body())
-	us.Begin(resp.Body, c.next)
+	us.Begin(resp.Body, dialect.EventFunc(c.next))
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return &dialect.Prefilled{Stream: us, WS: pf.ws, Tokens: pf.tokens}, nil
