@@ -21,7 +21,7 @@ func readChunks(body string) ([]stream.Event, error) {
 	c.r.SetMaxEventSize(maxEvent)
 	var all []stream.Event
 	for {
-		evs, err := c.next()
+		evs, err := c.ReadEvents()
 		if err != nil {
 			return all, err
 		}

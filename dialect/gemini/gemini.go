@@ -334,7 +334,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	}
 	c := &chunks{r: sse.NewReader(us.Body()), body: resp.Body}
 	c.r.SetMaxEventSize(maxEvent)
-	us.Begin(resp.Body, dialect.EventFunc(c.next))
+	us.Begin(resp.Body, c)
 	us.Provider = p.cfg.Name
 	return us, nil
 }
@@ -379,13 +379,13 @@ type chunks struct {
 // the finish reason is normally the last, with the final usage.
 const heldEnd = dialect.DrainWait
 
-// next decodes the next chunk. Gemini sends no end marker: the stream
+// ReadEvents decodes the next chunk. Gemini sends no end marker: the stream
 // ends after the chunk carrying a finishReason, at the body's end, where
 // the reader gives its buffer back to the pool by itself. An error chunk
 // (or one that does not parse) ends it before: the reader, read no more
 // (dialect.UpstreamStream), gives it back then. A stream closed before its
 // end leaves the buffer to the collector, since a read may be under way.
-func (c *chunks) next() ([]stream.Event, error) {
+func (c *chunks) ReadEvents() ([]stream.Event, error) {
 	var held *heldTimer
 	if c.d.finish != "" {
 		held = startHeld(c)

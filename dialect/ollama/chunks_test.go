@@ -21,7 +21,7 @@ func readChunks(body string) (all []stream.Event, given bool, err error) {
 	c := &chunks{r: readerPool.Get().(*bufio.Reader)}
 	c.r.Reset(strings.NewReader(body))
 	for {
-		evs, err := c.next()
+		evs, err := c.ReadEvents()
 		all = append(all, evs...)
 		if err != nil || len(evs) > 0 && evs[len(evs)-1].Kind == stream.KindFinish {
 			return all, c.r == nil, err

@@ -149,7 +149,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	}
 	c := &chunks{r: readerPool.Get().(*bufio.Reader)}
 	c.r.Reset(us.Body())
-	us.Begin(resp.Body, dialect.EventFunc(c.next))
+	us.Begin(resp.Body, c)
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return &dialect.Prefilled{Stream: us, WS: pf.ws, Tokens: pf.tokens}, nil
@@ -223,13 +223,13 @@ type chunks struct {
 	calls int           // tool calls are numbered across lines
 }
 
-// next decodes the next line. Its last call (an error, or a line that
+// ReadEvents decodes the next line. Its last call (an error, or a line that
 // ends the stream: dialect.UpstreamStream calls it no more) gives the
 // reader back to the pool: nothing reads it after, and the events do not
 // point into its buffer (DecodeChunk copies what it keeps). A stream
 // closed before its end leaves its reader to the collector, since a read
 // may still be under way.
-func (c *chunks) next() ([]stream.Event, error) {
+func (c *chunks) ReadEvents() ([]stream.Event, error) {
 	evs, err := c.decode()
 	if err != nil || len(evs) > 0 && evs[len(evs)-1].Kind == stream.KindFinish {
 		c.r.Reset(nil)
