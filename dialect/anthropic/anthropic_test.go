@@ -15,6 +15,7 @@ import (
 
 	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/dialecttest"
+	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -23,6 +24,14 @@ func newTestServer(t *testing.T, gw *dialecttest.Gateway) *httptest.Server {
 }
 
 var post = dialecttest.Post
+
+// newReader is an SSE reader of r as a stream's (Events), for tests of
+// the decoder without a stream.
+func newReader(r io.Reader) *sse.Reader {
+	sr := sse.NewReader(r)
+	sr.SetMaxEventSize(maxEvent)
+	return sr
+}
 
 // frames reads an SSE body as "event|data" strings.
 func frames(t *testing.T, r io.Reader) []string {
@@ -518,5 +527,58 @@ func TestEventsReleaseTheReaderAtTheFinish(t *testing.T) {
 	}
 	if ev, err := e.r.NextRaw(); err != io.EOF {
 		t.Errorf("after the finish the reader read %q, %v; want it released (io.EOF)", ev.Event, err)
+	}
+}
+
+// TestNotifiesBeforeWait: the provider claims stream.WaitNotifier, so a
+// dialect over it writes events unflushed until the stream's BeforeWait
+// function runs; it must run before the read that waits for the next
+// event. The upstream sends the events after the first text delta only
+// once it has.
+func TestNotifiesBeforeWait(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // deadlock guard only
+	defer cancel()
+	events := strings.SplitAfter(dialecttest.Fixture(t, "stream_stop_sequence.sse"), "\n\n")
+	waited := make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, strings.Join(events[:3], ""))
+		w.(http.Flusher).Flush()
+		select {
+		case <-waited:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, strings.Join(events[3:], ""))
+	}))
+	defer ts.Close()
+	p := NewProvider(Config{BaseURL: ts.URL})
+	if n, ok := any(p).(stream.WaitNotifier); !ok || !n.NotifiesBeforeWait() {
+		t.Fatal("not a WaitNotifier")
+	}
+	var first bool // the first delta was received: a read now waits for the rest
+	s, err := p.Stream(stream.WithBeforeWait(ctx, func() {
+		if first {
+			first = false
+			close(waited)
+		}
+	}), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "count"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for {
+		ev, err := s.Recv()
+		if err != nil {
+			t.Fatalf("before the first delta: %v", err)
+		}
+		if ev.Kind == stream.KindDelta {
+			break
+		}
+	}
+	first = true
+	got, err := dialecttest.ReadAll(s)
+	if err != nil || len(got) == 0 || got[len(got)-1].Kind != stream.KindFinish {
+		t.Fatalf("rest %v, %v", got, err)
 	}
 }

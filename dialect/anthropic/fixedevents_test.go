@@ -37,7 +37,6 @@ func (e *events) rawNext() ([]stream.Event, error) {
 func upstreamOf(r io.Reader, raw bool) *dialect.TokenUpstream {
 	e := new(events)
 	s := dialect.NewTokenUpstream(context.Background(), nil, e.token)
-	e.r = newReader(s.Body())
 	var read func() ([]stream.Event, error) // one method value, either way
 	if raw {
 		read = e.rawNext
@@ -45,6 +44,7 @@ func upstreamOf(r io.Reader, raw bool) *dialect.TokenUpstream {
 		read = e.next
 	}
 	s.Begin(io.NopCloser(r), read)
+	e.r = s.Events(maxEvent)
 	return s
 }
 

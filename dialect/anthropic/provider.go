@@ -111,9 +111,9 @@ func (p *Provider) header(accept string) http.Header {
 func (p *Provider) CanFormat(model string, t stream.FormatType) bool { return t == stream.FormatText }
 
 // NotifiesBeforeWait implements stream.WaitNotifier: a stream reads its
-// body only through dialect.UpstreamStream.Body (an answer the prefix already
-// completed reads none), so a dialect over it may write events unflushed
-// until the upstream makes it wait.
+// body only through dialect.UpstreamStream.Events (an answer the prefix
+// already completed reads none), so a dialect over it may write events
+// unflushed until the upstream makes it wait.
 func (p *Provider) NotifiesBeforeWait() bool { return true }
 
 // Stream implements stream.Provider.
@@ -145,8 +145,10 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		}
 		return nil, err
 	}
-	e.r = newReader(us.Body())
 	us.Begin(resp.Body, e.next)
+	// The reader calls the BeforeWait function itself: no
+	// dialect.BodyReader between it and the body, a call less a token.
+	e.r = us.Events(maxEvent)
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return pf.wrap(us), nil
@@ -337,15 +339,9 @@ func (p *Provider) upstreamRequest(req *stream.Request) *MessagesRequest {
 // maxEvent bounds one upstream SSE event.
 const maxEvent = 4 << 20
 
-func newReader(r io.Reader) *sse.Reader {
-	sr := sse.NewReader(r)
-	sr.SetMaxEventSize(maxEvent)
-	return sr
-}
-
 // events is a streamed call's reading side, in one allocation: the SSE
-// reader over its body (read through the context's BeforeWait function,
-// dialect.UpstreamStream.Body) and the decoder.
+// reader over its body (which calls the context's BeforeWait function,
+// dialect.UpstreamStream.Events) and the decoder.
 type events struct {
 	r *sse.Reader
 	d Decoder
