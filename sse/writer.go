@@ -153,9 +153,10 @@ func NewWriter(w http.ResponseWriter, o Options) *Writer {
 	h["Cache-Control"] = noCache
 	h["X-Accel-Buffering"] = no
 	h["Connection"] = keepAlive
-	sw := &Writer{w: w, fl: flusherOf(w), id: o.LastID, omitIDs: o.OmitIDs, idPrefix: o.IDPrefix,
+	sw := &Writer{w: w, id: o.LastID, omitIDs: o.OmitIDs, idPrefix: o.IDPrefix,
 		deferred: o.DeferFlush, bufp: bufPool.Get().(*[]byte), base: time.Now()}
 	w.WriteHeader(http.StatusOK)
+	sw.fl = flusherOf(w) // after WriteHeader, by which a recorder knows its target
 	sw.buf = (*sw.bufp)[:0]
 	sw.mu.Lock()
 	if o.Retry > 0 {
@@ -636,19 +637,30 @@ func (w *Writer) write() error {
 }
 
 // flusher flushes a response and reports a gone client.
-type flusher interface{ FlushError() error }
+type flusher = interface{ FlushError() error }
 
 // flusherOf is w's own FlushError (net/http's and the server's recorder
 // have one), called directly: a frame less than http.ResponseController's
 // under every flush, and the first one, where net/http writes the
-// headers, runs about 4 KiB deeper still (see writeHeaded). Other writers
-// go through a controller.
+// headers, runs about 4 KiB deeper still (see writeHeaded). A writer that
+// passes its flushes on unchanged, once its headers are written (the
+// server's recorder, which counts what its Write passes on), names what
+// it passes them to, and that is flushed: a frame less again. Other
+// writers go through a controller.
 func flusherOf(w http.ResponseWriter) flusher {
+	if t, ok := w.(flushTarget); ok {
+		return t.FlushTarget()
+	}
 	if f, ok := w.(flusher); ok {
 		return f
 	}
 	return controller{http.NewResponseController(w)}
 }
+
+// flushTarget is a writer whose flushes go on to FlushTarget's, which
+// may be called in their place. (flusher is an alias: FlushTarget's
+// result is a flusher as it is, not converted at a cost each stream.)
+type flushTarget interface{ FlushTarget() flusher }
 
 type controller struct{ *http.ResponseController }
 
