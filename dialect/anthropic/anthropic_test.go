@@ -530,55 +530,15 @@ func TestEventsReleaseTheReaderAtTheFinish(t *testing.T) {
 	}
 }
 
-// TestNotifiesBeforeWait: the provider claims stream.WaitNotifier, so a
-// dialect over it writes events unflushed until the stream's BeforeWait
-// function runs; it must run before the read that waits for the next
-// event. The upstream sends the events after the first text delta only
-// once it has.
+// TestNotifiesBeforeWait: the provider claims stream.WaitNotifier; its
+// stream calls the BeforeWait function before the read that waits for
+// the events after the first text delta.
 func TestNotifiesBeforeWait(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // deadlock guard only
-	defer cancel()
 	events := strings.SplitAfter(dialecttest.Fixture(t, "stream_stop_sequence.sse"), "\n\n")
-	waited := make(chan struct{})
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, strings.Join(events[:3], ""))
-		w.(http.Flusher).Flush()
-		select {
-		case <-waited:
-		case <-r.Context().Done():
-			return
-		}
-		io.WriteString(w, strings.Join(events[3:], ""))
-	}))
-	defer ts.Close()
-	p := NewProvider(Config{BaseURL: ts.URL})
-	if n, ok := any(p).(stream.WaitNotifier); !ok || !n.NotifiesBeforeWait() {
-		t.Fatal("not a WaitNotifier")
-	}
-	var first bool // the first delta was received: a read now waits for the rest
-	s, err := p.Stream(stream.WithBeforeWait(ctx, func() {
-		if first {
-			first = false
-			close(waited)
-		}
-	}), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "count"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	for {
-		ev, err := s.Recv()
-		if err != nil {
-			t.Fatalf("before the first delta: %v", err)
-		}
-		if ev.Kind == stream.KindDelta {
-			break
-		}
-	}
-	first = true
-	got, err := dialecttest.ReadAll(s)
-	if err != nil || len(got) == 0 || got[len(got)-1].Kind != stream.KindFinish {
-		t.Fatalf("rest %v, %v", got, err)
+	got := dialecttest.NotifiesBeforeWait(t, strings.Join(events[:3], ""), strings.Join(events[3:], ""),
+		func(url string) stream.Provider { return NewProvider(Config{BaseURL: url}) },
+		&stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "count"}}})
+	if len(got) == 0 || got[len(got)-1].Kind != stream.KindFinish {
+		t.Fatalf("rest %v", got)
 	}
 }
