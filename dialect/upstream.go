@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -26,8 +27,8 @@ import (
 // connection goes back to the pool instead of being closed, without
 // holding back the end of the call: a provider makes the stream before
 // it sends its request, sends it with RequestContext, then calls Begin;
-// read reads the body through Body, by which Close knows whether the
-// answer's reads met its end.
+// read reads the body through Body or through Events' reader, by which
+// Close knows whether the answer's reads met its end.
 type UpstreamStream struct {
 	// Provider names the upstream in transport errors (TransportError).
 	Provider string
@@ -47,7 +48,8 @@ type UpstreamStream struct {
 	// AfterFunc, the server's cancellation), loads it, and when it is
 	// true every read (through's end included) happened before.
 	finished atomic.Bool
-	through  BodyReader // body, as read reads it (Body)
+	through  BodyReader  // body, as read reads it (Body)
+	events   *sse.Reader // body, as read reads it (Events), or nil
 	drain    Drain
 }
 
@@ -120,6 +122,19 @@ func (u *UpstreamStream) Begin(body io.ReadCloser, read EventReader) {
 // (BodyReader), noting its end: for read to read, once Begin is called.
 func (u *UpstreamStream) Body() io.Reader { return &u.through }
 
+// Events returns an SSE reader of the body, events at most max bytes
+// long, for read to read once Begin is called, in place of Body: the
+// reader calls ctx's stream.BeforeWait function before every read of
+// the body itself (sse.Reader.SetBeforeRead), a layer less a read than
+// Body, and Close asks it whether the reads met the body's end. One a
+// stream.
+func (u *UpstreamStream) Events(max int) *sse.Reader {
+	u.events = sse.NewReader(u.body)
+	u.events.SetBeforeRead(u.through.f) // Begin's look-up of it
+	u.events.SetMaxEventSize(max)
+	return u.events
+}
+
 // Recv implements stream.Stream.
 func (u *UpstreamStream) Recv() (stream.Event, error) {
 	for len(u.pending) == 0 {
@@ -161,7 +176,7 @@ func (u *UpstreamStream) Close() error {
 	u.once.Do(func() {
 		u.closed.Store(true)
 		if u.finished.Load() {
-			u.drain.Close(u.body, u.through.EOF())
+			u.drain.Close(u.body, u.through.EOF() || u.events != nil && u.events.SourceEOF())
 		} else {
 			u.body.Close()
 		}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -78,6 +79,28 @@ func TestUpstreamStream(t *testing.T) {
 	s.Close()
 	if body.closed != 1 {
 		t.Errorf("an ended body closed %d times at Close", body.closed)
+	}
+
+	// So does one whose reads through Events met it, the reader calling
+	// the BeforeWait function before each of them (a read for the event,
+	// one that found the end).
+	waits := 0
+	ctx = stream.WithBeforeWait(context.Background(), func() { waits++ })
+	body = &closer{rest: "data: a\n\n", ctx: ctx}
+	s = NewUpstreamStream(ctx, nil, nil, nil)
+	var events *sse.Reader
+	s.Begin(body, EventFunc(func() ([]stream.Event, error) {
+		if _, err := events.NextRaw(); err != nil {
+			return nil, err
+		}
+		events.NextRaw() // the end
+		return []stream.Event{stream.Finished(stream.FinishStop)}, nil
+	}))
+	events = s.Events(8)
+	stream.Collect(s)
+	s.Close()
+	if body.closed != 1 || waits != 2 {
+		t.Errorf("an ended body, read by Events, closed %d times at Close after %d waits, want 1 after 2", body.closed, waits)
 	}
 
 	// A read failing because the stream was closed reports the cancellation.

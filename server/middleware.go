@@ -188,6 +188,19 @@ func (w *recorder) FlushError() error {
 	return w.flushFirst()
 }
 
+// FlushTarget is what FlushError passes every flush on to, once the
+// status is set and the writer has a FlushError of its own (findFlush),
+// for a writer that flushes each event (sse.Writer) to call directly: a
+// frame less a flush. Nothing is lost to the recorder: such a flush only
+// sends what went through Write, which counted it, and the status is
+// set. Else it is w, whose FlushError sets the status or finds the flush.
+func (w *recorder) FlushTarget() interface{ FlushError() error } {
+	if w.fl != nil { // found with the status set
+		return w.fl
+	}
+	return w
+}
+
 // findFlush finds what FlushError flushes through, when the status is
 // set: before the first flush, which then runs no frame more than the
 // writer's own (net/http writes the headers under it, deep; see

@@ -182,9 +182,10 @@ func (sw *Writer) open(w http.ResponseWriter, o Options, k *Keeper) {
 	// Field by field: a composite literal would be a Writer-sized
 	// temporary in this frame, which is under the first flush of a
 	// Writer that does not defer it (see writeHeaded).
-	sw.w, sw.fl, sw.id, sw.omitIDs, sw.idPrefix = w, flusherOf(w), o.LastID, o.OmitIDs, o.IDPrefix
+	sw.w, sw.id, sw.omitIDs, sw.idPrefix = w, o.LastID, o.OmitIDs, o.IDPrefix
 	sw.deferred, sw.bufp, sw.base, sw.keeper = o.DeferFlush, bufPool.Get().(*[]byte), time.Now(), k
 	w.WriteHeader(http.StatusOK)
+	sw.fl = flusherOf(w) // after WriteHeader, by which a recorder knows its target
 	sw.buf = (*sw.bufp)[:0]
 	sw.mu.Lock()
 	if o.Retry > 0 {
@@ -725,19 +726,30 @@ func (w *Writer) write() error {
 }
 
 // flusher flushes a response and reports a gone client.
-type flusher interface{ FlushError() error }
+type flusher = interface{ FlushError() error }
 
 // flusherOf is w's own FlushError (net/http's and the server's recorder
 // have one), called directly: a frame less than http.ResponseController's
 // under every flush, and the first one, where net/http writes the
-// headers, runs about 4 KiB deeper still (see writeHeaded). Other writers
-// go through a controller.
+// headers, runs about 4 KiB deeper still (see writeHeaded). A writer that
+// passes its flushes on unchanged, once its headers are written (the
+// server's recorder, which counts what its Write passes on), names what
+// it passes them to, and that is flushed: a frame less again. Other
+// writers go through a controller.
 func flusherOf(w http.ResponseWriter) flusher {
+	if t, ok := w.(flushTarget); ok {
+		return t.FlushTarget()
+	}
 	if f, ok := w.(flusher); ok {
 		return f
 	}
 	return controller{http.NewResponseController(w)}
 }
+
+// flushTarget is a writer whose flushes go on to FlushTarget's, which
+// may be called in their place. (flusher is an alias: FlushTarget's
+// result is a flusher as it is, not converted at a cost each stream.)
+type flushTarget interface{ FlushTarget() flusher }
 
 type controller struct{ *http.ResponseController }
 

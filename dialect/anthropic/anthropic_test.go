@@ -15,6 +15,7 @@ import (
 
 	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/dialecttest"
+	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -23,6 +24,15 @@ func newTestServer(t *testing.T, gw *dialecttest.Gateway) *httptest.Server {
 }
 
 var post = dialecttest.Post
+
+// newReader is an SSE reader of r as a stream's (Events), for tests of
+// the decoder without a stream.
+func newReader(r io.Reader) *sse.Reader {
+	sr := sse.NewReader(r)
+	sr.SetMaxEventSize(maxEvent)
+	sr.SetNames(wireNames)
+	return sr
+}
 
 // frames reads an SSE body as "event|data" strings.
 func frames(t *testing.T, r io.Reader) []string {
@@ -518,5 +528,18 @@ func TestEventsReleaseTheReaderAtTheFinish(t *testing.T) {
 	}
 	if ev, err := e.r.NextRaw(); err != io.EOF {
 		t.Errorf("after the finish the reader read %q, %v; want it released (io.EOF)", ev.Event, err)
+	}
+}
+
+// TestNotifiesBeforeWait: the provider claims stream.WaitNotifier; its
+// stream calls the BeforeWait function before the read that waits for
+// the events after the first text delta.
+func TestNotifiesBeforeWait(t *testing.T) {
+	events := strings.SplitAfter(dialecttest.Fixture(t, "stream_stop_sequence.sse"), "\n\n")
+	got := dialecttest.NotifiesBeforeWait(t, strings.Join(events[:3], ""), strings.Join(events[3:], ""),
+		func(url string) stream.Provider { return NewProvider(Config{BaseURL: url}) },
+		&stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "count"}}})
+	if len(got) == 0 || got[len(got)-1].Kind != stream.KindFinish {
+		t.Fatalf("rest %v", got)
 	}
 }

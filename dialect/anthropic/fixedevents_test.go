@@ -43,13 +43,15 @@ func (e *rawEvents) ReadEvents() ([]stream.Event, error) { return (*events)(e).r
 func upstreamOf(r io.Reader, raw bool) *dialect.TokenUpstream {
 	e := new(events)
 	s := dialect.NewTokenUpstream(context.Background(), nil, e)
-	e.r = newReader(s.Body())
 	var read dialect.EventReader = e
 	if raw {
 		read = (*rawEvents)(e)
-		e.r.SetNames(nil) // the reader alone
 	}
 	s.Begin(io.NopCloser(r), read)
+	e.r = s.Events(maxEvent)
+	if !raw { // raw: the reader alone
+		e.r.SetNames(wireNames)
+	}
 	return s
 }
 

@@ -110,9 +110,9 @@ func (p *Provider) header(accept string) http.Header {
 func (p *Provider) CanFormat(model string, t stream.FormatType) bool { return t == stream.FormatText }
 
 // NotifiesBeforeWait implements stream.WaitNotifier: a stream reads its
-// body only through dialect.UpstreamStream.Body (an answer the prefix already
-// completed reads none), so a dialect over it may write events unflushed
-// until the upstream makes it wait.
+// body only through dialect.UpstreamStream.Events (an answer the prefix
+// already completed reads none), so a dialect over it may write events
+// unflushed until the upstream makes it wait.
 func (p *Provider) NotifiesBeforeWait() bool { return true }
 
 // Stream implements stream.Provider.
@@ -144,8 +144,11 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		}
 		return nil, err
 	}
-	e.r = newReader(us.Body())
 	us.Begin(resp.Body, e)
+	// The reader calls the BeforeWait function itself: no
+	// dialect.BodyReader between it and the body, a call less a token.
+	e.r = us.Events(maxEvent)
+	e.r.SetNames(wireNames)
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return pf.wrap(us), nil
@@ -336,13 +339,6 @@ func (p *Provider) upstreamRequest(req *stream.Request) *MessagesRequest {
 // maxEvent bounds one upstream SSE event.
 const maxEvent = 4 << 20
 
-func newReader(r io.Reader) *sse.Reader {
-	sr := sse.NewReader(r)
-	sr.SetMaxEventSize(maxEvent)
-	sr.SetNames(wireNames)
-	return sr
-}
-
 // wireNames are the Messages stream's event names, those NextRaw reads
 // on a call's usual path first (the fixed events' shapes take the rest):
 // the reader makes none of them a string (an allocation each, two a
@@ -351,8 +347,8 @@ var wireNames = []string{"message_start", "message_delta", "content_block_delta"
 	"content_block_stop", "message_stop", "ping", "error"}
 
 // events is a streamed call's reading side, in one allocation: the SSE
-// reader over its body (read through the context's BeforeWait function,
-// dialect.UpstreamStream.Body) and the decoder. It is the stream's
+// reader over its body (which calls the context's BeforeWait function,
+// dialect.UpstreamStream.Events) and the decoder. It is the stream's
 // dialect.EventReader and TokenReader itself (no method values to
 // allocate).
 type events struct {

@@ -301,8 +301,8 @@ func modelURL(base, method string) (head, tail string) {
 func (p *Provider) CanFormat(model string, t stream.FormatType) bool { return true }
 
 // NotifiesBeforeWait implements stream.WaitNotifier: a stream reads its
-// body only through dialect.UpstreamStream.Body, so a dialect over it may
-// write events unflushed until the upstream makes it wait.
+// body only through dialect.UpstreamStream.Events, so a dialect over it
+// may write events unflushed until the upstream makes it wait.
 func (p *Provider) NotifiesBeforeWait() bool { return true }
 
 // Stream implements stream.Provider.
@@ -332,9 +332,11 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		defer resp.Body.Close()
 		return nil, statusError(resp)
 	}
-	c := &chunks{r: sse.NewReader(us.Body()), body: resp.Body}
-	c.r.SetMaxEventSize(maxEvent)
+	c := &chunks{body: resp.Body}
 	us.Begin(resp.Body, c)
+	// The reader calls the BeforeWait function itself: no
+	// dialect.BodyReader between it and the body, a call less a chunk.
+	c.r = us.Events(maxEvent)
 	us.Provider = p.cfg.Name
 	return us, nil
 }

@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/stream"
@@ -230,49 +229,16 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// TestNotifiesBeforeWait: the provider claims stream.WaitNotifier, so a
-// dialect over it writes events unflushed until the stream's BeforeWait
-// function runs; it must run before the read that waits for the next
-// chunk. The upstream sends its second chunk only once it has.
+// TestNotifiesBeforeWait: the provider claims stream.WaitNotifier; its
+// stream calls the BeforeWait function before the read that waits for
+// the next chunk.
 func TestNotifiesBeforeWait(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // deadlock guard only
-	defer cancel()
 	chunks := strings.SplitAfter(dialecttest.Fixture(t, "thinking.sse"), "\r\n\r\n")
-	waited := make(chan struct{})
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, chunks[0])
-		w.(http.Flusher).Flush()
-		select {
-		case <-waited:
-		case <-r.Context().Done():
-			return
-		}
-		io.WriteString(w, strings.Join(chunks[1:], ""))
-	}))
-	defer ts.Close()
-	p := NewProvider(Config{BaseURL: ts.URL + "/v1beta"})
-	if n, ok := any(p).(stream.WaitNotifier); !ok || !n.NotifiesBeforeWait() {
-		t.Fatal("not a WaitNotifier")
-	}
-	var first bool // the first event was received: a read now waits for the second chunk
-	s, err := p.Stream(stream.WithBeforeWait(ctx, func() {
-		if first {
-			first = false
-			close(waited)
-		}
-	}), &stream.Request{Model: "m", Thinking: true, Messages: []stream.Message{{Role: "user", Content: "rain?"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if ev, err := s.Recv(); err != nil || ev.Kind != stream.KindDelta {
-		t.Fatalf("first event %v, %v", ev, err)
-	}
-	first = true
-	got, err := dialecttest.ReadAll(s)
-	if err != nil || len(got) != 4 || got[len(got)-1] != stream.Finished(stream.FinishStop) {
-		t.Fatalf("rest %v, %v", got, err)
+	got := dialecttest.NotifiesBeforeWait(t, chunks[0], strings.Join(chunks[1:], ""),
+		func(url string) stream.Provider { return NewProvider(Config{BaseURL: url + "/v1beta"}) },
+		&stream.Request{Model: "m", Thinking: true, Messages: []stream.Message{{Role: "user", Content: "rain?"}}})
+	if len(got) != 4 || got[len(got)-1] != stream.Finished(stream.FinishStop) {
+		t.Fatalf("rest %v", got)
 	}
 }
 
