@@ -49,7 +49,8 @@ type UpstreamStream struct {
 	// true every read (through's end included) happened before.
 	finished atomic.Bool
 	through  BodyReader  // body, as read reads it (Body)
-	events   *sse.Reader // body, as read reads it (Events), or nil
+	events   *sse.Reader // &ev once Events made it, or nil
+	ev       sse.Reader  // in the stream's own allocation: one a call less
 	drain    Drain
 }
 
@@ -129,7 +130,8 @@ func (u *UpstreamStream) Body() io.Reader { return &u.through }
 // Body, and Close asks it whether the reads met the body's end. One a
 // stream.
 func (u *UpstreamStream) Events(max int) *sse.Reader {
-	u.events = sse.NewReader(u.body)
+	u.ev.Init(u.body)
+	u.events = &u.ev
 	u.events.SetBeforeRead(u.through.f) // Begin's look-up of it
 	u.events.SetMaxEventSize(max)
 	return u.events

@@ -104,8 +104,17 @@ var readerPool = sync.Pool{New: func() any { return new([readerBuffer]byte) }}
 
 // NewReader returns a Reader of r with DefaultMaxEventSize.
 func NewReader(r io.Reader) *Reader {
+	rd := new(Reader)
+	rd.Init(r)
+	return rd
+}
+
+// Init makes r a Reader of src, as NewReader would, whatever r held
+// before (a released Reader's state is gone): for a Reader inside its
+// stream's own state, an allocation a call less. r must not be in use.
+func (r *Reader) Init(src io.Reader) {
 	bp := readerPool.Get().(*[readerBuffer]byte)
-	return &Reader{src: r, bufp: bp, buf: bp[:], max: DefaultMaxEventSize}
+	*r = Reader{src: src, bufp: bp, buf: bp[:], max: DefaultMaxEventSize}
 }
 
 // Waiter is what a Reader calls before each read of its source: a

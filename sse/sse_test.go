@@ -648,6 +648,27 @@ func TestReaderRawAndRelease(t *testing.T) {
 	}
 }
 
+// A Reader made by Init reads as NewReader's does, whatever the Reader
+// held before: no id, name, limit or error of an earlier stream.
+func TestReaderInit(t *testing.T) {
+	var r Reader
+	r.Init(strings.NewReader("event: a\nid: 1\ndata: one\n\n"))
+	r.SetMaxEventSize(32)
+	if ev, err := r.Next(); err != nil || ev.Event != "a" || ev.Data != "one" || r.LastID() != "1" {
+		t.Fatalf("first stream: %+v %v id %q", ev, err, r.LastID())
+	}
+	r.Release()
+	long := strings.Repeat("x", 64)
+	r.Init(strings.NewReader("data: " + long + "\n\n"))
+	ev, err := r.Next()
+	if err != nil || ev.Event != "message" || ev.Data != long || ev.ID != "" || r.LastID() != "" {
+		t.Fatalf("second stream: %+v %v id %q", ev, err, r.LastID())
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Fatalf("at the end: %v, want io.EOF", err)
+	}
+}
+
 // inBuffer reports whether b lies in r's buffer.
 func inBuffer(r *Reader, b []byte) bool {
 	if len(b) == 0 || r.bufp == nil {

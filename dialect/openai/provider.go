@@ -159,7 +159,8 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		// The reader calls the BeforeWait function itself: no
 		// dialect.BodyReader between it and the body, a call less a
 		// token.
-		s.events = sse.NewReader(resp.Body)
+		s.ev.Init(resp.Body)
+		s.events = &s.ev
 		s.events.SetBeforeRead(stream.BeforeWait(ctx))
 		s.events.SetMaxEventSize(maxEvent)
 	}
@@ -333,7 +334,8 @@ type upstreamStream struct {
 	body     io.ReadCloser
 	read     dialect.BodyReader // body, through the BeforeWait function, when whole (events reads it so itself)
 	drain    dialect.Drain
-	events   *sse.Reader
+	events   *sse.Reader // &ev, or nil when whole
+	ev       sse.Reader
 	legacy   bool
 	whole    bool // body is one JSON answer, not SSE
 
@@ -346,6 +348,10 @@ type upstreamStream struct {
 	complete atomic.Bool
 	finish   stream.FinishReason
 	usage    *stream.Usage
+	// usageBuf is where queueLite's usage lives: one allocation a call
+	// less. end queues it once, after which nothing is read, so the
+	// event's Usage never changes under its reader.
+	usageBuf stream.Usage
 	// heldLogprobs came on chunks without output text; they go with the
 	// next output delta.
 	heldLogprobs stream.Logprobs
@@ -509,7 +515,8 @@ func (s *upstreamStream) queueLite(c *liteChunk) {
 		s.finish = streamFinish(c.finish)
 	}
 	if u := &c.usage; u.has {
-		s.usage = &stream.Usage{PromptTokens: u.prompt, CompletionTokens: u.completion}
+		s.usageBuf = stream.Usage{PromptTokens: u.prompt, CompletionTokens: u.completion}
+		s.usage = &s.usageBuf
 		if u.hasDetails {
 			s.usage.ReasoningTokens = u.reasoning
 		}

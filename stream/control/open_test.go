@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -94,6 +95,57 @@ func TestOpenAllocations(t *testing.T) {
 		}
 	}
 }
+
+// A whole plain stream, its usage and finish included, allocates nothing
+// in its controls past their one allocation: the normalizer's queue of
+// the events that end it starts in room of its own.
+func TestWholeStreamAllocations(t *testing.T) {
+	u := &stream.Usage{PromptTokens: 3, CompletionTokens: 1}
+	evs := []stream.Event{stream.Delta("hi"), {Kind: stream.KindUsage, Usage: u}, stream.Finished(stream.FinishStop)}
+	p := stream.ProviderFunc(func(ctx context.Context, req *stream.Request) (stream.Stream, error) {
+		return &cannedStream{evs: evs}, nil
+	})
+	req := &stream.Request{}
+	var got []stream.Event
+	n := testing.AllocsPerRun(100, func() {
+		s, err := Open(context.Background(), p, Options{BufferSize: -1}, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = got[:0]
+		for {
+			ev, err := s.Recv()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, ev)
+		}
+		s.Close()
+	})
+	if len(got) != 3 || got[0].Text != "hi" || got[1].Usage != u || got[2].Finish != stream.FinishStop {
+		t.Fatalf("events %+v, want the delta, the usage and the finish", got)
+	}
+	if n != 2 { // the provider's stream, the controls
+		t.Errorf("%.0f allocations a stream, want 2", n)
+	}
+}
+
+// cannedStream returns evs, then io.EOF.
+type cannedStream struct{ evs []stream.Event }
+
+func (s *cannedStream) Recv() (stream.Event, error) {
+	if len(s.evs) == 0 {
+		return stream.Event{}, io.EOF
+	}
+	ev := s.evs[0]
+	s.evs = s.evs[1:]
+	return ev, nil
+}
+
+func (s *cannedStream) Close() error { return nil }
 
 type nopStream struct{}
 
