@@ -289,6 +289,9 @@ type Shape struct {
 	cut  int    // where the run goes in lit
 	data int    // where the data line's value begins in lit
 	lfs  int    // how many line ends lit holds
+	// lit's two parts (NextShaped's, which cutting lit took some 18
+	// instructions a token).
+	head, tail []byte
 }
 
 // Buffer makes s keep its bytes in buf while they fit (an array of the
@@ -318,10 +321,11 @@ func (s *Shape) Set(name string, head, tail []byte) {
 	lit = append(lit, head...)
 	s.cut = len(lit)
 	s.lit = append(append(lit, tail...), "\n\n"...)
+	s.head, s.tail = s.lit[:s.cut], s.lit[s.cut:]
 }
 
 // Reset makes s take nothing.
-func (s *Shape) Reset() { s.lit, s.cut, s.data = s.lit[:0], 0, 0 }
+func (s *Shape) Reset() { s.lit, s.cut, s.data, s.head, s.tail = s.lit[:0], 0, 0, nil, nil }
 
 // Has reports whether s takes an event.
 func (s *Shape) Has() bool { return len(s.lit) > 0 }
@@ -349,8 +353,15 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 		return nil, false
 	}
 	r.inPlace = false // the last event's data is not kept (see RawEvent)
-	if r.r == r.w && r.fill() != nil {
-		return nil, false
+	if r.r == r.w {
+		// All taken (an upstream's events come a read each): fill's
+		// move done here, where it has nothing to move nor keep (cr is
+		// at most w: fill's max(cr-r, 0) is 0), some 17 instructions a
+		// token less.
+		r.r, r.w, r.cr = 0, 0, 0
+		if r.fill() != nil {
+			return nil, false
+		}
 	}
 	b := r.buf[r.r:r.w]
 	idEnd, i := 0, 0 // the id line's LF, if there is one; where sh's lines begin
@@ -360,7 +371,7 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 		}
 		i = idEnd + 1
 	}
-	head, tail := sh.lit[:sh.cut], sh.lit[sh.cut:]
+	head, tail := sh.head, sh.tail
 	from := i + len(head)
 	if len(b) < from || string(b[i:from]) != string(head) {
 		return nil, false

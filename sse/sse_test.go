@@ -817,3 +817,39 @@ func TestReaderBeforeRead(t *testing.T) {
 type waitFunc func()
 
 func (f waitFunc) BeforeWait() { f() }
+
+// TestShapeSetAgain: a Shape set again (as a token path records each new
+// shape in the same one) takes the events of its last shape only, and
+// none once Reset, whichever it took before.
+func TestShapeSetAgain(t *testing.T) {
+	in := "data: {\"a\":\"x\"}\n\n" + // NextRaw's (the BOM check)
+		"data: {\"a\":\"y\"}\n\ndata: {\"b\":\"z\"}\n\n" +
+		"data: {\"a\":\"w\"}\n\ndata: {\"b\":\"v\"}\n\ndata: {\"b\":\"u\"}\n\n"
+	r := NewReader(strings.NewReader(in))
+	run := [256]bool{'u': true, 'v': true, 'w': true, 'x': true, 'y': true, 'z': true}
+	var sh Shape
+	var got []string
+	for i := 0; ; i++ {
+		switch i {
+		case 1:
+			sh.Set("", []byte(`{"a":"`), []byte(`"}`))
+		case 3:
+			sh.Set("", []byte(`{"b":"`), []byte(`"}`))
+		case 5:
+			sh.Reset()
+		}
+		if v, ok := r.NextShaped(&sh, &run); ok {
+			got = append(got, "shaped:"+string(v))
+			continue
+		}
+		ev, err := r.NextRaw()
+		if err != nil {
+			break
+		}
+		got = append(got, string(ev.Data))
+	}
+	want := `{"a":"x"} shaped:y {"b":"z"} {"a":"w"} shaped:v {"b":"u"}`
+	if strings.Join(got, " ") != want {
+		t.Errorf("events %q, want %q", strings.Join(got, " "), want)
+	}
+}
