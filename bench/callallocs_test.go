@@ -24,14 +24,21 @@ func TestCallAllocations(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			w := &sinkWriter{h: http.Header{}}
-			n := testing.AllocsPerRun(200, func() {
+			call := func() {
 				clear(w.h)
 				w.n = 0
 				c.h.ServeHTTP(w, httptest.NewRequest("POST", c.path, strings.NewReader(c.body)))
 				if w.n == 0 {
 					t.Fatal("nothing written")
 				}
-			})
+			}
+			// The fewest of five rounds: AllocsPerRun counts the whole
+			// process's allocations, and what the package's other tests
+			// left running (drains, timers) only adds to them.
+			n := testing.AllocsPerRun(100, call)
+			for range 4 {
+				n = min(n, testing.AllocsPerRun(100, call))
+			}
 			if n > want {
 				t.Errorf("%.0f allocations a call, want at most %d", n, want)
 			}
