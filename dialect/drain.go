@@ -35,7 +35,8 @@ type Drain struct {
 	body       io.Closer
 	at         time.Duration // deadline, since drains.base
 	prev, next *Drain
-	linked     bool // in drains' list; guarded by drains.mu
+	linked     bool   // in drains' list; guarded by drains.mu
+	pending    *Drain // the next drain no goroutine has taken; guarded by drains.mu
 	r          io.LimitedReader
 }
 
@@ -52,6 +53,7 @@ var drains struct {
 	armed      bool
 	base       time.Time
 	running    int           // drains whose goroutine has not ended
+	pending    *Drain        // drains linked but not yet taken by a goroutine (runDrain)
 	idle       chan struct{} // closed when running drops to 0; made by a waiter
 	started    int64         // drains that had a goroutine, ever
 }
@@ -90,11 +92,23 @@ func (d *Drain) Close(body io.ReadCloser, ended bool) {
 	d.body = body
 	d.r = io.LimitedReader{R: body, N: drainMax} // CopyN would allocate one
 	d.link()
-	go d.run()
+	go runDrain()
+}
+
+// runDrain runs a drain that link queued. Close starts it with no
+// argument: `go d.run()` would allocate a closure to hold d, one
+// allocation a drain. link queues one drain before each goroutine
+// starts, and each goroutine takes one; which one does not matter.
+func runDrain() {
+	drains.mu.Lock()
+	d := drains.pending
+	drains.pending, d.pending = d.pending, nil
+	drains.mu.Unlock()
+	d.run()
 }
 
 // link puts d in the drains' list, with its deadline, and arms the timer
-// if it is not.
+// if it is not; and queues it for a goroutine (runDrain).
 func (d *Drain) link() {
 	drains.mu.Lock()
 	drains.running++
@@ -107,6 +121,7 @@ func (d *Drain) link() {
 		drains.head = d
 	}
 	drains.tail = d
+	d.pending, drains.pending = drains.pending, d
 	if !drains.armed {
 		drains.armed = true
 		if drains.timer == nil {

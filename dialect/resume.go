@@ -201,6 +201,21 @@ func (rs *Resumer) fresh(w http.ResponseWriter, r *http.Request, kind string) *h
 	return nil
 }
 
+// Encoder writes a streamed call's events to out. An interface, not a
+// function: a dialect's encoder can be a struct its call allocates
+// anyway, where a closure a resumable call runs later would be one more
+// allocation for every call.
+type Encoder interface {
+	Encode(ctx context.Context, out *sse.Writer, call *gateway.Call)
+}
+
+// EncodeFunc is a function as an Encoder.
+type EncodeFunc func(ctx context.Context, out *sse.Writer, call *gateway.Call)
+
+func (f EncodeFunc) Encode(ctx context.Context, out *sse.Writer, call *gateway.Call) {
+	f(ctx, out, call)
+}
+
 // Stream serves one streamed call of kind. start starts it with ctx (r's
 // own; or, when resumable, r's without its cancellation: the call
 // outlives a broken connection until the grace period runs out); encode
@@ -209,7 +224,7 @@ func (rs *Resumer) fresh(w http.ResponseWriter, r *http.Request, kind string) *h
 // codec.
 func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, resumable bool, o sse.Options,
 	start func(ctx context.Context) (*gateway.Call, *stream.Error),
-	encode func(ctx context.Context, out *sse.Writer, call *gateway.Call)) {
+	encode Encoder) {
 	if resumable {
 		rs.streamResumable(w, r, kind, start, encode)
 		return
@@ -220,7 +235,7 @@ func (rs *Resumer) Stream(w http.ResponseWriter, r *http.Request, kind string, r
 	}
 	defer call.Close()
 	defer out.Close()
-	encode(r.Context(), out, call)
+	encode.Encode(r.Context(), out, call)
 }
 
 // startPlain is Stream's start of a plain call: the call and its writer, or
@@ -275,7 +290,7 @@ func (rs *Resumer) startPlain(w http.ResponseWriter, r *http.Request, kind strin
 //go:noinline
 func (rs *Resumer) streamResumable(w http.ResponseWriter, r *http.Request, kind string,
 	start func(ctx context.Context) (*gateway.Call, *stream.Error),
-	encode func(ctx context.Context, out *sse.Writer, call *gateway.Call)) {
+	encode Encoder) {
 	if ct := continuingFrom(r.Context()); ct != nil {
 		rs.continueStream(r, ct, start, encode)
 		return
@@ -336,7 +351,7 @@ func (f *waitFlush) BeforeWait() {
 // run runs a resumable call's encoder into its session's log, on a
 // goroutine of its own, counted for Shutdown.
 func (rs *Resumer) run(ctx context.Context, cancel context.CancelCauseFunc, sess *resume.Session, call *gateway.Call,
-	encode func(ctx context.Context, out *sse.Writer, call *gateway.Call)) {
+	encode Encoder) {
 	lc := &liveCall{cancel: cancel}
 	rs.mu.Lock()
 	rs.calls[lc] = struct{}{}
@@ -358,7 +373,7 @@ func (rs *Resumer) run(ctx context.Context, cancel context.CancelCauseFunc, sess
 				slog.Error("resumable stream panicked", "stream", sess.ID(), "panic", p)
 			}
 		}()
-		encode(ctx, sse.NewLogWriter(sess, sse.Options{IDPrefix: sess.ID() + "-"}), call)
+		encode.Encode(ctx, sse.NewLogWriter(sess, sse.Options{IDPrefix: sess.ID() + "-"}), call)
 	}()
 }
 
@@ -577,7 +592,7 @@ func (rs *Resumer) continueOrphan(ctx context.Context, o resume.Orphan, nonce st
 // replica's log.
 func (rs *Resumer) continueStream(r *http.Request, ct *continuing,
 	start func(ctx context.Context) (*gateway.Call, *stream.Error),
-	encode func(ctx context.Context, out *sse.Writer, call *gateway.Call)) {
+	encode Encoder) {
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
 	sess, err := rs.Registry.Adopt(ct.orphan, ct.nonce, func() { cancel(nil) })
 	if err != nil {

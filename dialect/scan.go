@@ -14,20 +14,17 @@ type JSONScanner struct {
 	i int
 }
 
-// ScanObject decodes data, one object of keys and nothing after it, into
-// *v, which must be zero: field reads each key's value into out. When it
-// returns false, *v is zero again, as if untouched. (It decodes in place:
-// a value of its own would escape to the heap through field, one more
-// allocation a call.)
-func ScanObject[T any](data []byte, v *T, keys KeySet, field func(s *JSONScanner, key []byte, out *T) bool) bool {
-	s := NewJSONScanner(data)
-	if !s.Fields(keys, func(key []byte) bool { return field(s, key, v) }) || !s.End() {
-		var zero T
-		*v = zero
-		return false
-	}
-	return true
+// ScanObject reads the rest of s's data as one object of keys and
+// nothing after it, calling field with each key and s at its value. A
+// caller keeps its scanner in a variable of its own and names its field
+// function in the closure: a scanner handed on to a function value
+// escapes to the heap, one allocation a call.
+func (s *JSONScanner) ScanObject(keys KeySet, field func(key []byte) bool) bool {
+	return s.Fields(keys, field) && s.End()
 }
+
+// Init makes s a scanner at the start of data, as NewJSONScanner does.
+func (s *JSONScanner) Init(data []byte) { *s = JSONScanner{b: data} }
 
 // NewJSONScanner returns a scanner at the start of data.
 func NewJSONScanner(data []byte) *JSONScanner { return &JSONScanner{b: data} }

@@ -16,7 +16,10 @@ import (
 // the turns and the system prompt are views of it, and those with
 // escapes are unescaped in place once the whole body is taken.
 func scanMessages(data []byte, b *MessagesRequest) bool {
-	if !dialect.ScanObject(data, b, messagesKeys, messagesField) {
+	var s dialect.JSONScanner
+	s.Init(data)
+	if !s.ScanObject(messagesKeys, func(key []byte) bool { return messagesField(&s, key, b) }) {
+		*b = MessagesRequest{}
 		return false
 	}
 	if b.System != nil {

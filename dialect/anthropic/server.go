@@ -135,9 +135,14 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	// call's record needs).
 	model := body.Model
 	s.opts.Resume.Stream(w, r, kindMessages, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive, DeferFlush: true}, start,
-		func(_ context.Context, out *sse.Writer, call *gateway.Call) {
-			run(&encoder{w: w, sw: out, model: model, id: call.ID, streamed: true, index: -1}, call)
-		})
+		&encoder{w: w, model: model, streamed: true, index: -1})
+}
+
+// Encode runs a stream's call through e (dialect.Encoder): the encoder is
+// made before the call starts, so the stream needs no closure of its own.
+func (e *encoder) Encode(_ context.Context, out *sse.Writer, call *gateway.Call) {
+	e.sw, e.id = out, call.ID
+	run(e, call)
 }
 
 // answer answers a call in one piece. Out of line, so that its locals

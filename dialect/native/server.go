@@ -328,9 +328,9 @@ func (s *Server) inference(w http.ResponseWriter, r *http.Request, body *Inferen
 	}
 	s.opts.Resume.Stream(w, r, kindInference, resumable, sse.Options{KeepAlive: s.opts.KeepAlive, DeferFlush: true},
 		func(ctx context.Context) (*gateway.Call, *stream.Error) { return s.start(ctx, req, true) },
-		func(_ context.Context, out *sse.Writer, call *gateway.Call) {
+		dialect.EncodeFunc(func(_ context.Context, out *sse.Writer, call *gateway.Call) {
 			tokens(out, call, req.Thinking, doneLine)
-		})
+		}))
 }
 
 // tokens writes call as the token stream's events. Thinking deltas go out
@@ -569,7 +569,7 @@ func (s *Server) generateStream(w http.ResponseWriter, r *http.Request) {
 			call, model, err = s.startGenerate(ctx, req, models, true)
 			return call, err
 		},
-		func(_ context.Context, out *sse.Writer, call *gateway.Call) { s.generateEvents(out, call, model) })
+		dialect.EncodeFunc(func(_ context.Context, out *sse.Writer, call *gateway.Call) { s.generateEvents(out, call, model) }))
 }
 
 // generateEvents writes call as typed generation events.

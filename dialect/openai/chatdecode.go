@@ -13,7 +13,13 @@ import (
 // ever takes bodies that encoding/json decodes to the same value
 // (FuzzScanChat).
 func scanChat(data []byte, c *ChatRequest) bool {
-	return dialect.ScanObject(data, c, chatKeys, chatField)
+	var s dialect.JSONScanner
+	s.Init(data)
+	if !s.ScanObject(chatKeys, func(key []byte) bool { return chatField(&s, key, c) }) {
+		*c = ChatRequest{}
+		return false
+	}
+	return true
 }
 
 // chatKeys are the keys scanChat reads, and those of a message.

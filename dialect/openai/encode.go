@@ -47,6 +47,13 @@ func newChunkEncoder(id, model string, created int64, legacy bool) *chunkEncoder
 // the delta's opening, so the call's first chunk costs one allocation for
 // both.
 func newChunkEncoderFor(prefix, id, model string, created int64, legacy bool) *chunkEncoder {
+	e := new(chunkEncoder)
+	e.init(prefix, id, model, created, legacy)
+	return e
+}
+
+// init makes e newChunkEncoderFor's encoder in place.
+func (e *chunkEncoder) init(prefix, id, model string, created int64, legacy bool) {
 	object := "chat.completion.chunk"
 	if legacy {
 		object = "text_completion"
@@ -54,7 +61,7 @@ func newChunkEncoderFor(prefix, id, model string, created int64, legacy bool) *c
 	if strings.HasPrefix(id, prefix) {
 		prefix = ""
 	}
-	e := &chunkEncoder{legacy: legacy}
+	*e = chunkEncoder{legacy: legacy}
 	h := e.inline[:0]
 	if n := 96 + len(prefix) + len(id) + len(model) + len(contentOpen); n > len(e.inline) {
 		h = make([]byte, 0, n)
@@ -72,7 +79,6 @@ func newChunkEncoderFor(prefix, id, model string, created int64, legacy bool) *c
 	if !legacy {
 		e.content = append(h, contentOpen...)
 	}
-	return e
 }
 
 // contentOpen follows the head in a chat token's chunk (chunkEncoder.content).

@@ -59,7 +59,7 @@ func (s *Server) Responses(w http.ResponseWriter, r *http.Request) {
 	}
 	s.opts.Resume.Stream(w, r, kindResponses, dialect.Wants(r), sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs, DeferFlush: true},
 		start,
-		func(ctx context.Context, out *sse.Writer, call *gateway.Call) {
+		dialect.EncodeFunc(func(ctx context.Context, out *sse.Writer, call *gateway.Call) {
 			e := newResponseEncoder(out, call, tail, summary)
 			e.keep = keep
 			if !e.start() {
@@ -78,7 +78,7 @@ func (s *Server) Responses(w http.ResponseWriter, r *http.Request) {
 			if e.end(finish, usageOf(call, usage)) {
 				out.Flush()
 			}
-		})
+		}))
 }
 
 // responseFailed logs a stream's failure and ends it with the error

@@ -299,17 +299,32 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *stream.Requ
 	}
 	s.opts.Resume.Stream(w, r, k.kind, resumable, sse.Options{KeepAlive: s.opts.KeepAlive, OmitIDs: s.opts.OmitEventIDs, DeferFlush: true},
 		func(ctx context.Context) (*gateway.Call, *stream.Error) { return s.start(offered(ctx, mem), req) },
-		func(ctx context.Context, out *sse.Writer, call *gateway.Call) {
-			s.events(ctx, out, call, chunkEncoderFor(call, k, model), includeUsage)
-		})
+		&chunkStream{s: s, k: k, model: model, includeUsage: includeUsage})
 }
 
-// chunkEncoderFor is call's chunk encoder, made out of line: the closure
-// that calls events stays small, under every flush of the stream.
+// chunkStream is a chat or completion stream's dialect.Encoder: what it
+// needs to know and its chunk encoder in one allocation (a closure and
+// the encoder were two, the closure's escaping through the resumable
+// path).
+type chunkStream struct {
+	s            *Server
+	k            *streamKind
+	model        string
+	includeUsage bool
+	enc          chunkEncoder
+}
+
+func (c *chunkStream) Encode(ctx context.Context, out *sse.Writer, call *gateway.Call) {
+	c.initEncoder(call)
+	c.s.events(ctx, out, call, &c.enc, c.includeUsage)
+}
+
+// initEncoder makes call's chunk encoder, out of line: the frame that
+// calls events stays small, under every flush of the stream.
 //
 //go:noinline
-func chunkEncoderFor(call *gateway.Call, k *streamKind, model string) *chunkEncoder {
-	return newChunkEncoderFor(k.idPrefix, call.ID, model, call.Started.Unix(), k.text)
+func (c *chunkStream) initEncoder(call *gateway.Call) {
+	c.enc.init(c.k.idPrefix, call.ID, c.model, call.Started.Unix(), c.k.text)
 }
 
 // events writes call's events, then [DONE]: the first at once, the others
