@@ -451,14 +451,13 @@ func (j *joined) String() string {
 // encoder writes one call as Anthropic's event sequence, or collects it for
 // a whole message. Content blocks are opened as the channel changes.
 type encoder struct {
-	w         http.ResponseWriter
-	sw        *sse.Writer // once started
-	keepAlive time.Duration
-	model     string
-	id        string // the call's: the message's is "msg_" and it
-	streamed  bool
-	started   bool // message_start sent
-	sent      bool // the first token is out
+	w        http.ResponseWriter
+	sw       *sse.Writer // a streamed call's, given by Encode
+	model    string
+	id       string // the call's: the message's is "msg_" and it
+	streamed bool
+	started  bool // message_start sent
+	sent     bool // the first token is out
 
 	index    int    // current block, -1 before the first
 	open     string // type of the open block, "" if none
@@ -504,9 +503,6 @@ func (e *encoder) start(call *gateway.Call) bool {
 //go:noinline
 func (e *encoder) sendStart(call *gateway.Call) bool {
 	inputTokens := call.Summary().Usage.PromptTokens
-	if e.sw == nil {
-		e.sw = sse.NewWriter(e.w, sse.Options{KeepAlive: e.keepAlive})
-	}
 	e.sw.SetNames(clientNames)
 	e.started = true
 	e.inputTok = inputTokens
