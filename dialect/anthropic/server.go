@@ -266,15 +266,15 @@ func (b *MessagesRequest) toRequest() (*stream.Request, *stream.Error) {
 			return nil, stream.InvalidParam("stop_sequences", "stop_sequences.%d: each stop sequence must contain non-whitespace", i)
 		}
 	}
-	req := &stream.Request{Model: b.Model, Sampling: stream.Sampling{
+	// Room for the usual turns, with the request in one allocation: a
+	// system prompt and a message each (tool results add more).
+	req := dialect.NewRequest(len(b.Messages) + 1)
+	req.Model, req.Sampling = b.Model, stream.Sampling{
 		MaxTokens: *b.MaxTokens, Temperature: b.Temperature, TopP: b.TopP, TopK: b.TopK, Stop: b.StopSequences,
-	}}
+	}
 	if err := dialect.StreamLimits(req, b.BufferSize, b.TimeoutMs, ""); err != nil {
 		return nil, err
 	}
-	// One allocation for the usual turns: a system prompt and a message
-	// each (tool results add more).
-	req.Messages = make([]stream.Message, 0, len(b.Messages)+1)
 	if b.System != nil {
 		text, err := joinText(b.System.Blocks, "system")
 		if err != nil {
