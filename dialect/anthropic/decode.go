@@ -15,10 +15,14 @@ import (
 // data must be the caller's own (dialect.DecodeJSONOwned): the texts of
 // the turns and the system prompt are views of it, and those with
 // escapes are unescaped in place once the whole body is taken.
-func scanMessages(data []byte, b *MessagesRequest) bool {
+func scanMessages(data []byte, b *MessagesRequest) bool { return scanMessagesInto(data, b, nil) }
+
+// scanMessagesInto is scanMessages reading the turns into msgs (appended
+// to), room the caller has.
+func scanMessagesInto(data []byte, b *MessagesRequest, msgs []Message) bool {
 	var s dialect.JSONScanner
 	s.Init(data)
-	if !s.ScanObject(messagesKeys, func(key []byte) bool { return messagesField(&s, key, b) }) {
+	if !s.ScanObject(messagesKeys, func(key []byte) bool { return messagesField(&s, key, b, msgs) }) {
 		*b = MessagesRequest{}
 		return false
 	}
@@ -51,14 +55,14 @@ var (
 	blockKeys = dialect.NewKeySet("type", "text")
 )
 
-func messagesField(s *dialect.JSONScanner, key []byte, b *MessagesRequest) (ok bool) {
+func messagesField(s *dialect.JSONScanner, key []byte, b *MessagesRequest, msgs []Message) (ok bool) {
 	switch string(key) {
 	case "model":
 		b.Model, ok = s.Str()
 	case "max_tokens":
 		b.MaxTokens, ok = s.IntPtr()
 	case "messages":
-		b.Messages, ok = turns(s)
+		b.Messages, ok = turns(s, msgs)
 	case "system":
 		var c Content
 		if c, ok = content(s); ok {
@@ -79,9 +83,11 @@ func messagesField(s *dialect.JSONScanner, key []byte, b *MessagesRequest) (ok b
 }
 
 // turns reads the messages (an empty array is empty, not nil, as
-// encoding/json makes it).
-func turns(s *dialect.JSONScanner) ([]Message, bool) {
-	out := make([]Message, 0, 4)
+// encoding/json makes it), appended to out when it has room.
+func turns(s *dialect.JSONScanner, out []Message) ([]Message, bool) {
+	if cap(out) == 0 {
+		out = make([]Message, 0, 4)
+	}
 	ok := s.Array(func() bool {
 		var m Message
 		ok := s.Fields(turnKeys, func(key []byte) (ok bool) {

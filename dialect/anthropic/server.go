@@ -98,7 +98,7 @@ func (s *Server) countTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
-	var body MessagesRequest
+	var body scannedMessages
 	mem, err := s.decode(w, r, &body)
 	if err != nil {
 		writeError(w, err)
@@ -233,9 +233,19 @@ func (e *encoder) ended(call *gateway.Call, usage *stream.Usage) {
 // scanMessages, whose texts are views of the body that body then owns
 // (from the pool when long: mem, see dialect.DecodeJSONPooled), else
 // with encoding/json.
-func (s *Server) decode(w http.ResponseWriter, r *http.Request, body *MessagesRequest) (mem *dialect.Body, _ *stream.Error) {
-	mem, _, err := dialect.DecodeJSONPooled(w, r, s.opts.BodyLimit, body, func(data []byte) bool { return scanMessages(data, body) })
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, body *scannedMessages) (mem *dialect.Body, _ *stream.Error) {
+	mem, _, err := dialect.DecodeJSONPooled(w, r, s.opts.BodyLimit, &body.MessagesRequest, func(data []byte) bool {
+		return scanMessagesInto(data, &body.MessagesRequest, body.turns[:0])
+	})
 	return mem, err
+}
+
+// scannedMessages is a Messages request's body with room for its first
+// turns, which scanMessages reads into: one allocation where the body
+// (which escapes through DecodeJSONPooled) and its turns were two.
+type scannedMessages struct {
+	MessagesRequest
+	turns [2]Message
 }
 
 // toRequest validates the body as Anthropic does and converts it.

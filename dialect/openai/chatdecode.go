@@ -12,10 +12,14 @@ import (
 // entry, and encoding/json decodes the body as before: the scanner only
 // ever takes bodies that encoding/json decodes to the same value
 // (FuzzScanChat).
-func scanChat(data []byte, c *ChatRequest) bool {
+func scanChat(data []byte, c *ChatRequest) bool { return scanChatInto(data, c, nil) }
+
+// scanChatInto is scanChat reading the messages into msgs (appended to),
+// room the caller has.
+func scanChatInto(data []byte, c *ChatRequest, msgs []Message) bool {
 	var s dialect.JSONScanner
 	s.Init(data)
-	if !s.ScanObject(chatKeys, func(key []byte) bool { return chatField(&s, key, c) }) {
+	if !s.ScanObject(chatKeys, func(key []byte) bool { return chatField(&s, key, c, msgs) }) {
 		*c = ChatRequest{}
 		return false
 	}
@@ -31,7 +35,7 @@ var (
 	streamOptionsKeys = dialect.NewKeySet("include_usage")
 )
 
-func chatField(s *dialect.JSONScanner, key []byte, c *ChatRequest) (ok bool) {
+func chatField(s *dialect.JSONScanner, key []byte, c *ChatRequest, msgs []Message) (ok bool) {
 	switch string(key) {
 	case "model":
 		c.Model, ok = s.Str()
@@ -40,7 +44,7 @@ func chatField(s *dialect.JSONScanner, key []byte, c *ChatRequest) (ok bool) {
 	case "stream":
 		c.Stream, ok = s.Bool()
 	case "messages":
-		c.Messages, ok = messages(s)
+		c.Messages, ok = messages(s, msgs)
 	case "stream_options":
 		c.StreamOptions, ok = streamOptions(s)
 	case "max_tokens":
@@ -67,9 +71,11 @@ func chatField(s *dialect.JSONScanner, key []byte, c *ChatRequest) (ok bool) {
 }
 
 // messages reads an array of messages (an empty one is empty, not nil,
-// as encoding/json makes it).
-func messages(s *dialect.JSONScanner) ([]Message, bool) {
-	msgs := make([]Message, 0, 4)
+// as encoding/json makes it), appended to msgs when it has room.
+func messages(s *dialect.JSONScanner, msgs []Message) ([]Message, bool) {
+	if cap(msgs) == 0 {
+		msgs = make([]Message, 0, 4)
+	}
 	ok := s.Array(func() bool {
 		var m Message
 		ok := s.Fields(messageKeys, func(key []byte) (ok bool) {
