@@ -17,12 +17,18 @@ import (
 // escapes are unescaped in place once the whole body is taken.
 func scanMessages(data []byte, b *MessagesRequest) bool { return scanMessagesInto(data, b, nil) }
 
-// scanMessagesInto is scanMessages reading the turns into msgs (appended
-// to), room the caller has.
-func scanMessagesInto(data []byte, b *MessagesRequest, msgs []Message) bool {
+// messagesRoom is room its caller has for what scanMessagesInto reads:
+// the first turns and max_tokens (see scannedMessages).
+type messagesRoom struct {
+	turns     [2]Message
+	maxTokens int
+}
+
+// scanMessagesInto is scanMessages reading into r, if not nil.
+func scanMessagesInto(data []byte, b *MessagesRequest, r *messagesRoom) bool {
 	var s dialect.JSONScanner
 	s.Init(data)
-	if !s.ScanObject(messagesKeys, func(key []byte) bool { return messagesField(&s, key, b, msgs) }) {
+	if !s.ScanObject(messagesKeys, func(key []byte) bool { return messagesField(&s, key, b, r) }) {
 		*b = MessagesRequest{}
 		return false
 	}
@@ -55,14 +61,22 @@ var (
 	blockKeys = dialect.NewKeySet("type", "text")
 )
 
-func messagesField(s *dialect.JSONScanner, key []byte, b *MessagesRequest, msgs []Message) (ok bool) {
+func messagesField(s *dialect.JSONScanner, key []byte, b *MessagesRequest, r *messagesRoom) (ok bool) {
 	switch string(key) {
 	case "model":
 		b.Model, ok = s.Str()
 	case "max_tokens":
-		b.MaxTokens, ok = s.IntPtr()
+		if r != nil {
+			b.MaxTokens, ok = s.IntInto(&r.maxTokens)
+		} else {
+			b.MaxTokens, ok = s.IntPtr()
+		}
 	case "messages":
-		b.Messages, ok = turns(s, msgs)
+		var out []Message
+		if r != nil {
+			out = r.turns[:0]
+		}
+		b.Messages, ok = turns(s, out)
 	case "system":
 		var c Content
 		if c, ok = content(s); ok {

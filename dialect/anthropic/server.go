@@ -235,17 +235,18 @@ func (e *encoder) ended(call *gateway.Call, usage *stream.Usage) {
 // with encoding/json.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, body *scannedMessages) (mem *dialect.Body, _ *stream.Error) {
 	mem, _, err := dialect.DecodeJSONPooled(w, r, s.opts.BodyLimit, &body.MessagesRequest, func(data []byte) bool {
-		return scanMessagesInto(data, &body.MessagesRequest, body.turns[:0])
+		return scanMessagesInto(data, &body.MessagesRequest, &body.room)
 	})
 	return mem, err
 }
 
 // scannedMessages is a Messages request's body with room for its first
-// turns, which scanMessages reads into: one allocation where the body
-// (which escapes through DecodeJSONPooled) and its turns were two.
+// turns and its max_tokens, which scanMessagesInto reads into: one
+// allocation where the body (which escapes through DecodeJSONPooled), its
+// turns and max_tokens were three.
 type scannedMessages struct {
 	MessagesRequest
-	turns [2]Message
+	room messagesRoom
 }
 
 // toRequest validates the body as Anthropic does and converts it.

@@ -14,12 +14,18 @@ import (
 // (FuzzScanChat).
 func scanChat(data []byte, c *ChatRequest) bool { return scanChatInto(data, c, nil) }
 
-// scanChatInto is scanChat reading the messages into msgs (appended to),
-// room the caller has.
-func scanChatInto(data []byte, c *ChatRequest, msgs []Message) bool {
+// chatRoom is room its caller has for what scanChatInto reads: the first
+// messages and the stream options (see scannedChat).
+type chatRoom struct {
+	msgs [2]Message
+	opts StreamOptions
+}
+
+// scanChatInto is scanChat reading into r, if not nil.
+func scanChatInto(data []byte, c *ChatRequest, r *chatRoom) bool {
 	var s dialect.JSONScanner
 	s.Init(data)
-	if !s.ScanObject(chatKeys, func(key []byte) bool { return chatField(&s, key, c, msgs) }) {
+	if !s.ScanObject(chatKeys, func(key []byte) bool { return chatField(&s, key, c, r) }) {
 		*c = ChatRequest{}
 		return false
 	}
@@ -35,7 +41,7 @@ var (
 	streamOptionsKeys = dialect.NewKeySet("include_usage")
 )
 
-func chatField(s *dialect.JSONScanner, key []byte, c *ChatRequest, msgs []Message) (ok bool) {
+func chatField(s *dialect.JSONScanner, key []byte, c *ChatRequest, r *chatRoom) (ok bool) {
 	switch string(key) {
 	case "model":
 		c.Model, ok = s.Str()
@@ -44,9 +50,19 @@ func chatField(s *dialect.JSONScanner, key []byte, c *ChatRequest, msgs []Messag
 	case "stream":
 		c.Stream, ok = s.Bool()
 	case "messages":
+		var msgs []Message
+		if r != nil {
+			msgs = r.msgs[:0]
+		}
 		c.Messages, ok = messages(s, msgs)
 	case "stream_options":
-		c.StreamOptions, ok = streamOptions(s)
+		var o *StreamOptions
+		if r != nil {
+			o = &r.opts
+		} else {
+			o = new(StreamOptions)
+		}
+		c.StreamOptions, ok = o, streamOptions(s, o)
 	case "max_tokens":
 		c.MaxTokens, ok = s.IntPtr()
 	case "max_completion_tokens":
@@ -95,11 +111,10 @@ func messages(s *dialect.JSONScanner, msgs []Message) ([]Message, bool) {
 	return msgs, ok
 }
 
-func streamOptions(s *dialect.JSONScanner) (*StreamOptions, bool) {
-	var o StreamOptions
-	ok := s.Fields(streamOptionsKeys, func([]byte) (ok bool) {
+// streamOptions reads stream_options into o.
+func streamOptions(s *dialect.JSONScanner, o *StreamOptions) bool {
+	return s.Fields(streamOptionsKeys, func([]byte) (ok bool) {
 		o.IncludeUsage, ok = s.Bool()
 		return ok
 	})
-	return &o, ok
 }

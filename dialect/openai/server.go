@@ -189,20 +189,21 @@ func (s *Server) textCompletion(w http.ResponseWriter, r *http.Request, req *str
 	})
 }
 
-// scannedChat is a chat request's body with room for its first messages,
-// which scanChat reads into: one allocation where the body (which
-// escapes through requestBody) and its messages were two.
+// scannedChat is a chat request's body with room for its first messages
+// and its stream options, which scanChatInto reads into: one allocation
+// where the body (which escapes through requestBody), its messages and
+// its options were three.
 type scannedChat struct {
 	ChatRequest
-	msgs [2]Message
+	room chatRoom
 }
 
-// chatOf is body's chat request, and the room it has for the messages,
+// chatOf is body's chat request, and the room it has for scanChatInto,
 // if it is one.
-func chatOf(body requestBody) (*ChatRequest, []Message) {
+func chatOf(body requestBody) (*ChatRequest, *chatRoom) {
 	switch b := body.(type) {
 	case *scannedChat:
-		return &b.ChatRequest, b.msgs[:0]
+		return &b.ChatRequest, &b.room
 	case *ChatRequest:
 		return b, nil
 	}
@@ -236,8 +237,8 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, body requestBody
 // holds its body, from the pool when it is long (mem), and its
 // messages' texts become views of it (validate).
 func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, body requestBody) (mem *dialect.Body, viewed bool, err *stream.Error) {
-	if c, msgs := chatOf(body); c != nil {
-		return dialect.DecodeJSONPooled(w, r, s.opts.BodyLimit, c, func(data []byte) bool { return scanChatInto(data, c, msgs) })
+	if c, room := chatOf(body); c != nil {
+		return dialect.DecodeJSONPooled(w, r, s.opts.BodyLimit, c, func(data []byte) bool { return scanChatInto(data, c, room) })
 	}
 	return nil, false, dialect.DecodeJSON(w, r, s.opts.BodyLimit, body)
 }
