@@ -85,10 +85,11 @@ func (k *Keeper) add(w *Writer) {
 // graceFor queues w's header grace. w.mu is held.
 func (k *Keeper) graceFor(w *Writer) {
 	k.mu.Lock()
-	at := k.now() + HeaderGrace
+	now := k.now()
+	at := now + HeaderGrace
 	w.gat = at
 	k.graces.push(w, grace)
-	k.armGrace(at)
+	k.armGrace(at, now)
 	k.mu.Unlock()
 }
 
@@ -171,13 +172,13 @@ func (k *Keeper) arm(at time.Duration) {
 	k.timer.Reset(d)
 }
 
-// armGrace is arm for the graces' timer.
-func (k *Keeper) armGrace(at time.Duration) {
+// armGrace is arm for the graces' timer, now being k.now().
+func (k *Keeper) armGrace(at, now time.Duration) {
 	if k.gat != 0 && k.gat <= at {
 		return
 	}
 	k.gat = at
-	d := at - k.now()
+	d := at - now
 	if k.gtimer == nil {
 		k.gtimer = time.AfterFunc(d, k.fireGrace)
 		return
@@ -279,7 +280,7 @@ func (k *Keeper) fire(fired *time.Duration) {
 		k.arm(k.due)
 	}
 	if w := k.graces.head; w != nil {
-		k.armGrace(w.gat)
+		k.armGrace(w.gat, k.now())
 	}
 	k.mu.Unlock()
 }
