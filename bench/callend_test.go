@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime/metrics"
 	"strings"
 	"testing"
 
@@ -23,7 +24,10 @@ import (
 // whose end was left to a drain on a goroutine of its own
 // (docs/benchmarks.md, issue 13, drainclose session); dials is how many
 // upstream connections the calls opened (a call that comes before the
-// last call's drain ended opens another).
+// last call's drain ended opens another). goroutines/call is how many
+// goroutines the process started a call: the mock's server starts one
+// (net/http's background read), a drain another, and a Keeper's timer
+// one when it fires (docs/benchmarks.md, issue 13, percall5 session).
 func BenchmarkCallEnd(b *testing.B) {
 	for _, c := range []struct {
 		api, path, body string
@@ -49,7 +53,7 @@ func BenchmarkCallEnd(b *testing.B) {
 			h := c.over(up.URL, client)
 			w := &sinkWriter{h: http.Header{}}
 			b.ReportAllocs()
-			d0 := dialect.DrainsStarted()
+			d0, g0 := dialect.DrainsStarted(), goroutinesCreated()
 			for b.Loop() {
 				clear(w.h)
 				w.n = 0
@@ -60,7 +64,15 @@ func BenchmarkCallEnd(b *testing.B) {
 			}
 			dialect.WaitDrains()
 			b.ReportMetric(float64(dialect.DrainsStarted()-d0)/float64(b.N), "drains/call")
+			b.ReportMetric(float64(goroutinesCreated()-g0)/float64(b.N), "goroutines/call")
 			b.ReportMetric(float64(dials), "dials")
 		})
 	}
+}
+
+// goroutinesCreated is how many goroutines the process has started.
+func goroutinesCreated() uint64 {
+	m := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(m)
+	return m[0].Value.Uint64()
 }

@@ -399,13 +399,17 @@ func (s *JSONScanner) Int() (int64, bool) {
 }
 
 // IntPtr is Int into a new int.
-func (s *JSONScanner) IntPtr() (*int, bool) {
+func (s *JSONScanner) IntPtr() (*int, bool) { return s.IntInto(new(int)) }
+
+// IntInto is IntPtr into *p, room its caller has: p, or nil if the
+// number is not taken.
+func (s *JSONScanner) IntInto(p *int) (*int, bool) {
 	n, ok := s.Int()
 	if !ok {
 		return nil, false
 	}
-	v := int(n)
-	return &v, true
+	*p = int(n)
+	return p, true
 }
 
 // FloatPtr reads a number into a new float64 (encoding/json refuses one

@@ -25,12 +25,18 @@ import (
 // timer belongs to the goroutine that first arms it: a Keeper used in a
 // synctest bubble stays in it.
 type Keeper struct {
-	mu      sync.Mutex
-	base    time.Time // the times below count from it
-	alive   list      // the Writers with keep-alives (their kl)
-	graces  list      // the header graces, in the order of their deadlines (gl)
-	timer   *time.Timer
-	at      time.Duration // when the timer fires; 0 when it is not armed
+	mu     sync.Mutex
+	base   time.Time     // the times below count from it
+	alive  list          // the Writers with keep-alives (their kl)
+	graces list          // the header graces, in the order of their deadlines (gl)
+	timer  *time.Timer   // the keep-alives' walks
+	at     time.Duration // when timer fires; 0 when it is not armed
+	// gtimer ends the header graces, apart from timer: it is stopped
+	// when the last grace leaves the queue (the usual grace ends with
+	// its stream's first event), where timer's firing for nothing would
+	// start a goroutine (time.AfterFunc's) for that grace.
+	gtimer  *time.Timer
+	gat     time.Duration // when gtimer fires; 0 when it is not armed
 	due     time.Duration // the first keep-alive that may be due; 0 for none
 	walked  time.Duration // when the last walk began
 	walking sync.Mutex    // one walk at a time; guards batch
@@ -79,10 +85,11 @@ func (k *Keeper) add(w *Writer) {
 // graceFor queues w's header grace. w.mu is held.
 func (k *Keeper) graceFor(w *Writer) {
 	k.mu.Lock()
-	at := k.now() + HeaderGrace
+	now := k.now()
+	at := now + HeaderGrace
 	w.gat = at
 	k.graces.push(w, grace)
-	k.arm(at)
+	k.armGrace(at, now)
 	k.mu.Unlock()
 }
 
@@ -93,6 +100,12 @@ func (k *Keeper) drop(w *Writer, all bool) {
 	w.gat = 0    // no grace is owed: fire must not queue it again
 	if w.gl.in { // checked here: remove's call costs more than the check
 		k.graces.remove(w, grace)
+		if k.graces.head == nil && k.gat != 0 {
+			// No grace left to end (see gtimer). A firing already
+			// under way finds none.
+			k.gtimer.Stop()
+			k.gat = 0
+		}
 	}
 	if all && w.kl.in {
 		k.alive.remove(w, alive)
@@ -143,9 +156,9 @@ func (l *list) remove(w *Writer, of func(*Writer) *links) {
 	*lw = links{}
 }
 
-// arm makes the timer fire at at, unless it fires sooner. Called with mu
-// held. A timer that finds nothing to do is not stopped: it fires once
-// for nothing, where stopping it would cost every call.
+// arm makes the keep-alives' timer fire at at, unless it fires sooner.
+// Called with mu held. It is not stopped when its Writers close: it
+// fires once for nothing, where stopping it would cost every call.
 func (k *Keeper) arm(at time.Duration) {
 	if k.at != 0 && k.at <= at {
 		return
@@ -153,21 +166,40 @@ func (k *Keeper) arm(at time.Duration) {
 	k.at = at
 	d := at - k.now()
 	if k.timer == nil {
-		k.timer = time.AfterFunc(d, k.fire)
+		k.timer = time.AfterFunc(d, k.fireWalk)
 		return
 	}
 	k.timer.Reset(d)
 }
 
-// fire runs on the timer: it sends the headers whose grace ended and, if
-// a keep-alive may be due, walks the Writers; then it arms the timer for
-// what comes next. Writers are locked outside mu (their own calls take
-// mu under theirs).
-func (k *Keeper) fire() {
+// armGrace is arm for the graces' timer, now being k.now().
+func (k *Keeper) armGrace(at, now time.Duration) {
+	if k.gat != 0 && k.gat <= at {
+		return
+	}
+	k.gat = at
+	d := at - now
+	if k.gtimer == nil {
+		k.gtimer = time.AfterFunc(d, k.fireGrace)
+		return
+	}
+	k.gtimer.Reset(d)
+}
+
+// fireWalk and fireGrace run on the two timers: either does all that is
+// due (fire), the timer that fired no longer armed.
+func (k *Keeper) fireWalk()  { k.fire(&k.at) }
+func (k *Keeper) fireGrace() { k.fire(&k.gat) }
+
+// fire sends the headers whose grace ended and, if a keep-alive may be
+// due, walks the Writers; then it arms the timers for what comes next.
+// fired is the armed time of the timer that fired. Writers are locked
+// outside mu (their own calls take mu under theirs).
+func (k *Keeper) fire(fired *time.Duration) {
 	k.walking.Lock()
 	defer k.walking.Unlock()
 	k.mu.Lock()
-	k.at = 0
+	*fired = 0
 	now := k.now()
 	batch := k.batch[:0]
 	for w := k.graces.head; w != nil && w.gat <= now; w = k.graces.head {
@@ -248,7 +280,7 @@ func (k *Keeper) fire() {
 		k.arm(k.due)
 	}
 	if w := k.graces.head; w != nil {
-		k.arm(w.gat)
+		k.armGrace(w.gat, k.now())
 	}
 	k.mu.Unlock()
 }

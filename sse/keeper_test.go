@@ -3,6 +3,7 @@ package sse
 import (
 	"errors"
 	"net/http"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -77,6 +78,43 @@ func TestKeeperWriters(t *testing.T) {
 			must(t, w.Close())
 		}
 	})
+}
+
+// A header grace whose headers left with the stream's first event ends
+// no timer: the graces' timer is stopped with the last of them, where a
+// timer firing for nothing started a goroutine (time.AfterFunc's) for
+// each such call, about one a call on a server that is not busy
+// (docs/benchmarks.md, issue 13, percall5 session). A grace that does
+// end still sends its headers once (TestKeeperWriters).
+func TestKeeperGraceEndsNoTimer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := new(Keeper)
+		const calls = 20
+		created := goroutinesCreated()
+		for range calls {
+			fc := &flushCounter{header: http.Header{}}
+			w := k.NewWriter(fc, Options{OmitIDs: true, DeferFlush: true, KeepAlive: -1})
+			must(t, w.Flush()) // nothing to send: the grace begins
+			must(t, w.SendString("", "x"))
+			must(t, w.Flush()) // the headers go with the event
+			must(t, w.Close())
+			time.Sleep(2 * HeaderGrace)
+			synctest.Wait()
+			if _, n, _ := fc.counts(); n != 1 {
+				t.Fatalf("%d flushes, want 1", n)
+			}
+		}
+		if n := goroutinesCreated() - created; n >= calls/2 {
+			t.Fatalf("%d goroutines started for %d graces that ended with an event", n, calls)
+		}
+	})
+}
+
+// goroutinesCreated is how many goroutines the process has started.
+func goroutinesCreated() uint64 {
+	m := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(m)
+	return m[0].Value.Uint64()
 }
 
 // A Keeper's Writer whose keep-alive failed leaves the list, so that one

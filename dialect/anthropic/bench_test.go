@@ -27,8 +27,7 @@ func BenchmarkDecodeMessages(b *testing.B) {
 			return dialect.DecodeJSON(w, r, 1<<20, m)
 		}},
 		{"server", func(w http.ResponseWriter, r *http.Request, m *MessagesRequest) *stream.Error {
-			_, err := s.decode(w, r, m)
-			return err
+			return s.decodeHeld(w, r, m)
 		}},
 	} {
 		b.Run(d.name, func(b *testing.B) {

@@ -15,10 +15,20 @@ import (
 // data must be the caller's own (dialect.DecodeJSONOwned): the texts of
 // the turns and the system prompt are views of it, and those with
 // escapes are unescaped in place once the whole body is taken.
-func scanMessages(data []byte, b *MessagesRequest) bool {
+func scanMessages(data []byte, b *MessagesRequest) bool { return scanMessagesInto(data, b, nil) }
+
+// messagesRoom is room its caller has for what scanMessagesInto reads:
+// the first turns and max_tokens (see scannedMessages).
+type messagesRoom struct {
+	turns     [2]Message
+	maxTokens int
+}
+
+// scanMessagesInto is scanMessages reading into r, if not nil.
+func scanMessagesInto(data []byte, b *MessagesRequest, r *messagesRoom) bool {
 	var s dialect.JSONScanner
 	s.Init(data)
-	if !s.ScanObject(messagesKeys, func(key []byte) bool { return messagesField(&s, key, b) }) {
+	if !s.ScanObject(messagesKeys, func(key []byte) bool { return messagesField(&s, key, b, r) }) {
 		*b = MessagesRequest{}
 		return false
 	}
@@ -51,14 +61,22 @@ var (
 	blockKeys = dialect.NewKeySet("type", "text")
 )
 
-func messagesField(s *dialect.JSONScanner, key []byte, b *MessagesRequest) (ok bool) {
+func messagesField(s *dialect.JSONScanner, key []byte, b *MessagesRequest, r *messagesRoom) (ok bool) {
 	switch string(key) {
 	case "model":
 		b.Model, ok = s.Str()
 	case "max_tokens":
-		b.MaxTokens, ok = s.IntPtr()
+		if r != nil {
+			b.MaxTokens, ok = s.IntInto(&r.maxTokens)
+		} else {
+			b.MaxTokens, ok = s.IntPtr()
+		}
 	case "messages":
-		b.Messages, ok = turns(s)
+		var out []Message
+		if r != nil {
+			out = r.turns[:0]
+		}
+		b.Messages, ok = turns(s, out)
 	case "system":
 		var c Content
 		if c, ok = content(s); ok {
@@ -79,9 +97,11 @@ func messagesField(s *dialect.JSONScanner, key []byte, b *MessagesRequest) (ok b
 }
 
 // turns reads the messages (an empty array is empty, not nil, as
-// encoding/json makes it).
-func turns(s *dialect.JSONScanner) ([]Message, bool) {
-	out := make([]Message, 0, 4)
+// encoding/json makes it), appended to out when it has room.
+func turns(s *dialect.JSONScanner, out []Message) ([]Message, bool) {
+	if cap(out) == 0 {
+		out = make([]Message, 0, 4)
+	}
 	ok := s.Array(func() bool {
 		var m Message
 		ok := s.Fields(turnKeys, func(key []byte) (ok bool) {

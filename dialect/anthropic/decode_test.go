@@ -70,11 +70,17 @@ func FuzzDecodeMessagesBody(f *testing.F) {
 			limit = 0
 		}
 		s := &Server{opts: Options{BodyLimit: limit}}
-		dialecttest.CheckDecoder(t, body, limit, func(w http.ResponseWriter, r *http.Request, b *MessagesRequest) *stream.Error {
-			_, err := s.decode(w, r, b)
-			return err
-		})
+		dialecttest.CheckDecoder(t, body, limit, s.decodeHeld)
 	})
+}
+
+// decodeHeld is decode for tests that read the value after, read as the
+// server reads it (into a scannedMessages' room).
+func (s *Server) decodeHeld(w http.ResponseWriter, r *http.Request, b *MessagesRequest) *stream.Error {
+	var sm scannedMessages
+	_, err := s.decode(w, r, &sm)
+	*b = sm.MessagesRequest
+	return err
 }
 
 // TestDecodedRequestOutlivesItsBody: a scanned request's texts are views
@@ -83,9 +89,9 @@ func FuzzDecodeMessagesBody(f *testing.F) {
 // whoever takes buffers from the pool.
 func TestDecodedRequestOutlivesItsBody(t *testing.T) {
 	s := &Server{}
-	var bodies []*MessagesRequest
+	var bodies []*scannedMessages
 	for _, c := range []byte("xyz") {
-		body := new(MessagesRequest)
+		body := new(scannedMessages)
 		raw := `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"` + strings.Repeat(string(c), 8192) + `"},` +
 			`{"role":"assistant","content":[{"type":"text","text":"a\u00e9\n"},{"type":"text","text":"` + strings.Repeat(string(c), 4096) + `"}]}]}`
 		if _, err := s.decode(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader(raw)), body); err != nil {

@@ -98,7 +98,7 @@ func (s *Server) countTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
-	var body MessagesRequest
+	var body scannedMessages
 	mem, err := s.decode(w, r, &body)
 	if err != nil {
 		writeError(w, err)
@@ -233,9 +233,20 @@ func (e *encoder) ended(call *gateway.Call, usage *stream.Usage) {
 // scanMessages, whose texts are views of the body that body then owns
 // (from the pool when long: mem, see dialect.DecodeJSONPooled), else
 // with encoding/json.
-func (s *Server) decode(w http.ResponseWriter, r *http.Request, body *MessagesRequest) (mem *dialect.Body, _ *stream.Error) {
-	mem, _, err := dialect.DecodeJSONPooled(w, r, s.opts.BodyLimit, body, func(data []byte) bool { return scanMessages(data, body) })
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, body *scannedMessages) (mem *dialect.Body, _ *stream.Error) {
+	mem, _, err := dialect.DecodeJSONPooled(w, r, s.opts.BodyLimit, &body.MessagesRequest, func(data []byte) bool {
+		return scanMessagesInto(data, &body.MessagesRequest, &body.room)
+	})
 	return mem, err
+}
+
+// scannedMessages is a Messages request's body with room for its first
+// turns and its max_tokens, which scanMessagesInto reads into: one
+// allocation where the body (which escapes through DecodeJSONPooled), its
+// turns and max_tokens were three.
+type scannedMessages struct {
+	MessagesRequest
+	room messagesRoom
 }
 
 // toRequest validates the body as Anthropic does and converts it.
@@ -266,15 +277,15 @@ func (b *MessagesRequest) toRequest() (*stream.Request, *stream.Error) {
 			return nil, stream.InvalidParam("stop_sequences", "stop_sequences.%d: each stop sequence must contain non-whitespace", i)
 		}
 	}
-	req := &stream.Request{Model: b.Model, Sampling: stream.Sampling{
+	// Room for the usual turns, with the request in one allocation: a
+	// system prompt and a message each (tool results add more).
+	req := dialect.NewRequest(len(b.Messages) + 1)
+	req.Model, req.Sampling = b.Model, stream.Sampling{
 		MaxTokens: *b.MaxTokens, Temperature: b.Temperature, TopP: b.TopP, TopK: b.TopK, Stop: b.StopSequences,
-	}}
+	}
 	if err := dialect.StreamLimits(req, b.BufferSize, b.TimeoutMs, ""); err != nil {
 		return nil, err
 	}
-	// One allocation for the usual turns: a system prompt and a message
-	// each (tool results add more).
-	req.Messages = make([]stream.Message, 0, len(b.Messages)+1)
 	if b.System != nil {
 		text, err := joinText(b.System.Blocks, "system")
 		if err != nil {

@@ -12,10 +12,20 @@ import (
 // entry, and encoding/json decodes the body as before: the scanner only
 // ever takes bodies that encoding/json decodes to the same value
 // (FuzzScanChat).
-func scanChat(data []byte, c *ChatRequest) bool {
+func scanChat(data []byte, c *ChatRequest) bool { return scanChatInto(data, c, nil) }
+
+// chatRoom is room its caller has for what scanChatInto reads: the first
+// messages and the stream options (see scannedChat).
+type chatRoom struct {
+	msgs [2]Message
+	opts StreamOptions
+}
+
+// scanChatInto is scanChat reading into r, if not nil.
+func scanChatInto(data []byte, c *ChatRequest, r *chatRoom) bool {
 	var s dialect.JSONScanner
 	s.Init(data)
-	if !s.ScanObject(chatKeys, func(key []byte) bool { return chatField(&s, key, c) }) {
+	if !s.ScanObject(chatKeys, func(key []byte) bool { return chatField(&s, key, c, r) }) {
 		*c = ChatRequest{}
 		return false
 	}
@@ -31,7 +41,7 @@ var (
 	streamOptionsKeys = dialect.NewKeySet("include_usage")
 )
 
-func chatField(s *dialect.JSONScanner, key []byte, c *ChatRequest) (ok bool) {
+func chatField(s *dialect.JSONScanner, key []byte, c *ChatRequest, r *chatRoom) (ok bool) {
 	switch string(key) {
 	case "model":
 		c.Model, ok = s.Str()
@@ -40,9 +50,19 @@ func chatField(s *dialect.JSONScanner, key []byte, c *ChatRequest) (ok bool) {
 	case "stream":
 		c.Stream, ok = s.Bool()
 	case "messages":
-		c.Messages, ok = messages(s)
+		var msgs []Message
+		if r != nil {
+			msgs = r.msgs[:0]
+		}
+		c.Messages, ok = messages(s, msgs)
 	case "stream_options":
-		c.StreamOptions, ok = streamOptions(s)
+		var o *StreamOptions
+		if r != nil {
+			o = &r.opts
+		} else {
+			o = new(StreamOptions)
+		}
+		c.StreamOptions, ok = o, streamOptions(s, o)
 	case "max_tokens":
 		c.MaxTokens, ok = s.IntPtr()
 	case "max_completion_tokens":
@@ -67,9 +87,11 @@ func chatField(s *dialect.JSONScanner, key []byte, c *ChatRequest) (ok bool) {
 }
 
 // messages reads an array of messages (an empty one is empty, not nil,
-// as encoding/json makes it).
-func messages(s *dialect.JSONScanner) ([]Message, bool) {
-	msgs := make([]Message, 0, 4)
+// as encoding/json makes it), appended to msgs when it has room.
+func messages(s *dialect.JSONScanner, msgs []Message) ([]Message, bool) {
+	if cap(msgs) == 0 {
+		msgs = make([]Message, 0, 4)
+	}
 	ok := s.Array(func() bool {
 		var m Message
 		ok := s.Fields(messageKeys, func(key []byte) (ok bool) {
@@ -89,11 +111,10 @@ func messages(s *dialect.JSONScanner) ([]Message, bool) {
 	return msgs, ok
 }
 
-func streamOptions(s *dialect.JSONScanner) (*StreamOptions, bool) {
-	var o StreamOptions
-	ok := s.Fields(streamOptionsKeys, func([]byte) (ok bool) {
+// streamOptions reads stream_options into o.
+func streamOptions(s *dialect.JSONScanner, o *StreamOptions) bool {
+	return s.Fields(streamOptionsKeys, func([]byte) (ok bool) {
 		o.IncludeUsage, ok = s.Bool()
 		return ok
 	})
-	return &o, ok
 }

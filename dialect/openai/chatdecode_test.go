@@ -133,8 +133,15 @@ func FuzzPlainContent(f *testing.F) {
 	})
 }
 
-// decodeHeld is decodeBody for tests that read the value after.
+// decodeHeld is decodeBody for tests that read the value after, a chat
+// read as the server reads it (into a scannedChat's room).
 func (s *Server) decodeHeld(w http.ResponseWriter, r *http.Request, body requestBody) *stream.Error {
+	if c, ok := body.(*ChatRequest); ok {
+		var sc scannedChat
+		_, _, err := s.decodeBody(w, r, &sc)
+		*c = sc.ChatRequest
+		return err
+	}
 	_, _, err := s.decodeBody(w, r, body)
 	return err
 }
@@ -150,7 +157,7 @@ func FuzzViewedChatRequest(f *testing.F) {
 	f.Add([]byte(`{"model":"m","messages":[{"role":"system"},{"role":"user","content":"` + strings.Repeat(`x\ty`, 3000) + `"}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		s := &Server{gw: &dialecttest.Gateway{}}
-		var c ChatRequest
+		var c scannedChat
 		got, _ := s.decode(httptest.NewRecorder(), httptest.NewRequest("POST", "/", bytes.NewReader(body)), &c)
 		var want *stream.Request
 		var wc ChatRequest
@@ -174,7 +181,7 @@ func TestDecodedRequestOutlivesItsBody(t *testing.T) {
 	}
 	var reqs []*stream.Request
 	for _, c := range []byte("xyz") {
-		var body ChatRequest
+		var body scannedChat
 		req, _ := s.decode(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader(chat(c))), &body)
 		if req == nil {
 			t.Fatal("not decoded")

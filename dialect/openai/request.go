@@ -32,8 +32,9 @@ func (c *ChatRequest) toRequest(view bool) (*stream.Request, error) {
 		return nil, stream.InvalidParam("messages", "messages must contain at least one message")
 	}
 	var err error
-	req := &stream.Request{Model: c.Model, Metadata: c.Metadata}
-	req.Messages = make([]stream.Message, len(c.Messages))
+	req := dialect.NewRequest(len(c.Messages))
+	req.Model, req.Metadata = c.Model, c.Metadata
+	req.Messages = req.Messages[:len(c.Messages)]
 	for i := range c.Messages {
 		if err := c.Messages[i].toMessage(i, &req.Messages[i], view); err != nil {
 			return nil, err

@@ -105,7 +105,7 @@ const (
 // ChatCompletions serves POST /v1/chat/completions (a reconnect to a
 // resumable stream is answered before: see Register).
 func (s *Server) ChatCompletions(w http.ResponseWriter, r *http.Request) {
-	var body ChatRequest
+	var body scannedChat
 	req, mem := s.decode(w, r, &body)
 	if req == nil {
 		return
@@ -189,6 +189,27 @@ func (s *Server) textCompletion(w http.ResponseWriter, r *http.Request, req *str
 	})
 }
 
+// scannedChat is a chat request's body with room for its first messages
+// and its stream options, which scanChatInto reads into: one allocation
+// where the body (which escapes through requestBody), its messages and
+// its options were three.
+type scannedChat struct {
+	ChatRequest
+	room chatRoom
+}
+
+// chatOf is body's chat request, and the room it has for scanChatInto,
+// if it is one.
+func chatOf(body requestBody) (*ChatRequest, *chatRoom) {
+	switch b := body.(type) {
+	case *scannedChat:
+		return &b.ChatRequest, &b.room
+	case *ChatRequest:
+		return b, nil
+	}
+	return nil, nil
+}
+
 // requestBody is a request body that validates itself.
 type requestBody interface {
 	ToRequest() (*stream.Request, error)
@@ -216,8 +237,8 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, body requestBody
 // holds its body, from the pool when it is long (mem), and its
 // messages' texts become views of it (validate).
 func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, body requestBody) (mem *dialect.Body, viewed bool, err *stream.Error) {
-	if c, ok := body.(*ChatRequest); ok {
-		return dialect.DecodeJSONPooled(w, r, s.opts.BodyLimit, c, func(data []byte) bool { return scanChat(data, c) })
+	if c, room := chatOf(body); c != nil {
+		return dialect.DecodeJSONPooled(w, r, s.opts.BodyLimit, c, func(data []byte) bool { return scanChatInto(data, c, room) })
 	}
 	return nil, false, dialect.DecodeJSON(w, r, s.opts.BodyLimit, body)
 }
@@ -239,7 +260,7 @@ func (s *Server) validate(w http.ResponseWriter, body requestBody, viewed bool) 
 		req *stream.Request
 		err error
 	)
-	if c, ok := body.(*ChatRequest); ok && viewed {
+	if c, _ := chatOf(body); c != nil && viewed {
 		req, err = c.toRequest(true)
 	} else {
 		req, err = body.ToRequest()
