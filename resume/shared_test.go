@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,7 +23,8 @@ func replicas(t testing.TB, n int, o resume.Options) []*resume.Registry {
 	return replicasWith(t, n, func(int) resume.Options { return o })
 }
 
-// replicasWith is replicas with replica i's options from opts(i).
+// replicasWith is replicas with replica i's options from opts(i). Each
+// replica's heartbeats last an hour (steady) until kill.
 func replicasWith(t testing.TB, n int, opts func(i int) resume.Options) []*resume.Registry {
 	t.Helper()
 	url, prefix := redistest.Prefix(t)
@@ -43,12 +45,46 @@ func replicasWith(t testing.TB, n int, opts func(i int) resume.Options) []*resum
 				wrap(resume.Shared) resume.Shared
 			}).wrap(st)
 		}
+		o.Shared = steady{o.Shared}
 		o.Replica = fmt.Sprintf("r%d", i)
 		r := resume.NewRegistry(o)
 		t.Cleanup(r.Close)
+		kills.Store(r, func() {
+			r.Close()
+			beat := o.Heartbeat
+			if beat <= 0 {
+				beat = resume.DefaultHeartbeat
+			}
+			if err := st.Beat(context.Background(), o.Replica, 3*beat); err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Cleanup(func() { kills.Delete(r) })
 		rs = append(rs, r)
 	}
 	return rs
+}
+
+// steady is a Shared whose heartbeats last an hour. A live replica's
+// beats are three heartbeats apart at most only on a quiet machine: on a
+// loaded one (the scheduler, Redis) they came later, the other replicas
+// took it for dead and interrupted or continued its streams, and the
+// tests failed now and then. The replicas a test means to die, it kills.
+type steady struct{ resume.Shared }
+
+func (s steady) Beat(ctx context.Context, replica string, _ time.Duration) error {
+	return s.Shared.Beat(ctx, replica, time.Hour)
+}
+
+// kills holds each registry's kill, by registry.
+var kills sync.Map
+
+// kill stops r as a kill -9 would: no more heartbeats, so that the
+// others take it for dead once its last beat has expired, three
+// heartbeats after it.
+func kill(r *resume.Registry) {
+	f, _ := kills.Load(r)
+	f.(func())()
 }
 
 func frame(id string, seq uint64, text string) []byte {
@@ -225,7 +261,7 @@ func TestSharedOwnerDies(t *testing.T) {
 	s.Append(1, frame(s.ID(), 1, "a"))
 	s.Append(2, frame(s.ID(), 2, "b"))
 	c.Close()
-	rs[0].Close() // as a kill -9: no more heartbeats, the session never finishes
+	kill(rs[0]) // as a kill -9: no more heartbeats, the session never finishes
 	r, err := rs[1].Resume(s.ID(), "", "native.inference", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -261,7 +297,7 @@ func TestSharedOwnerDiesOrphanedOnce(t *testing.T) {
 	s.Append(2, frame(s.ID(), 2, "b"))
 	s.Note([]byte(" never logged"))
 	c.Close()
-	rs[0].Close() // as a kill -9
+	kill(rs[0]) // as a kill -9
 
 	done := make(chan error, 2)
 	for _, reg := range rs[1:] {
@@ -343,7 +379,7 @@ func TestSharedOwnerDiesContinued(t *testing.T) {
 	s.Append(1, frame(s.ID(), 1, "t1"))
 	s.Append(2, frame(s.ID(), 2, "t2"))
 	c.Close()
-	rs[0].Close() // as a kill -9
+	kill(rs[0]) // as a kill -9
 
 	done := make(chan string, 2)
 	for _, reg := range rs[1:] {
@@ -421,7 +457,7 @@ func TestSharedOwnerDiesSweptOnce(t *testing.T) {
 	s.Note([]byte("lo"))
 	s.Append(2, frame(s.ID(), 2, "b"))
 	c.Close()
-	rs[0].Close() // as a kill -9: no more heartbeats, the session never finishes
+	kill(rs[0]) // as a kill -9: no more heartbeats, the session never finishes
 
 	var o resume.Orphan
 	select {
@@ -488,7 +524,7 @@ func TestSharedSweepRetries(t *testing.T) {
 	s, _ := rs[0].Open("team:a:k", "openai.chat", func() {})
 	s.Note([]byte("Hi"))
 	s.Append(1, frame(s.ID(), 1, "a"))
-	rs[0].Close() // as a kill -9
+	kill(rs[0]) // as a kill -9
 
 	var o resume.Orphan
 	select {
