@@ -347,15 +347,26 @@ func TestSharedOwnerDiesOrphanedOnce(t *testing.T) {
 	}
 }
 
+// unswept is a Shared whose replica's sweeps find no replica to sweep.
+type unswept struct{ resume.Shared }
+
+func (unswept) wrap(s resume.Shared) resume.Shared { return unswept{s} }
+
+func (unswept) Replicas(context.Context) ([]string, error) { return nil, nil }
+
 // Replica 0 dies mid-stream; replicas 1 and 2 both have a reader: one
 // claims the stream and continues it (its producer writes every event
 // again, those logged already are skipped), and both readers read on to
-// the end with nothing lost or repeated.
+// the end with nothing lost or repeated. The readers' claims are what is
+// tested: the replicas do not sweep (unswept). A sweep on the replica
+// whose reader the other's attach took over races that other reader's
+// claim, and won now and then on a loaded machine, interrupting the
+// stream (see TestSharedSweepLeavesFollowedStream).
 func TestSharedOwnerDiesContinued(t *testing.T) {
 	var rs []*resume.Registry
 	continued := make(chan resume.Orphan, 4)
 	rs = replicasWith(t, 3, func(i int) resume.Options {
-		return resume.Options{Grace: time.Hour, Heartbeat: 50 * time.Millisecond,
+		return resume.Options{Grace: time.Hour, Heartbeat: 50 * time.Millisecond, Shared: unswept{},
 			Continue: func(_ context.Context, o resume.Orphan, nonce string) bool {
 				continued <- o
 				s, err := rs[i].Adopt(o, nonce, func() {})
@@ -437,6 +448,93 @@ func TestSharedOwnerDiesContinued(t *testing.T) {
 		t.Fatalf("replayed %q, %v", got, err)
 	}
 	r.Close()
+}
+
+// sweeps counts a replica's sweeps (each starts with Replicas) from the
+// first that found replica r0 dead.
+type sweeps struct {
+	resume.Shared
+	dead  atomic.Bool
+	after *atomic.Int64
+}
+
+func (s *sweeps) wrap(st resume.Shared) resume.Shared { return &sweeps{Shared: st, after: s.after} }
+
+func (s *sweeps) Alive(ctx context.Context, replica string) (bool, error) {
+	ok, err := s.Shared.Alive(ctx, replica)
+	if replica == "r0" && err == nil && !ok {
+		s.dead.Store(true)
+	}
+	return ok, err
+}
+
+func (s *sweeps) Replicas(ctx context.Context) ([]string, error) {
+	if s.dead.Load() {
+		s.after.Add(1)
+	}
+	return s.Shared.Replicas(ctx)
+}
+
+// Replica 0 dies while a client on replica 1 follows its stream but is
+// slow to read on: replica 1's sweeps leave the stream to that reader,
+// which continues it, however many sweeps go by first. (A sweep acted a
+// sweep after it found the replica dead, and interrupted the stream if
+// the reader had not claimed it by then: on a loaded machine,
+// TestSharedOwnerDiesContinued failed now and then.)
+func TestSharedSweepLeavesFollowedStream(t *testing.T) {
+	var after atomic.Int64
+	continued := make(chan resume.Orphan, 4)
+	var rs []*resume.Registry
+	rs = replicasWith(t, 2, func(i int) resume.Options {
+		o := resume.Options{Grace: time.Hour, Heartbeat: 50 * time.Millisecond,
+			Orphaned: func(context.Context, resume.Orphan) { t.Error("a followed stream was swept as interrupted") }}
+		if i == 1 {
+			o.Shared = &sweeps{after: &after}
+			o.Continue = func(_ context.Context, o resume.Orphan, nonce string) bool {
+				continued <- o
+				s, err := rs[1].Adopt(o, nonce, func() {})
+				if err != nil {
+					t.Error(err)
+					return false
+				}
+				go func() {
+					for seq := uint64(1); seq <= 3; seq++ {
+						s.Append(seq, frame(s.ID(), seq, fmt.Sprint("t", seq)))
+					}
+					s.Finish()
+				}()
+				return true
+			}
+		}
+		return o
+	})
+	s, _ := rs[0].Open("", "openai.chat", func() {})
+	s.Append(1, frame(s.ID(), 1, "t1"))
+	r, err := rs[1].Resume(s.ID(), "", "openai.chat", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	kill(rs[0])
+	// Two sweeps start after the one that first found replica 0 dead:
+	// the one that would have settled its streams has ended.
+	guard := time.Now().Add(time.Minute) // a deadlock guard
+	for after.Load() < 2 {
+		if time.Now().After(guard) {
+			t.Fatal("replica 1 did not sweep")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	want := ""
+	for seq := uint64(1); seq <= 3; seq++ {
+		want += string(frame(s.ID(), seq, fmt.Sprint("t", seq)))
+	}
+	if got, err := read(t, r); got != want || err != io.EOF {
+		t.Fatalf("the reader read %q, %v; want %q, EOF", got, err, want)
+	}
+	if o := <-continued; o.Last != 1 {
+		t.Fatalf("continued %+v, want the log up to event 1", o)
+	}
 }
 
 // Replica 0 dies mid-stream and no client comes back: replica 1's sweeper
