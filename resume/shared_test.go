@@ -347,6 +347,27 @@ func TestSharedOwnerDiesOrphanedOnce(t *testing.T) {
 	}
 }
 
+// continueOn is an Options.Continue that sends the orphan to continued,
+// adopts the stream on reg() and writes its events "t1" to "tn" again,
+// from the first.
+func continueOn(t *testing.T, reg func() *resume.Registry, n uint64, continued chan<- resume.Orphan) func(context.Context, resume.Orphan, string) bool {
+	return func(_ context.Context, o resume.Orphan, nonce string) bool {
+		continued <- o
+		s, err := reg().Adopt(o, nonce, func() {})
+		if err != nil {
+			t.Error(err)
+			return false
+		}
+		go func() {
+			for seq := uint64(1); seq <= n; seq++ {
+				s.Append(seq, frame(s.ID(), seq, fmt.Sprint("t", seq)))
+			}
+			s.Finish()
+		}()
+		return true
+	}
+}
+
 // unswept is a Shared whose replica's sweeps find no replica to sweep.
 type unswept struct{ resume.Shared }
 
@@ -367,21 +388,7 @@ func TestSharedOwnerDiesContinued(t *testing.T) {
 	continued := make(chan resume.Orphan, 4)
 	rs = replicasWith(t, 3, func(i int) resume.Options {
 		return resume.Options{Grace: time.Hour, Heartbeat: 50 * time.Millisecond, Shared: unswept{},
-			Continue: func(_ context.Context, o resume.Orphan, nonce string) bool {
-				continued <- o
-				s, err := rs[i].Adopt(o, nonce, func() {})
-				if err != nil {
-					t.Error(err)
-					return false
-				}
-				go func() {
-					for seq := uint64(1); seq <= 4; seq++ {
-						s.Append(seq, frame(s.ID(), seq, fmt.Sprint("t", seq)))
-					}
-					s.Finish()
-				}()
-				return true
-			},
+			Continue: continueOn(t, func() *resume.Registry { return rs[i] }, 4, continued),
 			Orphaned: func(context.Context, resume.Orphan) { t.Error("a continued stream was taken for interrupted") }}
 	})
 	s, _ := rs[0].Open("", "openai.chat", func() {})
@@ -490,21 +497,7 @@ func TestSharedSweepLeavesFollowedStream(t *testing.T) {
 			Orphaned: func(context.Context, resume.Orphan) { t.Error("a followed stream was swept as interrupted") }}
 		if i == 1 {
 			o.Shared = &sweeps{after: &after}
-			o.Continue = func(_ context.Context, o resume.Orphan, nonce string) bool {
-				continued <- o
-				s, err := rs[1].Adopt(o, nonce, func() {})
-				if err != nil {
-					t.Error(err)
-					return false
-				}
-				go func() {
-					for seq := uint64(1); seq <= 3; seq++ {
-						s.Append(seq, frame(s.ID(), seq, fmt.Sprint("t", seq)))
-					}
-					s.Finish()
-				}()
-				return true
-			}
+			o.Continue = continueOn(t, func() *resume.Registry { return rs[1] }, 3, continued)
 		}
 		return o
 	})
