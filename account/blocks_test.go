@@ -628,8 +628,12 @@ func TestBlocksRollUnderTraffic(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
 			st, s, tm, key := countedBlocks(t, kind, 100000)
-			// Calls for about 3.5 blocks' ages, each running 150 ms, so
-			// that every close finds calls running.
+			// Calls for about 3.5 blocks' ages, each running until its
+			// block has closed and the next is open, so that every close
+			// finds calls running and their folds go with the next close.
+			// (Calls of 150 ms did that only while the store wrote the
+			// next block within 150 ms: with every take and roll 300 ms
+			// long, as on a loaded machine, no fold was put off.)
 			var wg sync.WaitGroup
 			calls := 0
 			for end := time.Now().Add(3500 * time.Millisecond); time.Now().Before(end); calls++ {
@@ -640,7 +644,14 @@ func TestBlocksRollUnderTraffic(t *testing.T) {
 				wg.Add(1)
 				go func(i int) {
 					defer wg.Done()
-					time.Sleep(150 * time.Millisecond)
+					guard := time.Now().Add(2 * time.Minute) // a deadlock guard
+					for b := s.OpenBlock(tm.ID); b == "" || b == account.BlockOf(a); b = s.OpenBlock(tm.ID) {
+						if time.Now().After(guard) {
+							t.Errorf("call %d: waited 2 minutes for the block after its own", i)
+							break
+						}
+						time.Sleep(10 * time.Millisecond)
+					}
 					a.Done(okRecord(fmt.Sprintf("call_%d", i)))
 				}(calls)
 				time.Sleep(20 * time.Millisecond)

@@ -38,3 +38,14 @@ func (s *Service) CloseBlocks() { s.blocks.close() }
 
 // NewBlockID is newBlockID (tests).
 var NewBlockID = newBlockID
+
+// OpenBlock is the id of team's open credit block in this process, or ""
+// (tests).
+func (s *Service) OpenBlock(team string) string {
+	s.blocks.mu.Lock()
+	defer s.blocks.mu.Unlock()
+	if tb := s.blocks.teams[team]; tb != nil && tb.cur != nil {
+		return tb.cur.id
+	}
+	return ""
+}

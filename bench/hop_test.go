@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -616,9 +615,17 @@ func wsStreamed(base, prompt, end string) error {
 // context switches and the page faults are what the two hops' processes
 // were compared on, and were equal or in Runnel's favour). Each hop is a
 // process of its own (startHop) in front of an upstream that sends each
-// token only once the client has read the one before, so that no two
-// tokens share a read or a write on either hop and the counts do not
-// depend on timing.
+// token only once the client has read the one before and the hop has gone
+// idle (waitIdle), and each call starts on an idle hop, so that no two
+// tokens share a read or a write on either hop: every token is one read
+// that finds it and one that finds nothing and parks, and only the
+// runtime's own wake-ups (a poller woken for a timer) still move the
+// counts, by a few a call. (Without the wait, a hop descheduled between
+// a write and its next read found the next token there and skipped a
+// read: single rounds on a loaded machine ranged over 1.97-2.20 reads a
+// token for the proxy and 1.85-2.24 for Runnel, and the test, which held
+// Runnel's fewest of three rounds to the proxy's most, failed now and
+// then; with it, 2.200-2.212 and 2.225-2.271 in 40 runs.)
 func TestHopSystemCallsNoMoreThanProxy(t *testing.T) {
 	const calls, tokens = 8, 30
 	for _, api := range []struct{ name, runnel, path, body, end string }{
@@ -626,10 +633,15 @@ func TestHopSystemCallsNoMoreThanProxy(t *testing.T) {
 		{"anthropic", "runnel-anthropic", "/v1/messages", `{"model":"MODEL","max_tokens":64,"messages":[{"role":"user","content":"hi"}],"stream":true}`, `{"type":"message_stop"}`},
 	} {
 		t.Run(api.name, func(t *testing.T) {
-			seen := make(chan struct{})
+			// The client sends the hop it read a token from.
+			seen := make(chan *hopProc)
 			upstream := lockstepUpstream(api.name, tokens, func(ctx context.Context, _ int) bool {
 				select {
-				case <-seen:
+				case p := <-seen:
+					if err := p.waitIdle(ctx); err != nil {
+						t.Error(err)
+						return false
+					}
 					return true
 				case <-ctx.Done():
 					return false
@@ -642,6 +654,9 @@ func TestHopSystemCallsNoMoreThanProxy(t *testing.T) {
 				stream := func() {
 					ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // deadlock guard only
 					defer cancel()
+					if err := p.waitIdle(ctx); err != nil {
+						t.Fatal(err)
+					}
 					req, _ := http.NewRequestWithContext(ctx, "POST", p.URL+api.path, strings.NewReader(strings.Replace(api.body, "MODEL", model, 1)))
 					req.Header.Set("Content-Type", "application/json")
 					resp, err := client.Do(req)
@@ -662,7 +677,7 @@ func TestHopSystemCallsNoMoreThanProxy(t *testing.T) {
 						if strings.Contains(ev.Data, `"content":"t`) || strings.Contains(ev.Data, `"text":"t`) {
 							n++
 							select {
-							case seen <- struct{}{}:
+							case seen <- p:
 							case <-ctx.Done():
 								t.Fatal("the upstream stopped waiting")
 							}
@@ -673,32 +688,28 @@ func TestHopSystemCallsNoMoreThanProxy(t *testing.T) {
 						t.Fatalf("%s: %d tokens, want %d", kind, n, tokens)
 					}
 				}
+				idleStats := func() hopStats {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // deadlock guard only
+					defer cancel()
+					if err := p.waitIdle(ctx); err != nil {
+						t.Fatal(err)
+					}
+					return p.stats(t, false)
+				}
 				stream() // warm-up: connections, caches
-				s0 := p.stats(t, false)
+				s0 := idleStats()
 				for range calls {
 					stream()
 				}
-				s1 := p.stats(t, false)
+				s1 := idleStats()
 				c := counts{float64(s1.Reads-s0.Reads) / (calls * tokens), float64(s1.Writes-s0.Writes) / (calls * tokens),
 					float64(s1.Sys.GoCreated-s0.Sys.GoCreated) / calls}
 				t.Logf("%s: per token %.3f reads, %.3f writes; per call %.2f goroutines; %s", kind, c.reads, c.writes, c.goroutines, perToken(s0, s1, calls*tokens, calls))
 				return c
 			}
-			// Reads depend on timing: a hop descheduled between a write
-			// and its next read (a loaded machine) finds the next token
-			// there and skips the read that would have found nothing
-			// (seen: the proxy at 1.74 a token, Runnel at 2.18, in one
-			// round). So each hop is measured three times and Runnel's
-			// fewest are held to the proxy's most.
 			pp, rp := startHop(t, "proxy", upstream.URL), startHop(t, api.runnel, upstream.URL)
-			var proxy, runnel counts
-			runnel.reads, runnel.writes, runnel.goroutines = math.Inf(1), math.Inf(1), math.Inf(1)
-			for range 3 {
-				c := measure(pp, "proxy", "default")
-				proxy = counts{max(proxy.reads, c.reads), max(proxy.writes, c.writes), max(proxy.goroutines, c.goroutines)}
-				c = measure(rp, api.runnel, api.name+"/default")
-				runnel = counts{min(runnel.reads, c.reads), min(runnel.writes, c.writes), min(runnel.goroutines, c.goroutines)}
-			}
+			proxy := measure(pp, "proxy", "default")
+			runnel := measure(rp, api.runnel, api.name+"/default")
 			// A call's own reads and writes (its request, the upstream's
 			// headers, the end of the body) are spread over its tokens: a
 			// tenth a token is 3 a call; an extra call every fourth token
@@ -707,7 +718,15 @@ func TestHopSystemCallsNoMoreThanProxy(t *testing.T) {
 			if runnel.reads > proxy.reads+slack || runnel.writes > proxy.writes+slack {
 				t.Errorf("Runnel: %.3f reads and %.3f writes a token; the proxy: %.3f and %.3f", runnel.reads, runnel.writes, proxy.reads, proxy.writes)
 			}
-			if runnel.goroutines > proxy.goroutines {
+			// Runnel's header graces and keep-alives run on a timer
+			// (sse.Keeper) whose every firing is a goroutine
+			// (time.AfterFunc), and how often it fires depends on timing:
+			// about once a call, once more for a grace that found its
+			// Writer busy (graceRetry), once for two calls whose graces
+			// fell together (seen: 2.25 a call against the proxy's 2.12
+			// once in 40 rounds under load, 1.62 once). A goroutine more
+			// a call fails; two extra firings in 8 calls do not.
+			if runnel.goroutines > proxy.goroutines+2.0/calls {
 				t.Errorf("Runnel starts %.2f goroutines a call, the proxy %.2f", runnel.goroutines, proxy.goroutines)
 			}
 		})

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -348,6 +349,64 @@ func (p *hopProc) saveHeap(tb testing.TB, path string) {
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// waitIdle returns once every thread of the hop has slept at one
+// moment: two scans of /proc/PID/task in a row find each thread asleep
+// with the same context switch counts, so none of them ran in between.
+// An idle hop has made every system call its input so far asked for
+// (a read that found nothing has parked in the poller), so the calls it
+// makes on its next input do not depend on how soon that comes. The
+// runtime's background threads wake now and then; a scan that catches
+// one starts over. ctx is a deadlock guard only.
+func (p *hopProc) waitIdle(ctx context.Context) error {
+	dir := fmt.Sprintf("/proc/%d/task", p.cmd.Process.Pid)
+	prev := ""
+	for {
+		scan, err := threadsAsleep(dir)
+		if err != nil {
+			return err
+		}
+		if scan != "" && scan == prev {
+			return nil
+		}
+		prev = scan
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("the hop never went idle: %w", err)
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
+}
+
+// threadsAsleep lists the threads in dir (/proc/PID/task) with their
+// voluntary and involuntary context switches, or returns "" if one of
+// them is not asleep (running, runnable, or gone meanwhile).
+func threadsAsleep(dir string) (string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, e := range ents {
+		st, err := os.ReadFile(filepath.Join(dir, e.Name(), "status"))
+		if err != nil {
+			return "", nil // a thread that exited meanwhile
+		}
+		b.WriteString(e.Name())
+		for line := range strings.Lines(string(st)) {
+			k, v, _ := strings.Cut(line, ":")
+			switch k {
+			case "State":
+				if !strings.HasPrefix(strings.TrimSpace(v), "S") {
+					return "", nil
+				}
+			case "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches":
+				b.WriteString(" " + strings.TrimSpace(v))
+			}
+		}
+		b.WriteString(";")
+	}
+	return b.String(), nil
 }
 
 // stats asks the hop for its figures; gc also collects and reports the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,7 +23,8 @@ func replicas(t testing.TB, n int, o resume.Options) []*resume.Registry {
 	return replicasWith(t, n, func(int) resume.Options { return o })
 }
 
-// replicasWith is replicas with replica i's options from opts(i).
+// replicasWith is replicas with replica i's options from opts(i). Each
+// replica's heartbeats last an hour (steady) until kill.
 func replicasWith(t testing.TB, n int, opts func(i int) resume.Options) []*resume.Registry {
 	t.Helper()
 	url, prefix := redistest.Prefix(t)
@@ -43,12 +45,46 @@ func replicasWith(t testing.TB, n int, opts func(i int) resume.Options) []*resum
 				wrap(resume.Shared) resume.Shared
 			}).wrap(st)
 		}
+		o.Shared = steady{o.Shared}
 		o.Replica = fmt.Sprintf("r%d", i)
 		r := resume.NewRegistry(o)
 		t.Cleanup(r.Close)
+		kills.Store(r, func() {
+			r.Close()
+			beat := o.Heartbeat
+			if beat <= 0 {
+				beat = resume.DefaultHeartbeat
+			}
+			if err := st.Beat(context.Background(), o.Replica, 3*beat); err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Cleanup(func() { kills.Delete(r) })
 		rs = append(rs, r)
 	}
 	return rs
+}
+
+// steady is a Shared whose heartbeats last an hour. A live replica's
+// beats are three heartbeats apart at most only on a quiet machine: on a
+// loaded one (the scheduler, Redis) they came later, the other replicas
+// took it for dead and interrupted or continued its streams, and the
+// tests failed now and then. The replicas a test means to die, it kills.
+type steady struct{ resume.Shared }
+
+func (s steady) Beat(ctx context.Context, replica string, _ time.Duration) error {
+	return s.Shared.Beat(ctx, replica, time.Hour)
+}
+
+// kills holds each registry's kill, by registry.
+var kills sync.Map
+
+// kill stops r as a kill -9 would: no more heartbeats, so that the
+// others take it for dead once its last beat has expired, three
+// heartbeats after it.
+func kill(r *resume.Registry) {
+	f, _ := kills.Load(r)
+	f.(func())()
 }
 
 func frame(id string, seq uint64, text string) []byte {
@@ -225,7 +261,7 @@ func TestSharedOwnerDies(t *testing.T) {
 	s.Append(1, frame(s.ID(), 1, "a"))
 	s.Append(2, frame(s.ID(), 2, "b"))
 	c.Close()
-	rs[0].Close() // as a kill -9: no more heartbeats, the session never finishes
+	kill(rs[0]) // as a kill -9: no more heartbeats, the session never finishes
 	r, err := rs[1].Resume(s.ID(), "", "native.inference", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -261,7 +297,7 @@ func TestSharedOwnerDiesOrphanedOnce(t *testing.T) {
 	s.Append(2, frame(s.ID(), 2, "b"))
 	s.Note([]byte(" never logged"))
 	c.Close()
-	rs[0].Close() // as a kill -9
+	kill(rs[0]) // as a kill -9
 
 	done := make(chan error, 2)
 	for _, reg := range rs[1:] {
@@ -311,30 +347,48 @@ func TestSharedOwnerDiesOrphanedOnce(t *testing.T) {
 	}
 }
 
+// continueOn is an Options.Continue that sends the orphan to continued,
+// adopts the stream on reg() and writes its events "t1" to "tn" again,
+// from the first.
+func continueOn(t *testing.T, reg func() *resume.Registry, n uint64, continued chan<- resume.Orphan) func(context.Context, resume.Orphan, string) bool {
+	return func(_ context.Context, o resume.Orphan, nonce string) bool {
+		continued <- o
+		s, err := reg().Adopt(o, nonce, func() {})
+		if err != nil {
+			t.Error(err)
+			return false
+		}
+		go func() {
+			for seq := uint64(1); seq <= n; seq++ {
+				s.Append(seq, frame(s.ID(), seq, fmt.Sprint("t", seq)))
+			}
+			s.Finish()
+		}()
+		return true
+	}
+}
+
+// unswept is a Shared whose replica's sweeps find no replica to sweep.
+type unswept struct{ resume.Shared }
+
+func (unswept) wrap(s resume.Shared) resume.Shared { return unswept{s} }
+
+func (unswept) Replicas(context.Context) ([]string, error) { return nil, nil }
+
 // Replica 0 dies mid-stream; replicas 1 and 2 both have a reader: one
 // claims the stream and continues it (its producer writes every event
 // again, those logged already are skipped), and both readers read on to
-// the end with nothing lost or repeated.
+// the end with nothing lost or repeated. The readers' claims are what is
+// tested: the replicas do not sweep (unswept). A sweep on the replica
+// whose reader the other's attach took over races that other reader's
+// claim, and won now and then on a loaded machine, interrupting the
+// stream (see TestSharedSweepLeavesFollowedStream).
 func TestSharedOwnerDiesContinued(t *testing.T) {
 	var rs []*resume.Registry
 	continued := make(chan resume.Orphan, 4)
 	rs = replicasWith(t, 3, func(i int) resume.Options {
-		return resume.Options{Grace: time.Hour, Heartbeat: 50 * time.Millisecond,
-			Continue: func(_ context.Context, o resume.Orphan, nonce string) bool {
-				continued <- o
-				s, err := rs[i].Adopt(o, nonce, func() {})
-				if err != nil {
-					t.Error(err)
-					return false
-				}
-				go func() {
-					for seq := uint64(1); seq <= 4; seq++ {
-						s.Append(seq, frame(s.ID(), seq, fmt.Sprint("t", seq)))
-					}
-					s.Finish()
-				}()
-				return true
-			},
+		return resume.Options{Grace: time.Hour, Heartbeat: 50 * time.Millisecond, Shared: unswept{},
+			Continue: continueOn(t, func() *resume.Registry { return rs[i] }, 4, continued),
 			Orphaned: func(context.Context, resume.Orphan) { t.Error("a continued stream was taken for interrupted") }}
 	})
 	s, _ := rs[0].Open("", "openai.chat", func() {})
@@ -343,7 +397,7 @@ func TestSharedOwnerDiesContinued(t *testing.T) {
 	s.Append(1, frame(s.ID(), 1, "t1"))
 	s.Append(2, frame(s.ID(), 2, "t2"))
 	c.Close()
-	rs[0].Close() // as a kill -9
+	kill(rs[0]) // as a kill -9
 
 	done := make(chan string, 2)
 	for _, reg := range rs[1:] {
@@ -403,6 +457,79 @@ func TestSharedOwnerDiesContinued(t *testing.T) {
 	r.Close()
 }
 
+// sweeps counts a replica's sweeps (each starts with Replicas) from the
+// first that found replica r0 dead.
+type sweeps struct {
+	resume.Shared
+	dead  atomic.Bool
+	after *atomic.Int64
+}
+
+func (s *sweeps) wrap(st resume.Shared) resume.Shared { return &sweeps{Shared: st, after: s.after} }
+
+func (s *sweeps) Alive(ctx context.Context, replica string) (bool, error) {
+	ok, err := s.Shared.Alive(ctx, replica)
+	if replica == "r0" && err == nil && !ok {
+		s.dead.Store(true)
+	}
+	return ok, err
+}
+
+func (s *sweeps) Replicas(ctx context.Context) ([]string, error) {
+	if s.dead.Load() {
+		s.after.Add(1)
+	}
+	return s.Shared.Replicas(ctx)
+}
+
+// Replica 0 dies while a client on replica 1 follows its stream but is
+// slow to read on: replica 1's sweeps leave the stream to that reader,
+// which continues it, however many sweeps go by first. (A sweep acted a
+// sweep after it found the replica dead, and interrupted the stream if
+// the reader had not claimed it by then: on a loaded machine,
+// TestSharedOwnerDiesContinued failed now and then.)
+func TestSharedSweepLeavesFollowedStream(t *testing.T) {
+	var after atomic.Int64
+	continued := make(chan resume.Orphan, 4)
+	var rs []*resume.Registry
+	rs = replicasWith(t, 2, func(i int) resume.Options {
+		o := resume.Options{Grace: time.Hour, Heartbeat: 50 * time.Millisecond,
+			Orphaned: func(context.Context, resume.Orphan) { t.Error("a followed stream was swept as interrupted") }}
+		if i == 1 {
+			o.Shared = &sweeps{after: &after}
+			o.Continue = continueOn(t, func() *resume.Registry { return rs[1] }, 3, continued)
+		}
+		return o
+	})
+	s, _ := rs[0].Open("", "openai.chat", func() {})
+	s.Append(1, frame(s.ID(), 1, "t1"))
+	r, err := rs[1].Resume(s.ID(), "", "openai.chat", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	kill(rs[0])
+	// Two sweeps start after the one that first found replica 0 dead:
+	// the one that would have settled its streams has ended.
+	guard := time.Now().Add(time.Minute) // a deadlock guard
+	for after.Load() < 2 {
+		if time.Now().After(guard) {
+			t.Fatal("replica 1 did not sweep")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	want := ""
+	for seq := uint64(1); seq <= 3; seq++ {
+		want += string(frame(s.ID(), seq, fmt.Sprint("t", seq)))
+	}
+	if got, err := read(t, r); got != want || err != io.EOF {
+		t.Fatalf("the reader read %q, %v; want %q, EOF", got, err, want)
+	}
+	if o := <-continued; o.Last != 1 {
+		t.Fatalf("continued %+v, want the log up to event 1", o)
+	}
+}
+
 // Replica 0 dies mid-stream and no client comes back: replica 1's sweeper
 // ends the log with the interruption and is handed the orphaned call,
 // once; a reader arriving later reads the logged events and the
@@ -421,7 +548,7 @@ func TestSharedOwnerDiesSweptOnce(t *testing.T) {
 	s.Note([]byte("lo"))
 	s.Append(2, frame(s.ID(), 2, "b"))
 	c.Close()
-	rs[0].Close() // as a kill -9: no more heartbeats, the session never finishes
+	kill(rs[0]) // as a kill -9: no more heartbeats, the session never finishes
 
 	var o resume.Orphan
 	select {
@@ -488,7 +615,7 @@ func TestSharedSweepRetries(t *testing.T) {
 	s, _ := rs[0].Open("team:a:k", "openai.chat", func() {})
 	s.Note([]byte("Hi"))
 	s.Append(1, frame(s.ID(), 1, "a"))
-	rs[0].Close() // as a kill -9
+	kill(rs[0]) // as a kill -9
 
 	var o resume.Orphan
 	select {

@@ -86,6 +86,12 @@ func (sh *sharing) settle(ctx context.Context, id, dead string) {
 	case m.Replica != dead || end != "":
 		sh.s.Forget(ctx, dead, id) // claimed or ended: not this sweep's
 		return
+	case sh.following(id):
+		// A client reads it here: its reader settles it at its next
+		// silence, continued if Options.Continue can. Acting one sweep
+		// late did not keep a sweep from interrupting it first when
+		// that reader was slow (a loaded machine).
+		return
 	}
 	ok, err := sh.s.Claim(ctx, id, dead, sh.r.o.Replica)
 	if err != nil || !ok {
@@ -109,6 +115,21 @@ func (sh *sharing) settle(ctx context.Context, id, dead string) {
 			slog.Warn("resume: a dead replica's stream could not be ended", "stream", id, "err", err)
 		}
 	}
+}
+
+// following reports whether a client on this replica reads stream id and
+// has not been taken over or cancelled.
+func (sh *sharing) following(id string) bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for c := range sh.followers[id] {
+		select {
+		case <-c.stop:
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // interruptedAlready returns how many events the log's last are, if they

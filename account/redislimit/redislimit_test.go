@@ -12,13 +12,17 @@ import (
 
 // newPair returns two limiters sharing one Redis (REDIS_URL or the local
 // one scripts/services starts) under a fresh prefix, as two servers would.
+// Their timeout is a deadlock guard only: on a loaded machine a command
+// took longer than the 100ms default now and then, and the limiter, down,
+// admitted requests without limits (TestRedisDown covers that).
 func newPair(t *testing.T) (*Limiter, *Limiter) {
 	url, prefix := redistest.Prefix(t)
-	a, err := Open(context.Background(), url, Options{Prefix: prefix})
+	o := Options{Prefix: prefix, Timeout: 30 * time.Second}
+	a, err := Open(context.Background(), url, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := Open(context.Background(), url, Options{Prefix: prefix})
+	b, _ := Open(context.Background(), url, o)
 	t.Cleanup(func() {
 		a.Close()
 		b.Close()
