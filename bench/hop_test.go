@@ -37,15 +37,7 @@ import (
 func TestHopWithoutProducer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // deadlock guard only
 	defer cancel()
-	// ended receives, for each upstream request, whether it ended
-	// because its client (the gateway) went away.
-	ended := make(chan bool, 16)
 	mockH := MockHandler(mock.Options{Tokens: 5, Text: "a"})
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mockH.ServeHTTP(w, r)
-		ended <- r.Context().Err() != nil
-	}))
-	defer upstream.Close()
 
 	for _, tc := range []struct {
 		name, model string
@@ -75,16 +67,53 @@ func TestHopWithoutProducer(t *testing.T) {
 		want: []string{"error total timeout: the stream exceeded 20ms", "[DONE]"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
+			// ended receives, for each upstream request, whether it
+			// ended because its client (the gateway) went away. An
+			// upstream of the case's own, so that no other case's
+			// request is counted.
+			ended := make(chan bool, 16)
+			upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mockH.ServeHTTP(w, r)
+				ended <- r.Context().Err() != nil
+			}))
+			defer upstream.Close()
 			var opts []func(*gateway.Options, *openai.Options)
 			if tc.opts != nil {
 				opts = append(opts, tc.opts)
 			}
 			resp := postChat(t, ctx, gatewayServer(t, upstream.URL, opts...).URL, "openai/"+tc.model)
 			defer resp.Body.Close()
-			got := hopLines(t, resp, tc.closeAfter)
+			want, started := tc.want, resp.StatusCode == http.StatusOK
+			var got []string
+			if started {
+				got = hopLines(t, resp, tc.closeAfter)
+			} else {
+				// A timeout that came before the upstream's headers (a
+				// loaded machine) is the call's error response, not an
+				// event of a stream that never began: the same message.
+				got, want = []string{"error " + errorMessage(t, resp)}, tc.want[:1]
+			}
 			resp.Body.Close()
-			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
-				t.Fatalf("the client got\n%q\nwant\n%q", got, tc.want)
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("the client got (status %d)\n%q\nwant\n%q", resp.StatusCode, got, want)
+			}
+			if !started {
+				// The request may not have reached the upstream at all;
+				// one that did must have been cancelled: Close waits
+				// for it (a request left running would hang here).
+				closed := make(chan struct{})
+				go func() { upstream.Close(); close(closed) }()
+				select {
+				case <-closed:
+				case <-ctx.Done():
+					t.Fatal("the upstream request was not cancelled")
+				}
+				for len(ended) > 0 {
+					if !<-ended {
+						t.Fatal("the upstream request ended on its own; the gateway should have cancelled it")
+					}
+				}
+				return
 			}
 			select {
 			case cancelled := <-ended:
@@ -96,6 +125,15 @@ func TestHopWithoutProducer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// errorMessage is the message of an OpenAI error response.
+func errorMessage(t *testing.T, resp *http.Response) string {
+	var e struct{ Error struct{ Message string } }
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		t.Fatalf("status %d: %v", resp.StatusCode, err)
+	}
+	return e.Error.Message
 }
 
 // hopLines reads an OpenAI stream and sums it up line by line: `content
