@@ -27,8 +27,9 @@ import (
 // connection goes back to the pool instead of being closed, without
 // holding back the end of the call: a provider makes the stream before
 // it sends its request, sends it with RequestContext, then calls Begin;
-// read reads the body through Body or through Events' reader, by which
-// Close knows whether the answer's reads met its end.
+// read reads the body through Body, through Events' reader, or itself
+// (a SourceReader), by which Close knows whether the answer's reads met
+// its end.
 type UpstreamStream struct {
 	// Provider names the upstream in transport errors (TransportError).
 	Provider string
@@ -48,9 +49,8 @@ type UpstreamStream struct {
 	// AfterFunc, the server's cancellation), loads it, and when it is
 	// true every read (through's end included) happened before.
 	finished atomic.Bool
-	through  BodyReader  // body, as read reads it (Body)
-	events   *sse.Reader // &ev once Events made it, or nil
-	ev       sse.Reader  // in the stream's own allocation: one a call less
+	through  BodyReader // body, as read reads it (Body)
+	ev       sse.Reader // Events'; in the stream's own allocation: one a call less
 	drain    Drain
 }
 
@@ -131,11 +131,24 @@ func (u *UpstreamStream) Body() io.Reader { return &u.through }
 // stream.
 func (u *UpstreamStream) Events(max int) *sse.Reader {
 	u.ev.Init(u.body)
-	u.events = &u.ev
-	u.events.SetBeforeRead(u.through.f) // Begin's look-up of it
-	u.events.SetMaxEventSize(max)
-	return u.events
+	u.ev.SetBeforeRead(u.through.f) // Begin's look-up of it
+	u.ev.SetMaxEventSize(max)
+	return &u.ev
 }
+
+// SourceReader is a read (EventReader) that reads the body itself, in a
+// buffer of its own, neither through Body nor Events (Ollama's lines),
+// calling Waiter's function before every read of it: a layer less a
+// read than Body. Close asks it whether the reads met the body's end.
+type SourceReader interface {
+	EventReader
+	// SourceEOF reports whether a read of the body returned io.EOF.
+	SourceEOF() bool
+}
+
+// Waiter is ctx's stream.BeforeWait function (Begin's look-up of it), or
+// nil: what a SourceReader calls before every read of the body.
+func (u *UpstreamStream) Waiter() stream.Waiter { return u.through.f }
 
 // Recv implements stream.Stream.
 func (u *UpstreamStream) Recv() (stream.Event, error) {
@@ -178,7 +191,7 @@ func (u *UpstreamStream) Close() error {
 	u.once.Do(func() {
 		u.closed.Store(true)
 		if u.finished.Load() {
-			u.drain.Close(u.body, u.through.EOF() || u.events != nil && u.events.SourceEOF())
+			u.drain.Close(u.body, u.through.EOF() || u.ev.SourceEOF() || sourceEOF(u.read))
 		} else {
 			u.body.Close()
 		}
@@ -187,6 +200,13 @@ func (u *UpstreamStream) Close() error {
 		}
 	})
 	return nil
+}
+
+// sourceEOF reports whether read is a SourceReader whose reads met the
+// body's end.
+func sourceEOF(read EventReader) bool {
+	r, ok := read.(SourceReader)
+	return ok && r.SourceEOF()
 }
 
 // BodyReader is an upstream's body read through ctx's stream.BeforeWait

@@ -103,6 +103,20 @@ func TestUpstreamStream(t *testing.T) {
 		t.Errorf("an ended body, read by Events, closed %d times at Close after %d waits, want 1 after 2", body.closed, waits)
 	}
 
+	// And one whose read reads the body itself (a SourceReader), calling
+	// the Waiter before each read.
+	waits = 0
+	body = &closer{rest: "a", ctx: ctx}
+	s = NewUpstreamStream(ctx, nil, nil, nil)
+	own := &ownReader{body: body}
+	s.Begin(body, own)
+	own.before = s.Waiter()
+	stream.Collect(s)
+	s.Close()
+	if body.closed != 1 || waits != 2 {
+		t.Errorf("an ended body, read by a SourceReader, closed %d times at Close after %d waits, want 1 after 2", body.closed, waits)
+	}
+
 	// A read failing because the stream was closed reports the cancellation.
 	ctx, cancel = context.WithCancel(context.Background())
 	unfinished := &closer{rest: "more", ctx: ctx}
@@ -141,6 +155,24 @@ func TestUpstreamStream(t *testing.T) {
 		t.Errorf("a read failing before Close: %v", err)
 	}
 }
+
+// ownReader is a read that reads its body itself (SourceReader): to its
+// end, then a finish.
+type ownReader struct {
+	body   io.Reader
+	before stream.Waiter
+	rerr   error
+}
+
+func (r *ownReader) ReadEvents() ([]stream.Event, error) {
+	for r.rerr == nil {
+		r.before.BeforeWait()
+		_, r.rerr = r.body.Read(make([]byte, 8))
+	}
+	return []stream.Event{stream.Finished(stream.FinishStop)}, nil
+}
+
+func (r *ownReader) SourceEOF() bool { return r.rerr == io.EOF }
 
 // Recv and Close may run on different goroutines (a control's AfterFunc,
 // the server's cancellation closes a stream while its reader is in Recv):
