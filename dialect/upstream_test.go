@@ -103,14 +103,14 @@ func TestUpstreamStream(t *testing.T) {
 		t.Errorf("an ended body, read by Events, closed %d times at Close after %d waits, want 1 after 2", body.closed, waits)
 	}
 
-	// And one whose read reads the body itself (a SourceReader), calling
-	// the Waiter before each read.
+	// And one whose read reads the body itself (ReadsBody), calling the
+	// BeforeWait function before each read.
 	waits = 0
 	body = &closer{rest: "a", ctx: ctx}
 	s = NewUpstreamStream(ctx, nil, nil, nil)
 	own := &ownReader{body: body}
 	s.Begin(body, own)
-	own.before = s.Waiter()
+	own.before = s.ReadsBody()
 	stream.Collect(s)
 	s.Close()
 	if body.closed != 1 || waits != 2 {
@@ -156,8 +156,8 @@ func TestUpstreamStream(t *testing.T) {
 	}
 }
 
-// ownReader is a read that reads its body itself (SourceReader): to its
-// end, then a finish.
+// ownReader is a read that reads its body itself (ReadsBody): to its end,
+// then a finish.
 type ownReader struct {
 	body   io.Reader
 	before stream.Waiter

@@ -12,7 +12,7 @@ import (
 // lineReader reads a stream's NDJSON lines from its body in a pooled
 // buffer of its own, not a bufio.Reader under dialect.BodyReader: it
 // calls the stream's BeforeWait function itself before every read of the
-// body (dialect.UpstreamStream.Waiter), a layer less a read, and notes
+// body (dialect.UpstreamStream.ReadsBody), a layer less a read, and notes
 // the body's end for the drain (dialect.SourceReader). Lines are as bufio.Reader.ReadSlice
 // joined them: one longer than the buffer is joined a full buffer at a
 // time, and is an error once what is joined exceeds maxLine.

@@ -149,7 +149,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	}
 	c := new(chunks)
 	us.Begin(resp.Body, c)
-	c.r.init(resp.Body, us.Waiter())
+	c.r.init(resp.Body, us.ReadsBody())
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return &dialect.Prefilled{Stream: us, WS: pf.ws, Tokens: pf.tokens}, nil
