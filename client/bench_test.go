@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/runnel/runnel/dialect/dialecttest"
 )
 
 // benchChat is a chat stream as Runnel sends it: tokens events of one
@@ -31,7 +33,7 @@ func benchChat(tokens int) string {
 func BenchmarkStreamChat(b *testing.B) {
 	for _, tokens := range []int{1, 50} {
 		b.Run(strconv.Itoa(tokens), func(b *testing.B) {
-			c := New("http://runnel", WithHTTPClient(&http.Client{Transport: canned(benchChat(tokens))}))
+			c := New("http://runnel", WithHTTPClient(&http.Client{Transport: dialecttest.Canned{Body: []byte(benchChat(tokens))}}))
 			req := ChatRequest{Model: "m", Messages: []Message{{Role: "user", Content: "Tell me a story."}}}
 			b.ReportAllocs()
 			for b.Loop() {

@@ -2,43 +2,13 @@ package client
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/runnel/runnel/dialect/dialecttest"
 )
-
-// canned is a server's transport that answers every request with body, an
-// event a read, as events that arrive apart: no sockets.
-type canned string
-
-func (c canned) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-	}
-	return &http.Response{
-		StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{"Content-Type": {"text/event-stream"}},
-		Body:   io.NopCloser(&eventReads{string(c)}), Request: r, ContentLength: -1,
-	}, nil
-}
-
-type eventReads struct{ rest string }
-
-func (r *eventReads) Read(p []byte) (int, error) {
-	if r.rest == "" {
-		return 0, io.EOF
-	}
-	n := strings.Index(r.rest, "\n\n") + 2
-	if n < 2 {
-		n = len(r.rest)
-	}
-	n = copy(p, r.rest[:n])
-	r.rest = r.rest[n:]
-	return n, nil
-}
 
 // A stream's events are decoded in place in its reader's buffer, which is
 // pooled: a token costs its id's string and the allocations of decoding
@@ -46,7 +16,7 @@ func (r *eventReads) Read(p []byte) (int, error) {
 // into bytes for encoding/json).
 func TestStreamTokenAllocations(t *testing.T) {
 	allocs := func(tokens int) float64 {
-		c := New("http://runnel", WithHTTPClient(&http.Client{Transport: canned(benchChat(tokens))}))
+		c := New("http://runnel", WithHTTPClient(&http.Client{Transport: dialecttest.Canned{Body: []byte(benchChat(tokens))}}))
 		req := ChatRequest{Model: "m", Messages: []Message{{Role: "user", Content: "hi"}}}
 		return testing.AllocsPerRun(100, func() {
 			for _, err := range c.StreamChat(context.Background(), req).Events() {
@@ -65,7 +35,7 @@ func TestStreamTokenAllocations(t *testing.T) {
 // reusing the buffer leaves them as they were.
 func TestStreamEventsOutliveTheirReader(t *testing.T) {
 	read := func(body string) []Event {
-		c := New("http://runnel", WithHTTPClient(&http.Client{Transport: canned(body)}))
+		c := New("http://runnel", WithHTTPClient(&http.Client{Transport: dialecttest.Canned{Body: []byte(body)}}))
 		var evs []Event
 		for ev, err := range c.StreamChat(context.Background(), chatReq()).Events() {
 			if err != nil {

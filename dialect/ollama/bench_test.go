@@ -2,7 +2,6 @@ package ollama
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -89,45 +88,13 @@ func BenchmarkProviderCall50(b *testing.B) {
 }
 
 // BenchmarkProviderCall50Lines is BenchmarkProviderCall50 with one line a
-// read, as Ollama flushes each token (dialecttest.Canned gives an SSE
-// event a read, so an NDJSON body comes a buffer at a time): against
+// read, as Ollama flushes each token (Canned without Lines finds no blank
+// line in NDJSON, so the body comes a buffer at a time): against
 // BenchmarkProviderCall, the provider's work per token read as it comes.
 func BenchmarkProviderCall50Lines(b *testing.B) {
 	line := `{"model":"m","created_at":"2025-01-01T00:00:00.000000Z","message":{"role":"assistant","content":" token"},"done":false}` + "\n"
 	answer := strings.Repeat(line, 49) + benchAnswer
-	p := NewProvider(Config{BaseURL: "http://upstream", HTTPClient: &http.Client{Transport: lineReads(answer)}})
+	p := NewProvider(Config{BaseURL: "http://upstream", HTTPClient: &http.Client{Transport: dialecttest.Canned{Body: []byte(answer), Lines: true}}})
 	req := &stream.Request{Model: "m", Messages: []stream.Message{{Role: stream.RoleUser, Content: "Tell me a story."}}}
 	dialecttest.Calls(b, p, req, 52)
-}
-
-// lineReads is an upstream's transport that answers every request with
-// the same NDJSON body, one line a read.
-type lineReads string
-
-func (body lineReads) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-	}
-	return &http.Response{
-		StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:  http.Header{"Content-Type": {"application/x-ndjson"}},
-		Body:    io.NopCloser(&lineRead{string(body)}),
-		Request: r, ContentLength: -1,
-	}, nil
-}
-
-type lineRead struct{ rest string }
-
-func (r *lineRead) Read(p []byte) (int, error) {
-	if r.rest == "" {
-		return 0, io.EOF
-	}
-	n := strings.IndexByte(r.rest, '\n') + 1
-	if n == 0 {
-		n = len(r.rest)
-	}
-	n = copy(p, r.rest[:n])
-	r.rest = r.rest[n:]
-	return n, nil
 }

@@ -432,24 +432,8 @@ func TestProviderReusesConnections(t *testing.T) {
 		io.WriteString(w, benchAnswer)
 	}))
 	defer srv.Close()
-	p := NewProvider(Config{BaseURL: srv.URL})
-	for range 5 {
-		ctx, cancel := context.WithCancel(context.Background())
-		s, err := p.Stream(ctx, &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := dialecttest.ReadAll(s); err != nil {
-			t.Fatal(err)
-		}
-		s.Close()
-		cancel() // as the gateway does once the stream ended
-		srv.Release()
-		dialect.WaitDrains()
-	}
-	if n := srv.Conns(); n != 1 {
-		t.Errorf("%d connections for 5 sequential streams, want 1", n)
-	}
+	req := &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}}
+	srv.ReusesConnections(t, NewProvider(Config{BaseURL: srv.URL}), req, 3)
 
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(benchAnswer)))
@@ -463,16 +447,15 @@ func TestProviderReusesConnections(t *testing.T) {
 	}
 	ts.Start()
 	defer ts.Close()
-	p = NewProvider(Config{BaseURL: ts.URL})
+	p := NewProvider(Config{BaseURL: ts.URL})
 	for range 5 {
-		s, err := p.Stream(context.Background(), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+		s, err := p.Stream(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := dialecttest.ReadAll(s); err != nil {
 			t.Fatal(err)
 		}
-		s.Close()
 		dialect.WaitDrains()
 	}
 	if n := conns.Load(); n != 1 {
