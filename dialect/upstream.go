@@ -43,10 +43,6 @@ type UpstreamStream struct {
 
 	pending []stream.Event
 	done    bool
-	// readsBody: read is a SourceReader (ReadsBody). A flag in done's
-	// padding, not an assertion at Close, which cost the streams whose
-	// read is not one ~200 instructions a call.
-	readsBody bool
 	// finished: a Finish event came, the answer is complete. Recv stores
 	// it once, after the read that met the Finish, which is read's last
 	// call; Close, which may run on another goroutine (a control's
@@ -54,8 +50,13 @@ type UpstreamStream struct {
 	// true every read (through's end included) happened before.
 	finished atomic.Bool
 	through  BodyReader // body, as read reads it (Body)
-	ev       sse.Reader // Events'; in the stream's own allocation: one a call less
-	drain    Drain
+	// readErr is ReadsBody's, or nil: a pointer, not an interface to
+	// assert at Close (~200 instructions a call, for the streams whose
+	// read would not be one), nor 16 bytes that would take the stream
+	// to a larger size class.
+	readErr *error
+	ev      sse.Reader // Events'; in the stream's own allocation: one a call less
+	drain   Drain
 }
 
 // EventReader is what an UpstreamStream reads its answer with: see
@@ -140,21 +141,15 @@ func (u *UpstreamStream) Events(max int) *sse.Reader {
 	return &u.ev
 }
 
-// SourceReader is a read (EventReader) that reads the body itself, in a
-// buffer of its own, neither through Body nor Events (Ollama's lines).
-type SourceReader interface {
-	EventReader
-	// SourceEOF reports whether a read of the body returned io.EOF.
-	SourceEOF() bool
-}
-
-// ReadsBody tells u, once Begin is called, that its read is a
-// SourceReader, and returns what it calls before every read of the body:
-// ctx's stream.BeforeWait function (Begin's look-up of it), or nil. That
-// is a layer less a read than Body; Close asks it whether the reads met
-// the body's end.
-func (u *UpstreamStream) ReadsBody() stream.Waiter {
-	u.readsBody = true
+// ReadsBody tells u, once Begin is called, that its read reads the body
+// itself, in a buffer of its own, neither through Body nor Events
+// (Ollama's lines), and keeps the first error a read of it returned in
+// *readErr, by which Close knows whether the reads met the body's end.
+// It returns what read calls before every read of the body: ctx's
+// stream.BeforeWait function (Begin's look-up of it), or nil. That is a
+// layer less a read than Body.
+func (u *UpstreamStream) ReadsBody(readErr *error) stream.Waiter {
+	u.readErr = readErr
 	return u.through.f
 }
 
@@ -199,7 +194,7 @@ func (u *UpstreamStream) Close() error {
 	u.once.Do(func() {
 		u.closed.Store(true)
 		if u.finished.Load() {
-			u.drain.Close(u.body, u.through.EOF() || u.ev.SourceEOF() || u.readsBody && u.read.(SourceReader).SourceEOF())
+			u.drain.Close(u.body, u.through.EOF() || u.ev.SourceEOF() || u.readErr != nil && *u.readErr == io.EOF)
 		} else {
 			u.body.Close()
 		}

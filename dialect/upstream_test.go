@@ -110,11 +110,11 @@ func TestUpstreamStream(t *testing.T) {
 	s = NewUpstreamStream(ctx, nil, nil, nil)
 	own := &ownReader{body: body}
 	s.Begin(body, own)
-	own.before = s.ReadsBody()
+	own.before = s.ReadsBody(&own.rerr)
 	stream.Collect(s)
 	s.Close()
 	if body.closed != 1 || waits != 2 {
-		t.Errorf("an ended body, read by a SourceReader, closed %d times at Close after %d waits, want 1 after 2", body.closed, waits)
+		t.Errorf("an ended body, read by its read itself, closed %d times at Close after %d waits, want 1 after 2", body.closed, waits)
 	}
 
 	// A read failing because the stream was closed reports the cancellation.
@@ -171,8 +171,6 @@ func (r *ownReader) ReadEvents() ([]stream.Event, error) {
 	}
 	return []stream.Event{stream.Finished(stream.FinishStop)}, nil
 }
-
-func (r *ownReader) SourceEOF() bool { return r.rerr == io.EOF }
 
 // Recv and Close may run on different goroutines (a control's AfterFunc,
 // the server's cancellation closes a stream while its reader is in Recv):

@@ -13,7 +13,7 @@ import (
 // buffer of its own, not a bufio.Reader under dialect.BodyReader: it
 // calls the stream's BeforeWait function itself before every read of the
 // body (dialect.UpstreamStream.ReadsBody), a layer less a read, and notes
-// the body's end for the drain (dialect.SourceReader). Lines are as bufio.Reader.ReadSlice
+// the body's end for the drain (its first error, rerr). Lines are as bufio.Reader.ReadSlice
 // joined them: one longer than the buffer is joined a full buffer at a
 // time, and is an error once what is joined exceeds maxLine.
 type lineReader struct {
@@ -23,7 +23,7 @@ type lineReader struct {
 	// pooled); nil once released.
 	buf  []byte
 	r, w int   // the unread bytes are buf[r:w]
-	rerr error // the body's first error, kept after release
+	rerr error // the body's first error, kept after release (ReadsBody's)
 }
 
 // linePool holds the line readers' buffers: a stream's would otherwise
@@ -44,9 +44,6 @@ func (l *lineReader) release() {
 	}
 	l.buf, l.src, l.before, l.r, l.w = nil, nil, nil, 0, 0
 }
-
-// SourceEOF reports whether a read of the body returned io.EOF.
-func (l *lineReader) SourceEOF() bool { return l.rerr == io.EOF }
 
 // next returns the next line without its newline, valid until the next
 // call; a last line without a newline is returned at the body's end,

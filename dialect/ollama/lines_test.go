@@ -97,7 +97,7 @@ func sameLines(t *testing.T, src func() io.Reader, size int) {
 			t.Fatalf("line %d: %q, %v; want %q, %v", i, got, err, want, wantErr)
 		}
 		if err != nil {
-			if err == io.EOF && !l.SourceEOF() {
+			if err == io.EOF && l.rerr != io.EOF {
 				t.Fatal("the body's end not noted")
 			}
 			return
@@ -184,7 +184,7 @@ func TestLineReaderAllocations(t *testing.T) {
 	if l.buf != nil {
 		t.Error("the buffer was not given back")
 	}
-	if _, err := l.next(); err != errReleased || l.SourceEOF() {
+	if _, err := l.next(); err != errReleased || l.rerr == io.EOF {
 		t.Errorf("next on a released reader: %v", err)
 	}
 }

@@ -149,7 +149,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	}
 	c := new(chunks)
 	us.Begin(resp.Body, c)
-	c.r.init(resp.Body, us.ReadsBody())
+	c.r.init(resp.Body, us.ReadsBody(&c.r.rerr))
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return &dialect.Prefilled{Stream: us, WS: pf.ws, Tokens: pf.tokens}, nil
@@ -218,10 +218,6 @@ type chunks struct {
 	r     lineReader
 	calls int // tool calls are numbered across lines
 }
-
-// SourceEOF implements dialect.SourceReader: the stream reads its body
-// only through c.r.
-func (c *chunks) SourceEOF() bool { return c.r.SourceEOF() }
 
 // ReadEvents decodes the next line. Its last call (an error, or a line that
 // ends the stream: dialect.UpstreamStream calls it no more) gives the
