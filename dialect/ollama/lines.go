@@ -12,10 +12,11 @@ import (
 // lineReader reads a stream's NDJSON lines from its body in a pooled
 // buffer of its own, not a bufio.Reader under dialect.BodyReader: it
 // calls the stream's BeforeWait function itself before every read of the
-// body (dialect.UpstreamStream.ReadsBody), a layer less a read, and notes
-// the body's end for the drain (its first error, rerr). Lines are as bufio.Reader.ReadSlice
-// joined them: one longer than the buffer is joined a full buffer at a
-// time, and is an error once what is joined exceeds maxLine.
+// body, a layer less a read, and keeps the body's first error, by which
+// the stream's Close knows the body's end (dialect.UpstreamStream.
+// ReadsBody). Lines are as bufio.Reader.ReadSlice joined them: one
+// longer than the buffer is joined a full buffer at a time, and is an
+// error once what is joined exceeds maxLine.
 type lineReader struct {
 	src    io.Reader
 	before stream.Waiter // or nil
@@ -23,7 +24,7 @@ type lineReader struct {
 	// pooled); nil once released.
 	buf  []byte
 	r, w int   // the unread bytes are buf[r:w]
-	rerr error // the body's first error, kept after release (ReadsBody's)
+	rerr error // the body's first error, kept after release
 }
 
 // linePool holds the line readers' buffers: a stream's would otherwise
