@@ -3,8 +3,6 @@ package client
 import (
 	"context"
 	"encoding/json"
-
-	"github.com/runnel/runnel/sse"
 )
 
 // Message is one chat turn.
@@ -138,16 +136,16 @@ type openAIChunk struct {
 	Error json.RawMessage `json:"error"`
 }
 
-func decodeOpenAI(s *Stream, msg sse.Event) (ev Event, emit, done bool, err error) {
-	if msg.Data == "[DONE]" {
+func decodeOpenAI(s *Stream, data []byte) (ev Event, emit, done bool, err error) {
+	if string(data) == "[DONE]" {
 		return Event{}, false, true, nil
 	}
 	var ch openAIChunk
-	if err := json.Unmarshal([]byte(msg.Data), &ch); err != nil {
+	if err := json.Unmarshal(data, &ch); err != nil {
 		return Event{}, false, false, &Error{Code: "bad_event", Message: "malformed event from server: " + err.Error(), MidStream: true}
 	}
 	if len(ch.Error) > 0 {
-		return Event{}, false, false, midStreamError([]byte(msg.Data))
+		return Event{}, false, false, midStreamError(data)
 	}
 	if ch.Usage != nil {
 		s.usage = ch.Usage

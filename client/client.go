@@ -26,8 +26,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/runnel/runnel/sse"
 )
 
 // Client talks to one Runnel server. It is safe for concurrent use.
@@ -228,7 +226,7 @@ func (c *Client) post(ctx context.Context, path string, body any, accept string)
 }
 
 // stream is a Stream of the SSE endpoint path, resumable if WithResume.
-func (c *Client) stream(ctx context.Context, path string, body any, decode func(*Stream, sse.Event) (Event, bool, bool, error)) *Stream {
+func (c *Client) stream(ctx context.Context, path string, body any, decode func(*Stream, []byte) (Event, bool, bool, error)) *Stream {
 	open := func(ctx context.Context, lastID string) (*http.Response, error) {
 		return c.send(ctx, path, body, func(h http.Header) {
 			h.Set("Accept", "text/event-stream")

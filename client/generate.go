@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-
-	"github.com/runnel/runnel/sse"
 )
 
 // Input is one named input of a typed generation request.
@@ -80,19 +78,19 @@ type GenerateResult struct {
 func (c *Client) GenerateStream(ctx context.Context, req GenerateRequest, h GenerateHandlers) (*GenerateResult, error) {
 	var res GenerateResult
 	var out, thought strings.Builder
-	decode := func(s *Stream, msg sse.Event) (Event, bool, bool, error) {
+	decode := func(s *Stream, data []byte) (Event, bool, bool, error) {
 		var probe struct {
 			Final bool            `json:"final"`
 			Error json.RawMessage `json:"error"`
 		}
-		if err := json.Unmarshal([]byte(msg.Data), &probe); err != nil {
+		if err := json.Unmarshal(data, &probe); err != nil {
 			return Event{}, false, false, &Error{Code: "bad_event", Message: "malformed event from server: " + err.Error(), MidStream: true}
 		}
 		if len(probe.Error) > 0 {
-			return Event{}, false, false, midStreamError([]byte(msg.Data))
+			return Event{}, false, false, midStreamError(data)
 		}
 		if probe.Final {
-			if err := json.Unmarshal([]byte(msg.Data), &res.Final); err != nil {
+			if err := json.Unmarshal(data, &res.Final); err != nil {
 				return Event{}, false, false, &Error{Code: "bad_event", Message: err.Error(), MidStream: true}
 			}
 			u := res.Final.Usage
@@ -104,7 +102,7 @@ func (c *Client) GenerateStream(ctx context.Context, req GenerateRequest, h Gene
 			return Event{Usage: s.usage}, true, true, nil
 		}
 		var ch GenerateChunk
-		if err := json.Unmarshal([]byte(msg.Data), &ch); err != nil {
+		if err := json.Unmarshal(data, &ch); err != nil {
 			return Event{}, false, false, &Error{Code: "bad_event", Message: err.Error(), MidStream: true}
 		}
 		if ch.Type == "error" {

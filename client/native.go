@@ -3,8 +3,6 @@ package client
 import (
 	"context"
 	"encoding/json"
-
-	"github.com/runnel/runnel/sse"
 )
 
 // StreamPredict streams the native token stream (/api/v1/inference/stream).
@@ -47,13 +45,13 @@ func (u *nativeUsage) usage() *Usage {
 	return out
 }
 
-func decodeNative(s *Stream, msg sse.Event) (ev Event, emit, done bool, err error) {
+func decodeNative(s *Stream, data []byte) (ev Event, emit, done bool, err error) {
 	var ne nativeEvent
-	if err := json.Unmarshal([]byte(msg.Data), &ne); err != nil {
+	if err := json.Unmarshal(data, &ne); err != nil {
 		return Event{}, false, false, &Error{Code: "bad_event", Message: "malformed event from server: " + err.Error(), MidStream: true}
 	}
 	if len(ne.Error) > 0 {
-		return Event{}, false, false, midStreamError([]byte(msg.Data))
+		return Event{}, false, false, midStreamError(data)
 	}
 	ev.Text, ev.Channel = ne.Token, "output"
 	if ne.Channel != "" {

@@ -58,8 +58,10 @@ type Stream struct {
 	// abandon cancels resumable stream id on the server when the caller
 	// stops reading (nil when not resumable).
 	abandon func(id string)
-	decode  func(s *Stream, msg sse.Event) (ev Event, emit, done bool, err error)
-	ctx     context.Context
+	// decode decodes an event's data, which is the reader's buffer: it
+	// keeps no view of it.
+	decode func(s *Stream, data []byte) (ev Event, emit, done bool, err error)
+	ctx    context.Context
 
 	start, first, last, end time.Time
 	chunks                  int
@@ -67,7 +69,7 @@ type Stream struct {
 	finish                  string
 }
 
-func newStream(ctx context.Context, open func(context.Context, string) (*http.Response, error), decode func(*Stream, sse.Event) (Event, bool, bool, error)) *Stream {
+func newStream(ctx context.Context, open func(context.Context, string) (*http.Response, error), decode func(*Stream, []byte) (Event, bool, bool, error)) *Stream {
 	return &Stream{open: open, decode: decode, ctx: ctx}
 }
 
@@ -90,7 +92,12 @@ func (s *Stream) Events() iter.Seq2[Event, error] {
 			return
 		}
 		defer func() { resp.Body.Close() }()
-		r := sse.NewReader(resp.Body)
+		// The reader's buffer is pooled: given back at the end, it is the
+		// next stream's. Its events are read in place (NextRaw), decoded
+		// before the next.
+		var r sse.Reader
+		r.Init(resp.Body)
+		defer r.Release()
 		var lastID string // of the last event, across reconnects
 		streamID := resp.Header.Get("Runnel-Stream-Id")
 		// stop is the caller abandoning the stream (never a cut).
@@ -107,7 +114,7 @@ func (s *Stream) Events() iter.Seq2[Event, error] {
 			}
 		}
 		for resumed := 0; ; {
-			msg, err := r.Next()
+			msg, err := r.NextRaw()
 			if err != nil {
 				if ctx.Err() != nil {
 					stop()
@@ -126,7 +133,7 @@ func (s *Stream) Events() iter.Seq2[Event, error] {
 						if resp.StatusCode == http.StatusNoContent {
 							return // the server says we have every event
 						}
-						r = sse.NewReader(resp.Body)
+						r.Init(resp.Body) // the failed read gave its buffer back
 						continue
 					}
 					resp = &http.Response{Body: http.NoBody}
@@ -139,10 +146,10 @@ func (s *Stream) Events() iter.Seq2[Event, error] {
 				yield(Event{}, &ConnectionError{MidStream: true, Err: err})
 				return
 			}
-			if msg.ID != "" {
-				lastID = msg.ID
+			if id := r.LastID(); id != "" {
+				lastID = id
 			}
-			ev, emit, done, err := s.decode(s, msg)
+			ev, emit, done, err := s.decode(s, msg.Data)
 			if err != nil {
 				yield(Event{}, err)
 				return

@@ -27,8 +27,9 @@ import (
 // connection goes back to the pool instead of being closed, without
 // holding back the end of the call: a provider makes the stream before
 // it sends its request, sends it with RequestContext, then calls Begin;
-// read reads the body through Body or through Events' reader, by which
-// Close knows whether the answer's reads met its end.
+// read reads the body through Body, through Events' reader, or itself
+// (ReadsBody), by which Close knows whether the answer's reads met its
+// end.
 type UpstreamStream struct {
 	// Provider names the upstream in transport errors (TransportError).
 	Provider string
@@ -48,10 +49,14 @@ type UpstreamStream struct {
 	// AfterFunc, the server's cancellation), loads it, and when it is
 	// true every read (through's end included) happened before.
 	finished atomic.Bool
-	through  BodyReader  // body, as read reads it (Body)
-	events   *sse.Reader // &ev once Events made it, or nil
-	ev       sse.Reader  // in the stream's own allocation: one a call less
-	drain    Drain
+	through  BodyReader // body, as read reads it (Body)
+	// readErr is ReadsBody's, or nil: a pointer, not an interface to
+	// assert at Close (the runtime's getitab, for every stream, until the
+	// call site's cache fills), nor 16 bytes that would take the stream
+	// to a larger size class.
+	readErr *error
+	ev      sse.Reader // Events'; in the stream's own allocation: one a call less
+	drain   Drain
 }
 
 // EventReader is what an UpstreamStream reads its answer with: see
@@ -131,10 +136,21 @@ func (u *UpstreamStream) Body() io.Reader { return &u.through }
 // stream.
 func (u *UpstreamStream) Events(max int) *sse.Reader {
 	u.ev.Init(u.body)
-	u.events = &u.ev
-	u.events.SetBeforeRead(u.through.f) // Begin's look-up of it
-	u.events.SetMaxEventSize(max)
-	return u.events
+	u.ev.SetBeforeRead(u.through.f) // Begin's look-up of it
+	u.ev.SetMaxEventSize(max)
+	return &u.ev
+}
+
+// ReadsBody tells u, once Begin is called, that its read reads the body
+// itself, in a buffer of its own, neither through Body nor Events
+// (Ollama's lines), and keeps the first error a read of it returned in
+// *readErr, by which Close knows whether the reads met the body's end.
+// It returns what read calls before every read of the body: ctx's
+// stream.BeforeWait function (Begin's look-up of it), or nil. That is a
+// layer less a read than Body.
+func (u *UpstreamStream) ReadsBody(readErr *error) stream.Waiter {
+	u.readErr = readErr
+	return u.through.f
 }
 
 // Recv implements stream.Stream.
@@ -178,7 +194,7 @@ func (u *UpstreamStream) Close() error {
 	u.once.Do(func() {
 		u.closed.Store(true)
 		if u.finished.Load() {
-			u.drain.Close(u.body, u.through.EOF() || u.events != nil && u.events.SourceEOF())
+			u.drain.Close(u.body, u.through.EOF() || u.ev.SourceEOF() || u.readErr != nil && *u.readErr == io.EOF)
 		} else {
 			u.body.Close()
 		}

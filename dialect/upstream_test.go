@@ -103,6 +103,20 @@ func TestUpstreamStream(t *testing.T) {
 		t.Errorf("an ended body, read by Events, closed %d times at Close after %d waits, want 1 after 2", body.closed, waits)
 	}
 
+	// And one whose read reads the body itself (ReadsBody), calling the
+	// BeforeWait function before each read.
+	waits = 0
+	body = &closer{rest: "a", ctx: ctx}
+	s = NewUpstreamStream(ctx, nil, nil, nil)
+	own := &ownReader{body: body}
+	s.Begin(body, own)
+	own.before = s.ReadsBody(&own.rerr)
+	stream.Collect(s)
+	s.Close()
+	if body.closed != 1 || waits != 2 {
+		t.Errorf("an ended body, read by its read itself, closed %d times at Close after %d waits, want 1 after 2", body.closed, waits)
+	}
+
 	// A read failing because the stream was closed reports the cancellation.
 	ctx, cancel = context.WithCancel(context.Background())
 	unfinished := &closer{rest: "more", ctx: ctx}
@@ -140,6 +154,22 @@ func TestUpstreamStream(t *testing.T) {
 	if _, err := s.Recv(); errors.Is(err, context.Canceled) || err == nil {
 		t.Errorf("a read failing before Close: %v", err)
 	}
+}
+
+// ownReader is a read that reads its body itself (ReadsBody): to its end,
+// then a finish.
+type ownReader struct {
+	body   io.Reader
+	before stream.Waiter
+	rerr   error
+}
+
+func (r *ownReader) ReadEvents() ([]stream.Event, error) {
+	for r.rerr == nil {
+		r.before.BeforeWait()
+		_, r.rerr = r.body.Read(make([]byte, 8))
+	}
+	return []stream.Event{stream.Finished(stream.FinishStop)}, nil
 }
 
 // Recv and Close may run on different goroutines (a control's AfterFunc,

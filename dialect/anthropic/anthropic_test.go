@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
@@ -329,26 +328,7 @@ func TestProviderBackpressureAndClose(t *testing.T) {
 func TestProviderReusesConnections(t *testing.T) {
 	srv := dialecttest.NewHeldEnd(&fakeAnthropic{body: dialecttest.Fixture(t, "stream_stop_sequence.sse")})
 	defer srv.Close()
-	p := NewProvider(Config{BaseURL: srv.URL, APIKey: "k"})
-	for range 5 {
-		ctx, cancel := context.WithCancel(context.Background())
-		s, err := p.Stream(ctx, &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, err := range stream.Events(s) {
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		s.Close()
-		cancel() // as the gateway does once the stream ended
-		srv.Release()
-		dialect.WaitDrains()
-	}
-	if n := srv.Conns(); n != 1 {
-		t.Errorf("%d connections for 5 sequential streams, want 1", n)
-	}
+	srv.ReusesConnections(t, NewProvider(Config{BaseURL: srv.URL, APIKey: "k"}), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}}, 3)
 }
 
 func TestProviderErrors(t *testing.T) {

@@ -1,10 +1,15 @@
 package dialecttest
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
+	"testing"
+
+	"github.com/runnel/runnel/dialect"
+	"github.com/runnel/runnel/stream"
 )
 
 // HeldEnd is an upstream that serves each request with its handler, then
@@ -43,3 +48,30 @@ func (s *HeldEnd) Release() { s.release <- struct{}{} }
 
 // Conns is how many connections the server accepted.
 func (s *HeldEnd) Conns() int { return int(s.conns.Load()) }
+
+// ReusesConnections checks that a completed stream leaves its connection
+// in the pool even when the end of its chunked body comes only after the
+// last event was read, after Close and the call's cancellation: Close
+// hands it to a drain (dialect.Drain), whose request the cancellation no
+// longer reaches. p streams req from s, an answer of events events; five
+// streams in turn share one connection.
+func (s *HeldEnd) ReusesConnections(t *testing.T, p stream.Provider, req *stream.Request, events int) {
+	t.Helper()
+	for range 5 {
+		ctx, cancel := context.WithCancel(context.Background())
+		st, err := p.Stream(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if evs, err := ReadAll(st); err != nil || len(evs) != events {
+			t.Fatalf("%d events, %v", len(evs), err)
+		}
+		st.Close()
+		cancel() // as the gateway does once the stream ended
+		s.Release()
+		dialect.WaitDrains()
+	}
+	if n := s.Conns(); n != 1 {
+		t.Errorf("%d connections for 5 sequential streams, want 1", n)
+	}
+}

@@ -55,7 +55,7 @@ func TokenPathUsed(t testing.TB, c TokenPathCase, upstream string) bool {
 var created = regexp.MustCompile(`"created":\d+`)
 
 func serveTokens(t testing.TB, c TokenPathCase, upstream string, hide bool) (body, record string, used bool) {
-	p := &tokenWatch{Provider: c.Provider(&http.Client{Transport: Canned{[]byte(upstream)}}), hide: hide}
+	p := &tokenWatch{Provider: c.Provider(&http.Client{Transport: Canned{Body: []byte(upstream)}}), hide: hide}
 	router := gateway.NewStaticRouter()
 	router.Register("up", p)
 	router.SetDefault("up")
@@ -129,8 +129,12 @@ func (o *lastRecord) CallEnded(r *gateway.Record) {
 
 // Canned is an upstream's transport that answers every request with the
 // same SSE body, one event (up to its blank line) a read, as tokens that
-// arrive apart do: no sockets and no cost of its own.
-type Canned struct{ Body []byte }
+// arrive apart do: no sockets and no cost of its own. With Lines, one
+// line a read: an NDJSON body, as Ollama flushes each token's.
+type Canned struct {
+	Body  []byte
+	Lines bool
+}
 
 func (c Canned) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Body != nil {
@@ -140,20 +144,33 @@ func (c Canned) RoundTrip(r *http.Request) (*http.Response, error) {
 	return &http.Response{
 		StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header:  http.Header{"Content-Type": {"text/event-stream"}},
-		Body:    io.NopCloser(&eventReads{c.Body}),
+		Body:    io.NopCloser(&eventReads{c.Body, c.end()}),
 		Request: r, ContentLength: -1,
 	}, nil
 }
 
-// eventReads returns one SSE event (up to its blank line) a Read.
-type eventReads struct{ rest []byte }
+// end is what ends a read's piece of the body.
+func (c Canned) end() []byte {
+	if c.Lines {
+		return lineEnd
+	}
+	return eventEnd
+}
+
+// The ends of an SSE event and of a line: variables, not conversions,
+// which would be an allocation a call.
+var eventEnd, lineEnd = []byte("\n\n"), []byte("\n")
+
+// eventReads returns one SSE event (up to its blank line) a Read, or a
+// line: up to end.
+type eventReads struct{ rest, end []byte }
 
 func (r *eventReads) Read(p []byte) (int, error) {
 	if len(r.rest) == 0 {
 		return 0, io.EOF
 	}
-	n := bytes.Index(r.rest, []byte("\n\n")) + 2
-	if n < 2 {
+	n := bytes.Index(r.rest, r.end) + len(r.end)
+	if n < len(r.end) {
 		n = len(r.rest)
 	}
 	n = copy(p, r.rest[:n])

@@ -1,6 +1,7 @@
 package gemini
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -33,4 +34,17 @@ func BenchmarkProviderCall50(b *testing.B) {
 	p := NewProvider(Config{BaseURL: "http://upstream", APIKey: "k", HTTPClient: &http.Client{Transport: dialecttest.Canned{Body: []byte(answer)}}})
 	req := &stream.Request{Model: "m", Messages: []stream.Message{{Role: stream.RoleUser, Content: "Tell me a story."}}}
 	dialecttest.Calls(b, p, req, 52)
+}
+
+// BenchmarkCountTokens is one countTokens call over a canned upstream (no
+// sockets): the provider's own work a count.
+func BenchmarkCountTokens(b *testing.B) {
+	p := NewProvider(Config{BaseURL: "http://upstream", APIKey: "k", HTTPClient: &http.Client{Transport: dialecttest.Canned{Body: []byte(`{"totalTokens":3}`)}}})
+	req := &stream.Request{Model: "m", Messages: []stream.Message{{Role: stream.RoleUser, Content: "Tell me a story."}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if n, err := p.CountTokens(context.Background(), req); err != nil || n != 3 {
+			b.Fatal(n, err)
+		}
+	}
 }

@@ -1,11 +1,9 @@
 package gemini
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"net/http"
 
 	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/gateway"
@@ -47,13 +45,11 @@ func (p *Provider) CountTokens(ctx context.Context, req *stream.Request) (int, e
 	if err != nil {
 		return 0, stream.Errorf(stream.CodeInvalidRequest, "gemini: %v", err)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.countHead+modelName(req.Model)+p.countTail, bytes.NewReader(b))
+	ep, err := p.counts.at(p.cfg.HTTPClient, req.Model)
 	if err != nil {
 		return 0, stream.Errorf(stream.CodeInternal, "gemini: %v", err)
 	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("X-Goog-Api-Key", p.cfg.APIKey)
-	resp, err := p.cfg.HTTPClient.Do(hreq)
+	resp, err := ep.Post(ctx, &b, 0)
 	if err != nil {
 		return 0, dialect.TransportError(ctx, p.cfg.Name, err)
 	}

@@ -3,7 +3,9 @@ package gemini
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -11,17 +13,24 @@ import (
 	"github.com/runnel/runnel/stream"
 )
 
-// urlsSeen is an upstream answering benchAnswer that notes each request's
-// URL.
+// urlsSeen is an upstream answering benchAnswer (countAnswer to
+// countTokens) that notes each request's URL and headers.
 type urlsSeen struct {
-	mu   sync.Mutex
-	urls []string
+	mu      sync.Mutex
+	urls    []string
+	headers []http.Header
 }
+
+const countAnswer = `{"totalTokens":3}`
 
 func (u *urlsSeen) RoundTrip(r *http.Request) (*http.Response, error) {
 	u.mu.Lock()
 	u.urls = append(u.urls, r.URL.String())
+	u.headers = append(u.headers, r.Header)
 	u.mu.Unlock()
+	if strings.HasSuffix(r.URL.Path, ":countTokens") {
+		return dialecttest.Canned{Body: []byte(countAnswer)}.RoundTrip(r)
+	}
 	return dialecttest.Canned{Body: []byte(benchAnswer)}.RoundTrip(r)
 }
 
@@ -59,6 +68,37 @@ func TestStreamEndpointsBounded(t *testing.T) {
 	}
 }
 
+// CountTokens' endpoints are kept as the streams' are: each model's
+// calls go to its own URL, with the count's headers (not a stream's
+// Accept), past maxEndpoints models too, and no more are kept.
+func TestCountEndpointsBounded(t *testing.T) {
+	up := &urlsSeen{}
+	p := NewProvider(Config{BaseURL: "http://upstream/v1beta?key=k", APIKey: "secret", HTTPClient: &http.Client{Transport: up}})
+	var want []string
+	for i := range maxEndpoints + 10 {
+		for range 2 {
+			n, err := p.CountTokens(context.Background(), &stream.Request{Model: "models/m " + strconv.Itoa(i), Messages: []stream.Message{{Role: stream.RoleUser, Content: "hi"}}})
+			if err != nil || n != 3 {
+				t.Fatal(n, err)
+			}
+			want = append(want, "http://upstream/v1beta/models/m%20"+strconv.Itoa(i)+":countTokens?key=k")
+		}
+	}
+	if !reflect.DeepEqual(up.urls, want) {
+		t.Fatalf("requests to %v\nwant %v", up.urls, want)
+	}
+	for _, h := range up.headers {
+		if want := (http.Header{"Content-Type": {"application/json"}, "X-Goog-Api-Key": {"secret"}}); !reflect.DeepEqual(h, want) {
+			t.Fatalf("headers %v, want %v", h, want)
+		}
+	}
+	kept := 0
+	p.counts.m.Range(func(any, any) bool { kept++; return true })
+	if kept != maxEndpoints || p.counts.n.Load() != maxEndpoints || p.streams.n.Load() != 0 {
+		t.Errorf("%d count endpoints kept, counted %d (%d streams'); want %d", kept, p.counts.n.Load(), p.streams.n.Load(), maxEndpoints)
+	}
+}
+
 // Concurrent first calls of one model share one endpoint (for -race).
 func TestStreamEndpointConcurrent(t *testing.T) {
 	p := NewProvider(Config{BaseURL: "http://upstream", HTTPClient: &http.Client{Transport: dialecttest.Canned{Body: []byte(benchAnswer)}}})
@@ -86,5 +126,8 @@ func TestStreamBadBaseURL(t *testing.T) {
 	p := NewProvider(Config{BaseURL: "http://[::1"})
 	if _, err := p.Stream(context.Background(), &stream.Request{Model: "m", Prompt: "hi"}); err == nil {
 		t.Fatal("a bad base URL streamed")
+	}
+	if _, err := p.CountTokens(context.Background(), &stream.Request{Model: "m", Prompt: "hi"}); err == nil {
+		t.Fatal("a bad base URL counted")
 	}
 }

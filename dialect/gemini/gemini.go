@@ -38,19 +38,16 @@ type Config struct {
 // Provider streams from Gemini. It implements stream.Provider and
 // gateway.ModelLister.
 type Provider struct {
-	cfg Config
-	// streamHeader is every streamed call's header map (net/http only
-	// reads a request's headers, and keeps them for a stream's life);
-	// it asks for gzip in the transport's place when gzip is set.
-	streamHeader http.Header
-	gzip         bool
-	// The URLs of a model's methods, joined to the base URL once: a call
-	// puts the model's name between head and tail (see modelURL).
-	streamHead, streamTail string
-	countHead, countTail   string
-	modelsURL              string
-	// streams is the models' streaming endpoints (see streamEndpoint).
-	streams endpoints
+	cfg  Config
+	gzip bool
+	// streams and counts are the models' streamGenerateContent and
+	// countTokens endpoints, their URLs joined to the base URL once
+	// around the model's name (see modelURL). Their header maps are
+	// every call's (net/http only reads a request's headers, and keeps
+	// them for a stream's life); a stream's asks for gzip in the
+	// transport's place when gzip is set.
+	streams, counts endpoints
+	modelsURL       string
 }
 
 // NewProvider returns a Provider for cfg.
@@ -64,15 +61,17 @@ func NewProvider(cfg Config) *Provider {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
 	}
-	p := &Provider{cfg: cfg, gzip: dialect.TransportGzips(cfg.HTTPClient), streamHeader: http.Header{},
+	p := &Provider{cfg: cfg, gzip: dialect.TransportGzips(cfg.HTTPClient),
 		modelsURL: dialect.JoinURL(cfg.BaseURL, "/models?pageSize=1000")}
-	p.streamHead, p.streamTail = modelURL(cfg.BaseURL, ":streamGenerateContent?alt=sse")
-	p.countHead, p.countTail = modelURL(cfg.BaseURL, ":countTokens")
-	p.streamHeader.Set("Content-Type", "application/json")
-	p.streamHeader.Set("Accept", "text/event-stream")
-	p.streamHeader.Set("X-Goog-Api-Key", cfg.APIKey)
+	p.streams.head, p.streams.tail = modelURL(cfg.BaseURL, ":streamGenerateContent?alt=sse")
+	p.counts.head, p.counts.tail = modelURL(cfg.BaseURL, ":countTokens")
+	p.counts.header = http.Header{}
+	p.counts.header.Set("Content-Type", "application/json")
+	p.counts.header.Set("X-Goog-Api-Key", cfg.APIKey)
+	p.streams.header = p.counts.header.Clone()
+	p.streams.header.Set("Accept", "text/event-stream")
 	if p.gzip {
-		p.streamHeader.Set("Accept-Encoding", "gzip")
+		p.streams.header.Set("Accept-Encoding", "gzip")
 	}
 	return p
 }
@@ -315,7 +314,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	// (dialect.UpstreamStream), as the OpenAI and Anthropic providers'
 	// streams do, without a context's allocations a call.
 	us := dialect.NewUpstreamStream(ctx, nil, nil, nil)
-	ep, err := p.streamEndpoint(req.Model)
+	ep, err := p.streams.at(p.cfg.HTTPClient, req.Model)
 	if err != nil {
 		dialect.PutBuffer(b)
 		return nil, stream.Errorf(stream.CodeInternal, "gemini: %v", err)

@@ -40,12 +40,12 @@ func TestProviderSendsEachBodyWholeThroughThePool(t *testing.T) {
 	dialecttest.LongPrompts(t, func(c string, _ int) stream.Provider {
 		return NewProvider(Config{BaseURL: srv.URL, APIKey: c})
 	}, "ok")
-	if p := NewProvider(Config{BaseURL: srv.URL}); !p.gzip || p.streamHeader.Get("Accept-Encoding") != "gzip" {
+	if p := NewProvider(Config{BaseURL: srv.URL}); !p.gzip || p.streams.header.Get("Accept-Encoding") != "gzip" {
 		t.Error("the provider does not ask for gzip in the transport's place")
 	}
 	tr := &http.Transport{DisableCompression: true}
 	defer tr.CloseIdleConnections()
-	if p := NewProvider(Config{BaseURL: srv.URL, HTTPClient: &http.Client{Transport: tr}}); p.gzip || p.streamHeader.Get("Accept-Encoding") != "" {
+	if p := NewProvider(Config{BaseURL: srv.URL, HTTPClient: &http.Client{Transport: tr}}); p.gzip || p.streams.header.Get("Accept-Encoding") != "" {
 		t.Error("the provider asks for gzip where its transport does not")
 	}
 }

@@ -86,3 +86,15 @@ func BenchmarkProviderCall50(b *testing.B) {
 	req := &stream.Request{Model: "m", Messages: []stream.Message{{Role: stream.RoleUser, Content: "Tell me a story."}}}
 	dialecttest.Calls(b, p, req, 52)
 }
+
+// BenchmarkProviderCall50Lines is BenchmarkProviderCall50 with one line a
+// read, as Ollama flushes each token (Canned without Lines finds no blank
+// line in NDJSON, so the body comes a buffer at a time): against
+// BenchmarkProviderCall, the provider's work per token read as it comes.
+func BenchmarkProviderCall50Lines(b *testing.B) {
+	line := `{"model":"m","created_at":"2025-01-01T00:00:00.000000Z","message":{"role":"assistant","content":" token"},"done":false}` + "\n"
+	answer := strings.Repeat(line, 49) + benchAnswer
+	p := NewProvider(Config{BaseURL: "http://upstream", HTTPClient: &http.Client{Transport: dialecttest.Canned{Body: []byte(answer), Lines: true}}})
+	req := &stream.Request{Model: "m", Messages: []stream.Message{{Role: stream.RoleUser, Content: "Tell me a story."}}}
+	dialecttest.Calls(b, p, req, 52)
+}

@@ -18,25 +18,25 @@ import (
 // until a finish or an error. given says whether the reader went back to
 // the pool.
 func readChunks(body string) (all []stream.Event, given bool, err error) {
-	c := &chunks{r: readerPool.Get().(*bufio.Reader)}
-	c.r.Reset(strings.NewReader(body))
+	c := new(chunks)
+	c.r.init(strings.NewReader(body), nil)
 	for {
 		evs, err := c.ReadEvents()
 		all = append(all, evs...)
 		if err != nil || len(evs) > 0 && evs[len(evs)-1].Kind == stream.KindFinish {
-			return all, c.r == nil, err
+			return all, c.r.buf == nil, err
 		}
 	}
 }
 
-// referenceChunks is readChunks with a reader of its own, as the provider
-// read before it pooled them.
+// referenceChunks is readChunks with a bufio.Reader of its own, as the
+// provider read before it pooled them and before lineReader.
 func referenceChunks(body string) ([]stream.Event, error) {
 	r := bufio.NewReaderSize(strings.NewReader(body), lineBuffer)
 	var all []stream.Event
 	calls := 0
 	for {
-		line, err := readLine(r)
+		line, err := bufioLine(r)
 		if err == io.EOF {
 			return all, stream.Errorf(stream.CodeUpstream, "ollama: stream ended without a final object")
 		}

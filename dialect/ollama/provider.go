@@ -1,7 +1,6 @@
 package ollama
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -114,13 +113,14 @@ const maxLine = 4 << 20
 
 // lineBuffer is the reader's buffer, which an open stream keeps: a
 // chunk's line is a few hundred bytes, and a longer one is joined from
-// several reads (readLine). It was 16 KiB, four pages a stream.
+// several reads (lineReader). It was 16 KiB, four pages a stream.
 const lineBuffer = 1 << 10
 
 // NotifiesBeforeWait implements stream.WaitNotifier: a stream reads its
-// body only through dialect.UpstreamStream.Body (an answer the prefix already
-// completed reads none), so a dialect over it may write events unflushed
-// until the upstream makes it wait.
+// body only through its lineReader, which calls the stream's BeforeWait
+// function before every read (an answer the prefix already completed
+// reads none), so a dialect over it may write events unflushed until the
+// upstream makes it wait.
 func (p *Provider) NotifiesBeforeWait() bool { return true }
 
 // Stream implements stream.Provider. It returns once Ollama answered with
@@ -147,9 +147,9 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	if err != nil {
 		return nil, err
 	}
-	c := &chunks{r: readerPool.Get().(*bufio.Reader)}
-	c.r.Reset(us.Body())
+	c := new(chunks)
 	us.Begin(resp.Body, c)
+	c.r.init(resp.Body, us.ReadsBody(&c.r.rerr))
 	us.Provider = p.cfg.Name
 	if pf != nil {
 		return &dialect.Prefilled{Stream: us, WS: pf.ws, Tokens: pf.tokens}, nil
@@ -213,34 +213,28 @@ type sendAs struct {
 	count bool
 }
 
-// readerPool holds the streams' line readers: a call's would otherwise
-// be two allocations and its buffer garbage.
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, lineBuffer) }}
-
 // chunks is a stream's reading side: the NDJSON lines of its body.
 type chunks struct {
-	r     *bufio.Reader // from readerPool; nil once given back
-	calls int           // tool calls are numbered across lines
+	r     lineReader
+	calls int // tool calls are numbered across lines
 }
 
 // ReadEvents decodes the next line. Its last call (an error, or a line that
 // ends the stream: dialect.UpstreamStream calls it no more) gives the
-// reader back to the pool: nothing reads it after, and the events do not
-// point into its buffer (DecodeChunk copies what it keeps). A stream
-// closed before its end leaves its reader to the collector, since a read
+// reader's buffer back to the pool: nothing reads it after, and the events
+// do not point into it (DecodeChunk copies what it keeps). A stream
+// closed before its end leaves its buffer to the collector, since a read
 // may still be under way.
 func (c *chunks) ReadEvents() ([]stream.Event, error) {
 	evs, err := c.decode()
 	if err != nil || len(evs) > 0 && evs[len(evs)-1].Kind == stream.KindFinish {
-		c.r.Reset(nil)
-		readerPool.Put(c.r)
-		c.r = nil
+		c.r.release()
 	}
 	return evs, err
 }
 
 func (c *chunks) decode() ([]stream.Event, error) {
-	line, err := readLine(c.r)
+	line, err := c.r.next()
 	if err == io.EOF {
 		return nil, stream.Errorf(stream.CodeUpstream, "ollama: stream ended without a final object")
 	}
@@ -253,31 +247,6 @@ func (c *chunks) decode() ([]stream.Event, error) {
 	var evs []stream.Event
 	evs, c.calls, err = DecodeChunk(line, c.calls)
 	return evs, err
-}
-
-// readLine returns the next line without its newline, at most maxLine long.
-func readLine(r *bufio.Reader) ([]byte, error) {
-	var long []byte
-	for {
-		frag, err := r.ReadSlice('\n')
-		if err == nil {
-			if long == nil {
-				return frag[:len(frag)-1], nil
-			}
-			return append(long, frag[:len(frag)-1]...), nil
-		}
-		if err == bufio.ErrBufferFull {
-			long = append(long, frag...)
-			if len(long) > maxLine {
-				return nil, stream.Errorf(stream.CodeUpstream, "ollama: NDJSON line longer than %d bytes", maxLine)
-			}
-			continue
-		}
-		if err == io.EOF && len(frag)+len(long) > 0 {
-			return append(long, frag...), nil // last line without a newline
-		}
-		return nil, err
-	}
 }
 
 // DecodeChunk decodes one line of an Ollama chat or generate stream into

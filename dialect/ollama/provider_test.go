@@ -5,15 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/stream"
 )
@@ -401,5 +405,60 @@ func TestProviderBaseURLs(t *testing.T) {
 	// One that does not parse is each call's error, not a panic.
 	if _, err := NewProvider(Config{BaseURL: "http://[::1"}).Stream(context.Background(), &stream.Request{Model: "m", Prompt: "hi"}); err == nil {
 		t.Fatal("a bad base URL streamed")
+	}
+}
+
+// TestNotifiesBeforeWait: the provider claims stream.WaitNotifier; its
+// stream's line reader calls the BeforeWait function before the read
+// that waits for the next line.
+func TestNotifiesBeforeWait(t *testing.T) {
+	line := func(text string) string {
+		return `{"model":"m","message":{"role":"assistant","content":"` + text + `"},"done":false}` + "\n"
+	}
+	got := dialecttest.NotifiesBeforeWait(t, line("a"), line("b")+benchAnswer,
+		func(url string) stream.Provider { return NewProvider(Config{BaseURL: url}) },
+		&stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}})
+	want := []stream.Event{stream.Delta("b"), stream.Delta("Hello"), stream.UsageEvent(stream.Usage{PromptTokens: 3, CompletionTokens: 1}), stream.Finished(stream.FinishStop)}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("rest %v\nwant %v", got, want)
+	}
+}
+
+// A completed stream leaves its connection in the pool, whether the body's
+// end came after Close (a chunked body's held end, which a drain reads)
+// or with its last line (a body of known length).
+func TestProviderReusesConnections(t *testing.T) {
+	srv := dialecttest.NewHeldEnd(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, benchAnswer)
+	}))
+	defer srv.Close()
+	req := &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: "hi"}}}
+	srv.ReusesConnections(t, NewProvider(Config{BaseURL: srv.URL}), req, 3)
+
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(benchAnswer)))
+		io.WriteString(w, benchAnswer)
+	}))
+	var conns atomic.Int32
+	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	ts.Start()
+	defer ts.Close()
+	p := NewProvider(Config{BaseURL: ts.URL})
+	for range 5 {
+		s, err := p.Stream(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dialecttest.ReadAll(s); err != nil {
+			t.Fatal(err)
+		}
+		dialect.WaitDrains()
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for 5 sequential streams of known length, want 1", n)
 	}
 }

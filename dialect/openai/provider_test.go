@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
@@ -466,31 +465,7 @@ func TestProviderReusesConnections(t *testing.T) {
 		io.WriteString(w, `data: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`+"\n\ndata: [DONE]\n\n")
 	}))
 	defer srv.Close()
-	p := NewProvider(Config{BaseURL: srv.URL})
-	for range 5 {
-		ctx, cancel := context.WithCancel(context.Background())
-		s, err := p.Stream(ctx, chatReq())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n int
-		for _, err := range stream.Events(s) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			n++
-		}
-		if n != 3 {
-			t.Fatalf("%d events", n)
-		}
-		s.Close()
-		cancel() // as the gateway does once the stream ended
-		srv.Release()
-		dialect.WaitDrains()
-	}
-	if n := srv.Conns(); n != 1 {
-		t.Errorf("%d connections for 5 sequential streams, want 1", n)
-	}
+	srv.ReusesConnections(t, NewProvider(Config{BaseURL: srv.URL}), chatReq(), 3)
 }
 
 // Request bodies shorter than, about as long as, and much longer than the
