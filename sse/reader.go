@@ -373,7 +373,7 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 	}
 	head, tail := sh.head, sh.tail
 	from := i + len(head)
-	if len(b) < from || string(b[i:from]) != string(head) {
+	if len(b) < from {
 		return nil, false
 	}
 	j := from
@@ -383,8 +383,9 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 		j++
 	}
 	end := j + len(tail)
-	// The lines' lengths, without their ends, as NextRaw's limit counts them.
-	if j == from || len(b) < end || string(b[j:end]) != string(tail) || end-i-sh.lfs+idEnd > r.max {
+	// The lines' lengths, without their ends, as NextRaw's limit counts
+	// them; head and tail compared last, in one call (equalPair).
+	if j == from || len(b) < end || end-i-sh.lfs+idEnd > r.max || !equalPair(b[i:], head, b[j:], tail) {
 		return nil, false
 	}
 	if idEnd > 0 {
@@ -404,6 +405,14 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 	}
 	r.r += end
 	return b[from:j], true
+}
+
+// equalPairGo is equalPair without assembly (out of line: equalPair
+// stays inlined in NextShaped).
+//
+//go:noinline
+func equalPairGo(a, x, b, y []byte) bool {
+	return string(a[:len(x)]) == string(x) && string(b[:len(y)]) == string(y)
 }
 
 // shortID is the end of the id line at the start of b (its LF), when it

@@ -1,0 +1,6 @@
+//go:build !amd64
+
+package sse
+
+// equalPair reports whether a begins with x and b with y.
+func equalPair(a, x, b, y []byte) bool { return equalPairGo(a, x, b, y) }
