@@ -359,7 +359,7 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 		// at most w: fill's max(cr-r, 0) is 0), some 17 instructions a
 		// token less.
 		r.r, r.w, r.cr = 0, 0, 0
-		if r.fill() != nil {
+		if r.fillEmpty() != nil {
 			return nil, false
 		}
 	}
@@ -715,6 +715,46 @@ func (r *Reader) fill() error {
 	if r.cr >= from { // no CR before from: what came is to be searched
 		r.cr, r.crLazy = from, true
 	}
+	return nil
+}
+
+// fillEmpty is fill for NextShaped's empty buffer (r, w and cr at 0):
+// one read, its common outcome (some bytes, no error) in a few lines,
+// the rest as fill would have it (filled).
+func (r *Reader) fillEmpty() error {
+	if r.rerr != nil {
+		return r.rerr
+	}
+	if r.before != nil {
+		r.before.BeforeWait()
+	}
+	n, err := r.src.Read(r.buf)
+	if n > 0 && n <= len(r.buf) && err == nil {
+		r.w, r.cr, r.crLazy = n, 0, true // what came is to be searched
+		return nil
+	}
+	return r.filled(n, err)
+}
+
+// filled is fill's end after fillEmpty's read returned n and err, when
+// that is not some bytes without an error.
+//
+//go:noinline
+func (r *Reader) filled(n int, err error) error {
+	if n < 0 || n > len(r.buf) {
+		err, n = errNegativeRead, 0
+	}
+	if n == 0 && err == nil {
+		return r.fill() // no progress: fill reads again
+	}
+	r.w = n
+	if err != nil {
+		r.rerr = err
+	}
+	if n == 0 {
+		return r.rerr
+	}
+	r.cr, r.crLazy = 0, true
 	return nil
 }
 
