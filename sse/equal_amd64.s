@@ -6,7 +6,8 @@
 // below 64 bytes. From 32 bytes up, 32 a step with AVX2 (16 without),
 // then the last 32 (16) overlapping what was compared; below 32, two
 // overlapping loads of 16, 8 or 4 bytes, or the bytes one by one. The
-// short paths use SSE2 only, after a VZEROUPPER.
+// short paths use SSE2 only, after a VZEROUPPER; the common paths come
+// first, in few cache lines.
 TEXT ·equalPairAsm(SB), NOSPLIT, $0-49
 	MOVQ a+0(FP), SI
 	MOVQ b+8(FP), DI
@@ -25,15 +26,16 @@ pair:
 	VMOVDQU  (SI), Y2
 	VPCMPEQB (DI), Y2, Y2 // the blocks' equal bytes, ANDed
 	MOVL     $32, CX
-
-loop32:
 	CMPQ     CX, DX
 	JAE      last32
+
+loop32:
 	VMOVDQU  (SI)(CX*1), Y0
 	VPCMPEQB (DI)(CX*1), Y0, Y0
 	VPAND    Y0, Y2, Y2
 	ADDQ     $32, CX
-	JMP      loop32
+	CMPQ     CX, DX
+	JB       loop32
 
 last32:
 	VMOVDQU  (SI)(DX*1), Y0
@@ -43,31 +45,23 @@ last32:
 	VZEROUPPER
 	INCL     AX // 0xffffffff: every byte equal
 	JNZ      differ
-	JMP      next
 
-sse32:
-	ADDQ  $16, DX
-	XORQ  CX, CX
+next:
+	TESTL R11, R11
+	JNZ   equal
+	INCL  R11
+	MOVQ  R8, SI
+	MOVQ  R9, DI
+	MOVQ  R10, BX
+	JMP   pair
 
-loop16:
-	MOVOU    (SI)(CX*1), X0
-	MOVOU    (DI)(CX*1), X1
-	PCMPEQB  X1, X0
-	PMOVMSKB X0, AX
-	CMPL     AX, $0xffff
-	JNE      differ
-	ADDQ     $16, CX
-	CMPQ     CX, DX
-	JB       loop16
-	MOVOU    (SI)(DX*1), X0
-	MOVOU    (DI)(DX*1), X1
-	PCMPEQB  X1, X0
-	PMOVMSKB X0, AX
-	CMPL     AX, $0xffff
-	JNE      differ
-	JMP      next
+equal:
+	MOVB $1, ret+48(FP)
+	RET
 
 below32:
+	CMPQ BX, $8
+	JB   below8
 	CMPQ BX, $16
 	JB   below16
 	MOVOU    (SI), X0
@@ -83,8 +77,6 @@ below32:
 	JMP      next
 
 below16:
-	CMPQ BX, $8
-	JB   below8
 	MOVQ (SI), AX
 	XORQ (DI), AX
 	MOVQ -8(SI)(BX*1), CX
@@ -119,19 +111,30 @@ below4:
 	MOVBLZX -1(SI)(BX*1), AX
 	CMPB    AX, -1(DI)(BX*1)
 	JNE     differ
+	JMP     next
 
-next:
-	TESTL R11, R11
-	JNZ   equal
-	INCL  R11
-	MOVQ  R8, SI
-	MOVQ  R9, DI
-	MOVQ  R10, BX
-	JMP   pair
+sse32:
+	// No AVX2: 16 bytes a step, then the last 16.
+	ADDQ  $16, DX
+	XORQ  CX, CX
 
-equal:
-	MOVB $1, ret+48(FP)
-	RET
+loop16:
+	MOVOU    (SI)(CX*1), X0
+	MOVOU    (DI)(CX*1), X1
+	PCMPEQB  X1, X0
+	PMOVMSKB X0, AX
+	CMPL     AX, $0xffff
+	JNE      differ
+	ADDQ     $16, CX
+	CMPQ     CX, DX
+	JB       loop16
+	MOVOU    (SI)(DX*1), X0
+	MOVOU    (DI)(DX*1), X1
+	PCMPEQB  X1, X0
+	PMOVMSKB X0, AX
+	CMPL     AX, $0xffff
+	JNE      differ
+	JMP      next
 
 differ:
 	MOVB $0, ret+48(FP)
