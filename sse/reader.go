@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Event is one dispatched event.
@@ -363,7 +364,9 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 			return nil, false
 		}
 	}
-	b := r.buf[r.r:r.w]
+	// buf[r:w] without its bounds checks (0 <= r <= w <= len(buf), and
+	// bufp is set while err is nil): some 10 instructions a token.
+	b := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(r.bufp), r.r)), r.w-r.r)
 	idEnd, i := 0, 0 // the id line's LF, if there is one; where sh's lines begin
 	if len(b) > 4 && string(b[:4]) == "id: " {
 		if idEnd = shortID(b); idEnd < 0 {
