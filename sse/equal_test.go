@@ -2,6 +2,7 @@ package sse
 
 import (
 	"bytes"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -72,4 +73,38 @@ func FuzzEqualPair(f *testing.F) {
 			t.Fatalf("equalPair(%q, %q, %q, %q) = %v", a, x, b, y, got)
 		}
 	})
+}
+
+// TestMatchPlain holds matchPlain to matchPlainGo: runs of every length
+// up to 40 ending in every byte value, the tail whole or cut, head or
+// tail changed, b ending at a page that may not be read; both compare
+// paths (AVX2 and not).
+func TestMatchPlain(t *testing.T) {
+	page := guarded(t, 1024) // its last bytes end where reads fault
+	for _, wide := range []bool{false, true} {
+		if wide && !hasAVX2Able {
+			continue
+		}
+		defer setAVX2(setAVX2(wide))
+		for _, head := range []string{`d{"`, `data: {"id":"chatcmpl-1","object":"chat.completion.chunk","delta":{"content":"`} {
+			for _, tail := range []string{`"}` + "\n\n", `"},"logprobs":null,"finish_reason":null}]}` + "\n\n"} {
+				for n := 0; n <= 40; n++ {
+					for c := range 256 {
+						ev := head + strings.Repeat("ab", n)[:n] + string(rune(0)) + tail
+						ev = ev[:len(head)+n] + string([]byte{byte(c)}) + ev[len(head)+n+1:]
+						for cut := 0; cut <= 2; cut++ {
+							b := page[len(page)-len(ev)+cut:]
+							copy(b, ev)
+							for _, h := range []string{head, "x" + head[1:]} {
+								got := matchPlain(b, 0, len(h), []byte(h), []byte(tail))
+								if want := matchPlainGo(b, 0, len(h), []byte(h), []byte(tail)); got != want {
+									t.Fatalf("wide %v, %q (cut %d, head %q): %d, want %d", wide, b, cut, h, got, want)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
 }

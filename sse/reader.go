@@ -341,7 +341,9 @@ func (s *Shape) Data() (head, tail []byte) {
 
 // NextShaped is NextRaw for the commonest event of a token path: an
 // event of sh (a short id line first or none, no NUL in it) whose run is
-// one or more bytes that run holds (no CR nor LF among them), whole in the
+// one or more bytes that run holds (no CR nor LF among them; with a nil
+// run, JSON-plain bytes: printable ASCII but the quote and the backslash,
+// found 16 a step), whole in the
 // buffer (after a read, when the buffer is used up). It returns the run,
 // a view of the buffer valid until the next call. Each byte it takes is
 // checked once, against sh's bytes or run, with no search for line ends
@@ -379,16 +381,16 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 	if len(b) < from {
 		return nil, false
 	}
-	j := from
-	// run's nil check once, not in every pass of the loop (the compiler
-	// keeps it there otherwise).
-	for t := run[:]; j < len(b) && t[b[j]]; {
-		j++
+	var j int // the run's end, -1 when the event is not of sh
+	if run == nil {
+		j = matchPlain(b, i, from, head, tail) // a token's text
+	} else {
+		j = matchRun(b, i, from, head, tail, run)
 	}
 	end := j + len(tail)
 	// The lines' lengths, without their ends, as NextRaw's limit counts
-	// them; head and tail compared last, in one call (equalPair).
-	if j == from || len(b) < end || end-i-sh.lfs+idEnd > r.max || !equalPair(b[i:], head, b[j:], tail) {
+	// them.
+	if j < 0 || end-i-sh.lfs+idEnd > r.max {
 		return nil, false
 	}
 	if idEnd > 0 {
@@ -408,6 +410,35 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 	}
 	r.r += end
 	return b[from:j], true
+}
+
+// matchRun is matchPlain for the run's bytes in run: the end of the
+// run at b[from:] when it is not empty, the tail follows it whole and b
+// holds head at i and tail after the run; else -1.
+func matchRun(b []byte, i, from int, head, tail []byte, run *[256]bool) int {
+	j := from
+	// run's nil check once, not in every pass of the loop (the compiler
+	// keeps it there otherwise).
+	for t := run[:]; j < len(b) && t[b[j]]; {
+		j++
+	}
+	// Head and tail compared last, in one call (equalPair).
+	if j == from || len(b) < j+len(tail) || !equalPair(b[i:], head, b[j:], tail) {
+		return -1
+	}
+	return j
+}
+
+// matchPlainGo is matchPlain without assembly.
+func matchPlainGo(b []byte, i, from int, head, tail []byte) int {
+	j := from
+	for j < len(b) && ' ' <= b[j] && b[j] <= 0x7f && b[j] != '"' && b[j] != '\\' {
+		j++
+	}
+	if j == from || len(b) < j+len(tail) || !equalPairGo(b[i:], head, b[j:], tail) {
+		return -1
+	}
+	return j
 }
 
 // equalPairGo is equalPair without assembly (out of line: equalPair
