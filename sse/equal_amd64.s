@@ -146,7 +146,22 @@ differ:
 	XORL AX, AX
 	RET
 
-// The bytes plainRun compares a block of 16 with: printable ASCII is
+// NOTPLAIN sets AX's low 16 bits to those of the 16 bytes at (SI)(at*1)
+// that are not JSON-plain, X1 to X3 holding plainBytes: printable is
+// above 0x1f (signed), then not the quote nor the backslash.
+#define NOTPLAIN(at) \
+	MOVOU    (SI)(at*1), X0 \
+	MOVO     X0, X4 \
+	PCMPGTB  X1, X4 \
+	MOVO     X0, X5 \
+	PCMPEQB  X2, X5 \
+	PCMPEQB  X3, X0 \
+	POR      X5, X0 \
+	PANDN    X4, X0 \
+	PMOVMSKB X0, AX \
+	XORL     $0xffff, AX
+
+// The bytes matchPlainAsm compares a block of 16 with: printable ASCII is
 // above 0x1f (signed), then the quote and the backslash.
 DATA plainBytes<>+0(SB)/8, $0x1f1f1f1f1f1f1f1f
 DATA plainBytes<>+8(SB)/8, $0x1f1f1f1f1f1f1f1f
@@ -178,16 +193,7 @@ blocks:
 	LEAQ 16(CX), DX
 	CMPQ DX, BX
 	JA   last
-	MOVOU    (SI)(CX*1), X0
-	MOVO     X0, X4
-	PCMPGTB  X1, X4
-	MOVO     X0, X5
-	PCMPEQB  X2, X5
-	PCMPEQB  X3, X0
-	POR      X5, X0
-	PANDN    X4, X0 // the plain bytes
-	PMOVMSKB X0, AX
-	XORL     $0xffff, AX // the others
+	NOTPLAIN(CX)
 	JNZ      found
 	MOVQ     DX, CX
 	JMP      blocks
@@ -219,16 +225,7 @@ last:
 	CMPQ CX, BX
 	JAE  whole
 	LEAQ -16(BX), DX
-	MOVOU    (SI)(DX*1), X0
-	MOVO     X0, X4
-	PCMPGTB  X1, X4
-	MOVO     X0, X5
-	PCMPEQB  X2, X5
-	PCMPEQB  X3, X0
-	POR      X5, X0
-	PANDN    X4, X0
-	PMOVMSKB X0, AX
-	XORL     $0xffff, AX
+	NOTPLAIN(DX)
 	MOVQ     CX, R8
 	SUBQ     DX, CX // the bytes before from, dropped
 	SHRL     CX, AX
