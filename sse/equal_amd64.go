@@ -6,13 +6,14 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// hasAVX2 says equalPairAsm may compare 32 bytes a step (read by it).
+// hasAVX2 says the assembly's pairs may compare 32 bytes a step (read
+// there).
 var hasAVX2 = cpu.X86.HasAVX2
 
 //go:noescape
 func equalPairAsm(a, b *byte, n int, c, d *byte, m int) bool
 
-// equalPair reports whether a begins with x and b with y: NextShaped's
+// equalPair reports whether a begins with x and b with y: matchRun's
 // two compares in one call (see equal_amd64.s). a and b are at least
 // as long as x and y.
 func equalPair(a, x, b, y []byte) bool {

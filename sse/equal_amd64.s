@@ -14,7 +14,7 @@ TEXT ·equalPairAsm(SB), NOSPLIT, $0-49
 	RET
 
 // pairs reports in AX whether SI[:BX] == DI[:BX] and R8[:R10] ==
-// R9[:R10]: NextShaped's two compares in one call, where two memequal
+// R9[:R10]: a shaped event's two compares in one call, where two memequal
 // calls each ran 8 bytes a step below 64 bytes. From 32 bytes up, 32 a
 // step with AVX2 (16 without), then the last 32 (16) overlapping what
 // was compared; below 32, two overlapping loads of 16, 8 or 4 bytes, or
