@@ -84,24 +84,21 @@ func NewUpstreamStream(ctx context.Context, cancel context.CancelFunc, body io.R
 }
 
 // TokenUpstream is an UpstreamStream with a token path
-// (stream.TokenStream): its TokenReader reads the next wire event when
-// it is a plain token and returns its text alone (ok, text non-empty
-// ASCII); for any other event it returns false, and the next ReadEvents
-// decodes it (ReadToken leaves it unread, or keeps what it read for
-// ReadEvents).
+// (stream.TokenStream): the next wire event, read by its Events reader,
+// when it is of the token's Shape with a plain text (Shape.Token), as
+// its text alone (ok, text non-empty ASCII); any other event is left
+// unread, for the next ReadEvents to decode. The shape is the
+// decoder's, which records it; the reader is read here, not through
+// the decoder: an interface call a token less.
 type TokenUpstream struct {
 	UpstreamStream
-	token TokenReader
+	token *Shape
 }
 
-// TokenReader is the token path of a TokenUpstream.
-type TokenReader interface {
-	ReadToken() (string, bool)
-}
-
-// NewTokenUpstream is NewUpstreamStream with a token path, for a request
-// yet to be sent (Begin).
-func NewTokenUpstream(ctx context.Context, cancel context.CancelFunc, token TokenReader) *TokenUpstream {
+// NewTokenUpstream is NewUpstreamStream with a token path of token's
+// shape, for a request yet to be sent (Begin); Events must make its
+// reader before RecvToken is called.
+func NewTokenUpstream(ctx context.Context, cancel context.CancelFunc, token *Shape) *TokenUpstream {
 	return &TokenUpstream{UpstreamStream: UpstreamStream{ctx: ctx, cancel: cancel}, token: token}
 }
 
@@ -111,7 +108,7 @@ func (u *TokenUpstream) RecvToken() (string, bool) {
 	if len(u.pending) > 0 || u.done {
 		return "", false
 	}
-	return u.token.ReadToken()
+	return u.token.Token(u.events)
 }
 
 // RequestContext is the context to send the stream's request with

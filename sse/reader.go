@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Event is one dispatched event.
@@ -340,7 +341,9 @@ func (s *Shape) Data() (head, tail []byte) {
 
 // NextShaped is NextRaw for the commonest event of a token path: an
 // event of sh (a short id line first or none, no NUL in it) whose run is
-// one or more bytes that run holds (no CR nor LF among them), whole in the
+// one or more bytes that run holds (no CR nor LF among them; with a nil
+// run, JSON-plain bytes: printable ASCII but the quote and the backslash,
+// found 16 a step), whole in the
 // buffer (after a read, when the buffer is used up). It returns the run,
 // a view of the buffer valid until the next call. Each byte it takes is
 // checked once, against sh's bytes or run, with no search for line ends
@@ -359,11 +362,13 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 		// at most w: fill's max(cr-r, 0) is 0), some 17 instructions a
 		// token less.
 		r.r, r.w, r.cr = 0, 0, 0
-		if r.fill() != nil {
+		if r.fillEmpty() != nil {
 			return nil, false
 		}
 	}
-	b := r.buf[r.r:r.w]
+	// buf[r:w] without its bounds checks (0 <= r <= w <= len(buf), and
+	// bufp is set while err is nil): some 10 instructions a token.
+	b := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(r.bufp), r.r)), r.w-r.r)
 	idEnd, i := 0, 0 // the id line's LF, if there is one; where sh's lines begin
 	if len(b) > 4 && string(b[:4]) == "id: " {
 		if idEnd = shortID(b); idEnd < 0 {
@@ -373,18 +378,19 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 	}
 	head, tail := sh.head, sh.tail
 	from := i + len(head)
-	if len(b) < from || string(b[i:from]) != string(head) {
+	if len(b) < from {
 		return nil, false
 	}
-	j := from
-	// run's nil check once, not in every pass of the loop (the compiler
-	// keeps it there otherwise).
-	for t := run[:]; j < len(b) && t[b[j]]; {
-		j++
+	var j int // the run's end, -1 when the event is not of sh
+	if run == nil {
+		j = matchPlain(b, i, from, head, tail) // a token's text
+	} else {
+		j = matchRun(b, i, from, head, tail, run)
 	}
 	end := j + len(tail)
-	// The lines' lengths, without their ends, as NextRaw's limit counts them.
-	if j == from || len(b) < end || string(b[j:end]) != string(tail) || end-i-sh.lfs+idEnd > r.max {
+	// The lines' lengths, without their ends, as NextRaw's limit counts
+	// them.
+	if j < 0 || end-i-sh.lfs+idEnd > r.max {
 		return nil, false
 	}
 	if idEnd > 0 {
@@ -404,6 +410,43 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 	}
 	r.r += end
 	return b[from:j], true
+}
+
+// matchRun is matchPlain for the run's bytes in run: the end of the
+// run at b[from:] when it is not empty, the tail follows it whole and b
+// holds head at i and tail after the run; else -1.
+func matchRun(b []byte, i, from int, head, tail []byte, run *[256]bool) int {
+	j := from
+	// run's nil check once, not in every pass of the loop (the compiler
+	// keeps it there otherwise).
+	for t := run[:]; j < len(b) && t[b[j]]; {
+		j++
+	}
+	// Head and tail compared last, in one call (equalPair).
+	if j == from || len(b) < j+len(tail) || !equalPair(b[i:], head, b[j:], tail) {
+		return -1
+	}
+	return j
+}
+
+// matchPlainGo is matchPlain without assembly.
+func matchPlainGo(b []byte, i, from int, head, tail []byte) int {
+	j := from
+	for j < len(b) && ' ' <= b[j] && b[j] <= 0x7f && b[j] != '"' && b[j] != '\\' {
+		j++
+	}
+	if j == from || len(b) < j+len(tail) || !equalPairGo(b[i:], head, b[j:], tail) {
+		return -1
+	}
+	return j
+}
+
+// equalPairGo is equalPair without assembly (out of line: equalPair
+// stays inlined in NextShaped).
+//
+//go:noinline
+func equalPairGo(a, x, b, y []byte) bool {
+	return string(a[:len(x)]) == string(x) && string(b[:len(y)]) == string(y)
 }
 
 // shortID is the end of the id line at the start of b (its LF), when it
@@ -706,6 +749,46 @@ func (r *Reader) fill() error {
 	if r.cr >= from { // no CR before from: what came is to be searched
 		r.cr, r.crLazy = from, true
 	}
+	return nil
+}
+
+// fillEmpty is fill for NextShaped's empty buffer (r, w and cr at 0):
+// one read, its common outcome (some bytes, no error) in a few lines,
+// the rest as fill would have it (filled).
+func (r *Reader) fillEmpty() error {
+	if r.rerr != nil {
+		return r.rerr
+	}
+	if r.before != nil {
+		r.before.BeforeWait()
+	}
+	n, err := r.src.Read(r.buf)
+	if n > 0 && n <= len(r.buf) && err == nil {
+		r.w, r.cr, r.crLazy = n, 0, true // what came is to be searched
+		return nil
+	}
+	return r.filled(n, err)
+}
+
+// filled is fill's end after fillEmpty's read returned n and err, when
+// that is not some bytes without an error.
+//
+//go:noinline
+func (r *Reader) filled(n int, err error) error {
+	if n < 0 || n > len(r.buf) {
+		err, n = errNegativeRead, 0
+	}
+	if n == 0 && err == nil {
+		return r.fill() // no progress: fill reads again
+	}
+	r.w = n
+	if err != nil {
+		r.rerr = err
+	}
+	if n == 0 {
+		return r.rerr
+	}
+	r.cr, r.crLazy = 0, true
 	return nil
 }
 

@@ -113,7 +113,11 @@ func readAllRaw(t *testing.T, src io.Reader, max int, sh *testShape) (evs []Even
 		if sh != nil {
 			var shape Shape
 			shape.Set(sh.name, []byte(sh.head), []byte(sh.tail))
-			if run, ok := r.NextShaped(&shape, &sh.run); ok {
+			table := &sh.run
+			if sh.plain {
+				table = nil
+			}
+			if run, ok := r.NextShaped(&shape, table); ok {
 				typ := cmp.Or(sh.name, "message")
 				if len(run) == 0 || slices.ContainsFunc(run, func(c byte) bool { return !sh.run[c] }) {
 					t.Fatalf("NextShaped took %q, not a run", run)
@@ -137,6 +141,7 @@ func readAllRaw(t *testing.T, src io.Reader, max int, sh *testShape) (evs []Even
 type testShape struct {
 	name, head, tail string
 	run              [256]bool
+	plain            bool // NextShaped given no table (JSON-plain): run must be jsonRun
 }
 
 // jsonRun is a run of a JSON string's plain bytes (dialect.PlainEnd's):
@@ -162,7 +167,8 @@ func FuzzReaderReference(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in, sizes []byte, small bool) {
 		// NextRaw alone, and NextShaped first: a shape any data line of
 		// a few plain bytes fits, and one of JSON (dialects' token paths).
-		shapes := []*testShape{nil, {run: jsonRun}, {head: `{"a":"`, tail: `"}`, run: jsonRun}}
+		shapes := []*testShape{nil, {run: jsonRun}, {head: `{"a":"`, tail: `"}`, run: jsonRun},
+			{head: `{"a":"`, tail: `"}`, run: jsonRun, plain: true}}
 		checkReference(t, in, sizes, small, shapes)
 	})
 }
@@ -177,7 +183,8 @@ func FuzzNextShaped(f *testing.F) {
 	f.Add([]byte("data: x\n\nid: 1\r\ndata: {\"t\":\"a\"}\n\nid: 2\ndata: {\"t\":\"b\"}\n\r\n"), []byte{}, false, "", `{"t":"`, `"}`)
 	f.Add([]byte("data: x\n\nevent: d\ndata: {\"t\":\"a\n\"}\n\n"), []byte{}, false, "d", `{"t":"`, "a\n")
 	f.Fuzz(func(t *testing.T, in, sizes []byte, small bool, name, head, tail string) {
-		checkReference(t, in, sizes, small, []*testShape{{name: name, head: head, tail: tail, run: jsonRun}})
+		checkReference(t, in, sizes, small, []*testShape{{name: name, head: head, tail: tail, run: jsonRun},
+			{name: name, head: head, tail: tail, run: jsonRun, plain: true}})
 	})
 }
 

@@ -42,7 +42,7 @@ func (e *rawEvents) ReadEvents() ([]stream.Event, error) { return (*events)(e).r
 // by events.ReadEvents or, when raw, rawNext.
 func upstreamOf(r io.Reader, raw bool) *dialect.TokenUpstream {
 	e := new(events)
-	s := dialect.NewTokenUpstream(context.Background(), nil, e)
+	s := dialect.NewTokenUpstream(context.Background(), nil, &e.d.text.str)
 	var read dialect.EventReader = e
 	if raw {
 		read = (*rawEvents)(e)

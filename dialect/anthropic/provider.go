@@ -136,7 +136,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	// (dialect.UpstreamStream), as the OpenAI provider's does, and a
 	// context a call costs about 2k instructions and five allocations.
 	e := new(events)
-	us := dialect.NewTokenUpstream(ctx, nil, e)
+	us := dialect.NewTokenUpstream(ctx, nil, &e.d.text.str)
 	resp, err := p.postStream(ctx, us.RequestContext(), body)
 	if err != nil {
 		if pf != nil {
@@ -349,19 +349,11 @@ var wireNames = []string{"message_start", "message_delta", "content_block_delta"
 // events is a streamed call's reading side, in one allocation: the SSE
 // reader over its body (which calls the context's BeforeWait function,
 // dialect.UpstreamStream.Events) and the decoder. It is the stream's
-// dialect.EventReader and TokenReader itself (no method values to
-// allocate).
+// dialect.EventReader itself (no method value to allocate); its
+// decoder's text shape is the stream's token path (dialect.TokenUpstream).
 type events struct {
 	r *sse.Reader
 	d Decoder
-}
-
-// ReadToken is ReadEvents for a text delta of the last text shape whose
-// text is plain (ASCII, nothing to unescape): its text alone (the
-// stream's token path, dialect.TokenUpstream), matched as it is read
-// (dialect.Shape.Token). Any other event is left to ReadEvents, unread.
-func (e *events) ReadToken() (string, bool) {
-	return e.d.text.str.Token(e.r)
 }
 
 // ReadEvents decodes the next SSE event.

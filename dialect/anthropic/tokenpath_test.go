@@ -81,7 +81,7 @@ func TestTokenPath(t *testing.T) {
 	}
 }
 
-// FuzzTokenPath holds the token path (events.ReadToken, TokenUpstream) to
+// FuzzTokenPath holds the token path (TokenUpstream over the text shape) to
 // Recv alone: the same events and end from any texts, any raw text value
 // and any event among them, whichever reads take the token path.
 func FuzzTokenPath(f *testing.F) {

@@ -355,6 +355,11 @@ type upstreamStream struct {
 	// heldLogprobs came on chunks without output text; they go with the
 	// next output delta.
 	heldLogprobs stream.Logprobs
+	// token says RecvToken may read: nothing queued, not ended nor
+	// whole, no logprobs held, the shape plain. Only Recv changes what
+	// it sums up, so Recv sets it as it returns: one check a token in
+	// RecvToken, where there were five.
+	token bool
 }
 
 func (s *upstreamStream) Recv() (ev stream.Event, err error) {
@@ -362,9 +367,11 @@ func (s *upstreamStream) Recv() (ev stream.Event, err error) {
 		if len(s.queue) > 0 {
 			ev = s.queue[0]
 			s.queue = s.queue[1:]
+			s.token = len(s.queue) == 0 && !s.ended && !s.whole && s.heldLogprobs == "" && s.shape.plain
 			return ev, nil
 		}
 		if s.ended {
+			s.token = false
 			return stream.Event{}, io.EOF
 		}
 		s.queue = s.qbuf[:0]
@@ -380,6 +387,7 @@ func (s *upstreamStream) Recv() (ev stream.Event, err error) {
 		content, ok := s.shape.content(raw.Data)
 		if ok && s.shape.plain && content != "" && s.heldLogprobs == "" {
 			ev.Kind, ev.Channel, ev.Text = stream.KindDelta, stream.Output, content
+			s.token = true // nothing queued, not ended nor whole
 			return ev, nil // a token's chunk: stream.Delta(content)
 		}
 		s.take(raw.Data, raw.Event, content, ok)
@@ -392,7 +400,7 @@ func (s *upstreamStream) Recv() (ev stream.Event, err error) {
 // (dialect.Shape.Token). Any other chunk, the end or an error is left to
 // Recv, unread.
 func (s *upstreamStream) RecvToken() (string, bool) {
-	if len(s.queue) > 0 || s.ended || s.whole || s.heldLogprobs != "" || !s.shape.plain {
+	if !s.token {
 		return "", false
 	}
 	return s.shape.str.Token(s.events)

@@ -1,0 +1,11 @@
+//go:build !amd64
+
+package sse
+
+// equalPair reports whether a begins with x and b with y.
+func equalPair(a, x, b, y []byte) bool { return equalPairGo(a, x, b, y) }
+
+// matchPlain is matchPlainGo.
+func matchPlain(b []byte, i, from int, head, tail []byte) int {
+	return matchPlainGo(b, i, from, head, tail)
+}
