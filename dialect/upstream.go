@@ -108,7 +108,7 @@ func (u *TokenUpstream) RecvToken() (string, bool) {
 	if len(u.pending) > 0 || u.done {
 		return "", false
 	}
-	return u.token.Token(u.events)
+	return u.token.Token(&u.ev)
 }
 
 // RequestContext is the context to send the stream's request with
