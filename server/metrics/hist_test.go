@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http/httptest"
 	"sync"
@@ -56,31 +57,55 @@ func TestDurationHistMatchesPrometheus(t *testing.T) {
 	}
 }
 
-// TestDurationHistBucket holds the search from the duration's bits to a
-// linear search over the bounds in seconds, as Prometheus makes it.
+// TestDurationHistBucket holds the search from the duration's bits (with
+// no compare for a power of two's range that holds no bound) to a linear
+// search over the bounds in seconds, as Prometheus makes it, for each
+// bucket layout.
 func TestDurationHistBucket(t *testing.T) {
-	v := newDurationHistVec(prometheus.HistogramOpts{Name: "x", Buckets: tokenBuckets}, [2]string{"a", "b"})
-	linear := func(d time.Duration) int {
-		i := 0
-		for i < len(tokenBuckets) && d.Seconds() > tokenBuckets[i] {
-			i++
+	for _, buckets := range [][]float64{tokenBuckets, callBuckets, {1e-9, 3e-9, 0.1, 0.3, 0.7, 1.1, 1e9}} {
+		v := newDurationHistVec(prometheus.HistogramOpts{Name: "x", Buckets: buckets}, [2]string{"a", "b"})
+		linear := func(d time.Duration) int {
+			i := 0
+			for i < len(buckets) && d.Seconds() > buckets[i] {
+				i++
+			}
+			return i
 		}
-		return i
-	}
-	check := func(d time.Duration) {
-		if got, want := v.bucket(d), linear(d); got != want {
-			t.Fatalf("%v (%d ns): bucket %d, want %d", d, int64(d), got, want)
+		check := func(d time.Duration) {
+			if got, want := v.bucket(d), linear(d); got != want {
+				t.Fatalf("%v: %v (%d ns): bucket %d, want %d", buckets, d, int64(d), got, want)
+			}
+		}
+		for k := range 63 {
+			for _, d := range []int64{1<<k - 1, 1 << k, 1<<k + 1, 3 << k >> 1, 1<<(k+1) - 2} {
+				check(time.Duration(d))
+			}
+		}
+		for _, b := range buckets {
+			n := boundNanos(b)
+			for d := n - 2; d <= n+2; d++ {
+				check(time.Duration(d))
+			}
+		}
+		rng := rand.New(rand.NewPCG(3, 4))
+		for range 20000 {
+			check(time.Duration(rng.Int64N(int64(1) << rng.IntN(63))))
 		}
 	}
-	for k := range 63 {
-		for _, d := range []int64{1<<k - 1, 1 << k, 1<<k + 1} {
-			check(time.Duration(d))
-		}
+}
+
+// seconds is Duration.Seconds bit for bit: its own path under a second,
+// Seconds' beyond.
+func TestSecondsIsDurationSeconds(t *testing.T) {
+	ds := []time.Duration{0, 1, -1, time.Second - 1, time.Second, time.Second + 1, -time.Second, -time.Second + 1,
+		time.Duration(1<<63 - 1), time.Duration(-1 << 63)}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 100000 {
+		ds = append(ds, time.Duration(rng.Int64N(int64(time.Second))), time.Duration(rng.Int64N(int64(1)<<rng.IntN(63)))-time.Second)
 	}
-	for _, b := range tokenBuckets {
-		n := boundNanos(b)
-		for d := n - 2; d <= n+2; d++ {
-			check(time.Duration(d))
+	for _, d := range ds {
+		if got, want := seconds(d), d.Seconds(); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("seconds(%d) = %v, want %v", int64(d), got, want)
 		}
 	}
 }
