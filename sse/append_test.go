@@ -30,7 +30,7 @@ func FuzzSendAppend(f *testing.F) {
 				case 1:
 					return w.SendAppend(event, func(b []byte) []byte { return append(b, line...) })
 				case 2:
-					return w.SendText(&TextEvent{event, []byte(data), data}, data)
+					return w.SendText(NewTextEvent(event, []byte(data), data), data)
 				}
 				return w.SendLine(event, []byte(line))
 			}
@@ -152,5 +152,22 @@ func TestWriterNames(t *testing.T) {
 	})
 	if n != 0 {
 		t.Errorf("names' lines allocate %v times, want 0", n)
+	}
+}
+
+// A TextEvent whose lines are shorter than its name's, or whose end has
+// no blank line, is refused, not sliced past its end.
+func TestSendTextMalformed(t *testing.T) {
+	for _, e := range []*TextEvent{
+		{Name: "delta", Lines: []byte("data: {")},
+		{Lines: []byte("data"), End: "}\n\n"},
+		{Lines: []byte("data: {"), End: "\n"},
+	} {
+		rec := httptest.NewRecorder()
+		w := NewWriter(rec, Options{KeepAlive: -1})
+		if err := w.SendText(e, "x"); err != errTextEvent {
+			t.Fatalf("%+v: %v", e, err)
+		}
+		w.Close()
 	}
 }

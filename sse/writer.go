@@ -292,38 +292,79 @@ func (w *Writer) SendAppend(event string, data func(b []byte) []byte) error {
 }
 
 // TextEvent is the fixed part of the events SendText writes: a token's
-// event in a dialect, kept by its encoder.
+// event in a dialect, kept by its encoder. Its lines up to the text and
+// its end are each made once, so that a token's event is its id line, two
+// copies and the text (docs/benchmarks.md, issue 13, writepath session).
 type TextEvent struct {
 	Name string // the event's name; "" for none
-	Head []byte // the data before the text: no LF or CR
-	Tail string // the data after it: no LF or CR
+	// Lines are the event's lines up to its text: TextLines(b, Name)'s
+	// bytes, then the data before the text (no LF or CR).
+	Lines []byte
+	// End is the data after the text (no LF or CR), then "\n\n", the
+	// blank line that ends the event.
+	End string
 }
 
-// SendText is SendAppend for an event named e.Name whose data is e.Head,
-// then text as a JSON string (jsonstr.Append: escaped as encoding/json
-// does), then e.Tail. Its common event (quiet, the last name again) runs
-// no code but the Writer's and jsonstr's under mu, which cannot panic: no
-// deferred unlock and no encoder's call (docs/benchmarks.md, issue 13,
-// writeside session); anything else is SendAppend's. e is passed by
-// reference, text by value: the arguments fit the registers.
+// TextLines appends to b what a TextEvent's Lines begin with, for an
+// event named name: its event: line (none for ""), then "data: ".
+func TextLines(b []byte, name string) []byte {
+	if name != "" {
+		b = append(append(append(b, "event: "...), name...), '\n')
+	}
+	return append(b, "data: "...)
+}
+
+// NewTextEvent returns the TextEvent of an event named name whose data is
+// head, the text and tail (neither with LF or CR).
+func NewTextEvent(name string, head []byte, tail string) *TextEvent {
+	return &TextEvent{Name: name, Lines: append(TextLines(nil, name), head...), End: tail + "\n\n"}
+}
+
+// errTextEvent is SendText's for a TextEvent too short to be TextLines'.
+var errTextEvent = errors.New("sse: malformed TextEvent")
+
+// SendText is SendAppend for an event named e.Name whose data is the
+// rest of e.Lines, then text as a JSON string (jsonstr.Append: escaped as
+// encoding/json does), then e.End's data. Its common event (quiet, the
+// last name again) runs no code but the Writer's and jsonstr's under mu,
+// which cannot panic: no deferred unlock and no encoder's call
+// (docs/benchmarks.md, issue 13, writeside session); anything else is
+// SendAppend's. e is passed by reference, text by value: the arguments
+// fit the registers.
 func (w *Writer) SendText(e *TextEvent, text string) error {
 	w.mu.Lock()
-	if !w.quiet || e.Name != w.name {
+	if !w.quiet || !sameName(e.Name, w.name) {
 		w.mu.Unlock()
 		return w.sendText(e, text)
 	}
-	b := jsonstr.Append(append(append(w.opened(e.Name), "data: "...), e.Head...), text)
-	w.buf = append(append(b, e.Tail...), '\n', '\n')
+	// e.Lines hold the event: line of e.Name, w.name: nameLine's bytes.
+	b := jsonstr.Append(append(w.appendID(w.buf), e.Lines...), text)
+	w.buf = append(b, e.End...)
 	w.mu.Unlock()
 	return nil
+}
+
+// sameName is a == b, by their pointers first: a stream's names are the
+// dialect's constants, given again (a compare of a length and a memequal
+// call less a token).
+func sameName(a, b string) bool {
+	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
 }
 
 // sendText is SendText through SendAppend, out of line.
 //
 //go:noinline
 func (w *Writer) sendText(e *TextEvent, text string) error {
+	k := len("data: ")
+	if e.Name != "" {
+		k += len("event: \n") + len(e.Name)
+	}
+	if len(e.Lines) < k || len(e.End) < 2 {
+		return errTextEvent
+	}
+	head, tail := e.Lines[k:], e.End[:len(e.End)-2]
 	return w.SendAppend(e.Name, func(b []byte) []byte {
-		return append(jsonstr.Append(append(b, e.Head...), text), e.Tail...)
+		return append(jsonstr.Append(append(b, head...), text), tail...)
 	})
 }
 

@@ -465,8 +465,8 @@ type encoder struct {
 	blocks   []Block
 	finish   stream.FinishReason
 	stopSeq  string        // the stop sequence that ended the stream, if any
-	text     sse.TextEvent // the open text or thinking block's delta event, its head in headBuf
-	headBuf  [96]byte
+	text     sse.TextEvent // the open text or thinking block's delta event, its lines in headBuf
+	headBuf  [128]byte
 	inputTok int
 }
 
@@ -633,15 +633,17 @@ func (e *encoder) appendEvent(name string, data func(b []byte) []byte) bool {
 }
 
 // deltaHead is what every delta event of the block just opened begins
-// with, up to its text string.
+// with, up to its text string: its event and data lines.
 func (e *encoder) deltaHead(kind string) {
-	b := strconv.AppendInt(append(e.headBuf[:0], `{"type":"content_block_delta","index":`...), int64(e.index), 10)
+	const name = "content_block_delta"
+	b := sse.TextLines(e.headBuf[:0], name)
+	b = strconv.AppendInt(append(b, `{"type":"content_block_delta","index":`...), int64(e.index), 10)
 	if kind == "thinking" {
 		b = append(b, `,"delta":{"type":"thinking_delta","thinking":`...)
 	} else {
 		b = append(b, `,"delta":{"type":"text_delta","text":`...)
 	}
-	e.text = sse.TextEvent{Name: "content_block_delta", Head: b, Tail: "}}"}
+	e.text = sse.TextEvent{Name: name, Lines: b, End: "}}\n\n"}
 }
 
 // toolCall maps an OpenAI-style tool-call delta: a new index opens a

@@ -342,7 +342,7 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 				// Its chunk's head, text and tail straight into the
 				// writer (sse.Writer.SendText).
 				var err error
-				if te.Head != nil || enc.tokenEvent(&te) {
+				if te.Lines != nil || enc.tokenEvent(&te) {
 					err = out.SendText(&te, text)
 				} else {
 					err = sendDelta(out, enc, text)
