@@ -109,7 +109,8 @@ type Writer struct {
 	idArr    [24]byte // idLine's storage, but for long prefixes
 	err      error    // the first write error; every later call returns it
 	closed   bool
-	headed   bool // the headers were flushed
+	headed   bool  // the headers were flushed
+	idLast   uint8 // idLine's last digit's index when it is in idArr, else 0 (in padding)
 
 	omitIDs  bool
 	idPrefix string
@@ -337,8 +338,12 @@ func (w *Writer) SendText(e *TextEvent, text string) error {
 		w.mu.Unlock()
 		return w.sendText(e, text)
 	}
+	b, ok := w.nextID(w.buf)
+	if !ok {
+		b = w.appendID(b)
+	}
 	// e.Lines hold the event: line of e.Name, w.name: nameLine's bytes.
-	b := jsonstr.Append(append(w.appendID(w.buf), e.Lines...), text)
+	b = jsonstr.Append(append(b, e.Lines...), text)
 	w.buf = append(b, e.End...)
 	w.mu.Unlock()
 	return nil
@@ -468,10 +473,13 @@ func (w *Writer) SetNames(n *Names) {
 }
 
 // appendID counts a new event, w.id, and appends its id line unless the
-// Writer omits ids: the last id's decimal digits counted up in place,
-// the line made afresh only for the first event or a carry into a new
-// digit.
+// Writer omits ids: nextID's common case, else the last id's decimal
+// digits counted up in place, the line made afresh only for the first
+// event or a carry into a new digit.
 func (w *Writer) appendID(b []byte) []byte {
+	if b, ok := w.nextID(b); ok {
+		return b
+	}
 	w.id++
 	if w.omitIDs {
 		return b
@@ -484,17 +492,26 @@ func (w *Writer) appendID(b []byte) []byte {
 		}
 		if i >= d {
 			l[i]++
-			if n := len(b); cap(b)-n >= len(w.idArr) && unsafe.SliceData(l) == &w.idArr[0] {
-				// The line in idArr (a short prefix's): copied as
-				// the whole array, a few moves where append calls
-				// memmove; what follows it is written over next.
-				*(*[len(w.idArr)]byte)(b[n : n+len(w.idArr)]) = w.idArr
-				return b[:n+len(l)]
-			}
 			return append(b, l...)
 		}
 	}
 	return append(b, w.newIDLine()...)
+}
+
+// nextID is appendID's common case, for SendText to inline (appendID is
+// beyond the inliner's budget): the line in idArr, its last digit not a
+// 9, room in b for the whole array, which is copied there, a few moves,
+// with the digit counted up. Else it returns false, having done nothing.
+func (w *Writer) nextID(b []byte) ([]byte, bool) {
+	n, i := len(b), int(w.idLast)
+	if i == 0 || i >= len(w.idArr) || w.idArr[i] == '9' || cap(b)-n < len(w.idArr) {
+		return b, false
+	}
+	w.id++
+	w.idArr[i]++
+	// What follows the line in the copy is written over next.
+	*(*[len(w.idArr)]byte)(b[n:cap(b)]) = w.idArr
+	return b[:n+i+2], true
 }
 
 // newIDLine makes the id line of event w.id afresh (out of line: once a
@@ -510,6 +527,9 @@ func (w *Writer) newIDLine() []byte {
 	w.idDigits = len(l)
 	l = strconv.AppendUint(l, w.id, 10)
 	w.idLine = append(l, '\n')
+	if w.idLast = 0; unsafe.SliceData(w.idLine) == &w.idArr[0] {
+		w.idLast = uint8(len(w.idLine) - 2)
+	}
 	return w.idLine
 }
 
