@@ -3,10 +3,10 @@ package gateway
 import (
 	"context"
 	"io"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/runnel/runnel/internal/monotime"
 	"github.com/runnel/runnel/stream"
@@ -58,7 +58,7 @@ type meter struct {
 
 	mu       sync.Mutex // Recv's updates against Close and Summary
 	rec      Record
-	out, tho strings.Builder
+	out, tho textBuf
 	usage    stream.Usage // when hasUsage
 	hasUsage bool
 	// last is when the last content event came, since rec.Started; set
@@ -161,10 +161,10 @@ func (m *meter) delta(ch stream.Channel, text string) bool {
 	b := &m.out
 	if ch == stream.Thinking {
 		b = &m.tho
-	} else if m.out.Cap() == 0 {
+	} else if cap(m.out) == 0 {
 		// An answer's first token: room for about ten, so that a
 		// stream's text grows in four allocations, not seven.
-		m.out.Grow(64)
+		m.out = make(textBuf, 0, 64)
 	}
 	b.WriteString(text)
 	m.mu.Unlock()
@@ -188,6 +188,15 @@ func (m *meter) firstSince() time.Duration {
 	m.base = base
 	return d
 }
+
+// textBuf is a stream's text as it comes: a strings.Builder without its
+// check for a copy (~8 instructions a token): a meter is never copied.
+type textBuf []byte
+
+func (t *textBuf) WriteString(s string) { *t = append(*t, s...) }
+
+// String is the text so far, which later writes leave as it is.
+func (t textBuf) String() string { return unsafe.String(unsafe.SliceData(t), len(t)) }
 
 // EventTime is when the latest event Recv read came, since the call
 // started: the reading the meter took for it.
