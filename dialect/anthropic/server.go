@@ -175,14 +175,18 @@ func run(e *encoder, call *gateway.Call) {
 	tok := call.TokenStream()
 	for {
 		if tok != nil && e.sent && e.open == "text" {
-			// A plain token through every layer's token path
-			// (stream.TokenStream), into the open text block; anything
+			// Plain tokens through every layer's token path
+			// (stream.TokenStream), into the open text block, in a loop
+			// of their own (no check of this one's a token); anything
 			// else is Recv's, below.
-			if text, ok := tok.RecvToken(); ok {
+			for {
+				text, ok := tok.RecvToken()
+				if !ok {
+					break
+				}
 				if !e.appendDelta(text) {
 					return
 				}
-				continue
 			}
 		}
 		ev, err := call.Recv()
