@@ -114,8 +114,9 @@ func (v *durationHistVec) firstAtLeast(i int, ns int64) int {
 	return i
 }
 
-// observe counts d, as Observe(d.Seconds()) on a prometheus histogram.
-func (h *durationHist) observe(d time.Duration) {
+// TokenGap counts d, as Observe(d.Seconds()) on a prometheus histogram:
+// the ITL's observation, a series' TokenGap (gateway.TokenObserver).
+func (h *durationHist) TokenGap(d time.Duration) {
 	s := seconds(d)
 	for {
 		old := h.sum.Load()

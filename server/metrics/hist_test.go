@@ -49,7 +49,7 @@ func TestDurationHistMatchesPrometheus(t *testing.T) {
 				labels[0] = "other"
 			}
 			ref.WithLabelValues(labels[0], labels[1]).Observe(d.Seconds())
-			ours.with(labels[0], labels[1]).observe(d)
+			ours.with(labels[0], labels[1]).TokenGap(d)
 		}
 		if got, want := text(t, regOurs), text(t, regRef); got != want {
 			t.Fatalf("buckets %v:\n%s\nwant\n%s", buckets, got, want)
@@ -113,7 +113,7 @@ func TestSecondsIsDurationSeconds(t *testing.T) {
 // An observation costs no allocation.
 func TestDurationHistAllocs(t *testing.T) {
 	h := newDurationHistVec(prometheus.HistogramOpts{Name: "x", Buckets: tokenBuckets}, [2]string{"a", "b"}).with("m", "p")
-	if n := testing.AllocsPerRun(100, func() { h.observe(20 * time.Millisecond) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { h.TokenGap(20 * time.Millisecond) }); n != 0 {
 		t.Fatalf("%v allocations an observation", n)
 	}
 }
@@ -131,7 +131,7 @@ func BenchmarkITL(b *testing.B) {
 	b.Run("duration", func(b *testing.B) {
 		h := newDurationHistVec(opts, [2]string{"a", "b"}).with("m", "p")
 		for i := 0; b.Loop(); i++ {
-			h.observe(time.Duration(i&0xffff) * time.Microsecond)
+			h.TokenGap(time.Duration(i&0xffff) * time.Microsecond)
 		}
 	})
 }
@@ -146,7 +146,7 @@ func TestDurationHistConcurrent(t *testing.T) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := range each {
-				h.observe(time.Duration(w*each+i) * 10 * time.Microsecond) // 0 to 40 ms
+				h.TokenGap(time.Duration(w*each+i) * 10 * time.Microsecond) // 0 to 40 ms
 			}
 		})
 	}
