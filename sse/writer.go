@@ -343,7 +343,12 @@ func (w *Writer) SendText(e *TextEvent, text string) error {
 		b = w.appendID(b)
 	}
 	// e.Lines hold the event: line of e.Name, w.name: nameLine's bytes.
-	b = jsonstr.Append(append(b, e.Lines...), text)
+	b = append(b, e.Lines...)
+	if s, ok := jsonstr.AppendShort(b, text); ok { // a call with no frame
+		b = s
+	} else {
+		b = jsonstr.Append(b, text)
+	}
 	w.buf = append(b, e.End...)
 	w.mu.Unlock()
 	return nil
