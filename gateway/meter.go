@@ -3,11 +3,12 @@ package gateway
 import (
 	"context"
 	"io"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
+	"github.com/runnel/runnel/internal/monotime"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -48,15 +49,21 @@ type meter struct {
 
 	// seen is when the latest event came, since rec.Started (EventTime).
 	seen atomic.Int64
+	// base is the runtime clock's reading at rec.Started, found at the
+	// first event's reading (firstSince), from which Recv's goroutine
+	// reads the time since then (monotime.Now() - base) where
+	// time.Since's frames cost ~45 instructions a token; 0 before, and
+	// for a start without a monotonic reading.
+	base int64
 
 	mu       sync.Mutex // Recv's updates against Close and Summary
 	rec      Record
-	out, tho strings.Builder
+	out, tho textBuf
 	usage    stream.Usage // when hasUsage
 	hasUsage bool
 	// last is when the last content event came, since rec.Started; set
 	// when hasLast. The meter's times are all read as durations since
-	// rec.Started: one monotonic clock reading an event (time.Since),
+	// rec.Started: one monotonic clock reading an event (since),
 	// where a time.Now reads the wall clock as well.
 	last      time.Duration
 	hasLast   bool
@@ -130,7 +137,12 @@ func (c *Call) TokenStream() stream.TokenStream {
 //
 //go:noinline
 func (m *meter) delta(ch stream.Channel, text string) bool {
-	now := time.Since(m.rec.Started)
+	var now time.Duration // since(), by hand: it is beyond the inliner's budget
+	if m.base != 0 {
+		now = time.Duration(monotime.Now() - m.base)
+	} else {
+		now = m.firstSince()
+	}
 	m.seen.Store(int64(now))
 	m.mu.Lock()
 	if m.closed {
@@ -149,15 +161,42 @@ func (m *meter) delta(ch stream.Channel, text string) bool {
 	b := &m.out
 	if ch == stream.Thinking {
 		b = &m.tho
-	} else if m.out.Cap() == 0 {
+	} else if cap(m.out) == 0 {
 		// An answer's first token: room for about ten, so that a
 		// stream's text grows in four allocations, not seven.
-		m.out.Grow(64)
+		m.out = make(textBuf, 0, 64)
 	}
 	b.WriteString(text)
 	m.mu.Unlock()
 	return true
 }
+
+// since is the time since rec.Started, for Recv's goroutine.
+func (m *meter) since() time.Duration {
+	if m.base != 0 {
+		return time.Duration(monotime.Now() - m.base)
+	}
+	return m.firstSince()
+}
+
+// firstSince is the time since rec.Started by time.Since, and finds base
+// from it (out of line: once a call).
+//
+//go:noinline
+func (m *meter) firstSince() time.Duration {
+	d, base := monotime.Since(m.rec.Started)
+	m.base = base
+	return d
+}
+
+// textBuf is a stream's text as it comes: a strings.Builder without its
+// check for a copy (~8 instructions a token): a meter is never copied.
+type textBuf []byte
+
+func (t *textBuf) WriteString(s string) { *t = append(*t, s...) }
+
+// String is the text so far, which later writes leave as it is.
+func (t textBuf) String() string { return unsafe.String(unsafe.SliceData(t), len(t)) }
 
 // EventTime is when the latest event Recv read came, since the call
 // started: the reading the meter took for it.
@@ -201,7 +240,7 @@ func (m *meter) settledRecv(ev *stream.Event, err *error) bool {
 //
 //go:noinline
 func (m *meter) observe(evp *stream.Event, err error) error {
-	now := time.Since(m.rec.Started)
+	now := m.since()
 	m.seen.Store(int64(now))
 	ev := *evp
 	m.mu.Lock()

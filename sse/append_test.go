@@ -30,7 +30,7 @@ func FuzzSendAppend(f *testing.F) {
 				case 1:
 					return w.SendAppend(event, func(b []byte) []byte { return append(b, line...) })
 				case 2:
-					return w.SendText(&TextEvent{event, []byte(data), data}, data)
+					return w.SendText(NewTextEvent(event, []byte(data), data), data)
 				}
 				return w.SendLine(event, []byte(line))
 			}
@@ -152,5 +152,55 @@ func TestWriterNames(t *testing.T) {
 	})
 	if n != 0 {
 		t.Errorf("names' lines allocate %v times, want 0", n)
+	}
+}
+
+// A TextEvent whose lines are shorter than its name's, or whose end has
+// no blank line, is refused, not sliced past its end.
+func TestSendTextMalformed(t *testing.T) {
+	for _, e := range []*TextEvent{
+		{Name: "delta", Lines: []byte("data: {")},
+		{Lines: []byte("data"), End: "}\n\n"},
+		{Lines: []byte("data: {"), End: "\n"},
+	} {
+		rec := httptest.NewRecorder()
+		w := NewWriter(rec, Options{KeepAlive: -1})
+		if err := w.SendText(e, "x"); err != errTextEvent {
+			t.Fatalf("%+v: %v", e, err)
+		}
+		w.Close()
+	}
+}
+
+// SendText's ids are SendLine's through every carry (9 to 10, 99 to 100,
+// 999 to 1000), for prefixes whose line fits the Writer's array and one
+// that does not, a buffer with room and without (a flush after some
+// events, not others), and with ids omitted.
+func TestSendTextIDs(t *testing.T) {
+	for _, o := range []Options{{}, {IDPrefix: "rs_0123456789-"}, {IDPrefix: strings.Repeat("x", 30)}, {OmitIDs: true}, {LastID: 97}} {
+		o.KeepAlive, o.DeferFlush = -1, true
+		var out [2]string
+		for i := range 2 {
+			rec := httptest.NewRecorder()
+			w := NewWriter(rec, o)
+			e := NewTextEvent("delta", []byte(`{"t":`), "}")
+			for n := range 1200 {
+				var err error
+				if i == 0 {
+					err = w.SendLine("delta", []byte(`{"t":"ab"}`))
+				} else {
+					err = w.SendText(e, "ab")
+				}
+				must(t, err)
+				if n%23 == 0 {
+					must(t, w.Flush())
+				}
+			}
+			w.Close()
+			out[i] = rec.Body.String()
+		}
+		if out[0] != out[1] {
+			t.Fatalf("%+v: SendText's stream differs from SendLine's", o)
+		}
 	}
 }

@@ -90,7 +90,7 @@ func FuzzQuietWriter(f *testing.F) {
 					case 9:
 						err = w.Close()
 					case 10: // a token's event: SendText's, SendAppend's when not quiet
-						err = w.SendText(&TextEvent{names[k%2], []byte(data), data}, other+"\n\"<"+data)
+						err = w.SendText(NewTextEvent(names[k%2], []byte(data), data), other+"\n\"<"+data)
 					}
 					fmt.Fprintf(&log, "%d:%v ", op%11, err)
 				}

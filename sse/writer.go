@@ -109,7 +109,8 @@ type Writer struct {
 	idArr    [24]byte // idLine's storage, but for long prefixes
 	err      error    // the first write error; every later call returns it
 	closed   bool
-	headed   bool // the headers were flushed
+	headed   bool  // the headers were flushed
+	idLast   uint8 // idLine's last digit's index when it is in idArr, else 0 (in padding)
 
 	omitIDs  bool
 	idPrefix string
@@ -292,38 +293,88 @@ func (w *Writer) SendAppend(event string, data func(b []byte) []byte) error {
 }
 
 // TextEvent is the fixed part of the events SendText writes: a token's
-// event in a dialect, kept by its encoder.
+// event in a dialect, kept by its encoder. Its lines up to the text and
+// its end are each made once, so that a token's event is its id line, two
+// copies and the text (docs/benchmarks.md, issue 13, writepath session).
 type TextEvent struct {
 	Name string // the event's name; "" for none
-	Head []byte // the data before the text: no LF or CR
-	Tail string // the data after it: no LF or CR
+	// Lines are the event's lines up to its text: TextLines(b, Name)'s
+	// bytes, then the data before the text (no LF or CR).
+	Lines []byte
+	// End is the data after the text (no LF or CR), then "\n\n", the
+	// blank line that ends the event.
+	End string
 }
 
-// SendText is SendAppend for an event named e.Name whose data is e.Head,
-// then text as a JSON string (jsonstr.Append: escaped as encoding/json
-// does), then e.Tail. Its common event (quiet, the last name again) runs
-// no code but the Writer's and jsonstr's under mu, which cannot panic: no
-// deferred unlock and no encoder's call (docs/benchmarks.md, issue 13,
-// writeside session); anything else is SendAppend's. e is passed by
-// reference, text by value: the arguments fit the registers.
+// TextLines appends to b what a TextEvent's Lines begin with, for an
+// event named name: its event: line (none for ""), then "data: ".
+func TextLines(b []byte, name string) []byte {
+	if name != "" {
+		b = append(append(append(b, "event: "...), name...), '\n')
+	}
+	return append(b, "data: "...)
+}
+
+// NewTextEvent returns the TextEvent of an event named name whose data is
+// head, the text and tail (neither with LF or CR).
+func NewTextEvent(name string, head []byte, tail string) *TextEvent {
+	return &TextEvent{Name: name, Lines: append(TextLines(nil, name), head...), End: tail + "\n\n"}
+}
+
+// errTextEvent is SendText's for a TextEvent too short to be TextLines'.
+var errTextEvent = errors.New("sse: malformed TextEvent")
+
+// SendText is SendAppend for an event named e.Name whose data is the
+// rest of e.Lines, then text as a JSON string (jsonstr.Append: escaped as
+// encoding/json does), then e.End's data. Its common event (quiet, the
+// last name again) runs no code but the Writer's and jsonstr's under mu,
+// which cannot panic: no deferred unlock and no encoder's call
+// (docs/benchmarks.md, issue 13, writeside session); anything else is
+// SendAppend's. e is passed by reference, text by value: the arguments
+// fit the registers.
 func (w *Writer) SendText(e *TextEvent, text string) error {
 	w.mu.Lock()
-	if !w.quiet || e.Name != w.name {
+	if !w.quiet || !sameName(e.Name, w.name) {
 		w.mu.Unlock()
 		return w.sendText(e, text)
 	}
-	b := jsonstr.Append(append(append(w.opened(e.Name), "data: "...), e.Head...), text)
-	w.buf = append(append(b, e.Tail...), '\n', '\n')
+	b, ok := w.nextID(w.buf)
+	if !ok {
+		b = w.appendID(b)
+	}
+	// e.Lines hold the event: line of e.Name, w.name: nameLine's bytes.
+	b = append(b, e.Lines...)
+	if s, ok := jsonstr.AppendShort(b, text); ok { // a call with no frame
+		b = s
+	} else {
+		b = jsonstr.Append(b, text)
+	}
+	w.buf = append(b, e.End...)
 	w.mu.Unlock()
 	return nil
+}
+
+// sameName is a == b, by their pointers first: a stream's names are the
+// dialect's constants, given again (a compare of a length and a memequal
+// call less a token).
+func sameName(a, b string) bool {
+	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
 }
 
 // sendText is SendText through SendAppend, out of line.
 //
 //go:noinline
 func (w *Writer) sendText(e *TextEvent, text string) error {
+	k := len("data: ")
+	if e.Name != "" {
+		k += len("event: \n") + len(e.Name)
+	}
+	if len(e.Lines) < k || len(e.End) < 2 {
+		return errTextEvent
+	}
+	head, tail := e.Lines[k:], e.End[:len(e.End)-2]
 	return w.SendAppend(e.Name, func(b []byte) []byte {
-		return append(jsonstr.Append(append(b, e.Head...), text), e.Tail...)
+		return append(jsonstr.Append(append(b, head...), text), tail...)
 	})
 }
 
@@ -427,10 +478,13 @@ func (w *Writer) SetNames(n *Names) {
 }
 
 // appendID counts a new event, w.id, and appends its id line unless the
-// Writer omits ids: the last id's decimal digits counted up in place,
-// the line made afresh only for the first event or a carry into a new
-// digit.
+// Writer omits ids: nextID's common case, else the last id's decimal
+// digits counted up in place, the line made afresh only for the first
+// event or a carry into a new digit.
 func (w *Writer) appendID(b []byte) []byte {
+	if b, ok := w.nextID(b); ok {
+		return b
+	}
 	w.id++
 	if w.omitIDs {
 		return b
@@ -443,17 +497,26 @@ func (w *Writer) appendID(b []byte) []byte {
 		}
 		if i >= d {
 			l[i]++
-			if n := len(b); cap(b)-n >= len(w.idArr) && unsafe.SliceData(l) == &w.idArr[0] {
-				// The line in idArr (a short prefix's): copied as
-				// the whole array, a few moves where append calls
-				// memmove; what follows it is written over next.
-				*(*[len(w.idArr)]byte)(b[n : n+len(w.idArr)]) = w.idArr
-				return b[:n+len(l)]
-			}
 			return append(b, l...)
 		}
 	}
 	return append(b, w.newIDLine()...)
+}
+
+// nextID is appendID's common case, for SendText to inline (appendID is
+// beyond the inliner's budget): the line in idArr, its last digit not a
+// 9, room in b for the whole array, which is copied there, a few moves,
+// with the digit counted up. Else it returns false, having done nothing.
+func (w *Writer) nextID(b []byte) ([]byte, bool) {
+	n, i := len(b), int(w.idLast)
+	if i == 0 || i >= len(w.idArr) || w.idArr[i] == '9' || cap(b)-n < len(w.idArr) {
+		return b, false
+	}
+	w.id++
+	w.idArr[i]++
+	// What follows the line in the copy is written over next.
+	*(*[len(w.idArr)]byte)(b[n:cap(b)]) = w.idArr
+	return b[:n+i+2], true
 }
 
 // newIDLine makes the id line of event w.id afresh (out of line: once a
@@ -469,6 +532,9 @@ func (w *Writer) newIDLine() []byte {
 	w.idDigits = len(l)
 	l = strconv.AppendUint(l, w.id, 10)
 	w.idLine = append(l, '\n')
+	if w.idLast = 0; unsafe.SliceData(w.idLine) == &w.idArr[0] {
+		w.idLast = uint8(len(w.idLine) - 2)
+	}
 	return w.idLine
 }
 

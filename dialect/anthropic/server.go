@@ -175,14 +175,18 @@ func run(e *encoder, call *gateway.Call) {
 	tok := call.TokenStream()
 	for {
 		if tok != nil && e.sent && e.open == "text" {
-			// A plain token through every layer's token path
-			// (stream.TokenStream), into the open text block; anything
+			// Plain tokens through every layer's token path
+			// (stream.TokenStream), into the open text block, in a loop
+			// of their own (no check of this one's a token); anything
 			// else is Recv's, below.
-			if text, ok := tok.RecvToken(); ok {
+			for {
+				text, ok := tok.RecvToken()
+				if !ok {
+					break
+				}
 				if !e.appendDelta(text) {
 					return
 				}
-				continue
 			}
 		}
 		ev, err := call.Recv()
@@ -476,8 +480,8 @@ type encoder struct {
 	blocks   []Block
 	finish   stream.FinishReason
 	stopSeq  string        // the stop sequence that ended the stream, if any
-	text     sse.TextEvent // the open text or thinking block's delta event, its head in headBuf
-	headBuf  [96]byte
+	text     sse.TextEvent // the open text or thinking block's delta event, its lines in headBuf
+	headBuf  [128]byte
 	inputTok int
 }
 
@@ -644,15 +648,17 @@ func (e *encoder) appendEvent(name string, data func(b []byte) []byte) bool {
 }
 
 // deltaHead is what every delta event of the block just opened begins
-// with, up to its text string.
+// with, up to its text string: its event and data lines.
 func (e *encoder) deltaHead(kind string) {
-	b := strconv.AppendInt(append(e.headBuf[:0], `{"type":"content_block_delta","index":`...), int64(e.index), 10)
+	const name = "content_block_delta"
+	b := sse.TextLines(e.headBuf[:0], name)
+	b = strconv.AppendInt(append(b, `{"type":"content_block_delta","index":`...), int64(e.index), 10)
 	if kind == "thinking" {
 		b = append(b, `,"delta":{"type":"thinking_delta","thinking":`...)
 	} else {
 		b = append(b, `,"delta":{"type":"text_delta","text":`...)
 	}
-	e.text = sse.TextEvent{Name: "content_block_delta", Head: b, Tail: "}}"}
+	e.text = sse.TextEvent{Name: name, Lines: b, End: "}}\n\n"}
 }
 
 // toolCall maps an OpenAI-style tool-call delta: a new index opens a

@@ -18,10 +18,11 @@ type chunkEncoder struct {
 	head     []byte // {"id":…,"model":…,"choices":[
 	legacy   bool   // text_completion chunks
 	roleSent bool
-	// content is a chat token's chunk up to its content string: head,
-	// then `{"index":0,"delta":{"content":`, for AppendDelta's common
-	// case in one copy.
-	content []byte
+	// lines are "data: " and a chat token's chunk up to its content
+	// string, its content (head, then `{"index":0,"delta":{"content":`,
+	// for AppendDelta's common case in one copy): a token's sse.TextEvent
+	// lines.
+	lines []byte
 	// buf holds a chunk with the upstream's raw logprobs, which may hold
 	// line breaks and so goes through sse.Writer.Send (Delta).
 	buf []byte
@@ -31,11 +32,11 @@ type chunkEncoder struct {
 	inline [inlineHead]byte
 }
 
-// inlineHead is chunkEncoder.inline's length: a chat chunk's head and
-// contentOpen (a bound of 126 bytes, the id and the model) for an id of
-// up to 38 bytes with its prefix and a model name of up to 60, the encoder in a
-// 320-byte size class.
-const inlineHead = 224
+// inlineHead is chunkEncoder.inline's length: "data: ", a chat chunk's
+// head and contentOpen (a bound of 132 bytes, the id and the model) for
+// an id of up to 38 bytes with its prefix and a model name of up to 60,
+// the encoder in a 320-byte size class.
+const inlineHead = 230
 
 func newChunkEncoder(id, model string, created int64, legacy bool) *chunkEncoder {
 	return newChunkEncoderFor("", id, model, created, legacy)
@@ -63,9 +64,10 @@ func (e *chunkEncoder) init(prefix, id, model string, created int64, legacy bool
 	}
 	*e = chunkEncoder{legacy: legacy}
 	h := e.inline[:0]
-	if n := 96 + len(prefix) + len(id) + len(model) + len(contentOpen); n > len(e.inline) {
+	if n := len(dataLine) + 96 + len(prefix) + len(id) + len(model) + len(contentOpen); n > len(e.inline) {
 		h = make([]byte, 0, n)
 	}
+	h = append(h, dataLine...)
 	h = append(h, `{"id":`...)
 	h = appendPrefixedString(h, prefix, id)
 	h = append(h, `,"object":"`...)
@@ -75,10 +77,21 @@ func (e *chunkEncoder) init(prefix, id, model string, created int64, legacy bool
 	h = append(h, `,"model":`...)
 	h = dialect.AppendJSONString(h, model)
 	h = append(h, `,"choices":[`...)
-	e.head = h[:len(h):len(h)]
+	e.head = h[len(dataLine):len(h):len(h)]
 	if !legacy {
-		e.content = append(h, contentOpen...)
+		e.lines = append(h, contentOpen...)
 	}
+}
+
+// dataLine begins a chunkEncoder's lines: sse.TextLines(nil, "").
+const dataLine = "data: "
+
+// content is a chat token's chunk up to its content string, or nil.
+func (e *chunkEncoder) content() []byte {
+	if e.lines == nil {
+		return nil
+	}
+	return e.lines[len(dataLine):]
 }
 
 // contentOpen follows the head in a chat token's chunk (chunkEncoder.content).
@@ -151,7 +164,7 @@ func (e *chunkEncoder) Has(ch stream.Channel) bool { return !e.legacy || ch != s
 // AppendDelta appends the chunk of a content or reasoning delta, with its
 // token logprobs ("" for null), to b. Call it only where Has(ch).
 func (e *chunkEncoder) AppendDelta(b []byte, ch stream.Channel, text string, lp stream.Logprobs) []byte {
-	if e.roleSent && lp == "" && ch != stream.Thinking && e.content != nil {
+	if e.roleSent && lp == "" && ch != stream.Thinking && e.lines != nil {
 		return e.tokenChunk(b, text)
 	}
 	b = e.open(b)
@@ -174,17 +187,17 @@ func (e *chunkEncoder) AppendDelta(b []byte, ch stream.Channel, text string, lp 
 // caller keeps it: in the encoder it would take the encoder out of its
 // size class (see inline).
 func (e *chunkEncoder) tokenEvent(te *sse.TextEvent) bool {
-	if !e.roleSent || e.content == nil {
+	if !e.roleSent || e.lines == nil {
 		return false
 	}
-	*te = sse.TextEvent{Head: e.content, Tail: tokenTail}
+	*te = sse.TextEvent{Lines: e.lines, End: tokenTail + "\n\n"}
 	return true
 }
 
 // tokenChunk is a chat token's chunk: what open, the content key and
 // close append, with two copies fewer (TestEncoderTokenChunk).
 func (e *chunkEncoder) tokenChunk(b []byte, text string) []byte {
-	b = dialect.AppendJSONString(append(b, e.content...), text)
+	b = dialect.AppendJSONString(append(b, e.content()...), text)
 	return append(b, tokenTail...)
 }
 

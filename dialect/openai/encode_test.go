@@ -39,8 +39,8 @@ func FuzzEncoderTokenChunk(f *testing.F) {
 		channel := []stream.Channel{stream.Output, "", stream.Thinking}[uint(ch)%3]
 		enc := newChunkEncoder(id, model, int64(created), false)
 		ref := newChunkEncoder(id, model, int64(created), false)
-		ref.content = nil // the general path only
-		for range 3 {     // the role's chunk, then tokens'
+		ref.lines = nil // the general path only
+		for range 3 {   // the role's chunk, then tokens'
 			got := string(enc.AppendDelta([]byte("x"), channel, text, stream.Logprobs(lp)))
 			want := string(ref.AppendDelta([]byte("x"), channel, text, stream.Logprobs(lp)))
 			if got != want {

@@ -356,20 +356,25 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 	var te sse.TextEvent // a plain token's event, once the encoder has one
 	for {
 		if tok != nil && st.sent {
-			// A plain token through every layer's token path
+			// Plain tokens through every layer's token path
 			// (stream.TokenStream): no Event on the way; anything else
 			// is Recv's, below.
-			if text, ok := tok.RecvToken(); ok {
-				// Its chunk's head, text and tail straight into the
-				// writer (sse.Writer.SendText).
-				var err error
-				if te.Head != nil || enc.tokenEvent(&te) {
-					err = out.SendText(&te, text)
-				} else {
-					err = sendDelta(out, enc, text)
+			if te.Lines != nil || enc.tokenEvent(&te) {
+				// Each chunk's head, text and tail straight into the
+				// writer (sse.Writer.SendText), in a loop of its own:
+				// a token runs its few lines and no check of this one's.
+				for {
+					text, ok := tok.RecvToken()
+					if !ok {
+						break
+					}
+					if out.SendText(&te, text) != nil {
+						return // client gone; Close cancels the upstream
+					}
 				}
-				if err != nil {
-					return // client gone; Close cancels the upstream
+			} else if text, ok := tok.RecvToken(); ok {
+				if sendDelta(out, enc, text) != nil {
+					return
 				}
 				continue
 			}

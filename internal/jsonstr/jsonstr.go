@@ -55,21 +55,8 @@ func escapes(named bool) (t [utf8.RuneSelf]byte) {
 }
 
 func appendString(dst []byte, s string, esc *[utf8.RuneSelf]byte) []byte {
-	if n := len(dst); len(s) <= shortString && cap(dst)-n >= shortString+2 {
-		// A token's text, most often: copied a byte at a time as it is
-		// checked, in the room dst has, instead of scanned and then
-		// copied (a memmove call for a few bytes).
-		out := dst[n : n+len(s)+2]
-		body, t := out[1:len(s)+1], s[:len(s)] // bounds both loops' indexes by len(body)
-		for i := range body {
-			c := t[i]
-			if !plain[c] {
-				return appendEscaped(dst, s, i, esc)
-			}
-			body[i] = c
-		}
-		out[0], out[len(s)+1] = '"', '"'
-		return dst[:n+len(s)+2]
+	if b, ok := AppendShort(dst, s); ok {
+		return b
 	}
 	i := 0
 	for i < len(s) && plain[s[i]] {
@@ -81,6 +68,28 @@ func appendString(dst []byte, s string, esc *[utf8.RuneSelf]byte) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, s...)
 	return append(dst, '"')
+}
+
+// AppendShort is Append for a token's text, most often: a string of up
+// to shortString bytes that both escapings write as it is, copied a byte
+// at a time as it is checked, in the room dst has (not scanned, then
+// copied by a memmove call). It calls nothing, so it inlines: ok is false
+// (b nil, and dst's bytes past its length undefined) for any other
+// string, or too little room, which Append then writes.
+func AppendShort(dst []byte, s string) (b []byte, ok bool) {
+	if len(s) > shortString || cap(dst)-len(dst) < shortString+2 {
+		return nil, false
+	}
+	n := len(dst)
+	out := (*[shortString + 2]byte)(dst[n:cap(dst)])
+	for i := range len(s) {
+		if !plain[s[i]] {
+			return nil, false
+		}
+		out[i+1] = s[i]
+	}
+	out[0], out[len(s)+1] = '"', '"'
+	return dst[:n+len(s)+2], true
 }
 
 // shortString is the longest string appendString copies a byte at a time.

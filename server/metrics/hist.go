@@ -26,8 +26,11 @@ type durationHistVec struct {
 	bounds []float64 // seconds, as configured
 	ns     []int64   // bounds in nanoseconds: d <= ns[i] iff d.Seconds() <= bounds[i]
 	// first[k] is the index of the first bound at or above 2^k ns, the
-	// bucket search's start for a duration in [2^k, 2^(k+1)).
+	// bucket search's start for a duration in [2^k, 2^(k+1)); bit k of
+	// whole is set when no bound falls inside that range, which is then
+	// all in bucket first[k]: no compare (a token's gap, most often).
 	first [64]uint8
+	whole uint64
 
 	mu       sync.Mutex
 	children map[[2]string]*durationHist
@@ -59,6 +62,9 @@ func newDurationHistVec(opts prometheus.HistogramOpts, labels [2]string) *durati
 			i++
 		}
 		v.first[k] = uint8(i)
+		if top := uint64(1)<<(k+1) - 1; i == len(v.ns) || uint64(v.ns[i]) >= top {
+			v.whole |= 1 << k
+		}
 	}
 	return v
 }
@@ -94,7 +100,11 @@ func (v *durationHistVec) bucket(d time.Duration) int {
 	if d <= 0 {
 		return v.firstAtLeast(0, int64(d))
 	}
-	return v.firstAtLeast(int(v.first[bits.Len64(uint64(d))-1]), int64(d))
+	k := bits.Len64(uint64(d)) - 1
+	if v.whole>>k&1 != 0 {
+		return int(v.first[k])
+	}
+	return v.firstAtLeast(int(v.first[k]), int64(d))
 }
 
 func (v *durationHistVec) firstAtLeast(i int, ns int64) int {
@@ -104,9 +114,10 @@ func (v *durationHistVec) firstAtLeast(i int, ns int64) int {
 	return i
 }
 
-// observe counts d, as Observe(d.Seconds()) on a prometheus histogram.
-func (h *durationHist) observe(d time.Duration) {
-	s := d.Seconds()
+// TokenGap counts d, as Observe(d.Seconds()) on a prometheus histogram:
+// the ITL's observation, a series' TokenGap (gateway.TokenObserver).
+func (h *durationHist) TokenGap(d time.Duration) {
+	s := seconds(d)
 	for {
 		old := h.sum.Load()
 		if h.sum.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+s)) {
@@ -114,6 +125,16 @@ func (h *durationHist) observe(d time.Duration) {
 		}
 	}
 	h.counts[h.vec.bucket(d)].Add(1)
+}
+
+// seconds is d.Seconds(), bit for bit: under a second, Seconds adds its
+// fraction to 0.0, which changes nothing, so one division makes it (a
+// token's gap, most often) without Seconds' integer division and modulus.
+func seconds(d time.Duration) float64 {
+	if uint64(d) < uint64(time.Second) {
+		return float64(d) / 1e9
+	}
+	return d.Seconds()
 }
 
 // Describe implements prometheus.Collector.

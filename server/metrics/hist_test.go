@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http/httptest"
 	"sync"
@@ -48,7 +49,7 @@ func TestDurationHistMatchesPrometheus(t *testing.T) {
 				labels[0] = "other"
 			}
 			ref.WithLabelValues(labels[0], labels[1]).Observe(d.Seconds())
-			ours.with(labels[0], labels[1]).observe(d)
+			ours.with(labels[0], labels[1]).TokenGap(d)
 		}
 		if got, want := text(t, regOurs), text(t, regRef); got != want {
 			t.Fatalf("buckets %v:\n%s\nwant\n%s", buckets, got, want)
@@ -56,31 +57,55 @@ func TestDurationHistMatchesPrometheus(t *testing.T) {
 	}
 }
 
-// TestDurationHistBucket holds the search from the duration's bits to a
-// linear search over the bounds in seconds, as Prometheus makes it.
+// TestDurationHistBucket holds the search from the duration's bits (with
+// no compare for a power of two's range that holds no bound) to a linear
+// search over the bounds in seconds, as Prometheus makes it, for each
+// bucket layout.
 func TestDurationHistBucket(t *testing.T) {
-	v := newDurationHistVec(prometheus.HistogramOpts{Name: "x", Buckets: tokenBuckets}, [2]string{"a", "b"})
-	linear := func(d time.Duration) int {
-		i := 0
-		for i < len(tokenBuckets) && d.Seconds() > tokenBuckets[i] {
-			i++
+	for _, buckets := range [][]float64{tokenBuckets, callBuckets, {1e-9, 3e-9, 0.1, 0.3, 0.7, 1.1, 1e9}} {
+		v := newDurationHistVec(prometheus.HistogramOpts{Name: "x", Buckets: buckets}, [2]string{"a", "b"})
+		linear := func(d time.Duration) int {
+			i := 0
+			for i < len(buckets) && d.Seconds() > buckets[i] {
+				i++
+			}
+			return i
 		}
-		return i
-	}
-	check := func(d time.Duration) {
-		if got, want := v.bucket(d), linear(d); got != want {
-			t.Fatalf("%v (%d ns): bucket %d, want %d", d, int64(d), got, want)
+		check := func(d time.Duration) {
+			if got, want := v.bucket(d), linear(d); got != want {
+				t.Fatalf("%v: %v (%d ns): bucket %d, want %d", buckets, d, int64(d), got, want)
+			}
+		}
+		for k := range 63 {
+			for _, d := range []int64{1<<k - 1, 1 << k, 1<<k + 1, 3 << k >> 1, 1<<(k+1) - 2} {
+				check(time.Duration(d))
+			}
+		}
+		for _, b := range buckets {
+			n := boundNanos(b)
+			for d := n - 2; d <= n+2; d++ {
+				check(time.Duration(d))
+			}
+		}
+		rng := rand.New(rand.NewPCG(3, 4))
+		for range 20000 {
+			check(time.Duration(rng.Int64N(int64(1) << rng.IntN(63))))
 		}
 	}
-	for k := range 63 {
-		for _, d := range []int64{1<<k - 1, 1 << k, 1<<k + 1} {
-			check(time.Duration(d))
-		}
+}
+
+// seconds is Duration.Seconds bit for bit: its own path under a second,
+// Seconds' beyond.
+func TestSecondsIsDurationSeconds(t *testing.T) {
+	ds := []time.Duration{0, 1, -1, time.Second - 1, time.Second, time.Second + 1, -time.Second, -time.Second + 1,
+		time.Duration(1<<63 - 1), time.Duration(-1 << 63)}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 100000 {
+		ds = append(ds, time.Duration(rng.Int64N(int64(time.Second))), time.Duration(rng.Int64N(int64(1)<<rng.IntN(63)))-time.Second)
 	}
-	for _, b := range tokenBuckets {
-		n := boundNanos(b)
-		for d := n - 2; d <= n+2; d++ {
-			check(time.Duration(d))
+	for _, d := range ds {
+		if got, want := seconds(d), d.Seconds(); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("seconds(%d) = %v, want %v", int64(d), got, want)
 		}
 	}
 }
@@ -88,7 +113,7 @@ func TestDurationHistBucket(t *testing.T) {
 // An observation costs no allocation.
 func TestDurationHistAllocs(t *testing.T) {
 	h := newDurationHistVec(prometheus.HistogramOpts{Name: "x", Buckets: tokenBuckets}, [2]string{"a", "b"}).with("m", "p")
-	if n := testing.AllocsPerRun(100, func() { h.observe(20 * time.Millisecond) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { h.TokenGap(20 * time.Millisecond) }); n != 0 {
 		t.Fatalf("%v allocations an observation", n)
 	}
 }
@@ -106,7 +131,7 @@ func BenchmarkITL(b *testing.B) {
 	b.Run("duration", func(b *testing.B) {
 		h := newDurationHistVec(opts, [2]string{"a", "b"}).with("m", "p")
 		for i := 0; b.Loop(); i++ {
-			h.observe(time.Duration(i&0xffff) * time.Microsecond)
+			h.TokenGap(time.Duration(i&0xffff) * time.Microsecond)
 		}
 	})
 }
@@ -121,7 +146,7 @@ func TestDurationHistConcurrent(t *testing.T) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := range each {
-				h.observe(time.Duration(w*each+i) * 10 * time.Microsecond) // 0 to 40 ms
+				h.TokenGap(time.Duration(w*each+i) * 10 * time.Microsecond) // 0 to 40 ms
 			}
 		})
 	}
