@@ -148,12 +148,19 @@ type Reservation struct {
 }
 
 // BlockClose says how a credit block closes (Store.CloseBlock): its
-// unused credits given back, and the folds that go with it.
+// unused credits given back, and the folds that go with it. The close
+// is done once: tried again after it was stored (an error on the way
+// back), it gives nothing back and folds what is left to fold, so a
+// failed give-back can be retried.
 type BlockClose struct {
-	ID      string
-	Credits int64    // given back: those not handed out
+	ID      string   // none: Folds alone
+	Credits int64    // given back if ID is open, closing it: those not handed out
 	Fold    bool     // fold ID: none of its calls is running
 	Folds   []string // other closed blocks to fold, their calls all recorded
+	// Held: Credits are a call's, admitted from ID and then refused,
+	// given back whatever ID's state, leaving it as it is. Not safe to
+	// try twice.
+	Held bool
 }
 
 // Usage counts tokens.
@@ -290,13 +297,15 @@ type Store interface {
 	// not handed out) and charges the team what the calls recorded
 	// inside it were charged; records of its calls still running fold
 	// the rest. Team reads count calls recorded inside a block as
-	// charged at once.
+	// charged at once. A block closed already gives nothing back: a
+	// close is stored once, however often it is tried.
 	ReturnBlock(ctx context.Context, id string, n int64) error
 	// CloseBlock is ReturnBlock(c.ID, c.Credits), folding c.ID only if
 	// c.Fold (a block whose calls are still running is folded after the
 	// last of them, by its process or a record of it), and folding the
-	// blocks c.Folds (closed, their calls all recorded) in the same
-	// transaction.
+	// blocks c.Folds (their calls all recorded; not closed by it) in the
+	// same transaction. With c.Held, c.Credits are a call's, given back
+	// whatever c.ID's state.
 	CloseBlock(ctx context.Context, c BlockClose) error
 	// RollBlock is CloseBlock(c) and TakeBlock(r, share, floor) in one
 	// transaction: the next block as the last closes. If it fails,

@@ -54,8 +54,12 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		// Admin or anonymous outside a job: nothing to charge, still recorded.
 		return a, nil
 	}
+	// One bound for all of the call's store work (its key's lookup has
+	// its own): a team read, a take it waits for and its reservation do
+	// not each get their own.
+	until := time.Now().Add(storeWait)
 	var team Team
-	if err := s.teamOf(ctx, &id, a.team, &team); err != nil {
+	if err := s.teamOf(ctx, &id, a.team, &team, until); err != nil {
 		return nil, err
 	}
 	a.scopes = s.appendScopes(a.scopeBuf[:0], id, team)
@@ -69,14 +73,14 @@ func (s *Service) Admit(ctx context.Context, req *stream.Request) (gateway.Admis
 		r.Budget = s.worstCost(req)
 	}
 	if s.blocks != nil && r.Credits > 0 && team.MaxBudget == 0 {
-		if b, ok := s.blocks.admit(ctx, team.ID, r.Credits, id.seen); ok {
+		if b, ok := s.blocks.admit(ctx, team.ID, r.Credits, id.seen, until); ok {
 			a.block, a.blk, a.held = b.id, b, r.Credits
 		}
 	}
 	if a.block == "" && (r.Credits > 0 || team.MaxBudget > 0) {
 		// Named only when it is written: an id is 10 bytes from crypto/rand.
 		r.ID = newID("res_")
-		if err := s.reserve(ctx, r, team); err != nil {
+		if err := s.reserve(ctx, r, team, until); err != nil {
 			return nil, err
 		}
 		a.reservation = r.ID
@@ -114,29 +118,31 @@ func (s *Service) caller(ctx context.Context, id *Identity) error {
 }
 
 // teamOf reads team teamID into *team: as read with id's key while that
-// snapshot is fresh (snapshotTTL), else from the store.
-func (s *Service) teamOf(ctx context.Context, id *Identity, teamID string, team *Team) error {
+// snapshot is fresh (snapshotTTL), else from the store by until.
+func (s *Service) teamOf(ctx context.Context, id *Identity, teamID string, team *Team, until time.Time) error {
 	if id.team != nil && id.team.ID == teamID && time.Since(id.teamReadAt) < snapshotTTL {
 		*team = *id.team
 		return nil
 	}
+	ctx, cancel := context.WithDeadline(ctx, until)
+	defer cancel()
 	t, err := s.store.Team(ctx, teamID)
 	if errors.Is(err, ErrNotFound) {
 		return stream.Errorf(stream.CodeNotFound, "team %s not found", teamID)
 	}
 	if err != nil {
-		return internal(err)
+		return s.internal(err)
 	}
 	*team = t
 	return nil
 }
 
-// reserve holds r in the store, or says in the error why it cannot. A
-// client that goes away must not cancel the write half-way: it could
-// commit unseen and stay held while this process's lease runs.
-func (s *Service) reserve(ctx context.Context, r Reservation, team Team) error {
+// reserve holds r in the store by until, or says in the error why it
+// cannot. A client that goes away must not cancel the write half-way: it
+// could commit unseen and stay held while this process's lease runs.
+func (s *Service) reserve(ctx context.Context, r Reservation, team Team, until time.Time) error {
 	wctx := ctx
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), until)
 	defer cancel()
 	// The wait for credits parked in blocks lasts as long as the caller
 	// waits; each write may not be cut short.
@@ -157,7 +163,7 @@ func (s *Service) reserve(ctx context.Context, r Reservation, team Team) error {
 		// It may have committed before it failed (a timeout on the way
 		// back): give it back, whatever happened.
 		s.release(r.ID)
-		return internal(err)
+		return s.internal(err)
 	}
 }
 

@@ -26,7 +26,12 @@ import (
 // Other records shrink the block by what their call held; the process
 // gives back what it did not hand out when the block closes. So the credits held are always those
 // of calls in flight plus the unused part of open blocks, and records
-// charge exactly as with per-call reservations.
+// charge exactly as with per-call reservations. A give-back the store
+// fails is tried again until it is stored (closeInStore), while the
+// process lives: the store gives a block's unused credits back once, at
+// its close, so a give-back stored and tried again (an error after the
+// commit) gives nothing twice. A take whose error may have come after
+// its block was stored gives that block back whole, the same way.
 //
 // Store writes: a block that handed out credits is followed, at its age,
 // by the next in the transaction that closes it (Store.RollBlock), as a
@@ -78,7 +83,16 @@ const (
 	// perCallFor is how long a process reserves per call for a team after
 	// the team ran short (a take found too few credits, or a refusal).
 	perCallFor = 2 * blockAge
+	// A give-back that failed is tried again after giveBackPause,
+	// doubling up to giveBackPauseMax.
+	giveBackPause    = 50 * time.Millisecond
+	giveBackPauseMax = 5 * time.Second
 )
+
+// storeWait bounds a store write of a block's, and all of a call's
+// admission writes together: past it the call is refused as the store
+// unavailable (a var for tests).
+var storeWait = 10 * time.Second
 
 type blocks struct {
 	s  *Service
@@ -89,6 +103,9 @@ type blocks struct {
 	// given back; Close waits for them.
 	returning sync.WaitGroup
 	closed    bool
+	// stop is closed with closed: a give-back that failed is not tried
+	// again after it, the release of this process's lease takes over.
+	stop chan struct{}
 }
 
 type teamBlocks struct {
@@ -120,7 +137,9 @@ type block struct {
 	closed bool
 }
 
-func newBlocks(s *Service) *blocks { return &blocks{s: s, teams: map[string]*teamBlocks{}} }
+func newBlocks(s *Service) *blocks {
+	return &blocks{s: s, teams: map[string]*teamBlocks{}, stop: make(chan struct{})}
+}
 
 // admit hands need credits of team to a call from this process's open
 // block, taking a new one if the team has enough free credits; ok is
@@ -132,7 +151,8 @@ func newBlocks(s *Service) *blocks { return &blocks{s: s, teams: map[string]*tea
 // change between the block's take and the call's key check, and the
 // call is admitted as if it had come before any later one. Otherwise
 // both are read now, for anything but handing out from the open block.
-func (b *blocks) admit(ctx context.Context, team string, need int64, seen versions) (c *block, ok bool) {
+// The call's store writes end by until (its waits for a take too).
+func (b *blocks) admit(ctx context.Context, team string, need int64, seen versions, until time.Time) (c *block, ok bool) {
 	for {
 		v := seen
 		if v.ok {
@@ -189,10 +209,12 @@ func (b *blocks) admit(ctx context.Context, team string, need int64, seen versio
 				b.giveBackLocked(tb, *last)
 			}
 			b.mu.Unlock()
-			<-ch
+			if !waitTake(ctx, ch, until) {
+				return nil, false
+			}
 			continue
 		}
-		ok := b.takeLocked(ctx, team, tb, need, now, v, last)
+		ok := b.takeLocked(ctx, team, tb, need, now, v, last, until)
 		b.mu.Unlock()
 		if !ok {
 			return nil, false
@@ -204,9 +226,10 @@ func (b *blocks) admit(ctx context.Context, team string, need int64, seen versio
 // last (the block before it, if any) in the same transaction
 // (Store.RollBlock), and reports whether it is open. b.mu is held, and
 // let go during the store's write; calls meanwhile wait for it
-// (tb.taking). If the take fails, last is closed on its own, and the
-// team's calls reserve per call for a while.
-func (b *blocks) takeLocked(ctx context.Context, team string, tb *teamBlocks, need int64, now time.Time, v versions, last *BlockClose) bool {
+// (tb.taking). If the take fails, last is closed on its own, and so is
+// the new block if the failure came after it was stored (a timeout on the
+// way back); the team's calls reserve per call for a while.
+func (b *blocks) takeLocked(ctx context.Context, team string, tb *teamBlocks, need int64, now time.Time, v versions, last *BlockClose, until time.Time) bool {
 	ch := make(chan struct{})
 	tb.taking = ch
 	n := 0
@@ -219,34 +242,40 @@ func (b *blocks) takeLocked(ctx context.Context, team string, tb *teamBlocks, ne
 	r := Reservation{ID: newBlockID(time.Now()), TeamID: team, Owner: b.s.owner, Credits: max(blockMin*need, int64(math.Ceil(blockRoom*tb.rate*blockAge.Seconds())))}
 	b.mu.Unlock()
 
-	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	tctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), until)
 	var got int64
 	var err error
 	if last == nil {
 		got, err = b.s.store.TakeBlock(tctx, r, blockShare, blockFloor*need)
-	} else if got, err = b.s.store.RollBlock(tctx, *last, r, blockShare, blockFloor*need); err != nil {
-		// Neither was done: the last block closes on its own.
-		if err := b.s.store.CloseBlock(tctx, *last); err != nil {
-			b.s.log.Warn("account: giving back a block's unused credits; its lease will", "block", last.ID, "credits", last.Credits, "err", err)
-		}
+	} else {
+		got, err = b.s.store.RollBlock(tctx, *last, r, blockShare, blockFloor*need)
 	}
 	cancel()
 
 	b.mu.Lock()
 	tb.taking = nil
 	close(ch)
-	tb.returning -= n
 	defer b.returning.Add(-n) // after any give-back below is counted
 	switch {
 	case err == nil && got >= blockMin*need && !b.closed:
+		tb.returning -= n
 		b.openLocked(team, tb, r.ID, got, need, now, v)
 		return true
 	case err == nil && got > 0:
 		// Too small to be worth it (or closing): give it back.
-		b.returnLocked(tb, r.ID, got)
-	case err != nil && !errors.Is(err, ErrNotFound):
+		b.giveBackLocked(tb, BlockClose{ID: r.ID, Credits: got, Fold: true})
+	case err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrExists):
 		b.s.log.Warn("account: taking a block of credits; reserving per call", "team", team, "err", err)
+		// It may have been stored before it failed: given back whole if
+		// so (no call was admitted from it), else this finds no block.
+		b.giveBackLocked(tb, BlockClose{ID: r.ID, Credits: math.MaxInt64, Fold: true})
 	}
+	if err != nil && last != nil {
+		// The last block closes on its own (closing it twice gives
+		// nothing back twice: RollBlock may have been stored).
+		b.giveBackLocked(tb, *last)
+	}
+	tb.returning -= n
 	tb.perCall = now.Add(perCallFor)
 	return false
 }
@@ -274,7 +303,9 @@ func (b *blocks) unadmit(team string, c *block, n int64) {
 		c.calls--
 		return
 	}
-	b.returnLocked(b.teams[team], c.id, n)
+	// Its close may be on its way still: given back as the call's, the
+	// block's state left as it is.
+	b.giveBackLocked(b.teams[team], BlockClose{ID: c.id, Credits: n, Held: true})
 	b.doneLocked(team, c)
 }
 
@@ -289,9 +320,10 @@ func (b *blocks) recorded(team string, c *block) {
 // doneLocked counts a call of c done; the last of a closed block folds
 // it: what the records stored inside it since its close (FoldLater) were
 // charged is taken off the team, as their records would have each done.
-// (ReturnBlock with nothing to give back closes and folds. A fold lost
-// to a failing store waits for the block's release, which folds it, and
-// team reads count the charges meanwhile.)
+// (A fold alone, not a close: the block's close may still be on its way,
+// tried again, and gives back only while the block is open. A fold the
+// store fails is tried again as a give-back is; team reads count the
+// charges meanwhile.)
 //
 // The fold counts as the team's giving back (teamBlocks.returning): until
 // it is stored the team's credits still show the block's charges, so a
@@ -307,7 +339,7 @@ func (b *blocks) doneLocked(team string, c *block) {
 			b.returning.Add(1)
 			return
 		}
-		b.returnLocked(tb, c.id, 0)
+		b.giveBackLocked(tb, BlockClose{Folds: []string{c.id}})
 	}
 }
 
@@ -337,7 +369,20 @@ func (b *blocks) expire(team string, c *block) {
 		b.giveBackLocked(tb, last)
 		return
 	}
-	b.takeLocked(context.Background(), team, tb, c.need, now, v, &last)
+	b.takeLocked(context.Background(), team, tb, c.need, now, v, &last, now.Add(storeWait))
+}
+
+// waitTake waits until ch is closed (true), ctx is done or until passes.
+func waitTake(ctx context.Context, ch chan struct{}, until time.Time) bool {
+	t := time.NewTimer(time.Until(until))
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return false
 }
 
 // closeLocked closes tb's open block c: no more calls from it, its
@@ -358,19 +403,13 @@ func (b *blocks) shutLocked(tb *teamBlocks, c *block, now time.Time) BlockClose 
 	return BlockClose{ID: c.id, Credits: c.size - c.used, Fold: c.calls == 0}
 }
 
-// returnLocked gives n credits of block id back to its team and closes
-// and folds the block in the store, off the caller's path (b.mu is held).
-func (b *blocks) returnLocked(tb *teamBlocks, id string, n int64) {
-	b.giveBackLocked(tb, BlockClose{ID: id, Credits: n, Fold: true})
-}
-
 // giveBackLocked closes a block in the store as c says, off the caller's
 // path, with the team's folds put off until now (b.mu is held).
 func (b *blocks) giveBackLocked(tb *teamBlocks, c BlockClose) {
 	n := 1
 	if tb != nil {
-		c.Folds, tb.folds = tb.folds, nil
-		n += len(c.Folds) // counted when put off
+		n += len(tb.folds) // counted when put off
+		c.Folds, tb.folds = append(c.Folds, tb.folds...), nil
 		tb.returning++
 	}
 	b.returning.Add(1)
@@ -383,18 +422,60 @@ func (b *blocks) giveBackLocked(tb *teamBlocks, c BlockClose) {
 				b.mu.Unlock()
 			}()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := b.s.store.CloseBlock(ctx, c); err != nil {
-			b.s.log.Warn("account: giving back a block's unused credits; its lease will", "block", c.ID, "credits", c.Credits, "err", err)
-		}
+		b.closeInStore(c)
 	}()
+}
+
+// closeInStore stores c, and tries again while the store fails, at
+// growing intervals (giveBackPause), until it is stored or this process
+// stops (then its lease's release gives back what its blocks hold).
+// Trying again is safe: a close stored already gives nothing back again
+// (BlockClose), and a fold takes only what is not folded yet. Until
+// then the team counts as giving back (teamBlocks.returning): this
+// process's refusals for its credits wait for it, within refusedWait.
+func (b *blocks) closeInStore(c BlockClose) {
+	pause := giveBackPause
+	for tries := 1; ; tries++ {
+		ctx, cancel := context.WithTimeout(context.Background(), storeWait)
+		err := b.s.store.CloseBlock(ctx, c)
+		cancel()
+		if err == nil {
+			if tries > 1 {
+				b.s.log.Info("account: gave back a block's unused credits", "block", c.ID, "tries", tries)
+			}
+			return
+		}
+		if c.Held {
+			// A call's credits, not safe to give twice: the block's
+			// release (at this process's stop) gives them back.
+			b.s.log.Warn("account: giving back a refused call's credits; its block's release will", "block", c.ID, "credits", c.Credits, "err", err)
+			return
+		}
+		if tries == 1 {
+			b.s.log.Warn("account: giving back a block's unused credits; trying again", "block", c.ID, "credits", c.Credits, "err", err)
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-b.stop:
+			t.Stop()
+			b.s.log.Warn("account: giving back a block's unused credits; stopping, its lease's release will", "block", c.ID, "credits", c.Credits, "tries", tries, "err", err)
+			return
+		}
+		pause = min(2*pause, giveBackPauseMax)
+		// Its calls' records may have found it open meanwhile, leaving
+		// their charges to a fold.
+		c.Fold = c.ID != ""
+	}
 }
 
 // close closes every open block, gives back their unused credits and
 // waits until the store has them.
 func (b *blocks) close() {
 	b.mu.Lock()
+	if !b.closed {
+		close(b.stop)
+	}
 	b.closed = true
 	now := time.Now()
 	for _, tb := range b.teams {
@@ -447,7 +528,9 @@ func (b *blocks) waitRefused(ctx context.Context, team string, deadline time.Tim
 		return false, false
 	}
 	if !parked {
-		open, err := b.s.store.OpenBlocks(ctx, team, b.s.owner)
+		octx, cancel := context.WithDeadline(ctx, deadline)
+		open, err := b.s.store.OpenBlocks(octx, team, b.s.owner)
+		cancel()
 		if err != nil {
 			return false, false
 		}

@@ -124,8 +124,12 @@ func (c *keyCache) versions() versions {
 // else as read by load, made after versions v were read (the request's
 // identity keeps them: Identity.seen). A miss joins a lookup of prefix in
 // flight under the same versions, whose result is as fresh as a cached
-// entry read after those versions; if that lookup fails (its caller may
-// have gone), the request looks the key up itself.
+// entry read after those versions; if that lookup fails, so does the
+// request: load is its caller's no more than the others' (Authenticate:
+// bounded by storeWait, not cut short by its caller's going), so the
+// store failed, and a request reading it again after the wait would
+// wait twice (a wave of them each waited out its own read, 17 s, and
+// all failed).
 func (c *keyCache) lookup(prefix string, load func() ([]KeyTeam, error)) (*keyEntry, versions, error) {
 	v := c.versions()
 	if !v.ok {
@@ -141,12 +145,7 @@ func (c *keyCache) lookup(prefix string, load func() ([]KeyTeam, error)) (*keyEn
 	if f := c.inflight[prefix]; f != nil && f.v == v {
 		c.mu.Unlock()
 		<-f.done
-		if f.err == nil {
-			return f.e, v, nil
-		}
-		readAt := time.Now()
-		keys, err := load()
-		return newKeyEntry(keys, readAt, v), v, err
+		return f.e, v, f.err
 	}
 	f := &keyLookup{v: v, done: make(chan struct{})}
 	c.inflight[prefix] = f

@@ -1,6 +1,9 @@
 package account
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Token counting (POST /v1/messages/count_tokens) is limited as Anthropic
 // limits it: by requests per minute, apart from calls. A count is
@@ -22,7 +25,7 @@ func (s *Service) AdmitCount(ctx context.Context) error {
 		return nil
 	}
 	var team Team
-	if err := s.teamOf(ctx, &id, id.TeamID, &team); err != nil {
+	if err := s.teamOf(ctx, &id, id.TeamID, &team, time.Now().Add(storeWait)); err != nil {
 		return err
 	}
 	var buf [2]Scope

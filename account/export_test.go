@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"time"
 
 	"github.com/runnel/runnel/gateway"
 )
@@ -48,4 +49,11 @@ func (s *Service) OpenBlock(team string) string {
 		return tb.cur.id
 	}
 	return ""
+}
+
+// SetStoreWait sets storeWait until the test ends (tests).
+func SetStoreWait(t interface{ Cleanup(func()) }, d time.Duration) {
+	was := storeWait
+	storeWait = d
+	t.Cleanup(func() { storeWait = was })
 }

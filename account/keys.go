@@ -87,9 +87,14 @@ func (s *Service) Authenticate(ctx context.Context, key string) (Identity, *stre
 		return Identity{}, invalidKey()
 	}
 	// e.readAt is real time: snapshotTTL bounds the team snapshot's age.
-	e, seen, err := s.keys.lookup(prefix, func() ([]KeyTeam, error) { return s.store.AuthKeys(ctx, prefix) })
+	e, seen, err := s.keys.lookup(prefix, func() ([]KeyTeam, error) {
+		// Shared by the requests that wait for it: not its caller's.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeWait)
+		defer cancel()
+		return s.store.AuthKeys(ctx, prefix)
+	})
 	if err != nil {
-		return Identity{}, &stream.Error{Code: stream.CodeInternal, Message: "cannot check the API key now", Err: err}
+		return Identity{}, s.internal(err)
 	}
 	// On the stack: a key is longer than the 32 bytes a conversion may
 	// keep there.
@@ -152,13 +157,13 @@ func (s *Service) KeyContext(ctx context.Context, teamID, keyID string) (context
 	case errors.Is(err, ErrNotFound) || err == nil && k.TeamID != teamID:
 		return nil, stream.Errorf(stream.CodeUnauthorized, "the API key this stream token was issued for no longer exists")
 	case err != nil:
-		return nil, &stream.Error{Code: stream.CodeInternal, Message: "cannot check the API key now", Err: err}
+		return nil, s.internal(err)
 	case !k.Revoked.IsZero():
 		return nil, stream.Errorf(stream.CodeUnauthorized, "API key %s… has been revoked", k.Prefix)
 	}
 	t, err := s.store.Team(ctx, teamID)
 	if err != nil {
-		return nil, &stream.Error{Code: stream.CodeInternal, Message: "cannot check the API key now", Err: err}
+		return nil, s.internal(err)
 	}
 	return NewContext(ctx, Identity{TeamID: teamID, KeyID: keyID, KeyLimits: k.Limits, team: &t, teamReadAt: readAt}), nil
 }

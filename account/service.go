@@ -320,7 +320,7 @@ func (s *Service) CreateTeamID(ctx context.Context, id, name string, credits int
 		if errors.Is(err, ErrExists) {
 			return Team{}, stream.Errorf(stream.CodeConflict, "a team named %q or with id %q already exists", name, id)
 		}
-		return Team{}, internal(err)
+		return Team{}, s.internal(err)
 	}
 	return t, nil
 }
@@ -335,7 +335,7 @@ func (s *Service) Team(ctx context.Context, id string) (Team, error) {
 		return Team{}, stream.Errorf(stream.CodeNotFound, "team %s not found", id)
 	}
 	if err != nil {
-		return Team{}, internal(err)
+		return Team{}, s.internal(err)
 	}
 	return t, nil
 }
@@ -352,7 +352,7 @@ func (s *Service) CreateKey(ctx context.Context, teamID, name string, limits Lim
 	secret := newKey()
 	k := Key{ID: newID("key_"), TeamID: teamID, Name: name, Prefix: LookupPrefix(secret), Hash: hashKey(secret), Limits: limits, Created: s.cfg.Now().UTC()}
 	if err := s.store.CreateKey(ctx, k); err != nil {
-		return "", Key{}, internal(err)
+		return "", Key{}, s.internal(err)
 	}
 	s.changed(ctx) // a cached lookup of the same prefix lacks the new key
 	return secret, k, nil
@@ -369,13 +369,13 @@ func (s *Service) RevokeKey(ctx context.Context, keyOrPrefix string) (Key, error
 			if errors.Is(err, ErrNotFound) {
 				return Key{}, stream.Errorf(stream.CodeNotFound, "key %s not found", keyOrPrefix)
 			}
-			return Key{}, internal(err)
+			return Key{}, s.internal(err)
 		}
 	case LookupPrefix(keyOrPrefix) != "":
 		prefix := LookupPrefix(keyOrPrefix)
 		ks, err := s.store.KeysByPrefix(ctx, prefix)
 		if err != nil {
-			return Key{}, internal(err)
+			return Key{}, s.internal(err)
 		}
 		var match []Key
 		for _, c := range ks {
@@ -395,7 +395,7 @@ func (s *Service) RevokeKey(ctx context.Context, keyOrPrefix string) (Key, error
 		return Key{}, stream.InvalidParam("key", "give a key, its prefix (rk_ and 8 characters) or its id (key_…)")
 	}
 	if err := s.store.RevokeKey(ctx, k.ID, s.cfg.Now().UTC()); err != nil {
-		return Key{}, internal(err)
+		return Key{}, s.internal(err)
 	}
 	s.changed(ctx)
 	return s.store.Key(ctx, k.ID)
@@ -419,7 +419,7 @@ func (s *Service) AddCredits(ctx context.Context, teamID string, n int64) (Team,
 			Message: fmt.Sprintf("amount %d would take the balance below the credits reserved by open jobs and calls in flight", n)}
 	}
 	if err != nil {
-		return Team{}, internal(err)
+		return Team{}, s.internal(err)
 	}
 	s.changed(ctx)
 	return t, nil
@@ -483,7 +483,7 @@ func (s *Service) createJob(ctx context.Context, id Identity, team, jobType stri
 	case errors.Is(err, ErrNotFound):
 		return Job{}, stream.Errorf(stream.CodeNotFound, "team %s not found", team)
 	case err != nil:
-		return Job{}, internal(err)
+		return Job{}, s.internal(err)
 	}
 	return j, nil
 }
@@ -498,7 +498,7 @@ func (s *Service) Job(ctx context.Context, id Identity, jobID string) (Job, erro
 		return Job{}, stream.Errorf(stream.CodeNotFound, "job %s not found", jobID)
 	}
 	if err != nil {
-		return Job{}, internal(err)
+		return Job{}, s.internal(err)
 	}
 	return j, nil
 }
@@ -519,7 +519,7 @@ func (s *Service) CompleteJob(ctx context.Context, id Identity, jobID string, st
 	}
 	j, t, _, err := s.store.SettleJob(ctx, j.ID, status, charge, s.cfg.Now().UTC())
 	if err != nil {
-		return Job{}, Team{}, internal(err)
+		return Job{}, Team{}, s.internal(err)
 	}
 	return j, t, nil
 }
@@ -534,7 +534,7 @@ func (s *Service) charge(ctx context.Context, jobID string, status JobStatus) (i
 	}
 	tot, err := s.store.JobTotals(ctx, jobID)
 	if err != nil {
-		return 0, internal(err)
+		return 0, s.internal(err)
 	}
 	return s.costCredits(tot.Cost.Total), nil
 }
@@ -544,9 +544,20 @@ func (s *Service) costCredits(cost float64) int64 {
 	return int64(math.Ceil(math.Round(cost*s.cfg.CreditsPerUnit*1e6) / 1e6))
 }
 
-func internal(err error) *stream.Error {
-	return &stream.Error{Code: stream.CodeInternal, Message: "account store error", Err: err}
+// internal is the error a caller gets when the accounting store fails: a
+// store slow or down (a timeout, a lost connection; the drivers' errors
+// for it differ) is no bug of the caller's nor, mostly, of Runnel's, and
+// a call it refuses can only be sent again. So it is a 503 with
+// Retry-After in every dialect (stream.CodeUnavailable), naming nothing
+// of the store; the cause goes to the log.
+func (s *Service) internal(err error) *stream.Error {
+	s.log.Warn("account: the store failed; answering 503", "err", err)
+	return &stream.Error{Code: stream.CodeUnavailable, Message: "the accounting store is unavailable just now; retry", RetryAfter: storeRetryAfter, Err: err}
 }
+
+// storeRetryAfter is the Retry-After of a call refused because the
+// accounting store failed.
+const storeRetryAfter = time.Second
 
 // clip shortens user input echoed in error messages.
 func clip(s string) string {
@@ -582,7 +593,7 @@ func (s *Service) SetTeamLimits(ctx context.Context, teamID string, l Limits, ma
 		return Team{}, err
 	}
 	if err := s.store.SetTeamLimits(ctx, teamID, l, maxBudget); err != nil {
-		return Team{}, internal(err)
+		return Team{}, s.internal(err)
 	}
 	s.changed(ctx)
 	return s.Team(ctx, teamID)
@@ -603,7 +614,7 @@ func (s *Service) RecentCalls(ctx context.Context, f UsageFilter, limit int) ([]
 	}
 	cs, err := s.store.RecentCalls(ctx, f, limit)
 	if err != nil {
-		return nil, internal(err)
+		return nil, s.internal(err)
 	}
 	return cs, nil
 }
@@ -625,7 +636,7 @@ func (s *Service) Usage(ctx context.Context, f UsageFilter) ([]UsageRow, error) 
 	}
 	rows, err := s.store.Usage(ctx, f)
 	if err != nil {
-		return nil, internal(err)
+		return nil, s.internal(err)
 	}
 	return rows, nil
 }

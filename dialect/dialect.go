@@ -44,7 +44,7 @@ func Status(code stream.Code) int {
 		return http.StatusTooManyRequests
 	case stream.CodeCancelled:
 		return 499 // client closed request; only ever logged
-	case stream.CodeOverloaded:
+	case stream.CodeOverloaded, stream.CodeUnavailable:
 		return http.StatusServiceUnavailable
 	case stream.CodeTimeout:
 		return http.StatusGatewayTimeout

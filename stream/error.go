@@ -22,6 +22,7 @@ const (
 	CodeInsufficientCredit Code = "insufficient_credits" // team cannot pay
 	CodeRateLimited        Code = "rate_limited"         // see RetryAfter
 	CodeOverloaded         Code = "overloaded"           // queue full; try later
+	CodeUnavailable        Code = "unavailable"          // a store Runnel needs cannot answer now; see RetryAfter
 	CodeTimeout            Code = "timeout"              // a stream timeout fired
 	CodeUpstream           Code = "upstream_error"       // the provider failed or sent garbage
 	CodeCancelled          Code = "cancelled"            // the caller went away
@@ -35,7 +36,8 @@ type Error struct {
 	Message string
 	// Param names the offending request field, when there is one.
 	Param string
-	// RetryAfter is set with CodeRateLimited and CodeOverloaded.
+	// RetryAfter is set with CodeRateLimited, CodeOverloaded and
+	// CodeUnavailable.
 	RetryAfter time.Duration
 	// UpstreamStatus is the HTTP status the upstream answered with, if any.
 	UpstreamStatus int

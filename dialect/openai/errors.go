@@ -48,6 +48,8 @@ func errorBody(e *stream.Error) ErrorBody {
 		b.Type, code = "rate_limit_error", "rate_limit_exceeded"
 	case stream.CodeOverloaded:
 		b.Type, code = "server_error", "overloaded"
+	case stream.CodeUnavailable:
+		b.Type, code = "server_error", "service_unavailable"
 	case stream.CodeTimeout:
 		b.Type, code = "server_error", "timeout"
 	case stream.CodeUpstream:

@@ -116,19 +116,28 @@ func (s *Store) RollBlock(ctx context.Context, c account.BlockClose, r account.R
 // first, then the team's, then the blocks folded: as a group of records
 // locks its block before the team.
 func (s *Store) closeBlock(ctx context.Context, tx *sql.Tx, c account.BlockClose) error {
-	if err := s.giveBack(ctx, tx, c.ID, c.Credits); err != nil {
+	if c.ID == "" {
+		// Folds alone.
+	} else if c.Held {
+		team, freed, err := s.shrinkBlock(ctx, tx, c.ID, c.Credits, 1)
+		if err == nil && freed > 0 {
+			_, err = s.exec(ctx, tx, releaseTeam, team, freed, 0.0)
+		}
+		if err != nil {
+			return err
+		}
+	} else if err := s.giveBack(ctx, tx, c.ID, c.Credits); err != nil {
 		return err
 	}
-	if c.Fold {
+	if c.Fold && c.ID != "" {
 		if err := s.fold(ctx, tx, c.ID); err != nil {
 			return err
 		}
 	}
 	for _, id := range c.Folds {
-		// As ReturnBlock(id, 0): closed if its own give-back was lost.
-		if err := s.giveBack(ctx, tx, id, 0); err != nil {
-			return err
-		}
+		// Folded only, not closed: its own close may be on its way still
+		// (a give-back retried), and a close here would make that give
+		// nothing back.
 		if err := s.fold(ctx, tx, id); err != nil {
 			return err
 		}
@@ -136,7 +145,9 @@ func (s *Store) closeBlock(ctx context.Context, tx *sql.Tx, c account.BlockClose
 	return nil
 }
 
-// giveBack closes block id and releases n of its credits on its team.
+// giveBack closes block id and releases n of its credits on its team, if
+// it is open: a block closed already gives nothing (the same give-back
+// tried again).
 func (s *Store) giveBack(ctx context.Context, tx *sql.Tx, id string, n int64) error {
 	team, freed, err := s.shrinkBlock(ctx, tx, id, n, 0)
 	if err == nil && freed > 0 {
@@ -197,9 +208,11 @@ const (
 const (
 	insertBlock = `INSERT INTO reservations (id, team_id, owner, credits, budget, created_at, block) VALUES ($1, $2, $3, $4, 0, $5, 1)`
 	// shrinkBlockQ takes $2 credits off block $1 if it has them; $3 is 1
-	// to leave it open, 0 to close it (block 2).
-	shrinkBlockQ = `UPDATE reservations SET credits = credits - $2, block = CASE WHEN $3 = 0 AND block = 1 THEN 2 ELSE block END WHERE id = $1 AND credits >= $2 RETURNING team_id, credits`
-	lockBlock    = `UPDATE reservations SET block = CASE WHEN $2 = 0 AND block = 1 THEN 2 ELSE block END WHERE id = $1 RETURNING team_id, credits`
+	// to leave it as it is, 0 to close it (block 2): then only an open
+	// block is shrunk, so that a close done already gives nothing back
+	// again (a retried give-back).
+	shrinkBlockQ = `UPDATE reservations SET credits = credits - $2, block = CASE WHEN $3 = 0 AND block = 1 THEN 2 ELSE block END WHERE id = $1 AND credits >= $2 AND ($3 = 1 OR block = 1) RETURNING team_id, credits`
+	lockBlock    = `UPDATE reservations SET block = CASE WHEN $2 = 0 AND block = 1 THEN 2 ELSE block END WHERE id = $1 AND ($2 = 1 OR block = 1) RETURNING team_id, credits`
 	setBlock     = `UPDATE reservations SET credits = $2 WHERE id = $1`
 	dropBlock    = `DELETE FROM reservations WHERE id = $1 AND credits = 0`
 	// lockBlockRow reads a block's row (Store.lockBlockQ: and locks it).
@@ -213,17 +226,19 @@ const (
 
 // shrinkBlock takes n credits (at most what it holds) off block id inside
 // tx and returns its team and the credits taken, for the caller to
-// release on the team row; open is 1 to leave the block open, 0 to
-// close it. A block left with nothing is deleted: nothing is admitted
-// from it any more (its process closes one it handed out whole) and no
-// call of it is in flight. A gone block gives nothing.
+// release on the team row; open is 1 to leave the block's state as it
+// is, 0 to close it. A block left with nothing is deleted: nothing is
+// admitted from it any more (its process closes one it handed out whole)
+// and no call of it is in flight. A gone block gives nothing, and so
+// does closing one closed already: its process's give-back is stored
+// once however often it is tried.
 func (s *Store) shrinkBlock(ctx context.Context, tx *sql.Tx, id string, n int64, open int) (team string, freed int64, err error) {
 	var left int64
 	err = s.queryRowTx(ctx, tx, shrinkBlockQ, id, n, open).Scan(&team, &left)
 	freed = n
 	if errors.Is(err, sql.ErrNoRows) {
-		// Gone, or holding less than n (not by this code's doing): take
-		// what it has.
+		// Gone, closed already (closing), or holding less than n (a
+		// block whose take failed is given back whole): take what it has.
 		err = s.queryRowTx(ctx, tx, lockBlock, id, open).Scan(&team, &left)
 		if errors.Is(err, sql.ErrNoRows) {
 			return "", 0, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -183,4 +184,82 @@ func TestBlocksAreAtomic(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A block's close stored once gives back once, however often its process
+// tries it (a give-back retried after an error that came after the
+// commit): the second CloseBlock, RollBlock's close, ReturnBlock give
+// nothing more, and a fold alone (BlockClose without an ID) leaves an
+// open block open, its close to come. A call's credits given back
+// (Held) come back whatever the block's state.
+func TestBlockCloseOnce(t *testing.T) {
+	each(t, func(t *testing.T, s *sqldb.Store) {
+		ctx := context.Background()
+		mustTeam(t, s, "team_o", 100)
+		team := func() account.Team { tm, _ := s.Team(ctx, "team_o"); return tm }
+		take := func(id string) {
+			t.Helper()
+			if n, err := s.TakeBlock(ctx, account.Reservation{ID: id, TeamID: "team_o", Owner: "o1", Credits: 10}, 4, 0); err != nil || n != 10 {
+				t.Fatalf("take %s: %d, %v", id, n, err)
+			}
+		}
+		rec := func(id, block string) {
+			t.Helper()
+			c := &account.Call{ID: id, TeamID: "team_o", Status: "ok", Credits: 1, Block: block, Held: 1, Started: t0}
+			if err := s.RecordCall(ctx, c, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := func(what string, credits, reserved int64) {
+			t.Helper()
+			if tm := team(); tm.Credits != credits || tm.Reserved != reserved {
+				t.Fatalf("%s: %+v, want %d credits, %d reserved", what, tm, credits, reserved)
+			}
+		}
+		// blk_a handed out 4: 2 recorded, 2 in flight; 6 go back.
+		take("blk_a")
+		rec("call_a1", "blk_a")
+		rec("call_a2", "blk_a")
+		// A fold alone while its close is on its way: still open.
+		must(s.CloseBlock(ctx, account.BlockClose{Folds: []string{"blk_a"}}))
+		want("folded, open", 98, 8)
+		c := account.BlockClose{ID: "blk_a", Credits: 6}
+		for range 2 {
+			must(s.CloseBlock(ctx, c))
+			want("closed", 98, 2)
+		}
+		must(s.ReturnBlock(ctx, "blk_a", 6))
+		want("returned after the close", 98, 2)
+		// RollBlock stored, then tried again as the close alone.
+		take("blk_b")
+		rec("call_b1", "blk_b")
+		if _, err := s.RollBlock(ctx, account.BlockClose{ID: "blk_b", Credits: 9, Fold: true}, account.Reservation{ID: "blk_c", TeamID: "team_o", Owner: "o1", Credits: 10}, 4, 0); err != nil {
+			t.Fatal(err)
+		}
+		want("rolled", 97, 12)
+		must(s.CloseBlock(ctx, account.BlockClose{ID: "blk_b", Credits: 9, Fold: true}))
+		want("rolled, closed again", 97, 12)
+		// blk_c, its take stored though its process saw an error, given
+		// back whole, twice.
+		for range 2 {
+			must(s.CloseBlock(ctx, account.BlockClose{ID: "blk_c", Credits: math.MaxInt64, Fold: true}))
+			want("blk_c given back whole", 97, 2)
+		}
+		// A call of the closed blk_a refused after its admission: its
+		// credit comes back though the block is closed; then the last
+		// call's record empties it.
+		must(s.CloseBlock(ctx, account.BlockClose{ID: "blk_a", Credits: 1, Held: true}))
+		want("a call's credit given back", 97, 1)
+		rec("call_a4", "blk_a")
+		want("the last call recorded", 96, 0)
+		if n, _ := s.Reservations(ctx); n != 0 {
+			t.Fatalf("%d reservation rows left, want none", n)
+		}
+	})
 }

@@ -1,0 +1,176 @@
+package account_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/account"
+	"github.com/runnel/runnel/account/store/storetest"
+	"github.com/runnel/runnel/stream"
+)
+
+var errInjected = errors.New("injected: the store did not answer in time")
+
+// failingBlocks fails the block writes whose numbers (in the order the
+// test's process makes them: takes, rolls and closes) are in fail: before
+// anything is stored or, with stored, after it is (a timeout on the way
+// back from a commit).
+type failingBlocks struct {
+	kept
+	stored bool
+	fail   map[int]bool
+	mu     sync.Mutex
+	n      int
+}
+
+func (f *failingBlocks) next() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	return f.fail[f.n]
+}
+
+func (f *failingBlocks) writes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+func (f *failingBlocks) TakeBlock(ctx context.Context, r account.Reservation, share, floor int64) (int64, error) {
+	failing := f.next()
+	if failing && !f.stored {
+		return 0, errInjected
+	}
+	got, err := f.kept.TakeBlock(ctx, r, share, floor)
+	if failing && err == nil {
+		return 0, errInjected
+	}
+	return got, err
+}
+
+func (f *failingBlocks) RollBlock(ctx context.Context, c account.BlockClose, r account.Reservation, share, floor int64) (int64, error) {
+	failing := f.next()
+	if failing && !f.stored {
+		return 0, errInjected
+	}
+	got, err := f.kept.RollBlock(ctx, c, r, share, floor)
+	if failing && err == nil {
+		return 0, errInjected
+	}
+	return got, err
+}
+
+func (f *failingBlocks) CloseBlock(ctx context.Context, c account.BlockClose) error {
+	failing := f.next()
+	if failing && !f.stored {
+		return errInjected
+	}
+	err := f.kept.CloseBlock(ctx, c)
+	if failing && err == nil {
+		return errInjected
+	}
+	return err
+}
+
+// A block's give-back that fails, before or after the store commits it,
+// is tried again until it is stored, once: the team's credits come back
+// exactly while the process lives (they stayed reserved until it
+// stopped), none twice (a give-back stored and tried again took credits
+// that calls in flight held). So does a take whose error came after its
+// block was stored: that block is given back whole.
+func TestGiveBackRetried(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		for _, stored := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/stored=%v", kind, stored), func(t *testing.T) {
+				ctx := context.Background()
+				sa := storetest.Open(t, kind)
+				listening(t, sa)
+				// Write 1 takes the first block; its roll at its age (2) and
+				// the closes after it (3 to 5: the roll's new block, the
+				// last block, its first try again) fail.
+				st := &failingBlocks{kept: kept{sa}, stored: stored, fail: map[int]bool{2: true, 3: true, 4: true, 5: true}}
+				s := account.New(st, account.Config{Auth: true, CreditBlocks: true, Logger: slog.New(slog.DiscardHandler)})
+				defer s.Close()
+				tm, _ := s.CreateTeam(ctx, "acme", 100)
+				var key string
+				heard(t, func() { key, _, _ = s.CreateKey(ctx, tm.ID, "", account.Limits{}) }, sa)
+				kctx := keyCtx(t, s, key)
+				a1, err := s.Admit(kctx, &stream.Request{Model: "m"})
+				if err != nil || account.BlockOf(a1) == "" {
+					t.Fatalf("first call: %v, block %q", err, account.BlockOf(a1))
+				}
+				a2, _ := s.Admit(kctx, &stream.Request{Model: "m"})
+				a3, _ := s.Admit(kctx, &stream.Request{Model: "m"}) // in flight through the give-backs
+				a1.Done(okRecord("call_g1"))
+				a2.Done(okRecord("call_g2"))
+				// At its age the block rolls (failing), and its unused
+				// credit and the new block come back, tried again.
+				team := func() account.Team { tm, _ := s.Team(ctx, tm.ID); return tm }
+				waitUntil(t, "the give-backs", func() bool { return st.writes() >= 6 && team().Reserved == 1 })
+				a3.Done(okRecord("call_g3"))
+				waitUntil(t, "the last call's record", func() bool { return team().Reserved <= 0 })
+				if got := team(); got.Credits != 97 || got.Reserved != 0 {
+					t.Fatalf("team %+v, want 97 credits (3 calls paid), none reserved", got)
+				}
+			})
+		}
+	}
+}
+
+// hangingTake is a store whose block takes hang until their context ends
+// (a database that does not answer), noting the deadlines the process
+// gave its writes.
+type hangingTake struct {
+	kept
+	mu        sync.Mutex
+	deadlines []time.Time
+}
+
+func (h *hangingTake) note(ctx context.Context) {
+	d, _ := ctx.Deadline()
+	h.mu.Lock()
+	h.deadlines = append(h.deadlines, d)
+	h.mu.Unlock()
+}
+
+func (h *hangingTake) TakeBlock(ctx context.Context, r account.Reservation, share, floor int64) (int64, error) {
+	h.note(ctx)
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+func (h *hangingTake) Reserve(ctx context.Context, r account.Reservation) error {
+	h.note(ctx)
+	return h.kept.Reserve(ctx, r)
+}
+
+// A call's store writes share one bound: a take that hangs uses it up,
+// and the reservation after it gets what is left, not a bound of its
+// own (a call waited out both, and a key lookup twice, before its
+// 500). The call is refused as the store unavailable, a 503 to retry.
+func TestAdmissionOneStoreBound(t *testing.T) {
+	account.SetStoreWait(t, 200*time.Millisecond)
+	ctx := context.Background()
+	sa := storetest.Open(t, "sqlite")
+	listening(t, sa)
+	st := &hangingTake{kept: kept{sa}}
+	s := account.New(st, account.Config{Auth: true, CreditBlocks: true, Logger: slog.New(slog.DiscardHandler)})
+	defer s.Close()
+	tm, _ := s.CreateTeam(ctx, "acme", 100)
+	var key string
+	heard(t, func() { key, _, _ = s.CreateKey(ctx, tm.ID, "", account.Limits{}) }, sa)
+	_, err := s.Admit(keyCtx(t, s, key), &stream.Request{Model: "m"})
+	if e := stream.AsError(err); e == nil || e.Code != stream.CodeUnavailable || e.RetryAfter <= 0 {
+		t.Fatalf("a call whose store hangs: %v; want unavailable, with Retry-After", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.deadlines) != 2 || !st.deadlines[0].Equal(st.deadlines[1]) || st.deadlines[0].IsZero() {
+		t.Fatalf("the take's and the reservation's deadlines: %v; want one, the same", st.deadlines)
+	}
+}
