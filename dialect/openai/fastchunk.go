@@ -135,8 +135,11 @@ func parseLiteFull(data []byte, sh *chunkShape) (c liteChunk, ok bool) {
 		c.text = strings.Clone(c.text)
 		c.finish = keptFinish(c.finish)
 		if sh != nil {
+			first := cap(sh.head) == 0
 			sh.room(len(data))
-			sh.set(data, at, &c)
+			if !first || !sh.expect(data, from, at, &c) {
+				sh.set(data, at, &c)
+			}
 			if !recorded {
 				sh.setHead(data, head)
 			}

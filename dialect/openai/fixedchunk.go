@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bytes"
 	"unsafe"
 
 	"github.com/runnel/runnel/dialect"
@@ -279,4 +280,42 @@ func keptFinish(s string) string {
 		return "function_call"
 	}
 	return string([]byte(s))
+}
+
+// roleDelta is how the role chunk's choice begins in most upstreams, its
+// content next; tokenDelta is how a token chunk's does.
+const (
+	roleDelta  = `[{"index":0,"delta":{"role":"assistant",`
+	tokenDelta = `[{"index":0,"delta":{`
+)
+
+// expect records, for a stream's first chunk when it is a role chunk with
+// content and nothing more (a head at from, its content's string at at),
+// the shape of the token chunks that follow: the same bytes without the
+// role and OpenAI's `,"refusal":null`. The first token is then read by
+// the shape (and the token path) too, not parsed in full as another
+// shape. An upstream whose token chunks differ (Ollama's repeat the role)
+// misses it once, and its next chunk records its own.
+func (sh *chunkShape) expect(data []byte, from, at int, c *liteChunk) bool {
+	if at < 0 || from <= 0 || c.hasFinish || c.usage.has || sh.off ||
+		!bytes.HasPrefix(data[from:], []byte(roleDelta)) {
+		return false
+	}
+	p := dialect.EventScanner{S: unsafe.String(unsafe.SliceData(data), len(data)), I: at}
+	if _, ok := p.Str(); !ok {
+		return false
+	}
+	var buf [512]byte
+	b := append(append(buf[:0], data[:from]...), tokenDelta...)
+	tokenAt := len(b) + at - from - len(roleDelta)
+	b = append(b, data[from+len(roleDelta):p.I]...)
+	end := len(b)
+	b = append(b, bytes.TrimPrefix(data[p.I:], []byte(`,"refusal":null`))...)
+	name := sh.event
+	if name == "message" {
+		name = ""
+	}
+	sh.str.Set(name, b, tokenAt, end)
+	sh.chunk, sh.plain = liteChunk{}, true
+	return true
 }

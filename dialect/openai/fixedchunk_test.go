@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -143,4 +144,41 @@ func FuzzFixedChunk(f *testing.F) {
 			t.Fatalf("fixedChunk(%q) = %+v %d; the full parse %+v %d %v, head %d (firstHead %d)", data, c, at, want, wantAt, wantOK, head, h)
 		}
 	})
+}
+
+// After a stream's first chunk, a role chunk with content, the token
+// chunks that follow without the role (and OpenAI's refusal) are of the
+// recorded shape: the first token is read by the shape (and the token
+// path) too (on the old code the role chunk recorded its own shape, which
+// the next missed). Ollama's, which repeat the role, miss it once. Each
+// stream's events are the full parse's.
+func TestRoleChunkExpectsTokens(t *testing.T) {
+	for _, c := range []struct {
+		first, role string
+		viaShape    bool
+	}{
+		{fixedForms[18], `"role":"assistant","content":"Runnel"`, true},
+		{fixedForms[0], `"role":"assistant","content":"","refusal":null`, true},
+		{fixedForms[13], `"role":"assistant","content":"Hello"`, false},
+	} {
+		next := strings.Replace(c.first, c.role, `"content":" streams"`, 1)
+		if !c.viaShape {
+			next = strings.Replace(c.first, c.role, `"role":"assistant","content":" streams"`, 1)
+		}
+		var sh chunkShape
+		if _, ok := parseLiteFull([]byte(c.first), &sh); !ok {
+			t.Fatalf("%s: not parsed", c.first)
+		}
+		text, ok := sh.content([]byte(next))
+		if ok != c.viaShape || ok && (text != " streams" || !sh.plain) {
+			t.Errorf("%s then %s: the shape's %q %v, want %v", c.first, next, text, ok, c.viaShape)
+		}
+		body := "data: " + c.first + "\n\ndata: " + next + "\n\ndata: " + next + "\n\ndata: [DONE]\n\n"
+		if shaped, full := upstreamEvents(body, parseShaped, false), upstreamEvents(body, parseJSON, false); !slices.Equal(shaped, full) {
+			t.Errorf("%s: with the shape %q, encoding/json %q", body, shaped, full)
+		}
+		if tokens := tokenEvents(t, body, false, nil); !slices.Equal(tokens, upstreamEvents(body, parseJSON, false)) {
+			t.Errorf("%s: through the token path %q", body, tokens)
+		}
+	}
 }
