@@ -189,11 +189,7 @@ func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 	if _, ok := p.Str(); !ok {
 		return
 	}
-	name := sh.event
-	if name == "message" {
-		name = ""
-	}
-	sh.str.Set(name, data, at, p.I)
+	sh.str.Set(sh.eventName(), data, at, p.I)
 	sh.chunk = *c
 	sh.plain = c.reasoningContent == "" && c.reasoning == "" && c.text == "" &&
 		!(c.hasFinish && c.finish != "") && !c.usage.has
@@ -209,6 +205,14 @@ func (sh *chunkShape) room(n int) {
 	buf := make([]byte, 2*n+len(sh.event)+16) // see sse.Shape.Set
 	sh.head = buf[:0:n]
 	sh.str.Buffer(buf[n:])
+}
+
+// eventName is the shape's event line's name: none for "message".
+func (sh *chunkShape) eventName() string {
+	if sh.event == "message" {
+		return ""
+	}
+	return sh.event
 }
 
 // setHead records data's head, the first head bytes of it (none if -1).

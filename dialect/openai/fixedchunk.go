@@ -311,11 +311,7 @@ func (sh *chunkShape) expect(data []byte, from, at int, c *liteChunk) bool {
 	b = append(b, data[from+len(roleDelta):p.I]...)
 	end := len(b)
 	b = append(b, bytes.TrimPrefix(data[p.I:], []byte(`,"refusal":null`))...)
-	name := sh.event
-	if name == "message" {
-		name = ""
-	}
-	sh.str.Set(name, b, tokenAt, end)
+	sh.str.Set(sh.eventName(), b, tokenAt, end)
 	sh.chunk, sh.plain = liteChunk{}, true
 	return true
 }
