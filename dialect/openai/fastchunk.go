@@ -190,6 +190,11 @@ func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 		return
 	}
 	sh.str.Set(sh.eventName(), data, at, p.I)
+	sh.keep(c)
+}
+
+// keep records c as what the shape's chunks carry but for their content.
+func (sh *chunkShape) keep(c *liteChunk) {
 	sh.chunk = *c
 	sh.plain = c.reasoningContent == "" && c.reasoning == "" && c.text == "" &&
 		!(c.hasFinish && c.finish != "") && !c.usage.has

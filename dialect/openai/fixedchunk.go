@@ -312,6 +312,8 @@ func (sh *chunkShape) expect(data []byte, from, at int, c *liteChunk) bool {
 	end := len(b)
 	b = append(b, bytes.TrimPrefix(data[p.I:], []byte(`,"refusal":null`))...)
 	sh.str.Set(sh.eventName(), b, tokenAt, end)
-	sh.chunk, sh.plain = liteChunk{}, true
+	// The role and the refusal are skipped by any parse, so a chunk of
+	// the new shape carries what this one does but for its content.
+	sh.keep(c)
 	return true
 }

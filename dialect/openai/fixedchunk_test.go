@@ -160,6 +160,9 @@ func TestRoleChunkExpectsTokens(t *testing.T) {
 		{fixedForms[18], `"role":"assistant","content":"Runnel"`, true},
 		{fixedForms[0], `"role":"assistant","content":"","refusal":null`, true},
 		{fixedForms[13], `"role":"assistant","content":"Hello"`, false},
+		// Parsed in full (not a fixed form): the shape keeps what else
+		// the chunk carries, and its tokens are not plain.
+		{`{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":"a","reasoning_content":"r"},"finish_reason":null}]}`, `"role":"assistant","content":"a"`, true},
 	} {
 		next := strings.Replace(c.first, c.role, `"content":" streams"`, 1)
 		if !c.viaShape {
@@ -170,7 +173,8 @@ func TestRoleChunkExpectsTokens(t *testing.T) {
 			t.Fatalf("%s: not parsed", c.first)
 		}
 		text, ok := sh.content([]byte(next))
-		if ok != c.viaShape || ok && (text != " streams" || !sh.plain) {
+		plain := !strings.Contains(c.first, "reasoning")
+		if ok != c.viaShape || ok && (text != " streams" || sh.plain != plain) {
 			t.Errorf("%s then %s: the shape's %q %v, want %v", c.first, next, text, ok, c.viaShape)
 		}
 		body := "data: " + c.first + "\n\ndata: " + next + "\n\ndata: " + next + "\n\ndata: [DONE]\n\n"
