@@ -9,7 +9,9 @@ import (
 
 // A one-token call through either hop, counted as BenchmarkCallSetup
 // counts it (the request and the harness's allocations included): 43
-// allocations (50 before the request scanners' JSONScanner stayed on the
+// allocations on the Anthropic hop, 41 on the OpenAI hop (whose fixed
+// upstream chunks keep their finish reason without a copy, and whose
+// head and shape share one allocation) (50 before the request scanners' JSONScanner stayed on the
 // stack, each dialect's stream encoder took the place of its closure and
 // a drain's goroutine started without one; 46 before a request and its
 // messages were one allocation, and the scanned body held its first
@@ -18,11 +20,13 @@ func TestCallAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	const want = 43
 	body, abody := recordedStream(t, 1), recordedAnthropicStream(t, 1)
-	for _, c := range []callHop{
-		{"openai", "/v1/chat/completions", chatBody("openai/default"), gatewayOver("http://upstream", &http.Client{Transport: cannedUpstream{Body: body}})},
-		{"anthropic", "/v1/messages", messagesBody("anthropic/default"), gatewayAnthropicOver("http://upstream", &http.Client{Transport: cannedUpstream{Body: abody}})},
+	for _, c := range []struct {
+		callHop
+		want int
+	}{
+		{callHop{"openai", "/v1/chat/completions", chatBody("openai/default"), gatewayOver("http://upstream", &http.Client{Transport: cannedUpstream{Body: body}})}, 41},
+		{callHop{"anthropic", "/v1/messages", messagesBody("anthropic/default"), gatewayAnthropicOver("http://upstream", &http.Client{Transport: cannedUpstream{Body: abody}})}, 43},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			w := &sinkWriter{h: http.Header{}}
@@ -41,8 +45,8 @@ func TestCallAllocations(t *testing.T) {
 			for range 4 {
 				n = min(n, testing.AllocsPerRun(100, call))
 			}
-			if n > want {
-				t.Errorf("%.0f allocations a call, want at most %d", n, want)
+			if n > float64(c.want) {
+				t.Errorf("%.0f allocations a call, want at most %d", n, c.want)
 			}
 		})
 	}

@@ -119,15 +119,27 @@ func parseLiteFull(data []byte, sh *chunkShape) (c liteChunk, ok bool) {
 	if from == 0 && (sh == nil || !sh.off) {
 		from = firstHead(data)
 	}
-	c, at, head, ok := parseLiteFrom(unsafe.String(unsafe.SliceData(data), len(data)), from)
+	// A chunk with a head is most often one of a call's fixed chunks.
+	c, at, ok := liteChunk{}, -1, false
+	head := from
+	if from > 0 {
+		c, at, ok = fixedChunk(data, from)
+	}
+	if !ok {
+		c, at, head, ok = parseLiteFrom(unsafe.String(unsafe.SliceData(data), len(data)), from)
+	}
 	if ok {
 		c.content = strings.Clone(c.content)
 		c.reasoningContent = strings.Clone(c.reasoningContent)
 		c.reasoning = strings.Clone(c.reasoning)
 		c.text = strings.Clone(c.text)
-		c.finish = strings.Clone(c.finish)
+		c.finish = keptFinish(c.finish)
 		if sh != nil {
-			sh.set(data, at, &c)
+			first := cap(sh.head) == 0
+			sh.room(len(data))
+			if !first || !sh.expect(data, from, at, &c) {
+				sh.set(data, at, &c)
+			}
 			if !recorded {
 				sh.setHead(data, head)
 			}
@@ -177,14 +189,35 @@ func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 	if _, ok := p.Str(); !ok {
 		return
 	}
-	name := sh.event
-	if name == "message" {
-		name = ""
-	}
-	sh.str.Set(name, data, at, p.I)
+	sh.str.Set(sh.eventName(), data, at, p.I)
+	sh.keep(c)
+}
+
+// keep records c as what the shape's chunks carry but for their content.
+func (sh *chunkShape) keep(c *liteChunk) {
 	sh.chunk = *c
 	sh.plain = c.reasoningContent == "" && c.reasoning == "" && c.text == "" &&
 		!(c.hasFinish && c.finish != "") && !c.usage.has
+}
+
+// room gives the head and the shape, at the stream's first full parse,
+// one allocation for both, each room for a chunk of n bytes: they are
+// recorded together, and live as long as the stream.
+func (sh *chunkShape) room(n int) {
+	if cap(sh.head) > 0 || sh.off {
+		return
+	}
+	buf := make([]byte, 2*n+len(sh.event)+16) // see sse.Shape.Set
+	sh.head = buf[:0:n]
+	sh.str.Buffer(buf[n:])
+}
+
+// eventName is the shape's event line's name: none for "message".
+func (sh *chunkShape) eventName() string {
+	if sh.event == "message" {
+		return ""
+	}
+	return sh.event
 }
 
 // setHead records data's head, the first head bytes of it (none if -1).

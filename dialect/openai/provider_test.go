@@ -591,6 +591,14 @@ func FuzzUpstreamShape(f *testing.F) {
 		f.Add(streamChunks[1], streamChunks[i], streamChunks[2], uint8(i))
 	}
 	f.Add(liteSeeds[0], liteSeeds[0], liteSeeds[4], uint8(7))
+	// Real upstreams' first, finish and usage chunks (fixedChunk's).
+	for i := 0; i+2 < len(fixedForms); i += 3 {
+		f.Add(fixedForms[i], fixedForms[i+1], fixedForms[i+2], uint8(i))
+	}
+	// A role chunk whose token chunks' shape is expected (chunkShape.expect).
+	f.Add(`{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":"a","reasoning_content":"r"},"finish_reason":null}]}`,
+		`{"id":"c","choices":[{"index":0,"delta":{"content":"b","reasoning_content":"r"},"finish_reason":null}]}`, fixedForms[1], uint8(1))
+	f.Add(fixedForms[0], strings.Replace(fixedForms[0], `"role":"assistant","content":"","refusal":null`, `"content":"b"`, 1), fixedForms[1], uint8(2))
 	// Shapes with more than content: each of their chunks parses in full.
 	for _, shape := range []string{
 		`{"choices":[{"index":0,"delta":{"reasoning_content":"r","content":"%s"},"finish_reason":null}]}`,
