@@ -48,7 +48,11 @@ type meter struct {
 	prompt int
 
 	// seen is when the latest event came, since rec.Started (EventTime).
-	seen atomic.Int64
+	// Recv's goroutine's alone, as base is: it writes it, and the only
+	// reader is the sse.Writer it flushes on that goroutine (SetClock's
+	// contract). A plain store, where an atomic one is an XCHG, a locked
+	// instruction, a token.
+	seen time.Duration
 	// base is the runtime clock's reading at rec.Started, found at the
 	// first event's reading (firstSince), from which Recv's goroutine
 	// reads the time since then (monotime.Now() - base) where
@@ -143,7 +147,7 @@ func (m *meter) delta(ch stream.Channel, text string) bool {
 	} else {
 		now = m.firstSince()
 	}
-	m.seen.Store(int64(now))
+	m.seen = now
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -199,14 +203,15 @@ func (t *textBuf) WriteString(s string) { *t = append(*t, s...) }
 func (t textBuf) String() string { return unsafe.String(unsafe.SliceData(t), len(t)) }
 
 // EventTime is when the latest event Recv read came, since the call
-// started: the reading the meter took for it.
-func (m *meter) EventTime() time.Duration { return time.Duration(m.seen.Load()) }
+// started: the reading the meter took for it. For Recv's goroutine only.
+func (m *meter) EventTime() time.Duration { return m.seen }
 
 // EventClock returns what tells when the call's latest event came, since
 // Started, as the gateway read the clock for it (sse.Writer.SetClock): a
 // writer of the call's events, on the goroutine that reads them, need not
 // read the clock again for the same token. Nil for a call the gateway
-// does not meter.
+// does not meter. Its EventTime is for the goroutine that reads the
+// call's events alone.
 func (c *Call) EventClock() interface{ EventTime() time.Duration } {
 	if c.m == nil {
 		return nil
@@ -241,7 +246,7 @@ func (m *meter) settledRecv(ev *stream.Event, err *error) bool {
 //go:noinline
 func (m *meter) observe(evp *stream.Event, err error) error {
 	now := m.since()
-	m.seen.Store(int64(now))
+	m.seen = now
 	ev := *evp
 	m.mu.Lock()
 	if m.closed {
