@@ -52,12 +52,12 @@ type Options struct {
 	DeferFlush bool
 }
 
-// Clock tells the time at which the latest event of a stream came, as
-// its source read the clock for it (a gateway.Call's EventClock), since
-// the start given to SetClock.
-type Clock interface {
-	EventTime() time.Duration
-}
+// Clock is where a stream's source keeps the time at which its latest
+// event came, as it read the clock for it (a gateway.Call's EventClock),
+// since the start given to SetClock. A variable read in place, not a
+// method: an interface call less a token's flush (docs/benchmarks.md,
+// issue 13, locks session).
+type Clock = *time.Duration
 
 // SetClock makes the Writer take c's reading of a newer event than the
 // last write's as the time of the write that follows it, the keep-alives'
@@ -572,8 +572,8 @@ func (w *Writer) Flush() error {
 		// response's Write and FlushError runs under mu, and net/http's
 		// do not panic while its handler runs. Quiet and headed, the
 		// headers went and nothing is unsent.
-		if len(w.buf) == 0 {
-			w.unlock()
+		if len(w.buf) == 0 { // nothing sent, so nothing held
+			w.mu.Unlock()
 			return nil
 		}
 		_, err := w.w.Write(w.buf)
@@ -783,7 +783,7 @@ func (w *Writer) eventTime() time.Duration {
 	if w.clock == nil {
 		return w.stamp
 	}
-	return w.clock.EventTime()
+	return *w.clock
 }
 
 // writeHeaded is write for the first flush, which makes net/http write
