@@ -92,8 +92,10 @@ func TestKeeperPassesHeldWriter(t *testing.T) {
 }
 
 // TestHeldAgainstKeepAlives races a DeferFlush Writer's sends and flushes
-// on one goroutine against very short keep-alives, of its own timer and
-// of a Keeper's; run with -race. Every event arrives whole, in order.
+// on one goroutine, with a Clock that goroutine sets before each as the
+// gateway's meter does, against very short keep-alives, of its own timer
+// and of a Keeper's; run with -race (the keep-alives never read the
+// Clock). Every event arrives whole, in order.
 func TestHeldAgainstKeepAlives(t *testing.T) {
 	for _, k := range []*Keeper{nil, new(Keeper)} {
 		fc := &lockedRecorder{}
@@ -104,8 +106,11 @@ func TestHeldAgainstKeepAlives(t *testing.T) {
 		} else {
 			w = NewWriter(fc, o)
 		}
+		var clk time.Duration
+		w.SetClock(&clk, time.Now())
 		e := NewTextEvent("", nil, "\n\n")
 		for i := range 600 {
+			clk = time.Duration(i) * time.Microsecond
 			must(t, w.SendText(e, fmt.Sprint(i)))
 			if i%3 != 0 {
 				must(t, w.Flush())
