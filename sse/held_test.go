@@ -2,7 +2,6 @@ package sse
 
 import (
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -117,21 +116,14 @@ func TestHeldAgainstKeepAlives(t *testing.T) {
 			}
 		}
 		must(t, w.Close())
-		r := NewReader(strings.NewReader(fc.String()))
-		n := 0
-		for {
-			ev, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			must(t, err)
-			if ev.ID != fmt.Sprint(n+1) || string(ev.Data) != fmt.Sprintf("%q", fmt.Sprint(n)) {
+		evs := readAll(t, fc.String())
+		for n, ev := range evs {
+			if ev.ID != fmt.Sprint(n+1) || ev.Data != fmt.Sprintf("%q", fmt.Sprint(n)) {
 				t.Fatalf("event %d: id %s data %s", n, ev.ID, ev.Data)
 			}
-			n++
 		}
-		if n != 600 {
-			t.Fatalf("read %d events, want 600", n)
+		if len(evs) != 600 {
+			t.Fatalf("read %d events, want 600", len(evs))
 		}
 	}
 }
