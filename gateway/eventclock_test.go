@@ -21,7 +21,7 @@ func TestEventClock(t *testing.T) {
 		}
 		defer c.Close()
 		clk := c.EventClock()
-		if clk == nil || clk.EventTime() != 0 {
+		if clk == nil || *clk != 0 {
 			t.Fatalf("before the first event: %v", clk)
 		}
 		for n := 0; ; n++ {
@@ -32,11 +32,11 @@ func TestEventClock(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, want := clk.EventTime(), time.Since(c.Started); got != want {
+			if got, want := *clk, time.Since(c.Started); got != want {
 				t.Fatalf("event %d: EventTime %v, want %v", n, got, want)
 			}
 		}
-		if got := clk.EventTime(); got != 9*time.Millisecond {
+		if got := *clk; got != 9*time.Millisecond {
 			t.Fatalf("at the end: %v, want 9ms (virtual time)", got)
 		}
 		if (&gateway.Call{}).EventClock() != nil {

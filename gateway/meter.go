@@ -47,8 +47,12 @@ type meter struct {
 	// letGoOfRequest); -1 otherwise.
 	prompt int
 
-	// seen is when the latest event came, since rec.Started (EventTime).
-	seen atomic.Int64
+	// seen is when the latest event came, since rec.Started (EventClock).
+	// Recv's goroutine's alone, as base is: it writes it, and the only
+	// reader is the sse.Writer it flushes on that goroutine (SetClock's
+	// contract). A plain store, where an atomic one is an XCHG, a locked
+	// instruction, a token.
+	seen time.Duration
 	// base is the runtime clock's reading at rec.Started, found at the
 	// first event's reading (firstSince), from which Recv's goroutine
 	// reads the time since then (monotime.Now() - base) where
@@ -143,7 +147,7 @@ func (m *meter) delta(ch stream.Channel, text string) bool {
 	} else {
 		now = m.firstSince()
 	}
-	m.seen.Store(int64(now))
+	m.seen = now
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -198,20 +202,17 @@ func (t *textBuf) WriteString(s string) { *t = append(*t, s...) }
 // String is the text so far, which later writes leave as it is.
 func (t textBuf) String() string { return unsafe.String(unsafe.SliceData(t), len(t)) }
 
-// EventTime is when the latest event Recv read came, since the call
-// started: the reading the meter took for it.
-func (m *meter) EventTime() time.Duration { return time.Duration(m.seen.Load()) }
-
-// EventClock returns what tells when the call's latest event came, since
-// Started, as the gateway read the clock for it (sse.Writer.SetClock): a
-// writer of the call's events, on the goroutine that reads them, need not
-// read the clock again for the same token. Nil for a call the gateway
-// does not meter.
-func (c *Call) EventClock() interface{ EventTime() time.Duration } {
+// EventClock returns where the meter keeps when the call's latest event
+// came, since Started, as it read the clock for it (sse.Writer.SetClock):
+// a writer of the call's events, on the goroutine that reads them, need
+// not read the clock again for the same token. Nil for a call the gateway
+// does not meter. For the goroutine that reads the call's events alone,
+// which writes it in Recv.
+func (c *Call) EventClock() *time.Duration {
 	if c.m == nil {
 		return nil
 	}
-	return c.m
+	return &c.m.seen
 }
 
 // settledRecv sets what Recv returns once settled: the queued event, or
@@ -241,7 +242,7 @@ func (m *meter) settledRecv(ev *stream.Event, err *error) bool {
 //go:noinline
 func (m *meter) observe(evp *stream.Event, err error) error {
 	now := m.since()
-	m.seen.Store(int64(now))
+	m.seen = now
 	ev := *evp
 	m.mu.Lock()
 	if m.closed {

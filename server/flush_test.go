@@ -3,9 +3,12 @@ package server_test
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/runnel/runnel/server"
@@ -88,5 +91,50 @@ func TestStreamFlushesCountedBytes(t *testing.T) {
 	}
 	if m[1] != "200" || m[2] != strconv.Itoa(body.n) {
 		t.Errorf("logged status %s, %s bytes; the client got 200, %d", m[1], m[2], body.n)
+	}
+}
+
+// flushOnlyWriter is another middleware's writer: a Flush, no FlushError.
+type flushOnlyWriter struct {
+	http.ResponseWriter
+	flushes int
+}
+
+func (f *flushOnlyWriter) Flush() {
+	f.flushes++
+	f.ResponseWriter.(http.Flusher).Flush()
+}
+
+// Under a writer with a Flush alone, the recorder's flush target, once
+// its status is set, is that Flush, not the recorder: each event's flush
+// reaches it, and the access log still counts the stream's bytes.
+func TestFlushOnlyWriterIsFlushTarget(t *testing.T) {
+	var inner *flushOnlyWriter
+	h := server.New(server.Options{Logger: slog.New(slog.DiscardHandler), Dialects: routes(func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+			sw := sse.NewWriter(w, sse.Options{DeferFlush: true, KeepAlive: -1})
+			ft := w.(interface {
+				FlushTarget() interface{ FlushError() error }
+			})
+			if ft.FlushTarget() == any(w) {
+				t.Error("under a Flush-only writer the recorder is its own flush target")
+			}
+			for i := range 3 {
+				sw.SendString("tick", strconv.Itoa(i))
+				if err := sw.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				if inner.flushes != i+1 {
+					t.Fatalf("event %d: %d flushes reached the writer, want %d", i, inner.flushes, i+1)
+				}
+			}
+			sw.Close()
+		})
+	})})
+	rec := httptest.NewRecorder()
+	inner = &flushOnlyWriter{ResponseWriter: rec}
+	h.ServeHTTP(inner, httptest.NewRequest("GET", "/events", nil))
+	if got := strings.Count(rec.Body.String(), "event: tick\n"); got != 3 {
+		t.Fatalf("%d events, want 3: %q", got, rec.Body.String())
 	}
 }

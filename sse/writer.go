@@ -46,16 +46,18 @@ type Options struct {
 	// headers leave with the first events, as a proxy's do, but wait no
 	// longer than HeaderGrace after a Flush that found no event. The
 	// caller flushes at once after the events of its first token, which
-	// should never wait for coalescing.
+	// should never wait for coalescing. The caller's goroutine is then the
+	// only one to call the Writer (the keep-alives' aside): SendText may
+	// keep the lock for the Flush that follows it.
 	DeferFlush bool
 }
 
-// Clock tells the time at which the latest event of a stream came, as
-// its source read the clock for it (a gateway.Call's EventClock), since
-// the start given to SetClock.
-type Clock interface {
-	EventTime() time.Duration
-}
+// Clock is where a stream's source keeps the time at which its latest
+// event came, as it read the clock for it (a gateway.Call's EventClock),
+// since the start given to SetClock. A variable read in place, not a
+// method: an interface call less a token's flush (docs/benchmarks.md,
+// issue 13, locks session).
+type Clock = *time.Duration
 
 // SetClock makes the Writer take c's reading of a newer event than the
 // last write's as the time of the write that follows it, the keep-alives'
@@ -67,8 +69,8 @@ type Clock interface {
 // A method, not an Options field: Options is passed by value in the
 // frames under every stream's first flush (see writeHeaded).
 func (w *Writer) SetClock(c Clock, start time.Time) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.lock()
+	defer w.unlock()
 	w.last += w.base.Sub(start)
 	w.base, w.clock = start, c
 }
@@ -85,8 +87,9 @@ type Log interface {
 	Append(id uint64, frame []byte) error
 }
 
-// Writer writes events to an HTTP response. It is safe for concurrent use:
-// its own keep-alive timer writes through the same lock. Close it before the
+// Writer writes events to an HTTP response. It is safe for concurrent use
+// (but with Options.DeferFlush, one goroutine's): its own keep-alive timer
+// writes through the same lock. Close it before the
 // handler returns.
 type Writer struct {
 	mu   sync.Mutex
@@ -112,7 +115,15 @@ type Writer struct {
 	headed   bool  // the headers were flushed
 	idLast   uint8 // idLine's last digit's index when it is in idArr, else 0 (in padding)
 
-	omitIDs  bool
+	omitIDs bool
+	// held says SendText kept mu, for the Flush (or any other call) that
+	// follows on the same goroutine: a token's send and flush are one
+	// lock and unlock, not two (docs/benchmarks.md, issue 13, locks
+	// session). Set only on a quiet Writer, whose sends come from one
+	// goroutine (Options.DeferFlush), which alone reads it; between the
+	// send and the Flush before its source's wait that goroutine runs, and
+	// the keep-alives, whose walk does not wait for mu, lose nothing.
+	held     bool
 	idPrefix string
 	deferred bool // Options.DeferFlush: buf may hold unflushed events
 	// quiet is deferred on a usable Writer without a log: SendAppend's
@@ -224,8 +235,8 @@ func NewLogWriter(l Log, o Options) *Writer {
 // WriteFrame writes an event already encoded by a Writer (a log frame,
 // carrying its own id) and flushes it.
 func (w *Writer) WriteFrame(frame []byte) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.lock()
+	defer w.unlock()
 	if err := w.usable(); err != nil {
 		return err
 	}
@@ -279,11 +290,11 @@ func (w *Writer) send(event string, data []byte, oneLine bool) error {
 // but appendID's and data's (docs/benchmarks.md, issue 13, tokpath2
 // session); anything else is checked by ready and flushed by flush.
 func (w *Writer) SendAppend(event string, data func(b []byte) []byte) error {
-	w.mu.Lock()
+	w.lock()
 	if (!w.quiet || event != w.name) && !w.ready(event) {
 		return w.refused(event)
 	}
-	defer w.mu.Unlock() // should data panic
+	defer w.unlock() // should data panic
 	b := data(append(w.opened(event), "data: "...))
 	w.buf = append(b, '\n', '\n')
 	if w.quiet || w.deferred && w.log == nil {
@@ -333,9 +344,11 @@ var errTextEvent = errors.New("sse: malformed TextEvent")
 // SendAppend's. e is passed by reference, text by value: the arguments
 // fit the registers.
 func (w *Writer) SendText(e *TextEvent, text string) error {
-	w.mu.Lock()
+	if !w.held {
+		w.mu.Lock()
+	}
 	if !w.quiet || !sameName(e.Name, w.name) {
-		w.mu.Unlock()
+		w.unlock()
 		return w.sendText(e, text)
 	}
 	b, ok := w.nextID(w.buf)
@@ -350,7 +363,7 @@ func (w *Writer) SendText(e *TextEvent, text string) error {
 		b = jsonstr.Append(b, text)
 	}
 	w.buf = append(b, e.End...)
-	w.mu.Unlock()
+	w.held = true // until the Flush before the source's wait: see held
 	return nil
 }
 
@@ -404,7 +417,7 @@ func (w *Writer) ready(event string) bool {
 //
 //go:noinline
 func (w *Writer) refused(event string) error {
-	defer w.mu.Unlock()
+	defer w.unlock()
 	if event != w.name {
 		return w.setName(event)
 	}
@@ -472,9 +485,9 @@ func NewNames(names ...string) *Names {
 
 // SetNames gives w the names its stream is expected to send.
 func (w *Writer) SetNames(n *Names) {
-	w.mu.Lock()
+	w.lock()
 	w.names, w.nameAt = n, -1
-	w.mu.Unlock()
+	w.unlock()
 }
 
 // appendID counts a new event, w.id, and appends its id line unless the
@@ -549,7 +562,9 @@ func (w *Writer) SendString(event, data string) error {
 // unsent headers go HeaderGrace later unless an event takes them first. It
 // is safe to call at any time.
 func (w *Writer) Flush() error {
-	w.mu.Lock()
+	if !w.held {
+		w.mu.Lock()
+	}
 	if w.quiet && w.headed {
 		// The common flush, before each wait of a stream under way:
 		// flush's and write's work without their calls, and without
@@ -557,7 +572,7 @@ func (w *Writer) Flush() error {
 		// response's Write and FlushError runs under mu, and net/http's
 		// do not panic while its handler runs. Quiet and headed, the
 		// headers went and nothing is unsent.
-		if len(w.buf) == 0 {
+		if len(w.buf) == 0 { // nothing sent, so nothing held
 			w.mu.Unlock()
 			return nil
 		}
@@ -574,6 +589,7 @@ func (w *Writer) Flush() error {
 				} else {
 					w.last = w.now()
 				}
+				w.held = false
 				w.mu.Unlock()
 				return nil
 			}
@@ -581,10 +597,10 @@ func (w *Writer) Flush() error {
 		} else {
 			err = w.failed(err, false)
 		}
-		w.mu.Unlock()
+		w.unlock()
 		return err
 	}
-	defer w.mu.Unlock()
+	defer w.unlock()
 	if err := w.usable(); err != nil {
 		return err
 	}
@@ -628,8 +644,8 @@ func (w *Writer) rearm(silent time.Duration) {
 
 // Comment writes a comment line, which clients ignore, and flushes it.
 func (w *Writer) Comment(text string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.lock()
+	defer w.unlock()
 	if err := w.usable(); err != nil || w.log != nil {
 		return err
 	}
@@ -651,8 +667,8 @@ func (w *Writer) comment(text string) {
 
 // LastID returns the id of the last event sent (Options.LastID before any).
 func (w *Writer) LastID() uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.lock()
+	defer w.unlock()
 	return w.id
 }
 
@@ -660,8 +676,8 @@ func (w *Writer) LastID() uint64 {
 // must not write after its handler returns, so call Close before that; it
 // is safe to call more than once.
 func (w *Writer) Close() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.lock()
+	defer w.unlock()
 	if w.closed {
 		return nil
 	}
@@ -685,6 +701,22 @@ func (w *Writer) Close() error {
 // Event buffers are pooled, as a gateway opens a Writer per stream; one
 // grown past a few events' size is left to the collector.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// lock takes mu for a call of the Writer's owner, unless SendText kept it
+// (held). unlock lets it go. The keep-alives' goroutines take mu itself:
+// they never find held set.
+func (w *Writer) lock() {
+	if !w.held {
+		w.mu.Lock()
+	}
+}
+
+func (w *Writer) unlock() {
+	if w.held { // not written otherwise: a shared Writer's callers read it
+		w.held = false
+	}
+	w.mu.Unlock()
+}
 
 func (w *Writer) usable() error {
 	if w.closed {
@@ -751,7 +783,7 @@ func (w *Writer) eventTime() time.Duration {
 	if w.clock == nil {
 		return w.stamp
 	}
-	return w.clock.EventTime()
+	return *w.clock
 }
 
 // writeHeaded is write for the first flush, which makes net/http write
