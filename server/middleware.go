@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,9 +81,7 @@ func validID(id string) bool {
 // newID writes a new id into buf and returns it: a string of buf's bytes,
 // which are never written again (no allocation of its own).
 func newID(buf *[24]byte) string {
-	var b [12]byte
-	randbuf.Read(b[:])
-	hex.Encode(buf[:], b[:])
+	randbuf.Hex(buf)
 	return unsafe.String(&buf[0], len(buf))
 }
 
