@@ -95,8 +95,10 @@ type recorder struct {
 	bytes  int64
 	// The request as the routes get it (with its id), and when it came:
 	// kept here rather than in Handler.ServeHTTP's frame, which an open
-	// stream keeps on its goroutine stack.
+	// stream keeps on its goroutine stack. req is &reqv, the incoming
+	// request's copy with ctx (not an allocation of its own).
 	req   *http.Request
+	reqv  http.Request
 	start time.Time
 	ctx   reqCtx    // req's context
 	idv   [1]string // the X-Request-Id header's value

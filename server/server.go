@@ -153,7 +153,10 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *recorder {
 	// on every request. The value lives in the recorder.
 	rec.idv[0] = rec.ctx.id
 	w.Header()["X-Request-Id"] = rec.idv[:]
-	r = r.WithContext(&rec.ctx)
+	// The request with that context, in the recorder: WithContext
+	// inlined, its copy goes no further than this frame (no allocation).
+	rec.reqv = *r.WithContext(&rec.ctx)
+	r = &rec.reqv
 	if r.Body != nil && r.Body != http.NoBody {
 		rec.body = limitedBody{r: r.Body, limit: h.limit, n: h.limit}
 		r.Body = &rec.body
