@@ -46,7 +46,15 @@ func NewEndpoint(client *http.Client, url string, header http.Header) (*Endpoint
 // again), and returns the answer's headers. Errors are the transport's,
 // for TransportError.
 func (e *Endpoint) Post(ctx context.Context, body *[]byte, short int) (*http.Response, error) {
-	r, sent := e.request(ctx, body, short)
+	return e.PostIn(new(http.Request), ctx, body, short)
+}
+
+// PostIn is Post with the call's request made in *r, which must be a
+// fresh one, kept until the answer's body is closed (net/http holds the
+// request until then): a stream's own state, where the request is not an
+// allocation of its own.
+func (e *Endpoint) PostIn(r *http.Request, ctx context.Context, body *[]byte, short int) (*http.Response, error) {
+	sent := e.request(r, ctx, body, short)
 	if e.direct == nil {
 		return e.viaClient(r, sent)
 	}
@@ -102,11 +110,12 @@ func (e *Endpoint) viaClient(r *http.Request, sent *SentBody) (*http.Response, e
 	return resp, err
 }
 
-// request is the call's request: the template with ctx and *body, which it
-// takes over.
-func (e *Endpoint) request(ctx context.Context, body *[]byte, short int) (*http.Request, *SentBody) {
-	r := e.tmpl.WithContext(ctx)
-	return r, setBody(r, body, short)
+// request makes the call's request in *r: the template with ctx and
+// *body, which it takes over. WithContext is inlined, its copy kept in
+// this frame (no allocation).
+func (e *Endpoint) request(r *http.Request, ctx context.Context, body *[]byte, short int) *SentBody {
+	*r = *e.tmpl.WithContext(ctx)
+	return setBody(r, body, short)
 }
 
 // redirects reports whether the client would follow resp.

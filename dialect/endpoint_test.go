@@ -146,6 +146,50 @@ func TestEndpointPostAllocations(t *testing.T) {
 	}
 }
 
+// PostIn sends the request made in the caller's *r, with the caller's
+// context and the template's method, URL and headers, and spares Post's
+// allocation of the request; the template is left as it was.
+func TestEndpointPostIn(t *testing.T) {
+	resp := &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{}}
+	var sent *http.Request
+	var got []byte
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent = r
+		got, _ = io.ReadAll(r.Body)
+		return resp, nil
+	})
+	header := http.Header{"Accept": {"text/event-stream"}}
+	e, err := NewEndpoint(&http.Client{Transport: rt}, "http://up/v1/chat/completions", header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct{}
+	ctx := context.WithValue(context.Background(), key{}, "call")
+	var r http.Request
+	body := []byte(`{"model":"m"}`)
+	if _, err := e.PostIn(&r, ctx, &body, 1024); err != nil {
+		t.Fatal(err)
+	}
+	if sent != &r || r.Context() != ctx || r.Method != http.MethodPost || r.URL.String() != "http://up/v1/chat/completions" ||
+		r.Header.Get("Accept") != "text/event-stream" || string(got) != `{"model":"m"}` || r.ContentLength != int64(len(got)) {
+		t.Fatalf("sent %p (want %p) %s %v, body %q", sent, &r, r.Method, r.URL, got)
+	}
+	if e.tmpl.Context() != context.Background() || e.tmpl.Body != nil {
+		t.Fatal("the template was changed")
+	}
+	n := testing.AllocsPerRun(100, func() {
+		r = http.Request{} // the caller's, as a stream's state is
+		p := GetBuffer(len(body))
+		*p = append(*p, body...)
+		if _, err := e.PostIn(&r, ctx, p, 1024); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n > 5 { // Post's but the request
+		t.Errorf("%.0f allocations a call", n)
+	}
+}
+
 // stallBody is a body whose reads wait until it is closed.
 type stallBody struct {
 	closed chan struct{}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"unsafe"
 )
 
 // flushErrWriter has FlushError, whose result changes from call to call.
@@ -65,5 +66,14 @@ func TestRecorderFlushesThroughItsWriter(t *testing.T) {
 		if err := rec.FlushError(); !errors.Is(err, http.ErrNotSupported) {
 			t.Fatalf("writer without a flush: %v, want ErrNotSupported", err)
 		}
+	}
+}
+
+// TestRecorderSize: the recorder, the request's copy in it, stays within
+// 512 bytes, the largest size malloc serves without a header of its own
+// (docs/benchmarks.md, issue 13, callids session).
+func TestRecorderSize(t *testing.T) {
+	if n := unsafe.Sizeof(recorder{}); n > 512 {
+		t.Errorf("recorder: %d bytes", n)
 	}
 }

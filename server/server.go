@@ -131,12 +131,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// routes.ServeHTTP's steps, without its frame under the stream.
-	if hd := h.routes.handler(rec.req); hd != nil {
-		hd.ServeHTTP(rec, rec.req)
+	if hd := h.routes.handler(&rec.req); hd != nil {
+		hd.ServeHTTP(rec, &rec.req)
 		return
 	}
-	h.routes.learn(rec.req)
-	h.routes.mux.ServeHTTP(rec, rec.req)
+	h.routes.learn(&rec.req)
+	h.routes.mux.ServeHTTP(rec, &rec.req)
 }
 
 // begin starts a request: its id (echoed in the X-Request-ID response
@@ -153,12 +153,13 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *recorder {
 	// on every request. The value lives in the recorder.
 	rec.idv[0] = rec.ctx.id
 	w.Header()["X-Request-Id"] = rec.idv[:]
-	r = r.WithContext(&rec.ctx)
+	// The request with that context, in the recorder: WithContext
+	// inlined, its copy goes no further than this frame (no allocation).
+	rec.req = *r.WithContext(&rec.ctx)
 	if r.Body != nil && r.Body != http.NoBody {
 		rec.body = limitedBody{r: r.Body, limit: h.limit, n: h.limit}
-		r.Body = &rec.body
+		rec.req.Body = &rec.body
 	}
-	rec.req = r
 	return rec
 }
 
@@ -168,7 +169,7 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *recorder {
 //go:noinline
 func (h *Handler) preflight(rec *recorder) bool {
 	origin := header(rec.req.Header, "Origin")
-	return origin != "" && h.cors.cors(rec, rec.req, origin)
+	return origin != "" && h.cors.cors(rec, &rec.req, origin)
 }
 
 // end ends a request: a panic is answered (see panicked), the access log

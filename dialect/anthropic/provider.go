@@ -137,7 +137,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	// context a call costs about 2k instructions and five allocations.
 	e := new(events)
 	us := dialect.NewTokenUpstream(ctx, nil, &e.d.text.str)
-	resp, err := p.postStream(ctx, us.RequestContext(), body)
+	resp, err := p.postStream(ctx, us.RequestContext(), &e.hreq, body)
 	if err != nil {
 		if pf != nil {
 			p.refused(req.Model, err)
@@ -180,13 +180,13 @@ func (p *Provider) post(ctx context.Context, path string, body []byte, header ht
 
 // postStream is post of a streamed call's body to /v1/messages, through
 // the endpoint made once (see Provider.messages), with the request's
-// context rctx (the stream's, dialect.Drain.Context); errors are worded
-// with the call's, ctx.
-func (p *Provider) postStream(ctx, rctx context.Context, body *[]byte) (*http.Response, error) {
+// context rctx (the stream's, dialect.Drain.Context), the request made in
+// *hreq (dialect.Endpoint.PostIn); errors are worded with the call's, ctx.
+func (p *Provider) postStream(ctx, rctx context.Context, hreq *http.Request, body *[]byte) (*http.Response, error) {
 	if p.urlErr != nil {
 		return nil, stream.Errorf(stream.CodeInternal, "anthropic: %v", p.urlErr)
 	}
-	resp, err := p.messages.Post(rctx, body, shortBody)
+	resp, err := p.messages.PostIn(hreq, rctx, body, shortBody)
 	return p.answer(ctx, resp, err)
 }
 
@@ -352,8 +352,9 @@ var wireNames = []string{"message_start", "message_delta", "content_block_delta"
 // dialect.EventReader itself (no method value to allocate); its
 // decoder's text shape is the stream's token path (dialect.TokenUpstream).
 type events struct {
-	r *sse.Reader
-	d Decoder
+	r    *sse.Reader
+	d    Decoder
+	hreq http.Request // as sent; net/http holds it as long as the body
 }
 
 // ReadEvents decodes the next SSE event.

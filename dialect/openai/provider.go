@@ -138,7 +138,7 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 	}
 	// Made first: the request is sent with its drain's context.
 	s := &upstreamStream{ctx: ctx, legacy: legacy, provider: p.cfg.Name}
-	resp, err := ep.Post(s.drain.Context(ctx), body, UpstreamWriteBuffer)
+	resp, err := ep.PostIn(&s.hreq, s.drain.Context(ctx), body, UpstreamWriteBuffer)
 	if err != nil {
 		return nil, dialect.TransportError(ctx, p.cfg.Name, err)
 	}
@@ -334,7 +334,8 @@ type upstreamStream struct {
 	body     io.ReadCloser
 	read     dialect.BodyReader // body, through the BeforeWait function, when whole (events reads it so itself)
 	drain    dialect.Drain
-	events   *sse.Reader // &ev, or nil when whole
+	hreq     http.Request // as sent; net/http holds it as long as body
+	events   *sse.Reader  // &ev, or nil when whole
 	ev       sse.Reader
 	legacy   bool
 	whole    bool // body is one JSON answer, not SSE
