@@ -290,9 +290,14 @@ type Shape struct {
 	cut  int    // where the run goes in lit
 	data int    // where the data line's value begins in lit
 	lfs  int    // how many line ends lit holds
+	end  int    // where the event's lines end in lit (opt's bytes follow)
 	// lit's two parts (NextShaped's, which cutting lit took some 18
 	// instructions a token).
 	head, tail []byte
+	// With an optional member (SetOptional): tail is the data's tail
+	// without its end, last that end and the lines' ends, opt the
+	// member's opening and optTail the quote that closes it, then last.
+	last, opt, optTail []byte
 }
 
 // Buffer makes s keep its bytes in buf while they fit (an array of the
@@ -302,14 +307,26 @@ func (s *Shape) Buffer(buf []byte) { s.lit = buf[:0] }
 // Set makes s the event named name (none when empty) whose data is head,
 // a run, then tail. None of them may hold a CR or LF: else s takes
 // nothing.
-func (s *Shape) Set(name string, head, tail []byte) {
+func (s *Shape) Set(name string, head, tail []byte) { s.SetOptional(name, head, tail, nil, nil) }
+
+// SetOptional is Set for data head, a run, tail then end, whose events
+// may also have, between tail and end, opt, a JSON-plain run (one byte
+// or more) and a quote: a last member whose string changes every event
+// (OpenAI's obfuscation, opt `,"obfuscation":"`), which NextShaped
+// takes and does not return. With no opt it is Set of tail and end.
+func (s *Shape) SetOptional(name string, head, tail, end, opt []byte) {
 	s.Reset()
 	if strings.IndexByte(name, '\n') >= 0 || strings.IndexByte(name, '\r') >= 0 ||
-		lineEnd(head) < len(head) || lineEnd(tail) < len(tail) {
+		lineEnd(head) < len(head) || lineEnd(tail) < len(tail) ||
+		lineEnd(end) < len(end) || lineEnd(opt) < len(opt) {
 		return
 	}
 	lit := s.lit[:0]
-	if n := len(name) + len(head) + len(tail) + 16; cap(lit) < n { // once: not a growth a piece
+	n := len(name) + len(head) + len(tail) + len(end) + 16
+	if len(opt) > 0 {
+		n += len(opt) + len(end) + 3
+	}
+	if cap(lit) < n { // once: not a growth a piece
 		lit = make([]byte, 0, n)
 	}
 	s.lfs = 2
@@ -321,12 +338,24 @@ func (s *Shape) Set(name string, head, tail []byte) {
 	s.data = len(lit)
 	lit = append(lit, head...)
 	s.cut = len(lit)
-	s.lit = append(append(lit, tail...), "\n\n"...)
-	s.head, s.tail = s.lit[:s.cut], s.lit[s.cut:]
+	lit = append(append(append(lit, tail...), end...), "\n\n"...)
+	s.end = len(lit)
+	if len(opt) > 0 {
+		lit = append(append(append(append(lit, opt...), '"'), end...), "\n\n"...)
+		t := s.cut + len(tail)
+		s.tail, s.last = lit[s.cut:t], lit[t:s.end]
+		s.opt, s.optTail = lit[s.end:s.end+len(opt)], lit[s.end+len(opt):]
+	} else {
+		s.tail = lit[s.cut:]
+	}
+	s.lit, s.head = lit, lit[:s.cut]
 }
 
 // Reset makes s take nothing.
-func (s *Shape) Reset() { s.lit, s.cut, s.data, s.head, s.tail = s.lit[:0], 0, 0, nil, nil }
+func (s *Shape) Reset() {
+	s.lit, s.cut, s.data, s.end, s.head, s.tail = s.lit[:0], 0, 0, 0, nil, nil
+	s.last, s.opt, s.optTail = nil, nil, nil
+}
 
 // Has reports whether s takes an event.
 func (s *Shape) Has() bool { return len(s.lit) > 0 }
@@ -336,7 +365,29 @@ func (s *Shape) Data() (head, tail []byte) {
 	if len(s.lit) == 0 {
 		return nil, nil
 	}
-	return s.lit[s.data:s.cut], s.lit[s.cut : len(s.lit)-2]
+	return s.lit[s.data:s.cut], s.lit[s.cut : s.end-2]
+}
+
+// Optional is SetOptional's opt: the opening of the member the data may
+// have before its last bytes (none for Set).
+func (s *Shape) Optional() []byte { return s.opt }
+
+// member is the end of an event of s with the optional member whose
+// tail ends at k in b: past last when it follows, else past the member
+// and last; -1 when neither does.
+func (s *Shape) member(b []byte, k int) int {
+	if len(b) >= k+len(s.last) && string(b[k:k+len(s.last)]) == string(s.last) {
+		return k + len(s.last)
+	}
+	from := k + len(s.opt)
+	if len(b) < from {
+		return -1
+	}
+	j := matchPlain(b, k, from, s.opt, s.optTail) // the member's string
+	if j < 0 {
+		return -1
+	}
+	return j + len(s.optTail)
 }
 
 // NextShaped is NextRaw for the commonest event of a token path: an
@@ -388,6 +439,11 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 		j = matchRun(b, i, from, head, tail, run)
 	}
 	end := j + len(tail)
+	if len(sh.opt) > 0 && j >= 0 { // what follows tail (SetOptional)
+		if end = sh.member(b, end); end < 0 {
+			j = -1
+		}
+	}
 	// The lines' lengths, without their ends, as NextRaw's limit counts
 	// them.
 	if j < 0 || end-i-sh.lfs+idEnd > r.max {

@@ -189,9 +189,16 @@ func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 	if _, ok := p.Str(); !ok {
 		return
 	}
-	sh.str.Set(sh.eventName(), data, at, p.I)
+	sh.str.SetOptional(sh.eventName(), data, at, p.I, obfuscation)
 	sh.keep(c)
 }
+
+// obfuscation opens the member OpenAI adds last to every chunk by default
+// (stream_options.include_obfuscation): random padding, another on every
+// chunk, which the parse skips. A shape recorded from a chunk with it
+// takes chunks with any padding there (dialect.Shape.SetOptional): the
+// real API's tokens are read by the shape, not parsed in full each.
+const obfuscation = `,"obfuscation":"`
 
 // keep records c as what the shape's chunks carry but for their content.
 func (sh *chunkShape) keep(c *liteChunk) {
