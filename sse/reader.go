@@ -368,10 +368,6 @@ func (s *Shape) Data() (head, tail []byte) {
 	return s.lit[s.data:s.cut], s.lit[s.cut : s.end-2]
 }
 
-// Optional is SetOptional's opt: the opening of the member the data may
-// have before its last bytes (none for Set).
-func (s *Shape) Optional() []byte { return s.opt }
-
 // member is the end of an event of s with the optional member whose
 // tail ends at k in b: past last when it follows, else past the member
 // and last; -1 when neither does.

@@ -214,7 +214,9 @@ func (sh *chunkShape) room(n int) {
 	if cap(sh.head) > 0 || sh.off {
 		return
 	}
-	buf := make([]byte, 2*n+len(sh.event)+16) // see sse.Shape.Set
+	// sse.Shape.SetOptional's lines take the data less its content's
+	// run and 16 bytes more, 18 with an obfuscation member.
+	buf := make([]byte, 2*n+len(sh.event)+18)
 	sh.head = buf[:0:n]
 	sh.str.Buffer(buf[n:])
 }
