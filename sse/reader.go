@@ -318,7 +318,7 @@ func (s *Shape) SetOptional(name string, head, tail, end, opt []byte) {
 	s.Reset()
 	if strings.IndexByte(name, '\n') >= 0 || strings.IndexByte(name, '\r') >= 0 ||
 		lineEnd(head) < len(head) || lineEnd(tail) < len(tail) ||
-		lineEnd(end) < len(end) || lineEnd(opt) < len(opt) {
+		len(end)+len(opt) > 0 && (lineEnd(end) < len(end) || lineEnd(opt) < len(opt)) {
 		return
 	}
 	lit := s.lit[:0]
