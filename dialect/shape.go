@@ -29,7 +29,14 @@ func (s *Shape) Buffer(buf []byte) { s.ev.Buffer(buf) }
 // event's type is not read), whose text is the JSON string from at (its
 // opening quote) to end (past its closing quote). Data of more than one
 // line (joined with LF) records none: Token reads one data line.
-func (s *Shape) Set(name string, data []byte, at, end int) { s.SetOptional(name, data, at, end, "") }
+func (s *Shape) Set(name string, data []byte, at, end int) {
+	s.opt = ""
+	if at < 0 || end-at < 2 || end > len(data) {
+		s.ev.Reset()
+		return
+	}
+	s.ev.Set(name, data[:at+1], data[end-1:])
+}
 
 // SetOptional is Set for data whose last member, before its last byte,
 // may be opt (`,"key":"`) with a JSON-plain string, not empty, that
@@ -37,18 +44,15 @@ func (s *Shape) Set(name string, data []byte, at, end int) { s.SetOptional(name,
 // data has it, it is not recorded, and events with it (any such string)
 // or without it are of the shape. Data without it records Set's shape.
 func (s *Shape) SetOptional(name string, data []byte, at, end int, opt string) {
-	s.opt = ""
-	if at < 0 || end-at < 2 || end > len(data) {
-		s.ev.Reset()
-		return
+	if at >= 0 && end-at >= 2 && end <= len(data) {
+		tail := data[end-1:]
+		if m := member(tail, opt); m > 0 {
+			s.opt = opt
+			s.ev.SetOptional(name, data[:at+1], tail[:m], tail[len(tail)-1:], []byte(opt))
+			return
+		}
 	}
-	head, tail := data[:at+1], data[end-1:]
-	if m := member(tail, opt); m > 0 {
-		s.opt = opt
-		s.ev.SetOptional(name, head, tail[:m], tail[len(tail)-1:], []byte(opt))
-		return
-	}
-	s.ev.Set(name, head, tail)
+	s.Set(name, data, at, end)
 }
 
 // member is where tail's last member begins when it is opt (not empty)
