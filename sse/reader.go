@@ -369,21 +369,19 @@ func (s *Shape) Data() (head, tail []byte) {
 }
 
 // member is the end of an event of s with the optional member whose
-// tail ends at k in b: past last when it follows, else past the member
-// and last; -1 when neither does.
+// tail ends at k in b: past the member and last when they follow, else
+// past last; -1 when neither does. The member's first byte is tested
+// first: with it, last's compare (a call) is left to a miss.
 func (s *Shape) member(b []byte, k int) int {
+	if from := k + len(s.opt); len(b) >= from && b[k] == s.opt[0] {
+		if j := matchPlain(b, k, from, s.opt, s.optTail); j >= 0 { // the member's string
+			return j + len(s.optTail)
+		}
+	}
 	if len(b) >= k+len(s.last) && string(b[k:k+len(s.last)]) == string(s.last) {
 		return k + len(s.last)
 	}
-	from := k + len(s.opt)
-	if len(b) < from {
-		return -1
-	}
-	j := matchPlain(b, k, from, s.opt, s.optTail) // the member's string
-	if j < 0 {
-		return -1
-	}
-	return j + len(s.optTail)
+	return -1
 }
 
 // NextShaped is NextRaw for the commonest event of a token path: an
