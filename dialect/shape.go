@@ -16,9 +16,6 @@ import (
 // textShape). The zero Shape has none recorded.
 type Shape struct {
 	ev sse.Shape // the event's lines but for the text (NextShaped)
-	// opt is the opening of the optional last member (SetOptional), or
-	// empty.
-	opt string
 }
 
 // Buffer makes s record its bytes in buf while they fit (a stream's own
@@ -30,7 +27,6 @@ func (s *Shape) Buffer(buf []byte) { s.ev.Buffer(buf) }
 // opening quote) to end (past its closing quote). Data of more than one
 // line (joined with LF) records none: Token reads one data line.
 func (s *Shape) Set(name string, data []byte, at, end int) {
-	s.opt = ""
 	if at < 0 || end-at < 2 || end > len(data) {
 		s.ev.Reset()
 		return
@@ -47,7 +43,6 @@ func (s *Shape) SetOptional(name string, data []byte, at, end int, opt string) {
 	if at >= 0 && end-at >= 2 && end <= len(data) {
 		tail := data[end-1:]
 		if m := member(tail, opt); m > 0 {
-			s.opt = opt
 			s.ev.SetOptional(name, data[:at+1], tail[:m], tail[len(tail)-1:], []byte(opt))
 			return
 		}
@@ -72,7 +67,7 @@ func member(tail []byte, opt string) int {
 }
 
 // Reset records no shape.
-func (s *Shape) Reset() { s.ev.Reset(); s.opt = "" }
+func (s *Shape) Reset() { s.ev.Reset() }
 
 // Has reports whether s has a shape recorded.
 func (s *Shape) Has() bool { return s.ev.Has() }
@@ -88,7 +83,8 @@ func (s *Shape) String(data []byte) ([]byte, bool) {
 	if !bytes.Equal(data[len(data)-after:], tail) {
 		// The optional member before the last byte (SetOptional): tail
 		// but for that byte ends where the member begins.
-		m := member(data[before:], s.opt)
+		opt := s.ev.Optional()
+		m := member(data[before:], unsafe.String(unsafe.SliceData(opt), len(opt)))
 		if m < 0 || data[len(data)-1] != tail[after-1] {
 			return nil, false
 		}

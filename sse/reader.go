@@ -290,14 +290,15 @@ type Shape struct {
 	cut  int    // where the run goes in lit
 	data int    // where the data line's value begins in lit
 	lfs  int    // how many line ends lit holds
-	end  int    // where the event's lines end in lit (opt's bytes follow)
+	end  int    // where the event's lines end in lit
+	// opt is the length of the optional member's opening (SetOptional),
+	// in lit after end, then its closing quote, the end and line ends;
+	// tail is then the data's tail without its end. Ints, not slices: a
+	// Shape lives in every open stream.
+	opt int
 	// lit's two parts (NextShaped's, which cutting lit took some 18
 	// instructions a token).
 	head, tail []byte
-	// With an optional member (SetOptional): tail is the data's tail
-	// without its end, last that end and the lines' ends, opt the
-	// member's opening and optTail the quote that closes it, then last.
-	last, opt, optTail []byte
 }
 
 // Buffer makes s keep its bytes in buf while they fit (an array of the
@@ -340,22 +341,21 @@ func (s *Shape) SetOptional(name string, head, tail, end, opt []byte) {
 	s.cut = len(lit)
 	lit = append(append(append(lit, tail...), end...), "\n\n"...)
 	s.end = len(lit)
+	s.tail = lit[s.cut:]
 	if len(opt) > 0 {
 		lit = append(append(append(append(lit, opt...), '"'), end...), "\n\n"...)
-		t := s.cut + len(tail)
-		s.tail, s.last = lit[s.cut:t], lit[t:s.end]
-		s.opt, s.optTail = lit[s.end:s.end+len(opt)], lit[s.end+len(opt):]
-	} else {
-		s.tail = lit[s.cut:]
+		s.tail, s.opt = lit[s.cut:s.cut+len(tail)], len(opt)
 	}
 	s.lit, s.head = lit, lit[:s.cut]
 }
 
 // Reset makes s take nothing.
 func (s *Shape) Reset() {
-	s.lit, s.cut, s.data, s.end, s.head, s.tail = s.lit[:0], 0, 0, 0, nil, nil
-	s.last, s.opt, s.optTail = nil, nil, nil
+	s.lit, s.cut, s.data, s.end, s.opt, s.head, s.tail = s.lit[:0], 0, 0, 0, 0, nil, nil
 }
+
+// Optional is SetOptional's opt (none for Set).
+func (s *Shape) Optional() []byte { return s.lit[s.end : s.end+s.opt] }
 
 // Has reports whether s takes an event.
 func (s *Shape) Has() bool { return len(s.lit) > 0 }
@@ -373,13 +373,14 @@ func (s *Shape) Data() (head, tail []byte) {
 // past last; -1 when neither does. The member's first byte is tested
 // first: with it, last's compare (a call) is left to a miss.
 func (s *Shape) member(b []byte, k int) int {
-	if from := k + len(s.opt); len(b) >= from && b[k] == s.opt[0] {
-		if j := matchPlain(b, k, from, s.opt, s.optTail); j >= 0 { // the member's string
-			return j + len(s.optTail)
+	opt, optTail := s.lit[s.end:s.end+s.opt], s.lit[s.end+s.opt:]
+	if from := k + len(opt); len(b) >= from && b[k] == opt[0] {
+		if j := matchPlain(b, k, from, opt, optTail); j >= 0 { // the member's string
+			return j + len(optTail)
 		}
 	}
-	if len(b) >= k+len(s.last) && string(b[k:k+len(s.last)]) == string(s.last) {
-		return k + len(s.last)
+	if last := s.lit[s.cut+len(s.tail) : s.end]; len(b) >= k+len(last) && string(b[k:k+len(last)]) == string(last) {
+		return k + len(last)
 	}
 	return -1
 }
@@ -433,7 +434,7 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 		j = matchRun(b, i, from, head, tail, run)
 	}
 	end := j + len(tail)
-	if len(sh.opt) > 0 && j >= 0 { // what follows tail (SetOptional)
+	if sh.opt > 0 && j >= 0 { // what follows tail (SetOptional)
 		if end = sh.member(b, end); end < 0 {
 			j = -1
 		}
