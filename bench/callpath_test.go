@@ -81,6 +81,20 @@ func BenchmarkCallPath(b *testing.B) {
 	})
 }
 
+// BenchmarkCallPathObfuscated is BenchmarkCallPath over the answer as
+// the real OpenAI API streams it by default: every chunk ends with an
+// "obfuscation" member of random padding (mock.Obfuscate), another on
+// every chunk.
+func BenchmarkCallPathObfuscated(b *testing.B) {
+	const tokens = 50
+	body := mock.Obfuscate(recordedStream(b, tokens), 1)
+	up := cannedUpstream{Body: body}
+	callPath(b, tokens, body, []callHop{
+		{"proxy", "/v1/chat/completions", chatBody("default"), proxyOver("http://upstream", up)},
+		{"runnel", "/v1/chat/completions", chatBody("openai/default"), gatewayOver("http://upstream", &http.Client{Transport: up})},
+	})
+}
+
 // BenchmarkCallPathAnthropic is BenchmarkCallPath with Anthropic's
 // Messages API on both sides: the anthropic dialect over the anthropic
 // upstream provider, the proxy over the same recorded answer.

@@ -34,6 +34,38 @@ func (s *Shape) Set(name string, data []byte, at, end int) {
 	s.ev.Set(name, data[:at+1], data[end-1:])
 }
 
+// SetOptional is Set for data whose last member, before its last byte,
+// may be opt (`,"key":"`) with a JSON-plain string, not empty, that
+// changes every event (OpenAI's obfuscation, which no parse keeps): when
+// data has it, it is not recorded, and events with it (any such string)
+// or without it are of the shape. Data without it records Set's shape.
+func (s *Shape) SetOptional(name string, data []byte, at, end int, opt string) {
+	if at >= 0 && end-at >= 2 && end <= len(data) {
+		tail := data[end-1:]
+		if m := member(tail, opt); m > 0 {
+			s.ev.SetOptional(name, data[:at+1], tail[:m], tail[len(tail)-1:], []byte(opt))
+			return
+		}
+	}
+	s.Set(name, data, at, end)
+}
+
+// member is where tail's last member begins when it is opt (not empty)
+// with a JSON-plain string, not empty, before tail's last byte, and
+// something comes before it; else -1.
+func member(tail []byte, opt string) int {
+	n := len(tail)
+	if opt == "" || n < len(opt)+4 || tail[n-2] != '"' {
+		return -1
+	}
+	q := bytes.LastIndexByte(tail[:n-2], '"') // opt's last byte
+	m := q + 1 - len(opt)
+	if m < 1 || q+1 == n-2 || PlainEndBytes(tail, q+1) != n-2 || string(tail[m:q+1]) != opt {
+		return -1
+	}
+	return m
+}
+
 // Reset records no shape.
 func (s *Shape) Reset() { s.ev.Reset() }
 
@@ -45,9 +77,22 @@ func (s *Shape) Has() bool { return s.ev.Has() }
 func (s *Shape) String(data []byte) ([]byte, bool) {
 	head, tail := s.ev.Data()
 	before, after := len(head), len(tail)
-	if after == 0 || len(data) < before+after ||
-		!bytes.Equal(data[:before], head) || !bytes.Equal(data[len(data)-after:], tail) {
+	if after == 0 || len(data) < before+after || !bytes.Equal(data[:before], head) {
 		return nil, false
+	}
+	if !bytes.Equal(data[len(data)-after:], tail) {
+		// The optional member before the last byte (SetOptional): tail
+		// but for that byte ends where the member begins.
+		opt := s.ev.Optional()
+		m := member(data[before:], unsafe.String(unsafe.SliceData(opt), len(opt)))
+		if m < 0 || data[len(data)-1] != tail[after-1] {
+			return nil, false
+		}
+		end := before + m
+		if end-before < after-1 || !bytes.Equal(data[end-after+1:end], tail[:after-1]) {
+			return nil, false
+		}
+		return data[before-1 : end-after+2], true
 	}
 	return data[before-1 : len(data)-after+1], true
 }

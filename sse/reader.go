@@ -290,6 +290,12 @@ type Shape struct {
 	cut  int    // where the run goes in lit
 	data int    // where the data line's value begins in lit
 	lfs  int    // how many line ends lit holds
+	end  int    // where the event's lines end in lit
+	// opt is the length of the optional member's opening (SetOptional),
+	// in lit after end, then its closing quote, the end and line ends;
+	// tail is then the data's tail without its end. Ints, not slices: a
+	// Shape lives in every open stream.
+	opt int
 	// lit's two parts (NextShaped's, which cutting lit took some 18
 	// instructions a token).
 	head, tail []byte
@@ -302,14 +308,26 @@ func (s *Shape) Buffer(buf []byte) { s.lit = buf[:0] }
 // Set makes s the event named name (none when empty) whose data is head,
 // a run, then tail. None of them may hold a CR or LF: else s takes
 // nothing.
-func (s *Shape) Set(name string, head, tail []byte) {
+func (s *Shape) Set(name string, head, tail []byte) { s.SetOptional(name, head, tail, nil, nil) }
+
+// SetOptional is Set for data head, a run, tail then end, whose events
+// may also have, between tail and end, opt, a JSON-plain run (one byte
+// or more) and a quote: a last member whose string changes every event
+// (OpenAI's obfuscation, opt `,"obfuscation":"`), which NextShaped
+// takes and does not return. With no opt it is Set of tail and end.
+func (s *Shape) SetOptional(name string, head, tail, end, opt []byte) {
 	s.Reset()
 	if strings.IndexByte(name, '\n') >= 0 || strings.IndexByte(name, '\r') >= 0 ||
-		lineEnd(head) < len(head) || lineEnd(tail) < len(tail) {
+		lineEnd(head) < len(head) || lineEnd(tail) < len(tail) ||
+		len(end)+len(opt) > 0 && (lineEnd(end) < len(end) || lineEnd(opt) < len(opt)) {
 		return
 	}
 	lit := s.lit[:0]
-	if n := len(name) + len(head) + len(tail) + 16; cap(lit) < n { // once: not a growth a piece
+	n := len(name) + len(head) + len(tail) + len(end) + 16
+	if len(opt) > 0 {
+		n += len(opt) + len(end) + 3
+	}
+	if cap(lit) < n { // once: not a growth a piece
 		lit = make([]byte, 0, n)
 	}
 	s.lfs = 2
@@ -321,12 +339,23 @@ func (s *Shape) Set(name string, head, tail []byte) {
 	s.data = len(lit)
 	lit = append(lit, head...)
 	s.cut = len(lit)
-	s.lit = append(append(lit, tail...), "\n\n"...)
-	s.head, s.tail = s.lit[:s.cut], s.lit[s.cut:]
+	lit = append(append(append(lit, tail...), end...), "\n\n"...)
+	s.end = len(lit)
+	s.tail = lit[s.cut:]
+	if len(opt) > 0 {
+		lit = append(append(append(append(lit, opt...), '"'), end...), "\n\n"...)
+		s.tail, s.opt = lit[s.cut:s.cut+len(tail)], len(opt)
+	}
+	s.lit, s.head = lit, lit[:s.cut]
 }
 
 // Reset makes s take nothing.
-func (s *Shape) Reset() { s.lit, s.cut, s.data, s.head, s.tail = s.lit[:0], 0, 0, nil, nil }
+func (s *Shape) Reset() {
+	s.lit, s.cut, s.data, s.end, s.opt, s.head, s.tail = s.lit[:0], 0, 0, 0, 0, nil, nil
+}
+
+// Optional is SetOptional's opt (none for Set).
+func (s *Shape) Optional() []byte { return s.lit[s.end : s.end+s.opt] }
 
 // Has reports whether s takes an event.
 func (s *Shape) Has() bool { return len(s.lit) > 0 }
@@ -336,7 +365,24 @@ func (s *Shape) Data() (head, tail []byte) {
 	if len(s.lit) == 0 {
 		return nil, nil
 	}
-	return s.lit[s.data:s.cut], s.lit[s.cut : len(s.lit)-2]
+	return s.lit[s.data:s.cut], s.lit[s.cut : s.end-2]
+}
+
+// member is the end of an event of s with the optional member whose
+// tail ends at k in b: past the member and last when they follow, else
+// past last; -1 when neither does. The member's first byte is tested
+// first: with it, last's compare (a call) is left to a miss.
+func (s *Shape) member(b []byte, k int) int {
+	opt, optTail := s.lit[s.end:s.end+s.opt], s.lit[s.end+s.opt:]
+	if from := k + len(opt); len(b) >= from && b[k] == opt[0] {
+		if j := matchPlain(b, k, from, opt, optTail); j >= 0 { // the member's string
+			return j + len(optTail)
+		}
+	}
+	if last := s.lit[s.cut+len(s.tail) : s.end]; len(b) >= k+len(last) && string(b[k:k+len(last)]) == string(last) {
+		return k + len(last)
+	}
+	return -1
 }
 
 // NextShaped is NextRaw for the commonest event of a token path: an
@@ -388,6 +434,11 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 		j = matchRun(b, i, from, head, tail, run)
 	}
 	end := j + len(tail)
+	if sh.opt > 0 && j >= 0 { // what follows tail (SetOptional)
+		if end = sh.member(b, end); end < 0 {
+			j = -1
+		}
+	}
 	// The lines' lengths, without their ends, as NextRaw's limit counts
 	// them.
 	if j < 0 || end-i-sh.lfs+idEnd > r.max {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // refRead is the event stream's parsing as the WHATWG HTML standard
@@ -112,7 +113,7 @@ func readAllRaw(t *testing.T, src io.Reader, max int, sh *testShape) (evs []Even
 	for {
 		if sh != nil {
 			var shape Shape
-			shape.Set(sh.name, []byte(sh.head), []byte(sh.tail))
+			shape.SetOptional(sh.name, []byte(sh.head), []byte(sh.tail), []byte(sh.end), []byte(sh.opt))
 			table := &sh.run
 			if sh.plain {
 				table = nil
@@ -122,7 +123,14 @@ func readAllRaw(t *testing.T, src io.Reader, max int, sh *testShape) (evs []Even
 				if len(run) == 0 || slices.ContainsFunc(run, func(c byte) bool { return !sh.run[c] }) {
 					t.Fatalf("NextShaped took %q, not a run", run)
 				}
-				evs = append(evs, Event{ID: r.LastID(), Event: typ, Data: sh.head + string(run) + sh.tail})
+				// The data after the run: up to the event's blank line,
+				// in the buffer just taken.
+				at := int(uintptr(unsafe.Pointer(unsafe.SliceData(run))) - uintptr(unsafe.Pointer(r.bufp)))
+				rest := string(r.buf[at+len(run) : r.r-2])
+				if !sh.rest(rest) {
+					t.Fatalf("NextShaped took %q after the run, not of the shape %+v", rest, sh)
+				}
+				evs = append(evs, Event{ID: r.LastID(), Event: typ, Data: sh.head + string(run) + rest})
 				continue
 			}
 		}
@@ -140,8 +148,22 @@ func readAllRaw(t *testing.T, src io.Reader, max int, sh *testShape) (evs []Even
 // testShape is what NextShaped is asked for.
 type testShape struct {
 	name, head, tail string
+	end, opt         string // SetOptional's
 	run              [256]bool
 	plain            bool // NextShaped given no table (JSON-plain): run must be jsonRun
+}
+
+// rest reports whether rest is what an event of sh may have after its
+// run: tail and end, or with opt, tail, opt, a JSON-plain run, a quote
+// and end.
+func (sh *testShape) rest(rest string) bool {
+	if rest == sh.tail+sh.end {
+		return true
+	}
+	v, ok := strings.CutPrefix(rest, sh.tail+sh.opt)
+	v, ok2 := strings.CutSuffix(v, `"`+sh.end)
+	return sh.opt != "" && ok && ok2 && v != "" &&
+		!strings.ContainsFunc(v, func(c rune) bool { return c > 0x7f || !jsonRun[c] })
 }
 
 // jsonRun is a run of a JSON string's plain bytes (dialect.PlainEnd's):
@@ -168,7 +190,8 @@ func FuzzReaderReference(f *testing.F) {
 		// NextRaw alone, and NextShaped first: a shape any data line of
 		// a few plain bytes fits, and one of JSON (dialects' token paths).
 		shapes := []*testShape{nil, {run: jsonRun}, {head: `{"a":"`, tail: `"}`, run: jsonRun},
-			{head: `{"a":"`, tail: `"}`, run: jsonRun, plain: true}}
+			{head: `{"a":"`, tail: `"}`, run: jsonRun, plain: true},
+			{head: `{"a":"`, tail: `"`, end: `}`, opt: `,"o":"`, run: jsonRun, plain: true}}
 		checkReference(t, in, sizes, small, shapes)
 	})
 }
@@ -182,9 +205,16 @@ func FuzzNextShaped(f *testing.F) {
 	f.Add([]byte("id: 12\revent: d\ndata: {\"t\":\"a\"}\n\nevent: e\ndata: {\"t\":\"a\\\"\"}\n\n"), []byte{3}, false, "d", `{"t":"`, `"}`)
 	f.Add([]byte("data: x\n\nid: 1\r\ndata: {\"t\":\"a\"}\n\nid: 2\ndata: {\"t\":\"b\"}\n\r\n"), []byte{}, false, "", `{"t":"`, `"}`)
 	f.Add([]byte("data: x\n\nevent: d\ndata: {\"t\":\"a\n\"}\n\n"), []byte{}, false, "d", `{"t":"`, "a\n")
+	f.Add([]byte("data: {\"t\":\"a\",\"o\":\"x\"}\n\ndata: {\"t\":\"b\",\"o\":\"yz\"}\n\ndata: {\"t\":\"c\"}\n\ndata: {\"t\":\"d\",\"o\":\"\"}\n\n"),
+		[]byte{9, 1}, false, "", `{"t":"`, `"`+"\x00"+`}`+"\x00"+`,"o":"`)
 	f.Fuzz(func(t *testing.T, in, sizes []byte, small bool, name, head, tail string) {
-		checkReference(t, in, sizes, small, []*testShape{{name: name, head: head, tail: tail, run: jsonRun},
-			{name: name, head: head, tail: tail, run: jsonRun, plain: true}})
+		// tail may be tail NUL end NUL opt: SetOptional's.
+		var end, opt string
+		if parts := strings.Split(tail, "\x00"); len(parts) == 3 {
+			tail, end, opt = parts[0], parts[1], parts[2]
+		}
+		checkReference(t, in, sizes, small, []*testShape{{name: name, head: head, tail: tail, end: end, opt: opt, run: jsonRun},
+			{name: name, head: head, tail: tail, end: end, opt: opt, run: jsonRun, plain: true}})
 	})
 }
 

@@ -853,3 +853,42 @@ func TestShapeSetAgain(t *testing.T) {
 		t.Errorf("events %q, want %q", strings.Join(got, " "), want)
 	}
 }
+
+// TestShapeOptional: a shape with an optional member takes its events
+// with the member (any JSON-plain string, not empty) or without it, and
+// returns the run alone; a member with an empty, escaped or non-ASCII
+// string, another member, or one cut short, is not taken.
+func TestShapeOptional(t *testing.T) {
+	in := "data: {\"t\":\"a\",\"o\":\"xY9\"}\n\n" + // NextRaw's (the BOM check)
+		"data: {\"t\":\"b\",\"o\":\"Zq\"}\n\n" +
+		"data: {\"t\":\"c\"}\n\n" +
+		"data: {\"t\":\"d\",\"o\":\"\"}\n\n" +
+		"data: {\"t\":\"e\",\"o\":\"a\\\"\"}\n\n" +
+		"data: {\"t\":\"f\",\"o\":\"\xc3\xa9\"}\n\n" +
+		"data: {\"t\":\"g\",\"p\":\"x\"}\n\n" +
+		"data: {\"t\":\"h\",\"o\":\"x\"}}\n\n" +
+		"data: {\"t\":\"i\",\"o\":\"" + strings.Repeat("k", 90) + "\"}\n\n" +
+		"data: {\"t\":\"j\",\"o\":\"x\"}"
+	r := NewReader(strings.NewReader(in))
+	var sh Shape
+	sh.SetOptional("", []byte(`{"t":"`), []byte(`"`), []byte(`}`), []byte(`,"o":"`))
+	if head, tail := sh.Data(); string(head) != `{"t":"` || string(tail) != `"}` {
+		t.Fatalf("Data %q %q", head, tail)
+	}
+	var got []string
+	for {
+		if v, ok := r.NextShaped(&sh, nil); ok {
+			got = append(got, "shaped:"+string(v))
+			continue
+		}
+		ev, err := r.NextRaw()
+		if err != nil {
+			break
+		}
+		got = append(got, string(ev.Data[:8]))
+	}
+	want := `{"t":"a" shaped:b shaped:c {"t":"d" {"t":"e" {"t":"f" {"t":"g" {"t":"h" shaped:i`
+	if strings.Join(got, " ") != want {
+		t.Errorf("events %q, want %q", strings.Join(got, " "), want)
+	}
+}

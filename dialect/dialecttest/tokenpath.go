@@ -52,6 +52,13 @@ func TokenPathUsed(t testing.TB, c TokenPathCase, upstream string) bool {
 	return used
 }
 
+// ServeTokens is what c's client gets over upstream, as TokenPaths
+// compares it (the chunks' created time aside), the call's record, and
+// whether a token took the provider's token path.
+func ServeTokens(t testing.TB, c TokenPathCase, upstream string) (body, record string, used bool) {
+	return serveTokens(t, c, upstream, false)
+}
+
 var created = regexp.MustCompile(`"created":\d+`)
 
 func serveTokens(t testing.TB, c TokenPathCase, upstream string, hide bool) (body, record string, used bool) {

@@ -189,9 +189,16 @@ func (sh *chunkShape) set(data []byte, at int, c *liteChunk) {
 	if _, ok := p.Str(); !ok {
 		return
 	}
-	sh.str.Set(sh.eventName(), data, at, p.I)
+	sh.str.SetOptional(sh.eventName(), data, at, p.I, obfuscation)
 	sh.keep(c)
 }
+
+// obfuscation opens the member OpenAI adds last to every chunk by default
+// (stream_options.include_obfuscation): random padding, another on every
+// chunk, which the parse skips. A shape recorded from a chunk with it
+// takes chunks with any padding there (dialect.Shape.SetOptional): the
+// real API's tokens are read by the shape, not parsed in full each.
+const obfuscation = `,"obfuscation":"`
 
 // keep records c as what the shape's chunks carry but for their content.
 func (sh *chunkShape) keep(c *liteChunk) {
@@ -207,7 +214,9 @@ func (sh *chunkShape) room(n int) {
 	if cap(sh.head) > 0 || sh.off {
 		return
 	}
-	buf := make([]byte, 2*n+len(sh.event)+16) // see sse.Shape.Set
+	// sse.Shape.SetOptional's lines take the data less its content's
+	// run and 16 bytes more, 18 with an obfuscation member.
+	buf := make([]byte, 2*n+len(sh.event)+18)
 	sh.head = buf[:0:n]
 	sh.str.Buffer(buf[n:])
 }

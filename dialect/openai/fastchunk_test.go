@@ -175,6 +175,9 @@ func FuzzChunkShape(f *testing.F) {
 		f.Add(streamChunks[1], streamChunks[i])
 		f.Add(streamChunks[i], streamChunks[2])
 	}
+	for _, o := range obfuscatedChunks {
+		f.Add(obfuscatedChunks[0].chunk, o.chunk)
+	}
 	f.Fuzz(func(t *testing.T, first, next string) {
 		var sh chunkShape
 		if _, ok := parseLiteBytes([]byte(first), &sh); !ok {
@@ -196,6 +199,59 @@ func FuzzChunkShape(f *testing.F) {
 			t.Fatalf("%q: %+v after the buffer was reused, want %+v", next, c, want)
 		}
 	})
+}
+
+// obfuscatedChunks follow the first, whose shape has OpenAI's
+// obfuscation member: taken says the shape takes them.
+var obfuscatedChunks = func() []struct {
+	chunk string
+	taken bool
+} {
+	c := func(content, rest string) string {
+		return mockHead + `[{"index":0,"delta":{"content":"` + content + `"},"logprobs":null,"finish_reason":null}],"usage":null` + rest + `}`
+	}
+	return []struct {
+		chunk string
+		taken bool
+	}{
+		{c("a", `,"obfuscation":"Zx7"`), true},
+		{c("b", `,"obfuscation":"q"`), true},
+		{c(`\"e\" \u00e9`, `,"obfuscation":"0123456789abcdefghij"`), true},
+		{c(`\",\"obfuscation\":\"`, `,"obfuscation":"w"`), true},
+		{c(`","obfuscation":"`, `,"obfuscation":"w"`), false}, // a member of the delta
+		{c("c", ``), true},
+		{c("d", `,"obfuscation":""`), false},
+		{c("e", `,"obfuscation":"a"b"`), false},
+		{c("f", `,"obfuscation":"é"`), false},
+		{c("g", `,"obfuscation":1`), false},
+		{c("h", `,"obfuscatioN":"x"`), false},
+		{c("i", `,"obfuscation":"x","obfuscation":"y"`), false},
+		{c("j", `,"usage":null,"obfuscation":"x"`), false},
+		{c("k", `,"obfuscation":"x" `), false},
+		{c("l", `,"obfuscation":"x"}`), false},
+		{mockHead + `[{"index":0,"delta":{"content":"m"},"logprobs":null,"finish_reason":null}],"obfuscation":"x"}`, false},
+	}
+}()
+
+// TestChunkShapeObfuscation: a shape recorded from a chunk with OpenAI's
+// obfuscation member takes chunks with any JSON-plain padding there, or
+// none, each what a full parse makes of it, and leaves the others to
+// the full parse.
+func TestChunkShapeObfuscation(t *testing.T) {
+	var sh chunkShape
+	if _, ok := parseLiteBytes([]byte(obfuscatedChunks[0].chunk), &sh); !ok {
+		t.Fatal("first chunk not parsed")
+	}
+	if _, tail := sh.str.Ends(); string(tail) != `"},"logprobs":null,"finish_reason":null}],"usage":null}` {
+		t.Fatalf("tail %q", tail)
+	}
+	for _, o := range obfuscatedChunks {
+		c, ok := sh.parse([]byte(o.chunk))
+		want, wok := parseLite(o.chunk)
+		if ok != o.taken || ok && (!wok || c != want) {
+			t.Errorf("%s: %+v, %v; a full parse %+v, %v", o.chunk, c, ok, want, wok)
+		}
+	}
 }
 
 // TestChunkShapeKeepsTexts: the contents the shape returns share one

@@ -311,7 +311,7 @@ func (sh *chunkShape) expect(data []byte, from, at int, c *liteChunk) bool {
 	b = append(b, data[from+len(roleDelta):p.I]...)
 	end := len(b)
 	b = append(b, bytes.TrimPrefix(data[p.I:], []byte(`,"refusal":null`))...)
-	sh.str.Set(sh.eventName(), b, tokenAt, end)
+	sh.str.SetOptional(sh.eventName(), b, tokenAt, end, obfuscation)
 	// The role and the refusal are skipped by any parse, so a chunk of
 	// the new shape carries what this one does but for its content.
 	sh.keep(c)

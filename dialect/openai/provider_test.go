@@ -599,6 +599,17 @@ func FuzzUpstreamShape(f *testing.F) {
 	f.Add(`{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":"a","reasoning_content":"r"},"finish_reason":null}]}`,
 		`{"id":"c","choices":[{"index":0,"delta":{"content":"b","reasoning_content":"r"},"finish_reason":null}]}`, fixedForms[1], uint8(1))
 	f.Add(fixedForms[0], strings.Replace(fixedForms[0], `"role":"assistant","content":"","refusal":null`, `"content":"b"`, 1), fixedForms[1], uint8(2))
+	// OpenAI's obfuscation, last, another on every chunk (with usage
+	// null or none; near misses: empty, escaped, not last, a second).
+	for _, o := range [][3]string{{`"a"`, `"bc"`, `"d12"`}, {`"a"`, `""`, `"x"y"`}, {`"a"`, `"b","z":1`, `"c","obfuscation":"d"`}} {
+		c := func(content, tail, o string) string {
+			return mockHead + `[{"index":0,"delta":{"content":"` + content + `"},"logprobs":null,"finish_reason":null}]` + tail + `,"obfuscation":` + o + `}`
+		}
+		f.Add(c("a", `,"usage":null`, o[0]), c("b", `,"usage":null`, o[1]), c("c", `,"usage":null`, o[2]), uint8(1))
+		f.Add(c("a", "", o[0]), c("b", "", o[1]), c("c", "", o[2]), uint8(0))
+	}
+	f.Add(strings.TrimSuffix(fixedForms[0], "}")+`,"obfuscation":"r0"}`, strings.Replace(fixedForms[0], `"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}`, `"content":"b"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"Q"}`, 1),
+		strings.TrimSuffix(fixedForms[1], "}")+`,"obfuscation":"f"}`, uint8(3))
 	// Shapes with more than content: each of their chunks parses in full.
 	for _, shape := range []string{
 		`{"choices":[{"index":0,"delta":{"reasoning_content":"r","content":"%s"},"finish_reason":null}]}`,

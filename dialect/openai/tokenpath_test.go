@@ -8,6 +8,7 @@ import (
 
 	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/mock"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -117,8 +118,15 @@ func FuzzTokenPathFraming(f *testing.F) {
 	f.Add("a", "b", []byte{3})
 	f.Add("x", "", []byte{7, 0})
 	f.Add("x", "y", []byte{8, 8, 0, 8, 3})
+	// A first byte from 0x80 adds OpenAI's obfuscation to every chunk.
+	f.Add("Hello", " world", []byte{0x80, 3, 0, 1, 3, 2, 5, 4, 6, 7})
+	f.Add("a", "b", []byte{0x83})
+	f.Add("x", "y", []byte{0x88, 8, 0, 8, 3})
 	f.Fuzz(func(t *testing.T, a, b string, frame []byte) {
-		up := dialecttest.Reframe(tokenPathUpstream(a, b, `"c"`, `{"choices":[]}`, 0), frame)
-		dialecttest.TokenPaths(t, tokenPathCase(tokenPathChat), up)
+		up := tokenPathUpstream(a, b, `"c"`, `{"choices":[]}`, 0)
+		if len(frame) > 0 && frame[0] >= 0x80 {
+			up = string(mock.Obfuscate([]byte(up), uint64(frame[0])))
+		}
+		dialecttest.TokenPaths(t, tokenPathCase(tokenPathChat), dialecttest.Reframe(up, frame))
 	})
 }
