@@ -7,10 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/runnel/runnel/engine/gguf"
 	"github.com/runnel/runnel/engine/models"
@@ -274,21 +276,55 @@ func TestJoinDoesNotStall(t *testing.T) {
 
 type idleState struct{ active, finished int }
 
-// idleHook reports each time the scheduler runs out of work.
+// idleHook reports each time the scheduler runs out of work. It keeps the
+// latest state rather than drop it when the test is behind, so a state the
+// scheduler settles in is always seen.
 func idleHook(t *testing.T, e *Engine) chan idleState {
 	r, err := e.runner("stories260K")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch := make(chan idleState, 1000)
+	ch := make(chan idleState, 1)
 	f := func(active, finished int) {
-		select {
-		case ch <- idleState{active, finished}:
-		default:
+		for { // the loop is the only sender
+			select {
+			case ch <- idleState{active, finished}:
+				return
+			default:
+				select {
+				case <-ch:
+				default:
+				}
+			}
 		}
 	}
 	r.idle.Store(&f)
 	return ch
+}
+
+// idleHang bounds a wait for a scheduler state: the test fails with every
+// goroutine's stack rather than hang until the package's timeout. It is a
+// hang guard, not a time limit on the engine.
+const idleHang = 2 * time.Minute
+
+// waitIdle reads idle states until one satisfies until (which may fail the
+// test on a state that must not occur), failing if none comes within
+// idleHang.
+func waitIdle(t *testing.T, idle chan idleState, what string, until func(idleState) bool) {
+	t.Helper()
+	hang := time.NewTimer(idleHang)
+	defer hang.Stop()
+	for {
+		select {
+		case st := <-idle:
+			if until(st) {
+				return
+			}
+		case <-hang.C:
+			buf := make([]byte, 1<<20)
+			t.Fatalf("the scheduler never went idle %s; goroutines:\n%s", what, buf[:runtime.Stack(buf, true)])
+		}
+	}
 }
 
 // TestSlowReaderPauses: a reader that stops reading stops the generation
@@ -306,14 +342,7 @@ func TestSlowReaderPauses(t *testing.T) {
 		t.Fatalf("first event %v, %v", first, err)
 	}
 	// The scheduler goes idle with the sequence still active: paused.
-	for st := range idle {
-		if st.finished > 0 {
-			t.Fatal("the sequence ran to its end while nobody read")
-		}
-		if st.active == 1 {
-			break
-		}
-	}
+	waitIdle(t, idle, "with the sequence paused", pausedOne(t))
 	text := first.Text
 	var res stream.Result
 	for ev, err := range stream.Events(s) {
@@ -337,7 +366,9 @@ func TestCancel(t *testing.T) {
 	e := newEngine(t, Options{})
 	idle := idleHook(t, e)
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := e.Stream(ctx, chat("Once upon a time", stream.Sampling{}))
+	// Greedy, so the story is known to be longer than the buffers: one
+	// that ended before they filled would never pause.
+	s, err := e.Stream(ctx, chat(testmodels.GreedyPrompt, stream.Sampling{Temperature: ptr(0.0)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,11 +378,7 @@ func TestCancel(t *testing.T) {
 		}
 	}
 	// Nobody reads on, so the sequence pauses; then the client goes away.
-	for st := range idle {
-		if st.active == 1 {
-			break
-		}
-	}
+	waitIdle(t, idle, "with the sequence paused", pausedOne(t))
 	cancel()
 	if _, err := s.Recv(); err == nil || err == io.EOF {
 		// Buffered events may still come; drain until the stream ends.
@@ -363,13 +390,22 @@ func TestCancel(t *testing.T) {
 		}
 	}
 	s.Close()
-	for st := range idle {
+	waitIdle(t, idle, "with the sequence gone", func(st idleState) bool {
 		if st.finished != 0 {
 			t.Fatal("the cancelled sequence ran to its end")
 		}
-		if st.active == 0 {
-			break // the sequence left the scheduler
+		return st.active == 0
+	})
+}
+
+// pausedOne is waitIdle's condition for one sequence paused by its reader:
+// idle with it active. A sequence that finished instead never pauses.
+func pausedOne(t *testing.T) func(idleState) bool {
+	return func(st idleState) bool {
+		if st.finished > 0 {
+			t.Fatal("the sequence ran to its end while nobody read")
 		}
+		return st.active == 1
 	}
 }
 
@@ -603,17 +639,13 @@ func TestManyStreams(t *testing.T) {
 func TestQueuedCancelFreesPlace(t *testing.T) {
 	e := newEngine(t, Options{MaxParallel: 1, QueueSize: 1, BufferSize: 1})
 	idle := idleHook(t, e)
-	req := chat("Once upon a time", stream.Sampling{})
+	req := chat(testmodels.GreedyPrompt, stream.Sampling{Temperature: ptr(0.0)})
 	running, err := e.Stream(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer running.Close()
-	for st := range idle { // the unread stream is paused
-		if st.active == 1 {
-			break
-		}
-	}
+	waitIdle(t, idle, "with the unread stream paused", pausedOne(t))
 	queued, err := e.Stream(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
@@ -622,15 +654,12 @@ func TestQueuedCancelFreesPlace(t *testing.T) {
 		t.Fatal("third stream admitted past a full queue")
 	}
 	queued.Close()
-	for range idle { // the scheduler saw the cancellation
-		r, _ := e.runner("stories260K")
+	r, _ := e.runner("stories260K")
+	waitIdle(t, idle, "with the cancellation seen", func(idleState) bool {
 		r.mu.Lock()
-		n := len(r.queue) + r.reserved
-		r.mu.Unlock()
-		if n == 0 {
-			break
-		}
-	}
+		defer r.mu.Unlock()
+		return len(r.queue)+r.reserved == 0
+	})
 	s, err := e.Stream(context.Background(), req)
 	if err != nil {
 		t.Fatalf("queue place not given back: %v", err)
