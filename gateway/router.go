@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/runnel/runnel/stream"
 )
@@ -46,7 +47,79 @@ type StaticRouter struct {
 	def       string
 	listed    []ModelInfo
 	noStream  map[string]bool // providers whose models cannot stream
+
+	// routed remembers what Route and CanStream answered for the model
+	// names routed so far (at most maxRouted): a call's two questions,
+	// each a lock, a name's parse and up to four map look-ups, become
+	// one look-up (docs/benchmarks.md, issue 13, callfoot session). Any
+	// change to the table forgets them all.
+	routed atomic.Pointer[map[string]*route]
 }
+
+// route is a model name's Route answer, and CanStream's when no target's
+// provider is a StreamChecker (whose answer may change: it is asked
+// every call).
+type route struct {
+	p               stream.Provider
+	provider, model string
+	streams         bool
+	asks            bool // a target is a StreamChecker: CanStream asks it
+}
+
+// maxRouted bounds the model names remembered, and maxRoutedName their
+// length: names come from clients, and past the bounds they are routed
+// as before.
+const (
+	maxRouted     = 256
+	maxRoutedName = 256
+)
+
+// lookup is model's remembered route, or nil.
+func (r *StaticRouter) lookup(model string) *route {
+	if m := r.routed.Load(); m != nil {
+		return (*m)[model]
+	}
+	return nil
+}
+
+// remember routes model and keeps the answer, when it is a route (not an
+// error) and there is room; it returns the route, or nil.
+//
+//go:noinline
+func (r *StaticRouter) remember(model string) *route {
+	if len(model) > maxRoutedName {
+		return nil
+	}
+	// A copy: the name may be a view of a request body that goes back
+	// to its pool, and the route's model may be a part of it.
+	model = strings.Clone(model)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	p, provider, upstream, err := r.route(model)
+	if err != nil {
+		return nil
+	}
+	e := &route{p: p, provider: provider, model: upstream}
+	e.streams, e.asks = r.canStream(model, false)
+	for {
+		old := r.routed.Load()
+		if old != nil && len(*old) >= maxRouted {
+			return e
+		}
+		m := make(map[string]*route, 1)
+		if old != nil {
+			m = maps.Clone(*old)
+		}
+		m[model] = e
+		if r.routed.CompareAndSwap(old, &m) {
+			return e
+		}
+	}
+}
+
+// forget drops the remembered routes; called with r.mu held, when the
+// table changes.
+func (r *StaticRouter) forget() { r.routed.Store(nil) }
 
 // NewStaticRouter returns an empty router.
 func NewStaticRouter() *StaticRouter {
@@ -97,6 +170,7 @@ func (r *StaticRouter) Register(name string, p stream.Provider) {
 	for alias, a := range r.aliases {
 		r.aliases[alias] = r.resolve(alias, a.targets)
 	}
+	r.forget()
 }
 
 // Alias makes name route to targets, the first serving and the rest as
@@ -106,6 +180,7 @@ func (r *StaticRouter) Alias(name string, targets ...Target) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.aliases[name] = r.resolve(name, slices.Clone(targets))
+	r.forget()
 }
 
 // NoStream marks every model of provider as unable to stream (see
@@ -117,6 +192,7 @@ func (r *StaticRouter) NoStream(provider string) {
 		r.noStream = map[string]bool{}
 	}
 	r.noStream[provider] = true
+	r.forget()
 }
 
 // CanStream implements StreamChecker: model routes (as Route would) to a
@@ -125,33 +201,58 @@ func (r *StaticRouter) NoStream(provider string) {
 // since any of them may serve the call. Unknown models report true, so
 // the call goes on to fail with Route's own error.
 func (r *StaticRouter) CanStream(model string) bool {
+	e := r.lookup(model)
+	if e == nil {
+		e = r.remember(model)
+	}
+	if e != nil && !e.asks {
+		return e.streams
+	}
+	return r.canStreamLocked(model)
+}
+
+// canStreamLocked is CanStream without a remembered answer.
+//
+//go:noinline
+func (r *StaticRouter) canStreamLocked(model string) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	ok, _ := r.canStream(model, true)
+	return ok
+}
+
+// canStream is CanStream's answer, with r.mu held, and whether a
+// target's provider is a StreamChecker; ask says to ask such a provider
+// (else it is taken to stream).
+func (r *StaticRouter) canStream(model string, ask bool) (streams, asks bool) {
 	if a, ok := r.aliases[model]; ok {
+		streams = true
 		for _, t := range a.targets {
-			if !r.targetStreams(t) {
-				return false
-			}
+			s, k := r.targetStreams(t, ask)
+			streams, asks = streams && s, asks || k
 		}
-		return true
+		return streams, asks
 	}
 	if t, ok := ParseTarget(model); ok {
 		if _, ok := r.providers[t.Provider]; ok {
-			return r.targetStreams(t)
+			return r.targetStreams(t, ask)
 		}
 	}
 	if _, ok := r.providers[r.def]; ok && model != "" {
-		return r.targetStreams(Target{Provider: r.def, Model: model})
+		return r.targetStreams(Target{Provider: r.def, Model: model}, ask)
 	}
-	return true
+	return true, false
 }
 
-func (r *StaticRouter) targetStreams(t Target) bool {
+func (r *StaticRouter) targetStreams(t Target, ask bool) (streams, asks bool) {
 	if r.noStream[t.Provider] {
-		return false
+		return false, false
 	}
 	c, ok := r.providers[t.Provider].(StreamChecker)
-	return !ok || c.CanStream(t.Model)
+	if !ok {
+		return true, false
+	}
+	return !ask || c.CanStream(t.Model), true
 }
 
 // SetDefault names the provider for model names no other rule matches.
@@ -159,6 +260,7 @@ func (r *StaticRouter) SetDefault(provider string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.def = provider
+	r.forget()
 }
 
 // List adds models to Models' answer, for names a provider cannot list
@@ -171,8 +273,27 @@ func (r *StaticRouter) List(models ...ModelInfo) {
 
 // Route implements Router.
 func (r *StaticRouter) Route(model string) (stream.Provider, string, string, error) {
+	e := r.lookup(model)
+	if e == nil {
+		e = r.remember(model)
+	}
+	if e != nil {
+		return e.p, e.provider, e.model, nil
+	}
+	return r.routeLocked(model)
+}
+
+// routeLocked is Route without a remembered route (an error).
+//
+//go:noinline
+func (r *StaticRouter) routeLocked(model string) (stream.Provider, string, string, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	return r.route(model)
+}
+
+// route is Route's answer, with r.mu held.
+func (r *StaticRouter) route(model string) (stream.Provider, string, string, error) {
 	if a, ok := r.aliases[model]; ok {
 		if a.p == nil {
 			return nil, "", "", &stream.Error{Code: stream.CodeInternal, Message: a.err}
@@ -227,7 +348,8 @@ func (r *StaticRouter) Models(ctx context.Context) ([]ModelInfo, error) {
 		}
 		m := ModelInfo{ID: name, Provider: a.targets[0].Provider, OwnedBy: "runnel"}
 		for _, t := range a.targets {
-			m.NoStream = m.NoStream || !r.targetStreams(t)
+			streams, _ := r.targetStreams(t, true)
+			m.NoStream = m.NoStream || !streams
 		}
 		out = append(out, m)
 	}

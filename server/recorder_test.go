@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -75,5 +76,30 @@ func TestRecorderFlushesThroughItsWriter(t *testing.T) {
 func TestRecorderSize(t *testing.T) {
 	if n := unsafe.Sizeof(recorder{}); n > 512 {
 		t.Errorf("recorder: %d bytes", n)
+	}
+}
+
+// The recorder's Date is its second's, made once a second, and set by
+// the recorder itself: a writer that adds none (httptest's) gets it.
+func TestRecorderSetsDate(t *testing.T) {
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.FixedZone("X", 3600))
+	a, b := dateAt(t0), dateAt(t0.Add(999*time.Millisecond))
+	if len(a) != 1 || a[0] != "Wed, 02 Jan 2030 02:04:05 GMT" || &a[0] != &b[0] {
+		t.Fatalf("one second's Dates %q %q, want one shared value", a, b)
+	}
+	if c := dateAt(t0.Add(time.Second)); c[0] != "Wed, 02 Jan 2030 02:04:06 GMT" {
+		t.Fatalf("the next second's Date %q", c)
+	}
+	if c := dateAt(t0); c[0] != a[0] {
+		t.Fatalf("an earlier second's Date %q", c)
+	}
+
+	w := httptest.NewRecorder()
+	rec := &recorder{ResponseWriter: w}
+	before := time.Now().Truncate(time.Second)
+	rec.WriteHeader(http.StatusOK)
+	d, err := time.Parse(http.TimeFormat, w.Header().Get("Date"))
+	if err != nil || d.Before(before) || d.After(time.Now()) {
+		t.Fatalf("recorder's Date %q (%v), want this second's", w.Header().Get("Date"), err)
 	}
 }

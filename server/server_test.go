@@ -228,6 +228,34 @@ func TestRequestIDAndAccessLog(t *testing.T) {
 	}
 }
 
+// A logger above Info logs the access lines of failed requests (500s,
+// at Error) and no others.
+func TestAccessLogLevel(t *testing.T) {
+	logs := &logBuffer{}
+	ts := httptest.NewServer(server.New(server.Options{
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Dialects: routes(func(mux *http.ServeMux) {
+			mux.HandleFunc("GET /ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fine") })
+			mux.HandleFunc("GET /fail", func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "broken", http.StatusBadGateway)
+			})
+		}),
+	}))
+	defer ts.Close()
+	for _, path := range []string{"/ok", "/fail"} {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	line := regexp.MustCompile(`^time=\S+ level=ERROR msg=request request_id=[0-9a-f]{24} method=GET path=/fail status=502 bytes=7 duration=\S+ remote=127\.0\.0\.1:\d+\n$`)
+	if !line.MatchString(logs.String()) {
+		t.Fatalf("want the 502's access line alone, got:\n%s", logs)
+	}
+}
+
 func TestHealthAndReadiness(t *testing.T) {
 	var notReady error
 	var mu sync.Mutex

@@ -55,11 +55,21 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error with a formatted message.
+//
+// Errorf and InvalidParam are out of line: the validation that calls
+// them runs every call and fails rarely, and inlined, each call site's
+// error (its allocation and fields) sat between the checks, so that a
+// call that passed them all ran about twice the code lines
+// (docs/benchmarks.md, issue 13, callfoot session).
+//
+//go:noinline
 func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 // InvalidParam returns a CodeInvalidRequest error naming the field.
+//
+//go:noinline
 func InvalidParam(param, format string, args ...any) *Error {
 	return &Error{Code: CodeInvalidRequest, Param: param, Message: fmt.Sprintf(format, args...)}
 }

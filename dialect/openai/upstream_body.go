@@ -68,6 +68,20 @@ func appendChatBody(b []byte, req *stream.Request) (_ []byte, ok bool) {
 	b = dialect.AppendFloatField(b, `,"temperature":`, s.Temperature)
 	b = dialect.AppendFloatField(b, `,"top_p":`, s.TopP)
 	b = dialect.AppendStringsField(b, `,"stop":`, s.Stop)
+	if s.Seed != nil || s.Logprobs || req.ToolChoice != "" || s.TopK != nil || s.MinP != nil || s.RepeatPenalty != nil {
+		b = appendRareFields(b, req)
+	}
+	return append(b, '}'), true
+}
+
+// appendRareFields is appendChatBody's fields that most calls leave
+// unset, in their order: out of line, so that a call that sets none runs
+// one check, not each field's (docs/benchmarks.md, issue 13, callfoot
+// session).
+//
+//go:noinline
+func appendRareFields(b []byte, req *stream.Request) []byte {
+	s := &req.Sampling
 	if s.Seed != nil {
 		b = append(b, `,"seed":`...)
 		b = strconv.AppendInt(b, *s.Seed, 10)
@@ -89,8 +103,7 @@ func appendChatBody(b []byte, req *stream.Request) (_ []byte, ok bool) {
 		b = strconv.AppendInt(b, int64(*s.TopK), 10)
 	}
 	b = dialect.AppendFloatField(b, `,"min_p":`, s.MinP)
-	b = dialect.AppendFloatField(b, `,"repetition_penalty":`, s.RepeatPenalty)
-	return append(b, '}'), true
+	return dialect.AppendFloatField(b, `,"repetition_penalty":`, s.RepeatPenalty)
 }
 
 // appendMessage is one Message of upstreamChat, as encoding/json writes

@@ -40,6 +40,12 @@ func TestChatBodyMatchesMarshal(t *testing.T) {
 		{"small and large floats", stream.Request{Model: "m", Sampling: stream.Sampling{Temperature: f(0), TopP: f(0.000001),
 			MinP: f(-2.5e-300), RepeatPenalty: f(123456789012345678901.0)}}, true},
 		{"logprobs without top", stream.Request{Model: "m", Sampling: stream.Sampling{Logprobs: true}}, true},
+		// Each of appendRareFields' fields alone: one check guards them all.
+		{"seed alone", stream.Request{Model: "m", Sampling: stream.Sampling{Seed: &seed}}, true},
+		{"top_k alone", stream.Request{Model: "m", Sampling: stream.Sampling{TopK: i(0)}}, true},
+		{"min_p alone", stream.Request{Model: "m", Sampling: stream.Sampling{MinP: f(0.5)}}, true},
+		{"repetition_penalty alone", stream.Request{Model: "m", Sampling: stream.Sampling{RepeatPenalty: f(1.1)}}, true},
+		{"tool choice alone", stream.Request{Model: "m", ToolChoice: "none"}, true},
 		{"tool turns", stream.Request{Model: "m", ToolChoice: "required", Messages: []stream.Message{
 			{Role: "user", Content: "weather?"},
 			{Role: "assistant", ToolCalls: []stream.ToolCall{{ID: "call_1", Name: "get", Arguments: `{"city":"Paris"}`}, {Name: "", Arguments: ""}}},
