@@ -263,6 +263,7 @@ func (b *blocks) takeLocked(ctx context.Context, team string, tb *teamBlocks, ne
 	defer b.returning.Add(-n) // after any give-back below is counted
 	switch {
 	case err == nil && got >= blockMin*need && !b.closed:
+		b.s.failing.ok()
 		tb.returning -= n
 		b.openLocked(team, tb, r.ID, got, need, now, v)
 		return true
@@ -270,7 +271,7 @@ func (b *blocks) takeLocked(ctx context.Context, team string, tb *teamBlocks, ne
 		// Too small to be worth it (or closing): give it back.
 		b.giveBackLocked(tb, BlockClose{ID: r.ID, Credits: got, Fold: true})
 	case err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrExists):
-		b.s.log.Warn("account: taking a block of credits; reserving per call", "team", team, "err", err)
+		b.s.failing.failed("account: taking a block of credits; reserving per call", err, "team", team)
 		// It may have been stored before it failed: given back whole if
 		// so (no call was admitted from it), else this finds no block.
 		b.giveBackLocked(tb, BlockClose{ID: r.ID, Credits: math.MaxInt64, Fold: true})
@@ -449,13 +450,14 @@ func (b *blocks) closeInStore(c BlockClose) {
 		err := b.s.store.CloseBlock(ctx, c)
 		cancel()
 		if err == nil {
+			b.s.failing.ok()
 			if tries > 1 {
 				b.s.log.Info("account: gave back a block's credits", "block", c.ID, "held", c.Held, "tries", tries)
 			}
 			return
 		}
 		if tries == 1 {
-			b.s.log.Warn("account: giving back a block's credits; trying again", "block", c.ID, "credits", c.Credits, "held", c.Held, "err", err)
+			b.s.failing.failed("account: giving back a block's credits; trying again", err, "block", c.ID, "credits", c.Credits, "held", c.Held)
 		}
 		t := time.NewTimer(pause)
 		select {
