@@ -157,9 +157,10 @@ type BlockClose struct {
 	Credits int64    // given back if ID is open, closing it: those not handed out
 	Fold    bool     // fold ID: none of its calls is running
 	Folds   []string // other closed blocks to fold, their calls all recorded
-	// Held: Credits are a call's, admitted from ID and then refused,
-	// given back whatever ID's state, leaving it as it is. Not safe to
-	// try twice.
+	// Held: Credits are those of calls admitted from ID and then
+	// refused, given back in all by ID's process so far; the store gives
+	// back what it has not of that total, whatever ID's state, leaving
+	// it as it is. So tried twice it gives once.
 	Held bool
 }
 
@@ -304,8 +305,9 @@ type Store interface {
 	// c.Fold (a block whose calls are still running is folded after the
 	// last of them, by its process or a record of it), and folding the
 	// blocks c.Folds (their calls all recorded; not closed by it) in the
-	// same transaction. With c.Held, c.Credits are a call's, given back
-	// whatever c.ID's state.
+	// same transaction. With c.Held, c.Credits are the total of refused
+	// calls' credits given back, whatever c.ID's state (the part not
+	// given back yet is).
 	CloseBlock(ctx context.Context, c BlockClose) error
 	// RollBlock is CloseBlock(c) and TakeBlock(r, share, floor) in one
 	// transaction: the next block as the last closes. If it fails,

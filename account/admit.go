@@ -149,6 +149,7 @@ func (s *Service) reserve(ctx context.Context, r Reservation, team Team, until t
 	err := s.retryParked(wctx, r.TeamID, func() error { return s.store.Reserve(ctx, r) })
 	switch {
 	case err == nil:
+		s.failing.ok()
 		return nil
 	case errors.Is(err, ErrInsufficientCredits):
 		return stream.Errorf(stream.CodeInsufficientCredit, "team %s has fewer than %d free credits", team.ID, r.Credits)
@@ -173,7 +174,7 @@ func (s *Service) release(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.store.Release(ctx, id); err != nil {
-		s.log.Warn("account: releasing a refused call's reservation; its lease will", "reservation", id, "err", err)
+		s.failing.failed("account: releasing a refused call's reservation; its lease will", err, "reservation", id)
 	}
 }
 
@@ -191,7 +192,9 @@ func (s *Service) renewLease(ctx context.Context) {
 		}
 	}
 	if err := s.store.RenewLease(ctx, s.owner, now.Add(s.cfg.Lease)); err != nil {
-		s.log.Warn("account: renewing this process's reservation lease", "err", err)
+		s.failing.failed("account: renewing this process's reservation lease", err)
+	} else {
+		s.failing.ok()
 	}
 	kept := s.keptHolds(ctx)
 	n, err := s.store.ReleaseExpired(ctx, now, kept.keep)

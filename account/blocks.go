@@ -29,9 +29,11 @@ import (
 // charge exactly as with per-call reservations. A give-back the store
 // fails is tried again until it is stored (closeInStore), while the
 // process lives: the store gives a block's unused credits back once, at
-// its close, so a give-back stored and tried again (an error after the
-// commit) gives nothing twice. A take whose error may have come after
-// its block was stored gives that block back whole, the same way.
+// its close, and the credits of calls refused after it (unadmit) up to
+// the total their process gave back, so a give-back stored and tried
+// again (an error after the commit) gives nothing twice. A take whose
+// error may have come after its block was stored gives that block back
+// whole, the same way.
 //
 // Store writes: a block that handed out credits is followed, at its age,
 // by the next in the transaction that closes it (Store.RollBlock), as a
@@ -135,6 +137,9 @@ type block struct {
 	// once (recorded), not by each of their records.
 	calls  int
 	closed bool
+	// heldBack is the credits of calls admitted from it and refused
+	// after its close, given back in all (BlockClose.Held).
+	heldBack int64
 }
 
 func newBlocks(s *Service) *blocks {
@@ -258,6 +263,7 @@ func (b *blocks) takeLocked(ctx context.Context, team string, tb *teamBlocks, ne
 	defer b.returning.Add(-n) // after any give-back below is counted
 	switch {
 	case err == nil && got >= blockMin*need && !b.closed:
+		b.s.failing.ok()
 		tb.returning -= n
 		b.openLocked(team, tb, r.ID, got, need, now, v)
 		return true
@@ -265,7 +271,7 @@ func (b *blocks) takeLocked(ctx context.Context, team string, tb *teamBlocks, ne
 		// Too small to be worth it (or closing): give it back.
 		b.giveBackLocked(tb, BlockClose{ID: r.ID, Credits: got, Fold: true})
 	case err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrExists):
-		b.s.log.Warn("account: taking a block of credits; reserving per call", "team", team, "err", err)
+		b.s.failing.failed("account: taking a block of credits; reserving per call", err, "team", team)
 		// It may have been stored before it failed: given back whole if
 		// so (no call was admitted from it), else this finds no block.
 		b.giveBackLocked(tb, BlockClose{ID: r.ID, Credits: math.MaxInt64, Fold: true})
@@ -304,8 +310,10 @@ func (b *blocks) unadmit(team string, c *block, n int64) {
 		return
 	}
 	// Its close may be on its way still: given back as the call's, the
-	// block's state left as it is.
-	b.giveBackLocked(b.teams[team], BlockClose{ID: c.id, Credits: n, Held: true})
+	// block's state left as it is. The store gives back what it lacks of
+	// the total, so a try after a commit gives nothing twice.
+	c.heldBack += n
+	b.giveBackLocked(b.teams[team], BlockClose{ID: c.id, Credits: c.heldBack, Held: true})
 	b.doneLocked(team, c)
 }
 
@@ -430,7 +438,9 @@ func (b *blocks) giveBackLocked(tb *teamBlocks, c BlockClose) {
 // growing intervals (giveBackPause), until it is stored or this process
 // stops (then its lease's release gives back what its blocks hold).
 // Trying again is safe: a close stored already gives nothing back again
-// (BlockClose), and a fold takes only what is not folded yet. Until
+// (BlockClose), a refused calls' give-back (Held) gives only what the
+// store lacks of its total, and a fold takes only what is not folded
+// yet. Until
 // then the team counts as giving back (teamBlocks.returning): this
 // process's refusals for its credits wait for it, within refusedWait.
 func (b *blocks) closeInStore(c BlockClose) {
@@ -440,32 +450,27 @@ func (b *blocks) closeInStore(c BlockClose) {
 		err := b.s.store.CloseBlock(ctx, c)
 		cancel()
 		if err == nil {
+			b.s.failing.ok()
 			if tries > 1 {
-				b.s.log.Info("account: gave back a block's unused credits", "block", c.ID, "tries", tries)
+				b.s.log.Info("account: gave back a block's credits", "block", c.ID, "held", c.Held, "tries", tries)
 			}
 			return
 		}
-		if c.Held {
-			// A call's credits, not safe to give twice: the block's
-			// release (at this process's stop) gives them back.
-			b.s.log.Warn("account: giving back a refused call's credits; its block's release will", "block", c.ID, "credits", c.Credits, "err", err)
-			return
-		}
 		if tries == 1 {
-			b.s.log.Warn("account: giving back a block's unused credits; trying again", "block", c.ID, "credits", c.Credits, "err", err)
+			b.s.failing.failed("account: giving back a block's credits; trying again", err, "block", c.ID, "credits", c.Credits, "held", c.Held)
 		}
 		t := time.NewTimer(pause)
 		select {
 		case <-t.C:
 		case <-b.stop:
 			t.Stop()
-			b.s.log.Warn("account: giving back a block's unused credits; stopping, its lease's release will", "block", c.ID, "credits", c.Credits, "tries", tries, "err", err)
+			b.s.log.Warn("account: giving back a block's credits; stopping, its lease's release will", "block", c.ID, "credits", c.Credits, "held", c.Held, "tries", tries, "err", err)
 			return
 		}
 		pause = min(2*pause, giveBackPauseMax)
 		// Its calls' records may have found it open meanwhile, leaving
 		// their charges to a fold.
-		c.Fold = c.ID != ""
+		c.Fold = c.ID != "" && !c.Held
 	}
 }
 

@@ -62,6 +62,7 @@ func (s *Service) storeCall(c *Call) {
 	}
 	switch {
 	case err == nil:
+		s.failing.ok()
 	case errors.Is(err, ErrExists):
 		s.log.Debug("account: call already recorded; not charged again", "call", c.ID)
 	default:

@@ -104,6 +104,8 @@ type Service struct {
 	lim   Limiter
 	keys  *keyCache
 	log   *slog.Logger
+	// failing logs the store's failures, not one line a request.
+	failing storeLog
 
 	// owner names this process's reservations (see Config.Lease).
 	owner string
@@ -166,6 +168,7 @@ func New(st Store, cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.failing = storeLog{log: s.log, now: cfg.Now}
 	s.owner = newID("own_")
 	if cfg.Journal != "" {
 		s.openJournal(cfg.Journal)
@@ -551,7 +554,7 @@ func (s *Service) costCredits(cost float64) int64 {
 // Retry-After in every dialect (stream.CodeUnavailable), naming nothing
 // of the store; the cause goes to the log.
 func (s *Service) internal(err error) *stream.Error {
-	s.log.Warn("account: the store failed; answering 503", "err", err)
+	s.failing.failed("account: the store failed; answering 503", err)
 	return &stream.Error{Code: stream.CodeUnavailable, Message: "the accounting store is unavailable just now; retry", RetryAfter: storeRetryAfter, Err: err}
 }
 

@@ -210,6 +210,12 @@ func TestConcurrentMatchesSolo(t *testing.T) {
 // decodes is prefilled in chunks beside the other's decode token, within
 // BatchTokens a step, so the decoding stream gets a token in every step
 // of the prefill (unless its own reader is behind, which pauses it alone).
+//
+// Whether the decoding stream's reader keeps up is the machine's doing:
+// on a loaded one its relay goroutine may lag through a whole prefill
+// (every step paused), or the decoding stream end before the prompt
+// joins. Such a try shows nothing and the join is tried again; every
+// try's steps are checked in full.
 func TestJoinDoesNotStall(t *testing.T) {
 	const batchTokens = 8
 	e := newEngine(t, Options{MaxParallel: 2, BatchTokens: batchTokens})
@@ -232,45 +238,68 @@ func TestJoinDoesNotStall(t *testing.T) {
 	}
 	r.stepped.Store(&f)
 
-	a, err := e.Stream(context.Background(), chat("Once upon a time", stream.Sampling{Temperature: ptr(0.0), MaxTokens: 200}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ev, err := a.Recv(); err != nil || ev.Kind != stream.KindDelta {
-		t.Fatalf("first event %v, %v", ev, err)
-	}
-	mu.Lock()
-	joining = true
-	mu.Unlock()
-	done := make(chan stream.Result)
-	go func() { done <- stream.Collect(a) }()
 	long := strings.Repeat("Once upon a time, there was a little girl named Lily. ", 3)
-	b := collect(t, e, chat(long, stream.Sampling{Temperature: ptr(0.0), MaxTokens: 1}))
-	if resA := <-done; resA.Err != nil || b.Err != nil {
-		t.Fatalf("errors: %v, %v", resA.Err, b.Err)
-	}
-	if b.Usage.PromptTokens <= 3*batchTokens {
-		t.Fatalf("the joining prompt is %d tokens: too short to take several steps", b.Usage.PromptTokens)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	prefill, beside := 0, 0
-	for i, s := range steps {
-		if s.decode+s.prompt > batchTokens {
-			t.Errorf("step %d: %+v is over BatchTokens %d", i, s, batchTokens)
+	for try := 1; ; try++ {
+		mu.Lock()
+		joining, steps = false, nil
+		mu.Unlock()
+		a, err := e.Stream(context.Background(), chat("Once upon a time", stream.Sampling{Temperature: ptr(0.0), MaxTokens: 200}))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if s.prompt == 0 {
-			continue
+		if ev, err := a.Recv(); err != nil || ev.Kind != stream.KindDelta {
+			t.Fatalf("first event %v, %v", ev, err)
 		}
-		prefill++
-		if s.decode > 0 {
-			beside++
-		} else if s.paused == 0 {
-			t.Errorf("step %d: %+v: the decoding stream was left out of a prefill step", i, s)
+		mu.Lock()
+		joining = true
+		mu.Unlock()
+		done := make(chan stream.Result)
+		go func() { done <- stream.Collect(a) }()
+		b := collect(t, e, chat(long, stream.Sampling{Temperature: ptr(0.0), MaxTokens: 1}))
+		if resA := <-done; resA.Err != nil || b.Err != nil {
+			t.Fatalf("errors: %v, %v", resA.Err, b.Err)
 		}
-	}
-	if prefill < 3 || beside == 0 {
-		t.Fatalf("%d prefill steps, %d of them beside a decode token: %+v", prefill, beside, steps)
+		if b.Usage.PromptTokens <= 3*batchTokens {
+			t.Fatalf("the joining prompt is %d tokens: too short to take several steps", b.Usage.PromptTokens)
+		}
+		mu.Lock()
+		got := steps
+		joining = false
+		mu.Unlock()
+		// The joining prompt decodes nothing (one token, sampled from its
+		// prefill): a step decoding or pausing is the first stream's, so
+		// it was running until the last such step.
+		running := -1
+		for i, s := range got {
+			if s.decode > 0 || s.paused > 0 {
+				running = i
+			}
+		}
+		prefill, beside := 0, 0
+		for i, s := range got {
+			if s.decode+s.prompt > batchTokens {
+				t.Errorf("step %d: %+v is over BatchTokens %d", i, s, batchTokens)
+			}
+			if s.prompt == 0 {
+				continue
+			}
+			prefill++
+			if s.decode > 0 {
+				beside++
+			} else if s.paused == 0 && i < running {
+				t.Errorf("step %d: %+v: the decoding stream was left out of a prefill step", i, s)
+			}
+		}
+		if prefill < 3 {
+			t.Fatalf("%d prefill steps: %+v", prefill, got)
+		}
+		if beside > 0 || t.Failed() {
+			return
+		}
+		if try == 20 {
+			t.Fatalf("%d tries, none with a prefill step beside a decode token; the last: %+v", try, got)
+		}
+		t.Logf("try %d: the first stream was paused or done through the prefill; again", try)
 	}
 }
 

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,19 +32,25 @@ func start(t *testing.T, o cluster.Options) *cluster.Cluster {
 
 // call sends body to base+path with key and returns the status and body.
 func call(base, method, path, key, body string) (int, string, error) {
+	code, _, b, err := callH(base, method, path, key, body)
+	return code, b, err
+}
+
+// callH is call, with the response's header.
+func callH(base, method, path, key, body string) (int, http.Header, string, error) {
 	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
 	if err != nil {
-		return 0, "", err
+		return 0, nil, "", err
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, "", err
+		return 0, nil, "", err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
+	return resp.StatusCode, resp.Header, string(b), err
 }
 
 func mustJSON(t *testing.T, base, method, path, key, body string, want int) map[string]any {
@@ -110,19 +118,31 @@ func records(t *testing.T, base, teamID string) []record {
 // [DONE] and no error, id the call id its chunks carry, and first is
 // closed (when not nil) at its first content chunk.
 func stream(base, path, key, body string, first chan<- struct{}) (status int, id string, done bool, err error) {
+	status, _, id, done, err = streamH(base, path, key, body, first)
+	return status, id, done, err
+}
+
+// streamH is stream, with the response's header when it is not a 200.
+func streamH(base, path, key, body string, first chan<- struct{}) (status int, h http.Header, id string, done bool, err error) {
 	req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, "", false, err
+		return 0, nil, "", false, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
 		io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, "", false, nil
+		return resp.StatusCode, resp.Header, "", false, nil
 	}
-	sc := bufio.NewScanner(resp.Body)
+	status, id, done, err = readStream(resp.Body, first)
+	return status, nil, id, done, err
+}
+
+// readStream reads an OpenAI chat stream's body (see stream).
+func readStream(body io.Reader, first chan<- struct{}) (status int, id string, done bool, err error) {
+	sc := bufio.NewScanner(body)
 	var once sync.Once
 	for sc.Scan() {
 		line, ok := strings.CutPrefix(sc.Text(), "data: ")
@@ -145,4 +165,24 @@ func stream(base, path, key, body string, first chan<- struct{}) (status int, id
 		}
 	}
 	return 200, id, false, sc.Err()
+}
+
+// retryAgain says whether a spend's request that got status and header h
+// is sent again: a 503 with Retry-After (the accounting store did not
+// answer within a call's bound, as on a loaded machine), after waiting
+// as it says, as real clients do; at most maxRetries times a request.
+// retries counts them.
+func retryAgain(status int, h http.Header, tries *int, retries *atomic.Int64) bool {
+	const maxRetries = 10
+	if status != http.StatusServiceUnavailable || *tries >= maxRetries {
+		return false
+	}
+	secs, err := strconv.Atoi(h.Get("Retry-After"))
+	if err != nil || secs <= 0 {
+		return false
+	}
+	*tries++
+	retries.Add(1)
+	time.Sleep(time.Duration(secs) * time.Second)
+	return true
 }

@@ -119,11 +119,7 @@ func (s *Store) closeBlock(ctx context.Context, tx *sql.Tx, c account.BlockClose
 	if c.ID == "" {
 		// Folds alone.
 	} else if c.Held {
-		team, freed, err := s.shrinkBlock(ctx, tx, c.ID, c.Credits, 1)
-		if err == nil && freed > 0 {
-			_, err = s.exec(ctx, tx, releaseTeam, team, freed, 0.0)
-		}
-		if err != nil {
+		if err := s.giveHeldBack(ctx, tx, c.ID, c.Credits); err != nil {
 			return err
 		}
 	} else if err := s.giveBack(ctx, tx, c.ID, c.Credits); err != nil {
@@ -151,6 +147,39 @@ func (s *Store) closeBlock(ctx context.Context, tx *sql.Tx, c account.BlockClose
 func (s *Store) giveBack(ctx context.Context, tx *sql.Tx, id string, n int64) error {
 	team, freed, err := s.shrinkBlock(ctx, tx, id, n, 0)
 	if err == nil && freed > 0 {
+		_, err = s.exec(ctx, tx, releaseTeam, team, freed, 0.0)
+	}
+	return err
+}
+
+// giveHeldBack releases on its team what block id lacks of total, the
+// credits its process gave back in all for calls it admitted from the
+// block and then refused (held_back), leaving the block's state as it
+// is. A give-back stored already gives nothing again, and one tried
+// after a later one was stored is covered by it. A gone block (released
+// with its lease, or left with nothing) gives nothing.
+func (s *Store) giveHeldBack(ctx context.Context, tx *sql.Tx, id string, total int64) error {
+	var team string
+	var left, back int64
+	err := s.queryRowTx(ctx, tx, s.lockHeldQ, id).Scan(&team, &left, &back)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	case total <= back:
+		return nil
+	}
+	freed := min(total-back, left)
+	if _, err := s.exec(ctx, tx, setHeldBack, id, left-freed, total); err != nil {
+		return err
+	}
+	if left == freed {
+		if _, err := s.exec(ctx, tx, dropBlock, id); err != nil {
+			return err
+		}
+	}
+	if freed > 0 {
 		_, err = s.exec(ctx, tx, releaseTeam, team, freed, 0.0)
 	}
 	return err
@@ -217,6 +246,10 @@ const (
 	dropBlock    = `DELETE FROM reservations WHERE id = $1 AND credits = 0`
 	// lockBlockRow reads a block's row (Store.lockBlockQ: and locks it).
 	lockBlockRow = `SELECT team_id, block, credits, charged FROM reservations WHERE id = $1`
+	// lockHeldRow reads a block's row for a refused call's give-back
+	// (Store.lockHeldQ: and locks it).
+	lockHeldRow = `SELECT team_id, credits, held_back FROM reservations WHERE id = $1`
+	setHeldBack = `UPDATE reservations SET credits = $2, held_back = $3 WHERE id = $1`
 	// blockCharges is what the calls recorded inside block $1 were charged.
 	blockCharges = `SELECT CAST(COALESCE(SUM(credits), 0) AS BIGINT) FROM calls WHERE block_id = $1`
 	foldTeam     = `UPDATE teams SET credits = credits - $2, reserved = reserved - $2 WHERE id = $1`
@@ -263,5 +296,5 @@ func (s *Store) shrinkBlock(ctx context.Context, tx *sql.Tx, id string, n int64,
 
 // blockStatements are the statements New prepares for blocks.
 func (s *Store) blockStatements() []string {
-	return []string{insertBlock, shrinkBlockQ, lockBlock, setBlock, dropBlock, s.lockBlockQ, blockCharges, foldTeam, foldBlockQ, dropFolded}
+	return []string{insertBlock, shrinkBlockQ, lockBlock, setBlock, dropBlock, s.lockBlockQ, s.lockHeldQ, setHeldBack, blockCharges, foldTeam, foldBlockQ, dropFolded}
 }

@@ -128,7 +128,7 @@ func TestStatementsArePositional(t *testing.T) {
 	}
 	defer db.Close()
 	ctx := context.Background()
-	s := &Store{o: Options{Write: db, Positional: true}, lockBlockQ: lockBlockRow}
+	s := &Store{o: Options{Write: db, Positional: true}, lockBlockQ: lockBlockRow, lockHeldQ: lockHeldRow}
 	if err := s.migrate(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -67,8 +67,9 @@ type Store struct {
 	wstmts sync.Map // query → *stmt on the write pool
 
 	reserving reserveGroup
-	// lockBlockQ locks a block's row (blocks.go), as the database can.
-	lockBlockQ string
+	// lockBlockQ and lockHeldQ lock a block's row (blocks.go), as the
+	// database can.
+	lockBlockQ, lockHeldQ string
 }
 
 // exec runs a write in tx, through the statement New prepared for q if
@@ -179,9 +180,10 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	if o.Retry == nil {
 		o.Retry = func(error) bool { return false }
 	}
-	s := &Store{o: o, lockBlockQ: lockBlockRow}
+	s := &Store{o: o, lockBlockQ: lockBlockRow, lockHeldQ: lockHeldRow}
 	if o.RowLocks {
 		s.lockBlockQ += ` FOR UPDATE`
+		s.lockHeldQ += ` FOR UPDATE`
 	}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
