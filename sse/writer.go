@@ -347,7 +347,12 @@ func (w *Writer) SendText(e *TextEvent, text string) error {
 	if !w.held {
 		w.mu.Lock()
 	}
-	if !w.quiet || !sameName(e.Name, w.name) {
+	// Room for the longest id line, e and a short text: then nothing
+	// below grows the buffer, the event is copied into it and only its
+	// length is stored (no growth's code, no write barrier, in a token's
+	// code lines: docs/benchmarks.md, issue 13, tokfoot session).
+	if !w.quiet || !sameName(e.Name, w.name) ||
+		cap(w.buf)-len(w.buf) < textRoom+len(w.idPrefix)+len(e.Lines)+len(e.End) {
 		w.unlock()
 		return w.sendText(e, text)
 	}
@@ -356,22 +361,40 @@ func (w *Writer) SendText(e *TextEvent, text string) error {
 		b = w.appendID(b)
 	}
 	// e.Lines hold the event: line of e.Name, w.name: nameLine's bytes.
-	b = append(b, e.Lines...)
-	if s, ok := jsonstr.AppendShort(b, text); ok { // a call with no frame
-		b = s
-	} else {
-		b = jsonstr.Append(b, text)
+	// Copied into the room checked above: no bounds to check.
+	n := len(b)
+	copy(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), n)), len(e.Lines)), e.Lines)
+	if b, ok = jsonstr.AppendShort(b[:n+len(e.Lines)], text); !ok {
+		w.longText(n+len(e.Lines), text, e.End)
+		return nil
 	}
-	w.buf = append(b, e.End...)
-	w.held = true // until the Flush before the source's wait: see held
+	n = len(b)
+	copy(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), n)), len(e.End)), e.End)
+	w.buf = w.buf[:n+len(e.End)] // b is w.buf's array
+	w.held = true                // until the Flush before the source's wait: see held
 	return nil
 }
 
-// sameName is a == b, by their pointers first: a stream's names are the
-// dialect's constants, given again (a compare of a length and a memequal
-// call less a token).
+// textRoom is the room SendText's common event needs besides the id's
+// prefix and its TextEvent's parts: the longest id line and a short
+// text (jsonstr.AppendShort's).
+const textRoom = len("id: \n") + 20 + jsonstr.ShortRoom
+
+// longText ends SendText's event after its lines, which end at n in
+// w.buf's array, with text that AppendShort does not write, then end.
+//
+//go:noinline
+func (w *Writer) longText(n int, text, end string) {
+	w.buf = append(jsonstr.Append(w.buf[:n], text), end...)
+	w.held = true
+}
+
+// sameName is a == b for SendText's common event, by their pointers: a
+// stream's names are the dialect's constants, given again (no memequal
+// call in a token's code). Equal names elsewhere take SendText's other
+// path, which compares their bytes.
 func sameName(a, b string) bool {
-	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
+	return len(a) == len(b) && (len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b))
 }
 
 // sendText is SendText through SendAppend, out of line.
@@ -565,40 +588,47 @@ func (w *Writer) Flush() error {
 	if !w.held {
 		w.mu.Lock()
 	}
-	if w.quiet && w.headed {
-		// The common flush, before each wait of a stream under way:
-		// flush's and write's work without their calls, and without
-		// the defer below (two calls more a flush): nothing but the
-		// response's Write and FlushError runs under mu, and net/http's
-		// do not panic while its handler runs. Quiet and headed, the
-		// headers went and nothing is unsent.
-		if len(w.buf) == 0 { // nothing sent, so nothing held
-			w.mu.Unlock()
-			return nil
-		}
-		_, err := w.w.Write(w.buf)
-		w.buf = w.buf[:0]
-		if err == nil {
-			if err = w.fl.FlushError(); err == nil {
-				// now's common case by hand (a call less a token;
-				// too complex for the compiler's budget): a token's
-				// flush takes the Clock's reading of it. tick, which
-				// ignores the Clock, cannot be running: it holds mu.
-				if t := w.eventTime(); t != w.stamp {
-					w.stamp, w.last = t, max(t, w.last)
-				} else {
-					w.last = w.now()
-				}
-				w.held = false
-				w.mu.Unlock()
-				return nil
-			}
-			err = w.failed(err, true)
-		} else {
-			err = w.failed(err, false)
-		}
-		w.unlock()
-		return err
+	if !w.quiet || !w.headed || len(w.buf) == 0 {
+		return w.flushAside()
+	}
+	// The common flush, before each wait of a stream under way, with
+	// events sent: flush's and write's work without their calls, and
+	// without a deferred unlock (flushAside's): nothing but the
+	// response's Write and FlushError runs under mu, and net/http's do
+	// not panic while its handler runs. Quiet and headed, the headers
+	// went and nothing is unsent. Anything else is out of line, so that
+	// a token's flush runs few code lines (docs/benchmarks.md, issue 13,
+	// tokfoot session).
+	_, err := w.w.Write(w.buf)
+	w.buf = w.buf[:0]
+	flushing := err == nil
+	if flushing {
+		err = w.fl.FlushError()
+	}
+	if err != nil {
+		return w.failedUnlock(err, flushing)
+	}
+	// now's common case by hand (a call less a token; too complex for
+	// the compiler's budget): a token's flush takes the Clock's reading
+	// of it. tick, which ignores the Clock, cannot be running: it holds
+	// mu.
+	if t := w.eventTime(); t != w.stamp {
+		w.stamp, w.last = t, max(t, w.last)
+	} else {
+		w.last = w.now()
+	}
+	w.held = false
+	w.mu.Unlock()
+	return nil
+}
+
+// flushAside is Flush but for its common case, mu held; it unlocks mu.
+//
+//go:noinline
+func (w *Writer) flushAside() error {
+	if w.quiet && w.headed { // nothing sent, so nothing held
+		w.mu.Unlock()
+		return nil
 	}
 	defer w.unlock()
 	if err := w.usable(); err != nil {
@@ -794,12 +824,14 @@ func (w *Writer) eventTime() time.Duration {
 // per open stream (docs/benchmarks.md, issue 13, sixth session).
 func (w *Writer) writeHeaded() error { return w.write() }
 
-// failed ends Flush's fast path on err, its write's or (flushing) its
-// flush's, as flush would: kept as the Writer's error and returned, but
-// for a response that cannot flush, which is no failure (see write).
+// failedUnlock ends Flush's fast path on err, its write's or (flushing)
+// its flush's, as flush would: kept as the Writer's error and returned,
+// but for a response that cannot flush, which is no failure (see write).
+// It unlocks mu.
 //
 //go:noinline
-func (w *Writer) failed(err error, flushing bool) error {
+func (w *Writer) failedUnlock(err error, flushing bool) error {
+	defer w.unlock()
 	if flushing && errors.Is(err, http.ErrNotSupported) {
 		w.last = w.now()
 		return nil
