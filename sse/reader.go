@@ -422,6 +422,33 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 		}
 		i = idEnd + 1
 	}
+	if run != nil || sh.opt > 0 {
+		return r.shapedAside(b, sh, run, i, idEnd)
+	}
+	// A token's text, its shape with no optional member: the rest of
+	// the work in a short run of code (docs/benchmarks.md, issue 13,
+	// tokfoot session).
+	from, j := i+len(sh.head), -1 // j: the run's end, -1 when the event is not of sh
+	if len(b) >= from {
+		j = matchPlain(b, i, from, sh.head, sh.tail)
+	}
+	end := j + len(sh.tail)
+	// The lines' lengths, without their ends, as NextRaw's limit counts
+	// them.
+	if j < 0 || end-i-sh.lfs+idEnd > r.max {
+		return nil, false
+	}
+	r.took(b, idEnd, end)
+	return b[from:j], true
+}
+
+// shapedAside is NextShaped's rest, from the start of sh's lines at i in
+// b (after an id line that ends at idEnd, or none), for a run of run's
+// bytes or a shape with an optional member (out of line: a token's
+// text has neither).
+//
+//go:noinline
+func (r *Reader) shapedAside(b []byte, sh *Shape, run *[256]bool, i, idEnd int) ([]byte, bool) {
 	head, tail := sh.head, sh.tail
 	from := i + len(head)
 	if len(b) < from {
@@ -439,11 +466,16 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 			j = -1
 		}
 	}
-	// The lines' lengths, without their ends, as NextRaw's limit counts
-	// them.
 	if j < 0 || end-i-sh.lfs+idEnd > r.max {
 		return nil, false
 	}
+	r.took(b, idEnd, end)
+	return b[from:j], true
+}
+
+// took ends NextShaped's event, the first end bytes of b (the unread
+// bytes), keeping its id, whose line ends at idEnd (none when 0).
+func (r *Reader) took(b []byte, idEnd, end int) {
 	if idEnd > 0 {
 		if len(b) >= 4+maxShortID {
 			// The id and what follows it, as one array: a few
@@ -451,16 +483,22 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 			// few digits (idBuf holds the id in its first idLen).
 			r.idBuf = [maxShortID]byte(b[4 : 4+maxShortID])
 		} else {
-			// A few bytes: copied in a loop, not by a call of memmove.
-			id := b[4:idEnd]
-			for k := range min(len(id), maxShortID) {
-				r.idBuf[k] = id[k]
-			}
+			r.keepShortID(b[4:idEnd])
 		}
 		r.idLen, r.idShort, r.idDirty = idEnd-4, true, true
 	}
 	r.r += end
-	return b[from:j], true
+}
+
+// keepShortID keeps id, at most maxShortID bytes, in idBuf: copied in a
+// loop, not by a call of memmove (out of line: an id line at the end of
+// what was read, seldom).
+//
+//go:noinline
+func (r *Reader) keepShortID(id []byte) {
+	for k := range min(len(id), maxShortID) {
+		r.idBuf[k] = id[k]
+	}
 }
 
 // matchRun is matchPlain for the run's bytes in run: the end of the
