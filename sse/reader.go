@@ -386,7 +386,8 @@ func (s *Shape) member(b []byte, k int) int {
 }
 
 // NextShaped is NextRaw for the commonest event of a token path: an
-// event of sh (a short id line first or none, no NUL in it) whose run is
+// event of sh (a short id line first, with its event whole in the buffer
+// and maxShortID bytes after "id: ", or none; no NUL in it) whose run is
 // one or more bytes that run holds (no CR nor LF among them; with a nil
 // run, JSON-plain bytes: printable ASCII but the quote and the backslash,
 // found 16 a step), whole in the
@@ -416,7 +417,10 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 	// bufp is set while err is nil): some 10 instructions a token.
 	b := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(r.bufp), r.r)), r.w-r.r)
 	idEnd, i := 0, 0 // the id line's LF, if there is one; where sh's lines begin
-	if len(b) > 4 && string(b[:4]) == "id: " {
+	// An id line is taken with the bytes after it up to maxShortID (see
+	// took): an event with one is left to NextRaw while fewer are read
+	// (it then cannot be sh's, whose lines are longer).
+	if len(b) >= 4+maxShortID && string(b[:4]) == "id: " {
 		if idEnd = shortID(b); idEnd < 0 {
 			return nil, false
 		}
@@ -474,31 +478,18 @@ func (r *Reader) shapedAside(b []byte, sh *Shape, run *[256]bool, i, idEnd int) 
 }
 
 // took ends NextShaped's event, the first end bytes of b (the unread
-// bytes), keeping its id, whose line ends at idEnd (none when 0).
+// bytes), keeping its id, whose line ends at idEnd (none when 0; else b
+// holds maxShortID bytes after "id: ").
 func (r *Reader) took(b []byte, idEnd, end int) {
 	if idEnd > 0 {
-		if len(b) >= 4+maxShortID {
-			// The id and what follows it, as one array: a few
-			// moves, where a loop took some 40 instructions for a
-			// few digits (idBuf holds the id in its first idLen).
-			r.idBuf = [maxShortID]byte(b[4 : 4+maxShortID])
-		} else {
-			r.keepShortID(b[4:idEnd])
-		}
+		// The id and what follows it, as one array (b holds it: see
+		// NextShaped): a few moves, where a loop took some 40
+		// instructions for a few digits (idBuf holds the id in its
+		// first idLen).
+		r.idBuf = [maxShortID]byte(b[4 : 4+maxShortID])
 		r.idLen, r.idShort, r.idDirty = idEnd-4, true, true
 	}
 	r.r += end
-}
-
-// keepShortID keeps id, at most maxShortID bytes, in idBuf: copied in a
-// loop, not by a call of memmove (out of line: an id line at the end of
-// what was read, seldom).
-//
-//go:noinline
-func (r *Reader) keepShortID(id []byte) {
-	for k := range min(len(id), maxShortID) {
-		r.idBuf[k] = id[k]
-	}
 }
 
 // matchRun is matchPlain for the run's bytes in run: the end of the
