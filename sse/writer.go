@@ -338,10 +338,10 @@ var errTextEvent = errors.New("sse: malformed TextEvent")
 // SendText is SendAppend for an event named e.Name whose data is the
 // rest of e.Lines, then text as a JSON string (jsonstr.Append: escaped as
 // encoding/json does), then e.End's data. Its common event (quiet, the
-// last name again) runs no code but the Writer's and jsonstr's under mu,
-// which cannot panic: no deferred unlock and no encoder's call
-// (docs/benchmarks.md, issue 13, writeside session); anything else is
-// SendAppend's. e is passed by reference, text by value: the arguments
+// last name again, by its pointer, room in the buffer) runs no code but
+// the Writer's and jsonstr's under mu, which cannot panic: no deferred
+// unlock and no encoder's call (docs/benchmarks.md, issue 13, writeside
+// session); anything else is SendAppend's. e is passed by reference, text by value: the arguments
 // fit the registers.
 func (w *Writer) SendText(e *TextEvent, text string) error {
 	if !w.held {
