@@ -7,6 +7,7 @@ package sse
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -116,6 +117,16 @@ type Writer struct {
 	idLast   uint8 // idLine's last digit's index when it is in idArr, else 0 (in padding)
 
 	omitIDs bool
+	// idRoom is the most the next id line may take: its last length and
+	// a digit more (a carry); before the first, the longest; 0 without
+	// ids. SendText's common event is written only with room for it.
+	idRoom   uint32
+	idPrefix string
+	deferred bool // Options.DeferFlush: buf may hold unflushed events
+	// quiet is deferred on a usable Writer without a log: SendAppend's
+	// event is only appended. Cleared with closed and err.
+	quiet  bool
+	unsent bool // the headers are not flushed yet (deferred only)
 	// held says SendText kept mu, for the Flush (or any other call) that
 	// follows on the same goroutine: a token's send and flush are one
 	// lock and unlock, not two (docs/benchmarks.md, issue 13, locks
@@ -123,13 +134,7 @@ type Writer struct {
 	// goroutine (Options.DeferFlush), which alone reads it; between the
 	// send and the Flush before its source's wait that goroutine runs, and
 	// the keep-alives, whose walk does not wait for mu, lose nothing.
-	held     bool
-	idPrefix string
-	deferred bool // Options.DeferFlush: buf may hold unflushed events
-	// quiet is deferred on a usable Writer without a log: SendAppend's
-	// event is only appended. Cleared with closed and err.
-	quiet     bool
-	unsent    bool // the headers are not flushed yet (deferred only)
+	held      bool
 	keepAlive time.Duration
 	// timer runs tick: the keep-alives, and the unsent headers'
 	// HeaderGrace while grace is set. One timer (and one closure) a
@@ -195,6 +200,9 @@ func (sw *Writer) open(w http.ResponseWriter, o Options, k *Keeper) {
 	// temporary in this frame, which is under the first flush of a
 	// Writer that does not defer it (see writeHeaded).
 	sw.w, sw.id, sw.omitIDs, sw.idPrefix = w, o.LastID, o.OmitIDs, o.IDPrefix
+	if !o.OmitIDs {
+		sw.idRoom = roomOf(len("id: \n") + len(o.IDPrefix) + 20) // 20: a uint64's digits
+	}
 	sw.deferred, sw.bufp, sw.base, sw.keeper = o.DeferFlush, bufPool.Get().(*[]byte), time.Now(), k
 	w.WriteHeader(http.StatusOK)
 	sw.fl = flusherOf(w) // after WriteHeader, by which a recorder knows its target
@@ -347,14 +355,17 @@ func (w *Writer) SendText(e *TextEvent, text string) error {
 	if !w.held {
 		w.mu.Lock()
 	}
-	// Room for the longest id line, e and a short text: then nothing
-	// below grows the buffer, the event is copied into it and only its
-	// length is stored (no growth's code, no write barrier, in a token's
-	// code lines: docs/benchmarks.md, issue 13, tokfoot session).
-	if !w.quiet || !sameName(e.Name, w.name) ||
-		cap(w.buf)-len(w.buf) < textRoom+len(w.idPrefix)+len(e.Lines)+len(e.End) {
+	// With room for the next id line, e and a short text, nothing below
+	// grows the buffer: the event is copied into it and only its length
+	// is stored (no growth's code, no write barrier, in a token's code
+	// lines: docs/benchmarks.md, issue 13, tokfoot session).
+	if !w.quiet || !sameName(e.Name, w.name) {
 		w.unlock()
 		return w.sendText(e, text)
+	}
+	if cap(w.buf)-len(w.buf) < int(w.idRoom)+len(e.Lines)+jsonstr.ShortRoom+len(e.End) {
+		w.appendText(e, text)
+		return nil
 	}
 	b, ok := w.nextID(w.buf)
 	if !ok {
@@ -375,10 +386,19 @@ func (w *Writer) SendText(e *TextEvent, text string) error {
 	return nil
 }
 
-// textRoom is the room SendText's common event needs besides the id's
-// prefix and its TextEvent's parts: the longest id line and a short
-// text (jsonstr.AppendShort's).
-const textRoom = len("id: \n") + 20 + jsonstr.ShortRoom
+// roomOf is n as an idRoom (an id prefix of 2 GiB is none a Writer is
+// given).
+func roomOf(n int) uint32 { return uint32(min(n, math.MaxInt32)) }
+
+// appendText is SendText's common event appended to w.buf, which grows
+// if the event needs more room than it has (out of line: seldom).
+//
+//go:noinline
+func (w *Writer) appendText(e *TextEvent, text string) {
+	b := append(w.appendID(w.buf), e.Lines...)
+	w.buf = append(jsonstr.Append(b, text), e.End...)
+	w.held = true
+}
 
 // longText ends SendText's event after its lines, which end at n in
 // w.buf's array, with text that AppendShort does not write, then end.
@@ -568,6 +588,7 @@ func (w *Writer) newIDLine() []byte {
 	w.idDigits = len(l)
 	l = strconv.AppendUint(l, w.id, 10)
 	w.idLine = append(l, '\n')
+	w.idRoom = roomOf(len(w.idLine) + 1)
 	if w.idLast = 0; unsafe.SliceData(w.idLine) == &w.idArr[0] {
 		w.idLast = uint8(len(w.idLine) - 2)
 	}
