@@ -103,14 +103,39 @@ func (m *meter) Recv() (ev stream.Event, err error) {
 // settled (something queued, the end or Close) it reads nothing: Recv
 // returns what comes next. Only for a meter whose in has a token path
 // (Call.TokenStream).
+//
+// A token under way (the clock's base found, the first token timed, room
+// for the text) is delta's work in a short straight run here; the rest
+// is delta's, out of line: the code a token runs stays in few
+// instruction-cache lines (docs/benchmarks.md, issue 13, tokfoot
+// session).
 func (m *meter) RecvToken() (string, bool) {
 	if m.settled.Load() {
 		return "", false
 	}
 	text, ok := m.tin.RecvToken()
-	if !ok || !m.delta(stream.Output, text) {
-		return "", false // closed: Recv's settled path ends the stream
+	if !ok {
+		return "", false
 	}
+	if m.base == 0 {
+		return text, m.delta(stream.Output, text) // closed: Recv's settled path ends the stream
+	}
+	now := time.Duration(monotime.Now() - m.base) // since(), by hand
+	m.seen = now
+	m.mu.Lock()
+	if n := len(m.out); m.closed || !m.hasLast || cap(m.out)-n < len(text) {
+		return text, m.deltaLocked(stream.Output, text, now)
+	}
+	if m.tokens != nil {
+		m.tokens.TokenGap(now - m.last)
+	}
+	m.last = now
+	// The text copied into the room it has: the slice's length alone
+	// changes (no pointer stored, no write barrier).
+	n := len(m.out)
+	m.out = m.out[:n+len(text)]
+	copy(m.out[n:], text)
+	m.mu.Unlock()
 	return text, true
 }
 
@@ -141,26 +166,22 @@ func (c *Call) TokenStream() stream.TokenStream {
 //
 //go:noinline
 func (m *meter) delta(ch stream.Channel, text string) bool {
-	var now time.Duration // since(), by hand: it is beyond the inliner's budget
-	if m.base != 0 {
-		now = time.Duration(monotime.Now() - m.base)
-	} else {
-		now = m.firstSince()
-	}
+	now := m.since()
 	m.seen = now
 	m.mu.Lock()
+	return m.deltaLocked(ch, text, now)
+}
+
+// deltaLocked is delta's work after the lock, now being the token's
+// time; it unlocks mu.
+//
+//go:noinline
+func (m *meter) deltaLocked(ch stream.Channel, text string, now time.Duration) bool {
 	if m.closed {
 		m.mu.Unlock()
 		return false
 	}
-	// token(now), inlined by hand (too complex for the compiler's
-	// budget): a call and its frame less a token.
-	if !m.hasLast {
-		m.firstToken(now)
-	} else if m.tokens != nil {
-		m.tokens.TokenGap(now - m.last)
-	}
-	m.last = now
+	m.token(now)
 	// One WriteString for both channels: each is inlined code.
 	b := &m.out
 	if ch == stream.Thinking {

@@ -1,10 +1,12 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -25,6 +27,9 @@ func FuzzTokenPath(f *testing.F) {
 	f.Add([]byte("hello world"), []byte{0, 16, 32, 48, 48, 5, 6}, uint8(0x55))
 	f.Add([]byte("h\xc3\xa9llo"), []byte{3, 16, 32, 17, 48, 16, 7}, uint8(0xff))
 	f.Add([]byte("abcdefgh"), []byte{2, 16, 16, 16, 16, 6}, uint8(0))
+	// An answer longer than the meter's first room for it (64 bytes),
+	// which grows out of its token path's line.
+	f.Add([]byte(strings.Repeat("abc", 40)), append(append([]byte{0}, bytes.Repeat([]byte{48}, 40)...), 5), uint8(0xff))
 	f.Fuzz(func(t *testing.T, text, ops []byte, use uint8) {
 		if len(ops) > 64 {
 			ops = ops[:64]

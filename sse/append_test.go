@@ -204,3 +204,25 @@ func TestSendTextIDs(t *testing.T) {
 		}
 	}
 }
+
+// SendText grows its Writer's buffer only for events that do not fit,
+// as SendAppend does: an event that fits the buffer but not the room its
+// common run asks for (the next id line and a short text) is appended in
+// place, the buffer not grown for it. A buffer of 512 bytes holds two
+// events of 250.
+func TestSendTextRoom(t *testing.T) {
+	w := NewWriter(httptest.NewRecorder(), Options{KeepAlive: -1, DeferFlush: true})
+	defer w.Close()
+	e := NewTextEvent("", []byte(strings.Repeat("h", 200-len("data: "))), strings.Repeat("t", 38))
+	must(t, w.SendText(e, "x"))
+	must(t, w.Flush())
+	c := cap(w.buf)
+	n := testing.AllocsPerRun(100, func() {
+		w.SendText(e, "ab")
+		w.SendText(e, "ab")
+		w.Flush()
+	})
+	if n != 0 || cap(w.buf) != c {
+		t.Fatalf("two events in a buffer of %d: %v allocations, capacity %d after", c, n, cap(w.buf))
+	}
+}

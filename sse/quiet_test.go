@@ -48,6 +48,8 @@ func FuzzQuietWriter(f *testing.F) {
 	f.Add([]byte{0, 1, 4, 0, 1, 0, 6, 1}, "x", "", true)
 	f.Add([]byte{1, 0, 5, 1, 0, 6, 7, 1, 0, 3, 1}, "a b", "e", false)
 	f.Add([]byte{10, 1, 10, 10, 1, 4, 10, 1, 6, 10, 9, 10}, `{"t":`, "\xff\u2028", false)
+	f.Add([]byte{11, 11, 1, 10, 11, 12, 11, 11, 11, 11, 11, 11, 11, 11, 1, 11}, strings.Repeat("tok", 30), "e", false)
+	f.Add([]byte{11, 11, 11, 1, 11, 11, 11, 11, 9, 11}, "ab", "", true)
 	f.Fuzz(func(t *testing.T, ops []byte, data, other string, omitIDs bool) {
 		if strings.ContainsAny(data+other, "\r\n") || len(ops) > 64 {
 			return
@@ -68,7 +70,7 @@ func FuzzQuietWriter(f *testing.F) {
 				names := [2]string{"", other}
 				for k, op := range ops {
 					var err error
-					switch op % 11 {
+					switch op % 12 {
 					case 0:
 						err = w.SendAppend(names[k%2], func(b []byte) []byte { return append(b, data...) })
 					case 1:
@@ -91,8 +93,10 @@ func FuzzQuietWriter(f *testing.F) {
 						err = w.Close()
 					case 10: // a token's event: SendText's, SendAppend's when not quiet
 						err = w.SendText(NewTextEvent(names[k%2], []byte(data), data), other+"\n\"<"+data)
+					case 11: // a short plain text, maybe (AppendShort's), under a copy of a name
+						err = w.SendText(NewTextEvent(strings.Clone(names[k%2]), []byte(data), data), data)
 					}
-					fmt.Fprintf(&log, "%d:%v ", op%11, err)
+					fmt.Fprintf(&log, "%d:%v ", op%12, err)
 				}
 				w.Close()
 				fmt.Fprintf(&log, "| id %d writes %d flushes %d %q", w.LastID(), o.writes, o.flushes, o.body.String())

@@ -386,7 +386,8 @@ func (s *Shape) member(b []byte, k int) int {
 }
 
 // NextShaped is NextRaw for the commonest event of a token path: an
-// event of sh (a short id line first or none, no NUL in it) whose run is
+// event of sh (a short id line first, with its event whole in the buffer
+// and maxShortID bytes after "id: ", or none; no NUL in it) whose run is
 // one or more bytes that run holds (no CR nor LF among them; with a nil
 // run, JSON-plain bytes: printable ASCII but the quote and the backslash,
 // found 16 a step), whole in the
@@ -416,12 +417,42 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 	// bufp is set while err is nil): some 10 instructions a token.
 	b := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(r.bufp), r.r)), r.w-r.r)
 	idEnd, i := 0, 0 // the id line's LF, if there is one; where sh's lines begin
-	if len(b) > 4 && string(b[:4]) == "id: " {
+	// An id line is taken with the bytes after it up to maxShortID (see
+	// took): an event with one is left to NextRaw while fewer are read
+	// (it then cannot be sh's, whose lines are longer).
+	if len(b) >= 4+maxShortID && string(b[:4]) == "id: " {
 		if idEnd = shortID(b); idEnd < 0 {
 			return nil, false
 		}
 		i = idEnd + 1
 	}
+	if run != nil || sh.opt > 0 {
+		return r.shapedAside(b, sh, run, i, idEnd)
+	}
+	// A token's text, its shape with no optional member: the rest of
+	// the work in a short run of code (docs/benchmarks.md, issue 13,
+	// tokfoot session).
+	from, j := i+len(sh.head), -1 // j: the run's end, -1 when the event is not of sh
+	if len(b) >= from {
+		j = matchPlain(b, i, from, sh.head, sh.tail)
+	}
+	end := j + len(sh.tail)
+	// The lines' lengths, without their ends, as NextRaw's limit counts
+	// them.
+	if j < 0 || end-i-sh.lfs+idEnd > r.max {
+		return nil, false
+	}
+	r.took(b, idEnd, end)
+	return b[from:j], true
+}
+
+// shapedAside is NextShaped's rest, from the start of sh's lines at i in
+// b (after an id line that ends at idEnd, or none), for a run of run's
+// bytes or a shape with an optional member (out of line: a token's
+// text has neither).
+//
+//go:noinline
+func (r *Reader) shapedAside(b []byte, sh *Shape, run *[256]bool, i, idEnd int) ([]byte, bool) {
 	head, tail := sh.head, sh.tail
 	from := i + len(head)
 	if len(b) < from {
@@ -439,28 +470,26 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 			j = -1
 		}
 	}
-	// The lines' lengths, without their ends, as NextRaw's limit counts
-	// them.
 	if j < 0 || end-i-sh.lfs+idEnd > r.max {
 		return nil, false
 	}
+	r.took(b, idEnd, end)
+	return b[from:j], true
+}
+
+// took ends NextShaped's event, the first end bytes of b (the unread
+// bytes), keeping its id, whose line ends at idEnd (none when 0; else b
+// holds maxShortID bytes after "id: ").
+func (r *Reader) took(b []byte, idEnd, end int) {
 	if idEnd > 0 {
-		if len(b) >= 4+maxShortID {
-			// The id and what follows it, as one array: a few
-			// moves, where a loop took some 40 instructions for a
-			// few digits (idBuf holds the id in its first idLen).
-			r.idBuf = [maxShortID]byte(b[4 : 4+maxShortID])
-		} else {
-			// A few bytes: copied in a loop, not by a call of memmove.
-			id := b[4:idEnd]
-			for k := range min(len(id), maxShortID) {
-				r.idBuf[k] = id[k]
-			}
-		}
+		// The id and what follows it, as one array (b holds it: see
+		// NextShaped): a few moves, where a loop took some 40
+		// instructions for a few digits (idBuf holds the id in its
+		// first idLen).
+		r.idBuf = [maxShortID]byte(b[4 : 4+maxShortID])
 		r.idLen, r.idShort, r.idDirty = idEnd-4, true, true
 	}
 	r.r += end
-	return b[from:j], true
 }
 
 // matchRun is matchPlain for the run's bytes in run: the end of the

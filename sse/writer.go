@@ -7,6 +7,7 @@ package sse
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -116,6 +117,16 @@ type Writer struct {
 	idLast   uint8 // idLine's last digit's index when it is in idArr, else 0 (in padding)
 
 	omitIDs bool
+	// idRoom is the most the next id line may take: its last length and
+	// a digit more (a carry); before the first, the longest; 0 without
+	// ids. SendText's common event is written only with room for it.
+	idRoom   uint32
+	idPrefix string
+	deferred bool // Options.DeferFlush: buf may hold unflushed events
+	// quiet is deferred on a usable Writer without a log: SendAppend's
+	// event is only appended. Cleared with closed and err.
+	quiet  bool
+	unsent bool // the headers are not flushed yet (deferred only)
 	// held says SendText kept mu, for the Flush (or any other call) that
 	// follows on the same goroutine: a token's send and flush are one
 	// lock and unlock, not two (docs/benchmarks.md, issue 13, locks
@@ -123,13 +134,7 @@ type Writer struct {
 	// goroutine (Options.DeferFlush), which alone reads it; between the
 	// send and the Flush before its source's wait that goroutine runs, and
 	// the keep-alives, whose walk does not wait for mu, lose nothing.
-	held     bool
-	idPrefix string
-	deferred bool // Options.DeferFlush: buf may hold unflushed events
-	// quiet is deferred on a usable Writer without a log: SendAppend's
-	// event is only appended. Cleared with closed and err.
-	quiet     bool
-	unsent    bool // the headers are not flushed yet (deferred only)
+	held      bool
 	keepAlive time.Duration
 	// timer runs tick: the keep-alives, and the unsent headers'
 	// HeaderGrace while grace is set. One timer (and one closure) a
@@ -195,6 +200,9 @@ func (sw *Writer) open(w http.ResponseWriter, o Options, k *Keeper) {
 	// temporary in this frame, which is under the first flush of a
 	// Writer that does not defer it (see writeHeaded).
 	sw.w, sw.id, sw.omitIDs, sw.idPrefix = w, o.LastID, o.OmitIDs, o.IDPrefix
+	if !o.OmitIDs {
+		sw.idRoom = roomOf(len("id: \n") + len(o.IDPrefix) + 20) // 20: a uint64's digits
+	}
 	sw.deferred, sw.bufp, sw.base, sw.keeper = o.DeferFlush, bufPool.Get().(*[]byte), time.Now(), k
 	w.WriteHeader(http.StatusOK)
 	sw.fl = flusherOf(w) // after WriteHeader, by which a recorder knows its target
@@ -338,40 +346,75 @@ var errTextEvent = errors.New("sse: malformed TextEvent")
 // SendText is SendAppend for an event named e.Name whose data is the
 // rest of e.Lines, then text as a JSON string (jsonstr.Append: escaped as
 // encoding/json does), then e.End's data. Its common event (quiet, the
-// last name again) runs no code but the Writer's and jsonstr's under mu,
-// which cannot panic: no deferred unlock and no encoder's call
-// (docs/benchmarks.md, issue 13, writeside session); anything else is
-// SendAppend's. e is passed by reference, text by value: the arguments
+// last name again, by its pointer, room in the buffer) runs no code but
+// the Writer's and jsonstr's under mu, which cannot panic: no deferred
+// unlock and no encoder's call (docs/benchmarks.md, issue 13, writeside
+// session); anything else is SendAppend's. e is passed by reference, text by value: the arguments
 // fit the registers.
 func (w *Writer) SendText(e *TextEvent, text string) error {
 	if !w.held {
 		w.mu.Lock()
 	}
+	// With room for the next id line, e and a short text, nothing below
+	// grows the buffer: the event is copied into it and only its length
+	// is stored (no growth's code, no write barrier, in a token's code
+	// lines: docs/benchmarks.md, issue 13, tokfoot session).
 	if !w.quiet || !sameName(e.Name, w.name) {
 		w.unlock()
 		return w.sendText(e, text)
+	}
+	if cap(w.buf)-len(w.buf) < int(w.idRoom)+len(e.Lines)+jsonstr.ShortRoom+len(e.End) {
+		w.appendText(e, text)
+		return nil
 	}
 	b, ok := w.nextID(w.buf)
 	if !ok {
 		b = w.appendID(b)
 	}
 	// e.Lines hold the event: line of e.Name, w.name: nameLine's bytes.
-	b = append(b, e.Lines...)
-	if s, ok := jsonstr.AppendShort(b, text); ok { // a call with no frame
-		b = s
-	} else {
-		b = jsonstr.Append(b, text)
+	// Copied into the room checked above: no bounds to check.
+	n := len(b)
+	copy(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), n)), len(e.Lines)), e.Lines)
+	if b, ok = jsonstr.AppendShort(b[:n+len(e.Lines)], text); !ok {
+		w.longText(n+len(e.Lines), text, e.End)
+		return nil
 	}
-	w.buf = append(b, e.End...)
-	w.held = true // until the Flush before the source's wait: see held
+	n = len(b)
+	copy(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), n)), len(e.End)), e.End)
+	w.buf = w.buf[:n+len(e.End)] // b is w.buf's array
+	w.held = true                // until the Flush before the source's wait: see held
 	return nil
 }
 
-// sameName is a == b, by their pointers first: a stream's names are the
-// dialect's constants, given again (a compare of a length and a memequal
-// call less a token).
+// roomOf is n as an idRoom (an id prefix of 2 GiB is none a Writer is
+// given).
+func roomOf(n int) uint32 { return uint32(min(n, math.MaxInt32)) }
+
+// appendText is SendText's common event appended to w.buf, which grows
+// if the event needs more room than it has (out of line: seldom).
+//
+//go:noinline
+func (w *Writer) appendText(e *TextEvent, text string) {
+	b := append(w.appendID(w.buf), e.Lines...)
+	w.buf = append(jsonstr.Append(b, text), e.End...)
+	w.held = true
+}
+
+// longText ends SendText's event after its lines, which end at n in
+// w.buf's array, with text that AppendShort does not write, then end.
+//
+//go:noinline
+func (w *Writer) longText(n int, text, end string) {
+	w.buf = append(jsonstr.Append(w.buf[:n], text), end...)
+	w.held = true
+}
+
+// sameName is a == b for SendText's common event, by their pointers: a
+// stream's names are the dialect's constants, given again (no memequal
+// call in a token's code). Equal names elsewhere take SendText's other
+// path, which compares their bytes.
 func sameName(a, b string) bool {
-	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
+	return len(a) == len(b) && (len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b))
 }
 
 // sendText is SendText through SendAppend, out of line.
@@ -545,6 +588,7 @@ func (w *Writer) newIDLine() []byte {
 	w.idDigits = len(l)
 	l = strconv.AppendUint(l, w.id, 10)
 	w.idLine = append(l, '\n')
+	w.idRoom = roomOf(len(w.idLine) + 1)
 	if w.idLast = 0; unsafe.SliceData(w.idLine) == &w.idArr[0] {
 		w.idLast = uint8(len(w.idLine) - 2)
 	}
@@ -565,40 +609,47 @@ func (w *Writer) Flush() error {
 	if !w.held {
 		w.mu.Lock()
 	}
-	if w.quiet && w.headed {
-		// The common flush, before each wait of a stream under way:
-		// flush's and write's work without their calls, and without
-		// the defer below (two calls more a flush): nothing but the
-		// response's Write and FlushError runs under mu, and net/http's
-		// do not panic while its handler runs. Quiet and headed, the
-		// headers went and nothing is unsent.
-		if len(w.buf) == 0 { // nothing sent, so nothing held
-			w.mu.Unlock()
-			return nil
-		}
-		_, err := w.w.Write(w.buf)
-		w.buf = w.buf[:0]
-		if err == nil {
-			if err = w.fl.FlushError(); err == nil {
-				// now's common case by hand (a call less a token;
-				// too complex for the compiler's budget): a token's
-				// flush takes the Clock's reading of it. tick, which
-				// ignores the Clock, cannot be running: it holds mu.
-				if t := w.eventTime(); t != w.stamp {
-					w.stamp, w.last = t, max(t, w.last)
-				} else {
-					w.last = w.now()
-				}
-				w.held = false
-				w.mu.Unlock()
-				return nil
-			}
-			err = w.failed(err, true)
-		} else {
-			err = w.failed(err, false)
-		}
-		w.unlock()
-		return err
+	if !w.quiet || !w.headed || len(w.buf) == 0 {
+		return w.flushAside()
+	}
+	// The common flush, before each wait of a stream under way, with
+	// events sent: flush's and write's work without their calls, and
+	// without a deferred unlock (flushAside's): nothing but the
+	// response's Write and FlushError runs under mu, and net/http's do
+	// not panic while its handler runs. Quiet and headed, the headers
+	// went and nothing is unsent. Anything else is out of line, so that
+	// a token's flush runs few code lines (docs/benchmarks.md, issue 13,
+	// tokfoot session).
+	_, err := w.w.Write(w.buf)
+	w.buf = w.buf[:0]
+	flushing := err == nil
+	if flushing {
+		err = w.fl.FlushError()
+	}
+	if err != nil {
+		return w.failedUnlock(err, flushing)
+	}
+	// now's common case by hand (a call less a token; too complex for
+	// the compiler's budget): a token's flush takes the Clock's reading
+	// of it. tick, which ignores the Clock, cannot be running: it holds
+	// mu.
+	if t := w.eventTime(); t != w.stamp {
+		w.stamp, w.last = t, max(t, w.last)
+	} else {
+		w.last = w.now()
+	}
+	w.held = false
+	w.mu.Unlock()
+	return nil
+}
+
+// flushAside is Flush but for its common case, mu held; it unlocks mu.
+//
+//go:noinline
+func (w *Writer) flushAside() error {
+	if w.quiet && w.headed { // nothing sent, so nothing held
+		w.mu.Unlock()
+		return nil
 	}
 	defer w.unlock()
 	if err := w.usable(); err != nil {
@@ -794,12 +845,14 @@ func (w *Writer) eventTime() time.Duration {
 // per open stream (docs/benchmarks.md, issue 13, sixth session).
 func (w *Writer) writeHeaded() error { return w.write() }
 
-// failed ends Flush's fast path on err, its write's or (flushing) its
-// flush's, as flush would: kept as the Writer's error and returned, but
-// for a response that cannot flush, which is no failure (see write).
+// failedUnlock ends Flush's fast path on err, its write's or (flushing)
+// its flush's, as flush would: kept as the Writer's error and returned,
+// but for a response that cannot flush, which is no failure (see write).
+// It unlocks mu.
 //
 //go:noinline
-func (w *Writer) failed(err error, flushing bool) error {
+func (w *Writer) failedUnlock(err error, flushing bool) error {
+	defer w.unlock()
 	if flushing && errors.Is(err, http.ErrNotSupported) {
 		w.last = w.now()
 		return nil

@@ -77,16 +77,16 @@ func appendString(dst []byte, s string, esc *[utf8.RuneSelf]byte) []byte {
 // (b nil, and dst's bytes past its length undefined) for any other
 // string, or too little room, which Append then writes.
 func AppendShort(dst []byte, s string) (b []byte, ok bool) {
-	if len(s) > shortString || cap(dst)-len(dst) < shortString+2 {
+	n := len(dst)
+	if len(s) > shortString || cap(dst)-n < ShortRoom {
 		return nil, false
 	}
-	n := len(dst)
-	out := (*[shortString + 2]byte)(dst[n:cap(dst)])
-	for i := range len(s) {
-		if !plain[s[i]] {
+	out := (*[ShortRoom]byte)(dst[n:cap(dst)])
+	for i, c := range []byte(s) {
+		if !plain[c] {
 			return nil, false
 		}
-		out[i+1] = s[i]
+		out[i+1] = c
 	}
 	out[0], out[len(s)+1] = '"', '"'
 	return dst[:n+len(s)+2], true
@@ -94,6 +94,9 @@ func AppendShort(dst []byte, s string) (b []byte, ok bool) {
 
 // shortString is the longest string appendString copies a byte at a time.
 const shortString = 16
+
+// ShortRoom is the room AppendShort needs after dst's bytes.
+const ShortRoom = shortString + 2
 
 // appendEscaped is appendString for s whose byte i is the first not
 // plain, out of line.

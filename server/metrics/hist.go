@@ -42,6 +42,11 @@ type durationHist struct {
 	created time.Time
 	counts  []atomic.Uint64 // per bucket, not cumulative; the last is +Inf
 	sum     atomic.Uint64   // float64 bits of the sum, in seconds
+	// ttft is with's: the TTFT histogram's child of the same labels,
+	// which FirstToken observes, so that the child is a call's whole
+	// gateway.TokenObserver and its TokenGap is called directly, not
+	// through a promoted method's wrapper (a code line a token).
+	ttft prometheus.Observer
 }
 
 // newDurationHistVec returns the histogram vector of two labels; bounds
@@ -82,14 +87,15 @@ func boundNanos(b float64) int64 {
 	return n
 }
 
-// with returns the child of the label values, made on first use.
-func (v *durationHistVec) with(a, b string) *durationHist {
+// with returns the child of the label values, made on first use with
+// ttft, the TTFT's child of the same labels (FirstToken's), or nil.
+func (v *durationHistVec) with(a, b string, ttft prometheus.Observer) *durationHist {
 	k := [2]string{a, b}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	h := v.children[k]
 	if h == nil {
-		h = &durationHist{vec: v, labels: k, created: time.Now(), counts: make([]atomic.Uint64, len(v.bounds)+1)}
+		h = &durationHist{vec: v, labels: k, created: time.Now(), counts: make([]atomic.Uint64, len(v.bounds)+1), ttft: ttft}
 		v.children[k] = h
 	}
 	return h
@@ -115,7 +121,7 @@ func (v *durationHistVec) firstAtLeast(i int, ns int64) int {
 }
 
 // TokenGap counts d, as Observe(d.Seconds()) on a prometheus histogram:
-// the ITL's observation, a series' TokenGap (gateway.TokenObserver).
+// the ITL's observation (gateway.TokenObserver).
 func (h *durationHist) TokenGap(d time.Duration) {
 	s := seconds(d)
 	for {
@@ -127,15 +133,24 @@ func (h *durationHist) TokenGap(d time.Duration) {
 	h.counts[h.vec.bucket(d)].Add(1)
 }
 
+// FirstToken implements gateway.TokenObserver: the call's TTFT.
+func (h *durationHist) FirstToken(ttft time.Duration) { h.ttft.Observe(ttft.Seconds()) }
+
 // seconds is d.Seconds(), bit for bit: under a second, Seconds adds its
 // fraction to 0.0, which changes nothing, so one division makes it (a
-// token's gap, most often) without Seconds' integer division and modulus.
+// token's gap, most often) without Seconds' integer division and modulus,
+// which are out of line (longSeconds): TokenGap's common run stays short.
 func seconds(d time.Duration) float64 {
 	if uint64(d) < uint64(time.Second) {
 		return float64(d) / 1e9
 	}
-	return d.Seconds()
+	return longSeconds(d)
 }
+
+// longSeconds is d.Seconds().
+//
+//go:noinline
+func longSeconds(d time.Duration) float64 { return d.Seconds() }
 
 // Describe implements prometheus.Collector.
 func (v *durationHistVec) Describe(ch chan<- *prometheus.Desc) { ch <- v.desc }

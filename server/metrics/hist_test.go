@@ -49,7 +49,7 @@ func TestDurationHistMatchesPrometheus(t *testing.T) {
 				labels[0] = "other"
 			}
 			ref.WithLabelValues(labels[0], labels[1]).Observe(d.Seconds())
-			ours.with(labels[0], labels[1]).TokenGap(d)
+			ours.with(labels[0], labels[1], nil).TokenGap(d)
 		}
 		if got, want := text(t, regOurs), text(t, regRef); got != want {
 			t.Fatalf("buckets %v:\n%s\nwant\n%s", buckets, got, want)
@@ -112,7 +112,7 @@ func TestSecondsIsDurationSeconds(t *testing.T) {
 
 // An observation costs no allocation.
 func TestDurationHistAllocs(t *testing.T) {
-	h := newDurationHistVec(prometheus.HistogramOpts{Name: "x", Buckets: tokenBuckets}, [2]string{"a", "b"}).with("m", "p")
+	h := newDurationHistVec(prometheus.HistogramOpts{Name: "x", Buckets: tokenBuckets}, [2]string{"a", "b"}).with("m", "p", nil)
 	if n := testing.AllocsPerRun(100, func() { h.TokenGap(20 * time.Millisecond) }); n != 0 {
 		t.Fatalf("%v allocations an observation", n)
 	}
@@ -129,7 +129,7 @@ func BenchmarkITL(b *testing.B) {
 		}
 	})
 	b.Run("duration", func(b *testing.B) {
-		h := newDurationHistVec(opts, [2]string{"a", "b"}).with("m", "p")
+		h := newDurationHistVec(opts, [2]string{"a", "b"}).with("m", "p", nil)
 		for i := 0; b.Loop(); i++ {
 			h.TokenGap(time.Duration(i&0xffff) * time.Microsecond)
 		}
@@ -140,7 +140,7 @@ func BenchmarkITL(b *testing.B) {
 // (run with -race for the atomics).
 func TestDurationHistConcurrent(t *testing.T) {
 	v := newDurationHistVec(prometheus.HistogramOpts{Name: "x", Buckets: tokenBuckets}, [2]string{"a", "b"})
-	h := v.with("m", "p")
+	h := v.with("m", "p", nil)
 	const workers, each = 4, 1000
 	var wg sync.WaitGroup
 	for w := range workers {

@@ -69,9 +69,9 @@ type key struct{ provider, model string }
 // and no allocation.
 type series struct {
 	ttft, e2e, tpot prometheus.Observer
-	// The ITL's histogram: its TokenGap is the series' (a promoted
-	// method, whose wrapper jumps to it: no frame of its own a token).
-	*durationHist
+	// itl is the ITL's histogram, which is also the calls'
+	// gateway.TokenObserver (it times their first tokens in ttft).
+	itl                *durationHist
 	prompt, completion prometheus.Counter
 	active             prometheus.Gauge
 	provider, model    string
@@ -170,17 +170,18 @@ func (m *Metrics) get(provider, model string) *series {
 		}
 		m.models[label] = true
 	}
+	ttft := m.ttft.WithLabelValues(label, provider)
 	s = &series{
-		ttft:         m.ttft.WithLabelValues(label, provider),
-		durationHist: m.itl.with(label, provider),
-		e2e:          m.e2e.WithLabelValues(label, provider),
-		tpot:         m.tpot.WithLabelValues(label, provider),
-		prompt:       m.tokens.WithLabelValues(label, provider, "prompt"),
-		completion:   m.tokens.WithLabelValues(label, provider, "completion"),
-		active:       m.active.WithLabelValues(label, provider),
-		provider:     provider,
-		model:        label,
-		k:            k,
+		ttft:       ttft,
+		itl:        m.itl.with(label, provider, ttft),
+		e2e:        m.e2e.WithLabelValues(label, provider),
+		tpot:       m.tpot.WithLabelValues(label, provider),
+		prompt:     m.tokens.WithLabelValues(label, provider, "prompt"),
+		completion: m.tokens.WithLabelValues(label, provider, "completion"),
+		active:     m.active.WithLabelValues(label, provider),
+		provider:   provider,
+		model:      label,
+		k:          k,
 	}
 	if len(m.series) < 4*maxModels {
 		m.series[k] = s
@@ -209,14 +210,14 @@ func (m *Metrics) FirstToken(provider, model string, ttft time.Duration) {
 }
 
 // Call implements gateway.CallObserver: a call's tokens go straight to its
-// series' histograms.
-func (m *Metrics) Call(provider, model string) gateway.TokenObserver { return m.get(provider, model) }
-
-func (s *series) FirstToken(ttft time.Duration) { s.ttft.Observe(ttft.Seconds()) }
+// series' histograms (the ITL's child, which times the first token too).
+func (m *Metrics) Call(provider, model string) gateway.TokenObserver {
+	return m.get(provider, model).itl
+}
 
 // TokenGap implements gateway.Observer.
 func (m *Metrics) TokenGap(provider, model string, gap time.Duration) {
-	m.get(provider, model).TokenGap(gap)
+	m.get(provider, model).itl.TokenGap(gap)
 }
 
 // CallEnded implements gateway.Observer.

@@ -39,8 +39,11 @@ func TestObserverExportsEveryFigure(t *testing.T) {
 	m.CallStarted("openai", "gpt-4o-mini")
 	m.FirstToken("mock", "default?tokens=3", 2*time.Millisecond)
 	m.TokenGap("mock", "default?tokens=3", 300*time.Microsecond)
-	// The per-call observer the gateway uses feeds the same series.
+	// The per-call observer the gateway uses feeds the same series, as
+	// does another model name with the same label.
 	m.Call("mock", "default?tokens=3").TokenGap(400 * time.Microsecond)
+	m.Call("mock", "default?tokens=5").FirstToken(time.Second)
+	m.Call("mock", "default?tokens=3").FirstToken(time.Second)
 	m.CallEnded(&gateway.Record{
 		Provider: "mock", Model: "default?tokens=3", Status: "ok", Duration: 40 * time.Millisecond, TTFT: 2 * time.Millisecond,
 		Usage: stream.Usage{PromptTokens: 7, CompletionTokens: 3},
@@ -49,8 +52,10 @@ func TestObserverExportsEveryFigure(t *testing.T) {
 
 	out := scrape(t, m)
 	hasLines(t, out,
-		`runnel_time_to_first_token_seconds_count{model="default",provider="mock"} 1`,
-		`runnel_time_to_first_token_seconds_sum{model="default",provider="mock"} 0.002`,
+		`runnel_time_to_first_token_seconds_count{model="default",provider="mock"} 3`,
+		`runnel_time_to_first_token_seconds_sum{model="default",provider="mock"} 2.002`,
+		`runnel_time_to_first_token_seconds_bucket{model="default",provider="mock",le="0.5"} 1`,
+		`runnel_time_to_first_token_seconds_bucket{model="default",provider="mock",le="1"} 3`,
 		`runnel_inter_token_latency_seconds_count{model="default",provider="mock"} 2`,
 		`runnel_inter_token_latency_seconds_bucket{model="default",provider="mock",le="0.00025"} 0`,
 		`runnel_inter_token_latency_seconds_bucket{model="default",provider="mock",le="0.0005"} 2`,
