@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"math"
 
 	"github.com/runnel/runnel/stream"
 )
@@ -42,6 +43,11 @@ func (s *textStream) init(ctx context.Context, in stream.Stream, max int) {
 	if max > 0 {
 		s.m = maxTokens{in: in, left: max}
 		s.u.in, s.limited = &s.m, true
+	} else {
+		// Unlimited: m is no part of the chain, and its count, which
+		// nothing reads, lets the fast paths count down without asking
+		// whether they are limited (a branch a token less).
+		s.m.left = math.MaxInt
 	}
 	s.n.ctx, s.n.in = ctx, &s.u
 	s.n.q.evs = s.nq[:0]
@@ -63,8 +69,8 @@ func (s *tokenText) RecvToken() (string, bool) {
 		return "", false
 	}
 	text, ok := s.tin.RecvToken()
-	if ok && s.limited {
-		s.m.left-- // plain: more than one was left
+	if ok {
+		s.m.left-- // plain: more than one was left (see init)
 		s.plain = s.m.left > 1
 	}
 	return text, ok
@@ -105,10 +111,8 @@ func (s *textStream) Recv() (ev stream.Event, err error) {
 	}
 	ev, err = s.in.Recv() // m's source when limited, else u's: both in
 	if err == nil && ev.Kind == stream.KindDelta && ev.Text != "" && ascii(ev.Text) {
-		if s.limited {
-			s.m.left-- // open: more than one was left
-			s.plain = s.m.left > 1
-		}
+		s.m.left-- // open: more than one was left (see init)
+		s.plain = s.m.left > 1
 		if ev.Channel == "" {
 			ev.Channel = stream.Output
 		}
