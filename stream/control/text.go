@@ -51,6 +51,10 @@ func (s *textStream) init(ctx context.Context, in stream.Stream, max int) {
 	}
 	s.n.ctx, s.n.in = ctx, &s.u
 	s.n.q.evs = s.nq[:0]
+	// The controls hold nothing yet: the first token takes the fast
+	// path too, not the controls' own Recvs (the code lines of their
+	// deltas' paths, run once a call for it, are no part of a call).
+	s.plain = s.open()
 }
 
 // tokenText is a textStream over a stream with a token path: it has one
@@ -87,7 +91,7 @@ type textStream struct {
 	// plain says the controls hold nothing (see open): the next event
 	// may take the fast path. Only Recv's own calls change what open
 	// reads, so it is found again after each of them (but the fast
-	// path's, which knows what it changed).
+	// path's, which knows what it changed), and at init.
 	plain bool
 	// nq is the room n's queue starts with, for the usage and the finish
 	// that end a stream: an allocation a call less than the queue's own,
