@@ -26,6 +26,9 @@ func PoolBodyCopies(t *http.Transport) {
 		if err != nil {
 			return nil, err
 		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			return &pooledTCPConn{tc}, nil
+		}
 		return pooledCopyConn{c}, nil
 	}
 }
@@ -34,16 +37,28 @@ func PoolBodyCopies(t *http.Transport) {
 // from the pool.
 type pooledCopyConn struct{ net.Conn }
 
+// pooledTCPConn is pooledCopyConn for a TCP connection, the usual one.
+// Its other methods are the TCPConn's, whose wrappers jump straight to
+// them: an upstream's every read (a token's, on a streamed answer)
+// passes no wrapper that calls the connection through an interface, as
+// pooledCopyConn's Read does.
+type pooledTCPConn struct{ *net.TCPConn }
+
 // maxCopy is io.Copy's own buffer length.
 const maxCopy = 32 << 10
 
-func (c pooledCopyConn) ReadFrom(r io.Reader) (int64, error) {
+func (c pooledCopyConn) ReadFrom(r io.Reader) (int64, error) { return pooledCopy(c.Conn, r) }
+
+func (c *pooledTCPConn) ReadFrom(r io.Reader) (int64, error) { return pooledCopy(c.TCPConn, r) }
+
+// pooledCopy copies r to w through a buffer from the pool.
+func pooledCopy(w io.Writer, r io.Reader) (int64, error) {
 	n := maxCopy
 	if l, ok := r.(*io.LimitedReader); ok && l.N < int64(n) {
 		n = max(int(l.N), 1)
 	}
 	p := GetBuffer(n)
-	written, err := io.CopyBuffer(writerOnly{c.Conn}, r, (*p)[:n])
+	written, err := io.CopyBuffer(writerOnly{w}, r, (*p)[:n])
 	PutBuffer(p)
 	return written, err
 }

@@ -2,7 +2,9 @@ package dialect
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -28,6 +30,15 @@ func TestPoolBodyCopies(t *testing.T) {
 		}
 		return &http.Client{Transport: tr}
 	}
+	// A dialer of connections that are no *net.TCPConn (a TLS or a
+	// wrapped one) gets the general pooled connection.
+	other := http.DefaultTransport.(*http.Transport).Clone()
+	other.WriteBufferSize = 1024
+	other.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		return struct{ net.Conn }{c}, err
+	}
+	PoolBodyCopies(other)
 	post := func(t testing.TB, c *http.Client, body []byte) {
 		p := bytes.Clone(body)
 		req, sent, err := NewUpstreamPost(t.Context(), srv.URL, &p, 1024)
@@ -47,12 +58,15 @@ func TestPoolBodyCopies(t *testing.T) {
 	}
 	pooled := client(true)
 	defer pooled.CloseIdleConnections()
+	wrapped := &http.Client{Transport: other}
+	defer wrapped.CloseIdleConnections()
 	for _, n := range []int{0, 1, 1023, 1024, 1025, 9000, 40 << 10, 100 << 10} {
 		body := make([]byte, n)
 		for i := range body {
 			body[i] = byte(i * 7)
 		}
 		post(t, pooled, body)
+		post(t, wrapped, body)
 	}
 
 	if raceEnabled {

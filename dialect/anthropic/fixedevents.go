@@ -87,7 +87,7 @@ func (e *events) fixed() (evs []stream.Event, ok bool, err error) {
 				d.expectText(run)
 				return nil, true, nil
 			}
-			evs, err := d.Decode("content_block_start", shaped(startShape, run))
+			evs, err := d.decodeShaped("content_block_start", startShape, run)
 			return evs, true, err
 		}
 	}
@@ -102,7 +102,7 @@ func (e *events) fixed() (evs []stream.Event, ok bool, err error) {
 			if index(run) {
 				return nil, true, nil
 			}
-			evs, err := d.Decode("content_block_stop", shaped(blockStop, run))
+			evs, err := d.decodeShaped("content_block_stop", blockStop, run)
 			return evs, true, err
 		}
 	}
@@ -111,7 +111,7 @@ func (e *events) fixed() (evs []stream.Event, ok bool, err error) {
 			if len(run) == 1 {
 				return d.stop(), true, nil
 			}
-			evs, err := d.Decode("message_stop", shaped(stopShape, run))
+			evs, err := d.decodeShaped("message_stop", stopShape, run)
 			return evs, true, err
 		}
 	}
@@ -122,6 +122,16 @@ func (e *events) fixed() (evs []stream.Event, ok bool, err error) {
 // reads one (cursor.uint).
 func index(run []byte) bool {
 	return len(run) <= 18 && (len(run) == 1 || run[0] != '0')
+}
+
+// decodeShaped decodes the event named name that sh took with run, an
+// unusual one of a fixed event's shape. Out of line: inlined in fixed,
+// its four calls were most of fixed's code, between the checks a call
+// runs on every fixed event.
+//
+//go:noinline
+func (d *Decoder) decodeShaped(name string, sh *sse.Shape, run []byte) ([]stream.Event, error) {
+	return d.Decode(name, shaped(sh, run))
 }
 
 // shaped is the data of an event sh took with run: its head, the run and

@@ -178,15 +178,10 @@ func run(e *encoder, call *gateway.Call) {
 			// Plain tokens through every layer's token path
 			// (stream.TokenStream), into the open text block, in a loop
 			// of their own (no check of this one's a token); anything
-			// else is Recv's, below.
-			for {
-				text, ok := tok.RecvToken()
-				if !ok {
-					break
-				}
-				if !e.appendDelta(text) {
-					return
-				}
+			// else is Recv's, below. e.sw is set: e.sent says the call
+			// streams.
+			if !dialect.SendTokens(tok, e.sw, &e.text) {
+				return
 			}
 		}
 		ev, err := call.Recv()

@@ -504,18 +504,16 @@ func (s *upstreamStream) readFailed(err error) {
 // queueLite turns a per-token chunk into events, as decode would.
 func (s *upstreamStream) queueLite(c *liteChunk) {
 	if c.reasoningContent != "" {
-		s.queue = append(s.queue, stream.ThinkingDelta(c.reasoningContent))
+		s.pushDelta(stream.Thinking, c.reasoningContent)
 	} else if c.reasoning != "" {
-		s.queue = append(s.queue, stream.ThinkingDelta(c.reasoning))
+		s.pushDelta(stream.Thinking, c.reasoning)
 	}
 	out := -1
 	if c.content != "" {
-		s.queue = append(s.queue, stream.Delta(c.content))
-		out = len(s.queue) - 1
+		out = s.pushDelta(stream.Output, c.content)
 	}
 	if s.legacy && c.text != "" {
-		s.queue = append(s.queue, stream.Delta(c.text))
-		out = len(s.queue) - 1
+		out = s.pushDelta(stream.Output, c.text)
 	}
 	if s.heldLogprobs != "" {
 		s.attachLogprobs(nil, out)
@@ -534,6 +532,17 @@ func (s *upstreamStream) queueLite(c *liteChunk) {
 			s.end()
 		}
 	}
+}
+
+// pushDelta queues a delta of text on ch and returns its index. Out of
+// line: an Event's append inlined is some 250 bytes of code, and
+// queueLite's four were most of the code lines a call's few chunks run
+// through it.
+//
+//go:noinline
+func (s *upstreamStream) pushDelta(ch stream.Channel, text string) int {
+	s.queue = append(s.queue, stream.Event{Kind: stream.KindDelta, Channel: ch, Text: text})
+	return len(s.queue) - 1
 }
 
 // decode turns one chunk into events with encoding/json.

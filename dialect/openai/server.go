@@ -363,14 +363,8 @@ func (s *Server) events(ctx context.Context, out *sse.Writer, call *gateway.Call
 				// Each chunk's head, text and tail straight into the
 				// writer (sse.Writer.SendText), in a loop of its own:
 				// a token runs its few lines and no check of this one's.
-				for {
-					text, ok := tok.RecvToken()
-					if !ok {
-						break
-					}
-					if out.SendText(&te, text) != nil {
-						return // client gone; Close cancels the upstream
-					}
+				if !dialect.SendTokens(tok, out, &te) {
+					return // client gone; Close cancels the upstream
 				}
 			} else if text, ok := tok.RecvToken(); ok {
 				if sendDelta(out, enc, text) != nil {

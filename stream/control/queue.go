@@ -17,6 +17,12 @@ type queue struct {
 	err  error // returned once evs is drained; io.EOF for a clean end
 }
 
+// push queues ev. Out of line: inlined, each push was some 300 bytes of
+// code (the make, the append's growth and write barriers, the event's
+// copy) in the middle of the controls' end-of-stream paths, which a call
+// runs once and so finds out of the instruction cache.
+//
+//go:noinline
 func (q *queue) push(ev stream.Event) {
 	if q.evs == nil {
 		// Room for the usage and the finish that end most streams: one

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"math"
 
 	"github.com/runnel/runnel/stream"
 )
@@ -42,9 +43,18 @@ func (s *textStream) init(ctx context.Context, in stream.Stream, max int) {
 	if max > 0 {
 		s.m = maxTokens{in: in, left: max}
 		s.u.in, s.limited = &s.m, true
+	} else {
+		// Unlimited: m is no part of the chain, and its count, which
+		// nothing reads, lets the fast paths count down without asking
+		// whether they are limited (a branch a token less).
+		s.m.left = math.MaxInt
 	}
 	s.n.ctx, s.n.in = ctx, &s.u
 	s.n.q.evs = s.nq[:0]
+	// The controls hold nothing yet: the first token takes the fast
+	// path too, not the controls' own Recvs (the code lines of their
+	// deltas' paths, run once a call for it, are no part of a call).
+	s.plain = s.open()
 }
 
 // tokenText is a textStream over a stream with a token path: it has one
@@ -63,8 +73,8 @@ func (s *tokenText) RecvToken() (string, bool) {
 		return "", false
 	}
 	text, ok := s.tin.RecvToken()
-	if ok && s.limited {
-		s.m.left-- // plain: more than one was left
+	if ok {
+		s.m.left-- // plain: more than one was left (see init)
 		s.plain = s.m.left > 1
 	}
 	return text, ok
@@ -81,7 +91,7 @@ type textStream struct {
 	// plain says the controls hold nothing (see open): the next event
 	// may take the fast path. Only Recv's own calls change what open
 	// reads, so it is found again after each of them (but the fast
-	// path's, which knows what it changed).
+	// path's, which knows what it changed), and at init.
 	plain bool
 	// nq is the room n's queue starts with, for the usage and the finish
 	// that end a stream: an allocation a call less than the queue's own,
@@ -105,10 +115,8 @@ func (s *textStream) Recv() (ev stream.Event, err error) {
 	}
 	ev, err = s.in.Recv() // m's source when limited, else u's: both in
 	if err == nil && ev.Kind == stream.KindDelta && ev.Text != "" && ascii(ev.Text) {
-		if s.limited {
-			s.m.left-- // open: more than one was left
-			s.plain = s.m.left > 1
-		}
+		s.m.left-- // open: more than one was left (see init)
+		s.plain = s.m.left > 1
 		if ev.Channel == "" {
 			ev.Channel = stream.Output
 		}

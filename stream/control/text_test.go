@@ -244,3 +244,24 @@ func (s *finishingStream) Recv() (stream.Event, error) {
 
 func (s *finishingStream) Finish(r stream.FinishReason) bool { s.reason = r; return true }
 func (s *finishingStream) Close() error                      { return nil }
+
+// TestTextTokenPathFromTheFirstToken: the controls hold nothing when the
+// stream opens, so a plain first token passes on the token path too, as
+// every later one does; only where max_tokens leaves a single token does
+// the first go through the controls' Recv (where it ends the stream).
+func TestTextTokenPathFromTheFirstToken(t *testing.T) {
+	in := []stream.Event{stream.Delta("a"), stream.Delta("b"), stream.Delta("c"), stream.Finished(stream.FinishStop)}
+	for _, tc := range []struct {
+		max, via int
+		want     []string
+	}{
+		{0, 3, []string{"d:a=", "d:b=", "d:c=", "finish:stop=", "end:EOF"}},
+		{3, 2, []string{"d:a=", "d:b=", "d:c=", "finish:stop=", "end:EOF"}},
+		{1, 0, []string{"d:a=", "finish:length=", "end:EOF"}},
+	} {
+		got, via := renderTokens(t, normalizeUTF8(tokenProvider{&script{events: in}}, tc.max), true, nil)
+		if !slices.Equal(got, tc.want) || via != tc.via {
+			t.Errorf("max_tokens %d: %q, %d via the token path; want %q, %d", tc.max, got, via, tc.want, tc.via)
+		}
+	}
+}
