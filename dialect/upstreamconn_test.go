@@ -83,7 +83,9 @@ func TestPoolBodyCopies(t *testing.T) {
 	body := bytes.Repeat([]byte("x"), 8<<10)
 	perRequest := func(c *http.Client) float64 {
 		const n = 50
-		runtime.GC() // each count from the same heap goal: as many collections (which empty the pools)
+		// Each count from the same heap goal: as many collections
+		// (which empty the pools) in each.
+		runtime.GC()
 		post(t, c, body) // a connection, and a buffer in the pool
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
