@@ -37,6 +37,9 @@ func (s *Service) Owner() string { return s.owner }
 // their unused credits are given back (tests).
 func (s *Service) CloseBlocks() { s.blocks.close() }
 
+// BlockAge is how long a credit block serves calls from its take (tests).
+const BlockAge = blockAge
+
 // NewBlockID is newBlockID (tests).
 var NewBlockID = newBlockID
 

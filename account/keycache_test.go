@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -130,6 +132,28 @@ func (g *gatedLookups) AuthKeys(ctx context.Context, prefix string) ([]account.K
 	return g.Store.AuthKeys(ctx, prefix)
 }
 
+// lookupWaiters counts the goroutines that wait for a key lookup in
+// flight (in keyCache.lookup, on its done channel; not the lookup's own,
+// which waits in gatedLookups).
+func lookupWaiters() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "[chan receive") && strings.Contains(g, "account.(*keyCache).lookup(") && !strings.Contains(g, "gatedLookups") {
+			n++
+		}
+	}
+	return n
+}
+
 // Requests that miss the cache while a lookup of their key is in flight
 // wait for it rather than each reading the store: a wave of requests
 // costs one lookup. If that lookup fails, so do the requests waiting for
@@ -178,7 +202,17 @@ func TestKeyLookupsShared(t *testing.T) {
 						errs <- e
 					}()
 				}
-				time.Sleep(100 * time.Millisecond) // the wave arrives while the lookup waits
+				// The wave waits for the lookup before it ends: after a
+				// sleep of 100 ms instead, a loaded machine could start a
+				// request of it late, to find the failed lookup gone and
+				// read the store itself.
+				for lookupWaiters() != wave-1 {
+					select {
+					case <-ctx.Done():
+						t.Fatalf("%d requests wait for the lookup in flight, want %d", lookupWaiters(), wave-1)
+					case <-time.After(time.Millisecond):
+					}
+				}
 				close(st.gate)
 				if e := <-first; fail != (e != nil) || fail && e.Code != stream.CodeUnavailable {
 					t.Fatalf("the lookup's own request: %v (its lookup failing: %v)", e, fail)

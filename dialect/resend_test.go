@@ -162,7 +162,7 @@ func h2cClient() *http.Client {
 // deadline guards a hang only.
 func givenBack(t *testing.T, before, n int64) {
 	t.Helper()
-	for end := time.Now().Add(10 * time.Second); PoisonedSentBodies()-before < n; {
+	for end := time.Now().Add(time.Minute); PoisonedSentBodies()-before < n; {
 		if time.Now().After(end) {
 			t.Fatalf("%d bodies given back, want %d", PoisonedSentBodies()-before, n)
 		}

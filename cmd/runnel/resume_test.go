@@ -55,7 +55,7 @@ func TestServeResumeOwner(t *testing.T) {
 	var calls struct {
 		Calls []struct{ Output, Status string }
 	}
-	deadline := time.Now().Add(10 * time.Second) // deadlock guard
+	deadline := time.Now().Add(time.Minute) // deadlock guard
 	for len(calls.Calls) == 0 && time.Now().Before(deadline) {
 		_, body := do(t, "GET", ts.URL+"/admin/calls", admin, "")
 		json.Unmarshal([]byte(body), &calls)
@@ -144,7 +144,7 @@ func TestServeCancelOwner(t *testing.T) {
 	var calls struct {
 		Calls []struct{ Status string }
 	}
-	deadline := time.Now().Add(10 * time.Second) // deadlock guard
+	deadline := time.Now().Add(time.Minute) // deadlock guard
 	for len(calls.Calls) == 0 && time.Now().Before(deadline) {
 		_, body := do(t, "GET", ts.URL+"/admin/calls", admin, "")
 		json.Unmarshal([]byte(body), &calls)

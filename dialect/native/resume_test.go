@@ -193,7 +193,7 @@ func TestResumeGraceCancels(t *testing.T) {
 	}
 	// The call is closed once its producer sees the cancellation, which
 	// may be just after the upstream saw it.
-	for deadline := time.Now().Add(10 * time.Second); gw.Closed() != 1; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); gw.Closed() != 1; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) { // a deadlock guard
 			t.Fatalf("%d calls closed, want 1", gw.Closed())
 		}

@@ -7,15 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
@@ -533,11 +536,23 @@ func TestProviderAnswersAroundReadBuffer(t *testing.T) {
 
 // An open stream does not keep its upstream request's body: with a 64 KiB
 // prompt it keeps no more heap (after a collection) than with a short one,
-// within 16 KiB. It kept the whole body, and net/http's copy for a retry,
-// until the stream ended.
+// within 16 KiB, and each of its bodies is given back while it is open.
+// It kept the whole body, and net/http's copy for a retry, until the
+// stream ended.
+//
+// The heap is read only while nothing else changes it. A round starts
+// once the last round's streams are gone on both ends (their connections
+// closed at the server, both ends' goroutines ended); given-back bodies
+// are poisoned, not pooled, and a long round is read once all of its
+// bodies are (the connections' writers are done with their pooled copy
+// buffers by then); each reading follows two collections, the pools'
+// lifetime. A round read while the last round's connections were torn
+// down, or the last body's writer put its buffers back (a loaded
+// machine), read up to 150 KB off (-2,811 bytes a stream).
 func TestProviderLetsGoOfTheBodyItSent(t *testing.T) {
 	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var conns atomic.Int64 // the server's connections not closed yet
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "text/event-stream")
 		io.WriteString(w, `data: {"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}]}`+"\n\n")
@@ -547,14 +562,45 @@ func TestProviderLetsGoOfTheBodyItSent(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			conns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			conns.Add(-1)
+		}
+	}
+	srv.Start()
 	defer srv.Close()
 	defer close(release) // before srv.Close, which waits for the handlers
+	dialect.PoisonReleasedBodies(true)
+	defer dialect.PoisonReleasedBodies(false)
 	p := NewProvider(Config{BaseURL: srv.URL + "/v1"})
+	idle := runtime.NumGoroutine() // the server's listener, no connection
 	const n = 20
-	held := func(content string) float64 {
-		var before, with runtime.MemStats
+	// until polls done; its guard only ends a test that would hang.
+	until := func(what string, done func() bool) {
+		guard := time.Now().Add(time.Minute)
+		for !done() {
+			if time.Now().After(guard) {
+				t.Fatalf("waited a minute for %s", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC() // a pool's buffers outlive one collection
 		runtime.GC()
-		runtime.ReadMemStats(&before)
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	held := func(content string, sent int64) float64 {
+		until("the last round's connections to close", func() bool {
+			return conns.Load() == 0 && runtime.NumGoroutine() <= idle
+		})
+		was := dialect.PoisonedSentBodies()
+		before := heap()
 		streams := make([]stream.Stream, n)
 		for i := range streams {
 			s, err := p.Stream(context.Background(), &stream.Request{Model: "m", Messages: []stream.Message{{Role: "user", Content: content}}})
@@ -566,15 +612,19 @@ func TestProviderLetsGoOfTheBodyItSent(t *testing.T) {
 			}
 			streams[i] = s
 		}
-		runtime.GC()
-		runtime.ReadMemStats(&with)
+		until("the open streams' bodies to be given back, as each is once sent", func() bool { return dialect.PoisonedSentBodies()-was >= sent })
+		with := heap()
+		if got := dialect.PoisonedSentBodies() - was; got != sent {
+			t.Errorf("%d bodies given back, want %d", got, sent)
+		}
 		for _, s := range streams {
 			s.Close()
 		}
-		return (float64(with.HeapAlloc) - float64(before.HeapAlloc)) / n
+		return (float64(with) - float64(before)) / n
 	}
-	held("warm-up")
-	short, long := held("hi"), held(strings.Repeat("x", 64<<10))
+	held("warm-up", 0) // twice: the first rounds grow what every round uses
+	held("warm-up", 0)
+	short, long := held("hi", 0), held(strings.Repeat("x", 64<<10), n)
 	t.Logf("heap per open stream: %.0f bytes with a short prompt, %.0f with 64 KiB", short, long)
 	if long-short > 16<<10 {
 		t.Errorf("a 64 KiB prompt's stream keeps %.0f bytes more than a short one's", long-short)
