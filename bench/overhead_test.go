@@ -199,6 +199,14 @@ func TestGatewayFlushesEachToken(t *testing.T) {
 // by kind (perf stat, which slows them: their CPU figures then mean
 // nothing), and a RUNNEL_BENCH_HOP_WRAP of callgrind has each counted
 // run's instructions dumped to a file of its own.
+//
+// RUNNEL_BENCH_CONTROL=1 adds a fourth hop to every round, "control": a
+// second bare proxy, a process of its own, measured exactly as the proxy
+// is. Identical to the proxy, it scores against it only what the machine's
+// noise gives, so its figures are the floor under every comparison of a
+// round (runVerdict logs both against the proxy, round by round and
+// pooled over the run). Run it with -benchtime 4x or more, so that each
+// hop takes each place in the order.
 func BenchmarkGatewayOverhead(b *testing.B) { overheads(b, "openai") }
 
 // BenchmarkGatewayOverheadAnthropic is BenchmarkGatewayOverhead with
@@ -233,6 +241,8 @@ type hopRound struct {
 	ttftP50, ttftP99, itlP99 float64 // added TTFT (ms), ITL p99 (ms)
 	cpuPerToken              float64 // µs, the hop's own
 	bad                      int     // failed streams, and streams whose text differs from direct
+	cpu                      time.Duration
+	tokens                   int
 }
 
 func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.Duration) {
@@ -247,6 +257,10 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 		{"direct", upstream.URL, "default"},
 		{"proxy", procs[1].URL, "default"},
 		{"runnel", procs[2].URL, prefix + "default"},
+	}
+	if os.Getenv("RUNNEL_BENCH_CONTROL") != "" {
+		procs = append(procs, startHop(b, "proxy", upstream.URL))
+		hops = append(hops, hop{"control", procs[3].URL, "default"})
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams, MaxIdleConns: 0}}
 	// RUNNEL_BENCH_HOP_SYSCALLS=1 counts each hop's system calls by kind
@@ -301,7 +315,8 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 	}
 	counted = true
 
-	var rounds [][]hopRound // per round: proxy, runnel
+	var rounds [][]hopRound                // per round: proxy, runnel[, control]
+	pooled := make([][]Request, len(hops)) // every round's requests, by hop
 	b.ResetTimer()
 	for i := range b.N {
 		res := make([]*Result, len(hops))
@@ -325,7 +340,7 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 			r = append(r, hopRound{
 				ttftP50: h.TTFT.P50 - d.TTFT.P50, ttftP99: h.TTFT.P99 - d.TTFT.P99, itlP99: h.ITL.P99,
 				cpuPerToken: float64(cpus[j]) / float64(time.Microsecond) / float64(max(h.TotalOutputTokens, 1)),
-				bad:         bad,
+				bad:         bad, cpu: cpus[j], tokens: h.TotalOutputTokens,
 			})
 			for _, e := range h.Errors {
 				b.Logf("%s error: %s", hops[j].name, e)
@@ -337,11 +352,29 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 				i+1, hops[j+1].name, x.ttftP50, x.ttftP99, x.itlP99, x.cpuPerToken, x.bad)
 		}
 		b.Logf("round %d: runnel ÷ proxy per token: %s", i+1, hopRatios(stats[1], stats[2], res[1].TotalOutputTokens, res[2].TotalOutputTokens))
+		if len(hops) > 3 {
+			b.Logf("round %d: control ÷ proxy per token: %s", i+1, hopRatios(stats[1], stats[3], res[1].TotalOutputTokens, res[3].TotalOutputTokens))
+		}
 		rounds = append(rounds, r)
+		for j := range hops {
+			pooled[j] = append(pooled[j], res[j].Requests...)
+		}
 	}
 	b.StopTimer()
 
-	for j, name := range []string{"proxy", "runnel"} {
+	whole := make([]*Result, len(hops)) // the run's requests as one
+	for j := range hops {
+		whole[j] = summarise(Config{}, pooled[j], 0)
+	}
+	for k := 2; k < len(hops); k++ {
+		v := runVerdict(rounds, whole, k-1)
+		v.name = hops[k].name
+		b.Logf("%s", v)
+		b.ReportMetric(v.cpu, hops[k].name+"÷proxy-cpu/token")
+	}
+
+	for j := range hops[1:] {
+		name := hops[j+1].name
 		pick := func(f func(hopRound) float64) []float64 {
 			v := make([]float64, len(rounds))
 			for i := range rounds {
