@@ -183,8 +183,8 @@ type KeySet struct{ t *keyTable }
 type keyTable struct {
 	names   []string
 	longest int
-	a, b    uint      // the hash's factors; a == 0: no perfect hash, names are scanned
-	slot    [64]uint8 // 1 + the index of the name that hashes there, 0 for none
+	a, b    uint         // the hash's factors; a == 0: no perfect hash, names are scanned
+	slot    [64]keyEntry // the name that hashes there, if any
 }
 
 // NewKeySet returns the set of keys, each of printable ASCII with no
@@ -219,15 +219,21 @@ func (t *keyTable) hash(key []byte) uint {
 
 // fill puts each name in its slot, and reports whether none collided.
 func (t *keyTable) fill() bool {
-	t.slot = [64]uint8{}
+	t.slot = [64]keyEntry{}
 	for i, k := range t.names {
-		h := t.hash([]byte(k))
-		if t.slot[h] != 0 {
+		e := &t.slot[t.hash([]byte(k))]
+		if e.bit != 0 {
 			return false
 		}
-		t.slot[h] = uint8(i + 1)
+		*e = keyEntry{name: k, bit: 1 << i}
 	}
 	return true
+}
+
+// keyEntry is a name of a set and its bit.
+type keyEntry struct {
+	name string
+	bit  uint32
 }
 
 // bit is key's bit, or 0 for a key not in the set.
@@ -236,8 +242,8 @@ func (t *keyTable) bit(key []byte) uint32 {
 		return 0
 	}
 	if t.a != 0 {
-		if j := t.slot[t.hash(key)]; j != 0 && t.names[j-1] == string(key) {
-			return 1 << (j - 1)
+		if e := &t.slot[t.hash(key)]; e.name == string(key) {
+			return e.bit
 		}
 		return 0
 	}
