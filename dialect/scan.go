@@ -136,10 +136,10 @@ func (s *JSONScanner) fields(t *keyTable, field func(key []byte) bool) bool {
 			rest = rest[:t.longest+1] // a longer key is none of the set's
 		}
 		n := bytes.IndexByte(rest, '"')
-		if n < 0 {
+		if n <= 0 { // none, or "", which is no set's
 			return false
 		}
-		key := rest[:n:n]
+		key := b[i+1 : i+1+n : i+1+n]
 		bit := t.bit(key)
 		if bit == 0 || seen&bit != 0 {
 			return false
@@ -175,16 +175,18 @@ func skipWS(b []byte, i int) int {
 
 // KeySet is the keys of an object a fast decoder reads, each a bit of
 // the set Fields has seen (at most 32). A look-up hashes the key's
-// length and first, middle and last bytes to the one name it may be, found
-// when the set is made, and compares that: a request's keys are looked
-// up for every call.
+// length and first, middle and last bytes to the one name it may be (by
+// factors found when the set is made; a set they cannot separate probes
+// the slots after) and compares that: a request's keys are looked up for
+// every call.
 type KeySet struct{ t *keyTable }
 
 type keyTable struct {
 	names   []string
 	longest int
-	a, b    uint         // the hash's factors; a == 0: no perfect hash, names are scanned
-	slot    [64]keyEntry // the name that hashes there, if any
+	a, b    uint         // the hash's factors
+	probed  bool         // no a and b hash each name to a slot of its own
+	slot    [64]keyEntry // a name that hashes there or, probed, before it
 }
 
 // NewKeySet returns the set of keys, each of printable ASCII with no
@@ -202,12 +204,13 @@ func NewKeySet(keys ...string) KeySet {
 	}
 	for a := uint(1); a < 64; a++ {
 		for b := uint(0); b < 64; b++ {
-			if t.a, t.b = a, b; t.fill() {
+			if t.a, t.b = a, b; t.fill(false) {
 				return KeySet{t: t}
 			}
 		}
 	}
-	t.a, t.b = 0, 0
+	t.a, t.b, t.probed = 1, 1, true
+	t.fill(true)
 	return KeySet{t: t}
 }
 
@@ -217,15 +220,18 @@ func (t *keyTable) hash(key []byte) uint {
 	return (uint(key[0])*t.a + uint(key[n-1])*t.b + uint(key[n/2]) + uint(n)) & 63
 }
 
-// fill puts each name in its slot, and reports whether none collided.
-func (t *keyTable) fill() bool {
+// fill puts each name in its slot, or with probe in the first free slot
+// from it, and reports whether none collided.
+func (t *keyTable) fill(probe bool) bool {
 	t.slot = [64]keyEntry{}
 	for i, k := range t.names {
-		e := &t.slot[t.hash([]byte(k))]
-		if e.bit != 0 {
-			return false
+		h := t.hash([]byte(k))
+		for ; t.slot[h].bit != 0; h = (h + 1) & 63 {
+			if !probe {
+				return false
+			}
 		}
-		*e = keyEntry{name: k, bit: 1 << i}
+		t.slot[h] = keyEntry{name: k, bit: 1 << i}
 	}
 	return true
 }
@@ -236,23 +242,15 @@ type keyEntry struct {
 	bit  uint32
 }
 
-// bit is key's bit, or 0 for a key not in the set.
+// bit is the bit of key, which is not empty, or 0 for a key not in the
+// set: the name in key's slot, or in the slots after it up to an empty
+// one for a set without a perfect hash. Inlined in fields.
 func (t *keyTable) bit(key []byte) uint32 {
-	if len(key) == 0 {
-		return 0
-	}
-	if t.a != 0 {
-		if e := &t.slot[t.hash(key)]; e.name == string(key) {
+	for h := t.hash(key); ; h = (h + 1) & 63 {
+		if e := &t.slot[h]; e.bit == 0 || e.name == string(key) {
 			return e.bit
 		}
-		return 0
 	}
-	for i, n := range t.names {
-		if n == string(key) {
-			return 1 << i
-		}
-	}
-	return 0
 }
 
 // noKeys is the zero KeySet's table: it reads no key.
