@@ -74,7 +74,8 @@ func BenchmarkAppendJSONString(b *testing.B) {
 	}
 }
 
-// TestPlainEndBytes: eight bytes at a time, PlainEndBytes stops where
+// TestPlainEndBytes: eight bytes at a time, PlainEndBytes and
+// PlainEndWide stop where
 // PlainEnd's byte-by-byte loop stops: every byte value at every place of
 // plain runs up to 24 bytes long, from every start, and pairs of the
 // bytes at the edges of what is plain (a borrow of one must not move the
@@ -87,8 +88,12 @@ func TestPlainEndBytes(t *testing.T) {
 				b := append([]byte(nil), plain[:n]...)
 				b[at] = byte(c)
 				for i := 0; i <= n; i++ {
-					if got, want := PlainEndBytes(b, i), PlainEnd(string(b), i); got != want {
+					want := PlainEnd(string(b), i)
+					if got := PlainEndBytes(b, i); got != want {
 						t.Fatalf("%q from %d: %d, want %d", b, i, got, want)
+					}
+					if got := PlainEndWide(string(b), i); got != want {
+						t.Fatalf("wide: %q from %d: %d, want %d", b, i, got, want)
 					}
 				}
 			}
@@ -105,8 +110,12 @@ func TestPlainEndBytesPairs(t *testing.T) {
 					for _, cz := range edges {
 						b := bytes.Repeat([]byte{'a'}, n)
 						b[a], b[z] = ca, cz
-						if got, want := PlainEndBytes(b, 0), PlainEnd(string(b), 0); got != want {
+						want := PlainEnd(string(b), 0)
+						if got := PlainEndBytes(b, 0); got != want {
 							t.Fatalf("%q: %d, want %d", b, got, want)
+						}
+						if got := PlainEndWide(string(b), 0); got != want {
+							t.Fatalf("wide: %q: %d, want %d", b, got, want)
 						}
 					}
 				}
@@ -115,7 +124,7 @@ func TestPlainEndBytesPairs(t *testing.T) {
 	}
 }
 
-// FuzzPlainEndBytes: PlainEndBytes is PlainEnd over bytes.
+// FuzzPlainEndBytes: PlainEndBytes and PlainEndWide are PlainEnd.
 func FuzzPlainEndBytes(f *testing.F) {
 	f.Add([]byte(`{"id":"chatcmpl-123","object":"chat.completion.chunk"}`), 2)
 	f.Add([]byte("0123456789abcdef\x7f\x80\"\\\x1f"), 0)
@@ -123,8 +132,12 @@ func FuzzPlainEndBytes(f *testing.F) {
 		if i < 0 || i > len(b) {
 			return
 		}
-		if got, want := PlainEndBytes(b, i), PlainEnd(string(b), i); got != want {
+		want := PlainEnd(string(b), i)
+		if got := PlainEndBytes(b, i); got != want {
 			t.Fatalf("%q from %d: %d, want %d", b, i, got, want)
+		}
+		if got := PlainEndWide(string(b), i); got != want {
+			t.Fatalf("wide: %q from %d: %d, want %d", b, i, got, want)
 		}
 	})
 }
