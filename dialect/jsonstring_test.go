@@ -73,3 +73,71 @@ func BenchmarkAppendJSONString(b *testing.B) {
 		buf = AppendJSONString(buf[:0], s)
 	}
 }
+
+// TestPlainEndBytes: eight bytes at a time, PlainEndBytes and
+// PlainEndWide stop where
+// PlainEnd's byte-by-byte loop stops: every byte value at every place of
+// plain runs up to 24 bytes long, from every start, and pairs of the
+// bytes at the edges of what is plain (a borrow of one must not move the
+// end found before it).
+func TestPlainEndBytes(t *testing.T) {
+	plain := []byte("abcdefghijklmnopqrstuvwx")
+	for n := 0; n <= len(plain); n++ {
+		for at := 0; at < n; at++ {
+			for c := 0; c < 256; c++ {
+				b := append([]byte(nil), plain[:n]...)
+				b[at] = byte(c)
+				for i := 0; i <= n; i++ {
+					want := PlainEnd(string(b), i)
+					if got := PlainEndBytes(b, i); got != want {
+						t.Fatalf("%q from %d: %d, want %d", b, i, got, want)
+					}
+					if got := PlainEndWide(string(b), i); got != want {
+						t.Fatalf("wide: %q from %d: %d, want %d", b, i, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestPlainEndBytesPairs(t *testing.T) {
+	edges := []byte{0x00, 0x01, 0x1f, 0x20, 0x21, '"', 0x23, 0x5b, '\\', 0x5d, 0x7e, 0x7f, 0x80, 0x81, 0xfe, 0xff}
+	for n := 2; n <= 17; n++ {
+		for a := 0; a < n; a++ {
+			for z := a + 1; z < n; z++ {
+				for _, ca := range edges {
+					for _, cz := range edges {
+						b := bytes.Repeat([]byte{'a'}, n)
+						b[a], b[z] = ca, cz
+						want := PlainEnd(string(b), 0)
+						if got := PlainEndBytes(b, 0); got != want {
+							t.Fatalf("%q: %d, want %d", b, got, want)
+						}
+						if got := PlainEndWide(string(b), 0); got != want {
+							t.Fatalf("wide: %q: %d, want %d", b, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// FuzzPlainEndBytes: PlainEndBytes and PlainEndWide are PlainEnd.
+func FuzzPlainEndBytes(f *testing.F) {
+	f.Add([]byte(`{"id":"chatcmpl-123","object":"chat.completion.chunk"}`), 2)
+	f.Add([]byte("0123456789abcdef\x7f\x80\"\\\x1f"), 0)
+	f.Fuzz(func(t *testing.T, b []byte, i int) {
+		if i < 0 || i > len(b) {
+			return
+		}
+		want := PlainEnd(string(b), i)
+		if got := PlainEndBytes(b, i); got != want {
+			t.Fatalf("%q from %d: %d, want %d", b, i, got, want)
+		}
+		if got := PlainEndWide(string(b), i); got != want {
+			t.Fatalf("wide: %q from %d: %d, want %d", b, i, got, want)
+		}
+	})
+}

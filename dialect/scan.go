@@ -1,6 +1,7 @@
 package dialect
 
 import (
+	"bytes"
 	"strconv"
 	"unicode/utf8"
 )
@@ -89,33 +90,17 @@ func (s *JSONScanner) End() bool {
 
 // Object reads an object, calling field for each key (a plain string)
 // with the scanner at its value.
-func (s *JSONScanner) Object(field func(key []byte) bool) bool { return s.object(nil, field) }
-
-// object is Object, and Fields when keys is not nil: the keys checked in
-// its loop, not by a closure of Fields' between it and field (a call a
-// key fewer).
-func (s *JSONScanner) object(keys *KeySet, field func(key []byte) bool) bool {
+func (s *JSONScanner) Object(field func(key []byte) bool) bool {
 	if !s.Next('{') {
 		return false
 	}
 	if s.Next('}') {
 		return true
 	}
-	var seen uint32 // Fields' keys read
 	for {
 		s.ws()
 		key, ok := s.plainKey()
-		if !ok || !s.Next(':') {
-			return false
-		}
-		if keys != nil {
-			bit := keys.bit(key)
-			if bit == 0 || seen&bit != 0 {
-				return false
-			}
-			seen |= bit
-		}
-		if !field(key) {
+		if !ok || !s.Next(':') || !field(key) {
 			return false
 		}
 		if s.Next('}') {
@@ -127,35 +112,159 @@ func (s *JSONScanner) object(keys *KeySet, field func(key []byte) bool) bool {
 	}
 }
 
-// KeySet is the keys of an object a fast decoder reads, each a bit of
-// the set Fields has seen (at most 32). A look-up compares lengths, then
-// the few names of the key's length: for a request's dozen short keys it
-// is a fraction of a map's hashing, paid for every key of every call.
-type KeySet struct{ names []string }
+// fields is Fields. It runs for every object of every request, some
+// ten keys a call, so its loop keeps the scanner's place in locals
+// between field's calls, and finds a key by the set itself: the key
+// ends at the first quote, and only a name of the set, plain by
+// construction, is read, so no byte of it is checked on its own.
+func (s *JSONScanner) fields(t *keyTable, field func(key []byte) bool) bool {
+	b, i := s.b, skipWS(s.b, s.i)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	if i = skipWS(b, i+1); i < len(b) && b[i] == '}' {
+		s.i = i + 1
+		return true
+	}
+	var seen uint32 // the keys read
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return false
+		}
+		rest := b[i+1:]
+		if len(rest) > t.longest+1 {
+			rest = rest[:t.longest+1] // a longer key is none of the set's
+		}
+		n := bytes.IndexByte(rest, '"')
+		if n <= 0 { // none, or "", which is no set's
+			return false
+		}
+		key := b[i+1 : i+1+n : i+1+n]
+		bit := t.bit(key)
+		if bit == 0 || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		if i = skipWS(b, i+n+2); i >= len(b) || b[i] != ':' {
+			return false
+		}
+		s.i = i + 1
+		if !field(key) {
+			return false
+		}
+		b, i = s.b, skipWS(s.b, s.i)
+		if i < len(b) && b[i] == '}' {
+			s.i = i + 1
+			return true
+		}
+		if i >= len(b) || b[i] != ',' {
+			return false
+		}
+		i = skipWS(b, i+1)
+	}
+}
 
-// NewKeySet returns the set of keys.
+// skipWS is ws over locals: the index of the first byte at or after i
+// that is not whitespace.
+func skipWS(b []byte, i int) int {
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// KeySet is the keys of an object a fast decoder reads, each a bit of
+// the set Fields has seen (at most 32). A look-up hashes the key's
+// length and first, middle and last bytes to the one name it may be (by
+// factors found when the set is made; a set they cannot separate probes
+// the slots after) and compares that: a request's keys are looked up for
+// every call.
+type KeySet struct{ t *keyTable }
+
+type keyTable struct {
+	names   []string
+	longest int
+	a, b    uint         // the hash's factors
+	probed  bool         // no a and b hash each name to a slot of its own
+	slot    [64]keyEntry // a name that hashes there or, probed, before it
+}
+
+// NewKeySet returns the set of keys, each of printable ASCII with no
+// quote or backslash (a key as it stands in the JSON text).
 func NewKeySet(keys ...string) KeySet {
 	if len(keys) > 32 {
 		panic("dialect.NewKeySet: more than 32 keys")
 	}
-	return KeySet{names: keys}
-}
-
-// bit is key's bit, or 0 for a key not in the set.
-func (k KeySet) bit(key []byte) uint32 {
-	for i, n := range k.names {
-		if len(n) == len(key) && n == string(key) {
-			return 1 << i
+	t := &keyTable{names: keys}
+	for _, k := range keys {
+		if k == "" || PlainEnd(k, 0) != len(k) {
+			panic("dialect.NewKeySet: a key that is not plain: " + strconv.Quote(k))
+		}
+		t.longest = max(t.longest, len(k))
+	}
+	for a := uint(1); a < 64; a++ {
+		for b := uint(0); b < 64; b++ {
+			if t.a, t.b = a, b; t.fill(false) {
+				return KeySet{t: t}
+			}
 		}
 	}
-	return 0
+	t.a, t.b, t.probed = 1, 1, true
+	t.fill(true)
+	return KeySet{t: t}
 }
+
+// hash is key's slot; key is not empty.
+func (t *keyTable) hash(key []byte) uint {
+	n := len(key)
+	return (uint(key[0])*t.a + uint(key[n-1])*t.b + uint(key[n/2]) + uint(n)) & 63
+}
+
+// fill puts each name in its slot, or with probe in the first free slot
+// from it, and reports whether none collided.
+func (t *keyTable) fill(probe bool) bool {
+	t.slot = [64]keyEntry{}
+	for i, k := range t.names {
+		h := t.hash([]byte(k))
+		for ; t.slot[h].bit != 0; h = (h + 1) & 63 {
+			if !probe {
+				return false
+			}
+		}
+		t.slot[h] = keyEntry{name: k, bit: 1 << i}
+	}
+	return true
+}
+
+// keyEntry is a name of a set and its bit.
+type keyEntry struct {
+	name string
+	bit  uint32
+}
+
+// bit is the bit of key, which is not empty, or 0 for a key not in the
+// set: the name in key's slot, or in the slots after it up to an empty
+// one for a set without a perfect hash. Inlined in fields.
+func (t *keyTable) bit(key []byte) uint32 {
+	for h := t.hash(key); ; h = (h + 1) & 63 {
+		if e := &t.slot[h]; e.bit == 0 || e.name == string(key) {
+			return e.bit
+		}
+	}
+}
+
+// noKeys is the zero KeySet's table: it reads no key.
+var noKeys = &keyTable{}
 
 // Fields is Object for an object of keys (a key not in it, or given
 // twice, is not read: encoding/json folds case and lets the last one
 // win).
 func (s *JSONScanner) Fields(keys KeySet, field func(key []byte) bool) bool {
-	return s.object(&keys, field)
+	t := keys.t
+	if t == nil {
+		t = noKeys
+	}
+	return s.fields(t, field)
 }
 
 // plainKey reads a key of printable ASCII with no escapes.

@@ -57,21 +57,104 @@ func TestRawStringTakesWhatStrTakesWithoutAllocating(t *testing.T) {
 }
 
 // TestKeySet: each key its own bit; a key of another length, case or
-// spelling none.
+// spelling none; the same whether the set found a perfect hash or
+// probes (a set whose names share their length and first, middle and
+// last bytes).
 func TestKeySet(t *testing.T) {
-	keys := []string{"model", "messages", "stream", "n", "top_p", "top_k", "max_tokens"}
-	set := NewKeySet(keys...)
-	var seen uint32
-	for _, k := range keys {
-		b := set.bit([]byte(k))
-		if b == 0 || b&(b-1) != 0 || seen&b != 0 {
-			t.Fatalf("%s: bit %b, seen %b", k, b, seen)
-		}
-		seen |= b
+	same := make([]string, 32)
+	for i := range same {
+		same[i] = "k" + string(rune('a'+i/8)) + "m" + string(rune('a'+i%8)) + "k"
 	}
-	for _, k := range []string{"", "Model", "mode", "models", "top_q", "N", "max_token", "message"} {
-		if b := set.bit([]byte(k)); b != 0 {
-			t.Errorf("%q: bit %b, want none", k, b)
+	for _, c := range []struct {
+		keys, not []string
+		hashed    bool
+	}{
+		{[]string{"model", "messages", "stream", "n", "top_p", "top_k", "max_tokens"},
+			[]string{"Model", "mode", "models", "top_q", "N", "max_token", "message", "top_pp", "x"}, true},
+		{same, []string{"kk", "kxmak", "kamik", "kanak", "kamakk", "Kamak", "kam", "kamk"}, false},
+	} {
+		set := NewKeySet(c.keys...)
+		if hashed := !set.t.probed; hashed != c.hashed {
+			t.Errorf("%q: hashed %v, want %v", c.keys, hashed, c.hashed)
 		}
+		var seen uint32
+		for _, k := range c.keys {
+			b := set.t.bit([]byte(k))
+			if b == 0 || b&(b-1) != 0 || seen&b != 0 {
+				t.Fatalf("%s: bit %b, seen %b", k, b, seen)
+			}
+			seen |= b
+		}
+		for _, k := range c.not {
+			if b := set.t.bit([]byte(k)); b != 0 {
+				t.Errorf("%q: bit %b, want none", k, b)
+			}
+		}
+	}
+}
+
+// TestScannerFields: Fields reads an object of the set's keys, whitespace
+// anywhere, each key once, and nothing else: a key outside the set, one
+// given twice, one with an escape or longer than any of the set's, a
+// bad separator, or an object of a zero KeySet.
+func TestScannerFields(t *testing.T) {
+	set := NewKeySet("a", "bb", "ccc")
+	for _, c := range []struct {
+		in   string
+		keys KeySet
+		want string // the keys read, in order; "!" for false
+	}{
+		{`{}`, set, ""},
+		{" \t\r\n{ \n} ", set, ""},
+		{`{"a":1}`, set, "a"},
+		{` { "a" : 1 , "bb":2,"ccc" :3 } `, set, "a bb ccc"},
+		{`{"ccc":1,"a":2}`, set, "ccc a"},
+		{`{"a":1,"a":2}`, set, "!"},
+		{`{"d":1}`, set, "!"},
+		{`{"":1}`, set, "!"},
+		{`{"b\u0062":1}`, set, "!"},
+		{`{"a\"":1}`, set, "!"},
+		{`{"cccc":1}`, set, "!"},
+		{`{"ccc`, set, "!"},
+		{`{"a"`, set, "!"},
+		{`{"a" 1}`, set, "!"},
+		{`{"a":1 "bb":2}`, set, "!"},
+		{`{"a":1,}`, set, "!"},
+		{`{,"a":1}`, set, "!"},
+		{`{"a":1`, set, "!"},
+		{`{'a':1}`, set, "!"},
+		{`["a"]`, set, "!"},
+		{`{"a":1}`, KeySet{}, "!"},
+		{`{}`, KeySet{}, ""},
+	} {
+		s := NewJSONScanner([]byte(c.in))
+		var got []string
+		ok := s.Fields(c.keys, func(key []byte) bool {
+			got = append(got, string(key))
+			_, ok := s.Int()
+			return ok
+		}) && s.End()
+		g := strings.Join(got, " ")
+		if !ok {
+			g = "!"
+		}
+		if g != c.want {
+			t.Errorf("%s: %q, want %q", c.in, g, c.want)
+		}
+	}
+}
+
+// TestNewKeySetPlainKeys: a key the scanner could not find as it stands
+// is refused when the set is made.
+func TestNewKeySetPlainKeys(t *testing.T) {
+	for _, k := range []string{"", `a"b`, `a\\b`, "a\tb", "é"} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%q: no panic", k)
+				}
+			}()
+			NewKeySet("a", k)
+		}()
 	}
 }

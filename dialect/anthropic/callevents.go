@@ -64,7 +64,7 @@ func (c *cursor) plain() (string, bool) {
 	if c.I >= len(c.S) || c.S[c.I] != '"' {
 		return "", false
 	}
-	j := dialect.PlainEnd(c.S, c.I+1)
+	j := dialect.PlainEndWide(c.S, c.I+1)
 	if j >= len(c.S) || c.S[j] != '"' {
 		return "", false
 	}
