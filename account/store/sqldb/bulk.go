@@ -139,7 +139,6 @@ const (
 // query runs a write that returns rows in tx, through its prepared
 // statement if there is one.
 func (s *Store) queryTx(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
-	ctx = s.stmtCtx(ctx)
 	if st, ok := s.wstmts.Load(q); ok {
 		st := st.(*stmt)
 		return tx.StmtContext(ctx, st.Stmt).QueryContext(ctx, st.args(args)...)

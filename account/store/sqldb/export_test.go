@@ -2,7 +2,6 @@ package sqldb
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/runnel/runnel/account"
 )
@@ -69,11 +68,3 @@ func (s *Store) WhyRefused(ctx context.Context, r account.Reservation) error {
 }
 
 var ErrChanged = errChanged
-
-// InTx runs f in a write transaction under ctx, with exec running a
-// write inside it as the store's own do.
-func (s *Store) InTx(ctx context.Context, f func(exec func(q string, args ...any) error) error) error {
-	return s.tx1(ctx, func(tx *sql.Tx) error {
-		return f(func(q string, args ...any) error { _, err := s.exec(ctx, tx, q, args...); return err })
-	})
-}

@@ -54,15 +54,6 @@ type Options struct {
 	// cheaply than $N ones by name (SQLite): the statements the store
 	// prepares are rewritten with ?s (positional.go).
 	Positional bool
-	// Uninterrupted runs the statements inside a write transaction
-	// without the caller's context (SQLite): its driver starts a
-	// goroutine for each statement run under a context that can end, to
-	// interrupt it, and a credit block's roll is a dozen statements. In
-	// an immediate transaction no statement waits: BEGIN took the write
-	// lock, under the context, and a statement runs for microseconds. The
-	// context still ends the transaction: database/sql rolls it back when
-	// the context is done, and its next statement fails.
-	Uninterrupted bool
 	// Changes signals changes to keys and teams across processes (see
 	// account.Changes); nil when the database offers no way. If it is an
 	// io.Closer, Close closes it.
@@ -85,7 +76,6 @@ type Store struct {
 // there is one (SQLite's single writer connection keeps it prepared).
 // Preparing here would deadlock: the transaction holds the only writer.
 func (s *Store) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
-	ctx = s.stmtCtx(ctx)
 	if st, ok := s.wstmts.Load(q); ok {
 		st := st.(*stmt)
 		return tx.StmtContext(ctx, st.Stmt).ExecContext(ctx, st.args(args)...)
@@ -108,21 +98,11 @@ const (
 
 // queryRowTx is exec for a write that returns a row.
 func (s *Store) queryRowTx(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
-	ctx = s.stmtCtx(ctx)
 	if st, ok := s.wstmts.Load(q); ok {
 		st := st.(*stmt)
 		return tx.StmtContext(ctx, st.Stmt).QueryRowContext(ctx, st.args(args)...)
 	}
 	return tx.QueryRowContext(ctx, q, args...)
-}
-
-// stmtCtx is the context of a statement inside a write transaction
-// begun under ctx (Options.Uninterrupted).
-func (s *Store) stmtCtx(ctx context.Context) context.Context {
-	if s.o.Uninterrupted {
-		return context.Background()
-	}
-	return ctx
 }
 
 // query runs a hot read through a statement prepared once: parsing SQL

@@ -412,36 +412,3 @@ func TestLateRecordOfExpiredJob(t *testing.T) {
 		})
 	}
 }
-
-// A write transaction ends with its context on every store, though
-// SQLite's statements inside it run without that context
-// (Options.Uninterrupted): its next statement fails, and nothing of it
-// is stored.
-func TestTxEndsWithItsContext(t *testing.T) {
-	each(t, func(t *testing.T, s *sqldb.Store) {
-		mustTeam(t, s, "team_a", 10)
-		ctx, cancel := context.WithCancel(context.Background())
-		const add = `UPDATE teams SET credits = credits + 1 WHERE id = $1`
-		err := s.InTx(ctx, func(exec func(string, ...any) error) error {
-			if err := exec(add, "team_a"); err != nil {
-				t.Fatalf("a write before the context ends: %v", err)
-			}
-			cancel()
-			// database/sql rolls the transaction back once it sees
-			// the context done; a deadlock guard of a minute.
-			for guard := time.Now().Add(time.Minute); time.Now().Before(guard); time.Sleep(time.Millisecond) {
-				if err := exec(add, "team_a"); err != nil {
-					return err
-				}
-			}
-			t.Fatal("writes went on for a minute after the transaction's context ended")
-			return nil
-		})
-		if err == nil {
-			t.Fatal("the transaction committed after its context ended")
-		}
-		if tm, err := s.Team(context.Background(), "team_a"); err != nil || tm.Credits != 10 {
-			t.Fatalf("team %+v (%v): want its 10 credits, nothing of the transaction stored", tm, err)
-		}
-	})
-}

@@ -61,7 +61,7 @@ func OpenFile(ctx context.Context, path string) (*sqldb.Store, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	r.SetConnMaxIdleTime(0)
-	s, err := sqldb.New(ctx, sqldb.Options{Write: w, Read: r, Positional: true, Uninterrupted: true, IsUnique: isUnique, Retry: isBusy, Changes: marker{path + "-changes"}})
+	s, err := sqldb.New(ctx, sqldb.Options{Write: w, Read: r, Positional: true, IsUnique: isUnique, Retry: isBusy, Changes: marker{path + "-changes"}})
 	if err != nil {
 		w.Close()
 		r.Close()
