@@ -12,6 +12,11 @@ log; then
     cgauth.py --groups N A_GLOB B_GLOB     exclusive instructions per request
         by package group, B - A (e.g. DIR/auth-sqlite-off.*.cg.1 against
         DIR/auth-sqlite.*.cg.1)
+    cgauth.py --rates LOG:DIR:N [...]      runs of N requests each at
+        different rates (RUNNEL_BENCH_AUTH_RATE, or none): per variant a
+        fit of count/N = P + S*T/N over every run (work per request P,
+        per second S), and auth on over off from it at 10, 30 and 100
+        requests a second
 
 N is the timed requests (RUNNEL_BENCH_AUTH_REQUESTS). A run's dump is
 DIR/auth-VARIANT.PID.cg.1; its window is read from the log's round lines,
@@ -34,7 +39,7 @@ def runs(n, pairs):
     """variant -> [(window s, instructions per request)]"""
     out = collections.defaultdict(list)
     for pair in pairs:
-        log, d = pair.split(':')
+        log, d = pair.split(':')[:2]
         wins = collections.defaultdict(list)
         for line in open(log):
             for v, w in re.findall(r' ([a-z-]+) \d+ µs \([^;]*; window ([\d.]+) s[;)]', line):
@@ -43,6 +48,34 @@ def runs(n, pairs):
             dumps = sorted(glob.glob(f'{d}/auth-{v}.*.cg.1'), key=os.path.getmtime)
             out[v] += [(w, total(f) / n) for f, w in zip(dumps, ws)]
     return out
+
+
+def rates(triples):
+    """Work per request and per second, fitted over runs of any length.
+
+    A run's count is N*P + S*T (T its window, the settle included), so
+    count/N = P + S*(T/N): runs at different rates spread T/N, which the
+    runs of one rate do not (their fit in report() is noise)."""
+    pts = collections.defaultdict(list)
+    for t in triples:
+        log, d, n = t.split(':')
+        for v, ps in runs(int(n), [log + ':' + d]).items():
+            pts[v] += [(w / int(n), y) for w, y in ps]
+    fit = {}
+    for v in VARIANTS:
+        p = pts.get(v, [])
+        if len(p) < 2 or max(x for x, _ in p) - min(x for x, _ in p) <= 0:
+            continue
+        mx, my = statistics.mean(x for x, _ in p), statistics.mean(y for _, y in p)
+        s = sum((x - mx) * (y - my) for x, y in p) / sum((x - mx) ** 2 for x, _ in p)
+        fit[v] = (my - s * mx, s)
+        print('%-13s P %7.0f a request, S %8.0f a second  (%d runs: %s)' % (v, fit[v][0], s, len(p),
+              ' '.join('%.0fms:%.0fk' % (1e3 * x, y / 1e3) for x, y in sorted(p))))
+    for k in ['sqlite', 'postgres']:
+        if k in fit and k + '-off' in fit:
+            (pon, son), (poff, soff) = fit[k], fit[k + '-off']
+            print('%s: auth on over off, fitted: %s' % (k, ', '.join(
+                '%+.1f%% at %d/s' % (100 * ((pon + son / r) / (poff + soff / r) - 1), r) for r in (10, 30, 100))))
 
 
 def report(n, pairs):
@@ -127,6 +160,8 @@ def groups(n, ga, gb):
 if __name__ == '__main__':
     if len(sys.argv) > 1 and sys.argv[1] == '--groups':
         groups(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    elif len(sys.argv) > 2 and sys.argv[1] == '--rates':
+        rates(sys.argv[2:])
     elif len(sys.argv) > 2:
         report(int(sys.argv[1]), sys.argv[2:])
     else:
