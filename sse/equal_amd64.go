@@ -32,3 +32,13 @@ func matchPlainAsm(b *byte, n, i, from int, head *byte, hn int, tail *byte, tn i
 func matchPlain(b []byte, i, from int, head, tail []byte) int {
 	return matchPlainAsm(unsafe.SliceData(b), len(b), i, from, unsafe.SliceData(head), len(head), unsafe.SliceData(tail), len(tail))
 }
+
+//go:noescape
+func matchShapeAsm(b *byte, n, i int, sh *Shape) int
+
+// matchShape is matchPlain for sh's head at b[i:] and its tail (from
+// i+len(sh.head)), -1 also when b is shorter than that: NextShaped's
+// token case, its arguments fewer (see equal_amd64.s).
+func matchShape(b []byte, i int, sh *Shape) int {
+	return matchShapeAsm(unsafe.SliceData(b), len(b), i, sh)
+}

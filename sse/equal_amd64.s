@@ -1,3 +1,4 @@
+#include "go_asm.h"
 #include "textflag.h"
 
 // func equalPairAsm(a, b *byte, n int, c, d *byte, m int) bool
@@ -174,15 +175,55 @@ GLOBL plainBytes<>(SB), RODATA|NOPTR, $48
 // func matchPlainAsm(b *byte, n, i, from int, head *byte, hn int, tail *byte, tn int) int
 // The end j of the JSON-plain run (printable ASCII but the quote and
 // the backslash) at b[from:], when it is not empty, b[j:] holds tn
-// bytes more, b[i:i+hn] == head and b[j:j+tn] == tail; else -1. The run
-// is found 16 bytes a step (SSE2): no byte outside b[:n] is read (the
-// last block is the 16 bytes ending at n, the bits before from
-// dropped; a b of fewer than 16 bytes is looked at byte by byte). Then
-// both compares (pairs). from is i+hn, at most n.
+// bytes more, b[i:i+hn] == head and b[j:j+tn] == tail; else -1 (plain).
+// from is i+hn, at most n.
 TEXT ·matchPlainAsm(SB), NOSPLIT, $0-72
 	MOVQ b+0(FP), SI
 	MOVQ n+8(FP), BX
+	MOVQ i+16(FP), R11
 	MOVQ from+24(FP), CX
+	MOVQ head+32(FP), DI
+	MOVQ hn+40(FP), R12
+	MOVQ tail+48(FP), R9
+	MOVQ tn+56(FP), R10
+	CALL plain<>(SB)
+	MOVQ AX, ret+64(FP)
+	RET
+
+// func matchShapeAsm(b *byte, n, i int, sh *Shape) int
+// matchPlainAsm for sh's head at b[i:] and its tail (NextShaped's token
+// case): four arguments, where eight took NextShaped some 70 bytes of
+// stores and reloads around the call; -1 also when b[i:] is shorter
+// than the head.
+TEXT ·matchShapeAsm(SB), NOSPLIT, $0-40
+	MOVQ sh+24(FP), AX
+	MOVQ b+0(FP), SI
+	MOVQ n+8(FP), BX
+	MOVQ i+16(FP), R11
+	MOVQ Shape_head(AX), DI
+	MOVQ (Shape_head+8)(AX), R12
+	MOVQ Shape_tail(AX), R9
+	MOVQ (Shape_tail+8)(AX), R10
+	LEAQ (R11)(R12*1), CX
+	CMPQ CX, BX
+	JA   short // from > n
+	CALL plain<>(SB)
+	MOVQ AX, ret+32(FP)
+	RET
+
+short:
+	MOVQ $-1, ret+32(FP)
+	RET
+
+// plain sets AX to the end j of the JSON-plain run at SI[CX:BX] (from
+// CX to n), when it is not empty, SI[j:] holds R10 bytes more and both
+// SI[R11:R11+R12] == DI[:R12] and SI[j:j+R10] == R9[:R10]; else to -1.
+// The run is found 16 bytes a step (SSE2): no byte outside SI[:BX] is
+// read (the last block is the 16 bytes ending at n, the bits before
+// from dropped; fewer than 16 bytes are looked at byte by byte). Then
+// both compares (pairs). CX (from) is R11+R12, at most BX.
+TEXT plain<>(SB), NOSPLIT, $0-0
+	MOVQ CX, R13 // from
 	CMPQ BX, $16
 	JB   bytes
 	MOVOU plainBytes<>+0(SB), X1
@@ -203,22 +244,19 @@ found:
 	ADDQ CX, AX // j
 
 ran:
-	CMPQ AX, from+24(FP)
+	CMPQ AX, R13
 	JEQ  nomatch // no run
-	MOVQ tn+56(FP), R10
 	LEAQ (AX)(R10*1), DX
 	CMPQ DX, BX
 	JA   nomatch // the tail is not all here
-	MOVQ AX, R12
+	MOVQ AX, R13 // j
 	LEAQ (SI)(AX*1), R8
-	MOVQ tail+48(FP), R9
-	ADDQ i+16(FP), SI
-	MOVQ head+32(FP), DI
-	MOVQ hn+40(FP), BX
+	ADDQ R11, SI
+	MOVQ R12, BX
 	CALL pairs<>(SB)
 	TESTL AX, AX
 	JZ   nomatch
-	MOVQ R12, ret+64(FP)
+	MOVQ R13, AX
 	RET
 
 last:
@@ -259,5 +297,5 @@ stop:
 	JMP  ran
 
 nomatch:
-	MOVQ $-1, ret+64(FP)
+	MOVQ $-1, AX
 	RET
