@@ -97,32 +97,28 @@ func TestMatchPlain(t *testing.T) {
 							b := page[len(page)-len(ev)+cut:]
 							copy(b, ev)
 							for _, h := range []string{head, "x" + head[1:]} {
-								got := matchPlain(b, 0, len(h), []byte(h), []byte(tail))
-								want := matchPlainGo(b, 0, len(h), []byte(h), []byte(tail))
-								if got != want {
+								e := ends{[]byte(h), []byte(tail)}
+								got := matchPlain(b, 0, &e)
+								if want := matchPlainGo(b, 0, len(h), []byte(h), []byte(tail)); got != want {
 									t.Fatalf("wide %v, %q (cut %d, head %q): %d, want %d", wide, b, cut, h, got, want)
-								}
-								sh := Shape{head: []byte(h), tail: []byte(tail)}
-								if got := matchShape(b, 0, &sh); got != want {
-									t.Fatalf("wide %v, %q (cut %d, head %q): matchShape %d, want %d", wide, b, cut, h, got, want)
 								}
 								// After an id line's 3 bytes (whatever they are).
 								idb := page[len(page)-len(b)-3:]
-								want = matchPlainGo(idb, 3, 3+len(h), []byte(h), []byte(tail))
-								if got := matchShape(idb, 3, &sh); got != want {
-									t.Fatalf("wide %v, %q (cut %d, head %q): matchShape at 3 %d, want %d", wide, idb, cut, h, got, want)
+								got = matchPlain(idb, 3, &e)
+								if want := matchPlainGo(idb, 3, 3+len(h), []byte(h), []byte(tail)); got != want {
+									t.Fatalf("wide %v, %q (cut %d, head %q): at 3 %d, want %d", wide, idb, cut, h, got, want)
 								}
 							}
 						}
 					}
 				}
 				// b shorter than the head (and than 16 bytes, or not): none.
-				sh := Shape{head: []byte(head), tail: []byte(tail)}
+				e := ends{[]byte(head), []byte(tail)}
 				for n := range len(head) + 2 {
 					b := page[len(page)-n:]
 					copy(b, "id"+head)
-					if got := matchShape(b, 2, &sh); got != -1 {
-						t.Fatalf("wide %v, %q under head %q: matchShape %d, want -1", wide, b, head, got)
+					if got := matchPlain(b, 2, &e); got != -1 {
+						t.Fatalf("wide %v, %q under head %q: %d, want -1", wide, b, head, got)
 					}
 				}
 			}

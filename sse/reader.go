@@ -296,10 +296,13 @@ type Shape struct {
 	// tail is then the data's tail without its end. Ints, not slices: a
 	// Shape lives in every open stream.
 	opt int
-	// lit's two parts (NextShaped's, which cutting lit took some 18
-	// instructions a token).
-	head, tail []byte
+	ends
 }
+
+// ends is a Shape's lit in its two parts, the head before the run and the
+// tail after it: NextShaped's (cutting lit took some 18 instructions a
+// token), as matchPlain takes them.
+type ends struct{ head, tail []byte }
 
 // Buffer makes s keep its bytes in buf while they fit (an array of the
 // stream's own: no allocation).
@@ -375,7 +378,7 @@ func (s *Shape) Data() (head, tail []byte) {
 func (s *Shape) member(b []byte, k int) int {
 	opt, optTail := s.lit[s.end:s.end+s.opt], s.lit[s.end+s.opt:]
 	if from := k + len(opt); len(b) >= from && b[k] == opt[0] {
-		if j := matchPlain(b, k, from, opt, optTail); j >= 0 { // the member's string
+		if j := matchPlain(b, k, &ends{opt, optTail}); j >= 0 { // the member's string
 			return j + len(optTail)
 		}
 	}
@@ -433,7 +436,7 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 	// work in a short run of code that keeps little but r and sh across
 	// the match (docs/benchmarks.md, issue 13, tokfoot and tokfoot2
 	// sessions).
-	j := matchShape(b, i, sh) // the run's end, -1 when the event is not of sh
+	j := matchPlain(b, i, &sh.ends) // the run's end, -1 when the event is not of sh
 	end := j + len(sh.tail)
 	// The lines' lengths, without their ends, as NextRaw's limit counts
 	// them.
@@ -466,7 +469,7 @@ func (r *Reader) shapedAside(b []byte, sh *Shape, run *[256]bool, i, idEnd int) 
 	}
 	var j int // the run's end, -1 when the event is not of sh
 	if run == nil {
-		j = matchPlain(b, i, from, head, tail) // a token's text
+		j = matchPlain(b, i, &sh.ends) // a token's text
 	} else {
 		j = matchRun(b, i, from, head, tail, run)
 	}
