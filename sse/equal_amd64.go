@@ -21,14 +21,14 @@ func equalPair(a, x, b, y []byte) bool {
 }
 
 //go:noescape
-func matchPlainAsm(b *byte, n, i, from int, head *byte, hn int, tail *byte, tn int) int
+func matchAsm(b *byte, n, i int, e *ends) int
 
 // matchPlain is the end of the JSON-plain run (printable ASCII but the
-// quote and the backslash) at b[from:] when it is not empty, the tail
-// follows it whole and b holds head at i and tail after the run; else
-// -1. from is i+len(head), at most len(b). NextShaped's run with no
-// table, found 16 bytes a step, and its compares in one call (see
-// equal_amd64.s).
-func matchPlain(b []byte, i, from int, head, tail []byte) int {
-	return matchPlainAsm(unsafe.SliceData(b), len(b), i, from, unsafe.SliceData(head), len(head), unsafe.SliceData(tail), len(tail))
+// quote and the backslash) at b[from:], from i+len(e.head), when it is
+// not empty, the tail follows it whole and b holds e.head at i and
+// e.tail after the run; else -1 (also when b is shorter than from).
+// NextShaped's run with no table, found 16 bytes a step, and its
+// compares in one call (see equal_amd64.s).
+func matchPlain(b []byte, i int, e *ends) int {
+	return matchAsm(unsafe.SliceData(b), len(b), i, e)
 }

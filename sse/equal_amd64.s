@@ -1,3 +1,4 @@
+#include "go_asm.h"
 #include "textflag.h"
 
 // func equalPairAsm(a, b *byte, n int, c, d *byte, m int) bool
@@ -161,7 +162,7 @@ differ:
 	PMOVMSKB X0, AX \
 	XORL     $0xffff, AX
 
-// The bytes matchPlainAsm compares a block of 16 with: printable ASCII is
+// The bytes matchAsm compares a block of 16 with: printable ASCII is
 // above 0x1f (signed), then the quote and the backslash.
 DATA plainBytes<>+0(SB)/8, $0x1f1f1f1f1f1f1f1f
 DATA plainBytes<>+8(SB)/8, $0x1f1f1f1f1f1f1f1f
@@ -171,18 +172,30 @@ DATA plainBytes<>+32(SB)/8, $0x5c5c5c5c5c5c5c5c
 DATA plainBytes<>+40(SB)/8, $0x5c5c5c5c5c5c5c5c
 GLOBL plainBytes<>(SB), RODATA|NOPTR, $48
 
-// func matchPlainAsm(b *byte, n, i, from int, head *byte, hn int, tail *byte, tn int) int
+// func matchAsm(b *byte, n, i int, e *ends) int
 // The end j of the JSON-plain run (printable ASCII but the quote and
-// the backslash) at b[from:], when it is not empty, b[j:] holds tn
-// bytes more, b[i:i+hn] == head and b[j:j+tn] == tail; else -1. The run
-// is found 16 bytes a step (SSE2): no byte outside b[:n] is read (the
-// last block is the 16 bytes ending at n, the bits before from
-// dropped; a b of fewer than 16 bytes is looked at byte by byte). Then
-// both compares (pairs). from is i+hn, at most n.
-TEXT ·matchPlainAsm(SB), NOSPLIT, $0-72
+// the backslash) at b[from:], from i+len(e.head), when it is not empty,
+// b[j:] holds len(e.tail) bytes more, b[i:from] == e.head and b[j:] begins
+// with e.tail; else -1 (also when from is past n). The run is found 16
+// bytes a step (SSE2): no byte outside b[:n] is read (the last block is
+// the 16 bytes ending at n, the bits before from dropped; a b of fewer
+// than 16 bytes is looked at byte by byte). Then both compares (pairs).
+// Four arguments, e read here: eight took NextShaped some 70 bytes of
+// stores and reloads around the call (docs/benchmarks.md, issue 13,
+// tokfoot2 session).
+TEXT ·matchAsm(SB), NOSPLIT, $0-40
+	MOVQ e+24(FP), AX
 	MOVQ b+0(FP), SI
 	MOVQ n+8(FP), BX
-	MOVQ from+24(FP), CX
+	MOVQ i+16(FP), R11
+	MOVQ ends_head(AX), DI
+	MOVQ (ends_head+8)(AX), R12 // len(head)
+	MOVQ ends_tail(AX), R9
+	MOVQ (ends_tail+8)(AX), R10 // len(tail)
+	LEAQ (R11)(R12*1), CX // from
+	CMPQ CX, BX
+	JA   nomatch
+	MOVQ CX, R13
 	CMPQ BX, $16
 	JB   bytes
 	MOVOU plainBytes<>+0(SB), X1
@@ -203,22 +216,19 @@ found:
 	ADDQ CX, AX // j
 
 ran:
-	CMPQ AX, from+24(FP)
+	CMPQ AX, R13
 	JEQ  nomatch // no run
-	MOVQ tn+56(FP), R10
 	LEAQ (AX)(R10*1), DX
 	CMPQ DX, BX
 	JA   nomatch // the tail is not all here
-	MOVQ AX, R12
+	MOVQ AX, R13 // j
 	LEAQ (SI)(AX*1), R8
-	MOVQ tail+48(FP), R9
-	ADDQ i+16(FP), SI
-	MOVQ head+32(FP), DI
-	MOVQ hn+40(FP), BX
+	ADDQ R11, SI
+	MOVQ R12, BX
 	CALL pairs<>(SB)
 	TESTL AX, AX
 	JZ   nomatch
-	MOVQ R12, ret+64(FP)
+	MOVQ R13, ret+32(FP)
 	RET
 
 last:
@@ -259,5 +269,5 @@ stop:
 	JMP  ran
 
 nomatch:
-	MOVQ $-1, ret+64(FP)
+	MOVQ $-1, ret+32(FP)
 	RET

@@ -97,12 +97,28 @@ func TestMatchPlain(t *testing.T) {
 							b := page[len(page)-len(ev)+cut:]
 							copy(b, ev)
 							for _, h := range []string{head, "x" + head[1:]} {
-								got := matchPlain(b, 0, len(h), []byte(h), []byte(tail))
+								e := ends{[]byte(h), []byte(tail)}
+								got := matchPlain(b, 0, &e)
 								if want := matchPlainGo(b, 0, len(h), []byte(h), []byte(tail)); got != want {
 									t.Fatalf("wide %v, %q (cut %d, head %q): %d, want %d", wide, b, cut, h, got, want)
 								}
+								// After an id line's 3 bytes (whatever they are).
+								idb := page[len(page)-len(b)-3:]
+								got = matchPlain(idb, 3, &e)
+								if want := matchPlainGo(idb, 3, 3+len(h), []byte(h), []byte(tail)); got != want {
+									t.Fatalf("wide %v, %q (cut %d, head %q): at 3 %d, want %d", wide, idb, cut, h, got, want)
+								}
 							}
 						}
+					}
+				}
+				// b shorter than the head (and than 16 bytes, or not): none.
+				e := ends{[]byte(head), []byte(tail)}
+				for n := range len(head) + 2 {
+					b := page[len(page)-n:]
+					copy(b, "id"+head)
+					if got := matchPlain(b, 2, &e); got != -1 {
+						t.Fatalf("wide %v, %q under head %q: %d, want -1", wide, b, head, got)
 					}
 				}
 			}

@@ -296,10 +296,13 @@ type Shape struct {
 	// tail is then the data's tail without its end. Ints, not slices: a
 	// Shape lives in every open stream.
 	opt int
-	// lit's two parts (NextShaped's, which cutting lit took some 18
-	// instructions a token).
-	head, tail []byte
+	ends
 }
+
+// ends is a Shape's lit in its two parts, the head before the run and the
+// tail after it: NextShaped's (cutting lit took some 18 instructions a
+// token), as matchPlain takes them.
+type ends struct{ head, tail []byte }
 
 // Buffer makes s keep its bytes in buf while they fit (an array of the
 // stream's own: no allocation).
@@ -375,7 +378,7 @@ func (s *Shape) Data() (head, tail []byte) {
 func (s *Shape) member(b []byte, k int) int {
 	opt, optTail := s.lit[s.end:s.end+s.opt], s.lit[s.end+s.opt:]
 	if from := k + len(opt); len(b) >= from && b[k] == opt[0] {
-		if j := matchPlain(b, k, from, opt, optTail); j >= 0 { // the member's string
+		if j := matchPlain(b, k, &ends{opt, optTail}); j >= 0 { // the member's string
 			return j + len(optTail)
 		}
 	}
@@ -429,21 +432,27 @@ func (r *Reader) NextShaped(sh *Shape, run *[256]bool) (_ []byte, ok bool) {
 	if run != nil || sh.opt > 0 {
 		return r.shapedAside(b, sh, run, i, idEnd)
 	}
-	// A token's text, its shape with no optional member: the rest of
-	// the work in a short run of code (docs/benchmarks.md, issue 13,
-	// tokfoot session).
-	from, j := i+len(sh.head), -1 // j: the run's end, -1 when the event is not of sh
-	if len(b) >= from {
-		j = matchPlain(b, i, from, sh.head, sh.tail)
-	}
+	// A token's text, its shape with no optional member: the rest of the
+	// work in a short run of code that keeps little but r and sh across
+	// the match (docs/benchmarks.md, issue 13, tokfoot and tokfoot2
+	// sessions).
+	j := matchPlain(b, i, &sh.ends) // the run's end, -1 when the event is not of sh
 	end := j + len(sh.tail)
 	// The lines' lengths, without their ends, as NextRaw's limit counts
 	// them.
 	if j < 0 || end-i-sh.lfs+idEnd > r.max {
 		return nil, false
 	}
-	r.took(b, idEnd, end)
-	return b[from:j], true
+	// The run, b[i+len(sh.head):j], with b's start again from r's fields
+	// (not kept across the match), and without unsafe.Slice's checks of a
+	// length the match never returns.
+	p, from := unsafe.Add(unsafe.Pointer(r.bufp), r.r), i+len(sh.head)
+	v := struct {
+		p      unsafe.Pointer
+		n, cap int
+	}{unsafe.Add(p, from), j - from, j - from}
+	r.took(p, idEnd, end)
+	return *(*[]byte)(unsafe.Pointer(&v)), true
 }
 
 // shapedAside is NextShaped's rest, from the start of sh's lines at i in
@@ -460,7 +469,7 @@ func (r *Reader) shapedAside(b []byte, sh *Shape, run *[256]bool, i, idEnd int) 
 	}
 	var j int // the run's end, -1 when the event is not of sh
 	if run == nil {
-		j = matchPlain(b, i, from, head, tail) // a token's text
+		j = matchPlain(b, i, &sh.ends) // a token's text
 	} else {
 		j = matchRun(b, i, from, head, tail, run)
 	}
@@ -473,20 +482,20 @@ func (r *Reader) shapedAside(b []byte, sh *Shape, run *[256]bool, i, idEnd int) 
 	if j < 0 || end-i-sh.lfs+idEnd > r.max {
 		return nil, false
 	}
-	r.took(b, idEnd, end)
+	r.took(unsafe.Pointer(unsafe.SliceData(b)), idEnd, end)
 	return b[from:j], true
 }
 
-// took ends NextShaped's event, the first end bytes of b (the unread
-// bytes), keeping its id, whose line ends at idEnd (none when 0; else b
+// took ends NextShaped's event, the first end bytes of the unread bytes
+// at b, keeping its id, whose line ends at idEnd (none when 0; else b
 // holds maxShortID bytes after "id: ").
-func (r *Reader) took(b []byte, idEnd, end int) {
+func (r *Reader) took(b unsafe.Pointer, idEnd, end int) {
 	if idEnd > 0 {
 		// The id and what follows it, as one array (b holds it: see
 		// NextShaped): a few moves, where a loop took some 40
 		// instructions for a few digits (idBuf holds the id in its
 		// first idLen).
-		r.idBuf = [maxShortID]byte(b[4 : 4+maxShortID])
+		r.idBuf = *(*[maxShortID]byte)(unsafe.Add(b, 4))
 		r.idLen, r.idShort, r.idDirty = idEnd-4, true, true
 	}
 	r.r += end

@@ -359,13 +359,9 @@ func (w *Writer) SendText(e *TextEvent, text string) error {
 	// grows the buffer: the event is copied into it and only its length
 	// is stored (no growth's code, no write barrier, in a token's code
 	// lines: docs/benchmarks.md, issue 13, tokfoot session).
-	if !w.quiet || !sameName(e.Name, w.name) {
-		w.unlock()
-		return w.sendText(e, text)
-	}
-	if cap(w.buf)-len(w.buf) < int(w.idRoom)+len(e.Lines)+jsonstr.ShortRoom+len(e.End) {
-		w.appendText(e, text)
-		return nil
+	if !w.quiet || !sameName(e.Name, w.name) ||
+		cap(w.buf)-len(w.buf) < int(w.idRoom)+len(e.Lines)+jsonstr.ShortRoom+len(e.End) {
+		return w.textAside(e, text)
 	}
 	b, ok := w.nextID(w.buf)
 	if !ok {
@@ -390,10 +386,24 @@ func (w *Writer) SendText(e *TextEvent, text string) error {
 // given).
 func roomOf(n int) uint32 { return uint32(min(n, math.MaxInt32)) }
 
-// appendText is SendText's common event appended to w.buf, which grows
-// if the event needs more room than it has (out of line: seldom).
+// textAside is SendText but for its common event, mu held: another
+// name or a writer not quiet (SendAppend's, unlocked), or too little
+// room (appendText). One call out of line: the rare cases' code is no
+// part of the lines a token runs (docs/benchmarks.md, issue 13,
+// tokfoot2 session).
 //
 //go:noinline
+func (w *Writer) textAside(e *TextEvent, text string) error {
+	if !w.quiet || !sameName(e.Name, w.name) {
+		w.unlock()
+		return w.sendText(e, text)
+	}
+	w.appendText(e, text)
+	return nil
+}
+
+// appendText is SendText's common event appended to w.buf, which grows
+// if the event needs more room than it has (seldom).
 func (w *Writer) appendText(e *TextEvent, text string) {
 	b := append(w.appendID(w.buf), e.Lines...)
 	w.buf = append(jsonstr.Append(b, text), e.End...)

@@ -120,20 +120,15 @@ func parseLiteFull(data []byte, sh *chunkShape) (c liteChunk, ok bool) {
 		from = firstHead(data)
 	}
 	// A chunk with a head is most often one of a call's fixed chunks.
-	c, at, ok := liteChunk{}, -1, false
-	head := from
+	at, ok, head := -1, false, from
 	if from > 0 {
-		c, at, ok = fixedChunk(data, from)
+		at, ok = fixedChunk(data, from, &c)
 	}
 	if !ok {
 		c, at, head, ok = parseLiteFrom(unsafe.String(unsafe.SliceData(data), len(data)), from)
 	}
 	if ok {
-		c.content = strings.Clone(c.content)
-		c.reasoningContent = strings.Clone(c.reasoningContent)
-		c.reasoning = strings.Clone(c.reasoning)
-		c.text = strings.Clone(c.text)
-		c.finish = keptFinish(c.finish)
+		c.own()
 		if sh != nil {
 			first := cap(sh.head) == 0
 			sh.room(len(data))
@@ -146,6 +141,17 @@ func parseLiteFull(data []byte, sh *chunkShape) (c liteChunk, ok bool) {
 		}
 	}
 	return c, ok
+}
+
+// own copies c's strings out of the event data, which the reader
+// reuses: one copy of strings.Clone's code in a loop, where four inlined
+// took parseLiteFull's lines (docs/benchmarks.md, issue 13, tokfoot2
+// session).
+func (c *liteChunk) own() {
+	for _, s := range [...]*string{&c.content, &c.reasoningContent, &c.reasoning, &c.text} {
+		*s = strings.Clone(*s)
+	}
+	c.finish = keptFinish(c.finish)
 }
 
 // chunkShape is a stream's last per-token chunk without its content

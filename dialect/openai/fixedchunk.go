@@ -27,16 +27,21 @@ import (
 // string or an unsigned integer (firstHead's values). Anything else is
 // false, and parseLiteFrom parses the chunk as before; what is taken
 // parses to the same chunk and content's place (FuzzFixedChunk). finish
-// and content are views of data.
-func fixedChunk(data []byte, from int) (c liteChunk, contentAt int, ok bool) {
+// and content are views of data. The chunk is made in c, which holds
+// what it read so far when ok is false: where a liteChunk returned by
+// value was some 130 bytes copied at each of the many returns, 2,693
+// bytes of code a call ran three times (docs/benchmarks.md, issue 13,
+// tokfoot2 session).
+func fixedChunk(data []byte, from int, c *liteChunk) (contentAt int, ok bool) {
 	f := fixedCursor{b: data, i: from}
+	*c = liteChunk{}
 	contentAt = -1
 	if !f.lit(`[]`) {
 		if !f.lit(`[{`) {
-			return c, -1, false
+			return -1, false
 		}
-		if f.lit(`"finish_reason":`) && !(f.finish(&c) && f.lit(`,`)) || !f.lit(`"index":0,"delta":{`) {
-			return c, -1, false
+		if f.lit(`"finish_reason":`) && !(f.finish(c) && f.lit(`,`)) || !f.lit(`"index":0,"delta":{`) {
+			return -1, false
 		}
 		role := f.lit(`"role":"assistant"`)
 		if !role || f.lit(`,`) {
@@ -44,43 +49,43 @@ func fixedChunk(data []byte, from int) (c liteChunk, contentAt int, ok bool) {
 				if !f.lit(`null`) {
 					contentAt = f.i
 					if c.content, ok = f.str(); !ok {
-						return c, -1, false
+						return -1, false
 					}
 				}
 				f.lit(`,"refusal":null`)
 			} else if role {
-				return c, -1, false
+				return -1, false
 			}
 		}
 		if !f.lit(`}`) {
-			return c, -1, false
+			return -1, false
 		}
 		f.lit(`,"logprobs":null`)
-		if f.lit(`,"finish_reason":`) && !f.finish(&c) {
-			return c, -1, false
+		if f.lit(`,"finish_reason":`) && !f.finish(c) {
+			return -1, false
 		}
 		if f.lit(`,"stop_reason":`) && !f.lit(`null`) && !f.value() {
-			return c, -1, false
+			return -1, false
 		}
 		if !f.lit(`}]`) {
-			return c, -1, false
+			return -1, false
 		}
 	}
 	for !f.lit(`}`) {
 		if f.lit(`,"usage":`) {
 			if !f.usage(&c.usage) {
-				return c, -1, false
+				return -1, false
 			}
 			continue
 		}
 		if !f.lit(`,"`) {
-			return c, -1, false
+			return -1, false
 		}
 		if k := f.key(); k == "" || k == "usage" || k == "error" || k == "choices" || !f.value() {
-			return c, -1, false
+			return -1, false
 		}
 	}
-	return c, contentAt, f.i == len(f.b)
+	return contentAt, f.i == len(f.b)
 }
 
 // fixedCursor reads fixedChunk's bytes: b from i.
@@ -89,9 +94,15 @@ type fixedCursor struct {
 	i int
 }
 
-// lit consumes l if the bytes go on with it.
+// lit consumes l if the bytes go on with it. It inlines at every one
+// of fixedChunk's compares: the bytes compared are a view from i (0 <=
+// i <= len(b)) without a check and a panic's call at each.
 func (f *fixedCursor) lit(l string) bool {
-	if len(f.b)-f.i >= len(l) && string(f.b[f.i:f.i+len(l)]) == l {
+	v := struct {
+		p unsafe.Pointer
+		n int
+	}{unsafe.Add(unsafe.Pointer(unsafe.SliceData(f.b)), f.i), len(l)}
+	if len(f.b)-f.i >= len(l) && *(*string)(unsafe.Pointer(&v)) == l {
 		f.i += len(l)
 		return true
 	}

@@ -75,7 +75,8 @@ var fixedMisses = []string{
 func TestFixedChunk(t *testing.T) {
 	for _, data := range fixedForms {
 		h := firstHead([]byte(data))
-		c, at, ok := fixedChunk([]byte(data), h)
+		var c liteChunk
+		at, ok := fixedChunk([]byte(data), h, &c)
 		if h == 0 || !ok {
 			t.Errorf("fixedChunk(%s) at %d: not taken", data, h)
 			continue
@@ -90,7 +91,8 @@ func TestFixedChunk(t *testing.T) {
 		if h == 0 {
 			t.Fatalf("%s: no head", data)
 		}
-		if c, _, ok := fixedChunk([]byte(data), h); ok {
+		var c liteChunk
+		if _, ok := fixedChunk([]byte(data), h, &c); ok {
 			t.Errorf("fixedChunk(%s) took %+v", data, c)
 		}
 	}
@@ -135,7 +137,8 @@ func FuzzFixedChunk(f *testing.F) {
 		if h == 0 {
 			return
 		}
-		c, at, ok := fixedChunk([]byte(data), h)
+		c := liteChunk{content: "left from another chunk"} // fixedChunk starts from none
+		at, ok := fixedChunk([]byte(data), h, &c)
 		if !ok {
 			return
 		}
