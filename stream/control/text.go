@@ -61,8 +61,12 @@ func (s *textStream) init(ctx context.Context, in stream.Stream, max int) {
 // too (stream.TokenStream), which passes a token on while the controls
 // are plain, as Recv's fast path does.
 type tokenText struct {
-	textStream
+	// tin first, then textStream's plain and m.left: what RecvToken
+	// touches in one cache line (at c=500 a stream's state is out of the
+	// core's caches by its next token; docs/benchmarks.md, issue 13,
+	// intelgap session).
 	tin stream.TokenStream // in
+	textStream
 }
 
 // RecvToken is Recv's fast path for a token of in's token path, whose
@@ -83,16 +87,17 @@ func (s *tokenText) RecvToken() (string, bool) {
 // textStream is normalized over utf8Stream over maxTokens (when limited),
 // in one allocation.
 type textStream struct {
-	in      stream.Stream // p's stream, which the fast path reads
-	n       normalized    // reads u
-	u       utf8Stream    // reads m if limited, else p's stream
-	m       maxTokens     // reads p's stream
-	limited bool
 	// plain says the controls hold nothing (see open): the next event
 	// may take the fast path. Only Recv's own calls change what open
 	// reads, so it is found again after each of them (but the fast
-	// path's, which knows what it changed), and at init.
-	plain bool
+	// path's, which knows what it changed), and at init. It and m's
+	// count come first, next to tokenText's tin.
+	plain   bool
+	limited bool
+	m       maxTokens     // reads p's stream
+	in      stream.Stream // p's stream, which the fast path reads
+	n       normalized    // reads u
+	u       utf8Stream    // reads m if limited, else p's stream
 	// nq is the room n's queue starts with, for the usage and the finish
 	// that end a stream: an allocation a call less than the queue's own,
 	// for 160 bytes more in every open stream's state.
