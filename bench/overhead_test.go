@@ -181,9 +181,9 @@ func TestGatewayFlushesEachToken(t *testing.T) {
 // httputil.ReverseProxy, and through Runnel (what `runnel serve` runs in
 // front of an upstream), in the same run. The load generator and the mock
 // are this process; each hop is a process of its own (startHop). One op is
-// one round of the three, in an order that rotates every round (D P R,
-// P R D, R D P, …), so drift on a shared machine falls on all three; run
-// with -benchtime 3x or more. Streams are 50 tokens 20 ms apart, arriving
+// one round of the three, in an order that changes every round
+// (roundOrder: D P R, P D R, R D P, D R P, …), so drift on a shared
+// machine falls on all three; run with -benchtime 6x (3x at least). Streams are 50 tokens 20 ms apart, arriving
 // at a fixed rate that keeps c streams open (one at a time, and 2 ms
 // apart, for c=1).
 //
@@ -322,8 +322,7 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 		res := make([]*Result, len(hops))
 		cpus := make([]time.Duration, len(hops))
 		stats := make([][2]hopStats, len(hops))
-		for k := range hops {
-			j := (i + k) % len(hops)
+		for _, j := range roundOrder(i, len(hops)) {
 			res[j], cpus[j], stats[j] = run(hops[j], procs[j])
 		}
 		d := res[0]
@@ -403,6 +402,27 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 	// The load of the shared machine: the latency figures are queueing
 	// when it is well above its 2 cores.
 	b.ReportMetric(loadAverage(), "load-average")
+}
+
+// roundOrder is the order of round i's n hops: round i starts with hop
+// i mod n and goes on forwards (i even) or backwards (i odd), wrapping.
+// Over n rounds (n even; 2n for n odd) each hop takes each place equally
+// often, and no hop always runs right after the same one: after direct,
+// say, whose CPU is the load generator's and the mock's in this process,
+// a hop would inherit its leftovers in the caches round after round
+// (when the order only rotated, the eighteenth session's control, an
+// identical proxy, read 0.95–0.98 of the proxy's CPU, which always ran
+// after direct: likely that).
+func roundOrder(i, n int) []int {
+	order := make([]int, n)
+	step := 1
+	if i%2 == 1 {
+		step = n - 1
+	}
+	for k := range order {
+		order[k] = (i + k*step) % n
+	}
+	return order
 }
 
 // loadAverage is the machine's one-minute load average.

@@ -117,3 +117,47 @@ func TestRunVerdict(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundOrder: every round runs each hop once, and over n rounds (2n
+// for n odd) each hop takes each place equally often and follows more
+// than one other hop.
+func TestRoundOrder(t *testing.T) {
+	for _, n := range []int{2, 3, 4} {
+		rounds := n
+		if n%2 == 1 {
+			rounds = 2 * n
+		}
+		places := make([][]int, n) // hop → place → count
+		for j := range places {
+			places[j] = make([]int, n)
+		}
+		after := make([]map[int]bool, n) // hop → the hops it ran right after
+		for j := range after {
+			after[j] = map[int]bool{}
+		}
+		for i := range rounds {
+			order := roundOrder(i, n)
+			seen := make([]bool, n)
+			for k, j := range order {
+				if seen[j] {
+					t.Fatalf("n=%d round %d: order %v runs hop %d twice", n, i, order, j)
+				}
+				seen[j] = true
+				places[j][k]++
+				if k > 0 {
+					after[j][order[k-1]] = true
+				}
+			}
+		}
+		for j := range places {
+			for k, c := range places[j] {
+				if c != rounds/n {
+					t.Errorf("n=%d: hop %d took place %d %d times in %d rounds, want %d", n, j, k, c, rounds, rounds/n)
+				}
+			}
+			if n > 2 && len(after[j]) < 2 {
+				t.Errorf("n=%d: hop %d always ran after the same hop: %v", n, j, after[j])
+			}
+		}
+	}
+}
