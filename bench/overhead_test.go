@@ -409,10 +409,7 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 // Over n rounds (n even; 2n for n odd) each hop takes each place equally
 // often, and no hop always runs right after the same one: after direct,
 // say, whose CPU is the load generator's and the mock's in this process,
-// a hop would inherit its leftovers in the caches round after round
-// (when the order only rotated, the eighteenth session's control, an
-// identical proxy, read 0.95–0.98 of the proxy's CPU, which always ran
-// after direct: likely that).
+// a hop would inherit its leftovers in the caches round after round.
 func roundOrder(i, n int) []int {
 	order := make([]int, n)
 	step := 1
