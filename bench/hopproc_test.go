@@ -291,6 +291,13 @@ func startHop(tb testing.TB, kind, upstream string) *hopProc {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return startHopFrom(tb, exe, kind, upstream)
+}
+
+// startHopFrom is startHop with the hop served by the bench test binary
+// exe, which may be another tree's.
+func startHopFrom(tb testing.TB, exe, kind, upstream string) *hopProc {
+	tb.Helper()
 	cmd := exec.Command(exe)
 	// RUNNEL_BENCH_HOP_WRAP runs each hop under a command, e.g.
 	// "valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p" (with

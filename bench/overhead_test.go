@@ -206,7 +206,10 @@ func TestGatewayFlushesEachToken(t *testing.T) {
 // noise gives, so its figures are the floor under every comparison of a
 // round (runVerdict logs both against the proxy, round by round and
 // pooled over the run). Run it with -benchtime 4x or more, so that each
-// hop takes each place in the order.
+// hop takes each place in the order. RUNNEL_BENCH_CONTROL=runnel=PATH
+// makes the fourth hop "base" instead: Runnel served by another tree's
+// bench test binary at PATH (go test -c ./bench/ there), logged against
+// the proxy and with Runnel against it, a same-run A/B of two trees.
 func BenchmarkGatewayOverhead(b *testing.B) { overheads(b, "openai") }
 
 // BenchmarkGatewayOverheadAnthropic is BenchmarkGatewayOverhead with
@@ -258,9 +261,16 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 		{"proxy", procs[1].URL, "default"},
 		{"runnel", procs[2].URL, prefix + "default"},
 	}
-	if os.Getenv("RUNNEL_BENCH_CONTROL") != "" {
-		procs = append(procs, startHop(b, "proxy", upstream.URL))
-		hops = append(hops, hop{"control", procs[3].URL, "default"})
+	if c := os.Getenv("RUNNEL_BENCH_CONTROL"); c != "" {
+		if exe, ok := strings.CutPrefix(c, "runnel="); ok {
+			// A base tree's Runnel, from its own test binary: a same-run
+			// A/B of two trees, each also against the proxy.
+			procs = append(procs, startHopFrom(b, exe, runnel, upstream.URL))
+			hops = append(hops, hop{"base", procs[3].URL, prefix + "default"})
+		} else {
+			procs = append(procs, startHop(b, "proxy", upstream.URL))
+			hops = append(hops, hop{"control", procs[3].URL, "default"})
+		}
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * streams, MaxIdleConns: 0}}
 	// RUNNEL_BENCH_HOP_SYSCALLS=1 counts each hop's system calls by kind
@@ -352,7 +362,7 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 		}
 		b.Logf("round %d: runnel ÷ proxy per token: %s", i+1, hopRatios(stats[1], stats[2], res[1].TotalOutputTokens, res[2].TotalOutputTokens))
 		if len(hops) > 3 {
-			b.Logf("round %d: control ÷ proxy per token: %s", i+1, hopRatios(stats[1], stats[3], res[1].TotalOutputTokens, res[3].TotalOutputTokens))
+			b.Logf("round %d: %s ÷ proxy per token: %s", i+1, hops[3].name, hopRatios(stats[1], stats[3], res[1].TotalOutputTokens, res[3].TotalOutputTokens))
 		}
 		rounds = append(rounds, r)
 		for j := range hops {
@@ -370,6 +380,12 @@ func overhead(b *testing.B, api string, streams, requests, tokens int, itl time.
 		v.name = hops[k].name
 		b.Logf("%s", v)
 		b.ReportMetric(v.cpu, hops[k].name+"÷proxy-cpu/token")
+	}
+	if len(hops) > 3 && hops[3].name == "base" {
+		v := runVerdictAgainst(rounds, whole, 2, 1)
+		v.name, v.ref = "runnel", "base"
+		b.Logf("%s", v)
+		b.ReportMetric(v.cpu, "runnel÷base-cpu/token")
 	}
 
 	for j := range hops[1:] {

@@ -12,8 +12,8 @@ import (
 // run's, its rounds pooled (every request of the run as one sample, the
 // CPU of all rounds over all their tokens).
 type verdict struct {
-	name   string
-	rounds int
+	name, ref string // the hop, and the hop it is measured against ("" for the proxy)
+	rounds    int
 	// cpu is the hop's CPU a token over the proxy's, pooled; ttft50 and
 	// ttft99 its added TTFT p50 and p99 less the proxy's (ms), pooled;
 	// itl its ITL p99 over the proxy's, pooled.
@@ -28,10 +28,17 @@ type verdict struct {
 // run's requests pooled by hop, direct first (so the proxy is whole[1]
 // and hop k whole[k+1]).
 func runVerdict(rounds [][]hopRound, whole []*Result, k int) verdict {
+	return runVerdictAgainst(rounds, whole, 0, k)
+}
+
+// runVerdictAgainst is hop k's verdict against hop ref (indices as
+// runVerdict's): a base Runnel as the control is measured against the
+// proxy, and Runnel against it.
+func runVerdictAgainst(rounds [][]hopRound, whole []*Result, ref, k int) verdict {
 	v := verdict{rounds: len(rounds)}
 	var cpu, tokens [2]float64
 	for _, r := range rounds {
-		p, h := r[0], r[k]
+		p, h := r[ref], r[k]
 		v.cpuRounds = append(v.cpuRounds, h.cpuPerToken/p.cpuPerToken)
 		v.ttft50Rounds = append(v.ttft50Rounds, h.ttftP50-p.ttftP50)
 		v.ttft99Rounds = append(v.ttft99Rounds, h.ttftP99-p.ttftP99)
@@ -45,7 +52,7 @@ func runVerdict(rounds [][]hopRound, whole []*Result, k int) verdict {
 	v.cpu = cpu[1] / tokens[1] / (cpu[0] / tokens[0])
 	// Added TTFT is the hop's less direct's, so the difference of two
 	// hops' is theirs alone.
-	p, h := whole[1], whole[k+1]
+	p, h := whole[ref+1], whole[k+1]
 	v.ttft50, v.ttft99 = h.TTFT.P50-p.TTFT.P50, h.TTFT.P99-p.TTFT.P99
 	v.itl = h.ITL.P99 / p.ITL.P99
 	return v
@@ -70,7 +77,11 @@ func (v verdict) String() string {
 		return strings.Join(s, " ")
 	}
 	le := func(max float64) func(float64) bool { return func(f float64) bool { return f <= max } }
-	fmt.Fprintf(&b, "%s against the proxy, this run of %d rounds pooled (each round): ", v.name, v.rounds)
+	ref := v.ref
+	if ref == "" {
+		ref = "proxy"
+	}
+	fmt.Fprintf(&b, "%s against the %s, this run of %d rounds pooled (each round): ", v.name, ref, v.rounds)
 	fmt.Fprintf(&b, "CPU a token %.3f× (%s; ≤ 1.1× in %d), ", v.cpu, list(v.cpuRounds, "%.2f"), count(v.cpuRounds, le(1.1)))
 	fmt.Fprintf(&b, "added TTFT p50 %+.3f ms (%s; ≤ 0 in %d), ", v.ttft50, list(v.ttft50Rounds, "%+.2f"), count(v.ttft50Rounds, le(0)))
 	fmt.Fprintf(&b, "p99 %+.2f ms (%s; ≤ 0 in %d), ", v.ttft99, list(v.ttft99Rounds, "%+.2f"), count(v.ttft99Rounds, le(0)))
@@ -109,6 +120,13 @@ func TestRunVerdict(t *testing.T) {
 	}
 	if v.itl != 1 || v.bad != 2 {
 		t.Errorf("ITL ratio %.3f and bad %d, want 1 and 2", v.itl, v.bad)
+	}
+	// Against another hop than the proxy: the hop as a second round's
+	// reference (whole[2] is hop 1, 1.2 ms; whole[3] hop 2, 1.1 ms).
+	rounds3 := [][]hopRound{append(round(1000, 100, 1000, 100, 0.5, 0.4), hopRound{cpu: 2000 * time.Microsecond, tokens: 100, cpuPerToken: 20, ttftP50: 0.5, itlP99: 23})}
+	w := runVerdictAgainst(rounds3, append(whole, ttfts(1.1, 1.1, 1.1)), 1, 2)
+	if fmt.Sprintf("%.4f", w.cpu) != "2.0000" || fmt.Sprintf("%.3f", w.ttft50) != "-0.100" || w.bad != 0 {
+		t.Errorf("against hop 1: CPU %.4f, TTFT p50 %.3f, bad %d; want 2.0000, -0.100, 0", w.cpu, w.ttft50, w.bad)
 	}
 	s := v.String()
 	for _, want := range []string{"CPU a token 1.455× (1.00 1.50; ≤ 1.1× in 1)", "added TTFT p50 -0.300 ms (-0.10 +0.10; ≤ 0 in 1)", "p99 -0.30 ms (+1.00 +1.00; ≤ 0 in 0)", "ITL p99 1.000× (1.15 1.15; within 10% in 0)", "bad streams 2"} {
