@@ -60,3 +60,7 @@ func SetStoreWait(t interface{ Cleanup(func()) }, d time.Duration) {
 	storeWait = d
 	t.Cleanup(func() { storeWait = was })
 }
+
+// SnapshotTTL is how long a team snapshot may serve where a change to it
+// may come unannounced (tests).
+const SnapshotTTL = snapshotTTL

@@ -431,7 +431,7 @@ func (s *Service) AddCredits(ctx context.Context, teamID string, n int64) (Team,
 // changed announces a committed change to keys or teams: cached key
 // lookups, here and in other processes, are read again. If the
 // announcement fails, other processes see the change once their cached
-// lookup expires (snapshotTTL).
+// lookup expires (keyTTL).
 func (s *Service) changed(ctx context.Context) {
 	if err := s.keys.changed(ctx); err != nil {
 		s.log.Warn("account: announcing a change to keys or teams", "err", err)
