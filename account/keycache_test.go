@@ -36,14 +36,7 @@ func (l *lookups) AuthKeys(ctx context.Context, prefix string) ([]account.KeyTea
 func TestKeyCacheFollowsOtherProcesses(t *testing.T) {
 	for _, kind := range storetest.Backends {
 		t.Run(kind, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // deadlock guard
-			defer cancel()
-			sa, sb := storetest.OpenPair(t, kind)
-			st := &lookups{Store: sa}
-			server := account.New(st, account.Config{Auth: true})
-			defer server.Close()
-			cli := account.New(sb, account.Config{Auth: true})
-			defer cli.Close()
+			ctx, st, server, cli := serverAndCLI(t, kind, account.Config{Auth: true})
 
 			// The server's listener (PostgreSQL) is up before anything
 			// changes, and the key's creation has been announced to it.
@@ -99,6 +92,22 @@ func TestKeyCacheFollowsOtherProcesses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serverAndCLI is two services of cfg on one database of kind, as a
+// server and the CLI beside it, the server's store counting its key
+// lookups, and a context that ends a test that would hang.
+func serverAndCLI(t *testing.T, kind string, cfg account.Config) (ctx context.Context, st *viewDown, server, cli *account.Service) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // deadlock guard
+	t.Cleanup(cancel)
+	sa, sb := storetest.OpenPair(t, kind)
+	st = &viewDown{lookups: lookups{Store: sa}}
+	server = account.New(st, cfg)
+	t.Cleanup(func() { server.Close() })
+	cli = account.New(sb, cfg)
+	t.Cleanup(func() { cli.Close() })
+	return ctx, st, server, cli
 }
 
 // waitVersion waits until the store's change version satisfies done. On
@@ -280,14 +289,7 @@ func (v *viewDown) Version() (uint64, bool) {
 func TestKeyLookupsKeptLonger(t *testing.T) {
 	for _, kind := range storetest.Backends {
 		t.Run(kind, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // deadlock guard
-			defer cancel()
-			sa, sb := storetest.OpenPair(t, kind)
-			st := &viewDown{lookups: lookups{Store: sa}}
-			server := account.New(st, account.Config{Auth: true, CreditBlocks: true})
-			defer server.Close()
-			cli := account.New(sb, account.Config{Auth: true, CreditBlocks: true})
-			defer cli.Close()
+			ctx, st, server, cli := serverAndCLI(t, kind, account.Config{Auth: true, CreditBlocks: true})
 			waitVersion(ctx, t, st, func(_ uint64, ok bool) bool { return ok })
 
 			// changed runs f on the CLI's side and waits until the
