@@ -37,8 +37,9 @@ import (
 //
 // Store writes: a block lives until it is used up, a change is announced
 // or blockMaxAge, whichever comes first, unless somebody waits for its
-// team's credits (below). A block that handed out credits is followed, at
-// its age, by the next in the transaction that closes it
+// team's credits (below). A block that handed out credits since its last
+// look is followed, at its age, by the next in the transaction that
+// closes it
 // (Store.RollBlock), as a call that finds it expired does; the fold of a
 // closed block after its last call goes with the open block's close, or
 // on its own at the open block's next look (at most blockLook away). So
@@ -160,6 +161,9 @@ type block struct {
 	// wanted is the team's mark (Store.Wanted) as read before the take:
 	// a look that finds it moved closes the block.
 	wanted int64
+	// looked is used as of the last look: a block that handed out
+	// nothing since is not followed by the next at its age.
+	looked int64
 	timer  *time.Timer
 	// calls counts the calls admitted from it whose records are not
 	// stored yet; once it is closed and they are, the block is folded
@@ -415,9 +419,10 @@ func (b *blocks) openLocked(team string, tb *teamBlocks, id string, size, need i
 // or cannot be read, c closes at once and the team reserves per call
 // for a while: its credits go back to whoever waits. If a change was
 // announced since c's take, or c is blockMaxAge old, c closes; if it
-// handed out credits, the next block is taken in the transaction that
-// closes it (a team busy here would take one with its next call
-// anyway). Otherwise c stays open, and folds put off go on their own.
+// handed out credits since the last look, the next block is taken in
+// the transaction that closes it (a team busy here would take one with
+// its next call anyway; one that stopped leaves nothing parked).
+// Otherwise c stays open, and folds put off go on their own.
 func (b *blocks) look(team string, c *block) {
 	v := b.s.keys.versions()
 	ctx, cancel := context.WithTimeout(context.Background(), storeWait)
@@ -442,11 +447,12 @@ func (b *blocks) look(team string, c *block) {
 		if len(tb.folds) > 0 {
 			b.giveBackLocked(tb, BlockClose{})
 		}
+		c.looked = c.used
 		c.timer.Reset(blockLook)
 		return
 	}
 	last := b.shutLocked(tb, c, now)
-	if c.used == 0 || !v.ok || b.closed || now.Before(tb.perCall) || tb.taking != nil {
+	if c.used == c.looked || !v.ok || b.closed || now.Before(tb.perCall) || tb.taking != nil {
 		b.giveBackLocked(tb, last)
 		return
 	}
@@ -572,13 +578,19 @@ func (b *blocks) close() {
 // look is followed by one last try before the refusal stands.
 func (s *Service) retryParked(ctx context.Context, team string, try func() error) error {
 	err := try()
-	if s.blocks == nil || !errors.Is(err, ErrInsufficientCredits) {
+	if !errors.Is(err, ErrInsufficientCredits) {
 		return err
+	}
+	b := s.blocks
+	if b == nil {
+		// No blocks here (the CLI, RUNNEL_CREDIT_BLOCKS=off): other
+		// processes' may still hold the credits.
+		b = newBlocks(s)
 	}
 	deadline, pause := time.Now().Add(refusedWait), 10*time.Millisecond
 	marked := false
 	for errors.Is(err, ErrInsufficientCredits) {
-		parked, again := s.blocks.waitRefused(ctx, team, deadline, &pause, &marked)
+		parked, again := b.waitRefused(ctx, team, deadline, &pause, &marked)
 		if !again {
 			break
 		}

@@ -12,11 +12,11 @@ import (
 	"github.com/runnel/runnel/stream"
 )
 
-// wantPair is two processes with credit blocks on one store: a holds a
-// block of a team of credits credits (its first: 4 credits, one handed
-// out and recorded inside it), taken under the change versions both
-// have heard.
-func wantPair(t *testing.T, kind string, credits int64) (a, b *account.Service, tm account.Team, key, block string) {
+// wantPair is two processes on one store, a with credit blocks, b with
+// them if bBlocks (else as the CLI): a holds a block of a team of
+// credits credits (its first: 4 credits, one handed out and recorded
+// inside it), taken under the change versions both have heard.
+func wantPair(t *testing.T, kind string, credits int64, bBlocks bool) (a, b *account.Service, tm account.Team, key, block string) {
 	t.Helper()
 	ctx := context.Background()
 	sa, sb := storetest.OpenPair(t, kind)
@@ -24,7 +24,7 @@ func wantPair(t *testing.T, kind string, credits int64) (a, b *account.Service, 
 	quiet := slog.New(slog.DiscardHandler)
 	a = account.New(kept{sa}, account.Config{Auth: true, CreditBlocks: true, Logger: quiet})
 	t.Cleanup(func() { a.Close() })
-	b = account.New(kept{sb}, account.Config{Auth: true, CreditBlocks: true, Logger: quiet})
+	b = account.New(kept{sb}, account.Config{Auth: true, CreditBlocks: bBlocks, Logger: quiet})
 	t.Cleanup(func() { b.Close() })
 	heard(t, func() {
 		tm, _ = a.CreateTeam(ctx, "acme", credits)
@@ -47,7 +47,7 @@ func TestRefusalClosesLongBlock(t *testing.T) {
 	for _, kind := range storetest.Backends {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			a, b, tm, key, block := wantPair(t, kind, 64)
+			a, b, tm, key, block := wantPair(t, kind, 64, true)
 			time.Sleep(account.BlockLook + 500*time.Millisecond)
 			if got := a.OpenBlock(tm.ID); got != block {
 				t.Fatalf("open block %q %v after its take, want %q still", got, account.BlockLook+500*time.Millisecond, block)
@@ -81,14 +81,15 @@ func TestRefusalClosesLongBlock(t *testing.T) {
 	}
 }
 
-// Credits taken away by another process (the CLI beside a server) while
-// the server's block holds some: the removal waits for the block to give
-// them back rather than failing for a block's age.
+// Credits taken away by another process without blocks of its own (the
+// CLI beside a server) while the server's block holds some: the removal
+// waits for the block to give them back rather than failing for a
+// block's age.
 func TestRemovalClosesLongBlock(t *testing.T) {
 	for _, kind := range storetest.Backends {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			a, b, tm, key, _ := wantPair(t, kind, 100)
+			a, b, tm, key, _ := wantPair(t, kind, 100, false)
 			got, err := b.Team(ctx, tm.ID)
 			if err != nil || got.Credits != 99 {
 				t.Fatalf("team %+v (%v), want 99 credits", got, err)
@@ -107,19 +108,25 @@ func TestRemovalClosesLongBlock(t *testing.T) {
 	}
 }
 
-// A block with nothing marked closes at blockMaxAge (one that handed out
-// credits followed by the next, in one transaction), its unused credits
-// given back.
+// A block with nothing marked closes at blockMaxAge, its unused credits
+// given back; one that handed out nothing in its last second is not
+// followed by the next (a team that stopped leaves nothing parked).
 func TestLongBlockClosesAtMaxAge(t *testing.T) {
 	account.SetBlockMaxAge(t, 2*account.BlockLook)
 	for _, kind := range storetest.Backends {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			a, b, tm, _, block := wantPair(t, kind, 100)
+			a, b, tm, _, block := wantPair(t, kind, 100, true)
 			waitUntil(t, "the block to close at its age", func() bool { return a.OpenBlock(tm.ID) != block })
-			a.CloseBlocks()
-			if got, err := b.Team(ctx, tm.ID); err != nil || got.Credits != 99 || got.Reserved != 0 {
-				t.Fatalf("team %+v (%v), want 99 credits, none reserved", got, err)
+			if got := a.OpenBlock(tm.ID); got != "" {
+				t.Fatalf("block %q after an idle block's age, want none", got)
+			}
+			waitUntil(t, "its unused credits to come back", func() bool {
+				got, err := b.Team(ctx, tm.ID)
+				return err == nil && got.Reserved == 0
+			})
+			if got, err := b.Team(ctx, tm.ID); err != nil || got.Credits != 99 {
+				t.Fatalf("team %+v (%v), want 99 credits", got, err)
 			}
 		})
 	}
