@@ -316,6 +316,11 @@ type Store interface {
 	// OpenBlocks reports whether a process other than owner holds an
 	// open block of team.
 	OpenBlocks(ctx context.Context, team, owner string) (bool, error)
+	// Want counts a refusal of team's calls or jobs for credits that
+	// other processes' open blocks may hold; Wanted reads that count
+	// (a point read, no transaction).
+	Want(ctx context.Context, team string) error
+	Wanted(ctx context.Context, team string) (int64, error)
 
 	Close() error
 }

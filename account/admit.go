@@ -25,8 +25,10 @@ import (
 // when that process's lease ends (Config.Lease).
 
 // snapshotTTL bounds how old the team snapshot read with a key may be
-// (keyCache); admission uses it only for limits and whether the team has a
-// budget, never for balances.
+// where a change to it may come unannounced (a budget team's Spent; a
+// lookup made while the change view is down; keyCache, keyTTL otherwise);
+// admission uses it only for limits, whether the team has a budget and
+// the budget warning, never for balances.
 const snapshotTTL = time.Second
 
 // Admit implements gateway.Accountant: identity, then the reservation of
@@ -118,9 +120,9 @@ func (s *Service) caller(ctx context.Context, id *Identity) error {
 }
 
 // teamOf reads team teamID into *team: as read with id's key while that
-// snapshot is fresh (snapshotTTL), else from the store by until.
+// snapshot still serves (Identity.teamUntil), else from the store by until.
 func (s *Service) teamOf(ctx context.Context, id *Identity, teamID string, team *Team, until time.Time) error {
-	if id.team != nil && id.team.ID == teamID && time.Since(id.teamReadAt) < snapshotTTL {
+	if id.team != nil && id.team.ID == teamID && time.Now().Before(id.teamUntil) {
 		*team = *id.team
 		return nil
 	}

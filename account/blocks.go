@@ -35,32 +35,44 @@ import (
 // error may have come after its block was stored gives that block back
 // whole, the same way.
 //
-// Store writes: a block that handed out credits is followed, at its age,
-// by the next in the transaction that closes it (Store.RollBlock), as a
-// call that finds it expired does; the fold of a closed block after its
-// last call waits for the open block's close (at most blockAge) and goes
-// in its transaction. So a team's steady traffic costs one transaction a
-// second here, not a take, a give-back and a fold.
+// Store writes: a block lives until it is used up, a change is announced
+// or blockMaxAge, whichever comes first, unless somebody waits for its
+// team's credits (below). A block that handed out credits since its last
+// look is followed, at its age, by the next in the transaction that
+// closes it
+// (Store.RollBlock), as a call that finds it expired does; the fold of a
+// closed block after its last call goes with the open block's close, or
+// on its own at the open block's next look (at most blockLook away). So
+// a team's steady traffic costs one transaction in blockMaxAge here at
+// low rates, and one a block used up at high ones.
 //
-// Sizing: about twice blockAge of this process's calls for the team
-// (measured on its previous block), never more than 1/blockShare of the team's
-// free credits, and none below blockFloor calls' credits free: then every
-// process reserves per call, so the last credits are never parked.
+// Sizing: about blockRoom times blockMaxAge of this process's calls for
+// the team (measured on its previous block), at most blockMaxCalls calls
+// (so that team reads' sums of what open blocks owe stay short) unless
+// blockRoom times blockLook of its calls is more, never more than
+// 1/blockShare of the team's free credits, and none below blockFloor
+// calls' credits free: then every process reserves per call, so the
+// last credits are never parked.
 //
-// No false refusals: a block closes, giving back what it did not hand
-// out, at most blockAge after it was taken (a timer, with or without
-// traffic). A per-call reservation refused for credits while another
-// process holds an open block of the team, or while this process's own
-// closed blocks are still giving back, waits for them and retries, within
-// refusedWait (blockAge, and as long for the give-back's write): by then
-// every block open at the refusal has closed, and no process takes a new
-// one unless the team
+// No false refusals: a per-call reservation or a job refused for credits
+// while another process holds an open block of the team marks the team
+// (Store.Want); this process's own open block of the team closes at
+// once. Every process holding an open block looks at the team's mark
+// every blockLook (Store.Wanted: a point read, no transaction) and, if it
+// moved since the read made before the block's take (or cannot be read),
+// closes the block at once, giving back what it did not hand out, and
+// reserves per call for the team for perCallFor. The refused call waits
+// for those blocks, and for this process's own closed blocks still giving
+// back, and retries, within refusedWait (blockLook for the look, and as
+// long for the give-back's write): by then every block open at the
+// refusal has closed, and no process takes a new one unless the team
 // still has blockFloor calls' credits free, of which it takes a quarter
-// at most. The refused process takes no block of the team for a while
-// either. A refusal after that wait is true: the credits are held by
-// calls in flight (or by a dead process's block, until its lease ends).
-// This needs no message between processes: the bound comes from the
-// blocks' age alone.
+// at most. A mark made before a block's take left at least three
+// quarters of blockFloor calls' credits free. A refusal after that wait
+// is true: the credits are held by calls in flight (or by a dead
+// process's block, until its lease ends). Processes of one database must
+// all mark and look: an older one's refusals would not close a newer
+// one's block for blockMaxAge.
 //
 // Teams with a budget reserve per call (the budget is a float worst case
 // per call, not leased). Job calls hold nothing, as before. A block is
@@ -69,7 +81,9 @@ import (
 // of credits applies at once.
 
 const (
-	blockAge   = time.Second
+	// blockLook is how often a process looks at each open block: at the
+	// team's mark, the change versions and the block's age.
+	blockLook  = time.Second
 	blockShare = 4  // a block takes at most a quarter of the free credits
 	blockFloor = 64 // calls' credits free below which every process reserves per call
 	blockMin   = 4  // calls: the first block's size, and the smallest worth taking
@@ -77,14 +91,20 @@ const (
 	// block's rate, so that it closes by age, not used up early by a
 	// rate that rose: each block costs a take, a give-back and a fold.
 	blockRoom = 2
+	// blockMaxCalls bounds a block's size in calls, unless blockRoom
+	// times blockLook of the team's calls here is more: every team read
+	// sums the charges of the calls recorded inside open blocks.
+	blockMaxCalls = 256
 	// refusedWait bounds how long a call refused for credits waits for
 	// other processes' open blocks to close.
-	// A second for the block's age, and as long again for its process
-	// to give back what it did not hand out on a loaded machine.
-	refusedWait = 2 * blockAge
+	// A second for the blocks' look at the mark, and as long again for
+	// their processes to give back what they did not hand out on a
+	// loaded machine.
+	refusedWait = 2 * blockLook
 	// perCallFor is how long a process reserves per call for a team after
-	// the team ran short (a take found too few credits, or a refusal).
-	perCallFor = 2 * blockAge
+	// the team ran short (a take found too few credits, a refusal, or
+	// another process's refusal seen at a look).
+	perCallFor = 2 * blockLook
 	// A give-back that failed is tried again after giveBackPause,
 	// doubling up to giveBackPauseMax.
 	giveBackPause    = 50 * time.Millisecond
@@ -95,6 +115,13 @@ const (
 // admission writes together: past it the call is refused as the store
 // unavailable (a var for tests).
 var storeWait = 10 * time.Second
+
+// blockMaxAge is how long a block may serve calls while nobody waits
+// for its team's credits and nothing changes: ten looks, a roll (a
+// transaction of some 0.4M instructions on SQLite) each ten seconds
+// where one a second was most of auth's cost at low request rates
+// (docs/benchmarks.md, issue 13, authrate session). A var for tests.
+var blockMaxAge = 10 * time.Second
 
 type blocks struct {
 	s  *Service
@@ -120,8 +147,8 @@ type teamBlocks struct {
 	returning int
 	rate      float64 // credits per second handed out from the last block
 	// folds are closed blocks whose calls are all recorded, folded with
-	// the open block's close (at most blockAge away) rather than in a
-	// transaction of their own.
+	// the open block's close or its next look (at most blockLook away)
+	// rather than each in a transaction of its own.
 	folds []string
 }
 
@@ -131,7 +158,13 @@ type block struct {
 	need          int64 // credits a call, when taken
 	taken         time.Time
 	local, remote uint64 // Changes versions when taken
-	timer         *time.Timer
+	// wanted is the team's mark (Store.Wanted) as read before the take:
+	// a look that finds it moved closes the block.
+	wanted int64
+	// looked is used as of the last look: a block that handed out
+	// nothing since is not followed by the next at its age.
+	looked int64
+	timer  *time.Timer
 	// calls counts the calls admitted from it whose records are not
 	// stored yet; once it is closed and they are, the block is folded
 	// once (recorded), not by each of their records.
@@ -174,7 +207,7 @@ func (b *blocks) admit(ctx context.Context, team string, need int64, seen versio
 			b.teams[team] = tb
 		}
 		if c := tb.cur; c != nil {
-			if vok && c.local == local && c.remote == remote && now.Sub(c.taken) < blockAge && c.used+need <= c.size {
+			if vok && c.local == local && c.remote == remote && now.Sub(c.taken) < blockMaxAge && c.used+need <= c.size {
 				c.used += need
 				c.calls++
 				if c.used+need > c.size {
@@ -219,7 +252,7 @@ func (b *blocks) admit(ctx context.Context, team string, need int64, seen versio
 			}
 			continue
 		}
-		ok := b.takeLocked(ctx, team, tb, need, now, v, last, until)
+		ok := b.takeLocked(ctx, team, tb, need, now, v, last, nil, until)
 		b.mu.Unlock()
 		if !ok {
 			return nil, false
@@ -229,12 +262,14 @@ func (b *blocks) admit(ctx context.Context, team string, need int64, seen versio
 
 // takeLocked takes team's next block for calls of need credits, closing
 // last (the block before it, if any) in the same transaction
-// (Store.RollBlock), and reports whether it is open. b.mu is held, and
+// (Store.RollBlock), and reports whether it is open. wanted is the team's
+// mark read just now, or nil: then it is read before the take (a mark
+// after that read closes the block at its first look). b.mu is held, and
 // let go during the store's write; calls meanwhile wait for it
 // (tb.taking). If the take fails, last is closed on its own, and so is
 // the new block if the failure came after it was stored (a timeout on the
 // way back); the team's calls reserve per call for a while.
-func (b *blocks) takeLocked(ctx context.Context, team string, tb *teamBlocks, need int64, now time.Time, v versions, last *BlockClose, until time.Time) bool {
+func (b *blocks) takeLocked(ctx context.Context, team string, tb *teamBlocks, need int64, now time.Time, v versions, last *BlockClose, wanted *int64, until time.Time) bool {
 	ch := make(chan struct{})
 	tb.taking = ch
 	n := 0
@@ -244,15 +279,21 @@ func (b *blocks) takeLocked(ctx context.Context, team string, tb *teamBlocks, ne
 		tb.returning++
 		b.returning.Add(1)
 	}
-	r := Reservation{ID: newBlockID(time.Now()), TeamID: team, Owner: b.s.owner, Credits: max(blockMin*need, int64(math.Ceil(blockRoom*tb.rate*blockAge.Seconds())))}
+	r := Reservation{ID: newBlockID(time.Now()), TeamID: team, Owner: b.s.owner, Credits: blockSize(tb.rate, need)}
 	b.mu.Unlock()
 
 	tctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), until)
-	var got int64
+	var got, w int64
 	var err error
-	if last == nil {
-		got, err = b.s.store.TakeBlock(tctx, r, blockShare, blockFloor*need)
+	if wanted != nil {
+		w = *wanted
 	} else {
+		w, err = b.s.store.Wanted(tctx, team)
+	}
+	unread := err != nil // no block was stored
+	if err == nil && last == nil {
+		got, err = b.s.store.TakeBlock(tctx, r, blockShare, blockFloor*need)
+	} else if err == nil {
 		got, err = b.s.store.RollBlock(tctx, *last, r, blockShare, blockFloor*need)
 	}
 	cancel()
@@ -265,11 +306,13 @@ func (b *blocks) takeLocked(ctx context.Context, team string, tb *teamBlocks, ne
 	case err == nil && got >= blockMin*need && !b.closed:
 		b.s.failing.ok()
 		tb.returning -= n
-		b.openLocked(team, tb, r.ID, got, need, now, v)
+		b.openLocked(team, tb, r.ID, got, need, now, v, w)
 		return true
 	case err == nil && got > 0:
 		// Too small to be worth it (or closing): give it back.
 		b.giveBackLocked(tb, BlockClose{ID: r.ID, Credits: got, Fold: true})
+	case unread:
+		b.s.failing.failed("account: reading a team's mark before taking a block; reserving per call", err, "team", team)
 	case err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrExists):
 		b.s.failing.failed("account: taking a block of credits; reserving per call", err, "team", team)
 		// It may have been stored before it failed: given back whole if
@@ -278,12 +321,23 @@ func (b *blocks) takeLocked(ctx context.Context, team string, tb *teamBlocks, ne
 	}
 	if err != nil && last != nil {
 		// The last block closes on its own (closing it twice gives
-		// nothing back twice: RollBlock may have been stored).
+		// nothing back twice: RollBlock may have been stored; or was
+		// not tried, the mark unread).
 		b.giveBackLocked(tb, *last)
 	}
 	tb.returning -= n
 	tb.perCall = now.Add(perCallFor)
 	return false
+}
+
+// blockSize is the credits a block is taken for, for calls of need
+// credits at rate credits a second (the last block's): blockRoom times
+// blockMaxAge of them, at least blockMin calls, at most blockMaxCalls
+// unless blockRoom times blockLook of them is more.
+func blockSize(rate float64, need int64) int64 {
+	n := int64(math.Ceil(blockRoom * rate * blockMaxAge.Seconds()))
+	limit := max(blockMaxCalls*need, int64(math.Ceil(blockRoom*rate*blockLook.Seconds())))
+	return max(blockMin*need, min(n, limit))
 }
 
 // newBlockID is a block id that sorts after those taken before it (by
@@ -341,7 +395,8 @@ func (b *blocks) doneLocked(team string, c *block) {
 	if c.calls--; c.calls == 0 && c.closed {
 		tb := b.teams[team]
 		if tb != nil && tb.cur != nil && !b.closed {
-			// Folded with the open block's close, within blockAge.
+			// Folded with the open block's close or its next look,
+			// within blockLook.
 			tb.folds = append(tb.folds, c.id)
 			tb.returning++
 			b.returning.Add(1)
@@ -352,19 +407,27 @@ func (b *blocks) doneLocked(team string, c *block) {
 }
 
 // openLocked makes block id of size credits, taken at taken under
-// versions v, team's open block.
-func (b *blocks) openLocked(team string, tb *teamBlocks, id string, size, need int64, taken time.Time, v versions) {
-	c := &block{id: id, size: size, need: need, taken: taken, local: v.local, remote: v.remote}
-	c.timer = time.AfterFunc(blockAge, func() { b.expire(team, c) })
+// versions v and the team's mark wanted, team's open block.
+func (b *blocks) openLocked(team string, tb *teamBlocks, id string, size, need int64, taken time.Time, v versions, wanted int64) {
+	c := &block{id: id, size: size, need: need, taken: taken, local: v.local, remote: v.remote, wanted: wanted}
+	c.timer = time.AfterFunc(blockLook, func() { b.look(team, c) })
 	tb.cur = c
 }
 
-// expire closes c when its time is up, if it is still team's open block.
-// A block that handed out credits is followed at once by the next, in
-// the transaction that closes it: a team busy here would take one with
-// its next call anyway.
-func (b *blocks) expire(team string, c *block) {
+// look runs every blockLook while c is team's open block. If the team's
+// mark moved since c's take (another process was refused for credits),
+// or cannot be read, c closes at once and the team reserves per call
+// for a while: its credits go back to whoever waits. If a change was
+// announced since c's take, or c is blockMaxAge old, c closes; if it
+// handed out credits since the last look, the next block is taken in
+// the transaction that closes it (a team busy here would take one with
+// its next call anyway; one that stopped leaves nothing parked).
+// Otherwise c stays open, and folds put off go on their own.
+func (b *blocks) look(team string, c *block) {
 	v := b.s.keys.versions()
+	ctx, cancel := context.WithTimeout(context.Background(), storeWait)
+	w, err := b.s.store.Wanted(ctx, team)
+	cancel()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	tb := b.teams[team]
@@ -372,12 +435,28 @@ func (b *blocks) expire(team string, c *block) {
 		return
 	}
 	now := time.Now()
+	switch {
+	case err != nil || w != c.wanted:
+		if err != nil {
+			b.s.failing.failed("account: reading a team's mark; closing its block", err, "team", team)
+		}
+		b.closeLocked(tb, c, now)
+		tb.perCall = now.Add(perCallFor)
+		return
+	case v.ok && v.local == c.local && v.remote == c.remote && now.Sub(c.taken) < blockMaxAge && !b.closed:
+		if len(tb.folds) > 0 {
+			b.giveBackLocked(tb, BlockClose{})
+		}
+		c.looked = c.used
+		c.timer.Reset(blockLook)
+		return
+	}
 	last := b.shutLocked(tb, c, now)
-	if c.used == 0 || !v.ok || b.closed || now.Before(tb.perCall) || tb.taking != nil {
+	if c.used == c.looked || !v.ok || b.closed || now.Before(tb.perCall) || tb.taking != nil {
 		b.giveBackLocked(tb, last)
 		return
 	}
-	b.takeLocked(context.Background(), team, tb, c.need, now, v, &last, now.Add(storeWait))
+	b.takeLocked(context.Background(), team, tb, c.need, now, v, &last, &w, now.Add(storeWait))
 }
 
 // waitTake waits until ch is closed (true), ctx is done or until passes.
@@ -405,7 +484,7 @@ func (b *blocks) shutLocked(tb *teamBlocks, c *block, now time.Time) BlockClose 
 	tb.cur = nil
 	c.closed = true
 	c.timer.Stop()
-	age := min(max(now.Sub(c.taken), 10*time.Millisecond), blockAge)
+	age := min(max(now.Sub(c.taken), 10*time.Millisecond), blockMaxAge)
 	tb.rate = float64(c.used) / age.Seconds()
 	// Folded now only if no call of it is running; else after the last.
 	return BlockClose{ID: c.id, Credits: c.size - c.used, Fold: c.calls == 0}
@@ -499,12 +578,19 @@ func (b *blocks) close() {
 // look is followed by one last try before the refusal stands.
 func (s *Service) retryParked(ctx context.Context, team string, try func() error) error {
 	err := try()
-	if s.blocks == nil || !errors.Is(err, ErrInsufficientCredits) {
+	if !errors.Is(err, ErrInsufficientCredits) {
 		return err
 	}
+	b := s.blocks
+	if b == nil {
+		// No blocks here (the CLI, RUNNEL_CREDIT_BLOCKS=off): other
+		// processes' may still hold the credits.
+		b = newBlocks(s)
+	}
 	deadline, pause := time.Now().Add(refusedWait), 10*time.Millisecond
+	marked := false
 	for errors.Is(err, ErrInsufficientCredits) {
-		parked, again := s.blocks.waitRefused(ctx, team, deadline, &pause)
+		parked, again := b.waitRefused(ctx, team, deadline, &pause, &marked)
 		if !again {
 			break
 		}
@@ -516,30 +602,44 @@ func (s *Service) retryParked(ctx context.Context, team string, try func() error
 	return err
 }
 
-// waitRefused decides, for a per-call reservation of team refused for
-// credits, whether to try again (again). While another process holds an
-// open block of the team, or this one is giving back a closed block's
-// unused credits (parked), it waits a little first, until deadline.
-// When neither holds, it says to try once more at once, the last time.
-func (b *blocks) waitRefused(ctx context.Context, team string, deadline time.Time, pause *time.Duration) (parked, again bool) {
+// waitRefused decides, for a per-call reservation (or a job, or a
+// removal of credits) of team refused for credits, whether to try again
+// (again). This process's own open block of the team closes. While
+// another process holds an open block of the team, or this one is
+// giving back a closed block's unused credits (parked), it waits a
+// little first, until deadline; the first time it finds another
+// process's block open it marks the team (*marked), so that the block
+// closes at its next look. When neither holds, it says to try once more
+// at once, the last time.
+func (b *blocks) waitRefused(ctx context.Context, team string, deadline time.Time, pause *time.Duration, marked *bool) (parked, again bool) {
 	b.mu.Lock()
 	tb := b.teams[team]
 	if tb != nil {
-		tb.perCall = time.Now().Add(perCallFor)
+		now := time.Now()
+		tb.perCall = now.Add(perCallFor)
+		if tb.cur != nil {
+			b.closeLocked(tb, tb.cur, now)
+		}
 		parked = tb.returning > 0 // this process's own closed blocks
 	}
 	b.mu.Unlock()
 	if time.Now().After(deadline) {
 		return false, false
 	}
-	if !parked {
+	if !parked || !*marked {
 		octx, cancel := context.WithDeadline(ctx, deadline)
 		open, err := b.s.store.OpenBlocks(octx, team, b.s.owner)
+		if err == nil && open && !*marked {
+			*marked = true
+			if werr := b.s.store.Want(octx, team); werr != nil {
+				b.s.failing.failed("account: marking a team refused for credits; its blocks close by age", werr, "team", team)
+			}
+		}
 		cancel()
-		if err != nil {
+		if err != nil && !parked {
 			return false, false
 		}
-		if !open {
+		if !open && !parked {
 			return false, true
 		}
 	}

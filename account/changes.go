@@ -25,8 +25,10 @@ type Changes interface {
 
 // keyCache holds recent key lookups (AuthKeys by prefix), each valid while
 // neither this process nor the store saw a change to keys or teams since it
-// was read, and for at most snapshotTTL, the age the team snapshot inside
-// it may have (see Admit). Requests that find a prefix missing or expired
+// was read, and for at most keyTTL (snapshotTTL if a key's team has a
+// budget: see keyEntry.ttl). Every change made through Runnel is announced
+// and drops the entries at once; the age bounds only changes made to the
+// database by hand, or announcements that failed. Requests that find a prefix missing or expired
 // while a lookup of it is in flight under the same versions wait for that
 // lookup instead of each making their own: when an entry expires under
 // load, one request reads the store, not every request of that moment.
@@ -44,6 +46,8 @@ type keyCache struct {
 type keyEntry struct {
 	keys   []KeyTeam
 	readAt time.Time
+	// until is when it stops serving: readAt+ttl(keys).
+	until time.Time
 	versions
 	// scopes are keys[i]'s rate-limit scope ids, made once per lookup
 	// rather than once per request.
@@ -77,8 +81,27 @@ func (e *keyEntry) matches(i int, key []byte) bool {
 
 type scopeIDs struct{ key, team string }
 
+// keyTTL is how long a lookup serves while the change view is up and
+// announces no change (ten key lookups fewer a second a busy team would
+// pay for at a second: docs/benchmarks.md, issue 13, authrate session).
+const keyTTL = 10 * time.Second
+
+// ttl is how long a lookup of keys may serve. A team with a budget keeps
+// snapshotTTL: its snapshot's Spent, which every record moves without an
+// announcement, feeds the budget warning (Admit). Everything else in a
+// snapshot (limits, the budget itself, revocation) changes only with an
+// announcement.
+func ttl(keys []KeyTeam) time.Duration {
+	for i := range keys {
+		if keys[i].Team.MaxBudget > 0 {
+			return snapshotTTL
+		}
+	}
+	return keyTTL
+}
+
 func newKeyEntry(keys []KeyTeam, readAt time.Time, v versions) *keyEntry {
-	e := &keyEntry{keys: keys, readAt: readAt, versions: v, scopes: make([]scopeIDs, len(keys)), plain: make([]atomic.Pointer[[]byte], len(keys))}
+	e := &keyEntry{keys: keys, readAt: readAt, until: readAt.Add(ttl(keys)), versions: v, scopes: make([]scopeIDs, len(keys)), plain: make([]atomic.Pointer[[]byte], len(keys))}
 	for i := range keys {
 		e.scopes[i] = scopeIDs{key: "key:" + keys[i].Key.ID, team: "team:" + keys[i].Team.ID}
 	}
@@ -135,10 +158,12 @@ func (c *keyCache) lookup(prefix string, load func() ([]KeyTeam, error)) (*keyEn
 	if !v.ok {
 		readAt := time.Now()
 		keys, err := load()
-		return &keyEntry{keys: keys, readAt: readAt, versions: v}, v, err
+		// Served to this request alone; its team snapshot for as long
+		// as one read a moment ago may be (snapshotTTL).
+		return &keyEntry{keys: keys, readAt: readAt, until: readAt.Add(snapshotTTL), versions: v}, v, err
 	}
 	c.mu.Lock()
-	if e := c.entries[prefix]; e != nil && e.versions == v && time.Since(e.readAt) < snapshotTTL {
+	if e := c.entries[prefix]; e != nil && e.versions == v && time.Now().Before(e.until) {
 		c.mu.Unlock()
 		return e, v, nil
 	}

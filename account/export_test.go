@@ -37,8 +37,17 @@ func (s *Service) Owner() string { return s.owner }
 // their unused credits are given back (tests).
 func (s *Service) CloseBlocks() { s.blocks.close() }
 
-// BlockAge is how long a credit block serves calls from its take (tests).
-const BlockAge = blockAge
+// BlockLook is how often a process looks at its open credit blocks
+// (tests).
+const BlockLook = blockLook
+
+// SetBlockMaxAge sets how long a credit block may serve calls until the
+// test ends (tests).
+func SetBlockMaxAge(t interface{ Cleanup(func()) }, d time.Duration) {
+	was := blockMaxAge
+	blockMaxAge = d
+	t.Cleanup(func() { blockMaxAge = was })
+}
 
 // NewBlockID is newBlockID (tests).
 var NewBlockID = newBlockID
@@ -60,3 +69,7 @@ func SetStoreWait(t interface{ Cleanup(func()) }, d time.Duration) {
 	storeWait = d
 	t.Cleanup(func() { storeWait = was })
 }
+
+// SnapshotTTL is how long a team snapshot may serve where a change to it
+// may come unannounced (tests).
+const SnapshotTTL = snapshotTTL

@@ -77,6 +77,8 @@ func (f *failingBlocks) CloseBlock(ctx context.Context, c account.BlockClose) er
 // that calls in flight held). So does a take whose error came after its
 // block was stored: that block is given back whole.
 func TestGiveBackRetried(t *testing.T) {
+	// Blocks close at a look, as they did at their age when this was written.
+	account.SetBlockMaxAge(t, account.BlockLook)
 	eachFailure(t, func(t *testing.T, sa *sqldb.Store, stored bool) {
 		ctx := context.Background()
 		// Write 1 takes the first block; its roll at its age (2) and

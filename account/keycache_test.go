@@ -13,6 +13,7 @@ import (
 	"github.com/runnel/runnel/account"
 	"github.com/runnel/runnel/account/store/sqldb"
 	"github.com/runnel/runnel/account/store/storetest"
+	"github.com/runnel/runnel/gateway"
 	"github.com/runnel/runnel/stream"
 )
 
@@ -35,14 +36,7 @@ func (l *lookups) AuthKeys(ctx context.Context, prefix string) ([]account.KeyTea
 func TestKeyCacheFollowsOtherProcesses(t *testing.T) {
 	for _, kind := range storetest.Backends {
 		t.Run(kind, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // deadlock guard
-			defer cancel()
-			sa, sb := storetest.OpenPair(t, kind)
-			st := &lookups{Store: sa}
-			server := account.New(st, account.Config{Auth: true})
-			defer server.Close()
-			cli := account.New(sb, account.Config{Auth: true})
-			defer cli.Close()
+			ctx, st, server, cli := serverAndCLI(t, kind, account.Config{Auth: true})
 
 			// The server's listener (PostgreSQL) is up before anything
 			// changes, and the key's creation has been announced to it.
@@ -98,6 +92,22 @@ func TestKeyCacheFollowsOtherProcesses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serverAndCLI is two services of cfg on one database of kind, as a
+// server and the CLI beside it, the server's store counting its key
+// lookups, and a context that ends a test that would hang.
+func serverAndCLI(t *testing.T, kind string, cfg account.Config) (ctx context.Context, st *viewDown, server, cli *account.Service) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // deadlock guard
+	t.Cleanup(cancel)
+	sa, sb := storetest.OpenPair(t, kind)
+	st = &viewDown{lookups: lookups{Store: sa}}
+	server = account.New(st, cfg)
+	t.Cleanup(func() { server.Close() })
+	cli = account.New(sb, cfg)
+	t.Cleanup(func() { cli.Close() })
+	return ctx, st, server, cli
 }
 
 // waitVersion waits until the store's change version satisfies done. On
@@ -254,6 +264,133 @@ func TestVerifiedKeyCompared(t *testing.T) {
 						t.Fatalf("%q (the key is %q) authenticated: %v", bad, key, e)
 					}
 				}
+			}
+		})
+	}
+}
+
+// viewDown is a store whose change view can be taken down, as a lost
+// PostgreSQL listener's is.
+type viewDown struct {
+	lookups
+	down atomic.Bool
+}
+
+func (v *viewDown) Version() (uint64, bool) {
+	n, ok := v.lookups.Version()
+	return n, ok && !v.down.Load()
+}
+
+// While the change view is up, a key lookup serves for longer than a
+// second (keyTTL), yet a revocation, a removal of credits or a budget set
+// by another process is seen by the very next request; a team with a
+// budget, or any team while the view is down, has its keys read again
+// within a second.
+func TestKeyLookupsKeptLonger(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			ctx, st, server, cli := serverAndCLI(t, kind, account.Config{Auth: true, CreditBlocks: true})
+			waitVersion(ctx, t, st, func(_ uint64, ok bool) bool { return ok })
+
+			// changed runs f on the CLI's side and waits until the
+			// server's view has seen it.
+			changed := func(f func() error) {
+				t.Helper()
+				v, _ := st.Version()
+				if err := f(); err != nil {
+					t.Fatal(err)
+				}
+				waitVersion(ctx, t, st, func(now uint64, _ bool) bool { return now != v })
+			}
+			var team account.Team
+			var key string
+			changed(func() (err error) {
+				if team, err = cli.CreateTeam(ctx, "acme", 1000); err != nil {
+					return err
+				}
+				key, _, err = cli.CreateKey(ctx, team.ID, "", account.Limits{})
+				return err
+			})
+			admit := func() (gateway.Admission, error) {
+				id, e := server.Authenticate(ctx, key)
+				if e != nil {
+					return nil, e
+				}
+				return server.Admit(account.NewContext(ctx, id), &stream.Request{Model: "m"})
+			}
+			done := func(a gateway.Admission) { a.Done(&gateway.Record{Status: "ok"}) }
+			a, err := admit()
+			if err != nil {
+				t.Fatal(err)
+			}
+			done(a)
+			time.Sleep(account.SnapshotTTL + 300*time.Millisecond)
+			if a, err = admit(); err != nil {
+				t.Fatal(err)
+			}
+			done(a)
+			if n := st.n.Load(); n != 1 {
+				t.Fatalf("%d key lookups in %v, want 1 (served from memory past a second)", n, account.SnapshotTTL+300*time.Millisecond)
+			}
+
+			// A budget set elsewhere applies to the next call: a
+			// reservation of its own, not a share of the open block.
+			changed(func() error { _, err := cli.SetTeamLimits(ctx, team.ID, account.Limits{}, 100); return err })
+			if a, err = admit(); err != nil {
+				t.Fatal(err)
+			}
+			if account.ReservationOf(a) == "" || account.BlockOf(a) != "" {
+				t.Fatalf("a call after a budget was set: reservation %q, block %q; want a reservation", account.ReservationOf(a), account.BlockOf(a))
+			}
+			done(a)
+			// A budget team's lookup serves a second at most.
+			n := st.n.Load()
+			time.Sleep(account.SnapshotTTL + 300*time.Millisecond)
+			if a, err = admit(); err != nil {
+				t.Fatal(err)
+			}
+			done(a)
+			if got := st.n.Load() - n; got != 1 {
+				t.Fatalf("%d key lookups for a budget team's call past a second, want 1", got)
+			}
+
+			// Credits taken away elsewhere: the next call is refused.
+			changed(func() error { _, err := cli.SetTeamLimits(ctx, team.ID, account.Limits{}, 0); return err })
+			if a, err = admit(); err != nil {
+				t.Fatal(err)
+			}
+			done(a)
+			changed(func() error {
+				t, err := cli.Team(ctx, team.ID)
+				if err != nil {
+					return err
+				}
+				_, err = cli.AddCredits(ctx, team.ID, -t.Credits)
+				return err
+			})
+			if _, err := admit(); stream.AsError(err).Code != stream.CodeInsufficientCredit {
+				t.Fatalf("a call after the credits were taken away: %v", err)
+			}
+			changed(func() error { _, err := cli.AddCredits(ctx, team.ID, 1000); return err })
+
+			// A revocation elsewhere: the next request is refused.
+			changed(func() error { _, err := cli.RevokeKey(ctx, key); return err })
+			if _, e := server.Authenticate(ctx, key); e == nil || e.Code != stream.CodeUnauthorized {
+				t.Fatalf("a key revoked by another process authenticated: %v", e)
+			}
+
+			// With the view down nothing is served from memory.
+			key2 := ""
+			changed(func() (err error) { key2, _, err = cli.CreateKey(ctx, team.ID, "", account.Limits{}); return err })
+			st.down.Store(true)
+			n = st.n.Load()
+			for range 3 {
+				if _, e := server.Authenticate(ctx, key2); e != nil {
+					t.Fatal(e)
+				}
+			}
+			if got := st.n.Load() - n; got != 3 {
+				t.Fatalf("%d key lookups for 3 requests with the change view down, want 3", got)
 			}
 		})
 	}

@@ -86,7 +86,7 @@ func (s *Service) Authenticate(ctx context.Context, key string) (Identity, *stre
 	if prefix == "" {
 		return Identity{}, invalidKey()
 	}
-	// e.readAt is real time: snapshotTTL bounds the team snapshot's age.
+	// e.until is real time: it bounds the team snapshot's age.
 	e, seen, err := s.keys.lookup(prefix, func() ([]KeyTeam, error) {
 		// Shared by the requests that wait for it: not its caller's.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeWait)
@@ -110,7 +110,7 @@ func (s *Service) Authenticate(ctx context.Context, key string) (Identity, *stre
 		}
 		// The lookup's own team: read only, shared by every request
 		// served from the same cache entry.
-		id := Identity{TeamID: k.TeamID, KeyID: k.ID, KeyLimits: k.Limits, team: &e.keys[i].Team, teamReadAt: e.readAt, seen: seen}
+		id := Identity{TeamID: k.TeamID, KeyID: k.ID, KeyLimits: k.Limits, team: &e.keys[i].Team, teamUntil: e.until, seen: seen}
 		if i < len(e.scopes) {
 			id.scopes = &e.scopes[i]
 		}
@@ -134,8 +134,9 @@ type Identity struct {
 	Admin     bool // the admin key: no team, every team's data
 	// team as read with the key, so admission needs no second query
 	// (read only: the key cache's copy).
-	team       *Team
-	teamReadAt time.Time
+	team *Team
+	// teamUntil is when team stops serving admission (keyEntry.until).
+	teamUntil time.Time
 	// seen are the change versions read when the key was checked; a
 	// credit block admits the call without reading other processes'
 	// again while they are the block's (blocks.admit).
@@ -165,7 +166,7 @@ func (s *Service) KeyContext(ctx context.Context, teamID, keyID string) (context
 	if err != nil {
 		return nil, s.internal(err)
 	}
-	return NewContext(ctx, Identity{TeamID: teamID, KeyID: keyID, KeyLimits: k.Limits, team: &t, teamReadAt: readAt}), nil
+	return NewContext(ctx, Identity{TeamID: teamID, KeyID: keyID, KeyLimits: k.Limits, team: &t, teamUntil: readAt.Add(snapshotTTL)}), nil
 }
 
 // Anonymous reports whether no credentials were given.

@@ -414,7 +414,15 @@ func (s *Service) AddCredits(ctx context.Context, teamID string, n int64) (Team,
 		// The store would overflow: a client's mistake, not a server fault.
 		return Team{}, stream.InvalidParam("amount", "amount %d would take the balance of %d past the largest balance, %d", n, cur.Credits, int64(math.MaxInt64))
 	}
-	t, err := s.store.AddCredits(ctx, teamID, n)
+	var t Team
+	add := func() (err error) { t, err = s.store.AddCredits(ctx, teamID, n); return err }
+	if n < 0 {
+		// Credits parked in blocks (this process's or others') are
+		// given back for a removal as for a call.
+		err = s.retryParked(ctx, teamID, add)
+	} else {
+		err = add()
+	}
 	if errors.Is(err, ErrInsufficientCredits) {
 		// Reservations are held by open jobs and, since admission reserves
 		// per call, by calls in flight too.
@@ -431,7 +439,7 @@ func (s *Service) AddCredits(ctx context.Context, teamID string, n int64) (Team,
 // changed announces a committed change to keys or teams: cached key
 // lookups, here and in other processes, are read again. If the
 // announcement fails, other processes see the change once their cached
-// lookup expires (snapshotTTL).
+// lookup expires (keyTTL).
 func (s *Service) changed(ctx context.Context) {
 	if err := s.keys.changed(ctx); err != nil {
 		s.log.Warn("account: announcing a change to keys or teams", "err", err)

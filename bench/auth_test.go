@@ -214,9 +214,10 @@ func authHop(v, upstream string) (h http.Handler, key string, charged func() int
 	}
 	charged = func() int64 {
 		// Nothing may stay held once the calls are recorded, but for
-		// an open credit block's unused part, given back within a
-		// second (account/blocks.go).
-		for range 40 {
+		// an open credit block's unused part, given back within ten
+		// seconds with nobody waiting for it, and a look (and its
+		// give-back's write under callgrind) later (account/blocks.go).
+		for range 200 {
 			t, err := svc.Team(context.Background(), tm.ID)
 			if err != nil {
 				return -1

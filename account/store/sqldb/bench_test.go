@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/runnel/runnel/account"
 	"github.com/runnel/runnel/account/store/storetest"
@@ -23,6 +24,25 @@ func BenchmarkAuthKeys(b *testing.B) {
 				if ks, err := s.AuthKeys(ctx, "rk_abcdefgh"); err != nil || len(ks) != 1 {
 					b.Fatal(ks, err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkWanted is a credit block's look at its team's mark, once a
+// second per open block, under a deadline as the look has.
+func BenchmarkWanted(b *testing.B) {
+	for _, kind := range storetest.Backends {
+		b.Run(kind, func(b *testing.B) {
+			s := storetest.Open(b, kind)
+			s.CreateTeam(context.Background(), account.Team{ID: "team_a", Name: "a", Credits: 1, Created: t0})
+			b.ResetTimer()
+			for range b.N {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				if n, err := s.Wanted(ctx, "team_a"); err != nil || n != 0 {
+					b.Fatal(n, err)
+				}
+				cancel()
 			}
 		})
 	}

@@ -227,6 +227,27 @@ func (s *Store) OpenBlocks(ctx context.Context, team, owner string) (bool, error
 	return n > 0, err
 }
 
+// Want marks team as wanted: a call or a job was refused for credits
+// that another process's open block may hold. A missing team is no error
+// (its refusal says so).
+func (s *Store) Want(ctx context.Context, team string) error {
+	_, err := s.o.Write.ExecContext(ctx, `UPDATE teams SET wanted = wanted + 1 WHERE id = $1`, team)
+	return err
+}
+
+// Wanted reads team's mark (Want): a point read, no transaction. A
+// missing team reads as never marked.
+func (s *Store) Wanted(ctx context.Context, team string) (int64, error) {
+	var n int64
+	err := s.queryRow(ctx, selectWanted, team).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return n, err
+}
+
+const selectWanted = `SELECT wanted FROM teams WHERE id = $1`
+
 // reservations.block: a per-call reservation, an open block, a closed one.
 const (
 	blockNone = iota

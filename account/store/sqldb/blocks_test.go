@@ -263,3 +263,41 @@ func TestBlockCloseOnce(t *testing.T) {
 		}
 	})
 }
+
+// A team's mark counts the refusals that asked for its blocks' credits:
+// every Want moves it, a missing team reads as never marked, and nothing
+// else of the team moves.
+func TestWanted(t *testing.T) {
+	each(t, func(t *testing.T, s *sqldb.Store) {
+		ctx := context.Background()
+		mustTeam(t, s, "team_w", 100)
+		wanted := func(team string) int64 {
+			t.Helper()
+			n, err := s.Wanted(ctx, team)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if n := wanted("team_w"); n != 0 {
+			t.Fatalf("a new team's mark %d, want 0", n)
+		}
+		for i := int64(1); i <= 2; i++ {
+			if err := s.Want(ctx, "team_w"); err != nil {
+				t.Fatal(err)
+			}
+			if n := wanted("team_w"); n != i {
+				t.Fatalf("mark %d after %d refusals, want %d", n, i, i)
+			}
+		}
+		if err := s.Want(ctx, "team_none"); err != nil {
+			t.Fatalf("marking a missing team: %v", err)
+		}
+		if n := wanted("team_none"); n != 0 {
+			t.Fatalf("a missing team's mark %d, want 0", n)
+		}
+		if tm, _ := s.Team(ctx, "team_w"); tm.Credits != 100 || tm.Reserved != 0 {
+			t.Fatalf("team %+v after its marks, want 100 credits, none reserved", tm)
+		}
+	})
+}

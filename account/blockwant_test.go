@@ -1,0 +1,133 @@
+package account_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/runnel/runnel/account"
+	"github.com/runnel/runnel/account/store/storetest"
+	"github.com/runnel/runnel/stream"
+)
+
+// wantPair is two processes on one store, a with credit blocks, b with
+// them if bBlocks (else as the CLI): a holds a block of a team of
+// credits credits (its first: 4 credits, one handed out and recorded
+// inside it), taken under the change versions both have heard.
+func wantPair(t *testing.T, kind string, credits int64, bBlocks bool) (a, b *account.Service, tm account.Team, key, block string) {
+	t.Helper()
+	ctx := context.Background()
+	sa, sb := storetest.OpenPair(t, kind)
+	listening(t, sa, sb)
+	quiet := slog.New(slog.DiscardHandler)
+	a = account.New(kept{sa}, account.Config{Auth: true, CreditBlocks: true, Logger: quiet})
+	t.Cleanup(func() { a.Close() })
+	b = account.New(kept{sb}, account.Config{Auth: true, CreditBlocks: bBlocks, Logger: quiet})
+	t.Cleanup(func() { b.Close() })
+	heard(t, func() {
+		tm, _ = a.CreateTeam(ctx, "acme", credits)
+		key, _, _ = a.CreateKey(ctx, tm.ID, "", account.Limits{})
+	}, sa, sb)
+	adm, err := a.Admit(keyCtx(t, a, key), &stream.Request{Model: "m"})
+	if err != nil || account.BlockOf(adm) == "" {
+		t.Fatalf("first call: %v, block %q", err, account.BlockOf(adm))
+	}
+	adm.Done(okRecord("call_a"))
+	return a, b, tm, key, account.BlockOf(adm)
+}
+
+// A block outlives its second while nobody waits for its team's credits
+// (no roll, no close); once another process is refused for them, it
+// marks the team, the block's process gives back at its next look, and
+// the refused call is admitted within its wait. The team pays exactly
+// its calls.
+func TestRefusalClosesLongBlock(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			a, b, tm, key, block := wantPair(t, kind, 64, true)
+			time.Sleep(account.BlockLook + 500*time.Millisecond)
+			if got := a.OpenBlock(tm.ID); got != block {
+				t.Fatalf("open block %q %v after its take, want %q still", got, account.BlockLook+500*time.Millisecond, block)
+			}
+			// b spends what is free (64 - the block's 4), per call: too
+			// few credits are free for a block of its own.
+			for i := range 60 {
+				adm, err := b.Admit(keyCtx(t, b, key), &stream.Request{Model: "m"})
+				if err != nil {
+					t.Fatalf("b, call %d: %v", i, err)
+				}
+				adm.Done(okRecord(fmt.Sprintf("call_b%d", i)))
+			}
+			if got := a.OpenBlock(tm.ID); got != block {
+				t.Fatalf("open block %q before any refusal, want %q still", got, block)
+			}
+			// The block's 3 unused credits come back for this call.
+			adm, err := b.Admit(keyCtx(t, b, key), &stream.Request{Model: "m"})
+			if err != nil {
+				t.Fatalf("a call refused for credits a block held: %v", err)
+			}
+			adm.Done(okRecord("call_b_last"))
+			if got := a.OpenBlock(tm.ID); got != "" {
+				t.Fatalf("open block %q after a refusal, want none", got)
+			}
+			a.CloseBlocks()
+			if got, err := b.Team(ctx, tm.ID); err != nil || got.Credits != 2 || got.Reserved != 0 {
+				t.Fatalf("team %+v (%v), want 62 calls paid, none reserved", got, err)
+			}
+		})
+	}
+}
+
+// Credits taken away by another process without blocks of its own (the
+// CLI beside a server) while the server's block holds some: the removal
+// waits for the block to give them back rather than failing for a
+// block's age.
+func TestRemovalClosesLongBlock(t *testing.T) {
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			a, b, tm, key, _ := wantPair(t, kind, 100, false)
+			got, err := b.Team(ctx, tm.ID)
+			if err != nil || got.Credits != 99 {
+				t.Fatalf("team %+v (%v), want 99 credits", got, err)
+			}
+			if got, err = b.AddCredits(ctx, tm.ID, -99); err != nil || got.Credits != 0 {
+				t.Fatalf("removing every credit while a block held some: %+v, %v", got, err)
+			}
+			if _, err := a.Admit(keyCtx(t, a, key), &stream.Request{Model: "m"}); stream.AsError(err).Code != stream.CodeInsufficientCredit {
+				t.Fatalf("a call after every credit was removed: %v", err)
+			}
+			a.CloseBlocks()
+			if got, err := b.Team(ctx, tm.ID); err != nil || got.Credits != 0 || got.Reserved != 0 {
+				t.Fatalf("team %+v (%v), want none left, none reserved", got, err)
+			}
+		})
+	}
+}
+
+// A block with nothing marked closes at blockMaxAge, its unused credits
+// given back; one that handed out nothing in its last second is not
+// followed by the next (a team that stopped leaves nothing parked).
+func TestLongBlockClosesAtMaxAge(t *testing.T) {
+	account.SetBlockMaxAge(t, 2*account.BlockLook)
+	for _, kind := range storetest.Backends {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			a, b, tm, _, block := wantPair(t, kind, 100, true)
+			waitUntil(t, "the block to close at its age", func() bool { return a.OpenBlock(tm.ID) != block })
+			if got := a.OpenBlock(tm.ID); got != "" {
+				t.Fatalf("block %q after an idle block's age, want none", got)
+			}
+			waitUntil(t, "its unused credits to come back", func() bool {
+				got, err := b.Team(ctx, tm.ID)
+				return err == nil && got.Reserved == 0
+			})
+			if got, err := b.Team(ctx, tm.ID); err != nil || got.Credits != 99 {
+				t.Fatalf("team %+v (%v), want 99 credits", got, err)
+			}
+		})
+	}
+}
