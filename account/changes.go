@@ -201,6 +201,12 @@ func (c *keyCache) lookup(prefix string, load func() ([]KeyTeam, error)) (*keyEn
 // change to other processes.
 func (c *keyCache) changed(ctx context.Context) error {
 	c.local.Add(1)
+	return c.announce(ctx)
+}
+
+// announce tells other processes of a change (Changes.Changed), without
+// dropping this process's lookups again.
+func (c *keyCache) announce(ctx context.Context) error {
 	if c.changes == nil {
 		return nil
 	}

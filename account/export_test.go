@@ -73,3 +73,11 @@ func SetStoreWait(t interface{ Cleanup(func()) }, d time.Duration) {
 // SnapshotTTL is how long a team snapshot may serve where a change to it
 // may come unannounced (tests).
 const SnapshotTTL = snapshotTTL
+
+// SetAnnouncePauses sets the pauses between a change's announcements
+// (tests); it returns the old ones.
+func SetAnnouncePauses(p []time.Duration) []time.Duration {
+	old := announcePauses
+	announcePauses = p
+	return old
+}

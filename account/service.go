@@ -437,14 +437,37 @@ func (s *Service) AddCredits(ctx context.Context, teamID string, n int64) (Team,
 }
 
 // changed announces a committed change to keys or teams: cached key
-// lookups, here and in other processes, are read again. If the
-// announcement fails, other processes see the change once their cached
-// lookup expires (keyTTL).
+// lookups, here and in other processes, are read again. An announcement
+// that fails is tried again after announcePauses, even if ctx ends (the
+// change is committed): a NOTIFY or a marker write that fails right after
+// a commit mostly fails for a moment, and a change not heard is served
+// from other processes' cached lookups until they expire (keyTTL: a
+// revoked key would still be let in). If every try fails, that bound is
+// what is left, and it is logged.
 func (s *Service) changed(ctx context.Context) {
-	if err := s.keys.changed(ctx); err != nil {
-		s.log.Warn("account: announcing a change to keys or teams", "err", err)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeWait)
+	defer cancel()
+	err := s.keys.changed(ctx)
+	for _, pause := range announcePauses {
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			s.log.Warn("account: announcing a change to keys or teams; other processes see it within their key lookups' age", "err", err, "age", keyTTL)
+			return
+		case <-time.After(pause):
+		}
+		err = s.keys.announce(ctx)
+	}
+	if err != nil {
+		s.log.Warn("account: announcing a change to keys or teams; other processes see it within their key lookups' age", "err", err, "age", keyTTL)
 	}
 }
+
+// announcePauses are the pauses before each new try of a change's
+// announcement (a var for tests).
+var announcePauses = []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, 800 * time.Millisecond}
 
 // ---- jobs ----
 
