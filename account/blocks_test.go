@@ -611,10 +611,10 @@ func TestClosedBlockFoldedOnce(t *testing.T) {
 					t.Fatalf("the block folded after %d of its 3 running calls", i+1)
 				}
 			}
-			// Folded with the next block's close, a blockAge after the
-			// roll that opened it, or at once if no block is open (the
-			// roll still being written, or the next block closed at its
-			// age before the last record): without another call.
+			// Folded with the next block's close or its next look (a
+			// blockLook away), or at once if no block is open (the roll
+			// still being written, or the next block closed at its age
+			// before the last record): without another call.
 			waitUntil(t, "the block's fold after its last call", func() bool { _, f, _ := st.closesOf(first); return len(f) != 0 })
 			s.Close() // every give-back and fold done
 			// Its close, with its 3 calls running, gave back its unused
