@@ -267,9 +267,9 @@ func (b *blocks) admit(ctx context.Context, team string, need int64, seen versio
 // takeLocked takes team's next block for calls of need credits, closing
 // last (the block before it, if any) in the same transaction
 // (Store.RollBlock), and reports whether it is open. wanted is the team's
-// mark as of versions v (read after them, or the last block's while they
-// stood still), or nil: then it is read before the take (a mark after
-// that read closes the block at the first look that hears of it). b.mu is held, and
+// mark read after versions v (a look's), or nil: then it is read before
+// the take (a mark after that read closes the block at the first look
+// that hears of its announcement). b.mu is held, and
 // let go during the store's write; calls meanwhile wait for it
 // (tb.taking). If the take fails, last is closed on its own, and so is
 // the new block if the failure came after it was stored (a timeout on the
@@ -472,7 +472,7 @@ func (b *blocks) look(team string, c *block) {
 		b.giveBackLocked(tb, last)
 		return
 	}
-	// w is the mark as of versions v (read now, or c's and unmoved).
+	// w was read after v: only a moved view or c's age gets here.
 	b.takeLocked(context.Background(), team, tb, c.need, now, v, &last, &w, now.Add(storeWait))
 }
 
