@@ -56,12 +56,15 @@ import (
 //
 // No false refusals: a per-call reservation or a job refused for credits
 // while another process holds an open block of the team marks the team
-// (Store.Want); this process's own open block of the team closes at
-// once. Every process holding an open block looks at the team's mark
-// every blockLook (Store.Wanted: a point read, no transaction) and, if it
+// (Store.Want) and announces it as a change (Changes); this process's
+// own open block of the team closes at once. Every process holding an
+// open block looks at it every blockLook: when the change versions moved
+// since its take (or are unknown), or at its age, it reads the team's
+// mark (Store.Wanted: a point read, no transaction) and, if the mark
 // moved since the read made before the block's take (or cannot be read),
 // closes the block at once, giving back what it did not hand out, and
-// reserves per call for the team for perCallFor. The refused call waits
+// reserves per call for the team for perCallFor. (While the versions
+// stand still the mark cannot have moved: see look.) The refused call waits
 // for those blocks, and for this process's own closed blocks still giving
 // back, and retries, within refusedWait (blockLook for the look, and as
 // long for the give-back's write): by then every block open at the
@@ -71,8 +74,8 @@ import (
 // quarters of blockFloor calls' credits free. A refusal after that wait
 // is true: the credits are held by calls in flight (or by a dead
 // process's block, until its lease ends). Processes of one database must
-// all mark and look: an older one's refusals would not close a newer
-// one's block for blockMaxAge.
+// all mark, announce and look: an older one's refusals would not close a
+// newer one's block for blockMaxAge.
 //
 // Teams with a budget reserve per call (the budget is a float worst case
 // per call, not leased). Job calls hold nothing, as before. A block is
@@ -82,7 +85,8 @@ import (
 
 const (
 	// blockLook is how often a process looks at each open block: at the
-	// team's mark, the change versions and the block's age.
+	// change versions and the block's age, and the team's mark when
+	// either says so.
 	blockLook  = time.Second
 	blockShare = 4  // a block takes at most a quarter of the free credits
 	blockFloor = 64 // calls' credits free below which every process reserves per call
@@ -263,8 +267,9 @@ func (b *blocks) admit(ctx context.Context, team string, need int64, seen versio
 // takeLocked takes team's next block for calls of need credits, closing
 // last (the block before it, if any) in the same transaction
 // (Store.RollBlock), and reports whether it is open. wanted is the team's
-// mark read just now, or nil: then it is read before the take (a mark
-// after that read closes the block at its first look). b.mu is held, and
+// mark read after versions v (a look's), or nil: then it is read before
+// the take (a mark after that read closes the block at the first look
+// that hears of its announcement). b.mu is held, and
 // let go during the store's write; calls meanwhile wait for it
 // (tb.taking). If the take fails, last is closed on its own, and so is
 // the new block if the failure came after it was stored (a timeout on the
@@ -423,18 +428,29 @@ func (b *blocks) openLocked(team string, tb *teamBlocks, id string, size, need i
 // the transaction that closes it (a team busy here would take one with
 // its next call anyway; one that stopped leaves nothing parked).
 // Otherwise c stays open, and folds put off go on their own.
+//
+// The mark is read only when the change versions are not c's (or
+// unknown), or at c's age: a refusal announces its mark (waitRefused),
+// and c.wanted was read after versions equal to c's were. A mark moved
+// since then committed before its announcement, so the versions read
+// now have moved too, once this process heard it (PostgreSQL: a
+// notification still on its way is a look later; a lost one is a
+// reconnection, which moves the version). An announcement that failed
+// leaves the mark to c's age.
 func (b *blocks) look(team string, c *block) {
-	v := b.s.keys.versions()
-	ctx, cancel := context.WithTimeout(context.Background(), storeWait)
-	w, err := b.s.store.Wanted(ctx, team)
-	cancel()
+	v, now := b.s.keys.versions(), time.Now()
+	w, err := c.wanted, error(nil)
+	if !v.ok || v.local != c.local || v.remote != c.remote || now.Sub(c.taken) >= blockMaxAge {
+		ctx, cancel := context.WithTimeout(context.Background(), storeWait)
+		w, err = b.s.store.Wanted(ctx, team)
+		cancel()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	tb := b.teams[team]
 	if tb == nil || tb.cur != c {
 		return
 	}
-	now := time.Now()
 	switch {
 	case err != nil || w != c.wanted:
 		if err != nil {
@@ -456,6 +472,7 @@ func (b *blocks) look(team string, c *block) {
 		b.giveBackLocked(tb, last)
 		return
 	}
+	// w was read after v: only a moved view or c's age gets here.
 	b.takeLocked(context.Background(), team, tb, c.need, now, v, &last, &w, now.Add(storeWait))
 }
 
@@ -608,8 +625,8 @@ func (s *Service) retryParked(ctx context.Context, team string, try func() error
 // another process holds an open block of the team, or this one is
 // giving back a closed block's unused credits (parked), it waits a
 // little first, until deadline; the first time it finds another
-// process's block open it marks the team (*marked), so that the block
-// closes at its next look. When neither holds, it says to try once more
+// process's block open it marks the team (*marked) and announces the
+// mark, so that the block closes at its next look. When neither holds, it says to try once more
 // at once, the last time.
 func (b *blocks) waitRefused(ctx context.Context, team string, deadline time.Time, pause *time.Duration, marked *bool) (parked, again bool) {
 	b.mu.Lock()
@@ -633,6 +650,10 @@ func (b *blocks) waitRefused(ctx context.Context, team string, deadline time.Tim
 			*marked = true
 			if werr := b.s.store.Want(octx, team); werr != nil {
 				b.s.failing.failed("account: marking a team refused for credits; its blocks close by age", werr, "team", team)
+			} else if aerr := b.s.announceAgain(octx, b.s.keys.announce(octx)); aerr != nil {
+				// Other processes' looks read the mark only when the
+				// change view moved (look), or at the block's age.
+				b.s.log.Warn("account: announcing a team's mark; other processes' blocks of it close at their age", "err", aerr, "team", team, "age", blockMaxAge)
 			}
 		}
 		cancel()

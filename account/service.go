@@ -447,22 +447,27 @@ func (s *Service) AddCredits(ctx context.Context, teamID string, n int64) (Team,
 func (s *Service) changed(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeWait)
 	defer cancel()
-	err := s.keys.changed(ctx)
+	if err := s.announceAgain(ctx, s.keys.changed(ctx)); err != nil {
+		s.log.Warn("account: announcing a change to keys or teams; other processes see it within their key lookups' age", "err", err, "age", keyTTL)
+	}
+}
+
+// announceAgain tries an announcement that failed with err again after
+// each of announcePauses while ctx lasts, and returns the last try's
+// error (nil once one is heard).
+func (s *Service) announceAgain(ctx context.Context, err error) error {
 	for _, pause := range announcePauses {
 		if err == nil {
-			return
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			s.log.Warn("account: announcing a change to keys or teams; other processes see it within their key lookups' age", "err", err, "age", keyTTL)
-			return
+			return err
 		case <-time.After(pause):
 		}
 		err = s.keys.announce(ctx)
 	}
-	if err != nil {
-		s.log.Warn("account: announcing a change to keys or teams; other processes see it within their key lookups' age", "err", err, "age", keyTTL)
-	}
+	return err
 }
 
 // announcePauses are the pauses before each new try of a change's

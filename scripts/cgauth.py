@@ -17,6 +17,9 @@ log; then
         fit of count/N = P + S*T/N over every run (work per request P,
         per second S), and auth on over off from it at 10, 30 and 100
         requests a second
+    cgauth.py --calls DUMP...              calls of the SQL store's methods
+        from the account code in each dump (callgrind's call counts; its
+        inclusive costs are not kept across goroutine stacks)
 
 N is the timed requests (RUNNEL_BENCH_AUTH_REQUESTS). A run's dump is
 DIR/auth-VARIANT.PID.cg.1; its window is read from the log's round lines,
@@ -157,9 +160,35 @@ def groups(n, ga, gb):
     print('%-22s %9.0f %9.0f %+9.0f (%+.1f%%)' % ('total', ta, tb, tb - ta, 100 * (tb / ta - 1)))
 
 
+STORE_CALLS = ['RollBlock', 'TakeBlock', 'CloseBlock', 'AuthKeys', 'Wanted', 'Want', 'OpenBlocks']
+
+
+def calls(paths):
+    for path in paths:
+        names, n = {}, collections.Counter()
+        caller = callee = None
+        for line in open(path):
+            m = re.match(r'(c?)fn=\((\d+)\)(?: (.*))?', line.strip())
+            if m:
+                if m.group(3) is not None:
+                    names[m.group(2)] = m.group(3)
+                if m.group(1):
+                    callee = names[m.group(2)]
+                else:
+                    caller = names[m.group(2)]
+            elif line.startswith('calls=') and callee:
+                s = re.search(r'store/sqldb\.\(\*Store\)\.(\w+)$', callee)
+                if s and s.group(1) in STORE_CALLS and 'runnel/account.' in caller and 'sqldb' not in caller:
+                    n[s.group(1)] += int(line.split('=')[1].split()[0])
+                callee = None
+        print(path, ' '.join('%s %d' % (k, n[k]) for k in STORE_CALLS))
+
+
 if __name__ == '__main__':
     if len(sys.argv) > 1 and sys.argv[1] == '--groups':
         groups(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    elif len(sys.argv) > 2 and sys.argv[1] == '--calls':
+        calls(sys.argv[2:])
     elif len(sys.argv) > 2 and sys.argv[1] == '--rates':
         rates(sys.argv[2:])
     elif len(sys.argv) > 2:
