@@ -21,9 +21,11 @@ import (
 // its last bytes and the client sees the call end (and the connection is
 // free for its next call at once); or on Close, for a call that ended early.
 type meter struct {
+	// tin first: in the call's state it then shares a cache line with
+	// what a token reads of the text controls it points to (callState).
+	tin    stream.TokenStream // in's token path, once Call.TokenStream found it
 	g      *Gateway
 	in     stream.Stream
-	tin    stream.TokenStream // in's token path, once Call.TokenStream found it
 	cancel context.CancelFunc
 	adm    Admission
 	prices *Price

@@ -101,7 +101,15 @@ func (g *Gateway) Start(ctx context.Context, req *stream.Request) (*Call, error)
 // frames stay there for the whole stream, so the work is done out of
 // line, by begin and newCall, and Start keeps only the pointer (issue 13:
 // an 8 KiB stack per stream).
+//
+// The text controls come first: a plain call's are opened here (not an
+// allocation of their own, an object less that a token reaches through a
+// pointer: docs/benchmarks.md, issue 13, fewobj session), and what a
+// token reads of them, their last 48 bytes, then shares a cache line with
+// the meter's first field, tin, which points to them (an allocation this
+// size has an 8-byte header before it, and its slot starts a line).
 type callState struct {
+	text control.Text
 	m    meter
 	call Call
 	sv   served
@@ -260,7 +268,7 @@ func (g *Gateway) open(cs *callState) (stream.Stream, error) {
 	o := control.FromRequest(up, g.opts.BufferSize)
 	o.Timeouts = withDefaults(cs.m.rec.Request.Timeouts, g.opts.Timeouts)
 	cs.offerMemory(g)
-	return control.Open(&cs.ctx, cs.sv.p, o, up)
+	return cs.text.Open(&cs.ctx, cs.sv.p, o, up)
 }
 
 // failed records a call that ended before its stream started.

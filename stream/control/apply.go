@@ -72,11 +72,12 @@ func plainText(o Options) bool {
 
 // Open is Apply(p, o).Stream(ctx, req) for a stream opened once: without
 // stop sequences or think tags, Normalize, UTF8 and MaxTokens wrap p's
-// stream directly, in one allocation, with no Provider built for them
-// (docs/benchmarks.md, issue 13, callalloc and tokpath sessions).
+// stream directly, in t, with no Provider built for them and no
+// allocation of their own (docs/benchmarks.md, issue 13, callalloc,
+// tokpath and fewobj sessions); the stream returned then points into t.
 // Requests with stop sequences or think tags, whose controls sit between
-// those, go through Apply.
-func Open(ctx context.Context, p stream.Provider, o Options, req *stream.Request) (stream.Stream, error) {
+// those, go through Apply, and leave t unused.
+func (t *Text) Open(ctx context.Context, p stream.Provider, o Options, req *stream.Request) (stream.Stream, error) {
 	if !plainText(o) {
 		return Apply(p, o).Stream(ctx, req)
 	}
@@ -88,5 +89,5 @@ func Open(ctx context.Context, p stream.Provider, o Options, req *stream.Request
 	if err != nil {
 		return nil, stream.AsError(err)
 	}
-	return openText(ctx, in, o.MaxTokens), nil
+	return t.open(ctx, in, o.MaxTokens), nil
 }

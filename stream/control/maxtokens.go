@@ -27,10 +27,12 @@ func newMaxTokens(in stream.Stream, n int) stream.Stream { return &maxTokens{in:
 
 type maxTokens struct {
 	in        stream.Stream
-	left      int
 	q         queue
 	finishing bool // the inner stream was asked to finish at the limit
 	cut       bool // content was dropped while finishing
+	// left last: textStream's fast paths read it, and nothing else of m,
+	// beside its own fields (see Text).
+	left int
 }
 
 func (m *maxTokens) Recv() (stream.Event, error) {

@@ -41,7 +41,7 @@ func TestOpenMatchesApply(t *testing.T) {
 	for sn, sc := range streams {
 		for on, o := range options {
 			want := run(t, Apply(&script{events: sc.events, err: sc.err}, o))
-			s, err := Open(context.Background(), &script{events: sc.events, err: sc.err}, o, &stream.Request{})
+			s, err := new(Text).Open(context.Background(), &script{events: sc.events, err: sc.err}, o, &stream.Request{})
 			if err != nil {
 				t.Fatalf("%s, %s: %v", sn, on, err)
 			}
@@ -68,7 +68,7 @@ func TestOpenStartError(t *testing.T) {
 		return nil, errors.New("refused")
 	})
 	_, want := Apply(fail, Options{BufferSize: -1}).Stream(context.Background(), &stream.Request{})
-	_, got := Open(context.Background(), fail, Options{BufferSize: -1}, &stream.Request{})
+	_, got := new(Text).Open(context.Background(), fail, Options{BufferSize: -1}, &stream.Request{})
 	var e *stream.Error
 	if !errors.As(got, &e) || got.Error() != want.Error() {
 		t.Fatalf("Open: %v, Apply: %v", got, want)
@@ -86,7 +86,7 @@ func TestOpenAllocations(t *testing.T) {
 		want float64
 	}{{Options{BufferSize: -1}, 1}, {Options{BufferSize: -1, MaxTokens: 256}, 1}} {
 		n := testing.AllocsPerRun(100, func() {
-			if _, err := Open(context.Background(), p, c.o, req); err != nil {
+			if _, err := new(Text).Open(context.Background(), p, c.o, req); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -108,7 +108,7 @@ func TestWholeStreamAllocations(t *testing.T) {
 	req := &stream.Request{}
 	var got []stream.Event
 	n := testing.AllocsPerRun(100, func() {
-		s, err := Open(context.Background(), p, Options{BufferSize: -1}, req)
+		s, err := new(Text).Open(context.Background(), p, Options{BufferSize: -1}, req)
 		if err != nil {
 			t.Fatal(err)
 		}

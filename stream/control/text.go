@@ -25,15 +25,34 @@ func normalizeUTF8(p stream.Provider, max int) stream.Provider {
 }
 
 // openText is Normalize(UTF8(MaxTokens(in, max))) in one allocation (no
-// MaxTokens when max is 0): a tokenText when in has a token path of its
-// own (stream.TokenStream), else a textStream.
+// MaxTokens when max is 0).
 func openText(ctx context.Context, in stream.Stream, max int) stream.Stream {
+	return new(Text).open(ctx, in, max)
+}
+
+// Text is the room for a stream's plain-text controls (Normalize, UTF8
+// and MaxTokens as one stream), for a caller that keeps a stream's state
+// in an allocation of its own: opened there (Text.Open), they are no
+// object of their own that a token reaches through a pointer (at c=500 a
+// stream's state is out of the core's caches by its next token, and each
+// object reached costs a miss; docs/benchmarks.md, issue 13, hotlines and
+// fewobj sessions). What a token reads of them is in their last 48 bytes,
+// so that a caller can put them beside its own token fields. A Text is
+// opened once, and must not be copied once opened.
+type Text struct {
+	t tokenText
+}
+
+// open is openText into t: a tokenText when in has a token path of its
+// own (stream.TokenStream), else its textStream.
+func (t *Text) open(ctx context.Context, in stream.Stream, max int) stream.Stream {
 	if tin, ok := in.(stream.TokenStream); ok {
-		s := &tokenText{tin: tin}
+		s := &t.t
+		s.tin = tin
 		s.init(ctx, in, max)
 		return s
 	}
-	s := new(textStream)
+	s := &t.t.textStream
 	s.init(ctx, in, max)
 	return s
 }
@@ -61,12 +80,10 @@ func (s *textStream) init(ctx context.Context, in stream.Stream, max int) {
 // too (stream.TokenStream), which passes a token on while the controls
 // are plain, as Recv's fast path does.
 type tokenText struct {
-	// tin first, then textStream's plain and m.left: what RecvToken
-	// touches in one cache line (at c=500 a stream's state is out of the
-	// core's caches by its next token; docs/benchmarks.md, issue 13,
-	// intelgap session).
-	tin stream.TokenStream // in
 	textStream
+	// tin last, after textStream's m.left, in and plain: what RecvToken
+	// and Recv's fast path touch, in one cache line (see Text).
+	tin stream.TokenStream // in
 }
 
 // RecvToken is Recv's fast path for a token of in's token path, whose
@@ -87,21 +104,22 @@ func (s *tokenText) RecvToken() (string, bool) {
 // textStream is normalized over utf8Stream over maxTokens (when limited),
 // in one allocation.
 type textStream struct {
-	// plain says the controls hold nothing (see open): the next event
-	// may take the fast path. Only Recv's own calls change what open
-	// reads, so it is found again after each of them (but the fast
-	// path's, which knows what it changed), and at init. It and m's
-	// count come first, next to tokenText's tin.
-	plain   bool
-	limited bool
-	m       maxTokens     // reads p's stream
-	in      stream.Stream // p's stream, which the fast path reads
-	n       normalized    // reads u
-	u       utf8Stream    // reads m if limited, else p's stream
 	// nq is the room n's queue starts with, for the usage and the finish
 	// that end a stream: an allocation a call less than the queue's own,
 	// for 160 bytes more in every open stream's state.
 	nq [2]stream.Event
+	n  normalized // reads u
+	u  utf8Stream // reads m if limited, else p's stream
+	// The fast paths' fields last, with m's count (its last field), next
+	// to tokenText's tin.
+	m       maxTokens     // reads p's stream
+	in      stream.Stream // p's stream, which the fast path reads
+	limited bool
+	// plain says the controls hold nothing (see open): the next event
+	// may take the fast path. Only Recv's own calls change what open
+	// reads, so it is found again after each of them (but the fast
+	// path's, which knows what it changed), and at init.
+	plain bool
 }
 
 // open reports whether the controls hold nothing: nothing queued or

@@ -23,7 +23,7 @@ func TestTimeoutsTokenPath(t *testing.T) {
 				p = tokenProvider{p}
 			}
 			return renderTokens(t, stream.ProviderFunc(func(ctx context.Context, req *stream.Request) (stream.Stream, error) {
-				return Open(ctx, p, o, req)
+				return new(Text).Open(ctx, p, o, req)
 			}), tokens, nil)
 		}
 		want, _ := read(false)
