@@ -82,6 +82,30 @@ func spendPerCall(t *testing.T, b *account.Service, key string, n int) {
 	}
 }
 
+// admittedAfterRefusal: with a's block (the team's 64 credits, 4 in
+// the block, one of them used) still open and the 60 free spent on b,
+// b's next call is refused, closes the block, and is admitted within its
+// wait, on the block's 3 unused credits; the team pays exactly its 62
+// calls.
+func admittedAfterRefusal(t *testing.T, a, b *account.Service, tm account.Team, key, block string) {
+	t.Helper()
+	if got := a.OpenBlock(tm.ID); got != block {
+		t.Fatalf("open block %q before any refusal, want %q still", got, block)
+	}
+	adm, err := b.Admit(keyCtx(t, b, key), &stream.Request{Model: "m"})
+	if err != nil {
+		t.Fatalf("a call refused for credits a block held: %v", err)
+	}
+	adm.Done(okRecord("call_b_last"))
+	if got := a.OpenBlock(tm.ID); got != "" {
+		t.Fatalf("open block %q after a refusal, want none", got)
+	}
+	a.CloseBlocks()
+	if got, err := b.Team(context.Background(), tm.ID); err != nil || got.Credits != 2 || got.Reserved != 0 {
+		t.Fatalf("team %+v (%v), want 62 calls paid, none reserved", got, err)
+	}
+}
+
 // While the change view is up and nothing is announced, a block's looks
 // do not read the team's mark (the take read it); a refusal on another
 // process announces its mark, so the block still closes at its next
@@ -90,7 +114,6 @@ func spendPerCall(t *testing.T, b *account.Service, key string, n int) {
 func TestLookReadsMarkOnlyWhenAnnounced(t *testing.T) {
 	for _, kind := range storetest.Backends {
 		t.Run(kind, func(t *testing.T) {
-			ctx := context.Background()
 			var st *marks
 			wrap := func(k kept) account.Store { st = &marks{kept: k}; return st }
 			a, b, tm, key, block := wantPairOn(t, kind, 64, true, wrap, nil, nil)
@@ -100,21 +123,7 @@ func TestLookReadsMarkOnlyWhenAnnounced(t *testing.T) {
 				t.Fatalf("three looks with nothing announced read the mark %d times, want 0", n)
 			}
 			spendPerCall(t, b, key, 60)
-			if got := a.OpenBlock(tm.ID); got != block {
-				t.Fatalf("open block %q before any refusal, want %q still", got, block)
-			}
-			adm, err := b.Admit(keyCtx(t, b, key), &stream.Request{Model: "m"})
-			if err != nil {
-				t.Fatalf("a call refused for credits a block held: %v", err)
-			}
-			adm.Done(okRecord("call_b_last"))
-			if got := a.OpenBlock(tm.ID); got != "" {
-				t.Fatalf("open block %q after a refusal, want none", got)
-			}
-			a.CloseBlocks()
-			if got, err := b.Team(ctx, tm.ID); err != nil || got.Credits != 2 || got.Reserved != 0 {
-				t.Fatalf("team %+v (%v), want 62 calls paid, none reserved", got, err)
-			}
+			admittedAfterRefusal(t, a, b, tm, key, block)
 		})
 	}
 }
@@ -167,7 +176,6 @@ func TestUnannouncedMarkClosesBlockAtAge(t *testing.T) {
 func TestRefusalClosesLongBlock(t *testing.T) {
 	for _, kind := range storetest.Backends {
 		t.Run(kind, func(t *testing.T) {
-			ctx := context.Background()
 			a, b, tm, key, block := wantPair(t, kind, 64, true)
 			time.Sleep(account.BlockLook + 500*time.Millisecond)
 			if got := a.OpenBlock(tm.ID); got != block {
@@ -175,29 +183,8 @@ func TestRefusalClosesLongBlock(t *testing.T) {
 			}
 			// b spends what is free (64 - the block's 4), per call: too
 			// few credits are free for a block of its own.
-			for i := range 60 {
-				adm, err := b.Admit(keyCtx(t, b, key), &stream.Request{Model: "m"})
-				if err != nil {
-					t.Fatalf("b, call %d: %v", i, err)
-				}
-				adm.Done(okRecord(fmt.Sprintf("call_b%d", i)))
-			}
-			if got := a.OpenBlock(tm.ID); got != block {
-				t.Fatalf("open block %q before any refusal, want %q still", got, block)
-			}
-			// The block's 3 unused credits come back for this call.
-			adm, err := b.Admit(keyCtx(t, b, key), &stream.Request{Model: "m"})
-			if err != nil {
-				t.Fatalf("a call refused for credits a block held: %v", err)
-			}
-			adm.Done(okRecord("call_b_last"))
-			if got := a.OpenBlock(tm.ID); got != "" {
-				t.Fatalf("open block %q after a refusal, want none", got)
-			}
-			a.CloseBlocks()
-			if got, err := b.Team(ctx, tm.ID); err != nil || got.Credits != 2 || got.Reserved != 0 {
-				t.Fatalf("team %+v (%v), want 62 calls paid, none reserved", got, err)
-			}
+			spendPerCall(t, b, key, 60)
+			admittedAfterRefusal(t, a, b, tm, key, block)
 		})
 	}
 }
