@@ -348,9 +348,10 @@ func blockSize(rate float64, need int64) int64 {
 // newBlockID is a block id that sorts after those taken before it (by
 // any process, up to their clocks' skew): "blk_", the time in 16 hex
 // digits, 8 random base32 characters. Every call recorded inside a block
-// adds an entry to the calls' index by block (calls_block); with random
-// ids each block's entries went into the middle of that index, splitting
-// and rewriting its pages there, where ordered ids append at its end.
+// adds an entry to the calls' index by block (calls_link); with random
+// ids each block's entries went into the middle of the blocks' part of
+// that index, splitting and rewriting its pages there, where ordered ids
+// append at that part's end.
 func newBlockID(now time.Time) string {
 	var b [5]byte
 	rand.Read(b[:])

@@ -271,8 +271,9 @@ const (
 	// (Store.lockHeldQ: and locks it).
 	lockHeldRow = `SELECT team_id, credits, held_back FROM reservations WHERE id = $1`
 	setHeldBack = `UPDATE reservations SET credits = $2, held_back = $3 WHERE id = $1`
-	// blockCharges is what the calls recorded inside block $1 were charged.
-	blockCharges = `SELECT CAST(COALESCE(SUM(credits), 0) AS BIGINT) FROM calls WHERE block_id = $1`
+	// blockCharges is what the calls recorded inside block $1 were
+	// charged, from the calls_link index (callLink).
+	blockCharges = `SELECT CAST(COALESCE(SUM(credits), 0) AS BIGINT) FROM calls WHERE ` + callLink + ` = $1`
 	foldTeam     = `UPDATE teams SET credits = credits - $2, reserved = reserved - $2 WHERE id = $1`
 	foldBlockQ   = `UPDATE reservations SET credits = credits - $2, charged = charged + $2 WHERE id = $1`
 	dropFolded   = `DELETE FROM reservations WHERE id = $1`

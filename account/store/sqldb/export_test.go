@@ -2,6 +2,8 @@ package sqldb
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/runnel/runnel/account"
 )
@@ -68,3 +70,56 @@ func (s *Store) WhyRefused(ctx context.Context, r account.Reservation) error {
 }
 
 var ErrChanged = errChanged
+
+// LinkQueries are the reads of calls by their block or job, which the
+// calls_link index serves.
+var LinkQueries = map[string]string{
+	"block's charges": blockCharges,
+	"team read":       selectTeam,
+	"job's calls":     `SELECT ` + callCols + ` FROM calls WHERE ` + jobCalls,
+}
+
+// Plan is the database's plan for q with args (PostgreSQL: with
+// sequential scans off, as a table of many rows would have them).
+func (s *Store) Plan(ctx context.Context, q string, args ...any) (string, error) {
+	tx, err := s.o.Read.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	explain := `EXPLAIN QUERY PLAN `
+	if s.o.RowLocks {
+		explain = `EXPLAIN `
+		if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return "", err
+		}
+	}
+	rows, err := tx.QueryContext(ctx, explain+q, args...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		for i := range vals {
+			vals[i] = new(any)
+		}
+		if err := rows.Scan(vals...); err != nil {
+			return "", err
+		}
+		out = append(out, fmt.Sprint(*vals[len(vals)-1].(*any)))
+	}
+	return strings.Join(out, "\n"), rows.Err()
+}
+
+// CallIndexes names the indexes on calls.
+func (s *Store) CallIndexes(ctx context.Context) ([]string, error) {
+	q := `SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'calls' ORDER BY name`
+	if s.o.RowLocks {
+		q = `SELECT indexname FROM pg_indexes WHERE tablename = 'calls' AND schemaname = current_schema() ORDER BY indexname`
+	}
+	rows, err := s.o.Read.QueryContext(ctx, q)
+	return collect(rows, err, func(r scanner) (n string, err error) { err = r.Scan(&n); return })
+}

@@ -396,7 +396,7 @@ const teamCols = `id, name, credits, reserved, spent, max_budget, rpm_limit, tpm
 func teamRead(alias string) string {
 	a := alias + "."
 	return a + strings.ReplaceAll(teamCols, ", ", ", "+a) + `,
-		CAST(COALESCE((SELECT SUM(c.credits) FROM reservations r JOIN calls c ON c.block_id = r.id WHERE r.team_id = ` + a + `id AND r.block <> 0), 0)
+		CAST(COALESCE((SELECT SUM(c.credits) FROM reservations r JOIN calls c ON CAST(COALESCE(c.block_id, c.job_id) AS TEXT) = r.id WHERE r.team_id = ` + a + `id AND r.block <> 0), 0)
 		- COALESCE((SELECT SUM(r.charged) FROM reservations r WHERE r.team_id = ` + a + `id AND r.block <> 0), 0) AS BIGINT)`
 }
 
@@ -727,13 +727,21 @@ func (s *Store) JobTotals(ctx context.Context, jobID string) (account.Totals, er
 	var est int64
 	err := s.o.Read.QueryRowContext(ctx, `SELECT COUNT(*), CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT),
 		CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), COALESCE(MAX(estimated), 0), COALESCE(SUM(cost_input), 0),
-		COALESCE(SUM(cost_output), 0), COALESCE(SUM(cost_total), 0) FROM calls WHERE job_id = $1`, jobID).
+		COALESCE(SUM(cost_output), 0), COALESCE(SUM(cost_total), 0) FROM calls WHERE `+jobCalls, jobID).
 		Scan(&t.Calls, &t.Usage.InputTokens, &t.Usage.OutputTokens, &t.Usage.ReasoningTokens, &est, &t.Cost.Input, &t.Cost.Output, &t.Cost.Total)
 	t.Usage.Estimated = est != 0
 	return t, err
 }
 
 // ---- calls ----
+
+// callLink is the expression of the calls_link index (migration 0008):
+// a call's block, or else its job. The queries by block or job name it
+// as it stands there, for the index to serve them.
+const callLink = `CAST(COALESCE(block_id, job_id) AS TEXT)`
+
+// jobCalls selects job $1's calls (its calls have no block_id).
+const jobCalls = callLink + ` = $1 AND job_id = $1`
 
 const callCols = `id, team_id, key_id, job_id, provider, model, request, output, thinking, tool_calls,
 	input_tokens, output_tokens, reasoning_tokens, estimated, cost_input, cost_output, cost_total,
@@ -903,7 +911,7 @@ func scanCall(r scanner) (account.Call, error) {
 }
 
 func (s *Store) Calls(ctx context.Context, jobID string) ([]account.Call, error) {
-	rows, err := s.o.Read.QueryContext(ctx, `SELECT `+callCols+` FROM calls WHERE job_id = $1 ORDER BY started_at, id`, jobID)
+	rows, err := s.o.Read.QueryContext(ctx, `SELECT `+callCols+` FROM calls WHERE `+jobCalls+` ORDER BY started_at, id`, jobID)
 	return collect(rows, err, scanCall)
 }
 
