@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runnel/runnel/server"
 	"github.com/runnel/runnel/sse"
@@ -136,5 +138,82 @@ func TestFlushOnlyWriterIsFlushTarget(t *testing.T) {
 	h.ServeHTTP(inner, httptest.NewRequest("GET", "/events", nil))
 	if got := strings.Count(rec.Body.String(), "event: tick\n"); got != 3 {
 		t.Fatalf("%d events, want 3: %q", got, rec.Body.String())
+	}
+}
+
+// An SSE stream's writes, its keep-alives' too, go past the recorder to
+// the connection's own writer (the recorder's write target once its
+// status is set), and the access log still counts every byte the client
+// got: the stream's, added at the Writer's Close, and the handler's own
+// write through the recorder after it.
+func TestStreamWritesPastRecorderCounted(t *testing.T) {
+	const events = 3
+	seen := make(chan struct{})
+	ts, logs := newServer(t, server.Options{Dialects: routes(func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+			wt, ok := w.(interface {
+				WriteTarget() (http.ResponseWriter, *int64)
+			})
+			if !ok {
+				t.Error("the recorder names no write target")
+				return
+			}
+			if to, n := wt.WriteTarget(); to != w || n != nil {
+				t.Error("before its status the recorder is not its own write target")
+			}
+			sw := sse.NewWriter(w, sse.Options{KeepAlive: time.Millisecond})
+			if to, n := wt.WriteTarget(); to == w || n == nil {
+				t.Error("with its status the recorder is still its own write target")
+			}
+			for i := range events {
+				sw.SendString("tick", strconv.Itoa(i))
+				select {
+				case <-seen: // the event, and a keep-alive after it
+				case <-r.Context().Done():
+					t.Errorf("event %d: the client left", i)
+					sw.Close()
+					return
+				}
+			}
+			sw.Close()
+			io.WriteString(w, ": after the stream\n\n")
+		})
+	})})
+	resp, err := http.Get(ts.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body := bufio.NewReader(resp.Body)
+	n := 0
+	line := func() string {
+		l, err := body.ReadString('\n')
+		n += len(l)
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", n, err)
+		}
+		return l
+	}
+	for i := range events {
+		for line() != "data: "+strconv.Itoa(i)+"\n" {
+		}
+		for line() != ": keep-alive\n" {
+		}
+		seen <- struct{}{}
+	}
+	rest, err := io.ReadAll(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n += len(rest)
+	if !strings.HasSuffix(string(rest), ": after the stream\n\n") {
+		t.Fatalf("the body ends %q", rest)
+	}
+	m := regexp.MustCompile(`path=/events status=(\d+) bytes=(\d+) `).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no access log line:\n%s", logs)
+	}
+	if m[1] != "200" || m[2] != strconv.Itoa(n) {
+		t.Errorf("logged status %s, %s bytes; the client got 200, %d", m[1], m[2], n)
 	}
 }

@@ -93,7 +93,7 @@ func newID(buf *[24]byte) string {
 type recorder struct {
 	http.ResponseWriter
 	status int
-	bytes  int64
+	bytes  int64 // through Write, and what WriteTarget's writers wrote
 	// The request as the routes get it (with its id), and when it came:
 	// kept here rather than in Handler.ServeHTTP's frame, which an open
 	// stream keeps on its goroutine stack. req is the incoming request's
@@ -246,6 +246,20 @@ func (w *recorder) FlushTarget() interface{ FlushError() error } {
 		return &w.fh
 	}
 	return w
+}
+
+// WriteTarget is, once the status is set, the writer Write passes every
+// write on to, for a writer that writes each event (sse.Writer) to call
+// directly, and the count of bytes its Write keeps: that writer adds what
+// it wrote there to the count when it closes, before the handler returns
+// and the access log reads it. A frame, and the recorder's line, less a
+// token (docs/benchmarks.md, issue 13, tokobj session). Before the status
+// it is w, and no count.
+func (w *recorder) WriteTarget() (http.ResponseWriter, *int64) {
+	if w.status == 0 {
+		return w, nil
+	}
+	return w.ResponseWriter, &w.bytes
 }
 
 // flushOnly is the FlushError of a writer with a Flush alone (another

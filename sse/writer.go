@@ -91,13 +91,16 @@ type Log interface {
 // Writer writes events to an HTTP response. It is safe for concurrent use
 // (but with Options.DeferFlush, one goroutine's): its own keep-alive timer
 // writes through the same lock. Close it before the
-// handler returns.
+// handler returns (the server's access log counts its bytes at Close).
 type Writer struct {
-	mu   sync.Mutex
-	w    http.ResponseWriter
-	fl   flusher
-	log  Log // instead of w, for NewLogWriter
-	buf  []byte
+	mu  sync.Mutex
+	w   http.ResponseWriter
+	fl  flusher
+	log Log // instead of w, for NewLogWriter
+	buf []byte
+	// sent counts the bytes w took, for counted (see targetsOf), which
+	// Close adds them to.
+	sent int64
 	bufp *[]byte // buf's pool entry
 	id   uint64
 	// idLine is "id: ", the prefix and id in decimal, and LF: the last
@@ -155,9 +158,10 @@ type Writer struct {
 	// keeper, when the Writer is a Keeper's, runs its keep-alives and
 	// grace instead of timer; the links and the grace's deadline are
 	// guarded by keeper.mu.
-	keeper *Keeper
-	kl, gl links
-	gat    time.Duration
+	keeper  *Keeper
+	kl, gl  links
+	gat     time.Duration
+	counted *int64
 }
 
 // The values of every stream's response headers are shared, which spares
@@ -199,13 +203,13 @@ func (sw *Writer) open(w http.ResponseWriter, o Options, k *Keeper) {
 	// Field by field: a composite literal would be a Writer-sized
 	// temporary in this frame, which is under the first flush of a
 	// Writer that does not defer it (see writeHeaded).
-	sw.w, sw.id, sw.omitIDs, sw.idPrefix = w, o.LastID, o.OmitIDs, o.IDPrefix
+	sw.id, sw.omitIDs, sw.idPrefix = o.LastID, o.OmitIDs, o.IDPrefix
 	if !o.OmitIDs {
 		sw.idRoom = roomOf(len("id: \n") + len(o.IDPrefix) + 20) // 20: a uint64's digits
 	}
 	sw.deferred, sw.bufp, sw.base, sw.keeper = o.DeferFlush, bufPool.Get().(*[]byte), time.Now(), k
 	w.WriteHeader(http.StatusOK)
-	sw.fl = flusherOf(w) // after WriteHeader, by which a recorder knows its target
+	sw.targetsOf(w) // after WriteHeader, by which a recorder knows its targets
 	sw.buf = (*sw.bufp)[:0]
 	sw.mu.Lock()
 	if o.Retry > 0 {
@@ -630,8 +634,8 @@ func (w *Writer) Flush() error {
 	// went and nothing is unsent. Anything else is out of line, so that
 	// a token's flush runs few code lines (docs/benchmarks.md, issue 13,
 	// tokfoot session).
-	_, err := w.w.Write(w.buf)
-	w.buf = w.buf[:0]
+	n, err := w.w.Write(w.buf)
+	w.buf, w.sent = w.buf[:0], w.sent+int64(n)
 	flushing := err == nil
 	if flushing {
 		err = w.fl.FlushError()
@@ -746,6 +750,9 @@ func (w *Writer) Close() error {
 		w.flush()
 	}
 	w.closed, w.quiet = true, false
+	if w.counted != nil {
+		*w.counted += w.sent
+	}
 	if w.keeper != nil {
 		w.keeper.drop(w, true)
 	} else if w.timer != nil {
@@ -874,8 +881,8 @@ func (w *Writer) failedUnlock(err error, flushing bool) error {
 // write writes the buffer and flushes the response.
 func (w *Writer) write() error {
 	if len(w.buf) > 0 {
-		_, err := w.w.Write(w.buf)
-		w.buf = w.buf[:0]
+		n, err := w.w.Write(w.buf)
+		w.buf, w.sent = w.buf[:0], w.sent+int64(n)
 		if err != nil {
 			return err
 		}
@@ -889,28 +896,43 @@ func (w *Writer) write() error {
 // flusher flushes a response and reports a gone client.
 type flusher = interface{ FlushError() error }
 
-// flusherOf is w's own FlushError (net/http's and the server's recorder
-// have one), called directly: a frame less than http.ResponseController's
-// under every flush, and the first one, where net/http writes the
-// headers, runs about 4 KiB deeper still (see writeHeaded). A writer that
-// passes its flushes on unchanged, once its headers are written (the
-// server's recorder, which counts what its Write passes on), names what
-// it passes them to, and that is flushed: a frame less again. Other
-// writers go through a controller.
-func flusherOf(w http.ResponseWriter) flusher {
-	if t, ok := w.(flushTarget); ok {
-		return t.FlushTarget()
+// targetsOf is what sw writes and flushes w through. Flushes go to w's
+// own FlushError (net/http's and the server's recorder have one), called
+// directly: a frame less than http.ResponseController's under every
+// flush, and the first one, where net/http writes the headers, runs
+// about 4 KiB deeper still (see writeHeaded); other writers' go through a
+// controller. A writer that passes its writes and flushes on unchanged
+// once its headers are written (a passer: the server's recorder, which
+// counts the bytes) names what it passes them to, and sw writes and
+// flushes that, counting the bytes it writes (sent) for the passer's
+// count (counted), to which Close adds them: a frame, and the passer's
+// line, less each token's write and flush.
+func (sw *Writer) targetsOf(w http.ResponseWriter) {
+	sw.w = w
+	if p, ok := w.(passer); ok {
+		sw.fl = p.FlushTarget()
+		if to, n := p.WriteTarget(); n != nil {
+			sw.w, sw.counted = to, n
+		}
+		return
 	}
 	if f, ok := w.(flusher); ok {
-		return f
+		sw.fl = f
+		return
 	}
-	return controller{http.NewResponseController(w)}
+	sw.fl = controller{http.NewResponseController(w)}
 }
 
-// flushTarget is a writer whose flushes go on to FlushTarget's, which
-// may be called in their place. (flusher is an alias: FlushTarget's
-// result is a flusher as it is, not converted at a cost each stream.)
-type flushTarget interface{ FlushTarget() flusher }
+// passer is a writer whose flushes go on to FlushTarget's, and whose
+// writes to WriteTarget's writer with their bytes added to its count
+// (nil: not yet, and the writer is the passer), which may be called in
+// their place. (flusher is an alias: FlushTarget's result is a flusher
+// as it is, not converted at a cost each stream.) One interface, so a
+// Writer's start asserts once.
+type passer interface {
+	FlushTarget() flusher
+	WriteTarget() (http.ResponseWriter, *int64)
+}
 
 type controller struct{ *http.ResponseController }
 
