@@ -533,8 +533,8 @@ func BenchmarkOpenStreams(b *testing.B) {
 				i+1, kinds[j].name, rssPer[j][i]/1024, livePer[j][i]/1024, (float64(with.Stacks)-float64(before.Stacks))/n/1024, with.Goroutine, n,
 				float64(with.AllocBytes-before.AllocBytes)/n/1024, with.GCs-before.GCs-2) // but before's two
 			perStream := func(w, b uint64) float64 { return (float64(w) - float64(b)) / n / 1024 }
-			b.Logf("round %d: %-6s heap spans in use %.1f KiB, free but resident %.1f KiB; stack memory obtained %.1f KiB (a stream)",
-				i+1, kinds[j].name, perStream(with.HeapInuse, before.HeapInuse), perStream(with.HeapIdle, before.HeapIdle), perStream(with.StackSys, before.StackSys))
+			b.Logf("round %d: %-6s heap spans in use %.1f KiB, free but resident %.1f KiB; stack memory obtained %.1f KiB (a stream); new goroutines' stacks %d then %d B",
+				i+1, kinds[j].name, perStream(with.HeapInuse, before.HeapInuse), perStream(with.HeapIdle, before.HeapIdle), perStream(with.StackSys, before.StackSys), before.StartStack, with.StartStack)
 		}
 		if len(kinds) > 2 {
 			b.Logf("round %d: RSS over the proxy's: %s %.3f, base %.3f; %s over base %.3f",
