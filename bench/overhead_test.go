@@ -520,7 +520,9 @@ func BenchmarkOpenStreams(b *testing.B) {
 			if heapDir != "" {
 				p.saveHeap(b, filepath.Join(heapDir, kinds[j].name+"-before.heap"))
 			}
+			t0 := time.Now()
 			closeAll := open(b, api, n, hop{kinds[j].name, p.URL, kinds[j].model}, client, prompt)
+			opened := time.Since(t0)
 			with := p.stats(b, true)
 			if heapDir != "" {
 				p.saveHeap(b, filepath.Join(heapDir, kinds[j].name+"-with.heap"))
@@ -533,6 +535,7 @@ func BenchmarkOpenStreams(b *testing.B) {
 				i+1, kinds[j].name, rssPer[j][i]/1024, livePer[j][i]/1024, (float64(with.Stacks)-float64(before.Stacks))/n/1024, with.Goroutine, n,
 				float64(with.AllocBytes-before.AllocBytes)/n/1024, with.GCs-before.GCs-2) // but before's two
 			perStream := func(w, b uint64) float64 { return (float64(w) - float64(b)) / n / 1024 }
+			b.Logf("round %d: %-6s every stream's first token after %v", i+1, kinds[j].name, opened.Round(time.Millisecond))
 			b.Logf("round %d: %-6s heap spans in use %.1f KiB, free but resident %.1f KiB; stack memory obtained %.1f KiB (a stream); new goroutines' stacks %d then %d B",
 				i+1, kinds[j].name, perStream(with.HeapInuse, before.HeapInuse), perStream(with.HeapIdle, before.HeapIdle), perStream(with.StackSys, before.StackSys), before.StartStack, with.StartStack)
 		}
