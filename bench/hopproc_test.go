@@ -63,6 +63,10 @@ type hopStats struct {
 	HeapInuse uint64 `json:"heap_inuse,omitempty"`
 	HeapIdle  uint64 `json:"heap_idle,omitempty"`
 	StackSys  uint64 `json:"stack_sys,omitempty"`
+	// StartStack is the stack a new goroutine starts with now: the
+	// runtime sets it at each collection from the average stack in use
+	// (GODEBUG adaptivestackstart).
+	StartStack uint64 `json:"start_stack,omitempty"`
 	// Sys is what the kernel and the runtime count about the process so
 	// far, for the per-token figures of the overhead benchmarks.
 	Sys sysStats `json:"sys"`
@@ -180,6 +184,10 @@ func serveHop(kind, upstream string) {
 		s.Reads, s.Writes = syscalls()
 		s.Allocs, s.GCs, s.AllocBytes = allocsAndGCs()
 		s.Sys = readSysStats()
+		ss := []metrics.Sample{{Name: "/gc/stack/starting-size:bytes"}}
+		if metrics.Read(ss); ss[0].Value.Kind() == metrics.KindUint64 {
+			s.StartStack = ss[0].Value.Uint64()
+		}
 		if charged != nil {
 			s.Charged = charged()
 		}

@@ -474,7 +474,12 @@ func sum(v []float64) float64 {
 // allocation sampled, before and with the streams open, to
 // DIR/KIND-{before,with}.heap (compare with `go tool pprof -base`).
 // RUNNEL_BENCH_PROMPT_BYTES=N makes each stream's prompt N bytes long
-// ("hi" otherwise).
+// ("hi" otherwise). RUNNEL_BENCH_OPEN_BASE=PATH adds a third hop to every
+// round, "base": Runnel served by another tree's bench test binary at PATH
+// (go test -c ./bench/ there), so that each round has the proxy, this
+// tree and the base, and both trees' RSS over the proxy's are logged
+// round by round: a same-run A/B (run -benchtime 3x or more, so that each
+// takes each place in the order).
 func BenchmarkOpenStreams(b *testing.B) {
 	heapDir := os.Getenv("RUNNEL_BENCH_HOP_HEAP")
 	prompt := "hi"
@@ -483,11 +488,17 @@ func BenchmarkOpenStreams(b *testing.B) {
 	}
 	const n = 2000
 	api, mockH := "openai", MockHandler(mock.Options{Tokens: 50, ITL: 20 * time.Millisecond})
-	kinds := []struct{ name, model string }{{"proxy", "default?hang_after=1"}, {"runnel", "openai/default?hang_after=1"}}
+	// exe is the test binary that serves the hop ("" for this one); hop is
+	// the kind it serves.
+	type kind struct{ name, hop, model, exe string }
+	kinds := []kind{{"proxy", "proxy", "default?hang_after=1", ""}, {"runnel", "runnel", "openai/default?hang_after=1", ""}}
 	// RUNNEL_BENCH_OPEN_API=anthropic: the Anthropic hop, both sides.
 	if os.Getenv("RUNNEL_BENCH_OPEN_API") == "anthropic" {
 		api, mockH = "anthropic", MockAnthropicHandler(mock.Options{Tokens: 50, ITL: 20 * time.Millisecond})
-		kinds[1] = struct{ name, model string }{"runnel-anthropic", "anthropic/default?hang_after=1"}
+		kinds[1] = kind{"runnel-anthropic", "runnel-anthropic", "anthropic/default?hang_after=1", ""}
+	}
+	if exe := os.Getenv("RUNNEL_BENCH_OPEN_BASE"); exe != "" {
+		kinds = append(kinds, kind{"base", kinds[1].hop, kinds[1].model, exe})
 	}
 	upstream := httptest.NewServer(mockH)
 	defer upstream.Close()
@@ -496,13 +507,22 @@ func BenchmarkOpenStreams(b *testing.B) {
 	for i := range b.N {
 		for k := range kinds {
 			j := (i + k) % len(kinds)
-			p := startHop(b, kinds[j].name, upstream.URL)
+			exe := kinds[j].exe
+			if exe == "" {
+				var err error
+				if exe, err = os.Executable(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			p := startHopFrom(b, exe, kinds[j].hop, upstream.URL)
 			open(b, api, 1, hop{kinds[j].name, p.URL, kinds[j].model}, client, prompt)()
 			before := p.stats(b, true)
 			if heapDir != "" {
 				p.saveHeap(b, filepath.Join(heapDir, kinds[j].name+"-before.heap"))
 			}
+			t0 := time.Now()
 			closeAll := open(b, api, n, hop{kinds[j].name, p.URL, kinds[j].model}, client, prompt)
+			opened := time.Since(t0)
 			with := p.stats(b, true)
 			if heapDir != "" {
 				p.saveHeap(b, filepath.Join(heapDir, kinds[j].name+"-with.heap"))
@@ -515,8 +535,13 @@ func BenchmarkOpenStreams(b *testing.B) {
 				i+1, kinds[j].name, rssPer[j][i]/1024, livePer[j][i]/1024, (float64(with.Stacks)-float64(before.Stacks))/n/1024, with.Goroutine, n,
 				float64(with.AllocBytes-before.AllocBytes)/n/1024, with.GCs-before.GCs-2) // but before's two
 			perStream := func(w, b uint64) float64 { return (float64(w) - float64(b)) / n / 1024 }
-			b.Logf("round %d: %-6s heap spans in use %.1f KiB, free but resident %.1f KiB; stack memory obtained %.1f KiB (a stream)",
-				i+1, kinds[j].name, perStream(with.HeapInuse, before.HeapInuse), perStream(with.HeapIdle, before.HeapIdle), perStream(with.StackSys, before.StackSys))
+			b.Logf("round %d: %-6s every stream's first token after %v", i+1, kinds[j].name, opened.Round(time.Millisecond))
+			b.Logf("round %d: %-6s heap spans in use %.1f KiB, free but resident %.1f KiB; stack memory obtained %.1f KiB (a stream); new goroutines' stacks %d then %d B",
+				i+1, kinds[j].name, perStream(with.HeapInuse, before.HeapInuse), perStream(with.HeapIdle, before.HeapIdle), perStream(with.StackSys, before.StackSys), before.StartStack, with.StartStack)
+		}
+		if len(kinds) > 2 {
+			b.Logf("round %d: RSS over the proxy's: %s %.3f, base %.3f; %s over base %.3f",
+				i+1, kinds[1].name, rssPer[1][i]/rssPer[0][i], rssPer[2][i]/rssPer[0][i], kinds[1].name, rssPer[1][i]/rssPer[2][i])
 		}
 	}
 	for j, k := range kinds {
@@ -527,6 +552,14 @@ func BenchmarkOpenStreams(b *testing.B) {
 			v := append([]float64(nil), m.v...)
 			sort.Float64s(v)
 			b.ReportMetric(median(v)/1024, k.name+"-"+m.unit)
+		}
+		if j > 0 {
+			r := make([]float64, len(rssPer[j]))
+			for i := range r {
+				r[i] = rssPer[j][i] / rssPer[0][i]
+			}
+			sort.Float64s(r)
+			b.ReportMetric(median(r), k.name+"-rss/proxy")
 		}
 	}
 }
