@@ -279,6 +279,7 @@ func (rs *Resumer) startPlain(w http.ResponseWriter, r *http.Request, kind strin
 	}
 	if o.DeferFlush {
 		wf.w.Store(out)
+		wf.call.Store(call)
 	}
 	return call, out
 }
@@ -337,10 +338,45 @@ func (rs *Resumer) streamResumable(w http.ResponseWriter, r *http.Request, kind 
 // points to it once the writer flushes before waits), made once the call
 // started: the three in one allocation.
 type waitFlush struct {
-	w   atomic.Pointer[sse.Writer]
+	w    atomic.Pointer[sse.Writer]
+	call atomic.Pointer[gateway.Call]
+	// up is the upstream stream (WakesUp), prefetched with the rest when
+	// the stream wakes; set and read on the reading goroutine.
+	up  Prefetcher
 	ctx stream.WaitContext
 	out sse.Writer
 }
+
+// AfterWait prefetches what the token that woke the stream goes through
+// next (sse.AfterWaiter): the upstream's state, the call's, the writer's.
+func (f *waitFlush) AfterWait() {
+	if f.up != nil {
+		f.up.Prefetch()
+	}
+	if c := f.call.Load(); c != nil {
+		c.Prefetch()
+	}
+	if w := f.w.Load(); w != nil {
+		w.Prefetch()
+	}
+}
+
+// Prefetcher is an upstream stream that can bring what a token's read of
+// it touches into the cache (package prefetch), when its stream wakes.
+type Prefetcher interface{ Prefetch() }
+
+// WakesUp tells w, a call's stream.Waiter, that a token's read goes
+// through p when the stream wakes: a dialect's Waiter has p prefetch
+// (sse.AfterWaiter). Other Waiters ignore it. For the goroutine that
+// reads the stream.
+func WakesUp(w stream.Waiter, p Prefetcher) {
+	if f, ok := w.(interface{ Wakes(Prefetcher) }); ok {
+		f.Wakes(p)
+	}
+}
+
+// Wakes registers p for AfterWait (WakesUp).
+func (f *waitFlush) Wakes(p Prefetcher) { f.up = p }
 
 func (f *waitFlush) BeforeWait() {
 	if w := f.w.Load(); w != nil {

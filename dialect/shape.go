@@ -2,6 +2,7 @@ package dialect
 
 import (
 	"bytes"
+	"github.com/runnel/runnel/internal/prefetch"
 	"unsafe"
 
 	"github.com/runnel/runnel/sse"
@@ -68,6 +69,13 @@ func member(tail []byte, opt string) int {
 
 // Reset records no shape.
 func (s *Shape) Reset() { s.ev.Reset() }
+
+// Prefetch brings the shape into the cache, and the bytes it compares an
+// event with (sse.Shape.Prefetch).
+func (s *Shape) Prefetch() {
+	prefetch.Range(unsafe.Pointer(s), unsafe.Sizeof(*s))
+	s.ev.Prefetch()
+}
 
 // Has reports whether s has a shape recorded.
 func (s *Shape) Has() bool { return s.ev.Has() }

@@ -3,9 +3,12 @@ package dialect
 import (
 	"context"
 	"errors"
+	"github.com/runnel/runnel/internal/prefetch"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
@@ -56,6 +59,7 @@ type UpstreamStream struct {
 	// to a larger size class.
 	readErr *error
 	ev      sse.Reader // Events'; in the stream's own allocation: one a call less
+	token   *Shape     // TokenUpstream's
 	drain   Drain
 }
 
@@ -92,14 +96,13 @@ func NewUpstreamStream(ctx context.Context, cancel context.CancelFunc, body io.R
 // the decoder: an interface call a token less.
 type TokenUpstream struct {
 	UpstreamStream
-	token *Shape
 }
 
 // NewTokenUpstream is NewUpstreamStream with a token path of token's
 // shape, for a request yet to be sent (Begin); Events must make its
 // reader before RecvToken is called.
 func NewTokenUpstream(ctx context.Context, cancel context.CancelFunc, token *Shape) *TokenUpstream {
-	return &TokenUpstream{UpstreamStream: UpstreamStream{ctx: ctx, cancel: cancel}, token: token}
+	return &TokenUpstream{UpstreamStream: UpstreamStream{ctx: ctx, cancel: cancel, token: token}}
 }
 
 // RecvToken implements stream.TokenStream: with nothing pending, the
@@ -110,6 +113,24 @@ func (u *TokenUpstream) RecvToken() (string, bool) {
 	}
 	return u.token.Token(&u.ev)
 }
+
+// Prefetch brings what a token's read touches into the cache (package
+// prefetch): the stream's token fields, and its token's shape.
+func (u *UpstreamStream) Prefetch() {
+	prefetch.Fields(uintptr(unsafe.Pointer(u)), upstreamFields[:])
+	if u.token != nil {
+		u.token.Prefetch()
+	}
+}
+
+// upstreamFields are the offsets in an UpstreamStream of what RecvToken
+// reads, in increasing order.
+var upstreamFields = func() [3]uint16 {
+	var u UpstreamStream
+	f := [...]uintptr{unsafe.Offsetof(u.pending), unsafe.Offsetof(u.done), unsafe.Offsetof(u.token)}
+	slices.Sort(f[:])
+	return [3]uint16{uint16(f[0]), uint16(f[1]), uint16(f[2])}
+}()
 
 // RequestContext is the context to send the stream's request with
 // (Drain.Context): ctx, until a complete answer's Close.
@@ -134,6 +155,7 @@ func (u *UpstreamStream) Body() io.Reader { return &u.through }
 func (u *UpstreamStream) Events(max int) *sse.Reader {
 	u.ev.Init(u.body)
 	u.ev.SetBeforeRead(u.through.f) // Begin's look-up of it
+	WakesUp(u.through.f, u)
 	u.ev.SetMaxEventSize(max)
 	return &u.ev
 }

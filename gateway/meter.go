@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"github.com/runnel/runnel/internal/prefetch"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -441,3 +443,44 @@ func (m *meter) summary() Summary {
 	}
 	return s
 }
+
+// Prefetch brings the lines of the call's state that a token reads and
+// writes into the cache (package prefetch): what a token reads
+// of the text controls, and the meter's token fields. A dialect calls it
+// when the call's stream wakes (sse.AfterWaiter). The state is found
+// from c itself, which it holds, so that the prefetches need not wait
+// for a load of c's cold line; c.m, which must agree, is checked
+// meanwhile.
+func (c *Call) Prefetch() {
+	if cs := c.stateAddr(); cs != 0 {
+		prefetch.Fields(cs, tokenFields[:])
+	}
+}
+
+// stateAddr is the address of the call's state holding c, or 0 for a call
+// outside one (a copy, or a call without a meter).
+func (c *Call) stateAddr() uintptr {
+	cs := uintptr(unsafe.Pointer(c)) - unsafe.Offsetof(callState{}.call)
+	if uintptr(unsafe.Pointer(c.m)) != cs+unsafe.Offsetof(callState{}.m) {
+		return 0
+	}
+	return cs
+}
+
+// tokenFields are the offsets in a callState of what a token's
+// RecvToken reads or writes, in increasing order: the text controls'
+// token fields (their last 48 bytes) and the meter's.
+var tokenFields = func() [12]uint16 {
+	var cs callState
+	m := unsafe.Offsetof(cs.m)
+	f := [...]uintptr{m - 48, m - 1, m + unsafe.Offsetof(cs.m.tin), m + unsafe.Offsetof(cs.m.tokens),
+		m + unsafe.Offsetof(cs.m.settled), m + unsafe.Offsetof(cs.m.seen), m + unsafe.Offsetof(cs.m.base),
+		m + unsafe.Offsetof(cs.m.mu), m + unsafe.Offsetof(cs.m.out), m + unsafe.Offsetof(cs.m.last),
+		m + unsafe.Offsetof(cs.m.hasLast), m + unsafe.Offsetof(cs.m.closed)}
+	slices.Sort(f[:])
+	var offs [len(f)]uint16
+	for i, o := range f {
+		offs[i] = uint16(o)
+	}
+	return offs
+}()

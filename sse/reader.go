@@ -3,6 +3,7 @@ package sse
 import (
 	"bytes"
 	"errors"
+	"github.com/runnel/runnel/internal/prefetch"
 	"io"
 	"strconv"
 	"strings"
@@ -46,9 +47,11 @@ type Reader struct {
 	src io.Reader
 	// before is called before every read of src (SetBeforeRead), or nil.
 	before Waiter
-	bufp   *[readerBuffer]byte // from readerPool; nil once released
-	buf    []byte              // bufp's bytes
-	r, w   int                 // the unread bytes are buf[r:w]
+	// after is before's AfterWait, when it has one (AfterWaiter).
+	after AfterWaiter
+	bufp  *[readerBuffer]byte // from readerPool; nil once released
+	buf   []byte              // bufp's bytes
+	r, w  int                 // the unread bytes are buf[r:w]
 	// cr is the index of the first CR in buf[r:w], or w when there is
 	// none; it is stale (found again) once r passes it. Lines are
 	// searched for LF only before it, so the commonest streams (LF only)
@@ -127,7 +130,14 @@ type Waiter interface{ BeforeWait() }
 // read than a source that calls w itself (dialect.BodyReader). An
 // interface, not a func, so that passing a call's Waiter allocates no
 // method value.
-func (r *Reader) SetBeforeRead(w Waiter) { r.before = w }
+func (r *Reader) SetBeforeRead(w Waiter) {
+	r.before = w
+	r.after, _ = w.(AfterWaiter)
+}
+
+// AfterWaiter is a Waiter told when a read of the source brought bytes:
+// the stream is awake again, and its reader about to pass them on.
+type AfterWaiter interface{ AfterWait() }
 
 // SourceEOF reports whether a read of the source returned io.EOF: the
 // source is used up.
@@ -362,6 +372,12 @@ func (s *Shape) Optional() []byte { return s.lit[s.end : s.end+s.opt] }
 
 // Has reports whether s takes an event.
 func (s *Shape) Has() bool { return len(s.lit) > 0 }
+
+// Prefetch brings the bytes the shape compares an event with into the
+// cache (package prefetch): a stream's own, cold by its next token.
+func (s *Shape) Prefetch() {
+	prefetch.Range(unsafe.Pointer(unsafe.SliceData(s.lit)), uintptr(len(s.lit)))
+}
 
 // Data is the data s takes: the bytes before the run and after it.
 func (s *Shape) Data() (head, tail []byte) {
@@ -825,6 +841,9 @@ func (r *Reader) fill() error {
 		if err != nil {
 			r.rerr = err
 		}
+		if n > 0 && r.after != nil {
+			r.after.AfterWait()
+		}
 		if n > 0 || err != nil {
 			break
 		}
@@ -853,6 +872,9 @@ func (r *Reader) fillEmpty() error {
 	}
 	n, err := r.src.Read(r.buf)
 	if n > 0 && n <= len(r.buf) && err == nil {
+		if r.after != nil {
+			r.after.AfterWait()
+		}
 		r.w, r.cr, r.crLazy = n, 0, true // what came is to be searched
 		return nil
 	}

@@ -813,6 +813,38 @@ func TestReaderBeforeRead(t *testing.T) {
 	}
 }
 
+// TestReaderAfterWait: a Waiter that is also an AfterWaiter is told after
+// every read of the source that brought bytes, on both of the reader's
+// read paths (an event read whole, and one whose end a later read
+// brings), and not after a read that brought none or the source's end.
+func TestReaderAfterWait(t *testing.T) {
+	var log strings.Builder
+	src := &logReads{pieces: []string{"data: a\n\n", "data: b\n", "", "\n", "data: c\n\n"}, log: &log}
+	r := NewReader(src)
+	r.SetBeforeRead(&logWaits{log: &log})
+	var got []string
+	for {
+		ev, err := r.NextRaw()
+		if err != nil {
+			break
+		}
+		got = append(got, string(ev.Data))
+	}
+	if want := "a b c"; strings.Join(got, " ") != want {
+		t.Errorf("events %q, want %q", strings.Join(got, " "), want)
+	}
+	want := "before read after before read after before read before read after before read after before read:EOF "
+	if log.String() != want {
+		t.Errorf("reads %q, want %q", log.String(), want)
+	}
+}
+
+// logWaits logs its BeforeWait and AfterWait calls.
+type logWaits struct{ log *strings.Builder }
+
+func (w *logWaits) BeforeWait() { w.log.WriteString("before ") }
+func (w *logWaits) AfterWait()  { w.log.WriteString("after ") }
+
 // waitFunc is a function as a Waiter.
 type waitFunc func()
 

@@ -7,6 +7,7 @@ package sse
 
 import (
 	"errors"
+	"github.com/runnel/runnel/internal/prefetch"
 	"math"
 	"net/http"
 	"strconv"
@@ -137,7 +138,13 @@ type Writer struct {
 	// goroutine (Options.DeferFlush), which alone reads it; between the
 	// send and the Flush before its source's wait that goroutine runs, and
 	// the keep-alives, whose walk does not wait for mu, lose nothing.
-	held      bool
+	held bool
+	// linesN and linesAt are the last TextEvent's Lines, for Prefetch: a
+	// stream's own bytes, cold by its next token. An address, not a
+	// pointer: no write barrier a token, and a prefetch of memory gone
+	// since is harmless.
+	linesN    uint32
+	linesAt   uintptr
 	keepAlive time.Duration
 	// timer runs tick: the keep-alives, and the unsent headers'
 	// HeaderGrace while grace is set. One timer (and one closure) a
@@ -383,6 +390,7 @@ func (w *Writer) SendText(e *TextEvent, text string) error {
 	copy(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), n)), len(e.End)), e.End)
 	w.buf = w.buf[:n+len(e.End)] // b is w.buf's array
 	w.held = true                // until the Flush before the source's wait: see held
+	w.linesAt, w.linesN = uintptr(unsafe.Pointer(unsafe.SliceData(e.Lines))), uint32(len(e.Lines))
 	return nil
 }
 
@@ -970,4 +978,21 @@ func (w *Writer) tick() {
 		silent = 0
 	}
 	w.timer.Reset(w.keepAlive - silent)
+}
+
+// Prefetch brings into the cache what a token's event and flush touch:
+// the Writer and its buffer's first line, the start of the response it
+// writes to, and the last token event's lines (package prefetch). For
+// the goroutine that writes, when its stream wakes.
+func (w *Writer) Prefetch() {
+	prefetch.Range(unsafe.Pointer(w), unsafe.Sizeof(*w))
+	if p := unsafe.SliceData(w.buf); p != nil {
+		prefetch.Range(unsafe.Pointer(p), 1)
+	}
+	// The target's data word: net/http's response, whose fields a write
+	// and flush read first (its size: 232 bytes in Go 1.26).
+	if t := (*[2]unsafe.Pointer)(unsafe.Pointer(&w.w))[1]; t != nil {
+		prefetch.Range(t, 240)
+	}
+	prefetch.Addr(w.linesAt, uintptr(w.linesN))
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/runnel/runnel/internal/prefetch"
 	"io"
 	"mime"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/gateway"
@@ -161,7 +163,9 @@ func (p *Provider) Stream(ctx context.Context, req *stream.Request) (stream.Stre
 		// token.
 		s.ev.Init(resp.Body)
 		s.events = &s.ev
-		s.events.SetBeforeRead(stream.BeforeWait(ctx))
+		w := stream.BeforeWait(ctx)
+		s.events.SetBeforeRead(w)
+		dialect.WakesUp(w, s)
 		s.events.SetMaxEventSize(maxEvent)
 	}
 	return s, nil
@@ -394,6 +398,22 @@ func (s *upstreamStream) Recv() (ev stream.Event, err error) {
 		s.take(raw.Data, raw.Event, content, ok)
 	}
 }
+
+// Prefetch brings what a token's read touches into the cache (package
+// prefetch, dialect.Prefetcher): the stream's token fields, and its
+// chunk's shape with the bytes it compares.
+func (s *upstreamStream) Prefetch() {
+	prefetch.Fields(uintptr(unsafe.Pointer(s)), streamFields[:])
+	s.shape.str.Prefetch()
+}
+
+// streamFields are the offsets in an upstreamStream of what RecvToken
+// reads but its shape, in increasing order.
+var streamFields = func() [2]uint16 {
+	var s upstreamStream
+	a, b := unsafe.Offsetof(s.events), unsafe.Offsetof(s.token)
+	return [2]uint16{uint16(min(a, b)), uint16(max(a, b))}
+}()
 
 // RecvToken is Recv for the commonest chunk (stream.TokenStream): one of
 // the last plain shape whose content is plain (ASCII, nothing to
