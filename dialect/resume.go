@@ -333,10 +333,12 @@ func (rs *Resumer) streamResumable(w http.ResponseWriter, r *http.Request, kind 
 }
 
 // waitFlush is a call's stream.Waiter: it flushes the SSE writer, once
-// there is one. It holds the context that carries it (itself, not a
-// method value: one allocation a call less) and the writer (out; w
-// points to it once the writer flushes before waits), made once the call
-// started: the three in one allocation.
+// there is one, and when a read wakes the stream (sse.AfterWaiter)
+// prefetches what the token goes through. It holds the context that
+// carries it (itself, not a method value: one allocation a call less)
+// and the writer (out; w points to it once the writer flushes before
+// waits), made once the call started: the three in one allocation. call
+// and up are what AfterWait prefetches besides the writer.
 type waitFlush struct {
 	w    atomic.Pointer[sse.Writer]
 	call atomic.Pointer[gateway.Call]

@@ -2,9 +2,9 @@ package dialect
 
 import (
 	"bytes"
-	"github.com/runnel/runnel/internal/prefetch"
 	"unsafe"
 
+	"github.com/runnel/runnel/internal/prefetch"
 	"github.com/runnel/runnel/sse"
 )
 

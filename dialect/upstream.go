@@ -3,13 +3,13 @@ package dialect
 import (
 	"context"
 	"errors"
-	"github.com/runnel/runnel/internal/prefetch"
 	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/runnel/runnel/internal/prefetch"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"github.com/runnel/runnel/internal/prefetch"
 	"io"
 	"slices"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/runnel/runnel/internal/monotime"
+	"github.com/runnel/runnel/internal/prefetch"
 	"github.com/runnel/runnel/stream"
 )
 

@@ -3,13 +3,14 @@ package sse
 import (
 	"bytes"
 	"errors"
-	"github.com/runnel/runnel/internal/prefetch"
 	"io"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/runnel/runnel/internal/prefetch"
 )
 
 // Event is one dispatched event.

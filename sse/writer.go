@@ -7,7 +7,6 @@ package sse
 
 import (
 	"errors"
-	"github.com/runnel/runnel/internal/prefetch"
 	"math"
 	"net/http"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"unsafe"
 
 	"github.com/runnel/runnel/internal/jsonstr"
+	"github.com/runnel/runnel/internal/prefetch"
 )
 
 // DefaultKeepAlive is how long a Writer stays silent before it sends a

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/runnel/runnel/internal/prefetch"
 	"io"
 	"mime"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/runnel/runnel/dialect"
 	"github.com/runnel/runnel/gateway"
+	"github.com/runnel/runnel/internal/prefetch"
 	"github.com/runnel/runnel/sse"
 	"github.com/runnel/runnel/stream"
 )
