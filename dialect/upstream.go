@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -117,7 +116,7 @@ func (u *TokenUpstream) RecvToken() (string, bool) {
 // Prefetch brings what a token's read touches into the cache (package
 // prefetch): the stream's token fields, and its token's shape.
 func (u *UpstreamStream) Prefetch() {
-	prefetch.Fields(uintptr(unsafe.Pointer(u)), upstreamFields[:])
+	prefetch.Fields(uintptr(unsafe.Pointer(u)), upstreamFields)
 	if u.token != nil {
 		u.token.Prefetch()
 	}
@@ -125,12 +124,8 @@ func (u *UpstreamStream) Prefetch() {
 
 // upstreamFields are the offsets in an UpstreamStream of what RecvToken
 // reads, in increasing order.
-var upstreamFields = func() [3]uint16 {
-	var u UpstreamStream
-	f := [...]uintptr{unsafe.Offsetof(u.pending), unsafe.Offsetof(u.done), unsafe.Offsetof(u.token)}
-	slices.Sort(f[:])
-	return [3]uint16{uint16(f[0]), uint16(f[1]), uint16(f[2])}
-}()
+var upstreamFields = prefetch.Offsets(unsafe.Offsetof(UpstreamStream{}.pending), unsafe.Offsetof(UpstreamStream{}.done),
+	unsafe.Offsetof(UpstreamStream{}.token))
 
 // RequestContext is the context to send the stream's request with
 // (Drain.Context): ctx, until a complete answer's Close.

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"io"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -453,7 +452,7 @@ func (m *meter) summary() Summary {
 // meanwhile.
 func (c *Call) Prefetch() {
 	if cs := c.stateAddr(); cs != 0 {
-		prefetch.Fields(cs, tokenFields[:])
+		prefetch.Fields(cs, tokenFields)
 	}
 }
 
@@ -470,17 +469,11 @@ func (c *Call) stateAddr() uintptr {
 // tokenFields are the offsets in a callState of what a token's
 // RecvToken reads or writes, in increasing order: the text controls'
 // token fields (their last 48 bytes) and the meter's.
-var tokenFields = func() [12]uint16 {
+var tokenFields = func() []uint16 {
 	var cs callState
 	m := unsafe.Offsetof(cs.m)
-	f := [...]uintptr{m - 48, m - 1, m + unsafe.Offsetof(cs.m.tin), m + unsafe.Offsetof(cs.m.tokens),
-		m + unsafe.Offsetof(cs.m.settled), m + unsafe.Offsetof(cs.m.seen), m + unsafe.Offsetof(cs.m.base),
-		m + unsafe.Offsetof(cs.m.mu), m + unsafe.Offsetof(cs.m.out), m + unsafe.Offsetof(cs.m.last),
-		m + unsafe.Offsetof(cs.m.hasLast), m + unsafe.Offsetof(cs.m.closed)}
-	slices.Sort(f[:])
-	var offs [len(f)]uint16
-	for i, o := range f {
-		offs[i] = uint16(o)
-	}
-	return offs
+	return prefetch.Offsets(m-48, m-1, m+unsafe.Offsetof(cs.m.tin), m+unsafe.Offsetof(cs.m.tokens),
+		m+unsafe.Offsetof(cs.m.settled), m+unsafe.Offsetof(cs.m.seen), m+unsafe.Offsetof(cs.m.base),
+		m+unsafe.Offsetof(cs.m.mu), m+unsafe.Offsetof(cs.m.out), m+unsafe.Offsetof(cs.m.last),
+		m+unsafe.Offsetof(cs.m.hasLast), m+unsafe.Offsetof(cs.m.closed))
 }()

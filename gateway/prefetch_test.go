@@ -29,12 +29,12 @@ func TestCallPrefetchFields(t *testing.T) {
 	if got, want := c.stateAddr(), uintptr(unsafe.Pointer(cs)); got != want {
 		t.Errorf("state at %#x, want %#x", got, want)
 	}
-	if !slices.IsSorted(tokenFields[:]) || uintptr(tokenFields[len(tokenFields)-1]) >= unsafe.Sizeof(*cs) {
+	if !slices.IsSorted(tokenFields) || uintptr(tokenFields[len(tokenFields)-1]) >= unsafe.Sizeof(*cs) {
 		t.Errorf("fields %v not in order within the state (%d bytes)", tokenFields, unsafe.Sizeof(*cs))
 	}
 	has := func(name string, p unsafe.Pointer) {
 		off := uint16(uintptr(p) - uintptr(unsafe.Pointer(cs)))
-		if !slices.Contains(tokenFields[:], off) {
+		if !slices.Contains(tokenFields, off) {
 			t.Errorf("%s at %d is not prefetched (%v)", name, off, tokenFields)
 		}
 	}

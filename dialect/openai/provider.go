@@ -403,17 +403,13 @@ func (s *upstreamStream) Recv() (ev stream.Event, err error) {
 // prefetch, dialect.Prefetcher): the stream's token fields, and its
 // chunk's shape with the bytes it compares.
 func (s *upstreamStream) Prefetch() {
-	prefetch.Fields(uintptr(unsafe.Pointer(s)), streamFields[:])
+	prefetch.Fields(uintptr(unsafe.Pointer(s)), streamFields)
 	s.shape.str.Prefetch()
 }
 
 // streamFields are the offsets in an upstreamStream of what RecvToken
 // reads but its shape, in increasing order.
-var streamFields = func() [2]uint16 {
-	var s upstreamStream
-	a, b := unsafe.Offsetof(s.events), unsafe.Offsetof(s.token)
-	return [2]uint16{uint16(min(a, b)), uint16(max(a, b))}
-}()
+var streamFields = prefetch.Offsets(unsafe.Offsetof(upstreamStream{}.events), unsafe.Offsetof(upstreamStream{}.token))
 
 // RecvToken is Recv for the commonest chunk (stream.TokenStream): one of
 // the last plain shape whose content is plain (ASCII, nothing to

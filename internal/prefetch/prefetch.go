@@ -13,7 +13,11 @@
 // saved (docs/benchmarks.md).
 package prefetch
 
-import "unsafe"
+import (
+	"math"
+	"slices"
+	"unsafe"
+)
 
 // Range prefetches the cache lines of the n bytes at p.
 func Range(p unsafe.Pointer, n uintptr) {
@@ -29,6 +33,21 @@ func Addr(p, n uintptr) {
 	if n > 0 {
 		lines(p, n)
 	}
+}
+
+// Offsets is offs (unsafe.Offsetof values, each under 64 KiB) in
+// increasing order, as Fields takes them: for a table made once, at
+// start.
+func Offsets(offs ...uintptr) []uint16 {
+	slices.Sort(offs)
+	out := make([]uint16, len(offs))
+	for i, o := range offs {
+		if o > math.MaxUint16 {
+			panic("prefetch: offset past 64 KiB")
+		}
+		out[i] = uint16(o)
+	}
+	return out
 }
 
 // Fields prefetches the line of the byte at base+off for each of offs,

@@ -1,6 +1,7 @@
 package prefetch
 
 import (
+	"slices"
 	"testing"
 	"unsafe"
 )
@@ -45,4 +46,20 @@ func BenchmarkFields(b *testing.B) {
 	for b.Loop() {
 		Fields(uintptr(unsafe.Pointer(&buf[0])), offs)
 	}
+}
+
+// TestOffsets: Fields' table comes out in increasing order, each offset
+// as given, and an offset a uint16 cannot hold is refused, not wrapped.
+func TestOffsets(t *testing.T) {
+	got := Offsets(700, 8, 65535, 0, 64)
+	want := []uint16{0, 8, 64, 700, 65535}
+	if !slices.Equal(got, want) {
+		t.Errorf("Offsets = %v, want %v", got, want)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("an offset of 64 KiB was taken")
+		}
+	}()
+	Offsets(1, 1<<16)
 }
