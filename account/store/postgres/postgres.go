@@ -42,13 +42,13 @@ func Open(ctx context.Context, url, schema string) (*sqldb.Store, error) {
 	}
 	l := listen(cfg, db, channelOf(schema))
 	s, err := sqldb.New(ctx, sqldb.Options{
-		Changes:       l,
-		Write:         db,
-		Read:          db,
-		MigrationLock: "SELECT pg_advisory_xact_lock(72657301)",
-		WritableCTE:   true,
-		RowLocks:      true,
-		IsUnique:      func(err error) bool { return pgCode(err) == "23505" },
+		Changes:     l,
+		Write:       db,
+		Read:        db,
+		Migrator:    migrator{},
+		WritableCTE: true,
+		RowLocks:    true,
+		IsUnique:    func(err error) bool { return pgCode(err) == "23505" },
 		// serialization_failure, deadlock_detected
 		Retry: func(err error) bool { c := pgCode(err); return c == "40001" || c == "40P01" },
 	})

@@ -7,6 +7,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"encoding/hex"
 	"errors"
@@ -31,10 +32,12 @@ type Options struct {
 	// Write runs every transaction that writes; Read runs queries. They
 	// may be the same pool. SQLite uses a single writer connection.
 	Write, Read *sql.DB
-	// MigrationLock is run first in each migration transaction to keep
-	// concurrent processes from migrating at once (PostgreSQL's advisory
-	// lock); SQLite's immediate transactions already serialize.
-	MigrationLock string
+	// Migrator, when set, runs the migrations on one connection of Write
+	// under its session lock, and builds each migration's indexes there,
+	// outside its transaction, without blocking writes to their tables
+	// (PostgreSQL's). Without one, each migration is a transaction of
+	// its own: SQLite's immediate transactions serialize them.
+	Migrator Migrator
 	// IsUnique reports whether err is a unique-constraint violation.
 	IsUnique func(error) bool
 	// Retry reports whether a failed transaction may be retried
@@ -58,6 +61,20 @@ type Options struct {
 	// account.Changes); nil when the database offers no way. If it is an
 	// io.Closer, Close closes it.
 	Changes account.Changes
+}
+
+// Migrator serializes migrations across processes and builds their
+// indexes without blocking writes (Options.Migrator).
+type Migrator interface {
+	// Lock takes, for c's session, the lock that keeps other processes
+	// from migrating at once. It is given back when c is closed, which
+	// ends the session: the store closes c after migrating.
+	Lock(ctx context.Context, c *sql.Conn) error
+	// BuildIndex builds on c, outside a transaction, the index name that
+	// create (a migration's CREATE INDEX statement) makes, without
+	// blocking writes to its table; an index of that name that is valid
+	// is kept. The migration's transaction then finds it made.
+	BuildIndex(ctx context.Context, c *sql.Conn, name, create string) error
 }
 
 // Store is an account.Store.
@@ -265,45 +282,51 @@ func migrationSQL(v int) (string, error) {
 	return string(b), err
 }
 
+const (
+	createMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`
+	isApplied   = `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`
+	markApplied = `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`
+)
+
+// pending is the embedded migrations' versions up to Options.MaxVersion.
+func (s *Store) pending() ([]int, error) {
+	vs, err := Versions()
+	if err != nil {
+		return nil, err
+	}
+	if s.o.MaxVersion > 0 {
+		vs = slices.DeleteFunc(vs, func(v int) bool { return v > s.o.MaxVersion })
+	}
+	return vs, nil
+}
+
 // migrate applies, in order and each in its own transaction, every
 // migration not yet in schema_migrations. Migrations only ever add: an
 // upgrade never drops data.
 func (s *Store) migrate(ctx context.Context) error {
+	if s.o.Migrator != nil {
+		return s.migrateOn(ctx)
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		// Under the lock: concurrent CREATE TABLE IF NOT EXISTS can still
-		// collide in PostgreSQL's catalog.
-		if s.o.MigrationLock != "" {
-			if _, err := tx.ExecContext(ctx, s.o.MigrationLock); err != nil {
-				return err
-			}
-		}
-		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-			version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`)
+		_, err := tx.ExecContext(ctx, createMigrations)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("account store: create schema_migrations: %w", err)
 	}
-	vs, err := Versions()
+	vs, err := s.pending()
 	if err != nil {
 		return err
 	}
 	for _, v := range vs {
-		if s.o.MaxVersion > 0 && v > s.o.MaxVersion {
-			break
-		}
 		q, err := migrationSQL(v)
 		if err != nil {
 			return err
 		}
 		err = s.tx(ctx, func(tx *sql.Tx) error {
-			if s.o.MigrationLock != "" {
-				if _, err := tx.ExecContext(ctx, s.o.MigrationLock); err != nil {
-					return err
-				}
-			}
 			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, v).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, isApplied, v).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
@@ -312,7 +335,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, v, micros(time.Now()))
+			_, err := tx.ExecContext(ctx, markApplied, v, micros(time.Now()))
 			return err
 		})
 		if err != nil {
@@ -320,6 +343,138 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// migrateOn is migrate through Options.Migrator: on one connection that
+// holds the migration lock from first to last, each migration's indexes
+// built first, outside its transaction. A CREATE INDEX in a transaction
+// would block every write to its table until the transaction ends
+// (PostgreSQL takes a SHARE lock for the build, which a whole calls
+// table can take minutes to finish, and queues writers behind it).
+func (s *Store) migrateOn(ctx context.Context) error {
+	c, err := s.o.Write.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("account store: migrate: %w", err)
+	}
+	// Closed, not given back to the pool: ending the session gives its
+	// lock back, whatever failed.
+	defer func() {
+		c.Raw(func(any) error { return driver.ErrBadConn })
+		c.Close()
+	}()
+	if err := s.o.Migrator.Lock(ctx, c); err != nil {
+		return fmt.Errorf("account store: migration lock: %w", err)
+	}
+	if _, err := c.ExecContext(ctx, createMigrations); err != nil {
+		return fmt.Errorf("account store: create schema_migrations: %w", err)
+	}
+	vs, err := s.pending()
+	if err != nil {
+		return err
+	}
+	created := map[string]bool{} // tables this run made: nothing to block
+	for _, v := range vs {
+		if err := s.migrateOne(ctx, c, v, created); err != nil {
+			return fmt.Errorf("account store: migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+// migrateOne applies migration v on c (migrateOn), unless it is applied.
+// created holds the tables earlier migrations of this run made; v's are
+// added.
+func (s *Store) migrateOne(ctx context.Context, c *sql.Conn, v int, created map[string]bool) error {
+	var n int
+	if err := c.QueryRowContext(ctx, isApplied, v).Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	q, err := migrationSQL(v)
+	if err != nil {
+		return err
+	}
+	q, builds := indexBuilds(q, created)
+	for _, b := range builds {
+		if err := s.o.Migrator.BuildIndex(ctx, c, b.name, b.create); err != nil {
+			return fmt.Errorf("building index %s: %w", b.name, err)
+		}
+	}
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, q); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, markApplied, v, micros(time.Now())); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// indexBuild is a migration's CREATE INDEX statement and the index's name.
+type indexBuild struct{ name, create string }
+
+// indexBuilds returns q, a migration, with each CREATE INDEX statement
+// on a table that is not in created, nor altered by q, made CREATE INDEX
+// IF NOT EXISTS, and those statements, for a Migrator to build first; it
+// adds the tables q creates to created. An index on a table made in the
+// same run has no rows and no writers to block, so a new database builds
+// every index in its migration's transaction; one on a table q alters
+// may need what the transaction adds (a column), so it stays there too.
+// A statement ends with a ';' at a line's end; a line starting with
+// "--" is a comment. CREATE UNIQUE INDEX stays in the transaction: built
+// concurrently, a duplicate would leave it invalid.
+func indexBuilds(q string, created map[string]bool) (string, []indexBuild) {
+	var stmts []string
+	var st strings.Builder
+	for line := range strings.Lines(q) {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "--") {
+			continue
+		}
+		if st.Len() > 0 {
+			st.WriteByte('\n')
+		}
+		st.WriteString(t)
+		if strings.HasSuffix(t, ";") {
+			stmts = append(stmts, strings.TrimSuffix(st.String(), ";"))
+			st.Reset()
+		}
+	}
+	if st.Len() > 0 { // a last statement without its ';'
+		stmts = append(stmts, st.String())
+	}
+	altered := map[string]bool{}
+	for _, stmt := range stmts {
+		if rest, ok := strings.CutPrefix(stmt, "CREATE TABLE "); ok {
+			if f := strings.Fields(strings.TrimPrefix(rest, "IF NOT EXISTS ")); len(f) > 0 {
+				created[strings.TrimSuffix(f[0], "(")] = true
+			}
+		}
+		if rest, ok := strings.CutPrefix(stmt, "ALTER TABLE "); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				altered[f[0]] = true
+			}
+		}
+	}
+	var out strings.Builder
+	var builds []indexBuild
+	for _, stmt := range stmts {
+		if rest, ok := strings.CutPrefix(stmt, "CREATE INDEX "); ok {
+			rest = strings.TrimPrefix(rest, "IF NOT EXISTS ")
+			// name ON table …
+			if f := strings.Fields(rest); len(f) >= 3 && f[1] == "ON" && !created[strings.TrimSuffix(f[2], "(")] && !altered[f[2]] {
+				builds = append(builds, indexBuild{f[0], "CREATE INDEX " + rest})
+				stmt = "CREATE INDEX IF NOT EXISTS " + rest
+			}
+		}
+		out.WriteString(stmt)
+		out.WriteString(";\n")
+	}
+	return out.String(), builds
 }
 
 // tx runs f in a write transaction, retrying transient failures.
