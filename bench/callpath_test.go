@@ -48,7 +48,9 @@ func chatBody(model string) string {
 }
 
 // sinkWriter is a client connection that costs nothing: it counts the
-// bytes written.
+// bytes written. It flushes as net/http's response does (FlushError as
+// well as Flush), so that the server's recorder takes the path it takes
+// in a real server.
 type sinkWriter struct {
 	h http.Header
 	n int
@@ -57,6 +59,7 @@ type sinkWriter struct {
 func (w *sinkWriter) Header() http.Header { return w.h }
 func (w *sinkWriter) WriteHeader(int)     {}
 func (w *sinkWriter) Flush()              {}
+func (w *sinkWriter) FlushError() error   { return nil }
 func (w *sinkWriter) Write(p []byte) (int, error) {
 	w.n += len(p)
 	return len(p), nil
