@@ -130,15 +130,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				}
 			}
 		}
+		held := false // a slot of sem, to give back
 		if sem != nil {
 			select {
 			case sem <- struct{}{}:
+				held = true
 			case <-ctx.Done():
 			}
 		}
 		if ctx.Err() != nil {
 			results[i].Err = "run cancelled before the request was sent"
-			if sem != nil {
+			if held {
 				<-sem
 			}
 			continue

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runnel/runnel/dialect/dialecttest"
 	"github.com/runnel/runnel/dialect/openai"
@@ -78,6 +79,31 @@ func TestRunRateAndFailures(t *testing.T) {
 		if res.Completed != 0 || res.Failed != 5 || len(res.Errors) != 5 || !strings.Contains(res.Errors[0], `model "nope" not found`) {
 			t.Errorf("result %+v", res)
 		}
+	}
+}
+
+// A run cancelled before its requests went out (Ctrl-C in `runnel bench`)
+// returns with each marked cancelled. Run once gave back a concurrency
+// slot it had not taken when the cancellation won the race for one, and
+// then waited forever for a slot to give back.
+func TestRunCancelledBeforeRequests(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan *Result, 1)
+	go func() {
+		res, err := Run(ctx, Config{BaseURL: "http://127.0.0.1:1/v1", Model: "m", Prompt: "hi", Requests: 64, Concurrency: 4})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	select {
+	case res := <-done:
+		if res == nil || res.Completed != 0 || res.Failed != 64 || !strings.Contains(res.Errors[0], "cancelled before the request was sent") {
+			t.Fatalf("result %+v", res)
+		}
+	case <-time.After(time.Minute): // a hang, as a failure rather than the test binary's timeout
+		t.Fatal("Run did not return after its context was cancelled")
 	}
 }
 

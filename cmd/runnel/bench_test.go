@@ -10,15 +10,21 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // TestBenchAgainstBenchMock runs `runnel bench mock` and points `runnel
 // bench` at it: the two commands of the overhead recipe.
 func TestBenchAgainstBenchMock(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	// ExecuteContext keeps ctx in root; later tests must not inherit it
+	// ExecuteContext keeps ctx in root, and cobra in each subcommand it
+	// ran (set once, when it had none); later tests must not inherit it
 	// cancelled.
-	t.Cleanup(func() { root.SetContext(context.Background()) })
+	t.Cleanup(func() {
+		root.SetContext(context.Background())
+		forgetContexts(root)
+	})
 	pr, pw := io.Pipe()
 	root.SetErr(pw)
 	root.SetArgs([]string{"bench", "mock", "--addr", "127.0.0.1:0", "--tokens", "6", "--text", "one two three"})
@@ -71,5 +77,14 @@ func TestBenchAgainstBenchMock(t *testing.T) {
 	cancel()
 	if err := <-served; err != nil {
 		t.Errorf("bench mock: %v", err)
+	}
+}
+
+// forgetContexts clears the contexts cobra kept in c's subcommands, so
+// that each takes its parent's again when it next runs.
+func forgetContexts(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		sub.SetContext(nil) //nolint:staticcheck // nil is cobra's "not set"
+		forgetContexts(sub)
 	}
 }
