@@ -11,9 +11,10 @@ import (
 )
 
 // migrationKey is the advisory lock that keeps two processes from
-// migrating one database at once: releases before the session lock took
-// it in each migration's transaction (pg_advisory_xact_lock), so the two
-// still exclude each other.
+// migrating one database at once. Earlier releases take the same key
+// per migration transaction (pg_advisory_xact_lock); a session lock and
+// a transaction lock on one key exclude each other, so a replica of
+// either release waits for the other.
 const migrationKey = 72657301
 
 // migrator is sqldb's Migrator for PostgreSQL: a session advisory lock,
